@@ -1,0 +1,1 @@
+"""The `voc` command."""

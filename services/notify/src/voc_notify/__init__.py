@@ -1,0 +1,1 @@
+"""Frontline VoC notify service."""
