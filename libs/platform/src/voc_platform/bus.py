@@ -1,0 +1,246 @@
+"""NATS JetStream: streams, publishing with dedup ids, and durable pull consumers.
+
+Consumers ack explicitly after their handler committed; a failing message is redelivered with
+growing delays up to `max_deliver` times, then copied to the dead-letter stream and terminated.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+import nats
+from nats.aio.client import Client
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext
+from nats.js.api import (
+    AckPolicy,
+    ConsumerConfig,
+    DeliverPolicy,
+    RetentionPolicy,
+    StorageType,
+    StreamConfig,
+)
+from nats.js.errors import NotFoundError
+from opentelemetry.trace import SpanKind
+
+from voc_platform import telemetry
+
+log = logging.getLogger(__name__)
+
+EVENTS_STREAM = "VOC"
+DLQ_STREAM = "VOC_DLQ"
+
+Handler = Callable[[Msg], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class ConsumerSpec:
+    durable: str
+    subjects: Sequence[str]
+    handler: Handler
+    max_deliver: int = 6
+    backoff: Sequence[float] = (0.5, 2.0, 5.0, 15.0, 30.0)
+    ack_wait: float = 30.0
+    concurrency: int = 32
+    batch: int = 64
+    extra: Mapping[str, str] = field(default_factory=dict)
+
+
+class Bus:
+    def __init__(self, url: str, *, name: str, replicas: int = 1) -> None:
+        self.url = url
+        self.name = name
+        self.replicas = replicas
+        self.nc: Client | None = None
+        self.js: JetStreamContext | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._stopping = asyncio.Event()
+        self._inflight: set[asyncio.Task[None]] = set()
+
+    async def connect(self, *, timeout: float = 10.0) -> None:
+        servers = [s.strip() for s in self.url.split(",") if s.strip()]
+        self.nc = await nats.connect(
+            servers=servers,
+            name=self.name,
+            connect_timeout=2,
+            max_reconnect_attempts=-1,
+            reconnect_time_wait=0.5,
+            allow_reconnect=True,
+            error_cb=self._on_error,
+            disconnected_cb=self._on_disconnect,
+            reconnected_cb=self._on_reconnect,
+        )
+        self.js = self.nc.jetstream(timeout=timeout)
+
+    async def _on_error(self, exc: Exception) -> None:
+        log.warning("nats error: %s", exc)
+
+    async def _on_disconnect(self) -> None:
+        log.warning("nats disconnected")
+
+    async def _on_reconnect(self) -> None:
+        log.info("nats reconnected")
+
+    @property
+    def connected(self) -> bool:
+        return self.nc is not None and self.nc.is_connected
+
+    async def ensure_streams(self) -> None:
+        """Create (or update) the event and dead-letter streams; file-backed, deduplicating."""
+        js = self._js()
+        for config in (
+            StreamConfig(
+                name=EVENTS_STREAM,
+                subjects=["voc.>"],
+                storage=StorageType.FILE,
+                retention=RetentionPolicy.LIMITS,
+                max_age=7 * 24 * 3600,
+                duplicate_window=120,
+                num_replicas=self.replicas,
+            ),
+            StreamConfig(
+                name=DLQ_STREAM,
+                subjects=["dlq.>"],
+                storage=StorageType.FILE,
+                max_age=30 * 24 * 3600,
+                num_replicas=self.replicas,
+            ),
+        ):
+            try:
+                await js.add_stream(config)
+            except Exception:
+                await js.update_stream(config)
+
+    def _js(self) -> JetStreamContext:
+        if self.js is None:
+            raise RuntimeError("bus not connected")
+        return self.js
+
+    async def publish(
+        self,
+        subject: str,
+        payload: bytes,
+        *,
+        headers: Mapping[str, str] | None = None,
+        msg_id: str | None = None,
+    ) -> None:
+        """Publish and wait for JetStream's ack (the event counts as published only then)."""
+        hdrs = dict(headers or {})
+        if msg_id:
+            hdrs["Nats-Msg-Id"] = msg_id
+        await self._js().publish(subject, payload, headers=hdrs)
+
+    async def consume(self, spec: ConsumerSpec) -> None:
+        """Start a durable pull consumer running `spec.handler` for each message."""
+        js = self._js()
+        config = ConsumerConfig(
+            durable_name=spec.durable,
+            ack_policy=AckPolicy.EXPLICIT,
+            deliver_policy=DeliverPolicy.ALL,
+            max_deliver=spec.max_deliver,
+            ack_wait=spec.ack_wait,
+            max_ack_pending=max(spec.concurrency * 4, 256),
+            filter_subjects=list(spec.subjects) if len(spec.subjects) > 1 else None,
+            filter_subject=spec.subjects[0] if len(spec.subjects) == 1 else None,
+        )
+        try:
+            await js.consumer_info(EVENTS_STREAM, spec.durable)
+            await js.add_consumer(EVENTS_STREAM, config)  # same durable: updates what may change
+        except NotFoundError:
+            await js.add_consumer(EVENTS_STREAM, config)
+        except Exception:
+            log.info("consumer %s exists; keeping its configuration", spec.durable)
+        sub = await js.pull_subscribe_bind(spec.durable, stream=EVENTS_STREAM)
+        self._tasks.append(asyncio.create_task(self._pull_loop(sub, spec), name=spec.durable))
+
+    async def _pull_loop(self, sub: JetStreamContext.PullSubscription, spec: ConsumerSpec) -> None:
+        limit = asyncio.Semaphore(spec.concurrency)
+        while not self._stopping.is_set():
+            try:
+                msgs = await sub.fetch(spec.batch, timeout=1.0)
+            except TimeoutError:
+                continue
+            except Exception as exc:
+                if self._stopping.is_set():
+                    return
+                log.warning("fetch on %s failed: %s", spec.durable, exc)
+                await asyncio.sleep(0.5)
+                continue
+            for msg in msgs:
+                await limit.acquire()
+                task = asyncio.create_task(self._handle(msg, spec))
+                self._inflight.add(task)
+                task.add_done_callback(lambda t: (self._inflight.discard(t), limit.release()))
+
+    async def _handle(self, msg: Msg, spec: ConsumerSpec) -> None:
+        headers = dict(msg.headers or {})
+        parent = telemetry.extract(headers)
+        delivered = msg.metadata.num_delivered if msg.metadata else 1
+        with telemetry.span(
+            f"consume {msg.subject}",
+            kind=SpanKind.CONSUMER,
+            parent=parent,
+            attributes={
+                "messaging.system": "nats",
+                "messaging.destination.name": msg.subject,
+                "messaging.consumer.group.name": spec.durable,
+                "messaging.message.id": headers.get("Nats-Msg-Id", ""),
+                "voc.delivery_attempt": delivered,
+            },
+        ):
+            try:
+                await spec.handler(msg)
+            except Exception as exc:
+                if delivered >= spec.max_deliver:
+                    log.error("giving up on %s after %d attempts: %r", msg.subject, delivered, exc)
+                    await self._dead_letter(msg, spec, exc)
+                    await msg.term()
+                else:
+                    delay = spec.backoff[min(delivered - 1, len(spec.backoff) - 1)]
+                    log.warning(
+                        "handler for %s failed (attempt %d), retry in %.1fs: %r",
+                        msg.subject,
+                        delivered,
+                        delay,
+                        exc,
+                    )
+                    await msg.nak(delay=delay)
+                return
+            await msg.ack()
+
+    async def _dead_letter(self, msg: Msg, spec: ConsumerSpec, exc: Exception) -> None:
+        headers = dict(msg.headers or {})
+        headers.update(
+            {
+                "Voc-Dead-Letter-Reason": repr(exc)[:500],
+                "Voc-Dead-Letter-Consumer": spec.durable,
+                "Voc-Original-Subject": msg.subject,
+            }
+        )
+        original_id = headers.pop("Nats-Msg-Id", "")
+        if original_id:
+            headers["Nats-Msg-Id"] = f"{spec.durable}:{original_id}"
+        try:
+            await self._js().publish(f"dlq.{msg.subject}", msg.data, headers=headers)
+        except Exception:
+            log.exception("dead-letter publish failed")
+            raise
+
+    async def stop_consumers(self, *, timeout: float = 10.0) -> None:
+        """Stop fetching and let in-flight handlers finish (they ack what they completed)."""
+        self._stopping.set()
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._inflight:
+            await asyncio.wait(list(self._inflight), timeout=timeout)
+
+    async def close(self) -> None:
+        if self.nc is not None and not self.nc.is_closed:
+            try:
+                await self.nc.drain()
+            except Exception:
+                await self.nc.close()

@@ -1,0 +1,125 @@
+"""One database per service: SQLAlchemy 2 async engine, SQLite (WAL) or PostgreSQL by URL.
+
+The outbox relay is woken when a session that added events commits, so events leave within
+milliseconds instead of a polling interval; polling remains as the safety net.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+from sqlalchemy.orm import Session
+
+COMMIT_HOOKS_KEY = "voc_after_commit"
+
+
+def async_url(url: str) -> str:
+    """Map a plain URL to the async driver we ship: sqlite -> aiosqlite, postgresql -> asyncpg."""
+    parsed = make_url(url)
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        parsed = parsed.set(drivername="sqlite+aiosqlite")
+    elif backend == "postgresql":
+        parsed = parsed.set(drivername="postgresql+asyncpg")
+    else:
+        raise ValueError(f"unsupported database URL scheme: {parsed.drivername}")
+    return parsed.render_as_string(hide_password=False)
+
+
+def is_sqlite(url: str) -> bool:
+    return make_url(url).get_backend_name() == "sqlite"
+
+
+class VocSession(Session):
+    """Session class whose after_commit runs callbacks registered during the transaction."""
+
+
+@event.listens_for(VocSession, "after_commit")
+def _run_commit_hooks(session: Session) -> None:
+    hooks: list[Callable[[], None]] = session.info.pop(COMMIT_HOOKS_KEY, [])
+    for hook in hooks:
+        hook()
+
+
+@event.listens_for(VocSession, "after_rollback")
+def _drop_commit_hooks(session: Session) -> None:
+    session.info.pop(COMMIT_HOOKS_KEY, None)
+
+
+def on_commit(session: AsyncSession, hook: Callable[[], None]) -> None:
+    """Run `hook` once this session's transaction commits (never on rollback)."""
+    hooks: list[Callable[[], None]] = session.sync_session.info.setdefault(COMMIT_HOOKS_KEY, [])
+    if hook not in hooks:
+        hooks.append(hook)
+
+
+class Database:
+    def __init__(self, url: str, *, pool_size: int = 10, echo: bool = False) -> None:
+        self.url = url
+        self.sqlite = is_sqlite(url)
+        kwargs: dict[str, Any] = {"echo": echo}
+        if self.sqlite:
+            path = make_url(url).database
+            if path and path != ":memory:":
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+            kwargs["connect_args"] = {"timeout": 30}
+        else:
+            kwargs.update(pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+        self.engine: AsyncEngine = create_async_engine(async_url(url), **kwargs)
+        if self.sqlite:
+            event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
+            # The sqlite3 module's implicit transactions defeat SAVEPOINT and transactional DDL;
+            # SQLAlchemy's recipe: turn them off and emit BEGIN ourselves.
+            event.listen(self.engine.sync_engine, "begin", _sqlite_begin)
+        self.sessions = async_sessionmaker(self.engine, expire_on_commit=False, sync_session_class=VocSession)
+        self.write_lock = asyncio.Lock() if self.sqlite else None
+
+    @asynccontextmanager
+    async def session(self) -> AsyncIterator[AsyncSession]:
+        async with self.sessions() as session:
+            yield session
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncSession]:
+        """A session inside one transaction: commits on success, rolls back on error.
+
+        On SQLite, writers in one process are serialized with an asyncio lock: SQLite allows one
+        writer at a time anyway, each service owns its file, and queueing here avoids the
+        deferred-transaction upgrade deadlock (SQLITE_BUSY without waiting).
+        """
+        if self.write_lock is not None:
+            async with self.write_lock, self.sessions() as session, session.begin():
+                yield session
+        else:
+            async with self.sessions() as session, session.begin():
+                yield session
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # Python's sqlite3 would otherwise manage transactions itself; we issue BEGIN ourselves.
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+def _sqlite_begin(conn: Any) -> None:
+    conn.exec_driver_sql("BEGIN")

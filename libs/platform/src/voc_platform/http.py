@@ -1,0 +1,263 @@
+"""FastAPI building blocks: RFC 9457 problem+json errors, a body-size limit, a server span per
+request, and the admin-token dependency."""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Annotated, Any
+
+import orjson
+from fastapi import Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import Response
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from opentelemetry.trace import SpanKind
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from voc_platform import telemetry
+
+PROBLEM_JSON = "application/problem+json"
+MAX_BODY_BYTES = 64 * 1024
+
+_TITLES = {
+    400: "Bad request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not found",
+    405: "Method not allowed",
+    409: "Conflict",
+    413: "Payload too large",
+    415: "Unsupported media type",
+    422: "Invalid request",
+    423: "Locked",
+    429: "Too many requests",
+    500: "Internal error",
+    503: "Service unavailable",
+}
+
+
+class Problem(Exception):
+    """Raise anywhere in a request to answer with application/problem+json."""
+
+    def __init__(
+        self,
+        status: int,
+        detail: str,
+        *,
+        title: str | None = None,
+        type_: str | None = None,
+        errors: Sequence[dict[str, Any]] | None = None,
+        headers: dict[str, str] | None = None,
+        **extra: Any,
+    ) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+        self.title = title or _TITLES.get(status, "Error")
+        self.type = type_ or f"https://frontline-voc.dev/problems/{self.title.lower().replace(' ', '-')}"
+        self.errors = list(errors or [])
+        self.headers = headers or {}
+        self.extra = extra
+
+
+def problem_response(
+    status: int,
+    detail: str,
+    *,
+    title: str | None = None,
+    type_: str | None = None,
+    errors: Sequence[dict[str, Any]] | None = None,
+    headers: dict[str, str] | None = None,
+    instance: str | None = None,
+    **extra: Any,
+) -> Response:
+    title = title or _TITLES.get(status, "Error")
+    body: dict[str, Any] = {
+        "type": type_ or f"https://frontline-voc.dev/problems/{title.lower().replace(' ', '-')}",
+        "title": title,
+        "status": status,
+        "detail": detail,
+    }
+    if instance:
+        body["instance"] = instance
+    if errors:
+        body["errors"] = list(errors)
+    body.update(extra)
+    trace_id = telemetry.current_trace_id()
+    if trace_id:
+        body["trace_id"] = trace_id
+    return Response(orjson.dumps(body), status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+def _field_path(loc: Sequence[Any]) -> str:
+    parts = [str(p) for p in loc]
+    return ".".join(parts)
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    async def on_problem(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, Problem)
+        return problem_response(
+            exc.status,
+            exc.detail,
+            title=exc.title,
+            type_=exc.type,
+            errors=exc.errors,
+            headers=exc.headers,
+            instance=request.url.path,
+            **exc.extra,
+        )
+
+    async def on_validation(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, RequestValidationError)
+        errors = []
+        for err in exc.errors():
+            loc = list(err.get("loc", ()))
+            if err.get("type") == "json_invalid":
+                return problem_response(400, "The body is not valid JSON.", instance=request.url.path)
+            errors.append(
+                {"field": _field_path(loc), "message": err.get("msg", "invalid"), "type": err.get("type", "")}
+            )
+        return problem_response(
+            422, f"{len(errors)} field(s) are invalid.", errors=errors, instance=request.url.path
+        )
+
+    async def on_http(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, StarletteHTTPException)
+        detail = exc.detail if isinstance(exc.detail, str) else _TITLES.get(exc.status_code, "")
+        return problem_response(
+            exc.status_code, detail, headers=dict(exc.headers or {}), instance=request.url.path
+        )
+
+    async def on_unexpected(request: Request, exc: Exception) -> Response:
+        return problem_response(
+            500, "An unexpected error occurred; it has been logged.", instance=request.url.path
+        )
+
+    app.add_exception_handler(Problem, on_problem)
+    app.add_exception_handler(RequestValidationError, on_validation)
+    app.add_exception_handler(StarletteHTTPException, on_http)
+    app.add_exception_handler(Exception, on_unexpected)
+
+
+class BodyLimitMiddleware:
+    """Refuse bodies over the limit with 413 before the app reads them (Content-Length or streamed)."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int = MAX_BODY_BYTES) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        for name, value in scope.get("headers", []):
+            if name == b"content-length" and value.isdigit() and int(value) > self.max_bytes:
+                await self._reject(scope, receive, send)
+                return
+        received = 0
+        too_large = False
+
+        async def limited_receive() -> Message:
+            nonlocal received, too_large
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    too_large = True
+                    raise _BodyTooLarge
+            return message
+
+        try:
+            await self.app(scope, limited_receive, send)
+        except _BodyTooLarge:
+            await self._reject(scope, receive, send)
+
+    async def _reject(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response = problem_response(
+            413, f"The body exceeds {self.max_bytes} bytes.", instance=scope.get("path")
+        )
+        await response(scope, receive, send)
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+class TracingMiddleware:
+    """A SERVER span per request, continuing the caller's traceparent when given."""
+
+    def __init__(self, app: ASGIApp, service: str) -> None:
+        self.app = app
+        self.service = service
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope.get("headers", [])}
+        route = f"{scope['method']} {scope['path']}"
+        status_code = 500
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal status_code
+            if message["type"] == "http.response.start":
+                status_code = message["status"]
+            await send(message)
+
+        with telemetry.span(
+            route,
+            kind=SpanKind.SERVER,
+            parent=telemetry.extract(headers),
+            attributes={"http.request.method": scope["method"], "url.path": scope["path"]},
+            service=self.service,
+        ) as span:
+            await self.app(scope, receive, send_wrapper)
+            span.set_attribute("http.response.status_code", status_code)
+
+
+def create_app(*, title: str, service: str, version: str = "0.1.0") -> FastAPI:
+    app = FastAPI(title=title, version=version)
+    install_problem_handlers(app)
+    app.add_middleware(BodyLimitMiddleware)
+    app.add_middleware(TracingMiddleware, service=service)
+    return app
+
+
+_bearer = HTTPBearer(auto_error=False)
+BearerDep = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+
+
+def bearer_token(credentials: HTTPAuthorizationCredentials | None) -> str:
+    if credentials is None or not credentials.credentials:
+        raise Problem(401, "Send 'Authorization: Bearer <token>'.", headers={"WWW-Authenticate": "Bearer"})
+    return credentials.credentials
+
+
+def admin_guard(get_token: Callable[[], str]) -> Callable[..., Awaitable[None]]:
+    """A dependency that requires the admin token (compared in constant time)."""
+
+    async def require_admin(credentials: BearerDep) -> None:
+        token = bearer_token(credentials)
+        if not hmac.compare_digest(token.encode(), get_token().encode()):
+            raise Problem(403, "This call needs the admin token.")
+
+    return require_admin
+
+
+def install_health_routes(app: FastAPI, *, extra_ready: Callable[[], bool] | None = None) -> None:
+    """`/healthz` (the process answers) and `/readyz` (bus connected, service-specific checks)."""
+
+    @app.get("/healthz", include_in_schema=False)
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz", include_in_schema=False)
+    async def readyz(request: Request) -> Response:
+        runtime = getattr(request.app.state, "runtime", None)
+        ok = bool(runtime and runtime.ready()) and (extra_ready() if extra_ready else True)
+        return Response(
+            orjson.dumps({"ready": ok}), status_code=200 if ok else 503, media_type="application/json"
+        )

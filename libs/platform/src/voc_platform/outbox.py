@@ -1,0 +1,267 @@
+"""Transactional outbox and idempotent-consumer bookkeeping.
+
+`add_event` writes an event row in the caller's transaction, so a 2xx answer means the data and
+its event are committed together. `OutboxRelay` publishes committed rows to JetStream with
+`Nats-Msg-Id` = event id (the stream drops a duplicate within its window) and marks them sent.
+It wakes on commit; a slow poll covers a relay restart or a publish that failed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from typing import TYPE_CHECKING, Any
+
+import orjson
+from google.protobuf.message import Message
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Float,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    delete,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from voc_platform import telemetry
+from voc_platform.db import Database, on_commit
+
+if TYPE_CHECKING:
+    from voc_platform.bus import Bus
+
+log = logging.getLogger(__name__)
+
+
+def define_platform_tables(metadata: MetaData) -> tuple[Table, Table]:
+    """The outbox and processed-events tables, attached to a service's own metadata."""
+    outbox = Table(
+        "outbox",
+        metadata,
+        Column("seq", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+        Column("event_id", String(36), nullable=False, unique=True),
+        Column("subject", String(200), nullable=False),
+        Column("event_type", String(100), nullable=False),
+        Column("payload", LargeBinary, nullable=False),
+        Column("headers", Text, nullable=False),
+        Column("created_at", Float, nullable=False),
+        Column("published_at", Float, nullable=True),
+        Column("attempts", Integer, nullable=False, default=0),
+        Index("ix_outbox_unpublished", "published_at", "seq"),
+    )
+    processed = Table(
+        "processed_events",
+        metadata,
+        Column("consumer", String(100), primary_key=True),
+        Column("event_id", String(64), primary_key=True),
+        Column("processed_at", Float, nullable=False),
+    )
+    return outbox, processed
+
+
+_relays: dict[int, OutboxRelay] = {}
+
+
+def new_event_id() -> str:
+    return str(uuid.uuid4())
+
+
+async def add_event(
+    session: AsyncSession,
+    outbox: Table,
+    *,
+    subject: str,
+    message: Message,
+    event_id: str | None = None,
+) -> str:
+    """Write one event in the caller's transaction; the relay sends it once that commits."""
+    event_id = event_id or new_event_id()
+    headers = {"Voc-Event-Type": message.DESCRIPTOR.full_name}
+    telemetry.inject(headers)
+    await session.execute(
+        insert(outbox).values(
+            event_id=event_id,
+            subject=subject,
+            event_type=message.DESCRIPTOR.full_name,
+            payload=message.SerializeToString(),
+            headers=orjson.dumps(headers).decode(),
+            created_at=time.time(),
+            attempts=0,
+        )
+    )
+    on_commit(session, _wake_all)
+    return event_id
+
+
+def _wake_all() -> None:
+    for relay in _relays.values():
+        relay.wake()
+
+
+async def mark_processed(session: AsyncSession, processed: Table, *, consumer: str, event_id: str) -> bool:
+    """Record that `consumer` handled `event_id` in the caller's transaction.
+
+    Returns False when it was already recorded: the caller skips the work (idempotent consumer).
+    """
+    exists = await session.scalar(
+        select(processed.c.event_id).where(processed.c.consumer == consumer, processed.c.event_id == event_id)
+    )
+    if exists is not None:
+        return False
+    try:
+        async with session.begin_nested():
+            await session.execute(
+                insert(processed).values(consumer=consumer, event_id=event_id, processed_at=time.time())
+            )
+    except IntegrityError:
+        return False
+    return True
+
+
+class OutboxRelay:
+    """Publishes committed outbox rows in order, in batches, acknowledged by JetStream."""
+
+    def __init__(
+        self,
+        database: Database,
+        outbox: Table,
+        bus: Bus,
+        *,
+        batch_size: int = 200,
+        poll_interval: float = 1.0,
+        retention_seconds: float = 3600.0,
+    ) -> None:
+        self.database = database
+        self.outbox = outbox
+        self.bus = bus
+        self.batch_size = batch_size
+        self.poll_interval = poll_interval
+        self.retention_seconds = retention_seconds
+        self._wake = asyncio.Event()
+        self._stopping = False
+        self._task: asyncio.Task[None] | None = None
+        self._last_purge = 0.0
+        self.published = 0
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def start(self) -> None:
+        _relays[id(self)] = self
+        self._task = asyncio.create_task(self._run(), name="outbox-relay")
+
+    async def stop(self, *, flush_timeout: float = 5.0) -> None:
+        """Stop waking up, then publish whatever is still pending (graceful shutdown)."""
+        _relays.pop(id(self), None)
+        self._stopping = True
+        self._wake.set()
+        if self._task is not None:
+            try:
+                await asyncio.wait_for(self._task, flush_timeout)
+            except (TimeoutError, asyncio.CancelledError):
+                self._task.cancel()
+        try:
+            await asyncio.wait_for(self.flush(), flush_timeout)
+        except Exception:
+            log.warning("outbox not fully flushed at shutdown; it will be sent on next start")
+
+    async def _run(self) -> None:
+        while not self._stopping:
+            try:
+                await asyncio.wait_for(self._wake.wait(), self.poll_interval)
+            except TimeoutError:
+                pass
+            self._wake.clear()
+            if self._stopping:
+                return
+            try:
+                await self.flush()
+                await self._purge()
+            except Exception:
+                log.exception("outbox relay pass failed; retrying")
+                await asyncio.sleep(min(self.poll_interval, 0.5))
+
+    async def flush(self) -> int:
+        """Publish pending rows until none remain; returns how many were sent."""
+        sent = 0
+        while True:
+            n = await self._publish_batch()
+            sent += n
+            if n < self.batch_size:
+                return sent
+
+    async def _publish_batch(self) -> int:
+        ob = self.outbox
+        query = (
+            select(ob.c.seq, ob.c.event_id, ob.c.subject, ob.c.payload, ob.c.headers)
+            .where(ob.c.published_at.is_(None))
+            .order_by(ob.c.seq)
+            .limit(self.batch_size)
+        )
+        if not self.database.sqlite:
+            # Replicas share the table: each row goes to exactly one relay at a time.
+            query = query.with_for_update(skip_locked=True)
+        async with self.database.transaction() as session:
+            rows = (await session.execute(query)).all()
+            if not rows:
+                return 0
+            results = await asyncio.gather(
+                *(
+                    self.bus.publish(
+                        row.subject,
+                        row.payload,
+                        headers=orjson.loads(row.headers),
+                        msg_id=row.event_id,
+                    )
+                    for row in rows
+                ),
+                return_exceptions=True,
+            )
+            done = [
+                row.seq for row, res in zip(rows, results, strict=True) if not isinstance(res, BaseException)
+            ]
+            failed = [
+                row.seq for row, res in zip(rows, results, strict=True) if isinstance(res, BaseException)
+            ]
+            now = time.time()
+            if done:
+                await session.execute(update(ob).where(ob.c.seq.in_(done)).values(published_at=now))
+            if failed:
+                await session.execute(
+                    update(ob).where(ob.c.seq.in_(failed)).values(attempts=ob.c.attempts + 1)
+                )
+        self.published += len(done)
+        if failed:
+            first = next(r for r in results if isinstance(r, BaseException))
+            raise RuntimeError(f"{len(failed)} outbox events not acknowledged: {first!r}")
+        return len(rows)
+
+    async def _purge(self) -> None:
+        now = time.time()
+        if now - self._last_purge < 60:
+            return
+        self._last_purge = now
+        async with self.database.transaction() as session:
+            await session.execute(
+                delete(self.outbox).where(self.outbox.c.published_at < now - self.retention_seconds)
+            )
+
+    async def pending(self) -> int:
+        from sqlalchemy import func
+
+        async with self.database.session() as session:
+            value: Any = await session.scalar(
+                select(func.count()).select_from(self.outbox).where(self.outbox.c.published_at.is_(None))
+            )
+            return int(value or 0)

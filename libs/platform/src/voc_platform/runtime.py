@@ -1,0 +1,225 @@
+"""The process shell every service shares: migrate, connect, serve REST + gRPC, consume events,
+relay the outbox, and shut down in order on SIGTERM / SIGINT.
+
+Shutdown order: stop taking requests (HTTP, gRPC) -> finish in-flight event handlers -> flush
+the outbox to JetStream -> drain the NATS connection -> close the database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import uvicorn
+from fastapi import FastAPI
+from grpc import aio
+from nats.aio.msg import Msg
+from sqlalchemy import Table
+
+from voc_platform import grpc as voc_grpc
+from voc_platform import migrations, telemetry
+from voc_platform.bus import Bus, ConsumerSpec
+from voc_platform.db import Database
+from voc_platform.outbox import OutboxRelay
+from voc_platform.settings import ServiceSettings
+
+log = logging.getLogger(__name__)
+
+Hook = Callable[[], Awaitable[None]]
+
+
+class _Uvicorn(uvicorn.Server):
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        # The runtime owns signals: it must stop consumers and flush the outbox after HTTP.
+        yield
+
+
+@dataclass
+class ServiceParts:
+    """What a service plugs into the shared runtime."""
+
+    app: FastAPI
+    grpc_register: Sequence[Callable[[aio.Server], None]] = ()
+    grpc_service_names: Sequence[str] = ()
+    consumers: Sequence[ConsumerSpec] = ()
+    # Plain NATS subscriptions (every replica gets every message), e.g. cache invalidation.
+    subscriptions: Sequence[tuple[str, Callable[[Msg], Awaitable[None]]]] = ()
+    on_start: Sequence[Hook] = ()
+    on_stop: Sequence[Hook] = ()
+    background: Sequence[Callable[[], Awaitable[None]]] = ()
+    extra_ready: list[Callable[[], bool]] = field(default_factory=list)
+
+
+class ServiceRuntime:
+    def __init__(
+        self,
+        settings: ServiceSettings,
+        *,
+        migrations_dir: Path,
+        outbox: Table | None,
+    ) -> None:
+        self.settings = settings
+        self.name = settings.service_name
+        self.migrations_dir = migrations_dir
+        self.database = Database(settings.resolved_database_url)
+        self.bus = Bus(settings.nats_url, name=f"voc-{self.name}")
+        self.relay = OutboxRelay(self.database, outbox, self.bus) if outbox is not None else None
+        self.parts: ServiceParts | None = None
+        self.http_port = settings.http_port
+        self.grpc_port = settings.grpc_port
+        self._uvicorn: _Uvicorn | None = None
+        self._http_task: asyncio.Task[None] | None = None
+        self._grpc: aio.Server | None = None
+        self._health: object | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._bus_ready = asyncio.Event()
+        self._stopped = asyncio.Event()
+
+    async def migrate(self) -> None:
+        await migrations.upgrade(self.database, self.migrations_dir, name=self.name)
+
+    async def start(self, parts: ServiceParts) -> None:
+        self.parts = parts
+        await self.migrate()
+        for hook in parts.on_start:
+            await hook()
+        # NATS may be down: REST intake still answers (the outbox holds events), so connecting
+        # to the bus happens in the background and the consumers start once it is there.
+        self._tasks.append(asyncio.create_task(self._connect_bus(parts), name="bus-connect"))
+        server, health_servicer, bound = voc_grpc.create_server(
+            port=self.settings.grpc_port,
+            host=self.settings.host,
+            token=self.settings.internal_token,
+            register=parts.grpc_register,
+            service_names=parts.grpc_service_names,
+        )
+        self.grpc_port = bound
+        await server.start()
+        await voc_grpc.set_serving(health_servicer, parts.grpc_service_names, True)
+        self._grpc, self._health = server, health_servicer
+        parts.app.state.runtime = self
+        config = uvicorn.Config(
+            parts.app,
+            host=self.settings.host,
+            port=self.settings.http_port,
+            log_config=None,
+            access_log=False,
+            lifespan="off",
+            loop="none",
+            timeout_graceful_shutdown=5,
+        )
+        self._uvicorn = _Uvicorn(config)
+        self._http_task = asyncio.create_task(self._uvicorn.serve(), name="http")
+        while not self._uvicorn.started:
+            if self._http_task.done():
+                self._http_task.result()
+                raise RuntimeError("HTTP server stopped during start")
+            await asyncio.sleep(0.01)
+        sockets = self._uvicorn.servers[0].sockets if self._uvicorn.servers else []
+        if sockets:
+            self.http_port = sockets[0].getsockname()[1]
+        for job in parts.background:
+            self._tasks.append(asyncio.create_task(job(), name=getattr(job, "__name__", "job")))
+        log.info(
+            "%s started: http=%s grpc=%s db=%s",
+            self.name,
+            self.http_port,
+            self.grpc_port,
+            "sqlite" if self.database.sqlite else "postgresql",
+        )
+
+    async def _connect_bus(self, parts: ServiceParts) -> None:
+        delay = 0.2
+        while True:
+            try:
+                await self.bus.connect()
+                await self.bus.ensure_streams()
+                break
+            except Exception as exc:
+                log.warning("NATS not reachable (%s); retrying in %.1fs", exc, delay)
+                with contextlib.suppress(Exception):
+                    await self.bus.close()
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+        if self.relay is not None:
+            self.relay.start()
+        for spec in parts.consumers:
+            await self.bus.consume(spec)
+        for subject, callback in parts.subscriptions:
+            assert self.bus.nc is not None
+            await self.bus.nc.subscribe(subject, cb=callback)
+        self._bus_ready.set()
+
+    async def wait_bus_ready(self, timeout: float = 10.0) -> None:
+        await asyncio.wait_for(self._bus_ready.wait(), timeout)
+
+    def ready(self) -> bool:
+        extra = all(check() for check in (self.parts.extra_ready if self.parts else []))
+        return self._bus_ready.is_set() and self.bus.connected and extra
+
+    async def stop(self) -> None:
+        if self._stopped.is_set():
+            return
+        self._stopped.set()
+        log.info("%s stopping: intake first, then consumers, then the outbox", self.name)
+        if self._health is not None and self.parts is not None:
+            await voc_grpc.set_serving(self._health, self.parts.grpc_service_names, False)  # type: ignore[arg-type]
+        if self._uvicorn is not None:
+            self._uvicorn.should_exit = True
+        if self._http_task is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._http_task, 10)
+        if self._grpc is not None:
+            await self._grpc.stop(grace=3)
+        await self.bus.stop_consumers()
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self.parts is not None:
+            for hook in self.parts.on_stop:
+                with contextlib.suppress(Exception):
+                    await hook()
+        if self.relay is not None and self.bus.connected:
+            await self.relay.stop()
+        await self.bus.close()
+        await self.database.dispose()
+        telemetry.shutdown()
+        log.info("%s stopped", self.name)
+
+    async def serve_until_signal(self, parts: ServiceParts) -> None:
+        loop = asyncio.get_running_loop()
+        stop = asyncio.Event()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await self.start(parts)
+        await stop.wait()
+        await self.stop()
+
+
+def run_service(
+    settings: ServiceSettings,
+    build: Callable[[ServiceRuntime], ServiceParts],
+    *,
+    migrations_dir: Path,
+    outbox: Table | None,
+) -> None:
+    """Entry point body of `python -m voc_<service>`."""
+    telemetry.setup_logging(settings.service_name, level=settings.log_level, fmt=settings.log_format)
+    telemetry.setup(f"voc-{settings.service_name}", otlp_endpoint=settings.otlp_endpoint)
+
+    async def main() -> None:
+        runtime = ServiceRuntime(settings, migrations_dir=migrations_dir, outbox=outbox)
+        await runtime.serve_until_signal(build(runtime))
+
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvloop is a dependency; stay runnable without it
+        asyncio.run(main())
+    else:
+        uvloop.run(main())

@@ -1,0 +1,135 @@
+"""OpenTelemetry traces and structured logs that carry the trace id.
+
+One trace follows a feedback item: the REST request, the outbox row (its headers keep the W3C
+trace context), the NATS hop, the consumer, both gRPC calls and the push send.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Iterator, Mapping, MutableMapping
+from contextlib import contextmanager
+from typing import Any
+
+import orjson
+from opentelemetry import context as otel_context
+from opentelemetry import propagate, trace
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode
+
+_provider: TracerProvider | None = None
+
+
+def setup(
+    service_name: str,
+    *,
+    otlp_endpoint: str | None = None,
+    processors: list[SpanProcessor] | None = None,
+) -> TracerProvider:
+    """Install the global tracer provider once per process (tests may pass their processors)."""
+    global _provider
+    if _provider is None:
+        _provider = TracerProvider(resource=Resource.create({"service.name": service_name}))
+        trace.set_tracer_provider(_provider)
+        if otlp_endpoint:
+            from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+            endpoint = otlp_endpoint.rstrip("/")
+            if not endpoint.endswith("/v1/traces"):
+                endpoint += "/v1/traces"
+            _provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=endpoint)))
+    for processor in processors or []:
+        _provider.add_span_processor(processor)
+    return _provider
+
+
+def shutdown() -> None:
+    if _provider is not None:
+        _provider.force_flush(timeout_millis=2000)
+
+
+def tracer(name: str) -> trace.Tracer:
+    return trace.get_tracer(name)
+
+
+def inject(carrier: MutableMapping[str, str]) -> None:
+    """Write the current W3C trace context (traceparent) into headers or metadata."""
+    propagate.inject(carrier)
+
+
+def extract(carrier: Mapping[str, str]) -> otel_context.Context:
+    return propagate.extract(carrier)
+
+
+@contextmanager
+def span(
+    name: str,
+    *,
+    kind: SpanKind = SpanKind.INTERNAL,
+    parent: otel_context.Context | None = None,
+    attributes: Mapping[str, Any] | None = None,
+    service: str = "voc",
+) -> Iterator[Span]:
+    with trace.get_tracer(service).start_as_current_span(
+        name, context=parent, kind=kind, attributes=dict(attributes or {})
+    ) as current:
+        try:
+            yield current
+        except BaseException as exc:
+            current.set_status(Status(StatusCode.ERROR, str(exc)))
+            raise
+
+
+def current_trace_id() -> str | None:
+    ctx = trace.get_current_span().get_span_context()
+    return format(ctx.trace_id, "032x") if ctx.is_valid else None
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line, with trace_id/span_id when a span is active."""
+
+    def __init__(self, service: str) -> None:
+        super().__init__()
+        self.service = service
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "ts": round(record.created, 3),
+            "level": record.levelname,
+            "service": self.service,
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        ctx = trace.get_current_span().get_span_context()
+        if ctx.is_valid:
+            entry["trace_id"] = format(ctx.trace_id, "032x")
+            entry["span_id"] = format(ctx.span_id, "016x")
+        extra = getattr(record, "fields", None)
+        if isinstance(extra, dict):
+            entry.update(extra)
+        if record.exc_info:
+            entry["exc"] = self.formatException(record.exc_info)
+        return orjson.dumps(entry, default=str).decode()
+
+
+class TextFormatter(logging.Formatter):
+    def __init__(self, service: str) -> None:
+        super().__init__(f"%(asctime)s {service:<8} %(levelname)-5s %(name)s: %(message)s")
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = super().format(record)
+        trace_id = current_trace_id()
+        return f"{line} trace={trace_id}" if trace_id else line
+
+
+def setup_logging(service: str, *, level: str = "INFO", fmt: str = "json") -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter(service) if fmt == "json" else TextFormatter(service))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    for noisy in ("uvicorn.access", "nats", "httpx", "alembic.runtime.migration"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
