@@ -1,0 +1,50 @@
+"""Every replica reloads its library when any replica publishes (and checks every 30 s)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from nats.aio.msg import Msg
+from voc_platform.db import Database
+
+from voc_actions import service
+
+log = logging.getLogger(__name__)
+
+
+class Reloader:
+    """The published event reaches every replica through a plain NATS subscription (fan-out);
+    the periodic check covers a replica that was disconnected when it was sent."""
+
+    def __init__(self, database: Database, live: service.LiveLibrary) -> None:
+        self.database = database
+        self.live = live
+
+    async def reload_if_newer(self) -> bool:
+        async with self.database.session() as session:
+            latest = await service.latest_publication_id(session)
+            if latest <= self.live.publication_id:
+                return False
+            rebuilt = await service.rebuild(session)
+        self.live.library, self.live.publication_id = rebuilt.library, rebuilt.publication_id
+        log.info(
+            "playbook library reloaded at publication %d (%d playbooks)",
+            self.live.publication_id,
+            len(self.live.library),
+        )
+        return True
+
+    async def on_published(self, _msg: Msg) -> None:
+        try:
+            await self.reload_if_newer()
+        except Exception:
+            log.exception("reload after publish failed; the periodic check retries")
+
+    async def periodic(self) -> None:
+        while True:
+            await asyncio.sleep(30)
+            try:
+                await self.reload_if_newer()
+            except Exception:
+                log.exception("periodic library check failed")

@@ -1,0 +1,356 @@
+"""The data model of playbooks, facts, matches and plans."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+from voc_actions.playbooks.template import Template
+
+#: Lower sorts first: urgent beats normal beats info on a specificity tie.
+PRIORITY_RANK: dict[str, int] = {"urgent": 0, "normal": 1, "info": 2}
+WEEKDAYS: tuple[str, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+LANGUAGES: tuple[str, ...] = ("ko", "en")
+
+#: Keys allowed under ``when:`` and the kind of value each takes.
+CONDITION_KINDS: dict[str, Literal["set", "bool", "hours", "weekdays"]] = {
+    "category": "set",
+    "severity": "set",
+    "sentiment": "set",
+    "channel": "set",
+    "touchpoint": "set",
+    "store.format": "set",
+    "store.region": "set",
+    "customer.tier": "set",
+    "signals.repeat_issue": "bool",
+    "signals.score_swing": "bool",
+    "signals.vip": "bool",
+    "signals.churn_risk": "bool",
+    "signals.low_satisfaction": "bool",
+    "time.hours": "hours",
+    "time.weekdays": "weekdays",
+}
+#: Conditions a category default may have besides ``category``.
+DEFAULT_KEYS: frozenset[str] = frozenset({"category", "sentiment"})
+
+
+@dataclass(frozen=True)
+class PlaybookProblem:
+    file: str
+    line: int | None
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        where = self.file if self.line is None else f"{self.file}:{self.line}"
+        return f"{where}: {self.field}: {self.message}"
+
+
+class PlaybookValidationError(Exception):
+    """Raised with every problem found, not only the first."""
+
+    def __init__(self, problems: list[PlaybookProblem]) -> None:
+        self.problems: list[PlaybookProblem] = list(problems)
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        n = len(self.problems)
+        head = f"{n} playbook problem{'s' if n != 1 else ''}"
+        return head + "".join(f"\n  {p}" for p in self.problems)
+
+
+@dataclass(frozen=True, slots=True)
+class LocalText:
+    """A text in Korean and/or English; at least one is present."""
+
+    ko: Template | None
+    en: Template | None
+
+    def pick(self, language: str) -> Template:
+        first, second = (self.en, self.ko) if language == "en" else (self.ko, self.en)
+        chosen = first or second
+        assert chosen is not None
+        return chosen
+
+    def to_dict(self) -> dict[str, str]:
+        out: dict[str, str] = {}
+        if self.ko is not None:
+            out["ko"] = self.ko.source
+        if self.en is not None:
+            out["en"] = self.en.source
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    text: LocalText
+    role: str = "staff"
+
+
+@dataclass(frozen=True, slots=True)
+class EscalationStep:
+    after_seconds: int
+    roles: tuple[str, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"after_seconds": self.after_seconds, "roles": list(self.roles)}
+
+
+@dataclass(frozen=True, slots=True)
+class Sla:
+    ack_seconds: int
+    resolve_seconds: int
+
+    def to_dict(self) -> dict[str, int]:
+        return {"ack_seconds": self.ack_seconds, "resolve_seconds": self.resolve_seconds}
+
+
+@dataclass(frozen=True, slots=True)
+class Compensation:
+    max_amount: int | float
+    currency: str
+    authority: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "max_amount": self.max_amount,
+            "currency": self.currency,
+            "authority": self.authority,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Condition:
+    """One ``when:`` entry, compiled for fast evaluation."""
+
+    key: str
+    kind: Literal["set", "bool", "hours", "weekdays"]
+    values: tuple[str, ...] = ()
+    allowed: frozenset[str] = frozenset()
+    flag: bool = False
+    windows: tuple[tuple[int, int], ...] = ()
+    days: frozenset[int] = frozenset()
+
+    def holds(self, facts: dict[str, Any]) -> bool:
+        value = facts.get(self.key)
+        if value is None:
+            return False
+        if self.kind == "set":
+            return value in self.allowed
+        if self.kind == "bool":
+            return bool(value) == self.flag
+        if self.kind == "hours":
+            for start, end in self.windows:
+                if (start <= value < end) if start < end else (value >= start or value < end):
+                    return True
+            return False
+        return value in self.days
+
+    def spec(self) -> str:
+        """The condition as the author wrote it, e.g. ``customer.tier in [vip, gold]``."""
+        if self.kind == "bool":
+            return f"{self.key}={'true' if self.flag else 'false'}"
+        if len(self.values) == 1 and self.kind != "hours":
+            return f"{self.key}={self.values[0]}"
+        if self.kind == "hours":
+            return f"{self.key} {' or '.join(self.values)}"
+        return f"{self.key} in [{', '.join(self.values)}]"
+
+    def explain(self, facts: dict[str, Any]) -> str:
+        """A readable reason, e.g. ``customer.tier in [vip, gold] (vip)``."""
+        value = facts.get(self.key)
+        shown = _show(self.key, value)
+        if not self.holds(facts):
+            return f"{self.spec()} not met ({shown})"
+        if self.kind == "bool" or (len(self.values) == 1 and self.kind == "set"):
+            return self.spec()
+        return f"{self.spec()} ({shown})"
+
+    def to_value(self) -> Any:
+        if self.kind == "bool":
+            return self.flag
+        return list(self.values)
+
+
+def _show(key: str, value: Any) -> str:
+    if value is None:
+        return "unknown"
+    if key == "time.hours":
+        return f"{value // 60:02d}:{value % 60:02d}"
+    if key == "time.weekdays":
+        return WEEKDAYS[int(value)]
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+@dataclass(frozen=True, eq=False)
+class Playbook:
+    id: str
+    version: int
+    title: LocalText
+    conditions: tuple[Condition, ...]
+    categories: tuple[str, ...]
+    priority: str
+    notify_roles: tuple[str, ...]
+    escalation: tuple[EscalationStep, ...]
+    sla: Sla
+    steps: tuple[Step, ...]
+    script: LocalText
+    compensation: Compensation | None
+    description: str = ""
+    source_file: str = ""
+    raw: dict[str, Any] = field(default_factory=dict)
+    source_text: str = ""
+
+    @property
+    def specificity(self) -> int:
+        return len(self.conditions)
+
+    @property
+    def is_default(self) -> bool:
+        """A category default: its only conditions are category (and maybe sentiment)."""
+        return all(c.key in DEFAULT_KEYS for c in self.conditions)
+
+    @property
+    def sort_key(self) -> tuple[int, int, str]:
+        return (-self.specificity, PRIORITY_RANK[self.priority], self.id)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "version": self.version,
+            "title": self.title.to_dict(),
+            "description": self.description,
+            "when": {c.key: c.to_value() for c in self.conditions},
+            "specificity": self.specificity,
+            "priority": self.priority,
+            "notify_roles": list(self.notify_roles),
+            "escalation": [e.to_dict() for e in self.escalation],
+            "sla": self.sla.to_dict(),
+            "steps": [{**s.text.to_dict(), "role": s.role} for s in self.steps],
+            "script": self.script.to_dict(),
+            "compensation": self.compensation.to_dict() if self.compensation else None,
+            "source_file": self.source_file,
+        }
+
+
+@dataclass
+class Facts:
+    """What is known about one feedback item and its customer. Only ``category`` is required."""
+
+    category: str
+    severity: str | None = None
+    sentiment: str | None = None
+    channel: str | None = None
+    touchpoint: str | None = None
+    store_id: str | None = None
+    store_format: str | None = None
+    store_region: str | None = None
+    language: str | None = None
+    customer_tier: str | None = None
+    signals: dict[str, Any] = field(default_factory=dict)
+    local_time: datetime | None = None
+
+    @classmethod
+    def from_lookup(cls, body: dict[str, Any]) -> Facts:
+        """Build facts from a DESIGN §5 ``plans:lookup`` body.
+
+        ``{"feedback": {...}, "customer": {"tier", "signals"}}``, plus the optional extras
+        ``"store": {"format", "region"}`` and ``"local_time"`` (ISO string or datetime).
+        """
+        fb = body.get("feedback") or {}
+        cust = body.get("customer") or {}
+        store = body.get("store") or {}
+        lt = body.get("local_time")
+        if isinstance(lt, str):
+            lt = datetime.fromisoformat(lt)
+        return cls(
+            category=str(fb.get("category") or "other"),
+            severity=fb.get("severity"),
+            sentiment=fb.get("sentiment"),
+            channel=fb.get("channel"),
+            touchpoint=fb.get("touchpoint"),
+            store_id=fb.get("store_id"),
+            store_format=store.get("format") or fb.get("store_format"),
+            store_region=store.get("region") or fb.get("store_region"),
+            language=fb.get("language"),
+            customer_tier=cust.get("tier"),
+            signals=dict(cust.get("signals") or {}),
+            local_time=lt if isinstance(lt, datetime) else None,
+        )
+
+    def as_map(self) -> dict[str, Any]:
+        """The facts keyed like ``when:`` conditions."""
+        m: dict[str, Any] = {
+            "category": self.category,
+            "severity": self.severity,
+            "sentiment": self.sentiment,
+            "channel": self.channel,
+            "touchpoint": _norm(self.touchpoint),
+            "store.format": _norm(self.store_format),
+            "store.region": _norm(self.store_region),
+            "customer.tier": _norm(self.customer_tier),
+        }
+        for name, value in self.signals.items():
+            m["signals." + name] = value
+        if self.local_time is not None:
+            m["time.hours"] = self.local_time.hour * 60 + self.local_time.minute
+            m["time.weekdays"] = self.local_time.weekday()
+        return m
+
+
+def _norm(value: str | None) -> str | None:
+    return value.strip().lower() if isinstance(value, str) and value.strip() else None
+
+
+@dataclass
+class Match:
+    playbook: Playbook
+    matched_because: list[str]
+    runners_up: list[tuple[str, int]]
+    facts: Facts
+    #: True when no playbook matched every condition and a default was used instead.
+    fallback: bool = False
+
+
+@dataclass
+class PlanStep:
+    text: str
+    role: str
+
+
+@dataclass
+class Plan:
+    playbook_id: str
+    version: int
+    title: str
+    priority: str
+    steps: list[PlanStep]
+    script: str
+    sla: Sla
+    notify_roles: list[str]
+    escalation: list[EscalationStep]
+    compensation: Compensation | None
+    matched_because: list[str]
+    runners_up: list[tuple[str, int]]
+    language: str
+    fallback: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "playbook_id": self.playbook_id,
+            "version": self.version,
+            "title": self.title,
+            "priority": self.priority,
+            "steps": [{"text": s.text, "role": s.role} for s in self.steps],
+            "script": self.script,
+            "sla": self.sla.to_dict(),
+            "notify_roles": list(self.notify_roles),
+            "escalation": [e.to_dict() for e in self.escalation],
+            "compensation": self.compensation.to_dict() if self.compensation else None,
+            "matched_because": list(self.matched_because),
+            "runners_up": [{"playbook_id": i, "specificity": s} for i, s in self.runners_up],
+            "language": self.language,
+        }

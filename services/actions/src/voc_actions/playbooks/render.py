@@ -1,0 +1,133 @@
+"""Render a matched playbook into a plan for one customer, in one language."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from datetime import date, datetime
+from typing import Any
+
+from voc_platform.taxonomy import label
+
+from voc_actions.playbooks.model import LANGUAGES, Compensation, Match, Plan, PlanStep, Sla
+
+TIER_LABELS: dict[str, dict[str, str]] = {
+    "vip": {"ko": "VIP", "en": "VIP"},
+    "vvip": {"ko": "VVIP", "en": "VVIP"},
+    "platinum": {"ko": "플래티넘", "en": "Platinum"},
+    "gold": {"ko": "골드", "en": "Gold"},
+    "silver": {"ko": "실버", "en": "Silver"},
+    "bronze": {"ko": "브론즈", "en": "Bronze"},
+    "basic": {"ko": "일반", "en": "Standard"},
+    "standard": {"ko": "일반", "en": "Standard"},
+}
+CHANNEL_LABELS: dict[str, dict[str, str]] = {
+    "kiosk": {"ko": "키오스크", "en": "kiosk"},
+    "app": {"ko": "앱", "en": "app"},
+    "web": {"ko": "웹사이트", "en": "website"},
+    "survey": {"ko": "설문", "en": "survey"},
+    "sms": {"ko": "문자", "en": "text message"},
+    "email": {"ko": "이메일", "en": "e-mail"},
+    "call_center": {"ko": "고객센터", "en": "call center"},
+    "chatbot": {"ko": "챗봇", "en": "chatbot"},
+    "social": {"ko": "SNS", "en": "social media"},
+}
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
+_MAX_VALUE = 60
+
+
+def normalize_language(language: str | None) -> str:
+    """``ko``/``en``; anything else (``ko-KR``, ``en_US``, ``ja``) maps to the nearest one."""
+    lang = (language or "ko").strip().lower()[:2]
+    return lang if lang in LANGUAGES else "en"
+
+
+def _clean(value: Any) -> str:
+    """A customer-supplied value, made safe to insert: one line, bounded length."""
+    if value is None or isinstance(value, bool):
+        return ""
+    if isinstance(value, datetime):
+        value = value.date().isoformat()
+    elif isinstance(value, date):
+        value = value.isoformat()
+    text = _CONTROL.sub(" ", str(value)).strip()
+    return text[:_MAX_VALUE]
+
+
+def _duration(seconds: int, lang: str) -> str:
+    h, rest = divmod(seconds, 3600)
+    m = rest // 60
+    if lang == "ko":
+        parts = [f"{h}시간" if h else "", f"{m}분" if m else ""]
+        return " ".join(p for p in parts if p) or f"{seconds}초"
+    parts = [f"{h} hour{'s' if h != 1 else ''}" if h else "",
+             f"{m} minute{'s' if m != 1 else ''}" if m else ""]  # fmt: skip
+    return " ".join(p for p in parts if p) or f"{seconds} seconds"
+
+
+def _amount(comp: Compensation | None, lang: str) -> str:
+    if comp is None:
+        return ""
+    n = comp.max_amount
+    amount = f"{n:,}" if isinstance(n, int) else f"{n:,.2f}"
+    if comp.currency == "KRW" and lang == "ko":
+        return f"{amount}원"
+    return f"{comp.currency} {amount}"
+
+
+def template_values(
+    match: Match, lang: str, customer: Mapping[str, Any] | None, store: Mapping[str, Any] | None,
+) -> dict[str, str]:  # fmt: skip
+    """The value of every template variable; an empty string means "unknown" (neutral phrase)."""
+    cust = customer or {}
+    st = store or {}
+    facts = match.facts
+    tier = _clean(cust.get("tier") or facts.customer_tier).lower()
+    channel = facts.channel or ""
+    repeat = cust.get("repeat_count", facts.signals.get("repeat_count"))
+    pb = match.playbook
+    return {
+        "customer.name": _clean(cust.get("name")),
+        "customer.tier": TIER_LABELS.get(tier, {}).get(lang, tier.upper() if tier else ""),
+        "customer.last_visit": _clean(cust.get("last_visit")),
+        "customer.repeat_count": _clean(repeat) if isinstance(repeat, int) and repeat > 0 else "",
+        "store.name": _clean(st.get("name")),
+        "feedback.category": str(label(facts.category, lang)) if facts.category else "",
+        "feedback.channel": CHANNEL_LABELS.get(channel, {}).get(lang, _clean(channel)),
+        "feedback.touchpoint": _clean(facts.touchpoint),
+        "compensation.max_amount": _amount(pb.compensation, lang),
+        "sla.ack": _duration(pb.sla.ack_seconds, lang),
+        "sla.resolve": _duration(pb.sla.resolve_seconds, lang),
+    }
+
+
+def render_plan(
+    match: Match,
+    language: str | None = None,
+    customer: Mapping[str, Any] | None = None,
+    store: Mapping[str, Any] | None = None,
+) -> Plan:
+    """The plan for ``match`` in ``language`` (default: the feedback's language, else ko).
+
+    ``customer`` may carry name, tier, last_visit, repeat_count; ``store`` may carry name.
+    Unknown values render as neutral phrases ("고객" / "valued customer"), never blanks.
+    """
+    lang = normalize_language(language or match.facts.language)
+    pb = match.playbook
+    values = template_values(match, lang, customer, store)
+    return Plan(
+        playbook_id=pb.id,
+        version=pb.version,
+        title=pb.title.pick(lang).render(values, lang),
+        priority=pb.priority,
+        steps=[PlanStep(s.text.pick(lang).render(values, lang), s.role) for s in pb.steps],
+        script=pb.script.pick(lang).render(values, lang),
+        sla=Sla(pb.sla.ack_seconds, pb.sla.resolve_seconds),
+        notify_roles=list(pb.notify_roles),
+        escalation=list(pb.escalation),
+        compensation=pb.compensation,
+        matched_because=list(match.matched_because),
+        runners_up=list(match.runners_up),
+        language=lang,
+        fallback=match.fallback,
+    )
