@@ -1,0 +1,153 @@
+"""gRPC clients for profile and actions, with the degraded paths of DESIGN §3."""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import grpc
+from google.protobuf.json_format import MessageToDict
+from grpc import aio
+from voc.actions.v1 import actions_pb2, actions_pb2_grpc
+from voc.common.v1 import common_pb2
+from voc.profile.v1 import profile_pb2, profile_pb2_grpc
+from voc_platform.grpc import client_channel
+
+from voc_notify.defaults import default_plan
+from voc_notify.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class Upstreams:
+    """Long-lived channels to profile and actions (created once, reused for every alert)."""
+
+    def __init__(self, settings: Settings) -> None:
+        timeout = settings.grpc_timeout_seconds
+        self._profile_channel = client_channel(
+            settings.profile_grpc_target, token=settings.internal_token, timeout=timeout
+        )
+        self._actions_channel = client_channel(
+            settings.actions_grpc_target, token=settings.internal_token, timeout=timeout
+        )
+        self.profile = profile_pb2_grpc.ProfileServiceStub(self._profile_channel)
+        self.actions = actions_pb2_grpc.ActionsServiceStub(self._actions_channel)
+
+    async def close(self) -> None:
+        await self._profile_channel.close()
+        await self._actions_channel.close()
+
+    async def customer_context(
+        self, *, identifiers: common_pb2.CustomerIdentifiers, facts: common_pb2.FeedbackFacts
+    ) -> tuple[profile_pb2.CustomerContext | None, bool]:
+        """(context, degraded). None context with degraded=False means anonymous."""
+        if not any(
+            (identifiers.loyalty_id, identifiers.phone, identifiers.email, identifiers.channel_user_id)
+        ):
+            return None, False
+        try:
+            response = await self.profile.GetCustomerContext(
+                profile_pb2.GetCustomerContextRequest(identifiers=identifiers, current_feedback=facts)
+            )
+        except aio.AioRpcError as exc:
+            log.warning("profile unavailable (%s): plan without customer context", exc.code().name)
+            return None, True
+        return response.context, False
+
+    async def action_plan(
+        self,
+        *,
+        facts: common_pb2.FeedbackFacts,
+        context: profile_pb2.CustomerContext | None,
+        store: dict[str, Any],
+        language: str,
+    ) -> tuple[dict[str, Any], bool]:
+        customer = actions_pb2.CustomerFacts()
+        if context is not None and context.found:
+            sig = context.signals
+            repeat = sig.repeat_counts.get(facts.category, 0)
+            customer = actions_pb2.CustomerFacts(
+                tier=context.tier,
+                known=True,
+                name=context.name,
+                repeat_count=repeat,
+                last_visit=(
+                    datetime.fromtimestamp(context.last_visits[0].visited_at_ms / 1000).date().isoformat()
+                    if context.last_visits
+                    else ""
+                ),
+                signals={
+                    "repeat_issue": repeat >= 2,
+                    "score_swing": sig.score_swing,
+                    "vip": sig.vip,
+                    "churn_risk": sig.churn_risk,
+                    "low_satisfaction": sig.low_satisfaction,
+                },
+            )
+        tz = store.get("timezone") or "Asia/Seoul"
+        try:
+            ZoneInfo(tz)
+        except (KeyError, ValueError):
+            tz = "UTC"
+        request = actions_pb2.GetActionPlanRequest(
+            feedback=facts,
+            customer=customer,
+            store=actions_pb2.StoreFacts(
+                format=store.get("format") or "",
+                region=store.get("region") or "",
+                name=store.get("name") or "",
+            ),
+            language=language,
+            local_time_ms=int(time.time() * 1000),
+            time_zone=tz,
+        )
+        try:
+            response = await self.actions.GetActionPlan(request)
+        except aio.AioRpcError as exc:
+            log.warning("actions unavailable (%s): built-in default plan", exc.code().name)
+            return default_plan(category=facts.category, severity=facts.severity, language=language), True
+        plan = MessageToDict(
+            response.plan, preserving_proto_field_name=True, always_print_fields_with_no_presence=True
+        )
+        if not response.plan.HasField("compensation"):
+            plan["compensation"] = None
+        return plan, False
+
+
+def context_dict(context: profile_pb2.CustomerContext | None) -> dict[str, Any]:
+    """What staff may see of the customer: masked identity, tier, signals, last visits."""
+    if context is None or not context.found:
+        return {"known": False}
+    sig = context.signals
+    return {
+        "known": True,
+        "customer_id": context.customer_id,
+        "masked_name": context.masked_name,
+        "masked_phone": context.masked_phone,
+        "tier": context.tier,
+        "lifetime_value": context.lifetime_value,
+        "feedback_count": context.feedback_count,
+        "mean_csat": context.mean_csat or None,
+        "last_visits": [
+            {"store_id": v.store_id, "visited_at_ms": v.visited_at_ms, "amount": v.amount}
+            for v in context.last_visits
+        ],
+        "signals": {
+            "repeat_issue": sig.repeat_issue,
+            "repeat_counts": dict(sig.repeat_counts),
+            "score_swing": sig.score_swing,
+            "score_swing_delta": sig.score_swing_delta,
+            "complaint_count_90d": sig.complaint_count_90d,
+            "chronic_complainer": sig.chronic_complainer,
+            "low_satisfaction": sig.low_satisfaction,
+            "churn_risk": sig.churn_risk,
+            "vip": sig.vip,
+            "reasons": [{"signal": r.signal, "reason": r.reason} for r in sig.reasons],
+        },
+    }
+
+
+__all__ = ["Upstreams", "context_dict", "grpc"]

@@ -1,0 +1,115 @@
+"""Notify's consumer: a received feedback item becomes an alert on the right phones."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from google.protobuf.json_format import MessageToDict
+from nats.aio.msg import Msg
+from sqlalchemy import select
+from voc.events.v1 import events_pb2
+from voc_platform import telemetry
+from voc_platform.bus import ConsumerSpec
+from voc_platform.db import Database
+from voc_platform.outbox import mark_processed
+
+from voc_notify import service
+from voc_notify.clients import Upstreams, context_dict
+from voc_notify.models import Alert, Store, processed_table
+from voc_notify.stream import AlertBroker
+
+log = logging.getLogger(__name__)
+CONSUMER = "notify-alerts"
+
+
+def consumers(
+    database: Database,
+    upstreams: Upstreams,
+    broker: AlertBroker,
+    on_new_deliveries: Callable[[], None],
+) -> list[ConsumerSpec]:
+    async def handle(msg: Msg) -> None:
+        event = events_pb2.FeedbackReceived.FromString(msg.data)
+        facts = event.facts
+        event_id = (msg.headers or {}).get("Nats-Msg-Id", facts.feedback_id)
+        async with database.session() as session:
+            if (
+                await session.scalar(select(Alert.id).where(Alert.feedback_id == facts.feedback_id))
+                is not None
+            ):
+                return  # redelivery of an event that already made its alert
+            store = await session.get(Store, facts.store_id)
+            store_info = (
+                {
+                    "format": store.format,
+                    "region": store.region,
+                    "name": store.name,
+                    "timezone": store.timezone,
+                }
+                if store
+                else {}
+            )
+            language = store.language if store else (facts.language or "ko")
+        # Profile first: the plan depends on who the customer is (tier, signals).
+        context, profile_down = await upstreams.customer_context(identifiers=event.customer, facts=facts)
+        plan, actions_down = await upstreams.action_plan(
+            facts=facts, context=context, store=store_info, language=language
+        )
+        degraded = [
+            name
+            for name, down in (("profile_unavailable", profile_down), ("actions_unavailable", actions_down))
+            if down
+        ]
+        feedback = {
+            "id": facts.feedback_id,
+            "store_id": facts.store_id,
+            "channel": facts.channel,
+            "text": event.text,
+            "category": facts.category,
+            "severity": facts.severity,
+            "sentiment": facts.sentiment,
+            "score": facts.score,
+            "language": facts.language,
+            "touchpoint": facts.touchpoint,
+            "ratings": MessageToDict(facts.ratings, preserving_proto_field_name=True),
+            "received_at_ms": event.received_at_ms,
+        }
+        carrier: dict[str, str] = {}
+        telemetry.inject(carrier)
+        async with database.transaction() as session:
+            if not await mark_processed(session, processed_table, consumer=CONSUMER, event_id=event_id):
+                return
+            row_store = await session.get(Store, facts.store_id) or Store(
+                id=facts.store_id, name=facts.store_id, area_id=None, timezone="UTC", language=language
+            )
+            created = await service.create_alert(
+                session,
+                feedback=feedback,
+                store=row_store,
+                context=context_dict(context),
+                plan=plan,
+                degraded=degraded,
+                language=language,
+            )
+            if created is not None:
+                created.alert.traceparent = carrier.get("traceparent")
+        if created is None:
+            return
+        if created.deliveries:
+            on_new_deliveries()
+        broker.publish(
+            {"type": "alert.created", "alert": service.alert_summary(created.alert)},
+            store_id=created.alert.store_id,
+            area_id=created.alert.area_id,
+        )
+        log.info(
+            "alert %s for feedback %s: %d recipients, %d pushes%s",
+            created.alert.id,
+            facts.feedback_id,
+            len(created.recipients),
+            created.deliveries,
+            f" (degraded: {', '.join(degraded)})" if degraded else "",
+        )
+
+    return [ConsumerSpec(durable=CONSUMER, subjects=["voc.feedback.received"], handler=handle)]

@@ -1,0 +1,136 @@
+"""The notify service's tables: directory, devices, alerts, deliveries and escalation timers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import JSON, Boolean, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from voc_platform.outbox import define_platform_tables
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+outbox_table, processed_table = define_platform_tables(Base.metadata)
+
+
+class Store(Base):
+    __tablename__ = "stores"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    area_id: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+    format: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    region: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    timezone: Mapped[str] = mapped_column(String(64), default="Asia/Seoul")
+    language: Mapped[str] = mapped_column(String(8), default="ko")
+
+
+class Staff(Base):
+    __tablename__ = "staff"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(32))
+    store_ids: Mapped[list[str]] = mapped_column(JSON)
+    area_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    language: Mapped[str] = mapped_column(String(8), default="ko")
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[float] = mapped_column(Float, default=0.0)
+
+
+class Device(Base):
+    """A Web Push subscription of one staff member's browser."""
+
+    __tablename__ = "devices"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    staff_id: Mapped[str] = mapped_column(ForeignKey("staff.id", ondelete="CASCADE"), index=True)
+    endpoint: Mapped[str] = mapped_column(String(2048))
+    endpoint_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    p256dh: Mapped[str] = mapped_column(String(200))
+    auth: Mapped[str] = mapped_column(String(64))
+    user_agent: Mapped[str | None] = mapped_column(String(300), nullable=True)
+    created_at: Mapped[float] = mapped_column(Float)
+    last_success_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+
+
+class Alert(Base):
+    __tablename__ = "alerts"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    feedback_id: Mapped[str] = mapped_column(String(36), unique=True)
+    store_id: Mapped[str] = mapped_column(String(64), index=True)
+    area_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    customer_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    category: Mapped[str] = mapped_column(String(32))
+    priority: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16), index=True)  # open|acknowledged|resolved
+    title: Mapped[str] = mapped_column(String(300))
+    body: Mapped[str] = mapped_column(Text)  # masked: what a lock screen may show
+    feedback: Mapped[dict[str, Any]] = mapped_column(JSON)
+    context: Mapped[dict[str, Any]] = mapped_column(JSON)
+    plan: Mapped[dict[str, Any]] = mapped_column(JSON)
+    degraded: Mapped[list[str]] = mapped_column(JSON)
+    escalation_level: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[float] = mapped_column(Float, index=True)
+    acknowledged_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    acknowledged_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    resolved_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    resolved_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    outcome: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    note: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # W3C traceparent of the consumer span, so the push sends join the feedback's trace.
+    traceparent: Mapped[str | None] = mapped_column(String(64), nullable=True)
+
+
+class AlertRecipient(Base):
+    __tablename__ = "alert_recipients"
+
+    alert_id: Mapped[str] = mapped_column(ForeignKey("alerts.id", ondelete="CASCADE"), primary_key=True)
+    staff_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    level: Mapped[int] = mapped_column(Integer, default=0)
+    added_at: Mapped[float] = mapped_column(Float)
+
+
+class Delivery(Base):
+    """One push to one device; the delivery worker sends pending ones and retries."""
+
+    __tablename__ = "deliveries"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    alert_id: Mapped[str] = mapped_column(ForeignKey("alerts.id", ondelete="CASCADE"), index=True)
+    device_id: Mapped[str] = mapped_column(String(36))
+    staff_id: Mapped[str] = mapped_column(String(64))
+    level: Mapped[int] = mapped_column(Integer, default=0)
+    status: Mapped[str] = mapped_column(String(16))  # pending|accepted|failed|gone|cancelled
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[float] = mapped_column(Float)
+    created_at: Mapped[float] = mapped_column(Float)
+    accepted_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    shown_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    opened_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    last_error: Mapped[str | None] = mapped_column(String(300), nullable=True)
+
+    __table_args__ = (Index("ix_deliveries_due", "status", "next_attempt_at"),)
+
+
+class EscalationTimer(Base):
+    """A durable timer: fires at `fire_at` unless the alert was acknowledged (or resolved)."""
+
+    __tablename__ = "escalation_timers"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    alert_id: Mapped[str] = mapped_column(ForeignKey("alerts.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))  # ack | resolve
+    level: Mapped[int] = mapped_column(Integer)
+    roles: Mapped[list[str]] = mapped_column(JSON)
+    fire_at: Mapped[float] = mapped_column(Float)
+    status: Mapped[str] = mapped_column(String(16))  # pending|fired|cancelled
+
+    __table_args__ = (Index("ix_timers_due", "status", "fire_at"),)

@@ -1,0 +1,388 @@
+"""Notify domain logic: routing, alerts, acknowledgement, resolution. Keyword-only."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from voc.events.v1 import events_pb2
+from voc_platform.http import Problem
+from voc_platform.ids import uuid7
+from voc_platform.outbox import add_event
+from voc_platform.taxonomy import label, roles
+
+from voc_notify.auth import Principal
+from voc_notify.models import (
+    Alert,
+    AlertRecipient,
+    Delivery,
+    Device,
+    EscalationTimer,
+    Staff,
+    Store,
+    outbox_table,
+)
+
+ROLE_LEVEL: dict[str, int] = {name: int(meta["level"]) for name, meta in roles().items()}
+OUTCOMES = ("resolved", "compensated", "referred", "no_action_needed", "customer_unreachable")
+PRIORITY_LABEL = {
+    "ko": {"urgent": "긴급", "normal": "알림", "info": "공유"},
+    "en": {"urgent": "URGENT", "normal": "Alert", "info": "FYI"},
+}
+
+
+def visible_to(principal: Principal, *, store_id: str, area_id: str | None) -> bool:
+    if principal.role == "cx_admin":
+        return True
+    if principal.role == "area_manager" and area_id is not None and area_id == principal.area_id:
+        return True
+    return store_id in principal.store_ids
+
+
+async def staff_for_roles(session: AsyncSession, *, store: Store, wanted: list[str]) -> list[Staff]:
+    """Staff with one of `wanted` roles at the store (area managers: in its area).
+
+    When nobody holds those roles there, the next level up is asked, up to area managers.
+    """
+    candidates = list(await session.scalars(select(Staff).where(Staff.active.is_(True))))
+    wanted_levels = sorted({ROLE_LEVEL.get(r, 1) for r in wanted}) or [2]
+    level = wanted_levels[0]
+    chosen: list[Staff] = []
+    while level <= ROLE_LEVEL["area_manager"]:
+        roles_now = {r for r in wanted if ROLE_LEVEL.get(r, 1) >= level} or {
+            r for r, lv in ROLE_LEVEL.items() if lv == level
+        }
+        chosen = [
+            s
+            for s in candidates
+            if s.role in roles_now
+            and (
+                store.id in (s.store_ids or [])
+                or (s.role == "area_manager" and store.area_id and s.area_id == store.area_id)
+            )
+        ]
+        if chosen:
+            return chosen
+        level += 1
+        wanted = [r for r, lv in ROLE_LEVEL.items() if lv == level]
+    return chosen
+
+
+def mask_text(text: str, limit: int = 120) -> str:
+    """A lock-screen-safe excerpt: digits runs (phone numbers, cards) and e-mails masked."""
+    import re
+
+    text = re.sub(r"[\w.+-]+@[\w-]+\.[\w.]+", "***@***", text)
+    text = re.sub(r"\d[\d\- ]{6,}\d", lambda m: "***" + m.group(0)[-4:], text)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def compose(
+    *,
+    store: Store,
+    feedback: dict[str, Any],
+    context: dict[str, Any],
+    plan: dict[str, Any],
+    language: str,
+) -> tuple[str, str]:
+    """(title, body) for the push: masked PII only."""
+    lang = language if language in ("ko", "en") else "en"
+    tag = PRIORITY_LABEL[lang].get(plan.get("priority", "normal"), "")
+    title = f"[{tag}] {label(feedback['category'], lang)} · {store.name}"
+    who = []
+    if context.get("known"):
+        who.append(context.get("masked_name") or ("고객" if lang == "ko" else "Customer"))
+        if context.get("tier"):
+            who.append(str(context["tier"]).upper())
+        repeat = (context.get("signals") or {}).get("repeat_counts", {}).get(feedback["category"], 0)
+        if repeat >= 2:
+            who.append(f"반복 {repeat}회" if lang == "ko" else f"repeat x{repeat}")
+    else:
+        who.append("비회원" if lang == "ko" else "Anonymous")
+    excerpt = mask_text(feedback.get("text") or "")
+    ratings = feedback.get("ratings") or {}
+    score = f" CSAT {ratings['csat']}" if ratings.get("csat") is not None else ""
+    body = f"{' · '.join(who)}{score} — {excerpt}" if excerpt else f"{' · '.join(who)}{score}"
+    return title, body
+
+
+@dataclass(frozen=True)
+class NewAlert:
+    alert: Alert
+    recipients: list[Staff]
+    deliveries: int
+
+
+async def create_alert(
+    session: AsyncSession,
+    *,
+    feedback: dict[str, Any],
+    store: Store,
+    context: dict[str, Any],
+    plan: dict[str, Any],
+    degraded: list[str],
+    language: str,
+    now: float | None = None,
+) -> NewAlert | None:
+    """Alert + recipients + deliveries + escalation timers + event, in one transaction.
+
+    None when this feedback already has an alert (redelivered event).
+    """
+    now = now or time.time()
+    existing = await session.scalar(select(Alert.id).where(Alert.feedback_id == feedback["id"]))
+    if existing is not None:
+        return None
+    recipients = await staff_for_roles(
+        session, store=store, wanted=list(plan.get("notify_roles") or ["shift_lead"])
+    )
+    title, body = compose(store=store, feedback=feedback, context=context, plan=plan, language=language)
+    alert = Alert(
+        id=uuid7(),
+        feedback_id=feedback["id"],
+        store_id=store.id,
+        area_id=store.area_id,
+        customer_id=context.get("customer_id"),
+        category=feedback["category"],
+        priority=plan.get("priority", "normal"),
+        status="open",
+        title=title,
+        body=body,
+        feedback=feedback,
+        context=context,
+        plan=plan,
+        degraded=degraded,
+        escalation_level=0,
+        created_at=now,
+    )
+    session.add(alert)
+    await session.flush()
+    deliveries = await _add_recipients(session, alert=alert, staff=recipients, level=0, now=now)
+    sla = plan.get("sla") or {}
+    for level, step in enumerate(plan.get("escalation") or [], start=1):
+        session.add(
+            EscalationTimer(
+                id=uuid7(),
+                alert_id=alert.id,
+                kind="ack",
+                level=level,
+                roles=list(step.get("roles") or []),
+                fire_at=now + float(step.get("after_seconds") or 0),
+                status="pending",
+            )
+        )
+    if sla.get("resolve_seconds"):
+        session.add(
+            EscalationTimer(
+                id=uuid7(),
+                alert_id=alert.id,
+                kind="resolve",
+                level=0,
+                roles=["store_manager"],
+                fire_at=now + float(sla["resolve_seconds"]),
+                status="pending",
+            )
+        )
+    await add_event(
+        session,
+        outbox_table,
+        subject="voc.alert.created",
+        message=events_pb2.AlertCreated(
+            alert_id=alert.id,
+            feedback_id=alert.feedback_id,
+            store_id=alert.store_id,
+            customer_id=alert.customer_id or "",
+            priority=alert.priority,
+            playbook_id=str(plan.get("playbook_id", "")),
+            playbook_version=int(plan.get("version") or 0),
+            recipient_staff_ids=[s.id for s in recipients],
+            created_at_ms=int(now * 1000),
+            degraded=degraded,
+        ),
+    )
+    return NewAlert(alert, recipients, deliveries)
+
+
+async def _add_recipients(
+    session: AsyncSession, *, alert: Alert, staff: list[Staff], level: int, now: float
+) -> int:
+    if not staff:
+        return 0
+    already = set(
+        await session.scalars(select(AlertRecipient.staff_id).where(AlertRecipient.alert_id == alert.id))
+    )
+    fresh = [s for s in staff if s.id not in already]
+    for s in fresh:
+        session.add(AlertRecipient(alert_id=alert.id, staff_id=s.id, level=level, added_at=now))
+    devices = list(await session.scalars(select(Device).where(Device.staff_id.in_([s.id for s in staff]))))
+    for device in devices:
+        session.add(
+            Delivery(
+                id=uuid7(),
+                alert_id=alert.id,
+                device_id=device.id,
+                staff_id=device.staff_id,
+                level=level,
+                status="pending",
+                attempts=0,
+                next_attempt_at=now,
+                created_at=now,
+            )
+        )
+    await session.flush()
+    return len(devices)
+
+
+async def escalate(
+    session: AsyncSession, *, timer: EscalationTimer, now: float
+) -> tuple[Alert, list[Staff]] | None:
+    """Fire one due timer: page the next roles, or tell the manager the resolve SLA passed."""
+    alert = await session.get(Alert, timer.alert_id)
+    timer.status = "fired"
+    if alert is None:
+        return None
+    if timer.kind == "ack" and alert.status != "open":
+        timer.status = "cancelled"
+        return None
+    if timer.kind == "resolve" and alert.status == "resolved":
+        timer.status = "cancelled"
+        return None
+    store = await session.get(Store, alert.store_id)
+    if store is None:
+        return None
+    staff = await staff_for_roles(session, store=store, wanted=list(timer.roles))
+    if timer.kind == "ack":
+        alert.escalation_level = max(alert.escalation_level, timer.level)
+    await _add_recipients(session, alert=alert, staff=staff, level=timer.level, now=now)
+    await add_event(
+        session,
+        outbox_table,
+        subject="voc.alert.escalated",
+        message=events_pb2.AlertEscalated(
+            alert_id=alert.id,
+            feedback_id=alert.feedback_id,
+            level=timer.level if timer.kind == "ack" else -1,
+            roles=list(timer.roles),
+            recipient_staff_ids=[s.id for s in staff],
+            escalated_at_ms=int(now * 1000),
+        ),
+        event_id=f"escalated:{timer.id}",
+    )
+    return alert, staff
+
+
+async def acknowledge(
+    session: AsyncSession, *, alert: Alert, principal: Principal, now: float | None = None
+) -> Alert:
+    now = now or time.time()
+    if alert.status != "open":
+        raise Problem(409, f"The alert is already {alert.status}.", acknowledged_by=alert.acknowledged_by)
+    alert.status = "acknowledged"
+    alert.acknowledged_at = now
+    alert.acknowledged_by = principal.staff_id
+    # Stop paging at once: pending ack timers and unsent pushes are cancelled.
+    await session.execute(
+        update(EscalationTimer)
+        .where(
+            EscalationTimer.alert_id == alert.id,
+            EscalationTimer.kind == "ack",
+            EscalationTimer.status == "pending",
+        )
+        .values(status="cancelled")
+    )
+    await session.execute(
+        update(Delivery)
+        .where(Delivery.alert_id == alert.id, Delivery.status == "pending", Delivery.attempts == 0)
+        .values(status="cancelled")
+    )
+    await add_event(
+        session,
+        outbox_table,
+        subject="voc.alert.acknowledged",
+        message=events_pb2.AlertAcknowledged(
+            alert_id=alert.id,
+            feedback_id=alert.feedback_id,
+            staff_id=principal.staff_id,
+            acknowledged_at_ms=int(now * 1000),
+        ),
+    )
+    return alert
+
+
+async def resolve(
+    session: AsyncSession,
+    *,
+    alert: Alert,
+    principal: Principal,
+    outcome: str,
+    note: str,
+    now: float | None = None,
+) -> Alert:
+    now = now or time.time()
+    if alert.status == "resolved":
+        raise Problem(409, "The alert is already resolved.")
+    if alert.status == "open":
+        # Resolving implies acknowledging; record both so the loop KPIs stay honest.
+        await acknowledge(session, alert=alert, principal=principal, now=now)
+    alert.status = "resolved"
+    alert.resolved_at = now
+    alert.resolved_by = principal.staff_id
+    alert.outcome = outcome
+    alert.note = note
+    await session.execute(
+        update(EscalationTimer)
+        .where(EscalationTimer.alert_id == alert.id, EscalationTimer.status == "pending")
+        .values(status="cancelled")
+    )
+    await add_event(
+        session,
+        outbox_table,
+        subject="voc.alert.resolved",
+        message=events_pb2.AlertResolved(
+            alert_id=alert.id,
+            feedback_id=alert.feedback_id,
+            staff_id=principal.staff_id,
+            outcome=outcome,
+            note=note,
+            resolved_at_ms=int(now * 1000),
+        ),
+    )
+    return alert
+
+
+def endpoint_hash(endpoint: str) -> str:
+    return hashlib.sha256(endpoint.encode()).hexdigest()
+
+
+def alert_summary(alert: Alert) -> dict[str, Any]:
+    return {
+        "id": alert.id,
+        "feedback_id": alert.feedback_id,
+        "store_id": alert.store_id,
+        "category": alert.category,
+        "priority": alert.priority,
+        "status": alert.status,
+        "title": alert.title,
+        "body": alert.body,
+        "created_at": alert.created_at,
+        "acknowledged_at": alert.acknowledged_at,
+        "resolved_at": alert.resolved_at,
+        "escalation_level": alert.escalation_level,
+    }
+
+
+def alert_detail(alert: Alert) -> dict[str, Any]:
+    return {
+        **alert_summary(alert),
+        "feedback": alert.feedback,
+        "customer": alert.context,
+        "plan": alert.plan,
+        "degraded": alert.degraded,
+        "acknowledged_by": alert.acknowledged_by,
+        "resolved_by": alert.resolved_by,
+        "outcome": alert.outcome,
+        "note": alert.note,
+    }

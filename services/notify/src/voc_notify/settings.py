@@ -1,0 +1,44 @@
+from __future__ import annotations
+
+from typing import ClassVar
+
+from pydantic import Field, field_validator, model_validator
+from voc_platform.settings import DEV_JWT_SECRET, ServiceSettings
+
+
+class Settings(ServiceSettings):
+    service_name: ClassVar[str] = "notify"
+
+    http_port: int = Field(8040, validation_alias="VOC_NOTIFY_HTTP_PORT")
+    grpc_port: int = Field(9040, validation_alias="VOC_NOTIFY_GRPC_PORT")
+    database_url: str | None = Field(None, validation_alias="VOC_NOTIFY_DATABASE_URL")
+    jwt_secret: str = Field(DEV_JWT_SECRET, validation_alias="VOC_JWT_SECRET")
+    token_ttl_seconds: int = Field(3600, validation_alias="VOC_TOKEN_TTL_SECONDS")
+    # Comma-separated hosts the push sender may reach; empty = the public push services.
+    push_allowed_hosts: str = Field("", validation_alias="VOC_PUSH_ALLOWED_HOSTS")
+    vapid_subject: str = Field("mailto:ops@frontline-voc.dev", validation_alias="VOC_VAPID_SUBJECT")
+    public_url: str = Field("", validation_alias="VOC_NOTIFY_PUBLIC_URL")
+    # A push lives at least this long at the push service, longer when escalation runs longer.
+    push_min_ttl_seconds: int = 900
+    delivery_max_attempts: int = 6
+    login_max_failures: int = 5
+    lockout_base_seconds: int = 30
+    escalation_poll_seconds: float = 1.0
+
+    @field_validator("vapid_subject")
+    @classmethod
+    def _subject(cls, value: str) -> str:
+        if not value.startswith(("mailto:", "https://")):
+            raise ValueError("VOC_VAPID_SUBJECT must be a mailto: or https: URL")
+        return value
+
+    @model_validator(mode="after")
+    def _refuse_default_jwt_secret(self) -> Settings:
+        if self.environment == "production" and (
+            self.jwt_secret == DEV_JWT_SECRET or len(self.jwt_secret) < 32
+        ):
+            raise ValueError("VOC_JWT_SECRET must be a secret of 32+ characters in production")
+        return self
+
+    def allowed_push_hosts(self) -> list[str]:
+        return [h.strip() for h in self.push_allowed_hosts.split(",") if h.strip()]
