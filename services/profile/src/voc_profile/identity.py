@@ -1,0 +1,66 @@
+"""Normalising identifiers so the same person matches across channels."""
+
+from __future__ import annotations
+
+import phonenumbers
+
+
+class InvalidIdentifier(ValueError):
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+def normalize_phone(raw: str, *, region: str) -> str:
+    """E.164 ('+821012345678'); a national number is read in `region` (KR by default)."""
+    try:
+        number = phonenumbers.parse(raw, region)
+    except phonenumbers.NumberParseException as exc:
+        raise InvalidIdentifier("phone", f"not a phone number: {exc}") from exc
+    if not phonenumbers.is_possible_number(number):
+        raise InvalidIdentifier("phone", "not a possible phone number")
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def normalize_email(raw: str) -> str:
+    value = raw.strip().lower()
+    local, sep, domain = value.partition("@")
+    if not sep or not local or "." not in domain:
+        raise InvalidIdentifier("email", "not an e-mail address")
+    return value
+
+
+def normalize(
+    *,
+    loyalty_id: str = "",
+    phone: str = "",
+    email: str = "",
+    channel_user_id: str = "",
+    channel: str = "",
+    region: str = "KR",
+) -> list[tuple[str, str]]:
+    """(kind, value) pairs, strongest first: loyalty id, phone, e-mail, channel id."""
+    found: list[tuple[str, str]] = []
+    if loyalty_id.strip():
+        found.append(("loyalty", loyalty_id.strip()))
+    if phone.strip():
+        found.append(("phone", normalize_phone(phone, region=region)))
+    if email.strip():
+        found.append(("email", normalize_email(email)))
+    if channel_user_id.strip():
+        found.append(("channel", f"{channel or 'any'}:{channel_user_id.strip()}"))
+    return found
+
+
+def mask_name(name: str | None) -> str:
+    """'김민수' -> '김**', 'Jane Doe' -> 'J*** D**'."""
+    if not name:
+        return ""
+    parts = name.split()
+    if len(parts) == 1:
+        return name[0] + "*" * max(len(name) - 1, 1)
+    return " ".join(p[0] + "*" * max(len(p) - 1, 1) for p in parts)
+
+
+def mask_phone(e164: str | None) -> str:
+    return f"***-{e164[-4:]}" if e164 and len(e164) >= 4 else ""
