@@ -1,0 +1,192 @@
+"""The `voc` command: run the system, seed and try it, and the CX team's admin helpers."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+
+def _data_dir(args: argparse.Namespace) -> Path:
+    return Path(args.data_dir or os.environ.get("VOC_DATA_DIR", "./var"))
+
+
+def _admin(args: argparse.Namespace) -> tuple[str, dict[str, str]]:
+    from voc_cli.supervisor import load_or_create_secrets
+
+    token = os.environ.get("VOC_ADMIN_TOKEN") or load_or_create_secrets(_data_dir(args))["admin_token"]
+    return token, {"Authorization": f"Bearer {token}"}
+
+
+def _url(service: str, default_port: int) -> str:
+    return os.environ.get(
+        f"VOC_{service.upper()}_URL",
+        f"http://127.0.0.1:{os.environ.get(f'VOC_{service.upper()}_HTTP_PORT', default_port)}",
+    )
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    from voc_cli.up import run
+
+    return run(data_dir=_data_dir(args), seed=not args.no_seed)
+
+
+def cmd_playbooks(args: argparse.Namespace) -> int:
+    from voc_actions.playbooks import (
+        PlaybookValidationError,
+        load_directory,
+        read_directory,
+        run_cases,
+    )
+
+    try:
+        library = load_directory(args.dir, require_defaults=args.action != "publish")
+    except PlaybookValidationError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    if args.action == "validate":
+        print(f"ok: {len(library)} playbooks in {args.dir}")
+        return 0
+    if args.action == "test":
+        results = run_cases(library, Path(args.cases).read_text(encoding="utf-8"))
+        failed = [r for r in results if not r.ok]
+        for r in results:
+            print(f"{'PASS' if r.ok else 'FAIL'}  {r.name}: expected {r.expected}, got {r.actual}")
+        print(f"{len(results) - len(failed)} passed, {len(failed)} failed")
+        return 1 if failed else 0
+    _, headers = _admin(args)
+    files = dict(read_directory(args.dir))
+    response = httpx.put(
+        f"{_url('actions', 8030)}/v1/playbooks", json={"files": files}, headers=headers, timeout=30
+    )
+    print(json.dumps(response.json(), ensure_ascii=False, indent=2))
+    return 0 if response.status_code == 200 else 1
+
+
+def cmd_api_keys(args: argparse.Namespace) -> int:
+    _, headers = _admin(args)
+    base = f"{_url('feedback', 8010)}/v1/admin/api-keys"
+    if args.action == "create":
+        response = httpx.post(
+            base, json={"name": args.name, "store_ids": args.store}, headers=headers, timeout=10
+        )
+    elif args.action == "list":
+        response = httpx.get(base, headers=headers, timeout=10)
+    else:
+        response = httpx.delete(f"{base}/{args.id}", headers=headers, timeout=10)
+    if response.content:
+        print(json.dumps(response.json(), ensure_ascii=False, indent=2))
+    return 0 if response.status_code < 400 else 1
+
+
+def cmd_demo_phone(args: argparse.Namespace) -> int:
+    """A stand-in phone: a local push service that decrypts and prints what notify sends."""
+    from voc_cli.push_emulator import PushEmulator
+    from voc_cli.up import load_credentials
+
+    creds = load_credentials(_data_dir(args))
+    person = next((s for s in creds["staff"] if s["email"] == args.email), None)
+    if person is None:
+        print(f"no demo staff with e-mail {args.email}", file=sys.stderr)
+        return 1
+    notify = creds["notify_url"]
+    login = httpx.post(
+        f"{notify}/v1/auth/login", json={"email": person["email"], "password": person["password"]}, timeout=10
+    )
+    login.raise_for_status()
+    token = login.json()["access_token"]
+    emulator = PushEmulator(port=args.port).start()
+    subscription = emulator.new_subscription(label=person["email"])
+    response = httpx.post(
+        f"{notify}/v1/devices", json=subscription, headers={"Authorization": f"Bearer {token}"}, timeout=10
+    )
+    response.raise_for_status()
+    print(f"[phone] {person['name']} ({person['role']}) registered device {response.json()['id']}")
+    print(f"[phone] waiting for pushes at {subscription['endpoint']} (Ctrl-C to stop)", flush=True)
+    seen = 0
+    try:
+        while True:
+            pushes = emulator.received()
+            for push in pushes[seen:]:
+                print(f"[phone] push (TTL {push.ttl}s, urgency {push.urgency}):")
+                print(json.dumps(push.json, ensure_ascii=False, indent=2), flush=True)
+            seen = len(pushes)
+            time.sleep(0.2)
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        emulator.stop()
+
+
+def cmd_demo_feedback(args: argparse.Namespace) -> int:
+    from voc_cli.up import load_credentials
+
+    creds = load_credentials(_data_dir(args))
+    store = next(s for s in creds["stores"] if s["id"] == args.store)
+    body: dict[str, Any] = {
+        "store_id": store["id"],
+        "channel": "kiosk",
+        "text": args.text,
+        "ratings": {"csat": args.csat},
+        "customer": {"loyalty_id": args.loyalty_id} if args.loyalty_id else None,
+    }
+    body = {k: v for k, v in body.items() if v is not None}
+    response = httpx.post(
+        f"{creds['feedback_url']}/v1/feedback",
+        json=body,
+        headers={"Authorization": f"Bearer {store['api_key']}"},
+        timeout=10,
+    )
+    print(response.status_code, json.dumps(response.json(), ensure_ascii=False))
+    return 0 if response.status_code == 202 else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="voc", description=__doc__)
+    parser.add_argument("--data-dir", help="default: $VOC_DATA_DIR or ./var")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    up = sub.add_parser("up", help="start nats-server and the four services with demo data")
+    up.add_argument("--no-seed", action="store_true")
+    up.set_defaults(func=cmd_up)
+
+    pb = sub.add_parser("playbooks", help="validate, test and publish a playbook directory")
+    pb.add_argument("action", choices=["validate", "test", "publish"])
+    pb.add_argument("dir")
+    pb.add_argument("cases", nargs="?", help="CASES.yaml (for test)")
+    pb.set_defaults(func=cmd_playbooks)
+
+    keys = sub.add_parser("api-keys", help="store API keys (admin)")
+    keys.add_argument("action", choices=["create", "list", "revoke"])
+    keys.add_argument("--name", default="store app")
+    keys.add_argument("--store", action="append", default=[])
+    keys.add_argument("--id")
+    keys.set_defaults(func=cmd_api_keys)
+
+    phone = sub.add_parser("demo-phone", help="a stand-in phone that prints decrypted pushes")
+    phone.add_argument("--email", default="minji@gangnam.demo")
+    phone.add_argument("--port", type=int, default=0)
+    phone.set_defaults(func=cmd_demo_phone)
+
+    fb = sub.add_parser("demo-feedback", help="post one feedback item as a demo store app")
+    fb.add_argument("--store", default="store-gangnam")
+    fb.add_argument("--text", default="국에서 머리카락이 나왔어요. 직원분도 사과 없이 그냥 가져가셨네요.")
+    fb.add_argument("--csat", type=int, default=1)
+    fb.add_argument("--loyalty-id", default="L-1001")
+    fb.set_defaults(func=cmd_demo_feedback)
+
+    args = parser.parse_args(argv)
+    if args.command == "playbooks" and args.action == "test" and not args.cases:
+        parser.error("playbooks test needs CASES.yaml")
+    result: int = args.func(args)
+    return result
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

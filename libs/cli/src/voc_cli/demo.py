@@ -1,0 +1,209 @@
+"""Demo data for `make run`: stores, staff with passwords, customers, API keys.
+
+Seeded over the services' admin REST APIs (the CLI never touches a service's tables), once:
+the credentials are kept in $VOC_DATA_DIR/demo-credentials.json and reused on the next start.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+STORES = [
+    {
+        "id": "store-gangnam",
+        "name": "강남역점",
+        "area_id": "area-seoul",
+        "format": "restaurant",
+        "region": "seoul",
+        "timezone": "Asia/Seoul",
+        "language": "ko",
+    },
+    {
+        "id": "store-hongdae",
+        "name": "홍대입구점",
+        "area_id": "area-seoul",
+        "format": "restaurant",
+        "region": "seoul",
+        "timezone": "Asia/Seoul",
+        "language": "ko",
+    },
+    {
+        "id": "store-busan",
+        "name": "Busan Seomyeon",
+        "area_id": "area-busan",
+        "format": "retail",
+        "region": "busan",
+        "timezone": "Asia/Seoul",
+        "language": "en",
+    },
+]
+
+STAFF = [
+    {
+        "id": "staff-gn-1",
+        "name": "박지훈",
+        "role": "staff",
+        "store_ids": ["store-gangnam"],
+        "email": "jihoon@gangnam.demo",
+    },
+    {
+        "id": "staff-gn-lead",
+        "name": "김민지",
+        "role": "shift_lead",
+        "store_ids": ["store-gangnam"],
+        "email": "minji@gangnam.demo",
+    },
+    {
+        "id": "staff-gn-mgr",
+        "name": "이서연",
+        "role": "store_manager",
+        "store_ids": ["store-gangnam"],
+        "email": "seoyeon@gangnam.demo",
+    },
+    {
+        "id": "staff-hd-lead",
+        "name": "최유나",
+        "role": "shift_lead",
+        "store_ids": ["store-hongdae"],
+        "email": "yuna@hongdae.demo",
+    },
+    {
+        "id": "staff-hd-mgr",
+        "name": "정우성",
+        "role": "store_manager",
+        "store_ids": ["store-hongdae"],
+        "email": "woosung@hongdae.demo",
+    },
+    {
+        "id": "staff-bs-lead",
+        "name": "Alex Kim",
+        "role": "shift_lead",
+        "store_ids": ["store-busan"],
+        "email": "alex@busan.demo",
+        "language": "en",
+    },
+    {
+        "id": "staff-bs-mgr",
+        "name": "Sam Lee",
+        "role": "store_manager",
+        "store_ids": ["store-busan"],
+        "email": "sam@busan.demo",
+        "language": "en",
+    },
+    {
+        "id": "staff-area-seoul",
+        "name": "한지민",
+        "role": "area_manager",
+        "store_ids": [],
+        "area_id": "area-seoul",
+        "email": "jimin@area.demo",
+    },
+    {"id": "staff-cx", "name": "CX 본사", "role": "cx_admin", "store_ids": [], "email": "cx@hq.demo"},
+]
+
+CUSTOMERS = [
+    {
+        "loyalty_id": "L-1001",
+        "phone": "010-1234-5678",
+        "name": "김민수",
+        "tier": "vip",
+        "lifetime_value": 8_200_000,
+        "preferred_language": "ko",
+        "home_store_id": "store-gangnam",
+        "contact_consent": True,
+    },
+    {
+        "loyalty_id": "L-1002",
+        "phone": "010-2222-3333",
+        "name": "이영희",
+        "tier": "gold",
+        "lifetime_value": 1_900_000,
+        "preferred_language": "ko",
+        "home_store_id": "store-hongdae",
+        "contact_consent": True,
+    },
+    {
+        "loyalty_id": "L-1003",
+        "email": "jane.park@example.com",
+        "name": "Jane Park",
+        "tier": "silver",
+        "lifetime_value": 450_000,
+        "preferred_language": "en",
+        "home_store_id": "store-busan",
+        "contact_consent": False,
+    },
+    {
+        "loyalty_id": "L-1004",
+        "phone": "010-9876-5432",
+        "name": "박준호",
+        "tier": "basic",
+        "lifetime_value": 120_000,
+        "preferred_language": "ko",
+        "home_store_id": "store-gangnam",
+    },
+]
+
+
+def _check(response: httpx.Response) -> Any:
+    if response.status_code >= 400:
+        raise RuntimeError(
+            f"{response.request.method} {response.request.url}: {response.status_code} {response.text[:500]}"
+        )
+    return response.json() if response.content else None
+
+
+def seed(*, urls: dict[str, str], admin_token: str, credentials_path: Path) -> dict[str, Any]:
+    """Seed when the credentials file is absent or stale; return the credentials document."""
+    headers = {"Authorization": f"Bearer {admin_token}"}
+    with httpx.Client(timeout=30.0, headers=headers, trust_env=False) as client:
+        if credentials_path.exists():
+            existing: dict[str, Any] = json.loads(credentials_path.read_text())
+            keys = _check(client.get(f"{urls['feedback']}/v1/admin/api-keys"))
+            live = {k["prefix"] for k in keys if not k["revoked_at"]}
+            if existing.get("stores") and all(s["api_key"][:12] in live for s in existing["stores"]):
+                existing.update({f"{n}_url": u for n, u in urls.items()})
+                existing["admin_token"] = admin_token
+                credentials_path.write_text(json.dumps(existing, ensure_ascii=False, indent=2))
+                return existing
+        _check(client.put(f"{urls['notify']}/v1/admin/stores", json=STORES))
+        staff_out = []
+        staff_in = []
+        for person in STAFF:
+            password = "demo-" + secrets.token_urlsafe(6)
+            staff_in.append({"language": "ko", "area_id": None, **person, "password": password})
+            staff_out.append(
+                {
+                    "id": person["id"],
+                    "name": person["name"],
+                    "role": person["role"],
+                    "store_ids": person["store_ids"],
+                    "email": person["email"],
+                    "password": password,
+                }
+            )
+        _check(client.put(f"{urls['notify']}/v1/admin/staff", json=staff_in))
+        _check(client.post(f"{urls['profile']}/v1/customers", json={"customers": CUSTOMERS}))
+        stores_out = []
+        for store in STORES:
+            created = _check(
+                client.post(
+                    f"{urls['feedback']}/v1/admin/api-keys",
+                    json={"name": f"demo {store['name']}", "store_ids": [store["id"]]},
+                )
+            )
+            stores_out.append({"id": store["id"], "name": store["name"], "api_key": created["api_key"]})
+    document = {
+        **{f"{name}_url": url for name, url in urls.items()},
+        "admin_token": admin_token,
+        "stores": stores_out,
+        "staff": staff_out,
+    }
+    credentials_path.parent.mkdir(parents=True, exist_ok=True)
+    credentials_path.write_text(json.dumps(document, ensure_ascii=False, indent=2))
+    credentials_path.chmod(0o600)
+    return document

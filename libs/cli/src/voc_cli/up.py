@@ -1,0 +1,98 @@
+"""`voc up`: the whole system on one machine, with demo data, until Ctrl-C."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import threading
+from pathlib import Path
+from typing import Any
+
+from voc_cli import demo
+from voc_cli.supervisor import PUBLIC_PUSH_HOSTS, SERVICES, System, SystemConfig
+
+
+def run(*, data_dir: Path, seed: bool = True) -> int:
+    ports = {}
+    for name in SERVICES:
+        upper = name.upper()
+        http, grpc = {
+            "feedback": (8010, 9010),
+            "profile": (8020, 9020),
+            "actions": (8030, 9030),
+            "notify": (8040, 9040),
+        }[name]
+        ports[name] = (
+            int(os.environ.get(f"VOC_{upper}_HTTP_PORT", http)),
+            int(os.environ.get(f"VOC_{upper}_GRPC_PORT", grpc)),
+        )
+    databases = {
+        name: os.environ[f"VOC_{name.upper()}_DATABASE_URL"]
+        for name in SERVICES
+        if os.environ.get(f"VOC_{name.upper()}_DATABASE_URL")
+    }
+    # The demo phone (`voc demo-phone`) is a local push service: allow loopback in development.
+    push_hosts = os.environ.get("VOC_PUSH_ALLOWED_HOSTS") or (PUBLIC_PUSH_HOSTS + ",127.0.0.1,localhost")
+    config = SystemConfig(
+        data_dir=data_dir.resolve(),
+        nats_url=os.environ.get("VOC_NATS_URL") or None,
+        nats_port=int(os.environ.get("VOC_NATS_PORT", "4230")),
+        ports=ports,
+        database_urls=databases,
+        push_allowed_hosts=push_hosts,
+    )
+    system = System(config)
+    stop = threading.Event()
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    print(f"[voc] starting nats-server and {', '.join(SERVICES)} (data in {config.data_dir})", flush=True)
+    try:
+        system.start()
+        urls = {name: system.url(name) for name in ("feedback", "profile", "actions", "notify")}
+        creds_path = config.data_dir / "demo-credentials.json"
+        creds: dict[str, Any] = (
+            demo.seed(urls=urls, admin_token=system.admin_token, credentials_path=creds_path) if seed else {}
+        )
+        print_banner(system, creds, creds_path)
+        stop.wait()
+    finally:
+        print("\n[voc] stopping: services first (they flush their outboxes), then nats-server", flush=True)
+        system.stop()
+        print("[voc] stopped", flush=True)
+    return 0
+
+
+def print_banner(system: System, creds: dict[str, Any], creds_path: Path) -> None:
+    lines = ["", "Frontline VoC is running.", ""]
+    for name in ("feedback", "profile", "actions", "notify"):
+        lines.append(f"  {name:<9} {system.url(name)}   gRPC {system.grpc_target(name)}")
+    lines.append(f"  nats      {system.nats_url}")
+    lines += ["", f"  staff app  {system.url('notify')}/", f"  admin token  {system.admin_token}", ""]
+    if creds:
+        lines.append("  store API keys:")
+        for store in creds["stores"]:
+            lines.append(f"    {store['id']:<15} {store['name']:<16} {store['api_key']}")
+        lines.append("  staff logins:")
+        for person in creds["staff"]:
+            lines.append(f"    {person['role']:<14} {person['email']:<24} {person['password']}")
+        lines += [
+            "",
+            f"  all of this is in {creds_path}",
+            "  logs: " + str(system.config.data_dir / "logs"),
+            "",
+            "  try it (README, 'Two-minute try'):",
+            "    .venv/bin/voc demo-phone --email minji@gangnam.demo   # a phone that prints pushes",
+            "    .venv/bin/voc demo-feedback                           # post a complaint",
+            "",
+            "Ctrl-C stops everything.",
+        ]
+    print("\n".join(lines), flush=True)
+
+
+def load_credentials(data_dir: Path) -> dict[str, Any]:
+    path = data_dir / "demo-credentials.json"
+    if not path.exists():
+        raise SystemExit(f"{path} not found: start the system with `make run` first")
+    data: dict[str, Any] = json.loads(path.read_text())
+    return data
