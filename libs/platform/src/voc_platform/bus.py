@@ -173,7 +173,8 @@ class Bus:
                 await limit.acquire()
                 task = asyncio.create_task(self._handle(msg, spec))
                 self._inflight.add(task)
-                task.add_done_callback(lambda t: (self._inflight.discard(t), limit.release()))
+                task.add_done_callback(self._inflight.discard)
+                task.add_done_callback(lambda _t: limit.release())
 
     async def _handle(self, msg: Msg, spec: ConsumerSpec) -> None:
         headers = dict(msg.headers or {})

@@ -24,7 +24,7 @@ AUTH_METADATA_KEY = "authorization"
 _OPEN_METHODS = ("/grpc.health.v1.Health/", "/grpc.reflection.")
 
 
-class _ServerInterceptor(aio.ServerInterceptor):
+class _ServerInterceptor(aio.ServerInterceptor):  # type: ignore[misc]
     """Checks the service credential and opens a server span under the caller's trace."""
 
     def __init__(self, token: str) -> None:

@@ -11,9 +11,10 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import uvicorn
 from fastapi import FastAPI
@@ -52,7 +53,7 @@ class ServiceParts:
     subscriptions: Sequence[tuple[str, Callable[[Msg], Awaitable[None]]]] = ()
     on_start: Sequence[Hook] = ()
     on_stop: Sequence[Hook] = ()
-    background: Sequence[Callable[[], Awaitable[None]]] = ()
+    background: Sequence[Callable[[], Coroutine[Any, Any, None]]] = ()
     extra_ready: list[Callable[[], bool]] = field(default_factory=list)
 
 
@@ -169,7 +170,7 @@ class ServiceRuntime:
         self._stopped.set()
         log.info("%s stopping: intake first, then consumers, then the outbox", self.name)
         if self._health is not None and self.parts is not None:
-            await voc_grpc.set_serving(self._health, self.parts.grpc_service_names, False)  # type: ignore[arg-type]
+            await voc_grpc.set_serving(self._health, self.parts.grpc_service_names, False)
         if self._uvicorn is not None:
             self._uvicorn.should_exit = True
         if self._http_task is not None:

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 import orjson
 from fastapi import Depends, FastAPI, Query, Request, Response
 from fastapi.responses import FileResponse, StreamingResponse
-from sqlalchemy import or_, select
+from sqlalchemy import ColumnElement, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from voc_platform.db import Database
 from voc_platform.http import BearerDep, Problem, admin_guard, bearer_token, create_app, install_health_routes
@@ -159,7 +159,9 @@ def build_app(
     def scope_filter(principal: Principal) -> Any:
         if principal.role == "cx_admin":
             return True
-        clauses = [Alert.store_id.in_(principal.store_ids)] if principal.store_ids else []
+        clauses: list[ColumnElement[bool]] = (
+            [Alert.store_id.in_(principal.store_ids)] if principal.store_ids else []
+        )
         if principal.role == "area_manager" and principal.area_id:
             clauses.append(Alert.area_id == principal.area_id)
         return or_(*clauses) if clauses else False

@@ -29,6 +29,7 @@ class NotifyServicer(notify_pb2_grpc.NotifyServiceServicer):
             alert = await session.get(Alert, request.alert_id)
         if alert is None:
             await context.abort(grpc.StatusCode.NOT_FOUND, f"no alert {request.alert_id}")
+        assert alert is not None  # abort() raised otherwise
         return notify_pb2.GetAlertResponse(
             alert=notify_pb2.Alert(
                 alert_id=alert.id,

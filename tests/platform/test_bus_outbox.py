@@ -1,0 +1,153 @@
+"""The shared runtime against a real nats-server and a real database: outbox relay,
+deduplication, idempotent consumers, bounded redelivery and the dead-letter stream."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+
+import pytest
+from nats.aio.msg import Msg
+from sqlalchemy import MetaData, func, select
+
+from tests.conftest import DatabaseFactory
+from voc.events.v1 import events_pb2
+from voc_cli.nats import NatsServer
+from voc_platform.bus import DLQ_STREAM, Bus, ConsumerSpec
+from voc_platform.db import Database
+from voc_platform.outbox import OutboxRelay, add_event, define_platform_tables, mark_processed
+
+metadata = MetaData()
+outbox, processed = define_platform_tables(metadata)
+
+
+@pytest.fixture
+async def database(databases: DatabaseFactory) -> AsyncIterator[Database]:
+    db = Database(databases.url("platform"))
+    async with db.engine.begin() as conn:
+        await conn.run_sync(metadata.create_all)
+    yield db
+    await db.dispose()
+
+
+@pytest.fixture
+async def bus(nats_server: NatsServer) -> AsyncIterator[Bus]:
+    b = Bus(nats_server.url, name="test")
+    await b.connect()
+    await b.ensure_streams()
+    yield b
+    await b.stop_consumers()
+    await b.close()
+
+
+def event(feedback_id: str) -> events_pb2.FeedbackLinked:
+    return events_pb2.FeedbackLinked(feedback_id=feedback_id, customer_id="c1")
+
+
+async def test_outbox_relay_publishes_on_commit_and_only_once(database: Database, bus: Bus) -> None:
+    subject = f"voc.test.{uuid.uuid4().hex[:8]}"
+    got: list[Msg] = []
+
+    async def collect(msg: Msg) -> None:
+        got.append(msg)
+
+    assert bus.nc is not None
+    sub = await bus.nc.subscribe(subject, cb=collect)
+    relay = OutboxRelay(database, outbox, bus, poll_interval=60)  # polling cannot be what sends
+    relay.start()
+    try:
+        async with database.transaction() as session:
+            event_id = await add_event(session, outbox, subject=subject, message=event("f1"))
+        for _ in range(100):
+            if got:
+                break
+            await asyncio.sleep(0.02)
+        assert len(got) == 1, "the commit woke the relay"
+        assert got[0].headers is not None and got[0].headers["Nats-Msg-Id"] == event_id
+        assert "traceparent" in got[0].headers or got[0].headers["Voc-Event-Type"]
+        assert events_pb2.FeedbackLinked.FromString(got[0].data).feedback_id == "f1"
+        assert await relay.pending() == 0
+        # A rolled-back transaction leaves nothing to send.
+        with pytest.raises(RuntimeError):
+            async with database.transaction() as session:
+                await add_event(session, outbox, subject=subject, message=event("f2"))
+                raise RuntimeError("boom")
+        assert await relay.pending() == 0
+        # Publishing the same event id twice is dropped by the stream's duplicate window.
+        await bus.publish(subject, b"x", msg_id=event_id)
+        info = await bus.js.stream_info("VOC")  # type: ignore[union-attr]
+        before = info.state.messages
+        await bus.publish(subject, b"x", msg_id=event_id)
+        assert (await bus.js.stream_info("VOC")).state.messages == before  # type: ignore[union-attr]
+    finally:
+        await relay.stop()
+        await sub.unsubscribe()
+
+
+async def test_events_wait_in_the_outbox_while_nats_is_unreachable(database: Database) -> None:
+    dead = Bus("nats://127.0.0.1:1", name="nowhere")  # never connected
+    relay = OutboxRelay(database, outbox, dead)
+    async with database.transaction() as session:
+        await add_event(session, outbox, subject="voc.test.offline", message=event("f3"))
+    with pytest.raises(RuntimeError):
+        await relay.flush()
+    assert await relay.pending() == 1
+    async with database.session() as session:
+        attempts = await session.scalar(select(outbox.c.attempts))
+    assert attempts == 1
+
+
+async def test_idempotent_consumer_marks_each_event_once(database: Database) -> None:
+    async with database.transaction() as session:
+        assert await mark_processed(session, processed, consumer="c", event_id="e1")
+    async with database.transaction() as session:
+        assert not await mark_processed(session, processed, consumer="c", event_id="e1")
+        assert await mark_processed(session, processed, consumer="other", event_id="e1")
+    async with database.session() as session:
+        assert await session.scalar(select(func.count()).select_from(processed)) == 2
+
+
+async def test_failing_handler_is_retried_then_dead_lettered(bus: Bus) -> None:
+    subject = f"voc.test.poison.{uuid.uuid4().hex[:8]}"
+    attempts: list[int] = []
+
+    async def handler(msg: Msg) -> None:
+        attempts.append(msg.metadata.num_delivered)
+        raise ValueError("cannot handle this")
+
+    await bus.consume(ConsumerSpec(durable=f"poison-{uuid.uuid4().hex[:6]}", subjects=[subject],
+                                   handler=handler, max_deliver=3, backoff=(0.05, 0.1)))
+    await bus.publish(subject, b"poison", msg_id=uuid.uuid4().hex)
+    for _ in range(200):
+        if len(attempts) >= 3:
+            break
+        await asyncio.sleep(0.02)
+    dlq = await bus.js.pull_subscribe(f"dlq.{subject}", durable=None, stream=DLQ_STREAM)  # type: ignore[union-attr]
+    msgs = await dlq.fetch(1, timeout=5)
+    assert attempts == [1, 2, 3], "bounded redelivery: exactly max_deliver attempts"
+    assert msgs[0].data == b"poison"
+    assert "cannot handle this" in msgs[0].headers["Voc-Dead-Letter-Reason"]  # type: ignore[index]
+    await asyncio.sleep(0.3)
+    assert len(attempts) == 3, "terminated after dead-lettering"
+
+
+async def test_handler_success_acks(bus: Bus) -> None:
+    subject = f"voc.test.ok.{uuid.uuid4().hex[:8]}"
+    seen: list[bytes] = []
+
+    async def handler(msg: Msg) -> None:
+        seen.append(msg.data)
+
+    durable = f"ok-{uuid.uuid4().hex[:6]}"
+    await bus.consume(ConsumerSpec(durable=durable, subjects=[subject], handler=handler))
+    for i in range(5):
+        await bus.publish(subject, f"m{i}".encode(), msg_id=uuid.uuid4().hex)
+    for _ in range(200):
+        if len(seen) == 5:
+            break
+        await asyncio.sleep(0.02)
+    assert sorted(seen) == [b"m0", b"m1", b"m2", b"m3", b"m4"]
+    await asyncio.sleep(0.2)
+    info = await bus.js.consumer_info("VOC", durable)  # type: ignore[union-attr]
+    assert info.num_ack_pending == 0 and info.num_pending == 0
