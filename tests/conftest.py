@@ -121,7 +121,7 @@ def running_system(
         data_dir,
         nats_url=nats_server.url,
         database_urls={name: databases.url(name) for name in SERVICES},
-        push_allowed_hosts="127.0.0.1,localhost",
+        push_allowed_hosts="127.0.0.1:*,localhost:*",
         restart=False,
         log_format="json",
     )
@@ -129,8 +129,9 @@ def running_system(
     try:
         system.start(timeout=90)
         urls = {name: system.url(name) for name in ("feedback", "profile", "actions", "notify")}
-        credentials = demo.seed(urls=urls, admin_token=system.admin_token,
-                                credentials_path=data_dir / "demo-credentials.json")
+        credentials = demo.seed(
+            urls=urls, admin_token=system.admin_token, credentials_path=data_dir / "demo-credentials.json"
+        )
         yield RunningSystem(system, credentials)
     finally:
         system.stop()

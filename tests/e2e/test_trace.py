@@ -41,13 +41,17 @@ EXPORTER = InMemorySpanExporter()
 
 @pytest.fixture(scope="module")
 async def in_process_system(
-    nats_server: NatsServer, databases: DatabaseFactory, tmp_path_factory: pytest.TempPathFactory,
+    nats_server: NatsServer,
+    databases: DatabaseFactory,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> AsyncIterator[dict[str, Any]]:
     telemetry.setup("voc-tests", processors=[SimpleSpanProcessor(EXPORTER)])
     data_dir: Path = tmp_path_factory.mktemp("inproc")
     ports = {name: (free_port(), free_port()) for name in ("feedback", "profile", "actions", "notify")}
     common: dict[str, Any] = {
-        "data_dir": data_dir, "nats_url": nats_server.url, "admin_token": "trace-admin-token",
+        "data_dir": data_dir,
+        "nats_url": nats_server.url,
+        "admin_token": "trace-admin-token",
         "internal_token": "trace-internal-token",
         **{f"{n}_grpc_target": f"127.0.0.1:{g}" for n, (_, g) in ports.items()},
     }
@@ -59,17 +63,23 @@ async def in_process_system(
     ]
     runtimes: list[ServiceRuntime] = []
     for name, settings_cls, module, outbox in specs:
-        extra = {"push_allowed_hosts": "127.0.0.1"} if name == "notify" else {}
-        settings = settings_cls(http_port=ports[name][0], grpc_port=ports[name][1],
-                                database_url=databases.url(f"trace_{name}"), **common, **extra)
+        extra = {"push_allowed_hosts": "127.0.0.1:*"} if name == "notify" else {}
+        settings = settings_cls(
+            http_port=ports[name][0],
+            grpc_port=ports[name][1],
+            database_url=databases.url(f"trace_{name}"),
+            **common,
+            **extra,
+        )
         runtime = ServiceRuntime(settings, migrations_dir=module.MIGRATIONS, outbox=outbox)
         await runtime.start(module.build(runtime))
         runtimes.append(runtime)
     for runtime in runtimes:
         await runtime.wait_bus_ready()
     urls = {n: f"http://127.0.0.1:{ports[n][0]}" for n in ("feedback", "profile", "actions", "notify")}
-    creds = await asyncio.to_thread(demo.seed, urls=urls, admin_token="trace-admin-token",
-                                    credentials_path=data_dir / "creds.json")
+    creds = await asyncio.to_thread(
+        demo.seed, urls=urls, admin_token="trace-admin-token", credentials_path=data_dir / "creds.json"
+    )
     try:
         yield {"urls": urls, "creds": creds}
     finally:
@@ -85,24 +95,31 @@ async def test_one_trace_covers_rest_nats_grpc_and_push(
     lead = next(s for s in creds["staff"] if s["email"] == "minji@gangnam.demo")
     store = next(s for s in creds["stores"] if s["id"] == "store-gangnam")
     async with httpx.AsyncClient(timeout=10) as client:
-        token = (await client.post(f"{urls['notify']}/v1/auth/login",
-                                   json={"email": lead["email"], "password": lead["password"]})
-                 ).json()["access_token"]
+        token = (
+            await client.post(
+                f"{urls['notify']}/v1/auth/login", json={"email": lead["email"], "password": lead["password"]}
+            )
+        ).json()["access_token"]
         subscription = push_emulator.new_subscription(label="trace")
-        r = await client.post(f"{urls['notify']}/v1/devices", json=subscription,
-                              headers={"Authorization": f"Bearer {token}"})
+        r = await client.post(
+            f"{urls['notify']}/v1/devices", json=subscription, headers={"Authorization": f"Bearer {token}"}
+        )
         assert r.status_code == 201
         EXPORTER.clear()
-        r = await client.post(f"{urls['feedback']}/v1/feedback",
-                              headers={"Authorization": f"Bearer {store['api_key']}"},
-                              json={"store_id": "store-gangnam", "channel": "app",
-                                    "text": "The soup was cold and the staff ignored us.",
-                                    "ratings": {"csat": 1},
-                                    "customer": {"loyalty_id": "L-1004"}})
+        r = await client.post(
+            f"{urls['feedback']}/v1/feedback",
+            headers={"Authorization": f"Bearer {store['api_key']}"},
+            json={
+                "store_id": "store-gangnam",
+                "channel": "app",
+                "text": "The soup was cold and the staff ignored us.",
+                "ratings": {"csat": 1},
+                "customer": {"loyalty_id": "L-1004"},
+            },
+        )
         assert r.status_code == 202
         feedback_id = r.json()["id"]
-    await push_emulator.wait_for(lambda p: p.json and p.json["feedback_id"] == feedback_id,
-                                 timeout=15)
+    await push_emulator.wait_for(lambda p: p.json and p.json["feedback_id"] == feedback_id, timeout=15)
     await asyncio.sleep(0.2)  # let the push span end and be exported
     spans = EXPORTER.get_finished_spans()
     root = next(s for s in spans if s.name == "POST /v1/feedback")

@@ -18,19 +18,24 @@ LEAD = "minji@gangnam.demo"  # shift lead at store-gangnam
 
 def login(system: RunningSystem, email: str) -> dict[str, str]:
     person = system.staff(email)
-    response = httpx.post(f"{system.url('notify')}/v1/auth/login",
-                          json={"email": email, "password": person["password"]})
+    response = httpx.post(
+        f"{system.url('notify')}/v1/auth/login", json={"email": email, "password": person["password"]}
+    )
     assert response.status_code == 200, response.text
     body = response.json()
     assert body["expires_in"] > 0
     return {"Authorization": f"Bearer {body['access_token']}"}
 
 
-def post_feedback(system: RunningSystem, body: dict[str, Any], store_id: str = "store-gangnam",
-                  **headers: str) -> httpx.Response:
+def post_feedback(
+    system: RunningSystem, body: dict[str, Any], store_id: str = "store-gangnam", **headers: str
+) -> httpx.Response:
     key = system.store(store_id)["api_key"]
-    return httpx.post(f"{system.url('feedback')}/v1/feedback", json=body,
-                      headers={"Authorization": f"Bearer {key}", **headers})
+    return httpx.post(
+        f"{system.url('feedback')}/v1/feedback",
+        json=body,
+        headers={"Authorization": f"Bearer {key}", **headers},
+    )
 
 
 def wait_for(predicate: Any, timeout: float = 10.0, interval: float = 0.05) -> Any:
@@ -49,11 +54,13 @@ def phone(running_system: RunningSystem, push_emulator: PushEmulator) -> dict[st
     """The shift lead's phone: a subscription at the push-service emulator, registered."""
     headers = login(running_system, LEAD)
     subscription = push_emulator.new_subscription(label=LEAD)
-    response = httpx.post(f"{running_system.url('notify')}/v1/devices", json=subscription,
-                          headers=headers)
+    response = httpx.post(f"{running_system.url('notify')}/v1/devices", json=subscription, headers=headers)
     assert response.status_code == 201, response.text
-    return {"headers": headers, "subscription": subscription,
-            "id": push_emulator.subscription_id(subscription)}
+    return {
+        "headers": headers,
+        "subscription": subscription,
+        "id": push_emulator.subscription_id(subscription),
+    }
 
 
 def test_feedback_reaches_the_phone_and_the_loop_closes(
@@ -62,12 +69,16 @@ def test_feedback_reaches_the_phone_and_the_loop_closes(
     notify = running_system.url("notify")
     feedback_url = running_system.url("feedback")
     sent = time.time()
-    response = post_feedback(running_system, {
-        "store_id": "store-gangnam", "channel": "kiosk",
-        "text": "국에서 머리카락이 나왔어요. 직원분도 사과 없이 그냥 가져가셨네요.",
-        "ratings": {"csat": 1},
-        "customer": {"loyalty_id": "L-1001", "phone": "010-1234-5678"},
-    })
+    response = post_feedback(
+        running_system,
+        {
+            "store_id": "store-gangnam",
+            "channel": "kiosk",
+            "text": "국에서 머리카락이 나왔어요. 직원분도 사과 없이 그냥 가져가셨네요.",
+            "ratings": {"csat": 1},
+            "customer": {"loyalty_id": "L-1001", "phone": "010-1234-5678"},
+        },
+    )
     assert response.status_code == 202, response.text
     feedback_id = response.json()["id"]
     assert response.headers["location"] == f"/v1/feedback/{feedback_id}"
@@ -97,33 +108,57 @@ def test_feedback_reaches_the_phone_and_the_loop_closes(
     assert detail["degraded"] == []
 
     admin = running_system.admin_headers
-    item = wait_for(lambda: (r := httpx.get(f"{feedback_url}/v1/feedback/{feedback_id}",
-                                            headers=admin).json())["status"] == "alerted" and r)
+    item = wait_for(
+        lambda: (
+            (r := httpx.get(f"{feedback_url}/v1/feedback/{feedback_id}", headers=admin).json())["status"]
+            == "alerted"
+            and r
+        )
+    )
     assert item["classification"]["sentiment"] == "negative"
     assert item["customer_id"]
 
     ack = httpx.post(f"{notify}/v1/alerts/{alert_id}/ack", headers=phone["headers"])
     assert ack.status_code == 200 and ack.json()["status"] == "acknowledged"
-    wait_for(lambda: httpx.get(f"{feedback_url}/v1/feedback/{feedback_id}",
-                               headers=admin).json()["status"] == "acknowledged")
+    wait_for(
+        lambda: (
+            httpx.get(f"{feedback_url}/v1/feedback/{feedback_id}", headers=admin).json()["status"]
+            == "acknowledged"
+        )
+    )
 
-    resolved = httpx.post(f"{notify}/v1/alerts/{alert_id}/resolve", headers=phone["headers"],
-                          json={"outcome": "compensated", "note": "국 교체, 음료 제공"})
+    resolved = httpx.post(
+        f"{notify}/v1/alerts/{alert_id}/resolve",
+        headers=phone["headers"],
+        json={"outcome": "compensated", "note": "국 교체, 음료 제공"},
+    )
     assert resolved.status_code == 200 and resolved.json()["status"] == "resolved"
-    final = wait_for(lambda: (r := httpx.get(f"{feedback_url}/v1/feedback/{feedback_id}",
-                                             headers=admin).json())["status"] == "resolved" and r)
+    final = wait_for(
+        lambda: (
+            (r := httpx.get(f"{feedback_url}/v1/feedback/{feedback_id}", headers=admin).json())["status"]
+            == "resolved"
+            and r
+        )
+    )
     kinds = [t["kind"] for t in final["timeline"]]
     assert kinds[0] == "received" and {"alerted", "acknowledged", "resolved"} <= set(kinds)
 
     # A second, warm feedback: the happy path well inside one second.
     sent = time.time()
-    response = post_feedback(running_system, {
-        "store_id": "store-gangnam", "channel": "app", "text": "Waited 40 minutes for a cold burger.",
-        "ratings": {"csat": 2}})
+    response = post_feedback(
+        running_system,
+        {
+            "store_id": "store-gangnam",
+            "channel": "app",
+            "text": "Waited 40 minutes for a cold burger.",
+            "ratings": {"csat": 2},
+        },
+    )
     assert response.status_code == 202
     second_id = response.json()["id"]
-    push = push_emulator.wait_for(lambda p: p.json and p.json.get("feedback_id") == second_id,
-                                  timeout=15)
+    push = wait_for(
+        lambda: next((p for p in push_emulator.received() if p.json["feedback_id"] == second_id), None)
+    )
     warm = push.received_at - sent
     print(f"feedback -> decrypted push at the phone: {warm * 1000:.0f} ms (warm)")
     assert warm < 1.0
@@ -143,16 +178,34 @@ def test_bad_intake_requests_get_problem_json(running_system: RunningSystem) -> 
 
     problem(httpx.post(url, json=good), 401)
     problem(httpx.post(url, json=good, headers={"Authorization": "Bearer nope"}), 401)
-    body = problem(httpx.post(url, json={**good, "store_id": "store-busan"},
-                              headers={"Authorization": f"Bearer {key}"}), 403)
+    body = problem(
+        httpx.post(url, json={**good, "store_id": "store-busan"}, headers={"Authorization": f"Bearer {key}"}),
+        403,
+    )
     assert "store-busan" in body["detail"]
-    body = problem(httpx.post(url, json={"store_id": "store-gangnam", "channel": "fax",
-                                         "ratings": {"csat": 9}, "extra": 1},
-                              headers={"Authorization": f"Bearer {key}"}), 422)
+    body = problem(
+        httpx.post(
+            url,
+            json={"store_id": "store-gangnam", "channel": "fax", "ratings": {"csat": 9}, "extra": 1},
+            headers={"Authorization": f"Bearer {key}"},
+        ),
+        422,
+    )
     fields = {e["field"] for e in body["errors"]}
     assert {"body.channel", "body.ratings.csat", "body.extra"} <= fields
-    problem(httpx.post(url, content=b"x" * (65 * 1024),
-                       headers={"Authorization": f"Bearer {key}",
-                                "Content-Type": "application/json"}), 413)
-    problem(httpx.post(url, content=b"{not json", headers={
-        "Authorization": f"Bearer {key}", "Content-Type": "application/json"}), 400)
+    problem(
+        httpx.post(
+            url,
+            content=b"x" * (65 * 1024),
+            headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"},
+        ),
+        413,
+    )
+    problem(
+        httpx.post(
+            url,
+            content=b"{not json",
+            headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"},
+        ),
+        400,
+    )

@@ -33,7 +33,7 @@ def run(*, data_dir: Path, seed: bool = True) -> int:
         if os.environ.get(f"VOC_{name.upper()}_DATABASE_URL")
     }
     # The demo phone (`voc demo-phone`) is a local push service: allow loopback in development.
-    push_hosts = os.environ.get("VOC_PUSH_ALLOWED_HOSTS") or (PUBLIC_PUSH_HOSTS + ",127.0.0.1,localhost")
+    push_hosts = os.environ.get("VOC_PUSH_ALLOWED_HOSTS") or (PUBLIC_PUSH_HOSTS + ",127.0.0.1:*,localhost:*")
     config = SystemConfig(
         data_dir=data_dir.resolve(),
         nats_url=os.environ.get("VOC_NATS_URL") or None,

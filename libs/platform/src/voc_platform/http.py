@@ -4,7 +4,7 @@ request, and the admin-token dependency."""
 from __future__ import annotations
 
 import hmac
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Annotated, Any
 
 import orjson
@@ -13,6 +13,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from opentelemetry.trace import SpanKind
+from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -261,3 +262,12 @@ def install_health_routes(app: FastAPI, *, extra_ready: Callable[[], bool] | Non
         return Response(
             orjson.dumps({"ready": ok}), status_code=200 if ok else 503, media_type="application/json"
         )
+
+
+async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
+    """A read session on the service's database (set as `app.state.database`)."""
+    async with request.app.state.database.session() as session:
+        yield session
+
+
+SessionDep = Annotated[AsyncSession, Depends(get_session)]

@@ -176,9 +176,12 @@ class ServiceRuntime:
         if self._http_task is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._http_task, 10)
+        log.info("%s: HTTP stopped", self.name)
         if self._grpc is not None:
             await self._grpc.stop(grace=3)
+        log.info("%s: gRPC stopped", self.name)
         await self.bus.stop_consumers()
+        log.info("%s: consumers stopped", self.name)
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)

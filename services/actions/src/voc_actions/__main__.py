@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from voc_platform.runtime import ServiceParts, ServiceRuntime, run_service
-
 from voc_actions import api, events, grpc_server, service
 from voc_actions.models import outbox_table
 from voc_actions.playbooks import Library
 from voc_actions.settings import Settings
+from voc_platform.runtime import ServiceParts, ServiceRuntime, run_service
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 

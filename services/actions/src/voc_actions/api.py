@@ -7,12 +7,12 @@ from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI
 from pydantic import BaseModel, ConfigDict, Field
-from voc_platform.db import Database
-from voc_platform.http import Problem, admin_guard, create_app, install_health_routes
 
 from voc_actions import service
 from voc_actions.playbooks import PlaybookValidationError
 from voc_actions.settings import Settings
+from voc_platform.db import Database
+from voc_platform.http import Problem, admin_guard, create_app, install_health_routes
 
 
 class PublishIn(BaseModel):

@@ -6,9 +6,9 @@ import asyncio
 import logging
 
 from nats.aio.msg import Msg
-from voc_platform.db import Database
 
 from voc_actions import service
+from voc_platform.db import Database
 
 log = logging.getLogger(__name__)
 

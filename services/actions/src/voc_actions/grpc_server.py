@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 from grpc import aio
-from voc.actions.v1 import actions_pb2, actions_pb2_grpc
 
+from voc.actions.v1 import actions_pb2, actions_pb2_grpc
 from voc_actions import service
 from voc_actions.playbooks import Plan
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import JSON, Float, Integer, String
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
 from voc_platform.outbox import define_platform_tables
 
 

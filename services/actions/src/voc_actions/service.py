@@ -9,9 +9,8 @@ from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
-from voc.events.v1 import events_pb2
-from voc_platform.outbox import add_event
 
+from voc.events.v1 import events_pb2
 from voc_actions.models import Publication, outbox_table
 from voc_actions.playbooks import (
     Facts,
@@ -23,6 +22,7 @@ from voc_actions.playbooks import (
     render_plan,
 )
 from voc_actions.playbooks import library_path as bundled_library_path
+from voc_platform.outbox import add_event
 
 SUBJECT_PUBLISHED = "voc.actions.playbooks_published"
 

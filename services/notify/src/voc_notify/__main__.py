@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from voc_platform.runtime import ServiceParts, ServiceRuntime, run_service
-
 from voc_notify import api, events, grpc_server
 from voc_notify.clients import Upstreams
 from voc_notify.models import outbox_table
@@ -13,6 +11,7 @@ from voc_notify.settings import Settings
 from voc_notify.stream import AlertBroker
 from voc_notify.webpush import DEFAULT_PUSH_HOSTS, PushAllowlist, VapidKeys, WebPushSender
 from voc_notify.workers import DeliveryWorker, EscalationWorker
+from voc_platform.runtime import ServiceParts, ServiceRuntime, run_service
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 

@@ -13,9 +13,6 @@ from fastapi import Depends, FastAPI, Query, Request, Response
 from fastapi.responses import FileResponse, StreamingResponse
 from sqlalchemy import ColumnElement, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
-from voc_platform.db import Database
-from voc_platform.http import BearerDep, Problem, admin_guard, bearer_token, create_app, install_health_routes
-from voc_platform.ids import uuid7
 
 from voc_notify import service
 from voc_notify.auth import (
@@ -39,8 +36,33 @@ from voc_notify.schemas import (
 from voc_notify.settings import Settings
 from voc_notify.stream import AlertBroker, Listener
 from voc_notify.webpush import InvalidSubscription, PushAllowlist, PushSubscription, VapidKeys
+from voc_platform.db import Database
+from voc_platform.http import (
+    BearerDep,
+    Problem,
+    SessionDep,
+    admin_guard,
+    bearer_token,
+    create_app,
+    install_health_routes,
+)
+from voc_platform.ids import uuid7
 
 STATIC = files("voc_notify").joinpath("static")
+
+
+def principal_from(request: Request, token: str) -> Principal:
+    try:
+        return read_token(token, secret=request.app.state.settings.jwt_secret)
+    except TokenError as exc:
+        raise Problem(401, str(exc), headers={"WWW-Authenticate": "Bearer"}) from exc
+
+
+async def current_staff(request: Request, credentials: BearerDep) -> Principal:
+    return principal_from(request, bearer_token(credentials))
+
+
+StaffDep = Annotated[Principal, Depends(current_staff)]
 
 
 def build_app(
@@ -56,22 +78,8 @@ def build_app(
     install_health_routes(app)
     require_admin = admin_guard(lambda: settings.admin_token)
 
-    async def get_session() -> AsyncIterator[AsyncSession]:
-        async with database.session() as session:
-            yield session
-
-    SessionDep = Annotated[AsyncSession, Depends(get_session)]
-
-    def principal_from(token: str) -> Principal:
-        try:
-            return read_token(token, secret=settings.jwt_secret)
-        except TokenError as exc:
-            raise Problem(401, str(exc), headers={"WWW-Authenticate": "Bearer"}) from exc
-
-    async def current_staff(credentials: BearerDep) -> Principal:
-        return principal_from(bearer_token(credentials))
-
-    StaffDep = Annotated[Principal, Depends(current_staff)]
+    app.state.database = database
+    app.state.settings = settings
 
     async def load_alert(session: AsyncSession, alert_id: str, principal: Principal) -> Alert:
         alert = await session.get(Alert, alert_id)
@@ -196,7 +204,7 @@ def build_app(
         token = credentials.credentials if credentials else access_token
         if not token:
             raise Problem(401, "Send a bearer token or ?access_token=.")
-        principal = principal_from(token)
+        principal = principal_from(request, token)
         listener = Listener(
             staff_id=principal.staff_id,
             store_ids=frozenset(principal.store_ids),

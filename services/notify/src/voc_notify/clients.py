@@ -11,13 +11,13 @@ from zoneinfo import ZoneInfo
 import grpc
 from google.protobuf.json_format import MessageToDict
 from grpc import aio
+
 from voc.actions.v1 import actions_pb2, actions_pb2_grpc
 from voc.common.v1 import common_pb2
 from voc.profile.v1 import profile_pb2, profile_pb2_grpc
-from voc_platform.grpc import client_channel
-
 from voc_notify.defaults import default_plan
 from voc_notify.settings import Settings
+from voc_platform.grpc import client_channel
 
 log = logging.getLogger(__name__)
 

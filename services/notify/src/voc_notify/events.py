@@ -8,16 +8,16 @@ from collections.abc import Callable
 from google.protobuf.json_format import MessageToDict
 from nats.aio.msg import Msg
 from sqlalchemy import select
-from voc.events.v1 import events_pb2
-from voc_platform import telemetry
-from voc_platform.bus import ConsumerSpec
-from voc_platform.db import Database
-from voc_platform.outbox import mark_processed
 
+from voc.events.v1 import events_pb2
 from voc_notify import service
 from voc_notify.clients import Upstreams, context_dict
 from voc_notify.models import Alert, Store, processed_table
 from voc_notify.stream import AlertBroker
+from voc_platform import telemetry
+from voc_platform.bus import ConsumerSpec
+from voc_platform.db import Database
+from voc_platform.outbox import mark_processed
 
 log = logging.getLogger(__name__)
 CONSUMER = "notify-alerts"

@@ -6,10 +6,10 @@ from collections.abc import Callable
 
 import grpc
 from grpc import aio
-from voc.notify.v1 import notify_pb2, notify_pb2_grpc
-from voc_platform.db import Database
 
+from voc.notify.v1 import notify_pb2, notify_pb2_grpc
 from voc_notify.models import Alert
+from voc_platform.db import Database
 
 SERVICE_NAME = notify_pb2.DESCRIPTOR.services_by_name["NotifyService"].full_name
 

@@ -9,12 +9,8 @@ from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
-from voc.events.v1 import events_pb2
-from voc_platform.http import Problem
-from voc_platform.ids import uuid7
-from voc_platform.outbox import add_event
-from voc_platform.taxonomy import label, roles
 
+from voc.events.v1 import events_pb2
 from voc_notify.auth import Principal
 from voc_notify.models import (
     Alert,
@@ -26,6 +22,10 @@ from voc_notify.models import (
     Store,
     outbox_table,
 )
+from voc_platform.http import Problem
+from voc_platform.ids import uuid7
+from voc_platform.outbox import add_event
+from voc_platform.taxonomy import label, roles
 
 ROLE_LEVEL: dict[str, int] = {name: int(meta["level"]) for name, meta in roles().items()}
 OUTCOMES = ("resolved", "compensated", "referred", "no_action_needed", "customer_unreachable")

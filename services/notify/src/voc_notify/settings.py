@@ -3,6 +3,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 from pydantic import Field, field_validator, model_validator
+
 from voc_platform.settings import DEV_JWT_SECRET, ServiceSettings
 
 

@@ -277,12 +277,7 @@ def _parse_endpoint(endpoint: str) -> _ParsedEndpoint:
     except (httpx.InvalidURL, ValueError) as exc:
         raise EndpointNotAllowed(f"unparseable endpoint: {exc}") from exc
     url_port = url.port if url.port is not None else _DEFAULT_PORTS.get(url.scheme, -1)
-    if (
-        url.scheme != scheme
-        or url.host.lower() != host
-        or url_port != effective_port
-        or url.userinfo
-    ):
+    if url.scheme != scheme or url.host.lower() != host or url_port != effective_port or url.userinfo:
         raise EndpointNotAllowed("ambiguous endpoint URL")
     return _ParsedEndpoint(scheme=scheme, host=host, port=effective_port, url=url)
 
@@ -640,9 +635,7 @@ class WebPushSender:
             body = encrypt_aes128gcm(payload, ua_public, auth_secret)
             headers["Content-Encoding"] = "aes128gcm"
             headers["Content-Type"] = "application/octet-stream"
-        return self._client.build_request(
-            "POST", url, content=body, headers=headers, timeout=self._timeout
-        )
+        return self._client.build_request("POST", url, content=body, headers=headers, timeout=self._timeout)
 
     async def send(
         self,
@@ -665,9 +658,7 @@ class WebPushSender:
             return PushResult("retry", None, None, f"network error: {type(exc).__name__}: {exc}")
         result = _classify(response)
         if result.status != "accepted":
-            log.info(
-                "push to %s -> %s (HTTP %s)", request.url.host, result.status, result.http_status
-            )
+            log.info("push to %s -> %s (HTTP %s)", request.url.host, result.status, result.http_status)
         return result
 
     async def aclose(self) -> None:

@@ -15,16 +15,16 @@ from typing import Any
 import orjson
 from opentelemetry.trace import SpanKind
 from sqlalchemy import select
-from voc.events.v1 import events_pb2
-from voc_platform import telemetry
-from voc_platform.db import Database
-from voc_platform.outbox import add_event
 
+from voc.events.v1 import events_pb2
 from voc_notify import service
 from voc_notify.models import Alert, Delivery, Device, EscalationTimer, outbox_table
 from voc_notify.settings import Settings
 from voc_notify.stream import AlertBroker
 from voc_notify.webpush import PushSubscription, WebPushSender, backoff_delay
+from voc_platform import telemetry
+from voc_platform.db import Database
+from voc_platform.outbox import add_event
 
 log = logging.getLogger(__name__)
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from voc_platform.runtime import ServiceParts, ServiceRuntime, run_service
-
 from voc_profile import api, events, grpc_server
 from voc_profile.models import outbox_table
 from voc_profile.settings import Settings

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from typing import Annotated, Any
+from typing import Any
 
 from fastapi import Depends, FastAPI
-from sqlalchemy.ext.asyncio import AsyncSession
-from voc_platform.db import Database
-from voc_platform.http import Problem, admin_guard, create_app, install_health_routes
 
+from voc_platform.db import Database
+from voc_platform.http import Problem, SessionDep, admin_guard, create_app, install_health_routes
 from voc_profile import service
 from voc_profile.identity import InvalidIdentifier
 from voc_profile.models import Customer
@@ -22,11 +20,7 @@ def build_app(settings: Settings, database: Database) -> FastAPI:
     install_health_routes(app)
     require_admin = admin_guard(lambda: settings.admin_token)
 
-    async def get_session() -> AsyncIterator[AsyncSession]:
-        async with database.session() as session:
-            yield session
-
-    SessionDep = Annotated[AsyncSession, Depends(get_session)]
+    app.state.database = database
 
     @app.post("/v1/customers", dependencies=[Depends(require_admin)], response_model=list[UpsertResult])
     async def upsert(body: CustomersIn) -> list[UpsertResult]:

@@ -5,11 +5,11 @@ from __future__ import annotations
 import logging
 
 from nats.aio.msg import Msg
+
 from voc.events.v1 import events_pb2
 from voc_platform.bus import ConsumerSpec
 from voc_platform.db import Database
 from voc_platform.outbox import add_event, mark_processed
-
 from voc_profile import service
 from voc_profile.grpc_server import current_facts, identifiers_of
 from voc_profile.identity import InvalidIdentifier

@@ -7,10 +7,10 @@ from typing import Any
 
 import grpc
 from grpc import aio
+
 from voc.common.v1 import common_pb2
 from voc.profile.v1 import profile_pb2, profile_pb2_grpc
 from voc_platform.db import Database
-
 from voc_profile import service
 from voc_profile.identity import InvalidIdentifier, normalize
 from voc_profile.settings import Settings

@@ -6,6 +6,7 @@ from typing import Any
 
 from sqlalchemy import JSON, Boolean, Float, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
 from voc_platform.outbox import define_platform_tables
 
 

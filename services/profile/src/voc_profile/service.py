@@ -10,8 +10,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
-from voc_platform.ids import uuid7
 
+from voc_platform.ids import uuid7
 from voc_profile.identity import mask_name, mask_phone, normalize
 from voc_profile.models import Customer, FeedbackHistory, Identifier, Visit
 from voc_profile.settings import Settings

@@ -13,16 +13,16 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import yaml
+
+from voc_actions.playbooks.loader import parse_playbooks
+from voc_actions.playbooks.model import Facts
+from voc_actions.playbooks.render import render_plan
 from voc_platform.taxonomy import (
     CATEGORIES,
     CHANNELS,
     SENTIMENTS,
     SEVERITIES,
 )
-
-from voc_actions.playbooks.loader import parse_playbooks
-from voc_actions.playbooks.model import Facts
-from voc_actions.playbooks.render import render_plan
 
 FORMATS = ("restaurant", "retail", "car_service", "telecom", "bank")
 TIERS = ("vip", "gold", "silver", "basic")

@@ -10,17 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from voc_platform.taxonomy import (
-    CATEGORIES,
-    CHANNELS,
-    PRIORITIES,
-    ROLES,
-    SENTIMENTS,
-    SEVERITIES,
-)
-from voc_platform.taxonomy import (
-    roles as role_table,
-)
 
 from voc_actions.playbooks.matcher import Library
 from voc_actions.playbooks.model import (
@@ -38,6 +27,17 @@ from voc_actions.playbooks.model import (
     Step,
 )
 from voc_actions.playbooks.template import TemplateError, compile_template
+from voc_platform.taxonomy import (
+    CATEGORIES,
+    CHANNELS,
+    PRIORITIES,
+    ROLES,
+    SENTIMENTS,
+    SEVERITIES,
+)
+from voc_platform.taxonomy import (
+    roles as role_table,
+)
 
 PathT = tuple[str | int, ...]
 

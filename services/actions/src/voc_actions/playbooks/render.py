@@ -7,9 +7,8 @@ from collections.abc import Mapping
 from datetime import date, datetime
 from typing import Any
 
-from voc_platform.taxonomy import label
-
 from voc_actions.playbooks.model import LANGUAGES, Compensation, Match, Plan, PlanStep, Sla
+from voc_platform.taxonomy import label
 
 TIER_LABELS: dict[str, dict[str, str]] = {
     "vip": {"ko": "VIP", "en": "VIP"},

@@ -16,7 +16,7 @@ depends_on = None
 
 
 def upgrade() -> None:
-        op.create_table('outbox',
+    op.create_table('outbox',
     sa.Column('seq', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
     sa.Column('event_id', sa.String(length=36), nullable=False),
     sa.Column('subject', sa.String(length=200), nullable=False),
@@ -49,7 +49,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-        op.drop_table('processed_events')
+    op.drop_table('processed_events')
     op.drop_table('playbook_publications')
     with op.batch_alter_table('outbox', schema=None) as batch_op:
         batch_op.drop_index('ix_outbox_unpublished')

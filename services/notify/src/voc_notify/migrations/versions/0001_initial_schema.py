@@ -16,7 +16,7 @@ depends_on = None
 
 
 def upgrade() -> None:
-        op.create_table('alerts',
+    op.create_table('alerts',
     sa.Column('id', sa.String(length=36), nullable=False),
     sa.Column('feedback_id', sa.String(length=36), nullable=False),
     sa.Column('store_id', sa.String(length=64), nullable=False),
@@ -162,7 +162,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-        with op.batch_alter_table('escalation_timers', schema=None) as batch_op:
+    with op.batch_alter_table('escalation_timers', schema=None) as batch_op:
         batch_op.drop_index('ix_timers_due')
         batch_op.drop_index(batch_op.f('ix_escalation_timers_alert_id'))
 

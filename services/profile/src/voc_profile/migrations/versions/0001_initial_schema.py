@@ -16,7 +16,7 @@ depends_on = None
 
 
 def upgrade() -> None:
-        op.create_table('customers',
+    op.create_table('customers',
     sa.Column('id', sa.String(length=36), nullable=False),
     sa.Column('name', sa.String(length=100), nullable=True),
     sa.Column('tier', sa.String(length=16), nullable=False),
@@ -94,7 +94,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-        with op.batch_alter_table('visits', schema=None) as batch_op:
+    with op.batch_alter_table('visits', schema=None) as batch_op:
         batch_op.drop_index('ix_visits_customer')
 
     op.drop_table('visits')

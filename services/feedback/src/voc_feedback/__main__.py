@@ -1,0 +1,32 @@
+"""`python -m voc_feedback`: run the feedback service."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from voc_feedback import api, events, grpc_server
+from voc_feedback.grpc_server import SERVICE_NAME
+from voc_feedback.models import outbox_table
+from voc_feedback.settings import Settings
+from voc_platform.runtime import ServiceParts, ServiceRuntime, run_service
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def build(runtime: ServiceRuntime) -> ServiceParts:
+    settings = runtime.settings
+    assert isinstance(settings, Settings)
+    return ServiceParts(
+        app=api.build_app(settings, runtime.database),
+        grpc_register=grpc_server.register(runtime.database),
+        grpc_service_names=[SERVICE_NAME],
+        consumers=events.consumers(runtime.database),
+    )
+
+
+def main() -> None:
+    run_service(Settings(), build, migrations_dir=MIGRATIONS, outbox=outbox_table)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,102 @@
+"""What the feedback service does with other services' events: the case lifecycle."""
+
+from __future__ import annotations
+
+from nats.aio.msg import Msg
+
+from voc.events.v1 import events_pb2
+from voc_feedback import service
+from voc_feedback.models import processed_table
+from voc_platform.bus import ConsumerSpec
+from voc_platform.db import Database
+from voc_platform.outbox import mark_processed
+
+CONSUMER = "feedback-case"
+
+
+def consumers(database: Database) -> list[ConsumerSpec]:
+    async def handle(msg: Msg) -> None:
+        event_id = (msg.headers or {}).get("Nats-Msg-Id", "")
+        async with database.transaction() as session:
+            if not await mark_processed(
+                session, processed_table, consumer=CONSUMER, event_id=event_id or f"{msg.subject}:{msg.reply}"
+            ):
+                return
+            subject = msg.subject
+            if subject == "voc.alert.created":
+                created = events_pb2.AlertCreated.FromString(msg.data)
+                await service.record_case_event(
+                    session,
+                    feedback_id=created.feedback_id,
+                    status="alerted",
+                    at=created.created_at_ms / 1000,
+                    actor="notify",
+                    detail={
+                        "alert_id": created.alert_id,
+                        "priority": created.priority,
+                        "playbook_id": created.playbook_id,
+                        "recipients": len(created.recipient_staff_ids),
+                        "degraded": list(created.degraded),
+                    },
+                    event_id=event_id,
+                )
+                if created.customer_id:
+                    await service.link_customer(
+                        session, feedback_id=created.feedback_id, customer_id=created.customer_id
+                    )
+            elif subject == "voc.alert.acknowledged":
+                ack = events_pb2.AlertAcknowledged.FromString(msg.data)
+                await service.record_case_event(
+                    session,
+                    feedback_id=ack.feedback_id,
+                    status="acknowledged",
+                    at=ack.acknowledged_at_ms / 1000,
+                    actor=f"staff:{ack.staff_id}",
+                    detail={"alert_id": ack.alert_id},
+                    event_id=event_id,
+                )
+            elif subject == "voc.alert.resolved":
+                res = events_pb2.AlertResolved.FromString(msg.data)
+                await service.record_case_event(
+                    session,
+                    feedback_id=res.feedback_id,
+                    status="resolved",
+                    at=res.resolved_at_ms / 1000,
+                    actor=f"staff:{res.staff_id}",
+                    detail={"alert_id": res.alert_id, "outcome": res.outcome, "note": res.note},
+                    event_id=event_id,
+                )
+            elif subject == "voc.alert.escalated":
+                esc = events_pb2.AlertEscalated.FromString(msg.data)
+                await service.record_case_event(
+                    session,
+                    feedback_id=esc.feedback_id,
+                    status="escalated",
+                    at=esc.escalated_at_ms / 1000,
+                    actor="notify",
+                    detail={"alert_id": esc.alert_id, "level": esc.level, "roles": list(esc.roles)},
+                    event_id=event_id,
+                )
+            elif subject == "voc.profile.feedback_linked":
+                link = events_pb2.FeedbackLinked.FromString(msg.data)
+                await service.link_customer(
+                    session, feedback_id=link.feedback_id, customer_id=link.customer_id
+                )
+            elif subject == "voc.profile.customer_erased":
+                erased = events_pb2.CustomerErased.FromString(msg.data)
+                await service.redact_customer(session, customer_id=erased.customer_id)
+
+    return [
+        ConsumerSpec(
+            durable=CONSUMER,
+            subjects=[
+                "voc.alert.created",
+                "voc.alert.acknowledged",
+                "voc.alert.resolved",
+                "voc.alert.escalated",
+                "voc.profile.feedback_linked",
+                "voc.profile.customer_erased",
+            ],
+            handler=handle,
+        )
+    ]

@@ -1,0 +1,71 @@
+"""gRPC FeedbackService: read a feedback item, record an outcome."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import grpc
+from grpc import aio
+
+from voc.feedback.v1 import feedback_pb2, feedback_pb2_grpc
+from voc_feedback import service
+from voc_feedback.models import processed_table
+from voc_platform.db import Database
+from voc_platform.outbox import mark_processed
+
+SERVICE_NAME = feedback_pb2.DESCRIPTOR.services_by_name["FeedbackService"].full_name
+
+
+class FeedbackServicer(feedback_pb2_grpc.FeedbackServiceServicer):
+    def __init__(self, database: Database) -> None:
+        self.database = database
+
+    async def GetFeedback(
+        self, request: feedback_pb2.GetFeedbackRequest, context: aio.ServicerContext
+    ) -> feedback_pb2.GetFeedbackResponse:
+        async with self.database.session() as session:
+            found = await service.get_feedback(session, feedback_id=request.feedback_id)
+        if found is None:
+            await context.abort(grpc.StatusCode.NOT_FOUND, f"no feedback {request.feedback_id}")
+        row, _ = found
+        return feedback_pb2.GetFeedbackResponse(
+            feedback=feedback_pb2.Feedback(
+                facts=service.feedback_facts(row),
+                text=row.text or "",
+                customer_id=row.customer_id or "",
+                status=row.status,
+                received_at_ms=int(row.received_at * 1000),
+            )
+        )
+
+    async def RecordOutcome(
+        self, request: feedback_pb2.RecordOutcomeRequest, context: aio.ServicerContext
+    ) -> feedback_pb2.RecordOutcomeResponse:
+        if request.status not in ("acknowledged", "resolved"):
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "status must be acknowledged or resolved")
+        if request.status == "resolved" and not request.outcome:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "a resolution needs an outcome")
+        async with self.database.transaction() as session:
+            if request.event_id and not await mark_processed(
+                session, processed_table, consumer="feedback-grpc", event_id=request.event_id
+            ):
+                found = await service.get_feedback(session, feedback_id=request.feedback_id)
+                return feedback_pb2.RecordOutcomeResponse(status=found[0].status if found else "")
+            status = await service.record_case_event(
+                session,
+                feedback_id=request.feedback_id,
+                status=request.status,
+                at=request.at_ms / 1000 if request.at_ms else time.time(),
+                actor=f"staff:{request.staff_id}" if request.staff_id else "grpc",
+                detail={"alert_id": request.alert_id, "outcome": request.outcome, "note": request.note},
+                event_id=request.event_id or None,
+            )
+        if status is None:
+            await context.abort(grpc.StatusCode.NOT_FOUND, f"no feedback {request.feedback_id}")
+        return feedback_pb2.RecordOutcomeResponse(status=status or "")
+
+
+def register(database: Database) -> list[Callable[[aio.Server], None]]:
+    servicer = FeedbackServicer(database)
+    return [lambda server: feedback_pb2_grpc.add_FeedbackServiceServicer_to_server(servicer, server)]

@@ -1,0 +1,84 @@
+"""The feedback service's tables. It owns them; no other service reads them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import JSON, Boolean, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from voc_platform.outbox import define_platform_tables
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+outbox_table, processed_table = define_platform_tables(Base.metadata)
+
+
+class ApiKey(Base):
+    """A store app's key: only its SHA-256 is kept; the key itself is shown once."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(16))
+    store_ids: Mapped[list[str]] = mapped_column(JSON)
+    created_at: Mapped[float] = mapped_column(Float)
+    revoked_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+
+
+class Feedback(Base):
+    __tablename__ = "feedback"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    store_id: Mapped[str] = mapped_column(String(64), index=True)
+    channel: Mapped[str] = mapped_column(String(32))
+    text: Mapped[str | None] = mapped_column(Text, nullable=True)
+    language: Mapped[str] = mapped_column(String(8))
+    sentiment: Mapped[str] = mapped_column(String(16))
+    score: Mapped[float] = mapped_column(Float)
+    category: Mapped[str] = mapped_column(String(32), index=True)
+    severity: Mapped[str] = mapped_column(String(16))
+    explanation: Mapped[list[str]] = mapped_column(JSON)
+    csat: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    nps: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    ces: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    revisit_intent: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
+    touchpoint: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    occurred_at: Mapped[float] = mapped_column(Float)
+    received_at: Mapped[float] = mapped_column(Float, index=True)
+    # Identifiers as submitted (personal data: redacted when the customer is erased).
+    customer: Mapped[dict[str, Any]] = mapped_column(JSON)
+    customer_id: Mapped[str | None] = mapped_column(String(36), nullable=True, index=True)
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    api_key_id: Mapped[str] = mapped_column(String(36))
+
+
+class TimelineEntry(Base):
+    """Who did what to a feedback case, and when."""
+
+    __tablename__ = "feedback_timeline"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    feedback_id: Mapped[str] = mapped_column(ForeignKey("feedback.id", ondelete="CASCADE"))
+    at: Mapped[float] = mapped_column(Float)
+    kind: Mapped[str] = mapped_column(String(32))
+    actor: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON)
+    event_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+
+    __table_args__ = (Index("ix_timeline_feedback", "feedback_id", "at"),)
+
+
+class IdempotencyKey(Base):
+    __tablename__ = "idempotency_keys"
+
+    api_key_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    request_hash: Mapped[str] = mapped_column(String(64))
+    feedback_id: Mapped[str] = mapped_column(String(36))
+    created_at: Mapped[float] = mapped_column(Float, index=True)

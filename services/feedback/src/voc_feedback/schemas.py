@@ -1,0 +1,151 @@
+"""Request and response bodies of the feedback REST API (DESIGN §5)."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+MAX_TEXT_CHARS = 4000
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def clean_text(value: str) -> str:
+    """NFC-normalise and strip control characters (keeping newlines and tabs)."""
+    return _CONTROL.sub("", unicodedata.normalize("NFC", value)).strip()
+
+
+class Channel(StrEnum):
+    kiosk = "kiosk"
+    app = "app"
+    web = "web"
+    survey = "survey"
+    sms = "sms"
+    email = "email"
+    call_center = "call_center"
+    chatbot = "chatbot"
+    social = "social"
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class Ratings(Strict):
+    csat: Annotated[int, Field(ge=1, le=5, strict=True)] | None = None
+    nps: Annotated[int, Field(ge=0, le=10, strict=True)] | None = None
+    ces: Annotated[int, Field(ge=1, le=7, strict=True)] | None = None
+
+    def any(self) -> bool:
+        return any(v is not None for v in (self.csat, self.nps, self.ces))
+
+
+class CustomerIn(Strict):
+    loyalty_id: Annotated[str, Field(min_length=1, max_length=64)] | None = None
+    phone: Annotated[str, Field(min_length=4, max_length=32, pattern=r"^\+?[0-9 ()\-.]+$")] | None = None
+    email: Annotated[str, Field(max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")] | None = None
+    name: Annotated[str, Field(min_length=1, max_length=100)] | None = None
+    channel_user_id: Annotated[str, Field(min_length=1, max_length=128)] | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _clean_name(cls, value: str | None) -> str | None:
+        return clean_text(value) if value is not None else None
+
+
+class FeedbackIn(Strict):
+    store_id: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_\-.]+$")]
+    channel: Channel
+    text: str | None = None
+    ratings: Ratings | None = None
+    customer: CustomerIn | None = None
+    revisit_intent: bool | None = None
+    touchpoint: Annotated[str, Field(min_length=1, max_length=64)] | None = None
+    occurred_at: datetime | None = None
+    language: Annotated[str, Field(pattern=r"^[a-z]{2}(-[A-Za-z]{2})?$")] | None = None
+
+    @field_validator("text")
+    @classmethod
+    def _clean(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        cleaned = clean_text(value)
+        if len(cleaned) > MAX_TEXT_CHARS:
+            raise ValueError(f"text is longer than {MAX_TEXT_CHARS} characters")
+        return cleaned or None
+
+    @field_validator("occurred_at")
+    @classmethod
+    def _not_future(cls, value: datetime | None) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("occurred_at needs a time zone offset (e.g. 2026-11-23T09:30:00+09:00)")
+        if value > datetime.now(UTC) + timedelta(minutes=5):
+            raise ValueError("occurred_at is in the future")
+        return value
+
+    @model_validator(mode="after")
+    def _needs_content(self) -> FeedbackIn:
+        if not self.text and not (self.ratings and self.ratings.any()):
+            raise ValueError("give at least text or one rating (csat, nps, ces)")
+        return self
+
+
+class Classification(BaseModel):
+    language: str
+    sentiment: str
+    score: float
+    category: str
+    severity: str
+    explanation: list[str]
+
+
+class TimelineOut(BaseModel):
+    at: datetime
+    kind: str
+    actor: str | None
+    detail: dict[str, Any]
+
+
+class FeedbackOut(BaseModel):
+    id: str
+    store_id: str
+    channel: str
+    text: str | None
+    ratings: Ratings
+    customer_id: str | None
+    revisit_intent: bool | None
+    touchpoint: str | None
+    occurred_at: datetime
+    received_at: datetime
+    status: str
+    classification: Classification
+    timeline: list[TimelineOut]
+
+
+class Accepted(BaseModel):
+    id: str
+    status: str = "received"
+
+
+class ApiKeyIn(Strict):
+    name: Annotated[str, Field(min_length=1, max_length=200)]
+    store_ids: Annotated[list[Annotated[str, Field(min_length=1, max_length=64)]], Field(min_length=1)]
+
+
+class ApiKeyOut(BaseModel):
+    id: str
+    name: str
+    prefix: str
+    store_ids: list[str]
+    created_at: datetime
+    revoked_at: datetime | None
+
+
+class ApiKeyCreated(ApiKeyOut):
+    api_key: str  # shown once
