@@ -7,6 +7,7 @@ import asyncio
 import os
 import secrets
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -43,12 +44,18 @@ def nats_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsServer
     server.stop()
 
 
-async def _pg_admin(sql: str) -> None:
-    conn = await asyncpg.connect(POSTGRES_URL)
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
+def _pg_admin(sql: str) -> None:
+    """Run one admin statement; in its own thread, since callers may be inside an event loop."""
+
+    async def run() -> None:
+        conn = await asyncpg.connect(POSTGRES_URL)
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, run()).result()
 
 
 class DatabaseFactory:
@@ -61,7 +68,7 @@ class DatabaseFactory:
     def url(self, name: str) -> str:
         if DATABASE == "postgres":
             db = f"voc_test_{name}_{secrets.token_hex(4)}"
-            asyncio.run(_pg_admin(f'CREATE DATABASE "{db}"'))
+            _pg_admin(f'CREATE DATABASE "{db}"')
             self.created.append(db)
             base = POSTGRES_URL.rsplit("/", 1)[0]
             return f"{base}/{db}"
@@ -70,7 +77,7 @@ class DatabaseFactory:
 
     def drop_all(self) -> None:
         for db in self.created:
-            asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)'))
+            _pg_admin(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
 
 
 @pytest.fixture(scope="session")

@@ -20,6 +20,8 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+
+from tests.support.push_emulator import PushEmulator
 from voc_notify.webpush import (
     DEFAULT_PUSH_HOSTS,
     MAX_PAYLOAD_BYTES,
@@ -37,8 +39,6 @@ from voc_notify.webpush import (
     normalize_topic,
     parse_retry_after,
 )
-
-from tests.support.push_emulator import PushEmulator
 
 SUBJECT = "mailto:ops@frontline-voc.example"
 
@@ -70,18 +70,14 @@ async def make_sender(
         await sender.aclose()
 
 
-def new_sub(
-    emulator: PushEmulator, label: str | None = None, **kw: Any
-) -> tuple[str, PushSubscription]:
+def new_sub(emulator: PushEmulator, label: str | None = None, **kw: Any) -> tuple[str, PushSubscription]:
     data = emulator.new_subscription(label, **kw)
     return PushEmulator.subscription_id(data), PushSubscription.from_json(data)
 
 
 def fake_keys() -> dict[str, str]:
     key = ec.generate_private_key(ec.SECP256R1()).public_key()
-    point = key.public_bytes(
-        serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
-    )
+    point = key.public_bytes(serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint)
     return {"p256dh": b64url_encode(point), "auth": b64url_encode(os.urandom(16))}
 
 
@@ -128,9 +124,7 @@ def test_max_payload_fits_one_4096_record() -> None:
 # --------------------------------------------------------------------------- round trip
 
 
-async def test_payload_round_trip_korean_json_and_headers(
-    emu: PushEmulator, vapid: VapidKeys
-) -> None:
+async def test_payload_round_trip_korean_json_and_headers(emu: PushEmulator, vapid: VapidKeys) -> None:
     sid, sub = new_sub(emu, "staff-phone-1")
     message = {"title": "새 고객 피드백", "body": "강남점: 매장이 너무 추워요 🥶", "ticket": 42}
     payload = json.dumps(message, ensure_ascii=False).encode("utf-8")
@@ -152,9 +146,7 @@ async def test_payload_round_trip_korean_json_and_headers(
     assert abs(push.received_at - time.time()) < 5
 
 
-async def test_topic_normalised_and_argument_validation(
-    emu: PushEmulator, vapid: VapidKeys
-) -> None:
+async def test_topic_normalised_and_argument_validation(emu: PushEmulator, vapid: VapidKeys) -> None:
     sid, sub = new_sub(emu)
     long_topic = "feedback/store-gangnam/ticket-000000000042"  # too long + '/' not allowed
     async with make_sender(emu, vapid) as sender:
@@ -323,12 +315,8 @@ async def test_network_error_is_retry(vapid: VapidKeys) -> None:
     with socket.socket() as s:  # a port nobody listens on
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    sub = PushSubscription.from_json(
-        {"endpoint": f"http://127.0.0.1:{port}/push/x", "keys": fake_keys()}
-    )
-    sender = WebPushSender(
-        vapid=vapid, subject=SUBJECT, allowlist=PushAllowlist([f"127.0.0.1:{port}"])
-    )
+    sub = PushSubscription.from_json({"endpoint": f"http://127.0.0.1:{port}/push/x", "keys": fake_keys()})
+    sender = WebPushSender(vapid=vapid, subject=SUBJECT, allowlist=PushAllowlist([f"127.0.0.1:{port}"]))
     try:
         result = await sender.send(sub, b"x", ttl=10)
     finally:
@@ -392,9 +380,7 @@ async def test_allowlist_blocks_before_any_request(endpoint: str, vapid: VapidKe
     assert calls == []
     assert not PushAllowlist().allows(endpoint)
     with pytest.raises(InvalidSubscription) as info:
-        PushSubscription.from_json(
-            {"endpoint": endpoint, "keys": fake_keys()}, allowlist=PushAllowlist()
-        )
+        PushSubscription.from_json({"endpoint": endpoint, "keys": fake_keys()}, allowlist=PushAllowlist())
     assert info.value.field == "endpoint"
 
 
@@ -526,9 +512,7 @@ async def test_emulator_in_loop_waiters_and_counts(vapid: VapidKeys) -> None:
     async with PushEmulator() as local, make_sender(local, vapid) as sender:
         _, sub = new_sub(local, "in-loop")
         for i in range(5):
-            assert (await sender.send(sub, json.dumps({"n": i}).encode(), ttl=5)).status == (
-                "accepted"
-            )
+            assert (await sender.send(sub, json.dumps({"n": i}).encode(), ttl=5)).status == ("accepted")
         push = await local.wait_for(lambda p: p.json == {"n": 3}, timeout=1)
         assert push.label == "in-loop"
         with pytest.raises(TimeoutError):

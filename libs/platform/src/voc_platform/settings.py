@@ -14,7 +14,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEV_ADMIN_TOKEN = "dev-admin-token"  # noqa: S105 - the refused-outside-development default
 DEV_INTERNAL_TOKEN = "dev-internal-token"  # noqa: S105
-DEV_JWT_SECRET = "dev-jwt-secret-change-me"  # noqa: S105
+DEV_JWT_SECRET = "dev-jwt-secret-change-me-in-production"  # noqa: S105
 
 
 class ServiceSettings(BaseSettings):

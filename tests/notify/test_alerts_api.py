@@ -1,0 +1,132 @@
+"""Notify's REST API against the running system: staff login, devices, alert access rules and
+the bad-input cases, each answered with problem+json and changing nothing."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.conftest import RunningSystem
+from tests.e2e.test_walking_skeleton import login, post_feedback, wait_for
+from voc_cli.push_emulator import PushEmulator
+
+
+def problem(response: httpx.Response, status: int) -> dict[str, Any]:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    body: dict[str, Any] = response.json()
+    assert body["status"] == status and body["detail"]
+    return body
+
+
+@pytest.fixture(scope="module")
+def alert(running_system: RunningSystem) -> dict[str, Any]:
+    """A fresh alert at store-hongdae (its shift lead sees it; Gangnam staff do not)."""
+    headers = login(running_system, "yuna@hongdae.demo")
+    r = post_feedback(running_system, {"store_id": "store-hongdae", "channel": "survey",
+                                       "text": "화장실이 너무 더러워요", "ratings": {"csat": 2}},
+                      store_id="store-hongdae")
+    assert r.status_code == 202
+    feedback_id = r.json()["id"]
+    notify = running_system.url("notify")
+    found = wait_for(lambda: next((a for a in httpx.get(f"{notify}/v1/alerts", headers=headers)
+                                   .json()["alerts"] if a["feedback_id"] == feedback_id), None))
+    return {"id": found["id"], "feedback_id": feedback_id, "headers": headers}
+
+
+def test_login_errors_and_lockout(running_system: RunningSystem) -> None:
+    url = f"{running_system.url('notify')}/v1/auth/login"
+    problem(httpx.post(url, json={"email": "nobody@x.demo", "password": "x"}), 401)
+    problem(httpx.post(url, json={"email": "jihoon@gangnam.demo"}), 422)
+    # Repeated failures lock the account with back-off, even for the right password.
+    for _ in range(5):
+        problem(httpx.post(url, json={"email": "jihoon@gangnam.demo", "password": "wrong"}), 401)
+    right = running_system.staff("jihoon@gangnam.demo")["password"]
+    locked = httpx.post(url, json={"email": "jihoon@gangnam.demo", "password": right})
+    body = problem(locked, 429)
+    assert int(locked.headers["retry-after"]) > 0 and "try again" in body["detail"]
+
+
+def test_tokens_are_required_and_checked(running_system: RunningSystem) -> None:
+    notify = running_system.url("notify")
+    problem(httpx.get(f"{notify}/v1/alerts"), 401)
+    problem(httpx.get(f"{notify}/v1/alerts", headers={"Authorization": "Bearer not.a.jwt"}), 401)
+    import jwt
+
+    expired = jwt.encode({"sub": "staff-gn-lead", "iss": "voc-notify", "exp": 1},
+                         running_system.system.secrets["jwt_secret"], algorithm="HS256")
+    body = problem(httpx.get(f"{notify}/v1/alerts",
+                             headers={"Authorization": f"Bearer {expired}"}), 401)
+    assert "expired" in body["detail"]
+
+
+def test_devices_reject_malformed_and_off_allowlist(
+    running_system: RunningSystem, push_emulator: PushEmulator
+) -> None:
+    notify = running_system.url("notify")
+    headers = login(running_system, "seoyeon@gangnam.demo")
+    good = push_emulator.new_subscription(label="device-tests")
+    body = problem(httpx.post(f"{notify}/v1/devices", headers=headers,
+                              json={**good, "keys": {"p256dh": "AAAA", "auth": good["keys"]["auth"]}}), 422)
+    assert body["errors"][0]["field"].startswith("body.")
+    problem(httpx.post(f"{notify}/v1/devices", headers=headers, json={"endpoint": good["endpoint"]}), 422)
+    body = problem(httpx.post(f"{notify}/v1/devices", headers=headers,
+                              json={**good, "endpoint": "https://evil.example/push/1"}), 422)
+    assert "allowlist" in body["detail"]
+    ok = httpx.post(f"{notify}/v1/devices", headers=headers, json=good)
+    assert ok.status_code == 201
+    # Registering the same browser again is idempotent (same device id).
+    assert httpx.post(f"{notify}/v1/devices", headers=headers, json=good).json() == ok.json()
+
+
+def test_another_stores_alert_is_invisible(running_system: RunningSystem, alert: dict[str, Any]) -> None:
+    notify = running_system.url("notify")
+    gangnam = login(running_system, "minji@gangnam.demo")
+    problem(httpx.get(f"{notify}/v1/alerts/{alert['id']}", headers=gangnam), 404)
+    problem(httpx.post(f"{notify}/v1/alerts/{alert['id']}/ack", headers=gangnam), 404)
+    assert alert["id"] not in [a["id"] for a in httpx.get(f"{notify}/v1/alerts", headers=gangnam)
+                               .json()["alerts"]]
+    # The area manager of Seoul and the CX admin see it.
+    for email in ("jimin@area.demo", "cx@hq.demo"):
+        r = httpx.get(f"{notify}/v1/alerts/{alert['id']}", headers=login(running_system, email))
+        assert r.status_code == 200
+
+
+def test_resolve_needs_outcome_and_ack_twice_conflicts(
+    running_system: RunningSystem, alert: dict[str, Any]
+) -> None:
+    notify = running_system.url("notify")
+    url = f"{notify}/v1/alerts/{alert['id']}"
+    body = problem(httpx.post(f"{url}/resolve", headers=alert["headers"], json={"note": "done"}), 422)
+    assert any(e["field"] == "body.outcome" for e in body["errors"])
+    problem(httpx.post(f"{url}/resolve", headers=alert["headers"],
+                       json={"outcome": "magic", "note": ""}), 422)
+    assert httpx.get(url, headers=alert["headers"]).json()["status"] == "open"  # nothing changed
+    assert httpx.post(f"{url}/ack", headers=alert["headers"]).status_code == 200
+    body = problem(httpx.post(f"{url}/ack", headers=alert["headers"]), 409)
+    assert body["acknowledged_by"] == "staff-hd-lead"
+    r = httpx.post(f"{url}/resolve", headers=alert["headers"], json={"outcome": "resolved"})
+    assert r.status_code == 200
+    problem(httpx.post(f"{url}/resolve", headers=alert["headers"], json={"outcome": "resolved"}), 409)
+
+
+def test_admin_directory_needs_the_admin_token(running_system: RunningSystem) -> None:
+    notify = running_system.url("notify")
+    problem(httpx.put(f"{notify}/v1/admin/stores", json=[]), 401)
+    problem(httpx.put(f"{notify}/v1/admin/stores", json=[],
+                      headers={"Authorization": "Bearer wrong"}), 403)
+    body = problem(httpx.put(f"{notify}/v1/admin/staff", headers=running_system.admin_headers,
+                             json=[{"id": "x", "name": "X", "email": "bad", "password": "short",
+                                    "role": "boss"}]), 422)
+    fields = {e["field"] for e in body["errors"]}
+    assert {"body.0.email", "body.0.password", "body.0.role"} <= fields
+
+
+def test_vapid_public_key_is_a_p256_point(running_system: RunningSystem) -> None:
+    import base64
+
+    key = httpx.get(f"{running_system.url('notify')}/v1/push/vapid-public-key").json()["public_key"]
+    raw = base64.urlsafe_b64decode(key + "=" * (-len(key) % 4))
+    assert len(raw) == 65 and raw[0] == 4
