@@ -1,0 +1,64 @@
+"""Latency benchmark: ``python -m voc_feedback.classification.bench [--rounds N]``.
+
+Classifies every evaluation item ``rounds`` times and prints p50 / p99 / max latency per item in
+microseconds (target: p99 well under 2 ms).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from voc_feedback.classification import classify
+from voc_feedback.classification.evaluate import LANGUAGES, default_eval_dir, load_items
+from voc_feedback.classification.lexicon import lexicon
+
+
+def percentile(sorted_values: Sequence[float], q: float) -> float:
+    if not sorted_values:
+        return 0.0
+    index = min(len(sorted_values) - 1, max(0, round(q * (len(sorted_values) - 1))))
+    return sorted_values[index]
+
+
+def run(rounds: int, eval_dir: Path | None = None) -> dict[str, float]:
+    base = eval_dir or default_eval_dir()
+    items = [item for lang in LANGUAGES for item in load_items(base / f"{lang}.jsonl")]
+    lexicon()  # load outside the timed region
+    samples: list[float] = []
+    clock = time.perf_counter_ns
+    for _ in range(rounds):
+        for item in items:
+            start = clock()
+            classify(item.text, csat=item.csat, nps=item.nps, ces=item.ces)
+            samples.append((clock() - start) / 1000.0)
+    samples.sort()
+    return {
+        "items": float(len(items)),
+        "calls": float(len(samples)),
+        "p50_us": percentile(samples, 0.50),
+        "p99_us": percentile(samples, 0.99),
+        "max_us": samples[-1] if samples else 0.0,
+        "mean_us": sum(samples) / len(samples) if samples else 0.0,
+    }
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="classifier latency benchmark")
+    parser.add_argument("--rounds", type=int, default=50)
+    parser.add_argument("--eval-dir", type=Path, default=None)
+    args = parser.parse_args(argv)
+    stats = run(args.rounds, args.eval_dir)
+    print(
+        f"{int(stats['items'])} items x {args.rounds} rounds = {int(stats['calls'])} calls\n"
+        f"p50 {stats['p50_us']:.1f} us   p99 {stats['p99_us']:.1f} us   "
+        f"max {stats['max_us']:.1f} us   mean {stats['mean_us']:.1f} us"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
