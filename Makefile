@@ -45,7 +45,7 @@ proto: bootstrap ## regenerate the Python stubs from proto/
 
 proto-check: bootstrap
 	@$(RUN) buf lint proto
-	@tmp=$$(mktemp -d); $(RUN) python scripts/gen_proto.py $$tmp >/dev/null && \
+	@tmp=$$(mktemp -d); $(RUN) python scripts/gen_proto.py $$tmp >/dev/null 2>&1 && \
 	  diff -r -q -x __pycache__ -x py.typed $$tmp/voc libs/contracts/src/voc && echo "proto: stubs up to date" || \
 	  { echo "proto: generated stubs are stale; run 'make proto'"; rm -rf $$tmp; exit 1; }; rm -rf $$tmp
 

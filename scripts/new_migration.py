@@ -30,14 +30,15 @@ def main() -> int:
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, "head")
             existing = [p for p in (migrations / "versions").glob("*.py") if p.name[:4].isdigit()]
-            command.revision(
-                cfg, message=message, autogenerate=True, rev_id=f"{len(existing) + 1:04d}"
-            )
+            command.revision(cfg, message=message, autogenerate=True, rev_id=f"{len(existing) + 1:04d}")
     (migrations / "script.py.mako").unlink()
     for generated in (migrations / "versions").glob("*.py"):
         lines = generated.read_text().splitlines(keepends=True)
-        kept = [line for line in lines if "### commands auto generated" not in line
-                and "### end Alembic commands" not in line]
+        kept = [
+            line
+            for line in lines
+            if "### commands auto generated" not in line and "### end Alembic commands" not in line
+        ]
         generated.write_text("".join(kept))
     return 0
 

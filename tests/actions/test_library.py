@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter
 
 import pytest
+
 from voc_actions.playbooks import (
     Facts,
     Library,
@@ -29,9 +30,7 @@ def test_library_size_and_defaults(library: Library) -> None:
     for cat in CATEGORIES:
         default = library.default_for(cat)
         assert default is not None, cat
-        assert library.match(Facts(category=cat, sentiment="positive")).playbook.id.endswith(
-            "default"
-        )
+        assert library.match(Facts(category=cat, sentiment="positive")).playbook.id.endswith("default")
 
 
 def test_every_business_format_has_playbooks(library: Library) -> None:

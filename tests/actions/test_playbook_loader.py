@@ -6,6 +6,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+
 from voc_actions.playbooks import (
     PlaybookProblem,
     PlaybookValidationError,
@@ -126,10 +127,18 @@ def test_category_required_in_when() -> None:
         (6, "  severity: []", "when.severity", "empty list"),
         (7, "priority: asap", "priority", "unknown priority"),
         (8, "notify: {roles: [janitor]}", "notify.roles", "unknown role"),
-        (15, "compensation: {max_amount: 20000, currency: KRW, authority: ceo}",
-         "compensation.authority", "role"),
-        (15, "compensation: {max_amount: -5, currency: won, authority: staff}",
-         "compensation.max_amount", ">= 0"),
+        (
+            15,
+            "compensation: {max_amount: 20000, currency: KRW, authority: ceo}",
+            "compensation.authority",
+            "role",
+        ),
+        (
+            15,
+            "compensation: {max_amount: -5, currency: won, authority: staff}",
+            "compensation.max_amount",
+            ">= 0",
+        ),
         (2, "version: 0", "version", "positive integer"),
         (2, "version: two", "version", "positive integer"),
         (2, "version: 1.5", "version", "positive integer"),

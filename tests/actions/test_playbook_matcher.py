@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 import yaml
+
 from voc_actions.playbooks import Facts, Library, PlaybookValidationError, parse_playbooks
 
 
@@ -32,8 +33,10 @@ def lib(*specs: tuple[str, dict[str, Any]] | tuple[str, dict[str, Any], str]) ->
 BASE = (
     ("fq-default", {"category": "food_quality"}),
     ("fq-high", {"category": "food_quality", "severity": ["high", "critical"]}),
-    ("fq-high-vip", {"category": "food_quality", "severity": ["high", "critical"],
-                     "customer.tier": ["vip", "gold"]}),
+    (
+        "fq-high-vip",
+        {"category": "food_quality", "severity": ["high", "critical"], "customer.tier": ["vip", "gold"]},
+    ),
     ("other-default", {"category": "other"}),
 )
 
@@ -83,17 +86,23 @@ CONDITION_CASES: list[tuple[str, Any, dict[str, Any], dict[str, Any]]] = [
     ("store.format", "bank", {"store_format": "bank"}, {"store_format": "retail"}),
     ("store.region", ["seoul"], {"store_region": "Seoul"}, {"store_region": "busan"}),
     ("customer.tier", ["vip", "gold"], {"customer_tier": "gold"}, {"customer_tier": "silver"}),
-    ("signals.repeat_issue", True, {"signals": {"repeat_issue": True}},
-     {"signals": {"repeat_issue": False}}),
+    ("signals.repeat_issue", True, {"signals": {"repeat_issue": True}}, {"signals": {"repeat_issue": False}}),
     ("signals.score_swing", True, {"signals": {"score_swing": True}}, {"signals": {}}),
     ("signals.vip", False, {"signals": {"vip": False}}, {"signals": {"vip": True}}),
-    ("signals.churn_risk", True, {"signals": {"churn_risk": True}},
-     {"signals": {"churn_risk": False}}),
+    ("signals.churn_risk", True, {"signals": {"churn_risk": True}}, {"signals": {"churn_risk": False}}),
     ("signals.low_satisfaction", True, {"signals": {"low_satisfaction": True}}, {}),
-    ("time.hours", "09:00-18:00", {"local_time": datetime(2026, 11, 18, 9, 0)},
-     {"local_time": datetime(2026, 11, 18, 18, 0)}),
-    ("time.weekdays", ["sat", "sun"], {"local_time": datetime(2026, 11, 22, 10, 0)},
-     {"local_time": datetime(2026, 11, 20, 10, 0)}),
+    (
+        "time.hours",
+        "09:00-18:00",
+        {"local_time": datetime(2026, 11, 18, 9, 0)},
+        {"local_time": datetime(2026, 11, 18, 18, 0)},
+    ),
+    (
+        "time.weekdays",
+        ["sat", "sun"],
+        {"local_time": datetime(2026, 11, 22, 10, 0)},
+        {"local_time": datetime(2026, 11, 20, 10, 0)},
+    ),
     ("time.weekdays", ["sat"], {"local_time": datetime(2026, 11, 21, 10, 0)}, {}),
 ]
 
@@ -101,16 +110,22 @@ CONDITION_CASES: list[tuple[str, Any, dict[str, Any], dict[str, Any]]] = [
 @pytest.mark.parametrize(("key", "value", "hit", "miss"), CONDITION_CASES)
 def test_each_condition_key(key: str, value: Any, hit: dict[str, Any],
                             miss: dict[str, Any]) -> None:  # fmt: skip
-    library = lib(("default", {"category": "other"}),
-                  ("special", {"category": "other", key: value}))
+    library = lib(("default", {"category": "other"}), ("special", {"category": "other", key: value}))
     assert library.match(Facts(category="other", **hit)).playbook.id == "special"
     assert library.match(Facts(category="other", **miss)).playbook.id == "default"
 
 
 @pytest.mark.parametrize(
     ("hhmm", "inside"),
-    [((22, 0), True), ((23, 59), True), ((0, 0), True), ((5, 59), True), ((6, 0), False),
-     ((12, 0), False), ((21, 59), False)],
+    [
+        ((22, 0), True),
+        ((23, 59), True),
+        ((0, 0), True),
+        ((5, 59), True),
+        ((6, 0), False),
+        ((12, 0), False),
+        ((21, 59), False),
+    ],
 )
 def test_time_window_across_midnight(hhmm: tuple[int, int], inside: bool) -> None:
     library = lib(("day", {"category": "facility"}),

@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+
+from tests.actions.test_playbook_matcher import pb_yaml
 from voc_actions.playbooks import (
     Facts,
     PlaybookValidationError,
@@ -12,8 +14,6 @@ from voc_actions.playbooks import (
     render_plan,
 )
 from voc_actions.playbooks.template import VARIABLES, compile_template
-
-from tests.actions.test_playbook_matcher import pb_yaml
 
 PLAN_KEYS = {
     "playbook_id", "version", "title", "priority", "steps", "script", "sla", "notify_roles",
@@ -23,8 +23,13 @@ PLAN_KEYS = {
 
 def plan_for(language: str | None = "ko", customer: dict[str, Any] | None = None,
              facts: Facts | None = None, **extra: Any) -> dict[str, Any]:  # fmt: skip
-    extra.setdefault("script", {"ko": "{customer.name}님 ({customer.tier}), {store.name}입니다.",
-                                "en": "{customer.name} ({customer.tier}), this is {store.name}."})
+    extra.setdefault(
+        "script",
+        {
+            "ko": "{customer.name}님 ({customer.tier}), {store.name}입니다.",
+            "en": "{customer.name} ({customer.tier}), this is {store.name}.",
+        },
+    )
     library = parse_playbooks([pb_yaml("p", {"category": "food_quality"}, **extra)])
     match = library.match(facts or Facts(category="food_quality"))
     return render_plan(match, language, customer, store={"name": "강남점"}).to_dict()
@@ -42,8 +47,7 @@ def test_plan_has_exactly_the_contract_keys() -> None:
 def test_english_and_language_fallback_both_ways() -> None:
     plan = plan_for("en", {"name": "Minsu Kim", "tier": "gold"})
     assert plan["script"] == "Minsu Kim (Gold), this is 강남점."
-    only_ko = plan_for("en", title={"ko": "한국어 제목"},
-                       steps=[{"ko": "한국어만", "role": "shift_lead"}])
+    only_ko = plan_for("en", title={"ko": "한국어 제목"}, steps=[{"ko": "한국어만", "role": "shift_lead"}])
     assert only_ko["title"] == "한국어 제목"
     assert only_ko["steps"] == [{"text": "한국어만", "role": "shift_lead"}]
     only_en = plan_for("ko", title={"en": "English title"})
@@ -64,8 +68,10 @@ def test_language_defaults_to_the_feedback_language() -> None:
 def test_missing_values_render_neutral_phrases_never_blanks() -> None:
     assert plan_for("ko", None)["script"] == "고객님 (회원), 강남점입니다."
     assert plan_for("en", {})["script"] == "valued customer (member), this is 강남점."
-    script = {"ko": "{customer.last_visit} {customer.repeat_count}번 {feedback.channel}",
-              "en": "{customer.name|friend}, {customer.repeat_count} times"}
+    script = {
+        "ko": "{customer.last_visit} {customer.repeat_count}번 {feedback.channel}",
+        "en": "{customer.name|friend}, {customer.repeat_count} times",
+    }
     assert plan_for("ko", {"name": None}, script=script)["script"] == "지난 방문 여러번 접수 채널"
     assert plan_for("en", {"name": ""}, script=script)["script"] == "friend, several times"
     for name, phrases in VARIABLES.items():
@@ -84,8 +90,13 @@ def test_all_variables_render() -> None:
         "KRW 20,000 | 2026-11-20 | Kim | 2 | VIP | Food quality | kiosk | dining | "
         "2 minutes | 1 hour 30 minutes | 강남점"
     )
-    ko = plan_for("ko", {}, facts=facts, script={"ko": "{compensation.max_amount} {sla.ack}"},
-                  compensation={"max_amount": 20000, "currency": "KRW", "authority": "staff"})
+    ko = plan_for(
+        "ko",
+        {},
+        facts=facts,
+        script={"ko": "{compensation.max_amount} {sla.ack}"},
+        compensation={"max_amount": 20000, "currency": "KRW", "authority": "staff"},
+    )
     assert ko["script"] == "20,000원 5분"
 
 
@@ -108,11 +119,14 @@ def test_sla_and_notify_defaults_per_priority() -> None:
 
 
 def test_escalation_and_compensation_in_plan() -> None:
-    plan = plan_for(escalate=[{"after": "5m", "roles": ["store_manager"]},
-                              {"after": "1h30m", "roles": "area_manager"}],
-                    compensation={"max_amount": 9.5, "currency": "USD", "authority": "staff"})
-    assert plan["escalation"] == [{"after_seconds": 300, "roles": ["store_manager"]},
-                                  {"after_seconds": 5400, "roles": ["area_manager"]}]
+    plan = plan_for(
+        escalate=[{"after": "5m", "roles": ["store_manager"]}, {"after": "1h30m", "roles": "area_manager"}],
+        compensation={"max_amount": 9.5, "currency": "USD", "authority": "staff"},
+    )
+    assert plan["escalation"] == [
+        {"after_seconds": 300, "roles": ["store_manager"]},
+        {"after_seconds": 5400, "roles": ["area_manager"]},
+    ]
     assert plan["compensation"] == {"max_amount": 9.5, "currency": "USD", "authority": "staff"}
 
 

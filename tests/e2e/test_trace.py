@@ -122,7 +122,9 @@ async def test_one_trace_covers_rest_nats_grpc_and_push(
     await push_emulator.wait_for(lambda p: p.json and p.json["feedback_id"] == feedback_id, timeout=15)
     await asyncio.sleep(0.2)  # let the push span end and be exported
     spans = EXPORTER.get_finished_spans()
-    root = next(s for s in spans if s.name == "POST /v1/feedback")
+    roots = [s for s in spans if s.name == "POST /v1/feedback" and s.parent is None]
+    assert len(roots) == 1, "the request starts exactly one trace"
+    root = roots[0]
     trace_id = root.context.trace_id
     in_trace = [s for s in spans if s.context.trace_id == trace_id]
     names = {(s.name, s.kind) for s in in_trace}

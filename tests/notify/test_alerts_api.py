@@ -25,14 +25,29 @@ def problem(response: httpx.Response, status: int) -> dict[str, Any]:
 def alert(running_system: RunningSystem) -> dict[str, Any]:
     """A fresh alert at store-hongdae (its shift lead sees it; Gangnam staff do not)."""
     headers = login(running_system, "yuna@hongdae.demo")
-    r = post_feedback(running_system, {"store_id": "store-hongdae", "channel": "survey",
-                                       "text": "화장실이 너무 더러워요", "ratings": {"csat": 2}},
-                      store_id="store-hongdae")
+    r = post_feedback(
+        running_system,
+        {
+            "store_id": "store-hongdae",
+            "channel": "survey",
+            "text": "화장실이 너무 더러워요",
+            "ratings": {"csat": 2},
+        },
+        store_id="store-hongdae",
+    )
     assert r.status_code == 202
     feedback_id = r.json()["id"]
     notify = running_system.url("notify")
-    found = wait_for(lambda: next((a for a in httpx.get(f"{notify}/v1/alerts", headers=headers)
-                                   .json()["alerts"] if a["feedback_id"] == feedback_id), None))
+    found = wait_for(
+        lambda: next(
+            (
+                a
+                for a in httpx.get(f"{notify}/v1/alerts", headers=headers).json()["alerts"]
+                if a["feedback_id"] == feedback_id
+            ),
+            None,
+        )
+    )
     return {"id": found["id"], "feedback_id": feedback_id, "headers": headers}
 
 
@@ -55,10 +70,12 @@ def test_tokens_are_required_and_checked(running_system: RunningSystem) -> None:
     problem(httpx.get(f"{notify}/v1/alerts", headers={"Authorization": "Bearer not.a.jwt"}), 401)
     import jwt
 
-    expired = jwt.encode({"sub": "staff-gn-lead", "iss": "voc-notify", "exp": 1},
-                         running_system.system.secrets["jwt_secret"], algorithm="HS256")
-    body = problem(httpx.get(f"{notify}/v1/alerts",
-                             headers={"Authorization": f"Bearer {expired}"}), 401)
+    expired = jwt.encode(
+        {"sub": "staff-gn-lead", "iss": "voc-notify", "exp": 1},
+        running_system.system.secrets["jwt_secret"],
+        algorithm="HS256",
+    )
+    body = problem(httpx.get(f"{notify}/v1/alerts", headers={"Authorization": f"Bearer {expired}"}), 401)
     assert "expired" in body["detail"]
 
 
@@ -68,12 +85,22 @@ def test_devices_reject_malformed_and_off_allowlist(
     notify = running_system.url("notify")
     headers = login(running_system, "seoyeon@gangnam.demo")
     good = push_emulator.new_subscription(label="device-tests")
-    body = problem(httpx.post(f"{notify}/v1/devices", headers=headers,
-                              json={**good, "keys": {"p256dh": "AAAA", "auth": good["keys"]["auth"]}}), 422)
+    body = problem(
+        httpx.post(
+            f"{notify}/v1/devices",
+            headers=headers,
+            json={**good, "keys": {"p256dh": "AAAA", "auth": good["keys"]["auth"]}},
+        ),
+        422,
+    )
     assert body["errors"][0]["field"].startswith("body.")
     problem(httpx.post(f"{notify}/v1/devices", headers=headers, json={"endpoint": good["endpoint"]}), 422)
-    body = problem(httpx.post(f"{notify}/v1/devices", headers=headers,
-                              json={**good, "endpoint": "https://evil.example/push/1"}), 422)
+    body = problem(
+        httpx.post(
+            f"{notify}/v1/devices", headers=headers, json={**good, "endpoint": "https://evil.example/push/1"}
+        ),
+        422,
+    )
     assert "allowlist" in body["detail"]
     ok = httpx.post(f"{notify}/v1/devices", headers=headers, json=good)
     assert ok.status_code == 201
@@ -86,8 +113,9 @@ def test_another_stores_alert_is_invisible(running_system: RunningSystem, alert:
     gangnam = login(running_system, "minji@gangnam.demo")
     problem(httpx.get(f"{notify}/v1/alerts/{alert['id']}", headers=gangnam), 404)
     problem(httpx.post(f"{notify}/v1/alerts/{alert['id']}/ack", headers=gangnam), 404)
-    assert alert["id"] not in [a["id"] for a in httpx.get(f"{notify}/v1/alerts", headers=gangnam)
-                               .json()["alerts"]]
+    assert alert["id"] not in [
+        a["id"] for a in httpx.get(f"{notify}/v1/alerts", headers=gangnam).json()["alerts"]
+    ]
     # The area manager of Seoul and the CX admin see it.
     for email in ("jimin@area.demo", "cx@hq.demo"):
         r = httpx.get(f"{notify}/v1/alerts/{alert['id']}", headers=login(running_system, email))
@@ -101,8 +129,9 @@ def test_resolve_needs_outcome_and_ack_twice_conflicts(
     url = f"{notify}/v1/alerts/{alert['id']}"
     body = problem(httpx.post(f"{url}/resolve", headers=alert["headers"], json={"note": "done"}), 422)
     assert any(e["field"] == "body.outcome" for e in body["errors"])
-    problem(httpx.post(f"{url}/resolve", headers=alert["headers"],
-                       json={"outcome": "magic", "note": ""}), 422)
+    problem(
+        httpx.post(f"{url}/resolve", headers=alert["headers"], json={"outcome": "magic", "note": ""}), 422
+    )
     assert httpx.get(url, headers=alert["headers"]).json()["status"] == "open"  # nothing changed
     assert httpx.post(f"{url}/ack", headers=alert["headers"]).status_code == 200
     body = problem(httpx.post(f"{url}/ack", headers=alert["headers"]), 409)
@@ -115,11 +144,15 @@ def test_resolve_needs_outcome_and_ack_twice_conflicts(
 def test_admin_directory_needs_the_admin_token(running_system: RunningSystem) -> None:
     notify = running_system.url("notify")
     problem(httpx.put(f"{notify}/v1/admin/stores", json=[]), 401)
-    problem(httpx.put(f"{notify}/v1/admin/stores", json=[],
-                      headers={"Authorization": "Bearer wrong"}), 403)
-    body = problem(httpx.put(f"{notify}/v1/admin/staff", headers=running_system.admin_headers,
-                             json=[{"id": "x", "name": "X", "email": "bad", "password": "short",
-                                    "role": "boss"}]), 422)
+    problem(httpx.put(f"{notify}/v1/admin/stores", json=[], headers={"Authorization": "Bearer wrong"}), 403)
+    body = problem(
+        httpx.put(
+            f"{notify}/v1/admin/staff",
+            headers=running_system.admin_headers,
+            json=[{"id": "x", "name": "X", "email": "bad", "password": "short", "role": "boss"}],
+        ),
+        422,
+    )
     fields = {e["field"] for e in body["errors"]}
     assert {"body.0.email", "body.0.password", "body.0.role"} <= fields
 

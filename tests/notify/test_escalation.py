@@ -26,10 +26,17 @@ from voc_platform.db import Database
 MIGRATIONS = Path(service.__file__).parent / "migrations"
 
 PLAN: dict[str, Any] = {
-    "playbook_id": "test", "version": 1, "priority": "urgent", "title": "t", "steps": [],
-    "notify_roles": ["shift_lead"], "sla": {"ack_seconds": 60, "resolve_seconds": 600},
-    "escalation": [{"after_seconds": 60, "roles": ["store_manager"]},
-                   {"after_seconds": 120, "roles": ["area_manager"]}],
+    "playbook_id": "test",
+    "version": 1,
+    "priority": "urgent",
+    "title": "t",
+    "steps": [],
+    "notify_roles": ["shift_lead"],
+    "sla": {"ack_seconds": 60, "resolve_seconds": 600},
+    "escalation": [
+        {"after_seconds": 60, "roles": ["store_manager"]},
+        {"after_seconds": 120, "roles": ["area_manager"]},
+    ],
 }
 
 
@@ -39,15 +46,38 @@ async def db(databases: DatabaseFactory) -> AsyncIterator[Database]:
     await migrations.upgrade(database, MIGRATIONS, name="notify")
     async with database.transaction() as s:
         s.add(Store(id="s1", name="Store 1", area_id="a1", timezone="Asia/Seoul", language="en"))
-        for sid, role, stores, area in (("lead", "shift_lead", ["s1"], None),
-                                        ("mgr", "store_manager", ["s1"], None),
-                                        ("area", "area_manager", [], "a1")):
-            s.add(Staff(id=sid, name=sid, email=f"{sid}@x.demo", password_hash="x", role=role,
-                        store_ids=stores, area_id=area, language="en", active=True,
-                        failed_logins=0, locked_until=0.0))
+        for sid, role, stores, area in (
+            ("lead", "shift_lead", ["s1"], None),
+            ("mgr", "store_manager", ["s1"], None),
+            ("area", "area_manager", [], "a1"),
+        ):
+            s.add(
+                Staff(
+                    id=sid,
+                    name=sid,
+                    email=f"{sid}@x.demo",
+                    password_hash="x",
+                    role=role,
+                    store_ids=stores,
+                    area_id=area,
+                    language="en",
+                    active=True,
+                    failed_logins=0,
+                    locked_until=0.0,
+                )
+            )
             await s.flush()
-            s.add(Device(id=f"dev-{sid}", staff_id=sid, endpoint=f"https://push.example/{sid}",
-                         endpoint_hash=sid, p256dh="k", auth="a", created_at=time.time()))
+            s.add(
+                Device(
+                    id=f"dev-{sid}",
+                    staff_id=sid,
+                    endpoint=f"https://push.example/{sid}",
+                    endpoint_hash=sid,
+                    p256dh="k",
+                    auth="a",
+                    created_at=time.time(),
+                )
+            )
     yield database
     await database.dispose()
 
@@ -57,8 +87,15 @@ async def new_alert(db: Database, feedback_id: str, now: float) -> str:
         store = await s.get(Store, "s1")
         assert store is not None
         created = await service.create_alert(
-            s, feedback={"id": feedback_id, "category": "cleanliness", "text": "dirty"},
-            store=store, context={"known": False}, plan=PLAN, degraded=[], language="en", now=now)
+            s,
+            feedback={"id": feedback_id, "category": "cleanliness", "text": "dirty"},
+            store=store,
+            context={"known": False},
+            plan=PLAN,
+            degraded=[],
+            language="en",
+            now=now,
+        )
         assert created is not None
         assert [r.id for r in created.recipients] == ["lead"]
         return created.alert.id
@@ -66,8 +103,7 @@ async def new_alert(db: Database, feedback_id: str, now: float) -> str:
 
 async def deliveries_for(db: Database, alert_id: str) -> list[str]:
     async with db.session() as s:
-        rows = await s.scalars(select(Delivery).where(Delivery.alert_id == alert_id)
-                               .order_by(Delivery.level))
+        rows = await s.scalars(select(Delivery).where(Delivery.alert_id == alert_id).order_by(Delivery.level))
         return [f"{d.staff_id}:{d.status}" for d in rows]
 
 
@@ -82,8 +118,11 @@ async def test_unacknowledged_alert_escalates_level_by_level(db: Database) -> No
     assert await worker.fire_due(now + 121) == 1
     assert await deliveries_for(db, alert_id) == ["lead:pending", "mgr:pending", "area:pending"]
     async with db.session() as s:
-        events = await s.scalar(select(func.count()).select_from(outbox_table)
-                                .where(outbox_table.c.subject == "voc.alert.escalated"))
+        events = await s.scalar(
+            select(func.count())
+            .select_from(outbox_table)
+            .where(outbox_table.c.subject == "voc.alert.escalated")
+        )
     assert events == 2
 
 
@@ -93,15 +132,20 @@ async def test_ack_stops_paging_at_once(db: Database) -> None:
     async with db.transaction() as s:
         alert = await s.get(service.Alert, alert_id)
         assert alert is not None
-        await service.acknowledge(s, alert=alert, principal=Principal("lead", "shift_lead", ("s1",), None),
-                                  now=now + 10)
+        await service.acknowledge(
+            s, alert=alert, principal=Principal("lead", "shift_lead", ("s1",), None), now=now + 10
+        )
     worker = EscalationWorker(db, Settings(), AlertBroker(), lambda: None)
     await worker.fire_due(now + 500)
     assert await deliveries_for(db, alert_id) == ["lead:cancelled"], "no push after the ack"
     async with db.session() as s:
-        states = set(await s.scalars(select(EscalationTimer.status)
-                                     .where(EscalationTimer.alert_id == alert_id,
-                                            EscalationTimer.kind == "ack")))
+        states = set(
+            await s.scalars(
+                select(EscalationTimer.status).where(
+                    EscalationTimer.alert_id == alert_id, EscalationTimer.kind == "ack"
+                )
+            )
+        )
     assert states == {"cancelled"}
 
 
@@ -111,8 +155,9 @@ async def test_missed_resolve_sla_tells_the_manager(db: Database) -> None:
     async with db.transaction() as s:
         alert = await s.get(service.Alert, alert_id)
         assert alert is not None
-        await service.acknowledge(s, alert=alert, principal=Principal("lead", "shift_lead", ("s1",), None),
-                                  now=now + 5)
+        await service.acknowledge(
+            s, alert=alert, principal=Principal("lead", "shift_lead", ("s1",), None), now=now + 5
+        )
     worker = EscalationWorker(db, Settings(), AlertBroker(), lambda: None)
     await worker.fire_due(now + 601)
     assert "mgr:pending" in await deliveries_for(db, alert_id)
@@ -134,19 +179,23 @@ async def test_timers_survive_a_restart(db: Database, databases: DatabaseFactory
 async def test_degraded_paths_when_profile_and_actions_are_down() -> None:
     from voc_cli.supervisor import free_port
 
-    settings = Settings(profile_grpc_target=f"127.0.0.1:{free_port()}",
-                        actions_grpc_target=f"127.0.0.1:{free_port()}", grpc_timeout_seconds=0.5)
+    settings = Settings(
+        profile_grpc_target=f"127.0.0.1:{free_port()}",
+        actions_grpc_target=f"127.0.0.1:{free_port()}",
+        grpc_timeout_seconds=0.5,
+    )
     upstreams = Upstreams(settings)
     try:
         facts = common_pb2.FeedbackFacts(feedback_id="f", category="food_safety", severity="critical")
         context, profile_down = await upstreams.customer_context(
-            identifiers=common_pb2.CustomerIdentifiers(loyalty_id="L-1"), facts=facts)
+            identifiers=common_pb2.CustomerIdentifiers(loyalty_id="L-1"), facts=facts
+        )
         assert context is None and profile_down
         anonymous, down = await upstreams.customer_context(
-            identifiers=common_pb2.CustomerIdentifiers(), facts=facts)
+            identifiers=common_pb2.CustomerIdentifiers(), facts=facts
+        )
         assert anonymous is None and not down, "anonymous feedback needs no profile call"
-        plan, actions_down = await upstreams.action_plan(facts=facts, context=None, store={},
-                                                         language="ko")
+        plan, actions_down = await upstreams.action_plan(facts=facts, context=None, store={}, language="ko")
         assert actions_down and plan["playbook_id"] == "builtin-food_safety"
         assert plan["priority"] == "urgent" and plan["steps"]
         assert "actions service unavailable" in plan["matched_because"][0]

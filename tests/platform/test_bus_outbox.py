@@ -116,8 +116,15 @@ async def test_failing_handler_is_retried_then_dead_lettered(bus: Bus) -> None:
         attempts.append(msg.metadata.num_delivered)
         raise ValueError("cannot handle this")
 
-    await bus.consume(ConsumerSpec(durable=f"poison-{uuid.uuid4().hex[:6]}", subjects=[subject],
-                                   handler=handler, max_deliver=3, backoff=(0.05, 0.1)))
+    await bus.consume(
+        ConsumerSpec(
+            durable=f"poison-{uuid.uuid4().hex[:6]}",
+            subjects=[subject],
+            handler=handler,
+            max_deliver=3,
+            backoff=(0.05, 0.1),
+        )
+    )
     await bus.publish(subject, b"poison", msg_id=uuid.uuid4().hex)
     for _ in range(200):
         if len(attempts) >= 3:

@@ -179,7 +179,7 @@ class Bus:
 
     async def _handle(self, msg: Msg, spec: ConsumerSpec) -> None:
         headers = dict(msg.headers or {})
-        parent = telemetry.extract(headers)
+        parent = telemetry.extract(headers) if "traceparent" in headers else None
         delivered = msg.metadata.num_delivered if msg.metadata else 1
         with telemetry.span(
             f"consume {msg.subject}",

@@ -53,7 +53,7 @@ class _ServerInterceptor(aio.ServerInterceptor):  # type: ignore[misc]
             with telemetry.span(
                 method.lstrip("/"),
                 kind=SpanKind.SERVER,
-                parent=telemetry.extract(metadata),
+                parent=telemetry.extract(metadata) if "traceparent" in metadata else None,
                 attributes={"rpc.system": "grpc", "rpc.method": method},
             ):
                 return await inner(request, context)

@@ -211,7 +211,7 @@ class TracingMiddleware:
         with telemetry.span(
             route,
             kind=SpanKind.SERVER,
-            parent=telemetry.extract(headers),
+            parent=telemetry.extract(headers) if "traceparent" in headers else None,
             attributes={"http.request.method": scope["method"], "url.path": scope["path"]},
             service=self.service,
         ) as span:

@@ -9,6 +9,7 @@ It wakes on commit; a slow poll covers a relay restart or a publish that failed.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 import uuid
@@ -50,7 +51,7 @@ def define_platform_tables(metadata: MetaData) -> tuple[Table, Table]:
         "outbox",
         metadata,
         Column("seq", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
-        Column("event_id", String(36), nullable=False, unique=True),
+        Column("event_id", String(100), nullable=False, unique=True),
         Column("subject", String(200), nullable=False),
         Column("event_type", String(100), nullable=False),
         Column("payload", LargeBinary, nullable=False),
@@ -64,7 +65,7 @@ def define_platform_tables(metadata: MetaData) -> tuple[Table, Table]:
         "processed_events",
         metadata,
         Column("consumer", String(100), primary_key=True),
-        Column("event_id", String(64), primary_key=True),
+        Column("event_id", String(100), primary_key=True),
         Column("processed_at", Float, nullable=False),
     )
     return outbox, processed
@@ -178,10 +179,8 @@ class OutboxRelay:
 
     async def _run(self) -> None:
         while not self._stopping:
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.poll_interval)
-            except TimeoutError:
-                pass
             self._wake.clear()
             if self._stopping:
                 return

@@ -28,6 +28,7 @@ class FeedbackServicer(feedback_pb2_grpc.FeedbackServiceServicer):
             found = await service.get_feedback(session, feedback_id=request.feedback_id)
         if found is None:
             await context.abort(grpc.StatusCode.NOT_FOUND, f"no feedback {request.feedback_id}")
+        assert found is not None  # abort() raised otherwise
         row, _ = found
         return feedback_pb2.GetFeedbackResponse(
             feedback=feedback_pb2.Feedback(

@@ -7,6 +7,7 @@ lease (`next_attempt_at` moves forward while it is in flight), and timers are ro
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -66,10 +67,8 @@ class DeliveryWorker:
 
     async def run(self) -> None:
         while True:
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), 1.0)
-            except TimeoutError:
-                pass
             self._wake.clear()
             try:
                 while await self.process_due():

@@ -31,7 +31,7 @@ def upgrade() -> None:
     )
     op.create_table('outbox',
     sa.Column('seq', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
-    sa.Column('event_id', sa.String(length=36), nullable=False),
+    sa.Column('event_id', sa.String(length=100), nullable=False),
     sa.Column('subject', sa.String(length=200), nullable=False),
     sa.Column('event_type', sa.String(length=100), nullable=False),
     sa.Column('payload', sa.LargeBinary(), nullable=False),
@@ -47,7 +47,7 @@ def upgrade() -> None:
 
     op.create_table('processed_events',
     sa.Column('consumer', sa.String(length=100), nullable=False),
-    sa.Column('event_id', sa.String(length=64), nullable=False),
+    sa.Column('event_id', sa.String(length=100), nullable=False),
     sa.Column('processed_at', sa.Float(), nullable=False),
     sa.PrimaryKeyConstraint('consumer', 'event_id')
     )
