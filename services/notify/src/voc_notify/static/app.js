@@ -1,0 +1,927 @@
+// Frontline VoC — staff app. Plain ES module, no build step, no dependencies.
+// Routes: #/ (inbox), #/alerts/{id} (detail). The staff token lives in sessionStorage.
+
+const I18N = {
+  ko: {
+    app: 'Frontline VoC',
+    login_title: '직원 로그인',
+    login_hint: '매장 알림과 대응 계획을 받으려면 로그인하세요.',
+    email: '이메일',
+    password: '비밀번호',
+    login: '로그인',
+    logging_in: '로그인 중…',
+    logout: '로그아웃',
+    locked: '로그인 시도가 너무 많습니다. {s}초 후에 다시 시도하세요.',
+    network_error: '서버에 연결할 수 없습니다.',
+    offline: '오프라인입니다 — 연결되면 알림을 다시 불러옵니다.',
+    inbox: '받은 알림',
+    inbox_empty: '아직 알림이 없습니다. 새 피드백이 오면 여기에 바로 표시됩니다.',
+    live_on: '실시간',
+    live_off: '재연결 중',
+    back: '받은 알림',
+    just_now: '방금',
+    min_ago: '{n}분 전',
+    hour_ago: '{n}시간 전',
+    day_ago: '{n}일 전',
+    status_open: '새 알림',
+    status_acknowledged: '확인함',
+    status_resolved: '해결됨',
+    prio_urgent: '긴급',
+    prio_normal: '알림',
+    prio_info: '공유',
+    feedback: '고객의 목소리',
+    no_text: '(텍스트 없음 — 평점만)',
+    channel: '채널',
+    category: '분류',
+    severity: '심각도',
+    sentiment: '감정',
+    customer: '고객 정보',
+    anonymous: '비회원 고객 — 고객 정보 없음',
+    tier: '등급',
+    phone: '전화',
+    feedback_count: '피드백 수',
+    mean_csat: '평균 CSAT',
+    last_visits: '최근 방문',
+    no_visits: '방문 기록 없음',
+    sig_vip: 'VIP',
+    sig_repeat: '반복 불만 {n}회',
+    sig_repeat_plain: '반복 불만',
+    sig_swing: '만족도 급변 ({d})',
+    sig_churn: '이탈 위험',
+    sig_chronic: '잦은 불만',
+    sig_low: '낮은 만족도',
+    plan: '대응 계획',
+    steps: '단계',
+    script: '응대 스크립트',
+    compensation: '보상 한도',
+    compensation_by: '{role} 승인',
+    no_compensation: '보상 없음',
+    sla: 'SLA',
+    sla_ack: '확인 {t}',
+    sla_resolve: '해결 {t}',
+    why: '이 계획이 선택된 이유',
+    degraded: '일부 정보 없이 만든 알림입니다',
+    degraded_profile_unavailable: '고객 정보 서비스에 연결할 수 없어 고객 정보 없이 계획을 골랐습니다.',
+    degraded_actions_unavailable: '대응 계획 서비스에 연결할 수 없어 기본 계획을 보여줍니다.',
+    acknowledge: '확인했습니다',
+    acknowledged_msg: '확인 처리했습니다.',
+    already: '이미 처리된 알림입니다: {detail}',
+    outcome: '결과',
+    choose_outcome: '결과를 선택하세요',
+    out_resolved: '현장에서 해결',
+    out_compensated: '보상 제공',
+    out_referred: '상급자/부서에 전달',
+    out_no_action_needed: '조치 불필요',
+    out_customer_unreachable: '고객 연락 안 됨',
+    note: '메모',
+    note_ph: '무엇을 했는지 간단히 적어 주세요',
+    resolve: '해결 완료',
+    resolve_title: '마무리',
+    you: '나',
+    resolved_msg: '해결 처리했습니다.',
+    resolved_info: '결과: {outcome}',
+    acked_by: '확인: {who} · {when}',
+    resolved_by: '해결: {who} · {when}',
+    load_failed: '알림을 불러오지 못했습니다: {detail}',
+    push_unavailable: '푸시 알림 사용 불가 — 앱을 열어 두면 실시간으로 받습니다.',
+    push_ok: '푸시 알림이 켜졌습니다.',
+    new_alert: '새 알림',
+    minutes: '{n}분',
+    hours: '{n}시간',
+    seconds: '{n}초',
+    roles: { staff: '직원', shift_lead: '시프트 리더', store_manager: '점장', area_manager: '지역 매니저', cx_admin: 'CX 관리자' },
+    sentiments: { positive: '긍정', neutral: '중립', negative: '부정' },
+    severities: { low: '낮음', medium: '보통', high: '높음', critical: '심각' },
+    channels: {
+      kiosk: '키오스크', app: '앱', web: '웹', survey: '설문', sms: '문자', email: '이메일',
+      call_center: '콜센터', chatbot: '챗봇', social: '소셜',
+    },
+    categories: {
+      wait_time: '대기 시간', staff_attitude: '직원 태도', food_quality: '음식 품질', food_safety: '식품 안전',
+      cleanliness: '청결', price_value: '가격 대비 가치', product_defect: '제품 불량', delivery: '배달·배송',
+      billing_payment: '결제·청구', app_digital: '앱·디지털', facility: '시설', praise: '칭찬', other: '기타',
+    },
+  },
+  en: {
+    app: 'Frontline VoC',
+    login_title: 'Staff sign-in',
+    login_hint: 'Sign in to receive your store’s alerts and response plans.',
+    email: 'E-mail',
+    password: 'Password',
+    login: 'Sign in',
+    logging_in: 'Signing in…',
+    logout: 'Sign out',
+    locked: 'Too many attempts. Try again in {s} s.',
+    network_error: 'Cannot reach the server.',
+    offline: 'You are offline — alerts reload when the connection is back.',
+    inbox: 'Inbox',
+    inbox_empty: 'No alerts yet. New feedback shows up here the moment it arrives.',
+    live_on: 'Live',
+    live_off: 'Reconnecting',
+    back: 'Inbox',
+    just_now: 'just now',
+    min_ago: '{n} min ago',
+    hour_ago: '{n} h ago',
+    day_ago: '{n} d ago',
+    status_open: 'New',
+    status_acknowledged: 'Acknowledged',
+    status_resolved: 'Resolved',
+    prio_urgent: 'Urgent',
+    prio_normal: 'Normal',
+    prio_info: 'FYI',
+    feedback: 'What the customer said',
+    no_text: '(no text — ratings only)',
+    channel: 'Channel',
+    category: 'Category',
+    severity: 'Severity',
+    sentiment: 'Sentiment',
+    customer: 'Customer',
+    anonymous: 'Anonymous customer — no profile',
+    tier: 'Tier',
+    phone: 'Phone',
+    feedback_count: 'Feedback',
+    mean_csat: 'Mean CSAT',
+    last_visits: 'Last visits',
+    no_visits: 'No visits on record',
+    sig_vip: 'VIP',
+    sig_repeat: 'Repeat issue ×{n}',
+    sig_repeat_plain: 'Repeat issue',
+    sig_swing: 'Score swing ({d})',
+    sig_churn: 'Churn risk',
+    sig_chronic: 'Frequent complainer',
+    sig_low: 'Low satisfaction',
+    plan: 'Response plan',
+    steps: 'Steps',
+    script: 'What to say',
+    compensation: 'Compensation limit',
+    compensation_by: 'approved by {role}',
+    no_compensation: 'No compensation',
+    sla: 'SLA',
+    sla_ack: 'ack {t}',
+    sla_resolve: 'resolve {t}',
+    why: 'Why this plan',
+    degraded: 'This alert was made with missing information',
+    degraded_profile_unavailable: 'The customer profile service was unreachable: plan chosen without customer context.',
+    degraded_actions_unavailable: 'The playbook service was unreachable: showing the built-in default plan.',
+    acknowledge: 'Acknowledge',
+    acknowledged_msg: 'Acknowledged.',
+    already: 'Already handled: {detail}',
+    outcome: 'Outcome',
+    choose_outcome: 'Choose an outcome',
+    out_resolved: 'Resolved on the spot',
+    out_compensated: 'Compensated',
+    out_referred: 'Referred',
+    out_no_action_needed: 'No action needed',
+    out_customer_unreachable: 'Customer unreachable',
+    note: 'Note',
+    note_ph: 'What did you do?',
+    resolve: 'Resolve',
+    resolve_title: 'Close the loop',
+    you: 'you',
+    resolved_msg: 'Resolved.',
+    resolved_info: 'Outcome: {outcome}',
+    acked_by: 'Acknowledged by {who} · {when}',
+    resolved_by: 'Resolved by {who} · {when}',
+    load_failed: 'Could not load the alert: {detail}',
+    push_unavailable: 'Push unavailable — keep the app open for live alerts.',
+    push_ok: 'Push notifications are on.',
+    new_alert: 'New alert',
+    minutes: '{n} min',
+    hours: '{n} h',
+    seconds: '{n} s',
+    roles: { staff: 'Staff', shift_lead: 'Shift lead', store_manager: 'Store manager', area_manager: 'Area manager', cx_admin: 'CX admin' },
+    sentiments: { positive: 'positive', neutral: 'neutral', negative: 'negative' },
+    severities: { low: 'low', medium: 'medium', high: 'high', critical: 'critical' },
+    channels: {
+      kiosk: 'Kiosk', app: 'App', web: 'Web', survey: 'Survey', sms: 'SMS', email: 'E-mail',
+      call_center: 'Call center', chatbot: 'Chatbot', social: 'Social',
+    },
+    categories: {
+      wait_time: 'Wait time', staff_attitude: 'Staff attitude', food_quality: 'Food quality', food_safety: 'Food safety',
+      cleanliness: 'Cleanliness', price_value: 'Price and value', product_defect: 'Product defect', delivery: 'Delivery',
+      billing_payment: 'Billing and payment', app_digital: 'App and digital', facility: 'Facility', praise: 'Praise', other: 'Other',
+    },
+  },
+};
+
+const OUTCOMES = ['resolved', 'compensated', 'referred', 'no_action_needed', 'customer_unreachable'];
+const EVENT_TYPES = ['alert.created', 'alert.acknowledged', 'alert.resolved', 'alert.escalated'];
+
+const state = {
+  token: sessionStorage.getItem('voc.token'),
+  staff: JSON.parse(sessionStorage.getItem('voc.staff') || 'null'),
+  lang: sessionStorage.getItem('voc.lang') || (navigator.language || 'ko').slice(0, 2),
+  alerts: new Map(), // id -> summary
+  detail: null, // the alert detail on screen
+  checked: new Map(), // alert id -> Set of checked step indexes (this session only)
+  stream: null,
+  streamRetry: 0,
+  pushNote: null,
+};
+if (!I18N[state.lang]) state.lang = 'ko';
+
+const $ = (sel, root = document) => root.querySelector(sel);
+const app = () => $('#app');
+
+// ---------------------------------------------------------------- i18n helpers
+
+function t(key, vars = {}) {
+  const dict = I18N[state.lang] || I18N.en;
+  const text = dict[key] ?? I18N.en[key] ?? key;
+  return typeof text === 'string' ? text.replace(/\{(\w+)\}/g, (_, k) => String(vars[k] ?? '')) : text;
+}
+const lookup = (group, key) => (t(group) || {})[key] || String(key || '').replace(/_/g, ' ');
+
+function ago(epochSeconds) {
+  const s = Math.max(0, Date.now() / 1000 - epochSeconds);
+  if (s < 45) return t('just_now');
+  if (s < 3600) return t('min_ago', { n: Math.max(1, Math.round(s / 60)) });
+  if (s < 86400) return t('hour_ago', { n: Math.floor(s / 3600) });
+  return t('day_ago', { n: Math.floor(s / 86400) });
+}
+
+function duration(seconds) {
+  if (!seconds) return '—';
+  if (seconds < 60) return t('seconds', { n: seconds });
+  if (seconds < 3600) return t('minutes', { n: Math.round(seconds / 60) });
+  return t('hours', { n: +(seconds / 3600).toFixed(1) });
+}
+
+function clock(epochSeconds) {
+  return new Date(epochSeconds * 1000).toLocaleString(state.lang === 'ko' ? 'ko-KR' : 'en-GB', {
+    month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit',
+  });
+}
+
+function money(amount, currency) {
+  try {
+    return new Intl.NumberFormat(state.lang === 'ko' ? 'ko-KR' : 'en-US', {
+      style: 'currency', currency: currency || 'KRW', maximumFractionDigits: 0,
+    }).format(amount);
+  } catch (_) {
+    return `${amount} ${currency || ''}`.trim();
+  }
+}
+
+// ---------------------------------------------------------------- DOM helper (no innerHTML: texts are customer input)
+
+function h(tag, attrs = {}, ...children) {
+  const el = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs || {})) {
+    if (value === undefined || value === null || value === false) continue;
+    if (key === 'class') el.className = value;
+    else if (key === 'dataset') Object.assign(el.dataset, value);
+    else if (key.startsWith('on') && typeof value === 'function') el.addEventListener(key.slice(2), value);
+    else if (value === true) el.setAttribute(key, '');
+    else el.setAttribute(key, String(value));
+  }
+  for (const child of children.flat(Infinity)) {
+    if (child === null || child === undefined || child === false) continue;
+    el.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+  return el;
+}
+
+function toast(text, kind = 'info') {
+  const el = $('#toast');
+  el.textContent = text;
+  el.className = `toast toast-${kind}`;
+  el.hidden = false;
+  clearTimeout(toast.timer);
+  toast.timer = setTimeout(() => { el.hidden = true; }, 4000);
+}
+
+// ---------------------------------------------------------------- API
+
+class ApiError extends Error {
+  constructor(status, problem) {
+    super((problem && (problem.detail || problem.title)) || `HTTP ${status}`);
+    this.status = status;
+    this.problem = problem || {};
+  }
+}
+
+async function api(method, path, body) {
+  const headers = { Accept: 'application/json, application/problem+json' };
+  if (state.token) headers.Authorization = `Bearer ${state.token}`;
+  if (body !== undefined) headers['Content-Type'] = 'application/json';
+  let response;
+  try {
+    response = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), cache: 'no-store' });
+  } catch (_) {
+    throw new ApiError(0, { detail: t('network_error') });
+  }
+  const text = await response.text();
+  let data = null;
+  try { data = text ? JSON.parse(text) : null; } catch (_) { data = { detail: text }; }
+  if (!response.ok) {
+    const err = new ApiError(response.status, data);
+    err.retryAfter = Number(response.headers.get('Retry-After')) || null;
+    if (response.status === 401 && state.token && path !== '/v1/auth/login') {
+      logout();
+    }
+    throw err;
+  }
+  return data;
+}
+
+// ---------------------------------------------------------------- session
+
+function saveSession(token, staff) {
+  state.token = token;
+  state.staff = staff;
+  sessionStorage.setItem('voc.token', token);
+  sessionStorage.setItem('voc.staff', JSON.stringify(staff));
+}
+
+function logout() {
+  state.token = null;
+  state.staff = null;
+  state.alerts.clear();
+  state.detail = null;
+  sessionStorage.removeItem('voc.token');
+  sessionStorage.removeItem('voc.staff');
+  closeStream();
+  tellWorker(null);
+  document.body.dataset.view = 'login';
+  route();
+}
+
+function setLang(lang) {
+  state.lang = lang;
+  sessionStorage.setItem('voc.lang', lang);
+  document.documentElement.lang = lang;
+  renderChrome();
+  route();
+}
+
+// ---------------------------------------------------------------- chrome (top bar)
+
+function renderChrome() {
+  const langBtn = $('#lang');
+  langBtn.textContent = state.lang === 'ko' ? 'EN' : '한글';
+  langBtn.setAttribute('aria-label', state.lang === 'ko' ? 'Switch to English' : '한국어로 보기');
+  const out = $('#logout');
+  out.hidden = !state.token;
+  out.textContent = t('logout');
+  const live = $('#live');
+  live.hidden = !state.token;
+  const open = state.stream && state.stream.readyState === EventSource.OPEN;
+  live.textContent = open ? t('live_on') : t('live_off');
+  live.title = live.textContent;
+  live.classList.toggle('on', Boolean(open));
+  const note = $('#push-note');
+  note.hidden = !state.token || !state.pushNote || state.pushNoteDismissed;
+  if (state.pushNote) $('#push-note-text').textContent = t(state.pushNote);
+}
+
+// ---------------------------------------------------------------- login
+
+function renderLogin(message) {
+  document.body.dataset.view = 'login';
+  const error = h('p', { class: 'form-error', role: 'alert', id: 'login-error', hidden: !message }, message || '');
+  const button = h('button', { type: 'submit', class: 'btn btn-primary btn-block' }, t('login'));
+  const form = h(
+    'form',
+    { class: 'card login', id: 'login-form', novalidate: true, autocomplete: 'on' },
+    h('h1', {}, t('login_title')),
+    h('p', { class: 'muted' }, t('login_hint')),
+    h('label', { for: 'email' }, t('email')),
+    h('input', { id: 'email', name: 'email', type: 'email', autocomplete: 'username', inputmode: 'email', required: true }),
+    h('label', { for: 'password' }, t('password')),
+    h('input', { id: 'password', name: 'password', type: 'password', autocomplete: 'current-password', required: true }),
+    error,
+    button,
+  );
+  form.addEventListener('submit', async (event) => {
+    event.preventDefault();
+    const email = form.email.value.trim();
+    const password = form.password.value;
+    button.disabled = true;
+    button.textContent = t('logging_in');
+    error.hidden = true;
+    try {
+      const body = await api('POST', '/v1/auth/login', { email, password });
+      saveSession(body.access_token, body.staff || {});
+      if (body.staff && I18N[body.staff.language]) {
+        state.lang = body.staff.language;
+        sessionStorage.setItem('voc.lang', state.lang);
+        document.documentElement.lang = state.lang;
+      }
+      await startSession();
+    } catch (err) {
+      let text = err.message;
+      if (err.status === 429) {
+        const wait = err.retryAfter || Number((/(\d+)\s*s/.exec(err.message) || [])[1]) || 0;
+        text = wait ? `${t('locked', { s: wait })} (${err.message})` : err.message;
+      }
+      error.textContent = text;
+      error.hidden = false;
+      button.disabled = false;
+      button.textContent = t('login');
+    }
+  });
+  app().replaceChildren(form);
+  renderChrome();
+}
+
+// ---------------------------------------------------------------- inbox
+
+function sortedAlerts() {
+  return [...state.alerts.values()].sort((a, b) => (b.created_at - a.created_at) || (b.id > a.id ? 1 : -1));
+}
+
+function badge(status) {
+  return h('span', { class: `badge badge-${status}`, dataset: { status } }, t(`status_${status}`));
+}
+
+function prioChip(priority) {
+  return h('span', { class: `prio prio-${priority}` }, t(`prio_${priority}`));
+}
+
+function alertRow(a) {
+  return h(
+    'li',
+    {},
+    h(
+      'a',
+      {
+        class: `alert-row prio-edge-${a.priority} status-${a.status}`,
+        href: `#/alerts/${encodeURIComponent(a.id)}`,
+        dataset: { alertId: a.id, feedbackId: a.feedback_id, status: a.status },
+      },
+      h('div', { class: 'row-top' }, prioChip(a.priority), badge(a.status),
+        h('time', { class: 'age', dataset: { created: a.created_at } }, ago(a.created_at))),
+      h('div', { class: 'row-title' }, a.title),
+      h('div', { class: 'row-body' }, a.body),
+    ),
+  );
+}
+
+function renderInbox() {
+  document.body.dataset.view = 'inbox';
+  const list = sortedAlerts();
+  const content = list.length
+    ? h('ul', { class: 'alert-list', id: 'alert-list' }, list.map(alertRow))
+    : h('p', { class: 'empty', id: 'alert-list-empty' }, t('inbox_empty'));
+  const hello = state.staff && state.staff.name
+    ? h('p', { class: 'muted hello' }, `${state.staff.name} · ${lookup('roles', state.staff.role)}`)
+    : null;
+  const problem = state.inboxError ? h('p', { class: 'form-error', id: 'inbox-error', role: 'alert' }, state.inboxError === 'offline' ? t('offline') : state.inboxError) : null;
+  app().replaceChildren(h('section', { class: 'inbox' }, h('h1', {}, t('inbox')), hello, problem, content));
+  renderChrome();
+}
+
+async function loadInbox() {
+  let body;
+  try {
+    body = await api('GET', '/v1/alerts?limit=50');
+  } catch (err) {
+    state.inboxError = err.status === 0 ? 'offline' : err.message;
+    throw err;
+  }
+  state.inboxError = null;
+  state.alerts.clear();
+  for (const a of body.alerts || []) state.alerts.set(a.id, a);
+}
+
+// ---------------------------------------------------------------- detail
+
+function section(title, ...children) {
+  return h('section', { class: 'card' }, h('h2', {}, title), ...children);
+}
+
+function kv(label, value) {
+  return value === null || value === undefined || value === ''
+    ? null
+    : h('div', { class: 'kv' }, h('dt', {}, label), h('dd', {}, value));
+}
+
+function feedbackCard(fb) {
+  const ratings = fb.ratings || {};
+  const chips = [];
+  if (ratings.csat !== undefined) chips.push(`CSAT ${ratings.csat}/5`);
+  if (ratings.nps !== undefined) chips.push(`NPS ${ratings.nps}/10`);
+  if (ratings.ces !== undefined) chips.push(`CES ${ratings.ces}/7`);
+  return section(
+    t('feedback'),
+    h('blockquote', { class: 'fb-text', id: 'feedback-text' }, fb.text || t('no_text')),
+    chips.length ? h('div', { class: 'chips', id: 'ratings' }, chips.map((c) => h('span', { class: 'chip chip-rating' }, c))) : null,
+    h('dl', { class: 'kvs' },
+      kv(t('category'), lookup('categories', fb.category)),
+      kv(t('severity'), fb.severity ? lookup('severities', fb.severity) : null),
+      kv(t('sentiment'), fb.sentiment ? lookup('sentiments', fb.sentiment) : null),
+      kv(t('channel'), fb.channel ? lookup('channels', fb.channel) : null)),
+  );
+}
+
+function customerCard(c, category) {
+  if (!c || !c.known) {
+    return section(t('customer'), h('p', { class: 'muted', id: 'customer-anon' }, t('anonymous')));
+  }
+  const s = c.signals || {};
+  const chips = [];
+  if (s.vip && String(c.tier).toLowerCase() !== 'vip') chips.push(['vip', t('sig_vip')]);
+  const repeat = (s.repeat_counts || {})[category] || 0;
+  if (s.repeat_issue || repeat >= 2) chips.push(['warn', repeat ? t('sig_repeat', { n: repeat }) : t('sig_repeat_plain')]);
+  if (s.score_swing) {
+    const d = s.score_swing_delta ? (s.score_swing_delta > 0 ? '+' : '') + s.score_swing_delta : '';
+    chips.push(['warn', t('sig_swing', { d })]);
+  }
+  if (s.churn_risk) chips.push(['danger', t('sig_churn')]);
+  if (s.chronic_complainer) chips.push(['warn', t('sig_chronic')]);
+  if (s.low_satisfaction) chips.push(['warn', t('sig_low')]);
+  const reasons = (s.reasons || []).filter((r) => r && r.reason);
+  const visits = (c.last_visits || []).slice(0, 3);
+  return section(
+    t('customer'),
+    h('div', { class: 'cust-head' },
+      h('span', { class: 'cust-name', id: 'customer-name' }, c.masked_name || '—'),
+      c.tier ? h('span', { class: `tier tier-${c.tier}` }, String(c.tier).toUpperCase()) : null),
+    chips.length ? h('div', { class: 'chips', id: 'signals' }, chips.map(([k, text]) => h('span', { class: `chip chip-${k}` }, text))) : null,
+    reasons.length ? h('ul', { class: 'reasons' }, reasons.map((r) => h('li', {}, r.reason))) : null,
+    h('dl', { class: 'kvs' },
+      kv(t('phone'), c.masked_phone || null),
+      kv(t('feedback_count'), c.feedback_count || null),
+      kv(t('mean_csat'), c.mean_csat ? Number(c.mean_csat).toFixed(1) : null)),
+    h('h3', {}, t('last_visits')),
+    visits.length
+      ? h('ul', { class: 'visits' }, visits.map((v) => h('li', {},
+        h('span', {}, clock(v.visited_at_ms / 1000)),
+        h('span', { class: 'muted' }, v.store_id || ''),
+        v.amount ? h('span', {}, money(v.amount, 'KRW')) : null)))
+      : h('p', { class: 'muted' }, t('no_visits')),
+  );
+}
+
+function planCard(alert) {
+  const plan = alert.plan || {};
+  const checked = state.checked.get(alert.id) || new Set();
+  state.checked.set(alert.id, checked);
+  const steps = (plan.steps || []).map((step, i) => {
+    const text = typeof step === 'string' ? step : step.text;
+    const role = typeof step === 'string' ? null : step.role;
+    const box = h('input', { type: 'checkbox', id: `step-${i}`, checked: checked.has(i) });
+    box.addEventListener('change', () => { if (box.checked) checked.add(i); else checked.delete(i); });
+    return h('li', { class: 'step' }, h('label', { for: `step-${i}` }, box,
+      h('span', { class: 'step-text' }, text),
+      role ? h('span', { class: 'role' }, lookup('roles', role)) : null));
+  });
+  const comp = plan.compensation;
+  const sla = plan.sla || {};
+  const why = plan.matched_because || [];
+  return section(
+    t('plan'),
+    h('div', { class: 'plan-head' }, prioChip(plan.priority || alert.priority),
+      h('strong', { id: 'plan-title' }, plan.title || '')),
+    h('ol', { class: 'steps', id: 'plan-steps' }, steps),
+    plan.script ? h('div', { class: 'script' }, h('h3', {}, t('script')), h('p', { id: 'plan-script' }, plan.script)) : null,
+    h('dl', { class: 'kvs' },
+      kv(t('compensation'), comp && comp.max_amount
+        ? `${money(comp.max_amount, comp.currency)} · ${t('compensation_by', { role: lookup('roles', comp.authority) })}`
+        : t('no_compensation')),
+      kv(t('sla'), sla.ack_seconds || sla.resolve_seconds
+        ? `${t('sla_ack', { t: duration(sla.ack_seconds) })} · ${t('sla_resolve', { t: duration(sla.resolve_seconds) })}`
+        : null)),
+    why.length ? h('details', { class: 'why' }, h('summary', {}, t('why')),
+      h('ul', {}, why.map((w) => h('li', {}, typeof w === 'string' ? w : JSON.stringify(w))))) : null,
+  );
+}
+
+function messageBox(id) {
+  const el = h('p', { class: 'action-msg', id, role: 'status', hidden: true });
+  el.show = (text, kind) => {
+    el.textContent = text;
+    el.className = `action-msg msg-${kind}`;
+    el.hidden = false;
+  };
+  return el;
+}
+
+function who(staffId) {
+  if (!staffId) return '—';
+  return state.staff && staffId === state.staff.id ? `${state.staff.name || staffId} (${t('you')})` : staffId;
+}
+
+// [top card: acknowledge / who did what, bottom card: the resolve form or null]
+function actionsCard(alert) {
+  const topMsg = messageBox('action-msg');
+  const parts = [];
+  const act = async (button, msgBox, request, okText) => {
+    button.disabled = true;
+    try {
+      await request();
+      await openDetail(alert.id, { flash: [okText, 'ok'] });
+    } catch (err) {
+      if (err.status === 409) {
+        // Someone else was quicker: not an error, just show the current state.
+        await openDetail(alert.id, { flash: [t('already', { detail: err.message }), 'warn'] });
+      } else {
+        msgBox.show(err.message, 'error');
+        button.disabled = false;
+      }
+    }
+  };
+  if (alert.acknowledged_at) {
+    parts.push(h('p', { class: 'muted', id: 'acked-by' }, t('acked_by', { who: who(alert.acknowledged_by), when: clock(alert.acknowledged_at) })));
+  }
+  if (alert.status === 'resolved') {
+    parts.push(h('p', { class: 'muted' }, t('resolved_by', { who: who(alert.resolved_by), when: clock(alert.resolved_at) })));
+    parts.push(h('p', { id: 'resolved-outcome', class: 'outcome' }, t('resolved_info', { outcome: t(`out_${alert.outcome}`) })));
+    if (alert.note) parts.push(h('blockquote', { class: 'note', id: 'resolved-note' }, alert.note));
+    return [h('section', { class: 'card actions' }, topMsg, ...parts), null];
+  }
+  if (alert.status === 'open') {
+    const ackBtn = h('button', { type: 'button', class: 'btn btn-primary btn-block', id: 'ack-btn' }, t('acknowledge'));
+    ackBtn.addEventListener('click', () => act(ackBtn, topMsg,
+      () => api('POST', `/v1/alerts/${encodeURIComponent(alert.id)}/ack`), t('acknowledged_msg')));
+    parts.push(ackBtn);
+  }
+  const bottomMsg = messageBox('resolve-msg');
+  const select = h('select', { id: 'outcome', name: 'outcome', required: true },
+    h('option', { value: '', selected: true }, t('choose_outcome')),
+    OUTCOMES.map((o) => h('option', { value: o }, t(`out_${o}`))));
+  const note = h('textarea', { id: 'note', name: 'note', rows: 3, maxlength: 2000, placeholder: t('note_ph') });
+  const resolveBtn = h('button', { type: 'submit', class: 'btn btn-success btn-block', id: 'resolve-btn', disabled: true }, t('resolve'));
+  select.addEventListener('change', () => { resolveBtn.disabled = !select.value; });
+  const form = h('form', { class: 'resolve-form', id: 'resolve-form' },
+    h('label', { for: 'outcome' }, t('outcome')), select,
+    h('label', { for: 'note' }, t('note')), note, bottomMsg, resolveBtn);
+  form.addEventListener('submit', (event) => {
+    event.preventDefault();
+    if (!select.value) return;
+    act(resolveBtn, bottomMsg,
+      () => api('POST', `/v1/alerts/${encodeURIComponent(alert.id)}/resolve`, { outcome: select.value, note: note.value.trim() }),
+      t('resolved_msg'));
+  });
+  return [
+    h('section', { class: 'card actions' }, topMsg, ...parts),
+    h('section', { class: 'card actions', id: 'resolve-card' }, h('h2', {}, t('resolve_title')), form),
+  ];
+}
+
+function renderDetail(alert, flash) {
+  document.body.dataset.view = 'detail';
+  const degraded = alert.degraded || [];
+  const [actionsTop, resolveBottom] = actionsCard(alert);
+  const view = h(
+    'article',
+    { class: 'detail', id: 'detail', dataset: { alertId: alert.id, feedbackId: alert.feedback_id, status: alert.status } },
+    h('a', { class: 'back', href: '#/' }, `← ${t('back')}`),
+    h('header', { class: `detail-head prio-edge-${alert.priority}` },
+      h('div', { class: 'row-top' }, prioChip(alert.priority), badge(alert.status),
+        h('time', { class: 'age', dataset: { created: alert.created_at } }, ago(alert.created_at))),
+      h('h1', { class: 'detail-title' }, alert.title)),
+    degraded.length
+      ? h('div', { class: 'warning', id: 'degraded', role: 'alert' }, h('strong', {}, t('degraded')),
+        h('ul', {}, degraded.map((d) => h('li', {}, t(`degraded_${d}`)))))
+      : null,
+    flash ? h('p', { class: `flash msg-${flash[1]}`, id: 'flash', role: 'status' }, flash[0]) : null,
+    actionsTop,
+    feedbackCard(alert.feedback || {}),
+    customerCard(alert.customer, alert.category),
+    planCard(alert),
+    resolveBottom,
+  );
+  app().replaceChildren(view);
+  renderChrome();
+}
+
+async function openDetail(id, { flash = null, receipt = false } = {}) {
+  try {
+    const alert = await api('GET', `/v1/alerts/${encodeURIComponent(id)}`);
+    state.detail = alert;
+    state.alerts.set(alert.id, summaryOf(alert));
+    if (currentRoute().id !== id) return; // the user navigated away meanwhile
+    renderDetail(alert, flash);
+    if (flash) window.scrollTo(0, 0);
+    if (receipt) {
+      api('POST', `/v1/alerts/${encodeURIComponent(id)}/receipts`, { kind: 'opened' }).catch(() => {});
+    }
+  } catch (err) {
+    if (!state.token) return;
+    document.body.dataset.view = 'detail-error';
+    app().replaceChildren(h('section', { class: 'card' },
+      h('a', { class: 'back', href: '#/' }, `← ${t('back')}`),
+      h('p', { class: 'form-error' }, t('load_failed', { detail: err.message }))));
+  }
+}
+
+function summaryOf(alert) {
+  const keys = ['id', 'feedback_id', 'store_id', 'category', 'priority', 'status', 'title', 'body',
+    'created_at', 'acknowledged_at', 'resolved_at', 'escalation_level'];
+  return Object.fromEntries(keys.map((k) => [k, alert[k]]));
+}
+
+// ---------------------------------------------------------------- live stream (SSE)
+
+function closeStream() {
+  if (state.stream) state.stream.close();
+  state.stream = null;
+  clearTimeout(state.streamTimer);
+}
+
+function openStream() {
+  closeStream();
+  if (!state.token) return;
+  const es = new EventSource(`/v1/alerts/stream?access_token=${encodeURIComponent(state.token)}`);
+  state.stream = es;
+  es.addEventListener('open', () => {
+    document.body.dataset.stream = 'open';
+    if (state.streamRetry > 0) refreshInbox(); // fill the gap while disconnected
+    state.streamRetry = 0;
+    renderChrome();
+  });
+  es.addEventListener('error', () => {
+    document.body.dataset.stream = 'down';
+    renderChrome();
+    if (es.readyState === EventSource.CLOSED) {
+      // The browser gave up (e.g. 401 or a proxy error): reconnect with back-off.
+      state.streamRetry += 1;
+      const delay = Math.min(30000, 1000 * 2 ** Math.min(state.streamRetry, 5));
+      state.streamTimer = setTimeout(() => { if (state.token && state.stream === es) openStream(); }, delay);
+    } else {
+      state.streamRetry = Math.max(state.streamRetry, 1);
+    }
+  });
+  for (const type of EVENT_TYPES) {
+    es.addEventListener(type, (event) => {
+      let data;
+      try { data = JSON.parse(event.data); } catch (_) { return; }
+      onAlertEvent(data.type || type, data.alert);
+    });
+  }
+}
+
+function onAlertEvent(type, summary) {
+  if (!summary || !summary.id) return;
+  const isNew = !state.alerts.has(summary.id);
+  state.alerts.set(summary.id, { ...(state.alerts.get(summary.id) || {}), ...summary });
+  document.body.dataset.lastEvent = `${type}:${summary.id}`;
+  const r = currentRoute();
+  if (r.view === 'inbox') renderInbox();
+  else if (r.view === 'detail' && r.id === summary.id && state.detail && state.detail.status !== summary.status) {
+    openDetail(summary.id);
+  }
+  if (type === 'alert.created' && isNew && r.view !== 'inbox') toast(`${t('new_alert')}: ${summary.title}`);
+}
+
+async function refreshInbox() {
+  try {
+    await loadInbox();
+  } catch (_) { /* shown in the inbox */ }
+  if (state.token && currentRoute().view === 'inbox') renderInbox();
+}
+
+// ---------------------------------------------------------------- push (fails soft)
+
+function b64urlToBytes(value) {
+  const pad = '='.repeat((4 - (value.length % 4)) % 4);
+  const raw = atob((value + pad).replace(/-/g, '+').replace(/_/g, '/'));
+  return Uint8Array.from(raw, (c) => c.charCodeAt(0));
+}
+
+function withTimeout(promise, ms, what) {
+  return Promise.race([promise, new Promise((_, reject) => setTimeout(() => reject(new Error(`${what} timed out`)), ms))]);
+}
+
+async function tellWorker(token) {
+  if (!('serviceWorker' in navigator)) return;
+  try {
+    const reg = await navigator.serviceWorker.getRegistration('/');
+    const workers = new Set([reg && reg.active, navigator.serviceWorker.controller].filter(Boolean));
+    for (const w of workers) w.postMessage({ type: 'token', token });
+  } catch (_) { /* no worker yet */ }
+}
+
+function setPushNote(key) {
+  state.pushNote = key;
+  document.body.dataset.push = key === 'push_ok' ? 'on' : 'unavailable';
+  renderChrome();
+}
+
+async function setupPush() {
+  if (!('serviceWorker' in navigator)) { setPushNote('push_unavailable'); return; }
+  let reg;
+  try {
+    reg = await navigator.serviceWorker.register('/sw.js', { scope: '/' });
+    await withTimeout(navigator.serviceWorker.ready, 15000, 'service worker');
+    await tellWorker(state.token);
+  } catch (err) {
+    console.warn('service worker unavailable', err);
+    setPushNote('push_unavailable');
+    return;
+  }
+  try {
+    if (!('PushManager' in window) || !reg.pushManager || !('Notification' in window)) throw new Error('no PushManager');
+    let permission = Notification.permission;
+    if (permission === 'default') permission = await withTimeout(Notification.requestPermission(), 10000, 'permission');
+    if (permission !== 'granted') throw new Error(`notification permission ${permission}`);
+    const { public_key: key } = await api('GET', '/v1/push/vapid-public-key');
+    const serverKey = b64urlToBytes(key);
+    let sub = await reg.pushManager.getSubscription();
+    if (sub && sub.options && sub.options.applicationServerKey) {
+      const current = new Uint8Array(sub.options.applicationServerKey);
+      if (current.length !== serverKey.length || current.some((b, i) => b !== serverKey[i])) {
+        await sub.unsubscribe(); // the server rotated its VAPID key
+        sub = null;
+      }
+    }
+    if (!sub) {
+      sub = await withTimeout(reg.pushManager.subscribe({ userVisibleOnly: true, applicationServerKey: serverKey }), 15000, 'push subscribe');
+    }
+    await api('POST', '/v1/devices', sub.toJSON());
+    setPushNote('push_ok');
+    setTimeout(() => { if (state.pushNote === 'push_ok') { state.pushNote = null; renderChrome(); } }, 4000);
+  } catch (err) {
+    console.warn('push unavailable', err);
+    setPushNote('push_unavailable');
+  }
+}
+
+function onWorkerMessage(event) {
+  const data = event.data || {};
+  if (data.type === 'token-ok') {
+    document.body.dataset.swToken = data.has_token ? 'ok' : 'none';
+  } else if (data.type === 'push') {
+    const p = data.payload || {};
+    document.body.dataset.lastPush = p.alert_id || 'unknown';
+    document.body.dataset.lastReceipt = String(data.receipt ?? 'none');
+    if (p.title) toast(`${p.title}${p.body ? ` — ${p.body}` : ''}`, p.priority === 'urgent' ? 'urgent' : 'info');
+    refreshInbox();
+  } else if (data.type === 'navigate' && data.url) {
+    const url = new URL(data.url, location.origin);
+    if (url.origin === location.origin) location.hash = url.hash || '#/';
+  }
+}
+
+// ---------------------------------------------------------------- routing
+
+function currentRoute() {
+  if (!state.token) return { view: 'login' };
+  const m = /^#\/alerts\/([^/?#]+)/.exec(location.hash);
+  return m ? { view: 'detail', id: decodeURIComponent(m[1]) } : { view: 'inbox' };
+}
+
+let lastRoute = '';
+function route() {
+  const r = currentRoute();
+  const key = `${r.view}:${r.id || ''}`;
+  const changed = key !== lastRoute;
+  lastRoute = key;
+  if (r.view === 'login') { renderLogin(); return; }
+  if (r.view === 'detail') {
+    if (state.detail && state.detail.id === r.id) renderDetail(state.detail);
+    openDetail(r.id, { receipt: changed });
+    return;
+  }
+  state.detail = null;
+  renderInbox();
+  if (changed) refreshInbox();
+}
+
+async function startSession() {
+  renderChrome();
+  lastRoute = '';
+  route(); // the inbox route loads the alerts
+  if (currentRoute().view === 'detail') refreshInbox();
+  openStream();
+  setupPush(); // in the background; never blocks the app
+}
+
+function tick() {
+  for (const el of document.querySelectorAll('time.age[data-created]')) {
+    el.textContent = ago(Number(el.dataset.created));
+  }
+}
+
+function boot() {
+  document.documentElement.lang = state.lang;
+  $('#lang').addEventListener('click', () => setLang(state.lang === 'ko' ? 'en' : 'ko'));
+  $('#logout').addEventListener('click', () => logout());
+  $('#push-note-close').addEventListener('click', () => { state.pushNoteDismissed = true; renderChrome(); });
+  window.addEventListener('hashchange', route);
+  if ('serviceWorker' in navigator) {
+    navigator.serviceWorker.addEventListener('message', onWorkerMessage);
+    navigator.serviceWorker.addEventListener('controllerchange', () => tellWorker(state.token));
+    navigator.serviceWorker.startMessages();
+  }
+  document.addEventListener('visibilitychange', () => {
+    if (document.visibilityState === 'visible' && state.token) {
+      tick();
+      tellWorker(state.token);
+    }
+  });
+  setInterval(tick, 20000);
+  window.addEventListener('online', () => {
+    if (!state.token) return;
+    refreshInbox();
+    if (!state.stream || state.stream.readyState === EventSource.CLOSED) openStream();
+  });
+  renderChrome();
+  if (state.token) startSession();
+  else renderLogin();
+  document.body.dataset.ready = '1';
+}
+
+boot();

@@ -1,0 +1,363 @@
+"""The staff PWA in a real headless Chromium (Debian's /usr/bin/chromium) on a phone viewport,
+against the real system running as processes: log in, watch an alert arrive live over SSE,
+open it, acknowledge, resolve; a Web Push delivered to the service worker through CDP; bad
+credentials. Screenshots go to tests/artifacts/."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from playwright.sync_api import Browser, BrowserContext, Page, ViewportSize, expect, sync_playwright
+
+from tests.conftest import RunningSystem
+from voc_cli.push_emulator import PushEmulator
+
+CHROMIUM = "/usr/bin/chromium"
+LEAD = "minji@gangnam.demo"  # shift lead at store-gangnam, language "ko"
+PHONE: ViewportSize = {"width": 390, "height": 844}
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(
+        not Path(CHROMIUM).exists(), reason=f"{CHROMIUM} not installed (apt-get install chromium)"
+    ),
+]
+
+
+def wait_for(predicate: Any, timeout: float = 10.0, interval: float = 0.05, page: Page | None = None) -> Any:
+    """Poll ``predicate``; with ``page``, wait through Playwright so its events (CDP) get dispatched."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        if page is not None:
+            page.wait_for_timeout(interval * 1000)
+        else:
+            time.sleep(interval)
+
+
+def post_feedback(system: RunningSystem, body: dict[str, Any]) -> str:
+    key = system.store("store-gangnam")["api_key"]
+    response = httpx.post(
+        f"{system.url('feedback')}/v1/feedback", json=body, headers={"Authorization": f"Bearer {key}"}
+    )
+    assert response.status_code == 202, response.text
+    return str(response.json()["id"])
+
+
+def rest_login(system: RunningSystem, email: str) -> dict[str, str]:
+    response = httpx.post(
+        f"{system.url('notify')}/v1/auth/login",
+        json={"email": email, "password": system.staff(email)["password"]},
+    )
+    assert response.status_code == 200, response.text
+    return {"Authorization": f"Bearer {response.json()['access_token']}"}
+
+
+@pytest.fixture(scope="module")
+def origin(running_system: RunningSystem) -> str:
+    return running_system.url("notify").rstrip("/")
+
+
+@pytest.fixture(scope="module")
+def emulated_phone(running_system: RunningSystem, push_emulator: PushEmulator) -> str:
+    """A second device of the shift lead at the push emulator: its decrypted pushes are what
+    the test then hands to the browser's service worker. Returns the subscription id."""
+    subscription = push_emulator.new_subscription(label=f"{LEAD} (browser test)")
+    response = httpx.post(
+        f"{running_system.url('notify')}/v1/devices",
+        json=subscription,
+        headers=rest_login(running_system, LEAD),
+    )
+    assert response.status_code == 201, response.text
+    return push_emulator.subscription_id(subscription)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as pw:
+        chromium = pw.chromium.launch(
+            executable_path=CHROMIUM,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+            ],
+        )
+        yield chromium
+        chromium.close()
+
+
+def new_phone_context(browser: Browser, origin: str) -> BrowserContext:
+    context = browser.new_context(
+        viewport=PHONE,
+        device_scale_factor=2,
+        is_mobile=True,
+        has_touch=True,
+        locale="ko-KR",
+        timezone_id="Asia/Seoul",
+        service_workers="allow",
+    )
+    context.grant_permissions(["notifications"], origin=origin)
+    context.set_default_timeout(15_000)
+    return context
+
+
+@pytest.fixture(scope="module")
+def page(browser: Browser, origin: str, running_system: RunningSystem, artifacts: Path) -> Iterator[Page]:
+    """The shift lead's phone, logged in through the login form."""
+    context = new_phone_context(browser, origin)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto(f"{origin}/")
+    expect(page.locator("#login-form")).to_be_visible()
+    page.screenshot(path=artifacts / "staff-app-1-login.png")
+
+    person = running_system.staff(LEAD)
+    page.fill("#email", person["email"])
+    page.fill("#password", person["password"])
+    page.click("#login-form button[type=submit]")
+    expect(page.locator("body[data-view=inbox]")).to_be_attached()
+    expect(page.locator("body[data-stream=open]")).to_be_attached()
+    yield page
+    assert errors == [], f"uncaught errors in the page: {errors}"
+    context.close()
+
+
+def test_login_shows_the_inbox_in_the_staff_language(page: Page) -> None:
+    assert page.evaluate("sessionStorage.getItem('voc.token')")
+    # minji's profile says Korean.
+    expect(page.locator("section.inbox h1")).to_have_text("받은 알림")
+    expect(page.locator("html")).to_have_attribute("lang", "ko")
+    expect(page.locator("#logout")).to_be_visible()
+    # Push cannot complete without a vendor push network: the app says so and carries on.
+    expect(page.locator("body[data-push]")).to_be_attached(timeout=30_000)
+
+
+def test_alert_arrives_live_then_is_acknowledged_and_resolved(
+    page: Page, running_system: RunningSystem, artifacts: Path
+) -> None:
+    page.evaluate("window.__noReload = 'still here'")
+    feedback_id = post_feedback(
+        running_system,
+        {
+            "store_id": "store-gangnam",
+            "channel": "kiosk",
+            "text": "국에서 머리카락이 나왔어요. 직원분도 사과 없이 그냥 가져가셨네요.",
+            "ratings": {"csat": 1},
+            "customer": {"loyalty_id": "L-1001"},
+        },
+    )
+
+    # Live: the SSE stream puts it at the top of the inbox without a reload.
+    row = page.locator(f'a.alert-row[data-feedback-id="{feedback_id}"]')
+    expect(row).to_be_visible()
+    assert page.evaluate("window.__noReload") == "still here"
+    assert page.locator("a.alert-row").first.get_attribute("data-feedback-id") == feedback_id
+    expect(row.locator(".badge")).to_have_text("새 알림")
+    expect(row.locator(".age")).to_have_text("방금")
+    alert_id = row.get_attribute("data-alert-id")
+    assert alert_id
+    page.screenshot(path=artifacts / "staff-app-2-inbox.png")
+
+    headers = rest_login(running_system, LEAD)
+    rest = httpx.get(f"{running_system.url('notify')}/v1/alerts/{alert_id}", headers=headers).json()
+
+    row.click()
+    detail = page.locator(f'#detail[data-feedback-id="{feedback_id}"]')
+    expect(detail).to_be_visible()
+    assert page.url.endswith(f"#/alerts/{alert_id}")
+    expect(page.locator("#feedback-text")).to_have_text(rest["feedback"]["text"])
+    expect(page.locator("#ratings")).to_contain_text("CSAT 1/5")
+    expect(page.locator("#customer-name")).to_have_text("김**")
+    expect(page.locator(".tier")).to_have_text("VIP")
+    expect(page.locator("#plan-title")).to_have_text(rest["plan"]["title"])
+    steps = page.locator("#plan-steps li")
+    expect(steps).to_have_count(len(rest["plan"]["steps"]))
+    for i, step in enumerate(rest["plan"]["steps"]):
+        expect(steps.nth(i).locator(".step-text")).to_have_text(step["text"])
+    assert rest["degraded"] == []
+    expect(page.locator("#degraded")).to_have_count(0)
+    page.screenshot(path=artifacts / "staff-app-3-detail.png")
+    steps.nth(0).locator("input").check()  # the checklist is tickable
+    page.locator("#plan-steps").scroll_into_view_if_needed()
+    page.screenshot(path=artifacts / "staff-app-3-detail-plan.png")
+
+    page.click("#ack-btn")
+    expect(detail.and_(page.locator("[data-status=acknowledged]"))).to_be_visible()
+    expect(page.locator(".detail-head .badge")).to_have_text("확인함")
+    expect(page.locator("#flash")).to_have_text("확인 처리했습니다.")
+    expect(page.locator("#acked-by")).to_contain_text("(나)")
+
+    resolve = page.locator("#resolve-btn")
+    expect(resolve).to_be_disabled()
+    page.select_option("#outcome", "compensated")
+    expect(resolve).to_be_enabled()
+    page.fill("#note", "국 교체, 음료 제공")
+    resolve.click()
+    expect(detail.and_(page.locator("[data-status=resolved]"))).to_be_visible()
+    badge = page.locator(".detail-head .badge")
+    expect(badge).to_have_text("해결됨")
+    expect(page.locator("#resolved-outcome")).to_contain_text("보상 제공")
+    expect(page.locator("#resolved-note")).to_have_text("국 교체, 음료 제공")
+    expect(page.locator("#resolve-form")).to_have_count(0)
+    page.screenshot(path=artifacts / "staff-app-4-resolved.png")
+
+    # The language toggle re-renders the same screen in English.
+    page.click("#lang")
+    expect(badge).to_have_text("Resolved")
+    expect(page.locator("#resolved-outcome")).to_have_text("Outcome: Compensated")
+    page.screenshot(path=artifacts / "staff-app-4-resolved-en.png", full_page=True)
+    page.click("#lang")
+    expect(badge).to_have_text("해결됨")
+
+    # A second acknowledge is a 409 from the server; the app shows it as a message.
+    again = httpx.post(f"{running_system.url('notify')}/v1/alerts/{alert_id}/ack", headers=headers)
+    assert again.status_code == 409
+
+    # The loop closes on the feedback side too.
+    admin = running_system.admin_headers
+    feedback_url = running_system.url("feedback")
+    wait_for(
+        lambda: (
+            httpx.get(f"{feedback_url}/v1/feedback/{feedback_id}", headers=admin).json()["status"]
+            == "resolved"
+        ),
+        timeout=15,
+    )
+
+    # Back to the inbox: the row shows the new status.
+    page.click("a.back")
+    expect(row.locator(".badge")).to_have_text("해결됨")
+
+
+def test_a_push_reaches_the_service_worker(
+    page: Page,
+    running_system: RunningSystem,
+    push_emulator: PushEmulator,
+    emulated_phone: str,
+    origin: str,
+    artifacts: Path,
+) -> None:
+    ready = page.evaluate(
+        "Promise.race([navigator.serviceWorker.ready.then(r => !!r.active),"
+        " new Promise(r => setTimeout(() => r(false), 15000))])"
+    )
+    assert ready, "the service worker never became active"
+    assert any(w.url.endswith("/sw.js") for w in page.context.service_workers)
+    # The page handed its token to the worker (the worker answered).
+    expect(page.locator("body[data-sw-token=ok]")).to_be_attached()
+
+    # A real alert, and the exact payload the push service would decrypt on the phone.
+    feedback_id = post_feedback(
+        running_system,
+        {
+            "store_id": "store-gangnam",
+            "channel": "app",
+            "text": "Waited 40 minutes for a cold burger, nobody apologised.",
+            "ratings": {"csat": 1},
+        },
+    )
+    push = wait_for(
+        lambda: next(
+            (
+                p
+                for p in push_emulator.received(emulated_phone)
+                if (p.json or {}).get("feedback_id") == feedback_id
+            ),
+            None,
+        ),
+        timeout=15,
+    )
+    payload = push.json
+    assert set(payload) >= {"alert_id", "feedback_id", "title", "body", "priority", "url"}
+
+    cdp = page.context.new_cdp_session(page)
+    registrations: list[dict[str, Any]] = []
+    cdp.on(
+        "ServiceWorker.workerRegistrationUpdated",
+        lambda event: registrations.extend(event["registrations"]),
+    )
+    cdp.send("ServiceWorker.enable")
+    registration = wait_for(
+        lambda: next(
+            (r for r in registrations if r["scopeURL"] == f"{origin}/" and not r.get("isDeleted")),
+            None,
+        ),
+        timeout=10,
+        page=page,
+    )
+    cdp.send(
+        "ServiceWorker.deliverPushMessage",
+        {
+            "origin": origin,
+            "registrationId": registration["registrationId"],
+            "data": json.dumps(payload),
+        },
+    )
+
+    # The worker showed the notification, reported "shown" with the page's token (204) and
+    # told the open app, which shows a toast and has the alert in its inbox.
+    body = page.locator("body")
+    expect(body).to_have_attribute("data-last-push", payload["alert_id"])
+    expect(body).to_have_attribute("data-last-receipt", "204")
+    expect(page.locator("#toast")).to_contain_text(payload["title"])
+    tags = page.evaluate(
+        "navigator.serviceWorker.ready.then(r => r.getNotifications())"
+        ".then(ns => ns.map(n => ({tag: n.tag, title: n.title, data: n.data})))"
+    )
+    shown = [n for n in tags if n["tag"] == payload["alert_id"]]
+    assert shown and shown[0]["title"] == payload["title"]
+    assert shown[0]["data"]["feedback_id"] == feedback_id
+    expect(page.locator(f'a.alert-row[data-feedback-id="{feedback_id}"]')).to_be_visible()
+    page.screenshot(path=artifacts / "staff-app-5-push.png")
+    cdp.detach()
+
+
+def test_bad_credentials_show_the_problem_detail(browser: Browser, origin: str, artifacts: Path) -> None:
+    context = new_phone_context(browser, origin)
+    try:
+        page = context.new_page()
+        page.goto(f"{origin}/")
+        page.fill("#email", "nobody@gangnam.demo")
+        page.fill("#password", "not-the-password")
+        page.click("#login-form button[type=submit]")
+        error = page.locator("#login-error")
+        expect(error).to_be_visible()
+        expect(error).to_have_text("E-mail or password is wrong.")
+        assert page.evaluate("sessionStorage.getItem('voc.token')") is None
+        expect(page.locator("#login-form button[type=submit]")).to_be_enabled()
+        page.screenshot(path=artifacts / "staff-app-6-bad-login.png")
+    finally:
+        context.close()
+
+
+def test_the_app_shell_starts_offline(page: Page, origin: str) -> None:
+    ready = page.evaluate("navigator.serviceWorker.ready.then(r => !!r.active)")
+    assert ready
+    expect(page.locator("body[data-sw-token=ok]")).to_be_attached()
+    context = page.context
+    context.set_offline(True)
+    try:
+        page.reload()
+        # The service worker served the cached shell; the app starts and says it is offline.
+        expect(page.locator("body[data-view=inbox]")).to_be_attached()
+        expect(page.locator("#inbox-error")).to_be_visible()
+    finally:
+        context.set_offline(False)
+    page.reload()
+    expect(page.locator("body[data-stream=open]")).to_be_attached()
+    expect(page.locator("#inbox-error")).to_have_count(0)
+    expect(page.locator("a.alert-row").first).to_be_visible()
