@@ -1,0 +1,592 @@
+"""`make bench`: feedback-to-phone latency and throughput, measured open-loop.
+
+Starts the whole system (embedded default; PostgreSQL with VOC_BENCH_DATABASE=postgres), gives
+every demo staff member a phone (a push-service emulator subscription, in its own process),
+then offers feedback at fixed arrival rates without waiting for answers, so slow answers cannot
+hide. Per feedback: intake latency (client side) and end-to-end latency (request sent -> push
+received and decrypted at the phone). Loss: every delivery notify planned (one per device of
+each routed staff member) must arrive exactly once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import platform
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psutil
+
+from voc_cli import demo
+from voc_cli.supervisor import SERVICES, System, SystemConfig, free_port
+
+RESULTS = Path("bench/results")
+
+
+# ------------------------------------------------------------------ workload
+
+
+def load_texts() -> list[dict[str, Any]]:
+    """Realistic Korean and English feedback: the classifier's evaluation set."""
+    import voc_feedback
+
+    eval_dir = Path(voc_feedback.__file__).resolve().parents[2] / "eval"
+    items: list[dict[str, Any]] = []
+    for lang in ("ko", "en"):
+        path = eval_dir / f"{lang}.jsonl"
+        if path.exists():
+            items += [
+                json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()
+            ]
+    if not items:
+        items = [
+            {"text": "Waited 40 minutes.", "csat": 2, "sentiment": "negative"},
+            {"text": "직원분이 정말 친절했어요", "csat": 5, "sentiment": "positive"},
+        ]
+    return items
+
+
+def workload(n: int, stores: list[str], seed: int = 7) -> list[dict[str, Any]]:
+    """About a third negative; half known customers (some repeat), half anonymous."""
+    rng = random.Random(seed)
+    items = load_texts()
+    negative = [i for i in items if i.get("sentiment") == "negative"]
+    other = [i for i in items if i.get("sentiment") != "negative"]
+    channels = ["kiosk", "app", "web", "survey", "call_center", "chatbot"]
+    bodies = []
+    for k in range(n):
+        item = rng.choice(negative if k % 3 == 0 else other)
+        body: dict[str, Any] = {
+            "store_id": stores[k % len(stores)],
+            "channel": rng.choice(channels),
+            "text": item["text"],
+        }
+        ratings = {r: item[r] for r in ("csat", "nps", "ces") if item.get(r) is not None}
+        if ratings:
+            body["ratings"] = ratings
+        roll = rng.random()
+        if roll < 0.15:
+            body["customer"] = {"loyalty_id": rng.choice(["L-1001", "L-1002", "L-1003", "L-1004"])}
+        elif roll < 0.5:
+            body["customer"] = {"phone": f"010-{rng.randint(1000, 9999)}-{rng.randint(1000, 9999)}"}
+        bodies.append(body)
+    return bodies
+
+
+# ------------------------------------------------------------------ phones
+
+
+class Phones:
+    def __init__(self) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "voc_cli.bench_phones"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        self.endpoints: dict[str, str] = {}
+
+    def _call(self, request: dict[str, Any]) -> dict[str, Any]:
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self.proc.stdin.write(json.dumps(request) + "\n")
+        self.proc.stdin.flush()
+        reply: dict[str, Any] = json.loads(self.proc.stdout.readline())
+        return reply
+
+    def subscribe(self, label: str) -> dict[str, Any]:
+        sub: dict[str, Any] = self._call({"op": "subscribe", "label": label})["subscription"]
+        self.endpoints[sub["endpoint"]] = label
+        return sub
+
+    def received(self) -> list[tuple[str, str, str, float]]:
+        return [(r[0], r[1], r[2], r[3]) for r in self._call({"op": "dump"})["received"]]
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            assert self.proc.stdin is not None
+            self.proc.stdin.close()  # end of input: the phones process stops its emulator
+            self.proc.wait(10)
+
+
+# ------------------------------------------------------------------ measuring
+
+
+def pct(values: list[float], p: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    k = min(len(ordered) - 1, max(0, round(p / 100 * (len(ordered) - 1))))
+    return ordered[k]
+
+
+@dataclass
+class Sent:
+    index: int
+    sent_at: float
+    answered_at: float = 0.0
+    status: int = 0
+    feedback_id: str = ""
+    error: str = ""
+
+
+class ProcessSampler:
+    """CPU seconds and peak RSS of each process of the system, sampled in a thread."""
+
+    def __init__(self, pids: dict[str, int]) -> None:
+        self.procs = {name: psutil.Process(pid) for name, pid in pids.items()}
+        self.peak_rss: dict[str, int] = dict.fromkeys(pids, 0)
+        self._cpu0 = {n: sum(p.cpu_times()[:2]) for n, p in self.procs.items()}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        self.cpu: dict[str, float] = {}
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.25):
+            for name, proc in self.procs.items():
+                with contextlib.suppress(psutil.Error):
+                    self.peak_rss[name] = max(self.peak_rss[name], proc.memory_info().rss)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+        for name, proc in self.procs.items():
+            try:
+                self.cpu[name] = sum(proc.cpu_times()[:2]) - self._cpu0[name]
+            except psutil.Error:
+                self.cpu[name] = float("nan")
+
+
+@dataclass
+class RunResult:
+    rate: float
+    duration: float
+    offered: int
+    accepted: int
+    errors: int
+    achieved_rps: float
+    intake_ms: dict[str, float | None]
+    e2e_ms: dict[str, float | None]
+    expected_pushes: int
+    received_pushes: int
+    lost_pushes: int
+    duplicate_pushes: int
+    feedback_without_alert: int
+    cpu_seconds: dict[str, float] = field(default_factory=dict)
+    cpu_percent: dict[str, float] = field(default_factory=dict)
+    peak_rss_mb: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def clean(self) -> bool:
+        return (
+            self.errors == 0
+            and self.lost_pushes == 0
+            and self.duplicate_pushes == 0
+            and self.feedback_without_alert == 0
+        )
+
+
+def summary(values: list[float]) -> dict[str, float | None]:
+    ms = [v * 1000 for v in values]
+    return {
+        "p50": pct(ms, 50),
+        "p95": pct(ms, 95),
+        "p99": pct(ms, 99),
+        "max": max(ms) if ms else None,
+        "mean": statistics.fmean(ms) if ms else None,
+    }
+
+
+async def offer(
+    url: str, keys: dict[str, str], bodies: list[dict[str, Any]], rate: float, client: httpx.AsyncClient
+) -> list[Sent]:
+    """Open loop: request i leaves at start + i/rate whether or not earlier ones answered."""
+    loop = asyncio.get_running_loop()
+    start = loop.time() + 0.2
+    sent: list[Sent] = []
+    tasks: list[asyncio.Task[None]] = []
+
+    async def one(record: Sent, body: dict[str, Any]) -> None:
+        try:
+            r = await client.post(
+                url, json=body, headers={"Authorization": f"Bearer {keys[body['store_id']]}"}
+            )
+            record.status = r.status_code
+            if r.status_code == 202:
+                record.feedback_id = r.json()["id"]
+            else:
+                record.error = r.text[:200]
+        except httpx.HTTPError as exc:
+            record.error = repr(exc)
+        record.answered_at = time.time()
+
+    for i, body in enumerate(bodies):
+        delay = start + i / rate - loop.time()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        record = Sent(index=i, sent_at=time.time())
+        sent.append(record)
+        tasks.append(asyncio.create_task(one(record, body)))
+    await asyncio.gather(*tasks)
+    return sent
+
+
+async def planned_deliveries(system: System, feedback_ids: set[str]) -> list[tuple[str, str]]:
+    """(feedback_id, device endpoint) for every push notify decided to send."""
+    from sqlalchemy import text
+
+    from voc_platform.db import Database
+
+    url = (
+        system.config.database_urls.get("notify")
+        or f"sqlite:///{(system.config.data_dir / 'notify.db').resolve()}"
+    )
+    db = Database(url)
+    try:
+        async with db.session() as session:
+            rows = (
+                await session.execute(
+                    text(
+                        "SELECT a.feedback_id, v.endpoint FROM deliveries d "
+                        "JOIN alerts a ON a.id = d.alert_id JOIN devices v ON v.id = d.device_id"
+                    )
+                )
+            ).all()
+            alerts = {r[0] for r in (await session.execute(text("SELECT feedback_id FROM alerts"))).all()}
+    finally:
+        await db.dispose()
+    planned = [(f, e) for f, e in rows if f in feedback_ids]
+    missing_alerts = feedback_ids - alerts
+    planned += [(f, "<no alert>") for f in missing_alerts]
+    return planned
+
+
+async def run_once(
+    system: System,
+    phones: Phones,
+    creds: dict[str, Any],
+    *,
+    rate: float,
+    duration: float,
+    drain_timeout: float = 30.0,
+    seed: int = 7,
+) -> RunResult:
+    keys = {s["id"]: s["api_key"] for s in creds["stores"]}
+    n = max(1, int(rate * duration))
+    bodies = workload(n, list(keys), seed=seed)
+    pids = {name: proc.process.pid for name, proc in system.services.items() if proc.process}
+    if system.nats is not None and system.nats.process is not None:
+        pids["nats"] = system.nats.process.pid
+    already = {r[1] for r in phones.received()}
+    limits = httpx.Limits(max_connections=1000, max_keepalive_connections=1000)
+    sampler = ProcessSampler(pids)
+    t0 = time.time()
+    async with httpx.AsyncClient(timeout=30.0, limits=limits, trust_env=False) as client:
+        sent = await offer(f"{system.url('feedback')}/v1/feedback", keys, bodies, rate, client)
+    wall = time.time() - t0
+    accepted = {s.feedback_id: s for s in sent if s.feedback_id}
+    # Wait until every planned push arrived (or the drain timeout passes).
+    deadline = time.time() + drain_timeout
+    while True:
+        received = [r for r in phones.received() if r[1] in accepted and r[1] not in already]
+        planned = await planned_deliveries(system, set(accepted))
+        got = {(r[1], r[0]) for r in received}
+        want = {(f, phones.endpoints.get(e, e)) for f, e in planned}
+        if (want <= got and {f for f, _ in planned} >= set(accepted)) or time.time() > deadline:
+            break
+        await asyncio.sleep(0.5)
+    sampler.stop()
+    first_push: dict[str, float] = {}
+    counts: dict[tuple[str, str], int] = {}
+    for label, feedback_id, _alert, at in received:
+        first_push[feedback_id] = min(first_push.get(feedback_id, at), at)
+        counts[(feedback_id, label)] = counts.get((feedback_id, label), 0) + 1
+    e2e = [first_push[f] - s.sent_at for f, s in accepted.items() if f in first_push]
+    intake = [s.answered_at - s.sent_at for s in sent if s.status == 202]
+    want = {(f, phones.endpoints.get(e, e)) for f, e in planned if e != "<no alert>"}
+    lost = len([p for p in want if p not in counts])
+    dup = sum(c - 1 for c in counts.values() if c > 1)
+    measured = max(wall, 1e-9)
+    return RunResult(
+        rate=rate,
+        duration=duration,
+        offered=len(sent),
+        accepted=len(accepted),
+        errors=len(sent) - len(accepted),
+        achieved_rps=round(len(accepted) / measured, 1),
+        intake_ms=summary(intake),
+        e2e_ms=summary(e2e),
+        expected_pushes=len(want),
+        received_pushes=sum(counts.values()),
+        lost_pushes=lost,
+        duplicate_pushes=dup,
+        feedback_without_alert=len([f for f, e in planned if e == "<no alert>"]),
+        cpu_seconds={k: round(v, 2) for k, v in sampler.cpu.items()},
+        cpu_percent={k: round(100 * v / measured, 1) for k, v in sampler.cpu.items()},
+        peak_rss_mb={k: round(v / 2**20, 1) for k, v in sampler.peak_rss.items()},
+    )
+
+
+async def closed_loop_max(
+    url: str, headers: dict[str, str], body: dict[str, Any], *, seconds: float = 5.0, concurrency: int = 32
+) -> float:
+    """Requests per second with `concurrency` clients each sending back-to-back."""
+    done = 0
+    stop_at = time.monotonic() + seconds
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(timeout=30.0, limits=limits, trust_env=False) as client:
+
+        async def worker() -> None:
+            nonlocal done
+            while time.monotonic() < stop_at:
+                r = await client.post(url, json=body, headers=headers)
+                if r.status_code < 300:
+                    done += 1
+
+        started = time.monotonic()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        return done / (time.monotonic() - started)
+
+
+# ------------------------------------------------------------------ reporting
+
+
+def table(results: list[RunResult]) -> str:
+    head = (
+        f"{'rate/s':>7} {'ok/s':>7} {'err':>4} {'lost':>5} {'dup':>4} "
+        f"{'intake p50':>10} {'p99':>7} {'e2e p50':>8} {'p95':>7} {'p99':>7} {'max':>7}"
+    )
+    lines = [head, "-" * len(head)]
+
+    def f(v: float | None) -> str:
+        return f"{v:7.1f}" if v is not None else "      -"
+
+    for r in results:
+        lines.append(
+            f"{r.rate:7.0f} {r.achieved_rps:7.1f} {r.errors:4d} {r.lost_pushes:5d} "
+            f"{r.duplicate_pushes:4d} {f(r.intake_ms['p50']):>10} {f(r.intake_ms['p99'])} "
+            f"{f(r.e2e_ms['p50']):>8} {f(r.e2e_ms['p95'])} {f(r.e2e_ms['p99'])} "
+            f"{f(r.e2e_ms['max'])}"
+        )
+    return "\n".join(lines)
+
+
+def plot(results: list[RunResult], path: Path) -> bool:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return False
+    rates = [r.rate for r in results]
+    fig, ax = plt.subplots(figsize=(7, 4.2), dpi=120)
+    for key, style in (("p50", "o-"), ("p95", "s-"), ("p99", "^-")):
+        ax.plot(rates, [r.e2e_ms[key] or float("nan") for r in results], style, label=f"e2e {key}")
+    ax.axhline(250, color="grey", linestyle="--", linewidth=1, label="250 ms")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("offered feedback per second (open loop)")
+    ax.set_ylabel("feedback → decrypted push (ms)")
+    ax.set_title("Frontline VoC: latency against load")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return True
+
+
+# ------------------------------------------------------------------ main
+
+
+async def bench(args: argparse.Namespace) -> dict[str, Any]:
+    database = os.environ.get("VOC_BENCH_DATABASE", "sqlite")
+    data_dir = Path(tempfile.mkdtemp(prefix="voc-bench-"))
+    db_urls: dict[str, str] = {}
+    created: list[str] = []
+    if database == "postgres":
+        import asyncpg
+
+        base = os.environ.get("VOC_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+        conn = await asyncpg.connect(base)
+        for name in SERVICES:
+            db = f"voc_bench_{name}_{os.getpid()}"
+            await conn.execute(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
+            await conn.execute(f'CREATE DATABASE "{db}"')
+            created.append(db)
+            db_urls[name] = f"{base.rsplit('/', 1)[0]}/{db}"
+        await conn.close()
+    config = SystemConfig.free_ports(
+        data_dir, database_urls=db_urls, push_allowed_hosts="127.0.0.1:*", restart=False, log_format="json"
+    )
+    system = System(config)
+    phones = Phones()
+    print(f"[bench] starting the system ({database}) in {data_dir}", flush=True)
+    await asyncio.to_thread(system.start, 90)
+    report: dict[str, Any] = {}
+    try:
+        urls = {n: system.url(n) for n in ("feedback", "profile", "actions", "notify")}
+        creds = await asyncio.to_thread(
+            demo.seed,
+            urls=urls,
+            admin_token=system.admin_token,
+            credentials_path=data_dir / "demo-credentials.json",
+        )
+        async with httpx.AsyncClient(timeout=10, trust_env=False) as client:
+            for person in creds["staff"]:
+                login = await client.post(
+                    f"{urls['notify']}/v1/auth/login",
+                    json={"email": person["email"], "password": person["password"]},
+                )
+                login.raise_for_status()
+                sub = phones.subscribe(person["email"])
+                r = await client.post(
+                    f"{urls['notify']}/v1/devices",
+                    json=sub,
+                    headers={"Authorization": f"Bearer {login.json()['access_token']}"},
+                )
+                r.raise_for_status()
+        print(f"[bench] {len(creds['staff'])} phones registered; warming up", flush=True)
+        await run_once(system, phones, creds, rate=20, duration=3, drain_timeout=20, seed=1)
+
+        results: list[RunResult] = []
+        rates = [float(r) for r in args.rates.split(",")] if args.rates else []
+        if args.target:
+            print(f"[bench] target run: {args.target_rate}/s for {args.target_seconds}s", flush=True)
+            target = await run_once(
+                system, phones, creds, rate=args.target_rate, duration=args.target_seconds, seed=2
+            )
+            report["target"] = asdict(target)
+            print(table([target]), flush=True)
+        for i, rate in enumerate(rates):
+            print(f"[bench] sweep {rate:.0f}/s for {args.seconds}s", flush=True)
+            result = await run_once(system, phones, creds, rate=rate, duration=args.seconds, seed=10 + i)
+            results.append(result)
+            print(table([result]).splitlines()[-1], flush=True)
+            if result.e2e_ms["p99"] is not None and result.e2e_ms["p99"] > 5000 and not result.clean:
+                print("[bench] far past saturation; stopping the sweep", flush=True)
+                break
+        report["sweep"] = [asdict(r) for r in results]
+        held = [r.rate for r in results if r.clean and (r.e2e_ms["p99"] or 1e9) <= 250]
+        report["highest_rate_p99_under_250ms_no_loss"] = max(held) if held else None
+
+        # Ceiling: a bare FastAPI POST endpoint vs our intake, both closed-loop on this machine.
+        store = creds["stores"][0]
+        body = {"store_id": store["id"], "channel": "kiosk", "text": "Ceiling probe: the soup was cold."}
+        ours = await closed_loop_max(
+            f"{system.url('feedback')}/v1/feedback",
+            {"Authorization": f"Bearer {store['api_key']}"},
+            body,
+            seconds=args.ceiling_seconds,
+        )
+        port = free_port()
+        bare = await asyncio.create_subprocess_exec(sys.executable, "-m", "voc_cli.bench_ceiling", str(port))
+        try:
+            async with httpx.AsyncClient(trust_env=False) as client:
+                for _ in range(100):
+                    try:
+                        await client.post(f"http://127.0.0.1:{port}/v1/feedback", json=body)
+                        break
+                    except httpx.HTTPError:
+                        await asyncio.sleep(0.1)
+            ceiling = await closed_loop_max(
+                f"http://127.0.0.1:{port}/v1/feedback", {}, body, seconds=args.ceiling_seconds
+            )
+        finally:
+            bare.terminate()
+            await bare.wait()
+        report["intake_closed_loop_rps"] = round(ours, 1)
+        report["bare_fastapi_closed_loop_rps"] = round(ceiling, 1)
+        report["intake_vs_bare_ratio"] = round(ours / ceiling, 3) if ceiling else None
+    finally:
+        phones.close()
+        await asyncio.to_thread(system.stop)
+        if created:
+            import asyncpg
+
+            conn = await asyncpg.connect(
+                os.environ.get("VOC_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+            )
+            for db in created:
+                await conn.execute(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
+            await conn.close()
+    report["machine"] = {
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
+    }
+    report["database"] = database
+    return report
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="voc bench", description=__doc__)
+    parser.add_argument("--rates", default="10,50,100,200,400,800", help="sweep rates per second")
+    parser.add_argument("--seconds", type=float, default=15.0, help="seconds per sweep step")
+    parser.add_argument(
+        "--target",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also run the 100/s x 60 s target run",
+    )
+    parser.add_argument("--target-rate", type=float, default=100.0)
+    parser.add_argument("--target-seconds", type=float, default=60.0)
+    parser.add_argument("--ceiling-seconds", type=float, default=5.0)
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    args = parser.parse_args(argv)
+    try:
+        import uvloop
+
+        report = uvloop.run(bench(args))
+    except ImportError:
+        report = asyncio.run(bench(args))
+    args.out.mkdir(parents=True, exist_ok=True)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    path = args.out / f"{stamp}-{report['database']}.json"
+    path.write_text(json.dumps(report, indent=2))
+    sweep = [RunResult(**r) for r in report.get("sweep", [])]
+    print()
+    if "target" in report:
+        print("target run:")
+        print(table([RunResult(**report["target"])]))
+    if sweep:
+        print("\nsweep:")
+        print(table(sweep))
+        png = args.out / f"{stamp}-{report['database']}.png"
+        if plot(sweep, png):
+            print(f"\ncurve: {png}")
+    print(
+        f"\nhighest rate with p99 <= 250 ms and no loss: "
+        f"{report.get('highest_rate_p99_under_250ms_no_loss')}/s"
+    )
+    print(
+        f"intake closed-loop {report.get('intake_closed_loop_rps')}/s vs bare FastAPI "
+        f"{report.get('bare_fastapi_closed_loop_rps')}/s (ratio {report.get('intake_vs_bare_ratio')})"
+    )
+    last = report.get("target") or (report["sweep"][-1] if report.get("sweep") else None)
+    if last:
+        print(
+            "CPU % and peak RSS (MB) per process:",
+            {k: (last["cpu_percent"].get(k), last["peak_rss_mb"].get(k)) for k in last["peak_rss_mb"]},
+        )
+    print(f"results: {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

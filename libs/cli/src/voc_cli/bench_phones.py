@@ -1,0 +1,47 @@
+"""The benchmark's phones: a push-service emulator in its own process (so decrypting pushes
+does not compete with the load generator for one interpreter).
+
+Protocol on stdin/stdout, one JSON object per line:
+  -> {"op": "subscribe", "label": "..."}     <- {"subscription": {...}}
+  -> {"op": "dump"}                           <- {"received": [[label, feedback_id, alert_id, t], ...]}
+  -> {"op": "quit"}
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from voc_cli.push_emulator import PushEmulator
+
+
+def main() -> int:
+    emulator = PushEmulator().start()
+    try:
+        for line in sys.stdin:
+            request = json.loads(line)
+            if request["op"] == "subscribe":
+                reply: dict[str, object] = {"subscription": emulator.new_subscription(label=request["label"])}
+            elif request["op"] == "dump":
+                reply = {
+                    "received": [
+                        [
+                            p.label,
+                            (p.json or {}).get("feedback_id"),
+                            (p.json or {}).get("alert_id"),
+                            p.received_at,
+                        ]
+                        for p in emulator.received()
+                    ]
+                }
+            else:
+                break
+            sys.stdout.write(json.dumps(reply) + "\n")
+            sys.stdout.flush()
+    finally:
+        emulator.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
