@@ -107,7 +107,8 @@ def cmd_demo_phone(args: argparse.Namespace) -> int:
         f"{notify}/v1/devices", json=subscription, headers={"Authorization": f"Bearer {token}"}, timeout=10
     )
     response.raise_for_status()
-    print(f"[phone] {person['name']} ({person['role']}) registered device {response.json()['id']}")
+    device_id = response.json()["id"]
+    print(f"[phone] {person['name']} ({person['role']}) registered device {device_id}")
     print(f"[phone] waiting for pushes at {subscription['endpoint']} (Ctrl-C to stop)", flush=True)
     seen = 0
     try:
@@ -121,6 +122,9 @@ def cmd_demo_phone(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         return 0
     finally:
+        # This phone's push service goes away with it: unregister so notify stops trying.
+        httpx.delete(f"{notify}/v1/devices/{device_id}",
+                     headers={"Authorization": f"Bearer {token}"}, timeout=10)
         emulator.stop()
 
 
