@@ -67,7 +67,7 @@ def test_language_defaults_to_the_feedback_language() -> None:
 
 def test_missing_values_render_neutral_phrases_never_blanks() -> None:
     assert plan_for("ko", None)["script"] == "고객님 (회원), 강남점입니다."
-    assert plan_for("en", {})["script"] == "valued customer (member), this is 강남점."
+    assert plan_for("en", {})["script"] == "Valued customer (member), this is 강남점."
     script = {
         "ko": "{customer.last_visit} {customer.repeat_count}번 {feedback.channel}",
         "en": "{customer.name|friend}, {customer.repeat_count} times",

@@ -54,7 +54,14 @@ def cmd_playbooks(args: argparse.Namespace) -> int:
         print(f"ok: {len(library)} playbooks in {args.dir}")
         return 0
     if args.action == "test":
-        results = run_cases(library, Path(args.cases).read_text(encoding="utf-8"))
+        try:
+            results = run_cases(library, Path(args.cases).read_text(encoding="utf-8"))
+        except OSError as exc:
+            print(f"cannot read {args.cases}: {exc}", file=sys.stderr)
+            return 1
+        except PlaybookValidationError as exc:
+            print(exc, file=sys.stderr)
+            return 1
         failed = [r for r in results if not r.ok]
         for r in results:
             print(f"{'PASS' if r.ok else 'FAIL'}  {r.name}: expected {r.expected}, got {r.actual}")

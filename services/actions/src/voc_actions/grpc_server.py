@@ -16,28 +16,33 @@ SERVICE_NAME = actions_pb2.DESCRIPTOR.services_by_name["ActionsService"].full_na
 
 
 def plan_message(plan: Plan) -> actions_pb2.Plan:
-    d = plan.to_dict()
-    comp = d.get("compensation")
+    """The plan as protobuf, built from the dataclasses directly (this is on the hot path)."""
+    comp = plan.compensation
     return actions_pb2.Plan(
-        playbook_id=d["playbook_id"],
-        version=d["version"],
-        title=d["title"],
-        priority=d["priority"],
-        steps=[actions_pb2.PlanStep(text=s["text"], role=s["role"]) for s in d["steps"]],
-        script=d["script"],
-        sla=actions_pb2.Sla(**d["sla"]),
-        notify_roles=d["notify_roles"],
+        playbook_id=plan.playbook_id,
+        version=plan.version,
+        title=plan.title,
+        priority=plan.priority,
+        steps=[actions_pb2.PlanStep(text=s.text, role=s.role) for s in plan.steps],
+        script=plan.script,
+        sla=actions_pb2.Sla(ack_seconds=plan.sla.ack_seconds, resolve_seconds=plan.sla.resolve_seconds),
+        notify_roles=plan.notify_roles,
         escalation=[
-            actions_pb2.EscalationStep(after_seconds=e["after_seconds"], roles=e["roles"])
-            for e in d["escalation"]
+            actions_pb2.EscalationStep(after_seconds=e.after_seconds, roles=e.roles) for e in plan.escalation
         ],
-        compensation=actions_pb2.Compensation(**comp) if comp else None,
-        matched_because=d["matched_because"],
+        compensation=(
+            actions_pb2.Compensation(
+                max_amount=comp.max_amount, currency=comp.currency, authority=comp.authority
+            )
+            if comp is not None
+            else None
+        ),
+        matched_because=plan.matched_because,
         runners_up=[
-            actions_pb2.RunnerUp(playbook_id=r["playbook_id"], specificity=r["specificity"])
-            for r in d["runners_up"]
+            actions_pb2.RunnerUp(playbook_id=pid, specificity=specificity)
+            for pid, specificity in plan.runners_up
         ],
-        language=d["language"],
+        language=plan.language,
     )
 
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from voc.events.v1 import events_pb2
@@ -16,6 +17,8 @@ from voc_actions.playbooks import (
     Facts,
     Library,
     Plan,
+    Playbook,
+    PlaybookValidationError,
     default_library,
     parse_playbooks,
     read_directory,
@@ -25,6 +28,10 @@ from voc_actions.playbooks import library_path as bundled_library_path
 from voc_platform.outbox import add_event
 
 SUBJECT_PUBLISHED = "voc.actions.playbooks_published"
+#: pg_advisory_xact_lock key serialising publishes across replicas ("voc-pbk" in hex-ish).
+PUBLISH_LOCK_KEY = 0x766F63_70626B
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -59,22 +66,55 @@ async def seed_bundled_library(session: AsyncSession) -> bool:
 
 
 async def rebuild(session: AsyncSession) -> LiveLibrary:
-    """Replay every publication in order; the result has each id's versions."""
+    """Replay every publication in order; the result has each id's versions.
+
+    Publications were validated when accepted, so one that no longer applies (two replicas
+    racing to publish the same version) is skipped with an error log rather than leaving the
+    replica without a library.
+    """
     library = Library()
     last = 0
     for pub in await session.scalars(select(Publication).order_by(Publication.id)):
-        parsed = parse_playbooks(sorted(pub.files.items()))
-        library = library.with_published(parsed) if len(library) else parsed
+        try:
+            parsed = parse_playbooks(sorted(pub.files.items()))
+            library = library.with_published(parsed) if len(library) else parsed
+        except PlaybookValidationError as exc:
+            log.error("publication %d skipped on replay: %s", pub.id, exc)
         last = pub.id
     return LiveLibrary(library=library, publication_id=last)
 
 
+async def _lock_publications(session: AsyncSession) -> None:
+    """Serialise publishes across replicas for the rest of this transaction."""
+    if session.get_bind().dialect.name == "postgresql":
+        await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": PUBLISH_LOCK_KEY})
+    else:
+        # SQLite: a write (even of no rows) takes the database's write lock now, before the
+        # read below, so another process cannot publish between our read and our insert.
+        await session.execute(update(Publication).where(Publication.id == -1).values(published_by="x"))
+
+
+@dataclass(frozen=True)
+class Published:
+    library: Library  # the merged library to serve from now on
+    publication_id: int
+    playbooks: list[Playbook]  # what this publication added, by id
+
+
 async def publish(
     session: AsyncSession, *, live: LiveLibrary, files: dict[str, str], actor: str
-) -> tuple[Library, int]:
-    """Validate, then record a publication; raises PlaybookValidationError, nothing written."""
+) -> Published:
+    """Validate, then record a publication; raises PlaybookValidationError, nothing written.
+
+    Validation runs against the database's latest publication, not this replica's copy, which
+    may lag by one event: a version check against a stale set could accept a regress.
+    """
     parsed = parse_playbooks(sorted(files.items()))
-    merged = live.library.with_published(parsed)
+    await _lock_publications(session)
+    base = live.library
+    if await latest_publication_id(session) != live.publication_id:
+        base = (await rebuild(session)).library
+    merged = base.with_published(parsed)
     pub = Publication(
         published_at=time.time(),
         published_by=actor,
@@ -92,7 +132,7 @@ async def publish(
         ),
         event_id=f"playbooks:{pub.id}",
     )
-    return merged, pub.id
+    return Published(merged, pub.id, parsed.playbooks)
 
 
 def lookup(

@@ -65,7 +65,13 @@ class Template:
                 continue
             value = values.get(part.name)
             if not value:
-                value = part.default or VARIABLES[part.name].get(language) or VARIABLES[part.name]["en"]
+                if part.default:
+                    value = part.default  # the author's own words, as written
+                else:
+                    value = VARIABLES[part.name].get(language) or VARIABLES[part.name]["en"]
+                    if not out:
+                        # A neutral phrase opening the text: "Valued customer, ..." not "valued".
+                        value = value[:1].upper() + value[1:]
             out.append(value)
         return "".join(out)
 

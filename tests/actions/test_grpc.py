@@ -1,0 +1,188 @@
+"""gRPC GetActionPlan on a real grpc.aio server on loopback, called through the platform's
+client channel (service credential, deadline, retries): plan fields, why it matched, runners-up,
+language fallback, customer variables and the store's local time."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import grpc
+import pytest
+from grpc import aio
+
+from tests.actions.conftest import Replicas, playbook_yaml, unique_id
+from voc.actions.v1 import actions_pb2, actions_pb2_grpc
+from voc.common.v1 import common_pb2
+from voc_platform.grpc import client_channel
+
+# Wednesday 2026-11-18 12:10 in Seoul is 03:10 UTC.
+SEOUL_LUNCH_MS = int(datetime(2026, 11, 18, 3, 10, tzinfo=UTC).timestamp() * 1000)
+
+RESTAURANT = actions_pb2.StoreFacts(format="restaurant", region="seoul", name="강남역점")
+VIP_REPEAT = actions_pb2.CustomerFacts(
+    tier="vip",
+    known=True,
+    name="김민수",
+    repeat_count=2,
+    last_visit="2026-11-02",
+    signals={"repeat_issue": True, "vip": True, "churn_risk": False},
+)
+
+
+def request(
+    category: str = "food_quality",
+    *,
+    customer: actions_pb2.CustomerFacts | None = None,
+    store: actions_pb2.StoreFacts = RESTAURANT,
+    language: str = "ko",
+    feedback_language: str = "",
+    **facts: str,
+) -> actions_pb2.GetActionPlanRequest:
+    return actions_pb2.GetActionPlanRequest(
+        feedback=common_pb2.FeedbackFacts(
+            category=category,
+            sentiment=facts.pop("sentiment", "negative"),
+            store_id="store-gangnam",
+            channel="kiosk",
+            language=feedback_language,
+            **facts,
+        ),
+        customer=customer or actions_pb2.CustomerFacts(),
+        store=store,
+        language=language,
+    )
+
+
+async def plan_for(replicas: Replicas, req: actions_pb2.GetActionPlanRequest) -> actions_pb2.Plan:
+    response = await replicas.a.stub.GetActionPlan(req)
+    return response.plan
+
+
+async def test_a_critical_food_safety_plan_has_every_field(actions_replicas: Replicas) -> None:
+    plan = await plan_for(actions_replicas, request("food_safety", severity="critical", customer=VIP_REPEAT))
+    assert (plan.playbook_id, plan.version) == ("restaurant-food-safety-critical", 1)
+    assert plan.title == "식당 식품 안전 사고 — 이물·식중독 의심" and plan.language == "ko"
+    assert plan.priority == "urgent"
+    assert len(plan.steps) == 6 and plan.steps[0].text.startswith("고객에게 몸 상태를 묻는다")
+    assert [s.role for s in plan.steps] == [
+        "staff", "shift_lead", "shift_lead", "shift_lead", "store_manager", "store_manager",
+    ]  # fmt: skip
+    assert plan.script.startswith("김민수님, 정말 죄송합니다.")
+    assert (plan.sla.ack_seconds, plan.sla.resolve_seconds) == (60, 1800)
+    assert list(plan.notify_roles) == ["shift_lead", "store_manager"]
+    assert [(e.after_seconds, list(e.roles)) for e in plan.escalation] == [
+        (300, ["store_manager"]),
+        (900, ["area_manager"]),
+        (1800, ["cx_admin"]),
+    ]
+    assert plan.HasField("compensation")
+    assert (plan.compensation.max_amount, plan.compensation.currency, plan.compensation.authority) == (
+        50000,
+        "KRW",
+        "store_manager",
+    )
+    assert list(plan.matched_because) == [
+        "category=food_safety",
+        "severity in [high, critical] (critical)",
+        "store.format=restaurant",
+    ]
+    assert [(r.playbook_id, r.specificity) for r in plan.runners_up] == [("food-safety-default", 1)]
+
+
+async def test_the_plan_changes_with_the_customer(actions_replicas: Replicas) -> None:
+    vip = await plan_for(actions_replicas, request(severity="high", customer=VIP_REPEAT))
+    anonymous = await plan_for(actions_replicas, request(severity="high"))
+    assert vip.playbook_id == "restaurant-food-quality-vip-repeat"
+    assert list(vip.matched_because) == [
+        "category=food_quality",
+        "store.format=restaurant",
+        "customer.tier in [vip, vvip, gold] (vip)",
+        "signals.repeat_issue=true",
+    ]
+    assert [(r.playbook_id, r.specificity) for r in vip.runners_up] == [
+        ("restaurant-food-quality-repeat", 3),
+        ("food-quality-default", 1),
+    ]
+    assert "2026-11-02" in vip.steps[0].text and vip.script.startswith("김민수님")
+    assert (anonymous.playbook_id, list(anonymous.matched_because)) == (
+        "food-quality-default",
+        ["category=food_quality"],
+    )
+    assert not anonymous.runners_up
+    assert (vip.priority, anonymous.priority) == ("urgent", "normal")
+    assert vip.compensation.max_amount > anonymous.compensation.max_amount
+    # No name known: a neutral phrase, never a blank or a raw placeholder.
+    assert anonymous.script.startswith("고객님,") and "{" not in anonymous.script
+
+
+@pytest.mark.parametrize(
+    ("language", "feedback_language", "expected"),
+    [
+        ("en", "ko", "en"),  # the staff member's language wins over the feedback's
+        ("ko", "en", "ko"),
+        ("ko-KR", "", "ko"),
+        ("en_US", "", "en"),
+        ("ja", "", "en"),  # neither ko nor en: English is the common fallback
+        ("", "en", "en"),  # no staff language: the feedback's language
+        ("", "", "ko"),
+    ],
+)
+async def test_language_selection_and_fallback(
+    actions_replicas: Replicas, language: str, feedback_language: str, expected: str
+) -> None:
+    plan = await plan_for(
+        actions_replicas, request("food_safety", language=language, feedback_language=feedback_language)
+    )
+    assert plan.language == expected
+    titles = {"ko": "식품 안전 — 즉시 대응", "en": "Food safety — act now"}
+    assert (plan.playbook_id, plan.title) == ("food-safety-default", titles[expected])
+    english = await plan_for(actions_replicas, request("food_safety", language="en"))
+    assert english.script.startswith("Valued customer, first of all")
+    assert english.script.endswith("within 30 minutes.")
+
+
+async def test_a_text_written_in_one_language_falls_back_to_it(actions_replicas: Replicas) -> None:
+    pid = unique_id("ko-only")
+    text = playbook_yaml(pid).replace(', en: "Test playbook v1"', "")
+    response = await actions_replicas.a.publish({f"{pid}.yaml": text})
+    assert response.status_code == 200, response.text
+    plan = await plan_for(actions_replicas, request(touchpoint=pid, language="en"))
+    assert plan.playbook_id == pid
+    assert plan.title == "테스트 플레이북 v1"  # only Korean was written
+    assert plan.steps[1].text == "Remake the dish"  # English where it exists
+    assert plan.script == "Valued customer, we are sorry."
+
+
+@pytest.mark.parametrize(
+    ("time_zone", "expected", "because"),
+    [
+        ("Asia/Seoul", "restaurant-wait-time-lunch-peak", "time.hours 11:30-13:30 (12:10)"),
+        ("UTC", "wait-time-default", "category=wait_time"),
+        ("Mars/Olympus_Mons", "wait-time-default", "category=wait_time"),  # unknown zone: UTC
+    ],
+)
+async def test_local_time_conditions_use_the_store_time_zone(
+    actions_replicas: Replicas, time_zone: str, expected: str, because: str
+) -> None:
+    req = request("wait_time", severity="medium")
+    req.local_time_ms = SEOUL_LUNCH_MS
+    req.time_zone = time_zone
+    plan = await plan_for(actions_replicas, req)
+    assert plan.playbook_id == expected
+    assert because in plan.matched_because
+
+
+async def test_an_unknown_category_gets_the_other_default_and_says_so(actions_replicas: Replicas) -> None:
+    plan = await plan_for(actions_replicas, request("teleportation"))
+    assert plan.playbook_id == "other-default"
+    assert plan.matched_because[0].startswith("fallback: no playbook for category 'teleportation'")
+
+
+async def test_a_call_without_the_service_credential_is_refused(actions_replicas: Replicas) -> None:
+    channel = client_channel(actions_replicas.a.grpc_target, token="wrong-token", timeout=2)
+    try:
+        with pytest.raises(aio.AioRpcError) as raised:
+            await actions_pb2_grpc.ActionsServiceStub(channel).GetActionPlan(request())
+        assert raised.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    finally:
+        await channel.close()
