@@ -43,7 +43,13 @@ def build(runtime: ServiceRuntime) -> ServiceParts:
         ),
         grpc_register=grpc_server.register(runtime.database),
         grpc_service_names=[grpc_server.SERVICE_NAME],
-        consumers=events.consumers(runtime.database, upstreams, broker, delivery.wake),
+        consumers=events.consumers(
+            runtime.database,
+            upstreams,
+            broker,
+            delivery.wake,
+            dedupe_window=settings.dedupe_window_seconds,
+        ),
         background=[delivery.run, escalation.run],
         on_stop=[close],
     )

@@ -14,7 +14,7 @@ from fastapi.responses import FileResponse, StreamingResponse
 from sqlalchemy import ColumnElement, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from voc_notify import service
+from voc_notify import directory, service
 from voc_notify.auth import (
     Principal,
     TokenError,
@@ -301,6 +301,8 @@ def build_app(
                 "region": s.region,
                 "timezone": s.timezone,
                 "language": s.language,
+                "quiet_start": s.quiet_start,
+                "quiet_end": s.quiet_end,
             }
             for s in rows
         ]
@@ -327,6 +329,22 @@ def build_app(
                         setattr(existing, key, value)
                     existing.password_hash = hash_password(item.password)
         return {"staff": len(body)}
+
+    @app.get("/v1/alerts/{alert_id}/deliveries")
+    async def alert_deliveries(alert_id: str, principal: StaffDep, session: SessionDep) -> dict[str, Any]:
+        """Delivery receipts per device: accepted by the push service, shown, opened, acknowledged."""
+        alert = await load_alert(session, alert_id, principal)
+        if service.ROLE_LEVEL.get(principal.role, 0) < service.ROLE_LEVEL["store_manager"]:
+            raise Problem(403, "Delivery receipts are for store managers and above.")
+        rows = await session.scalars(
+            select(Delivery).where(Delivery.alert_id == alert.id).order_by(Delivery.created_at, Delivery.id)
+        )
+        return {
+            "alert_id": alert.id,
+            "deliveries": [service.delivery_receipt(d, alert) for d in rows],
+        }
+
+    directory.install(app, database=database, require_admin=require_admin)
 
     @app.get("/", include_in_schema=False)
     async def index() -> FileResponse:

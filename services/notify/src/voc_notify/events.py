@@ -28,6 +28,8 @@ def consumers(
     upstreams: Upstreams,
     broker: AlertBroker,
     on_new_deliveries: Callable[[], None],
+    *,
+    dedupe_window: float = service.DEFAULT_DEDUPE_WINDOW_SECONDS,
 ) -> list[ConsumerSpec]:
     async def handle(msg: Msg) -> None:
         event = events_pb2.FeedbackReceived.FromString(msg.data)
@@ -91,21 +93,26 @@ def consumers(
                 plan=plan,
                 degraded=degraded,
                 language=language,
+                dedupe_window=dedupe_window,
             )
-            if created is not None:
+            if created is not None and not created.merged:
                 created.alert.traceparent = carrier.get("traceparent")
         if created is None:
             return
         if created.deliveries:
             on_new_deliveries()
         broker.publish(
-            {"type": "alert.created", "alert": service.alert_summary(created.alert)},
+            {
+                "type": "alert.updated" if created.merged else "alert.created",
+                "alert": service.alert_summary(created.alert),
+            },
             store_id=created.alert.store_id,
             area_id=created.alert.area_id,
         )
         log.info(
-            "alert %s for feedback %s: %d recipients, %d pushes%s",
+            "alert %s %s feedback %s: %d recipients, %d pushes%s",
             created.alert.id,
+            "updated by" if created.merged else "for",
             facts.feedback_id,
             len(created.recipients),
             created.deliveries,

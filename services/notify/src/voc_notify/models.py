@@ -27,6 +27,9 @@ class Store(Base):
     region: Mapped[str | None] = mapped_column(String(64), nullable=True)
     timezone: Mapped[str] = mapped_column(String(64), default="Asia/Seoul")
     language: Mapped[str] = mapped_column(String(8), default="ko")
+    # Local "HH:MM" bounds of the store's quiet hours (non-urgent pushes are held); may wrap midnight.
+    quiet_start: Mapped[str | None] = mapped_column(String(5), nullable=True)
+    quiet_end: Mapped[str | None] = mapped_column(String(5), nullable=True)
 
 
 class Staff(Base):
@@ -88,6 +91,12 @@ class Alert(Base):
     note: Mapped[str | None] = mapped_column(Text, nullable=True)
     # W3C traceparent of the consumer span, so the push sends join the feedback's trace.
     traceparent: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # Later feedback from the same customer about the same category, merged into this alert.
+    related_feedback: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON, nullable=True)
+    updates: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    updated_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+
+    __table_args__ = (Index("ix_alerts_dedupe", "customer_id", "store_id", "category", "created_at"),)
 
 
 class AlertRecipient(Base):
@@ -117,6 +126,8 @@ class Delivery(Base):
     shown_at: Mapped[float | None] = mapped_column(Float, nullable=True)
     opened_at: Mapped[float | None] = mapped_column(Float, nullable=True)
     last_error: Mapped[str | None] = mapped_column(String(300), nullable=True)
+    # Set when a non-urgent push waits for the store's quiet hours to end (next_attempt_at = this).
+    held_until: Mapped[float | None] = mapped_column(Float, nullable=True)
 
     __table_args__ = (Index("ix_deliveries_due", "status", "next_attempt_at"),)
 
@@ -135,3 +146,29 @@ class EscalationTimer(Base):
     status: Mapped[str] = mapped_column(String(16))  # pending|fired|cancelled
 
     __table_args__ = (Index("ix_timers_due", "status", "fire_at"),)
+
+
+class Shift(Base):
+    """A weekly working slot in the store's local time; `ends` <= `starts` runs past midnight."""
+
+    __tablename__ = "shifts"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    staff_id: Mapped[str] = mapped_column(ForeignKey("staff.id", ondelete="CASCADE"), index=True)
+    weekday: Mapped[int] = mapped_column(Integer)  # 0 = Monday, as datetime.weekday()
+    starts: Mapped[str] = mapped_column(String(5))  # "HH:MM" local
+    ends: Mapped[str] = mapped_column(String(5))
+
+
+class ShiftOverride(Base):
+    """A one-off change to the weekly pattern: on or off duty for whole local dates."""
+
+    __tablename__ = "shift_overrides"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    staff_id: Mapped[str] = mapped_column(ForeignKey("staff.id", ondelete="CASCADE"), index=True)
+    starts_on: Mapped[str] = mapped_column(String(10))  # ISO date, inclusive
+    ends_on: Mapped[str] = mapped_column(String(10))  # ISO date, inclusive
+    on_duty: Mapped[bool] = mapped_column(Boolean)
+    note: Mapped[str] = mapped_column(String(200), default="")
+    created_at: Mapped[float] = mapped_column(Float)

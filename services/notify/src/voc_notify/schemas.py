@@ -1,12 +1,23 @@
 from __future__ import annotations
 
+import datetime as dt
 from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from voc_notify.duty import parse_hhmm
 from voc_notify.service import OUTCOMES
 
 Role = Literal["staff", "shift_lead", "store_manager", "area_manager", "cx_admin"]
+
+
+def _time_of_day(value: str) -> str:
+    parse_hhmm(value)  # raises ValueError with the reason, which pydantic reports per field
+    return value
+
+
+TimeOfDay = Annotated[str, Field(max_length=5), AfterValidator(_time_of_day)]
 
 
 class Strict(BaseModel):
@@ -57,6 +68,26 @@ class StoreIn(Strict):
     region: Annotated[str, Field(max_length=64)] | None = None
     timezone: Annotated[str, Field(max_length=64)] = "Asia/Seoul"
     language: Literal["ko", "en"] = "ko"
+    # Quiet hours (local HH:MM, may wrap midnight): non-urgent pushes are held until they end.
+    quiet_start: TimeOfDay | None = None
+    quiet_end: TimeOfDay | None = None
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"'{value}' is not an IANA time zone (e.g. Asia/Seoul)") from exc
+        return value
+
+    @model_validator(mode="after")
+    def _quiet_pair(self) -> StoreIn:
+        if (self.quiet_start is None) != (self.quiet_end is None):
+            raise ValueError("quiet_start and quiet_end go together")
+        if self.quiet_start is not None and self.quiet_start == self.quiet_end:
+            raise ValueError("quiet hours need different start and end times")
+        return self
 
 
 class StaffIn(Strict):
@@ -68,3 +99,30 @@ class StaffIn(Strict):
     store_ids: list[Annotated[str, Field(max_length=64)]] = []
     area_id: Annotated[str, Field(max_length=64)] | None = None
     language: Literal["ko", "en"] = "ko"
+
+
+class ShiftIn(Strict):
+    weekday: Annotated[int, Field(ge=0, le=6, description="0 = Monday … 6 = Sunday")]
+    starts: TimeOfDay
+    ends: TimeOfDay
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> ShiftIn:
+        if self.starts == self.ends:
+            raise ValueError("a shift needs different start and end times")
+        return self
+
+
+class OverrideIn(Strict):
+    starts_on: dt.date
+    ends_on: dt.date
+    on_duty: bool
+    note: Annotated[str, Field(max_length=200)] = ""
+
+    @model_validator(mode="after")
+    def _ordered(self) -> OverrideIn:
+        if self.ends_on < self.starts_on:
+            raise ValueError("ends_on is before starts_on")
+        if (self.ends_on - self.starts_on).days > 366:
+            raise ValueError("an override covers at most a year")
+        return self

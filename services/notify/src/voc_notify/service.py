@@ -7,10 +7,11 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from voc.events.v1 import events_pb2
+from voc_notify import duty
 from voc_notify.auth import Principal
 from voc_notify.models import (
     Alert,
@@ -18,6 +19,8 @@ from voc_notify.models import (
     Delivery,
     Device,
     EscalationTimer,
+    Shift,
+    ShiftOverride,
     Staff,
     Store,
     outbox_table,
@@ -43,33 +46,61 @@ def visible_to(principal: Principal, *, store_id: str, area_id: str | None) -> b
     return store_id in principal.store_ids
 
 
-async def staff_for_roles(session: AsyncSession, *, store: Store, wanted: list[str]) -> list[Staff]:
-    """Staff with one of `wanted` roles at the store (area managers: in its area).
-
-    When nobody holds those roles there, the next level up is asked, up to area managers.
-    """
-    candidates = list(await session.scalars(select(Staff).where(Staff.active.is_(True))))
+def _climb(candidates: list[Staff], wanted: list[str], eligible: set[str] | None) -> list[Staff]:
+    """The wanted roles among `candidates`, else each next level up the role ladder."""
     wanted_levels = sorted({ROLE_LEVEL.get(r, 1) for r in wanted}) or [2]
     level = wanted_levels[0]
-    chosen: list[Staff] = []
     while level <= ROLE_LEVEL["area_manager"]:
         roles_now = {r for r in wanted if ROLE_LEVEL.get(r, 1) >= level} or {
             r for r, lv in ROLE_LEVEL.items() if lv == level
         }
-        chosen = [
-            s
-            for s in candidates
-            if s.role in roles_now
-            and (
-                store.id in (s.store_ids or [])
-                or (s.role == "area_manager" and store.area_id and s.area_id == store.area_id)
-            )
-        ]
+        chosen = [s for s in candidates if s.role in roles_now and (eligible is None or s.id in eligible)]
         if chosen:
             return chosen
         level += 1
         wanted = [r for r, lv in ROLE_LEVEL.items() if lv == level]
-    return chosen
+    return []
+
+
+async def on_duty_ids(
+    session: AsyncSession, *, staff: list[Staff], timezone: str | None, now: float
+) -> set[str]:
+    ids = [s.id for s in staff]
+    if not ids:
+        return set()
+    shifts: dict[str, list[Shift]] = {}
+    for shift in await session.scalars(select(Shift).where(Shift.staff_id.in_(ids))):
+        shifts.setdefault(shift.staff_id, []).append(shift)
+    overrides: dict[str, list[ShiftOverride]] = {}
+    for override in await session.scalars(select(ShiftOverride).where(ShiftOverride.staff_id.in_(ids))):
+        overrides.setdefault(override.staff_id, []).append(override)
+    return {
+        sid
+        for sid in ids
+        if duty.on_duty(
+            shifts=shifts.get(sid, []), overrides=overrides.get(sid, []), timezone=timezone, now=now
+        )
+    }
+
+
+async def staff_for_roles(
+    session: AsyncSession, *, store: Store, wanted: list[str], now: float | None = None
+) -> list[Staff]:
+    """Staff on duty now with one of `wanted` roles at the store (area managers: in its area).
+
+    When nobody with those roles is on duty, the next level up is asked, up to area managers.
+    When nobody at any level is on duty, the same ladder ignoring shifts, so that an alert is
+    never left without an owner.
+    """
+    now = now or time.time()
+    candidates = [
+        s
+        for s in await session.scalars(select(Staff).where(Staff.active.is_(True)))
+        if store.id in (s.store_ids or [])
+        or (s.role == "area_manager" and store.area_id and s.area_id == store.area_id)
+    ]
+    present = await on_duty_ids(session, staff=candidates, timezone=store.timezone, now=now)
+    return _climb(candidates, list(wanted), present) or _climb(candidates, list(wanted), None)
 
 
 def mask_text(text: str, limit: int = 120) -> str:
@@ -115,6 +146,39 @@ class NewAlert:
     alert: Alert
     recipients: list[Staff]
     deliveries: int
+    # True when the feedback was merged into an open alert instead of creating one.
+    merged: bool = False
+
+
+PRIORITY_RANK = {"info": 0, "normal": 1, "urgent": 2}
+DEFAULT_DEDUPE_WINDOW_SECONDS = 1800.0
+
+
+def hold_until(store: Store, *, priority: str, now: float) -> float | None:
+    """Non-urgent pushes wait for the end of the store's quiet hours; urgent ones never wait."""
+    if priority == "urgent":
+        return None
+    return duty.quiet_until(
+        quiet_start=store.quiet_start, quiet_end=store.quiet_end, timezone=store.timezone, now=now
+    )
+
+
+async def open_alert_for(
+    session: AsyncSession, *, customer_id: str, store_id: str, category: str, since: float
+) -> Alert | None:
+    """The newest unresolved alert for this customer, store and category active since `since`."""
+    return await session.scalar(
+        select(Alert)
+        .where(
+            Alert.customer_id == customer_id,
+            Alert.store_id == store_id,
+            Alert.category == category,
+            Alert.status != "resolved",
+            or_(Alert.created_at >= since, Alert.updated_at >= since),
+        )
+        .order_by(Alert.created_at.desc())
+        .limit(1)
+    )
 
 
 async def create_alert(
@@ -127,17 +191,40 @@ async def create_alert(
     degraded: list[str],
     language: str,
     now: float | None = None,
+    dedupe_window: float = DEFAULT_DEDUPE_WINDOW_SECONDS,
 ) -> NewAlert | None:
     """Alert + recipients + deliveries + escalation timers + event, in one transaction.
 
+    A second complaint from the same customer about the same category at the same store
+    within `dedupe_window` seconds updates that open alert instead (see `merge_feedback`).
     None when this feedback already has an alert (redelivered event).
     """
     now = now or time.time()
     existing = await session.scalar(select(Alert.id).where(Alert.feedback_id == feedback["id"]))
     if existing is not None:
         return None
+    customer_id = context.get("customer_id")
+    if customer_id and dedupe_window > 0:
+        open_alert = await open_alert_for(
+            session,
+            customer_id=customer_id,
+            store_id=store.id,
+            category=feedback["category"],
+            since=now - dedupe_window,
+        )
+        if open_alert is not None:
+            return await merge_feedback(
+                session,
+                alert=open_alert,
+                feedback=feedback,
+                store=store,
+                context=context,
+                plan=plan,
+                language=language,
+                now=now,
+            )
     recipients = await staff_for_roles(
-        session, store=store, wanted=list(plan.get("notify_roles") or ["shift_lead"])
+        session, store=store, wanted=list(plan.get("notify_roles") or ["shift_lead"]), now=now
     )
     title, body = compose(store=store, feedback=feedback, context=context, plan=plan, language=language)
     alert = Alert(
@@ -145,7 +232,7 @@ async def create_alert(
         feedback_id=feedback["id"],
         store_id=store.id,
         area_id=store.area_id,
-        customer_id=context.get("customer_id"),
+        customer_id=customer_id,
         category=feedback["category"],
         priority=plan.get("priority", "normal"),
         status="open",
@@ -157,10 +244,14 @@ async def create_alert(
         degraded=degraded,
         escalation_level=0,
         created_at=now,
+        related_feedback=[],
+        updates=0,
     )
     session.add(alert)
     await session.flush()
-    deliveries = await _add_recipients(session, alert=alert, staff=recipients, level=0, now=now)
+    deliveries = await _add_recipients(session, alert=alert, staff=recipients, level=0, now=now, store=store)
+    # Escalation counts from when the first page can go out: quiet hours shift the whole chain.
+    start = hold_until(store, priority=alert.priority, now=now) or now
     sla = plan.get("sla") or {}
     for level, step in enumerate(plan.get("escalation") or [], start=1):
         session.add(
@@ -170,7 +261,7 @@ async def create_alert(
                 kind="ack",
                 level=level,
                 roles=list(step.get("roles") or []),
-                fire_at=now + float(step.get("after_seconds") or 0),
+                fire_at=start + float(step.get("after_seconds") or 0),
                 status="pending",
             )
         )
@@ -182,32 +273,113 @@ async def create_alert(
                 kind="resolve",
                 level=0,
                 roles=["store_manager"],
-                fire_at=now + float(sla["resolve_seconds"]),
+                fire_at=start + float(sla["resolve_seconds"]),
                 status="pending",
             )
         )
+    await _alert_created_event(
+        session, alert=alert, feedback_id=alert.feedback_id, recipients=recipients, now=now
+    )
+    return NewAlert(alert, recipients, deliveries)
+
+
+async def _alert_created_event(
+    session: AsyncSession,
+    *,
+    alert: Alert,
+    feedback_id: str,
+    recipients: list[Staff],
+    now: float,
+    event_id: str | None = None,
+) -> None:
     await add_event(
         session,
         outbox_table,
         subject="voc.alert.created",
         message=events_pb2.AlertCreated(
             alert_id=alert.id,
-            feedback_id=alert.feedback_id,
+            feedback_id=feedback_id,
             store_id=alert.store_id,
             customer_id=alert.customer_id or "",
             priority=alert.priority,
-            playbook_id=str(plan.get("playbook_id", "")),
-            playbook_version=int(plan.get("version") or 0),
+            playbook_id=str(alert.plan.get("playbook_id", "")),
+            playbook_version=int(alert.plan.get("version") or 0),
             recipient_staff_ids=[s.id for s in recipients],
             created_at_ms=int(now * 1000),
-            degraded=degraded,
+            degraded=list(alert.degraded or []),
         ),
+        event_id=event_id,
     )
-    return NewAlert(alert, recipients, deliveries)
+
+
+async def merge_feedback(
+    session: AsyncSession,
+    *,
+    alert: Alert,
+    feedback: dict[str, Any],
+    store: Store,
+    context: dict[str, Any],
+    plan: dict[str, Any],
+    language: str,
+    now: float,
+) -> NewAlert | None:
+    """Fold a repeat complaint into its open alert and re-push it under the same Topic.
+
+    The people already working the alert are told again (only the acknowledger once it is
+    acknowledged), their unsent pushes are superseded, and `voc.alert.created` is published for
+    the new feedback with the existing alert id, so its case moves to `alerted` too.
+    """
+    related = list(alert.related_feedback or [])
+    if any(item.get("id") == feedback["id"] for item in related):
+        return None
+    related.append(
+        {
+            "id": feedback["id"],
+            "text": feedback.get("text") or "",
+            "channel": feedback.get("channel"),
+            "severity": feedback.get("severity"),
+            "ratings": feedback.get("ratings") or {},
+            "received_at_ms": feedback.get("received_at_ms"),
+        }
+    )
+    alert.related_feedback = related  # a new list, so the JSON column is seen as changed
+    alert.updates = (alert.updates or 0) + 1
+    alert.updated_at = now
+    if PRIORITY_RANK.get(plan.get("priority", "normal"), 1) > PRIORITY_RANK.get(alert.priority, 1):
+        alert.priority = plan.get("priority", alert.priority)
+    if context.get("known"):
+        alert.context = context  # fresher signals: the repeat now counts
+    title, body = compose(store=store, feedback=feedback, context=alert.context, plan=plan, language=language)
+    more = f"추가 {alert.updates}건" if language == "ko" else f"+{alert.updates} more"
+    alert.title, alert.body = f"{title} ({more})", body
+    if alert.status == "open":
+        staff_ids = list(
+            await session.scalars(select(AlertRecipient.staff_id).where(AlertRecipient.alert_id == alert.id))
+        )
+    else:
+        staff_ids = [alert.acknowledged_by] if alert.acknowledged_by else []
+    staff = list(await session.scalars(select(Staff).where(Staff.id.in_(staff_ids)))) if staff_ids else []
+    await session.execute(
+        update(Delivery)
+        .where(Delivery.alert_id == alert.id, Delivery.status == "pending", Delivery.attempts == 0)
+        .values(status="cancelled", last_error="superseded by an update")
+    )
+    deliveries = await _add_recipients(
+        session, alert=alert, staff=staff, level=alert.escalation_level, now=now, store=store
+    )
+    await _alert_created_event(
+        session,
+        alert=alert,
+        feedback_id=feedback["id"],
+        recipients=staff,
+        now=now,
+        event_id=f"merged:{feedback['id']}",  # ≤ 64 chars: processed_events.event_id
+    )
+    return NewAlert(alert, staff, deliveries, merged=True)
 
 
 async def _add_recipients(
-    session: AsyncSession, *, alert: Alert, staff: list[Staff], level: int, now: float
+    session: AsyncSession, *, alert: Alert, staff: list[Staff], level: int, now: float, store: Store | None
 ) -> int:
     if not staff:
         return 0
@@ -217,6 +389,7 @@ async def _add_recipients(
     fresh = [s for s in staff if s.id not in already]
     for s in fresh:
         session.add(AlertRecipient(alert_id=alert.id, staff_id=s.id, level=level, added_at=now))
+    held = hold_until(store, priority=alert.priority, now=now) if store is not None else None
     devices = list(await session.scalars(select(Device).where(Device.staff_id.in_([s.id for s in staff]))))
     for device in devices:
         session.add(
@@ -228,7 +401,8 @@ async def _add_recipients(
                 level=level,
                 status="pending",
                 attempts=0,
-                next_attempt_at=now,
+                next_attempt_at=held or now,
+                held_until=held,
                 created_at=now,
             )
         )
@@ -253,10 +427,10 @@ async def escalate(
     store = await session.get(Store, alert.store_id)
     if store is None:
         return None
-    staff = await staff_for_roles(session, store=store, wanted=list(timer.roles))
+    staff = await staff_for_roles(session, store=store, wanted=list(timer.roles), now=now)
     if timer.kind == "ack":
         alert.escalation_level = max(alert.escalation_level, timer.level)
-    await _add_recipients(session, alert=alert, staff=staff, level=timer.level, now=now)
+    await _add_recipients(session, alert=alert, staff=staff, level=timer.level, now=now, store=store)
     await add_event(
         session,
         outbox_table,
@@ -298,17 +472,18 @@ async def acknowledge(
         .where(Delivery.alert_id == alert.id, Delivery.status == "pending", Delivery.attempts == 0)
         .values(status="cancelled")
     )
-    await add_event(
-        session,
-        outbox_table,
-        subject="voc.alert.acknowledged",
-        message=events_pb2.AlertAcknowledged(
-            alert_id=alert.id,
-            feedback_id=alert.feedback_id,
-            staff_id=principal.staff_id,
-            acknowledged_at_ms=int(now * 1000),
-        ),
-    )
+    for feedback_id in feedback_ids(alert):
+        await add_event(
+            session,
+            outbox_table,
+            subject="voc.alert.acknowledged",
+            message=events_pb2.AlertAcknowledged(
+                alert_id=alert.id,
+                feedback_id=feedback_id,
+                staff_id=principal.staff_id,
+                acknowledged_at_ms=int(now * 1000),
+            ),
+        )
     return alert
 
 
@@ -337,20 +512,45 @@ async def resolve(
         .where(EscalationTimer.alert_id == alert.id, EscalationTimer.status == "pending")
         .values(status="cancelled")
     )
-    await add_event(
-        session,
-        outbox_table,
-        subject="voc.alert.resolved",
-        message=events_pb2.AlertResolved(
-            alert_id=alert.id,
-            feedback_id=alert.feedback_id,
-            staff_id=principal.staff_id,
-            outcome=outcome,
-            note=note,
-            resolved_at_ms=int(now * 1000),
-        ),
-    )
+    for feedback_id in feedback_ids(alert):
+        await add_event(
+            session,
+            outbox_table,
+            subject="voc.alert.resolved",
+            message=events_pb2.AlertResolved(
+                alert_id=alert.id,
+                feedback_id=feedback_id,
+                staff_id=principal.staff_id,
+                outcome=outcome,
+                note=note,
+                resolved_at_ms=int(now * 1000),
+            ),
+        )
     return alert
+
+
+def feedback_ids(alert: Alert) -> list[str]:
+    """Every feedback item this alert answers: its own and the merged repeats (each has a case)."""
+    return [alert.feedback_id, *(str(item["id"]) for item in alert.related_feedback or [])]
+
+
+def delivery_receipt(delivery: Delivery, alert: Alert) -> dict[str, Any]:
+    acknowledged = alert.acknowledged_at if alert.acknowledged_by == delivery.staff_id else None
+    return {
+        "id": delivery.id,
+        "staff_id": delivery.staff_id,
+        "device_id": delivery.device_id,
+        "level": delivery.level,
+        "status": delivery.status,
+        "attempts": delivery.attempts,
+        "created_at": delivery.created_at,
+        "held_until": delivery.held_until,
+        "accepted_at": delivery.accepted_at,
+        "shown_at": delivery.shown_at,
+        "opened_at": delivery.opened_at,
+        "acknowledged_at": acknowledged,
+        "last_error": delivery.last_error,
+    }
 
 
 def endpoint_hash(endpoint: str) -> str:
@@ -371,6 +571,8 @@ def alert_summary(alert: Alert) -> dict[str, Any]:
         "acknowledged_at": alert.acknowledged_at,
         "resolved_at": alert.resolved_at,
         "escalation_level": alert.escalation_level,
+        "updates": alert.updates or 0,
+        "updated_at": alert.updated_at,
     }
 
 
@@ -385,4 +587,5 @@ def alert_detail(alert: Alert) -> dict[str, Any]:
         "resolved_by": alert.resolved_by,
         "outcome": alert.outcome,
         "note": alert.note,
+        "related_feedback": alert.related_feedback or [],
     }

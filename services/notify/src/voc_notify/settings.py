@@ -25,6 +25,8 @@ class Settings(ServiceSettings):
     login_max_failures: int = 5
     lockout_base_seconds: int = 30
     escalation_poll_seconds: float = 1.0
+    # A repeat complaint (same customer, store, category) within this window updates the open alert.
+    dedupe_window_seconds: float = Field(1800.0, ge=0, validation_alias="VOC_NOTIFY_DEDUPE_WINDOW_SECONDS")
 
     @field_validator("vapid_subject")
     @classmethod

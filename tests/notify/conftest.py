@@ -1,0 +1,142 @@
+"""Notify fixtures: a migrated notify database with one store (s1, area a1, Asia/Seoul), its
+shift lead, store manager and area manager, and helpers to create alerts in-process."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy import select
+
+from tests.conftest import DatabaseFactory
+from voc_notify import service
+from voc_notify.models import Delivery, Device, Staff, Store, outbox_table
+from voc_platform import migrations
+from voc_platform.db import Database
+
+MIGRATIONS = Path(service.__file__).parent / "migrations"
+SEOUL = ZoneInfo("Asia/Seoul")
+PEOPLE: tuple[tuple[str, str, list[str], str | None], ...] = (
+    ("lead", "shift_lead", ["s1"], None),
+    ("mgr", "store_manager", ["s1"], None),
+    ("area", "area_manager", [], "a1"),
+)
+
+
+def seoul(year: int, month: int, day: int, hour: int, minute: int = 0) -> float:
+    """Epoch seconds of a local time in Seoul (the test store's zone; no DST)."""
+    return datetime(year, month, day, hour, minute, tzinfo=SEOUL).timestamp()
+
+
+def plan(
+    priority: str = "urgent", after: float = 60, roles: tuple[str, ...] = ("shift_lead",)
+) -> dict[str, Any]:
+    return {
+        "playbook_id": "test",
+        "version": 1,
+        "priority": priority,
+        "title": "t",
+        "steps": [],
+        "notify_roles": list(roles),
+        "sla": {"ack_seconds": after, "resolve_seconds": 600},
+        "escalation": [{"after_seconds": after, "roles": ["store_manager"]}],
+    }
+
+
+@pytest.fixture
+async def notify_db(databases: DatabaseFactory) -> AsyncIterator[Database]:
+    database = Database(databases.url("notify_unit"))
+    await migrations.upgrade(database, MIGRATIONS, name="notify")
+    async with database.transaction() as s:
+        s.add(Store(id="s1", name="Store 1", area_id="a1", timezone="Asia/Seoul", language="en"))
+        for sid, role, stores, area in PEOPLE:
+            s.add(
+                Staff(
+                    id=sid,
+                    name=sid,
+                    email=f"{sid}@x.demo",
+                    password_hash="x",
+                    role=role,
+                    store_ids=stores,
+                    area_id=area,
+                    language="en",
+                    active=True,
+                    failed_logins=0,
+                    locked_until=0.0,
+                )
+            )
+    yield database
+    await database.dispose()
+
+
+async def add_device(db: Database, staff_id: str, subscription: dict[str, Any], device_id: str) -> None:
+    async with db.transaction() as s:
+        s.add(
+            Device(
+                id=device_id,
+                staff_id=staff_id,
+                endpoint=subscription["endpoint"],
+                endpoint_hash=service.endpoint_hash(subscription["endpoint"]),
+                p256dh=subscription["keys"]["p256dh"],
+                auth=subscription["keys"]["auth"],
+                created_at=time.time(),
+            )
+        )
+
+
+async def new_alert(
+    db: Database,
+    feedback_id: str,
+    *,
+    now: float,
+    the_plan: dict[str, Any] | None = None,
+    customer_id: str | None = None,
+    category: str = "cleanliness",
+    store_id: str = "s1",
+    dedupe_window: float = service.DEFAULT_DEDUPE_WINDOW_SECONDS,
+) -> service.NewAlert | None:
+    async with db.transaction() as s:
+        store = await s.get(Store, store_id)
+        assert store is not None
+        context: dict[str, Any] = (
+            {"known": True, "customer_id": customer_id, "masked_name": "김**"}
+            if customer_id
+            else {"known": False}
+        )
+        return await service.create_alert(
+            s,
+            feedback={"id": feedback_id, "category": category, "text": f"text of {feedback_id}"},
+            store=store,
+            context=context,
+            plan=the_plan or plan(),
+            degraded=[],
+            language="en",
+            now=now,
+            dedupe_window=dedupe_window,
+        )
+
+
+async def deliveries(db: Database, alert_id: str) -> list[Delivery]:
+    async with db.session() as s:
+        return list(
+            await s.scalars(
+                select(Delivery)
+                .where(Delivery.alert_id == alert_id)
+                .order_by(Delivery.created_at, Delivery.id)
+            )
+        )
+
+
+async def events(db: Database, subject: str) -> list[dict[str, Any]]:
+    async with db.session() as s:
+        rows = await s.execute(
+            select(outbox_table.c.event_id, outbox_table.c.payload)
+            .where(outbox_table.c.subject == subject)
+            .order_by(outbox_table.c.created_at)
+        )
+        return [{"event_id": r.event_id, "payload": r.payload} for r in rows]

@@ -1,0 +1,240 @@
+"""Delivery and escalation with the real workers, a real database and the push-service
+emulator over loopback: retries with back-off on 429/5xx, removal of dead subscriptions, the
+allowlist at send time, held pushes, no page after an acknowledgement, and timers that survive
+a restart of the process."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+
+from tests.notify.conftest import SEOUL, add_device, deliveries, events, new_alert, plan
+from voc_cli.push_emulator import PushEmulator
+from voc_notify import service
+from voc_notify.auth import Principal
+from voc_notify.models import Alert, Device, EscalationTimer, Store
+from voc_notify.settings import Settings
+from voc_notify.stream import AlertBroker
+from voc_notify.webpush import DEFAULT_PUSH_HOSTS, PushAllowlist, VapidKeys, WebPushSender
+from voc_notify.workers import DeliveryWorker, EscalationWorker
+from voc_platform.db import Database
+
+VAPID = VapidKeys.generate()
+
+
+@dataclass
+class Workers:
+    delivery: DeliveryWorker
+    escalation: EscalationWorker
+
+
+@asynccontextmanager
+async def workers(db: Database, emulator: PushEmulator, *, run: bool = False) -> AsyncIterator[Workers]:
+    """The notify workers as `python -m voc_notify` builds them; `run` starts their loops."""
+    settings = Settings(escalation_poll_seconds=0.1)
+    sender = WebPushSender(
+        vapid=VAPID,
+        subject=settings.vapid_subject,
+        allowlist=PushAllowlist([*DEFAULT_PUSH_HOSTS, f"127.0.0.1:{emulator.port}"]),
+        timeout=2.0,
+    )
+    delivery = DeliveryWorker(db, sender, settings)
+    escalation = EscalationWorker(db, settings, AlertBroker(), delivery.wake)
+    tasks = [asyncio.create_task(delivery.run()), asyncio.create_task(escalation.run())] if run else []
+    try:
+        yield Workers(delivery, escalation)
+    finally:
+        for task in tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await sender.aclose()
+
+
+async def until(condition: Callable[[], Awaitable[Any]], timeout: float = 10.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while not (value := await condition()):
+        assert time.monotonic() < deadline, "condition not met in time"
+        await asyncio.sleep(0.05)
+    return value
+
+
+async def phone(db: Database, emulator: PushEmulator, staff_id: str) -> str:
+    subscription = emulator.new_subscription(label=staff_id)
+    await add_device(
+        db, staff_id, subscription, f"dev-{staff_id}-{PushEmulator.subscription_id(subscription)[:8]}"
+    )
+    return PushEmulator.subscription_id(subscription)
+
+
+async def test_retries_with_back_off_on_429_and_5xx_then_delivers(
+    notify_db: Database, push_emulator: PushEmulator
+) -> None:
+    lead = await phone(notify_db, push_emulator, "lead")
+    push_emulator.fail_next(lead, 429, retry_after=1)
+    push_emulator.fail_next(lead, 503)
+    created = await new_alert(notify_db, "f-retry", now=time.time())
+    assert created is not None
+    async with workers(notify_db, push_emulator) as w:
+        assert await w.delivery.process_due() == 1
+        [first] = await deliveries(notify_db, created.alert.id)
+        assert first.status == "pending" and first.attempts == 1 and first.last_error
+        assert first.next_attempt_at - time.time() > 0.8, "Retry-After is honoured"
+        assert await w.delivery.process_due() == 0, "not due before the back-off"
+
+        async def accepted() -> bool:
+            await w.delivery.process_due()
+            return (await deliveries(notify_db, created.alert.id))[0].status == "accepted"
+
+        await until(accepted)
+    [done] = await deliveries(notify_db, created.alert.id)
+    assert done.attempts == 3 and done.accepted_at is not None
+    assert [status for sid, status in push_emulator.responses if sid == lead] == [429, 503, 201]
+    [push] = push_emulator.received(lead)
+    assert push.json["alert_id"] == created.alert.id
+    assert push.topic == created.alert.id.replace("-", "") and push.urgency == "high" and push.ttl >= 900
+    assert [e["event_id"] for e in await events(notify_db, "voc.alert.delivered")] == [f"delivered:{done.id}"]
+
+
+async def test_gone_subscriptions_are_removed(notify_db: Database, push_emulator: PushEmulator) -> None:
+    expired = await phone(notify_db, push_emulator, "lead")
+    unknown = await phone(notify_db, push_emulator, "lead")
+    push_emulator.expire(expired)  # answers 410
+    async with notify_db.transaction() as s:  # an endpoint the push service never heard of: 404
+        device = await s.scalar(select(Device).where(Device.endpoint.endswith(unknown)))
+        assert device is not None
+        device.endpoint = device.endpoint.replace(unknown, "no-such-subscription")
+    created = await new_alert(notify_db, "f-gone", now=time.time())
+    assert created is not None
+    async with workers(notify_db, push_emulator) as w:
+        assert await w.delivery.process_due() == 2
+    rows = await deliveries(notify_db, created.alert.id)
+    assert sorted(d.status for d in rows) == ["gone", "gone"]
+    answered = {
+        sid: status for sid, status in push_emulator.responses if sid in (expired, "no-such-subscription")
+    }
+    assert answered == {expired: 410, "no-such-subscription": 404}
+    async with notify_db.session() as s:
+        assert list(await s.scalars(select(Device.id).where(Device.staff_id == "lead"))) == []
+
+
+async def test_an_endpoint_off_the_allowlist_is_never_requested(
+    notify_db: Database, push_emulator: PushEmulator
+) -> None:
+    # A row that slipped in before the allowlist changed: checked again before every send.
+    await add_device(
+        notify_db,
+        "lead",
+        {"endpoint": "https://169.254.169.254/latest/meta-data", "keys": {"p256dh": "k", "auth": "a"}},
+        "dev-evil",
+    )
+    created = await new_alert(notify_db, "f-ssrf", now=time.time())
+    assert created is not None
+    async with workers(notify_db, push_emulator) as w:
+        assert await w.delivery.process_due() == 1
+    [row] = await deliveries(notify_db, created.alert.id)
+    assert row.status == "failed" and row.attempts == 1 and "allow" in (row.last_error or "").lower()
+
+
+async def test_a_held_push_goes_out_when_quiet_hours_end(
+    notify_db: Database, push_emulator: PushEmulator
+) -> None:
+    lead = await phone(notify_db, push_emulator, "lead")
+    async with notify_db.transaction() as s:
+        store = await s.get(Store, "s1")
+        assert store is not None
+        local = datetime.now(SEOUL)  # quiet from an hour ago until an hour from now
+        store.quiet_start = (local - timedelta(hours=1)).strftime("%H:%M")
+        store.quiet_end = (local + timedelta(hours=1)).strftime("%H:%M")
+    created = await new_alert(notify_db, "f-held", now=time.time(), the_plan=plan(priority="normal"))
+    assert created is not None
+    [held] = await deliveries(notify_db, created.alert.id)
+    assert held.held_until is not None and held.held_until > time.time() + 3000
+    async with workers(notify_db, push_emulator) as w:
+        assert await w.delivery.process_due() == 0, "held, not dropped"
+        assert await w.delivery.process_due(now=held.held_until + 1) == 1
+    assert [p.json["alert_id"] for p in push_emulator.received(lead)] == [created.alert.id]
+
+
+async def test_unacknowledged_alert_pages_the_next_level_with_running_workers(
+    notify_db: Database, push_emulator: PushEmulator
+) -> None:
+    lead = await phone(notify_db, push_emulator, "lead")
+    mgr = await phone(notify_db, push_emulator, "mgr")
+    created = await new_alert(notify_db, "f-page", now=time.time(), the_plan=plan(after=1))
+    assert created is not None
+    async with workers(notify_db, push_emulator, run=True) as w:
+        w.delivery.wake()
+        await push_emulator.wait_for(lambda p: p.subscription_id == lead, timeout=10)
+        push = await push_emulator.wait_for(lambda p: p.subscription_id == mgr, timeout=10)
+    assert push.json["alert_id"] == created.alert.id
+
+
+async def test_no_notification_after_ack(notify_db: Database, push_emulator: PushEmulator) -> None:
+    lead = await phone(notify_db, push_emulator, "lead")
+    mgr = await phone(notify_db, push_emulator, "mgr")
+    area = await phone(notify_db, push_emulator, "area")
+    now = time.time()
+    created = await new_alert(notify_db, "f-ack-stop", now=now, the_plan=plan(after=3))
+    assert created is not None
+    async with workers(notify_db, push_emulator, run=True) as w:
+        w.delivery.wake()
+        await push_emulator.wait_for(lambda p: p.subscription_id == lead, timeout=10)
+        async with notify_db.transaction() as s:
+            alert = await s.get(Alert, created.alert.id)
+            assert alert is not None
+            await service.acknowledge(
+                s, alert=alert, principal=Principal("lead", "shift_lead", ("s1",), None)
+            )
+        # Well past every escalation step (and the resolve SLA is for the manager, not a page
+        # to the lead): only the lead's one push ever went out.
+        await w.escalation.fire_due(now + 60)
+        await w.delivery.process_due(now=now + 60)
+    assert len(push_emulator.received(lead)) == 1
+    assert push_emulator.attempts(mgr) == 0 and push_emulator.attempts(area) == 0
+    async with notify_db.session() as s:
+        states = set(
+            await s.scalars(
+                select(EscalationTimer.status).where(
+                    EscalationTimer.alert_id == created.alert.id, EscalationTimer.kind == "ack"
+                )
+            )
+        )
+    assert states == {"cancelled"}
+
+
+async def test_timers_survive_a_restart_of_the_process(
+    notify_db: Database, push_emulator: PushEmulator
+) -> None:
+    lead = await phone(notify_db, push_emulator, "lead")
+    mgr = await phone(notify_db, push_emulator, "mgr")
+    created = await new_alert(notify_db, "f-restart-2", now=time.time(), the_plan=plan(after=1))
+    assert created is not None
+    async with workers(notify_db, push_emulator) as w:
+        assert await w.delivery.process_due() == 1
+    assert [p.subscription_id for p in push_emulator.received(lead)] == [lead]
+    # The "process" stopped before the timer fired; a new one (new connection pool, new
+    # workers) finds the timer in the database and pages the manager.
+    await notify_db.dispose()
+    restarted = Database(notify_db.url)
+    try:
+        async with workers(restarted, push_emulator, run=True):
+            push = await push_emulator.wait_for(lambda p: p.subscription_id == mgr, timeout=10)
+        assert push.json["alert_id"] == created.alert.id
+        async with restarted.session() as s:
+            timer = await s.scalar(
+                select(EscalationTimer).where(
+                    EscalationTimer.alert_id == created.alert.id, EscalationTimer.kind == "ack"
+                )
+            )
+        assert timer is not None and timer.status == "fired"
+    finally:
+        await restarted.dispose()
