@@ -86,6 +86,7 @@ async def in_process_system(
         for runtime in reversed(runtimes):
             with contextlib.suppress(Exception):
                 await runtime.stop()
+        nats_server.stop()
 
 
 async def test_one_trace_covers_rest_nats_grpc_and_push(

@@ -349,6 +349,8 @@ async def merge_feedback(
         alert.priority = plan.get("priority", alert.priority)
     if context.get("known"):
         alert.context = context  # fresher signals: the repeat now counts
+    # The repeat usually changes the plan (repeat-issue playbooks); staff follow the latest one.
+    alert.plan = plan
     title, body = compose(store=store, feedback=feedback, context=alert.context, plan=plan, language=language)
     more = f"추가 {alert.updates}건" if language == "ko" else f"+{alert.updates} more"
     alert.title, alert.body = f"{title} ({more})", body
