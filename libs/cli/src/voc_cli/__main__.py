@@ -32,6 +32,13 @@ def _url(service: str, default_port: int) -> str:
 
 
 def cmd_up(args: argparse.Namespace) -> int:
+    if args.scale > 1:
+        # N processes per service on a 3-node JetStream cluster and PostgreSQL (docs/SCALING.md).
+        from voc_cli.cluster import run_up as run_cluster
+
+        return run_cluster(
+            data_dir=_data_dir(args), replicas=args.scale, postgres_url=args.postgres, seed=not args.no_seed
+        )
     from voc_cli.up import run
 
     return run(data_dir=_data_dir(args), seed=not args.no_seed)
@@ -130,8 +137,9 @@ def cmd_demo_phone(args: argparse.Namespace) -> int:
         return 0
     finally:
         # This phone's push service goes away with it: unregister so notify stops trying.
-        httpx.delete(f"{notify}/v1/devices/{device_id}",
-                     headers={"Authorization": f"Bearer {token}"}, timeout=10)
+        httpx.delete(
+            f"{notify}/v1/devices/{device_id}", headers={"Authorization": f"Bearer {token}"}, timeout=10
+        )
         emulator.stop()
 
 
@@ -165,6 +173,13 @@ def main(argv: list[str] | None = None) -> int:
 
     up = sub.add_parser("up", help="start nats-server and the four services with demo data")
     up.add_argument("--no-seed", action="store_true")
+    up.add_argument(
+        "--scale",
+        type=int,
+        default=1,
+        help="processes per service; >1 runs a 3-node nats cluster on PostgreSQL",
+    )
+    up.add_argument("--postgres", help="PostgreSQL URL for --scale (default 127.0.0.1:5432)")
     up.set_defaults(func=cmd_up)
 
     pb = sub.add_parser("playbooks", help="validate, test and publish a playbook directory")

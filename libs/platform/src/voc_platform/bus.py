@@ -111,9 +111,13 @@ class Bus:
             ),
         ):
             try:
+                info = await js.stream_info(config.name)
+            except NotFoundError:
                 await js.add_stream(config)
-            except Exception:
-                await js.update_stream(config)
+                continue
+            # Never downgrade: an operator (or the cluster tooling) may have raised replicas.
+            config.num_replicas = max(info.config.num_replicas or 1, self.replicas)
+            await js.update_stream(config)
 
     def _js(self) -> JetStreamContext:
         if self.js is None:

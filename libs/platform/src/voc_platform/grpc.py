@@ -100,6 +100,8 @@ async def set_serving(
 def _service_config(max_attempts: int = 4) -> str:
     return json.dumps(
         {
+            # Spread calls over every address the target resolves to (headless Services).
+            "loadBalancingConfig": [{"round_robin": {}}],
             "methodConfig": [
                 {
                     "name": [{}],
@@ -111,7 +113,7 @@ def _service_config(max_attempts: int = 4) -> str:
                         "retryableStatusCodes": ["UNAVAILABLE"],
                     },
                 }
-            ]
+            ],
         }
     )
 

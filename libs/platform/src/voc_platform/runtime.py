@@ -69,7 +69,7 @@ class ServiceRuntime:
         self.name = settings.service_name
         self.migrations_dir = migrations_dir
         self.database = Database(settings.resolved_database_url)
-        self.bus = Bus(settings.nats_url, name=f"voc-{self.name}")
+        self.bus = Bus(settings.nats_url, name=f"voc-{self.name}", replicas=settings.nats_stream_replicas)
         self.relay = OutboxRelay(self.database, outbox, self.bus) if outbox is not None else None
         self.parts: ServiceParts | None = None
         self.http_port = settings.http_port

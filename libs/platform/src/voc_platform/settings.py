@@ -29,6 +29,8 @@ class ServiceSettings(BaseSettings):
     )
     data_dir: Path = Path("./var")
     nats_url: str = "nats://127.0.0.1:4230"
+    # JetStream replicas of the event streams: 1 embedded, 3 on a cluster.
+    nats_stream_replicas: int = Field(1, ge=1, le=5)
     admin_token: str = DEV_ADMIN_TOKEN
     internal_token: str = DEV_INTERNAL_TOKEN
     host: str = "127.0.0.1"

@@ -8,7 +8,7 @@ from voc_notify import api, events, grpc_server
 from voc_notify.clients import Upstreams
 from voc_notify.models import outbox_table
 from voc_notify.settings import Settings
-from voc_notify.stream import AlertBroker
+from voc_notify.stream import LIVE_SUBJECT, AlertBroker
 from voc_notify.webpush import DEFAULT_PUSH_HOSTS, PushAllowlist, VapidKeys, WebPushSender
 from voc_notify.workers import DeliveryWorker, EscalationWorker
 from voc_platform.runtime import ServiceParts, ServiceRuntime, run_service
@@ -24,6 +24,7 @@ def build(runtime: ServiceRuntime) -> ServiceParts:
     allowlist = PushAllowlist(settings.allowed_push_hosts() or DEFAULT_PUSH_HOSTS)
     sender = WebPushSender(vapid=vapid, subject=settings.vapid_subject, allowlist=allowlist)
     broker = AlertBroker()
+    broker.attach(runtime.bus)  # live events reach SSE clients on every replica
     delivery = DeliveryWorker(runtime.database, sender, settings)
     escalation = EscalationWorker(runtime.database, settings, broker, delivery.wake)
     upstreams = Upstreams(settings)
@@ -50,6 +51,7 @@ def build(runtime: ServiceRuntime) -> ServiceParts:
             delivery.wake,
             dedupe_window=settings.dedupe_window_seconds,
         ),
+        subscriptions=[(LIVE_SUBJECT, broker.on_live_message)],
         background=[delivery.run, escalation.run],
         on_stop=[close],
     )
