@@ -14,7 +14,7 @@ from voc_platform.outbox import mark_processed
 CONSUMER = "feedback-case"
 
 
-def consumers(database: Database) -> list[ConsumerSpec]:
+def consumers(database: Database, links: service.FollowUpLinks) -> list[ConsumerSpec]:
     async def handle(msg: Msg) -> None:
         event_id = (msg.headers or {}).get("Nats-Msg-Id", "")
         async with database.transaction() as session:
@@ -65,6 +65,7 @@ def consumers(database: Database) -> list[ConsumerSpec]:
                     actor=f"staff:{res.staff_id}",
                     detail={"alert_id": res.alert_id, "outcome": res.outcome, "note": res.note},
                     event_id=event_id,
+                    follow_up=links,
                 )
             elif subject == "voc.alert.escalated":
                 esc = events_pb2.AlertEscalated.FromString(msg.data)

@@ -18,8 +18,9 @@ SERVICE_NAME = feedback_pb2.DESCRIPTOR.services_by_name["FeedbackService"].full_
 
 
 class FeedbackServicer(feedback_pb2_grpc.FeedbackServiceServicer):
-    def __init__(self, database: Database) -> None:
+    def __init__(self, database: Database, links: service.FollowUpLinks) -> None:
         self.database = database
+        self.links = links
 
     async def GetFeedback(
         self, request: feedback_pb2.GetFeedbackRequest, context: aio.ServicerContext
@@ -61,12 +62,13 @@ class FeedbackServicer(feedback_pb2_grpc.FeedbackServiceServicer):
                 actor=f"staff:{request.staff_id}" if request.staff_id else "grpc",
                 detail={"alert_id": request.alert_id, "outcome": request.outcome, "note": request.note},
                 event_id=request.event_id or None,
+                follow_up=self.links,
             )
         if status is None:
             await context.abort(grpc.StatusCode.NOT_FOUND, f"no feedback {request.feedback_id}")
         return feedback_pb2.RecordOutcomeResponse(status=status or "")
 
 
-def register(database: Database) -> list[Callable[[aio.Server], None]]:
-    servicer = FeedbackServicer(database)
+def register(database: Database, links: service.FollowUpLinks) -> list[Callable[[aio.Server], None]]:
+    servicer = FeedbackServicer(database, links)
     return [lambda server: feedback_pb2_grpc.add_FeedbackServiceServicer_to_server(servicer, server)]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, Boolean, Float, ForeignKey, Index, Integer, String, Text, false
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from voc_platform.outbox import define_platform_tables
@@ -29,6 +29,23 @@ class ApiKey(Base):
     store_ids: Mapped[list[str]] = mapped_column(JSON)
     created_at: Mapped[float] = mapped_column(Float)
     revoked_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    # Rotation: the old key keeps working until expires_at (the grace period), then stops.
+    expires_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    replaced_by: Mapped[str | None] = mapped_column(String(36), nullable=True)
+
+
+class Store(Base):
+    """What feedback knows about a store: its name and area, for the area filter and dashboard.
+
+    Set by the CX admin (`PUT /v1/admin/stores`); notify keeps its own directory.
+    """
+
+    __tablename__ = "stores"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    area_id: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+    updated_at: Mapped[float] = mapped_column(Float)
 
 
 class Feedback(Base):
@@ -56,6 +73,13 @@ class Feedback(Base):
     customer_id: Mapped[str | None] = mapped_column(String(36), nullable=True, index=True)
     status: Mapped[str] = mapped_column(String(16), index=True)
     api_key_id: Mapped[str] = mapped_column(String(36))
+    # Loop timestamps (first occurrence), so KPIs need no timeline scan.
+    alerted_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    acknowledged_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    resolved_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    escalated: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # A follow-up answered unhappy opens a new item linked to the case it reopens.
+    reopens_id: Mapped[str | None] = mapped_column(String(36), nullable=True, index=True)
 
 
 class TimelineEntry(Base):
@@ -82,3 +106,23 @@ class IdempotencyKey(Base):
     request_hash: Mapped[str] = mapped_column(String(64))
     feedback_id: Mapped[str] = mapped_column(String(36))
     created_at: Mapped[float] = mapped_column(Float, index=True)
+
+
+class FollowUp(Base):
+    """The one-time follow-up survey of a resolved case (`/f/{token}`)."""
+
+    __tablename__ = "follow_ups"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    feedback_id: Mapped[str] = mapped_column(
+        ForeignKey("feedback.id", ondelete="CASCADE"), unique=True, index=True
+    )
+    language: Mapped[str] = mapped_column(String(8))
+    created_at: Mapped[float] = mapped_column(Float)
+    expires_at: Mapped[float] = mapped_column(Float)
+    answered_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    csat: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    satisfied: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
+    revisit_intent: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
+    comment: Mapped[str | None] = mapped_column(Text, nullable=True)
+    reopened_feedback_id: Mapped[str | None] = mapped_column(String(36), nullable=True)

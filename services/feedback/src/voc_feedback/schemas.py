@@ -112,6 +112,16 @@ class TimelineOut(BaseModel):
     detail: dict[str, Any]
 
 
+class FollowUpOut(BaseModel):
+    url: str | None  # None once answered or expired: the link is one-time
+    created_at: datetime
+    expires_at: datetime
+    answered_at: datetime | None
+    csat: int | None
+    satisfied: bool | None
+    reopened_feedback_id: str | None
+
+
 class FeedbackOut(BaseModel):
     id: str
     store_id: str
@@ -126,6 +136,31 @@ class FeedbackOut(BaseModel):
     status: str
     classification: Classification
     timeline: list[TimelineOut]
+    reopens_id: str | None = None
+    follow_up: FollowUpOut | None = None
+
+
+class FeedbackSummary(BaseModel):
+    """One row of `GET /v1/feedback` (no timeline)."""
+
+    id: str
+    store_id: str
+    channel: str
+    text: str | None
+    ratings: Ratings
+    customer_id: str | None
+    revisit_intent: bool | None
+    touchpoint: str | None
+    occurred_at: datetime
+    received_at: datetime
+    status: str
+    classification: Classification
+    reopens_id: str | None
+
+
+class FeedbackPage(BaseModel):
+    items: list[FeedbackSummary]
+    next_cursor: str | None
 
 
 class Accepted(BaseModel):
@@ -145,6 +180,51 @@ class ApiKeyOut(BaseModel):
     store_ids: list[str]
     created_at: datetime
     revoked_at: datetime | None
+    expires_at: datetime | None = None
+    replaced_by: str | None = None
+
+
+class ApiKeyRotate(Strict):
+    # How long the old key keeps working so store apps can switch without downtime.
+    grace_seconds: Annotated[int, Field(ge=0, le=30 * 24 * 3600, strict=True)] = 24 * 3600
+
+
+class StoreIn(Strict):
+    id: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_\-.]+$")]
+    name: Annotated[str, Field(min_length=1, max_length=200)]
+    area_id: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_\-.]+$")] | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _clean_name(cls, value: str) -> str:
+        cleaned = clean_text(value)
+        if not cleaned:
+            raise ValueError("name is empty after removing control characters")
+        return cleaned
+
+
+class StoreOut(BaseModel):
+    id: str
+    name: str
+    area_id: str | None
+
+
+class FollowUpAnswer(Strict):
+    """The customer's answer to the follow-up survey (HTML form or JSON)."""
+
+    csat: Annotated[int, Field(ge=1, le=5, strict=True)]
+    revisit_intent: bool | None = None
+    comment: str | None = None
+
+    @field_validator("comment")
+    @classmethod
+    def _clean_comment(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        cleaned = clean_text(value)
+        if len(cleaned) > MAX_TEXT_CHARS:
+            raise ValueError(f"comment is longer than {MAX_TEXT_CHARS} characters")
+        return cleaned or None
 
 
 class ApiKeyCreated(ApiKeyOut):

@@ -1,37 +1,62 @@
-"""Feedback domain logic: API keys, intake, and the case lifecycle. Keyword-only, no HTTP."""
+"""Feedback domain logic: API keys, stores, intake, listing, the case lifecycle and follow-ups.
+
+Keyword-only functions, no HTTP (they raise `Problem` for the caller to answer).
+"""
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import hmac
 import secrets
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from datetime import UTC, datetime
+from typing import Any, TypeVar
 
 import orjson
-from sqlalchemy import select, update
+from sqlalchemy import Select, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from voc.common.v1 import common_pb2
 from voc.events.v1 import events_pb2
 from voc_feedback.classification import classify
-from voc_feedback.models import ApiKey, Feedback, IdempotencyKey, TimelineEntry, outbox_table
-from voc_feedback.schemas import FeedbackIn
+from voc_feedback.models import (
+    ApiKey,
+    Feedback,
+    FollowUp,
+    IdempotencyKey,
+    Store,
+    TimelineEntry,
+    outbox_table,
+)
+from voc_feedback.schemas import FeedbackIn, FollowUpAnswer, StoreIn
 from voc_platform.http import Problem
 from voc_platform.ids import uuid7
 from voc_platform.outbox import add_event
 
 SUBJECT_RECEIVED = "voc.feedback.received"
+SUBJECT_FOLLOW_UP_REQUESTED = "voc.feedback.follow_up_requested"
+SUBJECT_FOLLOW_UP_ANSWERED = "voc.feedback.follow_up_answered"
 
 # Forward-only case lifecycle; events may arrive out of order, the status never goes back
-# except through an explicit reopen.
+# except through an explicit reopen. "reopened" ranks with "alerted": the linked new item's
+# resolution (and follow-up) moves the reopened case forward again.
 STATUS_RANK = {
     "received": 0,
     "alerted": 1,
+    "reopened": 1,
     "acknowledged": 2,
     "resolved": 3,
     "followed_up": 4,
 }
+STATUSES = ("received", "alerted", "acknowledged", "resolved", "followed_up", "reopened")
+OPEN_STATUSES = ("received", "alerted", "acknowledged", "reopened")
+SEVERITY_RANK = {"low": 0, "medium": 1, "high": 2, "critical": 3}
+# Follow-up answers: csat 1-2 is unhappy (reopens), 4-5 happy (recovered), 3 neither.
+UNHAPPY_CSAT_MAX = 2
+HAPPY_CSAT_MIN = 4
 
 
 def hash_api_key(key: str) -> str:
@@ -61,9 +86,66 @@ async def create_api_key(session: AsyncSession, *, name: str, store_ids: list[st
 
 async def authenticate_api_key(session: AsyncSession, *, key: str) -> ApiKey:
     row = await session.scalar(select(ApiKey).where(ApiKey.key_hash == hash_api_key(key)))
-    if row is None or row.revoked_at is not None:
-        raise Problem(401, "The API key is unknown or revoked.", headers={"WWW-Authenticate": "Bearer"})
+    if (
+        row is None
+        or row.revoked_at is not None
+        or (row.expires_at is not None and row.expires_at <= time.time())
+    ):
+        raise Problem(
+            401, "The API key is unknown, revoked or expired.", headers={"WWW-Authenticate": "Bearer"}
+        )
     return row
+
+
+async def rotate_api_key(session: AsyncSession, *, key_id: str, grace_seconds: int) -> tuple[ApiKey, str]:
+    """A new key for the same stores; the old one keeps working for the grace period."""
+    old = await session.get(ApiKey, key_id, with_for_update=True)
+    if old is None:
+        raise Problem(404, f"No API key '{key_id}'.")
+    now = time.time()
+    if old.revoked_at is not None or old.replaced_by is not None:
+        raise Problem(409, f"API key '{key_id}' is revoked or was already rotated; rotate its successor.")
+    new, key = await create_api_key(session, name=old.name, store_ids=list(old.store_ids))
+    old.replaced_by = new.id
+    old.expires_at = now + grace_seconds
+    await session.flush()
+    return new, key
+
+
+async def revoke_api_key(session: AsyncSession, *, key_id: str) -> ApiKey:
+    row = await session.get(ApiKey, key_id)
+    if row is None:
+        raise Problem(404, f"No API key '{key_id}'.")
+    row.revoked_at = row.revoked_at or time.time()
+    await session.flush()
+    return row
+
+
+async def put_stores(session: AsyncSession, *, stores: Sequence[StoreIn]) -> list[Store]:
+    """Upsert the store -> area directory (the admin's list is the truth for these ids)."""
+    now = time.time()
+    ids = [s.id for s in stores]
+    if len(set(ids)) != len(ids):
+        duplicates = sorted({i for i in ids if ids.count(i) > 1})
+        raise Problem(
+            422,
+            "Store ids repeat in the list.",
+            errors=[
+                {"field": f"body.{ids.index(d)}.id", "message": f"duplicate id '{d}'"} for d in duplicates
+            ],
+        )
+    existing = {row.id: row for row in await session.scalars(select(Store).where(Store.id.in_(ids)))}
+    out = []
+    for store in stores:
+        row = existing.get(store.id)
+        if row is None:
+            row = Store(id=store.id, name=store.name, area_id=store.area_id, updated_at=now)
+            session.add(row)
+        else:
+            row.name, row.area_id, row.updated_at = store.name, store.area_id, now
+        out.append(row)
+    await session.flush()
+    return out
 
 
 def request_hash(body: FeedbackIn) -> str:
@@ -223,6 +305,10 @@ async def get_feedback(
     return row, timeline
 
 
+def _earliest(current: float | None, at: float) -> float:
+    return at if current is None else min(current, at)
+
+
 async def record_case_event(
     session: AsyncSession,
     *,
@@ -232,12 +318,16 @@ async def record_case_event(
     actor: str | None,
     detail: dict[str, Any],
     event_id: str | None,
+    follow_up: FollowUpLinks | None = None,
 ) -> str | None:
     """Append to the timeline and move the status forward; returns the new status.
 
     None when the feedback is unknown. Idempotent per event id (callers dedupe on it too).
+    The first resolution of a case opens its follow-up survey (when `follow_up` is given);
+    a reopening item's progress is mirrored on the case it reopened.
     """
-    row = await session.get(Feedback, feedback_id)
+    # Lock the case row: concurrent handlers (ack and resolve of one alert) must not lose updates.
+    row = await session.get(Feedback, feedback_id, with_for_update=True, populate_existing=True)
     if row is None:
         return None
     if event_id is not None:
@@ -253,9 +343,31 @@ async def record_case_event(
             feedback_id=feedback_id, at=at, kind=status, actor=actor, detail=detail, event_id=event_id
         )
     )
+    # Events arrive in any order: each loop timestamp keeps the earliest time seen.
+    if status == "alerted":
+        row.alerted_at = _earliest(row.alerted_at, at)
+    elif status == "acknowledged":
+        row.acknowledged_at = _earliest(row.acknowledged_at, at)
+    elif status == "resolved":
+        row.acknowledged_at = _earliest(row.acknowledged_at, at)  # resolving implies acknowledging
+        row.resolved_at = _earliest(row.resolved_at, at)
+    elif status == "escalated":
+        row.escalated = True
     if STATUS_RANK.get(status, -1) > STATUS_RANK.get(row.status, -1):
         row.status = status
     await session.flush()
+    if status == "resolved" and follow_up is not None:
+        await open_follow_up(session, row=row, links=follow_up, at=at)
+    if status in ("resolved", "followed_up") and row.reopens_id:
+        await record_case_event(
+            session,
+            feedback_id=row.reopens_id,
+            status=status,
+            at=at,
+            actor=actor,
+            detail={**detail, "via_feedback_id": row.id},
+            event_id=f"{event_id}:parent" if event_id else None,
+        )
     return row.status
 
 
@@ -272,3 +384,312 @@ async def redact_customer(session: AsyncSession, *, customer_id: str) -> int:
         update(Feedback).where(Feedback.customer_id == customer_id).values(customer={})
     )
     return int(getattr(result, "rowcount", 0) or 0)
+
+
+# --- listing ---------------------------------------------------------------------------------
+
+
+QueryT = TypeVar("QueryT", bound=Select[*tuple[Any, ...]])
+
+
+@dataclass(frozen=True)
+class FeedbackFilter:
+    scope_store_ids: list[str] | None = None  # an API key's stores; None for the admin
+    store_id: str | None = None
+    area_id: str | None = None
+    channel: str | None = None
+    category: str | None = None
+    sentiment: str | None = None
+    status: str | None = None
+    since: float | None = None
+    until: float | None = None
+
+
+def apply_filter(query: QueryT, where: FeedbackFilter) -> QueryT:
+    if where.scope_store_ids is not None:
+        query = query.where(Feedback.store_id.in_(where.scope_store_ids))
+    if where.store_id:
+        query = query.where(Feedback.store_id == where.store_id)
+    if where.area_id:
+        query = query.where(Feedback.store_id.in_(select(Store.id).where(Store.area_id == where.area_id)))
+    for column, value in (
+        (Feedback.channel, where.channel),
+        (Feedback.category, where.category),
+        (Feedback.sentiment, where.sentiment),
+        (Feedback.status, where.status),
+    ):
+        if value:
+            query = query.where(column == value)
+    if where.since is not None:
+        query = query.where(Feedback.received_at >= where.since)
+    if where.until is not None:
+        query = query.where(Feedback.received_at < where.until)
+    return query
+
+
+def encode_cursor(feedback_id: str) -> str:
+    return base64.urlsafe_b64encode(feedback_id.encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> str:
+    try:
+        value = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+    except (ValueError, UnicodeDecodeError):
+        value = ""
+    if not (1 <= len(value) <= 36) or not all(c.isalnum() or c == "-" for c in value):
+        raise Problem(
+            422,
+            "The cursor is not one this API gave out.",
+            errors=[{"field": "query.cursor", "message": "invalid"}],
+        )
+    return value
+
+
+async def list_feedback(
+    session: AsyncSession, *, where: FeedbackFilter, limit: int, cursor: str | None
+) -> tuple[list[Feedback], str | None]:
+    """Newest first (ids are uuid7, so id order is time order); keyset pagination on the id."""
+    query = apply_filter(select(Feedback), where)
+    if cursor:
+        query = query.where(Feedback.id < decode_cursor(cursor))
+    rows = list(await session.scalars(query.order_by(Feedback.id.desc()).limit(limit + 1)))
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return rows, encode_cursor(rows[-1].id) if more and rows else None
+
+
+# --- follow-up -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FollowUpLinks:
+    """How to sign and address follow-up links (from the service settings)."""
+
+    secret: str
+    public_url: str
+    ttl_seconds: float
+
+
+def sign_follow_up(follow_up_id: str, *, secret: str) -> str:
+    mac = hmac.new(secret.encode(), f"follow-up:{follow_up_id}".encode(), hashlib.sha256).digest()[:16]
+    return f"{follow_up_id}.{base64.urlsafe_b64encode(mac).decode().rstrip('=')}"
+
+
+def verify_follow_up_token(token: str, *, secret: str) -> str | None:
+    """The follow-up id when the signature holds, else None (constant-time compare)."""
+    follow_up_id, _, _ = token.partition(".")
+    if not follow_up_id or len(token) > 100:
+        return None
+    expected = sign_follow_up(follow_up_id, secret=secret)
+    return follow_up_id if hmac.compare_digest(expected.encode(), token.encode()) else None
+
+
+def follow_up_url(row: FollowUp, *, links: FollowUpLinks) -> str:
+    return f"{links.public_url}/f/{sign_follow_up(row.id, secret=links.secret)}"
+
+
+async def open_follow_up(
+    session: AsyncSession, *, row: Feedback, links: FollowUpLinks, at: float
+) -> FollowUp | None:
+    """Once per case: the first resolution opens the survey; reopening items get their own."""
+    if await session.scalar(select(FollowUp.id).where(FollowUp.feedback_id == row.id)) is not None:
+        return None
+    now = time.time()
+    follow = FollowUp(
+        id=uuid7(),
+        feedback_id=row.id,
+        language="ko" if row.language == "ko" else "en",
+        created_at=now,
+        expires_at=now + links.ttl_seconds,
+    )
+    session.add(follow)
+    url = follow_up_url(follow, links=links)
+    session.add(
+        TimelineEntry(
+            feedback_id=row.id,
+            at=at,  # listed with the resolution it follows
+            kind="follow_up_sent",
+            actor="feedback",
+            detail={"follow_up_id": follow.id, "expires_at": follow.expires_at},
+            event_id=None,
+        )
+    )
+    await session.flush()
+    await add_event(
+        session,
+        outbox_table,
+        subject=SUBJECT_FOLLOW_UP_REQUESTED,
+        message=events_pb2.FollowUpRequested(
+            feedback_id=row.id,
+            store_id=row.store_id,
+            customer_id=row.customer_id or "",
+            url=url,
+            language=follow.language,
+            expires_at_ms=int(follow.expires_at * 1000),
+        ),
+        event_id=f"follow-up-requested:{follow.id}",
+    )
+    return follow
+
+
+async def get_follow_up(session: AsyncSession, *, token: str, secret: str) -> tuple[FollowUp, Feedback]:
+    """The follow-up behind a token: 404 for a bad signature, 410 once used or expired."""
+    follow_up_id = verify_follow_up_token(token, secret=secret)
+    follow = await session.get(FollowUp, follow_up_id) if follow_up_id else None
+    if follow is None:
+        raise Problem(404, "This follow-up link is not valid.")
+    if follow.answered_at is not None:
+        raise Problem(410, "This follow-up was already answered. Thank you!", title="Gone")
+    if follow.expires_at <= time.time():
+        raise Problem(410, "This follow-up link has expired.", title="Gone")
+    row = await session.get(Feedback, follow.feedback_id)
+    assert row is not None  # the foreign key cascades
+    return follow, row
+
+
+async def answer_follow_up(
+    session: AsyncSession, *, token: str, answer: FollowUpAnswer, links: FollowUpLinks
+) -> FollowUp:
+    """Record the answer once; an unhappy one reopens the case as a new, linked feedback item
+    (notify keeps one alert per feedback id, so the new item is what alerts again)."""
+    follow, row = await get_follow_up(session, token=token, secret=links.secret)
+    # Claim the one-time link atomically: a concurrent second answer updates no row.
+    now = time.time()
+    claimed = await session.execute(
+        update(FollowUp)
+        .where(FollowUp.id == follow.id, FollowUp.answered_at.is_(None))
+        .values(answered_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    if not getattr(claimed, "rowcount", 0):
+        raise Problem(410, "This follow-up was already answered. Thank you!", title="Gone")
+    await session.refresh(follow)
+    follow.csat = answer.csat
+    follow.satisfied = answer.csat >= HAPPY_CSAT_MIN
+    follow.revisit_intent = answer.revisit_intent
+    follow.comment = answer.comment
+    detail: dict[str, Any] = {"follow_up_id": follow.id, "csat": answer.csat, "satisfied": follow.satisfied}
+    if answer.revisit_intent is not None:
+        detail["revisit_intent"] = answer.revisit_intent
+    await record_case_event(
+        session,
+        feedback_id=row.id,
+        status="followed_up",
+        at=now,
+        actor="customer",
+        detail=detail,
+        event_id=f"follow-up-answered:{follow.id}",
+    )
+    if answer.csat <= UNHAPPY_CSAT_MAX:
+        reopened = await _reopen(session, original=row, follow=follow, now=now)
+        follow.reopened_feedback_id = reopened.id
+    await session.flush()
+    answered = events_pb2.FollowUpAnswered(
+        feedback_id=row.id,
+        store_id=row.store_id,
+        customer_id=row.customer_id or "",
+        csat=answer.csat,
+        satisfied=bool(follow.satisfied),
+        reopened_feedback_id=follow.reopened_feedback_id or "",
+        answered_at_ms=int(now * 1000),
+    )
+    if answer.revisit_intent is not None:
+        answered.revisit_intent = answer.revisit_intent
+    await add_event(
+        session,
+        outbox_table,
+        subject=SUBJECT_FOLLOW_UP_ANSWERED,
+        message=answered,
+        event_id=f"follow-up-answered:{follow.id}",
+    )
+    return follow
+
+
+async def _reopen(session: AsyncSession, *, original: Feedback, follow: FollowUp, now: float) -> Feedback:
+    text = follow.comment
+    result = classify(
+        text, csat=follow.csat, nps=None, ces=None, language=None if text else original.language
+    )
+    # The complaint is the original one unless the customer names another; an unhappy answer
+    # after a "resolution" is at least high severity.
+    category = result.category if result.category != "other" else original.category
+    severity = max(result.severity, original.severity, "high", key=lambda s: SEVERITY_RANK.get(s, 0))
+    child = Feedback(
+        id=uuid7(),
+        store_id=original.store_id,
+        channel="survey",
+        text=text,
+        language=result.language if text else original.language,
+        sentiment="negative",
+        score=min(result.score, -0.5),
+        category=category,
+        severity=severity,
+        explanation=[*result.explanation, f"reopens {original.id}: follow-up csat {follow.csat}"],
+        csat=follow.csat,
+        nps=None,
+        ces=None,
+        revisit_intent=follow.revisit_intent,
+        touchpoint="follow_up",
+        occurred_at=now,
+        received_at=now,
+        customer=dict(original.customer or {}),
+        customer_id=original.customer_id,
+        status="received",
+        api_key_id=original.api_key_id,
+        reopens_id=original.id,
+    )
+    session.add(child)
+    session.add(
+        TimelineEntry(
+            feedback_id=child.id,
+            at=now,
+            kind="received",
+            actor="customer",
+            detail={"channel": "survey", "reopens_id": original.id},
+            event_id=None,
+        )
+    )
+    session.add(
+        TimelineEntry(
+            feedback_id=original.id,
+            at=now,
+            kind="reopened",
+            actor="customer",
+            detail={"feedback_id": child.id, "csat": follow.csat},
+            event_id=None,
+        )
+    )
+    original.status = "reopened"
+    await session.flush()
+    await add_event(
+        session,
+        outbox_table,
+        subject=SUBJECT_RECEIVED,
+        message=feedback_received_event(child),
+        event_id=child.id,
+    )
+    return child
+
+
+def parse_period(value: str | None, field: str) -> float | None:
+    """ISO 8601 with an offset, or a date (midnight UTC)."""
+    if value is None or value == "":
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        parsed = None
+    if parsed is None or (parsed.tzinfo is None and "T" in value):
+        raise Problem(
+            422,
+            f"'{field}' must be an ISO 8601 date or a date-time with an offset.",
+            errors=[
+                {
+                    "field": f"query.{field}",
+                    "message": "expected e.g. 2026-11-01 or 2026-11-01T09:00:00+09:00",
+                }
+            ],
+        )
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.timestamp()

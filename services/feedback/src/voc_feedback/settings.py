@@ -1,8 +1,9 @@
 from __future__ import annotations
 
+import hashlib
 from typing import ClassVar
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from voc_platform.settings import ServiceSettings
 
@@ -15,3 +16,29 @@ class Settings(ServiceSettings):
     database_url: str | None = Field(None, validation_alias="VOC_FEEDBACK_DATABASE_URL")
     idempotency_ttl_seconds: int = 24 * 3600
     max_text_chars: int = 4000
+
+    # Token bucket per API key: a sustained rate and a burst (429 + Retry-After beyond them).
+    rate_limit_per_second: float = Field(20.0, gt=0, validation_alias="VOC_FEEDBACK_RATE_LIMIT_PER_SECOND")
+    rate_limit_burst: int = Field(60, ge=1, validation_alias="VOC_FEEDBACK_RATE_LIMIT_BURST")
+
+    # Follow-up links: HMAC-signed, one-time, served at {public_url}/f/{token}.
+    public_url: str | None = Field(None, validation_alias="VOC_FEEDBACK_PUBLIC_URL")
+    follow_up_secret: str = Field("", validation_alias="VOC_FEEDBACK_FOLLOW_UP_SECRET")
+    follow_up_ttl_seconds: int = Field(14 * 24 * 3600, validation_alias="VOC_FEEDBACK_FOLLOW_UP_TTL_SECONDS")
+
+    # Loop SLA used by the KPIs (the playbook's own SLA drives notify's escalation timers).
+    sla_ack_seconds: int = Field(300, validation_alias="VOC_FEEDBACK_SLA_ACK_SECONDS")
+    sla_resolve_seconds: int = Field(1800, validation_alias="VOC_FEEDBACK_SLA_RESOLVE_SECONDS")
+
+    @model_validator(mode="after")
+    def _follow_up_secret(self) -> Settings:
+        if not self.follow_up_secret:
+            if self.environment == "production":
+                raise ValueError("VOC_FEEDBACK_FOLLOW_UP_SECRET must be set in production")
+            # Development: derived from the internal token, so every replica signs alike.
+            self.follow_up_secret = hashlib.sha256(b"follow-up:" + self.internal_token.encode()).hexdigest()
+        return self
+
+    @property
+    def resolved_public_url(self) -> str:
+        return (self.public_url or f"http://{self.host}:{self.http_port}").rstrip("/")

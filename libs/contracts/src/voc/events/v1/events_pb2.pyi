@@ -323,3 +323,86 @@ class PlaybooksPublished(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___PlaybooksPublished: _TypeAlias = PlaybooksPublished  # noqa: Y015
+
+@_typing.final
+class FollowUpRequested(_message.Message):
+    """Published on voc.feedback.follow_up_requested when a resolved case gets its one-time follow-up
+    survey link (a messaging service may send it to the customer).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FEEDBACK_ID_FIELD_NUMBER: _builtins.int
+    STORE_ID_FIELD_NUMBER: _builtins.int
+    CUSTOMER_ID_FIELD_NUMBER: _builtins.int
+    URL_FIELD_NUMBER: _builtins.int
+    LANGUAGE_FIELD_NUMBER: _builtins.int
+    EXPIRES_AT_MS_FIELD_NUMBER: _builtins.int
+    feedback_id: _builtins.str
+    store_id: _builtins.str
+    customer_id: _builtins.str
+    url: _builtins.str
+    language: _builtins.str
+    expires_at_ms: _builtins.int
+    def __init__(
+        self,
+        *,
+        feedback_id: _builtins.str = ...,
+        store_id: _builtins.str = ...,
+        customer_id: _builtins.str = ...,
+        url: _builtins.str = ...,
+        language: _builtins.str = ...,
+        expires_at_ms: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["customer_id", b"customer_id", "expires_at_ms", b"expires_at_ms", "feedback_id", b"feedback_id", "language", b"language", "store_id", b"store_id", "url", b"url"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___FollowUpRequested: _TypeAlias = FollowUpRequested  # noqa: Y015
+
+@_typing.final
+class FollowUpAnswered(_message.Message):
+    """Published on voc.feedback.follow_up_answered when the customer answered the follow-up survey."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FEEDBACK_ID_FIELD_NUMBER: _builtins.int
+    STORE_ID_FIELD_NUMBER: _builtins.int
+    CUSTOMER_ID_FIELD_NUMBER: _builtins.int
+    CSAT_FIELD_NUMBER: _builtins.int
+    SATISFIED_FIELD_NUMBER: _builtins.int
+    REVISIT_INTENT_FIELD_NUMBER: _builtins.int
+    REOPENED_FEEDBACK_ID_FIELD_NUMBER: _builtins.int
+    ANSWERED_AT_MS_FIELD_NUMBER: _builtins.int
+    feedback_id: _builtins.str
+    store_id: _builtins.str
+    customer_id: _builtins.str
+    csat: _builtins.int
+    satisfied: _builtins.bool
+    revisit_intent: _builtins.bool
+    reopened_feedback_id: _builtins.str
+    """set when an unhappy answer reopened the case"""
+    answered_at_ms: _builtins.int
+    def __init__(
+        self,
+        *,
+        feedback_id: _builtins.str = ...,
+        store_id: _builtins.str = ...,
+        customer_id: _builtins.str = ...,
+        csat: _builtins.int = ...,
+        satisfied: _builtins.bool = ...,
+        revisit_intent: _builtins.bool | None = ...,
+        reopened_feedback_id: _builtins.str = ...,
+        answered_at_ms: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_revisit_intent", b"_revisit_intent", "revisit_intent", b"revisit_intent"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_revisit_intent", b"_revisit_intent", "answered_at_ms", b"answered_at_ms", "csat", b"csat", "customer_id", b"customer_id", "feedback_id", b"feedback_id", "reopened_feedback_id", b"reopened_feedback_id", "revisit_intent", b"revisit_intent", "satisfied", b"satisfied", "store_id", b"store_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__revisit_intent: _TypeAlias = _typing.Literal["revisit_intent"]  # noqa: Y015
+    _WhichOneofArgType__revisit_intent: _TypeAlias = _typing.Literal["_revisit_intent", b"_revisit_intent"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__revisit_intent) -> _WhichOneofReturnType__revisit_intent | None: ...
+
+Global___FollowUpAnswered: _TypeAlias = FollowUpAnswered  # noqa: Y015

@@ -184,6 +184,7 @@ class Signals(_message.Message):
     CHURN_RISK_FIELD_NUMBER: _builtins.int
     VIP_FIELD_NUMBER: _builtins.int
     REASONS_FIELD_NUMBER: _builtins.int
+    CHRONIC_RANK_FIELD_NUMBER: _builtins.int
     repeat_issue: _builtins.bool
     score_swing: _builtins.bool
     score_swing_delta: _builtins.float
@@ -192,6 +193,8 @@ class Signals(_message.Message):
     low_satisfaction: _builtins.bool
     churn_risk: _builtins.bool
     vip: _builtins.bool
+    chronic_rank: _builtins.int
+    """1 = most complaints over the window; 0 when not a complainer"""
     @_builtins.property
     def repeat_counts(self) -> _containers.ScalarMap[_builtins.str, _builtins.int]:
         """category -> complaints within the window"""
@@ -211,10 +214,11 @@ class Signals(_message.Message):
         churn_risk: _builtins.bool = ...,
         vip: _builtins.bool = ...,
         reasons: _abc.Iterable[Global___SignalReason] | None = ...,
+        chronic_rank: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["chronic_complainer", b"chronic_complainer", "churn_risk", b"churn_risk", "complaint_count_90d", b"complaint_count_90d", "low_satisfaction", b"low_satisfaction", "reasons", b"reasons", "repeat_counts", b"repeat_counts", "repeat_issue", b"repeat_issue", "score_swing", b"score_swing", "score_swing_delta", b"score_swing_delta", "vip", b"vip"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["chronic_complainer", b"chronic_complainer", "chronic_rank", b"chronic_rank", "churn_risk", b"churn_risk", "complaint_count_90d", b"complaint_count_90d", "low_satisfaction", b"low_satisfaction", "reasons", b"reasons", "repeat_counts", b"repeat_counts", "repeat_issue", b"repeat_issue", "score_swing", b"score_swing", "score_swing_delta", b"score_swing_delta", "vip", b"vip"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -237,6 +241,10 @@ class CustomerContext(_message.Message):
     FEEDBACK_COUNT_FIELD_NUMBER: _builtins.int
     MEAN_CSAT_FIELD_NUMBER: _builtins.int
     MASKED_PHONE_FIELD_NUMBER: _builtins.int
+    HOUSEHOLD_FIELD_NUMBER: _builtins.int
+    HOUSEHOLD_RELATION_FIELD_NUMBER: _builtins.int
+    RECENT_FEEDBACK_FIELD_NUMBER: _builtins.int
+    CONTACT_CONSENT_FIELD_NUMBER: _builtins.int
     customer_id: _builtins.str
     found: _builtins.bool
     name: _builtins.str
@@ -248,10 +256,17 @@ class CustomerContext(_message.Message):
     feedback_count: _builtins.int
     mean_csat: _builtins.float
     masked_phone: _builtins.str
+    household_relation: _builtins.str
+    """owner | driver | family_member"""
+    contact_consent: _builtins.bool
     @_builtins.property
     def last_visits(self) -> _containers.RepeatedCompositeFieldContainer[Global___Visit]: ...
     @_builtins.property
     def signals(self) -> Global___Signals: ...
+    @_builtins.property
+    def household(self) -> _containers.RepeatedCompositeFieldContainer[Global___HouseholdMember]: ...
+    @_builtins.property
+    def recent_feedback(self) -> _containers.RepeatedCompositeFieldContainer[Global___FeedbackSummary]: ...
     def __init__(
         self,
         *,
@@ -268,14 +283,84 @@ class CustomerContext(_message.Message):
         feedback_count: _builtins.int = ...,
         mean_csat: _builtins.float = ...,
         masked_phone: _builtins.str = ...,
+        household: _abc.Iterable[Global___HouseholdMember] | None = ...,
+        household_relation: _builtins.str = ...,
+        recent_feedback: _abc.Iterable[Global___FeedbackSummary] | None = ...,
+        contact_consent: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["signals", b"signals"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["customer_id", b"customer_id", "feedback_count", b"feedback_count", "found", b"found", "home_store_id", b"home_store_id", "last_visits", b"last_visits", "lifetime_value", b"lifetime_value", "masked_name", b"masked_name", "masked_phone", b"masked_phone", "mean_csat", b"mean_csat", "name", b"name", "preferred_language", b"preferred_language", "signals", b"signals", "tier", b"tier"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["contact_consent", b"contact_consent", "customer_id", b"customer_id", "feedback_count", b"feedback_count", "found", b"found", "home_store_id", b"home_store_id", "household", b"household", "household_relation", b"household_relation", "last_visits", b"last_visits", "lifetime_value", b"lifetime_value", "masked_name", b"masked_name", "masked_phone", b"masked_phone", "mean_csat", b"mean_csat", "name", b"name", "preferred_language", b"preferred_language", "recent_feedback", b"recent_feedback", "signals", b"signals", "tier", b"tier"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___CustomerContext: _TypeAlias = CustomerContext  # noqa: Y015
+
+@_typing.final
+class HouseholdMember(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CUSTOMER_ID_FIELD_NUMBER: _builtins.int
+    MASKED_NAME_FIELD_NUMBER: _builtins.int
+    RELATION_FIELD_NUMBER: _builtins.int
+    TIER_FIELD_NUMBER: _builtins.int
+    customer_id: _builtins.str
+    masked_name: _builtins.str
+    relation: _builtins.str
+    tier: _builtins.str
+    def __init__(
+        self,
+        *,
+        customer_id: _builtins.str = ...,
+        masked_name: _builtins.str = ...,
+        relation: _builtins.str = ...,
+        tier: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["customer_id", b"customer_id", "masked_name", b"masked_name", "relation", b"relation", "tier", b"tier"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___HouseholdMember: _TypeAlias = HouseholdMember  # noqa: Y015
+
+@_typing.final
+class FeedbackSummary(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FEEDBACK_ID_FIELD_NUMBER: _builtins.int
+    STORE_ID_FIELD_NUMBER: _builtins.int
+    CHANNEL_FIELD_NUMBER: _builtins.int
+    CATEGORY_FIELD_NUMBER: _builtins.int
+    SENTIMENT_FIELD_NUMBER: _builtins.int
+    CSAT_FIELD_NUMBER: _builtins.int
+    OCCURRED_AT_MS_FIELD_NUMBER: _builtins.int
+    feedback_id: _builtins.str
+    store_id: _builtins.str
+    channel: _builtins.str
+    category: _builtins.str
+    sentiment: _builtins.str
+    csat: _builtins.int
+    """0 when not given"""
+    occurred_at_ms: _builtins.int
+    def __init__(
+        self,
+        *,
+        feedback_id: _builtins.str = ...,
+        store_id: _builtins.str = ...,
+        channel: _builtins.str = ...,
+        category: _builtins.str = ...,
+        sentiment: _builtins.str = ...,
+        csat: _builtins.int = ...,
+        occurred_at_ms: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["category", b"category", "channel", b"channel", "csat", b"csat", "feedback_id", b"feedback_id", "occurred_at_ms", b"occurred_at_ms", "sentiment", b"sentiment", "store_id", b"store_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___FeedbackSummary: _TypeAlias = FeedbackSummary  # noqa: Y015
 
 @_typing.final
 class GetCustomerContextResponse(_message.Message):
@@ -296,3 +381,88 @@ class GetCustomerContextResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___GetCustomerContextResponse: _TypeAlias = GetCustomerContextResponse  # noqa: Y015
+
+@_typing.final
+class ListCustomersRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SIGNAL_FIELD_NUMBER: _builtins.int
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    signal: _builtins.str
+    """repeat_issue | score_swing | chronic_complainer | low_satisfaction | churn_risk | vip"""
+    page_size: _builtins.int
+    """default 50, at most 500"""
+    page_token: _builtins.str
+    def __init__(
+        self,
+        *,
+        signal: _builtins.str = ...,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["page_size", b"page_size", "page_token", b"page_token", "signal", b"signal"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListCustomersRequest: _TypeAlias = ListCustomersRequest  # noqa: Y015
+
+@_typing.final
+class CustomerSummary(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CUSTOMER_ID_FIELD_NUMBER: _builtins.int
+    MASKED_NAME_FIELD_NUMBER: _builtins.int
+    TIER_FIELD_NUMBER: _builtins.int
+    COMPLAINT_COUNT_90D_FIELD_NUMBER: _builtins.int
+    CHRONIC_RANK_FIELD_NUMBER: _builtins.int
+    REASONS_FIELD_NUMBER: _builtins.int
+    customer_id: _builtins.str
+    masked_name: _builtins.str
+    tier: _builtins.str
+    complaint_count_90d: _builtins.int
+    chronic_rank: _builtins.int
+    @_builtins.property
+    def reasons(self) -> _containers.RepeatedCompositeFieldContainer[Global___SignalReason]: ...
+    def __init__(
+        self,
+        *,
+        customer_id: _builtins.str = ...,
+        masked_name: _builtins.str = ...,
+        tier: _builtins.str = ...,
+        complaint_count_90d: _builtins.int = ...,
+        chronic_rank: _builtins.int = ...,
+        reasons: _abc.Iterable[Global___SignalReason] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["chronic_rank", b"chronic_rank", "complaint_count_90d", b"complaint_count_90d", "customer_id", b"customer_id", "masked_name", b"masked_name", "reasons", b"reasons", "tier", b"tier"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CustomerSummary: _TypeAlias = CustomerSummary  # noqa: Y015
+
+@_typing.final
+class ListCustomersResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CUSTOMERS_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    @_builtins.property
+    def customers(self) -> _containers.RepeatedCompositeFieldContainer[Global___CustomerSummary]: ...
+    def __init__(
+        self,
+        *,
+        customers: _abc.Iterable[Global___CustomerSummary] | None = ...,
+        next_page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["customers", b"customers", "next_page_token", b"next_page_token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListCustomersResponse: _TypeAlias = ListCustomersResponse  # noqa: Y015

@@ -45,6 +45,11 @@ class ProfileServiceStub:
                 request_serializer=voc_dot_profile_dot_v1_dot_profile__pb2.GetCustomerContextRequest.SerializeToString,
                 response_deserializer=voc_dot_profile_dot_v1_dot_profile__pb2.GetCustomerContextResponse.FromString,
                 _registered_method=True)
+        self.ListCustomers = channel.unary_unary(
+                '/voc.profile.v1.ProfileService/ListCustomers',
+                request_serializer=voc_dot_profile_dot_v1_dot_profile__pb2.ListCustomersRequest.SerializeToString,
+                response_deserializer=voc_dot_profile_dot_v1_dot_profile__pb2.ListCustomersResponse.FromString,
+                _registered_method=True)
 
 
 class ProfileServiceServicer:
@@ -65,6 +70,13 @@ class ProfileServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListCustomers(self, request, context):
+        """Customers with one signal set (outreach lists), a page at a time.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ProfileServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -77,6 +89,11 @@ def add_ProfileServiceServicer_to_server(servicer, server):
                     servicer.GetCustomerContext,
                     request_deserializer=voc_dot_profile_dot_v1_dot_profile__pb2.GetCustomerContextRequest.FromString,
                     response_serializer=voc_dot_profile_dot_v1_dot_profile__pb2.GetCustomerContextResponse.SerializeToString,
+            ),
+            'ListCustomers': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListCustomers,
+                    request_deserializer=voc_dot_profile_dot_v1_dot_profile__pb2.ListCustomersRequest.FromString,
+                    response_serializer=voc_dot_profile_dot_v1_dot_profile__pb2.ListCustomersResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -134,6 +151,33 @@ class ProfileService:
             '/voc.profile.v1.ProfileService/GetCustomerContext',
             voc_dot_profile_dot_v1_dot_profile__pb2.GetCustomerContextRequest.SerializeToString,
             voc_dot_profile_dot_v1_dot_profile__pb2.GetCustomerContextResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListCustomers(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/voc.profile.v1.ProfileService/ListCustomers',
+            voc_dot_profile_dot_v1_dot_profile__pb2.ListCustomersRequest.SerializeToString,
+            voc_dot_profile_dot_v1_dot_profile__pb2.ListCustomersResponse.FromString,
             options,
             channel_credentials,
             insecure,

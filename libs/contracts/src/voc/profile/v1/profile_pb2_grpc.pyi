@@ -37,6 +37,8 @@ class ProfileServiceStub:
     """Resolve identifiers to one customer id, creating the customer when asked."""
     GetCustomerContext: _grpc.UnaryUnaryMultiCallable[_profile_pb2.GetCustomerContextRequest, _profile_pb2.GetCustomerContextResponse]
     """Attributes, signals and recent history, by id or by identifiers."""
+    ListCustomers: _grpc.UnaryUnaryMultiCallable[_profile_pb2.ListCustomersRequest, _profile_pb2.ListCustomersResponse]
+    """Customers with one signal set (outreach lists), a page at a time."""
 
 @_typing.type_check_only
 class ProfileServiceAsyncStub(ProfileServiceStub):
@@ -47,6 +49,8 @@ class ProfileServiceAsyncStub(ProfileServiceStub):
     """Resolve identifiers to one customer id, creating the customer when asked."""
     GetCustomerContext: _aio.UnaryUnaryMultiCallable[_profile_pb2.GetCustomerContextRequest, _profile_pb2.GetCustomerContextResponse]  # type: ignore[assignment]
     """Attributes, signals and recent history, by id or by identifiers."""
+    ListCustomers: _aio.UnaryUnaryMultiCallable[_profile_pb2.ListCustomersRequest, _profile_pb2.ListCustomersResponse]  # type: ignore[assignment]
+    """Customers with one signal set (outreach lists), a page at a time."""
 
 class ProfileServiceServicer(metaclass=_abc_1.ABCMeta):
     """The customer: identity across channels, CRM attributes and derived signals."""
@@ -66,5 +70,13 @@ class ProfileServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_profile_pb2.GetCustomerContextResponse, _abc.Awaitable[_profile_pb2.GetCustomerContextResponse]]:
         """Attributes, signals and recent history, by id or by identifiers."""
+
+    @_abc_1.abstractmethod
+    def ListCustomers(
+        self,
+        request: _profile_pb2.ListCustomersRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_profile_pb2.ListCustomersResponse, _abc.Awaitable[_profile_pb2.ListCustomersResponse]]:
+        """Customers with one signal set (outreach lists), a page at a time."""
 
 def add_ProfileServiceServicer_to_server(servicer: ProfileServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

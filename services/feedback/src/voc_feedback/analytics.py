@@ -1,0 +1,218 @@
+"""Analytics by store / area / period: volume, sentiment index, NPS, CSAT, category mix, loop
+KPIs and top recurring issues. Computed from slim rows of the period in one pass (a period of a
+chain's feedback is tens of thousands of rows; pre-aggregated tables are the next step at scale)."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from voc_feedback.models import Feedback, FollowUp, Store
+from voc_feedback.service import OPEN_STATUSES, FeedbackFilter, apply_filter
+
+
+@dataclass(frozen=True)
+class Sla:
+    ack_seconds: float
+    resolve_seconds: float
+
+
+def percentile(values: Sequence[float], q: float) -> float | None:
+    """Nearest-rank percentile (q in 0..100); None without data."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    rank = max(1, math.ceil(q / 100 * len(ordered)))
+    return round(ordered[rank - 1], 3)
+
+
+def _ratio(part: int, whole: int) -> float | None:
+    return round(part / whole, 4) if whole else None
+
+
+def sentiment_index(sentiments: Iterable[str]) -> float | None:
+    """(positive - negative) / all, as -100..100."""
+    counts = Counter(sentiments)
+    total = sum(counts.values())
+    return round((counts["positive"] - counts["negative"]) / total * 100, 1) if total else None
+
+
+def nps(scores: Iterable[int]) -> dict[str, Any]:
+    values = list(scores)
+    promoters = sum(1 for v in values if v >= 9)
+    detractors = sum(1 for v in values if v <= 6)
+    return {
+        "score": round((promoters - detractors) / len(values) * 100, 1) if values else None,
+        "responses": len(values),
+        "promoters": promoters,
+        "detractors": detractors,
+    }
+
+
+def csat(scores: Iterable[int]) -> dict[str, Any]:
+    values = list(scores)
+    return {
+        "average": round(sum(values) / len(values), 2) if values else None,
+        "satisfied_share": _ratio(sum(1 for v in values if v >= 4), len(values)),  # top-2-box
+        "responses": len(values),
+    }
+
+
+def loop_kpis(
+    rows: Sequence[Feedback], follow_ups: Sequence[tuple[FollowUp, str]], *, sla: Sla, now: float
+) -> dict[str, Any]:
+    alerted = [r for r in rows if r.alerted_at is not None]
+    to_ack = [r.acknowledged_at - r.received_at for r in alerted if r.acknowledged_at is not None]
+    to_resolve = [r.resolved_at - r.received_at for r in alerted if r.resolved_at is not None]
+
+    def breached(r: Feedback) -> bool:
+        acked = r.acknowledged_at if r.acknowledged_at is not None else now
+        resolved = r.resolved_at if r.resolved_at is not None else now
+        return (
+            r.escalated
+            or acked - r.received_at > sla.ack_seconds
+            or resolved - r.received_at > sla.resolve_seconds
+        )
+
+    answered = [(f, sentiment) for f, sentiment in follow_ups if f.answered_at is not None]
+    complaints = [f for f, sentiment in answered if sentiment == "negative"]
+    intents = [r.revisit_intent for r in rows if r.revisit_intent is not None]
+    return {
+        "cases": len(alerted),
+        "open": sum(1 for r in rows if r.status in OPEN_STATUSES),
+        "time_to_acknowledge_seconds": {
+            "p50": percentile(to_ack, 50),
+            "p90": percentile(to_ack, 90),
+            "n": len(to_ack),
+        },
+        "time_to_resolve_seconds": {
+            "p50": percentile(to_resolve, 50),
+            "p90": percentile(to_resolve, 90),
+            "n": len(to_resolve),
+        },
+        "sla": {"ack_seconds": sla.ack_seconds, "resolve_seconds": sla.resolve_seconds},
+        "sla_breach_rate": _ratio(sum(1 for r in alerted if breached(r)), len(alerted)),
+        "follow_ups_sent": len(follow_ups),
+        "follow_ups_answered": len(answered),
+        "recovery_rate": _ratio(sum(1 for f in complaints if f.satisfied), len(complaints)),
+        "reopened": sum(1 for f, _ in answered if f.reopened_feedback_id),
+        "revisit_intent_rate": _ratio(sum(1 for v in intents if v), len(intents)),
+    }
+
+
+def top_recurring_issues(
+    rows: Sequence[Feedback], names: dict[str, str], limit: int = 10
+) -> list[dict[str, Any]]:
+    """Complaints of one category at one store that keep coming (two or more in the period)."""
+    groups: dict[tuple[str, str], list[Feedback]] = defaultdict(list)
+    for r in rows:
+        if r.sentiment == "negative":
+            groups[(r.store_id, r.category)].append(r)
+    issues: list[dict[str, Any]] = []
+    for (store_id, category), items in groups.items():
+        if len(items) < 2:
+            continue
+        customers = Counter(r.customer_id for r in items if r.customer_id)
+        issues.append(
+            {
+                "store_id": store_id,
+                "store_name": names.get(store_id, store_id),
+                "category": category,
+                "count": len(items),
+                "customers": len(customers),
+                "repeat_customers": sum(1 for n in customers.values() if n > 1),
+                "last_at": max(r.received_at for r in items),
+            }
+        )
+    issues.sort(key=lambda i: (-int(i["count"]), -float(i["last_at"])))
+    return issues[:limit]
+
+
+async def store_names(session: AsyncSession) -> dict[str, str]:
+    return {s.id: s.name for s in await session.scalars(select(Store))}
+
+
+async def analytics(
+    session: AsyncSession, *, where: FeedbackFilter, sla: Sla, timezone: ZoneInfo, now: float | None = None
+) -> dict[str, Any]:
+    now = time.time() if now is None else now
+    rows = list(await session.scalars(apply_filter(select(Feedback), where)))
+    joined = select(FollowUp, Feedback.sentiment).join(Feedback, FollowUp.feedback_id == Feedback.id)
+    follow_ups: list[tuple[FollowUp, str]] = [
+        (f, sentiment) for f, sentiment in (await session.execute(apply_filter(joined, where))).tuples()
+    ]
+    names = await store_names(session)
+
+    trend: dict[str, list[Feedback]] = defaultdict(list)
+    by_store: dict[str, list[Feedback]] = defaultdict(list)
+    for r in rows:
+        trend[datetime.fromtimestamp(r.received_at, timezone).date().isoformat()].append(r)
+        by_store[r.store_id].append(r)
+    return {
+        "period": {"from": where.since, "to": where.until, "timezone": str(timezone)},
+        "volume": len(rows),
+        "sentiment": dict(Counter(r.sentiment for r in rows)),
+        "sentiment_index": sentiment_index(r.sentiment for r in rows),
+        "nps": nps(r.nps for r in rows if r.nps is not None),
+        "csat": csat(r.csat for r in rows if r.csat is not None),
+        "category_mix": dict(Counter(r.category for r in rows).most_common()),
+        "channel_mix": dict(Counter(r.channel for r in rows).most_common()),
+        "severity_mix": dict(Counter(r.severity for r in rows).most_common()),
+        "trend": [
+            {
+                "date": day,
+                "volume": len(items),
+                "sentiment_index": sentiment_index(r.sentiment for r in items),
+            }
+            for day, items in sorted(trend.items())
+        ],
+        "by_store": [
+            {
+                "store_id": store_id,
+                "store_name": names.get(store_id, store_id),
+                "volume": len(items),
+                "sentiment_index": sentiment_index(r.sentiment for r in items),
+                "nps": nps(r.nps for r in items if r.nps is not None)["score"],
+                "csat": csat(r.csat for r in items if r.csat is not None)["average"],
+            }
+            for store_id, items in sorted(by_store.items(), key=lambda kv: -len(kv[1]))
+        ],
+        "loop": loop_kpis(rows, follow_ups, sla=sla, now=now),
+        "top_issues": top_recurring_issues(rows, names),
+    }
+
+
+async def open_cases(
+    session: AsyncSession, *, where: FeedbackFilter, limit: int, now: float | None = None
+) -> list[dict[str, Any]]:
+    """Cases still waiting for the frontline, oldest first, with their age."""
+    now = time.time() if now is None else now
+    names = await store_names(session)
+    query = apply_filter(select(Feedback), where).where(Feedback.status.in_(OPEN_STATUSES))
+    rows = await session.scalars(query.order_by(Feedback.received_at).limit(limit))
+    return [
+        {
+            "id": r.id,
+            "store_id": r.store_id,
+            "store_name": names.get(r.store_id, r.store_id),
+            "status": r.status,
+            "category": r.category,
+            "severity": r.severity,
+            "sentiment": r.sentiment,
+            "text": (r.text or "")[:140],
+            "received_at": r.received_at,
+            "age_seconds": round(now - r.received_at, 1),
+            "escalated": r.escalated,
+            "reopens_id": r.reopens_id,
+        }
+        for r in rows
+    ]

@@ -1,0 +1,290 @@
+// Manager dashboard: polls the analytics API every 2 s and draws its charts as inline SVG.
+// No framework and no CDN: this file and the CSS are served by the feedback service itself.
+"use strict";
+(function () {
+  const POLL_MS = 2000;
+  const SVG = "http://www.w3.org/2000/svg";
+  const T = {
+    ko: {
+      title: "고객의 소리 대시보드", store: "매장", all_stores: "전체 매장", period: "기간", days7: "최근 7일",
+      days30: "최근 30일", days90: "최근 90일", live: "실시간", stale: "연결 끊김", token: "관리자 토큰", open: "열기",
+      trend: "추이: 건수와 감성 지수", stores: "매장별 NPS / CSAT", categories: "카테고리 구성", loop: "처리 루프 KPI",
+      issues: "반복되는 문제", open_cases: "미처리 알림", age: "경과", category: "카테고리", severity: "심각도",
+      status: "상태", text: "내용", volume: "접수 건수", sentiment_index: "감성 지수", nps: "NPS", csat: "CSAT 평균",
+      ack_p50: "확인까지 (p50)", ack_p90: "확인까지 (p90)", resolve_p50: "해결까지 (p50)", resolve_p90: "해결까지 (p90)",
+      breach: "SLA 위반율", recovery: "회복률 (불만 후 만족)", revisit: "재방문 의향", cases: "알림 건수",
+      followups: "후속 설문 응답", reopened: "재오픈", none: "없음", bad_token: "토큰이 올바르지 않습니다.",
+      statuses: {received: "접수", alerted: "알림", acknowledged: "확인", reopened: "재오픈"},
+      severities: {low: "낮음", medium: "보통", high: "높음", critical: "긴급"}, switch: "English", times: "건",
+    },
+    en: {
+      title: "Voice of the customer", store: "Store", all_stores: "All stores", period: "Period", days7: "Last 7 days",
+      days30: "Last 30 days", days90: "Last 90 days", live: "Live", stale: "Disconnected", token: "Admin token",
+      open: "Open", trend: "Trend: volume and sentiment index", stores: "NPS / CSAT per store",
+      categories: "Category mix", loop: "Loop KPIs", issues: "Recurring issues", open_cases: "Open alerts", age: "Age",
+      category: "Category", severity: "Severity", status: "Status", text: "Text", volume: "Feedback",
+      sentiment_index: "Sentiment index", nps: "NPS", csat: "CSAT avg", ack_p50: "To acknowledge (p50)",
+      ack_p90: "To acknowledge (p90)", resolve_p50: "To resolve (p50)", resolve_p90: "To resolve (p90)",
+      breach: "SLA breach rate", recovery: "Recovery rate", revisit: "Revisit intent", cases: "Alerted cases",
+      followups: "Follow-ups answered", reopened: "Reopened", none: "None", bad_token: "That token was refused.",
+      statuses: {received: "Received", alerted: "Alerted", acknowledged: "Acknowledged", reopened: "Reopened"},
+      severities: {low: "Low", medium: "Medium", high: "High", critical: "Critical"}, switch: "한국어", times: "",
+    },
+  };
+  const $ = (id) => document.getElementById(id);
+  let lang = localStorage.getItem("voc-dashboard-lang") ||
+    ((navigator.language || "ko").toLowerCase().startsWith("ko") ? "ko" : "en");
+  let token = sessionStorage.getItem("voc-dashboard-token") || "";
+  let data = null;
+  let cases = [];
+  const seen = new Set();
+  let firstLoad = true;
+
+  const hash = new URLSearchParams(location.hash.slice(1));
+  if (hash.get("token")) {
+    token = hash.get("token");
+    sessionStorage.setItem("voc-dashboard-token", token);
+    history.replaceState(null, "", location.pathname + location.search);  // keep the token out of history
+  }
+  if (hash.get("lang") === "en" || hash.get("lang") === "ko") lang = hash.get("lang");
+
+  function t(key) { return T[lang][key] ?? key; }
+  function el(tag, attrs, text) {
+    const node = tag.startsWith("svg:") ? document.createElementNS(SVG, tag.slice(4)) : document.createElement(tag);
+    for (const [k, v] of Object.entries(attrs || {})) node.setAttribute(k, v);
+    if (text !== undefined) node.textContent = text;
+    return node;
+  }
+  function duration(seconds) {
+    if (seconds === null || seconds === undefined) return "—";
+    if (seconds < 60) return Math.round(seconds) + (lang === "ko" ? "초" : "s");
+    if (seconds < 3600) return Math.round(seconds / 60) + (lang === "ko" ? "분" : "m");
+    if (seconds < 86400) return (seconds / 3600).toFixed(1) + (lang === "ko" ? "시간" : "h");
+    return (seconds / 86400).toFixed(1) + (lang === "ko" ? "일" : "d");
+  }
+  function pct(v) { return v === null || v === undefined ? "—" : Math.round(v * 100) + "%"; }
+  function num(v) { return v === null || v === undefined ? "—" : String(v); }
+  function label(category) {
+    const entry = data && data.labels && data.labels[category];
+    return entry ? (entry[lang] || entry.en) : category;
+  }
+
+  function applyLanguage() {
+    document.documentElement.lang = lang;
+    document.title = "Frontline VoC — " + t("title");
+    for (const node of document.querySelectorAll("[data-i18n]")) node.textContent = t(node.dataset.i18n);
+    $("lang").textContent = t("switch");
+    if (data) render();
+  }
+
+  async function get(path) {
+    const response = await fetch(path, {headers: {Authorization: "Bearer " + token}});
+    if (response.status === 401 || response.status === 403) throw Object.assign(new Error("auth"), {auth: true});
+    if (!response.ok) throw new Error(path + ": " + response.status);
+    return response.json();
+  }
+
+  async function refresh() {
+    const params = new URLSearchParams();
+    const store = $("store").value;
+    if (store) params.set("store_id", store);
+    const since = new Date(Date.now() - Number($("period").value) * 86400000).toISOString();
+    const analyticsParams = new URLSearchParams(params);
+    analyticsParams.set("from", since);
+    analyticsParams.set("tz", Intl.DateTimeFormat().resolvedOptions().timeZone || "Asia/Seoul");
+    try {
+      const [analytics, open] = await Promise.all([
+        get("/v1/analytics?" + analyticsParams), get("/v1/analytics/open-cases?" + params),
+      ]);
+      data = analytics;
+      cases = open.cases;
+      $("login").hidden = true;
+      $("board").hidden = false;
+      $("live").classList.remove("stale");
+      $("live").textContent = t("live");
+      render();
+      document.body.dataset.loaded = "true";
+    } catch (error) {
+      if (error.auth) {
+        sessionStorage.removeItem("voc-dashboard-token");
+        $("board").hidden = true;
+        $("login").hidden = false;
+        $("login-error").textContent = token ? t("bad_token") : "";
+        token = "";
+        return;
+      }
+      $("live").classList.add("stale");
+      $("live").textContent = t("stale");
+    }
+  }
+
+  function tile(key, value, testid) {
+    const node = el("div", {class: "tile", "data-testid": testid});
+    node.append(el("div", {class: "label"}, t(key)), el("div", {class: "value"}, value));
+    return node;
+  }
+
+  function renderTiles() {
+    const box = $("tiles");
+    box.replaceChildren(
+      tile("volume", num(data.volume), "tile-volume"),
+      tile("sentiment_index", num(data.sentiment_index), "tile-sentiment"),
+      tile("nps", num(data.nps.score), "tile-nps"),
+      tile("csat", num(data.csat.average), "tile-csat"),
+      tile("ack_p50", duration(data.loop.time_to_acknowledge_seconds.p50), "tile-ack"),
+      tile("recovery", pct(data.loop.recovery_rate), "tile-recovery"),
+    );
+  }
+
+  function renderTrend() {
+    const W = 720, H = 200, L = 34, R = 34, B = 22, top = 10;
+    const svg = el("svg:svg", {viewBox: `0 0 ${W} ${H}`, role: "img", "data-testid": "trend-chart"});
+    const days = data.trend;
+    const maxVolume = Math.max(1, ...days.map((d) => d.volume));
+    const slot = (W - L - R) / Math.max(1, days.length);
+    const y = (v) => top + (H - top - B) * (1 - v / maxVolume);
+    const ys = (v) => top + (H - top - B) * (1 - (v + 100) / 200);
+    svg.append(el("svg:line", {class: "axis", x1: L, x2: W - R, y1: H - B, y2: H - B}));
+    svg.append(el("svg:text", {x: 2, y: top + 8}, String(maxVolume)));
+    svg.append(el("svg:text", {x: W - R + 4, y: top + 8}, "+100"), el("svg:text", {x: W - R + 4, y: H - B}, "−100"));
+    const points = [];
+    days.forEach((d, i) => {
+      const x = L + i * slot;
+      const bw = Math.min(48, slot * 0.7);
+      const bar = el("svg:rect", {class: "bar", x: x + (slot - bw) / 2, width: Math.max(1, bw), y: y(d.volume),
+        height: H - B - y(d.volume), "data-date": d.date, "data-volume": d.volume});
+      bar.append(el("svg:title", {}, `${d.date}: ${d.volume}, ${t("sentiment_index")} ${num(d.sentiment_index)}`));
+      svg.append(bar);
+      if (d.sentiment_index !== null) points.push([x + slot / 2, ys(d.sentiment_index)]);
+      if (days.length <= 14 || i % Math.ceil(days.length / 10) === 0)
+        svg.append(el("svg:text", {x: x + slot / 2, y: H - 6, "text-anchor": "middle"}, d.date.slice(5)));
+    });
+    if (points.length) {
+      svg.append(el("svg:polyline", {class: "line", points: points.map((p) => p.join(",")).join(" ")}));
+      for (const [px, py] of points) svg.append(el("svg:circle", {class: "point", cx: px, cy: py, r: 3}));
+    }
+    $("trend").replaceChildren(svg);
+  }
+
+  function renderStores() {
+    const rows = data.by_store;
+    const W = 400, rowH = 38, H = Math.max(1, rows.length) * rowH + 10, L = 110, span = W - L - 70;
+    const svg = el("svg:svg", {viewBox: `0 0 ${W} ${H}`, role: "img", "data-testid": "stores-chart"});
+    const mid = L + span / 2;
+    rows.forEach((s, i) => {
+      const y = 6 + i * rowH;
+      svg.append(el("svg:text", {x: 0, y: y + 13}, s.store_name));
+      const score = s.nps === null ? 0 : s.nps;
+      const w = Math.abs(score) / 100 * (span / 2);
+      svg.append(el("svg:rect", {class: "bar" + (score < 0 ? " neg" : ""), x: score < 0 ? mid - w : mid, y: y + 2,
+        width: Math.max(1, w), height: 13, "data-store": s.store_id, "data-nps": num(s.nps)}));
+      svg.append(el("svg:text", {x: W - 62, y: y + 13}, "NPS " + num(s.nps)));
+      const cw = (s.csat || 0) / 5 * span;
+      svg.append(el("svg:rect", {class: "bar csat", x: L, y: y + 18, width: Math.max(1, cw), height: 10,
+        "data-store": s.store_id, "data-csat": num(s.csat)}));
+      svg.append(el("svg:text", {x: W - 62, y: y + 27}, "CSAT " + num(s.csat)));
+    });
+    svg.append(el("svg:line", {class: "axis", x1: mid, x2: mid, y1: 0, y2: H}));
+    $("stores").replaceChildren(svg);
+  }
+
+  function renderCategories() {
+    const entries = Object.entries(data.category_mix);
+    const W = 360, rowH = 20, H = Math.max(1, entries.length) * rowH + 4, L = 100;
+    const max = Math.max(1, ...entries.map(([, n]) => n));
+    const svg = el("svg:svg", {viewBox: `0 0 ${W} ${H}`, role: "img", "data-testid": "category-chart"});
+    entries.forEach(([category, n], i) => {
+      const y = 2 + i * rowH;
+      svg.append(el("svg:text", {x: 0, y: y + 13}, label(category)));
+      svg.append(el("svg:rect", {class: "bar", x: L, y: y + 3, height: 13, width: Math.max(1, n / max * (W - L - 40)),
+        "data-category": category, "data-count": n}));
+      svg.append(el("svg:text", {x: L + n / max * (W - L - 40) + 4, y: y + 13}, String(n)));
+    });
+    $("categories").replaceChildren(svg);
+  }
+
+  function renderLoop() {
+    const loop = data.loop;
+    const dl = el("dl", {class: "kpis", "data-testid": "loop-kpis"});
+    const rows = [
+      ["cases", num(loop.cases)], ["ack_p50", duration(loop.time_to_acknowledge_seconds.p50)],
+      ["ack_p90", duration(loop.time_to_acknowledge_seconds.p90)],
+      ["resolve_p50", duration(loop.time_to_resolve_seconds.p50)],
+      ["resolve_p90", duration(loop.time_to_resolve_seconds.p90)], ["breach", pct(loop.sla_breach_rate)],
+      ["followups", num(loop.follow_ups_answered)], ["recovery", pct(loop.recovery_rate)],
+      ["reopened", num(loop.reopened)], ["revisit", pct(loop.revisit_intent_rate)],
+    ];
+    for (const [key, value] of rows) dl.append(el("dt", {}, t(key)), el("dd", {}, value));
+    $("loop").replaceChildren(dl);
+  }
+
+  function renderIssues() {
+    const list = $("issues");
+    list.replaceChildren();
+    if (!data.top_issues.length) list.append(el("li", {}, t("none")));
+    for (const issue of data.top_issues)
+      list.append(el("li", {}, `${issue.store_name} · ${label(issue.category)} — ${issue.count}${t("times")}`));
+  }
+
+  function renderCases() {
+    const body = $("cases").querySelector("tbody");
+    body.replaceChildren();
+    $("open-count").textContent = String(cases.length);
+    const now = Date.now() / 1000;
+    for (const c of cases) {
+      const row = el("tr", {"data-id": c.id, class: !firstLoad && !seen.has(c.id) ? "fresh" : ""});
+      row.append(
+        el("td", {"data-received": c.received_at, class: "age"}, duration(now - c.received_at)),
+        el("td", {}, c.store_name), el("td", {}, label(c.category)),
+        el("td", {class: "sev-" + c.severity}, T[lang].severities[c.severity] || c.severity),
+        el("td", {}, T[lang].statuses[c.status] || c.status), el("td", {class: "text", title: c.text}, c.text),
+      );
+      body.append(row);
+      seen.add(c.id);
+    }
+    firstLoad = false;
+  }
+
+  function renderStoreOptions() {
+    const select = $("store");
+    const known = new Set([...select.options].map((o) => o.value));
+    for (const s of data.by_store) {
+      if (!known.has(s.store_id)) select.append(el("option", {value: s.store_id}, s.store_name));
+    }
+  }
+
+  function render() {
+    renderTiles();
+    renderTrend();
+    renderStores();
+    renderCategories();
+    renderLoop();
+    renderIssues();
+    renderCases();
+    renderStoreOptions();
+  }
+
+  function tickAges() {
+    const now = Date.now() / 1000;
+    for (const cell of document.querySelectorAll("td.age")) cell.textContent = duration(now - Number(cell.dataset.received));
+  }
+
+  $("login").addEventListener("submit", (event) => {
+    event.preventDefault();
+    token = $("token").value.trim();
+    sessionStorage.setItem("voc-dashboard-token", token);
+    refresh();
+  });
+  $("lang").addEventListener("click", () => {
+    lang = lang === "ko" ? "en" : "ko";
+    localStorage.setItem("voc-dashboard-lang", lang);
+    applyLanguage();
+  });
+  $("store").addEventListener("change", refresh);
+  $("period").addEventListener("change", refresh);
+
+  applyLanguage();
+  if (token) refresh(); else $("login").hidden = false;
+  setInterval(() => { if (token && !document.hidden) refresh(); }, POLL_MS);
+  setInterval(tickAges, 1000);
+})();

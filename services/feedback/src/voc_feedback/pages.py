@@ -1,0 +1,128 @@
+"""The follow-up survey page: server-rendered, Korean and English, phone-first, no JavaScript
+and no login (the signed one-time token in the URL is the credential)."""
+
+from __future__ import annotations
+
+from html import escape
+
+from voc_platform import taxonomy
+
+SCALE = {
+    "ko": ("매우 불만족", "불만족", "보통", "만족", "매우 만족"),
+    "en": ("Very unhappy", "Unhappy", "Neutral", "Happy", "Very happy"),
+}
+TEXT: dict[str, dict[str, str]] = {
+    "ko": {
+        "title": "방문은 어떠셨나요?",
+        "intro": "{store}에서 말씀해 주신 '{category}' 건을 처리했습니다. 해결이 잘 되었는지 알려 주세요.",
+        "csat": "처리 결과에 얼마나 만족하시나요?",
+        "revisit": "다시 방문하실 의향이 있으신가요?",
+        "yes": "예",
+        "no": "아니요",
+        "comment": "더 하실 말씀이 있으면 적어 주세요 (선택)",
+        "submit": "보내기",
+        "thanks": "소중한 의견 감사합니다.",
+        "thanks_happy": "만족하셨다니 다행입니다. 다음 방문 때 뵙겠습니다.",
+        "thanks_unhappy": "불편을 드려 죄송합니다. 매장 책임자가 곧 다시 연락드리겠습니다.",
+        "gone": "이 설문은 이미 답변되었거나 기간이 지났습니다.",
+        "invalid_link": "유효하지 않은 링크입니다.",
+        "invalid": "만족도를 1~5 중에서 골라 주세요.",
+        "switch": "English",
+    },
+    "en": {
+        "title": "How did we do?",
+        "intro": (
+            "We acted on what you told {store} about '{category}'. Please tell us whether it was put right."
+        ),
+        "csat": "How satisfied are you with how it was handled?",
+        "revisit": "Would you visit us again?",
+        "yes": "Yes",
+        "no": "No",
+        "comment": "Anything else you would like to tell us? (optional)",
+        "submit": "Send",
+        "thanks": "Thank you for your answer.",
+        "thanks_happy": "We are glad it was put right. See you next time.",
+        "thanks_unhappy": "We are sorry. The store manager will get back to you shortly.",
+        "gone": "This survey was already answered or has expired.",
+        "invalid_link": "This link is not valid.",
+        "invalid": "Please choose a satisfaction level from 1 to 5.",
+        "switch": "한국어",
+    },
+}
+
+STYLE = "".join(
+    (
+        "*{box-sizing:border-box}",
+        "body{margin:0;font:16px/1.5 system-ui,-apple-system,",
+        '"Apple SD Gothic Neo","Noto Sans KR",sans-serif;',
+        "background:#f4f5f7;color:#1d2330}main{max-width:480px;margin:0 auto;padding:20px}",
+        "h1{font-size:1.4rem;margin:.2em 0 .6em}fieldset{border:0;margin:0 0 18px;padding:0}",
+        "legend{font-weight:600;margin-bottom:8px}",
+        ".scale{display:grid;grid-template-columns:repeat(5,1fr);gap:6px}",
+        ".scale label,.yn label{display:flex;flex-direction:column;align-items:center;background:#fff;",
+        "border:1px solid #d5d9e0;border-radius:10px;padding:10px 2px;font-size:.75rem;text-align:center;",
+        "min-height:64px;cursor:pointer}",
+        ".scale input,.yn input{margin-bottom:4px;width:22px;height:22px}",
+        ".yn{display:flex;gap:8px}.yn label{flex:1;min-height:48px}",
+        "textarea{width:100%;min-height:96px;border:1px solid #d5d9e0;border-radius:10px;",
+        "padding:10px;font:inherit}",
+        "button{width:100%;padding:14px;border:0;border-radius:10px;background:#2357d8;color:#fff;",
+        "font-size:1rem;font-weight:600}",
+        ".note{background:#fff;border-radius:10px;padding:16px}.error{color:#b3261e}",
+        ".lang{float:right;font-size:.85rem}",
+    )
+)
+
+
+def _page(language: str, title: str, body: str) -> str:
+    return (
+        f'<!doctype html><html lang="{language}"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width,initial-scale=1">'
+        '<meta name="robots" content="noindex"><meta name="referrer" content="no-referrer">'
+        f"<title>{escape(title)}</title><style>{STYLE}</style></head><body><main>{body}</main></body></html>"
+    )
+
+
+def follow_up_form(*, token: str, language: str, store_name: str, category: str, error: str = "") -> str:
+    t = TEXT[language]
+    other = "en" if language == "ko" else "ko"
+    store = store_name or ("매장" if language == "ko" else "our store")
+    intro = t["intro"].format(store=escape(store), category=escape(taxonomy.label(category, language)))
+    scale = "".join(
+        f'<label><input type="radio" name="csat" value="{i}" required>{i}<br>{escape(word)}</label>'
+        for i, word in enumerate(SCALE[language], start=1)
+    )
+    action = f"/f/{escape(token)}"
+    return _page(
+        language,
+        t["title"],
+        f'<a class="lang" href="{action}?lang={other}">{t["switch"]}</a><h1>{t["title"]}</h1><p>{intro}</p>'
+        + (f'<p class="error" role="alert">{escape(error)}</p>' if error else "")
+        + f'<form method="post" action="{action}"><input type="hidden" name="lang" value="{language}">'
+        f'<fieldset><legend>{t["csat"]}</legend><div class="scale">{scale}</div></fieldset>'
+        f'<fieldset><legend>{t["revisit"]}</legend><div class="yn">'
+        f'<label><input type="radio" name="revisit_intent" value="yes">{t["yes"]}</label>'
+        f'<label><input type="radio" name="revisit_intent" value="no">{t["no"]}</label></div></fieldset>'
+        f"<fieldset><legend>{t['comment']}</legend>"
+        '<textarea name="comment" maxlength="4000"></textarea></fieldset>'
+        f'<button type="submit">{t["submit"]}</button></form>',
+    )
+
+
+def follow_up_invalid(token: str, language: str) -> str:
+    language = language if language in TEXT else "ko"
+    return follow_up_form(
+        token=token, language=language, store_name="", category="other", error=TEXT[language]["invalid"]
+    )
+
+
+def follow_up_thanks(language: str, *, satisfied: bool) -> str:
+    t = TEXT[language if language in TEXT else "ko"]
+    message = t["thanks_happy"] if satisfied else t["thanks_unhappy"]
+    return _page(language, t["thanks"], f'<h1>{t["thanks"]}</h1><p class="note">{message}</p>')
+
+
+def follow_up_closed(status: int, language: str) -> str:
+    t = TEXT[language if language in TEXT else "ko"]
+    message = t["gone"] if status == 410 else t["invalid_link"]
+    return _page(language, t["title"], f'<h1>{t["title"]}</h1><p class="note">{message}</p>')

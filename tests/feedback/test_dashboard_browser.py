@@ -1,0 +1,123 @@
+"""The manager dashboard in headless Chromium against the running system: it loads with seeded
+data, its SVG charts draw that data, a new feedback item shows up live in the open-alert list,
+and the page switches to English. Screenshots go to tests/artifacts/."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+import pytest
+from playwright.sync_api import expect, sync_playwright
+
+from tests.conftest import RunningSystem
+from tests.e2e.test_walking_skeleton import post_feedback
+from voc_cli.demo import STORES
+
+CHROMIUM = "/usr/bin/chromium"
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"{CHROMIUM} not installed"),
+]
+
+SEED = [
+    ("store-gangnam", "직원이 너무 불친절했어요", {"csat": 1, "nps": 2}),
+    ("store-gangnam", "음식이 정말 맛있어요! 존맛", {"csat": 5, "nps": 10}),
+    ("store-hongdae", "화장실이 더러워요 ㅠㅠ", {"csat": 2, "nps": 5}),
+    ("store-busan", "Waited 30 minutes at the counter", {"csat": 2, "nps": 4}),
+    ("store-busan", "Friendly staff and quick service", {"csat": 5, "nps": 9}),
+]
+
+
+def test_dashboard_draws_seeded_data_and_updates_live(running_system: RunningSystem, artifacts: Path) -> None:
+    feedback = running_system.url("feedback")
+    stores = [{"id": s["id"], "name": s["name"], "area_id": s["area_id"]} for s in STORES]
+    assert (
+        httpx.put(
+            f"{feedback}/v1/admin/stores", json=stores, headers=running_system.admin_headers
+        ).status_code
+        == 200
+    )
+    for store_id, text, ratings in SEED:
+        r = post_feedback(
+            running_system,
+            {"store_id": store_id, "channel": "app", "text": text, "ratings": ratings},
+            store_id,
+        )
+        assert r.status_code == 202, r.text
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(
+            executable_path=CHROMIUM,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+            ],
+        )
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 1000}, locale="ko-KR")
+            errors: list[str] = []
+            page.on("pageerror", lambda exc: errors.append(str(exc)))
+            token = running_system.system.admin_token
+            page.goto(f"{feedback}/dashboard#token={token}&lang=ko")
+            expect(page.locator("body[data-loaded=true]")).to_have_count(1, timeout=10_000)
+            expect(page.locator("h1")).to_have_text("고객의 소리 대시보드")
+            # The token left the address bar once read.
+            assert token not in page.url
+
+            trend_bars = page.locator("[data-testid=trend-chart] rect.bar")
+            assert trend_bars.count() >= 1
+            assert sum(
+                int(v or 0) for v in trend_bars.evaluate_all("els => els.map(e => e.dataset.volume)")
+            ) >= len(SEED)
+            for store in ("store-gangnam", "store-hongdae", "store-busan"):
+                expect(
+                    page.locator(f"[data-testid=stores-chart] rect[data-store={store}][data-nps]")
+                ).to_have_count(1)
+            expect(page.locator("[data-testid=stores-chart] text", has_text="강남역점")).to_have_count(1)
+            expect(
+                page.locator("[data-testid=category-chart] rect[data-category=staff_attitude]")
+            ).to_have_count(1)
+            expect(page.locator("[data-testid=category-chart] text", has_text="직원 태도")).to_have_count(1)
+            expect(page.locator("[data-testid=loop-kpis] dt")).to_have_count(10)
+            volume_before = int(page.locator("[data-testid=tile-volume] .value").inner_text())
+            assert volume_before >= len(SEED)
+            page.screenshot(path=str(artifacts / "dashboard-1-ko.png"), full_page=True)
+
+            # A new complaint appears in the open list without a reload.
+            r = post_feedback(
+                running_system,
+                {
+                    "store_id": "store-hongdae",
+                    "channel": "kiosk",
+                    "text": "식중독 같아요, 배가 너무 아파요",
+                    "ratings": {"csat": 1},
+                },
+                "store-hongdae",
+            )
+            new_id = r.json()["id"]
+            row = page.locator(f"#cases tr[data-id='{new_id}']")
+            expect(row).to_have_count(1, timeout=10_000)
+            expect(row.locator("td").nth(1)).to_have_text("홍대입구점")
+            expect(page.locator("[data-testid=tile-volume] .value")).not_to_have_text(str(volume_before))
+            page.screenshot(path=str(artifacts / "dashboard-2-live.png"), full_page=True)
+
+            page.click("#lang")
+            expect(page.locator("h1")).to_have_text("Voice of the customer")
+            expect(
+                page.locator("[data-testid=category-chart] text", has_text="Staff attitude")
+            ).to_have_count(1)
+            page.screenshot(path=str(artifacts / "dashboard-3-en.png"), full_page=True)
+
+            # A wrong token gets the sign-in form, not a broken page.
+            other = browser.new_page()
+            other.goto(f"{feedback}/dashboard#token=wrong")
+            expect(other.locator("#login")).to_be_visible()
+            expect(other.locator("#board")).to_be_hidden()
+            assert errors == []
+        finally:
+            browser.close()

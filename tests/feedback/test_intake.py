@@ -1,0 +1,202 @@
+"""Intake over REST against the feedback service process: the full DESIGN §5 body, Unicode
+clean-up, idempotency, the per-key rate limit, and every bad request answered with problem+json
+while writing nothing."""
+
+from __future__ import annotations
+
+import unicodedata
+import uuid
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.feedback.conftest import FeedbackService, problem
+
+STORE = "intake-store"
+
+
+@pytest.fixture(scope="module")
+def key(feedback_service: FeedbackService) -> dict[str, Any]:
+    return feedback_service.new_key(STORE, name="intake kiosk")
+
+
+def count(service: FeedbackService) -> int:
+    return int(service.scalar("SELECT count(*) FROM feedback WHERE store_id = :s", s=STORE))
+
+
+def test_full_contract_every_channel(feedback_service: FeedbackService, key: dict[str, Any]) -> None:
+    for channel in ("kiosk", "app", "web", "survey", "sms", "email", "call_center", "chatbot", "social"):
+        response = feedback_service.post(
+            key,
+            {
+                "store_id": STORE,
+                "channel": channel,
+                "text": "Waited 40 minutes and the fries were cold.",
+                "ratings": {"csat": 2, "nps": 3, "ces": 6},
+                "customer": {
+                    "loyalty_id": "L-77",
+                    "phone": "+82 10-1234-5678",
+                    "email": "kim@example.com",
+                    "name": "김철수",
+                    "channel_user_id": "bot-session-1",
+                },
+                "revisit_intent": False,
+                "touchpoint": "pickup",
+                "occurred_at": "2026-11-20T12:30:00+09:00",
+            },
+        )
+        assert response.status_code == 202, response.text
+        item = feedback_service.get(response.json()["id"])
+        assert item["channel"] == channel
+        assert item["ratings"] == {"csat": 2, "nps": 3, "ces": 6}
+        assert item["revisit_intent"] is False and item["touchpoint"] == "pickup"
+        assert item["occurred_at"].startswith("2026-11-20T03:30:00")
+        cls = item["classification"]
+        assert cls["language"] == "en" and cls["sentiment"] == "negative" and -1 <= cls["score"] < 0
+        assert cls["category"] == "wait_time" and cls["severity"] in ("medium", "high") and cls["explanation"]
+        assert item["status"] == "received" and item["timeline"][0]["kind"] == "received"
+
+
+def test_language_detected_or_given_and_ratings_only(
+    feedback_service: FeedbackService, key: dict[str, Any]
+) -> None:
+    detected = feedback_service.post(
+        key, {"store_id": STORE, "channel": "app", "text": "존맛! 또 올게요 ㅎㅎ"}
+    )
+    assert feedback_service.get(detected.json()["id"])["classification"]["language"] == "ko"
+    given = feedback_service.post(key, {"store_id": STORE, "channel": "app", "text": "ok", "language": "ko"})
+    assert feedback_service.get(given.json()["id"])["classification"]["language"] == "ko"
+    rating_only = feedback_service.post(key, {"store_id": STORE, "channel": "survey", "ratings": {"nps": 10}})
+    item = feedback_service.get(rating_only.json()["id"])
+    assert item["text"] is None and item["classification"]["sentiment"] == "positive"
+
+
+def test_text_is_nfc_normalised_and_control_characters_stripped(
+    feedback_service: FeedbackService, key: dict[str, Any]
+) -> None:
+    decomposed = unicodedata.normalize("NFD", "국이 식었어요")
+    assert decomposed != "국이 식었어요"
+    response = feedback_service.post(
+        key,
+        {
+            "store_id": STORE,
+            "channel": "kiosk",
+            "text": f"\u200b{decomposed}\x07\x1b[31m\u202e",
+            "customer": {"name": "김\x00민수"},
+        },
+    )
+    assert response.status_code == 202, response.text
+    item = feedback_service.get(response.json()["id"])
+    assert item["text"] == "국이 식었어요[31m"
+    stored = str(feedback_service.scalar("SELECT customer FROM feedback WHERE id = :i", i=item["id"]))
+    assert "\\u0000" not in stored and "\x00" not in stored
+
+
+def test_idempotency_key_replays_and_conflicts(
+    feedback_service: FeedbackService, key: dict[str, Any]
+) -> None:
+    body = {"store_id": STORE, "channel": "app", "text": "주차장이 너무 좁아요"}
+    idem = str(uuid.uuid4())
+    first = feedback_service.post(key, body, **{"Idempotency-Key": idem})
+    assert first.status_code == 202
+    before = count(feedback_service)
+    again = feedback_service.post(key, body, **{"Idempotency-Key": idem})
+    assert again.status_code == 202 and again.json()["id"] == first.json()["id"]
+    assert again.headers["idempotent-replayed"] == "true"
+    conflict = problem(
+        feedback_service.post(key, {**body, "text": "다른 내용"}, **{"Idempotency-Key": idem}), 409
+    )
+    assert "Idempotency-Key" in conflict["detail"]
+    assert count(feedback_service) == before
+    # The same key under another API key is another request.
+    other = feedback_service.new_key(STORE, name="second app")
+    assert feedback_service.post(other, body, **{"Idempotency-Key": idem}).json()["id"] != first.json()["id"]
+
+
+BAD_BODIES: list[tuple[str, dict[str, Any], set[str]]] = [
+    ("no content", {"channel": "kiosk"}, {"body"}),
+    ("unknown channel", {"channel": "fax", "text": "x"}, {"body.channel"}),
+    ("unknown field", {"channel": "kiosk", "text": "x", "mood": "sad"}, {"body.mood"}),
+    ("unknown nested", {"channel": "kiosk", "ratings": {"csat": 3, "stars": 5}}, {"body.ratings.stars"}),
+    ("csat range", {"channel": "kiosk", "ratings": {"csat": 6}}, {"body.ratings.csat"}),
+    ("csat as string", {"channel": "kiosk", "ratings": {"csat": "5"}}, {"body.ratings.csat"}),
+    ("nps range", {"channel": "kiosk", "ratings": {"nps": 11}}, {"body.ratings.nps"}),
+    ("ces range", {"channel": "kiosk", "ratings": {"ces": 0}}, {"body.ratings.ces"}),
+    ("text too long", {"channel": "kiosk", "text": "가" * 4001}, {"body.text"}),
+    ("blank text only", {"channel": "kiosk", "text": " \u200b\x00 "}, {"body"}),
+    (
+        "naive time",
+        {"channel": "kiosk", "text": "x", "occurred_at": "2026-11-20T12:00:00"},
+        {"body.occurred_at"},
+    ),
+    (
+        "future time",
+        {"channel": "kiosk", "text": "x", "occurred_at": "2999-01-01T00:00:00Z"},
+        {"body.occurred_at"},
+    ),
+    ("bad language", {"channel": "kiosk", "text": "x", "language": "korean"}, {"body.language"}),
+    (
+        "bad phone",
+        {"channel": "kiosk", "text": "x", "customer": {"phone": "call me"}},
+        {"body.customer.phone"},
+    ),
+    (
+        "bad email",
+        {"channel": "kiosk", "text": "x", "customer": {"email": "nobody"}},
+        {"body.customer.email"},
+    ),
+    (
+        "revisit not bool",
+        {"channel": "kiosk", "text": "x", "revisit_intent": "maybe"},
+        {"body.revisit_intent"},
+    ),
+    ("touchpoint too long", {"channel": "kiosk", "text": "x", "touchpoint": "t" * 65}, {"body.touchpoint"}),
+]
+
+
+@pytest.mark.parametrize(("case", "body", "fields"), BAD_BODIES, ids=[c[0] for c in BAD_BODIES])
+def test_bad_bodies_get_field_paths_and_write_nothing(
+    feedback_service: FeedbackService, key: dict[str, Any], case: str, body: dict[str, Any], fields: set[str]
+) -> None:
+    before = count(feedback_service)
+    answer = problem(feedback_service.post(key, {"store_id": STORE, **body}), 422)
+    assert fields <= {e["field"] for e in answer["errors"]}, answer
+    assert count(feedback_service) == before
+
+
+def test_bad_requests_outside_the_body(feedback_service: FeedbackService, key: dict[str, Any]) -> None:
+    url = f"{feedback_service.url}/v1/feedback"
+    good = {"store_id": STORE, "channel": "kiosk", "text": "ok"}
+    before = count(feedback_service)
+    problem(httpx.post(url, json=good), 401)
+    problem(httpx.post(url, json=good, headers={"Authorization": "Bearer vocsk_unknown"}), 401)
+    problem(httpx.post(url, json={**good, "store_id": "someone-else"}, headers=key["headers"]), 403)
+    problem(feedback_service.post(key, good, **{"Idempotency-Key": "k" * 201}), 422)
+    problem(
+        httpx.post(url, content=b"[1,2", headers={**key["headers"], "Content-Type": "application/json"}), 400
+    )
+    problem(
+        httpx.post(
+            url, content=b"x" * (65 * 1024), headers={**key["headers"], "Content-Type": "application/json"}
+        ),
+        413,
+    )
+    assert count(feedback_service) == before
+
+
+def test_rate_limit_per_api_key(feedback_service: FeedbackService) -> None:
+    # The service runs with a burst of 40 and 2/s: a burst beyond that is refused for this key only.
+    hasty = feedback_service.new_key(STORE, name="hasty kiosk")
+    calm = feedback_service.new_key(STORE, name="calm kiosk")
+    body = {"store_id": STORE, "channel": "kiosk", "ratings": {"csat": 4}}
+    with httpx.Client(headers=hasty["headers"]) as client:
+        answers = [client.post(f"{feedback_service.url}/v1/feedback", json=body) for _ in range(60)]
+    limited = [a for a in answers if a.status_code == 429]
+    assert limited and all(a.status_code in (202, 429) for a in answers)
+    answer = problem(limited[0], 429)
+    assert int(limited[0].headers["retry-after"]) >= 1 and "Rate limit" in answer["detail"]
+    assert sum(a.status_code == 202 for a in answers) <= 45
+    accepted = feedback_service.scalar("SELECT count(*) FROM feedback WHERE api_key_id = :k", k=hasty["id"])
+    assert accepted == sum(a.status_code == 202 for a in answers)  # a 429 wrote nothing
+    assert feedback_service.post(calm, body).status_code == 202

@@ -1,0 +1,154 @@
+"""`GET /v1/feedback` filters and cursor pagination, the CSV export, store scoping, and the bad
+query cases answered with problem+json."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.feedback.conftest import FeedbackService, problem
+
+ITEMS = [
+    ("list-a1", "kiosk", "직원이 너무 불친절했어요", 1),
+    ("list-a1", "app", "Waited 45 minutes for my order", 2),
+    ("list-a2", "call_center", "화장실이 더러워요", 2),
+    ("list-a2", "survey", '=HYPERLINK("http://evil") great food, loved it', 5),
+    ("list-b1", "kiosk", "음식이 정말 맛있어요 최고!", 5),
+]
+
+
+@pytest.fixture(scope="module")
+def seeded(feedback_service: FeedbackService) -> dict[str, Any]:
+    admin = feedback_service.admin
+    stores = [
+        {"id": "list-a1", "name": "A1", "area_id": "area-list-a"},
+        {"id": "list-a2", "name": "A2", "area_id": "area-list-a"},
+        {"id": "list-b1", "name": "B1", "area_id": "area-list-b"},
+    ]
+    assert httpx.put(f"{feedback_service.url}/v1/admin/stores", json=stores, headers=admin).status_code == 200
+    key = feedback_service.new_key("list-a1", "list-a2", "list-b1", name="lister")
+    scoped = feedback_service.new_key("list-a1", name="a1 only")
+    ids = []
+    for store, channel, text, csat in ITEMS:
+        r = feedback_service.post(
+            key, {"store_id": store, "channel": channel, "text": text, "ratings": {"csat": csat}}
+        )
+        assert r.status_code == 202
+        ids.append(r.json()["id"])
+    return {"key": key, "scoped": scoped, "ids": ids}
+
+
+def listing(service: FeedbackService, headers: dict[str, str], **params: Any) -> dict[str, Any]:
+    response = httpx.get(f"{service.url}/v1/feedback", params=params, headers=headers)
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def test_filters(feedback_service: FeedbackService, seeded: dict[str, Any]) -> None:
+    h = feedback_service.admin
+    ids = seeded["ids"]
+
+    def found(**params: Any) -> set[str]:
+        return {i["id"] for i in listing(feedback_service, h, limit=500, **params)["items"]} & set(ids)
+
+    assert found(store_id="list-a2") == {ids[2], ids[3]}
+    assert found(area_id="area-list-a") == set(ids[:4])
+    assert found(area_id="area-list-b") == {ids[4]}
+    assert found(channel="kiosk") == {ids[0], ids[4]}
+    assert found(category="staff_attitude") == {ids[0]}
+    assert found(sentiment="negative") == {ids[0], ids[1], ids[2]}
+    assert found(status="received") == set(ids)
+    now = datetime.now(UTC)
+    assert found(**{"from": (now - timedelta(hours=1)).isoformat()}) == set(ids)
+    assert found(**{"to": (now - timedelta(hours=1)).isoformat()}) == set()
+
+
+def test_cursor_pagination_newest_first(feedback_service: FeedbackService, seeded: dict[str, Any]) -> None:
+    seen: list[str] = []
+    cursor = None
+    while True:
+        params: dict[str, Any] = {"area_id": "area-list-a", "limit": 2}
+        if cursor:
+            params["cursor"] = cursor
+        page = listing(feedback_service, feedback_service.admin, **params)
+        seen += [i["id"] for i in page["items"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert seen == list(reversed(seeded["ids"][:4]))
+
+
+def test_a_store_key_sees_only_its_stores(feedback_service: FeedbackService, seeded: dict[str, Any]) -> None:
+    items = listing(feedback_service, seeded["scoped"]["headers"], limit=500)["items"]
+    assert {i["store_id"] for i in items} == {"list-a1"}
+    other = seeded["ids"][4]
+    problem(
+        httpx.get(f"{feedback_service.url}/v1/feedback/{other}", headers=seeded["scoped"]["headers"]), 404
+    )
+
+
+def test_csv_export(feedback_service: FeedbackService, seeded: dict[str, Any]) -> None:
+    now = datetime.now(UTC)
+    response = httpx.get(
+        f"{feedback_service.url}/v1/feedback/export.csv",
+        params={
+            "from": (now - timedelta(days=1)).date().isoformat(),
+            "to": (now + timedelta(days=1)).date().isoformat(),
+            "area_id": "area-list-a",
+        },
+        headers=feedback_service.admin,
+    )
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"].startswith("text/csv")
+    assert "attachment" in response.headers["content-disposition"]
+    assert response.content.startswith("\ufeff".encode())
+    rows = list(csv.DictReader(io.StringIO(response.content.decode("utf-8-sig"))))
+    assert {r["id"] for r in rows} == set(seeded["ids"][:4])
+    by_id = {r["id"]: r for r in rows}
+    assert by_id[seeded["ids"][0]]["text"] == "직원이 너무 불친절했어요"
+    assert by_id[seeded["ids"][0]]["category"] == "staff_attitude"
+    # A cell a spreadsheet would run as a formula is defused.
+    assert by_id[seeded["ids"][3]]["text"].startswith("'=HYPERLINK")
+
+
+@pytest.mark.parametrize(
+    ("path", "params", "field"),
+    [
+        ("/v1/feedback", {"channel": "fax"}, "query.channel"),
+        ("/v1/feedback", {"sentiment": "angry"}, "query.sentiment"),
+        ("/v1/feedback", {"category": "weather"}, "query.category"),
+        ("/v1/feedback", {"status": "lost"}, "query.status"),
+        ("/v1/feedback", {"store_id": "a b"}, "query.store_id"),
+        ("/v1/feedback", {"limit": 0}, "query.limit"),
+        ("/v1/feedback", {"limit": 501}, "query.limit"),
+        ("/v1/feedback", {"cursor": "!!!"}, "query.cursor"),
+        ("/v1/feedback", {"from": "yesterday"}, "query.from"),
+        ("/v1/feedback", {"from": "2026-11-01T09:00:00"}, "query.from"),
+        ("/v1/feedback", {"from": "2026-11-02", "to": "2026-11-01"}, "query.to"),
+        ("/v1/feedback", {"store": "list-a1"}, "query.store"),
+        ("/v1/feedback/export.csv", {"from": "2026-01-01"}, "query.to"),
+        ("/v1/feedback/export.csv", {"from": "2024-01-01", "to": "2026-01-01"}, "query.to"),
+        ("/v1/analytics", {"tz": "Mars/Olympus"}, "query.tz"),
+        ("/v1/analytics", {"period": "week"}, "query.period"),
+        ("/v1/analytics/open-cases", {"limit": 1000}, "query.limit"),
+    ],
+)
+def test_bad_queries(
+    feedback_service: FeedbackService, path: str, params: dict[str, Any], field: str
+) -> None:
+    answer = problem(
+        httpx.get(f"{feedback_service.url}{path}", params=params, headers=feedback_service.admin), 422
+    )
+    assert field in {e["field"] for e in answer["errors"]}, answer
+
+
+def test_reading_needs_a_key(feedback_service: FeedbackService) -> None:
+    for path in ("/v1/feedback", "/v1/analytics", "/v1/analytics/open-cases", "/v1/feedback/x"):
+        problem(httpx.get(f"{feedback_service.url}{path}"), 401)
+        problem(httpx.get(f"{feedback_service.url}{path}", headers={"Authorization": "Bearer nope"}), 401)

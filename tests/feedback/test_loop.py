@@ -1,0 +1,292 @@
+"""The closed loop on the feedback side: notify's events (published here on JetStream as notify
+would) move the case, a resolution opens the one-time follow-up page, answers are recorded, an
+unhappy one reopens the case as a new linked item, and the loop KPIs come out of analytics."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+import httpx
+import pytest
+from grpc import aio
+
+from tests.feedback.conftest import INTERNAL_TOKEN, FeedbackService, problem, run_async, wait_until
+from voc.events.v1 import events_pb2
+from voc.feedback.v1 import feedback_pb2, feedback_pb2_grpc
+
+STORE = "loop-store"
+
+
+@pytest.fixture(scope="module")
+def key(feedback_service: FeedbackService) -> dict[str, Any]:
+    httpx.put(
+        f"{feedback_service.url}/v1/admin/stores",
+        json=[{"id": STORE, "name": "루프점", "area_id": "area-loop"}],
+        headers=feedback_service.admin,
+    )
+    return feedback_service.new_key(STORE, name="loop app")
+
+
+def submit(service: FeedbackService, key: dict[str, Any], text: str, **extra: Any) -> str:
+    r = service.post(key, {"store_id": STORE, "channel": "kiosk", "text": text, **extra})
+    assert r.status_code == 202, r.text
+    return str(r.json()["id"])
+
+
+def alert_lifecycle(
+    service: FeedbackService,
+    feedback_id: str,
+    *,
+    ack_after: float,
+    resolve_after: float,
+    escalate: bool = False,
+    store: str = STORE,
+) -> None:
+    """Notify's events for one alert, timed relative to the item's receipt."""
+    base = datetime.fromisoformat(service.get(feedback_id)["received_at"]).timestamp()
+    alert_id = f"alert-{uuid.uuid4().hex[:8]}"
+    ms = lambda seconds: int((base + seconds) * 1000)  # noqa: E731
+    service.publish(
+        "voc.alert.created",
+        events_pb2.AlertCreated(
+            alert_id=alert_id, feedback_id=feedback_id, store_id=store, created_at_ms=ms(0.2)
+        ),
+        f"{alert_id}-created",
+    )
+    if escalate:
+        service.publish(
+            "voc.alert.escalated",
+            events_pb2.AlertEscalated(
+                alert_id=alert_id, feedback_id=feedback_id, level=1, escalated_at_ms=ms(60)
+            ),
+            f"{alert_id}-escalated",
+        )
+    service.publish(
+        "voc.alert.acknowledged",
+        events_pb2.AlertAcknowledged(
+            alert_id=alert_id, feedback_id=feedback_id, staff_id="staff-1", acknowledged_at_ms=ms(ack_after)
+        ),
+        f"{alert_id}-ack",
+    )
+    service.publish(
+        "voc.alert.resolved",
+        events_pb2.AlertResolved(
+            alert_id=alert_id,
+            feedback_id=feedback_id,
+            staff_id="staff-1",
+            outcome="compensated",
+            note="음료 제공",
+            resolved_at_ms=ms(resolve_after),
+        ),
+        f"{alert_id}-resolved",
+    )
+    wait_until(lambda: service.get(feedback_id)["status"] == "resolved")
+
+
+def follow_up_token(service: FeedbackService, feedback_id: str) -> str:
+    url = wait_until(lambda: (service.get(feedback_id).get("follow_up") or {}).get("url"))
+    assert url.startswith(f"{service.url}/f/")
+    return str(url.rsplit("/", 1)[1])
+
+
+def test_case_lifecycle_and_happy_follow_up(feedback_service: FeedbackService, key: dict[str, Any]) -> None:
+    feedback_id = submit(feedback_service, key, "직원분이 주문을 잘못 받았어요", ratings={"csat": 2})
+    alert_lifecycle(feedback_service, feedback_id, ack_after=30, resolve_after=600)
+    item = feedback_service.get(feedback_id)
+    kinds = [t["kind"] for t in item["timeline"]]
+    assert kinds[:4] == ["received", "alerted", "acknowledged", "resolved"] and "follow_up_sent" in kinds
+    resolved = next(t for t in item["timeline"] if t["kind"] == "resolved")
+    assert resolved["actor"] == "staff:staff-1" and resolved["detail"]["outcome"] == "compensated"
+    # The follow-up request is published for a messaging service to send.
+    follow_up_id = feedback_service.scalar("SELECT id FROM follow_ups WHERE feedback_id = :f", f=feedback_id)
+    assert wait_until(
+        lambda: feedback_service.scalar(
+            "SELECT count(*) FROM outbox WHERE subject = 'voc.feedback.follow_up_requested' "
+            "AND published_at IS NOT NULL AND event_id = :e",
+            e=f"follow-up-requested:{follow_up_id}",
+        )
+    )
+
+    token = follow_up_token(feedback_service, feedback_id)
+    page = httpx.get(f"{feedback_service.url}/f/{token}")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert 'lang="ko"' in page.text and "루프점" in page.text and 'name="viewport"' in page.text
+    english = httpx.get(f"{feedback_service.url}/f/{token}", params={"lang": "en"})
+    assert 'lang="en"' in english.text and "How did we do?" in english.text
+
+    answer = httpx.post(
+        f"{feedback_service.url}/f/{token}",
+        data={"csat": "5", "revisit_intent": "yes", "comment": "빠르게 해결해 주셔서 감사해요", "lang": "ko"},
+    )
+    assert answer.status_code == 200 and "감사합니다" in answer.text
+    item = feedback_service.get(feedback_id)
+    assert item["status"] == "followed_up" and item["follow_up"]["satisfied"] is True
+    assert item["follow_up"]["url"] is None  # one-time
+    # Used once: the page and a second answer are gone.
+    assert httpx.get(f"{feedback_service.url}/f/{token}").status_code == 410
+    problem(httpx.post(f"{feedback_service.url}/f/{token}", json={"csat": 1}), 410)
+
+
+def test_unhappy_follow_up_reopens_with_a_linked_item(
+    feedback_service: FeedbackService, key: dict[str, Any]
+) -> None:
+    feedback_id = submit(feedback_service, key, "국에서 머리카락이 나왔어요", ratings={"csat": 1})
+    alert_lifecycle(feedback_service, feedback_id, ack_after=400, resolve_after=2400, escalate=True)
+    token = follow_up_token(feedback_service, feedback_id)
+    answer = httpx.post(
+        f"{feedback_service.url}/f/{token}",
+        json={"csat": 1, "revisit_intent": False, "comment": "사과만 하고 끝이네요"},
+    )
+    assert answer.status_code == 200, answer.text
+    reopened_id = answer.json()["reopened_feedback_id"]
+    assert answer.json()["feedback_id"] == feedback_id and reopened_id
+
+    original = feedback_service.get(feedback_id)
+    assert original["status"] == "reopened"
+    assert (
+        next(t for t in original["timeline"] if t["kind"] == "reopened")["detail"]["feedback_id"]
+        == reopened_id
+    )
+    child = feedback_service.get(reopened_id)
+    assert child["reopens_id"] == feedback_id and child["channel"] == "survey"
+    assert child["classification"]["category"] == original["classification"]["category"]
+    assert child["classification"]["severity"] in ("high", "critical")
+    assert child["classification"]["sentiment"] == "negative" and child["touchpoint"] == "follow_up"
+    # The new item goes out as voc.feedback.received, so notify alerts again (one alert per item).
+    assert wait_until(
+        lambda: feedback_service.scalar(
+            "SELECT count(*) FROM outbox WHERE event_id = :e AND subject = 'voc.feedback.received' "
+            "AND published_at IS NOT NULL",
+            e=reopened_id,
+        )
+    )
+    # Resolving the new item resolves the reopened case again.
+    alert_lifecycle(feedback_service, reopened_id, ack_after=20, resolve_after=200)
+    assert wait_until(lambda: feedback_service.get(feedback_id)["status"] == "resolved")
+
+
+def test_record_outcome_over_grpc_opens_the_follow_up(
+    feedback_service: FeedbackService, key: dict[str, Any]
+) -> None:
+    feedback_id = submit(feedback_service, key, "Card was charged twice", ratings={"csat": 2})
+    target = feedback_service.grpc_target
+
+    async def call() -> str:
+        async with aio.insecure_channel(target) as channel:
+            stub = feedback_pb2_grpc.FeedbackServiceStub(channel)
+            metadata = (("authorization", f"Bearer {INTERNAL_TOKEN}"),)
+            for status in ("acknowledged", "resolved"):
+                answer = await stub.RecordOutcome(
+                    feedback_pb2.RecordOutcomeRequest(
+                        feedback_id=feedback_id,
+                        status=status,
+                        outcome="refunded",
+                        staff_id="s-9",
+                        event_id=f"grpc-{status}-{feedback_id}",
+                    ),
+                    metadata=metadata,
+                )
+            return str(answer.status)
+
+    assert run_async(call) == "resolved"
+    assert follow_up_token(feedback_service, feedback_id)
+
+
+BAD_ANSWERS = [
+    ({"csat": 0}, "body.csat"),
+    ({"csat": 6}, "body.csat"),
+    ({"csat": "5"}, "body.csat"),
+    ({}, "body.csat"),
+    ({"csat": 3, "comment": "x" * 4001}, "body.comment"),
+    ({"csat": 3, "mood": "meh"}, "body.mood"),
+]
+
+
+def test_bad_follow_up_answers(feedback_service: FeedbackService, key: dict[str, Any]) -> None:
+    feedback_id = submit(feedback_service, key, "Table was sticky")
+    alert_lifecycle(feedback_service, feedback_id, ack_after=10, resolve_after=50)
+    token = follow_up_token(feedback_service, feedback_id)
+    url = f"{feedback_service.url}/f/{token}"
+    for body, field in BAD_ANSWERS:
+        answer = problem(httpx.post(url, json=body), 422)
+        assert field in {e["field"] for e in answer["errors"]}, answer
+    problem(httpx.post(url, content=b"{", headers={"Content-Type": "application/json"}), 422)
+    problem(httpx.post(url, content=b"csat=5", headers={"Content-Type": "text/plain"}), 415)
+    # A form with no rating re-renders the page with the error (a person is reading it).
+    form = httpx.post(url, data={"comment": "hi", "lang": "en"})
+    assert form.status_code == 422 and "choose a satisfaction level" in form.text
+    # Forged and tampered tokens are not found.
+    problem(httpx.post(f"{feedback_service.url}/f/{token[:-2]}xx", json={"csat": 5}), 404)
+    assert httpx.get(f"{feedback_service.url}/f/not-a-token").status_code == 404
+    # Nothing was recorded: the link still works.
+    assert (
+        feedback_service.scalar("SELECT answered_at FROM follow_ups WHERE feedback_id = :f", f=feedback_id)
+        is None
+    )
+    assert feedback_service.get(feedback_id)["status"] == "resolved"
+    assert httpx.get(url).status_code == 200
+
+
+def test_loop_kpis(feedback_service: FeedbackService) -> None:
+    """A store of its own with known timings: 3 cases, acks after 60/120/900 s, resolves after
+    600/1200/4000 s; one escalated; one complaint recovered, one not."""
+    store = "kpi-store"
+    key = feedback_service.new_key(store, name="kpi app")
+    ids = []
+    for text, csat, revisit in (
+        ("직원이 불친절했어요", 1, True),
+        ("Food was cold", 2, False),
+        ("Waited an hour", 1, True),
+        ("Lovely staff, great coffee", 5, True),
+    ):
+        r = feedback_service.post(
+            key,
+            {
+                "store_id": store,
+                "channel": "app",
+                "text": text,
+                "ratings": {"csat": csat, "nps": 10 if csat == 5 else 2},
+                "revisit_intent": revisit,
+            },
+        )
+        ids.append(r.json()["id"])
+    alert_lifecycle(feedback_service, ids[0], ack_after=60, resolve_after=600, store=store)
+    alert_lifecycle(feedback_service, ids[1], ack_after=120, resolve_after=1200, store=store)
+    alert_lifecycle(feedback_service, ids[2], ack_after=900, resolve_after=4000, escalate=True, store=store)
+    for feedback_id, csat in ((ids[0], 5), (ids[1], 2)):
+        token = follow_up_token(feedback_service, feedback_id)
+        assert httpx.post(f"{feedback_service.url}/f/{token}", json={"csat": csat}).status_code == 200
+
+    body = httpx.get(
+        f"{feedback_service.url}/v1/analytics", params={"store_id": store}, headers=feedback_service.admin
+    ).json()
+    loop = body["loop"]
+    # The reopened item (from the csat 2 answer) counts in volume but is not yet alerted.
+    assert body["volume"] == 5 and loop["cases"] == 3
+    assert loop["time_to_acknowledge_seconds"]["p50"] == pytest.approx(120, abs=1.5)
+    assert loop["time_to_acknowledge_seconds"]["p90"] == pytest.approx(900, abs=1.5)
+    assert loop["time_to_resolve_seconds"]["p50"] == pytest.approx(1200, abs=1.5)
+    assert loop["sla_breach_rate"] == pytest.approx(1 / 3, abs=0.001)  # only the escalated 900/4000 s case
+    assert loop["follow_ups_sent"] == 3 and loop["follow_ups_answered"] == 2
+    assert loop["recovery_rate"] == 0.5 and loop["reopened"] == 1
+    assert loop["revisit_intent_rate"] == pytest.approx(3 / 4, abs=0.001)  # the reopened item has none
+    assert body["nps"]["responses"] == 4 and body["nps"]["score"] == pytest.approx(-50.0)
+    assert body["csat"]["responses"] == 5
+    assert body["sentiment"]["negative"] == 4 and body["sentiment_index"] == pytest.approx(-60.0)
+    assert sum(body["category_mix"].values()) == 5
+    assert body["trend"] and sum(d["volume"] for d in body["trend"]) == 5
+    assert body["by_store"][0]["store_id"] == store
+    open_cases = httpx.get(
+        f"{feedback_service.url}/v1/analytics/open-cases",
+        params={"store_id": store},
+        headers=feedback_service.admin,
+    ).json()["cases"]
+    # Open: the praise nobody has handled, the reopened case and the item that reopened it.
+    assert {c["id"] for c in open_cases} == {ids[1], ids[3], body_reopened(feedback_service, ids[1])}
+    assert all(c["age_seconds"] >= 0 for c in open_cases)
+
+
+def body_reopened(service: FeedbackService, feedback_id: str) -> str:
+    return str(service.get(feedback_id)["follow_up"]["reopened_feedback_id"])
