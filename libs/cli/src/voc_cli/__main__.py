@@ -189,10 +189,13 @@ def main(argv: list[str] | None = None) -> int:
     pb.set_defaults(func=cmd_playbooks)
 
     keys = sub.add_parser("api-keys", help="store API keys (admin)")
-    keys.add_argument("action", choices=["create", "list", "revoke"])
+    keys.add_argument("action", choices=["create", "list", "rotate", "revoke"])
     keys.add_argument("--name", default="store app")
     keys.add_argument("--store", action="append", default=[])
     keys.add_argument("--id")
+    keys.add_argument(
+        "--grace", type=int, default=86400, help="seconds the old key keeps working after rotate"
+    )
     keys.set_defaults(func=cmd_api_keys)
 
     phone = sub.add_parser("demo-phone", help="a stand-in phone that prints decrypted pushes")

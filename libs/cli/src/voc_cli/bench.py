@@ -431,7 +431,16 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
             db_urls[name] = f"{base.rsplit('/', 1)[0]}/{db}"
         await conn.close()
     config = SystemConfig.free_ports(
-        data_dir, database_urls=db_urls, push_allowed_hosts="127.0.0.1:*", restart=False, log_format="json"
+        data_dir,
+        database_urls=db_urls,
+        push_allowed_hosts="127.0.0.1:*",
+        restart=False,
+        log_format="json",
+        # The benchmark measures the pipeline, not the per-key intake rate limit.
+        extra_env={
+            "VOC_FEEDBACK_RATE_LIMIT_PER_SECOND": "1000000",
+            "VOC_FEEDBACK_RATE_LIMIT_BURST": "1000000",
+        },
     )
     system = System(config)
     phones = Phones()

@@ -171,6 +171,12 @@ def seed(*, urls: dict[str, str], admin_token: str, credentials_path: Path) -> d
                 credentials_path.write_text(json.dumps(existing, ensure_ascii=False, indent=2))
                 return existing
         _check(client.put(f"{urls['notify']}/v1/admin/stores", json=STORES))
+        _check(
+            client.put(
+                f"{urls['feedback']}/v1/admin/stores",
+                json=[{k: s[k] for k in ("id", "name", "area_id")} for s in STORES],
+            )
+        )
         staff_out = []
         staff_in = []
         for person in STAFF:
