@@ -688,6 +688,12 @@ function renderDetail(alert, flash) {
 }
 
 async function openDetail(id, { flash = null, receipt = false } = {}) {
+  // A live event for this alert may re-render it right after an action: keep that action's
+  // message on screen for a few seconds instead of letting the refresh wipe it.
+  if (flash) state.lastFlash = { id, flash, at: Date.now() };
+  else if (state.lastFlash && state.lastFlash.id === id && Date.now() - state.lastFlash.at < 5000) {
+    flash = state.lastFlash.flash;
+  }
   try {
     const alert = await api('GET', `/v1/alerts/${encodeURIComponent(id)}`);
     state.detail = alert;
