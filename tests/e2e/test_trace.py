@@ -41,12 +41,15 @@ EXPORTER = InMemorySpanExporter()
 
 @pytest.fixture(scope="module")
 async def in_process_system(
-    nats_server: NatsServer,
     databases: DatabaseFactory,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> AsyncIterator[dict[str, Any]]:
     telemetry.setup("voc-tests", processors=[SimpleSpanProcessor(EXPORTER)])
     data_dir: Path = tmp_path_factory.mktemp("inproc")
+    # Its own nats-server: durable consumer names are per service, so sharing the session's
+    # server with the process-based system would split this test's events between the two.
+    nats_server = NatsServer(store_dir=data_dir / "nats", port=0, name="voc-trace")
+    await asyncio.to_thread(nats_server.start)
     ports = {name: (free_port(), free_port()) for name in ("feedback", "profile", "actions", "notify")}
     common: dict[str, Any] = {
         "data_dir": data_dir,
