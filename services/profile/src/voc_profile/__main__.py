@@ -2,24 +2,66 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Coroutine
 from pathlib import Path
+from typing import Any
 
+from voc_platform.db import Database
 from voc_platform.runtime import ServiceParts, ServiceRuntime, run_service
-from voc_profile import api, events, grpc_server
+from voc_profile import api, events, grpc_server, service
+from voc_profile.audit import AuditTrail
 from voc_profile.models import outbox_table
 from voc_profile.settings import Settings
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+log = logging.getLogger(__name__)
+
+
+async def refresh_due_signals(database: Database, settings: Settings, *, now: float | None = None) -> int:
+    """Recompute the stored signals whose windows have moved (complaints aged out, revisits due)."""
+    refreshed = 0
+    now = now or time.time()
+    while True:
+        async with database.session() as session:
+            due = await service.due_for_refresh(session, now=now)
+        if not due:
+            return refreshed
+        async with database.transaction() as session:
+            for customer_id in due:
+                await service.refresh_signals(session, customer_id=customer_id, settings=settings, now=now)
+        refreshed += len(due)
+
+
+def signal_refresher(database: Database, settings: Settings) -> Callable[[], Coroutine[Any, Any, None]]:
+    async def signal_refresh() -> None:
+        while True:
+            await asyncio.sleep(settings.signal_refresh_seconds)
+            try:
+                await refresh_due_signals(database, settings)
+            except Exception:
+                log.exception("signal refresh failed; retrying")
+
+    return signal_refresh
 
 
 def build(runtime: ServiceRuntime) -> ServiceParts:
     settings = runtime.settings
     assert isinstance(settings, Settings)
+    trail = AuditTrail(runtime.database, flush_seconds=settings.audit_flush_seconds)
+
+    async def flush_audit() -> None:
+        await trail.flush()
+
     return ServiceParts(
-        app=api.build_app(settings, runtime.database),
-        grpc_register=grpc_server.register(runtime.database, settings),
+        app=api.build_app(settings, runtime.database, trail),
+        grpc_register=grpc_server.register(runtime.database, settings, trail),
         grpc_service_names=[grpc_server.SERVICE_NAME],
         consumers=events.consumers(runtime.database, settings),
+        background=[trail.run, signal_refresher(runtime.database, settings)],
+        on_stop=[flush_audit],
     )
 
 

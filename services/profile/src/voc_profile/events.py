@@ -1,4 +1,5 @@
-"""Profile's consumer: each feedback item joins its customer's history (signals follow)."""
+"""Profile's consumers: each feedback item joins its customer's history (signals follow), and
+alerts about it join the customer's timeline with their outcome."""
 
 from __future__ import annotations
 
@@ -11,31 +12,47 @@ from voc_platform.bus import ConsumerSpec
 from voc_platform.db import Database
 from voc_platform.outbox import add_event, mark_processed
 from voc_profile import service
-from voc_profile.grpc_server import current_facts, identifiers_of
-from voc_profile.identity import InvalidIdentifier
+from voc_profile.grpc_server import current_facts
+from voc_profile.identity import normalize_lenient
 from voc_profile.models import outbox_table, processed_table
 from voc_profile.settings import Settings
 
 log = logging.getLogger(__name__)
 CONSUMER = "profile-history"
+ALERTS_CONSUMER = "profile-alerts"
+
+
+class AlertNotYetKnown(RuntimeError):
+    """A later alert event overtook `alert.created`: NAK it, the redelivery will find it."""
 
 
 def consumers(database: Database, settings: Settings) -> list[ConsumerSpec]:
     async def handle(msg: Msg) -> None:
         event = events_pb2.FeedbackReceived.FromString(msg.data)
         event_id = (msg.headers or {}).get("Nats-Msg-Id", event.facts.feedback_id)
-        try:
-            ids = identifiers_of(event.customer, settings.default_region)
-        except InvalidIdentifier as exc:
-            log.info("feedback %s: identifier ignored (%s)", event.facts.feedback_id, exc.field)
-            ids = []
+        c = event.customer
+        ids, bad = normalize_lenient(
+            loyalty_id=c.loyalty_id,
+            phone=c.phone,
+            email=c.email,
+            channel_user_id=c.channel_user_id,
+            channel=c.channel,
+            region=settings.default_region,
+        )
+        if bad:
+            # Only the field names: the raw values are personal data and never go to the logs.
+            log.info("feedback %s: malformed identifier ignored (%s)", event.facts.feedback_id, ",".join(bad))
         async with database.transaction() as session:
             if not await mark_processed(session, processed_table, consumer=CONSUMER, event_id=event_id):
                 return
             if not ids:
                 return  # anonymous feedback stays anonymous
             res = await service.resolve(
-                session, identifiers=ids, name=event.customer.name or None, create_if_missing=True
+                session,
+                identifiers=ids,
+                name=event.customer.name or None,
+                create_if_missing=True,
+                trigger=f"feedback {event.facts.feedback_id}",
             )
             facts = current_facts(event.facts)
             assert res.customer_id is not None and facts is not None
@@ -48,6 +65,7 @@ def consumers(database: Database, settings: Settings) -> list[ConsumerSpec]:
                     "channel": event.facts.channel,
                     "severity": event.facts.severity,
                 },
+                settings=settings,
             )
             await add_event(
                 session,
@@ -59,4 +77,50 @@ def consumers(database: Database, settings: Settings) -> list[ConsumerSpec]:
                 event_id=f"linked:{event.facts.feedback_id}",
             )
 
-    return [ConsumerSpec(durable=CONSUMER, subjects=["voc.feedback.received"], handler=handle)]
+    async def handle_alert(msg: Msg) -> None:
+        event_id = (msg.headers or {}).get("Nats-Msg-Id", "")
+        subject = msg.subject
+        async with database.transaction() as session:
+            if event_id and not await mark_processed(
+                session, processed_table, consumer=ALERTS_CONSUMER, event_id=event_id
+            ):
+                return
+            if subject == "voc.alert.created":
+                created = events_pb2.AlertCreated.FromString(msg.data)
+                await service.record_alert(
+                    session,
+                    alert_id=created.alert_id,
+                    feedback_id=created.feedback_id,
+                    customer_id=created.customer_id or None,
+                    store_id=created.store_id,
+                    priority=created.priority,
+                    at=created.created_at_ms / 1000,
+                )
+                return
+            if subject == "voc.alert.acknowledged":
+                ack = events_pb2.AlertAcknowledged.FromString(msg.data)
+                alert_id, status, outcome, at = ack.alert_id, "acknowledged", None, ack.acknowledged_at_ms
+            elif subject == "voc.alert.resolved":
+                res = events_pb2.AlertResolved.FromString(msg.data)
+                alert_id, status, outcome, at = res.alert_id, "resolved", res.outcome, res.resolved_at_ms
+            else:
+                esc = events_pb2.AlertEscalated.FromString(msg.data)
+                alert_id, status, outcome, at = esc.alert_id, "escalated", None, esc.escalated_at_ms
+            if not await service.alert_progress(
+                session, alert_id=alert_id, status=status, outcome=outcome, at=at / 1000
+            ):
+                raise AlertNotYetKnown(alert_id)
+
+    return [
+        ConsumerSpec(durable=CONSUMER, subjects=["voc.feedback.received"], handler=handle),
+        ConsumerSpec(
+            durable=ALERTS_CONSUMER,
+            subjects=[
+                "voc.alert.created",
+                "voc.alert.acknowledged",
+                "voc.alert.resolved",
+                "voc.alert.escalated",
+            ],
+            handler=handle_alert,
+        ),
+    ]

@@ -1,4 +1,4 @@
-"""gRPC ProfileService: ResolveCustomer and GetCustomerContext."""
+"""gRPC ProfileService: ResolveCustomer, GetCustomerContext and ListCustomers."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ from voc.common.v1 import common_pb2
 from voc.profile.v1 import profile_pb2, profile_pb2_grpc
 from voc_platform.db import Database
 from voc_profile import service
-from voc_profile.identity import InvalidIdentifier, normalize
+from voc_profile.audit import AuditTrail
+from voc_profile.identity import InvalidIdentifier, mask_name, normalize, normalize_lenient
 from voc_profile.settings import Settings
 
 SERVICE_NAME = profile_pb2.DESCRIPTOR.services_by_name["ProfileService"].full_name
@@ -64,6 +65,29 @@ def context_message(ctx: service.Context) -> profile_pb2.CustomerContext:
         ],
         feedback_count=d["feedback_count"],
         mean_csat=d["mean_csat"] or 0.0,
+        contact_consent=d["contact_consent"],
+        household_relation=d["household_relation"] or "",
+        household=[
+            profile_pb2.HouseholdMember(
+                customer_id=m["customer_id"],
+                masked_name=m["masked_name"],
+                relation=m["relation"] or "",
+                tier=m["tier"],
+            )
+            for m in d["household"]
+        ],
+        recent_feedback=[
+            profile_pb2.FeedbackSummary(
+                feedback_id=f["feedback_id"],
+                store_id=f["store_id"],
+                channel=f["channel"],
+                category=f["category"],
+                sentiment=f["sentiment"],
+                csat=f["csat"] or 0,
+                occurred_at_ms=int(f["occurred_at"] * 1000),
+            )
+            for f in d["recent_feedback"]
+        ],
         signals=profile_pb2.Signals(
             repeat_issue=sig["repeat_issue"],
             repeat_counts=sig["repeat_counts"],
@@ -71,6 +95,7 @@ def context_message(ctx: service.Context) -> profile_pb2.CustomerContext:
             score_swing_delta=sig["score_swing_delta"],
             complaint_count_90d=sig["complaint_count_90d"],
             chronic_complainer=sig["chronic_complainer"],
+            chronic_rank=sig["chronic_rank"],
             low_satisfaction=sig["low_satisfaction"],
             churn_risk=sig["churn_risk"],
             vip=sig["vip"],
@@ -85,9 +110,10 @@ def context_message(ctx: service.Context) -> profile_pb2.CustomerContext:
 
 
 class ProfileServicer(profile_pb2_grpc.ProfileServiceServicer):
-    def __init__(self, database: Database, settings: Settings) -> None:
+    def __init__(self, database: Database, settings: Settings, trail: AuditTrail) -> None:
         self.database = database
         self.settings = settings
+        self.trail = trail
 
     async def ResolveCustomer(
         self, request: profile_pb2.ResolveCustomerRequest, context: aio.ServicerContext
@@ -112,20 +138,34 @@ class ProfileServicer(profile_pb2_grpc.ProfileServiceServicer):
     ) -> profile_pb2.GetCustomerContextResponse:
         customer_id = request.customer_id
         if not customer_id:
-            try:
-                ids = identifiers_of(request.identifiers, self.settings.default_region)
-            except InvalidIdentifier:
-                ids = []  # a malformed identifier reads as anonymous, never fails the alert
+            i = request.identifiers
+            # A malformed identifier is dropped, never fails the alert; the others still count.
+            ids, _ = normalize_lenient(
+                loyalty_id=i.loyalty_id,
+                phone=i.phone,
+                email=i.email,
+                channel_user_id=i.channel_user_id,
+                channel=i.channel,
+                region=self.settings.default_region,
+            )
             if not ids:
                 return profile_pb2.GetCustomerContextResponse(
                     context=profile_pb2.CustomerContext(found=False)
                 )
-            # Resolution creates the customer on first contact, so history starts here.
-            async with self.database.transaction() as session:
-                res = await service.resolve(
-                    session, identifiers=ids, name=request.identifiers.name or None, create_if_missing=True
-                )
-            customer_id = res.customer_id or ""
+            async with self.database.session() as session:
+                customer_id = await service.lookup(session, identifiers=ids) or ""
+            if not customer_id:
+                # Resolution creates the customer on first contact (or merges two known ones), so
+                # history starts here; a returning customer needs no write at all.
+                async with self.database.transaction() as session:
+                    res = await service.resolve(
+                        session,
+                        identifiers=ids,
+                        name=request.identifiers.name or None,
+                        create_if_missing=True,
+                        trigger=f"feedback {request.current_feedback.feedback_id}".strip(),
+                    )
+                customer_id = res.customer_id or ""
         async with self.database.session() as session:
             ctx = await service.customer_context(
                 session,
@@ -133,9 +173,66 @@ class ProfileServicer(profile_pb2_grpc.ProfileServiceServicer):
                 settings=self.settings,
                 current=current_facts(request.current_feedback),
             )
+        if ctx.customer is not None:
+            self.trail.read(actor="service", action="grpc_context", customer_id=ctx.customer.id)
         return profile_pb2.GetCustomerContextResponse(context=context_message(ctx))
 
+    async def ListCustomers(
+        self, request: profile_pb2.ListCustomersRequest, context: aio.ServicerContext
+    ) -> profile_pb2.ListCustomersResponse:
+        if request.signal not in service.SIGNALS:
+            await context.abort(
+                grpc.StatusCode.INVALID_ARGUMENT, f"signal must be one of {', '.join(service.SIGNALS)}"
+            )
+        if request.page_size < 0 or request.page_size > 500:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "page_size must be 0..500")
+        after = None
+        if request.page_token:
+            try:
+                after = decode_page_token(request.page_token)
+            except ValueError:
+                await context.abort(
+                    grpc.StatusCode.INVALID_ARGUMENT, "page_token is not one this service issued"
+                )
+        async with self.database.session() as session:
+            page, next_after = await service.list_by_signal(
+                session,
+                signal=request.signal,
+                settings=self.settings,
+                limit=request.page_size or 50,
+                after=after,
+            )
+        self.trail.read(
+            actor="service", action="grpc_list", customer_id=None, detail={"signal": request.signal}
+        )
+        return profile_pb2.ListCustomersResponse(
+            customers=[
+                profile_pb2.CustomerSummary(
+                    customer_id=item.customer.id,
+                    masked_name=mask_name(item.customer.name),
+                    tier=item.customer.tier,
+                    complaint_count_90d=item.complaint_count_90d,
+                    chronic_rank=item.chronic_rank,
+                    reasons=[
+                        profile_pb2.SignalReason(
+                            signal=r["signal"], reason=r["reason"], feedback_ids=r["feedback_ids"]
+                        )
+                        for r in item.reasons
+                    ],
+                )
+                for item in page
+            ],
+            next_page_token=f"{next_after[0]}:{next_after[1]}" if next_after else "",
+        )
 
-def register(database: Database, settings: Settings) -> list[Callable[[aio.Server], None]]:
-    servicer = ProfileServicer(database, settings)
+
+def decode_page_token(token: str) -> tuple[int, str]:
+    count, sep, customer_id = token.partition(":")
+    if not sep or not count.isdigit() or not customer_id:
+        raise ValueError(token)
+    return int(count), customer_id
+
+
+def register(database: Database, settings: Settings, trail: AuditTrail) -> list[Callable[[aio.Server], None]]:
+    servicer = ProfileServicer(database, settings, trail)
     return [lambda server: profile_pb2_grpc.add_ProfileServiceServicer_to_server(servicer, server)]

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+import re
+
 import phonenumbers
+
+# Korean mobile numbers (010 + 8 digits) are most of what a KR chain sees and all of them are
+# valid in the numbering plan: a fast path that gives phonenumbers' answer without the parse
+# (it is half the cost of a bulk import otherwise).
+_KR_MOBILE = re.compile(r"(?:\+82[- ]?|0)10[- .]?(\d{4})[- .]?(\d{4})")
 
 
 class InvalidIdentifier(ValueError):
@@ -13,12 +20,16 @@ class InvalidIdentifier(ValueError):
 
 def normalize_phone(raw: str, *, region: str) -> str:
     """E.164 ('+821012345678'); a national number is read in `region` (KR by default)."""
+    fast = _KR_MOBILE.fullmatch(raw.strip())
+    if fast and (region == "KR" or raw.lstrip().startswith("+")):
+        return f"+8210{fast.group(1)}{fast.group(2)}"
     try:
         number = phonenumbers.parse(raw, region)
     except phonenumbers.NumberParseException as exc:
         raise InvalidIdentifier("phone", f"not a phone number: {exc}") from exc
-    if not phonenumbers.is_possible_number(number):
-        raise InvalidIdentifier("phone", "not a possible phone number")
+    # Validity (number plan of the region), not mere possibility: '010-12' is "possible".
+    if not phonenumbers.is_valid_number(number):
+        raise InvalidIdentifier("phone", "not a valid phone number for its region")
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
@@ -50,6 +61,32 @@ def normalize(
     if channel_user_id.strip():
         found.append(("channel", f"{channel or 'any'}:{channel_user_id.strip()}"))
     return found
+
+
+def normalize_lenient(
+    *,
+    loyalty_id: str = "",
+    phone: str = "",
+    email: str = "",
+    channel_user_id: str = "",
+    channel: str = "",
+    region: str = "KR",
+) -> tuple[list[tuple[str, str]], list[str]]:
+    """Like `normalize`, but a malformed identifier is dropped (its field name returned) and the
+    others still count: a typo in the phone must not make a known e-mail anonymous."""
+    found: list[tuple[str, str]] = []
+    bad: list[str] = []
+    for kwargs in (
+        {"loyalty_id": loyalty_id},
+        {"phone": phone},
+        {"email": email},
+        {"channel_user_id": channel_user_id, "channel": channel},
+    ):
+        try:
+            found += normalize(region=region, **kwargs)
+        except InvalidIdentifier as exc:
+            bad.append(exc.field)
+    return found, bad
 
 
 def mask_name(name: str | None) -> str:

@@ -1,4 +1,5 @@
-"""The profile service's tables: customers, their identifiers, visits and feedback history."""
+"""The profile service's tables: customers, their identifiers, visits, feedback history, the
+stored signals, merges, the alerts about each customer and the audit log of personal data."""
 
 from __future__ import annotations
 
@@ -30,6 +31,16 @@ class Customer(Base):
     attributes: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     created_at: Mapped[float] = mapped_column(Float)
     updated_at: Mapped[float] = mapped_column(Float)
+    # Household: people sharing one account (the buyer is not always the user).
+    household_id: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+    household_relation: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    # Set when this customer was merged into another (the survivor); undone by an admin.
+    merged_into: Mapped[str | None] = mapped_column(String(36), nullable=True, index=True)
+    erased_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    # The bulk import that last wrote this row: a second row of the same file is a duplicate.
+    import_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+
+    __table_args__ = (Index("ix_customers_tier", "tier"), Index("ix_customers_ltv", "lifetime_value"))
 
 
 class Identifier(Base):
@@ -51,7 +62,11 @@ class Visit(Base):
     visited_at: Mapped[float] = mapped_column(Float)
     amount: Mapped[float] = mapped_column(Float, default=0.0)
 
-    __table_args__ = (Index("ix_visits_customer", "customer_id", "visited_at"),)
+    __table_args__ = (
+        Index("ix_visits_customer", "customer_id", "visited_at"),
+        # One POS visit is one row: re-importing the same file changes nothing.
+        Index("ux_visits_natural", "customer_id", "store_id", "visited_at", unique=True),
+    )
 
 
 class FeedbackHistory(Base):
@@ -71,4 +86,88 @@ class FeedbackHistory(Base):
     revisit_intent: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
     occurred_at: Mapped[float] = mapped_column(Float)
 
-    __table_args__ = (Index("ix_history_customer", "customer_id", "occurred_at"),)
+    __table_args__ = (
+        Index("ix_history_customer", "customer_id", "occurred_at"),
+        Index("ix_history_intent", "store_id", "occurred_at"),
+    )
+
+
+class CustomerSignals(Base):
+    """The event-derived signals of one customer, kept current as events arrive.
+
+    `refresh_at` is when a window next moves (a complaint ages out, a stated revisit comes due),
+    so a background pass recomputes only the customers whose signals can have changed.
+    """
+
+    __tablename__ = "customer_signals"
+
+    customer_id: Mapped[str] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"), primary_key=True)
+    repeat_issue: Mapped[bool] = mapped_column(Boolean, default=False)
+    score_swing: Mapped[bool] = mapped_column(Boolean, default=False)
+    complaint_count_90d: Mapped[int] = mapped_column(Integer, default=0)
+    low_satisfaction: Mapped[bool] = mapped_column(Boolean, default=False)
+    churn_risk: Mapped[bool] = mapped_column(Boolean, default=False)
+    satisfaction_mean: Mapped[float | None] = mapped_column(Float, nullable=True)
+    # The latest stated revisit intent not yet followed by a visit.
+    pending_intent_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    reasons: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    refresh_at: Mapped[float | None] = mapped_column(Float, nullable=True, index=True)
+    updated_at: Mapped[float] = mapped_column(Float)
+
+    __table_args__ = (
+        Index("ix_signals_repeat", "repeat_issue", "customer_id"),
+        Index("ix_signals_swing", "score_swing", "customer_id"),
+        Index("ix_signals_low", "low_satisfaction", "customer_id"),
+        Index("ix_signals_churn", "churn_risk", "customer_id"),
+        Index("ix_signals_complaints", "complaint_count_90d", "customer_id"),
+    )
+
+
+class CustomerMerge(Base):
+    """Two customers found to be one person; everything moved is listed so an admin can undo."""
+
+    __tablename__ = "customer_merges"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    survivor_id: Mapped[str] = mapped_column(String(36), index=True)
+    merged_id: Mapped[str] = mapped_column(String(36), index=True)
+    identifiers: Mapped[list[list[str]]] = mapped_column(JSON, default=list)
+    feedback_ids: Mapped[list[str]] = mapped_column(JSON, default=list)
+    visit_ids: Mapped[list[int]] = mapped_column(JSON, default=list)
+    # Survivor attributes that were empty and filled from the merged customer (undo clears them).
+    filled: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    trigger: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[float] = mapped_column(Float)
+    undone_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    undone_by: Mapped[str | None] = mapped_column(String(100), nullable=True)
+
+
+class AlertHistory(Base):
+    """Alerts raised about this customer's feedback and their outcomes (from voc.alert.*)."""
+
+    __tablename__ = "alert_history"
+
+    alert_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    feedback_id: Mapped[str] = mapped_column(String(36), index=True)
+    customer_id: Mapped[str | None] = mapped_column(String(36), nullable=True, index=True)
+    store_id: Mapped[str] = mapped_column(String(64))
+    priority: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16))
+    outcome: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    created_at: Mapped[float] = mapped_column(Float)
+    updated_at: Mapped[float] = mapped_column(Float)
+
+
+class AuditEntry(Base):
+    """Who read or changed personal data: never the data itself, only ids and what was done."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[float] = mapped_column(Float)
+    actor: Mapped[str] = mapped_column(String(100))
+    action: Mapped[str] = mapped_column(String(32))
+    customer_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+    __table_args__ = (Index("ix_audit_customer", "customer_id", "at"),)

@@ -4,19 +4,27 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
+Tier = Annotated[str, Field(pattern=r"^(basic|silver|gold|vip)$")]
+Relation = Annotated[str, Field(pattern=r"^(owner|driver|family_member)$")]
+
 
 class CustomerIn(BaseModel):
+    """One CRM customer (JSON API, CSV row or JSON Lines line): identifiers and attributes."""
+
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
     loyalty_id: Annotated[str, Field(max_length=64)] | None = None
     phone: Annotated[str, Field(max_length=32)] | None = None
     email: Annotated[str, Field(max_length=254)] | None = None
+    app_user_id: Annotated[str, Field(max_length=128)] | None = None
     name: Annotated[str, Field(max_length=100)] | None = None
-    tier: Annotated[str, Field(pattern=r"^(basic|silver|gold|vip)$")] | None = None
-    lifetime_value: Annotated[float, Field(ge=0)] | None = None
+    tier: Tier | None = None
+    lifetime_value: Annotated[float, Field(ge=0, le=1e13)] | None = None
     preferred_language: Annotated[str, Field(pattern=r"^(ko|en)$")] | None = None
     home_store_id: Annotated[str, Field(max_length=64)] | None = None
     contact_consent: bool | None = None
+    household_id: Annotated[str, Field(max_length=64)] | None = None
+    household_relation: Relation | None = None
 
 
 class CustomersIn(BaseModel):
@@ -30,3 +38,17 @@ class UpsertResult(BaseModel):
     customer_id: str | None
     created: bool
     error: str | None = None
+
+
+class VisitIn(BaseModel):
+    """One POS visit: who (customer_id or an identifier), where, when, how much."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    customer_id: Annotated[str, Field(max_length=36)] | None = None
+    loyalty_id: Annotated[str, Field(max_length=64)] | None = None
+    phone: Annotated[str, Field(max_length=32)] | None = None
+    email: Annotated[str, Field(max_length=254)] | None = None
+    store_id: Annotated[str, Field(min_length=1, max_length=64)]
+    visited_at: str | float
+    amount: Annotated[float, Field(ge=0, le=1e12)] = 0.0

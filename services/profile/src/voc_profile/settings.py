@@ -14,14 +14,23 @@ class Settings(ServiceSettings):
     grpc_port: int = Field(9020, validation_alias="VOC_PROFILE_GRPC_PORT")
     database_url: str | None = Field(None, validation_alias="VOC_PROFILE_DATABASE_URL")
     default_region: str = Field("KR", validation_alias="VOC_PROFILE_DEFAULT_REGION")
-    # Signal thresholds (configuration, not code).
-    repeat_window_days: int = 30
-    repeat_min_count: int = 2
-    swing_csat_points: float = 2.0
-    swing_nps_points: float = 4.0
-    chronic_window_days: int = 90
-    chronic_min_count: int = 3
-    low_satisfaction_csat: float = 2.5
-    churn_window_days: int = 30
-    vip_tiers: tuple[str, ...] = ("vip",)
-    vip_lifetime_value: float = 5_000_000.0
+    # Signal thresholds (configuration, not code); see docs/PROFILE.md.
+    repeat_window_days: int = Field(30, validation_alias="VOC_PROFILE_REPEAT_WINDOW_DAYS")
+    repeat_min_count: int = Field(2, validation_alias="VOC_PROFILE_REPEAT_MIN_COUNT")
+    swing_csat_points: float = Field(2.0, validation_alias="VOC_PROFILE_SWING_CSAT_POINTS")
+    swing_nps_points: float = Field(4.0, validation_alias="VOC_PROFILE_SWING_NPS_POINTS")
+    swing_window: int = Field(5, validation_alias="VOC_PROFILE_SWING_WINDOW")
+    chronic_window_days: int = Field(90, validation_alias="VOC_PROFILE_CHRONIC_WINDOW_DAYS")
+    chronic_min_count: int = Field(3, validation_alias="VOC_PROFILE_CHRONIC_MIN_COUNT")
+    chronic_top_n: int = Field(20, validation_alias="VOC_PROFILE_CHRONIC_TOP_N")
+    low_satisfaction_csat: float = Field(2.5, validation_alias="VOC_PROFILE_LOW_SATISFACTION_CSAT")
+    low_satisfaction_window: int = Field(5, validation_alias="VOC_PROFILE_LOW_SATISFACTION_WINDOW")
+    churn_window_days: int = Field(30, validation_alias="VOC_PROFILE_CHURN_WINDOW_DAYS")
+    vip_tiers: tuple[str, ...] = Field(("vip",), validation_alias="VOC_PROFILE_VIP_TIERS")
+    vip_lifetime_value: float = Field(5_000_000.0, validation_alias="VOC_PROFILE_VIP_LIFETIME_VALUE")
+    # How often stored signals whose windows moved are recomputed.
+    signal_refresh_seconds: float = Field(30.0, validation_alias="VOC_PROFILE_SIGNAL_REFRESH_SECONDS")
+    # Bulk import: upload limit and rows per transaction.
+    max_import_bytes: int = Field(256 * 1024 * 1024, validation_alias="VOC_PROFILE_MAX_IMPORT_BYTES")
+    import_batch_size: int = Field(1000, validation_alias="VOC_PROFILE_IMPORT_BATCH_SIZE")
+    audit_flush_seconds: float = Field(1.0, validation_alias="VOC_PROFILE_AUDIT_FLUSH_SECONDS")

@@ -1,0 +1,169 @@
+"""Bulk import of customers and visits: streamed CSV / JSON Lines, idempotent upserts, per-row
+errors with line numbers while valid rows are kept, and whole-file refusals with nothing written."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import orjson
+
+from tests.profile.conftest import Profile, assert_problem
+from voc_profile.models import AuditEntry, Customer, Identifier, Visit
+
+CSV_HEADER = "loyalty_id,phone,email,name,tier,lifetime_value,preferred_language,contact_consent\n"
+
+
+def customers_csv(n: int, start: int = 0) -> str:
+    rows = [
+        f"L-{i:05d},010-{3000 + i // 10000:04d}-{i % 10000:04d},c{i}@example.com,"
+        f"고객{i},silver,{i * 1000},ko,true\n"
+        for i in range(start, start + n)
+    ]
+    return CSV_HEADER + "".join(rows)
+
+
+async def chunks(data: bytes, size: int = 4096) -> AsyncIterator[bytes]:
+    for at in range(0, len(data), size):
+        yield data[at : at + size]
+
+
+async def test_csv_import_is_streamed_batched_and_idempotent(profile: Profile) -> None:
+    body = customers_csv(120).encode()
+    first = await profile.client.post(
+        "/v1/customers:import",
+        headers={**profile.admin, "Content-Type": "text/csv"},
+        content=chunks(body),  # chunked, no Content-Length: the server reads it incrementally
+    )
+    assert first.status_code == 200, first.text
+    report = first.json()
+    assert report["rows"] == 120 and report["created"] == 120 and report["updated"] == 0
+    assert report["failed"] == 0 and report["errors"] == []
+    assert await profile.count(Customer) == 120 and await profile.count(Identifier) == 360
+
+    again = await profile.client.post(
+        "/v1/customers:import", headers={**profile.admin, "Content-Type": "text/csv"}, content=body
+    )
+    assert again.json()["created"] == 0 and again.json()["updated"] == 120
+    assert await profile.count(Customer) == 120
+
+    # An update by another identifier of the same person changes only the given fields.
+    change = "email,tier\nc7@example.com,vip\n"
+    updated = await profile.client.post(
+        "/v1/customers:import?format=csv", headers=profile.admin, content=change
+    )
+    assert updated.json()["updated"] == 1
+    listed = (await profile.client.get("/v1/customers?signal=vip", headers=profile.admin)).json()["customers"]
+    assert [(c["name"], c["tier"], c["lifetime_value"]) for c in listed] == [("고객7", "vip", 7000.0)]
+
+
+async def test_bad_rows_are_reported_by_line_and_valid_rows_kept(profile: Profile) -> None:
+    csv_text = (
+        CSV_HEADER
+        + "L-1,010-1111-2222,a@example.com,김가나,gold,100,ko,true\n"  # line 2: fine
+        + "L-2,12,b@example.com,이다라,gold,100,ko,true\n"  # line 3: phone
+        + "L-3,,,박마바,platinum,100,ko,true\n"  # line 4: tier
+        + ",,,무식별,basic,0,ko,false\n"  # line 5: no identifier
+        + "L-1,010-1111-2222,a@example.com,김가나,gold,100,ko,true\n"  # line 6: duplicate of 2
+        + "L-6,010-1111-3333,f@example.com\n"  # line 7: too few fields
+        + "L-7,,g@example,최사아,basic,-5,ko,maybe\n"  # line 8: e-mail
+        + '"L-8",,"h@example.com","Jane ""JJ"" Doe",vip,5,en,no\n'  # line 9: fine (quoted)
+    )
+    response = await profile.client.post(
+        "/v1/customers:import", headers={**profile.admin, "Content-Type": "text/csv"}, content=csv_text
+    )
+    assert response.status_code == 200, response.text
+    report = response.json()
+    assert report["rows"] == 8 and report["created"] == 2
+    assert report["failed"] == 5 and report["duplicates"] == 1
+    by_line = {e["line"]: e for e in report["errors"]}
+    assert sorted(by_line) == [3, 4, 5, 6, 7, 8]
+    assert by_line[3]["field"] == "phone"
+    assert by_line[4]["field"] == "tier"
+    assert by_line[5]["field"] == "identifiers"
+    assert "duplicate of line 2" in by_line[6]["message"]
+    assert "expected 8 fields" in by_line[7]["message"]
+    assert by_line[8]["field"] in ("email", "lifetime_value", "contact_consent")
+    assert await profile.count(Customer) == 2
+
+
+async def test_json_lines_import_and_duplicates_across_batches(profile: Profile) -> None:
+    lines = [
+        orjson.dumps({"loyalty_id": f"J-{i}", "name": f"Customer {i}", "tier": "basic"}) for i in range(60)
+    ]
+    lines.insert(55, orjson.dumps({"loyalty_id": "J-3", "name": "again"}))  # a later batch (size 50)
+    lines.insert(10, b"{not json")
+    lines.insert(11, b"[1, 2]")
+    lines.insert(12, orjson.dumps({"loyalty_id": "J-x", "shoe_size": 42}))
+    response = await profile.client.post(
+        "/v1/customers:import",
+        headers={**profile.admin, "Content-Type": "application/x-ndjson"},
+        content=b"\n".join(lines) + b"\n",
+    )
+    report = response.json()
+    assert report["created"] == 60 and report["duplicates"] == 1 and report["failed"] == 3
+    messages = {e["line"]: e["message"] for e in report["errors"]}
+    assert "not valid JSON" in messages[11] and "JSON object" in messages[12]
+    assert "duplicate" in messages[59]
+    assert await profile.count(Customer) == 60
+
+
+async def test_whole_file_refusals_write_nothing(profile: Profile) -> None:
+    headers = {**profile.admin, "Content-Type": "text/csv"}
+    too_big = customers_csv(2000).encode()
+    assert len(too_big) > profile.settings.max_import_bytes
+    assert_problem(await profile.client.post("/v1/customers:import", headers=headers, content=too_big), 413)
+    # Streamed without a length: refused once the limit is crossed, still before any row.
+    assert_problem(
+        await profile.client.post("/v1/customers:import", headers=headers, content=chunks(too_big)), 413
+    )
+    unknown = assert_problem(
+        await profile.client.post(
+            "/v1/customers:import", headers=headers, content="loyalty_id,shoe\nL-1,42\n"
+        ),
+        422,
+    )
+    assert unknown["errors"][0]["field"] == "shoe"
+    assert_problem(await profile.client.post("/v1/customers:import", headers=headers, content=b""), 422)
+    assert_problem(
+        await profile.client.post("/v1/customers:import", headers=headers, content=b"loyalty_id\n\xff\xfe\n"),
+        400,
+    )
+    assert_problem(
+        await profile.client.post(
+            "/v1/customers:import", headers={**profile.admin, "Content-Type": "application/pdf"}, content=b"x"
+        ),
+        415,
+    )
+    assert_problem(await profile.client.post("/v1/customers:import", content=b"x"), 401)
+    assert await profile.count(Customer) == 0 and await profile.count(Identifier) == 0
+    # Other calls keep the 64 KiB limit.
+    assert_problem(
+        await profile.client.post("/v1/customers", headers=profile.admin, content=b"x" * (65 * 1024)), 413
+    )
+
+
+async def test_visits_import_resolves_customers_and_is_idempotent(profile: Profile) -> None:
+    await profile.client.post(
+        "/v1/customers:import",
+        headers={**profile.admin, "Content-Type": "text/csv"},
+        content=customers_csv(3),
+    )
+    visits = (
+        "loyalty_id,phone,store_id,visited_at,amount\n"
+        "L-00000,,store-gangnam,2025-03-01T12:30:00+09:00,15000\n"
+        ",010-3000-0001,store-hongdae,1740800000,9000\n"
+        "L-00000,,store-gangnam,2025-03-01T12:30:00+09:00,15000\n"  # duplicate of line 2
+        "L-99999,,store-gangnam,2025-03-01T12:30:00+09:00,1\n"  # unknown customer
+        "L-00002,,store-gangnam,2025-03-01 12:30,1\n"  # no time zone
+        "L-00002,,,2025-03-01T12:30:00Z,1\n"  # no store
+    )
+    headers = {**profile.admin, "Content-Type": "text/csv"}
+    report = (await profile.client.post("/v1/visits:import", headers=headers, content=visits)).json()
+    assert report["inserted"] == 2 and report["duplicates"] == 1 and report["failed"] == 3
+    assert {e["line"] for e in report["errors"]} == {4, 5, 6, 7}
+    again = (await profile.client.post("/v1/visits:import", headers=headers, content=visits)).json()
+    assert again["inserted"] == 0 and again["unchanged"] == 2
+    assert await profile.count(Visit) == 2
+    audit = (await profile.client.get("/v1/audit", headers=profile.admin)).json()["entries"]
+    assert [e["action"] for e in audit[:2]] == ["import_visits", "import_visits"]
+    assert await profile.count(AuditEntry) >= 3

@@ -1,0 +1,221 @@
+"""Signals computed incrementally from events, each with its reason, thresholds from settings;
+lists by signal with cursor pagination and CSV export; the stated-vs-actual revisit report."""
+
+from __future__ import annotations
+
+import csv
+import io
+import time
+
+from tests.profile.conftest import Profile, assert_problem
+from tests.profile.helpers import DAY, customer_with, facts, give_feedback
+from voc_profile import service
+from voc_profile.__main__ import refresh_due_signals
+from voc_profile.models import CustomerSignals, Visit
+
+
+async def context_of(profile: Profile, customer_id: str, now: float | None = None) -> dict:
+    async with profile.database.session() as session:
+        ctx = await service.customer_context(
+            session, customer_id=customer_id, settings=profile.settings, now=now
+        )
+    return ctx.to_dict()
+
+
+async def test_each_signal_says_why(profile: Profile) -> None:
+    db, settings = profile.database, profile.settings
+    repeat = await customer_with(db, settings, loyalty_id="R-1")
+    await give_feedback(
+        db,
+        settings,
+        repeat,
+        facts("r1", category="wait_time", days_ago=20),
+        facts("r2", category="wait_time", days_ago=2),
+        facts("r3", category="cleanliness", days_ago=1),
+        facts("r0", category="cleanliness", days_ago=40),  # outside the 30-day window
+    )
+    sig = (await context_of(profile, repeat))["signals"]
+    assert sig["repeat_issue"] is True and sig["repeat_counts"] == {"wait_time": 2, "cleanliness": 1}
+    [reason] = [r for r in sig["reasons"] if r["signal"] == "repeat_issue"]
+    assert reason["feedback_ids"] == ["r1", "r2"] and "2 complaints about wait_time" in reason["reason"]
+
+    swing = await customer_with(db, settings, loyalty_id="S-1")
+    await give_feedback(
+        db,
+        settings,
+        swing,
+        facts("s1", sentiment="positive", csat=5, days_ago=3),
+        facts("s2", sentiment="positive", csat=4, days_ago=2),
+        facts("s3", sentiment="negative", csat=2, days_ago=1),
+    )
+    sig = (await context_of(profile, swing))["signals"]
+    assert sig["score_swing"] is True and sig["score_swing_delta"] == -2.5
+    [reason] = [r for r in sig["reasons"] if r["signal"] == "score_swing"]
+    assert reason["feedback_ids"][0] == "s3" and "CSAT 2 vs rolling mean 4.5" in reason["reason"]
+    assert sig["low_satisfaction"] is False  # mean 3.67 is above 2.5
+
+    nps = await customer_with(db, settings, loyalty_id="N-1")
+    await give_feedback(
+        db,
+        settings,
+        nps,
+        facts("n1", sentiment="positive", nps=9, days_ago=2),
+        facts("n2", sentiment="neutral", nps=6, days_ago=1),
+    )
+    assert (await context_of(profile, nps))["signals"]["score_swing"] is False  # a drop of 3 < 4
+    await give_feedback(db, settings, nps, facts("n3", nps=3))
+    assert (await context_of(profile, nps))["signals"]["score_swing"] is True  # 3 vs mean 7.5
+
+    low = await customer_with(db, settings, loyalty_id="LOW-1")
+    await give_feedback(db, settings, low, facts("l1", csat=2, days_ago=1), facts("l2", csat=2))
+    sig = (await context_of(profile, low))["signals"]
+    assert sig["low_satisfaction"] is True
+    low_reason = next(r for r in sig["reasons"] if r["signal"] == "low_satisfaction")
+    assert low_reason["feedback_ids"] == ["l1", "l2"]
+
+    async with db.transaction() as session:
+        vip_id, _ = await service.upsert_customer(
+            session, data={"loyalty_id": "V-1", "lifetime_value": 6_000_000}, region="KR"
+        )
+    sig = (await context_of(profile, vip_id))["signals"]
+    assert sig["vip"] is True and "lifetime value 6,000,000" in sig["reasons"][0]["reason"]
+
+
+async def test_chronic_complainers_are_ranked(profile: Profile) -> None:
+    db, settings = profile.database, profile.settings  # chronic_top_n = 2 in these tests
+    counts = {"C-A": 6, "C-B": 4, "C-C": 3, "C-D": 2}
+    ids = {}
+    for loyalty, count in counts.items():
+        ids[loyalty] = await customer_with(db, settings, loyalty_id=loyalty)
+        await give_feedback(
+            db,
+            settings,
+            ids[loyalty],
+            *[facts(f"{loyalty}-{i}", category=f"cat{i}", days_ago=i * 10) for i in range(count)],
+        )
+    a = (await context_of(profile, ids["C-A"]))["signals"]
+    assert a["chronic_complainer"] is True and a["chronic_rank"] == 1 and a["complaint_count_90d"] == 6
+    b = (await context_of(profile, ids["C-B"]))["signals"]
+    assert b["chronic_rank"] == 2 and b["chronic_complainer"] is True
+    c = (await context_of(profile, ids["C-C"]))["signals"]
+    assert c["chronic_rank"] == 3 and c["chronic_complainer"] is False  # outside the top 2
+    assert (await context_of(profile, ids["C-D"]))["signals"]["chronic_rank"] == 0  # under the minimum 3
+
+    first = (
+        await profile.client.get(
+            "/v1/customers", params={"signal": "chronic_complainer", "limit": 1}, headers=profile.admin
+        )
+    ).json()
+    assert [(c["id"], c["chronic_rank"], c["complaint_count_90d"]) for c in first["customers"]] == [
+        (ids["C-A"], 1, 6)
+    ]
+    second = (
+        await profile.client.get(
+            "/v1/customers",
+            params={"signal": "chronic_complainer", "limit": 1, "cursor": first["next_cursor"]},
+            headers=profile.admin,
+        )
+    ).json()
+    assert [c["id"] for c in second["customers"]] == [ids["C-B"]]
+    assert second["next_cursor"] is None  # rank 3 is not a top complainer: the list ends
+
+
+async def test_churn_risk_and_the_store_revisit_report(profile: Profile) -> None:
+    db, settings = profile.database, profile.settings
+    now = time.time()
+    stayed_away = await customer_with(db, settings, loyalty_id="CH-1")
+    came_back = await customer_with(db, settings, loyalty_id="CH-2")
+    recent = await customer_with(db, settings, loyalty_id="CH-3")
+    await give_feedback(
+        db, settings, stayed_away, facts("c1", sentiment="positive", revisit_intent=True, days_ago=40)
+    )
+    await give_feedback(
+        db, settings, came_back, facts("c2", sentiment="positive", revisit_intent=True, days_ago=40)
+    )
+    await give_feedback(
+        db, settings, recent, facts("c3", sentiment="positive", revisit_intent=True, days_ago=5)
+    )
+    visits = (
+        "customer_id,store_id,visited_at,amount\n" + f"{came_back},store-gangnam,{now - 30 * DAY},12000\n"
+    )
+    report = (
+        await profile.client.post(
+            "/v1/visits:import", headers={**profile.admin, "Content-Type": "text/csv"}, content=visits
+        )
+    ).json()
+    assert report["inserted"] == 1
+
+    sig = (await context_of(profile, stayed_away))["signals"]
+    assert sig["churn_risk"] is True
+    assert [r["feedback_ids"] for r in sig["reasons"] if r["signal"] == "churn_risk"] == [["c1"]]
+    assert (await context_of(profile, came_back))["signals"]["churn_risk"] is False
+    assert (await context_of(profile, recent))["signals"]["churn_risk"] is False
+
+    listed = (await profile.client.get("/v1/customers?signal=churn_risk", headers=profile.admin)).json()
+    assert [c["id"] for c in listed["customers"]] == [stayed_away]
+
+    # Incremental: the stored signal turns on when the window passes, by the refresh pass alone.
+    async with db.session() as session:
+        row = await session.get(CustomerSignals, recent)
+        assert row is not None and row.churn_risk is False and row.refresh_at is not None
+        assert abs(row.refresh_at - (now - 5 * DAY + 30 * DAY)) < 5
+    assert await refresh_due_signals(db, settings, now=now + 26 * DAY) >= 1
+    async with db.session() as session:
+        row = await session.get(CustomerSignals, recent)
+        assert row is not None and row.churn_risk is True
+
+    stores = (await profile.client.get("/v1/reports/revisit", headers=profile.admin)).json()["stores"]
+    assert stores == [
+        {
+            "store_id": "store-gangnam",
+            "stated_intent": 2,  # the 5-day-old statement has not had its 30 days yet
+            "returned": 1,
+            "returned_any_store": 1,
+            "revisit_rate": 0.5,
+            "window_days": 30,
+        }
+    ]
+    assert await profile.count(Visit) == 1
+
+
+async def test_lists_paginate_and_export_csv(profile: Profile) -> None:
+    db, settings = profile.database, profile.settings
+    low_ids = []
+    for i in range(5):
+        cid = await customer_with(db, settings, loyalty_id=f"P-{i}", phone=f"010-5555-000{i}")
+        async with db.transaction() as session:
+            await service.upsert_customer(
+                session,
+                data={"loyalty_id": f"P-{i}", "name": '=HYPERLINK("x")' if i == 0 else f"박{i}"},
+                region="KR",
+            )
+        await give_feedback(db, settings, cid, facts(f"p{i}", csat=1))
+        low_ids.append(cid)
+    seen, cursor = [], None
+    while True:
+        params = {"signal": "low_satisfaction", "limit": 2, **({"cursor": cursor} if cursor else {})}
+        page = (await profile.client.get("/v1/customers", params=params, headers=profile.admin)).json()
+        seen += [c["id"] for c in page["customers"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert seen == sorted(low_ids)
+
+    exported = await profile.client.get(
+        "/v1/customers", params={"signal": "low_satisfaction", "format": "csv"}, headers=profile.admin
+    )
+    assert exported.status_code == 200 and exported.headers["content-type"].startswith("text/csv")
+    rows = list(csv.DictReader(io.StringIO(exported.content.decode("utf-8-sig"))))
+    assert [r["customer_id"] for r in rows] == sorted(low_ids)
+    by_id = {r["customer_id"]: r for r in rows}
+    assert by_id[low_ids[1]]["phone"] == "+821055550001" and by_id[low_ids[1]]["name"] == "박1"
+    assert by_id[low_ids[0]]["name"].startswith("'=")  # no formula reaches a spreadsheet
+    assert "mean CSAT 1.0" in by_id[low_ids[1]]["reason"]
+
+    bad = assert_problem(await profile.client.get("/v1/customers?signal=grumpy", headers=profile.admin), 422)
+    assert bad["errors"][0]["field"] == "signal"
+    assert_problem(
+        await profile.client.get("/v1/customers?signal=vip&cursor=%%%", headers=profile.admin), 400
+    )
+    assert_problem(await profile.client.get("/v1/customers?signal=vip&limit=0", headers=profile.admin), 422)
+    assert_problem(await profile.client.get("/v1/customers", headers=profile.admin), 422)
