@@ -210,6 +210,10 @@ def main(argv: list[str] | None = None) -> int:
     fb.add_argument("--loyalty-id", default="L-1001")
     fb.set_defaults(func=cmd_demo_feedback)
 
+    from voc_cli import profile_cli
+
+    profile_cli.register(sub)
+
     args = parser.parse_args(argv)
     if args.command == "playbooks" and args.action == "test" and not args.cases:
         parser.error("playbooks test needs CASES.yaml")

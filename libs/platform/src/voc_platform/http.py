@@ -4,7 +4,7 @@ request, and the admin-token dependency."""
 from __future__ import annotations
 
 import hmac
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from typing import Annotated, Any
 
 import orjson
@@ -146,12 +146,14 @@ def install_problem_handlers(app: FastAPI) -> None:
 class BodyLimitMiddleware:
     """Refuse bodies over the limit with 413 before the app reads them (Content-Length or streamed)."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int = MAX_BODY_BYTES) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int = MAX_BODY_BYTES, exempt: Iterable[str] = ()) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.exempt = frozenset(exempt)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        # Exempt paths stream their bodies and enforce their own (larger) limits.
+        if scope["type"] != "http" or scope.get("path") in self.exempt:
             await self.app(scope, receive, send)
             return
         for name, value in scope.get("headers", []):
@@ -219,10 +221,12 @@ class TracingMiddleware:
             span.set_attribute("http.response.status_code", status_code)
 
 
-def create_app(*, title: str, service: str, version: str = "0.1.0") -> FastAPI:
+def create_app(
+    *, title: str, service: str, version: str = "0.1.0", body_limit_exempt: Iterable[str] = ()
+) -> FastAPI:
     app = FastAPI(title=title, version=version)
     install_problem_handlers(app)
-    app.add_middleware(BodyLimitMiddleware)
+    app.add_middleware(BodyLimitMiddleware, exempt=body_limit_exempt)
     app.add_middleware(TracingMiddleware, service=service)
     return app
 

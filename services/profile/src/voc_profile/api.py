@@ -16,12 +16,9 @@ from fastapi import Depends, FastAPI, Query, Request
 from fastapi.responses import Response, StreamingResponse
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
-from starlette.middleware import Middleware
-from starlette.types import Receive, Scope, Send
 
 from voc_platform.db import Database
 from voc_platform.http import (
-    BodyLimitMiddleware,
     Problem,
     SessionDep,
     admin_guard,
@@ -49,17 +46,6 @@ CSV_COLUMNS = (
     "chronic_rank",
     "reason",
 )
-
-
-class ImportAwareBodyLimit(BodyLimitMiddleware):
-    """The 64 KiB body limit for every call but the bulk imports, which stream the body and
-    enforce their own (much larger) limit."""
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope.get("path") in IMPORT_PATHS:
-            await self.app(scope, receive, send)
-            return
-        await super().__call__(scope, receive, send)
 
 
 def actor_of(request: Request) -> str:
@@ -93,11 +79,8 @@ def _csv_safe(value: Any) -> Any:
 
 
 def build_app(settings: Settings, database: Database, trail: AuditTrail | None = None) -> FastAPI:
-    app = create_app(title="Frontline VoC — profile", service="voc-profile")
-    app.user_middleware = [
-        Middleware(ImportAwareBodyLimit) if getattr(m, "cls", None) is BodyLimitMiddleware else m
-        for m in app.user_middleware
-    ]
+    # The bulk imports stream their bodies and enforce their own, larger limit.
+    app = create_app(title="Frontline VoC — profile", service="voc-profile", body_limit_exempt=IMPORT_PATHS)
     install_health_routes(app)
     require_admin = admin_guard(lambda: settings.admin_token)
     admin = [Depends(require_admin)]
