@@ -87,5 +87,7 @@ def test_settings_refuse_a_non_nats_url(bad: str) -> None:
 def test_production_refuses_default_secrets() -> None:
     with pytest.raises(ValueError, match="VOC_ADMIN_TOKEN"):
         Settings(environment="production")
-    ok = Settings(environment="production", admin_token="a" * 20, internal_token="b" * 20)
+    ok = Settings(
+        environment="production", admin_token="a" * 20, internal_token="b" * 20, follow_up_secret="c" * 32
+    )
     assert ok.environment == "production"
