@@ -122,7 +122,7 @@ def test_erasure_redacts_the_feedback_copies(running_system: RunningSystem) -> N
             and "erase.me@example.com" not in copied
             and copied
         ),
-        timeout=20,
+        timeout=30,
         interval=0.25,
     )
     assert "8642" not in after and "Erin" not in after, after
