@@ -153,14 +153,27 @@ async def resolve(
         created = True
     else:
         return Resolution(None, created=False)
+    conflicts = False
     for kind, value in identifiers:
         if (kind, value) not in known and (created or create_if_missing):
             try:
                 async with session.begin_nested():
                     session.add(Identifier(kind=kind, value=value, customer_id=customer_id))
             except IntegrityError:
-                pass  # a concurrent resolution attached it first
+                conflicts = True  # a concurrent resolution attached it first
     await session.flush()
+    if created and conflicts:
+        # Two resolutions of a new person raced (PostgreSQL runs them in parallel): the one
+        # whose identifiers committed first owns the person; this fresh duplicate folds into it.
+        owners = await known_customers(session, identifiers=identifiers)
+        others = sorted({owner for owner in owners.values() if owner != customer_id})
+        if others:
+            winner = others[0]
+            await session.execute(
+                update(Identifier).where(Identifier.customer_id == customer_id).values(customer_id=winner)
+            )
+            await session.execute(delete(Customer).where(Customer.id == customer_id))
+            customer_id, created = winner, False
     return Resolution(customer_id, created=created, merged_ids=tuple(merged))
 
 
