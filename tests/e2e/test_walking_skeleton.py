@@ -5,6 +5,7 @@ then acknowledge and resolve from the phone and watch the feedback's status foll
 from __future__ import annotations
 
 import time
+import uuid
 from typing import Any
 
 import httpx
@@ -68,6 +69,25 @@ def test_feedback_reaches_the_phone_and_the_loop_closes(
 ) -> None:
     notify = running_system.url("notify")
     feedback_url = running_system.url("feedback")
+    # A VIP of this test's own: other tests' open alerts for the demo VIP would absorb this
+    # complaint (a repeat within the window updates the open alert instead of paging again).
+    loyalty_id = f"L-E2E-{uuid.uuid4().hex[:8]}"
+    crm = httpx.post(
+        f"{running_system.url('profile')}/v1/customers",
+        headers=running_system.admin_headers,
+        json={
+            "customers": [
+                {
+                    "loyalty_id": loyalty_id,
+                    "phone": "010-4321-8765",
+                    "name": "김하늘",
+                    "tier": "vip",
+                    "lifetime_value": 9_000_000,
+                }
+            ]
+        },
+    )
+    assert crm.status_code == 200, crm.text
     sent = time.time()
     response = post_feedback(
         running_system,
@@ -76,7 +96,7 @@ def test_feedback_reaches_the_phone_and_the_loop_closes(
             "channel": "kiosk",
             "text": "국에서 머리카락이 나왔어요. 직원분도 사과 없이 그냥 가져가셨네요.",
             "ratings": {"csat": 1},
-            "customer": {"loyalty_id": "L-1001", "phone": "010-1234-5678"},
+            "customer": {"loyalty_id": loyalty_id, "phone": "010-4321-8765"},
         },
     )
     assert response.status_code == 202, response.text
@@ -90,7 +110,7 @@ def test_feedback_reaches_the_phone_and_the_loop_closes(
     assert payload["feedback_id"] == feedback_id
     assert "강남역점" in payload["title"]
     # Masked PII only: the customer's name and phone never travel in the push.
-    assert "김민수" not in payload["body"] and "1234-5678" not in payload["body"]
+    assert "김하늘" not in payload["body"] and "4321-8765" not in payload["body"]
     assert "김**" in payload["body"]
     assert push.ttl >= 900  # covers the escalation window
     assert push.urgency in ("high", "normal")

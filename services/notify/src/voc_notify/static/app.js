@@ -691,14 +691,15 @@ async function openDetail(id, { flash = null, receipt = false } = {}) {
   // A live event for this alert may re-render it right after an action: keep that action's
   // message on screen for a few seconds instead of letting the refresh wipe it.
   if (flash) state.lastFlash = { id, flash, at: Date.now() };
-  else if (state.lastFlash && state.lastFlash.id === id && Date.now() - state.lastFlash.at < 5000) {
-    flash = state.lastFlash.flash;
-  }
   try {
     const alert = await api('GET', `/v1/alerts/${encodeURIComponent(id)}`);
     state.detail = alert;
     state.alerts.set(alert.id, summaryOf(alert));
     if (currentRoute().id !== id) return; // the user navigated away meanwhile
+    // Decided at render time: a refresh that started before the action finishes after it.
+    if (!flash && state.lastFlash && state.lastFlash.id === id && Date.now() - state.lastFlash.at < 5000) {
+      flash = state.lastFlash.flash;
+    }
     renderDetail(alert, flash);
     if (flash) window.scrollTo(0, 0);
     if (receipt) {
