@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 
 from tests.conftest import RunningSystem
-from tests.e2e.test_walking_skeleton import login, post_feedback, wait_for
+from tests.support.system import login, post_feedback, wait_for
 
 LEAD = "minji@gangnam.demo"  # shift lead at store-gangnam (a restaurant in seoul)
 

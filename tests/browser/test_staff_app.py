@@ -16,6 +16,8 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, ViewportSize, expect, sync_playwright
 
 from tests.conftest import RunningSystem
+from tests.support.system import login
+from tests.support.system import wait_for as shared_wait_for
 from voc_cli.push_emulator import PushEmulator
 
 CHROMIUM = "/usr/bin/chromium"
@@ -32,17 +34,8 @@ pytestmark = [
 
 def wait_for(predicate: Any, timeout: float = 10.0, interval: float = 0.05, page: Page | None = None) -> Any:
     """Poll ``predicate``; with ``page``, wait through Playwright so its events (CDP) get dispatched."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        if page is not None:
-            page.wait_for_timeout(interval * 1000)
-        else:
-            time.sleep(interval)
+    sleep = (lambda seconds: page.wait_for_timeout(seconds * 1000)) if page is not None else time.sleep
+    return shared_wait_for(predicate, timeout=timeout, interval=interval, sleep=sleep)
 
 
 def post_feedback(system: RunningSystem, body: dict[str, Any]) -> str:
@@ -52,15 +45,6 @@ def post_feedback(system: RunningSystem, body: dict[str, Any]) -> str:
     )
     assert response.status_code == 202, response.text
     return str(response.json()["id"])
-
-
-def rest_login(system: RunningSystem, email: str) -> dict[str, str]:
-    response = httpx.post(
-        f"{system.url('notify')}/v1/auth/login",
-        json={"email": email, "password": system.staff(email)["password"]},
-    )
-    assert response.status_code == 200, response.text
-    return {"Authorization": f"Bearer {response.json()['access_token']}"}
 
 
 @pytest.fixture(scope="module")
@@ -76,7 +60,7 @@ def emulated_phone(running_system: RunningSystem, push_emulator: PushEmulator) -
     response = httpx.post(
         f"{running_system.url('notify')}/v1/devices",
         json=subscription,
-        headers=rest_login(running_system, LEAD),
+        headers=login(running_system, LEAD),
     )
     assert response.status_code == 201, response.text
     return push_emulator.subscription_id(subscription)
@@ -172,7 +156,7 @@ def test_alert_arrives_live_then_is_acknowledged_and_resolved(
     assert alert_id
     page.screenshot(path=artifacts / "staff-app-2-inbox.png")
 
-    headers = rest_login(running_system, LEAD)
+    headers = login(running_system, LEAD)
     rest = httpx.get(f"{running_system.url('notify')}/v1/alerts/{alert_id}", headers=headers).json()
 
     row.click()

@@ -12,42 +12,10 @@ import httpx
 import pytest
 
 from tests.conftest import RunningSystem
+from tests.support.system import login, post_feedback, wait_for
 from voc_cli.push_emulator import PushEmulator
 
 LEAD = "minji@gangnam.demo"  # shift lead at store-gangnam
-
-
-def login(system: RunningSystem, email: str) -> dict[str, str]:
-    person = system.staff(email)
-    response = httpx.post(
-        f"{system.url('notify')}/v1/auth/login", json={"email": email, "password": person["password"]}
-    )
-    assert response.status_code == 200, response.text
-    body = response.json()
-    assert body["expires_in"] > 0
-    return {"Authorization": f"Bearer {body['access_token']}"}
-
-
-def post_feedback(
-    system: RunningSystem, body: dict[str, Any], store_id: str = "store-gangnam", **headers: str
-) -> httpx.Response:
-    key = system.store(store_id)["api_key"]
-    return httpx.post(
-        f"{system.url('feedback')}/v1/feedback",
-        json=body,
-        headers={"Authorization": f"Bearer {key}", **headers},
-    )
-
-
-def wait_for(predicate: Any, timeout: float = 30.0, interval: float = 0.05) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(interval)
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@ import pytest
 from playwright.sync_api import expect, sync_playwright
 
 from tests.conftest import RunningSystem
-from tests.e2e.test_walking_skeleton import post_feedback
+from tests.support.system import post_feedback
 from voc_cli.demo import STORES
 
 CHROMIUM = "/usr/bin/chromium"

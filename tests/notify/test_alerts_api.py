@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from tests.conftest import RunningSystem
-from tests.e2e.test_walking_skeleton import login, post_feedback, wait_for
+from tests.support.system import login, post_feedback, wait_for
 from voc_cli.push_emulator import PushEmulator
 
 

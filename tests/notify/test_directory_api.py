@@ -11,9 +11,9 @@ import httpx
 import pytest
 
 from tests.conftest import RunningSystem
-from tests.e2e.test_walking_skeleton import login, post_feedback, wait_for
 from tests.notify.conftest import seoul
 from tests.notify.test_alerts_api import problem
+from tests.support.system import login, post_feedback, wait_for
 from voc_cli.push_emulator import PushEmulator
 
 STORE = {

@@ -11,7 +11,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from tests.conftest import RunningSystem
-from tests.e2e.test_walking_skeleton import post_feedback, wait_for
+from tests.support.system import post_feedback, wait_for
 from voc.profile.v1 import profile_pb2, profile_pb2_grpc
 from voc_cli.supervisor import SERVICES
 from voc_platform.grpc import client_channel

@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import text
 
 from tests.conftest import RunningSystem
-from tests.e2e.test_walking_skeleton import login, post_feedback, wait_for
+from tests.support.system import login, post_feedback, wait_for
 from voc.profile.v1 import profile_pb2, profile_pb2_grpc
 from voc_platform.db import Database
 
