@@ -8,6 +8,7 @@ Run: ``uv run python -m voc_actions.bench_grpc [N_PLAYBOOKS] [N_CALLS]``; target
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import random
 import statistics
@@ -77,6 +78,8 @@ async def run(n_playbooks: int, n_calls: int) -> dict[str, float]:
         for req in requests[:WARMUP_CALLS]:
             await stub.GetActionPlan(req)
         latencies_ms: list[float] = []
+        gc.collect()
+        gc.freeze()  # as ServiceRuntime does after start
         # CPU time (client + server, all threads) does not grow when other processes compete
         # for the cores, so it shows the cost per call even on a busy machine.
         cpu_started = time.process_time()
