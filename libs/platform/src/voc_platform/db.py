@@ -22,15 +22,22 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.orm import Session
 
+from voc_platform import sqlite_onloop
+
 COMMIT_HOOKS_KEY = "voc_after_commit"
 
 
 def async_url(url: str) -> str:
-    """Map a plain URL to the async driver we ship: sqlite -> aiosqlite, postgresql -> asyncpg."""
+    """Map a plain URL to the async driver we ship.
+
+    sqlite -> statements on the event loop (`sqlite_onloop`), postgresql -> asyncpg. An explicit
+    `sqlite+aiosqlite://` URL keeps the thread-per-connection driver.
+    """
     parsed = make_url(url)
     backend = parsed.get_backend_name()
     if backend == "sqlite":
-        parsed = parsed.set(drivername="sqlite+aiosqlite")
+        if parsed.get_driver_name() != "aiosqlite":
+            parsed = parsed.set(drivername=f"sqlite+{sqlite_onloop.DRIVER}")
     elif backend == "postgresql":
         parsed = parsed.set(drivername="postgresql+asyncpg")
     else:
