@@ -4,8 +4,10 @@ Starts the whole system (embedded default; PostgreSQL with VOC_BENCH_DATABASE=po
 every demo staff member a phone (a push-service emulator subscription, in its own process),
 then offers feedback at fixed arrival rates without waiting for answers, so slow answers cannot
 hide. Per feedback: intake latency (client side) and end-to-end latency (request sent -> push
-received and decrypted at the phone). Loss: every delivery notify planned (one per device of
-each routed staff member) must arrive exactly once.
+received and decrypted at the phone). A repeat complaint that notify folds into an open alert is
+covered by the alert's re-push that carries it. Loss: every delivery notify planned (one per
+device of each routed staff member, superseded ones aside) must reach its phone, and every
+feedback must reach some phone; duplicates are the same alert state received twice by a phone.
 """
 
 from __future__ import annotations
@@ -89,6 +91,18 @@ def workload(n: int, stores: list[str], seed: int = 7) -> list[dict[str, Any]]:
 # ------------------------------------------------------------------ phones
 
 
+@dataclass(frozen=True)
+class Push:
+    """One push decrypted at a phone. `updates` is the alert's update count when it was sent:
+    0 for the first push, k once the k-th repeat complaint was folded into the alert."""
+
+    phone: str
+    feedback_id: str | None
+    alert_id: str | None
+    at: float
+    updates: int
+
+
 class Phones:
     def __init__(self) -> None:
         self.proc = subprocess.Popen(
@@ -111,8 +125,18 @@ class Phones:
         self.endpoints[sub["endpoint"]] = label
         return sub
 
-    def received(self) -> list[tuple[str, str, str, float]]:
-        return [(r[0], r[1], r[2], r[3]) for r in self._call({"op": "dump"})["received"]]
+    def received(self) -> list[Push]:
+        """Every push so far, in arrival order (the list only grows)."""
+        return [
+            Push(
+                phone=r[0],
+                feedback_id=r[1],
+                alert_id=r[2],
+                at=r[3],
+                updates=int(r[4] or 0) if len(r) > 4 else 0,
+            )
+            for r in self._call({"op": "dump"})["received"]
+        ]
 
     def close(self) -> None:
         if self.proc.poll() is None:
@@ -185,6 +209,9 @@ class RunResult:
     lost_pushes: int
     duplicate_pushes: int
     feedback_without_alert: int
+    # Added later: defaults keep older JSON reports readable.
+    feedback_without_push: int = 0
+    merged_feedback: int = 0
     cpu_seconds: dict[str, float] = field(default_factory=dict)
     cpu_percent: dict[str, float] = field(default_factory=dict)
     peak_rss_mb: dict[str, float] = field(default_factory=dict)
@@ -196,7 +223,12 @@ class RunResult:
             and self.lost_pushes == 0
             and self.duplicate_pushes == 0
             and self.feedback_without_alert == 0
+            and self.feedback_without_push == 0
         )
+
+    @property
+    def lost_feedback(self) -> int:
+        return self.feedback_without_alert + self.feedback_without_push
 
 
 def summary(values: list[float]) -> dict[str, float | None]:
@@ -244,8 +276,17 @@ async def offer(
     return sent
 
 
-async def planned_deliveries(system: System, feedback_ids: set[str]) -> list[tuple[str, str]]:
-    """(feedback_id, device endpoint) for every push notify decided to send."""
+@dataclass
+class NotifyState:
+    """What notify recorded for the alerts created or updated since a step started."""
+
+    #: alert id -> (its feedback id, the ids of the feedback folded into it, in order)
+    alerts: dict[str, tuple[str, list[str]]]
+    #: (alert id, device endpoint, delivery status) for every delivery of those alerts
+    deliveries: list[tuple[str, str, str]]
+
+
+async def notify_state(system: System, since: float) -> NotifyState:
     from sqlalchemy import text
 
     from voc_platform.db import Database
@@ -254,24 +295,120 @@ async def planned_deliveries(system: System, feedback_ids: set[str]) -> list[tup
         system.config.database_urls.get("notify")
         or f"sqlite:///{(system.config.data_dir / 'notify.db').resolve()}"
     )
+    # An alert of this step was created in it, or (a repeat folded into an older alert) updated.
     db = Database(url)
     try:
         async with db.session() as session:
-            rows = (
+            alert_rows = (
                 await session.execute(
                     text(
-                        "SELECT a.feedback_id, v.endpoint FROM deliveries d "
-                        "JOIN alerts a ON a.id = d.alert_id JOIN devices v ON v.id = d.device_id"
-                    )
+                        "SELECT a.id, a.feedback_id, a.related_feedback FROM alerts a "
+                        "WHERE a.created_at >= :since OR a.updated_at >= :since"
+                    ),
+                    {"since": since},
                 )
             ).all()
-            alerts = {r[0] for r in (await session.execute(text("SELECT feedback_id FROM alerts"))).all()}
+            delivery_rows = (
+                await session.execute(
+                    text(
+                        "SELECT d.alert_id, v.endpoint, d.status FROM deliveries d "
+                        "JOIN alerts a ON a.id = d.alert_id JOIN devices v ON v.id = d.device_id "
+                        "WHERE a.created_at >= :since OR a.updated_at >= :since"
+                    ),
+                    {"since": since},
+                )
+            ).all()
     finally:
         await db.dispose()
-    planned = [(f, e) for f, e in rows if f in feedback_ids]
-    missing_alerts = feedback_ids - alerts
-    planned += [(f, "<no alert>") for f in missing_alerts]
-    return planned
+    alerts: dict[str, tuple[str, list[str]]] = {}
+    for alert_id, feedback_id, related in alert_rows:
+        items = json.loads(related) if isinstance(related, str | bytes) else related
+        alerts[alert_id] = (feedback_id, [item.get("id") for item in items or []])
+    return NotifyState(alerts=alerts, deliveries=[(a, e, st) for a, e, st in delivery_rows])
+
+
+@dataclass
+class Accounting:
+    covered: dict[str, tuple[str, int]]  # feedback id -> (alert id, k): covered by pushes with updates >= k
+    e2e: dict[str, float]  # feedback id -> seconds from sent_at to its first covering push
+    expected: set[tuple[str, str]]  # (alert id, phone) for every delivery not cancelled
+    lost: set[tuple[str, str]]
+    without_alert: set[str]
+    without_push: set[str]
+    merged: int
+    received: int  # pushes of this step's alerts received during this step
+    duplicates: int
+    pending: int  # deliveries of this step's alerts notify has not finished yet
+
+    @property
+    def settled(self) -> bool:
+        return not self.without_alert and not self.lost and self.pending == 0
+
+
+def account(
+    sent_at: dict[str, float],
+    state: NotifyState,
+    pushes: list[Push],
+    before: int,
+    phone_of: dict[str, str],
+) -> Accounting:
+    """Match accepted feedback (id -> sent_at) to notify's alerts and to the phones' pushes.
+
+    `pushes` is everything the phones received, in arrival order; the first `before` of them
+    arrived before this step started (an alert can span steps when a repeat is folded into it).
+    """
+    covered: dict[str, tuple[str, int]] = {}
+    for alert_id, (primary, related) in state.alerts.items():
+        if primary in sent_at:
+            covered[primary] = (alert_id, 0)
+        for k, feedback_id in enumerate(related, start=1):
+            if feedback_id in sent_at:
+                covered[feedback_id] = (alert_id, k)
+    relevant = {alert_id for alert_id, _ in covered.values()}
+    by_alert: dict[str, list[Push]] = {}
+    for p in pushes:
+        if p.alert_id is not None and p.alert_id in relevant:
+            by_alert.setdefault(p.alert_id, []).append(p)
+    e2e: dict[str, float] = {}
+    without_push: set[str] = set()
+    for feedback_id, (alert_id, k) in covered.items():
+        times = [p.at for p in by_alert.get(alert_id, []) if p.updates >= k]
+        if times:
+            e2e[feedback_id] = min(times) - sent_at[feedback_id]
+        else:
+            without_push.add(feedback_id)
+    # Superseded deliveries are cancelled and never sent: only the others must arrive.
+    expected = {
+        (alert_id, phone_of.get(endpoint, endpoint))
+        for alert_id, endpoint, status in state.deliveries
+        if alert_id in relevant and status != "cancelled"
+    }
+    got = {(alert_id, p.phone) for alert_id, received in by_alert.items() for p in received}
+    # A duplicate is the same alert state received twice by one phone (an update is not one).
+    # Counted for this step only: what arrived before it was counted in earlier steps.
+    seen: dict[tuple[str | None, int, str], int] = {}
+    seen_before: dict[tuple[str | None, int, str], int] = {}
+    for i, p in enumerate(pushes):
+        if p.alert_id in relevant:
+            key = (p.alert_id, p.updates, p.phone)
+            seen[key] = seen.get(key, 0) + 1
+            if i < before:
+                seen_before[key] = seen_before.get(key, 0) + 1
+    duplicates = sum(max(0, n - max(1, seen_before.get(key, 0))) for key, n in seen.items())
+    return Accounting(
+        covered=covered,
+        e2e=e2e,
+        expected=expected,
+        lost=expected - got,
+        without_alert=set(sent_at) - set(covered),
+        without_push=without_push,
+        merged=sum(1 for _, k in covered.values() if k > 0),
+        received=sum(1 for p in pushes[before:] if p.alert_id in relevant),
+        duplicates=duplicates,
+        pending=sum(
+            1 for alert_id, _, status in state.deliveries if alert_id in relevant and status == "pending"
+        ),
+    )
 
 
 async def wait_idle(system: System, timeout: float = 180.0) -> None:
@@ -308,7 +445,7 @@ async def run_once(
     pids = {name: proc.process.pid for name, proc in system.services.items() if proc.process}
     if system.nats is not None and system.nats.process is not None:
         pids["nats"] = system.nats.process.pid
-    already = {r[1] for r in phones.received()}
+    before = len(phones.received())
     # A modest pool: httpx scans its pool on every request, so thousands of connections make
     # the load generator itself the bottleneck. Requests beyond it queue client-side, and that
     # wait counts in the measured latency (sent_at is taken at the scheduled send time).
@@ -318,28 +455,19 @@ async def run_once(
     async with httpx.AsyncClient(timeout=30.0, limits=limits, trust_env=False) as client:
         sent = await offer(f"{system.url('feedback')}/v1/feedback", keys, bodies, rate, client)
     wall = time.time() - t0
-    accepted = {s.feedback_id: s for s in sent if s.feedback_id}
-    # Wait until every planned push arrived (or the drain timeout passes).
+    accepted = {s.feedback_id: s.sent_at for s in sent if s.feedback_id}
+    # Wait until every accepted feedback has its alert and every planned push arrived (or the
+    # drain timeout passes). Notify first, then the phones: a delivery notify marks done was
+    # recorded at its phone before the push service answered, so the dump cannot lag it.
     deadline = time.time() + drain_timeout
     while True:
-        received = [r for r in phones.received() if r[1] in accepted and r[1] not in already]
-        planned = await planned_deliveries(system, set(accepted))
-        got = {(r[1], r[0]) for r in received}
-        want = {(f, phones.endpoints.get(e, e)) for f, e in planned}
-        if (want <= got and {f for f, _ in planned} >= set(accepted)) or time.time() > deadline:
+        state = await notify_state(system, t0)
+        tally = account(accepted, state, phones.received(), before, phones.endpoints)
+        if tally.settled or time.time() > deadline:
             break
         await asyncio.sleep(0.5)
     sampler.stop()
-    first_push: dict[str, float] = {}
-    counts: dict[tuple[str, str], int] = {}
-    for label, feedback_id, _alert, at in received:
-        first_push[feedback_id] = min(first_push.get(feedback_id, at), at)
-        counts[(feedback_id, label)] = counts.get((feedback_id, label), 0) + 1
-    e2e = [first_push[f] - s.sent_at for f, s in accepted.items() if f in first_push]
     intake = [s.answered_at - s.sent_at for s in sent if s.status == 202]
-    want = {(f, phones.endpoints.get(e, e)) for f, e in planned if e != "<no alert>"}
-    lost = len([p for p in want if p not in counts])
-    dup = sum(c - 1 for c in counts.values() if c > 1)
     measured = max(wall, 1e-9)
     return RunResult(
         rate=rate,
@@ -349,12 +477,14 @@ async def run_once(
         errors=len(sent) - len(accepted),
         achieved_rps=round(len(accepted) / measured, 1),
         intake_ms=summary(intake),
-        e2e_ms=summary(e2e),
-        expected_pushes=len(want),
-        received_pushes=sum(counts.values()),
-        lost_pushes=lost,
-        duplicate_pushes=dup,
-        feedback_without_alert=len([f for f, e in planned if e == "<no alert>"]),
+        e2e_ms=summary(list(tally.e2e.values())),
+        expected_pushes=len(tally.expected),
+        received_pushes=tally.received,
+        lost_pushes=len(tally.lost),
+        duplicate_pushes=tally.duplicates,
+        feedback_without_alert=len(tally.without_alert),
+        feedback_without_push=len(tally.without_push),
+        merged_feedback=tally.merged,
         cpu_seconds={k: round(v, 2) for k, v in sampler.cpu.items()},
         cpu_percent={k: round(100 * v / measured, 1) for k, v in sampler.cpu.items()},
         peak_rss_mb={k: round(v / 2**20, 1) for k, v in sampler.peak_rss.items()},
@@ -386,8 +516,10 @@ async def closed_loop_max(
 
 
 def table(results: list[RunResult]) -> str:
+    """`lost`: planned pushes that never reached their phone; `fb lost`: feedback with no alert or
+    no push covering it; `merged`: repeat complaints folded into an open alert."""
     head = (
-        f"{'rate/s':>7} {'ok/s':>7} {'err':>4} {'lost':>5} {'dup':>4} "
+        f"{'rate/s':>7} {'ok/s':>7} {'err':>4} {'lost':>5} {'fb lost':>7} {'dup':>4} {'merged':>6} "
         f"{'intake p50':>10} {'p99':>7} {'e2e p50':>8} {'p95':>7} {'p99':>7} {'max':>7}"
     )
     lines = [head, "-" * len(head)]
@@ -397,8 +529,9 @@ def table(results: list[RunResult]) -> str:
 
     for r in results:
         lines.append(
-            f"{r.rate:7.0f} {r.achieved_rps:7.1f} {r.errors:4d} {r.lost_pushes:5d} "
-            f"{r.duplicate_pushes:4d} {f(r.intake_ms['p50']):>10} {f(r.intake_ms['p99'])} "
+            f"{r.rate:7.0f} {r.achieved_rps:7.1f} {r.errors:4d} {r.lost_pushes:5d} {r.lost_feedback:7d} "
+            f"{r.duplicate_pushes:4d} {r.merged_feedback:6d} "
+            f"{f(r.intake_ms['p50']):>10} {f(r.intake_ms['p99'])} "
             f"{f(r.e2e_ms['p50']):>8} {f(r.e2e_ms['p95'])} {f(r.e2e_ms['p99'])} "
             f"{f(r.e2e_ms['max'])}"
         )

@@ -1,9 +1,10 @@
 """The benchmark's phones: a push-service emulator in its own process (so decrypting pushes
-does not compete with the load generator for one interpreter).
+does not compete with the load generator for one interpreter). Pushes are dumped in arrival
+order; `updates` tells a repeat-complaint update (1, 2, ...) from a re-send of the same state.
 
 Protocol on stdin/stdout, one JSON object per line:
-  -> {"op": "subscribe", "label": "..."}     <- {"subscription": {...}}
-  -> {"op": "dump"}                           <- {"received": [[label, feedback_id, alert_id, t], ...]}
+  -> {"op": "subscribe", "label": "..."}  <- {"subscription": {...}}
+  -> {"op": "dump"}  <- {"received": [[label, feedback_id, alert_id, t, updates], ...]}
   -> {"op": "quit"}
 """
 
@@ -30,6 +31,7 @@ def main() -> int:
                             (p.json or {}).get("feedback_id"),
                             (p.json or {}).get("alert_id"),
                             p.received_at,
+                            (p.json or {}).get("updates"),  # the alert's update count at send time
                         ]
                         for p in emulator.received()
                     ]

@@ -50,6 +50,7 @@ def push_payload(alert: Alert, settings: Settings) -> bytes:
             "priority": alert.priority,
             "url": f"{settings.public_url}/#/alerts/{alert.id}",
             "status": alert.status,
+            "updates": alert.updates or 0,  # 0 for the first push; k after the k-th repeat
         }
     )
 
