@@ -114,6 +114,7 @@ class ServiceRuntime:
             access_log=False,
             lifespan="off",
             loop="none",
+            http="httptools",
             timeout_graceful_shutdown=5,
         )
         self._uvicorn = _Uvicorn(config)

@@ -51,8 +51,17 @@ def shutdown() -> None:
         _provider.force_flush(timeout_millis=2000)
 
 
+_tracers: dict[str, trace.Tracer] = {}
+
+
 def tracer(name: str) -> trace.Tracer:
-    return trace.get_tracer(name)
+    """One tracer per name: the SDK's get_tracer builds a scope and warning filters each call,
+    which cost more than the span itself on the hot path. A tracer taken before `setup` is a
+    proxy that follows the provider installed later."""
+    found = _tracers.get(name)
+    if found is None:
+        found = _tracers[name] = trace.get_tracer(name)
+    return found
 
 
 def inject(carrier: MutableMapping[str, str]) -> None:
@@ -73,7 +82,7 @@ def span(
     attributes: Mapping[str, Any] | None = None,
     service: str = "voc",
 ) -> Iterator[Span]:
-    with trace.get_tracer(service).start_as_current_span(
+    with tracer(service).start_as_current_span(
         name, context=parent, kind=kind, attributes=dict(attributes or {})
     ) as current:
         try:
