@@ -4,13 +4,15 @@ and a repeat complaint updating the open alert instead of paging again."""
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 
-from tests.notify.conftest import add_device, deliveries, events, new_alert, plan, seoul
+from tests.conftest import DatabaseFactory
+from tests.notify.conftest import MIGRATIONS, add_device, deliveries, events, new_alert, plan, seoul
 from voc.events.v1 import events_pb2
 from voc_notify import duty, service
 from voc_notify.auth import Principal
-from voc_notify.models import Alert, EscalationTimer, Shift, ShiftOverride, Store
+from voc_notify.models import Alert, EscalationTimer, Shift, ShiftOverride, Staff, StaffStore, Store
+from voc_platform import migrations
 from voc_platform.db import Database
 
 MONDAY_10 = seoul(2026, 11, 23, 10)  # 2026-11-23 is a Monday
@@ -119,6 +121,57 @@ async def test_routing_pages_who_is_on_duty_else_one_level_up(notify_db: Databas
         assert [p.id for p in night] == ["lead"]
 
 
+async def test_routing_follows_the_stores_each_person_works_at(notify_db: Database) -> None:
+    """Routing looks staff up by store (staff_stores), kept in step with every change of
+    `store_ids`: a transfer, a second store, deactivation and removal."""
+    async with notify_db.transaction() as s:
+        s.add(Store(id="s2", name="Store 2", area_id="a2", timezone="Asia/Seoul", language="en"))
+        s.add(
+            Staff(
+                id="float",
+                name="float",
+                email="float@x.demo",
+                password_hash="x",
+                role="shift_lead",
+                store_ids=["s2"],
+                area_id=None,
+                language="en",
+                active=True,
+                failed_logins=0,
+                locked_until=0.0,
+            )
+        )
+
+    async def at(store_id: str) -> list[str]:
+        async with notify_db.session() as s:
+            store = await s.get(Store, store_id)
+            assert store is not None
+            return [p.id for p in await service.store_staff(s, store=store)]
+
+    assert await at("s1") == ["area", "lead", "mgr"]
+    assert await at("s2") == ["float"], "another area: s1's area manager is not asked"
+    async with notify_db.transaction() as s:
+        person = await s.get(Staff, "float")
+        assert person is not None
+        person.store_ids = ["s1", "s2"]
+    assert await at("s1") == ["area", "float", "lead", "mgr"]
+    async with notify_db.transaction() as s:
+        person = await s.get(Staff, "float")
+        assert person is not None
+        person.store_ids = ["s1"]
+        person.name = "renamed"  # an unrelated change leaves the store links alone
+    assert await at("s2") == []
+    async with notify_db.transaction() as s:
+        person = await s.get(Staff, "float")
+        assert person is not None
+        person.active = False
+    assert await at("s1") == ["area", "lead", "mgr"]
+    async with notify_db.transaction() as s:
+        await s.delete(await s.get(Staff, "float"))
+    async with notify_db.session() as s:
+        assert list(await s.scalars(select(StaffStore.staff_id).where(StaffStore.staff_id == "float"))) == []
+
+
 async def test_quiet_hours_hold_non_urgent_pushes_and_shift_the_timers(notify_db: Database) -> None:
     async with notify_db.transaction() as s:
         store = await s.get(Store, "s1")
@@ -208,3 +261,23 @@ async def test_a_repeat_complaint_updates_the_open_alert(notify_db: Database) ->
     # A resolved alert is closed: the next complaint is a new alert.
     fresh = await new_alert(notify_db, "f-7", now=MONDAY_10 + 2800, customer_id="c1")
     assert fresh is not None and not fresh.merged
+
+
+async def test_the_staff_stores_migration_backfills_existing_staff(databases: DatabaseFactory) -> None:
+    database = Database(databases.url("notify_backfill"))
+    await migrations.upgrade(database, MIGRATIONS, name="notify", revision="0002")
+    async with database.engine.begin() as conn:
+        await conn.execute(
+            text(
+                "INSERT INTO staff (id, name, email, password_hash, role, store_ids, area_id, language,"
+                " active, failed_logins, locked_until) VALUES"
+                " ('two', 'two', 'two@x.demo', 'x', 'shift_lead', :stores, NULL, 'ko', true, 0, 0),"
+                " ('none', 'none', 'none@x.demo', 'x', 'area_manager', '[]', 'a1', 'ko', true, 0, 0)"
+            ),
+            {"stores": '["s1", "s2", "s1"]'},
+        )
+    await migrations.upgrade(database, MIGRATIONS, name="notify")
+    async with database.session() as s:
+        rows = (await s.execute(select(StaffStore.staff_id, StaffStore.store_id).order_by("store_id"))).all()
+    assert [tuple(r) for r in rows] == [("two", "s1"), ("two", "s2")]
+    await database.dispose()

@@ -31,20 +31,21 @@ def run_env(metadata: MetaData) -> None:
         context.run_migrations()
 
 
-def _upgrade(connection: Connection, script_location: str, lock_key: int) -> None:
+def _upgrade(connection: Connection, script_location: str, lock_key: int, revision: str) -> None:
     if connection.dialect.name == "postgresql":
         connection.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": lock_key})
     config = Config()
     config.set_main_option("script_location", script_location)
     config.attributes["connection"] = connection
-    command.upgrade(config, "head")
+    command.upgrade(config, revision)
 
 
-async def upgrade(database: Database, migrations_dir: Path, *, name: str) -> None:
-    """Apply every pending migration of one service's database."""
+async def upgrade(database: Database, migrations_dir: Path, *, name: str, revision: str = "head") -> None:
+    """Apply every pending migration of one service's database (up to `revision`: tests of a
+    data migration start from the revision before it)."""
     lock_key = zlib.crc32(f"voc-migrate-{name}".encode())
     async with database.engine.begin() as conn:
-        await conn.run_sync(_upgrade, str(migrations_dir), lock_key)
+        await conn.run_sync(_upgrade, str(migrations_dir), lock_key, revision)
 
 
 def current_revision(connection: Connection) -> Any:

@@ -169,12 +169,7 @@ def install(app: FastAPI, *, database: Database, require_admin: Callable[..., An
         if store is None:
             raise Problem(404, f"No store '{store_id}'.")
         now = at if at is not None else time.time()
-        staff = [
-            s
-            for s in await session.scalars(select(Staff).where(Staff.active.is_(True)).order_by(Staff.id))
-            if store.id in (s.store_ids or [])
-            or (s.role == "area_manager" and store.area_id and s.area_id == store.area_id)
-        ]
+        staff = await service.store_staff(session, store=store)
         present = await service.on_duty_ids(session, staff=staff, timezone=store.timezone, now=now)
         return {
             "store_id": store.id,

@@ -4,8 +4,22 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Float, ForeignKey, Index, Integer, String, Text
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    delete,
+    event,
+    insert,
+    inspect,
+)
+from sqlalchemy.engine import Connection
+from sqlalchemy.orm import DeclarativeBase, Mapped, Mapper, mapped_column
 
 from voc_platform.outbox import define_platform_tables
 
@@ -46,6 +60,31 @@ class Staff(Base):
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     failed_logins: Mapped[int] = mapped_column(Integer, default=0)
     locked_until: Mapped[float] = mapped_column(Float, default=0.0)
+
+
+class StaffStore(Base):
+    """Which stores a staff member works at, one row per pair: routing asks "who works at this
+    store" by index instead of reading every staff member's `store_ids` (chains have thousands).
+
+    Kept equal to `Staff.store_ids` by the mapper hooks below, whatever code path writes staff.
+    """
+
+    __tablename__ = "staff_stores"
+
+    staff_id: Mapped[str] = mapped_column(ForeignKey("staff.id", ondelete="CASCADE"), primary_key=True)
+    store_id: Mapped[str] = mapped_column(String(64), primary_key=True, index=True)
+
+
+@event.listens_for(Staff, "after_insert")
+@event.listens_for(Staff, "after_update")
+def _sync_staff_stores(_mapper: Mapper[Staff], connection: Connection, staff: Staff) -> None:
+    history = inspect(staff).attrs.store_ids.history
+    if not history.has_changes():
+        return
+    connection.execute(delete(StaffStore).where(StaffStore.staff_id == staff.id))
+    stores = sorted(set(staff.store_ids or []))
+    if stores:
+        connection.execute(insert(StaffStore), [{"staff_id": staff.id, "store_id": s} for s in stores])
 
 
 class Device(Base):

@@ -22,6 +22,7 @@ from voc_notify.models import (
     Shift,
     ShiftOverride,
     Staff,
+    StaffStore,
     Store,
     outbox_table,
 )
@@ -83,6 +84,14 @@ async def on_duty_ids(
     }
 
 
+async def store_staff(session: AsyncSession, *, store: Store) -> list[Staff]:
+    """Active staff who work at the store, plus the area managers of its area (by index)."""
+    works_here = Staff.id.in_(select(StaffStore.staff_id).where(StaffStore.store_id == store.id))
+    area_manager = (Staff.role == "area_manager") & (Staff.area_id == store.area_id)
+    scope = or_(works_here, area_manager) if store.area_id else works_here
+    return list(await session.scalars(select(Staff).where(Staff.active.is_(True), scope).order_by(Staff.id)))
+
+
 async def staff_for_roles(
     session: AsyncSession, *, store: Store, wanted: list[str], now: float | None = None
 ) -> list[Staff]:
@@ -93,12 +102,7 @@ async def staff_for_roles(
     never left without an owner.
     """
     now = now or time.time()
-    candidates = [
-        s
-        for s in await session.scalars(select(Staff).where(Staff.active.is_(True)))
-        if store.id in (s.store_ids or [])
-        or (s.role == "area_manager" and store.area_id and s.area_id == store.area_id)
-    ]
+    candidates = await store_staff(session, store=store)
     present = await on_duty_ids(session, staff=candidates, timezone=store.timezone, now=now)
     return _climb(candidates, list(wanted), present) or _climb(candidates, list(wanted), None)
 
