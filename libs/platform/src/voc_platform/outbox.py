@@ -33,7 +33,8 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from voc_platform import telemetry
@@ -114,20 +115,16 @@ async def mark_processed(session: AsyncSession, processed: Table, *, consumer: s
     """Record that `consumer` handled `event_id` in the caller's transaction.
 
     Returns False when it was already recorded: the caller skips the work (idempotent consumer).
+    One `INSERT ... ON CONFLICT DO NOTHING` (SQLite and PostgreSQL): a concurrent duplicate waits
+    for the first transaction and then inserts nothing, instead of a lookup plus a savepoint.
     """
-    exists = await session.scalar(
-        select(processed.c.event_id).where(processed.c.consumer == consumer, processed.c.event_id == event_id)
-    )
-    if exists is not None:
-        return False
-    try:
-        async with session.begin_nested():
-            await session.execute(
-                insert(processed).values(consumer=consumer, event_id=event_id, processed_at=time.time())
-            )
-    except IntegrityError:
-        return False
-    return True
+    values = {"consumer": consumer, "event_id": event_id, "processed_at": time.time()}
+    if session.get_bind().dialect.name == "postgresql":
+        statement: Any = pg_insert(processed).values(values).on_conflict_do_nothing()
+    else:
+        statement = sqlite_insert(processed).values(values).on_conflict_do_nothing()
+    result: Any = await session.execute(statement)
+    return bool(result.rowcount == 1)
 
 
 class OutboxRelay:
