@@ -13,6 +13,7 @@ import contextlib
 import logging
 import time
 import uuid
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -89,21 +90,34 @@ async def add_event(
 ) -> str:
     """Write one event in the caller's transaction; the relay sends it once that commits."""
     event_id = event_id or new_event_id()
-    headers = {"Voc-Event-Type": message.DESCRIPTOR.full_name}
-    telemetry.inject(headers)
-    await session.execute(
-        insert(outbox).values(
-            event_id=event_id,
-            subject=subject,
-            event_type=message.DESCRIPTOR.full_name,
-            payload=message.SerializeToString(),
-            headers=orjson.dumps(headers).decode(),
-            created_at=time.time(),
-            attempts=0,
-        )
-    )
-    on_commit(session, _wake_all)
+    await add_events(session, outbox, [(subject, message, event_id)])
     return event_id
+
+
+async def add_events(
+    session: AsyncSession, outbox: Table, events: Sequence[tuple[str, Message, str | None]]
+) -> list[str]:
+    """Write several (subject, message, event id or None) events with one statement."""
+    if not events:
+        return []
+    headers: dict[str, str] = {}
+    telemetry.inject(headers)
+    now = time.time()
+    rows = [
+        {
+            "event_id": event_id or new_event_id(),
+            "subject": subject,
+            "event_type": message.DESCRIPTOR.full_name,
+            "payload": message.SerializeToString(),
+            "headers": orjson.dumps({"Voc-Event-Type": message.DESCRIPTOR.full_name, **headers}).decode(),
+            "created_at": now,
+            "attempts": 0,
+        }
+        for subject, message, event_id in events
+    ]
+    await session.execute(insert(outbox), rows)
+    on_commit(session, _wake_all)
+    return [str(row["event_id"]) for row in rows]
 
 
 def _wake_all() -> None:

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 import orjson
+from google.protobuf.message import Message
 from opentelemetry.trace import SpanKind
 from sqlalchemy import select
 
@@ -25,7 +26,7 @@ from voc_notify.stream import AlertBroker
 from voc_notify.webpush import PushSubscription, WebPushSender, backoff_delay
 from voc_platform import telemetry
 from voc_platform.db import Database
-from voc_platform.outbox import add_event
+from voc_platform.outbox import add_events
 
 log = logging.getLogger(__name__)
 
@@ -93,8 +94,8 @@ class DeliveryWorker:
             query = query.with_for_update(skip_locked=True, of=Delivery)
         async with self.database.transaction() as session:
             rows = (await session.execute(query)).all()
-            for delivery, _, _ in rows:
-                delivery.next_attempt_at = now + LEASE_SECONDS  # the lease
+            for leased, _, _ in rows:
+                leased.next_attempt_at = now + LEASE_SECONDS  # the lease
             jobs = [
                 (
                     d.id,
@@ -114,45 +115,52 @@ class DeliveryWorker:
         if not jobs:
             return 0
         results = await asyncio.gather(*(self._send(*job) for job in jobs))
+        # One transaction, and one query per table, for the whole batch's outcomes: under load a
+        # pass carries dozens of pushes, and a lookup per row was most of the worker's cost.
         async with self.database.transaction() as session:
+            pending = select(Delivery).where(Delivery.id.in_([j[0] for j in jobs]))
+            by_id = {d.id: d for d in await session.scalars(pending)}
+            used = select(Device).where(Device.id.in_({j[5] for j in jobs}))
+            devices = {d.id: d for d in await session.scalars(used)}
+            delivered: list[tuple[str, Message, str]] = []
             for job, (status, detail, retry_after) in zip(jobs, results, strict=True):
                 delivery_id, attempts, staff_id, alert_id, _, device_id = job[:6]
-                row = await session.get(Delivery, delivery_id)
-                if row is None or row.status != "pending":
+                delivery = by_id.get(delivery_id)
+                if delivery is None or delivery.status != "pending":
                     continue
-                delivery = row
                 delivery.attempts = attempts + 1
                 done = time.time()
+                device = devices.get(device_id)
                 if status == "accepted":
                     delivery.status, delivery.accepted_at = "accepted", done
-                    device = await session.get(Device, device_id)
                     if device is not None:
                         device.last_success_at = done
-                    await add_event(
-                        session,
-                        outbox_table,
-                        subject="voc.alert.delivered",
-                        message=events_pb2.AlertDelivered(
-                            alert_id=alert_id,
-                            feedback_id=job[10],
-                            staff_id=staff_id,
-                            device_id=device_id,
-                            channel="web_push",
-                            delivered_at_ms=int(done * 1000),
-                        ),
-                        event_id=f"delivered:{delivery_id}",
+                    delivered.append(
+                        (
+                            "voc.alert.delivered",
+                            events_pb2.AlertDelivered(
+                                alert_id=alert_id,
+                                feedback_id=job[10],
+                                staff_id=staff_id,
+                                device_id=device_id,
+                                channel="web_push",
+                                delivered_at_ms=int(done * 1000),
+                            ),
+                            f"delivered:{delivery_id}",
+                        )
                     )
                     self.sent += 1
                 elif status == "gone":
                     delivery.status, delivery.last_error = "gone", detail[:300]
-                    device = await session.get(Device, device_id)
                     if device is not None:
                         await session.delete(device)  # the browser dropped the subscription
+                        devices.pop(device_id)
                 elif status == "retry" and delivery.attempts < self.settings.delivery_max_attempts:
                     delivery.next_attempt_at = done + backoff_delay(delivery.attempts, retry_after)
                     delivery.last_error = detail[:300]
                 else:
                     delivery.status, delivery.last_error = "failed", detail[:300]
+            await add_events(session, outbox_table, delivered)
         return len(jobs)
 
     async def _send(
