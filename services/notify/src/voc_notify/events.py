@@ -82,7 +82,8 @@ def consumers(
         async with database.transaction() as session:
             if not await mark_processed(session, processed_table, consumer=CONSUMER, event_id=event_id):
                 return
-            row_store = await session.get(Store, facts.store_id) or Store(
+            # The store read before the gRPC calls (read-only here; stores change rarely).
+            row_store = store or Store(
                 id=facts.store_id, name=facts.store_id, area_id=None, timezone="UTC", language=language
             )
             created = await service.create_alert(
