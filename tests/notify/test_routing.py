@@ -4,6 +4,8 @@ and a repeat complaint updating the open alert instead of paging again."""
 
 from __future__ import annotations
 
+import asyncio
+
 from sqlalchemy import select, text
 
 from tests.conftest import DatabaseFactory
@@ -261,6 +263,24 @@ async def test_a_repeat_complaint_updates_the_open_alert(notify_db: Database) ->
     # A resolved alert is closed: the next complaint is a new alert.
     fresh = await new_alert(notify_db, "f-7", now=MONDAY_10 + 2800, customer_id="c1")
     assert fresh is not None and not fresh.merged
+
+
+async def test_simultaneous_repeat_complaints_make_one_alert(notify_db: Database) -> None:
+    """Two complaints of one customer about one category, handled at the same instant (two
+    consumer tasks or replicas), become one alert updated once, never two alerts."""
+    results = await asyncio.gather(
+        *(
+            new_alert(notify_db, f"fb-same-{i}", now=MONDAY_10 + i / 10, customer_id="c-twice")
+            for i in range(2)
+        )
+    )
+    assert all(r is not None for r in results)
+    assert sorted(bool(r and r.merged) for r in results) == [False, True]
+    async with notify_db.session() as s:
+        alerts = list(await s.scalars(select(Alert).where(Alert.customer_id == "c-twice")))
+    assert len(alerts) == 1
+    assert alerts[0].updates == 1
+    assert [item["id"] for item in alerts[0].related_feedback] in (["fb-same-0"], ["fb-same-1"])
 
 
 async def test_the_staff_stores_migration_backfills_existing_staff(databases: DatabaseFactory) -> None:

@@ -7,7 +7,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from voc.events.v1 import events_pb2
@@ -209,6 +209,14 @@ async def create_alert(
         return None
     customer_id = context.get("customer_id")
     if customer_id and dedupe_window > 0:
+        if session.get_bind().dialect.name == "postgresql":
+            # Two complaints of one customer about one category at one store, consumed at the
+            # same instant by two tasks or replicas, must make one alert: the second waits here
+            # until the first commits, then finds its alert. (SQLite writers are serialized.)
+            await session.execute(
+                text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"),
+                {"key": f"alert:{customer_id}:{store.id}:{feedback['category']}"},
+            )
         open_alert = await open_alert_for(
             session,
             customer_id=customer_id,
