@@ -131,6 +131,39 @@ def test_feedback_reaches_the_phone_and_the_loop_closes(
     kinds = [t["kind"] for t in final["timeline"]]
     assert kinds[0] == "received" and {"alerted", "acknowledged", "resolved"} <= set(kinds)
 
+    # The customer answers the follow-up survey unhappy: the case reopens as a new linked item,
+    # which pages the phone again as an alert of its own (the first alert is resolved).
+    follow_up_url = wait_for(
+        lambda: (
+            httpx.get(f"{feedback_url}/v1/feedback/{feedback_id}", headers=admin).json().get("follow_up")
+            or {}
+        ).get("url")
+    )
+    token = follow_up_url.rsplit("/", 1)[1]
+    answer = httpx.post(
+        f"{feedback_url}/f/{token}",
+        json={"csat": 1, "revisit_intent": False, "comment": "사과만 하고 끝이네요"},
+    )
+    assert answer.status_code == 200, answer.text
+    reopened_id = answer.json()["reopened_feedback_id"]
+    repage = wait_for(
+        lambda: next((p for p in push_emulator.received() if p.json["feedback_id"] == reopened_id), None)
+    )
+    assert repage.json["alert_id"] != alert_id
+    again = httpx.get(f"{notify}/v1/alerts/{repage.json['alert_id']}", headers=phone["headers"]).json()
+    assert again["feedback"]["id"] == reopened_id and again["status"] == "open"
+    assert again["customer"]["known"] is True and again["customer"]["tier"] == "vip"
+    assert again["plan"]["playbook_id"] and again["plan"]["steps"]
+    wait_for(
+        lambda: (
+            httpx.get(f"{feedback_url}/v1/feedback/{reopened_id}", headers=admin).json()["status"]
+            == "alerted"
+        )
+    )
+    assert (
+        httpx.get(f"{feedback_url}/v1/feedback/{feedback_id}", headers=admin).json()["status"] == "reopened"
+    )
+
     # A second, warm feedback: the happy path well inside one second.
     sent = time.time()
     response = post_feedback(
