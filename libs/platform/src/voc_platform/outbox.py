@@ -219,43 +219,53 @@ class OutboxRelay:
             .order_by(ob.c.seq)
             .limit(self.batch_size)
         )
-        if not self.database.sqlite:
-            # Replicas share the table: each row goes to exactly one relay at a time.
-            query = query.with_for_update(skip_locked=True)
-        async with self.database.transaction() as session:
-            rows = (await session.execute(query)).all()
+        if self.database.sqlite:
+            # One relay per SQLite file (one process), so nothing to claim. Read, publish and
+            # mark in separate steps: holding the process's write lock across JetStream's
+            # round trips would stall every intake request and consumer behind the network.
+            async with self.database.session() as session:
+                rows = list((await session.execute(query)).all())
             if not rows:
                 return 0
-            results = await asyncio.gather(
-                *(
-                    self.bus.publish(
-                        row.subject,
-                        row.payload,
-                        headers=orjson.loads(row.headers),
-                        msg_id=row.event_id,
-                    )
-                    for row in rows
-                ),
-                return_exceptions=True,
-            )
-            done = [
-                row.seq for row, res in zip(rows, results, strict=True) if not isinstance(res, BaseException)
-            ]
-            failed = [
-                row.seq for row, res in zip(rows, results, strict=True) if isinstance(res, BaseException)
-            ]
-            now = time.time()
-            if done:
-                await session.execute(update(ob).where(ob.c.seq.in_(done)).values(published_at=now))
-            if failed:
-                await session.execute(
-                    update(ob).where(ob.c.seq.in_(failed)).values(attempts=ob.c.attempts + 1)
-                )
+            results = await self._publish_rows(rows)
+            async with self.database.transaction() as session:
+                done, failed = await self._mark(session, rows, results)
+        else:
+            # Replicas share the table: each row goes to exactly one relay at a time.
+            async with self.database.transaction() as session:
+                rows = list((await session.execute(query.with_for_update(skip_locked=True))).all())
+                if not rows:
+                    return 0
+                results = await self._publish_rows(rows)
+                done, failed = await self._mark(session, rows, results)
         self.published += len(done)
         if failed:
             first = next(r for r in results if isinstance(r, BaseException))
             raise RuntimeError(f"{len(failed)} outbox events not acknowledged: {first!r}")
         return len(rows)
+
+    async def _publish_rows(self, rows: list[Any]) -> list[Any]:
+        return await asyncio.gather(
+            *(
+                self.bus.publish(
+                    row.subject, row.payload, headers=orjson.loads(row.headers), msg_id=row.event_id
+                )
+                for row in rows
+            ),
+            return_exceptions=True,
+        )
+
+    async def _mark(
+        self, session: AsyncSession, rows: list[Any], results: list[Any]
+    ) -> tuple[list[int], list[int]]:
+        ob = self.outbox
+        done = [row.seq for row, res in zip(rows, results, strict=True) if not isinstance(res, BaseException)]
+        failed = [row.seq for row, res in zip(rows, results, strict=True) if isinstance(res, BaseException)]
+        if done:
+            await session.execute(update(ob).where(ob.c.seq.in_(done)).values(published_at=time.time()))
+        if failed:
+            await session.execute(update(ob).where(ob.c.seq.in_(failed)).values(attempts=ob.c.attempts + 1))
+        return done, failed
 
     async def _purge(self) -> None:
         now = time.time()
