@@ -20,7 +20,7 @@ from tests.notify.conftest import SEOUL, add_device, deliveries, events, new_ale
 from voc_cli.push_emulator import PushEmulator
 from voc_notify import service
 from voc_notify.auth import Principal
-from voc_notify.models import Alert, Device, EscalationTimer, Store
+from voc_notify.models import Alert, Device, EscalationTimer, Staff, Store
 from voc_notify.settings import Settings
 from voc_notify.stream import AlertBroker
 from voc_notify.webpush import DEFAULT_PUSH_HOSTS, PushAllowlist, VapidKeys, WebPushSender
@@ -102,6 +102,37 @@ async def test_retries_with_back_off_on_429_and_5xx_then_delivers(
     assert push.json["alert_id"] == created.alert.id
     assert push.topic == created.alert.id.replace("-", "") and push.urgency == "high" and push.ttl >= 900
     assert [e["event_id"] for e in await events(notify_db, "voc.alert.delivered")] == [f"delivered:{done.id}"]
+
+
+async def test_each_phone_gets_the_push_in_its_owners_language(
+    notify_db: Database, push_emulator: PushEmulator
+) -> None:
+    """A Korean store with an English-speaking shift lead: the alert row (the inbox) keeps the
+    store's language, each lock screen gets its owner's; an update keeps that per phone."""
+    async with notify_db.transaction() as s:
+        store = await s.get(Store, "s1")
+        lead = await s.get(Staff, "lead")
+        manager = await s.get(Staff, "mgr")
+        assert store is not None and lead is not None and manager is not None
+        store.language, store.name = "ko", "강남역점"
+        lead.language, manager.language = "en", "ko"
+    english = await phone(notify_db, push_emulator, "lead")
+    korean = await phone(notify_db, push_emulator, "mgr")
+    both = plan(roles=("shift_lead", "store_manager"))
+    created = await new_alert(notify_db, "f-lang", now=time.time(), the_plan=both, customer_id="c-lang")
+    assert created is not None
+    async with workers(notify_db, push_emulator) as w:
+        assert await w.delivery.process_due() == 2
+        [en] = push_emulator.received(english)
+        [ko] = push_emulator.received(korean)
+        assert en.json["title"] == "[URGENT] Cleanliness · 강남역점", en.json["title"]
+        assert ko.json["title"] == "[긴급] 청결 · 강남역점", ko.json["title"]
+        assert en.json["body"].startswith("김**") and "text of f-lang" in en.json["body"]
+        await new_alert(notify_db, "f-lang-2", now=time.time(), the_plan=both, customer_id="c-lang")
+        assert await w.delivery.process_due() == 2
+    assert push_emulator.received(english)[-1].json["title"] == "[URGENT] Cleanliness · 강남역점 (+1 more)"
+    assert push_emulator.received(korean)[-1].json["title"] == "[긴급] 청결 · 강남역점 (추가 1건)"
+    assert "text of f-lang-2" in push_emulator.received(english)[-1].json["body"]
 
 
 async def test_gone_subscriptions_are_removed(notify_db: Database, push_emulator: PushEmulator) -> None:

@@ -145,6 +145,29 @@ def compose(
     return title, body
 
 
+def _more(updates: int, language: str) -> str:
+    return f"추가 {updates}건" if language == "ko" else f"+{updates} more"
+
+
+def push_text(alert: Alert, *, store: Store | None, language: str) -> tuple[str, str]:
+    """The push's (title, body) in one recipient's language. The alert row keeps the store's
+    language for the inbox; each phone's lock screen speaks its owner's (ko or en)."""
+    lang = language if language in ("ko", "en") else "en"
+    latest = dict(alert.feedback or {})
+    if alert.updates and alert.related_feedback:
+        latest.update(alert.related_feedback[-1])  # the body quotes the newest complaint
+    title, body = compose(
+        store=store or Store(id=alert.store_id, name=alert.store_id),
+        feedback=latest,
+        context=alert.context or {},
+        plan={**(alert.plan or {}), "priority": alert.priority},
+        language=lang,
+    )
+    if alert.updates:
+        title = f"{title} ({_more(alert.updates, lang)})"
+    return title, body
+
+
 @dataclass(frozen=True)
 class NewAlert:
     alert: Alert
@@ -364,8 +387,7 @@ async def merge_feedback(
     # The repeat usually changes the plan (repeat-issue playbooks); staff follow the latest one.
     alert.plan = plan
     title, body = compose(store=store, feedback=feedback, context=alert.context, plan=plan, language=language)
-    more = f"추가 {alert.updates}건" if language == "ko" else f"+{alert.updates} more"
-    alert.title, alert.body = f"{title} ({more})", body
+    alert.title, alert.body = f"{title} ({_more(alert.updates, language)})", body
     if alert.status == "open":
         staff_ids = list(
             await session.scalars(select(AlertRecipient.staff_id).where(AlertRecipient.alert_id == alert.id))

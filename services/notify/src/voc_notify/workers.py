@@ -20,7 +20,7 @@ from sqlalchemy import select
 
 from voc.events.v1 import events_pb2
 from voc_notify import service
-from voc_notify.models import Alert, Delivery, Device, EscalationTimer, outbox_table
+from voc_notify.models import Alert, Delivery, Device, EscalationTimer, Staff, Store, outbox_table
 from voc_notify.settings import Settings
 from voc_notify.stream import AlertBroker
 from voc_notify.webpush import PushSubscription, WebPushSender, backoff_delay
@@ -41,13 +41,14 @@ def push_ttl(alert: Alert, settings: Settings) -> int:
     return max(settings.push_min_ttl_seconds, window + 300)
 
 
-def push_payload(alert: Alert, settings: Settings) -> bytes:
+def push_payload(alert: Alert, settings: Settings, *, store: Store | None, language: str) -> bytes:
+    title, body = service.push_text(alert, store=store, language=language)
     return orjson.dumps(
         {
             "alert_id": alert.id,
             "feedback_id": alert.feedback_id,
-            "title": alert.title,
-            "body": alert.body,
+            "title": title,
+            "body": body,
             "priority": alert.priority,
             "url": f"{settings.public_url}/#/alerts/{alert.id}",
             "status": alert.status,
@@ -83,9 +84,11 @@ class DeliveryWorker:
         """Send every due delivery once; `now` lets tests and tools look ahead (quiet hours)."""
         now = now or time.time()
         query = (
-            select(Delivery, Device, Alert)
+            select(Delivery, Device, Alert, Staff.language, Store)
             .join(Device, Device.id == Delivery.device_id)
             .join(Alert, Alert.id == Delivery.alert_id)
+            .join(Staff, Staff.id == Delivery.staff_id)
+            .outerjoin(Store, Store.id == Alert.store_id)
             .where(Delivery.status == "pending", Delivery.next_attempt_at <= now)
             .order_by(Delivery.next_attempt_at)
             .limit(limit)
@@ -94,7 +97,7 @@ class DeliveryWorker:
             query = query.with_for_update(skip_locked=True, of=Delivery)
         async with self.database.transaction() as session:
             rows = (await session.execute(query)).all()
-            for leased, _, _ in rows:
+            for leased, *_ in rows:
                 leased.next_attempt_at = now + LEASE_SECONDS  # the lease
             jobs = [
                 (
@@ -104,13 +107,13 @@ class DeliveryWorker:
                     d.alert_id,
                     PushSubscription(endpoint=dev.endpoint, p256dh=dev.p256dh, auth=dev.auth),
                     dev.id,
-                    push_payload(a, self.settings),
+                    push_payload(a, self.settings, store=store, language=language),
                     push_ttl(a, self.settings),
                     URGENCY.get(a.priority, "normal"),
                     a.traceparent,
                     a.feedback_id,
                 )
-                for d, dev, a in rows
+                for d, dev, a, language, store in rows
             ]
         if not jobs:
             return 0
