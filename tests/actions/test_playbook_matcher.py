@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+import random
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
 import yaml
 
-from voc_actions.playbooks import Facts, Library, PlaybookValidationError, parse_playbooks
+from voc_actions.playbooks import (
+    Facts,
+    Library,
+    Playbook,
+    PlaybookValidationError,
+    default_library,
+    parse_playbooks,
+)
+from voc_actions.playbooks.bench import FORMATS, REGIONS, SIGNALS, TIERS, synthesize
+from voc_platform.taxonomy import CATEGORIES, CHANNELS, SENTIMENTS, SEVERITIES
 
 
 def pb_yaml(pid: str, when: dict[str, Any], priority: str = "normal", version: int = 1,
@@ -226,3 +237,56 @@ def test_facts_from_lookup_body() -> None:
     })  # fmt: skip
     assert facts.store_format == "restaurant" and facts.signals["repeat_issue"] is True
     assert facts.local_time == datetime(2026, 11, 20, 12, 0)
+
+
+def reference_match(
+    ranked: list[Playbook], facts: Facts
+) -> tuple[str, list[str], list[tuple[str, int]]] | None:
+    """Matching as specified, the slow way: every condition of every playbook of the category,
+    in specificity / priority / id order. None when nothing matches (a fallback)."""
+    fm = facts.as_map()
+    bucket = [p for p in ranked if facts.category in p.categories]
+    hits = [p for p in bucket if all(c.holds(fm) for c in p.conditions)]
+    if not hits:
+        return None
+    best = hits[0]
+    return best.id, [c.explain(fm) for c in best.conditions], [(p.id, p.specificity) for p in hits[1:6]]
+
+
+def synthetic_library() -> Library:
+    return parse_playbooks(synthesize(300), require_defaults=True)
+
+
+def random_facts(rng: random.Random) -> Facts:
+    def maybe(values: Sequence[str]) -> str | None:
+        return None if rng.random() < 0.15 else rng.choice(values)
+
+    minute = rng.randrange(7 * 1440)
+    return Facts(
+        category=rng.choice(CATEGORIES),
+        severity=maybe(SEVERITIES),
+        sentiment=maybe(SENTIMENTS),
+        channel=maybe(CHANNELS),
+        store_format=maybe(FORMATS),
+        store_region=maybe(REGIONS),
+        customer_tier=maybe(TIERS),
+        signals={s: rng.random() < 0.3 for s in SIGNALS if rng.random() < 0.8},
+        local_time=None if rng.random() < 0.1 else datetime(2026, 11, 16) + timedelta(minutes=minute),
+    )
+
+
+@pytest.mark.parametrize("library", [synthetic_library, default_library], ids=["synthetic", "bundled"])
+def test_the_indexed_match_is_the_specified_match(library: Callable[[], Library]) -> None:
+    """The bitset index (and its caches) picks what evaluating every condition would pick."""
+    lib_ = library()
+    ranked = sorted(lib_.playbooks, key=lambda p: p.sort_key)
+    rng = random.Random(5)
+    for _ in range(1500):
+        facts = random_facts(rng)
+        m = lib_.match(facts)
+        expected = reference_match(ranked, facts)
+        if expected is None:
+            assert m.fallback and not m.runners_up
+        else:
+            assert not m.fallback
+            assert (m.playbook.id, m.matched_because, m.runners_up) == expected

@@ -3,20 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from zoneinfo import ZoneInfo
 
 from grpc import aio
 
 from voc.actions.v1 import actions_pb2, actions_pb2_grpc
 from voc_actions import service
-from voc_actions.playbooks import Plan
+from voc_actions.playbooks import Facts, Library, Plan, Playbook
+from voc_actions.playbooks.render import render_texts
 
 SERVICE_NAME = actions_pb2.DESCRIPTOR.services_by_name["ActionsService"].full_name
 
 
 def plan_message(plan: Plan) -> actions_pb2.Plan:
-    """The plan as protobuf, built from the dataclasses directly (this is on the hot path)."""
+    """The plan as protobuf (the reference for the reply ``GetActionPlan`` builds directly)."""
     comp = plan.compensation
     return actions_pb2.Plan(
         playbook_id=plan.playbook_id,
@@ -46,6 +47,102 @@ def plan_message(plan: Plan) -> actions_pb2.Plan:
     )
 
 
+def _fixed_part(pb: Playbook, lang: str) -> actions_pb2.Plan:
+    """The reply fields that depend only on the playbook and the language, built once per
+    playbook and language and kept on the (immutable) playbook."""
+    key = ("grpc-plan", lang)
+    fixed: actions_pb2.Plan | None = pb.derived.get(key)
+    if fixed is None:
+        comp = pb.compensation
+        fixed = pb.derived[key] = actions_pb2.Plan(
+            playbook_id=pb.id,
+            version=pb.version,
+            priority=pb.priority,
+            sla=actions_pb2.Sla(ack_seconds=pb.sla.ack_seconds, resolve_seconds=pb.sla.resolve_seconds),
+            notify_roles=pb.notify_roles,
+            escalation=[
+                actions_pb2.EscalationStep(after_seconds=e.after_seconds, roles=e.roles)
+                for e in pb.escalation
+            ],
+            compensation=(
+                actions_pb2.Compensation(
+                    max_amount=comp.max_amount, currency=comp.currency, authority=comp.authority
+                )
+                if comp is not None
+                else None
+            ),
+            language=lang,
+        )
+    return fixed
+
+
+def _local_time(request: actions_pb2.GetActionPlanRequest) -> datetime | None:
+    if not request.local_time_ms:
+        return None
+    tz: tzinfo = UTC
+    if request.time_zone:
+        try:
+            tz = ZoneInfo(request.time_zone)
+        except (KeyError, ValueError):
+            tz = UTC
+    return datetime.fromtimestamp(request.local_time_ms / 1000, tz)
+
+
+def plan_reply(
+    library: Library, request: actions_pb2.GetActionPlanRequest
+) -> actions_pb2.GetActionPlanResponse:
+    """The reply to ``request``: what ``service.lookup`` + ``plan_message`` give, built without
+    the intermediate dictionaries and dataclasses (this is the service's hot path)."""
+    fb = request.feedback
+    cust = request.customer
+    st = request.store
+    signals: dict[str, bool | int] = dict(cust.signals)
+    signals["repeat_count"] = cust.repeat_count
+    facts = Facts(
+        category=fb.category or "other",
+        severity=fb.severity or None,
+        sentiment=fb.sentiment or None,
+        channel=fb.channel or None,
+        touchpoint=fb.touchpoint or None,
+        store_id=fb.store_id or None,
+        store_format=st.format or None,
+        store_region=st.region or None,
+        language=fb.language or None,
+        customer_tier=cust.tier or None,
+        signals=signals,
+        local_time=_local_time(request),
+    )
+    match = library.match(facts)
+    customer: dict[str, str | int] = {}
+    if cust.name:
+        customer["name"] = cust.name
+    if cust.tier:
+        customer["tier"] = cust.tier
+    if cust.last_visit:
+        customer["last_visit"] = cust.last_visit
+    if cust.repeat_count:
+        customer["repeat_count"] = cust.repeat_count
+    lang, title, steps, script = render_texts(
+        match,
+        language=request.language or fb.language or "ko",
+        customer=customer,
+        store={"name": st.name} if st.name else None,
+    )
+    reply = actions_pb2.GetActionPlanResponse()
+    plan = reply.plan
+    plan.CopyFrom(_fixed_part(match.playbook, lang))
+    plan.title = title
+    plan.script = script
+    add_step = plan.steps.add
+    for text, role in steps:
+        add_step(text=text, role=role)
+    plan.matched_because.extend(match.matched_because)
+    add_runner_up = plan.runners_up.add
+    for playbook_id, specificity in match.runners_up:
+        add_runner_up(playbook_id=playbook_id, specificity=specificity)
+    return reply
+
+
 class ActionsServicer(actions_pb2_grpc.ActionsServiceServicer):
     def __init__(self, live: service.LiveLibrary) -> None:
         self.live = live
@@ -53,45 +150,7 @@ class ActionsServicer(actions_pb2_grpc.ActionsServiceServicer):
     async def GetActionPlan(
         self, request: actions_pb2.GetActionPlanRequest, context: aio.ServicerContext
     ) -> actions_pb2.GetActionPlanResponse:
-        fb = request.feedback
-        local_time = None
-        if request.local_time_ms:
-            tz = UTC
-            if request.time_zone:
-                try:
-                    tz = ZoneInfo(request.time_zone)  # type: ignore[assignment]
-                except (KeyError, ValueError):
-                    tz = UTC
-            local_time = datetime.fromtimestamp(request.local_time_ms / 1000, tz)
-        signals: dict[str, bool | int] = dict(request.customer.signals)
-        signals["repeat_count"] = request.customer.repeat_count
-        plan = service.lookup(
-            self.live.library,
-            feedback={
-                "category": fb.category,
-                "severity": fb.severity,
-                "sentiment": fb.sentiment,
-                "channel": fb.channel,
-                "touchpoint": fb.touchpoint,
-                "store_id": fb.store_id,
-                "language": fb.language,
-            },
-            customer={
-                "tier": request.customer.tier,
-                "signals": signals,
-                "name": request.customer.name,
-                "last_visit": request.customer.last_visit,
-                "repeat_count": request.customer.repeat_count,
-            },
-            store={
-                "format": request.store.format,
-                "region": request.store.region,
-                "name": request.store.name,
-            },
-            language=request.language or fb.language or "ko",
-            local_time=local_time,
-        )
-        return actions_pb2.GetActionPlanResponse(plan=plan_message(plan))
+        return plan_reply(self.live.library, request)
 
 
 def register(live: service.LiveLibrary) -> list[Callable[[aio.Server], None]]:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 from voc_actions.playbooks.builtin import builtin_default
 from voc_actions.playbooks.model import (
+    Condition,
     Facts,
     Match,
     Playbook,
@@ -37,6 +39,7 @@ class Library:
         for bucket in index.values():
             bucket.sort(key=lambda p: p.sort_key)
         self._index = index
+        self._buckets = {cat: _Bucket(bucket) for cat, bucket in index.items()}
         self._defaults: dict[str, Playbook] = {}
         for cat, bucket in index.items():
             for pb in bucket:
@@ -87,22 +90,22 @@ class Library:
     def match(self, facts: Facts) -> Match:
         """The most specific playbook whose conditions all hold (ties: priority, then id)."""
         fm = facts.as_map()
-        best: Playbook | None = None
-        runners: list[tuple[str, int]] = []
-        bucket = self._index.get(facts.category, ())
-        for pb in bucket:
-            for cond in pb.conditions:
-                if not cond.holds(fm):
-                    break
-            else:
-                if best is None:
-                    best = pb
-                else:
-                    runners.append((pb.id, pb.specificity))
-                    if len(runners) >= MAX_RUNNERS_UP:
-                        break
-        if best is not None:
-            return Match(best, [c.explain(fm) for c in best.conditions], runners, facts)
+        bucket = self._buckets.get(facts.category)
+        if bucket is not None:
+            found = bucket.candidates(fm)
+            if found:
+                pbs = bucket.playbooks
+                low = found & -found
+                index = low.bit_length() - 1
+                best = pbs[index]
+                found ^= low
+                ranked = bucket.ranked
+                runners: list[tuple[str, int]] = []
+                while found and len(runners) < MAX_RUNNERS_UP:
+                    low = found & -found
+                    runners.append(ranked[low.bit_length() - 1])
+                    found ^= low
+                return Match(best, bucket.because(index, fm), runners, facts)
         return self._fallback(facts, fm)
 
     def _fallback(self, facts: Facts, fm: dict[str, object]) -> Match:
@@ -120,6 +123,101 @@ class Library:
                        "for other; built-in default plan"]  # fmt: skip
         why.extend(c.explain(fm) for c in pb.conditions if c.key != "category")
         return Match(pb, why, [], facts, fallback=True)
+
+
+class _Bucket:
+    """One category's playbooks in match order, with their conditions compiled to bitsets.
+
+    Bit ``i`` stands for ``playbooks[i]``. For each condition key the bucket keeps, per fact
+    value, the set of playbooks that value satisfies (a playbook without a condition on the key
+    is satisfied by anything), so a match is one dictionary lookup and one ``&`` per key instead
+    of evaluating every condition of every playbook. Semantics are exactly ``Condition.holds``:
+    a missing fact fails the condition, sets compare by membership, flags by truthiness; time
+    windows and weekdays are evaluated with ``holds`` itself, once per value seen.
+    """
+
+    __slots__ = ("everyone", "explained", "flags", "others", "playbooks", "ranked", "sets")
+
+    def __init__(self, playbooks: list[Playbook]) -> None:
+        self.playbooks = playbooks
+        self.ranked = [(pb.id, pb.specificity) for pb in playbooks]
+        self.everyone = (1 << len(playbooks)) - 1
+        #: (playbook index, the facts its conditions look at) -> why it matched
+        self.explained: dict[tuple[Any, ...], tuple[str, ...]] = {}
+        by_key: dict[str, list[tuple[int, Condition]]] = {}
+        for i, pb in enumerate(playbooks):
+            for cond in pb.conditions:
+                by_key.setdefault(cond.key, []).append((1 << i, cond))
+        #: (key, playbooks without a condition on key, fact value -> playbooks it satisfies)
+        self.sets: list[tuple[str, int, dict[Any, int]]] = []
+        #: (key, playbooks without a condition on key, satisfied by a truthy / a falsy value)
+        self.flags: list[tuple[str, int, int, int]] = []
+        #: (key, playbooks without a condition on key, the conditions to evaluate, fact value
+        #: -> playbooks it satisfies, filled as values are seen)
+        self.others: list[tuple[str, int, tuple[tuple[int, Condition], ...], dict[Any, int]]] = []
+        for key, entries in by_key.items():
+            free = self.everyone
+            for bit, _ in entries:
+                free &= ~bit
+            kinds = {cond.kind for _, cond in entries}
+            if kinds == {"set"}:
+                table: dict[Any, int] = {}
+                for bit, cond in entries:
+                    for value in cond.allowed:
+                        table[value] = table.get(value, free) | bit
+                self.sets.append((key, free, table))
+            elif kinds == {"bool"}:
+                truthy = falsy = free
+                for bit, cond in entries:
+                    if cond.flag:
+                        truthy |= bit
+                    else:
+                        falsy |= bit
+                self.flags.append((key, free, truthy, falsy))
+            else:
+                self.others.append((key, free, tuple(entries), {}))
+
+    def candidates(self, fm: dict[str, Any]) -> int:
+        """The playbooks whose every condition holds for the facts ``fm``, as a bitset."""
+        found = self.everyone
+        for key, free, table in self.sets:
+            value = fm.get(key)
+            found &= free if value is None else table.get(value, free)
+        for key, free, truthy, falsy in self.flags:
+            value = fm.get(key)
+            found &= free if value is None else (truthy if value else falsy)
+        for key, free, entries, seen in self.others:
+            value = fm.get(key)
+            holding = seen.get(value)
+            if holding is None:
+                holding = free
+                for bit, cond in entries:
+                    if cond.holds({key: value}):
+                        holding |= bit
+                if len(seen) >= _SEEN_MAX:
+                    seen.clear()
+                seen[value] = holding
+            found &= holding
+        return found
+
+    def because(self, index: int, fm: dict[str, Any]) -> list[str]:
+        """Why ``playbooks[index]`` matched ``fm``: each condition explained. An explanation
+        depends only on the facts the playbook's conditions look at, so it is kept per those
+        values (a bounded cache: the formatting costs more than the match itself)."""
+        conditions = self.playbooks[index].conditions
+        key = (index, *[fm.get(c.key) for c in conditions])
+        why = self.explained.get(key)
+        if why is None:
+            if len(self.explained) >= _EXPLAINED_MAX:
+                self.explained.clear()
+            why = self.explained[key] = tuple(c.explain(fm) for c in conditions)
+        return list(why)
+
+
+#: Explanations kept per category bucket.
+_EXPLAINED_MAX = 4096
+#: Time-of-day and weekday values kept per condition key and bucket (a day has 1,440 minutes).
+_SEEN_MAX = 2048
 
 
 def _line_of(pb: Playbook, key: str) -> int | None:

@@ -203,6 +203,9 @@ class Playbook:
     source_file: str = ""
     raw: dict[str, Any] = field(default_factory=dict)
     source_text: str = ""
+    #: Values derived from this (immutable) playbook on first use, e.g. its texts prepared per
+    #: language by the renderer; never compared, printed or serialised.
+    derived: dict[Any, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     @property
     def specificity(self) -> int:

@@ -1,0 +1,106 @@
+"""The gRPC reply is built straight from the request (no intermediate dictionaries or plan
+dataclasses, per-playbook parts cached): it must be exactly what the REST path's
+``service.lookup`` gives for the same facts, converted field by field with ``plan_message``."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from voc.actions.v1 import actions_pb2
+from voc_actions import grpc_server, service
+from voc_actions.bench_grpc import random_request
+from voc_actions.playbooks import Library, default_library, parse_playbooks
+from voc_actions.playbooks.bench import synthesize
+
+
+def reference_reply(
+    library: Library, request: actions_pb2.GetActionPlanRequest
+) -> actions_pb2.GetActionPlanResponse:
+    """The request mapped onto ``service.lookup`` the plain way, then converted to protobuf."""
+    fb, cust, st = request.feedback, request.customer, request.store
+    local_time = None
+    if request.local_time_ms:
+        tz: ZoneInfo | type[UTC] | None = None
+        try:
+            tz = ZoneInfo(request.time_zone) if request.time_zone else None
+        except (KeyError, ValueError):
+            tz = None
+        local_time = datetime.fromtimestamp(request.local_time_ms / 1000, tz or UTC)  # type: ignore[arg-type]
+    plan = service.lookup(
+        library,
+        feedback={
+            "category": fb.category,
+            "severity": fb.severity,
+            "sentiment": fb.sentiment,
+            "channel": fb.channel,
+            "touchpoint": fb.touchpoint,
+            "store_id": fb.store_id,
+            "language": fb.language,
+        },
+        customer={
+            "tier": cust.tier,
+            "signals": {**dict(cust.signals), "repeat_count": cust.repeat_count},
+            "name": cust.name,
+            "last_visit": cust.last_visit,
+            "repeat_count": cust.repeat_count,
+        },
+        store={"format": st.format, "region": st.region, "name": st.name},
+        language=request.language or fb.language or "ko",
+        local_time=local_time,
+    )
+    return actions_pb2.GetActionPlanResponse(plan=grpc_server.plan_message(plan))
+
+
+def odd_request(rng: random.Random) -> actions_pb2.GetActionPlanRequest:
+    """A bench request with some fields blank and some values unusual."""
+    req = random_request(rng)
+    for message, fields in (
+        (req.feedback, ["category", "severity", "sentiment", "channel", "language"]),
+        (req.customer, ["name", "tier", "repeat_count", "last_visit", "signals"]),
+        (req.store, ["name", "format", "region"]),
+        (req, ["language", "local_time_ms", "time_zone"]),
+    ):
+        if rng.random() < 0.3:
+            message.ClearField(rng.choice(fields))
+    if rng.random() < 0.1:
+        req.time_zone = rng.choice(["Nope/Zone", "../etc", "America/New_York", "UTC"])
+    if rng.random() < 0.1:
+        req.feedback.touchpoint = "counter"
+    if rng.random() < 0.1:
+        req.language = rng.choice(["ja", "en-US", "KO"])
+    if rng.random() < 0.05:
+        req.customer.name = "{store.name}\n" + "김" * 80
+    return req
+
+
+def synthetic_library() -> Library:
+    return parse_playbooks(synthesize(120), require_defaults=True)
+
+
+@pytest.mark.parametrize("library", [synthetic_library, default_library], ids=["synthetic", "bundled"])
+def test_the_reply_is_the_lookup_plan(library: Callable[[], Library]) -> None:
+    lib = library()
+    rng = random.Random(9)
+    for _ in range(1000):
+        req = odd_request(rng)
+        reply = grpc_server.plan_reply(lib, req)
+        expected = reference_reply(lib, req)
+        assert reply == expected
+        assert reply.SerializeToString(deterministic=True) == expected.SerializeToString(deterministic=True)
+
+
+def test_cached_parts_are_not_shared_between_replies() -> None:
+    lib = default_library()
+    rng = random.Random(1)
+    req = random_request(rng)
+    first = grpc_server.plan_reply(lib, req)
+    first.plan.notify_roles.append("intruder")
+    first.plan.escalation.add(after_seconds=1)
+    second = grpc_server.plan_reply(lib, req)
+    assert "intruder" not in second.plan.notify_roles
+    assert second == reference_reply(lib, req)
