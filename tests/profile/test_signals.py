@@ -3,13 +3,17 @@ lists by signal with cursor pagination and CSV export; the stated-vs-actual revi
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
+import random
 import time
+
+from sqlalchemy import select, update
 
 from tests.profile.conftest import Profile, assert_problem
 from tests.profile.helpers import DAY, customer_with, facts, give_feedback
-from voc_profile import service
+from voc_profile import service, summary
 from voc_profile.__main__ import refresh_due_signals
 from voc_profile.models import CustomerSignals, Visit
 
@@ -219,3 +223,161 @@ async def test_lists_paginate_and_export_csv(profile: Profile) -> None:
     )
     assert_problem(await profile.client.get("/v1/customers?signal=vip&limit=0", headers=profile.admin), 422)
     assert_problem(await profile.client.get("/v1/customers", headers=profile.admin), 422)
+
+
+SIGNAL_COLUMNS = (
+    "repeat_issue",
+    "score_swing",
+    "complaint_count_90d",
+    "low_satisfaction",
+    "churn_risk",
+    "satisfaction_mean",
+    "pending_intent_at",
+    "reasons",
+    "refresh_at",
+)
+
+
+async def stored_signals(profile: Profile, customer_id: str) -> dict | None:
+    async with profile.database.session() as session:
+        row = await session.get(CustomerSignals, customer_id)
+        return {name: getattr(row, name) for name in SIGNAL_COLUMNS} if row else None
+
+
+async def test_the_summary_gives_what_the_whole_history_gives(profile: Profile) -> None:
+    """Events update each customer's summary in place; the context and the stored signals read
+    it instead of the history. Out-of-order items, long histories, items outside the windows and
+    the feedback being handled must give exactly what the history itself gives."""
+    db, settings = profile.database, profile.settings
+    rng = random.Random(5)
+    customers = [await customer_with(db, settings, loyalty_id=f"SUM-{k}") for k in range(3)]
+    # Away from the window edges (30, 90, 365 days), so the time the test takes moves nothing.
+    ages = (0.01, 0.5, 2, 7, 20, 29, 31, 44, 60, 89, 91, 150, 300, 364, 366, 500)
+
+    async def compare(now: float, label: str) -> None:
+        fresh = facts("not-yet-recorded", category="a", csat=1, revisit_intent=True, now=now)
+        fast = {}
+        for c in customers:
+            currents = [None, fresh]
+            if ids_of[c]:  # already in the history: it must not count twice
+                currents.append(recorded_facts[rng.choice(ids_of[c])])
+                # The latest stated intent: churn then reads the one before it.
+                intents = [recorded_facts[i] for i in ids_of[c] if recorded_facts[i]["revisit_intent"]]
+                currents += [max(intents, key=lambda i: i["occurred_at"])] if intents else []
+            for current in currents:
+                async with db.session() as session:
+                    ctx = await service.customer_context(
+                        session, customer_id=c, settings=settings, current=current, now=now
+                    )
+                fast[(c, current["feedback_id"] if current else None)] = ctx.to_dict()
+        rows = {c: await stored_signals(profile, c) for c in customers}
+        async with db.session() as session:  # what was compared is what the summaries give
+            for c in customers:
+                kept = await session.scalar(
+                    select(CustomerSignals.summary).where(CustomerSignals.customer_id == c)
+                )
+                assert summary.usable(kept, shape=summary.Shape.of(settings), now=now), label
+        async with db.transaction() as session:  # forget the summaries: read the history
+            await session.execute(update(CustomerSignals).values(summary=None))
+        for (c, current_id), expected in fast.items():
+            current = (
+                None
+                if current_id is None
+                else fresh
+                if current_id == fresh["feedback_id"]
+                else (recorded_facts[current_id])
+            )
+            async with db.session() as session:
+                ctx = await service.customer_context(
+                    session, customer_id=c, settings=settings, current=current, now=now
+                )
+            assert ctx.to_dict() == expected, (label, c, current_id)
+        async with db.transaction() as session:
+            for c in customers:
+                await service.refresh_signals(session, customer_id=c, settings=settings)
+        for c in customers:
+            assert await stored_signals(profile, c) == rows[c], (label, c)
+
+    ids_of: dict[str, list[str]] = {c: [] for c in customers}
+    recorded_facts: dict[str, dict] = {}
+    for step in range(90):
+        c = rng.choice(customers)
+        item = facts(
+            f"sum-{step}",
+            category=rng.choice("abc"),
+            sentiment=rng.choice(("negative", "negative", "positive", "neutral")),
+            csat=rng.choice((None, 1, 2, 3, 4, 5)),
+            nps=rng.choice((None, None, 0, 3, 7, 10)),
+            revisit_intent=rng.choice((None, None, True, False)),
+            days_ago=rng.choice(ages) + rng.random() / 1000,
+        )
+        await give_feedback(db, settings, c, item)
+        ids_of[c].append(item["feedback_id"])
+        recorded_facts[item["feedback_id"]] = item
+        if step % 10 == 9:
+            await compare(time.time(), f"step {step}")
+
+    # Churn reads the latest stated intent that is not the feedback being handled: the summary
+    # keeps the one before too, however old and unremarkable it is.
+    intent = await customer_with(db, settings, loyalty_id="SUM-intent")
+    latest = facts("said-2", sentiment="positive", revisit_intent=True, days_ago=40)
+    await give_feedback(
+        db,
+        settings,
+        intent,
+        facts("said-1", sentiment="positive", revisit_intent=True, days_ago=200),
+        *[facts(f"rated-{k}", sentiment="positive", csat=4, nps=9, days_ago=50 - k) for k in range(8)],
+        latest,
+    )
+    customers.append(intent)
+    ids_of[intent] = ["said-2"]
+    recorded_facts["said-2"] = latest
+    await compare(time.time(), "intents")
+
+    # A merge moves history between customers: their summaries are rebuilt, never trusted.
+    async with db.transaction() as session:
+        await service.merge_customers(
+            session, survivor_id=customers[0], merged_id=customers[1], trigger="test"
+        )
+    customers.remove(customers[1])
+    await give_feedback(db, settings, customers[0], facts("after-merge", category="b"))
+    # A survivor without history of its own (so without stored signals) takes the merged one's.
+    empty = await customer_with(db, settings, loyalty_id="SUM-empty")
+    async with db.transaction() as session:
+        await service.merge_customers(session, survivor_id=empty, merged_id=intent, trigger="test")
+    customers.remove(intent)
+    first = facts("first-of-survivor", category="a", csat=1)
+    await give_feedback(db, settings, empty, first)
+    customers.append(empty)
+    ids_of[empty] = ["first-of-survivor"]
+    recorded_facts["first-of-survivor"] = first
+    await compare(time.time(), "after merge")
+
+
+async def test_concurrent_events_of_one_customer_all_count(profile: Profile) -> None:
+    """PostgreSQL runs the handlers of one customer's events in parallel: each adds its item to
+    the summary after the previous one committed (the customer row is locked), none is lost."""
+    db, settings = profile.database, profile.settings
+    customer = await customer_with(db, settings, loyalty_id="PAR-1")
+
+    async def one(k: int) -> None:
+        async with db.transaction() as session:
+            await service.record_feedback(
+                session,
+                customer_id=customer,
+                facts=facts(f"par-{k}", csat=k % 5 + 1, days_ago=k),
+                settings=settings,
+            )
+
+    await asyncio.gather(*(one(k) for k in range(12)))
+    ctx = await context_of(profile, customer)
+    assert ctx["feedback_count"] == 12 and ctx["signals"]["complaint_count_90d"] == 12
+    async with db.session() as session:
+        row = (
+            await session.execute(
+                select(CustomerSignals.summary, CustomerSignals.complaint_count_90d).where(
+                    CustomerSignals.customer_id == customer
+                )
+            )
+        ).one()
+    assert row.summary is not None and row.summary["n"] == 12 and row.complaint_count_90d == 12

@@ -30,7 +30,8 @@ async def refresh_due_signals(database: Database, settings: Settings, *, now: fl
         if not due:
             return refreshed
         async with database.transaction() as session:
-            for customer_id in due:
+            # In id order: replicas refreshing overlapping sets lock customers in the same order.
+            for customer_id in sorted(due):
                 await service.refresh_signals(session, customer_id=customer_id, settings=settings, now=now)
         refreshed += len(due)
 

@@ -13,11 +13,19 @@ import time
 from typing import Any
 
 from sqlalchemy import insert
+from sqlalchemy.orm import Session
 
 from voc_platform.db import Database
-from voc_profile.models import AuditEntry
+from voc_profile.dbsync import Prepared, Reader
+from voc_profile.models import Base
 
 log = logging.getLogger(__name__)
+CHUNK = 100
+_INSERT = Prepared(insert(Base.metadata.tables["audit_log"]))
+
+
+def _write(session: Session, rows: list[dict[str, Any]]) -> None:
+    _INSERT.execute_many(Reader.of(session.connection()), rows)  # DBAPI executemany
 
 
 class AuditTrail:
@@ -40,16 +48,20 @@ class AuditTrail:
         )
 
     async def flush(self) -> int:
-        rows, self._pending = self._pending, []
-        if not rows:
-            return 0
-        try:
-            async with self.database.transaction() as session:
-                await session.execute(insert(AuditEntry), rows)
-        except Exception:
-            self._pending = rows + self._pending  # keep them for the next pass
-            raise
-        return len(rows)
+        """Write the buffered entries, `CHUNK` per transaction: on SQLite a statement holds the
+        event loop while it runs, so one big insert would stall every call for its duration."""
+        written = 0
+        while self._pending:
+            rows, self._pending = self._pending[:CHUNK], self._pending[CHUNK:]
+            try:
+                async with self.database.transaction() as session:
+                    await session.run_sync(_write, rows)
+            except Exception:
+                self._pending = rows + self._pending  # keep them for the next pass
+                raise
+            written += len(rows)
+            await asyncio.sleep(0)  # let waiting calls run between chunks
+        return written
 
     async def run(self) -> None:
         while True:

@@ -5,13 +5,14 @@ file with plain sqlite3 bulk inserts (minutes, not hours), starts the real profi
 (`python -m voc_profile`, no NATS needed for gRPC), then calls GetCustomerContext sequentially
 for random customers, by id and by phone (what notify sends). Target: p99 < 5 ms.
 
-    uv run python -m voc_profile.bench_context [--customers 1000000] [--calls 5000]
+    uv run python -m voc_profile.bench_context [--customers 1000000] [--calls 5000] [--db FILE]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import random
 import socket
@@ -24,6 +25,8 @@ import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import grpc
 
@@ -31,6 +34,8 @@ from voc.common.v1 import common_pb2
 from voc.profile.v1 import profile_pb2, profile_pb2_grpc
 from voc_platform import migrations
 from voc_platform.db import Database
+from voc_profile import service, summary
+from voc_profile.settings import Settings
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 TOKEN = "bench-internal-token"  # noqa: S105 - a throwaway local server
@@ -46,6 +51,8 @@ def phone(i: int) -> str:
 
 
 def load(path: Path, count: int) -> None:
+    settings = Settings()
+    shape = summary.Shape.of(settings)
     conn = sqlite3.connect(path)
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=OFF")
@@ -81,39 +88,69 @@ def load(path: Path, count: int) -> None:
                 for kind, value in (("phone", phone(i)), ("loyalty", f"L{i}"))
             ),
         )
-        # Every third customer has some history: 1-4 feedback items, a visit, stored signals.
-        history = [i for i in ids if i % 3 == 0]
+        # Every third customer has some history: 1-4 feedback items, a visit, and the stored
+        # signals and summary the service would have written for them.
+        history, visits, signals = [], [], []
+        for i in ids:
+            if i % 3:
+                continue
+            items: list[dict[str, Any]] = sorted(
+                (
+                    {
+                        "feedback_id": f"fb-{i}-{k}",
+                        "store_id": f"store-{i % 300}",
+                        "channel": "kiosk",
+                        "category": CATEGORIES[(i + k) % 5],
+                        "sentiment": "negative" if k % 2 == 0 else "positive",
+                        "csat": rng.randint(1, 5),
+                        "nps": None,
+                        "revisit_intent": k == 1,
+                        "occurred_at": now - rng.random() * 80 * 86400,
+                    }
+                    for k in range(1 + i % 4)
+                ),
+                key=lambda item: item["occurred_at"],
+            )
+            visit = SimpleNamespace(store_id=f"store-{i % 300}", visited_at=now - rng.random() * 60 * 86400)
+            history += [{**item, "customer_id": customer_id(i), "severity": "medium"} for item in items]
+            visits.append((customer_id(i), visit.store_id, visit.visited_at, 12000.0))
+            kept = summary.build(items, shape=shape, now=now)
+            sig = service.compute_signals(
+                items, customer=None, visits=[visit], settings=settings, now=now, current_id=None
+            )
+            refresh = [t for t in (sig.refresh_at, summary.expires_at(kept)) if t is not None]
+            signals.append(
+                (
+                    customer_id(i),
+                    sig.repeat_issue,
+                    sig.score_swing,
+                    sig.complaint_count_90d,
+                    sig.low_satisfaction,
+                    sig.churn_risk,
+                    sig.satisfaction_mean,
+                    sig.pending_intent_at,
+                    json.dumps(sig.reasons),
+                    min(refresh, default=None),
+                    now,
+                    json.dumps(kept),
+                )
+            )
         conn.executemany(
             "INSERT INTO feedback_history (feedback_id, customer_id, store_id, channel, category, sentiment,"
-            " severity, csat, nps, revisit_intent, occurred_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-            (
-                (
-                    f"fb-{i}-{k}",
-                    customer_id(i),
-                    f"store-{i % 300}",
-                    "kiosk",
-                    CATEGORIES[(i + k) % 5],
-                    "negative" if k % 2 == 0 else "positive",
-                    "medium",
-                    rng.randint(1, 5),
-                    None,
-                    k == 1,
-                    now - rng.random() * 80 * 86400,
-                )
-                for i in history
-                for k in range(1 + i % 4)
-            ),
+            " severity, csat, nps, revisit_intent, occurred_at) VALUES (:feedback_id, :customer_id,"
+            " :store_id, :channel, :category, :sentiment, :severity, :csat, :nps, :revisit_intent,"
+            " :occurred_at)",
+            history,
         )
         conn.executemany(
-            "INSERT INTO visits (customer_id, store_id, visited_at, amount) VALUES (?,?,?,?)",
-            ((customer_id(i), f"store-{i % 300}", now - rng.random() * 60 * 86400, 12000.0) for i in history),
+            "INSERT INTO visits (customer_id, store_id, visited_at, amount) VALUES (?,?,?,?)", visits
         )
         conn.executemany(
             "INSERT INTO customer_signals (customer_id, repeat_issue, score_swing, complaint_count_90d,"
             " low_satisfaction, churn_risk, satisfaction_mean, pending_intent_at, reasons, refresh_at,"
-            " updated_at)"
-            " VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-            ((customer_id(i), 0, 0, (1 + i % 4 + 1) // 2, 0, 0, 3.0, None, "[]", None, now) for i in history),
+            " updated_at, summary)"
+            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+            signals,
         )
         conn.commit()
         print(f"  loaded {min(start + batch, count):,} customers", flush=True)
@@ -168,19 +205,69 @@ async def measure(target: str, count: int, calls: int) -> None:
             )
 
 
+# Bumped when what `load` writes changes: a file loaded by an older loader is loaded again.
+LOADER_VERSION = 2
+
+
+def loaded_count(path: Path) -> int:
+    """How many customers a previous run left in `path` (0 when the file is new, partial or
+    written by another loader version)."""
+    if not path.exists():
+        return 0
+    conn = sqlite3.connect(path)
+    try:
+        row = conn.execute(
+            "SELECT customers FROM bench_loaded WHERE version = ?", (LOADER_VERSION,)
+        ).fetchone()
+        return int(row[0]) if row else 0
+    except sqlite3.OperationalError:
+        return 0
+    finally:
+        conn.close()
+
+
+def mark_loaded(path: Path, count: int) -> None:
+    conn = sqlite3.connect(path)
+    conn.execute("CREATE TABLE bench_loaded (customers INTEGER NOT NULL, version INTEGER NOT NULL)")
+    conn.execute("INSERT INTO bench_loaded VALUES (?, ?)", (count, LOADER_VERSION))
+    conn.commit()
+    conn.close()
+
+
+def prepare(path: Path, count: int) -> None:
+    """Migrate and load `path`, or reuse it when an earlier run loaded the same count."""
+    reuse = loaded_count(path) == count
+    if not reuse and path.exists():
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{path}{suffix}").unlink(missing_ok=True)
+    database = Database(f"sqlite:///{path}")
+    asyncio.run(migrations.upgrade(database, MIGRATIONS, name="profile"))
+    asyncio.run(database.dispose())
+    if reuse:
+        print(f"reusing {path} ({count:,} customers)")
+        return
+    started = time.perf_counter()
+    load(path, count)
+    mark_loaded(path, count)
+    print(f"loaded {count:,} customers in {time.perf_counter() - started:.0f} s")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--customers", type=int, default=1_000_000)
     parser.add_argument("--calls", type=int, default=5000)
+    parser.add_argument(
+        "--db",
+        type=Path,
+        default=None,
+        help="keep the loaded SQLite file here and reuse it on the next run with the same --customers"
+        " (e.g. /tmp/voc-bench/profile-1m.db); default: a temporary file, loaded every run",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "profile.db"
-        database = Database(f"sqlite:///{path}")
-        asyncio.run(migrations.upgrade(database, MIGRATIONS, name="profile"))
-        asyncio.run(database.dispose())
-        started = time.perf_counter()
-        load(path, args.customers)
-        print(f"loaded {args.customers:,} customers in {time.perf_counter() - started:.0f} s")
+        path = args.db or Path(tmp) / "profile.db"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        prepare(path, args.customers)
         grpc_port = free_port()
         env = {
             **os.environ,

@@ -42,11 +42,13 @@ def consumers(database: Database, settings: Settings) -> list[ConsumerSpec]:
         if bad:
             # Only the field names: the raw values are personal data and never go to the logs.
             log.info("feedback %s: malformed identifier ignored (%s)", event.facts.feedback_id, ",".join(bad))
+        if not ids:
+            # Anonymous feedback stays anonymous: nothing to write, so nothing to make idempotent
+            # (half of all feedback; it used to cost a transaction each).
+            return
         async with database.transaction() as session:
             if not await mark_processed(session, processed_table, consumer=CONSUMER, event_id=event_id):
                 return
-            if not ids:
-                return  # anonymous feedback stays anonymous
             res = await service.resolve(
                 session,
                 identifiers=ids,

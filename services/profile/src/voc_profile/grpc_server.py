@@ -11,9 +11,9 @@ from grpc import aio
 from voc.common.v1 import common_pb2
 from voc.profile.v1 import profile_pb2, profile_pb2_grpc
 from voc_platform.db import Database
-from voc_profile import service
+from voc_profile import dbsync, service
 from voc_profile.audit import AuditTrail
-from voc_profile.identity import InvalidIdentifier, mask_name, normalize, normalize_lenient
+from voc_profile.identity import InvalidIdentifier, mask_name, mask_phone, normalize, normalize_lenient
 from voc_profile.settings import Settings
 
 SERVICE_NAME = profile_pb2.DESCRIPTOR.services_by_name["ProfileService"].full_name
@@ -45,67 +45,66 @@ def current_facts(facts: common_pb2.FeedbackFacts) -> dict[str, Any] | None:
 
 
 def context_message(ctx: service.Context) -> profile_pb2.CustomerContext:
-    d = ctx.to_dict()
-    sig = d["signals"]
-    return profile_pb2.CustomerContext(
-        customer_id=d["customer_id"] or "",
-        found=d["found"],
-        name=d["name"] or "",
-        masked_name=d["masked_name"],
-        masked_phone=d["masked_phone"],
-        tier=d["tier"] or "",
-        lifetime_value=d["lifetime_value"],
-        preferred_language=d["preferred_language"] or "",
-        home_store_id=d["home_store_id"] or "",
-        last_visits=[
-            profile_pb2.Visit(
-                store_id=v["store_id"], visited_at_ms=int(v["visited_at"] * 1000), amount=v["amount"]
-            )
-            for v in d["last_visits"]
+    """The context as a message: what `Context.to_dict` says, built without the dictionaries."""
+    c, sig = ctx.customer, ctx.signals
+    signals = profile_pb2.Signals(
+        repeat_issue=sig.repeat_issue,
+        repeat_counts=sig.repeat_counts,
+        score_swing=sig.score_swing,
+        score_swing_delta=sig.score_swing_delta,
+        complaint_count_90d=sig.complaint_count_90d,
+        chronic_complainer=sig.chronic_complainer,
+        chronic_rank=sig.chronic_rank,
+        low_satisfaction=sig.low_satisfaction,
+        churn_risk=sig.churn_risk,
+        vip=sig.vip,
+        reasons=[
+            profile_pb2.SignalReason(signal=r["signal"], reason=r["reason"], feedback_ids=r["feedback_ids"])
+            for r in sig.reasons
         ],
-        feedback_count=d["feedback_count"],
-        mean_csat=d["mean_csat"] or 0.0,
-        contact_consent=d["contact_consent"],
-        household_relation=d["household_relation"] or "",
+    )
+    if c is None:
+        return profile_pb2.CustomerContext(found=False, masked_phone=mask_phone(ctx.phone), signals=signals)
+    return profile_pb2.CustomerContext(
+        customer_id=c.id,
+        found=True,
+        name=c.name or "",
+        masked_name=mask_name(c.name),
+        masked_phone=mask_phone(ctx.phone),
+        tier=c.tier or "",
+        lifetime_value=c.lifetime_value,
+        preferred_language=c.preferred_language or "",
+        home_store_id=c.home_store_id or "",
+        last_visits=[
+            profile_pb2.Visit(store_id=v.store_id, visited_at_ms=int(v.visited_at * 1000), amount=v.amount)
+            for v in ctx.visits
+        ],
+        feedback_count=ctx.feedback_count,
+        mean_csat=ctx.mean_csat or 0.0,
+        contact_consent=c.contact_consent,
+        household_relation=c.household_relation or "",
         household=[
             profile_pb2.HouseholdMember(
-                customer_id=m["customer_id"],
-                masked_name=m["masked_name"],
-                relation=m["relation"] or "",
-                tier=m["tier"],
+                customer_id=m.id,
+                masked_name=mask_name(m.name),
+                relation=m.household_relation or "",
+                tier=m.tier,
             )
-            for m in d["household"]
+            for m in ctx.household
         ],
         recent_feedback=[
             profile_pb2.FeedbackSummary(
                 feedback_id=f["feedback_id"],
-                store_id=f["store_id"],
-                channel=f["channel"],
+                store_id=f.get("store_id", ""),
+                channel=f.get("channel", ""),
                 category=f["category"],
                 sentiment=f["sentiment"],
-                csat=f["csat"] or 0,
+                csat=f.get("csat") or 0,
                 occurred_at_ms=int(f["occurred_at"] * 1000),
             )
-            for f in d["recent_feedback"]
+            for f in reversed(ctx.recent[-5:])
         ],
-        signals=profile_pb2.Signals(
-            repeat_issue=sig["repeat_issue"],
-            repeat_counts=sig["repeat_counts"],
-            score_swing=sig["score_swing"],
-            score_swing_delta=sig["score_swing_delta"],
-            complaint_count_90d=sig["complaint_count_90d"],
-            chronic_complainer=sig["chronic_complainer"],
-            chronic_rank=sig["chronic_rank"],
-            low_satisfaction=sig["low_satisfaction"],
-            churn_risk=sig["churn_risk"],
-            vip=sig["vip"],
-            reasons=[
-                profile_pb2.SignalReason(
-                    signal=r["signal"], reason=r["reason"], feedback_ids=r["feedback_ids"]
-                )
-                for r in sig["reasons"]
-            ],
-        ),
+        signals=signals,
     )
 
 
@@ -136,8 +135,16 @@ class ProfileServicer(profile_pb2_grpc.ProfileServiceServicer):
     async def GetCustomerContext(
         self, request: profile_pb2.GetCustomerContextRequest, context: aio.ServicerContext
     ) -> profile_pb2.GetCustomerContextResponse:
-        customer_id = request.customer_id
-        if not customer_id:
+        current = current_facts(request.current_feedback)
+        if request.customer_id:
+            ctx = await dbsync.read(
+                self.database,
+                service.context_sync,
+                customer_id=request.customer_id,
+                settings=self.settings,
+                current=current,
+            )
+        else:
             i = request.identifiers
             # A malformed identifier is dropped, never fails the alert; the others still count.
             ids, _ = normalize_lenient(
@@ -152,27 +159,36 @@ class ProfileServicer(profile_pb2_grpc.ProfileServiceServicer):
                 return profile_pb2.GetCustomerContextResponse(
                     context=profile_pb2.CustomerContext(found=False)
                 )
-            async with self.database.session() as session:
-                customer_id = await service.lookup(session, identifiers=ids) or ""
-            if not customer_id:
+            # A returning customer: found and read in one statement group, no write at all.
+            found = await dbsync.read(
+                self.database,
+                service.context_by_identifiers_sync,
+                identifiers=ids,
+                settings=self.settings,
+                current=current,
+            )
+            if found is None:
                 # Resolution creates the customer on first contact (or merges two known ones), so
-                # history starts here; a returning customer needs no write at all.
+                # history starts here.
                 async with self.database.transaction() as session:
                     res = await service.resolve(
                         session,
                         identifiers=ids,
-                        name=request.identifiers.name or None,
+                        name=i.name or None,
                         create_if_missing=True,
                         trigger=f"feedback {request.current_feedback.feedback_id}".strip(),
                     )
-                customer_id = res.customer_id or ""
-        async with self.database.session() as session:
-            ctx = await service.customer_context(
-                session,
-                customer_id=customer_id,
-                settings=self.settings,
-                current=current_facts(request.current_feedback),
-            )
+                    found = await session.run_sync(
+                        lambda s: service.context_after_resolution(
+                            dbsync.Reader.of(s.connection()),
+                            res,
+                            name=i.name or None,
+                            identifiers=ids,
+                            settings=self.settings,
+                            current=current,
+                        )
+                    )
+            ctx = found
         if ctx.customer is not None:
             self.trail.read(actor="service", action="grpc_context", customer_id=ctx.customer.id)
         return profile_pb2.GetCustomerContextResponse(context=context_message(ctx))

@@ -95,8 +95,9 @@ class FeedbackHistory(Base):
 class CustomerSignals(Base):
     """The event-derived signals of one customer, kept current as events arrive.
 
-    `refresh_at` is when a window next moves (a complaint ages out, a stated revisit comes due),
-    so a background pass recomputes only the customers whose signals can have changed.
+    `refresh_at` is when a window next moves (a complaint ages out, a stated revisit comes due,
+    the oldest item leaves the summary's 365 days), so a background pass recomputes only the
+    customers whose signals can have changed.
     """
 
     __tablename__ = "customer_signals"
@@ -113,6 +114,10 @@ class CustomerSignals(Base):
     reasons: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     refresh_at: Mapped[float | None] = mapped_column(Float, nullable=True, index=True)
     updated_at: Mapped[float] = mapped_column(Float)
+    # What the signals read of the history, kept up to date per event (voc_profile.summary);
+    # NULL (not built yet, or invalidated by a merge): readers use the history itself. Read by
+    # the hot paths' own statements only: deferred, so listing customers does not load it.
+    summary: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True, deferred=True)
 
     __table_args__ = (
         Index("ix_signals_repeat", "repeat_issue", "customer_id"),

@@ -8,20 +8,38 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
-from sqlalchemy import and_, case, delete, exists, func, or_, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import (
+    Float,
+    Integer,
+    Select,
+    String,
+    and_,
+    bindparam,
+    case,
+    delete,
+    exists,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from voc.events.v1 import events_pb2
 from voc_platform.ids import uuid7
 from voc_platform.outbox import add_event
+from voc_profile import summary
+from voc_profile.dbsync import Prepared, Reader, insert_ignore
 from voc_profile.identity import mask_name, mask_phone, normalize
 from voc_profile.models import (
     AlertHistory,
     AuditEntry,
+    Base,
     Customer,
     CustomerMerge,
     CustomerSignals,
@@ -36,6 +54,14 @@ DAY = 86400.0
 SIGNALS = ("repeat_issue", "score_swing", "chronic_complainer", "low_satisfaction", "churn_risk", "vip")
 STORED_FLAGS = ("repeat_issue", "score_swing", "low_satisfaction", "churn_risk")
 MERGE_FILLABLE = ("name", "preferred_language", "home_store_id", "household_id", "household_relation")
+
+# The tables, for the Core statements of the hot paths.
+_customers = Base.metadata.tables["customers"]
+_signals = Base.metadata.tables["customer_signals"]
+_identifiers = Base.metadata.tables["customer_identifiers"]
+_feedback = Base.metadata.tables["feedback_history"]
+_visits = Base.metadata.tables["visits"]
+_alerts = Base.metadata.tables["alert_history"]
 
 
 class NotFound(LookupError):
@@ -77,6 +103,8 @@ class Resolution:
     customer_id: str | None
     created: bool
     merged_ids: tuple[str, ...] = ()
+    # An identifier could not be attached (a concurrent resolution took it first).
+    conflicts: bool = False
 
 
 async def known_customers(
@@ -85,16 +113,29 @@ async def known_customers(
     """(kind, value) -> customer id for the identifiers already on file."""
     if not identifiers:
         return {}
-    rows = (
-        await session.execute(
-            select(Identifier.kind, Identifier.value, Identifier.customer_id).where(
-                Identifier.kind.in_({k for k, _ in identifiers}),
-                Identifier.value.in_({v for _, v in identifiers}),
-            )
-        )
-    ).all()
+    rows = (await session.execute(_KNOWN, _known_params(identifiers))).all()
     wanted = set(identifiers)
     return {(r.kind, r.value): r.customer_id for r in rows if (r.kind, r.value) in wanted}
+
+
+def _known_params(identifiers: list[tuple[str, str]]) -> dict[str, Any]:
+    return {"kinds": sorted({k for k, _ in identifiers}), "values": sorted({v for _, v in identifiers})}
+
+
+def _known_sync(reader: Reader, identifiers: list[tuple[str, str]]) -> dict[tuple[str, str], str]:
+    """`known_customers` for the few identifiers of one submission."""
+    known = {}
+    for kind, value in dict.fromkeys(identifiers):
+        owner = reader.scalar(_IDENTIFIER_OWNER, {"kind": kind, "value": value})
+        if owner is not None:
+            known[(kind, value)] = owner
+    return known
+
+
+def _lookup_sync(reader: Reader, identifiers: list[tuple[str, str]]) -> str | None:
+    """`lookup` with a reader: one primary-key probe per identifier (there are at most four)."""
+    owners = {reader.scalar(_IDENTIFIER_OWNER, {"kind": k, "value": v}) for k, v in set(identifiers)}
+    return owners.pop() if len(owners) == 1 and None not in owners else None
 
 
 async def lookup(session: AsyncSession, *, identifiers: list[tuple[str, str]]) -> str | None:
@@ -123,10 +164,13 @@ async def resolve(
     """
     if not identifiers:
         return Resolution(None, created=False)
-    known = await known_customers(session, identifiers=identifiers)
-    created = False
+    # The usual cases, one known customer or a new one, in one hop.
+    known, customer_id, created, conflicts = await session.run_sync(
+        lambda s: _resolve_sync(Reader.of(s.connection()), identifiers, name, create_if_missing)
+    )
     merged: list[str] = []
-    if known:
+    if customer_id is None and known:
+        # Two or more known customers: the same person.
         customer_ids = sorted(set(known.values()))
         customer_id = customer_ids[0]
         for other in customer_ids[1:]:
@@ -134,34 +178,13 @@ async def resolve(
                 continue
             await merge_customers(session, survivor_id=customer_id, merged_id=other, trigger=trigger)
             merged.append(other)
-            known = {key: customer_id if owner == other else owner for key, owner in known.items()}
-    elif create_if_missing:
-        now = time.time()
-        customer_id = uuid7()
-        session.add(
-            Customer(
-                id=customer_id,
-                name=name,
-                tier="basic",
-                lifetime_value=0.0,
-                contact_consent=False,
-                attributes={},
-                created_at=now,
-                updated_at=now,
+        if create_if_missing:
+            survivor, missing = customer_id, [i for i in identifiers if i not in known]
+            conflicts = await session.run_sync(
+                lambda s: _attach_sync(Reader.of(s.connection()), survivor, missing)
             )
-        )
-        created = True
-    else:
+    elif customer_id is None:
         return Resolution(None, created=False)
-    conflicts = False
-    for kind, value in identifiers:
-        if (kind, value) not in known and (created or create_if_missing):
-            try:
-                async with session.begin_nested():
-                    session.add(Identifier(kind=kind, value=value, customer_id=customer_id))
-            except IntegrityError:
-                conflicts = True  # a concurrent resolution attached it first
-    await session.flush()
     if created and conflicts:
         # Two resolutions of a new person raced (PostgreSQL runs them in parallel): the one
         # whose identifiers committed first owns the person; this fresh duplicate folds into it.
@@ -174,7 +197,53 @@ async def resolve(
             )
             await session.execute(delete(Customer).where(Customer.id == customer_id))
             customer_id, created = winner, False
-    return Resolution(customer_id, created=created, merged_ids=tuple(merged))
+    return Resolution(customer_id, created=created, merged_ids=tuple(merged), conflicts=conflicts)
+
+
+def _resolve_sync(
+    reader: Reader, identifiers: list[tuple[str, str]], name: str | None, create_if_missing: bool
+) -> tuple[dict[tuple[str, str], str], str | None, bool, bool]:
+    """(known identifiers, customer id, created, conflicts) when the identifiers name at most one
+    known customer; the customer id is None when they name several (the caller merges) or none
+    and nothing may be created."""
+    known = _known_sync(reader, identifiers)
+    owners = set(known.values())
+    if len(owners) > 1:
+        return known, None, False, False
+    if owners:
+        customer_id, created = owners.pop(), False
+    elif create_if_missing:
+        now = time.time()
+        customer_id, created = uuid7(), True
+        reader.execute(
+            _INSERT_CUSTOMER,
+            {
+                "id": customer_id,
+                "name": name,
+                "tier": "basic",
+                "lifetime_value": 0.0,
+                "contact_consent": False,
+                "attributes": {},
+                "created_at": now,
+                "updated_at": now,
+            },
+        )
+    else:
+        return known, None, False, False
+    conflicts = False
+    if create_if_missing:
+        conflicts = _attach_sync(reader, customer_id, [i for i in identifiers if i not in known])
+    return known, customer_id, created, conflicts
+
+
+def _attach_sync(reader: Reader, customer_id: str, identifiers: list[tuple[str, str]]) -> bool:
+    """Give these identifiers to the customer; True when one of them could not be attached
+    (a concurrent resolution took it first: PostgreSQL runs them in parallel)."""
+    conflicts = False
+    for kind, value in dict.fromkeys(identifiers):
+        if not reader.execute(_INSERT_IDENTIFIER, {"kind": kind, "value": value, "customer_id": customer_id}):
+            conflicts = True
+    return conflicts
 
 
 async def _separated(session: AsyncSession, a: str, b: str) -> bool:
@@ -234,6 +303,7 @@ async def merge_customers(
     merged.merged_into = survivor_id
     merged.updated_at = survivor.updated_at = time.time()
     await session.execute(delete(CustomerSignals).where(CustomerSignals.customer_id == merged_id))
+    await _invalidate_summaries(session, [survivor_id])
     record = CustomerMerge(
         id=uuid7(),
         survivor_id=survivor_id,
@@ -308,6 +378,7 @@ async def undo_merge(session: AsyncSession, *, merge_id: str, actor: str) -> Cus
             setattr(survivor, key, None)
     merged.merged_into = None
     merged.updated_at = survivor.updated_at = time.time()
+    await _invalidate_summaries(session, [survivor.id, merged.id])
     record.undone_at = time.time()
     record.undone_by = actor[:100]
     for feedback_id in record.feedback_ids:
@@ -327,6 +398,16 @@ async def undo_merge(session: AsyncSession, *, merge_id: str, actor: str) -> Cus
     )
     await session.flush()
     return record
+
+
+async def _invalidate_summaries(session: AsyncSession, customer_ids: list[str]) -> None:
+    """History moved between customers: their summaries no longer describe it. Readers use the
+    history until the next event or the refresh pass (due now) rebuilds them."""
+    await session.execute(
+        update(CustomerSignals)
+        .where(CustomerSignals.customer_id.in_(customer_ids))
+        .values(summary=None, refresh_at=time.time())
+    )
 
 
 def merge_out(record: CustomerMerge) -> dict[str, Any]:
@@ -366,17 +447,224 @@ async def live_customer(session: AsyncSession, *, customer_id: str) -> Customer 
 
 # ---------------------------------------------------------------------------------------------
 # Feedback history and signals
+#
+# The hot paths (each event, each context call) are plain Core statements on one connection,
+# run synchronously inside one greenlet (`dbsync`, `session.run_sync`): only the columns they
+# use, no ORM objects. Signals read the customer's summary (voc_profile.summary), which each
+# event updates in place, never the whole history; the history is read only when the summary is
+# missing or no longer describes it (a merge moved items, the oldest item left the year).
+
+
+class CustomerFacts(Protocol):
+    """What the context reads of a customer (a Core row, or a customer created just now)."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def name(self) -> str | None: ...
+    @property
+    def tier(self) -> str: ...
+    @property
+    def lifetime_value(self) -> float: ...
+    @property
+    def preferred_language(self) -> str | None: ...
+    @property
+    def home_store_id(self) -> str | None: ...
+    @property
+    def contact_consent(self) -> bool: ...
+    @property
+    def household_id(self) -> str | None: ...
+    @property
+    def household_relation(self) -> str | None: ...
+
+
+class VisitFacts(Protocol):
+    @property
+    def store_id(self) -> str: ...
+    @property
+    def visited_at(self) -> float: ...
+    @property
+    def amount(self) -> float: ...
+
+
+class MemberFacts(Protocol):
+    @property
+    def id(self) -> str: ...
+    @property
+    def name(self) -> str | None: ...
+    @property
+    def household_relation(self) -> str | None: ...
+    @property
+    def tier(self) -> str: ...
+
+
+@dataclass(frozen=True)
+class NewCustomer:
+    """A customer resolution created a moment ago: nothing else is on file yet."""
+
+    id: str
+    name: str | None
+    tier: str = "basic"
+    lifetime_value: float = 0.0
+    preferred_language: str | None = None
+    home_store_id: str | None = None
+    contact_consent: bool = False
+    household_id: str | None = None
+    household_relation: str | None = None
+
+
+def _context_query(where: Any) -> Select[Any]:
+    c, s = _customers, _signals
+    phone = (
+        select(_identifiers.c.value)
+        .where(_identifiers.c.customer_id == c.c.id, _identifiers.c.kind == "phone")
+        .limit(1)
+        .scalar_subquery()
+    )
+    in_window = _feedback.c.occurred_at >= bindparam("window_start")
+    # Is the feedback being handled already in the history (then it must not count twice)?
+    recorded = exists().where(
+        _feedback.c.feedback_id == bindparam("current_id"), _feedback.c.customer_id == c.c.id, in_window
+    )
+    has_history = exists().where(_feedback.c.customer_id == c.c.id, in_window)
+    return (
+        select(
+            c.c.id,
+            c.c.name,
+            c.c.tier,
+            c.c.lifetime_value,
+            c.c.preferred_language,
+            c.c.home_store_id,
+            c.c.contact_consent,
+            c.c.household_id,
+            c.c.household_relation,
+            c.c.merged_into,
+            c.c.erased_at,
+            phone.label("phone"),
+            s.c.customer_id.label("signals_row"),
+            s.c.summary,
+            recorded.label("current_recorded"),
+            has_history.label("has_history"),
+        )
+        .select_from(c.outerjoin(s, s.c.customer_id == c.c.id))
+        .where(where)
+    )
+
+
+# One statement per context call: the customer, its phone, its summary and two index probes.
+_CONTEXT_BY_ID = Prepared(_context_query(_customers.c.id == bindparam("customer_id")))
+_IDENTIFIER_OWNER_QUERY = select(_identifiers.c.customer_id).where(
+    _identifiers.c.kind == bindparam("kind"), _identifiers.c.value == bindparam("value")
+)
+_IDENTIFIER_OWNER = Prepared(_IDENTIFIER_OWNER_QUERY)
+_CONTEXT_BY_IDENTIFIER = Prepared(
+    _context_query(_customers.c.id == _IDENTIFIER_OWNER_QUERY.scalar_subquery())
+)
+_HISTORY = Prepared(
+    select(*(_feedback.c[name] for name in summary.FIELDS))
+    .where(
+        _feedback.c.customer_id == bindparam("customer_id"),
+        _feedback.c.occurred_at >= bindparam("window_start"),
+    )
+    .order_by(_feedback.c.occurred_at)
+)
+_LAST_VISITS = Prepared(
+    select(_visits.c.store_id, _visits.c.visited_at, _visits.c.amount)
+    .where(_visits.c.customer_id == bindparam("customer_id"))
+    .order_by(_visits.c.visited_at.desc())
+    .limit(5)
+)
+_RANK_QUERY = (
+    select(func.count()).select_from(_signals).where(_signals.c.complaint_count_90d > bindparam("count"))
+)
+_RANK = Prepared(_RANK_QUERY)
+_HOUSEHOLD = Prepared(
+    select(_customers.c.id, _customers.c.name, _customers.c.household_relation, _customers.c.tier)
+    .where(
+        _customers.c.household_id == bindparam("household_id"),
+        _customers.c.id != bindparam("customer_id"),
+        _customers.c.erased_at.is_(None),
+        _customers.c.merged_into.is_(None),
+    )
+    .limit(10)
+)
+_KNOWN = select(_identifiers.c.kind, _identifiers.c.value, _identifiers.c.customer_id).where(
+    _identifiers.c.kind.in_(bindparam("kinds", expanding=True)),
+    _identifiers.c.value.in_(bindparam("values", expanding=True)),
+)
+# Stored signal columns with an index: an UPDATE that sets one rewrites its index entry even to
+# the same value, so only those that changed are set.
+_INDEXED_SIGNALS = (
+    "repeat_issue",
+    "score_swing",
+    "complaint_count_90d",
+    "low_satisfaction",
+    "churn_risk",
+    "refresh_at",
+)
+# The stored signals of one customer, for an update. PostgreSQL: the customer row is locked first
+# (concurrent events of one customer update its summary one after the other), then the state is
+# read by a statement of its own, which sees what the previous holder of the lock committed.
+_SIGNAL_STATE = Prepared(
+    select(
+        _customers.c.erased_at,
+        _customers.c.merged_into,
+        _signals.c.customer_id.label("signals_row"),
+        _signals.c.summary,
+        *(_signals.c[name] for name in _INDEXED_SIGNALS),
+        # Any history besides the item just added (a first feedback needs no history read).
+        exists()
+        .where(
+            _feedback.c.customer_id == _customers.c.id,
+            _feedback.c.feedback_id != bindparam("added_id"),
+            _feedback.c.occurred_at >= bindparam("window_start"),
+        )
+        .label("other_history"),
+    )
+    .select_from(_customers.outerjoin(_signals, _signals.c.customer_id == _customers.c.id))
+    .where(_customers.c.id == bindparam("customer_id"))
+)
+_LOCK_CUSTOMER = Prepared(
+    select(_customers.c.id)
+    .where(_customers.c.id == bindparam("customer_id"))
+    # FOR NO KEY UPDATE: the history insert before it holds the customer row FOR KEY SHARE
+    # (foreign key), which FOR UPDATE would wait on; two such events would deadlock.
+    .with_for_update(key_share=True)
+)
+_UPDATE_SIGNALS = Prepared(update(_signals).where(_signals.c.customer_id == bindparam("b_customer_id")))
+_INSERT_SIGNALS = Prepared(insert(_signals))
+_DELETE_SIGNALS = Prepared(delete(_signals).where(_signals.c.customer_id == bindparam("customer_id")))
+_INSERT_FEEDBACK = Prepared(lambda dialect: insert_ignore(dialect, _feedback))
+_INSERT_CUSTOMER = Prepared(insert(_customers))
+_INSERT_IDENTIFIER = Prepared(lambda dialect: insert_ignore(dialect, _identifiers))
 
 
 async def record_feedback(
-    session: AsyncSession, *, customer_id: str, facts: dict[str, Any], settings: Settings
+    session: AsyncSession,
+    *,
+    customer_id: str,
+    facts: dict[str, Any],
+    settings: Settings,
+    now: float | None = None,
 ) -> bool:
-    """Add one feedback item to the history and update the customer's stored signals."""
-    if await session.get(FeedbackHistory, facts["feedback_id"]) is not None:
+    """Add one feedback item to the history and update the customer's stored signals.
+
+    The signals follow from the customer's summary plus this item: no history read, however
+    long the history. False (and nothing written) when the item is already on file.
+    """
+    return await session.run_sync(
+        lambda s: _record_feedback_sync(
+            Reader.of(s.connection()), customer_id, facts, settings, now or time.time()
+        )
+    )
+
+
+def _record_feedback_sync(
+    reader: Reader, customer_id: str, facts: dict[str, Any], settings: Settings, now: float
+) -> bool:
+    if not reader.execute(_INSERT_FEEDBACK, {**facts, "customer_id": customer_id}):
         return False
-    session.add(FeedbackHistory(customer_id=customer_id, **facts))
-    await session.flush()
-    await refresh_signals(session, customer_id=customer_id, settings=settings)
+    _store_signals(reader, customer_id, settings=settings, now=now, added=facts)
     return True
 
 
@@ -415,13 +703,15 @@ class Signals:
 
 @dataclass
 class Context:
-    customer: Customer | None
+    customer: CustomerFacts | None
     signals: Signals
-    visits: list[Visit]
-    feedback: list[dict[str, Any]]
+    visits: Sequence[VisitFacts]
+    # The last (up to 5) feedback items, in time order, and how many there are in the year.
+    recent: list[dict[str, Any]]
+    feedback_count: int
     mean_csat: float | None
     phone: str | None
-    household: list[Customer] = field(default_factory=list)
+    household: Sequence[MemberFacts] = ()
 
     def to_dict(self) -> dict[str, Any]:
         c = self.customer
@@ -446,7 +736,7 @@ class Context:
                 }
                 for m in self.household
             ],
-            "feedback_count": len(self.feedback),
+            "feedback_count": self.feedback_count,
             "mean_csat": self.mean_csat,
             "recent_feedback": [
                 {
@@ -458,13 +748,17 @@ class Context:
                     "csat": i.get("csat"),
                     "occurred_at": i["occurred_at"],
                 }
-                for i in reversed(self.feedback[-5:])
+                for i in reversed(self.recent[-5:])
             ],
             "last_visits": [
                 {"store_id": v.store_id, "visited_at": v.visited_at, "amount": v.amount} for v in self.visits
             ],
             "signals": self.signals.to_dict(),
         }
+
+
+def _no_context() -> Context:
+    return Context(None, Signals(), [], [], 0, None, None)
 
 
 def _history_item(h: FeedbackHistory) -> dict[str, Any]:
@@ -481,33 +775,28 @@ def _history_item(h: FeedbackHistory) -> dict[str, Any]:
     }
 
 
-async def _history(session: AsyncSession, customer_id: str, now: float) -> list[dict[str, Any]]:
-    rows = await session.scalars(
-        select(FeedbackHistory)
-        .where(FeedbackHistory.customer_id == customer_id, FeedbackHistory.occurred_at >= now - 365 * DAY)
-        .order_by(FeedbackHistory.occurred_at)
-    )
-    return [_history_item(h) for h in rows]
+def _history_sync(reader: Reader, customer_id: str, now: float) -> list[dict[str, Any]]:
+    """The customer's feedback facts of the last 365 days, in time order."""
+    rows = reader.all(_HISTORY, {"customer_id": customer_id, "window_start": now - summary.HISTORY_SECONDS})
+    return [row._asdict() for row in rows]
 
 
-async def _last_visits(session: AsyncSession, customer_id: str) -> list[Visit]:
-    return list(
-        await session.scalars(
-            select(Visit).where(Visit.customer_id == customer_id).order_by(Visit.visited_at.desc()).limit(5)
-        )
-    )
+def _last_visits_sync(reader: Reader, customer_id: str) -> list[Any]:
+    return reader.all(_LAST_VISITS, {"customer_id": customer_id})
 
 
 async def chronic_rank(session: AsyncSession, *, complaint_count: int, settings: Settings) -> int:
     """1 + the customers with strictly more complaints in the window; 0 below the minimum."""
     if complaint_count < settings.chronic_min_count:
         return 0
-    above = await session.scalar(
-        select(func.count())
-        .select_from(CustomerSignals)
-        .where(CustomerSignals.complaint_count_90d > complaint_count)
-    )
+    above = await session.scalar(_RANK_QUERY, {"count": complaint_count})
     return 1 + int(above or 0)
+
+
+def _chronic_rank_sync(reader: Reader, complaint_count: int, settings: Settings) -> int:
+    if complaint_count < settings.chronic_min_count:
+        return 0
+    return 1 + int(reader.scalar(_RANK, {"count": complaint_count}) or 0)
 
 
 def apply_chronic(signals: Signals, *, rank: int, settings: Settings, feedback_ids: list[str]) -> None:
@@ -536,19 +825,166 @@ async def customer_context(
 ) -> Context:
     """Attributes, last visits, household and signals; `current` (a feedback not yet recorded)
     counts too."""
-    now = now or time.time()
-    customer = await live_customer(session, customer_id=customer_id)
-    if customer is None or customer.erased_at is not None:
-        return Context(None, Signals(), [], [], None, None)
-    items = await _history(session, customer.id, now)
-    if current and all(i["feedback_id"] != current["feedback_id"] for i in items):
-        items.append(current)
-    visits = await _last_visits(session, customer.id)
-    phone = await session.scalar(
-        select(Identifier.value)
-        .where(Identifier.customer_id == customer.id, Identifier.kind == "phone")
-        .limit(1)
+    moment = now or time.time()
+    return await session.run_sync(
+        lambda s: context_sync(
+            Reader.of(s.connection()), customer_id=customer_id, settings=settings, current=current, now=moment
+        )
     )
+
+
+def context_sync(
+    reader: Reader,
+    *,
+    customer_id: str,
+    settings: Settings,
+    current: dict[str, Any] | None = None,
+    now: float | None = None,
+) -> Context:
+    """`customer_context` with a reader (callers batch it with their other statements)."""
+    now = now or time.time()
+    params = _context_params(current, now)
+    row = reader.first(_CONTEXT_BY_ID, {**params, "customer_id": customer_id})
+    return _assemble(reader, _follow_merges(reader, row, params), settings=settings, current=current, now=now)
+
+
+def context_by_identifiers_sync(
+    reader: Reader,
+    *,
+    identifiers: list[tuple[str, str]],
+    settings: Settings,
+    current: dict[str, Any] | None = None,
+    now: float | None = None,
+) -> Context | None:
+    """The context of the customer these identifiers resolve to without writing (every one on
+    file, all for one customer); None when they do not (the caller resolves, which may create
+    or merge). One identifier, the usual case: a single statement finds and reads the customer.
+    """
+    now = now or time.time()
+    params = _context_params(current, now)
+    if len(identifiers) == 1:
+        [(kind, value)] = identifiers
+        row = reader.first(_CONTEXT_BY_IDENTIFIER, {**params, "kind": kind, "value": value})
+        if row is None:
+            return None
+    else:
+        customer_id = _lookup_sync(reader, identifiers)
+        if customer_id is None:
+            return None
+        row = reader.first(_CONTEXT_BY_ID, {**params, "customer_id": customer_id})
+    return _assemble(reader, _follow_merges(reader, row, params), settings=settings, current=current, now=now)
+
+
+def new_customer_context(
+    reader: Reader,
+    *,
+    customer: NewCustomer,
+    phone: str | None,
+    settings: Settings,
+    current: dict[str, Any] | None = None,
+    now: float | None = None,
+) -> Context:
+    """The context of a customer created in this transaction: no history, visits or household
+    yet, so only the feedback being handled counts (no statement unless it needs a rank)."""
+    now = now or time.time()
+    items = [current] if current else []
+    return _context_of(
+        reader, customer, phone, items, len(items), settings=settings, current=current, now=now
+    )
+
+
+def context_after_resolution(
+    reader: Reader,
+    resolution: Resolution,
+    *,
+    name: str | None,
+    identifiers: list[tuple[str, str]],
+    settings: Settings,
+    current: dict[str, Any] | None = None,
+    now: float | None = None,
+) -> Context:
+    """The context of the customer `resolve` just gave, in its transaction."""
+    if resolution.customer_id is None:
+        return _no_context()
+    if resolution.created and not resolution.conflicts:
+        phone = next((value for kind, value in identifiers if kind == "phone"), None)
+        return new_customer_context(
+            reader,
+            customer=NewCustomer(resolution.customer_id, name),
+            phone=phone,
+            settings=settings,
+            current=current,
+            now=now,
+        )
+    return context_sync(
+        reader, customer_id=resolution.customer_id, settings=settings, current=current, now=now
+    )
+
+
+def _context_params(current: dict[str, Any] | None, now: float) -> dict[str, Any]:
+    return {
+        "current_id": current["feedback_id"] if current else "",
+        "window_start": now - summary.HISTORY_SECONDS,
+    }
+
+
+def _follow_merges(reader: Reader, row: Any, params: dict[str, Any]) -> Any:
+    """The customer, following merges to the survivor (a few hops at most)."""
+    for _ in range(5):
+        if row is None or row.merged_into is None:
+            break
+        row = reader.first(_CONTEXT_BY_ID, {**params, "customer_id": row.merged_into})
+    return row
+
+
+def _assemble(
+    reader: Reader, row: Any, *, settings: Settings, current: dict[str, Any] | None, now: float
+) -> Context:
+    if row is None or row.erased_at is not None:
+        return _no_context()
+    shape = summary.Shape.of(settings)
+    if summary.usable(row.summary, shape=shape, now=now):
+        items = summary.items(row.summary)
+        count, csat_sum, csat_n = row.summary["n"], row.summary["csat_sum"], row.summary["csat_n"]
+    else:
+        items = _history_sync(reader, row.id, now) if row.signals_row is not None or row.has_history else []
+        csats = [i["csat"] for i in items if i["csat"] is not None]
+        count, csat_sum, csat_n = len(items), sum(csats), len(csats)
+    if current and not row.current_recorded:
+        items.append(current)
+        count += 1
+        if current.get("csat") is not None:
+            csat_sum += current["csat"]
+            csat_n += 1
+    return _context_of(
+        reader,
+        row,
+        row.phone,
+        items,
+        count,
+        settings=settings,
+        current=current,
+        now=now,
+        csat=(csat_sum, csat_n),
+        read=True,
+    )
+
+
+def _context_of(
+    reader: Reader,
+    customer: CustomerFacts,
+    phone: str | None,
+    items: list[dict[str, Any]],
+    count: int,
+    *,
+    settings: Settings,
+    current: dict[str, Any] | None,
+    now: float,
+    csat: tuple[int, int] | None = None,
+    read: bool = False,
+) -> Context:
+    """`items`: the history the signals read (the whole of it, or the summary's part of it)."""
+    visits = _last_visits_sync(reader, customer.id) if read else []
     signals = compute_signals(
         items,
         customer=customer,
@@ -557,31 +993,25 @@ async def customer_context(
         now=now,
         current_id=current["feedback_id"] if current else None,
     )
-    rank = await chronic_rank(session, complaint_count=signals.complaint_count_90d, settings=settings)
+    rank = _chronic_rank_sync(reader, signals.complaint_count_90d, settings)
     apply_chronic(
         signals, rank=rank, settings=settings, feedback_ids=_window_complaints(items, settings, now)
     )
-    household: list[Customer] = []
+    household: list[Any] = []
     if customer.household_id:
-        household = list(
-            await session.scalars(
-                select(Customer)
-                .where(
-                    Customer.household_id == customer.household_id,
-                    Customer.id != customer.id,
-                    Customer.erased_at.is_(None),
-                    Customer.merged_into.is_(None),
-                )
-                .limit(10)
-            )
+        household = reader.all(
+            _HOUSEHOLD, {"household_id": customer.household_id, "customer_id": customer.id}
         )
-    csats = [i["csat"] for i in items if i.get("csat") is not None]
+    if csat is None:
+        scores = [i["csat"] for i in items if i.get("csat") is not None]
+        csat = (sum(scores), len(scores))
     return Context(
         customer,
         signals,
         visits,
-        items,
-        round(sum(csats) / len(csats), 2) if csats else None,
+        items[-5:],
+        count,
+        round(csat[0] / csat[1], 2) if csat[1] else None,
         phone,
         household,
     )
@@ -595,15 +1025,16 @@ def _window_complaints(items: list[dict[str, Any]], settings: Settings, now: flo
 def compute_signals(
     items: list[dict[str, Any]],
     *,
-    customer: Customer,
-    visits: list[Visit],
+    customer: CustomerFacts | None,
+    visits: Sequence[VisitFacts],
     settings: Settings,
     now: float,
     current_id: str | None,
 ) -> Signals:
     """Every signal but the chronic rank (which needs the other customers), each with its reason.
 
-    `items` are this customer's feedback facts in time order.
+    `items` are this customer's feedback facts in time order (the whole history of the year, or
+    the part of it its summary keeps: the result is the same). Without a customer, no `vip`.
     """
     s = Signals()
     upcoming: list[float] = []  # when a window next moves: the stored signals need a refresh then
@@ -673,7 +1104,7 @@ def compute_signals(
                 )
             else:
                 upcoming.append(due)
-    if is_vip(customer, settings):
+    if customer is not None and is_vip(customer, settings):
         s.vip = True
         s.reasons.append(
             {
@@ -686,38 +1117,82 @@ def compute_signals(
     return s
 
 
-def is_vip(customer: Customer, settings: Settings) -> bool:
+def is_vip(customer: CustomerFacts, settings: Settings) -> bool:
     return customer.tier in settings.vip_tiers or customer.lifetime_value >= settings.vip_lifetime_value
 
 
 async def refresh_signals(
     session: AsyncSession, *, customer_id: str, settings: Settings, now: float | None = None
-) -> CustomerSignals | None:
-    """Recompute and store one customer's event-derived signals (the lists read these rows)."""
-    now = now or time.time()
-    customer = await session.get(Customer, customer_id)
-    if customer is None or customer.erased_at is not None or customer.merged_into is not None:
-        await session.execute(delete(CustomerSignals).where(CustomerSignals.customer_id == customer_id))
+) -> Signals | None:
+    """Recompute one customer's stored signals and summary from the history (the lists read
+    these rows); None (and the row removed) for an erased or merged customer."""
+    moment = now or time.time()
+    return await session.run_sync(
+        lambda s: _store_signals(
+            Reader.of(s.connection()), customer_id, settings=settings, now=moment, added=None
+        )
+    )
+
+
+def _store_signals(
+    reader: Reader, customer_id: str, *, settings: Settings, now: float, added: dict[str, Any] | None
+) -> Signals | None:
+    """Write the customer's stored signals: from the summary plus `added` (an item just put in
+    the history) when the summary is usable, else rebuilt from the history."""
+    params = {"customer_id": customer_id}
+    if reader.dialect.name == "postgresql" and reader.first(_LOCK_CUSTOMER, params) is None:
+        return None  # no such customer (nothing to lock)
+    stored = reader.first(
+        _SIGNAL_STATE,
+        {
+            **params,
+            "added_id": added["feedback_id"] if added else "",
+            "window_start": now - summary.HISTORY_SECONDS,
+        },
+    )
+    if stored is None or stored.erased_at is not None or stored.merged_into is not None:
+        reader.execute(_DELETE_SIGNALS, params)
         return None
-    items = await _history(session, customer_id, now)
-    visits = await _last_visits(session, customer_id)
-    s = compute_signals(items, customer=customer, visits=visits, settings=settings, now=now, current_id=None)
-    row = await session.get(CustomerSignals, customer_id)
-    if row is None:
-        row = CustomerSignals(customer_id=customer_id)
-        session.add(row)
-    row.repeat_issue = s.repeat_issue
-    row.score_swing = s.score_swing
-    row.complaint_count_90d = s.complaint_count_90d
-    row.low_satisfaction = s.low_satisfaction
-    row.churn_risk = s.churn_risk
-    row.satisfaction_mean = s.satisfaction_mean
-    row.pending_intent_at = s.pending_intent_at
-    row.reasons = [r for r in s.reasons if r["signal"] != "vip"]
-    row.refresh_at = s.refresh_at
-    row.updated_at = now
-    await session.flush()
-    return row
+    row_exists = stored.signals_row is not None
+    current_summary = stored.summary if row_exists else None
+    shape = summary.Shape.of(settings)
+    if (
+        added is not None
+        and current_summary is not None
+        and summary.usable(current_summary, shape=shape, now=now)
+    ):
+        kept = summary.add(current_summary, added, shape=shape, now=now)
+    elif added is not None and not row_exists and not stored.other_history:
+        kept = summary.build([added], shape=shape, now=now)  # the customer's first feedback
+    else:
+        kept = summary.build(_history_sync(reader, customer_id, now), shape=shape, now=now)
+    items = summary.items(kept)
+    # Visits matter only to a stated revisit intent (churn risk).
+    visits = _last_visits_sync(reader, customer_id) if any(i["revisit_intent"] for i in items) else []
+    s = compute_signals(items, customer=None, visits=visits, settings=settings, now=now, current_id=None)
+    expiry = summary.expires_at(kept)
+    refresh_at = min((t for t in (s.refresh_at, expiry) if t is not None), default=None)
+    values = {
+        "repeat_issue": s.repeat_issue,
+        "score_swing": s.score_swing,
+        "complaint_count_90d": s.complaint_count_90d,
+        "low_satisfaction": s.low_satisfaction,
+        "churn_risk": s.churn_risk,
+        "satisfaction_mean": s.satisfaction_mean,
+        "pending_intent_at": s.pending_intent_at,
+        "reasons": s.reasons,  # never `vip`: that one follows the CRM attributes, read live
+        "refresh_at": refresh_at,
+        "updated_at": now,
+        "summary": kept,
+    }
+    if row_exists:
+        for name in _INDEXED_SIGNALS:
+            if values[name] == getattr(stored, name):
+                del values[name]
+        reader.execute(_UPDATE_SIGNALS, {**values, "b_customer_id": customer_id})
+    else:
+        reader.execute(_INSERT_SIGNALS, {**values, "customer_id": customer_id})
+    return s
 
 
 async def due_for_refresh(session: AsyncSession, *, now: float, limit: int = 500) -> list[str]:
@@ -920,6 +1395,30 @@ async def timeline(session: AsyncSession, *, customer_id: str, limit: int) -> li
     return entries[:limit]
 
 
+# The customer of a feedback item, for an alert that does not name one.
+_FEEDBACK_OWNER = (
+    select(_feedback.c.customer_id).where(_feedback.c.feedback_id == bindparam("owner_of")).scalar_subquery()
+)
+# The rank of each alert status: an event never moves an alert back (they may arrive out of order).
+_STATUS_RANK = {"open": 0, "escalated": 0, "acknowledged": 1, "resolved": 2}
+_FORWARD = bindparam("rank", type_=Integer) >= case(
+    *((_alerts.c.status == name, rank) for name, rank in _STATUS_RANK.items() if rank), else_=0
+)
+_PROGRESS = update(_alerts).where(_alerts.c.alert_id == bindparam("progressed_id"))
+_PROGRESS_VALUES = {
+    "status": case((_FORWARD, bindparam("new_status", type_=String)), else_=_alerts.c.status),
+    "updated_at": case((_FORWARD, bindparam("new_at", type_=Float)), else_=_alerts.c.updated_at),
+}
+_PROGRESS_KEEP_OUTCOME = Prepared(_PROGRESS.values(_PROGRESS_VALUES))
+_PROGRESS_WITH_OUTCOME = Prepared(
+    _PROGRESS.values({**_PROGRESS_VALUES, "outcome": bindparam("new_outcome", type_=String)})
+)
+_INSERT_ALERT = Prepared(lambda dialect: insert_ignore(dialect, _alerts))
+_INSERT_ALERT_OF_FEEDBACK = Prepared(
+    lambda dialect: insert_ignore(dialect, _alerts).values(customer_id=_FEEDBACK_OWNER)
+)
+
+
 async def record_alert(
     session: AsyncSession,
     *,
@@ -930,40 +1429,39 @@ async def record_alert(
     priority: str,
     at: float,
 ) -> None:
-    if await session.get(AlertHistory, alert_id) is not None:
-        return
-    if not customer_id:
-        customer_id = await session.scalar(
-            select(FeedbackHistory.customer_id).where(FeedbackHistory.feedback_id == feedback_id)
-        )
-    session.add(
-        AlertHistory(
-            alert_id=alert_id,
-            feedback_id=feedback_id,
-            customer_id=customer_id or None,
-            store_id=store_id,
-            priority=priority,
-            status="open",
-            created_at=at,
-            updated_at=at,
-        )
-    )
+    """Add an alert to its customer's timeline (the feedback's customer when the alert names
+    none); nothing when it is already there. One statement."""
+    values: dict[str, Any] = {
+        "alert_id": alert_id,
+        "feedback_id": feedback_id,
+        "store_id": store_id,
+        "priority": priority,
+        "status": "open",
+        "created_at": at,
+        "updated_at": at,
+    }
+    if customer_id:
+        stmt, params = _INSERT_ALERT, {**values, "customer_id": customer_id}
+    else:
+        stmt, params = _INSERT_ALERT_OF_FEEDBACK, {**values, "owner_of": feedback_id}
+    await session.run_sync(lambda s: Reader.of(s.connection()).execute(stmt, params))
 
 
 async def alert_progress(
     session: AsyncSession, *, alert_id: str, status: str, outcome: str | None, at: float
 ) -> bool:
-    """Move an alert forward (open -> acknowledged -> resolved); False when not yet known."""
-    row = await session.get(AlertHistory, alert_id)
-    if row is None:
-        return False
-    order = {"open": 0, "escalated": 0, "acknowledged": 1, "resolved": 2}
-    if order.get(status, 0) >= order.get(row.status, 0):
-        row.status = status
-        row.updated_at = at
+    """Move an alert forward (open -> acknowledged -> resolved); False when not yet known.
+    One statement: the status only moves forward, an outcome is kept once given."""
+    params: dict[str, Any] = {
+        "rank": _STATUS_RANK.get(status, 0),
+        "new_status": status,
+        "new_at": at,
+        "progressed_id": alert_id,
+    }
+    stmt = _PROGRESS_KEEP_OUTCOME
     if outcome:
-        row.outcome = outcome[:64]
-    return True
+        stmt, params = _PROGRESS_WITH_OUTCOME, {**params, "new_outcome": outcome[:64]}
+    return bool(await session.run_sync(lambda s: Reader.of(s.connection()).execute(stmt, params)))
 
 
 # ---------------------------------------------------------------------------------------------

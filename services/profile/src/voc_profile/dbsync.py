@@ -1,0 +1,191 @@
+"""The hot paths' database access: few hops, little machinery per statement.
+
+Every awaited statement on an AsyncSession or AsyncConnection is a greenlet switch, and opening
+and closing an AsyncConnection are two more (plus a task for the shielded close); each Core
+statement then goes through the compiled-statement cache, an execution context and result
+processing, and each transaction through begin/rollback events. For a context call (a few
+indexed lookups) that bookkeeping cost several times the statements themselves.
+
+- `read` runs a function on a pooled connection inside one greenlet: SQLite statements run on
+  the loop as before, PostgreSQL statements still suspend on asyncpg (the greenlet hands each
+  await to the loop), so nothing blocks. Writers use `session.run_sync` with `Reader.of`, in
+  the transaction of `Database.transaction()` (write lock, commit hooks).
+- `Prepared` is a Core statement compiled once per dialect by SQLAlchemy and run on the DBAPI
+  cursor with positional parameters; rows are named tuples, with SQLAlchemy's result types
+  applied for the two that differ between the drivers (Boolean, JSON), and JSON parameters are
+  serialized. Only for statements whose other parameters need no conversion (strings, numbers,
+  booleans) and have no expanding IN.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import namedtuple
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Concatenate, ParamSpec, TypeVar
+
+from sqlalchemy import JSON, Boolean, ClauseElement, Select, Table
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection, Dialect
+from sqlalchemy.sql.dml import Insert
+from sqlalchemy.util.concurrency import greenlet_spawn
+
+from voc_platform.db import Database
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+_IGNORING: dict[tuple[str, str], Insert] = {}
+
+
+def insert_ignore(dialect: str, table: Table) -> Insert:
+    """INSERT ... ON CONFLICT DO NOTHING (rowcount 0 when the key was there): one statement
+    instead of a check, a savepoint and an insert. `dialect`: `connection.dialect.name`."""
+    key = (dialect, table.name)
+    stmt = _IGNORING.get(key)
+    if stmt is None:
+        builder: Any = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        stmt = _IGNORING[key] = builder(table).on_conflict_do_nothing()
+    return stmt
+
+
+def _json(value: Any) -> Any:
+    # SQLite hands back the stored text; asyncpg's codec (set up by SQLAlchemy) decodes it.
+    return json.loads(value) if isinstance(value, str) else value
+
+
+def _bool(value: Any) -> Any:
+    return None if value is None else bool(value)  # SQLite stores 0/1
+
+
+class _Compiled:
+    __slots__ = ("binders", "defaults", "positions", "sql")
+
+    def __init__(self, stmt: ClauseElement, dialect: Dialect, keys: list[str] | None) -> None:
+        compiled: Any = stmt.compile(dialect=dialect, column_keys=keys)
+        if compiled.positiontup is None:
+            raise ValueError(f"{dialect.name}: a positional paramstyle is needed")
+        self.sql: str = compiled.string
+        self.positions: tuple[str, ...] = tuple(compiled.positiontup)
+        binds = compiled.binds
+        self.defaults = {name: bind.effective_value for name, bind in binds.items() if not bind.required}
+        # JSON is the one parameter type the drivers take as text, serialized (SQLite stores the
+        # text, SQLAlchemy's asyncpg codec sends it as is).
+        self.binders = [json.dumps if isinstance(binds[name].type, JSON) else None for name in self.positions]
+
+    def parameters(self, params: Mapping[str, Any]) -> list[Any]:
+        values = [params[k] if k in params else self.defaults[k] for k in self.positions]
+        for i, bind in enumerate(self.binders):
+            if bind is not None and values[i] is not None:
+                values[i] = bind(values[i])
+        return values
+
+
+class Prepared:
+    """A Core statement compiled once per dialect (and, for INSERT and UPDATE, per set of
+    columns given), run on the DBAPI cursor (see the module notes). `stmt` may be a function of
+    the dialect name, for dialect-specific statements (`insert_ignore`)."""
+
+    def __init__(self, stmt: ClauseElement | Callable[[str], ClauseElement]) -> None:
+        self.stmt = stmt
+        self.row: Any = None
+        self.converters: list[Callable[[Any], Any] | None] = []
+        if isinstance(stmt, Select):
+            columns = list(stmt.selected_columns)
+            names = [c.key or f"column_{i}" for i, c in enumerate(columns)]
+            self.row = namedtuple("Row", names, rename=True)  # type: ignore[misc]
+            self.converters = [
+                _json if isinstance(c.type, JSON) else _bool if isinstance(c.type, Boolean) else None
+                for c in columns
+            ]
+        self._convert = any(self.converters)
+        self._compiled: dict[tuple[str, str, tuple[str, ...] | None], _Compiled] = {}
+
+    def compiled(self, dialect: Dialect, keys: tuple[str, ...] | None = None) -> _Compiled:
+        found = self._compiled.get((dialect.name, dialect.driver, keys))
+        if found is None:
+            stmt = self.stmt if isinstance(self.stmt, ClauseElement) else self.stmt(dialect.name)
+            found = self._compiled[(dialect.name, dialect.driver, keys)] = _Compiled(
+                stmt, dialect, list(keys) if keys is not None else None
+            )
+        return found
+
+    def rows(self, reader: Reader, params: Mapping[str, Any]) -> list[Any]:
+        compiled = self.compiled(reader.dialect)
+        cursor = reader.connection.cursor()
+        try:
+            cursor.execute(compiled.sql, compiled.parameters(params))
+            fetched = cursor.fetchall()
+        finally:
+            cursor.close()
+        make = self.row._make
+        if not self._convert:
+            return [make(r) for r in fetched]
+        converters = self.converters
+        return [make([f(v) if f else v for f, v in zip(converters, r, strict=True)]) for r in fetched]
+
+    def execute(self, reader: Reader, params: Mapping[str, Any]) -> int:
+        """An INSERT, UPDATE or DELETE; the columns set are the keys of `params` that name one.
+        Returns the row count."""
+        compiled = self.compiled(reader.dialect, tuple(params))
+        cursor = reader.connection.cursor()
+        try:
+            cursor.execute(compiled.sql, compiled.parameters(params))
+            return int(cursor.rowcount)
+        finally:
+            cursor.close()
+
+    def execute_many(self, reader: Reader, rows: Sequence[Mapping[str, Any]]) -> None:
+        """An INSERT of several rows with the same keys (DBAPI executemany)."""
+        compiled = self.compiled(reader.dialect, tuple(rows[0]))
+        cursor = reader.connection.cursor()
+        try:
+            cursor.executemany(compiled.sql, [compiled.parameters(row) for row in rows])
+        finally:
+            cursor.close()
+
+
+class Reader:
+    """Runs `Prepared` statements on one pooled connection (in its transaction, if any)."""
+
+    def __init__(self, connection: Any, dialect: Dialect) -> None:
+        self.connection = connection  # a pool connection (DBAPI-like: .cursor())
+        self.dialect = dialect
+
+    @classmethod
+    def of(cls, conn: Connection) -> Reader:
+        return cls(conn.connection, conn.dialect)
+
+    def all(self, prepared: Prepared, params: Mapping[str, Any]) -> list[Any]:
+        return prepared.rows(self, params)
+
+    def first(self, prepared: Prepared, params: Mapping[str, Any]) -> Any:
+        rows = prepared.rows(self, params)
+        return rows[0] if rows else None
+
+    def scalar(self, prepared: Prepared, params: Mapping[str, Any]) -> Any:
+        rows = prepared.rows(self, params)
+        return rows[0][0] if rows else None
+
+    def execute(self, prepared: Prepared, params: Mapping[str, Any]) -> int:
+        return prepared.execute(self, params)
+
+
+async def read(
+    database: Database, fn: Callable[Concatenate[Reader, P], T], *args: P.args, **kwargs: P.kwargs
+) -> T:
+    """`fn(reader, ...)` on a pooled connection, in one greenlet, without SQLAlchemy's
+    Connection: no begin/rollback events (SQLite: each statement reads the committed state;
+    the statements follow each other without yielding, so nothing commits in between.
+    PostgreSQL: one transaction, rolled back when the connection goes back to the pool)."""
+    engine = database.engine.sync_engine
+
+    def body() -> T:
+        connection = engine.raw_connection()
+        try:
+            return fn(Reader(connection, engine.dialect), *args, **kwargs)
+        finally:
+            connection.close()
+
+    return await greenlet_spawn(body)
