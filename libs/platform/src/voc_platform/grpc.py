@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import hmac
 import json
-from collections.abc import Awaitable, Callable, Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, cast
 
 import grpc
 from grpc import aio
@@ -21,47 +21,79 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 from voc_platform import telemetry
 
 AUTH_METADATA_KEY = "authorization"
-_OPEN_METHODS = ("/grpc.health.v1.Health/", "/grpc.reflection.")
+_TRACE_KEYS = frozenset({"traceparent", "tracestate", "baggage"})
 
 
-class _ServerInterceptor(aio.ServerInterceptor):  # type: ignore[misc]
-    """Checks the service credential and opens a server span under the caller's trace."""
+def _guarded(method: str, handler: grpc.RpcMethodHandler, expected: bytes) -> grpc.RpcMethodHandler:
+    """The handler behind the service-credential check and a server span under the caller's
+    trace. Built once per method at registration: an aio server interceptor would rebuild the
+    handler and its closure on every call."""
+    if handler.unary_unary is None:
+        raise TypeError(f"{method}: only unary methods are guarded; add a guard before serving streams")
+    inner = handler.unary_unary
+    name = method.lstrip("/")
+    attributes = {"rpc.system": "grpc", "rpc.method": method}
 
-    def __init__(self, token: str) -> None:
-        self._expected = f"Bearer {token}"
+    async def guarded(request: Any, context: aio.ServicerContext) -> Any:
+        credential = b""
+        carrier: dict[str, str] | None = None
+        for key, value in context.invocation_metadata() or ():
+            if key == AUTH_METADATA_KEY and isinstance(value, str):
+                credential = value.encode()
+            elif key in _TRACE_KEYS and isinstance(value, str):
+                if carrier is None:
+                    carrier = {}
+                carrier[key] = value
+        if not hmac.compare_digest(credential, expected):
+            await context.abort(grpc.StatusCode.UNAUTHENTICATED, "missing service credential")
+        parent = telemetry.extract(carrier) if carrier is not None and "traceparent" in carrier else None
+        with telemetry.span(name, kind=SpanKind.SERVER, parent=parent, attributes=attributes):
+            return await inner(request, context)
 
-    async def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
-        details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler:
-        handler = await continuation(details)
+    return grpc.unary_unary_rpc_method_handler(
+        guarded,
+        request_deserializer=handler.request_deserializer,
+        response_serializer=handler.response_serializer,
+    )
+
+
+class _GuardedHandlers(grpc.GenericRpcHandler):  # type: ignore[misc]
+    """A service's generic handler whose methods are guarded (wrapped once, then cached)."""
+
+    def __init__(self, inner: grpc.GenericRpcHandler, expected: bytes) -> None:
+        self._inner = inner
+        self._expected = expected
+        self._wrapped: dict[str, grpc.RpcMethodHandler | None] = {}
+
+    def service(self, details: grpc.HandlerCallDetails) -> grpc.RpcMethodHandler | None:
         method: str = details.method
-        if handler is None or method.startswith(_OPEN_METHODS):
-            return handler
-        metadata = {k: v for k, v in (details.invocation_metadata or ()) if isinstance(v, str)}
-        authorized = hmac.compare_digest(
-            metadata.get(AUTH_METADATA_KEY, "").encode(), self._expected.encode()
-        )
-        if handler.unary_unary is None:
-            return handler
-        inner = handler.unary_unary
+        if method not in self._wrapped:
+            handler = self._inner.service(details)
+            self._wrapped[method] = None if handler is None else _guarded(method, handler, self._expected)
+        return self._wrapped[method]
 
-        async def wrapped(request: Any, context: aio.ServicerContext) -> Any:
-            if not authorized:
-                await context.abort(grpc.StatusCode.UNAUTHENTICATED, "missing service credential")
-            with telemetry.span(
-                method.lstrip("/"),
-                kind=SpanKind.SERVER,
-                parent=telemetry.extract(metadata) if "traceparent" in metadata else None,
-                attributes={"rpc.system": "grpc", "rpc.method": method},
-            ):
-                return await inner(request, context)
 
-        return grpc.unary_unary_rpc_method_handler(
-            wrapped,
-            request_deserializer=handler.request_deserializer,
-            response_serializer=handler.response_serializer,
+class _GuardedServer:
+    """What a generated ``add_*Servicer_to_server`` registers on: the real server, with every
+    method it adds put behind the credential check. Health and reflection are registered on the
+    real server directly, so probes need no credential."""
+
+    def __init__(self, server: aio.Server, token: str) -> None:
+        self._server = server
+        self._expected = f"Bearer {token}".encode()
+
+    def add_generic_rpc_handlers(self, handlers: Sequence[grpc.GenericRpcHandler]) -> None:
+        self._server.add_generic_rpc_handlers([_GuardedHandlers(h, self._expected) for h in handlers])
+
+    def add_registered_method_handlers(
+        self, service_name: str, method_handlers: dict[str, grpc.RpcMethodHandler]
+    ) -> None:
+        self._server.add_registered_method_handlers(
+            service_name,
+            {
+                name: _guarded(f"/{service_name}/{name}", handler, self._expected)
+                for name, handler in method_handlers.items()
+            },
         )
 
 
@@ -75,11 +107,11 @@ def create_server(
 ) -> tuple[aio.Server, health.aio.HealthServicer, int]:
     """A grpc.aio server with health and reflection; returns (server, health, bound port)."""
     server = aio.server(
-        interceptors=[_ServerInterceptor(token)],
         options=[("grpc.so_reuseport", 0), ("grpc.max_receive_message_length", 4 * 1024 * 1024)],
     )
+    guarded = _GuardedServer(server, token)
     for add in register:
-        add(server)
+        add(guarded)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(
@@ -118,51 +150,76 @@ def _service_config(max_attempts: int = 4) -> str:
     )
 
 
-class _ClientInterceptor(aio.UnaryUnaryClientInterceptor):  # type: ignore[misc]
-    def __init__(self, token: str, timeout: float) -> None:
-        self._token = token
+class _TracedUnaryUnary:
+    """A stub method: adds the credential, the caller's trace context and the default deadline,
+    and runs the call under a client span. A plain wrapper rather than an aio client
+    interceptor, which runs every call through an extra task and interceptor chain."""
+
+    __slots__ = ("_attributes", "_inner", "_name", "_timeout", "_token")
+
+    def __init__(self, inner: aio.UnaryUnaryMultiCallable, method: str, token: str, timeout: float) -> None:
+        self._inner = inner
+        self._name = method.lstrip("/")
+        self._attributes = {"rpc.system": "grpc", "rpc.method": method}
+        self._token = f"Bearer {token}"
         self._timeout = timeout
 
-    async def intercept_unary_unary(
+    async def __call__(
         self,
-        continuation: Callable[[aio.ClientCallDetails, Any], Awaitable[Any]],
-        details: aio.ClientCallDetails,
         request: Any,
+        *,
+        timeout: float | None = None,
+        metadata: Sequence[tuple[str, str]] | None = None,
+        **kwargs: Any,
     ) -> Any:
-        method = details.method.decode() if isinstance(details.method, bytes) else details.method
-        with telemetry.span(
-            method.lstrip("/"),
-            kind=SpanKind.CLIENT,
-            attributes={"rpc.system": "grpc", "rpc.method": method},
-        ) as span:
+        with telemetry.span(self._name, kind=SpanKind.CLIENT, attributes=self._attributes) as span:
             carrier: dict[str, str] = {}
             telemetry.inject(carrier)
-            metadata = list(details.metadata or [])
-            metadata.append((AUTH_METADATA_KEY, f"Bearer {self._token}"))
-            metadata.extend(carrier.items())
-            new_details = aio.ClientCallDetails(
-                method=details.method,
-                timeout=details.timeout if details.timeout is not None else self._timeout,
-                metadata=aio.Metadata(*metadata),
-                credentials=details.credentials,
-                wait_for_ready=details.wait_for_ready,
-            )
-            call = await continuation(new_details, request)
+            outgoing = [(AUTH_METADATA_KEY, self._token), *carrier.items(), *(metadata or ())]
             try:
-                return await call
+                return await self._inner(
+                    request,
+                    timeout=self._timeout if timeout is None else timeout,
+                    metadata=outgoing,
+                    **kwargs,
+                )
             except aio.AioRpcError as exc:
                 span.set_status(Status(StatusCode.ERROR, exc.code().name))
                 raise
 
 
+class _ServiceChannel:
+    """An aio channel whose unary methods carry the service credential, trace context and a
+    deadline; everything else (close, channel_ready, ...) is the channel's own."""
+
+    def __init__(self, channel: aio.Channel, token: str, timeout: float) -> None:
+        self._channel = channel
+        self._token = token
+        self._timeout = timeout
+
+    def unary_unary(self, method: str, *args: Any, **kwargs: Any) -> _TracedUnaryUnary:
+        inner = self._channel.unary_unary(method, *args, **kwargs)
+        return _TracedUnaryUnary(inner, method, self._token, self._timeout)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._channel, name)
+
+    async def __aenter__(self) -> _ServiceChannel:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._channel.close()
+
+
 def client_channel(target: str, *, token: str, timeout: float) -> aio.Channel:
     """One long-lived channel per target; every call gets `timeout` unless it sets its own."""
-    return aio.insecure_channel(
+    channel = aio.insecure_channel(
         target,
         options=[
             ("grpc.enable_retries", 1),
             ("grpc.service_config", _service_config()),
             ("grpc.keepalive_time_ms", 30000),
         ],
-        interceptors=[_ClientInterceptor(token, timeout)],
     )
+    # Stubs only call channel.unary_unary; the wrapper stands in for the channel.
+    return cast(aio.Channel, _ServiceChannel(channel, token, timeout))

@@ -36,6 +36,7 @@ from voc_actions import grpc_server, service
 from voc_actions.playbooks import parse_playbooks
 from voc_actions.playbooks.bench import FORMATS, REGIONS, SIGNALS, TIERS, synthesize
 from voc_platform import grpc as voc_grpc
+from voc_platform import telemetry
 from voc_platform.taxonomy import CATEGORIES, CHANNELS, SENTIMENTS, SEVERITIES
 
 TOKEN = "bench-internal-token"  # noqa: S105 - loopback only
@@ -79,7 +80,9 @@ def percentile(samples: list[float], q: int) -> float:
 
 
 def _run_loop(main: Coroutine[Any, Any, Any]) -> Any:
-    """Run ``main`` on uvloop, as ServiceRuntime does."""
+    """Run ``main`` on uvloop with the SDK tracer provider installed, as ServiceRuntime does
+    (without the provider every span would be the API's free no-op and the bench would flatter)."""
+    telemetry.setup("voc-bench-grpc")
     try:
         import uvloop
     except ImportError:  # pragma: no cover - uvloop is a dependency; stay runnable without it
