@@ -2,24 +2,33 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import datetime
 import email.utils
 import json
 import os
 import socket
+import ssl
 import stat
 import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import http_ece
 import httpx
 import jwt
 import pytest
-from cryptography.hazmat.primitives import serialization
+from aiohttp import web
+from aiohttp.abc import AbstractResolver, ResolveResult
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from tests.support.push_emulator import PushEmulator
 from voc_notify.webpush import (
@@ -258,7 +267,7 @@ async def test_emulator_rejects_bad_vapid(emu: PushEmulator, vapid: VapidKeys) -
         assert await post(f"vapid t={bad_sub}, k={vapid.public_key_b64url}") == 401
         assert await post(None) == 401
         # and the untouched request is fine
-        assert await post(good.headers["authorization"]) == 201
+        assert await post(good.headers["Authorization"]) == 201
 
 
 async def test_application_server_key_mismatch_is_403(emu: PushEmulator, vapid: VapidKeys) -> None:
@@ -360,54 +369,207 @@ ALLOWED = [
 ]
 
 
-@pytest.mark.parametrize("endpoint", BLOCKED)
-async def test_allowlist_blocks_before_any_request(endpoint: str, vapid: VapidKeys) -> None:
-    calls: list[httpx.Request] = []
+@dataclass
+class FakePushServices:
+    """An aiohttp session whose every host name resolves to one local TLS server (which
+    answers 201 and records what it received), for pushes to the real push services'
+    endpoints without leaving the machine."""
 
-    def handler(request: httpx.Request) -> httpx.Response:
-        calls.append(request)
-        pytest.fail(f"request to {request.url} must never be made")
+    session: aiohttp.ClientSession
+    seen: list[web.Request] = field(default_factory=list)
+    bodies: list[bytes] = field(default_factory=list)
 
-    sub = PushSubscription(endpoint=endpoint, **fake_keys())  # bypass from_json on purpose
-    client = httpx.AsyncClient(transport=httpx.MockTransport(handler))
-    sender = WebPushSender(vapid=vapid, subject=SUBJECT, allowlist=PushAllowlist(), client=client)
+
+class _LoopbackResolver(AbstractResolver):
+    def __init__(self, port: int) -> None:
+        self.port = port
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
+        return [
+            ResolveResult(
+                hostname=host, host="127.0.0.1", port=self.port, family=socket.AF_INET, proto=0, flags=0
+            )
+        ]
+
+    async def close(self) -> None:
+        pass
+
+
+def _self_signed_tls(tmp: Path) -> ssl.SSLContext:
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "push.test")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(hours=1))
+        .sign(key, hashes.SHA256())
+    )
+    (tmp / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    (tmp / "key.pem").write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.load_cert_chain(tmp / "cert.pem", tmp / "key.pem")
+    return ctx
+
+
+@asynccontextmanager
+async def fake_push_services(tmp: Path) -> AsyncIterator[FakePushServices]:
+    async def handler(request: web.Request) -> web.Response:
+        fake.seen.append(request)
+        fake.bodies.append(await request.read())
+        return web.Response(status=201, headers={"Location": "https://x/m/1"})
+
+    app = web.Application()
+    app.router.add_post("/{tail:.*}", handler)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    site = web.SockSite(runner, sock, ssl_context=_self_signed_tls(tmp))
+    await site.start()
+    connector = aiohttp.TCPConnector(ssl=False, resolver=_LoopbackResolver(sock.getsockname()[1]))
+    fake = FakePushServices(aiohttp.ClientSession(connector=connector))
     try:
-        with pytest.raises(EndpointNotAllowed):
-            await sender.send(sub, b"secret", ttl=10)
+        yield fake
     finally:
-        await sender.aclose()
-        await client.aclose()
-    assert calls == []
+        await fake.session.close()
+        await runner.cleanup()
+
+
+@pytest.mark.parametrize("endpoint", BLOCKED)
+async def test_allowlist_blocks_before_any_request(endpoint: str, vapid: VapidKeys, tmp_path: Path) -> None:
+    sub = PushSubscription(endpoint=endpoint, **fake_keys())  # bypass from_json on purpose
+    async with fake_push_services(tmp_path) as fake:
+        sender = WebPushSender(vapid=vapid, subject=SUBJECT, allowlist=PushAllowlist(), client=fake.session)
+        try:
+            with pytest.raises(EndpointNotAllowed):
+                await sender.send(sub, b"secret", ttl=10)
+        finally:
+            await sender.aclose()
+        assert not fake.session.closed  # an injected session belongs to the caller
+    assert fake.seen == []
     assert not PushAllowlist().allows(endpoint)
     with pytest.raises(InvalidSubscription) as info:
         PushSubscription.from_json({"endpoint": endpoint, "keys": fake_keys()}, allowlist=PushAllowlist())
     assert info.value.field == "endpoint"
 
 
-async def test_allowlist_allows_push_services(vapid: VapidKeys) -> None:
-    seen: list[httpx.Request] = []
-
-    def handler(request: httpx.Request) -> httpx.Response:
-        seen.append(request)
-        return httpx.Response(201, headers={"location": "https://x/m/1"})
-
-    client = httpx.AsyncClient(transport=httpx.MockTransport(handler))
-    sender = WebPushSender(vapid=vapid, subject=SUBJECT, allowlist=PushAllowlist(), client=client)
-    try:
-        for endpoint in ALLOWED:
-            sub = PushSubscription.from_json(
-                {"endpoint": endpoint, "keys": fake_keys()}, allowlist=PushAllowlist()
-            )
-            assert (await sender.send(sub, b"x", ttl=10)).status == "accepted"
-    finally:
-        await sender.aclose()
-        await client.aclose()
-    assert [r.url.host for r in seen] == [httpx.URL(e).host for e in ALLOWED]
+async def test_allowlist_allows_push_services(vapid: VapidKeys, tmp_path: Path) -> None:
+    async with fake_push_services(tmp_path) as fake:
+        sender = WebPushSender(vapid=vapid, subject=SUBJECT, allowlist=PushAllowlist(), client=fake.session)
+        try:
+            for endpoint in ALLOWED:
+                sub = PushSubscription.from_json(
+                    {"endpoint": endpoint, "keys": fake_keys()}, allowlist=PushAllowlist()
+                )
+                result = await sender.send(sub, b"x", ttl=10)
+                assert (result.status, result.http_status, result.detail) == (
+                    "accepted",
+                    201,
+                    "https://x/m/1",
+                )
+        finally:
+            await sender.aclose()
+    assert [r.host for r in fake.seen] == [httpx.URL(e).host for e in ALLOWED]  # Host: no default port
+    assert [r.raw_path for r in fake.seen] == [httpx.URL(e).raw_path.decode() for e in ALLOWED]
+    # "x" + delimiter, encrypted: 86 octets of header, 2 of ciphertext, 16 of tag
+    assert [len(body) for body in fake.bodies] == [86 + 2 + 16] * len(ALLOWED)
+    assert {r.headers["content-encoding"] for r in fake.seen} == {"aes128gcm"}
     claims = jwt.decode(
-        seen[1].headers["authorization"].split("t=")[1].split(",")[0],
+        fake.seen[1].headers["authorization"].split("t=")[1].split(",")[0],
         options={"verify_signature": False},
     )
     assert claims["aud"] == "https://fcm.googleapis.com"  # default port omitted from origin
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "target"),
+    [
+        ("https://db5p.notify.windows.com/w/?token=ab%2bc%3d%3D", "/w/?token=ab%2bc%3d%3D"),  # verbatim
+        ("https://fcm.googleapis.com/a/./b/../c", "/a/c"),
+        ("https://fcm.googleapis.com/../x/%2e%2e/y", "/x/%2e%2e/y"),
+        (
+            'https://fcm.googleapis.com/p{1}`<2>"|^%zz?q=<{|}>"`',
+            "/p%7B1%7D%60%3C2%3E%22|^%zz?q=%3C{|}%3E%22`",
+        ),
+        ("https://fcm.googleapis.com?x=1", "/?x=1"),
+        ("https://fcm.googleapis.com", "/"),
+    ],
+)
+def test_request_target_is_sent_as_given(endpoint: str, target: str) -> None:
+    """Existing escapes are kept byte for byte, dot segments dropped, unsafe characters
+    escaped; the same request target httpx (the sender's previous client) produced."""
+    assert PushAllowlist().parse(endpoint).raw_path_qs == target
+    assert httpx.URL(endpoint).raw_path.decode() == target
+
+
+async def test_idle_keepalive_connections_capped(emu: PushEmulator, vapid: VapidKeys) -> None:
+    """At most 100 idle keep-alive connections stay pooled (of up to 200 open)."""
+    _, sub = new_sub(emu)
+    async with make_sender(emu, vapid) as sender:
+        results = await asyncio.gather(*(sender.send(sub, b"{}", ttl=5) for _ in range(150)))
+        assert {r.status for r in results} == {"accepted"}
+        connector = sender._session().connector
+        assert isinstance(connector, aiohttp.BaseConnector)
+        idle = sum(map(len, connector._conns.values()))
+        assert 0 < idle <= 100
+        assert (await sender.send(sub, b"{}", ttl=5)).status == "accepted"  # reuses one
+
+
+def test_sender_built_outside_a_loop_and_closed(emu: PushEmulator, vapid: VapidKeys) -> None:
+    """The session is created lazily on the running loop (the service builds the sender
+    before its loop runs); after aclose() the sender refuses to send."""
+    _, sub = new_sub(emu)
+    sender = WebPushSender(
+        vapid=vapid, subject=SUBJECT, allowlist=PushAllowlist([f"127.0.0.1:{emu.port}"]), timeout=2.0
+    )
+
+    async def use() -> None:
+        assert (await sender.send(sub, b"{}", ttl=5)).status == "accepted"
+        await sender.aclose()
+        await sender.aclose()  # idempotent
+        with pytest.raises(RuntimeError, match="closed"):
+            await sender.send(sub, b"{}", ttl=5)
+
+    asyncio.run(use())
+
+
+async def test_read_timeout_is_retry(vapid: VapidKeys) -> None:
+    """A push service that accepts the connection but never answers: a timeout -> retry."""
+    accepted: list[asyncio.StreamWriter] = []
+
+    async def silent(_reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        accepted.append(writer)
+
+    server = await asyncio.start_server(silent, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    sub = PushSubscription.from_json({"endpoint": f"http://127.0.0.1:{port}/push/x", "keys": fake_keys()})
+    sender = WebPushSender(
+        vapid=vapid, subject=SUBJECT, allowlist=PushAllowlist([f"127.0.0.1:{port}"]), timeout=0.3
+    )
+    try:
+        started = time.monotonic()
+        result = await sender.send(sub, b"x", ttl=10)
+        elapsed = time.monotonic() - started
+    finally:
+        await sender.aclose()
+        for writer in accepted:
+            writer.close()
+        server.close()
+        await server.wait_closed()
+    assert (result.status, result.http_status) == ("retry", None)
+    assert result.detail.startswith("timeout: ")
+    assert 0.25 <= elapsed < 1.5
 
 
 def test_allowlist_ports_and_loopback_http() -> None:

@@ -34,12 +34,11 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from voc_platform import telemetry
 from voc_platform.db import Database, on_commit
+from voc_platform.dbsync import Prepared, Reader, insert_ignore
 
 if TYPE_CHECKING:
     from voc_platform.bus import Bus
@@ -100,10 +99,20 @@ async def add_events(
     """Write several (subject, message, event id or None) events with one statement."""
     if not events:
         return []
+    rows = outbox_rows(events)
+    await session.run_sync(lambda s: insert_outbox_rows(Reader.of(s.connection()), outbox, rows))
+    on_commit(session, _wake_all)
+    return [str(row["event_id"]) for row in rows]
+
+
+def outbox_rows(events: Sequence[tuple[str, Message, str | None]]) -> list[dict[str, Any]]:
+    """The outbox rows of (subject, message, event id or None) events, carrying the current
+    trace context; for `insert_outbox_rows` inside a caller's `run_sync` (then the caller also
+    calls `on_commit(session, wake_relays)`)."""
     headers: dict[str, str] = {}
     telemetry.inject(headers)
     now = time.time()
-    rows = [
+    return [
         {
             "event_id": event_id or new_event_id(),
             "subject": subject,
@@ -115,9 +124,25 @@ async def add_events(
         }
         for subject, message, event_id in events
     ]
-    await session.execute(insert(outbox), rows)
-    on_commit(session, _wake_all)
-    return [str(row["event_id"]) for row in rows]
+
+
+_OUTBOX_INSERTS: dict[str, Prepared] = {}
+_PROCESSED_INSERTS: dict[str, Prepared] = {}
+
+
+def insert_outbox_rows(reader: Reader, outbox: Table, rows: Sequence[dict[str, Any]]) -> None:
+    prepared = _OUTBOX_INSERTS.get(outbox.key)
+    if prepared is None:
+        prepared = _OUTBOX_INSERTS[outbox.key] = Prepared(insert(outbox))
+    if len(rows) == 1:
+        prepared.execute(reader, rows[0])
+    elif rows:
+        prepared.execute_many(reader, rows)
+
+
+def wake_relays() -> None:
+    """Wake this process's outbox relays (after a commit that wrote outbox rows)."""
+    _wake_all()
 
 
 def _wake_all() -> None:
@@ -133,12 +158,11 @@ async def mark_processed(session: AsyncSession, processed: Table, *, consumer: s
     for the first transaction and then inserts nothing, instead of a lookup plus a savepoint.
     """
     values = {"consumer": consumer, "event_id": event_id, "processed_at": time.time()}
-    if session.get_bind().dialect.name == "postgresql":
-        statement: Any = pg_insert(processed).values(values).on_conflict_do_nothing()
-    else:
-        statement = sqlite_insert(processed).values(values).on_conflict_do_nothing()
-    result: Any = await session.execute(statement)
-    return bool(result.rowcount == 1)
+    prepared = _PROCESSED_INSERTS.get(processed.key)
+    if prepared is None:
+        prepared = _PROCESSED_INSERTS[processed.key] = Prepared(lambda d: insert_ignore(d, processed))
+    inserted: int = await session.run_sync(lambda s: prepared.execute(Reader.of(s.connection()), values))
+    return inserted == 1
 
 
 class OutboxRelay:

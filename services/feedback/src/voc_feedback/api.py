@@ -159,7 +159,7 @@ def build_app(settings: Settings, database: Database) -> FastAPI:
     app.state.database = database
     app.state.rate_limiter = limiter
 
-    def throttle(api_key: ApiKey) -> None:
+    def throttle(api_key: service.KeyIdentity) -> None:
         wait = limiter.take(api_key.id)
         if wait > 0:
             raise Problem(

@@ -16,7 +16,7 @@ from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
 from voc_platform.db import Database
-from voc_profile.dbsync import Prepared, Reader
+from voc_platform.dbsync import Prepared, Reader
 from voc_profile.models import Base
 
 log = logging.getLogger(__name__)

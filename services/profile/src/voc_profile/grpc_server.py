@@ -10,8 +10,9 @@ from grpc import aio
 
 from voc.common.v1 import common_pb2
 from voc.profile.v1 import profile_pb2, profile_pb2_grpc
+from voc_platform import dbsync
 from voc_platform.db import Database
-from voc_profile import dbsync, service
+from voc_profile import service
 from voc_profile.audit import AuditTrail
 from voc_profile.identity import InvalidIdentifier, mask_name, mask_phone, normalize, normalize_lenient
 from voc_profile.settings import Settings

@@ -31,10 +31,10 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from voc.events.v1 import events_pb2
+from voc_platform.dbsync import Prepared, Reader, insert_ignore
 from voc_platform.ids import uuid7
 from voc_platform.outbox import add_event
 from voc_profile import summary
-from voc_profile.dbsync import Prepared, Reader, insert_ignore
 from voc_profile.identity import mask_name, mask_phone, normalize
 from voc_profile.models import (
     AlertHistory,
