@@ -82,6 +82,10 @@ class Database:
             if path and path != ":memory:":
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
             kwargs["connect_args"] = {"timeout": 30}
+            # SQLAlchemy's default of 5 pooled connections is below a busy service's concurrent
+            # sessions (consumers, workers, requests): each overflow connection was opened (WAL
+            # pragmas) and closed again, losing sqlite3's per-connection statement cache.
+            kwargs.update(pool_size=pool_size, max_overflow=pool_size)
         else:
             kwargs.update(pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
         self.engine: AsyncEngine = create_async_engine(async_url(url), **kwargs)
@@ -129,4 +133,10 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 
 def _sqlite_begin(conn: Any) -> None:
-    conn.exec_driver_sql("BEGIN")
+    # On the DBAPI cursor: SQLAlchemy's own execute path costs more than BEGIN itself, and this
+    # runs for every transaction.
+    cursor = conn.connection.cursor()
+    try:
+        cursor.execute("BEGIN")
+    finally:
+        cursor.close()
