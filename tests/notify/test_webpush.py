@@ -184,6 +184,7 @@ async def test_empty_payload_is_sent_without_body(emu: PushEmulator, vapid: Vapi
     (push,) = emu.received(sid)
     assert push.payload == b"" and push.json is None
     assert "content-encoding" not in push.headers
+    assert "content-type" not in push.headers and push.headers["content-length"] == "0"
 
 
 # --------------------------------------------------------------------------- VAPID

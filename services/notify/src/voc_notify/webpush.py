@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import base64
 import binascii
+import codecs
+import contextlib
 import email.utils
 import hashlib
 import ipaddress
@@ -26,6 +28,7 @@ import math
 import os
 import random
 import re
+import ssl
 import struct
 import tempfile
 import time
@@ -35,12 +38,16 @@ from pathlib import Path
 from typing import Any, Final, Literal
 from urllib.parse import urlsplit
 
-import httpx
+import aiohttp
+import certifi
 import jwt
+from aiohttp.client_proto import ResponseHandler
+from aiohttp.client_reqrep import ConnectionKey
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from yarl import URL
 
 __all__ = [
     "DEFAULT_PUSH_HOSTS",
@@ -49,6 +56,7 @@ __all__ = [
     "InvalidSubscription",
     "PayloadTooLarge",
     "PushAllowlist",
+    "PushRequest",
     "PushResult",
     "PushStatus",
     "PushSubscription",
@@ -89,6 +97,11 @@ _HOST_RE: Final = re.compile(rf"{_LABEL}(?:\.{_LABEL})*")
 _B64URL_RE: Final = re.compile(r"[A-Za-z0-9_\-+/]*={0,2}")
 _URL_CHARS_RE: Final = re.compile(r"[\x21-\x5b\x5d-\x7e]+")  # printable ASCII except "\\"
 _DEFAULT_PORTS: Final = {"https": 443, "http": 80}
+_IPV4_STYLE_RE: Final = re.compile(r"[0-9]+\.[0-9]+\.[0-9]+\.[0-9]+")
+# WHATWG percent-encode sets for the printable ASCII that _URL_CHARS_RE lets through
+# (the request target is encoded exactly as httpx, the previous client, encoded it)
+_PATH_ENCODE_RE: Final = re.compile(r'["<>`{}]')
+_QUERY_ENCODE_RE: Final = re.compile(r'["<>]')
 _LOOPBACK_NAMES: Final = frozenset({"localhost"})
 
 
@@ -241,7 +254,7 @@ class _ParsedEndpoint:
     scheme: str
     host: str  # lower-case; IPv6 without brackets
     port: int  # effective port
-    url: httpx.URL
+    url: URL
 
 
 def _parse_endpoint(endpoint: str) -> _ParsedEndpoint:
@@ -270,16 +283,63 @@ def _parse_endpoint(endpoint: str) -> _ParsedEndpoint:
     if _ip_or_none(host) is None and not _HOST_RE.fullmatch(host):
         raise EndpointNotAllowed(f"invalid host {host!r}")
     effective_port = port if port is not None else _DEFAULT_PORTS[scheme]
+    # What the previous client's (httpx's) URL parser refused on top of urlsplit's checks:
+    # malformed IPv4/IPv6 literals, and IDNA "xn--" hosts (it compared them decoded).
+    if _IPV4_STYLE_RE.fullmatch(host) and not isinstance(_ip_or_none(host), ipaddress.IPv4Address):
+        raise EndpointNotAllowed(f"unparseable endpoint: Invalid IPv4 address: {host!r}")
+    if parts.netloc.startswith("[") and not isinstance(_ip_or_none(host), ipaddress.IPv6Address):
+        literal = parts.netloc[: parts.netloc.find("]") + 1]
+        raise EndpointNotAllowed(f"unparseable endpoint: Invalid IPv6 address: {literal!r}")
+    if host.startswith("xn--"):
+        raise EndpointNotAllowed("ambiguous endpoint URL")
     # Parse again with the client's own parser and insist both parsers agree, so a
     # parser differential can never make us check one host and connect to another.
     try:
-        url = httpx.URL(endpoint)
-    except (httpx.InvalidURL, ValueError) as exc:
+        target = _request_target(parts.path, parts.query if "?" in endpoint else None)
+        reparsed = URL(f"{parts.scheme}://{parts.netloc}{target}", encoded=True)
+        reparsed_port = reparsed.explicit_port
+    except (TypeError, ValueError) as exc:
         raise EndpointNotAllowed(f"unparseable endpoint: {exc}") from exc
-    url_port = url.port if url.port is not None else _DEFAULT_PORTS.get(url.scheme, -1)
-    if url.scheme != scheme or url.host.lower() != host or url_port != effective_port or url.userinfo:
+    if (
+        reparsed.scheme != scheme
+        or (reparsed.raw_host or "").lower() != host
+        or (reparsed_port if reparsed_port is not None else _DEFAULT_PORTS[scheme]) != effective_port
+        or reparsed.raw_user is not None
+        or reparsed.raw_password is not None
+    ):
         raise EndpointNotAllowed("ambiguous endpoint URL")
+    # What is requested: built from the checked parts (lower-case host, default port
+    # omitted, as in the Host header); encoded=True: the request target is sent verbatim.
+    authority = f"[{host}]" if ":" in host else host
+    if effective_port != _DEFAULT_PORTS[scheme]:
+        authority += f":{effective_port}"
+    url = URL(f"{scheme}://{authority}{target}", encoded=True)
     return _ParsedEndpoint(scheme=scheme, host=host, port=effective_port, url=url)
+
+
+def _request_target(path: str, query: str | None) -> str:
+    """Origin-form request target: dot segments removed (RFC 3986 s5.2.4), existing
+    ``%xx`` escapes kept verbatim, the few printable characters that must not appear raw
+    percent-encoded (WHATWG path/query percent-encode sets)."""
+    if "." in path:
+        segments = path.split("/")
+        if "." in segments or ".." in segments:
+            kept: list[str] = []
+            for segment in segments:
+                if segment == "..":
+                    if kept and kept != [""]:
+                        kept.pop()
+                elif segment != ".":
+                    kept.append(segment)
+            path = "/".join(kept)
+    target = _PATH_ENCODE_RE.sub(_percent_encode, path) or "/"
+    if query is not None:
+        target += "?" + _QUERY_ENCODE_RE.sub(_percent_encode, query)
+    return target
+
+
+def _percent_encode(match: re.Match[str]) -> str:
+    return f"%{ord(match.group()):02X}"
 
 
 class PushAllowlist:
@@ -333,7 +393,7 @@ class PushAllowlist:
             return False
         return any(host.endswith(s) for s in self._suffixes) and port == _DEFAULT_PORTS[scheme]
 
-    def parse(self, endpoint: str) -> httpx.URL:
+    def parse(self, endpoint: str) -> URL:
         """Check ``endpoint`` and return the exact URL object to request."""
         parsed = _parse_endpoint(endpoint)
         if not self._host_port_allowed(parsed.host, parsed.port, parsed.scheme):
@@ -523,24 +583,34 @@ def normalize_topic(topic: str) -> str:
     return b64url_encode(hashlib.sha256(topic.encode("utf-8")).digest())[:32]
 
 
-def _origin(url: httpx.URL) -> str:
+def _origin(url: URL) -> str:
     """RFC 6454 ASCII serialisation of the endpoint's origin: the VAPID ``aud``."""
-    host = f"[{url.host}]" if ":" in url.host else url.host
-    port = url.port
+    host = url.host or ""
+    host = f"[{host}]" if ":" in host else host
+    port = url.explicit_port
     if port is None or port == _DEFAULT_PORTS.get(url.scheme):
         return f"{url.scheme}://{host}"
     return f"{url.scheme}://{host}:{port}"
 
 
-def _classify(response: httpx.Response) -> PushResult:
-    code = response.status_code
+def _decode_text(body: bytes, charset: str | None) -> str:
+    """The body as text: the declared charset if Python knows it, else UTF-8; undecodable
+    bytes replaced (never raises)."""
+    encoding = "utf-8"
+    if charset:
+        with contextlib.suppress(LookupError):
+            encoding = codecs.lookup(charset).name
+    return body.decode(encoding, errors="replace")
+
+
+def _classify(code: int, headers: Mapping[str, str], text: str) -> PushResult:
     if 200 <= code < 300:
-        return PushResult("accepted", code, None, response.headers.get("location", ""))
-    detail = response.text[:300]
+        return PushResult("accepted", code, None, headers.get("location", ""))
+    detail = text[:300]
     if code in (404, 410):
         return PushResult("gone", code, None, detail or "subscription gone")
     if code in (408, 425, 429) or code >= 500:
-        retry_after = parse_retry_after(response.headers.get("retry-after"))
+        retry_after = parse_retry_after(headers.get("retry-after"))
         return PushResult("retry", code, retry_after, detail or "push service busy")
     if 300 <= code < 400:
         return PushResult("rejected", code, None, "redirect not followed")
@@ -550,10 +620,41 @@ def _classify(response: httpx.Response) -> PushResult:
 # ---------------------------------------------------------------------------------------
 # sender
 
+MAX_CONNECTIONS: Final = 200
+MAX_KEEPALIVE_CONNECTIONS: Final = 100
+KEEPALIVE_EXPIRY: Final = 5.0  # seconds an idle pooled connection is kept
+_NO_AUTO_HEADERS: Final = ("Content-Type",)
+
+
+@dataclass(frozen=True, slots=True)
+class PushRequest:
+    """A validated, encrypted and signed push message, ready to send (never sent yet)."""
+
+    method: str
+    url: URL  # the exact URL object that passed the allowlist
+    headers: dict[str, str]
+    content: bytes
+
+
+class _PushConnector(aiohttp.TCPConnector):
+    """A TCPConnector that, besides ``limit`` connections in total, keeps at most
+    ``max_keepalive`` of them idle in the pool: a connection released while that many are
+    already idle is closed instead (aiohttp itself only expires idle ones by time)."""
+
+    def __init__(self, *, max_keepalive: int, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._max_keepalive = max_keepalive
+
+    def _release(self, key: ConnectionKey, protocol: ResponseHandler, *, should_close: bool = False) -> None:
+        if not should_close and sum(map(len, self._conns.values())) >= self._max_keepalive:
+            should_close = True
+        super()._release(key, protocol, should_close=should_close)
+
 
 class WebPushSender:
     """Sends one encrypted, VAPID-authenticated push message per :meth:`send` call over a
-    shared keep-alive HTTP/1.1 connection pool."""
+    shared keep-alive HTTP/1.1 connection pool (one aiohttp session per sender, created on
+    the running loop at the first send)."""
 
     def __init__(
         self,
@@ -561,7 +662,7 @@ class WebPushSender:
         vapid: VapidKeys,
         subject: str,
         allowlist: PushAllowlist,
-        client: httpx.AsyncClient | None = None,
+        client: aiohttp.ClientSession | None = None,
         timeout: float = 5.0,
         jwt_lifetime: float = VAPID_DEFAULT_LIFETIME,
         clock: Callable[[], float] = time.time,
@@ -573,21 +674,53 @@ class WebPushSender:
         self._vapid = vapid
         self._subject = subject
         self._allowlist = allowlist
-        self._timeout = httpx.Timeout(timeout)
+        # ``timeout`` bounds each phase, as before: waiting for a pooled connection plus
+        # DNS and connecting (each at most ``timeout``), then every wait for response
+        # bytes. No sub-second rounding up of deadlines (aiohttp's ceil_threshold).
+        self._timeout = aiohttp.ClientTimeout(
+            total=None,
+            connect=2 * timeout,
+            sock_connect=timeout,
+            sock_read=timeout,
+            ceil_threshold=math.inf,
+        )
         self._jwt_lifetime = jwt_lifetime
         self._clock = clock
         self._tokens: dict[str, tuple[str, float]] = {}  # audience -> (jwt, exp)
         self._owns_client = client is None
-        self._client = client or httpx.AsyncClient(
-            timeout=self._timeout,
-            follow_redirects=False,
-            limits=httpx.Limits(max_connections=200, max_keepalive_connections=100),
-            trust_env=False,  # never route pushes through an env-configured proxy
-        )
+        self._client = client
+        self._closed = False
+        if client is None:
+            # certifi's CA bundle (what the previous client verified against), HTTP/1.1 only
+            self._ssl: ssl.SSLContext | None = ssl.create_default_context(cafile=certifi.where())
+            self._ssl.set_alpn_protocols(["http/1.1"])
+        else:
+            self._ssl = None
 
     @property
     def allowlist(self) -> PushAllowlist:
         return self._allowlist
+
+    def _session(self) -> aiohttp.ClientSession:
+        """The sender's session, created on the running loop at first use."""
+        if self._client is None:
+            if self._closed:
+                raise RuntimeError("Cannot send a request, as the client has been closed.")
+            connector = _PushConnector(
+                max_keepalive=MAX_KEEPALIVE_CONNECTIONS,
+                limit=MAX_CONNECTIONS,
+                limit_per_host=0,
+                keepalive_timeout=KEEPALIVE_EXPIRY,
+                ssl=self._ssl,
+                resolver=aiohttp.ThreadedResolver(),  # getaddrinfo, as before
+                timeout_ceil_threshold=math.inf,
+            )
+            self._client = aiohttp.ClientSession(
+                connector=connector,
+                timeout=self._timeout,
+                trust_env=False,  # never route pushes through an env-configured proxy
+            )
+        return self._client
 
     def vapid_token(self, audience: str) -> str:
         """The cached JWT for ``audience`` (``scheme://host[:port]``), re-signed when
@@ -609,7 +742,7 @@ class WebPushSender:
         ttl: int,
         urgency: str = "normal",
         topic: str | None = None,
-    ) -> httpx.Request:
+    ) -> PushRequest:
         """Validate, encrypt and sign; raises EndpointNotAllowed/ValueError, never sends."""
         url = self._allowlist.parse(subscription.endpoint)  # SSRF gate: before anything else
         if urgency not in URGENCIES:
@@ -635,7 +768,7 @@ class WebPushSender:
             body = encrypt_aes128gcm(payload, ua_public, auth_secret)
             headers["Content-Encoding"] = "aes128gcm"
             headers["Content-Type"] = "application/octet-stream"
-        return self._client.build_request("POST", url, content=body, headers=headers, timeout=self._timeout)
+        return PushRequest("POST", url, headers, body)
 
     async def send(
         self,
@@ -650,20 +783,31 @@ class WebPushSender:
         off the allowlist, :class:`PayloadTooLarge`/``ValueError`` for bad arguments;
         every outcome of the HTTP exchange is returned as a :class:`PushResult`."""
         request = self.build_request(subscription, payload, ttl=ttl, urgency=urgency, topic=topic)
+        session = self._session()
         try:
-            response = await self._client.send(request, follow_redirects=False)
-        except httpx.TimeoutException as exc:
+            async with session.request(
+                request.method,
+                request.url,
+                data=request.content or None,  # None: "Content-Length: 0"
+                headers=request.headers,
+                skip_auto_headers=_NO_AUTO_HEADERS,  # Content-Type only when there is a body
+                allow_redirects=False,
+            ) as response:
+                body = await response.read()
+        except TimeoutError as exc:  # aiohttp's timeout errors subclass TimeoutError
             return PushResult("retry", None, None, f"timeout: {type(exc).__name__}")
-        except httpx.TransportError as exc:
+        except aiohttp.ClientError as exc:
             return PushResult("retry", None, None, f"network error: {type(exc).__name__}: {exc}")
-        result = _classify(response)
+        result = _classify(response.status, response.headers, _decode_text(body, response.charset))
         if result.status != "accepted":
             log.info("push to %s -> %s (HTTP %s)", request.url.host, result.status, result.http_status)
         return result
 
     async def aclose(self) -> None:
         if self._owns_client:
-            await self._client.aclose()
+            self._closed = True
+            if self._client is not None:
+                await self._client.close()
 
     async def __aenter__(self) -> WebPushSender:
         return self
