@@ -25,10 +25,10 @@ def consumers(database: Database, links: service.FollowUpLinks) -> list[Consumer
             subject = msg.subject
             if subject == "voc.alert.created":
                 created = events_pb2.AlertCreated.FromString(msg.data)
-                await service.record_case_event(
+                # The "alerted" step and the customer link in one hop.
+                await service.record_alert(
                     session,
                     feedback_id=created.feedback_id,
-                    status="alerted",
                     at=created.created_at_ms / 1000,
                     actor="notify",
                     detail={
@@ -39,11 +39,8 @@ def consumers(database: Database, links: service.FollowUpLinks) -> list[Consumer
                         "degraded": list(created.degraded),
                     },
                     event_id=event_id,
+                    customer_id=created.customer_id or None,
                 )
-                if created.customer_id:
-                    await service.link_customer(
-                        session, feedback_id=created.feedback_id, customer_id=created.customer_id
-                    )
             elif subject == "voc.alert.acknowledged":
                 ack = events_pb2.AlertAcknowledged.FromString(msg.data)
                 await service.record_case_event(

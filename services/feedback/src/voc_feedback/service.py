@@ -347,6 +347,113 @@ def _earliest(current: float | None, at: float) -> float:
     return at if current is None else min(current, at)
 
 
+# The consumer's path: each event's statements as prepared Core statements in one greenlet hop
+# (see `submit_feedback`). The ORM versions below stay for sessions that hold ORM state
+# (`answer_follow_up` has the case loaded and changed): they refresh and synchronize those
+# objects and autoflush first, which the prepared statements would not.
+_CASE_ROW = Prepared(
+    select(
+        Feedback.status,
+        Feedback.alerted_at,
+        Feedback.acknowledged_at,
+        Feedback.resolved_at,
+        Feedback.escalated,
+        Feedback.reopens_id,
+    )
+    .where(Feedback.id == bindparam("feedback_id"))
+    .with_for_update()  # PostgreSQL row lock; SQLite writers are serialized by Database.write_lock
+)
+_TIMELINE_SEEN = Prepared(
+    select(TimelineEntry.id).where(
+        TimelineEntry.feedback_id == bindparam("feedback_id"), TimelineEntry.event_id == bindparam("event_id")
+    )
+)
+_FOLLOW_UP_OF = Prepared(select(FollowUp.id).where(FollowUp.feedback_id == bindparam("feedback_id")))
+# The columns set are the other keys of the parameters (compiled once per set of keys).
+_FEEDBACK_SET = Prepared(update(Feedback).where(Feedback.id == bindparam("where_id")))
+_FEEDBACK_REDACT = Prepared(update(Feedback).where(Feedback.customer_id == bindparam("where_customer_id")))
+
+
+def _plain(session: AsyncSession) -> bool:
+    """True when the session holds no ORM objects and no pending changes: then the prepared
+    statements give what the ORM statements would (nothing to refresh, synchronize or flush)."""
+    s = session.sync_session
+    return not s.identity_map and not s.new and not s.deleted
+
+
+@dataclass(frozen=True)
+class _CaseStep:
+    status: str  # after the event
+    reopens_id: str | None
+    recorded: bool  # False: the event id was already on the timeline
+    open_follow_up: bool  # a first resolution: the case has no follow-up yet
+
+
+def _case_event(
+    reader: Reader,
+    *,
+    feedback_id: str,
+    status: str,
+    at: float,
+    actor: str | None,
+    detail: dict[str, Any],
+    event_id: str | None,
+    customer_id: str | None = None,
+    check_follow_up: bool = False,
+) -> _CaseStep | None:
+    """`record_case_event`'s statements (plus `link_customer`'s when `customer_id` is given),
+    run inside the caller's transaction. None when the feedback is unknown."""
+    row = reader.first(_CASE_ROW, {"feedback_id": feedback_id})
+    if row is None:
+        if customer_id is not None:
+            reader.execute(_FEEDBACK_SET, {"customer_id": customer_id, "where_id": feedback_id})
+        return None
+    if (
+        event_id is not None
+        and reader.first(_TIMELINE_SEEN, {"feedback_id": feedback_id, "event_id": event_id}) is not None
+    ):
+        if customer_id is not None:
+            reader.execute(_FEEDBACK_SET, {"customer_id": customer_id, "where_id": feedback_id})
+        return _CaseStep(row.status, row.reopens_id, recorded=False, open_follow_up=False)
+    reader.execute(
+        _TIMELINE_INSERT,
+        {
+            "feedback_id": feedback_id,
+            "at": at,
+            "kind": status,
+            "actor": actor,
+            "detail": detail,
+            "event_id": event_id,
+        },
+    )
+    # As the ORM flush would: only the columns whose value changes.
+    changes: dict[str, Any] = {}
+    # Events arrive in any order: each loop timestamp keeps the earliest time seen.
+    if status == "alerted":
+        if row.alerted_at != (alerted_at := _earliest(row.alerted_at, at)):
+            changes["alerted_at"] = alerted_at
+    elif status in ("acknowledged", "resolved"):  # resolving implies acknowledging
+        if row.acknowledged_at != (acknowledged_at := _earliest(row.acknowledged_at, at)):
+            changes["acknowledged_at"] = acknowledged_at
+        if status == "resolved" and row.resolved_at != (resolved_at := _earliest(row.resolved_at, at)):
+            changes["resolved_at"] = resolved_at
+    elif status == "escalated" and not row.escalated:
+        changes["escalated"] = True
+    if STATUS_RANK.get(status, -1) > STATUS_RANK.get(row.status, -1):
+        changes["status"] = status
+    if customer_id is not None:
+        changes["customer_id"] = customer_id
+    if changes:
+        changes["where_id"] = feedback_id
+        reader.execute(_FEEDBACK_SET, changes)
+    return _CaseStep(
+        changes.get("status", row.status),
+        row.reopens_id,
+        recorded=True,
+        open_follow_up=check_follow_up and reader.first(_FOLLOW_UP_OF, {"feedback_id": feedback_id}) is None,
+    )
+
+
 async def record_case_event(
     session: AsyncSession,
     *,
@@ -364,6 +471,118 @@ async def record_case_event(
     The first resolution of a case opens its follow-up survey (when `follow_up` is given);
     a reopening item's progress is mirrored on the case it reopened.
     """
+    if not _plain(session):
+        return await _record_case_event_orm(
+            session,
+            feedback_id=feedback_id,
+            status=status,
+            at=at,
+            actor=actor,
+            detail=detail,
+            event_id=event_id,
+            follow_up=follow_up,
+        )
+    check_follow_up = status == "resolved" and follow_up is not None
+    step: _CaseStep | None = await session.run_sync(
+        lambda s: _case_event(
+            Reader.of(s.connection()),
+            feedback_id=feedback_id,
+            status=status,
+            at=at,
+            actor=actor,
+            detail=detail,
+            event_id=event_id,
+            check_follow_up=check_follow_up,
+        )
+    )
+    if step is None:
+        return None
+    if step.recorded:
+        await _after_case_event(session, step, feedback_id, status, at, actor, detail, event_id, follow_up)
+    return step.status
+
+
+async def _after_case_event(
+    session: AsyncSession,
+    step: _CaseStep,
+    feedback_id: str,
+    status: str,
+    at: float,
+    actor: str | None,
+    detail: dict[str, Any],
+    event_id: str | None,
+    follow_up: FollowUpLinks | None,
+) -> None:
+    """The rare tails of a recorded event: the follow-up a first resolution opens (on the ORM)
+    and the mirroring on the case a reopening item reopened."""
+    if step.open_follow_up and follow_up is not None:
+        row = await session.get(Feedback, feedback_id)
+        assert row is not None  # locked above
+        await open_follow_up(session, row=row, links=follow_up, at=at)
+    if status in ("resolved", "followed_up") and step.reopens_id:
+        await record_case_event(
+            session,
+            feedback_id=step.reopens_id,
+            status=status,
+            at=at,
+            actor=actor,
+            detail={**detail, "via_feedback_id": feedback_id},
+            event_id=f"{event_id}:parent" if event_id else None,
+        )
+
+
+async def record_alert(
+    session: AsyncSession,
+    *,
+    feedback_id: str,
+    at: float,
+    actor: str | None,
+    detail: dict[str, Any],
+    event_id: str | None,
+    customer_id: str | None,
+) -> str | None:
+    """`voc.alert.created`: `record_case_event(status="alerted")`, then `link_customer` when
+    `customer_id` is given, in one hop. Returns what `record_case_event` returns."""
+    if not _plain(session):
+        recorded = await record_case_event(
+            session,
+            feedback_id=feedback_id,
+            status="alerted",
+            at=at,
+            actor=actor,
+            detail=detail,
+            event_id=event_id,
+        )
+        if customer_id:
+            await link_customer(session, feedback_id=feedback_id, customer_id=customer_id)
+        return recorded
+    # An alert has no follow-up or mirroring tail: everything is in the hop.
+    step: _CaseStep | None = await session.run_sync(
+        lambda s: _case_event(
+            Reader.of(s.connection()),
+            feedback_id=feedback_id,
+            status="alerted",
+            at=at,
+            actor=actor,
+            detail=detail,
+            event_id=event_id,
+            customer_id=customer_id or None,
+        )
+    )
+    return None if step is None else step.status
+
+
+async def _record_case_event_orm(
+    session: AsyncSession,
+    *,
+    feedback_id: str,
+    status: str,
+    at: float,
+    actor: str | None,
+    detail: dict[str, Any],
+    event_id: str | None,
+    follow_up: FollowUpLinks | None = None,
+) -> str | None:
     # Lock the case row: concurrent handlers (ack and resolve of one alert) must not lose updates.
     row = await session.get(Feedback, feedback_id, with_for_update=True, populate_existing=True)
     if row is None:
@@ -410,6 +629,12 @@ async def record_case_event(
 
 
 async def link_customer(session: AsyncSession, *, feedback_id: str, customer_id: str) -> bool:
+    if _plain(session):
+        values = {"customer_id": customer_id, "where_id": feedback_id}
+        linked: int = await session.run_sync(
+            lambda s: Reader.of(s.connection()).execute(_FEEDBACK_SET, values)
+        )
+        return bool(linked)
     result = await session.execute(
         update(Feedback).where(Feedback.id == feedback_id).values(customer_id=customer_id)
     )
@@ -418,6 +643,12 @@ async def link_customer(session: AsyncSession, *, feedback_id: str, customer_id:
 
 async def redact_customer(session: AsyncSession, *, customer_id: str) -> int:
     """Erasure: drop the identifiers we copied from submissions of this customer."""
+    if _plain(session):
+        values = {"customer": {}, "where_customer_id": customer_id}
+        redacted: int = await session.run_sync(
+            lambda s: Reader.of(s.connection()).execute(_FEEDBACK_REDACT, values)
+        )
+        return redacted
     result = await session.execute(
         update(Feedback).where(Feedback.customer_id == customer_id).values(customer={})
     )

@@ -1,0 +1,286 @@
+"""The case-lifecycle consumer against the database, without NATS: the prepared-statement path
+(a fresh session, as the consumer has) must leave exactly what the ORM path leaves (taken when
+the session already holds the case, as in `answer_follow_up`): out-of-order events, the
+earliest-timestamp rule, the forward-only status, escalation, idempotency per event id, the
+follow-up a first resolution opens, the mirroring on a reopened case, customer links and erasure."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from types import SimpleNamespace
+from typing import Any
+
+from google.protobuf.message import Message
+from sqlalchemy import select, update
+
+from tests.conftest import DatabaseFactory
+from voc.events.v1 import events_pb2
+from voc_feedback import events, service
+from voc_feedback.__main__ import MIGRATIONS
+from voc_feedback.models import Feedback, FollowUp, TimelineEntry, outbox_table
+from voc_feedback.schemas import FeedbackIn
+from voc_platform import migrations
+from voc_platform.db import Database
+
+BASE = 1_800_000_000.0
+LINKS = service.FollowUpLinks(
+    secret="case-events-secret", public_url="http://feedback.test", ttl_seconds=3600
+)
+
+
+def ms(seconds: float) -> int:
+    return int((BASE + seconds) * 1000)
+
+
+class HoldingCases:
+    """A database whose transactions start with the cases loaded in the session (ORM state), so
+    the service takes its ORM path."""
+
+    def __init__(self, database: Database) -> None:
+        self.database = database
+        self.ids: list[str] = []
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Any]:
+        async with self.database.transaction() as session:
+            held = [await session.get(Feedback, feedback_id) for feedback_id in self.ids]
+            yield session
+            del held  # the identity map is weak: held for the transaction
+
+
+async def run_scenario(database: Database, *, orm: bool) -> dict[str, Any]:
+    await migrations.upgrade(database, MIGRATIONS, name="feedback")
+    async with database.transaction() as session:
+        _, key = await service.create_api_key(session, name="case events", store_ids=["s1"])
+    ids: dict[str, str] = {}
+    for name in ("A", "B", "C"):
+        body = FeedbackIn.model_validate(
+            {
+                "store_id": "s1",
+                "channel": "kiosk",
+                "text": f"case {name}",
+                "customer": {"phone": "010-1234-5678"},
+            }
+        )
+        async with database.transaction() as session:
+            api_key = await service.authenticate_api_key(session, key=key)
+            intake = await service.submit_feedback(
+                session, api_key=api_key, body=body, idempotency_key=None, idempotency_ttl=60
+            )
+        ids[name] = intake.feedback_id
+    a, b, c = ids["A"], ids["B"], ids["C"]
+    async with database.transaction() as session:  # B is the item that reopened A
+        await session.execute(update(Feedback).where(Feedback.id == b).values(reopens_id=a))
+
+    target: Any = database
+    if orm:
+        target = HoldingCases(database)
+        target.ids = [a, b, c]
+    handle = events.consumers(target, LINKS)[0].handler
+
+    async def publish(subject: str, message: Message, event_id: str) -> None:
+        msg = SimpleNamespace(
+            subject=subject, data=message.SerializeToString(), headers={"Nats-Msg-Id": event_id}, reply=""
+        )
+        await handle(msg)
+
+    created = events_pb2.AlertCreated
+    await publish(
+        "voc.alert.created",
+        created(alert_id="a1", feedback_id=a, customer_id="cust-1", priority="high", created_at_ms=ms(5)),
+        "a1-created",
+    )
+    await publish(
+        "voc.alert.escalated",
+        events_pb2.AlertEscalated(
+            alert_id="a1", feedback_id=a, level=1, roles=["sm"], escalated_at_ms=ms(60)
+        ),
+        "a1-escalated",
+    )
+    await publish(
+        "voc.alert.acknowledged",
+        events_pb2.AlertAcknowledged(alert_id="a1", feedback_id=a, staff_id="st", acknowledged_at_ms=ms(30)),
+        "a1-ack",
+    )
+    # An earlier alert arriving late: the earliest time wins, the status does not go back.
+    await publish(
+        "voc.alert.created", created(alert_id="a0", feedback_id=a, created_at_ms=ms(2)), "a0-created"
+    )
+    resolved = events_pb2.AlertResolved
+    await publish(
+        "voc.alert.resolved",
+        resolved(
+            alert_id="a1", feedback_id=a, staff_id="st", outcome="fixed", note="n", resolved_at_ms=ms(100)
+        ),
+        "a1-resolved",
+    )
+    await publish(
+        "voc.alert.acknowledged",
+        events_pb2.AlertAcknowledged(alert_id="a0", feedback_id=a, staff_id="st", acknowledged_at_ms=ms(20)),
+        "a0-ack",
+    )
+    await publish(
+        "voc.alert.resolved",
+        resolved(alert_id="a0", feedback_id=a, staff_id="st", outcome="again", resolved_at_ms=ms(90)),
+        "a0-resolved",
+    )
+    await publish(
+        "voc.alert.created",
+        created(alert_id="b1", feedback_id=b, customer_id="cust-1", created_at_ms=ms(10)),
+        "b1-created",
+    )
+    await publish(
+        "voc.alert.resolved",
+        resolved(alert_id="b1", feedback_id=b, staff_id="st", outcome="fixed", resolved_at_ms=ms(80)),
+        "b1-resolved",
+    )
+    await publish(
+        "voc.profile.feedback_linked",
+        events_pb2.FeedbackLinked(feedback_id=c, customer_id="cust-2"),
+        "c-linked",
+    )
+    await publish(
+        "voc.alert.created",
+        created(alert_id="x1", feedback_id="no-such-feedback", customer_id="cust-3", created_at_ms=ms(1)),
+        "x1-created",
+    )
+    await publish("voc.profile.customer_erased", events_pb2.CustomerErased(customer_id="cust-1"), "erased-1")
+    await publish(
+        "voc.alert.created", created(alert_id="a1", feedback_id=a, created_at_ms=ms(1)), "a1-created"
+    )
+
+    returned: list[Any] = []
+    direct: list[tuple[str, str, float, str | None]] = [
+        (a, "acknowledged", 1, "a1-ack"),  # seen on the timeline: nothing recorded
+        (c, "escalated", 70, None),
+        (c, "alerted", 65, "c-alerted"),
+        ("no-such-feedback", "alerted", 1, "x2"),
+    ]
+    for feedback_id, status, at, event_id in direct:
+        async with target.transaction() as session:
+            returned.append(
+                await service.record_case_event(
+                    session,
+                    feedback_id=feedback_id,
+                    status=status,
+                    at=BASE + at,
+                    actor="test",
+                    detail={"n": 1},
+                    event_id=event_id,
+                )
+            )
+    async with target.transaction() as session:
+        returned.append(await service.link_customer(session, feedback_id=c, customer_id="cust-2"))
+        returned.append(await service.link_customer(session, feedback_id="no-such-feedback", customer_id="x"))
+    async with target.transaction() as session:
+        returned.append(await service.redact_customer(session, customer_id="cust-2"))
+        returned.append(await service.redact_customer(session, customer_id="nobody"))
+
+    label = {v: k for k, v in ids.items()}
+    cases: dict[str, Any] = {}
+    async with database.session() as session:
+        for name, feedback_id in ids.items():
+            row = await session.get(Feedback, feedback_id)
+            assert row is not None
+            timeline = await session.scalars(
+                select(TimelineEntry)
+                .where(TimelineEntry.feedback_id == feedback_id)
+                .order_by(TimelineEntry.at, TimelineEntry.id)
+            )
+            follow_ups = list(
+                await session.scalars(select(FollowUp).where(FollowUp.feedback_id == feedback_id))
+            )
+            cases[name] = {
+                "row": {
+                    "status": row.status,
+                    "alerted_at": row.alerted_at,
+                    "acknowledged_at": row.acknowledged_at,
+                    "resolved_at": row.resolved_at,
+                    "escalated": row.escalated,
+                    "customer_id": row.customer_id,
+                    "customer": row.customer,
+                    "reopens_id": label.get(row.reopens_id or ""),
+                },
+                "timeline": [
+                    (
+                        t.kind,
+                        None if t.kind == "received" else t.at,
+                        None if t.kind == "received" else t.actor,  # the key prefix is random
+                        {
+                            k: label.get(v, v) if isinstance(v, str) else v
+                            for k, v in t.detail.items()
+                            if k not in ("follow_up_id", "expires_at", "channel")
+                        },
+                        t.event_id,
+                    )
+                    for t in timeline
+                ],
+                "follow_ups": len(follow_ups),
+            }
+        requested = (
+            await session.execute(
+                select(outbox_table.c.payload)
+                .where(outbox_table.c.subject == service.SUBJECT_FOLLOW_UP_REQUESTED)
+                .order_by(outbox_table.c.seq)
+            )
+        ).scalars()
+        follow_up_events = []
+        for payload in requested:
+            event = events_pb2.FollowUpRequested.FromString(payload)
+            follow_up_events.append((label[event.feedback_id], event.customer_id, event.language))
+    await database.dispose()
+    return {"returned": returned, "cases": cases, "follow_up_events": follow_up_events}
+
+
+async def test_prepared_case_events_match_the_orm(databases: DatabaseFactory) -> None:
+    fast = await run_scenario(Database(databases.url("case_events_fast")), orm=False)
+    orm = await run_scenario(Database(databases.url("case_events_orm")), orm=True)
+    assert fast == orm
+
+    assert fast["returned"] == ["resolved", "received", "alerted", None, True, False, 1, 0]
+    a, b, c = (fast["cases"][name] for name in "ABC")
+    assert a["row"] == {
+        "status": "resolved",
+        "alerted_at": BASE + 2,
+        "acknowledged_at": BASE + 20,
+        "resolved_at": BASE + 80,  # mirrored from B
+        "escalated": True,
+        "customer_id": "cust-1",
+        "customer": {},
+        "reopens_id": None,
+    }
+    assert [(t[0], t[4]) for t in a["timeline"]] == [
+        ("received", None),
+        ("alerted", "a0-created"),
+        ("alerted", "a1-created"),
+        ("acknowledged", "a0-ack"),
+        ("acknowledged", "a1-ack"),
+        ("escalated", "a1-escalated"),
+        ("resolved", "b1-resolved:parent"),
+        ("resolved", "a0-resolved"),
+        ("resolved", "a1-resolved"),
+        ("follow_up_sent", None),
+    ]
+    mirrored = a["timeline"][6]
+    assert mirrored[3] == {"alert_id": "b1", "outcome": "fixed", "note": "", "via_feedback_id": "B"}
+    assert a["timeline"][2][3] == {
+        "alert_id": "a1",
+        "priority": "high",
+        "playbook_id": "",
+        "recipients": 0,
+        "degraded": [],
+    }
+    assert a["follow_ups"] == 1 and b["follow_ups"] == 1 and c["follow_ups"] == 0
+    assert b["row"]["status"] == "resolved" and b["row"]["customer"] == {} and b["row"]["reopens_id"] == "A"
+    assert c["row"] == {
+        "status": "alerted",
+        "alerted_at": BASE + 65,
+        "acknowledged_at": None,
+        "resolved_at": None,
+        "escalated": True,
+        "customer_id": "cust-2",
+        "customer": {},
+        "reopens_id": None,
+    }
+    assert fast["follow_up_events"] == [("A", "cust-1", "en"), ("B", "cust-1", "en")]
