@@ -82,10 +82,11 @@ class Database:
             if path and path != ":memory:":
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
             kwargs["connect_args"] = {"timeout": 30}
-            # SQLAlchemy's default of 5 pooled connections is below a busy service's concurrent
-            # sessions (consumers, workers, requests): each overflow connection was opened (WAL
-            # pragmas) and closed again, losing sqlite3's per-connection statement cache.
-            kwargs.update(pool_size=pool_size, max_overflow=pool_size)
+            # Keep a connection for every session a busy service holds at once (32 consumer
+            # tasks, workers, requests): past the pool, each overflow connection was opened (WAL
+            # pragmas) and closed again, losing sqlite3's per-connection statement cache. They
+            # are opened lazily and cost little memory; statements run one at a time anyway.
+            kwargs.update(pool_size=max(pool_size, 48), max_overflow=pool_size)
         else:
             kwargs.update(pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
         self.engine: AsyncEngine = create_async_engine(async_url(url), **kwargs)

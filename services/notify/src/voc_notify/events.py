@@ -7,20 +7,44 @@ from collections.abc import Callable
 
 from google.protobuf.json_format import MessageToDict
 from nats.aio.msg import Msg
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from voc.events.v1 import events_pb2
 from voc_notify import service
 from voc_notify.clients import Upstreams, context_dict
 from voc_notify.models import Alert, Store, processed_table
 from voc_notify.stream import AlertBroker
-from voc_platform import telemetry
+from voc_platform import dbsync, telemetry
 from voc_platform.bus import ConsumerSpec
 from voc_platform.db import Database
+from voc_platform.dbsync import Prepared, Reader
 from voc_platform.outbox import mark_processed
 
 log = logging.getLogger(__name__)
 CONSUMER = "notify-alerts"
+
+_ALERT_FOR_FEEDBACK = Prepared(select(Alert.id).where(Alert.feedback_id == bindparam("feedback_id")))
+_STORE = Prepared(
+    select(
+        Store.id,
+        Store.name,
+        Store.area_id,
+        Store.format,
+        Store.region,
+        Store.timezone,
+        Store.language,
+        Store.quiet_start,
+        Store.quiet_end,
+    ).where(Store.id == bindparam("store_id"))
+)
+
+
+def _before_upstreams(reader: Reader, feedback_id: str, store_id: str) -> tuple[bool, Store | None]:
+    """(the feedback already has its alert, the store as a transient object) in one hop."""
+    if reader.scalar(_ALERT_FOR_FEEDBACK, {"feedback_id": feedback_id}) is not None:
+        return True, None
+    row = reader.first(_STORE, {"store_id": store_id})
+    return False, (Store(**row._asdict()) if row is not None else None)
 
 
 def consumers(
@@ -35,24 +59,15 @@ def consumers(
         event = events_pb2.FeedbackReceived.FromString(msg.data)
         facts = event.facts
         event_id = (msg.headers or {}).get("Nats-Msg-Id", facts.feedback_id)
-        async with database.session() as session:
-            if (
-                await session.scalar(select(Alert.id).where(Alert.feedback_id == facts.feedback_id))
-                is not None
-            ):
-                return  # redelivery of an event that already made its alert
-            store = await session.get(Store, facts.store_id)
-            store_info = (
-                {
-                    "format": store.format,
-                    "region": store.region,
-                    "name": store.name,
-                    "timezone": store.timezone,
-                }
-                if store
-                else {}
-            )
-            language = store.language if store else (facts.language or "ko")
+        has_alert, store = await dbsync.read(database, _before_upstreams, facts.feedback_id, facts.store_id)
+        if has_alert:
+            return  # redelivery of an event that already made its alert
+        store_info = (
+            {"format": store.format, "region": store.region, "name": store.name, "timezone": store.timezone}
+            if store
+            else {}
+        )
+        language = store.language if store else (facts.language or "ko")
         # Profile first: the plan depends on who the customer is (tier, signals).
         context, profile_down = await upstreams.customer_context(identifiers=event.customer, facts=facts)
         plan, actions_down = await upstreams.action_plan(

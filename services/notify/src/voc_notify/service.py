@@ -7,7 +7,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import or_, select, text, update
+from sqlalchemy import bindparam, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from voc.events.v1 import events_pb2
@@ -26,6 +26,7 @@ from voc_notify.models import (
     Store,
     outbox_table,
 )
+from voc_platform.dbsync import Prepared, Reader
 from voc_platform.http import Problem
 from voc_platform.ids import uuid7
 from voc_platform.outbox import add_event
@@ -102,9 +103,63 @@ async def staff_for_roles(
     never left without an owner.
     """
     now = now or time.time()
-    candidates = await store_staff(session, store=store)
-    present = await on_duty_ids(session, staff=candidates, timezone=store.timezone, now=now)
+    candidates, shifts, overrides = await session.run_sync(
+        lambda s: _routing_rows(Reader.of(s.connection()), store_id=store.id, area_id=store.area_id)
+    )
+    present = {
+        c.id
+        for c in candidates
+        if duty.on_duty(
+            shifts=shifts.get(c.id, []), overrides=overrides.get(c.id, []), timezone=store.timezone, now=now
+        )
+    }
     return _climb(candidates, list(wanted), present) or _climb(candidates, list(wanted), None)
+
+
+# Routing runs for every alert: the same reads as `store_staff` and `on_duty_ids`, as prepared
+# statements in one hop. The staff, shifts and overrides come back as transient (never added)
+# objects; an area_id of NULL matches no area manager, as in `store_staff`.
+_CANDIDATE_IDS = select(Staff.id).where(
+    Staff.active.is_(True),
+    or_(
+        Staff.id.in_(select(StaffStore.staff_id).where(StaffStore.store_id == bindparam("store_id"))),
+        (Staff.role == "area_manager") & (Staff.area_id == bindparam("area_id")),
+    ),
+)
+_CANDIDATES = Prepared(
+    select(Staff.id, Staff.name, Staff.role, Staff.area_id, Staff.language)
+    .where(Staff.id.in_(_CANDIDATE_IDS))
+    .order_by(Staff.id)
+)
+_CANDIDATE_SHIFTS = Prepared(
+    select(Shift.id, Shift.staff_id, Shift.weekday, Shift.starts, Shift.ends).where(
+        Shift.staff_id.in_(_CANDIDATE_IDS)
+    )
+)
+_CANDIDATE_OVERRIDES = Prepared(
+    select(
+        ShiftOverride.id,
+        ShiftOverride.staff_id,
+        ShiftOverride.starts_on,
+        ShiftOverride.ends_on,
+        ShiftOverride.on_duty,
+        ShiftOverride.created_at,
+    ).where(ShiftOverride.staff_id.in_(_CANDIDATE_IDS))
+)
+
+
+def _routing_rows(
+    reader: Reader, *, store_id: str, area_id: str | None
+) -> tuple[list[Staff], dict[str, list[Shift]], dict[str, list[ShiftOverride]]]:
+    where = {"store_id": store_id, "area_id": area_id}
+    candidates = [Staff(**row._asdict()) for row in reader.all(_CANDIDATES, where)]
+    shifts: dict[str, list[Shift]] = {}
+    for row in reader.all(_CANDIDATE_SHIFTS, where):
+        shifts.setdefault(row.staff_id, []).append(Shift(**row._asdict()))
+    overrides: dict[str, list[ShiftOverride]] = {}
+    for row in reader.all(_CANDIDATE_OVERRIDES, where):
+        overrides.setdefault(row.staff_id, []).append(ShiftOverride(**row._asdict()))
+    return candidates, shifts, overrides
 
 
 def mask_text(text: str, limit: int = 120) -> str:
