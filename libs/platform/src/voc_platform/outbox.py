@@ -29,6 +29,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    bindparam,
     delete,
     insert,
     select,
@@ -36,7 +37,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from voc_platform import telemetry
+from voc_platform import dbsync, telemetry
 from voc_platform.db import Database, on_commit
 from voc_platform.dbsync import Prepared, Reader, insert_ignore
 
@@ -165,6 +166,27 @@ async def mark_processed(session: AsyncSession, processed: Table, *, consumer: s
     return inserted == 1
 
 
+_RELAY_STATEMENTS: dict[str, tuple[Prepared, Prepared, Prepared]] = {}
+
+
+def _relay_statements(outbox: Table) -> tuple[Prepared, Prepared, Prepared]:
+    """(pending rows, mark published, count a failed attempt) for the SQLite relay."""
+    found = _RELAY_STATEMENTS.get(outbox.key)
+    if found is None:
+        ob = outbox
+        found = _RELAY_STATEMENTS[outbox.key] = (
+            Prepared(
+                select(ob.c.seq, ob.c.event_id, ob.c.subject, ob.c.payload, ob.c.headers)
+                .where(ob.c.published_at.is_(None))
+                .order_by(ob.c.seq)
+                .limit(bindparam("batch_size"))
+            ),
+            Prepared(update(ob).where(ob.c.seq == bindparam("row_seq"))),
+            Prepared(update(ob).where(ob.c.seq == bindparam("row_seq")).values(attempts=ob.c.attempts + 1)),
+        )
+    return found
+
+
 class OutboxRelay:
     """Publishes committed outbox rows in order, in batches, acknowledged by JetStream."""
 
@@ -247,13 +269,15 @@ class OutboxRelay:
             # One relay per SQLite file (one process), so nothing to claim. Read, publish and
             # mark in separate steps: holding the process's write lock across JetStream's
             # round trips would stall every intake request and consumer behind the network.
-            async with self.database.session() as session:
-                rows = list((await session.execute(query)).all())
+            # This runs after every commit that wrote events, so it uses prepared statements.
+            rows = await dbsync.read(self.database, self._pending_sync)
             if not rows:
                 return 0
             results = await self._publish_rows(rows)
             async with self.database.transaction() as session:
-                done, failed = await self._mark(session, rows, results)
+                done, failed = await session.run_sync(
+                    lambda s: self._mark_sync(Reader.of(s.connection()), rows, results)
+                )
         else:
             # Replicas share the table: each row goes to exactly one relay at a time.
             async with self.database.transaction() as session:
@@ -278,6 +302,21 @@ class OutboxRelay:
             ),
             return_exceptions=True,
         )
+
+    def _pending_sync(self, reader: Reader) -> list[Any]:
+        statements = _relay_statements(self.outbox)
+        return reader.all(statements[0], {"batch_size": self.batch_size})
+
+    def _mark_sync(self, reader: Reader, rows: list[Any], results: list[Any]) -> tuple[list[int], list[int]]:
+        _, published, attempted = _relay_statements(self.outbox)
+        now = time.time()
+        done = [row.seq for row, res in zip(rows, results, strict=True) if not isinstance(res, BaseException)]
+        failed = [row.seq for row, res in zip(rows, results, strict=True) if isinstance(res, BaseException)]
+        if done:
+            published.execute_many(reader, [{"published_at": now, "row_seq": seq} for seq in done])
+        for seq in failed:
+            attempted.execute(reader, {"row_seq": seq})
+        return done, failed
 
     async def _mark(
         self, session: AsyncSession, rows: list[Any], results: list[Any]
