@@ -91,21 +91,28 @@ class Prepared:
         self.stmt = stmt
         self.row: Any = None
         self.converters: list[Callable[[Any], Any] | None] = []
+        self._convert = False
         if isinstance(stmt, Select):
-            columns = list(stmt.selected_columns)
-            names = [c.key or f"column_{i}" for i, c in enumerate(columns)]
-            self.row = namedtuple("Row", names, rename=True)  # type: ignore[misc]
-            self.converters = [
-                _json if isinstance(c.type, JSON) else _bool if isinstance(c.type, Boolean) else None
-                for c in columns
-            ]
-        self._convert = any(self.converters)
+            self._describe(stmt)
         self._compiled: dict[tuple[str, str, tuple[str, ...] | None], _Compiled] = {}
+
+    def _describe(self, stmt: Select[Any]) -> None:
+        """The row type and result converters of a SELECT (the same for every dialect)."""
+        columns = list(stmt.selected_columns)
+        names = [c.key or f"column_{i}" for i, c in enumerate(columns)]
+        self.row = namedtuple("Row", names, rename=True)  # type: ignore[misc]
+        self.converters = [
+            _json if isinstance(c.type, JSON) else _bool if isinstance(c.type, Boolean) else None
+            for c in columns
+        ]
+        self._convert = any(self.converters)
 
     def compiled(self, dialect: Dialect, keys: tuple[str, ...] | None = None) -> _Compiled:
         found = self._compiled.get((dialect.name, dialect.driver, keys))
         if found is None:
             stmt = self.stmt if isinstance(self.stmt, ClauseElement) else self.stmt(dialect.name)
+            if self.row is None and isinstance(stmt, Select):
+                self._describe(stmt)
             found = self._compiled[(dialect.name, dialect.driver, keys)] = _Compiled(
                 stmt, dialect, list(keys) if keys is not None else None
             )

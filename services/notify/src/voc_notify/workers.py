@@ -14,9 +14,8 @@ from collections.abc import Callable
 from typing import Any
 
 import orjson
-from google.protobuf.message import Message
 from opentelemetry.trace import SpanKind
-from sqlalchemy import select
+from sqlalchemy import bindparam, delete, select, update
 
 from voc.events.v1 import events_pb2
 from voc_notify import service
@@ -26,6 +25,7 @@ from voc_notify.stream import AlertBroker
 from voc_notify.webpush import PushSubscription, WebPushSender, backoff_delay
 from voc_platform import telemetry
 from voc_platform.db import Database
+from voc_platform.dbsync import Prepared, Reader
 from voc_platform.outbox import add_events
 
 log = logging.getLogger(__name__)
@@ -58,6 +58,108 @@ def push_payload(alert: Alert, settings: Settings, *, store: Store | None, langu
     )
 
 
+_ALERT_PUSH_COLUMNS = (
+    "id",
+    "feedback_id",
+    "store_id",
+    "priority",
+    "status",
+    "updates",
+    "feedback",
+    "related_feedback",
+    "context",
+    "plan",
+    "traceparent",
+)
+_STORE_COLUMNS = (
+    "id",
+    "name",
+    "area_id",
+    "format",
+    "region",
+    "timezone",
+    "language",
+    "quiet_start",
+    "quiet_end",
+)
+
+
+def _due_query(dialect: str) -> Any:
+    query = (
+        select(
+            Delivery.id.label("delivery_id"),
+            Delivery.attempts,
+            Delivery.staff_id,
+            Device.id.label("device_id"),
+            Device.endpoint,
+            Device.p256dh,
+            Device.auth,
+            Staff.language.label("staff_language"),
+            *(getattr(Alert, key) for key in _ALERT_PUSH_COLUMNS),
+            *(getattr(Store, key).label(f"store__{key}") for key in _STORE_COLUMNS),
+        )
+        .join(Device, Device.id == Delivery.device_id)
+        .join(Alert, Alert.id == Delivery.alert_id)
+        .join(Staff, Staff.id == Delivery.staff_id)
+        .outerjoin(Store, Store.id == Alert.store_id)
+        .where(Delivery.status == "pending", Delivery.next_attempt_at <= bindparam("now"))
+        .order_by(Delivery.next_attempt_at)
+        .limit(bindparam("pass_size"))
+    )
+    if dialect == "postgresql":
+        # Replicas share the table: each due delivery is leased by one worker.
+        query = query.with_for_update(skip_locked=True, of=Delivery)
+    return query
+
+
+_DUE = Prepared(_due_query)
+_LEASE = Prepared(update(Delivery).where(Delivery.id == bindparam("delivery_id")))
+# Outcomes only apply to a delivery still pending (an update may have cancelled it meanwhile).
+_OUTCOME = Prepared(
+    update(Delivery).where(Delivery.id == bindparam("delivery_id"), Delivery.status == "pending")
+)
+_DEVICE_SUCCESS = Prepared(update(Device).where(Device.id == bindparam("device_id")))
+_DEVICE_GONE = Prepared(delete(Device).where(Device.id == bindparam("device_id")))
+
+
+def _lease_due(reader: Reader, *, now: float, limit: int) -> list[Any]:
+    rows = reader.all(_DUE, {"now": now, "pass_size": limit})
+    if rows:
+        _LEASE.execute_many(
+            reader, [{"next_attempt_at": now + LEASE_SECONDS, "delivery_id": r.delivery_id} for r in rows]
+        )
+    return rows
+
+
+def _record_outcomes(
+    reader: Reader, outcomes: list[tuple[str, int, str, str, str, float | None]], *, max_attempts: int
+) -> dict[str, float]:
+    """Each (delivery id, attempts, device id, status, detail, retry-after) as its delivery's new
+    state; returns {delivery id: accepted at} of the pushes accepted."""
+    accepted: dict[str, float] = {}
+    for delivery_id, attempts, device_id, status, detail, retry_after in outcomes:
+        done = time.time()
+        change: dict[str, Any] = {"attempts": attempts}
+        if status == "accepted":
+            change.update(status="accepted", accepted_at=done)
+        elif status == "gone":
+            change.update(status="gone", last_error=detail[:300])
+        elif status == "retry" and attempts < max_attempts:
+            change.update(
+                next_attempt_at=done + backoff_delay(attempts, retry_after), last_error=detail[:300]
+            )
+        else:
+            change.update(status="failed", last_error=detail[:300])
+        if not _OUTCOME.execute(reader, {**change, "delivery_id": delivery_id}):
+            continue  # no longer pending
+        if status == "accepted":
+            accepted[delivery_id] = done
+            _DEVICE_SUCCESS.execute(reader, {"last_success_at": done, "device_id": device_id})
+        elif status == "gone":
+            _DEVICE_GONE.execute(reader, {"device_id": device_id})  # the browser dropped it
+    return accepted
+
+
 class DeliveryWorker:
     def __init__(self, database: Database, sender: WebPushSender, settings: Settings) -> None:
         self.database = database
@@ -84,89 +186,70 @@ class DeliveryWorker:
                 await asyncio.sleep(0.5)
 
     async def process_due(self, limit: int = PASS_SIZE, *, now: float | None = None) -> int:
-        """Send every due delivery once; `now` lets tests and tools look ahead (quiet hours)."""
+        """Send every due delivery once; `now` lets tests and tools look ahead (quiet hours).
+
+        Runs after every new alert, so its reads and writes are prepared statements
+        (`voc_platform.dbsync`): one hop to lease the batch, one to record its outcomes."""
         now = now or time.time()
-        query = (
-            select(Delivery, Device, Alert, Staff.language, Store)
-            .join(Device, Device.id == Delivery.device_id)
-            .join(Alert, Alert.id == Delivery.alert_id)
-            .join(Staff, Staff.id == Delivery.staff_id)
-            .outerjoin(Store, Store.id == Alert.store_id)
-            .where(Delivery.status == "pending", Delivery.next_attempt_at <= now)
-            .order_by(Delivery.next_attempt_at)
-            .limit(limit)
-        )
-        if not self.database.sqlite:
-            query = query.with_for_update(skip_locked=True, of=Delivery)
         async with self.database.transaction() as session:
-            rows = (await session.execute(query)).all()
-            for leased, *_ in rows:
-                leased.next_attempt_at = now + LEASE_SECONDS  # the lease
-            jobs = [
-                (
-                    d.id,
-                    d.attempts,
-                    d.staff_id,
-                    d.alert_id,
-                    PushSubscription(endpoint=dev.endpoint, p256dh=dev.p256dh, auth=dev.auth),
-                    dev.id,
-                    push_payload(a, self.settings, store=store, language=language),
-                    push_ttl(a, self.settings),
-                    URGENCY.get(a.priority, "normal"),
-                    a.traceparent,
-                    a.feedback_id,
-                )
-                for d, dev, a, language, store in rows
-            ]
-        if not jobs:
+            rows = await session.run_sync(
+                lambda s: _lease_due(Reader.of(s.connection()), now=now, limit=limit)
+            )
+        if not rows:
             return 0
+        jobs = []
+        for row in rows:
+            alert = Alert(**{key: getattr(row, key) for key in _ALERT_PUSH_COLUMNS})
+            store = (
+                Store(**{key: getattr(row, f"store__{key}") for key in _STORE_COLUMNS})
+                if row.store__id is not None
+                else None
+            )
+            jobs.append(
+                (
+                    row.delivery_id,
+                    row.attempts,
+                    row.staff_id,
+                    row.id,
+                    PushSubscription(endpoint=row.endpoint, p256dh=row.p256dh, auth=row.auth),
+                    row.device_id,
+                    push_payload(alert, self.settings, store=store, language=row.staff_language),
+                    push_ttl(alert, self.settings),
+                    URGENCY.get(alert.priority, "normal"),
+                    row.traceparent,
+                    row.feedback_id,
+                )
+            )
         results = await asyncio.gather(*(self._send(*job) for job in jobs))
-        # One transaction, and one query per table, for the whole batch's outcomes: under load a
-        # pass carries dozens of pushes, and three lookups per push grew with the batch.
+        # One transaction for the whole batch's outcomes.
+        outcomes = [
+            (job[0], job[1] + 1, job[5], status, detail, retry_after)
+            for job, (status, detail, retry_after) in zip(jobs, results, strict=True)
+        ]
         async with self.database.transaction() as session:
-            pending = select(Delivery).where(Delivery.id.in_([j[0] for j in jobs]))
-            by_id = {d.id: d for d in await session.scalars(pending)}
-            used = select(Device).where(Device.id.in_({j[5] for j in jobs}))
-            devices = {d.id: d for d in await session.scalars(used)}
-            delivered: list[tuple[str, Message, str]] = []
-            for job, (status, detail, retry_after) in zip(jobs, results, strict=True):
-                delivery_id, attempts, staff_id, alert_id, _, device_id = job[:6]
-                delivery = by_id.get(delivery_id)
-                if delivery is None or delivery.status != "pending":
-                    continue
-                delivery.attempts = attempts + 1
-                done = time.time()
-                device = devices.get(device_id)
-                if status == "accepted":
-                    delivery.status, delivery.accepted_at = "accepted", done
-                    if device is not None:
-                        device.last_success_at = done
-                    delivered.append(
-                        (
-                            "voc.alert.delivered",
-                            events_pb2.AlertDelivered(
-                                alert_id=alert_id,
-                                feedback_id=job[10],
-                                staff_id=staff_id,
-                                device_id=device_id,
-                                channel="web_push",
-                                delivered_at_ms=int(done * 1000),
-                            ),
-                            f"delivered:{delivery_id}",
-                        )
-                    )
-                    self.sent += 1
-                elif status == "gone":
-                    delivery.status, delivery.last_error = "gone", detail[:300]
-                    if device is not None:
-                        await session.delete(device)  # the browser dropped the subscription
-                        devices.pop(device_id)
-                elif status == "retry" and delivery.attempts < self.settings.delivery_max_attempts:
-                    delivery.next_attempt_at = done + backoff_delay(delivery.attempts, retry_after)
-                    delivery.last_error = detail[:300]
-                else:
-                    delivery.status, delivery.last_error = "failed", detail[:300]
+            recorded = await session.run_sync(
+                lambda s: _record_outcomes(
+                    Reader.of(s.connection()), outcomes, max_attempts=self.settings.delivery_max_attempts
+                )
+            )
+            delivered = [
+                (
+                    "voc.alert.delivered",
+                    events_pb2.AlertDelivered(
+                        alert_id=job[3],
+                        feedback_id=job[10],
+                        staff_id=job[2],
+                        device_id=job[5],
+                        channel="web_push",
+                        delivered_at_ms=int(recorded[job[0]] * 1000),
+                    ),
+                    f"delivered:{job[0]}",
+                )
+                for job in jobs
+                if job[0] in recorded
+            ]
             await add_events(session, outbox_table, delivered)
+        self.sent += len(delivered)
         return len(jobs)
 
     async def _send(
