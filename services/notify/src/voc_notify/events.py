@@ -110,9 +110,8 @@ def consumers(
                 degraded=degraded,
                 language=language,
                 dedupe_window=dedupe_window,
+                traceparent=carrier.get("traceparent"),
             )
-            if created is not None and not created.merged:
-                created.alert.traceparent = carrier.get("traceparent")
         if created is None:
             return
         if created.deliveries:

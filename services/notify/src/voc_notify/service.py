@@ -7,7 +7,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import bindparam, or_, select, text, update
+from sqlalchemy import bindparam, insert, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from voc.events.v1 import events_pb2
@@ -26,10 +26,11 @@ from voc_notify.models import (
     Store,
     outbox_table,
 )
+from voc_platform.db import on_commit
 from voc_platform.dbsync import Prepared, Reader
 from voc_platform.http import Problem
 from voc_platform.ids import uuid7
-from voc_platform.outbox import add_event
+from voc_platform.outbox import add_event, insert_outbox_rows, outbox_rows, wake_relays
 from voc_platform.taxonomy import label, roles
 
 ROLE_LEVEL: dict[str, int] = {name: int(meta["level"]) for name, meta in roles().items()}
@@ -274,6 +275,7 @@ async def create_alert(
     language: str,
     now: float | None = None,
     dedupe_window: float = DEFAULT_DEDUPE_WINDOW_SECONDS,
+    traceparent: str | None = None,
 ) -> NewAlert | None:
     """Alert + recipients + deliveries + escalation timers + event, in one transaction.
 
@@ -317,6 +319,8 @@ async def create_alert(
         session, store=store, wanted=list(plan.get("notify_roles") or ["shift_lead"]), now=now
     )
     title, body = compose(store=store, feedback=feedback, context=context, plan=plan, language=language)
+    # A transient object: the rows below are written by prepared statements in one hop (a new
+    # alert is the hot path), and the caller reads the alert from this object.
     alert = Alert(
         id=uuid7(),
         feedback_id=feedback["id"],
@@ -334,59 +338,129 @@ async def create_alert(
         degraded=degraded,
         escalation_level=0,
         created_at=now,
+        traceparent=traceparent,
         related_feedback=[],
         updates=0,
     )
-    session.add(alert)
-    await session.flush()
-    deliveries = await _add_recipients(session, alert=alert, staff=recipients, level=0, now=now, store=store)
     # Escalation counts from when the first page can go out: quiet hours shift the whole chain.
-    start = hold_until(store, priority=alert.priority, now=now) or now
+    held = hold_until(store, priority=alert.priority, now=now)
+    start = held or now
     sla = plan.get("sla") or {}
-    for level, step in enumerate(plan.get("escalation") or [], start=1):
-        session.add(
-            EscalationTimer(
-                id=uuid7(),
-                alert_id=alert.id,
-                kind="ack",
-                level=level,
-                roles=list(step.get("roles") or []),
-                fire_at=start + float(step.get("after_seconds") or 0),
-                status="pending",
-            )
+    timers = [
+        _timer_row(
+            alert.id,
+            "ack",
+            level,
+            list(step.get("roles") or []),
+            start + float(step.get("after_seconds") or 0),
         )
+        for level, step in enumerate(plan.get("escalation") or [], start=1)
+    ]
     if sla.get("resolve_seconds"):
-        session.add(
-            EscalationTimer(
-                id=uuid7(),
-                alert_id=alert.id,
-                kind="resolve",
-                level=0,
-                roles=["store_manager"],
-                fire_at=start + float(sla["resolve_seconds"]),
-                status="pending",
-            )
+        timers.append(
+            _timer_row(alert.id, "resolve", 0, ["store_manager"], start + float(sla["resolve_seconds"]))
         )
-    await _alert_created_event(
-        session, alert=alert, feedback_id=alert.feedback_id, recipients=recipients, now=now
+    event = outbox_rows(
+        [_alert_created(alert=alert, feedback_id=alert.feedback_id, recipients=recipients, now=now)]
     )
+    deliveries: int = await session.run_sync(
+        lambda s: _insert_new_alert(
+            Reader.of(s.connection()),
+            alert=alert,
+            staff_ids=[r.id for r in recipients],
+            timers=timers,
+            held=held,
+            now=now,
+            event=event,
+        )
+    )
+    on_commit(session, wake_relays)
     return NewAlert(alert, recipients, deliveries)
 
 
-async def _alert_created_event(
-    session: AsyncSession,
+_ALERT_INSERT = Prepared(insert(Alert))
+_RECIPIENT_INSERT = Prepared(insert(AlertRecipient))
+_DELIVERY_INSERT = Prepared(insert(Delivery))
+_TIMER_INSERT = Prepared(insert(EscalationTimer))
+# The devices of a new alert's recipients (just inserted): a join instead of an IN list.
+_RECIPIENT_DEVICES = Prepared(
+    select(Device.id, Device.staff_id)
+    .join(AlertRecipient, AlertRecipient.staff_id == Device.staff_id)
+    .where(AlertRecipient.alert_id == bindparam("alert_id"))
+    .order_by(Device.staff_id, Device.id)
+)
+
+
+def _timer_row(alert_id: str, kind: str, level: int, roles: list[str], fire_at: float) -> dict[str, Any]:
+    return {
+        "id": uuid7(),
+        "alert_id": alert_id,
+        "kind": kind,
+        "level": level,
+        "roles": roles,
+        "fire_at": fire_at,
+        "status": "pending",
+    }
+
+
+def _insert_new_alert(
+    reader: Reader,
     *,
     alert: Alert,
-    feedback_id: str,
-    recipients: list[Staff],
+    staff_ids: list[str],
+    timers: list[dict[str, Any]],
+    held: float | None,
     now: float,
-    event_id: str | None = None,
-) -> None:
-    await add_event(
-        session,
-        outbox_table,
-        subject="voc.alert.created",
-        message=events_pb2.AlertCreated(
+    event: list[dict[str, Any]],
+) -> int:
+    """The alert, its recipients, one delivery per recipient device, its timers and its event;
+    returns the number of deliveries."""
+    _ALERT_INSERT.execute(reader, {c.key: getattr(alert, c.key) for c in Alert.__table__.columns})
+    devices = []
+    if staff_ids:
+        _RECIPIENT_INSERT.execute_many(
+            reader,
+            [
+                {"alert_id": alert.id, "staff_id": sid, "level": 0, "added_at": now}
+                for sid in dict.fromkeys(staff_ids)
+            ],
+        )
+        devices = reader.all(_RECIPIENT_DEVICES, {"alert_id": alert.id})
+    if devices:
+        _DELIVERY_INSERT.execute_many(
+            reader,
+            [
+                {
+                    "id": uuid7(),
+                    "alert_id": alert.id,
+                    "device_id": device.id,
+                    "staff_id": device.staff_id,
+                    "level": 0,
+                    "status": "pending",
+                    "attempts": 0,
+                    "next_attempt_at": held or now,
+                    "created_at": now,
+                    "accepted_at": None,
+                    "shown_at": None,
+                    "opened_at": None,
+                    "last_error": None,
+                    "held_until": held,
+                }
+                for device in devices
+            ],
+        )
+    if timers:
+        _TIMER_INSERT.execute_many(reader, timers)
+    insert_outbox_rows(reader, outbox_table, event)
+    return len(devices)
+
+
+def _alert_created(
+    *, alert: Alert, feedback_id: str, recipients: list[Staff], now: float, event_id: str | None = None
+) -> tuple[str, events_pb2.AlertCreated, str | None]:
+    return (
+        "voc.alert.created",
+        events_pb2.AlertCreated(
             alert_id=alert.id,
             feedback_id=feedback_id,
             store_id=alert.store_id,
@@ -398,8 +472,23 @@ async def _alert_created_event(
             created_at_ms=int(now * 1000),
             degraded=list(alert.degraded or []),
         ),
-        event_id=event_id,
+        event_id,
     )
+
+
+async def _alert_created_event(
+    session: AsyncSession,
+    *,
+    alert: Alert,
+    feedback_id: str,
+    recipients: list[Staff],
+    now: float,
+    event_id: str | None = None,
+) -> None:
+    subject, message, event_id = _alert_created(
+        alert=alert, feedback_id=feedback_id, recipients=recipients, now=now, event_id=event_id
+    )
+    await add_event(session, outbox_table, subject=subject, message=message, event_id=event_id)
 
 
 async def merge_feedback(
