@@ -454,6 +454,14 @@ def _case_event(
     )
 
 
+async def _case_event_hop(session: AsyncSession, **step: Any) -> _CaseStep | None:
+    """`_case_event` in the session's transaction, in one greenlet hop."""
+    result: _CaseStep | None = await session.run_sync(
+        lambda s: _case_event(Reader.of(s.connection()), **step)
+    )
+    return result
+
+
 async def record_case_event(
     session: AsyncSession,
     *,
@@ -483,17 +491,15 @@ async def record_case_event(
             follow_up=follow_up,
         )
     check_follow_up = status == "resolved" and follow_up is not None
-    step: _CaseStep | None = await session.run_sync(
-        lambda s: _case_event(
-            Reader.of(s.connection()),
-            feedback_id=feedback_id,
-            status=status,
-            at=at,
-            actor=actor,
-            detail=detail,
-            event_id=event_id,
-            check_follow_up=check_follow_up,
-        )
+    step = await _case_event_hop(
+        session,
+        feedback_id=feedback_id,
+        status=status,
+        at=at,
+        actor=actor,
+        detail=detail,
+        event_id=event_id,
+        check_follow_up=check_follow_up,
     )
     if step is None:
         return None
@@ -557,17 +563,15 @@ async def record_alert(
             await link_customer(session, feedback_id=feedback_id, customer_id=customer_id)
         return recorded
     # An alert has no follow-up or mirroring tail: everything is in the hop.
-    step: _CaseStep | None = await session.run_sync(
-        lambda s: _case_event(
-            Reader.of(s.connection()),
-            feedback_id=feedback_id,
-            status="alerted",
-            at=at,
-            actor=actor,
-            detail=detail,
-            event_id=event_id,
-            customer_id=customer_id or None,
-        )
+    step = await _case_event_hop(
+        session,
+        feedback_id=feedback_id,
+        status="alerted",
+        at=at,
+        actor=actor,
+        detail=detail,
+        event_id=event_id,
+        customer_id=customer_id or None,
     )
     return None if step is None else step.status
 
