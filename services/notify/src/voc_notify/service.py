@@ -7,7 +7,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import bindparam, insert, or_, select, text, update
+from sqlalchemy import bindparam, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from voc.events.v1 import events_pb2
@@ -246,22 +246,43 @@ def hold_until(store: Store, *, priority: str, now: float) -> float | None:
     )
 
 
-async def open_alert_for(
-    session: AsyncSession, *, customer_id: str, store_id: str, category: str, since: float
-) -> Alert | None:
-    """The newest unresolved alert for this customer, store and category active since `since`."""
-    return await session.scalar(
-        select(Alert)
-        .where(
-            Alert.customer_id == customer_id,
-            Alert.store_id == store_id,
-            Alert.category == category,
-            Alert.status != "resolved",
-            or_(Alert.created_at >= since, Alert.updated_at >= since),
-        )
-        .order_by(Alert.created_at.desc())
-        .limit(1)
+_ALERT_OF_FEEDBACK = Prepared(select(Alert.id).where(Alert.feedback_id == bindparam("feedback_id")))
+_OPEN_ALERT = Prepared(
+    select(Alert.id)
+    .where(
+        Alert.customer_id == bindparam("customer_id"),
+        Alert.store_id == bindparam("store_id"),
+        Alert.category == bindparam("category"),
+        Alert.status != "resolved",
+        or_(Alert.created_at >= bindparam("since"), Alert.updated_at >= bindparam("since")),
     )
+    .order_by(Alert.created_at.desc())
+    .limit(1)
+)
+_REPEAT_LOCK = Prepared(
+    lambda dialect: select(func.pg_advisory_xact_lock(func.hashtextextended(bindparam("key"), 0)))
+)
+
+
+def _existing_and_open(
+    reader: Reader, *, feedback_id: str, dedupe_key: tuple[str, str, str, float] | None
+) -> tuple[bool, str | None]:
+    """(this feedback already has its alert, the newest unresolved alert for this customer,
+    store and category active since `since`, which a repeat complaint folds into) in one hop."""
+    if reader.scalar(_ALERT_OF_FEEDBACK, {"feedback_id": feedback_id}) is not None:
+        return True, None
+    if dedupe_key is None:
+        return False, None
+    customer_id, store_id, category, since = dedupe_key
+    if reader.dialect.name == "postgresql":
+        # Two complaints of one customer about one category at one store, consumed at the same
+        # instant by two tasks or replicas, must make one alert: the second waits here until
+        # the first commits, then finds its alert. (SQLite writers are serialized.)
+        reader.all(_REPEAT_LOCK, {"key": f"alert:{customer_id}:{store_id}:{category}"})
+    found = reader.scalar(
+        _OPEN_ALERT, {"customer_id": customer_id, "store_id": store_id, "category": category, "since": since}
+    )
+    return False, found
 
 
 async def create_alert(
@@ -284,26 +305,20 @@ async def create_alert(
     None when this feedback already has an alert (redelivered event).
     """
     now = now or time.time()
-    existing = await session.scalar(select(Alert.id).where(Alert.feedback_id == feedback["id"]))
-    if existing is not None:
-        return None
     customer_id = context.get("customer_id")
-    if customer_id and dedupe_window > 0:
-        if session.get_bind().dialect.name == "postgresql":
-            # Two complaints of one customer about one category at one store, consumed at the
-            # same instant by two tasks or replicas, must make one alert: the second waits here
-            # until the first commits, then finds its alert. (SQLite writers are serialized.)
-            await session.execute(
-                text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"),
-                {"key": f"alert:{customer_id}:{store.id}:{feedback['category']}"},
-            )
-        open_alert = await open_alert_for(
-            session,
-            customer_id=customer_id,
-            store_id=store.id,
-            category=feedback["category"],
-            since=now - dedupe_window,
+    existing, open_alert_id = await session.run_sync(
+        lambda s: _existing_and_open(
+            Reader.of(s.connection()),
+            feedback_id=feedback["id"],
+            dedupe_key=(customer_id, store.id, feedback["category"], now - dedupe_window)
+            if customer_id and dedupe_window > 0
+            else None,
         )
+    )
+    if existing:
+        return None
+    if open_alert_id is not None:
+        open_alert = await session.get(Alert, open_alert_id)
         if open_alert is not None:
             return await merge_feedback(
                 session,
