@@ -85,3 +85,16 @@ async def _pragma(database: Database, name: str) -> str:
     async with database.engine.connect() as conn:
         value = (await conn.exec_driver_sql(f"PRAGMA {name}")).scalar()
     return str(value)
+
+
+async def test_an_in_memory_database_still_opens() -> None:
+    from sqlalchemy import text
+
+    from voc_platform.db import Database
+
+    database = Database("sqlite:///:memory:")
+    try:
+        async with database.session() as session:
+            assert (await session.execute(text("SELECT 1"))).scalar() == 1
+    finally:
+        await database.dispose()

@@ -48,3 +48,20 @@ def test_a_streaming_method_cannot_be_registered_without_a_guard() -> None:
     stream = grpc.unary_stream_rpc_method_handler(lambda request, context: iter(()))
     with pytest.raises(TypeError, match="only unary methods"):
         voc_grpc._guarded("/voc.test.v1.Test/Watch", stream, b"Bearer t")
+
+
+def test_unknown_method_names_are_not_remembered_by_the_guard() -> None:
+    inner = grpc.method_handlers_generic_handler(
+        "voc.test.v1.Test", {"Get": grpc.unary_unary_rpc_method_handler(lambda request, context: request)}
+    )
+    guarded = voc_grpc._GuardedHandlers(inner, b"Bearer t")
+
+    class Details(grpc.HandlerCallDetails):  # type: ignore[misc]
+        def __init__(self, method: str) -> None:
+            self.method = method
+            self.invocation_metadata = ()
+
+    for i in range(50):
+        assert guarded.service(Details(f"/voc.test.v1.Test/Made{i}")) is None
+    assert guarded.service(Details("/voc.test.v1.Test/Get")) is not None
+    assert list(guarded._wrapped) == ["/voc.test.v1.Test/Get"]

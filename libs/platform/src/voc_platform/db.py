@@ -79,14 +79,15 @@ class Database:
         kwargs: dict[str, Any] = {"echo": echo}
         if self.sqlite:
             path = make_url(url).database
+            kwargs["connect_args"] = {"timeout": 30}
             if path and path != ":memory:":
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
-            kwargs["connect_args"] = {"timeout": 30}
-            # Keep a connection for every session a busy service holds at once (32 consumer
-            # tasks, workers, requests): past the pool, each overflow connection was opened (WAL
-            # pragmas) and closed again, losing sqlite3's per-connection statement cache. They
-            # are opened lazily and cost little memory; statements run one at a time anyway.
-            kwargs.update(pool_size=max(pool_size, 48), max_overflow=pool_size)
+                # Keep a connection for every session a busy service holds at once (32 consumer
+                # tasks, workers, requests): past the pool, each overflow connection was opened
+                # (WAL pragmas) and closed again, losing sqlite3's per-connection statement
+                # cache. Opened lazily, they cost little memory; statements run one at a time.
+                # (An in-memory database gets SQLAlchemy's single-connection pool instead.)
+                kwargs.update(pool_size=max(pool_size, 48), max_overflow=pool_size)
         else:
             kwargs.update(pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
         self.engine: AsyncEngine = create_async_engine(async_url(url), **kwargs)

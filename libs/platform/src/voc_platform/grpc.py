@@ -63,14 +63,17 @@ class _GuardedHandlers(grpc.GenericRpcHandler):  # type: ignore[misc]
     def __init__(self, inner: grpc.GenericRpcHandler, expected: bytes) -> None:
         self._inner = inner
         self._expected = expected
-        self._wrapped: dict[str, grpc.RpcMethodHandler | None] = {}
+        self._wrapped: dict[str, grpc.RpcMethodHandler] = {}
 
     def service(self, details: grpc.HandlerCallDetails) -> grpc.RpcMethodHandler | None:
         method: str = details.method
-        if method not in self._wrapped:
+        wrapped = self._wrapped.get(method)
+        if wrapped is None:
             handler = self._inner.service(details)
-            self._wrapped[method] = None if handler is None else _guarded(method, handler, self._expected)
-        return self._wrapped[method]
+            if handler is None:
+                return None  # not this service's method; unknown names are not remembered
+            wrapped = self._wrapped[method] = _guarded(method, handler, self._expected)
+        return wrapped
 
 
 class _GuardedServer:
