@@ -13,7 +13,7 @@ import contextlib
 import logging
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -102,7 +102,7 @@ async def add_events(
         return []
     rows = outbox_rows(events)
     await session.run_sync(lambda s: insert_outbox_rows(Reader.of(s.connection()), outbox, rows))
-    on_commit(session, _wake_all)
+    on_commit(session, wake_relays)
     return [str(row["event_id"]) for row in rows]
 
 
@@ -127,14 +127,21 @@ def outbox_rows(events: Sequence[tuple[str, Message, str | None]]) -> list[dict[
     ]
 
 
-_OUTBOX_INSERTS: dict[str, Prepared] = {}
-_PROCESSED_INSERTS: dict[str, Prepared] = {}
+_PREPARED: dict[tuple[str, str], Prepared] = {}
+
+
+def _prepared(table: Table, purpose: str, build: Callable[[], Prepared]) -> Prepared:
+    """One prepared statement per (table, purpose): each service has its own outbox and
+    processed-events tables, with the same shape."""
+    key = (table.key, purpose)
+    found = _PREPARED.get(key)
+    if found is None:
+        found = _PREPARED[key] = build()
+    return found
 
 
 def insert_outbox_rows(reader: Reader, outbox: Table, rows: Sequence[dict[str, Any]]) -> None:
-    prepared = _OUTBOX_INSERTS.get(outbox.key)
-    if prepared is None:
-        prepared = _OUTBOX_INSERTS[outbox.key] = Prepared(insert(outbox))
+    prepared = _prepared(outbox, "insert", lambda: Prepared(insert(outbox)))
     if len(rows) == 1:
         prepared.execute(reader, rows[0])
     elif rows:
@@ -143,10 +150,6 @@ def insert_outbox_rows(reader: Reader, outbox: Table, rows: Sequence[dict[str, A
 
 def wake_relays() -> None:
     """Wake this process's outbox relays (after a commit that wrote outbox rows)."""
-    _wake_all()
-
-
-def _wake_all() -> None:
     for relay in _relays.values():
         relay.wake()
 
@@ -159,32 +162,40 @@ async def mark_processed(session: AsyncSession, processed: Table, *, consumer: s
     for the first transaction and then inserts nothing, instead of a lookup plus a savepoint.
     """
     values = {"consumer": consumer, "event_id": event_id, "processed_at": time.time()}
-    prepared = _PROCESSED_INSERTS.get(processed.key)
-    if prepared is None:
-        prepared = _PROCESSED_INSERTS[processed.key] = Prepared(lambda d: insert_ignore(d, processed))
+    prepared = _prepared(processed, "mark", lambda: Prepared(lambda d: insert_ignore(d, processed)))
     inserted: int = await session.run_sync(lambda s: prepared.execute(Reader.of(s.connection()), values))
     return inserted == 1
 
 
-_RELAY_STATEMENTS: dict[str, tuple[Prepared, Prepared, Prepared]] = {}
+def _pending_rows(outbox: Table) -> Prepared:
+    ob = outbox
+    return _prepared(
+        ob,
+        "pending",
+        lambda: Prepared(
+            select(ob.c.seq, ob.c.event_id, ob.c.subject, ob.c.payload, ob.c.headers)
+            .where(ob.c.published_at.is_(None))
+            .order_by(ob.c.seq)
+            .limit(bindparam("batch_size"))
+        ),
+    )
 
 
-def _relay_statements(outbox: Table) -> tuple[Prepared, Prepared, Prepared]:
-    """(pending rows, mark published, count a failed attempt) for the SQLite relay."""
-    found = _RELAY_STATEMENTS.get(outbox.key)
-    if found is None:
-        ob = outbox
-        found = _RELAY_STATEMENTS[outbox.key] = (
-            Prepared(
-                select(ob.c.seq, ob.c.event_id, ob.c.subject, ob.c.payload, ob.c.headers)
-                .where(ob.c.published_at.is_(None))
-                .order_by(ob.c.seq)
-                .limit(bindparam("batch_size"))
-            ),
-            Prepared(update(ob).where(ob.c.seq == bindparam("row_seq"))),
-            Prepared(update(ob).where(ob.c.seq == bindparam("row_seq")).values(attempts=ob.c.attempts + 1)),
-        )
-    return found
+def _mark_published(outbox: Table) -> Prepared:
+    return _prepared(
+        outbox, "published", lambda: Prepared(update(outbox).where(outbox.c.seq == bindparam("row_seq")))
+    )
+
+
+def _count_attempt(outbox: Table) -> Prepared:
+    ob = outbox
+    return _prepared(
+        ob,
+        "attempt",
+        lambda: Prepared(
+            update(ob).where(ob.c.seq == bindparam("row_seq")).values(attempts=ob.c.attempts + 1)
+        ),
+    )
 
 
 class OutboxRelay:
@@ -285,7 +296,9 @@ class OutboxRelay:
                 if not rows:
                     return 0
                 results = await self._publish_rows(rows)
-                done, failed = await self._mark(session, rows, results)
+                done, failed = await session.run_sync(
+                    lambda s: self._mark_sync(Reader.of(s.connection()), rows, results)
+                )
         self.published += len(done)
         if failed:
             first = next(r for r in results if isinstance(r, BaseException))
@@ -304,11 +317,10 @@ class OutboxRelay:
         )
 
     def _pending_sync(self, reader: Reader) -> list[Any]:
-        statements = _relay_statements(self.outbox)
-        return reader.all(statements[0], {"batch_size": self.batch_size})
+        return reader.all(_pending_rows(self.outbox), {"batch_size": self.batch_size})
 
     def _mark_sync(self, reader: Reader, rows: list[Any], results: list[Any]) -> tuple[list[int], list[int]]:
-        _, published, attempted = _relay_statements(self.outbox)
+        published, attempted = _mark_published(self.outbox), _count_attempt(self.outbox)
         now = time.time()
         done = [row.seq for row, res in zip(rows, results, strict=True) if not isinstance(res, BaseException)]
         failed = [row.seq for row, res in zip(rows, results, strict=True) if isinstance(res, BaseException)]
@@ -316,18 +328,6 @@ class OutboxRelay:
             published.execute_many(reader, [{"published_at": now, "row_seq": seq} for seq in done])
         for seq in failed:
             attempted.execute(reader, {"row_seq": seq})
-        return done, failed
-
-    async def _mark(
-        self, session: AsyncSession, rows: list[Any], results: list[Any]
-    ) -> tuple[list[int], list[int]]:
-        ob = self.outbox
-        done = [row.seq for row, res in zip(rows, results, strict=True) if not isinstance(res, BaseException)]
-        failed = [row.seq for row, res in zip(rows, results, strict=True) if isinstance(res, BaseException)]
-        if done:
-            await session.execute(update(ob).where(ob.c.seq.in_(done)).values(published_at=time.time()))
-        if failed:
-            await session.execute(update(ob).where(ob.c.seq.in_(failed)).values(attempts=ob.c.attempts + 1))
         return done, failed
 
     async def _purge(self) -> None:
