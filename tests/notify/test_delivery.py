@@ -269,3 +269,69 @@ async def test_timers_survive_a_restart_of_the_process(
         assert timer is not None and timer.status == "fired"
     finally:
         await restarted.dispose()
+
+
+async def test_the_alerts_first_pushes_are_leased_in_its_transaction_and_sent_right_after(
+    notify_db: Database, push_emulator: PushEmulator
+) -> None:
+    """What notify's consumer does for a new alert: lease its due deliveries inside the alert's
+    transaction (so no worker pass takes them too) and send them once it committed."""
+    from voc_notify.workers import LEASE_SECONDS, lease_alert_deliveries
+    from voc_platform.dbsync import Reader
+
+    lead = await phone(notify_db, push_emulator, "lead")
+    now = time.time()
+    async with notify_db.transaction() as s:
+        store = await s.get(Store, "s1")
+        assert store is not None
+        created = await service.create_alert(
+            s,
+            feedback={"id": "f-direct", "category": "cleanliness", "text": "text of f-direct"},
+            store=store,
+            context={"known": False},
+            plan=plan(),
+            degraded=[],
+            language="en",
+            now=now,
+        )
+        assert created is not None
+        alert_id = created.alert.id
+        leased = await s.run_sync(
+            lambda sync: lease_alert_deliveries(Reader.of(sync.connection()), alert_id=alert_id, now=now)
+        )
+    assert [row.delivery_id for row in leased] == [d.id for d in await deliveries(notify_db, alert_id)]
+    async with workers(notify_db, push_emulator) as w:
+        assert await w.delivery.process_due() == 0, "leased by the consumer: the worker keeps off"
+        assert await w.delivery.send_leased(leased) == 1
+        assert await w.delivery.process_due(now=now + LEASE_SECONDS + 1) == 0, "sent once, not again"
+    [row] = await deliveries(notify_db, alert_id)
+    assert row.status == "accepted" and row.attempts == 1
+    assert [p.json["alert_id"] for p in push_emulator.received(lead)] == [alert_id]
+    assert [e["event_id"] for e in await events(notify_db, "voc.alert.delivered")] == [f"delivered:{row.id}"]
+
+
+async def test_leased_first_pushes_that_were_never_sent_go_out_when_the_lease_runs_out(
+    notify_db: Database, push_emulator: PushEmulator
+) -> None:
+    """The process died between the alert's commit and its first pushes: nothing is lost, the
+    worker's pass sends them once the lease has run out."""
+    from voc_notify.workers import LEASE_SECONDS, lease_alert_deliveries
+    from voc_platform.dbsync import Reader
+
+    lead = await phone(notify_db, push_emulator, "lead")
+    now = time.time()
+    created = await new_alert(notify_db, "f-crash", now=now)
+    assert created is not None
+    async with notify_db.transaction() as s:
+        leased = await s.run_sync(
+            lambda sync: lease_alert_deliveries(
+                Reader.of(sync.connection()), alert_id=created.alert.id, now=now
+            )
+        )
+    assert len(leased) == 1  # ... and the process dies here, before `send_leased`
+    async with workers(notify_db, push_emulator) as w:
+        assert await w.delivery.process_due() == 0
+        assert await w.delivery.process_due(now=now + LEASE_SECONDS + 1) == 1
+    assert [p.json["alert_id"] for p in push_emulator.received(lead)] == [created.alert.id]
+    [row] = await deliveries(notify_db, created.alert.id)
+    assert row.status == "accepted" and row.attempts == 1

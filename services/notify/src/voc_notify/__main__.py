@@ -48,7 +48,7 @@ def build(runtime: ServiceRuntime) -> ServiceParts:
             runtime.database,
             upstreams,
             broker,
-            delivery.wake,
+            delivery,
             dedupe_window=settings.dedupe_window_seconds,
         ),
         subscriptions=[(LIVE_SUBJECT, broker.on_live_message)],

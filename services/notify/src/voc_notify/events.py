@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+import time
 
 from google.protobuf.json_format import MessageToDict
 from nats.aio.msg import Msg
@@ -14,6 +14,7 @@ from voc_notify import service
 from voc_notify.clients import Upstreams, context_dict
 from voc_notify.models import Alert, Store, processed_table
 from voc_notify.stream import AlertBroker
+from voc_notify.workers import DeliveryWorker, lease_alert_deliveries
 from voc_platform import dbsync, telemetry
 from voc_platform.bus import ConsumerSpec
 from voc_platform.db import Database
@@ -51,7 +52,7 @@ def consumers(
     database: Database,
     upstreams: Upstreams,
     broker: AlertBroker,
-    on_new_deliveries: Callable[[], None],
+    delivery: DeliveryWorker,
     *,
     dedupe_window: float = service.DEFAULT_DEDUPE_WINDOW_SECONDS,
 ) -> list[ConsumerSpec]:
@@ -112,10 +113,19 @@ def consumers(
                 dedupe_window=dedupe_window,
                 traceparent=carrier.get("traceparent"),
             )
+            # The first pushes are leased here and sent right after the commit, by this
+            # handler: no worker wake and no separate lease transaction on the critical path.
+            leased = (
+                await session.run_sync(
+                    lambda s: lease_alert_deliveries(
+                        Reader.of(s.connection()), alert_id=created.alert.id, now=time.time()
+                    )
+                )
+                if created is not None and created.deliveries
+                else []
+            )
         if created is None:
             return
-        if created.deliveries:
-            on_new_deliveries()
         broker.publish(
             {
                 "type": "alert.updated" if created.merged else "alert.created",
@@ -133,5 +143,14 @@ def consumers(
             created.deliveries,
             f" (degraded: {', '.join(degraded)})" if degraded else "",
         )
+        if len(leased) < created.deliveries:
+            delivery.wake()  # held for quiet hours: the worker sends them when they are due
+        if leased:
+            try:
+                await delivery.send_leased(leased)
+            except Exception:
+                # The alert is committed; its leased pushes go out with the worker's retry
+                # when the lease runs out. Redelivering the event would change nothing.
+                log.exception("first pushes of alert %s failed; the worker retries them", created.alert.id)
 
     return [ConsumerSpec(durable=CONSUMER, subjects=["voc.feedback.received"], handler=handle)]

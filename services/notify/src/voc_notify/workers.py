@@ -84,7 +84,10 @@ _STORE_COLUMNS = (
 )
 
 
-def _due_query(dialect: str) -> Any:
+def _push_query(dialect: str, *, of_alert: bool) -> Any:
+    """Due pending deliveries with everything a push needs: all of them (the worker's pass),
+    or one alert's (its first pushes, sent by the consumer that just created it)."""
+    due = Delivery.next_attempt_at <= bindparam("now")
     query = (
         select(
             Delivery.id.label("delivery_id"),
@@ -102,17 +105,21 @@ def _due_query(dialect: str) -> Any:
         .join(Alert, Alert.id == Delivery.alert_id)
         .join(Staff, Staff.id == Delivery.staff_id)
         .outerjoin(Store, Store.id == Alert.store_id)
-        .where(Delivery.status == "pending", Delivery.next_attempt_at <= bindparam("now"))
         .order_by(Delivery.next_attempt_at)
-        .limit(bindparam("pass_size"))
     )
+    if of_alert:
+        query = query.where(Delivery.alert_id == bindparam("alert_id"), Delivery.status == "pending", due)
+    else:
+        query = query.where(Delivery.status == "pending", due).limit(bindparam("pass_size"))
     if dialect == "postgresql":
-        # Replicas share the table: each due delivery is leased by one worker.
+        # Replicas share the table: each due delivery is leased by one worker (the alert's own
+        # new rows are locked by the transaction that wrote them, so it never skips those).
         query = query.with_for_update(skip_locked=True, of=Delivery)
     return query
 
 
-_DUE = Prepared(_due_query)
+_DUE = Prepared(lambda dialect: _push_query(dialect, of_alert=False))
+_DUE_OF_ALERT = Prepared(lambda dialect: _push_query(dialect, of_alert=True))
 _LEASE = Prepared(update(Delivery).where(Delivery.id == bindparam("delivery_id")))
 # Outcomes only apply to a delivery still pending (an update may have cancelled it meanwhile).
 _OUTCOME = Prepared(
@@ -122,13 +129,24 @@ _DEVICE_SUCCESS = Prepared(update(Device).where(Device.id == bindparam("device_i
 _DEVICE_GONE = Prepared(delete(Device).where(Device.id == bindparam("device_id")))
 
 
-def _lease_due(reader: Reader, *, now: float, limit: int) -> list[Any]:
-    rows = reader.all(_DUE, {"now": now, "pass_size": limit})
+def _lease(reader: Reader, rows: list[Any], *, now: float) -> list[Any]:
     if rows:
         _LEASE.execute_many(
             reader, [{"next_attempt_at": now + LEASE_SECONDS, "delivery_id": r.delivery_id} for r in rows]
         )
     return rows
+
+
+def _lease_due(reader: Reader, *, now: float, limit: int) -> list[Any]:
+    return _lease(reader, reader.all(_DUE, {"now": now, "pass_size": limit}), now=now)
+
+
+def lease_alert_deliveries(reader: Reader, *, alert_id: str, now: float) -> list[Any]:
+    """Lease the due deliveries of one alert, inside the transaction that created (or updated)
+    it, so that its consumer sends the first pushes right after the commit (`send_leased`)
+    instead of waking the worker for another lease transaction. Should the process die before
+    they are sent, the lease runs out and the worker's pass sends them."""
+    return _lease(reader, reader.all(_DUE_OF_ALERT, {"alert_id": alert_id, "now": now}), now=now)
 
 
 def _record_outcomes(
@@ -197,6 +215,13 @@ class DeliveryWorker:
             )
         if not rows:
             return 0
+        await self.send_leased(rows)
+        return len(rows)
+
+    async def send_leased(self, rows: list[Any]) -> int:
+        """Send leased deliveries (rows of `_push_query`) once each and record the outcomes in
+        one transaction, with a `voc.alert.delivered` event per accepted push; returns how many
+        were accepted."""
         jobs = []
         for row in rows:
             alert = Alert(**{key: getattr(row, key) for key in _ALERT_PUSH_COLUMNS})
@@ -250,7 +275,8 @@ class DeliveryWorker:
             ]
             await add_events(session, outbox_table, delivered)
         self.sent += len(delivered)
-        return len(jobs)
+        # A retry is due later: the worker's pass (woken at least every second) takes it then.
+        return len(delivered)
 
     async def _send(
         self,
