@@ -4,6 +4,7 @@ PostgreSQL, as the suite runs), with small limits so the edges are cheap to reac
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -48,16 +49,40 @@ class Profile:
             return [r.payload for r in rows]
 
 
-@pytest.fixture
-async def profile(databases: DatabaseFactory) -> AsyncIterator[Profile]:
+TEST_SETTINGS: dict[str, Any] = {
+    "admin_token": ADMIN,
+    "max_import_bytes": 64 * 1024,
+    "import_batch_size": 50,
+    "chronic_top_n": 2,
+}
+
+
+@asynccontextmanager
+async def open_profile(databases: DatabaseFactory, **overrides: Any) -> AsyncIterator[Profile]:
+    """The profile app on a fresh, migrated database; `overrides` change the test settings."""
     database = Database(databases.url("profile"))
-    await migrations.upgrade(database, MIGRATIONS, name="profile")
-    settings = Settings(admin_token=ADMIN, max_import_bytes=64 * 1024, import_batch_size=50, chronic_top_n=2)
+    try:
+        await migrations.upgrade(database, MIGRATIONS, name="profile")
+        settings = Settings(**{**TEST_SETTINGS, **overrides})
+        async with app_client(database, settings) as profile:
+            yield profile
+    finally:
+        await database.dispose()
+
+
+@asynccontextmanager
+async def app_client(database: Database, settings: Settings) -> AsyncIterator[Profile]:
+    """Another app (other settings) on a database that is already there."""
     trail = AuditTrail(database)
     app = build_app(settings, database, trail)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://profile") as client:
         yield Profile(database, settings, client, trail)
-    await database.dispose()
+
+
+@pytest.fixture
+async def profile(databases: DatabaseFactory) -> AsyncIterator[Profile]:
+    async with open_profile(databases) as opened:
+        yield opened
 
 
 def assert_problem(response: httpx.Response, status: int) -> dict[str, Any]:

@@ -144,7 +144,9 @@ def build_app(settings: Settings, database: Database, trail: AuditTrail | None =
                 run = importer.import_customers if kind == "customers" else importer.import_visits
                 report = await run(database, spooled, fmt=chosen, settings=settings, actor=actor_of(request))
         except importer.ImportRejected as exc:
-            raise Problem(exc.status, str(exc), errors=exc.errors) from None
+            # `line` (an RFC 9457 extension member) when the problem is on one line of the file.
+            extra: dict[str, Any] = {} if exc.line is None else {"line": exc.line}
+            raise Problem(exc.status, str(exc), errors=exc.errors, **extra) from None
         return report.to_dict()
 
     @app.post("/v1/customers:import", dependencies=admin)
