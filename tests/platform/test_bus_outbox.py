@@ -158,3 +158,52 @@ async def test_handler_success_acks(bus: Bus) -> None:
     await asyncio.sleep(0.2)
     info = await bus.js.consumer_info("VOC", durable)  # type: ignore[union-attr]
     assert info.num_ack_pending == 0 and info.num_pending == 0
+
+
+async def test_one_standing_pull_serves_bursts_beyond_its_batch_and_quiet_spells_past_its_expiry(
+    bus: Bus, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The pull loop keeps one request open: a burst larger than the batch is all handled (new
+    requests follow as each is used up), and a message published after the request expired,
+    or after a 408 ended it, is still picked up within the renewal interval."""
+    import voc_platform.bus as bus_module
+
+    monkeypatch.setattr(bus_module, "PULL_EXPIRES_SECONDS", 0.3)
+    monkeypatch.setattr(bus_module, "PULL_GRACE_SECONDS", 0.1)
+    subject = f"voc.test.stream.{uuid.uuid4().hex[:8]}"
+    seen: list[bytes] = []
+    limit_hit = asyncio.Event()
+    running = 0
+
+    async def handler(msg: Msg) -> None:
+        nonlocal running
+        running += 1
+        if running > 4:
+            limit_hit.set()
+        await asyncio.sleep(0.01)
+        running -= 1
+        seen.append(msg.data)
+
+    durable = f"stream-{uuid.uuid4().hex[:6]}"
+    await bus.consume(
+        ConsumerSpec(durable=durable, subjects=[subject], handler=handler, batch=8, concurrency=4)
+    )
+    burst = [f"b{i}".encode() for i in range(50)]
+    for data in burst:
+        await bus.publish(subject, data, msg_id=uuid.uuid4().hex)
+    for _ in range(300):
+        if len(seen) == len(burst):
+            break
+        await asyncio.sleep(0.02)
+    assert sorted(seen) == sorted(burst), "every message of a burst six times the batch"
+    assert not limit_hit.is_set(), "never more than `concurrency` handlers at once"
+    await asyncio.sleep(1.0)  # several request lifetimes with nothing to deliver
+    await bus.publish(subject, b"late", msg_id=uuid.uuid4().hex)
+    for _ in range(100):
+        if b"late" in seen:
+            break
+        await asyncio.sleep(0.02)
+    assert b"late" in seen, "a message after a quiet spell still arrives"
+    await asyncio.sleep(0.2)
+    info = await bus.js.consumer_info("VOC", durable)  # type: ignore[union-attr]
+    assert info.num_ack_pending == 0 and info.num_pending == 0

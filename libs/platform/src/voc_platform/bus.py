@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -33,6 +34,9 @@ log = logging.getLogger(__name__)
 
 EVENTS_STREAM = "VOC"
 DLQ_STREAM = "VOC_DLQ"
+STATUS_HEADER = "Status"  # JetStream status messages (408 request expired, 409, 100 heartbeat)
+PULL_EXPIRES_SECONDS = 2.0  # an idle consumer asks again this often
+PULL_GRACE_SECONDS = 0.5
 
 Handler = Callable[[Msg], Awaitable[None]]
 
@@ -60,6 +64,8 @@ class Bus:
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = asyncio.Event()
         self._inflight: set[asyncio.Task[None]] = set()
+        # One per pull loop: set on reconnect, when the server may have dropped the open request.
+        self._renewals: set[asyncio.Event] = set()
 
     async def connect(self, *, timeout: float = 10.0) -> None:
         servers = [s.strip() for s in self.url.split(",") if s.strip()]
@@ -84,6 +90,8 @@ class Bus:
 
     async def _on_reconnect(self) -> None:
         log.info("nats reconnected")
+        for renew in self._renewals:
+            renew.set()
 
     @property
     def connected(self) -> bool:
@@ -124,6 +132,11 @@ class Bus:
             raise RuntimeError("bus not connected")
         return self.js
 
+    def _nc(self) -> Client:
+        if self.nc is None:
+            raise RuntimeError("bus not connected")
+        return self.nc
+
     async def publish(
         self,
         subject: str,
@@ -158,28 +171,63 @@ class Bus:
             await js.add_consumer(EVENTS_STREAM, config)
         except Exception:
             log.info("consumer %s exists; keeping its configuration", spec.durable)
-        sub = await js.pull_subscribe_bind(spec.durable, stream=EVENTS_STREAM)
-        self._tasks.append(asyncio.create_task(self._pull_loop(sub, spec), name=spec.durable))
+        self._tasks.append(asyncio.create_task(self._pull_loop(spec), name=spec.durable))
 
-    async def _pull_loop(self, sub: JetStreamContext.PullSubscription, spec: ConsumerSpec) -> None:
+    async def _pull_loop(self, spec: ConsumerSpec) -> None:
+        """Keep one pull request of `spec.batch` messages open and run each message as it arrives.
+
+        A `fetch` per wake-up (nats-py) costs two requests and a "no messages" answer per
+        message at moderate rates, each its own socket write; here the server streams up to a
+        batch into one standing request, and a new request goes out when that one is used up
+        or expires. Status messages (408 expired, 409) only end a request. Heartbeats are not
+        asked for: after a reconnect the request is renewed at once, and one lost otherwise is
+        replaced when it would have expired.
+        """
+        nc = self._nc()
+        inbox = nc.new_inbox()
+        subject = f"$JS.API.CONSUMER.MSG.NEXT.{EVENTS_STREAM}.{spec.durable}"
+        expires = PULL_EXPIRES_SECONDS
+        request = json.dumps({"batch": spec.batch, "expires": int(expires * 1e9)}).encode()
         limit = asyncio.Semaphore(spec.concurrency)
-        while not self._stopping.is_set():
-            try:
-                msgs = await sub.fetch(spec.batch, timeout=1.0)
-            except TimeoutError:
-                continue
-            except Exception as exc:
-                if self._stopping.is_set():
-                    return
-                log.warning("fetch on %s failed: %s", spec.durable, exc)
-                await asyncio.sleep(0.5)
-                continue
-            for msg in msgs:
-                await limit.acquire()
-                task = asyncio.create_task(self._handle(msg, spec))
-                self._inflight.add(task)
-                task.add_done_callback(self._inflight.discard)
-                task.add_done_callback(lambda _t: limit.release())
+        renew = asyncio.Event()
+        left = 0  # messages the open request may still bring
+
+        async def arrived(msg: Msg) -> None:
+            # Called for one message at a time (nats-py awaits it), so waiting for a free
+            # handler slot holds the rest back: at most `concurrency` handlers run at once.
+            nonlocal left
+            if msg.headers and STATUS_HEADER in msg.headers:
+                renew.set()  # the request expired or was refused: ask again
+                return
+            left -= 1
+            if left <= 0:
+                renew.set()
+            await limit.acquire()
+            task = asyncio.create_task(self._handle(msg, spec))
+            self._inflight.add(task)
+            task.add_done_callback(self._inflight.discard)
+            task.add_done_callback(lambda _t: limit.release())
+
+        # A callback subscription reads a plain queue; its async iterator spawns a task and an
+        # asyncio.wait per message.
+        sub = await nc.subscribe(inbox, cb=arrived)
+        self._renewals.add(renew)
+        try:
+            while not self._stopping.is_set():
+                try:
+                    await nc.publish(subject, request, reply=inbox)
+                except Exception as exc:
+                    log.warning("pull request on %s failed: %s", spec.durable, exc)
+                    await asyncio.sleep(0.5)
+                    continue
+                left = spec.batch
+                renew.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(renew.wait(), expires + PULL_GRACE_SECONDS)
+        finally:
+            self._renewals.discard(renew)
+            with contextlib.suppress(Exception):
+                await sub.unsubscribe()
 
     async def _handle(self, msg: Msg, spec: ConsumerSpec) -> None:
         headers = dict(msg.headers or {})
