@@ -1,5 +1,6 @@
 """Profile fixtures: the profile REST app in process on a fresh, migrated database (SQLite or
-PostgreSQL, as the suite runs), with small limits so the edges are cheap to reach."""
+PostgreSQL, as the suite runs), with small limits so the edges are cheap to reach; and its gRPC
+service on a real loopback server, on the same database."""
 
 from __future__ import annotations
 
@@ -10,11 +11,16 @@ from typing import Any
 
 import httpx
 import pytest
+from grpc import aio
 from sqlalchemy import func, select
 
 from tests.conftest import DatabaseFactory
+from voc.common.v1 import common_pb2
+from voc.profile.v1 import profile_pb2, profile_pb2_grpc
 from voc_platform import migrations
 from voc_platform.db import Database
+from voc_platform.grpc import client_channel, create_server
+from voc_profile import grpc_server
 from voc_profile.__main__ import MIGRATIONS
 from voc_profile.api import build_app
 from voc_profile.audit import AuditTrail
@@ -91,3 +97,47 @@ def assert_problem(response: httpx.Response, status: int) -> dict[str, Any]:
     body: dict[str, Any] = response.json()
     assert body["status"] == status and body["title"] and body["detail"]
     return body
+
+
+INTERNAL_TOKEN = "test-internal-token-profile"
+
+
+@dataclass
+class Grpc:
+    """A client of the profile gRPC service (with the service credential) and the app beside it."""
+
+    profile: Profile
+    target: str
+    stub: profile_pb2_grpc.ProfileServiceStub
+
+    async def resolve(self, create: bool = True, **ids: str) -> profile_pb2.ResolveCustomerResponse:
+        request = profile_pb2.ResolveCustomerRequest(
+            identifiers=common_pb2.CustomerIdentifiers(**ids), create_if_missing=create
+        )
+        response: profile_pb2.ResolveCustomerResponse = await self.stub.ResolveCustomer(request)
+        return response
+
+    async def refused(self, **ids: str) -> aio.AioRpcError:
+        with pytest.raises(aio.AioRpcError) as err:
+            await self.resolve(**ids)
+        return err.value
+
+
+@pytest.fixture
+async def rpc(profile: Profile) -> AsyncIterator[Grpc]:
+    """The platform's grpc.aio server (credential check, health) on 127.0.0.1:<free port>."""
+    server, _, port = create_server(
+        port=0,
+        host="127.0.0.1",
+        token=INTERNAL_TOKEN,
+        register=grpc_server.register(profile.database, profile.settings, profile.trail),
+        service_names=[grpc_server.SERVICE_NAME],
+    )
+    await server.start()
+    target = f"127.0.0.1:{port}"
+    channel = client_channel(target, token=INTERNAL_TOKEN, timeout=5)
+    try:
+        yield Grpc(profile, target, profile_pb2_grpc.ProfileServiceStub(channel))
+    finally:
+        await channel.close()
+        await server.stop(None)

@@ -5,8 +5,6 @@ off, and malformed identifiers refused with INVALID_ARGUMENT naming the field.""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from typing import Any
 
 import grpc
@@ -14,52 +12,10 @@ import pytest
 from grpc import aio
 from sqlalchemy import select
 
-from tests.profile.conftest import Profile
+from tests.profile.conftest import Grpc, Profile
 from voc.common.v1 import common_pb2
 from voc.profile.v1 import profile_pb2, profile_pb2_grpc
-from voc_platform.grpc import client_channel, create_server
-from voc_profile import grpc_server
 from voc_profile.models import Customer, Identifier
-
-INTERNAL_TOKEN = "test-internal-token-profile"
-
-
-@dataclass
-class Grpc:
-    profile: Profile
-    target: str
-    stub: profile_pb2_grpc.ProfileServiceStub
-
-    async def resolve(self, create: bool = True, **ids: str) -> profile_pb2.ResolveCustomerResponse:
-        request = profile_pb2.ResolveCustomerRequest(
-            identifiers=common_pb2.CustomerIdentifiers(**ids), create_if_missing=create
-        )
-        response: profile_pb2.ResolveCustomerResponse = await self.stub.ResolveCustomer(request)
-        return response
-
-    async def refused(self, **ids: str) -> aio.AioRpcError:
-        with pytest.raises(aio.AioRpcError) as err:
-            await self.resolve(**ids)
-        return err.value
-
-
-@pytest.fixture
-async def rpc(profile: Profile) -> AsyncIterator[Grpc]:
-    server, _, port = create_server(
-        port=0,
-        host="127.0.0.1",
-        token=INTERNAL_TOKEN,
-        register=grpc_server.register(profile.database, profile.settings, profile.trail),
-        service_names=[grpc_server.SERVICE_NAME],
-    )
-    await server.start()
-    target = f"127.0.0.1:{port}"
-    channel = client_channel(target, token=INTERNAL_TOKEN, timeout=5)
-    try:
-        yield Grpc(profile, target, profile_pb2_grpc.ProfileServiceStub(channel))
-    finally:
-        await channel.close()
-        await server.stop(None)
 
 
 async def read(profile: Profile, customer_id: str) -> dict[str, Any]:
