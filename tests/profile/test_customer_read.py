@@ -1,0 +1,148 @@
+"""`GET /v1/customers/{id}`: the CRM attributes as stored (tier, home store, language, consent,
+lifetime value, the household link and its relation), no identifiers in the body, the read in the
+audit log; the household's other members in the context; 404 / 410 / 401 as problem+json."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.profile.conftest import Profile, assert_problem
+
+BODY_KEYS = {
+    "id",
+    "name",
+    "tier",
+    "lifetime_value",
+    "preferred_language",
+    "home_store_id",
+    "contact_consent",
+    "household_id",
+    "household_relation",
+    "merged_into",
+    "created_at",
+    "updated_at",
+}
+
+
+async def read(profile: Profile, customer_id: str, **headers: str) -> dict[str, Any]:
+    response = await profile.client.get(f"/v1/customers/{customer_id}", headers={**profile.admin, **headers})
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"] == "application/json"
+    body: dict[str, Any] = response.json()
+    return body
+
+
+async def test_read_answers_the_stored_attributes_and_household_link(profile: Profile) -> None:
+    created = await profile.client.post(
+        "/v1/customers",
+        headers=profile.admin,
+        json={
+            "customers": [
+                {
+                    "loyalty_id": "H-OWNER",
+                    "phone": "010-2468-1357",
+                    "email": "Owner@Example.com",
+                    "name": "김소유",
+                    "tier": "gold",
+                    "lifetime_value": 1_250_000,
+                    "preferred_language": "ko",
+                    "home_store_id": "store-gangnam",
+                    "contact_consent": True,
+                    "household_id": "HH-42",
+                    "household_relation": "owner",
+                },
+                {
+                    "loyalty_id": "H-DRIVER",
+                    "name": "Jane Park",
+                    "tier": "silver",
+                    "preferred_language": "en",
+                    "home_store_id": "store-hongdae",
+                    "household_id": "HH-42",
+                    "household_relation": "driver",
+                },
+            ]
+        },
+    )
+    assert created.status_code == 200, created.text
+    owner_id, driver_id = (r["customer_id"] for r in created.json())
+    # A third member arrives by bulk import, as family_member of the same household.
+    imported = await profile.client.post(
+        "/v1/customers:import",
+        headers={**profile.admin, "Content-Type": "text/csv"},
+        content="loyalty_id,name,tier,household_id,household_relation\nH-KID,김아이,basic,HH-42,family_member\n",
+    )
+    assert imported.json()["created"] == 1
+
+    owner = await read(profile, owner_id, **{"X-Voc-Actor": "cx.lee"})
+    assert set(owner) == BODY_KEYS  # attributes only: no phone, e-mail or loyalty id in the body
+    assert {k: v for k, v in owner.items() if k not in ("created_at", "updated_at")} == {
+        "id": owner_id,
+        "name": "김소유",
+        "tier": "gold",
+        "lifetime_value": 1_250_000.0,
+        "preferred_language": "ko",
+        "home_store_id": "store-gangnam",
+        "contact_consent": True,
+        "household_id": "HH-42",
+        "household_relation": "owner",
+        "merged_into": None,
+    }
+    assert 0 < owner["created_at"] <= owner["updated_at"]
+
+    driver = await read(profile, driver_id)
+    assert (driver["tier"], driver["home_store_id"], driver["preferred_language"]) == (
+        "silver",
+        "store-hongdae",
+        "en",
+    )
+    assert (driver["household_id"], driver["household_relation"]) == ("HH-42", "driver")
+    assert driver["contact_consent"] is False and driver["lifetime_value"] == 0.0
+
+    # An update by another identifier changes only what it names; the read shows it.
+    updated = await profile.client.post(
+        "/v1/customers",
+        headers=profile.admin,
+        json={"customers": [{"email": "owner@example.com", "tier": "vip", "home_store_id": "store-busan"}]},
+    )
+    assert updated.json()[0] == {"index": 0, "customer_id": owner_id, "created": False, "error": None}
+    owner = await read(profile, owner_id)
+    assert (owner["tier"], owner["home_store_id"], owner["name"], owner["household_relation"]) == (
+        "vip",
+        "store-busan",
+        "김소유",
+        "owner",
+    )
+
+    # The household links from the owner's side: the other members with their relation (masked).
+    context = (await profile.client.get(f"/v1/customers/{owner_id}/context", headers=profile.admin)).json()
+    members = sorted((m["relation"], m["masked_name"], m["tier"]) for m in context["household"])
+    assert members == [("driver", "J*** P***", "silver"), ("family_member", "김**", "basic")]
+    assert context["household_relation"] == "owner"
+
+    # Every read is in the audit log, with who was behind the admin token.
+    entries = (
+        await profile.client.get("/v1/audit", params={"customer_id": owner_id}, headers=profile.admin)
+    ).json()["entries"]
+    reads = [(e["actor"], e["action"]) for e in entries if e["action"] == "read"]
+    assert ("admin:cx.lee", "read") in reads and reads.count(("admin", "read")) == 1
+
+
+async def test_read_problems(profile: Profile) -> None:
+    missing = assert_problem(await profile.client.get("/v1/customers/no-such-id", headers=profile.admin), 404)
+    assert "no-such-id" in missing["detail"]
+    created = await profile.client.post(
+        "/v1/customers",
+        headers=profile.admin,
+        json={"customers": [{"loyalty_id": "GONE-1", "name": "곧삭제"}]},
+    )
+    customer_id = created.json()[0]["customer_id"]
+    assert_problem(await profile.client.get(f"/v1/customers/{customer_id}"), 401)
+    wrong = {"Authorization": "Bearer not-the-admin-token"}
+    assert_problem(await profile.client.get(f"/v1/customers/{customer_id}", headers=wrong), 403)
+    assert (
+        await profile.client.delete(f"/v1/customers/{customer_id}", headers=profile.admin)
+    ).status_code == 200
+    gone = assert_problem(
+        await profile.client.get(f"/v1/customers/{customer_id}", headers=profile.admin), 410
+    )
+    assert gone["title"] == "Gone"
