@@ -207,3 +207,47 @@ async def test_one_standing_pull_serves_bursts_beyond_its_batch_and_quiet_spells
     await asyncio.sleep(0.2)
     info = await bus.js.consumer_info("VOC", durable)  # type: ignore[union-attr]
     assert info.num_ack_pending == 0 and info.num_pending == 0
+
+
+async def test_sqlite_relay_marks_rows_late_in_one_transaction_and_a_restart_before_that_adds_no_duplicate(
+    database: Database, bus: Bus
+) -> None:
+    """On SQLite the relay writes `published_at` for a second's rows at once (and at shutdown);
+    a relay that dies before writing them sends those rows again, and the stream's duplicate
+    window (same Nats-Msg-Id) keeps the consumers' view to one copy each."""
+    if not database.sqlite:
+        pytest.skip("PostgreSQL relays mark rows in the transaction that claimed them")
+    subject = f"voc.test.late.{uuid.uuid4().hex[:8]}"
+    durable = f"late-{uuid.uuid4().hex[:6]}"
+    seen: list[str] = []
+
+    async def handler(msg: Msg) -> None:
+        seen.append(events_pb2.FeedbackLinked.FromString(msg.data).feedback_id)
+
+    await bus.consume(ConsumerSpec(durable=durable, subjects=[subject], handler=handler))
+
+    async def unmarked() -> int:
+        async with database.session() as session:
+            value = await session.scalar(
+                select(func.count()).select_from(outbox).where(outbox.c.published_at.is_(None))
+            )
+        return int(value or 0)
+
+    first = OutboxRelay(database, outbox, bus)
+    for i in range(3):
+        async with database.transaction() as session:
+            await add_event(session, outbox, subject=subject, message=event(f"late-{i}"))
+    assert await first.flush() == 3
+    assert await first.pending() == 0, "acknowledged rows are not pending"
+    assert await unmarked() == 3, "their marks are written later, together"
+    # This relay "dies" now; a new one starts from the table alone.
+    second = OutboxRelay(database, outbox, bus)
+    assert await second.flush() == 3, "unmarked rows are sent again after a restart"
+    await second.stop()  # shutdown writes the marks
+    assert await unmarked() == 0
+    for _ in range(100):
+        if len(seen) >= 3:
+            break
+        await asyncio.sleep(0.02)
+    await asyncio.sleep(0.2)
+    assert sorted(seen) == ["late-0", "late-1", "late-2"], "the stream dropped the second copies"

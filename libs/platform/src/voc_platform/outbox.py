@@ -174,7 +174,7 @@ def _pending_rows(outbox: Table) -> Prepared:
         "pending",
         lambda: Prepared(
             select(ob.c.seq, ob.c.event_id, ob.c.subject, ob.c.payload, ob.c.headers)
-            .where(ob.c.published_at.is_(None))
+            .where(ob.c.published_at.is_(None), ob.c.seq > bindparam("after"))
             .order_by(ob.c.seq)
             .limit(bindparam("batch_size"))
         ),
@@ -198,8 +198,23 @@ def _count_attempt(outbox: Table) -> Prepared:
     )
 
 
+# SQLite relay: rows JetStream acknowledged are marked published in one write transaction per
+# second (or per this many rows), not one per pass.
+MARK_INTERVAL_SECONDS = 1.0
+MARK_BATCH = 500
+
+
 class OutboxRelay:
-    """Publishes committed outbox rows in order, in batches, acknowledged by JetStream."""
+    """Publishes committed outbox rows in order, in batches, acknowledged by JetStream.
+
+    On SQLite (one relay per file) the marks are written late: the relay remembers in memory
+    the last row JetStream acknowledged in an unbroken run and reads only past it, and writes
+    the `published_at` marks of a second's rows in one transaction (at once after a failed
+    publish, and at shutdown). Writing them per pass was one more write transaction for every
+    commit that carried an event. A crash before the marks are written publishes those rows
+    again at start: the stream drops them as duplicates (same `Nats-Msg-Id` within its
+    two-minute window) and consumers are idempotent besides.
+    """
 
     def __init__(
         self,
@@ -222,6 +237,9 @@ class OutboxRelay:
         self._task: asyncio.Task[None] | None = None
         self._last_purge = 0.0
         self.published = 0
+        self._published_through = 0  # SQLite: rows up to this seq were acknowledged
+        self._unmarked: list[int] = []  # ... and these of them are not yet marked in the table
+        self._marked_at = time.monotonic()
 
     def wake(self) -> None:
         self._wake.set()
@@ -244,6 +262,10 @@ class OutboxRelay:
             await asyncio.wait_for(self.flush(), flush_timeout)
         except Exception:
             log.warning("outbox not fully flushed at shutdown; it will be sent on next start")
+        try:
+            await self._write_marks()
+        except Exception:
+            log.warning("outbox marks not written at shutdown; those events are sent again on start")
 
     async def _run(self) -> None:
         while not self._stopping:
@@ -254,6 +276,8 @@ class OutboxRelay:
                 return
             try:
                 await self.flush()
+                if self._unmarked and time.monotonic() - self._marked_at >= MARK_INTERVAL_SECONDS:
+                    await self._write_marks()
                 await self._purge()
             except Exception:
                 log.exception("outbox relay pass failed; retrying")
@@ -285,10 +309,19 @@ class OutboxRelay:
             if not rows:
                 return 0
             results = await self._publish_rows(rows)
-            async with self.database.transaction() as session:
-                done, failed = await session.run_sync(
-                    lambda s: self._mark_sync(Reader.of(s.connection()), rows, results)
-                )
+            done = [r.seq for r, res in zip(rows, results, strict=True) if not isinstance(res, BaseException)]
+            failed = [r.seq for r, res in zip(rows, results, strict=True) if isinstance(res, BaseException)]
+            for row, res in zip(rows, results, strict=True):
+                if isinstance(res, BaseException):
+                    break  # the next pass reads again from the first row not acknowledged
+                self._published_through = row.seq
+            self._unmarked.extend(done)
+            if (
+                failed
+                or len(self._unmarked) >= MARK_BATCH
+                or time.monotonic() - self._marked_at >= MARK_INTERVAL_SECONDS
+            ):
+                await self._write_marks(failed)
         else:
             # Replicas share the table: each row goes to exactly one relay at a time.
             async with self.database.transaction() as session:
@@ -317,7 +350,31 @@ class OutboxRelay:
         )
 
     def _pending_sync(self, reader: Reader) -> list[Any]:
-        return reader.all(_pending_rows(self.outbox), {"batch_size": self.batch_size})
+        return reader.all(
+            _pending_rows(self.outbox), {"batch_size": self.batch_size, "after": self._published_through}
+        )
+
+    async def _write_marks(self, failed: Sequence[int] = ()) -> None:
+        """SQLite: mark the acknowledged rows published, count an attempt on `failed` ones."""
+        marks, self._unmarked = self._unmarked, []
+        self._marked_at = time.monotonic()
+        if not marks and not failed:
+            return
+        published, attempted = _mark_published(self.outbox), _count_attempt(self.outbox)
+        now = time.time()
+
+        def write(reader: Reader) -> None:
+            if marks:
+                published.execute_many(reader, [{"published_at": now, "row_seq": seq} for seq in marks])
+            for seq in failed:
+                attempted.execute(reader, {"row_seq": seq})
+
+        try:
+            async with self.database.transaction() as session:
+                await session.run_sync(lambda s: write(Reader.of(s.connection())))
+        except BaseException:
+            self._unmarked = marks + self._unmarked  # still acknowledged: try again next time
+            raise
 
     def _mark_sync(self, reader: Reader, rows: list[Any], results: list[Any]) -> tuple[list[int], list[int]]:
         published, attempted = _mark_published(self.outbox), _count_attempt(self.outbox)
@@ -344,7 +401,10 @@ class OutboxRelay:
         from sqlalchemy import func
 
         async with self.database.session() as session:
+            # Rows acknowledged but not yet marked (SQLite, see the class notes) are not pending.
             value: Any = await session.scalar(
-                select(func.count()).select_from(self.outbox).where(self.outbox.c.published_at.is_(None))
+                select(func.count())
+                .select_from(self.outbox)
+                .where(self.outbox.c.published_at.is_(None), self.outbox.c.seq > self._published_through)
             )
             return int(value or 0)
