@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import socket
 import subprocess
 import sys
 import threading
@@ -222,3 +223,18 @@ def test_a_file_the_service_refuses_exits_2_with_the_problem_and_writes_nothing(
     problem = json.loads(done.stdout)
     assert problem["status"] == 422 and problem["errors"][0]["field"] == "shoe_size"
     assert server.count(Customer) == 0
+
+
+def test_a_missing_file_or_a_service_that_does_not_answer_is_a_message_not_a_traceback(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with socket.socket() as probe:  # a loopback port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    url = f"http://127.0.0.1:{port}"
+    assert voc(["customers", "import", str(tmp_path / "nope.csv"), "--url", url, "--token", TOKEN]) == 2
+    assert "no such file" in capsys.readouterr().err
+    present = tmp_path / "one.csv"
+    present.write_text(customers_csv(1))
+    assert voc(["customers", "import", str(present), "--url", url, "--token", TOKEN]) == 2
+    assert "did not answer" in capsys.readouterr().err

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -37,17 +38,29 @@ def cmd_import(args: argparse.Namespace) -> int:
     fmt = args.format or ("jsonl" if path.suffix in (".jsonl", ".ndjson") else "csv")
     url, token = _target(args)
     endpoint = "/v1/customers:import" if args.kind == "customers" else "/v1/visits:import"
-    response = httpx.post(
-        f"{url}{endpoint}",
-        params={"format": fmt},
-        content=_chunks(path),
-        headers={"Authorization": f"Bearer {token}"},
-        timeout=httpx.Timeout(600, connect=10),
-    )
-    print(json.dumps(response.json(), ensure_ascii=False, indent=2))
+    if not path.is_file():
+        print(f"voc {args.kind} import: no such file: {path}", file=sys.stderr)
+        return 2
+    try:
+        response = httpx.post(
+            f"{url}{endpoint}",
+            params={"format": fmt},
+            content=_chunks(path),
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=httpx.Timeout(600, connect=10),
+        )
+    except httpx.HTTPError as exc:
+        print(f"voc {args.kind} import: {url} did not answer ({exc!r})", file=sys.stderr)
+        return 2
+    try:
+        answer = response.json()
+    except ValueError:
+        print(f"voc {args.kind} import: HTTP {response.status_code}: {response.text[:500]}", file=sys.stderr)
+        return 2
+    print(json.dumps(answer, ensure_ascii=False, indent=2))
     if response.status_code != 200:
         return 2
-    return 1 if response.json().get("failed") else 0
+    return 1 if answer.get("failed") else 0
 
 
 def register(subparsers: Any) -> None:
