@@ -41,6 +41,10 @@ class HoldingCases:
         self.database = database
         self.ids: list[str] = []
 
+    def __getattr__(self, name: str) -> Any:
+        # Paths that never open an ORM session (`dbsync` hops) use the database itself.
+        return getattr(self.database, name)
+
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Any]:
         async with self.database.transaction() as session:

@@ -196,3 +196,40 @@ async def read(
             connection.close()
 
     return await greenlet_spawn(body)
+
+
+async def write(
+    database: Database, fn: Callable[Concatenate[Reader, P], T], *args: P.args, **kwargs: P.kwargs
+) -> T:
+    """`fn(reader, ...)` in one transaction on a pooled connection, committed when it returns
+    and rolled back when it raises, in one greenlet hop: for hot write paths made only of
+    `Prepared` statements. An AsyncSession transaction (sessionmaker, ORM session, begin and
+    commit events, close) cost ~200 us of CPU around a ~50 us write here.
+
+    SQLite: under the process's write lock, as `Database.transaction`. Commit hooks are the
+    caller's: call `outbox.wake_relays()` after it returns when `fn` wrote outbox rows."""
+    engine = database.engine.sync_engine
+    sqlite = database.sqlite
+
+    def body() -> T:
+        connection = engine.raw_connection()
+        try:
+            if sqlite:  # the driver runs in autocommit mode (see db._sqlite_pragmas)
+                cursor = connection.cursor()
+                try:
+                    cursor.execute("BEGIN")
+                finally:
+                    cursor.close()
+            result = fn(Reader(connection, engine.dialect), *args, **kwargs)
+            connection.commit()
+            return result
+        except BaseException:
+            connection.rollback()
+            raise
+        finally:
+            connection.close()
+
+    if database.write_lock is not None:
+        async with database.write_lock:
+            return await greenlet_spawn(body)
+    return await greenlet_spawn(body)

@@ -154,6 +154,13 @@ def wake_relays() -> None:
         relay.wake()
 
 
+def mark_processed_sync(reader: Reader, processed: Table, *, consumer: str, event_id: str) -> bool:
+    """`mark_processed` inside a `dbsync` hop (the caller's transaction)."""
+    values = {"consumer": consumer, "event_id": event_id, "processed_at": time.time()}
+    prepared = _prepared(processed, "mark", lambda: Prepared(lambda d: insert_ignore(d, processed)))
+    return prepared.execute(reader, values) == 1
+
+
 async def mark_processed(session: AsyncSession, processed: Table, *, consumer: str, event_id: str) -> bool:
     """Record that `consumer` handled `event_id` in the caller's transaction.
 

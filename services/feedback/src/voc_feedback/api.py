@@ -222,17 +222,14 @@ def build_app(settings: Settings, database: Database) -> FastAPI:
         response: Response,
         idempotency_key: Annotated[str | None, Header(min_length=1, max_length=200)] = None,
     ) -> Accepted:
-        key = bearer_token(credentials)
-        async with database.transaction() as session:
-            api_key = await service.authenticate_api_key(session, key=key)
-            throttle(api_key)
-            intake = await service.submit_feedback(
-                session,
-                api_key=api_key,
-                body=body,
-                idempotency_key=idempotency_key,
-                idempotency_ttl=settings.idempotency_ttl_seconds,
-            )
+        intake = await service.accept_feedback(
+            database,
+            key=bearer_token(credentials),
+            body=body,
+            idempotency_key=idempotency_key,
+            idempotency_ttl=settings.idempotency_ttl_seconds,
+            throttle=throttle,
+        )
         response.headers["Location"] = f"/v1/feedback/{intake.feedback_id}"
         if intake.replay:
             response.headers["Idempotent-Replayed"] = "true"

@@ -7,20 +7,36 @@ from nats.aio.msg import Msg
 from voc.events.v1 import events_pb2
 from voc_feedback import service
 from voc_feedback.models import processed_table
+from voc_platform import dbsync
 from voc_platform.bus import ConsumerSpec
 from voc_platform.db import Database
-from voc_platform.outbox import mark_processed
+from voc_platform.dbsync import Reader
+from voc_platform.outbox import mark_processed, mark_processed_sync
 
 CONSUMER = "feedback-case"
 
 
 def consumers(database: Database, links: service.FollowUpLinks) -> list[ConsumerSpec]:
+    def link(reader: Reader, *, event_id: str, feedback_id: str, customer_id: str) -> None:
+        if mark_processed_sync(reader, processed_table, consumer=CONSUMER, event_id=event_id):
+            service.link_customer_sync(reader, feedback_id=feedback_id, customer_id=customer_id)
+
     async def handle(msg: Msg) -> None:
         event_id = (msg.headers or {}).get("Nats-Msg-Id", "")
+        processed_id = event_id or f"{msg.subject}:{msg.reply}"
+        if msg.subject == "voc.profile.feedback_linked":
+            # One per identified feedback item, two prepared statements: no ORM session.
+            linked = events_pb2.FeedbackLinked.FromString(msg.data)
+            await dbsync.write(
+                database,
+                link,
+                event_id=processed_id,
+                feedback_id=linked.feedback_id,
+                customer_id=linked.customer_id,
+            )
+            return
         async with database.transaction() as session:
-            if not await mark_processed(
-                session, processed_table, consumer=CONSUMER, event_id=event_id or f"{msg.subject}:{msg.reply}"
-            ):
+            if not await mark_processed(session, processed_table, consumer=CONSUMER, event_id=processed_id):
                 return
             subject = msg.subject
             if subject == "voc.alert.created":
@@ -74,11 +90,6 @@ def consumers(database: Database, links: service.FollowUpLinks) -> list[Consumer
                     actor="notify",
                     detail={"alert_id": esc.alert_id, "level": esc.level, "roles": list(esc.roles)},
                     event_id=event_id,
-                )
-            elif subject == "voc.profile.feedback_linked":
-                link = events_pb2.FeedbackLinked.FromString(msg.data)
-                await service.link_customer(
-                    session, feedback_id=link.feedback_id, customer_id=link.customer_id
                 )
             elif subject == "voc.profile.customer_erased":
                 erased = events_pb2.CustomerErased.FromString(msg.data)

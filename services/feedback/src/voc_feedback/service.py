@@ -10,7 +10,7 @@ import hashlib
 import hmac
 import secrets
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -32,7 +32,8 @@ from voc_feedback.models import (
     outbox_table,
 )
 from voc_feedback.schemas import FeedbackIn, FollowUpAnswer, StoreIn
-from voc_platform.db import on_commit
+from voc_platform import dbsync
+from voc_platform.db import Database, on_commit
 from voc_platform.dbsync import Prepared, Reader
 from voc_platform.http import Problem
 from voc_platform.ids import uuid7
@@ -205,10 +206,44 @@ async def submit_feedback(
     idempotency_key: str | None,
     idempotency_ttl: float,
 ) -> Intake:
-    """Store the feedback and its event in the caller's transaction (the outbox pattern).
+    """Store the feedback and its event in the caller's transaction (the outbox pattern)."""
+    store = _intake(
+        api_key=api_key, body=body, idempotency_key=idempotency_key, idempotency_ttl=idempotency_ttl
+    )
+    intake: Intake = await session.run_sync(lambda s: store(Reader.of(s.connection())))
+    if not intake.replay:
+        on_commit(session, wake_relays)
+    return intake
 
-    The hot path of intake: classification here, then every statement in one greenlet hop
-    through prepared Core statements (`voc_platform.dbsync`), no ORM unit of work."""
+
+async def accept_feedback(
+    database: Database,
+    *,
+    key: str,
+    body: FeedbackIn,
+    idempotency_key: str | None,
+    idempotency_ttl: float,
+    throttle: Callable[[KeyIdentity], None],
+) -> Intake:
+    """The intake endpoint: the key is checked by a read outside any transaction, `throttle`
+    may refuse it, then the feedback and its event are committed together in one `dbsync`
+    write hop (no ORM session around prepared statements) before the answer."""
+    api_key: KeyIdentity = await dbsync.read(database, _authenticate, key)
+    throttle(api_key)
+    store = _intake(
+        api_key=api_key, body=body, idempotency_key=idempotency_key, idempotency_ttl=idempotency_ttl
+    )
+    intake = await dbsync.write(database, store)
+    if not intake.replay:
+        wake_relays()
+    return intake
+
+
+def _intake(
+    *, api_key: KeyIdentity, body: FeedbackIn, idempotency_key: str | None, idempotency_ttl: float
+) -> Callable[[Reader], Intake]:
+    """Check the scope and classify; the statements that store the item, as a function of a
+    `Reader` in the transaction that runs them (prepared Core statements, one hop)."""
     if body.store_id not in api_key.store_ids:
         raise Problem(
             403,
@@ -284,10 +319,7 @@ async def submit_feedback(
         insert_outbox_rows(reader, outbox_table, event)
         return Intake(feedback_id, replay=False)
 
-    intake: Intake = await session.run_sync(lambda s: store(Reader.of(s.connection())))
-    if not intake.replay:
-        on_commit(session, wake_relays)
-    return intake
+    return store
 
 
 def feedback_facts(row: Feedback) -> common_pb2.FeedbackFacts:
@@ -632,13 +664,19 @@ async def _record_case_event_orm(
     return row.status
 
 
+def link_customer_sync(reader: Reader, *, feedback_id: str, customer_id: str) -> bool:
+    """`link_customer` inside a `dbsync` hop."""
+    return bool(reader.execute(_FEEDBACK_SET, {"customer_id": customer_id, "where_id": feedback_id}))
+
+
 async def link_customer(session: AsyncSession, *, feedback_id: str, customer_id: str) -> bool:
     if _plain(session):
-        values = {"customer_id": customer_id, "where_id": feedback_id}
-        linked: int = await session.run_sync(
-            lambda s: Reader.of(s.connection()).execute(_FEEDBACK_SET, values)
+        linked: bool = await session.run_sync(
+            lambda s: link_customer_sync(
+                Reader.of(s.connection()), feedback_id=feedback_id, customer_id=customer_id
+            )
         )
-        return bool(linked)
+        return linked
     result = await session.execute(
         update(Feedback).where(Feedback.id == feedback_id).values(customer_id=customer_id)
     )

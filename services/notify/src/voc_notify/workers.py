@@ -23,10 +23,10 @@ from voc_notify.models import Alert, Delivery, Device, EscalationTimer, Staff, S
 from voc_notify.settings import Settings
 from voc_notify.stream import AlertBroker
 from voc_notify.webpush import PushSubscription, WebPushSender, backoff_delay
-from voc_platform import telemetry
+from voc_platform import dbsync, telemetry
 from voc_platform.db import Database
 from voc_platform.dbsync import Prepared, Reader
-from voc_platform.outbox import add_events
+from voc_platform.outbox import insert_outbox_rows, outbox_rows, wake_relays
 
 log = logging.getLogger(__name__)
 
@@ -251,13 +251,10 @@ class DeliveryWorker:
             (job[0], job[1] + 1, job[5], status, detail, retry_after)
             for job, (status, detail, retry_after) in zip(jobs, results, strict=True)
         ]
-        async with self.database.transaction() as session:
-            recorded = await session.run_sync(
-                lambda s: _record_outcomes(
-                    Reader.of(s.connection()), outcomes, max_attempts=self.settings.delivery_max_attempts
-                )
-            )
-            delivered = [
+
+        def record(reader: Reader) -> list[tuple[str, events_pb2.AlertDelivered, str | None]]:
+            recorded = _record_outcomes(reader, outcomes, max_attempts=self.settings.delivery_max_attempts)
+            delivered: list[tuple[str, events_pb2.AlertDelivered, str | None]] = [
                 (
                     "voc.alert.delivered",
                     events_pb2.AlertDelivered(
@@ -273,7 +270,13 @@ class DeliveryWorker:
                 for job in jobs
                 if job[0] in recorded
             ]
-            await add_events(session, outbox_table, delivered)
+            insert_outbox_rows(reader, outbox_table, outbox_rows(delivered))
+            return delivered
+
+        # Prepared statements only: one transaction without an ORM session around it.
+        delivered = await dbsync.write(self.database, record)
+        if delivered:
+            wake_relays()
         self.sent += len(delivered)
         # A retry is due later: the worker's pass (woken at least every second) takes it then.
         return len(delivered)
