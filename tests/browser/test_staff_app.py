@@ -167,6 +167,12 @@ def test_alert_arrives_live_then_is_acknowledged_and_resolved(
     expect(page.locator("#ratings")).to_contain_text("CSAT 1/5")
     expect(page.locator("#customer-name")).to_have_text("김**")
     expect(page.locator(".tier")).to_have_text("VIP")
+    # The customer's signals reach the phone with why they are set (the REST detail's reasons).
+    signals = rest["customer"]["signals"]
+    assert signals["vip"], signals
+    reasons = [r["reason"] for r in signals["reasons"] if r["reason"]]
+    assert reasons, signals
+    expect(page.locator(".reasons li")).to_have_text(reasons)
     expect(page.locator("#plan-title")).to_have_text(rest["plan"]["title"])
     steps = page.locator("#plan-steps li")
     expect(steps).to_have_count(len(rest["plan"]["steps"]))
