@@ -19,11 +19,11 @@ indexed lookups) that bookkeeping cost several times the statements themselves.
 
 from __future__ import annotations
 
-import json
 from collections import namedtuple
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
+import orjson
 from sqlalchemy import JSON, Boolean, ClauseElement, Select, Table
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Dialect
@@ -52,7 +52,13 @@ def insert_ignore(dialect: str, table: Table) -> Insert:
 
 def _json(value: Any) -> Any:
     # SQLite hands back the stored text; asyncpg's codec (set up by SQLAlchemy) decodes it.
-    return json.loads(value) if isinstance(value, str) else value
+    return orjson.loads(value) if isinstance(value, str) else value
+
+
+def _json_text(value: Any) -> str:
+    # orjson: several times faster than json.dumps on the alert's plan and context documents.
+    # Non-string keys become strings, as json.dumps makes them.
+    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
 
 
 def _bool(value: Any) -> Any:
@@ -72,7 +78,7 @@ class _Compiled:
         self.defaults = {name: bind.effective_value for name, bind in binds.items() if not bind.required}
         # JSON is the one parameter type the drivers take as text, serialized (SQLite stores the
         # text, SQLAlchemy's asyncpg codec sends it as is).
-        self.binders = [json.dumps if isinstance(binds[name].type, JSON) else None for name in self.positions]
+        self.binders = [_json_text if isinstance(binds[name].type, JSON) else None for name in self.positions]
 
     def parameters(self, params: Mapping[str, Any]) -> list[Any]:
         values = [params[k] if k in params else self.defaults[k] for k in self.positions]
