@@ -8,9 +8,11 @@ import logging
 from nats.aio.msg import Msg
 
 from voc.events.v1 import events_pb2
+from voc_platform import dbsync
 from voc_platform.bus import ConsumerSpec
 from voc_platform.db import Database
-from voc_platform.outbox import add_event, mark_processed
+from voc_platform.dbsync import Reader
+from voc_platform.outbox import add_event, mark_processed, mark_processed_sync
 from voc_profile import service
 from voc_profile.grpc_server import current_facts
 from voc_profile.identity import normalize_lenient
@@ -79,39 +81,47 @@ def consumers(database: Database, settings: Settings) -> list[ConsumerSpec]:
                 event_id=f"linked:{event.facts.feedback_id}",
             )
 
+    def apply_alert_event(reader: Reader, *, subject: str, data: bytes, event_id: str) -> None:
+        if event_id and not mark_processed_sync(
+            reader, processed_table, consumer=ALERTS_CONSUMER, event_id=event_id
+        ):
+            return
+        if subject == "voc.alert.created":
+            created = events_pb2.AlertCreated.FromString(data)
+            service.record_alert_sync(
+                reader,
+                alert_id=created.alert_id,
+                feedback_id=created.feedback_id,
+                customer_id=created.customer_id or None,
+                store_id=created.store_id,
+                priority=created.priority,
+                at=created.created_at_ms / 1000,
+            )
+            return
+        if subject == "voc.alert.acknowledged":
+            ack = events_pb2.AlertAcknowledged.FromString(data)
+            alert_id, status, outcome, at = ack.alert_id, "acknowledged", None, ack.acknowledged_at_ms
+        elif subject == "voc.alert.resolved":
+            res = events_pb2.AlertResolved.FromString(data)
+            alert_id, status, outcome, at = res.alert_id, "resolved", res.outcome, res.resolved_at_ms
+        else:
+            esc = events_pb2.AlertEscalated.FromString(data)
+            alert_id, status, outcome, at = esc.alert_id, "escalated", None, esc.escalated_at_ms
+        progressed = service.alert_progress_sync(
+            reader, alert_id=alert_id, status=status, outcome=outcome, at=at / 1000
+        )
+        if not progressed:
+            raise AlertNotYetKnown(alert_id)  # rolls back the processed mark too
+
     async def handle_alert(msg: Msg) -> None:
-        event_id = (msg.headers or {}).get("Nats-Msg-Id", "")
-        subject = msg.subject
-        async with database.transaction() as session:
-            if event_id and not await mark_processed(
-                session, processed_table, consumer=ALERTS_CONSUMER, event_id=event_id
-            ):
-                return
-            if subject == "voc.alert.created":
-                created = events_pb2.AlertCreated.FromString(msg.data)
-                await service.record_alert(
-                    session,
-                    alert_id=created.alert_id,
-                    feedback_id=created.feedback_id,
-                    customer_id=created.customer_id or None,
-                    store_id=created.store_id,
-                    priority=created.priority,
-                    at=created.created_at_ms / 1000,
-                )
-                return
-            if subject == "voc.alert.acknowledged":
-                ack = events_pb2.AlertAcknowledged.FromString(msg.data)
-                alert_id, status, outcome, at = ack.alert_id, "acknowledged", None, ack.acknowledged_at_ms
-            elif subject == "voc.alert.resolved":
-                res = events_pb2.AlertResolved.FromString(msg.data)
-                alert_id, status, outcome, at = res.alert_id, "resolved", res.outcome, res.resolved_at_ms
-            else:
-                esc = events_pb2.AlertEscalated.FromString(msg.data)
-                alert_id, status, outcome, at = esc.alert_id, "escalated", None, esc.escalated_at_ms
-            if not await service.alert_progress(
-                session, alert_id=alert_id, status=status, outcome=outcome, at=at / 1000
-            ):
-                raise AlertNotYetKnown(alert_id)
+        # Two prepared statements per event (one for every alert): one `dbsync` write hop.
+        await dbsync.write(
+            database,
+            apply_alert_event,
+            subject=msg.subject,
+            data=msg.data,
+            event_id=(msg.headers or {}).get("Nats-Msg-Id", ""),
+        )
 
     return [
         ConsumerSpec(durable=CONSUMER, subjects=["voc.feedback.received"], handler=handle),

@@ -1419,8 +1419,8 @@ _INSERT_ALERT_OF_FEEDBACK = Prepared(
 )
 
 
-async def record_alert(
-    session: AsyncSession,
+def record_alert_sync(
+    reader: Reader,
     *,
     alert_id: str,
     feedback_id: str,
@@ -1430,7 +1430,7 @@ async def record_alert(
     at: float,
 ) -> None:
     """Add an alert to its customer's timeline (the feedback's customer when the alert names
-    none); nothing when it is already there. One statement."""
+    none); nothing when it is already there. One statement, in the caller's `dbsync` hop."""
     values: dict[str, Any] = {
         "alert_id": alert_id,
         "feedback_id": feedback_id,
@@ -1441,14 +1441,37 @@ async def record_alert(
         "updated_at": at,
     }
     if customer_id:
-        stmt, params = _INSERT_ALERT, {**values, "customer_id": customer_id}
+        reader.execute(_INSERT_ALERT, {**values, "customer_id": customer_id})
     else:
-        stmt, params = _INSERT_ALERT_OF_FEEDBACK, {**values, "owner_of": feedback_id}
-    await session.run_sync(lambda s: Reader.of(s.connection()).execute(stmt, params))
+        reader.execute(_INSERT_ALERT_OF_FEEDBACK, {**values, "owner_of": feedback_id})
 
 
-async def alert_progress(
-    session: AsyncSession, *, alert_id: str, status: str, outcome: str | None, at: float
+async def record_alert(
+    session: AsyncSession,
+    *,
+    alert_id: str,
+    feedback_id: str,
+    customer_id: str | None,
+    store_id: str,
+    priority: str,
+    at: float,
+) -> None:
+    """`record_alert_sync` in the session's transaction."""
+    await session.run_sync(
+        lambda s: record_alert_sync(
+            Reader.of(s.connection()),
+            alert_id=alert_id,
+            feedback_id=feedback_id,
+            customer_id=customer_id,
+            store_id=store_id,
+            priority=priority,
+            at=at,
+        )
+    )
+
+
+def alert_progress_sync(
+    reader: Reader, *, alert_id: str, status: str, outcome: str | None, at: float
 ) -> bool:
     """Move an alert forward (open -> acknowledged -> resolved); False when not yet known.
     One statement: the status only moves forward, an outcome is kept once given."""
@@ -1461,7 +1484,19 @@ async def alert_progress(
     stmt = _PROGRESS_KEEP_OUTCOME
     if outcome:
         stmt, params = _PROGRESS_WITH_OUTCOME, {**params, "new_outcome": outcome[:64]}
-    return bool(await session.run_sync(lambda s: Reader.of(s.connection()).execute(stmt, params)))
+    return bool(reader.execute(stmt, params))
+
+
+async def alert_progress(
+    session: AsyncSession, *, alert_id: str, status: str, outcome: str | None, at: float
+) -> bool:
+    """`alert_progress_sync` in the session's transaction."""
+    progressed: bool = await session.run_sync(
+        lambda s: alert_progress_sync(
+            Reader.of(s.connection()), alert_id=alert_id, status=status, outcome=outcome, at=at
+        )
+    )
+    return progressed
 
 
 # ---------------------------------------------------------------------------------------------
