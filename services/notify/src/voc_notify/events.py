@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from typing import Any
 
 from google.protobuf.json_format import MessageToDict
 from nats.aio.msg import Msg
@@ -19,7 +20,7 @@ from voc_platform import dbsync, telemetry
 from voc_platform.bus import ConsumerSpec
 from voc_platform.db import Database
 from voc_platform.dbsync import Prepared, Reader
-from voc_platform.outbox import mark_processed
+from voc_platform.outbox import mark_processed, mark_processed_sync, wake_relays
 
 log = logging.getLogger(__name__)
 CONSUMER = "notify-alerts"
@@ -95,35 +96,53 @@ def consumers(
         }
         carrier: dict[str, str] = {}
         telemetry.inject(carrier)
-        async with database.transaction() as session:
-            if not await mark_processed(session, processed_table, consumer=CONSUMER, event_id=event_id):
-                return
-            # The store read before the gRPC calls (read-only here; stores change rarely).
-            row_store = store or Store(
-                id=facts.store_id, name=facts.store_id, area_id=None, timezone="UTC", language=language
-            )
-            created = await service.create_alert(
-                session,
-                feedback=feedback,
-                store=row_store,
-                context=context_dict(context),
-                plan=plan,
-                degraded=degraded,
-                language=language,
-                dedupe_window=dedupe_window,
-                traceparent=carrier.get("traceparent"),
-            )
+        # The store read before the gRPC calls (read-only here; stores change rarely).
+        row_store = store or Store(
+            id=facts.store_id, name=facts.store_id, area_id=None, timezone="UTC", language=language
+        )
+        alert_facts: dict[str, Any] = {
+            "feedback": feedback,
+            "store": row_store,
+            "context": context_dict(context),
+            "plan": plan,
+            "degraded": degraded,
+            "language": language,
+            "dedupe_window": dedupe_window,
+            "traceparent": carrier.get("traceparent"),
+        }
+
+        def new_alert(reader: Reader, *, now: float) -> tuple[service.NewAlert | None, list[Any]]:
+            if not mark_processed_sync(reader, processed_table, consumer=CONSUMER, event_id=event_id):
+                return None, []
+            created = service.new_alert_sync(reader, now=now, **alert_facts)
+            if created is None or not created.deliveries:
+                return created, []
             # The first pushes are leased here and sent right after the commit, by this
             # handler: no worker wake and no separate lease transaction on the critical path.
-            leased = (
-                await session.run_sync(
-                    lambda s: lease_alert_deliveries(
-                        Reader.of(s.connection()), alert_id=created.alert.id, now=time.time()
+            return created, lease_alert_deliveries(reader, alert_id=created.alert.id, now=now)
+
+        try:
+            # A new alert (most feedback) is prepared statements only: one dbsync write hop.
+            created, leased = await dbsync.write(database, new_alert, now=time.time())
+            if created is not None:
+                wake_relays()
+        except service.OpenAlertFound:
+            # A repeat complaint: folded into its open alert on an ORM session (rolled back
+            # above, the processed mark with it).
+            async with database.transaction() as session:
+                if not await mark_processed(session, processed_table, consumer=CONSUMER, event_id=event_id):
+                    return
+                created = await service.create_alert(session, **alert_facts)
+                merged_id = created.alert.id if created is not None and created.deliveries else None
+                leased = (
+                    await session.run_sync(
+                        lambda s: lease_alert_deliveries(
+                            Reader.of(s.connection()), alert_id=merged_id, now=time.time()
+                        )
                     )
+                    if merged_id is not None
+                    else []
                 )
-                if created is not None and created.deliveries
-                else []
-            )
         if created is None:
             return
         broker.publish(

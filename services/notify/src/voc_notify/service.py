@@ -285,8 +285,26 @@ def _existing_and_open(
     return False, found
 
 
-async def create_alert(
-    session: AsyncSession,
+class OpenAlertFound(Exception):
+    """`new_alert_sync` found the open alert a repeat complaint folds into: the caller runs
+    `create_alert` on an ORM session instead (`merge_feedback`)."""
+
+
+def _routing_sync(reader: Reader, *, store: Store, wanted: list[str], now: float) -> list[Staff]:
+    """`staff_for_roles` on a `Reader`."""
+    candidates, shifts, overrides = _routing_rows(reader, store_id=store.id, area_id=store.area_id)
+    present = {
+        c.id
+        for c in candidates
+        if duty.on_duty(
+            shifts=shifts.get(c.id, []), overrides=overrides.get(c.id, []), timezone=store.timezone, now=now
+        )
+    }
+    return _climb(candidates, wanted, present) or _climb(candidates, wanted, None)
+
+
+def new_alert_sync(
+    reader: Reader,
     *,
     feedback: dict[str, Any],
     store: Store,
@@ -294,48 +312,31 @@ async def create_alert(
     plan: dict[str, Any],
     degraded: list[str],
     language: str,
-    now: float | None = None,
+    now: float,
     dedupe_window: float = DEFAULT_DEDUPE_WINDOW_SECONDS,
     traceparent: str | None = None,
 ) -> NewAlert | None:
-    """Alert + recipients + deliveries + escalation timers + event, in one transaction.
-
-    A second complaint from the same customer about the same category at the same store
-    within `dedupe_window` seconds updates that open alert instead (see `merge_feedback`).
-    None when this feedback already has an alert (redelivered event).
-    """
-    now = now or time.time()
+    """A new alert, its recipients, deliveries, escalation timers and event, by prepared
+    statements in the caller's transaction. None when this feedback already has an alert;
+    raises `OpenAlertFound` when it is a repeat complaint to fold into an open alert."""
     customer_id = context.get("customer_id")
-    existing, open_alert_id = await session.run_sync(
-        lambda s: _existing_and_open(
-            Reader.of(s.connection()),
-            feedback_id=feedback["id"],
-            dedupe_key=(customer_id, store.id, feedback["category"], now - dedupe_window)
-            if customer_id and dedupe_window > 0
-            else None,
-        )
+    existing, open_alert_id = _existing_and_open(
+        reader,
+        feedback_id=feedback["id"],
+        dedupe_key=(customer_id, store.id, feedback["category"], now - dedupe_window)
+        if customer_id and dedupe_window > 0
+        else None,
     )
     if existing:
         return None
     if open_alert_id is not None:
-        open_alert = await session.get(Alert, open_alert_id)
-        if open_alert is not None:
-            return await merge_feedback(
-                session,
-                alert=open_alert,
-                feedback=feedback,
-                store=store,
-                context=context,
-                plan=plan,
-                language=language,
-                now=now,
-            )
-    recipients = await staff_for_roles(
-        session, store=store, wanted=list(plan.get("notify_roles") or ["shift_lead"]), now=now
+        raise OpenAlertFound(open_alert_id)
+    recipients = _routing_sync(
+        reader, store=store, wanted=list(plan.get("notify_roles") or ["shift_lead"]), now=now
     )
     title, body = compose(store=store, feedback=feedback, context=context, plan=plan, language=language)
-    # A transient object: the rows below are written by prepared statements in one hop (a new
-    # alert is the hot path), and the caller reads the alert from this object.
+    # A transient object: the rows below are written by prepared statements (a new alert is
+    # the hot path), and the caller reads the alert from this object.
     alert = Alert(
         id=uuid7(),
         feedback_id=feedback["id"],
@@ -378,19 +379,83 @@ async def create_alert(
     event = outbox_rows(
         [_alert_created(alert=alert, feedback_id=alert.feedback_id, recipients=recipients, now=now)]
     )
-    deliveries: int = await session.run_sync(
-        lambda s: _insert_new_alert(
-            Reader.of(s.connection()),
-            alert=alert,
-            staff_ids=[r.id for r in recipients],
-            timers=timers,
-            held=held,
-            now=now,
-            event=event,
-        )
+    deliveries = _insert_new_alert(
+        reader,
+        alert=alert,
+        staff_ids=[r.id for r in recipients],
+        timers=timers,
+        held=held,
+        now=now,
+        event=event,
     )
-    on_commit(session, wake_relays)
     return NewAlert(alert, recipients, deliveries)
+
+
+async def create_alert(
+    session: AsyncSession,
+    *,
+    feedback: dict[str, Any],
+    store: Store,
+    context: dict[str, Any],
+    plan: dict[str, Any],
+    degraded: list[str],
+    language: str,
+    now: float | None = None,
+    dedupe_window: float = DEFAULT_DEDUPE_WINDOW_SECONDS,
+    traceparent: str | None = None,
+) -> NewAlert | None:
+    """Alert + recipients + deliveries + escalation timers + event, in one transaction.
+
+    A second complaint from the same customer about the same category at the same store
+    within `dedupe_window` seconds updates that open alert instead (see `merge_feedback`).
+    None when this feedback already has an alert (redelivered event).
+    """
+    now = now or time.time()
+    try:
+        created: NewAlert | None = await session.run_sync(
+            lambda s: new_alert_sync(
+                Reader.of(s.connection()),
+                feedback=feedback,
+                store=store,
+                context=context,
+                plan=plan,
+                degraded=degraded,
+                language=language,
+                now=now,
+                dedupe_window=dedupe_window,
+                traceparent=traceparent,
+            )
+        )
+    except OpenAlertFound as found:
+        open_alert = await session.get(Alert, found.args[0])
+        if open_alert is not None:
+            return await merge_feedback(
+                session,
+                alert=open_alert,
+                feedback=feedback,
+                store=store,
+                context=context,
+                plan=plan,
+                language=language,
+                now=now,
+            )
+        created = await session.run_sync(  # gone meanwhile: a new alert after all
+            lambda s: new_alert_sync(
+                Reader.of(s.connection()),
+                feedback=feedback,
+                store=store,
+                context=context,
+                plan=plan,
+                degraded=degraded,
+                language=language,
+                now=now,
+                dedupe_window=0,
+                traceparent=traceparent,
+            )
+        )
+    if created is not None:
+        on_commit(session, wake_relays)
+    return created
 
 
 _ALERT_INSERT = Prepared(insert(Alert))
