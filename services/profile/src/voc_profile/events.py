@@ -4,6 +4,7 @@ alerts about it join the customer's timeline with their outcome."""
 from __future__ import annotations
 
 import logging
+import time
 
 from nats.aio.msg import Msg
 
@@ -12,7 +13,14 @@ from voc_platform import dbsync
 from voc_platform.bus import ConsumerSpec
 from voc_platform.db import Database
 from voc_platform.dbsync import Reader
-from voc_platform.outbox import add_event, mark_processed, mark_processed_sync
+from voc_platform.outbox import (
+    add_events,
+    insert_outbox_rows,
+    mark_processed,
+    mark_processed_sync,
+    outbox_rows,
+    wake_relays,
+)
 from voc_profile import service
 from voc_profile.grpc_server import current_facts
 from voc_profile.identity import normalize_lenient
@@ -48,38 +56,54 @@ def consumers(database: Database, settings: Settings) -> list[ConsumerSpec]:
             # Anonymous feedback stays anonymous: nothing to write, so nothing to make idempotent
             # (half of all feedback; it used to cost a transaction each).
             return
+        current = current_facts(event.facts)
+        assert current is not None
+        facts = {
+            **current,
+            "store_id": event.facts.store_id,
+            "channel": event.facts.channel,
+            "severity": event.facts.severity,
+        }
+        name = event.customer.name or None
+        feedback_id = event.facts.feedback_id
+
+        def linked(customer_id: str) -> tuple[str, events_pb2.FeedbackLinked, str]:
+            return (
+                "voc.profile.feedback_linked",
+                events_pb2.FeedbackLinked(feedback_id=feedback_id, customer_id=customer_id),
+                f"linked:{feedback_id}",
+            )
+
+        def history(reader: Reader) -> None:
+            if not mark_processed_sync(reader, processed_table, consumer=CONSUMER, event_id=event_id):
+                return
+            customer_id = service.resolve_and_record_sync(
+                reader, identifiers=ids, name=name, facts=facts, settings=settings, now=time.time()
+            )
+            insert_outbox_rows(reader, outbox_table, outbox_rows([linked(customer_id)]))
+
+        try:
+            # One known customer or a new one (nearly always): prepared statements, one hop.
+            await dbsync.write(database, history)
+            wake_relays()
+            return
+        except service.NeedsSession:
+            pass  # a merge or a raced first contact: rolled back, done on an ORM session below
         async with database.transaction() as session:
             if not await mark_processed(session, processed_table, consumer=CONSUMER, event_id=event_id):
                 return
             res = await service.resolve(
                 session,
                 identifiers=ids,
-                name=event.customer.name or None,
+                name=name,
                 create_if_missing=True,
-                trigger=f"feedback {event.facts.feedback_id}",
+                trigger=f"feedback {feedback_id}",
             )
-            facts = current_facts(event.facts)
-            assert res.customer_id is not None and facts is not None
+            assert res.customer_id is not None
             await service.record_feedback(
-                session,
-                customer_id=res.customer_id,
-                facts={
-                    **facts,
-                    "store_id": event.facts.store_id,
-                    "channel": event.facts.channel,
-                    "severity": event.facts.severity,
-                },
-                settings=settings,
+                session, customer_id=res.customer_id, facts=facts, settings=settings
             )
-            await add_event(
-                session,
-                outbox_table,
-                subject="voc.profile.feedback_linked",
-                message=events_pb2.FeedbackLinked(
-                    feedback_id=event.facts.feedback_id, customer_id=res.customer_id
-                ),
-                event_id=f"linked:{event.facts.feedback_id}",
-            )
+            await add_events(session, outbox_table, [linked(res.customer_id)])
 
     def apply_alert_event(reader: Reader, *, subject: str, data: bytes, event_id: str) -> None:
         if event_id and not mark_processed_sync(

@@ -200,6 +200,30 @@ async def resolve(
     return Resolution(customer_id, created=created, merged_ids=tuple(merged), conflicts=conflicts)
 
 
+class NeedsSession(Exception):
+    """`resolve_and_record_sync` met a case that needs an ORM session: the identifiers name
+    several known customers (a merge), or a new person's identifiers were taken meanwhile."""
+
+
+def resolve_and_record_sync(
+    reader: Reader,
+    *,
+    identifiers: list[tuple[str, str]],
+    name: str | None,
+    facts: dict[str, Any],
+    settings: Settings,
+    now: float,
+) -> str:
+    """The history consumer's usual case in the caller's `dbsync` hop: one known customer, or a
+    new one created, and the feedback added to their history with the signals; their id.
+    Raises `NeedsSession` for the rest (the caller runs `resolve` and `record_feedback`)."""
+    _, customer_id, created, conflicts = _resolve_sync(reader, identifiers, name, True)
+    if customer_id is None or (created and conflicts):
+        raise NeedsSession
+    _record_feedback_sync(reader, customer_id, facts, settings, now)
+    return customer_id
+
+
 def _resolve_sync(
     reader: Reader, identifiers: list[tuple[str, str]], name: str | None, create_if_missing: bool
 ) -> tuple[dict[tuple[str, str], str], str | None, bool, bool]:
