@@ -21,6 +21,28 @@ def consumers(database: Database, links: service.FollowUpLinks) -> list[Consumer
         if mark_processed_sync(reader, processed_table, consumer=CONSUMER, event_id=event_id):
             service.link_customer_sync(reader, feedback_id=feedback_id, customer_id=customer_id)
 
+    def alerted(
+        reader: Reader, *, processed_id: str, event_id: str, created: events_pb2.AlertCreated
+    ) -> None:
+        if not mark_processed_sync(reader, processed_table, consumer=CONSUMER, event_id=processed_id):
+            return
+        # The "alerted" step and the customer link in one hop.
+        service.record_alert_sync(
+            reader,
+            feedback_id=created.feedback_id,
+            at=created.created_at_ms / 1000,
+            actor="notify",
+            detail={
+                "alert_id": created.alert_id,
+                "priority": created.priority,
+                "playbook_id": created.playbook_id,
+                "recipients": len(created.recipient_staff_ids),
+                "degraded": list(created.degraded),
+            },
+            event_id=event_id,
+            customer_id=created.customer_id or None,
+        )
+
     async def handle(msg: Msg) -> None:
         event_id = (msg.headers or {}).get("Nats-Msg-Id", "")
         processed_id = event_id or f"{msg.subject}:{msg.reply}"
@@ -35,29 +57,21 @@ def consumers(database: Database, links: service.FollowUpLinks) -> list[Consumer
                 customer_id=linked.customer_id,
             )
             return
+        if msg.subject == "voc.alert.created":
+            # One per alert, prepared statements only: one dbsync write hop, no ORM session.
+            await dbsync.write(
+                database,
+                alerted,
+                processed_id=processed_id,
+                event_id=event_id,
+                created=events_pb2.AlertCreated.FromString(msg.data),
+            )
+            return
         async with database.transaction() as session:
             if not await mark_processed(session, processed_table, consumer=CONSUMER, event_id=processed_id):
                 return
             subject = msg.subject
-            if subject == "voc.alert.created":
-                created = events_pb2.AlertCreated.FromString(msg.data)
-                # The "alerted" step and the customer link in one hop.
-                await service.record_alert(
-                    session,
-                    feedback_id=created.feedback_id,
-                    at=created.created_at_ms / 1000,
-                    actor="notify",
-                    detail={
-                        "alert_id": created.alert_id,
-                        "priority": created.priority,
-                        "playbook_id": created.playbook_id,
-                        "recipients": len(created.recipient_staff_ids),
-                        "degraded": list(created.degraded),
-                    },
-                    event_id=event_id,
-                    customer_id=created.customer_id or None,
-                )
-            elif subject == "voc.alert.acknowledged":
+            if subject == "voc.alert.acknowledged":
                 ack = events_pb2.AlertAcknowledged.FromString(msg.data)
                 await service.record_case_event(
                     session,

@@ -594,9 +594,34 @@ async def record_alert(
         if customer_id:
             await link_customer(session, feedback_id=feedback_id, customer_id=customer_id)
         return recorded
-    # An alert has no follow-up or mirroring tail: everything is in the hop.
-    step = await _case_event_hop(
-        session,
+    status: str | None = await session.run_sync(
+        lambda s: record_alert_sync(
+            Reader.of(s.connection()),
+            feedback_id=feedback_id,
+            at=at,
+            actor=actor,
+            detail=detail,
+            event_id=event_id,
+            customer_id=customer_id,
+        )
+    )
+    return status
+
+
+def record_alert_sync(
+    reader: Reader,
+    *,
+    feedback_id: str,
+    at: float,
+    actor: str | None,
+    detail: dict[str, Any],
+    event_id: str | None,
+    customer_id: str | None,
+) -> str | None:
+    """`record_alert` in the caller's `dbsync` hop (or a session's `run_sync`): an alert has no
+    follow-up or mirroring tail, so everything is in the hop."""
+    step = _case_event(
+        reader,
         feedback_id=feedback_id,
         status="alerted",
         at=at,
