@@ -170,7 +170,15 @@ class ProfileServicer(profile_pb2_grpc.ProfileServiceServicer):
             )
             if found is None:
                 # Resolution creates the customer on first contact (or merges two known ones), so
-                # history starts here.
+                # history starts here. A first contact is prepared statements only: one dbsync
+                # write hop; a merge or a raced first contact takes the ORM session.
+                try:
+                    found = await dbsync.write(
+                        self.database, self._first_contact, ids, i.name or None, current
+                    )
+                except service.NeedsSession:
+                    found = None
+            if found is None:
                 async with self.database.transaction() as session:
                     res = await service.resolve(
                         session,
@@ -193,6 +201,18 @@ class ProfileServicer(profile_pb2_grpc.ProfileServiceServicer):
         if ctx.customer is not None:
             self.trail.read(actor="service", action="grpc_context", customer_id=ctx.customer.id)
         return profile_pb2.GetCustomerContextResponse(context=context_message(ctx))
+
+    def _first_contact(
+        self,
+        reader: dbsync.Reader,
+        ids: list[tuple[str, str]],
+        name: str | None,
+        current: dict[str, Any] | None,
+    ) -> service.Context:
+        resolution = service.resolve_sync(reader, identifiers=ids, name=name)
+        return service.context_after_resolution(
+            reader, resolution, name=name, identifiers=ids, settings=self.settings, current=current
+        )
 
     async def ListCustomers(
         self, request: profile_pb2.ListCustomersRequest, context: aio.ServicerContext

@@ -217,11 +217,19 @@ def resolve_and_record_sync(
     """The history consumer's usual case in the caller's `dbsync` hop: one known customer, or a
     new one created, and the feedback added to their history with the signals; their id.
     Raises `NeedsSession` for the rest (the caller runs `resolve` and `record_feedback`)."""
+    customer_id = resolve_sync(reader, identifiers=identifiers, name=name).customer_id
+    assert customer_id is not None
+    _record_feedback_sync(reader, customer_id, facts, settings, now)
+    return customer_id
+
+
+def resolve_sync(reader: Reader, *, identifiers: list[tuple[str, str]], name: str | None) -> Resolution:
+    """`resolve(create_if_missing=True)`'s usual cases in the caller's `dbsync` hop: one known
+    customer, or a new one created. Raises `NeedsSession` for a merge or a raced first contact."""
     _, customer_id, created, conflicts = _resolve_sync(reader, identifiers, name, True)
     if customer_id is None or (created and conflicts):
         raise NeedsSession
-    _record_feedback_sync(reader, customer_id, facts, settings, now)
-    return customer_id
+    return Resolution(customer_id, created=created)
 
 
 def _resolve_sync(
