@@ -411,8 +411,9 @@ async def create_alert(
     None when this feedback already has an alert (redelivered event).
     """
     now = now or time.time()
-    try:
-        created: NewAlert | None = await session.run_sync(
+
+    async def new_alert(window: float) -> NewAlert | None:
+        found: NewAlert | None = await session.run_sync(
             lambda s: new_alert_sync(
                 Reader.of(s.connection()),
                 feedback=feedback,
@@ -422,13 +423,19 @@ async def create_alert(
                 degraded=degraded,
                 language=language,
                 now=now,
-                dedupe_window=dedupe_window,
+                dedupe_window=window,
                 traceparent=traceparent,
             )
         )
+        return found
+
+    try:
+        created = await new_alert(dedupe_window)
     except OpenAlertFound as found:
         open_alert = await session.get(Alert, found.args[0])
-        if open_alert is not None:
+        if open_alert is None:
+            created = await new_alert(0)  # gone meanwhile: a new alert after all
+        else:
             return await merge_feedback(
                 session,
                 alert=open_alert,
@@ -439,20 +446,6 @@ async def create_alert(
                 language=language,
                 now=now,
             )
-        created = await session.run_sync(  # gone meanwhile: a new alert after all
-            lambda s: new_alert_sync(
-                Reader.of(s.connection()),
-                feedback=feedback,
-                store=store,
-                context=context,
-                plan=plan,
-                degraded=degraded,
-                language=language,
-                now=now,
-                dedupe_window=0,
-                traceparent=traceparent,
-            )
-        )
     if created is not None:
         on_commit(session, wake_relays)
     return created
