@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+import pytest
 from sqlalchemy import select
 
 from tests.notify.conftest import SEOUL, add_device, deliveries, events, new_alert, plan
@@ -335,3 +336,40 @@ async def test_leased_first_pushes_that_were_never_sent_go_out_when_the_lease_ru
     assert [p.json["alert_id"] for p in push_emulator.received(lead)] == [created.alert.id]
     [row] = await deliveries(notify_db, created.alert.id)
     assert row.status == "accepted" and row.attempts == 1
+
+
+async def test_concurrent_consumers_record_outcomes_for_shared_phones_without_deadlock(
+    notify_db: Database, push_emulator: PushEmulator, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Every consumer task records its alert's push outcomes in its own transaction, and the
+    alerts share the same phones: on PostgreSQL, updates of the same device rows in different
+    orders deadlocked (an unrecorded accepted push was then sent again after its lease). Rows
+    are updated in one global order, so twenty alerts at once all record cleanly, once."""
+    from voc_notify.workers import lease_alert_deliveries
+    from voc_platform.dbsync import Reader
+
+    phones = [await phone(notify_db, push_emulator, staff) for staff in ("lead", "lead", "mgr", "mgr")]
+    both = plan(roles=("shift_lead", "store_manager"))
+    leased_sets = []
+    for i in range(20):
+        created = await new_alert(notify_db, f"f-many-{i}", now=time.time(), the_plan=both)
+        assert created is not None and created.deliveries == 4
+        async with notify_db.transaction() as s:
+            leased_sets.append(
+                await s.run_sync(
+                    lambda sync, alert_id=created.alert.id: lease_alert_deliveries(
+                        Reader.of(sync.connection()), alert_id=alert_id, now=time.time()
+                    )
+                )
+            )
+    for rows in leased_sets[::2]:
+        rows.reverse()  # half of them record their phones in the opposite order
+    caplog.set_level("WARNING", logger="voc_notify.workers")
+    async with workers(notify_db, push_emulator) as w:
+        accepted = await asyncio.gather(*(w.delivery.send_leased(rows) for rows in leased_sets))
+    assert accepted == [4] * 20
+    assert not [r for r in caplog.records if "trying again" in r.getMessage()], "no failed attempt"
+    for sid in phones:
+        got = [p.json["alert_id"] for p in push_emulator.received(sid)]
+        assert len(got) == 20 and len(set(got)) == 20, "one push per alert and phone"
+    assert len(await events(notify_db, "voc.alert.delivered")) == 80

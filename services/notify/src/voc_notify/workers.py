@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 URGENCY = {"urgent": "high", "normal": "normal", "info": "low"}
 LEASE_SECONDS = 30.0
 PASS_SIZE = 200  # deliveries leased per pass
+OUTCOME_ATTEMPTS = 3
 
 
 def push_ttl(alert: Alert, settings: Settings) -> int:
@@ -153,9 +154,14 @@ def _record_outcomes(
     reader: Reader, outcomes: list[tuple[str, int, str, str, str, float | None]], *, max_attempts: int
 ) -> dict[str, float]:
     """Each (delivery id, attempts, device id, status, detail, retry-after) as its delivery's new
-    state; returns {delivery id: accepted at} of the pushes accepted."""
+    state; returns {delivery id: accepted at} of the pushes accepted.
+
+    Rows are updated in one global order, deliveries by id and then devices by id: consumers
+    record their alerts' outcomes concurrently, and on PostgreSQL two transactions that
+    update the same devices in different orders deadlock (one is aborted)."""
     accepted: dict[str, float] = {}
-    for delivery_id, attempts, device_id, status, detail, retry_after in outcomes:
+    touched: dict[str, tuple[str, float]] = {}  # device id -> (accepted | gone, at)
+    for delivery_id, attempts, device_id, status, detail, retry_after in sorted(outcomes):
         done = time.time()
         change: dict[str, Any] = {"attempts": attempts}
         if status == "accepted":
@@ -172,8 +178,14 @@ def _record_outcomes(
             continue  # no longer pending
         if status == "accepted":
             accepted[delivery_id] = done
-            _DEVICE_SUCCESS.execute(reader, {"last_success_at": done, "device_id": device_id})
+            if touched.get(device_id, ("",))[0] != "gone":
+                touched[device_id] = ("accepted", done)
         elif status == "gone":
+            touched[device_id] = ("gone", done)
+    for device_id, (what, at) in sorted(touched.items()):
+        if what == "accepted":
+            _DEVICE_SUCCESS.execute(reader, {"last_success_at": at, "device_id": device_id})
+        else:
             _DEVICE_GONE.execute(reader, {"device_id": device_id})  # the browser dropped it
     return accepted
 
@@ -273,8 +285,19 @@ class DeliveryWorker:
             insert_outbox_rows(reader, outbox_table, outbox_rows(delivered))
             return delivered
 
-        # Prepared statements only: one transaction without an ORM session around it.
-        delivered = await dbsync.write(self.database, record)
+        # Prepared statements only: one transaction without an ORM session around it. Tried
+        # again when it fails (it rolled back whole, e.g. a PostgreSQL deadlock with a repeat
+        # complaint's update of the same deliveries): an unrecorded accepted push would be sent
+        # once more when its lease runs out.
+        for attempt in range(1, OUTCOME_ATTEMPTS + 1):
+            try:
+                delivered = await dbsync.write(self.database, record)
+                break
+            except Exception:
+                if attempt == OUTCOME_ATTEMPTS:
+                    raise
+                log.warning("recording push outcomes failed (attempt %d); trying again", attempt)
+                await asyncio.sleep(0.05 * attempt)
         if delivered:
             wake_relays()
         self.sent += len(delivered)
