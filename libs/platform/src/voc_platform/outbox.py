@@ -168,10 +168,12 @@ async def mark_processed(session: AsyncSession, processed: Table, *, consumer: s
     One `INSERT ... ON CONFLICT DO NOTHING` (SQLite and PostgreSQL): a concurrent duplicate waits
     for the first transaction and then inserts nothing, instead of a lookup plus a savepoint.
     """
-    values = {"consumer": consumer, "event_id": event_id, "processed_at": time.time()}
-    prepared = _prepared(processed, "mark", lambda: Prepared(lambda d: insert_ignore(d, processed)))
-    inserted: int = await session.run_sync(lambda s: prepared.execute(Reader.of(s.connection()), values))
-    return inserted == 1
+    inserted: bool = await session.run_sync(
+        lambda s: mark_processed_sync(
+            Reader.of(s.connection()), processed, consumer=consumer, event_id=event_id
+        )
+    )
+    return inserted
 
 
 def _pending_rows(outbox: Table) -> Prepared:
@@ -203,6 +205,13 @@ def _count_attempt(outbox: Table) -> Prepared:
             update(ob).where(ob.c.seq == bindparam("row_seq")).values(attempts=ob.c.attempts + 1)
         ),
     )
+
+
+def _split(rows: list[Any], results: list[Any]) -> tuple[list[int], list[int]]:
+    """(seqs of the rows JetStream acknowledged, seqs of those it did not), in row order."""
+    done = [row.seq for row, res in zip(rows, results, strict=True) if not isinstance(res, BaseException)]
+    failed = [row.seq for row, res in zip(rows, results, strict=True) if isinstance(res, BaseException)]
+    return done, failed
 
 
 # SQLite relay: rows JetStream acknowledged are marked published in one write transaction per
@@ -316,8 +325,7 @@ class OutboxRelay:
             if not rows:
                 return 0
             results = await self._publish_rows(rows)
-            done = [r.seq for r, res in zip(rows, results, strict=True) if not isinstance(res, BaseException)]
-            failed = [r.seq for r, res in zip(rows, results, strict=True) if isinstance(res, BaseException)]
+            done, failed = _split(rows, results)
             for row, res in zip(rows, results, strict=True):
                 if isinstance(res, BaseException):
                     break  # the next pass reads again from the first row not acknowledged
@@ -367,32 +375,26 @@ class OutboxRelay:
         self._marked_at = time.monotonic()
         if not marks and not failed:
             return
-        published, attempted = _mark_published(self.outbox), _count_attempt(self.outbox)
-        now = time.time()
-
-        def write(reader: Reader) -> None:
-            if marks:
-                published.execute_many(reader, [{"published_at": now, "row_seq": seq} for seq in marks])
-            for seq in failed:
-                attempted.execute(reader, {"row_seq": seq})
-
         try:
-            async with self.database.transaction() as session:
-                await session.run_sync(lambda s: write(Reader.of(s.connection())))
+            await dbsync.write(self.database, self._mark_rows, marks, failed)
         except BaseException:
             self._unmarked = marks + self._unmarked  # still acknowledged: try again next time
             raise
 
     def _mark_sync(self, reader: Reader, rows: list[Any], results: list[Any]) -> tuple[list[int], list[int]]:
-        published, attempted = _mark_published(self.outbox), _count_attempt(self.outbox)
-        now = time.time()
-        done = [row.seq for row, res in zip(rows, results, strict=True) if not isinstance(res, BaseException)]
-        failed = [row.seq for row, res in zip(rows, results, strict=True) if isinstance(res, BaseException)]
-        if done:
-            published.execute_many(reader, [{"published_at": now, "row_seq": seq} for seq in done])
-        for seq in failed:
-            attempted.execute(reader, {"row_seq": seq})
+        done, failed = _split(rows, results)
+        self._mark_rows(reader, done, failed)
         return done, failed
+
+    def _mark_rows(self, reader: Reader, published: Sequence[int], failed: Sequence[int]) -> None:
+        """`published_at` on the acknowledged rows, one more attempt counted on the failed ones."""
+        if published:
+            now = time.time()
+            _mark_published(self.outbox).execute_many(
+                reader, [{"published_at": now, "row_seq": seq} for seq in published]
+            )
+        for seq in failed:
+            _count_attempt(self.outbox).execute(reader, {"row_seq": seq})
 
     async def _purge(self) -> None:
         now = time.time()
