@@ -98,6 +98,8 @@ class Database:
             event.listen(self.engine.sync_engine, "begin", _sqlite_begin)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False, sync_session_class=VocSession)
         self.write_lock = asyncio.Lock() if self.sqlite else None
+        #: SQLite: `dbsync.GroupCommit`, the queue of `dbsync.write` (made on first use).
+        self.group_commit: Any = None
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:

@@ -1,0 +1,128 @@
+"""`dbsync.write`: one committed transaction per call as seen by its caller. On SQLite the writes
+asked for on the same turn of the loop share one transaction (group commit), each inside its
+own savepoint; on PostgreSQL each call is its own transaction."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+from sqlalchemy import Column, ForeignKey, Integer, MetaData, String, Table, insert, select
+
+from tests.conftest import DatabaseFactory
+from voc_platform import dbsync
+from voc_platform.db import Database
+
+metadata = MetaData()
+parents = Table("parents", metadata, Column("id", Integer, primary_key=True))
+rows = Table(
+    "rows",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String, unique=True, nullable=False),
+    # Checked at COMMIT on SQLite: a way to make the shared transaction itself fail.
+    Column(
+        "parent_id",
+        Integer,
+        ForeignKey("parents.id", deferrable=True, initially="DEFERRED"),
+        nullable=True,
+    ),
+)
+_INSERT = dbsync.Prepared(insert(rows))
+_NAMES = dbsync.Prepared(select(rows.c.name).order_by(rows.c.id))
+
+
+@pytest.fixture
+async def database(databases: DatabaseFactory) -> AsyncIterator[Database]:
+    db = Database(databases.url("dbsync"))
+    async with db.engine.begin() as conn:
+        await conn.run_sync(metadata.create_all)
+    yield db
+    await db.dispose()
+
+
+def add(reader: dbsync.Reader, name: str, *, parent_id: int | None = None) -> int:
+    """Insert a row and answer how many rows this transaction sees (its own included)."""
+    _INSERT.execute(reader, {"name": name, "parent_id": parent_id})
+    return len(reader.all(_NAMES, {}))
+
+
+def fail_after_insert(reader: dbsync.Reader, name: str) -> None:
+    _INSERT.execute(reader, {"name": name, "parent_id": None})
+    raise LookupError(f"{name} changed its mind")
+
+
+async def names(database: Database) -> list[str]:
+    return [row.name for row in await dbsync.read(database, _NAMES.rows, {})]
+
+
+async def test_concurrent_writes_commit_each_and_one_failure_stays_its_own(database: Database) -> None:
+    calls = [dbsync.write(database, add, f"row-{i}") for i in range(12)]
+    calls.insert(5, dbsync.write(database, fail_after_insert, "bad"))
+    outcomes = await asyncio.gather(*calls, return_exceptions=True)
+
+    failed = outcomes.pop(5)
+    assert isinstance(failed, LookupError) and str(failed) == "bad changed its mind"
+    # Every other caller got its own function's answer, and the failed one's row is gone.
+    assert all(isinstance(n, int) for n in outcomes)
+    assert sorted(await names(database)) == sorted(f"row-{i}" for i in range(12))
+    if database.sqlite:
+        # Grouped: each later function saw the rows of those before it, as if they had
+        # committed, and the thirteen calls took far fewer than thirteen commits.
+        assert outcomes == list(range(1, 13))
+        group = database.group_commit
+        assert group is not None and group.writes == 13 and group.transactions < 13
+
+
+async def test_a_constraint_error_rolls_back_only_that_write(database: Database) -> None:
+    await dbsync.write(database, add, "taken")
+    outcomes = await asyncio.gather(
+        dbsync.write(database, add, "first"),
+        dbsync.write(database, add, "taken"),  # unique violation
+        dbsync.write(database, add, "last"),
+        return_exceptions=True,
+    )
+    assert isinstance(outcomes[1], Exception) and "unique" in str(outcomes[1]).lower()
+    assert sorted(await names(database)) == ["first", "last", "taken"]
+
+
+async def test_a_failed_commit_fails_every_write_it_carried_and_writes_nothing(database: Database) -> None:
+    if not database.sqlite:
+        pytest.skip("SQLite only: on PostgreSQL each write is its own transaction")
+    outcomes = await asyncio.gather(
+        dbsync.write(database, add, "innocent-1"),
+        dbsync.write(database, add, "orphan", parent_id=999),  # fails at COMMIT, not at INSERT
+        dbsync.write(database, add, "innocent-2"),
+        return_exceptions=True,
+    )
+    assert all(isinstance(o, Exception) and "FOREIGN KEY" in str(o) for o in outcomes)
+    assert await names(database) == []
+    # The queue is usable again afterwards.
+    assert await dbsync.write(database, add, "after") == 1
+    assert await names(database) == ["after"]
+
+
+async def test_a_caller_cancelled_before_the_flush_writes_nothing(database: Database) -> None:
+    if not database.sqlite:
+        pytest.skip("SQLite only: the group queue")
+    kept = asyncio.ensure_future(dbsync.write(database, add, "kept"))
+    dropped = asyncio.ensure_future(dbsync.write(database, add, "dropped"))
+    await asyncio.sleep(0)  # both are queued; the flush runs on a later turn
+    dropped.cancel()
+    assert await kept == 1
+    with pytest.raises(asyncio.CancelledError):
+        await dropped
+    assert await names(database) == ["kept"]
+
+
+async def test_writes_wait_for_an_orm_transaction_holding_the_write_lock(database: Database) -> None:
+    if not database.sqlite:
+        pytest.skip("SQLite only: PostgreSQL has no process write lock")
+    async with database.transaction() as session:
+        await session.execute(insert(rows).values(name="orm"))
+        pending = asyncio.ensure_future(dbsync.write(database, add, "grouped"))
+        await asyncio.sleep(0.05)
+        assert not pending.done()  # one writer at a time, as before
+    assert await pending == 2
+    assert await names(database) == ["orm", "grouped"]
