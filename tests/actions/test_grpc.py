@@ -186,3 +186,30 @@ async def test_a_call_without_the_service_credential_is_refused(actions_replicas
         assert raised.value.code() == grpc.StatusCode.UNAUTHENTICATED
     finally:
         await channel.close()
+
+
+async def test_a_batch_answers_each_lookup_in_order_as_the_unary_call_does(
+    actions_replicas: Replicas,
+) -> None:
+    asks = [
+        request("food_safety", severity="critical", customer=VIP_REPEAT),
+        request("wait_time", language="en"),
+        request("staff_attitude", sentiment="negative"),
+        request("praise", sentiment="positive"),
+    ]
+    reply = await actions_replicas.a.stub.BatchGetActionPlans(
+        actions_pb2.BatchGetActionPlansRequest(requests=asks)
+    )
+    assert [r.WhichOneof("result") for r in reply.results] == ["response"] * 4
+    for ask, result in zip(asks, reply.results, strict=True):
+        assert result.response == await actions_replicas.a.stub.GetActionPlan(ask)
+    empty = await actions_replicas.a.stub.BatchGetActionPlans(actions_pb2.BatchGetActionPlansRequest())
+    assert list(empty.results) == []
+
+
+async def test_a_batch_over_the_limit_is_refused_naming_it(actions_replicas: Replicas) -> None:
+    too_many = actions_pb2.BatchGetActionPlansRequest(requests=[request()] * 257)
+    with pytest.raises(aio.AioRpcError) as err:
+        await actions_replicas.a.stub.BatchGetActionPlans(too_many)
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert err.value.details() == "requests: at most 256 per call, got 257"

@@ -7,10 +7,12 @@ UNAVAILABLE (service config), the credential and the trace context in metadata.
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import json
-from collections.abc import Callable, Sequence
-from typing import Any, cast
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, Generic, TypeVar, cast
 
 import grpc
 from grpc import aio
@@ -18,7 +20,10 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
+from voc.common.v1 import common_pb2
 from voc_platform import telemetry
+
+log = logging.getLogger(__name__)
 
 AUTH_METADATA_KEY = "authorization"
 _TRACE_KEYS = frozenset({"traceparent", "tracestate", "baggage"})
@@ -226,3 +231,138 @@ def client_channel(target: str, *, token: str, timeout: float) -> aio.Channel:
     )
     # Stubs only call channel.unary_unary; the wrapper stands in for the channel.
     return cast(aio.Channel, _ServiceChannel(channel, token, timeout))
+
+
+# ------------------------------------------------------------------ batching
+
+#: The most items a batch method takes in one call (its request is refused past it).
+MAX_BATCH_ITEMS = 256
+
+
+class ItemFailed(Exception):
+    """One item of a batch call failed (`code`, a gRPC status); the others were answered."""
+
+    def __init__(self, code: grpc.StatusCode, message: str) -> None:
+        super().__init__(f"{code.name}: {message}")
+        self.code = code
+        self.message = message
+
+
+_CODES = {code.value[0]: code for code in grpc.StatusCode}
+
+
+def item_failed(error: common_pb2.ItemError) -> ItemFailed:
+    return ItemFailed(_CODES.get(error.code, grpc.StatusCode.UNKNOWN), error.message)
+
+
+def item_error(exc: BaseException) -> common_pb2.ItemError:
+    """What a batch answers for an item whose handling raised (logged unless it was refused)."""
+    if isinstance(exc, ItemFailed):
+        return common_pb2.ItemError(code=exc.code.value[0], message=exc.message)
+    log.error("batch item failed", exc_info=exc)
+    return common_pb2.ItemError(code=grpc.StatusCode.INTERNAL.value[0], message=type(exc).__name__)
+
+
+async def check_batch_size(context: aio.ServicerContext, size: int) -> None:
+    if size > MAX_BATCH_ITEMS:
+        await context.abort(
+            grpc.StatusCode.INVALID_ARGUMENT, f"requests: at most {MAX_BATCH_ITEMS} per call, got {size}"
+        )
+
+
+Req = TypeVar("Req")
+Resp = TypeVar("Resp")
+
+
+class Coalescing(Generic[Req, Resp]):
+    """One unary method whose calls made on the same turn of the event loop go out as one call of
+    its batch method: the DataLoader pattern. Consumers handle the messages of one fetch
+    concurrently, so under load their lookups arrive together; a gRPC call costs far more CPU
+    on both ends (~0.4 ms client, ~0.6 ms server here) than the lookup it carries.
+
+    A lone call uses the unary method, unchanged, so at low load nothing differs; a batch answers
+    each caller with its own result or its own `ItemFailed`, and a failure of the whole batch
+    call raises in every caller. A server without the batch method (UNIMPLEMENTED, during a
+    rolling upgrade) is asked one by one from then on. Trace: each caller's wait is a span of its
+    own trace ("<method> (coalesced)"); the call that carries it, with its client and server
+    spans, belongs to the trace of the caller that opened the batch.
+    """
+
+    def __init__(
+        self,
+        *,
+        method: str,
+        single: Callable[[Req], Awaitable[Resp]],
+        batch: Callable[[list[Req]], Awaitable[list[Resp | ItemFailed]]],
+        limit: int = 64,
+    ) -> None:
+        self._single = single
+        self._batch = batch
+        self._limit = min(limit, MAX_BATCH_ITEMS)
+        self._pending: list[tuple[Req, asyncio.Future[Resp]]] = []
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._batch_supported = True
+        self._name = f"{method.lstrip('/')} (coalesced)"
+        self._attributes = {"rpc.system": "grpc", "rpc.method": method}
+        #: Calls and the batch calls that carried more than one of them (for tests and benches).
+        self.calls = 0
+        self.batches = 0
+
+    async def __call__(self, request: Req) -> Resp:
+        # The wait is a span of the caller's own trace; the call that carries it is a child of
+        # the span of the caller that opened the batch.
+        with telemetry.span(self._name, attributes=self._attributes):
+            loop = asyncio.get_running_loop()
+            future: asyncio.Future[Resp] = loop.create_future()
+            self._pending.append((request, future))
+            self.calls += 1
+            if len(self._pending) == 1:
+                loop.call_soon(self._dispatch)
+            return await future
+
+    def _dispatch(self) -> None:
+        pending, self._pending = self._pending, []
+        for start in range(0, len(pending), self._limit):
+            task = asyncio.ensure_future(self._send(pending[start : start + self._limit]))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _send(self, items: list[tuple[Req, asyncio.Future[Resp]]]) -> None:
+        live = [(request, future) for request, future in items if not future.done()]
+        if not live:
+            return
+        results: list[Resp | BaseException]
+        try:
+            if len(live) > 1 and self._batch_supported:
+                try:
+                    results = list(await self._batch([request for request, _ in live]))
+                    self.batches += 1
+                except aio.AioRpcError as exc:
+                    if exc.code() != grpc.StatusCode.UNIMPLEMENTED:
+                        raise
+                    log.warning("%s: no batch method on the server; calling one by one", self._name)
+                    self._batch_supported = False
+                    results = await self._one_by_one(live)
+            else:
+                results = await self._one_by_one(live)
+            if len(results) != len(live):
+                raise ItemFailed(grpc.StatusCode.INTERNAL, f"{len(results)} results for {len(live)} requests")
+        except BaseException as exc:
+            for _, future in live:
+                if not future.done():
+                    future.set_exception(exc)
+            if not isinstance(exc, Exception):
+                raise
+            return
+        for (_, future), result in zip(live, results, strict=True):
+            if future.done():
+                continue
+            if isinstance(result, BaseException):
+                future.set_exception(result)
+            else:
+                future.set_result(result)
+
+    async def _one_by_one(self, live: list[tuple[Req, asyncio.Future[Resp]]]) -> list[Resp | BaseException]:
+        return list(
+            await asyncio.gather(*(self._single(request) for request, _ in live), return_exceptions=True)
+        )

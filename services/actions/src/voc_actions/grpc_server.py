@@ -1,4 +1,4 @@
-"""gRPC ActionsService: GetActionPlan."""
+"""gRPC ActionsService: GetActionPlan and its batch form."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from voc.actions.v1 import actions_pb2, actions_pb2_grpc
 from voc_actions import service
 from voc_actions.playbooks import Facts, Library, Plan, Playbook
 from voc_actions.playbooks.render import render_texts
+from voc_platform.grpc import check_batch_size, item_error
 
 SERVICE_NAME = actions_pb2.DESCRIPTOR.services_by_name["ActionsService"].full_name
 
@@ -151,6 +152,20 @@ class ActionsServicer(actions_pb2_grpc.ActionsServiceServicer):
         self, request: actions_pb2.GetActionPlanRequest, context: aio.ServicerContext
     ) -> actions_pb2.GetActionPlanResponse:
         return plan_reply(self.live.library, request)
+
+    async def BatchGetActionPlans(
+        self, request: actions_pb2.BatchGetActionPlansRequest, context: aio.ServicerContext
+    ) -> actions_pb2.BatchGetActionPlansResponse:
+        await check_batch_size(context, len(request.requests))
+        library = self.live.library  # one library for the whole batch, even if it is replaced
+        reply = actions_pb2.BatchGetActionPlansResponse()
+        add = reply.results.add
+        for item in request.requests:
+            try:
+                add(response=plan_reply(library, item))
+            except Exception as exc:
+                add(error=item_error(exc))
+        return reply
 
 
 def register(live: service.LiveLibrary) -> list[Callable[[aio.Server], None]]:

@@ -17,7 +17,7 @@ from voc.common.v1 import common_pb2
 from voc.profile.v1 import profile_pb2, profile_pb2_grpc
 from voc_notify.defaults import default_plan
 from voc_notify.settings import Settings
-from voc_platform.grpc import client_channel
+from voc_platform.grpc import Coalescing, ItemFailed, client_channel, item_failed
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +35,33 @@ class Upstreams:
         )
         self.profile = profile_pb2_grpc.ProfileServiceStub(self._profile_channel)
         self.actions = actions_pb2_grpc.ActionsServiceStub(self._actions_channel)
+        # Alerts handled together (one fetch of events) ask together: one batch call each.
+        self.get_context = Coalescing(
+            method="/voc.profile.v1.ProfileService/GetCustomerContext",
+            single=self.profile.GetCustomerContext,
+            batch=self._contexts,
+        )
+        self.get_plan = Coalescing(
+            method="/voc.actions.v1.ActionsService/GetActionPlan",
+            single=self.actions.GetActionPlan,
+            batch=self._plans,
+        )
+
+    async def _contexts(
+        self, requests: list[profile_pb2.GetCustomerContextRequest]
+    ) -> list[profile_pb2.GetCustomerContextResponse | ItemFailed]:
+        reply = await self.profile.BatchGetCustomerContexts(
+            profile_pb2.BatchGetCustomerContextsRequest(requests=requests)
+        )
+        return [r.response if r.HasField("response") else item_failed(r.error) for r in reply.results]
+
+    async def _plans(
+        self, requests: list[actions_pb2.GetActionPlanRequest]
+    ) -> list[actions_pb2.GetActionPlanResponse | ItemFailed]:
+        reply = await self.actions.BatchGetActionPlans(
+            actions_pb2.BatchGetActionPlansRequest(requests=requests)
+        )
+        return [r.response if r.HasField("response") else item_failed(r.error) for r in reply.results]
 
     async def close(self) -> None:
         await self._profile_channel.close()
@@ -49,11 +76,11 @@ class Upstreams:
         ):
             return None, False
         try:
-            response = await self.profile.GetCustomerContext(
+            response = await self.get_context(
                 profile_pb2.GetCustomerContextRequest(identifiers=identifiers, current_feedback=facts)
             )
-        except aio.AioRpcError as exc:
-            log.warning("profile unavailable (%s): plan without customer context", exc.code().name)
+        except (aio.AioRpcError, ItemFailed) as exc:
+            log.warning("profile unavailable (%s): plan without customer context", _code(exc))
             return None, True
         return response.context, False
 
@@ -105,9 +132,9 @@ class Upstreams:
             time_zone=tz,
         )
         try:
-            response = await self.actions.GetActionPlan(request)
-        except aio.AioRpcError as exc:
-            log.warning("actions unavailable (%s): built-in default plan", exc.code().name)
+            response = await self.get_plan(request)
+        except (aio.AioRpcError, ItemFailed) as exc:
+            log.warning("actions unavailable (%s): built-in default plan", _code(exc))
             return default_plan(category=facts.category, severity=facts.severity, language=language), True
         plan = MessageToDict(
             response.plan, preserving_proto_field_name=True, always_print_fields_with_no_presence=True
@@ -115,6 +142,11 @@ class Upstreams:
         if not response.plan.HasField("compensation"):
             plan["compensation"] = None
         return plan, False
+
+
+def _code(exc: aio.AioRpcError | ItemFailed) -> str:
+    code: grpc.StatusCode = exc.code if isinstance(exc, ItemFailed) else exc.code()
+    return str(code.name)
 
 
 def context_dict(context: profile_pb2.CustomerContext | None) -> dict[str, Any]:

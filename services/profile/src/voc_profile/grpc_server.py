@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from typing import Any
 
@@ -12,6 +13,7 @@ from voc.common.v1 import common_pb2
 from voc.profile.v1 import profile_pb2, profile_pb2_grpc
 from voc_platform import dbsync
 from voc_platform.db import Database
+from voc_platform.grpc import check_batch_size, item_error
 from voc_profile import service
 from voc_profile.audit import AuditTrail
 from voc_profile.identity import InvalidIdentifier, mask_name, mask_phone, normalize, normalize_lenient
@@ -135,6 +137,31 @@ class ProfileServicer(profile_pb2_grpc.ProfileServiceServicer):
 
     async def GetCustomerContext(
         self, request: profile_pb2.GetCustomerContextRequest, context: aio.ServicerContext
+    ) -> profile_pb2.GetCustomerContextResponse:
+        return await self._context(request)
+
+    async def BatchGetCustomerContexts(
+        self, request: profile_pb2.BatchGetCustomerContextsRequest, context: aio.ServicerContext
+    ) -> profile_pb2.BatchGetCustomerContextsResponse:
+        await check_batch_size(context, len(request.requests))
+        # Concurrently: the reads each take one hop, and the first contacts' writes share a
+        # transaction (dbsync group commit on SQLite).
+        outcomes = await asyncio.gather(
+            *(self._context(item) for item in request.requests), return_exceptions=True
+        )
+        reply = profile_pb2.BatchGetCustomerContextsResponse()
+        add = reply.results.add
+        for outcome in outcomes:
+            if isinstance(outcome, profile_pb2.GetCustomerContextResponse):
+                add(response=outcome)
+            elif isinstance(outcome, Exception):
+                add(error=item_error(outcome))
+            else:
+                raise outcome  # cancelled: the call itself ends
+        return reply
+
+    async def _context(
+        self, request: profile_pb2.GetCustomerContextRequest
     ) -> profile_pb2.GetCustomerContextResponse:
         current = current_facts(request.current_feedback)
         if request.customer_id:

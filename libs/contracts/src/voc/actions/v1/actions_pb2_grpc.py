@@ -40,6 +40,11 @@ class ActionsServiceStub:
                 request_serializer=voc_dot_actions_dot_v1_dot_actions__pb2.GetActionPlanRequest.SerializeToString,
                 response_deserializer=voc_dot_actions_dot_v1_dot_actions__pb2.GetActionPlanResponse.FromString,
                 _registered_method=True)
+        self.BatchGetActionPlans = channel.unary_unary(
+                '/voc.actions.v1.ActionsService/BatchGetActionPlans',
+                request_serializer=voc_dot_actions_dot_v1_dot_actions__pb2.BatchGetActionPlansRequest.SerializeToString,
+                response_deserializer=voc_dot_actions_dot_v1_dot_actions__pb2.BatchGetActionPlansResponse.FromString,
+                _registered_method=True)
 
 
 class ActionsServiceServicer:
@@ -52,6 +57,14 @@ class ActionsServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def BatchGetActionPlans(self, request, context):
+        """Several lookups in one call, answered in the order asked, one result each: what a caller
+        sends when it handles several feedback items at once (at most 256 per call).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ActionsServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -59,6 +72,11 @@ def add_ActionsServiceServicer_to_server(servicer, server):
                     servicer.GetActionPlan,
                     request_deserializer=voc_dot_actions_dot_v1_dot_actions__pb2.GetActionPlanRequest.FromString,
                     response_serializer=voc_dot_actions_dot_v1_dot_actions__pb2.GetActionPlanResponse.SerializeToString,
+            ),
+            'BatchGetActionPlans': grpc.unary_unary_rpc_method_handler(
+                    servicer.BatchGetActionPlans,
+                    request_deserializer=voc_dot_actions_dot_v1_dot_actions__pb2.BatchGetActionPlansRequest.FromString,
+                    response_serializer=voc_dot_actions_dot_v1_dot_actions__pb2.BatchGetActionPlansResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -89,6 +107,33 @@ class ActionsService:
             '/voc.actions.v1.ActionsService/GetActionPlan',
             voc_dot_actions_dot_v1_dot_actions__pb2.GetActionPlanRequest.SerializeToString,
             voc_dot_actions_dot_v1_dot_actions__pb2.GetActionPlanResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def BatchGetActionPlans(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/voc.actions.v1.ActionsService/BatchGetActionPlans',
+            voc_dot_actions_dot_v1_dot_actions__pb2.BatchGetActionPlansRequest.SerializeToString,
+            voc_dot_actions_dot_v1_dot_actions__pb2.BatchGetActionPlansResponse.FromString,
             options,
             channel_credentials,
             insecure,

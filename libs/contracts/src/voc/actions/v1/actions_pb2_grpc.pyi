@@ -34,6 +34,10 @@ class ActionsServiceStub:
     @_typing.overload
     def __new__(cls, channel: _aio.Channel) -> ActionsServiceAsyncStub: ...
     GetActionPlan: _grpc.UnaryUnaryMultiCallable[_actions_pb2.GetActionPlanRequest, _actions_pb2.GetActionPlanResponse]
+    BatchGetActionPlans: _grpc.UnaryUnaryMultiCallable[_actions_pb2.BatchGetActionPlansRequest, _actions_pb2.BatchGetActionPlansResponse]
+    """Several lookups in one call, answered in the order asked, one result each: what a caller
+    sends when it handles several feedback items at once (at most 256 per call).
+    """
 
 @_typing.type_check_only
 class ActionsServiceAsyncStub(ActionsServiceStub):
@@ -41,6 +45,10 @@ class ActionsServiceAsyncStub(ActionsServiceStub):
 
     def __init__(self, channel: _aio.Channel) -> None: ...
     GetActionPlan: _aio.UnaryUnaryMultiCallable[_actions_pb2.GetActionPlanRequest, _actions_pb2.GetActionPlanResponse]  # type: ignore[assignment]
+    BatchGetActionPlans: _aio.UnaryUnaryMultiCallable[_actions_pb2.BatchGetActionPlansRequest, _actions_pb2.BatchGetActionPlansResponse]  # type: ignore[assignment]
+    """Several lookups in one call, answered in the order asked, one result each: what a caller
+    sends when it handles several feedback items at once (at most 256 per call).
+    """
 
 class ActionsServiceServicer(metaclass=_abc_1.ABCMeta):
     """The manual: picks and renders the response plan for a feedback item and its customer."""
@@ -51,5 +59,15 @@ class ActionsServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _actions_pb2.GetActionPlanRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_actions_pb2.GetActionPlanResponse, _abc.Awaitable[_actions_pb2.GetActionPlanResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def BatchGetActionPlans(
+        self,
+        request: _actions_pb2.BatchGetActionPlansRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_actions_pb2.BatchGetActionPlansResponse, _abc.Awaitable[_actions_pb2.BatchGetActionPlansResponse]]:
+        """Several lookups in one call, answered in the order asked, one result each: what a caller
+        sends when it handles several feedback items at once (at most 256 per call).
+        """
 
 def add_ActionsServiceServicer_to_server(servicer: ActionsServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

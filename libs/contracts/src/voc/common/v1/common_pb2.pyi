@@ -150,3 +150,28 @@ class FeedbackFacts(_message.Message):
     def WhichOneof(self, oneof_group: _WhichOneofArgType__revisit_intent) -> _WhichOneofReturnType__revisit_intent | None: ...
 
 Global___FeedbackFacts: _TypeAlias = FeedbackFacts  # noqa: Y015
+
+@_typing.final
+class ItemError(_message.Message):
+    """The failure of one item of a batch call; the batch's other items are answered as usual."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CODE_FIELD_NUMBER: _builtins.int
+    MESSAGE_FIELD_NUMBER: _builtins.int
+    code: _builtins.int
+    """a gRPC status code (google.rpc.Code)"""
+    message: _builtins.str
+    def __init__(
+        self,
+        *,
+        code: _builtins.int = ...,
+        message: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["code", b"code", "message", b"message"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ItemError: _TypeAlias = ItemError  # noqa: Y015

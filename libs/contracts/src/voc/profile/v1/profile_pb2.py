@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from voc.common.v1 import common_pb2 as voc_dot_common_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1cvoc/profile/v1/profile.proto\x12\x0evoc.profile.v1\x1a\x1avoc/common/v1/common.proto\"l\n\x16ResolveCustomerRequest\x12\x37\n\x0bidentifiers\x18\x01 \x01(\x0b\x32\".voc.common.v1.CustomerIdentifiers\x12\x19\n\x11\x63reate_if_missing\x18\x02 \x01(\x08\"R\n\x17ResolveCustomerResponse\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\x12\x0f\n\x07\x63reated\x18\x02 \x01(\x08\x12\x11\n\tanonymous\x18\x03 \x01(\x08\"\xa1\x01\n\x19GetCustomerContextRequest\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\x12\x37\n\x0bidentifiers\x18\x02 \x01(\x0b\x32\".voc.common.v1.CustomerIdentifiers\x12\x36\n\x10\x63urrent_feedback\x18\x03 \x01(\x0b\x32\x1c.voc.common.v1.FeedbackFacts\"@\n\x05Visit\x12\x10\n\x08store_id\x18\x01 \x01(\t\x12\x15\n\rvisited_at_ms\x18\x02 \x01(\x03\x12\x0e\n\x06\x61mount\x18\x03 \x01(\x01\"D\n\x0cSignalReason\x12\x0e\n\x06signal\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\x12\x14\n\x0c\x66\x65\x65\x64\x62\x61\x63k_ids\x18\x03 \x03(\t\"\xff\x02\n\x07Signals\x12\x14\n\x0crepeat_issue\x18\x01 \x01(\x08\x12@\n\rrepeat_counts\x18\x02 \x03(\x0b\x32).voc.profile.v1.Signals.RepeatCountsEntry\x12\x13\n\x0bscore_swing\x18\x03 \x01(\x08\x12\x19\n\x11score_swing_delta\x18\x04 \x01(\x01\x12\x1b\n\x13\x63omplaint_count_90d\x18\x05 \x01(\x05\x12\x1a\n\x12\x63hronic_complainer\x18\x06 \x01(\x08\x12\x18\n\x10low_satisfaction\x18\x07 \x01(\x08\x12\x12\n\nchurn_risk\x18\x08 \x01(\x08\x12\x0b\n\x03vip\x18\t \x01(\x08\x12-\n\x07reasons\x18\n \x03(\x0b\x32\x1c.voc.profile.v1.SignalReason\x12\x14\n\x0c\x63hronic_rank\x18\x0b \x01(\x05\x1a\x33\n\x11RepeatCountsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x05:\x02\x38\x01\"\xeb\x03\n\x0f\x43ustomerContext\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\x12\r\n\x05\x66ound\x18\x02 \x01(\x08\x12\x0c\n\x04name\x18\x03 \x01(\t\x12\x13\n\x0bmasked_name\x18\x04 \x01(\t\x12\x0c\n\x04tier\x18\x05 \x01(\t\x12\x16\n\x0elifetime_value\x18\x06 \x01(\x01\x12\x1a\n\x12preferred_language\x18\x07 \x01(\t\x12\x15\n\rhome_store_id\x18\x08 \x01(\t\x12*\n\x0blast_visits\x18\t \x03(\x0b\x32\x15.voc.profile.v1.Visit\x12(\n\x07signals\x18\n \x01(\x0b\x32\x17.voc.profile.v1.Signals\x12\x16\n\x0e\x66\x65\x65\x64\x62\x61\x63k_count\x18\x0b \x01(\x05\x12\x11\n\tmean_csat\x18\x0c \x01(\x01\x12\x14\n\x0cmasked_phone\x18\r \x01(\t\x12\x32\n\thousehold\x18\x0e \x03(\x0b\x32\x1f.voc.profile.v1.HouseholdMember\x12\x1a\n\x12household_relation\x18\x0f \x01(\t\x12\x38\n\x0frecent_feedback\x18\x10 \x03(\x0b\x32\x1f.voc.profile.v1.FeedbackSummary\x12\x17\n\x0f\x63ontact_consent\x18\x11 \x01(\x08\"[\n\x0fHouseholdMember\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\x12\x13\n\x0bmasked_name\x18\x02 \x01(\t\x12\x10\n\x08relation\x18\x03 \x01(\t\x12\x0c\n\x04tier\x18\x04 \x01(\t\"\x94\x01\n\x0f\x46\x65\x65\x64\x62\x61\x63kSummary\x12\x13\n\x0b\x66\x65\x65\x64\x62\x61\x63k_id\x18\x01 \x01(\t\x12\x10\n\x08store_id\x18\x02 \x01(\t\x12\x0f\n\x07\x63hannel\x18\x03 \x01(\t\x12\x10\n\x08\x63\x61tegory\x18\x04 \x01(\t\x12\x11\n\tsentiment\x18\x05 \x01(\t\x12\x0c\n\x04\x63sat\x18\x06 \x01(\x05\x12\x16\n\x0eoccurred_at_ms\x18\x07 \x01(\x03\"N\n\x1aGetCustomerContextResponse\x12\x30\n\x07\x63ontext\x18\x01 \x01(\x0b\x32\x1f.voc.profile.v1.CustomerContext\"M\n\x14ListCustomersRequest\x12\x0e\n\x06signal\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"\xab\x01\n\x0f\x43ustomerSummary\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\x12\x13\n\x0bmasked_name\x18\x02 \x01(\t\x12\x0c\n\x04tier\x18\x03 \x01(\t\x12\x1b\n\x13\x63omplaint_count_90d\x18\x04 \x01(\x05\x12\x14\n\x0c\x63hronic_rank\x18\x05 \x01(\x05\x12-\n\x07reasons\x18\x06 \x03(\x0b\x32\x1c.voc.profile.v1.SignalReason\"d\n\x15ListCustomersResponse\x12\x32\n\tcustomers\x18\x01 \x03(\x0b\x32\x1f.voc.profile.v1.CustomerSummary\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t2\xbf\x02\n\x0eProfileService\x12\x62\n\x0fResolveCustomer\x12&.voc.profile.v1.ResolveCustomerRequest\x1a\'.voc.profile.v1.ResolveCustomerResponse\x12k\n\x12GetCustomerContext\x12).voc.profile.v1.GetCustomerContextRequest\x1a*.voc.profile.v1.GetCustomerContextResponse\x12\\\n\rListCustomers\x12$.voc.profile.v1.ListCustomersRequest\x1a%.voc.profile.v1.ListCustomersResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1cvoc/profile/v1/profile.proto\x12\x0evoc.profile.v1\x1a\x1avoc/common/v1/common.proto\"l\n\x16ResolveCustomerRequest\x12\x37\n\x0bidentifiers\x18\x01 \x01(\x0b\x32\".voc.common.v1.CustomerIdentifiers\x12\x19\n\x11\x63reate_if_missing\x18\x02 \x01(\x08\"R\n\x17ResolveCustomerResponse\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\x12\x0f\n\x07\x63reated\x18\x02 \x01(\x08\x12\x11\n\tanonymous\x18\x03 \x01(\x08\"\xa1\x01\n\x19GetCustomerContextRequest\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\x12\x37\n\x0bidentifiers\x18\x02 \x01(\x0b\x32\".voc.common.v1.CustomerIdentifiers\x12\x36\n\x10\x63urrent_feedback\x18\x03 \x01(\x0b\x32\x1c.voc.common.v1.FeedbackFacts\"^\n\x1f\x42\x61tchGetCustomerContextsRequest\x12;\n\x08requests\x18\x01 \x03(\x0b\x32).voc.profile.v1.GetCustomerContextRequest\"Z\n BatchGetCustomerContextsResponse\x12\x36\n\x07results\x18\x01 \x03(\x0b\x32%.voc.profile.v1.CustomerContextResult\"\x8c\x01\n\x15\x43ustomerContextResult\x12>\n\x08response\x18\x01 \x01(\x0b\x32*.voc.profile.v1.GetCustomerContextResponseH\x00\x12)\n\x05\x65rror\x18\x02 \x01(\x0b\x32\x18.voc.common.v1.ItemErrorH\x00\x42\x08\n\x06result\"@\n\x05Visit\x12\x10\n\x08store_id\x18\x01 \x01(\t\x12\x15\n\rvisited_at_ms\x18\x02 \x01(\x03\x12\x0e\n\x06\x61mount\x18\x03 \x01(\x01\"D\n\x0cSignalReason\x12\x0e\n\x06signal\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\x12\x14\n\x0c\x66\x65\x65\x64\x62\x61\x63k_ids\x18\x03 \x03(\t\"\xff\x02\n\x07Signals\x12\x14\n\x0crepeat_issue\x18\x01 \x01(\x08\x12@\n\rrepeat_counts\x18\x02 \x03(\x0b\x32).voc.profile.v1.Signals.RepeatCountsEntry\x12\x13\n\x0bscore_swing\x18\x03 \x01(\x08\x12\x19\n\x11score_swing_delta\x18\x04 \x01(\x01\x12\x1b\n\x13\x63omplaint_count_90d\x18\x05 \x01(\x05\x12\x1a\n\x12\x63hronic_complainer\x18\x06 \x01(\x08\x12\x18\n\x10low_satisfaction\x18\x07 \x01(\x08\x12\x12\n\nchurn_risk\x18\x08 \x01(\x08\x12\x0b\n\x03vip\x18\t \x01(\x08\x12-\n\x07reasons\x18\n \x03(\x0b\x32\x1c.voc.profile.v1.SignalReason\x12\x14\n\x0c\x63hronic_rank\x18\x0b \x01(\x05\x1a\x33\n\x11RepeatCountsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x05:\x02\x38\x01\"\xeb\x03\n\x0f\x43ustomerContext\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\x12\r\n\x05\x66ound\x18\x02 \x01(\x08\x12\x0c\n\x04name\x18\x03 \x01(\t\x12\x13\n\x0bmasked_name\x18\x04 \x01(\t\x12\x0c\n\x04tier\x18\x05 \x01(\t\x12\x16\n\x0elifetime_value\x18\x06 \x01(\x01\x12\x1a\n\x12preferred_language\x18\x07 \x01(\t\x12\x15\n\rhome_store_id\x18\x08 \x01(\t\x12*\n\x0blast_visits\x18\t \x03(\x0b\x32\x15.voc.profile.v1.Visit\x12(\n\x07signals\x18\n \x01(\x0b\x32\x17.voc.profile.v1.Signals\x12\x16\n\x0e\x66\x65\x65\x64\x62\x61\x63k_count\x18\x0b \x01(\x05\x12\x11\n\tmean_csat\x18\x0c \x01(\x01\x12\x14\n\x0cmasked_phone\x18\r \x01(\t\x12\x32\n\thousehold\x18\x0e \x03(\x0b\x32\x1f.voc.profile.v1.HouseholdMember\x12\x1a\n\x12household_relation\x18\x0f \x01(\t\x12\x38\n\x0frecent_feedback\x18\x10 \x03(\x0b\x32\x1f.voc.profile.v1.FeedbackSummary\x12\x17\n\x0f\x63ontact_consent\x18\x11 \x01(\x08\"[\n\x0fHouseholdMember\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\x12\x13\n\x0bmasked_name\x18\x02 \x01(\t\x12\x10\n\x08relation\x18\x03 \x01(\t\x12\x0c\n\x04tier\x18\x04 \x01(\t\"\x94\x01\n\x0f\x46\x65\x65\x64\x62\x61\x63kSummary\x12\x13\n\x0b\x66\x65\x65\x64\x62\x61\x63k_id\x18\x01 \x01(\t\x12\x10\n\x08store_id\x18\x02 \x01(\t\x12\x0f\n\x07\x63hannel\x18\x03 \x01(\t\x12\x10\n\x08\x63\x61tegory\x18\x04 \x01(\t\x12\x11\n\tsentiment\x18\x05 \x01(\t\x12\x0c\n\x04\x63sat\x18\x06 \x01(\x05\x12\x16\n\x0eoccurred_at_ms\x18\x07 \x01(\x03\"N\n\x1aGetCustomerContextResponse\x12\x30\n\x07\x63ontext\x18\x01 \x01(\x0b\x32\x1f.voc.profile.v1.CustomerContext\"M\n\x14ListCustomersRequest\x12\x0e\n\x06signal\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"\xab\x01\n\x0f\x43ustomerSummary\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\x12\x13\n\x0bmasked_name\x18\x02 \x01(\t\x12\x0c\n\x04tier\x18\x03 \x01(\t\x12\x1b\n\x13\x63omplaint_count_90d\x18\x04 \x01(\x05\x12\x14\n\x0c\x63hronic_rank\x18\x05 \x01(\x05\x12-\n\x07reasons\x18\x06 \x03(\x0b\x32\x1c.voc.profile.v1.SignalReason\"d\n\x15ListCustomersResponse\x12\x32\n\tcustomers\x18\x01 \x03(\x0b\x32\x1f.voc.profile.v1.CustomerSummary\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t2\xbe\x03\n\x0eProfileService\x12\x62\n\x0fResolveCustomer\x12&.voc.profile.v1.ResolveCustomerRequest\x1a\'.voc.profile.v1.ResolveCustomerResponse\x12k\n\x12GetCustomerContext\x12).voc.profile.v1.GetCustomerContextRequest\x1a*.voc.profile.v1.GetCustomerContextResponse\x12}\n\x18\x42\x61tchGetCustomerContexts\x12/.voc.profile.v1.BatchGetCustomerContextsRequest\x1a\x30.voc.profile.v1.BatchGetCustomerContextsResponse\x12\\\n\rListCustomers\x12$.voc.profile.v1.ListCustomersRequest\x1a%.voc.profile.v1.ListCustomersResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -40,28 +40,34 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_RESOLVECUSTOMERRESPONSE']._serialized_end=268
   _globals['_GETCUSTOMERCONTEXTREQUEST']._serialized_start=271
   _globals['_GETCUSTOMERCONTEXTREQUEST']._serialized_end=432
-  _globals['_VISIT']._serialized_start=434
-  _globals['_VISIT']._serialized_end=498
-  _globals['_SIGNALREASON']._serialized_start=500
-  _globals['_SIGNALREASON']._serialized_end=568
-  _globals['_SIGNALS']._serialized_start=571
-  _globals['_SIGNALS']._serialized_end=954
-  _globals['_SIGNALS_REPEATCOUNTSENTRY']._serialized_start=903
-  _globals['_SIGNALS_REPEATCOUNTSENTRY']._serialized_end=954
-  _globals['_CUSTOMERCONTEXT']._serialized_start=957
-  _globals['_CUSTOMERCONTEXT']._serialized_end=1448
-  _globals['_HOUSEHOLDMEMBER']._serialized_start=1450
-  _globals['_HOUSEHOLDMEMBER']._serialized_end=1541
-  _globals['_FEEDBACKSUMMARY']._serialized_start=1544
-  _globals['_FEEDBACKSUMMARY']._serialized_end=1692
-  _globals['_GETCUSTOMERCONTEXTRESPONSE']._serialized_start=1694
-  _globals['_GETCUSTOMERCONTEXTRESPONSE']._serialized_end=1772
-  _globals['_LISTCUSTOMERSREQUEST']._serialized_start=1774
-  _globals['_LISTCUSTOMERSREQUEST']._serialized_end=1851
-  _globals['_CUSTOMERSUMMARY']._serialized_start=1854
-  _globals['_CUSTOMERSUMMARY']._serialized_end=2025
-  _globals['_LISTCUSTOMERSRESPONSE']._serialized_start=2027
-  _globals['_LISTCUSTOMERSRESPONSE']._serialized_end=2127
-  _globals['_PROFILESERVICE']._serialized_start=2130
-  _globals['_PROFILESERVICE']._serialized_end=2449
+  _globals['_BATCHGETCUSTOMERCONTEXTSREQUEST']._serialized_start=434
+  _globals['_BATCHGETCUSTOMERCONTEXTSREQUEST']._serialized_end=528
+  _globals['_BATCHGETCUSTOMERCONTEXTSRESPONSE']._serialized_start=530
+  _globals['_BATCHGETCUSTOMERCONTEXTSRESPONSE']._serialized_end=620
+  _globals['_CUSTOMERCONTEXTRESULT']._serialized_start=623
+  _globals['_CUSTOMERCONTEXTRESULT']._serialized_end=763
+  _globals['_VISIT']._serialized_start=765
+  _globals['_VISIT']._serialized_end=829
+  _globals['_SIGNALREASON']._serialized_start=831
+  _globals['_SIGNALREASON']._serialized_end=899
+  _globals['_SIGNALS']._serialized_start=902
+  _globals['_SIGNALS']._serialized_end=1285
+  _globals['_SIGNALS_REPEATCOUNTSENTRY']._serialized_start=1234
+  _globals['_SIGNALS_REPEATCOUNTSENTRY']._serialized_end=1285
+  _globals['_CUSTOMERCONTEXT']._serialized_start=1288
+  _globals['_CUSTOMERCONTEXT']._serialized_end=1779
+  _globals['_HOUSEHOLDMEMBER']._serialized_start=1781
+  _globals['_HOUSEHOLDMEMBER']._serialized_end=1872
+  _globals['_FEEDBACKSUMMARY']._serialized_start=1875
+  _globals['_FEEDBACKSUMMARY']._serialized_end=2023
+  _globals['_GETCUSTOMERCONTEXTRESPONSE']._serialized_start=2025
+  _globals['_GETCUSTOMERCONTEXTRESPONSE']._serialized_end=2103
+  _globals['_LISTCUSTOMERSREQUEST']._serialized_start=2105
+  _globals['_LISTCUSTOMERSREQUEST']._serialized_end=2182
+  _globals['_CUSTOMERSUMMARY']._serialized_start=2185
+  _globals['_CUSTOMERSUMMARY']._serialized_end=2356
+  _globals['_LISTCUSTOMERSRESPONSE']._serialized_start=2358
+  _globals['_LISTCUSTOMERSRESPONSE']._serialized_end=2458
+  _globals['_PROFILESERVICE']._serialized_start=2461
+  _globals['_PROFILESERVICE']._serialized_end=2907
 # @@protoc_insertion_point(module_scope)

@@ -100,6 +100,74 @@ class GetCustomerContextRequest(_message.Message):
 Global___GetCustomerContextRequest: _TypeAlias = GetCustomerContextRequest  # noqa: Y015
 
 @_typing.final
+class BatchGetCustomerContextsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REQUESTS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def requests(self) -> _containers.RepeatedCompositeFieldContainer[Global___GetCustomerContextRequest]: ...
+    def __init__(
+        self,
+        *,
+        requests: _abc.Iterable[Global___GetCustomerContextRequest] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["requests", b"requests"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___BatchGetCustomerContextsRequest: _TypeAlias = BatchGetCustomerContextsRequest  # noqa: Y015
+
+@_typing.final
+class BatchGetCustomerContextsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RESULTS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def results(self) -> _containers.RepeatedCompositeFieldContainer[Global___CustomerContextResult]:
+        """one per request, in the same order"""
+
+    def __init__(
+        self,
+        *,
+        results: _abc.Iterable[Global___CustomerContextResult] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["results", b"results"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___BatchGetCustomerContextsResponse: _TypeAlias = BatchGetCustomerContextsResponse  # noqa: Y015
+
+@_typing.final
+class CustomerContextResult(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RESPONSE_FIELD_NUMBER: _builtins.int
+    ERROR_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def response(self) -> Global___GetCustomerContextResponse: ...
+    @_builtins.property
+    def error(self) -> _common_pb2.ItemError: ...
+    def __init__(
+        self,
+        *,
+        response: Global___GetCustomerContextResponse | None = ...,
+        error: _common_pb2.ItemError | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["error", b"error", "response", b"response", "result", b"result"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["error", b"error", "response", b"response", "result", b"result"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType_result: _TypeAlias = _typing.Literal["response", "error"]  # noqa: Y015
+    _WhichOneofArgType_result: _TypeAlias = _typing.Literal["result", b"result"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType_result) -> _WhichOneofReturnType_result | None: ...
+
+Global___CustomerContextResult: _TypeAlias = CustomerContextResult  # noqa: Y015
+
+@_typing.final
 class Visit(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 

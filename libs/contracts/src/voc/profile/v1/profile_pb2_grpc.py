@@ -45,6 +45,11 @@ class ProfileServiceStub:
                 request_serializer=voc_dot_profile_dot_v1_dot_profile__pb2.GetCustomerContextRequest.SerializeToString,
                 response_deserializer=voc_dot_profile_dot_v1_dot_profile__pb2.GetCustomerContextResponse.FromString,
                 _registered_method=True)
+        self.BatchGetCustomerContexts = channel.unary_unary(
+                '/voc.profile.v1.ProfileService/BatchGetCustomerContexts',
+                request_serializer=voc_dot_profile_dot_v1_dot_profile__pb2.BatchGetCustomerContextsRequest.SerializeToString,
+                response_deserializer=voc_dot_profile_dot_v1_dot_profile__pb2.BatchGetCustomerContextsResponse.FromString,
+                _registered_method=True)
         self.ListCustomers = channel.unary_unary(
                 '/voc.profile.v1.ProfileService/ListCustomers',
                 request_serializer=voc_dot_profile_dot_v1_dot_profile__pb2.ListCustomersRequest.SerializeToString,
@@ -70,6 +75,14 @@ class ProfileServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def BatchGetCustomerContexts(self, request, context):
+        """Several contexts in one call, answered in the order asked, one result each: what a caller
+        sends when it handles several feedback items at once (at most 256 per call).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ListCustomers(self, request, context):
         """Customers with one signal set (outreach lists), a page at a time.
         """
@@ -89,6 +102,11 @@ def add_ProfileServiceServicer_to_server(servicer, server):
                     servicer.GetCustomerContext,
                     request_deserializer=voc_dot_profile_dot_v1_dot_profile__pb2.GetCustomerContextRequest.FromString,
                     response_serializer=voc_dot_profile_dot_v1_dot_profile__pb2.GetCustomerContextResponse.SerializeToString,
+            ),
+            'BatchGetCustomerContexts': grpc.unary_unary_rpc_method_handler(
+                    servicer.BatchGetCustomerContexts,
+                    request_deserializer=voc_dot_profile_dot_v1_dot_profile__pb2.BatchGetCustomerContextsRequest.FromString,
+                    response_serializer=voc_dot_profile_dot_v1_dot_profile__pb2.BatchGetCustomerContextsResponse.SerializeToString,
             ),
             'ListCustomers': grpc.unary_unary_rpc_method_handler(
                     servicer.ListCustomers,
@@ -151,6 +169,33 @@ class ProfileService:
             '/voc.profile.v1.ProfileService/GetCustomerContext',
             voc_dot_profile_dot_v1_dot_profile__pb2.GetCustomerContextRequest.SerializeToString,
             voc_dot_profile_dot_v1_dot_profile__pb2.GetCustomerContextResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def BatchGetCustomerContexts(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/voc.profile.v1.ProfileService/BatchGetCustomerContexts',
+            voc_dot_profile_dot_v1_dot_profile__pb2.BatchGetCustomerContextsRequest.SerializeToString,
+            voc_dot_profile_dot_v1_dot_profile__pb2.BatchGetCustomerContextsResponse.FromString,
             options,
             channel_credentials,
             insecure,

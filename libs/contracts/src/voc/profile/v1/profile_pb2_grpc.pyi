@@ -37,6 +37,10 @@ class ProfileServiceStub:
     """Resolve identifiers to one customer id, creating the customer when asked."""
     GetCustomerContext: _grpc.UnaryUnaryMultiCallable[_profile_pb2.GetCustomerContextRequest, _profile_pb2.GetCustomerContextResponse]
     """Attributes, signals and recent history, by id or by identifiers."""
+    BatchGetCustomerContexts: _grpc.UnaryUnaryMultiCallable[_profile_pb2.BatchGetCustomerContextsRequest, _profile_pb2.BatchGetCustomerContextsResponse]
+    """Several contexts in one call, answered in the order asked, one result each: what a caller
+    sends when it handles several feedback items at once (at most 256 per call).
+    """
     ListCustomers: _grpc.UnaryUnaryMultiCallable[_profile_pb2.ListCustomersRequest, _profile_pb2.ListCustomersResponse]
     """Customers with one signal set (outreach lists), a page at a time."""
 
@@ -49,6 +53,10 @@ class ProfileServiceAsyncStub(ProfileServiceStub):
     """Resolve identifiers to one customer id, creating the customer when asked."""
     GetCustomerContext: _aio.UnaryUnaryMultiCallable[_profile_pb2.GetCustomerContextRequest, _profile_pb2.GetCustomerContextResponse]  # type: ignore[assignment]
     """Attributes, signals and recent history, by id or by identifiers."""
+    BatchGetCustomerContexts: _aio.UnaryUnaryMultiCallable[_profile_pb2.BatchGetCustomerContextsRequest, _profile_pb2.BatchGetCustomerContextsResponse]  # type: ignore[assignment]
+    """Several contexts in one call, answered in the order asked, one result each: what a caller
+    sends when it handles several feedback items at once (at most 256 per call).
+    """
     ListCustomers: _aio.UnaryUnaryMultiCallable[_profile_pb2.ListCustomersRequest, _profile_pb2.ListCustomersResponse]  # type: ignore[assignment]
     """Customers with one signal set (outreach lists), a page at a time."""
 
@@ -70,6 +78,16 @@ class ProfileServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_profile_pb2.GetCustomerContextResponse, _abc.Awaitable[_profile_pb2.GetCustomerContextResponse]]:
         """Attributes, signals and recent history, by id or by identifiers."""
+
+    @_abc_1.abstractmethod
+    def BatchGetCustomerContexts(
+        self,
+        request: _profile_pb2.BatchGetCustomerContextsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_profile_pb2.BatchGetCustomerContextsResponse, _abc.Awaitable[_profile_pb2.BatchGetCustomerContextsResponse]]:
+        """Several contexts in one call, answered in the order asked, one result each: what a caller
+        sends when it handles several feedback items at once (at most 256 per call).
+        """
 
     @_abc_1.abstractmethod
     def ListCustomers(
