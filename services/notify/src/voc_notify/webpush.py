@@ -21,7 +21,9 @@ import binascii
 import codecs
 import contextlib
 import email.utils
+import functools
 import hashlib
+import hmac
 import ipaddress
 import logging
 import math
@@ -43,10 +45,9 @@ import certifi
 import jwt
 from aiohttp.client_proto import ResponseHandler
 from aiohttp.client_reqrep import ConnectionKey
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from yarl import URL
 
 __all__ = [
@@ -478,8 +479,20 @@ class PushSubscription:
 # RFC 8291 encryption
 
 
-def _hkdf(salt: bytes, ikm: bytes, info: bytes, length: int) -> bytes:
-    return HKDF(algorithm=hashes.SHA256(), length=length, salt=salt, info=info).derive(ikm)
+def _hkdf_extract(salt: bytes, ikm: bytes) -> bytes:
+    return hmac.digest(salt, ikm, "sha256")
+
+
+def _hkdf_expand(prk: bytes, info: bytes, length: int) -> bytes:
+    # Every length here is at most one SHA-256 block: T(1) = HMAC(PRK, info || 0x01) (RFC 5869).
+    return hmac.digest(prk, info + b"\x01", "sha256")[:length]
+
+
+@functools.lru_cache(maxsize=4096)
+def _ua_key(ua_public: bytes) -> ec.EllipticCurvePublicKey:
+    """The subscription's public key; decoding checks the point is on the curve (~30 us), and
+    a phone's key is the same for every push to it."""
+    return ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), ua_public)
 
 
 def encrypt_aes128gcm(
@@ -503,11 +516,14 @@ def encrypt_aes128gcm(
     as_public = as_private.public_key().public_bytes(
         serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
     )
-    ua_key = ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), ua_public)
-    ecdh_secret = as_private.exchange(ec.ECDH(), ua_key)
-    ikm = _hkdf(auth_secret, ecdh_secret, b"WebPush: info\x00" + ua_public + as_public, 32)
-    cek = _hkdf(salt, ikm, b"Content-Encoding: aes128gcm\x00", 16)
-    nonce = _hkdf(salt, ikm, b"Content-Encoding: nonce\x00", 12)
+    ecdh_secret = as_private.exchange(ec.ECDH(), _ua_key(ua_public))
+    # HKDF-SHA256 with hmac.digest (C, one call per step) rather than an HKDF object per key.
+    ikm = _hkdf_expand(
+        _hkdf_extract(auth_secret, ecdh_secret), b"WebPush: info\x00" + ua_public + as_public, 32
+    )
+    prk = _hkdf_extract(salt, ikm)
+    cek = _hkdf_expand(prk, b"Content-Encoding: aes128gcm\x00", 16)
+    nonce = _hkdf_expand(prk, b"Content-Encoding: nonce\x00", 12)
     ciphertext = AESGCM(cek).encrypt(nonce, payload + b"\x02", None)  # last record: 0x02
     header = salt + struct.pack("!IB", RECORD_SIZE, len(as_public)) + as_public
     return header + ciphertext
