@@ -160,6 +160,54 @@ async def test_handler_success_acks(bus: Bus) -> None:
     assert info.num_ack_pending == 0 and info.num_pending == 0
 
 
+async def test_acks_of_handlers_finishing_together_leave_together_and_stop_sends_the_last(
+    nats_server: NatsServer,
+) -> None:
+    subject = f"voc.test.acks.{uuid.uuid4().hex[:8]}"
+    durable = f"acks-{uuid.uuid4().hex[:6]}"
+    bus = Bus(nats_server.url, name="test-acks")
+    await bus.connect()
+    await bus.ensure_streams()
+    done = asyncio.Event()
+    seen: list[bytes] = []
+
+    async def handler(msg: Msg) -> None:
+        seen.append(msg.data)
+        if len(seen) == 30:
+            done.set()
+
+    await bus.consume(ConsumerSpec(durable=durable, subjects=[subject], handler=handler))
+    assert bus.nc is not None
+    published_before = bus.nc.stats["out_msgs"]
+    await asyncio.gather(
+        *(bus.publish(subject, f"m{i}".encode(), msg_id=uuid.uuid4().hex) for i in range(30))
+    )
+    await asyncio.wait_for(done.wait(), 5)
+    # Stopped right after the last handler returned: the acks still inside their window are
+    # sent by stop_consumers, so nothing is redelivered to the next consumer of the durable.
+    await bus.stop_consumers()
+    acks = bus.nc.stats["out_msgs"] - published_before - 30  # minus the 30 publishes
+    assert acks >= 30
+    await bus.close()
+
+    again = Bus(nats_server.url, name="test-acks-2")
+    await again.connect()
+    redelivered: list[bytes] = []
+
+    async def second(msg: Msg) -> None:
+        redelivered.append(msg.data)
+
+    try:
+        await again.consume(ConsumerSpec(durable=durable, subjects=[subject], handler=second))
+        await asyncio.sleep(0.3)
+        info = await again.js.consumer_info("VOC", durable)  # type: ignore[union-attr]
+        assert redelivered == [] and info.num_ack_pending == 0 and info.num_pending == 0
+        assert info.delivered.consumer_seq == 30 and info.ack_floor.consumer_seq == 30
+    finally:
+        await again.stop_consumers()
+        await again.close()
+
+
 async def test_one_standing_pull_serves_bursts_beyond_its_batch_and_quiet_spells_past_its_expiry(
     bus: Bus, monkeypatch: pytest.MonkeyPatch
 ) -> None:

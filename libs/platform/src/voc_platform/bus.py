@@ -37,6 +37,10 @@ DLQ_STREAM = "VOC_DLQ"
 STATUS_HEADER = "Status"  # JetStream status messages (408 request expired, 409, 100 heartbeat)
 PULL_EXPIRES_SECONDS = 2.0  # an idle consumer asks again this often
 PULL_GRACE_SECONDS = 0.5
+# Acks of handlers that finish within this window leave in one socket write. An ack only
+# tells JetStream not to redeliver (the handler's work is committed and idempotent), so a few
+# milliseconds here are off the critical path; each write on loopback cost more than the ack.
+ACK_DELAY_SECONDS = 0.004
 
 Handler = Callable[[Msg], Awaitable[None]]
 
@@ -66,6 +70,9 @@ class Bus:
         self._inflight: set[asyncio.Task[None]] = set()
         # One per pull loop: set on reconnect, when the server may have dropped the open request.
         self._renewals: set[asyncio.Event] = set()
+        self._acks: list[Msg] = []
+        self._ack_timer: asyncio.TimerHandle | None = None
+        self._ack_tasks: set[asyncio.Task[None]] = set()
 
     async def connect(self, *, timeout: float = 10.0) -> None:
         servers = [s.strip() for s in self.url.split(",") if s.strip()]
@@ -263,7 +270,36 @@ class Bus:
                     )
                     await msg.nak(delay=delay)
                 return
-            await msg.ack()
+            self._ack_soon(msg)
+
+    def _ack_soon(self, msg: Msg) -> None:
+        self._acks.append(msg)
+        if self._ack_timer is None:
+            self._ack_timer = asyncio.get_running_loop().call_later(ACK_DELAY_SECONDS, self._send_acks)
+
+    def _send_acks(self) -> None:
+        self._ack_timer = None
+        acks, self._acks = self._acks, []
+        if acks:
+            task = asyncio.ensure_future(self._ack_all(acks))
+            self._ack_tasks.add(task)
+            task.add_done_callback(self._ack_tasks.discard)
+
+    async def _ack_all(self, acks: list[Msg]) -> None:
+        # Each ack only appends to nats-py's pending buffer; the flusher writes them together.
+        for msg in acks:
+            try:
+                await msg.ack()
+            except Exception as exc:  # lost connection: JetStream redelivers, handlers are idempotent
+                log.warning("ack of %s failed: %r", msg.subject, exc)
+
+    async def flush_acks(self) -> None:
+        """Send the acks still waiting for their window (at shutdown)."""
+        if self._ack_timer is not None:
+            self._ack_timer.cancel()
+        self._send_acks()
+        if self._ack_tasks:
+            await asyncio.wait(list(self._ack_tasks))
 
     async def _dead_letter(self, msg: Msg, spec: ConsumerSpec, exc: Exception) -> None:
         headers = dict(msg.headers or {})
@@ -291,6 +327,7 @@ class Bus:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         if self._inflight:
             await asyncio.wait(list(self._inflight), timeout=timeout)
+        await self.flush_acks()
 
     async def close(self) -> None:
         """Flush what was published and close. Consumers were stopped (and their in-flight
@@ -298,6 +335,7 @@ class Bus:
         would only hang on the pull subscriptions' expired fetch requests."""
         if self.nc is None or self.nc.is_closed:
             return
+        await self.flush_acks()
         with contextlib.suppress(Exception):
             if self.nc.is_connected:
                 await self.nc.flush(timeout=2)
