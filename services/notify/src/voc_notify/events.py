@@ -114,7 +114,7 @@ def consumers(
         def new_alert(reader: Reader, *, now: float) -> tuple[service.NewAlert | None, list[Any]]:
             if not mark_processed_sync(reader, processed_table, consumer=CONSUMER, event_id=event_id):
                 return None, []
-            created = service.new_alert_sync(reader, now=now, **alert_facts)
+            created = service.new_or_merged_alert_sync(reader, now=now, **alert_facts)
             if created is None or not created.deliveries:
                 return created, []
             # The first pushes are leased here and sent right after the commit, by this
@@ -122,13 +122,14 @@ def consumers(
             return created, lease_alert_deliveries(reader, alert_id=created.alert.id, now=now)
 
         try:
-            # A new alert (most feedback) is prepared statements only: one dbsync write hop.
+            # A new alert (most feedback), or a repeat complaint folded into its open alert, is
+            # prepared statements only: one dbsync write hop.
             created, leased = await dbsync.write(database, new_alert, now=time.time())
             if created is not None:
                 wake_relays()
         except service.OpenAlertFound:
-            # A repeat complaint: folded into its open alert on an ORM session (rolled back
-            # above, the processed mark with it).
+            # Rare: the open alert vanished or changed while the repeat was being folded in. On
+            # an ORM session, which reads it afresh (rolled back above, the processed mark too).
             async with database.transaction() as session:
                 if not await mark_processed(session, processed_table, consumer=CONSUMER, event_id=event_id):
                     return
