@@ -727,7 +727,7 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="voc bench", description=__doc__)
-    parser.add_argument("--rates", default="10,50,100,200,400,800", help="sweep rates per second")
+    parser.add_argument("--rates", default="10,50,100,200,300,400,800", help="sweep rates per second")
     parser.add_argument("--seconds", type=float, default=10.0, help="seconds per sweep step")
     parser.add_argument(
         "--target",
