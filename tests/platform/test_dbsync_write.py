@@ -5,13 +5,14 @@ own savepoint; on PostgreSQL each call is its own transaction."""
 from __future__ import annotations
 
 import asyncio
+import contextvars
 from collections.abc import AsyncIterator
 
 import pytest
 from sqlalchemy import Column, ForeignKey, Integer, MetaData, String, Table, insert, select
 
 from tests.conftest import DatabaseFactory
-from voc_platform import dbsync
+from voc_platform import dbsync, telemetry
 from voc_platform.db import Database
 
 metadata = MetaData()
@@ -126,3 +127,27 @@ async def test_writes_wait_for_an_orm_transaction_holding_the_write_lock(databas
         assert not pending.done()  # one writer at a time, as before
     assert await pending == 2
     assert await names(database) == ["orm", "grouped"]
+
+
+CALLER: contextvars.ContextVar[str] = contextvars.ContextVar("caller", default="none")
+
+
+def add_as_caller(reader: dbsync.Reader) -> tuple[str, str | None]:
+    """Insert a row named after the caller; answer (caller, trace id) as seen inside the write."""
+    _INSERT.execute(reader, {"name": CALLER.get(), "parent_id": None})
+    return CALLER.get(), telemetry.current_trace_id()
+
+
+async def test_each_write_runs_in_its_callers_context(database: Database) -> None:
+    """An outbox row written inside a grouped write carries its own caller's trace context, not
+    that of the caller whose write started the group."""
+
+    async def caller(name: str) -> tuple[tuple[str, str | None], str | None]:
+        CALLER.set(name)
+        with telemetry.span(f"caller {name}"):
+            return await dbsync.write(database, add_as_caller), telemetry.current_trace_id()
+
+    answers = await asyncio.gather(*(caller(f"c{i}") for i in range(6)))
+    assert [seen for (seen, _), _ in answers] == [f"c{i}" for i in range(6)]
+    assert all(inside == outside for (_, inside), outside in answers)
+    assert sorted(await names(database)) == [f"c{i}" for i in range(6)]

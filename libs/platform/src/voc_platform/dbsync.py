@@ -20,6 +20,7 @@ indexed lookups) that bookkeeping cost several times the statements themselves.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 from collections import namedtuple
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Concatenate, ParamSpec, TypeVar
@@ -249,13 +250,19 @@ GROUP_LIMIT = 128
 
 
 class _Pending:
-    __slots__ = ("args", "fn", "future", "kwargs")
+    __slots__ = ("args", "context", "fn", "future", "kwargs")
 
     def __init__(self, fn: Callable[..., Any], args: Any, kwargs: Any, future: asyncio.Future[Any]) -> None:
         self.fn = fn
         self.args = args
         self.kwargs = kwargs
         self.future = future
+        # The caller's context: its function runs in it, not in the flush task's (the trace
+        # context an outbox row carries, the trace id of a log line).
+        self.context = contextvars.copy_context()
+
+    def run(self, reader: Reader) -> Any:
+        return self.context.run(self.fn, reader, *self.args, **self.kwargs)
 
 
 class GroupCommit:
@@ -328,13 +335,12 @@ class GroupCommit:
             try:
                 cursor.execute("BEGIN")
                 if len(batch) == 1:  # alone: its failure rolls back the transaction below
-                    p = batch[0]
-                    outcomes.append((p.fn(reader, *p.args, **p.kwargs), None))
+                    outcomes.append((batch[0].run(reader), None))
                 else:
                     for p in batch:
                         cursor.execute("SAVEPOINT voc_write")
                         try:
-                            value = p.fn(reader, *p.args, **p.kwargs)
+                            value = p.run(reader)
                         except Exception as exc:
                             cursor.execute("ROLLBACK TO voc_write")
                             cursor.execute("RELEASE voc_write")
