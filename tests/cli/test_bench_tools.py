@@ -160,3 +160,83 @@ def test_the_client_runs_on_uvloop_as_the_bench_does() -> None:
             server.close()
 
     assert uvloop.run(run()) == {(202, b"ok")}
+
+
+async def test_a_cancelled_request_never_hands_its_late_answer_to_the_next() -> None:
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:
+            try:
+                head = await reader.readuntil(b"\r\n\r\n")
+                await reader.readexactly(2)
+            except (asyncio.IncompleteReadError, ConnectionError):
+                return
+            path = head.split(b" ")[1]
+            await asyncio.sleep(0.2 if path == b"/slow" else 0)
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(path), path))
+            await writer.drain()
+
+    server, port = await _raw_server(handle)
+    client = loadgen.Client("127.0.0.1", port, connections=1)
+    try:
+        slow = asyncio.ensure_future(client.send(client.post("/slow", b"{}")))
+        await asyncio.sleep(0.05)
+        slow.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await slow
+        answer = await client.send(client.post("/fast", b"{}"))
+        assert (answer.status, answer.body) == (200, b"/fast")  # not the slow one's late answer
+        await asyncio.sleep(0.3)
+        assert (await client.send(client.post("/again", b"{}"))).body == b"/again"
+    finally:
+        await client.close()
+        server.close()
+
+
+async def test_a_garbled_answer_is_an_error_and_its_socket_is_closed() -> None:
+    peer_gone = asyncio.Event()
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        await reader.readexactly(2)  # the body, "{}"
+        writer.write(b"this is not HTTP\r\n\r\n")
+        await writer.drain()
+        try:
+            closed = await reader.read() == b""
+        except ConnectionResetError:  # aborted: a reset rather than a FIN
+            closed = True
+        if closed:
+            peer_gone.set()
+
+    server, port = await _raw_server(handle)
+    client = loadgen.Client("127.0.0.1", port, connections=1)
+    try:
+        with pytest.raises(ConnectionError, match="bad response"):
+            await client.send(client.post("/x", b"{}"))
+        await asyncio.wait_for(peer_gone.wait(), 2)
+        assert client._open == 0
+    finally:
+        await client.close()
+        server.close()
+
+
+async def test_deferred_phones_wake_waiters_and_clear_forgets_unread_pushes() -> None:
+    vapid = VapidKeys.generate()
+    async with PushEmulator(defer_decryption=True) as emulator:
+        sub = PushSubscription.from_json(emulator.new_subscription("phone"))
+        sender = WebPushSender(
+            vapid=vapid,
+            subject="mailto:bench@frontline-voc.example",
+            allowlist=PushAllowlist([*DEFAULT_PUSH_HOSTS, f"127.0.0.1:{emulator.port}"]),
+        )
+        try:
+            waiting = asyncio.ensure_future(emulator.wait_for(lambda p: p.json == {"n": 1}, timeout=3))
+            await asyncio.sleep(0.05)
+            started = time.monotonic()
+            assert (await sender.send(sub, b'{"n": 1}', ttl=60)).status == "accepted"
+            assert (await waiting).json == {"n": 1}
+            assert time.monotonic() - started < 1.0  # woken by the arrival, not the timeout
+            assert (await sender.send(sub, b'{"n": 2}', ttl=60)).status == "accepted"
+            emulator.clear()  # the unread second push is forgotten too
+            assert emulator.received() == [] and emulator.undecryptable == 0
+        finally:
+            await sender.aclose()

@@ -45,6 +45,7 @@ class _Connection(asyncio.Protocol):
             self._parser.feed_data(data)
         except httptools.HttpParserError as exc:
             self._fail(ConnectionError(f"bad response: {exc}"))
+            self.abort()  # the stream is out of step: this socket cannot be used again
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.reusable = False
@@ -113,7 +114,9 @@ class Client:
         timer = loop.call_at(deadline, _expire, answer)
         try:
             return await answer
-        except TimeoutError:
+        except BaseException:
+            # Timed out, cancelled or broken: an answer may still be on its way, so the
+            # connection is closed rather than reused (its slot opens a new one).
             connection.abort()
             raise
         finally:

@@ -229,6 +229,8 @@ class PushEmulator:
         """Forget received pushes, response log and pending failures (subscriptions stay)."""
         with self._lock:
             self._received.clear()
+            self._sealed.clear()
+            self.undecryptable = 0
             self.responses.clear()
             self.status_counts.clear()
             for sub in self._subs.values():
@@ -428,6 +430,9 @@ class PushEmulator:
         if self.defer_decryption:
             with self._lock:
                 self._sealed.append((sub, headers, body, time.time(), time.monotonic()))
+                self._lock.notify_all()
+                waiters = list(self._async_waiters)
+            self._wake(waiters)  # a waiter reads `received`, which decrypts
             return f"{self.base_url}/m/{uuid.uuid4().hex}"
         payload = self._decrypt(sub, body)
         self._add(sub, headers, payload, time.time(), time.monotonic())
@@ -487,6 +492,10 @@ class PushEmulator:
             self._received.append(push)
             self._lock.notify_all()
             waiters = list(self._async_waiters)
+        self._wake(waiters)
+
+    @staticmethod
+    def _wake(waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Event]]) -> None:
         for loop, event in waiters:
             with contextlib.suppress(RuntimeError):  # loop closed meanwhile
                 loop.call_soon_threadsafe(event.set)
