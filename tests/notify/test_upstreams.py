@@ -23,6 +23,7 @@ from voc_actions.service import LiveLibrary
 from voc_cli.supervisor import free_port
 from voc_notify.clients import Upstreams
 from voc_notify.settings import Settings
+from voc_platform import telemetry
 from voc_platform.grpc import create_server
 from voc_profile import grpc_server as profile_grpc
 from voc_profile.models import Customer
@@ -131,10 +132,16 @@ async def test_lookups_made_together_go_out_as_one_batch_each_with_its_own_answe
         await client.close()
 
 
-async def test_a_server_without_the_batch_method_is_asked_one_by_one(servers: Servers) -> None:
+async def test_a_server_without_the_batch_method_is_asked_one_by_one(
+    servers: Servers, caplog: pytest.LogCaptureFixture
+) -> None:
+    telemetry.setup("voc-tests")  # the SDK provider, as services run: spans with real trace ids
     library = default_library()
+    traces_seen: list[str] = []
 
     async def get_plan(request: actions_pb2.GetActionPlanRequest, context: aio.ServicerContext) -> object:
+        metadata = dict(context.invocation_metadata() or ())
+        traces_seen.append(str(metadata.get("traceparent", "")).split("-")[1])
         return actions_grpc.plan_reply(library, request)
 
     # An older actions server: GetActionPlan only.
@@ -152,16 +159,24 @@ async def test_a_server_without_the_batch_method_is_asked_one_by_one(servers: Se
     client = upstreams(profile=servers.profile_target, actions=target)
     try:
         asks = [facts(i, c) for i, c in enumerate(["food_safety", "wait_time", "cleanliness"])]
-        first = await asyncio.gather(
-            *(client.action_plan(facts=f, context=None, store=STORE, language="en") for f in asks)
-        )
-        again = await asyncio.gather(
-            *(client.action_plan(facts=f, context=None, store=STORE, language="en") for f in asks)
-        )
-        for plans in (first, again):
-            assert all(not degraded for _, degraded in plans)
-            assert [p["language"] for p, _ in plans] == ["en"] * 3
+
+        async def ask(f: common_pb2.FeedbackFacts) -> tuple[tuple[dict[str, object], bool], str | None]:
+            with telemetry.span(f"handle {f.feedback_id}"):
+                plan = await client.action_plan(facts=f, context=None, store=STORE, language="en")
+                return plan, telemetry.current_trace_id()
+
+        first = await asyncio.gather(*(ask(f) for f in asks))
+        again = await asyncio.gather(*(ask(f) for f in asks))
+        for answers in (first, again):
+            assert all(not degraded for (_, degraded), _ in answers)
+            assert [p["language"] for (p, _), _ in answers] == ["en"] * 3
         assert client.get_plan.batches == 0 and client.get_plan.calls == 6
+        # Each one-by-one call went out under its own caller's trace, as a plain call would.
+        callers = [trace for _, trace in first + again]
+        assert sorted(traces_seen) == sorted(callers) and len(set(callers)) == 6
+        # Refused once, the batch method is not asked again for a while.
+        refusals = [r for r in caplog.records if "no batch method" in r.getMessage()]
+        assert len(refusals) == 1
     finally:
         await client.close()
         await old.stop(None)

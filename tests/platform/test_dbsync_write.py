@@ -141,6 +141,7 @@ def add_as_caller(reader: dbsync.Reader) -> tuple[str, str | None]:
 async def test_each_write_runs_in_its_callers_context(database: Database) -> None:
     """An outbox row written inside a grouped write carries its own caller's trace context, not
     that of the caller whose write started the group."""
+    telemetry.setup("voc-tests")  # the SDK provider, as services run: spans with real trace ids
 
     async def caller(name: str) -> tuple[tuple[str, str | None], str | None]:
         CALLER.set(name)
@@ -149,5 +150,6 @@ async def test_each_write_runs_in_its_callers_context(database: Database) -> Non
 
     answers = await asyncio.gather(*(caller(f"c{i}") for i in range(6)))
     assert [seen for (seen, _), _ in answers] == [f"c{i}" for i in range(6)]
-    assert all(inside == outside for (_, inside), outside in answers)
+    assert all(inside == outside and inside is not None for (_, inside), outside in answers)
+    assert len({outside for _, outside in answers}) == 6
     assert sorted(await names(database)) == [f"c{i}" for i in range(6)]

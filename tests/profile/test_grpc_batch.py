@@ -75,3 +75,22 @@ async def test_a_batch_needs_the_service_credential(rpc: Grpc) -> None:
     finally:
         await channel.close()
     assert await rpc.profile.count(Customer) == 0
+
+
+async def test_an_item_still_waiting_near_the_deadline_fails_alone(rpc: Grpc) -> None:
+    known = await rpc.resolve(loyalty_id="L-8")
+    asks = [ask(loyalty_id="L-8"), ask(phone="010-7777-8888")]  # returning, first contact
+    database = rpc.profile.database
+    if database.write_lock is None:
+        pytest.skip("SQLite: the first contact waits for the process's write lock held here")
+    async with database.write_lock:  # a long write elsewhere in the service
+        reply = await rpc.stub.BatchGetCustomerContexts(
+            profile_pb2.BatchGetCustomerContextsRequest(requests=asks), timeout=0.5
+        )
+    returning, first_contact = reply.results
+    assert returning.response.context.customer_id == known.customer_id
+    assert first_contact.WhichOneof("result") == "error"
+    assert first_contact.error.code == grpc.StatusCode.DEADLINE_EXCEEDED.value[0]
+    # The first contact is made on the next call, once the write lock is free.
+    again = await rpc.stub.GetCustomerContext(asks[1])
+    assert again.context.found and await rpc.profile.count(Customer) == 2

@@ -8,6 +8,7 @@ UNAVAILABLE (service config), the credential and the trace context in metadata.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import hmac
 import json
 import logging
@@ -252,7 +253,8 @@ _CODES = {code.value[0]: code for code in grpc.StatusCode}
 
 
 def item_failed(error: common_pb2.ItemError) -> ItemFailed:
-    return ItemFailed(_CODES.get(error.code, grpc.StatusCode.UNKNOWN), error.message)
+    code = _CODES.get(error.code, grpc.StatusCode.UNKNOWN)
+    return ItemFailed(grpc.StatusCode.UNKNOWN if code == grpc.StatusCode.OK else code, error.message)
 
 
 def item_error(exc: BaseException) -> common_pb2.ItemError:
@@ -283,9 +285,9 @@ class Coalescing(Generic[Req, Resp]):
     A lone call uses the unary method, unchanged, so at low load nothing differs; a batch answers
     each caller with its own result or its own `ItemFailed`, and a failure of the whole batch
     call raises in every caller. A server without the batch method (UNIMPLEMENTED, during a
-    rolling upgrade) is asked one by one from then on. Trace: each caller's wait is a span of its
-    own trace ("<method> (coalesced)"); the call that carries it, with its client and server
-    spans, belongs to the trace of the caller that opened the batch.
+    rolling upgrade) is asked one by one for a minute, each call in its caller's context.
+    Trace: each caller's wait is a span of its own trace ("<method> (coalesced)"); a batch call,
+    with its client and server spans, belongs to the trace of the caller that opened it.
     """
 
     def __init__(
@@ -296,12 +298,14 @@ class Coalescing(Generic[Req, Resp]):
         batch: Callable[[list[Req]], Awaitable[list[Resp | ItemFailed]]],
         limit: int = 64,
     ) -> None:
+        if limit < 1:
+            raise ValueError("limit must be at least 1")
         self._single = single
         self._batch = batch
         self._limit = min(limit, MAX_BATCH_ITEMS)
-        self._pending: list[tuple[Req, asyncio.Future[Resp]]] = []
+        self._pending: list[_Waiting[Req, Resp]] = []
         self._tasks: set[asyncio.Task[None]] = set()
-        self._batch_supported = True
+        self._batch_again_at = 0.0  # loop time before which the server is asked one by one
         self._name = f"{method.lstrip('/')} (coalesced)"
         self._attributes = {"rpc.system": "grpc", "rpc.method": method}
         #: Calls and the batch calls that carried more than one of them (for tests and benches).
@@ -314,7 +318,7 @@ class Coalescing(Generic[Req, Resp]):
         with telemetry.span(self._name, attributes=self._attributes):
             loop = asyncio.get_running_loop()
             future: asyncio.Future[Resp] = loop.create_future()
-            self._pending.append((request, future))
+            self._pending.append(_Waiting(request, future, contextvars.copy_context()))
             self.calls += 1
             if len(self._pending) == 1:
                 loop.call_soon(self._dispatch)
@@ -327,42 +331,63 @@ class Coalescing(Generic[Req, Resp]):
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 
-    async def _send(self, items: list[tuple[Req, asyncio.Future[Resp]]]) -> None:
-        live = [(request, future) for request, future in items if not future.done()]
+    async def _send(self, items: list[_Waiting[Req, Resp]]) -> None:
+        live = [item for item in items if not item.future.done()]
         if not live:
             return
         results: list[Resp | BaseException]
+        loop = asyncio.get_running_loop()
         try:
-            if len(live) > 1 and self._batch_supported:
+            if len(live) > 1 and loop.time() >= self._batch_again_at:
                 try:
-                    results = list(await self._batch([request for request, _ in live]))
+                    results = list(await self._batch([item.request for item in live]))
                     self.batches += 1
                 except aio.AioRpcError as exc:
                     if exc.code() != grpc.StatusCode.UNIMPLEMENTED:
                         raise
+                    # An older server (or one replica of several, mid-upgrade): one by one,
+                    # and the batch method is tried again a while later.
                     log.warning("%s: no batch method on the server; calling one by one", self._name)
-                    self._batch_supported = False
+                    self._batch_again_at = loop.time() + BATCH_RETRY_SECONDS
                     results = await self._one_by_one(live)
             else:
                 results = await self._one_by_one(live)
             if len(results) != len(live):
                 raise ItemFailed(grpc.StatusCode.INTERNAL, f"{len(results)} results for {len(live)} requests")
         except BaseException as exc:
-            for _, future in live:
-                if not future.done():
-                    future.set_exception(exc)
+            for item in live:
+                if not item.future.done():
+                    item.future.set_exception(exc)
             if not isinstance(exc, Exception):
                 raise
             return
-        for (_, future), result in zip(live, results, strict=True):
-            if future.done():
+        for item, result in zip(live, results, strict=True):
+            if item.future.done():
                 continue
             if isinstance(result, BaseException):
-                future.set_exception(result)
+                item.future.set_exception(result)
             else:
-                future.set_result(result)
+                item.future.set_result(result)
 
-    async def _one_by_one(self, live: list[tuple[Req, asyncio.Future[Resp]]]) -> list[Resp | BaseException]:
-        return list(
-            await asyncio.gather(*(self._single(request) for request, _ in live), return_exceptions=True)
-        )
+    async def _one_by_one(self, live: list[_Waiting[Req, Resp]]) -> list[Resp | BaseException]:
+        # Each unary call in its own caller's context: its spans and trace metadata are that
+        # caller's, as without coalescing.
+        loop = asyncio.get_running_loop()
+        calls = [loop.create_task(self._call_single(item.request), context=item.context) for item in live]
+        return list(await asyncio.gather(*calls, return_exceptions=True))
+
+    async def _call_single(self, request: Req) -> Resp:
+        return await self._single(request)
+
+
+#: After an UNIMPLEMENTED batch call, how long a `Coalescing` asks one by one before trying again.
+BATCH_RETRY_SECONDS = 60.0
+
+
+class _Waiting(Generic[Req, Resp]):
+    __slots__ = ("context", "future", "request")
+
+    def __init__(self, request: Req, future: asyncio.Future[Resp], context: contextvars.Context) -> None:
+        self.request = request
+        self.future = future
+        self.context = context

@@ -13,7 +13,7 @@ from voc.common.v1 import common_pb2
 from voc.profile.v1 import profile_pb2, profile_pb2_grpc
 from voc_platform import dbsync
 from voc_platform.db import Database
-from voc_platform.grpc import check_batch_size, item_error
+from voc_platform.grpc import ItemFailed, check_batch_size, item_error
 from voc_profile import service
 from voc_profile.audit import AuditTrail
 from voc_profile.identity import InvalidIdentifier, mask_name, mask_phone, normalize, normalize_lenient
@@ -146,18 +146,36 @@ class ProfileServicer(profile_pb2_grpc.ProfileServiceServicer):
         await check_batch_size(context, len(request.requests))
         # Concurrently: the reads each take one hop, and the first contacts' writes share a
         # transaction (dbsync group commit on SQLite).
-        outcomes = await asyncio.gather(
-            *(self._context(item) for item in request.requests), return_exceptions=True
-        )
+        items = [asyncio.ensure_future(self._context(item)) for item in request.requests]
+        remaining = context.time_remaining()
+        if items:
+            # What is ready shortly before the caller's deadline is answered, and an item still
+            # waiting then (a first contact behind a long write) fails alone, as its own unary
+            # call would have: one slow item must not make the whole batch miss the deadline.
+            budget = None if remaining is None else max(0.0, remaining * 0.9 - 0.01)
+            try:
+                _, late = await asyncio.wait(items, timeout=budget)
+            except asyncio.CancelledError:  # the call itself was cancelled
+                for task in items:
+                    task.cancel()
+                raise
+            for task in late:
+                task.cancel()
+            if late:
+                await asyncio.wait(late)  # let the cancellations land
         reply = profile_pb2.BatchGetCustomerContextsResponse()
         add = reply.results.add
-        for outcome in outcomes:
-            if isinstance(outcome, profile_pb2.GetCustomerContextResponse):
-                add(response=outcome)
-            elif isinstance(outcome, Exception):
-                add(error=item_error(outcome))
+        for task in items:
+            if task.cancelled():
+                add(
+                    error=item_error(
+                        ItemFailed(grpc.StatusCode.DEADLINE_EXCEEDED, "not ready before the deadline")
+                    )
+                )
+            elif (exc := task.exception()) is not None:
+                add(error=item_error(exc))
             else:
-                raise outcome  # cancelled: the call itself ends
+                add(response=task.result())
         return reply
 
     async def _context(
