@@ -1,5 +1,5 @@
 """A repeat complaint folded into its open alert: the consumer's prepared-statement path
-(`new_or_merged_alert_sync` in one `dbsync.write` hop) must leave exactly what the ORM path
+(`new_alert_sync(merge=True)` in one `dbsync.write` hop) must leave exactly what the ORM path
 (`create_alert` -> `merge_feedback`, its fallback) leaves: the alert row (related feedback,
 updates, raised priority, context, plan, title and body), recipients (the acknowledger added once
 acknowledged), superseded and new deliveries (levels, quiet-hours holds, retries in flight kept),
@@ -136,7 +136,7 @@ async def repeat(
     if orm:
         async with database.transaction() as s:
             return await service.create_alert(s, **facts)
-    return await dbsync.write(database, service.new_or_merged_alert_sync, **facts)
+    return await dbsync.write(database, service.new_alert_sync, merge=True, **facts)
 
 
 async def acknowledge(database: Database, alert_id: str, staff_id: str, role: str, now: float) -> None:

@@ -370,6 +370,13 @@ class Coalescing(Generic[Req, Resp]):
                 item.future.set_result(result)
 
     async def _one_by_one(self, live: list[_Waiting[Req, Resp]]) -> list[Resp | BaseException]:
+        if len(live) == 1:
+            # A lone call (most calls at low load): this task already runs in its caller's
+            # context (the dispatch was scheduled from it), so no task of its own.
+            try:
+                return [await self._single(live[0].request)]
+            except Exception as exc:
+                return [exc]
         # Each unary call in its own caller's context: its spans and trace metadata are that
         # caller's, as without coalescing.
         loop = asyncio.get_running_loop()

@@ -114,7 +114,7 @@ def consumers(
         def new_alert(reader: Reader, *, now: float) -> tuple[service.NewAlert | None, list[Any]]:
             if not mark_processed_sync(reader, processed_table, consumer=CONSUMER, event_id=event_id):
                 return None, []
-            created = service.new_or_merged_alert_sync(reader, now=now, **alert_facts)
+            created = service.new_alert_sync(reader, now=now, merge=True, **alert_facts)
             if created is None or not created.deliveries:
                 return created, []
             # The first pushes are leased here and sent right after the commit, by this

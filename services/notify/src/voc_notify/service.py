@@ -287,8 +287,8 @@ def _existing_and_open(
 
 
 class OpenAlertFound(Exception):
-    """`new_alert_sync` found the open alert a repeat complaint folds into (the caller merges it
-    with `merge_feedback_sync`, or runs `create_alert` on an ORM session), or
+    """`new_alert_sync` found the open alert a repeat complaint folds into (the caller passes
+    `merge` to fold it in the same hop, or runs `create_alert` on an ORM session), or
     `merge_feedback_sync` could not fold it (its alert vanished or changed meanwhile: the caller
     runs `create_alert`, which reads it afresh). `args[0]`: the alert id."""
 
@@ -318,10 +318,13 @@ def new_alert_sync(
     now: float,
     dedupe_window: float = DEFAULT_DEDUPE_WINDOW_SECONDS,
     traceparent: str | None = None,
+    merge: bool = False,
 ) -> NewAlert | None:
     """A new alert, its recipients, deliveries, escalation timers and event, by prepared
-    statements in the caller's transaction. None when this feedback already has an alert;
-    raises `OpenAlertFound` when it is a repeat complaint to fold into an open alert."""
+    statements in the caller's transaction. None when this feedback already has an alert. A
+    repeat complaint to fold into an open alert raises `OpenAlertFound`, or with `merge` is
+    folded in here by `merge_feedback_sync` (under the repeat lock on PostgreSQL), which raises
+    `OpenAlertFound` only when that needs the ORM path (`create_alert`)."""
     customer_id = context.get("customer_id")
     existing, open_alert_id = _existing_and_open(
         reader,
@@ -333,7 +336,18 @@ def new_alert_sync(
     if existing:
         return None
     if open_alert_id is not None:
-        raise OpenAlertFound(open_alert_id)
+        if not merge:
+            raise OpenAlertFound(open_alert_id)
+        return merge_feedback_sync(
+            reader,
+            alert_id=open_alert_id,
+            feedback=feedback,
+            store=store,
+            context=context,
+            plan=plan,
+            language=language,
+            now=now,
+        )
     recipients = _routing_sync(
         reader, store=store, wanted=list(plan.get("notify_roles") or ["shift_lead"]), now=now
     )
@@ -392,48 +406,6 @@ def new_alert_sync(
         event=event,
     )
     return NewAlert(alert, recipients, deliveries)
-
-
-def new_or_merged_alert_sync(
-    reader: Reader,
-    *,
-    feedback: dict[str, Any],
-    store: Store,
-    context: dict[str, Any],
-    plan: dict[str, Any],
-    degraded: list[str],
-    language: str,
-    now: float,
-    dedupe_window: float = DEFAULT_DEDUPE_WINDOW_SECONDS,
-    traceparent: str | None = None,
-) -> NewAlert | None:
-    """`new_alert_sync`, with a repeat complaint folded into its open alert by
-    `merge_feedback_sync` in the same transaction (so under the repeat lock on PostgreSQL).
-    Raises `OpenAlertFound` only when that merge needs the ORM path (`create_alert`)."""
-    try:
-        return new_alert_sync(
-            reader,
-            feedback=feedback,
-            store=store,
-            context=context,
-            plan=plan,
-            degraded=degraded,
-            language=language,
-            now=now,
-            dedupe_window=dedupe_window,
-            traceparent=traceparent,
-        )
-    except OpenAlertFound as found:
-        return merge_feedback_sync(
-            reader,
-            alert_id=found.args[0],
-            feedback=feedback,
-            store=store,
-            context=context,
-            plan=plan,
-            language=language,
-            now=now,
-        )
 
 
 async def create_alert(
