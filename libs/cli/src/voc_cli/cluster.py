@@ -22,6 +22,7 @@ import signal
 import sys
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -422,6 +423,8 @@ class LoadResult:
     failed: int  # requests that got no 202 even after retrying on another replica
     retried: int  # requests that were retried on another replica (same Idempotency-Key)
     seconds: float
+    #: why the failed ones failed: the last HTTP status each got ("error" when none answered)
+    failures: dict[str, int] = field(default_factory=dict)
 
     @property
     def per_second(self) -> float:
@@ -453,6 +456,7 @@ async def post_load(
     accepted: list[str] = []
     failed = 0
     retried = 0
+    failures: Counter[str] = Counter()
     limit = asyncio.Semaphore(concurrency)
     started = time.monotonic()
     tag = tag or secrets.token_hex(3)
@@ -466,6 +470,7 @@ async def post_load(
             "ratings": {"csat": 1},
         }
         headers = {"Authorization": f"Bearer {api_key}", "Idempotency-Key": f"load-{tag}-{n}"}
+        last = "error"
         for attempt in range(8):
             urls = feedback_urls()
             url = urls[(n + attempt) % len(urls)]
@@ -478,12 +483,14 @@ async def post_load(
             if response.status_code == 202:
                 accepted.append(response.json()["id"])
                 return
+            last = str(response.status_code)
             if response.status_code >= 500:
                 retried += 1
                 await asyncio.sleep(0.1 * (attempt + 1))
                 continue
             break
         failed += 1
+        failures[last] += 1
 
     async with httpx.AsyncClient(timeout=10.0, trust_env=False) as client:
         tasks = []
@@ -497,7 +504,7 @@ async def post_load(
             task.add_done_callback(lambda _t: limit.release())
             tasks.append(task)
         await asyncio.gather(*tasks)
-    return LoadResult(accepted, failed, retried, time.monotonic() - started)
+    return LoadResult(accepted, failed, retried, time.monotonic() - started, dict(failures))
 
 
 def register_phone(
