@@ -153,3 +153,71 @@ async def test_each_write_runs_in_its_callers_context(database: Database) -> Non
     assert all(inside == outside and inside is not None for (_, inside), outside in answers)
     assert len({outside for _, outside in answers}) == 6
     assert sorted(await names(database)) == [f"c{i}" for i in range(6)]
+
+
+# --- lingering under load (SQLite group commit) ---------------------------------------------
+
+
+async def _loaded_group(database: Database, *, linger: float) -> dbsync.GroupCommit:
+    """The group queue right after a burst of concurrent writers (40 writes on one turn of the
+    loop, as under load), with `linger` from now on."""
+    if not database.sqlite:
+        pytest.skip("SQLite only: the group queue")
+    database.group_linger = 0.0
+    await asyncio.gather(*(dbsync.write(database, add, f"load-{i}") for i in range(40)))
+    group = dbsync._group(database)
+    group.linger = linger
+    return group
+
+
+async def test_under_load_a_flush_waits_for_writes_asked_for_on_later_turns(database: Database) -> None:
+    group = await _loaded_group(database, linger=0.05)
+    transactions, lingered = group.transactions, group.lingered
+
+    first = asyncio.ensure_future(dbsync.write(database, add, "first"))
+    await asyncio.sleep(0.01)  # later turns of the loop, inside the linger
+    second = asyncio.ensure_future(dbsync.write(database, add, "second"))
+    await asyncio.sleep(0.01)
+    third = asyncio.ensure_future(dbsync.write(database, add, "third"))
+
+    # One transaction for the three, each seeing those before it as committed.
+    assert await asyncio.gather(first, second, third) == [41, 42, 43]
+    assert group.transactions == transactions + 1
+    assert group.lingered == lingered + 1
+
+
+async def test_a_lone_writer_awaiting_each_write_never_waits(database: Database) -> None:
+    if not database.sqlite:
+        pytest.skip("SQLite only: the group queue")
+    database.group_linger = 0.05
+    group = dbsync._group(database)
+    for i in range(60):  # far more than one per linger, but never two at once
+        assert await dbsync.write(database, add, f"row-{i}") == i + 1
+    assert group.lingered == 0 and group.transactions == 60
+
+
+async def test_after_a_pause_a_write_goes_without_waiting(database: Database) -> None:
+    group = await _loaded_group(database, linger=0.05)
+    lingered = group.lingered
+    await asyncio.sleep(0.25)  # two counting buckets without writes
+    assert await dbsync.write(database, add, "alone") == 41
+    assert group.lingered == lingered
+
+
+async def test_a_transactions_worth_of_writes_ends_the_wait(database: Database) -> None:
+    group = await _loaded_group(database, linger=30.0)
+    transactions = group.transactions
+
+    first = asyncio.ensure_future(dbsync.write(database, add, "first"))
+    await asyncio.sleep(0.01)  # the flush is lingering now
+    rest = [dbsync.write(database, add, f"more-{i}") for i in range(dbsync.GROUP_LIMIT - 1)]
+    # Done long before the 30 s linger: the full queue let the flush go.
+    seen = await asyncio.wait_for(asyncio.gather(first, *rest), timeout=5)
+    assert seen == list(range(41, 41 + dbsync.GROUP_LIMIT))
+    assert group.transactions == transactions + 1
+
+
+async def test_a_linger_of_zero_never_waits(database: Database) -> None:
+    group = await _loaded_group(database, linger=0.0)
+    await asyncio.gather(dbsync.write(database, add, "a"), dbsync.write(database, add, "b"))
+    assert group.lingered == 0

@@ -25,6 +25,8 @@ from sqlalchemy.orm import Session
 from voc_platform import sqlite_onloop
 
 COMMIT_HOOKS_KEY = "voc_after_commit"
+#: SQLite group commit: how long a flush waits for more writes under load (`dbsync.write`).
+GROUP_LINGER_SECONDS = 0.003
 
 
 def async_url(url: str) -> str:
@@ -73,7 +75,9 @@ def on_commit(session: AsyncSession, hook: Callable[[], None]) -> None:
 
 
 class Database:
-    def __init__(self, url: str, *, pool_size: int = 10, echo: bool = False) -> None:
+    def __init__(
+        self, url: str, *, pool_size: int = 10, echo: bool = False, group_linger: float = GROUP_LINGER_SECONDS
+    ) -> None:
         self.url = url
         self.sqlite = is_sqlite(url)
         kwargs: dict[str, Any] = {"echo": echo}
@@ -98,8 +102,10 @@ class Database:
             event.listen(self.engine.sync_engine, "begin", _sqlite_begin)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False, sync_session_class=VocSession)
         self.write_lock = asyncio.Lock() if self.sqlite else None
-        #: SQLite: `dbsync.GroupCommit`, the queue of `dbsync.write` (made on first use).
+        #: SQLite: `dbsync.GroupCommit`, the queue of `dbsync.write` (made on first use), and
+        #: how long its flush waits for more writes under load (0: never).
         self.group_commit: Any = None
+        self.group_linger = group_linger
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:

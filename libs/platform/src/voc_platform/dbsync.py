@@ -32,6 +32,7 @@ from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.sql.dml import Insert
 from sqlalchemy.util.concurrency import greenlet_spawn
 
+from voc_platform.batching import ArrivalRate
 from voc_platform.db import Database
 
 P = ParamSpec("P")
@@ -224,6 +225,12 @@ async def write(
     if they had committed just before. PostgreSQL: one transaction per call (grouping unrelated
     writers there would only lengthen lock holds).
 
+    Under load (concurrent writers, writes arriving faster than one per linger,
+    `Database.group_linger`, 3 ms by default) a flush first waits that long for more writes:
+    batches grow, and so does every batch downstream (acks, relayed events, the other services'
+    handlers). Below that rate, and for a lone writer that awaits each write before the next,
+    nothing waits.
+
     Commit hooks are the caller's: call `outbox.wake_relays()` after it returns when `fn` wrote
     outbox rows."""
     if database.write_lock is not None:
@@ -270,17 +277,31 @@ class GroupCommit:
 
     def __init__(self, database: Database) -> None:
         self.database = database
+        self.linger: float = database.group_linger
         self._queue: list[_Pending] = []
         self._flushing = False
         self._tasks: set[asyncio.Task[None]] = set()
-        #: Transactions committed and writes they carried (for tests and the benchmark).
+        # Writes lately, and those that arrived while another flush was under way: without
+        # the latter, the writes come from one writer awaiting each before the next, and
+        # lingering would only slow it down.
+        self._arrivals = ArrivalRate()
+        self._overlapping = ArrivalRate()
+        self._full: asyncio.Future[None] | None = None  # set while a flush lingers
+        #: Transactions committed, writes they carried, and flushes that waited for more.
         self.transactions = 0
         self.writes = 0
+        self.lingered = 0
 
     async def submit(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
+        now = loop.time()
+        self._arrivals.add(now)
+        if self._flushing:
+            self._overlapping.add(now)
         self._queue.append(_Pending(fn, args, kwargs, future))
+        if self._full is not None and len(self._queue) >= GROUP_LIMIT and not self._full.done():
+            self._full.set_result(None)  # a full transaction's worth: stop lingering
         if not self._flushing:
             # The flush starts on the loop's next turn, so every write asked for on this turn
             # (handlers resumed by the same socket read, answers, commits) joins it.
@@ -293,10 +314,31 @@ class GroupCommit:
         self._tasks.add(task)  # a reference, so the flush is not collected while it runs
         task.add_done_callback(self._tasks.discard)
 
+    async def _linger(self) -> None:
+        """Wait `linger` for more writes when another is expected within it from a concurrent
+        writer, or until a transaction's worth is queued."""
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        if (
+            len(self._queue) >= GROUP_LIMIT
+            or not self._arrivals.expects_more_within(self.linger, now)
+            or not self._overlapping.per_second(now)
+        ):
+            return
+        self.lingered += 1
+        full = self._full = loop.create_future()
+        timer = loop.call_later(self.linger, full.set_result, None)
+        try:
+            await full
+        finally:
+            timer.cancel()
+            self._full = None
+
     async def _flush(self) -> None:
         lock = self.database.write_lock
         assert lock is not None
         try:
+            await self._linger()
             while self._queue:
                 async with lock:
                     batch = [p for p in self._queue[:GROUP_LIMIT] if not p.future.done()]

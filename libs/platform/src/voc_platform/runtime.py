@@ -69,7 +69,9 @@ class ServiceRuntime:
         self.settings = settings
         self.name = settings.service_name
         self.migrations_dir = migrations_dir
-        self.database = Database(settings.resolved_database_url)
+        self.database = Database(
+            settings.resolved_database_url, group_linger=settings.sqlite_group_linger_ms / 1000
+        )
         self.bus = Bus(settings.nats_url, name=f"voc-{self.name}", replicas=settings.nats_stream_replicas)
         self.relay = OutboxRelay(self.database, outbox, self.bus) if outbox is not None else None
         self.parts: ServiceParts | None = None

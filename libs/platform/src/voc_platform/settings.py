@@ -48,6 +48,8 @@ class ServiceSettings(BaseSettings):
     http_port: int = 0
     grpc_port: int = 0
     database_url: str | None = None
+    # SQLite group commit: under load a flush waits this long for more writes (0: never wait).
+    sqlite_group_linger_ms: float = Field(3.0, ge=0, le=50)
 
     @field_validator("nats_url")
     @classmethod
