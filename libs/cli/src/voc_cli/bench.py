@@ -165,7 +165,11 @@ def pct(values: list[float], p: float) -> float | None:
 @dataclass
 class Sent:
     index: int
+    #: when the request was due (the open-loop schedule): latencies count from here, so a load
+    #: generator that falls behind on the shared cores cannot hide the wait
     sent_at: float
+    #: when it actually left
+    left_at: float = 0.0
     answered_at: float = 0.0
     status: int = 0
     feedback_id: str = ""
@@ -221,6 +225,8 @@ class RunResult:
     #: pushes that reached a phone but did not decrypt (a broken push is as good as lost)
     undecryptable_pushes: int = 0
     cpu_seconds: dict[str, float] = field(default_factory=dict)
+    #: how late requests left against the schedule (the load generator's own lag)
+    send_lag_ms: dict[str, float | None] = field(default_factory=dict)
     cpu_percent: dict[str, float] = field(default_factory=dict)
     peak_rss_mb: dict[str, float] = field(default_factory=dict)
 
@@ -266,6 +272,7 @@ async def offer(
     ]
     loop = asyncio.get_running_loop()
     start = loop.time() + 0.2
+    wall_offset = time.time() - loop.time()
     sent: list[Sent] = []
     tasks: list[asyncio.Task[None]] = []
 
@@ -285,7 +292,7 @@ async def offer(
         delay = start + i / rate - loop.time()
         if delay > 0:
             await asyncio.sleep(delay)
-        record = Sent(index=i, sent_at=time.time())
+        record = Sent(index=i, sent_at=wall_offset + start + i / rate, left_at=time.time())
         sent.append(record)
         tasks.append(asyncio.create_task(one(record, request)))
     await asyncio.gather(*tasks)
@@ -509,6 +516,7 @@ async def run_once(
         merged_feedback=tally.merged,
         undecryptable_pushes=phones.undecryptable - undecryptable_before,
         cpu_seconds={k: round(v, 2) for k, v in sampler.cpu.items()},
+        send_lag_ms=summary([max(0.0, s.left_at - s.sent_at) for s in sent]),
         cpu_percent={k: round(100 * v / measured, 1) for k, v in sampler.cpu.items()},
         peak_rss_mb={k: round(v / 2**20, 1) for k, v in sampler.peak_rss.items()},
     )
@@ -727,7 +735,7 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="voc bench", description=__doc__)
-    parser.add_argument("--rates", default="10,50,100,200,300,400,800", help="sweep rates per second")
+    parser.add_argument("--rates", default="10,50,100,200,300,400,450,500,800", help="sweep rates per second")
     parser.add_argument("--seconds", type=float, default=10.0, help="seconds per sweep step")
     parser.add_argument(
         "--target",
