@@ -44,7 +44,7 @@ def test_more_is_expected_only_at_one_arrival_per_wait_or_faster() -> None:
     assert not rate.expects_more_within(0.0, start + 0.0999)
 
 
-def test_the_group_linger_setting_is_bounded_and_reaches_the_database(tmp_path: object) -> None:
+def test_the_group_linger_setting_is_bounded_and_reaches_the_database() -> None:
     assert ServiceSettings().sqlite_group_linger_ms == 3.0
     assert ServiceSettings(sqlite_group_linger_ms=0).sqlite_group_linger_ms == 0
     for bad in (-1, 51):

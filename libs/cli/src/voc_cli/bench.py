@@ -168,7 +168,8 @@ class Sent:
     #: when the request was due (the open-loop schedule): latencies count from here, so a load
     #: generator that falls behind on the shared cores cannot hide the wait
     sent_at: float
-    #: when it actually left
+    #: when its task started sending (a wait for a free connection comes after, and counts in
+    #: the latencies, not here)
     left_at: float = 0.0
     answered_at: float = 0.0
     status: int = 0
@@ -277,6 +278,7 @@ async def offer(
     tasks: list[asyncio.Task[None]] = []
 
     async def one(record: Sent, request: bytes) -> None:
+        record.left_at = time.time()
         try:
             response = await client.send(request)
             record.status = response.status
@@ -292,7 +294,7 @@ async def offer(
         delay = start + i / rate - loop.time()
         if delay > 0:
             await asyncio.sleep(delay)
-        record = Sent(index=i, sent_at=wall_offset + start + i / rate, left_at=time.time())
+        record = Sent(index=i, sent_at=wall_offset + start + i / rate)
         sent.append(record)
         tasks.append(asyncio.create_task(one(record, request)))
     await asyncio.gather(*tasks)

@@ -16,7 +16,8 @@ BUCKET_SECONDS = 0.1
 
 class ArrivalRate:
     """Items per second lately: the busier of the last full bucket and the current one, so a
-    pause of one bucket turns waiting off and a burst turns it on within one bucket."""
+    burst turns waiting on at once, and a whole bucket without items (100-200 ms of quiet)
+    turns it off."""
 
     __slots__ = ("_bucket", "_count", "_last_count")
 

@@ -281,9 +281,10 @@ class GroupCommit:
         self._queue: list[_Pending] = []
         self._flushing = False
         self._tasks: set[asyncio.Task[None]] = set()
-        # Writes lately, and those that arrived while another flush was under way: without
-        # the latter, the writes come from one writer awaiting each before the next, and
-        # lingering would only slow it down.
+        # Writes lately, and those that found a flush already started (queued behind the first
+        # write of a turn, during a linger or during a transaction): without the latter, the
+        # writes come from one writer awaiting each before the next, and lingering would only
+        # slow it down.
         self._arrivals = ArrivalRate()
         self._overlapping = ArrivalRate()
         self._full: asyncio.Future[None] | None = None  # set while a flush lingers
@@ -327,7 +328,7 @@ class GroupCommit:
             return
         self.lingered += 1
         full = self._full = loop.create_future()
-        timer = loop.call_later(self.linger, full.set_result, None)
+        timer = loop.call_later(self.linger, _resolve, full)
         try:
             await full
         finally:
@@ -401,6 +402,12 @@ class GroupCommit:
         self.transactions += 1
         self.writes += len(batch)
         return outcomes
+
+
+def _resolve(future: asyncio.Future[None]) -> None:
+    # The timer can come due on the turn a full queue already ended the wait.
+    if not future.done():
+        future.set_result(None)
 
 
 def _group(database: Database) -> GroupCommit:
