@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import bindparam, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -50,7 +50,22 @@ def visible_to(principal: Principal, *, store_id: str, area_id: str | None) -> b
     return store_id in principal.store_ids
 
 
-def _climb(candidates: list[Staff], wanted: list[str], eligible: set[str] | None) -> list[Staff]:
+#: The columns of a `Candidate`, in its order.
+_STAFF_COLUMNS = (Staff.id, Staff.name, Staff.role, Staff.area_id, Staff.language)
+
+
+class Candidate(NamedTuple):
+    """A staff member routing may page, as routing reads it: routing runs for every alert, and
+    a transient ORM `Staff` per candidate cost ~11 µs each (a store's whole staff list)."""
+
+    id: str
+    name: str
+    role: str
+    area_id: str | None
+    language: str
+
+
+def _climb(candidates: list[Candidate], wanted: list[str], eligible: set[str] | None) -> list[Candidate]:
     """The wanted roles among `candidates`, else each next level up the role ladder."""
     wanted_levels = sorted({ROLE_LEVEL.get(r, 1) for r in wanted}) or [2]
     level = wanted_levels[0]
@@ -97,7 +112,7 @@ async def store_staff(session: AsyncSession, *, store: Store) -> list[Staff]:
 
 async def staff_for_roles(
     session: AsyncSession, *, store: Store, wanted: list[str], now: float | None = None
-) -> list[Staff]:
+) -> list[Candidate]:
     """Staff on duty now with one of `wanted` roles at the store (area managers: in its area).
 
     When nobody with those roles is on duty, the next level up is asked, up to area managers.
@@ -119,8 +134,9 @@ async def staff_for_roles(
 
 
 # Routing runs for every alert: the same reads as `store_staff` and `on_duty_ids`, as prepared
-# statements in one hop. The staff, shifts and overrides come back as transient (never added)
-# objects; an area_id of NULL matches no area manager, as in `store_staff`.
+# statements in one hop. The staff come back as `Candidate` tuples, the shifts and overrides as
+# transient (never added) objects; an area_id of NULL matches no area manager, as in
+# `store_staff`.
 _CANDIDATE_IDS = select(Staff.id).where(
     Staff.active.is_(True),
     or_(
@@ -128,11 +144,7 @@ _CANDIDATE_IDS = select(Staff.id).where(
         (Staff.role == "area_manager") & (Staff.area_id == bindparam("area_id")),
     ),
 )
-_CANDIDATES = Prepared(
-    select(Staff.id, Staff.name, Staff.role, Staff.area_id, Staff.language)
-    .where(Staff.id.in_(_CANDIDATE_IDS))
-    .order_by(Staff.id)
-)
+_CANDIDATES = Prepared(select(*_STAFF_COLUMNS).where(Staff.id.in_(_CANDIDATE_IDS)).order_by(Staff.id))
 _CANDIDATE_SHIFTS = Prepared(
     select(Shift.id, Shift.staff_id, Shift.weekday, Shift.starts, Shift.ends).where(
         Shift.staff_id.in_(_CANDIDATE_IDS)
@@ -152,9 +164,9 @@ _CANDIDATE_OVERRIDES = Prepared(
 
 def _routing_rows(
     reader: Reader, *, store_id: str, area_id: str | None
-) -> tuple[list[Staff], dict[str, list[Shift]], dict[str, list[ShiftOverride]]]:
+) -> tuple[list[Candidate], dict[str, list[Shift]], dict[str, list[ShiftOverride]]]:
     where = {"store_id": store_id, "area_id": area_id}
-    candidates = [Staff(**row._asdict()) for row in reader.all(_CANDIDATES, where)]
+    candidates = [Candidate(*row) for row in reader.all(_CANDIDATES, where)]
     shifts: dict[str, list[Shift]] = {}
     for row in reader.all(_CANDIDATE_SHIFTS, where):
         shifts.setdefault(row.staff_id, []).append(Shift(**row._asdict()))
@@ -228,7 +240,7 @@ def push_text(alert: Alert, *, store: Store | None, language: str) -> tuple[str,
 @dataclass(frozen=True)
 class NewAlert:
     alert: Alert
-    recipients: list[Staff]
+    recipients: list[Candidate]
     deliveries: int
     # True when the feedback was merged into an open alert instead of creating one.
     merged: bool = False
@@ -293,7 +305,7 @@ class OpenAlertFound(Exception):
     runs `create_alert`, which reads it afresh). `args[0]`: the alert id."""
 
 
-def _routing_sync(reader: Reader, *, store: Store, wanted: list[str], now: float) -> list[Staff]:
+def _routing_sync(reader: Reader, *, store: Store, wanted: list[str], now: float) -> list[Candidate]:
     """`staff_for_roles` on a `Reader`."""
     candidates, shifts, overrides = _routing_rows(reader, store_id=store.id, area_id=store.area_id)
     present = {
@@ -550,7 +562,7 @@ def _insert_new_alert(
 
 
 def _alert_created(
-    *, alert: Alert, feedback_id: str, recipients: list[Staff], now: float, event_id: str | None = None
+    *, alert: Alert, feedback_id: str, recipients: list[Candidate], now: float, event_id: str | None = None
 ) -> tuple[str, events_pb2.AlertCreated, str | None]:
     return (
         "voc.alert.created",
@@ -575,7 +587,7 @@ async def _alert_created_event(
     *,
     alert: Alert,
     feedback_id: str,
-    recipients: list[Staff],
+    recipients: list[Candidate],
     now: float,
     event_id: str | None = None,
 ) -> None:
@@ -632,7 +644,14 @@ async def merge_feedback(
         )
     else:
         staff_ids = [alert.acknowledged_by] if alert.acknowledged_by else []
-    staff = list(await session.scalars(select(Staff).where(Staff.id.in_(staff_ids)))) if staff_ids else []
+    staff = (
+        [
+            Candidate(*row)
+            for row in await session.execute(select(*_STAFF_COLUMNS).where(Staff.id.in_(staff_ids)))
+        ]
+        if staff_ids
+        else []
+    )
     await session.execute(
         update(Delivery)
         .where(Delivery.alert_id == alert.id, Delivery.status == "pending", Delivery.attempts == 0)
@@ -685,7 +704,6 @@ _MERGE_UPDATE = Prepared(
         Alert.escalation_level == bindparam("seen_level"),
     )
 )
-_STAFF_COLUMNS = (Staff.id, Staff.name, Staff.role, Staff.area_id, Staff.language)
 _ALERT_STAFF = Prepared(
     select(*_STAFF_COLUMNS)
     .join(AlertRecipient, AlertRecipient.staff_id == Staff.id)
@@ -770,9 +788,9 @@ def merge_feedback_sync(
     alert = Alert(**{**row._asdict(), **change})
     level = row.escalation_level
     if row.status == "open":
-        staff = [Staff(**r._asdict()) for r in reader.all(_ALERT_STAFF, {"alert_id": alert_id})]
+        staff = [Candidate(*r) for r in reader.all(_ALERT_STAFF, {"alert_id": alert_id})]
     elif row.acknowledged_by:
-        staff = [Staff(**r._asdict()) for r in reader.all(_ONE_STAFF, {"staff_id": row.acknowledged_by})]
+        staff = [Candidate(*r) for r in reader.all(_ONE_STAFF, {"staff_id": row.acknowledged_by})]
     else:
         staff = []
     _SUPERSEDE.execute(
@@ -804,7 +822,13 @@ def merge_feedback_sync(
 
 
 async def _add_recipients(
-    session: AsyncSession, *, alert: Alert, staff: list[Staff], level: int, now: float, store: Store | None
+    session: AsyncSession,
+    *,
+    alert: Alert,
+    staff: list[Candidate],
+    level: int,
+    now: float,
+    store: Store | None,
 ) -> int:
     if not staff:
         return 0
@@ -837,7 +861,7 @@ async def _add_recipients(
 
 async def escalate(
     session: AsyncSession, *, timer: EscalationTimer, now: float
-) -> tuple[Alert, list[Staff]] | None:
+) -> tuple[Alert, list[Candidate]] | None:
     """Fire one due timer: page the next roles, or tell the manager the resolve SLA passed."""
     alert = await session.get(Alert, timer.alert_id)
     timer.status = "fired"
