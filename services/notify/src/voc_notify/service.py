@@ -56,7 +56,7 @@ _STAFF_COLUMNS = (Staff.id, Staff.name, Staff.role, Staff.area_id, Staff.languag
 
 class Candidate(NamedTuple):
     """A staff member routing may page, as routing reads it: routing runs for every alert, and
-    a transient ORM `Staff` per candidate cost ~11 µs each (a store's whole staff list)."""
+    a transient ORM `Staff` per candidate cost ~7 µs each (a store's whole staff list)."""
 
     id: str
     name: str
