@@ -23,6 +23,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from voc.common.v1 import common_pb2
 from voc_platform import telemetry
+from voc_platform.errors import DomainError
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +55,10 @@ def _guarded(method: str, handler: grpc.RpcMethodHandler, expected: bytes) -> gr
             await context.abort(grpc.StatusCode.UNAUTHENTICATED, "missing service credential")
         parent = telemetry.extract(carrier) if carrier is not None and "traceparent" in carrier else None
         with telemetry.span(name, kind=SpanKind.SERVER, parent=parent, attributes=attributes):
-            return await inner(request, context)
+            try:
+                return await inner(request, context)
+            except DomainError as exc:  # the domain's refusal, as the status its class names
+                await context.abort(exc.grpc_code, exc.detail)
 
     return grpc.unary_unary_rpc_method_handler(
         guarded,
@@ -261,6 +265,8 @@ def item_error(exc: BaseException) -> common_pb2.ItemError:
     """What a batch answers for an item whose handling raised (logged unless it was refused)."""
     if isinstance(exc, ItemFailed):
         return common_pb2.ItemError(code=exc.code.value[0], message=exc.message)
+    if isinstance(exc, DomainError):
+        return common_pb2.ItemError(code=exc.grpc_code.value[0], message=exc.detail)
     log.error("batch item failed", exc_info=exc)
     return common_pb2.ItemError(code=grpc.StatusCode.INTERNAL.value[0], message=type(exc).__name__)
 

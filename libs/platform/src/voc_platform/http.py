@@ -18,6 +18,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from voc_platform import telemetry
+from voc_platform.db import Database
+from voc_platform.errors import DomainError, FieldError, Invalid
 
 PROBLEM_JSON = "application/problem+json"
 MAX_BODY_BYTES = 64 * 1024
@@ -111,6 +113,17 @@ def install_problem_handlers(app: FastAPI) -> None:
             **exc.extra,
         )
 
+    async def on_domain(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, DomainError)
+        return problem_response(
+            exc.status,
+            exc.detail,
+            title=exc.title,
+            errors=[{"field": e.field, "message": e.message} for e in exc.errors],
+            headers=exc.headers,
+            instance=request.url.path,
+        )
+
     async def on_validation(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, RequestValidationError)
         errors = []
@@ -138,6 +151,7 @@ def install_problem_handlers(app: FastAPI) -> None:
         )
 
     app.add_exception_handler(Problem, on_problem)
+    app.add_exception_handler(DomainError, on_domain)
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(StarletteHTTPException, on_http)
     app.add_exception_handler(Exception, on_unexpected)
@@ -273,6 +287,25 @@ def install_health_routes(app: FastAPI, *, extra_ready: Callable[[], bool] | Non
         return Response(
             orjson.dumps({"ready": ok}), status_code=200 if ok else 503, media_type="application/json"
         )
+
+
+def reject_unknown_params(request: Request, allowed: Iterable[str]) -> None:
+    """422 naming every query parameter the route does not take (a typo must not widen a filter)."""
+    unknown = sorted(set(request.query_params) - set(allowed))
+    if unknown:
+        raise Invalid(
+            f"Unknown query parameter(s): {', '.join(unknown)}.",
+            errors=[FieldError(f"query.{name}", "unknown parameter") for name in unknown],
+        )
+
+
+def get_database(request: Request) -> Database:
+    """The service's database (set as `app.state.database` by its `build_app`)."""
+    database: Database = request.app.state.database
+    return database
+
+
+DatabaseDep = Annotated[Database, Depends(get_database)]
 
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
