@@ -17,7 +17,7 @@ $(CURDIR)/.tools/bin/uv:
 	@python3 -m venv $(CURDIR)/.tools
 	@$(CURDIR)/.tools/bin/pip install --quiet --disable-pip-version-check uv
 
-.venv/.synced: uv.lock pyproject.toml $(wildcard libs/*/pyproject.toml services/*/pyproject.toml) | $(UV)
+.venv/.synced: uv.lock pyproject.toml $(wildcard libs/*/pyproject.toml services/*/pyproject.toml tools/*/pyproject.toml) | $(UV)
 	@$(UV) sync --frozen --all-packages
 	@touch $@
 
@@ -52,7 +52,7 @@ proto-check: bootstrap
 lint: bootstrap proto-check ## ruff, ruff format --check, strict mypy, proto lint and drift
 	@$(RUN) ruff check .
 	@$(RUN) ruff format --check .
-	@$(RUN) mypy libs/platform/src libs/cli/src services/feedback/src services/profile/src services/actions/src services/notify/src
+	@$(RUN) mypy libs/platform/src tools/cli/src services/feedback/src services/profile/src services/actions/src services/notify/src
 
 fmt: bootstrap ## format and autofix
 	@$(RUN) ruff format .

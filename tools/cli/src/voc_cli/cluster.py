@@ -17,6 +17,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import os
 import secrets
 import signal
 import sys
@@ -29,11 +30,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, TypeVar
 
+import asyncpg
 import httpx
 import nats
 
 from voc_cli import demo
 from voc_cli.nats import NatsServer
+from voc_cli.push_emulator import PushEmulator
 from voc_cli.supervisor import (
     PUBLIC_PUSH_HOSTS,
     SERVICES,
@@ -63,8 +66,6 @@ class PostgresDatabases:
         self.created: list[str] = []
 
     def _admin(self, sql: str) -> None:
-        import asyncpg
-
         async def run() -> None:
             conn = await asyncpg.connect(self.admin_url)
             try:
@@ -529,8 +530,6 @@ def bench(
     *, replica_counts: list[int], count: int, concurrency: int, postgres_url: str, data_root: Path
 ) -> list[dict[str, Any]]:
     """End-to-end throughput (feedback accepted -> decrypted push at the phone) per replica count."""
-    from voc_cli.push_emulator import PushEmulator
-
     results = []
     for replicas in replica_counts:
         databases = PostgresDatabases(postgres_url, prefix="voc_bench")
@@ -578,8 +577,6 @@ def bench(
 def run_up(*, data_dir: Path, replicas: int, postgres_url: str | None, seed: bool = True) -> int:
     """`voc up --scale N`: the cluster until Ctrl-C. With no VOC_<SERVICE>_DATABASE_URL set,
     fresh databases are created on `postgres_url` (and kept: this is a running system)."""
-    import os
-
     urls = {
         name: os.environ[f"VOC_{name.upper()}_DATABASE_URL"]
         for name in SERVICES

@@ -13,6 +13,8 @@ from typing import Any
 
 import httpx
 
+from voc_cli.up import load_credentials
+
 CHUNK = 256 * 1024
 
 
@@ -25,8 +27,6 @@ def _chunks(path: Path) -> Iterator[bytes]:
 def _target(args: argparse.Namespace) -> tuple[str, str]:
     url, token = args.url, args.token or os.environ.get("VOC_ADMIN_TOKEN", "")
     if not url or not token:
-        from voc_cli.up import load_credentials
-
         data_dir = Path(getattr(args, "data_dir", None) or os.environ.get("VOC_DATA_DIR", "./var"))
         creds: dict[str, Any] = load_credentials(data_dir)
         url, token = url or creds["profile_url"], token or creds["admin_token"]

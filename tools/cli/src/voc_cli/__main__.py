@@ -1,4 +1,9 @@
-"""The `voc` command: run the system, seed and try it, and the CX team's admin helpers."""
+"""The `voc` command: run the system, seed and try it, and the CX team's admin helpers.
+
+The cluster (nats-py, ~290 ms to import), the push emulator (cryptography, ~85 ms) and the
+playbook engine (~60 ms) are imported inside the subcommands that use them, so that `voc api-keys`
+or `voc customers import` starts without them.
+"""
 
 from __future__ import annotations
 
@@ -12,14 +17,15 @@ from typing import Any
 
 import httpx
 
+from voc_cli import profile_cli, up
+from voc_cli.supervisor import load_or_create_secrets
+
 
 def _data_dir(args: argparse.Namespace) -> Path:
     return Path(args.data_dir or os.environ.get("VOC_DATA_DIR", "./var"))
 
 
 def _admin(args: argparse.Namespace) -> tuple[str, dict[str, str]]:
-    from voc_cli.supervisor import load_or_create_secrets
-
     token = os.environ.get("VOC_ADMIN_TOKEN") or load_or_create_secrets(_data_dir(args))["admin_token"]
     return token, {"Authorization": f"Bearer {token}"}
 
@@ -34,18 +40,16 @@ def _url(service: str, default_port: int) -> str:
 def cmd_up(args: argparse.Namespace) -> int:
     if args.scale > 1:
         # N processes per service on a 3-node JetStream cluster and PostgreSQL (docs/SCALING.md).
-        from voc_cli.cluster import run_up as run_cluster
+        from voc_cli.cluster import run_up as run_cluster  # lazy: nats-py (see the docstring)
 
         return run_cluster(
             data_dir=_data_dir(args), replicas=args.scale, postgres_url=args.postgres, seed=not args.no_seed
         )
-    from voc_cli.up import run
-
-    return run(data_dir=_data_dir(args), seed=not args.no_seed)
+    return up.run(data_dir=_data_dir(args), seed=not args.no_seed)
 
 
 def cmd_playbooks(args: argparse.Namespace) -> int:
-    from voc_actions.playbooks import (
+    from voc_actions.playbooks import (  # lazy: the playbook engine (see the docstring)
         PlaybookValidationError,
         load_directory,
         read_directory,
@@ -101,10 +105,9 @@ def cmd_api_keys(args: argparse.Namespace) -> int:
 
 def cmd_demo_phone(args: argparse.Namespace) -> int:
     """A stand-in phone: a local push service that decrypts and prints what notify sends."""
-    from voc_cli.push_emulator import PushEmulator
-    from voc_cli.up import load_credentials
+    from voc_cli.push_emulator import PushEmulator  # lazy: cryptography (see the docstring)
 
-    creds = load_credentials(_data_dir(args))
+    creds = up.load_credentials(_data_dir(args))
     person = next((s for s in creds["staff"] if s["email"] == args.email), None)
     if person is None:
         print(f"no demo staff with e-mail {args.email}", file=sys.stderr)
@@ -144,9 +147,7 @@ def cmd_demo_phone(args: argparse.Namespace) -> int:
 
 
 def cmd_demo_feedback(args: argparse.Namespace) -> int:
-    from voc_cli.up import load_credentials
-
-    creds = load_credentials(_data_dir(args))
+    creds = up.load_credentials(_data_dir(args))
     store = next(s for s in creds["stores"] if s["id"] == args.store)
     body: dict[str, Any] = {
         "store_id": store["id"],
@@ -171,16 +172,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data-dir", help="default: $VOC_DATA_DIR or ./var")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    up = sub.add_parser("up", help="start nats-server and the four services with demo data")
-    up.add_argument("--no-seed", action="store_true")
-    up.add_argument(
+    start = sub.add_parser("up", help="start nats-server and the four services with demo data")
+    start.add_argument("--no-seed", action="store_true")
+    start.add_argument(
         "--scale",
         type=int,
         default=1,
         help="processes per service; >1 runs a 3-node nats cluster on PostgreSQL",
     )
-    up.add_argument("--postgres", help="PostgreSQL URL for --scale (default 127.0.0.1:5432)")
-    up.set_defaults(func=cmd_up)
+    start.add_argument("--postgres", help="PostgreSQL URL for --scale (default 127.0.0.1:5432)")
+    start.set_defaults(func=cmd_up)
 
     pb = sub.add_parser("playbooks", help="validate, test and publish a playbook directory")
     pb.add_argument("action", choices=["validate", "test", "publish"])
@@ -209,8 +210,6 @@ def main(argv: list[str] | None = None) -> int:
     fb.add_argument("--csat", type=int, default=1)
     fb.add_argument("--loyalty-id", default="L-1001")
     fb.set_defaults(func=cmd_demo_feedback)
-
-    from voc_cli import profile_cli
 
     profile_cli.register(sub)
 
