@@ -17,7 +17,7 @@ $(CURDIR)/.tools/bin/uv:
 	@python3 -m venv $(CURDIR)/.tools
 	@$(CURDIR)/.tools/bin/pip install --quiet --disable-pip-version-check uv
 
-.venv/.synced: uv.lock pyproject.toml $(wildcard libs/*/pyproject.toml services/*/pyproject.toml tools/*/pyproject.toml) | $(UV)
+.venv/.synced: uv.lock pyproject.toml $(wildcard libs/*/pyproject.toml services/*/pyproject.toml tools/*/pyproject.toml bench/pyproject.toml) | $(UV)
 	@$(UV) sync --frozen --all-packages
 	@touch $@
 
@@ -35,7 +35,7 @@ test-postgres: bootstrap ## the whole suite on PostgreSQL (VOC_TEST_POSTGRES_URL
 	@VOC_TEST_DATABASE=postgres $(RUN) pytest $(PYTEST_ARGS)
 
 bench: bootstrap ## load benchmark: feedback -> push latency and throughput
-	@$(RUN) python -m voc_cli.bench $(BENCH_ARGS)
+	@$(RUN) python -m voc_bench.system $(BENCH_ARGS)
 
 eval: bootstrap ## classifier accuracy and macro-F1 per language on the evaluation set
 	@$(RUN) python -m voc_feedback.classification.evaluate
@@ -52,7 +52,7 @@ proto-check: bootstrap
 lint: bootstrap proto-check ## ruff, ruff format --check, strict mypy, proto lint and drift
 	@$(RUN) ruff check .
 	@$(RUN) ruff format --check .
-	@$(RUN) mypy libs/platform/src tools/cli/src services/feedback/src services/profile/src services/actions/src services/notify/src
+	@$(RUN) mypy libs/platform/src tools/cli/src bench/src services/feedback/src services/profile/src services/actions/src services/notify/src
 
 fmt: bootstrap ## format and autofix
 	@$(RUN) ruff format .

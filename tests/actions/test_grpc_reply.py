@@ -13,9 +13,8 @@ import pytest
 
 from voc.actions.v1 import actions_pb2
 from voc_actions import grpc_server, service
-from voc_actions.bench_grpc import random_request
 from voc_actions.playbooks import Library, default_library, parse_playbooks
-from voc_actions.playbooks.bench import synthesize
+from voc_bench.playbook_workload import random_request, synthesize
 
 
 def reference_reply(

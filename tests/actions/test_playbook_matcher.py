@@ -18,7 +18,7 @@ from voc_actions.playbooks import (
     default_library,
     parse_playbooks,
 )
-from voc_actions.playbooks.bench import FORMATS, REGIONS, SIGNALS, TIERS, synthesize
+from voc_bench.playbook_workload import FORMATS, REGIONS, SIGNALS, TIERS, synthesize
 from voc_platform.taxonomy import CATEGORIES, CHANNELS, SENTIMENTS, SEVERITIES
 
 

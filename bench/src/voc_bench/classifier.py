@@ -1,4 +1,4 @@
-"""Latency benchmark: ``python -m voc_feedback.classification.bench [--rounds N]``.
+"""Latency benchmark: ``python -m voc_bench.classifier [--rounds N]``.
 
 Classifies every evaluation item ``rounds`` times and prints p50 / p99 / max latency per item in
 microseconds (target: p99 well under 2 ms).

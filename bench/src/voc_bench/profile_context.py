@@ -5,7 +5,7 @@ file with plain sqlite3 bulk inserts (minutes, not hours), starts the real profi
 (`python -m voc_profile`, no NATS needed for gRPC), then calls GetCustomerContext sequentially
 for random customers, by id and by phone (what notify sends). Target: p99 < 5 ms.
 
-    uv run python -m voc_profile.bench_context [--customers 1000000] [--calls 5000] [--db FILE]
+    uv run python -m voc_bench.profile_context [--customers 1000000] [--calls 5000] [--db FILE]
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from typing import Any
 
 import grpc
 
+import voc_profile
 from voc.common.v1 import common_pb2
 from voc.profile.v1 import profile_pb2, profile_pb2_grpc
 from voc_platform import migrations
@@ -37,7 +38,7 @@ from voc_platform.db import Database
 from voc_profile import service, summary
 from voc_profile.settings import Settings
 
-MIGRATIONS = Path(__file__).parent / "migrations"
+MIGRATIONS = Path(voc_profile.__file__).parent / "migrations"
 TOKEN = "bench-internal-token"  # noqa: S105 - a throwaway local server
 CATEGORIES = ("food_quality", "wait_time", "staff_attitude", "cleanliness", "price")
 

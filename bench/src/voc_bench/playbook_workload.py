@@ -1,33 +1,25 @@
-"""Micro benchmark: 500 synthetic playbooks, p50/p99 of match + render.
-
-Run: ``uv run python -m voc_actions.playbooks.bench [N_PLAYBOOKS] [N_LOOKUPS]``
-"""
+"""Synthetic playbooks, facts and GetActionPlan requests: the workload of the actions benchmarks
+(`voc_bench.playbooks`, `voc_bench.actions_grpc`), and a large library for the actions tests."""
 
 from __future__ import annotations
 
 import random
-import statistics
-import sys
-import time
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import yaml
 
-from voc_actions.playbooks.loader import parse_playbooks
-from voc_actions.playbooks.model import Facts
-from voc_actions.playbooks.render import render_plan
-from voc_platform.taxonomy import (
-    CATEGORIES,
-    CHANNELS,
-    SENTIMENTS,
-    SEVERITIES,
-)
+from voc.actions.v1 import actions_pb2
+from voc.common.v1 import common_pb2
+from voc_actions.playbooks import Facts
+from voc_platform.taxonomy import CATEGORIES, CHANNELS, SENTIMENTS, SEVERITIES
 
 FORMATS = ("restaurant", "retail", "car_service", "telecom", "bank")
 TIERS = ("vip", "gold", "silver", "basic")
 REGIONS = ("seoul", "busan", "daegu", "incheon")
 SIGNALS = ("repeat_issue", "score_swing", "vip", "churn_risk", "low_satisfaction")
+#: the local times of random requests fall in the week from here
+START = datetime(2026, 11, 16, tzinfo=UTC)
 
 
 def _conditions(rng: random.Random, category: str) -> dict[str, Any]:
@@ -49,6 +41,7 @@ def _conditions(rng: random.Random, category: str) -> dict[str, Any]:
 
 
 def synthesize(n: int, seed: int = 7) -> list[tuple[str, str]]:
+    """`n` playbook files (name, YAML): one default per category, then random conditions."""
     rng = random.Random(seed)
     files: list[tuple[str, str]] = []
     for i in range(n):
@@ -72,7 +65,8 @@ def synthesize(n: int, seed: int = 7) -> list[tuple[str, str]]:
     return files
 
 
-def _facts(rng: random.Random) -> Facts:
+def random_facts(rng: random.Random) -> Facts:
+    """The facts of one random feedback item, as the matcher sees them."""
     return Facts(
         category=rng.choice(CATEGORIES),
         severity=rng.choice(SEVERITIES),
@@ -86,34 +80,28 @@ def _facts(rng: random.Random) -> Facts:
     )
 
 
-def main(argv: list[str]) -> None:
-    n = int(argv[0]) if argv else 500
-    lookups = int(argv[1]) if len(argv) > 1 else 20000
-    files = synthesize(n)
-    t0 = time.perf_counter()
-    library = parse_playbooks(files, require_defaults=True)
-    parse_ms = (time.perf_counter() - t0) * 1000
-    rng = random.Random(11)
-    facts = [_facts(rng) for _ in range(lookups)]
-    customer = {"name": "김민수", "tier": "vip", "last_visit": "2026-11-20", "repeat_count": 2}
-    match_ns: list[int] = []
-    total_ns: list[int] = []
-    for f in facts:
-        a = time.perf_counter_ns()
-        m = library.match(f)
-        b = time.perf_counter_ns()
-        render_plan(m, "ko", customer, {"name": "강남점"}).to_dict()
-        c = time.perf_counter_ns()
-        match_ns.append(b - a)
-        total_ns.append(c - a)
-
-    def pct(xs: list[int], q: int) -> float:
-        return statistics.quantiles(xs, n=100)[q - 1] / 1000
-
-    print(f"playbooks: {len(library)}  parse+validate: {parse_ms:.0f} ms  lookups: {lookups}")
-    print(f"match          p50 {pct(match_ns, 50):7.1f} us   p99 {pct(match_ns, 99):7.1f} us")
-    print(f"match+render   p50 {pct(total_ns, 50):7.1f} us   p99 {pct(total_ns, 99):7.1f} us")
-
-
-if __name__ == "__main__":
-    main(sys.argv[1:])
+def random_request(rng: random.Random) -> actions_pb2.GetActionPlanRequest:
+    """One random GetActionPlan request, as notify sends it."""
+    local = START + timedelta(minutes=rng.randrange(7 * 1440))
+    return actions_pb2.GetActionPlanRequest(
+        feedback=common_pb2.FeedbackFacts(
+            category=rng.choice(CATEGORIES),
+            severity=rng.choice(SEVERITIES),
+            sentiment=rng.choice(SENTIMENTS),
+            channel=rng.choice(CHANNELS),
+            store_id="store-bench",
+            language="ko",
+        ),
+        customer=actions_pb2.CustomerFacts(
+            tier=rng.choice(TIERS),
+            known=True,
+            name="김민수",
+            repeat_count=rng.randrange(4),
+            last_visit="2026-11-02",
+            signals={s: rng.random() < 0.3 for s in SIGNALS},
+        ),
+        store=actions_pb2.StoreFacts(format=rng.choice(FORMATS), region=rng.choice(REGIONS), name="강남역점"),
+        language=rng.choice(("ko", "en")),
+        local_time_ms=int(local.timestamp() * 1000),
+        time_zone="Asia/Seoul",
+    )

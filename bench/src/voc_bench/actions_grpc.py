@@ -11,7 +11,7 @@ visible even when other work competes for the cores and the latencies are noisy.
 ``--in-process`` runs server and client on one event loop in this process instead (the
 benchmark's earlier method, kept for comparison).
 
-Run: ``uv run python -m voc_actions.bench_grpc [N_PLAYBOOKS] [N_CALLS] [--in-process]``;
+Run: ``uv run python -m voc_bench.actions_grpc [N_PLAYBOOKS] [N_CALLS] [--in-process]``;
 target p99 < 2 ms.
 """
 
@@ -27,52 +27,24 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Coroutine
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from voc.actions.v1 import actions_pb2, actions_pb2_grpc
-from voc.common.v1 import common_pb2
+import uvloop
+
+from voc.actions.v1 import actions_pb2_grpc
 from voc_actions import grpc_server, service
 from voc_actions.playbooks import parse_playbooks
-from voc_actions.playbooks.bench import FORMATS, REGIONS, SIGNALS, TIERS, synthesize
+from voc_bench.playbook_workload import random_request, synthesize
 from voc_platform import grpc as voc_grpc
 from voc_platform import telemetry
-from voc_platform.taxonomy import CATEGORIES, CHANNELS, SENTIMENTS, SEVERITIES
 
 TOKEN = "bench-internal-token"  # noqa: S105 - loopback only
 WARMUP_CALLS = 500
-START = datetime(2026, 11, 16, tzinfo=UTC)
 SERVE_FLAG = "--serve"
 IN_PROCESS_FLAG = "--in-process"
 
 #: ``run_separate`` or ``run_in_process``: (playbooks, calls) -> results
 Runner = Callable[[int, int], dict[str, float]]
-
-
-def random_request(rng: random.Random) -> actions_pb2.GetActionPlanRequest:
-    local = START + timedelta(minutes=rng.randrange(7 * 1440))
-    return actions_pb2.GetActionPlanRequest(
-        feedback=common_pb2.FeedbackFacts(
-            category=rng.choice(CATEGORIES),
-            severity=rng.choice(SEVERITIES),
-            sentiment=rng.choice(SENTIMENTS),
-            channel=rng.choice(CHANNELS),
-            store_id="store-bench",
-            language="ko",
-        ),
-        customer=actions_pb2.CustomerFacts(
-            tier=rng.choice(TIERS),
-            known=True,
-            name="김민수",
-            repeat_count=rng.randrange(4),
-            last_visit="2026-11-02",
-            signals={s: rng.random() < 0.3 for s in SIGNALS},
-        ),
-        store=actions_pb2.StoreFacts(format=rng.choice(FORMATS), region=rng.choice(REGIONS), name="강남역점"),
-        language=rng.choice(("ko", "en")),
-        local_time_ms=int(local.timestamp() * 1000),
-        time_zone="Asia/Seoul",
-    )
 
 
 def percentile(samples: list[float], q: int) -> float:
@@ -83,10 +55,6 @@ def _run_loop(main: Coroutine[Any, Any, Any]) -> Any:
     """Run ``main`` on uvloop with the SDK tracer provider installed, as ServiceRuntime does
     (without the provider every span would be the API's free no-op and the bench would flatter)."""
     telemetry.setup("voc-bench-grpc")
-    try:
-        import uvloop
-    except ImportError:  # pragma: no cover - uvloop is a dependency; stay runnable without it
-        return asyncio.run(main)
     return uvloop.run(main)
 
 
@@ -165,7 +133,7 @@ async def _measure(port: int, n_calls: int, server_cpu: Callable[[], float]) -> 
 def run_separate(n_playbooks: int, n_calls: int) -> dict[str, float]:
     """Server in a child process (as in production), client here."""
     child = subprocess.Popen(  # noqa: S603 - this interpreter, this module
-        [sys.executable, "-m", "voc_actions.bench_grpc", SERVE_FLAG, str(n_playbooks)],
+        [sys.executable, "-m", "voc_bench.actions_grpc", SERVE_FLAG, str(n_playbooks)],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,

@@ -12,8 +12,8 @@ from collections.abc import AsyncIterator
 import pytest
 import uvicorn
 
-from voc_cli import loadgen
-from voc_cli.bench_ceiling import app as bare_app
+from voc_bench import loadgen
+from voc_bench.ceiling import app as bare_app
 from voc_cli.push_emulator import PushEmulator
 from voc_cli.supervisor import free_port
 from voc_notify.webpush import DEFAULT_PUSH_HOSTS, PushAllowlist, PushSubscription, VapidKeys, WebPushSender

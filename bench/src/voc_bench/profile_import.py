@@ -1,7 +1,7 @@
 """Benchmark: import 100,000 customers (CSV) through the REST import endpoint, in process, into a
 fresh SQLite database (or VOC_PROFILE_DATABASE_URL). Target: under 60 s on the dev machine.
 
-    uv run python -m voc_profile.bench_import [--customers 100000]
+    uv run python -m voc_bench.profile_import [--customers 100000]
 """
 
 from __future__ import annotations
@@ -16,12 +16,13 @@ from pathlib import Path
 
 import httpx
 
+import voc_profile
 from voc_platform import migrations
 from voc_platform.db import Database
 from voc_profile.api import build_app
 from voc_profile.settings import Settings
 
-MIGRATIONS = Path(__file__).parent / "migrations"
+MIGRATIONS = Path(voc_profile.__file__).parent / "migrations"
 HEADER = "loyalty_id,phone,email,name,tier,lifetime_value,preferred_language,contact_consent,home_store_id\n"
 TIERS = ("basic", "basic", "basic", "silver", "gold", "vip")
 

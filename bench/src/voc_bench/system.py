@@ -27,15 +27,22 @@ import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
+import asyncpg
 import httpx
+import nats
 import orjson
 import psutil
+import uvloop
+from sqlalchemy import text
 
-from voc_cli import demo, loadgen
+from voc_bench import loadgen
+from voc_cli import demo
 from voc_cli.supervisor import SERVICES, System, SystemConfig, free_port
+from voc_feedback.classification.evaluate import default_eval_dir, load_items
+from voc_platform.db import Database
 
 RESULTS = Path("bench/results")
 
@@ -43,22 +50,28 @@ RESULTS = Path("bench/results")
 # ------------------------------------------------------------------ workload
 
 
-def load_texts() -> list[dict[str, Any]]:
-    """Realistic Korean and English feedback: the classifier's evaluation set."""
-    import voc_feedback
+class Text(NamedTuple):
+    """One feedback text of the workload, with the ratings that came with it."""
 
-    eval_dir = Path(voc_feedback.__file__).resolve().parents[2] / "eval"
-    items: list[dict[str, Any]] = []
+    text: str
+    sentiment: str
+    csat: int | None = None
+    nps: int | None = None
+    ces: int | None = None
+
+
+def load_texts() -> list[Text]:
+    """Realistic Korean and English feedback: the classifier's evaluation set."""
+    eval_dir = default_eval_dir()
+    items: list[Text] = []
     for lang in ("ko", "en"):
         path = eval_dir / f"{lang}.jsonl"
         if path.exists():
-            items += [
-                json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()
-            ]
+            items += [Text(i.text, i.sentiment, i.csat, i.nps, i.ces) for i in load_items(path)]
     if not items:
         items = [
-            {"text": "Waited 40 minutes.", "csat": 2, "sentiment": "negative"},
-            {"text": "직원분이 정말 친절했어요", "csat": 5, "sentiment": "positive"},
+            Text("Waited 40 minutes.", "negative", csat=2),
+            Text("직원분이 정말 친절했어요", "positive", csat=5),
         ]
     return items
 
@@ -67,8 +80,8 @@ def workload(n: int, stores: list[str], seed: int = 7) -> list[dict[str, Any]]:
     """About a third negative; half known customers (some repeat), half anonymous."""
     rng = random.Random(seed)
     items = load_texts()
-    negative = [i for i in items if i.get("sentiment") == "negative"]
-    other = [i for i in items if i.get("sentiment") != "negative"]
+    negative = [i for i in items if i.sentiment == "negative"]
+    other = [i for i in items if i.sentiment != "negative"]
     channels = ["kiosk", "app", "web", "survey", "call_center", "chatbot"]
     bodies = []
     for k in range(n):
@@ -76,9 +89,11 @@ def workload(n: int, stores: list[str], seed: int = 7) -> list[dict[str, Any]]:
         body: dict[str, Any] = {
             "store_id": stores[k % len(stores)],
             "channel": rng.choice(channels),
-            "text": item["text"],
+            "text": item.text,
         }
-        ratings = {r: item[r] for r in ("csat", "nps", "ces") if item.get(r) is not None}
+        ratings = {
+            r: v for r, v in (("csat", item.csat), ("nps", item.nps), ("ces", item.ces)) if v is not None
+        }
         if ratings:
             body["ratings"] = ratings
         roll = rng.random()
@@ -108,7 +123,7 @@ class Push:
 class Phones:
     def __init__(self) -> None:
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "voc_cli.bench_phones"],
+            [sys.executable, "-m", "voc_bench.phones"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
@@ -312,10 +327,6 @@ class NotifyState:
 
 
 async def notify_state(system: System, since: float) -> NotifyState:
-    from sqlalchemy import text
-
-    from voc_platform.db import Database
-
     url = (
         system.config.database_urls.get("notify")
         or f"sqlite:///{(system.config.data_dir / 'notify.db').resolve()}"
@@ -438,8 +449,6 @@ def account(
 
 async def wait_idle(system: System, timeout: float = 180.0) -> None:
     """Start each step from an idle system: no event waiting in any durable consumer."""
-    import nats
-
     nc = await nats.connect(system.nats_url)
     try:
         js = nc.jetstream()
@@ -610,8 +619,6 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
     db_urls: dict[str, str] = {}
     created: list[str] = []
     if database == "postgres":
-        import asyncpg
-
         base = os.environ.get("VOC_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
         conn = await asyncpg.connect(base)
         for name in SERVICES:
@@ -695,7 +702,7 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
             seconds=args.ceiling_seconds,
         )
         port = free_port()
-        bare = await asyncio.create_subprocess_exec(sys.executable, "-m", "voc_cli.bench_ceiling", str(port))
+        bare = await asyncio.create_subprocess_exec(sys.executable, "-m", "voc_bench.ceiling", str(port))
         try:
             async with httpx.AsyncClient(trust_env=False) as client:
                 for _ in range(100):
@@ -717,8 +724,6 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
         phones.close()
         await asyncio.to_thread(system.stop)
         if created:
-            import asyncpg
-
             conn = await asyncpg.connect(
                 os.environ.get("VOC_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
             )
@@ -736,7 +741,7 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="voc bench", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m voc_bench.system", description=__doc__)
     parser.add_argument("--rates", default="10,50,100,200,300,400,450,500,800", help="sweep rates per second")
     parser.add_argument("--seconds", type=float, default=10.0, help="seconds per sweep step")
     parser.add_argument(
@@ -750,12 +755,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ceiling-seconds", type=float, default=5.0)
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
-    try:
-        import uvloop
-
-        report = uvloop.run(bench(args))
-    except ImportError:
-        report = asyncio.run(bench(args))
+    report = uvloop.run(bench(args))
     args.out.mkdir(parents=True, exist_ok=True)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     path = args.out / f"{stamp}-{report['database']}.json"
