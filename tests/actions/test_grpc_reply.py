@@ -1,6 +1,6 @@
 """The gRPC reply is built straight from the request (no intermediate dictionaries or plan
 dataclasses, per-playbook parts cached): it must be exactly what the REST path's
-``service.lookup`` gives for the same facts, converted field by field with ``plan_message``."""
+``plans.lookup`` gives for the same facts, converted field by field with ``plan_message``."""
 
 from __future__ import annotations
 
@@ -12,15 +12,46 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from voc.actions.v1 import actions_pb2
-from voc_actions import grpc_server, service
-from voc_actions.playbooks import Library, default_library, parse_playbooks
+from voc_actions import grpc_server, plans
+from voc_actions.playbooks import Facts, Library, Plan, default_library, parse_playbooks
 from voc_bench.playbook_workload import random_request, synthesize
+
+
+def plan_message(plan: Plan) -> actions_pb2.Plan:
+    """The plan as protobuf, field by field: the reference for the reply ``GetActionPlan`` builds directly."""
+    comp = plan.compensation
+    return actions_pb2.Plan(
+        playbook_id=plan.playbook_id,
+        version=plan.version,
+        title=plan.title,
+        priority=plan.priority,
+        steps=[actions_pb2.PlanStep(text=s.text, role=s.role) for s in plan.steps],
+        script=plan.script,
+        sla=actions_pb2.Sla(ack_seconds=plan.sla.ack_seconds, resolve_seconds=plan.sla.resolve_seconds),
+        notify_roles=plan.notify_roles,
+        escalation=[
+            actions_pb2.EscalationStep(after_seconds=e.after_seconds, roles=e.roles) for e in plan.escalation
+        ],
+        compensation=(
+            actions_pb2.Compensation(
+                max_amount=comp.max_amount, currency=comp.currency, authority=comp.authority
+            )
+            if comp is not None
+            else None
+        ),
+        matched_because=plan.matched_because,
+        runners_up=[
+            actions_pb2.RunnerUp(playbook_id=pid, specificity=specificity)
+            for pid, specificity in plan.runners_up
+        ],
+        language=plan.language,
+    )
 
 
 def reference_reply(
     library: Library, request: actions_pb2.GetActionPlanRequest
 ) -> actions_pb2.GetActionPlanResponse:
-    """The request mapped onto ``service.lookup`` the plain way, then converted to protobuf."""
+    """The request mapped onto ``plans.lookup`` the plain way, then converted to protobuf."""
     fb, cust, st = request.feedback, request.customer, request.store
     local_time = None
     if request.local_time_ms:
@@ -30,29 +61,33 @@ def reference_reply(
         except (KeyError, ValueError):
             tz = None
         local_time = datetime.fromtimestamp(request.local_time_ms / 1000, tz or UTC)  # type: ignore[arg-type]
-    plan = service.lookup(
-        library,
-        feedback={
-            "category": fb.category,
-            "severity": fb.severity,
-            "sentiment": fb.sentiment,
-            "channel": fb.channel,
-            "touchpoint": fb.touchpoint,
-            "store_id": fb.store_id,
-            "language": fb.language,
-        },
-        customer={
-            "tier": cust.tier,
-            "signals": {**dict(cust.signals), "repeat_count": cust.repeat_count},
-            "name": cust.name,
-            "last_visit": cust.last_visit,
-            "repeat_count": cust.repeat_count,
-        },
-        store={"format": st.format, "region": st.region, "name": st.name},
-        language=request.language or fb.language or "ko",
-        local_time=local_time,
+    known = (
+        ("name", cust.name),
+        ("tier", cust.tier),
+        ("last_visit", cust.last_visit),
+        ("repeat_count", cust.repeat_count),
     )
-    return actions_pb2.GetActionPlanResponse(plan=grpc_server.plan_message(plan))
+    query = plans.PlanQuery(
+        facts=Facts(
+            category=fb.category or "other",
+            severity=fb.severity or None,
+            sentiment=fb.sentiment or None,
+            channel=fb.channel or None,
+            touchpoint=fb.touchpoint or None,
+            store_id=fb.store_id or None,
+            store_format=st.format or None,
+            store_region=st.region or None,
+            language=fb.language or None,
+            customer_tier=cust.tier or None,
+            signals={**dict(cust.signals), "repeat_count": cust.repeat_count},
+            local_time=local_time,
+        ),
+        language=request.language or fb.language or "ko",
+        customer={name: value for name, value in known if value},
+        store_name=st.name or None,
+    )
+    plan = plans.lookup(library, query)
+    return actions_pb2.GetActionPlanResponse(plan=plan_message(plan))
 
 
 def odd_request(rng: random.Random) -> actions_pb2.GetActionPlanRequest:

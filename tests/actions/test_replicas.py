@@ -12,10 +12,11 @@ from tests.actions.conftest import Replica, Replicas, playbook_yaml, unique_id, 
 from tests.conftest import DatabaseFactory
 from voc.actions.v1 import actions_pb2
 from voc.common.v1 import common_pb2
-from voc_actions import service
+from voc_actions import live, publishing
+from voc_actions.errors import PlaybooksRejected
 from voc_actions.events import Reloader
 from voc_actions.models import Base, Publication
-from voc_actions.playbooks import Library, PlaybookValidationError, default_library, read_directory
+from voc_actions.playbooks import Library, default_library, read_directory
 from voc_actions.playbooks import library_path as bundled_library_path
 from voc_platform.db import Database
 
@@ -97,18 +98,18 @@ async def test_a_replica_behind_the_database_cannot_publish_a_version_regress(
     assert (await a.publish({f"{pid}.yaml": playbook_yaml(pid, version=3)})).status_code == 200
     database = Database(actions_replicas.database_url)
     try:
-        stale = service.LiveLibrary(library=default_library(), publication_id=1)
+        stale = live.LiveLibrary(library=default_library(), publication_id=1)
         async with database.session() as session:
-            latest = await service.latest_publication_id(session)
-        with pytest.raises(PlaybookValidationError) as raised:
+            latest = await live.latest_publication_id(session)
+        with pytest.raises(PlaybooksRejected) as raised:
             async with database.transaction() as session:
-                await service.publish(
+                await publishing.record_publication(
                     session, live=stale, files={f"{pid}.yaml": playbook_yaml(pid, version=2)}, actor="test"
                 )
         assert raised.value.problems[0].field == "version"
         assert "not greater than the published version 3" in raised.value.problems[0].message
         async with database.session() as session:
-            assert await service.latest_publication_id(session) == latest
+            assert await live.latest_publication_id(session) == latest
     finally:
         await database.dispose()
 
@@ -122,7 +123,7 @@ async def test_a_replica_that_missed_the_event_catches_up_from_the_database(
     assert (await a.publish({f"{pid}.yaml": playbook_yaml(pid)})).status_code == 200
     database = Database(actions_replicas.database_url)
     try:
-        behind = service.LiveLibrary(library=Library(), publication_id=0)
+        behind = live.LiveLibrary(library=Library(), publication_id=0)
         reloader = Reloader(database, behind)
         assert await reloader.reload_if_newer() is True
         assert behind.library.get(pid) is not None
@@ -152,12 +153,14 @@ async def test_replay_skips_a_publication_that_lost_a_publish_race(databases: Da
                     Publication(published_at=time.time(), published_by="test", playbook_ids=[], **pub)
                 )
         async with database.session() as session:
-            live = await service.rebuild(session)
-        assert live.publication_id == 4
-        assert [(p.version, p.title.en.source if p.title.en else "") for p in live.library.versions(pid)] == [
+            served = await live.rebuild(session)
+        assert served.publication_id == 4
+        assert [
+            (p.version, p.title.en.source if p.title.en else "") for p in served.library.versions(pid)
+        ] == [
             (1, "Test playbook v1"),
             (2, "Test playbook v2"),
         ]
-        assert len(live.library) == len(default_library()) + 1
+        assert len(served.library) == len(default_library()) + 1
     finally:
         await database.dispose()

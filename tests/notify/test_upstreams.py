@@ -18,8 +18,8 @@ from tests.profile.conftest import Profile, open_profile
 from voc.actions.v1 import actions_pb2
 from voc.common.v1 import common_pb2
 from voc_actions import grpc_server as actions_grpc
+from voc_actions.live import LiveLibrary
 from voc_actions.playbooks import default_library
-from voc_actions.service import LiveLibrary
 from voc_cli.supervisor import free_port
 from voc_notify.clients import Upstreams
 from voc_notify.settings import Settings

@@ -32,7 +32,8 @@ from typing import Any
 import uvloop
 
 from voc.actions.v1 import actions_pb2_grpc
-from voc_actions import grpc_server, service
+from voc_actions import grpc_server
+from voc_actions.live import LiveLibrary
 from voc_actions.playbooks import parse_playbooks
 from voc_bench.playbook_workload import random_request, synthesize
 from voc_platform import grpc as voc_grpc
@@ -61,7 +62,7 @@ def _run_loop(main: Coroutine[Any, Any, Any]) -> Any:
 async def _start_server(n_playbooks: int) -> tuple[Any, int, int]:
     """The production gRPC server with ``n_playbooks`` synthetic playbooks; (server, port, count)."""
     library = parse_playbooks(synthesize(n_playbooks), require_defaults=True)
-    live = service.LiveLibrary(library=library, publication_id=1)
+    live = LiveLibrary(library=library, publication_id=1)
     server, _health, port = voc_grpc.create_server(
         port=0,
         host="127.0.0.1",

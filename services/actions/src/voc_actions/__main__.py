@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from voc_actions import api, events, grpc_server, service
+from voc_actions import api, events, grpc_server, live, publishing
 from voc_actions.models import outbox_table
 from voc_actions.playbooks import Library
 from voc_actions.settings import Settings
@@ -16,22 +16,18 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 def build(runtime: ServiceRuntime) -> ServiceParts:
     settings = runtime.settings
     assert isinstance(settings, Settings)
-    live = service.LiveLibrary(library=Library())
+    served = live.LiveLibrary(library=Library())
 
     async def load() -> None:
-        async with runtime.database.transaction() as session:
-            await service.seed_bundled_library(session)
-        async with runtime.database.session() as session:
-            rebuilt = await service.rebuild(session)
-        live.library, live.publication_id = rebuilt.library, rebuilt.publication_id
+        await live.load(runtime.database, served)
 
-    reloader = events.Reloader(runtime.database, live)
+    reloader = events.Reloader(runtime.database, served)
     return ServiceParts(
-        app=api.build_app(settings, runtime.database, live),
-        grpc_register=grpc_server.register(live),
+        app=api.build_app(settings, runtime.database, served),
+        grpc_register=grpc_server.register(served),
         grpc_service_names=[grpc_server.SERVICE_NAME],
         on_start=[load],
-        subscriptions=[(service.SUBJECT_PUBLISHED, reloader.on_published)],
+        subscriptions=[(publishing.SUBJECT_PUBLISHED, reloader.on_published)],
         background=[reloader.periodic],
     )
 

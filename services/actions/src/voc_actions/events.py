@@ -7,7 +7,7 @@ import logging
 
 from nats.aio.msg import Msg
 
-from voc_actions import service
+from voc_actions.live import LiveLibrary, reload_if_newer
 from voc_platform.db import Database
 
 log = logging.getLogger(__name__)
@@ -17,23 +17,12 @@ class Reloader:
     """The published event reaches every replica through a plain NATS subscription (fan-out);
     the periodic check covers a replica that was disconnected when it was sent."""
 
-    def __init__(self, database: Database, live: service.LiveLibrary) -> None:
+    def __init__(self, database: Database, live: LiveLibrary) -> None:
         self.database = database
         self.live = live
 
     async def reload_if_newer(self) -> bool:
-        async with self.database.session() as session:
-            latest = await service.latest_publication_id(session)
-            if latest <= self.live.publication_id:
-                return False
-            rebuilt = await service.rebuild(session)
-        self.live.library, self.live.publication_id = rebuilt.library, rebuilt.publication_id
-        log.info(
-            "playbook library reloaded at publication %d (%d playbooks)",
-            self.live.publication_id,
-            len(self.live.library),
-        )
-        return True
+        return await reload_if_newer(self.database, self.live)
 
     async def on_published(self, _msg: Msg) -> None:
         try:

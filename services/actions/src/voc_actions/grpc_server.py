@@ -1,4 +1,4 @@
-"""gRPC ActionsService: GetActionPlan and its batch form."""
+"""gRPC ActionsService: GetActionPlan and its batch form, translated straight to and from protobuf."""
 
 from __future__ import annotations
 
@@ -9,43 +9,13 @@ from zoneinfo import ZoneInfo
 from grpc import aio
 
 from voc.actions.v1 import actions_pb2, actions_pb2_grpc
-from voc_actions import service
-from voc_actions.playbooks import Facts, Library, Plan, Playbook
+from voc_actions.live import LiveLibrary
+from voc_actions.plans import DEFAULT_LANGUAGE
+from voc_actions.playbooks import Facts, Library, Playbook
 from voc_actions.playbooks.render import render_texts
 from voc_platform.grpc import check_batch_size, item_error
 
 SERVICE_NAME = actions_pb2.DESCRIPTOR.services_by_name["ActionsService"].full_name
-
-
-def plan_message(plan: Plan) -> actions_pb2.Plan:
-    """The plan as protobuf (the reference for the reply ``GetActionPlan`` builds directly)."""
-    comp = plan.compensation
-    return actions_pb2.Plan(
-        playbook_id=plan.playbook_id,
-        version=plan.version,
-        title=plan.title,
-        priority=plan.priority,
-        steps=[actions_pb2.PlanStep(text=s.text, role=s.role) for s in plan.steps],
-        script=plan.script,
-        sla=actions_pb2.Sla(ack_seconds=plan.sla.ack_seconds, resolve_seconds=plan.sla.resolve_seconds),
-        notify_roles=plan.notify_roles,
-        escalation=[
-            actions_pb2.EscalationStep(after_seconds=e.after_seconds, roles=e.roles) for e in plan.escalation
-        ],
-        compensation=(
-            actions_pb2.Compensation(
-                max_amount=comp.max_amount, currency=comp.currency, authority=comp.authority
-            )
-            if comp is not None
-            else None
-        ),
-        matched_because=plan.matched_because,
-        runners_up=[
-            actions_pb2.RunnerUp(playbook_id=pid, specificity=specificity)
-            for pid, specificity in plan.runners_up
-        ],
-        language=plan.language,
-    )
 
 
 def _fixed_part(pb: Playbook, lang: str) -> actions_pb2.Plan:
@@ -92,8 +62,8 @@ def _local_time(request: actions_pb2.GetActionPlanRequest) -> datetime | None:
 def plan_reply(
     library: Library, request: actions_pb2.GetActionPlanRequest
 ) -> actions_pb2.GetActionPlanResponse:
-    """The reply to ``request``: what ``service.lookup`` + ``plan_message`` give, built without
-    the intermediate dictionaries and dataclasses (this is the service's hot path)."""
+    """The reply to ``request``: what ``plans.lookup`` gives, as protobuf,, built without
+    the intermediate query and plan dataclasses (this is the service's hot path)."""
     fb = request.feedback
     cust = request.customer
     st = request.store
@@ -125,7 +95,7 @@ def plan_reply(
         customer["repeat_count"] = cust.repeat_count
     lang, title, steps, script = render_texts(
         match,
-        language=request.language or fb.language or "ko",
+        language=request.language or fb.language or DEFAULT_LANGUAGE,
         customer=customer,
         store={"name": st.name} if st.name else None,
     )
@@ -145,7 +115,7 @@ def plan_reply(
 
 
 class ActionsServicer(actions_pb2_grpc.ActionsServiceServicer):
-    def __init__(self, live: service.LiveLibrary) -> None:
+    def __init__(self, live: LiveLibrary) -> None:
         self.live = live
 
     async def GetActionPlan(
@@ -168,6 +138,6 @@ class ActionsServicer(actions_pb2_grpc.ActionsServiceServicer):
         return reply
 
 
-def register(live: service.LiveLibrary) -> list[Callable[[aio.Server], None]]:
+def register(live: LiveLibrary) -> list[Callable[[aio.Server], None]]:
     servicer = ActionsServicer(live)
     return [lambda server: actions_pb2_grpc.add_ActionsServiceServicer_to_server(servicer, server)]

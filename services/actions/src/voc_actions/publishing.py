@@ -1,0 +1,84 @@
+"""Publishing playbooks: validate a set of files against the latest publication, record it with
+its event in one transaction, then serve it on this replica (the others reload on the event)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from sqlalchemy import text, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from voc.events.v1 import events_pb2
+from voc_actions.errors import PlaybooksRejected
+from voc_actions.live import LiveLibrary, latest_publication_id, rebuild
+from voc_actions.models import Publication, outbox_table
+from voc_actions.playbooks import Library, Playbook, PlaybookValidationError, parse_playbooks
+from voc_platform.db import Database
+from voc_platform.outbox import add_event
+
+SUBJECT_PUBLISHED = "voc.actions.playbooks_published"
+#: pg_advisory_xact_lock key serialising publishes across replicas ("voc-pbk" in hex-ish).
+PUBLISH_LOCK_KEY = 0x766F63_70626B
+
+
+@dataclass(frozen=True)
+class Published:
+    library: Library  # the merged library to serve from now on
+    publication_id: int
+    playbooks: list[Playbook]  # what this publication added, by id
+
+
+async def publish(*, database: Database, live: LiveLibrary, files: dict[str, str], actor: str) -> Published:
+    """Record a publication (`record_publication`) and, once committed, serve it on this replica."""
+    async with database.transaction() as session:
+        published = await record_publication(session, live=live, files=files, actor=actor)
+    live.serve(published.library, published.publication_id)
+    return published
+
+
+async def record_publication(
+    session: AsyncSession, *, live: LiveLibrary, files: dict[str, str], actor: str
+) -> Published:
+    """Validate, then record a publication and its event; raises PlaybooksRejected, nothing written.
+
+    Validation runs against the database's latest publication, not this replica's copy, which
+    may lag by one event: a version check against a stale set could accept a regress.
+    """
+    try:  # parsing and the version check against the base are what can reject the files
+        parsed = parse_playbooks(sorted(files.items()))
+        await _lock_publications(session)
+        base = live.library
+        if await latest_publication_id(session) != live.publication_id:
+            base = (await rebuild(session)).library
+        merged = base.with_published(parsed)
+    except PlaybookValidationError as exc:
+        raise PlaybooksRejected(exc.problems) from exc
+    pub = Publication(
+        published_at=time.time(),
+        published_by=actor,
+        files=files,
+        playbook_ids=sorted(p.id for p in parsed.playbooks),
+    )
+    session.add(pub)
+    await session.flush()
+    await add_event(
+        session,
+        outbox_table,
+        subject=SUBJECT_PUBLISHED,
+        message=events_pb2.PlaybooksPublished(
+            publication_id=pub.id, playbook_ids=pub.playbook_ids, published_at_ms=int(pub.published_at * 1000)
+        ),
+        event_id=f"playbooks:{pub.id}",
+    )
+    return Published(merged, pub.id, parsed.playbooks)
+
+
+async def _lock_publications(session: AsyncSession) -> None:
+    """Serialise publishes across replicas for the rest of this transaction."""
+    if session.get_bind().dialect.name == "postgresql":
+        await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": PUBLISH_LOCK_KEY})
+    else:
+        # SQLite: a write (even of no rows) takes the database's write lock now, before the
+        # read below, so another process cannot publish between our read and our insert.
+        await session.execute(update(Publication).where(Publication.id == -1).values(published_by="x"))

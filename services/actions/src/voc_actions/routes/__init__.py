@@ -1,0 +1,1 @@
+"""The REST routes of the actions service, one router per resource."""

@@ -1,0 +1,130 @@
+"""The REST bodies of the actions service: a publication, and a plan lookup (DESIGN §5)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    StringConstraints,
+    field_validator,
+)
+
+from voc_actions.plans import DEFAULT_LANGUAGE, PlanQuery
+from voc_actions.playbooks import Facts
+from voc_platform.taxonomy import CATEGORIES, CHANNELS, SENTIMENTS, SEVERITIES
+
+#: A playbook file name as the CLI sends it: a bare ``*.yaml``/``*.yml`` name, no directories.
+FILE_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}\.ya?ml$"
+#: Profile signals a lookup may carry (booleans; ``repeat_count`` is the count behind repeat_issue).
+BOOLEAN_SIGNALS = (
+    "repeat_issue", "score_swing", "vip", "churn_risk", "low_satisfaction", "chronic_complainer",
+)  # fmt: skip
+
+FileName = Annotated[str, StringConstraints(pattern=FILE_NAME_PATTERN)]
+Word = Annotated[str, StringConstraints(strip_whitespace=True, max_length=60)]
+ShortText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)]
+Category = Literal[CATEGORIES]  # type: ignore[valid-type]
+Severity = Literal[SEVERITIES]  # type: ignore[valid-type]
+Sentiment = Literal[SENTIMENTS]  # type: ignore[valid-type]
+Channel = Literal[CHANNELS]  # type: ignore[valid-type]
+Language = Annotated[str, StringConstraints(pattern=r"^[A-Za-z]{2}([-_][A-Za-z0-9]{2,8})?$")]
+
+
+class PublishIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    files: Annotated[
+        dict[FileName, Annotated[str, Field(max_length=60_000)]], Field(min_length=1, max_length=200)
+    ]
+
+
+class LookupFeedback(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    category: Category
+    severity: Severity | None = None
+    sentiment: Sentiment | None = None
+    channel: Channel | None = None
+    touchpoint: Word | None = None
+    store_id: Word | None = None
+    language: Language | None = None
+
+
+class LookupCustomer(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    tier: Word | None = None
+    signals: dict[str, StrictBool | Annotated[StrictInt, Field(ge=0)]] = {}
+    name: ShortText | None = None
+    last_visit: ShortText | None = None
+    repeat_count: Annotated[int, Field(ge=0, le=10_000)] | None = None
+
+    @field_validator("signals")
+    @classmethod
+    def _known_signals(cls, value: dict[str, bool | int]) -> dict[str, bool | int]:
+        for key, flag in value.items():
+            if key == "repeat_count":
+                if isinstance(flag, bool):
+                    raise ValueError("signals.repeat_count is a count, not true/false")
+            elif key not in BOOLEAN_SIGNALS:
+                raise ValueError(f"unknown signal {key!r}; known: repeat_count, {', '.join(BOOLEAN_SIGNALS)}")
+            elif not isinstance(flag, bool):
+                raise ValueError(f"signals.{key} must be true or false")
+        return value
+
+
+class LookupStore(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    format: Word | None = None
+    region: Word | None = None
+    name: ShortText | None = None
+
+
+class LookupIn(BaseModel):
+    """The DESIGN §5 body, plus optional store facts, staff language and the store's local time."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    feedback: LookupFeedback
+    customer: LookupCustomer = LookupCustomer()
+    store: LookupStore = LookupStore()
+    language: Language | None = None
+    # The store's wall clock, for time.hours / time.weekdays conditions; an offset is ignored.
+    local_time: datetime | None = None
+
+    def query(self) -> PlanQuery:
+        """The lookup as the domain takes it: blank values are unknown, a missing category is other."""
+        fb, cust, store = self.feedback, self.customer, self.store
+        facts = Facts(
+            category=fb.category or "other",
+            severity=fb.severity or None,
+            sentiment=fb.sentiment or None,
+            channel=fb.channel or None,
+            touchpoint=fb.touchpoint or None,
+            store_id=fb.store_id or None,
+            store_format=store.format or None,
+            store_region=store.region or None,
+            language=fb.language or None,
+            customer_tier=cust.tier or None,
+            signals=dict(cust.signals),
+            local_time=self.local_time,
+        )
+        known = (
+            ("name", cust.name),
+            ("tier", cust.tier),
+            ("last_visit", cust.last_visit),
+            ("repeat_count", cust.repeat_count),
+        )
+        return PlanQuery(
+            facts=facts,
+            language=self.language or fb.language or DEFAULT_LANGUAGE,
+            customer={name: value for name, value in known if value},
+            store_name=store.name or None,
+        )
