@@ -52,6 +52,8 @@ def phone(i: int) -> str:
 
 
 def load(path: Path, count: int) -> None:
+    """Bulk-load `count` customers with their identifiers, signals, history and visits (one
+    function, ~105 lines: one sqlite3 transaction written as the tables' rows in order)."""
     settings = Settings()
     shape = summary.Shape.of(settings)
     conn = sqlite3.connect(path)

@@ -8,6 +8,10 @@ received and decrypted at the phone). A repeat complaint that notify folds into 
 covered by the alert's re-push that carries it. Loss: every delivery notify planned (one per
 device of each routed staff member, superseded ones aside) must reach its phone, and every
 feedback must reach some phone; duplicates are the same alert state received twice by a phone.
+
+One module (~800 lines) on purpose: it is read top to bottom as the method docs/BENCHMARKS.md
+describes (workload, phones, one open-loop step, its accounting against notify's rows, the
+report), and the sections are marked; nothing else imports its parts.
 """
 
 from __future__ import annotations
@@ -614,6 +618,8 @@ def plot(results: list[RunResult], path: Path) -> bool:
 
 
 async def bench(args: argparse.Namespace) -> dict[str, Any]:
+    """The whole run in order: databases, system, phones, warm-up, target run, sweep, ceiling,
+    teardown (one function, ~125 lines, so the run's sequence reads in one place)."""
     database = os.environ.get("VOC_BENCH_DATABASE", "sqlite")
     data_dir = Path(tempfile.mkdtemp(prefix="voc-bench-"))
     db_urls: dict[str, str] = {}
