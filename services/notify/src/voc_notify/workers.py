@@ -18,7 +18,8 @@ from opentelemetry.trace import SpanKind
 from sqlalchemy import bindparam, delete, select, update
 
 from voc.events.v1 import events_pb2
-from voc_notify import service
+from voc_notify import lifecycle, views
+from voc_notify.masking import push_text
 from voc_notify.models import Alert, Delivery, Device, EscalationTimer, Staff, Store, outbox_table
 from voc_notify.settings import Settings
 from voc_notify.stream import AlertBroker
@@ -44,7 +45,7 @@ def push_ttl(alert: Alert, settings: Settings) -> int:
 
 
 def push_payload(alert: Alert, settings: Settings, *, store: Store | None, language: str) -> bytes:
-    title, body = service.push_text(alert, store=store, language=language)
+    title, body = push_text(alert, store=store, language=language)
     return orjson.dumps(
         {
             "alert_id": alert.id,
@@ -373,12 +374,12 @@ class EscalationWorker:
         async with self.database.transaction() as session:
             timers = list(await session.scalars(query))
             for timer in timers:
-                result = await service.escalate(session, timer=timer, now=now)
+                result = await lifecycle.escalate(session, timer=timer, now=now)
                 if result is not None:
                     alert, _ = result
                     fired.append(
                         (
-                            {"type": "alert.escalated", "alert": service.alert_summary(alert)},
+                            {"type": "alert.escalated", "alert": views.alert_summary(alert)},
                             alert.store_id,
                             alert.area_id,
                         )
