@@ -139,15 +139,7 @@ def new_alert_sync(
     if open_alert_id is not None:
         return merge_feedback_sync(reader, alert_id=open_alert_id, facts=facts, now=now)
     recipients = route_sync(reader, store=store, wanted=list(plan.notify_roles) or ["shift_lead"], now=now)
-    title, body = compose(
-        store_name=store.name,
-        category=feedback.category,
-        priority=plan.priority,
-        customer=customer,
-        text=feedback.text,
-        ratings=feedback.ratings,
-        language=facts.language,
-    )
+    title, body = _text(facts, customer)
     # A transient object: the rows below are written by prepared statements, and the caller
     # reads the alert from this object.
     alert = Alert(
@@ -185,6 +177,20 @@ def new_alert_sync(
         ),
     )
     return NewAlert(alert, recipients, deliveries)
+
+
+def _text(facts: AlertInput, customer: CustomerContext) -> tuple[str, str]:
+    """The alert's (title, body) in the store's language, quoting this feedback."""
+    feedback = facts.feedback
+    return compose(
+        store_name=facts.store.name,
+        category=feedback.category,
+        priority=facts.plan.priority,
+        customer=customer,
+        text=feedback.text,
+        ratings=feedback.ratings,
+        language=facts.language,
+    )
 
 
 _ALERT_INSERT = Prepared(insert(Alert))
@@ -392,15 +398,7 @@ def merge_feedback_sync(reader: Reader, *, alert_id: str, facts: AlertInput, now
         change["context"] = customer.as_stored()  # fresher signals: the repeat now counts
     else:
         customer = CustomerContext.from_stored(row.context)
-    title, body = compose(
-        store_name=store.name,
-        category=feedback.category,
-        priority=plan.priority,
-        customer=customer,
-        text=feedback.text,
-        ratings=feedback.ratings,
-        language=facts.language,
-    )
+    title, body = _text(facts, customer)
     change["title"], change["body"] = f"{title} ({more(updates, facts.language)})", body
     seen = {
         "alert_id": alert_id,

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from voc_notify import duty, routing
 from voc_notify.auth import hash_password
 from voc_notify.errors import CsvRejected, RowError
-from voc_notify.models import Shift, ShiftOverride, Staff, Store
+from voc_notify.models import STORE_COLUMNS, Shift, ShiftOverride, Staff, Store
 from voc_notify.schemas import OverrideIn, Role, ShiftIn, StaffIn, StoreIn
 from voc_platform.db import Database
 from voc_platform.errors import Invalid, NotFound
@@ -25,17 +25,6 @@ from voc_platform.ids import uuid7
 
 CSV_COLUMNS = ("id", "name", "email", "password", "role", "store_ids", "area_id", "language")
 CSV_REQUIRED = frozenset({"id", "name", "email", "role"})
-_STORE_COLUMNS = (
-    "id",
-    "name",
-    "area_id",
-    "format",
-    "region",
-    "timezone",
-    "language",
-    "quiet_start",
-    "quiet_end",
-)
 
 
 async def upsert_stores(database: Database, *, stores: Sequence[StoreIn]) -> int:
@@ -48,7 +37,7 @@ async def upsert_stores(database: Database, *, stores: Sequence[StoreIn]) -> int
 
 async def list_stores(session: AsyncSession) -> list[dict[str, Any]]:
     return [
-        {key: getattr(s, key) for key in _STORE_COLUMNS}
+        {key: getattr(s, key) for key in STORE_COLUMNS}
         for s in await session.scalars(select(Store).order_by(Store.id))
     ]
 

@@ -14,7 +14,7 @@ from voc_notify import alerts, views
 from voc_notify.alerts import NewAlert
 from voc_notify.clients import Upstreams, customer_from_proto
 from voc_notify.facts import AlertInput, Feedback
-from voc_notify.models import Alert, Store, processed_table
+from voc_notify.models import STORE_COLUMNS, Alert, Store, processed_table
 from voc_notify.stream import AlertBroker
 from voc_notify.workers import DeliveryWorker, lease_alert_deliveries
 from voc_platform import dbsync, telemetry
@@ -28,17 +28,7 @@ CONSUMER = "notify-alerts"
 
 _ALERT_FOR_FEEDBACK = Prepared(select(Alert.id).where(Alert.feedback_id == bindparam("feedback_id")))
 _STORE = Prepared(
-    select(
-        Store.id,
-        Store.name,
-        Store.area_id,
-        Store.format,
-        Store.region,
-        Store.timezone,
-        Store.language,
-        Store.quiet_start,
-        Store.quiet_end,
-    ).where(Store.id == bindparam("store_id"))
+    select(*(getattr(Store, key) for key in STORE_COLUMNS)).where(Store.id == bindparam("store_id"))
 )
 
 
