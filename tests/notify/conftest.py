@@ -14,12 +14,23 @@ import pytest
 from sqlalchemy import select
 
 from tests.conftest import DatabaseFactory
-from voc_notify import service
+from voc_notify import alerts
+from voc_notify.devices import endpoint_hash
+from voc_notify.facts import (
+    UNKNOWN_CUSTOMER,
+    AlertInput,
+    CustomerContext,
+    EscalationStep,
+    Feedback,
+    Plan,
+    Signals,
+    Sla,
+)
 from voc_notify.models import Delivery, Device, Staff, Store, outbox_table
 from voc_platform import migrations
 from voc_platform.db import Database
 
-MIGRATIONS = Path(service.__file__).parent / "migrations"
+MIGRATIONS = Path(alerts.__file__).parent / "migrations"
 SEOUL = ZoneInfo("Asia/Seoul")
 PEOPLE: tuple[tuple[str, str, list[str], str | None], ...] = (
     ("lead", "shift_lead", ["s1"], None),
@@ -33,19 +44,51 @@ def seoul(year: int, month: int, day: int, hour: int, minute: int = 0) -> float:
     return datetime(year, month, day, hour, minute, tzinfo=SEOUL).timestamp()
 
 
-def plan(
-    priority: str = "urgent", after: float = 60, roles: tuple[str, ...] = ("shift_lead",)
-) -> dict[str, Any]:
-    return {
-        "playbook_id": "test",
-        "version": 1,
-        "priority": priority,
-        "title": "t",
-        "steps": [],
-        "notify_roles": list(roles),
-        "sla": {"ack_seconds": after, "resolve_seconds": 600},
-        "escalation": [{"after_seconds": after, "roles": ["store_manager"]}],
-    }
+def plan(priority: str = "urgent", after: int = 60, roles: tuple[str, ...] = ("shift_lead",)) -> Plan:
+    return Plan(
+        playbook_id="test",
+        version=1,
+        priority=priority,
+        title="t",
+        notify_roles=roles,
+        sla=Sla(ack_seconds=after, resolve_seconds=600),
+        escalation=(EscalationStep(after, ("store_manager",)),),
+    )
+
+
+def known(
+    customer_id: str, repeat: int = 0, tier: str = "", category: str = "cleanliness"
+) -> CustomerContext:
+    return CustomerContext(
+        known=True,
+        customer_id=customer_id,
+        masked_name="김**",
+        tier=tier,
+        signals=Signals(repeat_counts={category: repeat}),
+    )
+
+
+async def raise_alert(
+    db: Database,
+    feedback: Feedback,
+    *,
+    now: float,
+    the_plan: Plan | None = None,
+    customer: CustomerContext = UNKNOWN_CUSTOMER,
+    store_id: str = "s1",
+    dedupe_window: float = alerts.DEFAULT_DEDUPE_WINDOW_SECONDS,
+) -> alerts.NewAlert | None:
+    """The consumer's write: `new_alert_sync` in one hop (again in a fresh transaction when a
+    repeat's open alert changed meanwhile)."""
+    async with db.session() as s:
+        store = await s.get(Store, store_id)
+    assert store is not None
+    facts = AlertInput(
+        feedback=feedback, store=store, customer=customer, plan=the_plan or plan(), language="en"
+    )
+    return await alerts.write_alert(
+        db, alerts.new_alert_sync, facts=facts, now=now, dedupe_window=dedupe_window
+    )
 
 
 @pytest.fixture
@@ -81,7 +124,7 @@ async def add_device(db: Database, staff_id: str, subscription: dict[str, Any], 
                 id=device_id,
                 staff_id=staff_id,
                 endpoint=subscription["endpoint"],
-                endpoint_hash=service.endpoint_hash(subscription["endpoint"]),
+                endpoint_hash=endpoint_hash(subscription["endpoint"]),
                 p256dh=subscription["keys"]["p256dh"],
                 auth=subscription["keys"]["auth"],
                 created_at=time.time(),
@@ -94,31 +137,21 @@ async def new_alert(
     feedback_id: str,
     *,
     now: float,
-    the_plan: dict[str, Any] | None = None,
+    the_plan: Plan | None = None,
     customer_id: str | None = None,
     category: str = "cleanliness",
     store_id: str = "s1",
-    dedupe_window: float = service.DEFAULT_DEDUPE_WINDOW_SECONDS,
-) -> service.NewAlert | None:
-    async with db.transaction() as s:
-        store = await s.get(Store, store_id)
-        assert store is not None
-        context: dict[str, Any] = (
-            {"known": True, "customer_id": customer_id, "masked_name": "김**"}
-            if customer_id
-            else {"known": False}
-        )
-        return await service.create_alert(
-            s,
-            feedback={"id": feedback_id, "category": category, "text": f"text of {feedback_id}"},
-            store=store,
-            context=context,
-            plan=the_plan or plan(),
-            degraded=[],
-            language="en",
-            now=now,
-            dedupe_window=dedupe_window,
-        )
+    dedupe_window: float = alerts.DEFAULT_DEDUPE_WINDOW_SECONDS,
+) -> alerts.NewAlert | None:
+    return await raise_alert(
+        db,
+        Feedback(id=feedback_id, category=category, text=f"text of {feedback_id}"),
+        now=now,
+        the_plan=the_plan,
+        customer=known(customer_id, category=category) if customer_id else UNKNOWN_CUSTOMER,
+        store_id=store_id,
+        dedupe_window=dedupe_window,
+    )
 
 
 async def deliveries(db: Database, alert_id: str) -> list[Delivery]:

@@ -19,14 +19,17 @@ from sqlalchemy import select
 
 from tests.notify.conftest import SEOUL, add_device, deliveries, events, new_alert, plan
 from voc_cli.push_emulator import PushEmulator
-from voc_notify import service
+from voc_notify import alerts, lifecycle
 from voc_notify.auth import Principal
+from voc_notify.facts import UNKNOWN_CUSTOMER, AlertInput, Feedback
 from voc_notify.models import Alert, Device, EscalationTimer, Staff, Store
 from voc_notify.settings import Settings
 from voc_notify.stream import AlertBroker
 from voc_notify.webpush import DEFAULT_PUSH_HOSTS, PushAllowlist, VapidKeys, WebPushSender
-from voc_notify.workers import DeliveryWorker, EscalationWorker
+from voc_notify.workers import DeliveryWorker, EscalationWorker, lease_alert_deliveries
+from voc_platform import dbsync
 from voc_platform.db import Database
+from voc_platform.dbsync import Reader
 
 VAPID = VapidKeys.generate()
 
@@ -223,7 +226,7 @@ async def test_no_notification_after_ack(notify_db: Database, push_emulator: Pus
         async with notify_db.transaction() as s:
             alert = await s.get(Alert, created.alert.id)
             assert alert is not None
-            await service.acknowledge(
+            await lifecycle.acknowledge(
                 s, alert=alert, principal=Principal("lead", "shift_lead", ("s1",), None)
             )
         # Well past every escalation step (and the resolve SLA is for the manager, not a page
@@ -277,29 +280,29 @@ async def test_the_alerts_first_pushes_are_leased_in_its_transaction_and_sent_ri
 ) -> None:
     """What notify's consumer does for a new alert: lease its due deliveries inside the alert's
     transaction (so no worker pass takes them too) and send them once it committed."""
-    from voc_notify.workers import LEASE_SECONDS, lease_alert_deliveries
-    from voc_platform.dbsync import Reader
+    from voc_notify.workers import LEASE_SECONDS
 
     lead = await phone(notify_db, push_emulator, "lead")
     now = time.time()
-    async with notify_db.transaction() as s:
+    async with notify_db.session() as s:
         store = await s.get(Store, "s1")
-        assert store is not None
-        created = await service.create_alert(
-            s,
-            feedback={"id": "f-direct", "category": "cleanliness", "text": "text of f-direct"},
-            store=store,
-            context={"known": False},
-            plan=plan(),
-            degraded=[],
-            language="en",
-            now=now,
-        )
+    assert store is not None
+    facts = AlertInput(
+        feedback=Feedback(id="f-direct", category="cleanliness", text="text of f-direct"),
+        store=store,
+        customer=UNKNOWN_CUSTOMER,
+        plan=plan(),
+        language="en",
+    )
+
+    def hop(reader: Reader) -> tuple[alerts.NewAlert | None, list[Any]]:
+        created = alerts.new_alert_sync(reader, facts=facts, now=now)
         assert created is not None
-        alert_id = created.alert.id
-        leased = await s.run_sync(
-            lambda sync: lease_alert_deliveries(Reader.of(sync.connection()), alert_id=alert_id, now=now)
-        )
+        return created, lease_alert_deliveries(reader, alert_id=created.alert.id, now=now)
+
+    created, leased = await dbsync.write(notify_db, hop)
+    assert created is not None
+    alert_id = created.alert.id
     assert [row.delivery_id for row in leased] == [d.id for d in await deliveries(notify_db, alert_id)]
     async with workers(notify_db, push_emulator) as w:
         assert await w.delivery.process_due() == 0, "leased by the consumer: the worker keeps off"
@@ -316,7 +319,7 @@ async def test_leased_first_pushes_that_were_never_sent_go_out_when_the_lease_ru
 ) -> None:
     """The process died between the alert's commit and its first pushes: nothing is lost, the
     worker's pass sends them once the lease has run out."""
-    from voc_notify.workers import LEASE_SECONDS, lease_alert_deliveries
+    from voc_notify.workers import LEASE_SECONDS
     from voc_platform.dbsync import Reader
 
     lead = await phone(notify_db, push_emulator, "lead")
@@ -345,7 +348,6 @@ async def test_concurrent_consumers_record_outcomes_for_shared_phones_without_de
     alerts share the same phones: on PostgreSQL, updates of the same device rows in different
     orders deadlocked (an unrecorded accepted push was then sent again after its lease). Rows
     are updated in one global order, so twenty alerts at once all record cleanly, once."""
-    from voc_notify.workers import lease_alert_deliveries
     from voc_platform.dbsync import Reader
 
     phones = [await phone(notify_db, push_emulator, staff) for staff in ("lead", "lead", "mgr", "mgr")]

@@ -6,38 +6,34 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from sqlalchemy import func, select
 
 from tests.conftest import DatabaseFactory
 from voc.common.v1 import common_pb2
-from voc_notify import service
+from voc_notify import alerts, lifecycle
 from voc_notify.auth import Principal
 from voc_notify.clients import Upstreams
-from voc_notify.models import Delivery, Device, EscalationTimer, Staff, Store, outbox_table
+from voc_notify.facts import UNKNOWN_CUSTOMER, AlertInput, EscalationStep, Feedback, Plan, Sla
+from voc_notify.models import Alert, Delivery, Device, EscalationTimer, Staff, Store, outbox_table
 from voc_notify.settings import Settings
 from voc_notify.stream import AlertBroker
 from voc_notify.workers import EscalationWorker
 from voc_platform import migrations
 from voc_platform.db import Database
 
-MIGRATIONS = Path(service.__file__).parent / "migrations"
+MIGRATIONS = Path(alerts.__file__).parent / "migrations"
 
-PLAN: dict[str, Any] = {
-    "playbook_id": "test",
-    "version": 1,
-    "priority": "urgent",
-    "title": "t",
-    "steps": [],
-    "notify_roles": ["shift_lead"],
-    "sla": {"ack_seconds": 60, "resolve_seconds": 600},
-    "escalation": [
-        {"after_seconds": 60, "roles": ["store_manager"]},
-        {"after_seconds": 120, "roles": ["area_manager"]},
-    ],
-}
+PLAN = Plan(
+    playbook_id="test",
+    version=1,
+    priority="urgent",
+    title="t",
+    notify_roles=("shift_lead",),
+    sla=Sla(ack_seconds=60, resolve_seconds=600),
+    escalation=(EscalationStep(60, ("store_manager",)), EscalationStep(120, ("area_manager",))),
+)
 
 
 @pytest.fixture
@@ -83,22 +79,20 @@ async def db(databases: DatabaseFactory) -> AsyncIterator[Database]:
 
 
 async def new_alert(db: Database, feedback_id: str, now: float) -> str:
-    async with db.transaction() as s:
+    async with db.session() as s:
         store = await s.get(Store, "s1")
-        assert store is not None
-        created = await service.create_alert(
-            s,
-            feedback={"id": feedback_id, "category": "cleanliness", "text": "dirty"},
-            store=store,
-            context={"known": False},
-            plan=PLAN,
-            degraded=[],
-            language="en",
-            now=now,
-        )
-        assert created is not None
-        assert [r.id for r in created.recipients] == ["lead"]
-        return created.alert.id
+    assert store is not None
+    facts = AlertInput(
+        feedback=Feedback(id=feedback_id, category="cleanliness", text="dirty"),
+        store=store,
+        customer=UNKNOWN_CUSTOMER,
+        plan=PLAN,
+        language="en",
+    )
+    created = await alerts.write_alert(db, alerts.new_alert_sync, facts=facts, now=now)
+    assert created is not None
+    assert [r.id for r in created.recipients] == ["lead"]
+    return created.alert.id
 
 
 async def deliveries_for(db: Database, alert_id: str) -> list[str]:
@@ -130,9 +124,9 @@ async def test_ack_stops_paging_at_once(db: Database) -> None:
     now = time.time()
     alert_id = await new_alert(db, "f-ack", now)
     async with db.transaction() as s:
-        alert = await s.get(service.Alert, alert_id)
+        alert = await s.get(Alert, alert_id)
         assert alert is not None
-        await service.acknowledge(
+        await lifecycle.acknowledge(
             s, alert=alert, principal=Principal("lead", "shift_lead", ("s1",), None), now=now + 10
         )
     worker = EscalationWorker(db, Settings(), AlertBroker(), lambda: None)
@@ -153,9 +147,9 @@ async def test_missed_resolve_sla_tells_the_manager(db: Database) -> None:
     now = time.time()
     alert_id = await new_alert(db, "f-sla", now)
     async with db.transaction() as s:
-        alert = await s.get(service.Alert, alert_id)
+        alert = await s.get(Alert, alert_id)
         assert alert is not None
-        await service.acknowledge(
+        await lifecycle.acknowledge(
             s, alert=alert, principal=Principal("lead", "shift_lead", ("s1",), None), now=now + 5
         )
     worker = EscalationWorker(db, Settings(), AlertBroker(), lambda: None)
@@ -195,9 +189,9 @@ async def test_degraded_paths_when_profile_and_actions_are_down() -> None:
             identifiers=common_pb2.CustomerIdentifiers(), facts=facts
         )
         assert anonymous is None and not down, "anonymous feedback needs no profile call"
-        plan, actions_down = await upstreams.action_plan(facts=facts, context=None, store={}, language="ko")
-        assert actions_down and plan["playbook_id"] == "builtin-food_safety"
-        assert plan["priority"] == "urgent" and plan["steps"]
-        assert "actions service unavailable" in plan["matched_because"][0]
+        plan, actions_down = await upstreams.action_plan(facts=facts, context=None, store=None, language="ko")
+        assert actions_down and plan.playbook_id == "builtin-food_safety"
+        assert plan.priority == "urgent" and plan.steps
+        assert "actions service unavailable" in plan.matched_because[0]
     finally:
         await upstreams.close()

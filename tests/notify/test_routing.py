@@ -11,7 +11,7 @@ from sqlalchemy import select, text
 from tests.conftest import DatabaseFactory
 from tests.notify.conftest import MIGRATIONS, add_device, deliveries, events, new_alert, plan, seoul
 from voc.events.v1 import events_pb2
-from voc_notify import duty, service
+from voc_notify import duty, lifecycle, routing
 from voc_notify.auth import Principal
 from voc_notify.models import Alert, EscalationTimer, Shift, ShiftOverride, Staff, StaffStore, Store
 from voc_platform import migrations
@@ -105,7 +105,7 @@ async def test_routing_pages_who_is_on_duty_else_one_level_up(notify_db: Databas
         async def routed(now: float) -> list[str]:
             assert store is not None
             return [
-                p.id for p in await service.staff_for_roles(s, store=store, wanted=["shift_lead"], now=now)
+                p.id for p in await routing.staff_for_roles(s, store=store, wanted=["shift_lead"], now=now)
             ]
 
         assert await routed(seoul(2026, 11, 23, 15)) == ["lead"]
@@ -117,7 +117,7 @@ async def test_routing_pages_who_is_on_duty_else_one_level_up(notify_db: Databas
         store = await s.get(Store, "s1")
         assert store is not None
         # Nobody on duty at any level: the plain ladder, so the alert still has an owner.
-        night = await service.staff_for_roles(
+        night = await routing.staff_for_roles(
             s, store=store, wanted=["shift_lead"], now=seoul(2026, 11, 23, 23)
         )
         assert [p.id for p in night] == ["lead"]
@@ -148,7 +148,7 @@ async def test_routing_follows_the_stores_each_person_works_at(notify_db: Databa
         async with notify_db.session() as s:
             store = await s.get(Store, store_id)
             assert store is not None
-            return [p.id for p in await service.store_staff(s, store=store)]
+            return [p.id for p in await routing.store_staff(s, store=store)]
 
     assert await at("s1") == ["area", "lead", "mgr"]
     assert await at("s2") == ["float"], "another area: s1's area manager is not asked"
@@ -246,13 +246,13 @@ async def test_a_repeat_complaint_updates_the_open_alert(notify_db: Database) ->
     async with notify_db.transaction() as s:
         alert = await s.get(Alert, later.alert.id)
         assert alert is not None
-        await service.acknowledge(s, alert=alert, principal=LEAD, now=MONDAY_10 + 2500)
+        await lifecycle.acknowledge(s, alert=alert, principal=LEAD, now=MONDAY_10 + 2500)
     update = await new_alert(notify_db, "f-6", now=MONDAY_10 + 2600, customer_id="c1")
     assert update is not None and update.merged and [p.id for p in update.recipients] == ["lead"]
     async with notify_db.transaction() as s:
         alert = await s.get(Alert, later.alert.id)
         assert alert is not None
-        await service.resolve(
+        await lifecycle.resolve(
             s, alert=alert, principal=LEAD, outcome="resolved", note="", now=MONDAY_10 + 2700
         )
     resolved = [

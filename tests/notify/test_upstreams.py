@@ -22,6 +22,7 @@ from voc_actions.live import LiveLibrary
 from voc_actions.playbooks import default_library
 from voc_cli.supervisor import free_port
 from voc_notify.clients import Upstreams
+from voc_notify.models import Store
 from voc_notify.settings import Settings
 from voc_platform import telemetry
 from voc_platform.grpc import create_server
@@ -86,7 +87,7 @@ def facts(n: int, category: str = "wait_time") -> common_pb2.FeedbackFacts:
     )
 
 
-STORE = {"format": "restaurant", "region": "seoul", "name": "강남역점", "timezone": "Asia/Seoul"}
+STORE = Store(id="s1", format="restaurant", region="seoul", name="강남역점", timezone="Asia/Seoul")
 
 
 async def test_lookups_made_together_go_out_as_one_batch_each_with_its_own_answer(servers: Servers) -> None:
@@ -123,11 +124,9 @@ async def test_lookups_made_together_go_out_as_one_batch_each_with_its_own_answe
         assert all(not degraded for _, degraded in plans)
         for ask, (plan, _) in zip(asks, plans, strict=True):
             lone, degraded = await client.action_plan(**ask, store=STORE, language="ko")
-            assert (
-                not degraded and lone["playbook_id"] == plan["playbook_id"] and lone["steps"] == plan["steps"]
-            )
+            assert not degraded and lone.playbook_id == plan.playbook_id and lone.steps == plan.steps
         assert client.get_plan.batches == 1  # the lone lookups were unary calls
-        assert len({p["playbook_id"] for p, _ in plans}) == 3
+        assert len({p.playbook_id for p, _ in plans}) == 3
     finally:
         await client.close()
 
@@ -169,7 +168,7 @@ async def test_a_server_without_the_batch_method_is_asked_one_by_one(
         again = await asyncio.gather(*(ask(f) for f in asks))
         for answers in (first, again):
             assert all(not degraded for (_, degraded), _ in answers)
-            assert [p["language"] for (p, _), _ in answers] == ["en"] * 3
+            assert [p.language for (p, _), _ in answers] == ["en"] * 3
         assert client.get_plan.batches == 0 and client.get_plan.calls == 6
         # Each one-by-one call went out under its own caller's trace, as a plain call would.
         callers = [trace for _, trace in first + again]
@@ -198,8 +197,6 @@ async def test_when_the_servers_are_down_every_caller_takes_the_degraded_path() 
             *(client.action_plan(facts=facts(i), context=None, store=STORE, language="ko") for i in range(3))
         )
         # The category's built-in default plan, flagged.
-        assert [(plan["playbook_id"], degraded) for plan, degraded in plans] == [
-            ("builtin-wait_time", True)
-        ] * 3
+        assert [(plan.playbook_id, degraded) for plan, degraded in plans] == [("builtin-wait_time", True)] * 3
     finally:
         await client.close()

@@ -1,13 +1,21 @@
-"""Staff passwords (argon2) and short-lived access tokens (HS256 JWT)."""
+"""Staff login: passwords (argon2), lockout after repeated failures, and short-lived access
+tokens (HS256 JWT)."""
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import jwt
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import select
+
+from voc_notify.models import Staff
+from voc_notify.settings import Settings
+from voc_platform.db import Database
+from voc_platform.errors import RateLimited, Unauthenticated
 
 _hasher = PasswordHasher()
 # Verifying against this keeps the timing of "unknown e-mail" equal to "wrong password".
@@ -70,3 +78,44 @@ def read_token(token: str, *, secret: str) -> Principal:
         store_ids=tuple(claims.get("stores") or ()),
         area_id=claims.get("area"),
     )
+
+
+@dataclass(frozen=True, slots=True)
+class Login:
+    """A successful login: the access token and the staff member as the app shows them."""
+
+    token: str
+    staff: dict[str, Any]
+
+
+async def login(database: Database, *, settings: Settings, email: str, password: str) -> Login:
+    """A token for the staff member with this e-mail and password. Each failure counts; past
+    `login_max_failures` the account is locked for a time that doubles with every further one."""
+    now = time.time()
+    async with database.transaction() as session:
+        staff = await session.scalar(select(Staff).where(Staff.email == email.lower()))
+        if staff is not None and staff.locked_until > now:
+            wait = int(staff.locked_until - now) + 1
+            raise RateLimited(f"Too many failed logins; try again in {wait} s.", retry_after=wait)
+        ok = verify_password(staff.password_hash if staff else None, password)
+        if staff is None or not ok or not staff.active:
+            if staff is not None:
+                staff.failed_logins += 1
+                over = staff.failed_logins - settings.login_max_failures
+                if over >= 0:
+                    staff.locked_until = now + settings.lockout_base_seconds * (2 ** min(over, 8))
+            principal = None
+        else:
+            staff.failed_logins, staff.locked_until = 0, 0.0
+            principal = Principal(staff.id, staff.role, tuple(staff.store_ids or ()), staff.area_id)
+            profile = {
+                "id": staff.id,
+                "name": staff.name,
+                "role": staff.role,
+                "store_ids": staff.store_ids,
+                "area_id": staff.area_id,
+                "language": staff.language,
+            }
+    if principal is None:  # raised after the commit: the failure is counted
+        raise Unauthenticated("E-mail or password is wrong.")
+    return Login(issue_token(principal, secret=settings.jwt_secret, ttl=settings.token_ttl_seconds), profile)

@@ -1,21 +1,34 @@
-"""gRPC clients for profile and actions, with the degraded paths of DESIGN §3."""
+"""gRPC clients for profile and actions, with the degraded paths of DESIGN §3, and their
+replies as notify's typed values (`facts.py`)."""
 
 from __future__ import annotations
 
 import logging
 import time
 from datetime import datetime
-from typing import Any
 from zoneinfo import ZoneInfo
 
 import grpc
-from google.protobuf.json_format import MessageToDict
 from grpc import aio
 
 from voc.actions.v1 import actions_pb2, actions_pb2_grpc
 from voc.common.v1 import common_pb2
 from voc.profile.v1 import profile_pb2, profile_pb2_grpc
 from voc_notify.defaults import default_plan
+from voc_notify.facts import (
+    UNKNOWN_CUSTOMER,
+    Compensation,
+    CustomerContext,
+    EscalationStep,
+    Plan,
+    PlanStep,
+    Reason,
+    RunnerUp,
+    Signals,
+    Sla,
+    Visit,
+)
+from voc_notify.models import Store
 from voc_notify.settings import Settings
 from voc_platform.grpc import Coalescing, ItemFailed, client_channel, item_failed
 
@@ -89,59 +102,64 @@ class Upstreams:
         *,
         facts: common_pb2.FeedbackFacts,
         context: profile_pb2.CustomerContext | None,
-        store: dict[str, Any],
+        store: Store | None,
         language: str,
-    ) -> tuple[dict[str, Any], bool]:
-        customer = actions_pb2.CustomerFacts()
-        if context is not None and context.found:
-            sig = context.signals
-            repeat = sig.repeat_counts.get(facts.category, 0)
-            customer = actions_pb2.CustomerFacts(
-                tier=context.tier,
-                known=True,
-                name=context.name,
-                repeat_count=repeat,
-                last_visit=(
-                    datetime.fromtimestamp(context.last_visits[0].visited_at_ms / 1000).date().isoformat()
-                    if context.last_visits
-                    else ""
-                ),
-                signals={
-                    "repeat_issue": repeat >= 2,
-                    "score_swing": sig.score_swing,
-                    "vip": sig.vip,
-                    "churn_risk": sig.churn_risk,
-                    "low_satisfaction": sig.low_satisfaction,
-                },
-            )
-        tz = store.get("timezone") or "Asia/Seoul"
+    ) -> tuple[Plan, bool]:
+        """(plan, degraded): actions' plan for this feedback, customer and store, or the
+        built-in default plan when actions cannot answer."""
         try:
-            ZoneInfo(tz)
-        except (KeyError, ValueError):
-            tz = "UTC"
-        request = actions_pb2.GetActionPlanRequest(
-            feedback=facts,
-            customer=customer,
-            store=actions_pb2.StoreFacts(
-                format=store.get("format") or "",
-                region=store.get("region") or "",
-                name=store.get("name") or "",
-            ),
-            language=language,
-            local_time_ms=int(time.time() * 1000),
-            time_zone=tz,
-        )
-        try:
-            response = await self.get_plan(request)
+            response = await self.get_plan(_plan_request(facts, context, store, language))
         except (aio.AioRpcError, ItemFailed) as exc:
             log.warning("actions unavailable (%s): built-in default plan", _code(exc))
             return default_plan(category=facts.category, severity=facts.severity, language=language), True
-        plan = MessageToDict(
-            response.plan, preserving_proto_field_name=True, always_print_fields_with_no_presence=True
+        return plan_from_proto(response.plan), False
+
+
+def _plan_request(
+    facts: common_pb2.FeedbackFacts,
+    context: profile_pb2.CustomerContext | None,
+    store: Store | None,
+    language: str,
+) -> actions_pb2.GetActionPlanRequest:
+    customer = actions_pb2.CustomerFacts()
+    if context is not None and context.found:
+        sig = context.signals
+        repeat = sig.repeat_counts.get(facts.category, 0)
+        customer = actions_pb2.CustomerFacts(
+            tier=context.tier,
+            known=True,
+            name=context.name,
+            repeat_count=repeat,
+            last_visit=(
+                datetime.fromtimestamp(context.last_visits[0].visited_at_ms / 1000).date().isoformat()
+                if context.last_visits
+                else ""
+            ),
+            signals={
+                "repeat_issue": repeat >= 2,
+                "score_swing": sig.score_swing,
+                "vip": sig.vip,
+                "churn_risk": sig.churn_risk,
+                "low_satisfaction": sig.low_satisfaction,
+            },
         )
-        if not response.plan.HasField("compensation"):
-            plan["compensation"] = None
-        return plan, False
+    tz = (store.timezone if store is not None else None) or "Asia/Seoul"
+    try:
+        ZoneInfo(tz)
+    except (KeyError, ValueError):
+        tz = "UTC"
+    return actions_pb2.GetActionPlanRequest(
+        feedback=facts,
+        customer=customer,
+        store=actions_pb2.StoreFacts(
+            format=(store.format if store is not None else None) or "",
+            region=(store.region if store is not None else None) or "",
+            name=(store.name if store is not None else None) or "",
+        ),
+        language=language,
+        local_time_ms=int(time.time() * 1000),
+        time_zone=tz,
+    )
 
 
 def _code(exc: aio.AioRpcError | ItemFailed) -> str:
@@ -149,37 +167,55 @@ def _code(exc: aio.AioRpcError | ItemFailed) -> str:
     return str(code.name)
 
 
-def context_dict(context: profile_pb2.CustomerContext | None) -> dict[str, Any]:
-    """What staff may see of the customer: masked identity, tier, signals, last visits."""
+def customer_from_proto(context: profile_pb2.CustomerContext | None) -> CustomerContext:
+    """What staff may see of the customer (masked identity, tier, signals, last visits)."""
     if context is None or not context.found:
-        return {"known": False}
+        return UNKNOWN_CUSTOMER
     sig = context.signals
-    return {
-        "known": True,
-        "customer_id": context.customer_id,
-        "masked_name": context.masked_name,
-        "masked_phone": context.masked_phone,
-        "tier": context.tier,
-        "lifetime_value": context.lifetime_value,
-        "feedback_count": context.feedback_count,
-        "mean_csat": context.mean_csat or None,
-        "last_visits": [
-            {"store_id": v.store_id, "visited_at_ms": v.visited_at_ms, "amount": v.amount}
-            for v in context.last_visits
-        ],
-        "signals": {
-            "repeat_issue": sig.repeat_issue,
-            "repeat_counts": dict(sig.repeat_counts),
-            "score_swing": sig.score_swing,
-            "score_swing_delta": sig.score_swing_delta,
-            "complaint_count_90d": sig.complaint_count_90d,
-            "chronic_complainer": sig.chronic_complainer,
-            "low_satisfaction": sig.low_satisfaction,
-            "churn_risk": sig.churn_risk,
-            "vip": sig.vip,
-            "reasons": [{"signal": r.signal, "reason": r.reason} for r in sig.reasons],
-        },
-    }
+    return CustomerContext(
+        known=True,
+        customer_id=context.customer_id,
+        masked_name=context.masked_name,
+        masked_phone=context.masked_phone,
+        tier=context.tier,
+        lifetime_value=context.lifetime_value,
+        feedback_count=context.feedback_count,
+        mean_csat=context.mean_csat or None,
+        last_visits=tuple(Visit(v.store_id, v.visited_at_ms, v.amount) for v in context.last_visits),
+        signals=Signals(
+            repeat_issue=sig.repeat_issue,
+            repeat_counts=dict(sig.repeat_counts),
+            score_swing=sig.score_swing,
+            score_swing_delta=sig.score_swing_delta,
+            complaint_count_90d=sig.complaint_count_90d,
+            chronic_complainer=sig.chronic_complainer,
+            low_satisfaction=sig.low_satisfaction,
+            churn_risk=sig.churn_risk,
+            vip=sig.vip,
+            reasons=tuple(Reason(r.signal, r.reason) for r in sig.reasons),
+        ),
+    )
 
 
-__all__ = ["Upstreams", "context_dict", "grpc"]
+def plan_from_proto(plan: actions_pb2.Plan) -> Plan:
+    c = plan.compensation
+    return Plan(
+        playbook_id=plan.playbook_id,
+        version=plan.version,
+        title=plan.title,
+        priority=plan.priority,
+        steps=tuple(PlanStep(s.text, s.role) for s in plan.steps),
+        script=plan.script,
+        sla=Sla(plan.sla.ack_seconds, plan.sla.resolve_seconds) if plan.HasField("sla") else None,
+        notify_roles=tuple(plan.notify_roles),
+        escalation=tuple(EscalationStep(e.after_seconds, tuple(e.roles)) for e in plan.escalation),
+        compensation=Compensation(c.max_amount, c.currency, c.authority)
+        if plan.HasField("compensation")
+        else None,
+        matched_because=tuple(plan.matched_because),
+        runners_up=tuple(RunnerUp(r.playbook_id, r.specificity) for r in plan.runners_up),
+        language=plan.language,
+    )
+
+
+__all__ = ["Upstreams", "customer_from_proto", "grpc", "plan_from_proto"]

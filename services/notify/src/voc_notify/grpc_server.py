@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import grpc
 from grpc import aio
 
 from voc.notify.v1 import notify_pb2, notify_pb2_grpc
 from voc_notify.models import Alert
 from voc_platform.db import Database
+from voc_platform.errors import NotFound
 
 SERVICE_NAME = notify_pb2.DESCRIPTOR.services_by_name["NotifyService"].full_name
 
@@ -28,8 +28,7 @@ class NotifyServicer(notify_pb2_grpc.NotifyServiceServicer):
         async with self.database.session() as session:
             alert = await session.get(Alert, request.alert_id)
         if alert is None:
-            await context.abort(grpc.StatusCode.NOT_FOUND, f"no alert {request.alert_id}")
-        assert alert is not None  # abort() raised otherwise
+            raise NotFound(f"no alert {request.alert_id}")
         return notify_pb2.GetAlertResponse(
             alert=notify_pb2.Alert(
                 alert_id=alert.id,

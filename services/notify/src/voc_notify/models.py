@@ -46,6 +46,20 @@ class Store(Base):
     quiet_end: Mapped[str | None] = mapped_column(String(5), nullable=True)
 
 
+#: Every column of a store, in order: the reads that build a transient `Store` or serve one.
+STORE_COLUMNS = (
+    "id",
+    "name",
+    "area_id",
+    "format",
+    "region",
+    "timezone",
+    "language",
+    "quiet_start",
+    "quiet_end",
+)
+
+
 class Staff(Base):
     __tablename__ = "staff"
 

@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from voc_notify.duty import parse_hhmm
-from voc_notify.service import OUTCOMES
+from voc_notify.lifecycle import OUTCOMES
 
 Role = Literal["staff", "shift_lead", "store_manager", "area_manager", "cx_admin"]
 

@@ -18,8 +18,18 @@ from opentelemetry.trace import SpanKind
 from sqlalchemy import bindparam, delete, select, update
 
 from voc.events.v1 import events_pb2
-from voc_notify import service
-from voc_notify.models import Alert, Delivery, Device, EscalationTimer, Staff, Store, outbox_table
+from voc_notify import lifecycle, views
+from voc_notify.masking import push_text
+from voc_notify.models import (
+    STORE_COLUMNS,
+    Alert,
+    Delivery,
+    Device,
+    EscalationTimer,
+    Staff,
+    Store,
+    outbox_table,
+)
 from voc_notify.settings import Settings
 from voc_notify.stream import AlertBroker
 from voc_notify.webpush import PushSubscription, WebPushSender, backoff_delay
@@ -44,7 +54,7 @@ def push_ttl(alert: Alert, settings: Settings) -> int:
 
 
 def push_payload(alert: Alert, settings: Settings, *, store: Store | None, language: str) -> bytes:
-    title, body = service.push_text(alert, store=store, language=language)
+    title, body = push_text(alert, store=store, language=language)
     return orjson.dumps(
         {
             "alert_id": alert.id,
@@ -72,17 +82,6 @@ _ALERT_PUSH_COLUMNS = (
     "plan",
     "traceparent",
 )
-_STORE_COLUMNS = (
-    "id",
-    "name",
-    "area_id",
-    "format",
-    "region",
-    "timezone",
-    "language",
-    "quiet_start",
-    "quiet_end",
-)
 
 
 def _push_query(dialect: str, *, of_alert: bool) -> Any:
@@ -100,7 +99,7 @@ def _push_query(dialect: str, *, of_alert: bool) -> Any:
             Device.auth,
             Staff.language.label("staff_language"),
             *(getattr(Alert, key) for key in _ALERT_PUSH_COLUMNS),
-            *(getattr(Store, key).label(f"store__{key}") for key in _STORE_COLUMNS),
+            *(getattr(Store, key).label(f"store__{key}") for key in STORE_COLUMNS),
         )
         .join(Device, Device.id == Delivery.device_id)
         .join(Alert, Alert.id == Delivery.alert_id)
@@ -238,7 +237,7 @@ class DeliveryWorker:
         for row in rows:
             alert = Alert(**{key: getattr(row, key) for key in _ALERT_PUSH_COLUMNS})
             store = (
-                Store(**{key: getattr(row, f"store__{key}") for key in _STORE_COLUMNS})
+                Store(**{key: getattr(row, f"store__{key}") for key in STORE_COLUMNS})
                 if row.store__id is not None
                 else None
             )
@@ -373,12 +372,12 @@ class EscalationWorker:
         async with self.database.transaction() as session:
             timers = list(await session.scalars(query))
             for timer in timers:
-                result = await service.escalate(session, timer=timer, now=now)
+                result = await lifecycle.escalate(session, timer=timer, now=now)
                 if result is not None:
                     alert, _ = result
                     fired.append(
                         (
-                            {"type": "alert.escalated", "alert": service.alert_summary(alert)},
+                            {"type": "alert.escalated", "alert": views.alert_summary(alert)},
                             alert.store_id,
                             alert.area_id,
                         )

@@ -1,9 +1,8 @@
-"""A repeat complaint folded into its open alert: the consumer's prepared-statement path
-(`new_alert_sync(merge=True)` in one `dbsync.write` hop) must leave exactly what the ORM path
-(`create_alert` -> `merge_feedback`, its fallback) leaves: the alert row (related feedback,
-updates, raised priority, context, plan, title and body), recipients (the acknowledger added once
-acknowledged), superseded and new deliveries (levels, quiet-hours holds, retries in flight kept),
-and the `merged:` events. Plus the fallback itself: an alert gone or changed meanwhile."""
+"""A repeat complaint folded into its open alert (`new_alert_sync` -> `merge_feedback_sync`, the
+consumer's one hop): the alert row (related feedback, updates, raised priority, context, plan,
+title and body), recipients (the acknowledger added once acknowledged), superseded and new
+deliveries (levels, quiet-hours holds, retries in flight kept), and the `merged:` events. Plus an
+open alert gone or changed meanwhile: nothing written, and the hop run again afresh."""
 
 from __future__ import annotations
 
@@ -13,13 +12,14 @@ from typing import Any
 
 import pytest
 from google.protobuf.json_format import MessageToDict
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text
 
 from tests.conftest import DATABASE, DatabaseFactory
-from tests.notify.conftest import MIGRATIONS, PEOPLE, add_device, new_alert, plan, seoul
+from tests.notify.conftest import MIGRATIONS, PEOPLE, add_device, known, new_alert, plan, raise_alert, seoul
 from voc.events.v1 import events_pb2
-from voc_notify import service
+from voc_notify import alerts, lifecycle, views
 from voc_notify.auth import Principal
+from voc_notify.facts import AlertInput, CustomerContext, Feedback, Plan
 from voc_notify.models import (
     Alert,
     AlertRecipient,
@@ -42,27 +42,17 @@ PAYLOADS: dict[str, Any] = {
 }
 
 
-def known(customer_id: str, repeat: int = 0, tier: str = "") -> dict[str, Any]:
-    return {
-        "known": True,
-        "customer_id": customer_id,
-        "masked_name": "김**",
-        "tier": tier,
-        "signals": {"repeat_counts": {"cleanliness": repeat}},
-    }
-
-
-def complaint(feedback_id: str, category: str = "cleanliness", text: str = "") -> dict[str, Any]:
-    return {
-        "id": feedback_id,
-        "store_id": "s1",
-        "category": category,
-        "channel": "kiosk",
-        "severity": "high",
-        "text": text or f"text of {feedback_id}",
-        "ratings": {"csat": 1},
-        "received_at_ms": 1_795_000_000_000,
-    }
+def complaint(feedback_id: str, category: str = "cleanliness", text: str = "") -> Feedback:
+    return Feedback(
+        id=feedback_id,
+        store_id="s1",
+        category=category,
+        channel="kiosk",
+        severity="high",
+        text=text or f"text of {feedback_id}",
+        ratings={"csat": 1},
+        received_at_ms=1_795_000_000_000,
+    )
 
 
 async def prepare(database: Database) -> None:
@@ -110,57 +100,31 @@ def staff(sid: str, role: str, stores: list[str], area: str | None) -> Staff:
     )
 
 
-async def repeat(
-    database: Database,
-    feedback: dict[str, Any],
-    *,
-    orm: bool,
-    context: dict[str, Any],
-    the_plan: dict[str, Any],
-    now: float,
-) -> service.NewAlert | None:
-    """A complaint through the ORM path (`create_alert`, as the consumer's fallback) or the
-    prepared one (as the consumer's hop)."""
-    async with database.session() as s:
-        store = await s.get(Store, "s1")
-    assert store is not None
-    facts: dict[str, Any] = {
-        "feedback": feedback,
-        "store": store,
-        "context": context,
-        "plan": the_plan,
-        "degraded": [],
-        "language": "en",
-        "now": now,
-    }
-    if orm:
-        async with database.transaction() as s:
-            return await service.create_alert(s, **facts)
-    return await dbsync.write(database, service.new_alert_sync, merge=True, **facts)
-
-
 async def acknowledge(database: Database, alert_id: str, staff_id: str, role: str, now: float) -> None:
     async with database.transaction() as s:
         alert = await s.get(Alert, alert_id)
         assert alert is not None
-        await service.acknowledge(s, alert=alert, principal=Principal(staff_id, role, ("s1",), "a1"), now=now)
+        await lifecycle.acknowledge(
+            s, alert=alert, principal=Principal(staff_id, role, ("s1",), "a1"), now=now
+        )
 
 
-async def run_scenario(database: Database, *, orm: bool) -> dict[str, Any]:
+async def run_scenario(database: Database) -> dict[str, Any]:
     await prepare(database)
     returned: list[Any] = []
 
-    async def merge(feedback: dict[str, Any], **kwargs: Any) -> service.NewAlert | None:
-        created = await repeat(database, feedback, orm=orm, **kwargs)
+    async def merge(
+        feedback: Feedback, *, context: CustomerContext, the_plan: Plan, now: float
+    ) -> alerts.NewAlert | None:
+        created = await raise_alert(database, feedback, customer=context, the_plan=the_plan, now=now)
         returned.append(
             None
             if created is None
             else {
                 "merged": created.merged,
-                # The ORM reads the staff with an IN list and no ORDER BY: compared as sets.
                 "recipients": sorted(p.id for p in created.recipients),
                 "deliveries": created.deliveries,
-                "summary": {**service.alert_summary(created.alert), "id": created.alert.feedback_id},
+                "summary": {**views.alert_summary(created.alert), "id": created.alert.feedback_id},
                 "area_id": created.alert.area_id,
                 "store_id": created.alert.store_id,
             }
@@ -208,7 +172,7 @@ async def run_scenario(database: Database, *, orm: bool) -> dict[str, Any]:
             )
         )
         assert timer is not None
-        assert await service.escalate(s, timer=timer, now=EVENING + 400) is not None
+        assert await lifecycle.escalate(s, timer=timer, now=EVENING + 400) is not None
         # A retry in flight (attempted once, still pending) is not superseded.
         retry = await s.scalar(
             select(Delivery)
@@ -221,7 +185,7 @@ async def run_scenario(database: Database, *, orm: bool) -> dict[str, Any]:
     # Context without `known`: the alert keeps the context it has (priority info: not lowered).
     await merge(
         complaint("f-a3"),
-        context={"known": False, "customer_id": "c1"},
+        context=CustomerContext(known=False, customer_id="c1"),
         the_plan=plan(priority="info"),
         now=EVENING + 500,
     )
@@ -295,19 +259,12 @@ async def snapshot(database: Database) -> dict[str, Any]:
     }
 
 
-async def test_the_prepared_merge_leaves_what_the_orm_merge_leaves(databases: DatabaseFactory) -> None:
-    results = {}
-    for orm in (True, False):
-        database = Database(databases.url(f"notify_merge_{'orm' if orm else 'prepared'}"))
-        try:
-            results[orm] = await run_scenario(database, orm=orm)
-        finally:
-            await database.dispose()
-    orm_result, prepared = results[True], results[False]
-    for key in ("returned", "alerts", "recipients", "deliveries", "timers", "events"):
-        assert prepared[key] == orm_result[key], key
-
-    # And what both leave is what a merge means (not only the same on both paths).
+async def test_repeat_complaints_fold_into_their_open_alert(databases: DatabaseFactory) -> None:
+    database = Database(databases.url("notify_repeats"))
+    try:
+        prepared = await run_scenario(database)
+    finally:
+        await database.dispose()
     a = prepared["alerts"]["f-a1"]
     assert [item["id"] for item in a["related_feedback"]] == ["f-a2", "f-a3", "f-a4"]
     assert a["updates"] == 3 and a["updated_at"] == EVENING + 700
@@ -376,21 +333,16 @@ async def test_the_prepared_merge_leaves_what_the_orm_merge_leaves(databases: Da
     assert merged[0][3]["priority"] == "urgent" and merged[2][3]["feedback_id"] == "f-a4"
 
 
-async def test_a_merge_into_a_vanished_alert_falls_back(notify_db: Database) -> None:
+async def test_a_merge_into_a_vanished_alert_writes_nothing(notify_db: Database) -> None:
     async with notify_db.session() as s:
         store = await s.get(Store, "s1")
     assert store is not None
-    with pytest.raises(service.OpenAlertFound) as raised:
+    facts = AlertInput(
+        feedback=complaint("f-gone"), store=store, customer=known("c1"), plan=plan(), language="en"
+    )
+    with pytest.raises(alerts.OpenAlertChanged) as raised:
         await dbsync.write(
-            notify_db,
-            service.merge_feedback_sync,
-            alert_id="no-such-alert",
-            feedback=complaint("f-gone"),
-            store=store,
-            context=known("c1"),
-            plan=plan(),
-            language="en",
-            now=time.time(),
+            notify_db, alerts.merge_feedback_sync, alert_id="no-such-alert", facts=facts, now=time.time()
         )
     assert raised.value.args == ("no-such-alert",)
     async with notify_db.session() as s:
@@ -398,39 +350,27 @@ async def test_a_merge_into_a_vanished_alert_falls_back(notify_db: Database) -> 
 
 
 @pytest.mark.skipif(DATABASE != "postgres", reason="SQLite writers are serialized: nothing can interleave")
-async def test_a_merge_raced_by_an_acknowledgement_falls_back_to_the_orm_path(notify_db: Database) -> None:
+async def test_a_merge_raced_by_an_acknowledgement_is_run_again_afresh(
+    notify_db: Database, caplog: pytest.LogCaptureFixture
+) -> None:
     """The merge reads the open alert while an acknowledgement of it is uncommitted; its guarded
-    update waits for the row, then matches nothing: it raises, writes nothing, and the ORM path
-    (which the consumer falls back to) tells the acknowledger only."""
+    update waits for the row, then matches nothing: the hop raises and writes nothing, and
+    `write_alert` runs it again in a fresh transaction, which tells the acknowledger only."""
+    caplog.set_level("INFO", logger="voc_notify.alerts")
     await add_device(notify_db, "lead", {"endpoint": "https://push.example/lead", "keys": KEYS}, "dev-lead")
     await add_device(notify_db, "mgr", {"endpoint": "https://push.example/mgr", "keys": KEYS}, "dev-mgr")
     now = time.time()
     first = await new_alert(notify_db, "f-1", now=now, customer_id="c1")
     assert first is not None and [p.id for p in first.recipients] == ["lead"]
-    async with notify_db.session() as s:
-        store = await s.get(Store, "s1")
-    assert store is not None
 
     async with notify_db.transaction() as ack:
         alert = await ack.get(Alert, first.alert.id)
         assert alert is not None
-        await service.acknowledge(
+        await lifecycle.acknowledge(
             ack, alert=alert, principal=Principal("mgr", "store_manager", ("s1",), None)
         )
         await ack.flush()
-        merge = asyncio.create_task(
-            dbsync.write(
-                notify_db,
-                service.merge_feedback_sync,
-                alert_id=first.alert.id,
-                feedback=complaint("f-2"),
-                store=store,
-                context=known("c1"),
-                plan=plan(),
-                language="en",
-                now=now + 1,
-            )
-        )
+        merge = asyncio.create_task(new_alert(notify_db, "f-2", now=now + 1, customer_id="c1"))
         deadline = time.monotonic() + 10
         while True:  # until the merge waits for the acknowledgement's row lock
             async with notify_db.session() as probe:
@@ -444,18 +384,14 @@ async def test_a_merge_raced_by_an_acknowledgement_falls_back_to_the_orm_path(no
                 break
             await asyncio.sleep(0.02)
         assert waiting and not merge.done()
-    with pytest.raises(service.OpenAlertFound):
-        await merge
-    async with notify_db.session() as s:
-        merged_events = await s.scalar(
-            select(outbox_table.c.seq).where(outbox_table.c.event_id == "merged:f-2")
-        )
-        row = await s.get(Alert, first.alert.id)
-    assert merged_events is None and row is not None and row.updates == 0, "nothing written"
-
-    second = await new_alert(notify_db, "f-2", now=now + 2, customer_id="c1")
+    second = await merge
+    assert "changed under a repeat complaint; trying again" in caplog.text
     assert second is not None and second.merged and [p.id for p in second.recipients] == ["mgr"]
     async with notify_db.session() as s:
+        merged_events = await s.scalar(
+            select(func.count()).select_from(outbox_table).where(outbox_table.c.event_id == "merged:f-2")
+        )
+        row = await s.get(Alert, first.alert.id)
         pending = list(
             await s.scalars(
                 select(Delivery.device_id).where(
@@ -463,4 +399,5 @@ async def test_a_merge_raced_by_an_acknowledgement_falls_back_to_the_orm_path(no
                 )
             )
         )
+    assert merged_events == 1 and row is not None and row.updates == 1, "the first attempt wrote nothing"
     assert pending == ["dev-mgr"]

@@ -1,0 +1,43 @@
+"""Notify's own refusals: the platform's domain errors with the extra members its answers carry.
+
+Both are answered by `problem_response` in `api.py` with those members (`acknowledged_by`, the
+CSV's per-row errors); a gRPC caller sees the status of the base class."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from voc_platform.errors import Conflict, Invalid
+
+
+class AlreadyAcknowledged(Conflict):
+    """409: the alert is no longer open; says who acknowledged it."""
+
+    def __init__(self, detail: str, *, acknowledged_by: str | None) -> None:
+        super().__init__(detail)
+        self.acknowledged_by = acknowledged_by
+
+    def problem_members(self) -> dict[str, Any]:
+        return {"acknowledged_by": self.acknowledged_by}
+
+
+@dataclass(frozen=True, slots=True)
+class RowError:
+    """One problem of an imported CSV, by line (the header being 1) and column."""
+
+    row: int
+    field: str | None
+    message: str
+
+
+class CsvRejected(Invalid):
+    """422: the CSV has problems, listed per row; nothing was imported."""
+
+    def __init__(self, detail: str, *, rows: Sequence[RowError]) -> None:
+        super().__init__(detail)
+        self.rows = tuple(rows)
+
+    def problem_members(self) -> dict[str, Any]:
+        return {"errors": [{"row": e.row, "field": e.field, "message": e.message} for e in self.rows]}

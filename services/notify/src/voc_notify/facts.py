@@ -1,0 +1,255 @@
+"""What an alert is made from, as typed values: the feedback, the customer context and the plan.
+
+Built from the event and the gRPC replies (`events.py`, `clients.py`) or the built-in plan
+(`defaults.py`), handed from step to step as they are, and turned into JSON once, where an alert
+row stores them (`as_stored`), which is also what the REST API serves. Frozen slotted
+dataclasses: alert creation is the hot path, so no validation beyond what the proto already
+guarantees.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from voc_notify.models import Store
+
+
+@dataclass(frozen=True, slots=True)
+class Feedback:
+    """The feedback item as notify uses it (`FeedbackReceived`: its facts and text)."""
+
+    id: str
+    category: str
+    store_id: str = ""
+    channel: str = ""
+    text: str = ""
+    severity: str = ""
+    sentiment: str = ""
+    score: float = 0.0
+    language: str = ""
+    touchpoint: str = ""
+    # The ratings that were given (csat, nps, ces), as the proto's JSON form names them.
+    ratings: Mapping[str, int] = field(default_factory=dict)
+    received_at_ms: int = 0
+
+    def as_stored(self) -> dict[str, Any]:
+        """The alert's `feedback` column."""
+        return {
+            "id": self.id,
+            "store_id": self.store_id,
+            "channel": self.channel,
+            "text": self.text,
+            "category": self.category,
+            "severity": self.severity,
+            "sentiment": self.sentiment,
+            "score": self.score,
+            "language": self.language,
+            "touchpoint": self.touchpoint,
+            "ratings": dict(self.ratings),
+            "received_at_ms": self.received_at_ms,
+        }
+
+    def as_related(self) -> dict[str, Any]:
+        """One item of `related_feedback`: a repeat complaint folded into an open alert."""
+        return {
+            "id": self.id,
+            "text": self.text,
+            "channel": self.channel,
+            "severity": self.severity,
+            "ratings": dict(self.ratings),
+            "received_at_ms": self.received_at_ms,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Visit:
+    store_id: str
+    visited_at_ms: int
+    amount: float
+
+
+@dataclass(frozen=True, slots=True)
+class Reason:
+    signal: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Signals:
+    repeat_issue: bool = False
+    repeat_counts: Mapping[str, int] = field(default_factory=dict)
+    score_swing: bool = False
+    score_swing_delta: float = 0.0
+    complaint_count_90d: int = 0
+    chronic_complainer: bool = False
+    low_satisfaction: bool = False
+    churn_risk: bool = False
+    vip: bool = False
+    reasons: tuple[Reason, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class CustomerContext:
+    """What staff may see of the customer: masked identity, tier, signals, last visits.
+    `known` is False for anonymous feedback and when profile could not be asked."""
+
+    known: bool = False
+    customer_id: str | None = None
+    masked_name: str = ""
+    masked_phone: str = ""
+    tier: str = ""
+    lifetime_value: float = 0.0
+    feedback_count: int = 0
+    mean_csat: float | None = None
+    last_visits: tuple[Visit, ...] = ()
+    signals: Signals = field(default_factory=Signals)
+
+    def repeat_count(self, category: str) -> int:
+        return self.signals.repeat_counts.get(category, 0)
+
+    def as_stored(self) -> dict[str, Any]:
+        """The alert's `context` column (served as `customer`)."""
+        if not self.known:
+            return {"known": False}
+        sig = self.signals
+        return {
+            "known": True,
+            "customer_id": self.customer_id,
+            "masked_name": self.masked_name,
+            "masked_phone": self.masked_phone,
+            "tier": self.tier,
+            "lifetime_value": self.lifetime_value,
+            "feedback_count": self.feedback_count,
+            "mean_csat": self.mean_csat,
+            "last_visits": [
+                {"store_id": v.store_id, "visited_at_ms": v.visited_at_ms, "amount": v.amount}
+                for v in self.last_visits
+            ],
+            "signals": {
+                "repeat_issue": sig.repeat_issue,
+                "repeat_counts": dict(sig.repeat_counts),
+                "score_swing": sig.score_swing,
+                "score_swing_delta": sig.score_swing_delta,
+                "complaint_count_90d": sig.complaint_count_90d,
+                "chronic_complainer": sig.chronic_complainer,
+                "low_satisfaction": sig.low_satisfaction,
+                "churn_risk": sig.churn_risk,
+                "vip": sig.vip,
+                "reasons": [{"signal": r.signal, "reason": r.reason} for r in sig.reasons],
+            },
+        }
+
+    @classmethod
+    def from_stored(cls, stored: Mapping[str, Any] | None) -> CustomerContext:
+        """The parts of a stored `context` that the push text reads (who, tier, repeats)."""
+        if not stored or not stored.get("known"):
+            return UNKNOWN_CUSTOMER
+        signals = stored.get("signals") or {}
+        return cls(
+            known=True,
+            customer_id=stored.get("customer_id"),
+            masked_name=stored.get("masked_name") or "",
+            tier=stored.get("tier") or "",
+            signals=Signals(repeat_counts=signals.get("repeat_counts") or {}),
+        )
+
+
+UNKNOWN_CUSTOMER = CustomerContext()
+
+
+@dataclass(frozen=True, slots=True)
+class PlanStep:
+    text: str
+    role: str
+
+
+@dataclass(frozen=True, slots=True)
+class Sla:
+    ack_seconds: int = 0
+    resolve_seconds: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class EscalationStep:
+    """Page `roles` when the alert is still unacknowledged `after_seconds` after it went out."""
+
+    after_seconds: int
+    roles: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Compensation:
+    max_amount: float
+    currency: str
+    authority: str
+
+
+@dataclass(frozen=True, slots=True)
+class RunnerUp:
+    playbook_id: str
+    specificity: int
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """The action plan (actions' `Plan`, or the built-in one): what staff do, whom to page first,
+    the SLA and the escalation ladder."""
+
+    playbook_id: str
+    version: int = 0
+    title: str = ""
+    priority: str = "normal"
+    steps: tuple[PlanStep, ...] = ()
+    script: str = ""
+    sla: Sla | None = None
+    notify_roles: tuple[str, ...] = ()
+    escalation: tuple[EscalationStep, ...] = ()
+    compensation: Compensation | None = None
+    matched_because: tuple[str, ...] = ()
+    runners_up: tuple[RunnerUp, ...] = ()
+    language: str = ""
+
+    def as_stored(self) -> dict[str, Any]:
+        """The alert's `plan` column: the proto's JSON form (field names as in the proto, every
+        field printed, `sla` only when set, `compensation` null when absent)."""
+        stored: dict[str, Any] = {
+            "playbook_id": self.playbook_id,
+            "version": self.version,
+            "title": self.title,
+            "priority": self.priority,
+            "steps": [{"text": s.text, "role": s.role} for s in self.steps],
+            "script": self.script,
+        }
+        if self.sla is not None:
+            stored["sla"] = {"ack_seconds": self.sla.ack_seconds, "resolve_seconds": self.sla.resolve_seconds}
+        c = self.compensation
+        stored.update(
+            notify_roles=list(self.notify_roles),
+            escalation=[{"after_seconds": e.after_seconds, "roles": list(e.roles)} for e in self.escalation],
+            compensation=None
+            if c is None
+            else {"max_amount": c.max_amount, "currency": c.currency, "authority": c.authority},
+            matched_because=list(self.matched_because),
+            runners_up=[
+                {"playbook_id": r.playbook_id, "specificity": r.specificity} for r in self.runners_up
+            ],
+            language=self.language,
+        )
+        return stored
+
+
+@dataclass(frozen=True, slots=True)
+class AlertInput:
+    """Everything a new alert (or a repeat complaint folded into one) is made from."""
+
+    feedback: Feedback
+    # A transient row (read with the event, or a stand-in for a store not in the directory).
+    store: Store
+    customer: CustomerContext
+    plan: Plan
+    language: str
+    degraded: tuple[str, ...] = ()
+    # W3C traceparent of the consumer span, so the pushes join the feedback's trace.
+    traceparent: str | None = None

@@ -1,0 +1,140 @@
+"""Alerts as staff work them: the inbox, one alert, acknowledge, resolve, receipts of its
+pushes, and the live stream (server-sent events)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+import orjson
+from fastapi import APIRouter, Query, Request, Response
+from fastapi.responses import StreamingResponse
+
+from voc_notify import lifecycle, views
+from voc_notify.auth import Principal
+from voc_notify.deps import BrokerDep, CurrentStaff, SettingsDep, principal_from
+from voc_notify.models import Alert
+from voc_notify.schemas import ReceiptIn, ResolveIn
+from voc_notify.stream import AlertBroker, Listener
+from voc_platform.errors import Unauthenticated
+from voc_platform.http import BearerDep, DatabaseDep, SessionDep
+
+router = APIRouter(prefix="/v1/alerts", tags=["alerts"])
+
+
+@router.get("")
+async def list_alerts(
+    principal: CurrentStaff,
+    session: SessionDep,
+    status: Annotated[str | None, Query(pattern="^(open|acknowledged|resolved)$")] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    before: Annotated[str | None, Query(max_length=36)] = None,
+) -> dict[str, Any]:
+    return await views.inbox(session, principal=principal, status=status, limit=limit, before=before)
+
+
+@router.get("/stream")
+async def stream(
+    request: Request,
+    credentials: BearerDep,
+    settings: SettingsDep,
+    broker: BrokerDep,
+    access_token: Annotated[str | None, Query(max_length=2000)] = None,
+) -> StreamingResponse:
+    # EventSource cannot send headers, so the token may come as a query parameter.
+    token = credentials.credentials if credentials else access_token
+    if not token:
+        raise Unauthenticated("Send a bearer token or ?access_token=.")
+    listener = _listener(principal_from(token, settings))
+    broker.register(listener)
+    return StreamingResponse(
+        _events(request, listener, broker),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+    )
+
+
+def _listener(principal: Principal) -> Listener:
+    return Listener(
+        staff_id=principal.staff_id,
+        store_ids=frozenset(principal.store_ids),
+        area_id=principal.area_id if principal.role == "area_manager" else None,
+        all_stores=principal.role == "cx_admin",
+    )
+
+
+async def _events(request: Request, listener: Listener, broker: AlertBroker) -> AsyncIterator[bytes]:
+    """The listener's events as SSE, with a keep-alive comment every 15 s of silence."""
+    try:
+        yield b"retry: 2000\n: connected\n\n"
+        while True:
+            try:
+                event = await asyncio.wait_for(listener.queue.get(), 15.0)
+            except TimeoutError:
+                if await request.is_disconnected():
+                    return
+                yield b": keep-alive\n\n"
+                continue
+            yield (f"event: {event['type']}\n".encode() + b"data: " + orjson.dumps(event) + b"\n\n")
+    finally:
+        broker.unregister(listener)
+
+
+@router.get("/{alert_id}")
+async def get_alert(alert_id: str, principal: CurrentStaff, session: SessionDep) -> dict[str, Any]:
+    return views.alert_detail(await views.visible_alert(session, alert_id=alert_id, principal=principal))
+
+
+def _announce(broker: AlertBroker, kind: str, alert: Alert, summary: dict[str, Any]) -> None:
+    broker.publish({"type": kind, "alert": summary}, store_id=alert.store_id, area_id=alert.area_id)
+
+
+@router.post("/{alert_id}/ack")
+async def ack(
+    alert_id: str, principal: CurrentStaff, database: DatabaseDep, broker: BrokerDep
+) -> dict[str, Any]:
+    async with database.transaction() as session:
+        alert = await views.visible_alert(session, alert_id=alert_id, principal=principal)
+        await lifecycle.acknowledge(session, alert=alert, principal=principal)
+        summary = views.alert_summary(alert)
+    _announce(broker, "alert.acknowledged", alert, summary)
+    return summary
+
+
+@router.post("/{alert_id}/resolve")
+async def resolve(
+    alert_id: str, body: ResolveIn, principal: CurrentStaff, database: DatabaseDep, broker: BrokerDep
+) -> dict[str, Any]:
+    async with database.transaction() as session:
+        alert = await views.visible_alert(session, alert_id=alert_id, principal=principal)
+        await lifecycle.resolve(
+            session, alert=alert, principal=principal, outcome=body.outcome, note=body.note
+        )
+        summary = views.alert_summary(alert)
+    _announce(broker, "alert.resolved", alert, summary)
+    return summary
+
+
+@router.post("/{alert_id}/receipts", status_code=204)
+async def receipt(alert_id: str, body: ReceiptIn, principal: CurrentStaff, database: DatabaseDep) -> Response:
+    """The service worker reports a notification shown; the app reports it opened."""
+    now = time.time()
+    async with database.transaction() as session:
+        await views.visible_alert(session, alert_id=alert_id, principal=principal)
+        await lifecycle.record_receipt(
+            session,
+            alert_id=alert_id,
+            staff_id=principal.staff_id,
+            kind=body.kind,
+            device_id=body.device_id,
+            now=now,
+        )
+    return Response(status_code=204)
+
+
+@router.get("/{alert_id}/deliveries")
+async def alert_deliveries(alert_id: str, principal: CurrentStaff, session: SessionDep) -> dict[str, Any]:
+    """Delivery receipts per device: accepted by the push service, shown, opened, acknowledged."""
+    return await views.receipts(session, alert_id=alert_id, principal=principal)
