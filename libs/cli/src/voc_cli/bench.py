@@ -45,13 +45,13 @@ RESULTS = Path("bench/results")
 
 def load_texts() -> list[dict[str, Any]]:
     """Realistic Korean and English feedback: the classifier's evaluation set."""
-    import voc_feedback
+    from voc_feedback.classification.evaluate import default_eval_dir
 
-    eval_dir = Path(voc_feedback.__file__).resolve().parents[2] / "eval"
+    eval_dir = default_eval_dir()
     items: list[dict[str, Any]] = []
     for lang in ("ko", "en"):
         path = eval_dir / f"{lang}.jsonl"
-        if path.exists():
+        if path.is_file():
             items += [
                 json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()
             ]
