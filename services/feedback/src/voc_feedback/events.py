@@ -43,6 +43,10 @@ def consumers(database: Database, links: service.FollowUpLinks) -> list[Consumer
             customer_id=created.customer_id or None,
         )
 
+    def erased(reader: Reader, *, event_id: str, customer_id: str) -> None:
+        if mark_processed_sync(reader, processed_table, consumer=CONSUMER, event_id=event_id):
+            service.redact_customer_sync(reader, customer_id=customer_id)
+
     async def handle(msg: Msg) -> None:
         event_id = (msg.headers or {}).get("Nats-Msg-Id", "")
         processed_id = event_id or f"{msg.subject}:{msg.reply}"
@@ -66,6 +70,10 @@ def consumers(database: Database, links: service.FollowUpLinks) -> list[Consumer
                 event_id=event_id,
                 created=events_pb2.AlertCreated.FromString(msg.data),
             )
+            return
+        if msg.subject == "voc.profile.customer_erased":
+            erasure = events_pb2.CustomerErased.FromString(msg.data)
+            await dbsync.write(database, erased, event_id=processed_id, customer_id=erasure.customer_id)
             return
         async with database.transaction() as session:
             if not await mark_processed(session, processed_table, consumer=CONSUMER, event_id=processed_id):
@@ -105,9 +113,6 @@ def consumers(database: Database, links: service.FollowUpLinks) -> list[Consumer
                     detail={"alert_id": esc.alert_id, "level": esc.level, "roles": list(esc.roles)},
                     event_id=event_id,
                 )
-            elif subject == "voc.profile.customer_erased":
-                erased = events_pb2.CustomerErased.FromString(msg.data)
-                await service.redact_customer(session, customer_id=erased.customer_id)
 
     return [
         ConsumerSpec(

@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 import orjson
 from sqlalchemy import Select, bindparam, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from voc.common.v1 import common_pb2
 from voc.events.v1 import events_pb2
@@ -33,7 +34,7 @@ from voc_feedback.models import (
 )
 from voc_feedback.schemas import FeedbackIn, FollowUpAnswer, StoreIn
 from voc_platform import dbsync
-from voc_platform.db import Database, on_commit
+from voc_platform.db import Database
 from voc_platform.dbsync import Prepared, Reader
 from voc_platform.http import Problem
 from voc_platform.ids import uuid7
@@ -196,24 +197,6 @@ _IDEMPOTENCY_DELETE = Prepared(
 _IDEMPOTENCY_INSERT = Prepared(insert(IdempotencyKey))
 _FEEDBACK_INSERT = Prepared(insert(Feedback))
 _TIMELINE_INSERT = Prepared(insert(TimelineEntry))
-
-
-async def submit_feedback(
-    session: AsyncSession,
-    *,
-    api_key: KeyIdentity,
-    body: FeedbackIn,
-    idempotency_key: str | None,
-    idempotency_ttl: float,
-) -> Intake:
-    """Store the feedback and its event in the caller's transaction (the outbox pattern)."""
-    store = _intake(
-        api_key=api_key, body=body, idempotency_key=idempotency_key, idempotency_ttl=idempotency_ttl
-    )
-    intake: Intake = await session.run_sync(lambda s: store(Reader.of(s.connection())))
-    if not intake.replay:
-        on_commit(session, wake_relays)
-    return intake
 
 
 async def accept_feedback(
@@ -379,10 +362,8 @@ def _earliest(current: float | None, at: float) -> float:
     return at if current is None else min(current, at)
 
 
-# The consumer's path: each event's statements as prepared Core statements in one greenlet hop
-# (see `submit_feedback`). The ORM versions below stay for sessions that hold ORM state
-# (`answer_follow_up` has the case loaded and changed): they refresh and synchronize those
-# objects and autoflush first, which the prepared statements would not.
+# The case lifecycle's statements: prepared Core statements, run in one greenlet hop by the
+# consumer's `dbsync` write or inside a session's transaction (`_case_event_hop`).
 _CASE_ROW = Prepared(
     select(
         Feedback.status,
@@ -404,13 +385,6 @@ _FOLLOW_UP_OF = Prepared(select(FollowUp.id).where(FollowUp.feedback_id == bindp
 # The columns set are the other keys of the parameters (compiled once per set of keys).
 _FEEDBACK_SET = Prepared(update(Feedback).where(Feedback.id == bindparam("where_id")))
 _FEEDBACK_REDACT = Prepared(update(Feedback).where(Feedback.customer_id == bindparam("where_customer_id")))
-
-
-def _plain(session: AsyncSession) -> bool:
-    """True when the session holds no ORM objects and no pending changes: then the prepared
-    statements give what the ORM statements would (nothing to refresh, synchronize or flush)."""
-    s = session.sync_session
-    return not s.identity_map and not s.new and not s.deleted
 
 
 @dataclass(frozen=True)
@@ -486,11 +460,21 @@ def _case_event(
     )
 
 
+def _case_event_in(session: Session, **step: Any) -> _CaseStep | None:
+    """`_case_event` in the session's transaction. The statements bypass the ORM, so the ORM
+    state a session may hold (`answer_follow_up` has the case loaded and changed) is kept
+    coherent around them: pending changes are flushed first (no-op on a clean session) and
+    the feedback rows it holds are refreshed after. A consumer's fresh session holds none."""
+    session.flush()
+    step_result = _case_event(Reader.of(session.connection()), **step)
+    for held in [o for o in session.identity_map.values() if isinstance(o, Feedback)]:
+        session.refresh(held)
+    return step_result
+
+
 async def _case_event_hop(session: AsyncSession, **step: Any) -> _CaseStep | None:
     """`_case_event` in the session's transaction, in one greenlet hop."""
-    result: _CaseStep | None = await session.run_sync(
-        lambda s: _case_event(Reader.of(s.connection()), **step)
-    )
+    result: _CaseStep | None = await session.run_sync(lambda s: _case_event_in(s, **step))
     return result
 
 
@@ -511,17 +495,6 @@ async def record_case_event(
     The first resolution of a case opens its follow-up survey (when `follow_up` is given);
     a reopening item's progress is mirrored on the case it reopened.
     """
-    if not _plain(session):
-        return await _record_case_event_orm(
-            session,
-            feedback_id=feedback_id,
-            status=status,
-            at=at,
-            actor=actor,
-            detail=detail,
-            event_id=event_id,
-            follow_up=follow_up,
-        )
     check_follow_up = status == "resolved" and follow_up is not None
     step = await _case_event_hop(
         session,
@@ -569,45 +542,6 @@ async def _after_case_event(
         )
 
 
-async def record_alert(
-    session: AsyncSession,
-    *,
-    feedback_id: str,
-    at: float,
-    actor: str | None,
-    detail: dict[str, Any],
-    event_id: str | None,
-    customer_id: str | None,
-) -> str | None:
-    """`voc.alert.created`: `record_case_event(status="alerted")`, then `link_customer` when
-    `customer_id` is given, in one hop. Returns what `record_case_event` returns."""
-    if not _plain(session):
-        recorded = await record_case_event(
-            session,
-            feedback_id=feedback_id,
-            status="alerted",
-            at=at,
-            actor=actor,
-            detail=detail,
-            event_id=event_id,
-        )
-        if customer_id:
-            await link_customer(session, feedback_id=feedback_id, customer_id=customer_id)
-        return recorded
-    status: str | None = await session.run_sync(
-        lambda s: record_alert_sync(
-            Reader.of(s.connection()),
-            feedback_id=feedback_id,
-            at=at,
-            actor=actor,
-            detail=detail,
-            event_id=event_id,
-            customer_id=customer_id,
-        )
-    )
-    return status
-
-
 def record_alert_sync(
     reader: Reader,
     *,
@@ -618,8 +552,8 @@ def record_alert_sync(
     event_id: str | None,
     customer_id: str | None,
 ) -> str | None:
-    """`record_alert` in the caller's `dbsync` hop (or a session's `run_sync`): an alert has no
-    follow-up or mirroring tail, so everything is in the hop."""
+    """`voc.alert.created`: the "alerted" step and the customer link, in the caller's `dbsync`
+    hop: an alert has no follow-up or mirroring tail, so everything is in the hop."""
     step = _case_event(
         reader,
         feedback_id=feedback_id,
@@ -633,93 +567,14 @@ def record_alert_sync(
     return None if step is None else step.status
 
 
-async def _record_case_event_orm(
-    session: AsyncSession,
-    *,
-    feedback_id: str,
-    status: str,
-    at: float,
-    actor: str | None,
-    detail: dict[str, Any],
-    event_id: str | None,
-    follow_up: FollowUpLinks | None = None,
-) -> str | None:
-    # Lock the case row: concurrent handlers (ack and resolve of one alert) must not lose updates.
-    row = await session.get(Feedback, feedback_id, with_for_update=True, populate_existing=True)
-    if row is None:
-        return None
-    if event_id is not None:
-        seen = await session.scalar(
-            select(TimelineEntry.id).where(
-                TimelineEntry.feedback_id == feedback_id, TimelineEntry.event_id == event_id
-            )
-        )
-        if seen is not None:
-            return row.status
-    session.add(
-        TimelineEntry(
-            feedback_id=feedback_id, at=at, kind=status, actor=actor, detail=detail, event_id=event_id
-        )
-    )
-    # Events arrive in any order: each loop timestamp keeps the earliest time seen.
-    if status == "alerted":
-        row.alerted_at = _earliest(row.alerted_at, at)
-    elif status == "acknowledged":
-        row.acknowledged_at = _earliest(row.acknowledged_at, at)
-    elif status == "resolved":
-        row.acknowledged_at = _earliest(row.acknowledged_at, at)  # resolving implies acknowledging
-        row.resolved_at = _earliest(row.resolved_at, at)
-    elif status == "escalated":
-        row.escalated = True
-    if STATUS_RANK.get(status, -1) > STATUS_RANK.get(row.status, -1):
-        row.status = status
-    await session.flush()
-    if status == "resolved" and follow_up is not None:
-        await open_follow_up(session, row=row, links=follow_up, at=at)
-    if status in ("resolved", "followed_up") and row.reopens_id:
-        await record_case_event(
-            session,
-            feedback_id=row.reopens_id,
-            status=status,
-            at=at,
-            actor=actor,
-            detail={**detail, "via_feedback_id": row.id},
-            event_id=f"{event_id}:parent" if event_id else None,
-        )
-    return row.status
-
-
 def link_customer_sync(reader: Reader, *, feedback_id: str, customer_id: str) -> bool:
-    """`link_customer` inside a `dbsync` hop."""
+    """`voc.profile.feedback_linked`: the customer profile resolved for a feedback item."""
     return bool(reader.execute(_FEEDBACK_SET, {"customer_id": customer_id, "where_id": feedback_id}))
 
 
-async def link_customer(session: AsyncSession, *, feedback_id: str, customer_id: str) -> bool:
-    if _plain(session):
-        linked: bool = await session.run_sync(
-            lambda s: link_customer_sync(
-                Reader.of(s.connection()), feedback_id=feedback_id, customer_id=customer_id
-            )
-        )
-        return linked
-    result = await session.execute(
-        update(Feedback).where(Feedback.id == feedback_id).values(customer_id=customer_id)
-    )
-    return bool(getattr(result, "rowcount", 0))
-
-
-async def redact_customer(session: AsyncSession, *, customer_id: str) -> int:
+def redact_customer_sync(reader: Reader, *, customer_id: str) -> int:
     """Erasure: drop the identifiers we copied from submissions of this customer."""
-    if _plain(session):
-        values = {"customer": {}, "where_customer_id": customer_id}
-        redacted: int = await session.run_sync(
-            lambda s: Reader.of(s.connection()).execute(_FEEDBACK_REDACT, values)
-        )
-        return redacted
-    result = await session.execute(
-        update(Feedback).where(Feedback.customer_id == customer_id).values(customer={})
-    )
-    return int(getattr(result, "rowcount", 0) or 0)
+    return reader.execute(_FEEDBACK_REDACT, {"customer": {}, "where_customer_id": customer_id})
 
 
 # --- listing ---------------------------------------------------------------------------------
