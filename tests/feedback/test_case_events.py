@@ -17,17 +17,21 @@ from sqlalchemy import select, update
 
 from tests.conftest import DatabaseFactory
 from voc.events.v1 import events_pb2
-from voc_feedback import events, service
+from voc_feedback import cases as case_lifecycle
+from voc_feedback import events, keys
 from voc_feedback.__main__ import MIGRATIONS
+from voc_feedback.cases import CaseEvent
+from voc_feedback.follow_up_links import FollowUpLinks
+from voc_feedback.intake import accept_feedback
+from voc_feedback.messages import SUBJECT_FOLLOW_UP_REQUESTED
 from voc_feedback.models import Feedback, FollowUp, TimelineEntry, outbox_table
+from voc_feedback.ratelimit import RateLimiter
 from voc_feedback.schemas import FeedbackIn
 from voc_platform import dbsync, migrations
 from voc_platform.db import Database
 
 BASE = 1_800_000_000.0
-LINKS = service.FollowUpLinks(
-    secret="case-events-secret", public_url="http://feedback.test", ttl_seconds=3600
-)
+LINKS = FollowUpLinks(secret="case-events-secret", public_url="http://feedback.test", ttl_seconds=3600)
 
 
 def ms(seconds: float) -> int:
@@ -56,8 +60,9 @@ class HoldingCases:
 async def run_scenario(database: Database, *, orm: bool) -> dict[str, Any]:
     await migrations.upgrade(database, MIGRATIONS, name="feedback")
     async with database.transaction() as session:
-        _, key = await service.create_api_key(session, name="case events", store_ids=["s1"])
+        _, key = await keys.create_api_key(session, name="case events", store_ids=["s1"])
     ids: dict[str, str] = {}
+    limiter = RateLimiter(rate_per_second=1, burst=10)
     for name in ("A", "B", "C"):
         body = FeedbackIn.model_validate(
             {
@@ -67,8 +72,8 @@ async def run_scenario(database: Database, *, orm: bool) -> dict[str, Any]:
                 "customer": {"phone": "010-1234-5678"},
             }
         )
-        intake = await service.accept_feedback(
-            database, key=key, body=body, idempotency_key=None, idempotency_ttl=60, throttle=lambda _: None
+        intake = await accept_feedback(
+            database, key=key, body=body, idempotency_key=None, idempotency_ttl=60, limiter=limiter
         )
         ids[name] = intake.feedback_id
     a, b, c = ids["A"], ids["B"], ids["C"]
@@ -162,20 +167,14 @@ async def run_scenario(database: Database, *, orm: bool) -> dict[str, Any]:
     for feedback_id, status, at, event_id in direct:
         async with target.transaction() as session:
             returned.append(
-                await service.record_case_event(
-                    session,
-                    feedback_id=feedback_id,
-                    status=status,
-                    at=BASE + at,
-                    actor="test",
-                    detail={"n": 1},
-                    event_id=event_id,
+                await case_lifecycle.record_case_event(
+                    session, CaseEvent(feedback_id, status, BASE + at, "test", {"n": 1}, event_id)
                 )
             )
             # What the session shows afterwards: a case it held must not be stale.
             row = await session.get(Feedback, feedback_id)
             returned.append(None if row is None else (row.status, row.alerted_at, row.escalated))
-    link, redact = service.link_customer_sync, service.redact_customer_sync
+    link, redact = case_lifecycle.link_customer, case_lifecycle.redact_customer
     returned.append(await dbsync.write(database, link, feedback_id=c, customer_id="cust-2"))
     returned.append(await dbsync.write(database, link, feedback_id="no-such-feedback", customer_id="x"))
     returned.append(await dbsync.write(database, redact, customer_id="cust-2"))
@@ -225,7 +224,7 @@ async def run_scenario(database: Database, *, orm: bool) -> dict[str, Any]:
         requested = (
             await session.execute(
                 select(outbox_table.c.payload)
-                .where(outbox_table.c.subject == service.SUBJECT_FOLLOW_UP_REQUESTED)
+                .where(outbox_table.c.subject == SUBJECT_FOLLOW_UP_REQUESTED)
                 .order_by(outbox_table.c.seq)
             )
         ).scalars()

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import csv
-import io
+import dataclasses
 import time
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -16,11 +14,14 @@ import orjson
 from fastapi import Depends, FastAPI, Header, Query, Request, Response
 from fastapi.responses import FileResponse, HTMLResponse, StreamingResponse
 from pydantic import ValidationError
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from voc_feedback import analytics, pages, service
-from voc_feedback.models import ApiKey, Feedback, FollowUp, Store, TimelineEntry
+from voc_feedback import analytics, follow_ups, keys, listing, pages
+from voc_feedback import stores as directory
+from voc_feedback.follow_up_links import FollowUpLinks
+from voc_feedback.intake import accept_feedback
+from voc_feedback.listing import FeedbackFilter, Scope
+from voc_feedback.models import ApiKey, Feedback, TimelineEntry
 from voc_feedback.ratelimit import RateLimiter
 from voc_feedback.schemas import (
     Accepted,
@@ -44,6 +45,7 @@ from voc_feedback.schemas import (
 from voc_feedback.settings import Settings
 from voc_platform import taxonomy
 from voc_platform.db import Database
+from voc_platform.errors import DomainError, FieldError, Invalid
 from voc_platform.http import (
     BearerDep,
     Problem,
@@ -52,6 +54,7 @@ from voc_platform.http import (
     bearer_token,
     create_app,
     install_health_routes,
+    reject_unknown_params,
 )
 
 DASHBOARD_DIR = Path(__file__).parent / "dashboard"
@@ -123,16 +126,6 @@ def api_key_out(row: ApiKey) -> ApiKeyOut:
     )
 
 
-def _reject_unknown_params(request: Request, allowed: set[str]) -> None:
-    unknown = sorted(set(request.query_params) - allowed)
-    if unknown:
-        raise Problem(
-            422,
-            f"Unknown query parameter(s): {', '.join(unknown)}.",
-            errors=[{"field": f"query.{name}", "message": "unknown parameter"} for name in unknown],
-        )
-
-
 def _timezone(name: str) -> ZoneInfo:
     try:
         return ZoneInfo(name)
@@ -144,42 +137,46 @@ def _timezone(name: str) -> ZoneInfo:
         ) from None
 
 
+def parse_period(value: str | None, field: str) -> float | None:
+    """ISO 8601 with an offset, or a date (midnight UTC)."""
+    if value is None or value == "":
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        parsed = None
+    if parsed is None or (parsed.tzinfo is None and "T" in value):
+        raise Invalid(
+            f"'{field}' must be an ISO 8601 date or a date-time with an offset.",
+            errors=[FieldError(f"query.{field}", "expected e.g. 2026-11-01 or 2026-11-01T09:00:00+09:00")],
+        )
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.timestamp()
+
+
 def build_app(settings: Settings, database: Database) -> FastAPI:
     app = create_app(title="Frontline VoC — feedback", service="voc-feedback")
     install_health_routes(app)
     require_admin = admin_guard(lambda: settings.admin_token)
     limiter = RateLimiter(rate_per_second=settings.rate_limit_per_second, burst=settings.rate_limit_burst)
-    links = service.FollowUpLinks(
-        secret=settings.follow_up_secret,
-        public_url=settings.resolved_public_url,
-        ttl_seconds=settings.follow_up_ttl_seconds,
-    )
-    sla = analytics.Sla(ack_seconds=settings.sla_ack_seconds, resolve_seconds=settings.sla_resolve_seconds)
+    links = FollowUpLinks.of(settings)
+    sla = analytics.Sla.of(settings)
 
     app.state.database = database
     app.state.rate_limiter = limiter
 
-    def throttle(api_key: service.KeyIdentity) -> None:
-        wait = limiter.take(api_key.id)
-        if wait > 0:
-            raise Problem(
-                429,
-                f"Rate limit of {settings.rate_limit_per_second:g}/s (burst {settings.rate_limit_burst}) "
-                "exceeded for this API key.",
-                headers={"Retry-After": RateLimiter.retry_after_header(wait)},
-            )
-
-    async def reader_scope(session: AsyncSession, credentials: Any) -> list[str] | None:
+    async def reader_scope(session: AsyncSession, credentials: Any) -> Scope:
         """None for the admin (every store); an API key's stores otherwise."""
         token = bearer_token(credentials)
         if token == settings.admin_token:
             return None
-        api_key = await service.authenticate_api_key(session, key=token)
-        throttle(api_key)
-        return list(api_key.store_ids)
+        api_key = await keys.authenticate_in(session, key=token)
+        limiter.admit(api_key.id)
+        return api_key.store_ids
 
     def make_filter(
-        scope: list[str] | None,
+        scope: Scope,
         *,
         store_id: str | None,
         area_id: str | None,
@@ -189,14 +186,12 @@ def build_app(settings: Settings, database: Database) -> FastAPI:
         status: str | None = None,
         since: str | None,
         until: str | None,
-    ) -> service.FeedbackFilter:
-        start = service.parse_period(since, "from")
-        end = service.parse_period(until, "to")
+    ) -> FeedbackFilter:
+        start = parse_period(since, "from")
+        end = parse_period(until, "to")
         if start is not None and end is not None and end <= start:
-            raise Problem(
-                422, "'to' must be after 'from'.", errors=[{"field": "query.to", "message": "before 'from'"}]
-            )
-        return service.FeedbackFilter(
+            raise Invalid("'to' must be after 'from'.", errors=[FieldError("query.to", "before 'from'")])
+        return FeedbackFilter(
             scope_store_ids=scope,
             store_id=store_id,
             area_id=area_id,
@@ -221,13 +216,13 @@ def build_app(settings: Settings, database: Database) -> FastAPI:
         credentials: BearerDep,
         idempotency_key: Annotated[str | None, Header(min_length=1, max_length=200)] = None,
     ) -> Response:
-        intake = await service.accept_feedback(
+        intake = await accept_feedback(
             database,
             key=bearer_token(credentials),
             body=body,
             idempotency_key=idempotency_key,
             idempotency_ttl=settings.idempotency_ttl_seconds,
-            throttle=throttle,
+            limiter=limiter,
         )
         headers = {"Location": f"/v1/feedback/{intake.feedback_id}"}
         if intake.replay:
@@ -259,7 +254,7 @@ def build_app(settings: Settings, database: Database) -> FastAPI:
         limit: Annotated[int, Query(ge=1, le=500)] = 50,
         cursor: Annotated[str | None, Query(max_length=100)] = None,
     ) -> FeedbackPage:
-        _reject_unknown_params(request, FILTER_PARAMS | {"limit", "cursor"})
+        reject_unknown_params(request, FILTER_PARAMS | {"limit", "cursor"})
         scope = await reader_scope(session, credentials)
         where = make_filter(
             scope,
@@ -272,7 +267,7 @@ def build_app(settings: Settings, database: Database) -> FastAPI:
             since=since,
             until=until,
         )
-        rows, next_cursor = await service.list_feedback(session, where=where, limit=limit, cursor=cursor)
+        rows, next_cursor = await listing.list_feedback(session, where=where, limit=limit, cursor=cursor)
         return FeedbackPage(items=[feedback_summary(r) for r in rows], next_cursor=next_cursor)
 
     @app.get("/v1/feedback/export.csv", responses={401: {}, 422: {}, 429: {}})
@@ -289,7 +284,7 @@ def build_app(settings: Settings, database: Database) -> FastAPI:
         sentiment: Sentiment | None = None,
         status: Status | None = None,
     ) -> StreamingResponse:
-        _reject_unknown_params(request, FILTER_PARAMS)
+        reject_unknown_params(request, FILTER_PARAMS)
         scope = await reader_scope(session, credentials)
         where = make_filter(
             scope,
@@ -311,7 +306,7 @@ def build_app(settings: Settings, database: Database) -> FastAPI:
             )
         filename = f"feedback-{since[:10]}-{until[:10]}.csv"
         return StreamingResponse(
-            _csv_rows(database, where),
+            listing.csv_export(database, where),
             media_type="text/csv; charset=utf-8",
             headers={"Content-Disposition": f'attachment; filename="{filename}"'},
         )
@@ -319,17 +314,17 @@ def build_app(settings: Settings, database: Database) -> FastAPI:
     @app.get("/v1/feedback/{feedback_id}", response_model=FeedbackOut, responses={401: {}, 404: {}})
     async def read(feedback_id: str, credentials: BearerDep, session: SessionDep) -> FeedbackOut:
         scope = await reader_scope(session, credentials)
-        found = await service.get_feedback(session, feedback_id=feedback_id)
+        found = await listing.get_feedback(session, feedback_id=feedback_id)
         if found is not None and scope is not None and found[0].store_id not in scope:
             found = None  # another store's feedback: answer as if it did not exist
         if found is None:
             raise Problem(404, f"No feedback '{feedback_id}'.")
-        follow = await session.scalar(select(FollowUp).where(FollowUp.feedback_id == feedback_id))
+        follow = await follow_ups.follow_up_of(session, feedback_id=feedback_id)
         follow_out = None
         if follow is not None:
-            usable = follow.answered_at is None and follow.expires_at > time.time()
+            usable = follow_ups.is_open(follow, now=time.time())
             follow_out = FollowUpOut(
-                url=service.follow_up_url(follow, links=links) if usable else None,
+                url=links.url(follow.id) if usable else None,
                 created_at=_ts(follow.created_at),
                 expires_at=_ts(follow.expires_at),
                 answered_at=_ts(follow.answered_at) if follow.answered_at else None,
@@ -352,12 +347,12 @@ def build_app(settings: Settings, database: Database) -> FastAPI:
         until: Annotated[str | None, Query(alias="to", max_length=40)] = None,
         tz: Annotated[str, Query(max_length=64)] = "Asia/Seoul",
     ) -> Response:
-        _reject_unknown_params(request, {"store_id", "area_id", "from", "to", "tz"})
+        reject_unknown_params(request, {"store_id", "area_id", "from", "to", "tz"})
         scope = await reader_scope(session, credentials)
         zone = _timezone(tz)
         where = make_filter(scope, store_id=store_id, area_id=area_id, since=since, until=until)
         if where.since is None:  # default: the last 30 days
-            where = service.FeedbackFilter(**{**where.__dict__, "since": time.time() - 30 * 86400})
+            where = dataclasses.replace(where, since=time.time() - 30 * 86400)
         body = await analytics.analytics(session, where=where, sla=sla, timezone=zone)
         body["labels"] = taxonomy.categories()
         return Response(orjson.dumps(body), media_type="application/json")
@@ -371,7 +366,7 @@ def build_app(settings: Settings, database: Database) -> FastAPI:
         area_id: IdParam = None,
         limit: Annotated[int, Query(ge=1, le=200)] = 50,
     ) -> Response:
-        _reject_unknown_params(request, {"store_id", "area_id", "limit"})
+        reject_unknown_params(request, {"store_id", "area_id", "limit"})
         scope = await reader_scope(session, credentials)
         where = make_filter(scope, store_id=store_id, area_id=area_id, since=None, until=None)
         cases = await analytics.open_cases(session, where=where, limit=limit)
@@ -387,13 +382,12 @@ def build_app(settings: Settings, database: Database) -> FastAPI:
     )
     async def create_key(body: ApiKeyIn) -> ApiKeyCreated:
         async with database.transaction() as session:
-            row, key = await service.create_api_key(session, name=body.name, store_ids=body.store_ids)
+            row, key = await keys.create_api_key(session, name=body.name, store_ids=body.store_ids)
         return ApiKeyCreated(**api_key_out(row).model_dump(), api_key=key)
 
     @app.get("/v1/admin/api-keys", response_model=list[ApiKeyOut], dependencies=[Depends(require_admin)])
     async def list_keys(session: SessionDep) -> list[ApiKeyOut]:
-        rows = await session.scalars(select(ApiKey).order_by(ApiKey.created_at))
-        return [api_key_out(r) for r in rows]
+        return [api_key_out(r) for r in await keys.list_api_keys(session)]
 
     @app.post(
         "/v1/admin/api-keys/{key_id}/rotate",
@@ -405,41 +399,38 @@ def build_app(settings: Settings, database: Database) -> FastAPI:
     async def rotate_key(key_id: str, body: ApiKeyRotate | None = None) -> ApiKeyCreated:
         grace = (body or ApiKeyRotate()).grace_seconds
         async with database.transaction() as session:
-            row, key = await service.rotate_api_key(session, key_id=key_id, grace_seconds=grace)
+            row, key = await keys.rotate_api_key(session, key_id=key_id, grace_seconds=grace)
         return ApiKeyCreated(**api_key_out(row).model_dump(), api_key=key)
 
     @app.delete("/v1/admin/api-keys/{key_id}", status_code=204, dependencies=[Depends(require_admin)])
     async def revoke_key(key_id: str) -> Response:
         async with database.transaction() as session:
-            await service.revoke_api_key(session, key_id=key_id)
+            await keys.revoke_api_key(session, key_id=key_id)
         return Response(status_code=204)
 
     @app.put("/v1/admin/stores", response_model=list[StoreOut], dependencies=[Depends(require_admin)])
     async def put_store_directory(stores: list[StoreIn]) -> list[StoreOut]:
-        if len(stores) > 5000:
-            raise Problem(
-                422, "At most 5,000 stores per call.", errors=[{"field": "body", "message": "too long"}]
-            )
         async with database.transaction() as session:
-            rows = await service.put_stores(session, stores=stores)
+            rows = await directory.put_stores(session, stores=stores)
         return [StoreOut(id=r.id, name=r.name, area_id=r.area_id) for r in rows]
 
     @app.get("/v1/admin/stores", response_model=list[StoreOut], dependencies=[Depends(require_admin)])
     async def list_stores(session: SessionDep) -> list[StoreOut]:
-        rows = await session.scalars(select(Store).order_by(Store.id))
-        return [StoreOut(id=r.id, name=r.name, area_id=r.area_id) for r in rows]
+        return [
+            StoreOut(id=r.id, name=r.name, area_id=r.area_id) for r in await directory.list_stores(session)
+        ]
 
     # --- follow-up survey (public, no login: the signed one-time token is the credential) -----
 
     @app.get("/f/{token}", response_class=HTMLResponse, include_in_schema=False)
     async def follow_up_page(token: str, session: SessionDep, lang: str | None = None) -> HTMLResponse:
         try:
-            follow, row = await service.get_follow_up(session, token=token, secret=links.secret)
-        except Problem as problem:
+            follow, row = await follow_ups.get_follow_up(session, token=token, secret=links.secret)
+        except DomainError as problem:
             language = lang if lang in ("ko", "en") else "ko"
             return HTMLResponse(pages.follow_up_closed(problem.status, language), status_code=problem.status)
         language = lang if lang in ("ko", "en") else follow.language
-        names = await analytics.store_names(session)
+        names = await directory.store_names(session)
         return HTMLResponse(
             pages.follow_up_form(
                 token=token, language=language, store_name=names.get(row.store_id, ""), category=row.category
@@ -476,8 +467,8 @@ def build_app(settings: Settings, database: Database) -> FastAPI:
             raise Problem(422, f"{len(errors)} field(s) are invalid.", errors=errors) from None
         try:
             async with database.transaction() as session:
-                follow = await service.answer_follow_up(session, token=token, answer=answer, links=links)
-        except Problem as problem:
+                follow = await follow_ups.answer_follow_up(session, token=token, answer=answer, links=links)
+        except DomainError as problem:
             if as_form:
                 return HTMLResponse(
                     pages.follow_up_closed(problem.status, language), status_code=problem.status
@@ -509,86 +500,3 @@ def build_app(settings: Settings, database: Database) -> FastAPI:
         return FileResponse(DASHBOARD_DIR / name, media_type=DASHBOARD_ASSETS[name])
 
     return app
-
-
-CSV_COLUMNS = (
-    "id",
-    "received_at",
-    "occurred_at",
-    "store_id",
-    "channel",
-    "language",
-    "sentiment",
-    "score",
-    "category",
-    "severity",
-    "csat",
-    "nps",
-    "ces",
-    "revisit_intent",
-    "touchpoint",
-    "status",
-    "customer_id",
-    "reopens_id",
-    "text",
-)
-
-
-def _csv_cell(value: Any) -> str:
-    if value is None:
-        return ""
-    text = str(value)
-    # A spreadsheet would run a cell starting with these as a formula (CSV injection).
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") and not _is_number(text) else text
-
-
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
-
-
-async def _csv_rows(database: Database, where: service.FeedbackFilter) -> AsyncIterator[bytes]:
-    """Stream the period in keyset pages; the BOM makes spreadsheets read Korean as UTF-8."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(CSV_COLUMNS)
-    yield ("\ufeff" + buffer.getvalue()).encode()
-    cursor: str | None = None
-    while True:
-        async with database.session() as session:
-            rows, cursor = await service.list_feedback(session, where=where, limit=1000, cursor=cursor)
-        buffer.seek(0)
-        buffer.truncate()
-        for r in rows:
-            writer.writerow(
-                [
-                    _csv_cell(v)
-                    for v in (
-                        r.id,
-                        _ts(r.received_at).isoformat(),
-                        _ts(r.occurred_at).isoformat(),
-                        r.store_id,
-                        r.channel,
-                        r.language,
-                        r.sentiment,
-                        round(r.score, 3),
-                        r.category,
-                        r.severity,
-                        r.csat,
-                        r.nps,
-                        r.ces,
-                        r.revisit_intent,
-                        r.touchpoint,
-                        r.status,
-                        r.customer_id,
-                        r.reopens_id,
-                        r.text,
-                    )
-                ]
-            )
-        yield buffer.getvalue().encode()
-        if cursor is None:
-            return
