@@ -32,7 +32,6 @@ STATUS_RANK = {
     "resolved": 3,
     "followed_up": 4,
 }
-STATUSES = ("received", "alerted", "acknowledged", "resolved", "followed_up", "reopened")
 OPEN_STATUSES = ("received", "alerted", "acknowledged", "reopened")
 
 
