@@ -1,8 +1,9 @@
-"""The case-lifecycle consumer against the database, without NATS: the prepared-statement path
-(a fresh session, as the consumer has) must leave exactly what the ORM path leaves (taken when
-the session already holds the case, as in `answer_follow_up`): out-of-order events, the
+"""The case-lifecycle consumer against the database, without NATS: out-of-order events, the
 earliest-timestamp rule, the forward-only status, escalation, idempotency per event id, the
-follow-up a first resolution opens, the mirroring on a reopened case, customer links and erasure."""
+follow-up a first resolution opens, the mirroring on a reopened case, customer links and erasure.
+The one case-event writer runs prepared statements inside whichever session records the event: a
+session that already holds the cases as ORM objects (as `answer_follow_up`'s does) must end in
+exactly the state a fresh session (the consumer's) leaves."""
 
 from __future__ import annotations
 
@@ -16,17 +17,21 @@ from sqlalchemy import select, update
 
 from tests.conftest import DatabaseFactory
 from voc.events.v1 import events_pb2
-from voc_feedback import events, service
+from voc_feedback import cases as case_lifecycle
+from voc_feedback import events, keys
 from voc_feedback.__main__ import MIGRATIONS
+from voc_feedback.cases import CaseEvent
+from voc_feedback.follow_up_links import FollowUpLinks
+from voc_feedback.intake import accept_feedback
+from voc_feedback.messages import SUBJECT_FOLLOW_UP_REQUESTED
 from voc_feedback.models import Feedback, FollowUp, TimelineEntry, outbox_table
+from voc_feedback.ratelimit import RateLimiter
 from voc_feedback.schemas import FeedbackIn
-from voc_platform import migrations
+from voc_platform import dbsync, migrations
 from voc_platform.db import Database
 
 BASE = 1_800_000_000.0
-LINKS = service.FollowUpLinks(
-    secret="case-events-secret", public_url="http://feedback.test", ttl_seconds=3600
-)
+LINKS = FollowUpLinks(secret="case-events-secret", public_url="http://feedback.test", ttl_seconds=3600)
 
 
 def ms(seconds: float) -> int:
@@ -34,8 +39,7 @@ def ms(seconds: float) -> int:
 
 
 class HoldingCases:
-    """A database whose transactions start with the cases loaded in the session (ORM state), so
-    the service takes its ORM path."""
+    """A database whose transactions start with the cases loaded in the session (ORM state)."""
 
     def __init__(self, database: Database) -> None:
         self.database = database
@@ -56,8 +60,9 @@ class HoldingCases:
 async def run_scenario(database: Database, *, orm: bool) -> dict[str, Any]:
     await migrations.upgrade(database, MIGRATIONS, name="feedback")
     async with database.transaction() as session:
-        _, key = await service.create_api_key(session, name="case events", store_ids=["s1"])
+        _, key = await keys.create_api_key(session, name="case events", store_ids=["s1"])
     ids: dict[str, str] = {}
+    limiter = RateLimiter(rate_per_second=1, burst=10)
     for name in ("A", "B", "C"):
         body = FeedbackIn.model_validate(
             {
@@ -67,11 +72,9 @@ async def run_scenario(database: Database, *, orm: bool) -> dict[str, Any]:
                 "customer": {"phone": "010-1234-5678"},
             }
         )
-        async with database.transaction() as session:
-            api_key = await service.authenticate_api_key(session, key=key)
-            intake = await service.submit_feedback(
-                session, api_key=api_key, body=body, idempotency_key=None, idempotency_ttl=60
-            )
+        intake = await accept_feedback(
+            database, key=key, body=body, idempotency_key=None, idempotency_ttl=60, limiter=limiter
+        )
         ids[name] = intake.feedback_id
     a, b, c = ids["A"], ids["B"], ids["C"]
     async with database.transaction() as session:  # B is the item that reopened A
@@ -164,22 +167,18 @@ async def run_scenario(database: Database, *, orm: bool) -> dict[str, Any]:
     for feedback_id, status, at, event_id in direct:
         async with target.transaction() as session:
             returned.append(
-                await service.record_case_event(
-                    session,
-                    feedback_id=feedback_id,
-                    status=status,
-                    at=BASE + at,
-                    actor="test",
-                    detail={"n": 1},
-                    event_id=event_id,
+                await case_lifecycle.record_case_event(
+                    session, CaseEvent(feedback_id, status, BASE + at, "test", {"n": 1}, event_id)
                 )
             )
-    async with target.transaction() as session:
-        returned.append(await service.link_customer(session, feedback_id=c, customer_id="cust-2"))
-        returned.append(await service.link_customer(session, feedback_id="no-such-feedback", customer_id="x"))
-    async with target.transaction() as session:
-        returned.append(await service.redact_customer(session, customer_id="cust-2"))
-        returned.append(await service.redact_customer(session, customer_id="nobody"))
+            # What the session shows afterwards: a case it held must not be stale.
+            row = await session.get(Feedback, feedback_id)
+            returned.append(None if row is None else (row.status, row.alerted_at, row.escalated))
+    link, redact = case_lifecycle.link_customer, case_lifecycle.redact_customer
+    returned.append(await dbsync.write(database, link, feedback_id=c, customer_id="cust-2"))
+    returned.append(await dbsync.write(database, link, feedback_id="no-such-feedback", customer_id="x"))
+    returned.append(await dbsync.write(database, redact, customer_id="cust-2"))
+    returned.append(await dbsync.write(database, redact, customer_id="nobody"))
 
     label = {v: k for k, v in ids.items()}
     cases: dict[str, Any] = {}
@@ -225,7 +224,7 @@ async def run_scenario(database: Database, *, orm: bool) -> dict[str, Any]:
         requested = (
             await session.execute(
                 select(outbox_table.c.payload)
-                .where(outbox_table.c.subject == service.SUBJECT_FOLLOW_UP_REQUESTED)
+                .where(outbox_table.c.subject == SUBJECT_FOLLOW_UP_REQUESTED)
                 .order_by(outbox_table.c.seq)
             )
         ).scalars()
@@ -237,12 +236,17 @@ async def run_scenario(database: Database, *, orm: bool) -> dict[str, Any]:
     return {"returned": returned, "cases": cases, "follow_up_events": follow_up_events}
 
 
-async def test_prepared_case_events_match_the_orm(databases: DatabaseFactory) -> None:
-    fast = await run_scenario(Database(databases.url("case_events_fast")), orm=False)
-    orm = await run_scenario(Database(databases.url("case_events_orm")), orm=True)
+async def test_case_events_alike_whether_the_session_holds_the_cases_or_not(
+    databases: DatabaseFactory,
+) -> None:
+    fast = await run_scenario(Database(databases.url("case_events_fresh")), orm=False)
+    orm = await run_scenario(Database(databases.url("case_events_held")), orm=True)
     assert fast == orm
 
-    assert fast["returned"] == ["resolved", "received", "alerted", None, True, False, 1, 0]
+    seen = [("resolved", BASE + 2, True), ("received", None, True), ("alerted", BASE + 65, True), None]
+    assert fast["returned"][0:8:2] == ["resolved", "received", "alerted", None]
+    assert fast["returned"][1:8:2] == seen
+    assert fast["returned"][8:] == [True, False, 1, 0]
     a, b, c = (fast["cases"][name] for name in "ABC")
     assert a["row"] == {
         "status": "resolved",

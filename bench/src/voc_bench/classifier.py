@@ -10,6 +10,7 @@ import argparse
 import sys
 import time
 from collections.abc import Sequence
+from importlib.resources.abc import Traversable
 from pathlib import Path
 
 from voc_feedback.classification import classify
@@ -24,7 +25,7 @@ def percentile(sorted_values: Sequence[float], q: float) -> float:
     return sorted_values[index]
 
 
-def run(rounds: int, eval_dir: Path | None = None) -> dict[str, float]:
+def run(rounds: int, eval_dir: Traversable | None = None) -> dict[str, float]:
     base = eval_dir or default_eval_dir()
     items = [item for lang in LANGUAGES for item in load_items(base / f"{lang}.jsonl")]
     lexicon()  # load outside the timed region

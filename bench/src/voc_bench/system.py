@@ -70,7 +70,7 @@ def load_texts() -> list[Text]:
     items: list[Text] = []
     for lang in ("ko", "en"):
         path = eval_dir / f"{lang}.jsonl"
-        if path.exists():
+        if path.is_file():
             items += [Text(i.text, i.sentiment, i.csat, i.nps, i.ces) for i in load_items(path)]
     if not items:
         items = [

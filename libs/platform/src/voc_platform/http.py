@@ -299,7 +299,7 @@ def reject_unknown_params(request: Request, allowed: Iterable[str]) -> None:
         )
 
 
-def get_database(request: Request) -> Database:
+async def get_database(request: Request) -> Database:
     """The service's database (set as `app.state.database` by its `build_app`)."""
     database: Database = request.app.state.database
     return database

@@ -5,27 +5,19 @@ from __future__ import annotations
 from pathlib import Path
 
 from voc_feedback import api, events, grpc_server
+from voc_feedback.follow_up_links import FollowUpLinks
 from voc_feedback.grpc_server import SERVICE_NAME
 from voc_feedback.models import outbox_table
-from voc_feedback.service import FollowUpLinks
 from voc_feedback.settings import Settings
 from voc_platform.runtime import ServiceParts, ServiceRuntime, run_service
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
-def follow_up_links(settings: Settings) -> FollowUpLinks:
-    return FollowUpLinks(
-        secret=settings.follow_up_secret,
-        public_url=settings.resolved_public_url,
-        ttl_seconds=settings.follow_up_ttl_seconds,
-    )
-
-
 def build(runtime: ServiceRuntime) -> ServiceParts:
     settings = runtime.settings
     assert isinstance(settings, Settings)
-    links = follow_up_links(settings)
+    links = FollowUpLinks.of(settings)
     return ServiceParts(
         app=api.build_app(settings, runtime.database),
         grpc_register=grpc_server.register(runtime.database, links),

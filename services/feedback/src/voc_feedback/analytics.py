@@ -16,14 +16,23 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from voc_feedback.models import Feedback, FollowUp, Store
-from voc_feedback.service import OPEN_STATUSES, FeedbackFilter, apply_filter
+from voc_feedback.cases import OPEN_STATUSES
+from voc_feedback.listing import FeedbackFilter, apply_filter
+from voc_feedback.models import Feedback, FollowUp
+from voc_feedback.settings import Settings
+from voc_feedback.stores import store_names
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Sla:
+    """The loop SLA the KPIs measure against (the playbook's own SLA drives escalation)."""
+
     ack_seconds: float
     resolve_seconds: float
+
+    @classmethod
+    def of(cls, settings: Settings) -> Sla:
+        return cls(ack_seconds=settings.sla_ack_seconds, resolve_seconds=settings.sla_resolve_seconds)
 
 
 def percentile(values: Sequence[float], q: float) -> float | None:
@@ -135,10 +144,6 @@ def top_recurring_issues(
         )
     issues.sort(key=lambda i: (-int(i["count"]), -float(i["last_at"])))
     return issues[:limit]
-
-
-async def store_names(session: AsyncSession) -> dict[str, str]:
-    return {s.id: s.name for s in await session.scalars(select(Store))}
 
 
 async def analytics(

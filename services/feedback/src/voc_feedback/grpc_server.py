@@ -1,24 +1,27 @@
-"""gRPC FeedbackService: read a feedback item, record an outcome."""
+"""gRPC FeedbackService: read a feedback item, record an outcome (translated to and from `cases`;
+domain errors become status codes in the platform's method guard)."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
 
-import grpc
 from grpc import aio
 
 from voc.feedback.v1 import feedback_pb2, feedback_pb2_grpc
-from voc_feedback import service
+from voc_feedback import listing, messages
+from voc_feedback.cases import CaseEvent, record_case_event
+from voc_feedback.follow_up_links import FollowUpLinks
 from voc_feedback.models import processed_table
 from voc_platform.db import Database
+from voc_platform.errors import Invalid, NotFound
 from voc_platform.outbox import mark_processed
 
 SERVICE_NAME = feedback_pb2.DESCRIPTOR.services_by_name["FeedbackService"].full_name
 
 
 class FeedbackServicer(feedback_pb2_grpc.FeedbackServiceServicer):
-    def __init__(self, database: Database, links: service.FollowUpLinks) -> None:
+    def __init__(self, database: Database, links: FollowUpLinks) -> None:
         self.database = database
         self.links = links
 
@@ -26,14 +29,13 @@ class FeedbackServicer(feedback_pb2_grpc.FeedbackServiceServicer):
         self, request: feedback_pb2.GetFeedbackRequest, context: aio.ServicerContext
     ) -> feedback_pb2.GetFeedbackResponse:
         async with self.database.session() as session:
-            found = await service.get_feedback(session, feedback_id=request.feedback_id)
+            found = await listing.get_feedback(session, feedback_id=request.feedback_id)
         if found is None:
-            await context.abort(grpc.StatusCode.NOT_FOUND, f"no feedback {request.feedback_id}")
-        assert found is not None  # abort() raised otherwise
-        row, _ = found
+            raise NotFound(f"no feedback {request.feedback_id}")
+        row = found.row
         return feedback_pb2.GetFeedbackResponse(
             feedback=feedback_pb2.Feedback(
-                facts=service.feedback_facts(row),
+                facts=messages.feedback_facts(row),
                 text=row.text or "",
                 customer_id=row.customer_id or "",
                 status=row.status,
@@ -44,31 +46,35 @@ class FeedbackServicer(feedback_pb2_grpc.FeedbackServiceServicer):
     async def RecordOutcome(
         self, request: feedback_pb2.RecordOutcomeRequest, context: aio.ServicerContext
     ) -> feedback_pb2.RecordOutcomeResponse:
-        if request.status not in ("acknowledged", "resolved"):
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "status must be acknowledged or resolved")
-        if request.status == "resolved" and not request.outcome:
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "a resolution needs an outcome")
+        step = outcome_step(request)
         async with self.database.transaction() as session:
             if request.event_id and not await mark_processed(
                 session, processed_table, consumer="feedback-grpc", event_id=request.event_id
             ):
-                found = await service.get_feedback(session, feedback_id=request.feedback_id)
-                return feedback_pb2.RecordOutcomeResponse(status=found[0].status if found else "")
-            status = await service.record_case_event(
-                session,
-                feedback_id=request.feedback_id,
-                status=request.status,
-                at=request.at_ms / 1000 if request.at_ms else time.time(),
-                actor=f"staff:{request.staff_id}" if request.staff_id else "grpc",
-                detail={"alert_id": request.alert_id, "outcome": request.outcome, "note": request.note},
-                event_id=request.event_id or None,
-                follow_up=self.links,
-            )
-        if status is None:
-            await context.abort(grpc.StatusCode.NOT_FOUND, f"no feedback {request.feedback_id}")
-        return feedback_pb2.RecordOutcomeResponse(status=status or "")
+                found = await listing.get_feedback(session, feedback_id=request.feedback_id)
+                return feedback_pb2.RecordOutcomeResponse(status=found.row.status if found else "")
+            status = await record_case_event(session, step, follow_up=self.links)
+        if status is None:  # after the commit: the event id stays processed
+            raise NotFound(f"no feedback {request.feedback_id}")
+        return feedback_pb2.RecordOutcomeResponse(status=status)
 
 
-def register(database: Database, links: service.FollowUpLinks) -> list[Callable[[aio.Server], None]]:
+def outcome_step(request: feedback_pb2.RecordOutcomeRequest) -> CaseEvent:
+    """The request as a case step (an acknowledgement, or a resolution with its outcome)."""
+    if request.status not in ("acknowledged", "resolved"):
+        raise Invalid("status must be acknowledged or resolved")
+    if request.status == "resolved" and not request.outcome:
+        raise Invalid("a resolution needs an outcome")
+    return CaseEvent(
+        feedback_id=request.feedback_id,
+        status=request.status,
+        at=request.at_ms / 1000 if request.at_ms else time.time(),
+        actor=f"staff:{request.staff_id}" if request.staff_id else "grpc",
+        detail={"alert_id": request.alert_id, "outcome": request.outcome, "note": request.note},
+        event_id=request.event_id or None,
+    )
+
+
+def register(database: Database, links: FollowUpLinks) -> list[Callable[[aio.Server], None]]:
     servicer = FeedbackServicer(database, links)
     return [lambda server: feedback_pb2_grpc.add_FeedbackServiceServicer_to_server(servicer, server)]

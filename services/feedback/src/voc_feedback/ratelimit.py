@@ -3,9 +3,10 @@ per replica, which keeps intake free of a shared store on the hot path)."""
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass
+
+from voc_platform.errors import RateLimited
 
 
 @dataclass
@@ -36,6 +37,11 @@ class RateLimiter:
             return 0.0
         return (1.0 - bucket.tokens) / self.rate
 
-    @staticmethod
-    def retry_after_header(wait: float) -> str:
-        return str(max(1, math.ceil(wait)))
+    def admit(self, key: str) -> None:
+        """Take one token for `key`, or refuse with `RateLimited` (429 and its Retry-After)."""
+        wait = self.take(key)
+        if wait > 0:
+            raise RateLimited(
+                f"Rate limit of {self.rate:g}/s (burst {self.burst}) exceeded for this API key.",
+                retry_after=wait,
+            )

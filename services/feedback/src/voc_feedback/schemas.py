@@ -1,4 +1,5 @@
-"""Request and response bodies of the feedback REST API (DESIGN §5)."""
+"""Request and response bodies of the feedback REST API (DESIGN §5); the responses are built
+from rows by their `of` constructors."""
 
 from __future__ import annotations
 
@@ -6,12 +7,19 @@ import re
 import unicodedata
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+if TYPE_CHECKING:
+    from voc_feedback.models import ApiKey, Feedback, FollowUp, Store, TimelineEntry
+
 MAX_TEXT_CHARS = 4000
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def _ts(value: float) -> datetime:
+    return datetime.fromtimestamp(value, UTC)
 
 
 def clean_text(value: str) -> str:
@@ -104,12 +112,27 @@ class Classification(BaseModel):
     severity: str
     explanation: list[str]
 
+    @classmethod
+    def of(cls, row: Feedback) -> Classification:
+        return cls(
+            language=row.language,
+            sentiment=row.sentiment,
+            score=row.score,
+            category=row.category,
+            severity=row.severity,
+            explanation=row.explanation,
+        )
+
 
 class TimelineOut(BaseModel):
     at: datetime
     kind: str
     actor: str | None
     detail: dict[str, Any]
+
+    @classmethod
+    def of(cls, entry: TimelineEntry) -> TimelineOut:
+        return cls(at=_ts(entry.at), kind=entry.kind, actor=entry.actor, detail=entry.detail)
 
 
 class FollowUpOut(BaseModel):
@@ -120,6 +143,18 @@ class FollowUpOut(BaseModel):
     csat: int | None
     satisfied: bool | None
     reopened_feedback_id: str | None
+
+    @classmethod
+    def of(cls, follow: FollowUp, *, url: str | None) -> FollowUpOut:
+        return cls(
+            url=url,
+            created_at=_ts(follow.created_at),
+            expires_at=_ts(follow.expires_at),
+            answered_at=_ts(follow.answered_at) if follow.answered_at else None,
+            csat=follow.csat,
+            satisfied=follow.satisfied,
+            reopened_feedback_id=follow.reopened_feedback_id,
+        )
 
 
 class FeedbackOut(BaseModel):
@@ -139,6 +174,16 @@ class FeedbackOut(BaseModel):
     reopens_id: str | None = None
     follow_up: FollowUpOut | None = None
 
+    @classmethod
+    def of(
+        cls, row: Feedback, timeline: list[TimelineEntry], *, follow_up: FollowUpOut | None
+    ) -> FeedbackOut:
+        return cls(
+            **FeedbackSummary.of(row).model_dump(),
+            timeline=[TimelineOut.of(t) for t in timeline],
+            follow_up=follow_up,
+        )
+
 
 class FeedbackSummary(BaseModel):
     """One row of `GET /v1/feedback` (no timeline)."""
@@ -156,6 +201,24 @@ class FeedbackSummary(BaseModel):
     status: str
     classification: Classification
     reopens_id: str | None
+
+    @classmethod
+    def of(cls, row: Feedback) -> FeedbackSummary:
+        return cls(
+            id=row.id,
+            store_id=row.store_id,
+            channel=row.channel,
+            text=row.text,
+            ratings=Ratings(csat=row.csat, nps=row.nps, ces=row.ces),
+            customer_id=row.customer_id,
+            revisit_intent=row.revisit_intent,
+            touchpoint=row.touchpoint,
+            occurred_at=_ts(row.occurred_at),
+            received_at=_ts(row.received_at),
+            status=row.status,
+            classification=Classification.of(row),
+            reopens_id=row.reopens_id,
+        )
 
 
 class FeedbackPage(BaseModel):
@@ -183,6 +246,19 @@ class ApiKeyOut(BaseModel):
     expires_at: datetime | None = None
     replaced_by: str | None = None
 
+    @classmethod
+    def of(cls, row: ApiKey) -> ApiKeyOut:
+        return cls(
+            id=row.id,
+            name=row.name,
+            prefix=row.prefix,
+            store_ids=row.store_ids,
+            created_at=_ts(row.created_at),
+            revoked_at=_ts(row.revoked_at) if row.revoked_at else None,
+            expires_at=_ts(row.expires_at) if row.expires_at else None,
+            replaced_by=row.replaced_by,
+        )
+
 
 class ApiKeyRotate(Strict):
     # How long the old key keeps working so store apps can switch without downtime.
@@ -208,6 +284,10 @@ class StoreOut(BaseModel):
     name: str
     area_id: str | None
 
+    @classmethod
+    def of(cls, row: Store) -> StoreOut:
+        return cls(id=row.id, name=row.name, area_id=row.area_id)
+
 
 class FollowUpAnswer(Strict):
     """The customer's answer to the follow-up survey (HTML form or JSON)."""
@@ -229,3 +309,7 @@ class FollowUpAnswer(Strict):
 
 class ApiKeyCreated(ApiKeyOut):
     api_key: str  # shown once
+
+    @classmethod
+    def created(cls, row: ApiKey, key: str) -> ApiKeyCreated:
+        return cls(**ApiKeyOut.of(row).model_dump(), api_key=key)

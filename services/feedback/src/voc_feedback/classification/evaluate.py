@@ -14,6 +14,8 @@ import json
 import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from importlib.resources import files
+from importlib.resources.abc import Traversable
 from pathlib import Path
 
 from voc_feedback.classification import classify
@@ -25,9 +27,9 @@ TARGET_SENTIMENT_ACCURACY = 0.85
 TARGET_CATEGORY_MACRO_F1 = 0.75
 
 
-def default_eval_dir() -> Path:
-    # services/feedback/src/voc_feedback/classification/evaluate.py -> services/feedback/eval
-    return Path(__file__).resolve().parents[3] / "eval"
+def default_eval_dir() -> Traversable:
+    """The evaluation set shipped in the package (`classification/data/{ko,en}.jsonl`)."""
+    return files("voc_feedback.classification") / "data"
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,7 +46,7 @@ class Item:
     note: str
 
 
-def load_items(path: Path) -> list[Item]:
+def load_items(path: Traversable) -> list[Item]:
     items: list[Item] = []
     for line in path.read_text(encoding="utf-8").splitlines():
         if not line.strip():
@@ -132,7 +134,7 @@ def evaluate_items(language: str, split: str, items: Sequence[Item]) -> Result:
     )
 
 
-def evaluate(eval_dir: Path | None = None, splits: Sequence[str] = SPLITS) -> list[Result]:
+def evaluate(eval_dir: Traversable | None = None, splits: Sequence[str] = SPLITS) -> list[Result]:
     base = eval_dir or default_eval_dir()
     results: list[Result] = []
     for language in LANGUAGES:

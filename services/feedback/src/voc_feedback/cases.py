@@ -1,0 +1,249 @@
+"""The case lifecycle: each step of a case (an alert's events, a gRPC outcome, a follow-up answer)
+goes on the timeline and moves the status forward only; the first resolution opens the follow-up
+survey; a reopening item's progress is mirrored on the case it reopened. Also customer links and
+erasure. `_case_event` is the one writer of a step, as prepared statements."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, replace
+from typing import Any, NamedTuple
+
+from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
+
+from voc.events.v1 import events_pb2
+from voc_feedback import messages
+from voc_feedback.follow_up_links import FollowUpLinks
+from voc_feedback.models import Feedback, FollowUp, TimelineEntry, outbox_table
+from voc_platform.dbsync import Prepared, Reader
+from voc_platform.ids import uuid7
+from voc_platform.outbox import add_event
+
+# Forward-only case lifecycle; events may arrive out of order, the status never goes back
+# except through an explicit reopen. "reopened" ranks with "alerted": the linked new item's
+# resolution (and follow-up) moves the reopened case forward again.
+STATUS_RANK = {
+    "received": 0,
+    "alerted": 1,
+    "reopened": 1,
+    "acknowledged": 2,
+    "resolved": 3,
+    "followed_up": 4,
+}
+OPEN_STATUSES = ("received", "alerted", "acknowledged", "reopened")
+
+
+@dataclass(frozen=True, slots=True)
+class CaseEvent:
+    """One step of a case: the timeline entry it becomes and the status it reaches."""
+
+    feedback_id: str
+    status: str  # the timeline kind: alerted, acknowledged, resolved, escalated, followed_up
+    at: float
+    actor: str | None
+    detail: dict[str, Any]  # the timeline entry's JSON
+    event_id: str | None  # recorded once per case (None: always recorded)
+
+    def on_reopened_case(self, reopened_id: str) -> CaseEvent:
+        """The same step mirrored on the case this (reopening) item reopened."""
+        return replace(
+            self,
+            feedback_id=reopened_id,
+            detail={**self.detail, "via_feedback_id": self.feedback_id},
+            event_id=f"{self.event_id}:parent" if self.event_id else None,
+        )
+
+
+TIMELINE_INSERT = Prepared(insert(TimelineEntry))
+_CASE_ROW = Prepared(
+    select(
+        Feedback.status,
+        Feedback.alerted_at,
+        Feedback.acknowledged_at,
+        Feedback.resolved_at,
+        Feedback.escalated,
+        Feedback.reopens_id,
+    )
+    .where(Feedback.id == bindparam("feedback_id"))
+    .with_for_update()  # PostgreSQL row lock; SQLite writers are serialized by Database.write_lock
+)
+_TIMELINE_SEEN = Prepared(
+    select(TimelineEntry.id).where(
+        TimelineEntry.feedback_id == bindparam("feedback_id"), TimelineEntry.event_id == bindparam("event_id")
+    )
+)
+_FOLLOW_UP_OF = Prepared(select(FollowUp.id).where(FollowUp.feedback_id == bindparam("feedback_id")))
+# The columns set are the other keys of the parameters (compiled once per set of keys).
+_FEEDBACK_SET = Prepared(update(Feedback).where(Feedback.id == bindparam("where_id")))
+_FEEDBACK_REDACT = Prepared(update(Feedback).where(Feedback.customer_id == bindparam("where_customer_id")))
+
+
+class _CaseStep(NamedTuple):
+    status: str  # after the event
+    reopens_id: str | None
+    recorded: bool  # False: the event id was already on the timeline
+    open_follow_up: bool  # a first resolution: the case has no follow-up yet
+
+
+def _earliest(current: float | None, at: float) -> float:
+    return at if current is None else min(current, at)
+
+
+def _changes(row: Any, event: CaseEvent) -> dict[str, Any]:
+    """The columns the step changes (only those, as an ORM flush would)."""
+    status, at = event.status, event.at
+    changes: dict[str, Any] = {}
+    # Events arrive in any order: each loop timestamp keeps the earliest time seen.
+    if status == "alerted":
+        if row.alerted_at != (alerted_at := _earliest(row.alerted_at, at)):
+            changes["alerted_at"] = alerted_at
+    elif status in ("acknowledged", "resolved"):  # resolving implies acknowledging
+        if row.acknowledged_at != (acknowledged_at := _earliest(row.acknowledged_at, at)):
+            changes["acknowledged_at"] = acknowledged_at
+        if status == "resolved" and row.resolved_at != (resolved_at := _earliest(row.resolved_at, at)):
+            changes["resolved_at"] = resolved_at
+    elif status == "escalated" and not row.escalated:
+        changes["escalated"] = True
+    if STATUS_RANK.get(status, -1) > STATUS_RANK.get(row.status, -1):
+        changes["status"] = status
+    return changes
+
+
+def _case_event(
+    reader: Reader, event: CaseEvent, *, customer_id: str | None = None, check_follow_up: bool = False
+) -> _CaseStep | None:
+    """Record one step inside the caller's transaction (and link the customer when
+    `customer_id` is given). None when the feedback is unknown."""
+    feedback_id = event.feedback_id
+    row = reader.first(_CASE_ROW, {"feedback_id": feedback_id})
+    if row is None:
+        if customer_id is not None:
+            link_customer(reader, feedback_id=feedback_id, customer_id=customer_id)
+        return None
+    if (
+        event.event_id is not None
+        and reader.first(_TIMELINE_SEEN, {"feedback_id": feedback_id, "event_id": event.event_id}) is not None
+    ):
+        if customer_id is not None:
+            link_customer(reader, feedback_id=feedback_id, customer_id=customer_id)
+        return _CaseStep(row.status, row.reopens_id, recorded=False, open_follow_up=False)
+    reader.execute(
+        TIMELINE_INSERT,
+        {
+            "feedback_id": feedback_id,
+            "at": event.at,
+            "kind": event.status,
+            "actor": event.actor,
+            "detail": event.detail,
+            "event_id": event.event_id,
+        },
+    )
+    changes = _changes(row, event)
+    if customer_id is not None:
+        changes["customer_id"] = customer_id
+    if changes:
+        changes["where_id"] = feedback_id
+        reader.execute(_FEEDBACK_SET, changes)
+    return _CaseStep(
+        changes.get("status", row.status),
+        row.reopens_id,
+        recorded=True,
+        open_follow_up=check_follow_up and reader.first(_FOLLOW_UP_OF, {"feedback_id": feedback_id}) is None,
+    )
+
+
+def record_alert(reader: Reader, event: CaseEvent, *, customer_id: str | None) -> str | None:
+    """`voc.alert.created`: the "alerted" step and the customer link in the caller's `dbsync`
+    hop (an alert has no follow-up or mirroring tail). The status after it; None when unknown."""
+    step = _case_event(reader, event, customer_id=customer_id or None)
+    return None if step is None else step.status
+
+
+def link_customer(reader: Reader, *, feedback_id: str, customer_id: str) -> bool:
+    """`voc.profile.feedback_linked`: the customer profile resolved for a feedback item."""
+    return bool(reader.execute(_FEEDBACK_SET, {"customer_id": customer_id, "where_id": feedback_id}))
+
+
+def redact_customer(reader: Reader, *, customer_id: str) -> int:
+    """Erasure: drop the identifiers we copied from submissions of this customer."""
+    return reader.execute(_FEEDBACK_REDACT, {"customer": {}, "where_customer_id": customer_id})
+
+
+async def record_case_event(
+    session: AsyncSession, event: CaseEvent, *, follow_up: FollowUpLinks | None = None
+) -> str | None:
+    """Append to the timeline and move the status forward; returns the new status.
+
+    None when the feedback is unknown. Idempotent per event id (callers dedupe on it too).
+    The first resolution of a case opens its follow-up survey (when `follow_up` is given);
+    a reopening item's progress is mirrored on the case it reopened.
+    """
+    check_follow_up = event.status == "resolved" and follow_up is not None
+    step: _CaseStep | None = await session.run_sync(_case_event_in, event, check_follow_up)
+    if step is None:
+        return None
+    if step.recorded and step.open_follow_up and follow_up is not None:
+        row = await session.get(Feedback, event.feedback_id)
+        assert row is not None  # locked above
+        await open_follow_up(session, row=row, links=follow_up, at=event.at)
+    if step.recorded and event.status in ("resolved", "followed_up") and step.reopens_id:
+        await record_case_event(session, event.on_reopened_case(step.reopens_id))
+    return step.status
+
+
+def _case_event_in(session: Session, event: CaseEvent, check_follow_up: bool) -> _CaseStep | None:
+    """`_case_event` in a session's transaction (one greenlet hop). The statements bypass the
+    ORM, so the ORM state a session may hold (`answer_follow_up` has the case loaded and
+    changed) is kept coherent around them: pending changes are flushed first (a no-op on a
+    clean session) and the feedback rows it holds are refreshed after. A consumer's fresh
+    session holds none."""
+    session.flush()
+    step = _case_event(Reader.of(session.connection()), event, check_follow_up=check_follow_up)
+    for held in [o for o in session.identity_map.values() if isinstance(o, Feedback)]:
+        session.refresh(held)
+    return step
+
+
+async def open_follow_up(
+    session: AsyncSession, *, row: Feedback, links: FollowUpLinks, at: float
+) -> FollowUp | None:
+    """Once per case: the first resolution opens the survey; reopening items get their own."""
+    if await session.scalar(select(FollowUp.id).where(FollowUp.feedback_id == row.id)) is not None:
+        return None
+    now = time.time()
+    follow = FollowUp(
+        id=uuid7(),
+        feedback_id=row.id,
+        language="ko" if row.language == "ko" else "en",
+        created_at=now,
+        expires_at=now + links.ttl_seconds,
+    )
+    session.add(follow)
+    session.add(
+        TimelineEntry(
+            feedback_id=row.id,
+            at=at,  # listed with the resolution it follows
+            kind="follow_up_sent",
+            actor="feedback",
+            detail={"follow_up_id": follow.id, "expires_at": follow.expires_at},
+            event_id=None,
+        )
+    )
+    await session.flush()
+    await add_event(
+        session,
+        outbox_table,
+        subject=messages.SUBJECT_FOLLOW_UP_REQUESTED,
+        message=events_pb2.FollowUpRequested(
+            feedback_id=row.id,
+            store_id=row.store_id,
+            customer_id=row.customer_id or "",
+            url=links.url(follow.id),
+            language=follow.language,
+            expires_at_ms=int(follow.expires_at * 1000),
+        ),
+        event_id=f"follow-up-requested:{follow.id}",
+    )
+    return follow

@@ -1,0 +1,178 @@
+"""The follow-up survey of a resolved case: find it by its signed token, record the customer's one
+answer, and reopen the case as a new linked item when the answer is unhappy."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from voc.events.v1 import events_pb2
+from voc_feedback import messages
+from voc_feedback.cases import CaseEvent, record_case_event
+from voc_feedback.classification import classify
+from voc_feedback.follow_up_links import FollowUpLinks, verify_follow_up_token
+from voc_feedback.models import Feedback, FollowUp, TimelineEntry, outbox_table
+from voc_feedback.schemas import FollowUpAnswer
+from voc_platform.errors import Gone, NotFound
+from voc_platform.ids import uuid7
+from voc_platform.outbox import add_event
+
+SEVERITY_RANK = {"low": 0, "medium": 1, "high": 2, "critical": 3}
+# Follow-up answers: csat 1-2 is unhappy (reopens), 4-5 happy (recovered), 3 neither.
+UNHAPPY_CSAT_MAX = 2
+HAPPY_CSAT_MIN = 4
+ALREADY_ANSWERED = "This follow-up was already answered. Thank you!"
+
+
+def is_open(follow: FollowUp, *, now: float) -> bool:
+    """Not answered yet and not expired: the link still works."""
+    return follow.answered_at is None and follow.expires_at > now
+
+
+async def follow_up_of(session: AsyncSession, *, feedback_id: str) -> FollowUp | None:
+    """The item's follow-up survey, if its resolution opened one."""
+    follow: FollowUp | None = await session.scalar(
+        select(FollowUp).where(FollowUp.feedback_id == feedback_id)
+    )
+    return follow
+
+
+async def get_follow_up(session: AsyncSession, *, token: str, secret: str) -> tuple[FollowUp, Feedback]:
+    """The follow-up behind a token and its case: `NotFound` for a bad signature, `Gone` once
+    used or expired."""
+    follow_up_id = verify_follow_up_token(token, secret=secret)
+    follow = await session.get(FollowUp, follow_up_id) if follow_up_id else None
+    if follow is None:
+        raise NotFound("This follow-up link is not valid.")
+    if follow.answered_at is not None:
+        raise Gone(ALREADY_ANSWERED)
+    if follow.expires_at <= time.time():
+        raise Gone("This follow-up link has expired.")
+    row = await session.get(Feedback, follow.feedback_id)
+    assert row is not None  # the foreign key cascades
+    return follow, row
+
+
+async def answer_follow_up(
+    session: AsyncSession, *, token: str, answer: FollowUpAnswer, links: FollowUpLinks
+) -> FollowUp:
+    """Record the answer once; an unhappy one reopens the case as a new, linked feedback item
+    (notify keeps one alert per feedback id, so the new item is what alerts again)."""
+    follow, row = await get_follow_up(session, token=token, secret=links.secret)
+    now = time.time()
+    await _claim(session, follow, now=now)
+    follow.csat = answer.csat
+    follow.satisfied = answer.csat >= HAPPY_CSAT_MIN
+    follow.revisit_intent = answer.revisit_intent
+    follow.comment = answer.comment
+    detail: dict[str, Any] = {"follow_up_id": follow.id, "csat": answer.csat, "satisfied": follow.satisfied}
+    if answer.revisit_intent is not None:
+        detail["revisit_intent"] = answer.revisit_intent
+    event_id = f"follow-up-answered:{follow.id}"
+    await record_case_event(session, CaseEvent(row.id, "followed_up", now, "customer", detail, event_id))
+    if answer.csat <= UNHAPPY_CSAT_MAX:
+        reopened = await _reopen(session, original=row, follow=follow, now=now)
+        follow.reopened_feedback_id = reopened.id
+    await session.flush()
+    answered = events_pb2.FollowUpAnswered(
+        feedback_id=row.id,
+        store_id=row.store_id,
+        customer_id=row.customer_id or "",
+        csat=answer.csat,
+        satisfied=bool(follow.satisfied),
+        reopened_feedback_id=follow.reopened_feedback_id or "",
+        answered_at_ms=int(now * 1000),
+    )
+    if answer.revisit_intent is not None:
+        answered.revisit_intent = answer.revisit_intent
+    await add_event(
+        session,
+        outbox_table,
+        subject=messages.SUBJECT_FOLLOW_UP_ANSWERED,
+        message=answered,
+        event_id=event_id,
+    )
+    return follow
+
+
+async def _claim(session: AsyncSession, follow: FollowUp, *, now: float) -> None:
+    """Claim the one-time link atomically: a concurrent second answer updates no row (`Gone`)."""
+    claimed = await session.execute(
+        update(FollowUp)
+        .where(FollowUp.id == follow.id, FollowUp.answered_at.is_(None))
+        .values(answered_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    if not getattr(claimed, "rowcount", 0):
+        raise Gone(ALREADY_ANSWERED)
+    await session.refresh(follow)
+
+
+async def _reopen(session: AsyncSession, *, original: Feedback, follow: FollowUp, now: float) -> Feedback:
+    """The unhappy answer as a new item linked to the case it reopens, published as received."""
+    text = follow.comment
+    result = classify(
+        text, csat=follow.csat, nps=None, ces=None, language=None if text else original.language
+    )
+    # The complaint is the original one unless the customer names another; an unhappy answer
+    # after a "resolution" is at least high severity.
+    category = result.category if result.category != "other" else original.category
+    severity = max(result.severity, original.severity, "high", key=lambda s: SEVERITY_RANK.get(s, 0))
+    child = Feedback(
+        id=uuid7(),
+        store_id=original.store_id,
+        channel="survey",
+        text=text,
+        language=result.language if text else original.language,
+        sentiment="negative",
+        score=min(result.score, -0.5),
+        category=category,
+        severity=severity,
+        explanation=[*result.explanation, f"reopens {original.id}: follow-up csat {follow.csat}"],
+        csat=follow.csat,
+        nps=None,
+        ces=None,
+        revisit_intent=follow.revisit_intent,
+        touchpoint="follow_up",
+        occurred_at=now,
+        received_at=now,
+        customer=dict(original.customer or {}),
+        customer_id=original.customer_id,
+        status="received",
+        api_key_id=original.api_key_id,
+        reopens_id=original.id,
+    )
+    session.add(child)
+    session.add(
+        TimelineEntry(
+            feedback_id=child.id,
+            at=now,
+            kind="received",
+            actor="customer",
+            detail={"channel": "survey", "reopens_id": original.id},
+            event_id=None,
+        )
+    )
+    session.add(
+        TimelineEntry(
+            feedback_id=original.id,
+            at=now,
+            kind="reopened",
+            actor="customer",
+            detail={"feedback_id": child.id, "csat": follow.csat},
+            event_id=None,
+        )
+    )
+    original.status = "reopened"
+    await session.flush()
+    await add_event(
+        session,
+        outbox_table,
+        subject=messages.SUBJECT_RECEIVED,
+        message=messages.feedback_received(child),
+        event_id=child.id,
+    )
+    return child

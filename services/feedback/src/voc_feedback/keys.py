@@ -1,0 +1,108 @@
+"""Store-app API keys: create (shown once, only the hash kept), authenticate, rotate with a grace
+period, revoke."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import bindparam, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from voc_feedback.models import ApiKey
+from voc_platform.dbsync import Prepared, Reader
+from voc_platform.errors import Conflict, NotFound, Unauthenticated
+from voc_platform.ids import uuid7
+
+
+@dataclass(frozen=True, slots=True)
+class KeyIdentity:
+    """An authenticated store-app key: what intake and scoping need of it."""
+
+    id: str
+    prefix: str
+    store_ids: tuple[str, ...]
+
+
+def hash_api_key(key: str) -> str:
+    # Keys are 32 random bytes: a fast hash is enough (no dictionary to guess from).
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def new_api_key() -> str:
+    return "vocsk_" + secrets.token_urlsafe(32)
+
+
+_KEY_BY_HASH = Prepared(
+    select(ApiKey.id, ApiKey.prefix, ApiKey.store_ids, ApiKey.revoked_at, ApiKey.expires_at).where(
+        ApiKey.key_hash == bindparam("key_hash")
+    )
+)
+
+
+def authenticate(reader: Reader, key: str) -> KeyIdentity:
+    """The key's identity; `Unauthenticated` when it is unknown, revoked or past its grace."""
+    row = reader.first(_KEY_BY_HASH, {"key_hash": hash_api_key(key)})
+    if (
+        row is None
+        or row.revoked_at is not None
+        or (row.expires_at is not None and row.expires_at <= time.time())
+    ):
+        raise Unauthenticated("The API key is unknown, revoked or expired.")
+    return KeyIdentity(row.id, row.prefix, tuple(row.store_ids))
+
+
+async def authenticate_in(session: AsyncSession, *, key: str) -> KeyIdentity:
+    """`authenticate` on the session's connection (one greenlet hop)."""
+    identity: KeyIdentity = await session.run_sync(lambda s: authenticate(Reader.of(s.connection()), key))
+    return identity
+
+
+async def create_api_key(session: AsyncSession, *, name: str, store_ids: Sequence[str]) -> tuple[ApiKey, str]:
+    """A new key for these stores: its row and the key itself (shown once, never stored)."""
+    key = new_api_key()
+    row = ApiKey(
+        id=uuid7(),
+        name=name,
+        key_hash=hash_api_key(key),
+        prefix=key[:12],
+        store_ids=sorted(set(store_ids)),
+        created_at=time.time(),
+        revoked_at=None,
+    )
+    session.add(row)
+    await session.flush()
+    return row, key
+
+
+async def list_api_keys(session: AsyncSession) -> list[ApiKey]:
+    """Every key, oldest first."""
+    return list(await session.scalars(select(ApiKey).order_by(ApiKey.created_at)))
+
+
+async def rotate_api_key(session: AsyncSession, *, key_id: str, grace_seconds: int) -> tuple[ApiKey, str]:
+    """A new key for the same stores; the old one keeps working for the grace period."""
+    old = await session.get(ApiKey, key_id, with_for_update=True)
+    if old is None:
+        raise NotFound(f"No API key '{key_id}'.")
+    now = time.time()
+    if old.revoked_at is not None or old.replaced_by is not None:
+        raise Conflict(f"API key '{key_id}' is revoked or was already rotated; rotate its successor.")
+    new, key = await create_api_key(session, name=old.name, store_ids=old.store_ids)
+    old.replaced_by = new.id
+    old.expires_at = now + grace_seconds
+    await session.flush()
+    return new, key
+
+
+async def revoke_api_key(session: AsyncSession, *, key_id: str) -> ApiKey:
+    """Stop the key at once (revoking twice keeps the first time)."""
+    row = await session.get(ApiKey, key_id)
+    if row is None:
+        raise NotFound(f"No API key '{key_id}'.")
+    row.revoked_at = row.revoked_at or time.time()
+    await session.flush()
+    return row

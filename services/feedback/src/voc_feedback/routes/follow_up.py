@@ -1,0 +1,99 @@
+"""The follow-up survey at `/f/{token}` (public, no login: the signed one-time token is the
+credential): the page, and the answer as an HTML form (answered with pages) or as JSON."""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+from urllib.parse import parse_qs
+
+import orjson
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import HTMLResponse
+from pydantic import ValidationError
+
+from voc_feedback import pages
+from voc_feedback.deps import FollowUpLinksDep
+from voc_feedback.follow_ups import answer_follow_up, get_follow_up
+from voc_feedback.schemas import FollowUpAnswer
+from voc_feedback.stores import store_names
+from voc_platform.errors import DomainError, FieldError, Invalid, Unsupported
+from voc_platform.http import DatabaseDep, SessionDep
+
+router = APIRouter(include_in_schema=False)
+
+
+@router.get("/f/{token}", response_class=HTMLResponse)
+async def follow_up_page(
+    token: str, session: SessionDep, links: FollowUpLinksDep, lang: str | None = None
+) -> HTMLResponse:
+    try:
+        follow, row = await get_follow_up(session, token=token, secret=links.secret)
+    except DomainError as closed:
+        language = lang if lang in ("ko", "en") else "ko"
+        return HTMLResponse(pages.follow_up_closed(closed.status, language), status_code=closed.status)
+    language = lang if lang in ("ko", "en") else follow.language
+    names = await store_names(session)
+    return HTMLResponse(
+        pages.follow_up_form(
+            token=token, language=language, store_name=names.get(row.store_id, ""), category=row.category
+        )
+    )
+
+
+class _Submitted(NamedTuple):
+    as_form: bool  # a person is reading the answer: HTML pages, not problem+json
+    language: str
+    answer: FollowUpAnswer | None  # None: invalid
+    errors: list[FieldError]
+
+
+async def _read_answer(request: Request) -> _Submitted:
+    """The answer as the form or the JSON body sent it (415 for anything else)."""
+    content_type = request.headers.get("content-type", "")
+    as_form = content_type.startswith("application/x-www-form-urlencoded")
+    raw = await request.body()
+    language = "ko"
+    try:
+        if as_form:
+            fields = {k: v[-1] for k, v in parse_qs(raw.decode("utf-8", "replace")).items()}
+            language = fields.pop("lang", "ko")
+            data: Any = {
+                "csat": int(fields["csat"]) if fields.get("csat", "").isdigit() else fields.get("csat"),
+                "comment": fields.get("comment") or None,
+                "revisit_intent": {"yes": True, "no": False}.get(fields.get("revisit_intent", "")),
+            }
+            return _Submitted(as_form, language, FollowUpAnswer.model_validate(data), [])
+        if content_type.startswith("application/json"):
+            return _Submitted(as_form, language, FollowUpAnswer.model_validate_json(raw), [])
+        raise Unsupported("Send the answer as a form or as JSON.")
+    except ValidationError as exc:
+        errors = [FieldError(".".join(["body", *(str(p) for p in e["loc"])]), e["msg"]) for e in exc.errors()]
+        return _Submitted(as_form, language, None, errors)
+
+
+@router.post("/f/{token}", responses={404: {}, 410: {}, 422: {}})
+async def follow_up_answer(
+    token: str, request: Request, database: DatabaseDep, links: FollowUpLinksDep
+) -> Response:
+    submitted = await _read_answer(request)
+    if submitted.answer is None:
+        if submitted.as_form:
+            return HTMLResponse(pages.follow_up_invalid(token, submitted.language), status_code=422)
+        raise Invalid(f"{len(submitted.errors)} field(s) are invalid.", errors=submitted.errors)
+    try:
+        async with database.transaction() as session:
+            follow = await answer_follow_up(session, token=token, answer=submitted.answer, links=links)
+    except DomainError as closed:
+        if submitted.as_form:
+            return HTMLResponse(
+                pages.follow_up_closed(closed.status, submitted.language), status_code=closed.status
+            )
+        raise
+    if submitted.as_form:
+        return HTMLResponse(pages.follow_up_thanks(submitted.language, satisfied=bool(follow.satisfied)))
+    body = {
+        "feedback_id": follow.feedback_id,
+        "satisfied": follow.satisfied,
+        "reopened_feedback_id": follow.reopened_feedback_id,
+    }
+    return Response(orjson.dumps(body), media_type="application/json")

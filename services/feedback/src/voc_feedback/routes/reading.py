@@ -1,0 +1,141 @@
+"""Reading feedback: `GET /v1/feedback` (filters, cursor), `GET /v1/feedback/export.csv` and
+`GET /v1/feedback/{id}`, for the admin token (every store) or a store key (its stores)."""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated, NamedTuple
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import StreamingResponse
+
+from voc_feedback import follow_ups, listing
+from voc_feedback.deps import (
+    FILTER_PARAMS,
+    Category,
+    FollowUpLinksDep,
+    FromQuery,
+    IdQuery,
+    ReaderDep,
+    ReaderScopeDep,
+    Sentiment,
+    Status,
+    ToQuery,
+    feedback_filter,
+)
+from voc_feedback.listing import FeedbackFilter
+from voc_feedback.schemas import Channel, FeedbackOut, FeedbackPage, FeedbackSummary, FollowUpOut
+from voc_platform.errors import FieldError, Invalid, NotFound
+from voc_platform.http import DatabaseDep, SessionDep
+
+router = APIRouter()
+MAX_EXPORT_DAYS = 366
+
+
+class ListQuery(NamedTuple):
+    where: FeedbackFilter
+    limit: int
+    cursor: str | None
+
+
+async def list_query(
+    request: Request,
+    reader: ReaderDep,
+    store_id: IdQuery = None,
+    area_id: IdQuery = None,
+    channel: Channel | None = None,
+    category: Category | None = None,
+    sentiment: Sentiment | None = None,
+    status: Status | None = None,
+    since: FromQuery = None,
+    until: ToQuery = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    cursor: Annotated[str | None, Query(max_length=100)] = None,
+) -> ListQuery:
+    scope = await reader.query_scope(request, allowed=FILTER_PARAMS | {"limit", "cursor"})
+    where = feedback_filter(
+        scope,
+        store_id=store_id,
+        area_id=area_id,
+        channel=channel,
+        category=category,
+        sentiment=sentiment,
+        status=status,
+        since=since,
+        until=until,
+    )
+    return ListQuery(where, limit, cursor)
+
+
+class ExportQuery(NamedTuple):
+    where: FeedbackFilter
+    filename: str
+
+
+async def export_query(
+    request: Request,
+    reader: ReaderDep,
+    since: Annotated[str, Query(alias="from", max_length=40)],
+    until: Annotated[str, Query(alias="to", max_length=40)],
+    store_id: IdQuery = None,
+    area_id: IdQuery = None,
+    channel: Channel | None = None,
+    category: Category | None = None,
+    sentiment: Sentiment | None = None,
+    status: Status | None = None,
+) -> ExportQuery:
+    """The list's filter with a bounded period (both ends required)."""
+    scope = await reader.query_scope(request, allowed=FILTER_PARAMS)
+    where = feedback_filter(
+        scope,
+        store_id=store_id,
+        area_id=area_id,
+        channel=channel,
+        category=category,
+        sentiment=sentiment,
+        status=status,
+        since=since,
+        until=until,
+    )
+    assert where.since is not None and where.until is not None
+    if where.until - where.since > MAX_EXPORT_DAYS * 86400:
+        raise Invalid(
+            f"Export at most {MAX_EXPORT_DAYS} days at a time.",
+            errors=[FieldError("query.to", "period too long")],
+        )
+    return ExportQuery(where, f"feedback-{since[:10]}-{until[:10]}.csv")
+
+
+@router.get("/v1/feedback", response_model=FeedbackPage, responses={401: {}, 422: {}, 429: {}})
+async def list_items(query: Annotated[ListQuery, Depends(list_query)], session: SessionDep) -> FeedbackPage:
+    rows, next_cursor = await listing.list_feedback(
+        session, where=query.where, limit=query.limit, cursor=query.cursor
+    )
+    return FeedbackPage(items=[FeedbackSummary.of(r) for r in rows], next_cursor=next_cursor)
+
+
+@router.get("/v1/feedback/export.csv", responses={401: {}, 422: {}, 429: {}})
+async def export_csv(
+    query: Annotated[ExportQuery, Depends(export_query)], database: DatabaseDep
+) -> StreamingResponse:
+    return StreamingResponse(
+        listing.csv_export(database, query.where),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{query.filename}"'},
+    )
+
+
+@router.get("/v1/feedback/{feedback_id}", response_model=FeedbackOut, responses={401: {}, 404: {}})
+async def read(
+    feedback_id: str, scope: ReaderScopeDep, session: SessionDep, links: FollowUpLinksDep
+) -> FeedbackOut:
+    found = await listing.get_feedback(session, feedback_id=feedback_id)
+    if found is None or (scope is not None and found.row.store_id not in scope):
+        # Another store's feedback is answered as if it did not exist.
+        raise NotFound(f"No feedback '{feedback_id}'.")
+    follow = await follow_ups.follow_up_of(session, feedback_id=feedback_id)
+    follow_out = None
+    if follow is not None:
+        url = links.url(follow.id) if follow_ups.is_open(follow, now=time.time()) else None
+        follow_out = FollowUpOut.of(follow, url=url)
+    return FeedbackOut.of(found.row, found.timeline, follow_up=follow_out)
