@@ -11,8 +11,11 @@ from tests.profile.conftest import Profile
 from tests.profile.helpers import customer_with, facts, give_feedback
 from voc.common.v1 import common_pb2
 from voc.profile.v1 import profile_pb2
-from voc_profile import service
-from voc_profile.grpc_server import ProfileServicer, current_facts
+from voc_platform import dbsync
+from voc_profile import context, crm
+from voc_profile.facts import feedback_item
+from voc_profile.grpc_server import ProfileServicer
+from voc_profile.schemas import CustomerIn
 
 
 class Aborted(Exception):
@@ -106,28 +109,25 @@ async def test_context_answers_match_the_service_context(profile: Profile) -> No
     servicer = ProfileServicer(db, settings, profile.trail)
     ctx = ServicerContext()
     async with db.transaction() as session:
-        owner, _ = await service.upsert_customer(
+        owner, _ = await crm.upsert_customer(
             session,
-            data={
-                "loyalty_id": "G-1",
-                "phone": "010-2222-3333",
-                "name": "김가족",
-                "tier": "gold",
-                "household_id": "H-9",
-                "household_relation": "owner",
-                "preferred_language": "ko",
-                "contact_consent": True,
-            },
+            customer=CustomerIn(
+                loyalty_id="G-1",
+                phone="010-2222-3333",
+                name="김가족",
+                tier="gold",
+                household_id="H-9",
+                household_relation="owner",
+                preferred_language="ko",
+                contact_consent=True,
+            ),
             region="KR",
         )
-        await service.upsert_customer(
+        await crm.upsert_customer(
             session,
-            data={
-                "loyalty_id": "G-2",
-                "name": "김동생",
-                "household_id": "H-9",
-                "household_relation": "driver",
-            },
+            customer=CustomerIn(
+                loyalty_id="G-2", name="김동생", household_id="H-9", household_relation="driver"
+            ),
             region="KR",
         )
     await give_feedback(
@@ -148,14 +148,14 @@ async def test_context_answers_match_the_service_context(profile: Profile) -> No
     async def expected(
         customer_id: str, current: common_pb2.FeedbackFacts | None
     ) -> profile_pb2.CustomerContext:
-        async with db.session() as session:
-            context = await service.customer_context(
-                session,
-                customer_id=customer_id,
-                settings=settings,
-                current=current_facts(current) if current is not None else None,
-            )
-        return reference_message(context.to_dict())
+        found = await dbsync.read(
+            db,
+            context.read_context,
+            customer_id=customer_id,
+            settings=settings,
+            current=feedback_item(current) if current is not None else None,
+        )
+        return reference_message(found.to_dict())
 
     now = feedback_facts("g-now", csat=1)
     for request in (
@@ -201,6 +201,4 @@ async def test_context_answers_match_the_service_context(profile: Profile) -> No
     )
     nobody = profile_pb2.GetCustomerContextRequest(customer_id="no-such-customer")
     answer = (await servicer.GetCustomerContext(nobody, ctx)).context
-    assert answer == reference_message(
-        service.Context(None, service.Signals(), [], [], 0, None, None).to_dict()
-    )
+    assert answer == reference_message(context.no_context().to_dict())

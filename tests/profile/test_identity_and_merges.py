@@ -7,7 +7,8 @@ import pytest
 from tests.profile.conftest import Profile, assert_problem
 from tests.profile.helpers import customer_with, facts, give_feedback
 from voc.events.v1 import events_pb2
-from voc_profile import service
+from voc_platform import dbsync
+from voc_profile import resolution
 from voc_profile.identity import InvalidIdentifier, normalize, normalize_email, normalize_phone
 from voc_profile.models import CustomerMerge
 
@@ -30,14 +31,13 @@ async def test_same_person_across_channels_and_anonymous_stays_anonymous(profile
     db, settings = profile.database, profile.settings
     by_phone = await customer_with(db, settings, phone="010-2222-3333")
     async with db.transaction() as session:
-        again = await service.resolve(
+        again = await resolution.resolve(
             session, identifiers=normalize(phone="+82 10-2222-3333", email="a@b.co"), create_if_missing=True
         )
-        anonymous = await service.resolve(session, identifiers=[], create_if_missing=True)
+        anonymous = await resolution.resolve(session, identifiers=[], create_if_missing=True)
     assert again.customer_id == by_phone and not again.created
     assert anonymous.customer_id is None
-    async with db.session() as session:
-        assert await service.lookup(session, identifiers=normalize(email="A@B.CO")) == by_phone
+    assert await dbsync.read(db, resolution.lookup, identifiers=normalize(email="A@B.CO")) == by_phone
 
 
 async def test_two_known_customers_merge_and_an_admin_can_undo(profile: Profile) -> None:
@@ -48,7 +48,7 @@ async def test_two_known_customers_merge_and_an_admin_can_undo(profile: Profile)
 
     # One submission carries both: the oldest customer survives, deterministically.
     async with db.transaction() as session:
-        res = await service.resolve(
+        res = await resolution.resolve(
             session,
             identifiers=normalize(loyalty_id="L-77", email="kim@example.com"),
             create_if_missing=True,
@@ -76,15 +76,14 @@ async def test_two_known_customers_merge_and_an_admin_can_undo(profile: Profile)
     undone = await profile.client.post(f"/v1/merges/{merge['id']}:undo", headers=profile.admin)
     assert undone.status_code == 200, undone.text
     assert undone.json()["undone_by"] == "admin"
-    async with db.session() as session:
-        assert await service.lookup(session, identifiers=normalize(email="kim@example.com")) == newer
-        assert await service.lookup(session, identifiers=normalize(loyalty_id="L-77")) == older
+    assert await dbsync.read(db, resolution.lookup, identifiers=normalize(email="kim@example.com")) == newer
+    assert await dbsync.read(db, resolution.lookup, identifiers=normalize(loyalty_id="L-77")) == older
     back = (await profile.client.get(f"/v1/customers/{newer}/context", headers=profile.admin)).json()
     assert back["customer_id"] == newer and back["feedback_count"] == 2
 
     # The admin separated them: the same pair of identifiers never merges them again.
     async with db.transaction() as session:
-        again = await service.resolve(
+        again = await resolution.resolve(
             session, identifiers=normalize(loyalty_id="L-77", email="kim@example.com"), create_if_missing=True
         )
     assert again.customer_id == older and again.merged_ids == ()

@@ -16,8 +16,8 @@ from sqlalchemy import select
 from tests.conftest import DatabaseFactory
 from tests.profile.conftest import Profile, assert_problem, open_profile
 from tests.profile.test_import import CSV_HEADER, chunks, customers_csv
-from voc_profile.importer import MAX_LINE_CHARS
 from voc_profile.models import AuditEntry, Customer, Identifier, Visit
+from voc_profile.uploads import MAX_LINE_CHARS
 
 VISITS_HEADER = "loyalty_id,store_id,visited_at,amount\n"
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 from tests.profile.conftest import Profile, assert_problem
 from tests.profile.helpers import customer_with, facts, give_feedback
 from voc.events.v1 import events_pb2
-from voc_profile import service
+from voc_platform import dbsync
+from voc_profile import resolution, timeline
 from voc_profile.identity import normalize
 from voc_profile.models import Customer, Identifier
 
@@ -34,7 +35,7 @@ async def test_export_then_erase_removes_personal_data_and_tells_the_others(prof
     other = await customer_with(db, settings, email="lee.old@example.com")
     await give_feedback(db, settings, other, facts("e-old"))
     async with db.transaction() as session:  # the same person under an old e-mail: merged
-        await service.resolve(
+        await resolution.resolve(
             session,
             identifiers=normalize(loyalty_id="E-1", email="lee.old@example.com"),
             create_if_missing=True,
@@ -75,8 +76,7 @@ async def test_export_then_erase_removes_personal_data_and_tells_the_others(prof
     # Erased people are in no outreach list, and the same phone later starts a new customer.
     listed = (await client.get("/v1/customers?signal=low_satisfaction", headers=admin)).json()
     assert listed["customers"] == []
-    async with db.session() as session:
-        assert await service.lookup(session, identifiers=normalize(phone="010-4444-5555")) is None
+    assert await dbsync.read(db, resolution.lookup, identifiers=normalize(phone="010-4444-5555")) is None
 
     entries = (await client.get("/v1/audit", headers=profile.admin)).json()["entries"]
     actions = [(e["actor"], e["action"], e["customer_id"]) for e in entries]
@@ -92,23 +92,23 @@ async def test_reads_are_audited_and_the_timeline_joins_the_channels(profile: Pr
     db, settings = profile.database, profile.settings
     cid = await customer_with(db, settings, loyalty_id="T-1")
     await give_feedback(db, settings, cid, facts("t1", days_ago=2))
-    async with db.transaction() as session:
-        await service.record_alert(
-            session,
-            alert_id="a1",
-            feedback_id="t1",
-            customer_id=None,
-            store_id="store-gangnam",
-            priority="urgent",
-            at=facts("x", days_ago=1.9)["occurred_at"],
-        )
-        await service.alert_progress(session, alert_id="a1", status="resolved", outcome="compensated", at=0)
-    await client_visit(profile, cid)
-    timeline = (await profile.client.get(f"/v1/customers/{cid}/timeline", headers=profile.admin)).json()
-    assert [e["kind"] for e in timeline["entries"]] == ["visit", "alert", "feedback"]
-    assert (
-        timeline["entries"][1]["outcome"] == "compensated" and timeline["entries"][1]["status"] == "resolved"
+    await dbsync.write(
+        db,
+        timeline.record_alert,
+        alert_id="a1",
+        feedback_id="t1",
+        customer_id=None,
+        store_id="store-gangnam",
+        priority="urgent",
+        at=facts("x", days_ago=1.9).occurred_at,
     )
+    await dbsync.write(
+        db, timeline.alert_progress, alert_id="a1", status="resolved", outcome="compensated", at=0
+    )
+    await client_visit(profile, cid)
+    answer = (await profile.client.get(f"/v1/customers/{cid}/timeline", headers=profile.admin)).json()
+    assert [e["kind"] for e in answer["entries"]] == ["visit", "alert", "feedback"]
+    assert answer["entries"][1]["outcome"] == "compensated" and answer["entries"][1]["status"] == "resolved"
     await profile.client.get(f"/v1/customers/{cid}", headers=profile.admin)
     await profile.client.get(f"/v1/customers/{cid}/context", headers=profile.admin)
     audit = (await profile.client.get(f"/v1/audit?customer_id={cid}", headers=profile.admin)).json()[
@@ -121,7 +121,7 @@ async def test_reads_are_audited_and_the_timeline_joins_the_channels(profile: Pr
 
 
 async def client_visit(profile: Profile, customer_id: str) -> None:
-    at = facts("v")["occurred_at"]
+    at = facts("v").occurred_at
     body = f"customer_id,store_id,visited_at,amount\n{customer_id},store-hongdae,{at},5000\n"
     r = await profile.client.post(
         "/v1/visits:import", headers={**profile.admin, "Content-Type": "text/csv"}, content=body

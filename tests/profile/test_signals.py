@@ -13,16 +13,16 @@ from sqlalchemy import select, update
 
 from tests.profile.conftest import Profile, assert_problem
 from tests.profile.helpers import DAY, customer_with, facts, give_feedback
-from voc_profile import service, summary
-from voc_profile.__main__ import refresh_due_signals
+from voc_platform import dbsync
+from voc_profile import context, crm, merges, signals, summary
 from voc_profile.models import CustomerSignals, Visit
+from voc_profile.schemas import CustomerIn
 
 
 async def context_of(profile: Profile, customer_id: str, now: float | None = None) -> dict:
-    async with profile.database.session() as session:
-        ctx = await service.customer_context(
-            session, customer_id=customer_id, settings=profile.settings, now=now
-        )
+    ctx = await dbsync.read(
+        profile.database, context.read_context, customer_id=customer_id, settings=profile.settings, now=now
+    )
     return ctx.to_dict()
 
 
@@ -78,8 +78,8 @@ async def test_each_signal_says_why(profile: Profile) -> None:
     assert low_reason["feedback_ids"] == ["l1", "l2"]
 
     async with db.transaction() as session:
-        vip_id, _ = await service.upsert_customer(
-            session, data={"loyalty_id": "V-1", "lifetime_value": 6_000_000}, region="KR"
+        vip_id, _ = await crm.upsert_customer(
+            session, customer=CustomerIn(loyalty_id="V-1", lifetime_value=6_000_000), region="KR"
         )
     sig = (await context_of(profile, vip_id))["signals"]
     assert sig["vip"] is True and "lifetime value 6,000,000" in sig["reasons"][0]["reason"]
@@ -163,7 +163,7 @@ async def test_churn_risk_and_the_store_revisit_report(profile: Profile) -> None
         row = await session.get(CustomerSignals, recent)
         assert row is not None and row.churn_risk is False and row.refresh_at is not None
         assert abs(row.refresh_at - (now - 5 * DAY + 30 * DAY)) < 5
-    assert await refresh_due_signals(db, settings, now=now + 26 * DAY) >= 1
+    assert await signals.refresh_due(db, settings=settings, now=now + 26 * DAY) >= 1
     async with db.session() as session:
         row = await session.get(CustomerSignals, recent)
         assert row is not None and row.churn_risk is True
@@ -188,9 +188,9 @@ async def test_lists_paginate_and_export_csv(profile: Profile) -> None:
     for i in range(5):
         cid = await customer_with(db, settings, loyalty_id=f"P-{i}", phone=f"010-5555-000{i}")
         async with db.transaction() as session:
-            await service.upsert_customer(
+            await crm.upsert_customer(
                 session,
-                data={"loyalty_id": f"P-{i}", "name": '=HYPERLINK("x")' if i == 0 else f"박{i}"},
+                customer=CustomerIn(loyalty_id=f"P-{i}", name='=HYPERLINK("x")' if i == 0 else f"박{i}"),
                 region="KR",
             )
         await give_feedback(db, settings, cid, facts(f"p{i}", csat=1))
@@ -262,14 +262,13 @@ async def test_the_summary_gives_what_the_whole_history_gives(profile: Profile) 
             if ids_of[c]:  # already in the history: it must not count twice
                 currents.append(recorded_facts[rng.choice(ids_of[c])])
                 # The latest stated intent: churn then reads the one before it.
-                intents = [recorded_facts[i] for i in ids_of[c] if recorded_facts[i]["revisit_intent"]]
-                currents += [max(intents, key=lambda i: i["occurred_at"])] if intents else []
+                intents = [recorded_facts[i] for i in ids_of[c] if recorded_facts[i].revisit_intent]
+                currents += [max(intents, key=lambda i: i.occurred_at)] if intents else []
             for current in currents:
-                async with db.session() as session:
-                    ctx = await service.customer_context(
-                        session, customer_id=c, settings=settings, current=current, now=now
-                    )
-                fast[(c, current["feedback_id"] if current else None)] = ctx.to_dict()
+                ctx = await dbsync.read(
+                    db, context.read_context, customer_id=c, settings=settings, current=current, now=now
+                )
+                fast[(c, current.feedback_id if current else None)] = ctx.to_dict()
         rows = {c: await stored_signals(profile, c) for c in customers}
         async with db.session() as session:  # what was compared is what the summaries give
             for c in customers:
@@ -284,17 +283,15 @@ async def test_the_summary_gives_what_the_whole_history_gives(profile: Profile) 
                 None
                 if current_id is None
                 else fresh
-                if current_id == fresh["feedback_id"]
+                if current_id == fresh.feedback_id
                 else (recorded_facts[current_id])
             )
-            async with db.session() as session:
-                ctx = await service.customer_context(
-                    session, customer_id=c, settings=settings, current=current, now=now
-                )
+            ctx = await dbsync.read(
+                db, context.read_context, customer_id=c, settings=settings, current=current, now=now
+            )
             assert ctx.to_dict() == expected, (label, c, current_id)
-        async with db.transaction() as session:
-            for c in customers:
-                await service.refresh_signals(session, customer_id=c, settings=settings)
+        for c in customers:
+            await dbsync.write(db, signals.refresh, customer_id=c, settings=settings)
         for c in customers:
             assert await stored_signals(profile, c) == rows[c], (label, c)
 
@@ -312,8 +309,8 @@ async def test_the_summary_gives_what_the_whole_history_gives(profile: Profile) 
             days_ago=rng.choice(ages) + rng.random() / 1000,
         )
         await give_feedback(db, settings, c, item)
-        ids_of[c].append(item["feedback_id"])
-        recorded_facts[item["feedback_id"]] = item
+        ids_of[c].append(item.feedback_id)
+        recorded_facts[item.feedback_id] = item
         if step % 10 == 9:
             await compare(time.time(), f"step {step}")
 
@@ -336,7 +333,7 @@ async def test_the_summary_gives_what_the_whole_history_gives(profile: Profile) 
 
     # A merge moves history between customers: their summaries are rebuilt, never trusted.
     async with db.transaction() as session:
-        await service.merge_customers(
+        await merges.merge_customers(
             session, survivor_id=customers[0], merged_id=customers[1], trigger="test"
         )
     customers.remove(customers[1])
@@ -344,7 +341,7 @@ async def test_the_summary_gives_what_the_whole_history_gives(profile: Profile) 
     # A survivor without history of its own (so without stored signals) takes the merged one's.
     empty = await customer_with(db, settings, loyalty_id="SUM-empty")
     async with db.transaction() as session:
-        await service.merge_customers(session, survivor_id=empty, merged_id=intent, trigger="test")
+        await merges.merge_customers(session, survivor_id=empty, merged_id=intent, trigger="test")
     customers.remove(intent)
     first = facts("first-of-survivor", category="a", csat=1)
     await give_feedback(db, settings, empty, first)
@@ -361,13 +358,15 @@ async def test_concurrent_events_of_one_customer_all_count(profile: Profile) -> 
     customer = await customer_with(db, settings, loyalty_id="PAR-1")
 
     async def one(k: int) -> None:
-        async with db.transaction() as session:
-            await service.record_feedback(
-                session,
-                customer_id=customer,
-                facts=facts(f"par-{k}", csat=k % 5 + 1, days_ago=k),
-                settings=settings,
-            )
+        await dbsync.write(
+            db,
+            signals.record_feedback,
+            customer_id=customer,
+            item=facts(f"par-{k}", csat=k % 5 + 1, days_ago=k),
+            severity="medium",
+            settings=settings,
+            now=time.time(),
+        )
 
     await asyncio.gather(*(one(k) for k in range(12)))
     ctx = await context_of(profile, customer)

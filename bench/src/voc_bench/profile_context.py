@@ -26,7 +26,6 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
 
 import grpc
 
@@ -35,8 +34,10 @@ from voc.common.v1 import common_pb2
 from voc.profile.v1 import profile_pb2, profile_pb2_grpc
 from voc_platform import migrations
 from voc_platform.db import Database
-from voc_profile import service, summary
+from voc_profile import summary
+from voc_profile.facts import FeedbackItem
 from voc_profile.settings import Settings
+from voc_profile.signals import compute_signals
 
 MIGRATIONS = Path(voc_profile.__file__).parent / "migrations"
 TOKEN = "bench-internal-token"  # noqa: S105 - a throwaway local server
@@ -97,28 +98,30 @@ def load(path: Path, count: int) -> None:
         for i in ids:
             if i % 3:
                 continue
-            items: list[dict[str, Any]] = sorted(
+            items = sorted(
                 (
-                    {
-                        "feedback_id": f"fb-{i}-{k}",
-                        "store_id": f"store-{i % 300}",
-                        "channel": "kiosk",
-                        "category": CATEGORIES[(i + k) % 5],
-                        "sentiment": "negative" if k % 2 == 0 else "positive",
-                        "csat": rng.randint(1, 5),
-                        "nps": None,
-                        "revisit_intent": k == 1,
-                        "occurred_at": now - rng.random() * 80 * 86400,
-                    }
+                    FeedbackItem(
+                        feedback_id=f"fb-{i}-{k}",
+                        store_id=f"store-{i % 300}",
+                        channel="kiosk",
+                        category=CATEGORIES[(i + k) % 5],
+                        sentiment="negative" if k % 2 == 0 else "positive",
+                        csat=rng.randint(1, 5),
+                        nps=None,
+                        revisit_intent=k == 1,
+                        occurred_at=now - rng.random() * 80 * 86400,
+                    )
                     for k in range(1 + i % 4)
                 ),
-                key=lambda item: item["occurred_at"],
+                key=lambda item: item.occurred_at,
             )
             visit = SimpleNamespace(store_id=f"store-{i % 300}", visited_at=now - rng.random() * 60 * 86400)
-            history += [{**item, "customer_id": customer_id(i), "severity": "medium"} for item in items]
+            history += [
+                {**item._asdict(), "customer_id": customer_id(i), "severity": "medium"} for item in items
+            ]
             visits.append((customer_id(i), visit.store_id, visit.visited_at, 12000.0))
             kept = summary.build(items, shape=shape, now=now)
-            sig = service.compute_signals(
+            sig = compute_signals(
                 items, customer=None, visits=[visit], settings=settings, now=now, current_id=None
             )
             refresh = [t for t in (sig.refresh_at, summary.expires_at(kept)) if t is not None]
@@ -132,7 +135,7 @@ def load(path: Path, count: int) -> None:
                     sig.churn_risk,
                     sig.satisfaction_mean,
                     sig.pending_intent_at,
-                    json.dumps(sig.reasons),
+                    json.dumps([r.to_dict() for r in sig.reasons]),
                     min(refresh, default=None),
                     now,
                     json.dumps(kept),

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
 from voc_platform.db import Database
 from voc_platform.runtime import ServiceParts, ServiceRuntime, run_service
-from voc_profile import api, events, grpc_server, service
+from voc_profile import api, events, grpc_server, signals
 from voc_profile.audit import AuditTrail
 from voc_profile.models import outbox_table
 from voc_profile.settings import Settings
@@ -20,28 +19,12 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 log = logging.getLogger(__name__)
 
 
-async def refresh_due_signals(database: Database, settings: Settings, *, now: float | None = None) -> int:
-    """Recompute the stored signals whose windows have moved (complaints aged out, revisits due)."""
-    refreshed = 0
-    now = now or time.time()
-    while True:
-        async with database.session() as session:
-            due = await service.due_for_refresh(session, now=now)
-        if not due:
-            return refreshed
-        async with database.transaction() as session:
-            # In id order: replicas refreshing overlapping sets lock customers in the same order.
-            for customer_id in sorted(due):
-                await service.refresh_signals(session, customer_id=customer_id, settings=settings, now=now)
-        refreshed += len(due)
-
-
 def signal_refresher(database: Database, settings: Settings) -> Callable[[], Coroutine[Any, Any, None]]:
     async def signal_refresh() -> None:
         while True:
             await asyncio.sleep(settings.signal_refresh_seconds)
             try:
-                await refresh_due_signals(database, settings)
+                await signals.refresh_due(database, settings=settings)
             except Exception:
                 log.exception("signal refresh failed; retrying")
 

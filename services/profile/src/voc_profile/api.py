@@ -14,10 +14,10 @@ from typing import Annotated, Any, Literal
 import orjson
 from fastapi import Depends, FastAPI, Query, Request
 from fastapi.responses import Response, StreamingResponse
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
 
+from voc_platform import dbsync
 from voc_platform.db import Database
+from voc_platform.errors import BadRequest, FieldError
 from voc_platform.http import (
     Problem,
     SessionDep,
@@ -25,10 +25,8 @@ from voc_platform.http import (
     create_app,
     install_health_routes,
 )
-from voc_profile import importer, service
+from voc_profile import audit, context, crm, importer, lists, merges, privacy, reports, timeline, uploads
 from voc_profile.audit import AuditTrail
-from voc_profile.identity import InvalidIdentifier
-from voc_profile.models import AuditEntry, Customer, Identifier
 from voc_profile.schemas import CustomersIn, UpsertResult
 from voc_profile.settings import Settings
 
@@ -66,8 +64,8 @@ def decode_cursor(cursor: str) -> tuple[int, str]:
             raise ValueError
         return count, customer_id
     except (ValueError, TypeError, binascii.Error, orjson.JSONDecodeError):
-        raise Problem(
-            400, "The cursor is not one this API issued.", errors=[{"field": "cursor", "message": "invalid"}]
+        raise BadRequest(
+            "The cursor is not one this API issued.", errors=[FieldError("cursor", "invalid")]
         ) from None
 
 
@@ -88,32 +86,13 @@ def build_app(settings: Settings, database: Database, trail: AuditTrail | None =
     app.state.database = database
     app.state.audit_trail = audit_trail
 
-    async def customer_or_problem(session: AsyncSession, customer_id: str) -> Customer:
-        customer = await session.get(Customer, customer_id)
-        if customer is None:
-            raise Problem(404, f"No customer '{customer_id}'.")
-        if customer.erased_at is not None:
-            raise Problem(410, f"Customer '{customer_id}' was erased.", title="Gone")
-        return customer
-
     @app.post("/v1/customers", dependencies=admin, response_model=list[UpsertResult])
     async def upsert(body: CustomersIn, request: Request) -> list[UpsertResult]:
-        results: list[UpsertResult] = []
-        for index, item in enumerate(body.customers):
-            try:
-                async with database.transaction() as session:
-                    customer_id, created = await service.upsert_customer(
-                        session,
-                        data=item.model_dump(exclude_none=True),
-                        region=settings.default_region,
-                        actor=actor_of(request),
-                    )
-                results.append(UpsertResult(index=index, customer_id=customer_id, created=created))
-            except (InvalidIdentifier, ValueError) as exc:
-                results.append(UpsertResult(index=index, customer_id=None, created=False, error=str(exc)))
-        return results
+        return await crm.upsert_customers(
+            database, customers=body.customers, region=settings.default_region, actor=actor_of(request)
+        )
 
-    def import_format(request: Request, fmt: str | None) -> importer.Format:
+    def import_format(request: Request, fmt: str | None) -> uploads.Format:
         if fmt in ("csv", "jsonl"):
             return fmt  # type: ignore[return-value]
         if fmt is not None:
@@ -139,11 +118,11 @@ def build_app(settings: Settings, database: Database, trail: AuditTrail | None =
         if length.isdigit() and int(length) > settings.max_import_bytes:
             raise Problem(413, f"The file exceeds {settings.max_import_bytes} bytes; nothing was imported.")
         try:
-            spooled = await importer.spool(request.stream(), max_bytes=settings.max_import_bytes)
+            spooled = await uploads.spool(request.stream(), max_bytes=settings.max_import_bytes)
             with spooled:
                 run = importer.import_customers if kind == "customers" else importer.import_visits
                 report = await run(database, spooled, fmt=chosen, settings=settings, actor=actor_of(request))
-        except importer.ImportRejected as exc:
+        except uploads.ImportRejected as exc:
             # `line` (an RFC 9457 extension member) when the problem is on one line of the file.
             extra: dict[str, Any] = {} if exc.line is None else {"line": exc.line}
             raise Problem(exc.status, str(exc), errors=exc.errors, **extra) from None
@@ -173,12 +152,7 @@ def build_app(settings: Settings, database: Database, trail: AuditTrail | None =
         format: Annotated[Literal["json", "csv"], Query()] = "json",
     ) -> dict[str, Any] | StreamingResponse:
         """Customers with one signal set: a page (JSON) or the whole list (CSV, for outreach)."""
-        if signal not in service.SIGNALS:
-            raise Problem(
-                422,
-                f"Unknown signal '{signal}'.",
-                errors=[{"field": "signal", "message": f"one of {', '.join(service.SIGNALS)}"}],
-            )
+        lists.check_signal(signal)
         after = decode_cursor(cursor) if cursor else None
         actor = actor_of(request)
         if format == "csv":
@@ -188,24 +162,25 @@ def build_app(settings: Settings, database: Database, trail: AuditTrail | None =
                 media_type="text/csv; charset=utf-8",
                 headers={"Content-Disposition": f'attachment; filename="customers-{signal}.csv"'},
             )
-        page, next_after = await service.list_by_signal(
-            session, signal=signal, settings=settings, limit=limit, after=after
-        )
+        page = await lists.list_by_signal(session, signal=signal, settings=settings, limit=limit, after=after)
         audit_trail.read(
-            actor=actor, action="list", customer_id=None, detail={"signal": signal, "count": len(page)}
+            actor=actor,
+            action="list",
+            customer_id=None,
+            detail={"signal": signal, "count": len(page.customers)},
         )
         return {
             "signal": signal,
             "customers": [
                 {
-                    **service.customer_out(item.customer),
+                    **crm.customer_out(item.customer),
                     "complaint_count_90d": item.complaint_count_90d,
                     "chronic_rank": item.chronic_rank,
-                    "reasons": item.reasons,
+                    "reasons": [r.to_dict() for r in item.reasons],
                 }
-                for item in page
+                for item in page.customers
             ],
-            "next_cursor": encode_cursor(next_after) if next_after else None,
+            "next_cursor": encode_cursor(page.next_after) if page.next_after else None,
         }
 
     async def _csv_pages(signal: str, after: tuple[int, str] | None) -> AsyncIterator[bytes]:
@@ -213,81 +188,57 @@ def build_app(settings: Settings, database: Database, trail: AuditTrail | None =
         writer = csv.writer(buffer)
         writer.writerow(CSV_COLUMNS)
         yield ("\ufeff" + buffer.getvalue()).encode()  # the BOM makes spreadsheet apps read UTF-8 (Korean)
-        while True:
-            async with database.session() as session:
-                page, after = await service.list_by_signal(
-                    session, signal=signal, settings=settings, limit=500, after=after
-                )
-                contacts: dict[tuple[str, str], str] = {}
-                ids = [item.customer.id for item in page]
-                if ids:
-                    for row in await session.execute(
-                        select(Identifier.customer_id, Identifier.kind, Identifier.value).where(
-                            Identifier.customer_id.in_(ids), Identifier.kind.in_(("phone", "email"))
-                        )
-                    ):
-                        contacts.setdefault((row.customer_id, row.kind), row.value)
+        async for page in lists.export(database, signal=signal, settings=settings, after=after):
             buffer.seek(0)
             buffer.truncate()
-            for item in page:
+            for item, contact in page:
                 c = item.customer
                 writer.writerow(
                     [
                         c.id,
                         _csv_safe(c.name or ""),
-                        contacts.get((c.id, "phone"), ""),
-                        _csv_safe(contacts.get((c.id, "email"), "")),
+                        contact.phone,
+                        _csv_safe(contact.email),
                         c.tier,
                         c.preferred_language or "",
                         "yes" if c.contact_consent else "no",
                         item.complaint_count_90d,
                         item.chronic_rank,
-                        "; ".join(r["reason"] for r in item.reasons),
+                        "; ".join(r.reason for r in item.reasons),
                     ]
                 )
             yield buffer.getvalue().encode()
-            if after is None:
-                return
 
     @app.get("/v1/customers/{customer_id}", dependencies=admin)
     async def read(customer_id: str, request: Request, session: SessionDep) -> dict[str, Any]:
-        customer = await customer_or_problem(session, customer_id)
+        customer = await crm.get_customer(session, customer_id=customer_id)
         audit_trail.read(actor=actor_of(request), action="read", customer_id=customer.id)
-        return service.customer_out(customer)
+        return crm.customer_out(customer)
 
     @app.get("/v1/customers/{customer_id}/context", dependencies=admin)
-    async def context(customer_id: str, request: Request, session: SessionDep) -> dict[str, Any]:
-        await customer_or_problem(session, customer_id)
-        ctx = await service.customer_context(session, customer_id=customer_id, settings=settings)
-        if ctx.customer is None:
-            raise Problem(404, f"No customer '{customer_id}'.")
+    async def read_context(customer_id: str, request: Request) -> dict[str, Any]:
+        ctx = await dbsync.read(
+            database, context.customer_context, customer_id=customer_id, settings=settings
+        )
+        assert ctx.customer is not None
         audit_trail.read(actor=actor_of(request), action="read_context", customer_id=ctx.customer.id)
         return ctx.to_dict()
 
     @app.get("/v1/customers/{customer_id}/timeline", dependencies=admin)
-    async def timeline(
+    async def read_timeline(
         customer_id: str,
         request: Request,
         session: SessionDep,
         limit: Annotated[int, Query(ge=1, le=500)] = 100,
     ) -> dict[str, Any]:
-        customer = await customer_or_problem(session, customer_id)
-        live = await service.live_customer(session, customer_id=customer.id)
-        assert live is not None
-        audit_trail.read(actor=actor_of(request), action="read_timeline", customer_id=live.id)
-        entries = await service.timeline(session, customer_id=live.id, limit=limit)
-        return {"customer_id": live.id, "entries": entries}
+        found = await timeline.timeline_of(session, customer_id=customer_id, limit=limit)
+        audit_trail.read(actor=actor_of(request), action="read_timeline", customer_id=found.customer_id)
+        return {"customer_id": found.customer_id, "entries": found.entries}
 
     @app.get("/v1/customers/{customer_id}/export", dependencies=admin)
     async def export(customer_id: str, request: Request) -> Response:
         """Subject access: everything held about the person, as one JSON document."""
-        async with database.transaction() as session:
-            await customer_or_problem(session, customer_id)
-            await service.audit(
-                session, actor=actor_of(request), action="subject_export", customer_id=customer_id
-            )
-        async with database.session() as session:
-            body = await service.subject_export(session, customer_id=customer_id)
+        body = await privacy.subject_access(database, customer_id=customer_id, actor=actor_of(request))
         return Response(
             orjson.dumps(body),
             media_type="application/json",
@@ -297,45 +248,30 @@ def build_app(settings: Settings, database: Database, trail: AuditTrail | None =
     @app.delete("/v1/customers/{customer_id}", dependencies=admin, status_code=200)
     async def erase(customer_id: str, request: Request) -> dict[str, Any]:
         """Erasure: personal data removed here; `customer.erased` redacts the copies elsewhere."""
-        try:
-            async with database.transaction() as session:
-                erased = await service.erase_customer(
-                    session, customer_id=customer_id, actor=actor_of(request)
-                )
-        except service.NotFound as exc:
-            raise Problem(404, str(exc)) from None
-        except service.Gone as exc:
-            raise Problem(410, str(exc), title="Gone") from None
+        async with database.transaction() as session:
+            erased = await privacy.erase_customer(session, customer_id=customer_id, actor=actor_of(request))
         return {"erased": erased}
 
     @app.get("/v1/customers/{customer_id}/merges", dependencies=admin)
-    async def merges(customer_id: str, session: SessionDep) -> dict[str, Any]:
-        await customer_or_problem(session, customer_id)
-        return {
-            "merges": [
-                service.merge_out(m) for m in await service.merges_of(session, customer_id=customer_id)
-            ]
-        }
+    async def list_merges(customer_id: str, session: SessionDep) -> dict[str, Any]:
+        await crm.get_customer(session, customer_id=customer_id)
+        found = await merges.merges_of(session, customer_id=customer_id)
+        return {"merges": [merges.merge_out(m) for m in found]}
 
     @app.post("/v1/merges/{merge_id}:undo", dependencies=admin)
     async def undo_merge(merge_id: str, request: Request) -> dict[str, Any]:
-        try:
-            async with database.transaction() as session:
-                record = await service.undo_merge(session, merge_id=merge_id, actor=actor_of(request))
-                for customer_id in (record.survivor_id, record.merged_id):
-                    await service.refresh_signals(session, customer_id=customer_id, settings=settings)
-        except service.NotFound as exc:
-            raise Problem(404, str(exc)) from None
-        except service.Conflict as exc:
-            raise Problem(409, str(exc)) from None
-        return service.merge_out(record)
+        async with database.transaction() as session:
+            record = await merges.undo_merge(
+                session, merge_id=merge_id, actor=actor_of(request), settings=settings
+            )
+        return merges.merge_out(record)
 
     @app.get("/v1/reports/revisit", dependencies=admin)
     async def revisit_report(
         session: SessionDep, lookback_days: Annotated[int, Query(ge=1, le=730)] = 180
     ) -> dict[str, Any]:
         """Per store: stated revisit intent vs actual revisit within the churn window."""
-        stores = await service.revisit_report(session, settings=settings, lookback_days=lookback_days)
+        stores = await reports.revisit_report(session, settings=settings, lookback_days=lookback_days)
         return {"lookback_days": lookback_days, "window_days": settings.churn_window_days, "stores": stores}
 
     @app.get("/v1/audit", dependencies=admin)
@@ -345,9 +281,6 @@ def build_app(settings: Settings, database: Database, trail: AuditTrail | None =
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     ) -> dict[str, Any]:
         await audit_trail.flush()
-        query = select(AuditEntry).order_by(AuditEntry.id.desc()).limit(limit)
-        if customer_id:
-            query = query.where(AuditEntry.customer_id == customer_id)
         return {
             "entries": [
                 {
@@ -357,7 +290,7 @@ def build_app(settings: Settings, database: Database, trail: AuditTrail | None =
                     "customer_id": e.customer_id,
                     "detail": e.detail,
                 }
-                for e in await session.scalars(query)
+                for e in await audit.entries(session, customer_id=customer_id, limit=limit)
             ]
         }
 

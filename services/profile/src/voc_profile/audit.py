@@ -1,8 +1,9 @@
-"""The read side of the audit log: who looked at personal data.
+"""The audit log of personal data: who changed or read which customer (ids and counts, never the data).
 
-Changes are audited in their own transaction (service.audit). Reads are many (every alert reads
-a context) and must not turn a lookup into a write: they are buffered in memory and written in
-one transaction per second, and on shutdown. A crash loses at most that second of read entries.
+Changes are recorded in the transaction that makes them (`record`). Reads are many (every alert
+reads a context) and must not turn a lookup into a write: `AuditTrail` buffers them in memory
+and writes them in one transaction per second, and on shutdown. A crash loses at most that
+second of read entries.
 """
 
 from __future__ import annotations
@@ -12,16 +13,39 @@ import logging
 import time
 from typing import Any
 
-from sqlalchemy import insert
+from sqlalchemy import insert, select
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
 from voc_platform.db import Database
 from voc_platform.dbsync import Prepared, Reader
-from voc_profile.models import Base
+from voc_profile.models import AuditEntry, audit_table
 
 log = logging.getLogger(__name__)
 CHUNK = 100
-_INSERT = Prepared(insert(Base.metadata.tables["audit_log"]))
+_INSERT = Prepared(insert(audit_table))
+
+
+async def record(
+    session: AsyncSession,
+    *,
+    actor: str,
+    action: str,
+    customer_id: str | None,
+    detail: dict[str, Any] | None = None,
+) -> None:
+    """Record a change in the caller's transaction (ids and counts only, never the data)."""
+    session.add(
+        AuditEntry(at=time.time(), actor=actor, action=action, customer_id=customer_id, detail=detail or {})
+    )
+
+
+async def entries(session: AsyncSession, *, customer_id: str | None, limit: int) -> list[AuditEntry]:
+    """The latest entries, newest first (one customer's, or everyone's)."""
+    query = select(AuditEntry).order_by(AuditEntry.id.desc()).limit(limit)
+    if customer_id:
+        query = query.where(AuditEntry.customer_id == customer_id)
+    return list(await session.scalars(query))
 
 
 def _write(session: Session, rows: list[dict[str, Any]]) -> None:
@@ -29,6 +53,8 @@ def _write(session: Session, rows: list[dict[str, Any]]) -> None:
 
 
 class AuditTrail:
+    """The buffer of read entries (see the module notes)."""
+
     def __init__(self, database: Database, *, flush_seconds: float = 1.0) -> None:
         self.database = database
         self.flush_seconds = flush_seconds

@@ -1,53 +1,196 @@
-"""gRPC ProfileService: ResolveCustomer, GetCustomerContext and ListCustomers."""
+"""gRPC ProfileService: ResolveCustomer, GetCustomerContext (and its batch) and ListCustomers.
+Messages in, domain calls, messages out; domain errors become a status in the method guard."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import grpc
 from grpc import aio
 
-from voc.common.v1 import common_pb2
 from voc.profile.v1 import profile_pb2, profile_pb2_grpc
 from voc_platform import dbsync
 from voc_platform.db import Database
+from voc_platform.errors import Invalid
 from voc_platform.grpc import ItemFailed, check_batch_size, item_error
-from voc_profile import service
+from voc_profile import context, lists, resolution
 from voc_profile.audit import AuditTrail
+from voc_profile.context import Context
+from voc_profile.facts import Reason, feedback_item
 from voc_profile.identity import InvalidIdentifier, mask_name, mask_phone, normalize, normalize_lenient
 from voc_profile.settings import Settings
+from voc_profile.signals import SIGNALS
 
 SERVICE_NAME = profile_pb2.DESCRIPTOR.services_by_name["ProfileService"].full_name
 
 
-def identifiers_of(ids: common_pb2.CustomerIdentifiers, region: str) -> list[tuple[str, str]]:
-    return normalize(
-        loyalty_id=ids.loyalty_id,
-        phone=ids.phone,
-        email=ids.email,
-        channel_user_id=ids.channel_user_id,
-        channel=ids.channel,
-        region=region,
-    )
+class ProfileServicer(profile_pb2_grpc.ProfileServiceServicer):
+    def __init__(self, database: Database, settings: Settings, trail: AuditTrail) -> None:
+        self.database = database
+        self.settings = settings
+        self.trail = trail
+
+    async def ResolveCustomer(
+        self, request: profile_pb2.ResolveCustomerRequest, context: aio.ServicerContext
+    ) -> profile_pb2.ResolveCustomerResponse:
+        ids = request.identifiers
+        try:
+            identifiers = normalize(
+                loyalty_id=ids.loyalty_id,
+                phone=ids.phone,
+                email=ids.email,
+                channel_user_id=ids.channel_user_id,
+                channel=ids.channel,
+                region=self.settings.default_region,
+            )
+        except InvalidIdentifier as exc:
+            raise Invalid(f"{exc.field}: {exc}") from None
+        if not identifiers:
+            return profile_pb2.ResolveCustomerResponse(anonymous=True)
+        async with self.database.transaction() as session:
+            res = await resolution.resolve(
+                session,
+                identifiers=identifiers,
+                name=ids.name or None,
+                create_if_missing=request.create_if_missing,
+            )
+        return profile_pb2.ResolveCustomerResponse(customer_id=res.customer_id or "", created=res.created)
+
+    async def GetCustomerContext(
+        self, request: profile_pb2.GetCustomerContextRequest, context: aio.ServicerContext
+    ) -> profile_pb2.GetCustomerContextResponse:
+        return await self._context(request)
+
+    async def BatchGetCustomerContexts(
+        self, request: profile_pb2.BatchGetCustomerContextsRequest, context: aio.ServicerContext
+    ) -> profile_pb2.BatchGetCustomerContextsResponse:
+        await check_batch_size(context, len(request.requests))
+        # Concurrently: the reads each take one hop, and the first contacts' writes share a
+        # transaction (dbsync group commit on SQLite).
+        items = [asyncio.ensure_future(self._context(item)) for item in request.requests]
+        if items:
+            await _until_deadline(items, context.time_remaining())
+        reply = profile_pb2.BatchGetCustomerContextsResponse()
+        add = reply.results.add
+        for task in items:
+            if task.cancelled():
+                late = ItemFailed(grpc.StatusCode.DEADLINE_EXCEEDED, "not ready before the deadline")
+                add(error=item_error(late))
+            elif (exc := task.exception()) is not None:
+                add(error=item_error(exc))
+            else:
+                add(response=task.result())
+        return reply
+
+    async def _context(
+        self, request: profile_pb2.GetCustomerContextRequest
+    ) -> profile_pb2.GetCustomerContextResponse:
+        current = feedback_item(request.current_feedback)
+        if request.customer_id:
+            ctx = await dbsync.read(
+                self.database,
+                context.read_context,
+                customer_id=request.customer_id,
+                settings=self.settings,
+                current=current,
+            )
+        else:
+            i = request.identifiers
+            # A malformed identifier is dropped, never fails the alert; the others still count.
+            ids, _ = normalize_lenient(
+                loyalty_id=i.loyalty_id,
+                phone=i.phone,
+                email=i.email,
+                channel_user_id=i.channel_user_id,
+                channel=i.channel,
+                region=self.settings.default_region,
+            )
+            if not ids:
+                return profile_pb2.GetCustomerContextResponse(
+                    context=profile_pb2.CustomerContext(found=False)
+                )
+            ctx = await context.context_for(
+                self.database,
+                identifiers=ids,
+                name=i.name or None,
+                settings=self.settings,
+                current=current,
+                trigger=f"feedback {request.current_feedback.feedback_id}".strip(),
+            )
+        if ctx.customer is not None:
+            self.trail.read(actor="service", action="grpc_context", customer_id=ctx.customer.id)
+        return profile_pb2.GetCustomerContextResponse(context=context_message(ctx))
+
+    async def ListCustomers(
+        self, request: profile_pb2.ListCustomersRequest, context: aio.ServicerContext
+    ) -> profile_pb2.ListCustomersResponse:
+        if request.signal not in SIGNALS:
+            raise Invalid(f"signal must be one of {', '.join(SIGNALS)}")
+        if request.page_size < 0 or request.page_size > 500:
+            raise Invalid("page_size must be 0..500")
+        after = decode_page_token(request.page_token) if request.page_token else None
+        async with self.database.session() as session:
+            page = await lists.list_by_signal(
+                session,
+                signal=request.signal,
+                settings=self.settings,
+                limit=request.page_size or 50,
+                after=after,
+            )
+        self.trail.read(
+            actor="service", action="grpc_list", customer_id=None, detail={"signal": request.signal}
+        )
+        return profile_pb2.ListCustomersResponse(
+            customers=[
+                profile_pb2.CustomerSummary(
+                    customer_id=item.customer.id,
+                    masked_name=mask_name(item.customer.name),
+                    tier=item.customer.tier,
+                    complaint_count_90d=item.complaint_count_90d,
+                    chronic_rank=item.chronic_rank,
+                    reasons=_reasons(item.reasons),
+                )
+                for item in page.customers
+            ],
+            next_page_token=f"{page.next_after[0]}:{page.next_after[1]}" if page.next_after else "",
+        )
 
 
-def current_facts(facts: common_pb2.FeedbackFacts) -> dict[str, Any] | None:
-    if not facts.feedback_id:
-        return None
-    return {
-        "feedback_id": facts.feedback_id,
-        "category": facts.category,
-        "sentiment": facts.sentiment,
-        "csat": facts.ratings.csat if facts.ratings.HasField("csat") else None,
-        "nps": facts.ratings.nps if facts.ratings.HasField("nps") else None,
-        "occurred_at": facts.occurred_at_ms / 1000,
-        "revisit_intent": facts.revisit_intent if facts.HasField("revisit_intent") else None,
-    }
+async def _until_deadline(items: Sequence[asyncio.Future[Any]], remaining: float | None) -> None:
+    """Wait for the items; those still waiting shortly before the caller's deadline (a first
+    contact behind a long write) are cancelled and fail alone, as their own unary calls would
+    have: one slow item must not make the whole batch miss the deadline."""
+    budget = None if remaining is None else max(0.0, remaining * 0.9 - 0.01)
+    try:
+        _, late = await asyncio.wait(items, timeout=budget)
+    except asyncio.CancelledError:  # the call itself was cancelled
+        for task in items:
+            task.cancel()
+        raise
+    for task in late:
+        task.cancel()
+    if late:
+        await asyncio.wait(late)  # let the cancellations land
 
 
-def context_message(ctx: service.Context) -> profile_pb2.CustomerContext:
+def decode_page_token(token: str) -> lists.After:
+    """The keyset position a ListCustomers page token names ("<count>:<customer id>")."""
+    count, sep, customer_id = token.partition(":")
+    if not sep or not count.isdigit() or not customer_id:
+        raise Invalid("page_token is not one this service issued")
+    return int(count), customer_id
+
+
+def _reasons(reasons: list[Reason]) -> list[profile_pb2.SignalReason]:
+    return [
+        profile_pb2.SignalReason(signal=r.signal, reason=r.reason, feedback_ids=r.feedback_ids)
+        for r in reasons
+    ]
+
+
+def context_message(ctx: Context) -> profile_pb2.CustomerContext:
     """The context as a message: what `Context.to_dict` says, built without the dictionaries."""
     c, sig = ctx.customer, ctx.signals
     signals = profile_pb2.Signals(
@@ -61,10 +204,7 @@ def context_message(ctx: service.Context) -> profile_pb2.CustomerContext:
         low_satisfaction=sig.low_satisfaction,
         churn_risk=sig.churn_risk,
         vip=sig.vip,
-        reasons=[
-            profile_pb2.SignalReason(signal=r["signal"], reason=r["reason"], feedback_ids=r["feedback_ids"])
-            for r in sig.reasons
-        ],
+        reasons=_reasons(sig.reasons),
     )
     if c is None:
         return profile_pb2.CustomerContext(found=False, masked_phone=mask_phone(ctx.phone), signals=signals)
@@ -97,222 +237,18 @@ def context_message(ctx: service.Context) -> profile_pb2.CustomerContext:
         ],
         recent_feedback=[
             profile_pb2.FeedbackSummary(
-                feedback_id=f["feedback_id"],
-                store_id=f.get("store_id", ""),
-                channel=f.get("channel", ""),
-                category=f["category"],
-                sentiment=f["sentiment"],
-                csat=f.get("csat") or 0,
-                occurred_at_ms=int(f["occurred_at"] * 1000),
+                feedback_id=f.feedback_id,
+                store_id=f.store_id,
+                channel=f.channel,
+                category=f.category,
+                sentiment=f.sentiment,
+                csat=f.csat or 0,
+                occurred_at_ms=int(f.occurred_at * 1000),
             )
             for f in reversed(ctx.recent[-5:])
         ],
         signals=signals,
     )
-
-
-class ProfileServicer(profile_pb2_grpc.ProfileServiceServicer):
-    def __init__(self, database: Database, settings: Settings, trail: AuditTrail) -> None:
-        self.database = database
-        self.settings = settings
-        self.trail = trail
-
-    async def ResolveCustomer(
-        self, request: profile_pb2.ResolveCustomerRequest, context: aio.ServicerContext
-    ) -> profile_pb2.ResolveCustomerResponse:
-        try:
-            ids = identifiers_of(request.identifiers, self.settings.default_region)
-        except InvalidIdentifier as exc:
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"{exc.field}: {exc}")
-        if not ids:
-            return profile_pb2.ResolveCustomerResponse(anonymous=True)
-        async with self.database.transaction() as session:
-            res = await service.resolve(
-                session,
-                identifiers=ids,
-                name=request.identifiers.name or None,
-                create_if_missing=request.create_if_missing,
-            )
-        return profile_pb2.ResolveCustomerResponse(customer_id=res.customer_id or "", created=res.created)
-
-    async def GetCustomerContext(
-        self, request: profile_pb2.GetCustomerContextRequest, context: aio.ServicerContext
-    ) -> profile_pb2.GetCustomerContextResponse:
-        return await self._context(request)
-
-    async def BatchGetCustomerContexts(
-        self, request: profile_pb2.BatchGetCustomerContextsRequest, context: aio.ServicerContext
-    ) -> profile_pb2.BatchGetCustomerContextsResponse:
-        await check_batch_size(context, len(request.requests))
-        # Concurrently: the reads each take one hop, and the first contacts' writes share a
-        # transaction (dbsync group commit on SQLite).
-        items = [asyncio.ensure_future(self._context(item)) for item in request.requests]
-        remaining = context.time_remaining()
-        if items:
-            # What is ready shortly before the caller's deadline is answered, and an item still
-            # waiting then (a first contact behind a long write) fails alone, as its own unary
-            # call would have: one slow item must not make the whole batch miss the deadline.
-            budget = None if remaining is None else max(0.0, remaining * 0.9 - 0.01)
-            try:
-                _, late = await asyncio.wait(items, timeout=budget)
-            except asyncio.CancelledError:  # the call itself was cancelled
-                for task in items:
-                    task.cancel()
-                raise
-            for task in late:
-                task.cancel()
-            if late:
-                await asyncio.wait(late)  # let the cancellations land
-        reply = profile_pb2.BatchGetCustomerContextsResponse()
-        add = reply.results.add
-        for task in items:
-            if task.cancelled():
-                add(
-                    error=item_error(
-                        ItemFailed(grpc.StatusCode.DEADLINE_EXCEEDED, "not ready before the deadline")
-                    )
-                )
-            elif (exc := task.exception()) is not None:
-                add(error=item_error(exc))
-            else:
-                add(response=task.result())
-        return reply
-
-    async def _context(
-        self, request: profile_pb2.GetCustomerContextRequest
-    ) -> profile_pb2.GetCustomerContextResponse:
-        current = current_facts(request.current_feedback)
-        if request.customer_id:
-            ctx = await dbsync.read(
-                self.database,
-                service.context_sync,
-                customer_id=request.customer_id,
-                settings=self.settings,
-                current=current,
-            )
-        else:
-            i = request.identifiers
-            # A malformed identifier is dropped, never fails the alert; the others still count.
-            ids, _ = normalize_lenient(
-                loyalty_id=i.loyalty_id,
-                phone=i.phone,
-                email=i.email,
-                channel_user_id=i.channel_user_id,
-                channel=i.channel,
-                region=self.settings.default_region,
-            )
-            if not ids:
-                return profile_pb2.GetCustomerContextResponse(
-                    context=profile_pb2.CustomerContext(found=False)
-                )
-            # A returning customer: found and read in one statement group, no write at all.
-            found = await dbsync.read(
-                self.database,
-                service.context_by_identifiers_sync,
-                identifiers=ids,
-                settings=self.settings,
-                current=current,
-            )
-            if found is None:
-                # Resolution creates the customer on first contact (or merges two known ones), so
-                # history starts here. A first contact is prepared statements only: one dbsync
-                # write hop; a merge or a raced first contact takes the ORM session.
-                try:
-                    found = await dbsync.write(
-                        self.database, self._first_contact, ids, i.name or None, current
-                    )
-                except service.NeedsSession:
-                    found = None
-            if found is None:
-                async with self.database.transaction() as session:
-                    res = await service.resolve(
-                        session,
-                        identifiers=ids,
-                        name=i.name or None,
-                        create_if_missing=True,
-                        trigger=f"feedback {request.current_feedback.feedback_id}".strip(),
-                    )
-                    found = await session.run_sync(
-                        lambda s: service.context_after_resolution(
-                            dbsync.Reader.of(s.connection()),
-                            res,
-                            name=i.name or None,
-                            identifiers=ids,
-                            settings=self.settings,
-                            current=current,
-                        )
-                    )
-            ctx = found
-        if ctx.customer is not None:
-            self.trail.read(actor="service", action="grpc_context", customer_id=ctx.customer.id)
-        return profile_pb2.GetCustomerContextResponse(context=context_message(ctx))
-
-    def _first_contact(
-        self,
-        reader: dbsync.Reader,
-        ids: list[tuple[str, str]],
-        name: str | None,
-        current: dict[str, Any] | None,
-    ) -> service.Context:
-        resolution = service.resolve_sync(reader, identifiers=ids, name=name)
-        return service.context_after_resolution(
-            reader, resolution, name=name, identifiers=ids, settings=self.settings, current=current
-        )
-
-    async def ListCustomers(
-        self, request: profile_pb2.ListCustomersRequest, context: aio.ServicerContext
-    ) -> profile_pb2.ListCustomersResponse:
-        if request.signal not in service.SIGNALS:
-            await context.abort(
-                grpc.StatusCode.INVALID_ARGUMENT, f"signal must be one of {', '.join(service.SIGNALS)}"
-            )
-        if request.page_size < 0 or request.page_size > 500:
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "page_size must be 0..500")
-        after = None
-        if request.page_token:
-            try:
-                after = decode_page_token(request.page_token)
-            except ValueError:
-                await context.abort(
-                    grpc.StatusCode.INVALID_ARGUMENT, "page_token is not one this service issued"
-                )
-        async with self.database.session() as session:
-            page, next_after = await service.list_by_signal(
-                session,
-                signal=request.signal,
-                settings=self.settings,
-                limit=request.page_size or 50,
-                after=after,
-            )
-        self.trail.read(
-            actor="service", action="grpc_list", customer_id=None, detail={"signal": request.signal}
-        )
-        return profile_pb2.ListCustomersResponse(
-            customers=[
-                profile_pb2.CustomerSummary(
-                    customer_id=item.customer.id,
-                    masked_name=mask_name(item.customer.name),
-                    tier=item.customer.tier,
-                    complaint_count_90d=item.complaint_count_90d,
-                    chronic_rank=item.chronic_rank,
-                    reasons=[
-                        profile_pb2.SignalReason(
-                            signal=r["signal"], reason=r["reason"], feedback_ids=r["feedback_ids"]
-                        )
-                        for r in item.reasons
-                    ],
-                )
-                for item in page
-            ],
-            next_page_token=f"{next_after[0]}:{next_after[1]}" if next_after else "",
-        )
-
-
-def decode_page_token(token: str) -> tuple[int, str]:
-    count, sep, customer_id = token.partition(":")
-    if not sep or not count.isdigit() or not customer_id:
-        raise ValueError(token)
-    return int(count), customer_id
 
 
 def register(database: Database, settings: Settings, trail: AuditTrail) -> list[Callable[[aio.Server], None]]:

@@ -176,3 +176,13 @@ class AuditEntry(Base):
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
     __table_args__ = (Index("ix_audit_customer", "customer_id", "at"),)
+
+
+# Core handles on the tables, for the prepared statements (`voc_platform.dbsync`) of the hot paths.
+customers_table = Base.metadata.tables["customers"]
+identifiers_table = Base.metadata.tables["customer_identifiers"]
+visits_table = Base.metadata.tables["visits"]
+history_table = Base.metadata.tables["feedback_history"]
+signals_table = Base.metadata.tables["customer_signals"]
+alerts_table = Base.metadata.tables["alert_history"]
+audit_table = Base.metadata.tables["audit_log"]

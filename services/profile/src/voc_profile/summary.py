@@ -29,24 +29,30 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, TypedDict
+
+from voc_profile.facts import FeedbackItem
 
 DAY = 86400.0
 HISTORY_SECONDS = 365 * DAY
 VERSION = 1
-# A stored item: a list in this order (compact JSON).
-FIELDS = (
-    "feedback_id",
-    "store_id",
-    "channel",
-    "category",
-    "sentiment",
-    "csat",
-    "nps",
-    "revisit_intent",
-    "occurred_at",
-)
+# A stored item: a list in this order (compact JSON), the fields of a FeedbackItem.
+FIELDS = FeedbackItem._fields
 _CSAT, _NPS, _INTENT, _SENTIMENT, _AT = 5, 6, 7, 4, 8
+
+
+class Summary(TypedDict):
+    """The stored document (`customer_signals.summary`, JSON)."""
+
+    v: int
+    shape: list[float]
+    since: float
+    as_of: float
+    oldest: float | None
+    n: int
+    csat_sum: int
+    csat_n: int
+    items: list[list[Any]]
 
 
 class SignalSettings(Protocol):
@@ -78,14 +84,6 @@ class Shape:
         return [self.complaint_seconds, self.csat, self.nps, self.recent, self.intents]
 
 
-def row_of(item: dict[str, Any]) -> list[Any]:
-    return [item.get(name) for name in FIELDS]
-
-
-def item_of(row: list[Any]) -> dict[str, Any]:
-    return dict(zip(FIELDS, row, strict=True))
-
-
 def _prune(rows: list[list[Any]], shape: Shape, as_of: float) -> list[list[Any]]:
     """The rows some signal can still read (rows in history order)."""
     complaints_from = as_of - shape.complaint_seconds
@@ -113,10 +111,10 @@ def _prune(rows: list[list[Any]], shape: Shape, as_of: float) -> list[list[Any]]
     return kept
 
 
-def build(items: list[dict[str, Any]], *, shape: Shape, now: float) -> dict[str, Any]:
+def build(items: list[FeedbackItem], *, shape: Shape, now: float) -> Summary:
     """The summary of `items`: the customer's history since `now - 365 days`, in time order."""
     since = now - HISTORY_SECONDS
-    rows = [row_of(i) for i in items if i["occurred_at"] >= since]
+    rows: list[list[Any]] = [list(i) for i in items if i.occurred_at >= since]
     csats = [r[_CSAT] for r in rows if r[_CSAT] is not None]
     return {
         "v": VERSION,
@@ -131,7 +129,7 @@ def build(items: list[dict[str, Any]], *, shape: Shape, now: float) -> dict[str,
     }
 
 
-def usable(summary: dict[str, Any] | None, *, shape: Shape, now: float) -> bool:
+def usable(summary: Summary | None, *, shape: Shape, now: float) -> bool:
     """True when the summary describes the history as read at `now` (see the module notes)."""
     if not summary or summary.get("v") != VERSION or summary.get("shape") != shape.key():
         return False
@@ -144,15 +142,15 @@ def usable(summary: dict[str, Any] | None, *, shape: Shape, now: float) -> bool:
     )
 
 
-def add(summary: dict[str, Any], item: dict[str, Any], *, shape: Shape, now: float) -> dict[str, Any]:
+def add(summary: Summary, item: FeedbackItem, *, shape: Shape, now: float) -> Summary:
     """The summary with one more history item (`summary` must be usable at `now`)."""
     rows: list[list[Any]] = list(summary["items"])
-    updated = dict(summary)
+    updated = summary.copy()
     updated["as_of"] = as_of = max(summary["as_of"], now)
-    at = item["occurred_at"]
+    at = item.occurred_at
     # An item already outside the window of every later read is not counted.
     if at >= max(summary["since"], as_of - HISTORY_SECONDS):
-        row = row_of(item)
+        row: list[Any] = list(item)
         # After the items of the same time: the history's order (insertion breaks ties).
         rows.insert(bisect_right([r[_AT] for r in rows], at), row)
         updated["n"] = summary["n"] + 1
@@ -164,11 +162,13 @@ def add(summary: dict[str, Any], item: dict[str, Any], *, shape: Shape, now: flo
     return updated
 
 
-def items(summary: dict[str, Any]) -> list[dict[str, Any]]:
-    return [item_of(row) for row in summary["items"]]
+def items(summary: Summary) -> list[FeedbackItem]:
+    """The kept items, in history order."""
+    make = FeedbackItem._make
+    return [make(row) for row in summary["items"]]
 
 
-def expires_at(summary: dict[str, Any]) -> float | None:
+def expires_at(summary: Summary) -> float | None:
     """When the oldest counted item leaves the 365-day window (the summary needs a rebuild)."""
     oldest = summary["oldest"]
     return None if oldest is None else float(oldest) + HISTORY_SECONDS

@@ -1,0 +1,107 @@
+"""The typed values the steps hand each other: a feedback item of the history, a signal's reason,
+and what the signals and the context read of a customer, a visit and a household member."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, NamedTuple, Protocol
+
+from voc.common.v1 import common_pb2
+
+
+class FeedbackItem(NamedTuple):
+    """The facts of one feedback item that the signals and the context read. The field order is
+    the order of a row kept in the summary (`summary.FIELDS`): `list(item)` is that row."""
+
+    feedback_id: str
+    store_id: str
+    channel: str
+    category: str
+    sentiment: str
+    csat: int | None
+    nps: int | None
+    revisit_intent: bool | None
+    occurred_at: float
+
+
+def feedback_item(
+    facts: common_pb2.FeedbackFacts, *, store_id: str = "", channel: str = ""
+) -> FeedbackItem | None:
+    """The item of a feedback message; None when it names no feedback. The place (store,
+    channel) only when given: the context of a feedback being handled shows it without one."""
+    if not facts.feedback_id:
+        return None
+    ratings = facts.ratings
+    return FeedbackItem(
+        feedback_id=facts.feedback_id,
+        store_id=store_id,
+        channel=channel,
+        category=facts.category,
+        sentiment=facts.sentiment,
+        csat=ratings.csat if ratings.HasField("csat") else None,
+        nps=ratings.nps if ratings.HasField("nps") else None,
+        revisit_intent=facts.revisit_intent if facts.HasField("revisit_intent") else None,
+        occurred_at=facts.occurred_at_ms / 1000,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Reason:
+    """Why a signal is set, with the feedback behind it. Stored as JSON (orjson writes the
+    dataclass as an object with these keys) and answered as is."""
+
+    signal: str
+    reason: str
+    feedback_ids: list[str]
+
+    @classmethod
+    def of(cls, stored: dict[str, Any]) -> Reason:
+        """A reason as stored in `customer_signals.reasons`."""
+        return cls(stored["signal"], stored["reason"], stored["feedback_ids"])
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"signal": self.signal, "reason": self.reason, "feedback_ids": self.feedback_ids}
+
+
+class CustomerFacts(Protocol):
+    """What the signals and the context read of a customer (a Core row, an ORM row, or a
+    customer created just now)."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def name(self) -> str | None: ...
+    @property
+    def tier(self) -> str: ...
+    @property
+    def lifetime_value(self) -> float: ...
+    @property
+    def preferred_language(self) -> str | None: ...
+    @property
+    def home_store_id(self) -> str | None: ...
+    @property
+    def contact_consent(self) -> bool: ...
+    @property
+    def household_id(self) -> str | None: ...
+    @property
+    def household_relation(self) -> str | None: ...
+
+
+class VisitFacts(Protocol):
+    @property
+    def store_id(self) -> str: ...
+    @property
+    def visited_at(self) -> float: ...
+    @property
+    def amount(self) -> float: ...
+
+
+class MemberFacts(Protocol):
+    @property
+    def id(self) -> str: ...
+    @property
+    def name(self) -> str | None: ...
+    @property
+    def household_relation(self) -> str | None: ...
+    @property
+    def tier(self) -> str: ...

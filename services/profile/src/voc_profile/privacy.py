@@ -1,0 +1,164 @@
+"""Privacy: erasure of a person's data (and telling the holders of copies), and the subject
+access export of everything held about them."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from sqlalchemy import delete, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from voc.events.v1 import events_pb2
+from voc_platform.db import Database
+from voc_platform.errors import Gone, NotFound
+from voc_platform.outbox import add_event
+from voc_profile import audit, crm, merges
+from voc_profile.models import (
+    AlertHistory,
+    AuditEntry,
+    Customer,
+    CustomerMerge,
+    CustomerSignals,
+    FeedbackHistory,
+    Identifier,
+    Visit,
+    outbox_table,
+)
+
+# What erasure leaves of a customer row: no attribute that could lead to the person.
+_ERASED: dict[str, object] = {
+    "name": None,
+    "tier": "basic",
+    "lifetime_value": 0.0,
+    "preferred_language": None,
+    "home_store_id": None,
+    "contact_consent": False,
+    "attributes": {},
+    "household_id": None,
+    "household_relation": None,
+    "import_id": None,
+}
+
+
+async def erase_customer(session: AsyncSession, *, customer_id: str, actor: str) -> list[str]:
+    """Remove the personal data of this person (and of every record merged into it).
+
+    Identifiers are deleted and attributes cleared; the feedback facts and visits stay as
+    anonymous statistics under an id that no longer leads to anyone. One `CustomerErased` event
+    per id tells the holders of copies to redact theirs. The ids erased, the person's first.
+    """
+    if await session.get(Customer, customer_id) is None:
+        raise NotFound(f"No customer '{customer_id}'.")
+    person = await crm.live_customer(session, customer_id=customer_id)
+    assert person is not None
+    if person.erased_at is not None:
+        raise Gone(f"Customer '{customer_id}' was erased.")
+    targets = [person.id]
+    frontier = [person.id]
+    while frontier:
+        children = list(await session.scalars(select(Customer.id).where(Customer.merged_into.in_(frontier))))
+        targets += children
+        frontier = children
+    now = time.time()
+    await session.execute(delete(Identifier).where(Identifier.customer_id.in_(targets)))
+    await session.execute(delete(CustomerSignals).where(CustomerSignals.customer_id.in_(targets)))
+    await session.execute(
+        update(Customer).where(Customer.id.in_(targets)).values(**_ERASED, erased_at=now, updated_at=now)
+    )
+    # Merge records listed the identifiers that moved: those are personal data too.
+    await session.execute(
+        update(CustomerMerge)
+        .where(or_(CustomerMerge.survivor_id.in_(targets), CustomerMerge.merged_id.in_(targets)))
+        .values(identifiers=[], filled={})
+    )
+    for target in targets:
+        await add_event(
+            session,
+            outbox_table,
+            subject="voc.profile.customer_erased",
+            message=events_pb2.CustomerErased(customer_id=target, erased_at_ms=int(now * 1000)),
+            event_id=f"erased:{target}",
+        )
+    await audit.record(
+        session, actor=actor, action="erase", customer_id=person.id, detail={"customer_ids": targets}
+    )
+    await session.flush()
+    return targets
+
+
+async def subject_access(database: Database, *, customer_id: str, actor: str) -> dict[str, Any]:
+    """The export, recorded first in the audit log (so the export's access log lists it)."""
+    async with database.transaction() as session:
+        await crm.get_customer(session, customer_id=customer_id)
+        await audit.record(session, actor=actor, action="subject_export", customer_id=customer_id)
+    async with database.session() as session:
+        return await subject_export(session, customer_id=customer_id)
+
+
+async def subject_export(session: AsyncSession, *, customer_id: str) -> dict[str, Any]:
+    """Everything held about this person (GDPR / PIPA subject access), as one JSON document."""
+    customer = await crm.get_customer(session, customer_id=customer_id)
+    merged = await session.scalars(select(Customer.id).where(Customer.merged_into == customer.id))
+    ids = [customer.id, *merged]
+    identifiers = (
+        await session.execute(
+            select(Identifier.kind, Identifier.value)
+            .where(Identifier.customer_id.in_(ids))
+            .order_by(Identifier.kind)
+        )
+    ).all()
+    history = await session.scalars(
+        select(FeedbackHistory)
+        .where(FeedbackHistory.customer_id.in_(ids))
+        .order_by(FeedbackHistory.occurred_at)
+    )
+    visits = await session.scalars(select(Visit).where(Visit.customer_id.in_(ids)).order_by(Visit.visited_at))
+    alerts = await session.scalars(
+        select(AlertHistory).where(AlertHistory.customer_id.in_(ids)).order_by(AlertHistory.created_at)
+    )
+    signals = await session.get(CustomerSignals, customer.id)
+    audit_rows = await session.scalars(
+        select(AuditEntry).where(AuditEntry.customer_id.in_(ids)).order_by(AuditEntry.at)
+    )
+    return {
+        "customer": crm.customer_out(customer),
+        "identifiers": [{"kind": k, "value": v} for k, v in identifiers],
+        "feedback": [_feedback_out(h) for h in history],
+        "visits": [{"store_id": v.store_id, "visited_at": v.visited_at, "amount": v.amount} for v in visits],
+        "alerts": [
+            {"alert_id": a.alert_id, "feedback_id": a.feedback_id, "status": a.status, "outcome": a.outcome}
+            for a in alerts
+        ],
+        "signals": _signals_out(signals) if signals else None,
+        "merges": [merges.merge_out(m) for m in await merges.merges_of(session, customer_id=customer.id)],
+        "access_log": [
+            {"at": a.at, "actor": a.actor, "action": a.action, "detail": a.detail} for a in audit_rows
+        ],
+    }
+
+
+def _feedback_out(h: FeedbackHistory) -> dict[str, Any]:
+    return {
+        "feedback_id": h.feedback_id,
+        "store_id": h.store_id,
+        "channel": h.channel,
+        "category": h.category,
+        "sentiment": h.sentiment,
+        "csat": h.csat,
+        "nps": h.nps,
+        "occurred_at": h.occurred_at,
+        "revisit_intent": h.revisit_intent,
+        "severity": h.severity,
+    }
+
+
+def _signals_out(signals: CustomerSignals) -> dict[str, Any]:
+    return {
+        "repeat_issue": signals.repeat_issue,
+        "score_swing": signals.score_swing,
+        "complaint_count_90d": signals.complaint_count_90d,
+        "low_satisfaction": signals.low_satisfaction,
+        "churn_risk": signals.churn_risk,
+        "reasons": signals.reasons,
+    }
