@@ -1,0 +1,1 @@
+"""The profile REST API (admin token), one router per resource."""

@@ -1,0 +1,90 @@
+"""Bulk imports of customers and visits: a CSV or JSON Lines body, streamed."""
+
+from __future__ import annotations
+
+from typing import IO, Annotated, Any, Protocol
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import Response
+
+from voc_platform.db import Database
+from voc_platform.errors import FieldError, Invalid, Unsupported
+from voc_platform.http import DatabaseDep, problem_response
+from voc_profile import importer, uploads
+from voc_profile.deps import ActorDep, SettingsDep, require_admin
+from voc_profile.settings import Settings
+from voc_profile.uploads import Format, ImportRejected
+
+# The bulk imports stream their bodies and enforce their own, larger limit.
+PATHS = frozenset({"/v1/customers:import", "/v1/visits:import"})
+router = APIRouter(dependencies=[Depends(require_admin)])
+FormatQuery = Annotated[str | None, Query()]
+
+
+class _Import(Protocol):
+    async def __call__(
+        self, database: Database, spooled: IO[bytes], *, fmt: Format, settings: Settings, actor: str
+    ) -> importer.ImportReport: ...
+
+
+@router.post("/v1/customers:import")
+async def import_customers(
+    request: Request,
+    database: DatabaseDep,
+    settings: SettingsDep,
+    actor: ActorDep,
+    format: FormatQuery = None,
+) -> dict[str, Any]:
+    """CSV (header row) or JSON Lines of customers; per-row errors with line numbers."""
+    return await _run(importer.import_customers, request, format, database, settings, actor)
+
+
+@router.post("/v1/visits:import")
+async def import_visits(
+    request: Request,
+    database: DatabaseDep,
+    settings: SettingsDep,
+    actor: ActorDep,
+    format: FormatQuery = None,
+) -> dict[str, Any]:
+    """CSV or JSON Lines of POS visits (customer, store_id, visited_at, amount)."""
+    return await _run(importer.import_visits, request, format, database, settings, actor)
+
+
+async def _run(
+    run: _Import, request: Request, fmt: str | None, database: Database, settings: Settings, actor: str
+) -> dict[str, Any]:
+    chosen = _format(request, fmt)
+    length = request.headers.get("content-length", "")
+    if length.isdigit() and int(length) > settings.max_import_bytes:
+        raise ImportRejected(
+            413, f"The file exceeds {settings.max_import_bytes} bytes; nothing was imported."
+        )
+    with await uploads.spool(request.stream(), max_bytes=settings.max_import_bytes) as spooled:
+        report = await run(database, spooled, fmt=chosen, settings=settings, actor=actor)
+    return report.to_dict()
+
+
+def _format(request: Request, fmt: str | None) -> Format:
+    """`?format=`, else the content type."""
+    if fmt in ("csv", "jsonl"):
+        return fmt  # type: ignore[return-value]
+    if fmt is not None:
+        raise Invalid("format must be csv or jsonl.", errors=[FieldError("format", "csv | jsonl")])
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type in ("text/csv", "application/csv"):
+        return "csv"
+    if content_type in ("application/x-ndjson", "application/jsonl", "application/x-jsonlines"):
+        return "jsonl"
+    raise Unsupported(
+        "Send text/csv or application/x-ndjson (JSON Lines), or say ?format=csv|jsonl.",
+        errors=[FieldError("content-type", content_type or "missing")],
+    )
+
+
+async def on_rejected(request: Request, exc: Exception) -> Response:
+    """A file refused as a whole, as problem+json; `line` (an RFC 9457 extension member) when
+    the problem is on one line of the file."""
+    assert isinstance(exc, ImportRejected)
+    extra: dict[str, Any] = {} if exc.line is None else {"line": exc.line}
+    return problem_response(exc.status, str(exc), errors=exc.errors, instance=request.url.path, **extra)

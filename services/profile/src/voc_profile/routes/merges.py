@@ -1,0 +1,30 @@
+"""Merges of a customer, and an admin's undo."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends
+
+from voc_platform.http import DatabaseDep, SessionDep
+from voc_profile import crm, merges
+from voc_profile.deps import ActorDep, SettingsDep, require_admin
+
+router = APIRouter(dependencies=[Depends(require_admin)])
+
+
+@router.get("/v1/customers/{customer_id}/merges")
+async def list_merges(customer_id: str, session: SessionDep) -> dict[str, Any]:
+    await crm.get_customer(session, customer_id=customer_id)
+    found = await merges.merges_of(session, customer_id=customer_id)
+    return {"merges": [merges.merge_out(m) for m in found]}
+
+
+@router.post("/v1/merges/{merge_id}:undo")
+async def undo_merge(
+    merge_id: str, database: DatabaseDep, settings: SettingsDep, actor: ActorDep
+) -> dict[str, Any]:
+    """The two customers are separated again, and never merged again."""
+    async with database.transaction() as session:
+        record = await merges.undo_merge(session, merge_id=merge_id, actor=actor, settings=settings)
+    return merges.merge_out(record)

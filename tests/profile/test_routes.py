@@ -1,0 +1,35 @@
+"""The REST API as routers (`voc_profile.routes`): every route but the probes needs the admin
+token, whichever router it is on; a list cursor decodes to the position it was made from."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+from fastapi.routing import APIRoute
+
+from tests.profile.conftest import Profile, assert_problem
+from voc_platform.errors import BadRequest
+from voc_profile.api import ROUTERS, build_app
+from voc_profile.deps import decode_cursor, encode_cursor
+
+
+async def test_every_route_needs_the_admin_token(profile: Profile) -> None:
+    app = build_app(profile.settings, profile.database, profile.trail)
+    routes = [r for module in ROUTERS for r in module.router.routes if isinstance(r, APIRoute)]
+    assert len(routes) == 13
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://profile") as client:
+        for route in routes:
+            path = route.path.replace("{customer_id}", "someone").replace("{merge_id}", "some-merge")
+            for method in route.methods:
+                response = await client.request(method, path, params={"signal": "vip"})
+                assert_problem(response, 401)
+                wrong = await client.request(method, path, headers={"Authorization": "Bearer nope"})
+                assert_problem(wrong, 403)
+
+
+def test_a_cursor_names_the_position_it_was_made_from() -> None:
+    for after in ((0, "0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b"), (17, "x")):
+        assert decode_cursor(encode_cursor(after)) == after
+    for bad in ("%%%", encode_cursor((1, "x"))[:-2] + "!!", "WzEsMl0"):  # the last: [1,2]
+        with pytest.raises(BadRequest):
+            decode_cursor(bad)
