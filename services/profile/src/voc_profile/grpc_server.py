@@ -19,7 +19,7 @@ from voc_profile import context, lists, resolution
 from voc_profile.audit import AuditTrail
 from voc_profile.context import Context
 from voc_profile.facts import Reason, feedback_item
-from voc_profile.identity import InvalidIdentifier, mask_name, mask_phone, normalize, normalize_lenient
+from voc_profile.identity import InvalidIdentifier, mask_name, mask_phone, of_message, of_message_lenient
 from voc_profile.settings import Settings
 from voc_profile.signals import SIGNALS
 
@@ -37,14 +37,7 @@ class ProfileServicer(profile_pb2_grpc.ProfileServiceServicer):
     ) -> profile_pb2.ResolveCustomerResponse:
         ids = request.identifiers
         try:
-            identifiers = normalize(
-                loyalty_id=ids.loyalty_id,
-                phone=ids.phone,
-                email=ids.email,
-                channel_user_id=ids.channel_user_id,
-                channel=ids.channel,
-                region=self.settings.default_region,
-            )
+            identifiers = of_message(ids, region=self.settings.default_region)
         except InvalidIdentifier as exc:
             raise Invalid(f"{exc.field}: {exc}") from None
         if not identifiers:
@@ -99,14 +92,7 @@ class ProfileServicer(profile_pb2_grpc.ProfileServiceServicer):
         else:
             i = request.identifiers
             # A malformed identifier is dropped, never fails the alert; the others still count.
-            ids, _ = normalize_lenient(
-                loyalty_id=i.loyalty_id,
-                phone=i.phone,
-                email=i.email,
-                channel_user_id=i.channel_user_id,
-                channel=i.channel,
-                region=self.settings.default_region,
-            )
+            ids, _ = of_message_lenient(i, region=self.settings.default_region)
             if not ids:
                 return profile_pb2.GetCustomerContextResponse(
                     context=profile_pb2.CustomerContext(found=False)

@@ -6,6 +6,8 @@ import re
 
 import phonenumbers
 
+from voc.common.v1 import common_pb2
+
 # Korean mobile numbers (010 + 8 digits) are most of what a KR chain sees and all of them are
 # valid in the numbering plan: a fast path that gives phonenumbers' answer without the parse
 # (it is half the cost of a bulk import otherwise).
@@ -87,6 +89,28 @@ def normalize_lenient(
         except InvalidIdentifier as exc:
             bad.append(exc.field)
     return found, bad
+
+
+def _fields(ids: common_pb2.CustomerIdentifiers) -> dict[str, str]:
+    return {
+        "loyalty_id": ids.loyalty_id,
+        "phone": ids.phone,
+        "email": ids.email,
+        "channel_user_id": ids.channel_user_id,
+        "channel": ids.channel,
+    }
+
+
+def of_message(ids: common_pb2.CustomerIdentifiers, *, region: str) -> list[tuple[str, str]]:
+    """`normalize` of the identifiers a message carries (the channel id with its channel)."""
+    return normalize(region=region, **_fields(ids))
+
+
+def of_message_lenient(
+    ids: common_pb2.CustomerIdentifiers, *, region: str
+) -> tuple[list[tuple[str, str]], list[str]]:
+    """`normalize_lenient` of the identifiers a message carries."""
+    return normalize_lenient(region=region, **_fields(ids))
 
 
 def mask_name(name: str | None) -> str:

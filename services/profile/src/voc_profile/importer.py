@@ -8,9 +8,10 @@ the same file twice changes nothing the second time.
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import IO, Any, NamedTuple, cast
+from typing import IO, Any, NamedTuple, TypeVar, cast
 
 from pydantic import ValidationError
 from sqlalchemy import Table, bindparam, func, insert, select, update
@@ -27,6 +28,8 @@ from voc_profile.schemas import CustomerIn, VisitIn
 from voc_profile.sessions import in_session
 from voc_profile.settings import Settings
 from voc_profile.uploads import Format, Row, batches, checked_rows
+
+T = TypeVar("T")
 
 MAX_REPORTED_ERRORS = 1000
 CUSTOMER_COLUMNS = frozenset(CustomerIn.model_fields)
@@ -84,21 +87,60 @@ class ImportReport:
         return body
 
 
-def _validation_message(exc: ValidationError) -> tuple[str | None, str]:
-    first = exc.errors()[0]
-    loc = ".".join(str(p) for p in first.get("loc", ())) or None
-    return loc, first.get("msg", "invalid")
+class _Refused(Exception):
+    """A row refused for a reason of its own (not its schema, not a malformed identifier)."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
 
 
-async def _finish(
-    database: Database, report: ImportReport, *, action: str, actor: str, started: float
-) -> None:
-    """The import in the audit log (its counts, not its rows)."""
+def _checked(row: Row, report: ImportReport, make: Callable[[int, dict[str, Any]], T]) -> T | None:
+    """`make(line, fields)`, or None with the row's problem reported."""
+    line, raw = row
+    report.rows += 1
+    if isinstance(raw, str):
+        report.error(line, raw)
+        return None
+    try:
+        return make(line, raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first.get("loc", ())) or None
+        report.error(line, first.get("msg", "invalid"), where)
+    except InvalidIdentifier as exc:
+        report.error(line, str(exc), exc.field)
+    except _Refused as exc:
+        report.error(line, str(exc), exc.field)
+    return None
+
+
+async def _run(
+    database: Database,
+    spooled: IO[bytes],
+    *,
+    kind: str,
+    fmt: Format,
+    columns: frozenset[str],
+    settings: Settings,
+    actor: str,
+    make: Callable[[int, dict[str, Any]], T],
+    write: Callable[[list[T], ImportReport], Awaitable[None]],
+) -> ImportReport:
+    """Read the file, check each row (`make`), write the good ones a batch at a time (`write`);
+    then the import in the audit log (its counts, not its rows)."""
+    started = time.perf_counter()
+    report = ImportReport(import_id=uuid7(), kind=kind)
+    rows = await checked_rows(spooled, fmt=fmt, columns=columns)
+    for batch in batches(rows, settings.import_batch_size):
+        good = [checked for row in batch if (checked := _checked(row, report, make)) is not None]
+        if good:
+            await write(good, report)
     async with database.transaction() as session:
-        await audit.record(
-            session, actor=actor, action=action, customer_id=None, detail=report.to_dict(with_errors=False)
-        )
+        detail = report.to_dict(with_errors=False)
+        await audit.record(session, actor=actor, action=f"import_{kind}", customer_id=None, detail=detail)
     report.seconds = time.perf_counter() - started
+    return report
 
 
 # ---------------------------------------------------------------------------------------------
@@ -115,45 +157,34 @@ async def import_customers(
     database: Database, spooled: IO[bytes], *, fmt: Format, settings: Settings, actor: str
 ) -> ImportReport:
     """Create or update customers by their identifiers, a batch per transaction."""
-    started = time.perf_counter()
-    report = ImportReport(import_id=uuid7(), kind="customers")
-    rows = await checked_rows(spooled, fmt=fmt, columns=CUSTOMER_COLUMNS)
-    for batch in batches(rows, settings.import_batch_size):
-        valid = [row for row in (_customer_row(r, report, settings=settings) for r in batch) if row]
-        if not valid:
-            continue
+
+    def make(line: int, fields: dict[str, Any]) -> _CustomerRow:
+        item = CustomerIn.model_validate(fields)
+        identifiers = crm.identifiers_of(item, region=settings.default_region)
+        if not identifiers:
+            raise _Refused("identifiers", "a customer needs loyalty_id, phone, email or app_user_id")
+        return _CustomerRow(line, item, identifiers)
+
+    async def write(rows: list[_CustomerRow], report: ImportReport) -> None:
         try:
             async with database.transaction() as session:
-                await _write_customer_batch(session, valid, report)
+                await _write_customer_batch(session, rows, report)
         except IntegrityError:
             # A concurrent writer (an event) attached one of these identifiers meanwhile:
             # redo this batch row by row, which resolves against the committed state.
-            await _write_customer_rows(database, valid, report, settings=settings, actor=actor)
-    await _finish(database, report, action="import_customers", actor=actor, started=started)
-    return report
+            await _write_customer_rows(database, rows, report, settings=settings, actor=actor)
 
-
-def _customer_row(row: Row, report: ImportReport, *, settings: Settings) -> _CustomerRow | None:
-    """The validated row, or None (reported)."""
-    line, raw = row
-    report.rows += 1
-    if isinstance(raw, str):
-        report.error(line, raw)
-        return None
-    try:
-        item = CustomerIn.model_validate(raw)
-        identifiers = crm.identifiers_of(item, region=settings.default_region)
-    except ValidationError as exc:
-        loc, msg = _validation_message(exc)
-        report.error(line, msg, loc)
-        return None
-    except InvalidIdentifier as exc:
-        report.error(line, str(exc), exc.field)
-        return None
-    if not identifiers:
-        report.error(line, "a customer needs loyalty_id, phone, email or app_user_id", "identifiers")
-        return None
-    return _CustomerRow(line, item, identifiers)
+    return await _run(
+        database,
+        spooled,
+        kind="customers",
+        fmt=fmt,
+        columns=CUSTOMER_COLUMNS,
+        settings=settings,
+        actor=actor,
+        make=make,
+        write=write,
+    )
 
 
 async def _known(session: AsyncSession, identifiers: list[tuple[str, str]]) -> dict[tuple[str, str], str]:
@@ -312,48 +343,38 @@ async def import_visits(
     database: Database, spooled: IO[bytes], *, fmt: Format, settings: Settings, actor: str
 ) -> ImportReport:
     """Add POS visits to their customers (by id or identifier), a batch per transaction."""
-    started = time.perf_counter()
-    report = ImportReport(import_id=uuid7(), kind="visits")
-    rows = await checked_rows(spooled, fmt=fmt, columns=VISIT_COLUMNS)
-    for batch in batches(rows, settings.import_batch_size):
-        parsed = [row for row in (_visit_row(r, report, settings=settings) for r in batch) if row]
-        if parsed:
-            async with database.transaction() as session:
-                await _write_visit_batch(session, parsed, report, settings=settings)
-    await _finish(database, report, action="import_visits", actor=actor, started=started)
-    return report
 
-
-def _visit_row(row: Row, report: ImportReport, *, settings: Settings) -> _VisitRow | None:
-    """The validated row, or None (reported)."""
-    line, raw = row
-    report.rows += 1
-    if isinstance(raw, str):
-        report.error(line, raw)
-        return None
-    try:
-        item = VisitIn.model_validate(raw)
-        visited_at = parse_time(item.visited_at)
+    def make(line: int, fields: dict[str, Any]) -> _VisitRow:
+        item = VisitIn.model_validate(fields)
+        try:
+            visited_at = parse_time(item.visited_at)
+        except ValueError as exc:
+            raise _Refused("visited_at", str(exc)) from None
         identifiers = normalize(
             loyalty_id=item.loyalty_id or "",
             phone=item.phone or "",
             email=item.email or "",
             region=settings.default_region,
         )
-    except ValidationError as exc:
-        loc, msg = _validation_message(exc)
-        report.error(line, msg, loc)
-        return None
-    except InvalidIdentifier as exc:
-        report.error(line, str(exc), exc.field)
-        return None
-    except ValueError as exc:
-        report.error(line, str(exc), "visited_at")
-        return None
-    if not item.customer_id and not identifiers:
-        report.error(line, "a visit needs customer_id, loyalty_id, phone or email", "customer")
-        return None
-    return _VisitRow(line, item, visited_at, identifiers)
+        if not item.customer_id and not identifiers:
+            raise _Refused("customer", "a visit needs customer_id, loyalty_id, phone or email")
+        return _VisitRow(line, item, visited_at, identifiers)
+
+    async def write(rows: list[_VisitRow], report: ImportReport) -> None:
+        async with database.transaction() as session:
+            await _write_visit_batch(session, rows, report, settings=settings)
+
+    return await _run(
+        database,
+        spooled,
+        kind="visits",
+        fmt=fmt,
+        columns=VISIT_COLUMNS,
+        settings=settings,
+        actor=actor,
+        make=make,
+        write=write,
+    )
 
 
 async def _write_visit_batch(

@@ -13,7 +13,7 @@ from voc.events.v1 import events_pb2
 from voc_platform.db import Database
 from voc_platform.errors import Gone, NotFound
 from voc_platform.outbox import add_event
-from voc_profile import audit, crm, merges
+from voc_profile import audit, crm, merges, timeline
 from voc_profile.models import (
     AlertHistory,
     AuditEntry,
@@ -124,7 +124,7 @@ async def subject_export(session: AsyncSession, *, customer_id: str) -> dict[str
     return {
         "customer": crm.customer_out(customer),
         "identifiers": [{"kind": k, "value": v} for k, v in identifiers],
-        "feedback": [_feedback_out(h) for h in history],
+        "feedback": [timeline.history_out(h) for h in history],
         "visits": [{"store_id": v.store_id, "visited_at": v.visited_at, "amount": v.amount} for v in visits],
         "alerts": [
             {"alert_id": a.alert_id, "feedback_id": a.feedback_id, "status": a.status, "outcome": a.outcome}
@@ -135,21 +135,6 @@ async def subject_export(session: AsyncSession, *, customer_id: str) -> dict[str
         "access_log": [
             {"at": a.at, "actor": a.actor, "action": a.action, "detail": a.detail} for a in audit_rows
         ],
-    }
-
-
-def _feedback_out(h: FeedbackHistory) -> dict[str, Any]:
-    return {
-        "feedback_id": h.feedback_id,
-        "store_id": h.store_id,
-        "channel": h.channel,
-        "category": h.category,
-        "sentiment": h.sentiment,
-        "csat": h.csat,
-        "nps": h.nps,
-        "occurred_at": h.occurred_at,
-        "revisit_intent": h.revisit_intent,
-        "severity": h.severity,
     }
 
 

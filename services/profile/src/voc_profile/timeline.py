@@ -4,7 +4,7 @@ feedback with their outcomes (recorded from `voc.alert.*`, one prepared statemen
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 from sqlalchemy import Float, Integer, String, bindparam, case, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -89,65 +89,25 @@ def alert_progress(reader: Reader, *, alert_id: str, status: str, outcome: str |
 
 
 @dataclass(frozen=True, slots=True)
-class FeedbackEntry:
-    at: float
-    feedback_id: str
-    store_id: str
-    channel: str
-    category: str
-    sentiment: str
-    csat: int | None
-    nps: int | None
-    occurred_at: float
-    revisit_intent: bool | None
-    severity: str
-    kind: Literal["feedback"] = "feedback"
-
-    @classmethod
-    def of(cls, h: FeedbackHistory) -> FeedbackEntry:
-        return cls(
-            h.occurred_at,
-            h.feedback_id,
-            h.store_id,
-            h.channel,
-            h.category,
-            h.sentiment,
-            h.csat,
-            h.nps,
-            h.occurred_at,
-            h.revisit_intent,
-            h.severity,
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class VisitEntry:
-    at: float
-    store_id: str
-    amount: float
-    kind: Literal["visit"] = "visit"
-
-
-@dataclass(frozen=True, slots=True)
-class AlertEntry:
-    at: float
-    alert_id: str
-    feedback_id: str
-    store_id: str
-    priority: str
-    status: str
-    outcome: str | None
-    updated_at: float
-    kind: Literal["alert"] = "alert"
-
-
-Entry = FeedbackEntry | VisitEntry | AlertEntry
-
-
-@dataclass(frozen=True, slots=True)
 class Timeline:
     customer_id: str  # the customer the entries are of (the survivor, after a merge)
-    entries: list[Entry]
+    entries: list[dict[str, Any]]  # JSON: {"kind": "feedback" | "visit" | "alert", "at", ...}
+
+
+def history_out(h: FeedbackHistory) -> dict[str, Any]:
+    """A feedback item of the history as the API answers it (timeline, subject export)."""
+    return {
+        "feedback_id": h.feedback_id,
+        "store_id": h.store_id,
+        "channel": h.channel,
+        "category": h.category,
+        "sentiment": h.sentiment,
+        "csat": h.csat,
+        "nps": h.nps,
+        "occurred_at": h.occurred_at,
+        "revisit_intent": h.revisit_intent,
+        "severity": h.severity,
+    }
 
 
 async def timeline_of(session: AsyncSession, *, customer_id: str, limit: int) -> Timeline:
@@ -156,31 +116,39 @@ async def timeline_of(session: AsyncSession, *, customer_id: str, limit: int) ->
     await crm.get_customer(session, customer_id=customer_id)
     live = await crm.live_customer(session, customer_id=customer_id)
     assert live is not None
-    entries: list[Entry] = [
-        FeedbackEntry.of(h)
-        for h in await session.scalars(
-            select(FeedbackHistory)
-            .where(FeedbackHistory.customer_id == live.id)
-            .order_by(FeedbackHistory.occurred_at.desc())
-            .limit(limit)
-        )
-    ]
+    history = await session.scalars(
+        select(FeedbackHistory)
+        .where(FeedbackHistory.customer_id == live.id)
+        .order_by(FeedbackHistory.occurred_at.desc())
+        .limit(limit)
+    )
+    entries = [{"kind": "feedback", "at": h.occurred_at, **history_out(h)} for h in history]
+    visits = await session.scalars(
+        select(Visit).where(Visit.customer_id == live.id).order_by(Visit.visited_at.desc()).limit(limit)
+    )
     entries += [
-        VisitEntry(v.visited_at, v.store_id, v.amount)
-        for v in await session.scalars(
-            select(Visit).where(Visit.customer_id == live.id).order_by(Visit.visited_at.desc()).limit(limit)
-        )
+        {"kind": "visit", "at": v.visited_at, "store_id": v.store_id, "amount": v.amount} for v in visits
     ]
-    entries += [
-        AlertEntry(
-            a.created_at, a.alert_id, a.feedback_id, a.store_id, a.priority, a.status, a.outcome, a.updated_at
-        )
-        for a in await session.scalars(
-            select(AlertHistory)
-            .where(AlertHistory.customer_id == live.id)
-            .order_by(AlertHistory.created_at.desc())
-            .limit(limit)
-        )
-    ]
-    entries.sort(key=lambda e: e.at, reverse=True)
+    alerts = await session.scalars(
+        select(AlertHistory)
+        .where(AlertHistory.customer_id == live.id)
+        .order_by(AlertHistory.created_at.desc())
+        .limit(limit)
+    )
+    entries += [_alert_out(a) for a in alerts]
+    entries.sort(key=lambda e: e["at"], reverse=True)
     return Timeline(live.id, entries[:limit])
+
+
+def _alert_out(a: AlertHistory) -> dict[str, Any]:
+    return {
+        "kind": "alert",
+        "at": a.created_at,
+        "alert_id": a.alert_id,
+        "feedback_id": a.feedback_id,
+        "store_id": a.store_id,
+        "priority": a.priority,
+        "status": a.status,
+        "outcome": a.outcome,
+        "updated_at": a.updated_at,
+    }
