@@ -15,15 +15,28 @@ from typing import Any
 
 from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import Session
 
 from voc_platform.db import Database
-from voc_platform.dbsync import Prepared, Reader
+from voc_platform.dbsync import Prepared
 from voc_profile.models import AuditEntry, audit_table
+from voc_profile.sessions import in_session
 
 log = logging.getLogger(__name__)
 CHUNK = 100
 _INSERT = Prepared(insert(audit_table))
+
+
+def _entry(
+    *, actor: str, action: str, customer_id: str | None, detail: dict[str, Any] | None
+) -> dict[str, Any]:
+    """An audit_log row (ids and counts only, never the data)."""
+    return {
+        "at": time.time(),
+        "actor": actor[:100],
+        "action": action,
+        "customer_id": customer_id,
+        "detail": detail or {},
+    }
 
 
 async def record(
@@ -34,10 +47,9 @@ async def record(
     customer_id: str | None,
     detail: dict[str, Any] | None = None,
 ) -> None:
-    """Record a change in the caller's transaction (ids and counts only, never the data)."""
-    session.add(
-        AuditEntry(at=time.time(), actor=actor, action=action, customer_id=customer_id, detail=detail or {})
-    )
+    """Record a change in the caller's transaction."""
+    entry = _entry(actor=actor, action=action, customer_id=customer_id, detail=detail)
+    await in_session(session, _INSERT.execute_many, [entry])
 
 
 async def entries(session: AsyncSession, *, customer_id: str | None, limit: int) -> list[AuditEntry]:
@@ -46,10 +58,6 @@ async def entries(session: AsyncSession, *, customer_id: str | None, limit: int)
     if customer_id:
         query = query.where(AuditEntry.customer_id == customer_id)
     return list(await session.scalars(query))
-
-
-def _write(session: Session, rows: list[dict[str, Any]]) -> None:
-    _INSERT.execute_many(Reader.of(session.connection()), rows)  # DBAPI executemany
 
 
 class AuditTrail:
@@ -63,15 +71,7 @@ class AuditTrail:
     def read(
         self, *, actor: str, action: str, customer_id: str | None, detail: dict[str, Any] | None = None
     ) -> None:
-        self._pending.append(
-            {
-                "at": time.time(),
-                "actor": actor[:100],
-                "action": action,
-                "customer_id": customer_id,
-                "detail": detail or {},
-            }
-        )
+        self._pending.append(_entry(actor=actor, action=action, customer_id=customer_id, detail=detail))
 
     async def flush(self) -> int:
         """Write the buffered entries, `CHUNK` per transaction: on SQLite a statement holds the
@@ -81,7 +81,7 @@ class AuditTrail:
             rows, self._pending = self._pending[:CHUNK], self._pending[CHUNK:]
             try:
                 async with self.database.transaction() as session:
-                    await session.run_sync(_write, rows)
+                    await in_session(session, _INSERT.execute_many, rows)  # DBAPI executemany
             except Exception:
                 self._pending = rows + self._pending  # keep them for the next pass
                 raise
