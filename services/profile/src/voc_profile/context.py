@@ -250,7 +250,7 @@ async def context_for(
         return await in_session(
             session,
             after_resolution,
-            res,
+            resolved=res,
             name=name,
             identifiers=identifiers,
             settings=settings,
@@ -267,14 +267,14 @@ def _first_contact(
 ) -> Context:
     res = resolution.resolve_one(reader, identifiers=identifiers, name=name)
     return after_resolution(
-        reader, res, name=name, identifiers=identifiers, settings=settings, current=current
+        reader, resolved=res, name=name, identifiers=identifiers, settings=settings, current=current
     )
 
 
 def after_resolution(
     reader: Reader,
-    resolved: Resolution,
     *,
+    resolved: Resolution,
     name: str | None,
     identifiers: Identifiers,
     settings: Settings,
@@ -374,7 +374,10 @@ def _context_of(
     )
     rank = signals.chronic_rank(reader, complaint_count=sig.complaint_count_90d, settings=settings)
     signals.apply_chronic(
-        sig, rank=rank, settings=settings, feedback_ids=signals.window_complaints(items, settings, now)
+        sig,
+        rank=rank,
+        settings=settings,
+        feedback_ids=signals.window_complaints(items, settings=settings, now=now),
     )
     household: list[Any] = []
     if customer.household_id:

@@ -54,6 +54,7 @@ TrailDep = Annotated[AuditTrail, Depends(get_trail)]
 
 
 def encode_cursor(after: lists.After) -> str:
+    """The cursor of a keyset position (url-safe base64 of a JSON pair)."""
     return base64.urlsafe_b64encode(orjson.dumps(list(after))).decode().rstrip("=")
 
 

@@ -41,6 +41,7 @@ class AlertNotYetKnown(RuntimeError):
 
 
 def consumers(database: Database, settings: Settings) -> list[ConsumerSpec]:
+    """The service's two durable consumers."""
     return [
         ConsumerSpec(
             durable=CONSUMER,
@@ -113,7 +114,7 @@ async def handle_received(database: Database, settings: Settings, msg: Msg) -> N
             await in_session(
                 session,
                 record_received,
-                received,
+                received=received,
                 customer_id=res.customer_id,
                 settings=settings,
                 now=time.time(),
@@ -126,11 +127,11 @@ def _record_resolved(reader: Reader, received: Received, settings: Settings, now
         return
     resolved = resolution.resolve_one(reader, identifiers=received.identifiers, name=received.name)
     assert resolved.customer_id is not None
-    record_received(reader, received, customer_id=resolved.customer_id, settings=settings, now=now)
+    record_received(reader, received=received, customer_id=resolved.customer_id, settings=settings, now=now)
 
 
 def record_received(
-    reader: Reader, received: Received, *, customer_id: str, settings: Settings, now: float
+    reader: Reader, *, received: Received, customer_id: str, settings: Settings, now: float
 ) -> None:
     """The feedback joins `customer_id`'s history (the stored signals follow), and a
     `feedback_linked` event tells the feedback service whose it is."""

@@ -238,5 +238,6 @@ def context_message(ctx: Context) -> profile_pb2.CustomerContext:
 
 
 def register(database: Database, settings: Settings, trail: AuditTrail) -> list[Callable[[aio.Server], None]]:
+    """What `create_server` adds the service with."""
     servicer = ProfileServicer(database, settings, trail)
     return [lambda server: profile_pb2_grpc.add_ProfileServiceServicer_to_server(servicer, server)]

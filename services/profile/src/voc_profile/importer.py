@@ -117,8 +117,8 @@ def _checked(row: Row, report: ImportReport, make: Callable[[int, dict[str, Any]
 
 async def _run(
     database: Database,
-    spooled: IO[bytes],
     *,
+    spooled: IO[bytes],
     kind: str,
     fmt: Format,
     columns: frozenset[str],
@@ -154,7 +154,7 @@ class _CustomerRow(NamedTuple):
 
 
 async def import_customers(
-    database: Database, spooled: IO[bytes], *, fmt: Format, settings: Settings, actor: str
+    database: Database, *, spooled: IO[bytes], fmt: Format, settings: Settings, actor: str
 ) -> ImportReport:
     """Create or update customers by their identifiers, a batch per transaction."""
 
@@ -176,7 +176,7 @@ async def import_customers(
 
     return await _run(
         database,
-        spooled,
+        spooled=spooled,
         kind="customers",
         fmt=fmt,
         columns=CUSTOMER_COLUMNS,
@@ -340,7 +340,7 @@ class _VisitRow(NamedTuple):
 
 
 async def import_visits(
-    database: Database, spooled: IO[bytes], *, fmt: Format, settings: Settings, actor: str
+    database: Database, *, spooled: IO[bytes], fmt: Format, settings: Settings, actor: str
 ) -> ImportReport:
     """Add POS visits to their customers (by id or identifier), a batch per transaction."""
 
@@ -366,7 +366,7 @@ async def import_visits(
 
     return await _run(
         database,
-        spooled,
+        spooled=spooled,
         kind="visits",
         fmt=fmt,
         columns=VISIT_COLUMNS,

@@ -93,7 +93,7 @@ def compute_signals(
     upcoming += [i.occurred_at + settings.chronic_window_days * DAY for i in window[:1]]
     _low_satisfaction(s, items, settings=settings)
     _churn_risk(s, items, visits, settings=settings, now=now, current_id=current_id, upcoming=upcoming)
-    if customer is not None and is_vip(customer, settings):
+    if customer is not None and is_vip(customer, settings=settings):
         s.vip = True
         s.reasons.append(vip_reason(customer))
     s.refresh_at = min(upcoming) if upcoming else None
@@ -190,15 +190,18 @@ def _churn_risk(
     )
 
 
-def is_vip(customer: CustomerFacts, settings: Settings) -> bool:
+def is_vip(customer: CustomerFacts, *, settings: Settings) -> bool:
+    """A VIP tier, or a lifetime value at the VIP threshold (the CRM attributes, read live)."""
     return customer.tier in settings.vip_tiers or customer.lifetime_value >= settings.vip_lifetime_value
 
 
 def vip_reason(customer: CustomerFacts) -> Reason:
+    """Why a customer is a VIP."""
     return Reason("vip", f"tier {customer.tier}, lifetime value {customer.lifetime_value:,.0f}", [])
 
 
 def chronic_reason(*, rank: int, complaint_count: int, settings: Settings, feedback_ids: list[str]) -> Reason:
+    """Why a customer is a chronic complainer."""
     return Reason(
         "chronic_complainer",
         f"rank {rank}: {complaint_count} complaints in {settings.chronic_window_days} days",
@@ -221,6 +224,7 @@ def chronic_rank(reader: Reader, *, complaint_count: int, settings: Settings) ->
 
 
 def apply_chronic(signals: Signals, *, rank: int, settings: Settings, feedback_ids: list[str]) -> None:
+    """Set the chronic rank, and the signal with its reason when the rank is in the top N."""
     signals.chronic_rank = rank
     if rank and rank <= settings.chronic_top_n:
         signals.chronic_complainer = True
@@ -234,7 +238,7 @@ def apply_chronic(signals: Signals, *, rank: int, settings: Settings, feedback_i
         )
 
 
-def window_complaints(items: list[FeedbackItem], settings: Settings, now: float) -> list[str]:
+def window_complaints(items: list[FeedbackItem], *, settings: Settings, now: float) -> list[str]:
     """The complaints the chronic count is made of."""
     since = now - settings.chronic_window_days * DAY
     return [i.feedback_id for i in items if i.sentiment == "negative" and i.occurred_at >= since]

@@ -210,6 +210,7 @@ async def checked_rows(spooled: IO[bytes], *, fmt: Format, columns: frozenset[st
 
 
 def batches(rows: Iterator[Row], size: int) -> Iterator[list[Row]]:
+    """The rows, `size` at a time."""
     batch: list[Row] = []
     for row in rows:
         batch.append(row)

@@ -23,7 +23,7 @@ FormatQuery = Annotated[str | None, Query()]
 
 class _Import(Protocol):
     async def __call__(
-        self, database: Database, spooled: IO[bytes], *, fmt: Format, settings: Settings, actor: str
+        self, database: Database, *, spooled: IO[bytes], fmt: Format, settings: Settings, actor: str
     ) -> importer.ImportReport: ...
 
 
@@ -61,7 +61,7 @@ async def _run(
             413, f"The file exceeds {settings.max_import_bytes} bytes; nothing was imported."
         )
     with await uploads.spool(request.stream(), max_bytes=settings.max_import_bytes) as spooled:
-        report = await run(database, spooled, fmt=chosen, settings=settings, actor=actor)
+        report = await run(database, spooled=spooled, fmt=chosen, settings=settings, actor=actor)
     return report.to_dict()
 
 

@@ -15,6 +15,7 @@ router = APIRouter(dependencies=[Depends(require_admin)])
 
 @router.get("/v1/customers/{customer_id}/merges")
 async def list_merges(customer_id: str, session: SessionDep) -> dict[str, Any]:
+    """The merges the customer took part in, oldest first."""
     await crm.get_customer(session, customer_id=customer_id)
     found = await merges.merges_of(session, customer_id=customer_id)
     return {"merges": [merges.merge_out(m) for m in found]}
