@@ -16,6 +16,7 @@ ROUTERS = (customers, imports, lists, timeline, merges, privacy, reports, audit)
 
 
 def build_app(settings: Settings, database: Database, trail: AuditTrail | None = None) -> FastAPI:
+    """The app: problem+json errors, probes, what the dependencies read from `app.state`, the routers."""
     app = create_app(title="Frontline VoC — profile", service="voc-profile", body_limit_exempt=imports.PATHS)
     install_health_routes(app)
     app.state.settings = settings
