@@ -26,9 +26,7 @@ CHUNK = 100
 _INSERT = Prepared(insert(audit_table))
 
 
-def _entry(
-    *, actor: str, action: str, customer_id: str | None, detail: dict[str, Any] | None
-) -> dict[str, Any]:
+def _entry(actor: str, action: str, customer_id: str | None, detail: dict[str, Any] | None) -> dict[str, Any]:
     """An audit_log row (ids and counts only, never the data)."""
     return {
         "at": time.time(),
@@ -48,7 +46,7 @@ async def record(
     detail: dict[str, Any] | None = None,
 ) -> None:
     """Record a change in the caller's transaction."""
-    entry = _entry(actor=actor, action=action, customer_id=customer_id, detail=detail)
+    entry = _entry(actor, action, customer_id, detail)
     await in_session(session, _INSERT.execute_many, [entry])
 
 
@@ -71,7 +69,7 @@ class AuditTrail:
     def read(
         self, *, actor: str, action: str, customer_id: str | None, detail: dict[str, Any] | None = None
     ) -> None:
-        self._pending.append(_entry(actor=actor, action=action, customer_id=customer_id, detail=detail))
+        self._pending.append(_entry(actor, action, customer_id, detail))
 
     async def flush(self) -> int:
         """Write the buffered entries, `CHUNK` per transaction: on SQLite a statement holds the

@@ -91,26 +91,31 @@ def normalize_lenient(
     return found, bad
 
 
-def _fields(ids: common_pb2.CustomerIdentifiers) -> dict[str, str]:
-    return {
-        "loyalty_id": ids.loyalty_id,
-        "phone": ids.phone,
-        "email": ids.email,
-        "channel_user_id": ids.channel_user_id,
-        "channel": ids.channel,
-    }
-
-
 def of_message(ids: common_pb2.CustomerIdentifiers, *, region: str) -> list[tuple[str, str]]:
     """`normalize` of the identifiers a message carries (the channel id with its channel)."""
-    return normalize(region=region, **_fields(ids))
+    return normalize(
+        loyalty_id=ids.loyalty_id,
+        phone=ids.phone,
+        email=ids.email,
+        channel_user_id=ids.channel_user_id,
+        channel=ids.channel,
+        region=region,
+    )
 
 
 def of_message_lenient(
     ids: common_pb2.CustomerIdentifiers, *, region: str
 ) -> tuple[list[tuple[str, str]], list[str]]:
-    """`normalize_lenient` of the identifiers a message carries."""
-    return normalize_lenient(region=region, **_fields(ids))
+    """`normalize_lenient` of the identifiers a message carries (every lookup and event: the
+    fields are passed by name; a dict unpacked into it cost half as much again)."""
+    return normalize_lenient(
+        loyalty_id=ids.loyalty_id,
+        phone=ids.phone,
+        email=ids.email,
+        channel_user_id=ids.channel_user_id,
+        channel=ids.channel,
+        region=region,
+    )
 
 
 def mask_name(name: str | None) -> str:

@@ -14,6 +14,7 @@ import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from operator import attrgetter
 from typing import Any
 
 from sqlalchemy import bindparam, delete, exists, func, insert, select, update
@@ -27,6 +28,7 @@ from voc_profile.models import customers_table, history_table, signals_table, vi
 from voc_profile.settings import Settings
 
 DAY = 86400.0
+_CSAT, _NPS = attrgetter("csat"), attrgetter("nps")
 SIGNALS = ("repeat_issue", "score_swing", "chronic_complainer", "low_satisfaction", "churn_risk", "vip")
 
 
@@ -86,13 +88,14 @@ def compute_signals(
     s = Signals()
     upcoming: list[float] = []  # when a window next moves: the stored signals need a refresh then
     complaints = [i for i in items if i.sentiment == "negative"]
-    _repeat_issue(s, complaints, settings=settings, now=now, upcoming=upcoming)
-    _score_swing(s, items, settings=settings)
+    # The steps take their values by position: this runs on every context call and event.
+    _repeat_issue(s, complaints, settings, now, upcoming)
+    _score_swing(s, items, settings)
     window = [i for i in complaints if i.occurred_at >= now - settings.chronic_window_days * DAY]
     s.complaint_count_90d = len(window)
     upcoming += [i.occurred_at + settings.chronic_window_days * DAY for i in window[:1]]
-    _low_satisfaction(s, items, settings=settings)
-    _churn_risk(s, items, visits, settings=settings, now=now, current_id=current_id, upcoming=upcoming)
+    _low_satisfaction(s, items, settings)
+    _churn_risk(s, items, visits, settings, now, current_id, upcoming)
     if customer is not None and is_vip(customer, settings=settings):
         s.vip = True
         s.reasons.append(vip_reason(customer))
@@ -101,7 +104,7 @@ def compute_signals(
 
 
 def _repeat_issue(
-    s: Signals, complaints: list[FeedbackItem], *, settings: Settings, now: float, upcoming: list[float]
+    s: Signals, complaints: list[FeedbackItem], settings: Settings, now: float, upcoming: list[float]
 ) -> None:
     """Complaints about one category within the repeat window."""
     recent = [i for i in complaints if i.occurred_at >= now - settings.repeat_window_days * DAY]
@@ -120,27 +123,30 @@ def _repeat_issue(
             )
 
 
-def _score_swing(s: Signals, items: list[FeedbackItem], *, settings: Settings) -> None:
+def _score_swing(s: Signals, items: list[FeedbackItem], settings: Settings) -> None:
     """The latest score against the rolling mean of the ones just before it (CSAT, then NPS)."""
-    for scale, threshold in (("csat", settings.swing_csat_points), ("nps", settings.swing_nps_points)):
-        scored = [(i, score) for i in items if (score := getattr(i, scale)) is not None]
+    for scale, score, threshold in (
+        ("CSAT", _CSAT, settings.swing_csat_points),
+        ("NPS", _NPS, settings.swing_nps_points),
+    ):
+        scored = [i for i in items if score(i) is not None]
         if s.score_swing or len(scored) < 2:
             continue
-        (last, last_score), before = scored[-1], scored[-1 - settings.swing_window : -1]
-        mean = sum(score for _, score in before) / len(before)
-        delta = last_score - mean
+        last, before = scored[-1], scored[-1 - settings.swing_window : -1]
+        mean = sum(score(i) for i in before) / len(before)
+        delta = score(last) - mean
         if -delta >= threshold:
             s.score_swing, s.score_swing_delta = True, round(delta, 2)
             s.reasons.append(
                 Reason(
                     "score_swing",
-                    f"{scale.upper()} {last_score} vs rolling mean {mean:.1f} of {len(before)}",
-                    [last.feedback_id] + [i.feedback_id for i, _ in before],
+                    f"{scale} {score(last)} vs rolling mean {mean:.1f} of {len(before)}",
+                    [last.feedback_id] + [i.feedback_id for i in before],
                 )
             )
 
 
-def _low_satisfaction(s: Signals, items: list[FeedbackItem], *, settings: Settings) -> None:
+def _low_satisfaction(s: Signals, items: list[FeedbackItem], settings: Settings) -> None:
     """The mean of the latest CSAT scores under the threshold."""
     rated = [i for i in items if i.csat is not None]
     if not rated:
@@ -162,7 +168,6 @@ def _churn_risk(
     s: Signals,
     items: list[FeedbackItem],
     visits: Sequence[VisitFacts],
-    *,
     settings: Settings,
     now: float,
     current_id: str | None,
