@@ -105,6 +105,8 @@ def page(browser: Browser, origin: str, running_system: RunningSystem, artifacts
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
+    # The app runs under a strict Content-Security-Policy: a violation is an error too.
+    page.on("console", lambda m: errors.append(m.text) if "Content Security Policy" in m.text else None)
     page.goto(f"{origin}/")
     expect(page.locator("#login-form")).to_be_visible()
     page.screenshot(path=artifacts / "staff-app-1-login.png")

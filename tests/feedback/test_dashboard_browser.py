@@ -1,6 +1,7 @@
 """The manager dashboard in headless Chromium against the running system: it loads with seeded
 data, its SVG charts draw that data, a new feedback item shows up live in the open-alert list,
-and the page switches to English. Screenshots go to tests/artifacts/."""
+and the page switches to English, all without a Content-Security-Policy violation (as the
+follow-up page). Screenshots go to tests/artifacts/."""
 
 from __future__ import annotations
 
@@ -62,6 +63,9 @@ def test_dashboard_draws_seeded_data_and_updates_live(running_system: RunningSys
             page = browser.new_page(viewport={"width": 1280, "height": 1000}, locale="ko-KR")
             errors: list[str] = []
             page.on("pageerror", lambda exc: errors.append(str(exc)))
+            page.on(
+                "console", lambda m: errors.append(m.text) if "Content Security Policy" in m.text else None
+            )
             token = running_system.system.admin_token
             page.goto(f"{feedback}/dashboard#token={token}&lang=ko")
             expect(page.locator("body[data-loaded=true]")).to_have_count(1, timeout=10_000)
@@ -118,6 +122,16 @@ def test_dashboard_draws_seeded_data_and_updates_live(running_system: RunningSys
             other.goto(f"{feedback}/dashboard#token=wrong")
             expect(other.locator("#login")).to_be_visible()
             expect(other.locator("#board")).to_be_hidden()
+            assert errors == []
+
+            # The follow-up pages are styled from their stylesheet (no inline style under the CSP).
+            survey = browser.new_page(viewport={"width": 390, "height": 844})
+            survey.on(
+                "console", lambda m: errors.append(m.text) if "Content Security Policy" in m.text else None
+            )
+            survey.goto(f"{feedback}/f/made-up?lang=en")
+            expect(survey.locator("h1")).to_have_text("How did we do?")
+            expect(survey.locator("main")).to_have_css("max-width", "480px")
             assert errors == []
         finally:
             browser.close()

@@ -4,6 +4,7 @@ and no login (the signed one-time token in the URL is the credential)."""
 from __future__ import annotations
 
 from html import escape
+from urllib.parse import quote
 
 from voc_platform import taxonomy
 
@@ -50,41 +51,35 @@ TEXT: dict[str, dict[str, str]] = {
     },
 }
 
-STYLE = "".join(
-    (
-        "*{box-sizing:border-box}",
-        "body{margin:0;font:16px/1.5 system-ui,-apple-system,",
-        '"Apple SD Gothic Neo","Noto Sans KR",sans-serif;',
-        "background:#f4f5f7;color:#1d2330}main{max-width:480px;margin:0 auto;padding:20px}",
-        "h1{font-size:1.4rem;margin:.2em 0 .6em}fieldset{border:0;margin:0 0 18px;padding:0}",
-        "legend{font-weight:600;margin-bottom:8px}",
-        ".scale{display:grid;grid-template-columns:repeat(5,1fr);gap:6px}",
-        ".scale label,.yn label{display:flex;flex-direction:column;align-items:center;background:#fff;",
-        "border:1px solid #d5d9e0;border-radius:10px;padding:10px 2px;font-size:.75rem;text-align:center;",
-        "min-height:64px;cursor:pointer}",
-        ".scale input,.yn input{margin-bottom:4px;width:22px;height:22px}",
-        ".yn{display:flex;gap:8px}.yn label{flex:1;min-height:48px}",
-        "textarea{width:100%;min-height:96px;border:1px solid #d5d9e0;border-radius:10px;",
-        "padding:10px;font:inherit}",
-        "button{width:100%;padding:14px;border:0;border-radius:10px;background:#2357d8;color:#fff;",
-        "font-size:1rem;font-weight:600}",
-        ".note{background:#fff;border-radius:10px;padding:16px}.error{color:#b3261e}",
-        ".lang{float:right;font-size:.85rem}",
-    )
-)
+LANGUAGES = ("ko", "en")
+STYLESHEET = "/f/assets/follow-up.css"  # static/follow-up.css: no inline style under the CSP
+
+
+def language_of(value: str | None, default: str = "ko") -> str:
+    """A page language the pages speak: `value` when it is one of `LANGUAGES`, else `default`
+    (a form field or query parameter is caller input and never reaches the page as such)."""
+    return value if value in LANGUAGES else (default if default in LANGUAGES else "ko")
+
+
+def _texts(language: str) -> dict[str, str]:
+    """The page texts of `language`, escaped for HTML like every other value on the pages."""
+    return {key: escape(value) for key, value in TEXT[language].items()}
 
 
 def _page(language: str, title: str, body: str) -> str:
+    """The whole document around `title` and `body` (both escaped markup already)."""
     return (
-        f'<!doctype html><html lang="{language}"><head><meta charset="utf-8">'
+        f'<!doctype html><html lang="{language_of(language)}"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width,initial-scale=1">'
         '<meta name="robots" content="noindex"><meta name="referrer" content="no-referrer">'
-        f"<title>{escape(title)}</title><style>{STYLE}</style></head><body><main>{body}</main></body></html>"
+        f'<title>{title}</title><link rel="stylesheet" href="{STYLESHEET}"></head>'
+        f"<body><main>{body}</main></body></html>"
     )
 
 
 def follow_up_form(*, token: str, language: str, store_name: str, category: str, error: str = "") -> str:
-    t = TEXT[language]
+    language = language_of(language)
+    t = _texts(language)
     other = "en" if language == "ko" else "ko"
     store = store_name or ("매장" if language == "ko" else "our store")
     intro = t["intro"].format(store=escape(store), category=escape(taxonomy.label(category, language)))
@@ -92,7 +87,7 @@ def follow_up_form(*, token: str, language: str, store_name: str, category: str,
         f'<label><input type="radio" name="csat" value="{i}" required>{i}<br>{escape(word)}</label>'
         for i, word in enumerate(SCALE[language], start=1)
     )
-    action = f"/f/{escape(token)}"
+    action = escape(f"/f/{quote(token, safe='')}")
     return _page(
         language,
         t["title"],
@@ -110,19 +105,21 @@ def follow_up_form(*, token: str, language: str, store_name: str, category: str,
 
 
 def follow_up_invalid(token: str, language: str) -> str:
-    language = language if language in TEXT else "ko"
+    language = language_of(language)
     return follow_up_form(
         token=token, language=language, store_name="", category="other", error=TEXT[language]["invalid"]
     )
 
 
 def follow_up_thanks(language: str, *, satisfied: bool) -> str:
-    t = TEXT[language if language in TEXT else "ko"]
+    language = language_of(language)
+    t = _texts(language)
     message = t["thanks_happy"] if satisfied else t["thanks_unhappy"]
     return _page(language, t["thanks"], f'<h1>{t["thanks"]}</h1><p class="note">{message}</p>')
 
 
 def follow_up_closed(status: int, language: str) -> str:
-    t = TEXT[language if language in TEXT else "ko"]
+    language = language_of(language)
+    t = _texts(language)
     message = t["gone"] if status == 410 else t["invalid_link"]
     return _page(language, t["title"], f'<h1>{t["title"]}</h1><p class="note">{message}</p>')

@@ -1,14 +1,16 @@
 """The follow-up survey at `/f/{token}` (public, no login: the signed one-time token is the
-credential): the page, and the answer as an HTML form (answered with pages) or as JSON."""
+credential): the page, its stylesheet, and the answer as an HTML form (answered with pages) or
+as JSON."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, NamedTuple
 from urllib.parse import parse_qs
 
 import orjson
 from fastapi import APIRouter, Request, Response
-from fastapi.responses import HTMLResponse
+from fastapi.responses import FileResponse, HTMLResponse
 from pydantic import ValidationError
 
 from voc_feedback import pages
@@ -20,6 +22,12 @@ from voc_platform.errors import DomainError, FieldError, Invalid, Unsupported
 from voc_platform.http import DatabaseDep, SessionDep
 
 router = APIRouter(include_in_schema=False)
+STYLESHEET = Path(__file__).resolve().parents[1] / "static" / "follow-up.css"
+
+
+@router.get(pages.STYLESHEET)
+async def follow_up_stylesheet() -> FileResponse:
+    return FileResponse(STYLESHEET, media_type="text/css; charset=utf-8")
 
 
 @router.get("/f/{token}", response_class=HTMLResponse)
@@ -29,9 +37,10 @@ async def follow_up_page(
     try:
         follow, row = await get_follow_up(session, token=token, secret=links.secret)
     except DomainError as closed:
-        language = lang if lang in ("ko", "en") else "ko"
-        return HTMLResponse(pages.follow_up_closed(closed.status, language), status_code=closed.status)
-    language = lang if lang in ("ko", "en") else follow.language
+        return HTMLResponse(
+            pages.follow_up_closed(closed.status, pages.language_of(lang)), status_code=closed.status
+        )
+    language = pages.language_of(lang, default=follow.language)
     names = await store_names(session)
     return HTMLResponse(
         pages.follow_up_form(
@@ -56,7 +65,7 @@ async def _read_answer(request: Request) -> _Submitted:
     try:
         if as_form:
             fields = {k: v[-1] for k, v in parse_qs(raw.decode("utf-8", "replace")).items()}
-            language = fields.pop("lang", "ko")
+            language = pages.language_of(fields.pop("lang", None))
             data: Any = {
                 "csat": int(fields["csat"]) if fields.get("csat", "").isdigit() else fields.get("csat"),
                 "comment": fields.get("comment") or None,
