@@ -109,8 +109,6 @@ async def notify_db(databases: DatabaseFactory) -> AsyncIterator[Database]:
                     area_id=area,
                     language="en",
                     active=True,
-                    failed_logins=0,
-                    locked_until=0.0,
                 )
             )
     yield database

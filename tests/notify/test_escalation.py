@@ -58,8 +58,6 @@ async def db(databases: DatabaseFactory) -> AsyncIterator[Database]:
                     area_id=area,
                     language="en",
                     active=True,
-                    failed_logins=0,
-                    locked_until=0.0,
                 )
             )
             await s.flush()

@@ -95,8 +95,6 @@ def staff(sid: str, role: str, stores: list[str], area: str | None) -> Staff:
         area_id=area,
         language="en",
         active=True,
-        failed_logins=0,
-        locked_until=0.0,
     )
 
 

@@ -139,8 +139,6 @@ async def test_routing_follows_the_stores_each_person_works_at(notify_db: Databa
                 area_id=None,
                 language="en",
                 active=True,
-                failed_logins=0,
-                locked_until=0.0,
             )
         )
 

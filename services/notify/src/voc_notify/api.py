@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 from fastapi import FastAPI, Request, Response
 
+from voc_notify.auth import LoginGuard
 from voc_notify.errors import AlreadyAcknowledged, CsvRejected
 from voc_notify.routes import alerts, app, auth, devices, directory
 from voc_notify.settings import Settings
@@ -29,6 +30,7 @@ def build_app(
     install_health_routes(api)
     api.state.settings, api.state.database = settings, database
     api.state.vapid, api.state.allowlist, api.state.broker = vapid, allowlist, broker
+    api.state.login_guard = LoginGuard.from_settings(settings)
     for error in (AlreadyAcknowledged, CsvRejected):
         api.add_exception_handler(error, _problem_with_members)
     for router in (auth.router, devices.router, alerts.router, directory.router, app.router):

@@ -1,21 +1,28 @@
-"""Staff login: passwords (argon2), lockout after repeated failures, and short-lived access
-tokens (HS256 JWT)."""
+"""Staff login: passwords (argon2, verified in a worker thread), the failed-login limits (per
+client address in process; per account in the database, known e-mail or not, with a capped
+lock a manager can lift), and short-lived access tokens (HS256 JWT)."""
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
+import hmac
 import time
 from dataclasses import dataclass
+from math import ceil
 from typing import Any
 
 import jwt
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
-from voc_notify.models import Staff
+from voc_notify.models import Base, LoginFailure, Staff
 from voc_notify.settings import Settings
 from voc_platform.db import Database
-from voc_platform.errors import RateLimited, Unauthenticated
+from voc_platform.dbsync import insert_ignore
+from voc_platform.errors import NotFound, RateLimited, Unauthenticated
+from voc_platform.ratelimit import TokenBuckets
 
 _hasher = PasswordHasher()
 # Verifying against this keeps the timing of "unknown e-mail" equal to "wrong password".
@@ -88,34 +95,120 @@ class Login:
     staff: dict[str, Any]
 
 
-async def login(database: Database, *, settings: Settings, email: str, password: str) -> Login:
-    """A token for the staff member with this e-mail and password. Each failure counts; past
-    `login_max_failures` the account is locked for a time that doubles with every further one."""
-    now = time.time()
-    async with database.transaction() as session:
-        staff = await session.scalar(select(Staff).where(Staff.email == email.lower()))
-        if staff is not None and staff.locked_until > now:
-            wait = int(staff.locked_until - now) + 1
-            raise RateLimited(f"Too many failed logins; try again in {wait} s.", retry_after=wait)
-        ok = verify_password(staff.password_hash if staff else None, password)
-        if staff is None or not ok or not staff.active:
-            if staff is not None:
-                staff.failed_logins += 1
-                over = staff.failed_logins - settings.login_max_failures
-                if over >= 0:
-                    staff.locked_until = now + settings.lockout_base_seconds * (2 ** min(over, 8))
-            principal = None
-        else:
-            staff.failed_logins, staff.locked_until = 0, 0.0
-            principal = Principal(staff.id, staff.role, tuple(staff.store_ids or ()), staff.area_id)
-            profile = {
-                "id": staff.id,
-                "name": staff.name,
-                "role": staff.role,
-                "store_ids": staff.store_ids,
-                "area_id": staff.area_id,
-                "language": staff.language,
-            }
-    if principal is None:  # raised after the commit: the failure is counted
+class LoginGuard:
+    """What bounds login work in this process: a token bucket per client address (a failed
+    attempt spends a token, a successful one gives it back) and how many argon2 verifications
+    run at once, each in a worker thread (tens of ms of CPU and 64 MiB each)."""
+
+    def __init__(self, *, address_rate_per_second: float, address_burst: int, concurrency: int) -> None:
+        self.addresses = TokenBuckets(rate_per_second=address_rate_per_second, burst=address_burst)
+        self.concurrency = concurrency
+        self._slots: asyncio.Semaphore | None = None  # made on the loop that first logs in
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> LoginGuard:
+        return cls(
+            address_rate_per_second=settings.login_address_rate_per_second,
+            address_burst=settings.login_address_burst,
+            concurrency=settings.login_concurrency,
+        )
+
+    def admit(self, address: str) -> None:
+        """Spend one of the address's tokens, or refuse with `RateLimited` (429, Retry-After)."""
+        wait = self.addresses.take(address)
+        if wait > 0:
+            raise RateLimited(
+                f"Too many failed logins from this address; try again in {ceil(wait)} s.", retry_after=wait
+            )
+
+    @property
+    def slots(self) -> asyncio.Semaphore:
+        if self._slots is None:
+            self._slots = asyncio.Semaphore(self.concurrency)
+        return self._slots
+
+
+def account_key(email: str, *, secret: str) -> str:
+    """The key of an e-mail's failed logins: an HMAC, so the table holds no e-mail (nor a
+    password typed into the e-mail field) in a form a dictionary would reverse."""
+    return hmac.new(secret.encode(), b"login:" + email.lower().encode(), hashlib.sha256).hexdigest()
+
+
+def _locked(seconds: float) -> RateLimited:
+    return RateLimited(f"Too many failed logins; try again in {ceil(seconds)} s.", retry_after=seconds)
+
+
+async def login(
+    database: Database, *, settings: Settings, guard: LoginGuard, email: str, password: str, address: str
+) -> Login:
+    """A token for the staff member with this e-mail and password.
+
+    An unknown e-mail is answered exactly like a known one: the same failure counting and lock,
+    a password verified against a dummy hash. Past `login_max_failures` failures the account is
+    locked for a time that doubles with every further one, at most `lockout_max_seconds`. The
+    password is verified in a worker thread, outside any transaction: the event loop and the
+    database's write lock stay free for alerts."""
+    guard.admit(address)
+    key = account_key(email, secret=settings.jwt_secret)
+    async with guard.slots:
+        now = time.time()
+        async with database.session() as session:
+            staff = await session.scalar(select(Staff).where(Staff.email == email.lower()))
+            record = await session.get(LoginFailure, key)
+        if record is not None and record.locked_until > now:
+            raise _locked(record.locked_until - now)
+        ok = await asyncio.to_thread(verify_password, staff.password_hash if staff else None, password)
+    if staff is None or not ok or not staff.active:
+        await _count_failure(database, key=key, settings=settings, now=now)
         raise Unauthenticated("E-mail or password is wrong.")
+    guard.addresses.give_back(address)
+    if record is not None:
+        await _forget_failures(database, key=key)
+    principal = Principal(staff.id, staff.role, tuple(staff.store_ids or ()), staff.area_id)
+    profile = {
+        "id": staff.id,
+        "name": staff.name,
+        "role": staff.role,
+        "store_ids": staff.store_ids,
+        "area_id": staff.area_id,
+        "language": staff.language,
+    }
     return Login(issue_token(principal, secret=settings.jwt_secret, ttl=settings.token_ttl_seconds), profile)
+
+
+async def _count_failure(database: Database, *, key: str, settings: Settings, now: float) -> None:
+    """Count one failed login of the account, locking it from the `login_max_failures`th on.
+    Failures are forgotten `login_failures_kept_seconds` after the last one."""
+    stale = now - settings.login_failures_kept_seconds
+    async with database.transaction() as session:
+        dialect = (await session.connection()).dialect.name
+        fresh = {"account_key": key, "failures": 0, "locked_until": 0.0, "last_failed_at": now}
+        await session.execute(insert_ignore(dialect, Base.metadata.tables["login_failures"]), fresh)
+        record = await session.get(LoginFailure, key, with_for_update=True, populate_existing=True)
+        assert record is not None
+        if record.last_failed_at < stale:
+            record.failures = 0
+        record.failures += 1
+        record.last_failed_at = now
+        over = record.failures - settings.login_max_failures
+        if over >= 0:
+            lock = min(settings.lockout_base_seconds * 2 ** min(over, 16), settings.lockout_max_seconds)
+            record.locked_until = now + lock
+        await session.execute(
+            delete(LoginFailure).where(LoginFailure.last_failed_at < stale, LoginFailure.locked_until < now)
+        )
+
+
+async def _forget_failures(database: Database, *, key: str) -> None:
+    async with database.transaction() as session:
+        await session.execute(delete(LoginFailure).where(LoginFailure.account_key == key))
+
+
+async def unlock(database: Database, *, staff_id: str, settings: Settings) -> None:
+    """Clear a staff member's failed logins and lock (a manager's call)."""
+    async with database.transaction() as session:
+        staff = await session.get(Staff, staff_id)
+        if staff is None:
+            raise NotFound(f"No staff member '{staff_id}'.")
+        key = account_key(staff.email, secret=settings.jwt_secret)
+        await session.execute(delete(LoginFailure).where(LoginFailure.account_key == key))

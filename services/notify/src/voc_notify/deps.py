@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from voc_notify.auth import Principal, TokenError, read_token
+from voc_notify.auth import LoginGuard, Principal, TokenError, read_token
 from voc_notify.settings import Settings
 from voc_notify.stream import AlertBroker
 from voc_notify.webpush import PushAllowlist, VapidKeys
@@ -53,6 +53,11 @@ def get_allowlist(request: Request) -> PushAllowlist:
     return allowlist
 
 
+def get_login_guard(request: Request) -> LoginGuard:
+    guard: LoginGuard = request.app.state.login_guard
+    return guard
+
+
 def get_vapid(request: Request) -> VapidKeys:
     vapid: VapidKeys = request.app.state.vapid
     return vapid
@@ -61,3 +66,4 @@ def get_vapid(request: Request) -> VapidKeys:
 BrokerDep = Annotated[AlertBroker, Depends(get_broker)]
 AllowlistDep = Annotated[PushAllowlist, Depends(get_allowlist)]
 VapidDep = Annotated[VapidKeys, Depends(get_vapid)]
+LoginGuardDep = Annotated[LoginGuard, Depends(get_login_guard)]

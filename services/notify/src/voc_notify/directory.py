@@ -43,9 +43,7 @@ async def list_stores(session: AsyncSession) -> list[dict[str, Any]]:
 
 
 def _new_staff(staff_id: str, fields: dict[str, Any], password_hash: str) -> Staff:
-    return Staff(
-        id=staff_id, **fields, password_hash=password_hash, active=True, failed_logins=0, locked_until=0.0
-    )
+    return Staff(id=staff_id, **fields, password_hash=password_hash, active=True)
 
 
 async def upsert_staff(database: Database, *, staff: Sequence[StaffIn]) -> int:

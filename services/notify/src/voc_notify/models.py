@@ -72,8 +72,19 @@ class Staff(Base):
     area_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     language: Mapped[str] = mapped_column(String(8), default="ko")
     active: Mapped[bool] = mapped_column(Boolean, default=True)
-    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
-    locked_until: Mapped[float] = mapped_column(Float, default=0.0)
+
+
+class LoginFailure(Base):
+    """Failed logins of one account, whether its e-mail is a staff member's or not (so both are
+    answered alike): keyed by an HMAC of the e-mail (`auth.account_key`), cleared by a
+    successful login or a manager's unlock, forgotten once stale."""
+
+    __tablename__ = "login_failures"
+
+    account_key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer)
+    locked_until: Mapped[float] = mapped_column(Float)
+    last_failed_at: Mapped[float] = mapped_column(Float, index=True)
 
 
 class StaffStore(Base):

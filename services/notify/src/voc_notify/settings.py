@@ -22,8 +22,18 @@ class Settings(ServiceSettings):
     # A push lives at least this long at the push service, longer when escalation runs longer.
     push_min_ttl_seconds: int = 900
     delivery_max_attempts: int = 6
+    # Failed logins: an account (known e-mail or not) locks from the 5th failure on, for 30 s
+    # doubling per further failure, never longer than lockout_max_seconds; its failures are
+    # forgotten an hour after the last. A client address gets login_address_burst failures,
+    # then one per 1/rate seconds (per replica).
     login_max_failures: int = 5
     lockout_base_seconds: int = 30
+    lockout_max_seconds: int = Field(900, ge=1)
+    login_failures_kept_seconds: int = Field(3600, ge=1)
+    login_address_rate_per_second: float = Field(0.2, gt=0)
+    login_address_burst: int = Field(20, ge=1)
+    # argon2 verifications running at once (each in a worker thread, 64 MiB).
+    login_concurrency: int = Field(2, ge=1)
     escalation_poll_seconds: float = 1.0
     # A repeat complaint (same customer, store, category) within this window updates the open alert.
     dedupe_window_seconds: float = Field(1800.0, ge=0, validation_alias="VOC_NOTIFY_DEDUPE_WINDOW_SECONDS")

@@ -1,5 +1,5 @@
-"""Directory administration (admin token): stores, staff, CSV import, shifts, overrides, and
-who is on duty now."""
+"""Directory administration (admin token): stores, staff, CSV import, login unlock, shifts,
+overrides, and who is on duty now."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import Field
 
-from voc_notify import directory
-from voc_notify.deps import require_admin
+from voc_notify import auth, directory
+from voc_notify.deps import SettingsDep, require_admin
 from voc_notify.schemas import OverrideIn, ShiftIn, StaffIn, StoreIn
 from voc_platform.errors import BadRequest, Unsupported
 from voc_platform.http import DatabaseDep, SessionDep
@@ -31,6 +31,13 @@ async def list_stores(session: SessionDep) -> list[dict[str, Any]]:
 @router.put("/staff")
 async def upsert_staff(body: list[StaffIn], database: DatabaseDep) -> dict[str, int]:
     return {"staff": await directory.upsert_staff(database, staff=body)}
+
+
+@router.post("/staff/{staff_id}/unlock", status_code=204, responses={404: {}})
+async def unlock_staff(staff_id: str, database: DatabaseDep, settings: SettingsDep) -> Response:
+    """Lift a staff member's login lock and forget their failed logins."""
+    await auth.unlock(database, staff_id=staff_id, settings=settings)
+    return Response(status_code=204)
 
 
 @router.get("/staff/{staff_id}/shifts")

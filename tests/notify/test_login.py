@@ -1,0 +1,232 @@
+"""Staff login in process: argon2 runs in a worker thread outside any transaction (parallel bad
+logins stall neither the event loop nor the database's write lock), known and unknown e-mails
+are answered alike, the lock is capped and a manager lifts it, and each client address has its
+own budget of failures."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+from argon2 import PasswordHasher
+
+from tests.conftest import DatabaseFactory
+from tests.notify.conftest import MIGRATIONS
+from voc_notify import api, auth
+from voc_notify.models import Staff, Store
+from voc_notify.settings import Settings
+from voc_notify.stream import AlertBroker
+from voc_notify.webpush import PushAllowlist, VapidKeys
+from voc_platform import migrations
+from voc_platform.db import Database
+
+ADMIN = {"Authorization": "Bearer login-admin-token"}
+PASSWORD = "right-password-1"
+
+
+@dataclass
+class Notify:
+    database: Database
+    app: Any
+
+    def client(self, address: str = "10.0.0.1") -> httpx.AsyncClient:
+        transport = httpx.ASGITransport(app=self.app, client=(address, 4711))
+        return httpx.AsyncClient(transport=transport, base_url="http://notify.test")
+
+
+async def make_notify(databases: DatabaseFactory, password_hash: str, **settings: Any) -> Notify:
+    database = Database(databases.url("notify_login"))
+    await migrations.upgrade(database, MIGRATIONS, name="notify")
+    async with database.transaction() as s:
+        s.add(Store(id="s1", name="Store 1", area_id="a1", timezone="Asia/Seoul", language="en"))
+        s.add(
+            Staff(
+                id="lead",
+                name="Lead",
+                email="lead@x.demo",
+                password_hash=password_hash,
+                role="shift_lead",
+                store_ids=["s1"],
+                area_id=None,
+                language="en",
+                active=True,
+            )
+        )
+    config = Settings(VOC_ENV="test", admin_token=ADMIN["Authorization"][7:], **settings)
+    app = api.build_app(
+        config, database, vapid=VapidKeys.generate(), allowlist=PushAllowlist(), broker=AlertBroker()
+    )
+    return Notify(database, app)
+
+
+@pytest.fixture
+async def notify(databases: DatabaseFactory) -> AsyncIterator[Notify]:
+    service = await make_notify(databases, auth.hash_password(PASSWORD), login_address_burst=100)
+    yield service
+    await service.database.dispose()
+
+
+class Clock:
+    """`time.time()` as auth.py reads it, moved by the test."""
+
+    def __init__(self) -> None:
+        self.now = time.time()
+
+    def time(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
+    fake = Clock()
+    monkeypatch.setattr(auth, "time", fake)
+    return fake
+
+
+async def attempt(client: httpx.AsyncClient, email: str, password: str = "wrong") -> httpx.Response:
+    return await client.post("/v1/auth/login", json={"email": email, "password": password})
+
+
+async def test_parallel_bad_logins_stall_neither_the_loop_nor_the_write_lock(
+    databases: DatabaseFactory,
+) -> None:
+    """Six parallel wrong passwords against a hash that takes a while to verify. Verified on
+    the loop (as before), each blocks every request and alert for the whole verification, and
+    inside the login's transaction it holds SQLite's write lock as long."""
+    slow = PasswordHasher(time_cost=6)
+    slow_hash = slow.hash(PASSWORD)
+    started = time.perf_counter()
+    assert not auth.verify_password(slow_hash, "wrong")
+    verify_seconds = time.perf_counter() - started
+    bound = min(0.25, verify_seconds / 2)
+    service = await make_notify(databases, slow_hash, login_max_failures=100, login_address_burst=100)
+    stalls: list[float] = []
+    lock_waits: list[float] = []
+    health: list[float] = []
+    done = asyncio.Event()
+
+    async def loop_lag_probe() -> None:
+        while not done.is_set():
+            before = time.perf_counter()
+            await asyncio.sleep(0.005)
+            stalls.append(time.perf_counter() - before - 0.005)
+
+    async def write_probe() -> None:
+        while not done.is_set():
+            before = time.perf_counter()
+            async with service.database.transaction():
+                lock_waits.append(time.perf_counter() - before)
+            await asyncio.sleep(0.01)
+
+    async def health_probe(client: httpx.AsyncClient) -> None:
+        while not done.is_set():
+            before = time.perf_counter()
+            assert (await client.get("/healthz")).status_code == 200
+            health.append(time.perf_counter() - before)
+            await asyncio.sleep(0.01)
+
+    try:
+        async with service.client() as client:
+            probes = [
+                asyncio.create_task(loop_lag_probe()),
+                asyncio.create_task(write_probe()),
+                asyncio.create_task(health_probe(client)),
+            ]
+            await asyncio.sleep(0.05)
+            answers = await asyncio.gather(*(attempt(client, "lead@x.demo") for _ in range(6)))
+            done.set()
+            await asyncio.gather(*probes)
+    finally:
+        await service.database.dispose()
+    assert [a.status_code for a in answers] == [401] * 6
+    # The probes kept running through 3 rounds of verifications and never waited long.
+    assert max(stalls) < bound, (max(stalls), verify_seconds)
+    assert max(lock_waits) < bound, (max(lock_waits), verify_seconds)
+    assert max(health) < bound, (max(health), verify_seconds)
+    assert len(stalls) >= 20 and len(lock_waits) >= 10 and len(health) >= 10
+
+
+async def test_known_and_unknown_accounts_are_answered_alike(
+    notify: Notify, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    verified: list[str | None] = []
+    real_verify = auth.verify_password
+
+    def counting_verify(password_hash: str | None, password: str) -> bool:
+        verified.append(password_hash)
+        return real_verify(password_hash, password)
+
+    monkeypatch.setattr(auth, "verify_password", counting_verify)
+    answers: dict[str, list[tuple[int, str, bool]]] = {}
+    async with notify.client() as client:
+        for email in ("lead@x.demo", "nobody@x.demo"):
+            seen = answers[email] = []
+            for _ in range(7):
+                r = await attempt(client, email)
+                seen.append((r.status_code, r.json()["detail"].split(";")[0], "retry-after" in r.headers))
+    assert answers["lead@x.demo"] == answers["nobody@x.demo"]
+    assert [status for status, _, _ in answers["nobody@x.demo"]] == [401] * 5 + [429] * 2
+    # Both verified a password for each of their 5 counted attempts: the unknown e-mail against
+    # the dummy hash, so neither answers sooner.
+    assert len(verified) == 10 and verified[5:] == [None] * 5
+
+
+async def test_the_lock_is_capped_and_a_manager_lifts_it(notify: Notify, clock: Clock) -> None:
+    waits = []
+    async with notify.client() as client:
+        for _ in range(5):
+            assert (await attempt(client, "lead@x.demo")).status_code == 401
+        for _ in range(8):  # every failure past the fifth doubles the lock, up to the cap
+            locked = await attempt(client, "lead@x.demo", PASSWORD)  # even the right password
+            assert locked.status_code == 429
+            waits.append(int(locked.headers["retry-after"]))
+            clock.now += waits[-1]
+            assert (await attempt(client, "lead@x.demo")).status_code == 401
+        assert waits[:5] == [30, 60, 120, 240, 480] and set(waits[5:]) == {900}
+        assert (await attempt(client, "lead@x.demo", PASSWORD)).status_code == 429
+
+        unlock = "/v1/admin/staff/lead/unlock"
+        assert (await client.post(unlock)).status_code == 401
+        assert (await client.post(unlock, headers={"Authorization": "Bearer staff"})).status_code == 403
+        assert (await client.post("/v1/admin/staff/nobody/unlock", headers=ADMIN)).status_code == 404
+        assert (await client.post(unlock, headers=ADMIN)).status_code == 204
+        assert (await attempt(client, "lead@x.demo", PASSWORD)).status_code == 200
+        # The count starts over: four more failures do not lock.
+        for _ in range(4):
+            assert (await attempt(client, "lead@x.demo")).status_code == 401
+        assert (await attempt(client, "lead@x.demo", PASSWORD)).status_code == 200
+
+
+async def test_failures_are_forgotten_after_an_hour(notify: Notify, clock: Clock) -> None:
+    async with notify.client() as client:
+        for _ in range(4):
+            assert (await attempt(client, "lead@x.demo")).status_code == 401
+        clock.now += 3601
+        for _ in range(4):
+            assert (await attempt(client, "lead@x.demo")).status_code == 401
+        assert (await attempt(client, "lead@x.demo", PASSWORD)).status_code == 200
+
+
+async def test_each_client_address_has_a_budget_of_failures(databases: DatabaseFactory) -> None:
+    service = await make_notify(
+        databases, auth.hash_password(PASSWORD), login_address_burst=3, login_address_rate_per_second=0.01
+    )
+    try:
+        async with service.client("10.0.0.7") as one, service.client("10.0.0.8") as other:
+            # Successful logins cost nothing.
+            for _ in range(5):
+                assert (await attempt(one, "lead@x.demo", PASSWORD)).status_code == 200
+            for email in ("a@x.demo", "b@x.demo", "c@x.demo"):  # spraying accounts
+                assert (await attempt(one, email)).status_code == 401
+            refused = await attempt(one, "d@x.demo")
+            assert refused.status_code == 429 and int(refused.headers["retry-after"]) >= 1
+            assert "address" in refused.json()["detail"]
+            assert (await attempt(one, "lead@x.demo", PASSWORD)).status_code == 429
+            assert (await attempt(other, "lead@x.demo", PASSWORD)).status_code == 200
+    finally:
+        await service.database.dispose()
