@@ -1,5 +1,6 @@
 """`voc up` (what `make run` runs): starts everything, seeds once, writes the credentials file
-in the DESIGN §5 shape, restarts a crashed service, and stops everything on Ctrl-C."""
+in the DESIGN §5 shape, lets notify push to the demo phone's port and no other local one,
+restarts a crashed service, and stops everything on Ctrl-C."""
 
 from __future__ import annotations
 
@@ -8,14 +9,16 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import psutil
 import pytest
 
-from voc_cli.supervisor import SERVICES, free_port
+from voc_cli.supervisor import PUBLIC_PUSH_HOSTS, SERVICES, default_push_hosts, free_port
 
 
 def _children(pid: int) -> list[psutil.Process]:
@@ -24,7 +27,14 @@ def _children(pid: int) -> list[psutil.Process]:
 
 def test_voc_up_runs_seeds_restarts_and_stops(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("VOC_")}
-    env.update({"VOC_DATA_DIR": str(tmp_path), "VOC_NATS_PORT": str(free_port())})
+    phone_port = free_port()
+    env.update(
+        {
+            "VOC_DATA_DIR": str(tmp_path),
+            "VOC_NATS_PORT": str(free_port()),
+            "VOC_DEMO_PHONE_PORT": str(phone_port),
+        }
+    )
     for name in SERVICES:
         env[f"VOC_{name.upper()}_HTTP_PORT"] = str(free_port())
         env[f"VOC_{name.upper()}_GRPC_PORT"] = str(free_port())
@@ -61,6 +71,8 @@ def test_voc_up_runs_seeds_restarts_and_stops(tmp_path: Path) -> None:
             json={"email": creds["staff"][0]["email"], "password": creds["staff"][0]["password"]},
         )
         assert login.status_code == 200
+        staff = {"Authorization": f"Bearer {login.json()['access_token']}"}
+        check_push_allowlist(creds, staff, env, phone_port)
 
         # Crash one service: the supervisor starts it again.
         victim = next(p for p in _children(proc.pid) if "voc_profile" in " ".join(p.cmdline()))
@@ -86,6 +98,64 @@ def test_voc_up_runs_seeds_restarts_and_stops(tmp_path: Path) -> None:
     assert "restarting" in out
     _gone, alive = psutil.wait_procs(children, timeout=5)
     assert not alive, f"left running: {alive}"
+
+
+def check_push_allowlist(
+    creds: dict[str, Any], staff: dict[str, str], env: dict[str, str], phone_port: int
+) -> None:
+    """A staff member cannot make notify call a local service (its answers were shown to
+    managers); `voc demo-phone` on its port still gets its pushes."""
+    keys = {
+        "p256dh": "BGJsKcDyFgFQljnanNu-uiOcF5wRvWJU_sgvLJAMrKElZ214jljqrxuGerklBeMbNlnmEUScH-3KocTe-H3wQKI",
+        "auth": "aB3coAYJ6uUBU12LO5wJYQ",
+    }
+    for url in (creds["feedback_url"], creds["profile_url"], f"http://localhost:{phone_port}"):
+        refused = httpx.post(
+            f"{creds['notify_url']}/v1/devices", json={"endpoint": f"{url}/x", "keys": keys}, headers=staff
+        )
+        assert refused.status_code == 422 and "allowlist" in refused.json()["detail"], refused.text
+
+    phone = subprocess.Popen(
+        [sys.executable, "-m", "voc_cli", "demo-phone", "--email", "minji@gangnam.demo"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(phone.stdout or []), daemon=True)
+    reader.start()
+    try:
+        deadline = time.monotonic() + 30
+        while not any("waiting for pushes" in line for line in lines):
+            assert phone.poll() is None and time.monotonic() < deadline, "".join(lines)
+            time.sleep(0.1)
+        assert f"127.0.0.1:{phone_port}/push/" in "".join(lines)
+        posted = subprocess.run(
+            [sys.executable, "-m", "voc_cli", "demo-feedback"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        assert posted.returncode == 0, posted.stdout + posted.stderr
+        while not any("[phone] push" in line for line in lines):
+            assert phone.poll() is None and time.monotonic() < deadline + 30, "".join(lines)
+            time.sleep(0.1)
+    finally:
+        phone.send_signal(signal.SIGINT)
+        phone.wait(timeout=30)
+        reader.join(timeout=5)
+
+
+def test_voc_up_allows_the_demo_phone_port_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("VOC_PUSH_ALLOWED_HOSTS", raising=False)
+    monkeypatch.delenv("VOC_DEMO_PHONE_PORT", raising=False)
+    assert default_push_hosts() == f"{PUBLIC_PUSH_HOSTS},127.0.0.1:8049"
+    monkeypatch.setenv("VOC_DEMO_PHONE_PORT", "18049")
+    assert default_push_hosts() == f"{PUBLIC_PUSH_HOSTS},127.0.0.1:18049"
+    monkeypatch.setenv("VOC_PUSH_ALLOWED_HOSTS", "push.example.com")  # the user's own choice wins
+    assert default_push_hosts() == "push.example.com"
 
 
 @pytest.mark.parametrize("argv", [["playbooks", "validate"], ["playbooks", "test"]])

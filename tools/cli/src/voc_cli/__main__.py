@@ -17,7 +17,7 @@ from typing import Any
 
 import httpx
 
-from voc_cli import profile_cli, up
+from voc_cli import profile_cli, supervisor, up
 from voc_cli.supervisor import load_or_create_secrets
 
 
@@ -118,12 +118,24 @@ def cmd_demo_phone(args: argparse.Namespace) -> int:
     )
     login.raise_for_status()
     token = login.json()["access_token"]
-    emulator = PushEmulator(port=args.port).start()
+    port = args.port if args.port is not None else supervisor.demo_phone_port()
+    try:
+        emulator = PushEmulator(port=port).start()
+    except OSError as exc:
+        print(
+            f"[phone] cannot listen on 127.0.0.1:{port} ({exc.strerror}): another demo phone?",
+            file=sys.stderr,
+        )
+        return 1
     subscription = emulator.new_subscription(label=person["email"])
     response = httpx.post(
         f"{notify}/v1/devices", json=subscription, headers={"Authorization": f"Bearer {token}"}, timeout=10
     )
-    response.raise_for_status()
+    if response.status_code != 201:
+        # `voc up` allows pushes to 127.0.0.1:<VOC_DEMO_PHONE_PORT> only (or VOC_PUSH_ALLOWED_HOSTS).
+        print(f"[phone] notify refused the device: {response.json().get('detail')}", file=sys.stderr)
+        emulator.stop()
+        return 1
     device_id = response.json()["id"]
     print(f"[phone] {person['name']} ({person['role']}) registered device {device_id}")
     print(f"[phone] waiting for pushes at {subscription['endpoint']} (Ctrl-C to stop)", flush=True)
@@ -201,7 +213,12 @@ def main(argv: list[str] | None = None) -> int:
 
     phone = sub.add_parser("demo-phone", help="a stand-in phone that prints decrypted pushes")
     phone.add_argument("--email", default="minji@gangnam.demo")
-    phone.add_argument("--port", type=int, default=0)
+    phone.add_argument(
+        "--port",
+        type=int,
+        default=None,
+        help="default: $VOC_DEMO_PHONE_PORT or 8049, the one local port `voc up` lets notify push to",
+    )
     phone.set_defaults(func=cmd_demo_phone)
 
     fb = sub.add_parser("demo-feedback", help="post one feedback item as a demo store app")

@@ -43,6 +43,7 @@ from voc_cli.supervisor import (
     ServiceProcess,
     System,
     SystemConfig,
+    default_push_hosts,
     free_port,
 )
 
@@ -540,7 +541,7 @@ def bench(
                 data_dir=data_dir,
                 database_urls=databases.create(),
                 replicas=replicas,
-                push_allowed_hosts="127.0.0.1:*,localhost:*",
+                push_allowed_hosts=f"127.0.0.1:{emulator.port}",
             )
             with Cluster(config).running() as cluster:
                 credentials = cluster.seed()
@@ -584,13 +585,12 @@ def run_up(*, data_dir: Path, replicas: int, postgres_url: str | None, seed: boo
     }
     if len(urls) < len(SERVICES):
         urls = PostgresDatabases(postgres_url or DEFAULT_POSTGRES_ADMIN_URL, prefix="voc").create()
-    push_hosts = os.environ.get("VOC_PUSH_ALLOWED_HOSTS") or (PUBLIC_PUSH_HOSTS + ",127.0.0.1:*,localhost:*")
     cluster = Cluster(
         ClusterConfig(
             data_dir=data_dir.resolve(),
             database_urls=urls,
             replicas=replicas,
-            push_allowed_hosts=push_hosts,
+            push_allowed_hosts=default_push_hosts(),
             log_format="text",
             restart=True,
         )

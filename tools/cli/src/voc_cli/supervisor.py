@@ -31,6 +31,20 @@ PUBLIC_PUSH_HOSTS = (
     "fcm.googleapis.com,updates.push.services.mozilla.com,*.push.apple.com,"
     "web.push.apple.com,*.notify.windows.com"
 )
+DEMO_PHONE_PORT = 8049  # where `voc demo-phone` listens (VOC_DEMO_PHONE_PORT)
+
+
+def demo_phone_port() -> int:
+    """The port of `voc demo-phone`'s local push service: VOC_DEMO_PHONE_PORT or 8049."""
+    return int(os.environ.get("VOC_DEMO_PHONE_PORT") or DEMO_PHONE_PORT)
+
+
+def default_push_hosts() -> str:
+    """What `voc up` lets notify push to: VOC_PUSH_ALLOWED_HOSTS when given, else the public push
+    services and the demo phone's own port on loopback. Never every local port: any staff
+    member registers endpoints, and an allowed local port is a service they can make notify
+    call."""
+    return os.environ.get("VOC_PUSH_ALLOWED_HOSTS") or f"{PUBLIC_PUSH_HOSTS},127.0.0.1:{demo_phone_port()}"
 
 
 def free_port(host: str = "127.0.0.1") -> int:

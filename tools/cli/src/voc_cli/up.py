@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from voc_cli import demo
-from voc_cli.supervisor import PUBLIC_PUSH_HOSTS, SERVICES, System, SystemConfig
+from voc_cli.supervisor import SERVICES, System, SystemConfig, default_push_hosts
 
 
 def run(*, data_dir: Path, seed: bool = True) -> int:
@@ -32,15 +32,13 @@ def run(*, data_dir: Path, seed: bool = True) -> int:
         for name in SERVICES
         if os.environ.get(f"VOC_{name.upper()}_DATABASE_URL")
     }
-    # The demo phone (`voc demo-phone`) is a local push service: allow loopback in development.
-    push_hosts = os.environ.get("VOC_PUSH_ALLOWED_HOSTS") or (PUBLIC_PUSH_HOSTS + ",127.0.0.1:*,localhost:*")
     config = SystemConfig(
         data_dir=data_dir.resolve(),
         nats_url=os.environ.get("VOC_NATS_URL") or None,
         nats_port=int(os.environ.get("VOC_NATS_PORT", "4230")),
         ports=ports,
         database_urls=databases,
-        push_allowed_hosts=push_hosts,
+        push_allowed_hosts=default_push_hosts(),
     )
     system = System(config)
     stop = threading.Event()

@@ -11,7 +11,8 @@ only encrypts, authenticates, sends one message and classifies the answer:
 
 SSRF: every endpoint goes through :class:`PushAllowlist` before any byte leaves the
 process, redirects are never followed, and the URL object that is requested is the
-one that was checked.
+one that was checked. Of a failed answer only ``HTTP <code> <standard reason>`` is kept
+(network errors: ``network error`` / ``timeout``), never the endpoint's own words.
 """
 
 from voc_notify.webpush.crypto import (

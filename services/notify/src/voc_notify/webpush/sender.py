@@ -3,8 +3,6 @@ push service's answer classified (see the package docstring); `backoff_delay` fo
 
 from __future__ import annotations
 
-import codecs
-import contextlib
 import email.utils
 import hashlib
 import logging
@@ -15,6 +13,7 @@ import ssl
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from http import HTTPStatus
 from typing import Any, Final, Literal
 
 import aiohttp
@@ -115,28 +114,28 @@ def _origin(url: URL) -> str:
     return f"{url.scheme}://{host}:{port}"
 
 
-def _decode_text(body: bytes, charset: str | None) -> str:
-    """The body as text: the declared charset if Python knows it, else UTF-8; undecodable
-    bytes replaced (never raises)."""
-    encoding = "utf-8"
-    if charset:
-        with contextlib.suppress(LookupError):
-            encoding = codecs.lookup(charset).name
-    return body.decode(encoding, errors="replace")
+def _status_line(code: int) -> str:
+    """`HTTP <code> <standard reason phrase>`: all a failed push keeps of the answer. The push
+    service's own words (its body, its reason phrase) are never stored or shown: whoever
+    controls an endpoint controls them."""
+    try:
+        return f"HTTP {code} {HTTPStatus(code).phrase}"
+    except ValueError:
+        return f"HTTP {code}"
 
 
-def _classify(code: int, headers: Mapping[str, str], text: str) -> PushResult:
+def _classify(code: int, headers: Mapping[str, str]) -> PushResult:
     if 200 <= code < 300:
         return PushResult("accepted", code, None, headers.get("location", ""))
-    detail = text[:300]
+    detail = _status_line(code)
     if code in (404, 410):
-        return PushResult("gone", code, None, detail or "subscription gone")
+        return PushResult("gone", code, None, detail)
     if code in (408, 425, 429) or code >= 500:
         retry_after = parse_retry_after(headers.get("retry-after"))
-        return PushResult("retry", code, retry_after, detail or "push service busy")
+        return PushResult("retry", code, retry_after, detail)
     if 300 <= code < 400:
-        return PushResult("rejected", code, None, "redirect not followed")
-    return PushResult("rejected", code, None, detail or f"HTTP {code}")
+        return PushResult("rejected", code, None, f"{detail}: redirect not followed")
+    return PushResult("rejected", code, None, detail)
 
 
 # ---------------------------------------------------------------------------------------
@@ -315,12 +314,16 @@ class WebPushSender:
                 skip_auto_headers=_NO_AUTO_HEADERS,  # Content-Type only when there is a body
                 allow_redirects=False,
             ) as response:
-                body = await response.read()
+                await response.read()  # drained, so the connection goes back to the pool
         except TimeoutError as exc:  # aiohttp's timeout errors subclass TimeoutError
-            return PushResult("retry", None, None, f"timeout: {type(exc).__name__}")
+            log.info("push to %s timed out: %s", request.url.host, type(exc).__name__)
+            return PushResult("retry", None, None, "timeout")
         except aiohttp.ClientError as exc:
-            return PushResult("retry", None, None, f"network error: {type(exc).__name__}: {exc}")
-        result = _classify(response.status, response.headers, _decode_text(body, response.charset))
+            # The exception's text (addresses, the OS's words) goes to the log, not to the row
+            # managers read.
+            log.info("push to %s failed: %s: %s", request.url.host, type(exc).__name__, exc)
+            return PushResult("retry", None, None, "network error")
+        result = _classify(response.status, response.headers)
         if result.status != "accepted":
             log.info("push to %s -> %s (HTTP %s)", request.url.host, result.status, result.http_status)
         return result
