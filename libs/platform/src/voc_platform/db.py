@@ -80,7 +80,9 @@ class Database:
     ) -> None:
         self.url = url
         self.sqlite = is_sqlite(url)
-        kwargs: dict[str, Any] = {"echo": echo}
+        # A failed statement's parameters (customer texts, phones, e-mails) stay out of the
+        # exception text, so out of logs, traces and dead-letter headers.
+        kwargs: dict[str, Any] = {"echo": echo, "hide_parameters": True}
         if self.sqlite:
             path = make_url(url).database
             kwargs["connect_args"] = {"timeout": 30}

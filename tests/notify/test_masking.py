@@ -1,0 +1,85 @@
+"""What reaches the lock screen: every way people write a phone number, an e-mail, a resident
+registration number or a card number in Korean and English feedback is masked in the push body
+(`masking.compose`), while ordinary numbers stay as written."""
+
+from __future__ import annotations
+
+import pytest
+
+from voc_notify.facts import UNKNOWN_CUSTOMER
+from voc_notify.masking import compose, mask_text
+
+# (what the customer wrote, what must not reach the lock screen, what it shows instead)
+PERSONAL = [
+    ("010.1234.5678", "1234", "***5678"),
+    ("010-1234-5678", "1234", "***5678"),
+    ("010 1234 5678", "1234", "***5678"),
+    ("01012345678", "1234", "***5678"),
+    ("010/1234/5678", "1234", "***5678"),
+    ("010 - 1234 - 5678", "1234", "***5678"),
+    ("010 1234\u00a05678", "1234", "***5678"),  # a no-break space
+    ("０１０－１２３４－５６７８", "１２３４", "***５６７８"),  # full-width, as Korean IMEs type them
+    ("+82 10 1234 5678", "+82", "***5678"),
+    ("+82-10-1234-5678", "+82", "***5678"),
+    ("+82 (0)10 1234 5678", "+82", "***5678"),
+    ("+821012345678", "+82", "***5678"),
+    ("(02) 123-4567", "123", "***4567"),
+    ("kim.minji@gmail.com", "kim.minji", "***@***"),
+    ("minji@mail.my-shop.co.kr", "my-shop", "***@***"),
+    ("min-ji+voc@sub-a.example-b.com", "example-b", "***@***"),
+    ("900101-1234567", "1234567", "******-*******"),  # resident registration number
+    ("9001011234567", "1234567", "******-*******"),
+    ("900101 - 2234567", "2234567", "******-*******"),
+    ("4111 1111 1111 1111", "4111", "***1111"),  # card, 16 digits with spaces
+    ("4111-1111-1111-1111", "4111", "***1111"),
+    ("5500 0000 0000 0004", "5500", "***0004"),
+    ("3782 822463 10005", "822463", "***0005"),  # 15 digits (Amex)
+    ("6011000990139424", "60110009", "***9424"),
+    ("4222 2222 2222 2222 222", "4222", "***2222"),  # 19 digits
+]
+SENTENCES = {
+    "ko": "연락처는 {} 입니다. 환불 부탁드려요.",
+    "en": "Please call me back at {} about the refund.",
+}
+
+
+@pytest.mark.parametrize("language", ["ko", "en"])
+@pytest.mark.parametrize(("written", "secret", "shown"), PERSONAL)
+def test_personal_data_is_masked_in_the_push_body(
+    language: str, written: str, secret: str, shown: str
+) -> None:
+    text = SENTENCES[language].format(written)
+    title, body = compose(
+        store_name="강남역점",
+        category="service_speed",
+        priority="urgent",
+        customer=UNKNOWN_CUSTOMER,
+        text=text,
+        ratings={"csat": 1},
+        language=language,
+    )
+    assert secret not in body and written not in body, body
+    assert shown in body, body
+    assert secret not in title
+    # The sentence around it is kept.
+    assert SENTENCES[language].split("{}")[0].strip() in body
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "30분 기다렸어요. 2번 말씀드렸는데 12시 30분에야 나왔어요.",
+        "Waited 30 minutes; asked 2 times, food came at 12:30.",
+        "국밥 9,000원인데 12,000원 결제됨",
+        "Charged 12,000 won for a 9,000 won meal; table 12, order A-1234.",
+        "2024년 5월 3일 방문",
+    ],
+)
+def test_ordinary_numbers_stay_as_written(text: str) -> None:
+    assert mask_text(text) == text
+
+
+def test_the_excerpt_is_masked_before_it_is_cut() -> None:
+    text = "x" * 110 + " 010-1234-5678"
+    masked = mask_text(text)
+    assert "1234" not in masked and len(masked) <= 120
