@@ -1,4 +1,5 @@
-"""Staff devices: a browser's Web Push subscription, registered and removed by its owner."""
+"""Staff devices: a browser's Web Push subscription, bound to the staff member who registered it,
+and removed by them."""
 
 from __future__ import annotations
 
@@ -6,11 +7,12 @@ import hashlib
 import time
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from voc_notify.models import Device
 from voc_notify.webpush import InvalidSubscription, PushAllowlist, PushSubscription
 from voc_platform.db import Database
-from voc_platform.errors import Invalid, NotFound
+from voc_platform.errors import Conflict, Invalid, NotFound
 from voc_platform.ids import uuid7
 
 
@@ -26,13 +28,22 @@ async def register_device(
     allowlist: PushAllowlist,
     user_agent: str,
 ) -> str:
-    """The device id of this browser's subscription (`PushSubscription` JSON), now the staff
-    member's; a push endpoint outside the allowlist is refused before it is stored."""
+    """The device id of this browser's subscription (`PushSubscription` JSON) for the staff member
+    who registers it first, the same id again when they re-register it; `Conflict` (409) for
+    anyone else. A push endpoint outside the allowlist is refused before it is stored."""
     try:
         sub = PushSubscription.from_json(subscription)
         allowlist.check(sub.endpoint)
     except InvalidSubscription as exc:
         raise Invalid(str(exc), field=f"body.{exc.field}") from exc
+    try:
+        return await _bind(database, staff_id=staff_id, sub=sub, user_agent=user_agent)
+    except IntegrityError:
+        # A concurrent request stored the same endpoint first (PostgreSQL): its row decides.
+        return await _bind(database, staff_id=staff_id, sub=sub, user_agent=user_agent)
+
+
+async def _bind(database: Database, *, staff_id: str, sub: PushSubscription, user_agent: str) -> str:
     digest = endpoint_hash(sub.endpoint)
     async with database.transaction() as session:
         device = await session.scalar(select(Device).where(Device.endpoint_hash == digest))
@@ -48,8 +59,15 @@ async def register_device(
                 created_at=time.time(),
             )
             session.add(device)
-        else:  # the same browser re-subscribing (or handed to another staff member)
-            device.staff_id, device.p256dh, device.auth = staff_id, sub.p256dh, sub.auth
+        elif device.staff_id != staff_id:
+            # An endpoint belongs to whoever registered it first: moving it would silence their
+            # phone. A shared browser subscribes anew for its next user.
+            raise Conflict(
+                "This push subscription is registered to another staff member; "
+                "unsubscribe and subscribe again to register this browser."
+            )
+        else:  # the same browser re-subscribing: its keys may have changed
+            device.p256dh, device.auth = sub.p256dh, sub.auth
     return device.id
 
 

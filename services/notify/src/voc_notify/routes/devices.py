@@ -17,7 +17,7 @@ async def vapid_public_key(vapid: VapidDep) -> dict[str, str]:
     return {"public_key": vapid.public_key_b64url}
 
 
-@router.post("/devices", status_code=201)
+@router.post("/devices", status_code=201, responses={409: {}, 422: {}})
 async def register_device(
     body: SubscriptionIn,
     principal: CurrentStaff,

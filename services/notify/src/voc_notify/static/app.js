@@ -834,10 +834,17 @@ async function setupPush() {
         sub = null;
       }
     }
-    if (!sub) {
-      sub = await withTimeout(reg.pushManager.subscribe({ userVisibleOnly: true, applicationServerKey: serverKey }), 15000, 'push subscribe');
+    const subscribe = () => withTimeout(reg.pushManager.subscribe({ userVisibleOnly: true, applicationServerKey: serverKey }), 15000, 'push subscribe');
+    if (!sub) sub = await subscribe();
+    try {
+      await api('POST', '/v1/devices', sub.toJSON());
+    } catch (err) {
+      if (!(err instanceof ApiError) || err.status !== 409) throw err;
+      // The subscription is another staff member's (a shared browser): a new one for this login.
+      await sub.unsubscribe();
+      sub = await subscribe();
+      await api('POST', '/v1/devices', sub.toJSON());
     }
-    await api('POST', '/v1/devices', sub.toJSON());
     setPushNote('push_ok');
     setTimeout(() => { if (state.pushNote === 'push_ok') { state.pushNote = null; renderChrome(); } }, 4000);
   } catch (err) {
