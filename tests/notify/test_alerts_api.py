@@ -163,3 +163,27 @@ def test_vapid_public_key_is_a_p256_point(running_system: RunningSystem) -> None
     key = httpx.get(f"{running_system.url('notify')}/v1/push/vapid-public-key").json()["public_key"]
     raw = base64.urlsafe_b64decode(key + "=" * (-len(key) % 4))
     assert len(raw) == 65 and raw[0] == 4
+
+
+def test_the_stream_takes_a_header_or_a_single_use_ticket(running_system: RunningSystem) -> None:
+    """Never the access token in the URL (it ends up in access logs, proxies and history)."""
+    notify = running_system.url("notify")
+    headers = login(running_system, "minji@gangnam.demo")
+    token = headers["Authorization"].removeprefix("Bearer ")
+
+    def opens(**kwargs: Any) -> int:
+        with httpx.stream("GET", f"{notify}/v1/alerts/stream", timeout=10, **kwargs) as response:
+            if response.status_code == 200:
+                assert b": connected" in next(response.iter_raw())
+            return response.status_code
+
+    problem(httpx.get(f"{notify}/v1/alerts/stream", params={"access_token": token}), 401)
+    assert opens(headers=headers) == 200
+    problem(httpx.post(f"{notify}/v1/alerts/stream-ticket"), 401)
+    issued = httpx.post(f"{notify}/v1/alerts/stream-ticket", headers=headers)
+    assert issued.status_code == 200 and issued.json()["expires_in"] == 60
+    ticket = issued.json()["ticket"]
+    assert token not in ticket and len(ticket) >= 40
+    assert opens(params={"ticket": ticket}) == 200
+    problem(httpx.get(f"{notify}/v1/alerts/stream", params={"ticket": ticket}), 401)  # used up
+    problem(httpx.get(f"{notify}/v1/alerts/stream", params={"ticket": "made-up"}), 401)

@@ -1,12 +1,14 @@
 """Staff login: passwords (argon2, verified in a worker thread), the failed-login limits (per
 client address in process; per account in the database, known e-mail or not, with a capped
-lock a manager can lift), and short-lived access tokens (HS256 JWT)."""
+lock a manager can lift), short-lived access tokens (HS256 JWT) and the single-use tickets
+that open the live stream."""
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
 import hmac
+import secrets
 import time
 from dataclasses import dataclass
 from math import ceil
@@ -17,7 +19,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import delete, select
 
-from voc_notify.models import Base, LoginFailure, Staff
+from voc_notify.models import Base, LoginFailure, Staff, StreamTicket
 from voc_notify.settings import Settings
 from voc_platform.db import Database
 from voc_platform.dbsync import insert_ignore
@@ -85,6 +87,55 @@ def read_token(token: str, *, secret: str) -> Principal:
         store_ids=tuple(claims.get("stores") or ()),
         area_id=claims.get("area"),
     )
+
+
+STREAM_TICKET_SECONDS = 60
+
+
+async def issue_stream_ticket(database: Database, *, principal: Principal, now: float | None = None) -> str:
+    """A ticket that opens the live stream once within `STREAM_TICKET_SECONDS`, as `principal`
+    (EventSource cannot send the Authorization header; the access token stays out of URLs)."""
+    now = time.time() if now is None else now
+    ticket = secrets.token_urlsafe(32)
+    async with database.transaction() as session:
+        await session.execute(delete(StreamTicket).where(StreamTicket.expires_at < now))
+        session.add(
+            StreamTicket(
+                ticket_hash=_ticket_hash(ticket),
+                staff_id=principal.staff_id,
+                role=principal.role,
+                store_ids=list(principal.store_ids),
+                area_id=principal.area_id,
+                expires_at=now + STREAM_TICKET_SECONDS,
+            )
+        )
+    return ticket
+
+
+async def redeem_stream_ticket(database: Database, *, ticket: str, now: float | None = None) -> Principal:
+    """The staff member a stream ticket was issued to; the ticket is gone afterwards (one
+    connection per ticket, on any replica). 401 for an unknown, used or expired ticket."""
+    now = time.time() if now is None else now
+    taken = (
+        delete(StreamTicket)
+        .where(StreamTicket.ticket_hash == _ticket_hash(ticket))
+        .returning(
+            StreamTicket.staff_id,
+            StreamTicket.role,
+            StreamTicket.store_ids,
+            StreamTicket.area_id,
+            StreamTicket.expires_at,
+        )
+    )
+    async with database.transaction() as session:
+        row = (await session.execute(taken)).first()
+    if row is None or row.expires_at < now:
+        raise Unauthenticated("The stream ticket is not valid (each opens one stream within 60 s).")
+    return Principal(row.staff_id, row.role, tuple(row.store_ids or ()), row.area_id)
+
+
+def _ticket_hash(ticket: str) -> str:
+    return hashlib.sha256(ticket.encode()).hexdigest()
 
 
 @dataclass(frozen=True, slots=True)

@@ -87,6 +87,21 @@ class LoginFailure(Base):
     last_failed_at: Mapped[float] = mapped_column(Float, index=True)
 
 
+class StreamTicket(Base):
+    """A single-use ticket that opens the live stream (EventSource cannot send an Authorization
+    header, and a token in the URL ends up in logs and history): the hash of the ticket and the
+    staff member it was issued to, as their access token named them."""
+
+    __tablename__ = "stream_tickets"
+
+    ticket_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    staff_id: Mapped[str] = mapped_column(String(64))
+    role: Mapped[str] = mapped_column(String(32))
+    store_ids: Mapped[list[str]] = mapped_column(JSON)
+    area_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    expires_at: Mapped[float] = mapped_column(Float, index=True)
+
+
 class StaffStore(Base):
     """Which stores a staff member works at, one row per pair: routing asks "who works at this
     store" by index instead of reading every staff member's `store_ids` (chains have thousands).

@@ -12,7 +12,7 @@ import orjson
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import StreamingResponse
 
-from voc_notify import lifecycle, views
+from voc_notify import auth, lifecycle, views
 from voc_notify.auth import Principal
 from voc_notify.deps import BrokerDep, CurrentStaff, SettingsDep, principal_from
 from voc_notify.models import Alert
@@ -35,19 +35,34 @@ async def list_alerts(
     return await views.inbox(session, principal=principal, status=status, limit=limit, before=before)
 
 
-@router.get("/stream")
+@router.post("/stream-ticket")
+async def stream_ticket(principal: CurrentStaff, database: DatabaseDep) -> dict[str, Any]:
+    """A single-use ticket for `GET /v1/alerts/stream?ticket=` (EventSource sends no headers)."""
+    ticket = await auth.issue_stream_ticket(database, principal=principal)
+    return {"ticket": ticket, "expires_in": auth.STREAM_TICKET_SECONDS}
+
+
+@router.get("/stream", responses={401: {}})
 async def stream(
     request: Request,
     credentials: BearerDep,
     settings: SettingsDep,
     broker: BrokerDep,
-    access_token: Annotated[str | None, Query(max_length=2000)] = None,
+    database: DatabaseDep,
+    ticket: Annotated[str | None, Query(max_length=100)] = None,
 ) -> StreamingResponse:
-    # EventSource cannot send headers, so the token may come as a query parameter.
-    token = credentials.credentials if credentials else access_token
-    if not token:
-        raise Unauthenticated("Send a bearer token or ?access_token=.")
-    listener = _listener(principal_from(token, settings))
+    """Server-sent events for the caller's stores: the staff token in the Authorization header,
+    or a ticket from `POST /v1/alerts/stream-ticket` (a token in the URL is not accepted: URLs
+    end up in logs, proxies and history)."""
+    if credentials is not None:
+        principal = principal_from(credentials.credentials, settings)
+    elif ticket:
+        principal = await auth.redeem_stream_ticket(database, ticket=ticket)
+    else:
+        raise Unauthenticated(
+            "Send 'Authorization: Bearer <token>' or ?ticket= from POST /v1/alerts/stream-ticket."
+        )
+    listener = _listener(principal)
     broker.register(listener)
     return StreamingResponse(
         _events(request, listener, broker),

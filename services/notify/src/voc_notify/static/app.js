@@ -216,6 +216,7 @@ const state = {
   checked: new Map(), // alert id -> Set of checked step indexes (this session only)
   stream: null,
   streamRetry: 0,
+  streamOpening: 0, // bumped by closeStream: an openStream still waiting for its ticket gives up
   pushNote: null,
 };
 if (!I18N[state.lang]) state.lang = 'ko';
@@ -725,13 +726,32 @@ function summaryOf(alert) {
 function closeStream() {
   if (state.stream) state.stream.close();
   state.stream = null;
+  state.streamOpening += 1;
   clearTimeout(state.streamTimer);
 }
 
-function openStream() {
+function retryStream() {
+  state.streamRetry += 1;
+  const delay = Math.min(30000, 1000 * 2 ** Math.min(state.streamRetry, 5));
+  const opening = state.streamOpening;
+  state.streamTimer = setTimeout(() => { if (state.token && state.streamOpening === opening) openStream(); }, delay);
+}
+
+async function openStream() {
   closeStream();
   if (!state.token) return;
-  const es = new EventSource(`/v1/alerts/stream?access_token=${encodeURIComponent(state.token)}`);
+  const opening = state.streamOpening;
+  // EventSource cannot send the Authorization header: a single-use ticket opens the stream,
+  // so the access token never appears in a URL.
+  let ticket;
+  try {
+    ({ ticket } = await api('POST', '/v1/alerts/stream-ticket'));
+  } catch (_) {
+    if (state.token && state.streamOpening === opening) retryStream();
+    return;
+  }
+  if (!state.token || state.streamOpening !== opening) return; // closed or reopened meanwhile
+  const es = new EventSource(`/v1/alerts/stream?ticket=${encodeURIComponent(ticket)}`);
   state.stream = es;
   es.addEventListener('open', () => {
     document.body.dataset.stream = 'open';
@@ -741,15 +761,11 @@ function openStream() {
   });
   es.addEventListener('error', () => {
     document.body.dataset.stream = 'down';
+    // The browser would reconnect with the same ticket, which is used up: reconnect with a new
+    // one, backing off.
+    es.close();
     renderChrome();
-    if (es.readyState === EventSource.CLOSED) {
-      // The browser gave up (e.g. 401 or a proxy error): reconnect with back-off.
-      state.streamRetry += 1;
-      const delay = Math.min(30000, 1000 * 2 ** Math.min(state.streamRetry, 5));
-      state.streamTimer = setTimeout(() => { if (state.token && state.stream === es) openStream(); }, delay);
-    } else {
-      state.streamRetry = Math.max(state.streamRetry, 1);
-    }
+    if (state.stream === es) retryStream();
   });
   for (const type of EVENT_TYPES) {
     es.addEventListener(type, (event) => {
