@@ -195,8 +195,8 @@ async def login(
     """A token for the staff member with this e-mail and password.
 
     An unknown e-mail is answered exactly like a known one: the same failure counting and lock,
-    a password verified against a dummy hash. Past `login_max_failures` failures the account is
-    locked for a time that doubles with every further one, at most `lockout_max_seconds`. The
+    a password verified against a dummy hash. From its `login_max_failures`th failure on the
+    account is locked for a time that doubles with each, at most `lockout_max_seconds`. The
     password is verified in a worker thread, outside any transaction: the event loop and the
     database's write lock stay free for alerts."""
     guard.admit(address)
