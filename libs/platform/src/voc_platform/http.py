@@ -4,7 +4,7 @@ request, security headers on every response, and the admin-token dependency."""
 from __future__ import annotations
 
 import hmac
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from typing import Annotated, Any
 
 import orjson
@@ -19,7 +19,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from voc_platform import telemetry
 from voc_platform.db import Database
-from voc_platform.errors import DomainError, FieldError, Invalid
+from voc_platform.errors import DomainError, FieldError, Forbidden, Invalid, Unauthenticated
 
 PROBLEM_JSON = "application/problem+json"
 MAX_BODY_BYTES = 64 * 1024
@@ -39,30 +39,6 @@ _TITLES = {
     500: "Internal error",
     503: "Service unavailable",
 }
-
-
-class Problem(Exception):
-    """Raise anywhere in a request to answer with application/problem+json."""
-
-    def __init__(
-        self,
-        status: int,
-        detail: str,
-        *,
-        title: str | None = None,
-        type_: str | None = None,
-        errors: Sequence[dict[str, Any]] | None = None,
-        headers: dict[str, str] | None = None,
-        **extra: Any,
-    ) -> None:
-        super().__init__(detail)
-        self.status = status
-        self.detail = detail
-        self.title = title or _TITLES.get(status, "Error")
-        self.type = type_ or f"https://frontline-voc.dev/problems/{self.title.lower().replace(' ', '-')}"
-        self.errors = list(errors or [])
-        self.headers = headers or {}
-        self.extra = extra
 
 
 def problem_response(
@@ -100,19 +76,6 @@ def _field_path(loc: Sequence[Any]) -> str:
 
 
 def install_problem_handlers(app: FastAPI) -> None:
-    async def on_problem(request: Request, exc: Exception) -> Response:
-        assert isinstance(exc, Problem)
-        return problem_response(
-            exc.status,
-            exc.detail,
-            title=exc.title,
-            type_=exc.type,
-            errors=exc.errors,
-            headers=exc.headers,
-            instance=request.url.path,
-            **exc.extra,
-        )
-
     async def on_domain(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, DomainError)
         return problem_response(
@@ -150,7 +113,6 @@ def install_problem_handlers(app: FastAPI) -> None:
             500, "An unexpected error occurred; it has been logged.", instance=request.url.path
         )
 
-    app.add_exception_handler(Problem, on_problem)
     app.add_exception_handler(DomainError, on_domain)
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(StarletteHTTPException, on_http)
@@ -310,20 +272,18 @@ BearerDep = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 
 
 def bearer_token(credentials: HTTPAuthorizationCredentials | None) -> str:
+    """The bearer token sent; 401 without one."""
     if credentials is None or not credentials.credentials:
-        raise Problem(401, "Send 'Authorization: Bearer <token>'.", headers={"WWW-Authenticate": "Bearer"})
+        raise Unauthenticated()
     return credentials.credentials
 
 
-def admin_guard(get_token: Callable[[], str]) -> Callable[..., Awaitable[None]]:
-    """A dependency that requires the admin token (compared in constant time)."""
-
-    async def require_admin(credentials: BearerDep) -> None:
-        token = bearer_token(credentials)
-        if not hmac.compare_digest(token.encode(), get_token().encode()):
-            raise Problem(403, "This call needs the admin token.")
-
-    return require_admin
+async def require_admin(request: Request, credentials: BearerDep) -> None:
+    """The service's admin token (`app.state.settings.admin_token`, compared in constant time):
+    401 without a token, 403 for another."""
+    token = bearer_token(credentials)
+    if not hmac.compare_digest(token.encode(), request.app.state.settings.admin_token.encode()):
+        raise Forbidden("This call needs the admin token.")
 
 
 def install_health_routes(app: FastAPI, *, extra_ready: Callable[[], bool] | None = None) -> None:

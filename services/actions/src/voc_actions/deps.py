@@ -1,5 +1,5 @@
-"""What the actions routes take from the request: settings, the live library and the admin guard,
-from what `build_app` put on `app.state`."""
+"""What the actions routes take from the request: settings and the live library, from what
+`build_app` put on `app.state` (the admin guard is the platform's `require_admin`)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ from fastapi import Depends, Request
 
 from voc_actions.live import LiveLibrary
 from voc_actions.settings import Settings
-from voc_platform.http import BearerDep, admin_guard
 
 
 def get_settings(request: Request) -> Settings:
@@ -26,8 +25,3 @@ def get_live(request: Request) -> LiveLibrary:
 
 
 LiveDep = Annotated[LiveLibrary, Depends(get_live)]
-
-
-async def require_admin(settings: SettingsDep, credentials: BearerDep) -> None:
-    """The admin token (the platform's guard, with this app's settings)."""
-    await admin_guard(lambda: settings.admin_token)(credentials)

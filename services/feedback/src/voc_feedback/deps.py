@@ -1,5 +1,6 @@
 """What the feedback routes declare in their signatures: settings and what is built from them, the
-admin guard, the reader's store scope, and the reading rules every list and report shares."""
+reader's store scope, and the reading rules every list and report shares (the admin guard is the
+platform's `require_admin`)."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ from voc_feedback.settings import Settings
 from voc_platform import taxonomy
 from voc_platform.db import Database
 from voc_platform.errors import FieldError, Invalid
-from voc_platform.http import BearerDep, SessionDep, admin_guard, bearer_token, reject_unknown_params
+from voc_platform.http import BearerDep, SessionDep, bearer_token, reject_unknown_params
 
 # Dependencies are coroutines: a plain function would run in the thread pool on every request.
 
@@ -74,11 +75,6 @@ async def get_sla(settings: SettingsDep) -> Sla:
 
 
 SlaDep = Annotated[Sla, Depends(get_sla)]
-
-
-async def require_admin(credentials: BearerDep, settings: SettingsDep) -> None:
-    """401 without a token, 403 unless it is the admin token (compared in constant time)."""
-    await admin_guard(lambda: settings.admin_token)(credentials)
 
 
 @dataclass(frozen=True, slots=True)

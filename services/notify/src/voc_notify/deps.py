@@ -1,5 +1,6 @@
 """What notify's routes take from the request: settings, the staff member behind the bearer
-token, the admin guard, and the parts `build_app` put on `app.state`."""
+token, and the parts `build_app` put on `app.state` (the admin guard is the platform's
+`require_admin`)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from voc_notify.settings import Settings
 from voc_notify.stream import AlertBroker
 from voc_notify.webpush import PushAllowlist, VapidKeys
 from voc_platform.errors import Unauthenticated
-from voc_platform.http import BearerDep, admin_guard, bearer_token
+from voc_platform.http import BearerDep, bearer_token
 
 
 def get_settings(request: Request) -> Settings:
@@ -36,11 +37,6 @@ async def current_staff(settings: SettingsDep, credentials: BearerDep) -> Princi
 
 
 CurrentStaff = Annotated[Principal, Depends(current_staff)]
-
-
-async def require_admin(settings: SettingsDep, credentials: BearerDep) -> None:
-    """The admin token (the platform's guard, with this app's settings)."""
-    await admin_guard(lambda: settings.admin_token)(credentials)
 
 
 def get_broker(request: Request) -> AlertBroker:

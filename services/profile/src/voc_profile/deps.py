@@ -1,5 +1,6 @@
-"""What the profile routes depend on: the settings, the admin token and who is behind it, the
-audit trail of reads, and the query of a list by signal (with its cursor)."""
+"""What the profile routes depend on: the settings, who is behind the admin token (the guard is
+the platform's `require_admin`), the audit trail of reads, and the query of a list by signal
+(with its cursor)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,6 @@ import orjson
 from fastapi import Depends, Query, Request
 
 from voc_platform.errors import BadRequest, FieldError
-from voc_platform.http import BearerDep, admin_guard
 from voc_profile import lists
 from voc_profile.audit import AuditTrail
 from voc_profile.settings import Settings
@@ -28,11 +28,6 @@ def get_settings(request: Request) -> Settings:
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
-
-
-async def require_admin(settings: SettingsDep, credentials: BearerDep) -> None:
-    """Every profile route needs the admin token (401 without one, 403 for another)."""
-    await admin_guard(lambda: settings.admin_token)(credentials)
 
 
 def actor_of(request: Request) -> str:

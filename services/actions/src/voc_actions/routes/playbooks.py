@@ -8,10 +8,10 @@ from typing import Any
 from fastapi import APIRouter, Depends
 
 from voc_actions import publishing
-from voc_actions.deps import LiveDep, require_admin
+from voc_actions.deps import LiveDep
 from voc_actions.schemas import PublishIn
 from voc_platform.errors import NotFound
-from voc_platform.http import DatabaseDep
+from voc_platform.http import DatabaseDep, require_admin
 
 router = APIRouter(prefix="/v1/playbooks", tags=["playbooks"])
 

@@ -7,9 +7,8 @@ from fastapi import APIRouter, Depends, Response
 
 from voc_feedback import keys
 from voc_feedback import stores as directory
-from voc_feedback.deps import require_admin
 from voc_feedback.schemas import ApiKeyCreated, ApiKeyIn, ApiKeyOut, ApiKeyRotate, StoreIn, StoreOut
-from voc_platform.http import DatabaseDep, SessionDep
+from voc_platform.http import DatabaseDep, SessionDep, require_admin
 
 router = APIRouter(dependencies=[Depends(require_admin)])
 

@@ -10,10 +10,10 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import Field
 
 from voc_notify import auth, directory
-from voc_notify.deps import SettingsDep, require_admin
+from voc_notify.deps import SettingsDep
 from voc_notify.schemas import OverrideIn, ShiftIn, StaffIn, StoreIn
 from voc_platform.errors import BadRequest, Unsupported
-from voc_platform.http import DatabaseDep, SessionDep
+from voc_platform.http import DatabaseDep, SessionDep, require_admin
 
 router = APIRouter(prefix="/v1/admin", tags=["directory"], dependencies=[Depends(require_admin)])
 

@@ -7,9 +7,9 @@ from typing import Any
 from fastapi import APIRouter, Depends
 
 from voc_platform import dbsync
-from voc_platform.http import DatabaseDep, SessionDep
+from voc_platform.http import DatabaseDep, SessionDep, require_admin
 from voc_profile import context, crm
-from voc_profile.deps import ActorDep, SettingsDep, TrailDep, require_admin
+from voc_profile.deps import ActorDep, SettingsDep, TrailDep
 from voc_profile.schemas import CustomersIn, UpsertResult
 
 router = APIRouter(dependencies=[Depends(require_admin)])

@@ -9,9 +9,9 @@ from fastapi.responses import Response
 
 from voc_platform.db import Database
 from voc_platform.errors import FieldError, Invalid, Unsupported
-from voc_platform.http import DatabaseDep, problem_response
+from voc_platform.http import DatabaseDep, problem_response, require_admin
 from voc_profile import importer, uploads
-from voc_profile.deps import ActorDep, SettingsDep, require_admin
+from voc_profile.deps import ActorDep, SettingsDep
 from voc_profile.settings import Settings
 from voc_profile.uploads import Format, ImportRejected
 

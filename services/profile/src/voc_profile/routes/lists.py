@@ -12,9 +12,9 @@ from fastapi import APIRouter, Depends
 from fastapi.responses import StreamingResponse
 
 from voc_platform.db import Database
-from voc_platform.http import DatabaseDep, SessionDep
+from voc_platform.http import DatabaseDep, SessionDep, require_admin
 from voc_profile import crm, lists
-from voc_profile.deps import ActorDep, ListQueryDep, SettingsDep, TrailDep, encode_cursor, require_admin
+from voc_profile.deps import ActorDep, ListQueryDep, SettingsDep, TrailDep, encode_cursor
 from voc_profile.settings import Settings
 
 router = APIRouter(dependencies=[Depends(require_admin)])

@@ -6,9 +6,9 @@ from typing import Any
 
 from fastapi import APIRouter, Depends
 
-from voc_platform.http import DatabaseDep, SessionDep
+from voc_platform.http import DatabaseDep, SessionDep, require_admin
 from voc_profile import crm, merges
-from voc_profile.deps import ActorDep, SettingsDep, require_admin
+from voc_profile.deps import ActorDep, SettingsDep
 
 router = APIRouter(dependencies=[Depends(require_admin)])
 

@@ -8,9 +8,9 @@ import orjson
 from fastapi import APIRouter, Depends
 from fastapi.responses import Response
 
-from voc_platform.http import DatabaseDep
+from voc_platform.http import DatabaseDep, require_admin
 from voc_profile import privacy
-from voc_profile.deps import ActorDep, require_admin
+from voc_profile.deps import ActorDep
 
 router = APIRouter(dependencies=[Depends(require_admin)])
 

@@ -6,9 +6,9 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
 
-from voc_platform.http import SessionDep
+from voc_platform.http import SessionDep, require_admin
 from voc_profile import reports
-from voc_profile.deps import SettingsDep, require_admin
+from voc_profile.deps import SettingsDep
 
 router = APIRouter(dependencies=[Depends(require_admin)])
 
