@@ -6,9 +6,14 @@ transaction costs much the same whatever it carries (the COMMIT, the WAL frames 
 index pages). Waiting at low load would only add latency, so a batch waits only while items
 have lately arrived at least once per wait. (Tried on the coalesced gRPC lookups too: no gain,
 their batches already grow with the group commits that resume their callers together.)
+Also what both batchers do when a batch fails as a whole.
 """
 
 from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable
+from typing import Any
 
 #: Arrivals are counted in buckets of this many seconds (the last full one and the current).
 BUCKET_SECONDS = 0.1
@@ -43,3 +48,11 @@ class ArrivalRate:
     def expects_more_within(self, wait: float, now: float) -> bool:
         """At least one more arrival is expected within `wait` seconds at the recent rate."""
         return wait > 0 and self.per_second(now) * wait >= 1
+
+
+def fail_waiting(futures: Iterable[asyncio.Future[Any]], exc: BaseException) -> None:
+    """A batch failed as a whole: each caller still waiting gets its error (one that gave up,
+    cancelled, is done already)."""
+    for future in futures:
+        if not future.done():
+            future.set_exception(exc)

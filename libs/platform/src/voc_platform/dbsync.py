@@ -32,7 +32,7 @@ from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.sql.dml import Insert
 from sqlalchemy.util.concurrency import greenlet_spawn
 
-from voc_platform.batching import ArrivalRate
+from voc_platform.batching import ArrivalRate, fail_waiting
 from voc_platform.db import Database
 
 P = ParamSpec("P")
@@ -349,9 +349,7 @@ class GroupCommit:
                     try:
                         outcomes = await greenlet_spawn(self._run, batch)
                     except BaseException as exc:  # the transaction itself failed: nobody committed
-                        for p in batch:
-                            if not p.future.done():
-                                p.future.set_exception(exc)
+                        fail_waiting((p.future for p in batch), exc)
                         if not isinstance(exc, Exception):
                             raise
                         continue

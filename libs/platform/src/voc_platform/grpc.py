@@ -23,6 +23,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from voc.common.v1 import common_pb2
 from voc_platform import telemetry
+from voc_platform.batching import fail_waiting
 from voc_platform.errors import DomainError
 
 log = logging.getLogger(__name__)
@@ -361,9 +362,7 @@ class Coalescing(Generic[Req, Resp]):
             if len(results) != len(live):
                 raise ItemFailed(grpc.StatusCode.INTERNAL, f"{len(results)} results for {len(live)} requests")
         except BaseException as exc:
-            for item in live:
-                if not item.future.done():
-                    item.future.set_exception(exc)
+            fail_waiting((item.future for item in live), exc)
             if not isinstance(exc, Exception):
                 raise
             return
