@@ -11,6 +11,8 @@ import threading
 import time
 from pathlib import Path
 
+from voc_cli.processes import kill, wait_or_kill
+
 
 def nats_server_binary() -> str:
     candidates = [Path(sys.executable).parent / "nats-server", shutil.which("nats-server")]
@@ -114,13 +116,8 @@ class NatsServer:
         if self.process is None or self.process.poll() is not None:
             return
         self.process.terminate()
-        try:
-            self.process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        wait_or_kill(self.process, timeout)
 
     def kill(self) -> None:
         if self.process is not None and self.process.poll() is None:
-            self.process.kill()
-            self.process.wait()
+            kill(self.process)

@@ -19,6 +19,7 @@ from typing import IO
 import httpx
 
 from voc_cli.nats import NatsServer
+from voc_cli.processes import kill, wait_or_kill
 
 SERVICES = ("profile", "actions", "feedback", "notify")
 DEFAULT_PORTS = {
@@ -115,19 +116,13 @@ class ServiceProcess:
             self.process.send_signal(signal.SIGTERM)
 
     def wait(self, timeout: float) -> None:
-        if self.process is None:
-            return
-        try:
-            self.process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        if self.process is not None:
+            wait_or_kill(self.process, timeout)
 
     def kill(self) -> None:
         if self.running:
             assert self.process is not None
-            self.process.kill()
-            self.process.wait()
+            kill(self.process)
 
 
 class System:
