@@ -24,7 +24,7 @@ from voc_platform.outbox import (
 )
 from voc_profile import resolution, signals, timeline
 from voc_profile.facts import FeedbackItem, feedback_item
-from voc_profile.identity import of_message_lenient
+from voc_profile.identity import of_message
 from voc_profile.models import outbox_table, processed_table
 from voc_profile.resolution import Identifiers, NeedsSession
 from voc_profile.sessions import in_session
@@ -73,7 +73,8 @@ def received_of(msg: Msg, *, region: str) -> Received | None:
     """The event as profile reads it; None for anonymous feedback."""
     event = events_pb2.FeedbackReceived.FromString(msg.data)
     facts, c = event.facts, event.customer
-    ids, bad = of_message_lenient(c, region=region)
+    bad: list[str] = []
+    ids = of_message(c, region=region, dropped=bad)
     if bad:
         # Only the field names: the raw values are personal data and never go to the logs.
         log.info("feedback %s: malformed identifier ignored (%s)", facts.feedback_id, ",".join(bad))

@@ -19,7 +19,7 @@ from voc_profile import context, lists, resolution
 from voc_profile.audit import AuditTrail
 from voc_profile.context import Context
 from voc_profile.facts import Reason, feedback_item
-from voc_profile.identity import InvalidIdentifier, mask_name, mask_phone, of_message, of_message_lenient
+from voc_profile.identity import InvalidIdentifier, mask_name, mask_phone, of_message
 from voc_profile.settings import Settings
 from voc_profile.signals import SIGNALS
 
@@ -92,7 +92,7 @@ class ProfileServicer(profile_pb2_grpc.ProfileServiceServicer):
         else:
             i = request.identifiers
             # A malformed identifier is dropped, never fails the alert; the others still count.
-            ids, _ = of_message_lenient(i, region=self.settings.default_region)
+            ids = of_message(i, region=self.settings.default_region, dropped=[])
             if not ids:
                 return profile_pb2.GetCustomerContextResponse(
                     context=profile_pb2.CustomerContext(found=False)

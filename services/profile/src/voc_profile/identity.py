@@ -51,48 +51,43 @@ def normalize(
     channel_user_id: str = "",
     channel: str = "",
     region: str = "KR",
+    dropped: list[str] | None = None,
 ) -> list[tuple[str, str]]:
-    """(kind, value) pairs, strongest first: loyalty id, phone, e-mail, channel id."""
+    """(kind, value) pairs, strongest first: loyalty id, phone, e-mail, channel id.
+
+    A malformed phone or e-mail raises `InvalidIdentifier`; given `dropped`, it is left out
+    instead (its field name appended there) and the others still count: a typo in the phone
+    must not make a known e-mail anonymous."""
     found: list[tuple[str, str]] = []
     if loyalty_id.strip():
         found.append(("loyalty", loyalty_id.strip()))
     if phone.strip():
-        found.append(("phone", normalize_phone(phone, region=region)))
+        try:
+            found.append(("phone", normalize_phone(phone, region=region)))
+        except InvalidIdentifier as exc:
+            _drop(exc, dropped)
     if email.strip():
-        found.append(("email", normalize_email(email)))
+        try:
+            found.append(("email", normalize_email(email)))
+        except InvalidIdentifier as exc:
+            _drop(exc, dropped)
     if channel_user_id.strip():
         found.append(("channel", f"{channel or 'any'}:{channel_user_id.strip()}"))
     return found
 
 
-def normalize_lenient(
-    *,
-    loyalty_id: str = "",
-    phone: str = "",
-    email: str = "",
-    channel_user_id: str = "",
-    channel: str = "",
-    region: str = "KR",
-) -> tuple[list[tuple[str, str]], list[str]]:
-    """Like `normalize`, but a malformed identifier is dropped (its field name returned) and the
-    others still count: a typo in the phone must not make a known e-mail anonymous."""
-    found: list[tuple[str, str]] = []
-    bad: list[str] = []
-    for kwargs in (
-        {"loyalty_id": loyalty_id},
-        {"phone": phone},
-        {"email": email},
-        {"channel_user_id": channel_user_id, "channel": channel},
-    ):
-        try:
-            found += normalize(region=region, **kwargs)
-        except InvalidIdentifier as exc:
-            bad.append(exc.field)
-    return found, bad
+def _drop(exc: InvalidIdentifier, dropped: list[str] | None) -> None:
+    if dropped is None:
+        raise exc
+    dropped.append(exc.field)
 
 
-def of_message(ids: common_pb2.CustomerIdentifiers, *, region: str) -> list[tuple[str, str]]:
-    """`normalize` of the identifiers a message carries (the channel id with its channel)."""
+def of_message(
+    ids: common_pb2.CustomerIdentifiers, *, region: str, dropped: list[str] | None = None
+) -> list[tuple[str, str]]:
+    """`normalize` of the identifiers a message carries (the channel id with its channel). Every
+    lookup and event passes `dropped`: a malformed identifier never fails them. The fields are
+    passed by name; a dict unpacked into `normalize` cost half as much again."""
     return normalize(
         loyalty_id=ids.loyalty_id,
         phone=ids.phone,
@@ -100,21 +95,7 @@ def of_message(ids: common_pb2.CustomerIdentifiers, *, region: str) -> list[tupl
         channel_user_id=ids.channel_user_id,
         channel=ids.channel,
         region=region,
-    )
-
-
-def of_message_lenient(
-    ids: common_pb2.CustomerIdentifiers, *, region: str
-) -> tuple[list[tuple[str, str]], list[str]]:
-    """`normalize_lenient` of the identifiers a message carries (every lookup and event: the
-    fields are passed by name; a dict unpacked into it cost half as much again)."""
-    return normalize_lenient(
-        loyalty_id=ids.loyalty_id,
-        phone=ids.phone,
-        email=ids.email,
-        channel_user_id=ids.channel_user_id,
-        channel=ids.channel,
-        region=region,
+        dropped=dropped,
     )
 
 
