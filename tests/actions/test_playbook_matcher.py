@@ -228,17 +228,6 @@ def test_broken_set_never_replaces_a_working_one() -> None:
     assert working.get("fq-default").version == 1  # type: ignore[union-attr]
 
 
-def test_facts_from_lookup_body() -> None:
-    facts = Facts.from_lookup({
-        "feedback": {"category": "food_quality", "severity": "high", "channel": "kiosk"},
-        "customer": {"tier": "vip", "signals": {"repeat_issue": True}},
-        "store": {"format": "restaurant"},
-        "local_time": "2026-11-20T12:00:00",
-    })  # fmt: skip
-    assert facts.store_format == "restaurant" and facts.signals["repeat_issue"] is True
-    assert facts.local_time == datetime(2026, 11, 20, 12, 0)
-
-
 def reference_match(
     ranked: list[Playbook], facts: Facts
 ) -> tuple[str, list[str], list[tuple[str, int]]] | None:

@@ -10,8 +10,8 @@ from grpc import aio
 
 from voc.actions.v1 import actions_pb2, actions_pb2_grpc
 from voc_actions.live import LiveLibrary
-from voc_actions.plans import DEFAULT_LANGUAGE
-from voc_actions.playbooks import Facts, Library, Playbook
+from voc_actions.plans import DEFAULT_LANGUAGE, facts_of, template_values
+from voc_actions.playbooks import Library, Playbook
 from voc_actions.playbooks.render import render_texts
 from voc_platform.grpc import check_batch_size, item_error
 
@@ -62,41 +62,18 @@ def _local_time(request: actions_pb2.GetActionPlanRequest) -> datetime | None:
 def plan_reply(
     library: Library, request: actions_pb2.GetActionPlanRequest
 ) -> actions_pb2.GetActionPlanResponse:
-    """The reply to ``request``: what ``plans.lookup`` gives, as protobuf,, built without
+    """The reply to ``request``: what ``plans.lookup`` gives, as protobuf, built without
     the intermediate query and plan dataclasses (this is the service's hot path)."""
     fb = request.feedback
     cust = request.customer
     st = request.store
     signals: dict[str, bool | int] = dict(cust.signals)
     signals["repeat_count"] = cust.repeat_count
-    facts = Facts(
-        category=fb.category or "other",
-        severity=fb.severity or None,
-        sentiment=fb.sentiment or None,
-        channel=fb.channel or None,
-        touchpoint=fb.touchpoint or None,
-        store_id=fb.store_id or None,
-        store_format=st.format or None,
-        store_region=st.region or None,
-        language=fb.language or None,
-        customer_tier=cust.tier or None,
-        signals=signals,
-        local_time=_local_time(request),
-    )
-    match = library.match(facts)
-    customer: dict[str, str | int] = {}
-    if cust.name:
-        customer["name"] = cust.name
-    if cust.tier:
-        customer["tier"] = cust.tier
-    if cust.last_visit:
-        customer["last_visit"] = cust.last_visit
-    if cust.repeat_count:
-        customer["repeat_count"] = cust.repeat_count
+    match = library.match(facts_of(fb, st, tier=cust.tier, signals=signals, local_time=_local_time(request)))
     lang, title, steps, script = render_texts(
         match,
         language=request.language or fb.language or DEFAULT_LANGUAGE,
-        customer=customer,
+        customer=template_values(cust),
         store={"name": st.name} if st.name else None,
     )
     reply = actions_pb2.GetActionPlanResponse()

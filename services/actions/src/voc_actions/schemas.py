@@ -15,8 +15,7 @@ from pydantic import (
     field_validator,
 )
 
-from voc_actions.plans import DEFAULT_LANGUAGE, PlanQuery
-from voc_actions.playbooks import Facts
+from voc_actions.plans import DEFAULT_LANGUAGE, PlanQuery, facts_of, template_values
 from voc_platform.taxonomy import CATEGORIES, CHANNELS, SENTIMENTS, SEVERITIES
 
 #: A playbook file name as the CLI sends it: a bare ``*.yaml``/``*.yml`` name, no directories.
@@ -102,29 +101,10 @@ class LookupIn(BaseModel):
     def query(self) -> PlanQuery:
         """The lookup as the domain takes it: blank values are unknown, a missing category is other."""
         fb, cust, store = self.feedback, self.customer, self.store
-        facts = Facts(
-            category=fb.category or "other",
-            severity=fb.severity or None,
-            sentiment=fb.sentiment or None,
-            channel=fb.channel or None,
-            touchpoint=fb.touchpoint or None,
-            store_id=fb.store_id or None,
-            store_format=store.format or None,
-            store_region=store.region or None,
-            language=fb.language or None,
-            customer_tier=cust.tier or None,
-            signals=dict(cust.signals),
-            local_time=self.local_time,
-        )
-        known = (
-            ("name", cust.name),
-            ("tier", cust.tier),
-            ("last_visit", cust.last_visit),
-            ("repeat_count", cust.repeat_count),
-        )
+        facts = facts_of(fb, store, tier=cust.tier, signals=dict(cust.signals), local_time=self.local_time)
         return PlanQuery(
             facts=facts,
             language=self.language or fb.language or DEFAULT_LANGUAGE,
-            customer={name: value for name, value in known if value},
+            customer=template_values(cust),
             store_name=store.name or None,
         )

@@ -256,34 +256,6 @@ class Facts:
     signals: dict[str, Any] = field(default_factory=dict)
     local_time: datetime | None = None
 
-    @classmethod
-    def from_lookup(cls, body: dict[str, Any]) -> Facts:
-        """Build facts from a DESIGN §5 ``plans:lookup`` body.
-
-        ``{"feedback": {...}, "customer": {"tier", "signals"}}``, plus the optional extras
-        ``"store": {"format", "region"}`` and ``"local_time"`` (ISO string or datetime).
-        """
-        fb = body.get("feedback") or {}
-        cust = body.get("customer") or {}
-        store = body.get("store") or {}
-        lt = body.get("local_time")
-        if isinstance(lt, str):
-            lt = datetime.fromisoformat(lt)
-        return cls(
-            category=str(fb.get("category") or "other"),
-            severity=fb.get("severity"),
-            sentiment=fb.get("sentiment"),
-            channel=fb.get("channel"),
-            touchpoint=fb.get("touchpoint"),
-            store_id=fb.get("store_id"),
-            store_format=store.get("format") or fb.get("store_format"),
-            store_region=store.get("region") or fb.get("store_region"),
-            language=fb.get("language"),
-            customer_tier=cust.get("tier"),
-            signals=dict(cust.get("signals") or {}),
-            local_time=lt if isinstance(lt, datetime) else None,
-        )
-
     def as_map(self) -> dict[str, Any]:
         """The facts keyed like ``when:`` conditions."""
         m: dict[str, Any] = {
