@@ -131,17 +131,35 @@ FromQuery = Annotated[str | None, Query(alias="from", max_length=40)]
 ToQuery = Annotated[str | None, Query(alias="to", max_length=40)]
 
 
-def feedback_filter(
-    scope: Scope,
-    *,
-    store_id: str | None,
-    area_id: str | None,
+@dataclass(frozen=True, slots=True)
+class FilterParams:
+    """The filter's values besides the period: all of them for the list and the export, the
+    place alone for the analytics."""
+
+    store_id: str | None
+    area_id: str | None
+    channel: Channel | None = None
+    category: str | None = None
+    sentiment: str | None = None
+    status: str | None = None
+
+
+async def filter_params(
+    store_id: IdQuery = None,
+    area_id: IdQuery = None,
     channel: Channel | None = None,
-    category: str | None = None,
-    sentiment: str | None = None,
-    status: str | None = None,
-    since: str | None,
-    until: str | None,
+    category: Category | None = None,
+    sentiment: Sentiment | None = None,
+    status: Status | None = None,
+) -> FilterParams:
+    return FilterParams(store_id, area_id, channel, category, sentiment, status)
+
+
+FilterParamsDep = Annotated[FilterParams, Depends(filter_params)]
+
+
+def feedback_filter(
+    scope: Scope, params: FilterParams, *, since: str | None, until: str | None
 ) -> FeedbackFilter:
     """The reader's filter: the period parsed, 'to' after 'from'."""
     start = parse_period(since, "from")
@@ -150,12 +168,12 @@ def feedback_filter(
         raise Invalid("'to' must be after 'from'.", errors=[FieldError("query.to", "before 'from'")])
     return FeedbackFilter(
         scope_store_ids=scope,
-        store_id=store_id,
-        area_id=area_id,
-        channel=channel.value if channel else None,
-        category=category,
-        sentiment=sentiment,
-        status=status,
+        store_id=params.store_id,
+        area_id=params.area_id,
+        channel=params.channel.value if params.channel else None,
+        category=params.category,
+        sentiment=params.sentiment,
+        status=params.status,
         since=start,
         until=end,
     )

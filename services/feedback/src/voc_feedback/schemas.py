@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING, Annotated, Any
@@ -157,34 +158,6 @@ class FollowUpOut(BaseModel):
         )
 
 
-class FeedbackOut(BaseModel):
-    id: str
-    store_id: str
-    channel: str
-    text: str | None
-    ratings: Ratings
-    customer_id: str | None
-    revisit_intent: bool | None
-    touchpoint: str | None
-    occurred_at: datetime
-    received_at: datetime
-    status: str
-    classification: Classification
-    timeline: list[TimelineOut]
-    reopens_id: str | None = None
-    follow_up: FollowUpOut | None = None
-
-    @classmethod
-    def of(
-        cls, row: Feedback, timeline: list[TimelineEntry], *, follow_up: FollowUpOut | None
-    ) -> FeedbackOut:
-        return cls(
-            **FeedbackSummary.of(row).model_dump(),
-            timeline=[TimelineOut.of(t) for t in timeline],
-            follow_up=follow_up,
-        )
-
-
 class FeedbackSummary(BaseModel):
     """One row of `GET /v1/feedback` (no timeline)."""
 
@@ -218,6 +191,23 @@ class FeedbackSummary(BaseModel):
             status=row.status,
             classification=Classification.of(row),
             reopens_id=row.reopens_id,
+        )
+
+
+class FeedbackOut(FeedbackSummary):
+    """`GET /v1/feedback/{id}`: the list's row, its timeline and its follow-up survey."""
+
+    timeline: list[TimelineOut]
+    follow_up: FollowUpOut | None = None
+
+    @classmethod
+    def of(
+        cls, row: Feedback, timeline: Sequence[TimelineEntry] = (), *, follow_up: FollowUpOut | None = None
+    ) -> FeedbackOut:
+        return cls(
+            **FeedbackSummary.of(row).model_dump(),
+            timeline=[TimelineOut.of(t) for t in timeline],
+            follow_up=follow_up,
         )
 
 

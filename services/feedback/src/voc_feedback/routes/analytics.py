@@ -12,7 +12,7 @@ import orjson
 from fastapi import APIRouter, Depends, Query, Request, Response
 
 from voc_feedback import analytics
-from voc_feedback.deps import FromQuery, IdQuery, ReaderDep, SlaDep, ToQuery, feedback_filter
+from voc_feedback.deps import FilterParams, FromQuery, IdQuery, ReaderDep, SlaDep, ToQuery, feedback_filter
 from voc_feedback.listing import FeedbackFilter
 from voc_platform import taxonomy
 from voc_platform.errors import FieldError, Invalid
@@ -39,7 +39,7 @@ async def analytics_query(
     """A place and a period (the last 30 days by default), and the time zone of the days."""
     scope = await reader.query_scope(request, allowed={"store_id", "area_id", "from", "to", "tz"})
     zone = _timezone(tz)
-    where = feedback_filter(scope, store_id=store_id, area_id=area_id, since=since, until=until)
+    where = feedback_filter(scope, FilterParams(store_id, area_id), since=since, until=until)
     if where.since is None:
         where = dataclasses.replace(where, since=time.time() - DEFAULT_DAYS * 86400)
     return AnalyticsQuery(where, zone)
@@ -67,7 +67,7 @@ async def open_cases_query(
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> OpenCasesQuery:
     scope = await reader.query_scope(request, allowed={"store_id", "area_id", "limit"})
-    where = feedback_filter(scope, store_id=store_id, area_id=area_id, since=None, until=None)
+    where = feedback_filter(scope, FilterParams(store_id, area_id), since=None, until=None)
     return OpenCasesQuery(where, limit)
 
 

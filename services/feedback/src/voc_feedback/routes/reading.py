@@ -12,19 +12,16 @@ from fastapi.responses import StreamingResponse
 from voc_feedback import follow_ups, listing
 from voc_feedback.deps import (
     FILTER_PARAMS,
-    Category,
+    FilterParamsDep,
     FollowUpLinksDep,
     FromQuery,
-    IdQuery,
     ReaderDep,
     ReaderScopeDep,
-    Sentiment,
-    Status,
     ToQuery,
     feedback_filter,
 )
 from voc_feedback.listing import FeedbackFilter
-from voc_feedback.schemas import Channel, FeedbackOut, FeedbackPage, FeedbackSummary, FollowUpOut
+from voc_feedback.schemas import FeedbackOut, FeedbackPage, FeedbackSummary, FollowUpOut
 from voc_platform.errors import FieldError, Invalid, NotFound
 from voc_platform.http import DatabaseDep, SessionDep
 
@@ -41,30 +38,14 @@ class ListQuery(NamedTuple):
 async def list_query(
     request: Request,
     reader: ReaderDep,
-    store_id: IdQuery = None,
-    area_id: IdQuery = None,
-    channel: Channel | None = None,
-    category: Category | None = None,
-    sentiment: Sentiment | None = None,
-    status: Status | None = None,
+    params: FilterParamsDep,
     since: FromQuery = None,
     until: ToQuery = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     cursor: Annotated[str | None, Query(max_length=100)] = None,
 ) -> ListQuery:
     scope = await reader.query_scope(request, allowed=FILTER_PARAMS | {"limit", "cursor"})
-    where = feedback_filter(
-        scope,
-        store_id=store_id,
-        area_id=area_id,
-        channel=channel,
-        category=category,
-        sentiment=sentiment,
-        status=status,
-        since=since,
-        until=until,
-    )
-    return ListQuery(where, limit, cursor)
+    return ListQuery(feedback_filter(scope, params, since=since, until=until), limit, cursor)
 
 
 class ExportQuery(NamedTuple):
@@ -77,26 +58,11 @@ async def export_query(
     reader: ReaderDep,
     since: Annotated[str, Query(alias="from", max_length=40)],
     until: Annotated[str, Query(alias="to", max_length=40)],
-    store_id: IdQuery = None,
-    area_id: IdQuery = None,
-    channel: Channel | None = None,
-    category: Category | None = None,
-    sentiment: Sentiment | None = None,
-    status: Status | None = None,
+    params: FilterParamsDep,
 ) -> ExportQuery:
     """The list's filter with a bounded period (both ends required)."""
     scope = await reader.query_scope(request, allowed=FILTER_PARAMS)
-    where = feedback_filter(
-        scope,
-        store_id=store_id,
-        area_id=area_id,
-        channel=channel,
-        category=category,
-        sentiment=sentiment,
-        status=status,
-        since=since,
-        until=until,
-    )
+    where = feedback_filter(scope, params, since=since, until=until)
     assert where.since is not None and where.until is not None
     if where.until - where.since > MAX_EXPORT_DAYS * 86400:
         raise Invalid(
