@@ -30,7 +30,7 @@ from voc_notify.facts import (
 )
 from voc_notify.models import Store
 from voc_notify.settings import Settings
-from voc_platform.grpc import Coalescing, ItemFailed, client_channel, item_failed
+from voc_platform.grpc import Coalescing, ItemFailed, client_channel
 
 log = logging.getLogger(__name__)
 
@@ -52,29 +52,17 @@ class Upstreams:
         self.get_context = Coalescing(
             method="/voc.profile.v1.ProfileService/GetCustomerContext",
             single=self.profile.GetCustomerContext,
-            batch=self._contexts,
+            batch=lambda requests: self.profile.BatchGetCustomerContexts(
+                profile_pb2.BatchGetCustomerContextsRequest(requests=requests)
+            ),
         )
         self.get_plan = Coalescing(
             method="/voc.actions.v1.ActionsService/GetActionPlan",
             single=self.actions.GetActionPlan,
-            batch=self._plans,
+            batch=lambda requests: self.actions.BatchGetActionPlans(
+                actions_pb2.BatchGetActionPlansRequest(requests=requests)
+            ),
         )
-
-    async def _contexts(
-        self, requests: list[profile_pb2.GetCustomerContextRequest]
-    ) -> list[profile_pb2.GetCustomerContextResponse | ItemFailed]:
-        reply = await self.profile.BatchGetCustomerContexts(
-            profile_pb2.BatchGetCustomerContextsRequest(requests=requests)
-        )
-        return [r.response if r.HasField("response") else item_failed(r.error) for r in reply.results]
-
-    async def _plans(
-        self, requests: list[actions_pb2.GetActionPlanRequest]
-    ) -> list[actions_pb2.GetActionPlanResponse | ItemFailed]:
-        reply = await self.actions.BatchGetActionPlans(
-            actions_pb2.BatchGetActionPlansRequest(requests=requests)
-        )
-        return [r.response if r.HasField("response") else item_failed(r.error) for r in reply.results]
 
     async def close(self) -> None:
         await self._profile_channel.close()
