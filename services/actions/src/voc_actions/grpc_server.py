@@ -69,11 +69,19 @@ def plan_reply(
     st = request.store
     signals: dict[str, bool | int] = dict(cust.signals)
     signals["repeat_count"] = cust.repeat_count
-    match = library.match(facts_of(fb, st, tier=cust.tier, signals=signals, local_time=_local_time(request)))
+    facts = facts_of(
+        fb,
+        store_format=st.format,
+        store_region=st.region,
+        tier=cust.tier,
+        signals=signals,
+        local_time=_local_time(request),
+    )
+    match = library.match(facts)
     lang, title, steps, script = render_texts(
         match,
         language=request.language or fb.language or DEFAULT_LANGUAGE,
-        customer=template_values(cust),
+        customer=template_values(cust.name, cust.tier, cust.last_visit, cust.repeat_count),
         store={"name": st.name} if st.name else None,
     )
     reply = actions_pb2.GetActionPlanResponse()

@@ -2,17 +2,21 @@
 
 REST asks through `lookup`; gRPC (`grpc_server.plan_reply`, the hot path) does the same match and
 render straight into protobuf, and `tests/actions/test_grpc_reply.py` keeps the two equal. Both
-read their request through `facts_of` and `template_values`, written for either shape (the REST
-body's models, the gRPC request's messages)."""
+read their request through `facts_of` and `template_values` (the feedback item as the REST body's
+model or as the gRPC request's message)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from voc_actions.playbooks import Facts, Library, Plan, render_plan
+
+if TYPE_CHECKING:
+    from voc.common.v1 import common_pb2
+    from voc_actions.schemas import LookupFeedback
 
 DEFAULT_LANGUAGE = "ko"
 
@@ -28,51 +32,11 @@ class PlanQuery:
     store_name: str | None = None
 
 
-class FeedbackFacts(Protocol):
-    """What a lookup says of the feedback item (`LookupFeedback`, `common.v1.FeedbackFacts`)."""
-
-    @property
-    def category(self) -> str | None: ...
-    @property
-    def severity(self) -> str | None: ...
-    @property
-    def sentiment(self) -> str | None: ...
-    @property
-    def channel(self) -> str | None: ...
-    @property
-    def touchpoint(self) -> str | None: ...
-    @property
-    def store_id(self) -> str | None: ...
-    @property
-    def language(self) -> str | None: ...
-
-
-class StoreFacts(Protocol):
-    """What a lookup says of the store (`LookupStore`, `actions.v1.StoreFacts`)."""
-
-    @property
-    def format(self) -> str | None: ...
-    @property
-    def region(self) -> str | None: ...
-
-
-class CustomerValues(Protocol):
-    """The customer's values a plan's texts may use (`LookupCustomer`, `actions.v1.CustomerFacts`)."""
-
-    @property
-    def name(self) -> str | None: ...
-    @property
-    def tier(self) -> str | None: ...
-    @property
-    def last_visit(self) -> str | None: ...
-    @property
-    def repeat_count(self) -> int | None: ...
-
-
 def facts_of(
-    feedback: FeedbackFacts,
-    store: StoreFacts,
+    feedback: LookupFeedback | common_pb2.FeedbackFacts,
     *,
+    store_format: str | None,
+    store_region: str | None,
     tier: str | None,
     signals: dict[str, Any],
     local_time: datetime | None,
@@ -85,8 +49,8 @@ def facts_of(
         channel=feedback.channel or None,
         touchpoint=feedback.touchpoint or None,
         store_id=feedback.store_id or None,
-        store_format=store.format or None,
-        store_region=store.region or None,
+        store_format=store_format or None,
+        store_region=store_region or None,
         language=feedback.language or None,
         customer_tier=tier or None,
         signals=signals,
@@ -94,17 +58,19 @@ def facts_of(
     )
 
 
-def template_values(customer: CustomerValues) -> dict[str, str | int]:
+def template_values(
+    name: str | None, tier: str | None, last_visit: str | None, repeat_count: int | None
+) -> dict[str, str | int]:
     """The customer's values a plan's texts may use, those that are known (blank is unknown)."""
     values: dict[str, str | int] = {}
-    if customer.name:
-        values["name"] = customer.name
-    if customer.tier:
-        values["tier"] = customer.tier
-    if customer.last_visit:
-        values["last_visit"] = customer.last_visit
-    if customer.repeat_count:
-        values["repeat_count"] = customer.repeat_count
+    if name:
+        values["name"] = name
+    if tier:
+        values["tier"] = tier
+    if last_visit:
+        values["last_visit"] = last_visit
+    if repeat_count:
+        values["repeat_count"] = repeat_count
     return values
 
 

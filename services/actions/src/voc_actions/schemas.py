@@ -101,10 +101,17 @@ class LookupIn(BaseModel):
     def query(self) -> PlanQuery:
         """The lookup as the domain takes it: blank values are unknown, a missing category is other."""
         fb, cust, store = self.feedback, self.customer, self.store
-        facts = facts_of(fb, store, tier=cust.tier, signals=dict(cust.signals), local_time=self.local_time)
+        facts = facts_of(
+            fb,
+            store_format=store.format,
+            store_region=store.region,
+            tier=cust.tier,
+            signals=dict(cust.signals),
+            local_time=self.local_time,
+        )
         return PlanQuery(
             facts=facts,
             language=self.language or fb.language or DEFAULT_LANGUAGE,
-            customer=template_values(cust),
+            customer=template_values(cust.name, cust.tier, cust.last_visit, cust.repeat_count),
             store_name=store.name or None,
         )
