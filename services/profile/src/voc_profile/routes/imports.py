@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import IO, Annotated, Any, Protocol
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -18,7 +19,6 @@ from voc_profile.uploads import Format, ImportRejected
 # The bulk imports stream their bodies and enforce their own, larger limit.
 PATHS = frozenset({"/v1/customers:import", "/v1/visits:import"})
 router = APIRouter(dependencies=[Depends(require_admin)])
-FormatQuery = Annotated[str | None, Query()]
 
 
 class _Import(Protocol):
@@ -27,42 +27,53 @@ class _Import(Protocol):
     ) -> importer.ImportReport: ...
 
 
-@router.post("/v1/customers:import")
-async def import_customers(
+@dataclass(frozen=True, slots=True)
+class Upload:
+    """An import request: its body (streamed), its format and what the importer writes with."""
+
+    request: Request
+    fmt: str | None
+    database: Database
+    settings: Settings
+    actor: str
+
+    async def run(self, run: _Import) -> dict[str, Any]:
+        """The body spooled (refused past the size limit), then imported by `run`: its report."""
+        chosen = _format(self.request, self.fmt)
+        limit = self.settings.max_import_bytes
+        length = self.request.headers.get("content-length", "")
+        if length.isdigit() and int(length) > limit:
+            raise ImportRejected(413, f"The file exceeds {limit} bytes; nothing was imported.")
+        with await uploads.spool(self.request.stream(), max_bytes=limit) as spooled:
+            report = await run(
+                self.database, spooled=spooled, fmt=chosen, settings=self.settings, actor=self.actor
+            )
+        return report.to_dict()
+
+
+async def get_upload(
     request: Request,
     database: DatabaseDep,
     settings: SettingsDep,
     actor: ActorDep,
-    format: FormatQuery = None,
-) -> dict[str, Any]:
+    format: Annotated[str | None, Query()] = None,
+) -> Upload:
+    return Upload(request, format, database, settings, actor)
+
+
+UploadDep = Annotated[Upload, Depends(get_upload)]
+
+
+@router.post("/v1/customers:import")
+async def import_customers(upload: UploadDep) -> dict[str, Any]:
     """CSV (header row) or JSON Lines of customers; per-row errors with line numbers."""
-    return await _run(importer.import_customers, request, format, database, settings, actor)
+    return await upload.run(importer.import_customers)
 
 
 @router.post("/v1/visits:import")
-async def import_visits(
-    request: Request,
-    database: DatabaseDep,
-    settings: SettingsDep,
-    actor: ActorDep,
-    format: FormatQuery = None,
-) -> dict[str, Any]:
+async def import_visits(upload: UploadDep) -> dict[str, Any]:
     """CSV or JSON Lines of POS visits (customer, store_id, visited_at, amount)."""
-    return await _run(importer.import_visits, request, format, database, settings, actor)
-
-
-async def _run(
-    run: _Import, request: Request, fmt: str | None, database: Database, settings: Settings, actor: str
-) -> dict[str, Any]:
-    chosen = _format(request, fmt)
-    length = request.headers.get("content-length", "")
-    if length.isdigit() and int(length) > settings.max_import_bytes:
-        raise ImportRejected(
-            413, f"The file exceeds {settings.max_import_bytes} bytes; nothing was imported."
-        )
-    with await uploads.spool(request.stream(), max_bytes=settings.max_import_bytes) as spooled:
-        report = await run(database, spooled=spooled, fmt=chosen, settings=settings, actor=actor)
-    return report.to_dict()
+    return await upload.run(importer.import_visits)
 
 
 def _format(request: Request, fmt: str | None) -> Format:
