@@ -112,14 +112,7 @@ def customer_out(customer: Customer) -> dict[str, Any]:
     """A customer as the API answers it: attributes only, never an identifier."""
     return {
         "id": customer.id,
-        "name": customer.name,
-        "tier": customer.tier,
-        "lifetime_value": customer.lifetime_value,
-        "preferred_language": customer.preferred_language,
-        "home_store_id": customer.home_store_id,
-        "contact_consent": customer.contact_consent,
-        "household_id": customer.household_id,
-        "household_relation": customer.household_relation,
+        **{key: getattr(customer, key) for key in CRM_FIELDS},
         "merged_into": customer.merged_into,
         "created_at": customer.created_at,
         "updated_at": customer.updated_at,

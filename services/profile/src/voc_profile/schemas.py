@@ -1,3 +1,6 @@
+"""The profile bodies: CRM customers (JSON API, CSV or JSON Lines import), their upsert results,
+and POS visits (import)."""
+
 from __future__ import annotations
 
 from typing import Annotated
@@ -6,6 +9,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 Tier = Annotated[str, Field(pattern=r"^(basic|silver|gold|vip)$")]
 Relation = Annotated[str, Field(pattern=r"^(owner|driver|family_member)$")]
+# The identifiers a customer record and a visit row may carry, as raw input (normalised later).
+LoyaltyId = Annotated[str, Field(max_length=64)]
+Phone = Annotated[str, Field(max_length=32)]
+Email = Annotated[str, Field(max_length=254)]
 
 
 class CustomerIn(BaseModel):
@@ -13,9 +20,9 @@ class CustomerIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    loyalty_id: Annotated[str, Field(max_length=64)] | None = None
-    phone: Annotated[str, Field(max_length=32)] | None = None
-    email: Annotated[str, Field(max_length=254)] | None = None
+    loyalty_id: LoyaltyId | None = None
+    phone: Phone | None = None
+    email: Email | None = None
     app_user_id: Annotated[str, Field(max_length=128)] | None = None
     name: Annotated[str, Field(max_length=100)] | None = None
     tier: Tier | None = None
@@ -46,9 +53,9 @@ class VisitIn(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
     customer_id: Annotated[str, Field(max_length=36)] | None = None
-    loyalty_id: Annotated[str, Field(max_length=64)] | None = None
-    phone: Annotated[str, Field(max_length=32)] | None = None
-    email: Annotated[str, Field(max_length=254)] | None = None
+    loyalty_id: LoyaltyId | None = None
+    phone: Phone | None = None
+    email: Email | None = None
     store_id: Annotated[str, Field(min_length=1, max_length=64)]
     visited_at: str | float
     amount: Annotated[float, Field(ge=0, le=1e12)] = 0.0
