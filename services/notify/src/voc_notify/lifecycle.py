@@ -4,7 +4,9 @@ answers, and its pushes reported shown or opened."""
 from __future__ import annotations
 
 import time
+from typing import TypeVar
 
+from google.protobuf.message import Message
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -16,9 +18,11 @@ from voc_notify.models import Alert, Delivery, EscalationTimer, Store, outbox_ta
 from voc_notify.routing import Candidate, staff_for_roles
 from voc_platform.dbsync import Reader
 from voc_platform.errors import Conflict
-from voc_platform.outbox import add_event
+from voc_platform.outbox import add_event, add_events
 
 OUTCOMES = ("resolved", "compensated", "referred", "no_action_needed", "customer_unreachable")
+# The alert events each case hears (one per feedback item the alert answers).
+_CaseStep = TypeVar("_CaseStep", events_pb2.AlertAcknowledged, events_pb2.AlertResolved)
 
 
 def feedback_ids(alert: Alert) -> list[str]:
@@ -52,18 +56,10 @@ async def acknowledge(
         .where(Delivery.alert_id == alert.id, Delivery.status == "pending", Delivery.attempts == 0)
         .values(status="cancelled")
     )
-    for feedback_id in feedback_ids(alert):
-        await add_event(
-            session,
-            outbox_table,
-            subject="voc.alert.acknowledged",
-            message=events_pb2.AlertAcknowledged(
-                alert_id=alert.id,
-                feedback_id=feedback_id,
-                staff_id=principal.staff_id,
-                acknowledged_at_ms=int(now * 1000),
-            ),
-        )
+    acknowledged = events_pb2.AlertAcknowledged(
+        alert_id=alert.id, staff_id=principal.staff_id, acknowledged_at_ms=int(now * 1000)
+    )
+    await _tell_cases(session, alert, "voc.alert.acknowledged", acknowledged)
     return alert
 
 
@@ -93,21 +89,31 @@ async def resolve(
         .where(EscalationTimer.alert_id == alert.id, EscalationTimer.status == "pending")
         .values(status="cancelled")
     )
-    for feedback_id in feedback_ids(alert):
-        await add_event(
-            session,
-            outbox_table,
-            subject="voc.alert.resolved",
-            message=events_pb2.AlertResolved(
-                alert_id=alert.id,
-                feedback_id=feedback_id,
-                staff_id=principal.staff_id,
-                outcome=outcome,
-                note=note,
-                resolved_at_ms=int(now * 1000),
-            ),
-        )
+    resolved = events_pb2.AlertResolved(
+        alert_id=alert.id,
+        staff_id=principal.staff_id,
+        outcome=outcome,
+        note=note,
+        resolved_at_ms=int(now * 1000),
+    )
+    await _tell_cases(session, alert, "voc.alert.resolved", resolved)
     return alert
+
+
+async def _tell_cases(
+    session: AsyncSession,
+    alert: Alert,
+    subject: str,
+    message: _CaseStep,
+) -> None:
+    """`message` once for each feedback item the alert answers (each has a case), with its id."""
+    events: list[tuple[str, Message, str | None]] = []
+    for feedback_id in feedback_ids(alert):
+        event = type(message)()
+        event.CopyFrom(message)
+        event.feedback_id = feedback_id
+        events.append((subject, event, None))
+    await add_events(session, outbox_table, events)
 
 
 async def escalate(
