@@ -28,6 +28,16 @@ def clean_text(value: str) -> str:
     return _CONTROL.sub("", unicodedata.normalize("NFC", value)).strip()
 
 
+def clean_long_text(value: str | None, field: str) -> str | None:
+    """A customer's free text (`clean_text`): at most MAX_TEXT_CHARS, None when empty."""
+    if value is None:
+        return None
+    cleaned = clean_text(value)
+    if len(cleaned) > MAX_TEXT_CHARS:
+        raise ValueError(f"{field} is longer than {MAX_TEXT_CHARS} characters")
+    return cleaned or None
+
+
 class Channel(StrEnum):
     kiosk = "kiosk"
     app = "app"
@@ -80,12 +90,7 @@ class FeedbackIn(Strict):
     @field_validator("text")
     @classmethod
     def _clean(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        cleaned = clean_text(value)
-        if len(cleaned) > MAX_TEXT_CHARS:
-            raise ValueError(f"text is longer than {MAX_TEXT_CHARS} characters")
-        return cleaned or None
+        return clean_long_text(value, "text")
 
     @field_validator("occurred_at")
     @classmethod
@@ -289,12 +294,7 @@ class FollowUpAnswer(Strict):
     @field_validator("comment")
     @classmethod
     def _clean_comment(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        cleaned = clean_text(value)
-        if len(cleaned) > MAX_TEXT_CHARS:
-            raise ValueError(f"comment is longer than {MAX_TEXT_CHARS} characters")
-        return cleaned or None
+        return clean_long_text(value, "comment")
 
 
 class ApiKeyCreated(ApiKeyOut):
