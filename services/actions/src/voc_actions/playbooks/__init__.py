@@ -8,7 +8,6 @@ from voc_actions.playbooks.loader import (
     default_library,
     library_path,
     load_directory,
-    parse_duration,
     parse_playbooks,
     read_directory,
 )
@@ -23,6 +22,7 @@ from voc_actions.playbooks.model import (
     PlaybookValidationError,
 )
 from voc_actions.playbooks.render import render_plan
+from voc_actions.playbooks.sections import parse_duration
 from voc_actions.playbooks.template import VARIABLES
 
 __all__ = [
