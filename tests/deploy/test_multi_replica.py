@@ -16,7 +16,8 @@ import nats
 import pytest
 
 from tests.conftest import ARTIFACTS, DATABASE, DatabaseFactory
-from voc_cli.cluster import Cluster, ClusterConfig, post_load, register_phone
+from voc_cli.cluster import Cluster, ClusterConfig
+from voc_cli.cluster_load import post_load, register_phone
 from voc_cli.push_emulator import PushEmulator
 from voc_cli.supervisor import SERVICES
 
