@@ -100,12 +100,7 @@ async def resolve(
     return alert
 
 
-async def _tell_cases(
-    session: AsyncSession,
-    alert: Alert,
-    subject: str,
-    message: _CaseStep,
-) -> None:
+async def _tell_cases(session: AsyncSession, alert: Alert, subject: str, message: _CaseStep) -> None:
     """`message` once for each feedback item the alert answers (each has a case), with its id."""
     events: list[tuple[str, Message, str | None]] = []
     for feedback_id in feedback_ids(alert):
