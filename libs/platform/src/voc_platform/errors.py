@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import grpc
 
@@ -41,6 +41,15 @@ class DomainError(Exception):
             (FieldError(field, detail), *errors) if field is not None else tuple(errors)
         )
         self.headers = dict(headers or {})
+
+    def problem_errors(self) -> list[dict[str, Any]]:
+        """The `errors` member of the problem+json answer: one per offending field (a subclass
+        may say more of each)."""
+        return [{"field": e.field, "message": e.message} for e in self.errors]
+
+    def problem_members(self) -> dict[str, Any]:
+        """The answer's extension members besides `errors` (none unless a subclass has some)."""
+        return {}
 
 
 class BadRequest(DomainError):

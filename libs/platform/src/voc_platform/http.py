@@ -82,9 +82,10 @@ def install_problem_handlers(app: FastAPI) -> None:
             exc.status,
             exc.detail,
             title=exc.title,
-            errors=[{"field": e.field, "message": e.message} for e in exc.errors],
+            errors=exc.problem_errors(),
             headers=exc.headers,
             instance=request.url.path,
+            **exc.problem_members(),
         )
 
     async def on_validation(request: Request, exc: Exception) -> Response:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from voc_actions.errors import PlaybooksRejected, playbooks_rejected
 from voc_actions.live import LiveLibrary
 from voc_actions.routes import plans, playbooks
 from voc_actions.settings import Settings
@@ -17,7 +16,6 @@ def build_app(settings: Settings, database: Database, live: LiveLibrary) -> Fast
     app = create_app(title="Frontline VoC — actions", service="voc-actions")
     install_health_routes(app, extra_ready=lambda: len(live.library) > 0)
     app.state.settings, app.state.database, app.state.live = settings, database, live
-    app.add_exception_handler(PlaybooksRejected, playbooks_rejected)
     for router in (playbooks.router, plans.router):
         app.include_router(router)
     return app

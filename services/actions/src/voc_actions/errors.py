@@ -1,18 +1,15 @@
 """The actions service's own refusal: a publication whose playbooks do not validate.
 
-It is the platform's `Invalid` (422, INVALID_ARGUMENT) carrying every problem found; `api.py`
-answers it as problem+json whose `errors` name the file and line of each."""
+It is the platform's `Invalid` (422, INVALID_ARGUMENT) carrying every problem found; the platform's
+handler answers it as problem+json whose `errors` name the file and line of each."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
 
-from fastapi import Request, Response
-
 from voc_actions.playbooks import PlaybookProblem
 from voc_platform.errors import FieldError, Invalid
-from voc_platform.http import problem_response
 
 
 class PlaybooksRejected(Invalid):
@@ -31,11 +28,3 @@ class PlaybooksRejected(Invalid):
         return [
             {"file": p.file, "line": p.line, "field": p.field, "message": p.message} for p in self.problems
         ]
-
-
-async def playbooks_rejected(request: Request, exc: Exception) -> Response:
-    """problem+json for PlaybooksRejected, with the file and line of every problem."""
-    assert isinstance(exc, PlaybooksRejected)
-    return problem_response(
-        exc.status, exc.detail, title=exc.title, errors=exc.problem_errors(), instance=request.url.path
-    )

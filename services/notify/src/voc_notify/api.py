@@ -4,16 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI
 
 from voc_notify.auth import LoginGuard
-from voc_notify.errors import AlreadyAcknowledged, CsvRejected
 from voc_notify.routes import alerts, app, auth, devices, directory
 from voc_notify.settings import Settings
 from voc_notify.stream import AlertBroker
 from voc_notify.webpush import PushAllowlist, VapidKeys
 from voc_platform.db import Database
-from voc_platform.http import create_app, install_health_routes, problem_response
+from voc_platform.http import create_app, install_health_routes
 
 
 def build_app(
@@ -31,21 +30,6 @@ def build_app(
     api.state.settings, api.state.database = settings, database
     api.state.vapid, api.state.allowlist, api.state.broker = vapid, allowlist, broker
     api.state.login_guard = LoginGuard.from_settings(settings)
-    for error in (AlreadyAcknowledged, CsvRejected):
-        api.add_exception_handler(error, _problem_with_members)
     for router in (auth.router, devices.router, alerts.router, directory.router, app.router):
         api.include_router(router)
     return api
-
-
-async def _problem_with_members(request: Request, exc: Exception) -> Response:
-    """A notify error as problem+json with the members it carries (`errors.py`)."""
-    assert isinstance(exc, AlreadyAcknowledged | CsvRejected)
-    return problem_response(
-        exc.status,
-        exc.detail,
-        title=exc.title,
-        headers=exc.headers,
-        instance=request.url.path,
-        **exc.problem_members(),
-    )

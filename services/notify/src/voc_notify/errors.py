@@ -1,7 +1,6 @@
-"""Notify's own refusals: the platform's domain errors with the extra members its answers carry.
-
-Both are answered by `problem_response` in `api.py` with those members (`acknowledged_by`, the
-CSV's per-row errors); a gRPC caller sees the status of the base class."""
+"""Notify's own refusals: the platform's domain errors with the extra members its answers carry
+(`acknowledged_by`, the CSV's per-row errors), answered by the platform's handler like any other;
+a gRPC caller sees the status of the base class."""
 
 from __future__ import annotations
 
@@ -39,5 +38,5 @@ class CsvRejected(Invalid):
         super().__init__(detail)
         self.rows = tuple(rows)
 
-    def problem_members(self) -> dict[str, Any]:
-        return {"errors": [{"row": e.row, "field": e.field, "message": e.message} for e in self.rows]}
+    def problem_errors(self) -> list[dict[str, Any]]:
+        return [{"row": e.row, "field": e.field, "message": e.message} for e in self.rows]
