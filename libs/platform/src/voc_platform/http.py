@@ -4,7 +4,7 @@ request, security headers on every response, and the admin-token dependency."""
 from __future__ import annotations
 
 import hmac
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from typing import Annotated, Any
 
 import orjson
@@ -313,13 +313,18 @@ def reject_unknown_params(request: Request, allowed: Iterable[str]) -> None:
         )
 
 
-async def get_database(request: Request) -> Database:
-    """The service's database (set as `app.state.database` by its `build_app`)."""
-    database: Database = request.app.state.database
-    return database
+def app_state(name: str) -> Callable[[Request], Awaitable[Any]]:
+    """A dependency giving `app.state.<name>`, what the service's `build_app` put there. Declare
+    it once per name (`XDep = Annotated[X, Depends(app_state("x"))]`): FastAPI resolves it once
+    per request by identity. A coroutine, since FastAPI runs a plain function in its thread pool."""
+
+    async def from_state(request: Request) -> Any:
+        return getattr(request.app.state, name)
+
+    return from_state
 
 
-DatabaseDep = Annotated[Database, Depends(get_database)]
+DatabaseDep = Annotated[Database, Depends(app_state("database"))]
 
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:

@@ -5,23 +5,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends
 
 from voc_actions.live import LiveLibrary
 from voc_actions.settings import Settings
+from voc_platform.http import app_state
 
-
-def get_settings(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
-    return settings
-
-
-SettingsDep = Annotated[Settings, Depends(get_settings)]
-
-
-def get_live(request: Request) -> LiveLibrary:
-    live: LiveLibrary = request.app.state.live
-    return live
-
-
-LiveDep = Annotated[LiveLibrary, Depends(get_live)]
+SettingsDep = Annotated[Settings, Depends(app_state("settings"))]
+LiveDep = Annotated[LiveLibrary, Depends(app_state("live"))]

@@ -23,27 +23,11 @@ from voc_feedback.settings import Settings
 from voc_platform import taxonomy
 from voc_platform.db import Database
 from voc_platform.errors import FieldError, Invalid
-from voc_platform.http import BearerDep, SessionDep, bearer_token, reject_unknown_params
+from voc_platform.http import BearerDep, SessionDep, app_state, bearer_token, reject_unknown_params
 
 # Dependencies are coroutines: a plain function would run in the thread pool on every request.
-
-
-async def get_settings(request: Request) -> Settings:
-    """The service's settings (set as `app.state.settings` by `build_app`)."""
-    settings: Settings = request.app.state.settings
-    return settings
-
-
-SettingsDep = Annotated[Settings, Depends(get_settings)]
-
-
-async def get_rate_limiter(request: Request) -> RateLimiter:
-    """The per-key token buckets of this process (`app.state.rate_limiter`)."""
-    limiter: RateLimiter = request.app.state.rate_limiter
-    return limiter
-
-
-RateLimiterDep = Annotated[RateLimiter, Depends(get_rate_limiter)]
+SettingsDep = Annotated[Settings, Depends(app_state("settings"))]
+RateLimiterDep = Annotated[RateLimiter, Depends(app_state("rate_limiter"))]  # per-key token buckets
 
 
 class IntakeParts(NamedTuple):

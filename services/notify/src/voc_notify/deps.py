@@ -6,22 +6,16 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends
 
 from voc_notify.auth import LoginGuard, Principal, TokenError, read_token
 from voc_notify.settings import Settings
 from voc_notify.stream import AlertBroker
 from voc_notify.webpush import PushAllowlist, VapidKeys
 from voc_platform.errors import Unauthenticated
-from voc_platform.http import BearerDep, bearer_token
+from voc_platform.http import BearerDep, app_state, bearer_token
 
-
-def get_settings(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
-    return settings
-
-
-SettingsDep = Annotated[Settings, Depends(get_settings)]
+SettingsDep = Annotated[Settings, Depends(app_state("settings"))]
 
 
 def principal_from(token: str, settings: Settings) -> Principal:
@@ -37,29 +31,7 @@ async def current_staff(settings: SettingsDep, credentials: BearerDep) -> Princi
 
 
 CurrentStaff = Annotated[Principal, Depends(current_staff)]
-
-
-def get_broker(request: Request) -> AlertBroker:
-    broker: AlertBroker = request.app.state.broker
-    return broker
-
-
-def get_allowlist(request: Request) -> PushAllowlist:
-    allowlist: PushAllowlist = request.app.state.allowlist
-    return allowlist
-
-
-def get_login_guard(request: Request) -> LoginGuard:
-    guard: LoginGuard = request.app.state.login_guard
-    return guard
-
-
-def get_vapid(request: Request) -> VapidKeys:
-    vapid: VapidKeys = request.app.state.vapid
-    return vapid
-
-
-BrokerDep = Annotated[AlertBroker, Depends(get_broker)]
-AllowlistDep = Annotated[PushAllowlist, Depends(get_allowlist)]
-VapidDep = Annotated[VapidKeys, Depends(get_vapid)]
-LoginGuardDep = Annotated[LoginGuard, Depends(get_login_guard)]
+BrokerDep = Annotated[AlertBroker, Depends(app_state("broker"))]
+AllowlistDep = Annotated[PushAllowlist, Depends(app_state("allowlist"))]
+VapidDep = Annotated[VapidKeys, Depends(app_state("vapid"))]
+LoginGuardDep = Annotated[LoginGuard, Depends(app_state("login_guard"))]

@@ -14,20 +14,15 @@ import orjson
 from fastapi import Depends, Query, Request
 
 from voc_platform.errors import BadRequest, FieldError
+from voc_platform.http import app_state
 from voc_profile import lists
 from voc_profile.audit import AuditTrail
 from voc_profile.settings import Settings
 
 _ACTOR_NAME = re.compile(r"^[\w.@+-]{1,64}$")
 
-
-def get_settings(request: Request) -> Settings:
-    """The service's settings (set as `app.state.settings` by `build_app`)."""
-    settings: Settings = request.app.state.settings
-    return settings
-
-
-SettingsDep = Annotated[Settings, Depends(get_settings)]
+SettingsDep = Annotated[Settings, Depends(app_state("settings"))]
+TrailDep = Annotated[AuditTrail, Depends(app_state("audit_trail"))]  # the buffer of audited reads
 
 
 def actor_of(request: Request) -> str:
@@ -37,15 +32,6 @@ def actor_of(request: Request) -> str:
 
 
 ActorDep = Annotated[str, Depends(actor_of)]
-
-
-def get_trail(request: Request) -> AuditTrail:
-    """The buffer of audited reads (set as `app.state.audit_trail` by `build_app`)."""
-    trail: AuditTrail = request.app.state.audit_trail
-    return trail
-
-
-TrailDep = Annotated[AuditTrail, Depends(get_trail)]
 
 
 def encode_cursor(after: lists.After) -> str:
