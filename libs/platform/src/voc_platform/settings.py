@@ -2,19 +2,83 @@
 
 Each service subclasses `ServiceSettings` and adds its own ports and database URL with explicit
 `VOC_<SERVICE>_*` aliases, so the environment contract is greppable in one place per service.
+
+Production (`VOC_ENV=production`, what the image and the manifests set) is fail-closed: every
+secret must be set, and none may be a built-in development value, a placeholder from deploy/ or
+the docs, shorter than 32 characters or too regular to be random (`secret_problem`, the one home
+of that rule). `load_settings` turns a refusal into one line naming the variable.
 """
 
 from __future__ import annotations
 
+import math
+from collections import Counter
 from pathlib import Path
-from typing import ClassVar, Literal
+from typing import ClassVar, Literal, TypeVar
+from urllib.parse import urlsplit
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEV_ADMIN_TOKEN = "dev-admin-token"  # noqa: S105 - the refused-outside-development default
 DEV_INTERNAL_TOKEN = "dev-internal-token"  # noqa: S105
 DEV_JWT_SECRET = "dev-jwt-secret-change-me-in-production"  # noqa: S105
+DEV_SECRETS = frozenset({DEV_ADMIN_TOKEN, DEV_INTERNAL_TOKEN, DEV_JWT_SECRET})
+
+#: Fragments of the example values shipped in deploy/ and the docs (`replace-with-…`,
+#: `change-me…`, `PASSWORD`, …): a value containing one was copied, not generated.
+PLACEHOLDER_MARKERS = (
+    "replace-with",
+    "replace_with",
+    "change-me",
+    "change_me",
+    "changeme",
+    "placeholder",
+    "password",
+    "example",
+    "secret-here",
+    "your-",
+)
+MIN_SECRET_CHARS = 32
+#: At least this many bits by a per-character estimate (a random 32-character hex string has
+#: ~94-128; a repeated or two-letter string far fewer) and this many distinct characters.
+MIN_SECRET_BITS = 80
+MIN_SECRET_DISTINCT = 8
+HOW_TO_GENERATE = 'e.g. python3 -c "import secrets; print(secrets.token_urlsafe(32))"'
+
+
+def secret_problem(value: str, *, min_chars: int = MIN_SECRET_CHARS) -> str | None:
+    """Why `value` cannot be a production secret, or None when it can."""
+    if not value:
+        return "is not set"
+    if any(dev in value for dev in DEV_SECRETS):
+        return "is a built-in development value"
+    lowered = value.lower()
+    marker = next((m for m in PLACEHOLDER_MARKERS if m in lowered), None)
+    if marker is not None:
+        return f"is an example placeholder (contains {marker!r})"
+    if len(value) < min_chars:
+        return f"is shorter than {min_chars} characters"
+    counts = Counter(value)
+    bits = -sum(n * math.log2(n / len(value)) for n in counts.values())
+    if len(counts) < MIN_SECRET_DISTINCT or bits < MIN_SECRET_BITS:
+        return "has too little entropy to be random"
+    return None
+
+
+def url_password_problem(url: str) -> str | None:
+    """Why the password inside a database URL is an example value, or None (a URL without a
+    password, e.g. one using a client certificate or IAM, is fine)."""
+    try:
+        password = urlsplit(url).password
+    except ValueError:
+        return None
+    if password is None:
+        return None
+    lowered = password.lower()
+    if password in DEV_SECRETS or any(m in lowered for m in PLACEHOLDER_MARKERS):
+        return "carries an example password"
+    return None
 
 
 class ServiceSettings(BaseSettings):
@@ -58,16 +122,31 @@ class ServiceSettings(BaseSettings):
             raise ValueError("VOC_NATS_URL must start with nats://, tls://, ws:// or wss://")
         return value
 
+    def production_secrets(self) -> list[tuple[str, str]]:
+        """(variable, value) of every secret this service needs in production; a subclass adds
+        its own (feedback's follow-up secret, notify's JWT secret)."""
+        return [("VOC_ADMIN_TOKEN", self.admin_token), ("VOC_INTERNAL_TOKEN", self.internal_token)]
+
+    def production_problems(self) -> list[str]:
+        """What production refuses in these settings, one entry per variable."""
+        problems = [
+            f"{name} {problem}"
+            for name, value in self.production_secrets()
+            if (problem := secret_problem(value)) is not None
+        ]
+        if self.database_url and (problem := url_password_problem(self.database_url)) is not None:
+            problems.append(f"VOC_{self.service_name.upper()}_DATABASE_URL {problem}")
+        return problems
+
     @model_validator(mode="after")
-    def _refuse_default_secrets(self) -> ServiceSettings:
+    def _refuse_weak_secrets(self) -> ServiceSettings:
         if self.environment == "production":
-            for name, default in (
-                ("VOC_ADMIN_TOKEN", DEV_ADMIN_TOKEN),
-                ("VOC_INTERNAL_TOKEN", DEV_INTERNAL_TOKEN),
-            ):
-                value = self.admin_token if name == "VOC_ADMIN_TOKEN" else self.internal_token
-                if value == default or len(value) < 16:
-                    raise ValueError(f"{name} must be set to a secret of 16+ characters in production")
+            problems = self.production_problems()
+            if problems:
+                raise ValueError(
+                    "; ".join(problems) + f" (production needs a random secret of {MIN_SECRET_CHARS}+"
+                    f" characters in each, {HOW_TO_GENERATE})"
+                )
         return self
 
     @property
@@ -75,3 +154,34 @@ class ServiceSettings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.data_dir / f'{self.service_name}.db').resolve()}"
+
+
+SettingsT = TypeVar("SettingsT", bound=ServiceSettings)
+
+
+def variable_of(cls: type[ServiceSettings], name: str) -> str:
+    """The environment variable a field (or an alias already) of `cls` is read from."""
+    field = cls.model_fields.get(name)
+    if field is None:
+        return name
+    alias = field.validation_alias
+    return alias if isinstance(alias, str) else f"VOC_{name.upper()}"
+
+
+def describe(exc: ValidationError, cls: type[ServiceSettings]) -> str:
+    """A settings refusal as one line naming each variable (never echoing the value)."""
+    parts = []
+    for error in exc.errors():
+        message = str(error.get("msg", "invalid")).removeprefix("Value error, ")
+        loc = error.get("loc") or ()
+        parts.append(f"{variable_of(cls, str(loc[0]))}: {message}" if loc else message)
+    return "; ".join(parts)
+
+
+def load_settings(cls: type[SettingsT]) -> SettingsT:
+    """`cls()` from the environment; a bad value stops the process with one line on stderr
+    that names the variable (exit status 1), rather than a traceback."""
+    try:
+        return cls()
+    except ValidationError as exc:
+        raise SystemExit(f"voc-{cls.service_name}: refusing to start: {describe(exc, cls)}") from None
