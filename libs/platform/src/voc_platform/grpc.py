@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-import hmac
 import json
 import logging
 from collections.abc import Awaitable, Callable, Sequence
@@ -23,6 +22,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from voc.common.v1 import common_pb2
 from voc_platform import telemetry
+from voc_platform.constant_time import same_secret
 from voc_platform.errors import DomainError
 
 log = logging.getLogger(__name__)
@@ -51,7 +51,7 @@ def _guarded(method: str, handler: grpc.RpcMethodHandler, expected: bytes) -> gr
                 if carrier is None:
                     carrier = {}
                 carrier[key] = value
-        if not hmac.compare_digest(credential, expected):
+        if not same_secret(credential, expected):
             await context.abort(grpc.StatusCode.UNAUTHENTICATED, "missing service credential")
         parent = telemetry.extract(carrier) if carrier is not None and "traceparent" in carrier else None
         with telemetry.span(name, kind=SpanKind.SERVER, parent=parent, attributes=attributes):

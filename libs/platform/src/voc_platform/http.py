@@ -3,7 +3,6 @@ request, security headers on every response, and the admin-token dependency."""
 
 from __future__ import annotations
 
-import hmac
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from typing import Annotated, Any
 
@@ -18,6 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from voc_platform import telemetry
+from voc_platform.constant_time import same_secret
 from voc_platform.db import Database
 from voc_platform.errors import DomainError, FieldError, Invalid
 
@@ -320,7 +320,7 @@ def admin_guard(get_token: Callable[[], str]) -> Callable[..., Awaitable[None]]:
 
     async def require_admin(credentials: BearerDep) -> None:
         token = bearer_token(credentials)
-        if not hmac.compare_digest(token.encode(), get_token().encode()):
+        if not same_secret(token, get_token()):
             raise Problem(403, "This call needs the admin token.")
 
     return require_admin
