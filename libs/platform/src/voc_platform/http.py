@@ -176,6 +176,7 @@ class BodyLimitMiddleware:
                 return
         received = 0
         too_large = False
+        started = False
 
         async def limited_receive() -> Message:
             nonlocal received, too_large
@@ -187,9 +188,21 @@ class BodyLimitMiddleware:
                     raise _BodyTooLarge
             return message
 
+        async def guarded_send(message: Message) -> None:
+            # Once the body ran over, the app's own answer is dropped: FastAPI's body parsing
+            # turns any error while reading (ours included) into a 400.
+            nonlocal started
+            if too_large and not started:
+                return
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
         try:
-            await self.app(scope, limited_receive, send)
-        except _BodyTooLarge:
+            await self.app(scope, limited_receive, guarded_send)
+        except Exception:
+            if not too_large:  # the limit's own refusal, however the app passed it on
+                raise
+        if too_large and not started:
             await self._reject(scope, receive, send)
 
     async def _reject(self, scope: Scope, receive: Receive, send: Send) -> None:
