@@ -60,6 +60,9 @@ async def migrate(name: str) -> None:
 
 def main(argv: list[str]) -> int:
     name = service_name()
+    from voc_platform.runtime import keep_data_private  # files 0600, directories 0700
+
+    keep_data_private(Path(os.environ.get("VOC_DATA_DIR", "./var")))
     command = argv[0] if argv else "serve"
     if command == "migrate":
         asyncio.run(migrate(name))

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import gc
 import logging
+import os
 import signal
 from collections.abc import Awaitable, Callable, Coroutine, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -33,6 +34,19 @@ from voc_platform.settings import ServiceSettings
 log = logging.getLogger(__name__)
 
 Hook = Callable[[], Awaitable[None]]
+
+#: New files 0600, new directories 0700: databases (and their -wal/-shm), keys and stores hold
+#: key hashes and customer data, readable by this user only, like the secrets.
+PRIVATE_UMASK = 0o077
+
+
+def keep_data_private(data_dir: Path) -> None:
+    """Set the process umask to `PRIVATE_UMASK` and close the data dir to others when this user
+    owns it (an operator's `mkdir` leaves it 0755; a mounted volume owned by root is left)."""
+    os.umask(PRIVATE_UMASK)
+    with contextlib.suppress(OSError):
+        if data_dir.is_dir() and data_dir.stat().st_uid == os.getuid():
+            data_dir.chmod(0o700)
 
 
 class _Uvicorn(uvicorn.Server):
@@ -222,6 +236,7 @@ def run_service(
     outbox: Table | None,
 ) -> None:
     """Entry point body of `python -m voc_<service>`."""
+    keep_data_private(settings.data_dir)
     telemetry.setup_logging(settings.service_name, level=settings.log_level, fmt=settings.log_format)
     telemetry.setup(f"voc-{settings.service_name}", otlp_endpoint=settings.otlp_endpoint)
 

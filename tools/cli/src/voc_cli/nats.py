@@ -76,6 +76,7 @@ class NatsServer:
             stderr=subprocess.STDOUT,
             text=True,
             env={**os.environ},
+            umask=0o077,  # the JetStream store holds the events (names, phones): this user only
         )
         ready = threading.Event()
         port_seen: list[int] = []
