@@ -5,6 +5,7 @@ variable; the image runs in production; development (`make run`) keeps its gener
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import subprocess
 import sys
@@ -13,6 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.support.certs import make_certs
 from voc_cli.supervisor import load_or_create_secrets
 from voc_feedback.settings import Settings as FeedbackSettings
 from voc_notify.settings import Settings as NotifySettings
@@ -163,3 +165,34 @@ def test_development_keeps_its_generated_secrets(tmp_path: Path) -> None:
     assert settings.jwt_secret == generated["jwt_secret"]
     # The generated ones would pass in production too: `make run` never uses a weak secret.
     assert all(platform_settings.secret_problem(v) is None for v in generated.values())
+
+
+def test_transport_settings_name_what_is_wrong(tmp_path: Path) -> None:
+    """NATS credentials and TLS, gRPC TLS (#21 finding 5): a half-given pair or a missing file
+    is refused naming the variable; nothing given is the plain embedded default."""
+    plain = ProfileSettings()
+    assert plain.grpc_tls() is None and plain.nats_security().connect_options(["nats://x:1"]) == {}
+    authority = make_certs().Authority()
+    cert = authority.write(tmp_path / "profile", authority.issue("profile", ["profile"])) / "ca.crt"
+    cases = [
+        ({"nats_user": "profile"}, "VOC_NATS_USER and VOC_NATS_PASSWORD go together"),
+        ({"grpc_tls_cert": cert}, "VOC_GRPC_TLS_CERT and VOC_GRPC_TLS_KEY go together"),
+        ({"grpc_tls_client_auth": "require"}, "VOC_GRPC_TLS_CLIENT_AUTH=require needs VOC_GRPC_TLS_CA"),
+        ({"nats_tls_ca": tmp_path / "missing.crt"}, "VOC_NATS_TLS_CA: no readable file"),
+        (
+            {"nats_user": "p", "nats_password": "x", "nats_creds": cert},
+            "give one of VOC_NATS_USER/VOC_NATS_PASSWORD, VOC_NATS_CREDS, VOC_NATS_NKEY_SEED",
+        ),
+    ]
+    for values, message in cases:
+        with pytest.raises(ValueError, match=re.escape(message)):
+            ProfileSettings(**values)
+    with pytest.raises(ValueError, match="VOC_NATS_PASSWORD is an example placeholder"):
+        ProfileSettings(
+            **production(nats_user="profile", nats_password="replace-with-a-long-random-password")
+        )
+    secured = ProfileSettings(
+        nats_user="profile", nats_password="n" + secrets.token_hex(24), nats_tls_ca=cert
+    )
+    options = secured.nats_security().connect_options(["tls://nats-0:4222"])
+    assert options["user"] == "profile" and "tls" not in str(options["password"])

@@ -86,7 +86,13 @@ class ServiceRuntime:
         self.database = Database(
             settings.resolved_database_url, group_linger=settings.sqlite_group_linger_ms / 1000
         )
-        self.bus = Bus(settings.nats_url, name=f"voc-{self.name}", replicas=settings.nats_stream_replicas)
+        self.bus = Bus(
+            settings.nats_url,
+            name=f"voc-{self.name}",
+            replicas=settings.nats_stream_replicas,
+            security=settings.nats_security(),
+            inbox_prefix=f"_INBOX.{self.name}",
+        )
         self.relay = OutboxRelay(self.database, outbox, self.bus) if outbox is not None else None
         self.parts: ServiceParts | None = None
         self.http_port = settings.http_port
@@ -116,6 +122,7 @@ class ServiceRuntime:
             token=self.settings.internal_token,
             register=parts.grpc_register,
             service_names=parts.grpc_service_names,
+            tls=self.settings.grpc_tls(),
         )
         self.grpc_port = bound
         await server.start()

@@ -20,6 +20,9 @@ from urllib.parse import urlsplit
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from voc_platform.bus import NatsSecurity
+from voc_platform.grpc import GrpcTls
+
 DEV_ADMIN_TOKEN = "dev-admin-token"  # noqa: S105 - the refused-outside-development default
 DEV_INTERNAL_TOKEN = "dev-internal-token"  # noqa: S105
 DEV_JWT_SECRET = "dev-jwt-secret-change-me-in-production"  # noqa: S105
@@ -109,6 +112,20 @@ class ServiceSettings(BaseSettings):
     notify_grpc_target: str = "127.0.0.1:9040"
     grpc_timeout_seconds: float = 2.0
 
+    # NATS credentials (one user per service, deploy/nats/accounts.conf) and TLS; gRPC TLS and
+    # mTLS. All optional: `make run`'s embedded nats-server and loopback gRPC need none.
+    nats_user: str | None = None
+    nats_password: str | None = None
+    nats_creds: Path | None = None  # a .creds file: user JWT + nkey seed
+    nats_nkey_seed: Path | None = None  # a file holding the user's nkey seed
+    nats_tls_ca: Path | None = None  # the CA that signed the NATS servers' certificates
+    nats_tls_cert: Path | None = None  # a client certificate, when the servers verify clients
+    nats_tls_key: Path | None = None
+    grpc_tls_cert: Path | None = None  # this service's certificate: served, and shown as a client
+    grpc_tls_key: Path | None = None
+    grpc_tls_ca: Path | None = None  # the CA that signs every service's certificate
+    grpc_tls_client_auth: Literal["none", "require"] = "none"  # require: mTLS
+
     http_port: int = 0
     grpc_port: int = 0
     database_url: str | None = None
@@ -122,10 +139,61 @@ class ServiceSettings(BaseSettings):
             raise ValueError("VOC_NATS_URL must start with nats://, tls://, ws:// or wss://")
         return value
 
+    @model_validator(mode="after")
+    def _transport_security(self) -> ServiceSettings:
+        problems = []
+        if (self.nats_user is None) != (self.nats_password is None):
+            problems.append("VOC_NATS_USER and VOC_NATS_PASSWORD go together")
+        ways = [self.nats_user is not None, self.nats_creds is not None, self.nats_nkey_seed is not None]
+        if sum(ways) > 1:
+            problems.append("give one of VOC_NATS_USER/VOC_NATS_PASSWORD, VOC_NATS_CREDS, VOC_NATS_NKEY_SEED")
+        for prefix in ("nats", "grpc"):
+            if (getattr(self, f"{prefix}_tls_cert") is None) != (getattr(self, f"{prefix}_tls_key") is None):
+                problems.append(f"VOC_{prefix.upper()}_TLS_CERT and VOC_{prefix.upper()}_TLS_KEY go together")
+        if self.grpc_tls_client_auth == "require" and (
+            self.grpc_tls_ca is None or self.grpc_tls_cert is None
+        ):
+            problems.append("VOC_GRPC_TLS_CLIENT_AUTH=require needs VOC_GRPC_TLS_CA and a certificate")
+        for name in ("nats_creds", "nats_nkey_seed", "nats_tls_ca", "nats_tls_cert", "nats_tls_key",
+                     "grpc_tls_cert", "grpc_tls_key", "grpc_tls_ca"):  # fmt: skip
+            path = getattr(self, name)
+            if path is not None and not path.is_file():
+                problems.append(f"VOC_{name.upper()}: no readable file at {path}")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    def nats_security(self) -> NatsSecurity:
+        """The NATS credentials and TLS of this service (all empty on the embedded default)."""
+        return NatsSecurity(
+            user=self.nats_user,
+            password=self.nats_password,
+            creds=self.nats_creds,
+            nkey_seed=self.nats_nkey_seed,
+            tls_ca=self.nats_tls_ca,
+            tls_cert=self.nats_tls_cert,
+            tls_key=self.nats_tls_key,
+        )
+
+    def grpc_tls(self) -> GrpcTls | None:
+        """gRPC TLS for this service's server and its clients, or None (plain, the default)."""
+        if self.grpc_tls_cert is None and self.grpc_tls_ca is None:
+            return None
+        return GrpcTls(
+            cert_file=self.grpc_tls_cert,
+            key_file=self.grpc_tls_key,
+            ca_file=self.grpc_tls_ca,
+            require_client_auth=self.grpc_tls_client_auth == "require",
+        )
+
     def production_secrets(self) -> list[tuple[str, str]]:
         """(variable, value) of every secret this service needs in production; a subclass adds
-        its own (feedback's follow-up secret, notify's JWT secret)."""
-        return [("VOC_ADMIN_TOKEN", self.admin_token), ("VOC_INTERNAL_TOKEN", self.internal_token)]
+        its own (feedback's follow-up secret, notify's JWT secret). A NATS password, when one is
+        used, is held to the same rule."""
+        found = [("VOC_ADMIN_TOKEN", self.admin_token), ("VOC_INTERNAL_TOKEN", self.internal_token)]
+        if self.nats_password is not None:
+            found.append(("VOC_NATS_PASSWORD", self.nats_password))
+        return found
 
     def production_problems(self) -> list[str]:
         """What production refuses in these settings, one entry per variable."""
