@@ -47,9 +47,10 @@ def install_vapid_key() -> None:
 async def migrate(name: str) -> None:
     from voc_platform import migrations
     from voc_platform.db import Database
+    from voc_platform.settings import load_settings
 
     main = importlib.import_module(f"voc_{name}.__main__")
-    settings = importlib.import_module(f"voc_{name}.settings").Settings()
+    settings = load_settings(importlib.import_module(f"voc_{name}.settings").Settings)
     database = Database(settings.resolved_database_url)
     try:
         await migrations.upgrade(database, main.MIGRATIONS, name=name)
@@ -59,6 +60,9 @@ async def migrate(name: str) -> None:
 
 def main(argv: list[str]) -> int:
     name = service_name()
+    from voc_platform.runtime import keep_data_private  # files 0600, directories 0700
+
+    keep_data_private(Path(os.environ.get("VOC_DATA_DIR", "./var")))
     command = argv[0] if argv else "serve"
     if command == "migrate":
         asyncio.run(migrate(name))

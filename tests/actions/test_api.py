@@ -107,6 +107,14 @@ BAD_PLAYBOOKS: dict[str, tuple[Any, int | None, str, str]] = {
         "(yaml)",
         "invalid YAML",
     ),
+    "YAML anchor and alias": (
+        lambda pid: _broken(
+            pid, "sla: {ack: 2m, resolve: 20m}\n", "sla: &sla {ack: 2m, resolve: 20m}\nx-copy: *sla\n"
+        ),
+        11,
+        "(yaml)",
+        "anchors and aliases are not allowed",
+    ),
     "unknown condition key": (
         lambda pid: playbook_yaml(pid, extra_when="  weather: rainy\n"),
         7,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -74,6 +75,30 @@ def test_good_playbook_parses_with_everything() -> None:
 def test_problem_str_format() -> None:
     assert str(PlaybookProblem("a.yaml", 3, "when.x", "bad")) == "a.yaml:3: when.x: bad"
     assert str(PlaybookProblem("a.yaml", None, "id", "bad")) == "a.yaml: id: bad"
+
+
+def alias_bomb(levels: int) -> str:
+    """A "billion laughs" playbook: each level is ten aliases of the one before, so ``levels``
+    lines of YAML stand for 10**levels strings once walked."""
+    lines = ['a0: &a0 "lol"']
+    lines += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]" for i in range(1, levels + 1)]
+    return GOOD + "description:\n" + "".join(f"  {line}\n" for line in lines)
+
+
+def test_anchors_and_aliases_are_refused_before_anything_walks_them() -> None:
+    """#21 finding 11: a few aliased lines expand to billions of nodes in any walk (validation,
+    the duplicate-key check, JSON for storage). Refused at the first anchor, with its line."""
+    start = time.perf_counter()
+    p = one(problems_of(("bomb.yaml", alias_bomb(6))))
+    assert time.perf_counter() - start < 1.0
+    assert (p.file, p.line, p.field) == ("bomb.yaml", GOOD.count("\n") + 2, "(yaml)")
+    assert "anchors and aliases are not allowed" in p.message and "&a0" in p.message
+    # A lone alias (of an anchor on an earlier line) names its own line too.
+    merged = replace(10, "sla: &sla {ack: 2m, resolve: 30m}\nsla_copy: *sla")
+    assert one(problems_of(("merge.yaml", merged))).line == 10
+    # A '*' or '&' inside quoted text is just text.
+    quoted = replace(14, 'script: {ko: "{customer.name}님 &*", en: "a *star* & more"}')
+    assert parse_playbooks([("quoted.yaml", quoted)]).get("food-safety") is not None
 
 
 def test_invalid_yaml() -> None:

@@ -18,6 +18,7 @@ import httpx
 import psutil
 import pytest
 
+from tests.support.files import loose_modes
 from voc_cli.supervisor import PUBLIC_PUSH_HOSTS, SERVICES, default_push_hosts, free_port
 
 
@@ -26,6 +27,10 @@ def _children(pid: int) -> list[psutil.Process]:
 
 
 def test_voc_up_runs_seeds_restarts_and_stops(tmp_path: Path) -> None:
+    # A file an earlier run left readable by others (#21 finding 12): `voc up` closes it.
+    (tmp_path / "logs").mkdir(mode=0o755)
+    (tmp_path / "logs" / "nats.log").write_text("")
+    (tmp_path / "logs" / "nats.log").chmod(0o644)
     env = {k: v for k, v in os.environ.items() if not k.startswith("VOC_")}
     phone_port = free_port()
     env.update(
@@ -73,6 +78,12 @@ def test_voc_up_runs_seeds_restarts_and_stops(tmp_path: Path) -> None:
         assert login.status_code == 200
         staff = {"Authorization": f"Bearer {login.json()['access_token']}"}
         check_push_allowlist(creds, staff, env, phone_port)
+        # Databases (with -wal/-shm), the JetStream store, the VAPID key, the secrets, the demo
+        # credentials and the logs: 0600 files in 0700 directories (#21 finding 12).
+        names = {p.name for p in tmp_path.iterdir()}
+        assert {"feedback.db", "notify.db-wal", "vapid_private_key.pem", "secrets.json", "nats"} <= names
+        assert any((tmp_path / "nats").rglob("*.blk")), "the JetStream store holds the seeded events"
+        assert loose_modes(tmp_path) == []
 
         # Crash one service: the supervisor starts it again.
         victim = next(p for p in _children(proc.pid) if "voc_profile" in " ".join(p.cmdline()))

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import importlib
 import os
+import re
+import secrets
 import subprocess
 import sys
 from pathlib import Path
@@ -17,6 +19,8 @@ import yaml
 
 from tests.conftest import DatabaseFactory
 from tests.deploy.kustomize import render
+from tests.support.certs import make_certs
+from voc_cli.nats import nats_server_binary
 from voc_cli.supervisor import SERVICES
 from voc_platform.settings import ServiceSettings
 
@@ -183,9 +187,13 @@ def test_a_port_or_env_name_that_disagrees_with_the_settings_fails() -> None:
     assert any("healthcheck" in p for p in compose_disagreements(document))
 
 
-def test_the_settings_accept_the_manifest_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_settings_accept_the_manifest_environment(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     """Production settings built from the ConfigMap + each Deployment's env (secrets filled in
-    with long placeholders) validate: types, URL schemes, the production secret rules."""
+    with random values, the mounted certificates made here) validate: types, URL schemes, the
+    production secret rules; and they run the bus and gRPC authenticated over TLS (#21 finding 5)."""
+    make_certs().make_all(tmp_path / "certs")
     objects = render(DEPLOY / "k8s" / "overlays" / "production")
     config = next(o for o in objects if o["kind"] == "ConfigMap" and o["metadata"]["name"] == "voc-config")[
         "data"
@@ -201,10 +209,87 @@ def test_the_settings_accept_the_manifest_environment(monkeypatch: pytest.Monkey
             for key, value in config.items():
                 patch.setenv(key, value)
             for entry in container["env"]:
-                patch.setenv(entry["name"], entry.get("value") or "secret-placeholder-" + "x" * 40)
+                patch.setenv(entry["name"], entry.get("value") or secrets.token_urlsafe(32))
+            mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
+            volumes = {v["name"]: v for v in deployment["spec"]["template"]["spec"]["volumes"]}
+            assert mounts["tls"] == "/etc/voc/tls"
+            assert volumes["tls"]["secret"]["secretName"] == f"voc-{service}-tls"
+            for key in [k for k in os.environ if k.startswith("VOC_")]:
+                if os.environ[key].startswith("/etc/voc/tls/"):  # the Secret cert-manager makes
+                    patch.setenv(key, str(tmp_path / "certs" / service / os.environ[key].rsplit("/", 1)[1]))
             settings = settings_class(service)()
         assert settings.environment == "production" and settings.host == "0.0.0.0"
         assert (settings.http_port, settings.grpc_port) == default_ports(service)
+        tls = settings.grpc_tls()
+        assert tls is not None and tls.cert_file and tls.key_file and tls.ca_file and tls.require_client_auth
+        nats = settings.nats_security()
+        assert nats.user == service and nats.password and nats.tls_ca and nats.tls_cert
+        assert all(url.startswith("tls://") for url in settings.nats_url.split(","))
+        probe = container["livenessProbe"]
+        assert "grpc" not in probe  # Kubernetes' gRPC probe cannot speak TLS
+
+
+def nats_passwords(accounts: str) -> set[str]:
+    return set(re.findall(r"password: \$(VOC_NATS_[A-Z]+_PASSWORD)", accounts))
+
+
+def test_nats_runs_the_accounts_over_tls_in_both_manifests(tmp_path: Path) -> None:
+    """The NATS configurations of deploy/ parse with the bundled nats-server (TLS for clients and
+    routes, the accounts included), carry deploy/nats/accounts.conf verbatim, and get every
+    password those accounts read; each service logs in as its own user (#21 finding 5)."""
+    accounts = (DEPLOY / "nats" / "accounts.conf").read_text()
+    variables = nats_passwords(accounts)
+    assert variables == {
+        f"VOC_NATS_{u}_PASSWORD" for u in (*[s.upper() for s in SERVICES], "ADMIN", "SYSTEM")
+    }
+    certs = tmp_path / "certs"
+    make_certs().make_all(certs)
+    env = {**os.environ, "POD_NAME": "nats-0", **{v: "n" + secrets.token_hex(24) for v in variables}}
+
+    def parses(config: str, name: str) -> None:
+        directory = tmp_path / name
+        directory.mkdir()
+        (directory / "nats.conf").write_text(config.replace("/etc/nats-tls/", f"{certs}/nats/"))
+        (directory / "accounts.conf").write_text(accounts)
+        done = subprocess.run(
+            [nats_server_binary(), "-c", str(directory / "nats.conf"), "-t"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert "include accounts.conf" in config and "verify: true" in config
+
+    objects = render(DEPLOY / "k8s" / "overlays" / "production")
+    config = next(o for o in objects if o["kind"] == "ConfigMap" and o["metadata"]["name"] == "nats-config")
+    assert config["data"]["accounts.conf"] == accounts
+    parses(config["data"]["nats.conf"], "k8s")
+    nats = next(o for o in objects if o["kind"] == "StatefulSet" and o["metadata"]["name"] == "nats")
+    container = nats["spec"]["template"]["spec"]["containers"][0]
+    from_secret = {e["name"] for e in container["env"] if "secretKeyRef" in e.get("valueFrom", {})}
+    assert variables <= from_secret
+    assert {"name": "tls", "mountPath": "/etc/nats-tls", "readOnly": True} in container["volumeMounts"]
+    voc_config = next(
+        o for o in objects if o["kind"] == "ConfigMap" and o["metadata"]["name"] == "voc-config"
+    )
+    assert all(url.startswith("tls://") for url in voc_config["data"]["VOC_NATS_URL"].split(","))
+
+    document = compose()
+    parses((DEPLOY / "compose" / "nats.conf").read_text(), "compose")
+    for n in (1, 2, 3):
+        node = document["services"][f"nats-{n}"]
+        assert node["command"][:2] == ["-c", "/etc/nats/nats.conf"]
+        assert "../nats/accounts.conf:/etc/nats/accounts.conf:ro" in node["volumes"]
+        assert variables <= set(node["environment"])
+    for service in SERVICES:
+        spec = document["services"][service]
+        assert spec["environment"]["VOC_NATS_USER"] == service
+        assert spec["environment"]["VOC_NATS_PASSWORD"].startswith(
+            f"${{VOC_NATS_{service.upper()}_PASSWORD:?"
+        )
+        assert spec["environment"]["VOC_GRPC_TLS_CLIENT_AUTH"] == "require"
+        assert f"./certs/{service}:/etc/voc/tls:ro" in spec["volumes"]
 
 
 def test_yaml_lint_is_clean() -> None:

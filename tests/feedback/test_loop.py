@@ -290,3 +290,19 @@ def test_loop_kpis(feedback_service: FeedbackService) -> None:
 
 def body_reopened(service: FeedbackService, feedback_id: str) -> str:
     return str(service.get(feedback_id)["follow_up"]["reopened_feedback_id"])
+
+
+def test_a_store_key_never_sees_the_follow_up_link(
+    feedback_service: FeedbackService, key: dict[str, Any]
+) -> None:
+    """The link answers the survey as the customer: a store could fill in its own customers'
+    surveys with it (#21 finding 9). The admin still sees it; the store sees the rest."""
+    feedback_id = submit(feedback_service, key, "주문이 늦게 나왔어요", ratings={"csat": 2})
+    alert_lifecycle(feedback_service, feedback_id, ack_after=30, resolve_after=300)
+    follow_up_token(feedback_service, feedback_id)  # open, and shown to the admin
+    as_store = httpx.get(f"{feedback_service.url}/v1/feedback/{feedback_id}", headers=key["headers"])
+    assert as_store.status_code == 200, as_store.text
+    follow_up = as_store.json()["follow_up"]
+    assert follow_up is not None and follow_up["answered_at"] is None and follow_up["expires_at"]
+    assert follow_up["url"] is None
+    assert "/f/" not in as_store.text

@@ -4,6 +4,7 @@ NATS is back (DESIGN §3 degraded paths). Shutdown then flushes and closes clean
 from __future__ import annotations
 
 import asyncio
+import secrets
 from pathlib import Path
 
 import httpx
@@ -88,6 +89,9 @@ def test_production_refuses_default_secrets() -> None:
     with pytest.raises(ValueError, match="VOC_ADMIN_TOKEN"):
         Settings(environment="production")
     ok = Settings(
-        environment="production", admin_token="a" * 20, internal_token="b" * 20, follow_up_secret="c" * 32
+        environment="production",
+        admin_token=secrets.token_urlsafe(32),
+        internal_token=secrets.token_urlsafe(32),
+        follow_up_secret=secrets.token_urlsafe(32),
     )
     assert ok.environment == "production"

@@ -10,8 +10,11 @@ import asyncio
 import contextlib
 import json
 import logging
+import ssl
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 import nats
 from nats.aio.client import Client
@@ -58,11 +61,63 @@ class ConsumerSpec:
     extra: Mapping[str, str] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class NatsSecurity:
+    """How a service proves who it is to NATS and keeps the connection private: a user and
+    password, a `.creds` file (user JWT + nkey seed) or an nkey seed file; TLS with the CA that
+    signed the servers' certificates and, when the server verifies clients, a client
+    certificate. All empty: a plain connection (the embedded nats-server of `make run`)."""
+
+    user: str | None = None
+    password: str | None = None
+    creds: Path | None = None
+    nkey_seed: Path | None = None
+    tls_ca: Path | None = None
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+
+    def tls_context(self, *, required: bool = False) -> ssl.SSLContext | None:
+        """The client TLS context (server certificate and host name verified), or None."""
+        if not (required or self.tls_ca or self.tls_cert):
+            return None
+        context = ssl.create_default_context(cafile=str(self.tls_ca) if self.tls_ca else None)
+        context.minimum_version = ssl.TLSVersion.TLSv1_2
+        if self.tls_cert and self.tls_key:
+            context.load_cert_chain(str(self.tls_cert), str(self.tls_key))
+        return context
+
+    def connect_options(self, servers: Sequence[str]) -> dict[str, Any]:
+        """The `nats.connect` keywords for these credentials and this TLS."""
+        options: dict[str, Any] = {}
+        if self.user is not None:
+            options.update(user=self.user, password=self.password)
+        if self.creds is not None:
+            options["user_credentials"] = str(self.creds)
+        if self.nkey_seed is not None:
+            options["nkeys_seed"] = str(self.nkey_seed)
+        context = self.tls_context(required=any(s.startswith(("tls://", "wss://")) for s in servers))
+        if context is not None:
+            options["tls"] = context
+        return options
+
+
 class Bus:
-    def __init__(self, url: str, *, name: str, replicas: int = 1) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        name: str,
+        replicas: int = 1,
+        security: NatsSecurity | None = None,
+        inbox_prefix: str = "_INBOX",
+    ) -> None:
         self.url = url
         self.name = name
         self.replicas = replicas
+        self.security = security or NatsSecurity()
+        # Replies (JetStream acks, API answers, pulled messages) arrive under this prefix; a
+        # service's own prefix lets NATS permissions keep every other user out of its replies.
+        self.inbox_prefix = inbox_prefix
         self.nc: Client | None = None
         self.js: JetStreamContext | None = None
         self._tasks: list[asyncio.Task[None]] = []
@@ -79,6 +134,8 @@ class Bus:
         self.nc = await nats.connect(
             servers=servers,
             name=self.name,
+            inbox_prefix=self.inbox_prefix,
+            **self.security.connect_options(servers),
             connect_timeout=2,
             max_reconnect_attempts=-1,
             reconnect_time_wait=0.5,

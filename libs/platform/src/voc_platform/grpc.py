@@ -1,18 +1,20 @@
 """gRPC server and client helpers shared by every service.
 
 Server: health service (Kubernetes gRPC probes), reflection, a service-credential check, trace
-context extraction. Client: one reused channel per target, a deadline on every call, retries on
-UNAVAILABLE (service config), the credential and the trace context in metadata.
+context extraction, TLS with an optional client-certificate requirement (mTLS). Client: one
+reused channel per target, a deadline on every call, retries on UNAVAILABLE (service config),
+the credential and the trace context in metadata, TLS (presenting its own certificate for mTLS).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextvars
-import hmac
 import json
 import logging
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Generic, Protocol, TypeVar, cast
 
 import grpc
@@ -24,6 +26,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 from voc.common.v1 import common_pb2
 from voc_platform import telemetry
 from voc_platform.batching import fail_waiting
+from voc_platform.constant_time import same_secret
 from voc_platform.errors import DomainError
 
 log = logging.getLogger(__name__)
@@ -52,7 +55,7 @@ def _guarded(method: str, handler: grpc.RpcMethodHandler, expected: bytes) -> gr
                 if carrier is None:
                     carrier = {}
                 carrier[key] = value
-        if not hmac.compare_digest(credential, expected):
+        if not same_secret(credential, expected):
             await context.abort(grpc.StatusCode.UNAUTHENTICATED, "missing service credential")
         parent = telemetry.extract(carrier) if carrier is not None and "traceparent" in carrier else None
         with telemetry.span(name, kind=SpanKind.SERVER, parent=parent, attributes=attributes):
@@ -111,6 +114,37 @@ class _GuardedServer:
         )
 
 
+@dataclass(frozen=True)
+class GrpcTls:
+    """A service's gRPC TLS material (PEM files). The server presents `cert_file`/`key_file`; with
+    `require_client_auth` it refuses a client without a certificate signed by `ca_file` (mTLS).
+    A client verifies the server against `ca_file` (the system roots without it) and presents
+    its own `cert_file`/`key_file` when it has them."""
+
+    cert_file: Path | None = None
+    key_file: Path | None = None
+    ca_file: Path | None = None
+    require_client_auth: bool = False
+
+    def server_credentials(self) -> grpc.ServerCredentials:
+        if self.cert_file is None or self.key_file is None:
+            raise ValueError("a TLS server needs a certificate and its key")
+        pair = (self.key_file.read_bytes(), self.cert_file.read_bytes())
+        return grpc.ssl_server_credentials(
+            [pair],
+            root_certificates=self.ca_file.read_bytes() if self.ca_file else None,
+            require_client_auth=self.require_client_auth,
+        )
+
+    def channel_credentials(self) -> grpc.ChannelCredentials:
+        own = self.cert_file is not None and self.key_file is not None
+        return grpc.ssl_channel_credentials(
+            root_certificates=self.ca_file.read_bytes() if self.ca_file else None,
+            private_key=self.key_file.read_bytes() if own and self.key_file else None,
+            certificate_chain=self.cert_file.read_bytes() if own and self.cert_file else None,
+        )
+
+
 def create_server(
     *,
     port: int,
@@ -118,8 +152,10 @@ def create_server(
     token: str,
     register: Sequence[Callable[[aio.Server], None]],
     service_names: Sequence[str],
+    tls: GrpcTls | None = None,
 ) -> tuple[aio.Server, health.aio.HealthServicer, int]:
-    """A grpc.aio server with health and reflection; returns (server, health, bound port)."""
+    """A grpc.aio server with health and reflection, over TLS when `tls` has a certificate;
+    returns (server, health, bound port)."""
     server = aio.server(
         options=[("grpc.so_reuseport", 0), ("grpc.max_receive_message_length", 4 * 1024 * 1024)],
     )
@@ -131,7 +167,11 @@ def create_server(
     reflection.enable_server_reflection(
         [*service_names, health.SERVICE_NAME, reflection.SERVICE_NAME], server
     )
-    bound = server.add_insecure_port(f"{host}:{port}")
+    address = f"{host}:{port}"
+    if tls is not None and tls.cert_file is not None:
+        bound = server.add_secure_port(address, tls.server_credentials())
+    else:
+        bound = server.add_insecure_port(address)
     return server, health_servicer, bound
 
 
@@ -225,16 +265,18 @@ class _ServiceChannel:
         await self._channel.close()
 
 
-def client_channel(target: str, *, token: str, timeout: float) -> aio.Channel:
-    """One long-lived channel per target; every call gets `timeout` unless it sets its own."""
-    channel = aio.insecure_channel(
-        target,
-        options=[
-            ("grpc.enable_retries", 1),
-            ("grpc.service_config", _service_config()),
-            ("grpc.keepalive_time_ms", 30000),
-        ],
-    )
+def client_channel(target: str, *, token: str, timeout: float, tls: GrpcTls | None = None) -> aio.Channel:
+    """One long-lived channel per target (TLS when `tls` is given); every call gets `timeout`
+    unless it sets its own."""
+    options = [
+        ("grpc.enable_retries", 1),
+        ("grpc.service_config", _service_config()),
+        ("grpc.keepalive_time_ms", 30000),
+    ]
+    if tls is not None:
+        channel = aio.secure_channel(target, tls.channel_credentials(), options=options)
+    else:
+        channel = aio.insecure_channel(target, options=options)
     # Stubs only call channel.unary_unary; the wrapper stands in for the channel.
     return cast(aio.Channel, _ServiceChannel(channel, token, timeout))
 

@@ -3,7 +3,6 @@ request, security headers on every response, and the admin-token dependency."""
 
 from __future__ import annotations
 
-import hmac
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from typing import Annotated, Any
 
@@ -18,6 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from voc_platform import telemetry
+from voc_platform.constant_time import same_secret
 from voc_platform.db import Database
 from voc_platform.errors import DomainError, FieldError, Forbidden, Invalid, Unauthenticated
 
@@ -139,6 +139,7 @@ class BodyLimitMiddleware:
                 return
         received = 0
         too_large = False
+        started = False
 
         async def limited_receive() -> Message:
             nonlocal received, too_large
@@ -150,9 +151,21 @@ class BodyLimitMiddleware:
                     raise _BodyTooLarge
             return message
 
+        async def guarded_send(message: Message) -> None:
+            # Once the body ran over, the app's own answer is dropped: FastAPI's body parsing
+            # turns any error while reading (ours included) into a 400.
+            nonlocal started
+            if too_large and not started:
+                return
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
         try:
-            await self.app(scope, limited_receive, send)
-        except _BodyTooLarge:
+            await self.app(scope, limited_receive, guarded_send)
+        except Exception:
+            if not too_large:  # the limit's own refusal, however the app passed it on
+                raise
+        if too_large and not started:
             await self._reject(scope, receive, send)
 
     async def _reject(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -283,7 +296,7 @@ async def require_admin(request: Request, credentials: BearerDep) -> None:
     """The service's admin token (`app.state.settings.admin_token`, compared in constant time):
     401 without a token, 403 for another."""
     token = bearer_token(credentials)
-    if not hmac.compare_digest(token.encode(), request.app.state.settings.admin_token.encode()):
+    if not same_secret(token, request.app.state.settings.admin_token):
         raise Forbidden("This call needs the admin token.")
 
 

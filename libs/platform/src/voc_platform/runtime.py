@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import gc
 import logging
+import os
 import signal
 from collections.abc import Awaitable, Callable, Coroutine, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -33,6 +34,19 @@ from voc_platform.settings import ServiceSettings
 log = logging.getLogger(__name__)
 
 Hook = Callable[[], Awaitable[None]]
+
+#: New files 0600, new directories 0700: databases (and their -wal/-shm), keys and stores hold
+#: key hashes and customer data, readable by this user only, like the secrets.
+PRIVATE_UMASK = 0o077
+
+
+def keep_data_private(data_dir: Path) -> None:
+    """Set the process umask to `PRIVATE_UMASK` and close the data dir to others when this user
+    owns it (an operator's `mkdir` leaves it 0755; a mounted volume owned by root is left)."""
+    os.umask(PRIVATE_UMASK)
+    with contextlib.suppress(OSError):
+        if data_dir.is_dir() and data_dir.stat().st_uid == os.getuid():
+            data_dir.chmod(0o700)
 
 
 class _Uvicorn(uvicorn.Server):
@@ -72,7 +86,13 @@ class ServiceRuntime:
         self.database = Database(
             settings.resolved_database_url, group_linger=settings.sqlite_group_linger_ms / 1000
         )
-        self.bus = Bus(settings.nats_url, name=f"voc-{self.name}", replicas=settings.nats_stream_replicas)
+        self.bus = Bus(
+            settings.nats_url,
+            name=f"voc-{self.name}",
+            replicas=settings.nats_stream_replicas,
+            security=settings.nats_security(),
+            inbox_prefix=f"_INBOX.{self.name}",
+        )
         self.relay = OutboxRelay(self.database, outbox, self.bus) if outbox is not None else None
         self.parts: ServiceParts | None = None
         self.http_port = settings.http_port
@@ -102,6 +122,7 @@ class ServiceRuntime:
             token=self.settings.internal_token,
             register=parts.grpc_register,
             service_names=parts.grpc_service_names,
+            tls=self.settings.grpc_tls(),
         )
         self.grpc_port = bound
         await server.start()
@@ -222,6 +243,7 @@ def run_service(
     outbox: Table | None,
 ) -> None:
     """Entry point body of `python -m voc_<service>`."""
+    keep_data_private(settings.data_dir)
     telemetry.setup_logging(settings.service_name, level=settings.log_level, fmt=settings.log_format)
     telemetry.setup(f"voc-{settings.service_name}", otlp_endpoint=settings.otlp_endpoint)
 

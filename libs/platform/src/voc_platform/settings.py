@@ -2,19 +2,86 @@
 
 Each service subclasses `ServiceSettings` and adds its own ports and database URL with explicit
 `VOC_<SERVICE>_*` aliases, so the environment contract is greppable in one place per service.
+
+Production (`VOC_ENV=production`, what the image and the manifests set) is fail-closed: every
+secret must be set, and none may be a built-in development value, a placeholder from deploy/ or
+the docs, shorter than 32 characters or too regular to be random (`secret_problem`, the one home
+of that rule). `load_settings` turns a refusal into one line naming the variable.
 """
 
 from __future__ import annotations
 
+import math
+from collections import Counter
 from pathlib import Path
-from typing import ClassVar, Literal
+from typing import ClassVar, Literal, TypeVar
+from urllib.parse import urlsplit
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from voc_platform.bus import NatsSecurity
+from voc_platform.grpc import GrpcTls
 
 DEV_ADMIN_TOKEN = "dev-admin-token"  # noqa: S105 - the refused-outside-development default
 DEV_INTERNAL_TOKEN = "dev-internal-token"  # noqa: S105
 DEV_JWT_SECRET = "dev-jwt-secret-change-me-in-production"  # noqa: S105
+DEV_SECRETS = frozenset({DEV_ADMIN_TOKEN, DEV_INTERNAL_TOKEN, DEV_JWT_SECRET})
+
+#: Fragments of the example values shipped in deploy/ and the docs (`replace-with-…`,
+#: `change-me…`, `PASSWORD`, …): a value containing one was copied, not generated.
+PLACEHOLDER_MARKERS = (
+    "replace-with",
+    "replace_with",
+    "change-me",
+    "change_me",
+    "changeme",
+    "placeholder",
+    "password",
+    "example",
+    "secret-here",
+    "your-",
+)
+MIN_SECRET_CHARS = 32
+#: At least this many bits by a per-character estimate (a random 32-character hex string has
+#: ~94-128; a repeated or two-letter string far fewer) and this many distinct characters.
+MIN_SECRET_BITS = 80
+MIN_SECRET_DISTINCT = 8
+HOW_TO_GENERATE = 'e.g. python3 -c "import secrets; print(secrets.token_urlsafe(32))"'
+
+
+def secret_problem(value: str, *, min_chars: int = MIN_SECRET_CHARS) -> str | None:
+    """Why `value` cannot be a production secret, or None when it can."""
+    if not value:
+        return "is not set"
+    if any(dev in value for dev in DEV_SECRETS):
+        return "is a built-in development value"
+    lowered = value.lower()
+    marker = next((m for m in PLACEHOLDER_MARKERS if m in lowered), None)
+    if marker is not None:
+        return f"is an example placeholder (contains {marker!r})"
+    if len(value) < min_chars:
+        return f"is shorter than {min_chars} characters"
+    counts = Counter(value)
+    bits = -sum(n * math.log2(n / len(value)) for n in counts.values())
+    if len(counts) < MIN_SECRET_DISTINCT or bits < MIN_SECRET_BITS:
+        return "has too little entropy to be random"
+    return None
+
+
+def url_password_problem(url: str) -> str | None:
+    """Why the password inside a database URL is an example value, or None (a URL without a
+    password, e.g. one using a client certificate or IAM, is fine)."""
+    try:
+        password = urlsplit(url).password
+    except ValueError:
+        return None
+    if password is None:
+        return None
+    lowered = password.lower()
+    if password in DEV_SECRETS or any(m in lowered for m in PLACEHOLDER_MARKERS):
+        return "carries an example password"
+    return None
 
 
 class ServiceSettings(BaseSettings):
@@ -45,6 +112,20 @@ class ServiceSettings(BaseSettings):
     notify_grpc_target: str = "127.0.0.1:9040"
     grpc_timeout_seconds: float = 2.0
 
+    # NATS credentials (one user per service, deploy/nats/accounts.conf) and TLS; gRPC TLS and
+    # mTLS. All optional: `make run`'s embedded nats-server and loopback gRPC need none.
+    nats_user: str | None = None
+    nats_password: str | None = None
+    nats_creds: Path | None = None  # a .creds file: user JWT + nkey seed
+    nats_nkey_seed: Path | None = None  # a file holding the user's nkey seed
+    nats_tls_ca: Path | None = None  # the CA that signed the NATS servers' certificates
+    nats_tls_cert: Path | None = None  # a client certificate, when the servers verify clients
+    nats_tls_key: Path | None = None
+    grpc_tls_cert: Path | None = None  # this service's certificate: served, and shown as a client
+    grpc_tls_key: Path | None = None
+    grpc_tls_ca: Path | None = None  # the CA that signs every service's certificate
+    grpc_tls_client_auth: Literal["none", "require"] = "none"  # require: mTLS
+
     http_port: int = 0
     grpc_port: int = 0
     database_url: str | None = None
@@ -59,15 +140,81 @@ class ServiceSettings(BaseSettings):
         return value
 
     @model_validator(mode="after")
-    def _refuse_default_secrets(self) -> ServiceSettings:
+    def _transport_security(self) -> ServiceSettings:
+        problems = []
+        if (self.nats_user is None) != (self.nats_password is None):
+            problems.append("VOC_NATS_USER and VOC_NATS_PASSWORD go together")
+        ways = [self.nats_user is not None, self.nats_creds is not None, self.nats_nkey_seed is not None]
+        if sum(ways) > 1:
+            problems.append("give one of VOC_NATS_USER/VOC_NATS_PASSWORD, VOC_NATS_CREDS, VOC_NATS_NKEY_SEED")
+        for prefix in ("nats", "grpc"):
+            if (getattr(self, f"{prefix}_tls_cert") is None) != (getattr(self, f"{prefix}_tls_key") is None):
+                problems.append(f"VOC_{prefix.upper()}_TLS_CERT and VOC_{prefix.upper()}_TLS_KEY go together")
+        if self.grpc_tls_client_auth == "require" and (
+            self.grpc_tls_ca is None or self.grpc_tls_cert is None
+        ):
+            problems.append("VOC_GRPC_TLS_CLIENT_AUTH=require needs VOC_GRPC_TLS_CA and a certificate")
+        for name in ("nats_creds", "nats_nkey_seed", "nats_tls_ca", "nats_tls_cert", "nats_tls_key",
+                     "grpc_tls_cert", "grpc_tls_key", "grpc_tls_ca"):  # fmt: skip
+            path = getattr(self, name)
+            if path is not None and not path.is_file():
+                problems.append(f"VOC_{name.upper()}: no readable file at {path}")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    def nats_security(self) -> NatsSecurity:
+        """The NATS credentials and TLS of this service (all empty on the embedded default)."""
+        return NatsSecurity(
+            user=self.nats_user,
+            password=self.nats_password,
+            creds=self.nats_creds,
+            nkey_seed=self.nats_nkey_seed,
+            tls_ca=self.nats_tls_ca,
+            tls_cert=self.nats_tls_cert,
+            tls_key=self.nats_tls_key,
+        )
+
+    def grpc_tls(self) -> GrpcTls | None:
+        """gRPC TLS for this service's server and its clients, or None (plain, the default)."""
+        if self.grpc_tls_cert is None and self.grpc_tls_ca is None:
+            return None
+        return GrpcTls(
+            cert_file=self.grpc_tls_cert,
+            key_file=self.grpc_tls_key,
+            ca_file=self.grpc_tls_ca,
+            require_client_auth=self.grpc_tls_client_auth == "require",
+        )
+
+    def production_secrets(self) -> list[tuple[str, str]]:
+        """(variable, value) of every secret this service needs in production; a subclass adds
+        its own (feedback's follow-up secret, notify's JWT secret). A NATS password, when one is
+        used, is held to the same rule."""
+        found = [("VOC_ADMIN_TOKEN", self.admin_token), ("VOC_INTERNAL_TOKEN", self.internal_token)]
+        if self.nats_password is not None:
+            found.append(("VOC_NATS_PASSWORD", self.nats_password))
+        return found
+
+    def production_problems(self) -> list[str]:
+        """What production refuses in these settings, one entry per variable."""
+        problems = [
+            f"{name} {problem}"
+            for name, value in self.production_secrets()
+            if (problem := secret_problem(value)) is not None
+        ]
+        if self.database_url and (problem := url_password_problem(self.database_url)) is not None:
+            problems.append(f"VOC_{self.service_name.upper()}_DATABASE_URL {problem}")
+        return problems
+
+    @model_validator(mode="after")
+    def _refuse_weak_secrets(self) -> ServiceSettings:
         if self.environment == "production":
-            for name, default in (
-                ("VOC_ADMIN_TOKEN", DEV_ADMIN_TOKEN),
-                ("VOC_INTERNAL_TOKEN", DEV_INTERNAL_TOKEN),
-            ):
-                value = self.admin_token if name == "VOC_ADMIN_TOKEN" else self.internal_token
-                if value == default or len(value) < 16:
-                    raise ValueError(f"{name} must be set to a secret of 16+ characters in production")
+            problems = self.production_problems()
+            if problems:
+                raise ValueError(
+                    "; ".join(problems) + f" (production needs a random secret of {MIN_SECRET_CHARS}+"
+                    f" characters in each, {HOW_TO_GENERATE})"
+                )
         return self
 
     @property
@@ -75,3 +222,34 @@ class ServiceSettings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.data_dir / f'{self.service_name}.db').resolve()}"
+
+
+SettingsT = TypeVar("SettingsT", bound=ServiceSettings)
+
+
+def variable_of(cls: type[ServiceSettings], name: str) -> str:
+    """The environment variable a field (or an alias already) of `cls` is read from."""
+    field = cls.model_fields.get(name)
+    if field is None:
+        return name
+    alias = field.validation_alias
+    return alias if isinstance(alias, str) else f"VOC_{name.upper()}"
+
+
+def describe(exc: ValidationError, cls: type[ServiceSettings]) -> str:
+    """A settings refusal as one line naming each variable (never echoing the value)."""
+    parts = []
+    for error in exc.errors():
+        message = str(error.get("msg", "invalid")).removeprefix("Value error, ")
+        loc = error.get("loc") or ()
+        parts.append(f"{variable_of(cls, str(loc[0]))}: {message}" if loc else message)
+    return "; ".join(parts)
+
+
+def load_settings(cls: type[SettingsT]) -> SettingsT:
+    """`cls()` from the environment; a bad value stops the process with one line on stderr
+    that names the variable (exit status 1), rather than a traceback."""
+    try:
+        return cls()
+    except ValidationError as exc:
+        raise SystemExit(f"voc-{cls.service_name}: refusing to start: {describe(exc, cls)}") from None

@@ -9,6 +9,7 @@ from voc_actions.models import outbox_table
 from voc_actions.playbooks import Library
 from voc_actions.settings import Settings
 from voc_platform.runtime import ServiceParts, ServiceRuntime, run_service
+from voc_platform.settings import load_settings
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -33,7 +34,7 @@ def build(runtime: ServiceRuntime) -> ServiceParts:
 
 
 def main() -> None:
-    run_service(Settings(), build, migrations_dir=MIGRATIONS, outbox=outbox_table)
+    run_service(load_settings(Settings), build, migrations_dir=MIGRATIONS, outbox=outbox_table)
 
 
 if __name__ == "__main__":

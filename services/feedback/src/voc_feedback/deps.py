@@ -21,6 +21,7 @@ from voc_feedback.ratelimit import RateLimiter
 from voc_feedback.schemas import Channel
 from voc_feedback.settings import Settings
 from voc_platform import taxonomy
+from voc_platform.constant_time import same_secret
 from voc_platform.db import Database
 from voc_platform.errors import FieldError, Invalid
 from voc_platform.http import BearerDep, SessionDep, app_state, bearer_token, reject_unknown_params
@@ -74,10 +75,11 @@ class Reader:
     limiter: RateLimiter
 
     async def scope(self) -> Scope:
-        """The stores the caller may read: every store for the admin token (None), a store
-        key's own otherwise (401 for an unknown key; throttled like intake, 429)."""
+        """The stores the caller may read: every store for the admin token (None, compared in
+        constant time), a store key's own otherwise (401 for an unknown key; throttled like
+        intake, 429)."""
         token = bearer_token(self.credentials)
-        if token == self.settings.admin_token:
+        if same_secret(token, self.settings.admin_token):
             return None
         api_key = await keys.authenticate_in(self.session, key=token)
         self.limiter.admit(api_key.id)

@@ -8,6 +8,7 @@ import hmac
 from dataclasses import dataclass
 
 from voc_feedback.settings import Settings
+from voc_platform.constant_time import same_secret
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,4 +43,4 @@ def verify_follow_up_token(token: str, *, secret: str) -> str | None:
     if not follow_up_id or len(token) > 100:
         return None
     expected = sign_follow_up(follow_up_id, secret=secret)
-    return follow_up_id if hmac.compare_digest(expected.encode(), token.encode()) else None
+    return follow_up_id if same_secret(token, expected) else None

@@ -142,7 +142,7 @@ class TimelineOut(BaseModel):
 
 
 class FollowUpOut(BaseModel):
-    url: str | None  # None once answered or expired: the link is one-time
+    url: str | None  # None once answered or expired (one-time), and always for a store key
     created_at: datetime
     expires_at: datetime
     answered_at: datetime | None

@@ -30,11 +30,13 @@ class Settings(ServiceSettings):
     sla_ack_seconds: int = Field(300, validation_alias="VOC_FEEDBACK_SLA_ACK_SECONDS")
     sla_resolve_seconds: int = Field(1800, validation_alias="VOC_FEEDBACK_SLA_RESOLVE_SECONDS")
 
+    def production_secrets(self) -> list[tuple[str, str]]:
+        """Production also needs the follow-up secret, set on its own (never derived)."""
+        return [*super().production_secrets(), ("VOC_FEEDBACK_FOLLOW_UP_SECRET", self.follow_up_secret)]
+
     @model_validator(mode="after")
     def _follow_up_secret(self) -> Settings:
-        if not self.follow_up_secret:
-            if self.environment == "production":
-                raise ValueError("VOC_FEEDBACK_FOLLOW_UP_SECRET must be set in production")
+        if not self.follow_up_secret and self.environment != "production":
             # Development: derived from the internal token, so every replica signs alike.
             self.follow_up_secret = hashlib.sha256(b"follow-up:" + self.internal_token.encode()).hexdigest()
         return self

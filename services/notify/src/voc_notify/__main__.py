@@ -12,6 +12,7 @@ from voc_notify.stream import LIVE_SUBJECT, AlertBroker
 from voc_notify.webpush import DEFAULT_PUSH_HOSTS, PushAllowlist, VapidKeys, WebPushSender
 from voc_notify.workers import DeliveryWorker, EscalationWorker
 from voc_platform.runtime import ServiceParts, ServiceRuntime, run_service
+from voc_platform.settings import load_settings
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -58,7 +59,7 @@ def build(runtime: ServiceRuntime) -> ServiceParts:
 
 
 def main() -> None:
-    run_service(Settings(), build, migrations_dir=MIGRATIONS, outbox=outbox_table)
+    run_service(load_settings(Settings), build, migrations_dir=MIGRATIONS, outbox=outbox_table)
 
 
 if __name__ == "__main__":

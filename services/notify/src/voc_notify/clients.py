@@ -39,12 +39,12 @@ class Upstreams:
     """Long-lived channels to profile and actions (created once, reused for every alert)."""
 
     def __init__(self, settings: Settings) -> None:
-        timeout = settings.grpc_timeout_seconds
+        timeout, tls = settings.grpc_timeout_seconds, settings.grpc_tls()
         self._profile_channel = client_channel(
-            settings.profile_grpc_target, token=settings.internal_token, timeout=timeout
+            settings.profile_grpc_target, token=settings.internal_token, timeout=timeout, tls=tls
         )
         self._actions_channel = client_channel(
-            settings.actions_grpc_target, token=settings.internal_token, timeout=timeout
+            settings.actions_grpc_target, token=settings.internal_token, timeout=timeout, tls=tls
         )
         self.profile = profile_pb2_grpc.ProfileServiceStub(self._profile_channel)
         self.actions = actions_pb2_grpc.ActionsServiceStub(self._actions_channel)

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, field_validator
 
 from voc_platform.settings import DEV_JWT_SECRET, ServiceSettings
 
@@ -45,13 +45,9 @@ class Settings(ServiceSettings):
             raise ValueError("VOC_VAPID_SUBJECT must be a mailto: or https: URL")
         return value
 
-    @model_validator(mode="after")
-    def _refuse_default_jwt_secret(self) -> Settings:
-        if self.environment == "production" and (
-            self.jwt_secret == DEV_JWT_SECRET or len(self.jwt_secret) < 32
-        ):
-            raise ValueError("VOC_JWT_SECRET must be a secret of 32+ characters in production")
-        return self
+    def production_secrets(self) -> list[tuple[str, str]]:
+        """Production also needs the staff tokens' signing secret (the development one is public)."""
+        return [*super().production_secrets(), ("VOC_JWT_SECRET", self.jwt_secret)]
 
     def allowed_push_hosts(self) -> list[str]:
         return [h.strip() for h in self.push_allowed_hosts.split(",") if h.strip()]

@@ -10,6 +10,7 @@ from typing import Any
 
 from voc_platform.db import Database
 from voc_platform.runtime import ServiceParts, ServiceRuntime, run_service
+from voc_platform.settings import load_settings
 from voc_profile import api, events, grpc_server, signals
 from voc_profile.audit import AuditTrail
 from voc_profile.models import outbox_table
@@ -50,7 +51,7 @@ def build(runtime: ServiceRuntime) -> ServiceParts:
 
 
 def main() -> None:
-    run_service(Settings(), build, migrations_dir=MIGRATIONS, outbox=outbox_table)
+    run_service(load_settings(Settings), build, migrations_dir=MIGRATIONS, outbox=outbox_table)
 
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 
 from voc_cli import profile_cli, supervisor, up
-from voc_cli.supervisor import load_or_create_secrets
+from voc_cli.supervisor import keep_data_private, load_or_create_secrets
 
 
 def _data_dir(args: argparse.Namespace) -> Path:
@@ -38,6 +38,7 @@ def _url(service: str, default_port: int) -> str:
 
 
 def cmd_up(args: argparse.Namespace) -> int:
+    keep_data_private(_data_dir(args))  # before anything is written there
     if args.scale > 1:
         # N processes per service on a 3-node JetStream cluster and PostgreSQL (docs/SCALING.md).
         from voc_cli.cluster import run_up as run_cluster  # lazy: nats-py (see the docstring)

@@ -34,6 +34,8 @@ class NatsServer:
         name: str = "voc-nats",
         cluster: tuple[int, list[int]] | None = None,
         log_file: Path | None = None,
+        config: Path | None = None,
+        env: dict[str, str] | None = None,
     ) -> None:
         self.store_dir = store_dir
         self.port = port
@@ -41,6 +43,10 @@ class NatsServer:
         self.name = name
         self.cluster = cluster
         self.log_file = log_file
+        # A configuration file (accounts, TLS; the flags above override its listen address,
+        # store and name) and the environment its $VARIABLES are read from.
+        self.config = config
+        self.env = env or {}
         self.process: subprocess.Popen[str] | None = None
         self._lines: list[str] = []
 
@@ -62,6 +68,8 @@ class NatsServer:
             "-n",
             self.name,
         ]
+        if self.config is not None:
+            args += ["-c", str(self.config)]
         if self.cluster is not None:
             cport, routes = self.cluster
             args += [
@@ -77,7 +85,8 @@ class NatsServer:
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
-            env={**os.environ},
+            env={**os.environ, **self.env},
+            umask=0o077,  # the JetStream store holds the events (names, phones): this user only
         )
         ready = threading.Event()
         port_seen: list[int] = []

@@ -54,6 +54,24 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(sock.getsockname()[1])
 
 
+#: What `voc up` and its children create is readable by this user only (the services set the same
+#: umask themselves, `voc_platform.runtime.PRIVATE_UMASK`): files 0600, directories 0700.
+PRIVATE_UMASK = 0o077
+
+
+def keep_data_private(data_dir: Path) -> None:
+    """Set the umask for this process and its children (nats-server's JetStream store, the
+    logs) and close what an earlier run left under `data_dir` to other users."""
+    os.umask(PRIVATE_UMASK)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    uid = os.getuid()
+    for path in [data_dir, *data_dir.rglob("*")]:
+        with contextlib.suppress(OSError):
+            info = path.lstat()
+            if info.st_uid == uid and not path.is_symlink() and info.st_mode & PRIVATE_UMASK:
+                path.chmod(info.st_mode & 0o7777 & ~PRIVATE_UMASK)
+
+
 def load_or_create_secrets(data_dir: Path) -> dict[str, str]:
     """Development secrets, generated once per data dir (never the built-in defaults)."""
     path = data_dir / "secrets.json"

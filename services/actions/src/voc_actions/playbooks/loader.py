@@ -42,7 +42,33 @@ _ID = re.compile(r"[a-z0-9][a-z0-9_.-]{0,79}\Z")
 _Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
+class _AliasRefused(ValueError):
+    """An anchor or alias in a playbook, at `line`."""
+
+    def __init__(self, line: int, message: str) -> None:
+        super().__init__(message)
+        self.line = line
+
+
+def _refuse_aliases(text: str) -> None:
+    """Raise `_AliasRefused` at the first anchor (`&x`) or alias (`*x`, `<<: *x`). Playbooks never
+    need them, and a few aliased lines stand for billions of nodes once anything walks the
+    document (this check, the validation, the duplicate-key check, JSON for storage): refused on
+    the parser's event stream, which is as long as the text, before a node is built."""
+    for event in yaml.parse(text, Loader=_Loader):
+        anchor = getattr(event, "anchor", None)
+        if anchor is None:
+            continue
+        kind = f"alias *{anchor}" if isinstance(event, yaml.AliasEvent) else f"anchor &{anchor}"
+        mark = event.start_mark
+        raise _AliasRefused(
+            mark.line + 1 if mark is not None else 0,
+            f"YAML anchors and aliases are not allowed ({kind}); write the value out in full",
+        )
+
+
 def _load_yaml(text: str) -> tuple[yaml.Node, Any]:
+    _refuse_aliases(text)
     loader = _Loader(text)
     try:
         node = loader.get_single_node()
@@ -70,6 +96,9 @@ def _parse_one(file: str, text: str, problems: list[PlaybookProblem]) -> Playboo
         root, data = _load_yaml(text)
     except yaml.YAMLError as exc:
         problems.append(_yaml_problem(file, exc))
+        return None
+    except _AliasRefused as exc:
+        problems.append(PlaybookProblem(file, exc.line, "(yaml)", str(exc)))
         return None
     except ValueError as exc:
         problems.append(PlaybookProblem(file, None, "(file)", str(exc)))

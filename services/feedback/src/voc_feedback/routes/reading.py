@@ -102,6 +102,8 @@ async def read(
     follow = await follow_ups.follow_up_of(session, feedback_id=feedback_id)
     follow_out = None
     if follow is not None:
-        url = links.url(follow.id) if follow_ups.is_open(follow, now=time.time()) else None
-        follow_out = FollowUpOut.of(follow, url=url)
+        # The link answers the survey as the customer: the admin sees it, a store key never
+        # does (a store could fill in its own customers' surveys).
+        shown = scope is None and follow_ups.is_open(follow, now=time.time())
+        follow_out = FollowUpOut.of(follow, url=links.url(follow.id) if shown else None)
     return FeedbackOut.of(found.row, found.timeline, follow_up=follow_out)
