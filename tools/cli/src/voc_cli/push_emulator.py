@@ -19,6 +19,10 @@ Two ways to run it::
 Both are also context managers (``with PushEmulator() as emu``). The listening socket is
 bound in the constructor, so ``base_url`` is known at once; an instance is single-use.
 
+One module (~560 lines) on purpose: it is a whole push service (HTTP server, VAPID checks,
+RFC 8291 decryption, the phones' inbox and fault injection) that tests, the benchmark and
+`voc demo-phone` use as one unit; splitting it would only spread one protocol over files.
+
 Response codes, in the order they are checked:
 
 * 404 unknown subscription id (and any other path), 405 for non-POST
