@@ -1,0 +1,145 @@
+"""`voc_platform.metrics` in a real app: requests counted by route template (never the raw
+path) and status, refusals before routing under their route, a status hook, the optional access
+log without paths or tokens, and `/metrics` answering 200 when a collector or a source fails."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterable
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from pydantic import BaseModel
+
+from tests.support.metrics import Scrape
+from voc_platform import metrics
+from voc_platform.http import create_app
+
+
+class Body(BaseModel):
+    text: str
+
+
+def build() -> tuple[FastAPI, list[int]]:
+    app = create_app(title="metrics", service="metrics-test")
+    seen: list[int] = []
+    metrics.watch_status(app, "POST", "/things/{thing_id}", seen.append)
+
+    @app.get("/things/{thing_id}")
+    async def read(thing_id: str) -> dict[str, str]:
+        return {"id": thing_id}
+
+    @app.post("/things/{thing_id}")
+    async def write(thing_id: str, body: Body) -> dict[str, str]:
+        return {"id": thing_id, "text": body.text}
+
+    return app, seen
+
+
+async def scrape(client: httpx.AsyncClient) -> Scrape:
+    response = await client.get("/metrics")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain")
+    return Scrape(response.text)
+
+
+async def test_requests_are_counted_by_route_template_and_status() -> None:
+    app, seen = build()
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
+        before = await scrape(client)
+        for n in range(3):
+            assert (await client.get(f"/things/id-{n}")).status_code == 200
+        assert (await client.post("/things/secret-id", json={"text": 1})).status_code == 422
+        too_big = "x" * (70 * 1024)
+        assert (await client.post("/things/other-id", json={"text": too_big})).status_code == 413
+        assert (await client.get("/no/such/customer-42")).status_code == 404
+        assert (await client.request("BREW", "/things/x")).status_code == 405
+        after = await scrape(client)
+
+    def delta(**labels: str) -> float:
+        return after.value("voc_http_requests_total", **labels) - before.value(
+            "voc_http_requests_total", **labels
+        )
+
+    assert delta(method="GET", route="/things/{thing_id}", status="200") == 3
+    assert delta(method="POST", route="/things/{thing_id}", status="422") == 1
+    # The body limit refuses before routing; still counted under the route it was meant for.
+    assert delta(method="POST", route="/things/{thing_id}", status="413") == 1
+    assert delta(method="GET", route="unmatched", status="404") == 1
+    assert delta(method="other", route="/things/{thing_id}", status="405") == 1
+    assert (
+        after.value("voc_http_request_duration_seconds_count", method="GET", route="/things/{thing_id}") >= 3
+    )
+    # No raw path, id or method a client made up ever becomes a label value.
+    for text in ("id-0", "secret-id", "customer-42", "BREW"):
+        assert text not in after.text
+    assert seen == [422, 413]
+    assert after.value("voc_service_info", service="metrics-test") == 1
+
+
+class Broken:
+    def collect(self) -> Iterable[metrics.Metric]:
+        raise RuntimeError("collector broke")
+
+
+async def test_a_failing_collector_or_source_is_skipped_and_counted() -> None:
+    app, _ = build()
+
+    async def failing() -> list[metrics.Metric]:
+        raise RuntimeError("source broke")
+
+    async def slow() -> list[metrics.Metric]:
+        await asyncio.sleep(30)
+        return []
+
+    async def fine() -> list[metrics.Metric]:
+        family = metrics.gauge_family("voc_test_fine", "A source that works.")
+        family.add_metric([], 7.0)
+        return [family]
+
+    app.state.metric_sources = [
+        metrics.Source("test_failing", failing),
+        metrics.Source("test_slow", slow),
+        metrics.Source("test_fine", fine),
+    ]
+    broken = Broken()
+    metrics.REGISTRY.register(broken)
+    try:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
+            first = await scrape(client)
+            second = await scrape(client)
+    finally:
+        metrics.REGISTRY.unregister(broken)
+    assert first.value("voc_test_fine") == 7
+    for name in ("Broken", "test_failing", "test_slow"):
+        errors = "voc_metrics_collector_errors_total"
+        assert second.value(errors, collector=name) == first.value(errors, collector=name) + 1 >= 1
+    assert first.has("voc_http_requests_total")  # the rest of the registry is still there
+
+
+async def test_access_log_is_structured_without_paths_or_tokens(caplog: pytest.LogCaptureFixture) -> None:
+    app, _ = build()
+    app.state.http_metrics.access_log = True
+    caplog.set_level(logging.INFO, logger="voc.access")
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
+        await client.get(
+            "/things/L-1001?phone=010-1234-5678", headers={"Authorization": "Bearer vocsk_secret"}
+        )
+    records = [r for r in caplog.records if r.name == "voc.access"]
+    assert len(records) == 1
+    fields = records[0].fields  # type: ignore[attr-defined]
+    assert fields["method"] == "GET" and fields["route"] == "/things/{thing_id}" and fields["status"] == 200
+    assert fields["duration_ms"] >= 0
+    line = records[0].getMessage() + repr(fields)
+    for secret in ("L-1001", "010-1234", "vocsk_secret"):
+        assert secret not in line
+
+
+async def test_access_log_is_off_by_default(caplog: pytest.LogCaptureFixture) -> None:
+    app, _ = build()
+    caplog.set_level(logging.INFO, logger="voc.access")
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
+        await client.get("/things/a")
+    assert not [r for r in caplog.records if r.name == "voc.access"]
