@@ -104,6 +104,7 @@ COLLECTOR_ERRORS = counter(
     "Collectors and scrape-time sources that raised or timed out (skipped in that scrape).",
     ["collector"],
 )
+COLLECTOR_ERRORS.labels("exposition")
 SERVICE_INFO = gauge("voc_service_info", "Always 1; the service and its version.", ["service", "version"])
 
 # ------------------------------------------------------------------------------------ HTTP
@@ -349,6 +350,9 @@ class Source:
 
     name: str
     collect: Callable[[], Awaitable[Iterable[Metric]]]
+
+    def __post_init__(self) -> None:
+        COLLECTOR_ERRORS.labels(self.name)  # exported as 0 until it fails: increase() sees the first
 
 
 def gauge_family(name: str, documentation: str, labels: Sequence[str] = ()) -> GaugeMetricFamily:
