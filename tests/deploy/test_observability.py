@@ -80,6 +80,22 @@ def test_promtool_accepts_the_rules() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+@pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool is not installed")
+def test_promtool_parses_the_dashboard_queries(tmp_path: Path) -> None:
+    """Each panel query as a recording rule (Grafana's `$__rate_interval` as 5m): promtool parses
+    every expression."""
+    promtool = shutil.which("promtool")
+    assert promtool is not None
+    records = [
+        {"record": f"voc:dashboard:query_{n}", "expr": expr.replace("$__rate_interval", "5m")}
+        for n, expr in enumerate(dashboard_exprs())
+    ]
+    path = tmp_path / "dashboard-queries.yml"
+    path.write_text(yaml.safe_dump({"groups": [{"name": "dashboard", "rules": records}]}))
+    result = subprocess.run([promtool, "check", "rules", str(path)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
 def test_dashboard_structure() -> None:
     board = dashboard()
     assert board["uid"] and board["title"] and board["schemaVersion"] >= 30
