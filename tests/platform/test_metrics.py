@@ -7,15 +7,22 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Iterable
+from pathlib import Path
 
 import httpx
 import pytest
 from fastapi import FastAPI
 from pydantic import BaseModel
 
+from tests.conftest import DatabaseFactory
 from tests.support.metrics import Scrape
+from voc_cli.supervisor import free_port
+from voc_feedback import __main__ as feedback_main
+from voc_feedback.models import outbox_table
+from voc_feedback.settings import Settings
 from voc_platform import metrics
 from voc_platform.http import create_app
+from voc_platform.runtime import ServiceRuntime
 
 
 class Body(BaseModel):
@@ -143,3 +150,46 @@ async def test_access_log_is_off_by_default(caplog: pytest.LogCaptureFixture) ->
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
         await client.get("/things/a")
     assert not [r for r in caplog.records if r.name == "voc.access"]
+
+
+async def test_metrics_answer_while_nats_is_down_and_show_the_outbox_waiting(
+    databases: DatabaseFactory, tmp_path: Path
+) -> None:
+    """The feedback service with its bus down: /metrics still answers 200 without errors, says
+    NATS is not connected, and shows the accepted event waiting in the outbox, aging."""
+    settings = Settings(
+        http_port=free_port(),
+        grpc_port=free_port(),
+        database_url=databases.url("metrics_nats_down"),
+        data_dir=tmp_path,
+        nats_url=f"nats://127.0.0.1:{free_port()}",
+        admin_token="admin-metrics-nats-down",
+    )
+    runtime = ServiceRuntime(settings, migrations_dir=feedback_main.MIGRATIONS, outbox=outbox_table)
+    await runtime.start(feedback_main.build(runtime))
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{runtime.http_port}", timeout=10) as client:
+            key = (
+                await client.post(
+                    "/v1/admin/api-keys",
+                    json={"name": "t", "store_ids": ["s1"]},
+                    headers={"Authorization": "Bearer admin-metrics-nats-down"},
+                )
+            ).json()
+            answer = await client.post(
+                "/v1/feedback",
+                headers={"Authorization": f"Bearer {key['api_key']}"},
+                json={"store_id": "s1", "channel": "sms", "text": "No one answered"},
+            )
+            assert answer.status_code == 202
+            await asyncio.sleep(0.05)
+            scraped = await scrape(client)
+    finally:
+        await runtime.stop()
+    assert scraped.value("voc_nats_connected") == 0
+    assert scraped.value("voc_outbox_pending_events") == 1
+    assert scraped.value("voc_outbox_oldest_pending_age_seconds") > 0
+    assert not scraped.has("voc_consumer_pending_messages")
+    assert scraped.value("voc_metrics_collector_errors_total", collector="nats") == 0
+    assert scraped.value("voc_metrics_collector_errors_total", collector="outbox") == 0
+    assert scraped.value("voc_feedback_accepted_total", channel="sms") >= 1
