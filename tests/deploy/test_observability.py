@@ -16,6 +16,7 @@ import pytest
 import yaml
 
 from tests.conftest import RunningSystem
+from tests.deploy.kustomize import render
 from tests.support.metrics import Scrape
 from tests.support.system import post_feedback, wait_for
 from voc_cli.supervisor import SERVICES
@@ -161,3 +162,20 @@ def test_operations_guide_lists_every_metric(running_system: RunningSystem) -> N
     guide = OPERATIONS.read_text()
     missing = sorted(f for f in families if f"`{f}`" not in guide)
     assert not missing, f"docs/OPERATIONS.md does not list {missing}"
+
+
+@pytest.mark.parametrize("overlay", ["base", "overlays/production"])
+def test_pods_announce_their_metrics_port(overlay: str) -> None:
+    """Annotation-based Prometheus setups find each service's /metrics on its HTTP port."""
+    deployments = {
+        o["metadata"]["name"]: o
+        for o in render(ROOT / "deploy" / "k8s" / overlay)
+        if o["kind"] == "Deployment"
+    }
+    for service in SERVICES:
+        template = deployments[service]["spec"]["template"]
+        annotations = template["metadata"]["annotations"]
+        http = next(p for p in template["spec"]["containers"][0]["ports"] if p["name"] == "http")
+        assert annotations["prometheus.io/scrape"] == "true"
+        assert annotations["prometheus.io/path"] == "/metrics"
+        assert annotations["prometheus.io/port"] == str(http["containerPort"])
