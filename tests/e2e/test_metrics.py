@@ -110,5 +110,11 @@ def test_one_feedback_is_counted_on_its_whole_way(
     assert delta("notify", "voc_alert_time_to_acknowledge_seconds_count") == 1
     assert grpc_calls(after["profile"], "profile") > grpc_calls(before["profile"], "profile")
     assert grpc_calls(after["actions"], "actions") > grpc_calls(before["actions"], "actions")
+    client_ok = sum(
+        value
+        for name, labels, value in after["notify"].samples
+        if name == "voc_grpc_client_handled_total" and labels["code"] == "OK"
+    )
+    assert client_ok >= 2  # notify's lookups at profile and actions, counted by the caller too
     assert after["notify"].has("voc_escalation_timers_due")
     assert after["feedback"].value("voc_outbox_oldest_pending_age_seconds") < 60

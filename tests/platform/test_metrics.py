@@ -9,6 +9,7 @@ import logging
 from collections.abc import Iterable
 from pathlib import Path
 
+import grpc
 import httpx
 import pytest
 from fastapi import FastAPI
@@ -16,11 +17,13 @@ from pydantic import BaseModel
 
 from tests.conftest import DatabaseFactory
 from tests.support.metrics import Scrape
+from voc.profile.v1 import profile_pb2, profile_pb2_grpc
 from voc_cli.supervisor import free_port
 from voc_feedback import __main__ as feedback_main
 from voc_feedback.models import outbox_table
 from voc_feedback.settings import Settings
 from voc_platform import metrics
+from voc_platform.grpc import client_channel
 from voc_platform.http import create_app
 from voc_platform.runtime import ServiceRuntime
 
@@ -193,3 +196,22 @@ async def test_metrics_answer_while_nats_is_down_and_show_the_outbox_waiting(
     assert scraped.value("voc_metrics_collector_errors_total", collector="nats") == 0
     assert scraped.value("voc_metrics_collector_errors_total", collector="outbox") == 0
     assert scraped.value("voc_feedback_accepted_total", channel="sms") >= 1
+
+
+async def test_grpc_client_calls_are_counted_by_method_and_code() -> None:
+    """A call to a service that is not there: counted under the stub's method as UNAVAILABLE."""
+    method = "voc.profile.v1.ProfileService/ResolveCustomer"
+    before = Scrape((await metrics.exposition()).decode())
+    channel = client_channel(f"127.0.0.1:{free_port()}", token="t", timeout=2.0)
+    try:
+        stub = profile_pb2_grpc.ProfileServiceStub(channel)
+        with pytest.raises(grpc.aio.AioRpcError) as failed:
+            await stub.ResolveCustomer(profile_pb2.ResolveCustomerRequest())
+    finally:
+        await channel.close()
+    after = Scrape((await metrics.exposition()).decode())
+    code = failed.value.code().name
+    name = "voc_grpc_client_handled_total"
+    assert after.value(name, method=method, code=code) - before.value(name, method=method, code=code) == 1
+    count = "voc_grpc_client_handling_seconds_count"
+    assert after.value(count, method=method) - before.value(count, method=method) == 1

@@ -256,21 +256,33 @@ GRPC_DURATION = histogram(
 )
 
 
+GRPC_CLIENT_HANDLED = counter(
+    "voc_grpc_client_handled_total",
+    "gRPC calls made to other services, by method and status code (UNAVAILABLE, DEADLINE_EXCEEDED: "
+    "the caller degrades).",
+    ["method", "code"],
+)
+GRPC_CLIENT_DURATION = histogram(
+    "voc_grpc_client_handling_seconds", "Time a gRPC call to another service took, by method.", ["method"]
+)
+
+
 class GrpcMethodMetrics:
-    """The instruments of one served gRPC method (made once, at registration)."""
+    """The instruments of one gRPC method, served or called (made once per method or stub)."""
 
-    __slots__ = ("_codes", "_duration", "_method")
+    __slots__ = ("_codes", "_duration", "_handled", "_method")
 
-    def __init__(self, method: str) -> None:
+    def __init__(self, method: str, *, client: bool = False) -> None:
         self._method = method
-        self._duration = GRPC_DURATION.labels(method)
+        self._handled = GRPC_CLIENT_HANDLED if client else GRPC_HANDLED
+        self._duration = (GRPC_CLIENT_DURATION if client else GRPC_DURATION).labels(method)
         self._codes: dict[Any, Any] = {}
 
     def observe(self, code: Any, seconds: float) -> None:
         """`code`: a `grpc.StatusCode` (its name is the label)."""
         child = self._codes.get(code)
         if child is None:
-            child = self._codes[code] = GRPC_HANDLED.labels(self._method, getattr(code, "name", "UNKNOWN"))
+            child = self._codes[code] = self._handled.labels(self._method, getattr(code, "name", "UNKNOWN"))
         child.inc()
         self._duration.observe(seconds)
 

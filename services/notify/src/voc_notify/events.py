@@ -91,7 +91,7 @@ class AlertConsumer:
         )
         if created is None:
             return
-        metrics.alert_written(priority=created.alert.priority, merged=created.merged)
+        metrics.alert_written(priority=created.alert.priority, merged=created.merged, degraded=given.degraded)
         wake_relays()
         self._announce(created, given)
         await self._send_first_pushes(created, leased)

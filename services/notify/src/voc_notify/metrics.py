@@ -1,6 +1,6 @@
 """The notify service's own metrics (the platform's HTTP, gRPC, event and outbox metrics come
-with every service): alerts created, merged, acknowledged, resolved and escalated, the time to
-acknowledge, pushes by result, and the escalation timers due (read at scrape time).
+with every service): alerts created, merged, acknowledged, resolved and escalated, written
+degraded, the time to acknowledge, pushes by result, and the escalation timers due (read at scrape time).
 
 Web Push is the one channel today; e-mail, SMS and webhooks would count in
 `voc_push_deliveries_total`'s sibling `voc_<channel>_deliveries_total` with the same results."""
@@ -35,6 +35,11 @@ ALERTS_ESCALATED = metrics.counter(
     "Escalation timers fired: kind=ack pages the next roles, kind=resolve tells the manager.",
     ["kind"],
 )
+ALERTS_DEGRADED = metrics.counter(
+    "voc_alerts_degraded_total",
+    "Alerts written without an upstream's answer (the customer context or the plan fell back).",
+    ["reason"],
+)
 TIME_TO_ACKNOWLEDGE = metrics.histogram(
     "voc_alert_time_to_acknowledge_seconds",
     "From an alert's creation to its acknowledgement.",
@@ -45,13 +50,18 @@ PUSHES = metrics.counter("voc_push_deliveries_total", "Web Push sends, by result
 _created = {p: ALERTS_CREATED.labels(p) for p in (*PRIORITIES, "other")}
 _pushes = {r: PUSHES.labels(r) for r in PUSH_RESULTS}
 _escalated = {k: ALERTS_ESCALATED.labels(k) for k in ("ack", "resolve")}
+_degraded = {r: ALERTS_DEGRADED.labels(r) for r in ("profile_unavailable", "actions_unavailable")}
 
 
-def alert_written(*, priority: str, merged: bool) -> None:
+def alert_written(*, priority: str, merged: bool, degraded: Iterable[str] = ()) -> None:
     if merged:
         ALERTS_MERGED.inc()
     else:
         _created.get(priority, _created["other"]).inc()
+    for reason in degraded:
+        child = _degraded.get(reason)
+        if child is not None:
+            child.inc()
 
 
 def acknowledged(*, created_at: float, acknowledged_at: float | None) -> None:
