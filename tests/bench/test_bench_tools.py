@@ -240,3 +240,12 @@ async def test_deferred_phones_wake_waiters_and_clear_forgets_unread_pushes() ->
             assert emulator.received() == [] and emulator.undecryptable == 0
         finally:
             await sender.aclose()
+
+
+def test_metrics_overhead_benchmark_runs() -> None:
+    from voc_bench import metrics_overhead
+
+    stats = asyncio.run(metrics_overhead.run(calls=200, repeat=1))
+    wanted = {"http_middleware_us", "service_app_delta_us", "grpc_observe_us", "event_consumed_us"}
+    assert wanted <= set(stats)
+    assert all(value == value and value < 1e6 for value in stats.values())  # numbers, not NaN

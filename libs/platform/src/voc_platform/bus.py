@@ -11,6 +11,7 @@ import contextlib
 import json
 import logging
 import ssl
+import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,7 +32,7 @@ from nats.js.api import (
 from nats.js.errors import NotFoundError
 from opentelemetry.trace import SpanKind
 
-from voc_platform import telemetry
+from voc_platform import metrics, telemetry
 
 log = logging.getLogger(__name__)
 
@@ -128,6 +129,7 @@ class Bus:
         self._acks: list[Msg] = []
         self._ack_timer: asyncio.TimerHandle | None = None
         self._ack_tasks: set[asyncio.Task[None]] = set()
+        self._consumer_metrics: dict[str, metrics.ConsumerMetrics] = {}
 
     async def connect(self, *, timeout: float = 10.0) -> None:
         servers = [s.strip() for s in self.url.split(",") if s.strip()]
@@ -214,6 +216,7 @@ class Bus:
         if msg_id:
             hdrs["Nats-Msg-Id"] = msg_id
         await self._js().publish(subject, payload, headers=hdrs)
+        metrics.count_published(subject)
 
     async def consume(self, spec: ConsumerSpec) -> None:
         """Start a durable pull consumer running `spec.handler` for each message."""
@@ -235,6 +238,7 @@ class Bus:
             await js.add_consumer(EVENTS_STREAM, config)
         except Exception:
             log.info("consumer %s exists; keeping its configuration", spec.durable)
+        self._consumer_metrics.setdefault(spec.durable, metrics.ConsumerMetrics(spec.durable))
         self._tasks.append(asyncio.create_task(self._pull_loop(spec), name=spec.durable))
 
     async def _pull_loop(self, spec: ConsumerSpec) -> None:
@@ -297,6 +301,11 @@ class Bus:
         headers = dict(msg.headers or {})
         parent = telemetry.extract(headers) if "traceparent" in headers else None
         delivered = msg.metadata.num_delivered if msg.metadata else 1
+        instruments = self._consumer_metrics.get(spec.durable) or metrics.ConsumerMetrics(spec.durable)
+        consumed, errors, redelivered, dead_lettered = instruments.of(msg.subject)
+        if delivered > 1:
+            redelivered.inc()
+        start = time.perf_counter()
         with telemetry.span(
             f"consume {msg.subject}",
             kind=SpanKind.CONSUMER,
@@ -312,9 +321,12 @@ class Bus:
             try:
                 await spec.handler(msg)
             except Exception as exc:
+                instruments.handling.observe(time.perf_counter() - start)
+                errors.inc()
                 if delivered >= spec.max_deliver:
                     log.error("giving up on %s after %d attempts: %r", msg.subject, delivered, exc)
                     await self._dead_letter(msg, spec, exc)
+                    dead_lettered.inc()
                     await msg.term()
                 else:
                     delay = spec.backoff[min(delivered - 1, len(spec.backoff) - 1)]
@@ -327,6 +339,8 @@ class Bus:
                     )
                     await msg.nak(delay=delay)
                 return
+            instruments.handling.observe(time.perf_counter() - start)
+            consumed.inc()
             self._ack_soon(msg)
 
     def _ack_soon(self, msg: Msg) -> None:
@@ -375,6 +389,43 @@ class Bus:
         except Exception:
             log.exception("dead-letter publish failed")
             raise
+
+    async def metric_families(self) -> list[metrics.Metric]:
+        """Scrape time: whether NATS is connected, each durable consumer's pending (not yet
+        delivered) and ack-pending messages from JetStream's consumer info, and the depth of the
+        dead-letter stream. Nothing but the connection gauge while disconnected."""
+        connected = metrics.gauge_family("voc_nats_connected", "1 while the service is connected to NATS.")
+        connected.add_metric([], 1.0 if self.connected else 0.0)
+        families: list[metrics.Metric] = [connected]
+        if not self.connected or self.js is None:
+            return families
+        pending = metrics.gauge_family(
+            "voc_consumer_pending_messages",
+            "Messages in the stream not yet delivered to the durable consumer (its lag).",
+            ["consumer"],
+        )
+        ack_pending = metrics.gauge_family(
+            "voc_consumer_ack_pending_messages",
+            "Messages delivered to the durable consumer and not yet acknowledged.",
+            ["consumer"],
+        )
+        redelivered = metrics.gauge_family(
+            "voc_consumer_redelivered_messages",
+            "Messages the durable consumer has delivered more than once and not yet acknowledged.",
+            ["consumer"],
+        )
+        infos = await asyncio.gather(
+            *(self.js.consumer_info(EVENTS_STREAM, durable) for durable in self._consumer_metrics)
+        )
+        for durable, info in zip(self._consumer_metrics, infos, strict=True):
+            pending.add_metric([durable], float(info.num_pending or 0))
+            ack_pending.add_metric([durable], float(info.num_ack_pending or 0))
+            redelivered.add_metric([durable], float(info.num_redelivered or 0))
+        dlq = metrics.gauge_family(
+            "voc_dlq_messages", "Messages in the dead-letter stream (VOC_DLQ), every consumer's."
+        )
+        dlq.add_metric([], float((await self.js.stream_info(DLQ_STREAM)).state.messages or 0))
+        return [*families, pending, ack_pending, redelivered, dlq]
 
     async def stop_consumers(self, *, timeout: float = 10.0) -> None:
         """Stop fetching and let in-flight handlers finish (they ack what they completed)."""

@@ -12,6 +12,7 @@ import asyncio
 import contextvars
 import json
 import logging
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +25,7 @@ from grpc_reflection.v1alpha import reflection
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from voc.common.v1 import common_pb2
-from voc_platform import telemetry
+from voc_platform import metrics, telemetry
 from voc_platform.batching import fail_waiting
 from voc_platform.constant_time import same_secret
 from voc_platform.errors import DomainError
@@ -36,16 +37,35 @@ _TRACE_KEYS = frozenset({"traceparent", "tracestate", "baggage"})
 
 
 def _guarded(method: str, handler: grpc.RpcMethodHandler, expected: bytes) -> grpc.RpcMethodHandler:
-    """The handler behind the service-credential check and a server span under the caller's
-    trace. Built once per method at registration: an aio server interceptor would rebuild the
-    handler and its closure on every call."""
+    """The handler behind the service-credential check, a server span under the caller's trace,
+    and the call counted by status code with its duration (`voc_grpc_server_*`). Built once per
+    method at registration: an aio server interceptor would rebuild the handler and its closure
+    on every call."""
     if handler.unary_unary is None:
         raise TypeError(f"{method}: only unary methods are guarded; add a guard before serving streams")
     inner = handler.unary_unary
     name = method.lstrip("/")
     attributes = {"rpc.system": "grpc", "rpc.method": method}
+    instruments = metrics.GrpcMethodMetrics(name)
 
     async def guarded(request: Any, context: aio.ServicerContext) -> Any:
+        start = time.perf_counter()
+        code = grpc.StatusCode.UNKNOWN
+        try:
+            reply = await checked(request, context)
+            code = grpc.StatusCode.OK
+            return reply
+        except BaseException:
+            # An abort carries its code on the context; anything else is UNKNOWN to the caller.
+            found = context.code()
+            if isinstance(found, int):
+                found = _CODES.get(found)
+            code = found if isinstance(found, grpc.StatusCode) else grpc.StatusCode.UNKNOWN
+            raise
+        finally:
+            instruments.observe(code, time.perf_counter() - start)
+
+    async def checked(request: Any, context: aio.ServicerContext) -> Any:
         credential = b""
         carrier: dict[str, str] | None = None
         for key, value in context.invocation_metadata() or ():
@@ -206,14 +226,16 @@ def _service_config(max_attempts: int = 4) -> str:
 
 class _TracedUnaryUnary:
     """A stub method: adds the credential, the caller's trace context and the default deadline,
-    and runs the call under a client span. A plain wrapper rather than an aio client
+    runs the call under a client span, and counts it by status code with its duration
+    (`voc_grpc_client_*`). A plain wrapper rather than an aio client
     interceptor, which runs every call through an extra task and interceptor chain."""
 
-    __slots__ = ("_attributes", "_inner", "_name", "_timeout", "_token")
+    __slots__ = ("_attributes", "_inner", "_metrics", "_name", "_timeout", "_token")
 
     def __init__(self, inner: aio.UnaryUnaryMultiCallable, method: str, token: str, timeout: float) -> None:
         self._inner = inner
         self._name = method.lstrip("/")
+        self._metrics = metrics.GrpcMethodMetrics(self._name, client=True)
         self._attributes = {"rpc.system": "grpc", "rpc.method": method}
         self._token = f"Bearer {token}"
         self._timeout = timeout
@@ -230,16 +252,23 @@ class _TracedUnaryUnary:
             carrier: dict[str, str] = {}
             telemetry.inject(carrier)
             outgoing = [(AUTH_METADATA_KEY, self._token), *carrier.items(), *(metadata or ())]
+            start = time.perf_counter()
+            code = grpc.StatusCode.CANCELLED  # unless the call ends otherwise
             try:
-                return await self._inner(
+                reply = await self._inner(
                     request,
                     timeout=self._timeout if timeout is None else timeout,
                     metadata=outgoing,
                     **kwargs,
                 )
+                code = grpc.StatusCode.OK
+                return reply
             except aio.AioRpcError as exc:
-                span.set_status(Status(StatusCode.ERROR, exc.code().name))
+                code = exc.code()
+                span.set_status(Status(StatusCode.ERROR, code.name))
                 raise
+            finally:
+                self._metrics.observe(code, time.perf_counter() - start)
 
 
 class _ServiceChannel:

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from voc_platform import telemetry
+from voc_platform import metrics, telemetry
 from voc_platform.constant_time import same_secret
 from voc_platform.db import Database
 from voc_platform.errors import DomainError, FieldError, Forbidden, Invalid, Unauthenticated
@@ -277,7 +277,15 @@ def create_app(
     install_problem_handlers(app)
     app.add_middleware(BodyLimitMiddleware, exempt=body_limit_exempt)
     app.add_middleware(SecurityHeadersMiddleware)
+    # Inside the span (an access-log line carries its trace id), outside the body limit (its
+    # 413s are counted).
+    app.state.http_metrics = options = metrics.HttpMetricsOptions()
+    app.add_middleware(
+        metrics.HttpMetricsMiddleware, templates=lambda: metrics.route_templates(app), options=options
+    )
     app.add_middleware(TracingMiddleware, service=service)
+    app.include_router(metrics.router)
+    metrics.SERVICE_INFO.labels(service, version).set(1)
     return app
 
 

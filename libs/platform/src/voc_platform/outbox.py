@@ -406,6 +406,22 @@ class OutboxRelay:
                 delete(self.outbox).where(self.outbox.c.published_at < now - self.retention_seconds)
             )
 
+    async def backlog(self) -> tuple[int, float | None]:
+        """(events not yet published, created_at of the oldest of them or None): what
+        `voc_outbox_pending_events` and `voc_outbox_oldest_pending_age_seconds` show."""
+        from sqlalchemy import func
+
+        ob = self.outbox
+        async with self.database.session() as session:
+            row = (
+                await session.execute(
+                    select(func.count(), func.min(ob.c.created_at)).where(
+                        ob.c.published_at.is_(None), ob.c.seq > self._published_through
+                    )
+                )
+            ).one()
+        return int(row[0] or 0), (float(row[1]) if row[1] is not None else None)
+
     async def pending(self) -> int:
         from sqlalchemy import func
 

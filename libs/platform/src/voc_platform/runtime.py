@@ -13,6 +13,7 @@ import gc
 import logging
 import os
 import signal
+import time
 from collections.abc import Awaitable, Callable, Coroutine, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,7 +26,7 @@ from nats.aio.msg import Msg
 from sqlalchemy import Table
 
 from voc_platform import grpc as voc_grpc
-from voc_platform import migrations, telemetry
+from voc_platform import metrics, migrations, telemetry
 from voc_platform.bus import Bus, ConsumerSpec
 from voc_platform.db import Database
 from voc_platform.outbox import OutboxRelay
@@ -70,6 +71,8 @@ class ServiceParts:
     on_stop: Sequence[Hook] = ()
     background: Sequence[Callable[[], Coroutine[Any, Any, None]]] = ()
     extra_ready: list[Callable[[], bool]] = field(default_factory=list)
+    # The service's own gauges read at scrape time (notify: escalation timers due).
+    metric_sources: Sequence[metrics.Source] = ()
 
 
 class ServiceRuntime:
@@ -129,6 +132,7 @@ class ServiceRuntime:
         await voc_grpc.set_serving(health_servicer, parts.grpc_service_names, True)
         self._grpc, self._health = server, health_servicer
         parts.app.state.runtime = self
+        parts.app.state.http_metrics.access_log = self.settings.access_log
         config = uvicorn.Config(
             parts.app,
             host=self.settings.host,
@@ -188,6 +192,52 @@ class ServiceRuntime:
 
     async def wait_bus_ready(self, timeout: float = 10.0) -> None:
         await asyncio.wait_for(self._bus_ready.wait(), timeout)
+
+    def metric_sources(self) -> list[metrics.Source]:
+        """What `/metrics` reads at scrape time: the bus (connection, consumer lag, dead
+        letters), the outbox backlog, the database pool, and the service's own sources."""
+        sources = [
+            metrics.Source("nats", self.bus.metric_families),
+            metrics.Source("db_pool", self._pool_families),
+        ]
+        if self.relay is not None:
+            sources.append(metrics.Source("outbox", self._outbox_families))
+        return [*sources, *(self.parts.metric_sources if self.parts else ())]
+
+    async def _outbox_families(self) -> list[metrics.Metric]:
+        assert self.relay is not None
+        count, oldest = await self.relay.backlog()
+        pending = metrics.gauge_family(
+            "voc_outbox_pending_events", "Events committed in the outbox and not yet published."
+        )
+        pending.add_metric([], float(count))
+        age = metrics.gauge_family(
+            "voc_outbox_oldest_pending_age_seconds",
+            "Age of the oldest event not yet published (0 when none is pending).",
+        )
+        age.add_metric([], max(0.0, time.time() - oldest) if oldest is not None else 0.0)
+        return [pending, age]
+
+    async def _pool_families(self) -> list[metrics.Metric]:
+        """The connection pool's use: checked out against its size. Waits are not measured
+        (SQLAlchemy has no event for them); a pool whose checked-out count sits at size plus
+        overflow makes callers wait. On SQLite writes queue on the process's write lock."""
+        pool: Any = self.database.engine.sync_engine.pool
+        checked_out = metrics.gauge_family(
+            "voc_db_pool_checked_out_connections", "Database connections in use (checked out)."
+        )
+        size = metrics.gauge_family("voc_db_pool_size_connections", "The pool's steady size.")
+        overflow = metrics.gauge_family(
+            "voc_db_pool_overflow_connections",
+            "Connections open beyond the pool's size (negative: not yet opened).",
+        )
+        families: list[metrics.Metric] = []
+        for family, method in ((checked_out, "checkedout"), (size, "size"), (overflow, "overflow")):
+            read = getattr(pool, method, None)
+            if callable(read):
+                family.add_metric([], float(read()))
+                families.append(family)
+        return families
 
     def ready(self) -> bool:
         extra = all(check() for check in (self.parts.extra_ready if self.parts else []))

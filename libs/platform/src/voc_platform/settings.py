@@ -104,6 +104,9 @@ class ServiceSettings(BaseSettings):
     log_level: str = "INFO"
     log_format: Literal["json", "text"] = "json"
     otlp_endpoint: str | None = Field(None, validation_alias="OTEL_EXPORTER_OTLP_ENDPOINT")
+    # One structured log line per HTTP request (method, route template, status, duration; no
+    # path, query, headers or client address, so no tokens or customer data).
+    access_log: bool = False
 
     # gRPC targets of the other services (host:port).
     feedback_grpc_target: str = "127.0.0.1:9010"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
+from voc_feedback import metrics
 from voc_feedback.ratelimit import RateLimiter
 from voc_feedback.routes import admin, analytics, dashboard, follow_up, intake, reading
 from voc_feedback.settings import Settings
@@ -22,4 +23,5 @@ def build_app(settings: Settings, database: Database) -> FastAPI:
     )
     for module in (intake, reading, analytics, admin, follow_up, dashboard):
         app.include_router(module.router)
+    metrics.install(app)
     return app

@@ -11,7 +11,7 @@ from typing import Any
 import orjson
 from sqlalchemy import bindparam, delete, insert, select
 
-from voc_feedback import keys, messages
+from voc_feedback import keys, messages, metrics
 from voc_feedback.cases import TIMELINE_INSERT
 from voc_feedback.classification import Classification, classify
 from voc_feedback.keys import KeyIdentity
@@ -79,6 +79,7 @@ async def accept_feedback(
     intake = await dbsync.write(database, _store, write)
     if not intake.replay:
         wake_relays()
+    metrics.count_accepted(write.feedback["channel"], replay=intake.replay)
     return intake
 
 
@@ -97,6 +98,7 @@ def _prepare(*, api_key: KeyIdentity, body: FeedbackIn, idempotency_key: str | N
         )
     now = time.time()
     ratings = body.ratings
+    started = time.perf_counter()
     result = classify(
         body.text,
         csat=ratings.csat if ratings else None,
@@ -104,6 +106,7 @@ def _prepare(*, api_key: KeyIdentity, body: FeedbackIn, idempotency_key: str | N
         ces=ratings.ces if ratings else None,
         language=body.language,
     )
+    metrics.observe_classification(time.perf_counter() - started, result)
     feedback = _feedback_row(body, result, api_key_id=api_key.id, now=now)
     feedback_id = feedback["id"]
     return _Write(

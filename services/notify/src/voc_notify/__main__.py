@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from voc_notify import api, events, grpc_server
+from voc_notify import api, events, grpc_server, metrics
 from voc_notify.clients import Upstreams
 from voc_notify.models import outbox_table
 from voc_notify.settings import Settings
@@ -55,6 +55,7 @@ def build(runtime: ServiceRuntime) -> ServiceParts:
         subscriptions=[(LIVE_SUBJECT, broker.on_live_message)],
         background=[delivery.run, escalation.run],
         on_stop=[close],
+        metric_sources=[metrics.timers_due_source(runtime.database)],
     )
 
 

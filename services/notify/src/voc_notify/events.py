@@ -10,7 +10,7 @@ from nats.aio.msg import Msg
 from sqlalchemy import bindparam, select
 
 from voc.events.v1 import events_pb2
-from voc_notify import alerts, views
+from voc_notify import alerts, metrics, views
 from voc_notify.alerts import NewAlert
 from voc_notify.clients import Upstreams, customer_from_proto
 from voc_notify.facts import AlertInput, Feedback
@@ -91,6 +91,7 @@ class AlertConsumer:
         )
         if created is None:
             return
+        metrics.alert_written(priority=created.alert.priority, merged=created.merged, degraded=given.degraded)
         wake_relays()
         self._announce(created, given)
         await self._send_first_pushes(created, leased)

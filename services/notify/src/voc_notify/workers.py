@@ -18,7 +18,7 @@ from opentelemetry.trace import SpanKind
 from sqlalchemy import bindparam, delete, select, update
 
 from voc.events.v1 import events_pb2
-from voc_notify import lifecycle, views
+from voc_notify import lifecycle, metrics, views
 from voc_notify.masking import push_text
 from voc_notify.models import (
     STORE_COLUMNS,
@@ -257,6 +257,7 @@ class DeliveryWorker:
                 )
             )
         results = await asyncio.gather(*(self._send(*job) for job in jobs))
+        metrics.pushed(status for status, _, _ in results)
         # One transaction for the whole batch's outcomes.
         outcomes = [
             (job[0], job[1] + 1, job[5], status, detail, retry_after)
@@ -371,9 +372,11 @@ class EscalationWorker:
         fired: list[tuple[dict[str, Any], str, str | None]] = []
         async with self.database.transaction() as session:
             timers = list(await session.scalars(query))
+            kinds: list[str] = []
             for timer in timers:
                 result = await lifecycle.escalate(session, timer=timer, now=now)
                 if result is not None:
+                    kinds.append(timer.kind)
                     alert, _ = result
                     fired.append(
                         (
@@ -382,6 +385,7 @@ class EscalationWorker:
                             alert.area_id,
                         )
                     )
+        metrics.escalated(kinds)
         for event, store_id, area_id in fired:
             self.broker.publish(event, store_id=store_id, area_id=area_id)
         if fired:

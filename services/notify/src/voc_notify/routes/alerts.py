@@ -12,7 +12,7 @@ import orjson
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import StreamingResponse
 
-from voc_notify import auth, lifecycle, views
+from voc_notify import auth, lifecycle, metrics, views
 from voc_notify.auth import Principal
 from voc_notify.deps import BrokerDep, CurrentStaff, SettingsDep, principal_from
 from voc_notify.models import Alert
@@ -114,6 +114,7 @@ async def ack(
         alert = await views.visible_alert(session, alert_id=alert_id, principal=principal)
         await lifecycle.acknowledge(session, alert=alert, principal=principal)
         summary = views.alert_summary(alert)
+    metrics.acknowledged(created_at=alert.created_at, acknowledged_at=alert.acknowledged_at)
     _announce(broker, "alert.acknowledged", alert, summary)
     return summary
 
@@ -124,10 +125,14 @@ async def resolve(
 ) -> dict[str, Any]:
     async with database.transaction() as session:
         alert = await views.visible_alert(session, alert_id=alert_id, principal=principal)
+        was_open = alert.status == "open"
         await lifecycle.resolve(
             session, alert=alert, principal=principal, outcome=body.outcome, note=body.note
         )
         summary = views.alert_summary(alert)
+    if was_open:  # a resolve implies the acknowledgement
+        metrics.acknowledged(created_at=alert.created_at, acknowledged_at=alert.acknowledged_at)
+    metrics.resolved()
     _announce(broker, "alert.resolved", alert, summary)
     return summary
 

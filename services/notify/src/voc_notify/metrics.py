@@ -1,0 +1,107 @@
+"""The notify service's own metrics (the platform's HTTP, gRPC, event and outbox metrics come
+with every service): alerts created, merged, acknowledged, resolved and escalated, written
+degraded, the time to acknowledge, pushes by result, and the escalation timers due (read at scrape time).
+
+Web Push is the one channel today; e-mail, SMS and webhooks would count in
+`voc_push_deliveries_total`'s sibling `voc_<channel>_deliveries_total` with the same results."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+
+from sqlalchemy import func, select
+
+from voc_notify.models import EscalationTimer
+from voc_platform import metrics
+from voc_platform.db import Database
+
+#: Alert priorities as labels; anything else is counted as "other".
+PRIORITIES = ("urgent", "normal", "info")
+#: The sender's results: accepted (201), gone (404/410: the device is removed), retry (429,
+#: 5xx, timeout, network), rejected (any other refusal, a host not allowed, a redirect).
+PUSH_RESULTS = ("accepted", "gone", "retry", "rejected")
+
+ALERTS_CREATED = metrics.counter("voc_alerts_created_total", "Alerts created, by priority.", ["priority"])
+ALERTS_MERGED = metrics.counter(
+    "voc_alerts_merged_total", "Repeat complaints folded into an open alert instead of a new one."
+)
+ALERTS_ACKNOWLEDGED = metrics.counter(
+    "voc_alerts_acknowledged_total", "Alerts acknowledged (explicitly, or by a resolve of an open alert)."
+)
+ALERTS_RESOLVED = metrics.counter("voc_alerts_resolved_total", "Alerts resolved.")
+ALERTS_ESCALATED = metrics.counter(
+    "voc_alerts_escalated_total",
+    "Escalation timers fired: kind=ack pages the next roles, kind=resolve tells the manager.",
+    ["kind"],
+)
+ALERTS_DEGRADED = metrics.counter(
+    "voc_alerts_degraded_total",
+    "Alerts written without an upstream's answer (the customer context or the plan fell back).",
+    ["reason"],
+)
+TIME_TO_ACKNOWLEDGE = metrics.histogram(
+    "voc_alert_time_to_acknowledge_seconds",
+    "From an alert's creation to its acknowledgement.",
+    buckets=(5, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200),
+)
+PUSHES = metrics.counter("voc_push_deliveries_total", "Web Push sends, by result.", ["result"])
+
+_created = {p: ALERTS_CREATED.labels(p) for p in (*PRIORITIES, "other")}
+_pushes = {r: PUSHES.labels(r) for r in PUSH_RESULTS}
+_escalated = {k: ALERTS_ESCALATED.labels(k) for k in ("ack", "resolve")}
+_degraded = {r: ALERTS_DEGRADED.labels(r) for r in ("profile_unavailable", "actions_unavailable")}
+
+
+def alert_written(*, priority: str, merged: bool, degraded: Iterable[str] = ()) -> None:
+    if merged:
+        ALERTS_MERGED.inc()
+    else:
+        _created.get(priority, _created["other"]).inc()
+    for reason in degraded:
+        child = _degraded.get(reason)
+        if child is not None:
+            child.inc()
+
+
+def acknowledged(*, created_at: float, acknowledged_at: float | None) -> None:
+    ALERTS_ACKNOWLEDGED.inc()
+    if acknowledged_at is not None:
+        TIME_TO_ACKNOWLEDGE.observe(max(0.0, acknowledged_at - created_at))
+
+
+def resolved() -> None:
+    ALERTS_RESOLVED.inc()
+
+
+def escalated(kinds: Iterable[str]) -> None:
+    for kind in kinds:
+        child = _escalated.get(kind)
+        if child is not None:
+            child.inc()
+
+
+def pushed(results: Iterable[str]) -> None:
+    for result in results:
+        child = _pushes.get(result)
+        if child is not None:
+            child.inc()
+
+
+def timers_due_source(database: Database) -> metrics.Source:
+    """`voc_escalation_timers_due`: pending timers whose time has come (the escalation worker
+    fires them every second, so more than a handful for long means it is stuck or behind)."""
+
+    async def collect() -> list[metrics.Metric]:
+        query = select(func.count()).where(
+            EscalationTimer.status == "pending", EscalationTimer.fire_at <= time.time()
+        )
+        async with database.session() as session:
+            due = int(await session.scalar(query) or 0)
+        family = metrics.gauge_family(
+            "voc_escalation_timers_due", "Escalation timers due and not yet fired (should stay near 0)."
+        )
+        family.add_metric([], float(due))
+        return [family]
+
+    return metrics.Source("escalation_timers", collect)
