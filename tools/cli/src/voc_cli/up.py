@@ -1,16 +1,21 @@
-"""`voc up`: the whole system on one machine, with demo data, until Ctrl-C."""
+"""`voc up`: the whole system on one machine, with demo data, until Ctrl-C.
+
+The services run with the caller's environment (`VOC_*` overrides honoured, see
+`supervisor.System.env_for`); the first lines say which settings differ from the defaults. A
+service that refuses its configuration stops `voc up` with that service's one-line reason."""
 
 from __future__ import annotations
 
 import json
 import os
 import signal
+import sys
 import threading
 from pathlib import Path
 from typing import Any
 
-from voc_cli import demo
-from voc_cli.supervisor import SERVICES, System, SystemConfig, default_push_hosts
+from voc_cli import demo, settings_report
+from voc_cli.supervisor import SERVICES, ServiceFailed, System, SystemConfig, default_push_hosts, state_file
 
 
 def run(*, data_dir: Path, seed: bool = True) -> int:
@@ -39,26 +44,37 @@ def run(*, data_dir: Path, seed: bool = True) -> int:
         ports=ports,
         database_urls=databases,
         push_allowed_hosts=default_push_hosts(),
+        state_file=state_file(data_dir.resolve()),
     )
     system = System(config)
     stop = threading.Event()
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     print(f"[voc] starting nats-server and {', '.join(SERVICES)} (data in {config.data_dir})", flush=True)
+    print("\n".join(settings_report.report(os.environ)), flush=True)
+    status = 0
     try:
-        system.start()
+        try:
+            system.start()
+        except ServiceFailed as exc:
+            print(f"[voc] cannot start: {exc}", file=sys.stderr, flush=True)
+            return 1
         urls = {name: system.url(name) for name in ("feedback", "profile", "actions", "notify")}
         creds_path = config.data_dir / "demo-credentials.json"
         creds: dict[str, Any] = (
             demo.seed(urls=urls, admin_token=system.admin_token, credentials_path=creds_path) if seed else {}
         )
         print_banner(system, creds, creds_path)
-        stop.wait()
+        while not stop.wait(0.5):
+            if system.failed.is_set():
+                print("[voc] a service was given up on (above); stopping", file=sys.stderr, flush=True)
+                status = 1
+                break
     finally:
         print("\n[voc] stopping: services first (they flush their outboxes), then nats-server", flush=True)
         system.stop()
         print("[voc] stopped", flush=True)
-    return 0
+    return status
 
 
 def print_banner(system: System, creds: dict[str, Any], creds_path: Path) -> None:
