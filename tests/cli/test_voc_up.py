@@ -76,6 +76,7 @@ def test_voc_up_runs_seeds_restarts_and_stops(tmp_path: Path) -> None:
         assert all(set(s) == {"id", "name", "api_key"} for s in creds["stores"])
         assert all(set(s) == {"id", "name", "role", "store_ids", "email", "password"} for s in creds["staff"])
         check_rate_limit_override(creds)
+        check_status(env)
         login = httpx.post(
             f"{creds['notify_url']}/v1/auth/login",
             json={"email": creds["staff"][0]["email"], "password": creds["staff"][0]["password"]},
@@ -116,6 +117,38 @@ def test_voc_up_runs_seeds_restarts_and_stops(tmp_path: Path) -> None:
     assert "VOC_FEEDBACK_RATE_LIMIT_PER_SECOND=0.01   (feedback)" in out
     _gone, alive = psutil.wait_procs(children, timeout=5)
     assert not alive, f"left running: {alive}"
+
+
+def check_status(env: dict[str, str]) -> None:
+    """`voc status` from another terminal: every process, its ports, consumer lag, outbox
+    pending and dead letters of the system `voc up` runs."""
+    done = subprocess.run(
+        [sys.executable, "-m", "voc_cli", "status", "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    report = json.loads(done.stdout)
+    assert report["supervisor"]["running"] is True
+    for name in SERVICES:
+        service = report["services"][name]
+        assert service["process"] and service["ready"] and service["grpc_open"], (name, service)
+        assert service["http"] == f"http://127.0.0.1:{env[f'VOC_{name.upper()}_HTTP_PORT']}"
+        assert service["outbox"]["pending"] >= 0, service["outbox"]
+    nats = report["nats"]
+    assert nats["reachable"] and nats["url"].endswith(f":{env['VOC_NATS_PORT']}") and nats["pid"]
+    assert nats["dlq_depth"] == 0
+    consumers = {c["consumer"]: c for c in nats["consumers"]}
+    assert len(consumers) >= 4 and all(
+        c["pending"] >= 0 and c["ack_pending"] >= 0 for c in consumers.values()
+    )
+    text = subprocess.run(
+        [sys.executable, "-m", "voc_cli", "status"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert text.returncode == 0 and "dead letters 0" in text.stdout, text.stdout
+    assert all(f"{name} " in text.stdout for name in [*SERVICES, *consumers])
 
 
 def check_rate_limit_override(creds: dict[str, Any]) -> None:

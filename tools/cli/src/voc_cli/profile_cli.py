@@ -63,12 +63,14 @@ def cmd_import(args: argparse.Namespace) -> int:
     return 1 if answer.get("failed") else 0
 
 
-def register(subparsers: Any) -> None:
-    """Add `customers import` and `visits import` to the `voc` command."""
+def register(subparsers: Any, command: Any) -> None:
+    """Add `customers import` and `visits import` to the `voc` command (`command` adds a
+    subcommand whose --help ends with an example)."""
     for kind, help_text in (("customers", "CRM customers (admin)"), ("visits", "POS visits (admin)")):
-        parser = subparsers.add_parser(kind, help=help_text)
+        example = f"voc {kind} import {kind}.csv"
+        parser = command(subparsers, kind, help_text, example)
         actions = parser.add_subparsers(dest="action", required=True)
-        run = actions.add_parser("import", help=f"bulk import {kind} from CSV or JSON Lines")
+        run = command(actions, "import", f"bulk import {kind} from CSV or JSON Lines", example)
         run.add_argument("file")
         run.add_argument("--format", choices=("csv", "jsonl"), help="default: by file extension")
         run.add_argument("--url", help="profile service URL (default: from demo-credentials.json)")
