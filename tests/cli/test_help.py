@@ -42,3 +42,41 @@ def test_help_runs_as_a_command() -> None:
         and "--yes" in done.stdout
         and "voc dlq replay 17 18 --dry-run" in done.stdout
     )
+
+
+def complete(shell: str, *words: str) -> list[str]:
+    """What the generated completion offers after `voc <words>` (the last word being typed)."""
+    script = subprocess.run(
+        [sys.executable, "-m", "voc_cli", "completion", shell],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout
+    line = " ".join(f"'{w}'" for w in ("voc", *words))
+    program = (
+        f'{script}\nCOMP_WORDS=({line}); COMP_CWORD={len(words)}; _voc; printf "%s\\n" "${{COMPREPLY[@]}}"'
+    )
+    done = subprocess.run(["bash", "-c", program], capture_output=True, text=True, timeout=30)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.split()
+
+
+def test_shell_completion_offers_the_commands_that_exist() -> None:
+    assert complete("bash", "dl") == ["dlq"]
+    assert complete("bash", "dlq", "re") == ["replay"]
+    assert set(complete("bash", "dlq", "replay", "--")) == {"--help", "--all", "--yes", "--dry-run"}
+    assert set(complete("bash", "--data-dir", "var", "api-keys", "")) == {
+        "--help",
+        "create",
+        "list",
+        "rotate",
+        "revoke",
+    }
+    assert complete("bash", "api-keys", "rotate", "--g") == ["--grace"]
+    assert (
+        "bashcompinit"
+        in subprocess.run(
+            [sys.executable, "-m", "voc_cli", "completion", "zsh"], capture_output=True, text=True, timeout=60
+        ).stdout
+    )

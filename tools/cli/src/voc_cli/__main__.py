@@ -368,7 +368,24 @@ def build_parser() -> argparse.ArgumentParser:
     fb.set_defaults(func=cmd_demo_feedback)
 
     profile_cli.register(sub, command)
+
+    comp = command(
+        sub,
+        "completion",
+        "print a shell completion script for voc",
+        "voc completion bash > ~/.local/share/bash-completion/completions/voc\n"
+        "  source <(voc completion zsh)   # in ~/.zshrc",
+    )
+    comp.add_argument("shell", choices=["bash", "zsh"])
+    comp.set_defaults(func=lambda args: cmd_completion(parser, args))
     return parser
+
+
+def cmd_completion(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    from voc_cli.completion import script
+
+    print(script(parser, args.shell), end="")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
