@@ -4,6 +4,8 @@ it allocated, and a service that keeps dying at once is given up on (bounded res
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -88,3 +90,21 @@ def test_a_service_that_keeps_exiting_at_once_is_given_up_on(
     err = capsys.readouterr().err
     assert err.count("[voc] actions exited (code 1); restarting in") == restarts
     assert "restarting in 4.0s" in err and "not restarting actions" in err
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"), [("VOC_NATS_PORT", "abc"), ("VOC_FEEDBACK_HTTP_PORT", "70000")]
+)
+def test_voc_up_refuses_an_invalid_port_of_its_own_in_one_line(
+    tmp_path: Path, variable: str, value: str
+) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VOC_")}
+    env.update({"VOC_DATA_DIR": str(tmp_path), variable: value})
+    done = subprocess.run(
+        [sys.executable, "-m", "voc_cli", "up"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines() == [
+        f"voc up: refusing to start: {variable}: a port number from 1 to 65535 (got {value!r})"
+    ]
+    assert not (tmp_path / "nats").exists()  # nothing was started

@@ -15,23 +15,40 @@ from pathlib import Path
 from typing import Any
 
 from voc_cli import demo, settings_report
-from voc_cli.supervisor import SERVICES, ServiceFailed, System, SystemConfig, default_push_hosts, state_file
+from voc_cli.supervisor import (
+    DEFAULT_PORTS,
+    SERVICES,
+    ServiceFailed,
+    System,
+    SystemConfig,
+    default_push_hosts,
+    state_file,
+)
+
+
+def port_setting(name: str, default: int) -> int:
+    """A port from the environment; an invalid one stops `voc up` with one line naming it."""
+    value = os.environ.get(name)
+    if value is None or value == "":
+        return default
+    try:
+        port = int(value)
+    except ValueError:
+        port = -1
+    if not 0 < port < 65536:
+        raise SystemExit(f"voc up: refusing to start: {name}: a port number from 1 to 65535 (got {value!r})")
+    return port
 
 
 def run(*, data_dir: Path, seed: bool = True) -> int:
-    ports = {}
-    for name in SERVICES:
-        upper = name.upper()
-        http, grpc = {
-            "feedback": (8010, 9010),
-            "profile": (8020, 9020),
-            "actions": (8030, 9030),
-            "notify": (8040, 9040),
-        }[name]
-        ports[name] = (
-            int(os.environ.get(f"VOC_{upper}_HTTP_PORT", http)),
-            int(os.environ.get(f"VOC_{upper}_GRPC_PORT", grpc)),
+    ports = {
+        name: (
+            port_setting(f"VOC_{name.upper()}_HTTP_PORT", DEFAULT_PORTS[name][0]),
+            port_setting(f"VOC_{name.upper()}_GRPC_PORT", DEFAULT_PORTS[name][1]),
         )
+        for name in SERVICES
+    }
+    port_setting("VOC_DEMO_PHONE_PORT", 8049)
     databases = {
         name: os.environ[f"VOC_{name.upper()}_DATABASE_URL"]
         for name in SERVICES
@@ -40,7 +57,7 @@ def run(*, data_dir: Path, seed: bool = True) -> int:
     config = SystemConfig(
         data_dir=data_dir.resolve(),
         nats_url=os.environ.get("VOC_NATS_URL") or None,
-        nats_port=int(os.environ.get("VOC_NATS_PORT", "4230")),
+        nats_port=port_setting("VOC_NATS_PORT", 4230),
         ports=ports,
         database_urls=databases,
         push_allowed_hosts=default_push_hosts(),
