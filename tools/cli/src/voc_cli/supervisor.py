@@ -335,11 +335,12 @@ class System:
             return ""
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
 
-    def last_words(self, name: str) -> str:
-        """The line a service said when it refused to start, else its last log line."""
+    def last_words(self, name: str, *, refusal: bool = False) -> str:
+        """A service's last log line; with `refusal`, the last line saying why it refused to start
+        (a log may hold an earlier run's lines, but not a later one's)."""
         tail = [line for line in self.log_tail(name, 50).splitlines() if line.strip()]
-        refusal = [line for line in tail if "refusing to start" in line]
-        return (refusal or tail or ["(no output)"])[-1].strip()
+        refused = [line for line in tail if "refusing to start" in line] if refusal else []
+        return (refused or tail or ["(no output)"])[-1].strip()
 
     def _supervise(self) -> None:
         while not self._stopping.wait(0.25):
@@ -365,7 +366,7 @@ class System:
         proc.quick_exits = proc.quick_exits + 1 if quick else 0
         if not quick:
             proc.delay = RESTART_FIRST_DELAY  # it ran a while: this is a crash, not a loop
-        words = self.last_words(name)
+        words = self.last_words(name, refusal=code == CONFIG_EXIT_STATUS)
         if code == CONFIG_EXIT_STATUS:
             proc.gave_up = f"{name} refuses its configuration: {words}"
         elif proc.quick_exits >= MAX_QUICK_EXITS:
