@@ -6,8 +6,11 @@ UV_SYSTEM := $(shell command -v uv 2>/dev/null)
 UV ?= $(if $(UV_SYSTEM),$(UV_SYSTEM),$(CURDIR)/.tools/bin/uv)
 RUN := $(UV) run --frozen
 export VOC_DATA_DIR ?= $(CURDIR)/var
+CHROMIUM := /usr/bin/chromium
+# The last line of `make test` when the browser tests could not run (they skip themselves).
+BROWSER_NOTE = [ -x $(CHROMIUM) ] || echo "make: browser tests skipped ($(CHROMIUM) not installed); run them with 'make test-browser' (as root it installs Debian's chromium)"
 
-.PHONY: help bootstrap run test test-sqlite test-postgres bench eval proto proto-check lint fmt clean
+.PHONY: help bootstrap run test test-sqlite test-postgres test-browser bench eval proto proto-check lint fmt clean
 
 help: ## list the commands
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*?## "}{printf "  make %-14s %s\n", $$1, $$2}'
@@ -29,10 +32,21 @@ run: bootstrap ## start nats-server + the four services with demo data (Ctrl-C s
 test: test-sqlite ## the whole test suite (embedded default: SQLite files)
 
 test-sqlite: bootstrap
-	@VOC_TEST_DATABASE=sqlite $(RUN) pytest $(PYTEST_ARGS)
+	@VOC_TEST_DATABASE=sqlite $(RUN) pytest $(PYTEST_ARGS); status=$$?; $(BROWSER_NOTE); exit $$status
 
 test-postgres: bootstrap ## the whole suite on PostgreSQL (VOC_TEST_POSTGRES_URL, default 127.0.0.1:5432)
-	@VOC_TEST_DATABASE=postgres $(RUN) pytest $(PYTEST_ARGS)
+	@VOC_TEST_DATABASE=postgres $(RUN) pytest $(PYTEST_ARGS); status=$$?; $(BROWSER_NOTE); exit $$status
+
+test-browser: bootstrap ## the staff app in headless Chromium (as root: installs Debian's chromium + CJK fonts first)
+	@if [ ! -x $(CHROMIUM) ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "[make] installing Debian's chromium and fonts-noto-cjk for the browser tests"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk >/dev/null; \
+	  else \
+	    echo "make: $(CHROMIUM) not installed; as root: apt-get install chromium fonts-noto-cjk"; exit 1; \
+	  fi; \
+	fi
+	@VOC_TEST_DATABASE=sqlite $(RUN) pytest -m browser tests/browser $(PYTEST_ARGS)
 
 bench: bootstrap ## load benchmark: feedback -> push latency and throughput
 	@$(RUN) python -m voc_bench.system $(BENCH_ARGS)

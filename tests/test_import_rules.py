@@ -124,7 +124,7 @@ def test_imports_follow_the_layering(member: Member) -> None:
         ("voc_actions", "from voc_bench.playbook_workload import synthesize", "imports voc_bench"),
         ("voc_platform", "import voc_feedback.models", "voc_platform (a library) imports voc_feedback"),
         ("voc_cli", "from voc_bench import loadgen", "the benchmarks import the tools"),
-        ("voc_cli", "from voc_platform.db import Database", "without declaring voc-platform"),
+        ("voc_bench", "from voc_notify import routing", "without declaring voc-notify"),
     ],
 )
 def test_a_bad_import_is_caught(importer: str, source: str, expected: str) -> None:

@@ -110,8 +110,13 @@ def server(databases: DatabaseFactory) -> Iterator[ProfileServer]:
 def run(capsys: pytest.CaptureFixture[str], server: ProfileServer, *args: str) -> tuple[int, dict[str, Any]]:
     """`voc <args> --url … --token …` in process: (exit code, the JSON it printed)."""
     code = voc([*args, "--url", server.url, "--token", TOKEN])
-    printed: dict[str, Any] = json.loads(capsys.readouterr().out)
+    captured = capsys.readouterr()
+    PROGRESS_SEEN[:] = captured.err.splitlines()
+    printed: dict[str, Any] = json.loads(captured.out)
     return code, printed
+
+
+PROGRESS_SEEN: list[str] = []  # what the last `run` printed on stderr
 
 
 def customers_csv(n: int) -> str:
@@ -130,6 +135,9 @@ def test_customer_and_visit_imports_print_the_report_and_exit_by_outcome(
     code, report = run(capsys, server, "customers", "import", str(clean))
     assert code == 0
     assert report["kind"] == "customers" and report["rows"] == 250 and report["created"] == 250
+    # Progress on stderr (#22): counts and rate, the last line at 100 %.
+    assert PROGRESS_SEEN[-1].startswith(f"customers: sent [{'#' * 24}] 100% 250/250 rows, ")
+    assert PROGRESS_SEEN[-1].endswith(" rows/s; the report follows")
     assert report["failed"] == 0 and report["errors"] == []
     assert server.count(Customer) == 250
 

@@ -1,6 +1,7 @@
-"""`voc up` (what `make run` runs): starts everything, seeds once, writes the credentials file
-in the DESIGN §5 shape, lets notify push to the demo phone's port and no other local one,
-restarts a crashed service, and stops everything on Ctrl-C."""
+"""`voc up` (what `make run` runs): starts everything with the caller's settings (and says which),
+seeds once, writes the credentials file in the DESIGN §5 shape, lets notify push to the demo
+phone's port and no other local one, restarts a crashed service, gives up on one that refuses
+its configuration, and stops everything on Ctrl-C."""
 
 from __future__ import annotations
 
@@ -38,6 +39,9 @@ def test_voc_up_runs_seeds_restarts_and_stops(tmp_path: Path) -> None:
             "VOC_DATA_DIR": str(tmp_path),
             "VOC_NATS_PORT": str(free_port()),
             "VOC_DEMO_PHONE_PORT": str(phone_port),
+            # A documented override (#22): honoured by the service, and named at start.
+            "VOC_FEEDBACK_RATE_LIMIT_BURST": "2",
+            "VOC_FEEDBACK_RATE_LIMIT_PER_SECOND": "0.01",
         }
     )
     for name in SERVICES:
@@ -71,6 +75,8 @@ def test_voc_up_runs_seeds_restarts_and_stops(tmp_path: Path) -> None:
         }
         assert all(set(s) == {"id", "name", "api_key"} for s in creds["stores"])
         assert all(set(s) == {"id", "name", "role", "store_ids", "email", "password"} for s in creds["staff"])
+        check_rate_limit_override(creds)
+        check_status(env)
         login = httpx.post(
             f"{creds['notify_url']}/v1/auth/login",
             json={"email": creds["staff"][0]["email"], "password": creds["staff"][0]["password"]},
@@ -107,8 +113,85 @@ def test_voc_up_runs_seeds_restarts_and_stops(tmp_path: Path) -> None:
     assert proc.returncode == 0
     assert "Frontline VoC is running." in out and "[voc] stopped" in out
     assert "restarting" in out
+    assert "VOC_FEEDBACK_RATE_LIMIT_BURST=2   (feedback)" in out, out
+    assert "VOC_FEEDBACK_RATE_LIMIT_PER_SECOND=0.01   (feedback)" in out
     _gone, alive = psutil.wait_procs(children, timeout=5)
     assert not alive, f"left running: {alive}"
+
+
+def check_status(env: dict[str, str]) -> None:
+    """`voc status` from another terminal: every process, its ports, consumer lag, outbox
+    pending and dead letters of the system `voc up` runs."""
+    done = subprocess.run(
+        [sys.executable, "-m", "voc_cli", "status", "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    report = json.loads(done.stdout)
+    assert report["supervisor"]["running"] is True
+    for name in SERVICES:
+        service = report["services"][name]
+        assert service["process"] and service["ready"] and service["grpc_open"], (name, service)
+        assert service["http"] == f"http://127.0.0.1:{env[f'VOC_{name.upper()}_HTTP_PORT']}"
+        assert service["outbox"]["pending"] >= 0, service["outbox"]
+    nats = report["nats"]
+    assert nats["reachable"] and nats["url"].endswith(f":{env['VOC_NATS_PORT']}") and nats["pid"]
+    assert nats["dlq_depth"] == 0
+    consumers = {c["consumer"]: c for c in nats["consumers"]}
+    assert len(consumers) >= 4 and all(
+        c["pending"] >= 0 and c["ack_pending"] >= 0 for c in consumers.values()
+    )
+    text = subprocess.run(
+        [sys.executable, "-m", "voc_cli", "status"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert text.returncode == 0 and "dead letters 0" in text.stdout, text.stdout
+    assert all(f"{name} " in text.stdout for name in [*SERVICES, *consumers])
+
+
+def check_rate_limit_override(creds: dict[str, Any]) -> None:
+    """VOC_FEEDBACK_RATE_LIMIT_BURST=2 reached the feedback service `voc up` started: a third
+    submission in a row with one store's key is refused (the default burst is 60)."""
+    store = creds["stores"][-1]  # not the key demo-feedback uses below
+    answers = [
+        httpx.post(
+            f"{creds['feedback_url']}/v1/feedback",
+            json={"store_id": store["id"], "channel": "kiosk", "text": f"override check {i}"},
+            headers={"Authorization": f"Bearer {store['api_key']}"},
+        ).status_code
+        for i in range(3)
+    ]
+    assert answers == [202, 202, 429], answers
+
+
+def test_voc_up_gives_up_on_a_service_that_refuses_its_configuration(tmp_path: Path) -> None:
+    """An invalid value: the service says which variable and what it accepts, `voc up` shows
+    that line and exits instead of restarting the service forever."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VOC_")}
+    env.update({"VOC_DATA_DIR": str(tmp_path), "VOC_NATS_PORT": str(free_port())})
+    env["VOC_FEEDBACK_RATE_LIMIT_BURST"] = "0"
+    for name in SERVICES:
+        env[f"VOC_{name.upper()}_HTTP_PORT"] = str(free_port())
+        env[f"VOC_{name.upper()}_GRPC_PORT"] = str(free_port())
+    started = time.monotonic()
+    done = subprocess.run(
+        [sys.executable, "-m", "voc_cli", "up", "--no-seed"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=90,
+    )
+    out = done.stdout + done.stderr
+    assert done.returncode == 1, out
+    assert time.monotonic() - started < 60
+    refusal = "VOC_FEEDBACK_RATE_LIMIT_BURST: Input should be greater than or equal to 1"
+    assert f"feedback refuses its configuration: voc-feedback: refusing to start: {refusal}" in out, out
+    assert "not restarting feedback" in out and "[voc] stopped" in out
+    assert "restarting in" not in out  # never restarted
+    log = (tmp_path / "logs" / "feedback.log").read_text()
+    assert log.count("refusing to start") == 1, log
 
 
 def check_push_allowlist(

@@ -166,7 +166,7 @@ def test_overlays_change_what_they_say() -> None:
     assert production[("Deployment", "profile")]["spec"]["replicas"] == 2
     notify = production[("Deployment", "notify")]["spec"]["template"]["spec"]["containers"][0]
     assert notify["resources"]["limits"]["cpu"] == "2" and notify["env"]  # patched, env kept
-    assert notify["image"] == "registry.example.com/frontline-voc/notify:0.1.0"
+    assert notify["image"] == "registry.example.com/frontline-voc/notify:0.2.0"
     staging = render(DEPLOY / "k8s/overlays/staging")
     assert {o["metadata"].get("namespace") for o in staging if o["kind"] != "Namespace"} == {"voc-staging"}
     config = next(o for o in staging if o["kind"] == "ConfigMap" and o["metadata"]["name"] == "voc-config")

@@ -4,6 +4,7 @@ request, security headers on every response, and the admin-token dependency."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from importlib.metadata import version as _installed_version
 from typing import Annotated, Any
 
 import orjson
@@ -22,6 +23,7 @@ from voc_platform.db import Database
 from voc_platform.errors import DomainError, FieldError, Forbidden, Invalid, Unauthenticated
 
 PROBLEM_JSON = "application/problem+json"
+VERSION = _installed_version("voc-platform")  # the release, in every service's OpenAPI document
 MAX_BODY_BYTES = 64 * 1024
 
 _TITLES = {
@@ -264,7 +266,7 @@ class SecurityHeadersMiddleware:
 
 
 def create_app(
-    *, title: str, service: str, version: str = "0.1.0", body_limit_exempt: Iterable[str] = ()
+    *, title: str, service: str, version: str = VERSION, body_limit_exempt: Iterable[str] = ()
 ) -> FastAPI:
     # FastAPI's native telemetry would add a second server span, operation spans for dependency
     # resolution and serialization, and metrics to every request: a third of intake's framework

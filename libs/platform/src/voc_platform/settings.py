@@ -12,6 +12,7 @@ of that rule). `load_settings` turns a refusal into one line naming the variable
 from __future__ import annotations
 
 import math
+import sys
 from collections import Counter
 from pathlib import Path
 from typing import ClassVar, Literal, TypeVar
@@ -249,10 +250,16 @@ def describe(exc: ValidationError, cls: type[ServiceSettings]) -> str:
     return "; ".join(parts)
 
 
+#: The exit status of a process that refuses its configuration (sysexits' EX_CONFIG): a
+#: supervisor (`voc up`) gives up on it instead of restarting it, since a restart cannot help.
+CONFIG_EXIT_STATUS = 78
+
+
 def load_settings(cls: type[SettingsT]) -> SettingsT:
     """`cls()` from the environment; a bad value stops the process with one line on stderr
-    that names the variable (exit status 1), rather than a traceback."""
+    that names the variable and what it accepts (exit status 78), rather than a traceback."""
     try:
         return cls()
     except ValidationError as exc:
-        raise SystemExit(f"voc-{cls.service_name}: refusing to start: {describe(exc, cls)}") from None
+        print(f"voc-{cls.service_name}: refusing to start: {describe(exc, cls)}", file=sys.stderr, flush=True)
+        raise SystemExit(CONFIG_EXIT_STATUS) from None

@@ -89,18 +89,37 @@ def cmd_playbooks(args: argparse.Namespace) -> int:
 
 
 def cmd_api_keys(args: argparse.Namespace) -> int:
+    """Store API keys over feedback's admin API. `rotate` issues a new key for the same stores
+    and keeps the old one working for `--grace` seconds (then it is refused); `revoke` stops a
+    key at once (a lost tablet)."""
     _, headers = _admin(args)
     base = f"{_url('feedback', 8010)}/v1/admin/api-keys"
+    key_id = getattr(args, "key_id", None) or getattr(args, "id", None)
+    if args.action in ("rotate", "revoke") and not key_id:
+        print(f"voc api-keys {args.action}: give the key's id (see `voc api-keys list`)", file=sys.stderr)
+        return 2
     if args.action == "create":
         response = httpx.post(
             base, json={"name": args.name, "store_ids": args.store}, headers=headers, timeout=10
         )
     elif args.action == "list":
         response = httpx.get(base, headers=headers, timeout=10)
+    elif args.action == "rotate":
+        response = httpx.post(
+            f"{base}/{key_id}/rotate", json={"grace_seconds": args.grace}, headers=headers, timeout=10
+        )
     else:
-        response = httpx.delete(f"{base}/{args.id}", headers=headers, timeout=10)
+        response = httpx.delete(f"{base}/{key_id}", headers=headers, timeout=10)
     if response.content:
         print(json.dumps(response.json(), ensure_ascii=False, indent=2))
+    if args.action == "rotate" and response.status_code == 201:
+        print(
+            f"rotated: the new key is above (shown once); the old key {key_id} keeps working for "
+            f"{args.grace} s, then it is refused",
+            file=sys.stderr,
+        )
+    elif args.action == "revoke" and response.status_code == 204:
+        print(f"revoked: {key_id} is refused from now on", file=sys.stderr)
     return 0 if response.status_code < 400 else 1
 
 
@@ -180,13 +199,48 @@ def cmd_demo_feedback(args: argparse.Namespace) -> int:
     return 0 if response.status_code == 202 else 1
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="voc", description=__doc__)
+def command(subparsers: Any, name: str, summary: str, example: str) -> argparse.ArgumentParser:
+    """A subcommand whose --help ends with an example."""
+    parser: argparse.ArgumentParser = subparsers.add_parser(
+        name,
+        help=summary,
+        description=summary,
+        epilog=f"example:\n  {example}",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    return parser
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from voc_cli import ops  # lazy: nats-py (see the docstring)
+
+    return ops.cmd_status(args)
+
+
+def cmd_dlq(args: argparse.Namespace) -> int:
+    from voc_cli import ops  # lazy: nats-py (see the docstring)
+
+    return ops.cmd_dlq(args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="voc",
+        description=__doc__,
+        epilog="example:\n  voc up         # what `make run` runs\n  voc status     # in another terminal",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--data-dir", help="default: $VOC_DATA_DIR or ./var")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    start = sub.add_parser("up", help="start nats-server and the four services with demo data")
-    start.add_argument("--no-seed", action="store_true")
+    start = command(
+        sub,
+        "up",
+        "start nats-server and the four services with demo data (VOC_* settings passed through)",
+        "voc up --no-seed\n"
+        "  VOC_FEEDBACK_RATE_LIMIT_BURST=2 voc up   # says which settings differ from the defaults",
+    )
+    start.add_argument("--no-seed", action="store_true", help="do not create the demo stores, staff and keys")
     start.add_argument(
         "--scale",
         type=int,
@@ -196,23 +250,102 @@ def main(argv: list[str] | None = None) -> int:
     start.add_argument("--postgres", help="PostgreSQL URL for --scale (default 127.0.0.1:5432)")
     start.set_defaults(func=cmd_up)
 
-    pb = sub.add_parser("playbooks", help="validate, test and publish a playbook directory")
+    st = command(
+        sub,
+        "status",
+        "processes, ports, consumer lag, outbox pending and dead letters of a running system",
+        "voc status            # exit 1 when a service is not ready or NATS is unreachable\n"
+        "  voc status --json",
+    )
+    st.add_argument("--json", action="store_true", help="the report as JSON")
+    st.add_argument("--nats-url", help="default: $VOC_NATS_URL or the one `voc up` runs")
+    st.set_defaults(func=cmd_status)
+
+    dlq = command(
+        sub,
+        "dlq",
+        "dead letters (events a consumer failed max_deliver times): list, show, replay, discard",
+        "voc dlq list\n  voc dlq show 17\n  voc dlq replay 17 --dry-run\n  voc dlq discard --all --yes",
+    )
+    dlq.add_argument("--nats-url", help="default: $VOC_NATS_URL or the one `voc up` runs")
+    dlq_actions = dlq.add_subparsers(dest="action", required=True)
+    listing = command(dlq_actions, "list", "the dead letters, oldest first", "voc dlq list --limit 20")
+    listing.add_argument("--limit", type=int, default=100)
+    listing.add_argument("--json", action="store_true")
+    show = command(
+        dlq_actions, "show", "one dead letter: headers, reason and the decoded event", "voc dlq show 17"
+    )
+    show.add_argument("id", type=int)
+    for action, summary, example in (
+        (
+            "replay",
+            "publish again on the original subject with the original event id, then remove it",
+            "voc dlq replay 17 18 --dry-run",
+        ),
+        ("discard", "remove dead letters for good", "voc dlq discard --all --yes"),
+    ):
+        act = command(dlq_actions, action, summary, example)
+        act.add_argument("ids", nargs="*", type=int, help="dead-letter ids (`voc dlq list`)")
+        act.add_argument("--all", action="store_true", help="every dead letter")
+        act.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+        act.add_argument("--dry-run", action="store_true", help="say what would be done; change nothing")
+    dlq.set_defaults(func=cmd_dlq)
+
+    pb = command(
+        sub,
+        "playbooks",
+        "validate, test and publish a playbook directory",
+        "voc playbooks test services/actions/src/voc_actions/library "
+        "services/actions/src/voc_actions/library/cases.yaml",
+    )
     pb.add_argument("action", choices=["validate", "test", "publish"])
     pb.add_argument("dir")
     pb.add_argument("cases", nargs="?", help="CASES.yaml (for test)")
     pb.set_defaults(func=cmd_playbooks)
 
-    keys = sub.add_parser("api-keys", help="store API keys (admin)")
-    keys.add_argument("action", choices=["create", "list", "rotate", "revoke"])
-    keys.add_argument("--name", default="store app")
-    keys.add_argument("--store", action="append", default=[])
-    keys.add_argument("--id")
-    keys.add_argument(
-        "--grace", type=int, default=86400, help="seconds the old key keeps working after rotate"
+    keys = command(
+        sub,
+        "api-keys",
+        "store API keys (admin): create, list, rotate with a grace period, revoke",
+        "voc api-keys create --name 'kiosk 3' --store store-gangnam\n"
+        "  voc api-keys rotate 0193c5e2-… --grace 3600\n  voc api-keys revoke 0193c5e2-…",
     )
+    key_actions = keys.add_subparsers(dest="action", required=True)
+    create = command(
+        key_actions,
+        "create",
+        "a new key for some stores (printed once)",
+        "voc api-keys create --name 'kiosk 3' --store store-gangnam --store store-hongdae",
+    )
+    create.add_argument("--name", default="store app")
+    create.add_argument("--store", action="append", default=[], help="a store id (repeat for several)")
+    command(key_actions, "list", "every key (prefix, stores, expiry; never the key)", "voc api-keys list")
+    rotate = command(
+        key_actions,
+        "rotate",
+        "a new key for the same stores; the old one keeps working for --grace seconds",
+        "voc api-keys rotate 0193c5e2-7d7a-7b4e-9c1e-3f0c2a9b1d44 --grace 3600",
+    )
+    rotate.add_argument(
+        "--grace",
+        type=int,
+        default=86400,
+        help="seconds the old key keeps working (default 86400; 0: refused at once)",
+    )
+    revoke = command(
+        key_actions, "revoke", "refuse a key from now on (a lost tablet)", "voc api-keys revoke 0193c5e2-…"
+    )
+    for parser_ in (rotate, revoke):
+        parser_.add_argument("key_id", nargs="?", help="the key's id (`voc api-keys list`)")
+        parser_.add_argument("--id", help=argparse.SUPPRESS)  # the earlier spelling
     keys.set_defaults(func=cmd_api_keys)
 
-    phone = sub.add_parser("demo-phone", help="a stand-in phone that prints decrypted pushes")
+    phone = command(
+        sub,
+        "demo-phone",
+        "a stand-in phone that prints decrypted pushes",
+        "voc demo-phone --email minji@gangnam.demo",
+    )
     phone.add_argument("--email", default="minji@gangnam.demo")
     phone.add_argument(
         "--port",
@@ -222,15 +355,41 @@ def main(argv: list[str] | None = None) -> int:
     )
     phone.set_defaults(func=cmd_demo_phone)
 
-    fb = sub.add_parser("demo-feedback", help="post one feedback item as a demo store app")
+    fb = command(
+        sub,
+        "demo-feedback",
+        "post one feedback item as a demo store app",
+        "voc demo-feedback --store store-gangnam --csat 1 --text '국이 식었어요'",
+    )
     fb.add_argument("--store", default="store-gangnam")
     fb.add_argument("--text", default="국에서 머리카락이 나왔어요. 직원분도 사과 없이 그냥 가져가셨네요.")
     fb.add_argument("--csat", type=int, default=1)
     fb.add_argument("--loyalty-id", default="L-1001")
     fb.set_defaults(func=cmd_demo_feedback)
 
-    profile_cli.register(sub)
+    profile_cli.register(sub, command)
 
+    comp = command(
+        sub,
+        "completion",
+        "print a shell completion script for voc",
+        "voc completion bash > ~/.local/share/bash-completion/completions/voc\n"
+        "  source <(voc completion zsh)   # in ~/.zshrc",
+    )
+    comp.add_argument("shell", choices=["bash", "zsh"])
+    comp.set_defaults(func=lambda args: cmd_completion(parser, args))
+    return parser
+
+
+def cmd_completion(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    from voc_cli.completion import script
+
+    print(script(parser, args.shell), end="")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
     args = parser.parse_args(argv)
     if args.command == "playbooks" and args.action == "test" and not args.cases:
         parser.error("playbooks test needs CASES.yaml")

@@ -121,6 +121,10 @@ class NatsServer:
         if port_seen:
             self.port = port_seen[0]
 
+    @property
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
     def stop(self, timeout: float = 10.0) -> None:
         if self.process is None or self.process.poll() is not None:
             return

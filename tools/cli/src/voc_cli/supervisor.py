@@ -1,4 +1,12 @@
-"""Start, watch and stop the whole system as separate processes (`voc up`, tests, bench)."""
+"""Start, watch and stop the whole system as separate processes (`voc up`, tests, bench).
+
+The services get the caller's environment: `voc up` only fills in what is unset (development
+secrets, log format, ...) and owns nothing but what it allocated or started itself (the data
+dir, the ports, the URL of the nats-server it runs, the database URLs it was given). It restarts
+a service or the embedded nats-server that dies, with a growing back-off, and gives up on a
+service that refuses its configuration (exit status 78, one line naming the variable) or keeps
+exiting at once, instead of restarting it forever.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +20,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
@@ -20,6 +29,7 @@ import httpx
 
 from voc_cli.nats import NatsServer
 from voc_cli.processes import kill, wait_or_kill
+from voc_platform.settings import CONFIG_EXIT_STATUS
 
 SERVICES = ("profile", "actions", "feedback", "notify")
 DEFAULT_PORTS = {
@@ -33,6 +43,14 @@ PUBLIC_PUSH_HOSTS = (
     "web.push.apple.com,*.notify.windows.com"
 )
 DEMO_PHONE_PORT = 8049  # where `voc demo-phone` listens (VOC_DEMO_PHONE_PORT)
+# A service exits with CONFIG_EXIT_STATUS (78, EX_CONFIG) when a setting is invalid
+# (`voc_platform.settings.load_settings`): restarting it cannot help, so the supervisor gives up.
+#: Back-off between restarts (doubling), and when a run counts as a quick exit.
+RESTART_FIRST_DELAY = 0.5
+RESTART_MAX_DELAY = 10.0
+QUICK_EXIT_SECONDS = 10.0
+#: A service that exits this many times in a row within QUICK_EXIT_SECONDS of its start is given up on.
+MAX_QUICK_EXITS = 5
 
 
 def demo_phone_port() -> int:
@@ -72,6 +90,11 @@ def keep_data_private(data_dir: Path) -> None:
                 path.chmod(info.st_mode & 0o7777 & ~PRIVATE_UMASK)
 
 
+def state_file(data_dir: Path) -> Path:
+    """Where `voc up` says what runs (process ids, addresses) for `voc status`."""
+    return data_dir / "voc-up.json"
+
+
 def load_or_create_secrets(data_dir: Path) -> dict[str, str]:
     """Development secrets, generated once per data dir (never the built-in defaults)."""
     path = data_dir / "secrets.json"
@@ -96,16 +119,22 @@ class SystemConfig:
     nats_port: int = 4230
     ports: dict[str, tuple[int, int]] = field(default_factory=lambda: dict(DEFAULT_PORTS))
     database_urls: dict[str, str] = field(default_factory=dict)
-    push_allowed_hosts: str = PUBLIC_PUSH_HOSTS
+    push_allowed_hosts: str | None = None  # None: $VOC_PUSH_ALLOWED_HOSTS, else the public push services
+    # Set for every service, over the caller's environment (the tests' and the bench's own).
     extra_env: dict[str, str] = field(default_factory=dict)
-    log_format: str = "text"
+    log_format: str | None = None  # None: $VOC_LOG_FORMAT, else text
     log_to_files: bool = True
     restart: bool = True
+    state_file: Path | None = None  # kept up to date for `voc status` (`voc up` sets it)
 
     @classmethod
     def free_ports(cls, data_dir: Path, **kwargs: object) -> SystemConfig:
         ports = {name: (free_port(), free_port()) for name in SERVICES}
         return cls(data_dir=data_dir, ports=ports, nats_port=0, **kwargs)  # type: ignore[arg-type]
+
+
+class ServiceFailed(RuntimeError):
+    """The supervisor gave up on a service (invalid setting, or exiting at once again and again)."""
 
 
 class ServiceProcess:
@@ -115,8 +144,15 @@ class ServiceProcess:
         self.log = log
         self.process: subprocess.Popen[bytes] | None = None
         self.restarts = 0
+        self.started_at = 0.0
+        self.quick_exits = 0  # exits in a row, each within QUICK_EXIT_SECONDS of its start
+        self.restart_at: float | None = None  # when the supervisor starts it again
+        self.delay = RESTART_FIRST_DELAY
+        self.gave_up: str | None = None  # why the supervisor stopped restarting it
 
     def start(self) -> None:
+        self.started_at = time.monotonic()
+        self.restart_at = None
         self.process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
             [sys.executable, "-m", f"voc_{self.name}"],
             env=self.env,
@@ -146,14 +182,19 @@ class ServiceProcess:
 class System:
     """nats-server + the four services. Used by `voc up`, the test suite and `make bench`."""
 
-    def __init__(self, config: SystemConfig) -> None:
+    def __init__(self, config: SystemConfig, environ: Mapping[str, str] | None = None) -> None:
         self.config = config
+        # The caller's environment, passed through to the services (a snapshot: what `voc up`
+        # was started with).
+        self.environ = dict(os.environ if environ is None else environ)
         self.secrets = load_or_create_secrets(config.data_dir)
         self.nats: NatsServer | None = None
         self.services: dict[str, ServiceProcess] = {}
+        self.nats_restarts = 0
         self._logs: list[IO[str]] = []
         self._watch: threading.Thread | None = None
         self._stopping = threading.Event()
+        self.failed = threading.Event()  # set when the supervisor gives up on a service
 
     @property
     def nats_url(self) -> str:
@@ -170,32 +211,45 @@ class System:
 
     @property
     def admin_token(self) -> str:
-        return self.secrets["admin_token"]
+        """The caller's VOC_ADMIN_TOKEN when set, else the one generated for this data dir."""
+        return self.env_for("feedback")["VOC_ADMIN_TOKEN"]
 
-    def env_for(self, name: str) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("VOC_")}
-        env.update(
-            {
-                "VOC_ENV": "development",
-                "VOC_DATA_DIR": str(self.config.data_dir),
-                "VOC_NATS_URL": self.nats_url,
-                "VOC_ADMIN_TOKEN": self.secrets["admin_token"],
-                "VOC_INTERNAL_TOKEN": self.secrets["internal_token"],
-                "VOC_JWT_SECRET": self.secrets["jwt_secret"],
-                "VOC_PUSH_ALLOWED_HOSTS": self.config.push_allowed_hosts,
-                "VOC_LOG_FORMAT": self.config.log_format,
-                "VOC_NOTIFY_PUBLIC_URL": self.url("notify"),
-                "PYTHONUNBUFFERED": "1",
-            }
-        )
+    def defaults(self) -> dict[str, str]:
+        """What the services get when the caller's environment does not say otherwise."""
+        return {
+            "VOC_ENV": "development",
+            "VOC_ADMIN_TOKEN": self.secrets["admin_token"],
+            "VOC_INTERNAL_TOKEN": self.secrets["internal_token"],
+            "VOC_JWT_SECRET": self.secrets["jwt_secret"],
+            "VOC_LOG_FORMAT": "text",
+            "VOC_PUSH_ALLOWED_HOSTS": PUBLIC_PUSH_HOSTS,
+            "VOC_NOTIFY_PUBLIC_URL": self.url("notify"),
+        }
+
+    def owned(self) -> dict[str, str]:
+        """What the supervisor sets whatever the environment says: what it started or allocated
+        (data dir, ports, the embedded nats-server's URL) and what its config was given."""
+        owned = {"VOC_DATA_DIR": str(self.config.data_dir)}
+        if self.config.nats_url or self.nats is not None:
+            owned["VOC_NATS_URL"] = self.nats_url
+        if self.config.push_allowed_hosts is not None:
+            owned["VOC_PUSH_ALLOWED_HOSTS"] = self.config.push_allowed_hosts
+        if self.config.log_format is not None:
+            owned["VOC_LOG_FORMAT"] = self.config.log_format
         for service, (http, grpc) in self.config.ports.items():
             upper = service.upper()
-            env[f"VOC_{upper}_HTTP_PORT"] = str(http)
-            env[f"VOC_{upper}_GRPC_PORT"] = str(grpc)
-            env[f"VOC_{service.upper()}_GRPC_TARGET"] = self.grpc_target(service)
+            owned[f"VOC_{upper}_HTTP_PORT"] = str(http)
+            owned[f"VOC_{upper}_GRPC_PORT"] = str(grpc)
+            owned[f"VOC_{upper}_GRPC_TARGET"] = self.grpc_target(service)
         for service, url in self.config.database_urls.items():
-            env[f"VOC_{service.upper()}_DATABASE_URL"] = url
-        env.update(self.config.extra_env)
+            owned[f"VOC_{service.upper()}_DATABASE_URL"] = url
+        owned.update(self.config.extra_env)
+        return owned
+
+    def env_for(self, name: str) -> dict[str, str]:
+        """The caller's environment, the defaults under it and what the supervisor owns over it."""
+        env = {**self.defaults(), **self.environ, **self.owned()}
+        env["PYTHONUNBUFFERED"] = "1"
         return env
 
     def start(self, timeout: float = 60.0) -> None:
@@ -210,10 +264,35 @@ class System:
             self.nats.start()
         for name in SERVICES:
             self.start_service(name)
-        self.wait_ready(timeout)
         if self.config.restart:
+            # Before waiting: a service that dies while starting is restarted (or given up on).
             self._watch = threading.Thread(target=self._supervise, daemon=True, name="supervise")
             self._watch.start()
+        self.write_state()
+        self.wait_ready(timeout)
+
+    def write_state(self) -> None:
+        """The supervisor's and its children's process ids and addresses, for `voc status`."""
+        if self.config.state_file is None:
+            return
+        state = {
+            "pid": os.getpid(),
+            "data_dir": str(self.config.data_dir),
+            "nats_url": self.nats_url,
+            "nats_pid": self.nats.process.pid if self.nats and self.nats.process else None,
+            "nats_restarts": self.nats_restarts,
+            "services": {
+                name: {
+                    "pid": proc.process.pid if proc.process else None,
+                    "url": self.url(name),
+                    "grpc": self.grpc_target(name),
+                    "restarts": proc.restarts,
+                    "gave_up": proc.gave_up,
+                }
+                for name, proc in self.services.items()
+            },
+        }
+        self.config.state_file.write_text(json.dumps(state, indent=2))
 
     def start_service(self, name: str) -> ServiceProcess:
         log: IO[str] | None = None
@@ -234,6 +313,8 @@ class System:
             while pending:
                 for name in list(pending):
                     proc = self.services[name]
+                    if proc.gave_up:
+                        raise ServiceFailed(proc.gave_up)
                     if not proc.running and not self.config.restart:
                         raise RuntimeError(f"{name} exited during start; see {self.log_path(name)}")
                     with contextlib.suppress(httpx.HTTPError):
@@ -254,27 +335,86 @@ class System:
             return ""
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
 
+    def last_words(self, name: str, *, refusal: bool = False) -> str:
+        """A service's last log line; with `refusal`, the last line saying why it refused to start
+        (a log may hold an earlier run's lines, but not a later one's)."""
+        tail = [line for line in self.log_tail(name, 50).splitlines() if line.strip()]
+        refused = [line for line in tail if "refusing to start" in line] if refusal else []
+        return (refused or tail or ["(no output)"])[-1].strip()
+
     def _supervise(self) -> None:
-        backoff: dict[str, float] = {}
-        while not self._stopping.wait(0.5):
+        while not self._stopping.wait(0.25):
+            if self.nats is not None and not self.nats.running:
+                self._restart_nats()
+            now = time.monotonic()
             for name, proc in self.services.items():
-                if proc.running or self._stopping.is_set():
+                if self._stopping.is_set():
+                    return
+                if proc.running or proc.gave_up:
                     continue
-                delay = backoff.get(name, 0.5)
-                print(
-                    f"[voc] {name} exited (code {proc.process.returncode if proc.process else '?'}); "
-                    f"restarting in {delay:.1f}s",
-                    file=sys.stderr,
-                    flush=True,
-                )
+                if proc.restart_at is None:
+                    self._exited(name, proc, now)
+                elif now >= proc.restart_at:
+                    proc.restarts += 1
+                    self.start_service(name)
+                    self.write_state()
+
+    def _exited(self, name: str, proc: ServiceProcess, now: float) -> None:
+        """Decide what to do about a service that just exited: restart it later, or give up."""
+        code = proc.process.returncode if proc.process else None
+        quick = now - proc.started_at < QUICK_EXIT_SECONDS
+        proc.quick_exits = proc.quick_exits + 1 if quick else 0
+        if not quick:
+            proc.delay = RESTART_FIRST_DELAY  # it ran a while: this is a crash, not a loop
+        words = self.last_words(name, refusal=code == CONFIG_EXIT_STATUS)
+        if code == CONFIG_EXIT_STATUS:
+            proc.gave_up = f"{name} refuses its configuration: {words}"
+        elif proc.quick_exits >= MAX_QUICK_EXITS:
+            proc.gave_up = f"{name} exited {proc.quick_exits} times in a row right after starting: {words}"
+        if proc.gave_up:
+            print(f"[voc] {proc.gave_up}", file=sys.stderr, flush=True)
+            print(f"[voc] not restarting {name}; see {self.log_path(name)}", file=sys.stderr, flush=True)
+            self.failed.set()
+            self.write_state()
+            return
+        print(
+            f"[voc] {name} exited (code {code}); restarting in {proc.delay:.1f}s",
+            file=sys.stderr,
+            flush=True,
+        )
+        proc.restart_at = now + proc.delay
+        proc.delay = min(proc.delay * 2, RESTART_MAX_DELAY)
+
+    def _restart_nats(self) -> None:
+        """Start the embedded nats-server again on the same port and store (the services
+        reconnect by themselves; their outboxes then deliver what they held)."""
+        assert self.nats is not None
+        code = self.nats.process.returncode if self.nats.process else None
+        delay = RESTART_FIRST_DELAY
+        print(
+            f"[voc] nats-server exited (code {code}); restarting it on port {self.nats.port}",
+            file=sys.stderr,
+            flush=True,
+        )
+        while not self._stopping.is_set():
+            try:
+                self.nats.start()
+            except (RuntimeError, TimeoutError) as exc:
+                last = str(exc).strip().splitlines()[-1:] or [""]
+                print(f"[voc] nats-server did not start ({last[0]}); again in {delay:.1f}s", file=sys.stderr)
                 if self._stopping.wait(delay):
                     return
-                proc.restarts += 1
-                self.start_service(name)
-                backoff[name] = min(delay * 2, 10.0)
+                delay = min(delay * 2, RESTART_MAX_DELAY)
+                continue
+            self.nats_restarts += 1
+            self.write_state()
+            print("[voc] nats-server is back", file=sys.stderr, flush=True)
+            return
 
     def stop(self, timeout: float = 20.0) -> None:
         self._stopping.set()
+        if self._watch is not None:
+            self._watch.join(timeout=30)
         for proc in self.services.values():
             proc.terminate()
         for proc in self.services.values():
@@ -284,3 +424,5 @@ class System:
         for log in self._logs:
             log.close()
         self._logs.clear()
+        if self.config.state_file is not None:
+            self.config.state_file.unlink(missing_ok=True)

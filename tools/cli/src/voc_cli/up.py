@@ -1,32 +1,54 @@
-"""`voc up`: the whole system on one machine, with demo data, until Ctrl-C."""
+"""`voc up`: the whole system on one machine, with demo data, until Ctrl-C.
+
+The services run with the caller's environment (`VOC_*` overrides honoured, see
+`supervisor.System.env_for`); the first lines say which settings differ from the defaults. A
+service that refuses its configuration stops `voc up` with that service's one-line reason."""
 
 from __future__ import annotations
 
 import json
 import os
 import signal
+import sys
 import threading
 from pathlib import Path
 from typing import Any
 
-from voc_cli import demo
-from voc_cli.supervisor import SERVICES, System, SystemConfig, default_push_hosts
+from voc_cli import demo, settings_report
+from voc_cli.supervisor import (
+    DEFAULT_PORTS,
+    SERVICES,
+    ServiceFailed,
+    System,
+    SystemConfig,
+    default_push_hosts,
+    state_file,
+)
+
+
+def port_setting(name: str, default: int) -> int:
+    """A port from the environment; an invalid one stops `voc up` with one line naming it."""
+    value = os.environ.get(name)
+    if value is None or value == "":
+        return default
+    try:
+        port = int(value)
+    except ValueError:
+        port = -1
+    if not 0 < port < 65536:
+        raise SystemExit(f"voc up: refusing to start: {name}: a port number from 1 to 65535 (got {value!r})")
+    return port
 
 
 def run(*, data_dir: Path, seed: bool = True) -> int:
-    ports = {}
-    for name in SERVICES:
-        upper = name.upper()
-        http, grpc = {
-            "feedback": (8010, 9010),
-            "profile": (8020, 9020),
-            "actions": (8030, 9030),
-            "notify": (8040, 9040),
-        }[name]
-        ports[name] = (
-            int(os.environ.get(f"VOC_{upper}_HTTP_PORT", http)),
-            int(os.environ.get(f"VOC_{upper}_GRPC_PORT", grpc)),
+    ports = {
+        name: (
+            port_setting(f"VOC_{name.upper()}_HTTP_PORT", DEFAULT_PORTS[name][0]),
+            port_setting(f"VOC_{name.upper()}_GRPC_PORT", DEFAULT_PORTS[name][1]),
         )
+        for name in SERVICES
+    }
+    port_setting("VOC_DEMO_PHONE_PORT", 8049)
     databases = {
         name: os.environ[f"VOC_{name.upper()}_DATABASE_URL"]
         for name in SERVICES
@@ -35,30 +57,41 @@ def run(*, data_dir: Path, seed: bool = True) -> int:
     config = SystemConfig(
         data_dir=data_dir.resolve(),
         nats_url=os.environ.get("VOC_NATS_URL") or None,
-        nats_port=int(os.environ.get("VOC_NATS_PORT", "4230")),
+        nats_port=port_setting("VOC_NATS_PORT", 4230),
         ports=ports,
         database_urls=databases,
         push_allowed_hosts=default_push_hosts(),
+        state_file=state_file(data_dir.resolve()),
     )
     system = System(config)
     stop = threading.Event()
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     print(f"[voc] starting nats-server and {', '.join(SERVICES)} (data in {config.data_dir})", flush=True)
+    print("\n".join(settings_report.report(os.environ)), flush=True)
+    status = 0
     try:
-        system.start()
+        try:
+            system.start()
+        except ServiceFailed as exc:
+            print(f"[voc] cannot start: {exc}", file=sys.stderr, flush=True)
+            return 1
         urls = {name: system.url(name) for name in ("feedback", "profile", "actions", "notify")}
         creds_path = config.data_dir / "demo-credentials.json"
         creds: dict[str, Any] = (
             demo.seed(urls=urls, admin_token=system.admin_token, credentials_path=creds_path) if seed else {}
         )
         print_banner(system, creds, creds_path)
-        stop.wait()
+        while not stop.wait(0.5):
+            if system.failed.is_set():
+                print("[voc] a service was given up on (above); stopping", file=sys.stderr, flush=True)
+                status = 1
+                break
     finally:
         print("\n[voc] stopping: services first (they flush their outboxes), then nats-server", flush=True)
         system.stop()
         print("[voc] stopped", flush=True)
-    return 0
+    return status
 
 
 def print_banner(system: System, creds: dict[str, Any], creds_path: Path) -> None:

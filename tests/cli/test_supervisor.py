@@ -1,0 +1,110 @@
+"""The supervisor's rules (#22 §2): the caller's settings reach the services, it owns only what
+it allocated, and a service that keeps dying at once is given up on (bounded restarts)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from voc_cli import settings_report
+from voc_cli.supervisor import MAX_QUICK_EXITS, PUBLIC_PUSH_HOSTS, ServiceFailed, System, SystemConfig
+
+
+def test_the_callers_settings_pass_through_and_ports_stay_the_supervisors(tmp_path: Path) -> None:
+    caller = {
+        "PATH": "/usr/bin",
+        "VOC_FEEDBACK_RATE_LIMIT_BURST": "2",
+        "VOC_ADMIN_TOKEN": "adm_the_operators_own_token_0123456789",
+        "VOC_LOG_FORMAT": "json",
+        "VOC_FEEDBACK_HTTP_PORT": "1",  # the supervisor allocated the ports: its own win
+        "VOC_DATA_DIR": "/somewhere/else",
+    }
+    system = System(SystemConfig.free_ports(tmp_path, nats_url="nats://127.0.0.1:4999"), environ=caller)
+    env = system.env_for("feedback")
+    assert env["PATH"] == "/usr/bin"
+    assert env["VOC_FEEDBACK_RATE_LIMIT_BURST"] == "2" and env["VOC_LOG_FORMAT"] == "json"
+    assert env["VOC_ADMIN_TOKEN"] == caller["VOC_ADMIN_TOKEN"] == system.admin_token  # seeds with it too
+    assert env["VOC_FEEDBACK_HTTP_PORT"] == str(system.config.ports["feedback"][0])
+    assert env["VOC_DATA_DIR"] == str(tmp_path) and env["VOC_NATS_URL"] == "nats://127.0.0.1:4999"
+    # Defaults fill only what the caller left unset.
+    assert env["VOC_ENV"] == "development" and env["VOC_PUSH_ALLOWED_HOSTS"] == PUBLIC_PUSH_HOSTS
+    assert env["VOC_INTERNAL_TOKEN"] == system.secrets["internal_token"]
+    # What the tests and the bench set explicitly is theirs.
+    explicit = SystemConfig.free_ports(
+        tmp_path, log_format="text", extra_env={"VOC_FEEDBACK_RATE_LIMIT_BURST": "9"}
+    )
+    explicit.nats_url = "nats://127.0.0.1:4999"
+    env = System(explicit, environ=caller).env_for("feedback")
+    assert env["VOC_LOG_FORMAT"] == "text" and env["VOC_FEEDBACK_RATE_LIMIT_BURST"] == "9"
+
+
+def test_the_start_report_masks_secrets_and_flags_unknown_variables() -> None:
+    lines = settings_report.report(
+        {
+            "VOC_FEEDBACK_RATE_LIMIT_BURST": "2",
+            "VOC_FEEDBACK_RATE_LIMIT_PER_SECOND": "20",  # the default: not a change
+            "VOC_JWT_SECRET": "s3cr3t-value-never-printed",
+            "VOC_NOTIFY_DATABASE_URL": "postgresql://voc:hunter2@db:5432/notify",
+            "VOC_FEEDBACK_RATE_LIMT_BURST": "2",
+            "VOC_DATA_DIR": "/var/lib/voc",
+            "HOME": "/root",
+        }
+    )
+    text = "\n".join(lines)
+    assert "    VOC_FEEDBACK_RATE_LIMIT_BURST=2   (feedback)" in lines
+    assert "    VOC_JWT_SECRET=****   (notify)" in lines
+    assert "    VOC_NOTIFY_DATABASE_URL=postgresql://voc:****@db:5432/notify   (notify)" in lines
+    assert "VOC_FEEDBACK_RATE_LIMIT_PER_SECOND" not in text and "hunter2" not in text and "s3cr3t" not in text
+    assert lines[-1] == "[voc] warning: VOC_FEEDBACK_RATE_LIMT_BURST is read by no service (a typo?); ignored"
+    assert settings_report.report({"HOME": "/root"})[0].startswith("[voc] settings: the defaults")
+
+
+def test_a_service_that_keeps_exiting_at_once_is_given_up_on(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Not a settings refusal but a crash at start (its database cannot be opened): restarted
+    with a growing back-off, then given up on with its last line, not restarted forever."""
+    config = SystemConfig.free_ports(
+        tmp_path,
+        restart=True,
+        database_urls={"actions": f"sqlite:///{tmp_path}/not-a-dir/actions.db"},
+    )
+    (tmp_path / "not-a-dir").write_text("a file where the database's directory should be")
+    system = System(config, environ={k: v for k, v in os.environ.items() if not k.startswith("VOC_")})
+    started = time.monotonic()
+    try:
+        with pytest.raises(ServiceFailed, match=f"actions exited {MAX_QUICK_EXITS} times in a row"):
+            system.start(timeout=90)
+    finally:
+        system.stop()
+    assert time.monotonic() - started < 80
+    # MAX_QUICK_EXITS quick exits in a row; one more restart when a start was slow (> 10 s on a
+    # busy machine) and did not count as quick.
+    restarts = system.services["actions"].restarts
+    assert MAX_QUICK_EXITS - 1 <= restarts <= MAX_QUICK_EXITS + 1
+    err = capsys.readouterr().err
+    assert err.count("[voc] actions exited (code 1); restarting in") == restarts
+    assert "restarting in 4.0s" in err and "not restarting actions" in err
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"), [("VOC_NATS_PORT", "abc"), ("VOC_FEEDBACK_HTTP_PORT", "70000")]
+)
+def test_voc_up_refuses_an_invalid_port_of_its_own_in_one_line(
+    tmp_path: Path, variable: str, value: str
+) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VOC_")}
+    env.update({"VOC_DATA_DIR": str(tmp_path), variable: value})
+    done = subprocess.run(
+        [sys.executable, "-m", "voc_cli", "up"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines() == [
+        f"voc up: refusing to start: {variable}: a port number from 1 to 65535 (got {value!r})"
+    ]
+    assert not (tmp_path / "nats").exists()  # nothing was started

@@ -1,0 +1,111 @@
+"""What `voc up` says at start about its configuration: the `VOC_*` variables of the caller's
+environment that change a default (secrets masked), and those no service or tool reads (a typo
+would otherwise be silently ignored)."""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from pydantic_core import PydanticUndefined
+
+from voc_platform.settings import ServiceSettings, variable_of
+
+SERVICES = ("feedback", "profile", "actions", "notify")
+#: Read by the `voc` tool or the test suite, not by a service's settings.
+TOOL_VARIABLES = frozenset(
+    {
+        "VOC_DATA_DIR",  # also the services'; `voc up` prints it on its first line
+        "VOC_NATS_PORT",
+        "VOC_DEMO_PHONE_PORT",
+        "VOC_FEEDBACK_URL",
+        "VOC_PROFILE_URL",
+        "VOC_ACTIONS_URL",
+        "VOC_NOTIFY_URL",
+        "VOC_TEST_DATABASE",
+        "VOC_TEST_POSTGRES_URL",
+        "VOC_SERVICE",  # the image's entrypoint
+        "VOC_VAPID_KEY_FILE",
+    }
+)
+SECRET_MARKERS = ("TOKEN", "SECRET", "PASSWORD", "SEED", "CREDS")
+
+
+@dataclass(frozen=True)
+class Variable:
+    name: str
+    services: tuple[str, ...]
+    default: Any
+
+
+def known_variables() -> dict[str, Variable]:
+    """Every variable the four services' settings classes read, with its default."""
+    found: dict[str, tuple[list[str], Any]] = {}
+    for service in SERVICES:
+        cls: type[ServiceSettings] = importlib.import_module(f"voc_{service}.settings").Settings
+        for field_name, info in cls.model_fields.items():
+            variable = variable_of(cls, field_name).upper()
+            entry = found.setdefault(variable, ([], info.default))
+            entry[0].append(service)
+    return {name: Variable(name, tuple(services), default) for name, (services, default) in found.items()}
+
+
+def is_secret(name: str) -> bool:
+    return any(marker in name for marker in SECRET_MARKERS)
+
+
+def shown(name: str, value: str) -> str:
+    """The value as printed: secrets masked, a database URL without its password."""
+    if is_secret(name):
+        return "****"
+    if name.endswith("DATABASE_URL"):
+        try:
+            parts = urlsplit(value)
+            if parts.password is not None:
+                host = parts.netloc.rsplit("@", 1)[1]
+                return urlunsplit(parts._replace(netloc=f"{parts.username}:****@{host}"))
+        except ValueError:
+            return "****"
+    return value
+
+
+def _is_default(value: str, default: Any) -> bool:
+    if default is PydanticUndefined or default is None:
+        return False
+    if isinstance(default, bool):
+        return value.lower() in (("1", "true", "yes", "on") if default else ("0", "false", "no", "off"))
+    try:
+        return bool(type(default)(value) == default)
+    except (TypeError, ValueError):
+        return False
+
+
+def report(environ: Mapping[str, str]) -> list[str]:
+    """The lines `voc up` prints: one per VOC_* variable set to something other than its default."""
+    known = known_variables()
+    changed: list[str] = []
+    unknown: list[str] = []
+    for name in sorted(n for n in environ if n.startswith("VOC_")):
+        value = environ[name]
+        if name in TOOL_VARIABLES:
+            if name != "VOC_DATA_DIR" and not name.startswith("VOC_TEST_"):
+                changed.append(f"    {name}={shown(name, value)}   (voc)")
+            continue
+        variable = known.get(name)
+        if variable is None:
+            unknown.append(name)
+            continue
+        if _is_default(value, variable.default):
+            continue
+        who = "all services" if len(variable.services) == len(SERVICES) else ", ".join(variable.services)
+        changed.append(f"    {name}={shown(name, value)}   ({who})")
+    lines = (
+        ["[voc] settings from your environment (everything else is the default):", *changed]
+        if changed
+        else ["[voc] settings: the defaults (VOC_* variables change them, docs/ARCHITECTURE.md)"]
+    )
+    lines += [f"[voc] warning: {name} is read by no service (a typo?); ignored" for name in unknown]
+    return lines
