@@ -25,7 +25,7 @@ from voc_feedback.classification.engine import (
 )
 from voc_feedback.classification.features import clean_text, extract
 from voc_feedback.classification.lexicon import lexicon
-from voc_feedback.classification.model import load_model, predict
+from voc_feedback.classification.model import feature_codes, load_model, predict
 from voc_feedback.classification.text import detect_language, language_hint
 
 __all__ = ["UNCERTAIN_BELOW", "Classification", "classify", "classify_lexicon"]
@@ -147,8 +147,9 @@ def classify(
     if body:
         feats = extract(body, lang, lex)
         analysed = feats.lexicon
-        sp = predict(model.sentiment, feats)
-        cp = predict(model.category, feats)
+        codes = feature_codes(feats)
+        sp = predict(model.sentiment, feats, codes=codes)
+        cp = predict(model.category, feats, codes=codes)
         category_probs = cp.probs
         t = sp.probs["positive"] - sp.probs["negative"]
         label, confidence = sp.label, sp.confidence

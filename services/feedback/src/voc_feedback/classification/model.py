@@ -76,8 +76,17 @@ def load_model() -> Model:
     return _model
 
 
-def predict(head: Head, features: Features, *, explain: int = 3) -> Prediction:
-    idx = np.fromiter((hash_feature(n, head.dim) for n in features.names), dtype=np.int64)
+def feature_codes(features: Features) -> npt.NDArray[np.int64]:
+    """The features' full 32-bit hashes, computed once and masked per head."""
+    return np.fromiter((hash_feature(n, 1 << 32) for n in features.names), dtype=np.int64)
+
+
+def predict(
+    head: Head, features: Features, *, codes: npt.NDArray[np.int64] | None = None, explain: int = 3
+) -> Prediction:
+    if codes is None:
+        codes = feature_codes(features)
+    idx = codes & (head.dim - 1)
     values = np.asarray(features.values, dtype=np.float32)
     rows = head.weights[idx] * values[:, None]  # (n_features, n_labels)
     logits = rows.sum(axis=0) / head.temperature
