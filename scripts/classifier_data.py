@@ -317,15 +317,24 @@ def write(name: str, rows: Iterable[dict[str, object]]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--mirror", type=Path, required=True)
-    parser.add_argument("--authored", type=Path, default=None)
-    parser.add_argument("--only", default="")
+    parser.add_argument("--authored", type=Path, required=True)
     args = parser.parse_args()
-    builders = {"ko-nsmc": nsmc, "ko-kote": kote, "en-vader": vader, "en-mams": mams}
-    for name, build in builders.items():
-        if not args.only or args.only == name:
-            write(name, build(args.mirror))
-    if args.authored is not None and (not args.only or args.only == "authored"):
-        write("authored", authored(args.authored))
+    built = {
+        "ko-nsmc": nsmc(args.mirror),
+        "ko-kote": kote(args.mirror),
+        "en-vader": vader(args.mirror),
+        "en-mams": mams(args.mirror),
+        "authored": authored(args.authored),
+    }
+    # A held-out row whose text is also a training row (any source) is dropped.
+    trained = {
+        str(r["text"]).strip().lower() for rows in built.values() for r in rows if r["split"] == "train"
+    }
+    for name, rows in built.items():
+        kept = [r for r in rows if r["split"] == "train" or str(r["text"]).strip().lower() not in trained]
+        if len(kept) != len(rows):
+            print(f"{name}: {len(rows) - len(kept)} held-out rows dropped (also training text)")
+        write(name, kept)
 
 
 if __name__ == "__main__":

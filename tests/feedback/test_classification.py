@@ -6,10 +6,15 @@ and says so, so a retrained model that changes the behaviour is noticed."""
 
 from __future__ import annotations
 
+import gzip
+import hashlib
 import json
 import time
 from concurrent.futures import ThreadPoolExecutor
+from importlib.resources import files
+from pathlib import Path
 
+import numpy as np
 import pytest
 
 from voc_feedback.classification import UNCERTAIN_BELOW, Classification, classify
@@ -291,3 +296,37 @@ def test_project_test_split_meets_targets() -> None:
         assert r.n >= 200
         assert r.sentiment_accuracy >= TARGET_SENTIMENT_ACCURACY, r
         assert r.category_macro_f1 >= TARGET_CATEGORY_MACRO_F1, r
+
+
+# --------------------------------------------------------------------------- artefact and data
+
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_committed_weights_are_the_version_model_json_names() -> None:
+    base = files("voc_feedback.classification") / "model"
+    with (base / "model.npz").open("rb") as handle, np.load(handle) as arrays:
+        digest = hashlib.sha256(arrays["sentiment"].tobytes() + arrays["category"].tobytes()).hexdigest()
+    assert load_model().version == f"hashlr-1-{digest[:10]}"
+
+
+def test_held_out_rows_never_appear_in_training_rows() -> None:
+    train: set[str] = set()
+    held: set[str] = set()
+    for path in sorted((REPO / "data" / "classifier").glob("*.jsonl.gz")):
+        with gzip.open(path, "rt", encoding="utf-8") as handle:
+            for line in handle:
+                row = json.loads(line)
+                (train if row["split"] == "train" else held).add(row["text"].strip().lower())
+    project_test = {
+        json.loads(line)["text"].strip().lower()
+        for lang in ("ko", "en")
+        for line in (files("voc_feedback.classification") / "data" / f"{lang}.jsonl")
+        .read_text(encoding="utf-8")
+        .splitlines()
+        if line.strip() and json.loads(line)["split"] == "test"
+    }
+    assert len(train) > 40_000 and len(held) > 5_000
+    assert not train & held
+    assert not train & project_test
