@@ -130,6 +130,7 @@ def test_junk_and_third_languages_get_a_valid_low_confidence_answer_in_time(text
     c = timed(text)
     assert c.sentiment in SENTIMENTS and c.category in CATEGORIES
     assert c.uncertain and c.confidence < UNCERTAIN_BELOW, c.explanation
+    assert c.category_confidence < UNCERTAIN_BELOW
     assert explained(c, "uncertain")
 
 

@@ -144,6 +144,7 @@ def classify(
 
     analysed = None
     category_probs: dict[str, float] = {}
+    category_cap = 1.0
     if body:
         feats = extract(body, lang, lex)
         analysed = feats.lexicon
@@ -162,10 +163,10 @@ def classify(
             f"model {model.version}: {sp.label} (p={sp.confidence:.2f}) from {_phrases(sp.phrases)}"
         )
         if feats.letters < 2:
-            confidence = min(confidence, 0.4)
+            confidence = category_cap = min(confidence, 0.4)
             explanation.append("little readable text -> low confidence")
         elif lang == "other":
-            confidence = min(confidence, 0.45)
+            confidence = category_cap = min(confidence, 0.45)
             explanation.append("not Korean or English -> low confidence")
         explanation.extend(rating_expl)
         if ratings:
@@ -215,7 +216,11 @@ def classify(
         category_confidence = category_probs.get(category, 0.0)
         if category == "praise" and ranked[0][0] != "praise":
             category_confidence = ranked[0][1]
+        category_confidence = min(category_confidence, category_cap)
         explanation.append(f"category {category} (p={category_confidence:.2f}) from {_phrases(cp.phrases)}")
+    elif text and text.strip():
+        category, category_confidence = "other", 0.34
+        explanation.append("no readable text (markup / invisible characters only) -> other")
     else:
         category, category_confidence = "other", 1.0
         explanation.append("no text -> other")
