@@ -46,6 +46,13 @@ class Prediction:
     phrases: list[tuple[str, float]]  # (customer's words, contribution toward the label)
 
 
+_FUNCTION_TEXT = (
+    "a an the and or but so to of in on at for with by from it its this that is was were are be been "
+    "i we you he she they my our your their me us them do did does have has had all just"
+)
+_FUNCTION_WORDS = frozenset(_FUNCTION_TEXT.split())
+_NEGATORS = frozenset(["not", "no", "never", "without", "안", "못", "nothing"])
+
 _lock = threading.Lock()
 _model: Model | None = None
 
@@ -103,9 +110,20 @@ def predict(
             if t >= 0:
                 per_token[t] = per_token.get(t, 0.0) + c
         ranked = sorted(per_token.items(), key=lambda tc: -tc[1])
-        for t, c in ranked[:explain]:
-            if c > 0.05:
-                phrases.append((features.words[t], round(c, 2)))
+        words = features.words
+        for t, c in ranked:
+            if len(phrases) == explain or c <= 0.05:
+                break
+            word = words[t]
+            if (
+                word in _FUNCTION_WORDS
+                or word in _NEGATORS
+                or not any(ch.isalnum() or ord(ch) > 0x2000 for ch in word)
+            ):
+                continue  # "the", "at", "." say nothing to a manager; "not" goes with its word
+            if t > 0 and words[t - 1] in _NEGATORS:
+                word = f"{words[t - 1]} {word}"  # "not friendly", "안 맛있어요"
+            phrases.append((word, round(c, 2)))
     return Prediction(
         label=head.labels[best],
         probs={label: float(p) for label, p in zip(head.labels, probs.tolist(), strict=True)},
