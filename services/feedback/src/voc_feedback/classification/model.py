@@ -105,13 +105,12 @@ def predict(
     if explain:
         # Contribution of each feature toward the winner relative to the average label.
         contrib = rows[:, best] - rows.mean(axis=1)
-        per_token: dict[int, float] = {}
-        for t, c in zip(features.tokens, contrib.tolist(), strict=True):
-            if t >= 0:
-                per_token[t] = per_token.get(t, 0.0) + c
-        ranked = sorted(per_token.items(), key=lambda tc: -tc[1])
         words = features.words
-        for t, c in ranked:
+        tokens = np.asarray(features.tokens, dtype=np.int64)
+        mine = tokens >= 0
+        per_token = np.bincount(tokens[mine], weights=contrib[mine], minlength=len(words))
+        order = np.argsort(-per_token, kind="stable")[: 4 * explain + 4]
+        for t, c in zip(order.tolist(), per_token[order].tolist(), strict=True):
             if len(phrases) == explain or c <= 0.05:
                 break
             word = words[t]
