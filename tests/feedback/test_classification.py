@@ -177,6 +177,23 @@ def test_slang_emoticons_and_korean_internet_spelling(text: str, sentiment: str)
     assert c.sentiment == sentiment, c.explanation
 
 
+@pytest.mark.parametrize(
+    ("text", "sentiment", "category"),
+    [
+        ("앱 login이 안 돼요", "negative", "app_digital"),
+        ("staff가 너무 rude했어요", "negative", "staff_attitude"),
+        ("delivery 완전 늦음 ㅡㅡ", "negative", "delivery"),
+        ("coffee 존맛 ㄹㅇ", "positive", "food_quality"),
+        ("kiosk 결제 error 계속 나요", "negative", "app_digital"),
+        ("The 떡볶이 was amazing", "positive", "food_quality"),
+        ("매장 wifi가 너무 느려요", "negative", "facility"),
+    ],
+)
+def test_code_switched_korean_and_english(text: str, sentiment: str, category: str) -> None:
+    c = classify(text)
+    assert (c.sentiment, c.category) == (sentiment, category), c.explanation
+
+
 def test_korean_spacing_and_repeated_jamo_variants_agree() -> None:
     variants = [
         "너무 오래 기다렸어요",
