@@ -348,3 +348,14 @@ def test_held_out_rows_never_appear_in_training_rows() -> None:
     assert len(train) > 40_000 and len(held) > 5_000
     assert not train & held
     assert not train & project_test
+
+
+def test_intake_metrics_observe_the_confidence() -> None:
+    from voc_feedback import metrics
+
+    # The histogram is process-global: compare its count before and after one observation.
+    samples = {s.name: s.value for m in metrics.CLASSIFICATION_CONFIDENCE.collect() for s in m.samples}
+    before = samples.get("voc_classification_confidence_count", 0.0)
+    metrics.observe_classification(0.0002, classify("직원이 너무 불친절해요"))
+    samples = {s.name: s.value for m in metrics.CLASSIFICATION_CONFIDENCE.collect() for s in m.samples}
+    assert samples["voc_classification_confidence_count"] == before + 1
