@@ -10,7 +10,7 @@ CHROMIUM := /usr/bin/chromium
 # The last line of `make test` when the browser tests could not run (they skip themselves).
 BROWSER_NOTE = [ -x $(CHROMIUM) ] || echo "make: browser tests skipped ($(CHROMIUM) not installed); run them with 'make test-browser' (as root it installs Debian's chromium)"
 
-.PHONY: help bootstrap run test test-sqlite test-postgres test-browser bench eval proto proto-check lint fmt clean
+.PHONY: help bootstrap run test test-sqlite test-postgres test-browser bench eval train proto proto-check lint fmt clean
 
 help: ## list the commands
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*?## "}{printf "  make %-14s %s\n", $$1, $$2}'
@@ -51,8 +51,11 @@ test-browser: bootstrap ## the staff app in headless Chromium (as root: installs
 bench: bootstrap ## load benchmark: feedback -> push latency and throughput
 	@$(RUN) python -m voc_bench.system $(BENCH_ARGS)
 
-eval: bootstrap ## classifier accuracy and macro-F1 per language on the evaluation set
-	@$(RUN) python -m voc_feedback.classification.evaluate
+eval: bootstrap ## classifier report: model vs lexicon on held-out real text and the project set
+	@$(RUN) python -m voc_feedback.classification.evaluate --data data/classifier
+
+train: bootstrap ## retrain the classifier from data/classifier (deterministic; writes the committed model)
+	@OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 $(RUN) python -m voc_feedback.classification.train --data data/classifier
 
 proto: bootstrap ## regenerate the Python stubs from proto/
 	@$(RUN) python scripts/gen_proto.py

@@ -61,6 +61,10 @@ class Feedback(Base):
     category: Mapped[str] = mapped_column(String(32), index=True)
     severity: Mapped[str] = mapped_column(String(16))
     explanation: Mapped[list[str]] = mapped_column(JSON)
+    # The learned classifier's calibrated confidence and version (#17); None on older rows.
+    confidence: Mapped[float | None] = mapped_column(Float, nullable=True, default=None)
+    category_confidence: Mapped[float | None] = mapped_column(Float, nullable=True, default=None)
+    model_version: Mapped[str | None] = mapped_column(String(64), nullable=True, default=None)
     csat: Mapped[int | None] = mapped_column(Integer, nullable=True)
     nps: Mapped[int | None] = mapped_column(Integer, nullable=True)
     ces: Mapped[int | None] = mapped_column(Integer, nullable=True)

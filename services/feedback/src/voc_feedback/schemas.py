@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from voc_feedback.classification import UNCERTAIN_BELOW
+
 if TYPE_CHECKING:
     from voc_feedback.models import ApiKey, Feedback, FollowUp, Store, TimelineEntry
 
@@ -117,6 +119,12 @@ class Classification(BaseModel):
     category: str
     severity: str
     explanation: list[str]
+    # Additive (#17): the learned model's calibrated confidence (0..1), its version, and whether
+    # the confidence is too low to trust ("uncertain"); None / False on items classified before.
+    confidence: float | None = None
+    category_confidence: float | None = None
+    model_version: str | None = None
+    uncertain: bool = False
 
     @classmethod
     def of(cls, row: Feedback) -> Classification:
@@ -127,6 +135,10 @@ class Classification(BaseModel):
             category=row.category,
             severity=row.severity,
             explanation=row.explanation,
+            confidence=row.confidence,
+            category_confidence=row.category_confidence,
+            model_version=row.model_version,
+            uncertain=row.confidence is not None and row.confidence < UNCERTAIN_BELOW,
         )
 
 

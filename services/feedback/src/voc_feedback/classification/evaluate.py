@@ -1,24 +1,34 @@
-"""Evaluate the classifier on the packaged evaluation set.
+"""Evaluate the classifier: ``make eval`` (issue #17).
 
-``python -m voc_feedback.classification.evaluate [--errors dev|test] [--eval-dir DIR]``
+``python -m voc_feedback.classification.evaluate [--errors dev|test] [--eval-dir DIR] [--data DIR]``
 
-Prints, per language (ko, en) and split (dev, test), sentiment accuracy + macro-F1 and category
-accuracy + macro-F1, then a per-category F1 table. Exit code 1 when a test-split target is missed
-(sentiment accuracy >= 0.85 and category macro-F1 >= 0.75 in each language).
+1. The project's own set (``classification/data``): per language and split, sentiment accuracy +
+   macro-F1 and category accuracy + macro-F1, and a per-category F1 table. The *dev* split is
+   training data for the learned model (``train.py``); only the *test* split is a fair score.
+2. The full report (``report_all``): for every held-out set in ``data/classifier`` (real public
+   text kept out of training and tuning, and the held-out slice of the project-authored sentences)
+   and the project test split, the learned model next to the old lexicon (baseline), sentiment
+   confusion matrices, calibration by confidence bucket, and the per-item cost of each.
+
+Exit code 1 when a project test-split target is missed (sentiment accuracy >= 0.85 and category
+macro-F1 >= 0.75 in each language).
 """
 
 from __future__ import annotations
 
 import argparse
+import gzip
+import itertools
 import json
 import sys
-from collections.abc import Iterable, Sequence
+import time
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from importlib.resources import files
 from importlib.resources.abc import Traversable
 from pathlib import Path
 
-from voc_feedback.classification import classify
+from voc_feedback.classification import Classification, classify, classify_lexicon
 from voc_platform.taxonomy import CATEGORIES, SENTIMENTS
 
 LANGUAGES = ("ko", "en")
@@ -102,14 +112,19 @@ class Result:
     errors: list[str]
 
 
-def evaluate_items(language: str, split: str, items: Sequence[Item]) -> Result:
+Classifier = Callable[..., Classification]
+
+
+def evaluate_items(
+    language: str, split: str, items: Sequence[Item], classifier: Classifier = classify
+) -> Result:
     gold_s: list[str] = []
     pred_s: list[str] = []
     gold_c: list[str] = []
     pred_c: list[str] = []
     errors: list[str] = []
     for item in items:
-        c = classify(item.text, csat=item.csat, nps=item.nps, ces=item.ces)
+        c = classifier(item.text, csat=item.csat, nps=item.nps, ces=item.ces)
         gold_s.append(item.sentiment)
         pred_s.append(c.sentiment)
         gold_c.append(item.category)
@@ -134,13 +149,16 @@ def evaluate_items(language: str, split: str, items: Sequence[Item]) -> Result:
     )
 
 
-def evaluate(eval_dir: Traversable | None = None, splits: Sequence[str] = SPLITS) -> list[Result]:
+def evaluate(
+    eval_dir: Traversable | None = None, splits: Sequence[str] = SPLITS, classifier: Classifier = classify
+) -> list[Result]:
     base = eval_dir or default_eval_dir()
     results: list[Result] = []
     for language in LANGUAGES:
         items = load_items(base / f"{language}.jsonl")
         for split in splits:
-            results.append(evaluate_items(language, split, [i for i in items if i.split == split]))
+            chosen = [i for i in items if i.split == split]
+            results.append(evaluate_items(language, split, chosen, classifier))
     return results
 
 
@@ -175,13 +193,187 @@ def report(results: Sequence[Result]) -> str:
     return "\n".join(lines)
 
 
+# --------------------------------------------------------------------------- full report (make eval)
+
+HELDOUT_SETS = {
+    # name: (file stem, language, description)
+    "ko-real": ("ko-kote", "ko", "KOTE online comments (emotions -> sentiment), other domain"),
+    "en-real": ("en-vader", "en", "VADER product-review snippets (human-rated), other domain"),
+    "en-restaurant": ("en-mams", "en", "MAMS restaurant sentences, test file (train/val files trained on)"),
+    "ko-authored": ("authored", "ko", "project-authored store sentences, held-out fifth"),
+    "en-authored": ("authored", "en", "project-authored store sentences, held-out fifth"),
+}
+BUCKETS = (0.0, 0.5, 0.6, 0.7, 0.8, 0.9, 1.01)
+
+
+def load_heldout(data_dir: Path, name: str) -> list[Item]:
+    stem, language, _ = HELDOUT_SETS[name]
+    path = data_dir / f"{stem}.jsonl.gz"
+    if not path.exists():
+        return []
+    items: list[Item] = []
+    with gzip.open(path, "rt", encoding="utf-8") as handle:
+        for n, line in enumerate(handle):
+            raw = json.loads(line)
+            if raw["split"] != "heldout" or (stem == "authored" and raw["source"] != f"authored-{language}"):
+                continue
+            items.append(
+                Item(
+                    id=f"{name}-{n}",
+                    text=raw["text"],
+                    csat=None,
+                    nps=None,
+                    ces=None,
+                    sentiment=raw["sentiment"],
+                    category=raw["category"] or "",
+                    split="heldout",
+                    hard=False,
+                    note=raw["source"],
+                )
+            )
+    return items
+
+
+@dataclass(frozen=True, slots=True)
+class Scored:
+    gold_s: list[str]
+    pred_s: list[str]
+    gold_c: list[str]
+    pred_c: list[str]
+    confidence: list[float]
+    micros: list[float]
+
+    def sentiment(self) -> tuple[float, float]:
+        return accuracy(self.gold_s, self.pred_s), macro(f1_per_label(self.gold_s, self.pred_s, SENTIMENTS))
+
+    def polar(self) -> float:
+        """Accuracy on the items whose gold label is positive or negative (a neutral answer is wrong):
+        the measure a star-rated review set (no neutral gold) gives."""
+        pairs = [(g, p) for g, p in zip(self.gold_s, self.pred_s, strict=True) if g != "neutral"]
+        return sum(g == p for g, p in pairs) / len(pairs) if pairs else 0.0
+
+    def category(self) -> tuple[float, float] | None:
+        pairs = [(g, p) for g, p in zip(self.gold_c, self.pred_c, strict=True) if g]
+        if not pairs:
+            return None
+        gold, pred = [g for g, _ in pairs], [p for _, p in pairs]
+        # Macro over the categories present in the gold labels of this set.
+        f1s = f1_per_label(gold, pred, sorted(set(gold)))
+        return accuracy(gold, pred), macro(f1s)
+
+
+def score_items(items: Sequence[Item], classifier: Classifier) -> Scored:
+    out = Scored([], [], [], [], [], [])
+    clock = time.perf_counter_ns
+    for item in items:
+        start = clock()
+        c = classifier(item.text, csat=item.csat, nps=item.nps, ces=item.ces)
+        out.micros.append((clock() - start) / 1000.0)
+        out.gold_s.append(item.sentiment)
+        out.pred_s.append(c.sentiment)
+        out.gold_c.append(item.category)
+        out.pred_c.append(c.category)
+        out.confidence.append(c.confidence)
+    return out
+
+
+def confusion(gold: Sequence[str], pred: Sequence[str], labels: Sequence[str]) -> list[str]:
+    corner = "gold / pred"
+    lines = [f"{corner:<14}" + "".join(f"{label[:8]:>9}" for label in labels)]
+    for g in labels:
+        cells = "".join(
+            f"{sum(1 for a, b in zip(gold, pred, strict=True) if a == g and b == p):>9}" for p in labels
+        )
+        lines.append(f"{g:<14}{cells}")
+    return lines
+
+
+def calibration(scored: Sequence[Scored]) -> list[str]:
+    rows = [(c, g == p) for s in scored for c, g, p in zip(s.confidence, s.gold_s, s.pred_s, strict=True)]
+    lines = [f"{'confidence':<12}{'n':>6}{'mean conf':>11}{'accuracy':>10}"]
+    for lo, hi in itertools.pairwise(BUCKETS):
+        bucket = [(c, ok) for c, ok in rows if lo <= c < hi]
+        if bucket:
+            mean_c = sum(c for c, _ in bucket) / len(bucket)
+            acc = sum(ok for _, ok in bucket) / len(bucket)
+            lines.append(f"{lo:.1f}-{min(hi, 1.0):.1f}{'':<5}{len(bucket):>6}{mean_c:>11.3f}{acc:>10.3f}")
+    return lines
+
+
+def _fmt(pair: tuple[float, float] | None) -> str:
+    return f"{pair[0]:>6.3f} {pair[1]:>6.3f}" if pair else f"{'-':>6} {'-':>6}"
+
+
+def report_all(data_dir: Path, eval_dir: Traversable | None = None) -> str:
+    base = eval_dir or default_eval_dir()
+    sets: list[tuple[str, str, str, list[Item]]] = []
+    for name, (_, language, description) in HELDOUT_SETS.items():
+        items = load_heldout(data_dir, name)
+        if items:
+            sets.append((name, language, description, items))
+    for language in LANGUAGES:
+        test = [i for i in load_items(base / f"{language}.jsonl") if i.split == "test"]
+        sets.append((f"{language}-project", language, "project evaluation set, test split", test))
+    classifiers: dict[str, Classifier] = {"lexicon": classify_lexicon, "model": classify}
+    scored = {(name, k): score_items(items, f) for name, _, _, items in sets for k, f in classifiers.items()}
+
+    lines = ["(a) real public text kept out of training; (b) project-written sets", ""]
+    lines.append(f"{'':<20}{'lexicon (baseline)':^35}   {'learned model':^35}")
+    lines.append(
+        f"{'set':<15}{'n':>5}  {'sent acc/F1':>13} {'polar':>6}  {'cat acc/F1':>13}   "
+        f"{'sent acc/F1':>13} {'polar':>6}  {'cat acc/F1':>13}"
+    )
+    for name, _, _, items in sets:
+        lex, mod = scored[(name, "lexicon")], scored[(name, "model")]
+        lines.append(
+            f"{name:<15}{len(items):>5}  {_fmt(lex.sentiment()):>13} {lex.polar():>6.3f}  "
+            f"{_fmt(lex.category()):>13}   {_fmt(mod.sentiment()):>13} {mod.polar():>6.3f}  "
+            f"{_fmt(mod.category()):>13}"
+        )
+    lines.append("")
+    lines.append("sent acc/F1: 3-class accuracy / macro-F1; polar: accuracy on gold positive+negative items")
+    lines.append("cat acc/F1: accuracy / macro-F1 over the categories present in the set's gold labels")
+    lines.append("")
+    for name, _, description, _ in sets:
+        lines.append(f"  {name}: {description}")
+    for name, _, _, _ in sets:
+        mod = scored[(name, "model")]
+        lines.append("")
+        lines.append(f"model sentiment confusion, {name}")
+        lines.extend(confusion(mod.gold_s, mod.pred_s, SENTIMENTS))
+    for name, _, _, _ in sets:
+        mod = scored[(name, "model")]
+        if mod.category() is not None:
+            pairs = [(g, p) for g, p in zip(mod.gold_c, mod.pred_c, strict=True) if g]
+            f1s = f1_per_label([g for g, _ in pairs], [p for _, p in pairs], sorted({g for g, _ in pairs}))
+            lines.append("")
+            lines.append(f"model category F1, {name}: " + ", ".join(f"{c} {f:.2f}" for c, f in f1s.items()))
+    for language in LANGUAGES:
+        lines.append("")
+        lines.append(f"model calibration ({language}, all sets pooled)")
+        lines.extend(calibration([scored[(n, "model")] for n, lang, _, _ in sets if lang == language]))
+    lines.append("")
+    lines.append("per-item cost (wall clock, this process, one thread)")
+    for kind in classifiers:
+        micros = sorted(m for (_, k), s in scored.items() if k == kind for m in s.micros)
+        if micros:
+            mean = sum(micros) / len(micros)
+            p99 = micros[min(len(micros) - 1, round(0.99 * (len(micros) - 1)))]
+            lines.append(f"  {kind:<8} mean {mean:7.1f} us  p99 {p99:7.1f} us  ({len(micros)} items)")
+    return "\n".join(lines)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--eval-dir", type=Path, default=None)
     parser.add_argument("--errors", choices=SPLITS, default=None, help="list errors of a split")
+    parser.add_argument("--data", type=Path, default=Path("data/classifier"), help="held-out extracts")
     args = parser.parse_args(argv)
     results = evaluate(args.eval_dir)
+    print("project evaluation set, learned model (the dev split is training data: read the test rows)")
     print(report(results))
+    print()
+    print(report_all(args.data, args.eval_dir))
     if args.errors:
         print()
         for r in results:

@@ -1,0 +1,271 @@
+"""Train the learned classifier from the committed data: ``make train`` (issue #17).
+
+``python -m voc_feedback.classification.train [--data data/classifier] [--out DIR]``
+
+Reads the ``split == "train"`` rows of ``data/classifier/*.jsonl.gz`` plus the *dev* split of the
+project's evaluation set (``classification/data``), fits two multinomial logistic regressions
+(sentiment; category) on hashed features with mini-batch Adam, calibrates each with a temperature
+fitted on a 10% slice of the training rows, and writes ``model.npz`` + ``model.json``.
+Deterministic: fixed seeds, sorted inputs, single-threaded numpy arithmetic. Held-out rows
+(``split == "heldout"``) and the project set's *test* split are never read here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import hashlib
+import io
+import json
+import sys
+import time
+import zipfile
+import zlib
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+
+from voc_feedback.classification.evaluate import default_eval_dir, load_items
+from voc_feedback.classification.features import clean_text, extract, hash_feature
+from voc_feedback.classification.lexicon import lexicon
+from voc_feedback.classification.model import SENTIMENT_LABELS
+from voc_feedback.classification.text import detect_language
+from voc_platform.taxonomy import CATEGORIES
+
+SENTIMENT_DIM = 1 << 18
+CATEGORY_DIM = 1 << 16
+SEED = 17
+# In-domain rows (store / restaurant / service feedback) count more than movie or social text.
+SOURCE_WEIGHT = {"authored-ko": 3.0, "authored-en": 3.0, "project": 3.0, "mams": 1.5}
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    text: str
+    sentiment: str
+    category: str | None
+    source: str
+
+
+def load_rows(data_dir: Path) -> list[Row]:
+    rows: list[Row] = []
+    for path in sorted(data_dir.glob("*.jsonl.gz")):
+        with gzip.open(path, "rt", encoding="utf-8") as handle:
+            for line in handle:
+                raw = json.loads(line)
+                if raw["split"] == "train":
+                    rows.append(Row(raw["text"], raw["sentiment"], raw["category"], raw["source"]))
+    base = default_eval_dir()
+    for lang in ("ko", "en"):
+        for item in load_items(base / f"{lang}.jsonl"):
+            if item.split == "dev" and item.text.strip():
+                rows.append(Row(item.text, item.sentiment, item.category, "project"))
+    return rows
+
+
+@dataclass(slots=True)
+class Matrix:
+    indptr: npt.NDArray[np.int64]
+    indices: npt.NDArray[np.int64]
+    data: npt.NDArray[np.float32]
+
+    def take(self, order: npt.NDArray[np.int64]) -> Matrix:
+        lengths = np.diff(self.indptr)[order]
+        indptr = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+        starts = self.indptr[order]
+        offsets = np.arange(int(indptr[-1]), dtype=np.int64) - np.repeat(indptr[:-1], lengths)
+        pos = np.repeat(starts, lengths) + offsets
+        return Matrix(indptr, self.indices[pos], self.data[pos])
+
+
+def featurize(texts: Sequence[str], dim: int) -> Matrix:
+    lex = lexicon()
+    indptr = [0]
+    indices: list[int] = []
+    data: list[float] = []
+    for text in texts:
+        cleaned = clean_text(text)
+        feats = extract(cleaned, detect_language(cleaned) if cleaned else "other", lex)
+        indices.extend(hash_feature(n, dim) for n in feats.names)
+        data.extend(feats.values)
+        indptr.append(len(indices))
+    return Matrix(np.asarray(indptr, np.int64), np.asarray(indices, np.int64), np.asarray(data, np.float32))
+
+
+def _logits(x: Matrix, w: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+    contrib = w[x.indices] * x.data[:, None]
+    out: npt.NDArray[np.float32] = np.add.reduceat(contrib, x.indptr[:-1], axis=0)
+    return out
+
+
+def _softmax(z: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+    z = z - z.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    out: npt.NDArray[np.float32] = e / e.sum(axis=1, keepdims=True)
+    return out
+
+
+def fit(
+    x: Matrix,
+    y: npt.NDArray[np.int64],
+    weight: npt.NDArray[np.float32],
+    n_labels: int,
+    dim: int,
+    *,
+    epochs: int,
+    batch: int = 128,
+    lr: float = 0.01,
+    l2: float = 1e-7,
+) -> npt.NDArray[np.float32]:
+    """Weighted multinomial logistic regression, mini-batch Adam with lazy L2."""
+    rng = np.random.default_rng(SEED)
+    w = np.zeros((dim, n_labels), np.float32)
+    m = np.zeros_like(w)
+    v = np.zeros_like(w)
+    b1, b2, eps = 0.9, 0.999, 1e-8
+    step = 0
+    n = len(y)
+    for _ in range(epochs):
+        order = rng.permutation(n).astype(np.int64)
+        xs, ys, ws = x.take(order), y[order], weight[order]
+        for start in range(0, n, batch):
+            stop = min(n, start + batch)
+            lo, hi = int(xs.indptr[start]), int(xs.indptr[stop])
+            part = Matrix(xs.indptr[start : stop + 1] - lo, xs.indices[lo:hi], xs.data[lo:hi])
+            p = _softmax(_logits(part, w))
+            p[np.arange(stop - start), ys[start:stop]] -= 1.0
+            p *= ws[start:stop, None] / ws[start:stop].sum()
+            rows = np.repeat(np.arange(stop - start), np.diff(part.indptr))
+            touched = np.unique(part.indices)
+            g = np.zeros((len(touched), n_labels), np.float32)
+            local = np.searchsorted(touched, part.indices)
+            np.add.at(g, local, part.data[:, None] * p[rows])
+            g += l2 * w[touched]
+            step += 1
+            m[touched] = b1 * m[touched] + (1 - b1) * g
+            v[touched] = b2 * v[touched] + (1 - b2) * g * g
+            mhat = m[touched] / (1 - b1**step)
+            vhat = v[touched] / (1 - b2**step)
+            w[touched] -= lr * mhat / (np.sqrt(vhat) + eps)
+    return w
+
+
+def fit_temperature(logits: npt.NDArray[np.float32], y: npt.NDArray[np.int64]) -> float:
+    """The temperature minimising the negative log-likelihood on the calibration slice."""
+    best_t, best_nll = 1.0, float("inf")
+    for t in np.arange(0.5, 4.01, 0.05):
+        p = _softmax(logits / t)
+        nll = float(-np.log(p[np.arange(len(y)), y] + 1e-9).mean())
+        if nll < best_nll:
+            best_t, best_nll = float(t), nll
+    return round(best_t, 2)
+
+
+def _weights(rows: Sequence[Row], labels: Sequence[str], langs: Sequence[str]) -> npt.NDArray[np.float32]:
+    """Source weight x inverse-sqrt class frequency per language; each language sums equal."""
+    counts = Counter(zip(langs, labels, strict=True))
+    w = np.asarray(
+        [
+            SOURCE_WEIGHT.get(r.source, 1.0) / counts[(lang, label)] ** 0.5
+            for r, lang, label in zip(rows, langs, labels, strict=True)
+        ],
+        np.float32,
+    )
+    for lang in set(langs):
+        mask = np.asarray([g == lang for g in langs])
+        w[mask] /= w[mask].sum()
+    out: npt.NDArray[np.float32] = w * (len(w) / w.sum())
+    return out
+
+
+def train_head(
+    rows: Sequence[Row],
+    labels: Sequence[str],
+    label_set: Sequence[str],
+    dim: int,
+    epochs: int,
+    lr: float,
+) -> tuple[npt.NDArray[np.float32], float, float]:
+    langs = [detect_language(r.text) for r in rows]
+    index = {label: i for i, label in enumerate(label_set)}
+    y = np.asarray([index[label] for label in labels], np.int64)
+    calib = np.asarray([zlib.crc32(r.text.encode()) % 10 == 0 for r in rows])
+    x = featurize([r.text for r in rows], dim)
+    weight = _weights(rows, labels, langs)
+    fit_idx = np.flatnonzero(~calib).astype(np.int64)
+    cal_idx = np.flatnonzero(calib).astype(np.int64)
+    w = fit(x.take(fit_idx), y[fit_idx], weight[fit_idx], len(label_set), dim, epochs=epochs, lr=lr)
+    cal_logits = _logits(x.take(cal_idx), w)
+    temperature = fit_temperature(cal_logits, y[cal_idx])
+    hits = cal_logits.argmax(axis=1) == y[cal_idx]
+    accuracy = float(hits.mean())
+    by_source: dict[str, list[bool]] = {}
+    for i, ok in zip(cal_idx.tolist(), hits.tolist(), strict=True):
+        by_source.setdefault(rows[i].source, []).append(bool(ok))
+    print(
+        "  calibration slice by source: "
+        + ", ".join(f"{k} {sum(v) / len(v):.3f} ({len(v)})" for k, v in sorted(by_source.items()))
+    )
+    return w, temperature, accuracy
+
+
+def write_npz(path: Path, arrays: dict[str, npt.NDArray[np.float16]]) -> None:
+    """Like `np.savez_compressed`, but byte-for-byte reproducible (fixed zip timestamps)."""
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, array in arrays.items():
+            buffer = io.BytesIO()
+            np.save(buffer, array, allow_pickle=False)
+            info = zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0))
+            info.compress_type = zipfile.ZIP_DEFLATED
+            archive.writestr(info, buffer.getvalue())
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    here = Path(__file__).resolve().parent
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--data", type=Path, default=Path("data/classifier"))
+    parser.add_argument("--out", type=Path, default=here / "model")
+    parser.add_argument("--epochs", type=int, default=4)
+    parser.add_argument("--lr", type=float, default=0.01)
+    args = parser.parse_args(argv)
+    started = time.perf_counter()
+    rows = load_rows(args.data)
+    if not rows:
+        print(f"no training rows under {args.data}", file=sys.stderr)
+        return 1
+    print(f"{len(rows)} training rows: {dict(sorted(Counter(r.source for r in rows).items()))}")
+    s_w, s_t, s_acc = train_head(
+        rows, [r.sentiment for r in rows], SENTIMENT_LABELS, SENTIMENT_DIM, args.epochs, args.lr
+    )
+    print(f"sentiment: calibration-slice accuracy {s_acc:.3f}, temperature {s_t}")
+    cat_rows = [r for r in rows if r.category is not None]
+    c_w, c_t, c_acc = train_head(
+        cat_rows,
+        [r.category or "other" for r in cat_rows],
+        CATEGORIES,
+        CATEGORY_DIM,
+        args.epochs * 3,
+        args.lr,
+    )
+    print(f"category: {len(cat_rows)} rows, calibration-slice accuracy {c_acc:.3f}, temperature {c_t}")
+    args.out.mkdir(parents=True, exist_ok=True)
+    sentiment16, category16 = s_w.astype(np.float16), c_w.astype(np.float16)
+    digest = hashlib.sha256(sentiment16.tobytes() + category16.tobytes()).hexdigest()[:10]
+    write_npz(args.out / "model.npz", {"sentiment": sentiment16, "category": category16})
+    meta = {
+        "version": f"hashlr-1-{digest}",
+        "sentiment": {"labels": list(SENTIMENT_LABELS), "dim": SENTIMENT_DIM, "temperature": s_t},
+        "category": {"labels": list(CATEGORIES), "dim": CATEGORY_DIM, "temperature": c_t},
+        "training_rows": dict(sorted(Counter(r.source for r in rows).items())),
+    }
+    (args.out / "model.json").write_text(json.dumps(meta, indent=2, ensure_ascii=False) + "\n")
+    print(f"wrote {args.out} version {meta['version']} in {time.perf_counter() - started:.1f}s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
