@@ -351,3 +351,67 @@ def test_the_app_shell_starts_offline(page: Page, origin: str) -> None:
     expect(page.locator("body[data-stream=open]")).to_be_attached()
     expect(page.locator("#inbox-error")).to_have_count(0)
     expect(page.locator("a.alert-row").first).to_be_visible()
+
+
+def test_an_uncertain_classification_is_flagged_not_passed_off(
+    page: Page, running_system: RunningSystem, artifacts: Path
+) -> None:
+    """#17: an alert whose classification the model is not sure of says so, in the inbox and on
+    the alert, in the staff member's language; a confident one carries no flag."""
+    # A third language and no rating: the classifier's confidence stays low.
+    unsure_id = post_feedback(
+        running_system,
+        {
+            "store_id": "store-gangnam",
+            "channel": "kiosk",
+            "text": "La comida estaba muy fría y el servicio es lento",
+        },
+    )
+    sure_id = post_feedback(
+        running_system,
+        {
+            "store_id": "store-gangnam",
+            "channel": "kiosk",
+            "text": "The staff was rude and the table was dirty",
+            "ratings": {"csat": 1},
+        },
+    )
+    unsure_row = page.locator(f'a.alert-row[data-feedback-id="{unsure_id}"]')
+    sure_row = page.locator(f'a.alert-row[data-feedback-id="{sure_id}"]')
+    expect(unsure_row).to_be_visible()
+    expect(sure_row).to_be_visible()
+    # Live over SSE, in minji's language (Korean).
+    expect(unsure_row.locator(".flag-uncertain")).to_have_text("분류 불확실 — 원문 확인")
+    expect(sure_row.locator(".flag-uncertain")).to_have_count(0)
+    page.screenshot(path=artifacts / "staff-app-7-uncertain-inbox.png")
+
+    headers = login(running_system, LEAD)
+    alert_id = unsure_row.get_attribute("data-alert-id")
+    rest = httpx.get(f"{running_system.url('notify')}/v1/alerts/{alert_id}", headers=headers).json()
+    assert rest["classification"]["uncertain"] is True
+
+    unsure_row.click()
+    expect(page.locator(f'#detail[data-feedback-id="{unsure_id}"]')).to_be_visible()
+    expect(page.locator(".detail-head .flag-uncertain")).to_have_text("분류 불확실 — 원문 확인")
+    expect(page.locator("#uncertain-note")).to_be_visible()
+    expect(page.locator("#feedback-text")).to_have_text("La comida estaba muy fría y el servicio es lento")
+    for label, key in (("감정 신뢰도", "confidence"), ("분류 신뢰도", "category_confidence")):
+        shown = f"{round(rest['classification'][key] * 100)}%"
+        expect(page.locator(".kv", has_text=label).locator("dd")).to_have_text(shown)
+    page.screenshot(path=artifacts / "staff-app-7-uncertain-detail.png", full_page=True)
+    page.click("#lang")
+    expect(page.locator(".detail-head .flag-uncertain")).to_have_text("Uncertain — check the text")
+    page.click("#lang")
+    expect(page.locator(".detail-head .flag-uncertain")).to_have_text("분류 불확실 — 원문 확인")
+
+    # Reloaded from GET /v1/alerts (not the live event): still flagged.
+    page.click("a.back")
+    page.reload()
+    expect(page.locator("body[data-view=inbox]")).to_be_attached()
+    expect(unsure_row.locator(".flag-uncertain")).to_have_text("분류 불확실 — 원문 확인")
+    expect(sure_row.locator(".flag-uncertain")).to_have_count(0)
+    sure_row.click()
+    expect(page.locator(f'#detail[data-feedback-id="{sure_id}"]')).to_be_visible()
+    expect(page.locator(".detail-head .flag-uncertain")).to_have_count(0)
+    expect(page.locator("#uncertain-note")).to_have_count(0)
+    page.click("a.back")

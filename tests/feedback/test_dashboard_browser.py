@@ -108,6 +108,23 @@ def test_dashboard_draws_seeded_data_and_updates_live(running_system: RunningSys
             expect(row).to_have_count(1, timeout=10_000)
             expect(row.locator("td").nth(1)).to_have_text("홍대입구점")
             expect(page.locator("[data-testid=tile-volume] .value")).not_to_have_text(str(volume_before))
+            # A classification the model is not sure of (#17) is flagged in the open list, and the
+            # uncertain tile counts such items in the current filter (as the API does).
+            r = post_feedback(
+                running_system,
+                {"store_id": "store-hongdae", "channel": "kiosk", "text": "La comida estaba muy fría"},
+                "store-hongdae",
+            )
+            unsure = page.locator(f"#cases tr[data-id='{r.json()['id']}']")
+            expect(unsure).to_have_count(1, timeout=10_000)
+            expect(unsure.locator(".uncertain")).to_have_text("분류 불확실 — 원문 확인")
+            expect(row.locator(".uncertain")).to_have_count(0)  # the food-poisoning case is clear
+            counted = httpx.get(f"{feedback}/v1/analytics", headers=running_system.admin_headers).json()[
+                "uncertain"
+            ]
+            assert counted >= 1
+            expect(page.locator("[data-testid=tile-uncertain] .value")).to_have_text(str(counted))
+            expect(page.locator("[data-testid=tile-uncertain] .label")).to_have_text("분류 불확실")
             page.screenshot(path=str(artifacts / "dashboard-2-live.png"), full_page=True)
 
             page.click("#lang")
@@ -115,6 +132,10 @@ def test_dashboard_draws_seeded_data_and_updates_live(running_system: RunningSys
             expect(
                 page.locator("[data-testid=category-chart] text", has_text="Staff attitude")
             ).to_have_count(1)
+            expect(unsure.locator(".uncertain")).to_have_text("Uncertain — check the text")
+            expect(page.locator("[data-testid=tile-uncertain] .label")).to_have_text(
+                "Uncertain classifications"
+            )
             page.screenshot(path=str(artifacts / "dashboard-3-en.png"), full_page=True)
 
             # A wrong token gets the sign-in form, not a broken page.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from voc.common.v1 import common_pb2
 from voc.events.v1 import events_pb2
+from voc_feedback.classification import UNCERTAIN_BELOW
 from voc_feedback.models import Feedback
 
 SUBJECT_RECEIVED = "voc.feedback.received"
@@ -32,7 +33,8 @@ def feedback_facts(row: Feedback) -> common_pb2.FeedbackFacts:
 
 
 def feedback_received(row: Feedback) -> events_pb2.FeedbackReceived:
-    """`voc.feedback.received`: the facts, the text and the identifiers as submitted."""
+    """`voc.feedback.received`: the facts, the text, the identifiers as submitted and how sure
+    the classifier was (`uncertain` as `GET /v1/feedback/{id}` serves it)."""
     customer = row.customer or {}
     return events_pb2.FeedbackReceived(
         facts=feedback_facts(row),
@@ -47,4 +49,8 @@ def feedback_received(row: Feedback) -> events_pb2.FeedbackReceived:
         ),
         received_at_ms=int(row.received_at * 1000),
         explanation=list(row.explanation),
+        confidence=row.confidence,  # None: unset (an item classified without one)
+        category_confidence=row.category_confidence,
+        model_version=row.model_version or "",
+        uncertain=row.confidence is not None and row.confidence < UNCERTAIN_BELOW,
     )

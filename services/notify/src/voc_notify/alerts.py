@@ -154,6 +154,7 @@ def new_alert_sync(
         title=title,
         body=body,
         feedback=feedback.as_stored(),
+        classification=feedback.classification(),
         context=customer.as_stored(),
         plan=plan.as_stored(),
         degraded=list(facts.degraded),
@@ -333,6 +334,7 @@ _MERGE_ALERT = Prepared(
         Alert.resolved_at,
         Alert.related_feedback,
         Alert.updates,
+        Alert.classification,
     ).where(Alert.id == bindparam("alert_id"))
 )
 # Guarded by the values the merge was computed from: an acknowledgement, escalation or merge

@@ -55,6 +55,10 @@ def feedback_of(event: events_pb2.FeedbackReceived) -> Feedback:
         touchpoint=facts.touchpoint,
         ratings={f.name: value for f, value in facts.ratings.ListFields()},
         received_at_ms=event.received_at_ms,
+        confidence=event.confidence if event.HasField("confidence") else None,
+        category_confidence=event.category_confidence if event.HasField("category_confidence") else None,
+        model_version=event.model_version,
+        uncertain=event.uncertain,
     )
 
 

@@ -33,6 +33,12 @@ class Feedback:
     # The ratings that were given (csat, nps, ces), as the proto's JSON form names them.
     ratings: Mapping[str, int] = field(default_factory=dict)
     received_at_ms: int = 0
+    # How sure the classifier was (#17): None when the event carried no confidence (a producer
+    # from before it); `uncertain` as the feedback service decided it (confidence < 0.6).
+    confidence: float | None = None
+    category_confidence: float | None = None
+    model_version: str = ""
+    uncertain: bool = False
 
     def as_stored(self) -> dict[str, Any]:
         """The alert's `feedback` column."""
@@ -49,6 +55,17 @@ class Feedback:
             "touchpoint": self.touchpoint,
             "ratings": dict(self.ratings),
             "received_at_ms": self.received_at_ms,
+        }
+
+    def classification(self) -> dict[str, Any]:
+        """The alert's `classification` column: what the classifier said and how sure it was."""
+        return {
+            "sentiment": self.sentiment,
+            "category": self.category,
+            "confidence": self.confidence,
+            "category_confidence": self.category_confidence,
+            "model_version": self.model_version or None,
+            "uncertain": self.uncertain,
         }
 
     def as_related(self) -> dict[str, Any]:

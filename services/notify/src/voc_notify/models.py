@@ -160,6 +160,9 @@ class Alert(Base):
     context: Mapped[dict[str, Any]] = mapped_column(JSON)
     plan: Mapped[dict[str, Any]] = mapped_column(JSON)
     degraded: Mapped[list[str]] = mapped_column(JSON)
+    # The feedback's classification and how sure the classifier was (#17): sentiment, category,
+    # confidence, category_confidence, model_version, uncertain. None on alerts made before.
+    classification: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     escalation_level: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[float] = mapped_column(Float, index=True)
     acknowledged_at: Mapped[float | None] = mapped_column(Float, nullable=True)

@@ -106,6 +106,23 @@ def alert_summary(alert: Alert) -> dict[str, Any]:
         "escalation_level": alert.escalation_level,
         "updates": alert.updates or 0,
         "updated_at": alert.updated_at,
+        "classification": classification(alert),
+    }
+
+
+def classification(alert: Alert) -> dict[str, Any]:
+    """What the classifier said of the alert's feedback and how sure it was (#17); `uncertain`
+    alerts are shown as such. An alert made before confidences were carried: no confidence,
+    not flagged."""
+    if alert.classification:
+        return alert.classification
+    return {
+        "sentiment": (alert.feedback or {}).get("sentiment") or None,
+        "category": alert.category,
+        "confidence": None,
+        "category_confidence": None,
+        "model_version": None,
+        "uncertain": False,
     }
 
 

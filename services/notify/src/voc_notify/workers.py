@@ -65,6 +65,8 @@ def push_payload(alert: Alert, settings: Settings, *, store: Store | None, langu
             "url": f"{settings.public_url}/#/alerts/{alert.id}",
             "status": alert.status,
             "updates": alert.updates or 0,  # 0 for the first push; k after the k-th repeat
+            # The classification is a guess the app flags (#17); nothing more of it leaves here.
+            "uncertain": bool((alert.classification or {}).get("uncertain")),
         }
     )
 
@@ -81,6 +83,7 @@ _ALERT_PUSH_COLUMNS = (
     "context",
     "plan",
     "traceparent",
+    "classification",
 )
 
 

@@ -14,6 +14,8 @@
       ack_p50: "확인까지 (p50)", ack_p90: "확인까지 (p90)", resolve_p50: "해결까지 (p50)", resolve_p90: "해결까지 (p90)",
       breach: "SLA 위반율", recovery: "회복률 (불만 후 만족)", revisit: "재방문 의향", cases: "알림 건수",
       followups: "후속 설문 응답", reopened: "재오픈", none: "없음", bad_token: "토큰이 올바르지 않습니다.",
+      uncertain: "분류 불확실", uncertain_badge: "분류 불확실 — 원문 확인",
+      uncertain_hint: "분류 신뢰도가 낮습니다 (0.6 미만). 분류만 믿지 말고 원문을 확인하세요.",
       statuses: {received: "접수", alerted: "알림", acknowledged: "확인", reopened: "재오픈"},
       severities: {low: "낮음", medium: "보통", high: "높음", critical: "긴급"}, switch: "English", times: "건",
     },
@@ -27,6 +29,8 @@
       ack_p90: "To acknowledge (p90)", resolve_p50: "To resolve (p50)", resolve_p90: "To resolve (p90)",
       breach: "SLA breach rate", recovery: "Recovery rate", revisit: "Revisit intent", cases: "Alerted cases",
       followups: "Follow-ups answered", reopened: "Reopened", none: "None", bad_token: "That token was refused.",
+      uncertain: "Uncertain classifications", uncertain_badge: "Uncertain — check the text",
+      uncertain_hint: "The classifier is not sure (confidence under 0.6): read the text, not just the category.",
       statuses: {received: "Received", alerted: "Alerted", acknowledged: "Acknowledged", reopened: "Reopened"},
       severities: {low: "Low", medium: "Medium", high: "High", critical: "Critical"}, switch: "한국어", times: "",
     },
@@ -118,8 +122,8 @@
     }
   }
 
-  function tile(key, value, testid) {
-    const node = el("div", {class: "tile", "data-testid": testid});
+  function tile(key, value, testid, hint) {
+    const node = el("div", hint ? {class: "tile", "data-testid": testid, title: hint} : {class: "tile", "data-testid": testid});
     node.append(el("div", {class: "label"}, t(key)), el("div", {class: "value"}, value));
     return node;
   }
@@ -133,6 +137,7 @@
       tile("csat", num(data.csat.average), "tile-csat"),
       tile("ack_p50", duration(data.loop.time_to_acknowledge_seconds.p50), "tile-ack"),
       tile("recovery", pct(data.loop.recovery_rate), "tile-recovery"),
+      tile("uncertain", num(data.uncertain), "tile-uncertain", t("uncertain_hint")),
     );
   }
 
@@ -226,6 +231,16 @@
       list.append(el("li", {}, `${issue.store_name} · ${label(issue.category)} — ${issue.count}${t("times")}`));
   }
 
+  // The category, and when the classifier was not sure of it (#17) a badge saying so.
+  function categoryCell(c) {
+    const cell = el("td", {}, label(c.category));
+    if (c.uncertain) {
+      cell.append(" ", el("span", {class: "uncertain", "data-uncertain": "true", title: t("uncertain_hint")},
+        t("uncertain_badge")));
+    }
+    return cell;
+  }
+
   function renderCases() {
     const body = $("cases").querySelector("tbody");
     body.replaceChildren();
@@ -235,7 +250,7 @@
       const row = el("tr", {"data-id": c.id, class: !firstLoad && !seen.has(c.id) ? "fresh" : ""});
       row.append(
         el("td", {"data-received": c.received_at, class: "age"}, duration(now - c.received_at)),
-        el("td", {}, c.store_name), el("td", {}, label(c.category)),
+        el("td", {}, c.store_name), categoryCell(c),
         el("td", {class: "sev-" + c.severity}, T[lang].severities[c.severity] || c.severity),
         el("td", {}, T[lang].statuses[c.status] || c.status), el("td", {class: "text", title: c.text}, c.text),
       );

@@ -35,6 +35,10 @@ const I18N = {
     category: '분류',
     severity: '심각도',
     sentiment: '감정',
+    uncertain: '분류 불확실 — 원문 확인',
+    uncertain_hint: '분류 신뢰도가 낮습니다. 분류만 믿지 말고 고객의 원문을 읽어 주세요.',
+    confidence: '감정 신뢰도',
+    category_confidence: '분류 신뢰도',
     customer: '고객 정보',
     anonymous: '비회원 고객 — 고객 정보 없음',
     tier: '등급',
@@ -135,6 +139,10 @@ const I18N = {
     category: 'Category',
     severity: 'Severity',
     sentiment: 'Sentiment',
+    uncertain: 'Uncertain — check the text',
+    uncertain_hint: 'The classifier is not sure: read what the customer wrote, not just the category.',
+    confidence: 'Sentiment confidence',
+    category_confidence: 'Category confidence',
     customer: 'Customer',
     anonymous: 'Anonymous customer — no profile',
     tier: 'Tier',
@@ -440,6 +448,12 @@ function prioChip(priority) {
   return h('span', { class: `prio prio-${priority}` }, t(`prio_${priority}`));
 }
 
+// The classifier was not sure (#17): say so instead of letting its guess pass as fact.
+function uncertainBadge(classification) {
+  if (!classification || !classification.uncertain) return null;
+  return h('span', { class: 'flag-uncertain', dataset: { uncertain: 'true' }, title: t('uncertain_hint') }, t('uncertain'));
+}
+
 function alertRow(a) {
   return h(
     'li',
@@ -451,7 +465,7 @@ function alertRow(a) {
         href: `#/alerts/${encodeURIComponent(a.id)}`,
         dataset: { alertId: a.id, feedbackId: a.feedback_id, status: a.status },
       },
-      h('div', { class: 'row-top' }, prioChip(a.priority), badge(a.status),
+      h('div', { class: 'row-top' }, prioChip(a.priority), badge(a.status), uncertainBadge(a.classification),
         h('time', { class: 'age', dataset: { created: a.created_at } }, ago(a.created_at))),
       h('div', { class: 'row-title' }, a.title),
       h('div', { class: 'row-body' }, a.body),
@@ -498,7 +512,12 @@ function kv(label, value) {
     : h('div', { class: 'kv' }, h('dt', {}, label), h('dd', {}, value));
 }
 
-function feedbackCard(fb) {
+function percent(value) {
+  return typeof value === 'number' ? `${Math.round(value * 100)}%` : null;
+}
+
+function feedbackCard(fb, classification) {
+  const cls = classification || {};
   const ratings = fb.ratings || {};
   const chips = [];
   if (ratings.csat !== undefined) chips.push(`CSAT ${ratings.csat}/5`);
@@ -506,12 +525,15 @@ function feedbackCard(fb) {
   if (ratings.ces !== undefined) chips.push(`CES ${ratings.ces}/7`);
   return section(
     t('feedback'),
+    cls.uncertain ? h('p', { class: 'uncertain-note', id: 'uncertain-note', role: 'note' }, t('uncertain_hint')) : null,
     h('blockquote', { class: 'fb-text', id: 'feedback-text' }, fb.text || t('no_text')),
     chips.length ? h('div', { class: 'chips', id: 'ratings' }, chips.map((c) => h('span', { class: 'chip chip-rating' }, c))) : null,
     h('dl', { class: 'kvs' },
       kv(t('category'), lookup('categories', fb.category)),
+      kv(t('category_confidence'), percent(cls.category_confidence)),
       kv(t('severity'), fb.severity ? lookup('severities', fb.severity) : null),
       kv(t('sentiment'), fb.sentiment ? lookup('sentiments', fb.sentiment) : null),
+      kv(t('confidence'), percent(cls.confidence)),
       kv(t('channel'), fb.channel ? lookup('channels', fb.channel) : null)),
   );
 }
@@ -670,7 +692,7 @@ function renderDetail(alert, flash) {
     { class: 'detail', id: 'detail', dataset: { alertId: alert.id, feedbackId: alert.feedback_id, status: alert.status } },
     h('a', { class: 'back', href: '#/' }, `← ${t('back')}`),
     h('header', { class: `detail-head prio-edge-${alert.priority}` },
-      h('div', { class: 'row-top' }, prioChip(alert.priority), badge(alert.status),
+      h('div', { class: 'row-top' }, prioChip(alert.priority), badge(alert.status), uncertainBadge(alert.classification),
         h('time', { class: 'age', dataset: { created: alert.created_at } }, ago(alert.created_at))),
       h('h1', { class: 'detail-title' }, alert.title)),
     degraded.length
@@ -679,7 +701,7 @@ function renderDetail(alert, flash) {
       : null,
     flash ? h('p', { class: `flash msg-${flash[1]}`, id: 'flash', role: 'status' }, flash[0]) : null,
     actionsTop,
-    feedbackCard(alert.feedback || {}),
+    feedbackCard(alert.feedback || {}, alert.classification),
     customerCard(alert.customer, alert.category),
     planCard(alert),
     resolveBottom,
@@ -717,7 +739,7 @@ async function openDetail(id, { flash = null, receipt = false } = {}) {
 
 function summaryOf(alert) {
   const keys = ['id', 'feedback_id', 'store_id', 'category', 'priority', 'status', 'title', 'body',
-    'created_at', 'acknowledged_at', 'resolved_at', 'escalation_level'];
+    'created_at', 'acknowledged_at', 'resolved_at', 'escalation_level', 'classification'];
   return Object.fromEntries(keys.map((k) => [k, alert[k]]));
 }
 

@@ -30,8 +30,22 @@ class FeedbackReceived(_message.Message):
     CUSTOMER_FIELD_NUMBER: _builtins.int
     RECEIVED_AT_MS_FIELD_NUMBER: _builtins.int
     EXPLANATION_FIELD_NUMBER: _builtins.int
+    CONFIDENCE_FIELD_NUMBER: _builtins.int
+    CATEGORY_CONFIDENCE_FIELD_NUMBER: _builtins.int
+    MODEL_VERSION_FIELD_NUMBER: _builtins.int
+    UNCERTAIN_FIELD_NUMBER: _builtins.int
     text: _builtins.str
     received_at_ms: _builtins.int
+    confidence: _builtins.float
+    """The learned classifier's calibrated confidence (0..1) in the sentiment and in the category
+    (#17); unset when the item was classified without one.
+    """
+    category_confidence: _builtins.float
+    model_version: _builtins.str
+    uncertain: _builtins.bool
+    """The confidence is below the feedback service's threshold (0.6): staff are shown "uncertain -
+    check the text" instead of a silent guess.
+    """
     @_builtins.property
     def facts(self) -> _common_pb2.FeedbackFacts: ...
     @_builtins.property
@@ -46,12 +60,23 @@ class FeedbackReceived(_message.Message):
         customer: _common_pb2.CustomerIdentifiers | None = ...,
         received_at_ms: _builtins.int = ...,
         explanation: _abc.Iterable[_builtins.str] | None = ...,
+        confidence: _builtins.float | None = ...,
+        category_confidence: _builtins.float | None = ...,
+        model_version: _builtins.str = ...,
+        uncertain: _builtins.bool = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["customer", b"customer", "facts", b"facts"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_category_confidence", b"_category_confidence", "_confidence", b"_confidence", "category_confidence", b"category_confidence", "confidence", b"confidence", "customer", b"customer", "facts", b"facts"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["customer", b"customer", "explanation", b"explanation", "facts", b"facts", "received_at_ms", b"received_at_ms", "text", b"text"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_category_confidence", b"_category_confidence", "_confidence", b"_confidence", "category_confidence", b"category_confidence", "confidence", b"confidence", "customer", b"customer", "explanation", b"explanation", "facts", b"facts", "model_version", b"model_version", "received_at_ms", b"received_at_ms", "text", b"text", "uncertain", b"uncertain"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
+    _WhichOneofReturnType__category_confidence: _TypeAlias = _typing.Literal["category_confidence"]  # noqa: Y015
+    _WhichOneofArgType__category_confidence: _TypeAlias = _typing.Literal["_category_confidence", b"_category_confidence"]  # noqa: Y015
+    _WhichOneofReturnType__confidence: _TypeAlias = _typing.Literal["confidence"]  # noqa: Y015
+    _WhichOneofArgType__confidence: _TypeAlias = _typing.Literal["_confidence", b"_confidence"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__category_confidence) -> _WhichOneofReturnType__category_confidence | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__confidence) -> _WhichOneofReturnType__confidence | None: ...
 
 Global___FeedbackReceived: _TypeAlias = FeedbackReceived  # noqa: Y015
 
