@@ -310,6 +310,51 @@ class SecurityHeadersMiddleware:
         await self.app(scope, receive, send_with_headers)
 
 
+#: The body of every 4xx answer (RFC 9457 problem+json), as the OpenAPI documents state it.
+PROBLEM_SCHEMA: dict[str, Any] = {
+    "title": "Problem",
+    "type": "object",
+    "required": ["type", "title", "status", "detail"],
+    "properties": {
+        "type": {"type": "string"},
+        "title": {"type": "string"},
+        "status": {"type": "integer", "minimum": 400, "maximum": 599},
+        "detail": {"type": "string"},
+        "instance": {"type": "string"},
+        "errors": {"type": "array", "items": {"type": "object"}},
+        "trace_id": {"type": "string"},
+    },
+}
+_PROBLEM_CONTENT = {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}}
+
+
+def document_problems(app: FastAPI) -> None:
+    """Make the app's OpenAPI document say what its errors are: every 4xx answer of every
+    operation is problem+json (`PROBLEM_SCHEMA`), not FastAPI's `HTTPValidationError`, so
+    clients and the schema fuzzer check answers against what is really sent."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        document = generate()
+        schemas = document.setdefault("components", {}).setdefault("schemas", {})
+        schemas.pop("HTTPValidationError", None)
+        schemas.pop("ValidationError", None)
+        schemas["Problem"] = PROBLEM_SCHEMA
+        for path_item in document.get("paths", {}).values():
+            for operation in path_item.values():
+                responses = operation.setdefault("responses", {})
+                for code, response in responses.items():
+                    if code.startswith("4"):
+                        response["content"] = _PROBLEM_CONTENT
+                responses["4XX"] = {"description": "A problem (RFC 9457)", "content": _PROBLEM_CONTENT}
+        app.openapi_schema = document
+        return document
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
 def create_app(
     *, title: str, service: str, version: str = VERSION, body_limit_exempt: Iterable[str] = ()
 ) -> FastAPI:
@@ -322,6 +367,7 @@ def create_app(
         telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False},
     )
     install_problem_handlers(app)
+    document_problems(app)
     app.add_middleware(BodyLimitMiddleware, exempt=body_limit_exempt)
     app.add_middleware(SecurityHeadersMiddleware)
     # Inside the span (an access-log line carries its trace id), outside the body limit (its
