@@ -90,7 +90,11 @@ async def list_items(query: Annotated[ListQuery, Depends(list_query)], session: 
     return FeedbackPage(items=[FeedbackSummary.of(r) for r in rows], next_cursor=next_cursor)
 
 
-@router.get("/v1/feedback/export.csv", responses={401: {}, 422: {}, 429: {}})
+@router.get(
+    "/v1/feedback/export.csv",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/csv": {}}}, 401: {}, 422: {}, 429: {}},
+)
 async def export_csv(
     query: Annotated[ExportQuery, Depends(export_query)], database: DatabaseDep
 ) -> StreamingResponse:
