@@ -299,9 +299,18 @@ TABLE: dict[str, Row] = {
     "notify GET /manifest.webmanifest": PUBLIC,
     "notify GET /static/{name}": Row(PUBLIC.statuses, lambda _: Call(path={"name": "app.js"})),
 }
-# Every service: its OpenAPI document and API docs, and the probes, are public.
+# Every service: its OpenAPI document and API docs, the probes and the Prometheus metrics
+# (counts under bounded labels, scraped from inside the network: docs/OPERATIONS.md) are public.
 for _service in SERVICE_NAMES:
-    for _path in ("/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc", "/healthz", "/readyz"):
+    for _path in (
+        "/openapi.json",
+        "/docs",
+        "/docs/oauth2-redirect",
+        "/redoc",
+        "/healthz",
+        "/readyz",
+        "/metrics",
+    ):
         TABLE[f"{_service} GET {_path}"] = PUBLIC
 
 
