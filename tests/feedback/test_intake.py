@@ -87,14 +87,23 @@ def test_text_is_nfc_normalised_and_control_characters_stripped(
             "store_id": STORE,
             "channel": "kiosk",
             "text": f"\u200b{decomposed}\x07\x1b[31m\u202e",
-            "customer": {"name": "김\x00민수"},
+            "customer": {"name": "김\x01민수"},
         },
     )
     assert response.status_code == 202, response.text
     item = feedback_service.get(response.json()["id"])
     assert item["text"] == "국이 식었어요[31m"
     stored = str(feedback_service.scalar("SELECT customer FROM feedback WHERE id = :i", i=item["id"]))
-    assert "\\u0000" not in stored and "\x00" not in stored
+    assert "\\u0001" not in stored and "\x01" not in stored and "김민수" in stored
+    # A NUL is refused instead (#21): PostgreSQL cannot store one, and a field without this
+    # cleaning (a touchpoint, an id) would have reached it; the same answer on both databases.
+    nul = feedback_service.post(
+        key,
+        {"store_id": STORE, "channel": "kiosk", "text": "국이 식었어요", "customer": {"name": "김\x00민수"}},
+    )
+    assert nul.status_code == 422 and nul.json()["errors"] == [
+        {"field": "body", "message": "contains U+0000"}
+    ]
 
 
 def test_idempotency_key_replays_and_conflicts(

@@ -92,3 +92,57 @@ async def test_a_declared_length_over_the_limit_gets_413_and_small_bodies_pass(s
             server + "/json", content=b"{not json", headers={"content-type": "application/json"}
         )
         assert broken.status_code == 400  # malformed JSON is still the caller's 400
+
+
+async def test_a_nul_in_the_path_the_query_or_the_body_gets_422(server: str) -> None:
+    """PostgreSQL cannot store U+0000 (#21: each reached it as a 500); refused before any route
+    runs, as the JSON escape, as a raw byte, in the path or in the query."""
+    json = {"content-type": "application/json"}
+    async with httpx.AsyncClient(timeout=10) as client:
+        refused = {
+            "escape": await client.post(server + "/json", content=b'{"text": "a\\u0000b"}', headers=json),
+            "odd backslashes": await client.post(
+                server + "/json", content=b'{"text": "\\\\\\u0000"}', headers=json
+            ),
+            "raw byte": await client.post(server + "/raw", content=b"name,x\x00y\n"),
+            "path": await client.post(server + "/js%00on", content=b"{}", headers=json),
+            "query": await client.post(server + "/raw?x=%00", content=b""),
+        }
+        for where, response in refused.items():
+            assert response.status_code == 422, (where, response.text)
+            assert response.headers["content-type"].startswith("application/problem+json")
+            assert response.json()["errors"][0]["message"] == "contains U+0000"
+        # An escaped backslash before "u0000" is text: it passes.
+        text = await client.post(server + "/json", content=b'{"text": "C:\\\\u0000"}', headers=json)
+        assert text.status_code == 200 and text.json() == {"chars": len("C:\\u0000")}
+
+
+async def test_a_nul_escape_split_between_two_body_messages_is_found() -> None:
+    """The escape straddling two `http.request` messages (how a chunked body may arrive)."""
+    app = build()
+    parts = [b'{"text": "abc\\u00', b'00def"}']
+    sent: list[dict[str, object]] = []
+
+    async def receive() -> dict[str, object]:
+        body = parts.pop(0)
+        return {"type": "http.request", "body": body, "more_body": bool(parts)}
+
+    async def send(message: dict[str, object]) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/json",
+        "raw_path": b"/json",
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"content-type", b"application/json")],
+        "client": ("127.0.0.1", 4711),
+        "server": ("127.0.0.1", 80),
+    }
+    await app(scope, receive, send)  # type: ignore[arg-type]
+    assert sent[0]["type"] == "http.response.start" and sent[0]["status"] == 422, sent

@@ -123,7 +123,11 @@ def install_problem_handlers(app: FastAPI) -> None:
 
 
 class BodyLimitMiddleware:
-    """Refuse bodies over the limit with 413 before the app reads them (Content-Length or streamed)."""
+    """What no route may take, refused with problem+json before the app reads it: a body over
+    the limit (413, whether Content-Length announces it or it streams in chunks), and a NUL
+    character (U+0000) in the path, the query or the body (422: PostgreSQL cannot store one,
+    SQLite would; refused here, every service, either database, before any work). Exempt paths
+    stream their bodies and enforce their own (larger) size limit; NULs are refused there too."""
 
     def __init__(self, app: ASGIApp, max_bytes: int = MAX_BODY_BYTES, exempt: Iterable[str] = ()) -> None:
         self.app = app
@@ -131,54 +135,95 @@ class BodyLimitMiddleware:
         self.exempt = frozenset(exempt)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        # Exempt paths stream their bodies and enforce their own (larger) limits.
-        if scope["type"] != "http" or scope.get("path") in self.exempt:
+        if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        for name, value in scope.get("headers", []):
-            if name == b"content-length" and value.isdigit() and int(value) > self.max_bytes:
-                await self._reject(scope, receive, send)
-                return
+        if "\x00" in scope.get("path", ""):
+            await nul_problem("path", scope)(scope, receive, send)
+            return
+        query = scope.get("query_string", b"")
+        if b"%00" in query or b"\x00" in query:
+            await nul_problem("query", scope)(scope, receive, send)
+            return
+        limit = None if scope.get("path") in self.exempt else self.max_bytes
+        if limit is not None:
+            for name, value in scope.get("headers", []):
+                if name == b"content-length" and value.isdigit() and int(value) > limit:
+                    await self._too_large(scope)(scope, receive, send)
+                    return
         received = 0
-        too_large = False
+        tail = b""  # the end of the body so far: an escape may straddle two chunks
+        refusal: Response | None = None
         started = False
 
-        async def limited_receive() -> Message:
-            nonlocal received, too_large
+        async def guarded_receive() -> Message:
+            nonlocal received, tail, refusal
             message = await receive()
             if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > self.max_bytes:
-                    too_large = True
-                    raise _BodyTooLarge
+                body = message.get("body", b"")
+                received += len(body)
+                if limit is not None and received > limit:
+                    refusal = self._too_large(scope)
+                    raise _BodyRefused
+                if body:
+                    seen = tail + body
+                    if b"\x00" in body or has_nul_escape(seen):
+                        refusal = nul_problem("body", scope)
+                        raise _BodyRefused
+                    tail = seen[-_TAIL_BYTES:]
             return message
 
         async def guarded_send(message: Message) -> None:
-            # Once the body ran over, the app's own answer is dropped: FastAPI's body parsing
+            # Once the body was refused, the app's own answer is dropped: FastAPI's body parsing
             # turns any error while reading (ours included) into a 400.
             nonlocal started
-            if too_large and not started:
+            if refusal is not None and not started:
                 return
             started = started or message["type"] == "http.response.start"
             await send(message)
 
         try:
-            await self.app(scope, limited_receive, guarded_send)
+            await self.app(scope, guarded_receive, guarded_send)
         except Exception:
-            if not too_large:  # the limit's own refusal, however the app passed it on
+            if refusal is None:  # the guard's own refusal, however the app passed it on
                 raise
-        if too_large and not started:
-            await self._reject(scope, receive, send)
+        if refusal is not None and not started:
+            await refusal(scope, receive, send)
 
-    async def _reject(self, scope: Scope, receive: Receive, send: Send) -> None:
-        response = problem_response(
-            413, f"The body exceeds {self.max_bytes} bytes.", instance=scope.get("path")
-        )
-        await response(scope, receive, send)
+    def _too_large(self, scope: Scope) -> Response:
+        return problem_response(413, f"The body exceeds {self.max_bytes} bytes.", instance=scope.get("path"))
 
 
-class _BodyTooLarge(Exception):
+class _BodyRefused(Exception):
     pass
+
+
+_NUL_ESCAPE = b"\\u0000"
+_TAIL_BYTES = 32
+
+
+def has_nul_escape(data: bytes) -> bool:
+    """Whether JSON text holds the escape of U+0000 (a backslash-u-0000 whose backslash is not
+    itself escaped: an odd run of backslashes before the u)."""
+    at = data.find(_NUL_ESCAPE)
+    while at >= 0:
+        run = 1
+        while at - run >= 0 and data[at - run] == 0x5C:
+            run += 1
+        if run % 2 == 1:
+            return True
+        at = data.find(_NUL_ESCAPE, at + 1)
+    return False
+
+
+def nul_problem(part: str, scope: Scope) -> Response:
+    """422 for a NUL character in the request's `part` (path, query or body)."""
+    return problem_response(
+        422,
+        "Text must not contain NUL characters (U+0000).",
+        errors=[{"field": part, "message": "contains U+0000"}],
+        instance=scope.get("path"),
+    )
 
 
 class TracingMiddleware:
@@ -265,6 +310,51 @@ class SecurityHeadersMiddleware:
         await self.app(scope, receive, send_with_headers)
 
 
+#: The body of every 4xx answer (RFC 9457 problem+json), as the OpenAPI documents state it.
+PROBLEM_SCHEMA: dict[str, Any] = {
+    "title": "Problem",
+    "type": "object",
+    "required": ["type", "title", "status", "detail"],
+    "properties": {
+        "type": {"type": "string"},
+        "title": {"type": "string"},
+        "status": {"type": "integer", "minimum": 400, "maximum": 599},
+        "detail": {"type": "string"},
+        "instance": {"type": "string"},
+        "errors": {"type": "array", "items": {"type": "object"}},
+        "trace_id": {"type": "string"},
+    },
+}
+_PROBLEM_CONTENT = {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}}
+
+
+def document_problems(app: FastAPI) -> None:
+    """Make the app's OpenAPI document say what its errors are: every 4xx answer of every
+    operation is problem+json (`PROBLEM_SCHEMA`), not FastAPI's `HTTPValidationError`, so
+    clients and the schema fuzzer check answers against what is really sent."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        document = generate()
+        schemas = document.setdefault("components", {}).setdefault("schemas", {})
+        schemas.pop("HTTPValidationError", None)
+        schemas.pop("ValidationError", None)
+        schemas["Problem"] = PROBLEM_SCHEMA
+        for path_item in document.get("paths", {}).values():
+            for operation in path_item.values():
+                responses = operation.setdefault("responses", {})
+                for code, response in responses.items():
+                    if code.startswith("4"):
+                        response["content"] = _PROBLEM_CONTENT
+                responses["4XX"] = {"description": "A problem (RFC 9457)", "content": _PROBLEM_CONTENT}
+        app.openapi_schema = document
+        return document
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
 def create_app(
     *, title: str, service: str, version: str = VERSION, body_limit_exempt: Iterable[str] = ()
 ) -> FastAPI:
@@ -277,6 +367,7 @@ def create_app(
         telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False},
     )
     install_problem_handlers(app)
+    document_problems(app)
     app.add_middleware(BodyLimitMiddleware, exempt=body_limit_exempt)
     app.add_middleware(SecurityHeadersMiddleware)
     # Inside the span (an access-log line carries its trace id), outside the body limit (its

@@ -8,10 +8,11 @@ import csv
 import io
 import time
 from collections.abc import Sequence
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from voc_notify import duty, routing
@@ -20,7 +21,7 @@ from voc_notify.errors import CsvRejected, RowError
 from voc_notify.models import STORE_COLUMNS, Shift, ShiftOverride, Staff, Store
 from voc_notify.schemas import OverrideIn, Role, ShiftIn, StaffIn, StoreIn
 from voc_platform.db import Database
-from voc_platform.errors import Invalid, NotFound
+from voc_platform.errors import Conflict, FieldError, Invalid, NotFound
 from voc_platform.ids import uuid7
 
 CSV_COLUMNS = ("id", "name", "email", "password", "role", "store_ids", "area_id", "language")
@@ -47,19 +48,58 @@ def _new_staff(staff_id: str, fields: dict[str, Any], password_hash: str) -> Sta
 
 
 async def upsert_staff(database: Database, *, staff: Sequence[StaffIn]) -> int:
-    """Create or update staff by id (the password is set anew)."""
-    async with database.transaction() as session:
-        for item in staff:
-            fields = item.model_dump(exclude={"id", "password"})
-            fields["email"] = fields["email"].lower()
-            existing = await session.get(Staff, item.id)
-            if existing is None:
-                session.add(_new_staff(item.id, fields, hash_password(item.password)))
-            else:
-                for key, value in fields.items():
-                    setattr(existing, key, value)
-                existing.password_hash = hash_password(item.password)
+    """Create or update staff by id (the password is set anew). An id or an e-mail twice in the
+    list is `Invalid` (422), an e-mail another staff member has is a `Conflict` (409); nothing
+    is written then."""
+    _no_repeats([(f"body.{i}", item.id, item.email.lower()) for i, item in enumerate(staff)])
+    # argon2 is deliberately slow (tens of ms, 64 MiB each): in a worker thread, before the
+    # transaction, so neither the event loop nor the database's write lock waits for it.
+    hashes = await asyncio.to_thread(lambda: [hash_password(item.password) for item in staff])
+    try:
+        async with database.transaction() as session:
+            owners = await _email_owners(session, [item.email for item in staff])
+            taken = [
+                FieldError(f"body.{i}.email", "used by another staff member")
+                for i, item in enumerate(staff)
+                if owners.get(item.email.lower(), item.id) != item.id
+            ]
+            if taken:
+                raise Conflict("An e-mail in the list belongs to another staff member.", errors=taken)
+            for item, password_hash in zip(staff, hashes, strict=True):
+                fields = item.model_dump(exclude={"id", "password"})
+                fields["email"] = fields["email"].lower()
+                existing = await session.get(Staff, item.id)
+                if existing is None:
+                    session.add(_new_staff(item.id, fields, password_hash))
+                else:
+                    for key, value in fields.items():
+                        setattr(existing, key, value)
+                    existing.password_hash = password_hash
+    except IntegrityError as exc:  # a concurrent call took the e-mail after the check above
+        raise Conflict("An e-mail in the list belongs to another staff member.") from exc
     return len(staff)
+
+
+def _no_repeats(items: Sequence[tuple[str, str, str]]) -> None:
+    """`Invalid` naming each (path, id, e-mail) whose id or e-mail came earlier in the list."""
+    ids: set[str] = set()
+    emails: set[str] = set()
+    errors: list[FieldError] = []
+    for path, staff_id, email in items:
+        if staff_id in ids:
+            errors.append(FieldError(f"{path}.id", f"'{staff_id}' appears twice"))
+        if email in emails:
+            errors.append(FieldError(f"{path}.email", "appears twice"))
+        ids.add(staff_id)
+        emails.add(email)
+    if errors:
+        raise Invalid("The list names a staff member or an e-mail twice.", errors=errors)
+
+
+async def _email_owners(session: AsyncSession, emails: Sequence[str]) -> dict[str, str]:
+    """E-mail (lower case) -> the id of the staff member who has it, for these e-mails."""
+    query = select(Staff.email, Staff.id).where(Staff.email.in_([e.lower() for e in emails]))
+    return {email: staff_id for email, staff_id in (await session.execute(query)).all()}
 
 
 def shift_json(shift: Shift) -> dict[str, Any]:
@@ -230,27 +270,28 @@ def _conflicts(
 
 async def import_staff_csv(database: Database, *, text: str) -> dict[str, int]:
     """Create or update the staff of a CSV (UTF-8, a header row, store_ids separated by ";"):
-    all rows or none."""
+    all rows or none. Every problem is reported at once: the file's own and its clashes with
+    the directory."""
     numbered, errors = parse_staff_csv(text)
     rows = [row for _, row in numbered]
+    async with database.session() as session:
+        errors += await _clashes(session, numbered)
+    if errors:
+        _reject_csv(errors)
+    if not rows:
+        raise Invalid("The CSV has no staff rows.")
+    # argon2 is deliberately slow: in a worker thread, outside the transaction, so neither the
+    # event loop nor the database's write lock waits for it.
+    hashes = await asyncio.to_thread(
+        lambda: [hash_password(r.password) if r.password else None for r in rows]
+    )
     async with database.transaction() as session:
+        clashes = await _clashes(session, numbered)  # again: the directory may have moved meanwhile
+        if clashes:
+            _reject_csv(clashes)
         existing = {
             s.id: s for s in await session.scalars(select(Staff).where(Staff.id.in_([r.id for r in rows])))
         }
-        emails = select(Staff.email, Staff.id).where(Staff.email.in_([r.email.lower() for r in rows]))
-        owners = {email: sid for email, sid in (await session.execute(emails)).all()}
-        errors += _conflicts(numbered, existing=set(existing), owners=owners)
-        if errors:
-            raise CsvRejected(
-                f"{len(errors)} problem(s) in the CSV; nothing was imported.",
-                rows=sorted(errors, key=lambda e: e.row),
-            )
-        if not rows:
-            raise Invalid("The CSV has no staff rows.")
-        # argon2 is deliberately slow: hash off the event loop.
-        hashes = await asyncio.to_thread(
-            lambda: [hash_password(r.password) if r.password else None for r in rows]
-        )
         created = 0
         for row, password_hash in zip(rows, hashes, strict=True):
             fields = row.model_dump(exclude={"id", "password"})
@@ -266,3 +307,18 @@ async def import_staff_csv(database: Database, *, text: str) -> dict[str, int]:
                 if password_hash is not None:
                     staff.password_hash = password_hash
     return {"imported": len(rows), "created": created, "updated": len(rows) - created}
+
+
+async def _clashes(session: AsyncSession, numbered: list[tuple[int, StaffCsvRow]]) -> list[RowError]:
+    """The CSV rows' clashes with each other and with the directory as the session reads it."""
+    ids = [row.id for _, row in numbered]
+    existing = set(await session.scalars(select(Staff.id).where(Staff.id.in_(ids))))
+    owners = await _email_owners(session, [row.email for _, row in numbered])
+    return _conflicts(numbered, existing=existing, owners=owners)
+
+
+def _reject_csv(errors: Sequence[RowError]) -> NoReturn:
+    raise CsvRejected(
+        f"{len(errors)} problem(s) in the CSV; nothing was imported.",
+        rows=sorted(errors, key=lambda e: e.row),
+    )

@@ -18,6 +18,7 @@ from voc_platform.http import app_state
 from voc_profile import lists
 from voc_profile.audit import AuditTrail
 from voc_profile.settings import Settings
+from voc_profile.signals import SIGNALS
 
 _ACTOR_NAME = re.compile(r"^[\w.@+-]{1,64}$")
 
@@ -62,7 +63,7 @@ class ListQuery:
 
 
 def list_query(
-    signal: Annotated[str, Query()],
+    signal: Annotated[str, Query(json_schema_extra={"enum": list(SIGNALS)})],
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
     format: Annotated[Literal["json", "csv"], Query()] = "json",

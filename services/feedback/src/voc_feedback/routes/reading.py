@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from typing import Annotated, NamedTuple
 
@@ -27,6 +28,7 @@ from voc_platform.http import DatabaseDep, SessionDep
 
 router = APIRouter()
 MAX_EXPORT_DAYS = 366
+_DATE_PART = re.compile(r"[0-9-]{0,10}")
 
 
 class ListQuery(NamedTuple):
@@ -56,20 +58,28 @@ class ExportQuery(NamedTuple):
 async def export_query(
     request: Request,
     reader: ReaderDep,
-    since: Annotated[str, Query(alias="from", max_length=40)],
-    until: Annotated[str, Query(alias="to", max_length=40)],
+    since: Annotated[str, Query(alias="from", min_length=1, max_length=40)],
+    until: Annotated[str, Query(alias="to", min_length=1, max_length=40)],
     params: FilterParamsDep,
 ) -> ExportQuery:
     """The list's filter with a bounded period (both ends required)."""
     scope = await reader.query_scope(request, allowed=FILTER_PARAMS)
     where = feedback_filter(scope, params, since=since, until=until)
-    assert where.since is not None and where.until is not None
+    if where.since is None or where.until is None:  # unreachable past min_length; never a 500
+        raise Invalid("An export needs both 'from' and 'to'.", errors=[FieldError("query.from", "required")])
     if where.until - where.since > MAX_EXPORT_DAYS * 86400:
         raise Invalid(
             f"Export at most {MAX_EXPORT_DAYS} days at a time.",
             errors=[FieldError("query.to", "period too long")],
         )
-    return ExportQuery(where, f"feedback-{since[:10]}-{until[:10]}.csv")
+    return ExportQuery(where, f"feedback-{_day(since)}-{_day(until)}.csv")
+
+
+def _day(value: str) -> str:
+    """The date a period end starts with, for a file name: its leading digits and dashes
+    (fromisoformat takes any character as the date-time separator, and a header is latin-1)."""
+    found = _DATE_PART.match(value)
+    return found[0] if found else ""
 
 
 @router.get("/v1/feedback", response_model=FeedbackPage, responses={401: {}, 422: {}, 429: {}})
@@ -80,7 +90,11 @@ async def list_items(query: Annotated[ListQuery, Depends(list_query)], session: 
     return FeedbackPage(items=[FeedbackSummary.of(r) for r in rows], next_cursor=next_cursor)
 
 
-@router.get("/v1/feedback/export.csv", responses={401: {}, 422: {}, 429: {}})
+@router.get(
+    "/v1/feedback/export.csv",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/csv": {}}}, 401: {}, 422: {}, 429: {}},
+)
 async def export_csv(
     query: Annotated[ExportQuery, Depends(export_query)], database: DatabaseDep
 ) -> StreamingResponse:

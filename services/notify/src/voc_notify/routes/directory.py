@@ -19,7 +19,9 @@ router = APIRouter(prefix="/v1/admin", tags=["directory"], dependencies=[Depends
 
 
 @router.put("/stores")
-async def upsert_stores(body: list[StoreIn], database: DatabaseDep) -> dict[str, int]:
+async def upsert_stores(
+    body: Annotated[list[StoreIn], Field(max_length=5000)], database: DatabaseDep
+) -> dict[str, int]:
     return {"stores": await directory.upsert_stores(database, stores=body)}
 
 
@@ -28,8 +30,11 @@ async def list_stores(session: SessionDep) -> list[dict[str, Any]]:
     return await directory.list_stores(session)
 
 
-@router.put("/staff")
-async def upsert_staff(body: list[StaffIn], database: DatabaseDep) -> dict[str, int]:
+@router.put("/staff", responses={409: {}})
+async def upsert_staff(
+    body: Annotated[list[StaffIn], Field(max_length=500)], database: DatabaseDep
+) -> dict[str, int]:
+    """Create or update staff by id; 409 when an e-mail belongs to someone else."""
     return {"staff": await directory.upsert_staff(database, staff=body)}
 
 

@@ -56,7 +56,7 @@ async def get_upload(
     database: DatabaseDep,
     settings: SettingsDep,
     actor: ActorDep,
-    format: Annotated[str | None, Query()] = None,
+    format: Annotated[str | None, Query(json_schema_extra={"enum": ["csv", "jsonl"]})] = None,
 ) -> Upload:
     return Upload(request, format, database, settings, actor)
 

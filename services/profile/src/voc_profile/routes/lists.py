@@ -32,7 +32,7 @@ CSV_COLUMNS = (
 )
 
 
-@router.get("/v1/customers", response_model=None)
+@router.get("/v1/customers", response_model=None, responses={200: {"content": {"text/csv": {}}}})
 async def list_customers(
     query: ListQueryDep,
     session: SessionDep,

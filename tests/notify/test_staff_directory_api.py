@@ -1,0 +1,113 @@
+"""`PUT /v1/admin/staff` in process (#21): passwords are hashed in a worker thread before the
+transaction, so neither the event loop nor the database's write lock waits for argon2; an e-mail
+another staff member has is 409 and an id or e-mail twice in the list 422 (they were an
+IntegrityError, 500), and nothing is written then."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import pytest
+from argon2 import PasswordHasher
+from sqlalchemy import select
+
+from tests.conftest import DatabaseFactory
+from tests.notify.test_login import ADMIN, PASSWORD, make_notify
+from voc_notify import auth
+from voc_notify.models import Staff
+
+
+def person(staff_id: str, email: str, **fields: Any) -> dict[str, Any]:
+    return {
+        "id": staff_id,
+        "name": staff_id.title(),
+        "email": email,
+        "password": "a-new-password-1",
+        "role": "staff",
+        "store_ids": ["s1"],
+        **fields,
+    }
+
+
+async def test_hashing_passwords_stalls_neither_the_loop_nor_the_write_lock(
+    databases: DatabaseFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Six new staff with a hasher slow enough to see: hashed on the loop (as before), each
+    hash blocks every request and alert for its whole duration, and inside the transaction it
+    holds SQLite's write lock as long."""
+    slow = PasswordHasher(time_cost=6)
+    started = time.perf_counter()
+    slow.hash(PASSWORD)
+    hash_seconds = time.perf_counter() - started
+    bound = min(0.25, hash_seconds / 2)
+    monkeypatch.setattr(auth, "_hasher", slow)
+    service = await make_notify(databases, slow.hash(PASSWORD))
+    stalls: list[float] = []
+    lock_waits: list[float] = []
+    done = asyncio.Event()
+
+    async def loop_lag_probe() -> None:
+        while not done.is_set():
+            before = time.perf_counter()
+            await asyncio.sleep(0.005)
+            stalls.append(time.perf_counter() - before - 0.005)
+
+    async def write_probe() -> None:
+        while not done.is_set():
+            before = time.perf_counter()
+            async with service.database.transaction():
+                lock_waits.append(time.perf_counter() - before)
+            await asyncio.sleep(0.01)
+
+    staff = [person(f"new-{i}", f"new-{i}@x.demo") for i in range(6)]
+    try:
+        async with service.client() as client:
+            probes = [asyncio.create_task(loop_lag_probe()), asyncio.create_task(write_probe())]
+            await asyncio.sleep(0.05)
+            answer = await client.put("/v1/admin/staff", json=staff, headers=ADMIN)
+            done.set()
+            await asyncio.gather(*probes)
+            login = await client.post(
+                "/v1/auth/login", json={"email": "new-5@x.demo", "password": "a-new-password-1"}
+            )
+    finally:
+        await service.database.dispose()
+    assert answer.status_code == 200, answer.text
+    assert answer.json() == {"staff": 6}
+    assert login.status_code == 200, login.text  # the hashes stored are the passwords'
+    assert max(stalls) < bound, (max(stalls), hash_seconds)
+    assert max(lock_waits) < bound, (max(lock_waits), hash_seconds)
+    assert len(stalls) >= 20 and len(lock_waits) >= 10
+
+
+async def test_an_email_of_someone_else_is_409_and_repeats_are_422(databases: DatabaseFactory) -> None:
+    service = await make_notify(databases, auth.hash_password(PASSWORD))
+    try:
+        async with service.client() as client:
+            taken = await client.put(
+                "/v1/admin/staff",
+                json=[person("fresh", "fresh@x.demo"), person("other", "LEAD@x.demo")],
+                headers=ADMIN,
+            )
+            repeated = await client.put(
+                "/v1/admin/staff",
+                json=[person("a", "same@x.demo"), person("b", "same@x.demo"), person("a", "a@x.demo")],
+                headers=ADMIN,
+            )
+            # The staff member keeping their own e-mail is an update, not a conflict.
+            own = await client.put(
+                "/v1/admin/staff", json=[person("lead", "lead@x.demo", role="shift_lead")], headers=ADMIN
+            )
+        async with service.database.session() as session:
+            ids = set(await session.scalars(select(Staff.id)))
+    finally:
+        await service.database.dispose()
+    assert taken.status_code == 409, taken.text
+    assert taken.headers["content-type"].startswith("application/problem+json")
+    assert taken.json()["errors"] == [{"field": "body.1.email", "message": "used by another staff member"}]
+    assert repeated.status_code == 422, repeated.text
+    assert {e["field"] for e in repeated.json()["errors"]} == {"body.1.email", "body.2.id"}
+    assert own.status_code == 200, own.text
+    assert ids == {"lead"}  # neither refused list wrote anyone

@@ -1,0 +1,360 @@
+"""The authorisation matrix (#21): every route of every service, read from the apps' own route
+tables, called by every kind of caller, answers exactly the status one table below says.
+
+A route without a row fails (`test_every_route_has_a_row`), and so does a row whose route is gone.
+Path parameters name real resources of store A; a caller of store B gets 404 (another store's
+resource is answered as if it did not exist) and never sees store A's ids in an answer. A call
+that changes what it names (ack, revoke, erase, delete) gets a fresh resource per caller, so the
+order of the columns does not matter."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from fastapi.routing import iter_route_contexts
+
+from tests.security.conftest import CALLERS, STORE_A, SecuredSystem
+from voc_actions import api as actions_api
+from voc_actions.live import LiveLibrary
+from voc_actions.playbooks import Library
+from voc_actions.settings import Settings as ActionsSettings
+from voc_cli import demo
+from voc_feedback import api as feedback_api
+from voc_feedback.settings import Settings as FeedbackSettings
+from voc_notify import api as notify_api
+from voc_notify.settings import Settings as NotifySettings
+from voc_notify.stream import AlertBroker
+from voc_notify.webpush import PushAllowlist, VapidKeys
+from voc_platform.db import Database
+from voc_profile import api as profile_api
+from voc_profile.settings import Settings as ProfileSettings
+
+SERVICE_NAMES = ("feedback", "profile", "actions", "notify")
+
+
+def route_tables() -> dict[str, FastAPI]:
+    """Each service's app as `build_app` makes it for the process (no database is opened)."""
+    database = Database("sqlite:///:memory:")
+    common: dict[str, Any] = {"VOC_ENV": "test", "admin_token": "route-table-admin-token"}
+    return {
+        "feedback": feedback_api.build_app(FeedbackSettings(**common), database),
+        "profile": profile_api.build_app(ProfileSettings(**common), database),
+        "actions": actions_api.build_app(ActionsSettings(**common), database, LiveLibrary(library=Library())),
+        "notify": notify_api.build_app(
+            NotifySettings(**common),
+            database,
+            vapid=VapidKeys.generate(),
+            allowlist=PushAllowlist(),
+            broker=AlertBroker(),
+        ),
+    }
+
+
+def every_route() -> list[str]:
+    """`<service> <METHOD> <path>` of every route, as the app serves it (routers included with
+    their prefixes; HEAD, which Starlette adds beside each GET of a plain route and answers like
+    it, left out)."""
+    found = set()
+    for service, app in route_tables().items():
+        for route in iter_route_contexts(app.routes):
+            assert route.path and route.methods, route
+            for method in route.methods:
+                if method != "HEAD":
+                    found.add(f"{service} {method} {route.path}")
+    return sorted(found)
+
+
+@dataclass(frozen=True)
+class Call:
+    """What a cell sends besides the caller's token."""
+
+    path: dict[str, str] = field(default_factory=dict)
+    query: dict[str, Any] = field(default_factory=dict)
+    json: Any = None
+    content: bytes | None = None
+    content_type: str | None = None
+
+
+Build = Callable[[SecuredSystem], Call]
+
+
+@dataclass(frozen=True)
+class Row:
+    statuses: str  # one status per caller, in CALLERS order
+    build: Build = lambda _: Call()
+
+
+#              none wrong key_a key_b staff_a staff_b mgr_a area_a cx adm
+PUBLIC = Row("200  200   200   200   200     200     200   200    200 200")
+
+
+def admin_only(ok: int, build: Build = lambda _: Call()) -> Row:
+    """Admin routes: 401 without a token, 403 with any token but the admin's."""
+    return Row(f"401 403 403 403 403 403 403 403 403 {ok}", build)
+
+
+def staff_only(statuses: str, build: Build = lambda _: Call()) -> Row:
+    """Staff routes (notify tokens): 401 for no token, a made-up one, a store key or the admin
+    token; `statuses` for staff_a, staff_b, manager_a, area_a and cx_admin."""
+    return Row(f"401 401 401 401 {statuses} 401", build)
+
+
+def feedback_of_a(s: SecuredSystem) -> Call:
+    return Call(path={"feedback_id": s.shared_alert()[1]})
+
+
+def alert_of_a(s: SecuredSystem) -> Call:
+    return Call(path={"alert_id": s.shared_alert()[0]})
+
+
+def fresh_alert_of_a(s: SecuredSystem, body: Any = None) -> Call:
+    return Call(path={"alert_id": s.fresh_alert()[0]}, json=body)
+
+
+def customer_of_a(s: SecuredSystem) -> Call:
+    return Call(path={"customer_id": s.customer_a()})
+
+
+PERIOD = {"from": "2026-01-01", "to": "2026-12-31"}
+STAFF_A_ID = "staff-gn-lead"
+NOTIFY_STORE_A = next(s for s in demo.STORES if s["id"] == STORE_A)  # as seeded: a re-put changes nothing
+STORE_A_RECORD = {k: NOTIFY_STORE_A[k] for k in ("id", "name", "area_id")}
+MATRIX_STAFF = {
+    "id": "matrix-staff",
+    "name": "Matrix Staff",
+    "email": "matrix@gangnam.demo",
+    "password": "matrix-password-1",
+    "role": "staff",
+    "store_ids": [STORE_A],
+}
+MATRIX_STAFF_CSV = (
+    b"id,name,email,password,role,store_ids\n"
+    b"matrix-csv,Matrix Csv,matrix-csv@gangnam.demo,matrix-password-2,staff,store-gangnam\n"
+)
+
+
+def playbook(s: SecuredSystem) -> Call:
+    playbook_id = s.unique("matrix")
+    # A playbook of its own touchpoint, which no feedback here carries: published, never matched.
+    yaml = (
+        f"id: {playbook_id}\nversion: 1\ntitle: {{ko: 매트릭스, en: Matrix}}\n"
+        f"when:\n  category: food_quality\n  touchpoint: {playbook_id}\npriority: normal\n"
+        "notify: {roles: [shift_lead]}\nescalate:\n  - {after: 5m, roles: [store_manager]}\n"
+        "sla: {ack: 5m, resolve: 1h}\nsteps:\n  - {ko: 사과한다, en: Apologise, role: shift_lead}\n"
+        "script: {ko: 죄송합니다., en: We are sorry.}\n"
+    )
+    return Call(json={"files": {f"{playbook_id}.yaml": yaml}})
+
+
+# The one table: `<service> <METHOD> <path>` -> the status each caller gets, and what it sends.
+TABLE: dict[str, Row] = {
+    # --- feedback: store keys (their stores) and the admin token (every store) ----------------
+    "feedback POST /v1/feedback": Row(
+        "401 401 202 403 401 401 401 401 401 401",  # the admin token submits nothing
+        lambda s: Call(json={**s.complaint()}),
+    ),
+    "feedback GET /v1/feedback": Row(
+        "401 401 200 200 401 401 401 401 401 200", lambda _: Call(query={"store_id": STORE_A})
+    ),
+    "feedback GET /v1/feedback/export.csv": Row(
+        "401 401 200 200 401 401 401 401 401 200", lambda _: Call(query={**PERIOD, "store_id": STORE_A})
+    ),
+    "feedback GET /v1/feedback/{feedback_id}": Row("401 401 200 404 401 401 401 401 401 200", feedback_of_a),
+    "feedback GET /v1/analytics": Row(
+        "401 401 200 200 401 401 401 401 401 200", lambda _: Call(query={**PERIOD, "store_id": STORE_A})
+    ),
+    "feedback GET /v1/analytics/open-cases": Row(
+        "401 401 200 200 401 401 401 401 401 200", lambda _: Call(query={"store_id": STORE_A})
+    ),
+    "feedback POST /v1/admin/api-keys": admin_only(
+        201, lambda s: Call(json={"name": s.unique("matrix"), "store_ids": [STORE_A]})
+    ),
+    "feedback GET /v1/admin/api-keys": admin_only(200),
+    "feedback POST /v1/admin/api-keys/{key_id}/rotate": admin_only(
+        201, lambda s: Call(path={"key_id": s.fresh_api_key()}, json={"grace_seconds": 0})
+    ),
+    "feedback DELETE /v1/admin/api-keys/{key_id}": admin_only(
+        204, lambda s: Call(path={"key_id": s.fresh_api_key()})
+    ),
+    "feedback PUT /v1/admin/stores": admin_only(200, lambda _: Call(json=[STORE_A_RECORD])),
+    "feedback GET /v1/admin/stores": admin_only(200),
+    # The follow-up survey is public: its signed one-time token is the credential, so a made-up
+    # one is refused whoever calls.
+    "feedback GET /f/{token}": Row("404 " * 10, lambda _: Call(path={"token": "made-up-token"})),
+    "feedback POST /f/{token}": Row(
+        "404 " * 10, lambda _: Call(path={"token": "made-up-token"}, json={"csat": 5})
+    ),
+    "feedback GET /f/assets/follow-up.css": PUBLIC,
+    "feedback GET /dashboard": PUBLIC,  # the page; its data comes from the analytics API
+    "feedback GET /dashboard/assets/{name}": Row(
+        PUBLIC.statuses, lambda _: Call(path={"name": "dashboard.js"})
+    ),
+    # --- profile: the admin token only ---------------------------------------------------------
+    "profile POST /v1/customers": admin_only(
+        200, lambda s: Call(json={"customers": [{"loyalty_id": s.unique("L-matrix"), "tier": "gold"}]})
+    ),
+    "profile GET /v1/customers": admin_only(200, lambda _: Call(query={"signal": "vip"})),
+    "profile GET /v1/customers/{customer_id}": admin_only(200, customer_of_a),
+    "profile GET /v1/customers/{customer_id}/context": admin_only(200, customer_of_a),
+    "profile GET /v1/customers/{customer_id}/timeline": admin_only(200, customer_of_a),
+    "profile GET /v1/customers/{customer_id}/merges": admin_only(200, customer_of_a),
+    "profile GET /v1/customers/{customer_id}/export": admin_only(200, customer_of_a),
+    "profile DELETE /v1/customers/{customer_id}": admin_only(
+        200, lambda s: Call(path={"customer_id": s.fresh_customer()})
+    ),
+    # No merge happened in this system: the admin is told so; everyone else never gets that far.
+    "profile POST /v1/merges/{merge_id}:undo": admin_only(
+        404, lambda _: Call(path={"merge_id": "00000000-0000-7000-8000-000000000000"})
+    ),
+    "profile POST /v1/customers:import": admin_only(
+        200,
+        lambda s: Call(
+            content=f"loyalty_id,name,tier\n{s.unique('L-import')},Import Kim,silver\n".encode(),
+            content_type="text/csv",
+        ),
+    ),
+    "profile POST /v1/visits:import": admin_only(
+        200,
+        lambda s: Call(
+            content=f"loyalty_id,store_id,visited_at,amount\n{s.loyalty_a},{STORE_A},2026-11-01T12:00:00+09:00,"
+            "12000\n".encode(),
+            content_type="text/csv",
+        ),
+    ),
+    "profile GET /v1/reports/revisit": admin_only(200),
+    "profile GET /v1/audit": admin_only(200),
+    # --- actions: the library is read by anyone on the network; publishing is the admin's ------
+    "actions GET /v1/playbooks": PUBLIC,
+    "actions GET /v1/playbooks/{playbook_id}": Row(
+        PUBLIC.statuses, lambda _: Call(path={"playbook_id": "app-digital-default"})
+    ),
+    "actions PUT /v1/playbooks": admin_only(200, playbook),
+    "actions POST /v1/plans:lookup": Row(
+        PUBLIC.statuses, lambda _: Call(json={"feedback": {"category": "food_quality", "store_id": STORE_A}})
+    ),
+    # --- notify: staff tokens (their stores, an area manager's area, the CX admin everything) --
+    "notify POST /v1/auth/login": Row(
+        PUBLIC.statuses,  # whoever sends it, the e-mail and password decide
+        lambda s: Call(
+            json={"email": "minji@gangnam.demo", "password": s.staff("minji@gangnam.demo")["password"]}
+        ),
+    ),
+    "notify GET /v1/push/vapid-public-key": PUBLIC,
+    #                          staff_a staff_b mgr_a area_a cx
+    "notify POST /v1/devices": staff_only(
+        "201 201 201 201 201", lambda s: Call(json=s.push_emulator.new_subscription(label="matrix"))
+    ),
+    "notify DELETE /v1/devices/{device_id}": staff_only(
+        "204 404 404 404 404", lambda s: Call(path={"device_id": s.fresh_device("staff_a")})
+    ),
+    "notify GET /v1/alerts": staff_only("200 200 200 200 200"),
+    "notify POST /v1/alerts/stream-ticket": staff_only("200 200 200 200 200"),
+    "notify GET /v1/alerts/stream": staff_only("200 200 200 200 200"),
+    "notify GET /v1/alerts/{alert_id}": staff_only("200 404 200 200 200", alert_of_a),
+    "notify POST /v1/alerts/{alert_id}/ack": staff_only("200 404 200 200 200", fresh_alert_of_a),
+    "notify POST /v1/alerts/{alert_id}/resolve": staff_only(
+        "200 404 200 200 200", lambda s: fresh_alert_of_a(s, {"outcome": "resolved", "note": "matrix"})
+    ),
+    "notify POST /v1/alerts/{alert_id}/receipts": staff_only(
+        "204 404 204 204 204", lambda s: Call(path={"alert_id": s.shared_alert()[0]}, json={"kind": "shown"})
+    ),
+    # Delivery receipts are for store managers and above: a shift lead of the store gets 403.
+    "notify GET /v1/alerts/{alert_id}/deliveries": staff_only("403 404 200 200 200", alert_of_a),
+    "notify PUT /v1/admin/stores": admin_only(200, lambda _: Call(json=[NOTIFY_STORE_A])),
+    "notify GET /v1/admin/stores": admin_only(200),
+    "notify PUT /v1/admin/staff": admin_only(200, lambda _: Call(json=[MATRIX_STAFF])),
+    "notify POST /v1/admin/staff:import": admin_only(
+        200, lambda _: Call(content=MATRIX_STAFF_CSV, content_type="text/csv")
+    ),
+    "notify POST /v1/admin/staff/{staff_id}/unlock": admin_only(
+        204, lambda _: Call(path={"staff_id": STAFF_A_ID})
+    ),
+    "notify GET /v1/admin/staff/{staff_id}/shifts": admin_only(
+        200, lambda _: Call(path={"staff_id": STAFF_A_ID})
+    ),
+    "notify PUT /v1/admin/staff/{staff_id}/shifts": admin_only(
+        200,
+        lambda _: Call(path={"staff_id": STAFF_A_ID}, json=[]),  # [] = always on duty, as seeded
+    ),
+    "notify POST /v1/admin/staff/{staff_id}/overrides": admin_only(
+        201,
+        lambda _: Call(
+            path={"staff_id": STAFF_A_ID},
+            json={"starts_on": "2020-01-01", "ends_on": "2020-01-01", "on_duty": True},
+        ),
+    ),
+    "notify DELETE /v1/admin/staff/{staff_id}/overrides/{override_id}": admin_only(
+        204, lambda s: Call(path={"staff_id": STAFF_A_ID, "override_id": s.fresh_override(STAFF_A_ID)})
+    ),
+    "notify GET /v1/admin/stores/{store_id}/on-duty": admin_only(
+        200, lambda _: Call(path={"store_id": STORE_A})
+    ),
+    "notify GET /": PUBLIC,  # the staff app: its data comes from the staff API
+    "notify GET /sw.js": PUBLIC,
+    "notify GET /manifest.webmanifest": PUBLIC,
+    "notify GET /static/{name}": Row(PUBLIC.statuses, lambda _: Call(path={"name": "app.js"})),
+}
+# Every service: its OpenAPI document and API docs, the probes and the Prometheus metrics
+# (counts under bounded labels, scraped from inside the network: docs/OPERATIONS.md) are public.
+for _service in SERVICE_NAMES:
+    for _path in (
+        "/openapi.json",
+        "/docs",
+        "/docs/oauth2-redirect",
+        "/redoc",
+        "/healthz",
+        "/readyz",
+        "/metrics",
+    ):
+        TABLE[f"{_service} GET {_path}"] = PUBLIC
+
+
+def test_every_route_has_a_row() -> None:
+    routes = set(every_route())
+    assert not routes - set(TABLE), f"routes without a row in TABLE: {sorted(routes - set(TABLE))}"
+    assert not set(TABLE) - routes, f"rows without a route: {sorted(set(TABLE) - routes)}"
+    for key, row in TABLE.items():
+        assert len(row.statuses.split()) == len(CALLERS), key
+
+
+def call(s: SecuredSystem, route: str, caller: str, row: Row) -> httpx.Response:
+    service, method, path = route.split(" ", 2)
+    cell = row.build(s)
+    url = s.url(service) + path.format(**cell.path)
+    headers = dict(s.headers[caller])
+    if cell.content_type:
+        headers["Content-Type"] = cell.content_type
+    with s.http.stream(
+        method, url, params=cell.query, json=cell.json, content=cell.content, headers=headers
+    ) as response:
+        if not response.headers.get("content-type", "").startswith("text/event-stream"):
+            response.read()  # the live stream never ends: its status and headers are the answer
+        return response
+
+
+@pytest.mark.parametrize("route", every_route())
+def test_each_caller_gets_the_status_of_the_table(secured: SecuredSystem, route: str) -> None:
+    row = TABLE.get(route)
+    assert row is not None, f"{route} has no row in TABLE: say who may call it"
+    expected = dict(zip(CALLERS, (int(s) for s in row.statuses.split()), strict=True))
+    answered: dict[str, int] = {}
+    for caller in CALLERS:
+        response = call(secured, route, caller, row)
+        answered[caller] = response.status_code
+        if response.status_code >= 400 and response.headers.get("content-type", "").startswith(
+            "application/"
+        ):
+            assert response.headers["content-type"].startswith("application/problem+json"), (
+                caller,
+                response.text,
+            )
+        if caller in ("key_b", "staff_b") and response.is_success and response.is_stream_consumed:
+            leaked = [marker for marker in secured.markers_of_a() if marker in response.text]
+            assert not leaked, f"{caller} sees store A's {leaked} in {route}"
+    wrong = {c: f"{answered[c]} (table: {expected[c]})" for c in CALLERS if answered[c] != expected[c]}
+    assert not wrong, f"{route}: {wrong}"
