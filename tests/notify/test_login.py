@@ -230,3 +230,70 @@ async def test_each_client_address_has_a_budget_of_failures(databases: DatabaseF
             assert (await attempt(other, "lead@x.demo", PASSWORD)).status_code == 200
     finally:
         await service.database.dispose()
+
+
+def bearer(
+    notify: Notify, role: str, *, stores: tuple[str, ...] = (), area: str | None = None
+) -> dict[str, str]:
+    """A staff token for a made-up caller of `role`, signed as notify's login signs them."""
+    settings = notify.app.state.settings
+    principal = auth.Principal(staff_id=f"caller-{role}", role=role, store_ids=stores, area_id=area)
+    token = auth.issue_token(principal, secret=settings.jwt_secret, ttl=300)
+    return {"Authorization": f"Bearer {token}"}
+
+
+async def test_a_manager_unlocks_the_staff_they_manage_and_no_one_else(notify: Notify) -> None:
+    """Finding 3's "let a manager unlock": a store manager of the locked staff member's store, the
+    area manager of its area and cx_admin may; a shift lead may not (403); a manager of another
+    store or area gets 404, as for a staff member who does not exist; nobody unlocks a higher role."""
+    async with notify.database.transaction() as s:
+        s.add(Store(id="s2", name="Store 2", area_id="a2", timezone="Asia/Seoul", language="en"))
+        s.add(
+            Staff(
+                id="area-boss",
+                name="Area",
+                email="area@x.demo",
+                password_hash=auth.hash_password(PASSWORD),
+                role="area_manager",
+                store_ids=[],
+                area_id="a1",
+                language="en",
+                active=True,
+            )
+        )
+    async with notify.client() as client:
+
+        async def lock() -> None:
+            for _ in range(5):
+                assert (await attempt(client, "lead@x.demo")).status_code == 401
+            assert (await attempt(client, "lead@x.demo", PASSWORD)).status_code == 429
+
+        unlock = "/v1/staff/lead/unlock"
+        assert (await client.post(unlock)).status_code == 401
+        assert (await client.post(unlock, headers=ADMIN)).status_code == 401  # not a staff token
+        for allowed in (
+            bearer(notify, "store_manager", stores=("s1",)),
+            bearer(notify, "area_manager", area="a1"),
+            bearer(notify, "cx_admin"),
+        ):
+            await lock()
+            assert (await client.post(unlock, headers=allowed)).status_code == 204
+            assert (await attempt(client, "lead@x.demo", PASSWORD)).status_code == 200
+
+        await lock()
+        refused = {
+            "shift lead of the store": (bearer(notify, "shift_lead", stores=("s1",)), 403),
+            "manager of another store": (bearer(notify, "store_manager", stores=("s2",)), 404),
+            "manager of another area": (bearer(notify, "area_manager", area="a2"), 404),
+        }
+        for who, (headers, status) in refused.items():
+            answer = await client.post(unlock, headers=headers)
+            assert answer.status_code == status, who
+            assert answer.headers["content-type"] == "application/problem+json", who
+        missing = await client.post("/v1/staff/nobody/unlock", headers=bearer(notify, "cx_admin"))
+        assert missing.status_code == 404
+        # A store manager does not manage their area manager.
+        store_manager = bearer(notify, "store_manager", stores=("s1",))
+        assert (await client.post("/v1/staff/area-boss/unlock", headers=store_manager)).status_code == 404
+        # None of the refused calls lifted the lock.
+        assert (await attempt(client, "lead@x.demo", PASSWORD)).status_code == 429

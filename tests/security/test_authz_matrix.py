@@ -274,6 +274,10 @@ TABLE: dict[str, Row] = {
     "notify POST /v1/admin/staff/{staff_id}/unlock": admin_only(
         204, lambda _: Call(path={"staff_id": STAFF_A_ID})
     ),
+    # Managers unlock the staff they manage; a shift lead may not (403).
+    "notify POST /v1/staff/{staff_id}/unlock": staff_only(
+        "403 403 204 204 204", lambda _: Call(path={"staff_id": STAFF_A_ID})
+    ),
     "notify GET /v1/admin/staff/{staff_id}/shifts": admin_only(
         200, lambda _: Call(path={"staff_id": STAFF_A_ID})
     ),

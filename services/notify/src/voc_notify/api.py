@@ -30,6 +30,6 @@ def build_app(
     api.state.settings, api.state.database = settings, database
     api.state.vapid, api.state.allowlist, api.state.broker = vapid, allowlist, broker
     api.state.login_guard = LoginGuard.from_settings(settings)
-    for router in (auth.router, devices.router, alerts.router, directory.router, app.router):
+    for router in (auth.router, auth.managers, devices.router, alerts.router, directory.router, app.router):
         api.include_router(router)
     return api

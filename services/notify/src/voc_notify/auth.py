@@ -19,11 +19,12 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import delete, select
 
-from voc_notify.models import Base, LoginFailure, Staff, StreamTicket
+from voc_notify.models import Base, LoginFailure, Staff, Store, StreamTicket
+from voc_notify.routing import ROLE_LEVEL
 from voc_notify.settings import Settings
 from voc_platform.db import Database
 from voc_platform.dbsync import insert_ignore
-from voc_platform.errors import NotFound, RateLimited, Unauthenticated
+from voc_platform.errors import Forbidden, NotFound, RateLimited, Unauthenticated
 from voc_platform.ratelimit import TokenBuckets
 
 _hasher = PasswordHasher()
@@ -255,10 +256,41 @@ async def _forget_failures(database: Database, *, key: str) -> None:
         await session.execute(delete(LoginFailure).where(LoginFailure.account_key == key))
 
 
-async def unlock(database: Database, *, staff_id: str, settings: Settings) -> None:
-    """Clear a staff member's failed logins and lock (a manager's call)."""
+def manages(manager: Principal, staff: Staff, *, staff_areas: set[str]) -> bool:
+    """Whether `manager` looks after `staff`: cx_admin everyone, an area manager the staff of their
+    area's stores (and the area's other managers), a store manager their stores' staff. Nobody
+    manages someone of a higher role."""
+    if ROLE_LEVEL.get(staff.role, 0) > ROLE_LEVEL.get(manager.role, 0):
+        return False
+    if manager.role == "cx_admin":
+        return True
+    if manager.role == "area_manager" and manager.area_id:
+        return manager.area_id in staff_areas or staff.area_id == manager.area_id
+    if ROLE_LEVEL.get(manager.role, 0) >= ROLE_LEVEL["store_manager"]:
+        return bool(set(manager.store_ids) & set(staff.store_ids or ()))
+    return False
+
+
+async def unlock(
+    database: Database, *, staff_id: str, settings: Settings, by: Principal | None = None
+) -> None:
+    """Clear a staff member's failed logins and lock: the admin token's call (`by` None) or a
+    manager's, for staff they manage (`manages`); anyone else's is answered as a missing staff
+    member, so the call does not tell which accounts exist."""
+    if by is not None and ROLE_LEVEL.get(by.role, 0) < ROLE_LEVEL["store_manager"]:
+        raise Forbidden("Unlocking a login is for store managers and above.")
     async with database.transaction() as session:
         staff = await session.get(Staff, staff_id)
+        if staff is not None and by is not None:
+            areas = set(
+                await session.scalars(
+                    select(Store.area_id).where(
+                        Store.id.in_(staff.store_ids or ()), Store.area_id.is_not(None)
+                    )
+                )
+            )
+            if not manages(by, staff, staff_areas={a for a in areas if a}):
+                staff = None
         if staff is None:
             raise NotFound(f"No staff member '{staff_id}'.")
         key = account_key(staff.email, secret=settings.jwt_secret)
