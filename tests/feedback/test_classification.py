@@ -23,7 +23,7 @@ from voc_feedback.classification.evaluate import (
     TARGET_SENTIMENT_ACCURACY,
     evaluate,
 )
-from voc_feedback.classification.model import load_model
+from voc_feedback.classification.model import load_model, stack_inputs, stack_width, stacked_category
 from voc_platform.taxonomy import CATEGORIES, SENTIMENTS, SEVERITIES
 
 PER_ITEM_SECONDS = 0.25  # generous for a loaded CI box; the model's mean is well under 1 ms
@@ -325,8 +325,20 @@ REPO = Path(__file__).resolve().parents[2]
 def test_committed_weights_are_the_version_model_json_names() -> None:
     base = files("voc_feedback.classification") / "model"
     with (base / "model.npz").open("rb") as handle, np.load(handle) as arrays:
-        digest = hashlib.sha256(arrays["sentiment"].tobytes() + arrays["category"].tobytes()).hexdigest()
-    assert load_model().version == f"hashlr-1-{digest[:10]}"
+        digest = hashlib.sha256(
+            arrays["sentiment"].tobytes() + arrays["category"].tobytes() + arrays["category_stack"].tobytes()
+        ).hexdigest()
+    assert load_model().version == f"hashlr-2-{digest[:10]}"
+
+
+def test_category_stacked_layer_matches_its_inputs() -> None:
+    model = load_model()
+    n = len(model.category.labels)
+    assert model.category_stack.shape == (stack_width(n), n)
+    x = stack_inputs(np.zeros(n, np.float32), {"wait_time": 4.0}, "wait_time", "en", model.category.labels)
+    assert x.shape == (stack_width(n),) and x[n] == 1.0 and x[2 * n] == 1.0  # capped evidence, one-hot
+    probs = stacked_category(model, x)
+    assert max(probs, key=lambda c: probs[c]) == "wait_time" and abs(sum(probs.values()) - 1.0) < 1e-5
 
 
 def test_held_out_rows_never_appear_in_training_rows() -> None:

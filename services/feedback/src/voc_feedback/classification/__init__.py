@@ -23,9 +23,15 @@ from voc_feedback.classification.engine import (
     rating_values,
     sentiment_of,
 )
-from voc_feedback.classification.features import clean_text, extract
+from voc_feedback.classification.features import clean_text, extract, lexicon_category
 from voc_feedback.classification.lexicon import lexicon
-from voc_feedback.classification.model import feature_codes, load_model, predict
+from voc_feedback.classification.model import (
+    feature_codes,
+    load_model,
+    predict,
+    stack_inputs,
+    stacked_category,
+)
 from voc_feedback.classification.text import detect_language, language_hint
 
 __all__ = ["UNCERTAIN_BELOW", "Classification", "classify", "classify_lexicon"]
@@ -151,7 +157,12 @@ def classify(
         codes = feature_codes(feats)
         sp = predict(model.sentiment, feats, codes=codes)
         cp = predict(model.category, feats, codes=codes)
-        category_probs = cp.probs
+        # The stacked layer weighs the hashed head against the lexicon's category evidence.
+        evidence = dict(analysed.categories) if analysed is not None else {}
+        category_probs = stacked_category(
+            model,
+            stack_inputs(cp.logits, evidence, lexicon_category(analysed, lex), lang, model.category.labels),
+        )
         t = sp.probs["positive"] - sp.probs["negative"]
         label, confidence = sp.label, sp.confidence
         if analysed is not None and analysed.criticals and label != "positive":

@@ -12,7 +12,7 @@ import unicodedata
 import zlib
 from dataclasses import dataclass
 
-from voc_feedback.classification.engine import TextScore, analyse_text
+from voc_feedback.classification.engine import TextScore, analyse_text, choose_category, combine, sentiment_of
 from voc_feedback.classification.lexicon import Lexicon
 from voc_feedback.classification.text import expand_contractions, normalize
 
@@ -143,6 +143,14 @@ def extract(text: str, lang: str, lex: Lexicon) -> Features:
         values.append(1.0)
         tokens.append(-1)
     return Features(names=names, values=values, tokens=tokens, words=words, lexicon=analysed, letters=letters)
+
+
+def lexicon_category(analysed: TextScore | None, lex: Lexicon) -> str:
+    """The old lexicon classifier's category for this text alone (its own sentiment, no ratings):
+    an input of the stacked category layer (``model.stack_inputs``)."""
+    score, _ = combine(analysed, [])
+    category, _, _ = choose_category(analysed, sentiment_of(max(-1.0, min(1.0, round(score, 3)))), lex)
+    return category
 
 
 def hashed(features: Features, dim: int) -> tuple[list[int], list[float]]:

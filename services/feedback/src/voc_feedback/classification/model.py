@@ -1,6 +1,8 @@
 """The learned classifier at inference: two multinomial logistic regressions over hashed features.
 
-``sentiment``: negative / neutral / positive; ``category``: the shared taxonomy. Weights live in
+``sentiment``: negative / neutral / positive; ``category``: the shared taxonomy, whose hashed-LR
+log-probabilities are combined with the lexicon's category evidence by a small stacked logistic
+layer (``category_stack``, trained on out-of-fold predictions; see ``stack_inputs``). Weights live in
 ``model/model.npz`` (written by ``make train``, committed) with ``model/model.json`` (version,
 hash sizes, labels, calibration temperatures). Loaded once per process, read-only afterwards,
 so ``predict`` is thread-safe. numpy only; nothing touches the network.
@@ -36,6 +38,8 @@ class Model:
     version: str
     sentiment: Head
     category: Head
+    category_stack: npt.NDArray[np.float32]  # (stack_width(n_categories), n_categories)
+    stack_temperature: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +47,7 @@ class Prediction:
     label: str
     probs: dict[str, float]
     confidence: float  # the winning label's calibrated probability
+    logits: npt.NDArray[np.float32]  # raw scores, before the temperature (the stacked layer's input)
     phrases: list[tuple[str, float]]  # (customer's words, contribution toward the label)
 
 
@@ -79,8 +84,54 @@ def load_model() -> Model:
                 with (base / "model.npz").open("rb") as handle, np.load(handle) as arrays:
                     sentiment = _head(arrays, meta, "sentiment")
                     category = _head(arrays, meta, "category")
-                _model = Model(version=str(meta["version"]), sentiment=sentiment, category=category)
+                    stack = np.asarray(arrays["category_stack"], dtype=np.float32)
+                _model = Model(
+                    version=str(meta["version"]),
+                    sentiment=sentiment,
+                    category=category,
+                    category_stack=stack,
+                    stack_temperature=float(meta["category_stack"]["temperature"]),
+                )
     return _model
+
+
+def stack_width(n_labels: int) -> int:
+    return 3 * n_labels + 3
+
+
+def stack_inputs(
+    logits: npt.NDArray[np.float32],
+    evidence: dict[str, float],
+    choice: str,
+    lang: str,
+    labels: tuple[str, ...] | list[str],
+) -> npt.NDArray[np.float32]:
+    """The stacked category layer's input for one text, identical in training and inference:
+    the hashed model's log-probabilities (raw logits, no temperature), the lexicon's category
+    evidence (``analyse_text`` strengths, capped at 2 and halved), a one-hot of the lexicon's own
+    category choice (``choose_category`` with the lexicon's sentiment), language and bias."""
+    n = len(labels)
+    out = np.zeros(stack_width(n), np.float32)
+    z = logits.astype(np.float32) - float(logits.max())
+    out[:n] = z - np.log(np.exp(z).sum())
+    for i, label in enumerate(labels):
+        if label in evidence:
+            out[n + i] = min(evidence[label], 2.0) / 2.0
+        if label == choice:
+            out[2 * n + i] = 1.0
+    out[3 * n] = lang == "ko"
+    out[3 * n + 1] = lang == "en"
+    out[3 * n + 2] = 1.0
+    return out
+
+
+def stacked_category(model: Model, inputs: npt.NDArray[np.float32]) -> dict[str, float]:
+    """Calibrated category probabilities from the stacked layer."""
+    z = (inputs @ model.category_stack) / model.stack_temperature
+    z -= z.max()
+    e = np.exp(z)
+    p = e / e.sum()
+    return {label: float(v) for label, v in zip(model.category.labels, p.tolist(), strict=True)}
 
 
 def feature_codes(features: Features) -> npt.NDArray[np.int64]:
@@ -96,7 +147,8 @@ def predict(
     idx = codes & (head.dim - 1)
     values = np.asarray(features.values, dtype=np.float32)
     rows = head.weights[idx] * values[:, None]  # (n_features, n_labels)
-    logits = rows.sum(axis=0) / head.temperature
+    raw = rows.sum(axis=0)
+    logits = raw / head.temperature
     logits -= logits.max()
     exp = np.exp(logits)
     probs = exp / exp.sum()
@@ -127,5 +179,6 @@ def predict(
         label=head.labels[best],
         probs={label: float(p) for label, p in zip(head.labels, probs.tolist(), strict=True)},
         confidence=float(probs[best]),
+        logits=raw,
         phrases=phrases,
     )

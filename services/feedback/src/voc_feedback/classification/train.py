@@ -4,8 +4,10 @@
 
 Reads the ``split == "train"`` rows of ``data/classifier/*.jsonl.gz`` plus the *dev* split of the
 project's evaluation set (``classification/data``), fits two multinomial logistic regressions
-(sentiment; category) on hashed features with mini-batch Adam, calibrates each with a temperature
-fitted on a 10% slice of the training rows, and writes ``model.npz`` + ``model.json``.
+(sentiment; category) on hashed features with mini-batch Adam, a per-category stacked layer that
+weighs the category head's out-of-fold predictions against the lexicon's category evidence,
+calibrates each with a temperature fitted on a 10% slice of the training rows, and writes
+``model.npz`` + ``model.json``.
 Deterministic: fixed seeds, sorted inputs, single-threaded numpy arithmetic. Held-out rows
 (``split == "heldout"``) and the project set's *test* split are never read here.
 """
@@ -30,15 +32,17 @@ import numpy as np
 import numpy.typing as npt
 
 from voc_feedback.classification.evaluate import default_eval_dir, load_items
-from voc_feedback.classification.features import clean_text, extract, hash_feature
+from voc_feedback.classification.features import clean_text, extract, hash_feature, lexicon_category
 from voc_feedback.classification.lexicon import lexicon
-from voc_feedback.classification.model import SENTIMENT_LABELS
+from voc_feedback.classification.model import SENTIMENT_LABELS, stack_inputs, stack_width
 from voc_feedback.classification.text import detect_language
 from voc_platform.taxonomy import CATEGORIES
 
 SENTIMENT_DIM = 1 << 18
 CATEGORY_DIM = 1 << 16
 SEED = 17
+STACK_FOLDS = 5  # out-of-fold category predictions that the stacked layer is trained on
+STACK_L2 = 1e-3
 # In-domain rows (store / restaurant / service feedback) count more than movie or social text.
 SOURCE_WEIGHT = {"authored-ko": 3.0, "authored-en": 3.0, "project": 3.0, "mams": 1.5}
 
@@ -82,17 +86,30 @@ class Matrix:
         return Matrix(indptr, self.indices[pos], self.data[pos])
 
 
-def featurize(texts: Sequence[str], dim: int) -> Matrix:
+@dataclass(frozen=True, slots=True)
+class LexiconSide:
+    """What the stacked category layer reads besides the hashed model: per text."""
+
+    evidence: dict[str, float]
+    choice: str
+    lang: str
+
+
+def featurize(texts: Sequence[str], dim: int, side: list[LexiconSide] | None = None) -> Matrix:
     lex = lexicon()
     indptr = [0]
     indices: list[int] = []
     data: list[float] = []
     for text in texts:
         cleaned = clean_text(text)
-        feats = extract(cleaned, detect_language(cleaned) if cleaned else "other", lex)
+        lang = detect_language(cleaned) if cleaned else "other"
+        feats = extract(cleaned, lang, lex)
         indices.extend(hash_feature(n, dim) for n in feats.names)
         data.extend(feats.values)
         indptr.append(len(indices))
+        if side is not None:
+            a = feats.lexicon
+            side.append(LexiconSide(dict(a.categories) if a else {}, lexicon_category(a, lex), lang))
     return Matrix(np.asarray(indptr, np.int64), np.asarray(indices, np.int64), np.asarray(data, np.float32))
 
 
@@ -213,7 +230,103 @@ def train_head(
     return w, temperature, accuracy
 
 
-def write_npz(path: Path, arrays: dict[str, npt.NDArray[np.float16]]) -> None:
+def stack_mask(n_labels: int) -> npt.NDArray[np.float32]:
+    """Which stacked-layer weights may be non-zero: category c's score reads only category c's
+    inputs (its head log-probability, its lexicon strength, whether the lexicon chose it) plus
+    language and bias. A full 42 x 13 layer also learned cross-category sums ("wait_time" and
+    "food_quality" evidence together -> delivery) that misread two complaints in one sentence."""
+    mask = np.zeros((stack_width(n_labels), n_labels), np.float32)
+    for c in range(n_labels):
+        mask[c, c] = mask[n_labels + c, c] = mask[2 * n_labels + c, c] = 1.0
+    mask[3 * n_labels :, :] = 1.0
+    return mask
+
+
+def fit_dense(
+    x: npt.NDArray[np.float32],
+    y: npt.NDArray[np.int64],
+    weight: npt.NDArray[np.float32],
+    n_labels: int,
+    *,
+    mask: npt.NDArray[np.float32] | None = None,
+    l2: float = STACK_L2,
+    iters: int = 600,
+    lr: float = 0.05,
+) -> npt.NDArray[np.float32]:
+    """Weighted multinomial logistic regression on a small dense matrix, full-batch Adam; weights
+    outside ``mask`` stay zero."""
+    w = np.zeros((x.shape[1], n_labels), np.float32)
+    m = np.zeros_like(w)
+    v = np.zeros_like(w)
+    share = (weight / weight.sum()).astype(np.float32)
+    rows = np.arange(len(y))
+    for t in range(1, iters + 1):
+        p = _softmax(x @ w)
+        p[rows, y] -= 1.0
+        g = x.T @ (p * share[:, None]) + l2 * w
+        if mask is not None:
+            g *= mask
+        m = 0.9 * m + 0.1 * g
+        v = 0.999 * v + 0.001 * g * g
+        w -= lr * (m / (1 - 0.9**t)) / (np.sqrt(v / (1 - 0.999**t)) + 1e-8)
+    return w
+
+
+def train_category(
+    rows: Sequence[Row], epochs: int, lr: float
+) -> tuple[npt.NDArray[np.float32], float, npt.NDArray[np.float32], float, float]:
+    """The hashed category head plus the stacked layer over [its log-probabilities, the lexicon's
+    category evidence and choice]. The stacked layer is trained on out-of-fold predictions of the
+    fit rows (5 folds by CRC32), so it learns how far to trust the hashed head on text it has not
+    memorised; both temperatures and the reported accuracy come from the calibration slice."""
+    labels = [r.category or "other" for r in rows]
+    langs = [detect_language(r.text) for r in rows]
+    index = {label: i for i, label in enumerate(CATEGORIES)}
+    n_labels = len(CATEGORIES)
+    y = np.asarray([index[label] for label in labels], np.int64)
+    crc = np.asarray([zlib.crc32(r.text.encode()) for r in rows], np.int64)
+    calib = crc % 10 == 0
+    fold = crc // 10 % STACK_FOLDS
+    side: list[LexiconSide] = []
+    x = featurize([r.text for r in rows], CATEGORY_DIM, side)
+    weight = _weights(rows, labels, langs)
+    oof = np.zeros((len(rows), n_labels), np.float32)
+    for k in range(STACK_FOLDS):
+        tr = np.flatnonzero(~calib & (fold != k)).astype(np.int64)
+        te = np.flatnonzero(~calib & (fold == k)).astype(np.int64)
+        w_k = fit(x.take(tr), y[tr], weight[tr], n_labels, CATEGORY_DIM, epochs=epochs, lr=lr)
+        oof[te] = _logits(x.take(te), w_k)
+    fit_idx = np.flatnonzero(~calib).astype(np.int64)
+    cal_idx = np.flatnonzero(calib).astype(np.int64)
+    w = fit(x.take(fit_idx), y[fit_idx], weight[fit_idx], n_labels, CATEGORY_DIM, epochs=epochs, lr=lr)
+    cal_logits = _logits(x.take(cal_idx), w)
+    base_t = fit_temperature(cal_logits, y[cal_idx])
+
+    def inputs(i: int, logits: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+        s = side[i]
+        return stack_inputs(logits, s.evidence, s.choice, s.lang, CATEGORIES)
+
+    stack_x = np.stack([inputs(i, oof[i]) for i in fit_idx.tolist()])
+    stack = fit_dense(stack_x, y[fit_idx], weight[fit_idx], n_labels, mask=stack_mask(n_labels))
+    cal_x = np.stack([inputs(i, cal_logits[j]) for j, i in enumerate(cal_idx.tolist())])
+    stacked = cal_x @ stack
+    stack_t = fit_temperature(stacked, y[cal_idx])
+    base_hits = cal_logits.argmax(axis=1) == y[cal_idx]
+    hits = stacked.argmax(axis=1) == y[cal_idx]
+    lex_hits = np.asarray([index[side[i].choice] for i in cal_idx.tolist()]) == y[cal_idx]
+    by_source: dict[str, list[tuple[bool, bool, bool]]] = {}
+    for i, a, b, c in zip(
+        cal_idx.tolist(), lex_hits.tolist(), base_hits.tolist(), hits.tolist(), strict=True
+    ):
+        by_source.setdefault(rows[i].source, []).append((bool(a), bool(b), bool(c)))
+    print("  calibration slice by source, accuracy lexicon / hashed head / stacked:")
+    for source, v in sorted(by_source.items()):
+        acc = [sum(t[j] for t in v) / len(v) for j in range(3)]
+        print(f"    {source:<12} {acc[0]:.3f} / {acc[1]:.3f} / {acc[2]:.3f} ({len(v)})")
+    return w, base_t, stack, stack_t, float(hits.mean())
+
+
+def write_npz(path: Path, arrays: dict[str, npt.NDArray[np.float16] | npt.NDArray[np.float32]]) -> None:
     """Like `np.savez_compressed`, but byte-for-byte reproducible (fixed zip timestamps)."""
     with zipfile.ZipFile(path, "w") as archive:
         for name, array in arrays.items():
@@ -243,23 +356,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     print(f"sentiment: calibration-slice accuracy {s_acc:.3f}, temperature {s_t}")
     cat_rows = [r for r in rows if r.category is not None]
-    c_w, c_t, c_acc = train_head(
-        cat_rows,
-        [r.category or "other" for r in cat_rows],
-        CATEGORIES,
-        CATEGORY_DIM,
-        args.epochs * 3,
-        args.lr,
+    c_w, c_t, stack, stack_t, c_acc = train_category(cat_rows, args.epochs * 3, args.lr)
+    print(
+        f"category: {len(cat_rows)} rows, calibration-slice accuracy (stacked) {c_acc:.3f}, "
+        f"temperatures {c_t} / {stack_t}"
     )
-    print(f"category: {len(cat_rows)} rows, calibration-slice accuracy {c_acc:.3f}, temperature {c_t}")
     args.out.mkdir(parents=True, exist_ok=True)
     sentiment16, category16 = s_w.astype(np.float16), c_w.astype(np.float16)
-    digest = hashlib.sha256(sentiment16.tobytes() + category16.tobytes()).hexdigest()[:10]
-    write_npz(args.out / "model.npz", {"sentiment": sentiment16, "category": category16})
+    stack32 = stack.astype(np.float32)
+    digest = hashlib.sha256(sentiment16.tobytes() + category16.tobytes() + stack32.tobytes()).hexdigest()[:10]
+    write_npz(
+        args.out / "model.npz", {"sentiment": sentiment16, "category": category16, "category_stack": stack32}
+    )
     meta = {
-        "version": f"hashlr-1-{digest}",
+        "version": f"hashlr-2-{digest}",
         "sentiment": {"labels": list(SENTIMENT_LABELS), "dim": SENTIMENT_DIM, "temperature": s_t},
         "category": {"labels": list(CATEGORIES), "dim": CATEGORY_DIM, "temperature": c_t},
+        "category_stack": {
+            "inputs": "head log-probs, lexicon evidence, lexicon choice, ko, en, bias",
+            "per_category": True,
+            "folds": STACK_FOLDS,
+            "l2": STACK_L2,
+            "temperature": stack_t,
+        },
         "training_rows": dict(sorted(Counter(r.source for r in rows).items())),
     }
     (args.out / "model.json").write_text(json.dumps(meta, indent=2, ensure_ascii=False) + "\n")
