@@ -23,7 +23,17 @@ from voc_feedback.classification.evaluate import (
     TARGET_SENTIMENT_ACCURACY,
     evaluate,
 )
-from voc_feedback.classification.model import load_model, stack_inputs, stack_width, stacked_category
+from voc_feedback.classification.features import clean_text, extract
+from voc_feedback.classification.lexicon import lexicon
+from voc_feedback.classification.model import (
+    explain_label,
+    load_model,
+    predict,
+    stack_inputs,
+    stack_width,
+    stacked_category,
+)
+from voc_feedback.classification.text import detect_language
 from voc_platform.taxonomy import CATEGORIES, SENTIMENTS, SEVERITIES
 
 PER_ITEM_SECONDS = 0.25  # generous for a loaded CI box; the model's mean is well under 1 ms
@@ -371,3 +381,27 @@ def test_intake_metrics_observe_the_confidence() -> None:
     metrics.observe_classification(0.0002, classify("직원이 너무 불친절해요"))
     samples = {s.name: s.value for m in metrics.CLASSIFICATION_CONFIDENCE.collect() for s in m.samples}
     assert samples["voc_classification_confidence_count"] == before + 1
+
+
+def test_the_category_explanation_names_the_words_behind_the_chosen_category() -> None:
+    """When the stacked layer picks another category than the hashed head's own winner, the
+    explanation's words are those that pushed toward the category given, not the head's."""
+    model = load_model()
+    overruled = 0
+    for lang in ("ko", "en"):
+        for line in (
+            (files("voc_feedback.classification") / "data" / f"{lang}.jsonl").read_text().splitlines()
+        ):
+            text = json.loads(line)["text"]
+            result = classify(text)
+            body = clean_text(text)
+            feats = extract(body, detect_language(body), lexicon())
+            head = predict(model.category, feats)
+            line_of = [e for e in result.explanation if e.startswith(f"category {result.category} (p=")]
+            if result.category == head.label or not line_of:
+                continue  # the head's own choice, or a rule's (critical term, no text)
+            overruled += 1
+            words = explain_label(model.category, feats, result.category)
+            assert all(f"'{w}'" in line_of[0] for w, _ in words), (text, line_of, words)
+            assert words != head.phrases or not words, text
+    assert overruled >= 10  # the layer does overrule the head on the project set

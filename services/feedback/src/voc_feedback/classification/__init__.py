@@ -26,6 +26,7 @@ from voc_feedback.classification.engine import (
 from voc_feedback.classification.features import clean_text, extract, lexicon_category
 from voc_feedback.classification.lexicon import lexicon
 from voc_feedback.classification.model import (
+    explain_label,
     feature_codes,
     load_model,
     predict,
@@ -228,7 +229,12 @@ def classify(
         if category == "praise" and ranked[0][0] != "praise":
             category_confidence = ranked[0][1]
         category_confidence = min(category_confidence, category_cap)
-        explanation.append(f"category {category} (p={category_confidence:.2f}) from {_phrases(cp.phrases)}")
+        words = (
+            cp.phrases
+            if category == cp.label
+            else explain_label(model.category, feats, category, codes=codes)
+        )
+        explanation.append(f"category {category} (p={category_confidence:.2f}) from {_phrases(words)}")
     elif text and text.strip():
         category, category_confidence = "other", 0.34
         explanation.append("no readable text (markup / invisible characters only) -> other")

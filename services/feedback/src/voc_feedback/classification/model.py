@@ -153,28 +153,7 @@ def predict(
     exp = np.exp(logits)
     probs = exp / exp.sum()
     best = int(probs.argmax())
-    phrases: list[tuple[str, float]] = []
-    if explain:
-        # Contribution of each feature toward the winner relative to the average label.
-        contrib = rows[:, best] - rows.mean(axis=1)
-        words = features.words
-        tokens = np.asarray(features.tokens, dtype=np.int64)
-        mine = tokens >= 0
-        per_token = np.bincount(tokens[mine], weights=contrib[mine], minlength=len(words))
-        order = np.argsort(-per_token, kind="stable")[: 4 * explain + 4]
-        for t, c in zip(order.tolist(), per_token[order].tolist(), strict=True):
-            if len(phrases) == explain or c <= 0.05:
-                break
-            word = words[t]
-            if (
-                word in _FUNCTION_WORDS
-                or word in _NEGATORS
-                or not any(ch.isalnum() or ord(ch) > 0x2000 for ch in word)
-            ):
-                continue  # "the", "at", "." say nothing to a manager; "not" goes with its word
-            if t > 0 and words[t - 1] in _NEGATORS:
-                word = f"{words[t - 1]} {word}"  # "not friendly", "안 맛있어요"
-            phrases.append((word, round(c, 2)))
+    phrases = _phrases(rows, best, features, explain) if explain else []
     return Prediction(
         label=head.labels[best],
         probs={label: float(p) for label, p in zip(head.labels, probs.tolist(), strict=True)},
@@ -182,3 +161,48 @@ def predict(
         logits=raw,
         phrases=phrases,
     )
+
+
+def explain_label(
+    head: Head,
+    features: Features,
+    label: str,
+    *,
+    codes: npt.NDArray[np.int64] | None = None,
+    explain: int = 3,
+) -> list[tuple[str, float]]:
+    """The customer's words that pushed hardest toward `label` (for when a later step, such as the
+    stacked category layer, picks another label than the head's own winner)."""
+    if codes is None:
+        codes = feature_codes(features)
+    values = np.asarray(features.values, dtype=np.float32)
+    rows = head.weights[codes & (head.dim - 1)] * values[:, None]
+    return _phrases(rows, head.labels.index(label), features, explain)
+
+
+def _phrases(
+    rows: npt.NDArray[np.float32], best: int, features: Features, explain: int
+) -> list[tuple[str, float]]:
+    """Per token, the summed contribution of its features toward label `best` relative to the
+    average label; the strongest `explain` words a manager can read."""
+    phrases: list[tuple[str, float]] = []
+    contrib = rows[:, best] - rows.mean(axis=1)
+    words = features.words
+    tokens = np.asarray(features.tokens, dtype=np.int64)
+    mine = tokens >= 0
+    per_token = np.bincount(tokens[mine], weights=contrib[mine], minlength=len(words))
+    order = np.argsort(-per_token, kind="stable")[: 4 * explain + 4]
+    for t, c in zip(order.tolist(), per_token[order].tolist(), strict=True):
+        if len(phrases) == explain or c <= 0.05:
+            break
+        word = words[t]
+        if (
+            word in _FUNCTION_WORDS
+            or word in _NEGATORS
+            or not any(ch.isalnum() or ord(ch) > 0x2000 for ch in word)
+        ):
+            continue  # "the", "at", "." say nothing to a manager; "not" goes with its word
+        if t > 0 and words[t - 1] in _NEGATORS:
+            word = f"{words[t - 1]} {word}"  # "not friendly", "안 맛있어요"
+        phrases.append((word, round(c, 2)))
+    return phrases
