@@ -18,6 +18,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from voc_platform import metrics, telemetry
+from voc_platform.asgi import ResponseStatus
 from voc_platform.constant_time import same_secret
 from voc_platform.db import Database
 from voc_platform.errors import DomainError, FieldError, Forbidden, Invalid, Unauthenticated
@@ -239,14 +240,7 @@ class TracingMiddleware:
             return
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope.get("headers", [])}
         route = f"{scope['method']} {scope['path']}"
-        status_code = 500
-
-        async def send_wrapper(message: Message) -> None:
-            nonlocal status_code
-            if message["type"] == "http.response.start":
-                status_code = message["status"]
-            await send(message)
-
+        status = ResponseStatus(send)
         with telemetry.span(
             route,
             kind=SpanKind.SERVER,
@@ -254,8 +248,8 @@ class TracingMiddleware:
             attributes={"http.request.method": scope["method"], "url.path": scope["path"]},
             service=self.service,
         ) as span:
-            await self.app(scope, receive, send_wrapper)
-            span.set_attribute("http.response.status_code", status_code)
+            await self.app(scope, receive, status.send)
+            span.set_attribute("http.response.status_code", status.code)
 
 
 # Every page and asset is served by the service itself: scripts, styles, images, the manifest

@@ -42,7 +42,9 @@ from prometheus_client.gc_collector import GCCollector
 from prometheus_client.platform_collector import PlatformCollector
 from prometheus_client.process_collector import ProcessCollector
 from starlette.routing import compile_path
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from voc_platform.asgi import ResponseStatus
 
 log = logging.getLogger(__name__)
 access_log = logging.getLogger("voc.access")
@@ -177,18 +179,12 @@ class HttpMetricsMiddleware:
             await self.app(scope, receive, send)
             return
         start = time.perf_counter()
-        status = 500
-
-        async def send_status(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
+        sent = ResponseStatus(send)
         try:
-            await self.app(scope, receive, send_status)
+            await self.app(scope, receive, sent.send)
         finally:
             elapsed = time.perf_counter() - start
+            status = sent.code
             method = scope["method"]
             if method not in _METHODS:
                 method = "other"

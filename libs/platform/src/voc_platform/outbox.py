@@ -127,21 +127,49 @@ def outbox_rows(events: Sequence[tuple[str, Message, str | None]]) -> list[dict[
     ]
 
 
-_PREPARED: dict[tuple[str, str], Prepared] = {}
+_PREPARED: dict[tuple[str, Callable[[Table], Prepared]], Prepared] = {}
 
 
-def _prepared(table: Table, purpose: str, build: Callable[[], Prepared]) -> Prepared:
-    """One prepared statement per (table, purpose): each service has its own outbox and
+def _prepared(table: Table, statement: Callable[[Table], Prepared]) -> Prepared:
+    """`statement(table)`, built once per table name: each service has its own outbox and
     processed-events tables, with the same shape."""
-    key = (table.key, purpose)
+    key = (table.key, statement)
     found = _PREPARED.get(key)
     if found is None:
-        found = _PREPARED[key] = build()
+        found = _PREPARED[key] = statement(table)
     return found
 
 
+# The statements, one function each, built by `_prepared`.
+
+
+def _insert_outbox(ob: Table) -> Prepared:
+    return Prepared(insert(ob))
+
+
+def _insert_processed(processed: Table) -> Prepared:
+    return Prepared(lambda dialect: insert_ignore(dialect, processed))
+
+
+def _pending_rows(ob: Table) -> Prepared:
+    return Prepared(
+        select(ob.c.seq, ob.c.event_id, ob.c.subject, ob.c.payload, ob.c.headers)
+        .where(ob.c.published_at.is_(None), ob.c.seq > bindparam("after"))
+        .order_by(ob.c.seq)
+        .limit(bindparam("batch_size"))
+    )
+
+
+def _mark_published(ob: Table) -> Prepared:
+    return Prepared(update(ob).where(ob.c.seq == bindparam("row_seq")))
+
+
+def _count_attempt(ob: Table) -> Prepared:
+    return Prepared(update(ob).where(ob.c.seq == bindparam("row_seq")).values(attempts=ob.c.attempts + 1))
+
+
 def insert_outbox_rows(reader: Reader, outbox: Table, rows: Sequence[dict[str, Any]]) -> None:
-    prepared = _prepared(outbox, "insert", lambda: Prepared(insert(outbox)))
+    prepared = _prepared(outbox, _insert_outbox)
     if len(rows) == 1:
         prepared.execute(reader, rows[0])
     elif rows:
@@ -157,7 +185,7 @@ def wake_relays() -> None:
 def mark_processed_sync(reader: Reader, processed: Table, *, consumer: str, event_id: str) -> bool:
     """`mark_processed` inside a `dbsync` hop (the caller's transaction)."""
     values = {"consumer": consumer, "event_id": event_id, "processed_at": time.time()}
-    prepared = _prepared(processed, "mark", lambda: Prepared(lambda d: insert_ignore(d, processed)))
+    prepared = _prepared(processed, _insert_processed)
     return prepared.execute(reader, values) == 1
 
 
@@ -174,37 +202,6 @@ async def mark_processed(session: AsyncSession, processed: Table, *, consumer: s
         )
     )
     return inserted
-
-
-def _pending_rows(outbox: Table) -> Prepared:
-    ob = outbox
-    return _prepared(
-        ob,
-        "pending",
-        lambda: Prepared(
-            select(ob.c.seq, ob.c.event_id, ob.c.subject, ob.c.payload, ob.c.headers)
-            .where(ob.c.published_at.is_(None), ob.c.seq > bindparam("after"))
-            .order_by(ob.c.seq)
-            .limit(bindparam("batch_size"))
-        ),
-    )
-
-
-def _mark_published(outbox: Table) -> Prepared:
-    return _prepared(
-        outbox, "published", lambda: Prepared(update(outbox).where(outbox.c.seq == bindparam("row_seq")))
-    )
-
-
-def _count_attempt(outbox: Table) -> Prepared:
-    ob = outbox
-    return _prepared(
-        ob,
-        "attempt",
-        lambda: Prepared(
-            update(ob).where(ob.c.seq == bindparam("row_seq")).values(attempts=ob.c.attempts + 1)
-        ),
-    )
 
 
 def _split(rows: list[Any], results: list[Any]) -> tuple[list[int], list[int]]:
@@ -365,9 +362,8 @@ class OutboxRelay:
         )
 
     def _pending_sync(self, reader: Reader) -> list[Any]:
-        return reader.all(
-            _pending_rows(self.outbox), {"batch_size": self.batch_size, "after": self._published_through}
-        )
+        params = {"batch_size": self.batch_size, "after": self._published_through}
+        return reader.all(_prepared(self.outbox, _pending_rows), params)
 
     async def _write_marks(self, failed: Sequence[int] = ()) -> None:
         """SQLite: mark the acknowledged rows published, count an attempt on `failed` ones."""
@@ -390,11 +386,11 @@ class OutboxRelay:
         """`published_at` on the acknowledged rows, one more attempt counted on the failed ones."""
         if published:
             now = time.time()
-            _mark_published(self.outbox).execute_many(
+            _prepared(self.outbox, _mark_published).execute_many(
                 reader, [{"published_at": now, "row_seq": seq} for seq in published]
             )
         for seq in failed:
-            _count_attempt(self.outbox).execute(reader, {"row_seq": seq})
+            _prepared(self.outbox, _count_attempt).execute(reader, {"row_seq": seq})
 
     async def _purge(self) -> None:
         now = time.time()

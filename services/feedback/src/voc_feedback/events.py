@@ -65,38 +65,23 @@ def alerted(created: events_pb2.AlertCreated, event_id: str) -> CaseEvent:
 
 
 def case_step(subject: str, data: bytes, event_id: str) -> CaseEvent | None:
-    """An alert's acknowledgement, resolution or escalation as a case step."""
+    """An alert's acknowledgement, resolution or escalation as a case step (its kind is the
+    subject's last word)."""
     if subject == "voc.alert.acknowledged":
         ack = events_pb2.AlertAcknowledged.FromString(data)
-        return CaseEvent(
-            ack.feedback_id,
-            "acknowledged",
-            ack.acknowledged_at_ms / 1000,
-            f"staff:{ack.staff_id}",
-            {"alert_id": ack.alert_id},
-            event_id,
-        )
-    if subject == "voc.alert.resolved":
+        feedback_id, at_ms, actor = ack.feedback_id, ack.acknowledged_at_ms, f"staff:{ack.staff_id}"
+        detail: dict[str, object] = {"alert_id": ack.alert_id}
+    elif subject == "voc.alert.resolved":
         res = events_pb2.AlertResolved.FromString(data)
-        return CaseEvent(
-            res.feedback_id,
-            "resolved",
-            res.resolved_at_ms / 1000,
-            f"staff:{res.staff_id}",
-            {"alert_id": res.alert_id, "outcome": res.outcome, "note": res.note},
-            event_id,
-        )
-    if subject == "voc.alert.escalated":
+        feedback_id, at_ms, actor = res.feedback_id, res.resolved_at_ms, f"staff:{res.staff_id}"
+        detail = {"alert_id": res.alert_id, "outcome": res.outcome, "note": res.note}
+    elif subject == "voc.alert.escalated":
         esc = events_pb2.AlertEscalated.FromString(data)
-        return CaseEvent(
-            esc.feedback_id,
-            "escalated",
-            esc.escalated_at_ms / 1000,
-            "notify",
-            {"alert_id": esc.alert_id, "level": esc.level, "roles": list(esc.roles)},
-            event_id,
-        )
-    return None
+        feedback_id, at_ms, actor = esc.feedback_id, esc.escalated_at_ms, "notify"
+        detail = {"alert_id": esc.alert_id, "level": esc.level, "roles": list(esc.roles)}
+    else:
+        return None
+    return CaseEvent(feedback_id, subject.removeprefix("voc.alert."), at_ms / 1000, actor, detail, event_id)
 
 
 def _alerted(reader: Reader, processed_id: str, step: CaseEvent, customer_id: str) -> None:

@@ -23,6 +23,7 @@ from voc_notify.schemas import OverrideIn, Role, ShiftIn, StaffIn, StoreIn
 from voc_platform.db import Database
 from voc_platform.errors import Conflict, FieldError, Invalid, NotFound
 from voc_platform.ids import uuid7
+from voc_platform.records import fields_of
 
 CSV_COLUMNS = ("id", "name", "email", "password", "role", "store_ids", "area_id", "language")
 CSV_REQUIRED = frozenset({"id", "name", "email", "role"})
@@ -37,10 +38,7 @@ async def upsert_stores(database: Database, *, stores: Sequence[StoreIn]) -> int
 
 
 async def list_stores(session: AsyncSession) -> list[dict[str, Any]]:
-    return [
-        {key: getattr(s, key) for key in STORE_COLUMNS}
-        for s in await session.scalars(select(Store).order_by(Store.id))
-    ]
+    return [fields_of(s, STORE_COLUMNS) for s in await session.scalars(select(Store).order_by(Store.id))]
 
 
 def _new_staff(staff_id: str, fields: dict[str, Any], password_hash: str) -> Staff:
@@ -102,19 +100,17 @@ async def _email_owners(session: AsyncSession, emails: Sequence[str]) -> dict[st
     return {email: staff_id for email, staff_id in (await session.execute(query)).all()}
 
 
+# What the directory answers of a shift and of an override: their columns but `staff_id`.
+SHIFT_FIELDS = ("id", "weekday", "starts", "ends")
+OVERRIDE_FIELDS = ("id", "starts_on", "ends_on", "on_duty", "note", "created_at")
+
+
 def shift_json(shift: Shift) -> dict[str, Any]:
-    return {"id": shift.id, "weekday": shift.weekday, "starts": shift.starts, "ends": shift.ends}
+    return fields_of(shift, SHIFT_FIELDS)
 
 
 def override_json(override: ShiftOverride) -> dict[str, Any]:
-    return {
-        "id": override.id,
-        "starts_on": override.starts_on,
-        "ends_on": override.ends_on,
-        "on_duty": override.on_duty,
-        "note": override.note,
-        "created_at": override.created_at,
-    }
+    return fields_of(override, OVERRIDE_FIELDS)
 
 
 async def _staff(session: AsyncSession, staff_id: str) -> Staff:

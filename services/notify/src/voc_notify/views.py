@@ -12,6 +12,24 @@ from voc_notify.auth import Principal
 from voc_notify.models import Alert, Delivery
 from voc_notify.routing import ROLE_LEVEL
 from voc_platform.errors import Forbidden, NotFound
+from voc_platform.records import fields_of
+
+# What a receipt shows of a delivery (before `acknowledged_at` and `last_error`), and what the
+# detail adds to the summary of an alert besides its feedback, customer and related feedback.
+RECEIPT_FIELDS = (
+    "id",
+    "staff_id",
+    "device_id",
+    "level",
+    "status",
+    "attempts",
+    "created_at",
+    "held_until",
+    "accepted_at",
+    "shown_at",
+    "opened_at",
+)
+DETAIL_FIELDS = ("plan", "degraded", "acknowledged_by", "resolved_by", "outcome", "note")
 
 
 def visible_to(principal: Principal, *, store_id: str, area_id: str | None) -> bool:
@@ -72,25 +90,17 @@ async def receipts(session: AsyncSession, *, alert_id: str, principal: Principal
 
 
 def delivery_receipt(delivery: Delivery, alert: Alert) -> dict[str, Any]:
+    """The delivery's own columns (`RECEIPT_FIELDS`), then whether its staff member acknowledged."""
     acknowledged = alert.acknowledged_at if alert.acknowledged_by == delivery.staff_id else None
     return {
-        "id": delivery.id,
-        "staff_id": delivery.staff_id,
-        "device_id": delivery.device_id,
-        "level": delivery.level,
-        "status": delivery.status,
-        "attempts": delivery.attempts,
-        "created_at": delivery.created_at,
-        "held_until": delivery.held_until,
-        "accepted_at": delivery.accepted_at,
-        "shown_at": delivery.shown_at,
-        "opened_at": delivery.opened_at,
+        **fields_of(delivery, RECEIPT_FIELDS),
         "acknowledged_at": acknowledged,
         "last_error": delivery.last_error,
     }
 
 
 def alert_summary(alert: Alert) -> dict[str, Any]:
+    """An inbox row and a live-stream event: a literal, as the stream serves one per alert."""
     return {
         "id": alert.id,
         "feedback_id": alert.feedback_id,
@@ -127,15 +137,12 @@ def classification(alert: Alert) -> dict[str, Any]:
 
 
 def alert_detail(alert: Alert) -> dict[str, Any]:
+    """The summary, what the alert was made from (its `context` answered as `customer`) and how
+    it was handled (`DETAIL_FIELDS`)."""
     return {
         **alert_summary(alert),
         "feedback": alert.feedback,
         "customer": alert.context,
-        "plan": alert.plan,
-        "degraded": alert.degraded,
-        "acknowledged_by": alert.acknowledged_by,
-        "resolved_by": alert.resolved_by,
-        "outcome": alert.outcome,
-        "note": alert.note,
+        **fields_of(alert, DETAIL_FIELDS),
         "related_feedback": alert.related_feedback or [],
     }

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from voc_platform.db import Database
 from voc_platform.errors import Gone, Invalid, NotFound
+from voc_platform.records import fields_of
 from voc_profile import audit
 from voc_profile.identity import normalize
 from voc_profile.models import Customer
@@ -27,6 +28,8 @@ CRM_FIELDS = (
     "household_id",
     "household_relation",
 )
+# A customer as the API answers it: attributes only, never an identifier.
+CUSTOMER_OUT_FIELDS = ("id", *CRM_FIELDS, "merged_into", "created_at", "updated_at")
 
 
 def identifiers_of(customer: CustomerIn, *, region: str) -> Identifiers:
@@ -109,11 +112,5 @@ async def live_customer(session: AsyncSession, *, customer_id: str) -> Customer 
 
 
 def customer_out(customer: Customer) -> dict[str, Any]:
-    """A customer as the API answers it: attributes only, never an identifier."""
-    return {
-        "id": customer.id,
-        **{key: getattr(customer, key) for key in CRM_FIELDS},
-        "merged_into": customer.merged_into,
-        "created_at": customer.created_at,
-        "updated_at": customer.updated_at,
-    }
+    """A customer as the API answers it (`CUSTOMER_OUT_FIELDS`)."""
+    return fields_of(customer, CUSTOMER_OUT_FIELDS)

@@ -13,6 +13,7 @@ from voc.events.v1 import events_pb2
 from voc_platform.db import Database
 from voc_platform.errors import Gone, NotFound
 from voc_platform.outbox import add_event
+from voc_platform.records import fields_of
 from voc_profile import audit, crm, merges, timeline
 from voc_profile.models import (
     AlertHistory,
@@ -96,6 +97,17 @@ async def subject_access(database: Database, *, customer_id: str, actor: str) ->
         return await subject_export(session, customer_id=customer_id)
 
 
+# The stored signals a subject access export shows.
+_SIGNALS_OUT_FIELDS = (
+    "repeat_issue",
+    "score_swing",
+    "complaint_count_90d",
+    "low_satisfaction",
+    "churn_risk",
+    "reasons",
+)
+
+
 async def subject_export(session: AsyncSession, *, customer_id: str) -> dict[str, Any]:
     """Everything held about this person (GDPR / PIPA subject access), as one JSON document."""
     customer = await crm.get_customer(session, customer_id=customer_id)
@@ -130,20 +142,9 @@ async def subject_export(session: AsyncSession, *, customer_id: str) -> dict[str
             {"alert_id": a.alert_id, "feedback_id": a.feedback_id, "status": a.status, "outcome": a.outcome}
             for a in alerts
         ],
-        "signals": _signals_out(signals) if signals else None,
+        "signals": fields_of(signals, _SIGNALS_OUT_FIELDS) if signals else None,
         "merges": [merges.merge_out(m) for m in await merges.merges_of(session, customer_id=customer.id)],
         "access_log": [
             {"at": a.at, "actor": a.actor, "action": a.action, "detail": a.detail} for a in audit_rows
         ],
-    }
-
-
-def _signals_out(signals: CustomerSignals) -> dict[str, Any]:
-    return {
-        "repeat_issue": signals.repeat_issue,
-        "score_swing": signals.score_swing,
-        "complaint_count_90d": signals.complaint_count_90d,
-        "low_satisfaction": signals.low_satisfaction,
-        "churn_risk": signals.churn_risk,
-        "reasons": signals.reasons,
     }

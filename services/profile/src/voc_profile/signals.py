@@ -22,6 +22,7 @@ from sqlalchemy import bindparam, delete, exists, func, insert, select, update
 from voc_platform import dbsync
 from voc_platform.db import Database
 from voc_platform.dbsync import Prepared, Reader, insert_ignore
+from voc_platform.records import fields_of
 from voc_profile import summary
 from voc_profile.facts import CustomerFacts, FeedbackItem, Reason, VisitFacts
 from voc_profile.models import customers_table, history_table, signals_table, visits_table
@@ -30,6 +31,20 @@ from voc_profile.settings import Settings
 DAY = 86400.0
 _CSAT, _NPS = attrgetter("csat"), attrgetter("nps")
 SIGNALS = ("repeat_issue", "score_swing", "chronic_complainer", "low_satisfaction", "churn_risk", "vip")
+# What the REST context answers of `Signals` besides the reasons; the other fields are kept for
+# the stored row (gRPC builds its message from the same fields, by hand: it is the hot path).
+ANSWERED_FIELDS = (
+    "repeat_issue",
+    "repeat_counts",
+    "score_swing",
+    "score_swing_delta",
+    "complaint_count_90d",
+    "chronic_complainer",
+    "chronic_rank",
+    "low_satisfaction",
+    "churn_risk",
+    "vip",
+)
 
 
 @dataclass(slots=True)
@@ -52,19 +67,8 @@ class Signals:
     refresh_at: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "repeat_issue": self.repeat_issue,
-            "repeat_counts": self.repeat_counts,
-            "score_swing": self.score_swing,
-            "score_swing_delta": self.score_swing_delta,
-            "complaint_count_90d": self.complaint_count_90d,
-            "chronic_complainer": self.chronic_complainer,
-            "chronic_rank": self.chronic_rank,
-            "low_satisfaction": self.low_satisfaction,
-            "churn_risk": self.churn_risk,
-            "vip": self.vip,
-            "reasons": [r.to_dict() for r in self.reasons],
-        }
+        """The REST context's `signals` (`ANSWERED_FIELDS` and the reasons)."""
+        return {**fields_of(self, ANSWERED_FIELDS), "reasons": [r.to_dict() for r in self.reasons]}
 
 
 # ---------------------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ from sqlalchemy import Float, Integer, String, bindparam, case, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from voc_platform.dbsync import Prepared, Reader, insert_ignore
+from voc_platform.records import fields_of
 from voc_profile import crm
 from voc_profile.models import AlertHistory, FeedbackHistory, Visit, alerts_table, history_table
 
@@ -94,20 +95,23 @@ class Timeline:
     entries: list[dict[str, Any]]  # JSON: {"kind": "feedback" | "visit" | "alert", "at", ...}
 
 
+# A feedback item of the history as the API answers it (timeline, subject export).
+HISTORY_OUT_FIELDS = (
+    "feedback_id",
+    "store_id",
+    "channel",
+    "category",
+    "sentiment",
+    "csat",
+    "nps",
+    "occurred_at",
+    "revisit_intent",
+    "severity",
+)
+
+
 def history_out(h: FeedbackHistory) -> dict[str, Any]:
-    """A feedback item of the history as the API answers it (timeline, subject export)."""
-    return {
-        "feedback_id": h.feedback_id,
-        "store_id": h.store_id,
-        "channel": h.channel,
-        "category": h.category,
-        "sentiment": h.sentiment,
-        "csat": h.csat,
-        "nps": h.nps,
-        "occurred_at": h.occurred_at,
-        "revisit_intent": h.revisit_intent,
-        "severity": h.severity,
-    }
+    return fields_of(h, HISTORY_OUT_FIELDS)
 
 
 async def timeline_of(session: AsyncSession, *, customer_id: str, limit: int) -> Timeline:

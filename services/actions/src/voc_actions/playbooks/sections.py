@@ -363,15 +363,13 @@ def parse_sla(src: Source, value: Any, priority: str) -> Sla | None:
     if not isinstance(value, dict):
         src.add(("sla",), "expected {ack: 5m, resolve: 60m}")
         return None
-    ok = True
+    ok = unknown_keys(src, value, ("sla",), ("ack", "resolve"), "sla takes ack and resolve")
     got: dict[str, int] = {}
-    for key, raw in value.items():
-        if key not in ("ack", "resolve"):
-            src.add(("sla", str(key)), "unknown key; sla takes ack and resolve")
-            ok = False
+    for key in ("ack", "resolve"):
+        if key not in value:
             continue
         try:
-            got[key] = parse_duration(raw)
+            got[key] = parse_duration(value[key])
         except ValueError as exc:
             src.add(("sla", key), str(exc))
             ok = False
