@@ -224,6 +224,8 @@ def cmd_dlq(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """Every `voc` command and its flags (one declaration list, ~150 lines, on purpose: it is the
+    CLI's table of contents and `voc completion` walks it; the handlers live in their modules)."""
     parser = argparse.ArgumentParser(
         prog="voc",
         description=__doc__,

@@ -135,7 +135,11 @@ def classify(
     ces: int | None = None,
     language: str | None = None,
 ) -> Classification:
-    """Classify one piece of feedback (free text and/or ratings) with the learned model."""
+    """Classify one piece of feedback (free text and/or ratings) with the learned model.
+
+    One function (~130 lines) on purpose: its steps run in the order docs/CLASSIFIER.md gives
+    (sentiment, ratings, category conventions, severity, explanation) and each reads what the
+    previous ones decided; split, the explanation's order would be spread over helpers."""
     lex = lexicon()
     model = load_model()
     body = clean_text(text) if text and text.strip() else ""

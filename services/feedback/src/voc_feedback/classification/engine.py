@@ -1,4 +1,8 @@
-"""The rule engine: scan the text for lexicon terms, score sentiment, pick category and severity."""
+"""The rule engine: scan the text for lexicon terms, score sentiment, pick category and severity.
+
+One module (~560 lines): the scanner, the rating blend and the category/severity rules share
+its data types and are read together; since the learned model (#17) it serves as the model's
+features, the safety rules and the evaluation baseline."""
 
 from __future__ import annotations
 
@@ -203,7 +207,8 @@ def _lookup_word(token: str, lex: Lexicon, layer: Layer) -> tuple[Term, str] | N
 
 
 def _scan_words(tokens: list[str], lex: Lexicon, layer: Layer, out: Analysis) -> list[str]:
-    """Scan tokens against one layer; returns the negators that were seen (sentiment layer)."""
+    """Scan tokens against one layer; returns the negators that were seen (sentiment layer).
+    (~80 lines: the per-token loop of the scanner, kept in one piece because it is its hot loop.)"""
     sentiment = layer is lex.sentiment
     n = len(tokens)
     first_hit = len(out.hits)
@@ -328,6 +333,9 @@ def _fmt(value: float) -> str:
 
 
 def analyse_text(text: str, lex: Lexicon) -> TextScore:
+    """The lexicon's reading of a text: hits, negation, intensity, sarcasm cues, categories and
+    critical terms (~100 lines: the scanner's passes in order; the learned model reads its result
+    as features)."""
     norm = normalize(text)
     out = Analysis()
     if any(not ch.isascii() for ch in norm):
