@@ -12,7 +12,7 @@ thread-safe; the weights are loaded once per process; nothing touches the networ
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from voc_feedback.classification.engine import (
     TextScore,
@@ -24,7 +24,7 @@ from voc_feedback.classification.engine import (
     sentiment_of,
 )
 from voc_feedback.classification.features import clean_text, extract, lexicon_category
-from voc_feedback.classification.lexicon import lexicon
+from voc_feedback.classification.lexicon import Critical, lexicon
 from voc_feedback.classification.model import (
     explain_label,
     feature_codes,
@@ -83,13 +83,8 @@ def classify_lexicon(
     """The old rule-only classifier (lexicon.yaml), kept as the evaluation baseline."""
     lex = lexicon()
     body = (text or "").strip()
-    hinted = language_hint(language)
-    lang = hinted if hinted is not None else (detect_language(body) if body else "other")
-    explanation: list[str] = []
-    if hinted is None and body:
-        explanation.append(f"language {lang} (detected)")
-    else:
-        explanation.append(f"language {lang} (client hint {language!r})" if hinted else "no text")
+    lang, language_line = _language(body, language)
+    explanation = [language_line]
 
     analysed = analyse_text(body, lex) if body else None
     if analysed is not None:
@@ -104,23 +99,37 @@ def classify_lexicon(
 
     category, cat_expl, critical = choose_category(analysed, sentiment, lex)
     explanation.extend(cat_expl)
-    severity, sev_expl = choose_severity(
-        sentiment,
-        score,
-        ratings,
-        category,
-        critical,
-        analysed.escalations if analysed is not None else [],
+    return _with_severity(
+        Classification(lang, sentiment, score, category, "", explanation),
+        ratings=ratings,
+        critical=critical,
+        escalations=analysed.escalations if analysed is not None else [],
     )
-    explanation.extend(sev_expl)
-    return Classification(
-        language=lang,
-        sentiment=sentiment,
-        score=score,
-        category=category,
-        severity=severity,
-        explanation=list(dict.fromkeys(explanation)),
+
+
+def _language(body: str, language: str | None) -> tuple[str, str]:
+    """The text's language (the client's hint when it names one we read, else detected) and the
+    explanation's first line saying which."""
+    hinted = language_hint(language)
+    lang = hinted if hinted is not None else (detect_language(body) if body else "other")
+    if hinted is None and body:
+        return lang, f"language {lang} (detected)"
+    return lang, (f"language {lang} (client hint {language!r})" if hinted else "no text")
+
+
+def _with_severity(
+    draft: Classification,
+    *,
+    ratings: list[float],
+    critical: tuple[str, Critical] | None,
+    escalations: list[str],
+) -> Classification:
+    """`draft` with its severity (the same rules for the model and the lexicon baseline) and its
+    explanation's lines once each, in order."""
+    severity, why = choose_severity(
+        draft.sentiment, draft.score, ratings, draft.category, critical, escalations
     )
+    return replace(draft, severity=severity, explanation=list(dict.fromkeys([*draft.explanation, *why])))
 
 
 def _phrases(phrases: list[tuple[str, float]]) -> str:
@@ -143,13 +152,8 @@ def classify(
     lex = lexicon()
     model = load_model()
     body = clean_text(text) if text and text.strip() else ""
-    hinted = language_hint(language)
-    lang = hinted if hinted is not None else (detect_language(body) if body else "other")
-    explanation: list[str] = []
-    if hinted is None and body:
-        explanation.append(f"language {lang} (detected)")
-    else:
-        explanation.append(f"language {lang} (client hint {language!r})" if hinted else "no text")
+    lang, language_line = _language(body, language)
+    explanation = [language_line]
     ratings, rating_expl = rating_values(csat, nps, ces)
     r = sum(ratings) / len(ratings) if ratings else 0.0
 
@@ -245,23 +249,19 @@ def classify(
     else:
         category, category_confidence = "other", 1.0
         explanation.append("no text -> other")
-    severity, sev_expl = choose_severity(
-        sentiment,
-        score,
-        ratings,
-        category,
-        critical,
-        analysed.escalations if analysed is not None else [],
-    )
-    explanation.extend(sev_expl)
-    return Classification(
-        language=lang,
-        sentiment=sentiment,
-        score=score,
-        category=category,
-        severity=severity,
-        explanation=list(dict.fromkeys(explanation)),
-        confidence=confidence,
-        category_confidence=round(category_confidence, 3),
-        model_version=model.version,
+    return _with_severity(
+        Classification(
+            lang,
+            sentiment,
+            score,
+            category,
+            "",
+            explanation,
+            confidence=confidence,
+            category_confidence=round(category_confidence, 3),
+            model_version=model.version,
+        ),
+        ratings=ratings,
+        critical=critical,
+        escalations=analysed.escalations if analysed is not None else [],
     )
