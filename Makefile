@@ -55,7 +55,7 @@ eval: bootstrap ## classifier report: model vs lexicon on held-out real text and
 	@$(RUN) python -m voc_feedback.classification.evaluate --data data/classifier
 
 train: bootstrap ## retrain the classifier from data/classifier (deterministic; writes the committed model)
-	@OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 $(RUN) python -m voc_feedback.classification.train --data data/classifier
+	@OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 $(RUN) python -m voc_feedback.classification.train --data data/classifier $(TRAIN_ARGS)
 
 proto: bootstrap ## regenerate the Python stubs from proto/
 	@$(RUN) python scripts/gen_proto.py

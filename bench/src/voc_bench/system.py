@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import functools
 import json
 import os
 import platform
@@ -47,6 +48,7 @@ from voc_cli import demo
 from voc_cli.supervisor import SERVICES, System, SystemConfig, free_port
 from voc_feedback.classification.evaluate import default_eval_dir, load_items
 from voc_platform.db import Database
+from voc_platform.progress import Progress, add_flag, shown
 
 RESULTS = Path("bench/results")
 
@@ -278,7 +280,12 @@ def summary(values: list[float]) -> dict[str, float | None]:
 
 
 async def offer(
-    client: loadgen.Client, path: str, keys: dict[str, str], bodies: list[dict[str, Any]], rate: float
+    client: loadgen.Client,
+    path: str,
+    keys: dict[str, str],
+    bodies: list[dict[str, Any]],
+    rate: float,
+    progress: Progress | None = None,
 ) -> list[Sent]:
     """Open loop: request i leaves at start + i/rate whether or not earlier ones answered.
 
@@ -316,6 +323,8 @@ async def offer(
         record = Sent(index=i, sent_at=wall_offset + start + i / rate)
         sent.append(record)
         tasks.append(asyncio.create_task(one(record, request)))
+        if progress is not None:
+            progress.advance(1)
     await asyncio.gather(*tasks)
     return sent
 
@@ -475,7 +484,11 @@ async def run_once(
     duration: float,
     drain_timeout: float = 30.0,
     seed: int = 7,
+    label: str = "",
+    show_progress: bool = False,
 ) -> RunResult:
+    """One open-loop step. With `show_progress`, stderr shows the feedback sent against the
+    planned count, then, while draining, the accepted feedback that reached a phone."""
     await wait_idle(system)
     keys = {s["id"]: s["api_key"] for s in creds["stores"]}
     n = max(1, int(rate * duration))
@@ -493,13 +506,17 @@ async def run_once(
     url = urlsplit(system.url("feedback"))
     client = loadgen.Client(url.hostname or "127.0.0.1", url.port or 80, connections=64)
     sampler = ProcessSampler(pids)
+    sending = Progress(f"[bench] {label}: sent", n, "feedback", show=show_progress)
     t0 = time.time()
     try:
-        sent = await offer(client, "/v1/feedback", keys, bodies, rate)
+        sent = await offer(client, "/v1/feedback", keys, bodies, rate, sending)
     finally:
         await client.close()
     wall = time.time() - t0
     accepted = {s.feedback_id: s.sent_at for s in sent if s.feedback_id}
+    sending.finish(f"{len(accepted):,} accepted")
+    draining = Progress(f"[bench] {label}: pushed", len(accepted), "feedback", show=show_progress)
+    draining.started = sending.started  # elapsed and rate over the whole step, not the drain alone
     # Wait until every accepted feedback has its alert and every planned push arrived (or the
     # drain timeout passes). Notify first, then the phones: a delivery notify marks done was
     # recorded at its phone before the push service answered, so the dump cannot lag it.
@@ -507,9 +524,11 @@ async def run_once(
     while True:
         state = await notify_state(system, t0)
         tally = account(accepted, state, phones.received(), before, phones.endpoints)
+        draining.update(len(tally.e2e))
         if tally.settled or time.time() > deadline:
             break
         await asyncio.sleep(0.5)
+    draining.finish("settled" if tally.settled else "drain timeout")
     sampler.stop()
     intake = [s.answered_at - s.sent_at for s in sent if s.status == 202]
     measured = max(wall, 1e-9)
@@ -651,6 +670,7 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
     print(f"[bench] starting the system ({database}) in {data_dir}", flush=True)
     await asyncio.to_thread(system.start, 90)
     report: dict[str, Any] = {}
+    show = shown(args.progress)
     try:
         urls = {n: system.url(n) for n in ("feedback", "profile", "actions", "notify")}
         creds = await asyncio.to_thread(
@@ -674,20 +694,20 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
                 )
                 r.raise_for_status()
         print(f"[bench] {len(creds['staff'])} phones registered; warming up", flush=True)
-        await run_once(system, phones, creds, rate=20, duration=3, drain_timeout=20, seed=1)
+        step = functools.partial(run_once, system, phones, creds, show_progress=show)
+        await step(rate=20, duration=3, drain_timeout=20, seed=1, label="warm-up 20/s")
 
         results: list[RunResult] = []
         rates = [float(r) for r in args.rates.split(",")] if args.rates else []
         if args.target:
             print(f"[bench] target run: {args.target_rate}/s for {args.target_seconds}s", flush=True)
-            target = await run_once(
-                system, phones, creds, rate=args.target_rate, duration=args.target_seconds, seed=2
-            )
+            label = f"target {args.target_rate:.0f}/s"
+            target = await step(rate=args.target_rate, duration=args.target_seconds, seed=2, label=label)
             report["target"] = asdict(target)
             print(table([target]), flush=True)
         for i, rate in enumerate(rates):
             print(f"[bench] sweep {rate:.0f}/s for {args.seconds}s", flush=True)
-            result = await run_once(system, phones, creds, rate=rate, duration=args.seconds, seed=10 + i)
+            result = await step(rate=rate, duration=args.seconds, seed=10 + i, label=f"sweep {rate:.0f}/s")
             results.append(result)
             print(table([result]).splitlines()[-1], flush=True)
             if result.e2e_ms["p99"] is not None and result.e2e_ms["p99"] > 5000 and not result.clean:
@@ -760,6 +780,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--target-seconds", type=float, default=60.0)
     parser.add_argument("--ceiling-seconds", type=float, default=5.0)
     parser.add_argument("--out", type=Path, default=RESULTS)
+    add_flag(parser)  # per step on stderr: feedback sent / planned, then pushed / accepted
     args = parser.parse_args(argv)
     report = uvloop.run(bench(args))
     args.out.mkdir(parents=True, exist_ok=True)

@@ -13,8 +13,8 @@ from typing import Any
 
 import httpx
 
-from voc_cli.progress import Progress
 from voc_cli.up import load_credentials
+from voc_platform.progress import Progress
 
 CHUNK = 256 * 1024
 

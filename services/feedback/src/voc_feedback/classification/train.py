@@ -1,6 +1,6 @@
 """Train the learned classifier from the committed data: ``make train`` (issue #17).
 
-``python -m voc_feedback.classification.train [--data data/classifier] [--out DIR]``
+``python -m voc_feedback.classification.train [--data data/classifier] [--out DIR] [--no-progress]``
 
 Reads the ``split == "train"`` rows of ``data/classifier/*.jsonl.gz`` plus the *dev* split of the
 project's evaluation set (``classification/data``), fits two multinomial logistic regressions
@@ -10,6 +10,8 @@ calibrates each with a temperature fitted on a 10% slice of the training rows, a
 ``model.npz`` + ``model.json``.
 Deterministic: fixed seeds, sorted inputs, single-threaded numpy arithmetic. Held-out rows
 (``split == "heldout"``) and the project set's *test* split are never read here.
+A progress bar per head (epoch k/n, rows seen, rows/s) goes to stderr when it is a terminal
+(``--progress`` forces it, ``--no-progress`` turns it off); stdout and the artefact are unchanged.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from voc_feedback.classification.features import clean_text, extract, hash_featu
 from voc_feedback.classification.lexicon import lexicon
 from voc_feedback.classification.model import SENTIMENT_LABELS, stack_inputs, stack_width
 from voc_feedback.classification.text import detect_language
+from voc_platform.progress import Progress, add_flag, shown
 from voc_platform.taxonomy import CATEGORIES
 
 SENTIMENT_DIM = 1 << 18
@@ -137,8 +140,11 @@ def fit(
     batch: int = 128,
     lr: float = 0.01,
     l2: float = 1e-7,
+    progress: Progress | None = None,
+    stage: str = "",
 ) -> npt.NDArray[np.float32]:
-    """Weighted multinomial logistic regression, mini-batch Adam with lazy L2."""
+    """Weighted multinomial logistic regression, mini-batch Adam with lazy L2. `progress`
+    counts the rows seen, its label naming `stage` and the epoch (it never touches the numbers)."""
     rng = np.random.default_rng(SEED)
     w = np.zeros((dim, n_labels), np.float32)
     m = np.zeros_like(w)
@@ -146,7 +152,9 @@ def fit(
     b1, b2, eps = 0.9, 0.999, 1e-8
     step = 0
     n = len(y)
-    for _ in range(epochs):
+    for epoch in range(1, epochs + 1):
+        if progress is not None:
+            progress.label = f"{stage} epoch {epoch}/{epochs}"
         order = rng.permutation(n).astype(np.int64)
         xs, ys, ws = x.take(order), y[order], weight[order]
         for start in range(0, n, batch):
@@ -168,6 +176,8 @@ def fit(
             mhat = m[touched] / (1 - b1**step)
             vhat = v[touched] / (1 - b2**step)
             w[touched] -= lr * mhat / (np.sqrt(vhat) + eps)
+            if progress is not None:
+                progress.advance(stop - start)
     return w
 
 
@@ -206,6 +216,7 @@ def train_head(
     dim: int,
     epochs: int,
     lr: float,
+    show_progress: bool = False,
 ) -> tuple[npt.NDArray[np.float32], float, float]:
     langs = [detect_language(r.text) for r in rows]
     index = {label: i for i, label in enumerate(label_set)}
@@ -215,7 +226,19 @@ def train_head(
     weight = _weights(rows, labels, langs)
     fit_idx = np.flatnonzero(~calib).astype(np.int64)
     cal_idx = np.flatnonzero(calib).astype(np.int64)
-    w = fit(x.take(fit_idx), y[fit_idx], weight[fit_idx], len(label_set), dim, epochs=epochs, lr=lr)
+    progress = Progress("sentiment:", len(fit_idx) * epochs, "rows", show=show_progress)
+    w = fit(
+        x.take(fit_idx),
+        y[fit_idx],
+        weight[fit_idx],
+        len(label_set),
+        dim,
+        epochs=epochs,
+        lr=lr,
+        progress=progress,
+        stage="sentiment:",
+    )
+    progress.finish()
     cal_logits = _logits(x.take(cal_idx), w)
     temperature = fit_temperature(cal_logits, y[cal_idx])
     hits = cal_logits.argmax(axis=1) == y[cal_idx]
@@ -273,7 +296,7 @@ def fit_dense(
 
 
 def train_category(
-    rows: Sequence[Row], epochs: int, lr: float
+    rows: Sequence[Row], epochs: int, lr: float, show_progress: bool = False
 ) -> tuple[npt.NDArray[np.float32], float, npt.NDArray[np.float32], float, float]:
     """The hashed category head plus the stacked layer over [its log-probabilities, the lexicon's
     category evidence and choice]. The stacked layer is trained on out-of-fold predictions of the
@@ -291,14 +314,38 @@ def train_category(
     x = featurize([r.text for r in rows], CATEGORY_DIM, side)
     weight = _weights(rows, labels, langs)
     oof = np.zeros((len(rows), n_labels), np.float32)
+    fit_idx = np.flatnonzero(~calib).astype(np.int64)
+    cal_idx = np.flatnonzero(calib).astype(np.int64)
+    # One bar for the head: the folds' fits see (STACK_FOLDS - 1) x the fit rows, the last fit once.
+    planned = STACK_FOLDS * len(fit_idx) * epochs
+    progress = Progress("category:", planned, "rows", show=show_progress)
     for k in range(STACK_FOLDS):
         tr = np.flatnonzero(~calib & (fold != k)).astype(np.int64)
         te = np.flatnonzero(~calib & (fold == k)).astype(np.int64)
-        w_k = fit(x.take(tr), y[tr], weight[tr], n_labels, CATEGORY_DIM, epochs=epochs, lr=lr)
+        w_k = fit(
+            x.take(tr),
+            y[tr],
+            weight[tr],
+            n_labels,
+            CATEGORY_DIM,
+            epochs=epochs,
+            lr=lr,
+            progress=progress,
+            stage=f"category fold {k + 1}/{STACK_FOLDS}:",
+        )
         oof[te] = _logits(x.take(te), w_k)
-    fit_idx = np.flatnonzero(~calib).astype(np.int64)
-    cal_idx = np.flatnonzero(calib).astype(np.int64)
-    w = fit(x.take(fit_idx), y[fit_idx], weight[fit_idx], n_labels, CATEGORY_DIM, epochs=epochs, lr=lr)
+    w = fit(
+        x.take(fit_idx),
+        y[fit_idx],
+        weight[fit_idx],
+        n_labels,
+        CATEGORY_DIM,
+        epochs=epochs,
+        lr=lr,
+        progress=progress,
+        stage="category final:",
+    )
+    progress.finish()
     cal_logits = _logits(x.take(cal_idx), w)
     base_t = fit_temperature(cal_logits, y[cal_idx])
 
@@ -344,7 +391,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=here / "model")
     parser.add_argument("--epochs", type=int, default=4)
     parser.add_argument("--lr", type=float, default=0.01)
+    add_flag(parser)  # per head on stderr: epoch k/n, rows seen, rows/s
     args = parser.parse_args(argv)
+    show = shown(args.progress)
     started = time.perf_counter()
     rows = load_rows(args.data)
     if not rows:
@@ -352,11 +401,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     print(f"{len(rows)} training rows: {dict(sorted(Counter(r.source for r in rows).items()))}")
     s_w, s_t, s_acc = train_head(
-        rows, [r.sentiment for r in rows], SENTIMENT_LABELS, SENTIMENT_DIM, args.epochs, args.lr
+        rows, [r.sentiment for r in rows], SENTIMENT_LABELS, SENTIMENT_DIM, args.epochs, args.lr, show
     )
     print(f"sentiment: calibration-slice accuracy {s_acc:.3f}, temperature {s_t}")
     cat_rows = [r for r in rows if r.category is not None]
-    c_w, c_t, stack, stack_t, c_acc = train_category(cat_rows, args.epochs * 3, args.lr)
+    c_w, c_t, stack, stack_t, c_acc = train_category(cat_rows, args.epochs * 3, args.lr, show)
     print(
         f"category: {len(cat_rows)} rows, calibration-slice accuracy (stacked) {c_acc:.3f}, "
         f"temperatures {c_t} / {stack_t}"
