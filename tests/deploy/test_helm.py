@@ -140,7 +140,9 @@ def test_the_defaults_render_the_objects_of_the_kustomize_base() -> None:
     for key in theirs:
         assert ours[key] == theirs[key], key
     accounts = by_key(chart)[("ConfigMap", "nats-config")]["data"]["accounts.conf"]
-    assert accounts == (manifests.DEPLOY / "nats" / "accounts.conf").read_text()
+    assert accounts == (manifests.DEPLOY / "nats" / "accounts.conf").read_text(), (
+        "copy deploy/nats/accounts.conf to deploy/helm/frontline-voc/files/accounts.conf"
+    )
 
 
 def test_production_values_set_replicas_images_databases_and_nats_credentials() -> None:
