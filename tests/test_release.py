@@ -37,6 +37,10 @@ def test_every_package_and_image_carries_the_same_version() -> None:
     for kustomization in (ROOT / "deploy/k8s").rglob("kustomization.yaml"):
         tags += [str(i["newTag"]) for i in yaml.safe_load(kustomization.read_text()).get("images", [])]
     assert len(tags) >= 8 and set(tags) == {version()}, tags
+    chart = yaml.safe_load((ROOT / "deploy/helm/frontline-voc/Chart.yaml").read_text())
+    assert (str(chart["version"]), str(chart["appVersion"])) == (version(), version())
+    production = yaml.safe_load((ROOT / "deploy/helm/frontline-voc/ci/production-values.yaml").read_text())
+    assert str(production["image"]["tag"]) == version()
     from voc_platform.http import VERSION
 
     assert version() == VERSION  # what the services' OpenAPI documents say

@@ -135,28 +135,42 @@ def compose_disagreements(document: Object) -> list[str]:
     return problems
 
 
-@pytest.mark.parametrize("kustomization", KUSTOMIZATIONS)
-def test_every_kubernetes_object_validates_against_the_api_schema(kustomization: str) -> None:
-    objects = render(DEPLOY / "k8s" / kustomization)
-    kinds = {o["kind"] for o in objects}
-    assert {"Deployment", "Service", "PodDisruptionBudget", "Job", "StatefulSet", "ConfigMap"} <= kinds
+def assert_schema_valid(objects: list[Object]) -> None:
+    """Every object validates against the Kubernetes API schema (strict: no unknown fields)."""
     for obj in objects:
         try:
             kubernetes_validate.validate(obj, K8S_VERSION, strict=True)
         except kubernetes_validate.ValidationError as exc:
             pytest.fail(f"{obj['kind']}/{obj['metadata']['name']}: {exc.message} at {list(exc.path)}")
-    secret = yaml.safe_load((DEPLOY / "k8s" / "base" / "secret.example.yaml").read_text())
-    kubernetes_validate.validate(secret, K8S_VERSION, strict=True)
-    # Every secret key a workload reads is in the documented example Secret.
-    referenced = {
-        e["valueFrom"]["secretKeyRef"]["key"]
+
+
+def example_secret() -> Object:
+    secret: Object = yaml.safe_load((DEPLOY / "k8s" / "base" / "secret.example.yaml").read_text())
+    return secret
+
+
+def secret_refs(objects: list[Object]) -> set[tuple[str, str]]:
+    """(Secret name, key) of every secretKeyRef a workload's containers read."""
+    return {
+        (e["valueFrom"]["secretKeyRef"]["name"], e["valueFrom"]["secretKeyRef"]["key"])
         for o in objects
-        if o["kind"] in ("Deployment", "Job")
+        if o["kind"] in ("Deployment", "Job", "StatefulSet")
         for c in o["spec"]["template"]["spec"]["containers"]
         for e in c.get("env", [])
         if "secretKeyRef" in e.get("valueFrom", {})
     }
-    assert referenced <= set(secret["stringData"])
+
+
+@pytest.mark.parametrize("kustomization", KUSTOMIZATIONS)
+def test_every_kubernetes_object_validates_against_the_api_schema(kustomization: str) -> None:
+    objects = render(DEPLOY / "k8s" / kustomization)
+    kinds = {o["kind"] for o in objects}
+    assert {"Deployment", "Service", "PodDisruptionBudget", "Job", "StatefulSet", "ConfigMap"} <= kinds
+    assert_schema_valid(objects)
+    secret = example_secret()
+    kubernetes_validate.validate(secret, K8S_VERSION, strict=True)
+    # Every secret key a workload reads is in the documented example Secret.
+    assert {key for _, key in secret_refs(objects)} <= set(secret["stringData"])
     assert k8s_disagreements(objects) == []
 
 
@@ -187,6 +201,33 @@ def test_a_port_or_env_name_that_disagrees_with_the_settings_fails() -> None:
     assert any("healthcheck" in p for p in compose_disagreements(document))
 
 
+def manifest_settings(
+    objects: list[Object], service: str, monkeypatch: pytest.MonkeyPatch, certs: Path
+) -> tuple[ServiceSettings, Object]:
+    """The service's settings built from its Deployment's environment alone (its ConfigMaps, its
+    env; secrets filled in with random values, the mounted certificates taken from `certs`), and
+    its container."""
+    configs = {o["metadata"]["name"]: o.get("data", {}) for o in objects if o["kind"] == "ConfigMap"}
+    deployment = next(o for o in objects if o["kind"] == "Deployment" and o["metadata"]["name"] == service)
+    container: Object = deployment["spec"]["template"]["spec"]["containers"][0]
+    with monkeypatch.context() as patch:
+        for key in [k for k in os.environ if k.startswith("VOC_")]:
+            patch.delenv(key)
+        for source in container.get("envFrom", []):
+            for key, value in configs[source["configMapRef"]["name"]].items():
+                patch.setenv(key, value)
+        for entry in container["env"]:
+            patch.setenv(entry["name"], entry.get("value") or secrets.token_urlsafe(32))
+        mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
+        volumes = {v["name"]: v for v in deployment["spec"]["template"]["spec"]["volumes"]}
+        assert mounts["tls"] == "/etc/voc/tls"
+        assert volumes["tls"]["secret"]["secretName"] == f"voc-{service}-tls"
+        for key in [k for k in os.environ if k.startswith("VOC_")]:
+            if os.environ[key].startswith("/etc/voc/tls/"):  # the Secret cert-manager makes
+                patch.setenv(key, str(certs / service / os.environ[key].rsplit("/", 1)[1]))
+        return settings_class(service)(), container
+
+
 def test_the_settings_accept_the_manifest_environment(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
@@ -195,29 +236,8 @@ def test_the_settings_accept_the_manifest_environment(
     production secret rules; and they run the bus and gRPC authenticated over TLS (#21 finding 5)."""
     make_certs().make_all(tmp_path / "certs")
     objects = render(DEPLOY / "k8s" / "overlays" / "production")
-    config = next(o for o in objects if o["kind"] == "ConfigMap" and o["metadata"]["name"] == "voc-config")[
-        "data"
-    ]
     for service in SERVICES:
-        deployment = next(
-            o for o in objects if o["kind"] == "Deployment" and o["metadata"]["name"] == service
-        )
-        container = deployment["spec"]["template"]["spec"]["containers"][0]
-        with monkeypatch.context() as patch:
-            for key in [k for k in os.environ if k.startswith("VOC_")]:
-                patch.delenv(key)
-            for key, value in config.items():
-                patch.setenv(key, value)
-            for entry in container["env"]:
-                patch.setenv(entry["name"], entry.get("value") or secrets.token_urlsafe(32))
-            mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
-            volumes = {v["name"]: v for v in deployment["spec"]["template"]["spec"]["volumes"]}
-            assert mounts["tls"] == "/etc/voc/tls"
-            assert volumes["tls"]["secret"]["secretName"] == f"voc-{service}-tls"
-            for key in [k for k in os.environ if k.startswith("VOC_")]:
-                if os.environ[key].startswith("/etc/voc/tls/"):  # the Secret cert-manager makes
-                    patch.setenv(key, str(tmp_path / "certs" / service / os.environ[key].rsplit("/", 1)[1]))
-            settings = settings_class(service)()
+        settings, container = manifest_settings(objects, service, monkeypatch, tmp_path / "certs")
         assert settings.environment == "production" and settings.host == "0.0.0.0"
         assert (settings.http_port, settings.grpc_port) == default_ports(service)
         tls = settings.grpc_tls()
