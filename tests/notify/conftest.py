@@ -3,6 +3,7 @@ shift lead, store manager and area manager, and helpers to create alerts in-proc
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator
 from datetime import datetime
@@ -171,3 +172,31 @@ async def events(db: Database, subject: str) -> list[dict[str, Any]]:
             .order_by(outbox_table.c.created_at)
         )
         return [{"event_id": r.event_id, "payload": r.payload} for r in rows]
+
+
+class StallProbes:
+    """While running: how late the event loop wakes (`stalls`) and how long a write transaction
+    waits for the database's lock (`lock_waits`); a test starts `tasks()`, does the work it
+    checks, then `stop()`s them."""
+
+    def __init__(self, database: Database) -> None:
+        self.database = database
+        self.stalls: list[float] = []
+        self.lock_waits: list[float] = []
+        self.done = asyncio.Event()
+
+    def tasks(self) -> list[asyncio.Task[None]]:
+        return [asyncio.create_task(self._loop_lag()), asyncio.create_task(self._write_lock())]
+
+    async def _loop_lag(self) -> None:
+        while not self.done.is_set():
+            before = time.perf_counter()
+            await asyncio.sleep(0.005)
+            self.stalls.append(time.perf_counter() - before - 0.005)
+
+    async def _write_lock(self) -> None:
+        while not self.done.is_set():
+            before = time.perf_counter()
+            async with self.database.transaction():
+                self.lock_waits.append(time.perf_counter() - before)
+            await asyncio.sleep(0.01)

@@ -16,7 +16,7 @@ import pytest
 from argon2 import PasswordHasher
 
 from tests.conftest import DatabaseFactory
-from tests.notify.conftest import MIGRATIONS
+from tests.notify.conftest import MIGRATIONS, StallProbes
 from voc_notify import api, auth
 from voc_notify.models import Staff, Store
 from voc_notify.settings import Settings
@@ -105,26 +105,11 @@ async def test_parallel_bad_logins_stall_neither_the_loop_nor_the_write_lock(
     verify_seconds = time.perf_counter() - started
     bound = min(0.25, verify_seconds / 2)
     service = await make_notify(databases, slow_hash, login_max_failures=100, login_address_burst=100)
-    stalls: list[float] = []
-    lock_waits: list[float] = []
+    probe = StallProbes(service.database)
     health: list[float] = []
-    done = asyncio.Event()
-
-    async def loop_lag_probe() -> None:
-        while not done.is_set():
-            before = time.perf_counter()
-            await asyncio.sleep(0.005)
-            stalls.append(time.perf_counter() - before - 0.005)
-
-    async def write_probe() -> None:
-        while not done.is_set():
-            before = time.perf_counter()
-            async with service.database.transaction():
-                lock_waits.append(time.perf_counter() - before)
-            await asyncio.sleep(0.01)
 
     async def health_probe(client: httpx.AsyncClient) -> None:
-        while not done.is_set():
+        while not probe.done.is_set():
             before = time.perf_counter()
             assert (await client.get("/healthz")).status_code == 200
             health.append(time.perf_counter() - before)
@@ -132,23 +117,19 @@ async def test_parallel_bad_logins_stall_neither_the_loop_nor_the_write_lock(
 
     try:
         async with service.client() as client:
-            probes = [
-                asyncio.create_task(loop_lag_probe()),
-                asyncio.create_task(write_probe()),
-                asyncio.create_task(health_probe(client)),
-            ]
+            probes = [*probe.tasks(), asyncio.create_task(health_probe(client))]
             await asyncio.sleep(0.05)
             answers = await asyncio.gather(*(attempt(client, "lead@x.demo") for _ in range(6)))
-            done.set()
+            probe.done.set()
             await asyncio.gather(*probes)
     finally:
         await service.database.dispose()
     assert [a.status_code for a in answers] == [401] * 6
     # The probes kept running through 3 rounds of verifications and never waited long.
-    assert max(stalls) < bound, (max(stalls), verify_seconds)
-    assert max(lock_waits) < bound, (max(lock_waits), verify_seconds)
+    assert max(probe.stalls) < bound, (max(probe.stalls), verify_seconds)
+    assert max(probe.lock_waits) < bound, (max(probe.lock_waits), verify_seconds)
     assert max(health) < bound, (max(health), verify_seconds)
-    assert len(stalls) >= 20 and len(lock_waits) >= 10 and len(health) >= 10
+    assert len(probe.stalls) >= 20 and len(probe.lock_waits) >= 10 and len(health) >= 10
 
 
 async def test_known_and_unknown_accounts_are_answered_alike(

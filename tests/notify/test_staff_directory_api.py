@@ -14,6 +14,7 @@ from argon2 import PasswordHasher
 from sqlalchemy import select
 
 from tests.conftest import DatabaseFactory
+from tests.notify.conftest import StallProbes
 from tests.notify.test_login import ADMIN, PASSWORD, make_notify
 from voc_notify import auth
 from voc_notify.models import Staff
@@ -44,30 +45,15 @@ async def test_hashing_passwords_stalls_neither_the_loop_nor_the_write_lock(
     bound = min(0.25, hash_seconds / 2)
     monkeypatch.setattr(auth, "_hasher", slow)
     service = await make_notify(databases, slow.hash(PASSWORD))
-    stalls: list[float] = []
-    lock_waits: list[float] = []
-    done = asyncio.Event()
-
-    async def loop_lag_probe() -> None:
-        while not done.is_set():
-            before = time.perf_counter()
-            await asyncio.sleep(0.005)
-            stalls.append(time.perf_counter() - before - 0.005)
-
-    async def write_probe() -> None:
-        while not done.is_set():
-            before = time.perf_counter()
-            async with service.database.transaction():
-                lock_waits.append(time.perf_counter() - before)
-            await asyncio.sleep(0.01)
+    probe = StallProbes(service.database)
 
     staff = [person(f"new-{i}", f"new-{i}@x.demo") for i in range(6)]
     try:
         async with service.client() as client:
-            probes = [asyncio.create_task(loop_lag_probe()), asyncio.create_task(write_probe())]
+            probes = probe.tasks()
             await asyncio.sleep(0.05)
             answer = await client.put("/v1/admin/staff", json=staff, headers=ADMIN)
-            done.set()
+            probe.done.set()
             await asyncio.gather(*probes)
             login = await client.post(
                 "/v1/auth/login", json={"email": "new-5@x.demo", "password": "a-new-password-1"}
@@ -77,9 +63,9 @@ async def test_hashing_passwords_stalls_neither_the_loop_nor_the_write_lock(
     assert answer.status_code == 200, answer.text
     assert answer.json() == {"staff": 6}
     assert login.status_code == 200, login.text  # the hashes stored are the passwords'
-    assert max(stalls) < bound, (max(stalls), hash_seconds)
-    assert max(lock_waits) < bound, (max(lock_waits), hash_seconds)
-    assert len(stalls) >= 20 and len(lock_waits) >= 10
+    assert max(probe.stalls) < bound, (max(probe.stalls), hash_seconds)
+    assert max(probe.lock_waits) < bound, (max(probe.lock_waits), hash_seconds)
+    assert len(probe.stalls) >= 20 and len(probe.lock_waits) >= 10
 
 
 async def test_an_email_of_someone_else_is_409_and_repeats_are_422(databases: DatabaseFactory) -> None:
