@@ -162,13 +162,28 @@ def test_composition_is_cached_per_set_of_modifiers() -> None:
 @pytest.mark.parametrize(
     ("body", "line", "field", "message"),
     [
-        ("when: {customer.colour: [red]}\npriority: urgent\n", 5, "when.customer.colour", "unknown condition key"),
-        ("when: {signals.vip: true}\npriorty: urgent\nnotify: {roles: [shift_lead]}\n", 6, "priorty", "unknown key"),
+        (
+            "when: {customer.colour: [red]}\npriority: urgent\n",
+            5,
+            "when.customer.colour",
+            "unknown condition key",
+        ),
+        (
+            "when: {signals.vip: true}\npriorty: urgent\nnotify: {roles: [shift_lead]}\n",
+            6,
+            "priorty",
+            "unknown key",
+        ),
         ("when: {signals.vip: true}\n", 1, "(file)", "a modifier changes something"),
         ("when: {}\npriority: urgent\n", 5, "when", "empty when"),
         ("when: {signals.vip: true}\nsteps:\n  - {en: x, at: 0}\n", 7, "steps[0].at", "first, last"),
         ("when: {signals.vip: true}\norder: -1\npriority: urgent\n", 6, "order", "order must be"),
-        ("when: {signals.vip: true}\nremove_steps: {roles: [boss]}\n", 6, "remove_steps.roles", "unknown role"),
+        (
+            "when: {signals.vip: true}\nremove_steps: {roles: [boss]}\n",
+            6,
+            "remove_steps.roles",
+            "unknown role",
+        ),
     ],
 )
 def test_a_bad_modifier_names_file_line_and_field(body: str, line: int, field: str, message: str) -> None:
@@ -202,7 +217,9 @@ def test_a_modifier_that_would_remove_every_step_is_refused() -> None:
         "replaced",
         "when: {signals.vip: true}\nremove_steps: {roles: [staff, shift_lead]}\nsteps: [{en: Mine}]\n",
     )
-    plan = render_plan(parse_playbooks(files(replaced)).match(Facts(category="wait_time", signals={"vip": True})), "en")
+    plan = render_plan(
+        parse_playbooks(files(replaced)).match(Facts(category="wait_time", signals={"vip": True})), "en"
+    )
     assert [s.text for s in plan.steps] == ["Mine"]
 
 
@@ -291,12 +308,17 @@ async def test_lookup_a_vip_repeat_complainer_gets_a_different_plan(actions_repl
     assert special["compensation"]["max_amount"] == 50000 and plain["compensation"] is None
     # chronic complainer and household relation are facts a lookup may carry
     chronic = await a.lookup(
-        {"feedback": WAIT, "customer": {"signals": {"chronic_complainer": True}, "household_relation": "driver"}}
+        {
+            "feedback": WAIT,
+            "customer": {"signals": {"chronic_complainer": True}, "household_relation": "driver"},
+        }
     )
     assert chronic.status_code == 200 and chronic.json()["modifiers"] == ["modifier-chronic-complainer"]
 
 
-async def test_publishing_a_bad_modifier_is_refused_with_file_line_and_field(actions_replicas: Replicas) -> None:
+async def test_publishing_a_bad_modifier_is_refused_with_file_line_and_field(
+    actions_replicas: Replicas,
+) -> None:
     a = actions_replicas.a
     before = await a.live_set()
     pid = unique_id("mod")
@@ -327,7 +349,9 @@ def test_the_grpc_reply_carries_the_modifiers_and_the_other_language() -> None:
 
     request = actions_pb2.GetActionPlanRequest(
         feedback=common_pb2.FeedbackFacts(category="wait_time", sentiment="negative", language="ko"),
-        customer=actions_pb2.CustomerFacts(tier="vip", known=True, name="김민수", signals={"repeat_issue": True}),
+        customer=actions_pb2.CustomerFacts(
+            tier="vip", known=True, name="김민수", signals={"repeat_issue": True}
+        ),
         language="ko",
         other_languages=["en", "ko", "en-US"],
     )

@@ -15,6 +15,7 @@ from voc_platform import dbsync
 from voc_platform.bus import ConsumerSpec
 from voc_platform.db import Database
 from voc_platform.dbsync import Reader
+from voc_platform.masking import mask_text
 from voc_platform.outbox import (
     insert_outbox_rows,
     mark_processed,
@@ -24,7 +25,7 @@ from voc_platform.outbox import (
 )
 from voc_profile import resolution, signals, timeline
 from voc_profile.facts import FeedbackItem, feedback_item
-from voc_profile.identity import of_message
+from voc_profile.identity import mask_name, of_message
 from voc_profile.models import outbox_table, processed_table
 from voc_profile.resolution import Identifiers, NeedsSession
 from voc_profile.sessions import in_session
@@ -33,6 +34,7 @@ from voc_profile.settings import Settings
 log = logging.getLogger(__name__)
 CONSUMER = "profile-history"
 ALERTS_CONSUMER = "profile-alerts"
+EXCERPT_LIMIT = 80
 ALERT_SUBJECTS = ["voc.alert.created", "voc.alert.acknowledged", "voc.alert.resolved", "voc.alert.escalated"]
 
 
@@ -67,6 +69,7 @@ class Received:
     name: str | None
     item: FeedbackItem
     severity: str
+    excerpt: str | None = None
 
 
 def received_of(msg: Msg, *, region: str) -> Received | None:
@@ -83,7 +86,20 @@ def received_of(msg: Msg, *, region: str) -> Received | None:
     item = feedback_item(facts, store_id=facts.store_id, channel=facts.channel)
     assert item is not None
     event_id = (msg.headers or {}).get("Nats-Msg-Id", facts.feedback_id)
-    return Received(event_id, ids, c.name or None, item, facts.severity)
+    return Received(event_id, ids, c.name or None, item, facts.severity, excerpt_of(event.text, c.name))
+
+
+def excerpt_of(text: str, name: str | None) -> str | None:
+    """What staff may see of an earlier contact's text: the customer's name masked as the
+    context masks it, e-mails and long numbers masked, at most `EXCERPT_LIMIT` characters."""
+    text = " ".join(text.split())
+    if not text:
+        return None
+    if name and name.strip():
+        for part in {name.strip(), *name.split()}:
+            if len(part) >= 2:
+                text = text.replace(part, mask_name(part))
+    return mask_text(text, EXCERPT_LIMIT)
 
 
 async def handle_received(database: Database, settings: Settings, msg: Msg) -> None:
@@ -143,6 +159,7 @@ def record_received(
         severity=received.severity,
         settings=settings,
         now=now,
+        excerpt=received.excerpt,
     )
     feedback_id = received.item.feedback_id
     linked = events_pb2.FeedbackLinked(feedback_id=feedback_id, customer_id=customer_id)
