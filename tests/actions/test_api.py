@@ -298,7 +298,13 @@ async def test_lookup_with_the_design_body(actions_replicas: Replicas) -> None:
     assert plan["notify_roles"] == ["shift_lead", "store_manager"]
     assert plan["escalation"][0] == {"after_seconds": 300, "roles": ["store_manager"]}
     assert all(s["text"] and s["role"] for s in plan["steps"])
-    assert plan["matched_because"] == ["category=food_safety"]
+    # The VIP repeat customer of the body gets the shipped modifiers on top of the default.
+    assert plan["matched_because"][0] == "category=food_safety"
+    assert plan["modifiers"] == ["modifier-vip", "modifier-repeat-issue"]
+    assert [line.split(":")[0] for line in plan["matched_because"][1:]] == [
+        "modifier modifier-vip",
+        "modifier modifier-repeat-issue",
+    ]
     # No name was given: the script speaks to "고객", never a blank or a raw placeholder.
     assert "{" not in plan["script"] and "고객님" in plan["script"]
 

@@ -19,6 +19,9 @@ from voc_platform.grpc import client_channel
 SEOUL_LUNCH_MS = int(datetime(2026, 11, 18, 3, 10, tzinfo=UTC).timestamp() * 1000)
 
 RESTAURANT = actions_pb2.StoreFacts(format="restaurant", region="seoul", name="강남역점")
+# A gold member with nothing else known: no shipped modifier applies (they are for vip, repeat,
+# churn risk and chronic complainers), so the plan is the playbook's own.
+GOLD = actions_pb2.CustomerFacts(tier="gold", known=True, name="김민수", last_visit="2026-11-02")
 VIP_REPEAT = actions_pb2.CustomerFacts(
     tier="vip",
     known=True,
@@ -59,8 +62,9 @@ async def plan_for(replicas: Replicas, req: actions_pb2.GetActionPlanRequest) ->
 
 
 async def test_a_critical_food_safety_plan_has_every_field(actions_replicas: Replicas) -> None:
-    plan = await plan_for(actions_replicas, request("food_safety", severity="critical", customer=VIP_REPEAT))
+    plan = await plan_for(actions_replicas, request("food_safety", severity="critical", customer=GOLD))
     assert (plan.playbook_id, plan.version) == ("restaurant-food-safety-critical", 1)
+    assert not plan.modifiers
     assert plan.title == "식당 식품 안전 사고 — 이물·식중독 의심" and plan.language == "ko"
     assert plan.priority == "urgent"
     assert len(plan.steps) == 6 and plan.steps[0].text.startswith("고객에게 몸 상태를 묻는다")
@@ -98,12 +102,16 @@ async def test_the_plan_changes_with_the_customer(actions_replicas: Replicas) ->
         "store.format=restaurant",
         "customer.tier in [vip, vvip, gold] (vip)",
         "signals.repeat_issue=true",
+        "modifier modifier-vip: sentiment in [negative, neutral] (negative), "
+        "customer.tier in [vip, vvip] (vip)",
+        "modifier modifier-repeat-issue: signals.repeat_issue=true",
     ]
+    assert list(vip.modifiers) == ["modifier-vip", "modifier-repeat-issue"] and not anonymous.modifiers
     assert [(r.playbook_id, r.specificity) for r in vip.runners_up] == [
         ("restaurant-food-quality-repeat", 3),
         ("food-quality-default", 1),
     ]
-    assert "2026-11-02" in vip.steps[0].text and vip.script.startswith("김민수님")
+    assert any("2026-11-02" in s.text for s in vip.steps) and vip.script.startswith("김민수님")
     assert (anonymous.playbook_id, list(anonymous.matched_because)) == (
         "food-quality-default",
         ["category=food_quality"],

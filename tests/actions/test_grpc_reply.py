@@ -45,6 +45,7 @@ def plan_message(plan: Plan) -> actions_pb2.Plan:
             for pid, specificity in plan.runners_up
         ],
         language=plan.language,
+        modifiers=plan.modifiers,
     )
 
 

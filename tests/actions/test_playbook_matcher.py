@@ -234,12 +234,18 @@ def reference_match(
     """Matching as specified, the slow way: every condition of every playbook of the category,
     in specificity / priority / id order. None when nothing matches (a fallback)."""
     fm = facts.as_map()
-    bucket = [p for p in ranked if facts.category in p.categories]
+    bucket = [p for p in ranked if facts.category in p.categories and not p.is_modifier]
     hits = [p for p in bucket if all(c.holds(fm) for c in p.conditions)]
     if not hits:
         return None
     best = hits[0]
-    return best.id, [c.explain(fm) for c in best.conditions], [(p.id, p.specificity) for p in hits[1:6]]
+    modifiers = sorted((p for p in ranked if p.is_modifier), key=lambda p: (p.order, p.id))
+    why = [c.explain(fm) for c in best.conditions] + [
+        f"modifier {m.id}: " + ", ".join(c.explain(fm) for c in m.conditions)
+        for m in modifiers
+        if all(c.holds(fm) for c in m.conditions)
+    ]
+    return best.id, why, [(p.id, p.specificity) for p in hits[1:6]]
 
 
 def synthetic_library() -> Library:

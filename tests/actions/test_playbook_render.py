@@ -17,7 +17,7 @@ from voc_actions.playbooks.template import VARIABLES, compile_template
 
 PLAN_KEYS = {
     "playbook_id", "version", "title", "priority", "steps", "script", "sla", "notify_roles",
-    "escalation", "compensation", "matched_because", "runners_up", "language",
+    "escalation", "compensation", "matched_because", "runners_up", "language", "modifiers",
 }  # fmt: skip
 
 

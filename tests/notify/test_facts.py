@@ -60,9 +60,28 @@ def test_the_customer_context_is_stored_as_staff_may_see_it() -> None:
             repeat_issue=True,
             repeat_counts={"cleanliness": 2},
             complaint_count_90d=3,
-            reasons=[profile_pb2.SignalReason(signal="repeat_issue", reason="2 in 90 days")],
+            reasons=[
+                profile_pb2.SignalReason(
+                    signal="repeat_issue", reason="2 in 90 days", reason_ko="90일 동안 2건"
+                )
+            ],
         ),
         feedback_count=4,
+        household_relation="driver",
+        household=[profile_pb2.HouseholdMember(customer_id="c-2", masked_name="김**", relation="owner")],
+        recent_contacts=[
+            profile_pb2.RecentContact(
+                feedback_id="f-0",
+                channel="call_center",
+                store_id="s2",
+                occurred_at_ms=500,
+                category="cleanliness",
+                sentiment="negative",
+                status="resolved",
+                outcome="refunded",
+                excerpt="김**: 테이블이 끈적해요",
+            )
+        ],
     )
     stored = customer_from_proto(context).as_stored()
     assert stored == {
@@ -85,7 +104,24 @@ def test_the_customer_context_is_stored_as_staff_may_see_it() -> None:
             "low_satisfaction": False,
             "churn_risk": False,
             "vip": False,
-            "reasons": [{"signal": "repeat_issue", "reason": "2 in 90 days"}],
+            "reasons": [{"signal": "repeat_issue", "reason": "2 in 90 days", "reason_ko": "90일 동안 2건"}],
+        },
+        "recent_contacts": [
+            {
+                "feedback_id": "f-0",
+                "channel": "call_center",
+                "store_id": "s2",
+                "occurred_at_ms": 500,
+                "category": "cleanliness",
+                "sentiment": "negative",
+                "status": "resolved",
+                "outcome": "refunded",
+                "excerpt": "김**: 테이블이 끈적해요",
+            }
+        ],
+        "household": {
+            "relation": "driver",
+            "members": [{"customer_id": "c-2", "masked_name": "김**", "relation": "owner"}],
         },
     }
     assert "김민수" not in str(stored), "the unmasked name never reaches an alert"

@@ -71,6 +71,20 @@ def reference_message(d: dict[str, Any]) -> profile_pb2.CustomerContext:
             )
             for f in d["recent_feedback"]
         ],
+        recent_contacts=[
+            profile_pb2.RecentContact(
+                feedback_id=r["feedback_id"],
+                channel=r["channel"],
+                store_id=r["store_id"],
+                occurred_at_ms=int(r["occurred_at"] * 1000),
+                category=r["category"],
+                sentiment=r["sentiment"],
+                status=r["status"],
+                outcome=r["outcome"] or "",
+                excerpt=r["excerpt"],
+            )
+            for r in d["recent_contacts"]
+        ],
         signals=profile_pb2.Signals(
             repeat_issue=sig["repeat_issue"],
             repeat_counts=sig["repeat_counts"],
@@ -84,7 +98,10 @@ def reference_message(d: dict[str, Any]) -> profile_pb2.CustomerContext:
             vip=sig["vip"],
             reasons=[
                 profile_pb2.SignalReason(
-                    signal=r["signal"], reason=r["reason"], feedback_ids=r["feedback_ids"]
+                    signal=r["signal"],
+                    reason=r["reason"],
+                    feedback_ids=r["feedback_ids"],
+                    reason_ko=r["reason_ko"],
                 )
                 for r in sig["reasons"]
             ],
@@ -171,6 +188,7 @@ async def test_context_answers_match_the_service_context(profile: Profile) -> No
     ):
         answer = (await servicer.GetCustomerContext(request, ctx)).context
         assert answer.found and answer.household and answer.last_visits and answer.recent_feedback
+        assert answer.recent_contacts and all(r.status == "received" for r in answer.recent_contacts)
         current = request.current_feedback if request.current_feedback.feedback_id else None
         assert answer == await expected(owner, current)
 

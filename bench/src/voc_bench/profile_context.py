@@ -117,7 +117,13 @@ def load(path: Path, count: int) -> None:
             )
             visit = SimpleNamespace(store_id=f"store-{i % 300}", visited_at=now - rng.random() * 60 * 86400)
             history += [
-                {**item._asdict(), "customer_id": customer_id(i), "severity": "medium"} for item in items
+                {
+                    **item._asdict(),
+                    "customer_id": customer_id(i),
+                    "severity": "medium",
+                    "excerpt": f"{CATEGORIES[k % 5]} 불만입니다, 연락은 ***{i % 10000:04d} 으로 주세요",
+                }
+                for k, item in enumerate(items)
             ]
             visits.append((customer_id(i), visit.store_id, visit.visited_at, 12000.0))
             kept = summary.build(items, shape=shape, now=now)
@@ -143,9 +149,9 @@ def load(path: Path, count: int) -> None:
             )
         conn.executemany(
             "INSERT INTO feedback_history (feedback_id, customer_id, store_id, channel, category, sentiment,"
-            " severity, csat, nps, revisit_intent, occurred_at) VALUES (:feedback_id, :customer_id,"
+            " severity, csat, nps, revisit_intent, occurred_at, excerpt) VALUES (:feedback_id, :customer_id,"
             " :store_id, :channel, :category, :sentiment, :severity, :csat, :nps, :revisit_intent,"
-            " :occurred_at)",
+            " :occurred_at, :excerpt)",
             history,
         )
         conn.executemany(

@@ -12,7 +12,7 @@ from voc.actions.v1 import actions_pb2, actions_pb2_grpc
 from voc_actions.live import LiveLibrary
 from voc_actions.plans import DEFAULT_LANGUAGE, facts_of, template_values
 from voc_actions.playbooks import Library, Playbook
-from voc_actions.playbooks.render import render_texts
+from voc_actions.playbooks.render import normalize_language, render_texts
 from voc_platform.grpc import check_batch_size, item_error
 
 SERVICE_NAME = actions_pb2.DESCRIPTOR.services_by_name["ActionsService"].full_name
@@ -76,13 +76,13 @@ def plan_reply(
         tier=cust.tier,
         signals=signals,
         local_time=_local_time(request),
+        household_relation=cust.household_relation,
     )
     match = library.match(facts)
+    customer = template_values(cust.name, cust.tier, cust.last_visit, cust.repeat_count)
+    store = {"name": st.name} if st.name else None
     lang, title, steps, script = render_texts(
-        match,
-        language=request.language or fb.language or DEFAULT_LANGUAGE,
-        customer=template_values(cust.name, cust.tier, cust.last_visit, cust.repeat_count),
-        store={"name": st.name} if st.name else None,
+        match, language=request.language or fb.language or DEFAULT_LANGUAGE, customer=customer, store=store
     )
     reply = actions_pb2.GetActionPlanResponse()
     plan = reply.plan
@@ -96,6 +96,13 @@ def plan_reply(
     add_runner_up = plan.runners_up.add
     for playbook_id, specificity in match.runners_up:
         add_runner_up(playbook_id=playbook_id, specificity=specificity)
+    plan.modifiers.extend(match.modifiers)
+    for other in dict.fromkeys(normalize_language(o) for o in request.other_languages):
+        if other != lang:
+            _, other_title, other_steps, other_script = render_texts(match, other, customer, store)
+            plan.translations.add(
+                language=other, title=other_title, steps=[t for t, _ in other_steps], script=other_script
+            )
     return reply
 
 

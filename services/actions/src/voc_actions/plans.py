@@ -40,6 +40,7 @@ def facts_of(
     tier: str | None,
     signals: dict[str, Any],
     local_time: datetime | None,
+    household_relation: str | None = None,
 ) -> Facts:
     """The facts a lookup matches on: a blank value is unknown, a missing category is other."""
     return Facts(
@@ -55,6 +56,7 @@ def facts_of(
         customer_tier=tier or None,
         signals=signals,
         local_time=local_time,
+        household_relation=household_relation or None,
     )
 
 

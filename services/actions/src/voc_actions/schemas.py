@@ -63,6 +63,8 @@ class LookupCustomer(BaseModel):
     name: ShortText | None = None
     last_visit: ShortText | None = None
     repeat_count: Annotated[int, Field(ge=0, le=10_000)] | None = None
+    # The customer's place in a household (owner, driver, family_member), for modifiers.
+    household_relation: Word | None = None
 
     @field_validator("signals")
     @classmethod
@@ -108,6 +110,7 @@ class LookupIn(BaseModel):
             tier=cust.tier,
             signals=dict(cust.signals),
             local_time=self.local_time,
+            household_relation=cust.household_relation,
         )
         return PlanQuery(
             facts=facts,

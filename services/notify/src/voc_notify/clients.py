@@ -20,9 +20,12 @@ from voc_notify.facts import (
     Compensation,
     CustomerContext,
     EscalationStep,
+    HouseholdMember,
     Plan,
     PlanStep,
+    PlanTexts,
     Reason,
+    RecentContact,
     RunnerUp,
     Signals,
     Sla,
@@ -33,6 +36,8 @@ from voc_notify.settings import Settings
 from voc_platform.grpc import Coalescing, ItemFailed, client_channel
 
 log = logging.getLogger(__name__)
+#: The languages staff may read (the directory's `language`).
+LANGUAGES = ("ko", "en")
 
 
 class Upstreams:
@@ -129,7 +134,9 @@ def _plan_request(
                 "vip": sig.vip,
                 "churn_risk": sig.churn_risk,
                 "low_satisfaction": sig.low_satisfaction,
+                "chronic_complainer": sig.chronic_complainer,
             },
+            household_relation=context.household_relation,
         )
     tz = (store.timezone if store is not None else None) or "Asia/Seoul"
     try:
@@ -147,6 +154,8 @@ def _plan_request(
         language=language,
         local_time_ms=int(time.time() * 1000),
         time_zone=tz,
+        # Staff read the plan in their own language: the other one comes in the same reply.
+        other_languages=[other for other in LANGUAGES if other != language],
     )
 
 
@@ -180,8 +189,24 @@ def customer_from_proto(context: profile_pb2.CustomerContext | None) -> Customer
             low_satisfaction=sig.low_satisfaction,
             churn_risk=sig.churn_risk,
             vip=sig.vip,
-            reasons=tuple(Reason(r.signal, r.reason) for r in sig.reasons),
+            reasons=tuple(Reason(r.signal, r.reason, r.reason_ko) for r in sig.reasons),
         ),
+        recent_contacts=tuple(
+            RecentContact(
+                r.feedback_id,
+                r.channel,
+                r.store_id,
+                r.occurred_at_ms,
+                r.category,
+                r.sentiment,
+                r.status,
+                r.outcome,
+                r.excerpt,
+            )
+            for r in context.recent_contacts
+        ),
+        household_relation=context.household_relation,
+        household=tuple(HouseholdMember(m.customer_id, m.masked_name, m.relation) for m in context.household),
     )
 
 
@@ -203,6 +228,10 @@ def plan_from_proto(plan: actions_pb2.Plan) -> Plan:
         matched_because=tuple(plan.matched_because),
         runners_up=tuple(RunnerUp(r.playbook_id, r.specificity) for r in plan.runners_up),
         language=plan.language,
+        modifiers=tuple(plan.modifiers),
+        translations=tuple(
+            PlanTexts(t.language, t.title, tuple(t.steps), t.script) for t in plan.translations
+        ),
     )
 
 

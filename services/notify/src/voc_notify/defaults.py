@@ -5,7 +5,7 @@ Deliberately plain: apologise, listen, fix what can be fixed, tell the shift lea
 
 from __future__ import annotations
 
-from voc_notify.facts import EscalationStep, Plan, PlanStep, Sla
+from voc_notify.facts import EscalationStep, Plan, PlanStep, PlanTexts, Sla
 
 _TITLES = {
     "ko": "고객 피드백 — 기본 대응",
@@ -43,4 +43,7 @@ def default_plan(*, category: str, severity: str, language: str) -> Plan:
         matched_because=("actions service unavailable: built-in default",),
         runners_up=(),
         language=lang,
+        translations=tuple(
+            PlanTexts(other, _TITLES[other], _STEPS[other], "") for other in _TITLES if other != lang
+        ),
     )

@@ -90,7 +90,44 @@ class Visit:
 @dataclass(frozen=True, slots=True)
 class Reason:
     signal: str
-    reason: str
+    reason: str  # in English
+    reason_ko: str = ""  # in Korean (the staff app shows each staff member theirs)
+
+
+@dataclass(frozen=True, slots=True)
+class RecentContact:
+    """One of the customer's earlier contacts (profile's `RecentContact`): the staff app's
+    timeline. The store's name is added when the alert is read (notify's directory)."""
+
+    feedback_id: str
+    channel: str
+    store_id: str
+    occurred_at_ms: int
+    category: str
+    sentiment: str
+    status: str
+    outcome: str
+    excerpt: str  # masked by profile, at most 80 characters
+
+    def as_stored(self) -> dict[str, Any]:
+        return {
+            "feedback_id": self.feedback_id,
+            "channel": self.channel,
+            "store_id": self.store_id,
+            "occurred_at_ms": self.occurred_at_ms,
+            "category": self.category,
+            "sentiment": self.sentiment,
+            "status": self.status,
+            "outcome": self.outcome or None,
+            "excerpt": self.excerpt,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class HouseholdMember:
+    customer_id: str
+    masked_name: str
+    relation: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +159,11 @@ class CustomerContext:
     mean_csat: float | None = None
     last_visits: tuple[Visit, ...] = ()
     signals: Signals = field(default_factory=Signals)
+    # The earlier contacts across channels and stores, newest first (at most 5), and the
+    # customer's place in a household (owner | driver | family_member) with its other members.
+    recent_contacts: tuple[RecentContact, ...] = ()
+    household_relation: str = ""
+    household: tuple[HouseholdMember, ...] = ()
 
     def repeat_count(self, category: str) -> int:
         return self.signals.repeat_counts.get(category, 0)
@@ -154,8 +196,20 @@ class CustomerContext:
                 "low_satisfaction": sig.low_satisfaction,
                 "churn_risk": sig.churn_risk,
                 "vip": sig.vip,
-                "reasons": [{"signal": r.signal, "reason": r.reason} for r in sig.reasons],
+                "reasons": [
+                    {"signal": r.signal, "reason": r.reason, "reason_ko": r.reason_ko} for r in sig.reasons
+                ],
             },
+            "recent_contacts": [c.as_stored() for c in self.recent_contacts],
+            "household": {
+                "relation": self.household_relation,
+                "members": [
+                    {"customer_id": m.customer_id, "masked_name": m.masked_name, "relation": m.relation}
+                    for m in self.household
+                ],
+            }
+            if self.household_relation or self.household
+            else None,
         }
 
     @classmethod
@@ -210,6 +264,16 @@ class RunnerUp:
 
 
 @dataclass(frozen=True, slots=True)
+class PlanTexts:
+    """A plan's texts in another language (its steps in the plan's order)."""
+
+    language: str
+    title: str
+    steps: tuple[str, ...]
+    script: str
+
+
+@dataclass(frozen=True, slots=True)
 class Plan:
     """The action plan (actions' `Plan`, or the built-in one): what staff do, whom to page first,
     the SLA and the escalation ladder."""
@@ -227,6 +291,8 @@ class Plan:
     matched_because: tuple[str, ...] = ()
     runners_up: tuple[RunnerUp, ...] = ()
     language: str = ""
+    modifiers: tuple[str, ...] = ()
+    translations: tuple[PlanTexts, ...] = ()
 
     def as_stored(self) -> dict[str, Any]:
         """The alert's `plan` column: the proto's JSON form (field names as in the proto, every
@@ -253,6 +319,11 @@ class Plan:
                 {"playbook_id": r.playbook_id, "specificity": r.specificity} for r in self.runners_up
             ],
             language=self.language,
+            modifiers=list(self.modifiers),
+            translations=[
+                {"language": t.language, "title": t.title, "steps": list(t.steps), "script": t.script}
+                for t in self.translations
+            ],
         )
         return stored
 

@@ -1,47 +1,20 @@
-"""The lock-screen text of an alert: its title and a body with personal data masked."""
+"""The lock-screen text of an alert: its title and a body with personal data masked (the text
+masking itself is `voc_platform.masking.mask_text`, shared with profile's recent contacts)."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from typing import Any
 
 from voc_notify.facts import CustomerContext
 from voc_notify.models import Alert, Store
+from voc_platform.masking import mask_text
 from voc_platform.taxonomy import label
 
 PRIORITY_LABEL = {
     "ko": {"urgent": "긴급", "normal": "알림", "info": "공유"},
     "en": {"urgent": "URGENT", "normal": "Alert", "info": "FYI"},
 }
-# An address: a local part, @, and a domain of labels that may carry hyphens (`mail.my-shop.co.kr`).
-_EMAIL = re.compile(r"[\w.+%-]+@[\w-]+(?:\.[\w-]+)+")
-# A number as people write phone, card, account and resident registration numbers: digits (ASCII
-# or full-width) with up to three separators between them (spaces, dots, dashes, slashes,
-# brackets, ASCII or full-width), and an optional leading + or bracket.
-_SEPARATOR = r"[\s.\-\u2010-\u2015\u2212/()\uff0e\uff0d\uff08\uff09\uff0f]"
-_NUMBER = re.compile(rf"[+\uff0b]?[(\uff08]?\d(?:{_SEPARATOR}{{0,3}}\d)+")
-_MIN_DIGITS = 7  # shorter runs are quantities, times, prices
-_RESIDENT_NUMBER = re.compile(r"\d{6}[1-8]\d{6}")  # Korean RRN / foreigner number: YYMMDD + 7
-
-
-def _mask_number(match: re.Match[str]) -> str:
-    digits = "".join(ch for ch in match.group(0) if ch.isdigit())
-    if len(digits) < _MIN_DIGITS:
-        return match.group(0)
-    international = match.group(0).lstrip("(\uff08").startswith(("+", "\uff0b"))
-    if not international and _RESIDENT_NUMBER.fullmatch(digits):
-        return "******-*******"  # nothing of a resident registration number is shown
-    return "***" + digits[-4:]  # phone, card, account: the last four digits
-
-
-def mask_text(text: str, limit: int = 120) -> str:
-    """A lock-screen-safe excerpt: e-mails, and numbers of 7+ digits however written (phone
-    numbers with dots or +82, cards with spaces or dashes) reduced to their last four digits,
-    resident registration numbers masked whole."""
-    text = _EMAIL.sub("***@***", text)
-    text = _NUMBER.sub(_mask_number, text)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def compose(

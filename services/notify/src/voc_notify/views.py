@@ -3,13 +3,15 @@ summary and detail, and its delivery receipts (the JSON the REST API and the liv
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from sqlalchemy import ColumnElement, false, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from voc_notify.auth import Principal
-from voc_notify.models import Alert, Delivery
+from voc_notify.masking import push_text
+from voc_notify.models import Alert, Delivery, Staff, Store
 from voc_notify.routing import ROLE_LEVEL
 from voc_platform.errors import Forbidden, NotFound
 from voc_platform.records import fields_of
@@ -72,10 +74,90 @@ async def inbox(
         query = query.where(Alert.id < before)  # uuid7 ids sort by time
     rows = list(await session.scalars(query.order_by(Alert.id.desc()).limit(limit + 1)))
     page = rows[:limit]
+    language = await staff_language(session, principal=principal)
+    stores = await stores_by_id(session, (a.store_id for a in page))
     return {
-        "alerts": [alert_summary(a) for a in page],
+        "alerts": [_in_language(alert_summary(a), a, language, stores) for a in page],
         "next_before": page[-1].id if len(rows) > limit else None,
     }
+
+
+async def read_alert(session: AsyncSession, *, alert_id: str, principal: Principal) -> dict[str, Any]:
+    """One alert as the staff member sees it (`alert_detail`), in their own language: its
+    title and body, the plan (title, steps, script) and the signals' reasons; the recent
+    contacts with their stores' names."""
+    alert = await visible_alert(session, alert_id=alert_id, principal=principal)
+    language = await staff_language(session, principal=principal)
+    contacts = (alert.context or {}).get("recent_contacts") or []
+    stores = await stores_by_id(session, [alert.store_id, *(c["store_id"] for c in contacts)])
+    return localized(alert_detail(alert), alert, language=language, stores=stores)
+
+
+async def staff_language(session: AsyncSession, *, principal: Principal) -> str:
+    """The staff member's language from the directory ("" for a caller not in it: the admin)."""
+    staff = await session.get(Staff, principal.staff_id)
+    return staff.language if staff is not None and staff.language in LANGUAGES else ""
+
+
+async def stores_by_id(session: AsyncSession, store_ids: Iterable[str]) -> dict[str, Store]:
+    wanted = set(store_ids)
+    if not wanted:
+        return {}
+    return {s.id: s for s in await session.scalars(select(Store).where(Store.id.in_(wanted)))}
+
+
+#: The languages an alert can be read in.
+LANGUAGES = ("ko", "en")
+
+
+def localized(
+    detail: dict[str, Any], alert: Alert, *, language: str, stores: Mapping[str, Store]
+) -> dict[str, Any]:
+    """`detail` in `language`: the title and body composed again in it, the plan's texts from
+    its translations, each signal reason's `text`, each recent contact's `store_name`."""
+    detail = _in_language(detail, alert, language, stores)
+    plan = detail.get("plan") or {}
+    translated = next((t for t in plan.get("translations") or () if t.get("language") == language), None)
+    if language and plan.get("language") != language and translated:
+        steps = plan.get("steps") or []
+        texts = translated.get("steps") or []
+        detail["plan"] = {
+            **plan,
+            "title": translated["title"],
+            "script": translated["script"],
+            "steps": [
+                {**step, "text": texts[i] if i < len(texts) else step["text"]} for i, step in enumerate(steps)
+            ],
+            "language": language,
+        }
+    customer = detail.get("customer")
+    if customer and customer.get("known"):
+        customer = detail["customer"] = dict(customer)
+        signals = customer.get("signals")
+        if signals:
+            customer["signals"] = {
+                **signals,
+                "reasons": [
+                    {**r, "text": (r.get("reason_ko") or r["reason"]) if language == "ko" else r["reason"]}
+                    for r in signals.get("reasons") or []
+                ],
+            }
+        customer["recent_contacts"] = [
+            {**c, "store_name": stores[c["store_id"]].name if c["store_id"] in stores else c["store_id"]}
+            for c in customer.get("recent_contacts") or []
+        ]
+    detail["context"] = detail["customer"]  # DESIGN §5 names it `context`; `customer` stays
+    return detail
+
+
+def _in_language(
+    summary: dict[str, Any], alert: Alert, language: str, stores: Mapping[str, Store]
+) -> dict[str, Any]:
+    """The summary's title and body in `language` (the row keeps the store's)."""
+    store = stores.get(alert.store_id)
+    if language and alert.feedback and store is not None and store.language != language:
+        summary["title"], summary["body"] = push_text(alert, store=store, language=language)
+    return summary
 
 
 async def receipts(session: AsyncSession, *, alert_id: str, principal: Principal) -> dict[str, Any]:

@@ -1,8 +1,10 @@
 """The customer context served over gRPC (notify's lookups) and REST: attributes, last visits,
-household, recent feedback and live signals, counting the feedback being handled.
+household, recent feedback, the earlier contacts as staff see them, and live signals, counting
+the feedback being handled.
 
 A context call is one statement (customer, phone, summary) plus the last visits (plus the rank
-count for 3+ complaints, the household when there is one), in one `dbsync` hop. A customer
+count for 3+ complaints, the household when there is one, the recent contacts when there is
+earlier feedback), in one `dbsync` hop. A customer
 named only by identifiers not yet on file is created on first contact, in one write hop.
 """
 
@@ -20,9 +22,15 @@ from voc_platform.db import Database
 from voc_platform.dbsync import Prepared, Reader
 from voc_platform.errors import Gone, NotFound
 from voc_profile import resolution, signals, summary
-from voc_profile.facts import CustomerFacts, FeedbackItem, MemberFacts, VisitFacts
+from voc_profile.facts import CustomerFacts, FeedbackItem, MemberFacts, RecentContact, VisitFacts
 from voc_profile.identity import mask_name, mask_phone
-from voc_profile.models import customers_table, history_table, identifiers_table, signals_table
+from voc_profile.models import (
+    alerts_table,
+    customers_table,
+    history_table,
+    identifiers_table,
+    signals_table,
+)
 from voc_profile.resolution import Identifiers, NeedsSession, Resolution
 from voc_profile.sessions import in_session
 from voc_profile.settings import Settings
@@ -55,6 +63,8 @@ class Context:
     mean_csat: float | None
     phone: str | None
     household: Sequence[MemberFacts] = ()
+    # The earlier contacts (not the feedback being handled), newest first, at most 5.
+    contacts: Sequence[RecentContact] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """The REST answer (gRPC builds its message from the same fields)."""
@@ -97,6 +107,7 @@ class Context:
             "last_visits": [
                 {"store_id": v.store_id, "visited_at": v.visited_at, "amount": v.amount} for v in self.visits
             ],
+            "recent_contacts": [contact._asdict() for contact in self.contacts],
             "signals": self.signals.to_dict(),
         }
 
@@ -159,6 +170,55 @@ _HOUSEHOLD = Prepared(
     )
     .limit(10)
 )
+
+
+#: How many earlier contacts a context shows.
+RECENT_CONTACTS = 5
+# A case's status from its alert's (none yet: received; open or escalated: alerted).
+_CASE_STATUS = {None: "received", "open": "alerted", "escalated": "alerted"}
+# The customer's latest feedback and the alert of each, by the history's (customer, time) index.
+_RECENT_CONTACTS = Prepared(
+    select(
+        history_table.c.feedback_id,
+        history_table.c.channel,
+        history_table.c.store_id,
+        history_table.c.occurred_at,
+        history_table.c.category,
+        history_table.c.sentiment,
+        alerts_table.c.status,
+        alerts_table.c.outcome,
+        history_table.c.excerpt,
+    )
+    .select_from(
+        history_table.outerjoin(alerts_table, alerts_table.c.feedback_id == history_table.c.feedback_id)
+    )
+    .where(
+        history_table.c.customer_id == bindparam("customer_id"),
+        history_table.c.feedback_id != bindparam("current_id"),
+    )
+    .order_by(history_table.c.occurred_at.desc())
+    .limit(RECENT_CONTACTS)
+)
+
+
+def recent_contacts(reader: Reader, *, customer_id: str, current_id: str) -> list[RecentContact]:
+    """The customer's earlier contacts across every channel and store, newest first (at most
+    `RECENT_CONTACTS`): one statement."""
+    rows = reader.all(_RECENT_CONTACTS, {"customer_id": customer_id, "current_id": current_id})
+    return [
+        RecentContact(
+            r.feedback_id,
+            r.channel,
+            r.store_id,
+            r.occurred_at,
+            r.category,
+            r.sentiment,
+            _CASE_STATUS.get(r.status, r.status),
+            r.outcome,
+            r.excerpt or "",
+        )
+        for r in rows
+    ]
 
 
 def read_context(
@@ -384,8 +444,13 @@ def _context_of(
         household = reader.all(
             _HOUSEHOLD, {"household_id": customer.household_id, "customer_id": customer.id}
         )
+    contacts: list[RecentContact] = []
+    current_id = current.feedback_id if current else ""
+    if csat is not None and any(i.feedback_id != current_id for i in items):
+        # A customer on file with earlier feedback (the summary's year of it) has a story.
+        contacts = recent_contacts(reader, customer_id=customer.id, current_id=current_id)
     if csat is None:
         scores = [i.csat for i in items if i.csat is not None]
         csat = (sum(scores), len(scores))
     mean = round(csat[0] / csat[1], 2) if csat[1] else None
-    return Context(customer, sig, visits, items[-5:], count, mean, phone, household)
+    return Context(customer, sig, visits, items[-5:], count, mean, phone, household, contacts)

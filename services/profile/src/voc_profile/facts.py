@@ -46,22 +46,44 @@ def feedback_item(
     )
 
 
+class RecentContact(NamedTuple):
+    """One of the customer's earlier contacts as staff see it: where and when, what about, how
+    its case went (`status`: received | alerted | acknowledged | resolved, with the outcome)
+    and a masked excerpt of what they said."""
+
+    feedback_id: str
+    channel: str
+    store_id: str
+    occurred_at: float
+    category: str
+    sentiment: str
+    status: str
+    outcome: str | None
+    excerpt: str
+
+
 @dataclass(slots=True)  # not frozen: a frozen __init__ costs 3x, and every context builds some
 class Reason:
     """Why a signal is set, with the feedback behind it. Stored as JSON (orjson writes the
     dataclass as an object with these keys) and answered as is."""
 
     signal: str
-    reason: str
+    reason: str  # in English
     feedback_ids: list[str]
+    reason_ko: str = ""  # the same reason in Korean (staff read it in their own language)
 
     @classmethod
     def of(cls, stored: dict[str, Any]) -> Reason:
-        """A reason as stored in `customer_signals.reasons`."""
-        return cls(stored["signal"], stored["reason"], stored["feedback_ids"])
+        """A reason as stored in `customer_signals.reasons` (stored before #18: no Korean)."""
+        return cls(stored["signal"], stored["reason"], stored["feedback_ids"], stored.get("reason_ko", ""))
 
     def to_dict(self) -> dict[str, Any]:
-        return {"signal": self.signal, "reason": self.reason, "feedback_ids": self.feedback_ids}
+        return {
+            "signal": self.signal,
+            "reason": self.reason,
+            "feedback_ids": self.feedback_ids,
+            "reason_ko": self.reason_ko,
+        }
 
 
 class CustomerFacts(Protocol):

@@ -171,7 +171,9 @@ def decode_page_token(token: str) -> lists.After:
 
 def _reasons(reasons: list[Reason]) -> list[profile_pb2.SignalReason]:
     return [
-        profile_pb2.SignalReason(signal=r.signal, reason=r.reason, feedback_ids=r.feedback_ids)
+        profile_pb2.SignalReason(
+            signal=r.signal, reason=r.reason, feedback_ids=r.feedback_ids, reason_ko=r.reason_ko
+        )
         for r in reasons
     ]
 
@@ -232,6 +234,20 @@ def context_message(ctx: Context) -> profile_pb2.CustomerContext:
                 occurred_at_ms=int(f.occurred_at * 1000),
             )
             for f in reversed(ctx.recent[-5:])
+        ],
+        recent_contacts=[
+            profile_pb2.RecentContact(
+                feedback_id=r.feedback_id,
+                channel=r.channel,
+                store_id=r.store_id,
+                occurred_at_ms=int(r.occurred_at * 1000),
+                category=r.category,
+                sentiment=r.sentiment,
+                status=r.status,
+                outcome=r.outcome or "",
+                excerpt=r.excerpt,
+            )
+            for r in ctx.contacts
         ],
         signals=signals,
     )

@@ -85,6 +85,9 @@ class FeedbackHistory(Base):
     nps: Mapped[int | None] = mapped_column(Integer, nullable=True)
     revisit_intent: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
     occurred_at: Mapped[float] = mapped_column(Float)
+    # The text, masked (the customer's name, e-mails, long numbers) and cut to 80 characters:
+    # what staff see of an earlier contact (`context.recent_contacts`). Erasure clears it.
+    excerpt: Mapped[str | None] = mapped_column(String(80), nullable=True)
 
     __table_args__ = (
         Index("ix_history_customer", "customer_id", "occurred_at"),

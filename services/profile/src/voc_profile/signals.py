@@ -23,6 +23,7 @@ from voc_platform import dbsync
 from voc_platform.db import Database
 from voc_platform.dbsync import Prepared, Reader, insert_ignore
 from voc_platform.records import fields_of
+from voc_platform.taxonomy import label
 from voc_profile import summary
 from voc_profile.facts import CustomerFacts, FeedbackItem, Reason, VisitFacts
 from voc_profile.models import customers_table, history_table, signals_table, visits_table
@@ -123,6 +124,7 @@ def _repeat_issue(
                     "repeat_issue",
                     f"{count} complaints about {category} in {settings.repeat_window_days} days",
                     [i.feedback_id for i in recent if i.category == category],
+                    f"{settings.repeat_window_days}일 동안 {label(category, 'ko')} 불만 {count}건",
                 )
             )
 
@@ -146,6 +148,7 @@ def _score_swing(s: Signals, items: list[FeedbackItem], settings: Settings) -> N
                     "score_swing",
                     f"{scale} {score(last)} vs rolling mean {mean:.1f} of {len(before)}",
                     [last.feedback_id] + [i.feedback_id for i in before],
+                    f"{scale} {score(last)}점, 직전 {len(before)}건 평균 {mean:.1f}점에서 급락",
                 )
             )
 
@@ -164,6 +167,7 @@ def _low_satisfaction(s: Signals, items: list[FeedbackItem], settings: Settings)
                 "low_satisfaction",
                 f"mean CSAT {s.satisfaction_mean:.1f} over the last {len(latest)}",
                 [i.feedback_id for i in latest],
+                f"최근 {len(latest)}건 평균 CSAT {s.satisfaction_mean:.1f}점",
             )
         )
 
@@ -195,6 +199,7 @@ def _churn_risk(
             "churn_risk",
             f"said they would return, no visit in {settings.churn_window_days} days",
             [said.feedback_id],
+            f"재방문하겠다고 했으나 {settings.churn_window_days}일 동안 방문 없음",
         )
     )
 
@@ -206,7 +211,12 @@ def is_vip(customer: CustomerFacts, *, settings: Settings) -> bool:
 
 def vip_reason(customer: CustomerFacts) -> Reason:
     """Why a customer is a VIP."""
-    return Reason("vip", f"tier {customer.tier}, lifetime value {customer.lifetime_value:,.0f}", [])
+    return Reason(
+        "vip",
+        f"tier {customer.tier}, lifetime value {customer.lifetime_value:,.0f}",
+        [],
+        f"등급 {customer.tier}, 누적 구매 {customer.lifetime_value:,.0f}",
+    )
 
 
 def chronic_reason(*, rank: int, complaint_count: int, settings: Settings, feedback_ids: list[str]) -> Reason:
@@ -215,6 +225,7 @@ def chronic_reason(*, rank: int, complaint_count: int, settings: Settings, feedb
         "chronic_complainer",
         f"rank {rank}: {complaint_count} complaints in {settings.chronic_window_days} days",
         feedback_ids,
+        f"불만 순위 {rank}위: {settings.chronic_window_days}일 동안 {complaint_count}건",
     )
 
 
@@ -344,14 +355,22 @@ _DUE = Prepared(
 
 
 def record_feedback(
-    reader: Reader, *, customer_id: str, item: FeedbackItem, severity: str, settings: Settings, now: float
+    reader: Reader,
+    *,
+    customer_id: str,
+    item: FeedbackItem,
+    severity: str,
+    settings: Settings,
+    now: float,
+    excerpt: str | None = None,
 ) -> bool:
-    """Add one feedback item to the customer's history and update their stored signals.
+    """Add one feedback item (with its masked `excerpt`) to the customer's history and update
+    their stored signals.
 
     The signals follow from the customer's summary plus this item: no history read, however
     long the history. False (and nothing written) when the item is already on file.
     """
-    values = {**item._asdict(), "customer_id": customer_id, "severity": severity}
+    values = {**item._asdict(), "customer_id": customer_id, "severity": severity, "excerpt": excerpt}
     if not reader.execute(_INSERT_FEEDBACK, values):
         return False
     _store(reader, customer_id, settings=settings, now=now, added=item)

@@ -21,13 +21,18 @@ FACT_KEYS: dict[str, str] = {
     "store.format": "store_format",
     "store.region": "store_region",
     "customer.tier": "customer_tier",
+    "customer.household_relation": "household_relation",
 }
 SIGNALS: tuple[str, ...] = (
     "repeat_issue", "repeat_count", "score_swing", "vip", "churn_risk", "low_satisfaction",
+    "chronic_complainer",
 )  # fmt: skip
 
 
 class CaseResult(NamedTuple):
+    """One case: the plan expected and the one given, as `id` or, when the case lists
+    `modifiers`, `id + modifier + ...` (in the order they apply)."""
+
     name: str
     expected: str
     actual: str
@@ -91,7 +96,16 @@ def run_cases(library: Library, cases_yaml_text: str, filename: str = "cases.yam
         except (ValueError, TypeError) as exc:
             problems.append(PlaybookProblem(filename, None, f"{where}.facts", str(exc)))
             continue
-        actual = library.match(facts).playbook.id
+        match = library.match(facts)
+        actual = match.playbook.id
+        if "modifiers" in case:
+            modifiers = case["modifiers"]
+            if not isinstance(modifiers, list) or not all(isinstance(m, str) for m in modifiers):
+                problems.append(PlaybookProblem(filename, None, f"{where}.modifiers",
+                                                "expected a list of modifier ids ([] for none)"))  # fmt: skip
+                continue
+            expected = " + ".join((expected, *modifiers))
+            actual = " + ".join((actual, *match.modifiers))
         results.append(CaseResult(name, expected, actual, actual == expected))
     if problems:
         raise PlaybookValidationError(problems)

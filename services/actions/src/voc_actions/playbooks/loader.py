@@ -13,13 +13,23 @@ from typing import Any
 
 import yaml
 
+from voc_actions.playbooks import compose
 from voc_actions.playbooks.matcher import Library
-from voc_actions.playbooks.model import EscalationStep, Playbook, PlaybookProblem, PlaybookValidationError
+from voc_actions.playbooks.model import (
+    DEFAULT_ORDER,
+    KINDS,
+    EscalationStep,
+    Playbook,
+    PlaybookProblem,
+    PlaybookValidationError,
+    Sla,
+)
 from voc_actions.playbooks.sections import (
     Source,
     parse_compensation,
     parse_escalation,
     parse_notify,
+    parse_roles,
     parse_sla,
     parse_steps,
     parse_text,
@@ -29,10 +39,22 @@ from voc_actions.playbooks.sections import (
 from voc_platform.taxonomy import CATEGORIES, PRIORITIES
 
 TOP_KEYS: tuple[str, ...] = (
-    "id", "version", "title", "description", "when", "priority",
+    "id", "version", "kind", "title", "description", "when", "priority",
     "notify", "escalate", "sla", "steps", "script", "compensation",
 )  # fmt: skip
 REQUIRED_KEYS: tuple[str, ...] = ("id", "version", "title", "when", "steps", "script")
+#: A modifier's keys: no `steps`/`script` required, `order` and `remove_steps` allowed.
+MODIFIER_KEYS: tuple[str, ...] = (
+    "id", "version", "kind", "order", "title", "description", "when", "priority", "notify",
+    "escalate", "sla", "remove_steps", "steps", "script", "compensation",
+)  # fmt: skip
+MODIFIER_REQUIRED: tuple[str, ...] = ("id", "version", "title", "when")
+#: A modifier's sla part it does not give: the plan's stays (the tighter of the two wins).
+NO_LIMIT = 10**9
+#: What a modifier changes: it must change at least one of them.
+MODIFIER_CHANGES: tuple[str, ...] = (
+    "priority", "notify", "escalate", "sla", "remove_steps", "steps", "script", "compensation",
+)  # fmt: skip
 
 CASES_FILES: frozenset[str] = frozenset({"cases.yaml", "cases.yml"})
 
@@ -109,6 +131,12 @@ def _parse_one(file: str, text: str, problems: list[PlaybookProblem]) -> Playboo
     if not isinstance(data, dict):
         src.add((), "a playbook is a mapping with " + ", ".join(REQUIRED_KEYS))
         return None
+    kind = data.get("kind", "plan")
+    if kind not in KINDS:
+        src.add(("kind",), f"unknown kind {kind!r}; use {', '.join(KINDS)} (default plan)")
+        return None
+    if kind == "modifier":
+        return _parse_modifier(src, data, text)
     _check_header(src, data)
     pid, version = data.get("id"), data.get("version")
     title = parse_text(src, data["title"], ("title",)) if "title" in data else None
@@ -143,10 +171,77 @@ def _parse_one(file: str, text: str, problems: list[PlaybookProblem]) -> Playboo
     )  # fmt: skip
 
 
-def _check_header(src: Source, data: dict[Any, Any]) -> None:
+def _parse_modifier(src: Source, data: dict[Any, Any], text: str) -> Playbook | None:
+    """A `kind: modifier` file: conditions on any facts (no category needed) and the changes it
+    makes to the plan that matched (`compose`); only what it gives changes."""
+    before = len(src.problems)
+    _check_header(src, data, MODIFIER_KEYS, MODIFIER_REQUIRED)
+    if not any(key in data for key in MODIFIER_CHANGES):
+        src.add((), "a modifier changes something: give at least one of " + ", ".join(MODIFIER_CHANGES))
+    order = data.get("order", DEFAULT_ORDER)
+    if isinstance(order, bool) or not isinstance(order, int) or not 0 <= order <= 10_000:
+        src.add(("order",), f"order must be a whole number from 0 to 10000, got {order!r}")
+    title = parse_text(src, data["title"], ("title",)) if "title" in data else None
+    when = parse_when(src, data["when"], need_category=False) if "when" in data else None
+    priority = data.get("priority", "")
+    if "priority" in data and priority not in PRIORITIES:
+        src.add(("priority",), f"unknown priority {priority!r}; use {', '.join(PRIORITIES)}")
+    notify: tuple[str, ...] = ()
+    if "notify" in data:
+        notify = parse_notify(src, data, "normal")
+    escalation = parse_escalation(src, data["escalate"]) if "escalate" in data else ()
+    sla: Sla | None = Sla(0, 0)  # no change
+    if "sla" in data:
+        sla = parse_sla(src, data["sla"], "normal")
+        if sla is not None and isinstance(data["sla"], dict):  # a part not given changes nothing
+            sla = Sla(
+                sla.ack_seconds if "ack" in data["sla"] else NO_LIMIT,
+                sla.resolve_seconds if "resolve" in data["sla"] else NO_LIMIT,
+            )
+    compensation = None
+    if data.get("compensation") is not None:
+        compensation = parse_compensation(src, data["compensation"])
+    steps = parse_steps(src, data["steps"], modifier=True) if "steps" in data else ()
+    script = parse_text(src, data["script"], ("script",)) if "script" in data else None
+    remove: tuple[str, ...] | None = ()
+    if "remove_steps" in data:
+        remove = _remove_roles(src, data["remove_steps"])
+    description = data.get("description", "")
+    if not isinstance(description, str):
+        src.add(("description",), "expected text")
+    if len(src.problems) > before:
+        return None
+    assert title is not None and when is not None and escalation is not None and sla is not None
+    assert remove is not None and isinstance(order, int)
+    # `script` is the plan's text and a modifier has none: its `script` is the line it adds.
+    return Playbook(
+        id=data["id"], version=data["version"], title=title, conditions=when[0], categories=when[1],
+        priority=priority, notify_roles=notify, escalation=escalation, sla=sla, steps=steps,
+        script=title, compensation=compensation, description=description, source_file=src.file,
+        raw=data, source_text=text, kind="modifier", order=order, script_line=script,
+        remove_roles=remove,
+    )  # fmt: skip
+
+
+def _remove_roles(src: Source, value: Any) -> tuple[str, ...] | None:
+    """`remove_steps: {roles: [...]}`: the roles whose steps the modifier takes out."""
+    if not isinstance(value, dict) or "roles" not in value:
+        src.add(("remove_steps",), "expected {roles: [staff, ...]}: the plan's steps for these roles go")
+        return None
+    if not unknown_keys(src, value, ("remove_steps",), ("roles",), "remove_steps takes roles"):
+        return None
+    return parse_roles(src, value["roles"], ("remove_steps", "roles"))
+
+
+def _check_header(
+    src: Source,
+    data: dict[Any, Any],
+    allowed: tuple[str, ...] = TOP_KEYS,
+    required: tuple[str, ...] = REQUIRED_KEYS,
+) -> None:
     """The file's keys (known, the required ones present), its id and its version."""
-    unknown_keys(src, data, (), TOP_KEYS, f"allowed: {', '.join(TOP_KEYS)}")
-    for key in REQUIRED_KEYS:
+    unknown_keys(src, data, (), allowed, f"allowed: {', '.join(allowed)}")
+    for key in required:
         if key not in data:
             src.add((key,), "missing required field")
     pid = data.get("id")
@@ -186,6 +281,8 @@ def parse_playbooks(files: Iterable[tuple[str, str]], *, require_defaults: bool 
             continue
         seen[pb.id] = file
         playbooks.append(pb)
+    if not problems:
+        problems.extend(compose.step_problems([p for p in playbooks if p.is_modifier], playbooks))
     problems.sort(key=lambda p: (order.get(p.file, len(order)), p.line or 0))
     if require_defaults and not problems:
         problems.extend(missing_defaults(playbooks))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from voc_actions.playbooks import compose
 from voc_actions.playbooks.builtin import builtin_default
 from voc_actions.playbooks.model import (
     Condition,
@@ -32,8 +33,14 @@ class Library:
                 chain.sort(key=lambda p: p.version)
         self._versions = _versions
         self._active: dict[str, Playbook] = {k: v[-1] for k, v in sorted(_versions.items())}
+        #: The modifiers in the order they apply: by order, then id.
+        self.modifiers: tuple[Playbook, ...] = tuple(
+            sorted((p for p in self._active.values() if p.is_modifier), key=lambda p: (p.order, p.id))
+        )
         index: dict[str, list[Playbook]] = {}
         for pb in self._active.values():
+            if pb.is_modifier:
+                continue
             for cat in pb.categories:
                 index.setdefault(cat, []).append(pb)
         for bucket in index.values():
@@ -85,11 +92,27 @@ class Library:
             versions.setdefault(pb.id, []).append(pb)
         if problems:
             raise PlaybookValidationError(problems)
-        return Library(_versions=versions)
+        merged = Library(_versions=versions)
+        # A modifier published now may empty a plan published before, or the other way round.
+        problems = compose.step_problems(merged.modifiers, merged.playbooks)
+        if problems:
+            raise PlaybookValidationError(problems)
+        return merged
 
     def match(self, facts: Facts) -> Match:
-        """The most specific playbook whose conditions all hold (ties: priority, then id)."""
+        """The most specific plan whose conditions all hold (ties: priority, then id), with
+        the modifiers whose conditions hold applied on top (`compose`)."""
         fm = facts.as_map()
+        found = self._match(facts, fm)
+        if self.modifiers:
+            applied = compose.applicable(self.modifiers, fm)
+            if applied:
+                found.playbook = compose.composed(found.playbook, applied)
+                found.matched_because.extend(compose.because(m, fm) for m in applied)
+                found.modifiers = tuple(m.id for m in applied)
+        return found
+
+    def _match(self, facts: Facts, fm: dict[str, Any]) -> Match:
         bucket = self._buckets.get(facts.category)
         if bucket is not None:
             found = bucket.candidates(fm)
@@ -108,7 +131,7 @@ class Library:
                 return Match(best, bucket.because(index, fm), runners, facts)
         return self._fallback(facts, fm)
 
-    def _fallback(self, facts: Facts, fm: dict[str, object]) -> Match:
+    def _fallback(self, facts: Facts, fm: dict[str, Any]) -> Match:
         pb = self._defaults.get(facts.category)
         if pb is not None:
             why = [f"fallback: no playbook matched every condition; "

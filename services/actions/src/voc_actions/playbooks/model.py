@@ -28,9 +28,18 @@ CONDITION_KINDS: dict[str, Literal["set", "bool", "hours", "weekdays"]] = {
     "signals.vip": "bool",
     "signals.churn_risk": "bool",
     "signals.low_satisfaction": "bool",
+    "signals.chronic_complainer": "bool",
+    "customer.household_relation": "set",
     "time.hours": "hours",
     "time.weekdays": "weekdays",
 }
+#: A playbook file's ``kind``: a plan (the default) or a modifier applied on top of one (§ 2b of
+#: docs/PLAYBOOKS.md).
+KINDS: tuple[str, ...] = ("plan", "modifier")
+#: Where a modifier's added step goes: before the plan's first step or after its last.
+STEP_PLACES: tuple[str, ...] = ("first", "last")
+#: The order of a modifier that gives none: modifiers apply by (order, id).
+DEFAULT_ORDER = 100
 #: Conditions a category default may have besides ``category``.
 DEFAULT_KEYS: frozenset[str] = frozenset({"category", "sentiment"})
 
@@ -86,6 +95,8 @@ class LocalText:
 class Step:
     text: LocalText
     role: str = "staff"
+    #: A modifier's step only: "first", "last" or the 1-based place it is inserted at.
+    at: str | int = "last"
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,6 +214,13 @@ class Playbook:
     source_file: str = ""
     raw: dict[str, Any] = field(default_factory=dict)
     source_text: str = ""
+    kind: str = "plan"
+    #: A modifier's place among the modifiers that apply (by order, then id).
+    order: int = DEFAULT_ORDER
+    #: A modifier's change to the script: a line added after the plan's (None: no change).
+    script_line: LocalText | None = None
+    #: A modifier's removal of the plan's steps given to these roles (before its own are added).
+    remove_roles: tuple[str, ...] = ()
     #: Values derived from this (immutable) playbook on first use, e.g. its texts prepared per
     #: language by the renderer; never compared, printed or serialised.
     derived: dict[Any, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
@@ -214,16 +232,23 @@ class Playbook:
     @property
     def is_default(self) -> bool:
         """A category default: its only conditions are category (and maybe sentiment)."""
-        return all(c.key in DEFAULT_KEYS for c in self.conditions)
+        return self.kind == "plan" and all(c.key in DEFAULT_KEYS for c in self.conditions)
+
+    @property
+    def is_modifier(self) -> bool:
+        return self.kind == "modifier"
 
     @property
     def sort_key(self) -> tuple[int, int, str]:
-        return (-self.specificity, PRIORITY_RANK[self.priority], self.id)
+        return (-self.specificity, PRIORITY_RANK.get(self.priority, 1), self.id)  # a modifier may have none
 
     def to_dict(self) -> dict[str, Any]:
+        if self.is_modifier:
+            return self._modifier_dict()
         return {
             "id": self.id,
             "version": self.version,
+            "kind": self.kind,
             "title": self.title.to_dict(),
             "description": self.description,
             "when": {c.key: c.to_value() for c in self.conditions},
@@ -234,6 +259,28 @@ class Playbook:
             "sla": self.sla.to_dict(),
             "steps": [{**s.text.to_dict(), "role": s.role} for s in self.steps],
             "script": self.script.to_dict(),
+            "compensation": self.compensation.to_dict() if self.compensation else None,
+            "source_file": self.source_file,
+        }
+
+    def _modifier_dict(self) -> dict[str, Any]:
+        """A modifier as the API lists it: its conditions and the changes it makes (absent
+        changes are null)."""
+        return {
+            "id": self.id,
+            "version": self.version,
+            "kind": self.kind,
+            "order": self.order,
+            "title": self.title.to_dict(),
+            "description": self.description,
+            "when": {c.key: c.to_value() for c in self.conditions},
+            "priority": self.priority or None,
+            "notify_roles": list(self.notify_roles),
+            "escalation": [e.to_dict() for e in self.escalation],
+            "sla": self.sla.to_dict() if self.sla.ack_seconds else None,
+            "remove_steps": {"roles": list(self.remove_roles)} if self.remove_roles else None,
+            "steps": [{**s.text.to_dict(), "role": s.role, "at": s.at} for s in self.steps],
+            "script": self.script_line.to_dict() if self.script_line else None,
             "compensation": self.compensation.to_dict() if self.compensation else None,
             "source_file": self.source_file,
         }
@@ -255,6 +302,8 @@ class Facts:
     customer_tier: str | None = None
     signals: dict[str, Any] = field(default_factory=dict)
     local_time: datetime | None = None
+    #: owner | driver | family_member: the customer's place in a household, when in one.
+    household_relation: str | None = None
 
     def as_map(self) -> dict[str, Any]:
         """The facts keyed like ``when:`` conditions."""
@@ -267,6 +316,7 @@ class Facts:
             "store.format": _norm(self.store_format),
             "store.region": _norm(self.store_region),
             "customer.tier": _norm(self.customer_tier),
+            "customer.household_relation": _norm(self.household_relation),
         }
         for name, value in self.signals.items():
             m["signals." + name] = value
@@ -288,6 +338,8 @@ class Match:
     facts: Facts
     #: True when no playbook matched every condition and a default was used instead.
     fallback: bool = False
+    #: The ids of the modifiers applied on top of the plan, in the order they applied.
+    modifiers: tuple[str, ...] = ()
 
 
 @dataclass
@@ -312,6 +364,7 @@ class Plan:
     runners_up: list[tuple[str, int]]
     language: str
     fallback: bool = False
+    modifiers: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -328,4 +381,5 @@ class Plan:
             "matched_because": list(self.matched_because),
             "runners_up": [{"playbook_id": i, "specificity": s} for i, s in self.runners_up],
             "language": self.language,
+            "modifiers": list(self.modifiers),
         }

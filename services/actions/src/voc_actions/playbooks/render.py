@@ -225,4 +225,5 @@ def render_plan(
         runners_up=list(match.runners_up),
         language=lang,
         fallback=match.fallback,
+        modifiers=match.modifiers,
     )

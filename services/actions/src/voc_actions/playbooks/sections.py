@@ -13,6 +13,7 @@ import yaml
 from voc_actions.playbooks.model import (
     CONDITION_KINDS,
     LANGUAGES,
+    STEP_PLACES,
     WEEKDAYS,
     Compensation,
     Condition,
@@ -259,7 +260,11 @@ def parse_condition(src: Source, key: str, value: Any) -> Condition | None:
     )
 
 
-def parse_when(src: Source, value: Any) -> tuple[tuple[Condition, ...], tuple[str, ...]] | None:
+def parse_when(
+    src: Source, value: Any, *, need_category: bool = True
+) -> tuple[tuple[Condition, ...], tuple[str, ...]] | None:
+    """The conditions and the categories they name (a modifier's `when` may name none: then it
+    applies in every category)."""
     if not isinstance(value, dict):
         src.add(("when",), "expected a mapping of conditions, e.g. {category: [food_safety]}")
         return None
@@ -275,13 +280,16 @@ def parse_when(src: Source, value: Any) -> tuple[tuple[Condition, ...], tuple[st
             ok = False
         else:
             conds[key] = cond
-    if "category" not in value:
+    if need_category and "category" not in value:
         src.add(("when",), "when.category is required: every playbook belongs to a category")
+        ok = False
+    if not value:
+        src.add(("when",), "empty when: give at least one condition")
         ok = False
     if not ok:
         return None
     ordered = tuple(conds[k] for k in CONDITION_KINDS if k in conds)
-    return ordered, conds["category"].values
+    return ordered, conds["category"].values if "category" in conds else ()
 
 
 def parse_escalation(src: Source, value: Any) -> tuple[EscalationStep, ...] | None:
@@ -428,14 +436,22 @@ def parse_notify(src: Source, data: dict[Any, Any], priority: str) -> tuple[str,
     return parse_roles(src, value["roles"], ("notify", "roles")) or default
 
 
-def parse_steps(src: Source, value: Any) -> tuple[Step, ...]:
-    """The steps: a text each (ko/en), with one role (staff unless given)."""
+def parse_steps(src: Source, value: Any, *, modifier: bool = False) -> tuple[Step, ...]:
+    """The steps: a text each (ko/en), with one role (staff unless given); a modifier's may say
+    where they go (`at: first`, `last` or a 1-based place)."""
     if not isinstance(value, list) or not value:
         src.add(("steps",), "expected a non-empty list of steps, e.g. - {ko: ..., en: ...}")
         return ()
     steps: list[Step] = []
+    extra = ("role", "at") if modifier else ("role",)
     for i, item in enumerate(value):
-        step_text = parse_text(src, item, ("steps", i), extra_keys=("role",))
+        step_text = parse_text(src, item, ("steps", i), extra_keys=extra)
+        at: str | int = "last"
+        if modifier and isinstance(item, dict) and "at" in item:
+            at = item["at"]
+            if isinstance(at, bool) or not (at in STEP_PLACES or (isinstance(at, int) and at >= 1)):
+                src.add(("steps", i, "at"), f"expected first, last or a place 1, 2, ..., got {at!r}")
+                at = "last"
         role = "staff"
         if isinstance(item, dict) and "role" in item:
             r = parse_roles(src, item["role"], ("steps", i, "role"))
@@ -444,5 +460,5 @@ def parse_steps(src: Source, value: Any) -> tuple[Step, ...]:
             elif r is not None:
                 role = r[0]
         if step_text is not None:
-            steps.append(Step(step_text, role))
+            steps.append(Step(step_text, role, at))
     return tuple(steps)

@@ -99,7 +99,9 @@ async def _events(request: Request, listener: Listener, broker: AlertBroker) -> 
 
 @router.get("/{alert_id}")
 async def get_alert(alert_id: str, principal: CurrentStaff, session: SessionDep) -> dict[str, Any]:
-    return views.alert_detail(await views.visible_alert(session, alert_id=alert_id, principal=principal))
+    """The alert with the customer's story (context.recent_contacts) and the plan, in the caller's
+    language."""
+    return await views.read_alert(session, alert_id=alert_id, principal=principal)
 
 
 def _announce(broker: AlertBroker, kind: str, alert: Alert, summary: dict[str, Any]) -> None:

@@ -49,11 +49,14 @@ class CustomerFacts(_message.Message):
     NAME_FIELD_NUMBER: _builtins.int
     LAST_VISIT_FIELD_NUMBER: _builtins.int
     KNOWN_FIELD_NUMBER: _builtins.int
+    HOUSEHOLD_RELATION_FIELD_NUMBER: _builtins.int
     tier: _builtins.str
     repeat_count: _builtins.int
     name: _builtins.str
     last_visit: _builtins.str
     known: _builtins.bool
+    household_relation: _builtins.str
+    """owner | driver | family_member, when in a household"""
     @_builtins.property
     def signals(self) -> _containers.ScalarMap[_builtins.str, _builtins.bool]: ...
     def __init__(
@@ -65,10 +68,11 @@ class CustomerFacts(_message.Message):
         name: _builtins.str = ...,
         last_visit: _builtins.str = ...,
         known: _builtins.bool = ...,
+        household_relation: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["known", b"known", "last_visit", b"last_visit", "name", b"name", "repeat_count", b"repeat_count", "signals", b"signals", "tier", b"tier"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["household_relation", b"household_relation", "known", b"known", "last_visit", b"last_visit", "name", b"name", "repeat_count", b"repeat_count", "signals", b"signals", "tier", b"tier"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -109,6 +113,7 @@ class GetActionPlanRequest(_message.Message):
     LANGUAGE_FIELD_NUMBER: _builtins.int
     LOCAL_TIME_MS_FIELD_NUMBER: _builtins.int
     TIME_ZONE_FIELD_NUMBER: _builtins.int
+    OTHER_LANGUAGES_FIELD_NUMBER: _builtins.int
     language: _builtins.str
     """language of the staff reading the plan"""
     local_time_ms: _builtins.int
@@ -119,6 +124,12 @@ class GetActionPlanRequest(_message.Message):
     def customer(self) -> Global___CustomerFacts: ...
     @_builtins.property
     def store(self) -> Global___StoreFacts: ...
+    @_builtins.property
+    def other_languages(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Also render the plan's texts in these languages (ko, en): Plan.translations, so each staff
+        member reads the plan in their own language.
+        """
+
     def __init__(
         self,
         *,
@@ -128,10 +139,11 @@ class GetActionPlanRequest(_message.Message):
         language: _builtins.str = ...,
         local_time_ms: _builtins.int = ...,
         time_zone: _builtins.str = ...,
+        other_languages: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["customer", b"customer", "feedback", b"feedback", "store", b"store"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["customer", b"customer", "feedback", b"feedback", "language", b"language", "local_time_ms", b"local_time_ms", "store", b"store", "time_zone", b"time_zone"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["customer", b"customer", "feedback", b"feedback", "language", b"language", "local_time_ms", b"local_time_ms", "other_languages", b"other_languages", "store", b"store", "time_zone", b"time_zone"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -268,6 +280,8 @@ class Plan(_message.Message):
     MATCHED_BECAUSE_FIELD_NUMBER: _builtins.int
     RUNNERS_UP_FIELD_NUMBER: _builtins.int
     LANGUAGE_FIELD_NUMBER: _builtins.int
+    MODIFIERS_FIELD_NUMBER: _builtins.int
+    TRANSLATIONS_FIELD_NUMBER: _builtins.int
     playbook_id: _builtins.str
     version: _builtins.int
     title: _builtins.str
@@ -288,6 +302,14 @@ class Plan(_message.Message):
     def matched_because(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
     @_builtins.property
     def runners_up(self) -> _containers.RepeatedCompositeFieldContainer[Global___RunnerUp]: ...
+    @_builtins.property
+    def modifiers(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The modifiers (playbooks of kind modifier) applied on top of playbook_id, in order."""
+
+    @_builtins.property
+    def translations(self) -> _containers.RepeatedCompositeFieldContainer[Global___PlanTexts]:
+        """The texts in the other languages asked for (GetActionPlanRequest.other_languages)."""
+
     def __init__(
         self,
         *,
@@ -304,14 +326,47 @@ class Plan(_message.Message):
         matched_because: _abc.Iterable[_builtins.str] | None = ...,
         runners_up: _abc.Iterable[Global___RunnerUp] | None = ...,
         language: _builtins.str = ...,
+        modifiers: _abc.Iterable[_builtins.str] | None = ...,
+        translations: _abc.Iterable[Global___PlanTexts] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["compensation", b"compensation", "sla", b"sla"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["compensation", b"compensation", "escalation", b"escalation", "language", b"language", "matched_because", b"matched_because", "notify_roles", b"notify_roles", "playbook_id", b"playbook_id", "priority", b"priority", "runners_up", b"runners_up", "script", b"script", "sla", b"sla", "steps", b"steps", "title", b"title", "version", b"version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["compensation", b"compensation", "escalation", b"escalation", "language", b"language", "matched_because", b"matched_because", "modifiers", b"modifiers", "notify_roles", b"notify_roles", "playbook_id", b"playbook_id", "priority", b"priority", "runners_up", b"runners_up", "script", b"script", "sla", b"sla", "steps", b"steps", "title", b"title", "translations", b"translations", "version", b"version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___Plan: _TypeAlias = Plan  # noqa: Y015
+
+@_typing.final
+class PlanTexts(_message.Message):
+    """A plan's texts in one language; steps in the plan's order (their roles are the plan's)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LANGUAGE_FIELD_NUMBER: _builtins.int
+    TITLE_FIELD_NUMBER: _builtins.int
+    STEPS_FIELD_NUMBER: _builtins.int
+    SCRIPT_FIELD_NUMBER: _builtins.int
+    language: _builtins.str
+    title: _builtins.str
+    script: _builtins.str
+    @_builtins.property
+    def steps(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    def __init__(
+        self,
+        *,
+        language: _builtins.str = ...,
+        title: _builtins.str = ...,
+        steps: _abc.Iterable[_builtins.str] | None = ...,
+        script: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["language", b"language", "script", b"script", "steps", b"steps", "title", b"title"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PlanTexts: _TypeAlias = PlanTexts  # noqa: Y015
 
 @_typing.final
 class GetActionPlanResponse(_message.Message):

@@ -199,8 +199,12 @@ class SignalReason(_message.Message):
     SIGNAL_FIELD_NUMBER: _builtins.int
     REASON_FIELD_NUMBER: _builtins.int
     FEEDBACK_IDS_FIELD_NUMBER: _builtins.int
+    REASON_KO_FIELD_NUMBER: _builtins.int
     signal: _builtins.str
     reason: _builtins.str
+    """in English"""
+    reason_ko: _builtins.str
+    """the same reason in Korean"""
     @_builtins.property
     def feedback_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
     def __init__(
@@ -209,10 +213,11 @@ class SignalReason(_message.Message):
         signal: _builtins.str = ...,
         reason: _builtins.str = ...,
         feedback_ids: _abc.Iterable[_builtins.str] | None = ...,
+        reason_ko: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["feedback_ids", b"feedback_ids", "reason", b"reason", "signal", b"signal"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["feedback_ids", b"feedback_ids", "reason", b"reason", "reason_ko", b"reason_ko", "signal", b"signal"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -313,6 +318,7 @@ class CustomerContext(_message.Message):
     HOUSEHOLD_RELATION_FIELD_NUMBER: _builtins.int
     RECENT_FEEDBACK_FIELD_NUMBER: _builtins.int
     CONTACT_CONSENT_FIELD_NUMBER: _builtins.int
+    RECENT_CONTACTS_FIELD_NUMBER: _builtins.int
     customer_id: _builtins.str
     found: _builtins.bool
     name: _builtins.str
@@ -335,6 +341,12 @@ class CustomerContext(_message.Message):
     def household(self) -> _containers.RepeatedCompositeFieldContainer[Global___HouseholdMember]: ...
     @_builtins.property
     def recent_feedback(self) -> _containers.RepeatedCompositeFieldContainer[Global___FeedbackSummary]: ...
+    @_builtins.property
+    def recent_contacts(self) -> _containers.RepeatedCompositeFieldContainer[Global___RecentContact]:
+        """The customer's earlier contacts across every channel and store (not the feedback being
+        handled), newest first, at most 5.
+        """
+
     def __init__(
         self,
         *,
@@ -355,14 +367,61 @@ class CustomerContext(_message.Message):
         household_relation: _builtins.str = ...,
         recent_feedback: _abc.Iterable[Global___FeedbackSummary] | None = ...,
         contact_consent: _builtins.bool = ...,
+        recent_contacts: _abc.Iterable[Global___RecentContact] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["signals", b"signals"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["contact_consent", b"contact_consent", "customer_id", b"customer_id", "feedback_count", b"feedback_count", "found", b"found", "home_store_id", b"home_store_id", "household", b"household", "household_relation", b"household_relation", "last_visits", b"last_visits", "lifetime_value", b"lifetime_value", "masked_name", b"masked_name", "masked_phone", b"masked_phone", "mean_csat", b"mean_csat", "name", b"name", "preferred_language", b"preferred_language", "recent_feedback", b"recent_feedback", "signals", b"signals", "tier", b"tier"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["contact_consent", b"contact_consent", "customer_id", b"customer_id", "feedback_count", b"feedback_count", "found", b"found", "home_store_id", b"home_store_id", "household", b"household", "household_relation", b"household_relation", "last_visits", b"last_visits", "lifetime_value", b"lifetime_value", "masked_name", b"masked_name", "masked_phone", b"masked_phone", "mean_csat", b"mean_csat", "name", b"name", "preferred_language", b"preferred_language", "recent_contacts", b"recent_contacts", "recent_feedback", b"recent_feedback", "signals", b"signals", "tier", b"tier"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___CustomerContext: _TypeAlias = CustomerContext  # noqa: Y015
+
+@_typing.final
+class RecentContact(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FEEDBACK_ID_FIELD_NUMBER: _builtins.int
+    CHANNEL_FIELD_NUMBER: _builtins.int
+    STORE_ID_FIELD_NUMBER: _builtins.int
+    OCCURRED_AT_MS_FIELD_NUMBER: _builtins.int
+    CATEGORY_FIELD_NUMBER: _builtins.int
+    SENTIMENT_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
+    OUTCOME_FIELD_NUMBER: _builtins.int
+    EXCERPT_FIELD_NUMBER: _builtins.int
+    feedback_id: _builtins.str
+    channel: _builtins.str
+    store_id: _builtins.str
+    occurred_at_ms: _builtins.int
+    category: _builtins.str
+    sentiment: _builtins.str
+    status: _builtins.str
+    """the case: received | alerted | acknowledged | resolved"""
+    outcome: _builtins.str
+    """the resolution's outcome, when resolved"""
+    excerpt: _builtins.str
+    """the text, masked (e-mails, long numbers), at most 80 characters"""
+    def __init__(
+        self,
+        *,
+        feedback_id: _builtins.str = ...,
+        channel: _builtins.str = ...,
+        store_id: _builtins.str = ...,
+        occurred_at_ms: _builtins.int = ...,
+        category: _builtins.str = ...,
+        sentiment: _builtins.str = ...,
+        status: _builtins.str = ...,
+        outcome: _builtins.str = ...,
+        excerpt: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["category", b"category", "channel", b"channel", "excerpt", b"excerpt", "feedback_id", b"feedback_id", "occurred_at_ms", b"occurred_at_ms", "outcome", b"outcome", "sentiment", b"sentiment", "status", b"status", "store_id", b"store_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RecentContact: _TypeAlias = RecentContact  # noqa: Y015
 
 @_typing.final
 class HouseholdMember(_message.Message):
