@@ -96,7 +96,7 @@ def test_case_lifecycle_and_happy_follow_up(feedback_service: FeedbackService, k
     alert_lifecycle(feedback_service, feedback_id, ack_after=30, resolve_after=600)
     item = feedback_service.get(feedback_id)
     kinds = [t["kind"] for t in item["timeline"]]
-    assert kinds[:4] == ["received", "alerted", "acknowledged", "resolved"] and "follow_up_sent" in kinds
+    assert kinds[:4] == ["received", "alerted", "acknowledged", "resolved"] and "follow_up_requested" in kinds
     resolved = next(t for t in item["timeline"] if t["kind"] == "resolved")
     assert resolved["actor"] == "staff:staff-1" and resolved["detail"]["outcome"] == "compensated"
     # The follow-up request is published for a messaging service to send.
