@@ -43,6 +43,7 @@ SUBJECT_SENT = "voc.notify.follow_up_sent"
 LEASE_SECONDS = 60.0  # longer than one send's timeout: a crashed worker's rows come back after it
 PASS_SIZE = 50
 NO_CHANNEL = "no channel configured"
+ATTEMPTED = ("sent", "retrying", "failed")
 
 
 @dataclass(frozen=True, slots=True)
@@ -269,7 +270,8 @@ class FollowUpWorker:
         now = time.time()
         async with self.database.transaction() as session:
             change: dict[str, Any] = {
-                "attempts": FollowUpMessage.attempts + (1 if outcome.channel else 0),
+                # An attempt is a send or a try at one (profile unavailable counts: it backs off).
+                "attempts": FollowUpMessage.attempts + (1 if outcome.outcome in ATTEMPTED else 0),
                 "last_error": outcome.reason[:300] or None,
             }
             if outcome.channel:

@@ -65,12 +65,18 @@ class _Handler:
             mail_from=str(envelope.mail_from or ""),
             rcpt_tos=tuple(envelope.rcpt_tos),
             message=message,
-            tls=session.ssl is not None,
+            tls=session.ssl is not None or _encrypted(server),
         )
         with self.sink._lock:
             self.sink._received.append(mail)
         self.sink._arrived.set()
         return "250 Message accepted for delivery"
+
+
+def _encrypted(server: SMTP) -> bool:
+    """TLS from the first byte (smtps): aiosmtpd sets `session.ssl` only for STARTTLS."""
+    transport = server.transport
+    return transport is not None and transport.get_extra_info("ssl_object") is not None
 
 
 class MailSink:
@@ -94,18 +100,28 @@ class MailSink:
         elif tls is not None:
             kwargs.update(ssl_context=tls)
         # aiosmtpd checks readiness by connecting to the port it was given: a free one, not 0.
-        port = port or free_port(host)
-        self._controller = Controller(
-            _Handler(self), hostname=host, port=port, ready_timeout=10, server_hostname=host, **kwargs
-        )
-        self.port = port
+        self.port = port or free_port(host)
+        self._kwargs = kwargs
+        self._controller: Controller | None = None
 
     def start(self) -> MailSink:
+        """Listen (again, after `stop`: the same port, what was received is kept)."""
+        self._controller = Controller(
+            _Handler(self),
+            hostname=self.host,
+            port=self.port,
+            ready_timeout=10,
+            server_hostname=self.host,
+            **self._kwargs,
+        )
         self._controller.start()
         return self
 
     def stop(self) -> None:
-        self._controller.stop()
+        """Stop listening: a sender now finds no server (connection refused)."""
+        if self._controller is not None:
+            self._controller.stop()
+            self._controller = None
 
     def received(self) -> list[ReceivedMail]:
         with self._lock:
