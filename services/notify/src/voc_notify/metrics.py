@@ -1,9 +1,7 @@
 """The notify service's own metrics (the platform's HTTP, gRPC, event and outbox metrics come
 with every service): alerts created, merged, acknowledged, resolved and escalated, written
-degraded, the time to acknowledge, pushes by result, and the escalation timers due (read at scrape time).
-
-Web Push is the one channel today; e-mail, SMS and webhooks would count in
-`voc_push_deliveries_total`'s sibling `voc_<channel>_deliveries_total` with the same results."""
+degraded, the time to acknowledge, pushes by result, follow-up messages to customers by channel
+and outcome, and the escalation timers due (read at scrape time)."""
 
 from __future__ import annotations
 
