@@ -71,7 +71,10 @@ def test_the_start_says_once_how_follow_up_links_reach_customers() -> None:
     assert none.startswith("[voc] follow-up not sent: no channel configured")
     smtp = "smtp://voc:hunter2@mail.example.com:587?starttls=1"
     line = settings_report.follow_up_line({"VOC_SMTP_URL": smtp, "VOC_MAIL_FROM": "voc@example.com"})
-    assert line == "[voc] follow-up links go to customers by e-mail (smtp://voc:****@mail.example.com:587?starttls=1)"
+    assert (
+        line
+        == "[voc] follow-up links go to customers by e-mail (smtp://voc:****@mail.example.com:587?starttls=1)"
+    )
     reported = settings_report.report({"VOC_SMTP_URL": smtp, "VOC_MAIL_FROM": "voc@example.com"})
     assert "hunter2" not in "\n".join(reported) and all("warning" not in line for line in reported)
 

@@ -201,6 +201,14 @@ def test_resolved_case_mails_the_link_and_an_unhappy_answer_pages_again(
     assert repage.json["alert_id"]
     assert wait_for(lambda: case(system, feedback_id)["status"] == "reopened")
     assert len(mail_for(mailbox, address)) == 1  # one message per case
+    # The dashboard's loop KPIs count the message and the answer.
+    analytics = httpx.get(
+        f"{system.url('feedback')}/v1/analytics",
+        params={"store_id": "store-gangnam"},
+        headers=system.admin_headers,
+    ).json()["loop"]
+    assert analytics["follow_ups_messaged"] >= 1 and analytics["follow_ups_answered"] >= 1
+    assert analytics["follow_up_answer_rate"] > 0 and analytics["recovery_rate"] is not None
 
 
 def test_only_a_phone_known_goes_by_sms_through_the_gateway(

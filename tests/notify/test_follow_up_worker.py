@@ -117,6 +117,8 @@ async def test_no_channel_configured_is_said_once_and_nothing_is_kept(notify_db:
     (event,) = await published(notify_db, "f-none")
     assert (event.outcome, event.reason, event.channel) == ("not_sent", "no channel configured", "none")
     assert await worker.process_due() == 0  # settled: never again
+    # Event ids fit the consumers' processed-events key (64 characters).
+    assert all(len(e["event_id"]) <= 64 for e in await events(notify_db, follow_ups.SUBJECT_SENT))
 
 
 async def test_profile_unreachable_is_retried_with_back_off_and_an_expired_link_is_not_sent(

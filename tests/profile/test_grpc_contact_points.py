@@ -53,8 +53,16 @@ async def test_consent_and_contact_points_until_erasure(rpc: Grpc) -> None:
     erased = await rpc.profile.client.delete(f"/v1/customers/{consenting}", headers=rpc.profile.admin)
     assert erased.status_code == 200, erased.text
     gone = await points(rpc, consenting)
-    assert (gone.found, gone.erased, gone.contact_consent, gone.email, gone.phone) == (True, True, False, "", "")
+    assert (gone.found, gone.erased, gone.contact_consent, gone.email, gone.phone) == (
+        True,
+        True,
+        False,
+        "",
+        "",
+    )
 
     with pytest.raises(aio.AioRpcError) as err:
         await points(rpc, "")
-    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "customer_id" in (err.value.details() or "")
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "customer_id" in (
+        err.value.details() or ""
+    )

@@ -369,5 +369,6 @@ async def _publish(session: AsyncSession, row: FollowUpMessage, outcome: Outcome
             next_attempt_at_ms=int(outcome.next_at * 1000) if outcome.next_at else 0,
             recipient=outcome.recipient,
         ),
-        event_id=f"follow-up-sent:{row.feedback_id}:{attempt}:{outcome.outcome}:{int(at * 1000)}",
+        # One per attempt or decision; within the 64 characters of an event id.
+        event_id=f"fu:{row.feedback_id}:{attempt}:{int(at * 1000)}",
     )
