@@ -158,3 +158,23 @@ async def test_profile_unreachable_is_retried_with_back_off_and_an_expired_link_
         assert await worker.process_due() == 0  # the retry is not due yet
     finally:
         await upstreams.close()
+
+
+async def test_erasure_drops_the_pending_message_and_its_contact(notify_db: Database) -> None:
+    """`voc.profile.customer_erased`: notify holds a copy of the contact until the message is
+    sent, and redacts it at once (the send-time check with profile stays as the second guard)."""
+    now = time.time()
+    await schedule(notify_db, request("f-erased", send_after=now + 7200), now=now)
+    async with notify_db.transaction() as session:
+        assert await follow_ups.forget_customer(session, customer_id="c-1", now=now) == 1
+    dropped = await row(notify_db, "f-erased")
+    assert (dropped.status, dropped.email, dropped.phone, dropped.last_error) == (
+        "not_sent",
+        None,
+        None,
+        "the customer was erased",
+    )
+    (event,) = await published(notify_db, "f-erased")
+    assert (event.outcome, event.reason) == ("not_sent", "the customer was erased")
+    async with notify_db.transaction() as session:
+        assert await follow_ups.forget_customer(session, customer_id="c-1", now=now) == 0

@@ -180,12 +180,16 @@ class AlertConsumer:
 
 class FollowUpConsumer:
     """`voc.feedback.follow_up_requested` → one follow-up message per case, due after the delay
-    and out of quiet hours; the worker is woken for one due at once."""
+    and out of quiet hours; the worker is woken for one due at once. `voc.profile.customer_erased`
+    → the customer's pending messages are dropped with the contact they copied."""
 
     def __init__(self, database: Database, wake: Callable[[], None]) -> None:
         self.database, self.wake = database, wake
 
     async def handle(self, msg: Msg) -> None:
+        if msg.subject == "voc.profile.customer_erased":
+            await self._erased(msg)
+            return
         request = events_pb2.FollowUpRequested.FromString(msg.data)
         event_id = (msg.headers or {}).get("Nats-Msg-Id", f"follow-up-requested:{request.feedback_id}")
         now = time.time()
@@ -197,6 +201,14 @@ class FollowUpConsumer:
             row = await follow_ups.schedule(session, request=request, now=now)
         if row is not None and row.next_attempt_at <= now:
             self.wake()
+
+    async def _erased(self, msg: Msg) -> None:
+        """A holder of a copy redacts it: the erased customer's pending messages are dropped."""
+        erased = events_pb2.CustomerErased.FromString(msg.data)
+        event_id = (msg.headers or {}).get("Nats-Msg-Id", f"erased:{erased.customer_id}")
+        async with self.database.transaction() as session:
+            if await mark_processed(session, processed_table, consumer=FOLLOW_UP_CONSUMER, event_id=event_id):
+                await follow_ups.forget_customer(session, customer_id=erased.customer_id, now=time.time())
 
 
 def consumers(
@@ -214,7 +226,7 @@ def consumers(
         ConsumerSpec(durable=CONSUMER, subjects=["voc.feedback.received"], handler=consumer.handle),
         ConsumerSpec(
             durable=FOLLOW_UP_CONSUMER,
-            subjects=["voc.feedback.follow_up_requested"],
+            subjects=["voc.feedback.follow_up_requested", "voc.profile.customer_erased"],
             handler=follow_up.handle,
         ),
     ]

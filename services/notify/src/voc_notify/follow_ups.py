@@ -109,6 +109,23 @@ async def schedule(
     return row
 
 
+async def forget_customer(session: AsyncSession, *, customer_id: str, now: float) -> int:
+    """Erasure (`voc.profile.customer_erased`): the customer's pending messages are not sent
+    and the contact copied from their feedback is dropped at once. How many were pending."""
+    rows = list(
+        await session.scalars(
+            select(FollowUpMessage).where(
+                FollowUpMessage.customer_id == customer_id, FollowUpMessage.status == "pending"
+            )
+        )
+    )
+    for row in rows:
+        row.status, row.email, row.phone, row.last_error = "not_sent", None, None, "the customer was erased"
+        await _publish(session, row, Outcome("not_sent", "the customer was erased"), at=now)
+    # Settled ones keep no contact already; masked recipients stay (they name nobody).
+    return len(rows)
+
+
 class FollowUpWorker:
     """Sends due follow-up messages; state in the database (leases, attempts), so a restart
     or a second replica loses and duplicates nothing but a send whose outcome was not yet
