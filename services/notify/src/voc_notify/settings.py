@@ -1,13 +1,14 @@
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator, model_validator
 
-from voc_notify.channels.mail import parse_smtp_url
-from voc_notify.webpush.endpoints import PushAllowlist
 from voc_platform.settings import DEV_JWT_SECRET, ServiceSettings
+
+if TYPE_CHECKING:
+    from voc_notify.webpush.endpoints import PushAllowlist
 
 
 class Settings(ServiceSettings):
@@ -72,6 +73,10 @@ class Settings(ServiceSettings):
     @classmethod
     def _smtp_url(cls, value: str) -> str:
         if value:
+            # Imported here: `voc up` reads every service's settings class, and the SMTP client
+            # is not needed for that.
+            from voc_notify.channels.mail import parse_smtp_url
+
             parse_smtp_url(value)
         return value
 
@@ -109,6 +114,8 @@ class Settings(ServiceSettings):
     def sms_allowlist(self) -> PushAllowlist:
         """Where the SMS gateway may be reached: VOC_SMS_ALLOWED_HOSTS, else its URL's own host
         on the https port (push allowlist rules: plain http only to a listed loopback host)."""
+        from voc_notify.webpush.endpoints import PushAllowlist
+
         hosts = [h.strip() for h in self.sms_allowed_hosts.split(",") if h.strip()]
         return PushAllowlist(hosts or [urlsplit(self.sms_gateway_url).hostname or ""])
 
