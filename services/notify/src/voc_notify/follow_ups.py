@@ -16,7 +16,7 @@ import contextlib
 import logging
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from grpc import aio
 from sqlalchemy import select, update
@@ -44,6 +44,12 @@ LEASE_SECONDS = 60.0  # longer than one send's timeout: a crashed worker's rows 
 PASS_SIZE = 50
 NO_CHANNEL = "no channel configured"
 ATTEMPTED = ("sent", "retrying", "failed")
+
+
+class ContactLookup(Protocol):
+    """Profile's answer on consent and contact points (`clients.Upstreams.contact_points`)."""
+
+    async def contact_points(self, customer_id: str) -> profile_pb2.GetContactPointsResponse: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,13 +142,13 @@ class FollowUpWorker:
         database: Database,
         settings: Settings,
         *,
-        contacts: Any,
+        contacts: ContactLookup,
         mail: MailSender | None,
         sms: SmsProvider | None,
     ) -> None:
         self.database = database
         self.settings = settings
-        self.contacts = contacts  # clients.Upstreams (contact_points) or anything with that method
+        self.contacts = contacts
         self.mail = mail
         self.sms = sms
         self._wake = asyncio.Event()
