@@ -64,6 +64,21 @@ def test_the_start_report_masks_secrets_and_flags_unknown_variables() -> None:
     assert settings_report.report({"HOME": "/root"})[0].startswith("[voc] settings: the defaults")
 
 
+def test_the_start_says_once_how_follow_up_links_reach_customers() -> None:
+    """#19: no SMTP or gateway → the line the case timelines echo; an SMTP URL is shown
+    without its password."""
+    none = settings_report.follow_up_line({"HOME": "/root"})
+    assert none.startswith("[voc] follow-up not sent: no channel configured")
+    smtp = "smtp://voc:hunter2@mail.example.com:587?starttls=1"
+    line = settings_report.follow_up_line({"VOC_SMTP_URL": smtp, "VOC_MAIL_FROM": "voc@example.com"})
+    assert (
+        line
+        == "[voc] follow-up links go to customers by e-mail (smtp://voc:****@mail.example.com:587?starttls=1)"
+    )
+    reported = settings_report.report({"VOC_SMTP_URL": smtp, "VOC_MAIL_FROM": "voc@example.com"})
+    assert "hunter2" not in "\n".join(reported) and all("warning" not in line for line in reported)
+
+
 def test_a_service_that_keeps_exiting_at_once_is_given_up_on(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

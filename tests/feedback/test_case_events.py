@@ -268,7 +268,7 @@ async def test_case_events_alike_whether_the_session_holds_the_cases_or_not(
         ("resolved", "b1-resolved:parent"),
         ("resolved", "a0-resolved"),
         ("resolved", "a1-resolved"),
-        ("follow_up_sent", None),
+        ("follow_up_requested", None),
     ]
     mirrored = a["timeline"][6]
     assert mirrored[3] == {"alert_id": "b1", "outcome": "fixed", "note": "", "via_feedback_id": "B"}

@@ -87,7 +87,9 @@ def test_dashboard_draws_seeded_data_and_updates_live(running_system: RunningSys
                 page.locator("[data-testid=category-chart] rect[data-category=staff_attitude]")
             ).to_have_count(1)
             expect(page.locator("[data-testid=category-chart] text", has_text="직원 태도")).to_have_count(1)
-            expect(page.locator("[data-testid=loop-kpis] dt")).to_have_count(10)
+            # 12: the follow-up messages sent and the answer rate joined them (#19).
+            expect(page.locator("[data-testid=loop-kpis] dt")).to_have_count(12)
+            expect(page.locator("[data-testid=loop-kpis] dt", has_text="후속 안내 발송")).to_have_count(1)
             volume_before = int(page.locator("[data-testid=tile-volume] .value").inner_text())
             assert volume_before >= len(SEED)
             page.screenshot(path=str(artifacts / "dashboard-1-ko.png"), full_page=True)

@@ -96,7 +96,7 @@ def test_case_lifecycle_and_happy_follow_up(feedback_service: FeedbackService, k
     alert_lifecycle(feedback_service, feedback_id, ack_after=30, resolve_after=600)
     item = feedback_service.get(feedback_id)
     kinds = [t["kind"] for t in item["timeline"]]
-    assert kinds[:4] == ["received", "alerted", "acknowledged", "resolved"] and "follow_up_sent" in kinds
+    assert kinds[:4] == ["received", "alerted", "acknowledged", "resolved"] and "follow_up_requested" in kinds
     resolved = next(t for t in item["timeline"] if t["kind"] == "resolved")
     assert resolved["actor"] == "staff:staff-1" and resolved["detail"]["outcome"] == "compensated"
     # The follow-up request is published for a messaging service to send.
@@ -255,6 +255,28 @@ def test_loop_kpis(feedback_service: FeedbackService) -> None:
     alert_lifecycle(feedback_service, ids[0], ack_after=60, resolve_after=600, store=store)
     alert_lifecycle(feedback_service, ids[1], ack_after=120, resolve_after=1200, store=store)
     alert_lifecycle(feedback_service, ids[2], ack_after=900, resolve_after=4000, escalate=True, store=store)
+    # Notify's follow-up messages (#19): two customers got the link, the first after a retry;
+    # the third case's customer did not consent.
+    for n, (feedback_id, outcome) in enumerate(
+        ((ids[0], "retrying"), (ids[0], "sent"), (ids[1], "sent"), (ids[2], "not_sent"))
+    ):
+        feedback_service.publish(
+            "voc.notify.follow_up_sent",
+            events_pb2.FollowUpSent(
+                feedback_id=feedback_id, store_id=store, channel="email", outcome=outcome, attempt=n
+            ),
+            f"follow-up-sent-{feedback_id}-{n}",
+        )
+    wait_until(
+        lambda: (
+            sum(
+                t["kind"].startswith("follow_up_") and t["kind"] != "follow_up_requested"
+                for i in ids[:3]
+                for t in feedback_service.get(i)["timeline"]
+            )
+            == 4
+        )
+    )
     for feedback_id, csat in ((ids[0], 5), (ids[1], 2)):
         token = follow_up_token(feedback_service, feedback_id)
         assert httpx.post(f"{feedback_service.url}/f/{token}", json={"csat": csat}).status_code == 200
@@ -270,6 +292,7 @@ def test_loop_kpis(feedback_service: FeedbackService) -> None:
     assert loop["time_to_resolve_seconds"]["p50"] == pytest.approx(1200, abs=1.5)
     assert loop["sla_breach_rate"] == pytest.approx(1 / 3, abs=0.001)  # only the escalated 900/4000 s case
     assert loop["follow_ups_sent"] == 3 and loop["follow_ups_answered"] == 2
+    assert loop["follow_ups_messaged"] == 2 and loop["follow_up_answer_rate"] == 1.0
     assert loop["recovery_rate"] == 0.5 and loop["reopened"] == 1
     assert loop["revisit_intent_rate"] == pytest.approx(3 / 4, abs=0.001)  # the reopened item has none
     assert body["nps"]["responses"] == 4 and body["nps"]["score"] == pytest.approx(-50.0)

@@ -13,13 +13,13 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from voc_feedback.cases import OPEN_STATUSES
 from voc_feedback.classification import UNCERTAIN_BELOW
 from voc_feedback.listing import FeedbackFilter, apply_filter
-from voc_feedback.models import Feedback, FollowUp
+from voc_feedback.models import Feedback, FollowUp, TimelineEntry
 from voc_feedback.settings import Settings
 from voc_feedback.stores import store_names
 
@@ -83,8 +83,15 @@ def csat(scores: Iterable[int]) -> dict[str, Any]:
 
 
 def loop_kpis(
-    rows: Sequence[Feedback], follow_ups: Sequence[tuple[FollowUp, str]], *, sla: Sla, now: float
+    rows: Sequence[Feedback],
+    follow_ups: Sequence[tuple[FollowUp, str]],
+    *,
+    sla: Sla,
+    now: float,
+    messaged: int = 0,
 ) -> dict[str, Any]:
+    """The loop's KPIs; `messaged` is how many of these cases' customers got the follow-up link
+    by e-mail or SMS (notify's `follow_up_sent` on their timelines, #19)."""
     alerted = [r for r in rows if r.alerted_at is not None]
     to_ack = [r.acknowledged_at - r.received_at for r in alerted if r.acknowledged_at is not None]
     to_resolve = [r.resolved_at - r.received_at for r in alerted if r.resolved_at is not None]
@@ -117,7 +124,9 @@ def loop_kpis(
         "sla": {"ack_seconds": sla.ack_seconds, "resolve_seconds": sla.resolve_seconds},
         "sla_breach_rate": _ratio(sum(1 for r in alerted if breached(r)), len(alerted)),
         "follow_ups_sent": len(follow_ups),
+        "follow_ups_messaged": messaged,
         "follow_ups_answered": len(answered),
+        "follow_up_answer_rate": _ratio(len(answered), messaged),
         "recovery_rate": _ratio(sum(1 for f in complaints if f.satisfied), len(complaints)),
         "reopened": sum(1 for f, _ in answered if f.reopened_feedback_id),
         "revisit_intent_rate": _ratio(sum(1 for v in intents if v), len(intents)),
@@ -161,6 +170,12 @@ async def analytics(
     follow_ups: list[tuple[FollowUp, str]] = [
         (f, sentiment) for f, sentiment in (await session.execute(apply_filter(joined, where))).tuples()
     ]
+    messaged = select(func.count(func.distinct(TimelineEntry.feedback_id))).join(
+        Feedback, TimelineEntry.feedback_id == Feedback.id
+    )
+    messaged_count = await session.scalar(
+        apply_filter(messaged.where(TimelineEntry.kind == "follow_up_sent"), where)
+    )
     names = await store_names(session)
 
     trend: dict[str, list[Feedback]] = defaultdict(list)
@@ -199,7 +214,7 @@ async def analytics(
             }
             for store_id, items in sorted(by_store.items(), key=lambda kv: -len(kv[1]))
         ],
-        "loop": loop_kpis(rows, follow_ups, sla=sla, now=now),
+        "loop": loop_kpis(rows, follow_ups, sla=sla, now=now, messaged=int(messaged_count or 0)),
         "top_issues": top_recurring_issues(rows, names),
     }
 

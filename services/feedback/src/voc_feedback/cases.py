@@ -161,6 +161,13 @@ def record_alert(reader: Reader, event: CaseEvent, *, customer_id: str | None) -
     return None if step is None else step.status
 
 
+def record_step(reader: Reader, event: CaseEvent) -> str | None:
+    """A step with no follow-up or mirroring tail (notify's follow-up messages) in the caller's
+    `dbsync` hop. The status after it; None when the feedback is unknown."""
+    step = _case_event(reader, event)
+    return None if step is None else step.status
+
+
 def link_customer(reader: Reader, *, feedback_id: str, customer_id: str) -> bool:
     """`voc.profile.feedback_linked`: the customer profile resolved for a feedback item."""
     return bool(reader.execute(_FEEDBACK_SET, {"customer_id": customer_id, "where_id": feedback_id}))
@@ -225,13 +232,14 @@ async def open_follow_up(
         TimelineEntry(
             feedback_id=row.id,
             at=at,  # listed with the resolution it follows
-            kind="follow_up_sent",
+            kind="follow_up_requested",
             actor="feedback",
             detail={"follow_up_id": follow.id, "expires_at": follow.expires_at},
             event_id=None,
         )
     )
     await session.flush()
+    given = row.customer or {}
     await add_event(
         session,
         outbox_table,
@@ -243,6 +251,10 @@ async def open_follow_up(
             url=links.url(follow.id),
             language=follow.language,
             expires_at_ms=int(follow.expires_at * 1000),
+            # Notify sends the link this long after the resolution (and not in quiet hours).
+            send_after_ms=int((at + links.send_delay_seconds) * 1000),
+            email=str(given.get("email") or ""),
+            phone=str(given.get("phone") or ""),
         ),
         event_id=f"follow-up-requested:{follow.id}",
     )

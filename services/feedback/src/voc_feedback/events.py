@@ -24,6 +24,7 @@ SUBJECTS = [
     "voc.alert.escalated",
     "voc.profile.feedback_linked",
     "voc.profile.customer_erased",
+    "voc.notify.follow_up_sent",
 ]
 
 
@@ -44,6 +45,9 @@ def consumers(database: Database, links: FollowUpLinks) -> list[ConsumerSpec]:
         elif subject == "voc.profile.customer_erased":
             erased = events_pb2.CustomerErased.FromString(msg.data)
             await dbsync.write(database, _erased, processed_id, erased.customer_id)
+        elif subject == "voc.notify.follow_up_sent":
+            sent = events_pb2.FollowUpSent.FromString(msg.data)
+            await dbsync.write(database, _step, processed_id, follow_up_message(sent, event_id))
         elif (step := case_step(subject, msg.data, event_id)) is not None:
             # A resolution may open the follow-up survey (ORM rows and an event): a session.
             async with database.transaction() as session:
@@ -62,6 +66,36 @@ def alerted(created: events_pb2.AlertCreated, event_id: str) -> CaseEvent:
         "degraded": list(created.degraded),
     }
     return CaseEvent(created.feedback_id, "alerted", created.created_at_ms / 1000, "notify", detail, event_id)
+
+
+FOLLOW_UP_NOTES = {
+    "sent": "follow-up sent by {channel}",
+    "retrying": "follow-up by {channel} not delivered yet: {reason}; trying again",
+    "failed": "follow-up by {channel} failed: {reason}",
+    "not_sent": "follow-up not sent: {reason}",
+}
+
+
+def follow_up_message(sent: events_pb2.FollowUpSent, event_id: str) -> CaseEvent:
+    """Notify's attempt to send the follow-up link (or its decision not to) as a case step:
+    kind `follow_up_<outcome>`, with a one-line `note` a person reads on the timeline."""
+    note = FOLLOW_UP_NOTES.get(sent.outcome, "follow-up {outcome}: {reason}").format(
+        channel=sent.channel, reason=sent.reason, outcome=sent.outcome
+    )
+    detail: dict[str, object] = {
+        "note": note,
+        "channel": sent.channel,
+        "outcome": sent.outcome,
+        "reason": sent.reason,
+        "attempt": sent.attempt,
+    }
+    if sent.recipient:
+        detail["recipient"] = sent.recipient  # masked by notify
+    if sent.next_attempt_at_ms:
+        detail["next_attempt_at"] = sent.next_attempt_at_ms / 1000
+    return CaseEvent(
+        sent.feedback_id, f"follow_up_{sent.outcome}", sent.at_ms / 1000, "notify", detail, event_id or None
+    )
 
 
 def case_step(subject: str, data: bytes, event_id: str) -> CaseEvent | None:
@@ -88,6 +122,11 @@ def _alerted(reader: Reader, processed_id: str, step: CaseEvent, customer_id: st
     """The "alerted" step and the customer link in one hop."""
     if mark_processed_sync(reader, processed_table, consumer=CONSUMER, event_id=processed_id):
         cases.record_alert(reader, step, customer_id=customer_id or None)
+
+
+def _step(reader: Reader, processed_id: str, step: CaseEvent) -> None:
+    if mark_processed_sync(reader, processed_table, consumer=CONSUMER, event_id=processed_id):
+        cases.record_step(reader, step)
 
 
 def _linked(reader: Reader, processed_id: str, feedback_id: str, customer_id: str) -> None:

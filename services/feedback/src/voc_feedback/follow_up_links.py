@@ -1,4 +1,5 @@
-"""Follow-up links: HMAC-signed one-time tokens, served at `{public_url}/f/{token}`."""
+"""Follow-up links: HMAC-signed one-time tokens, served at `{public_url}/f/{token}`, and how long
+after the resolution the customer's message with the link goes out."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ class FollowUpLinks:
     secret: str
     public_url: str
     ttl_seconds: float
+    send_delay_seconds: float = 0.0
 
     @classmethod
     def of(cls, settings: Settings) -> FollowUpLinks:
@@ -25,6 +27,7 @@ class FollowUpLinks:
             secret=settings.follow_up_secret,
             public_url=settings.resolved_public_url,
             ttl_seconds=settings.follow_up_ttl_seconds,
+            send_delay_seconds=settings.follow_up_delay_seconds,
         )
 
     def url(self, follow_up_id: str) -> str:

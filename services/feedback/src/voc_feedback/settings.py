@@ -25,6 +25,11 @@ class Settings(ServiceSettings):
     public_url: str | None = Field(None, validation_alias="VOC_FEEDBACK_PUBLIC_URL")
     follow_up_secret: str = Field("", validation_alias="VOC_FEEDBACK_FOLLOW_UP_SECRET")
     follow_up_ttl_seconds: int = Field(14 * 24 * 3600, validation_alias="VOC_FEEDBACK_FOLLOW_UP_TTL_SECONDS")
+    # The customer's follow-up message goes this long after the resolution (0 = at once); notify
+    # sends it (and moves it out of the store's quiet hours).
+    follow_up_delay_seconds: int = Field(
+        7200, ge=0, le=30 * 24 * 3600, validation_alias="VOC_FEEDBACK_FOLLOW_UP_DELAY_SECONDS"
+    )
 
     # Loop SLA used by the KPIs (the playbook's own SLA drives notify's escalation timers).
     sla_ack_seconds: int = Field(300, validation_alias="VOC_FEEDBACK_SLA_ACK_SECONDS")

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
-from voc_notify import api, erasure, events, grpc_server, metrics
+from voc_notify import api, erasure, events, follow_ups, grpc_server, metrics
+from voc_notify.channels.mail import MailSender, parse_smtp_url
+from voc_notify.channels.sms import HttpGateway, SmsProvider
 from voc_notify.clients import Upstreams
 from voc_notify.models import outbox_table
 from voc_notify.settings import Settings
@@ -15,6 +18,31 @@ from voc_platform.runtime import ServiceParts, ServiceRuntime, run_service
 from voc_platform.settings import load_settings
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+log = logging.getLogger("voc_notify")
+
+
+def customer_channels(settings: Settings) -> tuple[MailSender | None, SmsProvider | None]:
+    """The follow-up channels the settings configure (None each when not)."""
+    mail = (
+        MailSender(
+            parse_smtp_url(settings.smtp_url, password=settings.smtp_password),
+            mail_from=settings.mail_from,
+            timeout=settings.follow_up_send_timeout_seconds,
+            ca_file=settings.smtp_ca_file or None,
+        )
+        if settings.smtp_url
+        else None
+    )
+    sms: SmsProvider | None = None
+    if settings.sms_gateway_url:
+        sms = HttpGateway(
+            settings.sms_gateway_url,
+            token=settings.sms_gateway_token,
+            sender=settings.sms_sender,
+            allowlist=settings.sms_allowlist(),
+            timeout=settings.follow_up_send_timeout_seconds,
+        )
+    return mail, sms
 
 
 def build(runtime: ServiceRuntime) -> ServiceParts:
@@ -29,10 +57,18 @@ def build(runtime: ServiceRuntime) -> ServiceParts:
     delivery = DeliveryWorker(runtime.database, sender, settings)
     escalation = EscalationWorker(runtime.database, settings, broker, delivery.wake)
     upstreams = Upstreams(settings)
+    mail, sms = customer_channels(settings)
+    follow_up = follow_ups.FollowUpWorker(runtime.database, settings, contacts=upstreams, mail=mail, sms=sms)
+    if follow_up.channels:
+        log.info("follow-up messages to customers by %s", " and ".join(follow_up.channels))
+    else:
+        log.warning("follow-up not sent: no channel configured (VOC_SMTP_URL, VOC_SMS_GATEWAY_URL)")
 
     async def close() -> None:
         await upstreams.close()
         await sender.aclose()
+        if sms is not None:
+            await sms.aclose()
 
     return ServiceParts(
         app=api.build_app(
@@ -51,10 +87,11 @@ def build(runtime: ServiceRuntime) -> ServiceParts:
             broker,
             delivery,
             dedupe_window=settings.dedupe_window_seconds,
+            wake_follow_ups=follow_up.wake,
         )
         + erasure.consumers(runtime.database),
         subscriptions=[(LIVE_SUBJECT, broker.on_live_message)],
-        background=[delivery.run, escalation.run],
+        background=[delivery.run, escalation.run, follow_up.run],
         on_stop=[close],
         metric_sources=[metrics.timers_due_source(runtime.database)],
     )

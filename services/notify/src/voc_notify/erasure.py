@@ -6,12 +6,14 @@ lock-screen body quoting the text, and the plan whose script was rendered with t
 name. For every alert of the customer these become the context of nobody (`{"known": false,
 "erased": true}`), empty texts, a body composed again without the customer or the text, and a
 plan without its scripts; the alert itself (what happened, who handled it, when) stays. A
-household member named in another customer's alert is dropped from that alert's household.
+household member named in another customer's alert is dropped from that alert's household. The
+customer's pending follow-up messages are not sent, and drop the contact they copied.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 from nats.aio.msg import Msg
@@ -19,6 +21,7 @@ from sqlalchemy import String, cast, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from voc.events.v1 import events_pb2
+from voc_notify import follow_ups
 from voc_notify.facts import UNKNOWN_CUSTOMER
 from voc_notify.masking import compose
 from voc_notify.models import Alert, Store, processed_table
@@ -39,7 +42,10 @@ def consumers(database: Database) -> list[ConsumerSpec]:
         async with database.transaction() as session:
             if await mark_processed(session, processed_table, consumer=CONSUMER, event_id=event_id):
                 count = await redact_customer(session, customer_id=erased.customer_id)
-                log.info("erasure: %d alerts redacted", count)
+                dropped = await follow_ups.forget_customer(
+                    session, customer_id=erased.customer_id, now=time.time()
+                )
+                log.info("erasure: %d alerts redacted, %d follow-up messages dropped", count, dropped)
 
     return [ConsumerSpec(durable=CONSUMER, subjects=[SUBJECT], handler=handle)]
 

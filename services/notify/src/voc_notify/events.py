@@ -1,16 +1,18 @@
-"""Notify's consumer: a received feedback item becomes an alert on the right phones."""
+"""Notify's consumers: a received feedback item becomes an alert on the right phones; a resolved
+case's follow-up request becomes a message to its customer (`follow_ups`)."""
 
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 from nats.aio.msg import Msg
 from sqlalchemy import bindparam, select
 
 from voc.events.v1 import events_pb2
-from voc_notify import alerts, metrics, views
+from voc_notify import alerts, follow_ups, metrics, views
 from voc_notify.alerts import NewAlert
 from voc_notify.clients import Upstreams, customer_from_proto
 from voc_notify.facts import AlertInput, Feedback
@@ -21,10 +23,11 @@ from voc_platform import dbsync, telemetry
 from voc_platform.bus import ConsumerSpec
 from voc_platform.db import Database
 from voc_platform.dbsync import Prepared, Reader
-from voc_platform.outbox import mark_processed_sync, wake_relays
+from voc_platform.outbox import mark_processed, mark_processed_sync, wake_relays
 
 log = logging.getLogger(__name__)
 CONSUMER = "notify-alerts"
+FOLLOW_UP_CONSUMER = "notify-follow-ups"
 
 _ALERT_FOR_FEEDBACK = Prepared(select(Alert.id).where(Alert.feedback_id == bindparam("feedback_id")))
 _STORE = Prepared(
@@ -175,6 +178,28 @@ class AlertConsumer:
                 log.exception("first pushes of alert %s failed; the worker retries them", created.alert.id)
 
 
+class FollowUpConsumer:
+    """`voc.feedback.follow_up_requested` → one follow-up message per case, due after the delay
+    and out of quiet hours; the worker is woken for one due at once. (An erasure drops the
+    customer's pending messages in `erasure`, with the rest of notify's copies.)"""
+
+    def __init__(self, database: Database, wake: Callable[[], None]) -> None:
+        self.database, self.wake = database, wake
+
+    async def handle(self, msg: Msg) -> None:
+        request = events_pb2.FollowUpRequested.FromString(msg.data)
+        event_id = (msg.headers or {}).get("Nats-Msg-Id", f"follow-up-requested:{request.feedback_id}")
+        now = time.time()
+        async with self.database.transaction() as session:
+            if not await mark_processed(
+                session, processed_table, consumer=FOLLOW_UP_CONSUMER, event_id=event_id
+            ):
+                return
+            row = await follow_ups.schedule(session, request=request, now=now)
+        if row is not None and row.next_attempt_at <= now:
+            self.wake()
+
+
 def consumers(
     database: Database,
     upstreams: Upstreams,
@@ -182,6 +207,15 @@ def consumers(
     delivery: DeliveryWorker,
     *,
     dedupe_window: float = alerts.DEFAULT_DEDUPE_WINDOW_SECONDS,
+    wake_follow_ups: Callable[[], None] = lambda: None,
 ) -> list[ConsumerSpec]:
     consumer = AlertConsumer(database, upstreams, broker, delivery, dedupe_window=dedupe_window)
-    return [ConsumerSpec(durable=CONSUMER, subjects=["voc.feedback.received"], handler=consumer.handle)]
+    follow_up = FollowUpConsumer(database, wake_follow_ups)
+    return [
+        ConsumerSpec(durable=CONSUMER, subjects=["voc.feedback.received"], handler=consumer.handle),
+        ConsumerSpec(
+            durable=FOLLOW_UP_CONSUMER,
+            subjects=["voc.feedback.follow_up_requested"],
+            handler=follow_up.handle,
+        ),
+    ]

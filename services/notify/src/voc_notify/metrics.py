@@ -1,9 +1,7 @@
 """The notify service's own metrics (the platform's HTTP, gRPC, event and outbox metrics come
 with every service): alerts created, merged, acknowledged, resolved and escalated, written
-degraded, the time to acknowledge, pushes by result, and the escalation timers due (read at scrape time).
-
-Web Push is the one channel today; e-mail, SMS and webhooks would count in
-`voc_push_deliveries_total`'s sibling `voc_<channel>_deliveries_total` with the same results."""
+degraded, the time to acknowledge, pushes by result, follow-up messages to customers by channel
+and outcome, and the escalation timers due (read at scrape time)."""
 
 from __future__ import annotations
 
@@ -46,11 +44,21 @@ TIME_TO_ACKNOWLEDGE = metrics.histogram(
     buckets=(5, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200),
 )
 PUSHES = metrics.counter("voc_push_deliveries_total", "Web Push sends, by result.", ["result"])
+FOLLOW_UPS = metrics.counter(
+    "voc_follow_up_messages_total",
+    "Follow-up messages to customers: each attempt or decision, by channel (email, sms, none) and "
+    "outcome (sent, retrying, failed, not_sent, held).",
+    ["channel", "outcome"],
+)
 
 _created = {p: ALERTS_CREATED.labels(p) for p in (*PRIORITIES, "other")}
 _pushes = {r: PUSHES.labels(r) for r in PUSH_RESULTS}
 _escalated = {k: ALERTS_ESCALATED.labels(k) for k in ("ack", "resolve")}
 _degraded = {r: ALERTS_DEGRADED.labels(r) for r in ("profile_unavailable", "actions_unavailable")}
+
+
+def follow_up(*, channel: str, outcome: str) -> None:
+    FOLLOW_UPS.labels(channel or "none", outcome).inc()
 
 
 def alert_written(*, priority: str, merged: bool, degraded: Iterable[str] = ()) -> None:

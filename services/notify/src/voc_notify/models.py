@@ -254,3 +254,33 @@ class ShiftOverride(Base):
     on_duty: Mapped[bool] = mapped_column(Boolean)
     note: Mapped[str] = mapped_column(String(200), default="")
     created_at: Mapped[float] = mapped_column(Float)
+
+
+class FollowUpMessage(Base):
+    """The follow-up link of one resolved case, to be sent to its customer once (the feedback
+    id is the key: at most one per case). Sent by the follow-up worker when due, retried with
+    back-off while the link is valid. The contact is dropped once the message is settled."""
+
+    __tablename__ = "follow_up_messages"
+
+    feedback_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    store_id: Mapped[str] = mapped_column(String(64))
+    customer_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    url: Mapped[str] = mapped_column(String(500))
+    language: Mapped[str] = mapped_column(String(8))
+    # What the customer gave with the feedback (the profile's contact points are asked at send time).
+    email: Mapped[str | None] = mapped_column(String(254), nullable=True)
+    phone: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    channel: Mapped[str | None] = mapped_column(String(8), nullable=True)  # email | sms
+    recipient: Mapped[str | None] = mapped_column(String(300), nullable=True)  # masked
+    status: Mapped[str] = mapped_column(String(16))  # pending | sent | failed | not_sent
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[float] = mapped_column(Float)
+    # Set when the send waits for the store's quiet hours to end (next_attempt_at = this).
+    held_until: Mapped[float | None] = mapped_column(Float, nullable=True)
+    expires_at: Mapped[float] = mapped_column(Float)  # the link's; no attempt after it
+    created_at: Mapped[float] = mapped_column(Float)
+    sent_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    last_error: Mapped[str | None] = mapped_column(String(300), nullable=True)
+
+    __table_args__ = (Index("ix_follow_up_messages_due", "status", "next_attempt_at"),)

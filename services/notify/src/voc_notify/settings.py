@@ -1,10 +1,14 @@
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
+from urllib.parse import urlsplit
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from voc_platform.settings import DEV_JWT_SECRET, ServiceSettings
+
+if TYPE_CHECKING:
+    from voc_notify.webpush.endpoints import PushAllowlist
 
 
 class Settings(ServiceSettings):
@@ -38,6 +42,64 @@ class Settings(ServiceSettings):
     # A repeat complaint (same customer, store, category) within this window updates the open alert.
     dedupe_window_seconds: float = Field(1800.0, ge=0, validation_alias="VOC_NOTIFY_DEDUPE_WINDOW_SECONDS")
 
+    # Follow-up messages to customers (docs/NOTIFY.md "Follow-up to the customer"). E-mail over
+    # SMTP: smtp://host:port (plain, or STARTTLS with ?starttls=1), smtps://host:port (TLS);
+    # user:password in the URL or the password in VOC_SMTP_PASSWORD. Unset = no e-mail.
+    smtp_url: str = Field("", validation_alias="VOC_SMTP_URL")
+    smtp_password: str = Field("", validation_alias="VOC_SMTP_PASSWORD")
+    mail_from: str = Field("", validation_alias="VOC_MAIL_FROM")
+    # A CA bundle for a relay with a private certificate (default: the system's CAs).
+    smtp_ca_file: str = Field("", validation_alias="VOC_SMTP_CA_FILE")
+    # SMS / KakaoTalk Alimtalk through an HTTP gateway (sms.HttpGateway). Unset URL = no SMS.
+    sms_gateway_url: str = Field("", validation_alias="VOC_SMS_GATEWAY_URL")
+    sms_gateway_token: str = Field("", validation_alias="VOC_SMS_GATEWAY_TOKEN")
+    sms_template_id: str = Field("", validation_alias="VOC_SMS_TEMPLATE_ID")
+    sms_sender: str = Field("", validation_alias="VOC_SMS_SENDER")
+    # Hosts the gateway URL may name (push allowlist syntax); empty = the gateway URL's own
+    # host on the https default port.
+    sms_allowed_hosts: str = Field("", validation_alias="VOC_SMS_ALLOWED_HOSTS")
+    # A transient failure (SMTP or gateway down, 4xx answer) is tried again after
+    # base * 2^n seconds (with jitter, at most cap) until the link expires.
+    follow_up_retry_base_seconds: float = Field(
+        30.0, gt=0, validation_alias="VOC_FOLLOW_UP_RETRY_BASE_SECONDS"
+    )
+    follow_up_retry_cap_seconds: float = Field(
+        3600.0, gt=0, validation_alias="VOC_FOLLOW_UP_RETRY_CAP_SECONDS"
+    )
+    follow_up_poll_seconds: float = Field(1.0, gt=0, validation_alias="VOC_FOLLOW_UP_POLL_SECONDS")
+    follow_up_send_timeout_seconds: float = Field(10.0, gt=0)
+
+    @field_validator("smtp_url")
+    @classmethod
+    def _smtp_url(cls, value: str) -> str:
+        if value:
+            # Imported here: `voc up` reads every service's settings class, and the SMTP client
+            # is not needed for that.
+            from voc_notify.channels.mail import parse_smtp_url
+
+            parse_smtp_url(value)
+        return value
+
+    @field_validator("sms_gateway_url")
+    @classmethod
+    def _gateway_url(cls, value: str) -> str:
+        if value and not value.startswith(("https://", "http://")):
+            raise ValueError("an http(s) URL, e.g. https://sms.example.com/v1/messages")
+        return value
+
+    @model_validator(mode="after")
+    def _follow_up_channels(self) -> Settings:
+        if self.smtp_url and not self.mail_from:
+            raise ValueError("VOC_MAIL_FROM: needed with VOC_SMTP_URL (the From: address)")
+        if self.sms_gateway_url and not self.sms_sender:
+            raise ValueError("VOC_SMS_SENDER: needed with VOC_SMS_GATEWAY_URL (the sending number)")
+        if self.sms_gateway_url and not self.sms_allowlist().allows(self.sms_gateway_url):
+            raise ValueError(
+                "VOC_SMS_GATEWAY_URL: not allowed by VOC_SMS_ALLOWED_HOSTS "
+                "(https, or http to a listed loopback host)"
+            )
+        return self
+
     @field_validator("vapid_subject")
     @classmethod
     def _subject(cls, value: str) -> str:
@@ -48,6 +110,14 @@ class Settings(ServiceSettings):
     def production_secrets(self) -> list[tuple[str, str]]:
         """Production also needs the staff tokens' signing secret (the development one is public)."""
         return [*super().production_secrets(), ("VOC_JWT_SECRET", self.jwt_secret)]
+
+    def sms_allowlist(self) -> PushAllowlist:
+        """Where the SMS gateway may be reached: VOC_SMS_ALLOWED_HOSTS, else its URL's own host
+        on the https port (push allowlist rules: plain http only to a listed loopback host)."""
+        from voc_notify.webpush.endpoints import PushAllowlist
+
+        hosts = [h.strip() for h in self.sms_allowed_hosts.split(",") if h.strip()]
+        return PushAllowlist(hosts or [urlsplit(self.sms_gateway_url).hostname or ""])
 
     def allowed_push_hosts(self) -> list[str]:
         return [h.strip() for h in self.push_allowed_hosts.split(",") if h.strip()]

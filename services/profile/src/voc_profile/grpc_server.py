@@ -1,4 +1,5 @@
-"""gRPC ProfileService: ResolveCustomer, GetCustomerContext (and its batch) and ListCustomers.
+"""gRPC ProfileService: ResolveCustomer, GetCustomerContext (and its batch), ListCustomers and
+GetContactPoints.
 Messages in, domain calls, messages out; domain errors become a status in the method guard."""
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from voc_platform import dbsync
 from voc_platform.db import Database
 from voc_platform.errors import Invalid
 from voc_platform.grpc import ItemFailed, check_batch_size, item_error
-from voc_profile import context, lists, resolution
+from voc_profile import contact_points, context, lists, resolution
 from voc_profile.audit import AuditTrail
 from voc_profile.context import Context
 from voc_profile.facts import Reason, feedback_item
@@ -108,6 +109,26 @@ class ProfileServicer(profile_pb2_grpc.ProfileServiceServicer):
         if ctx.customer is not None:
             self.trail.read(actor="service", action="grpc_context", customer_id=ctx.customer.id)
         return profile_pb2.GetCustomerContextResponse(context=context_message(ctx))
+
+    async def GetContactPoints(
+        self, request: profile_pb2.GetContactPointsRequest, context: aio.ServicerContext
+    ) -> profile_pb2.GetContactPointsResponse:
+        if not request.customer_id:
+            raise Invalid("customer_id: required")
+        points = await dbsync.read(
+            self.database, contact_points.contact_points, customer_id=request.customer_id
+        )
+        if points.found and not points.erased:
+            self.trail.read(actor="service", action="grpc_contact_points", customer_id=points.customer_id)
+        return profile_pb2.GetContactPointsResponse(
+            customer_id=points.customer_id,
+            found=points.found,
+            erased=points.erased,
+            contact_consent=points.contact_consent,
+            email=points.email,
+            phone=points.phone,
+            preferred_language=points.preferred_language,
+        )
 
     async def ListCustomers(
         self, request: profile_pb2.ListCustomersRequest, context: aio.ServicerContext

@@ -178,6 +178,39 @@ def cmd_demo_phone(args: argparse.Namespace) -> int:
         emulator.stop()
 
 
+def cmd_demo_inbox(args: argparse.Namespace) -> int:
+    """A local mailbox: an SMTP server on loopback that prints the follow-up mail it receives."""
+    from voc_cli.mail_sink import MailSink  # lazy: aiosmtpd
+
+    port = args.port if args.port is not None else supervisor.demo_inbox_port()
+    try:
+        sink = MailSink(port=port).start()
+    except (OSError, RuntimeError) as exc:
+        print(f"[inbox] cannot listen on 127.0.0.1:{port} ({exc}): another demo inbox?", file=sys.stderr)
+        return 1
+    print(f"[inbox] SMTP on 127.0.0.1:{port}; notify sends here when started with", flush=True)
+    print(
+        f"[inbox]   VOC_SMTP_URL=smtp://127.0.0.1:{port} VOC_MAIL_FROM=voc@demo.local "
+        "VOC_FEEDBACK_FOLLOW_UP_DELAY_SECONDS=0 make run",
+        flush=True,
+    )
+    print("[inbox] waiting for mail (Ctrl-C to stop)", flush=True)
+    seen = 0
+    try:
+        while True:
+            mails = sink.received()
+            for mail in mails[seen:]:
+                print(f"[inbox] mail to {', '.join(mail.rcpt_tos)} from {mail.mail_from}")
+                print(f"  Subject: {mail.subject}")
+                print("  " + mail.part("plain").rstrip().replace("\n", "\n  "), flush=True)
+            seen = len(mails)
+            time.sleep(0.2)
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        sink.stop()
+
+
 def cmd_demo_feedback(args: argparse.Namespace) -> int:
     creds = up.load_credentials(_data_dir(args))
     store = next(s for s in creds["stores"] if s["id"] == args.store)
@@ -356,6 +389,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="default: $VOC_DEMO_PHONE_PORT or 8049, the one local port `voc up` lets notify push to",
     )
     phone.set_defaults(func=cmd_demo_phone)
+
+    inbox = command(
+        sub,
+        "demo-inbox",
+        "a local mailbox (SMTP on loopback) that prints the follow-up mail customers get",
+        "voc demo-inbox   # then: VOC_SMTP_URL=smtp://127.0.0.1:8025 VOC_MAIL_FROM=voc@demo.local make run",
+    )
+    inbox.add_argument("--port", type=int, default=None, help="default: $VOC_DEMO_INBOX_PORT or 8025")
+    inbox.set_defaults(func=cmd_demo_inbox)
 
     fb = command(
         sub,

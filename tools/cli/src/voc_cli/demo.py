@@ -110,6 +110,7 @@ CUSTOMERS = [
     {
         "loyalty_id": "L-1001",
         "phone": "010-1234-5678",
+        "email": "minsu.kim@example.com",  # the follow-up mail of the README's try reaches `voc demo-inbox`
         "name": "김민수",
         "tier": "vip",
         "lifetime_value": 8_200_000,

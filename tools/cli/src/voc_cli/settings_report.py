@@ -21,6 +21,7 @@ TOOL_VARIABLES = frozenset(
         "VOC_DATA_DIR",  # also the services'; `voc up` prints it on its first line
         "VOC_NATS_PORT",
         "VOC_DEMO_PHONE_PORT",
+        "VOC_DEMO_INBOX_PORT",
         "VOC_FEEDBACK_URL",
         "VOC_PROFILE_URL",
         "VOC_ACTIONS_URL",
@@ -58,10 +59,10 @@ def is_secret(name: str) -> bool:
 
 
 def shown(name: str, value: str) -> str:
-    """The value as printed: secrets masked, a database URL without its password."""
+    """The value as printed: secrets masked, a URL (database, SMTP, gateway) without its password."""
     if is_secret(name):
         return "****"
-    if name.endswith("DATABASE_URL"):
+    if name.endswith("_URL"):
         try:
             parts = urlsplit(value)
             if parts.password is not None:
@@ -109,3 +110,19 @@ def report(environ: Mapping[str, str]) -> list[str]:
     )
     lines += [f"[voc] warning: {name} is read by no service (a typo?); ignored" for name in unknown]
     return lines
+
+
+def follow_up_line(environ: Mapping[str, str]) -> str:
+    """How follow-up links reach customers, said once at start: the channels configured, or
+    that none is (the case timelines then say "follow-up not sent: no channel configured")."""
+    channels = [
+        f"{what} ({shown(name, environ[name])})"
+        for what, name in (("e-mail", "VOC_SMTP_URL"), ("SMS", "VOC_SMS_GATEWAY_URL"))
+        if environ.get(name)
+    ]
+    if not channels:
+        return (
+            "[voc] follow-up not sent: no channel configured "
+            "(VOC_SMTP_URL or VOC_SMS_GATEWAY_URL; `voc demo-inbox` is a local mailbox, README)"
+        )
+    return "[voc] follow-up links go to customers by " + " and ".join(channels)

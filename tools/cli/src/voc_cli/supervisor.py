@@ -43,6 +43,7 @@ PUBLIC_PUSH_HOSTS = (
     "web.push.apple.com,*.notify.windows.com"
 )
 DEMO_PHONE_PORT = 8049  # where `voc demo-phone` listens (VOC_DEMO_PHONE_PORT)
+DEMO_INBOX_PORT = 8025  # where `voc demo-inbox` listens for SMTP (VOC_DEMO_INBOX_PORT)
 # A service exits with CONFIG_EXIT_STATUS (78, EX_CONFIG) when a setting is invalid
 # (`voc_platform.settings.load_settings`): restarting it cannot help, so the supervisor gives up.
 #: Back-off between restarts (doubling), and when a run counts as a quick exit.
@@ -56,6 +57,11 @@ MAX_QUICK_EXITS = 5
 def demo_phone_port() -> int:
     """The port of `voc demo-phone`'s local push service: VOC_DEMO_PHONE_PORT or 8049."""
     return int(os.environ.get("VOC_DEMO_PHONE_PORT") or DEMO_PHONE_PORT)
+
+
+def demo_inbox_port() -> int:
+    """The port of `voc demo-inbox`'s local SMTP server: VOC_DEMO_INBOX_PORT or 8025."""
+    return int(os.environ.get("VOC_DEMO_INBOX_PORT") or DEMO_INBOX_PORT)
 
 
 def default_push_hosts() -> str:

@@ -49,6 +49,7 @@ def run(*, data_dir: Path, seed: bool = True) -> int:
         for name in SERVICES
     }
     port_setting("VOC_DEMO_PHONE_PORT", 8049)
+    port_setting("VOC_DEMO_INBOX_PORT", 8025)
     databases = {
         name: os.environ[f"VOC_{name.upper()}_DATABASE_URL"]
         for name in SERVICES
@@ -69,6 +70,7 @@ def run(*, data_dir: Path, seed: bool = True) -> int:
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     print(f"[voc] starting nats-server and {', '.join(SERVICES)} (data in {config.data_dir})", flush=True)
     print("\n".join(settings_report.report(os.environ)), flush=True)
+    print(settings_report.follow_up_line(os.environ), flush=True)
     status = 0
     try:
         try:
@@ -115,6 +117,7 @@ def print_banner(system: System, creds: dict[str, Any], creds_path: Path) -> Non
             "  try it (README, 'Two-minute try'):",
             "    .venv/bin/voc demo-phone --email minji@gangnam.demo   # a phone that prints pushes",
             "    .venv/bin/voc demo-feedback                           # post a complaint",
+            "    .venv/bin/voc demo-inbox                              # a mailbox for follow-up mail",
             "",
             "Ctrl-C stops everything.",
         ]

@@ -13,7 +13,7 @@
       status: "상태", text: "내용", volume: "접수 건수", sentiment_index: "감성 지수", nps: "NPS", csat: "CSAT 평균",
       ack_p50: "확인까지 (p50)", ack_p90: "확인까지 (p90)", resolve_p50: "해결까지 (p50)", resolve_p90: "해결까지 (p90)",
       breach: "SLA 위반율", recovery: "회복률 (불만 후 만족)", revisit: "재방문 의향", cases: "알림 건수",
-      followups: "후속 설문 응답", reopened: "재오픈", none: "없음", bad_token: "토큰이 올바르지 않습니다.",
+      followups: "후속 설문 응답", messaged: "후속 안내 발송 (메일·문자)", answer_rate: "후속 설문 응답률", reopened: "재오픈", none: "없음", bad_token: "토큰이 올바르지 않습니다.",
       uncertain: "분류 불확실", uncertain_badge: "분류 불확실 — 원문 확인",
       uncertain_hint: "분류 신뢰도가 낮습니다 (0.6 미만). 분류만 믿지 말고 원문을 확인하세요.",
       statuses: {received: "접수", alerted: "알림", acknowledged: "확인", reopened: "재오픈"},
@@ -28,7 +28,7 @@
       sentiment_index: "Sentiment index", nps: "NPS", csat: "CSAT avg", ack_p50: "To acknowledge (p50)",
       ack_p90: "To acknowledge (p90)", resolve_p50: "To resolve (p50)", resolve_p90: "To resolve (p90)",
       breach: "SLA breach rate", recovery: "Recovery rate", revisit: "Revisit intent", cases: "Alerted cases",
-      followups: "Follow-ups answered", reopened: "Reopened", none: "None", bad_token: "That token was refused.",
+      followups: "Follow-ups answered", messaged: "Follow-ups sent (e-mail, SMS)", answer_rate: "Follow-up answer rate", reopened: "Reopened", none: "None", bad_token: "That token was refused.",
       uncertain: "Uncertain classifications", uncertain_badge: "Uncertain — check the text",
       uncertain_hint: "The classifier is not sure (confidence under 0.6): read the text, not just the category.",
       statuses: {received: "Received", alerted: "Alerted", acknowledged: "Acknowledged", reopened: "Reopened"},
@@ -216,7 +216,8 @@
       ["ack_p90", duration(loop.time_to_acknowledge_seconds.p90)],
       ["resolve_p50", duration(loop.time_to_resolve_seconds.p50)],
       ["resolve_p90", duration(loop.time_to_resolve_seconds.p90)], ["breach", pct(loop.sla_breach_rate)],
-      ["followups", num(loop.follow_ups_answered)], ["recovery", pct(loop.recovery_rate)],
+      ["messaged", num(loop.follow_ups_messaged)], ["followups", num(loop.follow_ups_answered)],
+      ["answer_rate", pct(loop.follow_up_answer_rate)], ["recovery", pct(loop.recovery_rate)],
       ["reopened", num(loop.reopened)], ["revisit", pct(loop.revisit_intent_rate)],
     ];
     for (const [key, value] of rows) dl.append(el("dt", {}, t(key)), el("dd", {}, value));

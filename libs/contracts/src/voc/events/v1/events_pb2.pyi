@@ -363,12 +363,22 @@ class FollowUpRequested(_message.Message):
     URL_FIELD_NUMBER: _builtins.int
     LANGUAGE_FIELD_NUMBER: _builtins.int
     EXPIRES_AT_MS_FIELD_NUMBER: _builtins.int
+    SEND_AFTER_MS_FIELD_NUMBER: _builtins.int
+    EMAIL_FIELD_NUMBER: _builtins.int
+    PHONE_FIELD_NUMBER: _builtins.int
     feedback_id: _builtins.str
     store_id: _builtins.str
     customer_id: _builtins.str
     url: _builtins.str
     language: _builtins.str
     expires_at_ms: _builtins.int
+    send_after_ms: _builtins.int
+    """Not before this time (resolution + VOC_FEEDBACK_FOLLOW_UP_DELAY_SECONDS); 0 = at once."""
+    email: _builtins.str
+    """The contact the customer gave with the feedback (empty when none); the profile's contact
+    points are asked for at send time as well.
+    """
+    phone: _builtins.str
     def __init__(
         self,
         *,
@@ -378,10 +388,13 @@ class FollowUpRequested(_message.Message):
         url: _builtins.str = ...,
         language: _builtins.str = ...,
         expires_at_ms: _builtins.int = ...,
+        send_after_ms: _builtins.int = ...,
+        email: _builtins.str = ...,
+        phone: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["customer_id", b"customer_id", "expires_at_ms", b"expires_at_ms", "feedback_id", b"feedback_id", "language", b"language", "store_id", b"store_id", "url", b"url"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["customer_id", b"customer_id", "email", b"email", "expires_at_ms", b"expires_at_ms", "feedback_id", b"feedback_id", "language", b"language", "phone", b"phone", "send_after_ms", b"send_after_ms", "store_id", b"store_id", "url", b"url"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -431,3 +444,58 @@ class FollowUpAnswered(_message.Message):
     def WhichOneof(self, oneof_group: _WhichOneofArgType__revisit_intent) -> _WhichOneofReturnType__revisit_intent | None: ...
 
 Global___FollowUpAnswered: _TypeAlias = FollowUpAnswered  # noqa: Y015
+
+@_typing.final
+class FollowUpSent(_message.Message):
+    """Published on voc.notify.follow_up_sent for every attempt to send a follow-up link to the
+    customer and for a follow-up that is not sent; feedback puts each on the case timeline.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FEEDBACK_ID_FIELD_NUMBER: _builtins.int
+    STORE_ID_FIELD_NUMBER: _builtins.int
+    CUSTOMER_ID_FIELD_NUMBER: _builtins.int
+    CHANNEL_FIELD_NUMBER: _builtins.int
+    OUTCOME_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    ATTEMPT_FIELD_NUMBER: _builtins.int
+    AT_MS_FIELD_NUMBER: _builtins.int
+    NEXT_ATTEMPT_AT_MS_FIELD_NUMBER: _builtins.int
+    RECIPIENT_FIELD_NUMBER: _builtins.int
+    feedback_id: _builtins.str
+    store_id: _builtins.str
+    customer_id: _builtins.str
+    channel: _builtins.str
+    """email | sms | none"""
+    outcome: _builtins.str
+    """sent | retrying | failed | not_sent"""
+    reason: _builtins.str
+    """why it failed, is retried or was not sent (empty when sent)"""
+    attempt: _builtins.int
+    at_ms: _builtins.int
+    next_attempt_at_ms: _builtins.int
+    """when outcome = retrying, or when held for quiet hours"""
+    recipient: _builtins.str
+    """masked: "k***@example.com", "***5678" """
+    def __init__(
+        self,
+        *,
+        feedback_id: _builtins.str = ...,
+        store_id: _builtins.str = ...,
+        customer_id: _builtins.str = ...,
+        channel: _builtins.str = ...,
+        outcome: _builtins.str = ...,
+        reason: _builtins.str = ...,
+        attempt: _builtins.int = ...,
+        at_ms: _builtins.int = ...,
+        next_attempt_at_ms: _builtins.int = ...,
+        recipient: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["at_ms", b"at_ms", "attempt", b"attempt", "channel", b"channel", "customer_id", b"customer_id", "feedback_id", b"feedback_id", "next_attempt_at_ms", b"next_attempt_at_ms", "outcome", b"outcome", "reason", b"reason", "recipient", b"recipient", "store_id", b"store_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___FollowUpSent: _TypeAlias = FollowUpSent  # noqa: Y015

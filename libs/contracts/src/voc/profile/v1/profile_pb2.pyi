@@ -593,3 +593,62 @@ class ListCustomersResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ListCustomersResponse: _TypeAlias = ListCustomersResponse  # noqa: Y015
+
+@_typing.final
+class GetContactPointsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CUSTOMER_ID_FIELD_NUMBER: _builtins.int
+    customer_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        customer_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["customer_id", b"customer_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetContactPointsRequest: _TypeAlias = GetContactPointsRequest  # noqa: Y015
+
+@_typing.final
+class GetContactPointsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CUSTOMER_ID_FIELD_NUMBER: _builtins.int
+    FOUND_FIELD_NUMBER: _builtins.int
+    ERASED_FIELD_NUMBER: _builtins.int
+    CONTACT_CONSENT_FIELD_NUMBER: _builtins.int
+    EMAIL_FIELD_NUMBER: _builtins.int
+    PHONE_FIELD_NUMBER: _builtins.int
+    PREFERRED_LANGUAGE_FIELD_NUMBER: _builtins.int
+    customer_id: _builtins.str
+    """the survivor when the customer was merged into another"""
+    found: _builtins.bool
+    erased: _builtins.bool
+    contact_consent: _builtins.bool
+    email: _builtins.str
+    """lower-case; empty when none is on file"""
+    phone: _builtins.str
+    """E.164; empty when none is on file"""
+    preferred_language: _builtins.str
+    def __init__(
+        self,
+        *,
+        customer_id: _builtins.str = ...,
+        found: _builtins.bool = ...,
+        erased: _builtins.bool = ...,
+        contact_consent: _builtins.bool = ...,
+        email: _builtins.str = ...,
+        phone: _builtins.str = ...,
+        preferred_language: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["contact_consent", b"contact_consent", "customer_id", b"customer_id", "email", b"email", "erased", b"erased", "found", b"found", "phone", b"phone", "preferred_language", b"preferred_language"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetContactPointsResponse: _TypeAlias = GetContactPointsResponse  # noqa: Y015

@@ -55,6 +55,11 @@ class ProfileServiceStub:
                 request_serializer=voc_dot_profile_dot_v1_dot_profile__pb2.ListCustomersRequest.SerializeToString,
                 response_deserializer=voc_dot_profile_dot_v1_dot_profile__pb2.ListCustomersResponse.FromString,
                 _registered_method=True)
+        self.GetContactPoints = channel.unary_unary(
+                '/voc.profile.v1.ProfileService/GetContactPoints',
+                request_serializer=voc_dot_profile_dot_v1_dot_profile__pb2.GetContactPointsRequest.SerializeToString,
+                response_deserializer=voc_dot_profile_dot_v1_dot_profile__pb2.GetContactPointsResponse.FromString,
+                _registered_method=True)
 
 
 class ProfileServiceServicer:
@@ -90,6 +95,14 @@ class ProfileServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetContactPoints(self, request, context):
+        """How to reach a customer (notify's follow-up messages): consent, e-mail and phone, or that
+        the customer is unknown or erased. Asked right before each send.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ProfileServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -112,6 +125,11 @@ def add_ProfileServiceServicer_to_server(servicer, server):
                     servicer.ListCustomers,
                     request_deserializer=voc_dot_profile_dot_v1_dot_profile__pb2.ListCustomersRequest.FromString,
                     response_serializer=voc_dot_profile_dot_v1_dot_profile__pb2.ListCustomersResponse.SerializeToString,
+            ),
+            'GetContactPoints': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetContactPoints,
+                    request_deserializer=voc_dot_profile_dot_v1_dot_profile__pb2.GetContactPointsRequest.FromString,
+                    response_serializer=voc_dot_profile_dot_v1_dot_profile__pb2.GetContactPointsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -223,6 +241,33 @@ class ProfileService:
             '/voc.profile.v1.ProfileService/ListCustomers',
             voc_dot_profile_dot_v1_dot_profile__pb2.ListCustomersRequest.SerializeToString,
             voc_dot_profile_dot_v1_dot_profile__pb2.ListCustomersResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetContactPoints(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/voc.profile.v1.ProfileService/GetContactPoints',
+            voc_dot_profile_dot_v1_dot_profile__pb2.GetContactPointsRequest.SerializeToString,
+            voc_dot_profile_dot_v1_dot_profile__pb2.GetContactPointsResponse.FromString,
             options,
             channel_credentials,
             insecure,

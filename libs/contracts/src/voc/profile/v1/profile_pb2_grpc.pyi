@@ -43,6 +43,10 @@ class ProfileServiceStub:
     """
     ListCustomers: _grpc.UnaryUnaryMultiCallable[_profile_pb2.ListCustomersRequest, _profile_pb2.ListCustomersResponse]
     """Customers with one signal set (outreach lists), a page at a time."""
+    GetContactPoints: _grpc.UnaryUnaryMultiCallable[_profile_pb2.GetContactPointsRequest, _profile_pb2.GetContactPointsResponse]
+    """How to reach a customer (notify's follow-up messages): consent, e-mail and phone, or that
+    the customer is unknown or erased. Asked right before each send.
+    """
 
 @_typing.type_check_only
 class ProfileServiceAsyncStub(ProfileServiceStub):
@@ -59,6 +63,10 @@ class ProfileServiceAsyncStub(ProfileServiceStub):
     """
     ListCustomers: _aio.UnaryUnaryMultiCallable[_profile_pb2.ListCustomersRequest, _profile_pb2.ListCustomersResponse]  # type: ignore[assignment]
     """Customers with one signal set (outreach lists), a page at a time."""
+    GetContactPoints: _aio.UnaryUnaryMultiCallable[_profile_pb2.GetContactPointsRequest, _profile_pb2.GetContactPointsResponse]  # type: ignore[assignment]
+    """How to reach a customer (notify's follow-up messages): consent, e-mail and phone, or that
+    the customer is unknown or erased. Asked right before each send.
+    """
 
 class ProfileServiceServicer(metaclass=_abc_1.ABCMeta):
     """The customer: identity across channels, CRM attributes and derived signals."""
@@ -96,5 +104,15 @@ class ProfileServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_profile_pb2.ListCustomersResponse, _abc.Awaitable[_profile_pb2.ListCustomersResponse]]:
         """Customers with one signal set (outreach lists), a page at a time."""
+
+    @_abc_1.abstractmethod
+    def GetContactPoints(
+        self,
+        request: _profile_pb2.GetContactPointsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_profile_pb2.GetContactPointsResponse, _abc.Awaitable[_profile_pb2.GetContactPointsResponse]]:
+        """How to reach a customer (notify's follow-up messages): consent, e-mail and phone, or that
+        the customer is unknown or erased. Asked right before each send.
+        """
 
 def add_ProfileServiceServicer_to_server(servicer: ProfileServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -1,0 +1,161 @@
+"""E-mail over real SMTP (aiosmtplib): `VOC_SMTP_URL` parsed once, one message per send,
+the server's answer classified. Recipient-level 5xx and invalid addresses are permanent; a
+server that is down, busy (4xx) or refuses our login is transient (fixing it loses nothing)."""
+
+from __future__ import annotations
+
+import re
+import ssl
+from dataclasses import dataclass
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.utils import formatdate
+from urllib.parse import parse_qs, unquote, urlsplit
+
+import aiosmtplib
+
+from voc_notify.channels import SendResult
+from voc_notify.masking import mask_text
+
+_TRUE = ("1", "true", "yes", "on")
+# Deliberately strict: one @, no spaces or angle brackets, a dotted domain (or localhost).
+_ADDRESS = re.compile(
+    r"^[^@\s<>()\[\],;:\"]{1,64}@(?:[A-Za-z0-9-]+\.)+[A-Za-z0-9-]{2,}$|^[^@\s<>]+@localhost$"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class SmtpTarget:
+    hostname: str
+    port: int
+    use_tls: bool  # smtps://: TLS from the first byte
+    start_tls: bool  # smtp://...?starttls=1: upgrade after EHLO
+    username: str | None
+    password: str | None
+
+    def describe(self) -> str:
+        mode = "smtps" if self.use_tls else ("smtp+starttls" if self.start_tls else "smtp")
+        return f"{mode}://{self.hostname}:{self.port}"
+
+
+def parse_smtp_url(url: str, *, password: str = "") -> SmtpTarget:
+    """`smtp://[user[:password]@]host[:port][?starttls=1]` or `smtps://…`; the password may
+    come separately (`VOC_SMTP_PASSWORD`). ValueError says what is wrong."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        raise ValueError(f"not a URL: {exc}") from None
+    if parts.scheme not in ("smtp", "smtps"):
+        raise ValueError("smtp://host:port or smtps://host:port (optionally ?starttls=1)")
+    if not parts.hostname:
+        raise ValueError("the URL names no host")
+    query = parse_qs(parts.query)
+    unknown = set(query) - {"starttls"}
+    if unknown:
+        raise ValueError(f"unknown option {sorted(unknown)[0]!r} (only starttls=1)")
+    start_tls = query.get("starttls", ["0"])[-1].lower() in _TRUE
+    if start_tls and parts.scheme == "smtps":
+        raise ValueError("smtps:// is TLS already; starttls=1 is for smtp://")
+    username = unquote(parts.username) if parts.username else None
+    secret = unquote(parts.password) if parts.password else (password or None)
+    return SmtpTarget(
+        hostname=parts.hostname,
+        port=port or (465 if parts.scheme == "smtps" else 25),
+        use_tls=parts.scheme == "smtps",
+        start_tls=start_tls,
+        username=username,
+        password=secret if username else None,
+    )
+
+
+def valid_address(address: str) -> bool:
+    return len(address) <= 254 and _ADDRESS.match(address) is not None
+
+
+def mask_address(address: str) -> str:
+    """ "k***@example.com": enough for staff to tell which address, not to write to it."""
+    local, _, domain = address.partition("@")
+    return f"{local[:1]}***@{domain}" if domain else "***"
+
+
+@dataclass(frozen=True, slots=True)
+class Mail:
+    to: str
+    subject: str
+    text: str
+    html: str
+    message_id: str  # stable per follow-up: a resend after a crash is recognisable
+
+
+class MailSender:
+    def __init__(
+        self, target: SmtpTarget, *, mail_from: str, timeout: float = 10.0, ca_file: str | None = None
+    ) -> None:
+        self.target = target
+        self.mail_from = mail_from
+        self.timeout = timeout
+        self._tls = ssl.create_default_context(cafile=ca_file) if ca_file else None
+
+    def build(self, mail: Mail) -> EmailMessage:
+        """multipart/alternative: plain text first, then the HTML."""
+        message = EmailMessage()
+        message["From"] = self.mail_from
+        message["To"] = Address(addr_spec=mail.to)
+        message["Subject"] = mail.subject
+        message["Date"] = formatdate(localtime=False, usegmt=True)
+        domain = self.mail_from.rpartition("@")[2].strip(" >") or "localhost"
+        message["Message-ID"] = f"<{mail.message_id}@{domain}>"
+        message["Auto-Submitted"] = "auto-generated"
+        message.set_content(mail.text)
+        message.add_alternative(mail.html, subtype="html")
+        return message
+
+    async def send(self, mail: Mail) -> SendResult:
+        if not valid_address(mail.to):
+            return SendResult("failed", "invalid e-mail address")
+        try:
+            message = self.build(mail)
+        except (ValueError, TypeError) as exc:  # the header registry refuses the address
+            return SendResult("failed", f"invalid e-mail address ({type(exc).__name__})")
+        target = self.target
+        try:
+            await aiosmtplib.send(
+                message,
+                hostname=target.hostname,
+                port=target.port,
+                use_tls=target.use_tls,
+                start_tls=target.start_tls,
+                username=target.username,
+                password=target.password,
+                timeout=self.timeout,
+                tls_context=self._tls,
+            )
+        except aiosmtplib.SMTPRecipientsRefused as exc:
+            codes = [refused.code for refused in exc.recipients]
+            reason = "; ".join(f"{r.code} {r.message}" for r in exc.recipients)
+            permanent = all(code >= 500 for code in codes)
+            return SendResult("failed" if permanent else "retry", _reason("recipient refused", reason))
+        except aiosmtplib.SMTPSenderRefused as exc:
+            # Our From: address or our account: a configuration problem, fixed without loss.
+            return SendResult("retry", _reason("sender refused", f"{exc.code} {exc.message}"))
+        except aiosmtplib.SMTPAuthenticationError as exc:
+            return SendResult("retry", _reason("SMTP login refused", f"{exc.code} {exc.message}"))
+        except aiosmtplib.SMTPDataError as exc:
+            permanent = exc.code >= 500
+            return SendResult(
+                "failed" if permanent else "retry", _reason("message refused", f"{exc.code} {exc.message}")
+            )
+        except aiosmtplib.SMTPResponseException as exc:
+            permanent = exc.code >= 500 and exc.code not in (502, 503, 504)
+            return SendResult(
+                "failed" if permanent else "retry", _reason("SMTP error", f"{exc.code} {exc.message}")
+            )
+        except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
+            return SendResult("retry", f"SMTP server unavailable ({type(exc).__name__})")
+        return SendResult("sent", f"accepted by {target.hostname}")
+
+
+def _reason(what: str, answer: str) -> str:
+    """A server's answer as a timeline reason: one line, short, addresses and numbers masked."""
+    return f"{what}: {mask_text(' '.join(answer.split()), limit=160)}"

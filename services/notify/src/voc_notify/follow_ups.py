@@ -1,0 +1,397 @@
+"""Follow-up messages to customers: a resolved case's survey link, sent once by e-mail or
+SMS/Alimtalk after the delay feedback asked for, never in the store's quiet hours, never to a
+customer who did not consent or was erased. Every attempt and decision is published as
+`voc.notify.follow_up_sent`, which feedback writes on the case timeline (docs/NOTIFY.md).
+
+`schedule` records the request (one row per case); `FollowUpWorker` leases due rows, asks
+profile for consent and contact points, sends through a channel (`channels.mail`,
+`channels.sms`) and records the outcome with its event in one transaction. A transient failure
+is tried again with the push deliveries' back-off (`webpush.backoff_delay`, its own base and
+cap) until the link expires; a permanent one fails once with its reason."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from grpc import aio
+from sqlalchemy import select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from voc.events.v1 import events_pb2
+from voc.profile.v1 import profile_pb2
+from voc_notify import duty, metrics
+from voc_notify.channels import SendResult
+from voc_notify.channels.mail import Mail, MailSender, mask_address
+from voc_notify.channels.sms import SmsMessage, SmsProvider, mask_phone, normalize_phone
+from voc_notify.channels.texts import render
+from voc_notify.models import FollowUpMessage, Store, outbox_table
+from voc_notify.settings import Settings
+from voc_notify.webpush import backoff_delay
+from voc_platform.db import Database
+from voc_platform.outbox import add_event
+
+log = logging.getLogger(__name__)
+
+SUBJECT_SENT = "voc.notify.follow_up_sent"
+LEASE_SECONDS = 60.0  # longer than one send's timeout: a crashed worker's rows come back after it
+PASS_SIZE = 50
+NO_CHANNEL = "no channel configured"
+ATTEMPTED = ("sent", "retrying", "failed")
+
+
+class ContactLookup(Protocol):
+    """Profile's answer on consent and contact points (`clients.Upstreams.contact_points`)."""
+
+    async def contact_points(self, customer_id: str) -> profile_pb2.GetContactPointsResponse: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What one attempt (or decision) came to; `next_at` for a retry or a hold."""
+
+    outcome: str  # sent | retrying | failed | not_sent | held
+    reason: str = ""
+    channel: str = ""
+    recipient: str = ""
+    next_at: float | None = None
+
+    @property
+    def settled(self) -> bool:
+        return self.outcome in ("sent", "failed", "not_sent")
+
+
+def outside_quiet_hours(store: Store | None, at: float) -> float:
+    """`at`, or the end of the store's quiet hours when `at` falls inside them."""
+    if store is None:
+        return at
+    until = duty.quiet_until(
+        quiet_start=store.quiet_start, quiet_end=store.quiet_end, timezone=store.timezone, now=at
+    )
+    return until if until is not None else at
+
+
+async def schedule(
+    session: AsyncSession, *, request: events_pb2.FollowUpRequested, now: float
+) -> FollowUpMessage | None:
+    """Record the request once per case (a second one for the same case changes nothing): due
+    at `send_after`, moved to the end of the store's quiet hours. None when already recorded."""
+    store = await session.get(Store, request.store_id)
+    due = max(now, request.send_after_ms / 1000)
+    send_at = outside_quiet_hours(store, due)
+    values: dict[str, Any] = {
+        "feedback_id": request.feedback_id,
+        "store_id": request.store_id,
+        "customer_id": request.customer_id or None,
+        "url": request.url,
+        "language": "ko" if request.language == "ko" else "en",
+        "email": request.email or None,
+        "phone": request.phone or None,
+        "status": "pending",
+        "attempts": 0,
+        "next_attempt_at": send_at,
+        "held_until": send_at if send_at > due else None,
+        "expires_at": request.expires_at_ms / 1000 if request.expires_at_ms else now + 14 * 86400,
+        "created_at": now,
+    }
+    dialect = (await session.connection()).dialect.name
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    result = await session.execute(
+        insert(FollowUpMessage).values(**values).on_conflict_do_nothing(index_elements=["feedback_id"])
+    )
+    if not getattr(result, "rowcount", 0):
+        return None
+    row = await session.get(FollowUpMessage, request.feedback_id)
+    assert row is not None
+    if row.held_until is not None:
+        held = Outcome("held", "store quiet hours", next_at=row.held_until)
+        await _publish(session, row, held, at=now)
+    return row
+
+
+async def forget_customer(session: AsyncSession, *, customer_id: str, now: float) -> int:
+    """Erasure (`voc.profile.customer_erased`): the customer's pending messages are not sent
+    and the contact copied from their feedback is dropped at once. How many were pending."""
+    rows = list(
+        await session.scalars(
+            select(FollowUpMessage).where(
+                FollowUpMessage.customer_id == customer_id, FollowUpMessage.status == "pending"
+            )
+        )
+    )
+    for row in rows:
+        row.status, row.email, row.phone, row.last_error = "not_sent", None, None, "the customer was erased"
+        await _publish(session, row, Outcome("not_sent", "the customer was erased"), at=now)
+    # Settled ones keep no contact already; masked recipients stay (they name nobody).
+    return len(rows)
+
+
+class FollowUpWorker:
+    """Sends due follow-up messages; state in the database (leases, attempts), so a restart
+    or a second replica loses and duplicates nothing but a send whose outcome was not yet
+    recorded (sent again when its lease runs out: at least once, with a stable Message-ID)."""
+
+    def __init__(
+        self,
+        database: Database,
+        settings: Settings,
+        *,
+        contacts: ContactLookup,
+        mail: MailSender | None,
+        sms: SmsProvider | None,
+    ) -> None:
+        self.database = database
+        self.settings = settings
+        self.contacts = contacts
+        self.mail = mail
+        self.sms = sms
+        self._wake = asyncio.Event()
+
+    @property
+    def channels(self) -> tuple[str, ...]:
+        return tuple(name for name, sender in (("email", self.mail), ("sms", self.sms)) if sender)
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def run(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.settings.follow_up_poll_seconds)
+            self._wake.clear()
+            try:
+                while await self.process_due() >= PASS_SIZE:
+                    pass
+            except Exception:
+                log.exception("follow-up pass failed")
+                await asyncio.sleep(0.5)
+
+    async def process_due(self, *, now: float | None = None) -> int:
+        """Lease the due messages (one transaction), then attempt each and record it."""
+        now = now or time.time()
+        async with self.database.transaction() as session:
+            query = (
+                select(FollowUpMessage)
+                .where(FollowUpMessage.status == "pending", FollowUpMessage.next_attempt_at <= now)
+                .order_by(FollowUpMessage.next_attempt_at)
+                .limit(PASS_SIZE)
+            )
+            if (await session.connection()).dialect.name == "postgresql":
+                query = query.with_for_update(skip_locked=True)
+            rows = list(await session.scalars(query))
+            for row in rows:
+                row.next_attempt_at = now + LEASE_SECONDS
+            leased = [(row.feedback_id, row.next_attempt_at) for row in rows]
+        for feedback_id, lease in leased:
+            try:
+                await self.attempt(feedback_id, lease=lease)
+            except Exception:
+                log.exception("follow-up of feedback %s failed; tried again after its lease", feedback_id)
+        return len(leased)
+
+    async def attempt(self, feedback_id: str, *, lease: float) -> Outcome | None:
+        async with self.database.session() as session:
+            row = await session.get(FollowUpMessage, feedback_id)
+            if row is None or row.status != "pending" or row.next_attempt_at != lease:
+                return None  # settled meanwhile, or leased again by another worker
+            store = await session.get(Store, row.store_id)
+            message = _Snapshot.of(row, store)
+        outcome = await self._decide_and_send(message)
+        await self._record(feedback_id, lease=lease, outcome=outcome)
+        return outcome
+
+    async def _decide_and_send(self, m: _Snapshot) -> Outcome:
+        now = time.time()
+        if m.expires_at <= now:
+            return Outcome("not_sent", "the link expired before it could be sent")
+        if not self.channels:
+            return Outcome("not_sent", NO_CHANNEL)
+        if not m.customer_id:
+            return Outcome("not_sent", "no customer on record to ask for consent (anonymous feedback)")
+        try:
+            points = await self.contacts.contact_points(m.customer_id)
+        except aio.AioRpcError as exc:
+            return self._retry(m, f"profile unavailable ({exc.code().name})", None)
+        if not points.found:
+            return Outcome("not_sent", "the customer is not on record")
+        if points.erased:
+            return Outcome("not_sent", "the customer was erased")
+        if not points.contact_consent:
+            return Outcome("not_sent", "the customer has not consented to contact (contact_consent false)")
+        return await self._send(m, points)
+
+    async def _send(self, m: _Snapshot, points: profile_pb2.GetContactPointsResponse) -> Outcome:
+        email = m.email or points.email
+        phone = m.phone or points.phone
+        text = render(language=m.language, store_name=m.store_name, url=m.url)
+        if email and self.mail is not None:
+            channel, recipient = "email", mask_address(email)
+            result = await self.mail.send(
+                Mail(
+                    to=email,
+                    subject=text.subject,
+                    text=text.text,
+                    html=text.html,
+                    message_id=f"follow-up.{m.feedback_id}",
+                )
+            )
+        elif phone and self.sms is not None:
+            number = normalize_phone(phone)
+            channel, recipient = "sms", mask_phone(number)
+            result = await self.sms.send(
+                SmsMessage(
+                    to=number,
+                    text=text.sms,
+                    template_id=self.settings.sms_template_id,
+                    variables={"store": m.store_name, "question": text.question, "url": m.url},
+                    message_id=f"follow-up.{m.feedback_id}",
+                )
+            )
+        else:
+            known = (
+                ", ".join(k for k, v in (("e-mail", email), ("phone", phone)) if v) or "no e-mail or phone"
+            )
+            configured = ", ".join(self.channels)
+            reason = (
+                f"no configured channel reaches the customer ({known} on record; {configured} configured)"
+            )
+            return Outcome("not_sent", reason)
+        return self._of(m, result, channel=channel, recipient=recipient)
+
+    def _of(self, m: _Snapshot, result: SendResult, *, channel: str, recipient: str) -> Outcome:
+        if result.status == "sent":
+            return Outcome("sent", "", channel, recipient)
+        if result.status == "failed":
+            return Outcome("failed", result.detail, channel, recipient)
+        return self._retry(m, result.detail, result.retry_after, channel=channel, recipient=recipient)
+
+    def _retry(
+        self, m: _Snapshot, reason: str, retry_after: float | None, *, channel: str = "", recipient: str = ""
+    ) -> Outcome:
+        """Tried again after the back-off (out of quiet hours), or given up when the link
+        would have expired by then."""
+        delay = backoff_delay(
+            m.attempts,
+            retry_after,
+            base=self.settings.follow_up_retry_base_seconds,
+            cap=self.settings.follow_up_retry_cap_seconds,
+        )
+        next_at = outside_quiet_hours(m.store, time.time() + delay)
+        if next_at >= m.expires_at:
+            return Outcome(
+                "failed", f"gave up, the link expires before another attempt: {reason}", channel, recipient
+            )
+        return Outcome("retrying", reason, channel, recipient, next_at)
+
+    async def _record(self, feedback_id: str, *, lease: float, outcome: Outcome) -> None:
+        now = time.time()
+        async with self.database.transaction() as session:
+            change: dict[str, Any] = {
+                # An attempt is a send or a try at one (profile unavailable counts: it backs off).
+                "attempts": FollowUpMessage.attempts + (1 if outcome.outcome in ATTEMPTED else 0),
+                "last_error": outcome.reason[:300] or None,
+            }
+            if outcome.channel:
+                change.update(channel=outcome.channel, recipient=outcome.recipient)
+            if outcome.settled:
+                # Settled: the contact is not kept beyond what the timeline shows (masked).
+                change.update(status=outcome.outcome, email=None, phone=None)
+                if outcome.outcome == "sent":
+                    change["sent_at"] = now
+            else:
+                assert outcome.next_at is not None
+                change["next_attempt_at"] = outcome.next_at
+            done = await session.execute(
+                update(FollowUpMessage)
+                .where(
+                    FollowUpMessage.feedback_id == feedback_id,
+                    FollowUpMessage.status == "pending",
+                    FollowUpMessage.next_attempt_at == lease,
+                )
+                .values(**change)
+                .execution_options(synchronize_session=False)
+            )
+            if not getattr(done, "rowcount", 0):
+                return  # someone else settled it meanwhile
+            row = await session.get(FollowUpMessage, feedback_id)
+            assert row is not None
+            await _publish(session, row, outcome, at=now)
+        metrics.follow_up(channel=outcome.channel, outcome=outcome.outcome)
+        log.info(
+            "follow-up of feedback %s: %s%s%s",
+            feedback_id,
+            outcome.outcome,
+            f" by {outcome.channel}" if outcome.channel else "",
+            f" ({outcome.reason})" if outcome.reason else "",
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class _Snapshot:
+    """A leased message as read before the (slow) network calls, outside any transaction."""
+
+    feedback_id: str
+    customer_id: str | None
+    url: str
+    language: str
+    email: str | None
+    phone: str | None
+    attempts: int
+    expires_at: float
+    store: Store | None
+    store_name: str
+
+    @classmethod
+    def of(cls, row: FollowUpMessage, store: Store | None) -> _Snapshot:
+        detached = (
+            Store(
+                id=store.id,
+                name=store.name,
+                timezone=store.timezone,
+                quiet_start=store.quiet_start,
+                quiet_end=store.quiet_end,
+            )
+            if store is not None
+            else None
+        )
+        return cls(
+            feedback_id=row.feedback_id,
+            customer_id=row.customer_id,
+            url=row.url,
+            language=row.language,
+            email=row.email,
+            phone=row.phone,
+            attempts=row.attempts,
+            expires_at=row.expires_at,
+            store=detached,
+            store_name=store.name if store is not None else row.store_id,
+        )
+
+
+async def _publish(session: AsyncSession, row: FollowUpMessage, outcome: Outcome, *, at: float) -> None:
+    attempt = row.attempts
+    await add_event(
+        session,
+        outbox_table,
+        subject=SUBJECT_SENT,
+        message=events_pb2.FollowUpSent(
+            feedback_id=row.feedback_id,
+            store_id=row.store_id,
+            customer_id=row.customer_id or "",
+            channel=outcome.channel or "none",
+            outcome=outcome.outcome,
+            reason=outcome.reason,
+            attempt=attempt,
+            at_ms=int(at * 1000),
+            next_attempt_at_ms=int(outcome.next_at * 1000) if outcome.next_at else 0,
+            recipient=outcome.recipient,
+        ),
+        # One per attempt or decision; within the 64 characters of an event id.
+        event_id=f"fu:{row.feedback_id}:{attempt}:{int(at * 1000)}",
+    )

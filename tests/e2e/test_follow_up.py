@@ -1,0 +1,308 @@
+"""The follow-up loop end to end (#19), against the system running as processes with its own
+nats-server, a real SMTP server on loopback (aiosmtpd) and an SMS gateway emulator: a resolved
+case's customer gets the link by e-mail (or SMS when only a phone is known), in their language;
+answering it unhappy reopens the case and pages again. Quiet hours move the send; no consent,
+an erased customer, a refused address are recorded with their reason; an SMTP server that is
+down gets the mail once it is back. Every step is on the case timeline."""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import httpx
+import pytest
+
+from tests.conftest import DatabaseFactory, RunningSystem
+from tests.support.sms_gateway import SmsGateway
+from tests.support.system import login, post_feedback, wait_for
+from voc_cli import demo
+from voc_cli.mail_sink import MailSink, ReceivedMail
+from voc_cli.push_emulator import PushEmulator
+from voc_cli.supervisor import SERVICES, System, SystemConfig, free_port
+
+TOKEN, SENDER, TEMPLATE = "gw-e2e-token", "0215880000", "VOC_FOLLOWUP_01"
+ADMIN = "cx@hq.demo"  # cx_admin: acknowledges and resolves at every store
+LEAD = "minji@gangnam.demo"
+LINK = re.compile(r"http://127\.0\.0\.1:\d+/f/[A-Za-z0-9_.\-]+")
+
+
+@pytest.fixture(scope="module")
+def smtp_port() -> int:
+    return free_port()
+
+
+@pytest.fixture(scope="module")
+def mailbox(smtp_port: int) -> Iterator[MailSink]:
+    sink = MailSink(port=smtp_port, refuse=("bounce@example.com",)).start()
+    yield sink
+    sink.stop()
+
+
+@pytest.fixture(scope="module")
+def gateway() -> Iterator[SmsGateway]:
+    with SmsGateway(token=TOKEN, sender=SENDER, template_id=TEMPLATE) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def system(
+    tmp_path_factory: pytest.TempPathFactory,
+    databases: DatabaseFactory,
+    mailbox: MailSink,
+    gateway: SmsGateway,
+) -> Iterator[RunningSystem]:
+    """The four services with both customer channels, no delay and a short back-off; a
+    nats-server of their own (the session's system has the same durable consumers)."""
+    data_dir = tmp_path_factory.mktemp("follow-up-system")
+    config = SystemConfig.free_ports(
+        data_dir,
+        database_urls={name: databases.url(f"fu_{name}") for name in SERVICES},
+        push_allowed_hosts="127.0.0.1:*,localhost:*",
+        restart=False,
+        log_format="json",
+        extra_env={
+            "VOC_SMTP_URL": f"smtp://127.0.0.1:{mailbox.port}",
+            "VOC_MAIL_FROM": "Frontline VoC <voc@demo.local>",
+            "VOC_SMS_GATEWAY_URL": gateway.url,
+            "VOC_SMS_GATEWAY_TOKEN": TOKEN,
+            "VOC_SMS_TEMPLATE_ID": TEMPLATE,
+            "VOC_SMS_SENDER": SENDER,
+            "VOC_SMS_ALLOWED_HOSTS": f"127.0.0.1:{gateway.port}",
+            "VOC_FEEDBACK_FOLLOW_UP_DELAY_SECONDS": "0",
+            "VOC_FOLLOW_UP_RETRY_BASE_SECONDS": "0.5",
+            "VOC_FOLLOW_UP_RETRY_CAP_SECONDS": "1",
+            "VOC_FOLLOW_UP_POLL_SECONDS": "0.2",
+        },
+    )
+    running = System(config)
+    try:
+        running.start(timeout=90)
+        urls = {name: running.url(name) for name in ("feedback", "profile", "actions", "notify")}
+        credentials = demo.seed(
+            urls=urls, admin_token=running.admin_token, credentials_path=data_dir / "demo-credentials.json"
+        )
+        yield RunningSystem(running, credentials)
+    finally:
+        running.stop()
+
+
+def customer(system: RunningSystem, **fields: Any) -> str:
+    """A CRM customer of this test's own (a loyalty id nobody else uses); its loyalty id."""
+    loyalty_id = f"L-FU-{uuid.uuid4().hex[:8]}"
+    response = httpx.post(
+        f"{system.url('profile')}/v1/customers",
+        headers=system.admin_headers,
+        json={"customers": [{"loyalty_id": loyalty_id, "tier": "gold", **fields}]},
+    )
+    assert response.status_code == 200, response.text
+    return loyalty_id
+
+
+def case(system: RunningSystem, feedback_id: str) -> dict[str, Any]:
+    response = httpx.get(f"{system.url('feedback')}/v1/feedback/{feedback_id}", headers=system.admin_headers)
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def complain(system: RunningSystem, loyalty_id: str, *, store_id: str = "store-gangnam") -> str:
+    """A complaint from the customer, linked to them by profile; the feedback id."""
+    posted = post_feedback(
+        system,
+        {
+            "store_id": store_id,
+            "channel": "kiosk",
+            "text": "국이 너무 짜고 식어서 나왔어요.",
+            "ratings": {"csat": 1},
+            "customer": {"loyalty_id": loyalty_id},
+        },
+        store_id=store_id,
+    )
+    assert posted.status_code == 202, posted.text
+    feedback_id: str = posted.json()["id"]
+    wait_for(lambda: case(system, feedback_id)["customer_id"])
+    return feedback_id
+
+
+def resolve(system: RunningSystem, feedback_id: str) -> str:
+    """The feedback's alert resolved by the CX admin; the feedback id."""
+    headers = login(system, ADMIN)
+    notify = system.url("notify")
+
+    def alert_id() -> str | None:
+        alerts = httpx.get(f"{notify}/v1/alerts", headers=headers, params={"limit": 200}).json()["alerts"]
+        return next((a["id"] for a in alerts if a["feedback_id"] == feedback_id), None)
+
+    found = wait_for(alert_id, timeout=20)
+    done = httpx.post(
+        f"{notify}/v1/alerts/{found}/resolve", headers=headers, json={"outcome": "resolved", "note": "e2e"}
+    )
+    assert done.status_code == 200, done.text
+    return feedback_id
+
+
+def follow_up_steps(system: RunningSystem, feedback_id: str, *, until: str) -> list[dict[str, Any]]:
+    """The case's timeline entries of notify's follow-up messages once one of kind `until` is
+    there (not the link's own `follow_up_requested`)."""
+
+    def steps() -> list[dict[str, Any]] | None:
+        entries = [
+            t
+            for t in case(system, feedback_id)["timeline"]
+            if t["kind"].startswith("follow_up_") and t["kind"] != "follow_up_requested"
+        ]
+        return entries if any(t["kind"] == until for t in entries) else None
+
+    return wait_for(steps, timeout=30)
+
+
+def mail_for(mailbox: MailSink, to: str) -> list[ReceivedMail]:
+    return [m for m in mailbox.received() if to in m.rcpt_tos]
+
+
+def test_resolved_case_mails_the_link_and_an_unhappy_answer_pages_again(
+    system: RunningSystem, mailbox: MailSink, push_emulator: PushEmulator
+) -> None:
+    headers = login(system, LEAD)
+    subscription = push_emulator.new_subscription(label="follow-up lead")
+    device = httpx.post(f"{system.url('notify')}/v1/devices", json=subscription, headers=headers)
+    assert device.status_code == 201, device.text
+    address = f"kim.{uuid.uuid4().hex[:6]}@example.com"
+    loyalty_id = customer(system, email=address, name="김민수", contact_consent=True, preferred_language="ko")
+    feedback_id = resolve(system, complain(system, loyalty_id))
+
+    (mail,) = wait_for(lambda: mail_for(mailbox, address), timeout=30)
+    assert mail.subject == "[강남역점] 방문해 주셔서 감사합니다. 문제는 잘 해결되었나요?"
+    assert mail.message.get_content_type() == "multipart/alternative"
+    link = LINK.search(mail.part("plain"))
+    assert link is not None and f'href="{link.group(0)}"' in mail.part("html")
+    steps = follow_up_steps(system, feedback_id, until="follow_up_sent")
+    sent = next(t for t in steps if t["kind"] == "follow_up_sent")
+    assert sent["detail"]["note"] == "follow-up sent by email" and sent["detail"]["channel"] == "email"
+    assert sent["detail"]["recipient"] == "k***@example.com" and address not in str(case(system, feedback_id))
+    assert [t["kind"] for t in steps].count("follow_up_sent") == 1
+
+    # The link works: the page opens, and an unhappy answer reopens the case and pages again.
+    page = httpx.get(link.group(0))
+    assert page.status_code == 200 and "강남역점" in page.text
+    token = link.group(0).rsplit("/", 1)[1]
+    answer = httpx.post(f"{system.url('feedback')}/f/{token}", json={"csat": 1, "comment": "그대로예요"})
+    assert answer.status_code == 200, answer.text
+    reopened_id = answer.json()["reopened_feedback_id"]
+    repage = wait_for(
+        lambda: next((p for p in push_emulator.received() if p.json["feedback_id"] == reopened_id), None)
+    )
+    assert repage.json["alert_id"]
+    assert wait_for(lambda: case(system, feedback_id)["status"] == "reopened")
+    assert len(mail_for(mailbox, address)) == 1  # one message per case
+    # The dashboard's loop KPIs count the message and the answer.
+    analytics = httpx.get(
+        f"{system.url('feedback')}/v1/analytics",
+        params={"store_id": "store-gangnam"},
+        headers=system.admin_headers,
+    ).json()["loop"]
+    assert analytics["follow_ups_messaged"] >= 1 and analytics["follow_ups_answered"] >= 1
+    assert analytics["follow_up_answer_rate"] > 0 and analytics["recovery_rate"] is not None
+
+
+def test_only_a_phone_known_goes_by_sms_through_the_gateway(
+    system: RunningSystem, gateway: SmsGateway
+) -> None:
+    phone = f"010{uuid.uuid4().int % 10**8:08d}"
+    feedback_id = resolve(system, complain(system, customer(system, phone=phone, contact_consent=True)))
+    steps = follow_up_steps(system, feedback_id, until="follow_up_sent")
+    assert steps[-1]["detail"]["channel"] == "sms" and steps[-1]["detail"]["recipient"] == f"***{phone[-4:]}"
+    (request,) = [r for r in gateway.accepted() if r.idempotency_key == f"follow-up.{feedback_id}"]
+    assert request.body["to"] in (phone, "+82" + phone[1:]) and request.body["template_id"] == TEMPLATE
+    assert LINK.search(request.text) and request.body["variables"]["store"] == "강남역점"
+
+
+def test_no_consent_and_erasure_send_nothing_and_the_case_says_why(
+    system: RunningSystem, mailbox: MailSink
+) -> None:
+    declined = f"no.{uuid.uuid4().hex[:6]}@example.com"
+    feedback_id = resolve(system, complain(system, customer(system, email=declined, contact_consent=False)))
+    (step,) = follow_up_steps(system, feedback_id, until="follow_up_not_sent")
+    assert step["detail"]["note"] == (
+        "follow-up not sent: the customer has not consented to contact (contact_consent false)"
+    )
+
+    # Erased between the complaint and the follow-up: profile says so at send time.
+    erased_address = f"gone.{uuid.uuid4().hex[:6]}@example.com"
+    feedback_id = complain(system, customer(system, email=erased_address, contact_consent=True))
+    customer_id = case(system, feedback_id)["customer_id"]
+    erased = httpx.delete(f"{system.url('profile')}/v1/customers/{customer_id}", headers=system.admin_headers)
+    assert erased.status_code == 200, erased.text
+    resolve(system, feedback_id)
+    (step,) = follow_up_steps(system, feedback_id, until="follow_up_not_sent")
+    assert step["detail"]["note"] == "follow-up not sent: the customer was erased"
+    assert mail_for(mailbox, declined) == [] and mail_for(mailbox, erased_address) == []
+
+
+def test_quiet_hours_hold_the_message_until_they_end(system: RunningSystem, mailbox: MailSink) -> None:
+    seoul = ZoneInfo("Asia/Seoul")
+    local = datetime.now(seoul)
+    start, end = (
+        (local - timedelta(hours=1)).strftime("%H:%M"),
+        (local + timedelta(hours=2)).strftime("%H:%M"),
+    )
+    store = next(s for s in demo.STORES if s["id"] == "store-hongdae")
+    put = httpx.put(
+        f"{system.url('notify')}/v1/admin/stores",
+        headers=system.admin_headers,
+        json=[{**store, "quiet_start": start, "quiet_end": end}],
+    )
+    assert put.status_code == 200, put.text
+    address = f"night.{uuid.uuid4().hex[:6]}@example.com"
+    try:
+        loyalty_id = customer(system, email=address, contact_consent=True)
+        feedback_id = resolve(system, complain(system, loyalty_id, store_id="store-hongdae"))
+        (held,) = follow_up_steps(system, feedback_id, until="follow_up_held")
+        ends = datetime.combine(local.date(), datetime.strptime(end, "%H:%M").time(), tzinfo=seoul)
+        if ends <= local:
+            ends += timedelta(days=1)
+        assert held["detail"]["next_attempt_at"] == pytest.approx(ends.timestamp(), abs=1)
+        assert held["detail"]["note"] == "follow-up held: store quiet hours"
+        time.sleep(1.5)  # several passes of the worker: nothing goes out in quiet hours
+        assert mail_for(mailbox, address) == []
+    finally:
+        httpx.put(f"{system.url('notify')}/v1/admin/stores", headers=system.admin_headers, json=[store])
+
+
+def test_a_refused_address_fails_once_with_its_reason(system: RunningSystem) -> None:
+    feedback_id = resolve(
+        system, complain(system, customer(system, email="bounce@example.com", contact_consent=True))
+    )
+    (failed,) = follow_up_steps(system, feedback_id, until="follow_up_failed")
+    assert failed["detail"]["note"].startswith("follow-up by email failed: recipient refused: 550 5.1.1")
+    assert failed["detail"]["attempt"] == 1
+    time.sleep(1.0)  # several passes of the worker, a back-off's worth: never tried again
+    assert len(follow_up_steps(system, feedback_id, until="follow_up_failed")) == 1
+
+
+def test_smtp_down_is_retried_and_delivered_once_it_is_back(system: RunningSystem, mailbox: MailSink) -> None:
+    address = f"retry.{uuid.uuid4().hex[:6]}@example.com"
+    feedback_id = complain(system, customer(system, email=address, contact_consent=True))
+    mailbox.stop()
+    try:
+        resolve(system, feedback_id)
+        steps = follow_up_steps(system, feedback_id, until="follow_up_retrying")
+        assert steps[0]["detail"]["note"].startswith(
+            "follow-up by email not delivered yet: SMTP server unavailable"
+        )
+        at = datetime.fromisoformat(steps[0]["at"].replace("Z", "+00:00")).timestamp()
+        assert at < steps[0]["detail"]["next_attempt_at"] <= at + 1.5  # base 0.5 s, cap 1 s
+    finally:
+        mailbox.start()
+    (mail,) = wait_for(lambda: mail_for(mailbox, address), timeout=30)
+    assert LINK.search(mail.part("plain"))
+    kinds = [t["kind"] for t in follow_up_steps(system, feedback_id, until="follow_up_sent")]
+    assert kinds.count("follow_up_sent") == 1 and "follow_up_failed" not in kinds
+    time.sleep(1.0)
+    assert len(mail_for(mailbox, address)) == 1  # nothing lost, nothing twice

@@ -1,0 +1,196 @@
+"""The customer channels of follow-up messages against real servers on loopback: e-mail to an
+aiosmtpd server (plain, STARTTLS and smtps with a certificate of our own CA), its refusals and
+its absence; SMS/Alimtalk to a gateway emulator that checks requests like a provider."""
+
+from __future__ import annotations
+
+import ssl
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from tests.support.certs import make_certs
+from tests.support.sms_gateway import SmsGateway
+from voc_cli.mail_sink import MailSink
+from voc_cli.supervisor import free_port
+from voc_notify.channels.mail import Mail, MailSender, parse_smtp_url
+from voc_notify.channels.sms import HttpGateway, SmsMessage
+from voc_notify.channels.texts import render
+from voc_notify.settings import Settings
+from voc_notify.webpush import PushAllowlist
+
+URL = "http://127.0.0.1:8010/f/0193a7c0-0000-7000-8000-000000000001.abc_DEF-123"
+TOKEN, SENDER, TEMPLATE = "gw-token-1", "0215880000", "VOC_FOLLOWUP_01"
+
+
+def mail_to(to: str, *, store: str = "강남역점", language: str = "ko") -> Mail:
+    text = render(language=language, store_name=store, url=URL)
+    return Mail(to=to, subject=text.subject, text=text.text, html=text.html, message_id="follow-up.f1")
+
+
+@pytest.fixture(scope="module")
+def tls_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A CA and a certificate for 127.0.0.1 (deploy/tls/make_certs.py)."""
+    certs = make_certs()
+    authority = certs.Authority()
+    return Path(authority.write(tmp_path_factory.mktemp("smtp-tls"), authority.issue("smtp", ["127.0.0.1"])))
+
+
+def server_tls(directory: Path) -> ssl.SSLContext:
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(directory / "tls.crt", directory / "tls.key")
+    return context
+
+
+@pytest.fixture
+def sink() -> Iterator[MailSink]:
+    with MailSink(refuse=("nobody@example.com",)) as server:
+        yield server
+
+
+async def test_a_follow_up_mail_arrives_as_plain_text_and_escaped_html(sink: MailSink) -> None:
+    sender = MailSender(parse_smtp_url(f"smtp://127.0.0.1:{sink.port}"), mail_from="VoC <voc@demo.local>")
+    result = await sender.send(mail_to("minsu.kim@example.com", store="강남역점 <script>"))
+    assert result.status == "sent"
+    (mail,) = sink.wait(1)
+    assert mail.rcpt_tos == ("minsu.kim@example.com",) and mail.mail_from == "voc@demo.local"
+    assert mail.subject.startswith("[강남역점 <script>]") and "해결되었나요" in mail.subject
+    assert mail.message.get_content_type() == "multipart/alternative"
+    assert URL in mail.part("plain") and "말씀해 주신 문제는 잘 해결되었나요?" in mail.part("plain")
+    html = mail.part("html")
+    assert f'href="{URL}"' in html and "<script>" not in html and "강남역점 &lt;script&gt;" in html
+    assert mail.message["Message-ID"] == "<follow-up.f1@demo.local>" and not mail.tls
+
+
+async def test_english_for_an_english_feedback(sink: MailSink) -> None:
+    sender = MailSender(parse_smtp_url(f"smtp://127.0.0.1:{sink.port}"), mail_from="voc@demo.local")
+    assert (
+        await sender.send(mail_to("jane@example.com", store="Busan Station", language="en"))
+    ).status == "sent"
+    (mail,) = sink.wait(1)
+    assert mail.subject == "[Busan Station] Thank you for your visit. Did we put it right?"
+    assert "Please answer once at the link below" in mail.part("plain")
+
+
+@pytest.mark.parametrize("starttls", [True, False], ids=["starttls", "smtps"])
+async def test_tls_to_a_relay_with_a_private_ca(tls_dir: Path, starttls: bool) -> None:
+    with MailSink(tls=server_tls(tls_dir), starttls=starttls) as server:
+        url = f"smtp://127.0.0.1:{server.port}?starttls=1" if starttls else f"smtps://127.0.0.1:{server.port}"
+        sender = MailSender(parse_smtp_url(url), mail_from="voc@demo.local", ca_file=str(tls_dir / "ca.crt"))
+        assert (await sender.send(mail_to("minsu.kim@example.com"))).status == "sent"
+        (mail,) = server.wait(1)
+        assert mail.tls
+        # Without our CA the certificate is not trusted: retried (fixable), never sent in clear.
+        untrusting = MailSender(parse_smtp_url(url), mail_from="voc@demo.local")
+        result = await untrusting.send(mail_to("minsu.kim@example.com"))
+        assert result.status == "retry" and len(server.received()) == 1
+
+
+async def test_a_refused_recipient_fails_once_with_the_reason_masked(sink: MailSink) -> None:
+    sender = MailSender(parse_smtp_url(f"smtp://127.0.0.1:{sink.port}"), mail_from="voc@demo.local")
+    result = await sender.send(mail_to("nobody@example.com"))
+    assert result.status == "failed"
+    assert result.detail.startswith("recipient refused: 550 5.1.1") and "nobody@" not in result.detail
+    invalid = await sender.send(mail_to("not an address"))
+    assert (invalid.status, invalid.detail) == ("failed", "invalid e-mail address")
+    assert sink.received() == []
+
+
+async def test_no_smtp_server_is_a_transient_failure() -> None:
+    sender = MailSender(
+        parse_smtp_url(f"smtp://127.0.0.1:{free_port()}"), mail_from="voc@demo.local", timeout=2
+    )
+    result = await sender.send(mail_to("minsu.kim@example.com"))
+    assert result.status == "retry" and result.detail.startswith("SMTP server unavailable")
+
+
+def test_smtp_urls() -> None:
+    plain = parse_smtp_url("smtp://mail.example.com")
+    assert (plain.port, plain.use_tls, plain.start_tls, plain.username) == (25, False, False, None)
+    sub = parse_smtp_url("smtp://voc%40example.com:p%40ss@mail.example.com:587?starttls=1")
+    assert (sub.port, sub.start_tls, sub.username, sub.password) == (587, True, "voc@example.com", "p@ss")
+    tls = parse_smtp_url("smtps://voc@mail.example.com", password="from-env")
+    assert (tls.port, tls.use_tls, tls.password) == (465, True, "from-env")
+    for bad, says in (
+        ("http://mail.example.com", "smtp://host:port"),
+        ("smtp://", "no host"),
+        ("smtp://mail.example.com?tls=1", "unknown option"),
+        ("smtps://mail.example.com?starttls=1", "TLS already"),
+    ):
+        with pytest.raises(ValueError, match=says):
+            parse_smtp_url(bad)
+
+
+def test_settings_refuse_half_a_channel(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VOC_SMTP_URL", "smtp://127.0.0.1:2525")
+    with pytest.raises(ValidationError, match="VOC_MAIL_FROM"):
+        Settings()
+    monkeypatch.setenv("VOC_MAIL_FROM", "voc@demo.local")
+    monkeypatch.setenv("VOC_SMS_GATEWAY_URL", "http://sms.example.com/v1/messages")
+    monkeypatch.setenv("VOC_SMS_SENDER", SENDER)
+    with pytest.raises(ValidationError, match="VOC_SMS_ALLOWED_HOSTS"):
+        Settings()  # plain http to a public host
+    monkeypatch.setenv("VOC_SMS_GATEWAY_URL", "https://sms.example.com/v1/messages")
+    assert Settings().sms_allowlist().allows("https://sms.example.com/v1/messages")
+
+
+@pytest.fixture
+def gateway() -> Iterator[SmsGateway]:
+    with SmsGateway(token=TOKEN, sender=SENDER, template_id=TEMPLATE) as server:
+        yield server
+
+
+def sms(to: str = "01012345678") -> SmsMessage:
+    text = render(language="ko", store_name="강남역점", url=URL)
+    return SmsMessage(
+        to=to,
+        text=text.sms,
+        template_id=TEMPLATE,
+        variables={"store": "강남역점", "question": text.question, "url": URL},
+        message_id="follow-up.f1",
+    )
+
+
+def adapter(gateway: SmsGateway, *, token: str = TOKEN, hosts: str = "127.0.0.1:*") -> HttpGateway:
+    return HttpGateway(gateway.url, token=token, sender=SENDER, allowlist=PushAllowlist([hosts]), timeout=2)
+
+
+async def test_the_gateway_takes_a_valid_message_once(gateway: SmsGateway) -> None:
+    client = adapter(gateway)
+    try:
+        assert (await client.send(sms())).status == "sent"
+        assert (await client.send(sms())).status == "sent"  # the same idempotency key: one message
+        (message,) = gateway.accepted()
+        assert (
+            message.body["to"] == "01012345678"
+            and URL in message.text
+            and message.text.startswith("[강남역점]")
+        )
+    finally:
+        await client.aclose()
+
+
+async def test_gateway_refusals_and_outages(gateway: SmsGateway) -> None:
+    client = adapter(gateway)
+    try:
+        wrong_number = await client.send(sms(to="0212345678"))  # a landline: no Alimtalk
+        assert wrong_number.status == "failed"
+        assert (
+            wrong_number.detail
+            == "gateway refused the message: HTTP 400 Bad Request (invalid_recipient_number)"
+        )
+        gateway.fail_next(503)
+        assert (await client.send(sms())).status == "retry"
+        assert (await client.send(sms())).status == "sent"
+        bad_token = adapter(gateway, token="wrong")
+        assert (await bad_token.send(sms())).status == "failed"
+        await bad_token.aclose()
+        not_allowed = adapter(gateway, hosts="sms.example.com")
+        refused = await not_allowed.send(sms())
+        assert refused.status == "retry" and refused.detail.startswith("gateway not allowed")
+        await not_allowed.aclose()
+        assert len(gateway.accepted()) == 1
+    finally:
+        await client.aclose()

@@ -1,0 +1,180 @@
+"""Scheduling and deciding follow-up messages in-process, with the real notify database: the
+delay and the store's quiet hours move the send, one message per case, and the decisions taken
+before any channel is used (no channel configured, the link expired, profile unreachable) are
+recorded with their reason and published for the case timeline. Sending through real SMTP and
+the gateway, with profile's consent and erasure, is end to end in tests/e2e/test_follow_up.py."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+
+import pytest
+from sqlalchemy import select
+
+from tests.notify.conftest import SEOUL, events, seoul
+from voc.events.v1 import events_pb2
+from voc_cli.supervisor import free_port
+from voc_notify import follow_ups
+from voc_notify.channels.mail import MailSender, parse_smtp_url
+from voc_notify.clients import Upstreams
+from voc_notify.follow_ups import FollowUpWorker
+from voc_notify.models import FollowUpMessage, Store
+from voc_notify.settings import Settings
+from voc_platform.db import Database
+
+
+def request(
+    feedback_id: str, *, send_after: float = 0.0, expires_in: float = 3600.0
+) -> events_pb2.FollowUpRequested:
+    return events_pb2.FollowUpRequested(
+        feedback_id=feedback_id,
+        store_id="s1",
+        customer_id="c-1",
+        url=f"http://feedback.test/f/{feedback_id}.sig",
+        language="ko",
+        expires_at_ms=int((time.time() + expires_in) * 1000),
+        send_after_ms=int(send_after * 1000),
+        email="minsu.kim@example.com",
+    )
+
+
+async def schedule(
+    db: Database, message: events_pb2.FollowUpRequested, *, now: float
+) -> FollowUpMessage | None:
+    async with db.transaction() as session:
+        return await follow_ups.schedule(session, request=message, now=now)
+
+
+async def row(db: Database, feedback_id: str) -> FollowUpMessage:
+    async with db.session() as session:
+        found = await session.scalar(
+            select(FollowUpMessage).where(FollowUpMessage.feedback_id == feedback_id)
+        )
+    assert found is not None
+    return found
+
+
+async def published(db: Database, feedback_id: str) -> list[events_pb2.FollowUpSent]:
+    sent = []
+    for event in await events(db, follow_ups.SUBJECT_SENT):
+        message = events_pb2.FollowUpSent.FromString(event["payload"])
+        if message.feedback_id == feedback_id:
+            sent.append(message)
+    return sent
+
+
+@pytest.fixture
+async def quiet_store(notify_db: Database) -> AsyncIterator[Database]:
+    async with notify_db.transaction() as session:
+        store = await session.get(Store, "s1")
+        assert store is not None
+        store.quiet_start, store.quiet_end = "22:00", "08:00"
+    yield notify_db
+
+
+async def test_quiet_hours_move_the_send_to_their_end_and_the_case_hears_of_it(quiet_store: Database) -> None:
+    night = seoul(2026, 12, 5, 23, 30)
+    created = await schedule(quiet_store, request("f-night"), now=night)
+    assert created is not None
+    stored = await row(quiet_store, "f-night")
+    morning = seoul(2026, 12, 6, 8, 0)
+    assert stored.next_attempt_at == stored.held_until == morning and stored.status == "pending"
+    (held,) = await published(quiet_store, "f-night")
+    assert (held.outcome, held.reason, held.next_attempt_at_ms) == (
+        "held",
+        "store quiet hours",
+        morning * 1000,
+    )
+    # At most one message per case: a second request (a redelivery, a second resolution) changes nothing.
+    assert await schedule(quiet_store, request("f-night"), now=night + 60) is None
+    assert (await row(quiet_store, "f-night")).next_attempt_at == morning
+    # The delay ending inside quiet hours moves it too; ending outside, it is kept as asked.
+    evening = seoul(2026, 12, 5, 20, 0)
+    await schedule(quiet_store, request("f-delayed", send_after=evening + 7200), now=evening)
+    assert (await row(quiet_store, "f-delayed")).next_attempt_at == morning
+    await schedule(
+        quiet_store, request("f-afternoon", send_after=seoul(2026, 12, 5, 16, 0)), now=evening - 6 * 3600
+    )
+    afternoon = await row(quiet_store, "f-afternoon")
+    assert afternoon.next_attempt_at == seoul(2026, 12, 5, 16, 0) and afternoon.held_until is None
+    assert await published(quiet_store, "f-afternoon") == []
+    assert SEOUL.key == "Asia/Seoul"
+
+
+async def test_no_channel_configured_is_said_once_and_nothing_is_kept(notify_db: Database) -> None:
+    settings = Settings()
+    worker = FollowUpWorker(notify_db, settings, contacts=Upstreams(settings), mail=None, sms=None)
+    await schedule(notify_db, request("f-none"), now=time.time())
+    assert await worker.process_due() == 1
+    settled = await row(notify_db, "f-none")
+    assert (settled.status, settled.last_error, settled.email, settled.attempts) == (
+        "not_sent",
+        "no channel configured",
+        None,
+        0,
+    )
+    (event,) = await published(notify_db, "f-none")
+    assert (event.outcome, event.reason, event.channel) == ("not_sent", "no channel configured", "none")
+    assert await worker.process_due() == 0  # settled: never again
+    # Event ids fit the consumers' processed-events key (64 characters).
+    assert all(len(e["event_id"]) <= 64 for e in await events(notify_db, follow_ups.SUBJECT_SENT))
+
+
+async def test_profile_unreachable_is_retried_with_back_off_and_an_expired_link_is_not_sent(
+    notify_db: Database,
+) -> None:
+    """Consent and erasure are asked of profile right before sending: without an answer
+    nothing is sent, the attempt is retried later; a link that expired is not sent at all."""
+    settings = Settings(
+        profile_grpc_target=f"127.0.0.1:{free_port()}",
+        grpc_timeout_seconds=0.5,
+        follow_up_retry_base_seconds=20,
+        follow_up_retry_cap_seconds=40,
+    )
+    upstreams = Upstreams(settings)
+    mail = MailSender(parse_smtp_url(f"smtp://127.0.0.1:{free_port()}"), mail_from="voc@demo.local")
+    worker = FollowUpWorker(notify_db, settings, contacts=upstreams, mail=mail, sms=None)
+    try:
+        now = time.time()
+        await schedule(notify_db, request("f-profile"), now=now)
+        await schedule(notify_db, request("f-expired", expires_in=-1), now=now)
+        assert await worker.process_due() == 2
+        waiting = await row(notify_db, "f-profile")
+        assert (
+            waiting.status == "pending" and waiting.attempts == 1 and waiting.email == "minsu.kim@example.com"
+        )
+        assert now + 10 <= waiting.next_attempt_at <= time.time() + 20
+        assert waiting.last_error == "profile unavailable (UNAVAILABLE)"
+        (retrying,) = await published(notify_db, "f-profile")
+        assert retrying.outcome == "retrying" and retrying.next_attempt_at_ms == int(
+            waiting.next_attempt_at * 1000
+        )
+        expired = await row(notify_db, "f-expired")
+        assert (expired.status, expired.last_error) == (
+            "not_sent",
+            "the link expired before it could be sent",
+        )
+        assert await worker.process_due() == 0  # the retry is not due yet
+    finally:
+        await upstreams.close()
+
+
+async def test_erasure_drops_the_pending_message_and_its_contact(notify_db: Database) -> None:
+    """`voc.profile.customer_erased`: notify holds a copy of the contact until the message is
+    sent, and redacts it at once (the send-time check with profile stays as the second guard)."""
+    now = time.time()
+    await schedule(notify_db, request("f-erased", send_after=now + 7200), now=now)
+    async with notify_db.transaction() as session:
+        assert await follow_ups.forget_customer(session, customer_id="c-1", now=now) == 1
+    dropped = await row(notify_db, "f-erased")
+    assert (dropped.status, dropped.email, dropped.phone, dropped.last_error) == (
+        "not_sent",
+        None,
+        None,
+        "the customer was erased",
+    )
+    (event,) = await published(notify_db, "f-erased")
+    assert (event.outcome, event.reason) == ("not_sent", "the customer was erased")
+    async with notify_db.transaction() as session:
+        assert await follow_ups.forget_customer(session, customer_id="c-1", now=now) == 0
