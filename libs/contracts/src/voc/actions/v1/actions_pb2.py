@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from voc.common.v1 import common_pb2 as voc_dot_common_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1cvoc/actions/v1/actions.proto\x12\x0evoc.actions.v1\x1a\x1avoc/common/v1/common.proto\"\xd1\x01\n\rCustomerFacts\x12\x0c\n\x04tier\x18\x01 \x01(\t\x12;\n\x07signals\x18\x02 \x03(\x0b\x32*.voc.actions.v1.CustomerFacts.SignalsEntry\x12\x14\n\x0crepeat_count\x18\x03 \x01(\x05\x12\x0c\n\x04name\x18\x04 \x01(\t\x12\x12\n\nlast_visit\x18\x05 \x01(\t\x12\r\n\x05known\x18\x06 \x01(\x08\x1a.\n\x0cSignalsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x08:\x02\x38\x01\":\n\nStoreFacts\x12\x0e\n\x06\x66ormat\x18\x01 \x01(\t\x12\x0e\n\x06region\x18\x02 \x01(\t\x12\x0c\n\x04name\x18\x03 \x01(\t\"\xde\x01\n\x14GetActionPlanRequest\x12.\n\x08\x66\x65\x65\x64\x62\x61\x63k\x18\x01 \x01(\x0b\x32\x1c.voc.common.v1.FeedbackFacts\x12/\n\x08\x63ustomer\x18\x02 \x01(\x0b\x32\x1d.voc.actions.v1.CustomerFacts\x12)\n\x05store\x18\x03 \x01(\x0b\x32\x1a.voc.actions.v1.StoreFacts\x12\x10\n\x08language\x18\x04 \x01(\t\x12\x15\n\rlocal_time_ms\x18\x05 \x01(\x03\x12\x11\n\ttime_zone\x18\x06 \x01(\t\"&\n\x08PlanStep\x12\x0c\n\x04text\x18\x01 \x01(\t\x12\x0c\n\x04role\x18\x02 \x01(\t\"3\n\x03Sla\x12\x13\n\x0b\x61\x63k_seconds\x18\x01 \x01(\x05\x12\x17\n\x0fresolve_seconds\x18\x02 \x01(\x05\"6\n\x0e\x45scalationStep\x12\x15\n\rafter_seconds\x18\x01 \x01(\x05\x12\r\n\x05roles\x18\x02 \x03(\t\"G\n\x0c\x43ompensation\x12\x12\n\nmax_amount\x18\x01 \x01(\x01\x12\x10\n\x08\x63urrency\x18\x02 \x01(\t\x12\x11\n\tauthority\x18\x03 \x01(\t\"4\n\x08RunnerUp\x12\x13\n\x0bplaybook_id\x18\x01 \x01(\t\x12\x13\n\x0bspecificity\x18\x02 \x01(\x05\"\xff\x02\n\x04Plan\x12\x13\n\x0bplaybook_id\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\x05\x12\r\n\x05title\x18\x03 \x01(\t\x12\x10\n\x08priority\x18\x04 \x01(\t\x12\'\n\x05steps\x18\x05 \x03(\x0b\x32\x18.voc.actions.v1.PlanStep\x12\x0e\n\x06script\x18\x06 \x01(\t\x12 \n\x03sla\x18\x07 \x01(\x0b\x32\x13.voc.actions.v1.Sla\x12\x14\n\x0cnotify_roles\x18\x08 \x03(\t\x12\x32\n\nescalation\x18\t \x03(\x0b\x32\x1e.voc.actions.v1.EscalationStep\x12\x32\n\x0c\x63ompensation\x18\n \x01(\x0b\x32\x1c.voc.actions.v1.Compensation\x12\x17\n\x0fmatched_because\x18\x0b \x03(\t\x12,\n\nrunners_up\x18\x0c \x03(\x0b\x32\x18.voc.actions.v1.RunnerUp\x12\x10\n\x08language\x18\r \x01(\t\";\n\x15GetActionPlanResponse\x12\"\n\x04plan\x18\x01 \x01(\x0b\x32\x14.voc.actions.v1.Plan\"T\n\x1a\x42\x61tchGetActionPlansRequest\x12\x36\n\x08requests\x18\x01 \x03(\x0b\x32$.voc.actions.v1.GetActionPlanRequest\"P\n\x1b\x42\x61tchGetActionPlansResponse\x12\x31\n\x07results\x18\x01 \x03(\x0b\x32 .voc.actions.v1.ActionPlanResult\"\x82\x01\n\x10\x41\x63tionPlanResult\x12\x39\n\x08response\x18\x01 \x01(\x0b\x32%.voc.actions.v1.GetActionPlanResponseH\x00\x12)\n\x05\x65rror\x18\x02 \x01(\x0b\x32\x18.voc.common.v1.ItemErrorH\x00\x42\x08\n\x06result2\xde\x01\n\x0e\x41\x63tionsService\x12\\\n\rGetActionPlan\x12$.voc.actions.v1.GetActionPlanRequest\x1a%.voc.actions.v1.GetActionPlanResponse\x12n\n\x13\x42\x61tchGetActionPlans\x12*.voc.actions.v1.BatchGetActionPlansRequest\x1a+.voc.actions.v1.BatchGetActionPlansResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1cvoc/actions/v1/actions.proto\x12\x0evoc.actions.v1\x1a\x1avoc/common/v1/common.proto\"\xd1\x01\n\rCustomerFacts\x12\x0c\n\x04tier\x18\x01 \x01(\t\x12;\n\x07signals\x18\x02 \x03(\x0b\x32*.voc.actions.v1.CustomerFacts.SignalsEntry\x12\x14\n\x0crepeat_count\x18\x03 \x01(\x05\x12\x0c\n\x04name\x18\x04 \x01(\t\x12\x12\n\nlast_visit\x18\x05 \x01(\t\x12\r\n\x05known\x18\x06 \x01(\x08\x1a.\n\x0cSignalsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x08:\x02\x38\x01\":\n\nStoreFacts\x12\x0e\n\x06\x66ormat\x18\x01 \x01(\t\x12\x0e\n\x06region\x18\x02 \x01(\t\x12\x0c\n\x04name\x18\x03 \x01(\t\"\xec\x01\n\x14GetActionPlanRequest\x12.\n\x08\x66\x65\x65\x64\x62\x61\x63k\x18\x01 \x01(\x0b\x32\x1c.voc.common.v1.FeedbackFacts\x12/\n\x08\x63ustomer\x18\x02 \x01(\x0b\x32\x1d.voc.actions.v1.CustomerFacts\x12)\n\x05store\x18\x03 \x01(\x0b\x32\x1a.voc.actions.v1.StoreFacts\x12\x10\n\x08language\x18\x04 \x01(\t\x12\x15\n\rlocal_time_ms\x18\x05 \x01(\x03\x12\x11\n\ttime_zone\x18\x06 \x01(\t\x12\x0c\n\x04kind\x18\x07 \x01(\t\"&\n\x08PlanStep\x12\x0c\n\x04text\x18\x01 \x01(\t\x12\x0c\n\x04role\x18\x02 \x01(\t\"3\n\x03Sla\x12\x13\n\x0b\x61\x63k_seconds\x18\x01 \x01(\x05\x12\x17\n\x0fresolve_seconds\x18\x02 \x01(\x05\"6\n\x0e\x45scalationStep\x12\x15\n\rafter_seconds\x18\x01 \x01(\x05\x12\r\n\x05roles\x18\x02 \x03(\t\"G\n\x0c\x43ompensation\x12\x12\n\nmax_amount\x18\x01 \x01(\x01\x12\x10\n\x08\x63urrency\x18\x02 \x01(\t\x12\x11\n\tauthority\x18\x03 \x01(\t\"4\n\x08RunnerUp\x12\x13\n\x0bplaybook_id\x18\x01 \x01(\t\x12\x13\n\x0bspecificity\x18\x02 \x01(\x05\"\xff\x02\n\x04Plan\x12\x13\n\x0bplaybook_id\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\x05\x12\r\n\x05title\x18\x03 \x01(\t\x12\x10\n\x08priority\x18\x04 \x01(\t\x12\'\n\x05steps\x18\x05 \x03(\x0b\x32\x18.voc.actions.v1.PlanStep\x12\x0e\n\x06script\x18\x06 \x01(\t\x12 \n\x03sla\x18\x07 \x01(\x0b\x32\x13.voc.actions.v1.Sla\x12\x14\n\x0cnotify_roles\x18\x08 \x03(\t\x12\x32\n\nescalation\x18\t \x03(\x0b\x32\x1e.voc.actions.v1.EscalationStep\x12\x32\n\x0c\x63ompensation\x18\n \x01(\x0b\x32\x1c.voc.actions.v1.Compensation\x12\x17\n\x0fmatched_because\x18\x0b \x03(\t\x12,\n\nrunners_up\x18\x0c \x03(\x0b\x32\x18.voc.actions.v1.RunnerUp\x12\x10\n\x08language\x18\r \x01(\t\";\n\x15GetActionPlanResponse\x12\"\n\x04plan\x18\x01 \x01(\x0b\x32\x14.voc.actions.v1.Plan\"T\n\x1a\x42\x61tchGetActionPlansRequest\x12\x36\n\x08requests\x18\x01 \x03(\x0b\x32$.voc.actions.v1.GetActionPlanRequest\"P\n\x1b\x42\x61tchGetActionPlansResponse\x12\x31\n\x07results\x18\x01 \x03(\x0b\x32 .voc.actions.v1.ActionPlanResult\"\x82\x01\n\x10\x41\x63tionPlanResult\x12\x39\n\x08response\x18\x01 \x01(\x0b\x32%.voc.actions.v1.GetActionPlanResponseH\x00\x12)\n\x05\x65rror\x18\x02 \x01(\x0b\x32\x18.voc.common.v1.ItemErrorH\x00\x42\x08\n\x06result2\xde\x01\n\x0e\x41\x63tionsService\x12\\\n\rGetActionPlan\x12$.voc.actions.v1.GetActionPlanRequest\x1a%.voc.actions.v1.GetActionPlanResponse\x12n\n\x13\x42\x61tchGetActionPlans\x12*.voc.actions.v1.BatchGetActionPlansRequest\x1a+.voc.actions.v1.BatchGetActionPlansResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -41,27 +41,27 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_STOREFACTS']._serialized_start=288
   _globals['_STOREFACTS']._serialized_end=346
   _globals['_GETACTIONPLANREQUEST']._serialized_start=349
-  _globals['_GETACTIONPLANREQUEST']._serialized_end=571
-  _globals['_PLANSTEP']._serialized_start=573
-  _globals['_PLANSTEP']._serialized_end=611
-  _globals['_SLA']._serialized_start=613
-  _globals['_SLA']._serialized_end=664
-  _globals['_ESCALATIONSTEP']._serialized_start=666
-  _globals['_ESCALATIONSTEP']._serialized_end=720
-  _globals['_COMPENSATION']._serialized_start=722
-  _globals['_COMPENSATION']._serialized_end=793
-  _globals['_RUNNERUP']._serialized_start=795
-  _globals['_RUNNERUP']._serialized_end=847
-  _globals['_PLAN']._serialized_start=850
-  _globals['_PLAN']._serialized_end=1233
-  _globals['_GETACTIONPLANRESPONSE']._serialized_start=1235
-  _globals['_GETACTIONPLANRESPONSE']._serialized_end=1294
-  _globals['_BATCHGETACTIONPLANSREQUEST']._serialized_start=1296
-  _globals['_BATCHGETACTIONPLANSREQUEST']._serialized_end=1380
-  _globals['_BATCHGETACTIONPLANSRESPONSE']._serialized_start=1382
-  _globals['_BATCHGETACTIONPLANSRESPONSE']._serialized_end=1462
-  _globals['_ACTIONPLANRESULT']._serialized_start=1465
-  _globals['_ACTIONPLANRESULT']._serialized_end=1595
-  _globals['_ACTIONSSERVICE']._serialized_start=1598
-  _globals['_ACTIONSSERVICE']._serialized_end=1820
+  _globals['_GETACTIONPLANREQUEST']._serialized_end=585
+  _globals['_PLANSTEP']._serialized_start=587
+  _globals['_PLANSTEP']._serialized_end=625
+  _globals['_SLA']._serialized_start=627
+  _globals['_SLA']._serialized_end=678
+  _globals['_ESCALATIONSTEP']._serialized_start=680
+  _globals['_ESCALATIONSTEP']._serialized_end=734
+  _globals['_COMPENSATION']._serialized_start=736
+  _globals['_COMPENSATION']._serialized_end=807
+  _globals['_RUNNERUP']._serialized_start=809
+  _globals['_RUNNERUP']._serialized_end=861
+  _globals['_PLAN']._serialized_start=864
+  _globals['_PLAN']._serialized_end=1247
+  _globals['_GETACTIONPLANRESPONSE']._serialized_start=1249
+  _globals['_GETACTIONPLANRESPONSE']._serialized_end=1308
+  _globals['_BATCHGETACTIONPLANSREQUEST']._serialized_start=1310
+  _globals['_BATCHGETACTIONPLANSREQUEST']._serialized_end=1394
+  _globals['_BATCHGETACTIONPLANSRESPONSE']._serialized_start=1396
+  _globals['_BATCHGETACTIONPLANSRESPONSE']._serialized_end=1476
+  _globals['_ACTIONPLANRESULT']._serialized_start=1479
+  _globals['_ACTIONPLANRESULT']._serialized_end=1609
+  _globals['_ACTIONSSERVICE']._serialized_start=1612
+  _globals['_ACTIONSSERVICE']._serialized_end=1834
 # @@protoc_insertion_point(module_scope)
