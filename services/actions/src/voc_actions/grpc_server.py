@@ -77,7 +77,7 @@ def plan_reply(
         signals=signals,
         local_time=_local_time(request),
     )
-    match = library.match(facts)
+    match = library.match(facts, request.kind or "plan")
     lang, title, steps, script = render_texts(
         match,
         language=request.language or fb.language or DEFAULT_LANGUAGE,

@@ -8,7 +8,7 @@ from typing import Any, NamedTuple
 import yaml
 
 from voc_actions.playbooks.matcher import Library
-from voc_actions.playbooks.model import Facts, PlaybookProblem, PlaybookValidationError
+from voc_actions.playbooks.model import PLAYBOOK_KINDS, Facts, PlaybookProblem, PlaybookValidationError
 
 FACT_KEYS: dict[str, str] = {
     "category": "category",
@@ -24,6 +24,7 @@ FACT_KEYS: dict[str, str] = {
 }
 SIGNALS: tuple[str, ...] = (
     "repeat_issue", "repeat_count", "score_swing", "vip", "churn_risk", "low_satisfaction",
+    "chronic_complainer",
 )  # fmt: skip
 
 
@@ -91,7 +92,12 @@ def run_cases(library: Library, cases_yaml_text: str, filename: str = "cases.yam
         except (ValueError, TypeError) as exc:
             problems.append(PlaybookProblem(filename, None, f"{where}.facts", str(exc)))
             continue
-        actual = library.match(facts).playbook.id
+        kind = case.get("kind", "plan")
+        if kind not in PLAYBOOK_KINDS:
+            problems.append(PlaybookProblem(filename, None, f"{where}.kind",
+                                            f"unknown kind {kind!r}; use {', '.join(PLAYBOOK_KINDS)}"))  # fmt: skip
+            continue
+        actual = library.match(facts, kind).playbook.id
         results.append(CaseResult(name, expected, actual, actual == expected))
     if problems:
         raise PlaybookValidationError(problems)

@@ -14,7 +14,14 @@ from typing import Any
 import yaml
 
 from voc_actions.playbooks.matcher import Library
-from voc_actions.playbooks.model import EscalationStep, Playbook, PlaybookProblem, PlaybookValidationError
+from voc_actions.playbooks.model import (
+    CATEGORY_OPTIONAL_KINDS,
+    PLAYBOOK_KINDS,
+    EscalationStep,
+    Playbook,
+    PlaybookProblem,
+    PlaybookValidationError,
+)
 from voc_actions.playbooks.sections import (
     Source,
     parse_compensation,
@@ -29,7 +36,7 @@ from voc_actions.playbooks.sections import (
 from voc_platform.taxonomy import CATEGORIES, PRIORITIES
 
 TOP_KEYS: tuple[str, ...] = (
-    "id", "version", "title", "description", "when", "priority",
+    "id", "version", "kind", "title", "description", "when", "priority",
     "notify", "escalate", "sla", "steps", "script", "compensation",
 )  # fmt: skip
 REQUIRED_KEYS: tuple[str, ...] = ("id", "version", "title", "when", "steps", "script")
@@ -113,7 +120,15 @@ def _parse_one(file: str, text: str, problems: list[PlaybookProblem]) -> Playboo
     pid, version = data.get("id"), data.get("version")
     title = parse_text(src, data["title"], ("title",)) if "title" in data else None
     script = parse_text(src, data["script"], ("script",)) if "script" in data else None
-    when = parse_when(src, data["when"]) if "when" in data else None
+    kind = data.get("kind", "plan")
+    if kind not in PLAYBOOK_KINDS:
+        src.add(("kind",), f"unknown kind {kind!r}; use {', '.join(PLAYBOOK_KINDS)}")
+        kind = "plan"
+    when = (
+        parse_when(src, data["when"], category_required=kind not in CATEGORY_OPTIONAL_KINDS)
+        if "when" in data
+        else None
+    )
     priority = data.get("priority", "normal")
     if priority not in PRIORITIES:
         src.add(("priority",), f"unknown priority {priority!r}; use {', '.join(PRIORITIES)}")
@@ -139,7 +154,7 @@ def _parse_one(file: str, text: str, problems: list[PlaybookProblem]) -> Playboo
         id=pid, version=version, title=title, conditions=when[0], categories=when[1],
         priority=priority, notify_roles=notify, escalation=escalation, sla=sla,
         steps=steps, script=script, compensation=compensation,
-        description=description, source_file=file, raw=data, source_text=text,
+        description=description, source_file=file, raw=data, source_text=text, kind=kind,
     )  # fmt: skip
 
 
@@ -159,7 +174,7 @@ def _check_header(src: Source, data: dict[Any, Any]) -> None:
 
 def missing_defaults(playbooks: Iterable[Playbook]) -> list[PlaybookProblem]:
     """One problem per taxonomy category without a default playbook."""
-    covered = {c for p in playbooks if p.is_default for c in p.categories}
+    covered = {c for p in playbooks if p.is_default and p.kind == "plan" for c in p.categories}
     return [
         PlaybookProblem("(library)", None, "when.category",
                         f"no default playbook for category {cat!r}: add one whose only "

@@ -7,6 +7,7 @@ from typing import Any
 
 from voc_actions.playbooks.builtin import builtin_default
 from voc_actions.playbooks.model import (
+    PLAYBOOK_KINDS,
     Condition,
     Facts,
     Match,
@@ -23,7 +24,7 @@ class Library:
     """An immutable set of playbooks; each id keeps every published version, the last is active."""
 
     def __init__(self, playbooks: Iterable[Playbook] = (), *, _versions: dict[str, list[Playbook]]
-                 | None = None) -> None:  # fmt: skip
+                 | None = None, _kind: str = "plan") -> None:  # fmt: skip
         if _versions is None:
             _versions = {}
             for pb in playbooks:
@@ -32,8 +33,17 @@ class Library:
                 chain.sort(key=lambda p: p.version)
         self._versions = _versions
         self._active: dict[str, Playbook] = {k: v[-1] for k, v in sorted(_versions.items())}
+        self._kind = _kind
+        #: The playbooks of the other kinds (pattern, heads_up), each matched on its own (#18).
+        self._kinds: dict[str, Library] = {}
+        if _kind == "plan":
+            for other in PLAYBOOK_KINDS[1:]:
+                chains = {k: v for k, v in _versions.items() if v[-1].kind == other}
+                self._kinds[other] = Library(_versions=chains, _kind=other)
         index: dict[str, list[Playbook]] = {}
         for pb in self._active.values():
+            if pb.kind != _kind:
+                continue
             for cat in pb.categories:
                 index.setdefault(cat, []).append(pb)
         for bucket in index.values():
@@ -87,8 +97,14 @@ class Library:
             raise PlaybookValidationError(problems)
         return Library(_versions=versions)
 
-    def match(self, facts: Facts) -> Match:
-        """The most specific playbook whose conditions all hold (ties: priority, then id)."""
+    def match(self, facts: Facts, kind: str = "plan") -> Match:
+        """The most specific playbook of `kind` whose conditions all hold (ties: priority, then
+        id); a feedback item's plan unless `kind` says pattern or heads_up."""
+        if kind != self._kind:
+            sub = self._kinds.get(kind)
+            if sub is None:
+                raise ValueError(f"unknown playbook kind {kind!r}; use {', '.join(PLAYBOOK_KINDS)}")
+            return sub.match(facts, kind)
         fm = facts.as_map()
         bucket = self._buckets.get(facts.category)
         if bucket is not None:

@@ -12,6 +12,12 @@ from voc_actions.playbooks.template import Template
 PRIORITY_RANK: dict[str, int] = {"urgent": 0, "normal": 1, "info": 2}
 WEEKDAYS: tuple[str, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 LANGUAGES: tuple[str, ...] = ("ko", "en")
+#: What a playbook gives the plan of (#18): a feedback item (`plan`, the default), a store-level
+#: spike of one category among several customers (`pattern`), or a customer with recent trouble
+#: who has just arrived (`heads_up`). Each kind is matched only against playbooks of its kind.
+PLAYBOOK_KINDS: tuple[str, ...] = ("plan", "pattern", "heads_up")
+#: Kinds whose `when.category` may be left out: the playbook then applies to every category.
+CATEGORY_OPTIONAL_KINDS: frozenset[str] = frozenset({"pattern", "heads_up"})
 
 #: Keys allowed under ``when:`` and the kind of value each takes.
 CONDITION_KINDS: dict[str, Literal["set", "bool", "hours", "weekdays"]] = {
@@ -203,6 +209,7 @@ class Playbook:
     source_file: str = ""
     raw: dict[str, Any] = field(default_factory=dict)
     source_text: str = ""
+    kind: str = "plan"
     #: Values derived from this (immutable) playbook on first use, e.g. its texts prepared per
     #: language by the renderer; never compared, printed or serialised.
     derived: dict[Any, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
@@ -224,6 +231,7 @@ class Playbook:
         return {
             "id": self.id,
             "version": self.version,
+            "kind": self.kind,
             "title": self.title.to_dict(),
             "description": self.description,
             "when": {c.key: c.to_value() for c in self.conditions},

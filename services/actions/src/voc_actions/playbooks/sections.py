@@ -259,7 +259,9 @@ def parse_condition(src: Source, key: str, value: Any) -> Condition | None:
     )
 
 
-def parse_when(src: Source, value: Any) -> tuple[tuple[Condition, ...], tuple[str, ...]] | None:
+def parse_when(
+    src: Source, value: Any, *, category_required: bool = True
+) -> tuple[tuple[Condition, ...], tuple[str, ...]] | None:
     if not isinstance(value, dict):
         src.add(("when",), "expected a mapping of conditions, e.g. {category: [food_safety]}")
         return None
@@ -275,13 +277,13 @@ def parse_when(src: Source, value: Any) -> tuple[tuple[Condition, ...], tuple[st
             ok = False
         else:
             conds[key] = cond
-    if "category" not in value:
+    if "category" not in value and category_required:
         src.add(("when",), "when.category is required: every playbook belongs to a category")
         ok = False
     if not ok:
         return None
     ordered = tuple(conds[k] for k in CONDITION_KINDS if k in conds)
-    return ordered, conds["category"].values
+    return ordered, conds["category"].values if "category" in conds else CATEGORIES
 
 
 def parse_escalation(src: Source, value: Any) -> tuple[EscalationStep, ...] | None:
