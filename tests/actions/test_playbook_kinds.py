@@ -45,7 +45,8 @@ def test_a_pattern_playbook_answers_only_pattern_lookups() -> None:
 
 
 def test_heads_up_and_pattern_playbooks_may_leave_out_the_category() -> None:
-    text = PATTERN.replace("when:\n  category: wait_time\n", "when: {}\n").replace("kind: pattern", "kind: heads_up")
+    text = PATTERN.replace("when:\n  category: wait_time\n", "when: {}\n")
+    text = text.replace("kind: pattern", "kind: heads_up")
     library = parse_playbooks([("h.yaml", text)])
     for category in ("wait_time", "food_safety", "other"):
         assert library.match(Facts(category=category), "heads_up").playbook.id == "spike-wait"

@@ -94,8 +94,9 @@ def run_cases(library: Library, cases_yaml_text: str, filename: str = "cases.yam
             continue
         kind = case.get("kind", "plan")
         if kind not in PLAYBOOK_KINDS:
+            known = ", ".join(PLAYBOOK_KINDS)
             problems.append(PlaybookProblem(filename, None, f"{where}.kind",
-                                            f"unknown kind {kind!r}; use {', '.join(PLAYBOOK_KINDS)}"))  # fmt: skip
+                                            f"unknown kind {kind!r}; use {known}"))  # fmt: skip
             continue
         actual = library.match(facts, kind).playbook.id
         results.append(CaseResult(name, expected, actual, actual == expected))
