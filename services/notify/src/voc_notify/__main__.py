@@ -51,6 +51,7 @@ def build(runtime: ServiceRuntime) -> ServiceParts:
             broker,
             delivery,
             dedupe_window=settings.dedupe_window_seconds,
+            watch=settings.pattern_watch(),
         ),
         subscriptions=[(LIVE_SUBJECT, broker.on_live_message)],
         background=[delivery.run, escalation.run],

@@ -55,6 +55,10 @@ class ResolveIn(Strict):
     note: Annotated[str, Field(max_length=2000)] = ""
 
 
+class StepIn(Strict):
+    done: bool
+
+
 class ReceiptIn(Strict):
     kind: Literal["shown", "opened"]
     device_id: Annotated[str, Field(max_length=64)] | None = None

@@ -3,13 +3,15 @@ summary and detail, and its delivery receipts (the JSON the REST API and the liv
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import ColumnElement, false, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from voc_notify import checklists
 from voc_notify.auth import Principal
-from voc_notify.models import Alert, Delivery
+from voc_notify.models import Alert, AlertStepMark, Delivery
 from voc_notify.routing import ROLE_LEVEL
 from voc_platform.errors import Forbidden, NotFound
 from voc_platform.records import fields_of
@@ -62,12 +64,20 @@ async def visible_alert(session: AsyncSession, *, alert_id: str, principal: Prin
 
 
 async def inbox(
-    session: AsyncSession, *, principal: Principal, status: str | None, limit: int, before: str | None
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    status: str | None,
+    limit: int,
+    before: str | None,
+    kind: str | None = None,
 ) -> dict[str, Any]:
     """A page of the alerts the principal may see, newest first; `next_before` continues it."""
     query = select(Alert).where(_scope(principal))
     if status:
         query = query.where(Alert.status == status)
+    if kind:
+        query = query.where(Alert.kind == kind)
     if before:
         query = query.where(Alert.id < before)  # uuid7 ids sort by time
     rows = list(await session.scalars(query.order_by(Alert.id.desc()).limit(limit + 1)))
@@ -103,6 +113,7 @@ def alert_summary(alert: Alert) -> dict[str, Any]:
     """An inbox row and a live-stream event: a literal, as the stream serves one per alert."""
     return {
         "id": alert.id,
+        "kind": alert.kind or "feedback",
         "feedback_id": alert.feedback_id,
         "store_id": alert.store_id,
         "category": alert.category,
@@ -136,13 +147,21 @@ def classification(alert: Alert) -> dict[str, Any]:
     }
 
 
-def alert_detail(alert: Alert) -> dict[str, Any]:
-    """The summary, what the alert was made from (its `context` answered as `customer`) and how
-    it was handled (`DETAIL_FIELDS`)."""
-    return {
+def alert_detail(
+    alert: Alert, *, marks: Sequence[AlertStepMark] = (), principal: Principal | None = None
+) -> dict[str, Any]:
+    """The summary, what the alert was made from (its `context` answered as `customer`), how
+    it was handled (`DETAIL_FIELDS`), its checklist (#18) and, for managers, every tick of it;
+    a pattern alert's items or a heads-up's arrival as `items`."""
+    detail = {
         **alert_summary(alert),
         "feedback": alert.feedback,
         "customer": alert.context,
         **fields_of(alert, DETAIL_FIELDS),
         "related_feedback": alert.related_feedback or [],
+        "items": alert.items or [],
+        "checklist": [s.as_json() for s in checklists.checklist(alert, marks)],
     }
+    if principal is not None and checklists.sees_audit(principal):
+        detail["checklist_log"] = checklists.audit_log(marks)
+    return detail
