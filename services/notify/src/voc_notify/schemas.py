@@ -4,7 +4,15 @@ import datetime as dt
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    field_validator,
+    model_validator,
+)
 
 from voc_notify.duty import parse_hhmm
 from voc_notify.lifecycle import OUTCOMES
@@ -56,7 +64,7 @@ class ResolveIn(Strict):
 
 
 class StepIn(Strict):
-    done: bool
+    done: StrictBool
 
 
 class ReceiptIn(Strict):
