@@ -17,7 +17,7 @@ from tests.notify.conftest import add_device
 from voc_notify import patterns
 from voc_notify.facts import Plan, PlanStep
 from voc_notify.models import Alert, PatternItem, Staff, Store
-from voc_notify.patterns import PatternRule, PatternWatch, Spike, parse_rules
+from voc_notify.patterns import PatternOutcome, PatternRule, PatternWatch, Spike, parse_rules
 from voc_notify.settings import Settings
 from voc_platform import dbsync
 from voc_platform.db import Database
@@ -58,6 +58,13 @@ def test_rules_parse_and_a_zero_window_is_refused_at_start() -> None:
     assert "VOC_NOTIFY_PATTERN_RULES" in line and "the window must be longer than zero" in line
 
 
+async def _store(db: Database, store_id: str) -> Store:
+    async with db.session() as s:
+        store = await s.get(Store, store_id)
+    assert store is not None
+    return store
+
+
 async def _record(
     db: Database,
     feedback_id: str,
@@ -66,27 +73,30 @@ async def _record(
     now: float,
     store: str = "s1",
     watch: PatternWatch = WATCH,
-) -> Spike | None:
+) -> Spike | PatternOutcome | None:
     return await dbsync.write(
         db,
         patterns.record_item_sync,
         watch=watch,
         feedback_id=feedback_id,
-        store_id=store,
+        store=await _store(db, store),
         category="wait_time",
         customer_key=patterns.customer_key(customer, feedback_id),
         alert_id=None,
         excerpt=f"waited ({feedback_id})",
+        language="en",
         now=now,
     )
 
 
-async def _raise(
-    db: Database, spike: Spike, *, now: float, store_id: str = "s1"
-) -> patterns.PatternOutcome | None:
-    async with db.session() as s:
-        store = await s.get(Store, store_id)
-    assert store is not None
+async def _spike(db: Database, feedback_id: str, customer: str, *, now: float, store: str = "s1") -> Spike:
+    spike = await _record(db, feedback_id, customer, now=now, store=store)
+    assert isinstance(spike, Spike), spike
+    return spike
+
+
+async def _raise(db: Database, spike: Spike, *, now: float, store_id: str = "s1") -> PatternOutcome | None:
+    store = await _store(db, store_id)
     return await dbsync.write(
         db, patterns.raise_pattern_sync, spike=spike, store=store, plan=PLAN, language="en",
         repush_seconds=WATCH.repush_seconds, now=now,
@@ -100,7 +110,7 @@ async def test_different_customers_within_the_window_make_a_spike(notify_db: Dat
     assert await _record(notify_db, "f2", "c2", now=now - 60) is None
     assert await _record(notify_db, "f3", "c2", now=now - 30) is None  # the same customer again
     spike = await _record(notify_db, "f4", None, now=now)  # anonymous: a customer of its own
-    assert spike is not None and spike.customers == 3 and spike.threshold == 3 and spike.usual is None
+    assert isinstance(spike, Spike) and spike.customers == 3 and spike.threshold == 3 and spike.usual is None
     # A category without a rule is not watched.
     narrow = PatternWatch(rules={"food_safety": PatternRule(1, 3600)})
     assert await _record(notify_db, "f5", "c9", now=now, watch=narrow) is None
@@ -118,7 +128,7 @@ async def test_the_store_baseline_raises_the_threshold(notify_db: Database) -> N
     spikes = [await _record(notify_db, f"n{i}", f"new{i}", now=now - 60 + i) for i in range(20)]
     first = next(i for i, spike in enumerate(spikes) if spike is not None)
     spike = spikes[first]
-    assert spike is not None and spike.usual is not None and 9.9 <= spike.usual <= 10.1
+    assert isinstance(spike, Spike) and spike.usual is not None and 9.9 <= spike.usual <= 10.1
     assert spike.threshold == math.ceil(spike.usual * 1.5) and spike.customers == spike.threshold
     assert first + 1 == spike.threshold >= 15  # not at 3, nor at 10: half again the usual
 
@@ -127,53 +137,45 @@ async def test_one_alert_opens_and_later_items_fold_in_without_paging_again(noti
     await add_device(notify_db, "mgr", SUBSCRIPTION, "dev-mgr")
     now = time.time()
     for i in range(2):
-        await _record(notify_db, f"a{i}", f"c{i}", now=now + i)
-    spike = await _record(notify_db, "a2", "c2", now=now + 2)
-    assert spike is not None
+        assert await _record(notify_db, f"a{i}", f"c{i}", now=now + i) is None
+    spike = await _spike(notify_db, "a2", "c2", now=now + 2)
     opened = await _raise(notify_db, spike, now=now + 2)
     assert opened is not None and opened.created and opened.deliveries == 1
     assert [r.id for r in opened.recipients] == ["mgr"]
     alert = opened.alert
     assert alert.kind == "pattern" and alert.feedback_id is None and len(alert.items or []) == 3
-    # Later items fold in: listed, counted, but no new push within the re-push interval.
-    for i in range(3, 6):
-        later = await _record(notify_db, f"a{i}", f"c{i}", now=now + i)
-        assert later is not None
-        folded = await _raise(notify_db, later, now=now + i)
-        assert folded is not None and not folded.created and folded.deliveries == 0
+    # Later items fold in, in their own hop: listed, counted, no new push within the interval.
+    for i, customer in ((3, "c3"), (4, "c3"), (5, "c5")):
+        folded = await _record(notify_db, f"a{i}", customer, now=now + i)
+        assert isinstance(folded, PatternOutcome) and not folded.created and folded.deliveries == 0
         assert folded.alert.id == alert.id
     # After the interval the next item re-pushes it (same alert, so the same Topic).
-    later = await _record(notify_db, "a9", "c9", now=now + 400)
-    assert later is not None
-    again = await _raise(notify_db, later, now=now + 400)
-    assert again is not None and again.alert.id == alert.id and again.deliveries == 1
+    again = await _record(notify_db, "a9", "c9", now=now + 400)
+    assert isinstance(again, PatternOutcome) and again.alert.id == alert.id and again.deliveries == 1
     async with notify_db.session() as s:
         stored = await s.get(Alert, alert.id)
-        assert stored is not None and len(stored.items or []) == 7 and stored.updates == 4
-        assert (stored.context or {})["pattern"]["customers"] == 7
+        assert stored is not None and stored.updates == 4
+        assert [i["feedback_id"] for i in stored.items or []] == ["a9", "a5", "a4", "a3", "a2", "a1", "a0"]
+        assert (stored.context or {})["pattern"]["customers"] == 6  # c3's second item counts once
         assert await s.scalar(select(func.count()).select_from(Alert).where(Alert.kind == "pattern")) == 1
 
 
 async def test_a_resolved_pattern_alert_needs_the_threshold_again(notify_db: Database) -> None:
     now = time.time()
-    spike = None
-    for i in range(3):
-        spike = await _record(notify_db, f"r{i}", f"c{i}", now=now + i)
-    assert spike is not None
-    opened = await _raise(notify_db, spike, now=now + 3)
+    for i in range(2):
+        await _record(notify_db, f"r{i}", f"c{i}", now=now + i)
+    opened = await _raise(notify_db, await _spike(notify_db, "r2", "c2", now=now + 2), now=now + 3)
     assert opened is not None
     async with notify_db.transaction() as s:
         stored = await s.get(Alert, opened.alert.id)
         assert stored is not None
         stored.status, stored.resolved_at = "resolved", now + 10
-    one_more = await _record(notify_db, "r3", "c3", now=now + 20)
-    assert one_more is not None  # the window still holds 4 customers
-    assert await _raise(notify_db, one_more, now=now + 20) is None  # but only 1 since the resolution
-    for i in (4, 5):
-        late = await _record(notify_db, f"r{i}", f"c{i}", now=now + 20 + i)
-    assert late is not None
-    reopened = await _raise(notify_db, late, now=now + 30)
+    # The window still holds 4 customers, but only 1 since the resolution.
+    assert await _record(notify_db, "r3", "c3", now=now + 20) is None
+    assert await _record(notify_db, "r4", "c4", now=now + 21) is None
+    reopened = await _raise(notify_db, await _spike(notify_db, "r5", "c5", now=now + 22), now=now + 22)
     assert reopened is not None and reopened.created and reopened.alert.id != opened.alert.id
+    assert {i["feedback_id"] for i in reopened.alert.items or []} == {"r3", "r4", "r5"}
 
 
 async def test_the_area_manager_is_paged_when_a_second_store_of_the_area_spikes(notify_db: Database) -> None:
@@ -184,10 +186,9 @@ async def test_the_area_manager_is_paged_when_a_second_store_of_the_area_spikes(
     now = time.time()
     paged: dict[str, set[str]] = {}
     for store in ("s1", "s2"):
-        spike = None
-        for i in range(3):
-            spike = await _record(notify_db, f"{store}-{i}", f"{store}-c{i}", now=now + i, store=store)
-        assert spike is not None
+        for i in range(2):
+            await _record(notify_db, f"{store}-{i}", f"{store}-c{i}", now=now + i, store=store)
+        spike = await _spike(notify_db, f"{store}-2", f"{store}-c2", now=now + 2, store=store)
         outcome = await _raise(notify_db, spike, now=now + 3, store_id=store)
         assert outcome is not None and outcome.created
         paged[store] = {r.id for r in outcome.recipients}
@@ -203,7 +204,7 @@ async def test_replicas_deciding_at_once_make_one_pattern_alert(notify_db: Datab
 
         async def consume(db: Database, i: int) -> None:
             spike = await _record(db, f"b{i}", f"c{i}", now=now + i / 100)
-            if spike is not None:
+            if isinstance(spike, Spike):
                 await _raise(db, spike, now=now + i / 100)
 
         await asyncio.gather(*(consume(notify_db if i % 2 else other, i) for i in range(10)))

@@ -97,7 +97,7 @@ class AlertConsumer:
         given = await self._gather(event, store)
         # A new alert (most feedback), or a repeat complaint folded into its open alert, is
         # prepared statements only: one dbsync write hop.
-        created, leased, spike = await alerts.write_alert(
+        created, leased, pattern = await alerts.write_alert(
             self.database, self._write, facts=given, event_id=event_id, now=time.time()
         )
         if created is None:
@@ -105,9 +105,11 @@ class AlertConsumer:
         metrics.alert_written(priority=created.alert.priority, merged=created.merged, degraded=given.degraded)
         wake_relays()
         self._announce(created, given)
+        if isinstance(pattern, PatternOutcome):  # the item folded into the open pattern alert
+            self._announce_pattern(pattern)
         await self._send_first_pushes(created, leased)
-        if spike is not None:
-            await self._pattern(spike, given)
+        if isinstance(pattern, Spike):
+            await self._open_pattern(pattern, given)
 
     async def _gather(self, event: events_pb2.FeedbackReceived, store: Store | None) -> AlertInput:
         """The alert's input: the customer (profile first: the plan depends on who it is), the
@@ -141,23 +143,29 @@ class AlertConsumer:
 
     def _write(
         self, reader: Reader, *, facts: AlertInput, event_id: str, now: float
-    ) -> tuple[NewAlert | None, list[Any], Spike | None]:
+    ) -> tuple[NewAlert | None, list[Any], Spike | PatternOutcome | None]:
         """The hop: the event marked processed, the alert written, a negative item counted for
-        pattern alerts, its first pushes leased."""
+        pattern alerts (or folded into the open one), the first pushes leased."""
         if not mark_processed_sync(reader, processed_table, consumer=CONSUMER, event_id=event_id):
             return None, [], None
         created = alerts.new_alert_sync(reader, facts=facts, now=now, dedupe_window=self.dedupe_window)
         if created is None:
             return None, [], None
-        spike = self._count(reader, created, facts, now) if self.watch is not None else None
-        if not created.deliveries:
-            return created, [], spike
+        pattern = self._count(reader, created, facts, now) if self.watch is not None else None
         # The first pushes are leased here and sent right after the commit, by this handler:
         # no worker wake and no separate lease transaction on the critical path.
-        return created, lease_alert_deliveries(reader, alert_id=created.alert.id, now=now), spike
+        leased = (
+            lease_alert_deliveries(reader, alert_id=created.alert.id, now=now) if created.deliveries else []
+        )
+        if isinstance(pattern, PatternOutcome) and pattern.deliveries:
+            leased += lease_alert_deliveries(reader, alert_id=pattern.alert.id, now=now)
+        return created, leased, pattern
 
-    def _count(self, reader: Reader, created: NewAlert, facts: AlertInput, now: float) -> Spike | None:
-        """A negative item joins its store's pattern window (one insert, one indexed count)."""
+    def _count(
+        self, reader: Reader, created: NewAlert, facts: AlertInput, now: float
+    ) -> Spike | PatternOutcome | None:
+        """A negative item joins its store's pattern window: an insert and an indexed count, or
+        a few indexed statements folding it into the open pattern alert."""
         feedback = facts.feedback
         if self.watch is None or feedback.sentiment != "negative":
             return None
@@ -165,37 +173,16 @@ class AlertConsumer:
             reader,
             watch=self.watch,
             feedback_id=feedback.id,
-            store_id=facts.store.id,
+            store=facts.store,
             category=feedback.category,
             customer_key=patterns.customer_key(facts.customer.customer_id, feedback.id),
             alert_id=created.alert.id,
             excerpt=mask_text(feedback.text or "", 80),
+            language=facts.language,
             now=now,
         )
 
-    async def _pattern(self, spike: Spike, given: AlertInput) -> None:
-        """The spike's pattern alert opened (its plan asked of actions first) or the item folded
-        into the open one; pushed at once, or not at all within the re-push interval."""
-        assert self.watch is not None
-        plan: Plan | None = None
-        if await dbsync.read(self.database, patterns.needs_plan, spike=spike):
-            plan, _ = await self.upstreams.kind_plan(
-                "pattern",
-                facts=common_pb2.FeedbackFacts(
-                    category=spike.category, sentiment="negative", store_id=spike.store_id,
-                    severity=given.feedback.severity, language=given.language,
-                ),
-                customer=actions_pb2.CustomerFacts(),
-                store=given.store,
-                language=given.language,
-                fallback_roles=("store_manager",),
-            )  # fmt: skip
-        outcome, leased = await dbsync.write(
-            self.database, self._raise, spike=spike, store=given.store, plan=plan, language=given.language
-        )
-        if outcome is None:
-            return
-        wake_relays()
+    def _announce_pattern(self, outcome: PatternOutcome) -> None:
         alert = outcome.alert
         self.broker.publish(
             {
@@ -205,13 +192,37 @@ class AlertConsumer:
             store_id=alert.store_id,
             area_id=alert.area_id,
         )
+
+    async def _open_pattern(self, spike: Spike, given: AlertInput) -> None:
+        """The spike's pattern alert: its plan asked of actions, then opened (or, when another
+        replica opened it meanwhile, the item folded into that one) and pushed at once."""
+        assert self.watch is not None
+        plan, _ = await self.upstreams.kind_plan(
+            "pattern",
+            facts=common_pb2.FeedbackFacts(
+                category=spike.category, sentiment="negative", store_id=spike.store_id,
+                severity=given.feedback.severity, language=given.language,
+            ),
+            customer=actions_pb2.CustomerFacts(),
+            store=given.store,
+            language=given.language,
+            fallback_roles=("store_manager",),
+        )  # fmt: skip
+        outcome, leased = await dbsync.write(
+            self.database, self._raise, spike=spike, store=given.store, plan=plan, language=given.language
+        )
+        if outcome is None:
+            return
+        wake_relays()
+        self._announce_pattern(outcome)
+        alert = outcome.alert
         log.info("pattern alert %s %s: %s at %s, %d customers, %d pushes", alert.id,
                  "opened" if outcome.created else "updated", spike.category, spike.store_id, spike.customers,
                  outcome.deliveries)  # fmt: skip
         await self._send_first_pushes(NewAlert(alert, outcome.recipients, outcome.deliveries), leased)
 
     def _raise(
-        self, reader: Reader, *, spike: Spike, store: Store, plan: Plan | None, language: str
+        self, reader: Reader, *, spike: Spike, store: Store, plan: Plan, language: str
     ) -> tuple[PatternOutcome | None, list[Any]]:
         assert self.watch is not None
         now = time.time()

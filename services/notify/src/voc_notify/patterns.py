@@ -16,7 +16,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import bindparam, func, or_, select, update
 
 from voc.events.v1 import events_pb2
 from voc_notify import masking
@@ -86,7 +86,8 @@ class PatternWatch:
 
 @dataclass(frozen=True, slots=True)
 class Spike:
-    """A window that reached its threshold: `customers` different customers since `since`."""
+    """A window that reached its threshold with no pattern alert open: `customers` different
+    customers since `since`; `item` is the one that tipped it."""
 
     store_id: str
     category: str
@@ -94,10 +95,34 @@ class Spike:
     customers: int
     threshold: int
     usual: float | None  # the store's usual items per window, when it has history
-    trigger_feedback_id: str
+    item: dict[str, Any]
+
+    @property
+    def trigger_feedback_id(self) -> str:
+        return str(self.item["feedback_id"])
+
+
+@dataclass(frozen=True, slots=True)
+class PatternOutcome:
+    """A pattern alert opened or updated: the alert (transient), whom it paged, how many pushes."""
+
+    alert: Alert
+    recipients: list[Candidate]
+    deliveries: int
+    created: bool
 
 
 _ITEM_INSERT = Prepared(lambda dialect: insert_ignore(dialect, PatternItem.__table__))
+_SEEN = Prepared(
+    select(PatternItem.feedback_id)
+    .where(
+        PatternItem.store_id == bindparam("store_id"),
+        PatternItem.category == bindparam("category"),
+        PatternItem.customer_key == bindparam("customer_key"),
+        PatternItem.at >= bindparam("since"),
+    )
+    .limit(1)
+)
 _CUSTOMERS = Prepared(
     select(func.count(func.distinct(PatternItem.customer_key))).where(
         PatternItem.store_id == bindparam("store_id"),
@@ -116,6 +141,34 @@ _HISTORY = Prepared(
 _LOCK = Prepared(
     lambda dialect: select(func.pg_advisory_xact_lock(func.hashtextextended(bindparam("key"), 0)))
 )
+_PATTERN_COLUMNS = (
+    Alert.id, Alert.status, Alert.resolved_at, Alert.updates, Alert.pushed_at, Alert.priority,
+    Alert.escalation_level, Alert.acknowledged_by, Alert.plan, Alert.area_id, Alert.context, Alert.items,
+    Alert.created_at,
+)  # fmt: skip
+# The store's pattern alert for the category still open and active within the window.
+_OPEN_PATTERN = Prepared(
+    select(*_PATTERN_COLUMNS)
+    .where(
+        Alert.store_id == bindparam("store_id"),
+        Alert.kind == "pattern",
+        Alert.category == bindparam("category"),
+        Alert.status != "resolved",
+        or_(Alert.created_at >= bindparam("since"), Alert.updated_at >= bindparam("since")),
+    )
+    .order_by(Alert.created_at.desc())
+    .limit(1)
+)
+# The newest resolved one within the window: only items after its resolution count anew.
+_RESOLVED_PATTERN = Prepared(
+    select(func.max(Alert.resolved_at)).where(
+        Alert.store_id == bindparam("store_id"),
+        Alert.kind == "pattern",
+        Alert.category == bindparam("category"),
+        Alert.status == "resolved",
+        Alert.resolved_at >= bindparam("since"),
+    )
+)
 
 
 def _lock(reader: Reader, store_id: str, category: str) -> None:
@@ -128,34 +181,36 @@ def record_item_sync(
     *,
     watch: PatternWatch,
     feedback_id: str,
-    store_id: str,
+    store: Store,
     category: str,
     customer_key: str,
     alert_id: str | None,
     excerpt: str,
+    language: str,
     now: float,
-) -> Spike | None:
-    """Keep one negative item and count the different customers of its window: a `Spike` when
-    they reach the threshold (the rule's count, raised by the store's baseline), else None."""
+) -> Spike | PatternOutcome | None:
+    """Keep one negative item (in the feedback alert's own hop). With the store's pattern alert
+    for the category open, fold the item into it (a few indexed statements; re-pushed at most
+    every `watch.repush_seconds`): the `PatternOutcome`. Else count the different customers of
+    the window: a `Spike` when they reach the threshold (the rule's count, raised by the store's
+    baseline), for the caller to open the alert with its plan; None below it."""
     rule = watch.rule_for(category)
     if rule is None:
         return None
-    _lock(reader, store_id, category)
-    _ITEM_INSERT.execute(
-        reader,
-        {
-            "feedback_id": feedback_id,
-            "store_id": store_id,
-            "category": category,
-            "customer_key": customer_key[:64],
-            "at": now,
-            "alert_id": alert_id,
-            "excerpt": excerpt[:120],
-        },
-    )
+    _lock(reader, store.id, category)
     since = now - rule.window_seconds
-    where = {"store_id": store_id, "category": category}
-    customers = int(reader.scalar(_CUSTOMERS, {**where, "since": since}) or 0)
+    where = {"store_id": store.id, "category": category}
+    key = customer_key[:64]
+    seen = reader.scalar(_SEEN, {**where, "customer_key": key, "since": since}) is not None
+    item = {"feedback_id": feedback_id, "alert_id": alert_id, "at": now, "excerpt": excerpt[:120]}
+    _ITEM_INSERT.execute(reader, {**where, **item, "customer_key": key})
+    open_alert = reader.first(_OPEN_PATTERN, {**where, "since": since})
+    if open_alert is not None:
+        return _fold(reader, open_alert, item=item, new_customer=not seen, store=store, category=category,
+                     language=language, repush_seconds=watch.repush_seconds, now=now)  # fmt: skip
+    resolved_at = reader.scalar(_RESOLVED_PATTERN, {**where, "since": since})
+    counted_since = max(since, float(resolved_at)) if resolved_at is not None else since
+    customers = int(reader.scalar(_CUSTOMERS, {**where, "since": counted_since}) or 0)
     if customers < rule.count:
         return None
     threshold, usual = rule.count, None
@@ -167,42 +222,19 @@ def record_item_sync(
             threshold = max(rule.count, math.ceil(usual * watch.baseline_factor))
     if customers < threshold:
         return None
-    return Spike(store_id, category, since, customers, threshold, usual, feedback_id)
+    return Spike(store.id, category, counted_since, customers, threshold, usual, item)
 
 
-_NEWEST_PATTERN = Prepared(
-    select(
-        Alert.id,
-        Alert.status,
-        Alert.resolved_at,
-        Alert.updates,
-        Alert.pushed_at,
-        Alert.priority,
-        Alert.escalation_level,
-        Alert.acknowledged_by,
-        Alert.plan,
-        Alert.area_id,
-        Alert.context,
-    )
-    .where(
-        Alert.store_id == bindparam("store_id"),
-        Alert.kind == "pattern",
-        Alert.category == bindparam("category"),
-        Alert.created_at >= bindparam("since"),
-    )
-    .order_by(Alert.created_at.desc())
-    .limit(1)
-)
 _WINDOW_ITEMS = Prepared(
-    select(PatternItem.feedback_id, PatternItem.alert_id, PatternItem.customer_key, PatternItem.at,
-           PatternItem.excerpt)
+    select(PatternItem.feedback_id, PatternItem.alert_id, PatternItem.at, PatternItem.excerpt)
     .where(
         PatternItem.store_id == bindparam("store_id"),
         PatternItem.category == bindparam("category"),
         PatternItem.at >= bindparam("since"),
     )
     .order_by(PatternItem.at.desc())
-)  # fmt: skip
+    .limit(MAX_LISTED)
+)
 _AREA_SPIKES = Prepared(
     select(func.count())
     .select_from(Alert)
@@ -218,63 +250,35 @@ _AREA_SPIKES = Prepared(
 _FOLD = Prepared(update(Alert).where(Alert.id == bindparam("alert_id")))
 
 
-@dataclass(frozen=True, slots=True)
-class PatternOutcome:
-    """What `raise_pattern_sync` did: the alert (transient), whom it paged and how many pushes."""
-
-    alert: Alert
-    recipients: list[Candidate]
-    deliveries: int
-    created: bool
-
-
-def needs_plan(reader: Reader, *, spike: Spike) -> bool:
-    """True when the spike would open a new pattern alert (so its plan must be asked first)."""
-    row = reader.first(_NEWEST_PATTERN, {"store_id": spike.store_id, "category": spike.category,
-                                         "since": spike.since})  # fmt: skip
-    return row is None or row.status == "resolved"
-
-
-def _items(rows: list[Any]) -> tuple[list[dict[str, Any]], int]:
-    """The listed items (newest first) and the number of different customers among `rows`."""
-    listed = [
-        {"feedback_id": r.feedback_id, "alert_id": r.alert_id, "at": r.at, "excerpt": r.excerpt}
-        for r in rows[:MAX_LISTED]
-    ]
-    return listed, len({r.customer_key for r in rows})
-
-
 def raise_pattern_sync(
     reader: Reader,
     *,
     spike: Spike,
     store: Store,
-    plan: Plan | None,
+    plan: Plan,
     language: str,
     repush_seconds: float,
     now: float,
 ) -> PatternOutcome | None:
-    """Open the store's pattern alert for the spike's category, or fold the items into the open
-    one (re-pushed under the same Topic at most every `repush_seconds`). None when there is
-    nothing to do: the open alert already lists every item, or a resolved alert's window has not
-    reached the threshold again, or a new alert is due but no plan was given (`needs_plan`)."""
+    """Open the store's pattern alert for the spike (its plan asked of actions before the hop),
+    listing the window's items. Under the same lock as the counting: when another replica opened
+    it meanwhile, the tipping item is folded into that one instead."""
     _lock(reader, spike.store_id, spike.category)
     where = {"store_id": spike.store_id, "category": spike.category}
-    newest = reader.first(_NEWEST_PATTERN, {**where, "since": spike.since})
-    since = spike.since
-    if newest is not None and newest.status == "resolved":
-        since = max(since, float(newest.resolved_at or 0))  # a resolved alert answered those
-    rows = reader.all(_WINDOW_ITEMS, {**where, "since": since})
-    items, customers = _items(rows)
-    window_minutes = max(1, round((now - spike.since) / 60))
-    if newest is not None and newest.status != "resolved":
-        return _fold(reader, newest, items=items, customers=customers, store=store, language=language,
-                     category=spike.category, window_minutes=window_minutes, repush_seconds=repush_seconds,
+    open_alert = reader.first(_OPEN_PATTERN, {**where, "since": spike.since})
+    if open_alert is not None:
+        if any(i.get("feedback_id") == spike.trigger_feedback_id for i in open_alert.items or []):
+            return None
+        return _fold(reader, open_alert, item=spike.item, new_customer=True, store=store,
+                     category=spike.category, language=language, repush_seconds=repush_seconds,
                      now=now)  # fmt: skip
-    if customers < spike.threshold or plan is None:
-        return None
-    return _open(reader, spike, items=items, customers=customers, store=store, plan=plan, language=language,
-                 window_minutes=window_minutes, now=now)  # fmt: skip
+    items = [
+        {"feedback_id": r.feedback_id, "alert_id": r.alert_id, "at": r.at, "excerpt": r.excerpt}
+        for r in reader.all(_WINDOW_ITEMS, {**where, "since": spike.since})
+    ]
+    window_minutes = max(1, round((now - spike.since) / 60))
+    return _open(reader, spike, items=items, customers=spike.customers, store=store, plan=plan,
+                 language=language, window_minutes=window_minutes, now=now)  # fmt: skip
 
 
 def _open(
@@ -364,39 +368,45 @@ def _open(
 
 def _fold(
     reader: Reader,
-    newest: Any,
+    open_alert: Any,
     *,
-    items: list[dict[str, Any]],
-    customers: int,
+    item: dict[str, Any],
+    new_customer: bool,
     store: Store,
-    language: str,
     category: str,
-    window_minutes: int,
+    language: str,
     repush_seconds: float,
     now: float,
-) -> PatternOutcome | None:
+) -> PatternOutcome:
+    """One more item on the open pattern alert: listed first (the newest `MAX_LISTED` kept),
+    counted when its customer is new to the window, the text updated; its recipients pushed
+    again under the same Topic only when `repush_seconds` passed since the last push."""
+    items = [item, *[i for i in open_alert.items or [] if i.get("feedback_id") != item["feedback_id"]]]
+    items = items[:MAX_LISTED]
+    pattern = dict((open_alert.context or {}).get("pattern") or {})
+    customers = int(pattern.get("customers") or 0) + (1 if new_customer else 0)
+    window_minutes = int(pattern.get("window_minutes") or 60)
     title, body = masking.pattern_text(
-        store_name=store.name, category=category, priority=newest.priority, customers=customers,
+        store_name=store.name, category=category, priority=open_alert.priority, customers=customers,
         window_minutes=window_minutes, items=items, language=language,
     )  # fmt: skip
-    repush = newest.pushed_at is None or now - float(newest.pushed_at) >= repush_seconds
+    repush = open_alert.pushed_at is None or now - float(open_alert.pushed_at) >= repush_seconds
     change: dict[str, Any] = {
         "items": items,
-        "updates": (newest.updates or 0) + 1,
+        "updates": (open_alert.updates or 0) + 1,
         "updated_at": now,
         "title": title,
         "body": body,
-        "context": {"known": False, "pattern": {**(newest.context or {}).get("pattern", {}),
-                                                "customers": customers, "window_minutes": window_minutes}},
-    }  # fmt: skip
+        "context": {"known": False, "pattern": {**pattern, "customers": customers}},
+    }
     if repush:
         change["pushed_at"] = now
-    _FOLD.execute(reader, {**change, "alert_id": newest.id})
+    _FOLD.execute(reader, {**change, "alert_id": open_alert.id})
     alert = Alert(
-        id=newest.id, kind="pattern", feedback_id=None, store_id=store.id, area_id=newest.area_id,
-        category=category, priority=newest.priority, status=newest.status,
-        escalation_level=newest.escalation_level, acknowledged_by=newest.acknowledged_by,
-        plan=newest.plan, created_at=now, **change,
+        id=open_alert.id, kind="pattern", feedback_id=None, store_id=store.id, area_id=open_alert.area_id,
+        category=category, priority=open_alert.priority, status=open_alert.status,
+        escalation_level=open_alert.escalation_level, acknowledged_by=open_alert.acknowledged_by,
+        plan=open_alert.plan, created_at=open_alert.created_at, **change,
     )  # fmt: skip
     if not repush:
         return PatternOutcome(alert, [], 0, created=False)
