@@ -214,3 +214,12 @@ async def test_replicas_deciding_at_once_make_one_pattern_alert(notify_db: Datab
         assert len(found[0].items or []) == 10
     finally:
         await other.dispose()
+
+
+async def test_items_past_the_baseline_period_are_forgotten(notify_db: Database) -> None:
+    now = time.time()
+    await _record(notify_db, "old", "c1", now=now - 30 * 86400)
+    await _record(notify_db, "recent", "c2", now=now - 86400)
+    assert await dbsync.write(notify_db, patterns.prune_sync, watch=WATCH, now=now) == 1
+    async with notify_db.session() as s:
+        assert list(await s.scalars(select(PatternItem.feedback_id))) == ["recent"]

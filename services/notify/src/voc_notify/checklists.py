@@ -53,12 +53,10 @@ async def marks_of(session: AsyncSession, *, alert_id: str) -> list[AlertStepMar
 
 def checklist(alert: Alert, marks: Iterable[AlertStepMark]) -> list[StepState]:
     """Each step of the alert's plan with its latest mark (not done when never ticked)."""
-    latest: dict[int, AlertStepMark] = {}
-    for mark in marks:
-        latest[mark.step_index] = mark
+    latest: dict[int, AlertStepMark] = {m.step_index: m for m in marks}  # the last mark wins
     out = []
     for index, step in enumerate(steps_of(alert)):
-        mark = latest.get(index)
+        mark: AlertStepMark | None = latest.get(index)
         out.append(
             StepState(index, str(step.get("text") or ""), str(step.get("role") or "staff"),
                       bool(mark and mark.done), mark.staff_id if mark else None, mark.at if mark else None)

@@ -16,13 +16,13 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import bindparam, func, or_, select, update
+from sqlalchemy import bindparam, delete, func, or_, select, update
 
 from voc.events.v1 import events_pb2
 from voc_notify import masking
 from voc_notify.alerts import insert_alert_rows, page_again, timer_rows
 from voc_notify.facts import Plan
-from voc_notify.models import Alert, PatternItem, Store
+from voc_notify.models import Alert, Base, PatternItem, Store
 from voc_notify.routing import Candidate, hold_until, route_sync
 from voc_platform.dbsync import Prepared, Reader, insert_ignore
 from voc_platform.ids import uuid7
@@ -112,7 +112,7 @@ class PatternOutcome:
     created: bool
 
 
-_ITEM_INSERT = Prepared(lambda dialect: insert_ignore(dialect, PatternItem.__table__))
+_ITEM_INSERT = Prepared(lambda dialect: insert_ignore(dialect, Base.metadata.tables["pattern_items"]))
 _SEEN = Prepared(
     select(PatternItem.feedback_id)
     .where(
@@ -432,7 +432,7 @@ def customer_key(customer_id: str | None, feedback_id: str) -> str:
     return customer_id or f"anon:{feedback_id}"
 
 
-_PRUNE = Prepared(PatternItem.__table__.delete().where(PatternItem.at < bindparam("before")))
+_PRUNE = Prepared(delete(PatternItem).where(PatternItem.at < bindparam("before")))
 
 
 def prune_sync(reader: Reader, *, watch: PatternWatch, now: float) -> int:
