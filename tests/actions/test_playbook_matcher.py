@@ -234,7 +234,7 @@ def reference_match(
     """Matching as specified, the slow way: every condition of every playbook of the category,
     in specificity / priority / id order. None when nothing matches (a fallback)."""
     fm = facts.as_map()
-    bucket = [p for p in ranked if facts.category in p.categories and not p.is_modifier]
+    bucket = [p for p in ranked if facts.category in p.categories and p.kind == "plan"]
     hits = [p for p in bucket if all(c.holds(fm) for c in p.conditions)]
     if not hits:
         return None

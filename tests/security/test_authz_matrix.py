@@ -195,6 +195,12 @@ TABLE: dict[str, Row] = {
         PUBLIC.statuses, lambda _: Call(path={"name": "dashboard.js"})
     ),
     # --- profile: the admin token only ---------------------------------------------------------
+    # The real-time check-in (#18): a store key for its own stores (checked with feedback, which
+    # issues the keys) or the admin token; a staff token is no store key.
+    "profile POST /v1/visits": Row(
+        "401 401 202 403 401 401 401 401 401 202",
+        lambda _: Call(json={"store_id": STORE_A, "customer": {"loyalty_id": "L-1001"}, "channel": "pos"}),
+    ),
     "profile POST /v1/customers": admin_only(
         200, lambda s: Call(json={"customers": [{"loyalty_id": s.unique("L-matrix"), "tier": "gold"}]})
     ),
@@ -257,6 +263,11 @@ TABLE: dict[str, Row] = {
     "notify GET /v1/alerts/stream": staff_only("200 200 200 200 200"),
     "notify GET /v1/alerts/{alert_id}": staff_only("200 404 200 200 200", alert_of_a),
     "notify POST /v1/alerts/{alert_id}/ack": staff_only("200 404 200 200 200", fresh_alert_of_a),
+    # The checklist (#18): whoever may see the alert ticks its steps.
+    "notify PUT /v1/alerts/{alert_id}/steps/{index}": staff_only(
+        "200 404 200 200 200",
+        lambda s: Call(path={"alert_id": s.fresh_alert()[0], "index": "0"}, json={"done": True}),
+    ),
     "notify POST /v1/alerts/{alert_id}/resolve": staff_only(
         "200 404 200 200 200", lambda s: fresh_alert_of_a(s, {"outcome": "resolved", "note": "matrix"})
     ),

@@ -78,7 +78,7 @@ def plan_reply(
         local_time=_local_time(request),
         household_relation=cust.household_relation,
     )
-    match = library.match(facts)
+    match = library.match(facts, request.kind or "plan")
     customer = template_values(cust.name, cust.tier, cust.last_visit, cust.repeat_count)
     store = {"name": st.name} if st.name else None
     lang, title, steps, script = render_texts(

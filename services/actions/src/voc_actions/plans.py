@@ -30,6 +30,8 @@ class PlanQuery:
     #: the customer's template values that are known: name, tier, last_visit, repeat_count
     customer: Mapping[str, str | int]
     store_name: str | None = None
+    #: plan (a feedback item), pattern or heads_up: which playbooks are matched
+    kind: str = "plan"
 
 
 def facts_of(
@@ -79,7 +81,7 @@ def template_values(
 def lookup(library: Library, query: PlanQuery) -> Plan:
     """The plan of the best-matching playbook (a category default at worst), in the query's language."""
     return render_plan(
-        library.match(query.facts),
+        library.match(query.facts, query.kind),
         language=query.language,
         customer=query.customer,
         store={"name": query.store_name} if query.store_name else None,

@@ -99,6 +99,8 @@ class LookupIn(BaseModel):
     language: Language | None = None
     # The store's wall clock, for time.hours / time.weekdays conditions; an offset is ignored.
     local_time: datetime | None = None
+    # Which playbooks answer (#18): a feedback item's plan, a pattern alert's, a heads-up's.
+    kind: Literal["plan", "pattern", "heads_up"] = "plan"
 
     def query(self) -> PlanQuery:
         """The lookup as the domain takes it: blank values are unknown, a missing category is other."""
@@ -117,4 +119,5 @@ class LookupIn(BaseModel):
             language=self.language or fb.language or DEFAULT_LANGUAGE,
             customer=template_values(cust.name, cust.tier, cust.last_visit, cust.repeat_count),
             store_name=store.name or None,
+            kind=self.kind,
         )

@@ -6,7 +6,7 @@ from __future__ import annotations
 from nats.aio.msg import Msg
 
 from voc.events.v1 import events_pb2
-from voc_feedback import cases
+from voc_feedback import adherence, cases
 from voc_feedback.cases import CaseEvent
 from voc_feedback.follow_up_links import FollowUpLinks
 from voc_feedback.models import processed_table
@@ -36,6 +36,8 @@ def consumers(database: Database, links: FollowUpLinks) -> list[ConsumerSpec]:
         # The frequent and the simple events: prepared statements in one dbsync hop, no session.
         if subject == "voc.alert.created":
             created = events_pb2.AlertCreated.FromString(msg.data)
+            if not created.feedback_id:
+                return  # a pattern or heads-up alert: no case moves (#18)
             await dbsync.write(
                 database, _alerted, processed_id, alerted(created, event_id), created.customer_id
             )
@@ -52,7 +54,10 @@ def consumers(database: Database, links: FollowUpLinks) -> list[ConsumerSpec]:
             # A resolution may open the follow-up survey (ORM rows and an event): a session.
             async with database.transaction() as session:
                 if await mark_processed(session, processed_table, consumer=CONSUMER, event_id=processed_id):
-                    await cases.record_case_event(session, step, follow_up=links)
+                    if subject == "voc.alert.resolved":  # how the plan was carried out (#18)
+                        await adherence.record(session, events_pb2.AlertResolved.FromString(msg.data))
+                    if step.feedback_id:  # a pattern or heads-up alert answers no feedback item
+                        await cases.record_case_event(session, step, follow_up=links)
 
     return [ConsumerSpec(durable=CONSUMER, subjects=SUBJECTS, handler=handle)]
 

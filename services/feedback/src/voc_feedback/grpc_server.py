@@ -9,10 +9,11 @@ from collections.abc import Callable
 from grpc import aio
 
 from voc.feedback.v1 import feedback_pb2, feedback_pb2_grpc
-from voc_feedback import listing, messages
+from voc_feedback import keys, listing, messages
 from voc_feedback.cases import CaseEvent, record_case_event
 from voc_feedback.follow_up_links import FollowUpLinks
 from voc_feedback.models import processed_table
+from voc_platform import dbsync
 from voc_platform.db import Database
 from voc_platform.errors import Invalid, NotFound
 from voc_platform.outbox import mark_processed
@@ -57,6 +58,18 @@ class FeedbackServicer(feedback_pb2_grpc.FeedbackServiceServicer):
         if status is None:  # after the commit: the event id stays processed
             raise NotFound(f"no feedback {request.feedback_id}")
         return feedback_pb2.RecordOutcomeResponse(status=status)
+
+    async def AuthorizeStore(
+        self, request: feedback_pb2.AuthorizeStoreRequest, context: aio.ServicerContext
+    ) -> feedback_pb2.AuthorizeStoreResponse:
+        """Whether the store exists and which stores a store-app key may act for (profile's
+        check-ins authenticate the keys feedback issued through this)."""
+        found = await dbsync.read(
+            self.database, keys.authorize_store, store_id=request.store_id, api_key=request.api_key
+        )
+        return feedback_pb2.AuthorizeStoreResponse(
+            store_known=found.store_known, key_valid=found.key_valid, key_store_ids=found.key_store_ids
+        )
 
 
 def outcome_step(request: feedback_pb2.RecordOutcomeRequest) -> CaseEvent:

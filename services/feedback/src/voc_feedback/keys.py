@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from voc_feedback.models import ApiKey
+from voc_feedback.models import ApiKey, Store
 from voc_platform.dbsync import Prepared, Reader
 from voc_platform.errors import Conflict, NotFound, Unauthenticated
 from voc_platform.ids import uuid7
@@ -53,6 +53,32 @@ def authenticate(reader: Reader, key: str) -> KeyIdentity:
     ):
         raise Unauthenticated("The API key is unknown, revoked or expired.")
     return KeyIdentity(row.id, row.prefix, tuple(row.store_ids))
+
+
+_STORE_EXISTS = Prepared(select(Store.id).where(Store.id == bindparam("store_id")))
+
+
+@dataclass(frozen=True, slots=True)
+class StoreAuthority:
+    """What another service asks of a store and a store-app key (`AuthorizeStore`): whether the
+    store exists, whether the key is live, and which stores it may act for."""
+
+    store_known: bool
+    key_valid: bool
+    key_store_ids: tuple[str, ...]
+
+
+def authorize_store(reader: Reader, *, store_id: str, api_key: str) -> StoreAuthority:
+    """The store checked, and the key when one is given (never raises for a bad key: the caller
+    answers 401 itself)."""
+    known = reader.scalar(_STORE_EXISTS, {"store_id": store_id}) is not None
+    if not api_key:
+        return StoreAuthority(known, False, ())
+    try:
+        identity = authenticate(reader, api_key)
+    except Unauthenticated:
+        return StoreAuthority(known, False, ())
+    return StoreAuthority(known, True, identity.store_ids)
 
 
 async def authenticate_in(session: AsyncSession, *, key: str) -> KeyIdentity:

@@ -130,3 +130,19 @@ class FollowUp(Base):
     revisit_intent: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
     comment: Mapped[str | None] = mapped_column(Text, nullable=True)
     reopened_feedback_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+
+
+class PlanAdherence(Base):
+    """How an alert's plan was carried out (#18), from `voc.alert.resolved`: the steps ticked
+    done in the staff app before it was resolved, of how many, per alert (one row however many
+    feedback items the alert answered)."""
+
+    __tablename__ = "plan_adherence"
+
+    alert_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    store_id: Mapped[str] = mapped_column(String(64), index=True)
+    playbook_id: Mapped[str] = mapped_column(String(80))
+    steps_done: Mapped[int] = mapped_column(Integer)
+    steps_total: Mapped[int] = mapped_column(Integer)
+    resolved_at: Mapped[float] = mapped_column(Float, index=True)

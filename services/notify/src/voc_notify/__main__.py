@@ -2,23 +2,45 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
+from collections.abc import Callable, Coroutine
 from pathlib import Path
+from typing import Any
 
-from voc_notify import api, erasure, events, follow_ups, grpc_server, metrics
+from voc_notify import api, erasure, events, follow_ups, grpc_server, metrics, patterns
 from voc_notify.channels.mail import MailSender, parse_smtp_url
 from voc_notify.channels.sms import HttpGateway, SmsProvider
 from voc_notify.clients import Upstreams
 from voc_notify.models import outbox_table
+from voc_notify.patterns import PatternWatch
 from voc_notify.settings import Settings
 from voc_notify.stream import LIVE_SUBJECT, AlertBroker
 from voc_notify.webpush import DEFAULT_PUSH_HOSTS, PushAllowlist, VapidKeys, WebPushSender
 from voc_notify.workers import DeliveryWorker, EscalationWorker
+from voc_platform import dbsync
+from voc_platform.db import Database
 from voc_platform.runtime import ServiceParts, ServiceRuntime, run_service
 from voc_platform.settings import load_settings
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+PRUNE_SECONDS = 3600.0
 log = logging.getLogger("voc_notify")
+
+
+def pattern_pruner(database: Database, watch: PatternWatch) -> Callable[[], Coroutine[Any, Any, None]]:
+    """Hourly: forget pattern items older than the baseline period and the longest window."""
+
+    async def prune_pattern_items() -> None:
+        while True:
+            await asyncio.sleep(PRUNE_SECONDS)
+            try:
+                await dbsync.write(database, patterns.prune_sync, watch=watch, now=time.time())
+            except Exception:
+                log.exception("pruning pattern items failed; retrying in an hour")
+
+    return prune_pattern_items
 
 
 def customer_channels(settings: Settings) -> tuple[MailSender | None, SmsProvider | None]:
@@ -88,10 +110,16 @@ def build(runtime: ServiceRuntime) -> ServiceParts:
             delivery,
             dedupe_window=settings.dedupe_window_seconds,
             wake_follow_ups=follow_up.wake,
+            watch=settings.pattern_watch(),
         )
         + erasure.consumers(runtime.database),
         subscriptions=[(LIVE_SUBJECT, broker.on_live_message)],
-        background=[delivery.run, escalation.run, follow_up.run],
+        background=[
+            delivery.run,
+            escalation.run,
+            follow_up.run,
+            pattern_pruner(runtime.database, settings.pattern_watch()),
+        ],
         on_stop=[close],
         metric_sources=[metrics.timers_due_source(runtime.database)],
     )

@@ -144,6 +144,7 @@ def new_alert_sync(
     # reads the alert from this object.
     alert = Alert(
         id=uuid7(),
+        kind="feedback",
         feedback_id=feedback.id,
         store_id=store.id,
         area_id=store.area_id,
@@ -163,14 +164,17 @@ def new_alert_sync(
         traceparent=facts.traceparent,
         related_feedback=[],
         updates=0,
+        items=None,
+        dedupe_key=None,
+        pushed_at=now,
     )
     # Escalation counts from when the first page can go out: quiet hours shift the whole chain.
     held = hold_until(store, priority=alert.priority, now=now)
-    deliveries = _insert_new_alert(
+    deliveries = insert_alert_rows(
         reader,
         alert=alert,
         staff_ids=[r.id for r in recipients],
-        timers=_timer_rows(alert.id, plan, start=held or now),
+        timers=timer_rows(alert.id, plan, start=held or now),
         held=held,
         now=now,
         event=outbox_rows(
@@ -207,7 +211,7 @@ _RECIPIENT_DEVICES = Prepared(
 )
 
 
-def _timer_rows(alert_id: str, plan: Plan, *, start: float) -> list[dict[str, Any]]:
+def timer_rows(alert_id: str, plan: Plan, *, start: float) -> list[dict[str, Any]]:
     """An ack timer per escalation step, and the resolve SLA's timer (the store manager)."""
     rows = [
         _timer_row(alert_id, "ack", level, list(step.roles), start + float(step.after_seconds or 0))
@@ -257,7 +261,7 @@ def _delivery_rows(
     ]
 
 
-def _insert_new_alert(
+def insert_alert_rows(
     reader: Reader,
     *,
     alert: Alert,
@@ -310,6 +314,7 @@ def _alert_created(
             recipient_staff_ids=[s.id for s in recipients],
             created_at_ms=int(now * 1000),
             degraded=list(alert.degraded or []),
+            kind="feedback",
         ),
         event_id,
     )
@@ -411,7 +416,7 @@ def merge_feedback_sync(reader: Reader, *, alert_id: str, facts: AlertInput, now
     if not _MERGE_UPDATE.execute(reader, {**change, **seen}):
         raise OpenAlertChanged(alert_id)
     alert = Alert(**{**row._asdict(), **change})
-    staff, deliveries = _page_again(reader, alert=alert, store=store, now=now)
+    staff, deliveries = page_again(reader, alert=alert, store=store, now=now)
     event = _alert_created(
         alert,
         plan,
@@ -424,7 +429,7 @@ def merge_feedback_sync(reader: Reader, *, alert_id: str, facts: AlertInput, now
     return NewAlert(alert, staff, deliveries, merged=True)
 
 
-def _page_again(reader: Reader, *, alert: Alert, store: Store, now: float) -> tuple[list[Candidate], int]:
+def page_again(reader: Reader, *, alert: Alert, store: Store, now: float) -> tuple[list[Candidate], int]:
     """Supersede the alert's unsent pushes and push it again to whoever works it: its recipients
     while open, else its acknowledger (added as a recipient). A retry in flight stays."""
     if alert.status == "open":

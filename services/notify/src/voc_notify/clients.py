@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import replace
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -113,6 +114,30 @@ class Upstreams:
         except (aio.AioRpcError, ItemFailed) as exc:
             log.warning("actions unavailable (%s): built-in default plan", _code(exc))
             return default_plan(category=facts.category, severity=facts.severity, language=language), True
+        return plan_from_proto(response.plan), False
+
+    async def kind_plan(
+        self,
+        kind: str,
+        *,
+        facts: common_pb2.FeedbackFacts,
+        customer: actions_pb2.CustomerFacts,
+        store: Store | None,
+        language: str,
+        fallback_roles: tuple[str, ...],
+    ) -> tuple[Plan, bool]:
+        """(plan, degraded) of a pattern or heads-up alert (#18): actions' playbooks of that kind,
+        or the built-in default plan paging `fallback_roles` when actions cannot answer. One
+        unary call: these alerts are rare next to feedback alerts."""
+        request = _plan_request(facts, None, store, language)
+        request.kind = kind
+        request.customer.CopyFrom(customer)
+        try:
+            response = await self.actions.GetActionPlan(request)
+        except aio.AioRpcError as exc:
+            log.warning("actions unavailable (%s): built-in default %s plan", _code(exc), kind)
+            plan = default_plan(category=facts.category, severity=facts.severity, language=language)
+            return replace(plan, notify_roles=fallback_roles, escalation=()), True
         return plan_from_proto(response.plan), False
 
 

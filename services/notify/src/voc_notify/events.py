@@ -11,23 +11,28 @@ from typing import Any
 from nats.aio.msg import Msg
 from sqlalchemy import bindparam, select
 
+from voc.actions.v1 import actions_pb2
+from voc.common.v1 import common_pb2
 from voc.events.v1 import events_pb2
-from voc_notify import alerts, follow_ups, metrics, views
+from voc_notify import alerts, arrivals, follow_ups, metrics, patterns, views
 from voc_notify.alerts import NewAlert
 from voc_notify.clients import Upstreams, customer_from_proto
-from voc_notify.facts import AlertInput, Feedback
+from voc_notify.facts import AlertInput, Feedback, Plan
 from voc_notify.models import STORE_COLUMNS, Alert, Store, processed_table
+from voc_notify.patterns import PatternOutcome, PatternWatch, Spike
 from voc_notify.stream import AlertBroker
 from voc_notify.workers import DeliveryWorker, lease_alert_deliveries
 from voc_platform import dbsync, telemetry
 from voc_platform.bus import ConsumerSpec
 from voc_platform.db import Database
 from voc_platform.dbsync import Prepared, Reader
+from voc_platform.masking import mask_text
 from voc_platform.outbox import mark_processed, mark_processed_sync, wake_relays
 
 log = logging.getLogger(__name__)
 CONSUMER = "notify-alerts"
 FOLLOW_UP_CONSUMER = "notify-follow-ups"
+ARRIVALS_CONSUMER = "notify-arrivals"
 
 _ALERT_FOR_FEEDBACK = Prepared(select(Alert.id).where(Alert.feedback_id == bindparam("feedback_id")))
 _STORE = Prepared(
@@ -77,9 +82,11 @@ class AlertConsumer:
         delivery: DeliveryWorker,
         *,
         dedupe_window: float,
+        watch: PatternWatch | None = None,
     ) -> None:
         self.database, self.upstreams, self.broker, self.delivery = database, upstreams, broker, delivery
         self.dedupe_window = dedupe_window
+        self.watch = watch if watch is not None and watch.rules else None
 
     async def handle(self, msg: Msg) -> None:
         event = events_pb2.FeedbackReceived.FromString(msg.data)
@@ -93,7 +100,7 @@ class AlertConsumer:
         given = await self._gather(event, store)
         # A new alert (most feedback), or a repeat complaint folded into its open alert, is
         # prepared statements only: one dbsync write hop.
-        created, leased = await alerts.write_alert(
+        created, leased, pattern = await alerts.write_alert(
             self.database, self._write, facts=given, event_id=event_id, now=time.time()
         )
         if created is None:
@@ -101,7 +108,11 @@ class AlertConsumer:
         metrics.alert_written(priority=created.alert.priority, merged=created.merged, degraded=given.degraded)
         wake_relays()
         self._announce(created, given)
+        if isinstance(pattern, PatternOutcome):  # the item folded into the open pattern alert
+            self._announce_pattern(pattern)
         await self._send_first_pushes(created, leased)
+        if isinstance(pattern, Spike):
+            await self._open_pattern(pattern, given)
 
     async def _gather(self, event: events_pb2.FeedbackReceived, store: Store | None) -> AlertInput:
         """The alert's input: the customer (profile first: the plan depends on who it is), the
@@ -135,16 +146,96 @@ class AlertConsumer:
 
     def _write(
         self, reader: Reader, *, facts: AlertInput, event_id: str, now: float
-    ) -> tuple[NewAlert | None, list[Any]]:
-        """The hop: the event marked processed, the alert written, its first pushes leased."""
+    ) -> tuple[NewAlert | None, list[Any], Spike | PatternOutcome | None]:
+        """The hop: the event marked processed, the alert written, a negative item counted for
+        pattern alerts (or folded into the open one), the first pushes leased."""
         if not mark_processed_sync(reader, processed_table, consumer=CONSUMER, event_id=event_id):
-            return None, []
+            return None, [], None
         created = alerts.new_alert_sync(reader, facts=facts, now=now, dedupe_window=self.dedupe_window)
-        if created is None or not created.deliveries:
-            return created, []
+        if created is None:
+            return None, [], None
+        pattern = self._count(reader, created, facts, now) if self.watch is not None else None
         # The first pushes are leased here and sent right after the commit, by this handler:
         # no worker wake and no separate lease transaction on the critical path.
-        return created, lease_alert_deliveries(reader, alert_id=created.alert.id, now=now)
+        leased = (
+            lease_alert_deliveries(reader, alert_id=created.alert.id, now=now) if created.deliveries else []
+        )
+        if isinstance(pattern, PatternOutcome) and pattern.deliveries:
+            leased += lease_alert_deliveries(reader, alert_id=pattern.alert.id, now=now)
+        return created, leased, pattern
+
+    def _count(
+        self, reader: Reader, created: NewAlert, facts: AlertInput, now: float
+    ) -> Spike | PatternOutcome | None:
+        """A negative item joins its store's pattern window: an insert and an indexed count, or
+        a few indexed statements folding it into the open pattern alert."""
+        feedback = facts.feedback
+        if self.watch is None or feedback.sentiment != "negative":
+            return None
+        return patterns.record_item_sync(
+            reader,
+            watch=self.watch,
+            feedback_id=feedback.id,
+            store=facts.store,
+            category=feedback.category,
+            customer_key=patterns.customer_key(facts.customer.customer_id, feedback.id),
+            alert_id=created.alert.id,
+            excerpt=mask_text(feedback.text or "", 80),
+            language=facts.language,
+            now=now,
+        )
+
+    def _announce_pattern(self, outcome: PatternOutcome) -> None:
+        alert = outcome.alert
+        self.broker.publish(
+            {
+                "type": "alert.created" if outcome.created else "alert.updated",
+                "alert": views.alert_summary(alert),
+            },
+            store_id=alert.store_id,
+            area_id=alert.area_id,
+        )
+
+    async def _open_pattern(self, spike: Spike, given: AlertInput) -> None:
+        """The spike's pattern alert: its plan asked of actions, then opened (or, when another
+        replica opened it meanwhile, the item folded into that one) and pushed at once."""
+        assert self.watch is not None
+        plan, _ = await self.upstreams.kind_plan(
+            "pattern",
+            facts=common_pb2.FeedbackFacts(
+                category=spike.category, sentiment="negative", store_id=spike.store_id,
+                severity=given.feedback.severity, language=given.language,
+            ),
+            customer=actions_pb2.CustomerFacts(),
+            store=given.store,
+            language=given.language,
+            fallback_roles=("store_manager",),
+        )  # fmt: skip
+        outcome, leased = await dbsync.write(
+            self.database, self._raise, spike=spike, store=given.store, plan=plan, language=given.language
+        )
+        if outcome is None:
+            return
+        wake_relays()
+        self._announce_pattern(outcome)
+        alert = outcome.alert
+        log.info("pattern alert %s %s: %s at %s, %d customers, %d pushes", alert.id,
+                 "opened" if outcome.created else "updated", spike.category, spike.store_id, spike.customers,
+                 outcome.deliveries)  # fmt: skip
+        await self._send_first_pushes(NewAlert(alert, outcome.recipients, outcome.deliveries), leased)
+
+    def _raise(
+        self, reader: Reader, *, spike: Spike, store: Store, plan: Plan, language: str
+    ) -> tuple[PatternOutcome | None, list[Any]]:
+        assert self.watch is not None
+        now = time.time()
+        outcome = patterns.raise_pattern_sync(
+            reader, spike=spike, store=store, plan=plan, language=language,
+            repush_seconds=self.watch.repush_seconds, now=now,
+        )  # fmt: skip
+        if outcome is None or not outcome.deliveries:
+            return outcome, []
+        return outcome, lease_alert_deliveries(reader, alert_id=outcome.alert.id, now=now)
 
     def _announce(self, created: NewAlert, given: AlertInput) -> None:
         alert = created.alert
@@ -200,6 +291,95 @@ class FollowUpConsumer:
             self.wake()
 
 
+class ArrivalConsumer:
+    """`voc.profile.customer_arrived` → the heads-up plan from actions → one heads-up alert for
+    the store's staff on duty (at most one per customer, store and day) → live event and pushes."""
+
+    def __init__(
+        self, database: Database, upstreams: Upstreams, broker: AlertBroker, delivery: DeliveryWorker
+    ) -> None:
+        self.database, self.upstreams, self.broker, self.delivery = database, upstreams, broker, delivery
+
+    async def handle(self, msg: Msg) -> None:
+        event = events_pb2.CustomerArrived.FromString(msg.data)
+        arrival = arrivals.arrival_of(event)
+        event_id = (msg.headers or {}).get("Nats-Msg-Id", f"arrived:{arrival.visit_id}")
+        _, store = await dbsync.read(self.database, _before_upstreams, "", arrival.store_id)
+        store = store or Store(
+            id=arrival.store_id, name=arrival.store_id, area_id=None, timezone="UTC", language="ko"
+        )
+        language = store.language or "ko"
+        last = arrival.last_contact
+        plan, _ = await self.upstreams.kind_plan(
+            "heads_up",
+            facts=common_pb2.FeedbackFacts(
+                category=arrival.category, sentiment=last.sentiment if last else "", store_id=store.id,
+                channel=last.channel if last else "", language=language,
+            ),
+            customer=actions_pb2.CustomerFacts(
+                tier=arrival.tier, known=True, name=arrival.name or arrival.masked_name,
+                signals={
+                    "vip": arrival.vip,
+                    "churn_risk": arrival.churn_risk,
+                    "repeat_issue": arrival.repeat_issue,
+                },
+            ),
+            store=store,
+            language=language,
+            fallback_roles=("staff", "shift_lead"),
+        )  # fmt: skip
+        created, leased = await dbsync.write(
+            self.database,
+            self._write,
+            arrival=arrival,
+            store=store,
+            plan=plan,
+            language=language,
+            event_id=event_id,
+        )
+        if created is None:
+            return
+        wake_relays()
+        alert = created.alert
+        self.broker.publish(
+            {"type": "alert.created", "alert": views.alert_summary(alert)},
+            store_id=alert.store_id,
+            area_id=alert.area_id,
+        )
+        log.info(
+            "heads-up %s: customer %s at %s, %d pushes",
+            alert.id,
+            arrival.customer_id,
+            store.id,
+            created.deliveries,
+        )
+        if leased:
+            try:
+                await self.delivery.send_leased(leased)
+            except Exception:
+                log.exception("first pushes of heads-up %s failed; the worker retries them", alert.id)
+
+    def _write(
+        self,
+        reader: Reader,
+        *,
+        arrival: arrivals.Arrival,
+        store: Store,
+        plan: Plan,
+        language: str,
+        event_id: str,
+    ) -> tuple[NewAlert | None, list[Any]]:
+        if not mark_processed_sync(reader, processed_table, consumer=ARRIVALS_CONSUMER, event_id=event_id):
+            return None, []
+        now = time.time()
+        created = arrivals.heads_up_sync(
+            reader, arrival=arrival, store=store, plan=plan, language=language, now=now
+        )
+        if created is None or not created.deliveries:
+            return created, []
+        return created, lease_alert_deliveries(reader, alert_id=created.alert.id, now=now)
+
+
 def consumers(
     database: Database,
     upstreams: Upstreams,
@@ -208,14 +388,21 @@ def consumers(
     *,
     dedupe_window: float = alerts.DEFAULT_DEDUPE_WINDOW_SECONDS,
     wake_follow_ups: Callable[[], None] = lambda: None,
+    watch: PatternWatch | None = None,
 ) -> list[ConsumerSpec]:
-    consumer = AlertConsumer(database, upstreams, broker, delivery, dedupe_window=dedupe_window)
+    consumer = AlertConsumer(database, upstreams, broker, delivery, dedupe_window=dedupe_window, watch=watch)
     follow_up = FollowUpConsumer(database, wake_follow_ups)
+    arrivals_consumer = ArrivalConsumer(database, upstreams, broker, delivery)
     return [
         ConsumerSpec(durable=CONSUMER, subjects=["voc.feedback.received"], handler=consumer.handle),
         ConsumerSpec(
             durable=FOLLOW_UP_CONSUMER,
             subjects=["voc.feedback.follow_up_requested"],
             handler=follow_up.handle,
+        ),
+        ConsumerSpec(
+            durable=ARRIVALS_CONSUMER,
+            subjects=["voc.profile.customer_arrived"],
+            handler=arrivals_consumer.handle,
         ),
     ]

@@ -32,13 +32,14 @@ class NotifyServicer(notify_pb2_grpc.NotifyServiceServicer):
         return notify_pb2.GetAlertResponse(
             alert=notify_pb2.Alert(
                 alert_id=alert.id,
-                feedback_id=alert.feedback_id,
+                feedback_id=alert.feedback_id or "",
                 store_id=alert.store_id,
                 status=alert.status,
                 priority=alert.priority,
                 created_at_ms=_ms(alert.created_at),
                 acknowledged_at_ms=_ms(alert.acknowledged_at),
                 resolved_at_ms=_ms(alert.resolved_at),
+                kind=alert.kind or "feedback",
             )
         )
 

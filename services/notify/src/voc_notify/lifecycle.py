@@ -11,6 +11,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from voc.events.v1 import events_pb2
+from voc_notify import checklists
 from voc_notify.alerts import add_recipients_sync
 from voc_notify.auth import Principal
 from voc_notify.errors import AlreadyAcknowledged
@@ -26,8 +27,18 @@ _CaseStep = TypeVar("_CaseStep", events_pb2.AlertAcknowledged, events_pb2.AlertR
 
 
 def feedback_ids(alert: Alert) -> list[str]:
-    """Every feedback item this alert answers: its own and the merged repeats (each has a case)."""
+    """Every feedback item this alert answers: its own and the merged repeats (each has a case).
+    A pattern or heads-up alert answers none."""
+    if not alert.feedback_id:
+        return []
     return [alert.feedback_id, *(str(item["id"]) for item in alert.related_feedback or [])]
+
+
+def tells_progress(alert: Alert) -> bool:
+    """Whether the alert's acknowledgement and escalations are published: every alert that is
+    on someone's timeline (feedback items' cases, a heads-up's customer); a pattern alert is on
+    none, and says only its resolution (plan adherence)."""
+    return alert.kind != "pattern"
 
 
 async def acknowledge(
@@ -59,7 +70,8 @@ async def acknowledge(
     acknowledged = events_pb2.AlertAcknowledged(
         alert_id=alert.id, staff_id=principal.staff_id, acknowledged_at_ms=int(now * 1000)
     )
-    await _tell_cases(session, alert, "voc.alert.acknowledged", acknowledged)
+    if tells_progress(alert):
+        await _tell_cases(session, alert, "voc.alert.acknowledged", acknowledged)
     return alert
 
 
@@ -89,21 +101,28 @@ async def resolve(
         .where(EscalationTimer.alert_id == alert.id, EscalationTimer.status == "pending")
         .values(status="cancelled")
     )
+    done, total = checklists.adherence(alert, await checklists.marks_of(session, alert_id=alert.id))
     resolved = events_pb2.AlertResolved(
         alert_id=alert.id,
         staff_id=principal.staff_id,
         outcome=outcome,
         note=note,
         resolved_at_ms=int(now * 1000),
+        kind=alert.kind or "feedback",
+        store_id=alert.store_id,
+        playbook_id=str((alert.plan or {}).get("playbook_id") or ""),
+        steps_done=done,
+        steps_total=total,
     )
     await _tell_cases(session, alert, "voc.alert.resolved", resolved)
     return alert
 
 
 async def _tell_cases(session: AsyncSession, alert: Alert, subject: str, message: _CaseStep) -> None:
-    """`message` once for each feedback item the alert answers (each has a case), with its id."""
+    """`message` once for each feedback item the alert answers (each has a case), with its id;
+    once without one for a pattern or heads-up alert."""
     events: list[tuple[str, Message, str | None]] = []
-    for feedback_id in feedback_ids(alert):
+    for feedback_id in feedback_ids(alert) or [""]:
         event = type(message)()
         event.CopyFrom(message)
         event.feedback_id = feedback_id
@@ -142,13 +161,15 @@ async def escalate(
             now=now,
         )
     )
+    if not tells_progress(alert):
+        return alert, staff
     await add_event(
         session,
         outbox_table,
         subject="voc.alert.escalated",
         message=events_pb2.AlertEscalated(
             alert_id=alert.id,
-            feedback_id=alert.feedback_id,
+            feedback_id=alert.feedback_id or "",
             level=timer.level if timer.kind == "ack" else -1,
             roles=list(timer.roles),
             recipient_staff_ids=[s.id for s in staff],

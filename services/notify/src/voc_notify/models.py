@@ -13,6 +13,7 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
+    UniqueConstraint,
     delete,
     event,
     insert,
@@ -147,7 +148,11 @@ class Alert(Base):
     __tablename__ = "alerts"
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
-    feedback_id: Mapped[str] = mapped_column(String(36), unique=True)
+    # feedback (one item) | pattern (several customers, one category, one store) | heads_up (a
+    # customer with recent trouble arrived) (#18).
+    kind: Mapped[str] = mapped_column(String(16), default="feedback", server_default="feedback")
+    # The feedback item of a `feedback` alert; None for pattern and heads-up alerts.
+    feedback_id: Mapped[str | None] = mapped_column(String(36), unique=True, nullable=True)
     store_id: Mapped[str] = mapped_column(String(64), index=True)
     area_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     customer_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
@@ -177,8 +182,55 @@ class Alert(Base):
     related_feedback: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON, nullable=True)
     updates: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     updated_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    # A pattern alert's items (one per feedback item folded in) or a heads-up's arrival facts.
+    items: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON, nullable=True)
+    # What makes a pattern or heads-up alert one of a kind, decided by the database (#18):
+    # `heads_up:<customer>:<store>:<local date>` (at most one a day), `pattern:<store>:<category>:<n>`.
+    dedupe_key: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    # When its pushes last went out: a pattern alert re-pushes at most every
+    # VOC_NOTIFY_PATTERN_REPUSH_SECONDS however many items fold in.
+    pushed_at: Mapped[float | None] = mapped_column(Float, nullable=True)
 
-    __table_args__ = (Index("ix_alerts_dedupe", "customer_id", "store_id", "category", "created_at"),)
+    __table_args__ = (
+        Index("ix_alerts_dedupe", "customer_id", "store_id", "category", "created_at"),
+        Index("ix_alerts_kind_store", "store_id", "kind", "category", "status"),
+        UniqueConstraint("dedupe_key", name="uq_alerts_dedupe_key"),
+    )
+
+
+class PatternItem(Base):
+    """One negative feedback item, kept for pattern detection (#18): how many different customers
+    raised a category at a store within the window, and the store's usual rate (its baseline).
+    Rows older than the baseline period are deleted by the escalation worker's pass."""
+
+    __tablename__ = "pattern_items"
+
+    feedback_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    store_id: Mapped[str] = mapped_column(String(64))
+    category: Mapped[str] = mapped_column(String(32))
+    # The customer id, or `anon:<feedback id>` (anonymous items count as different customers).
+    customer_key: Mapped[str] = mapped_column(String(64))
+    at: Mapped[float] = mapped_column(Float, index=True)
+    # The feedback alert the item made (or was folded into), and a masked excerpt for the list.
+    alert_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    excerpt: Mapped[str] = mapped_column(String(120))
+
+    # Covering: the distinct customers of a window are read from the index alone.
+    __table_args__ = (Index("ix_pattern_items_window", "store_id", "category", "at", "customer_key"),)
+
+
+class AlertStepMark(Base):
+    """A plan step ticked done or undone in the staff app (#18): append-only, so it is its own
+    audit trail (who, which step, when); an alert's checklist is the latest mark per step."""
+
+    __tablename__ = "alert_step_marks"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    alert_id: Mapped[str] = mapped_column(ForeignKey("alerts.id", ondelete="CASCADE"), index=True)
+    step_index: Mapped[int] = mapped_column(Integer)
+    done: Mapped[bool] = mapped_column(Boolean)
+    staff_id: Mapped[str] = mapped_column(String(64))
+    at: Mapped[float] = mapped_column(Float)
 
 
 class AlertRecipient(Base):

@@ -4,7 +4,15 @@ import datetime as dt
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    field_validator,
+    model_validator,
+)
 
 from voc_notify.duty import parse_hhmm
 from voc_notify.lifecycle import OUTCOMES
@@ -53,6 +61,10 @@ class SubscriptionIn(BaseModel):
 class ResolveIn(Strict):
     outcome: Literal[OUTCOMES]  # type: ignore[valid-type]
     note: Annotated[str, Field(max_length=2000)] = ""
+
+
+class StepIn(Strict):
+    done: StrictBool
 
 
 class ReceiptIn(Strict):

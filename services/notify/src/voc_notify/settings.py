@@ -5,6 +5,7 @@ from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator, model_validator
 
+from voc_notify.patterns import PatternWatch, parse_rules
 from voc_platform.settings import DEV_JWT_SECRET, ServiceSettings
 
 if TYPE_CHECKING:
@@ -41,6 +42,33 @@ class Settings(ServiceSettings):
     escalation_poll_seconds: float = 1.0
     # A repeat complaint (same customer, store, category) within this window updates the open alert.
     dedupe_window_seconds: float = Field(1800.0, ge=0, validation_alias="VOC_NOTIFY_DEDUPE_WINDOW_SECONDS")
+    # Pattern alerts (#18): `category=count/window` rules, `*` for every category without its own
+    # (e.g. "*=3/60m,food_safety=1/60m"); empty turns them off. docs/NOTIFY.md#pattern-alerts
+    pattern_rules: str = Field("*=3/60m", validation_alias="VOC_NOTIFY_PATTERN_RULES")
+    # The store's own usual rate over this many days (0: no baseline) times the factor raises a
+    # rule's count: a store that usually gets 10 an hour pages at 15, not at 3.
+    pattern_baseline_days: float = Field(
+        28.0, ge=0, le=366, validation_alias="VOC_NOTIFY_PATTERN_BASELINE_DAYS"
+    )
+    pattern_baseline_factor: float = Field(
+        1.5, ge=1, le=100, validation_alias="VOC_NOTIFY_PATTERN_BASELINE_FACTOR"
+    )
+    # A pattern alert that more items fold into is pushed again at most this often (same Topic).
+    pattern_repush_seconds: float = Field(300.0, ge=0, validation_alias="VOC_NOTIFY_PATTERN_REPUSH_SECONDS")
+
+    @field_validator("pattern_rules")
+    @classmethod
+    def _pattern_rules(cls, value: str) -> str:
+        parse_rules(value)  # ValueError names the rule and what is wrong with it
+        return value
+
+    def pattern_watch(self) -> PatternWatch:
+        return PatternWatch(
+            rules=parse_rules(self.pattern_rules),
+            baseline_days=self.pattern_baseline_days,
+            baseline_factor=self.pattern_baseline_factor,
+            repush_seconds=self.pattern_repush_seconds,
+        )
 
     # Follow-up messages to customers (docs/NOTIFY.md "Follow-up to the customer"). E-mail over
     # SMTP: smtp://host:port (plain, or STARTTLS with ?starttls=1), smtps://host:port (TLS);

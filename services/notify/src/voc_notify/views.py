@@ -3,15 +3,16 @@ summary and detail, and its delivery receipts (the JSON the REST API and the liv
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import ColumnElement, false, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from voc_notify import checklists
 from voc_notify.auth import Principal
 from voc_notify.masking import push_text
-from voc_notify.models import Alert, Delivery, Staff, Store
+from voc_notify.models import Alert, AlertStepMark, Delivery, Staff, Store
 from voc_notify.routing import ROLE_LEVEL
 from voc_platform.errors import Forbidden, NotFound
 from voc_platform.records import fields_of
@@ -64,12 +65,20 @@ async def visible_alert(session: AsyncSession, *, alert_id: str, principal: Prin
 
 
 async def inbox(
-    session: AsyncSession, *, principal: Principal, status: str | None, limit: int, before: str | None
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    status: str | None,
+    limit: int,
+    before: str | None,
+    kind: str | None = None,
 ) -> dict[str, Any]:
     """A page of the alerts the principal may see, newest first; `next_before` continues it."""
     query = select(Alert).where(_scope(principal))
     if status:
         query = query.where(Alert.status == status)
+    if kind:
+        query = query.where(Alert.kind == kind)
     if before:
         query = query.where(Alert.id < before)  # uuid7 ids sort by time
     rows = list(await session.scalars(query.order_by(Alert.id.desc()).limit(limit + 1)))
@@ -85,12 +94,14 @@ async def inbox(
 async def read_alert(session: AsyncSession, *, alert_id: str, principal: Principal) -> dict[str, Any]:
     """One alert as the staff member sees it (`alert_detail`), in their own language: its
     title and body, the plan (title, steps, script) and the signals' reasons; the recent
-    contacts with their stores' names."""
+    contacts with their stores' names; the checklist with who ticked what."""
     alert = await visible_alert(session, alert_id=alert_id, principal=principal)
+    marks = await checklists.marks_of(session, alert_id=alert.id)
     language = await staff_language(session, principal=principal)
     contacts = (alert.context or {}).get("recent_contacts") or []
     stores = await stores_by_id(session, [alert.store_id, *(c["store_id"] for c in contacts)])
-    return localized(alert_detail(alert), alert, language=language, stores=stores)
+    detail = alert_detail(alert, marks=marks, principal=principal)
+    return localized(detail, alert, language=language, stores=stores)
 
 
 async def staff_language(session: AsyncSession, *, principal: Principal) -> str:
@@ -185,6 +196,7 @@ def alert_summary(alert: Alert) -> dict[str, Any]:
     """An inbox row and a live-stream event: a literal, as the stream serves one per alert."""
     return {
         "id": alert.id,
+        "kind": alert.kind or "feedback",
         "feedback_id": alert.feedback_id,
         "store_id": alert.store_id,
         "category": alert.category,
@@ -218,13 +230,21 @@ def classification(alert: Alert) -> dict[str, Any]:
     }
 
 
-def alert_detail(alert: Alert) -> dict[str, Any]:
-    """The summary, what the alert was made from (its `context` answered as `customer`) and how
-    it was handled (`DETAIL_FIELDS`)."""
-    return {
+def alert_detail(
+    alert: Alert, *, marks: Sequence[AlertStepMark] = (), principal: Principal | None = None
+) -> dict[str, Any]:
+    """The summary, what the alert was made from (its `context` answered as `customer`), how
+    it was handled (`DETAIL_FIELDS`), its checklist (#18) and, for managers, every tick of it;
+    a pattern alert's items or a heads-up's arrival as `items`."""
+    detail = {
         **alert_summary(alert),
         "feedback": alert.feedback,
         "customer": alert.context,
         **fields_of(alert, DETAIL_FIELDS),
         "related_feedback": alert.related_feedback or [],
+        "items": alert.items or [],
+        "checklist": [s.as_json() for s in checklists.checklist(alert, marks)],
     }
+    if principal is not None and checklists.sees_audit(principal):
+        detail["checklist_log"] = checklists.audit_log(marks)
+    return detail

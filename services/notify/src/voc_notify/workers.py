@@ -58,7 +58,8 @@ def push_payload(alert: Alert, settings: Settings, *, store: Store | None, langu
     return orjson.dumps(
         {
             "alert_id": alert.id,
-            "feedback_id": alert.feedback_id,
+            **({"feedback_id": alert.feedback_id} if alert.feedback_id else {}),
+            "kind": alert.kind or "feedback",
             "title": title,
             "body": body,
             "priority": alert.priority,
@@ -73,6 +74,9 @@ def push_payload(alert: Alert, settings: Settings, *, store: Store | None, langu
 
 _ALERT_PUSH_COLUMNS = (
     "id",
+    "kind",
+    "category",
+    "items",
     "feedback_id",
     "store_id",
     "priority",
@@ -256,7 +260,7 @@ class DeliveryWorker:
                     push_ttl(alert, self.settings),
                     URGENCY.get(alert.priority, "normal"),
                     row.traceparent,
-                    row.feedback_id,
+                    row.feedback_id or "",
                 )
             )
         results = await asyncio.gather(*(self._send(*job) for job in jobs))

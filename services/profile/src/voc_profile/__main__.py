@@ -15,6 +15,7 @@ from voc_profile import api, events, grpc_server, signals
 from voc_profile.audit import AuditTrail
 from voc_profile.models import outbox_table
 from voc_profile.settings import Settings
+from voc_profile.store_access import StoreAccess
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 log = logging.getLogger(__name__)
@@ -37,11 +38,14 @@ def build(runtime: ServiceRuntime) -> ServiceParts:
     assert isinstance(settings, Settings)
     trail = AuditTrail(runtime.database, flush_seconds=settings.audit_flush_seconds)
 
+    store_access = StoreAccess(settings)
+
     async def flush_audit() -> None:
         await trail.flush()
+        await store_access.close()
 
     return ServiceParts(
-        app=api.build_app(settings, runtime.database, trail),
+        app=api.build_app(settings, runtime.database, trail, store_access),
         grpc_register=grpc_server.register(runtime.database, settings, trail),
         grpc_service_names=[grpc_server.SERVICE_NAME],
         consumers=events.consumers(runtime.database, settings),

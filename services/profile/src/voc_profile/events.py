@@ -205,6 +205,8 @@ def apply_alert_event(reader: Reader, *, subject: str, data: bytes, event_id: st
         return
     if subject == "voc.alert.created":
         created = events_pb2.AlertCreated.FromString(data)
+        if created.kind == "pattern":
+            return  # a store-level alert: on no customer's timeline (#18)
         timeline.record_alert(
             reader,
             alert_id=created.alert_id,
@@ -220,6 +222,8 @@ def apply_alert_event(reader: Reader, *, subject: str, data: bytes, event_id: st
         alert_id, status, outcome, at = ack.alert_id, "acknowledged", None, ack.acknowledged_at_ms
     elif subject == "voc.alert.resolved":
         res = events_pb2.AlertResolved.FromString(data)
+        if res.kind == "pattern":
+            return  # a store-level alert: on no customer's timeline (#18)
         alert_id, status, outcome, at = res.alert_id, "resolved", res.outcome, res.resolved_at_ms
     else:
         esc = events_pb2.AlertEscalated.FromString(data)

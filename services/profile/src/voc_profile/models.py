@@ -69,6 +69,26 @@ class Visit(Base):
     )
 
 
+class Checkin(Base):
+    """A real-time check-in (`POST /v1/visits`, #18): the visit it added, whom it was for, and the
+    caller's Idempotency-Key with the body's hash (a replay answers the same id, another body
+    under the same key is refused)."""
+
+    __tablename__ = "checkins"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    caller: Mapped[str] = mapped_column(String(64))  # "admin" or the store key's id
+    idempotency_key: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    request_hash: Mapped[str] = mapped_column(String(64))
+    customer_id: Mapped[str] = mapped_column(String(36), index=True)
+    store_id: Mapped[str] = mapped_column(String(64))
+    visited_at: Mapped[float] = mapped_column(Float)
+    heads_up: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[float] = mapped_column(Float)
+
+    __table_args__ = (Index("ux_checkins_idempotency", "caller", "idempotency_key", unique=True),)
+
+
 class FeedbackHistory(Base):
     """The facts of each feedback item this customer gave (from voc.feedback.received)."""
 

@@ -3,7 +3,8 @@ and POS visits (import)."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from datetime import datetime
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -59,3 +60,34 @@ class VisitIn(BaseModel):
     store_id: Annotated[str, Field(min_length=1, max_length=64)]
     visited_at: str | float
     amount: Annotated[float, Field(ge=0, le=1e12)] = 0.0
+
+
+class CheckinCustomer(BaseModel):
+    """Who checked in: at least one identifier."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    loyalty_id: LoyaltyId | None = None
+    phone: Phone | None = None
+    email: Email | None = None
+
+
+CheckinChannel = Literal["pos", "kiosk", "app", "reservation", "web", "other"]
+
+
+class CheckinIn(BaseModel):
+    """A real-time check-in from a POS, kiosk, app or reservation system (#18)."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    store_id: Annotated[str, Field(min_length=1, max_length=64)]
+    customer: CheckinCustomer
+    occurred_at: datetime | None = None  # default: now
+    amount: Annotated[float, Field(ge=0, le=1e12)] | None = None
+    channel: CheckinChannel = "pos"
+
+
+class CheckinAccepted(BaseModel):
+    id: str
+    customer_id: str
+    heads_up: bool

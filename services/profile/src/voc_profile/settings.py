@@ -33,4 +33,7 @@ class Settings(ServiceSettings):
     # Bulk import: upload limit and rows per transaction.
     max_import_bytes: int = Field(256 * 1024 * 1024, validation_alias="VOC_PROFILE_MAX_IMPORT_BYTES")
     import_batch_size: int = Field(1000, validation_alias="VOC_PROFILE_IMPORT_BATCH_SIZE")
+    # Heads-up on arrival (#18): a check-in raises one when the customer had a negative contact
+    # within this many days (or one still unresolved), or is a churn risk or a VIP.
+    heads_up_recent_days: int = Field(30, ge=0, le=366, validation_alias="VOC_PROFILE_HEADS_UP_RECENT_DAYS")
     audit_flush_seconds: float = Field(1.0, validation_alias="VOC_PROFILE_AUDIT_FLUSH_SECONDS")

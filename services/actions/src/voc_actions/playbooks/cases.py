@@ -8,7 +8,7 @@ from typing import Any, NamedTuple
 import yaml
 
 from voc_actions.playbooks.matcher import Library
-from voc_actions.playbooks.model import Facts, PlaybookProblem, PlaybookValidationError
+from voc_actions.playbooks.model import PLAYBOOK_KINDS, Facts, PlaybookProblem, PlaybookValidationError
 
 FACT_KEYS: dict[str, str] = {
     "category": "category",
@@ -96,7 +96,13 @@ def run_cases(library: Library, cases_yaml_text: str, filename: str = "cases.yam
         except (ValueError, TypeError) as exc:
             problems.append(PlaybookProblem(filename, None, f"{where}.facts", str(exc)))
             continue
-        match = library.match(facts)
+        kind = case.get("kind", "plan")
+        if kind not in PLAYBOOK_KINDS:
+            known = ", ".join(PLAYBOOK_KINDS)
+            problems.append(PlaybookProblem(filename, None, f"{where}.kind",
+                                            f"unknown kind {kind!r}; use {known}"))  # fmt: skip
+            continue
+        match = library.match(facts, kind)
         actual = match.playbook.id
         if "modifiers" in case:
             modifiers = case["modifiers"]

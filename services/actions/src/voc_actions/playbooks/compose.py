@@ -149,7 +149,7 @@ def _script(script: LocalText, line: LocalText | None) -> LocalText:
 def step_problems(modifiers: Iterable[Playbook], plans: Iterable[Playbook]) -> list[PlaybookProblem]:
     """A modifier that removes steps and would leave one of the plans it can apply to with
     none: one problem each, at its `remove_steps` (its own added steps count)."""
-    plans = [p for p in plans if not p.is_modifier]
+    plans = [p for p in plans if p.kind == "plan"]  # modifiers apply to feedback plans only
     problems: list[PlaybookProblem] = []
     for m in modifiers:
         if not m.remove_roles or m.steps:

@@ -16,6 +16,7 @@ import yaml
 from voc_actions.playbooks import compose
 from voc_actions.playbooks.matcher import Library
 from voc_actions.playbooks.model import (
+    CATEGORY_OPTIONAL_KINDS,
     DEFAULT_ORDER,
     KINDS,
     EscalationStep,
@@ -141,7 +142,13 @@ def _parse_one(file: str, text: str, problems: list[PlaybookProblem]) -> Playboo
     pid, version = data.get("id"), data.get("version")
     title = parse_text(src, data["title"], ("title",)) if "title" in data else None
     script = parse_text(src, data["script"], ("script",)) if "script" in data else None
-    when = parse_when(src, data["when"]) if "when" in data else None
+    when = (
+        parse_when(src, data["when"], need_category=kind not in CATEGORY_OPTIONAL_KINDS)
+        if "when" in data
+        else None
+    )
+    if when is not None and not when[1]:
+        when = (when[0], CATEGORIES)  # a pattern or heads-up playbook naming none: every category
     priority = data.get("priority", "normal")
     if priority not in PRIORITIES:
         src.add(("priority",), f"unknown priority {priority!r}; use {', '.join(PRIORITIES)}")
@@ -167,7 +174,7 @@ def _parse_one(file: str, text: str, problems: list[PlaybookProblem]) -> Playboo
         id=pid, version=version, title=title, conditions=when[0], categories=when[1],
         priority=priority, notify_roles=notify, escalation=escalation, sla=sla,
         steps=steps, script=script, compensation=compensation,
-        description=description, source_file=file, raw=data, source_text=text,
+        description=description, source_file=file, raw=data, source_text=text, kind=kind,
     )  # fmt: skip
 
 
@@ -254,7 +261,7 @@ def _check_header(
 
 def missing_defaults(playbooks: Iterable[Playbook]) -> list[PlaybookProblem]:
     """One problem per taxonomy category without a default playbook."""
-    covered = {c for p in playbooks if p.is_default for c in p.categories}
+    covered = {c for p in playbooks if p.is_default and p.kind == "plan" for c in p.categories}
     return [
         PlaybookProblem("(library)", None, "when.category",
                         f"no default playbook for category {cat!r}: add one whose only "

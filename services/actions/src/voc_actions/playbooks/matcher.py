@@ -8,6 +8,7 @@ from typing import Any
 from voc_actions.playbooks import compose
 from voc_actions.playbooks.builtin import builtin_default
 from voc_actions.playbooks.model import (
+    PLAYBOOK_KINDS,
     Condition,
     Facts,
     Match,
@@ -24,7 +25,7 @@ class Library:
     """An immutable set of playbooks; each id keeps every published version, the last is active."""
 
     def __init__(self, playbooks: Iterable[Playbook] = (), *, _versions: dict[str, list[Playbook]]
-                 | None = None) -> None:  # fmt: skip
+                 | None = None, _kind: str = "plan") -> None:  # fmt: skip
         if _versions is None:
             _versions = {}
             for pb in playbooks:
@@ -33,13 +34,21 @@ class Library:
                 chain.sort(key=lambda p: p.version)
         self._versions = _versions
         self._active: dict[str, Playbook] = {k: v[-1] for k, v in sorted(_versions.items())}
-        #: The modifiers in the order they apply: by order, then id.
+        self._kind = _kind
+        #: The modifiers in the order they apply: by order, then id. They apply to feedback
+        #: plans only (a sub-library of another kind has none).
         self.modifiers: tuple[Playbook, ...] = tuple(
             sorted((p for p in self._active.values() if p.is_modifier), key=lambda p: (p.order, p.id))
         )
+        #: The playbooks of the other kinds (pattern, heads_up), each matched on its own (#18).
+        self._kinds: dict[str, Library] = {}
+        if _kind == "plan":
+            for other in PLAYBOOK_KINDS[1:]:
+                chains = {k: v for k, v in _versions.items() if v[-1].kind == other}
+                self._kinds[other] = Library(_versions=chains, _kind=other)
         index: dict[str, list[Playbook]] = {}
         for pb in self._active.values():
-            if pb.is_modifier:
+            if pb.kind != _kind:
                 continue
             for cat in pb.categories:
                 index.setdefault(cat, []).append(pb)
@@ -99,9 +108,15 @@ class Library:
             raise PlaybookValidationError(problems)
         return merged
 
-    def match(self, facts: Facts) -> Match:
-        """The most specific plan whose conditions all hold (ties: priority, then id), with
-        the modifiers whose conditions hold applied on top (`compose`)."""
+    def match(self, facts: Facts, kind: str = "plan") -> Match:
+        """The most specific playbook of `kind` whose conditions all hold (ties: priority, then
+        id); a feedback item's plan unless `kind` says pattern or heads_up. A plan gets the
+        modifiers whose conditions hold applied on top (`compose`)."""
+        if kind != self._kind:
+            sub = self._kinds.get(kind)
+            if sub is None:
+                raise ValueError(f"unknown playbook kind {kind!r}; use {', '.join(PLAYBOOK_KINDS)}")
+            return sub.match(facts, kind)
         fm = facts.as_map()
         found = self._match(facts, fm)
         if self.modifiers:

@@ -12,6 +12,12 @@ from voc_actions.playbooks.template import Template
 PRIORITY_RANK: dict[str, int] = {"urgent": 0, "normal": 1, "info": 2}
 WEEKDAYS: tuple[str, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 LANGUAGES: tuple[str, ...] = ("ko", "en")
+#: What a playbook gives the plan of (#18): a feedback item (`plan`, the default), a store-level
+#: spike of one category among several customers (`pattern`), or a customer with recent trouble
+#: who has just arrived (`heads_up`). Each kind is matched only against playbooks of its kind.
+PLAYBOOK_KINDS: tuple[str, ...] = ("plan", "pattern", "heads_up")
+#: Kinds whose `when.category` may be left out: the playbook then applies to every category.
+CATEGORY_OPTIONAL_KINDS: frozenset[str] = frozenset({"pattern", "heads_up"})
 
 #: Keys allowed under ``when:`` and the kind of value each takes.
 CONDITION_KINDS: dict[str, Literal["set", "bool", "hours", "weekdays"]] = {
@@ -33,9 +39,9 @@ CONDITION_KINDS: dict[str, Literal["set", "bool", "hours", "weekdays"]] = {
     "time.hours": "hours",
     "time.weekdays": "weekdays",
 }
-#: A playbook file's ``kind``: a plan (the default) or a modifier applied on top of one (§ 2b of
-#: docs/PLAYBOOKS.md).
-KINDS: tuple[str, ...] = ("plan", "modifier")
+#: A playbook file's ``kind``: one of the matched kinds above, or a modifier applied on top of
+#: whichever plan matched (§ 2b of docs/PLAYBOOKS.md).
+KINDS: tuple[str, ...] = (*PLAYBOOK_KINDS, "modifier")
 #: Where a modifier's added step goes: before the plan's first step or after its last.
 STEP_PLACES: tuple[str, ...] = ("first", "last")
 #: The order of a modifier that gives none: modifiers apply by (order, id).

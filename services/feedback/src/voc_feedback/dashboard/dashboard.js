@@ -18,6 +18,8 @@
       uncertain_hint: "분류 신뢰도가 낮습니다 (0.6 미만). 분류만 믿지 말고 원문을 확인하세요.",
       statuses: {received: "접수", alerted: "알림", acknowledged: "확인", reopened: "재오픈"},
       severities: {low: "낮음", medium: "보통", high: "높음", critical: "긴급"}, switch: "English", times: "건",
+      adherence: "플랜 이행률 (해결 전 완료한 단계)", by_store: "매장별", by_playbook: "플레이북별", alerts: "알림",
+      steps: "완료 단계", rate: "이행률",
     },
     en: {
       title: "Voice of the customer", store: "Store", all_stores: "All stores", period: "Period", days7: "Last 7 days",
@@ -33,6 +35,8 @@
       uncertain_hint: "The classifier is not sure (confidence under 0.6): read the text, not just the category.",
       statuses: {received: "Received", alerted: "Alerted", acknowledged: "Acknowledged", reopened: "Reopened"},
       severities: {low: "Low", medium: "Medium", high: "High", critical: "Critical"}, switch: "한국어", times: "",
+      adherence: "Plan adherence (steps done before resolve)", by_store: "Per store", by_playbook: "Per playbook",
+      alerts: "Alerts", steps: "Steps done", rate: "Adherence",
     },
   };
   const $ = (id) => document.getElementById(id);
@@ -224,6 +228,31 @@
     $("loop").replaceChildren(dl);
   }
 
+  // Plan adherence (#18): of the resolved alerts' plan steps, how many were ticked done first.
+  function renderAdherence() {
+    const a = data.plan_adherence;
+    const box = $("adherence");
+    box.replaceChildren();
+    if (!a) return;
+    box.append(el("p", {"data-testid": "adherence-total"},
+      `${t("rate")} ${pct(a.rate)} · ${t("steps")} ${a.steps_done}/${a.steps_total} · ${t("alerts")} ${a.alerts}`));
+    for (const [key, rows, name] of [["by_store", a.by_store, (r) => r.store_name],
+                                     ["by_playbook", a.by_playbook, (r) => r.playbook_id]]) {
+      const table = el("table", {"data-testid": "adherence-" + key});
+      const head = el("tr", {});
+      for (const h of [key, "alerts", "steps", "rate"]) head.append(el("th", {}, t(h)));
+      table.append(el("thead", {}), el("tbody", {}));
+      table.querySelector("thead").append(head);
+      for (const r of rows) {
+        const row = el("tr", {"data-key": key === "by_store" ? r.store_id : r.playbook_id});
+        row.append(el("td", {}, name(r)), el("td", {}, String(r.alerts)),
+          el("td", {}, `${r.steps_done}/${r.steps_total}`), el("td", {class: "rate"}, pct(r.rate)));
+        table.querySelector("tbody").append(row);
+      }
+      box.append(table);
+    }
+  }
+
   function renderIssues() {
     const list = $("issues");
     list.replaceChildren();
@@ -276,6 +305,7 @@
     renderCategories();
     renderLoop();
     renderIssues();
+    renderAdherence();
     renderCases();
     renderStoreOptions();
   }

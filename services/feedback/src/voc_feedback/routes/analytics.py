@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import orjson
 from fastapi import APIRouter, Depends, Query, Request, Response
 
-from voc_feedback import analytics
+from voc_feedback import adherence, analytics
 from voc_feedback.deps import FilterParams, FromQuery, IdQuery, ReaderDep, SlaDep, ToQuery, feedback_filter
 from voc_feedback.listing import FeedbackFilter
 from voc_platform import taxonomy
@@ -76,6 +76,7 @@ async def read_analytics(
     query: Annotated[AnalyticsQuery, Depends(analytics_query)], session: SessionDep, sla: SlaDep
 ) -> Response:
     body = await analytics.analytics(session, where=query.where, sla=sla, timezone=query.timezone)
+    body["plan_adherence"] = await adherence.summary(session, where=query.where)
     body["labels"] = taxonomy.categories()
     return Response(orjson.dumps(body), media_type="application/json")
 

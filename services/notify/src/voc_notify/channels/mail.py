@@ -15,7 +15,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import aiosmtplib
 
 from voc_notify.channels import SendResult
-from voc_notify.masking import mask_text
+from voc_platform.masking import mask_text
 
 _TRUE = ("1", "true", "yes", "on")
 # Deliberately strict: one @, no spaces or angle brackets, a dotted domain (or localhost).

@@ -16,8 +16,8 @@ import aiohttp
 import certifi
 
 from voc_notify.channels import SendResult
-from voc_notify.masking import mask_text
 from voc_notify.webpush import EndpointNotAllowed, PushAllowlist, parse_retry_after
+from voc_platform.masking import mask_text
 
 _TRANSIENT = frozenset({408, 409, 425, 429})
 

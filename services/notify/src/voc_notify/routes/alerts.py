@@ -9,14 +9,14 @@ from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.responses import StreamingResponse
 
-from voc_notify import auth, lifecycle, metrics, views
+from voc_notify import auth, checklists, lifecycle, metrics, views
 from voc_notify.auth import Principal
 from voc_notify.deps import BrokerDep, CurrentStaff, SettingsDep, principal_from
 from voc_notify.models import Alert
-from voc_notify.schemas import ReceiptIn, ResolveIn
+from voc_notify.schemas import ReceiptIn, ResolveIn, StepIn
 from voc_notify.stream import AlertBroker, Listener
 from voc_platform.errors import Unauthenticated
 from voc_platform.http import BearerDep, DatabaseDep, SessionDep
@@ -31,8 +31,11 @@ async def list_alerts(
     status: Annotated[str | None, Query(pattern="^(open|acknowledged|resolved)$")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     before: Annotated[str | None, Query(max_length=36)] = None,
+    kind: Annotated[str | None, Query(pattern="^(feedback|pattern|heads_up)$")] = None,
 ) -> dict[str, Any]:
-    return await views.inbox(session, principal=principal, status=status, limit=limit, before=before)
+    return await views.inbox(
+        session, principal=principal, status=status, limit=limit, before=before, kind=kind
+    )
 
 
 @router.post("/stream-ticket")
@@ -102,6 +105,27 @@ async def get_alert(alert_id: str, principal: CurrentStaff, session: SessionDep)
     """The alert with the customer's story (context.recent_contacts) and the plan, in the caller's
     language."""
     return await views.read_alert(session, alert_id=alert_id, principal=principal)
+
+
+@router.put("/{alert_id}/steps/{index}")
+async def mark_step(
+    alert_id: str,
+    index: Annotated[int, Path(ge=0, le=99)],
+    body: StepIn,
+    principal: CurrentStaff,
+    database: DatabaseDep,
+    broker: BrokerDep,
+) -> dict[str, Any]:
+    """Tick a plan step done (or undone): kept server-side with who and when (#18)."""
+    async with database.transaction() as session:
+        alert = await views.visible_alert(session, alert_id=alert_id, principal=principal)
+        states = await checklists.mark_step(
+            session, alert=alert, principal=principal, index=index, done=body.done, now=time.time()
+        )
+        summary = views.alert_summary(alert)
+    checklist = [s.as_json() for s in states]
+    _announce(broker, "alert.checklist", alert, {**summary, "checklist": checklist})
+    return {"alert_id": alert.id, "checklist": checklist}
 
 
 def _announce(broker: AlertBroker, kind: str, alert: Alert, summary: dict[str, Any]) -> None:

@@ -65,6 +65,12 @@ const I18N = {
     sig_low: '낮은 만족도',
     plan: '대응 계획',
     steps: '단계',
+    kind_pattern: '패턴',
+    kind_heads_up: '방문 알림',
+    pattern_items: '같은 불만 ({n}명)',
+    arrival: '방문 고객',
+    step_save_failed: '체크 저장 실패: {detail}',
+    checklist_log: '체크 기록',
     script: '응대 스크립트',
     compensation: '보상 한도',
     compensation_by: '{role} 승인',
@@ -178,6 +184,12 @@ const I18N = {
     sig_low: 'Low satisfaction',
     plan: 'Response plan',
     steps: 'Steps',
+    kind_pattern: 'Pattern',
+    kind_heads_up: 'Heads-up',
+    pattern_items: 'Same complaint ({n} customers)',
+    arrival: 'Arriving customer',
+    step_save_failed: 'Could not save the tick: {detail}',
+    checklist_log: 'Checklist log',
     script: 'What to say',
     compensation: 'Compensation limit',
     compensation_by: 'approved by {role}',
@@ -231,7 +243,7 @@ const I18N = {
 };
 
 const OUTCOMES = ['resolved', 'compensated', 'referred', 'no_action_needed', 'customer_unreachable'];
-const EVENT_TYPES = ['alert.created', 'alert.acknowledged', 'alert.resolved', 'alert.escalated'];
+const EVENT_TYPES = ['alert.created', 'alert.updated', 'alert.acknowledged', 'alert.resolved', 'alert.escalated', 'alert.checklist'];
 
 const state = {
   token: sessionStorage.getItem('voc.token'),
@@ -239,7 +251,8 @@ const state = {
   lang: sessionStorage.getItem('voc.lang') || (navigator.language || 'ko').slice(0, 2),
   alerts: new Map(), // id -> summary
   detail: null, // the alert detail on screen
-  checked: new Map(), // alert id -> Set of checked step indexes (this session only)
+  // The checklist lives on the server (#18): PUT /v1/alerts/{id}/steps/{index}; the detail
+  // answer carries it, so a reload or another phone shows the same ticks.
   stream: null,
   streamRetry: 0,
   streamOpening: 0, // bumped by closeStream: an openStream still waiting for its ticket gives up
@@ -472,6 +485,12 @@ function uncertainBadge(classification) {
   return h('span', { class: 'flag-uncertain', dataset: { uncertain: 'true' }, title: t('uncertain_hint') }, t('uncertain'));
 }
 
+// Pattern alerts (several customers, one category) and heads-ups (a customer arriving) (#18).
+function kindChip(kind) {
+  if (!kind || kind === 'feedback') return null;
+  return h('span', { class: `kind kind-${kind}`, dataset: { kind } }, t(`kind_${kind}`));
+}
+
 function alertRow(a) {
   return h(
     'li',
@@ -481,9 +500,9 @@ function alertRow(a) {
       {
         class: `alert-row prio-edge-${a.priority} status-${a.status}`,
         href: `#/alerts/${encodeURIComponent(a.id)}`,
-        dataset: { alertId: a.id, feedbackId: a.feedback_id, status: a.status },
+        dataset: { alertId: a.id, feedbackId: a.feedback_id || '', status: a.status, kind: a.kind || 'feedback' },
       },
-      h('div', { class: 'row-top' }, prioChip(a.priority), badge(a.status), uncertainBadge(a.classification),
+      h('div', { class: 'row-top' }, prioChip(a.priority), kindChip(a.kind), badge(a.status), uncertainBadge(a.classification),
         h('time', { class: 'age', dataset: { created: a.created_at } }, ago(a.created_at))),
       h('div', { class: 'row-title' }, a.title),
       h('div', { class: 'row-body' }, a.body),
@@ -620,19 +639,55 @@ function storyTimeline(contacts) {
   ))));
 }
 
+// A pattern alert's items (newest first), or a heads-up's arriving customer and why (#18).
+function itemsCard(alert) {
+  const items = alert.items || [];
+  if (alert.kind === 'pattern') {
+    const n = ((alert.customer || {}).pattern || {}).customers || items.length;
+    return section(t('pattern_items', { n }), h('ul', { class: 'pattern-items', id: 'pattern-items' },
+      items.map((i) => h('li', { dataset: { feedbackId: i.feedback_id } },
+        h('time', {}, clock(i.at)), ' ',
+        i.alert_id ? h('a', { href: `#/alerts/${encodeURIComponent(i.alert_id)}` }, i.excerpt || '—') : (i.excerpt || '—')))));
+  }
+  if (alert.kind === 'heads_up' && items.length) {
+    const a = items[0];
+    const reasons = a[`reasons_${state.lang}`] || a.reasons_en || [];
+    return section(t('arrival'), h('div', { class: 'cust-head' },
+      h('span', { class: 'cust-name', id: 'arrival-name' }, a.masked_name || '—'),
+      a.tier ? h('span', { class: `tier tier-${a.tier}` }, String(a.tier).toUpperCase()) : null),
+    h('ul', { class: 'reasons', id: 'arrival-reasons' }, reasons.map((r) => h('li', {}, r))));
+  }
+  return null;
+}
+
+async function tickStep(alert, index, box) {
+  try {
+    const answer = await api('PUT', `/v1/alerts/${encodeURIComponent(alert.id)}/steps/${index}`, { done: box.checked });
+    alert.checklist = answer.checklist;
+    box.closest('li').dataset.done = String(box.checked);
+  } catch (err) {
+    box.checked = !box.checked;
+    toast(t('step_save_failed', { detail: err.message }), 'error');
+  }
+}
+
 function planCard(alert) {
   const plan = alert.plan || {};
-  const checked = state.checked.get(alert.id) || new Set();
-  state.checked.set(alert.id, checked);
+  const states = new Map((alert.checklist || []).map((s) => [s.index, s]));
+  const closed = alert.status === 'resolved';
   const steps = (plan.steps || []).map((step, i) => {
     const text = typeof step === 'string' ? step : step.text;
     const role = typeof step === 'string' ? null : step.role;
-    const box = h('input', { type: 'checkbox', id: `step-${i}`, checked: checked.has(i) });
-    box.addEventListener('change', () => { if (box.checked) checked.add(i); else checked.delete(i); });
-    return h('li', { class: 'step' }, h('label', { for: `step-${i}` }, box,
-      h('span', { class: 'step-text' }, text),
-      role ? h('span', { class: 'role' }, lookup('roles', role)) : null));
+    const mark = states.get(i) || {};
+    const box = h('input', { type: 'checkbox', id: `step-${i}`, checked: !!mark.done, disabled: closed });
+    box.addEventListener('change', () => tickStep(alert, i, box));
+    return h('li', { class: 'step', dataset: { index: String(i), done: String(!!mark.done) } },
+      h('label', { for: `step-${i}` }, box,
+        h('span', { class: 'step-text' }, text),
+        role ? h('span', { class: 'role' }, lookup('roles', role)) : null,
+        mark.done && mark.done_by ? h('span', { class: 'muted step-by' }, `${who(mark.done_by)} · ${clock(mark.at)}`) : null));
   });
+  const log = alert.checklist_log || [];
   const comp = plan.compensation;
   const sla = plan.sla || {};
   const why = plan.matched_because || [];
@@ -651,6 +706,8 @@ function planCard(alert) {
         : null)),
     why.length ? h('details', { class: 'why' }, h('summary', {}, t('why')),
       h('ul', {}, why.map((w) => h('li', {}, typeof w === 'string' ? w : JSON.stringify(w))))) : null,
+    log.length ? h('details', { class: 'why', id: 'checklist-log' }, h('summary', {}, t('checklist_log')),
+      h('ul', {}, log.map((m) => h('li', {}, `${clock(m.at)} · ${who(m.staff_id)} · #${m.index + 1} ${m.done ? '✓' : '✗'}`)))) : null,
   );
 }
 
@@ -732,10 +789,10 @@ function renderDetail(alert, flash) {
   const [actionsTop, resolveBottom] = actionsCard(alert);
   const view = h(
     'article',
-    { class: 'detail', id: 'detail', dataset: { alertId: alert.id, feedbackId: alert.feedback_id, status: alert.status } },
+    { class: 'detail', id: 'detail', dataset: { alertId: alert.id, feedbackId: alert.feedback_id || '', status: alert.status, kind: alert.kind || 'feedback' } },
     h('a', { class: 'back', href: '#/' }, `← ${t('back')}`),
     h('header', { class: `detail-head prio-edge-${alert.priority}` },
-      h('div', { class: 'row-top' }, prioChip(alert.priority), badge(alert.status), uncertainBadge(alert.classification),
+      h('div', { class: 'row-top' }, prioChip(alert.priority), kindChip(alert.kind), badge(alert.status), uncertainBadge(alert.classification),
         h('time', { class: 'age', dataset: { created: alert.created_at } }, ago(alert.created_at))),
       h('h1', { class: 'detail-title' }, alert.title)),
     degraded.length
@@ -744,8 +801,9 @@ function renderDetail(alert, flash) {
       : null,
     flash ? h('p', { class: `flash msg-${flash[1]}`, id: 'flash', role: 'status' }, flash[0]) : null,
     actionsTop,
-    feedbackCard(alert.feedback || {}, alert.classification),
-    customerCard(alert.customer, alert.category),
+    itemsCard(alert),
+    alert.kind === 'pattern' || alert.kind === 'heads_up' ? null : feedbackCard(alert.feedback || {}, alert.classification),
+    alert.kind === 'pattern' ? null : customerCard(alert.customer, alert.category),
     planCard(alert),
     resolveBottom,
   );
@@ -843,6 +901,14 @@ async function openStream() {
 
 function onAlertEvent(type, summary) {
   if (!summary || !summary.id) return;
+  if (type === 'alert.checklist') {
+    // Someone ticked a step (#18): the open detail shows it, unless it already does.
+    const { checklist, ...rest } = summary;
+    const r0 = currentRoute();
+    if (r0.view === 'detail' && r0.id === summary.id && state.detail &&
+        JSON.stringify(state.detail.checklist) !== JSON.stringify(checklist)) openDetail(summary.id);
+    summary = rest;
+  }
   const isNew = !state.alerts.has(summary.id);
   state.alerts.set(summary.id, { ...(state.alerts.get(summary.id) || {}), ...summary });
   document.body.dataset.lastEvent = `${type}:${summary.id}`;

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from voc.common.v1 import common_pb2 as voc_dot_common_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1cvoc/actions/v1/actions.proto\x12\x0evoc.actions.v1\x1a\x1avoc/common/v1/common.proto\"\xed\x01\n\rCustomerFacts\x12\x0c\n\x04tier\x18\x01 \x01(\t\x12;\n\x07signals\x18\x02 \x03(\x0b\x32*.voc.actions.v1.CustomerFacts.SignalsEntry\x12\x14\n\x0crepeat_count\x18\x03 \x01(\x05\x12\x0c\n\x04name\x18\x04 \x01(\t\x12\x12\n\nlast_visit\x18\x05 \x01(\t\x12\r\n\x05known\x18\x06 \x01(\x08\x12\x1a\n\x12household_relation\x18\x07 \x01(\t\x1a.\n\x0cSignalsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x08:\x02\x38\x01\":\n\nStoreFacts\x12\x0e\n\x06\x66ormat\x18\x01 \x01(\t\x12\x0e\n\x06region\x18\x02 \x01(\t\x12\x0c\n\x04name\x18\x03 \x01(\t\"\xf7\x01\n\x14GetActionPlanRequest\x12.\n\x08\x66\x65\x65\x64\x62\x61\x63k\x18\x01 \x01(\x0b\x32\x1c.voc.common.v1.FeedbackFacts\x12/\n\x08\x63ustomer\x18\x02 \x01(\x0b\x32\x1d.voc.actions.v1.CustomerFacts\x12)\n\x05store\x18\x03 \x01(\x0b\x32\x1a.voc.actions.v1.StoreFacts\x12\x10\n\x08language\x18\x04 \x01(\t\x12\x15\n\rlocal_time_ms\x18\x05 \x01(\x03\x12\x11\n\ttime_zone\x18\x06 \x01(\t\x12\x17\n\x0fother_languages\x18\x07 \x03(\t\"&\n\x08PlanStep\x12\x0c\n\x04text\x18\x01 \x01(\t\x12\x0c\n\x04role\x18\x02 \x01(\t\"3\n\x03Sla\x12\x13\n\x0b\x61\x63k_seconds\x18\x01 \x01(\x05\x12\x17\n\x0fresolve_seconds\x18\x02 \x01(\x05\"6\n\x0e\x45scalationStep\x12\x15\n\rafter_seconds\x18\x01 \x01(\x05\x12\r\n\x05roles\x18\x02 \x03(\t\"G\n\x0c\x43ompensation\x12\x12\n\nmax_amount\x18\x01 \x01(\x01\x12\x10\n\x08\x63urrency\x18\x02 \x01(\t\x12\x11\n\tauthority\x18\x03 \x01(\t\"4\n\x08RunnerUp\x12\x13\n\x0bplaybook_id\x18\x01 \x01(\t\x12\x13\n\x0bspecificity\x18\x02 \x01(\x05\"\xc3\x03\n\x04Plan\x12\x13\n\x0bplaybook_id\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\x05\x12\r\n\x05title\x18\x03 \x01(\t\x12\x10\n\x08priority\x18\x04 \x01(\t\x12\'\n\x05steps\x18\x05 \x03(\x0b\x32\x18.voc.actions.v1.PlanStep\x12\x0e\n\x06script\x18\x06 \x01(\t\x12 \n\x03sla\x18\x07 \x01(\x0b\x32\x13.voc.actions.v1.Sla\x12\x14\n\x0cnotify_roles\x18\x08 \x03(\t\x12\x32\n\nescalation\x18\t \x03(\x0b\x32\x1e.voc.actions.v1.EscalationStep\x12\x32\n\x0c\x63ompensation\x18\n \x01(\x0b\x32\x1c.voc.actions.v1.Compensation\x12\x17\n\x0fmatched_because\x18\x0b \x03(\t\x12,\n\nrunners_up\x18\x0c \x03(\x0b\x32\x18.voc.actions.v1.RunnerUp\x12\x10\n\x08language\x18\r \x01(\t\x12\x11\n\tmodifiers\x18\x0e \x03(\t\x12/\n\x0ctranslations\x18\x0f \x03(\x0b\x32\x19.voc.actions.v1.PlanTexts\"K\n\tPlanTexts\x12\x10\n\x08language\x18\x01 \x01(\t\x12\r\n\x05title\x18\x02 \x01(\t\x12\r\n\x05steps\x18\x03 \x03(\t\x12\x0e\n\x06script\x18\x04 \x01(\t\";\n\x15GetActionPlanResponse\x12\"\n\x04plan\x18\x01 \x01(\x0b\x32\x14.voc.actions.v1.Plan\"T\n\x1a\x42\x61tchGetActionPlansRequest\x12\x36\n\x08requests\x18\x01 \x03(\x0b\x32$.voc.actions.v1.GetActionPlanRequest\"P\n\x1b\x42\x61tchGetActionPlansResponse\x12\x31\n\x07results\x18\x01 \x03(\x0b\x32 .voc.actions.v1.ActionPlanResult\"\x82\x01\n\x10\x41\x63tionPlanResult\x12\x39\n\x08response\x18\x01 \x01(\x0b\x32%.voc.actions.v1.GetActionPlanResponseH\x00\x12)\n\x05\x65rror\x18\x02 \x01(\x0b\x32\x18.voc.common.v1.ItemErrorH\x00\x42\x08\n\x06result2\xde\x01\n\x0e\x41\x63tionsService\x12\\\n\rGetActionPlan\x12$.voc.actions.v1.GetActionPlanRequest\x1a%.voc.actions.v1.GetActionPlanResponse\x12n\n\x13\x42\x61tchGetActionPlans\x12*.voc.actions.v1.BatchGetActionPlansRequest\x1a+.voc.actions.v1.BatchGetActionPlansResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1cvoc/actions/v1/actions.proto\x12\x0evoc.actions.v1\x1a\x1avoc/common/v1/common.proto\"\xed\x01\n\rCustomerFacts\x12\x0c\n\x04tier\x18\x01 \x01(\t\x12;\n\x07signals\x18\x02 \x03(\x0b\x32*.voc.actions.v1.CustomerFacts.SignalsEntry\x12\x14\n\x0crepeat_count\x18\x03 \x01(\x05\x12\x0c\n\x04name\x18\x04 \x01(\t\x12\x12\n\nlast_visit\x18\x05 \x01(\t\x12\r\n\x05known\x18\x06 \x01(\x08\x12\x1a\n\x12household_relation\x18\x07 \x01(\t\x1a.\n\x0cSignalsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x08:\x02\x38\x01\":\n\nStoreFacts\x12\x0e\n\x06\x66ormat\x18\x01 \x01(\t\x12\x0e\n\x06region\x18\x02 \x01(\t\x12\x0c\n\x04name\x18\x03 \x01(\t\"\x85\x02\n\x14GetActionPlanRequest\x12.\n\x08\x66\x65\x65\x64\x62\x61\x63k\x18\x01 \x01(\x0b\x32\x1c.voc.common.v1.FeedbackFacts\x12/\n\x08\x63ustomer\x18\x02 \x01(\x0b\x32\x1d.voc.actions.v1.CustomerFacts\x12)\n\x05store\x18\x03 \x01(\x0b\x32\x1a.voc.actions.v1.StoreFacts\x12\x10\n\x08language\x18\x04 \x01(\t\x12\x15\n\rlocal_time_ms\x18\x05 \x01(\x03\x12\x11\n\ttime_zone\x18\x06 \x01(\t\x12\x17\n\x0fother_languages\x18\x07 \x03(\t\x12\x0c\n\x04kind\x18\x08 \x01(\t\"&\n\x08PlanStep\x12\x0c\n\x04text\x18\x01 \x01(\t\x12\x0c\n\x04role\x18\x02 \x01(\t\"3\n\x03Sla\x12\x13\n\x0b\x61\x63k_seconds\x18\x01 \x01(\x05\x12\x17\n\x0fresolve_seconds\x18\x02 \x01(\x05\"6\n\x0e\x45scalationStep\x12\x15\n\rafter_seconds\x18\x01 \x01(\x05\x12\r\n\x05roles\x18\x02 \x03(\t\"G\n\x0c\x43ompensation\x12\x12\n\nmax_amount\x18\x01 \x01(\x01\x12\x10\n\x08\x63urrency\x18\x02 \x01(\t\x12\x11\n\tauthority\x18\x03 \x01(\t\"4\n\x08RunnerUp\x12\x13\n\x0bplaybook_id\x18\x01 \x01(\t\x12\x13\n\x0bspecificity\x18\x02 \x01(\x05\"\xc3\x03\n\x04Plan\x12\x13\n\x0bplaybook_id\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\x05\x12\r\n\x05title\x18\x03 \x01(\t\x12\x10\n\x08priority\x18\x04 \x01(\t\x12\'\n\x05steps\x18\x05 \x03(\x0b\x32\x18.voc.actions.v1.PlanStep\x12\x0e\n\x06script\x18\x06 \x01(\t\x12 \n\x03sla\x18\x07 \x01(\x0b\x32\x13.voc.actions.v1.Sla\x12\x14\n\x0cnotify_roles\x18\x08 \x03(\t\x12\x32\n\nescalation\x18\t \x03(\x0b\x32\x1e.voc.actions.v1.EscalationStep\x12\x32\n\x0c\x63ompensation\x18\n \x01(\x0b\x32\x1c.voc.actions.v1.Compensation\x12\x17\n\x0fmatched_because\x18\x0b \x03(\t\x12,\n\nrunners_up\x18\x0c \x03(\x0b\x32\x18.voc.actions.v1.RunnerUp\x12\x10\n\x08language\x18\r \x01(\t\x12\x11\n\tmodifiers\x18\x0e \x03(\t\x12/\n\x0ctranslations\x18\x0f \x03(\x0b\x32\x19.voc.actions.v1.PlanTexts\"K\n\tPlanTexts\x12\x10\n\x08language\x18\x01 \x01(\t\x12\r\n\x05title\x18\x02 \x01(\t\x12\r\n\x05steps\x18\x03 \x03(\t\x12\x0e\n\x06script\x18\x04 \x01(\t\";\n\x15GetActionPlanResponse\x12\"\n\x04plan\x18\x01 \x01(\x0b\x32\x14.voc.actions.v1.Plan\"T\n\x1a\x42\x61tchGetActionPlansRequest\x12\x36\n\x08requests\x18\x01 \x03(\x0b\x32$.voc.actions.v1.GetActionPlanRequest\"P\n\x1b\x42\x61tchGetActionPlansResponse\x12\x31\n\x07results\x18\x01 \x03(\x0b\x32 .voc.actions.v1.ActionPlanResult\"\x82\x01\n\x10\x41\x63tionPlanResult\x12\x39\n\x08response\x18\x01 \x01(\x0b\x32%.voc.actions.v1.GetActionPlanResponseH\x00\x12)\n\x05\x65rror\x18\x02 \x01(\x0b\x32\x18.voc.common.v1.ItemErrorH\x00\x42\x08\n\x06result2\xde\x01\n\x0e\x41\x63tionsService\x12\\\n\rGetActionPlan\x12$.voc.actions.v1.GetActionPlanRequest\x1a%.voc.actions.v1.GetActionPlanResponse\x12n\n\x13\x42\x61tchGetActionPlans\x12*.voc.actions.v1.BatchGetActionPlansRequest\x1a+.voc.actions.v1.BatchGetActionPlansResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -41,29 +41,29 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_STOREFACTS']._serialized_start=316
   _globals['_STOREFACTS']._serialized_end=374
   _globals['_GETACTIONPLANREQUEST']._serialized_start=377
-  _globals['_GETACTIONPLANREQUEST']._serialized_end=624
-  _globals['_PLANSTEP']._serialized_start=626
-  _globals['_PLANSTEP']._serialized_end=664
-  _globals['_SLA']._serialized_start=666
-  _globals['_SLA']._serialized_end=717
-  _globals['_ESCALATIONSTEP']._serialized_start=719
-  _globals['_ESCALATIONSTEP']._serialized_end=773
-  _globals['_COMPENSATION']._serialized_start=775
-  _globals['_COMPENSATION']._serialized_end=846
-  _globals['_RUNNERUP']._serialized_start=848
-  _globals['_RUNNERUP']._serialized_end=900
-  _globals['_PLAN']._serialized_start=903
-  _globals['_PLAN']._serialized_end=1354
-  _globals['_PLANTEXTS']._serialized_start=1356
-  _globals['_PLANTEXTS']._serialized_end=1431
-  _globals['_GETACTIONPLANRESPONSE']._serialized_start=1433
-  _globals['_GETACTIONPLANRESPONSE']._serialized_end=1492
-  _globals['_BATCHGETACTIONPLANSREQUEST']._serialized_start=1494
-  _globals['_BATCHGETACTIONPLANSREQUEST']._serialized_end=1578
-  _globals['_BATCHGETACTIONPLANSRESPONSE']._serialized_start=1580
-  _globals['_BATCHGETACTIONPLANSRESPONSE']._serialized_end=1660
-  _globals['_ACTIONPLANRESULT']._serialized_start=1663
-  _globals['_ACTIONPLANRESULT']._serialized_end=1793
-  _globals['_ACTIONSSERVICE']._serialized_start=1796
-  _globals['_ACTIONSSERVICE']._serialized_end=2018
+  _globals['_GETACTIONPLANREQUEST']._serialized_end=638
+  _globals['_PLANSTEP']._serialized_start=640
+  _globals['_PLANSTEP']._serialized_end=678
+  _globals['_SLA']._serialized_start=680
+  _globals['_SLA']._serialized_end=731
+  _globals['_ESCALATIONSTEP']._serialized_start=733
+  _globals['_ESCALATIONSTEP']._serialized_end=787
+  _globals['_COMPENSATION']._serialized_start=789
+  _globals['_COMPENSATION']._serialized_end=860
+  _globals['_RUNNERUP']._serialized_start=862
+  _globals['_RUNNERUP']._serialized_end=914
+  _globals['_PLAN']._serialized_start=917
+  _globals['_PLAN']._serialized_end=1368
+  _globals['_PLANTEXTS']._serialized_start=1370
+  _globals['_PLANTEXTS']._serialized_end=1445
+  _globals['_GETACTIONPLANRESPONSE']._serialized_start=1447
+  _globals['_GETACTIONPLANRESPONSE']._serialized_end=1506
+  _globals['_BATCHGETACTIONPLANSREQUEST']._serialized_start=1508
+  _globals['_BATCHGETACTIONPLANSREQUEST']._serialized_end=1592
+  _globals['_BATCHGETACTIONPLANSRESPONSE']._serialized_start=1594
+  _globals['_BATCHGETACTIONPLANSRESPONSE']._serialized_end=1674
+  _globals['_ACTIONPLANRESULT']._serialized_start=1677
+  _globals['_ACTIONPLANRESULT']._serialized_end=1807
+  _globals['_ACTIONSSERVICE']._serialized_start=1810
+  _globals['_ACTIONSSERVICE']._serialized_end=2032
 # @@protoc_insertion_point(module_scope)

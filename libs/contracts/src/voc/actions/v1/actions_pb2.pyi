@@ -114,10 +114,15 @@ class GetActionPlanRequest(_message.Message):
     LOCAL_TIME_MS_FIELD_NUMBER: _builtins.int
     TIME_ZONE_FIELD_NUMBER: _builtins.int
     OTHER_LANGUAGES_FIELD_NUMBER: _builtins.int
+    KIND_FIELD_NUMBER: _builtins.int
     language: _builtins.str
     """language of the staff reading the plan"""
     local_time_ms: _builtins.int
     time_zone: _builtins.str
+    kind: _builtins.str
+    """Which playbooks to match (#18): "" or "plan" (a feedback item), "pattern" (several customers
+    with one category at one store), "heads_up" (a customer with recent trouble arrived).
+    """
     @_builtins.property
     def feedback(self) -> _common_pb2.FeedbackFacts: ...
     @_builtins.property
@@ -140,10 +145,11 @@ class GetActionPlanRequest(_message.Message):
         local_time_ms: _builtins.int = ...,
         time_zone: _builtins.str = ...,
         other_languages: _abc.Iterable[_builtins.str] | None = ...,
+        kind: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["customer", b"customer", "feedback", b"feedback", "store", b"store"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["customer", b"customer", "feedback", b"feedback", "language", b"language", "local_time_ms", b"local_time_ms", "other_languages", b"other_languages", "store", b"store", "time_zone", b"time_zone"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["customer", b"customer", "feedback", b"feedback", "kind", b"kind", "language", b"language", "local_time_ms", b"local_time_ms", "other_languages", b"other_languages", "store", b"store", "time_zone", b"time_zone"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

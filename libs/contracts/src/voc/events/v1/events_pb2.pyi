@@ -129,6 +129,124 @@ class CustomerErased(_message.Message):
 Global___CustomerErased: _TypeAlias = CustomerErased  # noqa: Y015
 
 @_typing.final
+class CustomerArrived(_message.Message):
+    """Published on voc.profile.customer_arrived when a real-time check-in (POST /v1/visits) is of a
+    customer staff should be ready for: an unresolved or recent negative contact, churn risk or
+    VIP. Notify turns it into a heads_up alert for the store's on-duty staff.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    VISIT_ID_FIELD_NUMBER: _builtins.int
+    CUSTOMER_ID_FIELD_NUMBER: _builtins.int
+    STORE_ID_FIELD_NUMBER: _builtins.int
+    CHANNEL_FIELD_NUMBER: _builtins.int
+    OCCURRED_AT_MS_FIELD_NUMBER: _builtins.int
+    MASKED_NAME_FIELD_NUMBER: _builtins.int
+    TIER_FIELD_NUMBER: _builtins.int
+    VIP_FIELD_NUMBER: _builtins.int
+    CHURN_RISK_FIELD_NUMBER: _builtins.int
+    REPEAT_ISSUE_FIELD_NUMBER: _builtins.int
+    CHRONIC_COMPLAINER_FIELD_NUMBER: _builtins.int
+    REASONS_FIELD_NUMBER: _builtins.int
+    LAST_CONTACT_FIELD_NUMBER: _builtins.int
+    UNRESOLVED_FIELD_NUMBER: _builtins.int
+    NAME_FIELD_NUMBER: _builtins.int
+    visit_id: _builtins.str
+    customer_id: _builtins.str
+    store_id: _builtins.str
+    channel: _builtins.str
+    occurred_at_ms: _builtins.int
+    masked_name: _builtins.str
+    """"김**": what a lock screen may show"""
+    tier: _builtins.str
+    vip: _builtins.bool
+    churn_risk: _builtins.bool
+    repeat_issue: _builtins.bool
+    chronic_complainer: _builtins.bool
+    unresolved: _builtins.bool
+    """that contact's case is not resolved yet"""
+    name: _builtins.str
+    """the first name for the greeting script (plan text only; never pushed)"""
+    @_builtins.property
+    def reasons(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Why staff are told, one line each (e.g. "negative contact 3 days ago: food_quality")."""
+
+    @_builtins.property
+    def last_contact(self) -> Global___ArrivalContact:
+        """the newest negative contact in the window, if any"""
+
+    def __init__(
+        self,
+        *,
+        visit_id: _builtins.str = ...,
+        customer_id: _builtins.str = ...,
+        store_id: _builtins.str = ...,
+        channel: _builtins.str = ...,
+        occurred_at_ms: _builtins.int = ...,
+        masked_name: _builtins.str = ...,
+        tier: _builtins.str = ...,
+        vip: _builtins.bool = ...,
+        churn_risk: _builtins.bool = ...,
+        repeat_issue: _builtins.bool = ...,
+        chronic_complainer: _builtins.bool = ...,
+        reasons: _abc.Iterable[_builtins.str] | None = ...,
+        last_contact: Global___ArrivalContact | None = ...,
+        unresolved: _builtins.bool = ...,
+        name: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["last_contact", b"last_contact"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["channel", b"channel", "chronic_complainer", b"chronic_complainer", "churn_risk", b"churn_risk", "customer_id", b"customer_id", "last_contact", b"last_contact", "masked_name", b"masked_name", "name", b"name", "occurred_at_ms", b"occurred_at_ms", "reasons", b"reasons", "repeat_issue", b"repeat_issue", "store_id", b"store_id", "tier", b"tier", "unresolved", b"unresolved", "vip", b"vip", "visit_id", b"visit_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CustomerArrived: _TypeAlias = CustomerArrived  # noqa: Y015
+
+@_typing.final
+class ArrivalContact(_message.Message):
+    """The customer's last negative contact, as a heads-up tells it."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FEEDBACK_ID_FIELD_NUMBER: _builtins.int
+    STORE_ID_FIELD_NUMBER: _builtins.int
+    CHANNEL_FIELD_NUMBER: _builtins.int
+    CATEGORY_FIELD_NUMBER: _builtins.int
+    SENTIMENT_FIELD_NUMBER: _builtins.int
+    OCCURRED_AT_MS_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
+    OUTCOME_FIELD_NUMBER: _builtins.int
+    feedback_id: _builtins.str
+    store_id: _builtins.str
+    channel: _builtins.str
+    category: _builtins.str
+    sentiment: _builtins.str
+    occurred_at_ms: _builtins.int
+    status: _builtins.str
+    """the alert's progress: alerted | acknowledged | resolved"""
+    outcome: _builtins.str
+    def __init__(
+        self,
+        *,
+        feedback_id: _builtins.str = ...,
+        store_id: _builtins.str = ...,
+        channel: _builtins.str = ...,
+        category: _builtins.str = ...,
+        sentiment: _builtins.str = ...,
+        occurred_at_ms: _builtins.int = ...,
+        status: _builtins.str = ...,
+        outcome: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["category", b"category", "channel", b"channel", "feedback_id", b"feedback_id", "occurred_at_ms", b"occurred_at_ms", "outcome", b"outcome", "sentiment", b"sentiment", "status", b"status", "store_id", b"store_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ArrivalContact: _TypeAlias = ArrivalContact  # noqa: Y015
+
+@_typing.final
 class AlertCreated(_message.Message):
     """Published on voc.alert.created."""
 
@@ -144,6 +262,7 @@ class AlertCreated(_message.Message):
     RECIPIENT_STAFF_IDS_FIELD_NUMBER: _builtins.int
     CREATED_AT_MS_FIELD_NUMBER: _builtins.int
     DEGRADED_FIELD_NUMBER: _builtins.int
+    KIND_FIELD_NUMBER: _builtins.int
     alert_id: _builtins.str
     feedback_id: _builtins.str
     store_id: _builtins.str
@@ -152,6 +271,10 @@ class AlertCreated(_message.Message):
     playbook_id: _builtins.str
     playbook_version: _builtins.int
     created_at_ms: _builtins.int
+    kind: _builtins.str
+    """feedback (one item; feedback_id set) | pattern (several customers, one category, one store)
+    | heads_up (a customer with recent trouble arrived); "" from producers before kinds = feedback.
+    """
     @_builtins.property
     def recipient_staff_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
     @_builtins.property
@@ -171,10 +294,11 @@ class AlertCreated(_message.Message):
         recipient_staff_ids: _abc.Iterable[_builtins.str] | None = ...,
         created_at_ms: _builtins.int = ...,
         degraded: _abc.Iterable[_builtins.str] | None = ...,
+        kind: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["alert_id", b"alert_id", "created_at_ms", b"created_at_ms", "customer_id", b"customer_id", "degraded", b"degraded", "feedback_id", b"feedback_id", "playbook_id", b"playbook_id", "playbook_version", b"playbook_version", "priority", b"priority", "recipient_staff_ids", b"recipient_staff_ids", "store_id", b"store_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["alert_id", b"alert_id", "created_at_ms", b"created_at_ms", "customer_id", b"customer_id", "degraded", b"degraded", "feedback_id", b"feedback_id", "kind", b"kind", "playbook_id", b"playbook_id", "playbook_version", b"playbook_version", "priority", b"priority", "recipient_staff_ids", b"recipient_staff_ids", "store_id", b"store_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -259,12 +383,25 @@ class AlertResolved(_message.Message):
     OUTCOME_FIELD_NUMBER: _builtins.int
     NOTE_FIELD_NUMBER: _builtins.int
     RESOLVED_AT_MS_FIELD_NUMBER: _builtins.int
+    KIND_FIELD_NUMBER: _builtins.int
+    STORE_ID_FIELD_NUMBER: _builtins.int
+    PLAYBOOK_ID_FIELD_NUMBER: _builtins.int
+    STEPS_DONE_FIELD_NUMBER: _builtins.int
+    STEPS_TOTAL_FIELD_NUMBER: _builtins.int
     alert_id: _builtins.str
     feedback_id: _builtins.str
     staff_id: _builtins.str
     outcome: _builtins.str
     note: _builtins.str
     resolved_at_ms: _builtins.int
+    kind: _builtins.str
+    """Plan adherence (#18): the alert's kind, store and playbook, and how many of the plan's
+    steps were ticked done (staff app checklist) before it was resolved, of how many.
+    """
+    store_id: _builtins.str
+    playbook_id: _builtins.str
+    steps_done: _builtins.int
+    steps_total: _builtins.int
     def __init__(
         self,
         *,
@@ -274,10 +411,15 @@ class AlertResolved(_message.Message):
         outcome: _builtins.str = ...,
         note: _builtins.str = ...,
         resolved_at_ms: _builtins.int = ...,
+        kind: _builtins.str = ...,
+        store_id: _builtins.str = ...,
+        playbook_id: _builtins.str = ...,
+        steps_done: _builtins.int = ...,
+        steps_total: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["alert_id", b"alert_id", "feedback_id", b"feedback_id", "note", b"note", "outcome", b"outcome", "resolved_at_ms", b"resolved_at_ms", "staff_id", b"staff_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["alert_id", b"alert_id", "feedback_id", b"feedback_id", "kind", b"kind", "note", b"note", "outcome", b"outcome", "playbook_id", b"playbook_id", "resolved_at_ms", b"resolved_at_ms", "staff_id", b"staff_id", "steps_done", b"steps_done", "steps_total", b"steps_total", "store_id", b"store_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

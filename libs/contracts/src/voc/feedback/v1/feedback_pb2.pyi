@@ -3,8 +3,10 @@
 isort:skip_file
 """
 
+from collections import abc as _abc
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
+from google.protobuf.internal import containers as _containers
 from voc.common.v1 import common_pb2 as _common_pb2
 import builtins as _builtins
 import sys
@@ -16,6 +18,56 @@ else:
     from typing_extensions import TypeAlias as _TypeAlias, Never as _Never
 
 DESCRIPTOR: _descriptor.FileDescriptor
+
+@_typing.final
+class AuthorizeStoreRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    STORE_ID_FIELD_NUMBER: _builtins.int
+    API_KEY_FIELD_NUMBER: _builtins.int
+    store_id: _builtins.str
+    api_key: _builtins.str
+    """empty: only the store is checked (an admin call)"""
+    def __init__(
+        self,
+        *,
+        store_id: _builtins.str = ...,
+        api_key: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["api_key", b"api_key", "store_id", b"store_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AuthorizeStoreRequest: _TypeAlias = AuthorizeStoreRequest  # noqa: Y015
+
+@_typing.final
+class AuthorizeStoreResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    STORE_KNOWN_FIELD_NUMBER: _builtins.int
+    KEY_VALID_FIELD_NUMBER: _builtins.int
+    KEY_STORE_IDS_FIELD_NUMBER: _builtins.int
+    store_known: _builtins.bool
+    key_valid: _builtins.bool
+    """the key is known, not revoked, not expired"""
+    @_builtins.property
+    def key_store_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    def __init__(
+        self,
+        *,
+        store_known: _builtins.bool = ...,
+        key_valid: _builtins.bool = ...,
+        key_store_ids: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["key_store_ids", b"key_store_ids", "key_valid", b"key_valid", "store_known", b"store_known"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AuthorizeStoreResponse: _TypeAlias = AuthorizeStoreResponse  # noqa: Y015
 
 @_typing.final
 class GetFeedbackRequest(_message.Message):

@@ -45,6 +45,11 @@ class FeedbackServiceStub:
                 request_serializer=voc_dot_feedback_dot_v1_dot_feedback__pb2.RecordOutcomeRequest.SerializeToString,
                 response_deserializer=voc_dot_feedback_dot_v1_dot_feedback__pb2.RecordOutcomeResponse.FromString,
                 _registered_method=True)
+        self.AuthorizeStore = channel.unary_unary(
+                '/voc.feedback.v1.FeedbackService/AuthorizeStore',
+                request_serializer=voc_dot_feedback_dot_v1_dot_feedback__pb2.AuthorizeStoreRequest.SerializeToString,
+                response_deserializer=voc_dot_feedback_dot_v1_dot_feedback__pb2.AuthorizeStoreResponse.FromString,
+                _registered_method=True)
 
 
 class FeedbackServiceServicer:
@@ -64,6 +69,14 @@ class FeedbackServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def AuthorizeStore(self, request, context):
+        """Whether a store exists and, with a store-app API key, which stores that key may act for:
+        how profile's real-time check-in (POST /v1/visits) checks the keys feedback issues.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_FeedbackServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -76,6 +89,11 @@ def add_FeedbackServiceServicer_to_server(servicer, server):
                     servicer.RecordOutcome,
                     request_deserializer=voc_dot_feedback_dot_v1_dot_feedback__pb2.RecordOutcomeRequest.FromString,
                     response_serializer=voc_dot_feedback_dot_v1_dot_feedback__pb2.RecordOutcomeResponse.SerializeToString,
+            ),
+            'AuthorizeStore': grpc.unary_unary_rpc_method_handler(
+                    servicer.AuthorizeStore,
+                    request_deserializer=voc_dot_feedback_dot_v1_dot_feedback__pb2.AuthorizeStoreRequest.FromString,
+                    response_serializer=voc_dot_feedback_dot_v1_dot_feedback__pb2.AuthorizeStoreResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -133,6 +151,33 @@ class FeedbackService:
             '/voc.feedback.v1.FeedbackService/RecordOutcome',
             voc_dot_feedback_dot_v1_dot_feedback__pb2.RecordOutcomeRequest.SerializeToString,
             voc_dot_feedback_dot_v1_dot_feedback__pb2.RecordOutcomeResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AuthorizeStore(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/voc.feedback.v1.FeedbackService/AuthorizeStore',
+            voc_dot_feedback_dot_v1_dot_feedback__pb2.AuthorizeStoreRequest.SerializeToString,
+            voc_dot_feedback_dot_v1_dot_feedback__pb2.AuthorizeStoreResponse.FromString,
             options,
             channel_credentials,
             insecure,

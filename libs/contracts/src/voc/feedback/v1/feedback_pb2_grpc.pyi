@@ -36,6 +36,10 @@ class FeedbackServiceStub:
     GetFeedback: _grpc.UnaryUnaryMultiCallable[_feedback_pb2.GetFeedbackRequest, _feedback_pb2.GetFeedbackResponse]
     RecordOutcome: _grpc.UnaryUnaryMultiCallable[_feedback_pb2.RecordOutcomeRequest, _feedback_pb2.RecordOutcomeResponse]
     """Records what staff did about a feedback item (acknowledged, resolved with an outcome)."""
+    AuthorizeStore: _grpc.UnaryUnaryMultiCallable[_feedback_pb2.AuthorizeStoreRequest, _feedback_pb2.AuthorizeStoreResponse]
+    """Whether a store exists and, with a store-app API key, which stores that key may act for:
+    how profile's real-time check-in (POST /v1/visits) checks the keys feedback issues.
+    """
 
 @_typing.type_check_only
 class FeedbackServiceAsyncStub(FeedbackServiceStub):
@@ -45,6 +49,10 @@ class FeedbackServiceAsyncStub(FeedbackServiceStub):
     GetFeedback: _aio.UnaryUnaryMultiCallable[_feedback_pb2.GetFeedbackRequest, _feedback_pb2.GetFeedbackResponse]  # type: ignore[assignment]
     RecordOutcome: _aio.UnaryUnaryMultiCallable[_feedback_pb2.RecordOutcomeRequest, _feedback_pb2.RecordOutcomeResponse]  # type: ignore[assignment]
     """Records what staff did about a feedback item (acknowledged, resolved with an outcome)."""
+    AuthorizeStore: _aio.UnaryUnaryMultiCallable[_feedback_pb2.AuthorizeStoreRequest, _feedback_pb2.AuthorizeStoreResponse]  # type: ignore[assignment]
+    """Whether a store exists and, with a store-app API key, which stores that key may act for:
+    how profile's real-time check-in (POST /v1/visits) checks the keys feedback issues.
+    """
 
 class FeedbackServiceServicer(metaclass=_abc_1.ABCMeta):
     """The customer's voice: feedback items and their case lifecycle."""
@@ -63,5 +71,15 @@ class FeedbackServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_feedback_pb2.RecordOutcomeResponse, _abc.Awaitable[_feedback_pb2.RecordOutcomeResponse]]:
         """Records what staff did about a feedback item (acknowledged, resolved with an outcome)."""
+
+    @_abc_1.abstractmethod
+    def AuthorizeStore(
+        self,
+        request: _feedback_pb2.AuthorizeStoreRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_feedback_pb2.AuthorizeStoreResponse, _abc.Awaitable[_feedback_pb2.AuthorizeStoreResponse]]:
+        """Whether a store exists and, with a store-app API key, which stores that key may act for:
+        how profile's real-time check-in (POST /v1/visits) checks the keys feedback issues.
+        """
 
 def add_FeedbackServiceServicer_to_server(servicer: FeedbackServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

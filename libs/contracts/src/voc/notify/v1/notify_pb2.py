@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1avoc/notify/v1/notify.proto\x12\rvoc.notify.v1\"#\n\x0fGetAlertRequest\x12\x10\n\x08\x61lert_id\x18\x01 \x01(\t\"\xad\x01\n\x05\x41lert\x12\x10\n\x08\x61lert_id\x18\x01 \x01(\t\x12\x13\n\x0b\x66\x65\x65\x64\x62\x61\x63k_id\x18\x02 \x01(\t\x12\x10\n\x08store_id\x18\x03 \x01(\t\x12\x0e\n\x06status\x18\x04 \x01(\t\x12\x10\n\x08priority\x18\x05 \x01(\t\x12\x15\n\rcreated_at_ms\x18\x06 \x01(\x03\x12\x1a\n\x12\x61\x63knowledged_at_ms\x18\x07 \x01(\x03\x12\x16\n\x0eresolved_at_ms\x18\x08 \x01(\x03\"7\n\x10GetAlertResponse\x12#\n\x05\x61lert\x18\x01 \x01(\x0b\x32\x14.voc.notify.v1.Alert2\\\n\rNotifyService\x12K\n\x08GetAlert\x12\x1e.voc.notify.v1.GetAlertRequest\x1a\x1f.voc.notify.v1.GetAlertResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1avoc/notify/v1/notify.proto\x12\rvoc.notify.v1\"#\n\x0fGetAlertRequest\x12\x10\n\x08\x61lert_id\x18\x01 \x01(\t\"\xbb\x01\n\x05\x41lert\x12\x10\n\x08\x61lert_id\x18\x01 \x01(\t\x12\x13\n\x0b\x66\x65\x65\x64\x62\x61\x63k_id\x18\x02 \x01(\t\x12\x10\n\x08store_id\x18\x03 \x01(\t\x12\x0e\n\x06status\x18\x04 \x01(\t\x12\x10\n\x08priority\x18\x05 \x01(\t\x12\x15\n\rcreated_at_ms\x18\x06 \x01(\x03\x12\x1a\n\x12\x61\x63knowledged_at_ms\x18\x07 \x01(\x03\x12\x16\n\x0eresolved_at_ms\x18\x08 \x01(\x03\x12\x0c\n\x04kind\x18\t \x01(\t\"7\n\x10GetAlertResponse\x12#\n\x05\x61lert\x18\x01 \x01(\x0b\x32\x14.voc.notify.v1.Alert2\\\n\rNotifyService\x12K\n\x08GetAlert\x12\x1e.voc.notify.v1.GetAlertRequest\x1a\x1f.voc.notify.v1.GetAlertResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,9 +34,9 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_GETALERTREQUEST']._serialized_start=45
   _globals['_GETALERTREQUEST']._serialized_end=80
   _globals['_ALERT']._serialized_start=83
-  _globals['_ALERT']._serialized_end=256
-  _globals['_GETALERTRESPONSE']._serialized_start=258
-  _globals['_GETALERTRESPONSE']._serialized_end=313
-  _globals['_NOTIFYSERVICE']._serialized_start=315
-  _globals['_NOTIFYSERVICE']._serialized_end=407
+  _globals['_ALERT']._serialized_end=270
+  _globals['_GETALERTRESPONSE']._serialized_start=272
+  _globals['_GETALERTRESPONSE']._serialized_end=327
+  _globals['_NOTIFYSERVICE']._serialized_start=329
+  _globals['_NOTIFYSERVICE']._serialized_end=421
 # @@protoc_insertion_point(module_scope)

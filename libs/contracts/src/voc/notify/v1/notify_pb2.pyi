@@ -47,6 +47,7 @@ class Alert(_message.Message):
     CREATED_AT_MS_FIELD_NUMBER: _builtins.int
     ACKNOWLEDGED_AT_MS_FIELD_NUMBER: _builtins.int
     RESOLVED_AT_MS_FIELD_NUMBER: _builtins.int
+    KIND_FIELD_NUMBER: _builtins.int
     alert_id: _builtins.str
     feedback_id: _builtins.str
     store_id: _builtins.str
@@ -55,6 +56,8 @@ class Alert(_message.Message):
     created_at_ms: _builtins.int
     acknowledged_at_ms: _builtins.int
     resolved_at_ms: _builtins.int
+    kind: _builtins.str
+    """feedback | pattern | heads_up"""
     def __init__(
         self,
         *,
@@ -66,10 +69,11 @@ class Alert(_message.Message):
         created_at_ms: _builtins.int = ...,
         acknowledged_at_ms: _builtins.int = ...,
         resolved_at_ms: _builtins.int = ...,
+        kind: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["acknowledged_at_ms", b"acknowledged_at_ms", "alert_id", b"alert_id", "created_at_ms", b"created_at_ms", "feedback_id", b"feedback_id", "priority", b"priority", "resolved_at_ms", b"resolved_at_ms", "status", b"status", "store_id", b"store_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["acknowledged_at_ms", b"acknowledged_at_ms", "alert_id", b"alert_id", "created_at_ms", b"created_at_ms", "feedback_id", b"feedback_id", "kind", b"kind", "priority", b"priority", "resolved_at_ms", b"resolved_at_ms", "status", b"status", "store_id", b"store_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

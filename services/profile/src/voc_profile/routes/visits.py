@@ -1,0 +1,47 @@
+"""`POST /v1/visits`: a real-time check-in from a POS, kiosk, app or reservation system (#18).
+A store-app API key (scoped to its stores, as at feedback intake) or the admin token."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import orjson
+from fastapi import APIRouter, Depends, Header, Response
+
+from voc_platform.http import BearerDep, DatabaseDep, app_state, bearer_token
+from voc_profile import checkins
+from voc_profile.deps import SettingsDep
+from voc_profile.schemas import CheckinAccepted, CheckinIn
+from voc_profile.store_access import StoreAccess
+
+router = APIRouter(tags=["visits"])
+StoreAccessDep = Annotated[StoreAccess, Depends(app_state("store_access"))]
+
+
+@router.post(
+    "/v1/visits",
+    status_code=202,
+    response_model=CheckinAccepted,
+    responses={401: {}, 403: {}, 409: {}, 413: {}, 422: {}, 503: {}},
+)
+async def check_in(
+    body: CheckinIn,
+    credentials: BearerDep,
+    database: DatabaseDep,
+    settings: SettingsDep,
+    access: StoreAccessDep,
+    idempotency_key: Annotated[str | None, Header(min_length=1, max_length=200)] = None,
+) -> Response:
+    """The visit joins the customer's visits; a heads-up goes to the store's staff when the
+    customer had recent trouble, is a churn risk or a VIP (`heads_up` in the answer)."""
+    caller = await access.authorize(token=bearer_token(credentials), store_id=body.store_id)
+    result = await checkins.check_in(
+        database, body=body, caller=caller, idempotency_key=idempotency_key, settings=settings
+    )
+    headers = {"Idempotent-Replayed": "true"} if result.replay else {}
+    return Response(
+        orjson.dumps({"id": result.id, "customer_id": result.customer_id, "heads_up": result.heads_up}),
+        status_code=202,
+        media_type="application/json",
+        headers=headers,
+    )
