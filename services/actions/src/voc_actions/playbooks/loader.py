@@ -143,7 +143,12 @@ def _parse_one(file: str, text: str, problems: list[PlaybookProblem]) -> Playboo
     title = parse_text(src, data["title"], ("title",)) if "title" in data else None
     script = parse_text(src, data["script"], ("script",)) if "script" in data else None
     when = (
-        parse_when(src, data["when"], need_category=kind not in CATEGORY_OPTIONAL_KINDS)
+        parse_when(
+            src,
+            data["when"],
+            need_category=kind not in CATEGORY_OPTIONAL_KINDS,
+            allow_empty=kind in CATEGORY_OPTIONAL_KINDS,
+        )
         if "when" in data
         else None
     )

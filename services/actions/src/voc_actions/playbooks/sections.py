@@ -261,10 +261,10 @@ def parse_condition(src: Source, key: str, value: Any) -> Condition | None:
 
 
 def parse_when(
-    src: Source, value: Any, *, need_category: bool = True
+    src: Source, value: Any, *, need_category: bool = True, allow_empty: bool = False
 ) -> tuple[tuple[Condition, ...], tuple[str, ...]] | None:
     """The conditions and the categories they name (a modifier's `when` may name none: then it
-    applies in every category)."""
+    applies in every category). Only a pattern or heads-up default may have no condition."""
     if not isinstance(value, dict):
         src.add(("when",), "expected a mapping of conditions, e.g. {category: [food_safety]}")
         return None
@@ -283,7 +283,7 @@ def parse_when(
     if need_category and "category" not in value:
         src.add(("when",), "when.category is required: every playbook belongs to a category")
         ok = False
-    if not value:
+    if not value and not allow_empty:
         src.add(("when",), "empty when: give at least one condition")
         ok = False
     if not ok:
