@@ -91,8 +91,9 @@ async def schedule(
         "customer_id": request.customer_id or None,
         "url": request.url,
         "language": "ko" if request.language == "ko" else "en",
-        "email": request.email or None,
-        "phone": request.phone or None,
+        # What cannot be an address or a number is not kept (profile's are asked at send time).
+        "email": request.email if 0 < len(request.email) <= 254 else None,
+        "phone": request.phone if 0 < len(request.phone) <= 32 else None,
         "status": "pending",
         "attempts": 0,
         "next_attempt_at": send_at,
