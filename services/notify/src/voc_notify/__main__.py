@@ -9,6 +9,10 @@ from voc_notify.clients import Upstreams
 from voc_notify.models import outbox_table
 from voc_notify.settings import Settings
 from voc_notify.stream import LIVE_SUBJECT, AlertBroker
+from voc_notify.webhooks import enqueue
+from voc_notify.webhooks.dispatch import WebhookDispatcher
+from voc_notify.webhooks.sender import WebhookSender
+from voc_notify.webhooks.targets import WebhookTargets
 from voc_notify.webpush import DEFAULT_PUSH_HOSTS, PushAllowlist, VapidKeys, WebPushSender
 from voc_notify.workers import DeliveryWorker, EscalationWorker
 from voc_platform.runtime import ServiceParts, ServiceRuntime, run_service
@@ -29,10 +33,16 @@ def build(runtime: ServiceRuntime) -> ServiceParts:
     delivery = DeliveryWorker(runtime.database, sender, settings)
     escalation = EscalationWorker(runtime.database, settings, broker, delivery.wake)
     upstreams = Upstreams(settings)
+    webhook_sender = WebhookSender(
+        WebhookTargets(settings.allowed_webhook_hosts()), timeout=settings.webhook_timeout_seconds
+    )
+    webhooks = WebhookDispatcher(runtime.database, webhook_sender, settings)
 
     async def close() -> None:
+        await webhooks.aclose()
         await upstreams.close()
         await sender.aclose()
+        await webhook_sender.aclose()
 
     return ServiceParts(
         app=api.build_app(
@@ -42,6 +52,7 @@ def build(runtime: ServiceRuntime) -> ServiceParts:
             allowlist=allowlist,
             broker=broker,
             wake_delivery=delivery.wake,
+            webhook_sender=webhook_sender,
         ),
         grpc_register=grpc_server.register(runtime.database),
         grpc_service_names=[grpc_server.SERVICE_NAME],
@@ -51,9 +62,10 @@ def build(runtime: ServiceRuntime) -> ServiceParts:
             broker,
             delivery,
             dedupe_window=settings.dedupe_window_seconds,
-        ),
+        )
+        + enqueue.consumers(runtime.database),
         subscriptions=[(LIVE_SUBJECT, broker.on_live_message)],
-        background=[delivery.run, escalation.run],
+        background=[delivery.run, escalation.run, webhooks.run],
         on_stop=[close],
         metric_sources=[metrics.timers_due_source(runtime.database)],
     )

@@ -2,8 +2,7 @@
 with every service): alerts created, merged, acknowledged, resolved and escalated, written
 degraded, the time to acknowledge, pushes by result, and the escalation timers due (read at scrape time).
 
-Web Push is the one channel today; e-mail, SMS and webhooks would count in
-`voc_push_deliveries_total`'s sibling `voc_<channel>_deliveries_total` with the same results."""
+Web Push counts in `voc_push_deliveries_total`, webhook attempts in `voc_webhook_attempts_total`."""
 
 from __future__ import annotations
 
@@ -46,9 +45,15 @@ TIME_TO_ACKNOWLEDGE = metrics.histogram(
     buckets=(5, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200),
 )
 PUSHES = metrics.counter("voc_push_deliveries_total", "Web Push sends, by result.", ["result"])
+WEBHOOKS = metrics.counter(
+    "voc_webhook_attempts_total",
+    "Webhook attempts, by result: ok (2xx) or failed (anything else).",
+    ["result"],
+)
 
 _created = {p: ALERTS_CREATED.labels(p) for p in (*PRIORITIES, "other")}
 _pushes = {r: PUSHES.labels(r) for r in PUSH_RESULTS}
+_webhooks = {r: WEBHOOKS.labels(r) for r in ("ok", "failed")}
 _escalated = {k: ALERTS_ESCALATED.labels(k) for k in ("ack", "resolve")}
 _degraded = {r: ALERTS_DEGRADED.labels(r) for r in ("profile_unavailable", "actions_unavailable")}
 
@@ -86,6 +91,10 @@ def pushed(results: Iterable[str]) -> None:
         child = _pushes.get(result)
         if child is not None:
             child.inc()
+
+
+def webhook_attempted(*, ok: bool) -> None:
+    _webhooks["ok" if ok else "failed"].inc()
 
 
 def timers_due_source(database: Database) -> metrics.Source:
