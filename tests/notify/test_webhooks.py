@@ -217,9 +217,7 @@ async def test_a_receiver_down_for_a_while_gets_everything_with_the_same_ids(
         delivered = [r for r in arrived if r.status == 200]
         assert {r.webhook_id for r in delivered} == ids  # everything, each once accepted
         assert arrived[0].webhook_id in ids  # the refused attempt's id came again, accepted
-        assert arrived[0].body == next(
-            r.body for r in delivered if r.webhook_id == arrived[0].webhook_id
-        )
+        assert arrived[0].body == next(r.body for r in delivered if r.webhook_id == arrived[0].webhook_id)
         receiver.verified(endpoint["secret"], "/down")  # every attempt signed
         assert {d.status for d in await h.deliveries(endpoint["id"])} == {"delivered"}
         state = await h.endpoint(endpoint["id"])
