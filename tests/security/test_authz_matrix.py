@@ -116,6 +116,10 @@ def fresh_alert_of_a(s: SecuredSystem, body: Any = None) -> Call:
     return Call(path={"alert_id": s.fresh_alert()[0]}, json=body)
 
 
+def webhook(s: SecuredSystem) -> Call:
+    return Call(path={"endpoint_id": s.fresh_webhook()})
+
+
 def customer_of_a(s: SecuredSystem) -> Call:
     return Call(path={"customer_id": s.customer_a()})
 
@@ -298,6 +302,17 @@ TABLE: dict[str, Row] = {
     "notify GET /v1/admin/stores/{store_id}/on-duty": admin_only(
         200, lambda _: Call(path={"store_id": STORE_A})
     ),
+    "notify POST /v1/admin/webhooks": admin_only(
+        201,
+        lambda s: Call(json={"url": f"https://93.184.216.34/{s.unique('m')}", "events": ["customer.erased"]}),
+    ),
+    "notify GET /v1/admin/webhooks": admin_only(200),
+    "notify GET /v1/admin/webhooks/{endpoint_id}": admin_only(200, webhook),
+    "notify DELETE /v1/admin/webhooks/{endpoint_id}": admin_only(204, webhook),
+    "notify POST /v1/admin/webhooks/{endpoint_id}/rotate-secret": admin_only(200, webhook),
+    "notify GET /v1/admin/webhooks/{endpoint_id}/deliveries": admin_only(200, webhook),
+    # The test message goes out (to an address nothing answers here): the answer says how it went.
+    "notify POST /v1/admin/webhooks/{endpoint_id}/test": admin_only(200, webhook),
     "notify GET /": PUBLIC,  # the staff app: its data comes from the staff API
     "notify GET /sw.js": PUBLIC,
     "notify GET /manifest.webmanifest": PUBLIC,
