@@ -26,8 +26,16 @@ from voc_platform.outbox import mark_processed_sync
 log = logging.getLogger(__name__)
 CONSUMER = "notify-webhooks"
 
+_ACTIVE_ENDPOINTS = select(WebhookEndpoint.id, WebhookEndpoint.events).where(
+    WebhookEndpoint.status == bindparam("status")
+)
+# On PostgreSQL the endpoints read are KEY SHARE locked until the caller commits: an endpoint
+# deleted meanwhile waits for this transaction instead of failing its delivery rows' foreign key
+# (the dispatcher's updates of an endpoint do not conflict with it). SQLite writers are serialized.
 _ACTIVE = Prepared(
-    select(WebhookEndpoint.id, WebhookEndpoint.events).where(WebhookEndpoint.status == bindparam("status"))
+    lambda dialect: (
+        _ACTIVE_ENDPOINTS.with_for_update(key_share=True) if dialect == "postgresql" else _ACTIVE_ENDPOINTS
+    )
 )
 _INSERT = Prepared(insert(WebhookDelivery))
 
