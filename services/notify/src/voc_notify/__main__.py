@@ -67,7 +67,10 @@ def build(runtime: ServiceRuntime) -> ServiceParts:
         subscriptions=[(LIVE_SUBJECT, broker.on_live_message)],
         background=[delivery.run, escalation.run, webhooks.run],
         on_stop=[close],
-        metric_sources=[metrics.timers_due_source(runtime.database)],
+        metric_sources=[
+            metrics.timers_due_source(runtime.database),
+            metrics.webhook_endpoints_source(runtime.database),
+        ],
     )
 
 

@@ -11,7 +11,7 @@ from collections.abc import Iterable
 
 from sqlalchemy import func, select
 
-from voc_notify.models import EscalationTimer
+from voc_notify.models import EscalationTimer, WebhookEndpoint
 from voc_platform import metrics
 from voc_platform.db import Database
 
@@ -114,3 +114,23 @@ def timers_due_source(database: Database) -> metrics.Source:
         return [family]
 
     return metrics.Source("escalation_timers", collect)
+
+
+def webhook_endpoints_source(database: Database) -> metrics.Source:
+    """`voc_webhook_endpoints{status}`: registered webhook endpoints, active and disabled (an
+    endpoint is disabled after 24 h of failures or a 410: someone should look)."""
+
+    async def collect() -> list[metrics.Metric]:
+        query = select(WebhookEndpoint.status, func.count()).group_by(WebhookEndpoint.status)
+        async with database.session() as session:
+            counts = {"active": 0, "disabled": 0} | {
+                s: int(n) for s, n in (await session.execute(query)).all()
+            }
+        family = metrics.gauge_family(
+            "voc_webhook_endpoints", "Outbound webhook endpoints by status (active, disabled).", ["status"]
+        )
+        for status, count in sorted(counts.items()):
+            family.add_metric([status], float(count))
+        return [family]
+
+    return metrics.Source("webhook_endpoints", collect)
