@@ -341,6 +341,10 @@ async def test_a_rotated_secret_signs_from_then_on(notify_db: Database, receiver
         test = receiver.wait_for(2, "/rot")[1]
         assert Webhook(rotated["secret"]).verify(test.body, test.headers)["type"] == "webhook.test"
         assert (await registry_attempts(h, endpoint["id"]))[0]["event_type"] == "webhook.test"
+        # A month on, what finished is forgotten.
+        h.clock.advance(31 * 86400)
+        await h.send_due()
+        assert await registry_attempts(h, endpoint["id"]) == [] and await h.deliveries(endpoint["id"]) == []
 
 
 async def test_other_services_events_are_heard_once(notify_db: Database, receiver: WebhookReceiver) -> None:

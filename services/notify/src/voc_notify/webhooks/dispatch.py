@@ -5,7 +5,8 @@ on PostgreSQL) and its back-off (`webpush.backoff_delay`), with what webhooks ne
 - each attempt is its own task, at most `VOC_WEBHOOK_CONCURRENCY` at once and a quarter of
   them for one endpoint, so a receiver that hangs (5 s timeout) holds its own slots, never
   the pass or another endpoint's deliveries;
-- every attempt is recorded (status code, latency, error, 300 bytes of the answer);
+- every attempt is recorded (status code, latency, error, 300 bytes of the answer), and kept
+  with its finished delivery for 30 days;
 - a failure is retried with exponential back-off (5 s doubling, at most 2 h apart), with the
   same `webhook-id` and body, until the delivery is `VOC_WEBHOOK_DISABLE_AFTER_SECONDS` (24 h)
   old; an endpoint failing that long without a success, or answering 410 Gone, is disabled:
@@ -26,7 +27,7 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 
 from voc_notify import metrics
 from voc_notify.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
@@ -44,6 +45,9 @@ log = logging.getLogger(__name__)
 
 RETRY_BASE_SECONDS = 5.0
 RETRY_CAP_SECONDS = 2 * 3600.0
+#: Finished deliveries and attempts are kept this long (what `…/deliveries` can show), pruned hourly.
+RETENTION_SECONDS = 30 * 86400.0
+PRUNE_EVERY_SECONDS = 3600.0
 
 _DUE_COLUMNS = (
     WebhookDelivery.id,
@@ -86,11 +90,14 @@ class WebhookDispatcher(PollingWorker):
         self.clock = clock
         self._tasks: set[asyncio.Task[None]] = set()
         self._inflight: Counter[str] = Counter()
+        self._pruned_at = 0.0
         enqueue.on_enqueued(self.wake)
 
     async def process_due(self, *, now: float | None = None) -> int:
         """Lease what is due and start its attempts (not waiting for them); returns how many."""
         now = self.clock() if now is None else now
+        if now - self._pruned_at >= PRUNE_EVERY_SECONDS:
+            await self.prune(now=now)
         free = self.concurrency - len(self._tasks)
         if free <= 0:
             return 0
@@ -130,6 +137,18 @@ class WebhookDispatcher(PollingWorker):
             self._tasks.add(task)
             task.add_done_callback(functools.partial(self._done, endpoint_id=row.endpoint_id))
         return len(taken)
+
+    async def prune(self, *, now: float) -> None:
+        """Forget attempts, and delivered or failed deliveries, older than the retention."""
+        self._pruned_at = now
+        before = now - RETENTION_SECONDS
+        async with self.database.transaction() as session:
+            await session.execute(delete(WebhookAttempt).where(WebhookAttempt.attempted_at < before))
+            await session.execute(
+                delete(WebhookDelivery).where(
+                    WebhookDelivery.status.in_(("delivered", "failed")), WebhookDelivery.created_at < before
+                )
+            )
 
     def _done(self, task: asyncio.Task[None], *, endpoint_id: str) -> None:
         self._tasks.discard(task)
