@@ -245,6 +245,24 @@ async def test_a_hanging_receiver_times_out_without_delaying_another_endpoint(
         assert [d.status for d in await h.deliveries(healthy["id"])] == ["delivered"]
 
 
+async def test_redirects_are_not_followed_and_answers_are_kept_to_300_bytes(
+    notify_db: Database, receiver: WebhookReceiver
+) -> None:
+    async with hooks(notify_db) as h:
+        moved = await h.register(receiver.url("/moved"))
+        chatty = await h.register(receiver.url("/chatty"))
+        receiver.answer("/moved", 302)
+        receiver.reply = b'{"ok":true,"padding":"' + b"x" * 2000 + b'"}'
+        await new_alert(notify_db, "fb-redirect-1", now=time.time())
+        await h.send_due()
+        (redirected,) = await registry_attempts(h, moved["id"])
+        assert redirected["status_code"] == 302 and "redirect not followed" in redirected["error"]
+        assert [d.status for d in await h.deliveries(moved["id"])] == ["pending"]  # retried later
+        (answered,) = await registry_attempts(h, chatty["id"])
+        assert answered["status_code"] == 200 and len(answered["response"].encode()) <= 300
+        assert answered["response"].startswith('{"ok":true,"padding":"xxx')
+
+
 async def test_a_410_disables_the_endpoint_at_once(
     notify_db: Database, receiver: WebhookReceiver, caplog: pytest.LogCaptureFixture
 ) -> None:
