@@ -10,7 +10,7 @@ CHROMIUM := /usr/bin/chromium
 # The last line of `make test` when the browser tests could not run (they skip themselves).
 BROWSER_NOTE = [ -x $(CHROMIUM) ] || echo "make: browser tests skipped ($(CHROMIUM) not installed); run them with 'make test-browser' (as root it installs Debian's chromium)"
 
-.PHONY: help bootstrap run test test-sqlite test-postgres test-browser bench eval train proto proto-check lint fmt clean
+.PHONY: help bootstrap run test test-sqlite test-postgres test-browser bench eval train proto proto-check openapi openapi-check lint fmt clean
 
 help: ## list the commands
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*?## "}{printf "  make %-14s %s\n", $$1, $$2}'
@@ -66,7 +66,13 @@ proto-check: bootstrap
 	  diff -r -q -x __pycache__ -x py.typed $$tmp/voc libs/contracts/src/voc && echo "proto: stubs up to date" || \
 	  { echo "proto: generated stubs are stale; run 'make proto'"; rm -rf $$tmp; exit 1; }; rm -rf $$tmp
 
-lint: bootstrap proto-check ## ruff, ruff format --check, strict mypy, proto lint and drift
+openapi: bootstrap ## write the four services' OpenAPI documents to docs/openapi/
+	@$(RUN) voc openapi
+
+openapi-check: bootstrap
+	@$(RUN) voc openapi --check
+
+lint: bootstrap proto-check openapi-check ## ruff, ruff format --check, strict mypy, proto and OpenAPI drift
 	@$(RUN) ruff check .
 	@$(RUN) ruff format --check .
 	@$(RUN) mypy libs/platform/src tools/cli/src bench/src services/feedback/src services/profile/src services/actions/src services/notify/src

@@ -142,6 +142,8 @@ def running_system(
         push_allowed_hosts="127.0.0.1:*,localhost:*",
         restart=False,
         log_format="json",
+        # The webhook receivers of the tests listen on loopback (tests/support/webhook_receiver.py).
+        extra_env={"VOC_WEBHOOK_ALLOWED_HOSTS": "127.0.0.1:*"},
     )
     system = System(config)
     try:

@@ -170,6 +170,18 @@ class SecuredSystem:
         customer_id: str = r.json()[0]["customer_id"]
         return customer_id
 
+    def fresh_webhook(self) -> str:
+        """A new webhook endpoint (a public address: the security system has no webhook
+        allowlist), subscribed to a type this suite never makes happen."""
+        r = self.http.post(
+            f"{self.url('notify')}/v1/admin/webhooks",
+            json={"url": f"https://93.184.216.34/{self.unique('matrix')}", "events": ["customer.erased"]},
+            headers=self.admin,
+        )
+        assert r.status_code == 201, r.text
+        endpoint_id: str = r.json()["id"]
+        return endpoint_id
+
     def fresh_override(self, staff_id: str) -> str:
         """A one-off override (a past day, so routing is unchanged) of a staff member."""
         r = self.http.post(

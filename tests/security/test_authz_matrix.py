@@ -19,40 +19,14 @@ from fastapi import FastAPI
 from fastapi.routing import iter_route_contexts
 
 from tests.security.conftest import CALLERS, STORE_A, SecuredSystem
-from voc_actions import api as actions_api
-from voc_actions.live import LiveLibrary
-from voc_actions.playbooks import Library
-from voc_actions.settings import Settings as ActionsSettings
-from voc_cli import demo
-from voc_feedback import api as feedback_api
-from voc_feedback.settings import Settings as FeedbackSettings
-from voc_notify import api as notify_api
-from voc_notify.settings import Settings as NotifySettings
-from voc_notify.stream import AlertBroker
-from voc_notify.webpush import PushAllowlist, VapidKeys
-from voc_platform.db import Database
-from voc_profile import api as profile_api
-from voc_profile.settings import Settings as ProfileSettings
+from voc_cli import demo, openapi
 
 SERVICE_NAMES = ("feedback", "profile", "actions", "notify")
 
 
 def route_tables() -> dict[str, FastAPI]:
     """Each service's app as `build_app` makes it for the process (no database is opened)."""
-    database = Database("sqlite:///:memory:")
-    common: dict[str, Any] = {"VOC_ENV": "test", "admin_token": "route-table-admin-token"}
-    return {
-        "feedback": feedback_api.build_app(FeedbackSettings(**common), database),
-        "profile": profile_api.build_app(ProfileSettings(**common), database),
-        "actions": actions_api.build_app(ActionsSettings(**common), database, LiveLibrary(library=Library())),
-        "notify": notify_api.build_app(
-            NotifySettings(**common),
-            database,
-            vapid=VapidKeys.generate(),
-            allowlist=PushAllowlist(),
-            broker=AlertBroker(),
-        ),
-    }
+    return openapi.apps()
 
 
 def every_route() -> list[str]:
@@ -114,6 +88,10 @@ def alert_of_a(s: SecuredSystem) -> Call:
 
 def fresh_alert_of_a(s: SecuredSystem, body: Any = None) -> Call:
     return Call(path={"alert_id": s.fresh_alert()[0]}, json=body)
+
+
+def webhook(s: SecuredSystem) -> Call:
+    return Call(path={"endpoint_id": s.fresh_webhook()})
 
 
 def customer_of_a(s: SecuredSystem) -> Call:
@@ -309,6 +287,17 @@ TABLE: dict[str, Row] = {
     "notify GET /v1/admin/stores/{store_id}/on-duty": admin_only(
         200, lambda _: Call(path={"store_id": STORE_A})
     ),
+    "notify POST /v1/admin/webhooks": admin_only(
+        201,
+        lambda s: Call(json={"url": f"https://93.184.216.34/{s.unique('m')}", "events": ["customer.erased"]}),
+    ),
+    "notify GET /v1/admin/webhooks": admin_only(200),
+    "notify GET /v1/admin/webhooks/{endpoint_id}": admin_only(200, webhook),
+    "notify DELETE /v1/admin/webhooks/{endpoint_id}": admin_only(204, webhook),
+    "notify POST /v1/admin/webhooks/{endpoint_id}/rotate-secret": admin_only(200, webhook),
+    "notify GET /v1/admin/webhooks/{endpoint_id}/deliveries": admin_only(200, webhook),
+    # The test message goes out (to an address nothing answers here): the answer says how it went.
+    "notify POST /v1/admin/webhooks/{endpoint_id}/test": admin_only(200, webhook),
     "notify GET /": PUBLIC,  # the staff app: its data comes from the staff API
     "notify GET /sw.js": PUBLIC,
     "notify GET /manifest.webmanifest": PUBLIC,

@@ -636,6 +636,29 @@ def plot(results: list[RunResult], path: Path) -> bool:
 # ------------------------------------------------------------------ main
 
 
+async def start_webhook_sink(notify: str, admin_token: str) -> tuple[asyncio.subprocess.Process, str]:
+    """The webhook sink as its own process and one endpoint at it subscribed to every type (#19:
+    the targets hold with webhooks on)."""
+    port = free_port()
+    sink = await asyncio.create_subprocess_exec(sys.executable, "-m", "voc_bench.webhook_sink", str(port))
+    url = f"http://127.0.0.1:{port}"
+    async with httpx.AsyncClient(timeout=10, trust_env=False) as client:
+        for _ in range(100):
+            try:
+                await client.get(f"{url}/count")
+                break
+            except httpx.HTTPError:
+                await asyncio.sleep(0.1)
+        r = await client.post(
+            f"{notify}/v1/admin/webhooks",
+            json={"url": f"{url}/hook", "events": ["*"], "description": "make bench --webhook"},
+            headers={"Authorization": f"Bearer {admin_token}"},
+        )
+        r.raise_for_status()
+    print(f"[bench] webhook endpoint subscribed to * at {url}/hook", flush=True)
+    return sink, url
+
+
 async def bench(args: argparse.Namespace) -> dict[str, Any]:
     """The whole run in order: databases, system, phones, warm-up, target run, sweep, ceiling,
     teardown (one function, ~125 lines, so the run's sequence reads in one place)."""
@@ -663,9 +686,12 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
         extra_env={
             "VOC_FEEDBACK_RATE_LIMIT_PER_SECOND": "1000000",
             "VOC_FEEDBACK_RATE_LIMIT_BURST": "1000000",
+            # --webhook: the sink listens on loopback (voc_bench.webhook_sink)
+            "VOC_WEBHOOK_ALLOWED_HOSTS": "127.0.0.1:*",
         },
     )
     system = System(config)
+    sink: asyncio.subprocess.Process | None = None
     phones = Phones()
     print(f"[bench] starting the system ({database}) in {data_dir}", flush=True)
     await asyncio.to_thread(system.start, 90)
@@ -693,6 +719,8 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
                     headers={"Authorization": f"Bearer {login.json()['access_token']}"},
                 )
                 r.raise_for_status()
+        if args.webhook:
+            sink, sink_url = await start_webhook_sink(urls["notify"], system.admin_token)
         print(f"[bench] {len(creds['staff'])} phones registered; warming up", flush=True)
         step = functools.partial(run_once, system, phones, creds, show_progress=show)
         await step(rate=20, duration=3, drain_timeout=20, seed=1, label="warm-up 20/s")
@@ -746,7 +774,13 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
         report["intake_closed_loop_rps"] = round(ours, 1)
         report["bare_fastapi_closed_loop_rps"] = round(ceiling, 1)
         report["intake_vs_bare_ratio"] = round(ours / ceiling, 3) if ceiling else None
+        if sink is not None:
+            async with httpx.AsyncClient(trust_env=False) as client:
+                report["webhooks_received"] = (await client.get(f"{sink_url}/count")).json()["count"]
     finally:
+        if sink is not None:
+            sink.terminate()
+            await sink.wait()
         phones.close()
         await asyncio.to_thread(system.stop)
         if created:
@@ -779,6 +813,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--target-rate", type=float, default=100.0)
     parser.add_argument("--target-seconds", type=float, default=60.0)
     parser.add_argument("--ceiling-seconds", type=float, default=5.0)
+    parser.add_argument(
+        "--webhook",
+        action="store_true",
+        help="with one webhook endpoint subscribed to every type (a sink process on loopback)",
+    )
     parser.add_argument("--out", type=Path, default=RESULTS)
     add_flag(parser)  # per step on stderr: feedback sent / planned, then pushed / accepted
     args = parser.parse_args(argv)
@@ -812,6 +851,8 @@ def main(argv: list[str] | None = None) -> int:
             "CPU % and peak RSS (MB) per process:",
             {k: (last["cpu_percent"].get(k), last["peak_rss_mb"].get(k)) for k in last["peak_rss_mb"]},
         )
+    if "webhooks_received" in report:
+        print(f"webhooks received by the endpoint subscribed to *: {report['webhooks_received']}")
     print(f"results: {path}")
     return 0
 

@@ -17,6 +17,10 @@ from voc_notify.models import outbox_table
 from voc_notify.patterns import PatternWatch
 from voc_notify.settings import Settings
 from voc_notify.stream import LIVE_SUBJECT, AlertBroker
+from voc_notify.webhooks import enqueue
+from voc_notify.webhooks.dispatch import WebhookDispatcher
+from voc_notify.webhooks.sender import WebhookSender
+from voc_notify.webhooks.targets import WebhookTargets
 from voc_notify.webpush import DEFAULT_PUSH_HOSTS, PushAllowlist, VapidKeys, WebPushSender
 from voc_notify.workers import DeliveryWorker, EscalationWorker
 from voc_platform import dbsync
@@ -85,12 +89,18 @@ def build(runtime: ServiceRuntime) -> ServiceParts:
         log.info("follow-up messages to customers by %s", " and ".join(follow_up.channels))
     else:
         log.warning("follow-up not sent: no channel configured (VOC_SMTP_URL, VOC_SMS_GATEWAY_URL)")
+    webhook_sender = WebhookSender(
+        WebhookTargets(settings.allowed_webhook_hosts()), timeout=settings.webhook_timeout_seconds
+    )
+    webhooks = WebhookDispatcher(runtime.database, webhook_sender, settings)
 
     async def close() -> None:
+        await webhooks.aclose()
         await upstreams.close()
         await sender.aclose()
         if sms is not None:
             await sms.aclose()
+        await webhook_sender.aclose()
 
     return ServiceParts(
         app=api.build_app(
@@ -100,6 +110,7 @@ def build(runtime: ServiceRuntime) -> ServiceParts:
             allowlist=allowlist,
             broker=broker,
             wake_delivery=delivery.wake,
+            webhook_sender=webhook_sender,
         ),
         grpc_register=grpc_server.register(runtime.database),
         grpc_service_names=[grpc_server.SERVICE_NAME],
@@ -112,16 +123,21 @@ def build(runtime: ServiceRuntime) -> ServiceParts:
             wake_follow_ups=follow_up.wake,
             watch=settings.pattern_watch(),
         )
-        + erasure.consumers(runtime.database),
+        + erasure.consumers(runtime.database)
+        + enqueue.consumers(runtime.database),
         subscriptions=[(LIVE_SUBJECT, broker.on_live_message)],
         background=[
             delivery.run,
             escalation.run,
             follow_up.run,
+            webhooks.run,
             pattern_pruner(runtime.database, settings.pattern_watch()),
         ],
         on_stop=[close],
-        metric_sources=[metrics.timers_due_source(runtime.database)],
+        metric_sources=[
+            metrics.timers_due_source(runtime.database),
+            metrics.webhook_endpoints_source(runtime.database),
+        ],
     )
 
 

@@ -27,14 +27,13 @@ from voc_notify.models import (
     EscalationTimer,
     Staff,
     Store,
-    outbox_table,
 )
+from voc_notify.publishing import Event, publish_sync
 from voc_notify.routing import STAFF_COLUMNS, Candidate, hold_until, route_sync
 from voc_platform import dbsync
 from voc_platform.db import Database
 from voc_platform.dbsync import Prepared, Reader, insert_ignore
 from voc_platform.ids import uuid7
-from voc_platform.outbox import insert_outbox_rows, outbox_rows
 
 log = logging.getLogger(__name__)
 P = ParamSpec("P")
@@ -177,9 +176,7 @@ def new_alert_sync(
         timers=timer_rows(alert.id, plan, start=held or now),
         held=held,
         now=now,
-        event=outbox_rows(
-            [_alert_created(alert, plan, feedback_id=feedback.id, recipients=recipients, now=now)]
-        ),
+        event=_alert_created(alert, plan, feedback_id=feedback.id, recipients=recipients, now=now),
     )
     return NewAlert(alert, recipients, deliveries)
 
@@ -269,10 +266,10 @@ def insert_alert_rows(
     timers: list[dict[str, Any]],
     held: float | None,
     now: float,
-    event: list[dict[str, Any]],
+    event: Event,
 ) -> int:
-    """The alert, its recipients, one delivery per recipient device, its timers and its event;
-    returns the number of deliveries."""
+    """The alert, its recipients, one delivery per recipient device, its timers and its event
+    (with the webhook deliveries it makes); returns the number of deliveries."""
     _ALERT_INSERT.execute(reader, {c.key: getattr(alert, c.key) for c in Alert.__table__.columns})
     devices = []
     if staff_ids:
@@ -288,7 +285,7 @@ def insert_alert_rows(
         _DELIVERY_INSERT.execute_many(reader, _delivery_rows(alert.id, devices, level=0, held=held, now=now))
     if timers:
         _TIMER_INSERT.execute_many(reader, timers)
-    insert_outbox_rows(reader, outbox_table, event)
+    publish_sync(reader, [event], now=now)
     return len(devices)
 
 
@@ -425,7 +422,7 @@ def merge_feedback_sync(reader: Reader, *, alert_id: str, facts: AlertInput, now
         now=now,
         event_id=f"merged:{feedback.id}",  # ≤ 64 chars: processed_events.event_id
     )
-    insert_outbox_rows(reader, outbox_table, outbox_rows([event]))
+    publish_sync(reader, [event], now=now)
     return NewAlert(alert, staff, deliveries, merged=True)
 
 

@@ -7,9 +7,12 @@ from collections.abc import Callable
 from fastapi import FastAPI
 
 from voc_notify.auth import LoginGuard
-from voc_notify.routes import alerts, app, auth, devices, directory
+from voc_notify.routes import alerts, app, auth, devices, directory, webhooks
 from voc_notify.settings import Settings
 from voc_notify.stream import AlertBroker
+from voc_notify.webhooks.sender import WebhookSender
+from voc_notify.webhooks.signing import SecretBox
+from voc_notify.webhooks.targets import WebhookTargets
 from voc_notify.webpush import PushAllowlist, VapidKeys
 from voc_platform.db import Database
 from voc_platform.http import create_app, install_health_routes
@@ -23,6 +26,7 @@ def build_app(
     allowlist: PushAllowlist,
     broker: AlertBroker,
     wake_delivery: Callable[[], None] | None = None,
+    webhook_sender: WebhookSender | None = None,
 ) -> FastAPI:
     """The notify app: the routers below, reading these parts from `app.state` (`deps.py`)."""
     api = create_app(title="Frontline VoC — notify", service="voc-notify")
@@ -30,6 +34,11 @@ def build_app(
     api.state.settings, api.state.database = settings, database
     api.state.vapid, api.state.allowlist, api.state.broker = vapid, allowlist, broker
     api.state.login_guard = LoginGuard.from_settings(settings)
-    for router in (auth.router, auth.managers, devices.router, alerts.router, directory.router, app.router):
+    api.state.webhook_sender = webhook_sender or WebhookSender(
+        WebhookTargets(settings.allowed_webhook_hosts()), timeout=settings.webhook_timeout_seconds
+    )
+    api.state.secret_box = SecretBox.of(settings)
+    routers = (auth.router, auth.managers, devices.router, alerts.router, directory.router, webhooks.router)
+    for router in (*routers, app.router):
         api.include_router(router)
     return api

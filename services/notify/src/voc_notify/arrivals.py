@@ -23,7 +23,6 @@ from voc_notify.models import Alert, Store
 from voc_notify.routing import hold_until, route_sync
 from voc_platform.dbsync import Prepared, Reader
 from voc_platform.ids import uuid7
-from voc_platform.outbox import outbox_rows
 from voc_platform.taxonomy import label
 
 _OUTCOME = {
@@ -197,6 +196,6 @@ def heads_up_sync(
         timers=[],  # a heads-up is a moment's notice: no escalation ladder, no resolve SLA
         held=hold_until(store, priority=alert.priority, now=now),
         now=now,
-        event=outbox_rows([("voc.alert.created", created, None)]),
+        event=("voc.alert.created", created, None),
     )
     return NewAlert(alert, recipients, deliveries)

@@ -11,6 +11,8 @@ from fastapi import Depends
 from voc_notify.auth import LoginGuard, Principal, TokenError, read_token
 from voc_notify.settings import Settings
 from voc_notify.stream import AlertBroker
+from voc_notify.webhooks.sender import WebhookSender
+from voc_notify.webhooks.signing import SecretBox
 from voc_notify.webpush import PushAllowlist, VapidKeys
 from voc_platform.errors import Unauthenticated
 from voc_platform.http import BearerDep, app_state, bearer_token
@@ -35,3 +37,5 @@ BrokerDep = Annotated[AlertBroker, Depends(app_state("broker"))]
 AllowlistDep = Annotated[PushAllowlist, Depends(app_state("allowlist"))]
 VapidDep = Annotated[VapidKeys, Depends(app_state("vapid"))]
 LoginGuardDep = Annotated[LoginGuard, Depends(app_state("login_guard"))]
+WebhookSenderDep = Annotated[WebhookSender, Depends(app_state("webhook_sender"))]
+SecretBoxDep = Annotated[SecretBox, Depends(app_state("secret_box"))]

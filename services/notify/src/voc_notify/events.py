@@ -21,6 +21,7 @@ from voc_notify.facts import AlertInput, Feedback, Plan
 from voc_notify.models import STORE_COLUMNS, Alert, Store, processed_table
 from voc_notify.patterns import PatternOutcome, PatternWatch, Spike
 from voc_notify.stream import AlertBroker
+from voc_notify.webhooks.enqueue import enqueue_sync
 from voc_notify.workers import DeliveryWorker, lease_alert_deliveries
 from voc_platform import dbsync, telemetry
 from voc_platform.bus import ConsumerSpec
@@ -101,7 +102,7 @@ class AlertConsumer:
         # A new alert (most feedback), or a repeat complaint folded into its open alert, is
         # prepared statements only: one dbsync write hop.
         created, leased, pattern = await alerts.write_alert(
-            self.database, self._write, facts=given, event_id=event_id, now=time.time()
+            self.database, self._write, facts=given, event=event, event_id=event_id, now=time.time()
         )
         if created is None:
             return
@@ -145,12 +146,20 @@ class AlertConsumer:
         )
 
     def _write(
-        self, reader: Reader, *, facts: AlertInput, event_id: str, now: float
+        self,
+        reader: Reader,
+        *,
+        facts: AlertInput,
+        event: events_pb2.FeedbackReceived,
+        event_id: str,
+        now: float,
     ) -> tuple[NewAlert | None, list[Any], Spike | PatternOutcome | None]:
-        """The hop: the event marked processed, the alert written, a negative item counted for
-        pattern alerts (or folded into the open one), the first pushes leased."""
+        """The hop: the event marked processed, its webhook deliveries (feedback.received and
+        .classified) enqueued, the alert written, a negative item counted for pattern alerts (or
+        folded into the open one), the first pushes leased."""
         if not mark_processed_sync(reader, processed_table, consumer=CONSUMER, event_id=event_id):
             return None, [], None
+        enqueue_sync(reader, [("voc.feedback.received", event)], now=now)
         created = alerts.new_alert_sync(reader, facts=facts, now=now, dedupe_window=self.dedupe_window)
         if created is None:
             return None, [], None

@@ -31,11 +31,11 @@ from voc_notify.channels import SendResult
 from voc_notify.channels.mail import Mail, MailSender, mask_address
 from voc_notify.channels.sms import SmsMessage, SmsProvider, mask_phone, normalize_phone
 from voc_notify.channels.texts import render
-from voc_notify.models import FollowUpMessage, Store, outbox_table
+from voc_notify.models import FollowUpMessage, Store
+from voc_notify.publishing import publish
 from voc_notify.settings import Settings
 from voc_notify.webpush import backoff_delay
 from voc_platform.db import Database
-from voc_platform.outbox import add_event
 
 log = logging.getLogger(__name__)
 
@@ -377,22 +377,18 @@ class _Snapshot:
 
 async def _publish(session: AsyncSession, row: FollowUpMessage, outcome: Outcome, *, at: float) -> None:
     attempt = row.attempts
-    await add_event(
-        session,
-        outbox_table,
-        subject=SUBJECT_SENT,
-        message=events_pb2.FollowUpSent(
-            feedback_id=row.feedback_id,
-            store_id=row.store_id,
-            customer_id=row.customer_id or "",
-            channel=outcome.channel or "none",
-            outcome=outcome.outcome,
-            reason=outcome.reason,
-            attempt=attempt,
-            at_ms=int(at * 1000),
-            next_attempt_at_ms=int(outcome.next_at * 1000) if outcome.next_at else 0,
-            recipient=outcome.recipient,
-        ),
-        # One per attempt or decision; within the 64 characters of an event id.
-        event_id=f"fu:{row.feedback_id}:{attempt}:{int(at * 1000)}",
+    sent = events_pb2.FollowUpSent(
+        feedback_id=row.feedback_id,
+        store_id=row.store_id,
+        customer_id=row.customer_id or "",
+        channel=outcome.channel or "none",
+        outcome=outcome.outcome,
+        reason=outcome.reason,
+        attempt=attempt,
+        at_ms=int(at * 1000),
+        next_attempt_at_ms=int(outcome.next_at * 1000) if outcome.next_at else 0,
+        recipient=outcome.recipient,
     )
+    # One per attempt or decision; within the 64 characters of an event id. Through `publishing`:
+    # a message actually sent is also the `follow_up.sent` webhook, in the same transaction.
+    await publish(session, [(SUBJECT_SENT, sent, f"fu:{row.feedback_id}:{attempt}:{int(at * 1000)}")], now=at)

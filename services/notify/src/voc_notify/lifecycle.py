@@ -15,11 +15,11 @@ from voc_notify import checklists
 from voc_notify.alerts import add_recipients_sync
 from voc_notify.auth import Principal
 from voc_notify.errors import AlreadyAcknowledged
-from voc_notify.models import Alert, Delivery, EscalationTimer, Store, outbox_table
+from voc_notify.models import Alert, Delivery, EscalationTimer, Store
+from voc_notify.publishing import publish
 from voc_notify.routing import Candidate, staff_for_roles
 from voc_platform.dbsync import Reader
 from voc_platform.errors import Conflict
-from voc_platform.outbox import add_event, add_events
 
 OUTCOMES = ("resolved", "compensated", "referred", "no_action_needed", "customer_unreachable")
 # The alert events each case hears (one per feedback item the alert answers).
@@ -127,7 +127,7 @@ async def _tell_cases(session: AsyncSession, alert: Alert, subject: str, message
         event.CopyFrom(message)
         event.feedback_id = feedback_id
         events.append((subject, event, None))
-    await add_events(session, outbox_table, events)
+    await publish(session, events)
 
 
 async def escalate(
@@ -163,20 +163,15 @@ async def escalate(
     )
     if not tells_progress(alert):
         return alert, staff
-    await add_event(
-        session,
-        outbox_table,
-        subject="voc.alert.escalated",
-        message=events_pb2.AlertEscalated(
-            alert_id=alert.id,
-            feedback_id=alert.feedback_id or "",
-            level=timer.level if timer.kind == "ack" else -1,
-            roles=list(timer.roles),
-            recipient_staff_ids=[s.id for s in staff],
-            escalated_at_ms=int(now * 1000),
-        ),
-        event_id=f"escalated:{timer.id}",
+    escalated = events_pb2.AlertEscalated(
+        alert_id=alert.id,
+        feedback_id=alert.feedback_id or "",
+        level=timer.level if timer.kind == "ack" else -1,
+        roles=list(timer.roles),
+        recipient_staff_ids=[s.id for s in staff],
+        escalated_at_ms=int(now * 1000),
     )
+    await publish(session, [("voc.alert.escalated", escalated, f"escalated:{timer.id}")])
     return alert, staff
 
 

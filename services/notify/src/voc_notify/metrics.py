@@ -1,7 +1,9 @@
 """The notify service's own metrics (the platform's HTTP, gRPC, event and outbox metrics come
 with every service): alerts created, merged, acknowledged, resolved and escalated, written
 degraded, the time to acknowledge, pushes by result, follow-up messages to customers by channel
-and outcome, and the escalation timers due (read at scrape time)."""
+and outcome, and the escalation timers due (read at scrape time).
+
+Web Push counts in `voc_push_deliveries_total`, webhook attempts in `voc_webhook_attempts_total`."""
 
 from __future__ import annotations
 
@@ -10,7 +12,7 @@ from collections.abc import Iterable
 
 from sqlalchemy import func, select
 
-from voc_notify.models import EscalationTimer
+from voc_notify.models import EscalationTimer, WebhookEndpoint
 from voc_platform import metrics
 from voc_platform.db import Database
 
@@ -50,9 +52,15 @@ FOLLOW_UPS = metrics.counter(
     "outcome (sent, retrying, failed, not_sent, held).",
     ["channel", "outcome"],
 )
+WEBHOOKS = metrics.counter(
+    "voc_webhook_attempts_total",
+    "Webhook attempts, by result: ok (2xx) or failed (anything else).",
+    ["result"],
+)
 
 _created = {p: ALERTS_CREATED.labels(p) for p in (*PRIORITIES, "other")}
 _pushes = {r: PUSHES.labels(r) for r in PUSH_RESULTS}
+_webhooks = {r: WEBHOOKS.labels(r) for r in ("ok", "failed")}
 _escalated = {k: ALERTS_ESCALATED.labels(k) for k in ("ack", "resolve")}
 _degraded = {r: ALERTS_DEGRADED.labels(r) for r in ("profile_unavailable", "actions_unavailable")}
 
@@ -96,6 +104,10 @@ def pushed(results: Iterable[str]) -> None:
             child.inc()
 
 
+def webhook_attempted(*, ok: bool) -> None:
+    _webhooks["ok" if ok else "failed"].inc()
+
+
 def timers_due_source(database: Database) -> metrics.Source:
     """`voc_escalation_timers_due`: pending timers whose time has come (the escalation worker
     fires them every second, so more than a handful for long means it is stuck or behind)."""
@@ -113,3 +125,23 @@ def timers_due_source(database: Database) -> metrics.Source:
         return [family]
 
     return metrics.Source("escalation_timers", collect)
+
+
+def webhook_endpoints_source(database: Database) -> metrics.Source:
+    """`voc_webhook_endpoints{status}`: registered webhook endpoints, active and disabled (an
+    endpoint is disabled after 24 h of failures or a 410: someone should look)."""
+
+    async def collect() -> list[metrics.Metric]:
+        query = select(WebhookEndpoint.status, func.count()).group_by(WebhookEndpoint.status)
+        async with database.session() as session:
+            counts = {"active": 0, "disabled": 0} | {
+                s: int(n) for s, n in (await session.execute(query)).all()
+            }
+        family = metrics.gauge_family(
+            "voc_webhook_endpoints", "Outbound webhook endpoints by status (active, disabled).", ["status"]
+        )
+        for status, count in sorted(counts.items()):
+            family.add_metric([status], float(count))
+        return [family]
+
+    return metrics.Source("webhook_endpoints", collect)

@@ -336,3 +336,66 @@ class FollowUpMessage(Base):
     last_error: Mapped[str | None] = mapped_column(String(300), nullable=True)
 
     __table_args__ = (Index("ix_follow_up_messages_due", "status", "next_attempt_at"),)
+
+
+class WebhookEndpoint(Base):
+    """An outside system that hears notify's events (#19): where to, which types, in what shape,
+    and the signing secret (encrypted with a key derived from notify's secret: `webhooks.secrets`)."""
+
+    __tablename__ = "webhook_endpoints"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    url: Mapped[str] = mapped_column(String(2048))
+    events: Mapped[list[str]] = mapped_column(JSON)  # event types, or ["*"]
+    description: Mapped[str] = mapped_column(String(500), default="")
+    format: Mapped[str] = mapped_column(String(16), default="standard")  # standard|slack|teams
+    secret: Mapped[str] = mapped_column(String(200))  # encrypted; never answered after creation
+    status: Mapped[str] = mapped_column(String(16), index=True)  # active|disabled
+    disabled_reason: Mapped[str | None] = mapped_column(String(300), nullable=True)
+    disabled_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    # When the current run of failed attempts began (None after a success): 24 h of it disables.
+    failing_since: Mapped[float | None] = mapped_column(Float, nullable=True)
+    last_success_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    created_at: Mapped[float] = mapped_column(Float)
+    secret_rotated_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+
+
+class WebhookDelivery(Base):
+    """One event for one endpoint; its id is the `webhook-id` of every attempt (at-least-once:
+    a retry carries the same id and the same body)."""
+
+    __tablename__ = "webhook_deliveries"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    endpoint_id: Mapped[str] = mapped_column(
+        ForeignKey("webhook_endpoints.id", ondelete="CASCADE"), index=True
+    )
+    event_type: Mapped[str] = mapped_column(String(64))
+    body: Mapped[str] = mapped_column(Text)  # the standard JSON body, as signed
+    status: Mapped[str] = mapped_column(String(16))  # pending|delivered|failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[float] = mapped_column(Float)  # also the lease while in flight
+    created_at: Mapped[float] = mapped_column(Float)
+    delivered_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    last_error: Mapped[str | None] = mapped_column(String(300), nullable=True)
+
+    __table_args__ = (Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),)
+
+
+class WebhookAttempt(Base):
+    """One HTTP attempt of a delivery, as `GET /v1/admin/webhooks/{id}/deliveries` shows it."""
+
+    __tablename__ = "webhook_attempts"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    endpoint_id: Mapped[str] = mapped_column(
+        ForeignKey("webhook_endpoints.id", ondelete="CASCADE"), index=True
+    )
+    delivery_id: Mapped[str] = mapped_column(String(40), index=True)
+    event_type: Mapped[str] = mapped_column(String(64))
+    attempted_at: Mapped[float] = mapped_column(Float, index=True)
+    status_code: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    latency_ms: Mapped[float | None] = mapped_column(Float, nullable=True)
+    error: Mapped[str | None] = mapped_column(String(300), nullable=True)
+    # At most 300 bytes of the receiver's answer (decoded leniently), never more.
+    response: Mapped[str | None] = mapped_column(String(300), nullable=True)

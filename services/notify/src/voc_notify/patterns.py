@@ -26,7 +26,6 @@ from voc_notify.models import Alert, Base, PatternItem, Store
 from voc_notify.routing import Candidate, hold_until, route_sync
 from voc_platform.dbsync import Prepared, Reader, insert_ignore
 from voc_platform.ids import uuid7
-from voc_platform.outbox import outbox_rows
 from voc_platform.taxonomy import CATEGORIES
 
 #: Items listed on a pattern alert (the newest); the count says how many there were.
@@ -361,7 +360,7 @@ def _open(
         timers=timer_rows(alert.id, plan, start=held or now),
         held=held,
         now=now,
-        event=outbox_rows([("voc.alert.created", created, None)]),
+        event=("voc.alert.created", created, None),
     )
     return PatternOutcome(alert, recipients, deliveries, created=True)
 

@@ -140,3 +140,23 @@ class OverrideIn(Strict):
         if (self.ends_on - self.starts_on).days > 366:
             raise ValueError("an override covers at most a year")
         return self
+
+
+def _event_types(value: list[str]) -> list[str]:
+    from voc_notify.webhooks.catalog import EVENT_TYPES
+
+    if "*" in value and len(value) > 1:
+        raise ValueError('"*" (every type) stands alone')
+    unknown = [t for t in value if t != "*" and t not in EVENT_TYPES]
+    if unknown:
+        raise ValueError(f'unknown event type {unknown[0]!r}; known: {", ".join(EVENT_TYPES)} or "*"')
+    return list(dict.fromkeys(value))
+
+
+class WebhookIn(Strict):
+    url: Annotated[str, Field(min_length=1, max_length=2048)]
+    events: Annotated[list[Annotated[str, Field(max_length=64)]], Field(min_length=1, max_length=20)]
+    description: Annotated[str, Field(max_length=500)] = ""
+    format: Literal["standard", "slack", "teams"] = "standard"
+
+    _events = field_validator("events")(classmethod(lambda cls, v: _event_types(v)))

@@ -40,6 +40,18 @@ class Settings(ServiceSettings):
     # argon2 verifications running at once (each in a worker thread, 64 MiB).
     login_concurrency: int = Field(2, ge=1)
     escalation_poll_seconds: float = 1.0
+    # Outbound webhooks (#19): hosts they may reach (the push allowlist's syntax; empty = https to
+    # public addresses only, checked again after DNS resolution at every send), the key their
+    # signing secrets are encrypted with (empty = derived from VOC_JWT_SECRET), how long one
+    # attempt may take, how many run at once, and how long an endpoint may fail before it is
+    # disabled (a delivery is given up after the same time).
+    webhook_allowed_hosts: str = Field("", validation_alias="VOC_WEBHOOK_ALLOWED_HOSTS")
+    webhook_key: str = Field("", validation_alias="VOC_NOTIFY_WEBHOOK_KEY")
+    webhook_timeout_seconds: float = Field(5.0, gt=0, le=30, validation_alias="VOC_WEBHOOK_TIMEOUT_SECONDS")
+    webhook_concurrency: int = Field(32, ge=1, le=1000, validation_alias="VOC_WEBHOOK_CONCURRENCY")
+    webhook_disable_after_seconds: float = Field(
+        86400.0, ge=60, validation_alias="VOC_WEBHOOK_DISABLE_AFTER_SECONDS"
+    )
     # A repeat complaint (same customer, store, category) within this window updates the open alert.
     dedupe_window_seconds: float = Field(1800.0, ge=0, validation_alias="VOC_NOTIFY_DEDUPE_WINDOW_SECONDS")
     # Pattern alerts (#18): `category=count/window` rules, `*` for every category without its own
@@ -137,7 +149,10 @@ class Settings(ServiceSettings):
 
     def production_secrets(self) -> list[tuple[str, str]]:
         """Production also needs the staff tokens' signing secret (the development one is public)."""
-        return [*super().production_secrets(), ("VOC_JWT_SECRET", self.jwt_secret)]
+        found = [*super().production_secrets(), ("VOC_JWT_SECRET", self.jwt_secret)]
+        if self.webhook_key:  # else derived from the JWT secret, held to the same rule
+            found.append(("VOC_NOTIFY_WEBHOOK_KEY", self.webhook_key))
+        return found
 
     def sms_allowlist(self) -> PushAllowlist:
         """Where the SMS gateway may be reached: VOC_SMS_ALLOWED_HOSTS, else its URL's own host
@@ -149,3 +164,6 @@ class Settings(ServiceSettings):
 
     def allowed_push_hosts(self) -> list[str]:
         return [h.strip() for h in self.push_allowed_hosts.split(",") if h.strip()]
+
+    def allowed_webhook_hosts(self) -> list[str]:
+        return [h.strip() for h in self.webhook_allowed_hosts.split(",") if h.strip()]

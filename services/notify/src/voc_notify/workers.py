@@ -7,7 +7,6 @@ lease (`next_attempt_at` moves forward while it is in flight), and timers are ro
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -30,6 +29,7 @@ from voc_notify.models import (
     Store,
     outbox_table,
 )
+from voc_notify.polling import PollingWorker
 from voc_notify.settings import Settings
 from voc_notify.stream import AlertBroker
 from voc_notify.webpush import PushSubscription, WebPushSender, backoff_delay
@@ -196,30 +196,16 @@ def _record_outcomes(
     return accepted
 
 
-class DeliveryWorker:
+class DeliveryWorker(PollingWorker):
+    pass_size = PASS_SIZE
+    name = "delivery"
+
     def __init__(self, database: Database, sender: WebPushSender, settings: Settings) -> None:
+        super().__init__()
         self.database = database
         self.sender = sender
         self.settings = settings
-        self._wake = asyncio.Event()
         self.sent = 0
-
-    def wake(self) -> None:
-        self._wake.set()
-
-    async def run(self) -> None:
-        while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), 1.0)
-            self._wake.clear()
-            try:
-                # A short pass means nothing else was due: no extra empty lease transaction per
-                # wake (a wake that arrived meanwhile runs the next pass anyway).
-                while await self.process_due() >= PASS_SIZE:
-                    pass
-            except Exception:
-                log.exception("delivery pass failed")
-                await asyncio.sleep(0.5)
 
     async def process_due(self, limit: int = PASS_SIZE, *, now: float | None = None) -> int:
         """Send every due delivery once; `now` lets tests and tools look ahead (quiet hours).

@@ -256,6 +256,12 @@ def cmd_dlq(args: argparse.Namespace) -> int:
     return ops.cmd_dlq(args)
 
 
+def cmd_openapi(args: argparse.Namespace) -> int:
+    from voc_cli import openapi  # lazy: builds the four apps
+
+    return openapi.run(out=Path(args.out) if args.out else openapi.DOCS, check=args.check)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Every `voc` command and its flags (one declaration list, ~150 lines, on purpose: it is the
     CLI's table of contents and `voc completion` walks it; the handlers live in their modules)."""
@@ -412,6 +418,17 @@ def build_parser() -> argparse.ArgumentParser:
     fb.set_defaults(func=cmd_demo_feedback)
 
     profile_cli.register(sub, command)
+
+    docs = command(
+        sub,
+        "openapi",
+        "write the four services' OpenAPI documents to docs/openapi/ (or check them: make lint)",
+        "voc openapi            # what `make openapi` runs\n"
+        "  voc openapi --check    # exit 1 when a committed document is stale",
+    )
+    docs.add_argument("--out", help="directory (default: docs/openapi of the repository)")
+    docs.add_argument("--check", action="store_true", help="compare instead of writing")
+    docs.set_defaults(func=cmd_openapi)
 
     comp = command(
         sub,

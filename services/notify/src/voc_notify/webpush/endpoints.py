@@ -141,6 +141,11 @@ def _parse_endpoint(endpoint: str) -> _ParsedEndpoint:
     return _ParsedEndpoint(scheme=scheme, host=host, port=effective_port, url=url)
 
 
+def parse_endpoint(endpoint: str) -> _ParsedEndpoint:
+    """The strict parse every allowlist check starts from (webhook URLs use it too)."""
+    return _parse_endpoint(endpoint)
+
+
 def _request_target(path: str, query: str | None) -> str:
     """Origin-form request target: dot segments removed (RFC 3986 s5.2.4), existing
     ``%xx`` escapes kept verbatim, the few printable characters that must not appear raw
@@ -175,7 +180,8 @@ class PushAllowlist:
     exactly (IPv6 as ``"[::1]:*"``). ``http://`` is accepted only for listed loopback hosts.
     """
 
-    def __init__(self, hosts: Iterable[str] = DEFAULT_PUSH_HOSTS) -> None:
+    def __init__(self, hosts: Iterable[str] = DEFAULT_PUSH_HOSTS, *, what: str = "push") -> None:
+        self._what = what  # "push" or "webhook": what a refusal names
         self._exact: dict[str, set[int] | None] = {}  # host -> allowed ports (None = any)
         self._suffixes: list[str] = []
         for raw in hosts:
@@ -221,7 +227,7 @@ class PushAllowlist:
         """Check ``endpoint`` and return the exact URL object to request."""
         parsed = _parse_endpoint(endpoint)
         if not self._host_port_allowed(parsed.host, parsed.port, parsed.scheme):
-            raise EndpointNotAllowed(f"push host {parsed.host}:{parsed.port} not on allowlist")
+            raise EndpointNotAllowed(f"{self._what} host {parsed.host}:{parsed.port} not on allowlist")
         if parsed.scheme == "http" and not _is_loopback(parsed.host):
             raise EndpointNotAllowed("plain http only allowed for loopback hosts")
         return parsed.url

@@ -1,7 +1,7 @@
 """alert kinds, pattern items and the checklist's step marks (#18)
 
 Revision ID: 0010
-Revises: 0007
+Revises: 0008
 """
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from alembic import op
 
 
 revision = '0010'
-down_revision = '0007'
+down_revision = '0008'
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,63 @@
+"""Outbound webhooks (admin token): register an endpoint, list, read, delete, rotate its secret,
+its recent delivery attempts, and a test message."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Response
+
+from voc_notify.deps import SecretBoxDep, WebhookSenderDep
+from voc_notify.schemas import WebhookIn
+from voc_notify.webhooks import registry
+from voc_platform.http import DatabaseDep, SessionDep, require_admin
+
+router = APIRouter(prefix="/v1/admin/webhooks", tags=["webhooks"], dependencies=[Depends(require_admin)])
+
+
+@router.post("", status_code=201)
+async def create_webhook(
+    body: WebhookIn, database: DatabaseDep, sender: WebhookSenderDep, box: SecretBoxDep
+) -> dict[str, Any]:
+    """Register an endpoint for `events` (types, or ["*"]); the answer's `secret` (whsec_…) is
+    shown this once: keep it to verify signatures."""
+    return await registry.create_endpoint(database, spec=body, targets=sender.targets, box=box)
+
+
+@router.get("")
+async def list_webhooks(session: SessionDep) -> dict[str, Any]:
+    return {"webhooks": await registry.list_endpoints(session)}
+
+
+@router.get("/{endpoint_id}", responses={404: {}})
+async def get_webhook(endpoint_id: str, session: SessionDep) -> dict[str, Any]:
+    """The endpoint (`status`: active, or disabled with `disabled_reason`) and its deliveries by status."""
+    return await registry.get_endpoint(session, endpoint_id=endpoint_id)
+
+
+@router.delete("/{endpoint_id}", status_code=204, responses={404: {}})
+async def delete_webhook(endpoint_id: str, database: DatabaseDep) -> Response:
+    await registry.delete_endpoint(database, endpoint_id=endpoint_id)
+    return Response(status_code=204)
+
+
+@router.post("/{endpoint_id}/rotate-secret", responses={404: {}})
+async def rotate_webhook_secret(endpoint_id: str, database: DatabaseDep, box: SecretBoxDep) -> dict[str, Any]:
+    """A new secret, in force at once and shown this once."""
+    return await registry.rotate_secret(database, endpoint_id=endpoint_id, box=box)
+
+
+@router.get("/{endpoint_id}/deliveries", responses={404: {}})
+async def webhook_deliveries(
+    endpoint_id: str, session: SessionDep, limit: Annotated[int, Query(ge=1, le=200)] = 50
+) -> dict[str, Any]:
+    """Recent attempts, newest first: status code, latency, error, when."""
+    return await registry.recent_attempts(session, endpoint_id=endpoint_id, limit=limit)
+
+
+@router.post("/{endpoint_id}/test", responses={404: {}, 409: {}})
+async def test_webhook(
+    endpoint_id: str, database: DatabaseDep, sender: WebhookSenderDep, box: SecretBoxDep
+) -> dict[str, Any]:
+    """Send a signed `webhook.test` message now and answer how the receiver took it."""
+    return await registry.send_test(database, endpoint_id=endpoint_id, sender=sender, box=box)

@@ -1,0 +1,125 @@
+"""Events become deliveries: one row per subscribed active endpoint, written in the caller's
+transaction (notify's own alert events with the state change that made them, the feedback
+event with its alert, other services' events by the `notify-webhooks` consumer with its
+processed-event mark), so an event is enqueued once, and only if what it says was committed."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+
+import orjson
+from google.protobuf.message import Message
+from nats.aio.msg import Msg
+from sqlalchemy import bindparam, insert, select
+
+from voc_notify.models import WebhookDelivery, WebhookEndpoint, processed_table
+from voc_notify.webhooks.catalog import ROUTES, consumed_subjects
+from voc_platform import dbsync
+from voc_platform.bus import ConsumerSpec
+from voc_platform.db import Database
+from voc_platform.dbsync import Prepared, Reader
+from voc_platform.ids import uuid7
+from voc_platform.outbox import mark_processed_sync
+
+log = logging.getLogger(__name__)
+CONSUMER = "notify-webhooks"
+
+_ACTIVE_ENDPOINTS = select(WebhookEndpoint.id, WebhookEndpoint.events).where(
+    WebhookEndpoint.status == bindparam("status")
+)
+# On PostgreSQL the endpoints read are KEY SHARE locked until the caller commits: an endpoint
+# deleted meanwhile waits for this transaction instead of failing its delivery rows' foreign key
+# (the dispatcher's updates of an endpoint do not conflict with it). SQLite writers are serialized.
+_ACTIVE = Prepared(
+    lambda dialect: (
+        _ACTIVE_ENDPOINTS.with_for_update(key_share=True) if dialect == "postgresql" else _ACTIVE_ENDPOINTS
+    )
+)
+_INSERT = Prepared(insert(WebhookDelivery))
+
+_wakers: list[Callable[[], None]] = []
+
+
+def on_enqueued(wake: Callable[[], None]) -> None:
+    """Call `wake` after an enqueue this process committed (the dispatcher's; it also polls)."""
+    _wakers.append(wake)
+
+
+def wake_dispatchers() -> None:
+    for wake in _wakers:
+        wake()
+
+
+def message_id() -> str:
+    """A `webhook-id`: `msg_` and a time-ordered id."""
+    return "msg_" + uuid7().replace("-", "")
+
+
+def enqueue_sync(reader: Reader, events: Sequence[tuple[str, Message]], *, now: float) -> int:
+    """A pending delivery of each webhook type these (subject, message) events make, for each
+    active endpoint subscribed to it; returns how many. Events of no webhook type cost nothing,
+    and with no endpoint, one indexed read."""
+    routed = [
+        (route, message)
+        for subject, message in events
+        for route in ROUTES.get(subject, ())
+        if route.applies(message)
+    ]
+    if not routed:
+        return 0
+    endpoints = reader.all(_ACTIVE, {"status": "active"})
+    if not endpoints:
+        return 0
+    rows: list[dict[str, object]] = []
+    for route, message in routed:
+        wanted = [e.id for e in endpoints if "*" in e.events or route.type in e.events]
+        if not wanted:
+            continue
+        body = orjson.dumps(route.body(message, now=now)).decode()
+        rows.extend(
+            {
+                "id": message_id(),
+                "endpoint_id": endpoint_id,
+                "event_type": route.type,
+                "body": body,
+                "status": "pending",
+                "attempts": 0,
+                "next_attempt_at": now,
+                "created_at": now,
+            }
+            for endpoint_id in wanted
+        )
+    if rows:
+        _INSERT.execute_many(reader, rows)
+    return len(rows)
+
+
+class WebhookConsumer:
+    """Other services' events of a webhook type (`catalog.consumed_subjects`): the deliveries and
+    the processed-event mark in one transaction."""
+
+    def __init__(self, database: Database) -> None:
+        self.database = database
+
+    async def handle(self, msg: Msg) -> None:
+        routes = ROUTES.get(msg.subject, ())
+        if not routes:
+            return
+        message = routes[0].message.FromString(msg.data)
+        event_id = (msg.headers or {}).get("Nats-Msg-Id") or f"{msg.subject}:{msg.metadata.sequence.stream}"
+        count = await dbsync.write(self.database, self._write, msg.subject, message, event_id)
+        if count:
+            wake_dispatchers()
+
+    @staticmethod
+    def _write(reader: Reader, subject: str, message: Message, event_id: str) -> int:
+        if not mark_processed_sync(reader, processed_table, consumer=CONSUMER, event_id=event_id):
+            return 0
+        return enqueue_sync(reader, [(subject, message)], now=time.time())
+
+
+def consumers(database: Database) -> list[ConsumerSpec]:
+    consumer = WebhookConsumer(database)
+    return [ConsumerSpec(durable=CONSUMER, subjects=consumed_subjects(), handler=consumer.handle)]

@@ -1,0 +1,97 @@
+"""The shape a delivery takes per endpoint: `standard` (the signed Standard Webhooks body),
+`slack` (an incoming-webhook message: `text` plus Block Kit blocks) or `teams` (an incoming-
+webhook MessageCard), so a store manager's channel gets alerts without a relay. The same
+headers and signature go with every shape."""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+import orjson
+
+FORMATS: Final = ("standard", "slack", "teams")
+_TITLES: Final = {
+    "feedback.received": "New feedback",
+    "feedback.classified": "Feedback classified",
+    "alert.created": "New alert",
+    "alert.acknowledged": "Alert acknowledged",
+    "alert.resolved": "Alert resolved",
+    "alert.escalated": "Alert escalated",
+    "follow_up.sent": "Follow-up sent",
+    "follow_up.answered": "Follow-up answered",
+    "customer.erased": "Customer erased",
+    "webhook.test": "Test message",
+}
+_COLOURS: Final = {"urgent": "D7263D", "normal": "F4A259", "info": "5B8E7D"}
+
+
+def _facts(data: dict[str, Any], prefix: str = "") -> list[tuple[str, str]]:
+    """The payload flattened to (name, value) lines, in order."""
+    found: list[tuple[str, str]] = []
+    for key, value in data.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            found.extend(_facts(value, f"{name}."))
+        elif isinstance(value, list):
+            found.append((name, ", ".join(str(v) for v in value)))
+        else:
+            found.append((name, str(value)))
+    return found
+
+
+def title_of(body: dict[str, Any]) -> str:
+    kind = str(body.get("type", ""))
+    data = body.get("data") or {}
+    title = _TITLES.get(kind, kind)
+    where = data.get("store_id")
+    priority = data.get("priority")
+    parts = [title]
+    if priority:
+        parts.append(f"({priority})")
+    if where:
+        parts.append(f"at {where}")
+    return " ".join(parts)
+
+
+def slack(body: dict[str, Any]) -> dict[str, Any]:
+    facts = _facts(body.get("data") or {})
+    title = title_of(body)
+    lines = "\n".join(f"*{name}*: {value}" for name, value in facts) or "-"
+    return {
+        "text": f"{title} [{body.get('type')}]",
+        "blocks": [
+            {"type": "header", "text": {"type": "plain_text", "text": title[:150]}},
+            {"type": "section", "text": {"type": "mrkdwn", "text": lines[:2900]}},
+            {
+                "type": "context",
+                "elements": [{"type": "mrkdwn", "text": f"{body.get('type')} · {body.get('timestamp')}"}],
+            },
+        ],
+    }
+
+
+def teams(body: dict[str, Any]) -> dict[str, Any]:
+    data = body.get("data") or {}
+    title = title_of(body)
+    return {
+        "@type": "MessageCard",
+        "@context": "https://schema.org/extensions",
+        "summary": title,
+        "themeColor": _COLOURS.get(str(data.get("priority", "")), "0078D7"),
+        "title": title,
+        "sections": [
+            {
+                "activityTitle": str(body.get("type")),
+                "activitySubtitle": str(body.get("timestamp")),
+                "facts": [{"name": name, "value": value} for name, value in _facts(data)],
+            }
+        ],
+    }
+
+
+def render(body: bytes, format: str) -> bytes:
+    """The bytes sent for a stored standard body in the endpoint's format."""
+    if format == "standard":
+        return body
+    parsed = orjson.loads(body)
+    return orjson.dumps(slack(parsed) if format == "slack" else teams(parsed))

@@ -1,0 +1,177 @@
+"""The admin API's domain: register an endpoint (its secret answered once), list, read, delete,
+rotate the secret, the recent attempts, and a test message sent at once."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import orjson
+from sqlalchemy import delete, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from voc_notify.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
+from voc_notify.schemas import WebhookIn
+from voc_notify.webhooks.catalog import TEST_TYPE, iso
+from voc_notify.webhooks.enqueue import message_id
+from voc_notify.webhooks.formats import render
+from voc_notify.webhooks.sender import WebhookSender, signed_headers
+from voc_notify.webhooks.signing import SecretBox, new_secret
+from voc_notify.webhooks.targets import UrlRefused, WebhookTargets
+from voc_platform.db import Database
+from voc_platform.errors import Conflict, Invalid, NotFound
+from voc_platform.ids import uuid7
+from voc_platform.records import fields_of
+
+#: An endpoint as the API shows it (never its secret).
+ENDPOINT_FIELDS = (
+    "id",
+    "url",
+    "events",
+    "description",
+    "format",
+    "status",
+    "disabled_reason",
+    "disabled_at",
+    "failing_since",
+    "last_success_at",
+    "created_at",
+    "secret_rotated_at",
+)
+ATTEMPT_FIELDS = (
+    "delivery_id",
+    "event_type",
+    "attempted_at",
+    "status_code",
+    "latency_ms",
+    "error",
+    "response",
+)
+
+
+async def create_endpoint(
+    database: Database, *, spec: WebhookIn, targets: WebhookTargets, box: SecretBox, now: float | None = None
+) -> dict[str, Any]:
+    """A new active endpoint; the answer carries its secret, this once."""
+    try:
+        await targets.check(spec.url)
+    except UrlRefused as exc:
+        raise Invalid(f"url: {exc}", field="body.url") from exc
+    secret = new_secret()
+    endpoint = WebhookEndpoint(
+        id=uuid7(),
+        url=spec.url,
+        events=list(spec.events),
+        description=spec.description,
+        format=spec.format,
+        secret=box.seal(secret),
+        status="active",
+        created_at=time.time() if now is None else now,
+    )
+    async with database.transaction() as session:
+        session.add(endpoint)
+    return {**fields_of(endpoint, ENDPOINT_FIELDS), "secret": secret}
+
+
+async def _endpoint(session: AsyncSession, endpoint_id: str) -> WebhookEndpoint:
+    endpoint = await session.get(WebhookEndpoint, endpoint_id)
+    if endpoint is None:
+        raise NotFound(f"No webhook endpoint {endpoint_id!r}.")
+    return endpoint
+
+
+async def list_endpoints(session: AsyncSession) -> list[dict[str, Any]]:
+    rows = await session.scalars(select(WebhookEndpoint).order_by(WebhookEndpoint.created_at))
+    return [fields_of(e, ENDPOINT_FIELDS) for e in rows]
+
+
+async def get_endpoint(session: AsyncSession, *, endpoint_id: str) -> dict[str, Any]:
+    """The endpoint, and its deliveries by status (pending, delivered, failed)."""
+    endpoint = await _endpoint(session, endpoint_id)
+    counts = await session.execute(
+        select(WebhookDelivery.status, func.count())
+        .where(WebhookDelivery.endpoint_id == endpoint_id)
+        .group_by(WebhookDelivery.status)
+    )
+    by_status = {"pending": 0, "delivered": 0, "failed": 0} | {s: int(n) for s, n in counts.all()}
+    return {**fields_of(endpoint, ENDPOINT_FIELDS), "deliveries": by_status}
+
+
+async def delete_endpoint(database: Database, *, endpoint_id: str) -> None:
+    """The endpoint, its deliveries and their attempts."""
+    async with database.transaction() as session:
+        await _endpoint(session, endpoint_id)
+        await session.execute(delete(WebhookAttempt).where(WebhookAttempt.endpoint_id == endpoint_id))
+        await session.execute(delete(WebhookDelivery).where(WebhookDelivery.endpoint_id == endpoint_id))
+        await session.execute(delete(WebhookEndpoint).where(WebhookEndpoint.id == endpoint_id))
+
+
+async def rotate_secret(database: Database, *, endpoint_id: str, box: SecretBox) -> dict[str, Any]:
+    """A new secret at once (the old one signs nothing more); answered this once."""
+    secret = new_secret()
+    async with database.transaction() as session:
+        endpoint = await _endpoint(session, endpoint_id)
+        endpoint.secret = box.seal(secret)
+        endpoint.secret_rotated_at = time.time()
+    return {"id": endpoint_id, "secret": secret}
+
+
+async def recent_attempts(session: AsyncSession, *, endpoint_id: str, limit: int) -> dict[str, Any]:
+    """The endpoint's latest attempts, newest first."""
+    await _endpoint(session, endpoint_id)
+    rows = await session.scalars(
+        select(WebhookAttempt)
+        .where(WebhookAttempt.endpoint_id == endpoint_id)
+        .order_by(WebhookAttempt.attempted_at.desc(), WebhookAttempt.id.desc())
+        .limit(limit)
+    )
+    return {"attempts": [fields_of(a, ATTEMPT_FIELDS) for a in rows]}
+
+
+async def send_test(
+    database: Database, *, endpoint_id: str, sender: WebhookSender, box: SecretBox
+) -> dict[str, Any]:
+    """A signed `webhook.test` message sent now, once (whatever the endpoint subscribes to, and
+    even when it is disabled: the way to see a fixed receiver answer); the attempt is recorded."""
+    async with database.session() as session:
+        endpoint = await _endpoint(session, endpoint_id)
+    now = time.time()
+    msg_id = message_id()
+    body = orjson.dumps(
+        {
+            "type": TEST_TYPE,
+            "timestamp": iso(int(now * 1000)),
+            "data": {"endpoint_id": endpoint_id, "message": "A test message from Frontline VoC."},
+        }
+    )
+    sent = render(body, endpoint.format)
+    try:
+        secret = box.open(endpoint.secret)
+    except ValueError as exc:
+        raise Conflict(f"{exc}: rotate the endpoint's secret.") from exc
+    attempt = await sender.send(
+        endpoint.url, body=sent, headers=signed_headers(secret, msg_id=msg_id, body=sent)
+    )
+    async with database.transaction() as session:
+        if await session.get(WebhookEndpoint, endpoint_id) is not None:
+            session.add(
+                WebhookAttempt(
+                    id=uuid7(),
+                    endpoint_id=endpoint_id,
+                    delivery_id=msg_id,
+                    event_type=TEST_TYPE,
+                    attempted_at=now,
+                    status_code=attempt.status_code,
+                    latency_ms=attempt.latency_ms,
+                    error=attempt.error,
+                    response=attempt.response,
+                )
+            )
+    return {
+        "delivery_id": msg_id,
+        "ok": attempt.ok,
+        "status_code": attempt.status_code,
+        "latency_ms": attempt.latency_ms,
+        "error": attempt.error,
+        "response": attempt.response,
+    }

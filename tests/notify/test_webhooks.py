@@ -1,0 +1,525 @@
+"""Outbound webhooks in process (#19): the real dispatcher, a real database (SQLite or
+PostgreSQL), a real receiver on loopback checking every signature with the `standardwebhooks`
+library, and a clock the test sets (24 h of failures without sleeping). Over the API, end to
+end through the running system: tests/e2e/test_webhooks.py."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+import pytest
+from sqlalchemy import func, select
+from standardwebhooks.webhooks import Webhook, WebhookVerificationError
+
+from tests.notify.conftest import new_alert, plan
+from tests.support.webhook_receiver import WebhookReceiver
+from voc.events.v1 import events_pb2
+from voc_notify import lifecycle
+from voc_notify.auth import Principal
+from voc_notify.models import Alert, EscalationTimer, WebhookDelivery, WebhookEndpoint
+from voc_notify.schemas import WebhookIn
+from voc_notify.settings import Settings
+from voc_notify.stream import AlertBroker
+from voc_notify.webhooks import registry
+from voc_notify.webhooks.catalog import EVENT_TYPES, ROUTES, consumed_subjects
+from voc_notify.webhooks.dispatch import WebhookDispatcher
+from voc_notify.webhooks.enqueue import WebhookConsumer
+from voc_notify.webhooks.sender import WebhookSender
+from voc_notify.webhooks.signing import SecretBox
+from voc_notify.webhooks.targets import PublicResolver, UrlRefused, WebhookTargets
+from voc_notify.workers import EscalationWorker
+from voc_platform import dbsync
+from voc_platform.db import Database
+
+LEAD = Principal(staff_id="lead", role="shift_lead", store_ids=("s1",), area_id=None)
+
+
+class Clock:
+    """The wall clock, moved ahead by what the test advanced it."""
+
+    def __init__(self) -> None:
+        self.offset = 0.0
+
+    @property
+    def now(self) -> float:
+        return time.time() + self.offset
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.offset += seconds
+
+
+@dataclass
+class Hooks:
+    db: Database
+    settings: Settings
+    dispatcher: WebhookDispatcher
+    sender: WebhookSender
+    box: SecretBox
+    clock: Clock
+
+    async def register(self, url: str, events: list[str] | None = None, **more: Any) -> dict[str, Any]:
+        spec = WebhookIn(url=url, events=events or ["*"], **more)
+        return await registry.create_endpoint(self.db, spec=spec, targets=self.sender.targets, box=self.box)
+
+    async def send_due(self, rounds: int = 1) -> None:
+        for _ in range(rounds):
+            await self.dispatcher.process_due()
+            await self.dispatcher.drain()
+
+    async def endpoint(self, endpoint_id: str) -> WebhookEndpoint:
+        async with self.db.session() as s:
+            found = await s.get(WebhookEndpoint, endpoint_id)
+            assert found is not None
+            return found
+
+    async def deliveries(self, endpoint_id: str) -> list[WebhookDelivery]:
+        async with self.db.session() as s:
+            rows = await s.scalars(
+                select(WebhookDelivery)
+                .where(WebhookDelivery.endpoint_id == endpoint_id)
+                .order_by(WebhookDelivery.created_at, WebhookDelivery.id)
+            )
+            return list(rows)
+
+
+@asynccontextmanager
+async def hooks(db: Database, **settings: Any) -> AsyncIterator[Hooks]:
+    config = Settings(webhook_allowed_hosts="127.0.0.1:*", **settings)
+    sender = WebhookSender(
+        WebhookTargets(config.allowed_webhook_hosts()), timeout=config.webhook_timeout_seconds
+    )
+    clock = Clock()
+    dispatcher = WebhookDispatcher(db, sender, config, clock=clock)
+    try:
+        yield Hooks(db, config, dispatcher, sender, SecretBox.of(config), clock)
+    finally:
+        await dispatcher.aclose()
+        await sender.aclose()
+
+
+@pytest.fixture
+def receiver() -> Iterator[WebhookReceiver]:
+    server = WebhookReceiver().start()
+    yield server
+    server.release()
+    server.stop()
+
+
+async def test_an_alert_and_its_steps_reach_a_subscribed_endpoint_signed(
+    notify_db: Database, receiver: WebhookReceiver
+) -> None:
+    async with hooks(notify_db) as h:
+        every = await h.register(receiver.url("/all"))
+        only_resolved = await h.register(receiver.url("/resolved"), ["alert.resolved"])
+        assert every["secret"].startswith("whsec_") and len(every["secret"]) == 6 + 44
+        created = await new_alert(notify_db, "fb-hook-1", now=time.time(), customer_id="cust-1")
+        assert created is not None
+        # Enqueued in the alert's own transaction: there before any send.
+        assert [d.event_type for d in await h.deliveries(every["id"])] == ["alert.created"]
+        assert await h.deliveries(only_resolved["id"]) == []
+        async with notify_db.transaction() as s:
+            alert = await s.get(Alert, created.alert.id)
+            assert alert is not None
+            await lifecycle.acknowledge(s, alert=alert, principal=LEAD)
+        async with notify_db.transaction() as s:
+            alert = await s.get(Alert, created.alert.id)
+            assert alert is not None
+            await lifecycle.resolve(
+                s, alert=alert, principal=LEAD, outcome="resolved", note="called 010-1234-5678"
+            )
+        await h.send_due()
+        receiver.wait_for(3, "/all")
+        bodies = receiver.verified(every["secret"], "/all")
+        assert [b["type"] for b in bodies] == ["alert.created", "alert.acknowledged", "alert.resolved"]
+        first = bodies[0]
+        assert first["data"]["alert_id"] == created.alert.id and first["data"]["feedback_id"] == "fb-hook-1"
+        assert first["data"]["customer_id"] == "cust-1" and first["timestamp"].endswith("Z")
+        resolved = bodies[2]["data"]
+        assert resolved["outcome"] == "resolved" and resolved["staff_id"] == "lead"
+        assert "note" not in resolved and "5678" not in str(bodies)  # free text never leaves
+        # The other endpoint heard only what it subscribed to.
+        assert [b["type"] for b in receiver.verified(only_resolved["secret"], "/resolved")] == [
+            "alert.resolved"
+        ]
+        # A signature does not verify with another secret.
+        with pytest.raises(WebhookVerificationError):
+            Webhook(only_resolved["secret"]).verify(receiver.received[0].body, receiver.received[0].headers)
+        deliveries = await h.deliveries(every["id"])
+        assert {d.status for d in deliveries} == {"delivered"}
+        attempts = await registry_attempts(h, every["id"])
+        assert len(attempts) == 3 and all(a["status_code"] == 200 and a["latency_ms"] >= 0 for a in attempts)
+        assert attempts[0]["response"] == '{"ok":true}'
+
+
+async def registry_attempts(h: Hooks, endpoint_id: str) -> list[dict[str, Any]]:
+    async with h.db.session() as s:
+        return (await registry.recent_attempts(s, endpoint_id=endpoint_id, limit=50))["attempts"]
+
+
+async def test_an_escalation_reaches_the_endpoint(notify_db: Database, receiver: WebhookReceiver) -> None:
+    async with hooks(notify_db) as h:
+        endpoint = await h.register(receiver.url("/esc"), ["alert.escalated"])
+        now = time.time()
+        created = await new_alert(notify_db, "fb-esc-1", now=now, the_plan=plan(after=60))
+        assert created is not None
+        escalation = EscalationWorker(notify_db, h.settings, AlertBroker(), lambda: None)
+        assert await escalation.fire_due(now=now + 61) >= 1
+        await h.send_due()
+        receiver.wait_for(1, "/esc")
+        (body,) = receiver.verified(endpoint["secret"], "/esc")
+        assert body["type"] == "alert.escalated"
+        assert body["data"]["alert_id"] == created.alert.id and body["data"]["level"] == 1
+        assert body["data"]["roles"] == ["store_manager"]
+        async with notify_db.session() as s:
+            fired = await s.scalar(
+                select(func.count()).where(
+                    EscalationTimer.alert_id == created.alert.id, EscalationTimer.status == "fired"
+                )
+            )
+        assert fired == 1
+
+
+async def test_a_receiver_down_for_a_while_gets_everything_with_the_same_ids(
+    notify_db: Database, receiver: WebhookReceiver
+) -> None:
+    async with hooks(notify_db) as h:
+        endpoint = await h.register(receiver.url("/down"))
+        receiver.stop()
+        for i in range(3):
+            await new_alert(notify_db, f"fb-down-{i}", now=time.time())
+        await h.send_due()
+        pending = await h.deliveries(endpoint["id"])
+        assert [(d.status, d.attempts) for d in pending] == [("pending", 1)] * 3
+        assert all(d.last_error == "network error" for d in pending)
+        ids = {d.id for d in pending}
+        # Still down an hour later (a few more attempts each), then it answers 500 once, then 200.
+        for _ in range(3):
+            h.clock.advance(3600)
+            await h.send_due()
+        receiver.answer("/down", 500, 200)
+        receiver.start()
+        h.clock.advance(3 * 3600)
+        await h.send_due()
+        h.clock.advance(3 * 3600)
+        await h.send_due()
+        arrived = receiver.wait_for(4, "/down")
+        assert arrived[0].status == 500
+        delivered = [r for r in arrived if r.status == 200]
+        assert {r.webhook_id for r in delivered} == ids  # everything, each once accepted
+        assert arrived[0].webhook_id in ids  # the refused attempt's id came again, accepted
+        assert arrived[0].body == next(r.body for r in delivered if r.webhook_id == arrived[0].webhook_id)
+        receiver.verified(endpoint["secret"], "/down")  # every attempt signed
+        assert {d.status for d in await h.deliveries(endpoint["id"])} == {"delivered"}
+        state = await h.endpoint(endpoint["id"])
+        assert state.status == "active" and state.failing_since is None and state.last_success_at
+
+
+async def test_a_hanging_receiver_times_out_without_delaying_another_endpoint(
+    notify_db: Database, receiver: WebhookReceiver
+) -> None:
+    async with hooks(notify_db, webhook_timeout_seconds=1.5) as h:
+        hanging = await h.register(receiver.url("/hang"))
+        healthy = await h.register(receiver.url("/fine"))
+        receiver.hanging.add("/hang")
+        await new_alert(notify_db, "fb-hang-1", now=time.time())
+        started = time.monotonic()
+        await h.dispatcher.process_due()
+        await asyncio.to_thread(receiver.wait_for, 1, "/fine", timeout=5)
+        assert time.monotonic() - started < 1.0  # not behind the hanging one
+        await h.dispatcher.drain()
+        assert time.monotonic() - started >= 1.4  # the hanging one waited for its timeout
+        (attempt,) = await registry_attempts(h, hanging["id"])
+        assert attempt["error"] == "timeout" and attempt["status_code"] is None
+        (waiting,) = await h.deliveries(hanging["id"])
+        assert waiting.status == "pending" and waiting.next_attempt_at > h.clock.now  # retried later
+        assert [d.status for d in await h.deliveries(healthy["id"])] == ["delivered"]
+
+
+async def test_redirects_are_not_followed_and_answers_are_kept_to_300_bytes(
+    notify_db: Database, receiver: WebhookReceiver
+) -> None:
+    async with hooks(notify_db) as h:
+        moved = await h.register(receiver.url("/moved"))
+        chatty = await h.register(receiver.url("/chatty"))
+        receiver.answer("/moved", 302)
+        receiver.reply = b'{"ok":true,"padding":"' + b"x" * 2000 + b'"}'
+        await new_alert(notify_db, "fb-redirect-1", now=time.time())
+        await h.send_due()
+        (redirected,) = await registry_attempts(h, moved["id"])
+        assert redirected["status_code"] == 302 and "redirect not followed" in redirected["error"]
+        assert [d.status for d in await h.deliveries(moved["id"])] == ["pending"]  # retried later
+        (answered,) = await registry_attempts(h, chatty["id"])
+        assert answered["status_code"] == 200 and len(answered["response"].encode()) <= 300
+        assert answered["response"].startswith('{"ok":true,"padding":"xxx')
+
+
+async def test_a_410_disables_the_endpoint_at_once(
+    notify_db: Database, receiver: WebhookReceiver, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with hooks(notify_db) as h:
+        endpoint = await h.register(receiver.url("/gone"))
+        receiver.answer("/gone", 410)
+        await new_alert(notify_db, "fb-gone-1", now=time.time())
+        await new_alert(notify_db, "fb-gone-2", now=time.time())
+        with caplog.at_level(logging.WARNING, logger="voc_notify.webhooks.dispatch"):
+            await h.send_due()
+        state = await h.endpoint(endpoint["id"])
+        assert state.status == "disabled" and "410" in (state.disabled_reason or "")
+        assert {d.status for d in await h.deliveries(endpoint["id"])} == {"failed"}
+        assert any("disabled" in r.getMessage() and r.levelno == logging.WARNING for r in caplog.records)
+        # Nothing more is enqueued for it.
+        await new_alert(notify_db, "fb-gone-3", now=time.time())
+        assert len(await h.deliveries(endpoint["id"])) == 2
+
+
+async def test_an_endpoint_failing_for_24_hours_is_disabled(
+    notify_db: Database, receiver: WebhookReceiver, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with hooks(notify_db) as h:
+        endpoint = await h.register(receiver.url("/broken"))
+        receiver.answer("/broken", 503)
+        await new_alert(notify_db, "fb-broken-1", now=time.time())
+        await h.send_due()
+        started = (await h.endpoint(endpoint["id"])).failing_since
+        assert started is not None and abs(started - h.clock.now) < 5
+        # A success in between resets the count: 20 h of failures, one success, 20 h again.
+        h.clock.advance(20 * 3600)
+        await h.send_due()
+        receiver.answer("/broken", 200)
+        await new_alert(notify_db, "fb-broken-2", now=h.clock.now - 1)
+        await h.send_due()
+        assert (await h.endpoint(endpoint["id"])).failing_since is None
+        receiver.answer("/broken", 503)
+        await new_alert(notify_db, "fb-broken-3", now=h.clock.now - 1)
+        await h.send_due()
+        with caplog.at_level(logging.WARNING, logger="voc_notify.webhooks.dispatch"):
+            for step in range(11):  # 22 h of failures, in 2 h steps with new events: still active
+                h.clock.advance(2 * 3600)
+                await new_alert(notify_db, f"fb-broken-step-{step}", now=h.clock.now - 1)
+                await h.send_due()
+            assert (await h.endpoint(endpoint["id"])).status == "active"
+            h.clock.advance(2 * 3600 + 1)
+            await new_alert(notify_db, "fb-broken-last", now=h.clock.now - 1)
+            await h.send_due()
+        state = await h.endpoint(endpoint["id"])
+        assert state.status == "disabled" and "failed for 24 h" in (state.disabled_reason or "")
+        assert any("disabled" in r.getMessage() for r in caplog.records if r.levelno == logging.WARNING)
+        statuses = sorted(d.status for d in await h.deliveries(endpoint["id"]))
+        assert statuses.count("failed") >= 1 and "pending" not in statuses
+
+
+async def test_slack_and_teams_endpoints_get_their_shapes_signed(
+    notify_db: Database, receiver: WebhookReceiver
+) -> None:
+    async with hooks(notify_db) as h:
+        slack = await h.register(receiver.url("/slack"), ["alert.created"], format="slack")
+        teams = await h.register(receiver.url("/teams"), ["alert.created"], format="teams")
+        created = await new_alert(notify_db, "fb-chat-1", now=time.time(), the_plan=plan(priority="urgent"))
+        assert created is not None
+        await h.send_due()
+        receiver.wait_for(1, "/slack")
+        receiver.wait_for(1, "/teams")
+        (message,) = receiver.verified(slack["secret"], "/slack")
+        assert "New alert (urgent) at s1" in message["text"]
+        assert message["blocks"][0]["type"] == "header"
+        assert created.alert.id in message["blocks"][1]["text"]["text"]
+        (card,) = receiver.verified(teams["secret"], "/teams")
+        assert card["@type"] == "MessageCard" and card["title"] == "New alert (urgent) at s1"
+        facts = {f["name"]: f["value"] for f in card["sections"][0]["facts"]}
+        assert facts["alert_id"] == created.alert.id and facts["feedback_id"] == "fb-chat-1"
+
+
+async def test_a_rotated_secret_signs_from_then_on(notify_db: Database, receiver: WebhookReceiver) -> None:
+    async with hooks(notify_db) as h:
+        endpoint = await h.register(receiver.url("/rot"))
+        rotated = await registry.rotate_secret(notify_db, endpoint_id=endpoint["id"], box=h.box)
+        assert rotated["secret"] != endpoint["secret"] and rotated["secret"].startswith("whsec_")
+        await new_alert(notify_db, "fb-rot-1", now=time.time())
+        await h.send_due()
+        (arrived,) = receiver.wait_for(1, "/rot")
+        assert Webhook(rotated["secret"]).verify(arrived.body, arrived.headers)["type"] == "alert.created"
+        with pytest.raises(WebhookVerificationError):
+            Webhook(endpoint["secret"]).verify(arrived.body, arrived.headers)
+        # Stored encrypted: the database alone cannot sign.
+        stored = (await h.endpoint(endpoint["id"])).secret
+        assert rotated["secret"] not in stored and rotated["secret"][6:] not in stored
+        # The test message: sent now, recorded, signed with the new secret.
+        result = await registry.send_test(notify_db, endpoint_id=endpoint["id"], sender=h.sender, box=h.box)
+        assert result["ok"] and result["status_code"] == 200
+        test = receiver.wait_for(2, "/rot")[1]
+        assert Webhook(rotated["secret"]).verify(test.body, test.headers)["type"] == "webhook.test"
+        assert (await registry_attempts(h, endpoint["id"]))[0]["event_type"] == "webhook.test"
+        # A month on, what finished is forgotten.
+        h.clock.advance(31 * 86400)
+        await h.send_due()
+        assert await registry_attempts(h, endpoint["id"]) == [] and await h.deliveries(endpoint["id"]) == []
+
+
+async def test_other_services_events_are_heard_once(notify_db: Database, receiver: WebhookReceiver) -> None:
+    """The consumer's write (deliveries and the processed mark in one transaction): a redelivery
+    enqueues nothing more. (Through NATS end to end: tests/e2e/test_webhooks.py.)"""
+    async with hooks(notify_db) as h:
+        endpoint = await h.register(receiver.url("/bus"))
+        erased = events_pb2.CustomerErased(customer_id="cust-9", erased_at_ms=1_700_000_000_000)
+        for _ in range(2):
+            await dbsync.write(
+                notify_db, WebhookConsumer._write, "voc.profile.customer_erased", erased, "ev-1"
+            )
+        answered = events_pb2.FollowUpAnswered(
+            feedback_id="fb-9", store_id="s1", customer_id="cust-9", csat=2, satisfied=False, answered_at_ms=1
+        )
+        await dbsync.write(
+            notify_db, WebhookConsumer._write, "voc.feedback.follow_up_answered", answered, "ev-2"
+        )
+        assert [d.event_type for d in await h.deliveries(endpoint["id"])] == [
+            "customer.erased",
+            "follow_up.answered",
+        ]
+        await h.send_due()
+        receiver.wait_for(2, "/bus")
+        bodies = sorted(receiver.verified(endpoint["secret"], "/bus"), key=lambda b: str(b["type"]))
+        assert bodies[0] == {
+            "type": "customer.erased",
+            "timestamp": "2023-11-14T22:13:20.000Z",
+            "data": {"customer_id": "cust-9", "erased_at": "2023-11-14T22:13:20.000Z"},
+        }
+        assert bodies[1]["data"]["csat"] == 2 and bodies[1]["data"]["satisfied"] is False
+
+
+def test_the_catalog_covers_every_type_and_masks_what_identifies() -> None:
+    mapped = {route.type for routes in ROUTES.values() for route in routes}
+    assert mapped | {"follow_up.sent"} == set(EVENT_TYPES)  # follow_up.sent: the #19 §1 event
+    assert consumed_subjects() == ["voc.feedback.follow_up_answered", "voc.profile.customer_erased"]
+    event = events_pb2.FeedbackReceived(
+        text="김민수 010-1234-5678 국이 식었어요", received_at_ms=1_700_000_000_000
+    )
+    event.facts.feedback_id, event.facts.store_id, event.facts.channel = "fb-1", "s1", "kiosk"
+    event.facts.category, event.facts.sentiment, event.facts.severity = "food_quality", "negative", "high"
+    event.facts.ratings.csat = 1
+    event.customer.phone, event.customer.email, event.customer.name = (
+        "+821012345678",
+        "minsu@example.com",
+        "김민수",
+    )
+    event.customer.loyalty_id = "L-100234"
+    event.confidence, event.model_version = 0.91, "hashlr-2"
+    received, classified = (r.body(event, now=0) for r in ROUTES["voc.feedback.received"])
+    assert received["data"] == {
+        "feedback_id": "fb-1",
+        "store_id": "s1",
+        "channel": "kiosk",
+        "ratings": {"csat": 1},
+        "received_at": "2023-11-14T22:13:20.000Z",
+        "customer": {
+            "loyalty_id": "***0234",
+            "phone": "***5678",
+            "email": "m***@example.com",
+            "name": "김**",
+        },
+    }
+    text = orjson.dumps([received, classified]).decode()
+    assert "5678" in text and "1234-5678" not in text and "국이" not in text and "minsu@" not in text
+    assert classified["type"] == "feedback.classified"
+    assert classified["data"]["classification"] == {
+        "language": "",
+        "sentiment": "negative",
+        "score": 0.0,
+        "category": "food_quality",
+        "severity": "high",
+        "model_version": "hashlr-2",
+        "uncertain": False,
+        "confidence": 0.91,
+    }
+
+
+@pytest.mark.parametrize(
+    ("url", "why"),
+    [
+        ("http://hooks.example.com/x", "https"),
+        ("https://user:pw@hooks.example.com/x", "userinfo"),
+        ("https://10.0.0.8/x", "private"),
+        ("https://127.0.0.1/x", "private"),
+        ("https://169.254.169.254/latest/meta-data", "private"),
+        ("https://[::1]/x", "private"),
+        ("https://[::ffff:192.168.0.1]/x", "private"),
+        ("https://localhost/x", "localhost"),
+        ("ftp://hooks.example.com/x", "scheme"),
+        ("https://hooks.example.com/x#frag", "fragment"),
+    ],
+)
+def test_with_no_allowlist_only_https_to_public_addresses(url: str, why: str) -> None:
+    with pytest.raises(UrlRefused, match=why):
+        WebhookTargets(()).parse(url)
+
+
+async def test_names_are_resolved_and_checked_at_registration_and_at_every_connection() -> None:
+    public = WebhookTargets(())
+    assert str(public.parse("https://93.184.216.34/hook")) == "https://93.184.216.34/hook"
+    # "vm" and "runsc" resolve to 127.0.0.1 here (/etc/hosts): a name is no way around the rule.
+    host = next((h for h in ("vm", "runsc") if _resolves_to_loopback(h)), None)
+    if host is None:
+        pytest.skip("no name other than localhost resolves to loopback on this machine")
+    with pytest.raises(UrlRefused, match="resolves to a private"):
+        await public.check(f"https://{host}/hook")
+    # At connection time (a name that passed registration and then rebinds): refused before connecting.
+    with pytest.raises(OSError, match="non-public"):
+        await PublicResolver().resolve(host, 443)
+    sender = WebhookSender(public, timeout=2)
+    try:
+        attempt = await sender.send(f"https://{host}/hook", body=b"{}", headers={})
+    finally:
+        await sender.aclose()
+    assert attempt.status_code is None and attempt.error == "non-public address refused"
+
+
+def _resolves_to_loopback(host: str) -> bool:
+    import socket
+
+    try:
+        return all(info[4][0].startswith("127.") for info in socket.getaddrinfo(host, 443))
+    except OSError:
+        return False
+
+
+def test_an_allowlist_decides_with_the_push_allowlists_rules() -> None:
+    targets = WebhookTargets(["hooks.example.com", "*.crm.example.net", "127.0.0.1:*"])
+    assert targets.parse("https://hooks.example.com/a")
+    assert targets.parse("https://eu.crm.example.net/a")
+    assert targets.parse("http://127.0.0.1:9999/a")  # plain http only for a listed loopback host
+    for url, why in (
+        ("https://other.example.com/a", "not on allowlist"),
+        ("https://hooks.example.com:8443/a", "not on allowlist"),
+        ("http://hooks.example.com/a", "plain http"),
+        ("https://10.1.2.3/a", "private"),
+    ):
+        with pytest.raises(UrlRefused, match=why):
+            targets.parse(url)
+
+
+def test_secrets_are_sealed_with_the_configured_key() -> None:
+    box = SecretBox("k" * 40)
+    sealed = box.seal("whsec_abc")
+    assert box.open(sealed) == "whsec_abc" and "abc" not in sealed
+    with pytest.raises(ValueError, match="another key"):
+        SecretBox("j" * 40).open(sealed)
+
+
+def test_production_refuses_a_development_webhook_key() -> None:
+    with pytest.raises(ValueError, match="VOC_NOTIFY_WEBHOOK_KEY"):
+        Settings(
+            VOC_ENV="production",
+            admin_token="a" * 10 + "Zq8xK2mP9vR4tW7yB3nF6hJ",
+            internal_token="b" * 10 + "Zq8xK2mP9vR4tW7yB3nF6hJ",
+            jwt_secret="c" * 10 + "Zq8xK2mP9vR4tW7yB3nF6hJ",
+            webhook_key="change-me",
+        )
