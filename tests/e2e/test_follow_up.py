@@ -196,7 +196,7 @@ def test_resolved_case_mails_the_link_and_an_unhappy_answer_pages_again(
     assert answer.status_code == 200, answer.text
     reopened_id = answer.json()["reopened_feedback_id"]
     repage = wait_for(
-        lambda: next((p for p in push_emulator.received() if p.json["feedback_id"] == reopened_id), None)
+        lambda: next((p for p in push_emulator.received() if p.json.get("feedback_id") == reopened_id), None)
     )
     assert repage.json["alert_id"]
     assert wait_for(lambda: case(system, feedback_id)["status"] == "reopened")
