@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from voc_notify import api, events, grpc_server, metrics
+from voc_notify import api, erasure, events, grpc_server, metrics
 from voc_notify.clients import Upstreams
 from voc_notify.models import outbox_table
 from voc_notify.settings import Settings
@@ -51,7 +51,8 @@ def build(runtime: ServiceRuntime) -> ServiceParts:
             broker,
             delivery,
             dedupe_window=settings.dedupe_window_seconds,
-        ),
+        )
+        + erasure.consumers(runtime.database),
         subscriptions=[(LIVE_SUBJECT, broker.on_live_message)],
         background=[delivery.run, escalation.run],
         on_stop=[close],

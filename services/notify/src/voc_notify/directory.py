@@ -45,6 +45,19 @@ def _new_staff(staff_id: str, fields: dict[str, Any], password_hash: str) -> Sta
     return Staff(id=staff_id, **fields, password_hash=password_hash, active=True)
 
 
+async def _with_language(
+    session: AsyncSession, fields: dict[str, Any], existing: Staff | None
+) -> dict[str, Any]:
+    """`fields` with a language: the one given, else the staff member's so far, else their
+    first store's, else ko."""
+    if fields.get("language"):
+        return fields
+    if existing is not None:
+        return {**fields, "language": existing.language}
+    store = await session.get(Store, fields["store_ids"][0]) if fields.get("store_ids") else None
+    return {**fields, "language": store.language if store is not None else "ko"}
+
+
 async def upsert_staff(database: Database, *, staff: Sequence[StaffIn]) -> int:
     """Create or update staff by id (the password is set anew). An id or an e-mail twice in the
     list is `Invalid` (422), an e-mail another staff member has is a `Conflict` (409); nothing
@@ -67,6 +80,7 @@ async def upsert_staff(database: Database, *, staff: Sequence[StaffIn]) -> int:
                 fields = item.model_dump(exclude={"id", "password"})
                 fields["email"] = fields["email"].lower()
                 existing = await session.get(Staff, item.id)
+                fields = await _with_language(session, fields, existing)
                 if existing is None:
                     session.add(_new_staff(item.id, fields, password_hash))
                 else:
@@ -206,7 +220,7 @@ class StaffCsvRow(BaseModel):
     role: Role
     store_ids: list[Annotated[str, Field(min_length=1, max_length=64)]] = []
     area_id: Annotated[str, Field(max_length=64)] | None = None
-    language: Annotated[str, Field(pattern="^(ko|en)$")] = "ko"
+    language: Annotated[str, Field(pattern="^(ko|en)$")] | None = None  # as `StaffIn.language`
 
 
 def parse_staff_csv(text: str) -> tuple[list[tuple[int, StaffCsvRow]], list[RowError]]:
@@ -293,6 +307,7 @@ async def import_staff_csv(database: Database, *, text: str) -> dict[str, int]:
             fields = row.model_dump(exclude={"id", "password"})
             fields["email"] = row.email.lower()
             staff = existing.get(row.id)
+            fields = await _with_language(session, fields, staff)
             if staff is None:
                 assert password_hash is not None  # checked above: new staff need a password
                 session.add(_new_staff(row.id, fields, password_hash))

@@ -98,7 +98,9 @@ class StaffIn(Strict):
     role: Role
     store_ids: list[Annotated[str, Field(max_length=64)]] = []
     area_id: Annotated[str, Field(max_length=64)] | None = None
-    language: Literal["ko", "en"] = "ko"
+    # The language the staff member reads alerts and plans in; not given: theirs so far, or
+    # for someone new their first store's language (ko without a store).
+    language: Literal["ko", "en"] | None = None
 
 
 class ShiftIn(Strict):

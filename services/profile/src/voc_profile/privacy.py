@@ -45,7 +45,7 @@ _ERASED: dict[str, object] = {
 async def erase_customer(session: AsyncSession, *, customer_id: str, actor: str) -> list[str]:
     """Remove the personal data of this person (and of every record merged into it).
 
-    Identifiers are deleted and attributes cleared; the feedback facts and visits stay as
+    Identifiers are deleted, attributes and feedback excerpts cleared; the feedback facts and visits stay as
     anonymous statistics under an id that no longer leads to anyone. One `CustomerErased` event
     per id tells the holders of copies to redact theirs. The ids erased, the person's first.
     """
@@ -64,6 +64,10 @@ async def erase_customer(session: AsyncSession, *, customer_id: str, actor: str)
     now = time.time()
     await session.execute(delete(Identifier).where(Identifier.customer_id.in_(targets)))
     await session.execute(delete(CustomerSignals).where(CustomerSignals.customer_id.in_(targets)))
+    # The facts stay as statistics; what the person wrote (the masked excerpt) does not.
+    await session.execute(
+        update(FeedbackHistory).where(FeedbackHistory.customer_id.in_(targets)).values(excerpt=None)
+    )
     await session.execute(
         update(Customer).where(Customer.id.in_(targets)).values(**_ERASED, erased_at=now, updated_at=now)
     )

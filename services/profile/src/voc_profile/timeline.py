@@ -107,6 +107,7 @@ HISTORY_OUT_FIELDS = (
     "occurred_at",
     "revisit_intent",
     "severity",
+    "excerpt",
 )
 
 

@@ -181,7 +181,7 @@ def seed(*, urls: dict[str, str], admin_token: str, credentials_path: Path) -> d
         staff_in = []
         for person in STAFF:
             password = "demo-" + secrets.token_urlsafe(6)
-            staff_in.append({"language": "ko", "area_id": None, **person, "password": password})
+            staff_in.append({"area_id": None, **person, "password": password})  # language: the store's
             staff_out.append(
                 {
                     "id": person["id"],

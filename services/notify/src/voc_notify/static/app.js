@@ -47,6 +47,15 @@ const I18N = {
     mean_csat: '평균 CSAT',
     last_visits: '최근 방문',
     no_visits: '방문 기록 없음',
+    story: '최근 접촉 (모든 채널·매장)',
+    no_story: '이전 접촉 없음 — 첫 접촉입니다',
+    contact_received: '접수',
+    contact_alerted: '알림 중',
+    contact_acknowledged: '확인됨',
+    contact_resolved: '해결됨',
+    household: '가구',
+    household_of: '{relation} · {members}',
+    relations: { owner: '계정 소유자', driver: '운전자', family_member: '가족' },
     sig_vip: 'VIP',
     sig_repeat: '반복 불만 {n}회',
     sig_repeat_plain: '반복 불만',
@@ -150,7 +159,16 @@ const I18N = {
     feedback_count: 'Feedback',
     mean_csat: 'Mean CSAT',
     last_visits: 'Last visits',
-    no_visits: 'No visits on record',
+    no_visits: 'No visits on file',
+    story: 'Recent contacts (every channel and store)',
+    no_story: 'No earlier contact: this is the first',
+    contact_received: 'received',
+    contact_alerted: 'alerted',
+    contact_acknowledged: 'acknowledged',
+    contact_resolved: 'resolved',
+    household: 'Household',
+    household_of: '{relation} · {members}',
+    relations: { owner: 'account owner', driver: 'driver', family_member: 'family member' },
     sig_vip: 'VIP',
     sig_repeat: 'Repeat issue ×{n}',
     sig_repeat_plain: 'Repeat issue',
@@ -554,16 +572,21 @@ function customerCard(c, category) {
   if (s.churn_risk) chips.push(['danger', t('sig_churn')]);
   if (s.chronic_complainer) chips.push(['warn', t('sig_chronic')]);
   if (s.low_satisfaction) chips.push(['warn', t('sig_low')]);
-  const reasons = (s.reasons || []).filter((r) => r && r.reason);
+  const reasons = (s.reasons || []).filter((r) => r && (r.text || r.reason));
   const visits = (c.last_visits || []).slice(0, 3);
+  const household = c.household && c.household.relation ? c.household : null;
   return section(
     t('customer'),
     h('div', { class: 'cust-head' },
       h('span', { class: 'cust-name', id: 'customer-name' }, c.masked_name || '—'),
       c.tier ? h('span', { class: `tier tier-${c.tier}` }, String(c.tier).toUpperCase()) : null),
     chips.length ? h('div', { class: 'chips', id: 'signals' }, chips.map(([k, text]) => h('span', { class: `chip chip-${k}` }, text))) : null,
-    reasons.length ? h('ul', { class: 'reasons' }, reasons.map((r) => h('li', {}, r.reason))) : null,
+    reasons.length ? h('ul', { class: 'reasons', id: 'reasons' }, reasons.map((r) => h('li', {}, r.text || r.reason))) : null,
     h('dl', { class: 'kvs' },
+      kv(t('household'), household ? t('household_of', {
+        relation: lookup('relations', household.relation),
+        members: (household.members || []).map((m) => `${m.masked_name} (${lookup('relations', m.relation)})`).join(', ') || '—',
+      }) : null),
       kv(t('phone'), c.masked_phone || null),
       kv(t('feedback_count'), c.feedback_count || null),
       kv(t('mean_csat'), c.mean_csat ? Number(c.mean_csat).toFixed(1) : null)),
@@ -574,7 +597,27 @@ function customerCard(c, category) {
         h('span', { class: 'muted' }, v.store_id || ''),
         v.amount ? h('span', {}, money(v.amount, 'KRW')) : null)))
       : h('p', { class: 'muted' }, t('no_visits')),
+    storyTimeline(c.recent_contacts || []),
   );
+}
+
+// The customer's earlier contacts, newest first: when, where, about what, how it ended, and
+// what they said (masked by profile).
+function storyTimeline(contacts) {
+  const title = h('h3', {}, t('story'));
+  if (!contacts.length) return h('div', { class: 'story' }, title, h('p', { class: 'muted', id: 'no-story' }, t('no_story')));
+  return h('div', { class: 'story' }, title, h('ol', { class: 'timeline', id: 'recent-contacts' }, contacts.map((c) => h(
+    'li',
+    { class: `contact contact-${c.sentiment || 'neutral'}`, dataset: { feedbackId: c.feedback_id } },
+    h('div', { class: 'contact-head' },
+      h('time', {}, clock(c.occurred_at_ms / 1000)),
+      h('span', { class: 'contact-where' }, `${lookup('channels', c.channel)} · ${c.store_name || c.store_id}`)),
+    h('div', { class: 'contact-what' },
+      h('span', { class: 'contact-category' }, lookup('categories', c.category)),
+      h('span', { class: `contact-status status-${c.status}` },
+        t(`contact_${c.status}`) + (c.outcome ? ` · ${OUTCOMES.includes(c.outcome) ? t(`out_${c.outcome}`) : c.outcome}` : ''))),
+    c.excerpt ? h('q', { class: 'contact-excerpt' }, c.excerpt) : null,
+  ))));
 }
 
 function planCard(alert) {
