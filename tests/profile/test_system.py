@@ -4,18 +4,15 @@ gRPC, and no raw phone number or e-mail address in the service's logs."""
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import grpc
 import httpx
 import pytest
-from sqlalchemy import text
 
 from tests.conftest import RunningSystem
-from tests.support.system import login, post_feedback, wait_for
+from tests.support.system import copied_identifiers, login, post_feedback, wait_for
 from voc.profile.v1 import profile_pb2, profile_pb2_grpc
-from voc_platform.db import Database
 
 # Who is paged depends on the plan (a repeat issue may go to the manager): ask each of them.
 SEOUL_STAFF = (
@@ -81,21 +78,6 @@ def test_repeat_issue_is_in_the_alert_and_alerts_join_the_timeline(running_syste
 
     alerts = wait_for(timeline_alerts)
     assert {a["feedback_id"] for a in alerts} == {first, second}
-
-
-def copied_identifiers(system: RunningSystem, feedback_id: str) -> str:
-    """What the feedback service copied from the submission (read straight from its database)."""
-
-    async def read() -> str:
-        database = Database(system.database_url("feedback"))
-        try:
-            async with database.session() as session:
-                query = text("SELECT customer FROM feedback WHERE id = :id")
-                return str((await session.execute(query, {"id": feedback_id})).scalar_one())
-        finally:
-            await database.dispose()
-
-    return asyncio.run(read())
 
 
 def test_erasure_redacts_the_feedback_copies(running_system: RunningSystem) -> None:

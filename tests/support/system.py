@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 import httpx
+from sqlalchemy import text
 
 from tests.conftest import RunningSystem
+from voc_platform.db import Database
 
 T = TypeVar("T")
 
@@ -54,3 +57,18 @@ def wait_for(
         if time.monotonic() > deadline:
             raise AssertionError("condition not met in time")
         sleep(interval)
+
+
+def copied_identifiers(system: RunningSystem, feedback_id: str) -> str:
+    """What the feedback service copied from the submission (read straight from its database)."""
+
+    async def read() -> str:
+        database = Database(system.database_url("feedback"))
+        try:
+            async with database.session() as session:
+                query = text("SELECT customer FROM feedback WHERE id = :id")
+                return str((await session.execute(query, {"id": feedback_id})).scalar_one())
+        finally:
+            await database.dispose()
+
+    return asyncio.run(read())

@@ -9,12 +9,13 @@ from dataclasses import dataclass
 from functools import partial
 
 from nats.aio.msg import Msg
+from sqlalchemy import bindparam, select
 
 from voc.events.v1 import events_pb2
 from voc_platform import dbsync
 from voc_platform.bus import ConsumerSpec
 from voc_platform.db import Database
-from voc_platform.dbsync import Reader
+from voc_platform.dbsync import Prepared, Reader
 from voc_platform.masking import mask_text
 from voc_platform.outbox import (
     insert_outbox_rows,
@@ -26,7 +27,7 @@ from voc_platform.outbox import (
 from voc_profile import resolution, signals, timeline
 from voc_profile.facts import FeedbackItem, feedback_item
 from voc_profile.identity import mask_name, of_message
-from voc_profile.models import outbox_table, processed_table
+from voc_profile.models import customers_table, outbox_table, processed_table
 from voc_profile.resolution import Identifiers, NeedsSession
 from voc_profile.sessions import in_session
 from voc_profile.settings import Settings
@@ -69,7 +70,7 @@ class Received:
     name: str | None
     item: FeedbackItem
     severity: str
-    excerpt: str | None = None
+    text: str = ""
 
 
 def received_of(msg: Msg, *, region: str) -> Received | None:
@@ -86,19 +87,32 @@ def received_of(msg: Msg, *, region: str) -> Received | None:
     item = feedback_item(facts, store_id=facts.store_id, channel=facts.channel)
     assert item is not None
     event_id = (msg.headers or {}).get("Nats-Msg-Id", facts.feedback_id)
-    return Received(event_id, ids, c.name or None, item, facts.severity, excerpt_of(event.text, c.name))
+    return Received(event_id, ids, c.name or None, item, facts.severity, event.text)
 
 
-def excerpt_of(text: str, name: str | None) -> str | None:
-    """What staff may see of an earlier contact's text: the customer's name masked as the
-    context masks it, e-mails and long numbers masked, at most `EXCERPT_LIMIT` characters."""
+_CUSTOMER_NAME = Prepared(
+    select(customers_table.c.name).where(customers_table.c.id == bindparam("customer_id"))
+)
+
+
+def _excerpt(reader: Reader, received: Received, customer_id: str) -> str | None:
+    """The item's excerpt, masking the name the submission gave and the one on file."""
+    if not received.text.strip():
+        return None
+    on_file = reader.scalar(_CUSTOMER_NAME, {"customer_id": customer_id})
+    return excerpt_of(received.text, received.name, on_file)
+
+
+def excerpt_of(text: str, *names: str | None) -> str | None:
+    """What staff may see of an earlier contact's text: the customer's names (whole and each
+    part) masked as the context masks them, e-mails and long numbers masked, on one line, at
+    most `EXCERPT_LIMIT` characters."""
     text = " ".join(text.split())
     if not text:
         return None
-    if name and name.strip():
-        for part in {name.strip(), *name.split()}:
-            if len(part) >= 2:
-                text = text.replace(part, mask_name(part))
+    parts = {p for name in names if name for p in (name.strip(), *name.split()) if len(p) >= 2}
+    for part in sorted(parts, key=len, reverse=True):  # the whole name before its parts
+        text = text.replace(part, mask_name(part))
     return mask_text(text, EXCERPT_LIMIT)
 
 
@@ -159,7 +173,7 @@ def record_received(
         severity=received.severity,
         settings=settings,
         now=now,
-        excerpt=received.excerpt,
+        excerpt=_excerpt(reader, received, customer_id),
     )
     feedback_id = received.item.feedback_id
     linked = events_pb2.FeedbackLinked(feedback_id=feedback_id, customer_id=customer_id)
