@@ -102,7 +102,8 @@ async def test_the_plan_changes_with_the_customer(actions_replicas: Replicas) ->
         "store.format=restaurant",
         "customer.tier in [vip, vvip, gold] (vip)",
         "signals.repeat_issue=true",
-        "modifier modifier-vip: sentiment in [negative, neutral] (negative), customer.tier in [vip, vvip] (vip)",
+        "modifier modifier-vip: sentiment in [negative, neutral] (negative), "
+        "customer.tier in [vip, vvip] (vip)",
         "modifier modifier-repeat-issue: signals.repeat_issue=true",
     ]
     assert list(vip.modifiers) == ["modifier-vip", "modifier-repeat-issue"] and not anonymous.modifiers
