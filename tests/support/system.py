@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -71,4 +72,6 @@ def copied_identifiers(system: RunningSystem, feedback_id: str) -> str:
         finally:
             await database.dispose()
 
-    return asyncio.run(read())
+    # In a thread of its own: a browser test's Playwright already runs a loop in this one.
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, read()).result()

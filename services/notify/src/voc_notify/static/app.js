@@ -582,11 +582,11 @@ function customerCard(c, category) {
       c.tier ? h('span', { class: `tier tier-${c.tier}` }, String(c.tier).toUpperCase()) : null),
     chips.length ? h('div', { class: 'chips', id: 'signals' }, chips.map(([k, text]) => h('span', { class: `chip chip-${k}` }, text))) : null,
     reasons.length ? h('ul', { class: 'reasons', id: 'reasons' }, reasons.map((r) => h('li', {}, r.text || r.reason))) : null,
+    household ? h('p', { class: 'household', id: 'household' }, h('strong', {}, `${t('household')} `), t('household_of', {
+      relation: lookup('relations', household.relation),
+      members: (household.members || []).map((m) => `${m.masked_name} (${lookup('relations', m.relation)})`).join(', ') || '—',
+    })) : null,
     h('dl', { class: 'kvs' },
-      kv(t('household'), household ? t('household_of', {
-        relation: lookup('relations', household.relation),
-        members: (household.members || []).map((m) => `${m.masked_name} (${lookup('relations', m.relation)})`).join(', ') || '—',
-      }) : null),
       kv(t('phone'), c.masked_phone || null),
       kv(t('feedback_count'), c.feedback_count || null),
       kv(t('mean_csat'), c.mean_csat ? Number(c.mean_csat).toFixed(1) : null)),
