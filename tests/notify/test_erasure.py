@@ -1,0 +1,140 @@
+"""Erasure in notify (#18 §6): every alert of an erased customer loses the customer context (with
+its recent contacts and household), the feedback's text and the folded repeats' texts, the
+body quoting them and the plan's scripts in every language; a household member named in another
+customer's alert leaves that alert; what happened to the alert stays; a second pass changes
+nothing; a language staff member reads an alert in their own language."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from sqlalchemy import select
+
+from tests.notify.conftest import plan, raise_alert
+from voc_notify import views
+from voc_notify.auth import Principal
+from voc_notify.erasure import ERASED_CONTEXT, redact_customer
+from voc_notify.facts import (
+    CustomerContext,
+    Feedback,
+    HouseholdMember,
+    Plan,
+    PlanStep,
+    PlanTexts,
+    RecentContact,
+    Signals,
+)
+from voc_notify.models import Alert, Staff
+from voc_platform.db import Database
+
+NOW = 1_790_000_000.0
+LEAD = Principal("lead", "shift_lead", ("s1",), None)
+
+
+def customer(customer_id: str, *, household: tuple[HouseholdMember, ...] = ()) -> CustomerContext:
+    return CustomerContext(
+        known=True,
+        customer_id=customer_id,
+        masked_name="김**",
+        tier="vip",
+        signals=Signals(repeat_issue=True, repeat_counts={"wait_time": 2}),
+        recent_contacts=(
+            RecentContact(
+                "f-0", "call_center", "s1", 1000, "wait_time", "negative", "resolved", "refunded", "김** …"
+            ),
+        ),
+        household_relation="driver" if household else "",
+        household=household,
+    )
+
+
+def scripted() -> Plan:
+    """A plan rendered in Korean with the customer's name, and its English texts."""
+    return dataclasses.replace(
+        plan(),
+        steps=(PlanStep("Greet 김민수 by name", "staff"),),
+        script="김민수님, 죄송합니다.",
+        language="ko",
+        translations=(PlanTexts("en", "Waiting", ("Greet by name",), "Kim Minsu, we are sorry."),),
+    )
+
+
+async def test_an_erased_customers_alerts_are_redacted(notify_db: Database) -> None:
+    erased_plan = scripted()
+    own = await raise_alert(
+        notify_db,
+        Feedback(id="f-1", category="wait_time", text="김민수입니다, 또 기다려요", ratings={"csat": 1}),
+        now=NOW,
+        the_plan=erased_plan,
+        customer=customer("c-erased"),
+    )
+    repeat = await raise_alert(  # folded into the open alert: its text is a copy too
+        notify_db,
+        Feedback(id="f-2", category="wait_time", text="아직도요"),
+        now=NOW + 60,
+        the_plan=erased_plan,
+        customer=customer("c-erased"),
+    )
+    family = await raise_alert(
+        notify_db,
+        Feedback(id="f-3", category="wait_time", text="the owner's own complaint"),
+        now=NOW + 120,
+        customer=customer(
+            "c-owner",
+            household=(
+                HouseholdMember("c-erased", "김**", "driver"),
+                HouseholdMember("c-kid", "김**", "family_member"),
+            ),
+        ),
+    )
+    assert own is not None and repeat is not None and family is not None
+    assert repeat.alert.id == own.alert.id
+    async with notify_db.session() as s:
+        before = await s.get(Alert, own.alert.id)
+        assert before is not None and "김**" in before.body and before.related_feedback
+
+    async with notify_db.transaction() as s:
+        assert await redact_customer(s, customer_id="c-erased") == 2
+    async with notify_db.session() as s:
+        alert = await s.get(Alert, own.alert.id)
+        other = await s.get(Alert, family.alert.id)
+    assert alert is not None and other is not None
+    assert alert.context == ERASED_CONTEXT and alert.customer_id is None
+    assert alert.feedback["text"] == "" and all(r["text"] == "" for r in alert.related_feedback or [])
+    assert alert.body == "Anonymous CSAT 1"  # the store speaks English; no name, no text
+    assert alert.plan["script"] == "" and alert.plan["translations"][0]["script"] == ""
+    assert alert.plan["steps"] and alert.status == "open" and alert.updates == 1  # what happened stays
+    # The owner's alert keeps the owner, drops the erased driver.
+    assert other.context["known"] and other.feedback["text"] == "the owner's own complaint"
+    assert [m["customer_id"] for m in other.context["household"]["members"]] == ["c-kid"]
+
+    async with notify_db.transaction() as s:  # a redelivered event finds nothing more to do
+        assert await redact_customer(s, customer_id="c-erased") == 0
+        assert await redact_customer(s, customer_id="") == 0
+
+
+async def test_the_detail_is_in_the_staff_members_language(notify_db: Database) -> None:
+    created = await raise_alert(
+        notify_db,
+        Feedback(id="f-9", category="wait_time", text="waited long"),
+        now=NOW,
+        the_plan=scripted(),
+        customer=customer("c-9"),
+    )
+    assert created is not None
+    async with notify_db.session() as s:
+        english = await views.read_alert(s, alert_id=created.alert.id, principal=LEAD)
+    # The plan was rendered in Korean; lead reads English (the fixture's staff language).
+    assert english["plan"]["language"] == "en" and english["plan"]["title"] == "Waiting"
+    assert english["plan"]["steps"] == [{"text": "Greet by name", "role": "staff"}]
+    assert english["plan"]["script"] == "Kim Minsu, we are sorry."
+    assert english["context"]["recent_contacts"][0]["store_name"] == "Store 1"
+    async with notify_db.transaction() as s:
+        staff = (await s.scalars(select(Staff).where(Staff.id == "lead"))).one()
+        staff.language = "ko"
+    async with notify_db.session() as s:
+        korean = await views.read_alert(s, alert_id=created.alert.id, principal=LEAD)
+    assert korean["plan"]["script"] == "김민수님, 죄송합니다." and korean["plan"]["language"] == "ko"
+    assert (
+        korean["title"] == "[긴급] 대기 시간 · Store 1" and english["title"] == "[URGENT] Wait time · Store 1"
+    )
