@@ -38,7 +38,7 @@ from voc_actions.playbooks.model import (
 )
 from voc_actions.playbooks.template import Template
 
-#: Composed playbooks kept per plan (combinations of modifiers seen).
+#: Composed playbooks kept per plan (combinations of modifiers seen), explanations per modifier.
 _COMPOSED_MAX = 256
 
 
@@ -48,8 +48,16 @@ def applicable(modifiers: Sequence[Playbook], fm: dict[str, Any]) -> tuple[Playb
 
 
 def because(modifier: Playbook, fm: dict[str, Any]) -> str:
-    """One line of `matched_because` for an applied modifier: its id and why."""
-    return f"modifier {modifier.id}: " + ", ".join(c.explain(fm) for c in modifier.conditions)
+    """One line of `matched_because` for an applied modifier: its id and why. Kept on the
+    modifier per the facts its conditions look at (formatting costs more than matching)."""
+    key = ("because", *[fm.get(c.key) for c in modifier.conditions])
+    line: str | None = modifier.derived.get(key)
+    if line is None:
+        if len(modifier.derived) >= _COMPOSED_MAX:
+            modifier.derived.clear()
+        line = f"modifier {modifier.id}: " + ", ".join(c.explain(fm) for c in modifier.conditions)
+        modifier.derived[key] = line
+    return line
 
 
 def composed(base: Playbook, modifiers: tuple[Playbook, ...]) -> Playbook:
