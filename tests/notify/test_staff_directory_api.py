@@ -97,3 +97,34 @@ async def test_an_email_of_someone_else_is_409_and_repeats_are_422(databases: Da
     assert {e["field"] for e in repeated.json()["errors"]} == {"body.1.email", "body.2.id"}
     assert own.status_code == 200, own.text
     assert ids == {"lead"}  # neither refused list wrote anyone
+
+
+async def test_a_staff_members_language_defaults_from_their_store(databases: DatabaseFactory) -> None:
+    """#18: staff read alerts in their own language; without one given, someone new gets their
+    first store's (s1 speaks English), an update keeps theirs, no store means Korean; a
+    language other than ko or en is 422."""
+    service = await make_notify(databases, auth.hash_password(PASSWORD))
+    try:
+        async with service.client() as client:
+            created = await client.put(
+                "/v1/admin/staff",
+                json=[
+                    person("from-store", "from-store@x.demo"),
+                    person("storeless", "storeless@x.demo", store_ids=[]),
+                    person("chosen", "chosen@x.demo", language="ko"),
+                ],
+                headers=ADMIN,
+            )
+            kept = await client.put(
+                "/v1/admin/staff", json=[person("chosen", "chosen@x.demo", name="Renamed")], headers=ADMIN
+            )
+            bad = await client.put(
+                "/v1/admin/staff", json=[person("x", "x@x.demo", language="ja")], headers=ADMIN
+            )
+        async with service.database.session() as session:
+            languages = dict((await session.execute(select(Staff.id, Staff.language))).all())
+    finally:
+        await service.database.dispose()
+    assert created.status_code == kept.status_code == 200, (created.text, kept.text)
+    assert languages == {"lead": "en", "from-store": "en", "storeless": "ko", "chosen": "ko"}
+    assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "body.0.language"
