@@ -18,6 +18,7 @@ from voc_actions.playbooks.matcher import Library
 from voc_actions.playbooks.model import (
     DEFAULT_ORDER,
     KINDS,
+    NO_LIMIT,
     EscalationStep,
     Playbook,
     PlaybookProblem,
@@ -49,8 +50,6 @@ MODIFIER_KEYS: tuple[str, ...] = (
     "escalate", "sla", "remove_steps", "steps", "script", "compensation",
 )  # fmt: skip
 MODIFIER_REQUIRED: tuple[str, ...] = ("id", "version", "title", "when")
-#: A modifier's sla part it does not give: the plan's stays (the tighter of the two wins).
-NO_LIMIT = 10**9
 #: What a modifier changes: it must change at least one of them.
 MODIFIER_CHANGES: tuple[str, ...] = (
     "priority", "notify", "escalate", "sla", "remove_steps", "steps", "script", "compensation",

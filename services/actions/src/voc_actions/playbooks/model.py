@@ -40,6 +40,8 @@ KINDS: tuple[str, ...] = ("plan", "modifier")
 STEP_PLACES: tuple[str, ...] = ("first", "last")
 #: The order of a modifier that gives none: modifiers apply by (order, id).
 DEFAULT_ORDER = 100
+#: A modifier's sla part it does not give: the plan's stays (the tighter of the two wins).
+NO_LIMIT = 10**9
 #: Conditions a category default may have besides ``category``.
 DEFAULT_KEYS: frozenset[str] = frozenset({"category", "sentiment"})
 
@@ -277,7 +279,12 @@ class Playbook:
             "priority": self.priority or None,
             "notify_roles": list(self.notify_roles),
             "escalation": [e.to_dict() for e in self.escalation],
-            "sla": self.sla.to_dict() if self.sla.ack_seconds else None,
+            "sla": {
+                f"{part}_seconds": seconds if seconds < NO_LIMIT else None
+                for part, seconds in (("ack", self.sla.ack_seconds), ("resolve", self.sla.resolve_seconds))
+            }
+            if self.sla.ack_seconds
+            else None,
             "remove_steps": {"roles": list(self.remove_roles)} if self.remove_roles else None,
             "steps": [{**s.text.to_dict(), "role": s.role, "at": s.at} for s in self.steps],
             "script": self.script_line.to_dict() if self.script_line else None,
