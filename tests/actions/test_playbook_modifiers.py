@@ -362,3 +362,16 @@ def test_the_grpc_reply_carries_the_modifiers_and_the_other_language() -> None:
     assert english.language == "en" and english.script.startswith("김민수, ")
     assert english.title == "Wait-time complaint — update and apologise"
     assert len(english.steps) == len(plan.steps) and english.steps[0].startswith("Before you approach")
+
+
+async def test_a_modifier_as_the_api_lists_it(actions_replicas: Replicas) -> None:
+    response = await actions_replicas.a.get("/v1/playbooks/modifier-vip")
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert (body["kind"], body["order"], body["priority"]) == ("modifier", 10, "urgent")
+    assert body["when"] == {"sentiment": ["negative", "neutral"], "customer.tier": ["vip", "vvip"]}
+    assert body["sla"] == {"ack_seconds": 180, "resolve_seconds": None}  # resolve: the plan's
+    assert body["steps"][0]["at"] == "first" and body["steps"][1]["at"] == "last"
+    assert body["script"]["ko"] and body["script"]["en"]
+    plan = await actions_replicas.a.get("/v1/playbooks/wait-time-default")
+    assert plan.json()["kind"] == "plan"
