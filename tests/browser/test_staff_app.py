@@ -170,7 +170,7 @@ def test_alert_arrives_live_then_is_acknowledged_and_resolved(
     # The customer's signals reach the phone with why they are set (the REST detail's reasons).
     signals = rest["customer"]["signals"]
     assert signals["vip"], signals
-    reasons = [r["reason"] for r in signals["reasons"] if r["reason"]]
+    reasons = [r["text"] for r in signals["reasons"] if r["text"]]  # in the reader's language (#18)
     assert reasons, signals
     expect(page.locator(".reasons li")).to_have_text(reasons)
     expect(page.locator("#plan-title")).to_have_text(rest["plan"]["title"])
