@@ -6,9 +6,11 @@ from pathlib import Path
 
 from voc_notify import api, events, grpc_server, metrics
 from voc_notify.clients import Upstreams
+from voc_notify.fallback import MailChannel
 from voc_notify.models import outbox_table
 from voc_notify.settings import Settings
 from voc_notify.stream import LIVE_SUBJECT, AlertBroker
+from voc_notify.watchdog import DeliveryWatchdog
 from voc_notify.webpush import DEFAULT_PUSH_HOSTS, PushAllowlist, VapidKeys, WebPushSender
 from voc_notify.workers import DeliveryWorker, EscalationWorker
 from voc_platform.runtime import ServiceParts, ServiceRuntime, run_service
@@ -28,6 +30,9 @@ def build(runtime: ServiceRuntime) -> ServiceParts:
     broker.attach(runtime.bus)  # live events reach SSE clients on every replica
     delivery = DeliveryWorker(runtime.database, sender, settings)
     escalation = EscalationWorker(runtime.database, settings, broker, delivery.wake)
+    watchdog = DeliveryWatchdog(
+        runtime.database, settings, MailChannel.from_settings(settings), delivery.wake
+    )
     upstreams = Upstreams(settings)
 
     async def close() -> None:
@@ -53,7 +58,7 @@ def build(runtime: ServiceRuntime) -> ServiceParts:
             dedupe_window=settings.dedupe_window_seconds,
         ),
         subscriptions=[(LIVE_SUBJECT, broker.on_live_message)],
-        background=[delivery.run, escalation.run],
+        background=[delivery.run, escalation.run, watchdog.run],
         on_stop=[close],
         metric_sources=[metrics.timers_due_source(runtime.database)],
     )

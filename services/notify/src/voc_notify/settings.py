@@ -15,6 +15,10 @@ class Settings(ServiceSettings):
     database_url: str | None = Field(None, validation_alias="VOC_NOTIFY_DATABASE_URL")
     jwt_secret: str = Field(DEV_JWT_SECRET, validation_alias="VOC_JWT_SECRET")
     token_ttl_seconds: int = Field(3600, validation_alias="VOC_TOKEN_TTL_SECONDS")
+    # A refresh token (#23) lives this long unused; each refresh rotates it and starts anew.
+    refresh_token_ttl_seconds: int = Field(
+        14 * 86400, ge=60, validation_alias="VOC_REFRESH_TOKEN_TTL_SECONDS"
+    )
     # Comma-separated hosts the push sender may reach; empty = the public push services.
     push_allowed_hosts: str = Field("", validation_alias="VOC_PUSH_ALLOWED_HOSTS")
     vapid_subject: str = Field("mailto:ops@frontline-voc.dev", validation_alias="VOC_VAPID_SUBJECT")
@@ -37,6 +41,21 @@ class Settings(ServiceSettings):
     escalation_poll_seconds: float = 1.0
     # A repeat complaint (same customer, store, category) within this window updates the open alert.
     dedupe_window_seconds: float = Field(1800.0, ge=0, validation_alias="VOC_NOTIFY_DEDUPE_WINDOW_SECONDS")
+    # An urgent push accepted by the push service but not reported shown within this many
+    # seconds: the device is suspect, the staff member's other devices and then the fallback
+    # channel are tried (#23). 0 turns the watchdog off.
+    watchdog_seconds: float = Field(60.0, ge=0, validation_alias="VOC_NOTIFY_WATCHDOG_SECONDS")
+    watchdog_poll_seconds: float = 1.0
+    # The watchdog's fallback channel: e-mail to the staff member (unset = no e-mail).
+    smtp_url: str = Field("", validation_alias="VOC_SMTP_URL")
+    mail_from: str = Field("Frontline VoC <noreply@frontline-voc.dev>", validation_alias="VOC_MAIL_FROM")
+
+    @field_validator("smtp_url")
+    @classmethod
+    def _smtp(cls, value: str) -> str:
+        if value and not value.startswith(("smtp://", "smtps://")):
+            raise ValueError("VOC_SMTP_URL must be smtp://host:port or smtps://host:port")
+        return value
 
     @field_validator("vapid_subject")
     @classmethod

@@ -16,7 +16,7 @@ from voc_notify import auth, lifecycle, metrics, views
 from voc_notify.auth import Principal
 from voc_notify.deps import BrokerDep, CurrentStaff, SettingsDep, principal_from
 from voc_notify.models import Alert
-from voc_notify.schemas import ReceiptIn, ResolveIn
+from voc_notify.schemas import AckIn, ReceiptIn, ResolveIn
 from voc_notify.stream import AlertBroker, Listener
 from voc_platform.errors import Unauthenticated
 from voc_platform.http import BearerDep, DatabaseDep, SessionDep
@@ -106,25 +106,48 @@ def _announce(broker: AlertBroker, kind: str, alert: Alert, summary: dict[str, A
     broker.publish({"type": kind, "alert": summary}, store_id=alert.store_id, area_id=alert.area_id)
 
 
-@router.post("/{alert_id}/ack")
+@router.post("/{alert_id}/ack", responses={404: {}, 409: {}})
 async def ack(
-    alert_id: str, principal: CurrentStaff, database: DatabaseDep, broker: BrokerDep
+    alert_id: str,
+    principal: CurrentStaff,
+    database: DatabaseDep,
+    broker: BrokerDep,
+    body: AckIn | None = None,
 ) -> dict[str, Any]:
+    """Take the alert. The same staff member's ack again (an offline replay, a notification
+    action) answers 200 with the original time; someone else's ack or resolve meanwhile: 409
+    with `acknowledged_by`. `via: notification` records the receipt on the push's delivery."""
+    body = body or AckIn()
+    now = time.time()
     async with database.transaction() as session:
         alert = await views.visible_alert(session, alert_id=alert_id, principal=principal)
-        await lifecycle.acknowledge(session, alert=alert, principal=principal)
+        replay = lifecycle.done_by(alert, principal, step="ack")
+        if not replay:
+            await lifecycle.acknowledge(session, alert=alert, principal=principal, now=now)
+        if body.via == "notification":
+            await lifecycle.record_receipt(
+                session,
+                alert_id=alert.id,
+                staff_id=principal.staff_id,
+                kind="acknowledged",
+                device_id=body.device_id,
+                now=now,
+            )
         summary = views.alert_summary(alert)
-    metrics.acknowledged(created_at=alert.created_at, acknowledged_at=alert.acknowledged_at)
-    _announce(broker, "alert.acknowledged", alert, summary)
+    if not replay:
+        metrics.acknowledged(created_at=alert.created_at, acknowledged_at=alert.acknowledged_at)
+        _announce(broker, "alert.acknowledged", alert, summary)
     return summary
 
 
-@router.post("/{alert_id}/resolve")
+@router.post("/{alert_id}/resolve", responses={404: {}, 409: {}})
 async def resolve(
     alert_id: str, body: ResolveIn, principal: CurrentStaff, database: DatabaseDep, broker: BrokerDep
 ) -> dict[str, Any]:
     async with database.transaction() as session:
         alert = await views.visible_alert(session, alert_id=alert_id, principal=principal)
+        if lifecycle.done_by(alert, principal, step="resolve"):
+            return views.alert_summary(alert)  # a replay: as resolved then, nothing changes
         was_open = alert.status == "open"
         await lifecycle.resolve(
             session, alert=alert, principal=principal, outcome=body.outcome, note=body.note
