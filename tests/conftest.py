@@ -15,6 +15,7 @@ from typing import Any
 import asyncpg
 import pytest
 
+from tests.support.mail import MailServer
 from voc_cli import demo
 from voc_cli.nats import NatsServer
 from voc_cli.push_emulator import PushEmulator
@@ -158,3 +159,10 @@ def running_system(
             if log.exists():
                 ARTIFACTS.mkdir(exist_ok=True)
                 (ARTIFACTS / f"{DATABASE}-{name}.log").write_text(log.read_text(errors="replace"))
+
+
+@pytest.fixture
+def mail_server() -> Iterator[MailServer]:
+    """A real SMTP server on loopback for this test; `mail_server.received` lists its mail."""
+    with MailServer() as server:
+        yield server
