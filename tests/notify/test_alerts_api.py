@@ -135,11 +135,12 @@ def test_resolve_needs_outcome_and_replays_are_idempotent(
     problem(
         httpx.post(f"{url}/resolve", headers=alert["headers"], json={"outcome": "magic", "note": ""}), 422
     )
-    problem(httpx.post(f"{url}/ack", headers=alert["headers"], json={"via": "pigeon"}), 422)
+    body = problem(httpx.post(f"{url}/ack", headers=alert["headers"], params={"via": "pigeon"}), 422)
+    assert [e["field"] for e in body["errors"]] == ["query.via"]
     assert httpx.get(url, headers=alert["headers"]).json()["status"] == "open"  # nothing changed
     first = httpx.post(f"{url}/ack", headers=alert["headers"])
     assert first.status_code == 200
-    again = httpx.post(f"{url}/ack", headers=alert["headers"], json={"via": "offline_replay"})
+    again = httpx.post(f"{url}/ack", headers=alert["headers"], params={"via": "offline_replay"})
     assert again.status_code == 200, again.text
     assert again.json()["acknowledged_at"] == first.json()["acknowledged_at"]
     manager = login(running_system, "woosung@hongdae.demo")

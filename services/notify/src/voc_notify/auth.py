@@ -321,8 +321,9 @@ async def revoke_sessions(
 async def change_password(
     database: Database, *, settings: Settings, principal: Principal, current: str, new: str
 ) -> None:
-    """The staff member's own password change: the current one must match (403 otherwise, and
-    counted like a failed login); every session ends, so a stolen phone's session is gone too."""
+    """The staff member's own password change: the current one must match (403 otherwise, counted
+    like a failed login, and refused while the account is locked: 429); every session ends, so a
+    stolen phone's session is gone too."""
     if current == new:
         raise Invalid("The new password is the current one.", field="body.new_password")
     async with database.session() as session:
@@ -330,9 +331,14 @@ async def change_password(
     if staff is None or not staff.active:
         raise Unauthenticated("The staff member is not known or deactivated.")
     key = account_key(staff.email, secret=settings.jwt_secret)
+    now = time.time()
+    async with database.session() as session:
+        record = await session.get(LoginFailure, key)
+    if record is not None and record.locked_until > now:
+        raise _locked(record.locked_until - now)  # a stolen token cannot guess the password
     ok = await asyncio.to_thread(verify_password, staff.password_hash, current)
     if not ok:
-        await _count_failure(database, key=key, settings=settings, now=time.time())
+        await _count_failure(database, key=key, settings=settings, now=now)
         raise Forbidden("The current password is wrong.")
     new_hash = await asyncio.to_thread(hash_password, new)
     async with database.transaction() as session:

@@ -58,14 +58,6 @@ class TokenOut(BaseModel):
     staff: dict[str, object]
 
 
-class AckIn(Strict):
-    """How an acknowledgement was made: from the app (default) or a notification's Acknowledge
-    action, on which device (its receipt records it)."""
-
-    via: Literal["app", "notification", "offline_replay"] = "app"
-    device_id: Annotated[str, Field(max_length=64)] | None = None
-
-
 class InstallReportIn(Strict):
     """What the staff app reports of itself on start and on every change (#23)."""
 

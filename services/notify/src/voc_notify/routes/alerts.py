@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import orjson
 from fastapi import APIRouter, Query, Request, Response
@@ -16,7 +16,7 @@ from voc_notify import auth, lifecycle, metrics, views
 from voc_notify.auth import Principal
 from voc_notify.deps import BrokerDep, CurrentStaff, SettingsDep, principal_from
 from voc_notify.models import Alert
-from voc_notify.schemas import AckIn, ReceiptIn, ResolveIn
+from voc_notify.schemas import ReceiptIn, ResolveIn
 from voc_notify.stream import AlertBroker, Listener
 from voc_platform.errors import Unauthenticated
 from voc_platform.http import BearerDep, DatabaseDep, SessionDep
@@ -112,25 +112,26 @@ async def ack(
     principal: CurrentStaff,
     database: DatabaseDep,
     broker: BrokerDep,
-    body: AckIn | None = None,
+    via: Annotated[Literal["app", "notification", "offline_replay"], Query()] = "app",
+    device_id: Annotated[str | None, Query(max_length=64)] = None,
 ) -> dict[str, Any]:
     """Take the alert. The same staff member's ack again (an offline replay, a notification
     action) answers 200 with the original time; someone else's ack or resolve meanwhile: 409
-    with `acknowledged_by`. `via: notification` records the receipt on the push's delivery."""
-    body = body or AckIn()
+    with `acknowledged_by`. `?via=notification` (the notification's Acknowledge action, on
+    `device_id`) records the "acknowledged from the notification" receipt."""
     now = time.time()
     async with database.transaction() as session:
         alert = await views.visible_alert(session, alert_id=alert_id, principal=principal)
         replay = lifecycle.done_by(alert, principal, step="ack")
         if not replay:
             await lifecycle.acknowledge(session, alert=alert, principal=principal, now=now)
-        if body.via == "notification":
+        if via == "notification":
             await lifecycle.record_receipt(
                 session,
                 alert_id=alert.id,
                 staff_id=principal.staff_id,
                 kind="acknowledged",
-                device_id=body.device_id,
+                device_id=device_id,
                 now=now,
             )
         summary = views.alert_summary(alert)

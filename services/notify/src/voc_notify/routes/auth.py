@@ -58,7 +58,7 @@ async def logout(body: LogoutIn, database: DatabaseDep) -> Response:
     return Response(status_code=204)
 
 
-@router.post("/password", status_code=204, responses={401: {}, 403: {}, 422: {}})
+@router.post("/password", status_code=204, responses={401: {}, 403: {}, 422: {}, 429: {}})
 async def change_password(
     body: PasswordIn, principal: CurrentStaff, database: DatabaseDep, settings: SettingsDep
 ) -> Response:
