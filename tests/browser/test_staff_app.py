@@ -36,6 +36,11 @@ def wait_for(predicate: Any, timeout: float = 10.0, interval: float = 0.05, page
     return shared_wait_for(predicate, timeout=timeout, interval=interval, sleep=sleep)
 
 
+def stored_session(page: Page) -> Any:
+    """The session the app keeps in IndexedDB (shared with its service worker), or None."""
+    return page.evaluate("window.VocStore.kv.get('session')")
+
+
 def post_feedback(system: RunningSystem, body: dict[str, Any]) -> str:
     key = system.store("store-gangnam")["api_key"]
     response = httpx.post(
@@ -121,7 +126,9 @@ def page(browser: Browser, origin: str, running_system: RunningSystem, artifacts
 
 
 def test_login_shows_the_inbox_in_the_staff_language(page: Page) -> None:
-    assert page.evaluate("sessionStorage.getItem('voc.token')")
+    session = stored_session(page)
+    assert session["access_token"] and session["refresh_token"].startswith("vocrt_")
+    assert session["install_id"].startswith("inst_")
     # minji's profile says Korean.
     expect(page.locator("section.inbox h1")).to_have_text("받은 알림")
     expect(page.locator("html")).to_have_attribute("lang", "ko")
@@ -213,9 +220,15 @@ def test_alert_arrives_live_then_is_acknowledged_and_resolved(
     page.click("#lang")
     expect(badge).to_have_text("해결됨")
 
-    # A second acknowledge is a 409 from the server; the app shows it as a message.
+    # The same staff member's acknowledgement again (a replay) is 200 with the original time.
     again = httpx.post(f"{running_system.url('notify')}/v1/alerts/{alert_id}/ack", headers=headers)
-    assert again.status_code == 409
+    assert again.status_code == 200
+    assert (
+        again.json()["acknowledged_at"]
+        == httpx.get(f"{running_system.url('notify')}/v1/alerts/{alert_id}", headers=headers).json()[
+            "acknowledged_at"
+        ]
+    )
 
     # The loop closes on the feedback side too.
     admin = running_system.admin_headers
@@ -247,8 +260,8 @@ def test_a_push_reaches_the_service_worker(
     )
     assert ready, "the service worker never became active"
     assert any(w.url.endswith("/sw.js") for w in page.context.service_workers)
-    # The page handed its token to the worker (the worker answered).
-    expect(page.locator("body[data-sw-token=ok]")).to_be_attached()
+    # The worker reads the session the page stored (it answered the page's hello).
+    expect(page.locator("body[data-sw-session=ok]")).to_be_attached()
 
     # A real alert, and the exact payload the push service would decrypt on the phone.
     feedback_id = post_feedback(
@@ -298,7 +311,7 @@ def test_a_push_reaches_the_service_worker(
         },
     )
 
-    # The worker showed the notification, reported "shown" with the page's token (204) and
+    # The worker showed the notification, reported "shown" with the stored session (204) and
     # told the open app, which shows a toast and has the alert in its inbox.
     body = page.locator("body")
     expect(body).to_have_attribute("data-last-push", payload["alert_id"])
@@ -327,7 +340,7 @@ def test_bad_credentials_show_the_problem_detail(browser: Browser, origin: str, 
         error = page.locator("#login-error")
         expect(error).to_be_visible()
         expect(error).to_have_text("E-mail or password is wrong.")
-        assert page.evaluate("sessionStorage.getItem('voc.token')") is None
+        assert stored_session(page) is None
         expect(page.locator("#login-form button[type=submit]")).to_be_enabled()
         page.screenshot(path=artifacts / "staff-app-6-bad-login.png")
     finally:
@@ -337,7 +350,7 @@ def test_bad_credentials_show_the_problem_detail(browser: Browser, origin: str, 
 def test_the_app_shell_starts_offline(page: Page, origin: str) -> None:
     ready = page.evaluate("navigator.serviceWorker.ready.then(r => !!r.active)")
     assert ready
-    expect(page.locator("body[data-sw-token=ok]")).to_be_attached()
+    expect(page.locator("body[data-sw-session=ok]")).to_be_attached()
     context = page.context
     context.set_offline(True)
     try:
