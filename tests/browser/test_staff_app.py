@@ -6,99 +6,27 @@ credentials. Screenshots go to tests/artifacts/."""
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, ViewportSize, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 
+from tests.browser.conftest import (
+    LEAD,
+    NEEDS_CHROMIUM,
+    new_phone_context,
+    post_feedback,
+    stored_session,
+    wait_for,
+)
 from tests.conftest import RunningSystem
 from tests.support.system import login
-from tests.support.system import wait_for as shared_wait_for
 from voc_cli.push_emulator import PushEmulator
 
-CHROMIUM = "/usr/bin/chromium"
-LEAD = "minji@gangnam.demo"  # shift lead at store-gangnam, language "ko"
-PHONE: ViewportSize = {"width": 390, "height": 844}
-
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"{CHROMIUM} not installed: `make test-browser`"),
-]
-
-
-def wait_for(predicate: Any, timeout: float = 10.0, interval: float = 0.05, page: Page | None = None) -> Any:
-    """Poll ``predicate``; with ``page``, wait through Playwright so its events (CDP) get dispatched."""
-    sleep = (lambda seconds: page.wait_for_timeout(seconds * 1000)) if page is not None else time.sleep
-    return shared_wait_for(predicate, timeout=timeout, interval=interval, sleep=sleep)
-
-
-def stored_session(page: Page) -> Any:
-    """The session the app keeps in IndexedDB (shared with its service worker), or None."""
-    return page.evaluate("window.VocStore.kv.get('session')")
-
-
-def post_feedback(system: RunningSystem, body: dict[str, Any]) -> str:
-    key = system.store("store-gangnam")["api_key"]
-    response = httpx.post(
-        f"{system.url('feedback')}/v1/feedback", json=body, headers={"Authorization": f"Bearer {key}"}
-    )
-    assert response.status_code == 202, response.text
-    return str(response.json()["id"])
-
-
-@pytest.fixture(scope="module")
-def origin(running_system: RunningSystem) -> str:
-    return running_system.url("notify").rstrip("/")
-
-
-@pytest.fixture(scope="module")
-def emulated_phone(running_system: RunningSystem, push_emulator: PushEmulator) -> str:
-    """A second device of the shift lead at the push emulator: its decrypted pushes are what
-    the test then hands to the browser's service worker. Returns the subscription id."""
-    subscription = push_emulator.new_subscription(label=f"{LEAD} (browser test)")
-    response = httpx.post(
-        f"{running_system.url('notify')}/v1/devices",
-        json=subscription,
-        headers=login(running_system, LEAD),
-    )
-    assert response.status_code == 201, response.text
-    return push_emulator.subscription_id(subscription)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as pw:
-        chromium = pw.chromium.launch(
-            executable_path=CHROMIUM,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-            ],
-        )
-        yield chromium
-        chromium.close()
-
-
-def new_phone_context(browser: Browser, origin: str) -> BrowserContext:
-    context = browser.new_context(
-        viewport=PHONE,
-        device_scale_factor=2,
-        is_mobile=True,
-        has_touch=True,
-        locale="ko-KR",
-        timezone_id="Asia/Seoul",
-        service_workers="allow",
-    )
-    context.grant_permissions(["notifications"], origin=origin)
-    context.set_default_timeout(15_000)
-    return context
+pytestmark = NEEDS_CHROMIUM
 
 
 @pytest.fixture(scope="module")
