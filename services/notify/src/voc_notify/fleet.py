@@ -83,9 +83,10 @@ def _person(staff: Staff, devices: list[Device], installs: list[AppInstall], *, 
     problems: list[str] = []
     if not devices:
         problems.append("no_device")
-    if any(i.permission == "denied" for i in installs):
+    latest = installs[0] if installs else None  # newest report first: what the phone says now
+    if latest is not None and latest.permission == "denied":
         problems.append("permission_denied")
-    if any(i.push == "expired" for i in installs):
+    if latest is not None and latest.push == "expired":
         problems.append("subscription_expired")
     if any(d["suspect_since"] is not None for d in shown):
         problems.append("suspect_device")
