@@ -379,3 +379,45 @@ def test_a_store_manager_sees_who_cannot_receive_pages(
         page.screenshot(path=artifacts / "staff-app-12-fleet.png", full_page=True)
     finally:
         context.close()
+
+
+def test_logout_and_deactivation_end_the_phones_session(
+    browser: Browser, origin: str, running_system: RunningSystem
+) -> None:
+    notify = running_system.url("notify")
+    person = {
+        "id": "pager-temp",
+        "name": "Pager Temp",
+        "email": "pager-temp@gangnam.demo",
+        "password": "pager-temp-password-1",
+        "role": "staff",
+        "store_ids": ["store-gangnam"],
+    }
+    made = httpx.put(f"{notify}/v1/admin/staff", json=[person], headers=running_system.admin_headers)
+    assert made.status_code == 200, made.text
+    context = new_phone_context(browser, origin)
+    try:
+        page = context.new_page()
+        sign_in(page, origin, person)
+        first = stored_session(page)
+        page.click("#logout")
+        expect(page.locator("#login-form")).to_be_visible()
+        wait_for(lambda: stored_session(page) is None, page=page)
+        # The server ended it too: the refresh token the phone had is refused.
+        refused = httpx.post(f"{notify}/v1/auth/refresh", json={"refresh_token": first["refresh_token"]})
+        assert refused.status_code == 401
+
+        sign_in(page, origin, person)
+        page.evaluate(
+            "VocStore.kv.get('session')"
+            ".then(s => VocStore.kv.set('session', {...s, access_expires_at: Date.now() / 1000 - 5}))"
+        )
+        off = httpx.post(
+            f"{notify}/v1/admin/staff/pager-temp/deactivate", headers=running_system.admin_headers
+        )
+        assert off.status_code == 204
+        page.reload()  # the next call needs a refresh, which the server refuses
+        expect(page.locator("#login-error")).to_contain_text("세션이 끝났습니다")
+        assert stored_session(page) is None
+    finally:
+        context.close()

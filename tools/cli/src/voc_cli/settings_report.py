@@ -61,7 +61,7 @@ def shown(name: str, value: str) -> str:
     """The value as printed: secrets masked, a database URL without its password."""
     if is_secret(name):
         return "****"
-    if name.endswith("DATABASE_URL"):
+    if name.endswith(("DATABASE_URL", "SMTP_URL")):  # URLs that may carry a password
         try:
             parts = urlsplit(value)
             if parts.password is not None:

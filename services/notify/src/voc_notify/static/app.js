@@ -17,6 +17,7 @@ const I18N = {
     logout: '로그아웃',
     locked: '로그인 시도가 너무 많습니다. {s}초 후에 다시 시도하세요.',
     network_error: '서버에 연결할 수 없습니다.',
+    session_ended: '세션이 끝났습니다(로그아웃, 비밀번호 변경 또는 계정 비활성화). 다시 로그인하세요.',
     offline: '오프라인입니다 — 연결되면 알림을 다시 불러옵니다.',
     inbox: '받은 알림',
     inbox_empty: '아직 알림이 없습니다. 새 피드백이 오면 여기에 바로 표시됩니다.',
@@ -149,6 +150,7 @@ const I18N = {
     logout: 'Sign out',
     locked: 'Too many attempts. Try again in {s} s.',
     network_error: 'Cannot reach the server.',
+    session_ended: 'Your session ended (signed out elsewhere, password changed or account deactivated). Sign in again.',
     offline: 'You are offline — alerts reload when the connection is back.',
     inbox: 'Inbox',
     inbox_empty: 'No alerts yet. New feedback shows up here the moment it arrives.',
@@ -391,7 +393,7 @@ async function api(method, path, body) {
   }
   if (response.signedOut) {
     if (state.token) logout({ ended: true });
-    throw new ApiError(401, { detail: t('network_error') });
+    throw new ApiError(401, { detail: t('session_ended') });
   }
   if (!open) await syncToken();
   const text = await response.text();
@@ -435,7 +437,8 @@ async function logout({ ended = false } = {}) {
   state.fleet = null;
   closeStream();
   document.body.dataset.view = 'login';
-  route();
+  lastRoute = 'login:';
+  renderLogin(ended ? t('session_ended') : undefined);
   if (!ended) await Store.endSession();
   else await Promise.all([Store.alerts.clear(), Store.queue.clear()]);
   document.body.dataset.session = 'none';
