@@ -286,6 +286,17 @@ def test_the_app_shell_starts_offline(page: Page, origin: str) -> None:
         # The service worker served the cached shell; the app starts and says it is offline.
         expect(page.locator("body[data-view=inbox]")).to_be_attached()
         expect(page.locator("#inbox-error")).to_be_visible()
+        # The inbox kept on the phone (#23): the alerts, and the one opened before in full
+        # (plan, customer context as the server masked it), marked as the saved copy.
+        expect(page.locator("#inbox-error")).to_contain_text("저장된 알림")
+        opened = page.locator("a.alert-row[data-status=resolved]").first
+        expect(opened).to_be_visible()
+        opened.click()
+        expect(page.locator("#detail[data-status=resolved]")).to_be_visible()
+        expect(page.locator("#flash")).to_contain_text("저장된 알림")
+        expect(page.locator("#plan-title")).not_to_be_empty()
+        expect(page.locator("#customer-name")).to_have_text("김**")
+        page.click("a.back")
     finally:
         context.set_offline(False)
     page.reload()
