@@ -382,7 +382,7 @@ def test_a_store_manager_sees_who_cannot_receive_pages(
 
 
 def test_logout_and_deactivation_end_the_phones_session(
-    browser: Browser, origin: str, running_system: RunningSystem
+    browser: Browser, origin: str, running_system: RunningSystem, push_emulator: PushEmulator
 ) -> None:
     notify = running_system.url("notify")
     person = {
@@ -400,12 +400,23 @@ def test_logout_and_deactivation_end_the_phones_session(
         page = context.new_page()
         sign_in(page, origin, person)
         first = stored_session(page)
+        # This phone's push subscription (headless Chromium cannot make one: registered for it).
+        device = httpx.post(
+            f"{notify}/v1/devices",
+            json=push_emulator.new_subscription(label="pager-temp phone"),
+            headers={"Authorization": f"Bearer {first['access_token']}"},
+        )
+        assert device.status_code == 201, device.text
+        page.evaluate("id => VocStore.kv.set('device_id', id)", device.json()["id"])
         page.click("#logout")
         expect(page.locator("#login-form")).to_be_visible()
         wait_for(lambda: stored_session(page) is None, page=page)
         # The server ended it too: the refresh token the phone had is refused.
         refused = httpx.post(f"{notify}/v1/auth/refresh", json={"refresh_token": first["refresh_token"]})
         assert refused.status_code == 401
+        # …and the phone no longer gets pages for them: its device is gone.
+        fleet = httpx.get(f"{notify}/v1/fleet", headers=login(running_system, MANAGER)).json()
+        assert next(p for p in fleet["staff"] if p["staff_id"] == "pager-temp")["devices"] == []
 
         sign_in(page, origin, person)
         page.evaluate(

@@ -429,6 +429,7 @@ async function saveSession(body, installId) {
 // its offline inbox and queue. `ended`: the server had ended it already (another sign-in
 // elsewhere reused a copy, a password change, deactivation).
 async function logout({ ended = false } = {}) {
+  if (!ended) await forgetDevice();
   state.token = null;
   state.staff = null;
   state.alerts.clear();
@@ -442,6 +443,18 @@ async function logout({ ended = false } = {}) {
   if (!ended) await Store.endSession();
   else await Promise.all([Store.alerts.clear(), Store.queue.clear()]);
   document.body.dataset.session = 'none';
+}
+
+// Signing out of a phone stops its pages: the device is removed on the server and the browser's
+// subscription dropped (the next person to sign in registers it anew).
+async function forgetDevice() {
+  try {
+    const deviceId = await Store.kv.get('device_id');
+    if (deviceId) await Store.authFetch('DELETE', `/v1/devices/${encodeURIComponent(deviceId)}`);
+    const reg = 'serviceWorker' in navigator ? await navigator.serviceWorker.getRegistration('/') : null;
+    const sub = reg && reg.pushManager ? await reg.pushManager.getSubscription() : null;
+    if (sub) await sub.unsubscribe();
+  } catch (_) { /* offline: the device stays until its owner signs in again */ }
 }
 
 function setLang(lang) {

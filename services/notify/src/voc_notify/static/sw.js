@@ -148,7 +148,8 @@ async function handlePush(payload) {
   } catch (err) {
     console.warn('showNotification failed', err);
   }
-  if (payload.alert_id) {
+  const signedIn = Boolean(await kv.get('session').catch(() => null));
+  if (payload.alert_id && signedIn) {
     const summary = { id: payload.alert_id, feedback_id: payload.feedback_id, title, body: payload.body || '',
       priority: payload.priority, status: payload.status || 'open' };
     const kept = await alerts.get(payload.alert_id).catch(() => null);
