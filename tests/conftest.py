@@ -9,12 +9,14 @@ import secrets
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import asyncpg
 import pytest
 
+from tests.support.mail import MailServer
 from voc_cli import demo
 from voc_cli.nats import NatsServer
 from voc_cli.push_emulator import PushEmulator
@@ -127,23 +129,27 @@ class RunningSystem:
         return self.system.config.database_urls[service]
 
 
-@pytest.fixture(scope="session")
-def running_system(
-    tmp_path_factory: pytest.TempPathFactory,
-    nats_server: NatsServer,
+@contextmanager
+def system_running(
+    data_dir: Path,
+    nats_server: NatsServer | None,
     databases: DatabaseFactory,
+    *,
+    extra_env: dict[str, str] | None = None,
+    prefix: str = "",
 ) -> Iterator[RunningSystem]:
-    """nats-server + the four services as separate processes, seeded with the demo data."""
-    data_dir = tmp_path_factory.mktemp("system")
+    """nats-server + the four services as separate processes, seeded with the demo data;
+    `extra_env` reaches every service. Without `nats_server` the system starts its own (a
+    module's own system with other settings must not share the session's streams)."""
     config = SystemConfig.free_ports(
         data_dir,
-        nats_url=nats_server.url,
-        database_urls={name: databases.url(name) for name in SERVICES},
+        nats_url=nats_server.url if nats_server is not None else None,
+        database_urls={name: databases.url(f"{prefix}{name}") for name in SERVICES},
         push_allowed_hosts="127.0.0.1:*,localhost:*",
         restart=False,
         log_format="json",
         # The webhook receivers of the tests listen on loopback (tests/support/webhook_receiver.py).
-        extra_env={"VOC_WEBHOOK_ALLOWED_HOSTS": "127.0.0.1:*"},
+        extra_env={"VOC_WEBHOOK_ALLOWED_HOSTS": "127.0.0.1:*", **(extra_env or {})},
     )
     system = System(config)
     try:
@@ -159,4 +165,22 @@ def running_system(
             log = system.log_path(name)
             if log.exists():
                 ARTIFACTS.mkdir(exist_ok=True)
-                (ARTIFACTS / f"{DATABASE}-{name}.log").write_text(log.read_text(errors="replace"))
+                (ARTIFACTS / f"{DATABASE}-{prefix}{name}.log").write_text(log.read_text(errors="replace"))
+
+
+@pytest.fixture(scope="session")
+def running_system(
+    tmp_path_factory: pytest.TempPathFactory,
+    nats_server: NatsServer,
+    databases: DatabaseFactory,
+) -> Iterator[RunningSystem]:
+    """The whole system with the default settings, shared by the session."""
+    with system_running(tmp_path_factory.mktemp("system"), nats_server, databases) as running:
+        yield running
+
+
+@pytest.fixture
+def mail_server() -> Iterator[MailServer]:
+    """A real SMTP server on loopback for this test; `mail_server.received` lists its mail."""
+    with MailServer() as server:
+        yield server

@@ -6,94 +6,27 @@ credentials. Screenshots go to tests/artifacts/."""
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, ViewportSize, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 
+from tests.browser.conftest import (
+    LEAD,
+    NEEDS_CHROMIUM,
+    new_phone_context,
+    post_feedback,
+    stored_session,
+    wait_for,
+)
 from tests.conftest import RunningSystem
 from tests.support.system import login
-from tests.support.system import wait_for as shared_wait_for
 from voc_cli.push_emulator import PushEmulator
 
-CHROMIUM = "/usr/bin/chromium"
-LEAD = "minji@gangnam.demo"  # shift lead at store-gangnam, language "ko"
-PHONE: ViewportSize = {"width": 390, "height": 844}
-
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"{CHROMIUM} not installed: `make test-browser`"),
-]
-
-
-def wait_for(predicate: Any, timeout: float = 10.0, interval: float = 0.05, page: Page | None = None) -> Any:
-    """Poll ``predicate``; with ``page``, wait through Playwright so its events (CDP) get dispatched."""
-    sleep = (lambda seconds: page.wait_for_timeout(seconds * 1000)) if page is not None else time.sleep
-    return shared_wait_for(predicate, timeout=timeout, interval=interval, sleep=sleep)
-
-
-def post_feedback(system: RunningSystem, body: dict[str, Any]) -> str:
-    key = system.store("store-gangnam")["api_key"]
-    response = httpx.post(
-        f"{system.url('feedback')}/v1/feedback", json=body, headers={"Authorization": f"Bearer {key}"}
-    )
-    assert response.status_code == 202, response.text
-    return str(response.json()["id"])
-
-
-@pytest.fixture(scope="module")
-def origin(running_system: RunningSystem) -> str:
-    return running_system.url("notify").rstrip("/")
-
-
-@pytest.fixture(scope="module")
-def emulated_phone(running_system: RunningSystem, push_emulator: PushEmulator) -> str:
-    """A second device of the shift lead at the push emulator: its decrypted pushes are what
-    the test then hands to the browser's service worker. Returns the subscription id."""
-    subscription = push_emulator.new_subscription(label=f"{LEAD} (browser test)")
-    response = httpx.post(
-        f"{running_system.url('notify')}/v1/devices",
-        json=subscription,
-        headers=login(running_system, LEAD),
-    )
-    assert response.status_code == 201, response.text
-    return push_emulator.subscription_id(subscription)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as pw:
-        chromium = pw.chromium.launch(
-            executable_path=CHROMIUM,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-            ],
-        )
-        yield chromium
-        chromium.close()
-
-
-def new_phone_context(browser: Browser, origin: str) -> BrowserContext:
-    context = browser.new_context(
-        viewport=PHONE,
-        device_scale_factor=2,
-        is_mobile=True,
-        has_touch=True,
-        locale="ko-KR",
-        timezone_id="Asia/Seoul",
-        service_workers="allow",
-    )
-    context.grant_permissions(["notifications"], origin=origin)
-    context.set_default_timeout(15_000)
-    return context
+pytestmark = NEEDS_CHROMIUM
 
 
 @pytest.fixture(scope="module")
@@ -121,7 +54,9 @@ def page(browser: Browser, origin: str, running_system: RunningSystem, artifacts
 
 
 def test_login_shows_the_inbox_in_the_staff_language(page: Page) -> None:
-    assert page.evaluate("sessionStorage.getItem('voc.token')")
+    session = stored_session(page)
+    assert session["access_token"] and session["refresh_token"].startswith("vocrt_")
+    assert session["install_id"].startswith("inst_")
     # minji's profile says Korean.
     expect(page.locator("section.inbox h1")).to_have_text("받은 알림")
     expect(page.locator("html")).to_have_attribute("lang", "ko")
@@ -213,9 +148,15 @@ def test_alert_arrives_live_then_is_acknowledged_and_resolved(
     page.click("#lang")
     expect(badge).to_have_text("해결됨")
 
-    # A second acknowledge is a 409 from the server; the app shows it as a message.
+    # The same staff member's acknowledgement again (a replay) is 200 with the original time.
     again = httpx.post(f"{running_system.url('notify')}/v1/alerts/{alert_id}/ack", headers=headers)
-    assert again.status_code == 409
+    assert again.status_code == 200
+    assert (
+        again.json()["acknowledged_at"]
+        == httpx.get(f"{running_system.url('notify')}/v1/alerts/{alert_id}", headers=headers).json()[
+            "acknowledged_at"
+        ]
+    )
 
     # The loop closes on the feedback side too.
     admin = running_system.admin_headers
@@ -247,8 +188,8 @@ def test_a_push_reaches_the_service_worker(
     )
     assert ready, "the service worker never became active"
     assert any(w.url.endswith("/sw.js") for w in page.context.service_workers)
-    # The page handed its token to the worker (the worker answered).
-    expect(page.locator("body[data-sw-token=ok]")).to_be_attached()
+    # The worker reads the session the page stored (it answered the page's hello).
+    expect(page.locator("body[data-sw-session=ok]")).to_be_attached()
 
     # A real alert, and the exact payload the push service would decrypt on the phone.
     feedback_id = post_feedback(
@@ -298,7 +239,7 @@ def test_a_push_reaches_the_service_worker(
         },
     )
 
-    # The worker showed the notification, reported "shown" with the page's token (204) and
+    # The worker showed the notification, reported "shown" with the stored session (204) and
     # told the open app, which shows a toast and has the alert in its inbox.
     body = page.locator("body")
     expect(body).to_have_attribute("data-last-push", payload["alert_id"])
@@ -327,7 +268,7 @@ def test_bad_credentials_show_the_problem_detail(browser: Browser, origin: str, 
         error = page.locator("#login-error")
         expect(error).to_be_visible()
         expect(error).to_have_text("E-mail or password is wrong.")
-        assert page.evaluate("sessionStorage.getItem('voc.token')") is None
+        assert stored_session(page) is None
         expect(page.locator("#login-form button[type=submit]")).to_be_enabled()
         page.screenshot(path=artifacts / "staff-app-6-bad-login.png")
     finally:
@@ -337,7 +278,7 @@ def test_bad_credentials_show_the_problem_detail(browser: Browser, origin: str, 
 def test_the_app_shell_starts_offline(page: Page, origin: str) -> None:
     ready = page.evaluate("navigator.serviceWorker.ready.then(r => !!r.active)")
     assert ready
-    expect(page.locator("body[data-sw-token=ok]")).to_be_attached()
+    expect(page.locator("body[data-sw-session=ok]")).to_be_attached()
     context = page.context
     context.set_offline(True)
     try:
@@ -345,6 +286,17 @@ def test_the_app_shell_starts_offline(page: Page, origin: str) -> None:
         # The service worker served the cached shell; the app starts and says it is offline.
         expect(page.locator("body[data-view=inbox]")).to_be_attached()
         expect(page.locator("#inbox-error")).to_be_visible()
+        # The inbox kept on the phone (#23): the alerts, and the one opened before in full
+        # (plan, customer context as the server masked it), marked as the saved copy.
+        expect(page.locator("#inbox-error")).to_contain_text("저장된 알림")
+        opened = page.locator("a.alert-row[data-status=resolved]").first
+        expect(opened).to_be_visible()
+        opened.click()
+        expect(page.locator("#detail[data-status=resolved]")).to_be_visible()
+        expect(page.locator("#flash")).to_contain_text("저장된 알림")
+        expect(page.locator("#plan-title")).not_to_be_empty()
+        expect(page.locator("#customer-name")).to_have_text("김**")
+        page.click("a.back")
     finally:
         context.set_offline(False)
     page.reload()

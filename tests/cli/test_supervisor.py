@@ -50,6 +50,7 @@ def test_the_start_report_masks_secrets_and_flags_unknown_variables() -> None:
             "VOC_FEEDBACK_RATE_LIMIT_PER_SECOND": "20",  # the default: not a change
             "VOC_JWT_SECRET": "s3cr3t-value-never-printed",
             "VOC_NOTIFY_DATABASE_URL": "postgresql://voc:hunter2@db:5432/notify",
+            "VOC_SMTP_URL": "smtp://pager:mail-pass-9@mail.example:587",
             "VOC_FEEDBACK_RATE_LIMT_BURST": "2",
             "VOC_DATA_DIR": "/var/lib/voc",
             "HOME": "/root",
@@ -59,7 +60,9 @@ def test_the_start_report_masks_secrets_and_flags_unknown_variables() -> None:
     assert "    VOC_FEEDBACK_RATE_LIMIT_BURST=2   (feedback)" in lines
     assert "    VOC_JWT_SECRET=****   (notify)" in lines
     assert "    VOC_NOTIFY_DATABASE_URL=postgresql://voc:****@db:5432/notify   (notify)" in lines
+    assert "    VOC_SMTP_URL=smtp://pager:****@mail.example:587   (notify)" in lines
     assert "VOC_FEEDBACK_RATE_LIMIT_PER_SECOND" not in text and "hunter2" not in text and "s3cr3t" not in text
+    assert "mail-pass-9" not in text
     assert lines[-1] == "[voc] warning: VOC_FEEDBACK_RATE_LIMT_BURST is read by no service (a typo?); ignored"
     assert settings_report.report({"HOME": "/root"})[0].startswith("[voc] settings: the defaults")
 

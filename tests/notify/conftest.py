@@ -6,16 +6,18 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import httpx
 import pytest
 from sqlalchemy import select
 
 from tests.conftest import DatabaseFactory
-from voc_notify import alerts
+from voc_notify import alerts, api
 from voc_notify.devices import endpoint_hash
 from voc_notify.facts import (
     UNKNOWN_CUSTOMER,
@@ -28,10 +30,14 @@ from voc_notify.facts import (
     Sla,
 )
 from voc_notify.models import Delivery, Device, Staff, Store, outbox_table
+from voc_notify.settings import Settings
+from voc_notify.stream import AlertBroker
+from voc_notify.webpush import PushAllowlist, VapidKeys
 from voc_platform import migrations
 from voc_platform.db import Database
 
 MIGRATIONS = Path(alerts.__file__).parent / "migrations"
+ADMIN = {"Authorization": "Bearer login-admin-token"}
 SEOUL = ZoneInfo("Asia/Seoul")
 PEOPLE: tuple[tuple[str, str, list[str], str | None], ...] = (
     ("lead", "shift_lead", ["s1"], None),
@@ -172,6 +178,41 @@ async def events(db: Database, subject: str) -> list[dict[str, Any]]:
             .order_by(outbox_table.c.created_at)
         )
         return [{"event_id": r.event_id, "payload": r.payload} for r in rows]
+
+
+@dataclass
+class Notify:
+    database: Database
+    app: Any
+
+    def client(self, address: str = "10.0.0.1") -> httpx.AsyncClient:
+        transport = httpx.ASGITransport(app=self.app, client=(address, 4711))
+        return httpx.AsyncClient(transport=transport, base_url="http://notify.test")
+
+
+async def make_notify(databases: DatabaseFactory, password_hash: str, **settings: Any) -> Notify:
+    database = Database(databases.url("notify_app"))
+    await migrations.upgrade(database, MIGRATIONS, name="notify")
+    async with database.transaction() as s:
+        s.add(Store(id="s1", name="Store 1", area_id="a1", timezone="Asia/Seoul", language="en"))
+        s.add(
+            Staff(
+                id="lead",
+                name="Lead",
+                email="lead@x.demo",
+                password_hash=password_hash,
+                role="shift_lead",
+                store_ids=["s1"],
+                area_id=None,
+                language="en",
+                active=True,
+            )
+        )
+    config = Settings(VOC_ENV="test", admin_token=ADMIN["Authorization"][7:], **settings)
+    app = api.build_app(
+        config, database, vapid=VapidKeys.generate(), allowlist=PushAllowlist(), broker=AlertBroker()
+    )
+    return Notify(database, app)
 
 
 class StallProbes:

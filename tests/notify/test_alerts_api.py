@@ -122,9 +122,12 @@ def test_another_stores_alert_is_invisible(running_system: RunningSystem, alert:
         assert r.status_code == 200
 
 
-def test_resolve_needs_outcome_and_ack_twice_conflicts(
+def test_resolve_needs_outcome_and_replays_are_idempotent(
     running_system: RunningSystem, alert: dict[str, Any]
 ) -> None:
+    """A repeated ack or resolve by the same staff member (an offline queue replayed, a
+    notification action sent twice) answers 200 with the original time, not 409; someone else's
+    answers 409 naming who took the alert, and changes nothing (#23)."""
     notify = running_system.url("notify")
     url = f"{notify}/v1/alerts/{alert['id']}"
     body = problem(httpx.post(f"{url}/resolve", headers=alert["headers"], json={"note": "done"}), 422)
@@ -132,13 +135,25 @@ def test_resolve_needs_outcome_and_ack_twice_conflicts(
     problem(
         httpx.post(f"{url}/resolve", headers=alert["headers"], json={"outcome": "magic", "note": ""}), 422
     )
+    body = problem(httpx.post(f"{url}/ack", headers=alert["headers"], params={"via": "pigeon"}), 422)
+    assert [e["field"] for e in body["errors"]] == ["query.via"]
     assert httpx.get(url, headers=alert["headers"]).json()["status"] == "open"  # nothing changed
-    assert httpx.post(f"{url}/ack", headers=alert["headers"]).status_code == 200
-    body = problem(httpx.post(f"{url}/ack", headers=alert["headers"]), 409)
+    first = httpx.post(f"{url}/ack", headers=alert["headers"])
+    assert first.status_code == 200
+    again = httpx.post(f"{url}/ack", headers=alert["headers"], params={"via": "offline_replay"})
+    assert again.status_code == 200, again.text
+    assert again.json()["acknowledged_at"] == first.json()["acknowledged_at"]
+    manager = login(running_system, "woosung@hongdae.demo")
+    body = problem(httpx.post(f"{url}/ack", headers=manager), 409)
     assert body["acknowledged_by"] == "staff-hd-lead"
     r = httpx.post(f"{url}/resolve", headers=alert["headers"], json={"outcome": "resolved"})
     assert r.status_code == 200
-    problem(httpx.post(f"{url}/resolve", headers=alert["headers"], json={"outcome": "resolved"}), 409)
+    replay = httpx.post(f"{url}/resolve", headers=alert["headers"], json={"outcome": "compensated"})
+    assert replay.status_code == 200
+    assert replay.json()["resolved_at"] == r.json()["resolved_at"]
+    problem(httpx.post(f"{url}/resolve", headers=manager, json={"outcome": "resolved"}), 409)
+    detail = httpx.get(url, headers=alert["headers"]).json()
+    assert detail["outcome"] == "resolved" and detail["resolved_by"] == "staff-hd-lead"
 
 
 def test_admin_directory_needs_the_admin_token(running_system: RunningSystem) -> None:

@@ -8,60 +8,17 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
-from typing import Any
 
 import httpx
 import pytest
 from argon2 import PasswordHasher
 
 from tests.conftest import DatabaseFactory
-from tests.notify.conftest import MIGRATIONS, StallProbes
-from voc_notify import api, auth
+from tests.notify.conftest import ADMIN, Notify, StallProbes, make_notify
+from voc_notify import auth
 from voc_notify.models import Staff, Store
-from voc_notify.settings import Settings
-from voc_notify.stream import AlertBroker
-from voc_notify.webpush import PushAllowlist, VapidKeys
-from voc_platform import migrations
-from voc_platform.db import Database
 
-ADMIN = {"Authorization": "Bearer login-admin-token"}
 PASSWORD = "right-password-1"
-
-
-@dataclass
-class Notify:
-    database: Database
-    app: Any
-
-    def client(self, address: str = "10.0.0.1") -> httpx.AsyncClient:
-        transport = httpx.ASGITransport(app=self.app, client=(address, 4711))
-        return httpx.AsyncClient(transport=transport, base_url="http://notify.test")
-
-
-async def make_notify(databases: DatabaseFactory, password_hash: str, **settings: Any) -> Notify:
-    database = Database(databases.url("notify_login"))
-    await migrations.upgrade(database, MIGRATIONS, name="notify")
-    async with database.transaction() as s:
-        s.add(Store(id="s1", name="Store 1", area_id="a1", timezone="Asia/Seoul", language="en"))
-        s.add(
-            Staff(
-                id="lead",
-                name="Lead",
-                email="lead@x.demo",
-                password_hash=password_hash,
-                role="shift_lead",
-                store_ids=["s1"],
-                area_id=None,
-                language="en",
-                active=True,
-            )
-        )
-    config = Settings(VOC_ENV="test", admin_token=ADMIN["Authorization"][7:], **settings)
-    app = api.build_app(
-        config, database, vapid=VapidKeys.generate(), allowlist=PushAllowlist(), broker=AlertBroker()
-    )
-    return Notify(database, app)
 
 
 @pytest.fixture

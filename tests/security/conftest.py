@@ -182,6 +182,31 @@ class SecuredSystem:
         endpoint_id: str = r.json()["id"]
         return endpoint_id
 
+    def fresh_staff(self) -> str:
+        """A new staff member of store A (to deactivate or activate)."""
+        staff_id = self.unique("matrix-staff")
+        person = {
+            "id": staff_id,
+            "name": "Matrix Staff",
+            "email": f"{staff_id}@gangnam.demo",
+            "password": "matrix-password-1",
+            "role": "staff",
+            "store_ids": [STORE_A],
+        }
+        r = self.http.put(f"{self.url('notify')}/v1/admin/staff", json=[person], headers=self.admin)
+        assert r.status_code == 200, r.text
+        return staff_id
+
+    def fresh_refresh_token(self, email: str = "minji@gangnam.demo") -> str:
+        """A refresh token of a new session of a demo staff member (to refresh or log out)."""
+        r = self.http.post(
+            f"{self.url('notify')}/v1/auth/login",
+            json={"email": email, "password": self.staff(email)["password"]},
+        )
+        assert r.status_code == 200, r.text
+        token: str = r.json()["refresh_token"]
+        return token
+
     def fresh_override(self, staff_id: str) -> str:
         """A one-off override (a past day, so routing is unchanged) of a staff member."""
         r = self.http.post(

@@ -228,7 +228,34 @@ TABLE: dict[str, Row] = {
             json={"email": "minji@gangnam.demo", "password": s.staff("minji@gangnam.demo")["password"]}
         ),
     ),
+    # A refresh token is its own credential (#23): whoever sends a valid one gets the next
+    # session; logout ends the session of the token sent.
+    "notify POST /v1/auth/refresh": Row(
+        PUBLIC.statuses, lambda s: Call(json={"refresh_token": s.fresh_refresh_token()})
+    ),
+    "notify POST /v1/auth/logout": Row(
+        "204 " * 10, lambda s: Call(json={"refresh_token": s.fresh_refresh_token()})
+    ),
+    # One's own password: the staff token reaches the handler, which refuses a "change" to the
+    # same password (no side effect on the shared demo logins, no failed login counted).
+    "notify POST /v1/auth/password": staff_only(
+        "422 422 422 422 422",
+        lambda _: Call(json={"current_password": "matrix-password-1", "new_password": "matrix-password-1"}),
+    ),
     "notify GET /v1/push/vapid-public-key": PUBLIC,
+    "notify POST /v1/installs": staff_only(
+        "204 204 204 204 204",
+        lambda s: Call(
+            json={
+                "install_id": s.unique("install-matrix"),
+                "permission": "granted",
+                "push": "subscribed",
+                "app_version": "matrix",
+            }
+        ),
+    ),
+    # The fleet's health: store managers and above, their scope (a store outside it is 403).
+    "notify GET /v1/fleet": staff_only("403 403 200 200 200", lambda _: Call(query={"store_id": STORE_A})),
     #                          staff_a staff_b mgr_a area_a cx
     "notify POST /v1/devices": staff_only(
         "201 201 201 201 201", lambda s: Call(json=s.push_emulator.new_subscription(label="matrix"))
@@ -259,6 +286,12 @@ TABLE: dict[str, Row] = {
     "notify PUT /v1/admin/staff": admin_only(200, lambda _: Call(json=[MATRIX_STAFF])),
     "notify POST /v1/admin/staff:import": admin_only(
         200, lambda _: Call(content=MATRIX_STAFF_CSV, content_type="text/csv")
+    ),
+    "notify POST /v1/admin/staff/{staff_id}/deactivate": admin_only(
+        204, lambda s: Call(path={"staff_id": s.fresh_staff()})
+    ),
+    "notify POST /v1/admin/staff/{staff_id}/activate": admin_only(
+        204, lambda s: Call(path={"staff_id": s.fresh_staff()})
     ),
     "notify POST /v1/admin/staff/{staff_id}/unlock": admin_only(
         204, lambda _: Call(path={"staff_id": STAFF_A_ID})

@@ -13,6 +13,7 @@ from voc_notify import api, erasure, events, follow_ups, grpc_server, metrics, p
 from voc_notify.channels.mail import MailSender, parse_smtp_url
 from voc_notify.channels.sms import HttpGateway, SmsProvider
 from voc_notify.clients import Upstreams
+from voc_notify.fallback import MailChannel
 from voc_notify.models import outbox_table
 from voc_notify.patterns import PatternWatch
 from voc_notify.settings import Settings
@@ -21,6 +22,7 @@ from voc_notify.webhooks import enqueue
 from voc_notify.webhooks.dispatch import WebhookDispatcher
 from voc_notify.webhooks.sender import WebhookSender
 from voc_notify.webhooks.targets import WebhookTargets
+from voc_notify.watchdog import DeliveryWatchdog
 from voc_notify.webpush import DEFAULT_PUSH_HOSTS, PushAllowlist, VapidKeys, WebPushSender
 from voc_notify.workers import DeliveryWorker, EscalationWorker
 from voc_platform import dbsync
@@ -84,6 +86,10 @@ def build(runtime: ServiceRuntime) -> ServiceParts:
     escalation = EscalationWorker(runtime.database, settings, broker, delivery.wake)
     upstreams = Upstreams(settings)
     mail, sms = customer_channels(settings)
+    # One SMTP sender: the customers' follow-ups and the watchdog's page by e-mail to staff.
+    watchdog = DeliveryWatchdog(
+        runtime.database, settings, MailChannel(mail) if mail is not None else None, delivery.wake
+    )
     follow_up = follow_ups.FollowUpWorker(runtime.database, settings, contacts=upstreams, mail=mail, sms=sms)
     if follow_up.channels:
         log.info("follow-up messages to customers by %s", " and ".join(follow_up.channels))
@@ -131,6 +137,7 @@ def build(runtime: ServiceRuntime) -> ServiceParts:
             escalation.run,
             follow_up.run,
             webhooks.run,
+            watchdog.run,
             pattern_pruner(runtime.database, settings.pattern_watch()),
         ],
         on_stop=[close],

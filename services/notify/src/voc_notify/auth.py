@@ -1,7 +1,12 @@
 """Staff login: passwords (argon2, verified in a worker thread), the failed-login limits (per
 client address in process; per account in the database, known e-mail or not, with a capped
-lock a manager can lift), short-lived access tokens (HS256 JWT) and the single-use tickets
-that open the live stream."""
+lock a manager can lift), short-lived access tokens (HS256 JWT), the refresh tokens that keep a
+shift signed in (rotating, bound to the app install, a reused one revokes its family; logout,
+a password change and deactivation revoke them) and the single-use tickets that open the live
+stream.
+
+The session API other code uses: `login` and `refresh` (each a `Session`), `logout`,
+`change_password`, `revoke_sessions` (inside the caller's transaction), `read_token`."""
 
 from __future__ import annotations
 
@@ -17,14 +22,16 @@ from typing import Any
 import jwt
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from voc_notify.models import Base, LoginFailure, Staff, Store, StreamTicket
+from voc_notify.models import Base, LoginFailure, RefreshToken, Staff, Store, StreamTicket
 from voc_notify.routing import ROLE_LEVEL
 from voc_notify.settings import Settings
 from voc_platform.db import Database
 from voc_platform.dbsync import insert_ignore
-from voc_platform.errors import Forbidden, NotFound, RateLimited, Unauthenticated
+from voc_platform.errors import Forbidden, Invalid, NotFound, RateLimited, Unauthenticated
+from voc_platform.ids import uuid7
 from voc_platform.ratelimit import TokenBuckets
 
 _hasher = PasswordHasher()
@@ -140,11 +147,205 @@ def _ticket_hash(ticket: str) -> str:
 
 
 @dataclass(frozen=True, slots=True)
-class Login:
-    """A successful login: the access token and the staff member as the app shows them."""
+class Session:
+    """A signed-in session as login and refresh answer it: a short access token, the refresh
+    token that gets the next one (once), their lifetimes in seconds, and the staff member as the
+    app shows them (re-read from the directory on every refresh)."""
 
-    token: str
+    access_token: str
+    expires_in: int
+    refresh_token: str
+    refresh_expires_in: int
     staff: dict[str, Any]
+
+
+REFRESH_PREFIX = "vocrt_"
+
+
+def _principal_of(staff: Staff) -> Principal:
+    return Principal(staff.id, staff.role, tuple(staff.store_ids or ()), staff.area_id)
+
+
+def _profile_of(staff: Staff) -> dict[str, Any]:
+    return {
+        "id": staff.id,
+        "name": staff.name,
+        "role": staff.role,
+        "store_ids": staff.store_ids,
+        "area_id": staff.area_id,
+        "language": staff.language,
+    }
+
+
+def _new_refresh_token(
+    session: AsyncSession, *, staff_id: str, family_id: str, install_id: str | None, ttl: int, now: float
+) -> str:
+    token = REFRESH_PREFIX + secrets.token_urlsafe(32)
+    session.add(
+        RefreshToken(
+            token_hash=_ticket_hash(token),
+            family_id=family_id,
+            staff_id=staff_id,
+            install_id=install_id,
+            created_at=now,
+            expires_at=now + ttl,
+        )
+    )
+    return token
+
+
+async def _start_session(
+    database: Database, *, staff: Staff, install_id: str | None, settings: Settings, now: float
+) -> Session:
+    """A new family with its first refresh token, and an access token."""
+    async with database.transaction() as session:
+        # Expired tokens are forgotten as new sessions start (no background job for it).
+        await session.execute(delete(RefreshToken).where(RefreshToken.expires_at < now - 86400))
+        refresh_token = _new_refresh_token(
+            session,
+            staff_id=staff.id,
+            family_id=uuid7(),
+            install_id=install_id,
+            ttl=settings.refresh_token_ttl_seconds,
+            now=now,
+        )
+    return _session_of(staff, refresh_token, settings=settings, now=now)
+
+
+def _session_of(staff: Staff, refresh_token: str, *, settings: Settings, now: float) -> Session:
+    access = issue_token(
+        _principal_of(staff), secret=settings.jwt_secret, ttl=settings.token_ttl_seconds, now=now
+    )
+    return Session(
+        access_token=access,
+        expires_in=settings.token_ttl_seconds,
+        refresh_token=refresh_token,
+        refresh_expires_in=settings.refresh_token_ttl_seconds,
+        staff=_profile_of(staff),
+    )
+
+
+async def refresh(
+    database: Database,
+    *,
+    settings: Settings,
+    refresh_token: str,
+    install_id: str | None = None,
+    now: float | None = None,
+) -> Session:
+    """The next session of a refresh token's family: the token is used up and a new one given,
+    the access token carries the role and stores the directory has now.
+
+    401 for an unknown, expired or revoked token. A token used once already, or shown by another
+    app install than the one it was issued to, revokes its whole family first (someone holds a
+    copy: neither the thief nor the owner may continue), as does a deactivated staff member's."""
+    now = time.time() if now is None else now
+    outcome: str | Session
+    async with database.transaction() as session:
+        outcome = await _rotate(
+            session, token=refresh_token, install_id=install_id, settings=settings, now=now
+        )
+    if isinstance(outcome, str):
+        raise Unauthenticated(outcome)
+    return outcome
+
+
+async def _rotate(
+    session: AsyncSession, *, token: str, install_id: str | None, settings: Settings, now: float
+) -> str | Session:
+    """`refresh` inside its transaction: the new session, or why not (the family revocation, if
+    any, commits with the transaction)."""
+    query = select(RefreshToken).where(RefreshToken.token_hash == _ticket_hash(token))
+    if (await session.connection()).dialect.name == "postgresql":
+        query = query.with_for_update()
+    row = await session.scalar(query)
+    if row is None or row.expires_at < now:
+        return "The refresh token is not valid or has expired; sign in again."
+    if row.revoked_at is not None:
+        return "This session was ended (logout, password change or a reused token); sign in again."
+    theft = None
+    if row.used_at is not None:
+        theft = "reuse"
+    elif row.install_id is not None and install_id != row.install_id:
+        theft = "other_install"
+    staff = await session.get(Staff, row.staff_id)
+    if theft is None and (staff is None or not staff.active):
+        theft = "deactivated"
+    if theft is not None or staff is None:
+        await _revoke(
+            session, RefreshToken.family_id == row.family_id, reason=theft or "deactivated", now=now
+        )
+        if theft == "deactivated":
+            return "The staff member is deactivated; sign in is not possible."
+        return "The refresh token was already used: the session is revoked everywhere; sign in again."
+    row.used_at = now
+    new = _new_refresh_token(
+        session,
+        staff_id=staff.id,
+        family_id=row.family_id,
+        install_id=row.install_id,
+        ttl=settings.refresh_token_ttl_seconds,
+        now=now,
+    )
+    return _session_of(staff, new, settings=settings, now=now)
+
+
+async def _revoke(session: AsyncSession, where: Any, *, reason: str, now: float) -> None:
+    await session.execute(
+        update(RefreshToken)
+        .where(where, RefreshToken.revoked_at.is_(None))
+        .values(revoked_at=now, revoked_reason=reason)
+    )
+
+
+async def logout(database: Database, *, refresh_token: str, now: float | None = None) -> None:
+    """End the session (the family) a refresh token belongs to; an unknown token is no error
+    (logging out twice, or after a revocation, is fine)."""
+    now = time.time() if now is None else now
+    async with database.transaction() as session:
+        family = await session.scalar(
+            select(RefreshToken.family_id).where(RefreshToken.token_hash == _ticket_hash(refresh_token))
+        )
+        if family is not None:
+            await _revoke(session, RefreshToken.family_id == family, reason="logout", now=now)
+
+
+async def revoke_sessions(
+    session: AsyncSession, *, staff_id: str, reason: str, now: float | None = None
+) -> None:
+    """End every session of a staff member, in the caller's transaction (a password change,
+    deactivation): their next refresh is a 401."""
+    await _revoke(session, RefreshToken.staff_id == staff_id, reason=reason, now=now or time.time())
+
+
+async def change_password(
+    database: Database, *, settings: Settings, principal: Principal, current: str, new: str
+) -> None:
+    """The staff member's own password change: the current one must match (403 otherwise, counted
+    like a failed login, and refused while the account is locked: 429); every session ends, so a
+    stolen phone's session is gone too."""
+    if current == new:
+        raise Invalid("The new password is the current one.", field="body.new_password")
+    async with database.session() as session:
+        staff = await session.get(Staff, principal.staff_id)
+    if staff is None or not staff.active:
+        raise Unauthenticated("The staff member is not known or deactivated.")
+    key = account_key(staff.email, secret=settings.jwt_secret)
+    now = time.time()
+    async with database.session() as session:
+        record = await session.get(LoginFailure, key)
+    if record is not None and record.locked_until > now:
+        raise _locked(record.locked_until - now)  # a stolen token cannot guess the password
+    ok = await asyncio.to_thread(verify_password, staff.password_hash, current)
+    if not ok:
+        await _count_failure(database, key=key, settings=settings, now=now)
+        raise Forbidden("The current password is wrong.")
+    new_hash = await asyncio.to_thread(hash_password, new)
+    async with database.transaction() as session:
+        row = await session.get(Staff, principal.staff_id)
+        assert row is not None
+        row.password_hash = new_hash
+        await revoke_sessions(session, staff_id=row.id, reason="password")
 
 
 class LoginGuard:
@@ -191,9 +392,17 @@ def _locked(seconds: float) -> RateLimited:
 
 
 async def login(
-    database: Database, *, settings: Settings, guard: LoginGuard, email: str, password: str, address: str
-) -> Login:
-    """A token for the staff member with this e-mail and password.
+    database: Database,
+    *,
+    settings: Settings,
+    guard: LoginGuard,
+    email: str,
+    password: str,
+    address: str,
+    install_id: str | None = None,
+) -> Session:
+    """A session for the staff member with this e-mail and password, bound to `install_id` (the
+    app install asking, whose refreshes must name it again) when given.
 
     An unknown e-mail is answered exactly like a known one: the same failure counting and lock,
     a password verified against a dummy hash. From its `login_max_failures`th failure on the
@@ -216,16 +425,7 @@ async def login(
     guard.addresses.give_back(address)
     if record is not None:
         await _forget_failures(database, key=key)
-    principal = Principal(staff.id, staff.role, tuple(staff.store_ids or ()), staff.area_id)
-    profile = {
-        "id": staff.id,
-        "name": staff.name,
-        "role": staff.role,
-        "store_ids": staff.store_ids,
-        "area_id": staff.area_id,
-        "language": staff.language,
-    }
-    return Login(issue_token(principal, secret=settings.jwt_secret, ttl=settings.token_ttl_seconds), profile)
+    return await _start_session(database, staff=staff, install_id=install_id, settings=settings, now=now)
 
 
 async def _count_failure(database: Database, *, key: str, settings: Settings, now: float) -> None:

@@ -16,7 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from voc_notify import duty, routing
-from voc_notify.auth import hash_password
+from voc_notify.auth import hash_password, revoke_sessions, verify_password
 from voc_notify.errors import CsvRejected, RowError
 from voc_notify.models import STORE_COLUMNS, Shift, ShiftOverride, Staff, Store
 from voc_notify.schemas import OverrideIn, Role, ShiftIn, StaffIn, StoreIn
@@ -58,6 +58,42 @@ async def _with_language(
     return {**fields, "language": store.language if store is not None else "ko"}
 
 
+async def _hash_passwords(
+    database: Database, items: Sequence[tuple[str, str | None]]
+) -> list[tuple[str | None, bool]]:
+    """Per (staff id, password or None): the password's hash and whether it differs from the
+    staff member's current one (a changed password ends their sessions, #23; the same one sent
+    again does not). argon2 is deliberately slow (tens of ms, 64 MiB each): in a worker thread,
+    before the transaction, so neither the event loop nor the database's write lock waits."""
+    async with database.session() as session:
+        rows = await session.execute(
+            select(Staff.id, Staff.password_hash).where(Staff.id.in_([i for i, _ in items]))
+        )
+        current: dict[str, str] = {r.id: r.password_hash for r in rows}
+
+    def work() -> list[tuple[str | None, bool]]:
+        return [
+            (hash_password(p), sid in current and not verify_password(current[sid], p))
+            if p
+            else (None, False)
+            for sid, p in items
+        ]
+
+    return await asyncio.to_thread(work)
+
+
+async def set_active(database: Database, *, staff_id: str, active: bool) -> None:
+    """Deactivate a staff member (no login, no refresh, no pages; every session ends at once) or
+    activate them again."""
+    async with database.transaction() as session:
+        staff = await session.get(Staff, staff_id)
+        if staff is None:
+            raise NotFound(f"No staff member '{staff_id}'.")
+        staff.active = active
+        if not active:
+            await revoke_sessions(session, staff_id=staff_id, reason="deactivated")
+
+
 async def upsert_staff(database: Database, *, staff: Sequence[StaffIn]) -> int:
     """Create or update staff by id (the password is set anew). An id or an e-mail twice in the
     list is `Invalid` (422), an e-mail another staff member has is a `Conflict` (409); nothing
@@ -65,7 +101,7 @@ async def upsert_staff(database: Database, *, staff: Sequence[StaffIn]) -> int:
     _no_repeats([(f"body.{i}", item.id, item.email.lower()) for i, item in enumerate(staff)])
     # argon2 is deliberately slow (tens of ms, 64 MiB each): in a worker thread, before the
     # transaction, so neither the event loop nor the database's write lock waits for it.
-    hashes = await asyncio.to_thread(lambda: [hash_password(item.password) for item in staff])
+    hashes = await _hash_passwords(database, [(item.id, item.password) for item in staff])
     try:
         async with database.transaction() as session:
             owners = await _email_owners(session, [item.email for item in staff])
@@ -76,17 +112,20 @@ async def upsert_staff(database: Database, *, staff: Sequence[StaffIn]) -> int:
             ]
             if taken:
                 raise Conflict("An e-mail in the list belongs to another staff member.", errors=taken)
-            for item, password_hash in zip(staff, hashes, strict=True):
+            for item, (password_hash, changed) in zip(staff, hashes, strict=True):
                 fields = item.model_dump(exclude={"id", "password"})
                 fields["email"] = fields["email"].lower()
                 existing = await session.get(Staff, item.id)
                 fields = await _with_language(session, fields, existing)
                 if existing is None:
+                    assert password_hash is not None
                     session.add(_new_staff(item.id, fields, password_hash))
                 else:
                     for key, value in fields.items():
                         setattr(existing, key, value)
-                    existing.password_hash = password_hash
+                    existing.password_hash = password_hash or existing.password_hash
+                    if changed:
+                        await revoke_sessions(session, staff_id=item.id, reason="password")
     except IntegrityError as exc:  # a concurrent call took the e-mail after the check above
         raise Conflict("An e-mail in the list belongs to another staff member.") from exc
     return len(staff)
@@ -292,9 +331,7 @@ async def import_staff_csv(database: Database, *, text: str) -> dict[str, int]:
         raise Invalid("The CSV has no staff rows.")
     # argon2 is deliberately slow: in a worker thread, outside the transaction, so neither the
     # event loop nor the database's write lock waits for it.
-    hashes = await asyncio.to_thread(
-        lambda: [hash_password(r.password) if r.password else None for r in rows]
-    )
+    hashes = await _hash_passwords(database, [(r.id, r.password) for r in rows])
     async with database.transaction() as session:
         clashes = await _clashes(session, numbered)  # again: the directory may have moved meanwhile
         if clashes:
@@ -303,7 +340,7 @@ async def import_staff_csv(database: Database, *, text: str) -> dict[str, int]:
             s.id: s for s in await session.scalars(select(Staff).where(Staff.id.in_([r.id for r in rows])))
         }
         created = 0
-        for row, password_hash in zip(rows, hashes, strict=True):
+        for row, (password_hash, changed) in zip(rows, hashes, strict=True):
             fields = row.model_dump(exclude={"id", "password"})
             fields["email"] = row.email.lower()
             staff = existing.get(row.id)
@@ -317,6 +354,8 @@ async def import_staff_csv(database: Database, *, text: str) -> dict[str, int]:
                     setattr(staff, key, value)
                 if password_hash is not None:
                     staff.password_hash = password_hash
+                if changed:
+                    await revoke_sessions(session, staff_id=row.id, reason="password")
     return {"imported": len(rows), "created": created, "updated": len(rows) - created}
 
 

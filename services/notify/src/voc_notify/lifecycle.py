@@ -15,7 +15,7 @@ from voc_notify import checklists
 from voc_notify.alerts import add_recipients_sync
 from voc_notify.auth import Principal
 from voc_notify.errors import AlreadyAcknowledged
-from voc_notify.models import Alert, Delivery, EscalationTimer, Store
+from voc_notify.models import Alert, Delivery, Device, EscalationTimer, Store, outbox_table
 from voc_notify.publishing import publish
 from voc_notify.routing import Candidate, staff_for_roles
 from voc_platform.dbsync import Reader
@@ -39,6 +39,15 @@ def tells_progress(alert: Alert) -> bool:
     on someone's timeline (feedback items' cases, a heads-up's customer); a pattern alert is on
     none, and says only its resolution (plan adherence)."""
     return alert.kind != "pattern"
+
+
+def done_by(alert: Alert, principal: Principal, *, step: str) -> bool:
+    """Whether this staff member already took this step (`ack` or `resolve`) of the alert: a
+    replay (an offline queue, a notification action sent twice) is answered with the alert as it
+    is, 200 and the original time, not 409; nothing changes and no event is repeated."""
+    if step == "ack":
+        return alert.status != "open" and alert.acknowledged_by == principal.staff_id
+    return alert.status == "resolved" and alert.resolved_by == principal.staff_id
 
 
 async def acknowledge(
@@ -175,18 +184,27 @@ async def escalate(
     return alert, staff
 
 
+RECEIPT_COLUMNS = {"shown": "shown_at", "opened": "opened_at", "acknowledged": "notification_ack_at"}
+
+
 async def record_receipt(
     session: AsyncSession, *, alert_id: str, staff_id: str, kind: str, device_id: str | None, now: float
 ) -> None:
-    """A push of the alert to this staff member (on `device_id`, or any of theirs) was shown or
-    opened; the first time counts."""
+    """A push of the alert to this staff member (on `device_id`, or any of theirs) was shown,
+    opened, or acknowledged from its notification; the first time counts. A shown push also
+    clears its device of the watchdog's suspicion (#23)."""
+    column = RECEIPT_COLUMNS[kind]
     rows = await session.scalars(
         select(Delivery).where(Delivery.alert_id == alert_id, Delivery.staff_id == staff_id)
     )
+    devices: set[str] = set()
     for delivery in rows:
         if device_id and delivery.device_id != device_id:
             continue
-        if kind == "shown" and delivery.shown_at is None:
-            delivery.shown_at = now
-        if kind == "opened" and delivery.opened_at is None:
-            delivery.opened_at = now
+        if getattr(delivery, column) is None:
+            setattr(delivery, column, now)
+        devices.add(delivery.device_id)
+    if kind == "shown" and devices:
+        await session.execute(
+            update(Device).where(Device.id.in_(sorted(devices))).values(last_shown_at=now, suspect_since=None)
+        )

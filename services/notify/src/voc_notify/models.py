@@ -103,6 +103,56 @@ class StreamTicket(Base):
     expires_at: Mapped[float] = mapped_column(Float, index=True)
 
 
+class RefreshToken(Base):
+    """One refresh token of a session (#23), by its hash: a login starts a family, each refresh
+    uses one token up and adds the next. A used token shown again revokes the whole family
+    (someone copied it); logout, a password change and deactivation revoke families too."""
+
+    __tablename__ = "refresh_tokens"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    family_id: Mapped[str] = mapped_column(String(36), index=True)
+    staff_id: Mapped[str] = mapped_column(ForeignKey("staff.id", ondelete="CASCADE"), index=True)
+    # The app install the session is bound to (None: a client that gave none, e.g. a script).
+    install_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    created_at: Mapped[float] = mapped_column(Float)
+    expires_at: Mapped[float] = mapped_column(Float, index=True)
+    used_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    revoked_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    revoked_reason: Mapped[str | None] = mapped_column(String(32), nullable=True)
+
+
+class AppInstall(Base):
+    """What the staff app on one browser last reported of itself (#23): notification permission,
+    push subscription state, app version, whether it runs from the Home Screen."""
+
+    __tablename__ = "app_installs"
+
+    install_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    staff_id: Mapped[str] = mapped_column(ForeignKey("staff.id", ondelete="CASCADE"), index=True)
+    permission: Mapped[str] = mapped_column(String(16))  # granted|denied|default|unsupported
+    push: Mapped[str] = mapped_column(String(16))  # subscribed|none|expired|error|unsupported
+    app_version: Mapped[str] = mapped_column(String(32))
+    standalone: Mapped[bool] = mapped_column(Boolean)
+    device_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    user_agent: Mapped[str | None] = mapped_column(String(300), nullable=True)
+    reported_at: Mapped[float] = mapped_column(Float)
+
+
+class FallbackPage(Base):
+    """The delivery watchdog's page over the fallback channel (#23): once per alert and staff
+    member, when none of their devices showed an urgent alert in time."""
+
+    __tablename__ = "fallback_pages"
+
+    alert_id: Mapped[str] = mapped_column(ForeignKey("alerts.id", ondelete="CASCADE"), primary_key=True)
+    staff_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16))  # sent|failed|unavailable
+    detail: Mapped[str | None] = mapped_column(String(300), nullable=True)
+    created_at: Mapped[float] = mapped_column(Float)
+
+
 class StaffStore(Base):
     """Which stores a staff member works at, one row per pair: routing asks "who works at this
     store" by index instead of reading every staff member's `store_ids` (chains have thousands).
@@ -142,6 +192,11 @@ class Device(Base):
     user_agent: Mapped[str | None] = mapped_column(String(300), nullable=True)
     created_at: Mapped[float] = mapped_column(Float)
     last_success_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    # The app install that registered it (#23), the last push its service worker reported shown,
+    # and since when the delivery watchdog suspects it (a push accepted but never shown).
+    install_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    last_shown_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    suspect_since: Mapped[float | None] = mapped_column(Float, nullable=True)
 
 
 class Alert(Base):
@@ -262,8 +317,15 @@ class Delivery(Base):
     last_error: Mapped[str | None] = mapped_column(String(300), nullable=True)
     # Set when a non-urgent push waits for the store's quiet hours to end (next_attempt_at = this).
     held_until: Mapped[float | None] = mapped_column(Float, nullable=True)
+    # When the delivery watchdog found it accepted but not shown in time (#23), and when the
+    # alert was acknowledged from this push's notification (its Acknowledge action).
+    watched_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    notification_ack_at: Mapped[float | None] = mapped_column(Float, nullable=True)
 
-    __table_args__ = (Index("ix_deliveries_due", "status", "next_attempt_at"),)
+    __table_args__ = (
+        Index("ix_deliveries_due", "status", "next_attempt_at"),
+        Index("ix_deliveries_unshown", "status", "shown_at", "accepted_at"),
+    )
 
 
 class EscalationTimer(Base):

@@ -32,16 +32,49 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 
+# An app install's own id (random, kept in the browser's IndexedDB): sessions are bound to it.
+InstallId = Annotated[str, Field(min_length=8, max_length=64, pattern=r"^[A-Za-z0-9_\-]+$")]
+RefreshTokenText = Annotated[str, Field(min_length=1, max_length=200)]
+
+
 class LoginIn(Strict):
     email: Annotated[str, Field(min_length=3, max_length=254)]
     password: Annotated[str, Field(min_length=1, max_length=200)]
+    install_id: InstallId | None = None
+
+
+class RefreshIn(Strict):
+    refresh_token: RefreshTokenText
+    install_id: InstallId | None = None
+
+
+class LogoutIn(Strict):
+    refresh_token: RefreshTokenText
+
+
+class PasswordIn(Strict):
+    current_password: Annotated[str, Field(min_length=1, max_length=200)]
+    new_password: Annotated[str, Field(min_length=8, max_length=200)]
 
 
 class TokenOut(BaseModel):
     access_token: str
     token_type: str = "bearer"  # noqa: S105 - the OAuth token type, not a secret
     expires_in: int
+    refresh_token: str
+    refresh_expires_in: int
     staff: dict[str, object]
+
+
+class InstallReportIn(Strict):
+    """What the staff app reports of itself on start and on every change (#23)."""
+
+    install_id: InstallId
+    permission: Literal["granted", "denied", "default", "unsupported"]
+    push: Literal["subscribed", "none", "expired", "error", "unsupported"]
+    app_version: Annotated[str, Field(min_length=1, max_length=32)]
+    standalone: bool = False
+    device_id: Annotated[str, Field(max_length=36)] | None = None
 
 
 class Keys(Strict):
@@ -56,6 +89,7 @@ class SubscriptionIn(BaseModel):
     endpoint: Annotated[str, Field(min_length=8, max_length=2048)]
     keys: Keys
     expirationTime: int | None = None  # noqa: N815 - the browser's name
+    install_id: InstallId | None = None  # the app install subscribing (#23)
 
 
 class ResolveIn(Strict):

@@ -20,6 +20,10 @@ class Settings(ServiceSettings):
     database_url: str | None = Field(None, validation_alias="VOC_NOTIFY_DATABASE_URL")
     jwt_secret: str = Field(DEV_JWT_SECRET, validation_alias="VOC_JWT_SECRET")
     token_ttl_seconds: int = Field(3600, validation_alias="VOC_TOKEN_TTL_SECONDS")
+    # A refresh token (#23) lives this long unused; each refresh rotates it and starts anew.
+    refresh_token_ttl_seconds: int = Field(
+        14 * 86400, ge=60, validation_alias="VOC_REFRESH_TOKEN_TTL_SECONDS"
+    )
     # Comma-separated hosts the push sender may reach; empty = the public push services.
     push_allowed_hosts: str = Field("", validation_alias="VOC_PUSH_ALLOWED_HOSTS")
     vapid_subject: str = Field("mailto:ops@frontline-voc.dev", validation_alias="VOC_VAPID_SUBJECT")
@@ -54,6 +58,11 @@ class Settings(ServiceSettings):
     )
     # A repeat complaint (same customer, store, category) within this window updates the open alert.
     dedupe_window_seconds: float = Field(1800.0, ge=0, validation_alias="VOC_NOTIFY_DEDUPE_WINDOW_SECONDS")
+    # An urgent push accepted by the push service but not reported shown within this many
+    # seconds: the device is suspect, the staff member's other devices and then the fallback
+    # channel are tried (#23). 0 turns the watchdog off.
+    watchdog_seconds: float = Field(60.0, ge=0, validation_alias="VOC_NOTIFY_WATCHDOG_SECONDS")
+    watchdog_poll_seconds: float = 1.0
     # Pattern alerts (#18): `category=count/window` rules, `*` for every category without its own
     # (e.g. "*=3/60m,food_safety=1/60m"); empty turns them off. docs/NOTIFY.md#pattern-alerts
     pattern_rules: str = Field("*=3/60m", validation_alias="VOC_NOTIFY_PATTERN_RULES")
@@ -139,6 +148,7 @@ class Settings(ServiceSettings):
                 "(https, or http to a listed loopback host)"
             )
         return self
+
 
     @field_validator("vapid_subject")
     @classmethod

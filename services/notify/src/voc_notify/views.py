@@ -31,6 +31,8 @@ RECEIPT_FIELDS = (
     "accepted_at",
     "shown_at",
     "opened_at",
+    "notification_ack_at",
+    "watched_at",
 )
 DETAIL_FIELDS = ("plan", "degraded", "acknowledged_by", "resolved_by", "outcome", "note")
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import orjson
 from fastapi import APIRouter, Path, Query, Request, Response
@@ -132,25 +132,49 @@ def _announce(broker: AlertBroker, kind: str, alert: Alert, summary: dict[str, A
     broker.publish({"type": kind, "alert": summary}, store_id=alert.store_id, area_id=alert.area_id)
 
 
-@router.post("/{alert_id}/ack")
+@router.post("/{alert_id}/ack", responses={404: {}, 409: {}})
 async def ack(
-    alert_id: str, principal: CurrentStaff, database: DatabaseDep, broker: BrokerDep
+    alert_id: str,
+    principal: CurrentStaff,
+    database: DatabaseDep,
+    broker: BrokerDep,
+    via: Annotated[Literal["app", "notification", "offline_replay"], Query()] = "app",
+    device_id: Annotated[str | None, Query(max_length=64)] = None,
 ) -> dict[str, Any]:
+    """Take the alert. The same staff member's ack again (an offline replay, a notification
+    action) answers 200 with the original time; someone else's ack or resolve meanwhile: 409
+    with `acknowledged_by`. `?via=notification` (the notification's Acknowledge action, on
+    `device_id`) records the "acknowledged from the notification" receipt."""
+    now = time.time()
     async with database.transaction() as session:
         alert = await views.visible_alert(session, alert_id=alert_id, principal=principal)
-        await lifecycle.acknowledge(session, alert=alert, principal=principal)
+        replay = lifecycle.done_by(alert, principal, step="ack")
+        if not replay:
+            await lifecycle.acknowledge(session, alert=alert, principal=principal, now=now)
+        if via == "notification":
+            await lifecycle.record_receipt(
+                session,
+                alert_id=alert.id,
+                staff_id=principal.staff_id,
+                kind="acknowledged",
+                device_id=device_id,
+                now=now,
+            )
         summary = views.alert_summary(alert)
-    metrics.acknowledged(created_at=alert.created_at, acknowledged_at=alert.acknowledged_at)
-    _announce(broker, "alert.acknowledged", alert, summary)
+    if not replay:
+        metrics.acknowledged(created_at=alert.created_at, acknowledged_at=alert.acknowledged_at)
+        _announce(broker, "alert.acknowledged", alert, summary)
     return summary
 
 
-@router.post("/{alert_id}/resolve")
+@router.post("/{alert_id}/resolve", responses={404: {}, 409: {}})
 async def resolve(
     alert_id: str, body: ResolveIn, principal: CurrentStaff, database: DatabaseDep, broker: BrokerDep
 ) -> dict[str, Any]:
     async with database.transaction() as session:
         alert = await views.visible_alert(session, alert_id=alert_id, principal=principal)
+        if lifecycle.done_by(alert, principal, step="resolve"):
+            return views.alert_summary(alert)  # a replay: as resolved then, nothing changes
         was_open = alert.status == "open"
         await lifecycle.resolve(
             session, alert=alert, principal=principal, outcome=body.outcome, note=body.note

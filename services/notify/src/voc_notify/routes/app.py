@@ -10,7 +10,19 @@ from fastapi.responses import FileResponse
 from voc_platform.errors import NotFound
 
 STATIC = files("voc_notify").joinpath("static")
-_FILES = frozenset({"app.js", "app.css", "icon.svg"})
+_FILES = frozenset(
+    {
+        "app.js",
+        "app.css",
+        "store.js",
+        "icon.svg",
+        "icon-180.png",
+        "icon-192.png",
+        "icon-512.png",
+        "icon-maskable-512.png",
+        "badge-96.png",
+    }
+)
 
 router = APIRouter(include_in_schema=False)
 

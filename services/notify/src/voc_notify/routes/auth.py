@@ -1,4 +1,5 @@
-"""Staff login, and a manager's unlock of a locked-out staff member's login."""
+"""Staff sessions (login, refresh, logout, password change), and a manager's unlock of a
+locked-out staff member's login."""
 
 from __future__ import annotations
 
@@ -6,26 +7,70 @@ from fastapi import APIRouter, Request, Response
 
 from voc_notify import auth
 from voc_notify.deps import CurrentStaff, LoginGuardDep, SettingsDep
-from voc_notify.schemas import LoginIn, TokenOut
+from voc_notify.schemas import LoginIn, LogoutIn, PasswordIn, RefreshIn, TokenOut
 from voc_platform.http import DatabaseDep
 
 router = APIRouter(prefix="/v1/auth", tags=["auth"])
 managers = APIRouter(prefix="/v1/staff", tags=["auth"])
 
 
+def _token_out(session: auth.Session) -> TokenOut:
+    return TokenOut(
+        access_token=session.access_token,
+        expires_in=session.expires_in,
+        refresh_token=session.refresh_token,
+        refresh_expires_in=session.refresh_expires_in,
+        staff=session.staff,
+    )
+
+
 @router.post("/login", response_model=TokenOut, responses={401: {}, 429: {}})
 async def login(
     body: LoginIn, request: Request, database: DatabaseDep, settings: SettingsDep, guard: LoginGuardDep
 ) -> TokenOut:
-    done = await auth.login(
+    """An access token and a refresh token (bound to `install_id` when given)."""
+    session = await auth.login(
         database,
         settings=settings,
         guard=guard,
         email=body.email,
         password=body.password,
         address=request.client.host if request.client else "",
+        install_id=body.install_id,
     )
-    return TokenOut(access_token=done.token, expires_in=settings.token_ttl_seconds, staff=done.staff)
+    return _token_out(session)
+
+
+@router.post("/refresh", response_model=TokenOut, responses={401: {}})
+async def refresh(body: RefreshIn, database: DatabaseDep, settings: SettingsDep) -> TokenOut:
+    """The next access token and a new refresh token (the one sent is used up); role and stores
+    as the directory has them now. A refresh token used twice revokes its session: 401."""
+    session = await auth.refresh(
+        database, settings=settings, refresh_token=body.refresh_token, install_id=body.install_id
+    )
+    return _token_out(session)
+
+
+@router.post("/logout", status_code=204)
+async def logout(body: LogoutIn, database: DatabaseDep) -> Response:
+    """End the session of this refresh token (no access token needed: it may have expired)."""
+    await auth.logout(database, refresh_token=body.refresh_token)
+    return Response(status_code=204)
+
+
+@router.post("/password", status_code=204, responses={401: {}, 403: {}, 422: {}, 429: {}})
+async def change_password(
+    body: PasswordIn, principal: CurrentStaff, database: DatabaseDep, settings: SettingsDep
+) -> Response:
+    """Change one's own password; every session of the staff member ends."""
+    await auth.change_password(
+        database,
+        settings=settings,
+        principal=principal,
+        current=body.current_password,
+        new=body.new_password,
+    )
+    return Response(status_code=204)
 
 
 @managers.post("/{staff_id}/unlock", status_code=204, responses={401: {}, 403: {}, 404: {}})

@@ -45,6 +45,20 @@ async def unlock_staff(staff_id: str, database: DatabaseDep, settings: SettingsD
     return Response(status_code=204)
 
 
+@router.post("/staff/{staff_id}/deactivate", status_code=204, responses={404: {}})
+async def deactivate_staff(staff_id: str, database: DatabaseDep) -> Response:
+    """No more login, refresh or pages for this staff member; their sessions end at once."""
+    await directory.set_active(database, staff_id=staff_id, active=False)
+    return Response(status_code=204)
+
+
+@router.post("/staff/{staff_id}/activate", status_code=204, responses={404: {}})
+async def activate_staff(staff_id: str, database: DatabaseDep) -> Response:
+    """Let a deactivated staff member sign in again."""
+    await directory.set_active(database, staff_id=staff_id, active=True)
+    return Response(status_code=204)
+
+
 @router.get("/staff/{staff_id}/shifts")
 async def get_shifts(staff_id: str, session: SessionDep) -> dict[str, Any]:
     return await directory.schedule(session, staff_id=staff_id)

@@ -1,5 +1,9 @@
 // Frontline VoC — staff app. Plain ES module, no build step, no dependencies.
-// Routes: #/ (inbox), #/alerts/{id} (detail). The staff token lives in sessionStorage.
+// Routes: #/ (inbox), #/alerts/{id} (detail), #/fleet (managers: their staff's phones).
+// The session (access and refresh tokens), the offline inbox and the queue of actions made
+// offline live in IndexedDB (store.js), shared with the service worker.
+
+const Store = window.VocStore;
 
 const I18N = {
   ko: {
@@ -13,6 +17,7 @@ const I18N = {
     logout: '로그아웃',
     locked: '로그인 시도가 너무 많습니다. {s}초 후에 다시 시도하세요.',
     network_error: '서버에 연결할 수 없습니다.',
+    session_ended: '세션이 끝났습니다(로그아웃, 비밀번호 변경 또는 계정 비활성화). 다시 로그인하세요.',
     offline: '오프라인입니다 — 연결되면 알림을 다시 불러옵니다.',
     inbox: '받은 알림',
     inbox_empty: '아직 알림이 없습니다. 새 피드백이 오면 여기에 바로 표시됩니다.',
@@ -104,6 +109,34 @@ const I18N = {
     load_failed: '알림을 불러오지 못했습니다: {detail}',
     push_unavailable: '푸시 알림 사용 불가 — 앱을 열어 두면 실시간으로 받습니다.',
     push_ok: '푸시 알림이 켜졌습니다.',
+    push_why: '휴대폰이 잠겨 있어도 긴급 알림을 받으려면 알림을 켜 주세요. 잠금 화면에서 바로 확인할 수 있습니다.',
+    push_enable: '알림 켜기',
+    push_denied: '알림이 차단되어 있습니다. 브라우저(또는 휴대폰) 설정 › 알림에서 이 사이트를 허용하면 잠금 화면으로 알림을 받습니다.',
+    push_expired: '알림 구독이 만료되어 다시 등록했습니다.',
+    push_expired_failed: '알림 구독이 만료되었습니다. "알림 켜기"를 눌러 다시 등록하세요.',
+    ios_title: '홈 화면에 추가해야 알림을 받을 수 있습니다',
+    ios_steps: ['Safari 아래쪽의 공유 버튼(□↑)을 누르세요.', '"홈 화면에 추가"를 고르고 "추가"를 누르세요.', '홈 화면의 VoC 아이콘으로 앱을 열고 로그인한 뒤 "알림 켜기"를 누르세요.'],
+    pending_sync: '동기화 대기',
+    queued_ack: '오프라인입니다 — 연결되면 확인을 보냅니다.',
+    queued_resolve: '오프라인입니다 — 연결되면 해결을 보냅니다.',
+    synced: '오프라인에서 한 처리를 보냈습니다.',
+    sync_conflict: '{who}님이 먼저 처리한 알림입니다 — 내 {step}은(는) 반영되지 않았습니다.',
+    sync_gone: '이 알림은 더 이상 나에게 배정되어 있지 않습니다 — 내 {step}은(는) 반영되지 않았습니다.',
+    sync_rejected: '보내지 못했습니다: {detail}',
+    step_ack: '확인',
+    step_resolve: '해결',
+    offline_copy: '오프라인 — 저장된 알림을 보여줍니다.',
+    from_notification: '알림에서 확인했습니다.',
+    fleet_summary: '직원 {total}명 중 {n}명이 알림을 받을 수 없습니다',
+    fleet_all_ok: '직원 {total}명 모두 알림을 받을 수 있습니다',
+    fleet_title: '직원 휴대폰 상태',
+    fleet_problems: {
+      no_device: '등록된 휴대폰 없음', permission_denied: '알림 차단됨', subscription_expired: '구독 만료',
+      suspect_device: '알림이 표시되지 않음', silent_device: '하루 넘게 알림 미표시',
+    },
+    fleet_last_shown: '마지막 표시: {when}',
+    fleet_never: '표시 기록 없음',
+    fleet_version: '앱 {v}',
     new_alert: '새 알림',
     minutes: '{n}분',
     hours: '{n}시간',
@@ -132,6 +165,7 @@ const I18N = {
     logout: 'Sign out',
     locked: 'Too many attempts. Try again in {s} s.',
     network_error: 'Cannot reach the server.',
+    session_ended: 'Your session ended (signed out elsewhere, password changed or account deactivated). Sign in again.',
     offline: 'You are offline — alerts reload when the connection is back.',
     inbox: 'Inbox',
     inbox_empty: 'No alerts yet. New feedback shows up here the moment it arrives.',
@@ -223,6 +257,34 @@ const I18N = {
     load_failed: 'Could not load the alert: {detail}',
     push_unavailable: 'Push unavailable — keep the app open for live alerts.',
     push_ok: 'Push notifications are on.',
+    push_why: 'Turn on notifications to get urgent alerts on the lock screen, even with the phone locked, and acknowledge them from there.',
+    push_enable: 'Turn on alerts',
+    push_denied: 'Notifications are blocked. Allow this site under the browser’s (or phone’s) Settings › Notifications to get alerts on the lock screen.',
+    push_expired: 'Your alert subscription had expired; it is renewed.',
+    push_expired_failed: 'Your alert subscription expired. Tap “Turn on alerts” to renew it.',
+    ios_title: 'Add the app to your Home Screen to get alerts',
+    ios_steps: ['Tap the Share button (□↑) at the bottom of Safari.', 'Choose “Add to Home Screen”, then “Add”.', 'Open VoC from the Home Screen, sign in and tap “Turn on alerts”.'],
+    pending_sync: 'Pending sync',
+    queued_ack: 'Offline — the acknowledgement is sent when the connection is back.',
+    queued_resolve: 'Offline — the resolve is sent when the connection is back.',
+    synced: 'What you did offline has been sent.',
+    sync_conflict: '{who} handled this alert first — your {step} was not applied.',
+    sync_gone: 'This alert is no longer assigned to you — your {step} was not applied.',
+    sync_rejected: 'Could not send: {detail}',
+    step_ack: 'acknowledgement',
+    step_resolve: 'resolve',
+    offline_copy: 'Offline — showing the saved alerts.',
+    from_notification: 'Acknowledged from the notification.',
+    fleet_summary: '{n} of {total} staff can’t receive pages',
+    fleet_all_ok: 'All {total} staff can receive pages',
+    fleet_title: 'Staff phones',
+    fleet_problems: {
+      no_device: 'no phone registered', permission_denied: 'notifications blocked', subscription_expired: 'subscription expired',
+      suspect_device: 'pushes not shown', silent_device: 'nothing shown for a day',
+    },
+    fleet_last_shown: 'last shown {when}',
+    fleet_never: 'never shown',
+    fleet_version: 'app {v}',
     new_alert: 'New alert',
     minutes: '{n} min',
     hours: '{n} h',
@@ -246,9 +308,9 @@ const OUTCOMES = ['resolved', 'compensated', 'referred', 'no_action_needed', 'cu
 const EVENT_TYPES = ['alert.created', 'alert.updated', 'alert.acknowledged', 'alert.resolved', 'alert.escalated', 'alert.checklist'];
 
 const state = {
-  token: sessionStorage.getItem('voc.token'),
-  staff: JSON.parse(sessionStorage.getItem('voc.staff') || 'null'),
-  lang: sessionStorage.getItem('voc.lang') || (navigator.language || 'ko').slice(0, 2),
+  token: null, // the access token while signed in (the session itself is in IndexedDB)
+  staff: null,
+  lang: localStorage.getItem('voc.lang') || (navigator.language || 'ko').slice(0, 2),
   alerts: new Map(), // id -> summary
   detail: null, // the alert detail on screen
   // The checklist lives on the server (#18): PUT /v1/alerts/{id}/steps/{index}; the detail
@@ -257,6 +319,8 @@ const state = {
   streamRetry: 0,
   streamOpening: 0, // bumped by closeStream: an openStream still waiting for its ticket gives up
   pushNote: null,
+  pending: new Map(), // alert id -> 'ack' | 'resolve' queued offline, not yet sent
+  fleet: null, // managers: the fleet's health headline
 };
 if (!I18N[state.lang]) state.lang = 'ko';
 
@@ -341,55 +405,93 @@ class ApiError extends Error {
   }
 }
 
+// A call of the staff API with the session (its access token refreshed when it expires); status
+// 0 = offline. A session the server ended (refresh refused) signs the app out.
 async function api(method, path, body) {
-  const headers = { Accept: 'application/json, application/problem+json' };
-  if (state.token) headers.Authorization = `Bearer ${state.token}`;
-  if (body !== undefined) headers['Content-Type'] = 'application/json';
+  const open = path === '/v1/auth/login' || path === '/v1/push/vapid-public-key';
   let response;
   try {
-    response = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), cache: 'no-store' });
+    response = open
+      ? await fetch(path, {
+        method,
+        headers: { Accept: 'application/json, application/problem+json', ...(body === undefined ? {} : { 'Content-Type': 'application/json' }) },
+        body: body === undefined ? undefined : JSON.stringify(body),
+        cache: 'no-store',
+      })
+      : await Store.authFetch(method, path, body);
   } catch (_) {
     throw new ApiError(0, { detail: t('network_error') });
   }
+  if (response.signedOut) {
+    if (state.token) logout({ ended: true });
+    throw new ApiError(401, { detail: t('session_ended') });
+  }
+  if (!open) await syncToken();
   const text = await response.text();
   let data = null;
   try { data = text ? JSON.parse(text) : null; } catch (_) { data = { detail: text }; }
   if (!response.ok) {
     const err = new ApiError(response.status, data);
     err.retryAfter = Number(response.headers.get('Retry-After')) || null;
-    if (response.status === 401 && state.token && path !== '/v1/auth/login') {
-      logout();
-    }
     throw err;
   }
   return data;
 }
 
-// ---------------------------------------------------------------- session
-
-function saveSession(token, staff) {
-  state.token = token;
-  state.staff = staff;
-  sessionStorage.setItem('voc.token', token);
-  sessionStorage.setItem('voc.staff', JSON.stringify(staff));
+// The page's copy of the stored session's token and profile (a refresh may have changed them).
+async function syncToken() {
+  const session = await Store.kv.get('session');
+  if (session) {
+    state.token = session.access_token;
+    state.staff = session.staff || state.staff;
+  }
 }
 
-function logout() {
+// ---------------------------------------------------------------- session
+
+async function saveSession(body, installId) {
+  const session = Store.sessionFrom(body, installId);
+  await Store.kv.set('session', session);
+  state.token = session.access_token;
+  state.staff = session.staff;
+}
+
+// Sign out: the server ends the session (logout revokes the refresh token), the phone forgets it,
+// its offline inbox and queue. `ended`: the server had ended it already (another sign-in
+// elsewhere reused a copy, a password change, deactivation).
+async function logout({ ended = false } = {}) {
+  if (!ended) await forgetDevice();
   state.token = null;
   state.staff = null;
   state.alerts.clear();
+  state.pending.clear();
   state.detail = null;
-  sessionStorage.removeItem('voc.token');
-  sessionStorage.removeItem('voc.staff');
+  state.fleet = null;
   closeStream();
-  tellWorker(null);
   document.body.dataset.view = 'login';
-  route();
+  lastRoute = 'login:';
+  renderLogin(ended ? t('session_ended') : undefined);
+  if (!ended) await Store.endSession();
+  else await Promise.all([Store.alerts.clear(), Store.queue.clear()]);
+  document.body.dataset.session = 'none';
+}
+
+// Signing out of a phone stops its pages: the device is removed on the server and the browser's
+// subscription dropped (the next person to sign in registers it anew).
+async function forgetDevice() {
+  try {
+    const deviceId = await Store.kv.get('device_id');
+    if (deviceId) await Store.authFetch('DELETE', `/v1/devices/${encodeURIComponent(deviceId)}`);
+    const reg = 'serviceWorker' in navigator ? await navigator.serviceWorker.getRegistration('/') : null;
+    const sub = reg && reg.pushManager ? await reg.pushManager.getSubscription() : null;
+    if (sub) await sub.unsubscribe();
+  } catch (_) { /* offline: the device stays until its owner signs in again */ }
 }
 
 function setLang(lang) {
   state.lang = lang;
-  sessionStorage.setItem('voc.lang', lang);
+  localStorage.setItem('voc.lang', lang);
+  Store.kv.set('lang', lang).catch(() => {});
   document.documentElement.lang = lang;
   renderChrome();
   route();
@@ -441,13 +543,15 @@ function renderLogin(message) {
     button.textContent = t('logging_in');
     error.hidden = true;
     try {
-      const body = await api('POST', '/v1/auth/login', { email, password });
-      saveSession(body.access_token, body.staff || {});
+      const installId = await Store.installId();
+      const body = await api('POST', '/v1/auth/login', { email, password, install_id: installId });
+      await saveSession(body, installId);
       if (body.staff && I18N[body.staff.language]) {
         state.lang = body.staff.language;
-        sessionStorage.setItem('voc.lang', state.lang);
+        localStorage.setItem('voc.lang', state.lang);
         document.documentElement.lang = state.lang;
       }
+      await Store.kv.set('lang', state.lang);
       await startSession();
     } catch (err) {
       let text = err.message;
@@ -491,6 +595,11 @@ function kindChip(kind) {
   return h('span', { class: `kind kind-${kind}`, dataset: { kind } }, t(`kind_${kind}`));
 }
 
+function pendingBadge(alertId) {
+  const step = state.pending.get(alertId);
+  return step ? h('span', { class: 'badge badge-pending', dataset: { pending: step } }, t('pending_sync')) : null;
+}
+
 function alertRow(a) {
   return h(
     'li',
@@ -502,7 +611,7 @@ function alertRow(a) {
         href: `#/alerts/${encodeURIComponent(a.id)}`,
         dataset: { alertId: a.id, feedbackId: a.feedback_id || '', status: a.status, kind: a.kind || 'feedback' },
       },
-      h('div', { class: 'row-top' }, prioChip(a.priority), kindChip(a.kind), badge(a.status), uncertainBadge(a.classification),
+      h('div', { class: 'row-top' }, prioChip(a.priority), kindChip(a.kind), badge(a.status), pendingBadge(a.id), uncertainBadge(a.classification),
         h('time', { class: 'age', dataset: { created: a.created_at } }, ago(a.created_at))),
       h('div', { class: 'row-title' }, a.title),
       h('div', { class: 'row-body' }, a.body),
@@ -519,8 +628,11 @@ function renderInbox() {
   const hello = state.staff && state.staff.name
     ? h('p', { class: 'muted hello' }, `${state.staff.name} · ${lookup('roles', state.staff.role)}`)
     : null;
-  const problem = state.inboxError ? h('p', { class: 'form-error', id: 'inbox-error', role: 'alert' }, state.inboxError === 'offline' ? t('offline') : state.inboxError) : null;
-  app().replaceChildren(h('section', { class: 'inbox' }, h('h1', {}, t('inbox')), hello, problem, content));
+  const problem = state.inboxError
+    ? h('p', { class: 'form-error', id: 'inbox-error', role: 'alert' },
+      state.inboxError === 'offline' ? `${t('offline')} ${list.length ? t('offline_copy') : ''}`.trim() : state.inboxError)
+    : null;
+  app().replaceChildren(h('section', { class: 'inbox' }, h('h1', {}, t('inbox')), hello, fleetCard(), pushCard(), problem, content));
   renderChrome();
 }
 
@@ -530,11 +642,60 @@ async function loadInbox() {
     body = await api('GET', '/v1/alerts?limit=50');
   } catch (err) {
     state.inboxError = err.status === 0 ? 'offline' : err.message;
+    if (err.status === 0) await loadSavedInbox();
     throw err;
   }
   state.inboxError = null;
   state.alerts.clear();
   for (const a of body.alerts || []) state.alerts.set(a.id, a);
+  Store.alerts.putSummaries(body.alerts || []).catch(() => {});
+}
+
+// Offline: the alerts kept on the phone (the last ones loaded, pushed or opened).
+async function loadSavedInbox() {
+  const saved = await Store.alerts.all().catch(() => []);
+  state.alerts.clear();
+  for (const r of saved) if (r.summary && r.summary.title) state.alerts.set(r.id, r.summary);
+}
+
+// ---------------------------------------------------------------- fleet (managers)
+
+const MANAGER_ROLES = ['store_manager', 'area_manager', 'cx_admin'];
+
+function isManager() {
+  return Boolean(state.staff && MANAGER_ROLES.includes(state.staff.role));
+}
+
+async function loadFleet() {
+  if (!isManager()) return null;
+  try {
+    state.fleet = await api('GET', '/v1/fleet');
+  } catch (_) { /* offline or not allowed: no card */ }
+  return state.fleet;
+}
+
+function fleetCard() {
+  const f = state.fleet;
+  if (!f || !isManager()) return null;
+  const text = f.cannot_receive
+    ? t('fleet_summary', { n: f.cannot_receive, total: f.staff_count })
+    : t('fleet_all_ok', { total: f.staff_count });
+  return h('a', { class: `fleet-card ${f.cannot_receive ? 'fleet-bad' : 'fleet-ok'}`, id: 'fleet-summary', href: '#/fleet' }, text);
+}
+
+function renderFleet() {
+  document.body.dataset.view = 'fleet';
+  const f = state.fleet || { staff: [] };
+  const problems = t('fleet_problems') || {};
+  const rows = (f.staff || []).map((p) => h('li', { class: `fleet-row ${p.can_receive ? 'ok' : 'bad'}`, dataset: { staffId: p.staff_id } },
+    h('div', { class: 'row-top' }, h('strong', {}, p.name), h('span', { class: 'muted' }, lookup('roles', p.role))),
+    h('div', { class: 'muted' }, p.last_shown_at ? t('fleet_last_shown', { when: ago(p.last_shown_at) }) : t('fleet_never'),
+      ...(p.installs || []).slice(0, 1).map((i) => ` · ${t('fleet_version', { v: i.app_version })}`)),
+    p.problems.length ? h('ul', { class: 'fleet-problems' }, p.problems.map((k) => h('li', {}, problems[k] || k))) : null));
+  app().replaceChildren(h('section', { class: 'fleet' },
+    h('a', { class: 'back', href: '#/' }, `← ${t('back')}`),
+    h('h1', {}, t('fleet_title')), fleetCard(), h('ul', { class: 'fleet-list', id: 'fleet-list' }, rows)));
+  renderChrome();
 }
 
 // ---------------------------------------------------------------- detail
@@ -730,13 +891,19 @@ function who(staffId) {
 function actionsCard(alert) {
   const topMsg = messageBox('action-msg');
   const parts = [];
-  const act = async (button, msgBox, request, okText) => {
+  const act = async (button, msgBox, request, okText, queued) => {
     button.disabled = true;
     try {
       await request();
       await openDetail(alert.id, { flash: [okText, 'ok'] });
     } catch (err) {
-      if (err.status === 409) {
+      if (err.status === 0 && queued) {
+        // Offline: kept on the phone and sent when the connection is back.
+        await Store.queue.add({ ...queued, alert_id: alert.id });
+        state.pending.set(alert.id, queued.kind);
+        registerSync();
+        renderDetail(state.detail || alert, [t(`queued_${queued.kind}`), 'warn']);
+      } else if (err.status === 409) {
         // Someone else was quicker: not an error, just show the current state.
         await openDetail(alert.id, { flash: [t('already', { detail: err.message }), 'warn'] });
       } else {
@@ -754,10 +921,14 @@ function actionsCard(alert) {
     if (alert.note) parts.push(h('blockquote', { class: 'note', id: 'resolved-note' }, alert.note));
     return [h('section', { class: 'card actions' }, topMsg, ...parts), null];
   }
+  if (state.pending.has(alert.id)) {
+    parts.push(h('p', { class: 'pending-note', id: 'pending-sync' }, `${t('pending_sync')}: ${t(`step_${state.pending.get(alert.id)}`)}`));
+    return [h('section', { class: 'card actions' }, topMsg, ...parts), null];
+  }
   if (alert.status === 'open') {
     const ackBtn = h('button', { type: 'button', class: 'btn btn-primary btn-block', id: 'ack-btn' }, t('acknowledge'));
     ackBtn.addEventListener('click', () => act(ackBtn, topMsg,
-      () => api('POST', `/v1/alerts/${encodeURIComponent(alert.id)}/ack`), t('acknowledged_msg')));
+      () => api('POST', `/v1/alerts/${encodeURIComponent(alert.id)}/ack`), t('acknowledged_msg'), { kind: 'ack' }));
     parts.push(ackBtn);
   }
   const bottomMsg = messageBox('resolve-msg');
@@ -773,9 +944,10 @@ function actionsCard(alert) {
   form.addEventListener('submit', (event) => {
     event.preventDefault();
     if (!select.value) return;
+    const body = { outcome: select.value, note: note.value.trim() };
     act(resolveBtn, bottomMsg,
-      () => api('POST', `/v1/alerts/${encodeURIComponent(alert.id)}/resolve`, { outcome: select.value, note: note.value.trim() }),
-      t('resolved_msg'));
+      () => api('POST', `/v1/alerts/${encodeURIComponent(alert.id)}/resolve`, body),
+      t('resolved_msg'), { kind: 'resolve', body });
   });
   return [
     h('section', { class: 'card actions' }, topMsg, ...parts),
@@ -792,7 +964,7 @@ function renderDetail(alert, flash) {
     { class: 'detail', id: 'detail', dataset: { alertId: alert.id, feedbackId: alert.feedback_id || '', status: alert.status, kind: alert.kind || 'feedback' } },
     h('a', { class: 'back', href: '#/' }, `← ${t('back')}`),
     h('header', { class: `detail-head prio-edge-${alert.priority}` },
-      h('div', { class: 'row-top' }, prioChip(alert.priority), kindChip(alert.kind), badge(alert.status), uncertainBadge(alert.classification),
+      h('div', { class: 'row-top' }, prioChip(alert.priority), kindChip(alert.kind), badge(alert.status), pendingBadge(alert.id), uncertainBadge(alert.classification),
         h('time', { class: 'age', dataset: { created: alert.created_at } }, ago(alert.created_at))),
       h('h1', { class: 'detail-title' }, alert.title)),
     degraded.length
@@ -816,7 +988,16 @@ async function openDetail(id, { flash = null, receipt = false } = {}) {
   // message on screen for a few seconds instead of letting the refresh wipe it.
   if (flash) state.lastFlash = { id, flash, at: Date.now() };
   try {
-    const alert = await api('GET', `/v1/alerts/${encodeURIComponent(id)}`);
+    let alert;
+    try {
+      alert = await api('GET', `/v1/alerts/${encodeURIComponent(id)}`);
+      Store.alerts.putDetail(alert).catch(() => {});
+    } catch (err) {
+      const saved = err.status === 0 ? await Store.alerts.get(id).catch(() => null) : null;
+      if (!saved || !saved.detail) throw err;
+      alert = { ...saved.detail, ...(saved.summary || {}) }; // offline: the copy kept on the phone
+      if (!flash) flash = [t('offline_copy'), 'warn'];
+    }
     state.detail = alert;
     state.alerts.set(alert.id, summaryOf(alert));
     if (currentRoute().id !== id) return; // the user navigated away meanwhile
@@ -927,7 +1108,7 @@ async function refreshInbox() {
   if (state.token && currentRoute().view === 'inbox') renderInbox();
 }
 
-// ---------------------------------------------------------------- push (fails soft)
+// ---------------------------------------------------------------- push (asked from a tap, fails soft)
 
 function b64urlToBytes(value) {
   const pad = '='.repeat((4 - (value.length % 4)) % 4);
@@ -939,38 +1120,126 @@ function withTimeout(promise, ms, what) {
   return Promise.race([promise, new Promise((_, reject) => setTimeout(() => reject(new Error(`${what} timed out`)), ms))]);
 }
 
-async function tellWorker(token) {
-  if (!('serviceWorker' in navigator)) return;
-  try {
-    const reg = await navigator.serviceWorker.getRegistration('/');
-    const workers = new Set([reg && reg.active, navigator.serviceWorker.controller].filter(Boolean));
-    for (const w of workers) w.postMessage({ type: 'token', token });
-  } catch (_) { /* no worker yet */ }
+// iOS and iPadOS only give Web Push to a Home Screen app, asked from a tap.
+function isIos() {
+  const ua = navigator.userAgent || '';
+  return /iPhone|iPad|iPod/.test(ua) || (/Macintosh/.test(ua) && navigator.maxTouchPoints > 1);
+}
+
+function isStandalone() {
+  return Boolean(navigator.standalone) || window.matchMedia('(display-mode: standalone)').matches;
+}
+
+function permissionState() {
+  return 'Notification' in window ? Notification.permission : 'unsupported';
 }
 
 function setPushNote(key) {
   state.pushNote = key;
-  document.body.dataset.push = key === 'push_ok' ? 'on' : 'unavailable';
+  document.body.dataset.push = key === 'push_ok' ? 'on' : key === 'push_denied' ? 'denied' : 'unavailable';
   renderChrome();
 }
 
+// What the inbox shows about alerts on this phone: the install guide (iOS Safari, not from the
+// Home Screen), the explained button that asks for permission, or why notifications are off.
+function pushCard() {
+  const need = state.pushNeed;
+  if (!need || !state.token) return null;
+  if (need === 'ios_install') {
+    return h('section', { class: 'card push-card', id: 'ios-install' },
+      h('h2', {}, t('ios_title')),
+      h('ol', { class: 'ios-steps' }, (t('ios_steps') || []).map((step) => h('li', {}, step))));
+  }
+  if (need === 'denied') {
+    return h('section', { class: 'card push-card', id: 'push-denied', role: 'note' }, h('p', {}, t('push_denied')));
+  }
+  const button = h('button', { type: 'button', class: 'btn btn-primary btn-block', id: 'enable-push' }, t('push_enable'));
+  button.addEventListener('click', () => {
+    button.disabled = true;
+    enablePush().finally(() => { button.disabled = false; });
+  });
+  return h('section', { class: 'card push-card', id: 'push-ask' },
+    need === 'expired' ? h('p', { class: 'form-error', id: 'push-expired' }, t('push_expired_failed')) : null,
+    h('p', { id: 'push-why' }, t('push_why')), button);
+}
+
+async function registration() {
+  const reg = await navigator.serviceWorker.register('/sw.js', { scope: '/' });
+  await withTimeout(navigator.serviceWorker.ready, 15000, 'service worker');
+  return reg;
+}
+
+// On start: register the worker; subscribe at once only when permission was given before (no
+// prompt without a tap). Otherwise say what is needed.
 async function setupPush() {
-  if (!('serviceWorker' in navigator)) { setPushNote('push_unavailable'); return; }
+  if (!('serviceWorker' in navigator)) { setPushNote('push_unavailable'); report('unsupported', 'unsupported'); return; }
   let reg;
   try {
-    reg = await navigator.serviceWorker.register('/sw.js', { scope: '/' });
-    await withTimeout(navigator.serviceWorker.ready, 15000, 'service worker');
-    await tellWorker(state.token);
+    reg = await registration();
+    helloWorker();
   } catch (err) {
     console.warn('service worker unavailable', err);
     setPushNote('push_unavailable');
+    report(permissionState(), 'error');
+    return;
+  }
+  const permission = permissionState();
+  if (permission === 'unsupported' || !('PushManager' in window) || !reg.pushManager) {
+    state.pushNeed = isIos() && !isStandalone() ? 'ios_install' : null;
+    setPushNote('push_unavailable');
+    report('unsupported', 'unsupported');
+    refreshView();
+    return;
+  }
+  if (isIos() && !isStandalone()) {
+    state.pushNeed = 'ios_install';
+    report(permission, 'none');
+    refreshView();
+    return;
+  }
+  if (permission === 'denied') {
+    state.pushNeed = 'denied';
+    setPushNote('push_denied');
+    report('denied', 'none');
+    refreshView();
+    return;
+  }
+  if (permission === 'default') {
+    state.pushNeed = 'ask';
+    report('default', 'none');
+    refreshView();
+    return;
+  }
+  await subscribe(reg);
+}
+
+// The button: the permission prompt comes from this tap (iOS requires it).
+async function enablePush() {
+  let permission = permissionState();
+  try {
+    if (permission === 'default') permission = await withTimeout(Notification.requestPermission(), 60000, 'permission');
+  } catch (_) {
+    permission = permissionState();
+  }
+  if (permission !== 'granted') {
+    state.pushNeed = permission === 'denied' ? 'denied' : 'ask';
+    setPushNote(permission === 'denied' ? 'push_denied' : 'push_unavailable');
+    report(permission, 'none');
+    refreshView();
     return;
   }
   try {
-    if (!('PushManager' in window) || !reg.pushManager || !('Notification' in window)) throw new Error('no PushManager');
-    let permission = Notification.permission;
-    if (permission === 'default') permission = await withTimeout(Notification.requestPermission(), 10000, 'permission');
-    if (permission !== 'granted') throw new Error(`notification permission ${permission}`);
+    await subscribe(await registration());
+  } catch (err) {
+    console.warn('push unavailable', err);
+  }
+}
+
+// Subscribe (or keep the subscription) and register it; an expired or rotated subscription is
+// replaced. The result is reported, so managers see whose phone cannot be paged.
+async function subscribe(reg) {
+  const hadDevice = await Store.kv.get('device_id');
+  try {
     const { public_key: key } = await api('GET', '/v1/push/vapid-public-key');
     const serverKey = b64urlToBytes(key);
     let sub = await reg.pushManager.getSubscription();
@@ -981,35 +1250,139 @@ async function setupPush() {
         sub = null;
       }
     }
-    const subscribe = () => withTimeout(reg.pushManager.subscribe({ userVisibleOnly: true, applicationServerKey: serverKey }), 15000, 'push subscribe');
-    if (!sub) sub = await subscribe();
+    if (sub && sub.expirationTime && sub.expirationTime < Date.now()) {
+      await sub.unsubscribe();
+      sub = null;
+    }
+    const expired = !sub && Boolean(hadDevice); // we had one and the browser dropped it
+    const make = () => withTimeout(reg.pushManager.subscribe({ userVisibleOnly: true, applicationServerKey: serverKey }), 15000, 'push subscribe');
+    if (!sub) sub = await make();
+    const installId = await Store.installId();
+    let device;
     try {
-      await api('POST', '/v1/devices', sub.toJSON());
+      device = await api('POST', '/v1/devices', { ...sub.toJSON(), install_id: installId });
     } catch (err) {
       if (!(err instanceof ApiError) || err.status !== 409) throw err;
       // The subscription is another staff member's (a shared browser): a new one for this login.
       await sub.unsubscribe();
-      sub = await subscribe();
-      await api('POST', '/v1/devices', sub.toJSON());
+      sub = await make();
+      device = await api('POST', '/v1/devices', { ...sub.toJSON(), install_id: installId });
     }
-    setPushNote('push_ok');
-    setTimeout(() => { if (state.pushNote === 'push_ok') { state.pushNote = null; renderChrome(); } }, 4000);
+    await Store.kv.set('device_id', device.id);
+    state.pushNeed = null;
+    setPushNote(expired ? 'push_expired' : 'push_ok');
+    report('granted', 'subscribed', device.id);
+    setTimeout(() => { if (['push_ok', 'push_expired'].includes(state.pushNote)) { state.pushNote = null; renderChrome(); } }, 6000);
   } catch (err) {
     console.warn('push unavailable', err);
+    state.pushNeed = hadDevice ? 'expired' : null;
     setPushNote('push_unavailable');
+    report(permissionState(), hadDevice ? 'expired' : 'error');
   }
+  refreshView();
+}
+
+// Tell notify what this install can do (permission, push, version): the fleet's health.
+async function report(permission, push, deviceId) {
+  if (!state.token) return;
+  try {
+    const device = deviceId || (await Store.kv.get('device_id')) || null;
+    await api('POST', '/v1/installs', {
+      install_id: await Store.installId(),
+      permission: ['granted', 'denied', 'default'].includes(permission) ? permission : 'unsupported',
+      push,
+      app_version: Store.APP_VERSION,
+      standalone: isStandalone(),
+      ...(device ? { device_id: device } : {}),
+    });
+    document.body.dataset.reported = `${permission}/${push}`;
+  } catch (_) { /* offline: reported on the next start */ }
+}
+
+async function helloWorker() {
+  try {
+    const reg = await navigator.serviceWorker.getRegistration('/');
+    const workers = new Set([reg && reg.active, navigator.serviceWorker.controller].filter(Boolean));
+    for (const w of workers) w.postMessage({ type: 'hello' });
+  } catch (_) { /* no worker yet */ }
+}
+
+function registerSync() {
+  navigator.serviceWorker?.ready.then((reg) => reg.sync && reg.sync.register('voc-replay')).catch(() => {});
+}
+
+// ---------------------------------------------------------------- offline queue
+
+async function loadPending() {
+  const items = await Store.queue.all().catch(() => []);
+  state.pending.clear();
+  for (const item of items) state.pending.set(item.alert_id, item.kind);
+  document.body.dataset.pending = String(state.pending.size);
+}
+
+function syncNote(lines) {
+  const el = $('#sync-note');
+  el.replaceChildren(...lines.map(([text, kind]) => h('p', { class: `msg-${kind}` }, text)));
+  el.hidden = !lines.length;
+  clearTimeout(syncNote.timer);
+  if (lines.length) syncNote.timer = setTimeout(() => { el.hidden = true; }, 15000);
+}
+
+// Send what was done offline; say what became of each (applied, or someone else's meanwhile).
+async function replayQueue() {
+  if (!state.token || replayQueue.running) return;
+  replayQueue.running = true;
+  try {
+    const results = await Store.replay();
+    showReplayed(results);
+  } catch (_) { /* offline still */ } finally {
+    replayQueue.running = false;
+  }
+  await loadPending();
+  refreshView();
+}
+
+function showReplayed(results) {
+  if (!results || !results.length) return;
+  const lines = results.map(({ item, outcome, problem }) => {
+    const step = t(`step_${item.kind}`);
+    if (outcome === 'done') return [t('synced'), 'ok'];
+    if (outcome === 'conflict') return [t('sync_conflict', { who: who((problem || {}).acknowledged_by) || '—', step }), 'warn'];
+    if (outcome === 'gone') return [t('sync_gone', { step }), 'warn'];
+    return [t('sync_rejected', { detail: (problem && (problem.detail || problem.title)) || '' }), 'error'];
+  });
+  document.body.dataset.replayed = results.map((r) => `${r.item.alert_id}:${r.outcome}`).join(' ');
+  syncNote(lines);
+}
+
+function refreshView() {
+  if (!state.token) return;
+  const r = currentRoute();
+  if (r.view === 'inbox') renderInbox();
+  else if (r.view === 'detail' && state.detail && state.detail.id === r.id) openDetail(r.id);
+  else if (r.view === 'fleet') renderFleet();
 }
 
 function onWorkerMessage(event) {
   const data = event.data || {};
-  if (data.type === 'token-ok') {
-    document.body.dataset.swToken = data.has_token ? 'ok' : 'none';
+  if (data.type === 'session') {
+    document.body.dataset.swSession = data.has_session ? 'ok' : 'none';
   } else if (data.type === 'push') {
     const p = data.payload || {};
     document.body.dataset.lastPush = p.alert_id || 'unknown';
     document.body.dataset.lastReceipt = String(data.receipt ?? 'none');
     if (p.title) toast(`${p.title}${p.body ? ` — ${p.body}` : ''}`, p.priority === 'urgent' ? 'urgent' : 'info');
     refreshInbox();
+  } else if (data.type === 'action') {
+    document.body.dataset.lastAction = `${data.alert_id}:${data.outcome}`;
+    if (data.outcome === 'acknowledged') toast(t('from_notification'), 'info');
+    refreshInbox();
+  } else if (data.type === 'replayed') {
+    showReplayed(data.results);
+    loadPending().then(refreshView);
+  } else if (data.type === 'resubscribed') {
+    setPushNote(data.ok ? 'push_expired' : 'push_expired_failed');
+    report(permissionState(), data.ok ? 'subscribed' : 'expired');
   } else if (data.type === 'navigate' && data.url) {
     const url = new URL(data.url, location.origin);
     if (url.origin === location.origin) location.hash = url.hash || '#/';
@@ -1020,6 +1393,7 @@ function onWorkerMessage(event) {
 
 function currentRoute() {
   if (!state.token) return { view: 'login' };
+  if (location.hash === '#/fleet') return { view: 'fleet' };
   const m = /^#\/alerts\/([^/?#]+)/.exec(location.hash);
   return m ? { view: 'detail', id: decodeURIComponent(m[1]) } : { view: 'inbox' };
 }
@@ -1031,6 +1405,11 @@ function route() {
   const changed = key !== lastRoute;
   lastRoute = key;
   if (r.view === 'login') { renderLogin(); return; }
+  if (r.view === 'fleet') {
+    renderFleet();
+    if (changed) loadFleet().then(() => { if (currentRoute().view === 'fleet') renderFleet(); });
+    return;
+  }
   if (r.view === 'detail') {
     if (state.detail && state.detail.id === r.id) renderDetail(state.detail);
     openDetail(r.id, { receipt: changed });
@@ -1042,12 +1421,16 @@ function route() {
 }
 
 async function startSession() {
+  document.body.dataset.session = 'ok';
+  await loadPending();
   renderChrome();
   lastRoute = '';
   route(); // the inbox route loads the alerts
   if (currentRoute().view === 'detail') refreshInbox();
   openStream();
   setupPush(); // in the background; never blocks the app
+  replayQueue();
+  loadFleet().then(() => { if (currentRoute().view === 'inbox') renderInbox(); });
 }
 
 function tick() {
@@ -1056,7 +1439,7 @@ function tick() {
   }
 }
 
-function boot() {
+async function boot() {
   document.documentElement.lang = state.lang;
   $('#lang').addEventListener('click', () => setLang(state.lang === 'ko' ? 'en' : 'ko'));
   $('#logout').addEventListener('click', () => logout());
@@ -1064,24 +1447,35 @@ function boot() {
   window.addEventListener('hashchange', route);
   if ('serviceWorker' in navigator) {
     navigator.serviceWorker.addEventListener('message', onWorkerMessage);
-    navigator.serviceWorker.addEventListener('controllerchange', () => tellWorker(state.token));
+    navigator.serviceWorker.addEventListener('controllerchange', helloWorker);
     navigator.serviceWorker.startMessages();
   }
   document.addEventListener('visibilitychange', () => {
     if (document.visibilityState === 'visible' && state.token) {
       tick();
-      tellWorker(state.token);
+      replayQueue();
     }
   });
   setInterval(tick, 20000);
+  setInterval(() => { if (state.token && state.pending.size) replayQueue(); }, 10000);
   window.addEventListener('online', () => {
     if (!state.token) return;
-    refreshInbox();
+    replayQueue().then(refreshInbox);
     if (!state.stream || state.stream.readyState === EventSource.CLOSED) openStream();
   });
   renderChrome();
-  if (state.token) startSession();
-  else renderLogin();
+  let session = null;
+  try {
+    session = await Store.kv.get('session');
+  } catch (_) { /* private mode without IndexedDB: sign in each time */ }
+  if (session) {
+    state.token = session.access_token;
+    state.staff = session.staff;
+    Store.kv.set('lang', state.lang).catch(() => {});
+    startSession();
+  } else {
+    renderLogin();
+  }
   document.body.dataset.ready = '1';
 }
 

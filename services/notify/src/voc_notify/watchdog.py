@@ -1,0 +1,215 @@
+"""The delivery watchdog (#23): an urgent push the push service accepted but no service worker
+reported shown within `VOC_NOTIFY_WATCHDOG_SECONDS` makes its device suspect; the staff member's
+other devices get the page, and when none of their devices can still show it, the fallback
+channel (e-mail) carries it. A shown receipt clears the suspicion (`lifecycle.record_receipt`)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from voc_notify.fallback import FallbackChannel, FallbackFailed, FallbackPage
+from voc_notify.masking import push_text
+from voc_notify.models import Alert, Delivery, Device, Staff, Store
+from voc_notify.models import FallbackPage as FallbackRow
+from voc_notify.settings import Settings
+from voc_platform.db import Database
+from voc_platform.ids import uuid7
+
+log = logging.getLogger(__name__)
+PASS_SIZE = 200
+
+
+@dataclass(frozen=True, slots=True)
+class WatchdogPass:
+    """What one pass did: deliveries found unshown, devices newly suspect, pushes added on the
+    staff members' other devices, fallback pages sent (or failed)."""
+
+    overdue: int = 0
+    suspect: int = 0
+    repushed: int = 0
+    fallbacks: tuple[tuple[str, str, str], ...] = ()  # (alert id, staff id, status)
+
+
+class DeliveryWatchdog:
+    def __init__(
+        self,
+        database: Database,
+        settings: Settings,
+        channel: FallbackChannel | None,
+        on_new_deliveries: Callable[[], None],
+    ) -> None:
+        self.database = database
+        self.settings = settings
+        self.channel = channel
+        self.on_new_deliveries = on_new_deliveries
+
+    async def run(self) -> None:
+        if self.settings.watchdog_seconds <= 0:
+            return
+        while True:
+            await asyncio.sleep(self.settings.watchdog_poll_seconds)
+            try:
+                await self.check()
+            except Exception:
+                log.exception("watchdog pass failed")
+
+    async def check(self, now: float | None = None) -> WatchdogPass:
+        """One pass: overdue deliveries marked watched and their devices suspect, then per staff
+        member and alert the other devices paged, or the fallback sent."""
+        now = time.time() if now is None else now
+        async with self.database.transaction() as session:
+            overdue, suspect = await self._claim_overdue(session, now=now)
+            repushed, pages = 0, []
+            for alert_id, staff_id in sorted({(d.alert_id, d.staff_id) for d in overdue}):
+                added, page = await self._next_step(session, alert_id=alert_id, staff_id=staff_id, now=now)
+                repushed += added
+                if page is not None:
+                    pages.append(page)
+        if repushed:
+            self.on_new_deliveries()
+        fallbacks = tuple([await self._send(page) for page in pages])
+        return WatchdogPass(len(overdue), suspect, repushed, fallbacks)
+
+    async def _claim_overdue(self, session: AsyncSession, *, now: float) -> tuple[list[Delivery], int]:
+        """Deliveries of open urgent alerts that will not be shown: accepted longer than the
+        watchdog's time ago and not shown, or failed; each is watched once."""
+        limit = now - self.settings.watchdog_seconds
+        query = (
+            select(Delivery)
+            .join(Alert, Alert.id == Delivery.alert_id)
+            .where(
+                Alert.priority == "urgent",
+                Alert.status == "open",
+                Delivery.watched_at.is_(None),
+                Delivery.shown_at.is_(None),
+                or_(
+                    and_(Delivery.status == "accepted", Delivery.accepted_at <= limit),
+                    Delivery.status.in_(("failed", "gone")),
+                ),
+            )
+            .order_by(Delivery.accepted_at)
+            .limit(PASS_SIZE)
+        )
+        if not self.database.sqlite:
+            query = query.with_for_update(skip_locked=True, of=Delivery)
+        overdue = list(await session.scalars(query))
+        for delivery in overdue:
+            delivery.watched_at = now
+        unshown = sorted({d.device_id for d in overdue if d.status == "accepted"})
+        suspect = 0
+        if unshown:
+            result = await session.execute(
+                update(Device)
+                .where(Device.id.in_(unshown), Device.suspect_since.is_(None))
+                .values(suspect_since=now)
+            )
+            suspect = int(getattr(result, "rowcount", 0) or 0)
+        return overdue, suspect
+
+    async def _next_step(
+        self, session: AsyncSession, *, alert_id: str, staff_id: str, now: float
+    ) -> tuple[int, FallbackPage | None]:
+        """The staff member's devices that have not had this alert get it; when none is left that
+        could still show it, the fallback page (once per alert and staff member)."""
+        deliveries = list(
+            await session.scalars(
+                select(Delivery).where(Delivery.alert_id == alert_id, Delivery.staff_id == staff_id)
+            )
+        )
+        if any(d.shown_at is not None for d in deliveries):
+            return 0, None  # another of their phones showed it: the person has the page
+        paged = {d.device_id for d in deliveries}
+        others = [
+            device_id
+            for device_id in await session.scalars(
+                select(Device.id).where(Device.staff_id == staff_id).order_by(Device.id)
+            )
+            if device_id not in paged
+        ]
+        level = max((d.level for d in deliveries), default=0)
+        for device_id in others:
+            session.add(
+                Delivery(
+                    id=uuid7(),
+                    alert_id=alert_id,
+                    device_id=device_id,
+                    staff_id=staff_id,
+                    level=level,
+                    status="pending",
+                    attempts=0,
+                    next_attempt_at=now,
+                    created_at=now,
+                )
+            )
+        in_flight = any(
+            d.status == "pending" or (d.status == "accepted" and d.watched_at is None) for d in deliveries
+        )
+        if others or in_flight:
+            return len(others), None
+        return 0, await self._fallback_page(session, alert_id=alert_id, staff_id=staff_id, now=now)
+
+    async def _fallback_page(
+        self, session: AsyncSession, *, alert_id: str, staff_id: str, now: float
+    ) -> FallbackPage | None:
+        if await session.get(FallbackRow, (alert_id, staff_id)) is not None:
+            return None
+        alert = await session.get(Alert, alert_id)
+        staff = await session.get(Staff, staff_id)
+        if alert is None or staff is None or not staff.active:
+            return None
+        channel = self.channel.name if self.channel is not None else "none"
+        session.add(
+            FallbackRow(
+                alert_id=alert_id,
+                staff_id=staff_id,
+                channel=channel,
+                status="sending" if self.channel is not None else "unavailable",
+                detail=None if self.channel is not None else "no fallback channel configured (VOC_SMTP_URL)",
+                created_at=now,
+            )
+        )
+        if self.channel is None:
+            log.warning(
+                "urgent alert %s not shown on any device of %s and no fallback channel", alert_id, staff_id
+            )
+            return None
+        store = await session.get(Store, alert.store_id)
+        title, body = push_text(alert, store=store, language=staff.language)
+        return FallbackPage(
+            alert_id=alert_id,
+            staff_id=staff_id,
+            to_address=staff.email,
+            language=staff.language,
+            title=title,
+            body=body,
+            url=f"{self.settings.public_url}/#/alerts/{alert_id}",
+        )
+
+    async def _send(self, page: FallbackPage) -> tuple[str, str, str]:
+        """Send one fallback page after its row committed (a second replica finds the row and
+        does not send it again) and record how it went."""
+        assert self.channel is not None
+        status, detail = "sent", None
+        try:
+            await self.channel.send(page)
+        except FallbackFailed as exc:
+            status, detail = "failed", str(exc)[:300]
+            log.warning("fallback page for alert %s failed: %s", page.alert_id, detail)
+        try:
+            async with self.database.transaction() as session:
+                await session.execute(
+                    update(FallbackRow)
+                    .where(FallbackRow.alert_id == page.alert_id, FallbackRow.staff_id == page.staff_id)
+                    .values(status=status, detail=detail)
+                )
+        except IntegrityError:  # the alert was deleted meanwhile
+            pass
+        return page.alert_id, page.staff_id, status

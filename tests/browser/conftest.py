@@ -1,0 +1,114 @@
+"""The browser tests' shared parts: a real headless Chromium (Debian's /usr/bin/chromium), phone
+contexts, the system's origin, a second device of the shift lead at the push emulator (whose
+decrypted pushes the tests hand to the browser's service worker), and small helpers."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from playwright.sync_api import Browser, BrowserContext, Page, ViewportSize, sync_playwright
+
+from tests.conftest import RunningSystem
+from tests.support.system import login
+from tests.support.system import wait_for as shared_wait_for
+from voc_cli.push_emulator import PushEmulator
+
+CHROMIUM = "/usr/bin/chromium"
+LEAD = "minji@gangnam.demo"  # shift lead at store-gangnam, language "ko"
+PHONE: ViewportSize = {"width": 390, "height": 844}
+
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+NEEDS_CHROMIUM = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"{CHROMIUM} not installed: `make test-browser`"),
+]
+
+
+def wait_for(predicate: Any, timeout: float = 10.0, interval: float = 0.05, page: Page | None = None) -> Any:
+    """Poll ``predicate``; with ``page``, wait through Playwright so its events (CDP) get dispatched."""
+    sleep = (lambda seconds: page.wait_for_timeout(seconds * 1000)) if page is not None else time.sleep
+    return shared_wait_for(predicate, timeout=timeout, interval=interval, sleep=sleep)
+
+
+def stored_session(page: Page) -> Any:
+    """The session the app keeps in IndexedDB (shared with its service worker), or None."""
+    return page.evaluate("window.VocStore.kv.get('session')")
+
+
+def post_feedback(system: RunningSystem, body: dict[str, Any]) -> str:
+    key = system.store("store-gangnam")["api_key"]
+    response = httpx.post(
+        f"{system.url('feedback')}/v1/feedback", json=body, headers={"Authorization": f"Bearer {key}"}
+    )
+    assert response.status_code == 202, response.text
+    return str(response.json()["id"])
+
+
+@pytest.fixture(scope="module")
+def origin(running_system: RunningSystem) -> str:
+    return running_system.url("notify").rstrip("/")
+
+
+@pytest.fixture(scope="module")
+def emulated_phone(running_system: RunningSystem, push_emulator: PushEmulator) -> str:
+    """A second device of the shift lead at the push emulator: its decrypted pushes are what
+    the test then hands to the browser's service worker. Returns the subscription id."""
+    subscription = push_emulator.new_subscription(label=f"{LEAD} (browser test)")
+    response = httpx.post(
+        f"{running_system.url('notify')}/v1/devices",
+        json=subscription,
+        headers=login(running_system, LEAD),
+    )
+    assert response.status_code == 201, response.text
+    return push_emulator.subscription_id(subscription)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as pw:
+        chromium = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+PHONE_OPTIONS: dict[str, Any] = {
+    "viewport": PHONE,
+    "device_scale_factor": 2,
+    "is_mobile": True,
+    "has_touch": True,
+    "locale": "ko-KR",
+    "timezone_id": "Asia/Seoul",
+    "service_workers": "allow",
+}
+
+
+def new_phone_context(
+    browser: Browser, origin: str, *, notifications: bool = True, user_agent: str | None = None
+) -> BrowserContext:
+    """A phone-sized context; `notifications` grants the permission up front (as a user who
+    allowed them before), `user_agent` poses as another phone (iOS Safari)."""
+    context = browser.new_context(**PHONE_OPTIONS, **({"user_agent": user_agent} if user_agent else {}))
+    if notifications:
+        context.grant_permissions(["notifications"], origin=origin)
+    context.set_default_timeout(15_000)
+    return context
+
+
+def sign_in(page: Page, origin: str, person: dict[str, Any]) -> None:
+    """Through the login form, as a staff member would."""
+    page.goto(f"{origin}/")
+    page.fill("#email", person["email"])
+    page.fill("#password", person["password"])
+    page.click("#login-form button[type=submit]")
+    page.wait_for_selector("body[data-view=inbox]", state="attached")
