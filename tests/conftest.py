@@ -16,8 +16,8 @@ from typing import Any
 import asyncpg
 import pytest
 
-from tests.support.mail import MailServer
 from voc_cli import demo
+from voc_cli.mail_sink import MailSink
 from voc_cli.nats import NatsServer
 from voc_cli.push_emulator import PushEmulator
 from voc_cli.supervisor import SERVICES, System, SystemConfig
@@ -180,7 +180,11 @@ def running_system(
 
 
 @pytest.fixture
-def mail_server() -> Iterator[MailServer]:
-    """A real SMTP server on loopback for this test; `mail_server.received` lists its mail."""
-    with MailServer() as server:
-        yield server
+def mail_server() -> Iterator[MailSink]:
+    """A real SMTP server on loopback for this test (the `voc demo-inbox` mailbox);
+    `mail_server.received()` lists its mail."""
+    sink = MailSink().start()
+    try:
+        yield sink
+    finally:
+        sink.stop()

@@ -14,8 +14,8 @@ import httpx
 import pytest
 
 from tests.conftest import DatabaseFactory, RunningSystem, system_running
-from tests.support.mail import MailServer
 from tests.support.system import login, post_feedback, wait_for
+from voc_cli.mail_sink import MailSink
 from voc_cli.push_emulator import PushEmulator
 
 LEAD = "minji@gangnam.demo"
@@ -23,14 +23,17 @@ MANAGER = "seoyeon@gangnam.demo"
 
 
 @pytest.fixture(scope="module")
-def mail() -> Iterator[MailServer]:
-    with MailServer() as server:
-        yield server
+def mail() -> Iterator[MailSink]:
+    sink = MailSink().start()
+    try:
+        yield sink
+    finally:
+        sink.stop()
 
 
 @pytest.fixture(scope="module")
 def watched(
-    tmp_path_factory: pytest.TempPathFactory, databases: DatabaseFactory, mail: MailServer
+    tmp_path_factory: pytest.TempPathFactory, databases: DatabaseFactory, mail: MailSink
 ) -> Iterator[RunningSystem]:
     settings = {
         "VOC_NOTIFY_WATCHDOG_SECONDS": "2",
@@ -43,7 +46,7 @@ def watched(
 
 
 def test_a_push_accepted_but_never_shown_is_paged_by_email(
-    watched: RunningSystem, push_emulator: PushEmulator, mail: MailServer
+    watched: RunningSystem, push_emulator: PushEmulator, mail: MailSink
 ) -> None:
     notify = watched.url("notify")
     phone = push_emulator.new_subscription(label="silent phone")
@@ -73,12 +76,12 @@ def test_a_push_accepted_but_never_shown_is_paged_by_email(
     )
     assert push.json["priority"] == "urgent"
 
-    page = wait_for(lambda: next((m for m in mail.received if m.recipients == (LEAD,)), None), timeout=30)
+    page = wait_for(lambda: next((m for m in mail.received() if m.rcpt_tos == (LEAD,)), None), timeout=30)
     assert page.sender == "pager@voc.test"
     assert page.subject == push.json["title"]  # the lock screen's words, in the lead's language
-    assert f"/#/alerts/{push.json['alert_id']}" in page.text
-    assert "휴대폰에 이 긴급 알림이 표시되지 않아" in page.text
-    assert len([m for m in mail.received if m.recipients == (LEAD,)]) == 1
+    assert f"/#/alerts/{push.json['alert_id']}" in page.part("plain")
+    assert "휴대폰에 이 긴급 알림이 표시되지 않아" in page.part("plain")
+    assert len([m for m in mail.received() if m.rcpt_tos == (LEAD,)]) == 1
 
     fleet = httpx.get(f"{notify}/v1/fleet", headers=login(watched, MANAGER)).json()
     lead = next(p for p in fleet["staff"] if p["staff_id"] == "staff-gn-lead")

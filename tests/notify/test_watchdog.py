@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from tests.notify.conftest import deliveries, new_alert, plan
 from tests.notify.test_delivery import phone, workers
-from tests.support.mail import MailServer
+from voc_cli.mail_sink import MailSink
 from voc_cli.push_emulator import PushEmulator
 from voc_cli.supervisor import free_port
 from voc_notify import lifecycle
@@ -50,7 +50,7 @@ async def fallback_rows(db: Database) -> list[FallbackPage]:
 
 
 async def test_an_unshown_urgent_push_tries_the_other_device_then_mails_once(
-    notify_db: Database, push_emulator: PushEmulator, mail_server: MailServer
+    notify_db: Database, push_emulator: PushEmulator, mail_server: MailSink
 ) -> None:
     first = await phone(notify_db, push_emulator, "lead")
     created = await new_alert(notify_db, "f-watch", now=time.time())
@@ -70,7 +70,7 @@ async def test_an_unshown_urgent_push_tries_the_other_device_then_mails_once(
         assert (step.overdue, step.suspect, step.repushed, step.fallbacks) == (1, 1, 1, ())
         assert woken == [1], "the delivery worker is woken for the new push"
         assert (await device_of(notify_db, first)).suspect_since == sent.accepted_at + WATCH + 1
-        assert mail_server.received == []
+        assert mail_server.received() == []
         assert await w.delivery.process_due(now=sent.accepted_at + WATCH + 2) == 1
         assert [p.json["alert_id"] for p in push_emulator.received(second)] == [created.alert.id]
         later = max(d.accepted_at or 0 for d in await deliveries(notify_db, created.alert.id)) + WATCH + 1
@@ -78,12 +78,12 @@ async def test_an_unshown_urgent_push_tries_the_other_device_then_mails_once(
         assert step.repushed == 0 and step.fallbacks == ((created.alert.id, "lead", "sent"),)
         assert (await dog.check(now=later + 600)).fallbacks == (), "once per alert and staff member"
 
-    [mail] = mail_server.received
-    assert mail.recipients == ("lead@x.demo",) and mail.sender == "pager@voc.example"
+    [mail] = mail_server.received()
+    assert mail.rcpt_tos == ("lead@x.demo",) and mail.mail_from == "pager@voc.example"
     assert mail.subject == "[URGENT] Cleanliness · Store 1"
-    assert "text of f-watch" in mail.text
-    assert f"https://voc.example/#/alerts/{created.alert.id}" in mail.text
-    assert "did not show" in mail.text
+    assert "text of f-watch" in mail.part("plain")
+    assert f"https://voc.example/#/alerts/{created.alert.id}" in mail.part("plain")
+    assert "did not show" in mail.part("plain")
     [row] = await fallback_rows(notify_db)
     assert (row.alert_id, row.staff_id, row.channel, row.status) == (
         created.alert.id,
@@ -95,7 +95,7 @@ async def test_an_unshown_urgent_push_tries_the_other_device_then_mails_once(
 
 
 async def test_a_shown_push_clears_the_suspicion_and_stops_the_watchdog(
-    notify_db: Database, push_emulator: PushEmulator, mail_server: MailServer
+    notify_db: Database, push_emulator: PushEmulator, mail_server: MailSink
 ) -> None:
     lead = await phone(notify_db, push_emulator, "lead")
     earlier = await new_alert(notify_db, "f-earlier", now=time.time())
@@ -126,11 +126,11 @@ async def test_a_shown_push_clears_the_suspicion_and_stops_the_watchdog(
     device = await device_of(notify_db, lead)
     assert device.suspect_since is None and device.last_shown_at == accepted + 70
     # The earlier alert had no other device: the fallback went out before it was shown.
-    assert [m.recipients for m in mail_server.received] == [("lead@x.demo",)]
+    assert [m.rcpt_tos for m in mail_server.received()] == [("lead@x.demo",)]
 
 
 async def test_normal_and_acknowledged_alerts_are_left_alone(
-    notify_db: Database, push_emulator: PushEmulator, mail_server: MailServer
+    notify_db: Database, push_emulator: PushEmulator, mail_server: MailSink
 ) -> None:
     await phone(notify_db, push_emulator, "lead")
     normal = await new_alert(notify_db, "f-normal", now=time.time(), the_plan=plan(priority="normal"))
@@ -143,7 +143,7 @@ async def test_normal_and_acknowledged_alerts_are_left_alone(
         assert alert is not None
         await lifecycle.acknowledge(s, alert=alert, principal=Principal("lead", "shift_lead", ("s1",), None))
     step = await watchdog(notify_db, mail_server.url, []).check(now=time.time() + 3600)
-    assert step.overdue == 0 and mail_server.received == [] and await fallback_rows(notify_db) == []
+    assert step.overdue == 0 and mail_server.received() == [] and await fallback_rows(notify_db) == []
 
 
 async def test_an_smtp_server_that_is_down_is_recorded_not_raised(

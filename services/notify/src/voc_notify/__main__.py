@@ -18,11 +18,11 @@ from voc_notify.models import outbox_table
 from voc_notify.patterns import PatternWatch
 from voc_notify.settings import Settings
 from voc_notify.stream import LIVE_SUBJECT, AlertBroker
+from voc_notify.watchdog import DeliveryWatchdog
 from voc_notify.webhooks import enqueue
 from voc_notify.webhooks.dispatch import WebhookDispatcher
 from voc_notify.webhooks.sender import WebhookSender
 from voc_notify.webhooks.targets import WebhookTargets
-from voc_notify.watchdog import DeliveryWatchdog
 from voc_notify.webpush import DEFAULT_PUSH_HOSTS, PushAllowlist, VapidKeys, WebPushSender
 from voc_notify.workers import DeliveryWorker, EscalationWorker
 from voc_platform import dbsync

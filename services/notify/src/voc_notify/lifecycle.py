@@ -15,7 +15,7 @@ from voc_notify import checklists
 from voc_notify.alerts import add_recipients_sync
 from voc_notify.auth import Principal
 from voc_notify.errors import AlreadyAcknowledged
-from voc_notify.models import Alert, Delivery, Device, EscalationTimer, Store, outbox_table
+from voc_notify.models import Alert, Delivery, Device, EscalationTimer, Store
 from voc_notify.publishing import publish
 from voc_notify.routing import Candidate, staff_for_roles
 from voc_platform.dbsync import Reader

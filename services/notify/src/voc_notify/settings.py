@@ -149,7 +149,6 @@ class Settings(ServiceSettings):
             )
         return self
 
-
     @field_validator("vapid_subject")
     @classmethod
     def _subject(cls, value: str) -> str:

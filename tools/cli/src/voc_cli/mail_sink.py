@@ -104,6 +104,11 @@ class MailSink:
         self._kwargs = kwargs
         self._controller: Controller | None = None
 
+    @property
+    def url(self) -> str:
+        """What `VOC_SMTP_URL` is set to for this mailbox (plain SMTP)."""
+        return f"smtp://{self.host}:{self.port}"
+
     def start(self) -> MailSink:
         """Listen (again, after `stop`: the same port, what was received is kept)."""
         self._controller = Controller(

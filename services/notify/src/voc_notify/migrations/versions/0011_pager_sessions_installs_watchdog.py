@@ -1,7 +1,7 @@
 """the staff app as a pager (#23): refresh tokens, app installs, delivery watchdog
 
 Revision ID: 0011
-Revises: 0006
+Revises: 0010
 """
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from alembic import op
 
 
 revision = '0011'
-down_revision = '0006'
+down_revision = '0010'
 branch_labels = None
 depends_on = None
 
