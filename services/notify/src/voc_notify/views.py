@@ -9,10 +9,11 @@ from typing import Any
 from sqlalchemy import ColumnElement, false, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from voc_notify import checklists
+from voc_notify import checklists, patterns
 from voc_notify.auth import Principal
 from voc_notify.models import Alert, AlertStepMark, Delivery
 from voc_notify.routing import ROLE_LEVEL
+from voc_platform.dbsync import Reader
 from voc_platform.errors import Forbidden, NotFound
 from voc_platform.records import fields_of
 
@@ -147,8 +148,26 @@ def classification(alert: Alert) -> dict[str, Any]:
     }
 
 
+async def pattern_window(session: AsyncSession, *, alert: Alert) -> tuple[list[dict[str, Any]], int] | None:
+    """A pattern alert's items and different customers as they are now (#18): the stored list
+    is refreshed at most once a minute as items fold in; None for other kinds."""
+    if alert.kind != "pattern":
+        return None
+    since = float(((alert.context or {}).get("pattern") or {}).get("since") or alert.created_at)
+    found: tuple[list[dict[str, Any]], int] = await session.run_sync(
+        lambda s: patterns.window_of(
+            Reader.of(s.connection()), store_id=alert.store_id, category=alert.category, since=since
+        )
+    )
+    return found
+
+
 def alert_detail(
-    alert: Alert, *, marks: Sequence[AlertStepMark] = (), principal: Principal | None = None
+    alert: Alert,
+    *,
+    marks: Sequence[AlertStepMark] = (),
+    principal: Principal | None = None,
+    window: tuple[list[dict[str, Any]], int] | None = None,
 ) -> dict[str, Any]:
     """The summary, what the alert was made from (its `context` answered as `customer`), how
     it was handled (`DETAIL_FIELDS`), its checklist (#18) and, for managers, every tick of it;
@@ -164,4 +183,9 @@ def alert_detail(
     }
     if principal is not None and checklists.sees_audit(principal):
         detail["checklist_log"] = checklists.audit_log(marks)
+    if window is not None:  # a pattern alert: its items and count read live
+        items, customers = window
+        pattern = dict((alert.context or {}).get("pattern") or {})
+        detail["items"] = items
+        detail["customer"] = {**(alert.context or {}), "pattern": {**pattern, "customers": customers}}
     return detail

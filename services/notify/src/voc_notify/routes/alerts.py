@@ -104,7 +104,8 @@ async def _events(request: Request, listener: Listener, broker: AlertBroker) -> 
 async def get_alert(alert_id: str, principal: CurrentStaff, session: SessionDep) -> dict[str, Any]:
     alert = await views.visible_alert(session, alert_id=alert_id, principal=principal)
     marks = await checklists.marks_of(session, alert_id=alert.id)
-    return views.alert_detail(alert, marks=marks, principal=principal)
+    window = await views.pattern_window(session, alert=alert)
+    return views.alert_detail(alert, marks=marks, principal=principal, window=window)
 
 
 @router.put("/{alert_id}/steps/{index}")
