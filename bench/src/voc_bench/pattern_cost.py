@@ -29,8 +29,13 @@ from voc_platform.db import Database
 from voc_platform.dbsync import Reader
 
 MIGRATIONS = Path(alerts.__file__).parent / "migrations"
-PLAN = Plan(playbook_id="wait-time-default", version=1, priority="normal", steps=(PlanStep("Apologise", "staff"),),
-            notify_roles=("staff", "shift_lead"))  # fmt: skip
+PLAN = Plan(
+    playbook_id="wait-time-default",
+    version=1,
+    priority="normal",
+    steps=(PlanStep("Apologise", "staff"),),
+    notify_roles=("staff", "shift_lead"),
+)
 PATTERN_PLAN = Plan(
     playbook_id="pattern-default", version=1, priority="urgent", notify_roles=("store_manager",)
 )
@@ -41,11 +46,29 @@ async def _setup(url: str) -> tuple[Database, Store]:
     await migrations.upgrade(database, MIGRATIONS, name="notify")
     store = Store(id="bench-store", name="Bench", area_id="bench-area", timezone="Asia/Seoul", language="ko")
     async with database.transaction() as s:
-        s.add(Store(id=store.id, name=store.name, area_id=store.area_id, timezone=store.timezone,
-                    language=store.language))  # fmt: skip
+        s.add(
+            Store(
+                id=store.id,
+                name=store.name,
+                area_id=store.area_id,
+                timezone=store.timezone,
+                language=store.language,
+            )
+        )
         for sid, role in (("b-staff", "staff"), ("b-lead", "shift_lead"), ("b-mgr", "store_manager")):
-            s.add(Staff(id=sid, name=sid, email=f"{sid}@bench.demo", password_hash="x", role=role,
-                        store_ids=[store.id], area_id=None, language="ko", active=True))  # fmt: skip
+            s.add(
+                Staff(
+                    id=sid,
+                    name=sid,
+                    email=f"{sid}@bench.demo",
+                    password_hash="x",  # noqa: S106 - not a password: nobody logs in here
+                    role=role,
+                    store_ids=[store.id],
+                    area_id=None,
+                    language="ko",
+                    active=True,
+                )
+            )
     return database, store
 
 
@@ -53,8 +76,14 @@ def _facts(store: Store, i: int) -> AlertInput:
     customer = CustomerContext(
         known=True, customer_id=str(uuid.uuid4()), masked_name="김**", signals=Signals()
     )
-    feedback = Feedback(id=str(uuid.uuid4()), category="wait_time", store_id=store.id, text=f"40분 기다렸어요 {i}",
-                        sentiment="negative", severity="high")  # fmt: skip
+    feedback = Feedback(
+        id=str(uuid.uuid4()),
+        category="wait_time",
+        store_id=store.id,
+        text=f"40분 기다렸어요 {i}",
+        sentiment="negative",
+        severity="high",
+    )
     return AlertInput(feedback=feedback, store=store, customer=customer, plan=PLAN, language="ko")
 
 
@@ -64,10 +93,17 @@ def _hop(reader: Reader, *, facts: AlertInput, watch: PatternWatch | None, now: 
     if watch is None or created is None:
         return created
     return patterns.record_item_sync(
-        reader, watch=watch, feedback_id=facts.feedback.id, store=facts.store, category="wait_time",
-        customer_key=facts.customer.customer_id or facts.feedback.id, alert_id=created.alert.id,
-        excerpt=facts.feedback.text, language="ko", now=now,
-    )  # fmt: skip
+        reader,
+        watch=watch,
+        feedback_id=facts.feedback.id,
+        store=facts.store,
+        category="wait_time",
+        customer_key=facts.customer.customer_id or facts.feedback.id,
+        alert_id=created.alert.id,
+        excerpt=facts.feedback.text,
+        language="ko",
+        now=now,
+    )
 
 
 async def _run(
@@ -83,8 +119,16 @@ async def _run(
         now = base + i * spacing
         result = await dbsync.write(database, _hop, facts=facts, watch=watch, now=now)
         if isinstance(result, Spike):  # the fold case: open the pattern alert once
-            await dbsync.write(database, patterns.raise_pattern_sync, spike=result, store=store,
-                               plan=PATTERN_PLAN, language="ko", repush_seconds=300, now=now)  # fmt: skip
+            await dbsync.write(
+                database,
+                patterns.raise_pattern_sync,
+                spike=result,
+                store=store,
+                plan=PATTERN_PLAN,
+                language="ko",
+                repush_seconds=300,
+                now=now,
+            )
     return (time.process_time() - started) / n * 1e6
 
 
@@ -108,9 +152,8 @@ async def main_async(args: argparse.Namespace) -> None:
                 finally:
                     await database.dispose()
     best = {name: min(values) for name, values in results.items()}
-    print(
-        f"alert hop, best of {args.repeat} x {args.alerts} ({'PostgreSQL' if args.database_url else 'SQLite'}):"
-    )
+    where = "PostgreSQL" if args.database_url else "SQLite"
+    print(f"alert hop, best of {args.repeat} x {args.alerts} ({where}):")
     for name in ("off", "counting", "folding"):
         extra = best[name] - best["off"]
         print(
