@@ -73,7 +73,7 @@ def test_one_feedback_is_counted_on_its_whole_way(
             (
                 p
                 for p in push_emulator.received(subscription_id=phone["id"])
-                if p.json["feedback_id"] == feedback_id
+                if p.json.get("feedback_id") == feedback_id
             ),
             None,
         ),

@@ -123,7 +123,7 @@ async def test_one_trace_covers_rest_nats_grpc_and_push(
         )
         assert r.status_code == 202
         feedback_id = r.json()["id"]
-    await push_emulator.wait_for(lambda p: p.json and p.json["feedback_id"] == feedback_id, timeout=15)
+    await push_emulator.wait_for(lambda p: p.json and p.json.get("feedback_id") == feedback_id, timeout=15)
     await asyncio.sleep(0.2)  # let the push span end and be exported
     spans = EXPORTER.get_finished_spans()
     roots = [s for s in spans if s.name == "POST /v1/feedback" and s.parent is None]

@@ -198,7 +198,7 @@ async def test_the_happy_path_runs_authenticated_over_tls(
         assert r.status_code == 202, r.text
         feedback_id = r.json()["id"]
         push = await push_emulator.wait_for(
-            lambda p: p.json and p.json["feedback_id"] == feedback_id, timeout=20
+            lambda p: p.json and p.json.get("feedback_id") == feedback_id, timeout=20
         )
         # notify asked profile and actions over mTLS gRPC: nothing degraded.
         detail = (
