@@ -66,7 +66,7 @@ async def test_a_recent_negative_contact_raises_a_heads_up(profile: Profile) -> 
     assert event.customer_id == customer and event.store_id == "store-gangnam" and event.channel == "kiosk"
     assert event.visit_id == done.id and event.last_contact.feedback_id == "f-cold"
     assert event.last_contact.category == "food_quality" and not event.unresolved
-    assert (not event.vip and event.masked_name.endswith("*")) or event.masked_name == ""
+    assert not event.vip and not event.churn_risk
 
 
 async def test_an_unresolved_old_complaint_raises_one_and_a_resolved_one_does_not(profile: Profile) -> None:
