@@ -5,6 +5,7 @@ and the tools at the top (tools/cli, bench/) import only the workspace packages 
 from __future__ import annotations
 
 import ast
+import dataclasses
 import re
 import tomllib
 from dataclasses import dataclass
@@ -128,7 +129,10 @@ def test_imports_follow_the_layering(member: Member) -> None:
     ],
 )
 def test_a_bad_import_is_caught(importer: str, source: str, expected: str) -> None:
-    (problem,) = violations(MEMBERS[importer], imported_modules(source), MEMBERS)
+    member = MEMBERS[importer]
+    if importer == "voc_bench":  # the bench declares every service now: a copy that does not
+        member = dataclasses.replace(member, declares=member.declares - {"voc-notify"})
+    (problem,) = violations(member, imported_modules(source), MEMBERS)
     assert expected in problem
 
 

@@ -14,7 +14,7 @@ from pydantic import ValidationError
 from sqlalchemy import func, select
 
 from tests.notify.conftest import add_device
-from voc_notify import patterns
+from voc_notify import patterns, views
 from voc_notify.facts import Plan, PlanStep
 from voc_notify.models import Alert, PatternItem, Staff, Store
 from voc_notify.patterns import PatternOutcome, PatternRule, PatternWatch, Spike, parse_rules
@@ -144,19 +144,27 @@ async def test_one_alert_opens_and_later_items_fold_in_without_paging_again(noti
     assert [r.id for r in opened.recipients] == ["mgr"]
     alert = opened.alert
     assert alert.kind == "pattern" and alert.feedback_id is None and len(alert.items or []) == 3
-    # Later items fold in, in their own hop: listed, counted, no new push within the interval.
+    # Later items fold in, in their own hop: one insert each, nobody paged within the interval;
+    # the stored list and text are refreshed at most once a minute (the detail reads them live).
     for i, customer in ((3, "c3"), (4, "c3"), (5, "c5")):
-        folded = await _record(notify_db, f"a{i}", customer, now=now + i)
-        assert isinstance(folded, PatternOutcome) and not folded.created and folded.deliveries == 0
-        assert folded.alert.id == alert.id
-    # After the interval the next item re-pushes it (same alert, so the same Topic).
-    again = await _record(notify_db, "a9", "c9", now=now + 400)
-    assert isinstance(again, PatternOutcome) and again.alert.id == alert.id and again.deliveries == 1
+        assert await _record(notify_db, f"a{i}", customer, now=now + i) is None
     async with notify_db.session() as s:
         stored = await s.get(Alert, alert.id)
-        assert stored is not None and stored.updates == 4
-        assert [i["feedback_id"] for i in stored.items or []] == ["a9", "a5", "a4", "a3", "a2", "a1", "a0"]
+        assert stored is not None and stored.updates == 0 and len(stored.items or []) == 3
+        live = await views.pattern_window(s, alert=stored)
+    assert live is not None
+    assert [i["feedback_id"] for i in live[0]] == ["a5", "a4", "a3", "a2", "a1", "a0"] and live[1] == 5
+    assert await _record(notify_db, "a6", "c6", now=now + 70) is None  # a minute on: refreshed
+    async with notify_db.session() as s:
+        stored = await s.get(Alert, alert.id)
+        assert stored is not None and stored.updates == 1 and len(stored.items or []) == 7
         assert (stored.context or {})["pattern"]["customers"] == 6  # c3's second item counts once
+        assert "6 customers" in stored.body
+    # After the re-push interval the next item pushes it again (same alert, so the same Topic).
+    again = await _record(notify_db, "a9", "c9", now=now + 400)
+    assert isinstance(again, PatternOutcome) and not again.created
+    assert again.alert.id == alert.id and again.deliveries == 1
+    async with notify_db.session() as s:
         assert await s.scalar(select(func.count()).select_from(Alert).where(Alert.kind == "pattern")) == 1
 
 

@@ -45,8 +45,13 @@ def _before_upstreams(reader: Reader, feedback_id: str, store_id: str) -> tuple[
     """(the feedback already has its alert, the store as a transient object) in one hop."""
     if reader.scalar(_ALERT_FOR_FEEDBACK, {"feedback_id": feedback_id}) is not None:
         return True, None
+    return False, _store_of(reader, store_id)
+
+
+def _store_of(reader: Reader, store_id: str) -> Store | None:
+    """The store as a transient object (None when the directory does not have it)."""
     row = reader.first(_STORE, {"store_id": store_id})
-    return False, (Store(**row._asdict()) if row is not None else None)
+    return Store(**row._asdict()) if row is not None else None
 
 
 def feedback_of(event: events_pb2.FeedbackReceived) -> Feedback:
@@ -313,7 +318,7 @@ class ArrivalConsumer:
         event = events_pb2.CustomerArrived.FromString(msg.data)
         arrival = arrivals.arrival_of(event)
         event_id = (msg.headers or {}).get("Nats-Msg-Id", f"arrived:{arrival.visit_id}")
-        _, store = await dbsync.read(self.database, _before_upstreams, "", arrival.store_id)
+        store = await dbsync.read(self.database, _store_of, arrival.store_id)
         store = store or Store(
             id=arrival.store_id, name=arrival.store_id, area_id=None, timezone="UTC", language="ko"
         )

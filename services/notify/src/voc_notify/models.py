@@ -265,7 +265,7 @@ class PatternItem(Base):
     category: Mapped[str] = mapped_column(String(32))
     # The customer id, or `anon:<feedback id>` (anonymous items count as different customers).
     customer_key: Mapped[str] = mapped_column(String(64))
-    at: Mapped[float] = mapped_column(Float, index=True)
+    at: Mapped[float] = mapped_column(Float)
     # The feedback alert the item made (or was folded into), and a masked excerpt for the list.
     alert_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
     excerpt: Mapped[str] = mapped_column(String(120))

@@ -32,6 +32,9 @@ from voc_platform.taxonomy import CATEGORIES
 MAX_LISTED = 20
 #: A store's history counts as a baseline once it spans at least this long.
 MIN_HISTORY_SECONDS = 86400.0
+#: An open pattern alert's stored list, count and text are refreshed at most this often as items
+#: fold in (its detail reads them live), so a burst costs each item one insert, not a row update.
+TOUCH_SECONDS = 60.0
 _RULE = re.compile(r"^(?P<category>[a-z_*]+)=(?P<count>\d+)/(?P<window>\d+)(?P<unit>[smh]?)$")
 _UNIT = {"": 1, "s": 1, "m": 60, "h": 3600}
 
@@ -112,16 +115,6 @@ class PatternOutcome:
 
 
 _ITEM_INSERT = Prepared(lambda dialect: insert_ignore(dialect, Base.metadata.tables["pattern_items"]))
-_SEEN = Prepared(
-    select(PatternItem.feedback_id)
-    .where(
-        PatternItem.store_id == bindparam("store_id"),
-        PatternItem.category == bindparam("category"),
-        PatternItem.customer_key == bindparam("customer_key"),
-        PatternItem.at >= bindparam("since"),
-    )
-    .limit(1)
-)
 _CUSTOMERS = Prepared(
     select(func.count(func.distinct(PatternItem.customer_key))).where(
         PatternItem.store_id == bindparam("store_id"),
@@ -141,9 +134,8 @@ _LOCK = Prepared(
     lambda dialect: select(func.pg_advisory_xact_lock(func.hashtextextended(bindparam("key"), 0)))
 )
 _PATTERN_COLUMNS = (
-    Alert.id, Alert.status, Alert.resolved_at, Alert.updates, Alert.pushed_at, Alert.priority,
-    Alert.escalation_level, Alert.acknowledged_by, Alert.plan, Alert.area_id, Alert.context, Alert.items,
-    Alert.created_at,
+    Alert.id, Alert.status, Alert.updates, Alert.pushed_at, Alert.priority, Alert.escalation_level,
+    Alert.acknowledged_by, Alert.plan, Alert.area_id, Alert.context, Alert.created_at, Alert.updated_at,
 )  # fmt: skip
 # The store's pattern alert for the category still open and active within the window.
 _OPEN_PATTERN = Prepared(
@@ -200,28 +192,34 @@ def record_item_sync(
     since = now - rule.window_seconds
     where = {"store_id": store.id, "category": category}
     key = customer_key[:64]
-    seen = reader.scalar(_SEEN, {**where, "customer_key": key, "since": since}) is not None
     item = {"feedback_id": feedback_id, "alert_id": alert_id, "at": now, "excerpt": excerpt[:120]}
-    _ITEM_INSERT.execute(reader, {**where, **item, "customer_key": key})
     open_alert = reader.first(_OPEN_PATTERN, {**where, "since": since})
     if open_alert is not None:
-        return _fold(reader, open_alert, item=item, new_customer=not seen, store=store, category=category,
-                     language=language, repush_seconds=watch.repush_seconds, now=now)  # fmt: skip
-    resolved_at = reader.scalar(_RESOLVED_PATTERN, {**where, "since": since})
-    counted_since = max(since, float(resolved_at)) if resolved_at is not None else since
-    customers = int(reader.scalar(_CUSTOMERS, {**where, "since": counted_since}) or 0)
+        _ITEM_INSERT.execute(reader, {**where, **item, "customer_key": key})
+        return _fold(reader, open_alert, store=store, category=category, language=language,
+                     repush_seconds=watch.repush_seconds, now=now)  # fmt: skip
+    _ITEM_INSERT.execute(reader, {**where, **item, "customer_key": key})
+    customers = int(reader.scalar(_CUSTOMERS, {**where, "since": since}) or 0)
     if customers < rule.count:
         return None
+    # The rare path from here: the window reached the rule's count with no alert open.
+    resolved_at = reader.scalar(_RESOLVED_PATTERN, {**where, "since": since})
+    if resolved_at is not None:  # a resolved alert answered the items before its resolution
+        since = max(since, float(resolved_at))
+        customers = int(reader.scalar(_CUSTOMERS, {**where, "since": since}) or 0)
+        if customers < rule.count:
+            return None
     threshold, usual = rule.count, None
     if watch.baseline_days > 0:
-        start = since - watch.baseline_days * 86400
-        row = reader.first(_HISTORY, {**where, "start": start, "until": since})
-        if row is not None and row[0] and row[1] is not None and since - row[1] >= MIN_HISTORY_SECONDS:
-            usual = row[0] * rule.window_seconds / (since - row[1])
+        until = now - rule.window_seconds
+        start = until - watch.baseline_days * 86400
+        row = reader.first(_HISTORY, {**where, "start": start, "until": until})
+        if row is not None and row[0] and row[1] is not None and until - row[1] >= MIN_HISTORY_SECONDS:
+            usual = row[0] * rule.window_seconds / (until - row[1])
             threshold = max(rule.count, math.ceil(usual * watch.baseline_factor))
     if customers < threshold:
         return None
-    return Spike(store.id, category, counted_since, customers, threshold, usual, item)
+    return Spike(store.id, category, since, customers, threshold, usual, item)
 
 
 _WINDOW_ITEMS = Prepared(
@@ -266,15 +264,9 @@ def raise_pattern_sync(
     where = {"store_id": spike.store_id, "category": spike.category}
     open_alert = reader.first(_OPEN_PATTERN, {**where, "since": spike.since})
     if open_alert is not None:
-        if any(i.get("feedback_id") == spike.trigger_feedback_id for i in open_alert.items or []):
-            return None
-        return _fold(reader, open_alert, item=spike.item, new_customer=True, store=store,
-                     category=spike.category, language=language, repush_seconds=repush_seconds,
-                     now=now)  # fmt: skip
-    items = [
-        {"feedback_id": r.feedback_id, "alert_id": r.alert_id, "at": r.at, "excerpt": r.excerpt}
-        for r in reader.all(_WINDOW_ITEMS, {**where, "since": spike.since})
-    ]
+        return _fold(reader, open_alert, store=store, category=spike.category, language=language,
+                     repush_seconds=repush_seconds, now=now, touch=True)  # fmt: skip
+    items, _ = window_of(reader, store_id=spike.store_id, category=spike.category, since=spike.since)
     window_minutes = max(1, round((now - spike.since) / 60))
     return _open(reader, spike, items=items, customers=spike.customers, store=store, plan=plan,
                  language=language, window_minutes=window_minutes, now=now)  # fmt: skip
@@ -365,31 +357,46 @@ def _open(
     return PatternOutcome(alert, recipients, deliveries, created=True)
 
 
+def window_of(
+    reader: Reader, *, store_id: str, category: str, since: float
+) -> tuple[list[dict[str, Any]], int]:
+    """A pattern alert's items since its window began (newest first, at most `MAX_LISTED`) and
+    how many different customers raised them: read when its text is refreshed and when staff
+    open it, never per item."""
+    where = {"store_id": store_id, "category": category, "since": since}
+    items = [
+        {"feedback_id": r.feedback_id, "alert_id": r.alert_id, "at": r.at, "excerpt": r.excerpt}
+        for r in reader.all(_WINDOW_ITEMS, where)
+    ]
+    return items, int(reader.scalar(_CUSTOMERS, where) or 0)
+
+
 def _fold(
     reader: Reader,
     open_alert: Any,
     *,
-    item: dict[str, Any],
-    new_customer: bool,
     store: Store,
     category: str,
     language: str,
     repush_seconds: float,
     now: float,
-) -> PatternOutcome:
-    """One more item on the open pattern alert: listed first (the newest `MAX_LISTED` kept),
-    counted when its customer is new to the window, the text updated; its recipients pushed
-    again under the same Topic only when `repush_seconds` passed since the last push."""
-    items = [item, *[i for i in open_alert.items or [] if i.get("feedback_id") != item["feedback_id"]]]
-    items = items[:MAX_LISTED]
+    touch: bool = False,
+) -> PatternOutcome | None:
+    """An item (already inserted) joins the open pattern alert. Its stored list, count and text
+    are refreshed from the window at most every `TOUCH_SECONDS` (the detail reads them live),
+    and its recipients pushed again under the same Topic only once `repush_seconds` passed since
+    the last push: then the outcome; else None (nothing else written on the hot path)."""
+    repush = open_alert.pushed_at is None or now - float(open_alert.pushed_at) >= repush_seconds
+    last = float(open_alert.updated_at or open_alert.created_at)
+    if not (repush or touch or now - last >= TOUCH_SECONDS):
+        return None
     pattern = dict((open_alert.context or {}).get("pattern") or {})
-    customers = int(pattern.get("customers") or 0) + (1 if new_customer else 0)
-    window_minutes = int(pattern.get("window_minutes") or 60)
+    since = float(pattern.get("since") or open_alert.created_at)
+    items, customers = window_of(reader, store_id=store.id, category=category, since=since)
     title, body = masking.pattern_text(
         store_name=store.name, category=category, priority=open_alert.priority, customers=customers,
-        window_minutes=window_minutes, items=items, language=language,
+        window_minutes=int(pattern.get("window_minutes") or 60), items=items, language=language,
     )  # fmt: skip
-    repush = open_alert.pushed_at is None or now - float(open_alert.pushed_at) >= repush_seconds
     change: dict[str, Any] = {
         "items": items,
         "updates": (open_alert.updates or 0) + 1,
@@ -401,14 +408,14 @@ def _fold(
     if repush:
         change["pushed_at"] = now
     _FOLD.execute(reader, {**change, "alert_id": open_alert.id})
+    if not repush:
+        return None
     alert = Alert(
         id=open_alert.id, kind="pattern", feedback_id=None, store_id=store.id, area_id=open_alert.area_id,
         category=category, priority=open_alert.priority, status=open_alert.status,
         escalation_level=open_alert.escalation_level, acknowledged_by=open_alert.acknowledged_by,
         plan=open_alert.plan, created_at=open_alert.created_at, **change,
     )  # fmt: skip
-    if not repush:
-        return PatternOutcome(alert, [], 0, created=False)
     staff, deliveries = page_again(reader, alert=alert, store=store, now=now)
     return PatternOutcome(alert, staff, deliveries, created=False)
 
@@ -418,6 +425,7 @@ def _pattern_context(spike: Spike, *, customers: int, window_minutes: int) -> di
     return {
         "known": False,
         "pattern": {
+            "since": spike.since,
             "customers": customers,
             "window_minutes": window_minutes,
             "threshold": spike.threshold,

@@ -9,11 +9,12 @@ from typing import Any
 from sqlalchemy import ColumnElement, false, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from voc_notify import checklists
+from voc_notify import checklists, patterns
 from voc_notify.auth import Principal
 from voc_notify.masking import push_text
 from voc_notify.models import Alert, AlertStepMark, Delivery, Staff, Store
 from voc_notify.routing import ROLE_LEVEL
+from voc_platform.dbsync import Reader
 from voc_platform.errors import Forbidden, NotFound
 from voc_platform.records import fields_of
 
@@ -96,13 +97,15 @@ async def inbox(
 async def read_alert(session: AsyncSession, *, alert_id: str, principal: Principal) -> dict[str, Any]:
     """One alert as the staff member sees it (`alert_detail`), in their own language: its
     title and body, the plan (title, steps, script) and the signals' reasons; the recent
-    contacts with their stores' names; the checklist with who ticked what."""
+    contacts with their stores' names; the checklist with who ticked what; a pattern alert's
+    items read live."""
     alert = await visible_alert(session, alert_id=alert_id, principal=principal)
     marks = await checklists.marks_of(session, alert_id=alert.id)
+    window = await pattern_window(session, alert=alert)
     language = await staff_language(session, principal=principal)
     contacts = (alert.context or {}).get("recent_contacts") or []
     stores = await stores_by_id(session, [alert.store_id, *(c["store_id"] for c in contacts)])
-    detail = alert_detail(alert, marks=marks, principal=principal)
+    detail = alert_detail(alert, marks=marks, principal=principal, window=window)
     return localized(detail, alert, language=language, stores=stores)
 
 
@@ -232,8 +235,26 @@ def classification(alert: Alert) -> dict[str, Any]:
     }
 
 
+async def pattern_window(session: AsyncSession, *, alert: Alert) -> tuple[list[dict[str, Any]], int] | None:
+    """A pattern alert's items and different customers as they are now (#18): the stored list
+    is refreshed at most once a minute as items fold in; None for other kinds."""
+    if alert.kind != "pattern":
+        return None
+    since = float(((alert.context or {}).get("pattern") or {}).get("since") or alert.created_at)
+    found: tuple[list[dict[str, Any]], int] = await session.run_sync(
+        lambda s: patterns.window_of(
+            Reader.of(s.connection()), store_id=alert.store_id, category=alert.category, since=since
+        )
+    )
+    return found
+
+
 def alert_detail(
-    alert: Alert, *, marks: Sequence[AlertStepMark] = (), principal: Principal | None = None
+    alert: Alert,
+    *,
+    marks: Sequence[AlertStepMark] = (),
+    principal: Principal | None = None,
+    window: tuple[list[dict[str, Any]], int] | None = None,
 ) -> dict[str, Any]:
     """The summary, what the alert was made from (its `context` answered as `customer`), how
     it was handled (`DETAIL_FIELDS`), its checklist (#18) and, for managers, every tick of it;
@@ -249,4 +270,9 @@ def alert_detail(
     }
     if principal is not None and checklists.sees_audit(principal):
         detail["checklist_log"] = checklists.audit_log(marks)
+    if window is not None:  # a pattern alert: its items and count read live
+        items, customers = window
+        pattern = dict((alert.context or {}).get("pattern") or {})
+        detail["items"] = items
+        detail["customer"] = {**(alert.context or {}), "pattern": {**pattern, "customers": customers}}
     return detail

@@ -36,7 +36,6 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint('feedback_id'),
     )
     op.create_index('ix_pattern_items_window', 'pattern_items', ['store_id', 'category', 'at', 'customer_key'], unique=False)
-    op.create_index('ix_pattern_items_at', 'pattern_items', ['at'], unique=False)
     op.create_table(
         'alert_step_marks',
         sa.Column('id', sa.String(length=36), nullable=False),
@@ -54,7 +53,6 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_index('ix_alert_step_marks_alert_id', table_name='alert_step_marks')
     op.drop_table('alert_step_marks')
-    op.drop_index('ix_pattern_items_at', table_name='pattern_items')
     op.drop_index('ix_pattern_items_window', table_name='pattern_items')
     op.drop_table('pattern_items')
     op.execute("DELETE FROM alerts WHERE feedback_id IS NULL")
