@@ -88,8 +88,9 @@ AUTHORISED = {
     ("notify", "admin"),
     ("notify", "staff_a"),
 }
-# The live stream never ends for a staff token; its access is the matrix's business.
-SKIPPED = {("notify", "staff_a", "GET /v1/alerts/stream")}
+# The live stream never ends for a staff token, and a logout ends the caller's own token (every
+# later call of the suite as staff_a would be 401); their access is the matrix's business.
+SKIPPED = {("notify", "staff_a", "GET /v1/alerts/stream"), ("notify", "staff_a", "POST /v1/auth/logout")}
 
 
 @pytest.mark.parametrize("caller", CALLERS)

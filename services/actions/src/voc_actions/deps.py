@@ -9,7 +9,9 @@ from fastapi import Depends
 
 from voc_actions.live import LiveLibrary
 from voc_actions.settings import Settings
+from voc_platform.audit import Audit
 from voc_platform.http import app_state
 
 SettingsDep = Annotated[Settings, Depends(app_state("settings"))]
 LiveDep = Annotated[LiveLibrary, Depends(app_state("live"))]
+AuditDep = Annotated[Audit, Depends(app_state("audit"))]

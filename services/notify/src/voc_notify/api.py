@@ -7,10 +7,12 @@ from collections.abc import Callable
 from fastapi import FastAPI
 
 from voc_notify.auth import LoginGuard
+from voc_notify.models import audit_table, revocations_table
 from voc_notify.routes import alerts, app, auth, devices, directory
 from voc_notify.settings import Settings
 from voc_notify.stream import AlertBroker
 from voc_notify.webpush import PushAllowlist, VapidKeys
+from voc_platform import audit
 from voc_platform.db import Database
 from voc_platform.http import create_app, install_health_routes
 
@@ -30,6 +32,15 @@ def build_app(
     api.state.settings, api.state.database = settings, database
     api.state.vapid, api.state.allowlist, api.state.broker = vapid, allowlist, broker
     api.state.login_guard = LoginGuard.from_settings(settings)
+    # notify issues the tokens and writes its revocations itself: no consumer of its own event
+    audit.install(
+        api,
+        settings=settings,
+        database=database,
+        revocations_table=revocations_table,
+        audit=audit_table,
+        consume_revocations=False,
+    )
     for router in (auth.router, auth.managers, devices.router, alerts.router, directory.router, app.router):
         api.include_router(router)
     return api

@@ -1,7 +1,8 @@
 """Staff login: passwords (argon2, verified in a worker thread), the failed-login limits (per
 client address in process; per account in the database, known e-mail or not, with a capped
-lock a manager can lift), short-lived access tokens (HS256 JWT) and the single-use tickets
-that open the live stream."""
+lock a manager can lift), the access tokens it issues (HS256 JWT, `voc_platform.identity`: every
+service verifies them), their revocation (deactivation, a password set anew, logout: the
+`voc.staff.sessions_revoked` event) and the single-use tickets that open the live stream."""
 
 from __future__ import annotations
 
@@ -14,17 +15,21 @@ from dataclasses import dataclass
 from math import ceil
 from typing import Any
 
-import jwt
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from voc_notify.models import Base, LoginFailure, Staff, Store, StreamTicket
+from voc.events.v1 import events_pb2
+from voc_notify.models import Base, LoginFailure, Staff, Store, StreamTicket, outbox_table
 from voc_notify.routing import ROLE_LEVEL
 from voc_notify.settings import Settings
+from voc_platform.audit import Audit
 from voc_platform.db import Database
 from voc_platform.dbsync import insert_ignore
 from voc_platform.errors import Forbidden, NotFound, RateLimited, Unauthenticated
+from voc_platform.identity import SUBJECT_REVOKED, Actor, Caller, Principal, Revocations, issue_token
+from voc_platform.outbox import add_event
 from voc_platform.ratelimit import TokenBuckets
 
 _hasher = PasswordHasher()
@@ -41,53 +46,6 @@ def verify_password(password_hash: str | None, password: str) -> bool:
         return _hasher.verify(password_hash or _DUMMY_HASH, password) and password_hash is not None
     except (VerificationError, InvalidHashError):
         return False
-
-
-@dataclass(frozen=True)
-class Principal:
-    staff_id: str
-    role: str
-    store_ids: tuple[str, ...]
-    area_id: str | None
-
-
-def issue_token(principal: Principal, *, secret: str, ttl: int, now: float | None = None) -> str:
-    now = now or time.time()
-    claims = {
-        "sub": principal.staff_id,
-        "role": principal.role,
-        "stores": list(principal.store_ids),
-        "area": principal.area_id,
-        "iat": int(now),
-        "exp": int(now + ttl),
-        "iss": "voc-notify",
-    }
-    return jwt.encode(claims, secret, algorithm="HS256")
-
-
-class TokenError(Exception):
-    pass
-
-
-def read_token(token: str, *, secret: str) -> Principal:
-    try:
-        claims = jwt.decode(
-            token,
-            secret,
-            algorithms=["HS256"],
-            issuer="voc-notify",
-            options={"require": ["exp", "sub", "iss"]},
-        )
-    except jwt.ExpiredSignatureError as exc:
-        raise TokenError("The access token has expired; log in again.") from exc
-    except jwt.PyJWTError as exc:
-        raise TokenError("The access token is not valid.") from exc
-    return Principal(
-        staff_id=claims["sub"],
-        role=claims.get("role", "staff"),
-        store_ids=tuple(claims.get("stores") or ()),
-        area_id=claims.get("area"),
-    )
 
 
 STREAM_TICKET_SECONDS = 60
@@ -132,7 +90,9 @@ async def redeem_stream_ticket(database: Database, *, ticket: str, now: float | 
         row = (await session.execute(taken)).first()
     if row is None or row.expires_at < now:
         raise Unauthenticated("The stream ticket is not valid (each opens one stream within 60 s).")
-    return Principal(row.staff_id, row.role, tuple(row.store_ids or ()), row.area_id)
+    # As old as the ticket: a revocation after it was issued ends it (and the stream it opens).
+    issued_ms = int((row.expires_at - STREAM_TICKET_SECONDS) * 1000)
+    return Principal(row.staff_id, row.role, tuple(row.store_ids or ()), row.area_id, issued_ms=issued_ms)
 
 
 def _ticket_hash(ticket: str) -> str:
@@ -216,7 +176,13 @@ async def login(
     guard.addresses.give_back(address)
     if record is not None:
         await _forget_failures(database, key=key)
-    principal = Principal(staff.id, staff.role, tuple(staff.store_ids or ()), staff.area_id)
+    principal = Principal(
+        staff.id,
+        staff.role,
+        tuple(staff.store_ids or ()),
+        staff.area_id,
+        area_store_ids=await _area_stores(database, staff),
+    )
     profile = {
         "id": staff.id,
         "name": staff.name,
@@ -226,6 +192,42 @@ async def login(
         "language": staff.language,
     }
     return Login(issue_token(principal, secret=settings.jwt_secret, ttl=settings.token_ttl_seconds), profile)
+
+
+async def _area_stores(database: Database, staff: Staff) -> tuple[str, ...]:
+    """An area manager's area's stores, carried in the token (`area_stores`) so services that
+    keep no store directory (profile) scope by area too; a store added to the area shows from
+    the next login."""
+    if staff.role != "area_manager" or not staff.area_id:
+        return ()
+    async with database.session() as session:
+        found = await session.scalars(
+            select(Store.id).where(Store.area_id == staff.area_id).order_by(Store.id)
+        )
+        return tuple(found)
+
+
+REVOCATION_REASONS = ("deactivated", "password_changed", "directory_changed", "logout", "revoked")
+
+
+async def revoke_sessions(
+    session: AsyncSession,
+    revocations: Revocations,
+    *,
+    staff_id: str,
+    reason: str,
+    now: float | None = None,
+) -> int:
+    """End every access token issued to `staff_id` until now, on every service: the revocation
+    row here and the `StaffSessionsRevoked` event (outbox) in the caller's transaction. The
+    caller notes it in memory once committed (`revocations.note`); other services store it
+    from their consumer and refuse the tokens within their refresh interval. The cut-off."""
+    assert reason in REVOCATION_REASONS, reason
+    before_ms = int((time.time() if now is None else now) * 1000)
+    await revocations.record(session, staff_id=staff_id, revoked_before_ms=before_ms, reason=reason)
+    event = events_pb2.StaffSessionsRevoked(staff_id=staff_id, revoked_before_ms=before_ms, reason=reason)
+    await add_event(session, outbox_table, subject=SUBJECT_REVOKED, message=event)
+    return before_ms
 
 
 async def _count_failure(database: Database, *, key: str, settings: Settings, now: float) -> None:
@@ -272,7 +274,13 @@ def manages(manager: Principal, staff: Staff, *, staff_areas: set[str]) -> bool:
 
 
 async def unlock(
-    database: Database, *, staff_id: str, settings: Settings, by: Principal | None = None
+    database: Database,
+    *,
+    staff_id: str,
+    settings: Settings,
+    audit: Audit,
+    by: Principal | None = None,
+    actor: Actor | None = None,
 ) -> None:
     """Clear a staff member's failed logins and lock: the admin token's call (`by` None) or a
     manager's, for staff they manage (`manages`); anyone else's is answered as a missing staff
@@ -295,3 +303,5 @@ async def unlock(
             raise NotFound(f"No staff member '{staff_id}'.")
         key = account_key(staff.email, secret=settings.jwt_secret)
         await session.execute(delete(LoginFailure).where(LoginFailure.account_key == key))
+        who = actor or (Caller(by).actor if by is not None else Actor("admin"))
+        await audit.record(session, actor=who, action="staff.unlock", target=f"staff:{staff_id}")

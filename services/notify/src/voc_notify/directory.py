@@ -8,6 +8,7 @@ import csv
 import io
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Annotated, Any, NoReturn
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -16,12 +17,14 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from voc_notify import duty, routing
-from voc_notify.auth import hash_password
+from voc_notify.auth import hash_password, revoke_sessions
 from voc_notify.errors import CsvRejected, RowError
 from voc_notify.models import STORE_COLUMNS, Shift, ShiftOverride, Staff, Store
 from voc_notify.schemas import OverrideIn, Role, ShiftIn, StaffIn, StoreIn
+from voc_platform.audit import Audit
 from voc_platform.db import Database
 from voc_platform.errors import Conflict, FieldError, Invalid, NotFound
+from voc_platform.identity import Actor, Revocations
 from voc_platform.ids import uuid7
 from voc_platform.records import fields_of
 
@@ -29,30 +32,66 @@ CSV_COLUMNS = ("id", "name", "email", "password", "role", "store_ids", "area_id"
 CSV_REQUIRED = frozenset({"id", "name", "email", "role"})
 
 
-async def upsert_stores(database: Database, *, stores: Sequence[StoreIn]) -> int:
+async def upsert_stores(database: Database, *, stores: Sequence[StoreIn], editor: Editor) -> int:
     """Create or replace stores by id."""
     async with database.transaction() as session:
         for item in stores:
             await session.merge(Store(**item.model_dump()))
+        await editor.audit.record(
+            session,
+            actor=editor.actor,
+            action="stores.put",
+            target=None,
+            detail={"stores": [s.id for s in stores][:100], "count": len(stores)},
+        )
     return len(stores)
 
 
-async def list_stores(session: AsyncSession) -> list[dict[str, Any]]:
-    return [fields_of(s, STORE_COLUMNS) for s in await session.scalars(select(Store).order_by(Store.id))]
+async def list_stores(session: AsyncSession, *, scope: tuple[str, ...] | None) -> list[dict[str, Any]]:
+    """The stores in `scope` (None: every store), by id."""
+    query = select(Store).order_by(Store.id)
+    if scope is not None:
+        query = query.where(Store.id.in_(scope))
+    return [fields_of(s, STORE_COLUMNS) for s in await session.scalars(query)]
 
 
 def _new_staff(staff_id: str, fields: dict[str, Any], password_hash: str) -> Staff:
-    return Staff(id=staff_id, **fields, password_hash=password_hash, active=True)
+    return Staff(id=staff_id, **{"active": True, **fields}, password_hash=password_hash)
 
 
-async def upsert_staff(database: Database, *, staff: Sequence[StaffIn]) -> int:
-    """Create or update staff by id (the password is set anew). An id or an e-mail twice in the
-    list is `Invalid` (422), an e-mail another staff member has is a `Conflict` (409); nothing
-    is written then."""
+@dataclass(frozen=True, slots=True)
+class Editor:
+    """Who changes the directory (the audit log's actor), and where the change is recorded:
+    the audit log, and the revocation list when a staff member's tokens must end."""
+
+    actor: Actor
+    audit: Audit
+    revocations: Revocations
+
+
+async def _staff_changed(
+    session: AsyncSession, editor: Editor, *, staff_id: str, reason: str, revoked: list[tuple[str, int]]
+) -> None:
+    before = await revoke_sessions(session, editor.revocations, staff_id=staff_id, reason=reason)
+    revoked.append((staff_id, before))
+
+
+def _note(editor: Editor, revoked: list[tuple[str, int]]) -> None:
+    """The revocations, in this process's memory once their transaction committed."""
+    for staff_id, before in revoked:
+        editor.revocations.note(staff_id, before)
+
+
+async def upsert_staff(database: Database, *, staff: Sequence[StaffIn], editor: Editor) -> int:
+    """Create or update staff by id (the password is set anew, so an existing member's tokens
+    are revoked; `active: false` deactivates). An id or an e-mail twice in the list is
+    `Invalid` (422), an e-mail another staff member has is a `Conflict` (409); nothing is
+    written then."""
     _no_repeats([(f"body.{i}", item.id, item.email.lower()) for i, item in enumerate(staff)])
     # argon2 is deliberately slow (tens of ms, 64 MiB each): in a worker thread, before the
     # transaction, so neither the event loop nor the database's write lock waits for it.
     hashes = await asyncio.to_thread(lambda: [hash_password(item.password) for item in staff])
+    revoked: list[tuple[str, int]] = []
     try:
         async with database.transaction() as session:
             owners = await _email_owners(session, [item.email for item in staff])
@@ -73,9 +112,24 @@ async def upsert_staff(database: Database, *, staff: Sequence[StaffIn]) -> int:
                     for key, value in fields.items():
                         setattr(existing, key, value)
                     existing.password_hash = password_hash
+                    reason = "password_changed" if item.active else "deactivated"
+                    await _staff_changed(session, editor, staff_id=item.id, reason=reason, revoked=revoked)
+                await editor.audit.record(
+                    session,
+                    actor=editor.actor,
+                    action="staff.put",
+                    target=f"staff:{item.id}",
+                    detail={"created": existing is None, **_audited(fields)},
+                )
     except IntegrityError as exc:  # a concurrent call took the e-mail after the check above
         raise Conflict("An e-mail in the list belongs to another staff member.") from exc
+    _note(editor, revoked)
     return len(staff)
+
+
+def _audited(fields: dict[str, Any]) -> dict[str, Any]:
+    """What the audit log keeps of a staff record: the access it gives, not the person."""
+    return {k: fields[k] for k in ("role", "store_ids", "area_id", "active") if k in fields}
 
 
 def _no_repeats(items: Sequence[tuple[str, str, str]]) -> None:
@@ -120,9 +174,12 @@ async def _staff(session: AsyncSession, staff_id: str) -> Staff:
     return staff
 
 
-async def schedule(session: AsyncSession, *, staff_id: str) -> dict[str, Any]:
-    """A staff member's weekly shifts and one-off overrides."""
-    await _staff(session, staff_id)
+async def schedule(session: AsyncSession, *, staff_id: str, scope: tuple[str, ...] | None) -> dict[str, Any]:
+    """A staff member's weekly shifts and one-off overrides; one outside `scope` (who works at
+    none of its stores) is answered as missing."""
+    staff = await _staff(session, staff_id)
+    if scope is not None and not set(staff.store_ids or ()) & set(scope):
+        raise NotFound(f"No staff member '{staff_id}'.")
     shifts = await session.scalars(
         select(Shift).where(Shift.staff_id == staff_id).order_by(Shift.weekday, Shift.starts)
     )
@@ -138,7 +195,9 @@ async def schedule(session: AsyncSession, *, staff_id: str) -> dict[str, Any]:
     }
 
 
-async def replace_shifts(database: Database, *, staff_id: str, shifts: Sequence[ShiftIn]) -> dict[str, Any]:
+async def replace_shifts(
+    database: Database, *, staff_id: str, shifts: Sequence[ShiftIn], editor: Editor
+) -> dict[str, Any]:
     """Replace the weekly pattern; an empty list means "always on duty" again."""
     async with database.transaction() as session:
         await _staff(session, staff_id)
@@ -148,10 +207,19 @@ async def replace_shifts(database: Database, *, staff_id: str, shifts: Sequence[
             for item in shifts
         ]
         session.add_all(rows)
+        await editor.audit.record(
+            session,
+            actor=editor.actor,
+            action="shifts.put",
+            target=f"staff:{staff_id}",
+            detail={"shifts": len(rows)},
+        )
     return {"staff_id": staff_id, "shifts": [shift_json(s) for s in rows]}
 
 
-async def add_override(database: Database, *, staff_id: str, override: OverrideIn) -> dict[str, Any]:
+async def add_override(
+    database: Database, *, staff_id: str, override: OverrideIn, editor: Editor
+) -> dict[str, Any]:
     """On or off duty for whole local dates, whatever the weekly pattern says."""
     async with database.transaction() as session:
         await _staff(session, staff_id)
@@ -165,15 +233,34 @@ async def add_override(database: Database, *, staff_id: str, override: OverrideI
             created_at=time.time(),
         )
         session.add(row)
+        await editor.audit.record(
+            session,
+            actor=editor.actor,
+            action="override.add",
+            target=f"staff:{staff_id}",
+            detail={
+                "override_id": row.id,
+                "starts_on": row.starts_on,
+                "ends_on": row.ends_on,
+                "on_duty": row.on_duty,
+            },
+        )
     return override_json(row)
 
 
-async def remove_override(database: Database, *, staff_id: str, override_id: str) -> None:
+async def remove_override(database: Database, *, staff_id: str, override_id: str, editor: Editor) -> None:
     async with database.transaction() as session:
         row = await session.get(ShiftOverride, override_id)
         if row is None or row.staff_id != staff_id:
             raise NotFound(f"No override '{override_id}' for '{staff_id}'.")
         await session.delete(row)
+        await editor.audit.record(
+            session,
+            actor=editor.actor,
+            action="override.remove",
+            target=f"staff:{staff_id}",
+            detail={"override_id": override_id},
+        )
 
 
 async def on_duty_report(session: AsyncSession, *, store_id: str, now: float) -> dict[str, Any]:
@@ -264,10 +351,11 @@ def _conflicts(
     return errors
 
 
-async def import_staff_csv(database: Database, *, text: str) -> dict[str, int]:
+async def import_staff_csv(database: Database, *, text: str, editor: Editor) -> dict[str, int]:
     """Create or update the staff of a CSV (UTF-8, a header row, store_ids separated by ";"):
     all rows or none. Every problem is reported at once: the file's own and its clashes with
-    the directory."""
+    the directory. An existing member whose password, role, stores or area changed has their
+    tokens revoked."""
     numbered, errors = parse_staff_csv(text)
     rows = [row for _, row in numbered]
     async with database.session() as session:
@@ -281,6 +369,7 @@ async def import_staff_csv(database: Database, *, text: str) -> dict[str, int]:
     hashes = await asyncio.to_thread(
         lambda: [hash_password(r.password) if r.password else None for r in rows]
     )
+    revoked: list[tuple[str, int]] = []
     async with database.transaction() as session:
         clashes = await _clashes(session, numbered)  # again: the directory may have moved meanwhile
         if clashes:
@@ -298,11 +387,40 @@ async def import_staff_csv(database: Database, *, text: str) -> dict[str, int]:
                 session.add(_new_staff(row.id, fields, password_hash))
                 created += 1
             else:
+                access = (staff.role, list(staff.store_ids or ()), staff.area_id)
                 for key, value in fields.items():
                     setattr(staff, key, value)
                 if password_hash is not None:
                     staff.password_hash = password_hash
+                    await _staff_changed(
+                        session, editor, staff_id=row.id, reason="password_changed", revoked=revoked
+                    )
+                elif access != (staff.role, list(staff.store_ids or ()), staff.area_id):
+                    await _staff_changed(
+                        session, editor, staff_id=row.id, reason="directory_changed", revoked=revoked
+                    )
+            await editor.audit.record(
+                session,
+                actor=editor.actor,
+                action="staff.import",
+                target=f"staff:{row.id}",
+                detail={"created": staff is None, **_audited(fields)},
+            )
+    _note(editor, revoked)
     return {"imported": len(rows), "created": created, "updated": len(rows) - created}
+
+
+async def deactivate_staff(database: Database, *, staff_id: str, editor: Editor) -> None:
+    """Deactivate a staff member: no login, no alerts, and their tokens revoked everywhere."""
+    revoked: list[tuple[str, int]] = []
+    async with database.transaction() as session:
+        staff = await _staff(session, staff_id)
+        staff.active = False
+        await _staff_changed(session, editor, staff_id=staff_id, reason="deactivated", revoked=revoked)
+        await editor.audit.record(
+            session, actor=editor.actor, action="staff.deactivate", target=f"staff:{staff_id}"
+        )
+    _note(editor, revoked)
 
 
 async def _clashes(session: AsyncSession, numbered: list[tuple[int, StaffCsvRow]]) -> list[RowError]:

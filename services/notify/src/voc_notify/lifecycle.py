@@ -12,12 +12,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from voc.events.v1 import events_pb2
 from voc_notify.alerts import add_recipients_sync
-from voc_notify.auth import Principal
 from voc_notify.errors import AlreadyAcknowledged
 from voc_notify.models import Alert, Delivery, EscalationTimer, Store, outbox_table
 from voc_notify.routing import Candidate, staff_for_roles
 from voc_platform.dbsync import Reader
 from voc_platform.errors import Conflict
+from voc_platform.identity import Principal
 from voc_platform.outbox import add_event, add_events
 
 OUTCOMES = ("resolved", "compensated", "referred", "no_action_needed", "customer_unreachable")

@@ -9,7 +9,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validat
 from voc_notify.duty import parse_hhmm
 from voc_notify.lifecycle import OUTCOMES
 
-Role = Literal["staff", "shift_lead", "store_manager", "area_manager", "cx_admin"]
+Role = Literal["staff", "shift_lead", "store_manager", "area_manager", "cx_admin", "analyst"]
 
 
 def _time_of_day(value: str) -> str:
@@ -99,6 +99,8 @@ class StaffIn(Strict):
     store_ids: list[Annotated[str, Field(max_length=64)]] = []
     area_id: Annotated[str, Field(max_length=64)] | None = None
     language: Literal["ko", "en"] = "ko"
+    # false deactivates: no login, no alerts, the staff member's tokens revoked on every service
+    active: bool = True
 
 
 class ShiftIn(Strict):

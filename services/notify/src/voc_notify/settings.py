@@ -4,7 +4,7 @@ from typing import ClassVar
 
 from pydantic import Field, field_validator
 
-from voc_platform.settings import DEV_JWT_SECRET, ServiceSettings
+from voc_platform.settings import ServiceSettings
 
 
 class Settings(ServiceSettings):
@@ -13,7 +13,6 @@ class Settings(ServiceSettings):
     http_port: int = Field(8040, validation_alias="VOC_NOTIFY_HTTP_PORT")
     grpc_port: int = Field(9040, validation_alias="VOC_NOTIFY_GRPC_PORT")
     database_url: str | None = Field(None, validation_alias="VOC_NOTIFY_DATABASE_URL")
-    jwt_secret: str = Field(DEV_JWT_SECRET, validation_alias="VOC_JWT_SECRET")
     token_ttl_seconds: int = Field(3600, validation_alias="VOC_TOKEN_TTL_SECONDS")
     # Comma-separated hosts the push sender may reach; empty = the public push services.
     push_allowed_hosts: str = Field("", validation_alias="VOC_PUSH_ALLOWED_HOSTS")
@@ -44,10 +43,6 @@ class Settings(ServiceSettings):
         if not value.startswith(("mailto:", "https://")):
             raise ValueError("VOC_VAPID_SUBJECT must be a mailto: or https: URL")
         return value
-
-    def production_secrets(self) -> list[tuple[str, str]]:
-        """Production also needs the staff tokens' signing secret (the development one is public)."""
-        return [*super().production_secrets(), ("VOC_JWT_SECRET", self.jwt_secret)]
 
     def allowed_push_hosts(self) -> list[str]:
         return [h.strip() for h in self.push_allowed_hosts.split(",") if h.strip()]
