@@ -277,7 +277,7 @@ TABLE: dict[str, Row] = {
             json={"email": "minji@gangnam.demo", "password": s.staff("minji@gangnam.demo")["password"]}
         ),
     ),
-    # Any staff token ends itself (and its owner's others): each call logs in anew first.
+    # Any staff token ends itself and its owner's others: each call logs in anew, before and after.
     "notify POST /v1/auth/logout": staff_only("204 204 204 204 204 204 204", fresh_login=True),
     "notify GET /v1/push/vapid-public-key": PUBLIC,
     #                          staff staff_a staff_b mgr_a area_a cx  analyst
@@ -384,7 +384,11 @@ def call(s: SecuredSystem, route: str, caller: str, row: Row) -> httpx.Response:
     ) as response:
         if not response.headers.get("content-type", "").startswith("text/event-stream"):
             response.read()  # the live stream never ends: its status and headers are the answer
-        return response
+    if row.fresh_login and caller in STAFF_EMAILS:
+        # A logout ends every token of its staff member issued so far: the caller's next rows
+        # need one from after it.
+        s.headers[caller] = s.login(caller)
+    return response
 
 
 @pytest.mark.parametrize("route", every_route())
