@@ -9,14 +9,17 @@ import time
 from collections.abc import AsyncIterator
 from typing import get_args
 
+import httpx
 import pytest
+from fastapi import Depends
 from sqlalchemy import MetaData
 
 from tests.conftest import DatabaseFactory
 from voc_notify.schemas import Role
-from voc_platform.audit import Audit, AuditQuery, define_audit_table
+from voc_platform.audit import Audit, AuditQuery, define_audit_table, install
 from voc_platform.db import Database
 from voc_platform.errors import Forbidden, Unauthenticated
+from voc_platform.http import create_app, require, require_admin
 from voc_platform.identity import (
     ROLE_PERMISSIONS,
     ROLES,
@@ -30,6 +33,7 @@ from voc_platform.identity import (
     issue_token,
     read_token,
 )
+from voc_platform.settings import ServiceSettings
 
 SECRET = "a-test-secret-of-forty-eight-characters-00000000"
 MANAGER = Principal("mgr", "store_manager", ("store-a",), None)
@@ -154,3 +158,35 @@ async def test_the_audit_log_filters_and_forgets_what_is_past_retention(database
     assert await audit.prune(retention_days=365) == 1
     async with database.session() as session:
         assert "old" not in {e["action"] for e in await audit.entries(session, AuditQuery())}
+
+
+async def test_a_route_declares_its_permission_and_require_admin_means_cx_admin(database: Database) -> None:
+    """`require(permission)` and the older `require_admin` on a bare app: 401 for no or an
+    unknown credential, 403 for a role without the permission, the admin token always."""
+    settings = ServiceSettings(VOC_ENV="test", admin_token="admin-token-x", jwt_secret=SECRET)
+    app = create_app(title="identity", service="test")
+    app.state.settings = settings
+    install(app, settings=settings, database=database, revocations_table=revocations_table, audit=audit_table)
+
+    @app.get("/keys", dependencies=[Depends(require(Permission.API_KEYS))])
+    async def keys() -> dict[str, bool]:
+        return {"ok": True}
+
+    @app.get("/legacy", dependencies=[Depends(require_admin)])
+    async def legacy() -> dict[str, bool]:
+        return {"ok": True}
+
+    def bearer(principal: Principal | None) -> dict[str, str]:
+        token = "admin-token-x" if principal is None else issue_token(principal, secret=SECRET, ttl=60)
+        return {"Authorization": f"Bearer {token}"}
+
+    cx = Principal("cx", "cx_admin", (), None)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
+        for path in ("/keys", "/legacy"):
+            assert (await client.get(path)).status_code == 401
+            assert (await client.get(path, headers={"Authorization": "Bearer made-up"})).status_code == 401
+            assert (await client.get(path, headers=bearer(MANAGER))).status_code == 403
+            assert (await client.get(path, headers=bearer(cx))).status_code == 200
+            assert (await client.get(path, headers=bearer(None))).status_code == 200
+        audit_log = await client.get("/v1/audit", headers=bearer(MANAGER))
+        assert audit_log.status_code == 403 and "audit.read" in audit_log.json()["detail"]

@@ -21,7 +21,6 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from voc_platform import metrics, telemetry
 from voc_platform.asgi import ResponseStatus
-from voc_platform.constant_time import same_secret
 from voc_platform.db import Database
 from voc_platform.errors import DomainError, FieldError, Forbidden, Invalid, Unauthenticated
 from voc_platform.identity import Caller, Identity, Permission
@@ -430,12 +429,12 @@ def require(permission: Permission) -> Callable[..., Awaitable[Caller]]:
     return guard
 
 
-async def require_admin(request: Request, credentials: BearerDep) -> None:
-    """The service's admin token (`app.state.settings.admin_token`, compared in constant time):
-    401 without a token, 403 for another."""
-    token = bearer_token(credentials)
-    if not same_secret(token, request.app.state.settings.admin_token):
-        raise Forbidden("This call needs the admin token.")
+async def require_admin(caller: CallerDep) -> None:
+    """The admin token or a cx_admin's staff token (the role with every permission); 401 without
+    a valid credential, 403 for another role. A new route declares the permission it needs
+    instead (`require`), so the role table says who may call it."""
+    if not caller.is_admin and caller.role != "cx_admin":
+        raise Forbidden("This call needs the admin token or a cx_admin login.")
 
 
 def install_health_routes(app: FastAPI, *, extra_ready: Callable[[], bool] | None = None) -> None:

@@ -1,5 +1,5 @@
 """What the actions routes take from the request: settings and the live library, from what
-`build_app` put on `app.state` (the admin guard is the platform's `require_admin`)."""
+`build_app` put on `app.state` (who may call a route: the platform's `require(permission)`)."""
 
 from __future__ import annotations
 
