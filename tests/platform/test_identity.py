@@ -190,3 +190,24 @@ async def test_a_route_declares_its_permission_and_require_admin_means_cx_admin(
             assert (await client.get(path, headers=bearer(None))).status_code == 200
         audit_log = await client.get("/v1/audit", headers=bearer(MANAGER))
         assert audit_log.status_code == 403 and "audit.read" in audit_log.json()["detail"]
+
+
+async def test_the_audit_logs_query_refuses_what_it_cannot_hold(database: Database) -> None:
+    """Found by the fuzzer on PostgreSQL: a `before_id` past the INTEGER column was a 500."""
+    settings = ServiceSettings(VOC_ENV="test", admin_token="admin-token-x", jwt_secret=SECRET)
+    app = create_app(title="identity", service="test")
+    install(app, settings=settings, database=database, revocations_table=revocations_table, audit=audit_table)
+    admin = {"Authorization": "Bearer admin-token-x"}
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
+        for params, field in (
+            ({"before_id": 75347277376}, "query.before_id"),
+            ({"from": "inf"}, "query.from"),
+            ({"to": "1e300"}, "query.to"),
+            ({"from": "2026-11-02", "to": "2026-11-01"}, "query.to"),
+        ):
+            answer = await client.get("/v1/audit", params=params, headers=admin)
+            assert answer.status_code == 422, (params, answer.text)
+            assert answer.json()["errors"][0]["field"] == field
+        assert (await client.get("/v1/audit", params={"before_id": 2**31 - 1}, headers=admin)).json() == {
+            "entries": []
+        }

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -31,6 +32,7 @@ from voc_platform.settings import ServiceSettings
 log = logging.getLogger(__name__)
 CHUNK = 100
 PRUNE_EVERY_SECONDS = 3600.0
+MAX_EPOCH_SECONDS = 4102444800.0  # 2100-01-01
 
 
 def define_audit_table(metadata: MetaData) -> Table:
@@ -177,9 +179,16 @@ def _instant(value: str | None, field: str) -> float | None:
     if value is None or value == "":
         return None
     try:
-        return float(value)
+        seconds = float(value)
     except ValueError:
         pass
+    else:
+        if not math.isfinite(seconds) or abs(seconds) > MAX_EPOCH_SECONDS:
+            raise Invalid(
+                f"'{field}' is out of range.",
+                errors=[FieldError(f"query.{field}", "not a time this log holds")],
+            )
+        return seconds
     try:
         parsed = datetime.fromisoformat(value)
     except ValueError:
@@ -209,7 +218,7 @@ def build_router() -> APIRouter:
         target: _Name = None,
         since: Annotated[str | None, Query(alias="from", max_length=40)] = None,
         until: Annotated[str | None, Query(alias="to", max_length=40)] = None,
-        before_id: Annotated[int | None, Query(ge=1, le=2**62)] = None,
+        before_id: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,  # the id column is INTEGER
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     ) -> dict[str, Any]:
         """Entries newest first, filtered by actor (`staff:<id>`, `admin`), action, target
