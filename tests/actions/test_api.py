@@ -58,7 +58,7 @@ async def test_publishing_needs_the_admin_token(actions_replicas: Replicas) -> N
     no_token = await a.publish(files, headers={})
     assert_problem(no_token, 401)
     assert no_token.headers["www-authenticate"] == "Bearer"
-    assert_problem(await a.publish(files, headers={"Authorization": "Bearer not-the-admin-token"}), 403)
+    assert_problem(await a.publish(files, headers={"Authorization": "Bearer not-the-admin-token"}), 401)
 
     assert await a.live_set() == before
     assert_problem(await a.get(f"/v1/playbooks/{pid}"), 404)

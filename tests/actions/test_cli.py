@@ -94,7 +94,7 @@ def test_publish_a_directory_to_the_running_service(running_system: RunningSyste
     (directory / f"{pid}.yaml").write_text(playbook_yaml(pid), encoding="utf-8")
 
     refused = _publish(running_system, directory, "not-the-admin-token")
-    assert refused.returncode == 1 and '"status": 403' in refused.stdout
+    assert refused.returncode == 1 and '"status": 401' in refused.stdout
     assert httpx.get(f"{actions}/v1/playbooks/{pid}").status_code == 404
 
     done = _publish(running_system, directory, token)

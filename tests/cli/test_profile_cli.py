@@ -23,11 +23,11 @@ from sqlalchemy import func, select
 from tests.conftest import DatabaseFactory
 from voc_cli.__main__ import main as voc
 from voc_platform import migrations
+from voc_platform.audit import Audit
 from voc_platform.db import Database
 from voc_profile.__main__ import MIGRATIONS
 from voc_profile.api import build_app
-from voc_profile.audit import AuditTrail
-from voc_profile.models import Customer, Visit
+from voc_profile.models import Customer, Visit, audit_table
 from voc_profile.settings import Settings
 
 TOKEN = "test-admin-token-profile-cli"
@@ -56,7 +56,7 @@ class ProfileServer:
         try:
             await migrations.upgrade(database, MIGRATIONS, name="profile")
             settings = Settings(admin_token=TOKEN, max_import_bytes=16 * 1024 * 1024, import_batch_size=100)
-            app = build_app(settings, database, AuditTrail(database))
+            app = build_app(settings, database, Audit(database, audit_table))
             config = uvicorn.Config(
                 app, host="127.0.0.1", port=0, log_config=None, access_log=False, lifespan="off"
             )

@@ -58,7 +58,7 @@ def test_the_start_report_masks_secrets_and_flags_unknown_variables() -> None:
     )
     text = "\n".join(lines)
     assert "    VOC_FEEDBACK_RATE_LIMIT_BURST=2   (feedback)" in lines
-    assert "    VOC_JWT_SECRET=****   (notify)" in lines
+    assert "    VOC_JWT_SECRET=****   (all services)" in lines
     assert "    VOC_NOTIFY_DATABASE_URL=postgresql://voc:****@db:5432/notify   (notify)" in lines
     assert "    VOC_SMTP_URL=smtp://pager:****@mail.example:587   (notify)" in lines
     assert "VOC_FEEDBACK_RATE_LIMIT_PER_SECOND" not in text and "hunter2" not in text and "s3cr3t" not in text

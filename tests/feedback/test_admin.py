@@ -110,6 +110,7 @@ def test_bad_admin_requests_write_nothing(
 
 
 def test_admin_calls_need_the_admin_token(feedback_service: FeedbackService) -> None:
+    """Or a cx_admin's staff token (tests/security); a store key is no credential here (401)."""
     store_key = feedback_service.new_key(STORE)
     for method, path in (
         ("get", "/v1/admin/api-keys"),
@@ -118,7 +119,7 @@ def test_admin_calls_need_the_admin_token(feedback_service: FeedbackService) -> 
         ("put", "/v1/admin/stores"),
     ):
         problem(httpx.request(method, f"{feedback_service.url}{path}"), 401)
-        problem(httpx.request(method, f"{feedback_service.url}{path}", headers=store_key["headers"]), 403)
+        problem(httpx.request(method, f"{feedback_service.url}{path}", headers=store_key["headers"]), 401)
 
 
 def test_store_directory_upserts(feedback_service: FeedbackService) -> None:

@@ -14,10 +14,11 @@ import pytest
 from tests.conftest import DatabaseFactory
 from voc_feedback import keys
 from voc_feedback.__main__ import MIGRATIONS
+from voc_feedback.models import audit_table, revocations_table
 from voc_feedback.ratelimit import RateLimiter
 from voc_feedback.routes import reading
 from voc_feedback.settings import Settings
-from voc_platform import migrations
+from voc_platform import audit, migrations
 from voc_platform.db import Database
 from voc_platform.errors import RateLimited
 from voc_platform.http import create_app
@@ -39,6 +40,13 @@ async def reading_app(databases: DatabaseFactory) -> AsyncIterator[Reading]:
     app.state.settings = Settings(VOC_ENV="test", admin_token="routes-admin-token")
     app.state.database = database
     app.state.rate_limiter = RateLimiter(rate_per_second=0.001, burst=1)
+    audit.install(
+        app,
+        settings=app.state.settings,
+        database=database,
+        revocations_table=revocations_table,
+        audit=audit_table,
+    )
     async with database.transaction() as session:
         _, key = await keys.create_api_key(session, name="routes", store_ids=["s1"])
     transport = httpx.ASGITransport(app=app)

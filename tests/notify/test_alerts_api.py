@@ -159,7 +159,7 @@ def test_resolve_needs_outcome_and_replays_are_idempotent(
 def test_admin_directory_needs_the_admin_token(running_system: RunningSystem) -> None:
     notify = running_system.url("notify")
     problem(httpx.put(f"{notify}/v1/admin/stores", json=[]), 401)
-    problem(httpx.put(f"{notify}/v1/admin/stores", json=[], headers={"Authorization": "Bearer wrong"}), 403)
+    problem(httpx.put(f"{notify}/v1/admin/stores", json=[], headers={"Authorization": "Bearer wrong"}), 401)
     body = problem(
         httpx.put(
             f"{notify}/v1/admin/staff",

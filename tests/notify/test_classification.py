@@ -13,7 +13,6 @@ from tests.conftest import DatabaseFactory
 from tests.notify.conftest import MIGRATIONS, known, raise_alert
 from voc.events.v1 import events_pb2
 from voc_notify import views
-from voc_notify.auth import Principal
 from voc_notify.events import feedback_of
 from voc_notify.facts import Feedback
 from voc_notify.models import Alert
@@ -21,6 +20,7 @@ from voc_notify.settings import Settings
 from voc_notify.workers import push_payload
 from voc_platform import migrations
 from voc_platform.db import Database
+from voc_platform.identity import Principal
 
 NOW = 1_790_000_000.0
 LEAD = Principal("lead", "shift_lead", ("s1",), None)

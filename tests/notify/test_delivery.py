@@ -20,7 +20,6 @@ from sqlalchemy import select
 from tests.notify.conftest import SEOUL, add_device, deliveries, events, new_alert, plan
 from voc_cli.push_emulator import PushEmulator
 from voc_notify import alerts, lifecycle
-from voc_notify.auth import Principal
 from voc_notify.facts import UNKNOWN_CUSTOMER, AlertInput, Feedback
 from voc_notify.models import Alert, Device, EscalationTimer, Staff, Store
 from voc_notify.settings import Settings
@@ -30,6 +29,7 @@ from voc_notify.workers import DeliveryWorker, EscalationWorker, lease_alert_del
 from voc_platform import dbsync
 from voc_platform.db import Database
 from voc_platform.dbsync import Reader
+from voc_platform.identity import Principal
 
 VAPID = VapidKeys.generate()
 

@@ -12,12 +12,12 @@ from sqlalchemy import select
 
 from tests.notify.test_webpush import fake_keys
 from voc_notify import api
-from voc_notify.auth import Principal, issue_token
 from voc_notify.models import Device
 from voc_notify.settings import Settings
 from voc_notify.stream import AlertBroker
 from voc_notify.webpush import PushAllowlist, VapidKeys
 from voc_platform.db import Database
+from voc_platform.identity import Principal, issue_token
 
 ENDPOINT = "https://fcm.googleapis.com/fcm/send/device-binding-test"
 

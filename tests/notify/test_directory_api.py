@@ -245,7 +245,7 @@ def test_delivery_receipts_are_for_managers(
     assert mine["accepted_at"] <= mine["shown_at"] <= mine["opened_at"] <= mine["acknowledged_at"]
     area = httpx.get(deliveries_url, headers=login(running_system, "jimin@area.demo"))
     assert area.status_code == 200
-    assert "managers" in problem(httpx.get(deliveries_url, headers=lead), 403)["detail"]
+    assert "alerts.deliveries" in problem(httpx.get(deliveries_url, headers=lead), 403)["detail"]
     problem(httpx.get(deliveries_url, headers=login(running_system, "seoyeon@gangnam.demo")), 404)
     problem(httpx.get(deliveries_url), 401)
     resolved = httpx.post(

@@ -12,7 +12,6 @@ from sqlalchemy import select
 
 from tests.notify.conftest import plan, raise_alert
 from voc_notify import views
-from voc_notify.auth import Principal
 from voc_notify.erasure import ERASED_CONTEXT, redact_customer
 from voc_notify.facts import (
     CustomerContext,
@@ -26,6 +25,7 @@ from voc_notify.facts import (
 )
 from voc_notify.models import Alert, Staff
 from voc_platform.db import Database
+from voc_platform.identity import Principal
 
 NOW = 1_790_000_000.0
 LEAD = Principal("lead", "shift_lead", ("s1",), None)

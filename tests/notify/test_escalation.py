@@ -13,7 +13,6 @@ from sqlalchemy import func, select
 from tests.conftest import DatabaseFactory
 from voc.common.v1 import common_pb2
 from voc_notify import alerts, lifecycle
-from voc_notify.auth import Principal
 from voc_notify.clients import Upstreams
 from voc_notify.facts import UNKNOWN_CUSTOMER, AlertInput, EscalationStep, Feedback, Plan, Sla
 from voc_notify.models import Alert, Delivery, Device, EscalationTimer, Staff, Store, outbox_table
@@ -22,6 +21,7 @@ from voc_notify.stream import AlertBroker
 from voc_notify.workers import EscalationWorker
 from voc_platform import migrations
 from voc_platform.db import Database
+from voc_platform.identity import Principal
 
 MIGRATIONS = Path(alerts.__file__).parent / "migrations"
 

@@ -18,7 +18,6 @@ from tests.conftest import DATABASE, DatabaseFactory
 from tests.notify.conftest import MIGRATIONS, PEOPLE, add_device, known, new_alert, plan, raise_alert, seoul
 from voc.events.v1 import events_pb2
 from voc_notify import alerts, lifecycle, views
-from voc_notify.auth import Principal
 from voc_notify.facts import AlertInput, CustomerContext, Feedback, Plan
 from voc_notify.models import (
     Alert,
@@ -31,6 +30,7 @@ from voc_notify.models import (
 )
 from voc_platform import dbsync, migrations
 from voc_platform.db import Database
+from voc_platform.identity import Principal
 
 EVENING = seoul(2026, 11, 23, 21)  # a Monday; the store's quiet hours start at 22:00
 NIGHT = seoul(2026, 11, 23, 22, 30)

@@ -12,10 +12,10 @@ from tests.conftest import DatabaseFactory
 from tests.notify.conftest import MIGRATIONS, add_device, deliveries, events, new_alert, plan, seoul
 from voc.events.v1 import events_pb2
 from voc_notify import duty, lifecycle, routing
-from voc_notify.auth import Principal
 from voc_notify.models import Alert, EscalationTimer, Shift, ShiftOverride, Staff, StaffStore, Store
 from voc_platform import migrations
 from voc_platform.db import Database
+from voc_platform.identity import Principal
 
 MONDAY_10 = seoul(2026, 11, 23, 10)  # 2026-11-23 is a Monday
 LEAD = Principal("lead", "shift_lead", ("s1",), None)

@@ -120,8 +120,8 @@ async def test_refresh_reads_role_and_stores_from_the_directory(notify: Notify) 
         assert renewed.status_code == 200, renewed.text
         body = renewed.json()
         claims = jwt.decode(body["access_token"], options={"verify_signature": False})
-        # The claims format other services verify is unchanged.
-        assert set(claims) == {"sub", "role", "stores", "area", "iat", "exp", "iss"}
+        # The claims every service verifies (voc_platform.identity), as login issues them.
+        assert set(claims) == {"sub", "role", "stores", "area", "iat", "iat_ms", "exp", "iss"}
         assert claims["role"] == "store_manager" and claims["stores"] == ["s1", "s2"]
         assert body["staff"]["role"] == "store_manager"
 

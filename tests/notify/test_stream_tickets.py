@@ -3,21 +3,26 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 
 import pytest
 
 from voc_notify import auth
-from voc_notify.auth import Principal
 from voc_platform.db import Database
 from voc_platform.errors import Unauthenticated
+from voc_platform.identity import Principal
 
 
 async def test_a_ticket_opens_one_stream_within_a_minute(notify_db: Database) -> None:
     lead = Principal("lead", "shift_lead", ("s1", "s2"), None)
     now = time.time()
     ticket = await auth.issue_stream_ticket(notify_db, principal=lead, now=now)
-    assert await auth.redeem_stream_ticket(notify_db, ticket=ticket, now=now + 59) == lead
+    # The staff member the ticket was issued to, as old as the ticket (a revocation after its
+    # issue ends it, and the stream it opens).
+    redeemed = await auth.redeem_stream_ticket(notify_db, ticket=ticket, now=now + 59)
+    assert redeemed == dataclasses.replace(lead, issued_ms=redeemed.issued_ms)
+    assert abs(redeemed.issued_ms - now * 1000) <= 1
     with pytest.raises(Unauthenticated):
         await auth.redeem_stream_ticket(notify_db, ticket=ticket, now=now + 59)
 

@@ -16,13 +16,13 @@ from voc_cli.mail_sink import MailSink
 from voc_cli.push_emulator import PushEmulator
 from voc_cli.supervisor import free_port
 from voc_notify import lifecycle
-from voc_notify.auth import Principal
 from voc_notify.channels.mail import MailSender, parse_smtp_url
 from voc_notify.fallback import MailChannel
 from voc_notify.models import Alert, Device, FallbackPage
 from voc_notify.settings import Settings
 from voc_notify.watchdog import DeliveryWatchdog
 from voc_platform.db import Database
+from voc_platform.identity import Principal
 
 WATCH = 60.0
 

@@ -22,7 +22,6 @@ from tests.notify.conftest import new_alert, plan
 from tests.support.webhook_receiver import WebhookReceiver
 from voc.events.v1 import events_pb2
 from voc_notify import lifecycle
-from voc_notify.auth import Principal
 from voc_notify.models import Alert, EscalationTimer, WebhookDelivery, WebhookEndpoint
 from voc_notify.schemas import WebhookIn
 from voc_notify.settings import Settings
@@ -37,6 +36,7 @@ from voc_notify.webhooks.targets import PublicResolver, UrlRefused, WebhookTarge
 from voc_notify.workers import EscalationWorker
 from voc_platform import dbsync
 from voc_platform.db import Database
+from voc_platform.identity import Principal
 
 LEAD = Principal(staff_id="lead", role="shift_lead", store_ids=("s1",), area_id=None)
 

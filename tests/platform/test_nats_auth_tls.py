@@ -36,6 +36,7 @@ from voc_feedback.settings import Settings as FeedbackSettings
 from voc_notify import __main__ as notify_main
 from voc_notify.models import outbox_table as notify_outbox
 from voc_notify.settings import Settings as NotifySettings
+from voc_platform import identity
 from voc_platform.bus import NatsSecurity
 from voc_platform.runtime import ServiceRuntime
 from voc_profile import __main__ as profile_main
@@ -307,6 +308,23 @@ def test_every_subject_a_service_uses_is_in_its_permissions() -> None:
             if f'"{name}"' not in blocks[service] and f'"dlq.{name}"' not in blocks[service]:
                 missing.append(f"{service}: {name}")
     assert missing == []
+
+
+def test_every_service_may_consume_the_staff_revocations_and_notify_publish_them() -> None:
+    """`voc.staff.sessions_revoked` (voc_platform.identity, so in no service's own code): notify
+    publishes it, every other service's durable consumer `<service>-revocations` reads it."""
+    text = ACCOUNTS.read_text()
+    blocks = dict(re.findall(r"user: (\w+)\n(.*?)\n      }\n", text, flags=re.S))
+    assert f'"{identity.SUBJECT_REVOKED}"' in blocks["notify"]
+    for service in ("feedback", "profile", "actions"):
+        durable = f"{service}-revocations"
+        for needed in (
+            f"$JS.API.CONSUMER.DURABLE.CREATE.VOC.{durable}",
+            f"$JS.API.CONSUMER.MSG.NEXT.VOC.{durable}",
+            f"$JS.ACK.VOC.{durable}.>",
+            f"dlq.{identity.SUBJECT_REVOKED}",
+        ):
+            assert f'"{needed}"' in blocks[service], (service, needed)
 
 
 async def test_a_service_with_the_wrong_password_never_gets_on_the_bus(

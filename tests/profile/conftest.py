@@ -18,13 +18,13 @@ from tests.conftest import DatabaseFactory
 from voc.common.v1 import common_pb2
 from voc.profile.v1 import profile_pb2, profile_pb2_grpc
 from voc_platform import migrations
+from voc_platform.audit import Audit
 from voc_platform.db import Database
 from voc_platform.grpc import client_channel, create_server
 from voc_profile import grpc_server
 from voc_profile.__main__ import MIGRATIONS
 from voc_profile.api import build_app
-from voc_profile.audit import AuditTrail
-from voc_profile.models import outbox_table
+from voc_profile.models import audit_table, outbox_table
 from voc_profile.settings import Settings
 
 ADMIN = "test-admin-token-profile"
@@ -35,7 +35,7 @@ class Profile:
     database: Database
     settings: Settings
     client: httpx.AsyncClient
-    trail: AuditTrail
+    trail: Audit
 
     @property
     def admin(self) -> dict[str, str]:
@@ -79,7 +79,7 @@ async def open_profile(databases: DatabaseFactory, **overrides: Any) -> AsyncIte
 @asynccontextmanager
 async def app_client(database: Database, settings: Settings) -> AsyncIterator[Profile]:
     """Another app (other settings) on a database that is already there."""
-    trail = AuditTrail(database)
+    trail = Audit(database, audit_table)
     app = build_app(settings, database, trail)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://profile") as client:
         yield Profile(database, settings, client, trail)

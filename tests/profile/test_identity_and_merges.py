@@ -129,5 +129,5 @@ async def test_crm_upsert_reports_bad_identifiers_per_item(profile: Profile) -> 
     assert_problem(await profile.client.get("/v1/customers/nobody", headers=profile.admin), 404)
     assert_problem(await profile.client.get("/v1/customers/nobody/context", headers=profile.admin), 404)
     assert_problem(
-        await profile.client.get("/v1/customers/x", headers={"Authorization": "Bearer wrong"}), 403
+        await profile.client.get("/v1/customers/x", headers={"Authorization": "Bearer wrong"}), 401
     )

@@ -79,11 +79,12 @@ async def test_export_then_erase_removes_personal_data_and_tells_the_others(prof
     assert await dbsync.read(db, resolution.lookup, identifiers=normalize(phone="010-4444-5555")) is None
 
     entries = (await client.get("/v1/audit", headers=profile.admin)).json()["entries"]
-    actions = [(e["actor"], e["action"], e["customer_id"]) for e in entries]
-    assert ("admin:dpo@hq", "create", customer_id) in actions
-    assert ("admin:dpo@hq", "subject_export", customer_id) in actions
-    assert ("admin:dpo@hq", "erase", customer_id) in actions
-    assert ("system", "merge", customer_id) in actions
+    actions = [(e["actor"], e["on_behalf_of"], e["action"], e["target"]) for e in entries]
+    target = f"customer:{customer_id}"
+    assert ("admin", "dpo@hq", "create", target) in actions
+    assert ("admin", "dpo@hq", "subject_export", target) in actions
+    assert ("admin", "dpo@hq", "erase", target) in actions
+    assert ("system", None, "merge", target) in actions
     text = str(entries)
     assert "010-4444-5555" not in text and "+821044445555" not in text and "lee@example.com" not in text
 
@@ -111,7 +112,7 @@ async def test_reads_are_audited_and_the_timeline_joins_the_channels(profile: Pr
     assert answer["entries"][1]["outcome"] == "compensated" and answer["entries"][1]["status"] == "resolved"
     await profile.client.get(f"/v1/customers/{cid}", headers=profile.admin)
     await profile.client.get(f"/v1/customers/{cid}/context", headers=profile.admin)
-    audit = (await profile.client.get(f"/v1/audit?customer_id={cid}", headers=profile.admin)).json()[
+    audit = (await profile.client.get(f"/v1/audit?target=customer:{cid}", headers=profile.admin)).json()[
         "entries"
     ]
     assert {"read", "read_context", "read_timeline"} <= {e["action"] for e in audit}

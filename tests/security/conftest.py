@@ -20,6 +20,7 @@ from tests.support.system import wait_for
 from voc_cli import demo
 from voc_cli.push_emulator import PushEmulator
 from voc_cli.supervisor import SERVICES, System, SystemConfig
+from voc_platform import identity
 
 STORE_A = "store-gangnam"
 STORE_B = "store-busan"
@@ -27,22 +28,28 @@ STORE_B = "store-busan"
 CALLERS = (
     "none",  # no Authorization header
     "wrong",  # a bearer token nobody issued
+    "foreign",  # a well-formed staff token (cx_admin's claims) signed by another deployment's secret
     "key_a",  # store A's API key
     "key_b",  # store B's API key
+    "staff",  # store A's frontline staff member (role staff)
     "staff_a",  # store A's shift lead (notify token)
     "staff_b",  # store B's shift lead
     "manager_a",  # store A's store manager
     "area_a",  # the area manager of A's area (area-seoul)
     "cx_admin",  # the head-office CX admin (a staff role that sees every store)
+    "analyst",  # the head-office analyst (read-only, every store, no personal data out)
     "admin",  # the services' admin token
 )
 STAFF_EMAILS = {
+    "staff": "jihoon@gangnam.demo",
     "staff_a": "minji@gangnam.demo",
     "staff_b": "alex@busan.demo",
     "manager_a": "seoyeon@gangnam.demo",
     "area_a": "jimin@area.demo",
     "cx_admin": "cx@hq.demo",
+    "analyst": "analyst@hq.demo",
 }
+FRESH_STAFF_PASSWORD = "matrix-password-3"
 COMPLAINT = {
     "store_id": STORE_A,
     "channel": "kiosk",
@@ -182,14 +189,19 @@ class SecuredSystem:
         endpoint_id: str = r.json()["id"]
         return endpoint_id
 
+    def login(self, caller: str) -> dict[str, str]:
+        """A new access token of a staff caller (as its Authorization header)."""
+        email = STAFF_EMAILS[caller]
+        return _login(self.url("notify"), email, self.staff(email)["password"])
+
     def fresh_staff(self) -> str:
-        """A new staff member of store A (to deactivate or activate)."""
+        """A new staff member of store A (to deactivate, activate or log in and out)."""
         staff_id = self.unique("matrix-staff")
         person = {
             "id": staff_id,
-            "name": "Matrix Staff",
+            "name": "Matrix Fresh",
             "email": f"{staff_id}@gangnam.demo",
-            "password": "matrix-password-1",
+            "password": FRESH_STAFF_PASSWORD,
             "role": "staff",
             "store_ids": [STORE_A],
         }
@@ -197,11 +209,13 @@ class SecuredSystem:
         assert r.status_code == 200, r.text
         return staff_id
 
-    def fresh_refresh_token(self, email: str = "minji@gangnam.demo") -> str:
-        """A refresh token of a new session of a demo staff member (to refresh or log out)."""
+    def fresh_refresh_token(self) -> str:
+        """A refresh token of a new session of a new staff member (to refresh or log out: a
+        logout ends its owner's access tokens, so never a caller's of the matrix)."""
+        staff_id = self.fresh_staff()
         r = self.http.post(
             f"{self.url('notify')}/v1/auth/login",
-            json={"email": email, "password": self.staff(email)["password"]},
+            json={"email": f"{staff_id}@gangnam.demo", "password": FRESH_STAFF_PASSWORD},
         )
         assert r.status_code == 200, r.text
         token: str = r.json()["refresh_token"]
@@ -260,9 +274,13 @@ def secured(
         }
         for caller, store_id in (("key_a", STORE_A), ("key_b", STORE_B)):
             secured.headers[caller] = {"Authorization": f"Bearer {secured.store(store_id)['api_key']}"}
-        for caller, email in STAFF_EMAILS.items():
-            password = secured.staff(email)["password"]
-            secured.headers[caller] = _login(system.url("notify"), email, password)
+        for caller, _email in STAFF_EMAILS.items():
+            secured.headers[caller] = secured.login(caller)
+        # The CX admin's claims, signed with a secret this deployment does not have.
+        foreign = identity.issue_token(
+            identity.Principal("staff-cx", "cx_admin", (), None), secret=secrets.token_urlsafe(48), ttl=600
+        )
+        secured.headers["foreign"] = {"Authorization": f"Bearer {foreign}"}
         yield secured
         secured.http.close()
     finally:

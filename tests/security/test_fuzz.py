@@ -34,6 +34,7 @@ from tests.security.test_authz_matrix import STAFF_A_ID
 
 FUZZ_EXAMPLES = int(os.environ.get("VOC_FUZZ_EXAMPLES", "60"))
 CALLERS = ("admin", "key_a", "staff_a")
+FRAMING_HEADERS = frozenset({"transfer-encoding", "content-length", "connection", "host", "upgrade", "te"})
 SERVICES = ("feedback", "profile", "actions", "notify")
 CHECKS = [not_a_server_error, response_schema_conformance, status_code_conformance, content_type_conformance]
 
@@ -44,6 +45,11 @@ def fitted(case: Any, caller: str) -> None:
     intake = case.operation.path == "/v1/feedback" and case.method == "POST"
     if caller == "key_a" and intake and isinstance(case.body, dict) and "store_id" in case.body:
         case.body["store_id"] = STORE_A
+    # Generated headers that break the HTTP framing itself (e.g. `transfer-encoding: <junk>` on a
+    # bodiless POST) are refused by uvicorn's parser with a text/plain 400 before any app code
+    # runs: the server's framing, not an answer of our API.
+    for name in [h for h in (case.headers or {}) if h.lower() in FRAMING_HEADERS]:
+        del case.headers[name]
 
 
 def fuzz_operation(
@@ -89,8 +95,9 @@ AUTHORISED = {
     ("notify", "admin"),
     ("notify", "staff_a"),
 }
-# The live stream never ends for a staff token; its access is the matrix's business.
-SKIPPED = {("notify", "staff_a", "GET /v1/alerts/stream")}
+# The live stream never ends for a staff token, and a logout ends the caller's own token (every
+# later call of the suite as staff_a would be 401); their access is the matrix's business.
+SKIPPED = {("notify", "staff_a", "GET /v1/alerts/stream"), ("notify", "staff_a", "POST /v1/auth/logout")}
 
 
 @pytest.mark.parametrize("caller", CALLERS)

@@ -93,11 +93,9 @@ OTEL_EXPORTER_OTLP_ENDPOINT: {{ .Values.config.otlpEndpoint | quote }}
 {{ include "voc.secretEnv" (dict "env" (printf "VOC_%s_DATABASE_URL" (upper $name)) "secret" (include "voc.databaseSecret" .) "key" (index $root.Values.databases $name).key) }}
 {{ include "voc.secretEnv" (dict "env" "VOC_ADMIN_TOKEN" "secret" (include "voc.secret" $root) "key" "admin-token") }}
 {{ include "voc.secretEnv" (dict "env" "VOC_INTERNAL_TOKEN" "secret" (include "voc.secret" $root) "key" "internal-token") }}
+{{ include "voc.secretEnv" (dict "env" "VOC_JWT_SECRET" "secret" (include "voc.secret" $root) "key" "jwt-secret") }}
 {{- if eq $name "feedback" }}
 {{ include "voc.secretEnv" (dict "env" "VOC_FEEDBACK_FOLLOW_UP_SECRET" "secret" (include "voc.secret" $root) "key" "feedback-follow-up-secret") }}
-{{- end }}
-{{- if eq $name "notify" }}
-{{ include "voc.secretEnv" (dict "env" "VOC_JWT_SECRET" "secret" (include "voc.secret" $root) "key" "jwt-secret") }}
 {{- end }}
 {{- end }}
 

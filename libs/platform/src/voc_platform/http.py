@@ -1,8 +1,10 @@
 """FastAPI building blocks: RFC 9457 problem+json errors, a body-size limit, a server span per
-request, security headers on every response, and the admin-token dependency."""
+request, security headers on every response, and who may call a route: `require(permission)`
+(the admin token, or a staff token whose role has the permission; `voc_platform.identity`)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from importlib.metadata import version as _installed_version
 from typing import Annotated, Any
@@ -19,9 +21,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from voc_platform import metrics, telemetry
 from voc_platform.asgi import ResponseStatus
-from voc_platform.constant_time import same_secret
 from voc_platform.db import Database
 from voc_platform.errors import DomainError, FieldError, Forbidden, Invalid, Unauthenticated
+from voc_platform.identity import Caller, Identity, Permission
 
 PROBLEM_JSON = "application/problem+json"
 VERSION = _installed_version("voc-platform")  # the release, in every service's OpenAPI document
@@ -377,6 +379,7 @@ def create_app(
 
 
 _bearer = HTTPBearer(auto_error=False)
+_ACTOR_NAME = re.compile(r"^[\w.@+-]{1,64}$")
 BearerDep = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 
 
@@ -387,12 +390,51 @@ def bearer_token(credentials: HTTPAuthorizationCredentials | None) -> str:
     return credentials.credentials
 
 
-async def require_admin(request: Request, credentials: BearerDep) -> None:
-    """The service's admin token (`app.state.settings.admin_token`, compared in constant time):
-    401 without a token, 403 for another."""
+def declared_actor(request: Request) -> str | None:
+    """The name an admin-token caller says is behind it (X-Voc-Actor): recorded as such,
+    beside `admin`, never as the actor."""
+    name = request.headers.get("x-voc-actor", "")
+    return name if _ACTOR_NAME.match(name) else None
+
+
+async def current_caller(request: Request, credentials: BearerDep) -> Caller:
+    """The admin token or a valid staff token (401 for none, an expired, foreign-signed or
+    revoked token, or any other credential)."""
     token = bearer_token(credentials)
-    if not same_secret(token, request.app.state.settings.admin_token):
-        raise Forbidden("This call needs the admin token.")
+    identity: Identity = request.app.state.identity
+    caller = identity.caller(token, declared=declared_actor(request))
+    if caller is None:
+        raise Unauthenticated("Send the admin token or a staff access token (POST /v1/auth/login at notify).")
+    return caller
+
+
+CallerDep = Annotated[Caller, Depends(current_caller)]
+_GUARDS: dict[Permission, Callable[..., Awaitable[Caller]]] = {}
+
+
+def require(permission: Permission) -> Callable[..., Awaitable[Caller]]:
+    """The dependency of a route that needs `permission`: the caller (admin token, or a staff
+    token whose role has it); 401 for no valid credential, 403 for a role without it. One
+    function per permission, so FastAPI resolves it once per request."""
+    guard = _GUARDS.get(permission)
+    if guard is None:
+
+        async def guard(caller: CallerDep) -> Caller:
+            caller.require(permission)
+            return caller
+
+        guard.__name__ = f"require_{permission.value.replace('.', '_')}"
+        guard.permission = permission  # type: ignore[attr-defined]
+        _GUARDS[permission] = guard
+    return guard
+
+
+async def require_admin(caller: CallerDep) -> None:
+    """The admin token or a cx_admin's staff token (the role with every permission); 401 without
+    a valid credential, 403 for another role. A new route declares the permission it needs
+    instead (`require`), so the role table says who may call it."""
+    if not caller.is_admin and caller.role != "cx_admin":
+        raise Forbidden("This call needs the admin token or a cx_admin login.")
 
 
 def install_health_routes(app: FastAPI, *, extra_ready: Callable[[], bool] | None = None) -> None:

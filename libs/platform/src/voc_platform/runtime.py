@@ -114,6 +114,7 @@ class ServiceRuntime:
     async def start(self, parts: ServiceParts) -> None:
         self.parts = parts
         await self.migrate()
+        self._identity_and_audit(parts)
         for hook in parts.on_start:
             await hook()
         # NATS may be down: REST intake still answers (the outbox holds events), so connecting
@@ -167,6 +168,39 @@ class ServiceRuntime:
             self.grpc_port,
             "sqlite" if self.database.sqlite else "postgresql",
         )
+
+    def _identity_and_audit(self, parts: ServiceParts) -> None:
+        """What `voc_platform.audit.install` put on the app runs here: the staff revocation
+        list (loaded before serving, refreshed, fed by this service's durable consumer of
+        voc.staff.sessions_revoked) and the audit log (buffered reads flushed, old entries
+        pruned, the buffer written at stop)."""
+        state = parts.app.state
+        identity = getattr(state, "identity", None)
+        audit = getattr(state, "audit", None)
+        extra_start: list[Hook] = []
+        extra_jobs: list[Callable[[], Coroutine[Any, Any, None]]] = []
+        extra_stop: list[Hook] = []
+        consumers = list(parts.consumers)
+        if identity is not None:
+            extra_start.append(identity.revocations.refresh)
+            extra_jobs.append(identity.revocations.run)
+            if getattr(state, "consume_revocations", True):
+                consumers.append(identity.revocations.consumer(f"{self.name}-revocations"))
+        if audit is not None:
+            retention = self.settings.audit_retention_days
+
+            async def prune_audit() -> None:
+                await audit.run_pruning(retention_days=retention)
+
+            async def flush_audit() -> None:
+                await audit.flush()
+
+            extra_jobs += [audit.run, prune_audit]
+            extra_stop.append(flush_audit)
+        parts.on_start = [*extra_start, *parts.on_start]
+        parts.background = [*parts.background, *extra_jobs]
+        parts.on_stop = [*parts.on_stop, *extra_stop]
+        parts.consumers = consumers
 
     async def _connect_bus(self, parts: ServiceParts) -> None:
         delay = 0.2

@@ -101,6 +101,14 @@ class ServiceSettings(BaseSettings):
     nats_stream_replicas: int = Field(1, ge=1, le=5)
     admin_token: str = DEV_ADMIN_TOKEN
     internal_token: str = DEV_INTERNAL_TOKEN
+    # The signing secret of staff access tokens: notify's login signs with it, every service
+    # verifies with it (voc_platform.identity), so all four get the same value.
+    jwt_secret: str = Field(DEV_JWT_SECRET, validation_alias="VOC_JWT_SECRET")
+    # How often a replica reloads the staff revocation list its consumer (or another replica)
+    # wrote: with the bus's delay, the bound on how long a revoked token still works.
+    revocation_poll_seconds: float = Field(5.0, gt=0, le=30)
+    # Audit entries older than this are deleted (hourly, voc_platform.audit.Audit.run_pruning).
+    audit_retention_days: int = Field(365, ge=1, le=36500)
     host: str = "127.0.0.1"
     log_level: str = "INFO"
     log_format: Literal["json", "text"] = "json"
@@ -192,9 +200,13 @@ class ServiceSettings(BaseSettings):
 
     def production_secrets(self) -> list[tuple[str, str]]:
         """(variable, value) of every secret this service needs in production; a subclass adds
-        its own (feedback's follow-up secret, notify's JWT secret). A NATS password, when one is
-        used, is held to the same rule."""
-        found = [("VOC_ADMIN_TOKEN", self.admin_token), ("VOC_INTERNAL_TOKEN", self.internal_token)]
+        its own (feedback's follow-up secret). Every service verifies staff tokens, so every one
+        needs the JWT secret. A NATS password, when one is used, is held to the same rule."""
+        found = [
+            ("VOC_ADMIN_TOKEN", self.admin_token),
+            ("VOC_INTERNAL_TOKEN", self.internal_token),
+            ("VOC_JWT_SECRET", self.jwt_secret),
+        ]
         if self.nats_password is not None:
             found.append(("VOC_NATS_PASSWORD", self.nats_password))
         return found

@@ -5,8 +5,10 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from voc_actions.live import LiveLibrary
+from voc_actions.models import audit_table, revocations_table
 from voc_actions.routes import plans, playbooks
 from voc_actions.settings import Settings
+from voc_platform import audit
 from voc_platform.db import Database
 from voc_platform.http import create_app, install_health_routes
 
@@ -16,6 +18,9 @@ def build_app(settings: Settings, database: Database, live: LiveLibrary) -> Fast
     app = create_app(title="Frontline VoC — actions", service="voc-actions")
     install_health_routes(app, extra_ready=lambda: len(live.library) > 0)
     app.state.settings, app.state.database, app.state.live = settings, database, live
+    audit.install(
+        app, settings=settings, database=database, revocations_table=revocations_table, audit=audit_table
+    )
     for router in (playbooks.router, plans.router):
         app.include_router(router)
     return app

@@ -14,7 +14,9 @@ from voc_actions.errors import PlaybooksRejected
 from voc_actions.live import LiveLibrary, latest_publication_id, rebuild
 from voc_actions.models import Publication, outbox_table
 from voc_actions.playbooks import Library, Playbook, PlaybookValidationError, parse_playbooks
+from voc_platform.audit import Audit
 from voc_platform.db import Database
+from voc_platform.identity import Actor
 from voc_platform.outbox import add_event
 
 SUBJECT_PUBLISHED = "voc.actions.playbooks_published"
@@ -29,10 +31,23 @@ class Published:
     playbooks: list[Playbook]  # what this publication added, by id
 
 
-async def publish(*, database: Database, live: LiveLibrary, files: dict[str, str], actor: str) -> Published:
-    """Record a publication (`record_publication`) and, once committed, serve it on this replica."""
+async def publish(
+    *, database: Database, live: LiveLibrary, files: dict[str, str], actor: Actor, audit: Audit
+) -> Published:
+    """Record a publication (`record_publication`) and its audit entry and, once committed,
+    serve it on this replica."""
     async with database.transaction() as session:
-        published = await record_publication(session, live=live, files=files, actor=actor)
+        published = await record_publication(session, live=live, files=files, actor=actor.name)
+        await audit.record(
+            session,
+            actor=actor,
+            action="playbooks.publish",
+            target=f"publication:{published.publication_id}",
+            detail={
+                "files": sorted(files)[:100],
+                "playbooks": [f"{p.id}@{p.version}" for p in published.playbooks][:100],
+            },
+        )
     live.serve(published.library, published.publication_id)
     return published
 

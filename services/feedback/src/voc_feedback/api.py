@@ -5,9 +5,11 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from voc_feedback import metrics
+from voc_feedback.models import audit_table, revocations_table
 from voc_feedback.ratelimit import RateLimiter
 from voc_feedback.routes import admin, analytics, dashboard, follow_up, intake, reading
 from voc_feedback.settings import Settings
+from voc_platform import audit
 from voc_platform.db import Database
 from voc_platform.http import create_app, install_health_routes
 
@@ -20,6 +22,9 @@ def build_app(settings: Settings, database: Database) -> FastAPI:
     app.state.database = database
     app.state.rate_limiter = RateLimiter(
         rate_per_second=settings.rate_limit_per_second, burst=settings.rate_limit_burst
+    )
+    audit.install(
+        app, settings=settings, database=database, revocations_table=revocations_table, audit=audit_table
     )
     for module in (intake, reading, analytics, admin, follow_up, dashboard):
         app.include_router(module.router)

@@ -1,6 +1,6 @@
 """What the feedback routes declare in their signatures: settings and what is built from them, the
-reader's store scope, and the reading rules every list and report shares (the admin guard is the
-platform's `require_admin`)."""
+reader's store scope (admin token, staff token or store key), and the reading rules every list
+and report shares (admin routes declare the platform's `require(permission)`)."""
 
 from __future__ import annotations
 
@@ -21,10 +21,11 @@ from voc_feedback.ratelimit import RateLimiter
 from voc_feedback.schemas import Channel
 from voc_feedback.settings import Settings
 from voc_platform import taxonomy
-from voc_platform.constant_time import same_secret
+from voc_platform.audit import Audit
 from voc_platform.db import Database
-from voc_platform.errors import FieldError, Invalid
+from voc_platform.errors import FieldError, Forbidden, Invalid
 from voc_platform.http import BearerDep, SessionDep, app_state, bearer_token, reject_unknown_params
+from voc_platform.identity import Actor, Caller, Identity, Permission
 
 # Dependencies are coroutines: a plain function would run in the thread pool on every request.
 SettingsDep = Annotated[Settings, Depends(app_state("settings"))]
@@ -63,6 +64,31 @@ SlaDep = Annotated[Sla, Depends(get_sla)]
 
 
 @dataclass(frozen=True, slots=True)
+class Access:
+    """What a reader may see: its stores (None: every store), who it is for the audit log, and
+    the caller behind a token (None for a store key)."""
+
+    scope: Scope
+    actor: Actor
+    caller: Caller | None = None
+
+    @property
+    def is_admin(self) -> bool:
+        return self.caller is not None and self.caller.is_admin
+
+    def check(self, params: FilterParams) -> None:
+        """403 for a store (or, for staff, an area) outside the reader's scope: the answer
+        would be empty, and an empty answer tells as much as a count."""
+        if self.scope is not None and params.store_id and params.store_id not in self.scope:
+            raise Forbidden(
+                f"Store '{params.store_id}' is outside what you may see.",
+                errors=[FieldError("query.store_id", "outside your stores")],
+            )
+        if self.caller is not None:
+            self.caller.check_area(params.area_id)
+
+
+@dataclass(frozen=True, slots=True)
 class Reader:
     """A caller of the reading routes, not yet checked. A route's query dependency takes all
     its query parameters and calls `query_scope` in its body, which FastAPI runs only once they
@@ -73,39 +99,44 @@ class Reader:
     session: AsyncSession
     settings: Settings
     limiter: RateLimiter
+    identity: Identity
 
-    async def scope(self) -> Scope:
-        """The stores the caller may read: every store for the admin token (None, compared in
-        constant time), a store key's own otherwise (401 for an unknown key; throttled like
-        intake, 429)."""
+    async def scope(self, permission: Permission) -> Access:
+        """What the caller may read: every store for the admin token (compared in constant
+        time), a staff token's scope when its role has `permission` (403 otherwise; 401 when
+        expired, foreign or revoked), a store key's own stores otherwise (401 for an unknown
+        key; throttled like intake, 429)."""
         token = bearer_token(self.credentials)
-        if same_secret(token, self.settings.admin_token):
-            return None
+        caller = self.identity.caller(token)
+        if caller is not None:
+            caller.require(permission)
+            return Access(caller.scope, caller.actor, caller)
         api_key = await keys.authenticate_in(self.session, key=token)
         self.limiter.admit(api_key.id)
-        return api_key.store_ids
+        return Access(api_key.store_ids, Actor(f"key:{api_key.id}"))
 
-    async def query_scope(self, request: Request, *, allowed: Iterable[str]) -> Scope:
+    async def query_scope(
+        self, request: Request, permission: Permission, *, allowed: Iterable[str]
+    ) -> Access:
         """`scope`, after refusing query parameters the route does not take (422: a typo must
         not widen a filter)."""
         reject_unknown_params(request, allowed)
-        return await self.scope()
+        return await self.scope(permission)
 
 
 async def get_reader(
-    credentials: BearerDep, session: SessionDep, settings: SettingsDep, limiter: RateLimiterDep
+    credentials: BearerDep,
+    session: SessionDep,
+    settings: SettingsDep,
+    limiter: RateLimiterDep,
+    request: Request,
 ) -> Reader:
-    return Reader(credentials, session, settings, limiter)
+    return Reader(credentials, session, settings, limiter, request.app.state.identity)
 
 
 ReaderDep = Annotated[Reader, Depends(get_reader)]
+AuditDep = Annotated[Audit, Depends(app_state("audit"))]
 
-
-async def reader_scope(reader: ReaderDep) -> Scope:
-    return await reader.scope()
-
-
-ReaderScopeDep = Annotated[Scope, Depends(reader_scope)]
 
 # The filter's query parameters, as the reading routes declare them.
 FILTER_PARAMS = frozenset({"store_id", "area_id", "channel", "category", "sentiment", "status", "from", "to"})
@@ -145,15 +176,17 @@ FilterParamsDep = Annotated[FilterParams, Depends(filter_params)]
 
 
 def feedback_filter(
-    scope: Scope, params: FilterParams, *, since: str | None, until: str | None
+    access: Access, params: FilterParams, *, since: str | None, until: str | None
 ) -> FeedbackFilter:
-    """The reader's filter: the period parsed, 'to' after 'from'."""
+    """The reader's filter: its scope in the query, a store or area outside it refused (403),
+    the period parsed, 'to' after 'from'."""
+    access.check(params)
     start = parse_period(since, "from")
     end = parse_period(until, "to")
     if start is not None and end is not None and end <= start:
         raise Invalid("'to' must be after 'from'.", errors=[FieldError("query.to", "before 'from'")])
     return FeedbackFilter(
-        scope_store_ids=scope,
+        scope_store_ids=access.scope,
         store_id=params.store_id,
         area_id=params.area_id,
         channel=params.channel.value if params.channel else None,

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from fastapi import FastAPI
 
 from voc_notify.auth import LoginGuard
+from voc_notify.models import audit_table, revocations_table
 from voc_notify.routes import alerts, app, auth, devices, directory, webhooks
 from voc_notify.settings import Settings
 from voc_notify.stream import AlertBroker
@@ -14,6 +15,7 @@ from voc_notify.webhooks.sender import WebhookSender
 from voc_notify.webhooks.signing import SecretBox
 from voc_notify.webhooks.targets import WebhookTargets
 from voc_notify.webpush import PushAllowlist, VapidKeys
+from voc_platform import audit
 from voc_platform.db import Database
 from voc_platform.http import create_app, install_health_routes
 
@@ -38,6 +40,15 @@ def build_app(
         WebhookTargets(settings.allowed_webhook_hosts()), timeout=settings.webhook_timeout_seconds
     )
     api.state.secret_box = SecretBox.of(settings)
+    # notify issues the tokens and writes its revocations itself: no consumer of its own event
+    audit.install(
+        api,
+        settings=settings,
+        database=database,
+        revocations_table=revocations_table,
+        audit=audit_table,
+        consume_revocations=False,
+    )
     routers = (auth.router, auth.managers, devices.router, alerts.router, directory.router, webhooks.router)
     for router in (*routers, app.router):
         api.include_router(router)

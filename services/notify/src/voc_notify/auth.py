@@ -1,12 +1,15 @@
 """Staff login: passwords (argon2, verified in a worker thread), the failed-login limits (per
 client address in process; per account in the database, known e-mail or not, with a capped
-lock a manager can lift), short-lived access tokens (HS256 JWT), the refresh tokens that keep a
-shift signed in (rotating, bound to the app install, a reused one revokes its family; logout,
-a password change and deactivation revoke them) and the single-use tickets that open the live
-stream.
+lock a manager can lift), the access tokens it issues (HS256 JWT, `voc_platform.identity`: every
+service verifies them), the refresh tokens that keep a shift signed in (rotating, bound to the app
+install, a reused one revokes its family), the revocation of both (deactivation, a password set
+anew or changed, a directory change, logout: the refresh tokens here, the access tokens on every
+service through the `voc.staff.sessions_revoked` event) and the single-use tickets that open the
+live stream.
 
 The session API other code uses: `login` and `refresh` (each a `Session`), `logout`,
-`change_password`, `revoke_sessions` (inside the caller's transaction), `read_token`."""
+`change_password`, `revoke_sessions` (inside the caller's transaction; the caller notes the
+revocation with `revocations.note` once committed)."""
 
 from __future__ import annotations
 
@@ -19,19 +22,22 @@ from dataclasses import dataclass
 from math import ceil
 from typing import Any
 
-import jwt
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from voc_notify.models import Base, LoginFailure, RefreshToken, Staff, Store, StreamTicket
+from voc.events.v1 import events_pb2
+from voc_notify.models import Base, LoginFailure, RefreshToken, Staff, Store, StreamTicket, outbox_table
 from voc_notify.routing import ROLE_LEVEL
 from voc_notify.settings import Settings
+from voc_platform.audit import Audit
 from voc_platform.db import Database
 from voc_platform.dbsync import insert_ignore
 from voc_platform.errors import Forbidden, Invalid, NotFound, RateLimited, Unauthenticated
+from voc_platform.identity import SUBJECT_REVOKED, Actor, Caller, Principal, Revocations, issue_token
 from voc_platform.ids import uuid7
+from voc_platform.outbox import add_event
 from voc_platform.ratelimit import TokenBuckets
 
 _hasher = PasswordHasher()
@@ -48,53 +54,6 @@ def verify_password(password_hash: str | None, password: str) -> bool:
         return _hasher.verify(password_hash or _DUMMY_HASH, password) and password_hash is not None
     except (VerificationError, InvalidHashError):
         return False
-
-
-@dataclass(frozen=True)
-class Principal:
-    staff_id: str
-    role: str
-    store_ids: tuple[str, ...]
-    area_id: str | None
-
-
-def issue_token(principal: Principal, *, secret: str, ttl: int, now: float | None = None) -> str:
-    now = now or time.time()
-    claims = {
-        "sub": principal.staff_id,
-        "role": principal.role,
-        "stores": list(principal.store_ids),
-        "area": principal.area_id,
-        "iat": int(now),
-        "exp": int(now + ttl),
-        "iss": "voc-notify",
-    }
-    return jwt.encode(claims, secret, algorithm="HS256")
-
-
-class TokenError(Exception):
-    pass
-
-
-def read_token(token: str, *, secret: str) -> Principal:
-    try:
-        claims = jwt.decode(
-            token,
-            secret,
-            algorithms=["HS256"],
-            issuer="voc-notify",
-            options={"require": ["exp", "sub", "iss"]},
-        )
-    except jwt.ExpiredSignatureError as exc:
-        raise TokenError("The access token has expired; log in again.") from exc
-    except jwt.PyJWTError as exc:
-        raise TokenError("The access token is not valid.") from exc
-    return Principal(
-        staff_id=claims["sub"],
-        role=claims.get("role", "staff"),
-        store_ids=tuple(claims.get("stores") or ()),
-        area_id=claims.get("area"),
-    )
 
 
 STREAM_TICKET_SECONDS = 60
@@ -139,7 +98,9 @@ async def redeem_stream_ticket(database: Database, *, ticket: str, now: float | 
         row = (await session.execute(taken)).first()
     if row is None or row.expires_at < now:
         raise Unauthenticated("The stream ticket is not valid (each opens one stream within 60 s).")
-    return Principal(row.staff_id, row.role, tuple(row.store_ids or ()), row.area_id)
+    # As old as the ticket: a revocation after it was issued ends it (and the stream it opens).
+    issued_ms = int((row.expires_at - STREAM_TICKET_SECONDS) * 1000)
+    return Principal(row.staff_id, row.role, tuple(row.store_ids or ()), row.area_id, issued_ms=issued_ms)
 
 
 def _ticket_hash(ticket: str) -> str:
@@ -162,8 +123,10 @@ class Session:
 REFRESH_PREFIX = "vocrt_"
 
 
-def _principal_of(staff: Staff) -> Principal:
-    return Principal(staff.id, staff.role, tuple(staff.store_ids or ()), staff.area_id)
+def _principal_of(staff: Staff, *, area_stores: tuple[str, ...]) -> Principal:
+    return Principal(
+        staff.id, staff.role, tuple(staff.store_ids or ()), staff.area_id, area_store_ids=area_stores
+    )
 
 
 def _profile_of(staff: Staff) -> dict[str, Any]:
@@ -209,12 +172,20 @@ async def _start_session(
             ttl=settings.refresh_token_ttl_seconds,
             now=now,
         )
-    return _session_of(staff, refresh_token, settings=settings, now=now)
+        area_stores = await _area_stores(session, staff)
+    return _session_of(staff, refresh_token, area_stores=area_stores, settings=settings, now=now)
 
 
-def _session_of(staff: Staff, refresh_token: str, *, settings: Settings, now: float) -> Session:
+def _session_of(
+    staff: Staff, refresh_token: str, *, area_stores: tuple[str, ...], settings: Settings, now: float
+) -> Session:
+    """The session's access token carries identity's claims (`iat_ms` for revocation, and an
+    area manager's `area_stores`), as the directory has the staff member now."""
     access = issue_token(
-        _principal_of(staff), secret=settings.jwt_secret, ttl=settings.token_ttl_seconds, now=now
+        _principal_of(staff, area_stores=area_stores),
+        secret=settings.jwt_secret,
+        ttl=settings.token_ttl_seconds,
+        now=now,
     )
     return Session(
         access_token=access,
@@ -287,7 +258,8 @@ async def _rotate(
         ttl=settings.refresh_token_ttl_seconds,
         now=now,
     )
-    return _session_of(staff, new, settings=settings, now=now)
+    area_stores = await _area_stores(session, staff)
+    return _session_of(staff, new, area_stores=area_stores, settings=settings, now=now)
 
 
 async def _revoke(session: AsyncSession, where: Any, *, reason: str, now: float) -> None:
@@ -298,32 +270,19 @@ async def _revoke(session: AsyncSession, where: Any, *, reason: str, now: float)
     )
 
 
-async def logout(database: Database, *, refresh_token: str, now: float | None = None) -> None:
-    """End the session (the family) a refresh token belongs to; an unknown token is no error
-    (logging out twice, or after a revocation, is fine)."""
-    now = time.time() if now is None else now
-    async with database.transaction() as session:
-        family = await session.scalar(
-            select(RefreshToken.family_id).where(RefreshToken.token_hash == _ticket_hash(refresh_token))
-        )
-        if family is not None:
-            await _revoke(session, RefreshToken.family_id == family, reason="logout", now=now)
-
-
-async def revoke_sessions(
-    session: AsyncSession, *, staff_id: str, reason: str, now: float | None = None
-) -> None:
-    """End every session of a staff member, in the caller's transaction (a password change,
-    deactivation): their next refresh is a 401."""
-    await _revoke(session, RefreshToken.staff_id == staff_id, reason=reason, now=now or time.time())
-
-
 async def change_password(
-    database: Database, *, settings: Settings, principal: Principal, current: str, new: str
-) -> None:
+    database: Database,
+    revocations: Revocations,
+    *,
+    settings: Settings,
+    principal: Principal,
+    current: str,
+    new: str,
+) -> int:
     """The staff member's own password change: the current one must match (403 otherwise, counted
-    like a failed login, and refused while the account is locked: 429); every session ends, so a
-    stolen phone's session is gone too."""
+    like a failed login, and refused while the account is locked: 429); every session and access
+    token ends, so a stolen phone's is gone too. The revocation's cut-off, noted in this process
+    (`revocations.note`) once committed."""
     if current == new:
         raise Invalid("The new password is the current one.", field="body.new_password")
     async with database.session() as session:
@@ -345,7 +304,9 @@ async def change_password(
         row = await session.get(Staff, principal.staff_id)
         assert row is not None
         row.password_hash = new_hash
-        await revoke_sessions(session, staff_id=row.id, reason="password")
+        before = await revoke_sessions(session, revocations, staff_id=row.id, reason="password_changed")
+    revocations.note(principal.staff_id, before)
+    return before
 
 
 class LoginGuard:
@@ -428,6 +389,101 @@ async def login(
     return await _start_session(database, staff=staff, install_id=install_id, settings=settings, now=now)
 
 
+async def _area_stores(session: AsyncSession, staff: Staff) -> tuple[str, ...]:
+    """An area manager's area's stores, carried in the token (`area_stores`) so services that
+    keep no store directory (profile) scope by area too; a store added to the area shows from
+    the next login or refresh."""
+    if staff.role != "area_manager" or not staff.area_id:
+        return ()
+    found = await session.scalars(select(Store.id).where(Store.area_id == staff.area_id).order_by(Store.id))
+    return tuple(found)
+
+
+REVOCATION_REASONS = ("deactivated", "password_changed", "directory_changed", "logout", "revoked")
+
+
+async def revoke_sessions(
+    session: AsyncSession,
+    revocations: Revocations,
+    *,
+    staff_id: str,
+    reason: str,
+    now: float | None = None,
+) -> int:
+    """End what signs `staff_id` in, in the caller's transaction: every access token issued until
+    now, on every service (`revoke_access_tokens`), and every refresh token (their next refresh
+    is a 401), except for a directory change: its access tokens carry a stale role or stores,
+    while the next refresh reads the new ones. The caller notes the revocation in memory once
+    committed (`revocations.note`). The cut-off."""
+    now = time.time() if now is None else now
+    if reason != "directory_changed":
+        await _revoke(session, RefreshToken.staff_id == staff_id, reason=reason, now=now)
+    return await revoke_access_tokens(session, revocations, staff_id=staff_id, reason=reason, now=now)
+
+
+async def revoke_access_tokens(
+    session: AsyncSession,
+    revocations: Revocations,
+    *,
+    staff_id: str,
+    reason: str,
+    now: float | None = None,
+) -> int:
+    """End every access token issued to `staff_id` until now, on every service: the revocation
+    row here and the `StaffSessionsRevoked` event (outbox; not a webhook type) in the caller's
+    transaction. Other services store it from their consumer and refuse the tokens within their
+    refresh interval. The cut-off, in ms."""
+    assert reason in REVOCATION_REASONS, reason
+    before_ms = int((time.time() if now is None else now) * 1000)
+    await revocations.record(session, staff_id=staff_id, revoked_before_ms=before_ms, reason=reason)
+    event = events_pb2.StaffSessionsRevoked(staff_id=staff_id, revoked_before_ms=before_ms, reason=reason)
+    await add_event(session, outbox_table, subject=SUBJECT_REVOKED, message=event)
+    return before_ms
+
+
+async def logout(
+    database: Database,
+    revocations: Revocations,
+    audit: Audit,
+    *,
+    refresh_token: str | None = None,
+    principal: Principal | None = None,
+    now: float | None = None,
+) -> None:
+    """Log a staff member out. With a refresh token (the app's logout: no access token needed, it
+    may have expired) its session (family) ends; without one, the `principal` of the access token
+    sent. Either way every access token of that staff member issued so far stops working on every
+    service (the phone that logs out takes the others' access tokens with it; their own sessions
+    refresh). An unknown or already ended refresh token is no error (logging out twice is fine)."""
+    now = time.time() if now is None else now
+    revoked: tuple[str, int] | None = None
+    async with database.transaction() as session:
+        if refresh_token is not None:
+            row = (
+                await session.execute(
+                    select(RefreshToken.family_id, RefreshToken.staff_id).where(
+                        RefreshToken.token_hash == _ticket_hash(refresh_token)
+                    )
+                )
+            ).first()
+            staff_id = None if row is None else row.staff_id
+            if row is not None:
+                await _revoke(session, RefreshToken.family_id == row.family_id, reason="logout", now=now)
+            actor = Actor(f"staff:{staff_id}")
+        else:
+            assert principal is not None
+            staff_id = principal.staff_id
+            actor = Caller(principal).actor
+        if staff_id is not None:
+            before = await revoke_access_tokens(
+                session, revocations, staff_id=staff_id, reason="logout", now=now
+            )
+            revoked = (staff_id, before)
+            await audit.record(session, actor=actor, action="logout", target=f"staff:{staff_id}")
+    if revoked is not None:
+        revocations.note(*revoked)
+
+
 async def _count_failure(database: Database, *, key: str, settings: Settings, now: float) -> None:
     """Count one failed login of the account, locking it from the `login_max_failures`th on.
     Failures are forgotten `login_failures_kept_seconds` after the last one."""
@@ -472,7 +528,13 @@ def manages(manager: Principal, staff: Staff, *, staff_areas: set[str]) -> bool:
 
 
 async def unlock(
-    database: Database, *, staff_id: str, settings: Settings, by: Principal | None = None
+    database: Database,
+    *,
+    staff_id: str,
+    settings: Settings,
+    audit: Audit,
+    by: Principal | None = None,
+    actor: Actor | None = None,
 ) -> None:
     """Clear a staff member's failed logins and lock: the admin token's call (`by` None) or a
     manager's, for staff they manage (`manages`); anyone else's is answered as a missing staff
@@ -495,3 +557,5 @@ async def unlock(
             raise NotFound(f"No staff member '{staff_id}'.")
         key = account_key(staff.email, secret=settings.jwt_secret)
         await session.execute(delete(LoginFailure).where(LoginFailure.account_key == key))
+        who = actor or (Caller(by).actor if by is not None else Actor("admin"))
+        await audit.record(session, actor=who, action="staff.unlock", target=f"staff:{staff_id}")

@@ -12,10 +12,10 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from voc_notify.auth import Principal
 from voc_notify.models import Alert, AlertStepMark
 from voc_notify.routing import ROLE_LEVEL
 from voc_platform.errors import Conflict, FieldError, Invalid
+from voc_platform.identity import Principal
 from voc_platform.ids import uuid7
 
 log = logging.getLogger(__name__)

@@ -8,6 +8,7 @@ import csv
 import io
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Annotated, Any, NoReturn
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -20,8 +21,10 @@ from voc_notify.auth import hash_password, revoke_sessions, verify_password
 from voc_notify.errors import CsvRejected, RowError
 from voc_notify.models import STORE_COLUMNS, Shift, ShiftOverride, Staff, Store
 from voc_notify.schemas import OverrideIn, Role, ShiftIn, StaffIn, StoreIn
+from voc_platform.audit import Audit
 from voc_platform.db import Database
 from voc_platform.errors import Conflict, FieldError, Invalid, NotFound
+from voc_platform.identity import Actor, Revocations
 from voc_platform.ids import uuid7
 from voc_platform.records import fields_of
 
@@ -29,20 +32,31 @@ CSV_COLUMNS = ("id", "name", "email", "password", "role", "store_ids", "area_id"
 CSV_REQUIRED = frozenset({"id", "name", "email", "role"})
 
 
-async def upsert_stores(database: Database, *, stores: Sequence[StoreIn]) -> int:
+async def upsert_stores(database: Database, *, stores: Sequence[StoreIn], editor: Editor) -> int:
     """Create or replace stores by id."""
     async with database.transaction() as session:
         for item in stores:
             await session.merge(Store(**item.model_dump()))
+        await editor.audit.record(
+            session,
+            actor=editor.actor,
+            action="stores.put",
+            target=None,
+            detail={"stores": [s.id for s in stores][:100], "count": len(stores)},
+        )
     return len(stores)
 
 
-async def list_stores(session: AsyncSession) -> list[dict[str, Any]]:
-    return [fields_of(s, STORE_COLUMNS) for s in await session.scalars(select(Store).order_by(Store.id))]
+async def list_stores(session: AsyncSession, *, scope: tuple[str, ...] | None) -> list[dict[str, Any]]:
+    """The stores in `scope` (None: every store), by id."""
+    query = select(Store).order_by(Store.id)
+    if scope is not None:
+        query = query.where(Store.id.in_(scope))
+    return [fields_of(s, STORE_COLUMNS) for s in await session.scalars(query)]
 
 
 def _new_staff(staff_id: str, fields: dict[str, Any], password_hash: str) -> Staff:
-    return Staff(id=staff_id, **fields, password_hash=password_hash, active=True)
+    return Staff(id=staff_id, **{"active": True, **fields}, password_hash=password_hash)
 
 
 async def _with_language(
@@ -82,26 +96,40 @@ async def _hash_passwords(
     return await asyncio.to_thread(work)
 
 
-async def set_active(database: Database, *, staff_id: str, active: bool) -> None:
-    """Deactivate a staff member (no login, no refresh, no pages; every session ends at once) or
-    activate them again."""
-    async with database.transaction() as session:
-        staff = await session.get(Staff, staff_id)
-        if staff is None:
-            raise NotFound(f"No staff member '{staff_id}'.")
-        staff.active = active
-        if not active:
-            await revoke_sessions(session, staff_id=staff_id, reason="deactivated")
+@dataclass(frozen=True, slots=True)
+class Editor:
+    """Who changes the directory (the audit log's actor), and where the change is recorded:
+    the audit log, and the revocation list when a staff member's tokens must end."""
+
+    actor: Actor
+    audit: Audit
+    revocations: Revocations
 
 
-async def upsert_staff(database: Database, *, staff: Sequence[StaffIn]) -> int:
-    """Create or update staff by id (the password is set anew). An id or an e-mail twice in the
-    list is `Invalid` (422), an e-mail another staff member has is a `Conflict` (409); nothing
-    is written then."""
+async def _staff_changed(
+    session: AsyncSession, editor: Editor, *, staff_id: str, reason: str, revoked: list[tuple[str, int]]
+) -> None:
+    before = await revoke_sessions(session, editor.revocations, staff_id=staff_id, reason=reason)
+    revoked.append((staff_id, before))
+
+
+def _note(editor: Editor, revoked: list[tuple[str, int]]) -> None:
+    """The revocations, in this process's memory once their transaction committed."""
+    for staff_id, before in revoked:
+        editor.revocations.note(staff_id, before)
+
+
+async def upsert_staff(database: Database, *, staff: Sequence[StaffIn], editor: Editor) -> int:
+    """Create or update staff by id (the password is set anew; an existing member's tokens are
+    revoked when it differs from theirs or their role, stores or area change; `active: false`
+    deactivates). An id or an e-mail twice in the list is
+    `Invalid` (422), an e-mail another staff member has is a `Conflict` (409); nothing is
+    written then."""
     _no_repeats([(f"body.{i}", item.id, item.email.lower()) for i, item in enumerate(staff)])
     # argon2 is deliberately slow (tens of ms, 64 MiB each): in a worker thread, before the
     # transaction, so neither the event loop nor the database's write lock waits for it.
     hashes = await _hash_passwords(database, [(item.id, item.password) for item in staff])
+    revoked: list[tuple[str, int]] = []
     try:
         async with database.transaction() as session:
             owners = await _email_owners(session, [item.email for item in staff])
@@ -121,14 +149,37 @@ async def upsert_staff(database: Database, *, staff: Sequence[StaffIn]) -> int:
                     assert password_hash is not None
                     session.add(_new_staff(item.id, fields, password_hash))
                 else:
+                    access = (existing.role, list(existing.store_ids or ()), existing.area_id)
+                    was_active = existing.active
                     for key, value in fields.items():
                         setattr(existing, key, value)
                     existing.password_hash = password_hash or existing.password_hash
-                    if changed:
-                        await revoke_sessions(session, staff_id=item.id, reason="password")
+                    reason = _revocation_reason(
+                        deactivated=was_active and not existing.active,
+                        password_changed=changed,
+                        access_changed=access
+                        != (existing.role, list(existing.store_ids or ()), existing.area_id),
+                    )
+                    if reason is not None:
+                        await _staff_changed(
+                            session, editor, staff_id=item.id, reason=reason, revoked=revoked
+                        )
+                await editor.audit.record(
+                    session,
+                    actor=editor.actor,
+                    action="staff.put",
+                    target=f"staff:{item.id}",
+                    detail={"created": existing is None, **_audited(fields)},
+                )
     except IntegrityError as exc:  # a concurrent call took the e-mail after the check above
         raise Conflict("An e-mail in the list belongs to another staff member.") from exc
+    _note(editor, revoked)
     return len(staff)
+
+
+def _audited(fields: dict[str, Any]) -> dict[str, Any]:
+    """What the audit log keeps of a staff record: the access it gives, not the person."""
+    return {k: fields[k] for k in ("role", "store_ids", "area_id", "active") if k in fields}
 
 
 def _no_repeats(items: Sequence[tuple[str, str, str]]) -> None:
@@ -173,9 +224,12 @@ async def _staff(session: AsyncSession, staff_id: str) -> Staff:
     return staff
 
 
-async def schedule(session: AsyncSession, *, staff_id: str) -> dict[str, Any]:
-    """A staff member's weekly shifts and one-off overrides."""
-    await _staff(session, staff_id)
+async def schedule(session: AsyncSession, *, staff_id: str, scope: tuple[str, ...] | None) -> dict[str, Any]:
+    """A staff member's weekly shifts and one-off overrides; one outside `scope` (who works at
+    none of its stores) is answered as missing."""
+    staff = await _staff(session, staff_id)
+    if scope is not None and not set(staff.store_ids or ()) & set(scope):
+        raise NotFound(f"No staff member '{staff_id}'.")
     shifts = await session.scalars(
         select(Shift).where(Shift.staff_id == staff_id).order_by(Shift.weekday, Shift.starts)
     )
@@ -191,7 +245,9 @@ async def schedule(session: AsyncSession, *, staff_id: str) -> dict[str, Any]:
     }
 
 
-async def replace_shifts(database: Database, *, staff_id: str, shifts: Sequence[ShiftIn]) -> dict[str, Any]:
+async def replace_shifts(
+    database: Database, *, staff_id: str, shifts: Sequence[ShiftIn], editor: Editor
+) -> dict[str, Any]:
     """Replace the weekly pattern; an empty list means "always on duty" again."""
     async with database.transaction() as session:
         await _staff(session, staff_id)
@@ -201,10 +257,19 @@ async def replace_shifts(database: Database, *, staff_id: str, shifts: Sequence[
             for item in shifts
         ]
         session.add_all(rows)
+        await editor.audit.record(
+            session,
+            actor=editor.actor,
+            action="shifts.put",
+            target=f"staff:{staff_id}",
+            detail={"shifts": len(rows)},
+        )
     return {"staff_id": staff_id, "shifts": [shift_json(s) for s in rows]}
 
 
-async def add_override(database: Database, *, staff_id: str, override: OverrideIn) -> dict[str, Any]:
+async def add_override(
+    database: Database, *, staff_id: str, override: OverrideIn, editor: Editor
+) -> dict[str, Any]:
     """On or off duty for whole local dates, whatever the weekly pattern says."""
     async with database.transaction() as session:
         await _staff(session, staff_id)
@@ -218,15 +283,34 @@ async def add_override(database: Database, *, staff_id: str, override: OverrideI
             created_at=time.time(),
         )
         session.add(row)
+        await editor.audit.record(
+            session,
+            actor=editor.actor,
+            action="override.add",
+            target=f"staff:{staff_id}",
+            detail={
+                "override_id": row.id,
+                "starts_on": row.starts_on,
+                "ends_on": row.ends_on,
+                "on_duty": row.on_duty,
+            },
+        )
     return override_json(row)
 
 
-async def remove_override(database: Database, *, staff_id: str, override_id: str) -> None:
+async def remove_override(database: Database, *, staff_id: str, override_id: str, editor: Editor) -> None:
     async with database.transaction() as session:
         row = await session.get(ShiftOverride, override_id)
         if row is None or row.staff_id != staff_id:
             raise NotFound(f"No override '{override_id}' for '{staff_id}'.")
         await session.delete(row)
+        await editor.audit.record(
+            session,
+            actor=editor.actor,
+            action="override.remove",
+            target=f"staff:{staff_id}",
+            detail={"override_id": override_id},
+        )
 
 
 async def on_duty_report(session: AsyncSession, *, store_id: str, now: float) -> dict[str, Any]:
@@ -317,10 +401,11 @@ def _conflicts(
     return errors
 
 
-async def import_staff_csv(database: Database, *, text: str) -> dict[str, int]:
+async def import_staff_csv(database: Database, *, text: str, editor: Editor) -> dict[str, int]:
     """Create or update the staff of a CSV (UTF-8, a header row, store_ids separated by ";"):
     all rows or none. Every problem is reported at once: the file's own and its clashes with
-    the directory."""
+    the directory. An existing member whose password, role, stores or area changed has their
+    tokens revoked."""
     numbered, errors = parse_staff_csv(text)
     rows = [row for _, row in numbered]
     async with database.session() as session:
@@ -332,6 +417,7 @@ async def import_staff_csv(database: Database, *, text: str) -> dict[str, int]:
     # argon2 is deliberately slow: in a worker thread, outside the transaction, so neither the
     # event loop nor the database's write lock waits for it.
     hashes = await _hash_passwords(database, [(r.id, r.password) for r in rows])
+    revoked: list[tuple[str, int]] = []
     async with database.transaction() as session:
         clashes = await _clashes(session, numbered)  # again: the directory may have moved meanwhile
         if clashes:
@@ -350,13 +436,59 @@ async def import_staff_csv(database: Database, *, text: str) -> dict[str, int]:
                 session.add(_new_staff(row.id, fields, password_hash))
                 created += 1
             else:
+                access = (staff.role, list(staff.store_ids or ()), staff.area_id)
                 for key, value in fields.items():
                     setattr(staff, key, value)
                 if password_hash is not None:
                     staff.password_hash = password_hash
-                if changed:
-                    await revoke_sessions(session, staff_id=row.id, reason="password")
+                reason = _revocation_reason(
+                    deactivated=False,
+                    password_changed=changed,
+                    access_changed=access != (staff.role, list(staff.store_ids or ()), staff.area_id),
+                )
+                if reason is not None:
+                    await _staff_changed(session, editor, staff_id=row.id, reason=reason, revoked=revoked)
+            await editor.audit.record(
+                session,
+                actor=editor.actor,
+                action="staff.import",
+                target=f"staff:{row.id}",
+                detail={"created": staff is None, **_audited(fields)},
+            )
+    _note(editor, revoked)
     return {"imported": len(rows), "created": created, "updated": len(rows) - created}
+
+
+def _revocation_reason(*, deactivated: bool, password_changed: bool, access_changed: bool) -> str | None:
+    """Why a changed staff member's tokens must end (`auth.REVOCATION_REASONS`), if they must:
+    deactivation, a new password (the same one sent again is no change, #23), or a new role,
+    stores or area (a token carries them)."""
+    if deactivated:
+        return "deactivated"
+    if password_changed:
+        return "password_changed"
+    if access_changed:
+        return "directory_changed"
+    return None
+
+
+async def set_active(database: Database, *, staff_id: str, active: bool, editor: Editor) -> None:
+    """Deactivate a staff member (no login, refresh or alerts; their refresh tokens and access
+    tokens revoked on every service at once) or activate them again."""
+    revoked: list[tuple[str, int]] = []
+    async with database.transaction() as session:
+        staff = await _staff(session, staff_id)
+        was_active = staff.active
+        staff.active = active
+        if was_active and not active:
+            await _staff_changed(session, editor, staff_id=staff_id, reason="deactivated", revoked=revoked)
+        await editor.audit.record(
+            session,
+            actor=editor.actor,
+            action="staff.activate" if active else "staff.deactivate",
+            target=f"staff:{staff_id}",
+        )
+    _note(editor, revoked)
 
 
 async def _clashes(session: AsyncSession, numbered: list[tuple[int, StaffCsvRow]]) -> list[RowError]:

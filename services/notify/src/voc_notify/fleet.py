@@ -10,10 +10,10 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from voc_notify.auth import Principal
 from voc_notify.models import AppInstall, Device, Staff, StaffStore, Store
 from voc_notify.routing import ROLE_LEVEL
 from voc_platform.errors import Forbidden
+from voc_platform.identity import Principal
 
 SILENT_SECONDS = 86400  # a device that got pushes but showed none for a day is "silent"
 

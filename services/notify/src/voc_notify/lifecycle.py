@@ -13,13 +13,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from voc.events.v1 import events_pb2
 from voc_notify import checklists
 from voc_notify.alerts import add_recipients_sync
-from voc_notify.auth import Principal
 from voc_notify.errors import AlreadyAcknowledged
 from voc_notify.models import Alert, Delivery, Device, EscalationTimer, Store
 from voc_notify.publishing import publish
 from voc_notify.routing import Candidate, staff_for_roles
 from voc_platform.dbsync import Reader
 from voc_platform.errors import Conflict
+from voc_platform.identity import Principal
 
 OUTCOMES = ("resolved", "compensated", "referred", "no_action_needed", "customer_unreachable")
 # The alert events each case hears (one per feedback item the alert answers).

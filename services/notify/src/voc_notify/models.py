@@ -22,6 +22,8 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import DeclarativeBase, Mapped, Mapper, mapped_column
 
+from voc_platform.audit import define_audit_table
+from voc_platform.identity import define_revocations_table
 from voc_platform.outbox import define_platform_tables
 
 
@@ -30,6 +32,8 @@ class Base(DeclarativeBase):
 
 
 outbox_table, processed_table = define_platform_tables(Base.metadata)
+revocations_table = define_revocations_table(Base.metadata)  # staff tokens revoked (voc_platform.identity)
+audit_table = define_audit_table(Base.metadata)  # who did what (voc_platform.audit)
 
 
 class Store(Base):

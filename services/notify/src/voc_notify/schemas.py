@@ -17,7 +17,7 @@ from pydantic import (
 from voc_notify.duty import parse_hhmm
 from voc_notify.lifecycle import OUTCOMES
 
-Role = Literal["staff", "shift_lead", "store_manager", "area_manager", "cx_admin"]
+Role = Literal["staff", "shift_lead", "store_manager", "area_manager", "cx_admin", "analyst"]
 
 
 def _time_of_day(value: str) -> str:
@@ -147,6 +147,8 @@ class StaffIn(Strict):
     # The language the staff member reads alerts and plans in; not given: theirs so far, or
     # for someone new their first store's language (ko without a store).
     language: Literal["ko", "en"] | None = None
+    # false deactivates: no login, no alerts, the staff member's tokens revoked on every service
+    active: bool = True
 
 
 class ShiftIn(Strict):

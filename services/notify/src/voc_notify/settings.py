@@ -6,7 +6,7 @@ from urllib.parse import urlsplit
 from pydantic import Field, field_validator, model_validator
 
 from voc_notify.patterns import PatternWatch, parse_rules
-from voc_platform.settings import DEV_JWT_SECRET, ServiceSettings
+from voc_platform.settings import ServiceSettings
 
 if TYPE_CHECKING:
     from voc_notify.webpush.endpoints import PushAllowlist
@@ -18,7 +18,6 @@ class Settings(ServiceSettings):
     http_port: int = Field(8040, validation_alias="VOC_NOTIFY_HTTP_PORT")
     grpc_port: int = Field(9040, validation_alias="VOC_NOTIFY_GRPC_PORT")
     database_url: str | None = Field(None, validation_alias="VOC_NOTIFY_DATABASE_URL")
-    jwt_secret: str = Field(DEV_JWT_SECRET, validation_alias="VOC_JWT_SECRET")
     token_ttl_seconds: int = Field(3600, validation_alias="VOC_TOKEN_TTL_SECONDS")
     # A refresh token (#23) lives this long unused; each refresh rotates it and starts anew.
     refresh_token_ttl_seconds: int = Field(
@@ -157,8 +156,8 @@ class Settings(ServiceSettings):
         return value
 
     def production_secrets(self) -> list[tuple[str, str]]:
-        """Production also needs the staff tokens' signing secret (the development one is public)."""
-        found = [*super().production_secrets(), ("VOC_JWT_SECRET", self.jwt_secret)]
+        """Production also needs the webhook key when one is set (else derived from the JWT secret)."""
+        found = super().production_secrets()  # the JWT secret among them (every service verifies)
         if self.webhook_key:  # else derived from the JWT secret, held to the same rule
             found.append(("VOC_NOTIFY_WEBHOOK_KEY", self.webhook_key))
         return found

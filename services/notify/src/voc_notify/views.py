@@ -10,12 +10,12 @@ from sqlalchemy import ColumnElement, false, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from voc_notify import checklists, patterns
-from voc_notify.auth import Principal
 from voc_notify.masking import push_text
 from voc_notify.models import Alert, AlertStepMark, Delivery, Staff, Store
 from voc_notify.routing import ROLE_LEVEL
 from voc_platform.dbsync import Reader
 from voc_platform.errors import Forbidden, NotFound
+from voc_platform.identity import Principal
 from voc_platform.records import fields_of
 
 # What a receipt shows of a delivery (before `acknowledged_at` and `last_error`), and what the

@@ -8,12 +8,12 @@ from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
+from voc_platform.audit import Audit
 from voc_platform.db import Database
 from voc_platform.runtime import ServiceParts, ServiceRuntime, run_service
 from voc_platform.settings import load_settings
 from voc_profile import api, events, grpc_server, signals
-from voc_profile.audit import AuditTrail
-from voc_profile.models import outbox_table
+from voc_profile.models import audit_table, outbox_table
 from voc_profile.settings import Settings
 from voc_profile.store_access import StoreAccess
 
@@ -36,21 +36,16 @@ def signal_refresher(database: Database, settings: Settings) -> Callable[[], Cor
 def build(runtime: ServiceRuntime) -> ServiceParts:
     settings = runtime.settings
     assert isinstance(settings, Settings)
-    trail = AuditTrail(runtime.database, flush_seconds=settings.audit_flush_seconds)
-
+    # One audit log for the REST app and the gRPC reads; the runtime flushes and prunes it.
+    trail = Audit(runtime.database, audit_table, flush_seconds=settings.audit_flush_seconds)
     store_access = StoreAccess(settings)
-
-    async def flush_audit() -> None:
-        await trail.flush()
-        await store_access.close()
-
     return ServiceParts(
         app=api.build_app(settings, runtime.database, trail, store_access),
         grpc_register=grpc_server.register(runtime.database, settings, trail),
         grpc_service_names=[grpc_server.SERVICE_NAME],
         consumers=events.consumers(runtime.database, settings),
-        background=[trail.run, signal_refresher(runtime.database, settings)],
-        on_stop=[flush_audit],
+        background=[signal_refresher(runtime.database, settings)],
+        on_stop=[store_access.close],
     )
 
 

@@ -20,6 +20,7 @@ from voc.events.v1 import events_pb2
 from voc_platform.db import Database
 from voc_platform.dbsync import Prepared, Reader
 from voc_platform.errors import Conflict, FieldError, Gone, Invalid, NotFound
+from voc_platform.identity import Actor
 from voc_platform.ids import uuid7
 from voc_platform.outbox import add_event
 from voc_profile import audit, context, resolution, signals
@@ -190,7 +191,7 @@ async def check_in(
             )  # fmt: skip
         await _refresh_intent(session, customer_id=owner, settings=settings)
         await audit.record(
-            session, actor=caller.name, action="check_in", customer_id=owner,
+            session, actor=Actor(caller.name), action="check_in", customer_id=owner,
             detail={"checkin_id": checkin_id, "store_id": body.store_id, "heads_up": arrival is not None},
         )  # fmt: skip
     return CheckinResult(checkin_id, owner, arrival is not None)

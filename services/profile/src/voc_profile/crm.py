@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from voc_platform.db import Database
 from voc_platform.errors import Gone, Invalid, NotFound
+from voc_platform.identity import SYSTEM, Actor
 from voc_platform.records import fields_of
 from voc_profile import audit
 from voc_profile.identity import normalize
@@ -45,7 +46,7 @@ def identifiers_of(customer: CustomerIn, *, region: str) -> Identifiers:
 
 
 async def upsert_customer(
-    session: AsyncSession, *, customer: CustomerIn, region: str, actor: str = "system"
+    session: AsyncSession, *, customer: CustomerIn, region: str, actor: Actor = SYSTEM
 ) -> tuple[str, bool]:
     """Create or update a customer by its identifiers (merging the customers they name);
     (customer id, created)."""
@@ -74,7 +75,7 @@ async def upsert_customer(
 
 
 async def upsert_customers(
-    database: Database, *, customers: list[CustomerIn], region: str, actor: str
+    database: Database, *, customers: list[CustomerIn], region: str, actor: Actor
 ) -> list[UpsertResult]:
     """Each record in its own transaction; a refused one is reported in its result, the others
     are kept."""

@@ -1,38 +1,29 @@
-"""What the profile routes depend on: the settings, who is behind the admin token (the guard is
-the platform's `require_admin`), the audit trail of reads, and the query of a list by signal
-(with its cursor)."""
+"""What the profile routes depend on: the settings, the caller and what it may do (the platform's
+`require(permission)`: the admin token or a staff token, scoped to its stores), the audit log,
+and the query of a list by signal (with its store and cursor)."""
 
 from __future__ import annotations
 
 import base64
 import binascii
-import re
 from dataclasses import dataclass
 from typing import Annotated, Literal
 
 import orjson
-from fastapi import Depends, Query, Request
+from fastapi import Depends, Query
 
+from voc_platform.audit import Audit
 from voc_platform.errors import BadRequest, FieldError
-from voc_platform.http import app_state
+from voc_platform.http import app_state, require
+from voc_platform.identity import Caller, Permission
 from voc_profile import lists
-from voc_profile.audit import AuditTrail
 from voc_profile.settings import Settings
 from voc_profile.signals import SIGNALS
 
-_ACTOR_NAME = re.compile(r"^[\w.@+-]{1,64}$")
-
 SettingsDep = Annotated[Settings, Depends(app_state("settings"))]
-TrailDep = Annotated[AuditTrail, Depends(app_state("audit_trail"))]  # the buffer of audited reads
-
-
-def actor_of(request: Request) -> str:
-    """'admin', or 'admin:<name>' when the caller says who is behind the token (X-Voc-Actor)."""
-    name = request.headers.get("x-voc-actor", "")
-    return f"admin:{name}" if _ACTOR_NAME.match(name) else "admin"
-
-
-ActorDep = Annotated[str, Depends(actor_of)]
+AuditDep = Annotated[Audit, Depends(app_state("audit"))]  # the log, and its buffer of audited reads
+CustomerReader = Annotated[Caller, Depends(require(Permission.CUSTOMER_READ))]
+CustomerAdmin = Annotated[Caller, Depends(require(Permission.CUSTOMER_ADMIN))]
 
 
 def encode_cursor(after: lists.After) -> str:
@@ -60,6 +51,10 @@ class ListQuery:
     limit: int
     after: lists.After | None
     format: Literal["json", "csv"]
+    store_id: str | None = None
+
+
+StoreQuery = Annotated[str | None, Query(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_\-.]+$")]
 
 
 def list_query(
@@ -67,10 +62,11 @@ def list_query(
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
     format: Annotated[Literal["json", "csv"], Query()] = "json",
+    store_id: StoreQuery = None,
 ) -> ListQuery:
-    """`?signal=&limit=&cursor=&format=`: the signal checked first, then the cursor."""
+    """`?signal=&limit=&cursor=&format=&store_id=`: the signal checked first, then the cursor."""
     lists.check_signal(signal)
-    return ListQuery(signal, limit, decode_cursor(cursor) if cursor else None, format)
+    return ListQuery(signal, limit, decode_cursor(cursor) if cursor else None, format, store_id)
 
 
 ListQueryDep = Annotated[ListQuery, Depends(list_query)]

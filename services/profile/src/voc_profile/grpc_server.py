@@ -13,11 +13,12 @@ from grpc import aio
 
 from voc.profile.v1 import profile_pb2, profile_pb2_grpc
 from voc_platform import dbsync
+from voc_platform.audit import Audit
 from voc_platform.db import Database
 from voc_platform.errors import Invalid
 from voc_platform.grpc import ItemFailed, check_batch_size, item_error
 from voc_profile import contact_points, context, lists, resolution
-from voc_profile.audit import AuditTrail
+from voc_profile.audit import SERVICE, target_of
 from voc_profile.context import Context
 from voc_profile.facts import Reason, feedback_item
 from voc_profile.identity import InvalidIdentifier, mask_name, mask_phone, of_message
@@ -28,7 +29,7 @@ SERVICE_NAME = profile_pb2.DESCRIPTOR.services_by_name["ProfileService"].full_na
 
 
 class ProfileServicer(profile_pb2_grpc.ProfileServiceServicer):
-    def __init__(self, database: Database, settings: Settings, trail: AuditTrail) -> None:
+    def __init__(self, database: Database, settings: Settings, trail: Audit) -> None:
         self.database = database
         self.settings = settings
         self.trail = trail
@@ -107,7 +108,7 @@ class ProfileServicer(profile_pb2_grpc.ProfileServiceServicer):
                 trigger=f"feedback {request.current_feedback.feedback_id}".strip(),
             )
         if ctx.customer is not None:
-            self.trail.read(actor="service", action="grpc_context", customer_id=ctx.customer.id)
+            self.trail.read(actor=SERVICE, action="grpc_context", target=target_of(ctx.customer.id))
         return profile_pb2.GetCustomerContextResponse(context=context_message(ctx))
 
     async def GetContactPoints(
@@ -119,7 +120,7 @@ class ProfileServicer(profile_pb2_grpc.ProfileServiceServicer):
             self.database, contact_points.contact_points, customer_id=request.customer_id
         )
         if points.found and not points.erased:
-            self.trail.read(actor="service", action="grpc_contact_points", customer_id=points.customer_id)
+            self.trail.read(actor=SERVICE, action="grpc_contact_points", target=target_of(points.customer_id))
         return profile_pb2.GetContactPointsResponse(
             customer_id=points.customer_id,
             found=points.found,
@@ -146,9 +147,7 @@ class ProfileServicer(profile_pb2_grpc.ProfileServiceServicer):
                 limit=request.page_size or 50,
                 after=after,
             )
-        self.trail.read(
-            actor="service", action="grpc_list", customer_id=None, detail={"signal": request.signal}
-        )
+        self.trail.read(actor=SERVICE, action="grpc_list", detail={"signal": request.signal})
         return profile_pb2.ListCustomersResponse(
             customers=[
                 profile_pb2.CustomerSummary(
@@ -274,7 +273,7 @@ def context_message(ctx: Context) -> profile_pb2.CustomerContext:
     )
 
 
-def register(database: Database, settings: Settings, trail: AuditTrail) -> list[Callable[[aio.Server], None]]:
+def register(database: Database, settings: Settings, trail: Audit) -> list[Callable[[aio.Server], None]]:
     """What `create_server` adds the service with."""
     servicer = ProfileServicer(database, settings, trail)
     return [lambda server: profile_pb2_grpc.add_ProfileServiceServicer_to_server(servicer, server)]

@@ -20,6 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from voc_platform.db import Database
+from voc_platform.identity import Actor
 from voc_platform.ids import uuid7
 from voc_profile import audit, crm, signals
 from voc_profile.identity import InvalidIdentifier, normalize
@@ -123,7 +124,7 @@ async def _run(
     fmt: Format,
     columns: frozenset[str],
     settings: Settings,
-    actor: str,
+    actor: Actor,
     make: Callable[[int, dict[str, Any]], T],
     write: Callable[[list[T], ImportReport], Awaitable[None]],
 ) -> ImportReport:
@@ -154,7 +155,7 @@ class _CustomerRow(NamedTuple):
 
 
 async def import_customers(
-    database: Database, *, spooled: IO[bytes], fmt: Format, settings: Settings, actor: str
+    database: Database, *, spooled: IO[bytes], fmt: Format, settings: Settings, actor: Actor
 ) -> ImportReport:
     """Create or update customers by their identifiers, a batch per transaction."""
 
@@ -299,7 +300,7 @@ def _new_customer(customer_id: str, item: CustomerIn, *, import_id: str, now: fl
 
 
 async def _write_customer_rows(
-    database: Database, rows: list[_CustomerRow], report: ImportReport, *, settings: Settings, actor: str
+    database: Database, rows: list[_CustomerRow], report: ImportReport, *, settings: Settings, actor: Actor
 ) -> None:
     for row in rows:
         try:
@@ -340,7 +341,7 @@ class _VisitRow(NamedTuple):
 
 
 async def import_visits(
-    database: Database, *, spooled: IO[bytes], fmt: Format, settings: Settings, actor: str
+    database: Database, *, spooled: IO[bytes], fmt: Format, settings: Settings, actor: Actor
 ) -> ImportReport:
     """Add POS visits to their customers (by id or identifier), a batch per transaction."""
 

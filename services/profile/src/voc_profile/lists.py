@@ -1,19 +1,20 @@
 """Lists of customers by signal, for outreach: keyset pages (REST cursor, gRPC page token), and
-the whole list with contact details for the CSV export."""
+the whole list with contact details for the CSV export; limited in the query to the customers of
+a set of stores when the reader is (a store manager's, an area manager's)."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import ColumnElement, and_, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from voc_platform.db import Database
 from voc_platform.errors import FieldError, Invalid
 from voc_profile import signals
 from voc_profile.facts import Reason
-from voc_profile.models import Customer, CustomerSignals, Identifier
+from voc_profile.models import Customer, CustomerSignals, FeedbackHistory, Identifier, Visit
 from voc_profile.sessions import in_session
 from voc_profile.settings import Settings
 from voc_profile.signals import SIGNALS
@@ -46,10 +47,37 @@ def check_signal(signal: str) -> None:
 
 
 _LIVE = and_(Customer.erased_at.is_(None), Customer.merged_into.is_(None))
+Stores = tuple[str, ...] | None  # the stores a reader is limited to; None: every store
+
+
+def of_stores(stores: Stores) -> ColumnElement[bool]:
+    """The customers of these stores: their home store is one, or they gave feedback at or
+    visited one (every customer for None)."""
+    if stores is None:
+        return true()
+    return or_(
+        Customer.home_store_id.in_(stores),
+        Customer.id.in_(select(FeedbackHistory.customer_id).where(FeedbackHistory.store_id.in_(stores))),
+        Customer.id.in_(select(Visit.customer_id).where(Visit.store_id.in_(stores))),
+    )
+
+
+async def is_of_stores(session: AsyncSession, *, customer_id: str, stores: Stores) -> bool:
+    """Whether a customer is one of these stores' (always, for None)."""
+    if stores is None:
+        return True
+    found = await session.scalar(select(Customer.id).where(Customer.id == customer_id, of_stores(stores)))
+    return found is not None
 
 
 async def list_by_signal(
-    session: AsyncSession, *, signal: str, settings: Settings, limit: int, after: After | None
+    session: AsyncSession,
+    *,
+    signal: str,
+    settings: Settings,
+    limit: int,
+    after: After | None,
+    stores: Stores = None,
 ) -> Page:
     """One page of customers with `signal` set, and the keyset cursor of the next page.
 
@@ -57,11 +85,11 @@ async def list_by_signal(
     """
     check_signal(signal)
     if signal == "vip":
-        listed = await _vip(session, settings=settings, limit=limit, after=after)
+        listed = await _vip(session, settings=settings, limit=limit, after=after, stores=stores)
     elif signal == "chronic_complainer":
-        listed = await _chronic(session, settings=settings, limit=limit, after=after)
+        listed = await _chronic(session, settings=settings, limit=limit, after=after, stores=stores)
     else:
-        listed = await _flagged(session, signal=signal, limit=limit, after=after)
+        listed = await _flagged(session, signal=signal, limit=limit, after=after, stores=stores)
     if len(listed) <= limit:
         return Page(listed, None)
     listed = listed[:limit]
@@ -69,10 +97,11 @@ async def list_by_signal(
 
 
 async def _vip(
-    session: AsyncSession, *, settings: Settings, limit: int, after: After | None
+    session: AsyncSession, *, settings: Settings, limit: int, after: After | None, stores: Stores
 ) -> list[ListedCustomer]:
     query = select(Customer).where(
         _LIVE,
+        of_stores(stores),
         or_(Customer.tier.in_(settings.vip_tiers), Customer.lifetime_value >= settings.vip_lifetime_value),
     )
     if after:
@@ -84,13 +113,13 @@ async def _vip(
 
 
 async def _chronic(
-    session: AsyncSession, *, settings: Settings, limit: int, after: After | None
+    session: AsyncSession, *, settings: Settings, limit: int, after: After | None, stores: Stores
 ) -> list[ListedCustomer]:
     count = CustomerSignals.complaint_count_90d
     query = (
         select(Customer, count)
         .join(CustomerSignals, CustomerSignals.customer_id == Customer.id)
-        .where(_LIVE, count >= settings.chronic_min_count)
+        .where(_LIVE, of_stores(stores), count >= settings.chronic_min_count)
     )
     if after:
         query = query.where(or_(count < after[0], and_(count == after[0], Customer.id > after[1])))
@@ -113,13 +142,13 @@ async def _chronic(
 
 
 async def _flagged(
-    session: AsyncSession, *, signal: str, limit: int, after: After | None
+    session: AsyncSession, *, signal: str, limit: int, after: After | None, stores: Stores
 ) -> list[ListedCustomer]:
     flag = getattr(CustomerSignals, signal)
     query = (
         select(Customer, CustomerSignals.complaint_count_90d, CustomerSignals.reasons)
         .join(CustomerSignals, CustomerSignals.customer_id == Customer.id)
-        .where(_LIVE, flag.is_(True))
+        .where(_LIVE, of_stores(stores), flag.is_(True))
     )
     if after:
         query = query.where(Customer.id > after[1])
@@ -137,14 +166,14 @@ class Contact:
 
 
 async def export(
-    database: Database, *, signal: str, settings: Settings, after: After | None
+    database: Database, *, signal: str, settings: Settings, after: After | None, stores: Stores = None
 ) -> AsyncIterator[list[tuple[ListedCustomer, Contact]]]:
     """The whole list from `after` on, page by page (each read in a session of its own), with
     each customer's phone and e-mail."""
     while True:
         async with database.session() as session:
             page = await list_by_signal(
-                session, signal=signal, settings=settings, limit=EXPORT_PAGE, after=after
+                session, signal=signal, settings=settings, limit=EXPORT_PAGE, after=after, stores=stores
             )
             contacts = await _contacts(session, [item.customer.id for item in page.customers])
         yield [(item, contacts.get(item.customer.id, Contact("", ""))) for item in page.customers]

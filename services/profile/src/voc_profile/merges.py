@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from voc.events.v1 import events_pb2
 from voc_platform.errors import Conflict, NotFound
+from voc_platform.identity import SYSTEM, Actor
 from voc_platform.ids import uuid7
 from voc_platform.outbox import add_event
 from voc_profile import audit, signals
@@ -70,7 +71,7 @@ async def merge_customers(
     await _relink(session, record, customer_id=survivor_id, prefix="linked")
     await audit.record(
         session,
-        actor="system",
+        actor=SYSTEM,
         action="merge",
         customer_id=survivor_id,
         detail={"merge_id": record.id, "merged_id": merged_id, "trigger": record.trigger},
@@ -105,7 +106,7 @@ async def _move(session: AsyncSession, *, merged_id: str, survivor_id: str) -> _
 
 
 async def undo_merge(
-    session: AsyncSession, *, merge_id: str, actor: str, settings: Settings
+    session: AsyncSession, *, merge_id: str, actor: Actor, settings: Settings
 ) -> CustomerMerge:
     """Give the merged customer back what was moved; the pair is never merged again. Both
     customers' stored signals are recomputed in the same transaction."""
@@ -126,7 +127,7 @@ async def undo_merge(
     merged.updated_at = survivor.updated_at = time.time()
     await _invalidate_summaries(session, [survivor.id, merged.id])
     record.undone_at = time.time()
-    record.undone_by = actor[:100]
+    record.undone_by = actor.name[:100]
     await _relink(session, record, customer_id=merged.id, prefix="unlinked")
     await audit.record(
         session,

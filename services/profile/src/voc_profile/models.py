@@ -8,6 +8,8 @@ from typing import Any
 from sqlalchemy import JSON, Boolean, Float, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from voc_platform.audit import define_audit_table
+from voc_platform.identity import define_revocations_table
 from voc_platform.outbox import define_platform_tables
 
 
@@ -16,6 +18,7 @@ class Base(DeclarativeBase):
 
 
 outbox_table, processed_table = define_platform_tables(Base.metadata)
+revocations_table = define_revocations_table(Base.metadata)  # staff tokens revoked (voc_platform.identity)
 
 
 class Customer(Base):
@@ -187,18 +190,11 @@ class AlertHistory(Base):
 
 
 class AuditEntry(Base):
-    """Who read or changed personal data: never the data itself, only ids and what was done."""
+    """Who read or changed personal data: never the data itself, only ids and what was done
+    (the platform's audit table, `voc_platform.audit`; a customer is the target
+    `customer:<id>`)."""
 
-    __tablename__ = "audit_log"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    at: Mapped[float] = mapped_column(Float)
-    actor: Mapped[str] = mapped_column(String(100))
-    action: Mapped[str] = mapped_column(String(32))
-    customer_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
-    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-
-    __table_args__ = (Index("ix_audit_customer", "customer_id", "at"),)
+    __table__ = define_audit_table(Base.metadata)
 
 
 # Core handles on the tables, for the prepared statements (`voc_platform.dbsync`) of the hot paths.

@@ -12,18 +12,19 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from voc.events.v1 import events_pb2
 from voc_platform.db import Database
 from voc_platform.errors import Gone, NotFound
+from voc_platform.identity import Actor
 from voc_platform.outbox import add_event
 from voc_platform.records import fields_of
 from voc_profile import audit, crm, merges, timeline
 from voc_profile.models import (
     AlertHistory,
-    AuditEntry,
     Customer,
     CustomerMerge,
     CustomerSignals,
     FeedbackHistory,
     Identifier,
     Visit,
+    audit_table,
     outbox_table,
 )
 
@@ -42,7 +43,7 @@ _ERASED: dict[str, object] = {
 }
 
 
-async def erase_customer(session: AsyncSession, *, customer_id: str, actor: str) -> list[str]:
+async def erase_customer(session: AsyncSession, *, customer_id: str, actor: Actor) -> list[str]:
     """Remove the personal data of this person (and of every record merged into it).
 
     Identifiers are deleted, attributes and feedback excerpts cleared; the feedback facts and visits stay as
@@ -92,7 +93,7 @@ async def erase_customer(session: AsyncSession, *, customer_id: str, actor: str)
     return targets
 
 
-async def subject_access(database: Database, *, customer_id: str, actor: str) -> dict[str, Any]:
+async def subject_access(database: Database, *, customer_id: str, actor: Actor) -> dict[str, Any]:
     """The export, recorded first in the audit log (so the export's access log lists it)."""
     async with database.transaction() as session:
         await crm.get_customer(session, customer_id=customer_id)
@@ -134,9 +135,13 @@ async def subject_export(session: AsyncSession, *, customer_id: str) -> dict[str
         select(AlertHistory).where(AlertHistory.customer_id.in_(ids)).order_by(AlertHistory.created_at)
     )
     signals = await session.get(CustomerSignals, customer.id)
-    audit_rows = await session.scalars(
-        select(AuditEntry).where(AuditEntry.customer_id.in_(ids)).order_by(AuditEntry.at)
-    )
+    audit_rows = (
+        await session.execute(
+            select(audit_table)
+            .where(audit_table.c.target.in_([audit.target_of(i) for i in ids]))
+            .order_by(audit_table.c.at)
+        )
+    ).all()
     return {
         "customer": crm.customer_out(customer),
         "identifiers": [{"kind": k, "value": v} for k, v in identifiers],
@@ -149,6 +154,13 @@ async def subject_export(session: AsyncSession, *, customer_id: str) -> dict[str
         "signals": fields_of(signals, _SIGNALS_OUT_FIELDS) if signals else None,
         "merges": [merges.merge_out(m) for m in await merges.merges_of(session, customer_id=customer.id)],
         "access_log": [
-            {"at": a.at, "actor": a.actor, "action": a.action, "detail": a.detail} for a in audit_rows
+            {
+                "at": a.at,
+                "actor": a.actor,
+                "on_behalf_of": a.on_behalf_of,
+                "action": a.action,
+                "detail": a.detail,
+            }
+            for a in audit_rows
         ],
     }

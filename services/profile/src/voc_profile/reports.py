@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from sqlalchemy import case, exists, func, select
+from sqlalchemy import case, exists, func, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from voc_profile.models import FeedbackHistory, Visit
@@ -25,11 +25,17 @@ class StoreRevisit:
 
 
 async def revisit_report(
-    session: AsyncSession, *, settings: Settings, lookback_days: int, now: float | None = None
+    session: AsyncSession,
+    *,
+    settings: Settings,
+    lookback_days: int,
+    now: float | None = None,
+    stores: tuple[str, ...] | None = None,
 ) -> list[StoreRevisit]:
     """Per store: how many said they would come back, and how many did within the window.
 
-    Only statements older than the window count (each had its full chance to come true).
+    Only statements older than the window count (each had its full chance to come true);
+    `stores` limits the report to those stores (None: every store).
     """
     now = now or time.time()
     window = settings.churn_window_days * DAY
@@ -50,6 +56,7 @@ async def revisit_report(
                 h.revisit_intent.is_(True),
                 h.occurred_at >= now - lookback_days * DAY,
                 h.occurred_at <= now - window,
+                h.store_id.in_(stores) if stores is not None else true(),
             )
             .group_by(h.store_id)
             .order_by(h.store_id)

@@ -104,6 +104,14 @@ STAFF = [
         "email": "jimin@area.demo",
     },
     {"id": "staff-cx", "name": "CX 본사", "role": "cx_admin", "store_ids": [], "email": "cx@hq.demo"},
+    # Read-only, every store, no personal data out (voc_platform.identity.ROLE_PERMISSIONS).
+    {
+        "id": "staff-analyst",
+        "name": "분석 본사",
+        "role": "analyst",
+        "store_ids": [],
+        "email": "analyst@hq.demo",
+    },
 ]
 
 CUSTOMERS = [

@@ -1,17 +1,18 @@
 """Playbooks: the live library and each playbook's versions (read by anyone on the network), and
-publishing a set of files (admin)."""
+publishing a set of files (playbooks.publish: cx_admin, the admin token; audited)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends
 
 from voc_actions import publishing
-from voc_actions.deps import LiveDep
+from voc_actions.deps import AuditDep, LiveDep
 from voc_actions.schemas import PublishIn
 from voc_platform.errors import NotFound
-from voc_platform.http import DatabaseDep, require_admin
+from voc_platform.http import DatabaseDep, require
+from voc_platform.identity import Caller, Permission
 
 router = APIRouter(prefix="/v1/playbooks", tags=["playbooks"])
 
@@ -32,9 +33,17 @@ async def get_playbook(playbook_id: str, live: LiveDep) -> dict[str, Any]:
     return {**current.to_dict(), "versions": [p.to_dict() for p in live.library.versions(playbook_id)]}
 
 
-@router.put("", dependencies=[Depends(require_admin)])
-async def publish(body: PublishIn, database: DatabaseDep, live: LiveDep) -> dict[str, Any]:
-    published = await publishing.publish(database=database, live=live, files=body.files, actor="admin")
+@router.put("", responses={401: {}, 403: {}, 422: {}})
+async def publish(
+    body: PublishIn,
+    caller: Annotated[Caller, Depends(require(Permission.PLAYBOOKS))],
+    database: DatabaseDep,
+    live: LiveDep,
+    audit: AuditDep,
+) -> dict[str, Any]:
+    published = await publishing.publish(
+        database=database, live=live, files=body.files, actor=caller.actor, audit=audit
+    )
     return {
         "publication_id": published.publication_id,
         "published": [{"id": p.id, "version": p.version, "file": p.source_file} for p in published.playbooks],

@@ -17,6 +17,7 @@ from voc_feedback.listing import FeedbackFilter
 from voc_platform import taxonomy
 from voc_platform.errors import FieldError, Invalid
 from voc_platform.http import SessionDep
+from voc_platform.identity import Permission
 
 router = APIRouter()
 DEFAULT_DAYS = 30
@@ -37,9 +38,11 @@ async def analytics_query(
     tz: Annotated[str, Query(max_length=64)] = "Asia/Seoul",
 ) -> AnalyticsQuery:
     """A place and a period (the last 30 days by default), and the time zone of the days."""
-    scope = await reader.query_scope(request, allowed={"store_id", "area_id", "from", "to", "tz"})
+    access = await reader.query_scope(
+        request, Permission.ANALYTICS, allowed={"store_id", "area_id", "from", "to", "tz"}
+    )
     zone = _timezone(tz)
-    where = feedback_filter(scope, FilterParams(store_id, area_id), since=since, until=until)
+    where = feedback_filter(access, FilterParams(store_id, area_id), since=since, until=until)
     if where.since is None:
         where = dataclasses.replace(where, since=time.time() - DEFAULT_DAYS * 86400)
     return AnalyticsQuery(where, zone)
@@ -66,12 +69,12 @@ async def open_cases_query(
     area_id: IdQuery = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> OpenCasesQuery:
-    scope = await reader.query_scope(request, allowed={"store_id", "area_id", "limit"})
-    where = feedback_filter(scope, FilterParams(store_id, area_id), since=None, until=None)
+    access = await reader.query_scope(request, Permission.ANALYTICS, allowed={"store_id", "area_id", "limit"})
+    where = feedback_filter(access, FilterParams(store_id, area_id), since=None, until=None)
     return OpenCasesQuery(where, limit)
 
 
-@router.get("/v1/analytics", responses={401: {}, 422: {}, 429: {}})
+@router.get("/v1/analytics", responses={401: {}, 403: {}, 422: {}, 429: {}})
 async def read_analytics(
     query: Annotated[AnalyticsQuery, Depends(analytics_query)], session: SessionDep, sla: SlaDep
 ) -> Response:
@@ -81,7 +84,7 @@ async def read_analytics(
     return Response(orjson.dumps(body), media_type="application/json")
 
 
-@router.get("/v1/analytics/open-cases", responses={401: {}, 422: {}, 429: {}})
+@router.get("/v1/analytics/open-cases", responses={401: {}, 403: {}, 422: {}, 429: {}})
 async def read_open_cases(
     query: Annotated[OpenCasesQuery, Depends(open_cases_query)], session: SessionDep
 ) -> Response:

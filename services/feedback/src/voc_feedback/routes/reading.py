@@ -1,5 +1,6 @@
 """Reading feedback: `GET /v1/feedback` (filters, cursor), `GET /v1/feedback/export.csv` and
-`GET /v1/feedback/{id}`, for the admin token (every store) or a store key (its stores)."""
+`GET /v1/feedback/{id}`, for the admin token (every store), a staff token (feedback.read, the
+export feedback.export; its role's stores) or a store key (its stores). Exports are audited."""
 
 from __future__ import annotations
 
@@ -13,11 +14,12 @@ from fastapi.responses import StreamingResponse
 from voc_feedback import follow_ups, listing
 from voc_feedback.deps import (
     FILTER_PARAMS,
+    Access,
+    AuditDep,
     FilterParamsDep,
     FollowUpLinksDep,
     FromQuery,
     ReaderDep,
-    ReaderScopeDep,
     ToQuery,
     feedback_filter,
 )
@@ -25,6 +27,7 @@ from voc_feedback.listing import FeedbackFilter
 from voc_feedback.schemas import FeedbackOut, FeedbackPage, FeedbackSummary, FollowUpOut
 from voc_platform.errors import FieldError, Invalid, NotFound
 from voc_platform.http import DatabaseDep, SessionDep
+from voc_platform.identity import Permission
 
 router = APIRouter()
 MAX_EXPORT_DAYS = 366
@@ -46,13 +49,16 @@ async def list_query(
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     cursor: Annotated[str | None, Query(max_length=100)] = None,
 ) -> ListQuery:
-    scope = await reader.query_scope(request, allowed=FILTER_PARAMS | {"limit", "cursor"})
-    return ListQuery(feedback_filter(scope, params, since=since, until=until), limit, cursor)
+    access = await reader.query_scope(
+        request, Permission.FEEDBACK_READ, allowed=FILTER_PARAMS | {"limit", "cursor"}
+    )
+    return ListQuery(feedback_filter(access, params, since=since, until=until), limit, cursor)
 
 
 class ExportQuery(NamedTuple):
     where: FeedbackFilter
     filename: str
+    access: Access
 
 
 async def export_query(
@@ -63,8 +69,8 @@ async def export_query(
     params: FilterParamsDep,
 ) -> ExportQuery:
     """The list's filter with a bounded period (both ends required)."""
-    scope = await reader.query_scope(request, allowed=FILTER_PARAMS)
-    where = feedback_filter(scope, params, since=since, until=until)
+    access = await reader.query_scope(request, Permission.FEEDBACK_EXPORT, allowed=FILTER_PARAMS)
+    where = feedback_filter(access, params, since=since, until=until)
     if where.since is None or where.until is None:  # unreachable past min_length; never a 500
         raise Invalid("An export needs both 'from' and 'to'.", errors=[FieldError("query.from", "required")])
     if where.until - where.since > MAX_EXPORT_DAYS * 86400:
@@ -72,7 +78,7 @@ async def export_query(
             f"Export at most {MAX_EXPORT_DAYS} days at a time.",
             errors=[FieldError("query.to", "period too long")],
         )
-    return ExportQuery(where, f"feedback-{_day(since)}-{_day(until)}.csv")
+    return ExportQuery(where, f"feedback-{_day(since)}-{_day(until)}.csv", access)
 
 
 def _day(value: str) -> str:
@@ -82,7 +88,7 @@ def _day(value: str) -> str:
     return found[0] if found else ""
 
 
-@router.get("/v1/feedback", response_model=FeedbackPage, responses={401: {}, 422: {}, 429: {}})
+@router.get("/v1/feedback", response_model=FeedbackPage, responses={401: {}, 403: {}, 422: {}, 429: {}})
 async def list_items(query: Annotated[ListQuery, Depends(list_query)], session: SessionDep) -> FeedbackPage:
     rows, next_cursor = await listing.list_feedback(
         session, where=query.where, limit=query.limit, cursor=query.cursor
@@ -93,11 +99,23 @@ async def list_items(query: Annotated[ListQuery, Depends(list_query)], session: 
 @router.get(
     "/v1/feedback/export.csv",
     response_class=StreamingResponse,
-    responses={200: {"content": {"text/csv": {}}}, 401: {}, 422: {}, 429: {}},
+    responses={200: {"content": {"text/csv": {}}}, 401: {}, 403: {}, 422: {}, 429: {}},
 )
 async def export_csv(
-    query: Annotated[ExportQuery, Depends(export_query)], database: DatabaseDep
+    query: Annotated[ExportQuery, Depends(export_query)], database: DatabaseDep, audit: AuditDep
 ) -> StreamingResponse:
+    where = query.where
+    audit.read(
+        actor=query.access.actor,
+        action="feedback.export",
+        target=f"store:{where.store_id}" if where.store_id else None,
+        detail={
+            "scope": list(where.scope_store_ids) if where.scope_store_ids is not None else "all",
+            "area_id": where.area_id,
+            "from": where.since,
+            "to": where.until,
+        },
+    )
     return StreamingResponse(
         listing.csv_export(database, query.where),
         media_type="text/csv; charset=utf-8",
@@ -105,10 +123,12 @@ async def export_csv(
     )
 
 
-@router.get("/v1/feedback/{feedback_id}", response_model=FeedbackOut, responses={401: {}, 404: {}})
+@router.get("/v1/feedback/{feedback_id}", response_model=FeedbackOut, responses={401: {}, 403: {}, 404: {}})
 async def read(
-    feedback_id: str, scope: ReaderScopeDep, session: SessionDep, links: FollowUpLinksDep
+    feedback_id: str, reader: ReaderDep, session: SessionDep, links: FollowUpLinksDep
 ) -> FeedbackOut:
+    access = await reader.scope(Permission.FEEDBACK_READ)
+    scope = access.scope
     found = await listing.get_feedback(session, feedback_id=feedback_id)
     if found is None or (scope is not None and found.row.store_id not in scope):
         # Another store's feedback is answered as if it did not exist.
@@ -116,8 +136,8 @@ async def read(
     follow = await follow_ups.follow_up_of(session, feedback_id=feedback_id)
     follow_out = None
     if follow is not None:
-        # The link answers the survey as the customer: the admin sees it, a store key never
-        # does (a store could fill in its own customers' surveys).
-        shown = scope is None and follow_ups.is_open(follow, now=time.time())
+        # The link answers the survey as the customer: the admin token sees it, staff and store
+        # keys never do (a store could fill in its own customers' surveys).
+        shown = access.is_admin and follow_ups.is_open(follow, now=time.time())
         follow_out = FollowUpOut.of(follow, url=links.url(follow.id) if shown else None)
     return FeedbackOut.of(found.row, found.timeline, follow_up=follow_out)

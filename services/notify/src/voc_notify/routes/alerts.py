@@ -9,17 +9,17 @@ from collections.abc import AsyncIterator
 from typing import Annotated, Any, Literal
 
 import orjson
-from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from fastapi.responses import StreamingResponse
 
 from voc_notify import auth, checklists, lifecycle, metrics, views
-from voc_notify.auth import Principal
-from voc_notify.deps import BrokerDep, CurrentStaff, SettingsDep, principal_from
+from voc_notify.deps import AuditDep, BrokerDep, CurrentStaff, IdentityDep, principal_from, staff_with
 from voc_notify.models import Alert
 from voc_notify.schemas import ReceiptIn, ResolveIn, StepIn
 from voc_notify.stream import AlertBroker, Listener
 from voc_platform.errors import Unauthenticated
 from voc_platform.http import BearerDep, DatabaseDep, SessionDep
+from voc_platform.identity import Caller, Identity, Permission, Principal
 
 router = APIRouter(prefix="/v1/alerts", tags=["alerts"])
 
@@ -49,7 +49,7 @@ async def stream_ticket(principal: CurrentStaff, database: DatabaseDep) -> dict[
 async def stream(
     request: Request,
     credentials: BearerDep,
-    settings: SettingsDep,
+    identity: IdentityDep,
     broker: BrokerDep,
     database: DatabaseDep,
     ticket: Annotated[str | None, Query(max_length=100)] = None,
@@ -58,17 +58,20 @@ async def stream(
     or a ticket from `POST /v1/alerts/stream-ticket` (a token in the URL is not accepted: URLs
     end up in logs, proxies and history)."""
     if credentials is not None:
-        principal = principal_from(credentials.credentials, settings)
+        principal = principal_from(credentials.credentials, identity)
     elif ticket:
         principal = await auth.redeem_stream_ticket(database, ticket=ticket)
+        if identity.revocations.revoked(principal):
+            raise Unauthenticated("The access token behind this ticket was revoked; log in again.")
     else:
         raise Unauthenticated(
             "Send 'Authorization: Bearer <token>' or ?ticket= from POST /v1/alerts/stream-ticket."
         )
+    Caller(principal).require(Permission.ALERTS)
     listener = _listener(principal)
     broker.register(listener)
     return StreamingResponse(
-        _events(request, listener, broker),
+        _events(request, listener, broker, principal=principal, identity=identity),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
     )
@@ -83,31 +86,45 @@ def _listener(principal: Principal) -> Listener:
     )
 
 
-async def _events(request: Request, listener: Listener, broker: AlertBroker) -> AsyncIterator[bytes]:
-    """The listener's events as SSE, with a keep-alive comment every 15 s of silence."""
+async def _events(
+    request: Request, listener: Listener, broker: AlertBroker, *, principal: Principal, identity: Identity
+) -> AsyncIterator[bytes]:
+    """The listener's events as SSE, with a keep-alive comment every 15 s of silence; the
+    stream ends once the staff member's tokens are revoked (checked at least that often)."""
     try:
         yield b"retry: 2000\n: connected\n\n"
         while True:
             try:
                 event = await asyncio.wait_for(listener.queue.get(), 15.0)
             except TimeoutError:
-                if await request.is_disconnected():
+                if await request.is_disconnected() or identity.revocations.revoked(principal):
                     return
                 yield b": keep-alive\n\n"
                 continue
+            if identity.revocations.revoked(principal):
+                return
             yield (f"event: {event['type']}\n".encode() + b"data: " + orjson.dumps(event) + b"\n\n")
     finally:
         broker.unregister(listener)
 
 
 @router.get("/{alert_id}")
-async def get_alert(alert_id: str, principal: CurrentStaff, session: SessionDep) -> dict[str, Any]:
+async def get_alert(
+    alert_id: str, principal: CurrentStaff, session: SessionDep, audit: AuditDep
+) -> dict[str, Any]:
     """The alert with the customer's story (context.recent_contacts) and the plan, in the caller's
-    language."""
-    return await views.read_alert(session, alert_id=alert_id, principal=principal)
+    language: a read of customer context, audited."""
+    detail = await views.read_alert(session, alert_id=alert_id, principal=principal)
+    audit.read(
+        actor=Caller(principal).actor,
+        action="alert.read",
+        target=f"alert:{detail['id']}",
+        detail={"customer_id": detail.get("customer_id"), "store_id": detail.get("store_id")},
+    )
+    return detail
 
 
-@router.put("/{alert_id}/steps/{index}")
+@router.put("/{alert_id}/steps/{index}", responses={401: {}, 403: {}, 404: {}})
 async def mark_step(
     alert_id: str,
     index: Annotated[int, Path(ge=0, le=99)],
@@ -205,6 +222,10 @@ async def receipt(alert_id: str, body: ReceiptIn, principal: CurrentStaff, datab
 
 
 @router.get("/{alert_id}/deliveries")
-async def alert_deliveries(alert_id: str, principal: CurrentStaff, session: SessionDep) -> dict[str, Any]:
+async def alert_deliveries(
+    alert_id: str,
+    principal: Annotated[Principal, Depends(staff_with(Permission.ALERT_DELIVERIES))],
+    session: SessionDep,
+) -> dict[str, Any]:
     """Delivery receipts per device: accepted by the push service, shown, opened, acknowledged."""
     return await views.receipts(session, alert_id=alert_id, principal=principal)

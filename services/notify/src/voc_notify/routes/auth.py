@@ -1,14 +1,24 @@
 """Staff sessions (login, refresh, logout, password change), and a manager's unlock of a
-locked-out staff member's login."""
+locked-out staff member's login. Login and refresh are public (the password or the refresh
+token is the credential); logout takes a refresh token or a staff access token; the password
+change needs the staff member's own access token (any role)."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
 
 from voc_notify import auth
-from voc_notify.deps import CurrentStaff, LoginGuardDep, SettingsDep
+from voc_notify.deps import (
+    AnyStaff,
+    AuditDep,
+    IdentityDep,
+    LoginGuardDep,
+    SettingsDep,
+    UnlockingStaff,
+    principal_from,
+)
 from voc_notify.schemas import LoginIn, LogoutIn, PasswordIn, RefreshIn, TokenOut
-from voc_platform.http import DatabaseDep
+from voc_platform.http import BearerDep, DatabaseDep, bearer_token
 
 router = APIRouter(prefix="/v1/auth", tags=["auth"])
 managers = APIRouter(prefix="/v1/staff", tags=["auth"])
@@ -51,20 +61,36 @@ async def refresh(body: RefreshIn, database: DatabaseDep, settings: SettingsDep)
     return _token_out(session)
 
 
-@router.post("/logout", status_code=204)
-async def logout(body: LogoutIn, database: DatabaseDep) -> Response:
-    """End the session of this refresh token (no access token needed: it may have expired)."""
-    await auth.logout(database, refresh_token=body.refresh_token)
+@router.post("/logout", status_code=204, responses={401: {}})
+async def logout(
+    database: DatabaseDep,
+    identity: IdentityDep,
+    audit: AuditDep,
+    credentials: BearerDep,
+    body: LogoutIn | None = None,
+) -> Response:
+    """End a session. With `refresh_token` (the app's logout) that session ends, and no access
+    token is needed (it may have expired): an unknown or ended one is fine (204). Without it, the
+    staff access token sent is the credential (401 without a valid one). Either way every access
+    token of the staff member issued so far stops working on every service, within the
+    revocation bound (their other devices refresh)."""
+    if body is not None:
+        await auth.logout(database, identity.revocations, audit, refresh_token=body.refresh_token)
+    else:
+        principal = principal_from(bearer_token(credentials), identity)
+        await auth.logout(database, identity.revocations, audit, principal=principal)
     return Response(status_code=204)
 
 
 @router.post("/password", status_code=204, responses={401: {}, 403: {}, 422: {}, 429: {}})
 async def change_password(
-    body: PasswordIn, principal: CurrentStaff, database: DatabaseDep, settings: SettingsDep
+    body: PasswordIn, principal: AnyStaff, database: DatabaseDep, settings: SettingsDep, identity: IdentityDep
 ) -> Response:
-    """Change one's own password; every session of the staff member ends."""
+    """Change one's own password (any role: one's own account); every session and access token
+    of the staff member ends, on every service."""
     await auth.change_password(
         database,
+        identity.revocations,
         settings=settings,
         principal=principal,
         current=body.current_password,
@@ -75,11 +101,11 @@ async def change_password(
 
 @managers.post("/{staff_id}/unlock", status_code=204, responses={401: {}, 403: {}, 404: {}})
 async def unlock_staff(
-    staff_id: str, principal: CurrentStaff, database: DatabaseDep, settings: SettingsDep
+    staff_id: str, principal: UnlockingStaff, database: DatabaseDep, settings: SettingsDep, audit: AuditDep
 ) -> Response:
     """Lift the login lock of a staff member the caller manages (a store manager their stores'
     staff, an area manager their area's, cx_admin anyone's), so a locked-out shift lead can
     acknowledge alerts again without waiting for the lock to run out; 403 below store manager,
     404 for anyone else's staff."""
-    await auth.unlock(database, staff_id=staff_id, settings=settings, by=principal)
+    await auth.unlock(database, staff_id=staff_id, settings=settings, by=principal, audit=audit)
     return Response(status_code=204)

@@ -6,12 +6,13 @@ from __future__ import annotations
 import time
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 
 from voc_notify import devices, fleet
-from voc_notify.deps import AllowlistDep, CurrentStaff, VapidDep
+from voc_notify.deps import AllowlistDep, CurrentStaff, VapidDep, staff_with
 from voc_notify.schemas import InstallReportIn, SubscriptionIn
 from voc_platform.http import DatabaseDep, SessionDep
+from voc_platform.identity import Permission, Principal
 
 router = APIRouter(prefix="/v1", tags=["devices"])
 
@@ -58,13 +59,13 @@ async def report_install(
     return Response(status_code=204)
 
 
-@router.get("/fleet", responses={403: {}})
+@router.get("/fleet", responses={401: {}, 403: {}})
 async def fleet_health(
-    principal: CurrentStaff,
+    principal: Annotated[Principal, Depends(staff_with(Permission.DIRECTORY_READ))],
     session: SessionDep,
     store_id: Annotated[str | None, Query(max_length=64)] = None,
 ) -> dict[str, Any]:
     """Per staff member of the caller's stores: devices (last accepted and shown push, suspect,
     silent for a day), app installs (permission, push, version) and whether they can receive
-    pages. Store managers and above; a store outside their scope is 403."""
+    pages. Store managers and above (directory.read); a store outside their scope is 403."""
     return await fleet.fleet_health(session, principal=principal, store_id=store_id, now=time.time())

@@ -10,20 +10,21 @@ from fastapi.responses import Response
 
 from voc_platform.db import Database
 from voc_platform.errors import FieldError, Invalid, Unsupported
-from voc_platform.http import DatabaseDep, problem_response, require_admin
+from voc_platform.http import DatabaseDep, problem_response
+from voc_platform.identity import Actor
 from voc_profile import importer, uploads
-from voc_profile.deps import ActorDep, SettingsDep
+from voc_profile.deps import CustomerAdmin, SettingsDep
 from voc_profile.settings import Settings
 from voc_profile.uploads import Format, ImportRejected
 
 # The bulk imports stream their bodies and enforce their own, larger limit.
 PATHS = frozenset({"/v1/customers:import", "/v1/visits:import"})
-router = APIRouter(dependencies=[Depends(require_admin)])
+router = APIRouter(responses={401: {}, 403: {}})  # customers.admin (get_upload)
 
 
 class _Import(Protocol):
     async def __call__(
-        self, database: Database, *, spooled: IO[bytes], fmt: Format, settings: Settings, actor: str
+        self, database: Database, *, spooled: IO[bytes], fmt: Format, settings: Settings, actor: Actor
     ) -> importer.ImportReport: ...
 
 
@@ -35,7 +36,7 @@ class Upload:
     fmt: str | None
     database: Database
     settings: Settings
-    actor: str
+    actor: Actor
 
     async def run(self, run: _Import) -> dict[str, Any]:
         """The body spooled (refused past the size limit), then imported by `run`: its report."""
@@ -55,10 +56,10 @@ async def get_upload(
     request: Request,
     database: DatabaseDep,
     settings: SettingsDep,
-    actor: ActorDep,
+    caller: CustomerAdmin,
     format: Annotated[str | None, Query(json_schema_extra={"enum": ["csv", "jsonl"]})] = None,
 ) -> Upload:
-    return Upload(request, format, database, settings, actor)
+    return Upload(request, format, database, settings, caller.actor)
 
 
 UploadDep = Annotated[Upload, Depends(get_upload)]

@@ -1,4 +1,6 @@
-"""Lists of customers by signal: a page (JSON, keyset cursor) or the whole list (CSV, for outreach)."""
+"""Lists of customers by signal: a page (JSON, keyset cursor; customers.lists) or the whole list
+(CSV with contact details, for outreach; customers.export), limited in the query to the reader's
+stores (or to `store_id`, 403 outside them). Every list and export is audited."""
 
 from __future__ import annotations
 
@@ -6,18 +8,19 @@ import csv
 import io
 import re
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends
 from fastapi.responses import StreamingResponse
 
 from voc_platform.db import Database
-from voc_platform.http import DatabaseDep, SessionDep, require_admin
+from voc_platform.http import CallerDep, DatabaseDep, SessionDep
+from voc_platform.identity import Caller, Permission
 from voc_profile import crm, lists
-from voc_profile.deps import ActorDep, ListQueryDep, SettingsDep, TrailDep, encode_cursor
+from voc_profile.deps import AuditDep, ListQuery, ListQueryDep, SettingsDep, encode_cursor
 from voc_profile.settings import Settings
 
-router = APIRouter(dependencies=[Depends(require_admin)])
+router = APIRouter()
 CSV_COLUMNS = (
     "customer_id",
     "name",
@@ -32,30 +35,47 @@ CSV_COLUMNS = (
 )
 
 
-@router.get("/v1/customers", response_model=None, responses={200: {"content": {"text/csv": {}}}})
+def stores_of(caller: Caller, query: ListQuery) -> lists.Stores:
+    """The stores a list covers: the caller's (or every store), narrowed to `store_id` when one
+    is asked for; 403 for a store outside the caller's."""
+    caller.require(Permission.OUTREACH_EXPORT if query.format == "csv" else Permission.OUTREACH)
+    caller.check_store(query.store_id)
+    return (query.store_id,) if query.store_id else caller.scope
+
+
+async def list_scope(query: ListQueryDep, caller: CallerDep) -> lists.Stores:
+    """After the query validated (a malformed one is 422 whoever asks)."""
+    return stores_of(caller, query)
+
+
+@router.get(
+    "/v1/customers",
+    response_model=None,
+    responses={200: {"content": {"text/csv": {}}}, 401: {}, 403: {}, 422: {}},
+)
 async def list_customers(
     query: ListQueryDep,
+    stores: Annotated[lists.Stores, Depends(list_scope)],
+    caller: CallerDep,
     session: SessionDep,
     database: DatabaseDep,
     settings: SettingsDep,
-    actor: ActorDep,
-    trail: TrailDep,
+    audit: AuditDep,
 ) -> dict[str, Any] | StreamingResponse:
     """Customers with one signal set: a page (JSON) or the whole list (CSV, for outreach)."""
     signal = query.signal
+    scope = {"signal": signal, "stores": list(stores) if stores is not None else "all"}
     if query.format == "csv":
-        trail.read(actor=actor, action="export_list", customer_id=None, detail={"signal": signal})
+        audit.read(actor=caller.actor, action="export_list", detail=scope)
         return StreamingResponse(
-            _csv(database, signal=signal, settings=settings, after=query.after),
+            _csv(database, signal=signal, settings=settings, after=query.after, stores=stores),
             media_type="text/csv; charset=utf-8",
             headers={"Content-Disposition": f'attachment; filename="customers-{signal}.csv"'},
         )
     page = await lists.list_by_signal(
-        session, signal=signal, settings=settings, limit=query.limit, after=query.after
+        session, signal=signal, settings=settings, limit=query.limit, after=query.after, stores=stores
     )
-    trail.read(
-        actor=actor, action="list", customer_id=None, detail={"signal": signal, "count": len(page.customers)}
-    )
+    audit.read(actor=caller.actor, action="list", detail={**scope, "count": len(page.customers)})
     return {
         "signal": signal,
         "customers": [
@@ -72,13 +92,13 @@ async def list_customers(
 
 
 async def _csv(
-    database: Database, *, signal: str, settings: Settings, after: lists.After | None
+    database: Database, *, signal: str, settings: Settings, after: lists.After | None, stores: lists.Stores
 ) -> AsyncIterator[bytes]:
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(CSV_COLUMNS)
     yield ("\ufeff" + buffer.getvalue()).encode()  # the BOM makes spreadsheet apps read UTF-8 (Korean)
-    async for page in lists.export(database, signal=signal, settings=settings, after=after):
+    async for page in lists.export(database, signal=signal, settings=settings, after=after, stores=stores):
         buffer.seek(0)
         buffer.truncate()
         for item, contact in page:

@@ -641,3 +641,34 @@ class FollowUpSent(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___FollowUpSent: _TypeAlias = FollowUpSent  # noqa: Y015
+
+@_typing.final
+class StaffSessionsRevoked(_message.Message):
+    """Published on voc.staff.sessions_revoked by notify when a staff member's access tokens must stop
+    working (deactivation, a password set anew, a role or store change, logout). Every service
+    keeps the latest revoked_before_ms per staff member and refuses tokens issued at or before it.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    STAFF_ID_FIELD_NUMBER: _builtins.int
+    REVOKED_BEFORE_MS_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    staff_id: _builtins.str
+    revoked_before_ms: _builtins.int
+    reason: _builtins.str
+    """deactivated | password_changed | directory_changed | logout | revoked"""
+    def __init__(
+        self,
+        *,
+        staff_id: _builtins.str = ...,
+        revoked_before_ms: _builtins.int = ...,
+        reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["reason", b"reason", "revoked_before_ms", b"revoked_before_ms", "staff_id", b"staff_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___StaffSessionsRevoked: _TypeAlias = StaffSessionsRevoked  # noqa: Y015
