@@ -14,7 +14,9 @@ import pytest
 from fastapi.security import HTTPAuthorizationCredentials
 
 from voc_feedback.deps import Reader
+from voc_feedback.models import revocations_table
 from voc_feedback.settings import Settings as FeedbackSettings
+from voc_platform.identity import Identity, Permission, Revocations
 
 ROOT = Path(__file__).resolve().parents[2]
 SOURCES = [ROOT / "libs", ROOT / "services", ROOT / "tools"]
@@ -81,8 +83,11 @@ async def test_feedback_reader_compares_the_admin_token_in_constant_time(
     monkeypatch.setattr(hmac, "compare_digest", spy)
     settings = FeedbackSettings(VOC_ENV="test", admin_token="reader-admin-token-0123456789")
     credentials = HTTPAuthorizationCredentials(scheme="Bearer", credentials=settings.admin_token)
-    reader = Reader(credentials, session=None, settings=settings, limiter=None)  # type: ignore[arg-type]
-    assert await reader.scope() is None  # the admin token reads every store
+    # The admin token is recognised before any revocation list or database is read.
+    revocations = Revocations(None, revocations_table)  # type: ignore[arg-type]
+    identity = Identity(secret=settings.jwt_secret, admin_token=settings.admin_token, revocations=revocations)
+    reader = Reader(credentials, session=None, settings=settings, limiter=None, identity=identity)  # type: ignore[arg-type]
+    assert (await reader.scope(Permission.FEEDBACK_READ)).scope is None  # the admin token reads every store
     assert calls and all(isinstance(a, bytes) for a, _ in calls)
     assert (settings.admin_token.encode(), settings.admin_token.encode()) in calls
 

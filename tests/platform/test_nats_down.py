@@ -93,5 +93,6 @@ def test_production_refuses_default_secrets() -> None:
         admin_token=secrets.token_urlsafe(32),
         internal_token=secrets.token_urlsafe(32),
         follow_up_secret=secrets.token_urlsafe(32),
+        jwt_secret=secrets.token_urlsafe(32),  # every service verifies staff tokens (#20)
     )
     assert ok.environment == "production"
