@@ -5,6 +5,7 @@ logout, a password change and deactivation end sessions; tokens are stored hashe
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import time
 from collections.abc import AsyncIterator
@@ -18,8 +19,9 @@ from sqlalchemy import select
 from tests.conftest import DatabaseFactory
 from tests.notify.conftest import ADMIN, Notify, make_notify
 from voc_notify import auth
-from voc_notify.models import RefreshToken
+from voc_notify.models import RefreshToken, Staff, Store
 from voc_notify.settings import Settings
+from voc_platform import identity
 from voc_platform.errors import Unauthenticated
 
 PASSWORD = "right-password-1"
@@ -235,3 +237,64 @@ async def test_bad_refresh_requests_name_the_field(notify: Notify) -> None:
             "/v1/auth/login", json={"email": "lead@x.demo", "password": PASSWORD, "install_id": "a"}
         )
         assert bad_login.status_code == 422
+
+
+async def test_login_and_refresh_both_carry_the_area_stores(notify: Notify) -> None:
+    """identity's claims from either issuer: an area manager's area stores (as the directory has
+    them at that moment) and the millisecond issue time revocation compares."""
+    async with notify.database.transaction() as s:
+        s.add(
+            Staff(
+                id="area-boss",
+                name="Area",
+                email="area@x.demo",
+                password_hash=auth.hash_password(PASSWORD),
+                role="area_manager",
+                store_ids=[],
+                area_id="a1",
+                language="en",
+                active=True,
+            )
+        )
+    async with notify.client() as client:
+        response = await client.post("/v1/auth/login", json={"email": "area@x.demo", "password": PASSWORD})
+        assert response.status_code == 200, response.text
+        claims = jwt.decode(response.json()["access_token"], options={"verify_signature": False})
+        assert claims["area_stores"] == ["s1"] and claims["iat_ms"] // 1000 == claims["iat"]
+        async with notify.database.transaction() as s:  # a store joins the area
+            s.add(Store(id="s2", name="Store 2", area_id="a1", timezone="Asia/Seoul", language="en"))
+        renewed = await refresh(client, response.json()["refresh_token"], None)
+        assert renewed.status_code == 200, renewed.text
+        claims = jwt.decode(renewed.json()["access_token"], options={"verify_signature": False})
+        assert claims["area_stores"] == ["s1", "s2"] and "iat_ms" in claims
+        principal = identity.read_token(
+            renewed.json()["access_token"], secret=notify.app.state.settings.jwt_secret
+        )
+        assert principal.scope == ("s1", "s2")
+
+
+async def test_logout_by_refresh_token_also_ends_the_access_tokens(notify: Notify) -> None:
+    """The pager's logout (the refresh token as the credential) ends the staff member's access
+    tokens too (identity's): the phone's and the tablet's, while the tablet's session refreshes."""
+    async with notify.client() as client:
+        phone = await sign_in(client)
+        tablet = await sign_in(client, install_id="install-tablet-0002")
+        assert (await client.get("/v1/alerts", headers=bearer(tablet))).status_code == 200
+        out = await client.post("/v1/auth/logout", json={"refresh_token": phone["refresh_token"]})
+        assert out.status_code == 204
+        await asyncio.sleep(0.002)  # the cut-off is in ms: a token of that same ms counts as revoked
+        for session in (phone, tablet):
+            refused = await client.get("/v1/alerts", headers=bearer(session))
+            assert refused.status_code == 401, refused.text
+        renewed = await refresh(client, tablet["refresh_token"], "install-tablet-0002")
+        assert renewed.status_code == 200, renewed.text
+        assert (await client.get("/v1/alerts", headers=bearer(renewed.json()))).status_code == 200
+        # Without a body, the access token is the credential; without either, nothing is ended.
+        assert (await client.post("/v1/auth/logout")).status_code == 401
+        assert (await client.post("/v1/auth/logout", headers=bearer(renewed.json()))).status_code == 204
+        assert (await client.get("/v1/alerts", headers=bearer(renewed.json()))).status_code == 401
+    async with notify.database.session() as s:
+        reasons = list(
+            await s.scalars(select(RefreshToken.revoked_reason).where(RefreshToken.revoked_at.is_not(None)))
+        )
+    assert reasons == ["logout"]  # the phone's family only
