@@ -14,7 +14,7 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from tests.browser.test_staff_app import CHROMIUM, browser, new_phone_context, wait_for
+from tests.browser.conftest import CHROMIUM, new_phone_context, wait_for
 from tests.conftest import RunningSystem
 from tests.support.stores import FreshStore, fresh_store, staff_headers
 from voc_cli.push_emulator import PushEmulator
@@ -23,7 +23,6 @@ pytestmark = [
     pytest.mark.browser,
     pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"{CHROMIUM} not installed: `make test-browser`"),
 ]
-__all__ = ["browser"]  # the module's Chromium, shared with the staff app's tests
 
 
 @pytest.fixture(scope="module")

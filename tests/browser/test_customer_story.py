@@ -13,11 +13,9 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from tests.browser.test_staff_app import CHROMIUM, browser, new_phone_context, origin
+from tests.browser.conftest import CHROMIUM, new_phone_context
 from tests.conftest import RunningSystem
 from tests.support.story import LEAD, Story, add_staff, customer_with_a_story
-
-__all__ = ["browser", "origin"]  # the module-scoped fixtures of test_staff_app, shared
 
 EN_LEAD = "robin@gangnam.demo"
 
