@@ -825,6 +825,9 @@ async function tickStep(alert, index, box) {
   try {
     const answer = await api('PUT', `/v1/alerts/${encodeURIComponent(alert.id)}/steps/${index}`, { done: box.checked });
     alert.checklist = answer.checklist;
+    // The open detail may be another copy of the alert (the offline inbox's): keep both in step,
+    // or the live `alert.checklist` echo of this very tick would redraw the page under the tap.
+    if (state.detail && state.detail.id === alert.id) state.detail.checklist = answer.checklist;
     box.closest('li').dataset.done = String(box.checked);
   } catch (err) {
     box.checked = !box.checked;
