@@ -821,7 +821,22 @@ function itemsCard(alert) {
   return null;
 }
 
+// Which steps are ticked, by index: what a live checklist event is compared on (who and when
+// may differ between the answer to a tick and the event the same tick sent).
+function ticks(checklist) {
+  return (checklist || []).filter((s) => s.done).map((s) => s.index).sort((a, b) => a - b).join(',');
+}
+
+function markTick(checklist, index, done) {
+  const rest = (checklist || []).filter((s) => s.index !== index);
+  return [...rest, { index, done }];
+}
+
 async function tickStep(alert, index, box) {
+  // Noted before the request: the live echo of this tick may arrive before its answer.
+  if (state.detail && state.detail.id === alert.id) {
+    state.detail.checklist = markTick(state.detail.checklist, index, box.checked);
+  }
   try {
     const answer = await api('PUT', `/v1/alerts/${encodeURIComponent(alert.id)}/steps/${index}`, { done: box.checked });
     alert.checklist = answer.checklist;
@@ -831,6 +846,9 @@ async function tickStep(alert, index, box) {
     box.closest('li').dataset.done = String(box.checked);
   } catch (err) {
     box.checked = !box.checked;
+    if (state.detail && state.detail.id === alert.id) {
+      state.detail.checklist = markTick(state.detail.checklist, index, box.checked);
+    }
     toast(t('step_save_failed', { detail: err.message }), 'error');
   }
 }
@@ -1090,7 +1108,7 @@ function onAlertEvent(type, summary) {
     const { checklist, ...rest } = summary;
     const r0 = currentRoute();
     if (r0.view === 'detail' && r0.id === summary.id && state.detail &&
-        JSON.stringify(state.detail.checklist) !== JSON.stringify(checklist)) openDetail(summary.id);
+        ticks(state.detail.checklist) !== ticks(checklist)) openDetail(summary.id);
     summary = rest;
   }
   const isNew = !state.alerts.has(summary.id);
