@@ -77,7 +77,7 @@ def test_a_push_accepted_but_never_shown_is_paged_by_email(
     assert push.json["priority"] == "urgent"
 
     page = wait_for(lambda: next((m for m in mail.received() if m.rcpt_tos == (LEAD,)), None), timeout=30)
-    assert page.sender == "pager@voc.test"
+    assert page.mail_from == "pager@voc.test"
     assert page.subject == push.json["title"]  # the lock screen's words, in the lead's language
     assert f"/#/alerts/{push.json['alert_id']}" in page.part("plain")
     assert "휴대폰에 이 긴급 알림이 표시되지 않아" in page.part("plain")
