@@ -38,7 +38,7 @@ async def test_hashing_passwords_stalls_neither_the_loop_nor_the_write_lock(
     """Six new staff with a hasher slow enough to see: hashed on the loop (as before), each
     hash blocks every request and alert for its whole duration, and inside the transaction it
     holds SQLite's write lock as long."""
-    slow = PasswordHasher(time_cost=6)
+    slow = PasswordHasher(time_cost=6, parallelism=1)  # the service's lanes, slower
     started = time.perf_counter()
     slow.hash(PASSWORD)
     hash_seconds = time.perf_counter() - started

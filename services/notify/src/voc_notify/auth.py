@@ -40,7 +40,10 @@ from voc_platform.ids import uuid7
 from voc_platform.outbox import add_event
 from voc_platform.ratelimit import TokenBuckets
 
-_hasher = PasswordHasher()
+# One lane (argon2-cffi's default is 4): each lane is a thread, and on a two-core machine a few
+# logins at once would starve the event loop that delivers alerts. One lane is also OWASP's
+# argon2id recommendation; hashes made with 4 lanes still verify (their parameters are stored).
+_hasher = PasswordHasher(parallelism=1)
 # Verifying against this keeps the timing of "unknown e-mail" equal to "wrong password".
 _DUMMY_HASH = _hasher.hash("not-a-real-password")
 
