@@ -140,7 +140,8 @@ async def test_an_alert_and_its_steps_reach_a_subscribed_endpoint_signed(
         await h.send_due()
         receiver.wait_for(3, "/all")
         bodies = receiver.verified(every["secret"], "/all")
-        assert [b["type"] for b in bodies] == ["alert.created", "alert.acknowledged", "alert.resolved"]
+        # Sent concurrently (several at once per endpoint): Standard Webhooks promise no order.
+    assert sorted(b["type"] for b in bodies) == ["alert.acknowledged", "alert.created", "alert.resolved"]
         first = bodies[0]
         assert first["data"]["alert_id"] == created.alert.id and first["data"]["feedback_id"] == "fb-hook-1"
         assert first["data"]["customer_id"] == "cust-1" and first["timestamp"].endswith("Z")

@@ -97,12 +97,16 @@
     const store = $("store").value;
     if (store) params.set("store_id", store);
     const since = new Date(Date.now() - Number($("period").value) * 86400000).toISOString();
+    // The oldest first, as many as the API gives (200): with its default 50 a busy store's newest
+    // cases never reached the list.
+    const openParams = new URLSearchParams(params);
+    openParams.set("limit", "200");
     const analyticsParams = new URLSearchParams(params);
     analyticsParams.set("from", since);
     analyticsParams.set("tz", Intl.DateTimeFormat().resolvedOptions().timeZone || "Asia/Seoul");
     try {
       const [analytics, open] = await Promise.all([
-        get("/v1/analytics?" + analyticsParams), get("/v1/analytics/open-cases?" + params),
+        get("/v1/analytics?" + analyticsParams), get("/v1/analytics/open-cases?" + openParams),
       ]);
       data = analytics;
       cases = open.cases;
