@@ -141,11 +141,12 @@ async def test_an_alert_and_its_steps_reach_a_subscribed_endpoint_signed(
         receiver.wait_for(3, "/all")
         bodies = receiver.verified(every["secret"], "/all")
         # Sent concurrently (several at once per endpoint): Standard Webhooks promise no order.
-    assert sorted(b["type"] for b in bodies) == ["alert.acknowledged", "alert.created", "alert.resolved"]
-        first = bodies[0]
+        assert sorted(b["type"] for b in bodies) == ["alert.acknowledged", "alert.created", "alert.resolved"]
+        by_type = {b["type"]: b for b in bodies}
+        first = by_type["alert.created"]
         assert first["data"]["alert_id"] == created.alert.id and first["data"]["feedback_id"] == "fb-hook-1"
         assert first["data"]["customer_id"] == "cust-1" and first["timestamp"].endswith("Z")
-        resolved = bodies[2]["data"]
+        resolved = by_type["alert.resolved"]["data"]
         assert resolved["outcome"] == "resolved" and resolved["staff_id"] == "lead"
         assert "note" not in resolved and "5678" not in str(bodies)  # free text never leaves
         # The other endpoint heard only what it subscribed to.
