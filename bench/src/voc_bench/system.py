@@ -707,6 +707,8 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
         )
         async with httpx.AsyncClient(timeout=10, trust_env=False) as client:
             for person in creds["staff"]:
+                if person["role"] == "analyst":
+                    continue  # read-only, never paged: no phone (#20)
                 login = await client.post(
                     f"{urls['notify']}/v1/auth/login",
                     json={"email": person["email"], "password": person["password"]},
