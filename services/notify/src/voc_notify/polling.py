@@ -7,11 +7,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from abc import ABC, abstractmethod
 
 log = logging.getLogger(__name__)
 
 
-class PollingWorker:
+class PollingWorker(ABC):
     interval = 1.0
     pass_size = 200
     name = "delivery"
@@ -22,8 +23,9 @@ class PollingWorker:
     def wake(self) -> None:
         self._wake.set()
 
+    @abstractmethod
     async def process_due(self) -> int:
-        raise NotImplementedError
+        """One pass over what is due; how many items it took (a full pass runs another)."""
 
     async def run(self) -> None:
         while True:
