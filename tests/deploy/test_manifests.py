@@ -149,16 +149,21 @@ def example_secret() -> Object:
     return secret
 
 
-def secret_refs(objects: list[Object]) -> set[tuple[str, str]]:
-    """(Secret name, key) of every secretKeyRef a workload's containers read."""
+def secret_refs(objects: list[Object], *, optional: bool = False) -> set[tuple[str, str]]:
+    """(Secret name, key) of every required (or, with `optional`, every optional) secretKeyRef a
+    workload's containers read."""
     return {
-        (e["valueFrom"]["secretKeyRef"]["name"], e["valueFrom"]["secretKeyRef"]["key"])
+        (ref["name"], ref["key"])
         for o in objects
         if o["kind"] in ("Deployment", "Job", "StatefulSet")
         for c in o["spec"]["template"]["spec"]["containers"]
         for e in c.get("env", [])
-        if "secretKeyRef" in e.get("valueFrom", {})
+        if (ref := e.get("valueFrom", {}).get("secretKeyRef")) and bool(ref.get("optional")) == optional
     }
+
+
+def is_optional_secret(entry: Object) -> bool:
+    return bool(entry.get("valueFrom", {}).get("secretKeyRef", {}).get("optional"))
 
 
 @pytest.mark.parametrize("kustomization", KUSTOMIZATIONS)
@@ -171,6 +176,9 @@ def test_every_kubernetes_object_validates_against_the_api_schema(kustomization:
     kubernetes_validate.validate(secret, K8S_VERSION, strict=True)
     # Every secret key a workload reads is in the documented example Secret.
     assert {key for _, key in secret_refs(objects)} <= set(secret["stringData"])
+    # An optional key is left out of the example (absent = the feature is off) but documented in it.
+    example = (DEPLOY / "k8s" / "base" / "secret.example.yaml").read_text()
+    assert all(f"{key}:" in example for _, key in secret_refs(objects, optional=True))
     assert k8s_disagreements(objects) == []
 
 
@@ -202,11 +210,16 @@ def test_a_port_or_env_name_that_disagrees_with_the_settings_fails() -> None:
 
 
 def manifest_settings(
-    objects: list[Object], service: str, monkeypatch: pytest.MonkeyPatch, certs: Path
+    objects: list[Object],
+    service: str,
+    monkeypatch: pytest.MonkeyPatch,
+    certs: Path,
+    optional_secrets: dict[str, str] | None = None,
 ) -> tuple[ServiceSettings, Object]:
     """The service's settings built from its Deployment's environment alone (its ConfigMaps, its
-    env; secrets filled in with random values, the mounted certificates taken from `certs`), and
-    its container."""
+    env; required secrets filled in with random values, optional ones left out unless
+    `optional_secrets` (env name → value) gives them, the mounted certificates taken from
+    `certs`), and its container."""
     configs = {o["metadata"]["name"]: o.get("data", {}) for o in objects if o["kind"] == "ConfigMap"}
     deployment = next(o for o in objects if o["kind"] == "Deployment" and o["metadata"]["name"] == service)
     container: Object = deployment["spec"]["template"]["spec"]["containers"][0]
@@ -217,6 +230,10 @@ def manifest_settings(
             for key, value in configs[source["configMapRef"]["name"]].items():
                 patch.setenv(key, value)
         for entry in container["env"]:
+            if is_optional_secret(entry):
+                if entry["name"] in (optional_secrets or {}):
+                    patch.setenv(entry["name"], (optional_secrets or {})[entry["name"]])
+                continue
             patch.setenv(entry["name"], entry.get("value") or secrets.token_urlsafe(32))
         mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
         volumes = {v["name"]: v for v in deployment["spec"]["template"]["spec"]["volumes"]}
@@ -247,6 +264,32 @@ def test_the_settings_accept_the_manifest_environment(
         assert all(url.startswith("tls://") for url in settings.nats_url.split(","))
         probe = container["livenessProbe"]
         assert "grpc" not in probe  # Kubernetes' gRPC probe cannot speak TLS
+
+
+def test_notify_sends_mail_and_sms_once_their_optional_secrets_exist(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Without the optional keys notify starts with no customer channel; with smtp-url in the
+    Secret and an SMS gateway in its ConfigMap, the production settings accept both."""
+    make_certs().make_all(tmp_path / "certs")
+    objects = render(DEPLOY / "k8s" / "overlays" / "production")
+    plain, _ = manifest_settings(objects, "notify", monkeypatch, tmp_path / "certs")
+    assert getattr(plain, "smtp_url") == "" and getattr(plain, "sms_gateway_url") == ""
+    config = next(o for o in objects if o["kind"] == "ConfigMap" and o["metadata"]["name"] == "voc-notify-config")
+    config["data"].update(
+        VOC_SMS_GATEWAY_URL="https://sms.example.com/v1/messages",
+        VOC_SMS_SENDER="0215880000",
+        VOC_SMS_TEMPLATE_ID="VOC_FOLLOW_UP_1",
+    )
+    sending, _ = manifest_settings(
+        objects,
+        "notify",
+        monkeypatch,
+        tmp_path / "certs",
+        {"VOC_SMTP_URL": "smtps://voc:s3cret@smtp.example.com:465", "VOC_SMS_GATEWAY_TOKEN": "t0ken"},
+    )
+    assert getattr(sending, "smtp_url").startswith("smtps://") and getattr(sending, "mail_from")
+    assert getattr(sending, "sms_gateway_token") == "t0ken"
 
 
 def nats_passwords(accounts: str) -> set[str]:
