@@ -22,6 +22,7 @@ from tests.deploy.kustomize import render
 from tests.support.certs import make_certs
 from voc_cli.nats import nats_server_binary
 from voc_cli.supervisor import SERVICES
+from voc_notify.settings import Settings as NotifySettings
 from voc_platform.settings import ServiceSettings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -274,8 +275,10 @@ def test_notify_sends_mail_and_sms_once_their_optional_secrets_exist(
     make_certs().make_all(tmp_path / "certs")
     objects = render(DEPLOY / "k8s" / "overlays" / "production")
     plain, _ = manifest_settings(objects, "notify", monkeypatch, tmp_path / "certs")
-    assert getattr(plain, "smtp_url") == "" and getattr(plain, "sms_gateway_url") == ""
-    config = next(o for o in objects if o["kind"] == "ConfigMap" and o["metadata"]["name"] == "voc-notify-config")
+    assert isinstance(plain, NotifySettings)
+    assert plain.smtp_url == "" and plain.sms_gateway_url == ""
+    configs = {o["metadata"]["name"]: o for o in objects if o["kind"] == "ConfigMap"}
+    config = configs["voc-notify-config"]
     config["data"].update(
         VOC_SMS_GATEWAY_URL="https://sms.example.com/v1/messages",
         VOC_SMS_SENDER="0215880000",
@@ -288,8 +291,9 @@ def test_notify_sends_mail_and_sms_once_their_optional_secrets_exist(
         tmp_path / "certs",
         {"VOC_SMTP_URL": "smtps://voc:s3cret@smtp.example.com:465", "VOC_SMS_GATEWAY_TOKEN": "t0ken"},
     )
-    assert getattr(sending, "smtp_url").startswith("smtps://") and getattr(sending, "mail_from")
-    assert getattr(sending, "sms_gateway_token") == "t0ken"
+    assert isinstance(sending, NotifySettings)
+    assert sending.smtp_url.startswith("smtps://") and sending.mail_from
+    assert sending.sms_gateway_token == "t0ken" and sending.sms_sender == "0215880000"
 
 
 def nats_passwords(accounts: str) -> set[str]:
