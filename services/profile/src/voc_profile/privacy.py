@@ -23,6 +23,8 @@ from voc_profile.models import (
     CustomerSignals,
     FeedbackHistory,
     Identifier,
+    OutreachAssignment,
+    OutreachContact,
     Visit,
     audit_table,
     outbox_table,
@@ -71,6 +73,16 @@ async def erase_customer(session: AsyncSession, *, customer_id: str, actor: Acto
     )
     await session.execute(
         update(Customer).where(Customer.id.in_(targets)).values(**_ERASED, erased_at=now, updated_at=now)
+    )
+    # Outreach notes are what staff wrote about the person; the contacts stay as statistics.
+    await session.execute(
+        update(OutreachContact)
+        .where(
+            OutreachContact.assignment_id.in_(
+                select(OutreachAssignment.id).where(OutreachAssignment.customer_id.in_(targets))
+            )
+        )
+        .values(note="")
     )
     # Merge records listed the identifiers that moved: those are personal data too.
     await session.execute(
