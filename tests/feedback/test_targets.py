@@ -17,7 +17,8 @@ from sqlalchemy import func, insert, select
 from tests.conftest import DatabaseFactory
 from voc_feedback.__main__ import MIGRATIONS
 from voc_feedback.api import build_app
-from voc_feedback.models import Feedback, Store, Target, audit_table as feedback_audit
+from voc_feedback.models import Feedback, Store, Target
+from voc_feedback.models import audit_table as feedback_audit
 from voc_feedback.settings import Settings
 from voc_platform import migrations
 from voc_platform.audit import Audit
