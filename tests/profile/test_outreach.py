@@ -324,3 +324,26 @@ def _iso(epoch: float) -> str:
     from datetime import UTC, datetime
 
     return datetime.fromtimestamp(epoch, UTC).isoformat()
+
+
+async def test_subject_access_shows_the_outreach_and_erasure_clears_its_notes(work: Outreach) -> None:
+    client, admin = work.profile.client, work.profile.admin
+    assignment = (await work.assign("mgr-gn")).json()
+    note = "김민수님이 다음 주 화요일에 다시 오신다고 함"
+    recorded = await client.post(
+        f"/v1/outreach/assignments/{assignment['id']}/contacts",
+        json={"channel": "phone", "outcome": "reached", "note": note},
+        headers=work.as_("lead-gn"),
+    )
+    assert recorded.status_code == 201
+    export = await client.get(f"/v1/customers/{work.gangnam_customer}/export", headers=admin)
+    assert export.status_code == 200
+    (held,) = export.json()["outreach"]
+    assert held["id"] == assignment["id"] and held["contacts"][0]["note"] == note
+
+    assert (await client.delete(f"/v1/customers/{work.gangnam_customer}", headers=admin)).status_code == 200
+    async with work.profile.database.session() as session:
+        notes = list(
+            await session.scalars(OutreachContact.__table__.select().with_only_columns(OutreachContact.note))
+        )
+    assert notes == [""]  # the contact stays as a statistic, what staff wrote of the person does not
