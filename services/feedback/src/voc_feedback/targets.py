@@ -4,6 +4,7 @@ each place against its target, with a weekly trend, measured as `analytics.loop_
 
 from __future__ import annotations
 
+import bisect
 import time
 from collections import defaultdict
 from collections.abc import Sequence
@@ -228,22 +229,31 @@ async def against_targets(
     )
     follow_ups = list((await session.execute(apply_filter(joined, period))).all())
     targets = list(await session.scalars(select(Target)))
-    bounds = [s.timestamp() for s in starts[1:]] + [float("inf")]
+    bounds = [s.timestamp() for s in starts[1:]]
 
     def week_of(at: float) -> int:
-        return next(i for i, end in enumerate(bounds) if at < end)
+        return bisect.bisect_right(bounds, at)
+
+    # One pass over the rows: each store's items and answered follow-ups by week.
+    by_store: dict[str, list[list[Feedback]]] = defaultdict(lambda: [[] for _ in range(weeks)])
+    for r in rows:
+        by_store[r.store_id][week_of(r.received_at)].append(r)
+    answers: dict[str, list[list[tuple[FollowUp, str]]]] = defaultdict(lambda: [[] for _ in range(weeks)])
+    for f, sentiment, store, at in follow_ups:
+        answers[store][week_of(at)].append((f, sentiment))
 
     out = []
     for place in places:
-        members = set(place.store_ids)
-        mine = [r for r in rows if r.store_id in members]
-        my_follow_ups = [(f, sentiment, at) for f, sentiment, store, at in follow_ups if store in members]
-        whole = measure(mine, [(f, s) for f, s, _ in my_follow_ups], now=now)
-        by_week: list[dict[str, Any]] = []
-        for i in range(weeks):
-            week_rows = [r for r in mine if week_of(r.received_at) == i]
-            week_follow_ups = [(f, s) for f, s, at in my_follow_ups if week_of(at) == i]
-            by_week.append(measure(week_rows, week_follow_ups, now=now))
+        week_rows: list[list[Feedback]] = [[] for _ in range(weeks)]
+        week_answers: list[list[tuple[FollowUp, str]]] = [[] for _ in range(weeks)]
+        for store in place.store_ids:
+            for i in range(weeks):
+                week_rows[i] += by_store[store][i] if store in by_store else []
+                week_answers[i] += answers[store][i] if store in answers else []
+        whole = measure(
+            [r for week in week_rows for r in week], [a for week in week_answers for a in week], now=now
+        )
+        by_week = [measure(week_rows[i], week_answers[i], now=now) for i in range(weeks)]
         goals = effective(targets, place)
         metrics = []
         for metric, rule in METRICS.items():
@@ -265,7 +275,7 @@ async def against_targets(
                 "id": place.id,
                 "name": place.name,
                 "area_id": place.area_id,
-                "volume": len(mine),
+                "volume": sum(len(week) for week in week_rows),
                 "metrics": metrics,
             }
         )
