@@ -1,6 +1,7 @@
 """Targets (#20 §5): per store and per area, for NPS, CSAT, time to acknowledge and to resolve
 and recovery rate; a store's own target overrides its area's. The analytics answer each metric of
-each place against its target, with a weekly trend, measured as `analytics.loop_kpis` measures."""
+each place against its target, with a weekly trend, measured by the loop KPIs' own functions
+(`voc_feedback.analytics`)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,14 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from voc_feedback.analytics import Sla, csat, loop_kpis, nps
+from voc_feedback.analytics import (
+    csat,
+    nps,
+    percentile,
+    recovery_rate,
+    times_to_acknowledge,
+    times_to_resolve,
+)
 from voc_feedback.listing import FeedbackFilter, Scope, apply_filter
 from voc_feedback.models import Feedback, FollowUp, Store, Target
 from voc_feedback.schemas import TargetMetric
@@ -127,22 +135,45 @@ async def visible_targets(session: AsyncSession, *, scope: Scope) -> list[Target
 # --- against the targets ----------------------------------------------------------------------
 
 
-def measure(
-    rows: Sequence[Feedback], follow_ups: Sequence[tuple[FollowUp, str]], *, now: float
-) -> dict[str, Any]:
-    """Each metric of a set of feedback items: NPS score, CSAT average, p50 minutes to
-    acknowledge and to resolve, recovery rate (None without data)."""
-    loop = loop_kpis(rows, follow_ups, sla=Sla(0, 0), now=now)
+@dataclass(frozen=True, slots=True)
+class CaseFacts:
+    """What the metrics read of one feedback item (a slim row: a period of a chain's feedback is
+    tens of thousands of items)."""
 
-    def minutes(seconds: float | None) -> float | None:
-        return None if seconds is None else round(seconds / 60, 1)
+    store_id: str
+    received_at: float
+    alerted_at: float | None
+    acknowledged_at: float | None
+    resolved_at: float | None
+    nps: int | None
+    csat: int | None
+
+
+_FACTS = (
+    Feedback.store_id,
+    Feedback.received_at,
+    Feedback.alerted_at,
+    Feedback.acknowledged_at,
+    Feedback.resolved_at,
+    Feedback.nps,
+    Feedback.csat,
+)
+
+
+def measure(rows: Sequence[CaseFacts], follow_ups: Sequence[tuple[FollowUp, str]]) -> dict[str, Any]:
+    """Each metric of a set of feedback items: NPS score, CSAT average, p50 minutes to
+    acknowledge and to resolve, recovery rate (None without data), as the loop KPIs measure."""
+
+    def p50_minutes(seconds: list[float]) -> float | None:
+        p50 = percentile(seconds, 50)
+        return None if p50 is None else round(p50 / 60, 1)
 
     return {
         "nps": nps(r.nps for r in rows if r.nps is not None)["score"],
         "csat": csat(r.csat for r in rows if r.csat is not None)["average"],
-        "ack_minutes": minutes(loop["time_to_acknowledge_seconds"]["p50"]),
-        "resolve_minutes": minutes(loop["time_to_resolve_seconds"]["p50"]),
-        "recovery_rate": loop["recovery_rate"],
+        "ack_minutes": p50_minutes(times_to_acknowledge(rows)),
+        "resolve_minutes": p50_minutes(times_to_resolve(rows)),
+        "recovery_rate": recovery_rate(follow_ups),
     }
 
 
@@ -223,7 +254,7 @@ async def against_targets(
     places = await places_of(session, where=where, area_readable=area_readable)
     every_store = sorted({s for p in places for s in p.store_ids})
     period = FeedbackFilter(scope_store_ids=tuple(every_store), since=since)
-    rows = list(await session.scalars(apply_filter(select(Feedback), period)))
+    rows = [CaseFacts(*row) for row in await session.execute(apply_filter(select(*_FACTS), period))]
     joined = select(FollowUp, Feedback.sentiment, Feedback.store_id, Feedback.received_at).join(
         Feedback, FollowUp.feedback_id == Feedback.id
     )
@@ -235,7 +266,7 @@ async def against_targets(
         return bisect.bisect_right(bounds, at)
 
     # One pass over the rows: each store's items and answered follow-ups by week.
-    by_store: dict[str, list[list[Feedback]]] = defaultdict(lambda: [[] for _ in range(weeks)])
+    by_store: dict[str, list[list[CaseFacts]]] = defaultdict(lambda: [[] for _ in range(weeks)])
     for r in rows:
         by_store[r.store_id][week_of(r.received_at)].append(r)
     answers: dict[str, list[list[tuple[FollowUp, str]]]] = defaultdict(lambda: [[] for _ in range(weeks)])
@@ -244,16 +275,14 @@ async def against_targets(
 
     out = []
     for place in places:
-        week_rows: list[list[Feedback]] = [[] for _ in range(weeks)]
+        week_rows: list[list[CaseFacts]] = [[] for _ in range(weeks)]
         week_answers: list[list[tuple[FollowUp, str]]] = [[] for _ in range(weeks)]
         for store in place.store_ids:
             for i in range(weeks):
                 week_rows[i] += by_store[store][i] if store in by_store else []
                 week_answers[i] += answers[store][i] if store in answers else []
-        whole = measure(
-            [r for week in week_rows for r in week], [a for week in week_answers for a in week], now=now
-        )
-        by_week = [measure(week_rows[i], week_answers[i], now=now) for i in range(weeks)]
+        whole = measure([r for week in week_rows for r in week], [a for week in week_answers for a in week])
+        by_week = [measure(week_rows[i], week_answers[i]) for i in range(weeks)]
         goals = effective(targets, place)
         metrics = []
         for metric, rule in METRICS.items():
