@@ -63,9 +63,9 @@ def _active_key(customer_id: str, store_id: str) -> str:
 async def check_assignable(
     session: AsyncSession, *, new: NewAssignment, assignee: StaffMember | None, assignee_id: str
 ) -> Customer:
-    """The live customer, when everything named can be assigned; `Invalid` naming the field
-    otherwise (an unknown customer and one of no concern to the store are answered alike)."""
-    lists.check_signal(new.list_kind, field="body.list_kind")
+    """The live customer, when the customer and the assignee can be assigned (the list kind is
+    checked first, `lists.check_signal`); `Invalid` naming each field that cannot (an unknown
+    customer and one of no concern to the store are answered alike)."""
     errors = []
     customer = await crm.live_customer(session, customer_id=new.customer_id)
     if (

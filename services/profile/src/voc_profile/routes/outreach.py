@@ -52,6 +52,7 @@ async def create_assignment(
     """Give a customer of a list to a staff member of the store (who must work there, as
     notify's directory says now); one live assignment per customer and store."""
     caller.check_store(body.store_id, field="body.store_id")
+    lists.check_signal(body.list_kind, field="body.list_kind")  # before asking notify anything
     new = outreach.NewAssignment(
         body.customer_id, body.list_kind, body.store_id, _epoch(body.due_at, "body.due_at")
     )
