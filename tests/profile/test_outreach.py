@@ -16,6 +16,7 @@ from sqlalchemy import insert
 from tests.conftest import DatabaseFactory
 from tests.profile.conftest import Profile, assert_problem, open_profile
 from tests.profile.helpers import DAY, customer_with, facts, give_feedback
+from voc_cli.supervisor import free_port
 from voc_notify import grpc_server as notify_grpc
 from voc_notify.__main__ import MIGRATIONS as NOTIFY_MIGRATIONS
 from voc_notify.models import Staff, Store
@@ -347,3 +348,28 @@ async def test_subject_access_shows_the_outreach_and_erasure_clears_its_notes(wo
             await session.scalars(OutreachContact.__table__.select().with_only_columns(OutreachContact.note))
         )
     assert notes == [""]  # the contact stays as a statistic, what staff wrote of the person does not
+
+
+async def test_with_notify_unreachable_an_assignment_is_503_and_nothing_is_written(
+    databases: DatabaseFactory,
+) -> None:
+    # A port nothing listens on: the directory cannot be asked.
+    async with open_profile(
+        databases, notify_grpc_target=f"127.0.0.1:{free_port()}", grpc_timeout_seconds=1
+    ) as p:
+        customer = await customer_with(p.database, p.settings, loyalty_id="L-down")
+        await give_feedback(p.database, p.settings, customer, facts("f-down", csat=1))
+        token = issue_token(
+            Principal("mgr-gn", "store_manager", (GANGNAM,), None), secret=p.settings.jwt_secret, ttl=60
+        )
+        body = {
+            "customer_id": customer,
+            "list_kind": "low_satisfaction",
+            "store_id": GANGNAM,
+            "assignee_id": "lead-gn",
+        }
+        response = await p.client.post(
+            "/v1/outreach/assignments", json=body, headers={"Authorization": f"Bearer {token}"}
+        )
+        assert_problem(response, 503)
+        assert await p.count(OutreachAssignment) == 0
