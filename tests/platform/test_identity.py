@@ -56,9 +56,24 @@ async def database(databases: DatabaseFactory) -> AsyncIterator[Database]:
 def test_every_role_has_its_permissions_and_notify_knows_every_role() -> None:
     assert set(ROLE_PERMISSIONS) == set(ROLES) == set(get_args(Role))
     assert ROLE_PERMISSIONS["cx_admin"] == frozenset(Permission)
-    assert ROLE_PERMISSIONS["staff"] == ROLE_PERMISSIONS["shift_lead"] == {Permission.ALERTS}
+    # Frontline staff work their alerts and the outreach assignments given to them (#20).
+    assert (
+        ROLE_PERMISSIONS["staff"]
+        == ROLE_PERMISSIONS["shift_lead"]
+        == {Permission.ALERTS, Permission.OUTREACH_CONTACT}
+    )
     analyst = ROLE_PERMISSIONS["analyst"]
-    assert not analyst & {Permission.FEEDBACK_EXPORT, Permission.OUTREACH_EXPORT, Permission.CUSTOMER_READ}
+    assert not analyst & {
+        Permission.FEEDBACK_EXPORT,
+        Permission.OUTREACH_EXPORT,
+        Permission.CUSTOMER_READ,
+        Permission.OUTREACH_ASSIGN,
+        Permission.OUTREACH_CONTACT,
+        Permission.TARGETS,
+    }
+    # Targets: an area manager sets their area's; a store manager only reads them.
+    assert Permission.TARGETS in ROLE_PERMISSIONS["area_manager"]
+    assert Permission.TARGETS not in ROLE_PERMISSIONS["store_manager"]
 
 
 def test_a_token_names_its_staff_member_and_scope_only_under_our_secret() -> None:

@@ -20,10 +20,11 @@ async def test_every_route_needs_a_credential(profile: Profile) -> None:
     app = build_app(profile.settings, profile.database, profile.trail)
     routes = [r for module in ROUTERS for r in module.router.routes if isinstance(r, APIRoute)]
     routes = [r for r in routes if r.path != "/v1/visits"]
-    assert len(routes) == 12  # GET /v1/audit is the platform's (voc_platform.audit)
+    assert len(routes) == 17  # GET /v1/audit is the platform's (voc_platform.audit)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://profile") as client:
         for route in routes:
             path = route.path.replace("{customer_id}", "someone").replace("{merge_id}", "some-merge")
+            path = path.replace("{assignment_id}", "some-assignment")
             for method in route.methods:
                 response = await client.request(method, path, params={"signal": "vip"})
                 assert_problem(response, 401)

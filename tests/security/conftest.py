@@ -177,6 +177,37 @@ class SecuredSystem:
         customer_id: str = r.json()[0]["customer_id"]
         return customer_id
 
+    def fresh_assignment(self) -> str:
+        """An open outreach assignment (#20) of a new store-A customer, given to store A's shift
+        lead (staff_a) by the admin token."""
+        r = self.http.post(
+            f"{self.url('profile')}/v1/outreach/assignments",
+            json=self.assignment_body(),
+            headers=self.admin,
+        )
+        assert r.status_code == 201, r.text
+        assignment_id: str = r.json()["id"]
+        return assignment_id
+
+    def assignment_body(self) -> dict[str, Any]:
+        """What assigns a new store-A customer to store A's shift lead."""
+        return {
+            "customer_id": self.fresh_customer(),
+            "list_kind": "churn_risk",
+            "store_id": STORE_A,
+            "assignee_id": "staff-gn-lead",
+        }
+
+    def fresh_target(self) -> dict[str, str]:
+        """A store-A target (set by the admin token) for a caller to remove: its query."""
+        r = self.http.put(
+            f"{self.url('feedback')}/v1/targets",
+            json={"store_id": STORE_A, "metric": "resolve_minutes", "value": 45},
+            headers=self.admin,
+        )
+        assert r.status_code == 200, r.text
+        return {"store_id": STORE_A, "metric": "resolve_minutes"}
+
     def fresh_webhook(self) -> str:
         """A new webhook endpoint (a public address: the security system has no webhook
         allowlist), subscribed to a type this suite never makes happen."""

@@ -167,6 +167,30 @@ TABLE: dict[str, Row] = {
         admin=200,
         build=lambda _: Call(query={**PERIOD, "store_id": STORE_A}),
     ),
+    # Targets (#20 §5): each metric against its target, like the analytics.
+    "feedback GET /v1/analytics/targets": row(
+        "403 403 403 200 200 200 200",
+        keys="200 403",
+        admin=200,
+        build=lambda _: Call(query={"store_id": STORE_A}),
+    ),
+    # Profile's outreach report through feedback (the dashboard's), like profile's own.
+    "feedback GET /v1/analytics/outreach": row(
+        "403 403 403 200 200 200 200",
+        keys="200 403",
+        admin=200,
+        build=lambda _: Call(query={"store_id": STORE_A}),
+    ),
+    "feedback GET /v1/targets": row("403 403 403 200 200 200 200", admin=200),
+    # An area manager sets their area's stores' targets; a store manager only reads them.
+    "feedback PUT /v1/targets": row(
+        "403 403 403 403 200 200 403",
+        admin=200,
+        build=lambda _: Call(json={"store_id": STORE_A, "metric": "csat", "value": 4.2}),
+    ),
+    "feedback DELETE /v1/targets": row(
+        "403 403 403 403 204 204 403", admin=204, build=lambda s: Call(query=s.fresh_target())
+    ),
     "feedback GET /v1/analytics/open-cases": row(
         "403 403 403 200 200 200 200",
         keys="200 403",
@@ -245,6 +269,30 @@ TABLE: dict[str, Row] = {
         ),
     ),
     "profile GET /v1/reports/revisit": row("403 403 403 200 200 200 200", admin=200),
+    # Outreach work (#20 §4): managers assign (a new customer each time: one live assignment
+    # per customer and store), the assignee (staff_a) records, staff read their own.
+    "profile POST /v1/outreach/assignments": row(
+        "403 403 403 201 201 201 403", admin=201, build=lambda s: Call(json=s.assignment_body())
+    ),
+    "profile GET /v1/outreach/assignments": row(
+        "200 200 403 200 200 200 403", admin=200, build=lambda _: Call(query={"store_id": STORE_A})
+    ),
+    # Store A's other staff member is not the assignee (403); store B's is answered 404.
+    "profile POST /v1/outreach/assignments/{assignment_id}/contacts": row(
+        "403 201 404 201 201 201 403",
+        admin=201,
+        build=lambda s: Call(
+            path={"assignment_id": s.fresh_assignment()}, json={"channel": "phone", "outcome": "reached"}
+        ),
+    ),
+    "profile DELETE /v1/outreach/assignments/{assignment_id}": row(
+        "403 403 403 204 204 204 403",
+        admin=204,
+        build=lambda s: Call(path={"assignment_id": s.fresh_assignment()}),
+    ),
+    "profile GET /v1/outreach/report": row(
+        "403 403 403 200 200 200 200", admin=200, build=lambda _: Call(query={"store_id": STORE_A})
+    ),
     # --- actions: the library is read by anyone on the network; publishing is cx_admin's -------
     "actions GET /v1/playbooks": PUBLIC,
     "actions GET /v1/playbooks/{playbook_id}": Row(

@@ -55,6 +55,9 @@ class Permission(StrEnum):
     API_KEYS = "api_keys.manage"  # store-app API keys: create, rotate, revoke
     PLAYBOOKS = "playbooks.publish"
     AUDIT = "audit.read"
+    OUTREACH_ASSIGN = "outreach.assign"  # assign list customers to staff, see every assignment in scope
+    OUTREACH_CONTACT = "outreach.contact"  # one's own assignments: read them, record contacts
+    TARGETS = "targets.manage"  # set and remove NPS/CSAT/loop targets (an area manager: their area's)
 
 
 P = Permission
@@ -71,14 +74,17 @@ _MANAGER = frozenset(
         P.CUSTOMER_READ,
         P.DIRECTORY_READ,
         P.STAFF_UNLOCK,
+        P.OUTREACH_ASSIGN,
+        P.OUTREACH_CONTACT,
     }
 )
 #: The one table of role -> permissions (docs/API.md shows it). The admin token has every one.
 ROLE_PERMISSIONS: Mapping[str, frozenset[Permission]] = {
-    "staff": frozenset({P.ALERTS}),
-    "shift_lead": frozenset({P.ALERTS}),
+    "staff": frozenset({P.ALERTS, P.OUTREACH_CONTACT}),
+    "shift_lead": frozenset({P.ALERTS, P.OUTREACH_CONTACT}),
     "store_manager": _MANAGER,
-    "area_manager": _MANAGER,
+    # Targets are set per area and store; a store manager reads them (analytics.read).
+    "area_manager": _MANAGER | {P.TARGETS},
     "cx_admin": frozenset(Permission),
     # Read-only across every store, and nothing that carries personal data out: no outreach
     # lists or exports, no customer records, no feedback export, no alerts (their context).

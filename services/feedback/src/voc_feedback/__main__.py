@@ -8,6 +8,7 @@ from voc_feedback import api, events, grpc_server
 from voc_feedback.follow_up_links import FollowUpLinks
 from voc_feedback.grpc_server import SERVICE_NAME
 from voc_feedback.models import outbox_table
+from voc_feedback.outreach_reports import OutreachReports
 from voc_feedback.settings import Settings
 from voc_platform.runtime import ServiceParts, ServiceRuntime, run_service
 from voc_platform.settings import load_settings
@@ -19,11 +20,13 @@ def build(runtime: ServiceRuntime) -> ServiceParts:
     settings = runtime.settings
     assert isinstance(settings, Settings)
     links = FollowUpLinks.of(settings)
+    outreach_reports = OutreachReports(settings)
     return ServiceParts(
-        app=api.build_app(settings, runtime.database),
+        app=api.build_app(settings, runtime.database, outreach_reports),
         grpc_register=grpc_server.register(runtime.database, links),
         grpc_service_names=[SERVICE_NAME],
         consumers=events.consumers(runtime.database, links),
+        on_stop=[outreach_reports.close],
     )
 
 

@@ -10,7 +10,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
@@ -82,6 +82,41 @@ def csat(scores: Iterable[int]) -> dict[str, Any]:
     }
 
 
+class CaseTimes(Protocol):
+    """What the loop's times read of a feedback item (a `Feedback` row, or a slim row of it)."""
+
+    @property
+    def received_at(self) -> float: ...
+    @property
+    def alerted_at(self) -> float | None: ...
+    @property
+    def acknowledged_at(self) -> float | None: ...
+    @property
+    def resolved_at(self) -> float | None: ...
+
+
+def times_to_acknowledge(rows: Iterable[CaseTimes]) -> list[float]:
+    """Seconds from receipt to acknowledgement of the alerted, acknowledged items."""
+    return [
+        r.acknowledged_at - r.received_at
+        for r in rows
+        if r.alerted_at is not None and r.acknowledged_at is not None
+    ]
+
+
+def times_to_resolve(rows: Iterable[CaseTimes]) -> list[float]:
+    """Seconds from receipt to resolution of the alerted, resolved items."""
+    return [
+        r.resolved_at - r.received_at for r in rows if r.alerted_at is not None and r.resolved_at is not None
+    ]
+
+
+def recovery_rate(follow_ups: Iterable[tuple[FollowUp, str]]) -> float | None:
+    """Of the answered follow-ups of complaints (negative feedback), the share answered satisfied."""
+    complaints = [f for f, sentiment in follow_ups if f.answered_at is not None and sentiment == "negative"]
+    return _ratio(sum(1 for f in complaints if f.satisfied), len(complaints))
+
+
 def loop_kpis(
     rows: Sequence[Feedback],
     follow_ups: Sequence[tuple[FollowUp, str]],
@@ -93,8 +128,8 @@ def loop_kpis(
     """The loop's KPIs; `messaged` is how many of these cases' customers got the follow-up link
     by e-mail or SMS (notify's `follow_up_sent` on their timelines, #19)."""
     alerted = [r for r in rows if r.alerted_at is not None]
-    to_ack = [r.acknowledged_at - r.received_at for r in alerted if r.acknowledged_at is not None]
-    to_resolve = [r.resolved_at - r.received_at for r in alerted if r.resolved_at is not None]
+    to_ack = times_to_acknowledge(alerted)
+    to_resolve = times_to_resolve(alerted)
 
     def breached(r: Feedback) -> bool:
         acked = r.acknowledged_at if r.acknowledged_at is not None else now
@@ -106,7 +141,6 @@ def loop_kpis(
         )
 
     answered = [(f, sentiment) for f, sentiment in follow_ups if f.answered_at is not None]
-    complaints = [f for f, sentiment in answered if sentiment == "negative"]
     intents = [r.revisit_intent for r in rows if r.revisit_intent is not None]
     return {
         "cases": len(alerted),
@@ -127,7 +161,7 @@ def loop_kpis(
         "follow_ups_messaged": messaged,
         "follow_ups_answered": len(answered),
         "follow_up_answer_rate": _ratio(len(answered), messaged),
-        "recovery_rate": _ratio(sum(1 for f in complaints if f.satisfied), len(complaints)),
+        "recovery_rate": recovery_rate(answered),
         "reopened": sum(1 for f, _ in answered if f.reopened_feedback_id),
         "revisit_intent_rate": _ratio(sum(1 for v in intents if v), len(intents)),
     }

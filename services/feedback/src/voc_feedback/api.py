@@ -6,27 +6,31 @@ from fastapi import FastAPI
 
 from voc_feedback import metrics
 from voc_feedback.models import audit_table, revocations_table
+from voc_feedback.outreach_reports import OutreachReports
 from voc_feedback.ratelimit import RateLimiter
-from voc_feedback.routes import admin, analytics, dashboard, follow_up, intake, reading
+from voc_feedback.routes import admin, analytics, dashboard, follow_up, intake, reading, targets
 from voc_feedback.settings import Settings
 from voc_platform import audit
 from voc_platform.db import Database
 from voc_platform.http import create_app, install_health_routes
 
 
-def build_app(settings: Settings, database: Database) -> FastAPI:
+def build_app(
+    settings: Settings, database: Database, outreach_reports: OutreachReports | None = None
+) -> FastAPI:
     """The app with every router; settings, database and rate limiter on `app.state` (`deps`)."""
     app = create_app(title="Frontline VoC — feedback", service="voc-feedback")
     install_health_routes(app)
     app.state.settings = settings
     app.state.database = database
+    app.state.outreach_reports = outreach_reports or OutreachReports(settings)  # profile's, over gRPC
     app.state.rate_limiter = RateLimiter(
         rate_per_second=settings.rate_limit_per_second, burst=settings.rate_limit_burst
     )
     audit.install(
         app, settings=settings, database=database, revocations_table=revocations_table, audit=audit_table
     )
-    for module in (intake, reading, analytics, admin, follow_up, dashboard):
+    for module in (intake, reading, analytics, targets, admin, follow_up, dashboard):
         app.include_router(module.router)
     metrics.install(app)
     return app

@@ -116,6 +116,20 @@ class IdempotencyKey(Base):
     created_at: Mapped[float] = mapped_column(Float, index=True)
 
 
+class Target(Base):
+    """A target for one metric of a store or an area (#20 §5); a store's own target overrides
+    its area's. The direction (at least / at most) comes with the metric (`voc_feedback.targets`)."""
+
+    __tablename__ = "targets"
+
+    place_kind: Mapped[str] = mapped_column(String(8), primary_key=True)  # store | area
+    place_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    metric: Mapped[str] = mapped_column(String(32), primary_key=True)
+    value: Mapped[float] = mapped_column(Float)
+    updated_by: Mapped[str] = mapped_column(String(100))  # the actor: staff:<id> or admin
+    updated_at: Mapped[float] = mapped_column(Float)
+
+
 class FollowUp(Base):
     """The one-time follow-up survey of a resolved case (`/f/{token}`)."""
 

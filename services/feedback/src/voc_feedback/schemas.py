@@ -8,7 +8,7 @@ import unicodedata
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -315,3 +315,17 @@ class ApiKeyCreated(ApiKeyOut):
     @classmethod
     def created(cls, row: ApiKey, key: str) -> ApiKeyCreated:
         return cls(**ApiKeyOut.of(row).model_dump(), api_key=key)
+
+
+TargetMetric = Literal["nps", "csat", "ack_minutes", "resolve_minutes", "recovery_rate"]
+
+
+class TargetIn(BaseModel):
+    """One target of a store or an area (#20 §5); the direction comes with the metric."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    store_id: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_\-.]+$")] | None = None
+    area_id: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_\-.]+$")] | None = None
+    metric: TargetMetric
+    value: Annotated[float, Field(allow_inf_nan=False)]

@@ -175,7 +175,7 @@ async def _start_session(
             ttl=settings.refresh_token_ttl_seconds,
             now=now,
         )
-        area_stores = await _area_stores(session, staff)
+        area_stores = await stores_of_area(session, staff)
     return _session_of(staff, refresh_token, area_stores=area_stores, settings=settings, now=now)
 
 
@@ -261,7 +261,7 @@ async def _rotate(
         ttl=settings.refresh_token_ttl_seconds,
         now=now,
     )
-    area_stores = await _area_stores(session, staff)
+    area_stores = await stores_of_area(session, staff)
     return _session_of(staff, new, area_stores=area_stores, settings=settings, now=now)
 
 
@@ -392,7 +392,7 @@ async def login(
     return await _start_session(database, staff=staff, install_id=install_id, settings=settings, now=now)
 
 
-async def _area_stores(session: AsyncSession, staff: Staff) -> tuple[str, ...]:
+async def stores_of_area(session: AsyncSession, staff: Staff) -> tuple[str, ...]:
     """An area manager's area's stores, carried in the token (`area_stores`) so services that
     keep no store directory (profile) scope by area too; a store added to the area shows from
     the next login or refresh."""

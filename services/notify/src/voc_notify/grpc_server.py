@@ -1,4 +1,5 @@
-"""gRPC NotifyService: GetAlert (for other services and tools)."""
+"""gRPC NotifyService: GetAlert (for other services and tools) and GetStaffMember (profile checks
+an outreach assignee against the directory, #20)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ from collections.abc import Callable
 from grpc import aio
 
 from voc.notify.v1 import notify_pb2, notify_pb2_grpc
-from voc_notify.models import Alert
+from voc_notify.auth import stores_of_area
+from voc_notify.models import Alert, Staff
 from voc_platform.db import Database
 from voc_platform.errors import NotFound
 
@@ -41,6 +43,25 @@ class NotifyServicer(notify_pb2_grpc.NotifyServiceServicer):
                 resolved_at_ms=_ms(alert.resolved_at),
                 kind=alert.kind or "feedback",
             )
+        )
+
+    async def GetStaffMember(
+        self, request: notify_pb2.GetStaffMemberRequest, context: aio.ServicerContext
+    ) -> notify_pb2.GetStaffMemberResponse:
+        async with self.database.session() as session:
+            staff = await session.get(Staff, request.staff_id) if request.staff_id else None
+            if staff is None:
+                return notify_pb2.GetStaffMemberResponse(found=False)
+            area = await stores_of_area(session, staff)
+        return notify_pb2.GetStaffMemberResponse(
+            found=True,
+            active=bool(staff.active),
+            staff_id=staff.id,
+            name=staff.name,
+            role=staff.role,
+            store_ids=list(staff.store_ids or ()),
+            area_id=staff.area_id or "",
+            area_store_ids=list(area),
         )
 
 

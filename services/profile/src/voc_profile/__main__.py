@@ -15,6 +15,7 @@ from voc_platform.settings import load_settings
 from voc_profile import api, events, grpc_server, signals
 from voc_profile.models import audit_table, outbox_table
 from voc_profile.settings import Settings
+from voc_profile.staff_directory import StaffDirectory
 from voc_profile.store_access import StoreAccess
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -39,13 +40,14 @@ def build(runtime: ServiceRuntime) -> ServiceParts:
     # One audit log for the REST app and the gRPC reads; the runtime flushes and prunes it.
     trail = Audit(runtime.database, audit_table, flush_seconds=settings.audit_flush_seconds)
     store_access = StoreAccess(settings)
+    staff_directory = StaffDirectory(settings)
     return ServiceParts(
-        app=api.build_app(settings, runtime.database, trail, store_access),
+        app=api.build_app(settings, runtime.database, trail, store_access, staff_directory),
         grpc_register=grpc_server.register(runtime.database, settings, trail),
         grpc_service_names=[grpc_server.SERVICE_NAME],
         consumers=events.consumers(runtime.database, settings),
         background=[signal_refresher(runtime.database, settings)],
-        on_stop=[store_access.close],
+        on_stop=[store_access.close, staff_directory.close],
     )
 
 

@@ -1,5 +1,5 @@
-"""gRPC ProfileService: ResolveCustomer, GetCustomerContext (and its batch), ListCustomers and
-GetContactPoints.
+"""gRPC ProfileService: ResolveCustomer, GetCustomerContext (and its batch), ListCustomers,
+GetContactPoints and GetOutreachReport.
 Messages in, domain calls, messages out; domain errors become a status in the method guard."""
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from voc_platform.audit import Audit
 from voc_platform.db import Database
 from voc_platform.errors import Invalid
 from voc_platform.grpc import ItemFailed, check_batch_size, item_error
-from voc_profile import contact_points, context, lists, resolution
+from voc_profile import contact_points, context, lists, outreach, resolution
 from voc_profile.audit import SERVICE, target_of
 from voc_profile.context import Context
 from voc_profile.facts import Reason, feedback_item
@@ -129,6 +129,48 @@ class ProfileServicer(profile_pb2_grpc.ProfileServiceServicer):
             email=points.email,
             phone=points.phone,
             preferred_language=points.preferred_language,
+        )
+
+    async def GetOutreachReport(
+        self, request: profile_pb2.GetOutreachReportRequest, context: aio.ServicerContext
+    ) -> profile_pb2.GetOutreachReportResponse:
+        """The outreach report for the stores the caller (feedback's dashboard) checked."""
+        if request.from_ms and request.to_ms and request.to_ms <= request.from_ms:
+            raise Invalid("to_ms must be after from_ms")
+        stores = None if request.every_store else tuple(request.store_ids)
+        async with self.database.session() as session:
+            found = await outreach.report(
+                session,
+                stores=stores,
+                window_days=self.settings.churn_window_days,
+                since=request.from_ms / 1000 if request.from_ms else None,
+                until=request.to_ms / 1000 if request.to_ms else None,
+            )
+
+        def rate(value: float | None) -> float:
+            return -1.0 if value is None else value
+
+        return profile_pb2.GetOutreachReportResponse(
+            rows=[
+                profile_pb2.OutreachReportRow(
+                    store_id=r.store_id,
+                    list_kind=r.list_kind,
+                    assigned=r.assigned,
+                    attempted=r.attempted,
+                    reached=r.reached,
+                    contact_rate=rate(r.contact_rate),
+                    came_back_reached=r.came_back_reached,
+                    not_reached=r.not_reached,
+                    came_back_not_reached=r.came_back_not_reached,
+                    revisit_rate_reached=rate(r.revisit_rate_reached),
+                    revisit_rate_not_reached=rate(r.revisit_rate_not_reached),
+                    still_open=r.still_open,
+                )
+                for r in found.rows
+            ],
+            window_days=found.window_days,
+            from_ms=int(found.since * 1000),
+            to_ms=int(found.until * 1000),
         )
 
     async def ListCustomers(

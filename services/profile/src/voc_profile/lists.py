@@ -38,11 +38,11 @@ class Page:
     next_after: After | None  # None on the last page
 
 
-def check_signal(signal: str) -> None:
+def check_signal(signal: str, *, field: str = "signal") -> None:
     """Invalid unless `signal` is one a list can be made of."""
     if signal not in SIGNALS:
         raise Invalid(
-            f"Unknown signal '{signal}'.", errors=[FieldError("signal", f"one of {', '.join(SIGNALS)}")]
+            f"Unknown signal '{signal}'.", errors=[FieldError(field, f"one of {', '.join(SIGNALS)}")]
         )
 
 
@@ -175,14 +175,15 @@ async def export(
             page = await list_by_signal(
                 session, signal=signal, settings=settings, limit=EXPORT_PAGE, after=after, stores=stores
             )
-            contacts = await _contacts(session, [item.customer.id for item in page.customers])
+            contacts = await contact_points(session, [item.customer.id for item in page.customers])
         yield [(item, contacts.get(item.customer.id, Contact("", ""))) for item in page.customers]
         if page.next_after is None:
             return
         after = page.next_after
 
 
-async def _contacts(session: AsyncSession, customer_ids: list[str]) -> dict[str, Contact]:
+async def contact_points(session: AsyncSession, customer_ids: list[str]) -> dict[str, Contact]:
+    """Each customer's first phone and e-mail on file (empty strings when none)."""
     if not customer_ids:
         return {}
     found: dict[tuple[str, str], str] = {}

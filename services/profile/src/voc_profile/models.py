@@ -189,6 +189,51 @@ class AlertHistory(Base):
     updated_at: Mapped[float] = mapped_column(Float)
 
 
+class OutreachAssignment(Base):
+    """A customer of an outreach list given to a staff member of a store to contact (#20).
+
+    `active_key` is `<customer>:<store>` while the assignment is open or in progress and NULL
+    once done or cancelled: its unique index allows one live assignment per customer and store
+    (NULLs never collide, on SQLite and PostgreSQL alike)."""
+
+    __tablename__ = "outreach_assignments"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    customer_id: Mapped[str] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"), index=True)
+    list_kind: Mapped[str] = mapped_column(String(32))  # the signal of the list it came from
+    store_id: Mapped[str] = mapped_column(String(64))
+    assignee_id: Mapped[str] = mapped_column(String(64))
+    assignee_name: Mapped[str] = mapped_column(String(100))  # from the directory, when assigned
+    assigned_by: Mapped[str] = mapped_column(String(100))  # the actor: staff:<id> or admin
+    assigned_at: Mapped[float] = mapped_column(Float)
+    due_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    status: Mapped[str] = mapped_column(String(16))  # open | in_progress | done | cancelled
+    active_key: Mapped[str | None] = mapped_column(String(120), nullable=True, unique=True)
+    updated_at: Mapped[float] = mapped_column(Float)
+
+    __table_args__ = (
+        Index("ix_outreach_store", "store_id", "assigned_at"),
+        Index("ix_outreach_assignee", "assignee_id", "status"),
+    )
+
+
+class OutreachContact(Base):
+    """One attempt to reach the customer of an assignment: channel, outcome, a note (never
+    logged), who and when."""
+
+    __tablename__ = "outreach_contacts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    assignment_id: Mapped[str] = mapped_column(
+        ForeignKey("outreach_assignments.id", ondelete="CASCADE"), index=True
+    )
+    channel: Mapped[str] = mapped_column(String(16))
+    outcome: Mapped[str] = mapped_column(String(16))
+    note: Mapped[str] = mapped_column(String(500), default="")
+    contacted_by: Mapped[str] = mapped_column(String(100))
+    contacted_at: Mapped[float] = mapped_column(Float)
+
+
 class AuditEntry(Base):
     """Who read or changed personal data: never the data itself, only ids and what was done
     (the platform's audit table, `voc_platform.audit`; a customer is the target

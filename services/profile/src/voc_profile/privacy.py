@@ -15,7 +15,7 @@ from voc_platform.errors import Gone, NotFound
 from voc_platform.identity import Actor
 from voc_platform.outbox import add_event
 from voc_platform.records import fields_of
-from voc_profile import audit, crm, merges, timeline
+from voc_profile import audit, crm, merges, outreach, timeline
 from voc_profile.models import (
     AlertHistory,
     Customer,
@@ -23,6 +23,8 @@ from voc_profile.models import (
     CustomerSignals,
     FeedbackHistory,
     Identifier,
+    OutreachAssignment,
+    OutreachContact,
     Visit,
     audit_table,
     outbox_table,
@@ -71,6 +73,16 @@ async def erase_customer(session: AsyncSession, *, customer_id: str, actor: Acto
     )
     await session.execute(
         update(Customer).where(Customer.id.in_(targets)).values(**_ERASED, erased_at=now, updated_at=now)
+    )
+    # Outreach notes are what staff wrote about the person; the contacts stay as statistics.
+    await session.execute(
+        update(OutreachContact)
+        .where(
+            OutreachContact.assignment_id.in_(
+                select(OutreachAssignment.id).where(OutreachAssignment.customer_id.in_(targets))
+            )
+        )
+        .values(note="")
     )
     # Merge records listed the identifiers that moved: those are personal data too.
     await session.execute(
@@ -135,6 +147,14 @@ async def subject_export(session: AsyncSession, *, customer_id: str) -> dict[str
         select(AlertHistory).where(AlertHistory.customer_id.in_(ids)).order_by(AlertHistory.created_at)
     )
     signals = await session.get(CustomerSignals, customer.id)
+    assignments = list(
+        await session.scalars(
+            select(OutreachAssignment)
+            .where(OutreachAssignment.customer_id.in_(ids))
+            .order_by(OutreachAssignment.assigned_at)
+        )
+    )
+    contacts = await outreach.contacts_of(session, [a.id for a in assignments])
     audit_rows = (
         await session.execute(
             select(audit_table)
@@ -152,6 +172,8 @@ async def subject_export(session: AsyncSession, *, customer_id: str) -> dict[str
             for a in alerts
         ],
         "signals": fields_of(signals, _SIGNALS_OUT_FIELDS) if signals else None,
+        # Outreach work about the person (#20): who was to contact them, and what staff noted.
+        "outreach": [outreach.assignment_out(a, contacts.get(a.id, [])) for a in assignments],
         "merges": [merges.merge_out(m) for m in await merges.merges_of(session, customer_id=customer.id)],
         "access_log": [
             {

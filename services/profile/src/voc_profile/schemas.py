@@ -91,3 +91,26 @@ class CheckinAccepted(BaseModel):
     id: str
     customer_id: str
     heads_up: bool
+
+
+class AssignmentIn(BaseModel):
+    """A customer of an outreach list given to a staff member of a store (#20)."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    customer_id: Annotated[str, Field(min_length=1, max_length=36)]
+    list_kind: Annotated[str, Field(min_length=1, max_length=32)]  # the list's signal
+    store_id: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_\-.]+$")]
+    assignee_id: Annotated[str, Field(min_length=1, max_length=64)]
+    due_at: datetime | None = None
+
+
+class ContactIn(BaseModel):
+    """One attempt to reach the customer of an assignment."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    channel: Literal["phone", "sms", "email", "kakao", "in_store"]
+    outcome: Literal["reached", "no_answer", "declined", "resolved", "callback"]
+    note: Annotated[str, Field(max_length=500)] = ""
+    contacted_at: datetime | None = None  # default: now

@@ -1,4 +1,5 @@
-"""Demo data for `make run`: stores, staff with passwords, customers, API keys.
+"""Demo data for `make run`: stores, staff with passwords, customers, API keys, targets and
+outreach assignments.
 
 Seeded over the services' admin REST APIs (the CLI never touches a service's tables), once:
 the credentials are kept in $VOC_DATA_DIR/demo-credentials.json and reused on the next start.
@@ -158,12 +159,67 @@ CUSTOMERS = [
 ]
 
 
+# Targets (#20 §5): the Seoul area's, one Gangnam override, Busan's. Each manager's dashboard
+# opens on their numbers against these.
+TARGETS = [
+    {"area_id": "area-seoul", "metric": "nps", "value": 30},
+    {"area_id": "area-seoul", "metric": "csat", "value": 4.0},
+    {"area_id": "area-seoul", "metric": "ack_minutes", "value": 5},
+    {"area_id": "area-seoul", "metric": "resolve_minutes", "value": 30},
+    {"area_id": "area-seoul", "metric": "recovery_rate", "value": 0.6},
+    {"store_id": "store-gangnam", "metric": "nps", "value": 40},
+    {"area_id": "area-busan", "metric": "nps", "value": 20},
+    {"area_id": "area-busan", "metric": "csat", "value": 3.8},
+    {"area_id": "area-busan", "metric": "ack_minutes", "value": 10},
+]
+# Outreach work (#20 §4): (customer's loyalty id, list, store, assignee, contacts recorded).
+ASSIGNMENTS: list[tuple[str, str, str, str, list[dict[str, str]]]] = [
+    (
+        "L-1001",
+        "low_satisfaction",
+        "store-gangnam",
+        "staff-gn-lead",
+        [
+            {"channel": "phone", "outcome": "no_answer"},
+            {"channel": "kakao", "outcome": "reached", "note": "사과드리고 다음 방문 때 디저트를 약속드림"},
+        ],
+    ),
+    ("L-1004", "churn_risk", "store-gangnam", "staff-gn-1", []),
+    ("L-1002", "score_swing", "store-hongdae", "staff-hd-lead", [{"channel": "sms", "outcome": "callback"}]),
+    ("L-1003", "chronic_complainer", "store-busan", "staff-bs-lead", []),
+]
+
+
 def _check(response: httpx.Response) -> Any:
     if response.status_code >= 400:
         raise RuntimeError(
             f"{response.request.method} {response.request.url}: {response.status_code} {response.text[:500]}"
         )
     return response.json() if response.content else None
+
+
+def _seed_work(client: httpx.Client, urls: dict[str, str], customers: dict[str, str]) -> None:
+    """Targets at feedback, outreach assignments and their contacts at profile."""
+    for target in TARGETS:
+        _check(client.put(f"{urls['feedback']}/v1/targets", json=target))
+    for loyalty_id, list_kind, store_id, assignee, contacts in ASSIGNMENTS:
+        assignment = _check(
+            client.post(
+                f"{urls['profile']}/v1/outreach/assignments",
+                json={
+                    "customer_id": customers[loyalty_id],
+                    "list_kind": list_kind,
+                    "store_id": store_id,
+                    "assignee_id": assignee,
+                },
+            )
+        )
+        for contact in contacts:
+            _check(
+                client.post(
+                    f"{urls['profile']}/v1/outreach/assignments/{assignment['id']}/contacts", json=contact
+                )
+            )
 
 
 def seed(*, urls: dict[str, str], admin_token: str, credentials_path: Path) -> dict[str, Any]:
@@ -202,7 +258,12 @@ def seed(*, urls: dict[str, str], admin_token: str, credentials_path: Path) -> d
                 }
             )
         _check(client.put(f"{urls['notify']}/v1/admin/staff", json=staff_in))
-        _check(client.post(f"{urls['profile']}/v1/customers", json={"customers": CUSTOMERS}))
+        upserted = _check(client.post(f"{urls['profile']}/v1/customers", json={"customers": CUSTOMERS}))
+        _seed_work(
+            client,
+            urls,
+            {str(c["loyalty_id"]): r["customer_id"] for c, r in zip(CUSTOMERS, upserted, strict=True)},
+        )
         stores_out = []
         for store in STORES:
             created = _check(

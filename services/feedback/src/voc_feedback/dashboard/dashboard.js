@@ -20,6 +20,14 @@
       severities: {low: "낮음", medium: "보통", high: "높음", critical: "긴급"}, switch: "English", times: "건",
       adherence: "플랜 이행률 (해결 전 완료한 단계)", by_store: "매장별", by_playbook: "플레이북별", alerts: "알림",
       steps: "완료 단계", rate: "이행률",
+      targets: "목표 대비 (최근 8주)", place: "매장·지역", area: "지역", target: "목표", met: "달성", missed: "미달",
+      no_target: "목표 없음", outreach: "아웃리치: 연락률과 재방문", list: "리스트", assigned: "배정",
+      reached: "연락됨", contact_rate: "연락률", back_reached: "재방문 (연락됨)", back_not: "재방문 (연락 안 됨)",
+      unavailable: "불러올 수 없음",
+      metrics: {nps: "NPS", csat: "CSAT", ack_minutes: "확인까지 (분, p50)", resolve_minutes: "해결까지 (분, p50)",
+        recovery_rate: "회복률"},
+      lists: {churn_risk: "이탈 위험", low_satisfaction: "낮은 만족도", score_swing: "점수 급변",
+        chronic_complainer: "상습 불만", repeat_issue: "반복 문제", vip: "VIP"},
     },
     en: {
       title: "Voice of the customer", store: "Store", all_stores: "All stores", period: "Period", days7: "Last 7 days",
@@ -37,6 +45,14 @@
       severities: {low: "Low", medium: "Medium", high: "High", critical: "Critical"}, switch: "한국어", times: "",
       adherence: "Plan adherence (steps done before resolve)", by_store: "Per store", by_playbook: "Per playbook",
       alerts: "Alerts", steps: "Steps done", rate: "Adherence",
+      targets: "Against targets (last 8 weeks)", place: "Store / area", area: "area", target: "target", met: "met",
+      missed: "missed", no_target: "no target", outreach: "Outreach: contact rate and revisits", list: "List",
+      assigned: "Assigned", reached: "Reached", contact_rate: "Contact rate", back_reached: "Came back (reached)",
+      back_not: "Came back (not reached)", unavailable: "Unavailable",
+      metrics: {nps: "NPS", csat: "CSAT", ack_minutes: "To acknowledge (min, p50)",
+        resolve_minutes: "To resolve (min, p50)", recovery_rate: "Recovery rate"},
+      lists: {churn_risk: "Churn risk", low_satisfaction: "Low satisfaction", score_swing: "Score swing",
+        chronic_complainer: "Top complainers", repeat_issue: "Repeat issue", vip: "VIP"},
     },
   };
   const $ = (id) => document.getElementById(id);
@@ -45,6 +61,8 @@
   let token = sessionStorage.getItem("voc-dashboard-token") || "";
   let data = null;
   let cases = [];
+  let againstTargets = null;  // null: not loaded or refused (the rest of the board still shows)
+  let outreachReport = null;
   const seen = new Set();
   let firstLoad = true;
 
@@ -92,6 +110,11 @@
     return response.json();
   }
 
+  // A section of its own (targets, outreach): a failure leaves that section saying so.
+  async function getSoft(path) {
+    try { return await get(path); } catch (error) { return null; }
+  }
+
   async function refresh() {
     const params = new URLSearchParams();
     const store = $("store").value;
@@ -105,11 +128,18 @@
     analyticsParams.set("from", since);
     analyticsParams.set("tz", Intl.DateTimeFormat().resolvedOptions().timeZone || "Asia/Seoul");
     try {
-      const [analytics, open] = await Promise.all([
+      const placeParams = new URLSearchParams(params);
+      placeParams.set("tz", analyticsParams.get("tz"));
+      const outreachParams = new URLSearchParams(params);
+      outreachParams.set("from", new Date(Date.now() - 90 * 86400000).toISOString());
+      const [analytics, open, goals, work] = await Promise.all([
         get("/v1/analytics?" + analyticsParams), get("/v1/analytics/open-cases?" + openParams),
+        getSoft("/v1/analytics/targets?" + placeParams), getSoft("/v1/analytics/outreach?" + outreachParams),
       ]);
       data = analytics;
       cases = open.cases;
+      againstTargets = goals;
+      outreachReport = work;
       $("login").hidden = true;
       $("board").hidden = false;
       $("live").classList.remove("stale");
@@ -257,6 +287,82 @@
     }
   }
 
+  function metricValue(metric, value) {
+    if (value === null || value === undefined) return "—";
+    return metric === "recovery_rate" ? pct(value) : String(value);
+  }
+
+  // A small line of the weekly values (gaps where a week had no data), the target as a dashed line.
+  function sparkline(values, target) {
+    const W = 90, H = 24;
+    const present = values.filter((v) => v !== null);
+    const all = target === null ? present : [...present, target];
+    const svg = el("svg:svg", {viewBox: `0 0 ${W} ${H}`, class: "spark", role: "img"});
+    if (!all.length) return svg;
+    const lo = Math.min(...all), hi = Math.max(...all), span = hi - lo || 1;
+    const x = (i) => 2 + i * (W - 4) / Math.max(1, values.length - 1);
+    const y = (v) => H - 2 - (v - lo) / span * (H - 4);
+    if (target !== null) svg.append(el("svg:line", {class: "goal", x1: 0, x2: W, y1: y(target), y2: y(target)}));
+    const points = values.map((v, i) => v === null ? null : `${x(i)},${y(v)}`).filter(Boolean);
+    if (points.length) svg.append(el("svg:polyline", {class: "line", points: points.join(" ")}));
+    return svg;
+  }
+
+  // Each store (and area) of the reader: every metric, its target and whether it is met, the trend.
+  function renderTargets() {
+    const box = $("targets");
+    box.replaceChildren();
+    if (!againstTargets) { box.append(el("p", {}, t("unavailable"))); return; }
+    const metrics = ["nps", "csat", "ack_minutes", "resolve_minutes", "recovery_rate"];
+    const table = el("table", {class: "targets"});
+    const head = el("tr", {});
+    head.append(el("th", {}, t("place")));
+    for (const m of metrics) head.append(el("th", {}, T[lang].metrics[m]));
+    table.append(el("thead", {}), el("tbody", {}));
+    table.querySelector("thead").append(head);
+    for (const place of againstTargets.places) {
+      const row = el("tr", {"data-place": place.id, "data-kind": place.kind});
+      row.append(el("td", {}, place.kind === "area" ? `${place.name} (${t("area")})` : place.name));
+      for (const m of place.metrics) {
+        const state = m.met === null ? "none" : (m.met ? "met" : "missed");
+        const cell = el("td", {class: "goal-" + state, "data-metric": m.metric, "data-met": state,
+          "data-target": m.target === null ? "" : String(m.target)});
+        cell.append(el("div", {class: "value"}, metricValue(m.metric, m.value)));
+        cell.append(el("div", {class: "goal-text"}, m.target === null ? t("no_target")
+          : `${t("target")} ${m.direction === "at_most" ? "≤" : "≥"} ${metricValue(m.metric, m.target)}` +
+            (m.met === null ? "" : ` · ${t(m.met ? "met" : "missed")}`)));
+        cell.append(sparkline(m.trend, m.target));
+        row.append(cell);
+      }
+      table.querySelector("tbody").append(row);
+    }
+    box.append(table);
+  }
+
+  // Outreach work (profile's report): per store and list, contact rate and revisits reached vs not.
+  function renderOutreach() {
+    const box = $("outreach");
+    box.replaceChildren();
+    if (!outreachReport) { box.append(el("p", {}, t("unavailable"))); return; }
+    if (!outreachReport.rows.length) { box.append(el("p", {}, t("none"))); return; }
+    const table = el("table", {});
+    const head = el("tr", {});
+    for (const h of ["store", "list", "assigned", "reached", "contact_rate", "back_reached", "back_not"])
+      head.append(el("th", {}, t(h)));
+    table.append(el("thead", {}), el("tbody", {}));
+    table.querySelector("thead").append(head);
+    for (const r of outreachReport.rows) {
+      const row = el("tr", {"data-store": r.store_id, "data-list": r.list_kind});
+      row.append(el("td", {}, r.store_name), el("td", {}, T[lang].lists[r.list_kind] || r.list_kind),
+        el("td", {class: "assigned"}, String(r.assigned)), el("td", {class: "reached"}, String(r.reached)),
+        el("td", {class: "contact-rate"}, pct(r.contact_rate)),
+        el("td", {class: "back-reached"}, `${pct(r.revisit_rate_reached)} (${r.came_back_reached}/${r.reached})`),
+        el("td", {class: "back-not"}, `${pct(r.revisit_rate_not_reached)} (${r.came_back_not_reached}/${r.not_reached})`));
+      table.querySelector("tbody").append(row);
+    }
+    box.append(table);
+  }
+
   function renderIssues() {
     const list = $("issues");
     list.replaceChildren();
@@ -310,6 +416,8 @@
     renderLoop();
     renderIssues();
     renderAdherence();
+    renderTargets();
+    renderOutreach();
     renderCases();
     renderStoreOptions();
   }

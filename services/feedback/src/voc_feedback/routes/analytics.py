@@ -1,5 +1,7 @@
-"""`GET /v1/analytics` (volume, sentiment, NPS, CSAT, mixes, trend, loop KPIs, top issues) and
-`GET /v1/analytics/open-cases`, scoped like the feedback list."""
+"""`GET /v1/analytics` (volume, sentiment, NPS, CSAT, mixes, trend, loop KPIs, top issues),
+`GET /v1/analytics/open-cases`, `GET /v1/analytics/targets` (each metric against its target, with
+the weekly trend) and `GET /v1/analytics/outreach` (profile's outreach report, for the dashboard),
+scoped like the feedback list."""
 
 from __future__ import annotations
 
@@ -11,12 +13,14 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import orjson
 from fastapi import APIRouter, Depends, Query, Request, Response
 
-from voc_feedback import adherence, analytics
+from voc_feedback import adherence, analytics, targets
 from voc_feedback.deps import FilterParams, FromQuery, IdQuery, ReaderDep, SlaDep, ToQuery, feedback_filter
 from voc_feedback.listing import FeedbackFilter
+from voc_feedback.outreach_reports import OutreachReports
+from voc_feedback.stores import store_names
 from voc_platform import taxonomy
 from voc_platform.errors import FieldError, Invalid
-from voc_platform.http import SessionDep
+from voc_platform.http import SessionDep, app_state
 from voc_platform.identity import Permission
 
 router = APIRouter()
@@ -90,3 +94,90 @@ async def read_open_cases(
 ) -> Response:
     cases = await analytics.open_cases(session, where=query.where, limit=query.limit)
     return Response(orjson.dumps({"cases": cases}), media_type="application/json")
+
+
+class TargetsQuery(NamedTuple):
+    where: FeedbackFilter
+    area_readable: bool
+    weeks: int
+    timezone: ZoneInfo
+
+
+async def targets_query(
+    request: Request,
+    reader: ReaderDep,
+    store_id: IdQuery = None,
+    area_id: IdQuery = None,
+    weeks: Annotated[int, Query(ge=1, le=26)] = 8,
+    tz: Annotated[str, Query(max_length=64)] = "Asia/Seoul",
+) -> TargetsQuery:
+    """A place (the reader's stores by default) and how many weeks back."""
+    access = await reader.query_scope(
+        request, Permission.ANALYTICS, allowed={"store_id", "area_id", "weeks", "tz"}
+    )
+    zone = _timezone(tz)
+    where = feedback_filter(access, FilterParams(store_id, area_id), since=None, until=None)
+    principal = access.caller.principal if access.caller else None
+    # Whole areas are shown to those who read every store, and to an area manager (theirs).
+    area_readable = access.caller is not None and (
+        access.scope is None or (principal is not None and principal.role == "area_manager")
+    )
+    return TargetsQuery(where, area_readable, weeks, zone)
+
+
+@router.get("/v1/analytics/targets", responses={401: {}, 403: {}, 422: {}, 429: {}})
+async def read_against_targets(
+    query: Annotated[TargetsQuery, Depends(targets_query)], session: SessionDep
+) -> Response:
+    """Each store (and area) of the reader: NPS, CSAT, minutes to acknowledge and to resolve
+    (p50), recovery rate over the last `weeks` weeks, the target each is held to (the store's
+    own, else its area's), whether it is met, and the value of each week."""
+    body = await targets.against_targets(
+        session,
+        where=query.where,
+        area_readable=query.area_readable,
+        weeks=query.weeks,
+        timezone=query.timezone,
+    )
+    return Response(orjson.dumps(body), media_type="application/json")
+
+
+OutreachReportsDep = Annotated[OutreachReports, Depends(app_state("outreach_reports"))]
+
+
+class OutreachQuery(NamedTuple):
+    where: FeedbackFilter
+
+
+async def outreach_query(
+    request: Request,
+    reader: ReaderDep,
+    store_id: IdQuery = None,
+    area_id: IdQuery = None,
+    since: FromQuery = None,
+    until: ToQuery = None,
+) -> OutreachQuery:
+    access = await reader.query_scope(
+        request, Permission.REPORTS, allowed={"store_id", "area_id", "from", "to"}
+    )
+    return OutreachQuery(feedback_filter(access, FilterParams(store_id, area_id), since=since, until=until))
+
+
+@router.get("/v1/analytics/outreach", responses={401: {}, 403: {}, 422: {}, 429: {}, 503: {}})
+async def read_outreach_report(
+    query: Annotated[OutreachQuery, Depends(outreach_query)], session: SessionDep, reports: OutreachReportsDep
+) -> Response:
+    """Profile's outreach report (contact rate, revisits of reached vs not reached customers)
+    for the reader's stores, with their names: the dashboard's window on outreach work."""
+    where = query.where
+    stores: tuple[str, ...] | None = where.scope_store_ids
+    if where.store_id:
+        stores = (where.store_id,)
+    elif where.area_id:
+        places = await targets.places_of(session, where=where, area_readable=False)
+        stores = tuple(p.id for p in places)
+    body = await reports.report(stores=stores, since=where.since, until=where.until)
+    names = await store_names(session)
+    for row in body["rows"]:
+        row["store_name"] = names.get(row["store_id"], row["store_id"])
+    return Response(orjson.dumps(body), media_type="application/json")

@@ -1,4 +1,5 @@
-"""Lists of customers by signal: a page (JSON, keyset cursor; customers.lists) or the whole list
+"""Lists of customers by signal: a page (JSON, keyset cursor; customers.lists; each customer with
+its latest outreach assignment and last contact, #20) or the whole list
 (CSV with contact details, for outreach; customers.export), limited in the query to the reader's
 stores (or to `store_id`, 403 outside them). Every list and export is audited."""
 
@@ -16,7 +17,7 @@ from fastapi.responses import StreamingResponse
 from voc_platform.db import Database
 from voc_platform.http import CallerDep, DatabaseDep, SessionDep
 from voc_platform.identity import Caller, Permission
-from voc_profile import crm, lists
+from voc_profile import crm, lists, outreach
 from voc_profile.deps import AuditDep, ListQuery, ListQueryDep, SettingsDep, encode_cursor
 from voc_profile.settings import Settings
 
@@ -76,6 +77,9 @@ async def list_customers(
         session, signal=signal, settings=settings, limit=query.limit, after=query.after, stores=stores
     )
     audit.read(actor=caller.actor, action="list", detail={**scope, "count": len(page.customers)})
+    work = await outreach.latest_of_customers(
+        session, customer_ids=[item.customer.id for item in page.customers], stores=stores
+    )
     return {
         "signal": signal,
         "customers": [
@@ -84,6 +88,8 @@ async def list_customers(
                 "complaint_count_90d": item.complaint_count_90d,
                 "chronic_rank": item.chronic_rank,
                 "reasons": [r.to_dict() for r in item.reasons],
+                # The latest outreach assignment in the reader's stores and its last contact.
+                "outreach": work.get(item.customer.id),
             }
             for item in page.customers
         ],

@@ -24,19 +24,23 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1avoc/notify/v1/notify.proto\x12\rvoc.notify.v1\"#\n\x0fGetAlertRequest\x12\x10\n\x08\x61lert_id\x18\x01 \x01(\t\"\xbb\x01\n\x05\x41lert\x12\x10\n\x08\x61lert_id\x18\x01 \x01(\t\x12\x13\n\x0b\x66\x65\x65\x64\x62\x61\x63k_id\x18\x02 \x01(\t\x12\x10\n\x08store_id\x18\x03 \x01(\t\x12\x0e\n\x06status\x18\x04 \x01(\t\x12\x10\n\x08priority\x18\x05 \x01(\t\x12\x15\n\rcreated_at_ms\x18\x06 \x01(\x03\x12\x1a\n\x12\x61\x63knowledged_at_ms\x18\x07 \x01(\x03\x12\x16\n\x0eresolved_at_ms\x18\x08 \x01(\x03\x12\x0c\n\x04kind\x18\t \x01(\t\"7\n\x10GetAlertResponse\x12#\n\x05\x61lert\x18\x01 \x01(\x0b\x32\x14.voc.notify.v1.Alert2\\\n\rNotifyService\x12K\n\x08GetAlert\x12\x1e.voc.notify.v1.GetAlertRequest\x1a\x1f.voc.notify.v1.GetAlertResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1avoc/notify/v1/notify.proto\x12\rvoc.notify.v1\")\n\x15GetStaffMemberRequest\x12\x10\n\x08staff_id\x18\x01 \x01(\t\"\xa1\x01\n\x16GetStaffMemberResponse\x12\r\n\x05\x66ound\x18\x01 \x01(\x08\x12\x0e\n\x06\x61\x63tive\x18\x02 \x01(\x08\x12\x10\n\x08staff_id\x18\x03 \x01(\t\x12\x0c\n\x04name\x18\x04 \x01(\t\x12\x0c\n\x04role\x18\x05 \x01(\t\x12\x11\n\tstore_ids\x18\x06 \x03(\t\x12\x0f\n\x07\x61rea_id\x18\x07 \x01(\t\x12\x16\n\x0e\x61rea_store_ids\x18\x08 \x03(\t\"#\n\x0fGetAlertRequest\x12\x10\n\x08\x61lert_id\x18\x01 \x01(\t\"\xbb\x01\n\x05\x41lert\x12\x10\n\x08\x61lert_id\x18\x01 \x01(\t\x12\x13\n\x0b\x66\x65\x65\x64\x62\x61\x63k_id\x18\x02 \x01(\t\x12\x10\n\x08store_id\x18\x03 \x01(\t\x12\x0e\n\x06status\x18\x04 \x01(\t\x12\x10\n\x08priority\x18\x05 \x01(\t\x12\x15\n\rcreated_at_ms\x18\x06 \x01(\x03\x12\x1a\n\x12\x61\x63knowledged_at_ms\x18\x07 \x01(\x03\x12\x16\n\x0eresolved_at_ms\x18\x08 \x01(\x03\x12\x0c\n\x04kind\x18\t \x01(\t\"7\n\x10GetAlertResponse\x12#\n\x05\x61lert\x18\x01 \x01(\x0b\x32\x14.voc.notify.v1.Alert2\xbb\x01\n\rNotifyService\x12K\n\x08GetAlert\x12\x1e.voc.notify.v1.GetAlertRequest\x1a\x1f.voc.notify.v1.GetAlertResponse\x12]\n\x0eGetStaffMember\x12$.voc.notify.v1.GetStaffMemberRequest\x1a%.voc.notify.v1.GetStaffMemberResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'voc.notify.v1.notify_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_GETALERTREQUEST']._serialized_start=45
-  _globals['_GETALERTREQUEST']._serialized_end=80
-  _globals['_ALERT']._serialized_start=83
-  _globals['_ALERT']._serialized_end=270
-  _globals['_GETALERTRESPONSE']._serialized_start=272
-  _globals['_GETALERTRESPONSE']._serialized_end=327
-  _globals['_NOTIFYSERVICE']._serialized_start=329
-  _globals['_NOTIFYSERVICE']._serialized_end=421
+  _globals['_GETSTAFFMEMBERREQUEST']._serialized_start=45
+  _globals['_GETSTAFFMEMBERREQUEST']._serialized_end=86
+  _globals['_GETSTAFFMEMBERRESPONSE']._serialized_start=89
+  _globals['_GETSTAFFMEMBERRESPONSE']._serialized_end=250
+  _globals['_GETALERTREQUEST']._serialized_start=252
+  _globals['_GETALERTREQUEST']._serialized_end=287
+  _globals['_ALERT']._serialized_start=290
+  _globals['_ALERT']._serialized_end=477
+  _globals['_GETALERTRESPONSE']._serialized_start=479
+  _globals['_GETALERTRESPONSE']._serialized_end=534
+  _globals['_NOTIFYSERVICE']._serialized_start=537
+  _globals['_NOTIFYSERVICE']._serialized_end=724
 # @@protoc_insertion_point(module_scope)

@@ -3,8 +3,10 @@
 isort:skip_file
 """
 
+from collections import abc as _abc
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
+from google.protobuf.internal import containers as _containers
 import builtins as _builtins
 import sys
 import typing as _typing
@@ -15,6 +17,69 @@ else:
     from typing_extensions import TypeAlias as _TypeAlias, Never as _Never
 
 DESCRIPTOR: _descriptor.FileDescriptor
+
+@_typing.final
+class GetStaffMemberRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    STAFF_ID_FIELD_NUMBER: _builtins.int
+    staff_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        staff_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["staff_id", b"staff_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetStaffMemberRequest: _TypeAlias = GetStaffMemberRequest  # noqa: Y015
+
+@_typing.final
+class GetStaffMemberResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FOUND_FIELD_NUMBER: _builtins.int
+    ACTIVE_FIELD_NUMBER: _builtins.int
+    STAFF_ID_FIELD_NUMBER: _builtins.int
+    NAME_FIELD_NUMBER: _builtins.int
+    ROLE_FIELD_NUMBER: _builtins.int
+    STORE_IDS_FIELD_NUMBER: _builtins.int
+    AREA_ID_FIELD_NUMBER: _builtins.int
+    AREA_STORE_IDS_FIELD_NUMBER: _builtins.int
+    found: _builtins.bool
+    active: _builtins.bool
+    staff_id: _builtins.str
+    name: _builtins.str
+    role: _builtins.str
+    area_id: _builtins.str
+    @_builtins.property
+    def store_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    @_builtins.property
+    def area_store_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """an area manager's area's stores"""
+
+    def __init__(
+        self,
+        *,
+        found: _builtins.bool = ...,
+        active: _builtins.bool = ...,
+        staff_id: _builtins.str = ...,
+        name: _builtins.str = ...,
+        role: _builtins.str = ...,
+        store_ids: _abc.Iterable[_builtins.str] | None = ...,
+        area_id: _builtins.str = ...,
+        area_store_ids: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["active", b"active", "area_id", b"area_id", "area_store_ids", b"area_store_ids", "found", b"found", "name", b"name", "role", b"role", "staff_id", b"staff_id", "store_ids", b"store_ids"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetStaffMemberResponse: _TypeAlias = GetStaffMemberResponse  # noqa: Y015
 
 @_typing.final
 class GetAlertRequest(_message.Message):

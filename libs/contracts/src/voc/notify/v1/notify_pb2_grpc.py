@@ -40,6 +40,11 @@ class NotifyServiceStub:
                 request_serializer=voc_dot_notify_dot_v1_dot_notify__pb2.GetAlertRequest.SerializeToString,
                 response_deserializer=voc_dot_notify_dot_v1_dot_notify__pb2.GetAlertResponse.FromString,
                 _registered_method=True)
+        self.GetStaffMember = channel.unary_unary(
+                '/voc.notify.v1.NotifyService/GetStaffMember',
+                request_serializer=voc_dot_notify_dot_v1_dot_notify__pb2.GetStaffMemberRequest.SerializeToString,
+                response_deserializer=voc_dot_notify_dot_v1_dot_notify__pb2.GetStaffMemberResponse.FromString,
+                _registered_method=True)
 
 
 class NotifyServiceServicer:
@@ -52,6 +57,14 @@ class NotifyServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetStaffMember(self, request, context):
+        """One staff member of the directory, as a token would name them (profile checks an outreach
+        assignee with it, #20).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_NotifyServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -59,6 +72,11 @@ def add_NotifyServiceServicer_to_server(servicer, server):
                     servicer.GetAlert,
                     request_deserializer=voc_dot_notify_dot_v1_dot_notify__pb2.GetAlertRequest.FromString,
                     response_serializer=voc_dot_notify_dot_v1_dot_notify__pb2.GetAlertResponse.SerializeToString,
+            ),
+            'GetStaffMember': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetStaffMember,
+                    request_deserializer=voc_dot_notify_dot_v1_dot_notify__pb2.GetStaffMemberRequest.FromString,
+                    response_serializer=voc_dot_notify_dot_v1_dot_notify__pb2.GetStaffMemberResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -89,6 +107,33 @@ class NotifyService:
             '/voc.notify.v1.NotifyService/GetAlert',
             voc_dot_notify_dot_v1_dot_notify__pb2.GetAlertRequest.SerializeToString,
             voc_dot_notify_dot_v1_dot_notify__pb2.GetAlertResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetStaffMember(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/voc.notify.v1.NotifyService/GetStaffMember',
+            voc_dot_notify_dot_v1_dot_notify__pb2.GetStaffMemberRequest.SerializeToString,
+            voc_dot_notify_dot_v1_dot_notify__pb2.GetStaffMemberResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -34,6 +34,10 @@ class NotifyServiceStub:
     @_typing.overload
     def __new__(cls, channel: _aio.Channel) -> NotifyServiceAsyncStub: ...
     GetAlert: _grpc.UnaryUnaryMultiCallable[_notify_pb2.GetAlertRequest, _notify_pb2.GetAlertResponse]
+    GetStaffMember: _grpc.UnaryUnaryMultiCallable[_notify_pb2.GetStaffMemberRequest, _notify_pb2.GetStaffMemberResponse]
+    """One staff member of the directory, as a token would name them (profile checks an outreach
+    assignee with it, #20).
+    """
 
 @_typing.type_check_only
 class NotifyServiceAsyncStub(NotifyServiceStub):
@@ -41,6 +45,10 @@ class NotifyServiceAsyncStub(NotifyServiceStub):
 
     def __init__(self, channel: _aio.Channel) -> None: ...
     GetAlert: _aio.UnaryUnaryMultiCallable[_notify_pb2.GetAlertRequest, _notify_pb2.GetAlertResponse]  # type: ignore[assignment]
+    GetStaffMember: _aio.UnaryUnaryMultiCallable[_notify_pb2.GetStaffMemberRequest, _notify_pb2.GetStaffMemberResponse]  # type: ignore[assignment]
+    """One staff member of the directory, as a token would name them (profile checks an outreach
+    assignee with it, #20).
+    """
 
 class NotifyServiceServicer(metaclass=_abc_1.ABCMeta):
     """The frontline: alerts and their delivery state."""
@@ -51,5 +59,15 @@ class NotifyServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _notify_pb2.GetAlertRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_notify_pb2.GetAlertResponse, _abc.Awaitable[_notify_pb2.GetAlertResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def GetStaffMember(
+        self,
+        request: _notify_pb2.GetStaffMemberRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_notify_pb2.GetStaffMemberResponse, _abc.Awaitable[_notify_pb2.GetStaffMemberResponse]]:
+        """One staff member of the directory, as a token would name them (profile checks an outreach
+        assignee with it, #20).
+        """
 
 def add_NotifyServiceServicer_to_server(servicer: NotifyServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

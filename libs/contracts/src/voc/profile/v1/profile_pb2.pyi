@@ -652,3 +652,125 @@ class GetContactPointsResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___GetContactPointsResponse: _TypeAlias = GetContactPointsResponse  # noqa: Y015
+
+@_typing.final
+class GetOutreachReportRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    STORE_IDS_FIELD_NUMBER: _builtins.int
+    EVERY_STORE_FIELD_NUMBER: _builtins.int
+    FROM_MS_FIELD_NUMBER: _builtins.int
+    TO_MS_FIELD_NUMBER: _builtins.int
+    every_store: _builtins.bool
+    """when true, store_ids is ignored and every store is covered"""
+    from_ms: _builtins.int
+    """assignments made from (0: 90 days ago)"""
+    to_ms: _builtins.int
+    """and before (0: now)"""
+    @_builtins.property
+    def store_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """the stores the report covers"""
+
+    def __init__(
+        self,
+        *,
+        store_ids: _abc.Iterable[_builtins.str] | None = ...,
+        every_store: _builtins.bool = ...,
+        from_ms: _builtins.int = ...,
+        to_ms: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["every_store", b"every_store", "from_ms", b"from_ms", "store_ids", b"store_ids", "to_ms", b"to_ms"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetOutreachReportRequest: _TypeAlias = GetOutreachReportRequest  # noqa: Y015
+
+@_typing.final
+class OutreachReportRow(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    STORE_ID_FIELD_NUMBER: _builtins.int
+    LIST_KIND_FIELD_NUMBER: _builtins.int
+    ASSIGNED_FIELD_NUMBER: _builtins.int
+    ATTEMPTED_FIELD_NUMBER: _builtins.int
+    REACHED_FIELD_NUMBER: _builtins.int
+    CONTACT_RATE_FIELD_NUMBER: _builtins.int
+    CAME_BACK_REACHED_FIELD_NUMBER: _builtins.int
+    NOT_REACHED_FIELD_NUMBER: _builtins.int
+    CAME_BACK_NOT_REACHED_FIELD_NUMBER: _builtins.int
+    REVISIT_RATE_REACHED_FIELD_NUMBER: _builtins.int
+    REVISIT_RATE_NOT_REACHED_FIELD_NUMBER: _builtins.int
+    STILL_OPEN_FIELD_NUMBER: _builtins.int
+    store_id: _builtins.str
+    list_kind: _builtins.str
+    assigned: _builtins.int
+    attempted: _builtins.int
+    """at least one contact recorded"""
+    reached: _builtins.int
+    """a contact whose outcome means the customer was spoken to"""
+    contact_rate: _builtins.float
+    """reached / assigned"""
+    came_back_reached: _builtins.int
+    """of the reached, came back within the window"""
+    not_reached: _builtins.int
+    came_back_not_reached: _builtins.int
+    revisit_rate_reached: _builtins.float
+    """-1 when there is none to divide by"""
+    revisit_rate_not_reached: _builtins.float
+    """-1 when there is none to divide by"""
+    still_open: _builtins.int
+    """neither came back nor had their full window yet"""
+    def __init__(
+        self,
+        *,
+        store_id: _builtins.str = ...,
+        list_kind: _builtins.str = ...,
+        assigned: _builtins.int = ...,
+        attempted: _builtins.int = ...,
+        reached: _builtins.int = ...,
+        contact_rate: _builtins.float = ...,
+        came_back_reached: _builtins.int = ...,
+        not_reached: _builtins.int = ...,
+        came_back_not_reached: _builtins.int = ...,
+        revisit_rate_reached: _builtins.float = ...,
+        revisit_rate_not_reached: _builtins.float = ...,
+        still_open: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["assigned", b"assigned", "attempted", b"attempted", "came_back_not_reached", b"came_back_not_reached", "came_back_reached", b"came_back_reached", "contact_rate", b"contact_rate", "list_kind", b"list_kind", "not_reached", b"not_reached", "reached", b"reached", "revisit_rate_not_reached", b"revisit_rate_not_reached", "revisit_rate_reached", b"revisit_rate_reached", "still_open", b"still_open", "store_id", b"store_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___OutreachReportRow: _TypeAlias = OutreachReportRow  # noqa: Y015
+
+@_typing.final
+class GetOutreachReportResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ROWS_FIELD_NUMBER: _builtins.int
+    WINDOW_DAYS_FIELD_NUMBER: _builtins.int
+    FROM_MS_FIELD_NUMBER: _builtins.int
+    TO_MS_FIELD_NUMBER: _builtins.int
+    window_days: _builtins.int
+    from_ms: _builtins.int
+    to_ms: _builtins.int
+    @_builtins.property
+    def rows(self) -> _containers.RepeatedCompositeFieldContainer[Global___OutreachReportRow]: ...
+    def __init__(
+        self,
+        *,
+        rows: _abc.Iterable[Global___OutreachReportRow] | None = ...,
+        window_days: _builtins.int = ...,
+        from_ms: _builtins.int = ...,
+        to_ms: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["from_ms", b"from_ms", "rows", b"rows", "to_ms", b"to_ms", "window_days", b"window_days"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetOutreachReportResponse: _TypeAlias = GetOutreachReportResponse  # noqa: Y015

@@ -60,6 +60,11 @@ class ProfileServiceStub:
                 request_serializer=voc_dot_profile_dot_v1_dot_profile__pb2.GetContactPointsRequest.SerializeToString,
                 response_deserializer=voc_dot_profile_dot_v1_dot_profile__pb2.GetContactPointsResponse.FromString,
                 _registered_method=True)
+        self.GetOutreachReport = channel.unary_unary(
+                '/voc.profile.v1.ProfileService/GetOutreachReport',
+                request_serializer=voc_dot_profile_dot_v1_dot_profile__pb2.GetOutreachReportRequest.SerializeToString,
+                response_deserializer=voc_dot_profile_dot_v1_dot_profile__pb2.GetOutreachReportResponse.FromString,
+                _registered_method=True)
 
 
 class ProfileServiceServicer:
@@ -103,6 +108,14 @@ class ProfileServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetOutreachReport(self, request, context):
+        """The outreach report (#20): per store and list, contact rate and revisits after contact vs
+        without; the feedback dashboard asks it with the reader's stores (the caller checked them).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ProfileServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -130,6 +143,11 @@ def add_ProfileServiceServicer_to_server(servicer, server):
                     servicer.GetContactPoints,
                     request_deserializer=voc_dot_profile_dot_v1_dot_profile__pb2.GetContactPointsRequest.FromString,
                     response_serializer=voc_dot_profile_dot_v1_dot_profile__pb2.GetContactPointsResponse.SerializeToString,
+            ),
+            'GetOutreachReport': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetOutreachReport,
+                    request_deserializer=voc_dot_profile_dot_v1_dot_profile__pb2.GetOutreachReportRequest.FromString,
+                    response_serializer=voc_dot_profile_dot_v1_dot_profile__pb2.GetOutreachReportResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -268,6 +286,33 @@ class ProfileService:
             '/voc.profile.v1.ProfileService/GetContactPoints',
             voc_dot_profile_dot_v1_dot_profile__pb2.GetContactPointsRequest.SerializeToString,
             voc_dot_profile_dot_v1_dot_profile__pb2.GetContactPointsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetOutreachReport(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/voc.profile.v1.ProfileService/GetOutreachReport',
+            voc_dot_profile_dot_v1_dot_profile__pb2.GetOutreachReportRequest.SerializeToString,
+            voc_dot_profile_dot_v1_dot_profile__pb2.GetOutreachReportResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -47,6 +47,10 @@ class ProfileServiceStub:
     """How to reach a customer (notify's follow-up messages): consent, e-mail and phone, or that
     the customer is unknown or erased. Asked right before each send.
     """
+    GetOutreachReport: _grpc.UnaryUnaryMultiCallable[_profile_pb2.GetOutreachReportRequest, _profile_pb2.GetOutreachReportResponse]
+    """The outreach report (#20): per store and list, contact rate and revisits after contact vs
+    without; the feedback dashboard asks it with the reader's stores (the caller checked them).
+    """
 
 @_typing.type_check_only
 class ProfileServiceAsyncStub(ProfileServiceStub):
@@ -66,6 +70,10 @@ class ProfileServiceAsyncStub(ProfileServiceStub):
     GetContactPoints: _aio.UnaryUnaryMultiCallable[_profile_pb2.GetContactPointsRequest, _profile_pb2.GetContactPointsResponse]  # type: ignore[assignment]
     """How to reach a customer (notify's follow-up messages): consent, e-mail and phone, or that
     the customer is unknown or erased. Asked right before each send.
+    """
+    GetOutreachReport: _aio.UnaryUnaryMultiCallable[_profile_pb2.GetOutreachReportRequest, _profile_pb2.GetOutreachReportResponse]  # type: ignore[assignment]
+    """The outreach report (#20): per store and list, contact rate and revisits after contact vs
+    without; the feedback dashboard asks it with the reader's stores (the caller checked them).
     """
 
 class ProfileServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -113,6 +121,16 @@ class ProfileServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_profile_pb2.GetContactPointsResponse, _abc.Awaitable[_profile_pb2.GetContactPointsResponse]]:
         """How to reach a customer (notify's follow-up messages): consent, e-mail and phone, or that
         the customer is unknown or erased. Asked right before each send.
+        """
+
+    @_abc_1.abstractmethod
+    def GetOutreachReport(
+        self,
+        request: _profile_pb2.GetOutreachReportRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_profile_pb2.GetOutreachReportResponse, _abc.Awaitable[_profile_pb2.GetOutreachReportResponse]]:
+        """The outreach report (#20): per store and list, contact rate and revisits after contact vs
+        without; the feedback dashboard asks it with the reader's stores (the caller checked them).
         """
 
 def add_ProfileServiceServicer_to_server(servicer: ProfileServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

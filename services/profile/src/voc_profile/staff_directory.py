@@ -1,0 +1,72 @@
+"""Who an outreach assignee is: the staff directory is notify's, so profile asks it over gRPC
+(`NotifyService.GetStaffMember`, on the service credential) when a manager assigns a customer,
+never on a hot path. The assignee's later calls are checked against their own token's claims."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from grpc import aio
+
+from voc.notify.v1 import notify_pb2, notify_pb2_grpc
+from voc_platform.errors import Unavailable
+from voc_platform.grpc import client_channel
+from voc_profile.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class StaffMember:
+    staff_id: str
+    name: str
+    role: str
+    active: bool
+    store_ids: tuple[str, ...]
+    area_store_ids: tuple[str, ...]
+
+    def works_at(self, store_id: str) -> bool:
+        """Whether the store is one of theirs (an area manager: one of their area's too)."""
+        return store_id in self.store_ids or store_id in self.area_store_ids
+
+
+class StaffDirectory:
+    """One long-lived channel to notify, created on first use."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._channel: aio.Channel | None = None
+        self._stub: notify_pb2_grpc.NotifyServiceStub | None = None
+
+    def _notify(self) -> notify_pb2_grpc.NotifyServiceStub:
+        if self._stub is None:
+            s = self.settings
+            self._channel = client_channel(
+                s.notify_grpc_target, token=s.internal_token, timeout=s.grpc_timeout_seconds, tls=s.grpc_tls()
+            )
+            self._stub = notify_pb2_grpc.NotifyServiceStub(self._channel)
+        return self._stub
+
+    async def close(self) -> None:
+        if self._channel is not None:
+            await self._channel.close()
+
+    async def member(self, staff_id: str) -> StaffMember | None:
+        """The staff member, or None when the directory has no such id; `Unavailable` (503)
+        when notify cannot be asked."""
+        try:
+            found = await self._notify().GetStaffMember(notify_pb2.GetStaffMemberRequest(staff_id=staff_id))
+        except aio.AioRpcError as exc:
+            log.warning("notify unavailable for a staff lookup (%s)", exc.code().name)
+            raise Unavailable("The staff directory cannot be reached; try again.") from exc
+        if not found.found:
+            return None
+        return StaffMember(
+            staff_id=found.staff_id,
+            name=found.name,
+            role=found.role,
+            active=found.active,
+            store_ids=tuple(found.store_ids),
+            area_store_ids=tuple(found.area_store_ids),
+        )
