@@ -96,7 +96,9 @@ def _start(name: str, env: dict[str, str], log_path: Path) -> tuple[subprocess.P
     env = {**env, "VOC_FEEDBACK_HTTP_PORT": str(http_port), "VOC_FEEDBACK_GRPC_PORT": str(free_port())}
     env["VOC_FEEDBACK_PUBLIC_URL"] = url
     with log_path.open("w") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "voc_feedback"], env=env, stdout=log, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "voc_feedback"], env=env, stdout=log, stderr=subprocess.STDOUT
+        )
     deadline = time.monotonic() + 60
     while True:
         if proc.poll() is not None:
@@ -112,7 +114,9 @@ def _start(name: str, env: dict[str, str], log_path: Path) -> tuple[subprocess.P
 
 
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory, databases: DatabaseFactory, artifacts: Path) -> Iterator[Cluster]:
+def cluster(
+    tmp_path_factory: pytest.TempPathFactory, databases: DatabaseFactory, artifacts: Path
+) -> Iterator[Cluster]:
     server = NatsServer(store_dir=tmp_path_factory.mktemp("registry-nats"), port=0, name="voc-registry-test")
     server.start()
     database_url = databases.url("feedback_registry")
@@ -199,7 +203,9 @@ def test_bad_input_is_refused_and_nothing_is_stored(cluster: Cluster) -> None:
         archive.writestr("model.npz", b"not numpy")
     for body in (b"garbage, not a zip", zipped.getvalue(), b""):
         answer = problem(
-            httpx.post(f"{a.url}{MODELS}", content=body, headers={**a.admin, "Content-Type": "application/zip"}),
+            httpx.post(
+                f"{a.url}{MODELS}", content=body, headers={**a.admin, "Content-Type": "application/zip"}
+            ),
             422,
         )
         assert answer["errors"][0]["field"] == "body"
@@ -207,9 +213,7 @@ def test_bad_input_is_refused_and_nothing_is_stored(cluster: Cluster) -> None:
     # Rolling back to what serves already, or promoting the built-in model: 409.
     problem(httpx.post(f"{a.url}{MODELS}/{BUILTIN}:rollback", headers=a.admin), 409)
     # Callers: none and a store key 401; a store manager's staff token 403; cx_admin allowed.
-    manager = issue_token(
-        Principal("mgr-1", "store_manager", (STORE,), None), secret=JWT_SECRET, ttl=600
-    )
+    manager = issue_token(Principal("mgr-1", "store_manager", (STORE,), None), secret=JWT_SECRET, ttl=600)
     cx_admin = issue_token(Principal("cx-1", "cx_admin", (), None), secret=JWT_SECRET, ttl=600)
     for headers, status in (
         ({}, 401),
@@ -217,7 +221,12 @@ def test_bad_input_is_refused_and_nothing_is_stored(cluster: Cluster) -> None:
         ({"Authorization": f"Bearer {manager}"}, 403),
     ):
         problem(httpx.get(f"{a.url}{MODELS}", headers=headers), status)
-        problem(httpx.post(f"{a.url}{MODELS}", content=b"x", headers={**headers, "Content-Type": "application/zip"}), status)
+        problem(
+            httpx.post(
+                f"{a.url}{MODELS}", content=b"x", headers={**headers, "Content-Type": "application/zip"}
+            ),
+            status,
+        )
         problem(httpx.post(f"{a.url}{MODELS}/{BUILTIN}:rollback", headers=headers), status)
     assert httpx.get(f"{a.url}{MODELS}", headers={"Authorization": f"Bearer {cx_admin}"}).status_code == 200
     assert registry_rows(cluster) == before
@@ -256,21 +265,22 @@ def test_a_regressing_model_is_refused_with_its_figures_and_nothing_changes(
 
 
 @pytest.fixture(scope="module")
-def promoted(cluster: Cluster, refused: subprocess.CompletedProcess[str]) -> tuple[str, float]:
+def promoted(cluster: Cluster, refused: subprocess.CompletedProcess[str]) -> str:
     """The one full training of the suite: corpora + the sample corrections, gated, promoted."""
     started = time.monotonic()
     done = cluster.voc("train", "--corrections", str(CORRECTIONS), "--no-progress")
     elapsed = time.monotonic() - started
     assert done.returncode == 0, done.stdout + done.stderr
     print(f"\n{done.stdout}\nvoc classifier train (full): {elapsed:.1f} s")
-    version = next(m["version"] for m in cluster.a.state()["models"] if m["status"] == "active")
-    return version, time.monotonic()
+    version: str = next(m["version"] for m in cluster.a.state()["models"] if m["status"] == "active")
+    return version
 
 
+@pytest.mark.timeout(900)  # its fixture runs the suite's one full training (45-100 s) and two gate scorings
 def test_a_full_retrain_with_corrections_is_promoted_and_every_replica_switches(
-    cluster: Cluster, promoted: tuple[str, float]
+    cluster: Cluster, promoted: str
 ) -> None:
-    version, promoted_at = promoted
+    version = promoted
     assert version != BUILTIN
     state = cluster.a.state()
     assert state["active_version"] == version
@@ -287,8 +297,9 @@ def test_a_full_retrain_with_corrections_is_promoted_and_every_replica_switches(
     assert "run the gate again" in answer["detail"]
 
 
-def test_rollback_switches_every_replica_back_and_forth(cluster: Cluster, promoted: tuple[str, float]) -> None:
-    version, _ = promoted
+@pytest.mark.timeout(900)  # alone (-k), it runs the full training itself
+def test_rollback_switches_every_replica_back_and_forth(cluster: Cluster, promoted: str) -> None:
+    version = promoted
     back = cluster.voc("rollback", BUILTIN)
     assert back.returncode == 0, back.stderr
     for replica in (cluster.b, cluster.a):

@@ -25,7 +25,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from voc.events.v1 import events_pb2
-from voc_feedback.classification.gate import GATE_METRICS, TOLERANCE, regressions
+from voc_feedback.classification.gate import GATE_METRICS, regressions
 from voc_feedback.classification.model import (
     BundleInvalid,
     Model,
@@ -125,7 +125,9 @@ async def get_model(session: AsyncSession, *, version: str) -> ClassifierModel:
 async def active_state(session: AsyncSession) -> Active:
     row = (
         await session.execute(
-            select(ClassifierModel.version, ClassifierModel.promoted_at).where(ClassifierModel.status == "active")
+            select(ClassifierModel.version, ClassifierModel.promoted_at).where(
+                ClassifierModel.status == "active"
+            )
         )
     ).first()
     return Active(row[0], row[1]) if row else Active(None, None)
@@ -168,7 +170,9 @@ async def upload(*, database: Database, blob: bytes, actor: Actor, audit: Audit)
         raise Conflict(f"Version '{model.version}' is the built-in model; roll back to it instead.")
     sources = meta.get("training_rows")
     try:
-        return await _store(database, model=model, blob=blob, figures=figures, sources=sources, actor=actor, audit=audit)
+        return await _store(
+            database, model=model, blob=blob, figures=figures, sources=sources, actor=actor, audit=audit
+        )
     except IntegrityError as exc:  # the same bundle uploaded twice at once
         raise Conflict(f"Version '{model.version}' is registered already.") from exc
 
@@ -250,8 +254,9 @@ async def promote(
     *, database: Database, live: LiveClassifier, version: str, actor: Actor, audit: Audit
 ) -> tuple[ClassifierModel, str]:
     """Make candidate `version` the active one if its gate figures pass: they must have been
-    scored against the version active now, and fall on no gate metric by more than TOLERANCE
-    (409 naming each metric otherwise; nothing changes). Served here at once, everywhere soon."""
+    scored against the version active now, and fall on no gate metric by more than its
+    tolerance (`gate.TOLERANCE`; 409 naming each metric otherwise, nothing changes). Served here
+    at once, everywhere soon."""
     async with database.transaction() as session:
         await _lock(session)
         row = await get_model(session, version=version)

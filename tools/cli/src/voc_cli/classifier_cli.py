@@ -112,9 +112,7 @@ def cmd_train(args: argparse.Namespace) -> int:
                 )
         started = time.perf_counter()
         rows = training.load_rows(Path(args.data)) + training.correction_rows(corrections)
-        trained = training.train_model(
-            training.small_sample(rows, args.max_rows), show=shown(args.progress)
-        )
+        trained = training.train_model(training.small_sample(rows, args.max_rows), show=shown(args.progress))
         train_seconds = time.perf_counter() - started
         started = time.perf_counter()
         candidate_model = read_bundle(write_bundle(trained.npz, trained.meta))[0]
@@ -160,7 +158,9 @@ def _promote(url: str, token: str, version: str) -> int:
             )
         return 1
     promoted = _json(response)
-    print(f"promoted {promoted['version']} (was {promoted['previous_version']}); every replica switches to it")
+    print(
+        f"promoted {promoted['version']} (was {promoted['previous_version']}); every replica switches to it"
+    )
     return 0
 
 
@@ -209,7 +209,9 @@ def register(subparsers: Any, command: Any) -> None:
     """Add `classifier train | status | promote | rollback` to the `voc` command."""
     from voc_platform.progress import add_flag
 
-    parser = command(subparsers, "classifier", "the classifier's model registry (admin)", "voc classifier status")
+    parser = command(
+        subparsers, "classifier", "the classifier's model registry (admin)", "voc classifier status"
+    )
     actions = parser.add_subparsers(dest="action", required=True)
 
     def target(p: argparse.ArgumentParser) -> None:
@@ -226,7 +228,9 @@ def register(subparsers: Any, command: Any) -> None:
     source = train.add_mutually_exclusive_group()
     source.add_argument("--corrections", help="staff corrections, the ndjson export")
     source.add_argument("--from", dest="from_url", help="download the corrections from this feedback service")
-    train.add_argument("--data", default="data/classifier", help="corpora and held-out sets (default: %(default)s)")
+    train.add_argument(
+        "--data", default="data/classifier", help="corpora and held-out sets (default: %(default)s)"
+    )
     train.add_argument(
         "--max-rows",
         type=int,
@@ -238,12 +242,16 @@ def register(subparsers: Any, command: Any) -> None:
     target(train)
     train.set_defaults(func=cmd_train)
 
-    status = command(actions, "status", "active version, candidates and their gate figures", "voc classifier status")
+    status = command(
+        actions, "status", "active version, candidates and their gate figures", "voc classifier status"
+    )
     status.add_argument("--json", action="store_true")
     target(status)
     status.set_defaults(func=cmd_status)
 
-    promote = command(actions, "promote", "promote a candidate (the gate applies)", "voc classifier promote VERSION")
+    promote = command(
+        actions, "promote", "promote a candidate (the gate applies)", "voc classifier promote VERSION"
+    )
     promote.add_argument("version")
     target(promote)
     promote.set_defaults(func=cmd_promote)

@@ -42,7 +42,9 @@ def _lines(path: Path) -> int:
 def cmd_import(args: argparse.Namespace) -> int:
     path = Path(args.file)
     fmt = args.format or ("jsonl" if path.suffix in (".jsonl", ".ndjson") else "csv")
-    url, token = admin_target(args.url, args.token, service="profile", data_dir=getattr(args, "data_dir", None))
+    url, token = admin_target(
+        args.url, args.token, service="profile", data_dir=getattr(args, "data_dir", None)
+    )
     endpoint = "/v1/customers:import" if args.kind == "customers" else "/v1/visits:import"
     if not path.is_file():
         print(f"voc {args.kind} import: no such file: {path}", file=sys.stderr)

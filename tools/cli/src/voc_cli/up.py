@@ -124,7 +124,9 @@ def print_banner(system: System, creds: dict[str, Any], creds_path: Path) -> Non
     print("\n".join(lines), flush=True)
 
 
-def admin_target(url: str | None, token: str | None, *, service: str, data_dir: str | None) -> tuple[str, str]:
+def admin_target(
+    url: str | None, token: str | None, *, service: str, data_dir: str | None
+) -> tuple[str, str]:
     """A service's URL and the admin token for an admin call: the flags, else $VOC_ADMIN_TOKEN,
     else what `make run` wrote to demo-credentials.json (`service`: "profile", "feedback", …)."""
     token = token or os.environ.get("VOC_ADMIN_TOKEN", "")

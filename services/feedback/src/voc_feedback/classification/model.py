@@ -180,13 +180,17 @@ def _check(model: Model, meta: dict[str, Any], stored: dict[str, npt.NDArray[Any
         if head.dim < 2 or head.dim & (head.dim - 1) or head.dim > 1 << 20:
             raise BundleInvalid("a head's dim must be a power of two up to 2^20")
         if head.weights.shape != (head.dim, len(head.labels)):
-            raise BundleInvalid(f"weights of shape {head.weights.shape}, expected ({head.dim}, {len(head.labels)})")
+            raise BundleInvalid(
+                f"weights of shape {head.weights.shape}, expected ({head.dim}, {len(head.labels)})"
+            )
         if not 0 < head.temperature < 100:
             raise BundleInvalid("a temperature must be in (0, 100)")
     n = len(model.category.labels)
     if model.category_stack.shape != (stack_width(n), n) or not 0 < model.stack_temperature < 100:
         raise BundleInvalid("the category stack has the wrong shape or temperature")
-    if not all(np.isfinite(a).all() for a in (model.sentiment.weights, model.category.weights, model.category_stack)):
+    if not all(
+        np.isfinite(a).all() for a in (model.sentiment.weights, model.category.weights, model.category_stack)
+    ):
         raise BundleInvalid("the weights hold NaN or infinity")
     digest = weights_digest(stored["sentiment"], stored["category"], stored["category_stack"])
     if not model.version.endswith(f"-{digest}") or len(model.version) > 64:

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
 from voc_feedback import model_registry as registry
+from voc_feedback.classification.gate import TOLERANCE
 from voc_feedback.deps import AuditDep, ClassifierDep
 from voc_feedback.models import ClassifierModel
 from voc_platform.errors import Unsupported
@@ -47,7 +48,7 @@ async def list_models(caller: ModelAdmin, session: SessionDep, live: ClassifierD
         "served_version": live.version,
         "active_version": active,
         "builtin_version": registry.builtin_version(),
-        "tolerance": registry.TOLERANCE,
+        "tolerance": TOLERANCE,
         "models": [_out(r) for r in rows],
     }
 
@@ -63,7 +64,9 @@ async def upload_model(
         raise Unsupported(f"Send the bundle as {BUNDLE_TYPES[0]}.")
     length = request.headers.get("content-length", "")
     if length.isdigit() and int(length) > registry.MAX_BUNDLE_BYTES:
-        raise registry.BundleTooLarge(f"The bundle exceeds {registry.MAX_BUNDLE_BYTES} bytes; nothing was stored.")
+        raise registry.BundleTooLarge(
+            f"The bundle exceeds {registry.MAX_BUNDLE_BYTES} bytes; nothing was stored."
+        )
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():
