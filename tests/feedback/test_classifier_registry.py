@@ -75,6 +75,9 @@ class Cluster:
     b: Replica
     key: str
     database_url: str
+    env: dict[str, str]  # what A and B run with
+    procs: list[subprocess.Popen[bytes]]
+    logs: Path
 
     def voc(self, *args: str) -> subprocess.CompletedProcess[str]:
         """`voc classifier …` against replica A, as an operator runs it (from the repository root)."""
@@ -150,7 +153,7 @@ def cluster(
             f"{a.url}/v1/admin/api-keys", json={"name": "registry", "store_ids": [STORE]}, headers=a.admin
         )
         assert made.status_code == 201, made.text
-        yield Cluster(a, b, made.json()["api_key"], database_url)
+        yield Cluster(a, b, made.json()["api_key"], database_url, env, procs, artifacts)
     finally:
         for proc in procs:
             proc.terminate()
@@ -317,3 +320,30 @@ def test_rollback_switches_every_replica_back_and_forth(cluster: Cluster, promot
     problem(httpx.post(f"{cluster.a.url}{MODELS}/{never}:rollback", headers=cluster.a.admin), 409)
     status = cluster.voc("status")
     assert status.returncode == 0 and f"active:  {version}" in status.stdout, status.stdout
+
+
+@pytest.mark.timeout(900)  # alone (-k), it runs the full training itself
+def test_a_replica_that_never_hears_the_event_starts_on_and_polls_its_way_to_the_active_version(
+    cluster: Cluster, promoted: str, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """Replica C shares the database but has a nats-server of its own, so no promotion event
+    reaches it: it loads the active version when it starts, and follows a later rollback through
+    its periodic check (VOC_FEEDBACK_CLASSIFIER_POLL_SECONDS=1) alone."""
+    deaf = NatsServer(
+        store_dir=tmp_path_factory.mktemp("registry-deaf-nats"), port=0, name="voc-registry-deaf"
+    )
+    deaf.start()
+    try:
+        env = {**cluster.env, "VOC_NATS_URL": deaf.url, "VOC_FEEDBACK_CLASSIFIER_POLL_SECONDS": "1"}
+        tag = os.environ.get("VOC_TEST_DATABASE", "sqlite")
+        proc, c = _start("C", env, cluster.logs / f"{tag}-feedback-registry-c.log")
+        cluster.procs.append(proc)
+        active = cluster.a.state()["active_version"]
+        assert c.state()["served_version"] == active
+        other = BUILTIN if active != BUILTIN else promoted
+        assert cluster.voc("rollback", other).returncode == 0
+        waited = wait_served(c, other, bound=5.0)
+        print(f"\nrollback through A -> served by C (poll only, every 1 s) after {waited * 1000:.0f} ms")
+        assert c.classify(cluster.key, "The staff were lovely.")["model_version"] == other
+    finally:
+        deaf.stop()

@@ -23,6 +23,7 @@ from typing import Any, ClassVar
 from sqlalchemy import select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import undefer
 
 from voc.events.v1 import events_pb2
 from voc_feedback.classification.gate import GATE_METRICS, regressions
@@ -115,8 +116,10 @@ async def list_models(session: AsyncSession) -> list[ClassifierModel]:
     return list(rows)
 
 
-async def get_model(session: AsyncSession, *, version: str) -> ClassifierModel:
-    row = await session.get(ClassifierModel, version)
+async def get_model(session: AsyncSession, *, version: str, with_bundle: bool = False) -> ClassifierModel:
+    """One version (404 when unknown), its bundle loaded if asked for."""
+    options = [undefer(ClassifierModel.bundle)] if with_bundle else []
+    row = await session.get(ClassifierModel, version, options=options)
     if row is None:
         raise NotFound(f"No classifier model version '{version}'.")
     return row
@@ -259,7 +262,7 @@ async def promote(
     at once, everywhere soon."""
     async with database.transaction() as session:
         await _lock(session)
-        row = await get_model(session, version=version)
+        row = await get_model(session, version=version, with_bundle=True)
         if row.status != "candidate":
             hint = " (roll back to it instead)" if row.status == "retired" else ""
             raise Conflict(f"Version '{version}' is {row.status}, not a candidate{hint}.")
@@ -308,7 +311,7 @@ async def rollback(
         previous = current.version or builtin_version()
         target: ClassifierModel | None = None
         if version != builtin_version():
-            target = await get_model(session, version=version)
+            target = await get_model(session, version=version, with_bundle=True)
             if target.promoted_at is None:
                 raise Conflict(f"Version '{version}' was never active; promote it (the gate applies).")
         if version == previous:

@@ -187,5 +187,6 @@ class ClassifierModel(Base):
     # The gate's figures: the candidate's and the baseline's, scored in one run (gate.py).
     metrics: Mapped[dict[str, Any]] = mapped_column(JSON)
     training_rows: Mapped[int] = mapped_column(Integer)  # corrections included
-    bundle: Mapped[bytes] = mapped_column(LargeBinary)  # model.npz + model.json, zipped
+    # model.npz + model.json (+ gate.json), zipped, ~2.4 MB: loaded only when asked for.
+    bundle: Mapped[bytes] = mapped_column(LargeBinary, deferred=True)
     promoted_at: Mapped[float | None] = mapped_column(Float, nullable=True)  # last time it became active

@@ -92,7 +92,7 @@ async def get_model(version: str, caller: ModelAdmin, session: SessionDep) -> di
 )
 async def get_bundle(version: str, caller: ModelAdmin, session: SessionDep) -> Response:
     """The version's bundle as uploaded (`voc classifier train` scores the active one with it)."""
-    row = await registry.get_model(session, version=version)
+    row = await registry.get_model(session, version=version, with_bundle=True)
     return Response(row.bundle, media_type="application/zip")
 
 
