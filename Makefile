@@ -52,7 +52,7 @@ bench: bootstrap ## load benchmark: feedback -> push latency and throughput
 	@$(RUN) python -m voc_bench.system $(BENCH_ARGS)
 
 eval: bootstrap ## classifier report: model vs lexicon on held-out real text and the project set
-	@$(RUN) python -m voc_feedback.classification.evaluate --data data/classifier
+	@$(RUN) python -m voc_feedback.classification.evaluate --data data/classifier $(EVAL_ARGS)
 
 train: bootstrap ## retrain the classifier from data/classifier (deterministic; writes the committed model)
 	@OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 $(RUN) python -m voc_feedback.classification.train --data data/classifier $(TRAIN_ARGS)

@@ -22,7 +22,7 @@ class Body(BaseModel):
 
 
 def build() -> FastAPI:
-    app = create_app(title="limit", service="limit-test")
+    app = create_app(title="limit", service="limit-test", binary_bodies=["/binary"])
 
     @app.post("/json")
     async def json_body(body: Body) -> dict[str, int]:
@@ -30,6 +30,10 @@ def build() -> FastAPI:
 
     @app.post("/raw")
     async def raw_body(request: Request) -> dict[str, int]:
+        return {"bytes": len(await request.body())}
+
+    @app.post("/binary")
+    async def binary_body(request: Request) -> dict[str, int]:
         return {"bytes": len(await request.body())}
 
     return app
@@ -112,6 +116,11 @@ async def test_a_nul_in_the_path_the_query_or_the_body_gets_422(server: str) -> 
             assert response.status_code == 422, (where, response.text)
             assert response.headers["content-type"].startswith("application/problem+json")
             assert response.json()["errors"][0]["message"] == "contains U+0000"
+        # A binary path (an upload stored as bytes, feedback's model bundles) takes NUL bytes in
+        # its body, still not in its query.
+        binary = await client.post(server + "/binary", content=b"PK\x03\x04\x00\x00zip")
+        assert binary.status_code == 200 and binary.json() == {"bytes": 9}
+        assert (await client.post(server + "/binary?x=%00", content=b"")).status_code == 422
         # An escaped backslash before "u0000" is text: it passes.
         text = await client.post(server + "/json", content=b'{"text": "C:\\\\u0000"}', headers=json)
         assert text.status_code == 200 and text.json() == {"chars": len("C:\\u0000")}

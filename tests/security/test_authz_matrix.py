@@ -107,6 +107,7 @@ def customer_of_a(s: SecuredSystem) -> Call:
 
 
 PERIOD = {"from": "2026-01-01", "to": "2026-12-31"}
+UNKNOWN_MODEL = {"version": "hashlr-2-0000000000"}
 STAFF_A_ID = "staff-gn-lead"
 NOTIFY_STORE_A = next(s for s in demo.STORES if s["id"] == STORE_A)  # as seeded: a re-put changes nothing
 STORE_A_RECORD = {k: NOTIFY_STORE_A[k] for k in ("id", "name", "area_id")}
@@ -209,6 +210,22 @@ TABLE: dict[str, Row] = {
     ),
     "feedback PUT /v1/admin/stores": cx_only(200, lambda _: Call(json=[STORE_A_RECORD])),
     "feedback GET /v1/admin/stores": cx_only(200),
+    # The classifier registry (classifier.models): a version nobody registered is 404 and a
+    # bundle that is no zip 422 for those allowed, before anything is stored or changed.
+    "feedback GET /v1/admin/classifier/models": cx_only(200),
+    "feedback POST /v1/admin/classifier/models": cx_only(
+        422, lambda _: Call(content=b"not a model bundle", content_type="application/zip")
+    ),
+    "feedback GET /v1/admin/classifier/models/{version}": cx_only(404, lambda _: Call(path=UNKNOWN_MODEL)),
+    "feedback GET /v1/admin/classifier/models/{version}/bundle": cx_only(
+        404, lambda _: Call(path=UNKNOWN_MODEL)
+    ),
+    "feedback POST /v1/admin/classifier/models/{version}:promote": cx_only(
+        404, lambda _: Call(path=UNKNOWN_MODEL)
+    ),
+    "feedback POST /v1/admin/classifier/models/{version}:rollback": cx_only(
+        404, lambda _: Call(path=UNKNOWN_MODEL)
+    ),
     # The follow-up survey is public: its signed one-time token is the credential, so a made-up
     # one is refused whoever calls.
     "feedback GET /f/{token}": Row("404 " * len(CALLERS), lambda _: Call(path={"token": "made-up-token"})),

@@ -130,12 +130,20 @@ class BodyLimitMiddleware:
     the limit (413, whether Content-Length announces it or it streams in chunks), and a NUL
     character (U+0000) in the path, the query or the body (422: PostgreSQL cannot store one,
     SQLite would; refused here, every service, either database, before any work). Exempt paths
-    stream their bodies and enforce their own (larger) size limit; NULs are refused there too."""
+    stream their bodies and enforce their own (larger) size limit; NULs are refused there too,
+    except in the body of a `binary` path (an opaque upload stored as bytes, never as text)."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int = MAX_BODY_BYTES, exempt: Iterable[str] = ()) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        max_bytes: int = MAX_BODY_BYTES,
+        exempt: Iterable[str] = (),
+        binary: Iterable[str] = (),
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
         self.exempt = frozenset(exempt)
+        self.binary = frozenset(binary)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -149,6 +157,7 @@ class BodyLimitMiddleware:
             await nul_problem("query", scope)(scope, receive, send)
             return
         limit = None if scope.get("path") in self.exempt else self.max_bytes
+        scan = scope.get("path") not in self.binary
         if limit is not None:
             for name, value in scope.get("headers", []):
                 if name == b"content-length" and value.isdigit() and int(value) > limit:
@@ -168,7 +177,7 @@ class BodyLimitMiddleware:
                 if limit is not None and received > limit:
                     refusal = self._too_large(scope)
                     raise _BodyRefused
-                if body:
+                if body and scan:
                     seen = tail + body
                     if b"\x00" in body or has_nul_escape(seen):
                         refusal = nul_problem("body", scope)
@@ -352,7 +361,12 @@ def document_problems(app: FastAPI) -> None:
 
 
 def create_app(
-    *, title: str, service: str, version: str = VERSION, body_limit_exempt: Iterable[str] = ()
+    *,
+    title: str,
+    service: str,
+    version: str = VERSION,
+    body_limit_exempt: Iterable[str] = (),
+    binary_bodies: Iterable[str] = (),
 ) -> FastAPI:
     # FastAPI's native telemetry would add a second server span, operation spans for dependency
     # resolution and serialization, and metrics to every request: a third of intake's framework
@@ -364,7 +378,7 @@ def create_app(
     )
     install_problem_handlers(app)
     document_problems(app)
-    app.add_middleware(BodyLimitMiddleware, exempt=body_limit_exempt)
+    app.add_middleware(BodyLimitMiddleware, exempt=body_limit_exempt, binary=binary_bodies)
     app.add_middleware(SecurityHeadersMiddleware)
     # Inside the span (an access-log line carries its trace id), outside the body limit (its
     # 413s are counted).

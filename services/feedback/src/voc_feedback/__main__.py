@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from voc_feedback import api, events, grpc_server
+from voc_feedback import api, events, grpc_server, model_registry
 from voc_feedback.follow_up_links import FollowUpLinks
 from voc_feedback.grpc_server import SERVICE_NAME
 from voc_feedback.models import outbox_table
@@ -21,12 +21,17 @@ def build(runtime: ServiceRuntime) -> ServiceParts:
     assert isinstance(settings, Settings)
     links = FollowUpLinks.of(settings)
     outreach_reports = OutreachReports(settings)
+    classifier = model_registry.LiveClassifier()
+    reloader = model_registry.Reloader(runtime.database, classifier, settings.classifier_poll_seconds)
     return ServiceParts(
-        app=api.build_app(settings, runtime.database, outreach_reports),
+        app=api.build_app(settings, runtime.database, classifier=classifier, outreach_reports=outreach_reports),
         grpc_register=grpc_server.register(runtime.database, links),
         grpc_service_names=[SERVICE_NAME],
         consumers=events.consumers(runtime.database, links),
+        on_start=[reloader.load],
         on_stop=[outreach_reports.close],
+        subscriptions=[(model_registry.SUBJECT_PROMOTED, reloader.on_promoted)],
+        background=[reloader.periodic],
     )
 
 

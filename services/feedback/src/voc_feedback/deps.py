@@ -17,6 +17,7 @@ from voc_feedback import keys
 from voc_feedback.analytics import Sla
 from voc_feedback.follow_up_links import FollowUpLinks
 from voc_feedback.listing import FeedbackFilter, Scope
+from voc_feedback.model_registry import LiveClassifier
 from voc_feedback.ratelimit import RateLimiter
 from voc_feedback.schemas import Channel
 from voc_feedback.settings import Settings
@@ -136,6 +137,7 @@ async def get_reader(
 
 ReaderDep = Annotated[Reader, Depends(get_reader)]
 AuditDep = Annotated[Audit, Depends(app_state("audit"))]
+ClassifierDep = Annotated[LiveClassifier, Depends(app_state("classifier"))]  # what this replica serves
 
 
 # The filter's query parameters, as the reading routes declare them.

@@ -4,7 +4,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Float, ForeignKey, Index, Integer, String, Text, false
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    false,
+    text,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from voc_platform.audit import define_audit_table
@@ -164,3 +176,31 @@ class PlanAdherence(Base):
     steps_done: Mapped[int] = mapped_column(Integer)
     steps_total: Mapped[int] = mapped_column(Integer)
     resolved_at: Mapped[float] = mapped_column(Float, index=True)
+
+
+class ClassifierModel(Base):
+    """A classifier version in the registry (`model_registry`): uploaded as a candidate, then
+    active (at most one row: the version every replica serves) and retired when another takes
+    over. No active row: the model committed in the package serves."""
+
+    __tablename__ = "classifier_models"
+    __table_args__ = (
+        Index(
+            "uq_classifier_models_active",
+            "status",
+            unique=True,
+            sqlite_where=text("status = 'active'"),
+            postgresql_where=text("status = 'active'"),
+        ),
+    )
+
+    version: Mapped[str] = mapped_column(String(64), primary_key=True)
+    created_at: Mapped[float] = mapped_column(Float)
+    created_by: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16))  # candidate | active | retired
+    # The gate's figures: the candidate's and the baseline's, scored in one run (gate.py).
+    metrics: Mapped[dict[str, Any]] = mapped_column(JSON)
+    training_rows: Mapped[int] = mapped_column(Integer)  # corrections included
+    # model.npz + model.json (+ gate.json), zipped, ~2.4 MB: loaded only when asked for.
+    bundle: Mapped[bytes] = mapped_column(LargeBinary, deferred=True)
+    promoted_at: Mapped[float | None] = mapped_column(Float, nullable=True)  # last time it became active

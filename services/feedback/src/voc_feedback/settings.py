@@ -35,6 +35,12 @@ class Settings(ServiceSettings):
     sla_ack_seconds: int = Field(300, validation_alias="VOC_FEEDBACK_SLA_ACK_SECONDS")
     sla_resolve_seconds: int = Field(1800, validation_alias="VOC_FEEDBACK_SLA_RESOLVE_SECONDS")
 
+    # Every replica checks the classifier registry this often for a promotion it missed (the
+    # promotion event makes the switch at once; this bounds it when the event is lost).
+    classifier_poll_seconds: float = Field(
+        30.0, gt=0, le=3600, validation_alias="VOC_FEEDBACK_CLASSIFIER_POLL_SECONDS"
+    )
+
     def production_secrets(self) -> list[tuple[str, str]]:
         """Production also needs the follow-up secret, set on its own (never derived)."""
         return [*super().production_secrets(), ("VOC_FEEDBACK_FOLLOW_UP_SECRET", self.follow_up_secret)]

@@ -17,7 +17,7 @@ from typing import Any
 
 import httpx
 
-from voc_cli import profile_cli, supervisor, up
+from voc_cli import classifier_cli, profile_cli, supervisor, up
 from voc_cli.supervisor import keep_data_private, load_or_create_secrets
 
 
@@ -418,6 +418,7 @@ def build_parser() -> argparse.ArgumentParser:
     fb.set_defaults(func=cmd_demo_feedback)
 
     profile_cli.register(sub, command)
+    classifier_cli.register(sub, command)
 
     docs = command(
         sub,

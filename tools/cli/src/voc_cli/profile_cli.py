@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,7 +12,7 @@ from typing import Any
 
 import httpx
 
-from voc_cli.up import load_credentials
+from voc_cli.up import admin_target
 from voc_platform.progress import Progress
 
 CHUNK = 256 * 1024
@@ -40,19 +39,12 @@ def _lines(path: Path) -> int:
     return count + (0 if last.endswith(b"\n") else 1)
 
 
-def _target(args: argparse.Namespace) -> tuple[str, str]:
-    url, token = args.url, args.token or os.environ.get("VOC_ADMIN_TOKEN", "")
-    if not url or not token:
-        data_dir = Path(getattr(args, "data_dir", None) or os.environ.get("VOC_DATA_DIR", "./var"))
-        creds: dict[str, Any] = load_credentials(data_dir)
-        url, token = url or creds["profile_url"], token or creds["admin_token"]
-    return url.rstrip("/"), token
-
-
 def cmd_import(args: argparse.Namespace) -> int:
     path = Path(args.file)
     fmt = args.format or ("jsonl" if path.suffix in (".jsonl", ".ndjson") else "csv")
-    url, token = _target(args)
+    url, token = admin_target(
+        args.url, args.token, service="profile", data_dir=getattr(args, "data_dir", None)
+    )
     endpoint = "/v1/customers:import" if args.kind == "customers" else "/v1/visits:import"
     if not path.is_file():
         print(f"voc {args.kind} import: no such file: {path}", file=sys.stderr)

@@ -124,6 +124,18 @@ def print_banner(system: System, creds: dict[str, Any], creds_path: Path) -> Non
     print("\n".join(lines), flush=True)
 
 
+def admin_target(
+    url: str | None, token: str | None, *, service: str, data_dir: str | None
+) -> tuple[str, str]:
+    """A service's URL and the admin token for an admin call: the flags, else $VOC_ADMIN_TOKEN,
+    else what `make run` wrote to demo-credentials.json (`service`: "profile", "feedback", …)."""
+    token = token or os.environ.get("VOC_ADMIN_TOKEN", "")
+    if not url or not token:
+        creds = load_credentials(Path(data_dir or os.environ.get("VOC_DATA_DIR", "./var")))
+        url, token = url or creds[f"{service}_url"], token or creds["admin_token"]
+    return url.rstrip("/"), token
+
+
 def load_credentials(data_dir: Path) -> dict[str, Any]:
     path = data_dir / "demo-credentials.json"
     if not path.exists():

@@ -26,6 +26,7 @@ from voc_feedback.classification.engine import (
 from voc_feedback.classification.features import clean_text, extract, lexicon_category
 from voc_feedback.classification.lexicon import Critical, lexicon
 from voc_feedback.classification.model import (
+    Model,
     explain_label,
     feature_codes,
     load_model,
@@ -143,14 +144,16 @@ def classify(
     nps: int | None = None,
     ces: int | None = None,
     language: str | None = None,
+    model: Model | None = None,
 ) -> Classification:
-    """Classify one piece of feedback (free text and/or ratings) with the learned model.
+    """Classify one piece of feedback (free text and/or ratings) with the learned model (`model`,
+    default: the version this process serves — read once, so one item sees one version).
 
     One function (~130 lines) on purpose: its steps run in the order docs/CLASSIFIER.md gives
     (sentiment, ratings, category conventions, severity, explanation) and each reads what the
     previous ones decided; split, the explanation's order would be spread over helpers."""
     lex = lexicon()
-    model = load_model()
+    model = model or load_model()
     body = clean_text(text) if text and text.strip() else ""
     lang, language_line = _language(body, language)
     explanation = [language_line]

@@ -1,6 +1,7 @@
 """Evaluate the classifier: ``make eval`` (issue #17).
 
-``python -m voc_feedback.classification.evaluate [--errors dev|test] [--eval-dir DIR] [--data DIR]``
+``python -m voc_feedback.classification.evaluate [--errors dev|test] [--eval-dir DIR] [--data DIR]
+[--corrections FILE.ndjson]``
 
 1. The project's own set (``classification/data``): per language and split, sentiment accuracy +
    macro-F1 and category accuracy + macro-F1, and a per-category F1 table. The *dev* split is
@@ -9,6 +10,9 @@
    text kept out of training and tuning, and the held-out slice of the project-authored sentences)
    and the project test split, the learned model next to the old lexicon (baseline), sentiment
    confusion matrices, calibration by confidence bucket, and the per-item cost of each.
+3. Staff corrections (``report_corrections``; ``--corrections`` or ``$VOC_EVAL_CORRECTIONS``, the
+   feedback service's ndjson export): how often the served model now agrees with what staff
+   said, per language, and the most frequent (model -> staff) disagreements.
 
 Exit code 1 when a project test-split target is missed (sentiment accuracy >= 0.85 and category
 macro-F1 >= 0.75 in each language).
@@ -20,8 +24,10 @@ import argparse
 import gzip
 import itertools
 import json
+import os
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from importlib.resources import files
@@ -29,6 +35,7 @@ from importlib.resources.abc import Traversable
 from pathlib import Path
 
 from voc_feedback.classification import Classification, classify, classify_lexicon
+from voc_feedback.classification.correction_export import Correction, CorrectionsInvalid, read_corrections
 from voc_platform.taxonomy import CATEGORIES, SENTIMENTS
 
 LANGUAGES = ("ko", "en")
@@ -363,17 +370,64 @@ def report_all(data_dir: Path, eval_dir: Traversable | None = None) -> str:
     return "\n".join(lines)
 
 
+def report_corrections(corrections: Sequence[Correction], classifier: Classifier = classify) -> str:
+    """The model against staff corrections: each corrected item classified again and compared
+    with what staff said (one per feedback item, its latest correction). Note: once a model has
+    been trained on corrections (`voc classifier train`), these are its training rows."""
+    if not corrections:
+        return "staff corrections: no corrections"
+    by_language: dict[str, list[tuple[bool, bool]]] = {}
+    misses: Counter[str] = Counter()
+    for c in corrections:
+        got = classifier(c.text, language=c.language)
+        ok_s, ok_c = got.sentiment == c.sentiment, got.category == c.category
+        by_language.setdefault(got.language, []).append((ok_s, ok_c))
+        if not (ok_s and ok_c):
+            misses[f"model {got.sentiment}/{got.category} -> staff {c.sentiment}/{c.category}"] += 1
+    versions = Counter(c.model_version or "?" for c in corrections)
+    lines = [
+        f"staff corrections: {len(corrections)} items (classified at the time by "
+        + ", ".join(f"{v} x{n}" for v, n in versions.most_common())
+        + ")",
+        f"{'language':<10}{'n':>6}{'sentiment acc':>15}{'category acc':>14}",
+    ]
+    everything = [r for rows in by_language.values() for r in rows]
+    for name, rows in [*sorted(by_language.items()), ("all", everything)]:
+        sentiment = sum(s for s, _ in rows) / len(rows)
+        category = sum(c for _, c in rows) / len(rows)
+        lines.append(f"{name:<10}{len(rows):>6}{sentiment:>15.3f}{category:>14.3f}")
+    if misses:
+        lines.append("most frequent disagreements (the model now -> what staff said):")
+        lines.extend(f"  {n:>4}  {pair}" for pair, n in misses.most_common(10))
+    return "\n".join(lines)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--eval-dir", type=Path, default=None)
     parser.add_argument("--errors", choices=SPLITS, default=None, help="list errors of a split")
     parser.add_argument("--data", type=Path, default=Path("data/classifier"), help="held-out extracts")
+    parser.add_argument(
+        "--corrections",
+        type=Path,
+        default=os.environ.get("VOC_EVAL_CORRECTIONS") or None,
+        help="staff corrections, the ndjson export (default: $VOC_EVAL_CORRECTIONS)",
+    )
     args = parser.parse_args(argv)
     results = evaluate(args.eval_dir)
     print("project evaluation set, learned model (the dev split is training data: read the test rows)")
     print(report(results))
     print()
     print(report_all(args.data, args.eval_dir))
+    print()
+    if args.corrections is None:
+        print("staff corrections: no corrections (no export given: --corrections FILE.ndjson)")
+    else:
+        try:
+            print(report_corrections(read_corrections(args.corrections)))
+        except (OSError, CorrectionsInvalid) as exc:
+            print(f"corrections {args.corrections}: {exc}", file=sys.stderr)
+            return 2
     if args.errors:
         print()
         for r in results:

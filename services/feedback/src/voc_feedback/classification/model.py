@@ -6,12 +6,20 @@ layer (``category_stack``, trained on out-of-fold predictions; see ``stack_input
 ``model/model.npz`` (written by ``make train``, committed) with ``model/model.json`` (version,
 hash sizes, labels, calibration temperatures). Loaded once per process, read-only afterwards,
 so ``predict`` is thread-safe. numpy only; nothing touches the network.
+
+A replica may serve another version than the packaged one: the model registry
+(``voc_feedback.model_registry``) reads a promoted *bundle* (``read_bundle``: a zip of the same
+``model.npz`` and ``model.json``) and swaps it in with ``serve``; ``classify`` reads the served
+model once per item, so an item is classified wholly by one version.
 """
 
 from __future__ import annotations
 
+import hashlib
+import io
 import json
 import threading
+import zipfile
 from dataclasses import dataclass
 from importlib.resources import files
 from typing import Any
@@ -20,6 +28,7 @@ import numpy as np
 import numpy.typing as npt
 
 from voc_feedback.classification.features import Features, hash_feature
+from voc_platform.taxonomy import CATEGORIES
 
 MODEL_DIR = "model"
 SENTIMENT_LABELS = ("negative", "neutral", "positive")
@@ -59,7 +68,13 @@ _FUNCTION_WORDS = frozenset(_FUNCTION_TEXT.split())
 _NEGATORS = frozenset(["not", "no", "never", "without", "안", "못", "nothing"])
 
 _lock = threading.Lock()
-_model: Model | None = None
+_model: Model | None = None  # the packaged model, once loaded
+_served: Model | None = None  # a promoted version from the registry; None: the packaged one
+BUNDLE_MAX_BYTES = 32 * 1024 * 1024  # a bundle's uncompressed entries (the packaged model: ~7 MB)
+
+
+class BundleInvalid(ValueError):
+    """A model bundle that cannot be served: what is wrong with it, in words."""
 
 
 def _head(arrays: Any, meta: dict[str, Any], name: str) -> Head:
@@ -74,25 +89,112 @@ def _head(arrays: Any, meta: dict[str, Any], name: str) -> Head:
 
 
 def load_model() -> Model:
-    """The packaged model (loaded on first use)."""
+    """The model this process classifies with: the promoted version it serves, else the
+    packaged one. Read once per item (one reference), so a swap never splits an item."""
+    served = _served
+    return served if served is not None else packaged_model()
+
+
+def packaged_model() -> Model:
+    """The model committed in the package (loaded on first use): the built-in default."""
     global _model
     if _model is None:
         with _lock:
             if _model is None:
                 base = files("voc_feedback.classification") / MODEL_DIR
                 meta = json.loads((base / "model.json").read_text(encoding="utf-8"))
-                with (base / "model.npz").open("rb") as handle, np.load(handle) as arrays:
-                    sentiment = _head(arrays, meta, "sentiment")
-                    category = _head(arrays, meta, "category")
-                    stack = np.asarray(arrays["category_stack"], dtype=np.float32)
-                _model = Model(
-                    version=str(meta["version"]),
-                    sentiment=sentiment,
-                    category=category,
-                    category_stack=stack,
-                    stack_temperature=float(meta["category_stack"]["temperature"]),
-                )
+                _model = _from_parts((base / "model.npz").read_bytes(), meta)
     return _model
+
+
+def serve(model: Model | None) -> None:
+    """Classify with `model` from now on (None: the packaged model again)."""
+    global _served
+    _served = model
+
+
+def _from_parts(npz: bytes, meta: dict[str, Any]) -> Model:
+    with np.load(io.BytesIO(npz), allow_pickle=False) as arrays:
+        sentiment = _head(arrays, meta, "sentiment")
+        category = _head(arrays, meta, "category")
+        stack = np.asarray(arrays["category_stack"], dtype=np.float32)
+    return Model(
+        version=str(meta["version"]),
+        sentiment=sentiment,
+        category=category,
+        category_stack=stack,
+        stack_temperature=float(meta["category_stack"]["temperature"]),
+    )
+
+
+def weights_digest(sentiment: npt.NDArray[Any], category: npt.NDArray[Any], stack: npt.NDArray[Any]) -> str:
+    """The version's suffix: a hash of the three weight arrays as stored (float16, float16, float32)."""
+    raw = sentiment.tobytes() + category.tobytes() + stack.tobytes()
+    return hashlib.sha256(raw).hexdigest()[:10]
+
+
+def write_bundle(npz: bytes, meta: dict[str, Any], extra: dict[str, bytes] | None = None) -> bytes:
+    """One blob for the registry: a zip holding `model.npz` and `model.json`, as `make train`
+    writes them (and `extra` entries: the gate's `gate.json`)."""
+    buffer = io.BytesIO()
+    entries = {"model.npz": npz, "model.json": json.dumps(meta, ensure_ascii=False).encode(), **(extra or {})}
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name, data in entries.items():
+            info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
+            archive.writestr(info, data)  # stored: the npz is deflated already
+    return buffer.getvalue()
+
+
+def read_bundle(blob: bytes) -> tuple[Model, dict[str, Any]]:
+    """The model in a bundle and its metadata, checked: both entries, the labels and dimensions
+    this code reads, finite weights of the right shapes, and a version that is the weights'
+    own hash. Raises BundleInvalid (never anything else) for a blob that fails any of them."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(blob)) as archive:
+            sizes = {i.filename: i.file_size for i in archive.infolist()}
+            if not {"model.npz", "model.json"} <= sizes.keys():
+                raise BundleInvalid("the bundle needs model.npz and model.json")
+            if sum(sizes.values()) > BUNDLE_MAX_BYTES:
+                raise BundleInvalid(f"the bundle unpacks to more than {BUNDLE_MAX_BYTES} bytes")
+            npz, meta_raw = archive.read("model.npz"), archive.read("model.json")
+        meta = json.loads(meta_raw)
+        if not isinstance(meta, dict):
+            raise BundleInvalid("model.json is not an object")
+        with np.load(io.BytesIO(npz), allow_pickle=False) as arrays:
+            stored = {k: np.asarray(arrays[k]) for k in ("sentiment", "category", "category_stack")}
+        model = _from_parts(npz, meta)
+    except BundleInvalid:
+        raise
+    except (zipfile.BadZipFile, KeyError, ValueError, TypeError, OSError, EOFError) as exc:
+        raise BundleInvalid(f"not a readable model bundle: {type(exc).__name__}: {exc}"[:300]) from exc
+    _check(model, meta, stored)
+    return model, meta
+
+
+def _check(model: Model, meta: dict[str, Any], stored: dict[str, npt.NDArray[Any]]) -> None:
+    if model.sentiment.labels != SENTIMENT_LABELS:
+        raise BundleInvalid(f"sentiment labels must be {list(SENTIMENT_LABELS)}")
+    if model.category.labels != tuple(CATEGORIES):
+        raise BundleInvalid("category labels must be the taxonomy's, in its order")
+    for head in (model.sentiment, model.category):
+        if head.dim < 2 or head.dim & (head.dim - 1) or head.dim > 1 << 20:
+            raise BundleInvalid("a head's dim must be a power of two up to 2^20")
+        if head.weights.shape != (head.dim, len(head.labels)):
+            raise BundleInvalid(
+                f"weights of shape {head.weights.shape}, expected ({head.dim}, {len(head.labels)})"
+            )
+        if not 0 < head.temperature < 100:
+            raise BundleInvalid("a temperature must be in (0, 100)")
+    n = len(model.category.labels)
+    if model.category_stack.shape != (stack_width(n), n) or not 0 < model.stack_temperature < 100:
+        raise BundleInvalid("the category stack has the wrong shape or temperature")
+    if not all(
+        np.isfinite(a).all() for a in (model.sentiment.weights, model.category.weights, model.category_stack)
+    ):
+        raise BundleInvalid("the weights hold NaN or infinity")
+    digest = weights_digest(stored["sentiment"], stored["category"], stored["category_stack"])
+    if not model.version.endswith(f"-{digest}") or len(model.version) > 64:
+        raise BundleInvalid(f"version {model.version[:64]!r} is not the weights' hash (…-{digest})")
 
 
 def stack_width(n_labels: int) -> int:

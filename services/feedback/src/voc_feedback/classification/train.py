@@ -1,6 +1,7 @@
 """Train the learned classifier from the committed data: ``make train`` (issue #17).
 
-``python -m voc_feedback.classification.train [--data data/classifier] [--out DIR] [--no-progress]``
+``python -m voc_feedback.classification.train [--data data/classifier] [--out DIR] [--no-progress]
+[--corrections FILE.ndjson] [--max-rows N]``
 
 Reads the ``split == "train"`` rows of ``data/classifier/*.jsonl.gz`` plus the *dev* split of the
 project's evaluation set (``classification/data``), fits two multinomial logistic regressions
@@ -10,6 +11,9 @@ calibrates each with a temperature fitted on a 10% slice of the training rows, a
 ``model.npz`` + ``model.json``.
 Deterministic: fixed seeds, sorted inputs, single-threaded numpy arithmetic. Held-out rows
 (``split == "heldout"``) and the project set's *test* split are never read here.
+Staff corrections (``--corrections``, the feedback service's ndjson export) are added as rows of
+their own source, weighted like the project-authored rows; ``voc classifier train`` calls
+``train_model`` the same way and uploads the result to the model registry.
 A progress bar per head (epoch k/n, rows seen, rows/s) goes to stderr when it is a terminal
 (``--progress`` forces it, ``--no-progress`` turns it off); stdout and the artefact are unchanged.
 """
@@ -18,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import gzip
-import hashlib
 import io
 import json
 import sys
@@ -33,10 +36,11 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
+from voc_feedback.classification.correction_export import Correction, CorrectionsInvalid, read_corrections
 from voc_feedback.classification.evaluate import default_eval_dir, load_items
 from voc_feedback.classification.features import clean_text, extract, hash_feature, lexicon_category
 from voc_feedback.classification.lexicon import lexicon
-from voc_feedback.classification.model import SENTIMENT_LABELS, stack_inputs, stack_width
+from voc_feedback.classification.model import SENTIMENT_LABELS, stack_inputs, stack_width, weights_digest
 from voc_feedback.classification.text import detect_language
 from voc_platform.progress import Progress, add_flag, shown
 from voc_platform.taxonomy import CATEGORIES
@@ -47,7 +51,10 @@ SEED = 17
 STACK_FOLDS = 5  # out-of-fold category predictions that the stacked layer is trained on
 STACK_L2 = 1e-3
 # In-domain rows (store / restaurant / service feedback) count more than movie or social text.
-SOURCE_WEIGHT = {"authored-ko": 3.0, "authored-en": 3.0, "project": 3.0, "mams": 1.5}
+# Staff corrections are store feedback labelled by the people who handle it: weighted like the
+# rows the project wrote.
+SOURCE_WEIGHT = {"authored-ko": 3.0, "authored-en": 3.0, "project": 3.0, "correction": 3.0, "mams": 1.5}
+CORRECTION_SOURCE = "correction"
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +79,20 @@ def load_rows(data_dir: Path) -> list[Row]:
             if item.split == "dev" and item.text.strip():
                 rows.append(Row(item.text, item.sentiment, item.category, "project"))
     return rows
+
+
+def correction_rows(corrections: Sequence[Correction]) -> list[Row]:
+    """Corrections as training rows (already one per feedback item: `correction_export`)."""
+    return [Row(c.text, c.sentiment, c.category, CORRECTION_SOURCE) for c in corrections if c.text.strip()]
+
+
+def small_sample(rows: Sequence[Row], max_rows: int) -> list[Row]:
+    """About `max_rows` of `rows`, chosen by CRC32 of the text (deterministic), corrections all
+    kept: a deliberately small, weak model (tests use it to see the promotion gate refuse one)."""
+    if max_rows <= 0 or len(rows) <= max_rows:
+        return list(rows)
+    keep = max(1, len(rows) // max_rows)
+    return [r for r in rows if r.source == CORRECTION_SOURCE or zlib.crc32(r.text.encode()) % keep == 0]
 
 
 @dataclass(slots=True)
@@ -373,52 +394,50 @@ def train_category(
     return w, base_t, stack, stack_t, float(hits.mean())
 
 
-def write_npz(path: Path, arrays: dict[str, npt.NDArray[np.float16] | npt.NDArray[np.float32]]) -> None:
+def npz_bytes(arrays: dict[str, npt.NDArray[np.float16] | npt.NDArray[np.float32]]) -> bytes:
     """Like `np.savez_compressed`, but byte-for-byte reproducible (fixed zip timestamps)."""
-    with zipfile.ZipFile(path, "w") as archive:
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as archive:
         for name, array in arrays.items():
             buffer = io.BytesIO()
             np.save(buffer, array, allow_pickle=False)
             info = zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0))
             info.compress_type = zipfile.ZIP_DEFLATED
             archive.writestr(info, buffer.getvalue())
+    return out.getvalue()
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    here = Path(__file__).resolve().parent
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--data", type=Path, default=Path("data/classifier"))
-    parser.add_argument("--out", type=Path, default=here / "model")
-    parser.add_argument("--epochs", type=int, default=4)
-    parser.add_argument("--lr", type=float, default=0.01)
-    add_flag(parser)  # per head on stderr: epoch k/n, rows seen, rows/s
-    args = parser.parse_args(argv)
-    show = shown(args.progress)
-    started = time.perf_counter()
-    rows = load_rows(args.data)
-    if not rows:
-        print(f"no training rows under {args.data}", file=sys.stderr)
-        return 1
+@dataclass(frozen=True, slots=True)
+class Trained:
+    """A trained model as `model.npz` bytes and `model.json`'s content."""
+
+    npz: bytes
+    meta: dict[str, object]
+
+    @property
+    def version(self) -> str:
+        return str(self.meta["version"])
+
+
+def train_model(rows: Sequence[Row], *, epochs: int = 4, lr: float = 0.01, show: bool = False) -> Trained:
+    """Both heads and the stacked layer from `rows` (deterministic), with the calibration-slice
+    figures printed on stdout."""
     print(f"{len(rows)} training rows: {dict(sorted(Counter(r.source for r in rows).items()))}")
     s_w, s_t, s_acc = train_head(
-        rows, [r.sentiment for r in rows], SENTIMENT_LABELS, SENTIMENT_DIM, args.epochs, args.lr, show
+        rows, [r.sentiment for r in rows], SENTIMENT_LABELS, SENTIMENT_DIM, epochs, lr, show
     )
     print(f"sentiment: calibration-slice accuracy {s_acc:.3f}, temperature {s_t}")
     cat_rows = [r for r in rows if r.category is not None]
-    c_w, c_t, stack, stack_t, c_acc = train_category(cat_rows, args.epochs * 3, args.lr, show)
+    c_w, c_t, stack, stack_t, c_acc = train_category(cat_rows, epochs * 3, lr, show)
     print(
         f"category: {len(cat_rows)} rows, calibration-slice accuracy (stacked) {c_acc:.3f}, "
         f"temperatures {c_t} / {stack_t}"
     )
-    args.out.mkdir(parents=True, exist_ok=True)
     sentiment16, category16 = s_w.astype(np.float16), c_w.astype(np.float16)
     stack32 = stack.astype(np.float32)
-    digest = hashlib.sha256(sentiment16.tobytes() + category16.tobytes() + stack32.tobytes()).hexdigest()[:10]
-    write_npz(
-        args.out / "model.npz", {"sentiment": sentiment16, "category": category16, "category_stack": stack32}
-    )
-    meta = {
-        "version": f"hashlr-2-{digest}",
+    npz = npz_bytes({"sentiment": sentiment16, "category": category16, "category_stack": stack32})
+    meta: dict[str, object] = {
+        "version": f"hashlr-2-{weights_digest(sentiment16, category16, stack32)}",
         "sentiment": {"labels": list(SENTIMENT_LABELS), "dim": SENTIMENT_DIM, "temperature": s_t},
         "category": {"labels": list(CATEGORIES), "dim": CATEGORY_DIM, "temperature": c_t},
         "category_stack": {
@@ -430,8 +449,39 @@ def main(argv: Sequence[str] | None = None) -> int:
         },
         "training_rows": dict(sorted(Counter(r.source for r in rows).items())),
     }
-    (args.out / "model.json").write_text(json.dumps(meta, indent=2, ensure_ascii=False) + "\n")
-    print(f"wrote {args.out} version {meta['version']} in {time.perf_counter() - started:.1f}s")
+    return Trained(npz, meta)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    here = Path(__file__).resolve().parent
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--data", type=Path, default=Path("data/classifier"))
+    parser.add_argument("--out", type=Path, default=here / "model")
+    parser.add_argument("--epochs", type=int, default=4)
+    parser.add_argument("--lr", type=float, default=0.01)
+    parser.add_argument("--corrections", type=Path, default=None, help="staff corrections, ndjson export")
+    parser.add_argument(
+        "--max-rows", type=int, default=0, help="train on about N rows (a deliberately weak model, for tests)"
+    )
+    add_flag(parser)  # per head on stderr: epoch k/n, rows seen, rows/s
+    args = parser.parse_args(argv)
+    show = shown(args.progress)
+    started = time.perf_counter()
+    rows = load_rows(args.data)
+    if not rows:
+        print(f"no training rows under {args.data}", file=sys.stderr)
+        return 1
+    if args.corrections is not None:
+        try:
+            rows += correction_rows(read_corrections(args.corrections))
+        except (OSError, CorrectionsInvalid) as exc:
+            print(f"corrections {args.corrections}: {exc}", file=sys.stderr)
+            return 1
+    trained = train_model(small_sample(rows, args.max_rows), epochs=args.epochs, lr=args.lr, show=show)
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "model.npz").write_bytes(trained.npz)
+    (args.out / "model.json").write_text(json.dumps(trained.meta, indent=2, ensure_ascii=False) + "\n")
+    print(f"wrote {args.out} version {trained.version} in {time.perf_counter() - started:.1f}s")
     return 0
 
 

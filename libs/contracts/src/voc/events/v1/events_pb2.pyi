@@ -492,6 +492,36 @@ class PlaybooksPublished(_message.Message):
 Global___PlaybooksPublished: _TypeAlias = PlaybooksPublished  # noqa: Y015
 
 @_typing.final
+class ClassifierModelPromoted(_message.Message):
+    """Published on voc.feedback.classifier_promoted when a classifier model version becomes the one
+    every feedback replica serves (promoted, or rolled back to; version = the built-in model's when
+    no registry version is active). Every replica reloads on it (plain subscription, fan-out).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    VERSION_FIELD_NUMBER: _builtins.int
+    PREVIOUS_VERSION_FIELD_NUMBER: _builtins.int
+    PROMOTED_AT_MS_FIELD_NUMBER: _builtins.int
+    version: _builtins.str
+    previous_version: _builtins.str
+    promoted_at_ms: _builtins.int
+    def __init__(
+        self,
+        *,
+        version: _builtins.str = ...,
+        previous_version: _builtins.str = ...,
+        promoted_at_ms: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["previous_version", b"previous_version", "promoted_at_ms", b"promoted_at_ms", "version", b"version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ClassifierModelPromoted: _TypeAlias = ClassifierModelPromoted  # noqa: Y015
+
+@_typing.final
 class FollowUpRequested(_message.Message):
     """Published on voc.feedback.follow_up_requested when a resolved case gets its one-time follow-up
     survey link (a messaging service may send it to the customer).
