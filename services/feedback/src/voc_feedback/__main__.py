@@ -24,7 +24,9 @@ def build(runtime: ServiceRuntime) -> ServiceParts:
     classifier = model_registry.LiveClassifier()
     reloader = model_registry.Reloader(runtime.database, classifier, settings.classifier_poll_seconds)
     return ServiceParts(
-        app=api.build_app(settings, runtime.database, classifier=classifier, outreach_reports=outreach_reports),
+        app=api.build_app(
+            settings, runtime.database, classifier=classifier, outreach_reports=outreach_reports
+        ),
         grpc_register=grpc_server.register(runtime.database, links),
         grpc_service_names=[SERVICE_NAME],
         consumers=events.consumers(runtime.database, links),
