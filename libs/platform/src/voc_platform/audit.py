@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
+import sqlalchemy as sa
+from alembic.operations import Operations
 from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from sqlalchemy import JSON, Column, Float, Index, Integer, MetaData, String, Table, delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -52,6 +54,40 @@ def define_audit_table(metadata: MetaData) -> Table:
         Index("ix_audit_target", "target", "at"),
         Index("ix_audit_actor", "actor", "at"),
     )
+
+
+# The indexes as the migrations create them (name, columns), in creation order.
+AUDIT_INDEXES: tuple[tuple[str, list[str]], ...] = (
+    ("ix_audit_at", ["at"]),
+    ("ix_audit_target", ["target", "at"]),
+    ("ix_audit_actor", ["actor", "at"]),
+)
+
+
+def create_audit_log(op: Operations) -> None:
+    """The migration step that adds `audit_log` (actions 0003, feedback 0005, notify 0012):
+    the table as first shipped. Frozen: a later change to the table is a new migration."""
+    op.create_table(
+        "audit_log",
+        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
+        sa.Column("at", sa.Float(), nullable=False),
+        sa.Column("actor", sa.String(length=100), nullable=False),
+        sa.Column("actor_role", sa.String(length=32), nullable=True),
+        sa.Column("on_behalf_of", sa.String(length=64), nullable=True),
+        sa.Column("action", sa.String(length=64), nullable=False),
+        sa.Column("target", sa.String(length=200), nullable=True),
+        sa.Column("detail", sa.JSON(), nullable=False),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    for name, columns in AUDIT_INDEXES:
+        op.create_index(name, "audit_log", columns)
+
+
+def drop_audit_log(op: Operations) -> None:
+    """Undo `create_audit_log`."""
+    for name, _ in reversed(AUDIT_INDEXES):
+        op.drop_index(name, table_name="audit_log")
+    op.drop_table("audit_log")
 
 
 def entry(
