@@ -167,18 +167,38 @@ def new_alert_sync(
         dedupe_key=None,
         pushed_at=now,
     )
+    deliveries = create_alert_sync(
+        reader, alert=alert, plan=plan, store=store, recipients=recipients, now=now
+    )
+    return NewAlert(alert, recipients, deliveries)
+
+
+def create_alert_sync(
+    reader: Reader,
+    *,
+    alert: Alert,
+    plan: Plan,
+    store: Store,
+    recipients: list[Candidate],
+    now: float,
+    escalate: bool = True,
+) -> int:
+    """Write a new alert of any kind (feedback, pattern, heads-up) with its recipients,
+    deliveries, escalation timers (unless `escalate` is off) and `voc.alert.created`, in the
+    caller's transaction; returns the number of deliveries."""
     # Escalation counts from when the first page can go out: quiet hours shift the whole chain.
     held = hold_until(store, priority=alert.priority, now=now)
-    deliveries = insert_alert_rows(
+    return insert_alert_rows(
         reader,
         alert=alert,
         staff_ids=[r.id for r in recipients],
-        timers=timer_rows(alert.id, plan, start=held or now),
+        timers=timer_rows(alert.id, plan, start=held or now) if escalate else [],
         held=held,
         now=now,
-        event=_alert_created(alert, plan, feedback_id=feedback.id, recipients=recipients, now=now),
+        event=_alert_created(
+            alert, plan, kind=alert.kind, feedback_id=alert.feedback_id or "", recipients=recipients, now=now
+        ),
     )
-    return NewAlert(alert, recipients, deliveries)
 
 
 def _text(facts: AlertInput, customer: CustomerContext) -> tuple[str, str]:
@@ -293,6 +313,7 @@ def _alert_created(
     alert: Alert,
     plan: Plan,
     *,
+    kind: str,
     feedback_id: str,
     recipients: list[Candidate],
     now: float,
@@ -311,7 +332,7 @@ def _alert_created(
             recipient_staff_ids=[s.id for s in recipients],
             created_at_ms=int(now * 1000),
             degraded=list(alert.degraded or []),
-            kind="feedback",
+            kind=kind,
         ),
         event_id,
     )
@@ -417,6 +438,7 @@ def merge_feedback_sync(reader: Reader, *, alert_id: str, facts: AlertInput, now
     event = _alert_created(
         alert,
         plan,
+        kind="feedback",  # only a feedback alert takes repeats
         feedback_id=feedback.id,
         recipients=staff,
         now=now,

@@ -18,12 +18,11 @@ from typing import Any
 
 from sqlalchemy import bindparam, delete, func, or_, select, update
 
-from voc.events.v1 import events_pb2
 from voc_notify import masking
-from voc_notify.alerts import insert_alert_rows, page_again, timer_rows
+from voc_notify.alerts import create_alert_sync, page_again
 from voc_notify.facts import Plan
 from voc_notify.models import Alert, Base, PatternItem, Store
-from voc_notify.routing import Candidate, hold_until, route_sync
+from voc_notify.routing import Candidate, route_sync
 from voc_platform.dbsync import Prepared, Reader, insert_ignore
 from voc_platform.ids import uuid7
 from voc_platform.taxonomy import CATEGORIES
@@ -334,25 +333,8 @@ def _open(
         dedupe_key=f"pattern:{store.id}:{spike.category}:{spike.trigger_feedback_id}",
         pushed_at=now,
     )
-    held = hold_until(store, priority=alert.priority, now=now)
-    created = events_pb2.AlertCreated(
-        alert_id=alert.id,
-        store_id=alert.store_id,
-        priority=alert.priority,
-        playbook_id=plan.playbook_id,
-        playbook_version=plan.version,
-        recipient_staff_ids=[s.id for s in recipients],
-        created_at_ms=int(now * 1000),
-        kind="pattern",
-    )
-    deliveries = insert_alert_rows(
-        reader,
-        alert=alert,
-        staff_ids=[r.id for r in recipients],
-        timers=timer_rows(alert.id, plan, start=held or now),
-        held=held,
-        now=now,
-        event=("voc.alert.created", created, None),
+    deliveries = create_alert_sync(
+        reader, alert=alert, plan=plan, store=store, recipients=recipients, now=now
     )
     return PatternOutcome(alert, recipients, deliveries, created=True)
 
