@@ -7,6 +7,7 @@ from typing import Any
 from sqlalchemy import JSON, Boolean, Float, ForeignKey, Index, Integer, String, Text, false
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from voc_feedback.classification import UNCERTAIN_BELOW
 from voc_platform.tables import define_service_tables
 
 
@@ -84,6 +85,12 @@ class Feedback(Base):
     escalated: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     # A follow-up answered unhappy opens a new item linked to the case it reopens.
     reopens_id: Mapped[str | None] = mapped_column(String(36), nullable=True, index=True)
+
+    @property
+    def uncertain(self) -> bool:
+        """The classifier's confidence is too low to trust (#17); an item classified before
+        confidences were kept is not. The API, the event and the analytics all say this."""
+        return self.confidence is not None and self.confidence < UNCERTAIN_BELOW
 
 
 class TimelineEntry(Base):
