@@ -16,7 +16,6 @@ import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import sqlalchemy as sa
@@ -27,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from voc_platform.db import Database
 from voc_platform.errors import FieldError, Invalid
-from voc_platform.http import require
+from voc_platform.http import query_instant, require
 from voc_platform.identity import Actor, Caller, Identity, Permission, Revocations
 from voc_platform.settings import ServiceSettings
 
@@ -225,16 +224,7 @@ def _instant(value: str | None, field: str) -> float | None:
                 errors=[FieldError(f"query.{field}", "not a time this log holds")],
             )
         return seconds
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        parsed = None
-    if parsed is None or (parsed.tzinfo is None and "T" in value):
-        raise Invalid(
-            f"'{field}' must be epoch seconds, a date or a date-time with an offset.",
-            errors=[FieldError(f"query.{field}", "expected e.g. 2026-11-01 or 2026-11-01T09:00:00+09:00")],
-        )
-    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).timestamp()
+    return query_instant(value, field, takes="epoch seconds, a date or a date-time with an offset")
 
 
 _Name = Annotated[str | None, Query(min_length=1, max_length=200)]
