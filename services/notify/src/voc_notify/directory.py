@@ -113,6 +113,46 @@ async def _staff_changed(
     revoked.append((staff_id, before))
 
 
+async def _save_staff(
+    session: AsyncSession,
+    editor: Editor,
+    *,
+    staff_id: str,
+    fields: dict[str, Any],
+    existing: Staff | None,
+    password_hash: str | None,
+    password_changed: bool,
+    action: str,
+    revoked: list[tuple[str, int]],
+) -> None:
+    """Create or update one staff member (a new one needs `password_hash`; None keeps the
+    password), end their tokens when their access changed, and audit it as `action`."""
+    fields = await _with_language(session, fields, existing)
+    if existing is None:
+        assert password_hash is not None  # the callers check: new staff need a password
+        session.add(_new_staff(staff_id, fields, password_hash))
+    else:
+        access = (existing.role, list(existing.store_ids or ()), existing.area_id)
+        was_active = existing.active
+        for key, value in fields.items():
+            setattr(existing, key, value)
+        existing.password_hash = password_hash or existing.password_hash
+        reason = _revocation_reason(
+            deactivated=was_active and not existing.active,
+            password_changed=password_changed,
+            access_changed=access != (existing.role, list(existing.store_ids or ()), existing.area_id),
+        )
+        if reason is not None:
+            await _staff_changed(session, editor, staff_id=staff_id, reason=reason, revoked=revoked)
+    await editor.audit.record(
+        session,
+        actor=editor.actor,
+        action=action,
+        target=f"staff:{staff_id}",
+        detail={"created": existing is None, **_audited(fields)},
+    )
+
+
 def _note(editor: Editor, revoked: list[tuple[str, int]]) -> None:
     """The revocations, in this process's memory once their transaction committed."""
     for staff_id, before in revoked:
@@ -144,33 +184,11 @@ async def upsert_staff(database: Database, *, staff: Sequence[StaffIn], editor: 
                 fields = item.model_dump(exclude={"id", "password"})
                 fields["email"] = fields["email"].lower()
                 existing = await session.get(Staff, item.id)
-                fields = await _with_language(session, fields, existing)
-                if existing is None:
-                    assert password_hash is not None
-                    session.add(_new_staff(item.id, fields, password_hash))
-                else:
-                    access = (existing.role, list(existing.store_ids or ()), existing.area_id)
-                    was_active = existing.active
-                    for key, value in fields.items():
-                        setattr(existing, key, value)
-                    existing.password_hash = password_hash or existing.password_hash
-                    reason = _revocation_reason(
-                        deactivated=was_active and not existing.active,
-                        password_changed=changed,
-                        access_changed=access
-                        != (existing.role, list(existing.store_ids or ()), existing.area_id),
-                    )
-                    if reason is not None:
-                        await _staff_changed(
-                            session, editor, staff_id=item.id, reason=reason, revoked=revoked
-                        )
-                await editor.audit.record(
-                    session,
-                    actor=editor.actor,
-                    action="staff.put",
-                    target=f"staff:{item.id}",
-                    detail={"created": existing is None, **_audited(fields)},
-                )
+                await _save_staff(
+                    session, editor, staff_id=item.id, fields=fields, existing=existing,
+                    password_hash=password_hash, password_changed=changed, action="staff.put",
+                    revoked=revoked,
+                )  # fmt: skip
     except IntegrityError as exc:  # a concurrent call took the e-mail after the check above
         raise Conflict("An e-mail in the list belongs to another staff member.") from exc
     _note(editor, revoked)
@@ -430,31 +448,12 @@ async def import_staff_csv(database: Database, *, text: str, editor: Editor) -> 
             fields = row.model_dump(exclude={"id", "password"})
             fields["email"] = row.email.lower()
             staff = existing.get(row.id)
-            fields = await _with_language(session, fields, staff)
             if staff is None:
-                assert password_hash is not None  # checked above: new staff need a password
-                session.add(_new_staff(row.id, fields, password_hash))
                 created += 1
-            else:
-                access = (staff.role, list(staff.store_ids or ()), staff.area_id)
-                for key, value in fields.items():
-                    setattr(staff, key, value)
-                if password_hash is not None:
-                    staff.password_hash = password_hash
-                reason = _revocation_reason(
-                    deactivated=False,
-                    password_changed=changed,
-                    access_changed=access != (staff.role, list(staff.store_ids or ()), staff.area_id),
-                )
-                if reason is not None:
-                    await _staff_changed(session, editor, staff_id=row.id, reason=reason, revoked=revoked)
-            await editor.audit.record(
-                session,
-                actor=editor.actor,
-                action="staff.import",
-                target=f"staff:{row.id}",
-                detail={"created": staff is None, **_audited(fields)},
-            )
+            await _save_staff(
+                session, editor, staff_id=row.id, fields=fields, existing=staff,
+                password_hash=password_hash, password_changed=changed, action="staff.import", revoked=revoked,
+            )  # fmt: skip
     _note(editor, revoked)
     return {"imported": len(rows), "created": created, "updated": len(rows) - created}
 
