@@ -37,11 +37,10 @@ async def upsert_stores(database: Database, *, stores: Sequence[StoreIn], editor
     async with database.transaction() as session:
         for item in stores:
             await session.merge(Store(**item.model_dump()))
-        await editor.audit.record(
+        await editor.record(
             session,
-            actor=editor.actor,
-            action="stores.put",
-            target=None,
+            "stores.put",
+            staff_id=None,
             detail={"stores": [s.id for s in stores][:100], "count": len(stores)},
         )
     return len(stores)
@@ -105,6 +104,18 @@ class Editor:
     audit: Audit
     revocations: Revocations
 
+    async def record(
+        self,
+        session: AsyncSession,
+        action: str,
+        *,
+        staff_id: str | None,
+        detail: dict[str, Any] | None = None,
+    ) -> None:
+        """Audit one change of the directory by this editor, about a staff member or not."""
+        target = None if staff_id is None else f"staff:{staff_id}"
+        await self.audit.record(session, actor=self.actor, action=action, target=target, detail=detail)
+
 
 async def _staff_changed(
     session: AsyncSession, editor: Editor, *, staff_id: str, reason: str, revoked: list[tuple[str, int]]
@@ -144,12 +155,8 @@ async def _save_staff(
         )
         if reason is not None:
             await _staff_changed(session, editor, staff_id=staff_id, reason=reason, revoked=revoked)
-    await editor.audit.record(
-        session,
-        actor=editor.actor,
-        action=action,
-        target=f"staff:{staff_id}",
-        detail={"created": existing is None, **_audited(fields)},
+    await editor.record(
+        session, action, staff_id=staff_id, detail={"created": existing is None, **_audited(fields)}
     )
 
 
@@ -275,13 +282,7 @@ async def replace_shifts(
             for item in shifts
         ]
         session.add_all(rows)
-        await editor.audit.record(
-            session,
-            actor=editor.actor,
-            action="shifts.put",
-            target=f"staff:{staff_id}",
-            detail={"shifts": len(rows)},
-        )
+        await editor.record(session, "shifts.put", staff_id=staff_id, detail={"shifts": len(rows)})
     return {"staff_id": staff_id, "shifts": [shift_json(s) for s in rows]}
 
 
@@ -301,11 +302,10 @@ async def add_override(
             created_at=time.time(),
         )
         session.add(row)
-        await editor.audit.record(
+        await editor.record(
             session,
-            actor=editor.actor,
-            action="override.add",
-            target=f"staff:{staff_id}",
+            "override.add",
+            staff_id=staff_id,
             detail={
                 "override_id": row.id,
                 "starts_on": row.starts_on,
@@ -322,12 +322,8 @@ async def remove_override(database: Database, *, staff_id: str, override_id: str
         if row is None or row.staff_id != staff_id:
             raise NotFound(f"No override '{override_id}' for '{staff_id}'.")
         await session.delete(row)
-        await editor.audit.record(
-            session,
-            actor=editor.actor,
-            action="override.remove",
-            target=f"staff:{staff_id}",
-            detail={"override_id": override_id},
+        await editor.record(
+            session, "override.remove", staff_id=staff_id, detail={"override_id": override_id}
         )
 
 
@@ -481,12 +477,7 @@ async def set_active(database: Database, *, staff_id: str, active: bool, editor:
         staff.active = active
         if was_active and not active:
             await _staff_changed(session, editor, staff_id=staff_id, reason="deactivated", revoked=revoked)
-        await editor.audit.record(
-            session,
-            actor=editor.actor,
-            action="staff.activate" if active else "staff.deactivate",
-            target=f"staff:{staff_id}",
-        )
+        await editor.record(session, "staff.activate" if active else "staff.deactivate", staff_id=staff_id)
     _note(editor, revoked)
 
 
