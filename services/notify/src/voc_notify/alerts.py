@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
-from sqlalchemy import bindparam, func, insert, or_, select, update
+from sqlalchemy import ColumnElement, Select, bindparam, func, insert, or_, select, update
 
 from voc.events.v1 import events_pb2
 from voc_notify.facts import AlertInput, CustomerContext, Plan
@@ -79,18 +79,26 @@ async def write_alert(
 
 
 _ALERT_OF_FEEDBACK = Prepared(select(Alert.id).where(Alert.feedback_id == bindparam("feedback_id")))
-_OPEN_ALERT = Prepared(
-    select(Alert.id)
-    .where(
-        Alert.customer_id == bindparam("customer_id"),
-        Alert.store_id == bindparam("store_id"),
-        Alert.category == bindparam("category"),
-        Alert.status != "resolved",
-        or_(Alert.created_at >= bindparam("since"), Alert.updated_at >= bindparam("since")),
+
+
+def newest_open_in_window(query: Select[Any], *where: ColumnElement[bool]) -> Select[Any]:
+    """`query` narrowed to the newest alert of the store and category (bind parameters
+    `store_id`, `category`) matching `where`, not resolved, and created or updated since `since`:
+    the one a repeat complaint or a pattern's next item folds into."""
+    return (
+        query.where(
+            *where,
+            Alert.store_id == bindparam("store_id"),
+            Alert.category == bindparam("category"),
+            Alert.status != "resolved",
+            or_(Alert.created_at >= bindparam("since"), Alert.updated_at >= bindparam("since")),
+        )
+        .order_by(Alert.created_at.desc())
+        .limit(1)
     )
-    .order_by(Alert.created_at.desc())
-    .limit(1)
-)
+
+
+_OPEN_ALERT = Prepared(newest_open_in_window(select(Alert.id), Alert.customer_id == bindparam("customer_id")))
 _REPEAT_LOCK = Prepared(
     lambda dialect: select(func.pg_advisory_xact_lock(func.hashtextextended(bindparam("key"), 0)))
 )

@@ -16,10 +16,10 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import bindparam, delete, func, or_, select, update
+from sqlalchemy import bindparam, delete, func, select, update
 
 from voc_notify import masking
-from voc_notify.alerts import create_alert_sync, page_again
+from voc_notify.alerts import create_alert_sync, newest_open_in_window, page_again
 from voc_notify.facts import Plan
 from voc_notify.models import Alert, Base, PatternItem, Store
 from voc_notify.routing import Candidate, route_sync
@@ -137,18 +137,7 @@ _PATTERN_COLUMNS = (
     Alert.acknowledged_by, Alert.plan, Alert.area_id, Alert.context, Alert.created_at, Alert.updated_at,
 )  # fmt: skip
 # The store's pattern alert for the category still open and active within the window.
-_OPEN_PATTERN = Prepared(
-    select(*_PATTERN_COLUMNS)
-    .where(
-        Alert.store_id == bindparam("store_id"),
-        Alert.kind == "pattern",
-        Alert.category == bindparam("category"),
-        Alert.status != "resolved",
-        or_(Alert.created_at >= bindparam("since"), Alert.updated_at >= bindparam("since")),
-    )
-    .order_by(Alert.created_at.desc())
-    .limit(1)
-)
+_OPEN_PATTERN = Prepared(newest_open_in_window(select(*_PATTERN_COLUMNS), Alert.kind == "pattern"))
 # The newest resolved one within the window: only items after its resolution count anew.
 _RESOLVED_PATTERN = Prepared(
     select(func.max(Alert.resolved_at)).where(
