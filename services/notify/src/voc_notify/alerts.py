@@ -261,7 +261,7 @@ def _timer_row(alert_id: str, kind: str, level: int, roles: list[str], fire_at: 
     }
 
 
-def _delivery_rows(
+def delivery_rows(
     alert_id: str, devices: list[Any], *, level: int, held: float | None, now: float
 ) -> list[dict[str, Any]]:
     """One pending push per device (rows with `id` and `staff_id`)."""
@@ -310,7 +310,7 @@ def insert_alert_rows(
         )
         devices = reader.all(_RECIPIENT_DEVICES, {"alert_id": alert.id})
     if devices:
-        _DELIVERY_INSERT.execute_many(reader, _delivery_rows(alert.id, devices, level=0, held=held, now=now))
+        _DELIVERY_INSERT.execute_many(reader, delivery_rows(alert.id, devices, level=0, held=held, now=now))
     if timers:
         _TIMER_INSERT.execute_many(reader, timers)
     publish_sync(reader, [event], now=now)
@@ -503,6 +503,6 @@ def _add_deliveries(
     if devices:
         held = hold_until(store, priority=alert.priority, now=now)
         _DELIVERY_INSERT.execute_many(
-            reader, _delivery_rows(alert.id, devices, level=level, held=held, now=now)
+            reader, delivery_rows(alert.id, devices, level=level, held=held, now=now)
         )
     return len(devices)
