@@ -102,6 +102,27 @@ class NatsSecurity:
         return options
 
 
+# A durable consumer's gauges, read from JetStream's consumer info at scrape time:
+# (name, help, the ConsumerInfo field).
+_CONSUMER_GAUGES = (
+    (
+        "voc_consumer_pending_messages",
+        "Messages in the stream not yet delivered to the durable consumer (its lag).",
+        "num_pending",
+    ),
+    (
+        "voc_consumer_ack_pending_messages",
+        "Messages delivered to the durable consumer and not yet acknowledged.",
+        "num_ack_pending",
+    ),
+    (
+        "voc_consumer_redelivered_messages",
+        "Messages the durable consumer has delivered more than once and not yet acknowledged.",
+        "num_redelivered",
+    ),
+)
+
+
 class Bus:
     def __init__(
         self,
@@ -399,33 +420,21 @@ class Bus:
         families: list[metrics.Metric] = [connected]
         if not self.connected or self.js is None:
             return families
-        pending = metrics.gauge_family(
-            "voc_consumer_pending_messages",
-            "Messages in the stream not yet delivered to the durable consumer (its lag).",
-            ["consumer"],
-        )
-        ack_pending = metrics.gauge_family(
-            "voc_consumer_ack_pending_messages",
-            "Messages delivered to the durable consumer and not yet acknowledged.",
-            ["consumer"],
-        )
-        redelivered = metrics.gauge_family(
-            "voc_consumer_redelivered_messages",
-            "Messages the durable consumer has delivered more than once and not yet acknowledged.",
-            ["consumer"],
-        )
+        gauges = [
+            (metrics.gauge_family(name, doc, ["consumer"]), read) for name, doc, read in _CONSUMER_GAUGES
+        ]
         infos = await asyncio.gather(
             *(self.js.consumer_info(EVENTS_STREAM, durable) for durable in self._consumer_metrics)
         )
         for durable, info in zip(self._consumer_metrics, infos, strict=True):
-            pending.add_metric([durable], float(info.num_pending or 0))
-            ack_pending.add_metric([durable], float(info.num_ack_pending or 0))
-            redelivered.add_metric([durable], float(info.num_redelivered or 0))
+            for family, read in gauges:
+                family.add_metric([durable], float(getattr(info, read) or 0))
+        families.extend(family for family, _ in gauges)
         dlq = metrics.gauge_family(
             "voc_dlq_messages", "Messages in the dead-letter stream (VOC_DLQ), every consumer's."
         )
         dlq.add_metric([], float((await self.js.stream_info(DLQ_STREAM)).state.messages or 0))
-        return [*families, pending, ack_pending, redelivered, dlq]
+        return [*families, dlq]
 
     async def stop_consumers(self, *, timeout: float = 10.0) -> None:
         """Stop fetching and let in-flight handlers finish (they ack what they completed)."""

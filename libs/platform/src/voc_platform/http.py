@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from datetime import UTC, datetime
 from importlib.metadata import version as _installed_version
 from typing import Annotated, Any
 
@@ -475,6 +476,24 @@ def reject_unknown_params(request: Request, allowed: Iterable[str]) -> None:
             f"Unknown query parameter(s): {', '.join(unknown)}.",
             errors=[FieldError(f"query.{name}", "unknown parameter") for name in unknown],
         )
+
+
+def query_instant(
+    value: str, field: str, *, takes: str = "an ISO 8601 date or a date-time with an offset"
+) -> float:
+    """Epoch seconds of a query parameter holding an ISO 8601 date-time with an offset, or a
+    date (midnight UTC); a date-time without an offset is refused (whose clock would it be?).
+    `takes` says what the parameter accepts, in the 422's detail."""
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        parsed = None
+    if parsed is None or (parsed.tzinfo is None and "T" in value):
+        raise Invalid(
+            f"'{field}' must be {takes}.",
+            errors=[FieldError(f"query.{field}", "expected e.g. 2026-11-01 or 2026-11-01T09:00:00+09:00")],
+        )
+    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).timestamp()
 
 
 def app_state(name: str) -> Callable[[Request], Awaitable[Any]]:

@@ -16,6 +16,8 @@ from enum import StrEnum
 from typing import Any
 
 import jwt
+import sqlalchemy as sa
+from alembic.operations import Operations
 from nats.aio.msg import Msg
 from sqlalchemy import BigInteger, Column, Float, MetaData, String, Table, select, update
 
@@ -260,6 +262,19 @@ def define_revocations_table(metadata: MetaData) -> Table:
         Column("revoked_before_ms", BigInteger, nullable=False),
         Column("reason", String(32), nullable=False),
         Column("recorded_at", Float, nullable=False),
+    )
+
+
+def create_revocations_table(op: Operations) -> None:
+    """The migration step that adds `staff_revocations` (actions 0003, feedback 0005, notify 0012,
+    profile 0006): the table as first shipped. Frozen: a later change is a new migration."""
+    op.create_table(
+        "staff_revocations",
+        sa.Column("staff_id", sa.String(length=64), nullable=False),
+        sa.Column("revoked_before_ms", sa.BigInteger(), nullable=False),
+        sa.Column("reason", sa.String(length=32), nullable=False),
+        sa.Column("recorded_at", sa.Float(), nullable=False),
+        sa.PrimaryKeyConstraint("staff_id"),
     )
 
 

@@ -50,6 +50,19 @@ def keep_data_private(data_dir: Path) -> None:
             data_dir.chmod(0o700)
 
 
+# The connection pool's gauges: (name, help, the pool's method that reads it); a pool without
+# the method (SQLite's in-memory one) has no such gauge.
+_POOL_GAUGES = (
+    ("voc_db_pool_checked_out_connections", "Database connections in use (checked out).", "checkedout"),
+    ("voc_db_pool_size_connections", "The pool's steady size.", "size"),
+    (
+        "voc_db_pool_overflow_connections",
+        "Connections open beyond the pool's size (negative: not yet opened).",
+        "overflow",
+    ),
+)
+
+
 class _Uvicorn(uvicorn.Server):
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
@@ -257,18 +270,11 @@ class ServiceRuntime:
         (SQLAlchemy has no event for them); a pool whose checked-out count sits at size plus
         overflow makes callers wait. On SQLite writes queue on the process's write lock."""
         pool: Any = self.database.engine.sync_engine.pool
-        checked_out = metrics.gauge_family(
-            "voc_db_pool_checked_out_connections", "Database connections in use (checked out)."
-        )
-        size = metrics.gauge_family("voc_db_pool_size_connections", "The pool's steady size.")
-        overflow = metrics.gauge_family(
-            "voc_db_pool_overflow_connections",
-            "Connections open beyond the pool's size (negative: not yet opened).",
-        )
         families: list[metrics.Metric] = []
-        for family, method in ((checked_out, "checkedout"), (size, "size"), (overflow, "overflow")):
+        for name, documentation, method in _POOL_GAUGES:
             read = getattr(pool, method, None)
             if callable(read):
+                family = metrics.gauge_family(name, documentation)
                 family.add_metric([], float(read()))
                 families.append(family)
         return families

@@ -17,16 +17,10 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from voc_feedback.cases import OPEN_STATUSES
-from voc_feedback.classification import UNCERTAIN_BELOW
 from voc_feedback.listing import FeedbackFilter, apply_filter
 from voc_feedback.models import Feedback, FollowUp, TimelineEntry
 from voc_feedback.settings import Settings
 from voc_feedback.stores import store_names
-
-
-def uncertain(row: Feedback) -> bool:
-    """The classifier's confidence is too low to trust (#17), as `GET /v1/feedback/{id}` says."""
-    return row.confidence is not None and row.confidence < UNCERTAIN_BELOW
 
 
 @dataclass(frozen=True, slots=True)
@@ -221,7 +215,7 @@ async def analytics(
         "period": {"from": where.since, "to": where.until, "timezone": str(timezone)},
         "volume": len(rows),
         # Items whose classification is a guess the model is not sure of (#17): read the text.
-        "uncertain": sum(1 for r in rows if uncertain(r)),
+        "uncertain": sum(1 for r in rows if r.uncertain),
         "sentiment": dict(Counter(r.sentiment for r in rows)),
         "sentiment_index": sentiment_index(r.sentiment for r in rows),
         "nps": nps(r.nps for r in rows if r.nps is not None),
@@ -271,7 +265,7 @@ async def open_cases(
             "severity": r.severity,
             "sentiment": r.sentiment,
             "confidence": r.confidence,
-            "uncertain": uncertain(r),
+            "uncertain": r.uncertain,
             "text": (r.text or "")[:140],
             "received_at": r.received_at,
             "age_seconds": round(now - r.received_at, 1),

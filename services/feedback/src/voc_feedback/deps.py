@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Annotated, Literal, NamedTuple
 
 from fastapi import Depends, Query, Request
@@ -25,7 +24,14 @@ from voc_platform import taxonomy
 from voc_platform.audit import Audit
 from voc_platform.db import Database
 from voc_platform.errors import FieldError, Forbidden, Invalid
-from voc_platform.http import BearerDep, SessionDep, app_state, bearer_token, reject_unknown_params
+from voc_platform.http import (
+    BearerDep,
+    SessionDep,
+    app_state,
+    bearer_token,
+    query_instant,
+    reject_unknown_params,
+)
 from voc_platform.identity import Actor, Caller, Identity, Permission
 
 # Dependencies are coroutines: a plain function would run in the thread pool on every request.
@@ -204,15 +210,4 @@ def parse_period(value: str | None, field: str) -> float | None:
     """ISO 8601 with an offset, or a date (midnight UTC)."""
     if value is None or value == "":
         return None
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        parsed = None
-    if parsed is None or (parsed.tzinfo is None and "T" in value):
-        raise Invalid(
-            f"'{field}' must be an ISO 8601 date or a date-time with an offset.",
-            errors=[FieldError(f"query.{field}", "expected e.g. 2026-11-01 or 2026-11-01T09:00:00+09:00")],
-        )
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed.timestamp()
+    return query_instant(value, field)

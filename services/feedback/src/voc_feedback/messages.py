@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from voc.common.v1 import common_pb2
 from voc.events.v1 import events_pb2
-from voc_feedback.classification import UNCERTAIN_BELOW
 from voc_feedback.models import Feedback
 
 SUBJECT_RECEIVED = "voc.feedback.received"
@@ -52,5 +51,5 @@ def feedback_received(row: Feedback) -> events_pb2.FeedbackReceived:
         confidence=row.confidence,  # None: unset (an item classified without one)
         category_confidence=row.category_confidence,
         model_version=row.model_version or "",
-        uncertain=row.confidence is not None and row.confidence < UNCERTAIN_BELOW,
+        uncertain=row.uncertain,
     )

@@ -19,18 +19,15 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from voc_platform.audit import define_audit_table
-from voc_platform.identity import define_revocations_table
-from voc_platform.outbox import define_platform_tables
+from voc_feedback.classification import UNCERTAIN_BELOW
+from voc_platform.tables import define_service_tables
 
 
 class Base(DeclarativeBase):
     pass
 
 
-outbox_table, processed_table = define_platform_tables(Base.metadata)
-revocations_table = define_revocations_table(Base.metadata)  # staff tokens revoked (voc_platform.identity)
-audit_table = define_audit_table(Base.metadata)  # who did what (voc_platform.audit)
+outbox_table, processed_table, revocations_table, audit_table = define_service_tables(Base.metadata)
 
 
 class ApiKey(Base):
@@ -100,6 +97,12 @@ class Feedback(Base):
     escalated: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     # A follow-up answered unhappy opens a new item linked to the case it reopens.
     reopens_id: Mapped[str | None] = mapped_column(String(36), nullable=True, index=True)
+
+    @property
+    def uncertain(self) -> bool:
+        """The classifier's confidence is too low to trust (#17); an item classified before
+        confidences were kept is not. The API, the event and the analytics all say this."""
+        return self.confidence is not None and self.confidence < UNCERTAIN_BELOW
 
 
 class TimelineEntry(Base):

@@ -12,8 +12,6 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from voc_feedback.classification import UNCERTAIN_BELOW
-
 if TYPE_CHECKING:
     from voc_feedback.models import ApiKey, Feedback, FollowUp, Store, TimelineEntry
 
@@ -113,6 +111,8 @@ class FeedbackIn(Strict):
 
 
 class Classification(BaseModel):
+    model_config = ConfigDict(from_attributes=True)  # read from a Feedback row
+
     language: str
     sentiment: str
     score: float
@@ -128,18 +128,7 @@ class Classification(BaseModel):
 
     @classmethod
     def of(cls, row: Feedback) -> Classification:
-        return cls(
-            language=row.language,
-            sentiment=row.sentiment,
-            score=row.score,
-            category=row.category,
-            severity=row.severity,
-            explanation=row.explanation,
-            confidence=row.confidence,
-            category_confidence=row.category_confidence,
-            model_version=row.model_version,
-            uncertain=row.confidence is not None and row.confidence < UNCERTAIN_BELOW,
-        )
+        return cls.model_validate(row)
 
 
 class TimelineOut(BaseModel):

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
-from sqlalchemy import bindparam, func, insert, or_, select, update
+from sqlalchemy import ColumnElement, Select, bindparam, func, insert, or_, select, update
 
 from voc.events.v1 import events_pb2
 from voc_notify.facts import AlertInput, CustomerContext, Plan
@@ -79,18 +79,26 @@ async def write_alert(
 
 
 _ALERT_OF_FEEDBACK = Prepared(select(Alert.id).where(Alert.feedback_id == bindparam("feedback_id")))
-_OPEN_ALERT = Prepared(
-    select(Alert.id)
-    .where(
-        Alert.customer_id == bindparam("customer_id"),
-        Alert.store_id == bindparam("store_id"),
-        Alert.category == bindparam("category"),
-        Alert.status != "resolved",
-        or_(Alert.created_at >= bindparam("since"), Alert.updated_at >= bindparam("since")),
+
+
+def newest_open_in_window(query: Select[Any], *where: ColumnElement[bool]) -> Select[Any]:
+    """`query` narrowed to the newest alert of the store and category (bind parameters
+    `store_id`, `category`) matching `where`, not resolved, and created or updated since `since`:
+    the one a repeat complaint or a pattern's next item folds into."""
+    return (
+        query.where(
+            *where,
+            Alert.store_id == bindparam("store_id"),
+            Alert.category == bindparam("category"),
+            Alert.status != "resolved",
+            or_(Alert.created_at >= bindparam("since"), Alert.updated_at >= bindparam("since")),
+        )
+        .order_by(Alert.created_at.desc())
+        .limit(1)
     )
-    .order_by(Alert.created_at.desc())
-    .limit(1)
-)
+
+
+_OPEN_ALERT = Prepared(newest_open_in_window(select(Alert.id), Alert.customer_id == bindparam("customer_id")))
 _REPEAT_LOCK = Prepared(
     lambda dialect: select(func.pg_advisory_xact_lock(func.hashtextextended(bindparam("key"), 0)))
 )
@@ -167,18 +175,38 @@ def new_alert_sync(
         dedupe_key=None,
         pushed_at=now,
     )
+    deliveries = create_alert_sync(
+        reader, alert=alert, plan=plan, store=store, recipients=recipients, now=now
+    )
+    return NewAlert(alert, recipients, deliveries)
+
+
+def create_alert_sync(
+    reader: Reader,
+    *,
+    alert: Alert,
+    plan: Plan,
+    store: Store,
+    recipients: list[Candidate],
+    now: float,
+    escalate: bool = True,
+) -> int:
+    """Write a new alert of any kind (feedback, pattern, heads-up) with its recipients,
+    deliveries, escalation timers (unless `escalate` is off) and `voc.alert.created`, in the
+    caller's transaction; returns the number of deliveries."""
     # Escalation counts from when the first page can go out: quiet hours shift the whole chain.
     held = hold_until(store, priority=alert.priority, now=now)
-    deliveries = insert_alert_rows(
+    return insert_alert_rows(
         reader,
         alert=alert,
         staff_ids=[r.id for r in recipients],
-        timers=timer_rows(alert.id, plan, start=held or now),
+        timers=timer_rows(alert.id, plan, start=held or now) if escalate else [],
         held=held,
         now=now,
-        event=_alert_created(alert, plan, feedback_id=feedback.id, recipients=recipients, now=now),
+        event=_alert_created(
+            alert, plan, kind=alert.kind, feedback_id=alert.feedback_id or "", recipients=recipients, now=now
+        ),
     )
-    return NewAlert(alert, recipients, deliveries)
 
 
 def _text(facts: AlertInput, customer: CustomerContext) -> tuple[str, str]:
@@ -233,7 +261,7 @@ def _timer_row(alert_id: str, kind: str, level: int, roles: list[str], fire_at: 
     }
 
 
-def _delivery_rows(
+def delivery_rows(
     alert_id: str, devices: list[Any], *, level: int, held: float | None, now: float
 ) -> list[dict[str, Any]]:
     """One pending push per device (rows with `id` and `staff_id`)."""
@@ -282,7 +310,7 @@ def insert_alert_rows(
         )
         devices = reader.all(_RECIPIENT_DEVICES, {"alert_id": alert.id})
     if devices:
-        _DELIVERY_INSERT.execute_many(reader, _delivery_rows(alert.id, devices, level=0, held=held, now=now))
+        _DELIVERY_INSERT.execute_many(reader, delivery_rows(alert.id, devices, level=0, held=held, now=now))
     if timers:
         _TIMER_INSERT.execute_many(reader, timers)
     publish_sync(reader, [event], now=now)
@@ -293,6 +321,7 @@ def _alert_created(
     alert: Alert,
     plan: Plan,
     *,
+    kind: str,
     feedback_id: str,
     recipients: list[Candidate],
     now: float,
@@ -311,7 +340,7 @@ def _alert_created(
             recipient_staff_ids=[s.id for s in recipients],
             created_at_ms=int(now * 1000),
             degraded=list(alert.degraded or []),
-            kind="feedback",
+            kind=kind,
         ),
         event_id,
     )
@@ -417,6 +446,7 @@ def merge_feedback_sync(reader: Reader, *, alert_id: str, facts: AlertInput, now
     event = _alert_created(
         alert,
         plan,
+        kind="feedback",  # only a feedback alert takes repeats
         feedback_id=feedback.id,
         recipients=staff,
         now=now,
@@ -473,6 +503,6 @@ def _add_deliveries(
     if devices:
         held = hold_until(store, priority=alert.priority, now=now)
         _DELIVERY_INSERT.execute_many(
-            reader, _delivery_rows(alert.id, devices, level=level, held=held, now=now)
+            reader, delivery_rows(alert.id, devices, level=level, held=held, now=now)
         )
     return len(devices)

@@ -17,10 +17,10 @@ from sqlalchemy import bindparam, select
 
 from voc.events.v1 import events_pb2
 from voc_notify import masking
-from voc_notify.alerts import NewAlert, insert_alert_rows
+from voc_notify.alerts import NewAlert, create_alert_sync
 from voc_notify.facts import Plan
 from voc_notify.models import Alert, Store
-from voc_notify.routing import hold_until, route_sync
+from voc_notify.routing import route_sync
 from voc_platform.dbsync import Prepared, Reader
 from voc_platform.ids import uuid7
 from voc_platform.taxonomy import label
@@ -178,24 +178,8 @@ def heads_up_sync(
         plan=plan.as_stored(), degraded=[], classification=None, escalation_level=0, created_at=now,
         traceparent=None, related_feedback=[], updates=0, items=[item], dedupe_key=key, pushed_at=now,
     )  # fmt: skip
-    created = events_pb2.AlertCreated(
-        alert_id=alert.id,
-        store_id=store.id,
-        customer_id=arrival.customer_id,
-        priority=alert.priority,
-        playbook_id=plan.playbook_id,
-        playbook_version=plan.version,
-        recipient_staff_ids=[s.id for s in recipients],
-        created_at_ms=int(now * 1000),
-        kind="heads_up",
-    )
-    deliveries = insert_alert_rows(
-        reader,
-        alert=alert,
-        staff_ids=[r.id for r in recipients],
-        timers=[],  # a heads-up is a moment's notice: no escalation ladder, no resolve SLA
-        held=hold_until(store, priority=alert.priority, now=now),
-        now=now,
-        event=("voc.alert.created", created, None),
-    )
+    deliveries = create_alert_sync(
+        reader, alert=alert, plan=plan, store=store, recipients=recipients, now=now,
+        escalate=False,  # a heads-up is a moment's notice: no escalation ladder, no resolve SLA
+    )  # fmt: skip
     return NewAlert(alert, recipients, deliveries)

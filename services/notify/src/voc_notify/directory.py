@@ -37,11 +37,10 @@ async def upsert_stores(database: Database, *, stores: Sequence[StoreIn], editor
     async with database.transaction() as session:
         for item in stores:
             await session.merge(Store(**item.model_dump()))
-        await editor.audit.record(
+        await editor.record(
             session,
-            actor=editor.actor,
-            action="stores.put",
-            target=None,
+            "stores.put",
+            staff_id=None,
             detail={"stores": [s.id for s in stores][:100], "count": len(stores)},
         )
     return len(stores)
@@ -105,12 +104,60 @@ class Editor:
     audit: Audit
     revocations: Revocations
 
+    async def record(
+        self,
+        session: AsyncSession,
+        action: str,
+        *,
+        staff_id: str | None,
+        detail: dict[str, Any] | None = None,
+    ) -> None:
+        """Audit one change of the directory by this editor, about a staff member or not."""
+        target = None if staff_id is None else f"staff:{staff_id}"
+        await self.audit.record(session, actor=self.actor, action=action, target=target, detail=detail)
+
 
 async def _staff_changed(
     session: AsyncSession, editor: Editor, *, staff_id: str, reason: str, revoked: list[tuple[str, int]]
 ) -> None:
     before = await revoke_sessions(session, editor.revocations, staff_id=staff_id, reason=reason)
     revoked.append((staff_id, before))
+
+
+async def _save_staff(
+    session: AsyncSession,
+    editor: Editor,
+    *,
+    staff_id: str,
+    fields: dict[str, Any],
+    existing: Staff | None,
+    password_hash: str | None,
+    password_changed: bool,
+    action: str,
+    revoked: list[tuple[str, int]],
+) -> None:
+    """Create or update one staff member (a new one needs `password_hash`; None keeps the
+    password), end their tokens when their access changed, and audit it as `action`."""
+    fields = await _with_language(session, fields, existing)
+    if existing is None:
+        assert password_hash is not None  # the callers check: new staff need a password
+        session.add(_new_staff(staff_id, fields, password_hash))
+    else:
+        access = (existing.role, list(existing.store_ids or ()), existing.area_id)
+        was_active = existing.active
+        for key, value in fields.items():
+            setattr(existing, key, value)
+        existing.password_hash = password_hash or existing.password_hash
+        reason = _revocation_reason(
+            deactivated=was_active and not existing.active,
+            password_changed=password_changed,
+            access_changed=access != (existing.role, list(existing.store_ids or ()), existing.area_id),
+        )
+        if reason is not None:
+            await _staff_changed(session, editor, staff_id=staff_id, reason=reason, revoked=revoked)
+    await editor.record(
+        session, action, staff_id=staff_id, detail={"created": existing is None, **_audited(fields)}
+    )
 
 
 def _note(editor: Editor, revoked: list[tuple[str, int]]) -> None:
@@ -144,33 +191,11 @@ async def upsert_staff(database: Database, *, staff: Sequence[StaffIn], editor: 
                 fields = item.model_dump(exclude={"id", "password"})
                 fields["email"] = fields["email"].lower()
                 existing = await session.get(Staff, item.id)
-                fields = await _with_language(session, fields, existing)
-                if existing is None:
-                    assert password_hash is not None
-                    session.add(_new_staff(item.id, fields, password_hash))
-                else:
-                    access = (existing.role, list(existing.store_ids or ()), existing.area_id)
-                    was_active = existing.active
-                    for key, value in fields.items():
-                        setattr(existing, key, value)
-                    existing.password_hash = password_hash or existing.password_hash
-                    reason = _revocation_reason(
-                        deactivated=was_active and not existing.active,
-                        password_changed=changed,
-                        access_changed=access
-                        != (existing.role, list(existing.store_ids or ()), existing.area_id),
-                    )
-                    if reason is not None:
-                        await _staff_changed(
-                            session, editor, staff_id=item.id, reason=reason, revoked=revoked
-                        )
-                await editor.audit.record(
-                    session,
-                    actor=editor.actor,
-                    action="staff.put",
-                    target=f"staff:{item.id}",
-                    detail={"created": existing is None, **_audited(fields)},
-                )
+                await _save_staff(
+                    session, editor, staff_id=item.id, fields=fields, existing=existing,
+                    password_hash=password_hash, password_changed=changed, action="staff.put",
+                    revoked=revoked,
+                )  # fmt: skip
     except IntegrityError as exc:  # a concurrent call took the e-mail after the check above
         raise Conflict("An e-mail in the list belongs to another staff member.") from exc
     _note(editor, revoked)
@@ -257,13 +282,7 @@ async def replace_shifts(
             for item in shifts
         ]
         session.add_all(rows)
-        await editor.audit.record(
-            session,
-            actor=editor.actor,
-            action="shifts.put",
-            target=f"staff:{staff_id}",
-            detail={"shifts": len(rows)},
-        )
+        await editor.record(session, "shifts.put", staff_id=staff_id, detail={"shifts": len(rows)})
     return {"staff_id": staff_id, "shifts": [shift_json(s) for s in rows]}
 
 
@@ -283,11 +302,10 @@ async def add_override(
             created_at=time.time(),
         )
         session.add(row)
-        await editor.audit.record(
+        await editor.record(
             session,
-            actor=editor.actor,
-            action="override.add",
-            target=f"staff:{staff_id}",
+            "override.add",
+            staff_id=staff_id,
             detail={
                 "override_id": row.id,
                 "starts_on": row.starts_on,
@@ -304,12 +322,8 @@ async def remove_override(database: Database, *, staff_id: str, override_id: str
         if row is None or row.staff_id != staff_id:
             raise NotFound(f"No override '{override_id}' for '{staff_id}'.")
         await session.delete(row)
-        await editor.audit.record(
-            session,
-            actor=editor.actor,
-            action="override.remove",
-            target=f"staff:{staff_id}",
-            detail={"override_id": override_id},
+        await editor.record(
+            session, "override.remove", staff_id=staff_id, detail={"override_id": override_id}
         )
 
 
@@ -430,31 +444,12 @@ async def import_staff_csv(database: Database, *, text: str, editor: Editor) -> 
             fields = row.model_dump(exclude={"id", "password"})
             fields["email"] = row.email.lower()
             staff = existing.get(row.id)
-            fields = await _with_language(session, fields, staff)
             if staff is None:
-                assert password_hash is not None  # checked above: new staff need a password
-                session.add(_new_staff(row.id, fields, password_hash))
                 created += 1
-            else:
-                access = (staff.role, list(staff.store_ids or ()), staff.area_id)
-                for key, value in fields.items():
-                    setattr(staff, key, value)
-                if password_hash is not None:
-                    staff.password_hash = password_hash
-                reason = _revocation_reason(
-                    deactivated=False,
-                    password_changed=changed,
-                    access_changed=access != (staff.role, list(staff.store_ids or ()), staff.area_id),
-                )
-                if reason is not None:
-                    await _staff_changed(session, editor, staff_id=row.id, reason=reason, revoked=revoked)
-            await editor.audit.record(
-                session,
-                actor=editor.actor,
-                action="staff.import",
-                target=f"staff:{row.id}",
-                detail={"created": staff is None, **_audited(fields)},
-            )
+            await _save_staff(
+                session, editor, staff_id=row.id, fields=fields, existing=staff,
+                password_hash=password_hash, password_changed=changed, action="staff.import", revoked=revoked,
+            )  # fmt: skip
     _note(editor, revoked)
     return {"imported": len(rows), "created": created, "updated": len(rows) - created}
 
@@ -482,12 +477,7 @@ async def set_active(database: Database, *, staff_id: str, active: bool, editor:
         staff.active = active
         if was_active and not active:
             await _staff_changed(session, editor, staff_id=staff_id, reason="deactivated", revoked=revoked)
-        await editor.audit.record(
-            session,
-            actor=editor.actor,
-            action="staff.activate" if active else "staff.deactivate",
-            target=f"staff:{staff_id}",
-        )
+        await editor.record(session, "staff.activate" if active else "staff.deactivate", staff_id=staff_id)
     _note(editor, revoked)
 
 

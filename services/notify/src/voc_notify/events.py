@@ -201,13 +201,8 @@ class AlertConsumer:
 
     def _announce_pattern(self, outcome: PatternOutcome) -> None:
         alert = outcome.alert
-        self.broker.publish(
-            {
-                "type": "alert.created" if outcome.created else "alert.updated",
-                "alert": views.alert_summary(alert),
-            },
-            store_id=alert.store_id,
-            area_id=alert.area_id,
+        self.broker.announce(
+            "alert.created" if outcome.created else "alert.updated", alert, views.alert_summary(alert)
         )
 
     async def _open_pattern(self, spike: Spike, given: AlertInput) -> None:
@@ -253,13 +248,8 @@ class AlertConsumer:
 
     def _announce(self, created: NewAlert, given: AlertInput) -> None:
         alert = created.alert
-        self.broker.publish(
-            {
-                "type": "alert.updated" if created.merged else "alert.created",
-                "alert": views.alert_summary(alert),
-            },
-            store_id=alert.store_id,
-            area_id=alert.area_id,
+        self.broker.announce(
+            "alert.updated" if created.merged else "alert.created", alert, views.alert_summary(alert)
         )
         log.info(
             "alert %s %s feedback %s: %d recipients, %d pushes%s",
@@ -355,11 +345,7 @@ class ArrivalConsumer:
             return
         wake_relays()
         alert = created.alert
-        self.broker.publish(
-            {"type": "alert.created", "alert": views.alert_summary(alert)},
-            store_id=alert.store_id,
-            area_id=alert.area_id,
-        )
+        self.broker.announce("alert.created", alert, views.alert_summary(alert))
         log.info(
             "heads-up %s: customer %s at %s, %d pushes",
             alert.id,

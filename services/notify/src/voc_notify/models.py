@@ -22,18 +22,14 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import DeclarativeBase, Mapped, Mapper, mapped_column
 
-from voc_platform.audit import define_audit_table
-from voc_platform.identity import define_revocations_table
-from voc_platform.outbox import define_platform_tables
+from voc_platform.tables import define_service_tables
 
 
 class Base(DeclarativeBase):
     pass
 
 
-outbox_table, processed_table = define_platform_tables(Base.metadata)
-revocations_table = define_revocations_table(Base.metadata)  # staff tokens revoked (voc_platform.identity)
-audit_table = define_audit_table(Base.metadata)  # who did what (voc_platform.audit)
+outbox_table, processed_table, revocations_table, audit_table = define_service_tables(Base.metadata)
 
 
 class Store(Base):

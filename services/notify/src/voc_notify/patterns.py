@@ -16,14 +16,13 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import bindparam, delete, func, or_, select, update
+from sqlalchemy import bindparam, delete, func, select, update
 
-from voc.events.v1 import events_pb2
 from voc_notify import masking
-from voc_notify.alerts import insert_alert_rows, page_again, timer_rows
+from voc_notify.alerts import create_alert_sync, newest_open_in_window, page_again
 from voc_notify.facts import Plan
 from voc_notify.models import Alert, Base, PatternItem, Store
-from voc_notify.routing import Candidate, hold_until, route_sync
+from voc_notify.routing import Candidate, route_sync
 from voc_platform.dbsync import Prepared, Reader, insert_ignore
 from voc_platform.ids import uuid7
 from voc_platform.taxonomy import CATEGORIES
@@ -138,18 +137,7 @@ _PATTERN_COLUMNS = (
     Alert.acknowledged_by, Alert.plan, Alert.area_id, Alert.context, Alert.created_at, Alert.updated_at,
 )  # fmt: skip
 # The store's pattern alert for the category still open and active within the window.
-_OPEN_PATTERN = Prepared(
-    select(*_PATTERN_COLUMNS)
-    .where(
-        Alert.store_id == bindparam("store_id"),
-        Alert.kind == "pattern",
-        Alert.category == bindparam("category"),
-        Alert.status != "resolved",
-        or_(Alert.created_at >= bindparam("since"), Alert.updated_at >= bindparam("since")),
-    )
-    .order_by(Alert.created_at.desc())
-    .limit(1)
-)
+_OPEN_PATTERN = Prepared(newest_open_in_window(select(*_PATTERN_COLUMNS), Alert.kind == "pattern"))
 # The newest resolved one within the window: only items after its resolution count anew.
 _RESOLVED_PATTERN = Prepared(
     select(func.max(Alert.resolved_at)).where(
@@ -334,25 +322,8 @@ def _open(
         dedupe_key=f"pattern:{store.id}:{spike.category}:{spike.trigger_feedback_id}",
         pushed_at=now,
     )
-    held = hold_until(store, priority=alert.priority, now=now)
-    created = events_pb2.AlertCreated(
-        alert_id=alert.id,
-        store_id=alert.store_id,
-        priority=alert.priority,
-        playbook_id=plan.playbook_id,
-        playbook_version=plan.version,
-        recipient_staff_ids=[s.id for s in recipients],
-        created_at_ms=int(now * 1000),
-        kind="pattern",
-    )
-    deliveries = insert_alert_rows(
-        reader,
-        alert=alert,
-        staff_ids=[r.id for r in recipients],
-        timers=timer_rows(alert.id, plan, start=held or now),
-        held=held,
-        now=now,
-        event=("voc.alert.created", created, None),
+    deliveries = create_alert_sync(
+        reader, alert=alert, plan=plan, store=store, recipients=recipients, now=now
     )
     return PatternOutcome(alert, recipients, deliveries, created=True)
 

@@ -58,6 +58,8 @@ class PasswordIn(Strict):
 
 
 class TokenOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)  # built from an `auth.Session`
+
     access_token: str
     token_type: str = "bearer"  # noqa: S105 - the OAuth token type, not a secret
     expires_in: int

@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from nats.aio.msg import Msg
 
 from voc_platform.bus import Bus
+
+if TYPE_CHECKING:
+    from voc_notify.models import Alert
 
 
 @dataclass(eq=False)
@@ -70,6 +73,11 @@ class AlertBroker:
             task.add_done_callback(self._sending.discard)
             return 0
         return self.deliver(event, store_id=store_id, area_id=area_id)
+
+    def announce(self, kind: str, alert: Alert, summary: dict[str, Any]) -> int:
+        """`publish` one alert's change (`alert.created`, `alert.resolved`, …) to whoever may
+        see its store or area."""
+        return self.publish({"type": kind, "alert": summary}, store_id=alert.store_id, area_id=alert.area_id)
 
     def deliver(self, event: dict[str, Any], *, store_id: str, area_id: str | None) -> int:
         delivered = 0

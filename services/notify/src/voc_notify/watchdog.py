@@ -11,17 +11,17 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from voc_notify.alerts import delivery_rows
 from voc_notify.fallback import FallbackChannel, FallbackFailed, FallbackPage
 from voc_notify.masking import push_text
 from voc_notify.models import Alert, Delivery, Device, Staff, Store
 from voc_notify.models import FallbackPage as FallbackRow
 from voc_notify.settings import Settings
 from voc_platform.db import Database
-from voc_platform.ids import uuid7
 
 log = logging.getLogger(__name__)
 PASS_SIZE = 200
@@ -128,27 +128,16 @@ class DeliveryWatchdog:
             return 0, None  # another of their phones showed it: the person has the page
         paged = {d.device_id for d in deliveries}
         others = [
-            device_id
-            for device_id in await session.scalars(
-                select(Device.id).where(Device.staff_id == staff_id).order_by(Device.id)
+            device
+            for device in await session.execute(
+                select(Device.id, Device.staff_id).where(Device.staff_id == staff_id).order_by(Device.id)
             )
-            if device_id not in paged
+            if device.id not in paged
         ]
-        level = max((d.level for d in deliveries), default=0)
-        for device_id in others:
-            session.add(
-                Delivery(
-                    id=uuid7(),
-                    alert_id=alert_id,
-                    device_id=device_id,
-                    staff_id=staff_id,
-                    level=level,
-                    status="pending",
-                    attempts=0,
-                    next_attempt_at=now,
-                    created_at=now,
-                )
-            )
+        if others:
+            level = max((d.level for d in deliveries), default=0)
+            rows = delivery_rows(alert_id, others, level=level, held=None, now=now)
+            await session.execute(insert(Delivery), rows)
         in_flight = any(
             d.status == "pending" or (d.status == "accepted" and d.watched_at is None) for d in deliveries
         )

@@ -8,17 +8,14 @@ from typing import Any
 from sqlalchemy import JSON, Boolean, Float, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from voc_platform.audit import define_audit_table
-from voc_platform.identity import define_revocations_table
-from voc_platform.outbox import define_platform_tables
+from voc_platform.tables import define_service_tables
 
 
 class Base(DeclarativeBase):
     pass
 
 
-outbox_table, processed_table = define_platform_tables(Base.metadata)
-revocations_table = define_revocations_table(Base.metadata)  # staff tokens revoked (voc_platform.identity)
+outbox_table, processed_table, revocations_table, audit_table = define_service_tables(Base.metadata)
 
 
 class Customer(Base):
@@ -239,7 +236,7 @@ class AuditEntry(Base):
     (the platform's audit table, `voc_platform.audit`; a customer is the target
     `customer:<id>`)."""
 
-    __table__ = define_audit_table(Base.metadata)
+    __table__ = audit_table
 
 
 # Core handles on the tables, for the prepared statements (`voc_platform.dbsync`) of the hot paths.
@@ -249,4 +246,3 @@ visits_table = Base.metadata.tables["visits"]
 history_table = Base.metadata.tables["feedback_history"]
 signals_table = Base.metadata.tables["customer_signals"]
 alerts_table = Base.metadata.tables["alert_history"]
-audit_table = Base.metadata.tables["audit_log"]

@@ -14,7 +14,6 @@ from fastapi.responses import StreamingResponse
 
 from voc_notify import auth, checklists, lifecycle, metrics, views
 from voc_notify.deps import AuditDep, BrokerDep, CurrentStaff, IdentityDep, principal_from, staff_with
-from voc_notify.models import Alert
 from voc_notify.schemas import ReceiptIn, ResolveIn, StepIn
 from voc_notify.stream import AlertBroker, Listener
 from voc_platform.errors import Unauthenticated
@@ -141,12 +140,8 @@ async def mark_step(
         )
         summary = views.alert_summary(alert)
     checklist = [s.as_json() for s in states]
-    _announce(broker, "alert.checklist", alert, {**summary, "checklist": checklist})
+    broker.announce("alert.checklist", alert, {**summary, "checklist": checklist})
     return {"alert_id": alert.id, "checklist": checklist}
-
-
-def _announce(broker: AlertBroker, kind: str, alert: Alert, summary: dict[str, Any]) -> None:
-    broker.publish({"type": kind, "alert": summary}, store_id=alert.store_id, area_id=alert.area_id)
 
 
 @router.post("/{alert_id}/ack", responses={404: {}, 409: {}})
@@ -180,7 +175,7 @@ async def ack(
         summary = views.alert_summary(alert)
     if not replay:
         metrics.acknowledged(created_at=alert.created_at, acknowledged_at=alert.acknowledged_at)
-        _announce(broker, "alert.acknowledged", alert, summary)
+        broker.announce("alert.acknowledged", alert, summary)
     return summary
 
 
@@ -200,7 +195,7 @@ async def resolve(
     if was_open:  # a resolve implies the acknowledgement
         metrics.acknowledged(created_at=alert.created_at, acknowledged_at=alert.acknowledged_at)
     metrics.resolved()
-    _announce(broker, "alert.resolved", alert, summary)
+    broker.announce("alert.resolved", alert, summary)
     return summary
 
 

@@ -24,16 +24,6 @@ router = APIRouter(prefix="/v1/auth", tags=["auth"])
 managers = APIRouter(prefix="/v1/staff", tags=["auth"])
 
 
-def _token_out(session: auth.Session) -> TokenOut:
-    return TokenOut(
-        access_token=session.access_token,
-        expires_in=session.expires_in,
-        refresh_token=session.refresh_token,
-        refresh_expires_in=session.refresh_expires_in,
-        staff=session.staff,
-    )
-
-
 @router.post("/login", response_model=TokenOut, responses={401: {}, 429: {}})
 async def login(
     body: LoginIn, request: Request, database: DatabaseDep, settings: SettingsDep, guard: LoginGuardDep
@@ -48,7 +38,7 @@ async def login(
         address=request.client.host if request.client else "",
         install_id=body.install_id,
     )
-    return _token_out(session)
+    return TokenOut.model_validate(session)
 
 
 @router.post("/refresh", response_model=TokenOut, responses={401: {}})
@@ -58,7 +48,7 @@ async def refresh(body: RefreshIn, database: DatabaseDep, settings: SettingsDep)
     session = await auth.refresh(
         database, settings=settings, refresh_token=body.refresh_token, install_id=body.install_id
     )
-    return _token_out(session)
+    return TokenOut.model_validate(session)
 
 
 @router.post("/logout", status_code=204, responses={401: {}})

@@ -10,6 +10,9 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
+from voc_platform.audit import AUDIT_INDEXES
+from voc_platform.identity import create_revocations_table
+
 
 revision = '0006'
 down_revision = '0005'
@@ -18,14 +21,7 @@ depends_on = None
 
 
 def upgrade() -> None:
-    op.create_table(
-        'staff_revocations',
-        sa.Column('staff_id', sa.String(length=64), nullable=False),
-        sa.Column('revoked_before_ms', sa.BigInteger(), nullable=False),
-        sa.Column('reason', sa.String(length=32), nullable=False),
-        sa.Column('recorded_at', sa.Float(), nullable=False),
-        sa.PrimaryKeyConstraint('staff_id'),
-    )
+    create_revocations_table(op)
     with op.batch_alter_table('audit_log', schema=None) as batch_op:
         batch_op.add_column(sa.Column('actor_role', sa.String(length=32), nullable=True))
         batch_op.add_column(sa.Column('on_behalf_of', sa.String(length=64), nullable=True))
@@ -38,9 +34,8 @@ def upgrade() -> None:
     with op.batch_alter_table('audit_log', schema=None) as batch_op:
         batch_op.drop_index('ix_audit_customer')
         batch_op.drop_column('customer_id')
-        batch_op.create_index('ix_audit_at', ['at'])
-        batch_op.create_index('ix_audit_target', ['target', 'at'])
-        batch_op.create_index('ix_audit_actor', ['actor', 'at'])
+        for name, columns in AUDIT_INDEXES:
+            batch_op.create_index(name, columns)
 
 
 def downgrade() -> None:
@@ -53,9 +48,8 @@ def downgrade() -> None:
         "UPDATE audit_log SET actor = 'admin:' || on_behalf_of WHERE on_behalf_of IS NOT NULL"
     )
     with op.batch_alter_table('audit_log', schema=None) as batch_op:
-        batch_op.drop_index('ix_audit_actor')
-        batch_op.drop_index('ix_audit_target')
-        batch_op.drop_index('ix_audit_at')
+        for name, _ in reversed(AUDIT_INDEXES):
+            batch_op.drop_index(name)
         batch_op.drop_column('target')
         batch_op.drop_column('on_behalf_of')
         batch_op.drop_column('actor_role')
