@@ -55,6 +55,8 @@ class Permission(StrEnum):
     API_KEYS = "api_keys.manage"  # store-app API keys: create, rotate, revoke
     PLAYBOOKS = "playbooks.publish"
     AUDIT = "audit.read"
+    CLASSIFICATION_CORRECT = "classification.correct"  # correct an item's sentiment / category (#17)
+    CLASSIFIER_TRAINING = "classifier.training"  # the corrections as labelled examples (texts)
 
 
 P = Permission
@@ -71,12 +73,14 @@ _MANAGER = frozenset(
         P.CUSTOMER_READ,
         P.DIRECTORY_READ,
         P.STAFF_UNLOCK,
+        P.CLASSIFICATION_CORRECT,
     }
 )
 #: The one table of role -> permissions (docs/API.md shows it). The admin token has every one.
 ROLE_PERMISSIONS: Mapping[str, frozenset[Permission]] = {
-    "staff": frozenset({P.ALERTS}),
-    "shift_lead": frozenset({P.ALERTS}),
+    # Frontline staff correct the labels of the alerts they work (#17): they read the text.
+    "staff": frozenset({P.ALERTS, P.CLASSIFICATION_CORRECT}),
+    "shift_lead": frozenset({P.ALERTS, P.CLASSIFICATION_CORRECT}),
     "store_manager": _MANAGER,
     "area_manager": _MANAGER,
     "cx_admin": frozenset(Permission),

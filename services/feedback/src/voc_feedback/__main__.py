@@ -19,9 +19,13 @@ def build(runtime: ServiceRuntime) -> ServiceParts:
     settings = runtime.settings
     assert isinstance(settings, Settings)
     links = FollowUpLinks.of(settings)
+    app = api.build_app(settings, runtime.database)
     return ServiceParts(
-        app=api.build_app(settings, runtime.database),
-        grpc_register=grpc_server.register(runtime.database, links),
+        app=app,
+        # The gRPC correction verifies staff tokens and audits like the REST API (#17).
+        grpc_register=grpc_server.register(
+            runtime.database, links, identity=app.state.identity, audit=app.state.audit
+        ),
         grpc_service_names=[SERVICE_NAME],
         consumers=events.consumers(runtime.database, links),
     )

@@ -7,7 +7,7 @@ from fastapi import FastAPI
 from voc_feedback import metrics
 from voc_feedback.models import audit_table, revocations_table
 from voc_feedback.ratelimit import RateLimiter
-from voc_feedback.routes import admin, analytics, dashboard, follow_up, intake, reading
+from voc_feedback.routes import admin, analytics, corrections, dashboard, follow_up, intake, reading
 from voc_feedback.settings import Settings
 from voc_platform import audit
 from voc_platform.db import Database
@@ -26,7 +26,7 @@ def build_app(settings: Settings, database: Database) -> FastAPI:
     audit.install(
         app, settings=settings, database=database, revocations_table=revocations_table, audit=audit_table
     )
-    for module in (intake, reading, analytics, admin, follow_up, dashboard):
+    for module in (intake, reading, corrections, analytics, admin, follow_up, dashboard):
         app.include_router(module.router)
     metrics.install(app)
     return app
