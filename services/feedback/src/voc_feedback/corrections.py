@@ -109,7 +109,9 @@ def check_labels(*, sentiment: str | None, category: str | None, where: str = "b
     if category is not None and category not in taxonomy.CATEGORIES:
         errors.append(FieldError(f"{where}.category", f"'{category}' is not in the taxonomy"))
     if errors:
-        raise Invalid("The correction names a label outside the taxonomy.", errors=errors)
+        # The detail names them too: the staff app gets it relayed over gRPC, without `errors`.
+        named = "; ".join(f"{e.field.removeprefix(where + '.')}: {e.message}" for e in errors)
+        raise Invalid(f"The correction names a label outside the taxonomy ({named}).", errors=errors)
 
 
 async def correct(

@@ -20,6 +20,8 @@
       severities: {low: "낮음", medium: "보통", high: "높음", critical: "긴급"}, switch: "English", times: "건",
       adherence: "플랜 이행률 (해결 전 완료한 단계)", by_store: "매장별", by_playbook: "플레이북별", alerts: "알림",
       steps: "완료 단계", rate: "이행률",
+      correct: "분류 수정", corrected: "수정됨", correct_failed: "수정하지 못했습니다",
+      sentiments: {negative: "부정", neutral: "중립", positive: "긍정"},
     },
     en: {
       title: "Voice of the customer", store: "Store", all_stores: "All stores", period: "Period", days7: "Last 7 days",
@@ -37,6 +39,8 @@
       severities: {low: "Low", medium: "Medium", high: "High", critical: "Critical"}, switch: "한국어", times: "",
       adherence: "Plan adherence (steps done before resolve)", by_store: "Per store", by_playbook: "Per playbook",
       alerts: "Alerts", steps: "Steps done", rate: "Adherence",
+      correct: "Correct", corrected: "corrected", correct_failed: "Could not correct",
+      sentiments: {negative: "negative", neutral: "neutral", positive: "positive"},
     },
   };
   const $ = (id) => document.getElementById(id);
@@ -275,7 +279,58 @@
     return cell;
   }
 
+  // One-tap correction (#17): a sentiment button or a category from the picker is sent at once;
+  // feedback keeps it and every number on this page reads the corrected label on the next poll.
+  async function sendCorrection(id, labels, control) {
+    control.disabled = true;
+    try {
+      const response = await fetch("/v1/feedback/" + encodeURIComponent(id) + "/corrections", {
+        method: "POST",
+        headers: {Authorization: "Bearer " + token, "Content-Type": "application/json"},
+        body: JSON.stringify(labels),
+      });
+      if (!response.ok) {
+        const problem = await response.json().catch(() => ({}));
+        throw new Error(problem.detail || String(response.status));
+      }
+      const done = await response.json();
+      const c = cases.find((x) => x.id === id);
+      if (c) Object.assign(c, {sentiment: done.sentiment, category: done.category, corrected: true});
+      control.blur();
+      renderCases();
+      refresh();
+    } catch (error) {
+      control.disabled = false;
+      control.title = t("correct_failed") + ": " + error.message;
+      control.classList.add("failed");
+    }
+  }
+
+  function correctionCell(c) {
+    const cell = el("td", {class: "correct"});
+    const group = el("span", {class: "sentiments", role: "group", "aria-label": t("correct")});
+    for (const value of ["negative", "neutral", "positive"]) {
+      const button = el("button", {type: "button", "data-sentiment": value,
+        class: value === c.sentiment ? "chosen" : "", "aria-pressed": String(value === c.sentiment)},
+      T[lang].sentiments[value]);
+      button.addEventListener("click", () => { if (value !== c.sentiment) sendCorrection(c.id, {sentiment: value}, button); });
+      group.append(button);
+    }
+    const picker = el("select", {"aria-label": t("category"), "data-correct-category": c.id});
+    for (const category of Object.keys((data && data.labels) || {})) {
+      const option = el("option", {value: category}, label(category));
+      if (category === c.category) option.selected = true;
+      picker.append(option);
+    }
+    picker.addEventListener("change", () => { if (picker.value !== c.category) sendCorrection(c.id, {category: picker.value}, picker); });
+    cell.append(group, " ", picker);
+    if (c.corrected) cell.append(" ", el("span", {class: "corrected", "data-corrected": "true"}, "✎ " + t("corrected")));
+    return cell;
+  }
+
   function renderCases() {
+    // A picker open in the table is not redrawn under the manager's finger by the 2 s poll.
+    if (document.activeElement && document.activeElement.closest && document.activeElement.closest("#cases select")) return;
     const body = $("cases").querySelector("tbody");
     body.replaceChildren();
     $("open-count").textContent = String(cases.length);
@@ -287,6 +342,7 @@
         el("td", {}, c.store_name), categoryCell(c),
         el("td", {class: "sev-" + c.severity}, T[lang].severities[c.severity] || c.severity),
         el("td", {}, T[lang].statuses[c.status] || c.status), el("td", {class: "text", title: c.text}, c.text),
+        correctionCell(c),
       );
       body.append(row);
       seen.add(c.id);
