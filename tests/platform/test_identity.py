@@ -56,9 +56,14 @@ async def database(databases: DatabaseFactory) -> AsyncIterator[Database]:
 def test_every_role_has_its_permissions_and_notify_knows_every_role() -> None:
     assert set(ROLE_PERMISSIONS) == set(ROLES) == set(get_args(Role))
     assert ROLE_PERMISSIONS["cx_admin"] == frozenset(Permission)
-    assert ROLE_PERMISSIONS["staff"] == ROLE_PERMISSIONS["shift_lead"] == {Permission.ALERTS}
+    # Frontline staff work alerts and correct their labels (#17), nothing else.
+    frontline = {Permission.ALERTS, Permission.CLASSIFICATION_CORRECT}
+    assert ROLE_PERMISSIONS["staff"] == ROLE_PERMISSIONS["shift_lead"] == frontline
     analyst = ROLE_PERMISSIONS["analyst"]
     assert not analyst & {Permission.FEEDBACK_EXPORT, Permission.OUTREACH_EXPORT, Permission.CUSTOMER_READ}
+    # The analyst changes nothing; the corrections' texts leave for training with head office only.
+    assert Permission.CLASSIFICATION_CORRECT not in analyst
+    assert [r for r, p in ROLE_PERMISSIONS.items() if Permission.CLASSIFIER_TRAINING in p] == ["cx_admin"]
 
 
 def test_a_token_names_its_staff_member_and_scope_only_under_our_secret() -> None:
