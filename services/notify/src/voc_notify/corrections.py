@@ -147,6 +147,11 @@ class CorrectionConsumer:
     async def handle(self, msg: Msg) -> None:
         event = events_pb2.ClassificationCorrected.FromString(msg.data)
         event_id = (msg.headers or {}).get("Nats-Msg-Id", "") or f"corrected:{event.correction_id}"
+        await self.record(event, event_id)
+
+    async def record(self, event: events_pb2.ClassificationCorrected, event_id: str) -> None:
+        """The alerts updated, the webhooks enqueued and the event marked processed in one
+        transaction (a redelivery changes nothing); then open apps are told."""
         async with self.database.transaction() as session:
             if not await mark_processed(session, processed_table, consumer=CONSUMER, event_id=event_id):
                 return
