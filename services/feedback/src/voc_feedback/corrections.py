@@ -10,6 +10,7 @@ call `correct`."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -124,11 +125,11 @@ async def correct(
     actor: Actor,
     corrected_by: str,
     audit: Audit,
-    now: float,
 ) -> Corrected:
     """Record a correction in the caller's transaction. The item is looked up within `scope`
     (None: every store) and locked: another store's item is `NotFound`, as if it did not exist.
-    Labels are checked first, so a refused correction writes nothing."""
+    Labels are checked first, so a refused correction writes nothing. The time is read once the
+    row is locked, so of two concurrent corrections the later one is the one in force."""
     check_labels(sentiment=sentiment, category=category)
     query = select(Feedback).where(Feedback.id == feedback_id).with_for_update()
     if scope is not None:
@@ -136,6 +137,7 @@ async def correct(
     row = await session.scalar(query)
     if row is None:
         raise NotFound(f"No feedback '{feedback_id}'.")
+    now = time.time()
     stored = ClassificationCorrection(
         id=uuid7(),
         feedback_id=row.id,
@@ -229,11 +231,8 @@ async def labelled_examples(session: AsyncSession, *, since: float | None) -> li
     the item's effective labels. Left out: items with no text (nothing to learn from) and items
     of an erased customer (their identifiers were dropped, `cases.redact_customer`: a linked
     item with none left), whose words are not ours to train on."""
-    newest = (
-        select(func.max(ClassificationCorrection.id))
-        .group_by(ClassificationCorrection.feedback_id)
-        .scalar_subquery()
-    )
+    # uuid7 ids sort by time: each item's greatest id is its latest correction.
+    newest = select(func.max(ClassificationCorrection.id)).group_by(ClassificationCorrection.feedback_id)
     query = (
         select(
             ClassificationCorrection,

@@ -96,7 +96,6 @@ class FeedbackServicer(feedback_pb2_grpc.FeedbackServiceServicer):
                 actor=caller.actor,
                 corrected_by="admin" if caller.principal is None else caller.principal.staff_id,
                 audit=self.audit,
-                now=time.time(),
             )
         c = done.correction
         return feedback_pb2.CorrectClassificationResponse(

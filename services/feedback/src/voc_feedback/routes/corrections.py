@@ -5,7 +5,6 @@ of the item's store, `classification.correct`) and the labelled examples for tra
 
 from __future__ import annotations
 
-import time
 from collections.abc import AsyncIterator
 from typing import Annotated
 
@@ -46,7 +45,6 @@ async def correct(
             actor=caller.actor,
             corrected_by=corrected_by(caller),
             audit=audit,
-            now=time.time(),
         )
     return CorrectedOut(
         feedback_id=feedback_id,
