@@ -11,11 +11,10 @@ call `correct`."""
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from voc.events.v1 import events_pb2
@@ -24,7 +23,7 @@ from voc_feedback.models import ClassificationCorrection, Feedback, TimelineEntr
 from voc_platform import taxonomy
 from voc_platform.audit import Audit
 from voc_platform.errors import FieldError, Invalid, NotFound
-from voc_platform.identity import Actor
+from voc_platform.identity import Caller
 from voc_platform.ids import uuid7
 from voc_platform.outbox import add_event
 
@@ -119,19 +118,19 @@ async def correct(
     session: AsyncSession,
     *,
     feedback_id: str,
-    scope: Sequence[str] | None,
+    caller: Caller,
     sentiment: str | None,
     category: str | None,
-    actor: Actor,
-    corrected_by: str,
     audit: Audit,
 ) -> Corrected:
-    """Record a correction in the caller's transaction. The item is looked up within `scope`
-    (None: every store) and locked: another store's item is `NotFound`, as if it did not exist.
+    """Record `caller`'s correction (its permission checked at the edge) in the session's
+    transaction. The item is looked up within the caller's stores (the admin token and cx_admin:
+    every store) and locked: another store's item is `NotFound`, as if it did not exist.
     Labels are checked first, so a refused correction writes nothing. The time is read once the
     row is locked, so of two concurrent corrections the later one is the one in force."""
     check_labels(sentiment=sentiment, category=category)
     query = select(Feedback).where(Feedback.id == feedback_id).with_for_update()
+    scope = caller.scope
     if scope is not None:
         query = query.where(Feedback.store_id.in_(tuple(scope)))
     row = await session.scalar(query)
@@ -147,17 +146,14 @@ async def correct(
         previous_sentiment=row.sentiment,
         previous_category=row.category,
         model_version=row.model_version,
-        corrected_by=corrected_by[:64],
+        corrected_by=corrector(caller),
         corrected_at=now,
     )
     session.add(stored)
     effective_sentiment = sentiment or row.sentiment
     effective_category = category or row.category
-    await session.execute(
-        update(Feedback)
-        .where(Feedback.id == row.id)
-        .values(sentiment=effective_sentiment, category=effective_category)
-    )
+    # The item's own labels: what every list, report and export reads.
+    row.sentiment, row.category = effective_sentiment, effective_category
     detail = {
         "sentiment": effective_sentiment,
         "category": effective_category,
@@ -171,7 +167,7 @@ async def correct(
             feedback_id=row.id,
             at=now,
             kind=TIMELINE_KIND,
-            actor=actor.name[:64],
+            actor=caller.actor.name[:64],
             detail=detail,
             event_id=None,
         )
@@ -179,7 +175,7 @@ async def correct(
     await session.flush()
     await audit.record(
         session,
-        actor=actor,
+        actor=caller.actor,
         action="feedback.classification_corrected",
         target=f"feedback:{row.id}",
         detail=detail,
@@ -192,8 +188,12 @@ async def correct(
         message=corrected_event(correction, sentiment=effective_sentiment, category=effective_category),
         event_id=f"corrected:{correction.id}",
     )
-    await session.refresh(row)  # the bulk update bypassed the ORM copy
     return Corrected(correction, effective_sentiment, effective_category)
+
+
+def corrector(caller: Caller) -> str:
+    """Who a correction names: the staff id, or `admin` for the admin token."""
+    return "admin" if caller.principal is None else caller.principal.staff_id[:64]
 
 
 def corrected_event(

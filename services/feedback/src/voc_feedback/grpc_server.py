@@ -90,11 +90,9 @@ class FeedbackServicer(feedback_pb2_grpc.FeedbackServiceServicer):
             done = await corrections.correct(
                 session,
                 feedback_id=request.feedback_id,
-                scope=caller.scope,
+                caller=caller,
                 sentiment=request.sentiment or None,
                 category=request.category or None,
-                actor=caller.actor,
-                corrected_by="admin" if caller.principal is None else caller.principal.staff_id,
                 audit=self.audit,
             )
         c = done.correction

@@ -39,11 +39,9 @@ async def correct(
         done = await corrections.correct(
             session,
             feedback_id=feedback_id,
-            scope=caller.scope,
+            caller=caller,
             sentiment=body.sentiment,
             category=body.category,
-            actor=caller.actor,
-            corrected_by=corrected_by(caller),
             audit=audit,
         )
     return CorrectedOut(
@@ -52,11 +50,6 @@ async def correct(
         category=done.category,
         correction=CorrectionOut.of(done.correction),
     )
-
-
-def corrected_by(caller: Caller) -> str:
-    """Who the correction names: the staff id, or `admin` for the admin token."""
-    return "admin" if caller.principal is None else caller.principal.staff_id
 
 
 @router.get(
