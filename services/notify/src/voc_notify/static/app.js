@@ -1194,14 +1194,15 @@ function onAlertEvent(type, summary) {
   const r = currentRoute();
   if (r.view === 'inbox') renderInbox();
   else if (r.view === 'detail' && r.id === summary.id && state.detail && (state.detail.status !== summary.status ||
-    correctedAt(state.detail.classification) !== correctedAt(summary.classification))) {
+    // A correction made elsewhere (another phone, the dashboard); an older one arriving late is not.
+    correctedAt(summary.classification) > correctedAt(state.detail.classification))) {
     openDetail(summary.id);
   }
   if (type === 'alert.created' && isNew && r.view !== 'inbox') toast(`${t('new_alert')}: ${summary.title}`);
 }
 
 function correctedAt(classification) {
-  return ((classification || {}).corrected || {}).at || null;
+  return ((classification || {}).corrected || {}).at || 0;
 }
 
 async function refreshInbox() {
