@@ -56,12 +56,10 @@ async def database(databases: DatabaseFactory) -> AsyncIterator[Database]:
 def test_every_role_has_its_permissions_and_notify_knows_every_role() -> None:
     assert set(ROLE_PERMISSIONS) == set(ROLES) == set(get_args(Role))
     assert ROLE_PERMISSIONS["cx_admin"] == frozenset(Permission)
-    # Frontline staff work their alerts and the outreach assignments given to them (#20).
-    assert (
-        ROLE_PERMISSIONS["staff"]
-        == ROLE_PERMISSIONS["shift_lead"]
-        == {Permission.ALERTS, Permission.OUTREACH_CONTACT}
-    )
+    # Frontline staff work their alerts, the outreach assignments given to them (#20) and
+    # correct their alerts' labels (#17), nothing else.
+    frontline = {Permission.ALERTS, Permission.OUTREACH_CONTACT, Permission.CLASSIFICATION_CORRECT}
+    assert ROLE_PERMISSIONS["staff"] == ROLE_PERMISSIONS["shift_lead"] == frontline
     analyst = ROLE_PERMISSIONS["analyst"]
     assert not analyst & {
         Permission.FEEDBACK_EXPORT,
@@ -74,6 +72,9 @@ def test_every_role_has_its_permissions_and_notify_knows_every_role() -> None:
     # Targets: an area manager sets their area's; a store manager only reads them.
     assert Permission.TARGETS in ROLE_PERMISSIONS["area_manager"]
     assert Permission.TARGETS not in ROLE_PERMISSIONS["store_manager"]
+    # The analyst changes nothing; the corrections' texts leave for training with head office only.
+    assert Permission.CLASSIFICATION_CORRECT not in analyst
+    assert [r for r, p in ROLE_PERMISSIONS.items() if Permission.CLASSIFIER_TRAINING in p] == ["cx_admin"]
 
 
 def test_a_token_names_its_staff_member_and_scope_only_under_our_secret() -> None:

@@ -162,6 +162,15 @@ TABLE: dict[str, Row] = {
     "feedback GET /v1/feedback/{feedback_id}": row(
         "403 403 403 200 200 200 200", keys="200 404", admin=200, build=feedback_of_a
     ),
+    # Corrections of the classifier (#17): every role that works the store's alerts or manages it,
+    # within its stores (store B's shift lead: 404, nothing written); never the analyst or a key.
+    "feedback POST /v1/feedback/{feedback_id}/corrections": row(
+        "200 200 404 200 200 200 403",
+        admin=200,
+        build=lambda s: Call(path={"feedback_id": s.fresh_alert()[1]}, json={"category": "wait_time"}),
+    ),
+    # The corrections as labelled examples carry customers' texts: head office only.
+    "feedback GET /v1/classifier/corrections": cx_only(200),
     "feedback GET /v1/analytics": row(
         "403 403 403 200 200 200 200",
         keys="200 403",
@@ -379,6 +388,10 @@ TABLE: dict[str, Row] = {
     "notify POST /v1/alerts/{alert_id}/resolve": staff_only(
         "200 200 404 200 200 200 403",
         lambda s: fresh_alert_of_a(s, {"outcome": "resolved", "note": "matrix"}),
+    ),
+    # The staff app's correction (#17), relayed to feedback with the caller's own token.
+    "notify POST /v1/alerts/{alert_id}/corrections": staff_only(
+        "200 200 404 200 200 200 403", lambda s: fresh_alert_of_a(s, {"sentiment": "negative"})
     ),
     "notify POST /v1/alerts/{alert_id}/receipts": staff_only(
         "204 204 404 204 204 204 403",

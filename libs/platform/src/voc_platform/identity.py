@@ -61,6 +61,8 @@ class Permission(StrEnum):
     OUTREACH_ASSIGN = "outreach.assign"  # assign list customers to staff, see every assignment in scope
     OUTREACH_CONTACT = "outreach.contact"  # one's own assignments: read them, record contacts
     TARGETS = "targets.manage"  # set and remove NPS/CSAT/loop targets (an area manager: their area's)
+    CLASSIFICATION_CORRECT = "classification.correct"  # correct an item's sentiment / category (#17)
+    CLASSIFIER_TRAINING = "classifier.training"  # the corrections as labelled examples (texts)
 
 
 P = Permission
@@ -79,12 +81,14 @@ _MANAGER = frozenset(
         P.STAFF_UNLOCK,
         P.OUTREACH_ASSIGN,
         P.OUTREACH_CONTACT,
+        P.CLASSIFICATION_CORRECT,
     }
 )
 #: The one table of role -> permissions (docs/API.md shows it). The admin token has every one.
 ROLE_PERMISSIONS: Mapping[str, frozenset[Permission]] = {
-    "staff": frozenset({P.ALERTS, P.OUTREACH_CONTACT}),
-    "shift_lead": frozenset({P.ALERTS, P.OUTREACH_CONTACT}),
+    # Frontline staff correct the labels of the alerts they work (#17): they read the text.
+    "staff": frozenset({P.ALERTS, P.OUTREACH_CONTACT, P.CLASSIFICATION_CORRECT}),
+    "shift_lead": frozenset({P.ALERTS, P.OUTREACH_CONTACT, P.CLASSIFICATION_CORRECT}),
     "store_manager": _MANAGER,
     # Targets are set per area and store; a store manager reads them (analytics.read).
     "area_manager": _MANAGER | {P.TARGETS},

@@ -23,11 +23,13 @@ def build(runtime: ServiceRuntime) -> ServiceParts:
     outreach_reports = OutreachReports(settings)
     classifier = model_registry.LiveClassifier()
     reloader = model_registry.Reloader(runtime.database, classifier, settings.classifier_poll_seconds)
+    app = api.build_app(settings, runtime.database, classifier=classifier, outreach_reports=outreach_reports)
     return ServiceParts(
-        app=api.build_app(
-            settings, runtime.database, classifier=classifier, outreach_reports=outreach_reports
+        app=app,
+        # The gRPC correction verifies staff tokens and audits like the REST API (#17).
+        grpc_register=grpc_server.register(
+            runtime.database, links, identity=app.state.identity, audit=app.state.audit
         ),
-        grpc_register=grpc_server.register(runtime.database, links),
         grpc_service_names=[SERVICE_NAME],
         consumers=events.consumers(runtime.database, links),
         on_start=[reloader.load],

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from voc_feedback.cases import OPEN_STATUSES
 from voc_feedback.listing import FeedbackFilter, apply_filter
-from voc_feedback.models import Feedback, FollowUp, TimelineEntry
+from voc_feedback.models import ClassificationCorrection, Feedback, FollowUp, TimelineEntry
 from voc_feedback.settings import Settings
 from voc_feedback.stores import store_names
 
@@ -250,11 +250,23 @@ async def analytics(
 async def open_cases(
     session: AsyncSession, *, where: FeedbackFilter, limit: int, now: float | None = None
 ) -> list[dict[str, Any]]:
-    """Cases still waiting for the frontline, oldest first, with their age."""
+    """Cases still waiting for the frontline, oldest first, with their age and whether a person
+    corrected their labels (#17)."""
     now = time.time() if now is None else now
     names = await store_names(session)
     query = apply_filter(select(Feedback), where).where(Feedback.status.in_(OPEN_STATUSES))
-    rows = await session.scalars(query.order_by(Feedback.received_at).limit(limit))
+    rows = list(await session.scalars(query.order_by(Feedback.received_at).limit(limit)))
+    corrected = (
+        set(
+            await session.scalars(
+                select(ClassificationCorrection.feedback_id)
+                .where(ClassificationCorrection.feedback_id.in_([r.id for r in rows]))
+                .distinct()
+            )
+        )
+        if rows
+        else set()
+    )
     return [
         {
             "id": r.id,
@@ -266,6 +278,7 @@ async def open_cases(
             "sentiment": r.sentiment,
             "confidence": r.confidence,
             "uncertain": r.uncertain,
+            "corrected": r.id in corrected,
             "text": (r.text or "")[:140],
             "received_at": r.received_at,
             "age_seconds": round(now - r.received_at, 1),

@@ -13,6 +13,7 @@ from voc_feedback.routes import (
     admin,
     analytics,
     classifier_models,
+    corrections,
     dashboard,
     follow_up,
     intake,
@@ -51,7 +52,17 @@ def build_app(
     audit.install(
         app, settings=settings, database=database, revocations_table=revocations_table, audit=audit_table
     )
-    for module in (intake, reading, analytics, targets, admin, classifier_models, follow_up, dashboard):
+    for module in (
+        intake,
+        reading,
+        corrections,
+        analytics,
+        targets,
+        admin,
+        classifier_models,
+        follow_up,
+        dashboard,
+    ):
         app.include_router(module.router)
     metrics.install(app)
     return app

@@ -1,5 +1,6 @@
-"""gRPC FeedbackService: read a feedback item, record an outcome (translated to and from `cases`;
-domain errors become status codes in the platform's method guard)."""
+"""gRPC FeedbackService: read a feedback item, record an outcome (translated to and from `cases`),
+correct a classification on a staff member's behalf (`corrections`, with their own token);
+domain errors become status codes in the platform's method guard."""
 
 from __future__ import annotations
 
@@ -9,22 +10,26 @@ from collections.abc import Callable
 from grpc import aio
 
 from voc.feedback.v1 import feedback_pb2, feedback_pb2_grpc
-from voc_feedback import keys, listing, messages
+from voc_feedback import corrections, keys, listing, messages
 from voc_feedback.cases import CaseEvent, record_case_event
 from voc_feedback.follow_up_links import FollowUpLinks
 from voc_feedback.models import processed_table
 from voc_platform import dbsync
+from voc_platform.audit import Audit
 from voc_platform.db import Database
-from voc_platform.errors import Invalid, NotFound
+from voc_platform.errors import Invalid, NotFound, Unauthenticated
+from voc_platform.identity import Identity, Permission
 from voc_platform.outbox import mark_processed
 
 SERVICE_NAME = feedback_pb2.DESCRIPTOR.services_by_name["FeedbackService"].full_name
 
 
 class FeedbackServicer(feedback_pb2_grpc.FeedbackServiceServicer):
-    def __init__(self, database: Database, links: FollowUpLinks) -> None:
+    def __init__(self, database: Database, links: FollowUpLinks, *, identity: Identity, audit: Audit) -> None:
         self.database = database
         self.links = links
+        self.identity = identity
+        self.audit = audit
 
     async def GetFeedback(
         self, request: feedback_pb2.GetFeedbackRequest, context: aio.ServicerContext
@@ -71,6 +76,37 @@ class FeedbackServicer(feedback_pb2_grpc.FeedbackServiceServicer):
             store_known=found.store_known, key_valid=found.key_valid, key_store_ids=found.key_store_ids
         )
 
+    async def CorrectClassification(
+        self, request: feedback_pb2.CorrectClassificationRequest, context: aio.ServicerContext
+    ) -> feedback_pb2.CorrectClassificationResponse:
+        """The staff app's correction, relayed by notify with the staff member's own token:
+        verified here and held to the same rule as the REST route (permission, store scope,
+        taxonomy), so feedback stays the one judge of who may correct what."""
+        caller = self.identity.caller(request.access_token)
+        if caller is None:
+            raise Unauthenticated("A staff access token is needed to correct a classification.")
+        caller.require(Permission.CLASSIFICATION_CORRECT)
+        async with self.database.transaction() as session:
+            done = await corrections.correct(
+                session,
+                feedback_id=request.feedback_id,
+                caller=caller,
+                sentiment=request.sentiment or None,
+                category=request.category or None,
+                audit=self.audit,
+            )
+        c = done.correction
+        return feedback_pb2.CorrectClassificationResponse(
+            feedback_id=c.feedback_id,
+            sentiment=done.sentiment,
+            category=done.category,
+            previous_sentiment=c.previous_sentiment,
+            previous_category=c.previous_category,
+            corrected_by=c.corrected_by,
+            corrected_at_ms=int(c.corrected_at * 1000),
+            model_version=c.model_version or "",
+        )
+
 
 def outcome_step(request: feedback_pb2.RecordOutcomeRequest) -> CaseEvent:
     """The request as a case step (an acknowledgement, or a resolution with its outcome)."""
@@ -88,6 +124,8 @@ def outcome_step(request: feedback_pb2.RecordOutcomeRequest) -> CaseEvent:
     )
 
 
-def register(database: Database, links: FollowUpLinks) -> list[Callable[[aio.Server], None]]:
-    servicer = FeedbackServicer(database, links)
+def register(
+    database: Database, links: FollowUpLinks, *, identity: Identity, audit: Audit
+) -> list[Callable[[aio.Server], None]]:
+    servicer = FeedbackServicer(database, links, identity=identity, audit=audit)
     return [lambda server: feedback_pb2_grpc.add_FeedbackServiceServicer_to_server(servicer, server)]

@@ -9,6 +9,7 @@ from voc_feedback.models import Feedback
 SUBJECT_RECEIVED = "voc.feedback.received"
 SUBJECT_FOLLOW_UP_REQUESTED = "voc.feedback.follow_up_requested"
 SUBJECT_FOLLOW_UP_ANSWERED = "voc.feedback.follow_up_answered"
+SUBJECT_CORRECTED = "voc.feedback.corrected"
 
 
 def feedback_facts(row: Feedback) -> common_pb2.FeedbackFacts:

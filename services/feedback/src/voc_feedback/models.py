@@ -165,6 +165,31 @@ class FollowUp(Base):
     reopened_feedback_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
 
 
+class ClassificationCorrection(Base):
+    """A person's correction of an item's sentiment and/or category (#17): the item's row then
+    carries the corrected labels (what every list, report and export reads); this keeps who,
+    when, what it was before and which model was corrected, one row per correction (the latest
+    wins), and is what `GET /v1/classifier/corrections` hands to training."""
+
+    __tablename__ = "classification_corrections"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)  # uuid7: ordered in time
+    feedback_id: Mapped[str] = mapped_column(ForeignKey("feedback.id", ondelete="CASCADE"))
+    store_id: Mapped[str] = mapped_column(String(64))
+    sentiment: Mapped[str | None] = mapped_column(String(16), nullable=True)  # None: not corrected
+    category: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    previous_sentiment: Mapped[str] = mapped_column(String(16))
+    previous_category: Mapped[str] = mapped_column(String(32))
+    model_version: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    corrected_by: Mapped[str] = mapped_column(String(64))  # staff id, or "admin" (the admin token)
+    corrected_at: Mapped[float] = mapped_column(Float)
+
+    __table_args__ = (
+        Index("ix_corrections_feedback", "feedback_id", "corrected_at"),
+        Index("ix_corrections_at", "corrected_at"),
+    )
+
+
 class PlanAdherence(Base):
     """How an alert's plan was carried out (#18), from `voc.alert.resolved`: the steps ticked
     done in the staff app before it was resolved, of how many, per alert (one row however many

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 if TYPE_CHECKING:
+    from voc_feedback.corrections import Correction
     from voc_feedback.models import ApiKey, Feedback, FollowUp, Store, TimelineEntry
 
 MAX_TEXT_CHARS = 4000
@@ -200,20 +201,70 @@ class FeedbackSummary(BaseModel):
         )
 
 
+class CorrectionIn(Strict):
+    """`POST /v1/feedback/{id}/corrections`: the corrected labels (at least one; checked against
+    the taxonomy by `corrections.check_labels`, the one home of the rule)."""
+
+    sentiment: Annotated[str, Field(min_length=1, max_length=32)] | None = None
+    category: Annotated[str, Field(min_length=1, max_length=64)] | None = None
+
+
+class CorrectionOut(BaseModel):
+    """The correction in force (the latest): the labels it set (None: that one was not
+    corrected), what they replaced, the model version corrected, who and when."""
+
+    sentiment: str | None
+    category: str | None
+    previous_sentiment: str
+    previous_category: str
+    model_version: str | None
+    by: str
+    at: datetime
+
+    @classmethod
+    def of(cls, correction: Correction) -> CorrectionOut:
+        return cls(
+            sentiment=correction.sentiment,
+            category=correction.category,
+            previous_sentiment=correction.previous_sentiment,
+            previous_category=correction.previous_category,
+            model_version=correction.model_version,
+            by=correction.corrected_by,
+            at=_ts(correction.corrected_at),
+        )
+
+
+class CorrectedOut(BaseModel):
+    """The answer to a correction: the item's effective labels and the correction stored."""
+
+    feedback_id: str
+    sentiment: str
+    category: str
+    correction: CorrectionOut
+
+
 class FeedbackOut(FeedbackSummary):
-    """`GET /v1/feedback/{id}`: the list's row, its timeline and its follow-up survey."""
+    """`GET /v1/feedback/{id}`: the list's row (its classification with any correction applied),
+    its timeline, its follow-up survey and the correction in force."""
 
     timeline: list[TimelineOut]
     follow_up: FollowUpOut | None = None
+    correction: CorrectionOut | None = None
 
     @classmethod
     def of(
-        cls, row: Feedback, timeline: Sequence[TimelineEntry] = (), *, follow_up: FollowUpOut | None = None
+        cls,
+        row: Feedback,
+        timeline: Sequence[TimelineEntry] = (),
+        *,
+        follow_up: FollowUpOut | None = None,
+        correction: Correction | None = None,
     ) -> FeedbackOut:
         return cls(
             **FeedbackSummary.of(row).model_dump(),
             timeline=[TimelineOut.of(t) for t in timeline],
             follow_up=follow_up,
+            correction=CorrectionOut.of(correction) if correction is not None else None,
         )
 
 

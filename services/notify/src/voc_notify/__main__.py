@@ -9,7 +9,7 @@ from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
-from voc_notify import api, erasure, events, follow_ups, grpc_server, metrics, patterns
+from voc_notify import api, corrections, erasure, events, follow_ups, grpc_server, metrics, patterns
 from voc_notify.channels.mail import MailSender, parse_smtp_url
 from voc_notify.channels.sms import HttpGateway, SmsProvider
 from voc_notify.clients import Upstreams
@@ -100,7 +100,18 @@ def build(runtime: ServiceRuntime) -> ServiceParts:
     )
     webhooks = WebhookDispatcher(runtime.database, webhook_sender, settings)
 
+    app = api.build_app(
+        settings,
+        runtime.database,
+        vapid=vapid,
+        allowlist=allowlist,
+        broker=broker,
+        wake_delivery=delivery.wake,
+        webhook_sender=webhook_sender,
+    )
+
     async def close() -> None:
+        await app.state.corrections.close()
         await webhooks.aclose()
         await upstreams.close()
         await sender.aclose()
@@ -109,15 +120,7 @@ def build(runtime: ServiceRuntime) -> ServiceParts:
         await webhook_sender.aclose()
 
     return ServiceParts(
-        app=api.build_app(
-            settings,
-            runtime.database,
-            vapid=vapid,
-            allowlist=allowlist,
-            broker=broker,
-            wake_delivery=delivery.wake,
-            webhook_sender=webhook_sender,
-        ),
+        app=app,
         grpc_register=grpc_server.register(runtime.database),
         grpc_service_names=[grpc_server.SERVICE_NAME],
         consumers=events.consumers(
@@ -130,6 +133,7 @@ def build(runtime: ServiceRuntime) -> ServiceParts:
             watch=settings.pattern_watch(),
         )
         + erasure.consumers(runtime.database)
+        + corrections.consumers(runtime.database, broker)
         + enqueue.consumers(runtime.database),
         subscriptions=[(LIVE_SUBJECT, broker.on_live_message)],
         background=[

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from fastapi import FastAPI
 
 from voc_notify.auth import LoginGuard
+from voc_notify.corrections import FeedbackCorrections
 from voc_notify.models import audit_table, revocations_table
 from voc_notify.routes import alerts, app, auth, devices, directory, webhooks
 from voc_notify.settings import Settings
@@ -40,6 +41,7 @@ def build_app(
         WebhookTargets(settings.allowed_webhook_hosts()), timeout=settings.webhook_timeout_seconds
     )
     api.state.secret_box = SecretBox.of(settings)
+    api.state.corrections = FeedbackCorrections(settings)  # the staff app's corrections (#17)
     # notify issues the tokens and writes its revocations itself: no consumer of its own event
     audit.install(
         api,

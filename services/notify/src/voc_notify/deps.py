@@ -10,6 +10,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from voc_notify.auth import LoginGuard
+from voc_notify.corrections import FeedbackCorrections
 from voc_notify.settings import Settings
 from voc_notify.stream import AlertBroker
 from voc_notify.webhooks.sender import WebhookSender
@@ -57,5 +58,6 @@ BrokerDep = Annotated[AlertBroker, Depends(app_state("broker"))]
 AllowlistDep = Annotated[PushAllowlist, Depends(app_state("allowlist"))]
 VapidDep = Annotated[VapidKeys, Depends(app_state("vapid"))]
 LoginGuardDep = Annotated[LoginGuard, Depends(app_state("login_guard"))]
+CorrectionsDep = Annotated[FeedbackCorrections, Depends(app_state("corrections"))]
 WebhookSenderDep = Annotated[WebhookSender, Depends(app_state("webhook_sender"))]
 SecretBoxDep = Annotated[SecretBox, Depends(app_state("secret_box"))]

@@ -99,6 +99,14 @@ class ResolveIn(Strict):
     note: Annotated[str, Field(max_length=2000)] = ""
 
 
+class CorrectionIn(Strict):
+    """The staff app's correction of an alert's labels (#17): at least one; feedback checks them
+    against the taxonomy (the one home of that rule) and answers 422 for an unknown one."""
+
+    sentiment: Annotated[str, Field(min_length=1, max_length=32)] | None = None
+    category: Annotated[str, Field(min_length=1, max_length=64)] | None = None
+
+
 class StepIn(Strict):
     done: StrictBool
 

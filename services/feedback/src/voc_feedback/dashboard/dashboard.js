@@ -28,6 +28,8 @@
         recovery_rate: "회복률"},
       lists: {churn_risk: "이탈 위험", low_satisfaction: "낮은 만족도", score_swing: "점수 급변",
         chronic_complainer: "상습 불만", repeat_issue: "반복 문제", vip: "VIP"},
+      correct: "분류 수정", corrected: "수정됨", correct_failed: "수정하지 못했습니다",
+      sentiments: {negative: "부정", neutral: "중립", positive: "긍정"},
     },
     en: {
       title: "Voice of the customer", store: "Store", all_stores: "All stores", period: "Period", days7: "Last 7 days",
@@ -53,6 +55,8 @@
         resolve_minutes: "To resolve (min, p50)", recovery_rate: "Recovery rate"},
       lists: {churn_risk: "Churn risk", low_satisfaction: "Low satisfaction", score_swing: "Score swing",
         chronic_complainer: "Top complainers", repeat_issue: "Repeat issue", vip: "VIP"},
+      correct: "Correct", corrected: "corrected", correct_failed: "Could not correct",
+      sentiments: {negative: "negative", neutral: "neutral", positive: "positive"},
     },
   };
   const $ = (id) => document.getElementById(id);
@@ -381,7 +385,58 @@
     return cell;
   }
 
+  // One-tap correction (#17): a sentiment button or a category from the picker is sent at once;
+  // feedback keeps it and every number on this page reads the corrected label on the next poll.
+  async function sendCorrection(id, labels, control) {
+    control.disabled = true;
+    try {
+      const response = await fetch("/v1/feedback/" + encodeURIComponent(id) + "/corrections", {
+        method: "POST",
+        headers: {Authorization: "Bearer " + token, "Content-Type": "application/json"},
+        body: JSON.stringify(labels),
+      });
+      if (!response.ok) {
+        const problem = await response.json().catch(() => ({}));
+        throw new Error(problem.detail || String(response.status));
+      }
+      const done = await response.json();
+      const c = cases.find((x) => x.id === id);
+      if (c) Object.assign(c, {sentiment: done.sentiment, category: done.category, corrected: true});
+      control.blur();
+      renderCases();
+      refresh();
+    } catch (error) {
+      control.disabled = false;
+      control.title = t("correct_failed") + ": " + error.message;
+      control.classList.add("failed");
+    }
+  }
+
+  function correctionCell(c) {
+    const cell = el("td", {class: "correct"});
+    const group = el("span", {class: "sentiments", role: "group", "aria-label": t("correct")});
+    for (const value of ["negative", "neutral", "positive"]) {
+      const button = el("button", {type: "button", "data-sentiment": value,
+        class: value === c.sentiment ? "chosen" : "", "aria-pressed": String(value === c.sentiment)},
+      T[lang].sentiments[value]);
+      button.addEventListener("click", () => { if (value !== c.sentiment) sendCorrection(c.id, {sentiment: value}, button); });
+      group.append(button);
+    }
+    const picker = el("select", {"aria-label": t("category"), "data-correct-category": c.id});
+    for (const category of Object.keys((data && data.labels) || {})) {
+      const option = el("option", {value: category}, label(category));
+      if (category === c.category) option.selected = true;
+      picker.append(option);
+    }
+    picker.addEventListener("change", () => { if (picker.value !== c.category) sendCorrection(c.id, {category: picker.value}, picker); });
+    cell.append(group, " ", picker);
+    if (c.corrected) cell.append(" ", el("span", {class: "corrected", "data-corrected": "true"}, "✎ " + t("corrected")));
+    return cell;
+  }
+
   function renderCases() {
+    // A picker open in the table is not redrawn under the manager's finger by the 2 s poll.
+    if (document.activeElement && document.activeElement.closest && document.activeElement.closest("#cases select")) return;
     const body = $("cases").querySelector("tbody");
     body.replaceChildren();
     $("open-count").textContent = String(cases.length);
@@ -393,6 +448,7 @@
         el("td", {}, c.store_name), categoryCell(c),
         el("td", {class: "sev-" + c.severity}, T[lang].severities[c.severity] || c.severity),
         el("td", {}, T[lang].statuses[c.status] || c.status), el("td", {class: "text", title: c.text}, c.text),
+        correctionCell(c),
       );
       body.append(row);
       seen.add(c.id);

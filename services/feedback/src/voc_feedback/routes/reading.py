@@ -11,7 +11,7 @@ from typing import Annotated, NamedTuple
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import StreamingResponse
 
-from voc_feedback import follow_ups, listing
+from voc_feedback import corrections, follow_ups, listing
 from voc_feedback.deps import (
     FILTER_PARAMS,
     Access,
@@ -140,4 +140,5 @@ async def read(
         # keys never do (a store could fill in its own customers' surveys).
         shown = access.is_admin and follow_ups.is_open(follow, now=time.time())
         follow_out = FollowUpOut.of(follow, url=links.url(follow.id) if shown else None)
-    return FeedbackOut.of(found.row, found.timeline, follow_up=follow_out)
+    correction = await corrections.latest(session, feedback_id=feedback_id)
+    return FeedbackOut.of(found.row, found.timeline, follow_up=follow_out, correction=correction)

@@ -13,11 +13,20 @@ from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from fastapi.responses import StreamingResponse
 
 from voc_notify import auth, checklists, lifecycle, metrics, views
-from voc_notify.deps import AuditDep, BrokerDep, CurrentStaff, IdentityDep, principal_from, staff_with
-from voc_notify.schemas import ReceiptIn, ResolveIn, StepIn
+from voc_notify.corrections import Labels
+from voc_notify.deps import (
+    AuditDep,
+    BrokerDep,
+    CorrectionsDep,
+    CurrentStaff,
+    IdentityDep,
+    principal_from,
+    staff_with,
+)
+from voc_notify.schemas import CorrectionIn, ReceiptIn, ResolveIn, StepIn
 from voc_notify.stream import AlertBroker, Listener
-from voc_platform.errors import Unauthenticated
-from voc_platform.http import BearerDep, DatabaseDep, SessionDep
+from voc_platform.errors import Conflict, Unauthenticated
+from voc_platform.http import BearerDep, DatabaseDep, SessionDep, bearer_token
 from voc_platform.identity import Caller, Identity, Permission, Principal
 
 router = APIRouter(prefix="/v1/alerts", tags=["alerts"])
@@ -197,6 +206,28 @@ async def resolve(
     metrics.resolved()
     broker.announce("alert.resolved", alert, summary)
     return summary
+
+
+@router.post("/{alert_id}/corrections", responses={401: {}, 403: {}, 404: {}, 409: {}, 422: {}, 503: {}})
+async def correct(
+    alert_id: str,
+    body: CorrectionIn,
+    principal: CurrentStaff,
+    credentials: BearerDep,
+    session: SessionDep,
+    corrections: CorrectionsDep,
+) -> dict[str, Any]:
+    """Correct the sentiment and/or category of the alert's feedback in one tap (#17). Feedback
+    decides (with this staff member's own token: their role and stores, the taxonomy) and keeps
+    it; the alert shows the corrected labels once `voc.feedback.corrected` comes back."""
+    alert = await views.visible_alert(session, alert_id=alert_id, principal=principal)
+    if not alert.feedback_id:
+        raise Conflict("A pattern or heads-up alert has no single feedback item to correct.")
+    return await corrections.correct(
+        feedback_id=alert.feedback_id,
+        access_token=bearer_token(credentials),
+        labels=Labels(sentiment=body.sentiment, category=body.category),
+    )
 
 
 @router.post("/{alert_id}/receipts", status_code=204)

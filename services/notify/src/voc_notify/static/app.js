@@ -44,6 +44,12 @@ const I18N = {
     uncertain_hint: '분류 신뢰도가 낮습니다. 분류만 믿지 말고 고객의 원문을 읽어 주세요.',
     confidence: '감정 신뢰도',
     category_confidence: '분류 신뢰도',
+    correct_title: '분류 바로잡기',
+    correct_hint: '분류가 틀렸다면 한 번 눌러 고쳐 주세요. 모델 학습에 쓰입니다.',
+    correct_category: '분류 선택',
+    corrected_by: '{who}님이 {at}에 수정 (이전: {before})',
+    corrected_ok: '분류를 수정했습니다.',
+    correct_failed: '수정하지 못했습니다: {detail}',
     customer: '고객 정보',
     anonymous: '비회원 고객 — 고객 정보 없음',
     tier: '등급',
@@ -190,6 +196,12 @@ const I18N = {
     sentiment: 'Sentiment',
     uncertain: 'Uncertain — check the text',
     uncertain_hint: 'The classifier is not sure: read what the customer wrote, not just the category.',
+    correct_title: 'Correct the labels',
+    correct_hint: 'Wrong label? One tap corrects it; the model learns from it.',
+    correct_category: 'Choose a category',
+    corrected_by: 'Corrected by {who} at {at} (was: {before})',
+    corrected_ok: 'Labels corrected.',
+    correct_failed: 'Could not correct: {detail}',
     confidence: 'Sentiment confidence',
     category_confidence: 'Category confidence',
     customer: 'Customer',
@@ -585,7 +597,8 @@ function prioChip(priority) {
 
 // The classifier was not sure (#17): say so instead of letting its guess pass as fact.
 function uncertainBadge(classification) {
-  if (!classification || !classification.uncertain) return null;
+  // A person's correction is no guess: the flag is the model's, and it was overruled.
+  if (!classification || !classification.uncertain || classification.corrected) return null;
   return h('span', { class: 'flag-uncertain', dataset: { uncertain: 'true' }, title: t('uncertain_hint') }, t('uncertain'));
 }
 
@@ -723,17 +736,80 @@ function feedbackCard(fb, classification) {
   if (ratings.ces !== undefined) chips.push(`CES ${ratings.ces}/7`);
   return section(
     t('feedback'),
-    cls.uncertain ? h('p', { class: 'uncertain-note', id: 'uncertain-note', role: 'note' }, t('uncertain_hint')) : null,
+    cls.uncertain && !cls.corrected ? h('p', { class: 'uncertain-note', id: 'uncertain-note', role: 'note' }, t('uncertain_hint')) : null,
     h('blockquote', { class: 'fb-text', id: 'feedback-text' }, fb.text || t('no_text')),
     chips.length ? h('div', { class: 'chips', id: 'ratings' }, chips.map((c) => h('span', { class: 'chip chip-rating' }, c))) : null,
     h('dl', { class: 'kvs' },
-      kv(t('category'), lookup('categories', fb.category)),
-      kv(t('category_confidence'), percent(cls.category_confidence)),
+      kv(t('category'), lookup('categories', cls.category || fb.category)),
+      kv(t('category_confidence'), cls.corrected ? null : percent(cls.category_confidence)),
       kv(t('severity'), fb.severity ? lookup('severities', fb.severity) : null),
-      kv(t('sentiment'), fb.sentiment ? lookup('sentiments', fb.sentiment) : null),
-      kv(t('confidence'), percent(cls.confidence)),
+      kv(t('sentiment'), (cls.sentiment || fb.sentiment) ? lookup('sentiments', cls.sentiment || fb.sentiment) : null),
+      kv(t('confidence'), cls.corrected ? null : percent(cls.confidence)),
       kv(t('channel'), fb.channel ? lookup('channels', fb.channel) : null)),
   );
+}
+
+// One-tap correction of the labels (#17): a sentiment chip or a category from the picker is
+// sent at once (POST /v1/alerts/{id}/corrections; feedback decides and keeps it).
+const SENTIMENTS = ['negative', 'neutral', 'positive'];
+
+function correctionCard(alert) {
+  const cls = alert.classification || {};
+  const fb = alert.feedback || {};
+  const sentiment = cls.sentiment || fb.sentiment;
+  const category = cls.category || alert.category;
+  const msg = messageBox('correct-msg');
+  const send = async (labels, control) => {
+    control.disabled = true;
+    try {
+      const done = await api('POST', `/v1/alerts/${encodeURIComponent(alert.id)}/corrections`, labels);
+      const c = done.correction || {};
+      // Shown at once; the alert itself follows when feedback's event comes back.
+      alert.classification = {
+        ...cls, sentiment: done.sentiment, category: done.category,
+        corrected: { by: c.by, at: c.at, previous_sentiment: c.previous_sentiment, previous_category: c.previous_category },
+      };
+      alert.category = done.category;
+      if (state.detail && state.detail.id === alert.id) state.detail = alert;
+      state.alerts.set(alert.id, { ...(state.alerts.get(alert.id) || {}), category: done.category, classification: alert.classification });
+      renderDetail(alert, [t('corrected_ok'), 'ok']);
+    } catch (err) {
+      control.disabled = false;
+      msg.show(t('correct_failed', { detail: err.message }), 'error');
+    }
+  };
+  const chips = SENTIMENTS.map((value) => {
+    const chip = h('button', {
+      type: 'button',
+      class: `chip chip-choice${value === sentiment ? ' chip-selected' : ''}`,
+      dataset: { sentiment: value },
+      'aria-pressed': value === sentiment ? 'true' : 'false',
+    }, lookup('sentiments', value));
+    chip.addEventListener('click', () => { if (value !== sentiment) send({ sentiment: value }, chip); });
+    return chip;
+  });
+  const picker = h('select', { id: 'correct-category', 'aria-label': t('correct_category') },
+    Object.entries(t('categories')).map(([value, label]) => {
+      const option = h('option', { value }, label);
+      if (value === category) option.selected = true;
+      return option;
+    }));
+  picker.addEventListener('change', () => { if (picker.value !== category) send({ category: picker.value }, picker); });
+  const corrected = cls.corrected;
+  const before = corrected
+    ? [corrected.previous_sentiment && lookup('sentiments', corrected.previous_sentiment),
+      corrected.previous_category && lookup('categories', corrected.previous_category)].filter(Boolean).join(' · ')
+    : '';
+  return h('section', { class: 'card', id: 'correct-card' },
+    h('h2', {}, t('correct_title')),
+    h('p', { class: 'hint' }, t('correct_hint')),
+    h('div', { class: 'chips', id: 'correct-sentiment', role: 'group', 'aria-label': t('sentiment') }, chips),
+    h('label', { class: 'field' }, t('category'), picker),
+    corrected
+      ? h('p', { class: 'corrected-note', id: 'corrected-note' },
+        t('corrected_by', { who: who(corrected.by), at: clock(corrected.at), before }))
+      : null,
+    msg);
 }
 
 function customerCard(c, category) {
@@ -996,6 +1072,7 @@ function renderDetail(alert, flash) {
     actionsTop,
     itemsCard(alert),
     alert.kind === 'pattern' || alert.kind === 'heads_up' ? null : feedbackCard(alert.feedback || {}, alert.classification),
+    alert.kind === 'pattern' || alert.kind === 'heads_up' ? null : correctionCard(alert),
     alert.kind === 'pattern' ? null : customerCard(alert.customer, alert.category),
     planCard(alert),
     resolveBottom,
@@ -1116,10 +1193,16 @@ function onAlertEvent(type, summary) {
   document.body.dataset.lastEvent = `${type}:${summary.id}`;
   const r = currentRoute();
   if (r.view === 'inbox') renderInbox();
-  else if (r.view === 'detail' && r.id === summary.id && state.detail && state.detail.status !== summary.status) {
+  else if (r.view === 'detail' && r.id === summary.id && state.detail && (state.detail.status !== summary.status ||
+    // A correction made elsewhere (another phone, the dashboard); an older one arriving late is not.
+    correctedAt(summary.classification) > correctedAt(state.detail.classification))) {
     openDetail(summary.id);
   }
   if (type === 'alert.created' && isNew && r.view !== 'inbox') toast(`${t('new_alert')}: ${summary.title}`);
+}
+
+function correctedAt(classification) {
+  return ((classification || {}).corrected || {}).at || 0;
 }
 
 async function refreshInbox() {

@@ -23,6 +23,7 @@ from voc.events.v1 import events_pb2
 EVENT_TYPES: Final = (
     "feedback.received",
     "feedback.classified",
+    "feedback.corrected",
     "alert.created",
     "alert.acknowledged",
     "alert.resolved",
@@ -166,6 +167,8 @@ ROUTES: Final[dict[str, tuple[Route, ...]]] = {
         Route("feedback.received", events_pb2.FeedbackReceived, _received),
         Route("feedback.classified", events_pb2.FeedbackReceived, _classified),
     ),
+    # A person corrected the labels (#17): data carries the effective and previous labels.
+    "voc.feedback.corrected": (Route("feedback.corrected", events_pb2.ClassificationCorrected),),
     "voc.alert.created": (Route("alert.created", events_pb2.AlertCreated),),
     "voc.alert.acknowledged": (Route("alert.acknowledged", events_pb2.AlertAcknowledged),),
     "voc.alert.resolved": (Route("alert.resolved", events_pb2.AlertResolved),),
@@ -179,11 +182,13 @@ ROUTES: Final[dict[str, tuple[Route, ...]]] = {
 }
 
 #: Subjects whose deliveries are enqueued in the transaction that writes the event (notify's own
-#: alert events: `publishing`; voc.feedback.received: the alert consumer's hop). Every other
+#: alert events: `publishing`; voc.feedback.received: the alert consumer's hop;
+#: voc.feedback.corrected: the corrections consumer's). Every other
 #: subject of `ROUTES` is heard by the webhook consumer.
 ENQUEUED_IN_PLACE: Final = frozenset(
     {
         "voc.feedback.received",
+        "voc.feedback.corrected",  # the corrections consumer's transaction (`corrections`)
         "voc.alert.created",
         "voc.alert.acknowledged",
         "voc.alert.resolved",

@@ -81,6 +81,67 @@ class FeedbackReceived(_message.Message):
 Global___FeedbackReceived: _TypeAlias = FeedbackReceived  # noqa: Y015
 
 @_typing.final
+class ClassificationCorrected(_message.Message):
+    """Published on voc.feedback.corrected when a person has corrected a feedback item's sentiment
+    and/or category (#17): the item's effective labels from now on. Notify updates the alert's
+    classification; reports read the corrected labels from feedback itself.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CORRECTION_ID_FIELD_NUMBER: _builtins.int
+    FEEDBACK_ID_FIELD_NUMBER: _builtins.int
+    STORE_ID_FIELD_NUMBER: _builtins.int
+    SENTIMENT_FIELD_NUMBER: _builtins.int
+    CATEGORY_FIELD_NUMBER: _builtins.int
+    PREVIOUS_SENTIMENT_FIELD_NUMBER: _builtins.int
+    PREVIOUS_CATEGORY_FIELD_NUMBER: _builtins.int
+    SENTIMENT_CORRECTED_FIELD_NUMBER: _builtins.int
+    CATEGORY_CORRECTED_FIELD_NUMBER: _builtins.int
+    MODEL_VERSION_FIELD_NUMBER: _builtins.int
+    CORRECTED_BY_FIELD_NUMBER: _builtins.int
+    CORRECTED_AT_MS_FIELD_NUMBER: _builtins.int
+    correction_id: _builtins.str
+    feedback_id: _builtins.str
+    store_id: _builtins.str
+    sentiment: _builtins.str
+    """the effective sentiment after the correction"""
+    category: _builtins.str
+    """the effective category after the correction"""
+    previous_sentiment: _builtins.str
+    previous_category: _builtins.str
+    sentiment_corrected: _builtins.bool
+    category_corrected: _builtins.bool
+    model_version: _builtins.str
+    """the classifier version whose answer was corrected"""
+    corrected_by: _builtins.str
+    """staff id, or "admin" (the admin token)"""
+    corrected_at_ms: _builtins.int
+    def __init__(
+        self,
+        *,
+        correction_id: _builtins.str = ...,
+        feedback_id: _builtins.str = ...,
+        store_id: _builtins.str = ...,
+        sentiment: _builtins.str = ...,
+        category: _builtins.str = ...,
+        previous_sentiment: _builtins.str = ...,
+        previous_category: _builtins.str = ...,
+        sentiment_corrected: _builtins.bool = ...,
+        category_corrected: _builtins.bool = ...,
+        model_version: _builtins.str = ...,
+        corrected_by: _builtins.str = ...,
+        corrected_at_ms: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["category", b"category", "category_corrected", b"category_corrected", "corrected_at_ms", b"corrected_at_ms", "corrected_by", b"corrected_by", "correction_id", b"correction_id", "feedback_id", b"feedback_id", "model_version", b"model_version", "previous_category", b"previous_category", "previous_sentiment", b"previous_sentiment", "sentiment", b"sentiment", "sentiment_corrected", b"sentiment_corrected", "store_id", b"store_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ClassificationCorrected: _TypeAlias = ClassificationCorrected  # noqa: Y015
+
+@_typing.final
 class FeedbackLinked(_message.Message):
     """Published on voc.profile.feedback_linked when profile has tied a feedback item to a customer."""
 

@@ -25,27 +25,31 @@ _sym_db = _symbol_database.Default()
 from voc.common.v1 import common_pb2 as voc_dot_common_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1evoc/feedback/v1/feedback.proto\x12\x0fvoc.feedback.v1\x1a\x1avoc/common/v1/common.proto\":\n\x15\x41uthorizeStoreRequest\x12\x10\n\x08store_id\x18\x01 \x01(\t\x12\x0f\n\x07\x61pi_key\x18\x02 \x01(\t\"W\n\x16\x41uthorizeStoreResponse\x12\x13\n\x0bstore_known\x18\x01 \x01(\x08\x12\x11\n\tkey_valid\x18\x02 \x01(\x08\x12\x15\n\rkey_store_ids\x18\x03 \x03(\t\")\n\x12GetFeedbackRequest\x12\x13\n\x0b\x66\x65\x65\x64\x62\x61\x63k_id\x18\x01 \x01(\t\"\x82\x01\n\x08\x46\x65\x65\x64\x62\x61\x63k\x12+\n\x05\x66\x61\x63ts\x18\x01 \x01(\x0b\x32\x1c.voc.common.v1.FeedbackFacts\x12\x0c\n\x04text\x18\x02 \x01(\t\x12\x13\n\x0b\x63ustomer_id\x18\x03 \x01(\t\x12\x0e\n\x06status\x18\x04 \x01(\t\x12\x16\n\x0ereceived_at_ms\x18\x05 \x01(\x03\"B\n\x13GetFeedbackResponse\x12+\n\x08\x66\x65\x65\x64\x62\x61\x63k\x18\x01 \x01(\x0b\x32\x19.voc.feedback.v1.Feedback\"\x9f\x01\n\x14RecordOutcomeRequest\x12\x13\n\x0b\x66\x65\x65\x64\x62\x61\x63k_id\x18\x01 \x01(\t\x12\x10\n\x08\x61lert_id\x18\x02 \x01(\t\x12\x10\n\x08staff_id\x18\x03 \x01(\t\x12\x0e\n\x06status\x18\x04 \x01(\t\x12\x0f\n\x07outcome\x18\x05 \x01(\t\x12\x0c\n\x04note\x18\x06 \x01(\t\x12\r\n\x05\x61t_ms\x18\x07 \x01(\x03\x12\x10\n\x08\x65vent_id\x18\x08 \x01(\t\"\'\n\x15RecordOutcomeResponse\x12\x0e\n\x06status\x18\x01 \x01(\t2\xae\x02\n\x0f\x46\x65\x65\x64\x62\x61\x63kService\x12X\n\x0bGetFeedback\x12#.voc.feedback.v1.GetFeedbackRequest\x1a$.voc.feedback.v1.GetFeedbackResponse\x12^\n\rRecordOutcome\x12%.voc.feedback.v1.RecordOutcomeRequest\x1a&.voc.feedback.v1.RecordOutcomeResponse\x12\x61\n\x0e\x41uthorizeStore\x12&.voc.feedback.v1.AuthorizeStoreRequest\x1a\'.voc.feedback.v1.AuthorizeStoreResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1evoc/feedback/v1/feedback.proto\x12\x0fvoc.feedback.v1\x1a\x1avoc/common/v1/common.proto\"n\n\x1c\x43orrectClassificationRequest\x12\x13\n\x0b\x66\x65\x65\x64\x62\x61\x63k_id\x18\x01 \x01(\t\x12\x14\n\x0c\x61\x63\x63\x65ss_token\x18\x02 \x01(\t\x12\x11\n\tsentiment\x18\x03 \x01(\t\x12\x10\n\x08\x63\x61tegory\x18\x04 \x01(\t\"\xd6\x01\n\x1d\x43orrectClassificationResponse\x12\x13\n\x0b\x66\x65\x65\x64\x62\x61\x63k_id\x18\x01 \x01(\t\x12\x11\n\tsentiment\x18\x02 \x01(\t\x12\x10\n\x08\x63\x61tegory\x18\x03 \x01(\t\x12\x1a\n\x12previous_sentiment\x18\x04 \x01(\t\x12\x19\n\x11previous_category\x18\x05 \x01(\t\x12\x14\n\x0c\x63orrected_by\x18\x06 \x01(\t\x12\x17\n\x0f\x63orrected_at_ms\x18\x07 \x01(\x03\x12\x15\n\rmodel_version\x18\x08 \x01(\t\":\n\x15\x41uthorizeStoreRequest\x12\x10\n\x08store_id\x18\x01 \x01(\t\x12\x0f\n\x07\x61pi_key\x18\x02 \x01(\t\"W\n\x16\x41uthorizeStoreResponse\x12\x13\n\x0bstore_known\x18\x01 \x01(\x08\x12\x11\n\tkey_valid\x18\x02 \x01(\x08\x12\x15\n\rkey_store_ids\x18\x03 \x03(\t\")\n\x12GetFeedbackRequest\x12\x13\n\x0b\x66\x65\x65\x64\x62\x61\x63k_id\x18\x01 \x01(\t\"\x82\x01\n\x08\x46\x65\x65\x64\x62\x61\x63k\x12+\n\x05\x66\x61\x63ts\x18\x01 \x01(\x0b\x32\x1c.voc.common.v1.FeedbackFacts\x12\x0c\n\x04text\x18\x02 \x01(\t\x12\x13\n\x0b\x63ustomer_id\x18\x03 \x01(\t\x12\x0e\n\x06status\x18\x04 \x01(\t\x12\x16\n\x0ereceived_at_ms\x18\x05 \x01(\x03\"B\n\x13GetFeedbackResponse\x12+\n\x08\x66\x65\x65\x64\x62\x61\x63k\x18\x01 \x01(\x0b\x32\x19.voc.feedback.v1.Feedback\"\x9f\x01\n\x14RecordOutcomeRequest\x12\x13\n\x0b\x66\x65\x65\x64\x62\x61\x63k_id\x18\x01 \x01(\t\x12\x10\n\x08\x61lert_id\x18\x02 \x01(\t\x12\x10\n\x08staff_id\x18\x03 \x01(\t\x12\x0e\n\x06status\x18\x04 \x01(\t\x12\x0f\n\x07outcome\x18\x05 \x01(\t\x12\x0c\n\x04note\x18\x06 \x01(\t\x12\r\n\x05\x61t_ms\x18\x07 \x01(\x03\x12\x10\n\x08\x65vent_id\x18\x08 \x01(\t\"\'\n\x15RecordOutcomeResponse\x12\x0e\n\x06status\x18\x01 \x01(\t2\xa6\x03\n\x0f\x46\x65\x65\x64\x62\x61\x63kService\x12X\n\x0bGetFeedback\x12#.voc.feedback.v1.GetFeedbackRequest\x1a$.voc.feedback.v1.GetFeedbackResponse\x12^\n\rRecordOutcome\x12%.voc.feedback.v1.RecordOutcomeRequest\x1a&.voc.feedback.v1.RecordOutcomeResponse\x12\x61\n\x0e\x41uthorizeStore\x12&.voc.feedback.v1.AuthorizeStoreRequest\x1a\'.voc.feedback.v1.AuthorizeStoreResponse\x12v\n\x15\x43orrectClassification\x12-.voc.feedback.v1.CorrectClassificationRequest\x1a..voc.feedback.v1.CorrectClassificationResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'voc.feedback.v1.feedback_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_AUTHORIZESTOREREQUEST']._serialized_start=79
-  _globals['_AUTHORIZESTOREREQUEST']._serialized_end=137
-  _globals['_AUTHORIZESTORERESPONSE']._serialized_start=139
-  _globals['_AUTHORIZESTORERESPONSE']._serialized_end=226
-  _globals['_GETFEEDBACKREQUEST']._serialized_start=228
-  _globals['_GETFEEDBACKREQUEST']._serialized_end=269
-  _globals['_FEEDBACK']._serialized_start=272
-  _globals['_FEEDBACK']._serialized_end=402
-  _globals['_GETFEEDBACKRESPONSE']._serialized_start=404
-  _globals['_GETFEEDBACKRESPONSE']._serialized_end=470
-  _globals['_RECORDOUTCOMEREQUEST']._serialized_start=473
-  _globals['_RECORDOUTCOMEREQUEST']._serialized_end=632
-  _globals['_RECORDOUTCOMERESPONSE']._serialized_start=634
-  _globals['_RECORDOUTCOMERESPONSE']._serialized_end=673
-  _globals['_FEEDBACKSERVICE']._serialized_start=676
-  _globals['_FEEDBACKSERVICE']._serialized_end=978
+  _globals['_CORRECTCLASSIFICATIONREQUEST']._serialized_start=79
+  _globals['_CORRECTCLASSIFICATIONREQUEST']._serialized_end=189
+  _globals['_CORRECTCLASSIFICATIONRESPONSE']._serialized_start=192
+  _globals['_CORRECTCLASSIFICATIONRESPONSE']._serialized_end=406
+  _globals['_AUTHORIZESTOREREQUEST']._serialized_start=408
+  _globals['_AUTHORIZESTOREREQUEST']._serialized_end=466
+  _globals['_AUTHORIZESTORERESPONSE']._serialized_start=468
+  _globals['_AUTHORIZESTORERESPONSE']._serialized_end=555
+  _globals['_GETFEEDBACKREQUEST']._serialized_start=557
+  _globals['_GETFEEDBACKREQUEST']._serialized_end=598
+  _globals['_FEEDBACK']._serialized_start=601
+  _globals['_FEEDBACK']._serialized_end=731
+  _globals['_GETFEEDBACKRESPONSE']._serialized_start=733
+  _globals['_GETFEEDBACKRESPONSE']._serialized_end=799
+  _globals['_RECORDOUTCOMEREQUEST']._serialized_start=802
+  _globals['_RECORDOUTCOMEREQUEST']._serialized_end=961
+  _globals['_RECORDOUTCOMERESPONSE']._serialized_start=963
+  _globals['_RECORDOUTCOMERESPONSE']._serialized_end=1002
+  _globals['_FEEDBACKSERVICE']._serialized_start=1005
+  _globals['_FEEDBACKSERVICE']._serialized_end=1427
 # @@protoc_insertion_point(module_scope)

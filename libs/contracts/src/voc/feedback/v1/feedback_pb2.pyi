@@ -20,6 +20,78 @@ else:
 DESCRIPTOR: _descriptor.FileDescriptor
 
 @_typing.final
+class CorrectClassificationRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FEEDBACK_ID_FIELD_NUMBER: _builtins.int
+    ACCESS_TOKEN_FIELD_NUMBER: _builtins.int
+    SENTIMENT_FIELD_NUMBER: _builtins.int
+    CATEGORY_FIELD_NUMBER: _builtins.int
+    feedback_id: _builtins.str
+    access_token: _builtins.str
+    """the staff member's token, verified by feedback"""
+    sentiment: _builtins.str
+    """empty: not corrected"""
+    category: _builtins.str
+    """empty: not corrected"""
+    def __init__(
+        self,
+        *,
+        feedback_id: _builtins.str = ...,
+        access_token: _builtins.str = ...,
+        sentiment: _builtins.str = ...,
+        category: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["access_token", b"access_token", "category", b"category", "feedback_id", b"feedback_id", "sentiment", b"sentiment"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CorrectClassificationRequest: _TypeAlias = CorrectClassificationRequest  # noqa: Y015
+
+@_typing.final
+class CorrectClassificationResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FEEDBACK_ID_FIELD_NUMBER: _builtins.int
+    SENTIMENT_FIELD_NUMBER: _builtins.int
+    CATEGORY_FIELD_NUMBER: _builtins.int
+    PREVIOUS_SENTIMENT_FIELD_NUMBER: _builtins.int
+    PREVIOUS_CATEGORY_FIELD_NUMBER: _builtins.int
+    CORRECTED_BY_FIELD_NUMBER: _builtins.int
+    CORRECTED_AT_MS_FIELD_NUMBER: _builtins.int
+    MODEL_VERSION_FIELD_NUMBER: _builtins.int
+    feedback_id: _builtins.str
+    sentiment: _builtins.str
+    """the effective labels after the correction"""
+    category: _builtins.str
+    previous_sentiment: _builtins.str
+    previous_category: _builtins.str
+    corrected_by: _builtins.str
+    corrected_at_ms: _builtins.int
+    model_version: _builtins.str
+    def __init__(
+        self,
+        *,
+        feedback_id: _builtins.str = ...,
+        sentiment: _builtins.str = ...,
+        category: _builtins.str = ...,
+        previous_sentiment: _builtins.str = ...,
+        previous_category: _builtins.str = ...,
+        corrected_by: _builtins.str = ...,
+        corrected_at_ms: _builtins.int = ...,
+        model_version: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["category", b"category", "corrected_at_ms", b"corrected_at_ms", "corrected_by", b"corrected_by", "feedback_id", b"feedback_id", "model_version", b"model_version", "previous_category", b"previous_category", "previous_sentiment", b"previous_sentiment", "sentiment", b"sentiment"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CorrectClassificationResponse: _TypeAlias = CorrectClassificationResponse  # noqa: Y015
+
+@_typing.final
 class AuthorizeStoreRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 

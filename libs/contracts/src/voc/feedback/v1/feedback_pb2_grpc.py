@@ -50,6 +50,11 @@ class FeedbackServiceStub:
                 request_serializer=voc_dot_feedback_dot_v1_dot_feedback__pb2.AuthorizeStoreRequest.SerializeToString,
                 response_deserializer=voc_dot_feedback_dot_v1_dot_feedback__pb2.AuthorizeStoreResponse.FromString,
                 _registered_method=True)
+        self.CorrectClassification = channel.unary_unary(
+                '/voc.feedback.v1.FeedbackService/CorrectClassification',
+                request_serializer=voc_dot_feedback_dot_v1_dot_feedback__pb2.CorrectClassificationRequest.SerializeToString,
+                response_deserializer=voc_dot_feedback_dot_v1_dot_feedback__pb2.CorrectClassificationResponse.FromString,
+                _registered_method=True)
 
 
 class FeedbackServiceServicer:
@@ -77,6 +82,16 @@ class FeedbackServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CorrectClassification(self, request, context):
+        """A staff member's correction of an item's sentiment and/or category (#17), on their behalf:
+        the staff app asks notify, notify asks this with the caller's own access token, and feedback
+        applies the same rule as POST /v1/feedback/{id}/corrections (permission, store scope,
+        taxonomy). NOT_FOUND outside the caller's stores, INVALID_ARGUMENT for an unknown label.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_FeedbackServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -94,6 +109,11 @@ def add_FeedbackServiceServicer_to_server(servicer, server):
                     servicer.AuthorizeStore,
                     request_deserializer=voc_dot_feedback_dot_v1_dot_feedback__pb2.AuthorizeStoreRequest.FromString,
                     response_serializer=voc_dot_feedback_dot_v1_dot_feedback__pb2.AuthorizeStoreResponse.SerializeToString,
+            ),
+            'CorrectClassification': grpc.unary_unary_rpc_method_handler(
+                    servicer.CorrectClassification,
+                    request_deserializer=voc_dot_feedback_dot_v1_dot_feedback__pb2.CorrectClassificationRequest.FromString,
+                    response_serializer=voc_dot_feedback_dot_v1_dot_feedback__pb2.CorrectClassificationResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -178,6 +198,33 @@ class FeedbackService:
             '/voc.feedback.v1.FeedbackService/AuthorizeStore',
             voc_dot_feedback_dot_v1_dot_feedback__pb2.AuthorizeStoreRequest.SerializeToString,
             voc_dot_feedback_dot_v1_dot_feedback__pb2.AuthorizeStoreResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CorrectClassification(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/voc.feedback.v1.FeedbackService/CorrectClassification',
+            voc_dot_feedback_dot_v1_dot_feedback__pb2.CorrectClassificationRequest.SerializeToString,
+            voc_dot_feedback_dot_v1_dot_feedback__pb2.CorrectClassificationResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -40,6 +40,12 @@ class FeedbackServiceStub:
     """Whether a store exists and, with a store-app API key, which stores that key may act for:
     how profile's real-time check-in (POST /v1/visits) checks the keys feedback issues.
     """
+    CorrectClassification: _grpc.UnaryUnaryMultiCallable[_feedback_pb2.CorrectClassificationRequest, _feedback_pb2.CorrectClassificationResponse]
+    """A staff member's correction of an item's sentiment and/or category (#17), on their behalf:
+    the staff app asks notify, notify asks this with the caller's own access token, and feedback
+    applies the same rule as POST /v1/feedback/{id}/corrections (permission, store scope,
+    taxonomy). NOT_FOUND outside the caller's stores, INVALID_ARGUMENT for an unknown label.
+    """
 
 @_typing.type_check_only
 class FeedbackServiceAsyncStub(FeedbackServiceStub):
@@ -52,6 +58,12 @@ class FeedbackServiceAsyncStub(FeedbackServiceStub):
     AuthorizeStore: _aio.UnaryUnaryMultiCallable[_feedback_pb2.AuthorizeStoreRequest, _feedback_pb2.AuthorizeStoreResponse]  # type: ignore[assignment]
     """Whether a store exists and, with a store-app API key, which stores that key may act for:
     how profile's real-time check-in (POST /v1/visits) checks the keys feedback issues.
+    """
+    CorrectClassification: _aio.UnaryUnaryMultiCallable[_feedback_pb2.CorrectClassificationRequest, _feedback_pb2.CorrectClassificationResponse]  # type: ignore[assignment]
+    """A staff member's correction of an item's sentiment and/or category (#17), on their behalf:
+    the staff app asks notify, notify asks this with the caller's own access token, and feedback
+    applies the same rule as POST /v1/feedback/{id}/corrections (permission, store scope,
+    taxonomy). NOT_FOUND outside the caller's stores, INVALID_ARGUMENT for an unknown label.
     """
 
 class FeedbackServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -80,6 +92,18 @@ class FeedbackServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_feedback_pb2.AuthorizeStoreResponse, _abc.Awaitable[_feedback_pb2.AuthorizeStoreResponse]]:
         """Whether a store exists and, with a store-app API key, which stores that key may act for:
         how profile's real-time check-in (POST /v1/visits) checks the keys feedback issues.
+        """
+
+    @_abc_1.abstractmethod
+    def CorrectClassification(
+        self,
+        request: _feedback_pb2.CorrectClassificationRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_feedback_pb2.CorrectClassificationResponse, _abc.Awaitable[_feedback_pb2.CorrectClassificationResponse]]:
+        """A staff member's correction of an item's sentiment and/or category (#17), on their behalf:
+        the staff app asks notify, notify asks this with the caller's own access token, and feedback
+        applies the same rule as POST /v1/feedback/{id}/corrections (permission, store scope,
+        taxonomy). NOT_FOUND outside the caller's stores, INVALID_ARGUMENT for an unknown label.
         """
 
 def add_FeedbackServiceServicer_to_server(servicer: FeedbackServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -1,0 +1,270 @@
+"""Corrections of the classifier (#17): a person (staff on the alert, a manager on the dashboard)
+sets an item's sentiment and/or category. The item's row takes the corrected labels at once (so
+every list, report, export and the open cases read them with no join), the correction is kept
+with who, when, what it replaced and which model was corrected (the latest wins), the case
+timeline and the audit log record it, and `voc.feedback.corrected` tells the rest of the system.
+The corrections are also the labelled examples training reads (`labelled_examples`).
+
+The one home of the rule: the REST route and the gRPC call notify makes for the staff app both
+call `correct`."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from voc.events.v1 import events_pb2
+from voc_feedback import messages
+from voc_feedback.models import ClassificationCorrection, Feedback, TimelineEntry, outbox_table
+from voc_platform import taxonomy
+from voc_platform.audit import Audit
+from voc_platform.errors import FieldError, Invalid, NotFound
+from voc_platform.identity import Caller
+from voc_platform.ids import uuid7
+from voc_platform.outbox import add_event
+
+TIMELINE_KIND = "classification_corrected"
+
+
+@dataclass(frozen=True, slots=True)
+class Correction:
+    """One correction as stored: `sentiment` / `category` are None when not corrected."""
+
+    id: str
+    feedback_id: str
+    store_id: str
+    sentiment: str | None
+    category: str | None
+    previous_sentiment: str
+    previous_category: str
+    model_version: str | None
+    corrected_by: str
+    corrected_at: float
+
+    @classmethod
+    def of(cls, row: ClassificationCorrection) -> Correction:
+        return cls(
+            id=row.id,
+            feedback_id=row.feedback_id,
+            store_id=row.store_id,
+            sentiment=row.sentiment,
+            category=row.category,
+            previous_sentiment=row.previous_sentiment,
+            previous_category=row.previous_category,
+            model_version=row.model_version,
+            corrected_by=row.corrected_by,
+            corrected_at=row.corrected_at,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Corrected:
+    """The answer to a correction: what was stored and the item's effective labels after it."""
+
+    correction: Correction
+    sentiment: str
+    category: str
+
+
+@dataclass(frozen=True, slots=True)
+class LabelledExample:
+    """A corrected item as training reads it (`GET /v1/classifier/corrections`)."""
+
+    feedback_id: str
+    text: str
+    language: str
+    sentiment: str  # effective: corrected, or the model's when only the category was
+    category: str
+    corrected_at: float
+    corrected_by: str
+    model_version: str | None
+
+    def as_json(self) -> dict[str, str | None]:
+        return {
+            "feedback_id": self.feedback_id,
+            "text": self.text,
+            "language": self.language,
+            "sentiment": self.sentiment,
+            "category": self.category,
+            "corrected_at": datetime.fromtimestamp(self.corrected_at, tz=UTC).isoformat(),
+            "corrected_by": self.corrected_by,
+            "model_version": self.model_version,
+        }
+
+
+def check_labels(*, sentiment: str | None, category: str | None, where: str = "body") -> None:
+    """At least one label, each from the shared taxonomy: `Invalid` (422) naming the field."""
+    errors: list[FieldError] = []
+    if sentiment is None and category is None:
+        raise Invalid(
+            "Correct the sentiment, the category or both.",
+            errors=[FieldError(where, "give 'sentiment' and/or 'category'")],
+        )
+    if sentiment is not None and sentiment not in taxonomy.SENTIMENTS:
+        errors.append(FieldError(f"{where}.sentiment", f"one of {', '.join(taxonomy.SENTIMENTS)}"))
+    if category is not None and category not in taxonomy.CATEGORIES:
+        errors.append(FieldError(f"{where}.category", f"'{category}' is not in the taxonomy"))
+    if errors:
+        # The detail names them too: the staff app gets it relayed over gRPC, without `errors`.
+        named = "; ".join(f"{e.field.removeprefix(where + '.')}: {e.message}" for e in errors)
+        raise Invalid(f"The correction names a label outside the taxonomy ({named}).", errors=errors)
+
+
+async def correct(
+    session: AsyncSession,
+    *,
+    feedback_id: str,
+    caller: Caller,
+    sentiment: str | None,
+    category: str | None,
+    audit: Audit,
+) -> Corrected:
+    """Record `caller`'s correction (its permission checked at the edge) in the session's
+    transaction. The item is looked up within the caller's stores (the admin token and cx_admin:
+    every store) and locked: another store's item is `NotFound`, as if it did not exist.
+    Labels are checked first, so a refused correction writes nothing. The time is read once the
+    row is locked, so of two concurrent corrections the later one is the one in force."""
+    check_labels(sentiment=sentiment, category=category)
+    query = select(Feedback).where(Feedback.id == feedback_id).with_for_update()
+    scope = caller.scope
+    if scope is not None:
+        query = query.where(Feedback.store_id.in_(tuple(scope)))
+    row = await session.scalar(query)
+    if row is None:
+        raise NotFound(f"No feedback '{feedback_id}'.")
+    now = time.time()
+    stored = ClassificationCorrection(
+        id=uuid7(),
+        feedback_id=row.id,
+        store_id=row.store_id,
+        sentiment=sentiment,
+        category=category,
+        previous_sentiment=row.sentiment,
+        previous_category=row.category,
+        model_version=row.model_version,
+        corrected_by=corrector(caller),
+        corrected_at=now,
+    )
+    session.add(stored)
+    effective_sentiment = sentiment or row.sentiment
+    effective_category = category or row.category
+    # The item's own labels: what every list, report and export reads.
+    row.sentiment, row.category = effective_sentiment, effective_category
+    detail = {
+        "sentiment": effective_sentiment,
+        "category": effective_category,
+        "previous_sentiment": stored.previous_sentiment,
+        "previous_category": stored.previous_category,
+        "corrected": [name for name, value in (("sentiment", sentiment), ("category", category)) if value],
+        "model_version": row.model_version,
+    }
+    session.add(
+        TimelineEntry(
+            feedback_id=row.id,
+            at=now,
+            kind=TIMELINE_KIND,
+            actor=caller.actor.name[:64],
+            detail=detail,
+            event_id=None,
+        )
+    )
+    await session.flush()
+    await audit.record(
+        session,
+        actor=caller.actor,
+        action="feedback.classification_corrected",
+        target=f"feedback:{row.id}",
+        detail=detail,
+    )
+    correction = Correction.of(stored)
+    await add_event(
+        session,
+        outbox_table,
+        subject=messages.SUBJECT_CORRECTED,
+        message=corrected_event(correction, sentiment=effective_sentiment, category=effective_category),
+        event_id=f"corrected:{correction.id}",
+    )
+    return Corrected(correction, effective_sentiment, effective_category)
+
+
+def corrector(caller: Caller) -> str:
+    """Who a correction names: the staff id, or `admin` for the admin token."""
+    return "admin" if caller.principal is None else caller.principal.staff_id[:64]
+
+
+def corrected_event(
+    correction: Correction, *, sentiment: str, category: str
+) -> events_pb2.ClassificationCorrected:
+    return events_pb2.ClassificationCorrected(
+        correction_id=correction.id,
+        feedback_id=correction.feedback_id,
+        store_id=correction.store_id,
+        sentiment=sentiment,
+        category=category,
+        previous_sentiment=correction.previous_sentiment,
+        previous_category=correction.previous_category,
+        sentiment_corrected=correction.sentiment is not None,
+        category_corrected=correction.category is not None,
+        model_version=correction.model_version or "",
+        corrected_by=correction.corrected_by,
+        corrected_at_ms=int(correction.corrected_at * 1000),
+    )
+
+
+async def latest(session: AsyncSession, *, feedback_id: str) -> Correction | None:
+    """The item's latest correction (the one in force); None when it was never corrected."""
+    row = await session.scalar(
+        select(ClassificationCorrection)
+        .where(ClassificationCorrection.feedback_id == feedback_id)
+        .order_by(ClassificationCorrection.corrected_at.desc(), ClassificationCorrection.id.desc())
+        .limit(1)
+    )
+    return Correction.of(row) if row is not None else None
+
+
+async def labelled_examples(session: AsyncSession, *, since: float | None) -> list[LabelledExample]:
+    """Every corrected item whose latest correction is at or after `since`, oldest first, with
+    the item's effective labels. Left out: items with no text (nothing to learn from) and items
+    of an erased customer (their identifiers were dropped, `cases.redact_customer`: a linked
+    item with none left), whose words are not ours to train on."""
+    # uuid7 ids sort by time: each item's greatest id is its latest correction.
+    newest = select(func.max(ClassificationCorrection.id)).group_by(ClassificationCorrection.feedback_id)
+    query = (
+        select(
+            ClassificationCorrection,
+            Feedback.text,
+            Feedback.language,
+            Feedback.sentiment,
+            Feedback.category,
+            Feedback.customer_id,
+            Feedback.customer,
+        )
+        .join(Feedback, Feedback.id == ClassificationCorrection.feedback_id)
+        .where(ClassificationCorrection.id.in_(newest))
+        .where(Feedback.text.is_not(None))
+        .order_by(ClassificationCorrection.corrected_at, ClassificationCorrection.id)
+    )
+    if since is not None:
+        query = query.where(ClassificationCorrection.corrected_at >= since)
+    examples = []
+    rows = (await session.execute(query)).tuples()
+    for correction, text, language, sentiment, category, customer_id, customer in rows:
+        if not (text or "").strip() or (customer_id is not None and not customer):
+            continue
+        examples.append(
+            LabelledExample(
+                feedback_id=correction.feedback_id,
+                text=text,
+                language=language,
+                sentiment=sentiment,
+                category=category,
+                corrected_at=correction.corrected_at,
+                corrected_by=correction.corrected_by,
+                model_version=correction.model_version,
+            )
+        )
+    return examples

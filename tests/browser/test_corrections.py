@@ -1,0 +1,174 @@
+"""Correcting the classifier in one tap (#17), in a real headless Chromium against the system
+running as processes: the shift lead corrects an alert's category and sentiment in the staff app
+(notify relays it to feedback over gRPC); the case, the analytics and the alert change at once and
+say who corrected it. A store manager corrects an open case from the dashboard the same way."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from playwright.sync_api import Browser, Page, expect
+
+from tests.browser.conftest import LEAD, NEEDS_CHROMIUM, new_phone_context, post_feedback, sign_in, wait_for
+from tests.conftest import RunningSystem
+from tests.support.system import login
+
+pytestmark = NEEDS_CHROMIUM
+STORE = "store-gangnam"
+MANAGER = "seoyeon@gangnam.demo"  # the store manager of store-gangnam
+
+
+@pytest.fixture
+def phone(browser: Browser, origin: str) -> Iterator[Page]:
+    context = new_phone_context(browser, origin, notifications=False)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.on("console", lambda m: errors.append(m.text) if "Content Security Policy" in m.text else None)
+    yield page
+    assert errors == [], f"uncaught errors in the page: {errors}"
+    context.close()
+
+
+def analytics(system: RunningSystem) -> dict[str, Any]:
+    response = httpx.get(
+        f"{system.url('feedback')}/v1/analytics", params={"store_id": STORE}, headers=system.admin_headers
+    )
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def feedback_item(system: RunningSystem, feedback_id: str) -> dict[str, Any]:
+    body: dict[str, Any] = httpx.get(
+        f"{system.url('feedback')}/v1/feedback/{feedback_id}", headers=system.admin_headers
+    ).json()
+    return body
+
+
+def test_staff_correct_an_alert_and_the_case_and_analytics_follow(
+    phone: Page, origin: str, running_system: RunningSystem, artifacts: Path
+) -> None:
+    lead = running_system.staff(LEAD)
+    sign_in(phone, origin, lead)
+    feedback_id = post_feedback(
+        running_system,
+        {
+            "store_id": STORE,
+            "channel": "kiosk",
+            "text": "계산대에서 30분이나 기다렸어요. 너무 느려요",
+            "ratings": {"csat": 2},
+        },
+    )
+    row = phone.locator(f'a.alert-row[data-feedback-id="{feedback_id}"]')
+    expect(row).to_be_visible()
+    alert_id = row.get_attribute("data-alert-id")
+    before = feedback_item(running_system, feedback_id)["classification"]
+    assert before["category"] != "cleanliness" and before["sentiment"] != "neutral"
+    mix_before = analytics(running_system)["category_mix"]
+
+    row.click()
+    card = phone.locator("#correct-card")
+    expect(card).to_be_visible()
+    # The labels in force are shown: the sentiment chip filled, the category picked.
+    expect(card.locator(f'[data-sentiment="{before["sentiment"]}"]')).to_have_attribute(
+        "aria-pressed", "true"
+    )
+    expect(phone.locator("#correct-category")).to_have_value(before["category"])
+    expect(phone.locator("#corrected-note")).to_have_count(0)
+
+    # One tap each: the category from the picker, then the sentiment chip.
+    phone.select_option("#correct-category", "cleanliness")
+    expect(phone.locator("#flash")).to_have_text("분류를 수정했습니다.")
+    expect(phone.locator("#corrected-note")).to_contain_text("(나)")
+    card.locator('[data-sentiment="neutral"]').click()
+    expect(card.locator('[data-sentiment="neutral"]')).to_have_attribute("aria-pressed", "true")
+    expect(phone.locator("#correct-category")).to_have_value("cleanliness")
+    expect(phone.locator("#corrected-note")).to_contain_text("청결")  # what it was before: the category
+    card.scroll_into_view_if_needed()
+    phone.screenshot(path=artifacts / "staff-app-correction.png")
+
+    # The case: the corrected labels, who and when, on its timeline.
+    item = feedback_item(running_system, feedback_id)
+    assert item["classification"]["category"] == "cleanliness"
+    assert item["classification"]["sentiment"] == "neutral"
+    assert item["correction"]["by"] == lead["id"] and item["correction"]["sentiment"] == "neutral"
+    assert item["correction"]["previous_category"] == "cleanliness"  # the latest correction's before
+    kinds = [t["kind"] for t in item["timeline"]]
+    assert kinds.count("classification_corrected") == 2
+    # Analytics at once.
+    mix = analytics(running_system)["category_mix"]
+    assert mix.get("cleanliness", 0) == mix_before.get("cleanliness", 0) + 1
+    assert mix.get(before["category"], 0) == mix_before.get(before["category"], 0) - 1
+    # The alert hears it from the bus.
+    headers = login(running_system, LEAD)
+
+    def alert_labels() -> dict[str, Any] | None:
+        alert = httpx.get(f"{running_system.url('notify')}/v1/alerts/{alert_id}", headers=headers).json()
+        shown: dict[str, Any] = alert["classification"]
+        return (
+            shown if shown.get("sentiment") == "neutral" and shown.get("category") == "cleanliness" else None
+        )
+
+    shown = wait_for(alert_labels)
+    assert shown["corrected"]["by"] == lead["id"]
+    # After a reload the app shows the corrected labels from the alert itself.
+    phone.reload()
+    expect(phone.locator("#corrected-note")).to_contain_text("(나)")
+    expect(phone.locator("#correct-category")).to_have_value("cleanliness")
+
+    # An unknown category is refused by feedback through notify: 422 problem+json, nothing written.
+    refused = httpx.post(
+        f"{running_system.url('notify')}/v1/alerts/{alert_id}/corrections",
+        json={"category": "teleportation"},
+        headers=headers,
+    )
+    assert refused.status_code == 422 and refused.headers["content-type"].startswith(
+        "application/problem+json"
+    )
+    assert "teleportation" in refused.json()["detail"]
+    assert [t["kind"] for t in feedback_item(running_system, feedback_id)["timeline"]].count(
+        "classification_corrected"
+    ) == 2
+
+
+def test_a_manager_corrects_an_open_case_from_the_dashboard(
+    browser: Browser, running_system: RunningSystem, artifacts: Path
+) -> None:
+    feedback_id = post_feedback(
+        running_system,
+        {
+            "store_id": STORE,
+            "channel": "app",
+            "text": "The fries were soggy and cold",
+            "ratings": {"csat": 2},
+        },
+    )
+    before = feedback_item(running_system, feedback_id)["classification"]
+    target = "delivery" if before["category"] != "delivery" else "other"
+    token = login(running_system, MANAGER)["Authorization"].removeprefix("Bearer ")
+    page = browser.new_page(viewport={"width": 1400, "height": 1000}, locale="en-GB")
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.on("console", lambda m: errors.append(m.text) if "Content Security Policy" in m.text else None)
+    try:
+        page.goto(f"{running_system.url('feedback')}/dashboard#token={token}&lang=en")
+        row = page.locator(f'#cases tr[data-id="{feedback_id}"]')
+        expect(row).to_be_visible(timeout=10_000)
+        expect(row.locator("[data-corrected]")).to_have_count(0)
+        row.locator(f"select[data-correct-category='{feedback_id}']").select_option(target)
+        expect(row.locator("[data-corrected]")).to_be_visible()
+        row.locator('[data-sentiment="positive"]').click()
+        expect(row.locator('[data-sentiment="positive"]')).to_have_attribute("aria-pressed", "true")
+        page.screenshot(path=artifacts / "dashboard-correction.png")
+    finally:
+        page.close()
+    assert errors == []
+    item = feedback_item(running_system, feedback_id)
+    manager = running_system.staff(MANAGER)
+    assert item["classification"]["category"] == target and item["classification"]["sentiment"] == "positive"
+    assert item["correction"]["by"] == manager["id"]

@@ -1,0 +1,55 @@
+"""Feedback migration 0007 (#17): from 0006 the upgrade adds `classification_corrections`,
+matches the models exactly (no drift anywhere in feedback's schema), and downgrades back."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import inspect
+from sqlalchemy.engine import Connection
+
+import voc_feedback
+from tests.conftest import DatabaseFactory
+from voc_feedback.models import Base
+from voc_platform import migrations
+from voc_platform.db import Database
+
+MIGRATIONS = Path(voc_feedback.__file__).parent / "migrations"
+
+
+def downgrade(connection: Connection, revision: str) -> None:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.attributes["connection"] = connection
+    command.downgrade(config, revision)
+
+
+def drift(connection: Connection) -> list[object]:
+    context = MigrationContext.configure(connection, opts={"compare_type": True})
+    return [d for d in compare_metadata(context, Base.metadata) if "alembic_version" not in str(d)]
+
+
+async def test_0007_adds_the_corrections_matches_the_models_and_downgrades(
+    databases: DatabaseFactory,
+) -> None:
+    database = Database(databases.url("feedback_0007"))
+    try:
+        await migrations.upgrade(database, MIGRATIONS, name="feedback", revision="0006")
+        async with database.engine.begin() as conn:
+            assert "classification_corrections" not in await conn.run_sync(
+                lambda c: inspect(c).get_table_names()
+            )
+        await migrations.upgrade(database, MIGRATIONS, name="feedback")
+        async with database.engine.begin() as conn:
+            assert "classification_corrections" in await conn.run_sync(lambda c: inspect(c).get_table_names())
+            assert await conn.run_sync(drift) == []
+            await conn.run_sync(downgrade, "0006")
+            assert "classification_corrections" not in await conn.run_sync(
+                lambda c: inspect(c).get_table_names()
+            )
+    finally:
+        await database.dispose()
