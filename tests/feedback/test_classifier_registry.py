@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import orjson
 import pytest
 
 from tests.conftest import DatabaseFactory
@@ -269,9 +270,27 @@ def test_a_regressing_model_is_refused_with_its_figures_and_nothing_changes(
 
 @pytest.fixture(scope="module")
 def promoted(cluster: Cluster, refused: subprocess.CompletedProcess[str]) -> str:
-    """The one full training of the suite: corpora + the sample corrections, gated, promoted."""
+    """The one full training of the suite: corpora + staff corrections, gated, promoted. The
+    corrections are made through replica A's API on items it classified, and `voc classifier
+    train --from` reads them back from A's labelled-example export: the whole loop."""
+    for line in CORRECTIONS.read_text().splitlines():
+        sample = orjson.loads(line)
+        posted = httpx.post(
+            f"{cluster.a.url}/v1/feedback",
+            json={"store_id": STORE, "channel": "kiosk", "text": sample["text"]},
+            headers={"Authorization": f"Bearer {cluster.key}"},
+            timeout=10,
+        )
+        assert posted.status_code == 202, posted.text
+        corrected = httpx.post(
+            f"{cluster.a.url}/v1/feedback/{posted.json()['id']}/corrections",
+            json={"sentiment": sample["sentiment"], "category": sample["category"]},
+            headers=cluster.a.admin,
+            timeout=10,
+        )
+        assert corrected.status_code in (200, 201), corrected.text
     started = time.monotonic()
-    done = cluster.voc("train", "--corrections", str(CORRECTIONS), "--no-progress")
+    done = cluster.voc("train", "--from", cluster.a.url, "--no-progress")
     elapsed = time.monotonic() - started
     assert done.returncode == 0, done.stdout + done.stderr
     print(f"\n{done.stdout}\nvoc classifier train (full): {elapsed:.1f} s")
@@ -288,7 +307,8 @@ def test_a_full_retrain_with_corrections_is_promoted_and_every_replica_switches(
     state = cluster.a.state()
     assert state["active_version"] == version
     (row,) = [m for m in state["models"] if m["version"] == version]
-    assert row["training_rows"] > 46_000 and row["metrics"]["training_rows"]["correction"] == 7
+    # Eight corrected items (the sample's eight lines, each its own item here).
+    assert row["training_rows"] > 46_000 and row["metrics"]["training_rows"]["correction"] == 8
     assert row["metrics"]["gate"]["baseline_version"] == BUILTIN and row["promoted_at"]
     waited = wait_served(cluster.b, version)
     print(f"\npromoted through A -> served by B after {waited * 1000:.0f} ms more")

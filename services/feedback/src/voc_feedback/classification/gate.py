@@ -26,17 +26,20 @@ GATE_METRICS: dict[str, tuple[str, str]] = {
     "category_macro_f1.en-restaurant": ("en-restaurant", "category"),
 }
 #: How far each figure may fall before the candidate is refused: retraining is not free of noise
-#: (a few new rows change every mini-batch after them), so "no regression" means "no more than a
-#: retrain's own jitter". 0.005 on the large sets (ko-real 2,400 items: 12; en-real 2,983: 15) and
-#: 0.015 on the 313-item restaurant set (5 items; one item moves its macro-F1 by up to ~0.01).
-#: Measured: the full retrain with the seven sample corrections moved ko-real -0.0004, en-real
-#: +0.0026, en-restaurant -0.0096 (3 items) and its category macro-F1 -0.0045; the deliberately
-#: small model falls 0.015 / 0.064 / 0.080 / 0.211 (CLASSIFIER.md, "Learning from corrections").
+#: (a few new rows change every mini-batch after them), so "no regression" means "no more than
+#: one standard error of the figure on that set", sqrt(p(1-p)/n) at today's figures: ko-real
+#: (2,400 items, p 0.79) 0.008, en-real (2,983, p 0.68) 0.009, en-restaurant (313, p 0.83) 0.021,
+#: and 0.025 for its category macro-F1 (six classes of 20-150 items each move it more than one
+#: accuracy point). Measured: two full retrains with the same seven corrections, one read from a
+#: file and one from the service's export, moved en-restaurant by -0.0096 and -0.0192 (3 and 6
+#: of 313 items) and the rest by under 0.008; the deliberately small model falls 0.008 / 0.077 /
+#: 0.083 / 0.195, so it is still refused on three figures (CLASSIFIER.md, "Learning from
+#: corrections").
 TOLERANCE: dict[str, float] = {
-    "sentiment_accuracy.ko-real": 0.005,
-    "sentiment_accuracy.en-real": 0.005,
-    "sentiment_accuracy.en-restaurant": 0.015,
-    "category_macro_f1.en-restaurant": 0.015,
+    "sentiment_accuracy.ko-real": 0.008,
+    "sentiment_accuracy.en-real": 0.009,
+    "sentiment_accuracy.en-restaurant": 0.021,
+    "category_macro_f1.en-restaurant": 0.025,
 }
 
 
