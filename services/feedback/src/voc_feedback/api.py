@@ -19,7 +19,12 @@ def build_app(
     settings: Settings, database: Database, outreach_reports: OutreachReports | None = None
 ) -> FastAPI:
     """The app with every router; settings, database and rate limiter on `app.state` (`deps`)."""
-    app = create_app(title="Frontline VoC — feedback", service="voc-feedback")
+    app = create_app(
+        title="Frontline VoC — feedback",
+        service="voc-feedback",
+        console_origins=settings.console_origin_list,
+        connect_sources=settings.console_connect_sources,
+    )
     install_health_routes(app)
     app.state.settings = settings
     app.state.database = database
