@@ -15,7 +15,9 @@ from voc_platform.errors import NotFound
 router = APIRouter(include_in_schema=False)
 DASHBOARD_DIR = Path(__file__).resolve().parents[1] / "dashboard"
 DASHBOARD_ASSETS = {
+    "session.js": "text/javascript; charset=utf-8",
     "dashboard.js": "text/javascript; charset=utf-8",
+    "admin.js": "text/javascript; charset=utf-8",
     "dashboard.css": "text/css; charset=utf-8",
 }
 
