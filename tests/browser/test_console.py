@@ -115,6 +115,16 @@ def test_a_store_manager_sees_only_their_store_and_signing_out_revokes(
         assert keys.status_code == 403
         page.screenshot(path=str(artifacts / "console-store-manager.png"), full_page=True)
 
+        # A refresh (the page's timer does it a minute before expiry) rotates both tokens and
+        # keeps the board; a reload of the tab resumes the session without the password.
+        page.evaluate("window.VocConsole.refresh()")
+        renewed = console_token(page)
+        assert renewed != token
+        page.reload()
+        expect(page.locator("body[data-loaded=true]")).to_have_count(1, timeout=15_000)
+        expect(page.locator("#login")).to_be_hidden()
+        assert console_token(page) == renewed
+
         # (c) Signing out revokes: the form is back, the tab forgot the tokens, and the access
         # token stops working on every service (within the revocation bound).
         page.click("#logout")
