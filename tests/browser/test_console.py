@@ -139,6 +139,13 @@ def test_a_store_manager_sees_only_their_store_and_signing_out_revokes(
                 timeout=15,
                 page=page,
             )
+        # A shift lead has no dashboard: told so, not shown an empty or broken board.
+        page.fill("#email", "minji@gangnam.demo")
+        page.fill("#password", running_system.staff("minji@gangnam.demo")["password"])
+        page.click("#login button[type=submit]")
+        expect(page.locator("#no-access")).to_be_visible()
+        expect(page.locator("[data-testid=who-role]")).to_have_text("Shift lead")
+        expect(page.locator("#board")).to_be_hidden()
         assert not errors, errors
     finally:
         page.close()
@@ -284,6 +291,11 @@ def test_a_cx_admin_runs_the_directory_keys_playbooks_and_webhooks(
             ("notify", "webhook.delete"),
         ):
             assert any(e["actor"] == me for e in audited(running_system, service, action)), (service, action)
+        # The sections speak Korean too.
+        page.click("#lang")
+        expect(page.locator("#nav button[data-view=directory]")).to_have_text("직원·매장")
+        expect(page.locator("[data-testid=webhook-table] th").nth(1)).to_have_text("이벤트")
+        expect(page.locator("#webhook-form button[type=submit]")).to_have_text("만들기")
         assert not errors, errors
     finally:
         page.close()
