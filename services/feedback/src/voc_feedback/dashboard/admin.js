@@ -291,7 +291,8 @@
       const row = el("tr", {"data-id": p.id, "data-version": String(p.version)});
       const title = p.title ? (p.title[lang] || p.title.en || p.title.ko) : "";
       cells(row, [p.id, p.version, p.kind, title, p.source_file,
-        td(button("rollback", () => rollBack(p.id), {class: "rollback"}))]);
+        // Only where an earlier version exists (the service still decides, 409 otherwise).
+        p.version > 1 ? td(button("rollback", () => rollBack(p.id), {class: "rollback"})) : td()]);
       body.append(row);
     }
   }
