@@ -7,7 +7,7 @@
 "use strict";
 (function () {
   const KEY = "voc-console-session";
-  const REFRESH_MARGIN_S = 60;  // refresh this long before expiry (a tenth of a short token's life at most)
+  const REFRESH_MARGIN_S = 60;  // refresh this long before expiry (a fifth of a shorter token's life)
   const listeners = {"signed-in": [], "signed-out": []};
   let session = null;  // {access_token, refresh_token, expires_at (ms), staff}
   let bases = null;  // service -> origin ("" = this one)
@@ -45,7 +45,7 @@
   function schedule() {
     if (timer) clearTimeout(timer);
     const life = session.expires_at - Date.now();
-    const wait = Math.max(5000, Math.min(life - REFRESH_MARGIN_S * 1000, life * 0.8));
+    const wait = Math.max(5000, life - Math.min(REFRESH_MARGIN_S * 1000, life / 5));
     timer = setTimeout(() => { refresh().catch(() => {}); }, wait);
   }
 
