@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, ViewportSize, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page, ViewportSize, expect, sync_playwright
 
 from tests.conftest import RunningSystem
 from tests.support.system import login
@@ -112,3 +112,29 @@ def sign_in(page: Page, origin: str, person: dict[str, Any]) -> None:
     page.fill("#password", person["password"])
     page.click("#login-form button[type=submit]")
     page.wait_for_selector("body[data-view=inbox]", state="attached")
+
+
+CONSOLE_SESSION_KEY = "voc-console-session"  # session.js keeps the tokens here, in this tab only
+
+
+def sign_in_console(page: Page, system: RunningSystem, email: str, *, lang: str = "ko") -> None:
+    """Through the dashboard's staff sign-in form (#20 §2), as a manager would, until the board
+    has loaded with their token."""
+    page.goto(f"{system.url('feedback')}/dashboard#lang={lang}")
+    page.fill("#email", email)
+    page.fill("#password", system.staff(email)["password"])
+    page.click("#login button[type=submit]")
+    expect(page.locator("body[data-loaded=true]")).to_have_count(1, timeout=15_000)
+
+
+def console_token(page: Page) -> str:
+    """The access token the signed-in console holds (to show what the services answer it)."""
+    return str(page.evaluate(f"JSON.parse(sessionStorage.getItem('{CONSOLE_SESSION_KEY}')).access_token"))
+
+
+def watch_page_errors(page: Page) -> list[str]:
+    """Script errors and Content-Security-Policy violations of the page, as they happen."""
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.on("console", lambda m: errors.append(m.text) if "Content Security Policy" in m.text else None)
+    return errors

@@ -13,7 +13,16 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from tests.browser.conftest import LEAD, NEEDS_CHROMIUM, new_phone_context, post_feedback, sign_in, wait_for
+from tests.browser.conftest import (
+    LEAD,
+    NEEDS_CHROMIUM,
+    new_phone_context,
+    post_feedback,
+    sign_in,
+    sign_in_console,
+    wait_for,
+    watch_page_errors,
+)
 from tests.conftest import RunningSystem
 from tests.support.system import login
 
@@ -150,13 +159,10 @@ def test_a_manager_corrects_an_open_case_from_the_dashboard(
     )
     before = feedback_item(running_system, feedback_id)["classification"]
     target = "delivery" if before["category"] != "delivery" else "other"
-    token = login(running_system, MANAGER)["Authorization"].removeprefix("Bearer ")
     page = browser.new_page(viewport={"width": 1400, "height": 1000}, locale="en-GB")
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.on("console", lambda m: errors.append(m.text) if "Content Security Policy" in m.text else None)
+    errors = watch_page_errors(page)
     try:
-        page.goto(f"{running_system.url('feedback')}/dashboard#token={token}&lang=en")
+        sign_in_console(page, running_system, MANAGER, lang="en")
         row = page.locator(f'#cases tr[data-id="{feedback_id}"]')
         expect(row).to_be_visible(timeout=10_000)
         expect(row.locator("[data-corrected]")).to_have_count(0)

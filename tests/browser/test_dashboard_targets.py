@@ -9,9 +9,8 @@ from pathlib import Path
 
 from playwright.sync_api import Browser, expect
 
-from tests.browser.conftest import NEEDS_CHROMIUM
+from tests.browser.conftest import NEEDS_CHROMIUM, sign_in_console, watch_page_errors
 from tests.conftest import RunningSystem
-from tests.support.system import login
 
 pytestmark = NEEDS_CHROMIUM
 MANAGER = "seoyeon@gangnam.demo"
@@ -20,14 +19,10 @@ MANAGER = "seoyeon@gangnam.demo"
 def test_the_store_manager_sees_targets_and_outreach_work(
     running_system: RunningSystem, browser: Browser, artifacts: Path
 ) -> None:
-    token = login(running_system, MANAGER)["Authorization"].removeprefix("Bearer ")
     page = browser.new_page(viewport={"width": 1280, "height": 1400}, locale="en-US")
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.on("console", lambda m: errors.append(m.text) if "Content Security Policy" in m.text else None)
+    errors = watch_page_errors(page)
     try:
-        page.goto(f"{running_system.url('feedback')}/dashboard#token={token}&lang=en")
-        expect(page.locator("body[data-loaded=true]")).to_have_count(1, timeout=15_000)
+        sign_in_console(page, running_system, MANAGER, lang="en")
 
         targets = page.locator("[data-testid=targets]")
         expect(targets.locator("tr[data-place]")).to_have_count(1)  # their store, no area row

@@ -11,11 +11,13 @@ import httpx
 import pytest
 from playwright.sync_api import expect, sync_playwright
 
+from tests.browser.conftest import sign_in_console, watch_page_errors
 from tests.conftest import RunningSystem
 from tests.support.system import post_feedback
 from voc_cli.demo import STORES
 
 CHROMIUM = "/usr/bin/chromium"
+CX_ADMIN = "cx@hq.demo"
 
 pytestmark = [
     pytest.mark.browser,
@@ -61,17 +63,11 @@ def test_dashboard_draws_seeded_data_and_updates_live(running_system: RunningSys
         )
         try:
             page = browser.new_page(viewport={"width": 1280, "height": 1000}, locale="ko-KR")
-            errors: list[str] = []
-            page.on("pageerror", lambda exc: errors.append(str(exc)))
-            page.on(
-                "console", lambda m: errors.append(m.text) if "Content Security Policy" in m.text else None
-            )
-            token = running_system.system.admin_token
-            page.goto(f"{feedback}/dashboard#token={token}&lang=ko")
-            expect(page.locator("body[data-loaded=true]")).to_have_count(1, timeout=10_000)
+            errors = watch_page_errors(page)
+            # The CX team's own sign-in (every store), no admin token in the browser (#20 §2).
+            sign_in_console(page, running_system, CX_ADMIN, lang="ko")
             expect(page.locator("h1")).to_have_text("고객의 소리 대시보드")
-            # The token left the address bar once read.
-            assert token not in page.url
+            assert "token" not in page.url
 
             trend_bars = page.locator("[data-testid=trend-chart] rect.bar")
             assert trend_bars.count() >= 1
@@ -144,10 +140,13 @@ def test_dashboard_draws_seeded_data_and_updates_live(running_system: RunningSys
             )
             page.screenshot(path=str(artifacts / "dashboard-3-en.png"), full_page=True)
 
-            # A wrong token gets the sign-in form, not a broken page.
-            other = browser.new_page()
-            other.goto(f"{feedback}/dashboard#token=wrong")
-            expect(other.locator("#login")).to_be_visible()
+            # A wrong password gets the sign-in form again with a message, not a broken page.
+            other = browser.new_page(locale="en-US")
+            other.goto(f"{feedback}/dashboard#lang=en")
+            other.fill("#email", CX_ADMIN)
+            other.fill("#password", "not-the-password")
+            other.click("#login button[type=submit]")
+            expect(other.locator("#login-error")).to_have_text("Wrong e-mail or password.")
             expect(other.locator("#board")).to_be_hidden()
             assert errors == []
 

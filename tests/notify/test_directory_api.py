@@ -295,3 +295,50 @@ def test_a_repeat_complaint_updates_the_open_alert_and_moves_both_cases(
     assert r.status_code == 200
     for feedback_id in (first_id, second_id):
         wait_for(lambda fid=feedback_id: case(fid)["status"] == "resolved", timeout=15)
+
+
+def test_the_staff_list_is_scoped_in_the_query_and_never_shows_passwords(
+    running_system: RunningSystem, directory: str
+) -> None:
+    """The console's directory (#20 §2): everyone for cx_admin and the admin token, a manager's
+    stores' staff (an area manager's area's) otherwise; a store id that merely starts like
+    another (store-gangnam-annex) is not the same store."""
+    annex = {
+        "id": "dir-annex",
+        "name": "Annex Staff",
+        "email": "annex@dir.demo",
+        "password": "annex-password-1",
+        "role": "staff",
+        "store_ids": ["store-gangnam-annex"],
+    }
+    r = httpx.put(f"{directory}/v1/admin/staff", headers=admin(running_system), json=[annex])
+    assert r.status_code == 200, r.text
+
+    def listed(headers: dict[str, str]) -> dict[str, dict[str, Any]]:
+        answer = httpx.get(f"{directory}/v1/admin/staff", headers=headers)
+        assert answer.status_code == 200, answer.text
+        return {s["id"]: s for s in answer.json()["staff"]}
+
+    everyone = listed(admin(running_system))
+    assert {"staff-gn-mgr", "staff-bs-lead", "dir-lead", "dir-annex"} <= set(everyone)
+    assert all("password" not in str(s.keys()) for s in everyone.values())
+    assert everyone["dir-annex"] == {
+        "id": "dir-annex",
+        "name": "Annex Staff",
+        "email": "annex@dir.demo",
+        "role": "staff",
+        "store_ids": ["store-gangnam-annex"],
+        "area_id": None,
+        "language": "ko",
+        "active": True,
+    }
+    assert set(listed(login(running_system, "cx@hq.demo"))) == set(everyone)
+    gangnam = set(listed(login(running_system, "seoyeon@gangnam.demo")))
+    assert {"staff-gn-1", "staff-gn-lead", "staff-gn-mgr"} <= gangnam
+    assert not gangnam & {"dir-annex", "staff-hd-lead", "staff-bs-lead", "dir-lead"}
+    seoul = set(listed(login(running_system, "jimin@area.demo")))
+    assert {"staff-gn-1", "staff-hd-lead", "staff-hd-mgr"} <= seoul and "staff-bs-lead" not in seoul
+    problem(
+        httpx.get(f"{directory}/v1/admin/staff", headers=login(running_system, "minji@gangnam.demo")), 403
+    )
+    problem(httpx.get(f"{directory}/v1/admin/staff"), 401)

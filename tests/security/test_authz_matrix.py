@@ -243,6 +243,7 @@ TABLE: dict[str, Row] = {
     ),
     "feedback GET /f/assets/follow-up.css": PUBLIC,
     "feedback GET /dashboard": PUBLIC,  # the page; its data comes from the analytics API
+    "feedback GET /dashboard/config.json": PUBLIC,  # where notify and actions are: no secret
     "feedback GET /dashboard/assets/{name}": Row(
         PUBLIC.statuses, lambda _: Call(path={"name": "dashboard.js"})
     ),
@@ -325,6 +326,11 @@ TABLE: dict[str, Row] = {
         PUBLIC.statuses, lambda _: Call(path={"playbook_id": "app-digital-default"})
     ),
     "actions PUT /v1/playbooks": cx_only(200, playbook),
+    "actions POST /v1/playbooks:validate": cx_only(200, playbook),  # writes nothing
+    # A bundled playbook has one version: nothing to roll back to (409), and nothing changes.
+    "actions POST /v1/playbooks/{playbook_id}/rollback": cx_only(
+        409, lambda _: Call(path={"playbook_id": "app-digital-default"})
+    ),
     "actions POST /v1/plans:lookup": Row(
         PUBLIC.statuses, lambda _: Call(json={"feedback": {"category": "food_quality", "store_id": STORE_A}})
     ),
@@ -402,6 +408,7 @@ TABLE: dict[str, Row] = {
     "notify PUT /v1/admin/stores": cx_only(200, lambda _: Call(json=[NOTIFY_STORE_A])),
     # Managers read the directory of their stores (an answer without store B's).
     "notify GET /v1/admin/stores": row("403 403 403 200 200 200 403", admin=200),
+    "notify GET /v1/admin/staff": row("403 403 403 200 200 200 403", admin=200),
     "notify PUT /v1/admin/staff": cx_only(200, lambda _: Call(json=[MATRIX_STAFF])),
     "notify POST /v1/admin/staff:import": cx_only(
         200, lambda _: Call(content=MATRIX_STAFF_CSV, content_type="text/csv")

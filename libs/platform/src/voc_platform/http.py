@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequen
 from datetime import UTC, datetime
 from importlib.metadata import version as _installed_version
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 import orjson
 from fastapi import Depends, FastAPI, Request
@@ -18,6 +19,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from opentelemetry.trace import SpanKind
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from voc_platform import metrics, telemetry
@@ -266,11 +268,30 @@ class TracingMiddleware:
 
 # Every page and asset is served by the service itself: scripts, styles, images, the manifest
 # and the service worker come from 'self', nothing runs inline, nothing frames the app.
-CONTENT_SECURITY_POLICY = (
+# `{connect}` is 'self' and, for the manager console, the other services' origins it calls.
+_POLICY_TEMPLATE = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-    "connect-src 'self'; font-src 'self'; manifest-src 'self'; worker-src 'self'; "
+    "connect-src {connect}; font-src 'self'; manifest-src 'self'; worker-src 'self'; "
     "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 )
+CONTENT_SECURITY_POLICY = _POLICY_TEMPLATE.format(connect="'self'")
+
+
+def content_security_policy(connect_sources: Iterable[str] = ()) -> str:
+    """The strict policy, its connect-src widened to `connect_sources` (origins, e.g. the
+    console's calls to notify and actions); nothing else is widened."""
+    extra = sorted({origin_of(s) for s in connect_sources if s} - {""})
+    return _POLICY_TEMPLATE.format(connect=" ".join(["'self'", *extra]))
+
+
+def origin_of(url: str) -> str:
+    """`scheme://host[:port]` of a URL ("" when it has none): what CSP and CORS compare."""
+    parts = urlsplit(url.strip())
+    if not parts.scheme or not parts.netloc:
+        return ""
+    return f"{parts.scheme}://{parts.netloc}".lower()
+
+
 # FastAPI's interactive API docs load Swagger UI / ReDoc from a CDN and start them with an
 # inline script; they render only the service's own OpenAPI document, never request data.
 API_DOCS_PATHS = frozenset({"/docs", "/docs/oauth2-redirect", "/redoc"})
@@ -296,17 +317,17 @@ class SecurityHeadersMiddleware:
     Content-Security-Policy (`CONTENT_SECURITY_POLICY`; the API docs pages their own),
     `X-Content-Type-Options: nosniff` and `Referrer-Policy: no-referrer`."""
 
-    _APP = _header_list(CONTENT_SECURITY_POLICY)
     _DOCS = _header_list(API_DOCS_CONTENT_SECURITY_POLICY)
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, connect_sources: Iterable[str] = ()) -> None:
         self.app = app
+        self._app_headers = _header_list(content_security_policy(connect_sources))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        extra = self._DOCS if scope.get("path") in API_DOCS_PATHS else self._APP
+        extra = self._DOCS if scope.get("path") in API_DOCS_PATHS else self._app_headers
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -361,6 +382,32 @@ def document_problems(app: FastAPI) -> None:
     app.openapi = openapi  # type: ignore[method-assign]
 
 
+#: What a console in another origin may send (the bearer token, JSON or CSV bodies, an
+#: idempotency key) and read back (a rate limit's wait, a created resource's place).
+CORS_ALLOW_HEADERS = ("Authorization", "Content-Type", "Idempotency-Key")
+CORS_EXPOSE_HEADERS = ("Retry-After", "Location")
+CORS_MAX_AGE_SECONDS = 600
+
+
+def install_cors(app: FastAPI, origins: Iterable[str]) -> None:
+    """Let the browser pages of exactly `origins` (VOC_CONSOLE_ORIGINS: the manager console)
+    call this API with a bearer token: no cookies are involved (credentials stay off), any other
+    origin gets no CORS headers and its preflight is refused. Nothing is installed for an empty
+    list: same-origin only."""
+    allowed = sorted({origin_of(o) for o in origins} - {""})
+    if not allowed:
+        return
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=allowed,
+        allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+        allow_headers=list(CORS_ALLOW_HEADERS),
+        expose_headers=list(CORS_EXPOSE_HEADERS),
+        allow_credentials=False,
+        max_age=CORS_MAX_AGE_SECONDS,
+    )
+
+
 def create_app(
     *,
     title: str,
@@ -368,7 +415,11 @@ def create_app(
     version: str = VERSION,
     body_limit_exempt: Iterable[str] = (),
     binary_bodies: Iterable[str] = (),
+    console_origins: Iterable[str] = (),
+    connect_sources: Iterable[str] = (),
 ) -> FastAPI:
+    """A service's app with the shared handlers and middleware: `console_origins` may call it
+    from a browser (`install_cors`), `connect_sources` widen its pages' connect-src."""
     # FastAPI's native telemetry would add a second server span, operation spans for dependency
     # resolution and serialization, and metrics to every request: a third of intake's framework
     # CPU under load. TracingMiddleware below is our one span per request.
@@ -380,7 +431,9 @@ def create_app(
     install_problem_handlers(app)
     document_problems(app)
     app.add_middleware(BodyLimitMiddleware, exempt=body_limit_exempt, binary=binary_bodies)
-    app.add_middleware(SecurityHeadersMiddleware)
+    app.add_middleware(SecurityHeadersMiddleware, connect_sources=tuple(connect_sources))
+    # Outside the security headers: a preflight is answered here, before any route.
+    install_cors(app, console_origins)
     # Inside the span (an access-log line carries its trace id), outside the body limit (its
     # 413s are counted).
     app.state.http_metrics = options = metrics.HttpMetricsOptions()

@@ -109,6 +109,11 @@ class ServiceSettings(BaseSettings):
     revocation_poll_seconds: float = Field(5.0, gt=0, le=30)
     # Audit entries older than this are deleted (hourly, voc_platform.audit.Audit.run_pruning).
     audit_retention_days: int = Field(365, ge=1, le=36500)
+    # Browser origins (comma-separated, e.g. the dashboard's `http://127.0.0.1:8010`) whose pages
+    # may call this service's REST API with a staff token (CORS, voc_platform.http.install_cors):
+    # the manager console served by feedback calls notify and actions directly. Empty: same
+    # origin only. `make run` sets the dashboard's origin.
+    console_origins: str = Field("", validation_alias="VOC_CONSOLE_ORIGINS")
     host: str = "127.0.0.1"
     log_level: str = "INFO"
     log_format: Literal["json", "text"] = "json"
@@ -232,6 +237,25 @@ class ServiceSettings(BaseSettings):
                     f" characters in each, {HOW_TO_GENERATE})"
                 )
         return self
+
+    @property
+    def console_origin_list(self) -> list[str]:
+        """VOC_CONSOLE_ORIGINS as a list (blank entries dropped)."""
+        return [o.strip() for o in self.console_origins.split(",") if o.strip()]
+
+    @field_validator("console_origins")
+    @classmethod
+    def _origins_only(cls, value: str) -> str:
+        for entry in (o.strip() for o in value.split(",")):
+            parts = urlsplit(entry)
+            if entry and (
+                parts.scheme not in ("http", "https") or not parts.netloc or parts.path not in ("", "/")
+            ):
+                raise ValueError(
+                    f"VOC_CONSOLE_ORIGINS: {entry!r} is not an origin (scheme://host[:port]);"
+                    " '*' is never allowed"
+                )
+        return value
 
     @property
     def resolved_database_url(self) -> str:

@@ -15,7 +15,9 @@ from voc_platform.http import create_app, install_health_routes
 
 def build_app(settings: Settings, database: Database, live: LiveLibrary) -> FastAPI:
     """The app; ready once the live library has playbooks."""
-    app = create_app(title="Frontline VoC — actions", service="voc-actions")
+    app = create_app(
+        title="Frontline VoC — actions", service="voc-actions", console_origins=settings.console_origin_list
+    )
     install_health_routes(app, extra_ready=lambda: len(live.library) > 0)
     app.state.settings, app.state.database, app.state.live = settings, database, live
     audit.install(

@@ -3,6 +3,7 @@ its event in one transaction, then serve it on this replica (the others reload o
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass
 
@@ -16,6 +17,7 @@ from voc_actions.models import Publication, outbox_table
 from voc_actions.playbooks import Library, Playbook, PlaybookValidationError, parse_playbooks
 from voc_platform.audit import Audit
 from voc_platform.db import Database
+from voc_platform.errors import Conflict, NotFound
 from voc_platform.identity import Actor
 from voc_platform.outbox import add_event
 
@@ -52,6 +54,55 @@ async def publish(
     return published
 
 
+_VERSION_LINE = re.compile(r"^version:[ \t]*\d+[ \t]*(#.*)?$", re.MULTILINE)
+
+
+async def roll_back(
+    *,
+    database: Database,
+    live: LiveLibrary,
+    playbook_id: str,
+    to_version: int | None,
+    actor: Actor,
+    audit: Audit,
+) -> Published:
+    """Make an earlier version of a playbook (the one before the active, or `to_version`) the
+    active one again: its own file, as published then, republished as the next version (versions
+    only grow, so history keeps both), validated and recorded like any publication."""
+    versions = live.library.versions(playbook_id)
+    if not versions:
+        raise NotFound(f"No playbook '{playbook_id}'.")
+    active = versions[-1]
+    wanted = to_version if to_version is not None else active.version - 1
+    earlier = next((p for p in versions if p.version == wanted), None)
+    if earlier is None or wanted >= active.version:
+        raise Conflict(
+            f"{playbook_id} has no earlier version {wanted} to roll back to"
+            f" (versions: {', '.join(str(p.version) for p in versions)})."
+        )
+    text, found = _VERSION_LINE.subn(f"version: {active.version + 1}", earlier.source_text, count=1)
+    if not found or not earlier.source_file or earlier.source_file.startswith("("):
+        raise Conflict(f"{playbook_id} version {wanted} has no file to republish.")
+    async with database.transaction() as session:
+        published = await record_publication(
+            session, live=live, files={earlier.source_file: text}, actor=actor.name
+        )
+        await audit.record(
+            session,
+            actor=actor,
+            action="playbooks.rollback",
+            target=f"playbook:{playbook_id}",
+            detail={
+                "from_version": active.version,
+                "to_content_of": wanted,
+                "as_version": active.version + 1,
+                "publication_id": published.publication_id,
+            },
+        )
+    live.serve(published.library, published.publication_id)
+    return published
+
+
 async def record_publication(
     session: AsyncSession, *, live: LiveLibrary, files: dict[str, str], actor: str
 ) -> Published:
@@ -60,15 +111,8 @@ async def record_publication(
     Validation runs against the database's latest publication, not this replica's copy, which
     may lag by one event: a version check against a stale set could accept a regress.
     """
-    try:  # parsing and the version check against the base are what can reject the files
-        parsed = parse_playbooks(sorted(files.items()))
-        await _lock_publications(session)
-        base = live.library
-        if await latest_publication_id(session) != live.publication_id:
-            base = (await rebuild(session)).library
-        merged = base.with_published(parsed)
-    except PlaybookValidationError as exc:
-        raise PlaybooksRejected(exc.problems) from exc
+    await _lock_publications(session)
+    parsed, merged = await _checked(session, live=live, files=files)
     pub = Publication(
         published_at=time.time(),
         published_by=actor,
@@ -87,6 +131,29 @@ async def record_publication(
         event_id=f"playbooks:{pub.id}",
     )
     return Published(merged, pub.id, parsed.playbooks)
+
+
+async def _checked(
+    session: AsyncSession, *, live: LiveLibrary, files: dict[str, str]
+) -> tuple[Library, Library]:
+    """The files' playbooks and the library they would make: parsing and the version check
+    against the latest publication are what can reject them (PlaybooksRejected)."""
+    try:
+        parsed = parse_playbooks(sorted(files.items()))
+        base = live.library
+        if await latest_publication_id(session) != live.publication_id:
+            base = (await rebuild(session)).library
+        return parsed, base.with_published(parsed)
+    except PlaybookValidationError as exc:
+        raise PlaybooksRejected(exc.problems) from exc
+
+
+async def validate(*, database: Database, live: LiveLibrary, files: dict[str, str]) -> list[Playbook]:
+    """What publishing `files` now would add, or PlaybooksRejected with every problem by file,
+    line and field; nothing is written (the console's check before it publishes)."""
+    async with database.session() as session:
+        parsed, _ = await _checked(session, live=live, files=files)
+    return list(parsed.playbooks)
 
 
 async def _lock_publications(session: AsyncSession) -> None:

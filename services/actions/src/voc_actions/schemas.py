@@ -43,6 +43,13 @@ class PublishIn(BaseModel):
     ]
 
 
+class RollbackIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    #: The version whose content becomes active again; the one before the active by default.
+    to_version: Annotated[StrictInt, Field(ge=1)] | None = None
+
+
 class LookupFeedback(BaseModel):
     model_config = ConfigDict(extra="forbid")
 

@@ -41,6 +41,17 @@ class Settings(ServiceSettings):
         30.0, gt=0, le=3600, validation_alias="VOC_FEEDBACK_CLASSIFIER_POLL_SECONDS"
     )
 
+    # Where the manager console (the dashboard) reaches notify (login, directory, webhooks) and
+    # actions (playbooks) from the browser; its CSP connect-src allows exactly these origins, and
+    # those services must list the dashboard's origin in VOC_CONSOLE_ORIGINS. Empty: the same
+    # origin as the dashboard (one ingress routing /v1/auth, /v1/admin, /v1/playbooks).
+    notify_public_url: str = Field("", validation_alias="VOC_NOTIFY_PUBLIC_URL")
+    actions_public_url: str = Field("", validation_alias="VOC_ACTIONS_PUBLIC_URL")
+
+    @property
+    def console_connect_sources(self) -> list[str]:
+        return [u for u in (self.notify_public_url, self.actions_public_url) if u]
+
     def production_secrets(self) -> list[tuple[str, str]]:
         """Production also needs the follow-up secret, set on its own (never derived)."""
         return [*super().production_secrets(), ("VOC_FEEDBACK_FOLLOW_UP_SECRET", self.follow_up_secret)]

@@ -32,7 +32,9 @@ def build_app(
     webhook_sender: WebhookSender | None = None,
 ) -> FastAPI:
     """The notify app: the routers below, reading these parts from `app.state` (`deps.py`)."""
-    api = create_app(title="Frontline VoC — notify", service="voc-notify")
+    api = create_app(
+        title="Frontline VoC — notify", service="voc-notify", console_origins=settings.console_origin_list
+    )
     install_health_routes(api)
     api.state.settings, api.state.database = settings, database
     api.state.vapid, api.state.allowlist, api.state.broker = vapid, allowlist, broker

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any, NoReturn
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from sqlalchemy import delete, select
+from sqlalchemy import Text, cast, delete, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -52,6 +52,26 @@ async def list_stores(session: AsyncSession, *, scope: tuple[str, ...] | None) -
     if scope is not None:
         query = query.where(Store.id.in_(scope))
     return [fields_of(s, STORE_COLUMNS) for s in await session.scalars(query)]
+
+
+STAFF_LISTED = ("id", "name", "email", "role", "store_ids", "area_id", "language", "active")
+
+
+def _like_literal(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+async def list_staff(session: AsyncSession, *, scope: tuple[str, ...] | None) -> list[dict[str, Any]]:
+    """Staff (never a password hash) by id: everyone for `scope` None, else those working at one
+    of its stores. The scope is a condition of the query (store ids are JSON lists: a match on
+    the quoted id in their text form, the same on SQLite and PostgreSQL)."""
+    query = select(Staff).order_by(Staff.id)
+    if scope is not None:
+        if not scope:
+            return []
+        as_text = cast(Staff.store_ids, Text)
+        query = query.where(or_(*(as_text.like(f'%"{_like_literal(s)}"%', escape="\\") for s in scope)))
+    return [fields_of(s, STAFF_LISTED) for s in await session.scalars(query)]
 
 
 def _new_staff(staff_id: str, fields: dict[str, Any], password_hash: str) -> Staff:

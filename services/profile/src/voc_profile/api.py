@@ -28,7 +28,12 @@ def build_app(
     staff_directory: StaffDirectory | None = None,
 ) -> FastAPI:
     """The app: problem+json errors, probes, what the dependencies read from `app.state`, the routers."""
-    app = create_app(title="Frontline VoC — profile", service="voc-profile", body_limit_exempt=imports.PATHS)
+    app = create_app(
+        title="Frontline VoC — profile",
+        service="voc-profile",
+        console_origins=settings.console_origin_list,
+        body_limit_exempt=imports.PATHS,
+    )
     install_health_routes(app)
     app.state.settings = settings
     app.state.database = database

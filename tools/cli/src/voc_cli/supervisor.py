@@ -230,6 +230,9 @@ class System:
             "VOC_LOG_FORMAT": "text",
             "VOC_PUSH_ALLOWED_HOSTS": PUBLIC_PUSH_HOSTS,
             "VOC_NOTIFY_PUBLIC_URL": self.url("notify"),
+            # The manager console (feedback's /dashboard) calls notify and actions directly.
+            "VOC_ACTIONS_PUBLIC_URL": self.url("actions"),
+            "VOC_CONSOLE_ORIGINS": self.url("feedback"),
         }
 
     def owned(self) -> dict[str, str]:

@@ -101,7 +101,13 @@ def print_banner(system: System, creds: dict[str, Any], creds_path: Path) -> Non
     for name in ("feedback", "profile", "actions", "notify"):
         lines.append(f"  {name:<9} {system.url(name)}   gRPC {system.grpc_target(name)}")
     lines.append(f"  nats      {system.nats_url}")
-    lines += ["", f"  staff app  {system.url('notify')}/", f"  admin token  {system.admin_token}", ""]
+    lines += [
+        "",
+        f"  staff app  {system.url('notify')}/",
+        f"  console    {system.url('feedback')}/dashboard   (a staff login below, e.g. cx@hq.demo)",
+        f"  admin token  {system.admin_token}   (automation over the API; the console never takes it)",
+        "",
+    ]
     if creds:
         lines.append("  store API keys:")
         for store in creds["stores"]:

@@ -1,5 +1,6 @@
 """Playbooks: the live library and each playbook's versions (read by anyone on the network), and
-publishing a set of files (playbooks.publish: cx_admin, the admin token; audited)."""
+publishing a set of files or rolling one playbook back (playbooks.publish: cx_admin, the admin
+token; audited)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from fastapi import APIRouter, Depends
 
 from voc_actions import publishing
 from voc_actions.deps import AuditDep, LiveDep
-from voc_actions.schemas import PublishIn
+from voc_actions.schemas import PublishIn, RollbackIn
 from voc_platform.errors import NotFound
 from voc_platform.http import DatabaseDep, require
 from voc_platform.identity import Caller, Permission
@@ -33,6 +34,52 @@ async def get_playbook(playbook_id: str, live: LiveDep) -> dict[str, Any]:
     return {**current.to_dict(), "versions": [p.to_dict() for p in live.library.versions(playbook_id)]}
 
 
+def _published_json(published: publishing.Published) -> dict[str, Any]:
+    return {
+        "publication_id": published.publication_id,
+        "published": [{"id": p.id, "version": p.version, "file": p.source_file} for p in published.playbooks],
+        "playbooks": len(published.library),
+    }
+
+
+@router.post(":validate", responses={401: {}, 403: {}, 422: {}})
+async def validate(
+    body: PublishIn,
+    caller: Annotated[Caller, Depends(require(Permission.PLAYBOOKS))],
+    database: DatabaseDep,
+    live: LiveDep,
+) -> dict[str, Any]:
+    """Check files as `PUT /v1/playbooks` would, without publishing: 200 with what they would
+    publish, or 422 with every problem by file, line and field."""
+    playbooks = await publishing.validate(database=database, live=live, files=body.files)
+    return {
+        "valid": True,
+        "playbooks": [{"id": p.id, "version": p.version, "file": p.source_file} for p in playbooks],
+    }
+
+
+@router.post("/{playbook_id}/rollback", responses={401: {}, 403: {}, 404: {}, 409: {}, 422: {}})
+async def roll_back(
+    playbook_id: str,
+    caller: Annotated[Caller, Depends(require(Permission.PLAYBOOKS))],
+    database: DatabaseDep,
+    live: LiveDep,
+    audit: AuditDep,
+    body: RollbackIn | None = None,
+) -> dict[str, Any]:
+    """Make the version before the active one (or `to_version`) active again, republished as the
+    next version; 409 when there is no earlier version."""
+    published = await publishing.roll_back(
+        database=database,
+        live=live,
+        playbook_id=playbook_id,
+        to_version=(body or RollbackIn()).to_version,
+        actor=caller.actor,
+        audit=audit,
+    )
+    return _published_json(published)
+
+
 @router.put("", responses={401: {}, 403: {}, 422: {}})
 async def publish(
     body: PublishIn,
@@ -44,8 +91,4 @@ async def publish(
     published = await publishing.publish(
         database=database, live=live, files=body.files, actor=caller.actor, audit=audit
     )
-    return {
-        "publication_id": published.publication_id,
-        "published": [{"id": p.id, "version": p.version, "file": p.source_file} for p in published.playbooks],
-        "playbooks": len(published.library),
-    }
+    return _published_json(published)

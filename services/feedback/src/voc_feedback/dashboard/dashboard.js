@@ -1,5 +1,6 @@
-// Manager dashboard: polls the analytics API every 2 s and draws its charts as inline SVG.
-// No framework and no CDN: this file and the CSS are served by the feedback service itself.
+// Manager dashboard: after a staff sign-in (session.js), polls the analytics API every 2 s with the
+// staff member's token and draws its charts as inline SVG; the header says who is signed in, their
+// role and their stores. No framework and no CDN: served by the feedback service itself.
 "use strict";
 (function () {
   const POLL_MS = 2000;
@@ -7,13 +8,20 @@
   const T = {
     ko: {
       title: "고객의 소리 대시보드", store: "매장", all_stores: "전체 매장", period: "기간", days7: "최근 7일",
-      days30: "최근 30일", days90: "최근 90일", live: "실시간", stale: "연결 끊김", token: "관리자 토큰", open: "열기",
+      days30: "최근 30일", days90: "최근 90일", live: "실시간", stale: "연결 끊김",
+      sign_in: "직원 로그인", email: "이메일", password: "비밀번호", sign_in_button: "로그인", logout: "로그아웃",
+      bad_login: "이메일 또는 비밀번호가 맞지 않습니다.", locked: "로그인 시도가 너무 많습니다. 잠시 후 다시 시도하세요.",
+      expired: "세션이 끝났습니다. 다시 로그인하세요.", no_access: "이 계정은 대시보드를 볼 수 없습니다.",
+      every_store: "전체 매장", area_of: "지역", nav_board: "대시보드", nav_directory: "직원·매장", nav_keys: "API 키",
+      nav_playbooks: "플레이북", nav_webhooks: "웹훅",
+      roles: {staff: "직원", shift_lead: "시프트 리더", store_manager: "매장 관리자", area_manager: "지역 관리자",
+        cx_admin: "CX 관리자", analyst: "분석가"},
       trend: "추이: 건수와 감성 지수", stores: "매장별 NPS / CSAT", categories: "카테고리 구성", loop: "처리 루프 KPI",
       issues: "반복되는 문제", open_cases: "미처리 알림", age: "경과", category: "카테고리", severity: "심각도",
       status: "상태", text: "내용", volume: "접수 건수", sentiment_index: "감성 지수", nps: "NPS", csat: "CSAT 평균",
       ack_p50: "확인까지 (p50)", ack_p90: "확인까지 (p90)", resolve_p50: "해결까지 (p50)", resolve_p90: "해결까지 (p90)",
       breach: "SLA 위반율", recovery: "회복률 (불만 후 만족)", revisit: "재방문 의향", cases: "알림 건수",
-      followups: "후속 설문 응답", messaged: "후속 안내 발송 (메일·문자)", answer_rate: "후속 설문 응답률", reopened: "재오픈", none: "없음", bad_token: "토큰이 올바르지 않습니다.",
+      followups: "후속 설문 응답", messaged: "후속 안내 발송 (메일·문자)", answer_rate: "후속 설문 응답률", reopened: "재오픈", none: "없음",
       uncertain: "분류 불확실", uncertain_badge: "분류 불확실 — 원문 확인",
       uncertain_hint: "분류 신뢰도가 낮습니다 (0.6 미만). 분류만 믿지 말고 원문을 확인하세요.",
       statuses: {received: "접수", alerted: "알림", acknowledged: "확인", reopened: "재오픈"},
@@ -33,14 +41,21 @@
     },
     en: {
       title: "Voice of the customer", store: "Store", all_stores: "All stores", period: "Period", days7: "Last 7 days",
-      days30: "Last 30 days", days90: "Last 90 days", live: "Live", stale: "Disconnected", token: "Admin token",
-      open: "Open", trend: "Trend: volume and sentiment index", stores: "NPS / CSAT per store",
+      days30: "Last 30 days", days90: "Last 90 days", live: "Live", stale: "Disconnected",
+      sign_in: "Staff sign-in", email: "E-mail", password: "Password", sign_in_button: "Sign in", logout: "Sign out",
+      bad_login: "Wrong e-mail or password.", locked: "Too many attempts; try again in a moment.",
+      expired: "Your session ended; sign in again.", no_access: "This account cannot open the dashboard.",
+      every_store: "All stores", area_of: "area", nav_board: "Dashboard", nav_directory: "Staff & stores",
+      nav_keys: "API keys", nav_playbooks: "Playbooks", nav_webhooks: "Webhooks",
+      roles: {staff: "Staff", shift_lead: "Shift lead", store_manager: "Store manager", area_manager: "Area manager",
+        cx_admin: "CX admin", analyst: "Analyst"},
+      trend: "Trend: volume and sentiment index", stores: "NPS / CSAT per store",
       categories: "Category mix", loop: "Loop KPIs", issues: "Recurring issues", open_cases: "Open alerts", age: "Age",
       category: "Category", severity: "Severity", status: "Status", text: "Text", volume: "Feedback",
       sentiment_index: "Sentiment index", nps: "NPS", csat: "CSAT avg", ack_p50: "To acknowledge (p50)",
       ack_p90: "To acknowledge (p90)", resolve_p50: "To resolve (p50)", resolve_p90: "To resolve (p90)",
       breach: "SLA breach rate", recovery: "Recovery rate", revisit: "Revisit intent", cases: "Alerted cases",
-      followups: "Follow-ups answered", messaged: "Follow-ups sent (e-mail, SMS)", answer_rate: "Follow-up answer rate", reopened: "Reopened", none: "None", bad_token: "That token was refused.",
+      followups: "Follow-ups answered", messaged: "Follow-ups sent (e-mail, SMS)", answer_rate: "Follow-up answer rate", reopened: "Reopened", none: "None",
       uncertain: "Uncertain classifications", uncertain_badge: "Uncertain — check the text",
       uncertain_hint: "The classifier is not sure (confidence under 0.6): read the text, not just the category.",
       statuses: {received: "Received", alerted: "Alerted", acknowledged: "Acknowledged", reopened: "Reopened"},
@@ -60,9 +75,12 @@
     },
   };
   const $ = (id) => document.getElementById(id);
+  const session = window.VocConsole;
+  session.addLabels(T);
   let lang = localStorage.getItem("voc-dashboard-lang") ||
     ((navigator.language || "ko").toLowerCase().startsWith("ko") ? "ko" : "en");
-  let token = sessionStorage.getItem("voc-dashboard-token") || "";
+  let signedIn = false;
+  let storeNames = {};  // the reader's stores as notify's directory names them
   let data = null;
   let cases = [];
   let againstTargets = null;  // null: not loaded or refused (the rest of the board still shows)
@@ -70,15 +88,11 @@
   const seen = new Set();
   let firstLoad = true;
 
+  // Only the language may come in the URL (#lang=en); a token never does.
   const hash = new URLSearchParams(location.hash.slice(1));
-  if (hash.get("token")) {
-    token = hash.get("token");
-    sessionStorage.setItem("voc-dashboard-token", token);
-    history.replaceState(null, "", location.pathname + location.search);  // keep the token out of history
-  }
   if (hash.get("lang") === "en" || hash.get("lang") === "ko") lang = hash.get("lang");
 
-  function t(key) { return T[lang][key] ?? key; }
+  function t(key) { return session.label(lang, key); }
   function el(tag, attrs, text) {
     const node = tag.startsWith("svg:") ? document.createElementNS(SVG, tag.slice(4)) : document.createElement(tag);
     for (const [k, v] of Object.entries(attrs || {})) node.setAttribute(k, v);
@@ -104,14 +118,32 @@
     document.title = "Frontline VoC — " + t("title");
     for (const node of document.querySelectorAll("[data-i18n]")) node.textContent = t(node.dataset.i18n);
     $("lang").textContent = t("switch");
+    renderWho();
     if (data) render();
+    document.dispatchEvent(new CustomEvent("voc-language", {detail: lang}));
   }
 
   async function get(path) {
-    const response = await fetch(path, {headers: {Authorization: "Bearer " + token}});
-    if (response.status === 401 || response.status === 403) throw Object.assign(new Error("auth"), {auth: true});
-    if (!response.ok) throw new Error(path + ": " + response.status);
-    return response.json();
+    const answer = await session.api("feedback", path);
+    if (answer.status === 401 || answer.status === 403) throw Object.assign(new Error("auth"), {status: answer.status});
+    if (!answer.ok) throw new Error(path + ": " + answer.status);
+    return answer.body;
+  }
+
+  // Who is signed in, their role and what they read: every store, or their stores (and area).
+  function renderWho() {
+    const staff = session.staff;
+    $("who").hidden = !staff;
+    if (!staff) return;
+    $("who-name").textContent = staff.name;
+    $("who-role").textContent = T[lang].roles[staff.role] || staff.role;
+    $("who-role").dataset.role = staff.role;
+    const everyStore = staff.role === "cx_admin" || staff.role === "analyst";
+    const stores = (staff.store_ids || []).map((id) => storeNames[id] || id);
+    const parts = everyStore ? [t("every_store")] : stores;
+    if (staff.area_id) parts.push(`${staff.area_id} (${t("area_of")})`);
+    $("who-scope").textContent = parts.join(", ") || "—";
+    $("who-scope").dataset.stores = everyStore ? "*" : (staff.store_ids || []).join(",");
   }
 
   // A section of its own (targets, outreach): a failure leaves that section saying so.
@@ -145,20 +177,18 @@
       againstTargets = goals;
       outreachReport = work;
       $("login").hidden = true;
-      $("board").hidden = false;
+      $("board").hidden = document.body.dataset.view === "admin";
       $("live").classList.remove("stale");
       $("live").textContent = t("live");
       render();
       document.body.dataset.loaded = "true";
     } catch (error) {
-      if (error.auth) {
-        sessionStorage.removeItem("voc-dashboard-token");
+      if (error.status === 403) {  // a role without the dashboard (a shift lead): say so, keep sign-out
         $("board").hidden = true;
-        $("login").hidden = false;
-        $("login-error").textContent = token ? t("bad_token") : "";
-        token = "";
+        $("no-access").hidden = false;
         return;
       }
+      if (error.auth || error.status === 401) return;  // signed out: the session's event shows the form
       $("live").classList.add("stale");
       $("live").textContent = t("stale");
     }
@@ -390,16 +420,10 @@
   async function sendCorrection(id, labels, control) {
     control.disabled = true;
     try {
-      const response = await fetch("/v1/feedback/" + encodeURIComponent(id) + "/corrections", {
-        method: "POST",
-        headers: {Authorization: "Bearer " + token, "Content-Type": "application/json"},
-        body: JSON.stringify(labels),
-      });
-      if (!response.ok) {
-        const problem = await response.json().catch(() => ({}));
-        throw new Error(problem.detail || String(response.status));
-      }
-      const done = await response.json();
+      const answer = await session.api("feedback", "/v1/feedback/" + encodeURIComponent(id) + "/corrections",
+        {method: "POST", json: labels});
+      if (!answer.ok) throw new Error((answer.body && answer.body.detail) || String(answer.status));
+      const done = answer.body;
       const c = cases.find((x) => x.id === id);
       if (c) Object.assign(c, {sentiment: done.sentiment, category: done.category, corrected: true});
       control.blur();
@@ -483,11 +507,44 @@
     for (const cell of document.querySelectorAll("td.age")) cell.textContent = duration(now - Number(cell.dataset.received));
   }
 
-  $("login").addEventListener("submit", (event) => {
+  $("login").addEventListener("submit", async (event) => {
     event.preventDefault();
-    token = $("token").value.trim();
-    sessionStorage.setItem("voc-dashboard-token", token);
+    $("login-error").textContent = "";
+    const answer = await session.signIn($("email").value.trim(), $("password").value);
+    $("password").value = "";
+    if (!answer.ok) $("login-error").textContent = t(answer.status === 429 ? "locked" : "bad_login");
+  });
+  $("logout").addEventListener("click", () => session.signOut());
+
+  async function loadStoreNames() {
+    const answer = await session.api("notify", "/v1/admin/stores").catch(() => null);
+    if (answer && answer.ok) storeNames = Object.fromEntries(answer.body.map((s) => [s.id, s.name]));
+    renderWho();
+  }
+
+  function showSignedIn() {
+    signedIn = true;
+    $("login").hidden = true;
+    $("nav").hidden = false;
+    document.body.dataset.role = session.staff.role;
+    renderWho();
+    loadStoreNames();
     refresh();
+  }
+
+  session.on("signed-in", showSignedIn);
+  session.on("signed-out", (detail) => {
+    signedIn = false;
+    data = null;
+    storeNames = {};
+    $("board").hidden = true;
+    $("no-access").hidden = true;
+    $("nav").hidden = true;
+    $("who").hidden = true;
+    $("login").hidden = false;
+    delete document.body.dataset.loaded;
+    delete document.body.dataset.role;
+    $("login-error").textContent = detail.expired ? t("expired") : "";
   });
   $("lang").addEventListener("click", () => {
     lang = lang === "ko" ? "en" : "ko";
@@ -498,7 +555,8 @@
   $("period").addEventListener("change", refresh);
 
   applyLanguage();
-  if (token) refresh(); else $("login").hidden = false;
-  setInterval(() => { if (token && !document.hidden) refresh(); }, POLL_MS);
+  if (!session.restore()) $("login").hidden = false;
+  // Only while the board is the view shown (an admin section does not poll analytics).
+  setInterval(() => { if (signedIn && !document.hidden && document.body.dataset.view !== "admin") refresh(); }, POLL_MS);
   setInterval(tickAges, 1000);
 })();

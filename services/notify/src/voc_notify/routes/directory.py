@@ -43,6 +43,13 @@ async def list_stores(caller: Reader, session: SessionDep) -> list[dict[str, Any
     return await directory.list_stores(session, scope=caller.scope)
 
 
+@router.get("/staff", responses={401: {}, 403: {}})
+async def list_staff(caller: Reader, session: SessionDep) -> dict[str, Any]:
+    """Staff with role, stores, area and whether active: everyone for cx_admin, a manager's
+    stores' staff (an area manager's area's) otherwise. Never a password."""
+    return {"staff": await directory.list_staff(session, scope=caller.scope)}
+
+
 @router.put("/staff", responses={401: {}, 403: {}, 409: {}})
 async def upsert_staff(
     body: Annotated[list[StaffIn], Field(max_length=500)], database: DatabaseDep, editor: EditorDep

@@ -1,5 +1,6 @@
-"""Outbound webhooks (admin token): register an endpoint, list, read, delete, rotate its secret,
-its recent delivery attempts, and a test message."""
+"""Outbound webhooks (cx_admin or the admin token): register an endpoint, list, read, delete,
+rotate its secret, its recent delivery attempts, and a test message. Changes are audited with
+the caller as actor."""
 
 from __future__ import annotations
 
@@ -7,21 +8,30 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Response
 
-from voc_notify.deps import SecretBoxDep, WebhookSenderDep
+from voc_notify.deps import AuditDep, SecretBoxDep, WebhookSenderDep
 from voc_notify.schemas import WebhookIn
 from voc_notify.webhooks import registry
-from voc_platform.http import DatabaseDep, SessionDep, require_admin
+from voc_platform.http import CallerDep, DatabaseDep, SessionDep, require_admin
 
 router = APIRouter(prefix="/v1/admin/webhooks", tags=["webhooks"], dependencies=[Depends(require_admin)])
 
 
+def recorder_of(caller: CallerDep, audit: AuditDep) -> registry.Recorder:
+    return registry.Recorder(audit, caller.actor)
+
+
+RecorderDep = Annotated[registry.Recorder, Depends(recorder_of)]
+
+
 @router.post("", status_code=201)
 async def create_webhook(
-    body: WebhookIn, database: DatabaseDep, sender: WebhookSenderDep, box: SecretBoxDep
+    body: WebhookIn, database: DatabaseDep, sender: WebhookSenderDep, box: SecretBoxDep, recorder: RecorderDep
 ) -> dict[str, Any]:
     """Register an endpoint for `events` (types, or ["*"]); the answer's `secret` (whsec_…) is
     shown this once: keep it to verify signatures."""
-    return await registry.create_endpoint(database, spec=body, targets=sender.targets, box=box)
+    return await registry.create_endpoint(
+        database, spec=body, targets=sender.targets, box=box, recorder=recorder
+    )
 
 
 @router.get("")
@@ -36,15 +46,17 @@ async def get_webhook(endpoint_id: str, session: SessionDep) -> dict[str, Any]:
 
 
 @router.delete("/{endpoint_id}", status_code=204, responses={404: {}})
-async def delete_webhook(endpoint_id: str, database: DatabaseDep) -> Response:
-    await registry.delete_endpoint(database, endpoint_id=endpoint_id)
+async def delete_webhook(endpoint_id: str, database: DatabaseDep, recorder: RecorderDep) -> Response:
+    await registry.delete_endpoint(database, endpoint_id=endpoint_id, recorder=recorder)
     return Response(status_code=204)
 
 
 @router.post("/{endpoint_id}/rotate-secret", responses={404: {}})
-async def rotate_webhook_secret(endpoint_id: str, database: DatabaseDep, box: SecretBoxDep) -> dict[str, Any]:
+async def rotate_webhook_secret(
+    endpoint_id: str, database: DatabaseDep, box: SecretBoxDep, recorder: RecorderDep
+) -> dict[str, Any]:
     """A new secret, in force at once and shown this once."""
-    return await registry.rotate_secret(database, endpoint_id=endpoint_id, box=box)
+    return await registry.rotate_secret(database, endpoint_id=endpoint_id, box=box, recorder=recorder)
 
 
 @router.get("/{endpoint_id}/deliveries", responses={404: {}})

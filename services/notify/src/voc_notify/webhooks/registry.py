@@ -4,6 +4,7 @@ rotate the secret, the recent attempts, and a test message sent at once."""
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -18,8 +19,10 @@ from voc_notify.webhooks.formats import render
 from voc_notify.webhooks.sender import WebhookSender, signed_headers
 from voc_notify.webhooks.signing import SecretBox, new_secret
 from voc_notify.webhooks.targets import UrlRefused, WebhookTargets
+from voc_platform.audit import Audit
 from voc_platform.db import Database
 from voc_platform.errors import Conflict, Invalid, NotFound
+from voc_platform.identity import Actor
 from voc_platform.ids import uuid7
 from voc_platform.records import fields_of
 
@@ -49,8 +52,27 @@ ATTEMPT_FIELDS = (
 )
 
 
+@dataclass(frozen=True, slots=True)
+class Recorder:
+    """Who makes a change and the audit log it is recorded in (in the change's transaction)."""
+
+    audit: Audit
+    actor: Actor
+
+    async def record(self, session: AsyncSession, action: str, endpoint_id: str, **detail: Any) -> None:
+        await self.audit.record(
+            session, actor=self.actor, action=action, target=f"webhook:{endpoint_id}", detail=detail or None
+        )
+
+
 async def create_endpoint(
-    database: Database, *, spec: WebhookIn, targets: WebhookTargets, box: SecretBox, now: float | None = None
+    database: Database,
+    *,
+    spec: WebhookIn,
+    targets: WebhookTargets,
+    box: SecretBox,
+    now: float | None = None,
+    recorder: Recorder | None = None,
 ) -> dict[str, Any]:
     """A new active endpoint; the answer carries its secret, this once."""
     try:
@@ -70,6 +92,15 @@ async def create_endpoint(
     )
     async with database.transaction() as session:
         session.add(endpoint)
+        if recorder is not None:
+            await recorder.record(
+                session,
+                "webhook.create",
+                endpoint.id,
+                url=spec.url,
+                events=list(spec.events),
+                format=spec.format,
+            )
     return {**fields_of(endpoint, ENDPOINT_FIELDS), "secret": secret}
 
 
@@ -97,22 +128,28 @@ async def get_endpoint(session: AsyncSession, *, endpoint_id: str) -> dict[str, 
     return {**fields_of(endpoint, ENDPOINT_FIELDS), "deliveries": by_status}
 
 
-async def delete_endpoint(database: Database, *, endpoint_id: str) -> None:
+async def delete_endpoint(database: Database, *, endpoint_id: str, recorder: Recorder | None = None) -> None:
     """The endpoint, its deliveries and their attempts."""
     async with database.transaction() as session:
         await _endpoint(session, endpoint_id)
+        if recorder is not None:
+            await recorder.record(session, "webhook.delete", endpoint_id)
         await session.execute(delete(WebhookAttempt).where(WebhookAttempt.endpoint_id == endpoint_id))
         await session.execute(delete(WebhookDelivery).where(WebhookDelivery.endpoint_id == endpoint_id))
         await session.execute(delete(WebhookEndpoint).where(WebhookEndpoint.id == endpoint_id))
 
 
-async def rotate_secret(database: Database, *, endpoint_id: str, box: SecretBox) -> dict[str, Any]:
+async def rotate_secret(
+    database: Database, *, endpoint_id: str, box: SecretBox, recorder: Recorder | None = None
+) -> dict[str, Any]:
     """A new secret at once (the old one signs nothing more); answered this once."""
     secret = new_secret()
     async with database.transaction() as session:
         endpoint = await _endpoint(session, endpoint_id)
         endpoint.secret = box.seal(secret)
         endpoint.secret_rotated_at = time.time()
+        if recorder is not None:
+            await recorder.record(session, "webhook.rotate_secret", endpoint_id)
     return {"id": endpoint_id, "secret": secret}
 
 

@@ -1,0 +1,454 @@
+// The console's Admin sections for a cx_admin: directory (notify), API keys (feedback), playbooks
+// (actions) and webhooks (notify). Each is a client of the owning service's REST API with the
+// staff member's token (session.js): the service validates, scopes, audits and refuses; this file
+// only shows what it answers (a refusal's `detail` and `errors`, by line or file/line/field).
+// Everything shown is set as text (textContent), never as HTML.
+"use strict";
+(function () {
+  const session = window.VocConsole;
+  const T = {
+    ko: {
+      staff_title: "직원", staff_edit: "직원 추가·수정", col_id: "ID", col_name: "이름", col_role: "역할",
+      col_stores: "매장", col_active: "상태", col_area: "지역", col_prefix: "접두어", store_ids_hint: "매장 ID (; 로 구분)",
+      active: "활성", inactive: "비활성", save: "저장", saved: "저장했습니다.", edit: "수정", shifts: "근무",
+      deactivate: "비활성화", activate: "활성화", shifts_title: "근무 일정", weekday: "요일", starts: "시작", ends: "끝",
+      add: "추가", remove: "삭제", always_on: "근무 일정 없음 (항상 근무로 간주)", import_title: "CSV 가져오기",
+      import_hint: "열: id,name,email,password,role,store_ids,area_id,language — 한 줄이라도 틀리면 전체를 거부합니다.",
+      import: "가져오기", imported: "가져옴", line: "줄", field: "항목", message: "문제", refused: "거부됨 — 아무것도 바뀌지 않았습니다",
+      stores_title: "매장", timezone: "시간대", language: "언어", key_new: "새 API 키", create: "만들기",
+      secret_once: "비밀 값 (이번 한 번만 표시)", keys_title: "API 키", grace: "교체 유예 (초)", rotate: "교체",
+      revoke: "폐기", revoked: "폐기됨", expires: "만료 예정", pb_upload: "플레이북 올리기 (YAML)", validate: "검사",
+      publish: "게시", valid: "문제 없음 — 게시할 수 있습니다", published: "게시했습니다", pb_title: "플레이북",
+      version: "버전", kind: "종류", title_col: "제목", file: "파일", rollback: "이전 버전으로", rolled_back: "되돌렸습니다",
+      wh_new: "새 웹훅", events: "이벤트 (, 로 구분, * = 전체)", event_types: "이벤트", format: "형식", description: "설명", wh_title: "웹훅",
+      test: "테스트", deliveries: "최근 전송", when: "시각", event: "이벤트", status: "상태", latency: "지연",
+      error: "오류", delete: "삭제", test_ok: "테스트 전송 성공", test_failed: "테스트 전송 실패", failed: "실패",
+      weekdays: ["월", "화", "수", "목", "금", "토", "일"],
+    },
+    en: {
+      staff_title: "Staff", staff_edit: "Add or edit staff", col_id: "ID", col_name: "Name", col_role: "Role",
+      col_stores: "Stores", col_active: "Status", col_area: "Area", col_prefix: "Prefix", store_ids_hint: "Store ids (; between)",
+      active: "Active", inactive: "Inactive", save: "Save", saved: "Saved.", edit: "Edit", shifts: "Shifts",
+      deactivate: "Deactivate", activate: "Activate", shifts_title: "Shifts", weekday: "Day", starts: "Starts", ends: "Ends",
+      add: "Add", remove: "Remove", always_on: "No shifts (always on duty)", import_title: "CSV import",
+      import_hint: "Columns: id,name,email,password,role,store_ids,area_id,language — one bad row refuses the whole file.",
+      import: "Import", imported: "Imported", line: "Line", field: "Field", message: "Problem",
+      refused: "Refused — nothing was changed", stores_title: "Stores", timezone: "Time zone", language: "Language",
+      key_new: "New API key", create: "Create", secret_once: "Secret (shown this once)", keys_title: "API keys",
+      grace: "Rotation grace (s)", rotate: "Rotate", revoke: "Revoke", revoked: "Revoked", expires: "Expires",
+      pb_upload: "Upload playbooks (YAML)", validate: "Validate", publish: "Publish", valid: "No problems — ready to publish",
+      published: "Published", pb_title: "Playbooks", version: "Version", kind: "Kind", title_col: "Title", file: "File",
+      rollback: "Roll back", rolled_back: "Rolled back", wh_new: "New webhook", events: "Events (, between; * = all)",
+      event_types: "Events",
+      format: "Format", description: "Description", wh_title: "Webhooks", test: "Test", deliveries: "Recent deliveries",
+      when: "When", event: "Event", status: "Status", latency: "Latency", error: "Error", delete: "Delete",
+      test_ok: "Test delivered", test_failed: "Test failed", failed: "failed",
+      weekdays: ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"],
+    },
+  };
+  session.addLabels(T);
+  const ROLES = ["staff", "shift_lead", "store_manager", "area_manager", "cx_admin", "analyst"];
+  const VIEWS = ["directory", "keys", "playbooks", "webhooks"];
+  const $ = (id) => document.getElementById(id);
+  let lang = document.documentElement.lang === "en" ? "en" : "ko";
+  let view = "board";
+  let shiftsOf = null;  // the staff member whose shifts are shown
+  let staffRows = [];
+  let playbookFiles = null;  // the files last validated, published as they are
+
+  function t(key) { return session.label(lang, key); }
+  function el(tag, attrs, text) {
+    const node = document.createElement(tag);
+    for (const [k, v] of Object.entries(attrs || {})) node.setAttribute(k, v);
+    if (text !== undefined && text !== null) node.textContent = String(text);
+    return node;
+  }
+  function button(key, onClick, attrs) {
+    const node = el("button", {type: "button", ...(attrs || {})}, t(key));
+    node.addEventListener("click", onClick);
+    return node;
+  }
+  function cells(row, values) { for (const v of values) row.append(v instanceof Node ? v : el("td", {}, v ?? "—")); }
+  function td(...nodes) { const cell = el("td", {}); cell.append(...nodes); return cell; }
+  function when(iso) { return iso ? new Date(typeof iso === "number" ? iso * 1000 : iso).toLocaleString(lang) : "—"; }
+  function roleName(role) { return (session.label(lang, "roles") || {})[role] || role; }
+  function list(value) { return String(value || "").split(/[;,]/).map((s) => s.trim()).filter(Boolean); }
+
+  // A result line: the answer's own words on a refusal (problem+json `detail`, field errors).
+  function say(node, answer, okText) {
+    node.classList.toggle("error", !answer.ok);
+    if (answer.ok) { node.textContent = okText; return; }
+    const body = answer.body || {};
+    const fields = (body.errors || []).filter((e) => e.field && e.row === undefined && e.file === undefined)
+      .map((e) => `${e.field}: ${e.message}`);
+    node.textContent = [body.detail || `HTTP ${answer.status}`, ...fields].join(" · ");
+  }
+  function result(container) { return container.querySelector(".result"); }
+  function showSecret(box, secret) {
+    box.hidden = false;
+    box.querySelector(".secret").textContent = secret;
+  }
+
+  // --- navigation -------------------------------------------------------------------------------
+  function show(next) {
+    view = next;
+    document.body.dataset.view = next === "board" ? "board" : "admin";
+    $("admin").hidden = next === "board";
+    if (next === "board" && document.body.dataset.loaded === "true") $("board").hidden = false;
+    if (next !== "board") $("board").hidden = true;
+    for (const v of VIEWS) $("view-" + v).hidden = v !== next;
+    for (const b of document.querySelectorAll("#nav button")) b.classList.toggle("active", b.dataset.view === next);
+    const load = {directory: loadDirectory, keys: loadKeys, playbooks: loadPlaybooks, webhooks: loadWebhooks}[next];
+    if (load) load();
+  }
+  for (const b of document.querySelectorAll("#nav button")) b.addEventListener("click", () => show(b.dataset.view));
+
+  // --- directory (notify) ----------------------------------------------------------------------
+  async function loadDirectory() {
+    await Promise.all([loadStaff(), loadStores()]);
+    if (shiftsOf) loadShifts(shiftsOf);
+  }
+
+  async function loadStaff() {
+    const answer = await session.api("notify", "/v1/admin/staff");
+    const body = $("staff-table").querySelector("tbody");
+    body.replaceChildren();
+    if (!answer.ok) return;
+    staffRows = answer.body.staff;
+    for (const s of staffRows) {
+      const row = el("tr", {"data-id": s.id, "data-active": String(s.active)});
+      const actions = td(button("edit", () => editStaff(s)), " ", button("shifts", () => loadShifts(s.id)), " ",
+        button(s.active ? "deactivate" : "activate", () => setActive(s.id, !s.active), {class: "toggle"}));
+      cells(row, [s.id, s.name, s.email, roleName(s.role), (s.store_ids || []).join(", ") +
+        (s.area_id ? ` (${s.area_id})` : ""), t(s.active ? "active" : "inactive"), actions]);
+      body.append(row);
+    }
+  }
+
+  function editStaff(s) {
+    const form = $("staff-form");
+    for (const name of ["id", "name", "email", "area_id"]) form.elements[name].value = s[name] || "";
+    form.elements.role.value = s.role;
+    form.elements.store_ids.value = (s.store_ids || []).join(";");
+    form.elements.active.checked = s.active;
+    form.elements.password.value = "";
+    form.elements.password.focus();
+  }
+
+  $("staff-form").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const f = event.target.elements;
+    const member = {id: f.id.value.trim(), name: f.name.value.trim(), email: f.email.value.trim(),
+      password: f.password.value, role: f.role.value, store_ids: list(f.store_ids.value),
+      area_id: f.area_id.value.trim() || null, active: f.active.checked};
+    const answer = await session.api("notify", "/v1/admin/staff", {method: "PUT", json: [member]});
+    say(result(event.target), answer, t("saved"));
+    if (answer.ok) { event.target.reset(); loadStaff(); }
+  });
+
+  async function setActive(id, active) {
+    const answer = await session.api("notify", `/v1/admin/staff/${encodeURIComponent(id)}/${active ? "activate" : "deactivate"}`,
+      {method: "POST"});
+    say(result($("staff-form")), answer, t("saved"));
+    loadStaff();
+  }
+
+  async function loadShifts(id) {
+    shiftsOf = id;
+    const box = $("shifts");
+    const answer = await session.api("notify", `/v1/admin/staff/${encodeURIComponent(id)}/shifts`);
+    const body = box.querySelector("tbody");
+    body.replaceChildren();
+    box.querySelector(".for").textContent = id;
+    $("shift-form").hidden = !answer.ok;
+    if (!answer.ok) { say(result(box), answer, ""); return; }
+    result(box).textContent = answer.body.shifts.length ? "" : t("always_on");
+    answer.body.shifts.forEach((s, i) => {
+      const row = el("tr", {});
+      cells(row, [T[lang].weekdays[s.weekday], s.starts, s.ends,
+        td(button("remove", () => putShifts(answer.body.shifts.filter((_, j) => j !== i))))]);
+      body.append(row);
+    });
+    box.dataset.shifts = JSON.stringify(answer.body.shifts.map(({weekday, starts, ends}) => ({weekday, starts, ends})));
+  }
+
+  async function putShifts(shifts) {
+    const box = $("shifts");
+    const answer = await session.api("notify", `/v1/admin/staff/${encodeURIComponent(shiftsOf)}/shifts`,
+      {method: "PUT", json: shifts.map(({weekday, starts, ends}) => ({weekday, starts, ends}))});
+    if (!answer.ok) { say(result(box), answer, ""); return; }
+    loadShifts(shiftsOf);
+  }
+
+  $("shift-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const f = event.target.elements;
+    const current = JSON.parse($("shifts").dataset.shifts || "[]");
+    putShifts([...current, {weekday: Number(f.weekday.value), starts: f.starts.value, ends: f.ends.value}]);
+  });
+
+  $("import-form").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const form = event.target;
+    const file = form.elements.file.files[0];
+    if (!file) return;
+    const answer = await session.api("notify", "/v1/admin/staff:import", {method: "POST", text: await file.text(), type: "text/csv"});
+    const table = form.querySelector("table.refused");
+    const body = table.querySelector("tbody");
+    body.replaceChildren();
+    table.hidden = answer.ok || !(answer.body && answer.body.errors && answer.body.errors.length);
+    if (answer.ok) {
+      result(form).classList.remove("error");
+      result(form).textContent = `${t("imported")}: ${answer.body.imported} (+${answer.body.created})`;
+      loadStaff();
+      return;
+    }
+    say(result(form), answer, "");
+    result(form).textContent = `${t("refused")}: ${result(form).textContent}`;
+    for (const e of (answer.body && answer.body.errors) || []) {
+      const row = el("tr", {"data-line": String(e.row)});
+      cells(row, [e.row, e.field, e.message]);
+      body.append(row);
+    }
+  });
+
+  async function loadStores() {
+    const answer = await session.api("notify", "/v1/admin/stores");
+    const body = $("store-table").querySelector("tbody");
+    body.replaceChildren();
+    if (!answer.ok) return;
+    for (const s of answer.body) {
+      const row = el("tr", {"data-id": s.id});
+      cells(row, [s.id, s.name, s.area_id, s.timezone, s.language]);
+      body.append(row);
+    }
+  }
+
+  // A store lives in notify's directory (routing, quiet hours) and feedback's store -> area
+  // list (analytics): the console writes both, as the demo seeding does.
+  $("store-form").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const f = event.target.elements;
+    const store = {id: f.id.value.trim(), name: f.name.value.trim(), area_id: f.area_id.value.trim() || null,
+      timezone: f.timezone.value.trim(), language: f.language.value};
+    const box = $("store-form").parentElement;
+    let answer = await session.api("notify", "/v1/admin/stores", {method: "PUT", json: [store]});
+    if (answer.ok) answer = await session.api("feedback", "/v1/admin/stores",
+      {method: "PUT", json: [{id: store.id, name: store.name, area_id: store.area_id}]});
+    say(result(box), answer, t("saved"));
+    if (answer.ok) { event.target.reset(); loadStores(); }
+  });
+
+  // --- API keys (feedback) ----------------------------------------------------------------------
+  async function loadKeys() {
+    const answer = await session.api("feedback", "/v1/admin/api-keys");
+    const body = $("key-table").querySelector("tbody");
+    body.replaceChildren();
+    if (!answer.ok) return;
+    for (const k of answer.body) {
+      const state = k.revoked_at ? "revoked" : (k.expires_at ? "expires" : "active");
+      const row = el("tr", {"data-id": k.id, "data-state": state});
+      const actions = k.revoked_at ? td() : td(button("rotate", () => rotateKey(k.id), {class: "rotate"}), " ",
+        button("revoke", () => revokeKey(k.id), {class: "revoke"}));
+      cells(row, [k.id, k.name, k.store_ids.join(", "), k.prefix,
+        state === "expires" ? `${t("expires")} ${when(k.expires_at)}` : t(state), actions]);
+      body.append(row);
+    }
+  }
+
+  $("key-form").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const f = event.target.elements;
+    const answer = await session.api("feedback", "/v1/admin/api-keys",
+      {method: "POST", json: {name: f.name.value.trim(), store_ids: list(f.store_ids.value)}});
+    say(result($("key-table").parentElement), answer, "");
+    if (answer.ok) { showSecret($("key-secret"), answer.body.api_key); event.target.reset(); loadKeys(); }
+  });
+
+  async function rotateKey(id) {
+    const grace = Number($("key-grace").value || 0);
+    const answer = await session.api("feedback", `/v1/admin/api-keys/${encodeURIComponent(id)}/rotate`,
+      {method: "POST", json: {grace_seconds: grace}});
+    say(result($("key-table").parentElement), answer, "");
+    if (answer.ok) showSecret($("key-secret"), answer.body.api_key);
+    loadKeys();
+  }
+
+  async function revokeKey(id) {
+    const answer = await session.api("feedback", `/v1/admin/api-keys/${encodeURIComponent(id)}`, {method: "DELETE"});
+    say(result($("key-table").parentElement), answer, t("revoked"));
+    $("key-secret").hidden = true;
+    loadKeys();
+  }
+
+  // --- playbooks (actions) ----------------------------------------------------------------------
+  async function loadPlaybooks() {
+    const answer = await session.api("actions", "/v1/playbooks");
+    const body = $("playbook-table").querySelector("tbody");
+    body.replaceChildren();
+    if (!answer.ok) return;
+    for (const p of answer.body.playbooks) {
+      const row = el("tr", {"data-id": p.id, "data-version": String(p.version)});
+      const title = p.title ? (p.title[lang] || p.title.en || p.title.ko) : "";
+      cells(row, [p.id, p.version, p.kind, title, p.source_file,
+        // Only where an earlier version exists (the service still decides, 409 otherwise).
+        p.version > 1 ? td(button("rollback", () => rollBack(p.id), {class: "rollback"})) : td()]);
+      body.append(row);
+    }
+  }
+
+  function showProblems(answer) {
+    const table = $("playbook-form").querySelector("table.problems");
+    const body = table.querySelector("tbody");
+    body.replaceChildren();
+    const problems = (answer.body && answer.body.errors) || [];
+    table.hidden = answer.ok || !problems.length;
+    for (const p of problems) {
+      const row = el("tr", {"data-file": p.file || "", "data-line": String(p.line ?? ""), "data-field": p.field || ""});
+      cells(row, [p.file, p.line, p.field, p.message]);
+      body.append(row);
+    }
+  }
+
+  async function readFiles(input) {
+    const files = {};
+    for (const file of input.files) files[file.name] = await file.text();
+    return files;
+  }
+
+  $("playbook-form").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const form = event.target;
+    const files = await readFiles(form.elements.files);
+    const answer = await session.api("actions", "/v1/playbooks:validate", {method: "POST", json: {files}});
+    showProblems(answer);
+    playbookFiles = answer.ok ? files : null;
+    form.querySelector("button.publish").disabled = !answer.ok;
+    say(result(form), answer, answer.ok
+      ? `${t("valid")}: ${answer.body.playbooks.map((p) => `${p.id} v${p.version}`).join(", ")}` : "");
+  });
+  $("playbook-form").elements.files.addEventListener("change", () => {
+    playbookFiles = null;
+    $("playbook-form").querySelector("button.publish").disabled = true;
+  });
+
+  $("playbook-form").querySelector("button.publish").addEventListener("click", async () => {
+    const form = $("playbook-form");
+    if (!playbookFiles) return;
+    const answer = await session.api("actions", "/v1/playbooks", {method: "PUT", json: {files: playbookFiles}});
+    showProblems(answer);
+    say(result(form), answer, answer.ok
+      ? `${t("published")}: ${answer.body.published.map((p) => `${p.id} v${p.version}`).join(", ")}` : "");
+    form.querySelector("button.publish").disabled = true;
+    playbookFiles = null;
+    loadPlaybooks();
+  });
+
+  async function rollBack(id) {
+    const answer = await session.api("actions", `/v1/playbooks/${encodeURIComponent(id)}/rollback`, {method: "POST"});
+    say(result($("playbook-table").parentElement), answer, answer.ok
+      ? `${t("rolled_back")}: ${answer.body.published.map((p) => `${p.id} v${p.version}`).join(", ")}` : "");
+    loadPlaybooks();
+  }
+
+  // --- webhooks (notify) ------------------------------------------------------------------------
+  async function loadWebhooks() {
+    const answer = await session.api("notify", "/v1/admin/webhooks");
+    const body = $("webhook-table").querySelector("tbody");
+    body.replaceChildren();
+    if (!answer.ok) return;
+    for (const w of answer.body.webhooks) {
+      const row = el("tr", {"data-id": w.id, "data-status": w.status});
+      cells(row, [w.url, w.events.join(", "), w.status, td(
+        button("test", () => testWebhook(w.id), {class: "test"}), " ",
+        button("rotate", () => rotateWebhook(w.id), {class: "rotate"}), " ",
+        button("deliveries", () => loadDeliveries(w.id), {class: "history"}), " ",
+        button("delete", () => deleteWebhook(w.id), {class: "delete"}))]);
+      body.append(row);
+    }
+  }
+
+  $("webhook-form").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const f = event.target.elements;
+    const answer = await session.api("notify", "/v1/admin/webhooks", {method: "POST", json: {
+      url: f.url.value.trim(), events: list(f.events.value), format: f.format.value, description: f.description.value}});
+    say(result(event.target), answer, "");
+    if (answer.ok) { showSecret($("webhook-secret"), answer.body.secret); event.target.reset(); loadWebhooks(); }
+  });
+
+  async function testWebhook(id) {
+    const answer = await session.api("notify", `/v1/admin/webhooks/${encodeURIComponent(id)}/test`, {method: "POST"});
+    const line = result($("webhook-table").parentElement);
+    if (answer.ok) {
+      const r = answer.body;
+      line.classList.toggle("error", !r.ok);
+      line.textContent = `${t(r.ok ? "test_ok" : "test_failed")}: ${r.status_code ?? "—"} · ${r.latency_ms ?? "—"} ms` +
+        (r.error ? ` · ${r.error}` : "");
+      line.dataset.ok = String(r.ok);
+    } else say(line, answer, "");
+    loadDeliveries(id);
+  }
+
+  async function rotateWebhook(id) {
+    const answer = await session.api("notify", `/v1/admin/webhooks/${encodeURIComponent(id)}/rotate-secret`, {method: "POST"});
+    say(result($("webhook-table").parentElement), answer, "");
+    if (answer.ok) showSecret($("webhook-secret"), answer.body.secret);
+  }
+
+  async function deleteWebhook(id) {
+    const answer = await session.api("notify", `/v1/admin/webhooks/${encodeURIComponent(id)}`, {method: "DELETE"});
+    say(result($("webhook-table").parentElement), answer, "");
+    $("deliveries").hidden = true;
+    loadWebhooks();
+  }
+
+  async function loadDeliveries(id) {
+    const answer = await session.api("notify", `/v1/admin/webhooks/${encodeURIComponent(id)}/deliveries?limit=20`);
+    const box = $("deliveries");
+    const body = box.querySelector("tbody");
+    body.replaceChildren();
+    box.hidden = !answer.ok;
+    if (!answer.ok) return;
+    for (const a of answer.body.attempts) {
+      const row = el("tr", {"data-event": a.event_type || ""});
+      cells(row, [when(a.attempted_at), a.event_type, a.status_code ?? t("failed"),
+        a.latency_ms === null || a.latency_ms === undefined ? "—" : `${a.latency_ms} ms`, a.error]);
+      body.append(row);
+    }
+  }
+
+  // --- sign-in, sign-out, language --------------------------------------------------------------
+  function fillChoices() {
+    const role = $("staff-form").elements.role;
+    const chosen = role.value;
+    role.replaceChildren(...ROLES.map((r) => el("option", {value: r}, roleName(r))));
+    if (chosen) role.value = chosen;
+    const weekday = $("shift-form").elements.weekday;
+    const day = weekday.value;
+    weekday.replaceChildren(...T[lang].weekdays.map((d, i) => el("option", {value: String(i)}, d)));
+    if (day) weekday.value = day;
+  }
+
+  function signedIn(staff) {
+    document.querySelector(".admin-nav").hidden = staff.role !== "cx_admin";
+    show("board");
+  }
+  session.on("signed-in", signedIn);
+  session.on("signed-out", () => {
+    document.querySelector(".admin-nav").hidden = true;
+    for (const box of [$("key-secret"), $("webhook-secret")]) { box.hidden = true; box.querySelector(".secret").textContent = ""; }
+    show("board");
+    $("admin").hidden = true;
+  });
+  document.addEventListener("voc-language", (event) => {
+    lang = event.detail;
+    fillChoices();
+    for (const node of document.querySelectorAll("[data-i18n-placeholder]")) node.placeholder = t(node.dataset.i18nPlaceholder);
+    if (view !== "board") show(view);
+  });
+
+  // Loaded before dashboard.js: its first language pass labels these sections too, and its
+  // restore of a session in this tab reaches `signedIn` through the session's event.
+  fillChoices();
+})();

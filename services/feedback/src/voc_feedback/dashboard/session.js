@@ -1,0 +1,141 @@
+// The console's staff session: sign in at notify with e-mail and password, keep the access and
+// refresh tokens in this tab's sessionStorage (never in a URL, a cookie or a log), refresh before
+// the access token expires (notify rotates the refresh token each time), and sign out by revoking
+// at notify. Every call goes to the service that owns the rule (feedback here, notify and actions
+// at the origins /dashboard/config.json names), with the staff member's own token: each service
+// checks it, scopes the answer and audits the change with them as actor.
+"use strict";
+(function () {
+  const KEY = "voc-console-session";
+  const REFRESH_MARGIN_S = 60;  // refresh this long before expiry (a fifth of a shorter token's life)
+  const listeners = {"signed-in": [], "signed-out": []};
+  let session = null;  // {access_token, refresh_token, expires_at (ms), staff}
+  let bases = null;  // service -> origin ("" = this one)
+  let refreshing = null;
+  let timer = null;
+
+  async function config() {
+    if (bases) return bases;
+    const response = await fetch("/dashboard/config.json");
+    const body = response.ok ? await response.json() : {};
+    bases = {feedback: "", notify: body.notify_url || "", actions: body.actions_url || ""};
+    return bases;
+  }
+
+  function emit(name, detail) { for (const cb of listeners[name]) cb(detail); }
+
+  function keep(answer) {
+    session = {
+      access_token: answer.access_token,
+      refresh_token: answer.refresh_token,
+      expires_at: Date.now() + answer.expires_in * 1000,
+      staff: answer.staff,
+    };
+    sessionStorage.setItem(KEY, JSON.stringify(session));
+    schedule();
+  }
+
+  function forget() {
+    session = null;
+    sessionStorage.removeItem(KEY);
+    if (timer) clearTimeout(timer);
+    timer = null;
+  }
+
+  function schedule() {
+    if (timer) clearTimeout(timer);
+    const life = session.expires_at - Date.now();
+    const wait = Math.max(5000, life - Math.min(REFRESH_MARGIN_S * 1000, life / 5));
+    timer = setTimeout(() => { refresh().catch(() => {}); }, wait);
+  }
+
+  async function post(service, path, body, token) {
+    const base = (await config())[service];
+    const headers = {"Content-Type": "application/json"};
+    if (token) headers.Authorization = "Bearer " + token;
+    return fetch(base + path, {method: "POST", headers, body: JSON.stringify(body)});
+  }
+
+  // One refresh at a time (a second caller waits for the first); a refused refresh token (used
+  // up, expired, the staff member deactivated) ends the session.
+  function refresh() {
+    if (!session) return Promise.reject(new Error("signed out"));
+    if (!refreshing) {
+      refreshing = (async () => {
+        const response = await post("notify", "/v1/auth/refresh", {refresh_token: session.refresh_token});
+        if (!response.ok) {
+          forget();
+          emit("signed-out", {expired: true});
+          throw Object.assign(new Error("session ended"), {auth: true});
+        }
+        keep(await response.json());
+      })().finally(() => { refreshing = null; });
+    }
+    return refreshing;
+  }
+
+  async function signIn(email, password) {
+    const response = await post("notify", "/v1/auth/login", {email, password});
+    if (!response.ok) return {ok: false, status: response.status};
+    keep(await response.json());
+    emit("signed-in", session.staff);
+    return {ok: true, staff: session.staff};
+  }
+
+  async function signOut() {
+    const ending = session;
+    forget();
+    if (ending) {
+      // The refresh token ends this session; notify also revokes every access token issued so far.
+      try { await post("notify", "/v1/auth/logout", {refresh_token: ending.refresh_token}, ending.access_token); }
+      catch (error) { /* offline: the tokens run out on their own */ }
+    }
+    emit("signed-out", {expired: false});
+  }
+
+  // A call to `service`'s REST API as the signed-in staff member: {status, ok, body} (body parsed
+  // when JSON: a problem+json refusal carries `detail` and `errors`). A 401 is retried once after
+  // a refresh. `options.text` sends a raw body with `options.type`.
+  async function api(service, path, options) {
+    const opts = options || {};
+    if (!session) throw Object.assign(new Error("signed out"), {auth: true});
+    const base = (await config())[service];
+    const send = () => {
+      const headers = {Authorization: "Bearer " + session.access_token};
+      let body;
+      if (opts.text !== undefined) { headers["Content-Type"] = opts.type || "text/plain"; body = opts.text; }
+      else if (opts.json !== undefined) { headers["Content-Type"] = "application/json"; body = JSON.stringify(opts.json); }
+      return fetch(base + path, {method: opts.method || "GET", headers, body});
+    };
+    let response = await send();
+    if (response.status === 401) {
+      await refresh();
+      response = await send();
+    }
+    const type = response.headers.get("content-type") || "";
+    const body = type.includes("json") ? await response.json() : null;
+    return {status: response.status, ok: response.ok, body};
+  }
+
+  // A session this tab kept (a reload): signed in again without the password ("signed-in").
+  function restore() {
+    try { session = JSON.parse(sessionStorage.getItem(KEY) || "null"); } catch (error) { session = null; }
+    if (!session || !session.refresh_token) { session = null; return false; }
+    if (session.expires_at - Date.now() < REFRESH_MARGIN_S * 1000) refresh().catch(() => {});
+    else schedule();
+    emit("signed-in", session.staff);
+    return true;
+  }
+
+  // Labels of every part of the page, by language (each script adds its own): one lookup for
+  // the [data-i18n] nodes whichever script owns them.
+  const labels = {ko: {}, en: {}};
+  function addLabels(table) { for (const lang of ["ko", "en"]) Object.assign(labels[lang], table[lang]); }
+  function label(lang, key) { return labels[lang][key] ?? key; }
+
+  window.VocConsole = {
+    signIn, signOut, api, restore, refresh, addLabels, label,
+    get staff() { return session ? session.staff : null; },
+    on(name, cb) { listeners[name].push(cb); },
+  };
+})();

@@ -1,0 +1,305 @@
+"""The manager console (#20 §2) in headless Chromium on the demo data: a Gangnam store manager
+signs in with their own credentials and sees only Gangnam (and no Admin sections; another store is
+refused); a cx_admin runs the directory, a CSV import with a bad row, an API key's life, playbooks
+(an error by file/line/field, a valid one, publish, roll back) and a webhook tested against a
+loopback receiver; signing out revokes the token on every service. The console talks to notify
+and actions from another origin: no CSP violation, and every change is audited as the staff
+member."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from playwright.sync_api import Browser, Page, expect
+
+from tests.actions.conftest import playbook_yaml
+from tests.browser.conftest import (
+    NEEDS_CHROMIUM,
+    console_token,
+    post_feedback,
+    sign_in_console,
+    watch_page_errors,
+)
+from tests.browser.conftest import wait_for as page_wait_for
+from tests.conftest import RunningSystem
+from tests.support.webhook_receiver import WebhookReceiver
+from voc_notify.settings import Settings as NotifySettings
+
+pytestmark = NEEDS_CHROMIUM
+MANAGER = "seoyeon@gangnam.demo"  # store_manager of store-gangnam
+CX_ADMIN = "cx@hq.demo"
+WIDE = {"width": 1280, "height": 1400}
+ACCESS_TOKEN_TTL = int(NotifySettings.model_fields["token_ttl_seconds"].default)  # the test system's
+
+
+@pytest.fixture
+def receiver() -> Iterator[WebhookReceiver]:
+    server = WebhookReceiver().start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def audited(system: RunningSystem, service: str, action: str) -> list[dict[str, object]]:
+    response = httpx.get(
+        f"{system.url(service)}/v1/audit", params={"action": action}, headers=system.admin_headers
+    )
+    assert response.status_code == 200, response.text
+    return list(response.json()["entries"])
+
+
+def test_a_store_manager_sees_only_their_store_and_signing_out_revokes(
+    running_system: RunningSystem, browser: Browser, artifacts: Path
+) -> None:
+    gangnam_case = post_feedback(
+        running_system,
+        {
+            "store_id": "store-gangnam",
+            "channel": "app",
+            "text": "국이 식어서 나왔어요",
+            "ratings": {"csat": 1},
+        },
+    )
+    hongdae_key = running_system.store("store-hongdae")["api_key"]
+    hongdae = httpx.post(
+        f"{running_system.url('feedback')}/v1/feedback",
+        json={
+            "store_id": "store-hongdae",
+            "channel": "app",
+            "text": "화장실이 더러워요",
+            "ratings": {"csat": 1},
+        },
+        headers=bearer(hongdae_key),
+    )
+    assert hongdae.status_code == 202, hongdae.text
+    page = browser.new_page(viewport=WIDE, locale="en-US")
+    page.clock.install()  # the page's own clock, moved forward below to reach its refresh timer
+    errors = watch_page_errors(page)
+    try:
+        sign_in_console(page, running_system, MANAGER, lang="en")
+        assert "token" not in page.url
+        # Who, role and scope in the header; no Admin sections for a store manager.
+        expect(page.locator("[data-testid=who-role]")).to_have_text("Store manager")
+        expect(page.locator("[data-testid=who-scope]")).to_have_attribute("data-stores", "store-gangnam")
+        expect(page.locator("#who-name")).to_have_text(running_system.staff(MANAGER)["name"])
+        expect(page.locator("[data-testid=admin-nav]")).to_be_hidden()
+        expect(page.locator("#admin")).to_be_hidden()
+
+        # Every view holds Gangnam only: the store picker, the per-store chart, the open cases.
+        stores_offered = page.locator("#store option").evaluate_all("os => os.map(o => o.value)")
+        assert stores_offered == ["", "store-gangnam"]
+        charted = page.locator("[data-testid=stores-chart] rect[data-store]").evaluate_all(
+            "rs => [...new Set(rs.map(r => r.dataset.store))]"
+        )
+        assert charted == ["store-gangnam"]
+        expect(page.locator(f"#cases tr[data-id='{gangnam_case}']")).to_have_count(1, timeout=10_000)
+        expect(page.locator(f"#cases tr[data-id='{hongdae.json()['id']}']")).to_have_count(0)
+
+        # The console's own token: another store is refused (403), the directory is Gangnam's.
+        token = console_token(page)
+        feedback = running_system.url("feedback")
+        other = httpx.get(
+            f"{feedback}/v1/analytics", params={"store_id": "store-hongdae"}, headers=bearer(token)
+        )
+        assert other.status_code == 403, other.text
+        staff = httpx.get(f"{running_system.url('notify')}/v1/admin/staff", headers=bearer(token))
+        assert staff.status_code == 200, staff.text
+        assert {s["id"] for s in staff.json()["staff"]} == {"staff-gn-1", "staff-gn-lead", "staff-gn-mgr"}
+        keys = httpx.get(f"{feedback}/v1/admin/api-keys", headers=bearer(token))
+        assert keys.status_code == 403
+        page.screenshot(path=str(artifacts / "console-store-manager.png"), full_page=True)
+
+        # A minute before the access token expires (1 h here) the page refreshes by itself: both
+        # tokens rotate and the board stays; a reload of the tab resumes the session without the
+        # password.
+        page.clock.fast_forward((ACCESS_TOKEN_TTL - 55) * 1000)
+        page_wait_for(lambda: console_token(page) != token, timeout=10, page=page)
+        renewed = console_token(page)
+        page.reload()
+        expect(page.locator("body[data-loaded=true]")).to_have_count(1, timeout=15_000)
+        expect(page.locator("#login")).to_be_hidden()
+        assert console_token(page) == renewed
+
+        # (c) Signing out revokes: the form is back, the tab forgot the tokens, and the access
+        # token stops working on every service (within the revocation bound).
+        page.click("#logout")
+        expect(page.locator("#login")).to_be_visible()
+        expect(page.locator("#board")).to_be_hidden()
+        assert page.evaluate("sessionStorage.length") == 0
+        for service, path in (("feedback", "/v1/analytics"), ("notify", "/v1/admin/stores")):
+            page_wait_for(
+                lambda s=service, p=path: (
+                    httpx.get(f"{running_system.url(s)}{p}", headers=bearer(token)).status_code == 401
+                ),
+                timeout=15,
+                page=page,
+            )
+        # A shift lead has no dashboard: told so, not shown an empty or broken board.
+        page.fill("#email", "minji@gangnam.demo")
+        page.fill("#password", running_system.staff("minji@gangnam.demo")["password"])
+        page.click("#login button[type=submit]")
+        expect(page.locator("#no-access")).to_be_visible()
+        expect(page.locator("[data-testid=who-role]")).to_have_text("Shift lead")
+        expect(page.locator("#board")).to_be_hidden()
+        assert not errors, errors
+    finally:
+        page.close()
+
+
+def upload(page: Page, selector: str, name: str, text: str, mime: str) -> None:
+    page.set_input_files(selector, files=[{"name": name, "mimeType": mime, "buffer": text.encode()}])
+
+
+def test_a_cx_admin_runs_the_directory_keys_playbooks_and_webhooks(
+    running_system: RunningSystem, browser: Browser, receiver: WebhookReceiver, artifacts: Path
+) -> None:
+    page = browser.new_page(viewport=WIDE, locale="en-US")
+    errors = watch_page_errors(page)
+    feedback, actions = running_system.url("feedback"), running_system.url("actions")
+    try:
+        sign_in_console(page, running_system, CX_ADMIN, lang="en")
+        expect(page.locator("[data-testid=who-role]")).to_have_text("CX admin")
+        expect(page.locator("[data-testid=who-scope]")).to_have_attribute("data-stores", "*")
+        expect(page.locator("[data-testid=admin-nav]")).to_be_visible()
+
+        # Directory: a new staff member through the form.
+        page.click("#nav button[data-view=directory]")
+        expect(page.locator("[data-testid=staff-table] tr[data-id=staff-gn-mgr]")).to_have_count(1)
+        form = page.locator("#staff-form")
+        form.locator("[name=id]").fill("staff-console-1")
+        form.locator("[name=name]").fill("콘솔 신입")
+        form.locator("[name=email]").fill("newbie@console.demo")
+        form.locator("[name=password]").fill("console-pass-1")
+        form.locator("[name=role]").select_option("shift_lead")
+        form.locator("[name=store_ids]").fill("store-gangnam")
+        form.locator("button[type=submit]").click()
+        expect(form.locator(".result")).to_have_text("Saved.")
+        expect(page.locator("[data-testid=staff-table] tr[data-id=staff-console-1]")).to_have_count(1)
+        page.locator(
+            "[data-testid=staff-table] tr[data-id=staff-console-1] button", has_text="Shifts"
+        ).click()
+        expect(page.locator("[data-testid=shifts] .for")).to_have_text("staff-console-1")
+        page.locator("#shift-form [name=starts]").fill("09:00")
+        page.locator("#shift-form [name=ends]").fill("18:00")
+        page.locator("#shift-form button[type=submit]").click()
+        expect(page.locator("[data-testid=shifts] tbody tr")).to_have_count(1)
+
+        # CSV import with one bad row (line 3): refused whole, the line shown, nothing imported.
+        csv_text = (
+            "id,name,email,password,role,store_ids\n"
+            "staff-csv-ok,좋은 줄,ok@csv.demo,csv-pass-123,staff,store-gangnam\n"
+            "staff-csv-bad,나쁜 줄,bad@csv.demo,csv-pass-123,wizard,store-gangnam\n"
+        )
+        upload(page, "#import-form [name=file]", "staff.csv", csv_text, "text/csv")
+        page.click("#import-form button[type=submit]")
+        refused = page.locator("[data-testid=import-form] table.refused tr[data-line='3']")
+        expect(refused).to_have_count(1)
+        expect(refused).to_contain_text("role")
+        expect(page.locator("[data-testid=staff-table] tr[data-id=staff-csv-ok]")).to_have_count(0)
+        page.screenshot(path=str(artifacts / "console-directory.png"), full_page=True)
+
+        # API keys: created (secret shown once, and it works), rotated with grace, revoked.
+        page.click("#nav button[data-view=keys]")
+        page.fill("#key-form [name=name]", "console kiosk")
+        page.fill("#key-form [name=store_ids]", "store-gangnam")
+        page.click("#key-form button[type=submit]")
+        secret_box = page.locator("[data-testid=key-secret] .secret")
+        expect(secret_box).not_to_be_empty()
+        first_secret = secret_box.inner_text()
+        rows = page.locator("[data-testid=key-table] tr", has_text="console kiosk")
+        expect(rows).to_have_count(1)
+        rows.locator("button.rotate").click()
+        expect(secret_box).not_to_have_text(first_secret)
+        second_secret = secret_box.inner_text()
+        expect(rows.and_(page.locator("[data-state=expires]"))).to_have_count(1)  # the old one, in grace
+        active = rows.and_(page.locator("[data-state=active]"))
+        expect(active).to_have_count(1)
+        active.locator("button.revoke").click()
+        expect(rows.and_(page.locator("[data-state=revoked]"))).to_have_count(1)
+        intake = httpx.post(
+            f"{feedback}/v1/feedback",
+            json={"store_id": "store-gangnam", "channel": "kiosk", "text": "test"},
+            headers=bearer(second_secret),
+        )
+        assert intake.status_code == 401, intake.text
+
+        # Playbooks: a bad file shows file/line/field; a valid one validates, publishes, then a
+        # second version, and rolling back makes the first version's content active again.
+        pid = f"console-pb-{uuid.uuid4().hex[:8]}"
+        page.click("#nav button[data-view=playbooks]")
+        bad = playbook_yaml(pid).replace("version: 1\n", "version: one\n")
+        upload(page, "#playbook-form [name=files]", f"{pid}.yaml", bad, "application/yaml")
+        page.click("#playbook-form button[type=submit]")
+        problem = page.locator("[data-testid=playbook-problems] tr[data-field=version]")
+        expect(problem).to_have_count(1)
+        expect(problem).to_have_attribute("data-file", f"{pid}.yaml")
+        expect(problem).to_have_attribute("data-line", "2")
+        expect(page.locator("#playbook-form button.publish")).to_be_disabled()
+        page.screenshot(path=str(artifacts / "console-playbook-error.png"), full_page=True)
+        for version in (1, 2):
+            text = playbook_yaml(pid, version=version, title_en=f"Console {version}")
+            upload(page, "#playbook-form [name=files]", f"{pid}.yaml", text, "application/yaml")
+            page.click("#playbook-form button[type=submit]")
+            expect(page.locator("#playbook-form .result")).to_contain_text(f"{pid} v{version}")
+            expect(page.locator("[data-testid=playbook-problems]")).to_be_hidden()
+            page.click("#playbook-form button.publish")
+            expect(page.locator("#playbook-form .result")).to_contain_text("Published")
+            expect(page.locator(f"[data-testid=playbook-table] tr[data-id='{pid}']")).to_have_attribute(
+                "data-version", str(version)
+            )
+        page.locator(f"[data-testid=playbook-table] tr[data-id='{pid}'] button.rollback").click()
+        expect(page.locator(f"[data-testid=playbook-table] tr[data-id='{pid}']")).to_have_attribute(
+            "data-version", "3"
+        )
+        served = httpx.get(f"{actions}/v1/playbooks/{pid}").json()
+        assert served["version"] == 3 and served["title"]["en"] == "Console 1 v1"
+
+        # Webhooks: created (secret once), a test reaches the loopback receiver signed with it,
+        # the delivery is listed, the secret rotated, the endpoint deleted.
+        page.click("#nav button[data-view=webhooks]")
+        page.fill("#webhook-form [name=url]", receiver.url("/console"))
+        page.fill("#webhook-form [name=events]", "alert.created")
+        page.click("#webhook-form button[type=submit]")
+        hook_secret = page.locator("[data-testid=webhook-secret] .secret")
+        expect(hook_secret).not_to_be_empty()
+        secret = hook_secret.inner_text()
+        hook = page.locator("[data-testid=webhook-table] tr", has_text=receiver.url("/console"))
+        expect(hook).to_have_count(1)
+        hook.locator("button.test").click()
+        expect(page.locator("[data-testid=webhook-table] ~ .result")).to_have_attribute("data-ok", "true")
+        receiver.wait_for(1, path="/console")
+        assert [m["type"] for m in receiver.verified(secret, path="/console")] == ["webhook.test"]
+        expect(page.locator("[data-testid=deliveries] tbody tr[data-event='webhook.test']")).to_have_count(1)
+        hook.locator("button.rotate").click()
+        expect(hook_secret).not_to_have_text(secret)
+        page.screenshot(path=str(artifacts / "console-webhooks.png"), full_page=True)
+        hook.locator("button.delete").click()
+        expect(hook).to_have_count(0)
+
+        # Every change above is audited with the staff member as actor, service by service.
+        me = "staff:staff-cx"
+        for service, action in (
+            ("notify", "staff.put"),
+            ("feedback", "api_key.rotate"),
+            ("actions", "playbooks.rollback"),
+            ("notify", "webhook.create"),
+            ("notify", "webhook.delete"),
+        ):
+            assert any(e["actor"] == me for e in audited(running_system, service, action)), (service, action)
+        # The sections speak Korean too.
+        page.click("#lang")
+        expect(page.locator("#nav button[data-view=directory]")).to_have_text("직원·매장")
+        expect(page.locator("[data-testid=webhook-table] th").nth(1)).to_have_text("이벤트")
+        expect(page.locator("#webhook-form button[type=submit]")).to_have_text("만들기")
+        assert not errors, errors
+    finally:
+        page.close()
