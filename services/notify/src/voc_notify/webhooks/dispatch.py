@@ -175,7 +175,8 @@ def lease_due_sync(
         _LEASE.execute_many(
             reader, [{"next_attempt_at": now + LEASE_SECONDS, "delivery_id": r.id} for r in taken]
         )
-    return taken, len(taken) < len(rows) or len(rows) == limit
+    # A busy endpoint's due rows were not read: they count as left behind too.
+    return taken, bool(busy) or len(taken) < len(rows) or len(rows) == limit
 
 
 def record_sync(
