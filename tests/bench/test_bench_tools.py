@@ -249,3 +249,11 @@ def test_metrics_overhead_benchmark_runs() -> None:
     wanted = {"http_middleware_us", "service_app_delta_us", "grpc_observe_us", "event_consumed_us"}
     assert wanted <= set(stats)
     assert all(value == value and value < 1e6 for value in stats.values())  # numbers, not NaN
+
+
+def test_webhook_cost_benchmark_delivers_everything_it_enqueued() -> None:
+    from voc_bench import webhook_cost
+
+    ((deliveries, cpu, wall),) = asyncio.run(webhook_cost.run(events=10, repeat=1))
+    assert deliveries == 20  # feedback.received and feedback.classified per event
+    assert cpu > 0 and 0 < wall < 60  # returns only once nothing is pending

@@ -247,6 +247,39 @@ async def test_a_hanging_receiver_times_out_without_delaying_another_endpoint(
         assert [d.status for d in await h.deliveries(healthy["id"])] == ["delivered"]
 
 
+async def test_attempts_are_recorded_in_batches_and_a_deleted_endpoint_drops_its_own(
+    notify_db: Database, receiver: WebhookReceiver, caplog: pytest.LogCaptureFixture
+) -> None:
+    # 3 s: the receiver's listen backlog is 5, and a connection beyond it under load is
+    # retried by the kernel after 1 s.
+    async with hooks(notify_db, webhook_timeout_seconds=3.0) as h:
+        kept = await h.register(receiver.url("/kept"))
+        deleted = await h.register(receiver.url("/deleted"))
+        receiver.hanging.add("/deleted")
+        for i in range(6):
+            await new_alert(notify_db, f"fb-batch-{i}", now=time.time(), customer_id=f"cust-batch-{i}")
+        with caplog.at_level(logging.ERROR, logger="voc_notify.webhooks.dispatch"):
+            await h.dispatcher.process_due()
+            await asyncio.to_thread(receiver.wait_for, 6, "/kept", timeout=10)
+            # Deleted while its attempts hang: their outcomes find no endpoint and are dropped,
+            # the batch around them is recorded.
+            await registry.delete_endpoint(notify_db, endpoint_id=deleted["id"])
+            await h.dispatcher.drain()
+        assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+        attempts = await registry_attempts(h, kept["id"])
+        assert len(attempts) == 6 and {a["status_code"] for a in attempts} == {200}
+        assert {d.status for d in await h.deliveries(kept["id"])} == {"delivered"}
+        state = await h.endpoint(kept["id"])
+        assert state.last_success_at is not None and state.failing_since is None
+        async with notify_db.session() as s:
+            left = await s.scalar(
+                select(func.count())
+                .select_from(WebhookDelivery)
+                .where(WebhookDelivery.endpoint_id == deleted["id"])
+            )
+        assert left == 0
+
+
 async def test_redirects_are_not_followed_and_answers_are_kept_to_300_bytes(
     notify_db: Database, receiver: WebhookReceiver
 ) -> None:
