@@ -12,34 +12,20 @@ from grpc import aio
 from voc.profile.v1 import profile_pb2, profile_pb2_grpc
 from voc_feedback.settings import Settings
 from voc_platform.errors import Unavailable
-from voc_platform.grpc import client_channel
+from voc_platform.grpc import LazyStub
 
 log = logging.getLogger(__name__)
 
 
 class OutreachReports:
-    """One long-lived channel to profile, created on first use."""
+    """Asks profile over one long-lived channel, opened on first use."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self._channel: aio.Channel | None = None
-        self._stub: profile_pb2_grpc.ProfileServiceStub | None = None
-
-    def _profile(self) -> profile_pb2_grpc.ProfileServiceStub:
-        if self._stub is None:
-            s = self.settings
-            self._channel = client_channel(
-                s.profile_grpc_target,
-                token=s.internal_token,
-                timeout=s.grpc_timeout_seconds,
-                tls=s.grpc_tls(),
-            )
-            self._stub = profile_pb2_grpc.ProfileServiceStub(self._channel)
-        return self._stub
+        self._profile = LazyStub(profile_pb2_grpc.ProfileServiceStub, settings.profile_grpc_target, settings)
 
     async def close(self) -> None:
-        if self._channel is not None:
-            await self._channel.close()
+        await self._profile.close()
 
     async def report(
         self, *, stores: tuple[str, ...] | None, since: float | None, until: float | None

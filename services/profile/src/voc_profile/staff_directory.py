@@ -11,7 +11,7 @@ from grpc import aio
 
 from voc.notify.v1 import notify_pb2, notify_pb2_grpc
 from voc_platform.errors import Unavailable
-from voc_platform.grpc import client_channel
+from voc_platform.grpc import LazyStub
 from voc_profile.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -32,25 +32,14 @@ class StaffMember:
 
 
 class StaffDirectory:
-    """One long-lived channel to notify, created on first use."""
+    """Asks notify over one long-lived channel, opened on first use."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self._channel: aio.Channel | None = None
-        self._stub: notify_pb2_grpc.NotifyServiceStub | None = None
-
-    def _notify(self) -> notify_pb2_grpc.NotifyServiceStub:
-        if self._stub is None:
-            s = self.settings
-            self._channel = client_channel(
-                s.notify_grpc_target, token=s.internal_token, timeout=s.grpc_timeout_seconds, tls=s.grpc_tls()
-            )
-            self._stub = notify_pb2_grpc.NotifyServiceStub(self._channel)
-        return self._stub
+        self._notify = LazyStub(notify_pb2_grpc.NotifyServiceStub, settings.notify_grpc_target, settings)
 
     async def close(self) -> None:
-        if self._channel is not None:
-            await self._channel.close()
+        await self._notify.close()
 
     async def member(self, staff_id: str) -> StaffMember | None:
         """The staff member, or None when the directory has no such id; `Unavailable` (503)
