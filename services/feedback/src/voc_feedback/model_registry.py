@@ -253,6 +253,14 @@ async def _activate(
     return Active(target.version, now) if target is not None else Active(None, None)
 
 
+async def _serve(live: LiveClassifier, active: Active, bundle: bytes | None) -> None:
+    """Serve the newly active model here at once: `bundle` read off the loop (None: the packaged
+    model)."""
+    model = (await asyncio.to_thread(read_bundle, bundle))[0] if bundle is not None else None
+    async with live.lock:
+        live.serve(active, model)
+
+
 async def promote(
     *, database: Database, live: LiveClassifier, version: str, actor: Actor, audit: Audit
 ) -> tuple[ClassifierModel, str]:
@@ -293,9 +301,7 @@ async def promote(
             target=f"classifier_model:{version}",
             detail={"previous": baseline, "gate": gate},
         )
-    model, _ = await asyncio.to_thread(read_bundle, row.bundle)
-    async with live.lock:
-        live.serve(active, model)
+    await _serve(live, active, row.bundle)
     return row, baseline
 
 
@@ -324,9 +330,7 @@ async def rollback(
             target=f"classifier_model:{version}",
             detail={"previous": previous},
         )
-    model = (await asyncio.to_thread(read_bundle, target.bundle))[0] if target is not None else None
-    async with live.lock:
-        live.serve(active, model)
+    await _serve(live, active, target.bundle if target is not None else None)
     return version, previous
 
 
