@@ -325,10 +325,10 @@ class ClientSettings(Protocol):
 StubT = TypeVar("StubT")
 
 
-class LazyStub(Generic[StubT]):
-    """A stub of another service on one long-lived channel (`client_channel`, on the service
-    credential), opened on first call so that a service starts while its peer is still down;
-    `close` with the service. Calling the object gives the stub."""
+class PeerClient(Generic[StubT]):
+    """A client of another service: its stub on one long-lived channel (`client_channel`, on the
+    service credential), opened on first use so that a service starts while its peer is still
+    down; `close` with the service. A service's client subclasses it and adds its calls."""
 
     def __init__(self, stub: Callable[[aio.Channel], StubT], target: str, settings: ClientSettings) -> None:
         self._make = stub
@@ -337,7 +337,7 @@ class LazyStub(Generic[StubT]):
         self._channel: aio.Channel | None = None
         self._stub: StubT | None = None
 
-    def __call__(self) -> StubT:
+    def stub(self) -> StubT:
         if self._stub is None:
             s = self._settings
             self._channel = client_channel(

@@ -11,7 +11,7 @@ from grpc import aio
 
 from voc.notify.v1 import notify_pb2, notify_pb2_grpc
 from voc_platform.errors import Unavailable
-from voc_platform.grpc import LazyStub
+from voc_platform.grpc import PeerClient
 from voc_profile.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -31,21 +31,17 @@ class StaffMember:
         return store_id in self.store_ids or store_id in self.area_store_ids
 
 
-class StaffDirectory:
+class StaffDirectory(PeerClient[notify_pb2_grpc.NotifyServiceStub]):
     """Asks notify over one long-lived channel, opened on first use."""
 
     def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-        self._notify = LazyStub(notify_pb2_grpc.NotifyServiceStub, settings.notify_grpc_target, settings)
-
-    async def close(self) -> None:
-        await self._notify.close()
+        super().__init__(notify_pb2_grpc.NotifyServiceStub, settings.notify_grpc_target, settings)
 
     async def member(self, staff_id: str) -> StaffMember | None:
         """The staff member, or None when the directory has no such id; `Unavailable` (503)
         when notify cannot be asked."""
         try:
-            found = await self._notify().GetStaffMember(notify_pb2.GetStaffMemberRequest(staff_id=staff_id))
+            found = await self.stub().GetStaffMember(notify_pb2.GetStaffMemberRequest(staff_id=staff_id))
         except aio.AioRpcError as exc:
             log.warning("notify unavailable for a staff lookup (%s)", exc.code().name)
             raise Unavailable("The staff directory cannot be reached; try again.") from exc
