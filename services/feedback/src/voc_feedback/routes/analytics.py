@@ -32,6 +32,14 @@ class AnalyticsQuery(NamedTuple):
     timezone: ZoneInfo
 
 
+async def place_params(store_id: IdQuery = None, area_id: IdQuery = None) -> FilterParams:
+    """The place of a report: a store or an area (none: every store the reader may see)."""
+    return FilterParams(store_id, area_id)
+
+
+PlaceDep = Annotated[FilterParams, Depends(place_params)]
+
+
 class PlaceAndPeriod(NamedTuple):
     place: FilterParams
     since: str | None
@@ -82,12 +90,11 @@ class OpenCasesQuery(NamedTuple):
 async def open_cases_query(
     request: Request,
     reader: ReaderDep,
-    store_id: IdQuery = None,
-    area_id: IdQuery = None,
+    place: PlaceDep,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> OpenCasesQuery:
     access = await reader.query_scope(request, Permission.ANALYTICS, allowed={"store_id", "area_id", "limit"})
-    where = feedback_filter(access, FilterParams(store_id, area_id), since=None, until=None)
+    where = feedback_filter(access, place, since=None, until=None)
     return OpenCasesQuery(where, limit)
 
 
@@ -119,8 +126,7 @@ class TargetsQuery(NamedTuple):
 async def targets_query(
     request: Request,
     reader: ReaderDep,
-    store_id: IdQuery = None,
-    area_id: IdQuery = None,
+    place: PlaceDep,
     weeks: Annotated[int, Query(ge=1, le=26)] = 8,
     tz: Annotated[str, Query(max_length=64)] = "Asia/Seoul",
 ) -> TargetsQuery:
@@ -129,7 +135,7 @@ async def targets_query(
         request, Permission.ANALYTICS, allowed={"store_id", "area_id", "weeks", "tz"}
     )
     zone = _timezone(tz)
-    where = feedback_filter(access, FilterParams(store_id, area_id), since=None, until=None)
+    where = feedback_filter(access, place, since=None, until=None)
     principal = access.caller.principal if access.caller else None
     # Whole areas are shown to those who read every store, and to an area manager (theirs).
     area_readable = access.caller is not None and (
