@@ -41,6 +41,7 @@ from voc_platform.db import Database
 from voc_platform.errors import Conflict, DomainError, FieldError, Invalid, NotFound
 from voc_platform.identity import Actor
 from voc_platform.outbox import add_event
+from voc_platform.periodic import every
 
 log = logging.getLogger(__name__)
 
@@ -379,9 +380,9 @@ class Reloader:
             log.exception("classifier reload after promotion failed; the periodic check retries")
 
     async def periodic(self) -> None:
-        while True:
-            await asyncio.sleep(self.poll_seconds)
-            try:
-                await reload_if_changed(self.database, self.live)
-            except Exception:
-                log.exception("periodic classifier check failed")
+        await every(
+            self.poll_seconds,
+            lambda: reload_if_changed(self.database, self.live),
+            log=log,
+            failed="periodic classifier check failed",
+        )
