@@ -28,6 +28,7 @@ from voc_platform.db import Database
 from voc_platform.errors import FieldError, Invalid
 from voc_platform.http import query_instant, require
 from voc_platform.identity import Actor, Caller, Identity, Permission, Revocations
+from voc_platform.periodic import every
 from voc_platform.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
@@ -159,12 +160,7 @@ class Audit:
         return written
 
     async def run(self) -> None:
-        while True:
-            await asyncio.sleep(self.flush_seconds)
-            try:
-                await self.flush()
-            except Exception:
-                log.exception("audit flush failed; retrying")
+        await every(self.flush_seconds, self.flush, log=log, failed="audit flush failed; retrying")
 
     async def prune(self, *, retention_days: int, now: float | None = None) -> int:
         """Delete the entries older than `retention_days`; how many went."""

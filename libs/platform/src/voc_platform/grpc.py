@@ -310,6 +310,47 @@ def client_channel(target: str, *, token: str, timeout: float, tls: GrpcTls | No
     return cast(aio.Channel, _ServiceChannel(channel, token, timeout))
 
 
+class ClientSettings(Protocol):
+    """What a service's settings give a client of another service (`ServiceSettings` has it)."""
+
+    @property
+    def internal_token(self) -> str: ...
+
+    @property
+    def grpc_timeout_seconds(self) -> float: ...
+
+    def grpc_tls(self) -> GrpcTls | None: ...
+
+
+StubT = TypeVar("StubT")
+
+
+class PeerClient(Generic[StubT]):
+    """A client of another service: its stub on one long-lived channel (`client_channel`, on the
+    service credential), opened on first use so that a service starts while its peer is still
+    down; `close` with the service. A service's client subclasses it and adds its calls."""
+
+    def __init__(self, stub: Callable[[aio.Channel], StubT], target: str, settings: ClientSettings) -> None:
+        self._make = stub
+        self._target = target
+        self._settings = settings
+        self._channel: aio.Channel | None = None
+        self._stub: StubT | None = None
+
+    def stub(self) -> StubT:
+        if self._stub is None:
+            s = self._settings
+            self._channel = client_channel(
+                self._target, token=s.internal_token, timeout=s.grpc_timeout_seconds, tls=s.grpc_tls()
+            )
+            self._stub = self._make(self._channel)
+        return self._stub
+
+    async def close(self) -> None:
+        if self._channel is not None:
+            await self._channel.close()
+
+
 # ------------------------------------------------------------------ batching
 
 #: The most items a batch method takes in one call (its request is refused past it).

@@ -7,7 +7,6 @@ docs/API.md ("Who may call what") and SECURITY.md describe the same table for re
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import Mapping
@@ -27,6 +26,7 @@ from voc_platform.constant_time import same_secret
 from voc_platform.db import Database
 from voc_platform.dbsync import insert_ignore
 from voc_platform.errors import FieldError, Forbidden, Unauthenticated
+from voc_platform.periodic import every
 
 log = logging.getLogger(__name__)
 
@@ -328,12 +328,7 @@ class Revocations:
     async def run(self) -> None:
         """Refresh the copy in memory every `poll_seconds` (the bound on how long another
         replica's revocation takes to reach this one, beside the bus's own delay)."""
-        while True:
-            await asyncio.sleep(self.poll_seconds)
-            try:
-                await self.refresh()
-            except Exception:
-                log.exception("revocation refresh failed; retrying")
+        await every(self.poll_seconds, self.refresh, log=log, failed="revocation refresh failed; retrying")
 
     def consumer(self, durable: str) -> ConsumerSpec:
         """The durable consumer of `voc.staff.sessions_revoked` that keeps this service's table

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 from nats.aio.msg import Msg
 
 from voc_actions.live import LiveLibrary, reload_if_newer
 from voc_platform.db import Database
+from voc_platform.periodic import every
 
 log = logging.getLogger(__name__)
 
@@ -31,9 +31,4 @@ class Reloader:
             log.exception("reload after publish failed; the periodic check retries")
 
     async def periodic(self) -> None:
-        while True:
-            await asyncio.sleep(30)
-            try:
-                await self.reload_if_newer()
-            except Exception:
-                log.exception("periodic library check failed")
+        await every(30, self.reload_if_newer, log=log, failed="periodic library check failed")

@@ -41,6 +41,7 @@ from voc_platform.db import Database
 from voc_platform.errors import Conflict, DomainError, FieldError, Invalid, NotFound
 from voc_platform.identity import Actor
 from voc_platform.outbox import add_event
+from voc_platform.periodic import every
 
 log = logging.getLogger(__name__)
 
@@ -253,6 +254,14 @@ async def _activate(
     return Active(target.version, now) if target is not None else Active(None, None)
 
 
+async def _serve(live: LiveClassifier, active: Active, bundle: bytes | None) -> None:
+    """Serve the newly active model here at once: `bundle` read off the loop (None: the packaged
+    model)."""
+    model = (await asyncio.to_thread(read_bundle, bundle))[0] if bundle is not None else None
+    async with live.lock:
+        live.serve(active, model)
+
+
 async def promote(
     *, database: Database, live: LiveClassifier, version: str, actor: Actor, audit: Audit
 ) -> tuple[ClassifierModel, str]:
@@ -293,9 +302,7 @@ async def promote(
             target=f"classifier_model:{version}",
             detail={"previous": baseline, "gate": gate},
         )
-    model, _ = await asyncio.to_thread(read_bundle, row.bundle)
-    async with live.lock:
-        live.serve(active, model)
+    await _serve(live, active, row.bundle)
     return row, baseline
 
 
@@ -324,9 +331,7 @@ async def rollback(
             target=f"classifier_model:{version}",
             detail={"previous": previous},
         )
-    model = (await asyncio.to_thread(read_bundle, target.bundle))[0] if target is not None else None
-    async with live.lock:
-        live.serve(active, model)
+    await _serve(live, active, target.bundle if target is not None else None)
     return version, previous
 
 
@@ -375,9 +380,9 @@ class Reloader:
             log.exception("classifier reload after promotion failed; the periodic check retries")
 
     async def periodic(self) -> None:
-        while True:
-            await asyncio.sleep(self.poll_seconds)
-            try:
-                await reload_if_changed(self.database, self.live)
-            except Exception:
-                log.exception("periodic classifier check failed")
+        await every(
+            self.poll_seconds,
+            lambda: reload_if_changed(self.database, self.live),
+            log=log,
+            failed="periodic classifier check failed",
+        )

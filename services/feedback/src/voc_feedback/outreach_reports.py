@@ -12,34 +12,16 @@ from grpc import aio
 from voc.profile.v1 import profile_pb2, profile_pb2_grpc
 from voc_feedback.settings import Settings
 from voc_platform.errors import Unavailable
-from voc_platform.grpc import client_channel
+from voc_platform.grpc import PeerClient
 
 log = logging.getLogger(__name__)
 
 
-class OutreachReports:
-    """One long-lived channel to profile, created on first use."""
+class OutreachReports(PeerClient[profile_pb2_grpc.ProfileServiceStub]):
+    """Asks profile over one long-lived channel, opened on first use."""
 
     def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-        self._channel: aio.Channel | None = None
-        self._stub: profile_pb2_grpc.ProfileServiceStub | None = None
-
-    def _profile(self) -> profile_pb2_grpc.ProfileServiceStub:
-        if self._stub is None:
-            s = self.settings
-            self._channel = client_channel(
-                s.profile_grpc_target,
-                token=s.internal_token,
-                timeout=s.grpc_timeout_seconds,
-                tls=s.grpc_tls(),
-            )
-            self._stub = profile_pb2_grpc.ProfileServiceStub(self._channel)
-        return self._stub
-
-    async def close(self) -> None:
-        if self._channel is not None:
-            await self._channel.close()
+        super().__init__(profile_pb2_grpc.ProfileServiceStub, settings.profile_grpc_target, settings)
 
     async def report(
         self, *, stores: tuple[str, ...] | None, since: float | None, until: float | None
@@ -55,7 +37,7 @@ class OutreachReports:
             to_ms=int(until * 1000) if until else 0,
         )
         try:
-            found = await self._profile().GetOutreachReport(request)
+            found = await self.stub().GetOutreachReport(request)
         except aio.AioRpcError as exc:
             log.warning("profile unavailable for the outreach report (%s)", exc.code().name)
             raise Unavailable("The outreach report cannot be reached; try again.") from exc

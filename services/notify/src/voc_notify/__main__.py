@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import Callable, Coroutine
@@ -27,6 +26,7 @@ from voc_notify.webpush import DEFAULT_PUSH_HOSTS, PushAllowlist, VapidKeys, Web
 from voc_notify.workers import DeliveryWorker, EscalationWorker
 from voc_platform import dbsync
 from voc_platform.db import Database
+from voc_platform.periodic import every
 from voc_platform.runtime import ServiceParts, ServiceRuntime, run_service
 from voc_platform.settings import load_settings
 
@@ -38,13 +38,11 @@ log = logging.getLogger("voc_notify")
 def pattern_pruner(database: Database, watch: PatternWatch) -> Callable[[], Coroutine[Any, Any, None]]:
     """Hourly: forget pattern items older than the baseline period and the longest window."""
 
+    async def prune() -> None:
+        await dbsync.write(database, patterns.prune_sync, watch=watch, now=time.time())
+
     async def prune_pattern_items() -> None:
-        while True:
-            await asyncio.sleep(PRUNE_SECONDS)
-            try:
-                await dbsync.write(database, patterns.prune_sync, watch=watch, now=time.time())
-            except Exception:
-                log.exception("pruning pattern items failed; retrying in an hour")
+        await every(PRUNE_SECONDS, prune, log=log, failed="pruning pattern items failed; retrying in an hour")
 
     return prune_pattern_items
 

@@ -39,6 +39,7 @@ from voc_platform.identity import SUBJECT_REVOKED, Actor, Caller, Principal, Rev
 from voc_platform.ids import uuid7
 from voc_platform.outbox import add_event
 from voc_platform.ratelimit import TokenBuckets
+from voc_platform.records import fields_of
 
 # One lane (argon2-cffi's default is 4): each lane is a thread, and on a two-core machine a few
 # logins at once would starve the event loop that delivers alerts. One lane is also OWASP's
@@ -132,15 +133,12 @@ def _principal_of(staff: Staff, *, area_stores: tuple[str, ...]) -> Principal:
     )
 
 
+# The staff member's own profile as the login answers it.
+PROFILE_FIELDS = ("id", "name", "role", "store_ids", "area_id", "language")
+
+
 def _profile_of(staff: Staff) -> dict[str, Any]:
-    return {
-        "id": staff.id,
-        "name": staff.name,
-        "role": staff.role,
-        "store_ids": staff.store_ids,
-        "area_id": staff.area_id,
-        "language": staff.language,
-    }
+    return fields_of(staff, PROFILE_FIELDS)
 
 
 def _new_refresh_token(

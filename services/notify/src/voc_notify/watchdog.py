@@ -5,7 +5,6 @@ channel (e-mail) carries it. A shown receipt clears the suspicion (`lifecycle.re
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import Callable
@@ -22,6 +21,7 @@ from voc_notify.models import Alert, Delivery, Device, Staff, Store
 from voc_notify.models import FallbackPage as FallbackRow
 from voc_notify.settings import Settings
 from voc_platform.db import Database
+from voc_platform.periodic import every
 
 log = logging.getLogger(__name__)
 PASS_SIZE = 200
@@ -54,12 +54,7 @@ class DeliveryWatchdog:
     async def run(self) -> None:
         if self.settings.watchdog_seconds <= 0:
             return
-        while True:
-            await asyncio.sleep(self.settings.watchdog_poll_seconds)
-            try:
-                await self.check()
-            except Exception:
-                log.exception("watchdog pass failed")
+        await every(self.settings.watchdog_poll_seconds, self.check, log=log, failed="watchdog pass failed")
 
     async def check(self, now: float | None = None) -> WatchdogPass:
         """One pass: overdue deliveries marked watched and their devices suspect, then per staff

@@ -37,6 +37,7 @@ from voc_platform import dbsync, telemetry
 from voc_platform.db import Database
 from voc_platform.dbsync import Prepared, Reader
 from voc_platform.outbox import insert_outbox_rows, outbox_rows, wake_relays
+from voc_platform.periodic import every
 
 log = logging.getLogger(__name__)
 
@@ -345,12 +346,9 @@ class EscalationWorker:
         self.on_new_deliveries = on_new_deliveries
 
     async def run(self) -> None:
-        while True:
-            await asyncio.sleep(self.settings.escalation_poll_seconds)
-            try:
-                await self.fire_due()
-            except Exception:
-                log.exception("escalation pass failed")
+        await every(
+            self.settings.escalation_poll_seconds, self.fire_due, log=log, failed="escalation pass failed"
+        )
 
     async def fire_due(self, now: float | None = None) -> int:
         now = now or time.time()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable, Coroutine
 from pathlib import Path
@@ -10,6 +9,7 @@ from typing import Any
 
 from voc_platform.audit import Audit
 from voc_platform.db import Database
+from voc_platform.periodic import every
 from voc_platform.runtime import ServiceParts, ServiceRuntime, run_service
 from voc_platform.settings import load_settings
 from voc_profile import api, events, grpc_server, signals
@@ -23,13 +23,13 @@ log = logging.getLogger(__name__)
 
 
 def signal_refresher(database: Database, settings: Settings) -> Callable[[], Coroutine[Any, Any, None]]:
+    async def refresh() -> None:
+        await signals.refresh_due(database, settings=settings)
+
     async def signal_refresh() -> None:
-        while True:
-            await asyncio.sleep(settings.signal_refresh_seconds)
-            try:
-                await signals.refresh_due(database, settings=settings)
-            except Exception:
-                log.exception("signal refresh failed; retrying")
+        await every(
+            settings.signal_refresh_seconds, refresh, log=log, failed="signal refresh failed; retrying"
+        )
 
     return signal_refresh
 

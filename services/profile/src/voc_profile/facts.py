@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple, Protocol
 
 from voc.common.v1 import common_pb2
+from voc_platform.records import fields_of
 
 
 class FeedbackItem(NamedTuple):
@@ -78,12 +79,7 @@ class Reason:
         return cls(stored["signal"], stored["reason"], stored["feedback_ids"], stored.get("reason_ko", ""))
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "signal": self.signal,
-            "reason": self.reason,
-            "feedback_ids": self.feedback_ids,
-            "reason_ko": self.reason_ko,
-        }
+        return fields_of(self, ("signal", "reason", "feedback_ids", "reason_ko"))
 
 
 class CustomerFacts(Protocol):

@@ -11,7 +11,7 @@ from grpc import aio
 
 from voc.notify.v1 import notify_pb2, notify_pb2_grpc
 from voc_platform.errors import Unavailable
-from voc_platform.grpc import client_channel
+from voc_platform.grpc import PeerClient
 from voc_profile.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -31,32 +31,17 @@ class StaffMember:
         return store_id in self.store_ids or store_id in self.area_store_ids
 
 
-class StaffDirectory:
-    """One long-lived channel to notify, created on first use."""
+class StaffDirectory(PeerClient[notify_pb2_grpc.NotifyServiceStub]):
+    """Asks notify over one long-lived channel, opened on first use."""
 
     def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-        self._channel: aio.Channel | None = None
-        self._stub: notify_pb2_grpc.NotifyServiceStub | None = None
-
-    def _notify(self) -> notify_pb2_grpc.NotifyServiceStub:
-        if self._stub is None:
-            s = self.settings
-            self._channel = client_channel(
-                s.notify_grpc_target, token=s.internal_token, timeout=s.grpc_timeout_seconds, tls=s.grpc_tls()
-            )
-            self._stub = notify_pb2_grpc.NotifyServiceStub(self._channel)
-        return self._stub
-
-    async def close(self) -> None:
-        if self._channel is not None:
-            await self._channel.close()
+        super().__init__(notify_pb2_grpc.NotifyServiceStub, settings.notify_grpc_target, settings)
 
     async def member(self, staff_id: str) -> StaffMember | None:
         """The staff member, or None when the directory has no such id; `Unavailable` (503)
         when notify cannot be asked."""
         try:
-            found = await self._notify().GetStaffMember(notify_pb2.GetStaffMemberRequest(staff_id=staff_id))
+            found = await self.stub().GetStaffMember(notify_pb2.GetStaffMemberRequest(staff_id=staff_id))
         except aio.AioRpcError as exc:
             log.warning("notify unavailable for a staff lookup (%s)", exc.code().name)
             raise Unavailable("The staff directory cannot be reached; try again.") from exc

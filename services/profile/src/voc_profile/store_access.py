@@ -12,7 +12,7 @@ from grpc import aio
 from voc.feedback.v1 import feedback_pb2, feedback_pb2_grpc
 from voc_platform.constant_time import same_secret
 from voc_platform.errors import FieldError, Forbidden, Invalid, Unauthenticated, Unavailable
-from voc_platform.grpc import client_channel
+from voc_platform.grpc import PeerClient
 from voc_profile.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -25,29 +25,12 @@ class Caller:
     name: str
 
 
-class StoreAccess:
-    """One long-lived channel to feedback, created on first use."""
+class StoreAccess(PeerClient[feedback_pb2_grpc.FeedbackServiceStub]):
+    """Asks feedback over one long-lived channel, opened on first use."""
 
     def __init__(self, settings: Settings) -> None:
+        super().__init__(feedback_pb2_grpc.FeedbackServiceStub, settings.feedback_grpc_target, settings)
         self.settings = settings
-        self._channel: aio.Channel | None = None
-        self._stub: feedback_pb2_grpc.FeedbackServiceStub | None = None
-
-    def _feedback(self) -> feedback_pb2_grpc.FeedbackServiceStub:
-        if self._stub is None:
-            s = self.settings
-            self._channel = client_channel(
-                s.feedback_grpc_target,
-                token=s.internal_token,
-                timeout=s.grpc_timeout_seconds,
-                tls=s.grpc_tls(),
-            )
-            self._stub = feedback_pb2_grpc.FeedbackServiceStub(self._channel)
-        return self._stub
-
-    async def close(self) -> None:
-        if self._channel is not None:
-            await self._channel.close()
 
     async def authorize(self, *, token: str, store_id: str) -> Caller:
         """The caller, when `token` may check customers in at `store_id`: 401 for an unknown,
@@ -55,7 +38,7 @@ class StoreAccess:
         store feedback does not know, 503 when feedback cannot be asked."""
         admin = same_secret(token, self.settings.admin_token)
         try:
-            found = await self._feedback().AuthorizeStore(
+            found = await self.stub().AuthorizeStore(
                 feedback_pb2.AuthorizeStoreRequest(store_id=store_id, api_key="" if admin else token)
             )
         except aio.AioRpcError as exc:

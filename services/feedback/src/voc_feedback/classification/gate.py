@@ -16,6 +16,7 @@ from pathlib import Path
 from voc_feedback.classification import classify
 from voc_feedback.classification.evaluate import load_heldout, score_items
 from voc_feedback.classification.model import Model
+from voc_platform.records import fields_of
 
 #: metric name -> (held-out set, what is measured): sentiment accuracy per language on real
 #: text, and category macro-F1 on the real-text category set.
@@ -59,13 +60,7 @@ class Regression:
         return round(self.baseline - self.candidate, 4)
 
     def to_dict(self) -> dict[str, object]:
-        return {
-            "metric": self.metric,
-            "candidate": self.candidate,
-            "baseline": self.baseline,
-            "drop": self.drop,
-            "tolerance": self.tolerance,
-        }
+        return fields_of(self, ("metric", "candidate", "baseline", "drop", "tolerance"))
 
 
 def gate_metrics(model: Model, data_dir: Path) -> dict[str, float]:

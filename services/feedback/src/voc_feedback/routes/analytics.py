@@ -32,13 +32,34 @@ class AnalyticsQuery(NamedTuple):
     timezone: ZoneInfo
 
 
+async def place_params(store_id: IdQuery = None, area_id: IdQuery = None) -> FilterParams:
+    """The place of a report: a store or an area (none: every store the reader may see)."""
+    return FilterParams(store_id, area_id)
+
+
+PlaceDep = Annotated[FilterParams, Depends(place_params)]
+
+
+class PlaceAndPeriod(NamedTuple):
+    place: FilterParams
+    since: str | None
+    until: str | None
+
+
+async def place_and_period(
+    store_id: IdQuery = None, area_id: IdQuery = None, since: FromQuery = None, until: ToQuery = None
+) -> PlaceAndPeriod:
+    """The query parameters of a report over a place and a period."""
+    return PlaceAndPeriod(FilterParams(store_id, area_id), since, until)
+
+
+PlaceAndPeriodDep = Annotated[PlaceAndPeriod, Depends(place_and_period)]
+
+
 async def analytics_query(
     request: Request,
     reader: ReaderDep,
-    store_id: IdQuery = None,
-    area_id: IdQuery = None,
-    since: FromQuery = None,
-    until: ToQuery = None,
+    asked: PlaceAndPeriodDep,
     tz: Annotated[str, Query(max_length=64)] = "Asia/Seoul",
 ) -> AnalyticsQuery:
     """A place and a period (the last 30 days by default), and the time zone of the days."""
@@ -46,7 +67,7 @@ async def analytics_query(
         request, Permission.ANALYTICS, allowed={"store_id", "area_id", "from", "to", "tz"}
     )
     zone = _timezone(tz)
-    where = feedback_filter(access, FilterParams(store_id, area_id), since=since, until=until)
+    where = feedback_filter(access, asked.place, since=asked.since, until=asked.until)
     if where.since is None:
         where = dataclasses.replace(where, since=time.time() - DEFAULT_DAYS * 86400)
     return AnalyticsQuery(where, zone)
@@ -69,12 +90,11 @@ class OpenCasesQuery(NamedTuple):
 async def open_cases_query(
     request: Request,
     reader: ReaderDep,
-    store_id: IdQuery = None,
-    area_id: IdQuery = None,
+    place: PlaceDep,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> OpenCasesQuery:
     access = await reader.query_scope(request, Permission.ANALYTICS, allowed={"store_id", "area_id", "limit"})
-    where = feedback_filter(access, FilterParams(store_id, area_id), since=None, until=None)
+    where = feedback_filter(access, place, since=None, until=None)
     return OpenCasesQuery(where, limit)
 
 
@@ -106,8 +126,7 @@ class TargetsQuery(NamedTuple):
 async def targets_query(
     request: Request,
     reader: ReaderDep,
-    store_id: IdQuery = None,
-    area_id: IdQuery = None,
+    place: PlaceDep,
     weeks: Annotated[int, Query(ge=1, le=26)] = 8,
     tz: Annotated[str, Query(max_length=64)] = "Asia/Seoul",
 ) -> TargetsQuery:
@@ -116,7 +135,7 @@ async def targets_query(
         request, Permission.ANALYTICS, allowed={"store_id", "area_id", "weeks", "tz"}
     )
     zone = _timezone(tz)
-    where = feedback_filter(access, FilterParams(store_id, area_id), since=None, until=None)
+    where = feedback_filter(access, place, since=None, until=None)
     principal = access.caller.principal if access.caller else None
     # Whole areas are shown to those who read every store, and to an area manager (theirs).
     area_readable = access.caller is not None and (
@@ -149,18 +168,11 @@ class OutreachQuery(NamedTuple):
     where: FeedbackFilter
 
 
-async def outreach_query(
-    request: Request,
-    reader: ReaderDep,
-    store_id: IdQuery = None,
-    area_id: IdQuery = None,
-    since: FromQuery = None,
-    until: ToQuery = None,
-) -> OutreachQuery:
+async def outreach_query(request: Request, reader: ReaderDep, asked: PlaceAndPeriodDep) -> OutreachQuery:
     access = await reader.query_scope(
         request, Permission.REPORTS, allowed={"store_id", "area_id", "from", "to"}
     )
-    return OutreachQuery(feedback_filter(access, FilterParams(store_id, area_id), since=since, until=until))
+    return OutreachQuery(feedback_filter(access, asked.place, since=asked.since, until=asked.until))
 
 
 @router.get("/v1/analytics/outreach", responses={401: {}, 403: {}, 422: {}, 429: {}, 503: {}})

@@ -16,6 +16,7 @@ from voc_feedback.models import ClassifierModel
 from voc_platform.errors import Unsupported
 from voc_platform.http import DatabaseDep, SessionDep, require
 from voc_platform.identity import Caller, Permission
+from voc_platform.records import fields_of
 
 BASE = "/v1/admin/classifier/models"
 # The upload streams its body, enforces its own, larger limit (MAX_BUNDLE_BYTES) and is binary
@@ -26,16 +27,12 @@ ModelAdmin = Annotated[Caller, Depends(require(Permission.CLASSIFIER_MODELS))]
 BUNDLE_TYPES = ("application/zip", "application/octet-stream")
 
 
+# What a model's answer holds: its row's own fields, never the bundle.
+MODEL_FIELDS = ("version", "status", "created_at", "created_by", "promoted_at", "training_rows", "metrics")
+
+
 def _out(row: ClassifierModel) -> dict[str, Any]:
-    return {
-        "version": row.version,
-        "status": row.status,
-        "created_at": row.created_at,
-        "created_by": row.created_by,
-        "promoted_at": row.promoted_at,
-        "training_rows": row.training_rows,
-        "metrics": row.metrics,
-    }
+    return fields_of(row, MODEL_FIELDS)
 
 
 @router.get(BASE)
