@@ -144,3 +144,16 @@ async def test_the_dashboard_may_connect_to_notify_and_actions_only(databases: D
 
 def test_the_policy_ignores_what_is_not_an_origin() -> None:
     assert "connect-src 'self';" in content_security_policy(["", "not a url", "/relative"])
+
+
+async def test_pages_and_assets_stay_outside_cors(notify: httpx.AsyncClient) -> None:
+    """Only the API answers across origins. The staff app's shell never carries `Vary: Origin`:
+    its service worker caches it, and a cached answer that varies on Origin no longer matches
+    the navigation that needs it offline (#23's offline inbox)."""
+    for path in ("/", "/app.js", "/sw.js"):
+        page = await notify.get(path, headers={"Origin": CONSOLE})
+        assert page.status_code == 200, path
+        assert "access-control-allow-origin" not in page.headers, path
+        assert "origin" not in page.headers.get("vary", "").lower(), path
+    api = await notify.get("/v1/admin/stores", headers={"Origin": CONSOLE})
+    assert api.headers["access-control-allow-origin"] == CONSOLE

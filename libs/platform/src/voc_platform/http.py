@@ -389,23 +389,43 @@ CORS_EXPOSE_HEADERS = ("Retry-After", "Location")
 CORS_MAX_AGE_SECONDS = 600
 
 
+#: What a console may call across origins: the APIs, never the pages. (CORS answers carry
+#: `Vary: Origin`, and a service worker's cached app shell with that header no longer matches
+#: the navigation that needs it offline.)
+CORS_PATH_PREFIX = "/v1/"
+
+
+class ApiCorsMiddleware:
+    """Starlette's CORS middleware for the `/v1/` API only; pages and assets pass untouched."""
+
+    def __init__(self, app: ASGIApp, *, origins: Sequence[str]) -> None:
+        self.app = app
+        self.cors = CORSMiddleware(
+            app,
+            allow_origins=list(origins),
+            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+            allow_headers=list(CORS_ALLOW_HEADERS),
+            expose_headers=list(CORS_EXPOSE_HEADERS),
+            allow_credentials=False,
+            max_age=CORS_MAX_AGE_SECONDS,
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and str(scope.get("path", "")).startswith(CORS_PATH_PREFIX):
+            await self.cors(scope, receive, send)
+        else:
+            await self.app(scope, receive, send)
+
+
 def install_cors(app: FastAPI, origins: Iterable[str]) -> None:
     """Let the browser pages of exactly `origins` (VOC_CONSOLE_ORIGINS: the manager console)
-    call this API with a bearer token: no cookies are involved (credentials stay off), any other
-    origin gets no CORS headers and its preflight is refused. Nothing is installed for an empty
-    list: same-origin only."""
+    call this API (`/v1/…`) with a bearer token: no cookies are involved (credentials stay off),
+    any other origin gets no CORS headers and its preflight is refused. Nothing is installed for
+    an empty list: same-origin only."""
     allowed = sorted({origin_of(o) for o in origins} - {""})
     if not allowed:
         return
-    app.add_middleware(
-        CORSMiddleware,
-        allow_origins=allowed,
-        allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
-        allow_headers=list(CORS_ALLOW_HEADERS),
-        expose_headers=list(CORS_EXPOSE_HEADERS),
-        allow_credentials=False,
-        max_age=CORS_MAX_AGE_SECONDS,
-    )
+    app.add_middleware(ApiCorsMiddleware, origins=allowed)
 
 
 def create_app(
