@@ -150,7 +150,7 @@ async def test_pages_and_assets_stay_outside_cors(notify: httpx.AsyncClient) -> 
     """Only the API answers across origins. The staff app's shell never carries `Vary: Origin`:
     its service worker caches it, and a cached answer that varies on Origin no longer matches
     the navigation that needs it offline (#23's offline inbox)."""
-    for path in ("/", "/app.js", "/sw.js"):
+    for path in ("/", "/static/app.js", "/sw.js"):
         page = await notify.get(path, headers={"Origin": CONSOLE})
         assert page.status_code == 200, path
         assert "access-control-allow-origin" not in page.headers, path
