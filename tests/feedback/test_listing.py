@@ -91,6 +91,17 @@ def test_a_store_key_sees_only_its_stores(feedback_service: FeedbackService, see
     problem(
         httpx.get(f"{feedback_service.url}/v1/feedback/{other}", headers=seeded["scoped"]["headers"]), 404
     )
+    # Its own stores' area filters; another area is refused, not answered empty (#20: an empty
+    # answer tells as much as a count), on the list, the export and the analytics alike.
+    headers = seeded["scoped"]["headers"]
+    own = listing(feedback_service, headers, area_id="area-list-a", limit=500)["items"]
+    assert {i["store_id"] for i in own} == {"list-a1"}
+    now = datetime.now(UTC)
+    period = {"from": (now - timedelta(days=1)).isoformat(), "to": (now + timedelta(days=1)).isoformat()}
+    for path in ("/v1/feedback", "/v1/feedback/export.csv", "/v1/analytics"):
+        params = {"area_id": "area-list-b", **period}
+        refused = problem(httpx.get(f"{feedback_service.url}{path}", params=params, headers=headers), 403)
+        assert refused["errors"][0]["field"] == "query.area_id", path
 
 
 def test_csv_export(feedback_service: FeedbackService, seeded: dict[str, Any]) -> None:

@@ -12,7 +12,7 @@ from fastapi import Depends, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from voc_feedback import keys
+from voc_feedback import keys, stores
 from voc_feedback.analytics import Sla
 from voc_feedback.follow_up_links import FollowUpLinks
 from voc_feedback.listing import FeedbackFilter, Scope
@@ -78,6 +78,8 @@ class Access:
     scope: Scope
     actor: Actor
     caller: Caller | None = None
+    #: A store key's stores' areas: the only `area_id` it may name.
+    key_areas: frozenset[str] = frozenset()
 
     @property
     def is_admin(self) -> bool:
@@ -93,6 +95,11 @@ class Access:
             )
         if self.caller is not None:
             self.caller.check_area(params.area_id)
+        elif params.area_id and params.area_id not in self.key_areas:
+            raise Forbidden(
+                f"Area '{params.area_id}' is outside what you may see.",
+                errors=[FieldError("query.area_id", "outside your stores' areas")],
+            )
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,7 +127,8 @@ class Reader:
             return Access(caller.scope, caller.actor, caller)
         api_key = await keys.authenticate_in(self.session, key=token)
         self.limiter.admit(api_key.id)
-        return Access(api_key.store_ids, Actor(f"key:{api_key.id}"))
+        areas = await stores.areas_of(self.session, api_key.store_ids)
+        return Access(api_key.store_ids, Actor(f"key:{api_key.id}"), key_areas=areas)
 
     async def query_scope(
         self, request: Request, permission: Permission, *, allowed: Iterable[str]

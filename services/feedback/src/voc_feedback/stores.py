@@ -50,3 +50,11 @@ async def list_stores(session: AsyncSession) -> list[Store]:
 async def store_names(session: AsyncSession) -> dict[str, str]:
     """Store id -> name, for pages and reports."""
     return {s.id: s.name for s in await session.scalars(select(Store))}
+
+
+async def areas_of(session: AsyncSession, store_ids: Sequence[str]) -> frozenset[str]:
+    """The areas these stores are in (a store without an area, or unknown here, adds none)."""
+    if not store_ids:
+        return frozenset()
+    rows = await session.scalars(select(Store.area_id).where(Store.id.in_(store_ids)))
+    return frozenset(area for area in rows if area)
