@@ -93,6 +93,39 @@ def test_csv_import_hashes_passwords_and_keeps_them_on_update(
     assert log_in(directory, "dana@dir.demo", "lead-password-1").json()["staff"]["name"] == "Dana L."
 
 
+def test_csv_import_deactivates_and_reactivates_with_the_active_column(
+    running_system: RunningSystem, directory: str
+) -> None:
+    """`active` false ends the member's sessions on every service at once (as deactivate does);
+    blank keeps the state; true brings them back; a value that is not a yes/no is refused with
+    its line, nothing imported."""
+    url = f"{directory}/v1/admin/staff:import"
+    csv_headers = {**admin(running_system), "Content-Type": "text/csv"}
+    new = "id,name,email,password,role,store_ids,active\n"
+    new += "dir-temp,Temp Worker,temp@dir.demo,temp-password-1,staff,store-dir-temp,\n"
+    assert httpx.post(url, headers=csv_headers, content=new.encode()).status_code == 200
+    session = log_in(directory, "temp@dir.demo", "temp-password-1").json()
+    bearer = {"Authorization": f"Bearer {session['access_token']}"}
+    assert httpx.get(f"{directory}/v1/alerts", headers=bearer).status_code == 200
+
+    off = (
+        "id,name,email,role,store_ids,active\ndir-temp,Temp Worker,temp@dir.demo,staff,store-dir-temp,false\n"
+    )
+    assert httpx.post(url, headers=csv_headers, content=off.encode()).json()["updated"] == 1
+    problem(httpx.get(f"{directory}/v1/alerts", headers=bearer), 401)
+    problem(log_in(directory, "temp@dir.demo", "temp-password-1"), 401)
+
+    bad = (
+        "id,name,email,role,store_ids,active\ndir-temp,Temp Worker,temp@dir.demo,staff,store-dir-temp,maybe\n"
+    )
+    body = problem(httpx.post(url, headers=csv_headers, content=bad.encode()), 422)
+    assert (2, "active") in {(e["row"], e["field"]) for e in body["errors"]}
+
+    on = off.replace(",false", ",true")
+    assert httpx.post(url, headers=csv_headers, content=on.encode()).json()["updated"] == 1
+    assert log_in(directory, "temp@dir.demo", "temp-password-1").status_code == 200
+
+
 def test_csv_import_reports_every_bad_row_and_imports_nothing(
     running_system: RunningSystem, directory: str
 ) -> None:

@@ -28,7 +28,7 @@ from voc_platform.identity import Actor, Revocations
 from voc_platform.ids import uuid7
 from voc_platform.records import fields_of
 
-CSV_COLUMNS = ("id", "name", "email", "password", "role", "store_ids", "area_id", "language")
+CSV_COLUMNS = ("id", "name", "email", "password", "role", "store_ids", "area_id", "language", "active")
 CSV_REQUIRED = frozenset({"id", "name", "email", "role"})
 
 
@@ -378,6 +378,9 @@ class StaffCsvRow(BaseModel):
     store_ids: list[Annotated[str, Field(min_length=1, max_length=64)]] = []
     area_id: Annotated[str, Field(max_length=64)] | None = None
     language: Annotated[str, Field(pattern="^(ko|en)$")] | None = None  # as `StaffIn.language`
+    # true/false (also 1/0, yes/no); blank keeps an existing member's state, a new one is active.
+    # false deactivates: their tokens end on every service, as `POST …/deactivate` does.
+    active: bool | None = None
 
 
 def parse_staff_csv(text: str) -> tuple[list[tuple[int, StaffCsvRow]], list[RowError]]:
@@ -461,7 +464,9 @@ async def import_staff_csv(database: Database, *, text: str, editor: Editor) -> 
         }
         created = 0
         for row, (password_hash, changed) in zip(rows, hashes, strict=True):
-            fields = row.model_dump(exclude={"id", "password"})
+            fields = row.model_dump(
+                exclude={"id", "password"} | ({"active"} if row.active is None else set())
+            )
             fields["email"] = row.email.lower()
             staff = existing.get(row.id)
             if staff is None:
