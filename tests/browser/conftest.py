@@ -112,6 +112,8 @@ def sign_in(page: Page, origin: str, person: dict[str, Any]) -> None:
     page.fill("#password", person["password"])
     page.click("#login-form button[type=submit]")
     page.wait_for_selector("body[data-view=inbox]", state="attached")
+    # Live from here: an alert raised after this call reaches the inbox over the stream.
+    expect(page.locator("body[data-stream=open]")).to_be_attached(timeout=15_000)
 
 
 CONSOLE_SESSION_KEY = "voc-console-session"  # session.js keeps the tokens here, in this tab only

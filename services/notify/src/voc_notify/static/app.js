@@ -1157,7 +1157,9 @@ async function openStream() {
   state.stream = es;
   es.addEventListener('open', () => {
     document.body.dataset.stream = 'open';
-    if (state.streamRetry > 0) refreshInbox(); // fill the gap while disconnected
+    // Fill the gap: alerts raised while disconnected, or (first open) between the inbox's
+    // first load and this moment, reach no stream.
+    refreshInbox();
     state.streamRetry = 0;
     renderChrome();
   });
