@@ -22,7 +22,7 @@ from voc_cli.nats import NatsServer
 from voc_platform.bus import DLQ_STREAM, EVENTS_STREAM, Bus, ConsumerSpec
 
 #: The events stream's duplicate window, shortened from 120 s so that the test can wait it out.
-WINDOW = 8.0
+WINDOW = 15.0
 
 
 @pytest.fixture(scope="module")
