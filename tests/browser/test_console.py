@@ -93,6 +93,7 @@ def test_a_store_manager_sees_only_their_store_and_signing_out_revokes(
         expect(page.locator("[data-testid=who-scope]")).to_have_attribute("data-stores", "store-gangnam")
         expect(page.locator("#who-name")).to_have_text(running_system.staff(MANAGER)["name"])
         expect(page.locator("[data-testid=admin-nav]")).to_be_hidden()
+        expect(page.locator("[data-testid=manager-nav]")).to_be_visible()  # their staff's shifts
         expect(page.locator("#admin")).to_be_hidden()
 
         # Every view holds Gangnam only: the store picker, the per-store chart, the open cases.
@@ -150,6 +151,7 @@ def test_a_store_manager_sees_only_their_store_and_signing_out_revokes(
         page.click("#login button[type=submit]")
         expect(page.locator("#no-access")).to_be_visible()
         expect(page.locator("[data-testid=who-role]")).to_have_text("Shift lead")
+        expect(page.locator("[data-testid=manager-nav]")).to_be_hidden()
         expect(page.locator("#board")).to_be_hidden()
         assert not errors, errors
     finally:
