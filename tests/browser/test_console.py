@@ -27,6 +27,7 @@ from tests.browser.conftest import (
 from tests.browser.conftest import wait_for as page_wait_for
 from tests.conftest import RunningSystem
 from tests.support.webhook_receiver import WebhookReceiver
+from voc_cli import demo
 from voc_notify.settings import Settings as NotifySettings
 
 pytestmark = NEEDS_CHROMIUM
@@ -92,6 +93,7 @@ def test_a_store_manager_sees_only_their_store_and_signing_out_revokes(
         expect(page.locator("[data-testid=who-scope]")).to_have_attribute("data-stores", "store-gangnam")
         expect(page.locator("#who-name")).to_have_text(running_system.staff(MANAGER)["name"])
         expect(page.locator("[data-testid=admin-nav]")).to_be_hidden()
+        expect(page.locator("[data-testid=manager-nav]")).to_be_visible()  # their staff's shifts
         expect(page.locator("#admin")).to_be_hidden()
 
         # Every view holds Gangnam only: the store picker, the per-store chart, the open cases.
@@ -149,10 +151,19 @@ def test_a_store_manager_sees_only_their_store_and_signing_out_revokes(
         page.click("#login button[type=submit]")
         expect(page.locator("#no-access")).to_be_visible()
         expect(page.locator("[data-testid=who-role]")).to_have_text("Shift lead")
+        expect(page.locator("[data-testid=manager-nav]")).to_be_hidden()
         expect(page.locator("#board")).to_be_hidden()
         assert not errors, errors
     finally:
         page.close()
+
+
+def confirm(page: Page) -> None:
+    """Confirm the destructive action the console asks about (its in-page dialog)."""
+    dialog = page.locator("[data-testid=confirm]")
+    expect(dialog).to_be_visible()
+    dialog.locator("button.ok").click()
+    expect(dialog).to_be_hidden()
 
 
 def upload(page: Page, selector: str, name: str, text: str, mime: str) -> None:
@@ -172,7 +183,7 @@ def test_a_cx_admin_runs_the_directory_keys_playbooks_and_webhooks(
         expect(page.locator("[data-testid=admin-nav]")).to_be_visible()
 
         # Directory: a new staff member through the form.
-        page.click("#nav button[data-view=directory]")
+        page.click(".admin-nav button[data-view=directory]")
         expect(page.locator("[data-testid=staff-table] tr[data-id=staff-gn-mgr]")).to_have_count(1)
         form = page.locator("#staff-form")
         form.locator("[name=id]").fill("staff-console-1")
@@ -184,6 +195,49 @@ def test_a_cx_admin_runs_the_directory_keys_playbooks_and_webhooks(
         form.locator("button[type=submit]").click()
         expect(form.locator(".result")).to_have_text("Saved.")
         expect(page.locator("[data-testid=staff-table] tr[data-id=staff-console-1]")).to_have_count(1)
+        # Edited without a password (#20): name, role, stores, language; theirs still signs in.
+        page.locator("[data-testid=staff-table] tr[data-id=staff-console-1] button.edit").click()
+        expect(form.locator("[name=password]")).to_have_value("")
+        form.locator("[name=name]").fill("콘솔 신입 (수정)")
+        form.locator("[name=role]").select_option("staff")
+        form.locator("[name=store_ids]").fill("store-gangnam;store-hongdae")
+        form.locator("[name=language]").select_option("en")
+        form.locator("button[type=submit]").click()
+        expect(form.locator(".result")).to_have_text("Saved.")
+        edited = page.locator("[data-testid=staff-table] tr[data-id=staff-console-1]")
+        expect(edited).to_contain_text("콘솔 신입 (수정)")
+        listed = httpx.get(
+            f"{running_system.url('notify')}/v1/admin/staff", headers=running_system.admin_headers
+        )
+        member = next(m for m in listed.json()["staff"] if m["id"] == "staff-console-1")
+        assert (member["role"], member["store_ids"], member["language"]) == (
+            "staff", ["store-gangnam", "store-hongdae"], "en"
+        )  # fmt: skip
+        still = httpx.post(
+            f"{running_system.url('notify')}/v1/auth/login",
+            json={"email": "newbie@console.demo", "password": "console-pass-1"},
+        )
+        assert still.status_code == 200, still.text
+        # Deactivating asks first: Cancel changes nothing, Confirm deactivates.
+        edited.locator("button.toggle").click()
+        dialog = page.locator("[data-testid=confirm]")
+        expect(dialog).to_be_visible()
+        expect(dialog).to_have_attribute("role", "alertdialog")
+        expect(dialog.locator(".question")).to_contain_text("staff-console-1")
+        expect(dialog.locator("button.cancel")).to_be_focused()
+        dialog.locator("button.cancel").click()
+        expect(dialog).to_be_hidden()
+        expect(edited).to_have_attribute("data-active", "true")
+        edited.locator("button.toggle").click()
+        page.keyboard.press("Escape")  # Escape is Cancel too
+        expect(dialog).to_be_hidden()
+        expect(edited).to_have_attribute("data-active", "true")
+        edited.locator("button.toggle").click()
+        dialog.locator("button.ok").click()
+        expect(edited).to_have_attribute("data-active", "false")
+        edited.locator("button.toggle").click()  # activating again asks nothing
+        expect(edited).to_have_attribute("data-active", "true")
+        expect(dialog).to_be_hidden()
         page.locator(
             "[data-testid=staff-table] tr[data-id=staff-console-1] button", has_text="Shifts"
         ).click()
@@ -218,12 +272,14 @@ def test_a_cx_admin_runs_the_directory_keys_playbooks_and_webhooks(
         rows = page.locator("[data-testid=key-table] tr", has_text="console kiosk")
         expect(rows).to_have_count(1)
         rows.locator("button.rotate").click()
+        confirm(page)
         expect(secret_box).not_to_have_text(first_secret)
         second_secret = secret_box.inner_text()
         expect(rows.and_(page.locator("[data-state=expires]"))).to_have_count(1)  # the old one, in grace
         active = rows.and_(page.locator("[data-state=active]"))
         expect(active).to_have_count(1)
         active.locator("button.revoke").click()
+        confirm(page)
         expect(rows.and_(page.locator("[data-state=revoked]"))).to_have_count(1)
         intake = httpx.post(
             f"{feedback}/v1/feedback",
@@ -257,6 +313,7 @@ def test_a_cx_admin_runs_the_directory_keys_playbooks_and_webhooks(
                 "data-version", str(version)
             )
         page.locator(f"[data-testid=playbook-table] tr[data-id='{pid}'] button.rollback").click()
+        confirm(page)
         expect(page.locator(f"[data-testid=playbook-table] tr[data-id='{pid}']")).to_have_attribute(
             "data-version", "3"
         )
@@ -280,9 +337,11 @@ def test_a_cx_admin_runs_the_directory_keys_playbooks_and_webhooks(
         assert [m["type"] for m in receiver.verified(secret, path="/console")] == ["webhook.test"]
         expect(page.locator("[data-testid=deliveries] tbody tr[data-event='webhook.test']")).to_have_count(1)
         hook.locator("button.rotate").click()
+        confirm(page)
         expect(hook_secret).not_to_have_text(secret)
         page.screenshot(path=str(artifacts / "console-webhooks.png"), full_page=True)
         hook.locator("button.delete").click()
+        confirm(page)
         expect(hook).to_have_count(0)
 
         # Every change above is audited with the staff member as actor, service by service.
@@ -297,9 +356,115 @@ def test_a_cx_admin_runs_the_directory_keys_playbooks_and_webhooks(
             assert any(e["actor"] == me for e in audited(running_system, service, action)), (service, action)
         # The sections speak Korean too.
         page.click("#lang")
-        expect(page.locator("#nav button[data-view=directory]")).to_have_text("직원·매장")
+        expect(page.locator(".admin-nav button[data-view=directory]")).to_have_text("직원·매장")
         expect(page.locator("[data-testid=webhook-table] th").nth(1)).to_have_text("이벤트")
         expect(page.locator("#webhook-form button[type=submit]")).to_have_text("만들기")
+        assert not errors, errors
+    finally:
+        page.close()
+
+
+AREA_MANAGER = "jimin@area.demo"  # area_manager of area-seoul (store-gangnam, store-hongdae)
+
+
+def test_an_area_manager_sees_their_area_and_keeps_its_staffs_shifts(
+    running_system: RunningSystem, browser: Browser, artifacts: Path
+) -> None:
+    """The demo's Seoul area manager: the board holds Gangnam and Hongdae only, a link to Busan's
+    board is refused with a visible message (the service's 403), the outreach work is the
+    area's, and the directory view shows the area's staff whose shifts they keep, without any
+    of cx_admin's forms; another area's staff's shifts are 403."""
+    for store in ("store-hongdae", "store-busan"):  # one item each: both stores have numbers
+        sent = httpx.post(
+            f"{running_system.url('feedback')}/v1/feedback",
+            json={
+                "store_id": store,
+                "channel": "app",
+                "text": "대기 시간이 너무 길어요",
+                "ratings": {"csat": 2},
+            },
+            headers=bearer(running_system.store(store)["api_key"]),
+        )
+        assert sent.status_code == 202, sent.text
+    page = browser.new_page(viewport=WIDE, locale="en-US")
+    errors = watch_page_errors(page)
+    area = {s["id"] for s in demo.STORES if s["area_id"] == "area-seoul"}
+    try:
+        sign_in_console(page, running_system, AREA_MANAGER, lang="en")
+        expect(page.locator("[data-testid=who-role]")).to_have_text("Area manager")
+        expect(page.locator("[data-testid=who-scope]")).to_contain_text("area-seoul")
+        bars = page.locator("[data-testid=stores-chart] rect[data-store]")
+        page_wait_for(lambda: bars.count() > 0, timeout=15, page=page)  # the next poll shows Hongdae's
+        charted = bars.evaluate_all("rs => [...new Set(rs.map(r => r.dataset.store))]")
+        assert "store-hongdae" in charted and set(charted) <= area, charted
+        offered = set(page.locator("#store option").evaluate_all("os => os.map(o => o.value)")) - {""}
+        assert offered and offered <= area, offered
+        outreach = page.locator("[data-testid=outreach] tr[data-store]")
+        expect(outreach.first).to_be_attached()
+        shown = set(outreach.evaluate_all("rs => rs.map(r => r.dataset.store)"))
+        assert shown and shown <= area, shown  # the demo's Busan assignment is not the area's
+        expect(page.locator("[data-testid=store-refused]")).to_be_hidden()
+
+        # The outreach list and the assignments through the console's own token: the area's only.
+        token = console_token(page)
+        profile = running_system.url("profile")
+        work = httpx.get(f"{profile}/v1/outreach/assignments", headers=bearer(token))
+        assert work.status_code == 200, work.text
+        assert {a["store_id"] for a in work.json()["assignments"]} <= area
+        busan = httpx.get(
+            f"{profile}/v1/customers",
+            params={"signal": "low_satisfaction", "store_id": "store-busan"},
+            headers=bearer(token),
+        )
+        assert busan.status_code == 403, busan.text
+
+        # A link to another area's store: refused, said on the page; "All stores" brings the board back.
+        page.goto(f"{running_system.url('feedback')}/dashboard#lang=en&store=store-busan")
+        page.reload()
+        refused = page.locator("[data-testid=store-refused]")
+        expect(refused).to_be_visible(timeout=15_000)
+        expect(refused).to_contain_text("store-busan")
+        expect(page.locator("#no-access")).to_be_hidden()
+        page.screenshot(path=str(artifacts / "console-area-manager-refused.png"), full_page=True)
+        page.select_option("#store", "")
+        expect(refused).to_be_hidden()
+        expect(page.locator("[data-testid=stores-chart] rect[data-store]").first).to_be_attached()
+
+        # Staff shifts: the area's staff, only the shifts button; a shift added for Hongdae's lead.
+        expect(page.locator("[data-testid=admin-nav]")).to_be_hidden()
+        page.click(".manager-nav button[data-view=directory]")
+        table = page.locator("[data-testid=staff-table]")
+        expect(table.locator("tr[data-id=staff-hd-lead]")).to_have_count(1)
+        listed = set(table.locator("tbody tr").evaluate_all("rs => rs.map(r => r.dataset.id)"))
+        assert "staff-bs-lead" not in listed and "staff-gn-1" in listed, listed
+        for hidden in ("[data-testid=staff-form]", "[data-testid=import-form]", "#store-form"):
+            expect(page.locator(hidden)).to_be_hidden()
+        expect(table.locator("button.edit:visible")).to_have_count(0)
+        expect(table.locator("button.toggle:visible")).to_have_count(0)
+        table.locator("tr[data-id=staff-hd-lead] button.shifts").click()
+        expect(page.locator("[data-testid=shifts] .for")).to_have_text("staff-hd-lead")
+        page.locator("#shift-form [name=weekday]").select_option("2")
+        page.locator("#shift-form [name=starts]").fill("10:00")
+        page.locator("#shift-form [name=ends]").fill("19:00")
+        page.locator("#shift-form button[type=submit]").click()
+        expect(page.locator("[data-testid=shifts] tbody tr")).to_have_count(1)
+        kept = httpx.get(
+            f"{running_system.url('notify')}/v1/admin/staff/staff-hd-lead/shifts",
+            headers=running_system.admin_headers,
+        ).json()["shifts"]
+        assert [(s["weekday"], s["starts"], s["ends"]) for s in kept] == [(2, "10:00", "19:00")]
+        other = httpx.put(
+            f"{running_system.url('notify')}/v1/admin/staff/staff-bs-lead/shifts",
+            json=[],
+            headers=bearer(token),
+        )
+        assert other.status_code == 403, other.text
+        # Back to "always on duty", as seeded (other tests route alerts to this store's lead).
+        page.locator("[data-testid=shifts] tbody tr button").click()
+        expect(page.locator("[data-testid=shifts] tbody tr")).to_have_count(0)
+        assert any(
+            e["actor"] == "staff:staff-area-seoul" for e in audited(running_system, "notify", "shifts.put")
+        )
         assert not errors, errors
     finally:
         page.close()

@@ -126,15 +126,15 @@ def normalised(obj: Object, configs: dict[str, dict[str, str]]) -> Object:
 
 def test_the_defaults_render_the_objects_of_the_kustomize_base() -> None:
     """helm template with the default values and kustomize's base make the same objects (same
-    names, specs, environment, probes, volumes, NATS configuration); the chart only adds the
-    ingress and leaves the namespace to `helm --namespace` / `kubectl create namespace`."""
+    names, specs, environment, probes, volumes, NATS configuration, the ingress and its routes);
+    the chart leaves the namespace to `helm --namespace` / `kubectl create namespace`."""
     chart = template()
     base = [o for o in render(manifests.DEPLOY / "k8s" / "base") if o["kind"] != "Namespace"]
 
     def configs(objects: list[Object]) -> dict[str, dict[str, str]]:
         return {o["metadata"]["name"]: o.get("data", {}) for o in objects if o["kind"] == "ConfigMap"}
 
-    ours = {k: normalised(o, configs(chart)) for k, o in by_key(chart).items() if k[0] != "Ingress"}
+    ours = {k: normalised(o, configs(chart)) for k, o in by_key(chart).items()}
     theirs = {k: normalised(o, configs(base)) for k, o in by_key(base).items()}
     assert sorted(ours) == sorted(theirs)
     for key in theirs:

@@ -5,6 +5,9 @@ customers; another store is 403 (a field) or 404 (an id); bad input writes nothi
 
 from __future__ import annotations
 
+import csv
+import datetime as dt
+import io
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -373,3 +376,62 @@ async def test_with_notify_unreachable_an_assignment_is_503_and_nothing_is_writt
         )
         assert_problem(response, 503)
         assert await p.count(OutreachAssignment) == 0
+
+
+async def test_the_list_export_shows_who_works_each_customer_and_the_last_contact(work: Outreach) -> None:
+    """The outreach list's CSV (#20 §4) carries the assignment columns: the assignee, when
+    assigned, the status and the last contact's channel, outcome and time (UTC); the contact's
+    note (here with a phone number) never reaches the file; a customer nobody works has blanks."""
+    client = work.profile.client
+    created = await work.assign("mgr-gn")
+    assert created.status_code == 201, created.text
+    note = "010-9876-5432 로 다시 연락"
+    contact = await client.post(
+        f"/v1/outreach/assignments/{created.json()['id']}/contacts",
+        json={"channel": "sms", "outcome": "reached", "note": note},
+        headers=work.as_("lead-gn"),
+    )
+    assert contact.status_code == 201, contact.text
+    last = contact.json()["last_contact"]
+
+    exported = await client.get(
+        "/v1/customers", params={"signal": "low_satisfaction", "format": "csv"}, headers=work.as_("mgr-gn")
+    )
+    assert exported.status_code == 200, exported.text
+    text = exported.content.decode("utf-8-sig")
+    rows = list(csv.DictReader(io.StringIO(text)))
+    (row,) = rows  # the Gangnam manager's list: their store's customer only
+    assert row["customer_id"] == work.gangnam_customer
+    assert {k: row[k] for k in ASSIGNMENT_COLUMNS} == {
+        "assignee_id": "lead-gn",
+        "assignee_name": "Name lead-gn",
+        "assigned_at": _utc(created.json()["assigned_at"]),
+        "outreach_status": "done",
+        "last_contact_channel": "sms",
+        "last_contact_outcome": "reached",
+        "last_contact_at": _utc(last["at"]),
+    }
+    assert note not in text and "9876" not in text
+
+    # Busan's manager exports Busan's customer, whom nobody works: blank assignment columns.
+    busan = await client.get(
+        "/v1/customers", params={"signal": "low_satisfaction", "format": "csv"}, headers=work.as_("mgr-bs")
+    )
+    (other,) = list(csv.DictReader(io.StringIO(busan.content.decode("utf-8-sig"))))
+    assert other["customer_id"] == work.busan_customer
+    assert [other[k] for k in ASSIGNMENT_COLUMNS] == [""] * len(ASSIGNMENT_COLUMNS)
+
+
+def _utc(epoch: float) -> str:
+    return dt.datetime.fromtimestamp(epoch, dt.UTC).isoformat(timespec="seconds")
+
+
+ASSIGNMENT_COLUMNS = (
+    "assignee_id",
+    "assignee_name",
+    "assigned_at",
+    "outreach_status",
+    "last_contact_channel",
+    "last_contact_outcome",
+    "last_contact_at",
+)

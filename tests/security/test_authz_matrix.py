@@ -429,19 +429,25 @@ TABLE: dict[str, Row] = {
     "notify GET /v1/admin/staff/{staff_id}/shifts": row(
         "403 403 403 200 200 200 403", admin=200, build=lambda _: Call(path={"staff_id": STAFF_A_ID})
     ),
-    "notify PUT /v1/admin/staff/{staff_id}/shifts": cx_only(
-        200,
-        lambda _: Call(path={"staff_id": STAFF_A_ID}, json=[]),  # [] = always on duty, as seeded
+    # Shifts and overrides (directory.shifts, #20): managers keep their own staff's (store A's
+    # shift lead here); a manager of other staff is 403 (tests/notify/test_staff_editing.py).
+    "notify PUT /v1/admin/staff/{staff_id}/shifts": row(
+        "403 403 403 200 200 200 403",
+        admin=200,
+        build=lambda _: Call(path={"staff_id": STAFF_A_ID}, json=[]),  # [] = always on duty, as seeded
     ),
-    "notify POST /v1/admin/staff/{staff_id}/overrides": cx_only(
-        201,
-        lambda _: Call(
+    "notify POST /v1/admin/staff/{staff_id}/overrides": row(
+        "403 403 403 201 201 201 403",
+        admin=201,
+        build=lambda _: Call(
             path={"staff_id": STAFF_A_ID},
             json={"starts_on": "2020-01-01", "ends_on": "2020-01-01", "on_duty": True},
         ),
     ),
-    "notify DELETE /v1/admin/staff/{staff_id}/overrides/{override_id}": cx_only(
-        204, lambda s: Call(path={"staff_id": STAFF_A_ID, "override_id": s.fresh_override(STAFF_A_ID)})
+    "notify DELETE /v1/admin/staff/{staff_id}/overrides/{override_id}": row(
+        "403 403 403 204 204 204 403",
+        admin=204,
+        build=lambda s: Call(path={"staff_id": STAFF_A_ID, "override_id": s.fresh_override(STAFF_A_ID)}),
     ),
     "notify GET /v1/admin/stores/{store_id}/on-duty": row(
         "403 403 403 200 200 200 403", admin=200, build=lambda _: Call(path={"store_id": STORE_A})

@@ -42,6 +42,19 @@ helm.sh/chart: {{ printf "%s-%s" .root.Chart.Name .root.Chart.Version }}
 {{- end }}
 {{- end }}
 
+{{- /* The manager console's origin (VOC_CONSOLE_ORIGINS of every service): console.origin, else
+the intake host when the ingress routes the console there; empty: none (same origin only). */}}
+{{- define "voc.consoleOrigin" -}}
+{{- if .Values.console.origin }}{{ .Values.console.origin }}
+{{- else if and .Values.ingress.enabled .Values.ingress.intake.host .Values.ingress.intake.console }}https://{{ .Values.ingress.intake.host }}
+{{- end }}
+{{- end }}
+
+{{- /* Where the console reaches actions' playbook API (feedback's VOC_ACTIONS_PUBLIC_URL). */}}
+{{- define "voc.actionsPublicUrl" -}}
+{{- .Values.console.actionsPublicUrl | default (include "voc.consoleOrigin" .) }}
+{{- end }}
+
 {{/* The settings shared by every service: ConfigMap voc-config, and inline in the migration
 Jobs (pre-install hooks run before the release's ConfigMaps exist). */}}
 {{- define "voc.configData" -}}
@@ -64,6 +77,7 @@ VOC_GRPC_TLS_CLIENT_AUTH: require
 VOC_{{ upper $name }}_GRPC_TARGET: {{ printf "dns:///%s-grpc:%v" $name (index $ports $name).grpc | quote }}
 {{- end }}
 VOC_GRPC_TIMEOUT_SECONDS: {{ .Values.config.grpcTimeoutSeconds | quote }}
+VOC_CONSOLE_ORIGINS: {{ include "voc.consoleOrigin" . | quote }}
 OTEL_EXPORTER_OTLP_ENDPOINT: {{ .Values.config.otlpEndpoint | quote }}
 {{- range $key, $value := .Values.config.extraEnv }}
 {{ $key }}: {{ $value | quote }}

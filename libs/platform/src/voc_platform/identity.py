@@ -52,6 +52,7 @@ class Permission(StrEnum):
     CUSTOMER_ADMIN = "customers.admin"  # CRM upsert, imports, erasure, subject access, undo merge
     DIRECTORY_READ = "directory.read"  # stores, shifts, who is on duty
     DIRECTORY_WRITE = "directory.write"  # stores, staff, CSV import, shifts, overrides, deactivation
+    SHIFTS = "directory.shifts"  # the weekly shifts and overrides of staff one manages (their stores, area)
     STAFF_UNLOCK = "staff.unlock"  # lift the login lock of staff one manages
     STORES = "stores.manage"  # feedback's store -> area directory
     API_KEYS = "api_keys.manage"  # store-app API keys: create, rotate, revoke
@@ -79,6 +80,7 @@ _MANAGER = frozenset(
         P.CUSTOMER_READ,
         P.DIRECTORY_READ,
         P.STAFF_UNLOCK,
+        P.SHIFTS,
         P.OUTREACH_ASSIGN,
         P.OUTREACH_CONTACT,
         P.CLASSIFICATION_CORRECT,

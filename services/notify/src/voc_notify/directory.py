@@ -17,14 +17,14 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from voc_notify import duty, routing
-from voc_notify.auth import hash_password, revoke_sessions, verify_password
+from voc_notify.auth import hash_password, manages, revoke_sessions, verify_password
 from voc_notify.errors import CsvRejected, RowError
 from voc_notify.models import STORE_COLUMNS, Shift, ShiftOverride, Staff, Store
 from voc_notify.schemas import OverrideIn, Role, ShiftIn, StaffIn, StoreIn
 from voc_platform.audit import Audit
 from voc_platform.db import Database
-from voc_platform.errors import Conflict, FieldError, Invalid, NotFound
-from voc_platform.identity import Actor, Revocations
+from voc_platform.errors import Conflict, FieldError, Forbidden, Invalid, NotFound
+from voc_platform.identity import Actor, Principal, Revocations
 from voc_platform.ids import uuid7
 from voc_platform.records import fields_of
 
@@ -123,6 +123,9 @@ class Editor:
     actor: Actor
     audit: Audit
     revocations: Revocations
+    #: A manager's token (shifts and overrides of the staff they manage); None: the admin token,
+    #: or a change only cx_admin may make anyway.
+    manager: Principal | None = None
 
     async def record(
         self,
@@ -187,9 +190,10 @@ def _note(editor: Editor, revoked: list[tuple[str, int]]) -> None:
 
 
 async def upsert_staff(database: Database, *, staff: Sequence[StaffIn], editor: Editor) -> int:
-    """Create or update staff by id (the password is set anew; an existing member's tokens are
-    revoked when it differs from theirs or their role, stores or area change; `active: false`
-    deactivates). An id or an e-mail twice in the list is
+    """Create or update staff by id. A password given is set anew (a reset); left out, an
+    existing member keeps theirs and someone new is `Invalid` (422 naming `body.N.password`). An
+    existing member's tokens are revoked when the password differs from theirs or their role,
+    stores or area change; `active: false` deactivates. An id or an e-mail twice in the list is
     `Invalid` (422), an e-mail another staff member has is a `Conflict` (409); nothing is
     written then."""
     _no_repeats([(f"body.{i}", item.id, item.email.lower()) for i, item in enumerate(staff)])
@@ -207,6 +211,14 @@ async def upsert_staff(database: Database, *, staff: Sequence[StaffIn], editor: 
             ]
             if taken:
                 raise Conflict("An e-mail in the list belongs to another staff member.", errors=taken)
+            known = set(await session.scalars(select(Staff.id).where(Staff.id.in_([i.id for i in staff]))))
+            unset = [
+                FieldError(f"body.{i}.password", "required for new staff")
+                for i, item in enumerate(staff)
+                if item.password is None and item.id not in known
+            ]
+            if unset:
+                raise Invalid("A new staff member needs a password.", errors=unset)
             for item, (password_hash, changed) in zip(staff, hashes, strict=True):
                 fields = item.model_dump(exclude={"id", "password"})
                 fields["email"] = fields["email"].lower()
@@ -269,6 +281,23 @@ async def _staff(session: AsyncSession, staff_id: str) -> Staff:
     return staff
 
 
+async def _managed_staff(session: AsyncSession, staff_id: str, editor: Editor) -> Staff:
+    """The staff member whose schedule `editor` changes: 404 when nobody has the id, 403 when the
+    editor is a manager who does not manage them (`auth.manages`: their stores' staff, their
+    area's, nobody of a higher role); the admin token and cx_admin manage everyone."""
+    staff = await _staff(session, staff_id)
+    if editor.manager is None:
+        return staff
+    areas = set(
+        await session.scalars(
+            select(Store.area_id).where(Store.id.in_(staff.store_ids or ()), Store.area_id.is_not(None))
+        )
+    )
+    if not manages(editor.manager, staff, staff_areas={a for a in areas if a}):
+        raise Forbidden(f"'{staff_id}' is not among the staff you manage.")
+    return staff
+
+
 async def schedule(session: AsyncSession, *, staff_id: str, scope: tuple[str, ...] | None) -> dict[str, Any]:
     """A staff member's weekly shifts and one-off overrides; one outside `scope` (who works at
     none of its stores) is answered as missing."""
@@ -295,7 +324,7 @@ async def replace_shifts(
 ) -> dict[str, Any]:
     """Replace the weekly pattern; an empty list means "always on duty" again."""
     async with database.transaction() as session:
-        await _staff(session, staff_id)
+        await _managed_staff(session, staff_id, editor)
         await session.execute(delete(Shift).where(Shift.staff_id == staff_id))
         rows = [
             Shift(id=uuid7(), staff_id=staff_id, weekday=item.weekday, starts=item.starts, ends=item.ends)
@@ -311,7 +340,7 @@ async def add_override(
 ) -> dict[str, Any]:
     """On or off duty for whole local dates, whatever the weekly pattern says."""
     async with database.transaction() as session:
-        await _staff(session, staff_id)
+        await _managed_staff(session, staff_id, editor)
         row = ShiftOverride(
             id=uuid7(),
             staff_id=staff_id,
@@ -338,6 +367,7 @@ async def add_override(
 
 async def remove_override(database: Database, *, staff_id: str, override_id: str, editor: Editor) -> None:
     async with database.transaction() as session:
+        await _managed_staff(session, staff_id, editor)
         row = await session.get(ShiftOverride, override_id)
         if row is None or row.staff_id != staff_id:
             raise NotFound(f"No override '{override_id}' for '{staff_id}'.")

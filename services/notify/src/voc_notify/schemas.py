@@ -150,7 +150,9 @@ class StaffIn(Strict):
     id: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_\-.]+$")]
     name: Annotated[str, Field(min_length=1, max_length=100)]
     email: Annotated[str, Field(max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
-    password: Annotated[str, Field(min_length=8, max_length=200)]
+    # Required for someone new; for an existing member, left out (or null) keeps their password
+    # (an edit of name, role, stores, language or active), given sets it anew (a reset).
+    password: Annotated[str, Field(min_length=8, max_length=200)] | None = None
     role: Role
     store_ids: list[Annotated[str, Field(max_length=64)]] = []
     area_id: Annotated[str, Field(max_length=64)] | None = None

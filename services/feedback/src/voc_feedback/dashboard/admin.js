@@ -24,6 +24,14 @@
       test: "테스트", deliveries: "최근 전송", when: "시각", event: "이벤트", status: "상태", latency: "지연",
       error: "오류", delete: "삭제", test_ok: "테스트 전송 성공", test_failed: "테스트 전송 실패", failed: "실패",
       weekdays: ["월", "화", "수", "목", "금", "토", "일"],
+      nav_shifts: "직원 근무", password_hint: "새 직원은 필수. 수정할 때 비워 두면 비밀번호가 그대로입니다 (입력하면 재설정).",
+      language_keep: "—", cancel: "취소", confirm: "확인",
+      ask_deactivate: "{id} 직원을 비활성화할까요? 모든 서비스에서 바로 로그아웃됩니다.",
+      ask_revoke: "API 키 {id}를 폐기할까요? 이 키를 쓰는 앱은 바로 거부됩니다.",
+      ask_rotate_key: "API 키 {id}를 교체할까요? 이전 키는 유예 시간이 지나면 거부됩니다.",
+      ask_rollback: "플레이북 {id}를 이전 버전으로 되돌릴까요?",
+      ask_rotate_secret: "웹훅 {id}의 비밀 값을 바꿀까요? 받는 쪽도 새 값으로 바꿔야 합니다.",
+      ask_delete_webhook: "웹훅 {id}를 삭제할까요? 더 이상 전송하지 않습니다.",
     },
     en: {
       staff_title: "Staff", staff_edit: "Add or edit staff", col_id: "ID", col_name: "Name", col_role: "Role",
@@ -44,6 +52,14 @@
       when: "When", event: "Event", status: "Status", latency: "Latency", error: "Error", delete: "Delete",
       test_ok: "Test delivered", test_failed: "Test failed", failed: "failed",
       weekdays: ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"],
+      nav_shifts: "Staff shifts", password_hint: "Required for new staff. Left blank on an edit, the password stays (type one to reset it).",
+      language_keep: "—", cancel: "Cancel", confirm: "Confirm",
+      ask_deactivate: "Deactivate {id}? They are signed out on every service at once.",
+      ask_revoke: "Revoke API key {id}? Apps using it are refused at once.",
+      ask_rotate_key: "Rotate API key {id}? The old key is refused once the grace period ends.",
+      ask_rollback: "Roll playbook {id} back to its previous version?",
+      ask_rotate_secret: "Rotate the secret of webhook {id}? The receiver must switch to the new one.",
+      ask_delete_webhook: "Delete webhook {id}? Nothing more is sent to it.",
     },
   };
   session.addLabels(T);
@@ -89,6 +105,20 @@
     box.querySelector(".secret").textContent = secret;
   }
 
+  // Asks before a destructive action: an in-page modal dialog (role alertdialog, focus on
+  // Cancel, Escape cancels); resolves true only for Confirm.
+  function confirmed(key, id) {
+    const box = $("confirm");
+    box.querySelector(".question").textContent = t(key).replace("{id}", id);
+    box.dataset.action = key;
+    box.returnValue = "";
+    box.showModal();
+    box.querySelector("button.cancel").focus();
+    return new Promise((resolve) => box.addEventListener("close", () => resolve(box.returnValue === "yes"), {once: true}));
+  }
+  $("confirm").querySelector("button.ok").addEventListener("click", () => $("confirm").close("yes"));
+  $("confirm").querySelector("button.cancel").addEventListener("click", () => $("confirm").close("no"));
+
   // --- navigation -------------------------------------------------------------------------------
   function show(next) {
     view = next;
@@ -117,8 +147,9 @@
     staffRows = answer.body.staff;
     for (const s of staffRows) {
       const row = el("tr", {"data-id": s.id, "data-active": String(s.active)});
-      const actions = td(button("edit", () => editStaff(s)), " ", button("shifts", () => loadShifts(s.id)), " ",
-        button(s.active ? "deactivate" : "activate", () => setActive(s.id, !s.active), {class: "toggle"}));
+      const actions = td(button("edit", () => editStaff(s), {class: "edit cx-only"}), " ",
+        button("shifts", () => loadShifts(s.id), {class: "shifts"}), " ",
+        button(s.active ? "deactivate" : "activate", () => setActive(s.id, !s.active), {class: "toggle cx-only"}));
       cells(row, [s.id, s.name, s.email, roleName(s.role), (s.store_ids || []).join(", ") +
         (s.area_id ? ` (${s.area_id})` : ""), t(s.active ? "active" : "inactive"), actions]);
       body.append(row);
@@ -131,22 +162,28 @@
     form.elements.role.value = s.role;
     form.elements.store_ids.value = (s.store_ids || []).join(";");
     form.elements.active.checked = s.active;
-    form.elements.password.value = "";
-    form.elements.password.focus();
+    form.elements.language.value = s.language || "";
+    form.elements.password.value = "";  // blank keeps it; typing one resets it
+    form.elements.name.focus();
   }
 
   $("staff-form").addEventListener("submit", async (event) => {
     event.preventDefault();
     const f = event.target.elements;
     const member = {id: f.id.value.trim(), name: f.name.value.trim(), email: f.email.value.trim(),
-      password: f.password.value, role: f.role.value, store_ids: list(f.store_ids.value),
+      role: f.role.value, store_ids: list(f.store_ids.value),
       area_id: f.area_id.value.trim() || null, active: f.active.checked};
+    // The password only when typed: someone new needs one (the service says so), an edit without
+    // one keeps theirs.
+    if (f.password.value) member.password = f.password.value;
+    if (f.language.value) member.language = f.language.value;
     const answer = await session.api("notify", "/v1/admin/staff", {method: "PUT", json: [member]});
     say(result(event.target), answer, t("saved"));
     if (answer.ok) { event.target.reset(); loadStaff(); }
   });
 
   async function setActive(id, active) {
+    if (!active && !(await confirmed("ask_deactivate", id))) return;
     const answer = await session.api("notify", `/v1/admin/staff/${encodeURIComponent(id)}/${active ? "activate" : "deactivate"}`,
       {method: "POST"});
     say(result($("staff-form")), answer, t("saved"));
@@ -266,6 +303,7 @@
   });
 
   async function rotateKey(id) {
+    if (!(await confirmed("ask_rotate_key", id))) return;
     const grace = Number($("key-grace").value || 0);
     const answer = await session.api("feedback", `/v1/admin/api-keys/${encodeURIComponent(id)}/rotate`,
       {method: "POST", json: {grace_seconds: grace}});
@@ -275,6 +313,7 @@
   }
 
   async function revokeKey(id) {
+    if (!(await confirmed("ask_revoke", id))) return;
     const answer = await session.api("feedback", `/v1/admin/api-keys/${encodeURIComponent(id)}`, {method: "DELETE"});
     say(result($("key-table").parentElement), answer, t("revoked"));
     $("key-secret").hidden = true;
@@ -345,6 +384,7 @@
   });
 
   async function rollBack(id) {
+    if (!(await confirmed("ask_rollback", id))) return;
     const answer = await session.api("actions", `/v1/playbooks/${encodeURIComponent(id)}/rollback`, {method: "POST"});
     say(result($("playbook-table").parentElement), answer, answer.ok
       ? `${t("rolled_back")}: ${answer.body.published.map((p) => `${p.id} v${p.version}`).join(", ")}` : "");
@@ -391,12 +431,14 @@
   }
 
   async function rotateWebhook(id) {
+    if (!(await confirmed("ask_rotate_secret", id))) return;
     const answer = await session.api("notify", `/v1/admin/webhooks/${encodeURIComponent(id)}/rotate-secret`, {method: "POST"});
     say(result($("webhook-table").parentElement), answer, "");
     if (answer.ok) showSecret($("webhook-secret"), answer.body.secret);
   }
 
   async function deleteWebhook(id) {
+    if (!(await confirmed("ask_delete_webhook", id))) return;
     const answer = await session.api("notify", `/v1/admin/webhooks/${encodeURIComponent(id)}`, {method: "DELETE"});
     say(result($("webhook-table").parentElement), answer, "");
     $("deliveries").hidden = true;
@@ -432,11 +474,15 @@
 
   function signedIn(staff) {
     document.querySelector(".admin-nav").hidden = staff.role !== "cx_admin";
+    // Store and area managers keep their own staff's shifts (the directory view, its cx-only
+    // parts hidden: `body[data-role]`); the service scopes the list and refuses other staff.
+    document.querySelector(".manager-nav").hidden = !["store_manager", "area_manager"].includes(staff.role);
     show("board");
   }
   session.on("signed-in", signedIn);
   session.on("signed-out", () => {
     document.querySelector(".admin-nav").hidden = true;
+    document.querySelector(".manager-nav").hidden = true;
     for (const box of [$("key-secret"), $("webhook-secret")]) { box.hidden = true; box.querySelector(".secret").textContent = ""; }
     show("board");
     $("admin").hidden = true;

@@ -12,6 +12,7 @@
       sign_in: "직원 로그인", email: "이메일", password: "비밀번호", sign_in_button: "로그인", logout: "로그아웃",
       bad_login: "이메일 또는 비밀번호가 맞지 않습니다.", locked: "로그인 시도가 너무 많습니다. 잠시 후 다시 시도하세요.",
       expired: "세션이 끝났습니다. 다시 로그인하세요.", no_access: "이 계정은 대시보드를 볼 수 없습니다.",
+      store_refused: "{store} 매장은 볼 수 있는 범위 밖입니다.",
       every_store: "전체 매장", area_of: "지역", nav_board: "대시보드", nav_directory: "직원·매장", nav_keys: "API 키",
       nav_playbooks: "플레이북", nav_webhooks: "웹훅",
       roles: {staff: "직원", shift_lead: "시프트 리더", store_manager: "매장 관리자", area_manager: "지역 관리자",
@@ -45,6 +46,7 @@
       sign_in: "Staff sign-in", email: "E-mail", password: "Password", sign_in_button: "Sign in", logout: "Sign out",
       bad_login: "Wrong e-mail or password.", locked: "Too many attempts; try again in a moment.",
       expired: "Your session ended; sign in again.", no_access: "This account cannot open the dashboard.",
+      store_refused: "Store {store} is outside what you may see.",
       every_store: "All stores", area_of: "area", nav_board: "Dashboard", nav_directory: "Staff & stores",
       nav_keys: "API keys", nav_playbooks: "Playbooks", nav_webhooks: "Webhooks",
       roles: {staff: "Staff", shift_lead: "Shift lead", store_manager: "Store manager", area_manager: "Area manager",
@@ -91,6 +93,8 @@
   // Only the language may come in the URL (#lang=en); a token never does.
   const hash = new URLSearchParams(location.hash.slice(1));
   if (hash.get("lang") === "en" || hash.get("lang") === "ko") lang = hash.get("lang");
+  // A link to one store's board (`#store=<id>`): the service decides whether the reader may see it.
+  const linkedStore = hash.get("store");
 
   function t(key) { return session.label(lang, key); }
   function el(tag, attrs, text) {
@@ -125,7 +129,9 @@
 
   async function get(path) {
     const answer = await session.api("feedback", path);
-    if (answer.status === 401 || answer.status === 403) throw Object.assign(new Error("auth"), {status: answer.status});
+    if (answer.status === 401 || answer.status === 403) {
+      throw Object.assign(new Error("auth"), {status: answer.status, detail: answer.body && answer.body.detail});
+    }
     if (!answer.ok) throw new Error(path + ": " + answer.status);
     return answer.body;
   }
@@ -181,8 +187,16 @@
       $("live").classList.remove("stale");
       $("live").textContent = t("live");
       render();
+      $("store-refused").hidden = true;
       document.body.dataset.loaded = "true";
     } catch (error) {
+      if (error.status === 403 && store) {  // a store outside the reader's scope: said, board kept
+        const line = $("store-refused");
+        line.textContent = [t("store_refused").replace("{store}", store), error.detail].filter(Boolean).join(" — ");
+        line.hidden = false;
+        document.body.dataset.loaded = "true";
+        return;
+      }
       if (error.status === 403) {  // a role without the dashboard (a shift lead): say so, keep sign-out
         $("board").hidden = true;
         $("no-access").hidden = false;
@@ -524,6 +538,10 @@
 
   function showSignedIn() {
     signedIn = true;
+    if (linkedStore && ![...$("store").options].some((o) => o.value === linkedStore)) {
+      $("store").append(el("option", {value: linkedStore}, linkedStore));
+    }
+    if (linkedStore) $("store").value = linkedStore;
     $("login").hidden = true;
     $("nav").hidden = false;
     document.body.dataset.role = session.staff.role;
@@ -539,6 +557,7 @@
     storeNames = {};
     $("board").hidden = true;
     $("no-access").hidden = true;
+    $("store-refused").hidden = true;
     $("nav").hidden = true;
     $("who").hidden = true;
     $("login").hidden = false;

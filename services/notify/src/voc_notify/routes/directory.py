@@ -1,6 +1,8 @@
-"""Directory administration: stores, staff, CSV import, deactivation, login unlock, shifts,
-overrides (directory.write: cx_admin, the admin token), and reading stores, schedules and who is
-on duty (directory.read: managers too, within their stores). Every change is audited."""
+"""Directory administration: stores, staff, CSV import, deactivation, login unlock
+(directory.write: cx_admin, the admin token); the shifts and overrides of staff one manages
+(directory.shifts: a store manager their stores' staff, an area manager their area's, cx_admin
+anyone's; 403 outside); and reading stores, schedules and who is on duty (directory.read:
+managers too, within their stores). Every change is audited."""
 
 from __future__ import annotations
 
@@ -21,6 +23,7 @@ from voc_platform.identity import Caller, Permission
 router = APIRouter(prefix="/v1/admin", tags=["directory"])
 Reader = Annotated[Caller, Depends(require(Permission.DIRECTORY_READ))]
 Writer = Annotated[Caller, Depends(require(Permission.DIRECTORY_WRITE))]
+ShiftKeeper = Annotated[Caller, Depends(require(Permission.SHIFTS))]
 
 
 async def editor_of(caller: Writer, audit: AuditDep, identity: IdentityDep) -> Editor:
@@ -28,6 +31,13 @@ async def editor_of(caller: Writer, audit: AuditDep, identity: IdentityDep) -> E
 
 
 EditorDep = Annotated[Editor, Depends(editor_of)]
+
+
+async def shift_editor_of(caller: ShiftKeeper, audit: AuditDep, identity: IdentityDep) -> Editor:
+    return Editor(caller.actor, audit, identity.revocations, manager=caller.principal)
+
+
+ShiftEditorDep = Annotated[Editor, Depends(shift_editor_of)]
 
 
 @router.put("/stores", responses={401: {}, 403: {}})
@@ -95,15 +105,16 @@ async def put_shifts(
     staff_id: str,
     body: Annotated[list[ShiftIn], Field(max_length=100)],
     database: DatabaseDep,
-    editor: EditorDep,
+    editor: ShiftEditorDep,
 ) -> dict[str, Any]:
-    """Replace the weekly pattern; an empty list means "always on duty" again."""
+    """Replace the weekly pattern; an empty list means "always on duty" again. A manager's call
+    for staff they do not manage (another store's, another area's, a higher role) is 403."""
     return await directory.replace_shifts(database, staff_id=staff_id, shifts=body, editor=editor)
 
 
 @router.post("/staff/{staff_id}/overrides", status_code=201, responses={401: {}, 403: {}, 404: {}})
 async def add_override(
-    staff_id: str, body: OverrideIn, database: DatabaseDep, editor: EditorDep
+    staff_id: str, body: OverrideIn, database: DatabaseDep, editor: ShiftEditorDep
 ) -> dict[str, Any]:
     return await directory.add_override(database, staff_id=staff_id, override=body, editor=editor)
 
@@ -112,7 +123,7 @@ async def add_override(
     "/staff/{staff_id}/overrides/{override_id}", status_code=204, responses={401: {}, 403: {}, 404: {}}
 )
 async def remove_override(
-    staff_id: str, override_id: str, database: DatabaseDep, editor: EditorDep
+    staff_id: str, override_id: str, database: DatabaseDep, editor: ShiftEditorDep
 ) -> Response:
     await directory.remove_override(database, staff_id=staff_id, override_id=override_id, editor=editor)
     return Response(status_code=204)

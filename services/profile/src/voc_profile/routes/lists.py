@@ -6,6 +6,7 @@ stores (or to `store_id`, 403 outside them). Every list and export is audited.""
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 import re
 from collections.abc import AsyncIterator
@@ -33,7 +34,37 @@ CSV_COLUMNS = (
     "complaint_count_90d",
     "chronic_rank",
     "reason",
+    # The work on the customer (#20 §4): their latest outreach assignment in the reader's stores
+    # and its last contact, blank when none. The contact's note (free text that may carry phone
+    # numbers or names) stays out of the file.
+    "assignee_id",
+    "assignee_name",
+    "assigned_at",
+    "outreach_status",
+    "last_contact_channel",
+    "last_contact_outcome",
+    "last_contact_at",
 )
+
+
+def _when(epoch: float | None) -> str:
+    """An epoch as ISO 8601 in UTC (what a spreadsheet reads), blank for none."""
+    return dt.datetime.fromtimestamp(epoch, dt.UTC).isoformat(timespec="seconds") if epoch else ""
+
+
+def _work_cells(work: dict[str, Any] | None) -> list[str]:
+    if work is None:
+        return [""] * 7
+    last = work.get("last_contact") or {}
+    return [
+        work["assignee_id"],
+        _csv_safe(work.get("assignee_name") or ""),
+        _when(work.get("assigned_at")),
+        work["status"],
+        last.get("channel", ""),
+        last.get("outcome", ""),
+        _when(last.get("at")),
+    ]
 
 
 def stores_of(caller: Caller, query: ListQuery) -> lists.Stores:
@@ -107,6 +138,10 @@ async def _csv(
     async for page in lists.export(database, signal=signal, settings=settings, after=after, stores=stores):
         buffer.seek(0)
         buffer.truncate()
+        async with database.session() as session:
+            work = await outreach.latest_of_customers(
+                session, customer_ids=[item.customer.id for item, _ in page], stores=stores
+            )
         for item, contact in page:
             c = item.customer
             writer.writerow(
@@ -121,6 +156,7 @@ async def _csv(
                     item.complaint_count_90d,
                     item.chronic_rank,
                     "; ".join(r.reason for r in item.reasons),
+                    *_work_cells(work.get(c.id)),
                 ]
             )
         yield buffer.getvalue().encode()
