@@ -11,7 +11,14 @@ from typing import Any
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, ViewportSize, expect, sync_playwright
+from playwright.sync_api import (
+    Browser,
+    BrowserContext,
+    Page,
+    ViewportSize,
+    expect,
+    sync_playwright,
+)
 
 from tests.conftest import RunningSystem
 from tests.support.system import login
@@ -140,3 +147,11 @@ def watch_page_errors(page: Page) -> list[str]:
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     page.on("console", lambda m: errors.append(m.text) if "Content Security Policy" in m.text else None)
     return errors
+
+
+def go_offline(page: Page, offline: bool) -> None:
+    """The phone loses (or finds) its signal: Playwright's offline emulation, which is CDP
+    `Network.emulateNetworkConditions` on the page and on its service worker alike. Emulating the
+    page alone (a CDP session of the page) left the worker online, and its Background Sync sent
+    the queued actions while the page still showed them pending."""
+    page.context.set_offline(offline)

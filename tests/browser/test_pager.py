@@ -21,7 +21,7 @@ from typing import Any
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, BrowserContext, CDPSession, Page, expect
+from playwright.sync_api import Browser, BrowserContext, Page, expect
 
 from tests.browser.conftest import (
     CHROMIUM,
@@ -29,6 +29,7 @@ from tests.browser.conftest import (
     LEAD,
     NEEDS_CHROMIUM,
     PHONE_OPTIONS,
+    go_offline,
     new_phone_context,
     post_feedback,
     sign_in,
@@ -224,13 +225,6 @@ def test_after_a_restart_with_an_expired_token_the_worker_reports_and_acknowledg
         context.close()
 
 
-def go_offline(cdp: CDPSession, offline: bool) -> None:
-    cdp.send(
-        "Network.emulateNetworkConditions",
-        {"offline": offline, "latency": 0, "downloadThroughput": -1, "uploadThroughput": -1},
-    )
-
-
 @pytest.fixture
 def lead_page(browser: Browser, origin: str, running_system: RunningSystem) -> Iterator[Page]:
     context = new_phone_context(browser, origin)
@@ -253,9 +247,7 @@ def test_an_offline_ack_is_queued_then_replayed(
     row.click()
     expect(page.locator(f'#detail[data-alert-id="{alert_id}"]')).to_be_visible()
 
-    cdp = page.context.new_cdp_session(page)
-    cdp.send("Network.enable")
-    go_offline(cdp, True)
+    go_offline(page, True)
     page.click("#ack-btn")
     expect(page.locator("#pending-sync")).to_be_visible()
     expect(page.locator(".detail-head .badge-pending")).to_have_text("동기화 대기")
@@ -266,7 +258,7 @@ def test_an_offline_ack_is_queued_then_replayed(
     page.click("a.back")
     expect(row.locator(".badge-pending")).to_be_visible()
 
-    go_offline(cdp, False)
+    go_offline(page, False)
     acked = wait_for(
         lambda: (a := alert(running_system, alert_id))["status"] == "acknowledged" and a,
         timeout=30,
@@ -285,21 +277,20 @@ def test_an_offline_ack_is_queued_then_replayed(
     assert taken_alert
     taken.click()
     expect(page.locator(f'#detail[data-alert-id="{taken_alert}"]')).to_be_visible()
-    go_offline(cdp, True)
+    go_offline(page, True)
     page.click("#ack-btn")
     expect(page.locator("#pending-sync")).to_be_visible()
     manager = httpx.post(
         f"{running_system.url('notify')}/v1/alerts/{taken_alert}/ack", headers=login(running_system, MANAGER)
     )
     assert manager.status_code == 200
-    go_offline(cdp, False)
+    go_offline(page, False)
     note = page.locator("#sync-note")
     expect(note).to_contain_text("먼저 처리한 알림입니다", timeout=30_000)
     expect(note).to_contain_text("반영되지 않았습니다")
     page.screenshot(path=artifacts / "staff-app-9-replay-conflict.png")
     assert alert(running_system, taken_alert)["acknowledged_by"] == "staff-gn-mgr", "nothing changed"
     assert page.evaluate("VocStore.queue.all()") == []
-    cdp.detach()
 
 
 def test_notifications_are_asked_from_a_button_with_an_explanation(

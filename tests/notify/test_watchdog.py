@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import time
 
+from prometheus_client import generate_latest
 from sqlalchemy import select
 
 from tests.notify.conftest import deliveries, new_alert, plan
 from tests.notify.test_delivery import phone, workers
+from tests.support.metrics import Scrape
 from voc_cli.mail_sink import MailSink
 from voc_cli.push_emulator import PushEmulator
 from voc_cli.supervisor import free_port
@@ -23,8 +25,13 @@ from voc_notify.settings import Settings
 from voc_notify.watchdog import DeliveryWatchdog
 from voc_platform.db import Database
 from voc_platform.identity import Principal
+from voc_platform.metrics import REGISTRY
 
 WATCH = 60.0
+
+
+def scrape() -> Scrape:
+    return Scrape(generate_latest(REGISTRY).decode())
 
 
 def watchdog(db: Database, smtp_url: str | None, woken: list[int]) -> DeliveryWatchdog:
@@ -57,6 +64,7 @@ async def test_an_unshown_urgent_push_tries_the_other_device_then_mails_once(
     assert created is not None
     woken: list[int] = []
     dog = watchdog(notify_db, mail_server.url, woken)
+    before = scrape()
     async with workers(notify_db, push_emulator) as w:
         assert await w.delivery.process_due() == 1
         [sent] = await deliveries(notify_db, created.alert.id)
@@ -78,6 +86,18 @@ async def test_an_unshown_urgent_push_tries_the_other_device_then_mails_once(
         assert step.repushed == 0 and step.fallbacks == ((created.alert.id, "lead", "sent"),)
         assert (await dog.check(now=later + 600)).fallbacks == (), "once per alert and staff member"
 
+    # What the watchdog found, for the dashboards: two overdue pushes (the first phone's, then the
+    # second's), two devices newly suspect, one page to the other device, one fallback sent.
+    after = scrape()
+
+    def delta(name: str, **labels: str) -> float:
+        return after.value(name, **labels) - before.value(name, **labels)
+
+    assert delta("voc_push_watchdog_total", step="overdue") == 2
+    assert delta("voc_push_watchdog_total", step="suspect") == 2
+    assert delta("voc_push_watchdog_total", step="repushed") == 1
+    assert delta("voc_fallback_pages_total", status="sent") == 1
+    assert delta("voc_fallback_pages_total") == 1
     [mail] = mail_server.received()
     assert mail.rcpt_tos == ("lead@x.demo",) and mail.mail_from == "pager@voc.example"
     assert mail.subject == "[URGENT] Cleanliness · Store 1"
@@ -154,6 +174,7 @@ async def test_an_smtp_server_that_is_down_is_recorded_not_raised(
     assert created is not None
     async with workers(notify_db, push_emulator) as w:
         assert await w.delivery.process_due() == 1
+    before = scrape()
     step = await watchdog(notify_db, f"smtp://127.0.0.1:{free_port()}", []).check(now=time.time() + WATCH + 1)
     assert step.fallbacks == ((created.alert.id, "lead", "failed"),)
     [row] = await fallback_rows(notify_db)
@@ -166,3 +187,14 @@ async def test_an_smtp_server_that_is_down_is_recorded_not_raised(
     await watchdog(notify_db, None, []).check(now=time.time() + WATCH + 1)
     statuses = {r.alert_id: r.status for r in await fallback_rows(notify_db)}
     assert statuses[again.alert.id] == "unavailable"
+    after = scrape()
+    assert (
+        after.value("voc_fallback_pages_total", status="failed")
+        - before.value("voc_fallback_pages_total", status="failed")
+        == 1
+    )
+    assert (
+        after.value("voc_fallback_pages_total", status="unavailable")
+        - before.value("voc_fallback_pages_total", status="unavailable")
+        == 1
+    )

@@ -14,6 +14,7 @@ from sqlalchemy import and_, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from voc_notify import metrics
 from voc_notify.alerts import delivery_rows
 from voc_notify.fallback import FallbackChannel, FallbackFailed, FallbackPage
 from voc_notify.masking import push_text
@@ -62,15 +63,23 @@ class DeliveryWatchdog:
         now = time.time() if now is None else now
         async with self.database.transaction() as session:
             overdue, suspect = await self._claim_overdue(session, now=now)
-            repushed, pages = 0, []
+            repushed, pages, unpaged = 0, [], []
             for alert_id, staff_id in sorted({(d.alert_id, d.staff_id) for d in overdue}):
-                added, page = await self._next_step(session, alert_id=alert_id, staff_id=staff_id, now=now)
+                added, page = await self._next_step(
+                    session, alert_id=alert_id, staff_id=staff_id, now=now, unpaged=unpaged
+                )
                 repushed += added
                 if page is not None:
                     pages.append(page)
         if repushed:
             self.on_new_deliveries()
         fallbacks = tuple([await self._send(page) for page in pages])
+        metrics.watchdog_pass(
+            overdue=len(overdue),
+            suspect=suspect,
+            repushed=repushed,
+            fallbacks=[status for _, _, status in fallbacks] + unpaged,
+        )
         return WatchdogPass(len(overdue), suspect, repushed, fallbacks)
 
     async def _claim_overdue(self, session: AsyncSession, *, now: float) -> tuple[list[Delivery], int]:
@@ -110,7 +119,7 @@ class DeliveryWatchdog:
         return overdue, suspect
 
     async def _next_step(
-        self, session: AsyncSession, *, alert_id: str, staff_id: str, now: float
+        self, session: AsyncSession, *, alert_id: str, staff_id: str, now: float, unpaged: list[str]
     ) -> tuple[int, FallbackPage | None]:
         """The staff member's devices that have not had this alert get it; when none is left that
         could still show it, the fallback page (once per alert and staff member)."""
@@ -138,11 +147,16 @@ class DeliveryWatchdog:
         )
         if others or in_flight:
             return len(others), None
-        return 0, await self._fallback_page(session, alert_id=alert_id, staff_id=staff_id, now=now)
+        return 0, await self._fallback_page(
+            session, alert_id=alert_id, staff_id=staff_id, now=now, unpaged=unpaged
+        )
 
     async def _fallback_page(
-        self, session: AsyncSession, *, alert_id: str, staff_id: str, now: float
+        self, session: AsyncSession, *, alert_id: str, staff_id: str, now: float, unpaged: list[str]
     ) -> FallbackPage | None:
+        """The page to send through the fallback channel, recorded once per alert and staff
+        member; None when it was recorded already, or when there is no channel (recorded as
+        "unavailable" and appended to `unpaged` for the metrics)."""
         if await session.get(FallbackRow, (alert_id, staff_id)) is not None:
             return None
         alert = await session.get(Alert, alert_id)
@@ -161,6 +175,7 @@ class DeliveryWatchdog:
             )
         )
         if self.channel is None:
+            unpaged.append("unavailable")
             log.warning(
                 "urgent alert %s not shown on any device of %s and no fallback channel", alert_id, staff_id
             )
