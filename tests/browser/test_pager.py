@@ -269,6 +269,28 @@ def test_an_offline_ack_is_queued_then_replayed(
     expect(row.locator(".badge")).to_have_text("확인함")
     expect(page.locator("#sync-note")).to_contain_text("오프라인에서 한 처리를 보냈습니다")
 
+    # A resolve made offline waits the same way, with its outcome and note.
+    row.click()
+    expect(page.locator(f'#detail[data-alert-id="{alert_id}"] #resolve-form')).to_be_visible()
+    go_offline(page, True)
+    page.select_option("#outcome", "compensated")
+    page.fill("#note", "음료 쿠폰 드림 (오프라인)")
+    page.click("#resolve-btn")
+    expect(page.locator("#pending-sync")).to_contain_text("해결")
+    expect(page.locator("#flash")).to_contain_text("오프라인")
+    assert alert(running_system, alert_id)["status"] == "acknowledged", "nothing reached the server"
+    go_offline(page, False)
+    resolved = wait_for(
+        lambda: (a := alert(running_system, alert_id))["status"] == "resolved" and a, timeout=30, page=page
+    )
+    assert (resolved["resolved_by"], resolved["outcome"], resolved["note"]) == (
+        "staff-gn-lead",
+        "compensated",
+        "음료 쿠폰 드림 (오프라인)",
+    )
+    expect(page.locator("#pending-sync")).to_have_count(0, timeout=20_000)
+    page.click("a.back")
+
     # Offline again; meanwhile the store manager takes the next alert.
     taken_id = urgent_complaint(running_system, "튀김에서 이상한 냄새가 나고 배가 아파요.")
     taken = page.locator(f'a.alert-row[data-feedback-id="{taken_id}"]')
@@ -423,3 +445,43 @@ def test_logout_and_deactivation_end_the_phones_session(
         assert stored_session(page) is None
     finally:
         context.close()
+
+
+def test_a_rotated_subscription_is_registered_again_by_the_worker(
+    lead_page: Page, origin: str, running_system: RunningSystem, push_emulator: PushEmulator
+) -> None:
+    """The push service rotates the subscription (`pushsubscriptionchange` with the new one): the
+    worker registers it under the stored session and the next page reaches it. When the browser
+    cannot subscribe again, the app says the subscription expired. (Headless Chromium has no
+    push service to rotate one: the event is dispatched in the real worker with the push
+    emulator's subscription as the new one.)"""
+    page = lead_page
+    worker = worker_of(page.context, page)
+    rotated = push_emulator.new_subscription(label=f"{LEAD} rotated")
+    worker.evaluate(
+        """sub => {
+            const event = new ExtendableEvent('pushsubscriptionchange');
+            Object.defineProperty(event, 'newSubscription', {value: {toJSON: () => sub}});
+            self.dispatchEvent(event);
+        }""",
+        rotated,
+    )
+    assert wait_for(lambda: worker.evaluate("VocStore.kv.get('push_state')") == "renewed", page=page)
+    device_id = worker.evaluate("VocStore.kv.get('device_id')")
+    assert device_id
+    fleet = httpx.get(
+        f"{running_system.url('notify')}/v1/fleet", headers=login(running_system, MANAGER)
+    ).json()
+    lead = next(p for p in fleet["staff"] if p["staff_id"] == "staff-gn-lead")
+    assert device_id in {d["id"] for d in lead["devices"]}
+    expect(page.locator("#push-note")).to_contain_text("다시 등록했습니다")
+    # The next page goes to the new subscription.
+    feedback_id = urgent_complaint(running_system, "김밥에서 상한 냄새가 났어요. 배탈이 났습니다.")
+    assert (
+        push_for(push_emulator, push_emulator.subscription_id(rotated), feedback_id)["priority"] == "urgent"
+    )
+
+    # Rotated without a new subscription, and the browser cannot make one: explained in the app.
+    worker.evaluate("() => self.dispatchEvent(new ExtendableEvent('pushsubscriptionchange'))")
+    assert wait_for(lambda: worker.evaluate("VocStore.kv.get('push_state')") == "expired", page=page)
+    expect(page.locator("#push-note")).to_contain_text("구독이 만료되었습니다")

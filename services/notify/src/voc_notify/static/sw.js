@@ -290,7 +290,16 @@ async function resubscribe(event) {
 }
 
 self.addEventListener('pushsubscriptionchange', (event) => {
-  event.waitUntil(resubscribe(event).catch((err) => kv.set('push_state', 'expired').then(() => { throw err; })));
+  const work = resubscribe(event).catch(async (err) => {
+    await kv.set('push_state', 'expired');
+    await tellClients({ type: 'resubscribed', ok: false });
+    throw err;
+  });
+  try {
+    event.waitUntil(work);
+  } catch (_) {
+    work.catch(() => {}); // an event dispatched by script (tests, tools) cannot extend its lifetime
+  }
 });
 
 // Background Sync (Chromium): acknowledgements, resolves and corrections queued offline go out
