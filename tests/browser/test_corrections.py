@@ -238,7 +238,7 @@ def test_a_manager_corrects_an_open_case_from_the_dashboard(
     try:
         sign_in_console(page, running_system, MANAGER, lang="en")
         row = page.locator(f'#cases tr[data-id="{feedback_id}"]')
-        expect(row).to_be_visible(timeout=10_000)
+        expect(row).to_be_visible(timeout=20_000)
         expect(row.locator("[data-corrected]")).to_have_count(0)
         row.locator(f"select[data-correct-category='{feedback_id}']").select_option(target)
         expect(row.locator("[data-corrected]")).to_be_visible()

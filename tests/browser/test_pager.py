@@ -62,7 +62,7 @@ def push_for(emulator: PushEmulator, phone: str, feedback_id: str) -> dict[str, 
         lambda: next(
             (p for p in emulator.received(phone) if (p.json or {}).get("feedback_id") == feedback_id), None
         ),
-        timeout=20,
+        timeout=30,
     )
     payload: dict[str, Any] = push.json
     return payload
