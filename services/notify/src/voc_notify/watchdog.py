@@ -63,7 +63,8 @@ class DeliveryWatchdog:
         now = time.time() if now is None else now
         async with self.database.transaction() as session:
             overdue, suspect = await self._claim_overdue(session, now=now)
-            repushed, pages, unpaged = 0, [], []
+            repushed, pages = 0, []
+            unpaged: list[str] = []
             for alert_id, staff_id in sorted({(d.alert_id, d.staff_id) for d in overdue}):
                 added, page = await self._next_step(
                     session, alert_id=alert_id, staff_id=staff_id, now=now, unpaged=unpaged
