@@ -485,3 +485,33 @@ def test_a_rotated_subscription_is_registered_again_by_the_worker(
     worker.evaluate("() => self.dispatchEvent(new ExtendableEvent('pushsubscriptionchange'))")
     assert wait_for(lambda: worker.evaluate("VocStore.kv.get('push_state')") == "expired", page=page)
     expect(page.locator("#push-note")).to_contain_text("구독이 만료되었습니다")
+
+
+def test_open_from_the_notification_and_a_replay_for_an_alert_no_longer_mine(
+    lead_page: Page, running_system: RunningSystem
+) -> None:
+    """The notification's Open button brings the app to the alert; an acknowledgement queued
+    offline for an alert this staff member can no longer see (their stores changed, or it is
+    gone: the server answers both 404 alike) is explained and dropped, nothing changed."""
+    page = lead_page
+    feedback_id = urgent_complaint(running_system, "수프에서 유리 조각이 나왔어요. 너무 위험합니다.")
+    row = page.locator(f'a.alert-row[data-feedback-id="{feedback_id}"]')
+    expect(row).to_be_visible()
+    alert_id = row.get_attribute("data-alert-id")
+    assert alert_id
+    worker = worker_of(page.context, page)
+    worker.evaluate(
+        "id => self.registration.showNotification('Frontline VoC', {tag: id, data: {alert_id: id}})",
+        alert_id,
+    )
+    assert worker.evaluate(CLICK, [alert_id, "open"]) == 1
+    expect(page.locator(f'#detail[data-alert-id="{alert_id}"]')).to_be_visible()
+    assert alert(running_system, alert_id)["status"] == "open", "Open only opens"
+
+    elsewhere = "0190aaaa-0000-7000-8000-000000000000"  # not (or no longer) visible to the lead
+    page.evaluate("id => VocStore.queue.add({kind: 'ack', alert_id: id})", elsewhere)
+    page.evaluate("window.dispatchEvent(new Event('online'))")  # the connection is back
+    expect(page.locator("#sync-note")).to_contain_text("더 이상 나에게 배정되어 있지 않습니다")
+    expect(page.locator("#sync-note")).to_contain_text("반영되지 않았습니다")
+    assert wait_for(lambda: page.evaluate("VocStore.queue.all()") == [], page=page)
+    assert alert(running_system, alert_id)["status"] == "open"
