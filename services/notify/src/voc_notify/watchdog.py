@@ -18,7 +18,7 @@ from voc_notify import metrics
 from voc_notify.alerts import delivery_rows
 from voc_notify.fallback import FallbackChannel, FallbackFailed, FallbackPage
 from voc_notify.masking import push_text
-from voc_notify.models import Alert, Delivery, Device, Staff, Store
+from voc_notify.models import Alert, Delivery, Device, EscalationTimer, Staff, Store
 from voc_notify.models import FallbackPage as FallbackRow
 from voc_notify.settings import Settings
 from voc_platform.db import Database
@@ -84,9 +84,21 @@ class DeliveryWatchdog:
         return WatchdogPass(len(overdue), suspect, repushed, fallbacks)
 
     async def _claim_overdue(self, session: AsyncSession, *, now: float) -> tuple[list[Delivery], int]:
-        """Deliveries of open urgent alerts that will not be shown: accepted longer than the
-        watchdog's time ago and not shown, or failed; each is watched once."""
+        """Deliveries of open urgent alerts that will not be shown: accepted and not shown for
+        the watchdog's time, or for half the time left to the alert's next ack escalation when
+        that is sooner (so the person's other phones and the fallback get the page before the
+        alert climbs to the next roles), or failed; each is watched once."""
         limit = now - self.settings.watchdog_seconds
+        escalates_soon = (
+            select(EscalationTimer.id)
+            .where(
+                EscalationTimer.alert_id == Delivery.alert_id,
+                EscalationTimer.kind == "ack",
+                EscalationTimer.status == "pending",
+                (EscalationTimer.fire_at + Delivery.accepted_at) / 2 <= now,
+            )
+            .exists()
+        )
         query = (
             select(Delivery)
             .join(Alert, Alert.id == Delivery.alert_id)
@@ -96,7 +108,7 @@ class DeliveryWatchdog:
                 Delivery.watched_at.is_(None),
                 Delivery.shown_at.is_(None),
                 or_(
-                    and_(Delivery.status == "accepted", Delivery.accepted_at <= limit),
+                    and_(Delivery.status == "accepted", or_(Delivery.accepted_at <= limit, escalates_soon)),
                     Delivery.status.in_(("failed", "gone")),
                 ),
             )
