@@ -102,7 +102,7 @@ def test_a_heads_up_push_reaches_the_staff_app(
         headers=store.headers(),
     )
     assert checked_in.status_code == 202 and checked_in.json()["heads_up"], checked_in.text
-    push = push_emulator.wait_for_count(before + 1, timeout=10, subscription_id=phone)[-1]
+    push = push_emulator.wait_for_count(before + 1, timeout=30, subscription_id=phone)[-1]
     payload = push.json
     assert payload["kind"] == "heads_up"
 

@@ -103,7 +103,7 @@ def test_a_store_manager_sees_only_their_store_and_signing_out_revokes(
             "rs => [...new Set(rs.map(r => r.dataset.store))]"
         )
         assert charted == ["store-gangnam"]
-        expect(page.locator(f"#cases tr[data-id='{gangnam_case}']")).to_have_count(1, timeout=10_000)
+        expect(page.locator(f"#cases tr[data-id='{gangnam_case}']")).to_have_count(1, timeout=20_000)
         expect(page.locator(f"#cases tr[data-id='{hongdae.json()['id']}']")).to_have_count(0)
 
         # The console's own token: another store is refused (403), the directory is Gangnam's.

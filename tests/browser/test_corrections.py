@@ -16,6 +16,7 @@ from playwright.sync_api import Browser, Page, expect
 from tests.browser.conftest import (
     LEAD,
     NEEDS_CHROMIUM,
+    go_offline,
     new_phone_context,
     post_feedback,
     sign_in,
@@ -145,6 +146,79 @@ def test_staff_correct_an_alert_and_the_case_and_analytics_follow(
     ) == 2
 
 
+def test_a_correction_made_offline_is_queued_and_replayed_once(
+    phone: Page, origin: str, running_system: RunningSystem, artifacts: Path
+) -> None:
+    """#23 with #17: a correction made without signal waits on the phone with the
+    acknowledgements (pending sync), goes out when the connection is back, and a replay of it
+    (its first try reached the server after all) is answered as it was, recorded once."""
+    lead = running_system.staff(LEAD)
+    sign_in(phone, origin, lead)
+    feedback_id = post_feedback(
+        running_system,
+        {
+            "store_id": STORE,
+            "channel": "kiosk",
+            "text": "주문한 음료가 30분 뒤에 나왔어요",
+            "ratings": {"csat": 2},
+        },
+    )
+    row = phone.locator(f'a.alert-row[data-feedback-id="{feedback_id}"]')
+    expect(row).to_be_visible()
+    alert_id = row.get_attribute("data-alert-id")
+    assert alert_id
+    before = feedback_item(running_system, feedback_id)["classification"]
+    target = "cleanliness" if before["category"] != "cleanliness" else "price"
+    row.click()
+    expect(phone.locator(f'#detail[data-alert-id="{alert_id}"]')).to_be_visible()
+
+    go_offline(phone, True)
+    phone.select_option("#correct-category", target)
+    expect(phone.locator("#correct-pending")).to_be_visible()
+    expect(phone.locator("#flash")).to_contain_text("오프라인")
+    expect(phone.locator("#correct-category")).to_have_value(target)  # shown as chosen meanwhile
+    expect(phone.locator(".detail-head .badge-pending")).to_have_attribute("data-pending", "correct")
+    queued = phone.evaluate("VocStore.queue.all()")
+    assert [(q["kind"], q["alert_id"], q["body"]) for q in queued] == [
+        ("correct", alert_id, {"category": target})
+    ]
+    assert feedback_item(running_system, feedback_id)["correction"] is None, "nothing reached the server"
+    phone.screenshot(path=artifacts / "staff-app-correction-pending.png")
+
+    go_offline(phone, False)
+
+    def corrected() -> dict[str, Any] | None:
+        item = feedback_item(running_system, feedback_id)
+        return item if item["classification"]["category"] == target else None
+
+    item = wait_for(corrected, timeout=30, page=phone)
+    assert item["correction"]["by"] == lead["id"]
+    expect(phone.locator("#correct-pending")).to_have_count(0, timeout=20_000)
+    expect(phone.locator("#sync-note")).to_contain_text("오프라인에서 한 처리를 보냈습니다")
+    expect(phone.locator("#corrected-note")).to_contain_text("(나)")
+    assert phone.evaluate("VocStore.queue.all()") == []
+
+    # The same correction again from the queue (its answer was lost on the way back): feedback
+    # answers it as it was, at its own time; the case records it once.
+    replayed = phone.evaluate(
+        """([id, category]) => VocStore.queue.add({kind: 'correct', alert_id: id, body: {category}})
+            .then(() => VocStore.replay())""",
+        [alert_id, target],
+    )
+    assert [r["outcome"] for r in replayed] == ["done"]
+    headers = login(running_system, LEAD)
+
+    def alert_corrected() -> dict[str, Any] | None:
+        alert = httpx.get(f"{running_system.url('notify')}/v1/alerts/{alert_id}", headers=headers).json()
+        shown: dict[str, Any] | None = alert["classification"].get("corrected")
+        return shown
+
+    original = wait_for(alert_corrected)
+    assert abs(replayed[0]["alert"]["correction"]["at"] - original["at"]) < 0.01, "the original time"
+    kinds = [t["kind"] for t in feedback_item(running_system, feedback_id)["timeline"]]
+    assert kinds.count("classification_corrected") == 1
+
+
 def test_a_manager_corrects_an_open_case_from_the_dashboard(
     browser: Browser, running_system: RunningSystem, artifacts: Path
 ) -> None:
@@ -164,7 +238,7 @@ def test_a_manager_corrects_an_open_case_from_the_dashboard(
     try:
         sign_in_console(page, running_system, MANAGER, lang="en")
         row = page.locator(f'#cases tr[data-id="{feedback_id}"]')
-        expect(row).to_be_visible(timeout=10_000)
+        expect(row).to_be_visible(timeout=20_000)
         expect(row.locator("[data-corrected]")).to_have_count(0)
         row.locator(f"select[data-correct-category='{feedback_id}']").select_option(target)
         expect(row.locator("[data-corrected]")).to_be_visible()

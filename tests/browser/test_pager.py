@@ -21,7 +21,7 @@ from typing import Any
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, BrowserContext, CDPSession, Page, expect
+from playwright.sync_api import Browser, BrowserContext, Page, expect
 
 from tests.browser.conftest import (
     CHROMIUM,
@@ -29,6 +29,7 @@ from tests.browser.conftest import (
     LEAD,
     NEEDS_CHROMIUM,
     PHONE_OPTIONS,
+    go_offline,
     new_phone_context,
     post_feedback,
     sign_in,
@@ -61,7 +62,7 @@ def push_for(emulator: PushEmulator, phone: str, feedback_id: str) -> dict[str, 
         lambda: next(
             (p for p in emulator.received(phone) if (p.json or {}).get("feedback_id") == feedback_id), None
         ),
-        timeout=20,
+        timeout=30,
     )
     payload: dict[str, Any] = push.json
     return payload
@@ -224,13 +225,6 @@ def test_after_a_restart_with_an_expired_token_the_worker_reports_and_acknowledg
         context.close()
 
 
-def go_offline(cdp: CDPSession, offline: bool) -> None:
-    cdp.send(
-        "Network.emulateNetworkConditions",
-        {"offline": offline, "latency": 0, "downloadThroughput": -1, "uploadThroughput": -1},
-    )
-
-
 @pytest.fixture
 def lead_page(browser: Browser, origin: str, running_system: RunningSystem) -> Iterator[Page]:
     context = new_phone_context(browser, origin)
@@ -253,9 +247,7 @@ def test_an_offline_ack_is_queued_then_replayed(
     row.click()
     expect(page.locator(f'#detail[data-alert-id="{alert_id}"]')).to_be_visible()
 
-    cdp = page.context.new_cdp_session(page)
-    cdp.send("Network.enable")
-    go_offline(cdp, True)
+    go_offline(page, True)
     page.click("#ack-btn")
     expect(page.locator("#pending-sync")).to_be_visible()
     expect(page.locator(".detail-head .badge-pending")).to_have_text("동기화 대기")
@@ -266,7 +258,7 @@ def test_an_offline_ack_is_queued_then_replayed(
     page.click("a.back")
     expect(row.locator(".badge-pending")).to_be_visible()
 
-    go_offline(cdp, False)
+    go_offline(page, False)
     acked = wait_for(
         lambda: (a := alert(running_system, alert_id))["status"] == "acknowledged" and a,
         timeout=30,
@@ -277,6 +269,28 @@ def test_an_offline_ack_is_queued_then_replayed(
     expect(row.locator(".badge")).to_have_text("확인함")
     expect(page.locator("#sync-note")).to_contain_text("오프라인에서 한 처리를 보냈습니다")
 
+    # A resolve made offline waits the same way, with its outcome and note.
+    row.click()
+    expect(page.locator(f'#detail[data-alert-id="{alert_id}"] #resolve-form')).to_be_visible()
+    go_offline(page, True)
+    page.select_option("#outcome", "compensated")
+    page.fill("#note", "음료 쿠폰 드림 (오프라인)")
+    page.click("#resolve-btn")
+    expect(page.locator("#pending-sync")).to_contain_text("해결")
+    expect(page.locator("#flash")).to_contain_text("오프라인")
+    assert alert(running_system, alert_id)["status"] == "acknowledged", "nothing reached the server"
+    go_offline(page, False)
+    resolved = wait_for(
+        lambda: (a := alert(running_system, alert_id))["status"] == "resolved" and a, timeout=30, page=page
+    )
+    assert (resolved["resolved_by"], resolved["outcome"], resolved["note"]) == (
+        "staff-gn-lead",
+        "compensated",
+        "음료 쿠폰 드림 (오프라인)",
+    )
+    expect(page.locator("#pending-sync")).to_have_count(0, timeout=20_000)
+    page.click("a.back")
+
     # Offline again; meanwhile the store manager takes the next alert.
     taken_id = urgent_complaint(running_system, "튀김에서 이상한 냄새가 나고 배가 아파요.")
     taken = page.locator(f'a.alert-row[data-feedback-id="{taken_id}"]')
@@ -285,21 +299,20 @@ def test_an_offline_ack_is_queued_then_replayed(
     assert taken_alert
     taken.click()
     expect(page.locator(f'#detail[data-alert-id="{taken_alert}"]')).to_be_visible()
-    go_offline(cdp, True)
+    go_offline(page, True)
     page.click("#ack-btn")
     expect(page.locator("#pending-sync")).to_be_visible()
     manager = httpx.post(
         f"{running_system.url('notify')}/v1/alerts/{taken_alert}/ack", headers=login(running_system, MANAGER)
     )
     assert manager.status_code == 200
-    go_offline(cdp, False)
+    go_offline(page, False)
     note = page.locator("#sync-note")
     expect(note).to_contain_text("먼저 처리한 알림입니다", timeout=30_000)
     expect(note).to_contain_text("반영되지 않았습니다")
     page.screenshot(path=artifacts / "staff-app-9-replay-conflict.png")
     assert alert(running_system, taken_alert)["acknowledged_by"] == "staff-gn-mgr", "nothing changed"
     assert page.evaluate("VocStore.queue.all()") == []
-    cdp.detach()
 
 
 def test_notifications_are_asked_from_a_button_with_an_explanation(
@@ -432,3 +445,73 @@ def test_logout_and_deactivation_end_the_phones_session(
         assert stored_session(page) is None
     finally:
         context.close()
+
+
+def test_a_rotated_subscription_is_registered_again_by_the_worker(
+    lead_page: Page, origin: str, running_system: RunningSystem, push_emulator: PushEmulator
+) -> None:
+    """The push service rotates the subscription (`pushsubscriptionchange` with the new one): the
+    worker registers it under the stored session and the next page reaches it. When the browser
+    cannot subscribe again, the app says the subscription expired. (Headless Chromium has no
+    push service to rotate one: the event is dispatched in the real worker with the push
+    emulator's subscription as the new one.)"""
+    page = lead_page
+    worker = worker_of(page.context, page)
+    rotated = push_emulator.new_subscription(label=f"{LEAD} rotated")
+    worker.evaluate(
+        """sub => {
+            const event = new ExtendableEvent('pushsubscriptionchange');
+            Object.defineProperty(event, 'newSubscription', {value: {toJSON: () => sub}});
+            self.dispatchEvent(event);
+        }""",
+        rotated,
+    )
+    assert wait_for(lambda: worker.evaluate("VocStore.kv.get('push_state')") == "renewed", page=page)
+    device_id = worker.evaluate("VocStore.kv.get('device_id')")
+    assert device_id
+    fleet = httpx.get(
+        f"{running_system.url('notify')}/v1/fleet", headers=login(running_system, MANAGER)
+    ).json()
+    lead = next(p for p in fleet["staff"] if p["staff_id"] == "staff-gn-lead")
+    assert device_id in {d["id"] for d in lead["devices"]}
+    expect(page.locator("#push-note")).to_contain_text("다시 등록했습니다")
+    # The next page goes to the new subscription.
+    feedback_id = urgent_complaint(running_system, "김밥에서 상한 냄새가 났어요. 배탈이 났습니다.")
+    assert (
+        push_for(push_emulator, push_emulator.subscription_id(rotated), feedback_id)["priority"] == "urgent"
+    )
+
+    # Rotated without a new subscription, and the browser cannot make one: explained in the app.
+    worker.evaluate("() => self.dispatchEvent(new ExtendableEvent('pushsubscriptionchange'))")
+    assert wait_for(lambda: worker.evaluate("VocStore.kv.get('push_state')") == "expired", page=page)
+    expect(page.locator("#push-note")).to_contain_text("구독이 만료되었습니다")
+
+
+def test_open_from_the_notification_and_a_replay_for_an_alert_no_longer_mine(
+    lead_page: Page, running_system: RunningSystem
+) -> None:
+    """The notification's Open button brings the app to the alert; an acknowledgement queued
+    offline for an alert this staff member can no longer see (their stores changed, or it is
+    gone: the server answers both 404 alike) is explained and dropped, nothing changed."""
+    page = lead_page
+    feedback_id = urgent_complaint(running_system, "수프에서 유리 조각이 나왔어요. 너무 위험합니다.")
+    row = page.locator(f'a.alert-row[data-feedback-id="{feedback_id}"]')
+    expect(row).to_be_visible()
+    alert_id = row.get_attribute("data-alert-id")
+    assert alert_id
+    worker = worker_of(page.context, page)
+    worker.evaluate(
+        "id => self.registration.showNotification('Frontline VoC', {tag: id, data: {alert_id: id}})",
+        alert_id,
+    )
+    assert worker.evaluate(CLICK, [alert_id, "open"]) == 1
+    expect(page.locator(f'#detail[data-alert-id="{alert_id}"]')).to_be_visible()
+    assert alert(running_system, alert_id)["status"] == "open", "Open only opens"
+
+    elsewhere = "0190aaaa-0000-7000-8000-000000000000"  # not (or no longer) visible to the lead
+    page.evaluate("id => VocStore.queue.add({kind: 'ack', alert_id: id})", elsewhere)
+    page.evaluate("window.dispatchEvent(new Event('online'))")  # the connection is back
+    expect(page.locator("#sync-note")).to_contain_text("더 이상 나에게 배정되어 있지 않습니다")
+    expect(page.locator("#sync-note")).to_contain_text("반영되지 않았습니다")
+    assert wait_for(lambda: page.evaluate("VocStore.queue.all()") == [], page=page)
+    assert alert(running_system, alert_id)["status"] == "open"

@@ -166,7 +166,7 @@ def test_alert_arrives_live_then_is_acknowledged_and_resolved(
             httpx.get(f"{feedback_url}/v1/feedback/{feedback_id}", headers=admin).json()["status"]
             == "resolved"
         ),
-        timeout=15,
+        timeout=30,
     )
 
     # Back to the inbox: the row shows the new status.
@@ -210,7 +210,7 @@ def test_a_push_reaches_the_service_worker(
             ),
             None,
         ),
-        timeout=15,
+        timeout=30,
     )
     payload = push.json
     assert set(payload) >= {"alert_id", "feedback_id", "title", "body", "priority", "url"}

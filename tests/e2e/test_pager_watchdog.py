@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from tests.conftest import DatabaseFactory, RunningSystem, system_running
+from tests.support.metrics import Scrape
 from tests.support.system import login, post_feedback, wait_for
 from voc_cli.mail_sink import MailSink
 from voc_cli.push_emulator import PushEmulator
@@ -49,6 +50,7 @@ def test_a_push_accepted_but_never_shown_is_paged_by_email(
     watched: RunningSystem, push_emulator: PushEmulator, mail: MailSink
 ) -> None:
     notify = watched.url("notify")
+    before = Scrape.of(notify)
     phone = push_emulator.new_subscription(label="silent phone")
     registered = httpx.post(f"{notify}/v1/devices", json=phone, headers=login(watched, LEAD))
     assert registered.status_code == 201, registered.text
@@ -87,3 +89,11 @@ def test_a_push_accepted_but_never_shown_is_paged_by_email(
     lead = next(p for p in fleet["staff"] if p["staff_id"] == "staff-gn-lead")
     assert "suspect_device" in lead["problems"] and not lead["can_receive"]
     assert lead["devices"][0]["suspect_since"] is not None
+    # What the watchdog did shows on notify's /metrics.
+    after = Scrape.of(notify)
+    for name, labels in (
+        ("voc_push_watchdog_total", {"step": "overdue"}),
+        ("voc_push_watchdog_total", {"step": "suspect"}),
+        ("voc_fallback_pages_total", {"status": "sent"}),
+    ):
+        assert after.value(name, **labels) - before.value(name, **labels) >= 1, (name, labels)

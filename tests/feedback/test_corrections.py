@@ -231,7 +231,8 @@ def test_the_latest_correction_wins_and_becomes_a_labelled_example(
             "model_version": shown["classification"]["model_version"],
         }
     ]
-    assert ours[0]["corrected_at"].startswith(since[:19])  # the second correction, to the second
+    # The second correction's time (to the second; the first one's could be the second before).
+    assert ours[0]["corrected_at"][:19] == second["correction"]["at"][:19]
     assert silent not in {e["feedback_id"] for e in examples}
     # cx_admin too; a later `since` leaves it out; a bad one is 422.
     assert feedback_id in {e["feedback_id"] for e in labelled(service, token("cx_admin"))}
@@ -279,3 +280,30 @@ def test_staff_correct_over_grpc_with_their_own_token(
     assert isinstance(answer, feedback_pb2.CorrectClassificationResponse)
     assert answer.category == "cleanliness" and answer.corrected_by == "s-grpc"
     assert feedback_service.get(feedback_id)["correction"]["by"] == "s-grpc"
+
+
+def test_a_repeated_correction_is_answered_as_it_was_and_recorded_once(
+    feedback_service: FeedbackService, key: dict[str, Any]
+) -> None:
+    """The staff app replays a correction it queued offline (#23 with #17); when its first try
+    reached the server after all, the repeat is answered with the correction in force, at its
+    own time, and nothing is recorded, audited or published again. Anyone else's, or other
+    labels, is a new correction."""
+    service = feedback_service
+    feedback_id = submit(service, key, text="Cold soup, slow service, and the floor was sticky")
+    lead = token("shift_lead", STORE, staff_id="s-replay")
+    first = correct(service, feedback_id, {"category": "cleanliness"}, lead)
+    assert first.status_code == 200, first.text
+    again = correct(service, feedback_id, {"category": "cleanliness"}, lead)
+    assert again.status_code == 200, again.text
+    assert again.json() == first.json()
+    assert corrections_of(service, feedback_id) == 1
+    timeline = [t["kind"] for t in service.get(feedback_id)["timeline"]]
+    assert timeline.count("classification_corrected") == 1
+    # Another person's identical correction, or other labels from the same person: recorded.
+    other = correct(service, feedback_id, {"category": "cleanliness"}, token("staff", STORE, staff_id="s-2"))
+    assert other.status_code == 200 and other.json()["correction"]["by"] == "s-2"
+    assert corrections_of(service, feedback_id) == 2
+    more = correct(service, feedback_id, {"category": "cleanliness", "sentiment": "neutral"}, lead)
+    assert more.status_code == 200 and more.json()["correction"]["at"] > first.json()["correction"]["at"]
+    assert corrections_of(service, feedback_id) == 3

@@ -8,23 +8,32 @@ from __future__ import annotations
 
 import time
 
+from prometheus_client import generate_latest
 from sqlalchemy import select
 
 from tests.notify.conftest import deliveries, new_alert, plan
 from tests.notify.test_delivery import phone, workers
+from tests.support.metrics import Scrape
 from voc_cli.mail_sink import MailSink
 from voc_cli.push_emulator import PushEmulator
 from voc_cli.supervisor import free_port
 from voc_notify import lifecycle
 from voc_notify.channels.mail import MailSender, parse_smtp_url
 from voc_notify.fallback import MailChannel
-from voc_notify.models import Alert, Device, FallbackPage
+from voc_notify.models import Alert, Device, EscalationTimer, FallbackPage
 from voc_notify.settings import Settings
 from voc_notify.watchdog import DeliveryWatchdog
 from voc_platform.db import Database
 from voc_platform.identity import Principal
+from voc_platform.metrics import REGISTRY
 
 WATCH = 60.0
+# Escalation well after the watchdog: these tests look at the watchdog's own time.
+LATER = plan(after=600)
+
+
+def scrape() -> Scrape:
+    return Scrape(generate_latest(REGISTRY).decode())
 
 
 def watchdog(db: Database, smtp_url: str | None, woken: list[int]) -> DeliveryWatchdog:
@@ -53,10 +62,11 @@ async def test_an_unshown_urgent_push_tries_the_other_device_then_mails_once(
     notify_db: Database, push_emulator: PushEmulator, mail_server: MailSink
 ) -> None:
     first = await phone(notify_db, push_emulator, "lead")
-    created = await new_alert(notify_db, "f-watch", now=time.time())
+    created = await new_alert(notify_db, "f-watch", now=time.time(), the_plan=LATER)
     assert created is not None
     woken: list[int] = []
     dog = watchdog(notify_db, mail_server.url, woken)
+    before = scrape()
     async with workers(notify_db, push_emulator) as w:
         assert await w.delivery.process_due() == 1
         [sent] = await deliveries(notify_db, created.alert.id)
@@ -78,6 +88,18 @@ async def test_an_unshown_urgent_push_tries_the_other_device_then_mails_once(
         assert step.repushed == 0 and step.fallbacks == ((created.alert.id, "lead", "sent"),)
         assert (await dog.check(now=later + 600)).fallbacks == (), "once per alert and staff member"
 
+    # What the watchdog found, for the dashboards: two overdue pushes (the first phone's, then the
+    # second's), two devices newly suspect, one page to the other device, one fallback sent.
+    after = scrape()
+
+    def delta(name: str, **labels: str) -> float:
+        return after.value(name, **labels) - before.value(name, **labels)
+
+    assert delta("voc_push_watchdog_total", step="overdue") == 2
+    assert delta("voc_push_watchdog_total", step="suspect") == 2
+    assert delta("voc_push_watchdog_total", step="repushed") == 1
+    assert delta("voc_fallback_pages_total", status="sent") == 1
+    assert delta("voc_fallback_pages_total") == 1
     [mail] = mail_server.received()
     assert mail.rcpt_tos == ("lead@x.demo",) and mail.mail_from == "pager@voc.example"
     assert mail.subject == "[URGENT] Cleanliness · Store 1"
@@ -98,8 +120,10 @@ async def test_a_shown_push_clears_the_suspicion_and_stops_the_watchdog(
     notify_db: Database, push_emulator: PushEmulator, mail_server: MailSink
 ) -> None:
     lead = await phone(notify_db, push_emulator, "lead")
-    earlier = await new_alert(notify_db, "f-earlier", now=time.time())
-    shown = await new_alert(notify_db, "f-shown", now=time.time(), customer_id=None, category="wait_time")
+    earlier = await new_alert(notify_db, "f-earlier", now=time.time(), the_plan=LATER)
+    shown = await new_alert(
+        notify_db, "f-shown", now=time.time(), customer_id=None, category="wait_time", the_plan=LATER
+    )
     assert earlier is not None and shown is not None
     dog = watchdog(notify_db, mail_server.url, [])
     async with workers(notify_db, push_emulator) as w:
@@ -134,7 +158,7 @@ async def test_normal_and_acknowledged_alerts_are_left_alone(
 ) -> None:
     await phone(notify_db, push_emulator, "lead")
     normal = await new_alert(notify_db, "f-normal", now=time.time(), the_plan=plan(priority="normal"))
-    acked = await new_alert(notify_db, "f-acked", now=time.time(), category="wait_time")
+    acked = await new_alert(notify_db, "f-acked", now=time.time(), category="wait_time", the_plan=LATER)
     assert normal is not None and acked is not None
     async with workers(notify_db, push_emulator) as w:
         assert await w.delivery.process_due() == 2
@@ -150,19 +174,61 @@ async def test_an_smtp_server_that_is_down_is_recorded_not_raised(
     notify_db: Database, push_emulator: PushEmulator
 ) -> None:
     await phone(notify_db, push_emulator, "lead")
-    created = await new_alert(notify_db, "f-nosmtp", now=time.time())
+    created = await new_alert(notify_db, "f-nosmtp", now=time.time(), the_plan=LATER)
     assert created is not None
     async with workers(notify_db, push_emulator) as w:
         assert await w.delivery.process_due() == 1
+    before = scrape()
     step = await watchdog(notify_db, f"smtp://127.0.0.1:{free_port()}", []).check(now=time.time() + WATCH + 1)
     assert step.fallbacks == ((created.alert.id, "lead", "failed"),)
     [row] = await fallback_rows(notify_db)
     assert row.status == "failed" and row.detail and row.detail.startswith("SMTP: ")
     # Without a channel: recorded as unavailable, no error either.
-    again = await new_alert(notify_db, "f-nochannel", now=time.time(), category="wait_time")
+    again = await new_alert(notify_db, "f-nochannel", now=time.time(), category="wait_time", the_plan=LATER)
     assert again is not None
     async with workers(notify_db, push_emulator) as w:
         assert await w.delivery.process_due() == 1
     await watchdog(notify_db, None, []).check(now=time.time() + WATCH + 1)
     statuses = {r.alert_id: r.status for r in await fallback_rows(notify_db)}
     assert statuses[again.alert.id] == "unavailable"
+    after = scrape()
+    assert (
+        after.value("voc_fallback_pages_total", status="failed")
+        - before.value("voc_fallback_pages_total", status="failed")
+        == 1
+    )
+    assert (
+        after.value("voc_fallback_pages_total", status="unavailable")
+        - before.value("voc_fallback_pages_total", status="unavailable")
+        == 1
+    )
+
+
+async def test_an_escalation_sooner_than_the_watchdog_brings_it_forward(
+    notify_db: Database, push_emulator: PushEmulator, mail_server: MailSink
+) -> None:
+    """A playbook escalating 40 s after the alert, the watchdog at 60 s: the unshown push is
+    looked at halfway to the escalation, so the person's fallback page goes out before the alert
+    climbs to the next roles."""
+    await phone(notify_db, push_emulator, "lead")
+    created = await new_alert(notify_db, "f-soon", now=time.time(), the_plan=plan(after=40))
+    assert created is not None
+    dog = watchdog(notify_db, mail_server.url, [])
+    async with workers(notify_db, push_emulator) as w:
+        assert await w.delivery.process_due() == 1
+    [sent] = await deliveries(notify_db, created.alert.id)
+    assert sent.status == "accepted" and sent.accepted_at is not None
+    async with notify_db.session() as s:
+        fire_at = await s.scalar(
+            select(EscalationTimer.fire_at).where(
+                EscalationTimer.alert_id == created.alert.id, EscalationTimer.kind == "ack"
+            )
+        )
+    assert fire_at is not None and fire_at < sent.accepted_at + WATCH
+    halfway = (fire_at + sent.accepted_at) / 2
+    assert (await dog.check(now=halfway - 1)).overdue == 0, "not before halfway"
+    step = await dog.check(now=halfway + 0.5)
+    assert step.overdue == 1 and step.fallbacks == ((created.alert.id, "lead", "sent"),)
+    assert halfway + 0.5 < fire_at, "before the escalation"
+    [mail] = mail_server.received()
+    assert mail.rcpt_tos == ("lead@x.demo",)

@@ -136,6 +136,9 @@ async def correct(
     row = await session.scalar(query)
     if row is None:
         raise NotFound(f"No feedback '{feedback_id}'.")
+    repeated = await in_force_repeat(session, row, caller=caller, sentiment=sentiment, category=category)
+    if repeated is not None:
+        return repeated
     now = time.time()
     stored = ClassificationCorrection(
         id=uuid7(),
@@ -189,6 +192,30 @@ async def correct(
         event_id=f"corrected:{correction.id}",
     )
     return Corrected(correction, effective_sentiment, effective_category)
+
+
+async def in_force_repeat(
+    session: AsyncSession, row: Feedback, *, caller: Caller, sentiment: str | None, category: str | None
+) -> Corrected | None:
+    """The correction in force when this one repeats it (the same person, the same labels, and
+    the item still carries them): the staff app replaying a correction it queued offline whose
+    first attempt reached the server after all (#23, #17). Answered as it was, at its own time;
+    nothing is recorded or published again. None when this is a new correction."""
+    latest = await session.scalar(
+        select(ClassificationCorrection)
+        .where(ClassificationCorrection.feedback_id == row.id)
+        .order_by(ClassificationCorrection.corrected_at.desc(), ClassificationCorrection.id.desc())
+        .limit(1)
+    )
+    if latest is None or latest.corrected_by != corrector(caller):
+        return None
+    if (latest.sentiment, latest.category) != (sentiment, category):
+        return None
+    if (sentiment is not None and row.sentiment != sentiment) or (
+        category is not None and row.category != category
+    ):
+        return None
+    return Corrected(Correction.of(latest), row.sentiment, row.category)
 
 
 def corrector(caller: Caller) -> str:

@@ -1,7 +1,8 @@
 """The notify service's own metrics (the platform's HTTP, gRPC, event and outbox metrics come
 with every service): alerts created, merged, acknowledged, resolved and escalated, written
 degraded, the time to acknowledge, pushes by result, follow-up messages to customers by channel
-and outcome, and the escalation timers due (read at scrape time).
+and outcome, the delivery watchdog's findings and fallback pages (#23), and the escalation timers
+due (read at scrape time).
 
 Web Push counts in `voc_push_deliveries_total`, webhook attempts in `voc_webhook_attempts_total`."""
 
@@ -58,7 +59,25 @@ WEBHOOKS = metrics.counter(
     ["result"],
 )
 
+WATCHDOG = metrics.counter(
+    "voc_push_watchdog_total",
+    "The delivery watchdog (#23), by step: overdue (an urgent push accepted and not shown in time, "
+    "or failed), suspect (a device newly marked suspect), repushed (the page sent to the staff "
+    "member's other devices).",
+    ["step"],
+)
+FALLBACK_PAGES = metrics.counter(
+    "voc_fallback_pages_total",
+    "Pages sent through the fallback channel when no device showed an urgent push, by status "
+    "(sent, failed, unavailable: no channel configured).",
+    ["status"],
+)
+WATCHDOG_STEPS = ("overdue", "suspect", "repushed")
+FALLBACK_STATUSES = ("sent", "failed", "unavailable")
+
 _created = {p: ALERTS_CREATED.labels(p) for p in (*PRIORITIES, "other")}
+_watchdog = {s: WATCHDOG.labels(s) for s in WATCHDOG_STEPS}
+_fallbacks = {s: FALLBACK_PAGES.labels(s) for s in FALLBACK_STATUSES}
 _pushes = {r: PUSHES.labels(r) for r in PUSH_RESULTS}
 _webhooks = {r: WEBHOOKS.labels(r) for r in ("ok", "failed")}
 _escalated = {k: ALERTS_ESCALATED.labels(k) for k in ("ack", "resolve")}
@@ -100,6 +119,17 @@ def escalated(kinds: Iterable[str]) -> None:
 def pushed(results: Iterable[str]) -> None:
     for result in results:
         child = _pushes.get(result)
+        if child is not None:
+            child.inc()
+
+
+def watchdog_pass(*, overdue: int, suspect: int, repushed: int, fallbacks: Iterable[str]) -> None:
+    """One watchdog pass: its counts, and the status of each fallback page it decided on."""
+    for step, n in (("overdue", overdue), ("suspect", suspect), ("repushed", repushed)):
+        if n:
+            _watchdog[step].inc(n)
+    for status in fallbacks:
+        child = _fallbacks.get(status)
         if child is not None:
             child.inc()
 

@@ -14,10 +14,11 @@ from sqlalchemy import and_, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from voc_notify import metrics
 from voc_notify.alerts import delivery_rows
 from voc_notify.fallback import FallbackChannel, FallbackFailed, FallbackPage
 from voc_notify.masking import push_text
-from voc_notify.models import Alert, Delivery, Device, Staff, Store
+from voc_notify.models import Alert, Delivery, Device, EscalationTimer, Staff, Store
 from voc_notify.models import FallbackPage as FallbackRow
 from voc_notify.settings import Settings
 from voc_platform.db import Database
@@ -63,20 +64,41 @@ class DeliveryWatchdog:
         async with self.database.transaction() as session:
             overdue, suspect = await self._claim_overdue(session, now=now)
             repushed, pages = 0, []
+            unpaged: list[str] = []
             for alert_id, staff_id in sorted({(d.alert_id, d.staff_id) for d in overdue}):
-                added, page = await self._next_step(session, alert_id=alert_id, staff_id=staff_id, now=now)
+                added, page = await self._next_step(
+                    session, alert_id=alert_id, staff_id=staff_id, now=now, unpaged=unpaged
+                )
                 repushed += added
                 if page is not None:
                     pages.append(page)
         if repushed:
             self.on_new_deliveries()
         fallbacks = tuple([await self._send(page) for page in pages])
+        metrics.watchdog_pass(
+            overdue=len(overdue),
+            suspect=suspect,
+            repushed=repushed,
+            fallbacks=[status for _, _, status in fallbacks] + unpaged,
+        )
         return WatchdogPass(len(overdue), suspect, repushed, fallbacks)
 
     async def _claim_overdue(self, session: AsyncSession, *, now: float) -> tuple[list[Delivery], int]:
-        """Deliveries of open urgent alerts that will not be shown: accepted longer than the
-        watchdog's time ago and not shown, or failed; each is watched once."""
+        """Deliveries of open urgent alerts that will not be shown: accepted and not shown for
+        the watchdog's time, or for half the time left to the alert's next ack escalation when
+        that is sooner (so the person's other phones and the fallback get the page before the
+        alert climbs to the next roles), or failed; each is watched once."""
         limit = now - self.settings.watchdog_seconds
+        escalates_soon = (
+            select(EscalationTimer.id)
+            .where(
+                EscalationTimer.alert_id == Delivery.alert_id,
+                EscalationTimer.kind == "ack",
+                EscalationTimer.status == "pending",
+                (EscalationTimer.fire_at + Delivery.accepted_at) / 2 <= now,
+            )
+            .exists()
+        )
         query = (
             select(Delivery)
             .join(Alert, Alert.id == Delivery.alert_id)
@@ -86,7 +108,7 @@ class DeliveryWatchdog:
                 Delivery.watched_at.is_(None),
                 Delivery.shown_at.is_(None),
                 or_(
-                    and_(Delivery.status == "accepted", Delivery.accepted_at <= limit),
+                    and_(Delivery.status == "accepted", or_(Delivery.accepted_at <= limit, escalates_soon)),
                     Delivery.status.in_(("failed", "gone")),
                 ),
             )
@@ -110,7 +132,7 @@ class DeliveryWatchdog:
         return overdue, suspect
 
     async def _next_step(
-        self, session: AsyncSession, *, alert_id: str, staff_id: str, now: float
+        self, session: AsyncSession, *, alert_id: str, staff_id: str, now: float, unpaged: list[str]
     ) -> tuple[int, FallbackPage | None]:
         """The staff member's devices that have not had this alert get it; when none is left that
         could still show it, the fallback page (once per alert and staff member)."""
@@ -138,11 +160,16 @@ class DeliveryWatchdog:
         )
         if others or in_flight:
             return len(others), None
-        return 0, await self._fallback_page(session, alert_id=alert_id, staff_id=staff_id, now=now)
+        return 0, await self._fallback_page(
+            session, alert_id=alert_id, staff_id=staff_id, now=now, unpaged=unpaged
+        )
 
     async def _fallback_page(
-        self, session: AsyncSession, *, alert_id: str, staff_id: str, now: float
+        self, session: AsyncSession, *, alert_id: str, staff_id: str, now: float, unpaged: list[str]
     ) -> FallbackPage | None:
+        """The page to send through the fallback channel, recorded once per alert and staff
+        member; None when it was recorded already, or when there is no channel (recorded as
+        "unavailable" and appended to `unpaged` for the metrics)."""
         if await session.get(FallbackRow, (alert_id, staff_id)) is not None:
             return None
         alert = await session.get(Alert, alert_id)
@@ -161,6 +188,7 @@ class DeliveryWatchdog:
             )
         )
         if self.channel is None:
+            unpaged.append("unavailable")
             log.warning(
                 "urgent alert %s not shown on any device of %s and no fallback channel", alert_id, staff_id
             )

@@ -49,6 +49,7 @@ const I18N = {
     correct_category: '분류 선택',
     corrected_by: '{who}님이 {at}에 수정 (이전: {before})',
     corrected_ok: '분류를 수정했습니다.',
+    queued_correct: '오프라인입니다 — 연결되면 분류 수정을 보냅니다.',
     correct_failed: '수정하지 못했습니다: {detail}',
     customer: '고객 정보',
     anonymous: '비회원 고객 — 고객 정보 없음',
@@ -131,6 +132,7 @@ const I18N = {
     sync_rejected: '보내지 못했습니다: {detail}',
     step_ack: '확인',
     step_resolve: '해결',
+    step_correct: '분류 수정',
     offline_copy: '오프라인 — 저장된 알림을 보여줍니다.',
     from_notification: '알림에서 확인했습니다.',
     fleet_summary: '직원 {total}명 중 {n}명이 알림을 받을 수 없습니다',
@@ -201,6 +203,7 @@ const I18N = {
     correct_category: 'Choose a category',
     corrected_by: 'Corrected by {who} at {at} (was: {before})',
     corrected_ok: 'Labels corrected.',
+    queued_correct: 'Offline — the correction is sent when the connection is back.',
     correct_failed: 'Could not correct: {detail}',
     confidence: 'Sentiment confidence',
     category_confidence: 'Category confidence',
@@ -285,6 +288,7 @@ const I18N = {
     sync_rejected: 'Could not send: {detail}',
     step_ack: 'acknowledgement',
     step_resolve: 'resolve',
+    step_correct: 'correction',
     offline_copy: 'Offline — showing the saved alerts.',
     from_notification: 'Acknowledged from the notification.',
     fleet_summary: '{n} of {total} staff can’t receive pages',
@@ -332,6 +336,7 @@ const state = {
   streamOpening: 0, // bumped by closeStream: an openStream still waiting for its ticket gives up
   pushNote: null,
   pending: new Map(), // alert id -> 'ack' | 'resolve' queued offline, not yet sent
+  correcting: new Map(), // alert id -> the labels of its corrections queued offline, merged in order
   fleet: null, // managers: the fleet's health headline
 };
 if (!I18N[state.lang]) state.lang = 'ko';
@@ -477,6 +482,7 @@ async function logout({ ended = false } = {}) {
   state.staff = null;
   state.alerts.clear();
   state.pending.clear();
+  state.correcting.clear();
   state.detail = null;
   state.fleet = null;
   closeStream();
@@ -609,7 +615,7 @@ function kindChip(kind) {
 }
 
 function pendingBadge(alertId) {
-  const step = state.pending.get(alertId);
+  const step = state.pending.get(alertId) || (state.correcting.has(alertId) ? 'correct' : null);
   return step ? h('span', { class: 'badge badge-pending', dataset: { pending: step } }, t('pending_sync')) : null;
 }
 
@@ -756,26 +762,29 @@ const SENTIMENTS = ['negative', 'neutral', 'positive'];
 function correctionCard(alert) {
   const cls = alert.classification || {};
   const fb = alert.feedback || {};
-  const sentiment = cls.sentiment || fb.sentiment;
-  const category = cls.category || alert.category;
+  // Corrections made offline and not sent yet show as chosen, marked pending sync.
+  const queued = state.correcting.get(alert.id);
+  const sentiment = (queued && queued.sentiment) || cls.sentiment || fb.sentiment;
+  const category = (queued && queued.category) || cls.category || alert.category;
   const msg = messageBox('correct-msg');
   const send = async (labels, control) => {
     control.disabled = true;
     try {
       const done = await api('POST', `/v1/alerts/${encodeURIComponent(alert.id)}/corrections`, labels);
-      const c = done.correction || {};
-      // Shown at once; the alert itself follows when feedback's event comes back.
-      alert.classification = {
-        ...cls, sentiment: done.sentiment, category: done.category,
-        corrected: { by: c.by, at: c.at, previous_sentiment: c.previous_sentiment, previous_category: c.previous_category },
-      };
-      alert.category = done.category;
-      if (state.detail && state.detail.id === alert.id) state.detail = alert;
-      state.alerts.set(alert.id, { ...(state.alerts.get(alert.id) || {}), category: done.category, classification: alert.classification });
+      showCorrected(alert, done);
       renderDetail(alert, [t('corrected_ok'), 'ok']);
     } catch (err) {
       control.disabled = false;
-      msg.show(t('correct_failed', { detail: err.message }), 'error');
+      if (err.status === 0) {
+        // Offline (#23): kept on the phone with the acknowledgements and resolves, sent in order
+        // when the connection is back (feedback answers a repeat with the correction in force).
+        await Store.queue.add({ kind: 'correct', alert_id: alert.id, body: labels });
+        state.correcting.set(alert.id, { ...(state.correcting.get(alert.id) || {}), ...labels });
+        registerSync();
+        renderDetail(state.detail || alert, [t('queued_correct'), 'warn']);
+      } else {
+        msg.show(t('correct_failed', { detail: err.message }), 'error');
+      }
     }
   };
   const chips = SENTIMENTS.map((value) => {
@@ -803,6 +812,7 @@ function correctionCard(alert) {
   return h('section', { class: 'card', id: 'correct-card' },
     h('h2', {}, t('correct_title')),
     h('p', { class: 'hint' }, t('correct_hint')),
+    queued ? h('p', { class: 'pending-note', id: 'correct-pending' }, `${t('pending_sync')}: ${t('step_correct')}`) : null,
     h('div', { class: 'chips', id: 'correct-sentiment', role: 'group', 'aria-label': t('sentiment') }, chips),
     h('label', { class: 'field' }, t('category'), picker),
     corrected
@@ -810,6 +820,19 @@ function correctionCard(alert) {
         t('corrected_by', { who: who(corrected.by), at: clock(corrected.at), before }))
       : null,
     msg);
+}
+
+// Feedback's answer to a correction, shown at once; the alert itself follows when feedback's
+// event comes back.
+function showCorrected(alert, done) {
+  const c = done.correction || {};
+  alert.classification = {
+    ...(alert.classification || {}), sentiment: done.sentiment, category: done.category,
+    corrected: { by: c.by, at: c.at, previous_sentiment: c.previous_sentiment, previous_category: c.previous_category },
+  };
+  alert.category = done.category;
+  if (state.detail && state.detail.id === alert.id) state.detail = alert;
+  state.alerts.set(alert.id, { ...(state.alerts.get(alert.id) || {}), category: done.category, classification: alert.classification });
 }
 
 function customerCard(c, category) {
@@ -1422,8 +1445,15 @@ function registerSync() {
 async function loadPending() {
   const items = await Store.queue.all().catch(() => []);
   state.pending.clear();
-  for (const item of items) state.pending.set(item.alert_id, item.kind);
-  document.body.dataset.pending = String(state.pending.size);
+  state.correcting.clear();
+  for (const item of items) {
+    if (item.kind === 'correct') {
+      state.correcting.set(item.alert_id, { ...(state.correcting.get(item.alert_id) || {}), ...(item.body || {}) });
+    } else {
+      state.pending.set(item.alert_id, item.kind);
+    }
+  }
+  document.body.dataset.pending = String(items.length);
 }
 
 function syncNote(lines) {
@@ -1450,6 +1480,11 @@ async function replayQueue() {
 
 function showReplayed(results) {
   if (!results || !results.length) return;
+  for (const { item, outcome, alert } of results) {
+    if (item.kind !== 'correct' || outcome !== 'done' || !alert) continue;
+    const shown = state.detail && state.detail.id === item.alert_id ? state.detail : state.alerts.get(item.alert_id);
+    if (shown) showCorrected(shown, alert);
+  }
   const lines = results.map(({ item, outcome, problem }) => {
     const step = t(`step_${item.kind}`);
     if (outcome === 'done') return [t('synced'), 'ok'];
@@ -1563,7 +1598,7 @@ async function boot() {
     }
   });
   setInterval(tick, 20000);
-  setInterval(() => { if (state.token && state.pending.size) replayQueue(); }, 10000);
+  setInterval(() => { if (state.token && (state.pending.size || state.correcting.size)) replayQueue(); }, 10000);
   window.addEventListener('online', () => {
     if (!state.token) return;
     replayQueue().then(refreshInbox);

@@ -198,9 +198,11 @@
     }
   }
 
-  const STEPS = { ack: 'ack', resolve: 'resolve' };
+  // What the app queues offline: the step's path under /v1/alerts/{id}/ (an acknowledgement, a
+  // resolve with its outcome, a correction of the labels), each idempotent on the server.
+  const STEPS = { ack: 'ack', resolve: 'resolve', correct: 'corrections' };
 
-  // Send what was queued offline, oldest first. Each item ends as `done` (the server took it, or
+  // Send what was queued offline (acknowledgements, resolves, corrections), oldest first. Each item ends as `done` (the server took it, or
   // it was this staff member's already: 200 with the original time), `conflict` (someone else
   // acknowledged or resolved it meanwhile: 409, nothing changed), `gone` (the alert is no longer
   // this staff member's to see: 404) or `rejected`; a network error stops the replay and keeps
@@ -226,7 +228,7 @@
         const outcome = response.ok ? 'done'
           : response.status === 409 ? 'conflict'
             : response.status === 404 ? 'gone' : 'rejected';
-        if (response.ok && data) await alerts.putSummaries([data]);
+        if (response.ok && data && step !== 'corrections') await alerts.putSummaries([data]);
         await queue.remove(item.seq);
         results.push({ item, outcome, problem: response.ok ? null : data, alert: response.ok ? data : null });
       }

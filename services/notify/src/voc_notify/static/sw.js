@@ -290,13 +290,27 @@ async function resubscribe(event) {
 }
 
 self.addEventListener('pushsubscriptionchange', (event) => {
-  event.waitUntil(resubscribe(event).catch((err) => kv.set('push_state', 'expired').then(() => { throw err; })));
+  const work = resubscribe(event).catch(async (err) => {
+    await kv.set('push_state', 'expired');
+    await tellClients({ type: 'resubscribed', ok: false });
+    throw err;
+  });
+  try {
+    event.waitUntil(work);
+  } catch (_) {
+    work.catch(() => {}); // an event dispatched by script (tests, tools) cannot extend its lifetime
+  }
 });
 
-// Background Sync (Chromium): acknowledgements queued offline go out when the connection returns,
-// even with the app closed.
+// Background Sync (Chromium): acknowledgements, resolves and corrections queued offline go out
+// when the connection returns, even with the app closed. What is still queued (the network failed
+// again) fails the sync event, so the browser tries again later.
+async function replayQueued() {
+  const results = await self.VocStore.replay();
+  await tellClients({ type: 'replayed', results });
+  if ((await queue.all()).length) throw new Error('still offline: the browser retries the sync');
+}
+
 self.addEventListener('sync', (event) => {
-  if (event.tag === 'voc-replay') {
-    event.waitUntil(self.VocStore.replay().then((results) => tellClients({ type: 'replayed', results })));
-  }
+  if (event.tag === 'voc-replay') event.waitUntil(replayQueued());
 });
