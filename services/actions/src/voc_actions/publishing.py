@@ -111,7 +111,7 @@ async def record_publication(
     Validation runs against the database's latest publication, not this replica's copy, which
     may lag by one event: a version check against a stale set could accept a regress.
     """
-    await _lock_publications(session)
+    await lock_publications(session)
     parsed, merged = await _checked(session, live=live, files=files)
     pub = Publication(
         published_at=time.time(),
@@ -156,7 +156,7 @@ async def validate(*, database: Database, live: LiveLibrary, files: dict[str, st
     return list(parsed.playbooks)
 
 
-async def _lock_publications(session: AsyncSession) -> None:
+async def lock_publications(session: AsyncSession) -> None:
     """Serialise publishes across replicas for the rest of this transaction."""
     if session.get_bind().dialect.name == "postgresql":
         await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": PUBLISH_LOCK_KEY})
