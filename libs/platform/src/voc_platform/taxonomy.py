@@ -272,9 +272,10 @@ def current() -> Taxonomy:
     return _candidate.get() or (_served[-1] if _served else seed())
 
 
-def serve(taxonomy: Taxonomy) -> bool:
-    """Serve `taxonomy` from now on unless a newer version is already served; True if it was."""
-    if _served and _served[-1].version >= taxonomy.version:
+def serve(taxonomy: Taxonomy, *, force: bool = False) -> bool:
+    """Serve `taxonomy` from now on unless a newer version is already served (a late reply
+    racing an event); `force`: the owner's database says so. True if it changed."""
+    if _served and (_served[-1] == taxonomy or (not force and _served[-1].version >= taxonomy.version)):
         return False
     _served[:] = [taxonomy]
     return True
@@ -299,6 +300,12 @@ def candidate(taxonomy: Taxonomy) -> Iterator[None]:
 def categories() -> dict[str, dict[str, str]]:
     """Category id -> {"ko": label, "en": label} of every published category (retired too)."""
     return {c.id: {"ko": c.ko, "en": c.en} for c in current().categories}
+
+
+def default_severity(category: str) -> str:
+    """The published category's default severity (medium for an unknown one)."""
+    entry = current().get(category)
+    return entry.severity if entry is not None else "medium"
 
 
 def label(category: str, language: str) -> str:

@@ -157,7 +157,7 @@ async def publish(
                 "playbooks": sorted(files)[:100],
             },
         )
-    taxonomy.serve(checked.taxonomy)
+    taxonomy.serve(checked.taxonomy, force=True)
     if published is not None:
         live.serve(published.library, published.publication_id)
     return checked
@@ -227,7 +227,7 @@ async def load(database: Database) -> None:
 async def reload_if_newer(database: Database) -> bool:
     async with database.session() as session:
         newest = await latest(session)
-    if taxonomy.serve(newest):
+    if taxonomy.serve(newest, force=True):
         log.info("taxonomy version %d served (%d active categories)", newest.version, len(newest.active))
         return True
     return False
