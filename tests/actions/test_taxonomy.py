@@ -172,7 +172,7 @@ async def test_bad_documents_are_refused_naming_the_field(actions_replicas: Repl
                 "x_two": {"ko": "둘", "en": "Two", "parent": "x_one"},
             },
             "categories.x_one.parent",
-        ),  # fmt: skip
+        ),
     ]
     for add, field in cases:
         body = assert_problem(await put(a, {"taxonomy": document(current, add=add)}), 422)
