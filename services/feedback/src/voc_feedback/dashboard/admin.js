@@ -1,5 +1,5 @@
 // The console's Admin sections for a cx_admin: directory (notify), API keys (feedback), playbooks
-// (actions) and webhooks (notify). Each is a client of the owning service's REST API with the
+// and taxonomy (actions) and webhooks (notify). Each is a client of the owning service's REST API with the
 // staff member's token (session.js): the service validates, scopes, audits and refuses; this file
 // only shows what it answers (a refusal's `detail` and `errors`, by line or file/line/field).
 // Everything shown is set as text (textContent), never as HTML.
@@ -24,6 +24,9 @@
       test: "테스트", deliveries: "최근 전송", when: "시각", event: "이벤트", status: "상태", latency: "지연",
       error: "오류", delete: "삭제", test_ok: "테스트 전송 성공", test_failed: "테스트 전송 실패", failed: "실패",
       weekdays: ["월", "화", "수", "목", "금", "토", "일"],
+      tx_title: "카테고리", tx_parent: "상위", tx_department: "부서", tx_add: "카테고리 추가·수정",
+      tx_apply: "초안에 반영", tx_draft: "초안 (JSON 또는 YAML)", tx_playbooks: "새 카테고리의 기본 플레이북 (YAML, 함께 게시)",
+      retire: "폐지", retired: "폐지됨", tx_version: "게시된 버전",
     },
     en: {
       staff_title: "Staff", staff_edit: "Add or edit staff", col_id: "ID", col_name: "Name", col_role: "Role",
@@ -44,11 +47,15 @@
       when: "When", event: "Event", status: "Status", latency: "Latency", error: "Error", delete: "Delete",
       test_ok: "Test delivered", test_failed: "Test failed", failed: "failed",
       weekdays: ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"],
+      tx_title: "Categories", tx_parent: "Parent", tx_department: "Department", tx_add: "Add or change a category",
+      tx_apply: "Put in the draft", tx_draft: "Draft (JSON or YAML)",
+      tx_playbooks: "Default playbooks of new categories (YAML, published with it)",
+      retire: "Retire", retired: "Retired", tx_version: "Published version",
     },
   };
   session.addLabels(T);
   const ROLES = ["staff", "shift_lead", "store_manager", "area_manager", "cx_admin", "analyst"];
-  const VIEWS = ["directory", "keys", "playbooks", "webhooks"];
+  const VIEWS = ["directory", "keys", "playbooks", "taxonomy", "webhooks"];
   const $ = (id) => document.getElementById(id);
   let lang = document.documentElement.lang === "en" ? "en" : "ko";
   let view = "board";
@@ -98,7 +105,8 @@
     if (next !== "board") $("board").hidden = true;
     for (const v of VIEWS) $("view-" + v).hidden = v !== next;
     for (const b of document.querySelectorAll("#nav button")) b.classList.toggle("active", b.dataset.view === next);
-    const load = {directory: loadDirectory, keys: loadKeys, playbooks: loadPlaybooks, webhooks: loadWebhooks}[next];
+    const load = {directory: loadDirectory, keys: loadKeys, playbooks: loadPlaybooks, taxonomy: loadTaxonomy,
+      webhooks: loadWebhooks}[next];
     if (load) load();
   }
   for (const b of document.querySelectorAll("#nav button")) b.addEventListener("click", () => show(b.dataset.view));
@@ -350,6 +358,116 @@
       ? `${t("rolled_back")}: ${answer.body.published.map((p) => `${p.id} v${p.version}`).join(", ")}` : "");
     loadPlaybooks();
   }
+
+  // --- taxonomy (actions, #20 §3) ---------------------------------------------------------------
+  // The draft is the published document in a textarea (JSON; YAML may be pasted: the service reads
+  // both). The form and the Retire buttons edit the draft; the service validates and publishes it.
+  let taxonomyChecked = null;  // the body last validated, published as it is
+
+  function asDocument(published) {
+    const categories = {};
+    for (const c of published.categories) {
+      const entry = {ko: c.ko, en: c.en, severity: c.severity};
+      if (c.parent) entry.parent = c.parent;
+      if (c.department) entry.department = c.department;
+      if (c.retired) entry.retired = true;
+      categories[c.id] = entry;
+    }
+    const departments = {};
+    for (const d of published.departments) departments[d.id] = {ko: d.ko, en: d.en};
+    return {departments, categories};
+  }
+  function draft() { return JSON.parse($("taxonomy-form").elements.document.value); }
+  function setDraft(doc) {
+    $("taxonomy-form").elements.document.value = JSON.stringify(doc, null, 2);
+    taxonomyChecked = null;
+    $("taxonomy-form").querySelector("button.publish").disabled = true;
+  }
+
+  async function loadTaxonomy() {
+    const answer = await session.api("actions", "/v1/taxonomy");
+    const body = $("taxonomy-table").querySelector("tbody");
+    body.replaceChildren();
+    if (!answer.ok) return;
+    $("view-taxonomy").querySelector("[data-testid=taxonomy-version]").textContent =
+      `${t("tx_version")}: ${answer.body.version}`;
+    for (const c of answer.body.categories) {
+      const row = el("tr", {"data-id": c.id, "data-retired": String(c.retired)});
+      cells(row, [c.id, c.ko, c.en, c.parent, c.severity, c.department, t(c.retired ? "retired" : "active"),
+        c.retired ? td() : td(button("retire", () => retire(c.id), {class: "retire"}))]);
+      body.append(row);
+    }
+    setDraft(asDocument(answer.body));
+  }
+
+  function retire(id) {
+    const doc = draft();
+    if (doc.categories[id]) doc.categories[id].retired = true;
+    setDraft(doc);
+  }
+
+  $("category-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const form = event.target;
+    const doc = draft();
+    const entry = {...(doc.categories[form.elements.id.value] || {})};
+    for (const name of ["ko", "en", "parent", "severity", "department"]) {
+      const value = form.elements[name].value.trim();
+      if (value) entry[name] = value; else if (name !== "ko" && name !== "en") delete entry[name];
+    }
+    doc.categories[form.elements.id.value] = entry;
+    setDraft(doc);
+  });
+
+  function showTaxonomyProblems(answer) {
+    const table = $("taxonomy-form").querySelector("table.problems");
+    const body = table.querySelector("tbody");
+    body.replaceChildren();
+    const problems = (answer.body && answer.body.errors) || [];
+    table.hidden = answer.ok || !problems.length;
+    for (const p of problems) {
+      const row = el("tr", {"data-field": p.field || ""});
+      cells(row, [p.field, p.message]);
+      body.append(row);
+    }
+  }
+
+  async function taxonomyBody() {
+    const form = $("taxonomy-form");
+    return {yaml: form.elements.document.value, playbooks: await readFiles(form.elements.playbooks)};
+  }
+
+  $("taxonomy-form").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const form = event.target;
+    const sent = await taxonomyBody();
+    const answer = await session.api("actions", "/v1/taxonomy:validate", {method: "POST", json: sent});
+    showTaxonomyProblems(answer);
+    taxonomyChecked = answer.ok ? sent : null;
+    form.querySelector("button.publish").disabled = !answer.ok;
+    say(result(form), answer, answer.ok ? `${t("valid")}: ${t("tx_version")} ${answer.body.version}` : "");
+  });
+  $("taxonomy-form").elements.document.addEventListener("input", () => {
+    taxonomyChecked = null;
+    $("taxonomy-form").querySelector("button.publish").disabled = true;
+  });
+
+  $("taxonomy-form").querySelector("button.publish").addEventListener("click", async () => {
+    const form = $("taxonomy-form");
+    if (!taxonomyChecked) return;
+    const answer = await session.api("actions", "/v1/taxonomy", {method: "PUT", json: taxonomyChecked});
+    showTaxonomyProblems(answer);
+    if (answer.ok) { form.elements.playbooks.value = ""; await loadTaxonomy(); }
+    say(result(form), answer, answer.ok ? `${t("published")}: ${t("tx_version")} ${answer.body.version}` : "");
+  });
+
+  $("taxonomy-form").querySelector("button.rollback").addEventListener("click", async () => {
+    const form = $("taxonomy-form");
+    const answer = await session.api("actions", "/v1/taxonomy/rollback", {method: "POST"});
+    showTaxonomyProblems(answer);
+    if (answer.ok) await loadTaxonomy();
+    say(result(form), answer, answer.ok ? `${t("rolled_back")}: ${t("tx_version")} ${answer.body.version}` : "");
+  });
 
   // --- webhooks (notify) ------------------------------------------------------------------------
   async function loadWebhooks() {
