@@ -187,7 +187,7 @@ async def filter_params(
     status: Status | None = None,
 ) -> FilterParams:
     if category is not None and category not in taxonomy.current().known:
-        raise Invalid(f"Unknown category '{category}'.", field="category")
+        raise Invalid(f"Unknown category '{category}'.", field="query.category")
     return FilterParams(store_id, area_id, channel, category, sentiment, status)
 
 
