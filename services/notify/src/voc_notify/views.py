@@ -13,6 +13,7 @@ from voc_notify import checklists, patterns
 from voc_notify.masking import push_text
 from voc_notify.models import Alert, AlertRecipient, AlertStepMark, Delivery, Staff, Store
 from voc_notify.routing import ROLE_LEVEL
+from voc_platform import taxonomy
 from voc_platform.dbsync import Reader
 from voc_platform.errors import Forbidden, NotFound
 from voc_platform.identity import Principal
@@ -174,6 +175,11 @@ def localized(
             for c in customer.get("recent_contacts") or []
         ]
     detail["context"] = detail["customer"]  # DESIGN §5 names it `context`; `customer` stays
+    # The published taxonomy as of now (#20 §3), in the reader's language: the label of the
+    # alert's category (a retired one keeps it) and the categories a correction may pick.
+    published, lang = taxonomy.current(), language if language in LANGUAGES else "ko"
+    detail["category_label"] = published.label(alert.category, lang)
+    detail["categories"] = [{"id": c, "label": published.label(c, lang)} for c in published.active]
     return detail
 
 
