@@ -1,6 +1,7 @@
 """Taxonomy as data across the running system (#20 §3), every service a separate process: a
 category published on actions is accepted by feedback (a staff correction to it, its label in
-the analytics) and notify (a department only the new version has) without a restart; a
+the analytics) and notify (offered and labelled in the alert detail, a department only the new
+version has) without a restart; a
 department's staff member gets a copy of the alerts of the categories it owns (HQ food safety
 and a food-safety complaint at Gangnam), in their own inbox, beside the store's staff."""
 
@@ -89,6 +90,9 @@ def test_a_published_category_is_served_by_every_service_without_a_restart(
     assert sent.status_code == 202, sent.text
     lead = login(system, LEAD)
     alert_id = alert_of(system, lead, sent.json()["id"])
+    # notify: the staff app's detail offers it, labelled in the reader's language.
+    detail = httpx.get(f"{system.url('notify')}/v1/alerts/{alert_id}", headers=lead).json()
+    assert {c["id"]: c["label"] for c in detail["categories"]}[cat] in {"주차", "Parking"}
     corrected = httpx.post(
         f"{system.url('notify')}/v1/alerts/{alert_id}/corrections", json={"category": cat}, headers=lead
     )
