@@ -1,7 +1,8 @@
 """The console's Taxonomy section (#20 §3) in headless Chromium, as the demo cx_admin: a new
 category is added with the form, published with its default playbook and listed; retiring a
 category that playbooks still name is refused, the problem naming the playbooks, and nothing
-changes. Audited as the staff member."""
+changes; a staff member is put in the department that owns food safety. Audited as the staff
+member."""
 
 from __future__ import annotations
 
@@ -82,6 +83,19 @@ def test_a_cx_admin_adds_a_category_and_sees_an_orphaning_retirement_refused(
         expect(draft.locator("button.publish")).to_be_disabled()
         page.screenshot(path=str(artifacts / "console-taxonomy-refused.png"), full_page=True)
         assert httpx.get(f"{actions}/v1/taxonomy").json()["version"] == before + 1
+
+        # A staff member joins the department that owns food safety (notify's directory).
+        page.click("#nav button[data-view=directory]")
+        staff = page.locator("#staff-form")
+        staff.locator("[name=id]").fill(f"officer-{cat}")
+        staff.locator("[name=name]").fill("Food Safety Officer")
+        staff.locator("[name=email]").fill(f"{cat}@hq.demo")
+        staff.locator("[name=password]").fill("officer-password-1")
+        staff.locator("[name=department_id]").fill("hq_food_safety")
+        staff.locator("button[type=submit]").click()
+        expect(page.locator(f"[data-testid=staff-table] tr[data-id='officer-{cat}']")).to_contain_text(
+            "hq_food_safety"
+        )
 
         audit = httpx.get(
             f"{actions}/v1/audit", params={"action": "taxonomy.publish"}, headers=running_system.admin_headers

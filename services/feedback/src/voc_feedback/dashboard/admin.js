@@ -13,7 +13,7 @@
       active: "활성", inactive: "비활성", save: "저장", saved: "저장했습니다.", edit: "수정", shifts: "근무",
       deactivate: "비활성화", activate: "활성화", shifts_title: "근무 일정", weekday: "요일", starts: "시작", ends: "끝",
       add: "추가", remove: "삭제", always_on: "근무 일정 없음 (항상 근무로 간주)", import_title: "CSV 가져오기",
-      import_hint: "열: id,name,email,password,role,store_ids,area_id,language,active — 한 줄이라도 틀리면 전체를 거부합니다.",
+      import_hint: "열: id,name,email,password,role,store_ids,area_id,language,active,department_id — 한 줄이라도 틀리면 전체를 거부합니다.",
       import: "가져오기", imported: "가져옴", line: "줄", field: "항목", message: "문제", refused: "거부됨 — 아무것도 바뀌지 않았습니다",
       stores_title: "매장", timezone: "시간대", language: "언어", key_new: "새 API 키", create: "만들기",
       secret_once: "비밀 값 (이번 한 번만 표시)", keys_title: "API 키", grace: "교체 유예 (초)", rotate: "교체",
@@ -34,7 +34,7 @@
       active: "Active", inactive: "Inactive", save: "Save", saved: "Saved.", edit: "Edit", shifts: "Shifts",
       deactivate: "Deactivate", activate: "Activate", shifts_title: "Shifts", weekday: "Day", starts: "Starts", ends: "Ends",
       add: "Add", remove: "Remove", always_on: "No shifts (always on duty)", import_title: "CSV import",
-      import_hint: "Columns: id,name,email,password,role,store_ids,area_id,language,active — one bad row refuses the whole file.",
+      import_hint: "Columns: id,name,email,password,role,store_ids,area_id,language,active,department_id — one bad row refuses the whole file.",
       import: "Import", imported: "Imported", line: "Line", field: "Field", message: "Problem",
       refused: "Refused — nothing was changed", stores_title: "Stores", timezone: "Time zone", language: "Language",
       key_new: "New API key", create: "Create", secret_once: "Secret (shown this once)", keys_title: "API keys",
@@ -128,14 +128,15 @@
       const actions = td(button("edit", () => editStaff(s)), " ", button("shifts", () => loadShifts(s.id)), " ",
         button(s.active ? "deactivate" : "activate", () => setActive(s.id, !s.active), {class: "toggle"}));
       cells(row, [s.id, s.name, s.email, roleName(s.role), (s.store_ids || []).join(", ") +
-        (s.area_id ? ` (${s.area_id})` : ""), t(s.active ? "active" : "inactive"), actions]);
+        (s.area_id ? ` (${s.area_id})` : "") + (s.department_id ? ` · ${s.department_id}` : ""),
+        t(s.active ? "active" : "inactive"), actions]);
       body.append(row);
     }
   }
 
   function editStaff(s) {
     const form = $("staff-form");
-    for (const name of ["id", "name", "email", "area_id"]) form.elements[name].value = s[name] || "";
+    for (const name of ["id", "name", "email", "area_id", "department_id"]) form.elements[name].value = s[name] || "";
     form.elements.role.value = s.role;
     form.elements.store_ids.value = (s.store_ids || []).join(";");
     form.elements.active.checked = s.active;
@@ -148,7 +149,8 @@
     const f = event.target.elements;
     const member = {id: f.id.value.trim(), name: f.name.value.trim(), email: f.email.value.trim(),
       password: f.password.value, role: f.role.value, store_ids: list(f.store_ids.value),
-      area_id: f.area_id.value.trim() || null, active: f.active.checked};
+      area_id: f.area_id.value.trim() || null, active: f.active.checked,
+      department_id: f.department_id.value.trim() || null};
     const answer = await session.api("notify", "/v1/admin/staff", {method: "PUT", json: [member]});
     say(result(event.target), answer, t("saved"));
     if (answer.ok) { event.target.reset(); loadStaff(); }
