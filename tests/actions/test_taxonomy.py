@@ -199,3 +199,17 @@ async def test_only_taxonomy_managers_write(actions_replicas: Replicas) -> None:
         assert versions.status_code == status, role
     audit = await a.client.get(f"{a.url}/v1/audit", params={"action": "taxonomy.publish"}, headers=ADMIN)
     assert "staff:t-cx_admin" in {e["actor"] for e in audit.json()["entries"]}
+
+
+async def test_a_playbook_version_that_leaves_a_category_without_its_default_is_refused(
+    actions_replicas: Replicas,
+) -> None:
+    a = actions_replicas.a
+    cat = new_category()
+    doc = document(await published(a), add={cat: {"ko": "셋", "en": "Three"}})
+    assert (await put(a, {"taxonomy": doc, "playbooks": default_playbook(cat)})).status_code == 200
+    body = assert_problem(await a.publish(default_playbook(cat, version=2, retarget=True)), 422)
+    assert [e["field"] for e in body["errors"]] == ["when.category"]
+    assert cat in body["errors"][0]["message"]
+    playbook = (await a.get(f"/v1/playbooks/{cat.replace('_', '-')}-default")).json()
+    assert playbook["version"] == 1
