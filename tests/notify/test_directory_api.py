@@ -364,6 +364,7 @@ def test_the_staff_list_is_scoped_in_the_query_and_never_shows_passwords(
         "area_id": None,
         "language": "ko",
         "active": True,
+        "department_id": None,
     }
     assert set(listed(login(running_system, "cx@hq.demo"))) == set(everyone)
     gangnam = set(listed(login(running_system, "seoyeon@gangnam.demo")))

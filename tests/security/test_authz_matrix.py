@@ -22,6 +22,7 @@ from fastapi.routing import iter_route_contexts
 
 from tests.security.conftest import CALLERS, STAFF_EMAILS, STORE_A, SecuredSystem
 from voc_cli import demo, openapi
+from voc_platform import taxonomy
 
 SERVICE_NAMES = ("feedback", "profile", "actions", "notify")
 
@@ -331,6 +332,15 @@ TABLE: dict[str, Row] = {
     "actions POST /v1/playbooks/{playbook_id}/rollback": cx_only(
         409, lambda _: Call(path={"playbook_id": "app-digital-default"})
     ),
+    # Taxonomy (#20 §3): read by anyone; versions, checks and publishing are cx_admin's. The
+    # published set sent back unchanged is a valid next version; no version 9999 to roll back to.
+    "actions GET /v1/taxonomy": PUBLIC,
+    "actions GET /v1/taxonomy/versions": cx_only(200),
+    "actions POST /v1/taxonomy:validate": cx_only(
+        200, lambda _: Call(json={"taxonomy": taxonomy.seed().to_dict()})
+    ),
+    "actions PUT /v1/taxonomy": cx_only(200, lambda _: Call(json={"taxonomy": taxonomy.seed().to_dict()})),
+    "actions POST /v1/taxonomy/rollback": cx_only(409, lambda _: Call(json={"to_version": 9999})),
     "actions POST /v1/plans:lookup": Row(
         PUBLIC.statuses, lambda _: Call(json={"feedback": {"category": "food_quality", "store_id": STORE_A}})
     ),

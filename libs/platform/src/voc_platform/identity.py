@@ -57,6 +57,7 @@ class Permission(StrEnum):
     STORES = "stores.manage"  # feedback's store -> area directory
     API_KEYS = "api_keys.manage"  # store-app API keys: create, rotate, revoke
     PLAYBOOKS = "playbooks.publish"
+    TAXONOMY = "taxonomy.manage"  # publish, validate and roll back taxonomy versions (#20 §3)
     CLASSIFIER_MODELS = "classifier.models"  # the classifier registry: upload, promote, roll back
     AUDIT = "audit.read"
     OUTREACH_ASSIGN = "outreach.assign"  # assign list customers to staff, see every assignment in scope

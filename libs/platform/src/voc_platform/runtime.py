@@ -31,6 +31,8 @@ from voc_platform.bus import Bus, ConsumerSpec
 from voc_platform.db import Database
 from voc_platform.outbox import OutboxRelay
 from voc_platform.settings import ServiceSettings
+from voc_platform.taxonomy_live import SUBJECT_PUBLISHED as TAXONOMY_SUBJECT
+from voc_platform.taxonomy_live import TaxonomyFollower
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +88,9 @@ class ServiceParts:
     extra_ready: list[Callable[[], bool]] = field(default_factory=list)
     # The service's own gauges read at scrape time (notify: escalation timers due).
     metric_sources: Sequence[metrics.Source] = ()
+    # Serve the taxonomy actions publishes, live (`voc_platform.taxonomy_live`): every service
+    # that reads categories but does not own them.
+    follow_taxonomy: bool = False
 
 
 class ServiceRuntime:
@@ -128,6 +133,10 @@ class ServiceRuntime:
         self.parts = parts
         await self.migrate()
         self._identity_and_audit(parts)
+        if parts.follow_taxonomy:  # fetched from actions now and each minute, and on every event
+            follower = TaxonomyFollower(self.settings)
+            parts.background = [*parts.background, follower.run]
+            parts.subscriptions = [*parts.subscriptions, (TAXONOMY_SUBJECT, follower.on_published)]
         for hook in parts.on_start:
             await hook()
         # NATS may be down: REST intake still answers (the outbox holds events), so connecting

@@ -6,7 +6,7 @@ from fastapi import FastAPI
 
 from voc_actions.live import LiveLibrary
 from voc_actions.models import audit_table, revocations_table
-from voc_actions.routes import plans, playbooks
+from voc_actions.routes import plans, playbooks, taxonomy
 from voc_actions.settings import Settings
 from voc_platform import audit
 from voc_platform.db import Database
@@ -23,6 +23,6 @@ def build_app(settings: Settings, database: Database, live: LiveLibrary) -> Fast
     audit.install(
         app, settings=settings, database=database, revocations_table=revocations_table, audit=audit_table
     )
-    for router in (playbooks.router, plans.router):
+    for router in (playbooks.router, taxonomy.router, plans.router):
         app.include_router(router)
     return app

@@ -1,4 +1,4 @@
-"""Every replica reloads its library when any replica publishes (and checks every 30 s)."""
+"""Every replica reloads its taxonomy and library when any replica publishes (and checks every 30 s)."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import logging
 
 from nats.aio.msg import Msg
 
+from voc_actions import taxonomy
 from voc_actions.live import LiveLibrary, reload_if_newer
 from voc_platform.db import Database
 from voc_platform.periodic import every
@@ -22,7 +23,9 @@ class Reloader:
         self.live = live
 
     async def reload_if_newer(self) -> bool:
-        return await reload_if_newer(self.database, self.live)
+        # The taxonomy first: a newer publication may name a category only it has.
+        newer_taxonomy = await taxonomy.reload_if_newer(self.database)
+        return await reload_if_newer(self.database, self.live) or newer_taxonomy
 
     async def on_published(self, _msg: Msg) -> None:
         try:

@@ -1,4 +1,5 @@
-"""gRPC ActionsService: GetActionPlan and its batch form, translated straight to and from protobuf."""
+"""gRPC ActionsService: GetActionPlan and its batch form, translated straight to and from protobuf,
+and GetTaxonomy (the published taxonomy every service loads, #20 §3)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,9 @@ from voc_actions.live import LiveLibrary
 from voc_actions.plans import DEFAULT_LANGUAGE, facts_of, template_values
 from voc_actions.playbooks import Library, Playbook
 from voc_actions.playbooks.render import normalize_language, render_texts
+from voc_platform import taxonomy
 from voc_platform.grpc import check_batch_size, item_error
+from voc_platform.taxonomy_live import to_proto
 
 SERVICE_NAME = actions_pb2.DESCRIPTOR.services_by_name["ActionsService"].full_name
 
@@ -128,6 +131,11 @@ class ActionsServicer(actions_pb2_grpc.ActionsServiceServicer):
             except Exception as exc:
                 add(error=item_error(exc))
         return reply
+
+    async def GetTaxonomy(
+        self, request: actions_pb2.GetTaxonomyRequest, context: aio.ServicerContext
+    ) -> actions_pb2.GetTaxonomyResponse:
+        return actions_pb2.GetTaxonomyResponse(taxonomy=to_proto(taxonomy.current()))
 
 
 def register(live: LiveLibrary) -> list[Callable[[aio.Server], None]]:

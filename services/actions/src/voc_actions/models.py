@@ -1,6 +1,9 @@
-"""The actions service's tables: every published set of playbook files, in order."""
+"""The actions service's tables: every published set of playbook files and every published
+taxonomy version, in order."""
 
 from __future__ import annotations
+
+from typing import Any
 
 from sqlalchemy import JSON, Float, Integer, String
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -29,3 +32,16 @@ class Publication(Base):
     published_by: Mapped[str] = mapped_column(String(64))
     files: Mapped[dict[str, str]] = mapped_column(JSON)  # file name -> YAML text
     playbook_ids: Mapped[list[str]] = mapped_column(JSON)
+
+
+class TaxonomyVersion(Base):
+    """One published taxonomy (#20 §3): the whole document (`Taxonomy.to_dict()`), retired
+    categories included. The newest row is the published set; a roll back republishes an
+    earlier document as the next version, so versions only grow. Version 1 is the seed."""
+
+    __tablename__ = "taxonomy_versions"
+
+    version: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    published_at: Mapped[float] = mapped_column(Float)
+    published_by: Mapped[str] = mapped_column(String(64))
+    document: Mapped[dict[str, Any]] = mapped_column(JSON)

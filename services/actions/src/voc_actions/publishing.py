@@ -14,7 +14,8 @@ from voc.events.v1 import events_pb2
 from voc_actions.errors import PlaybooksRejected
 from voc_actions.live import LiveLibrary, latest_publication_id, rebuild
 from voc_actions.models import Publication, outbox_table
-from voc_actions.playbooks import Library, Playbook, PlaybookValidationError, parse_playbooks
+from voc_actions.playbooks import Library, Playbook, PlaybookProblem, PlaybookValidationError, parse_playbooks
+from voc_platform import taxonomy
 from voc_platform.audit import Audit
 from voc_platform.db import Database
 from voc_platform.errors import Conflict, NotFound
@@ -111,7 +112,7 @@ async def record_publication(
     Validation runs against the database's latest publication, not this replica's copy, which
     may lag by one event: a version check against a stale set could accept a regress.
     """
-    await _lock_publications(session)
+    await lock_publications(session)
     parsed, merged = await _checked(session, live=live, files=files)
     pub = Publication(
         published_at=time.time(),
@@ -143,9 +144,20 @@ async def _checked(
         base = live.library
         if await latest_publication_id(session) != live.publication_id:
             base = (await rebuild(session)).library
-        return parsed, base.with_published(parsed)
+        merged = base.with_published(parsed)
     except PlaybookValidationError as exc:
         raise PlaybooksRejected(exc.problems) from exc
+    # Every active category of the published taxonomy keeps a default playbook (#20 §3): a new
+    # version of a default that no longer is one is refused like the taxonomy change would be.
+    lost = [c for c in taxonomy.current().active if merged.default_for(c) is None]
+    if lost:
+        raise PlaybooksRejected([
+            PlaybookProblem("(library)", None, "when.category",
+                            f"no default playbook left for category {c!r}: keep one whose only "
+                            "conditions are category (and optionally sentiment)")
+            for c in lost
+        ])  # fmt: skip
+    return parsed, merged
 
 
 async def validate(*, database: Database, live: LiveLibrary, files: dict[str, str]) -> list[Playbook]:
@@ -156,7 +168,7 @@ async def validate(*, database: Database, live: LiveLibrary, files: dict[str, st
     return list(parsed.playbooks)
 
 
-async def _lock_publications(session: AsyncSession) -> None:
+async def lock_publications(session: AsyncSession) -> None:
     """Serialise publishes across replicas for the rest of this transaction."""
     if session.get_bind().dialect.name == "postgresql":
         await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": PUBLISH_LOCK_KEY})

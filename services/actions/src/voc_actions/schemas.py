@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -13,10 +13,12 @@ from pydantic import (
     StrictInt,
     StringConstraints,
     field_validator,
+    model_validator,
 )
 
 from voc_actions.plans import DEFAULT_LANGUAGE, PlanQuery, facts_of, template_values
-from voc_platform.taxonomy import CATEGORIES, CHANNELS, SENTIMENTS, SEVERITIES
+from voc_platform import taxonomy
+from voc_platform.taxonomy import CHANNELS, SENTIMENTS, SEVERITIES
 
 #: A playbook file name as the CLI sends it: a bare ``*.yaml``/``*.yml`` name, no directories.
 FILE_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}\.ya?ml$"
@@ -28,7 +30,6 @@ BOOLEAN_SIGNALS = (
 FileName = Annotated[str, StringConstraints(pattern=FILE_NAME_PATTERN)]
 Word = Annotated[str, StringConstraints(strip_whitespace=True, max_length=60)]
 ShortText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)]
-Category = Literal[CATEGORIES]  # type: ignore[valid-type]
 Severity = Literal[SEVERITIES]  # type: ignore[valid-type]
 Sentiment = Literal[SENTIMENTS]  # type: ignore[valid-type]
 Channel = Literal[CHANNELS]  # type: ignore[valid-type]
@@ -43,6 +44,25 @@ class PublishIn(BaseModel):
     ]
 
 
+class TaxonomyIn(BaseModel):
+    """A taxonomy version: the document as JSON (`taxonomy`) or as YAML text (`yaml`), and the
+    playbooks its new categories need (`playbooks`: files, published in the same transaction)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    taxonomy: dict[str, Any] | None = None
+    yaml: Annotated[str, Field(max_length=200_000)] | None = None
+    playbooks: Annotated[dict[FileName, Annotated[str, Field(max_length=60_000)]], Field(max_length=200)] = (
+        Field(default_factory=dict)
+    )
+
+    @model_validator(mode="after")
+    def _one_document(self) -> TaxonomyIn:
+        if (self.taxonomy is None) == (self.yaml is None):
+            raise ValueError("send the taxonomy as `taxonomy` (JSON) or as `yaml` (text), one of them")
+        return self
+
+
 class RollbackIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -53,13 +73,21 @@ class RollbackIn(BaseModel):
 class LookupFeedback(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    category: Category
+    category: Word  # one of the published taxonomy's (checked below)
     severity: Severity | None = None
     sentiment: Sentiment | None = None
     channel: Channel | None = None
     touchpoint: Word | None = None
     store_id: Word | None = None
     language: Language | None = None
+
+    @field_validator("category")
+    @classmethod
+    def _published_category(cls, value: str) -> str:
+        known = taxonomy.current().known
+        if value not in known:
+            raise ValueError(f"unknown category {value!r}; known: {', '.join(known)}")
+        return value
 
 
 class LookupCustomer(BaseModel):

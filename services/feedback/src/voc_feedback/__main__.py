@@ -36,6 +36,7 @@ def build(runtime: ServiceRuntime) -> ServiceParts:
         on_stop=[outreach_reports.close],
         subscriptions=[(model_registry.SUBJECT_PROMOTED, reloader.on_promoted)],
         background=[reloader.periodic],
+        follow_taxonomy=True,
     )
 
 

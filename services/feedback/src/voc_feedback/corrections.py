@@ -97,7 +97,8 @@ class LabelledExample:
 
 
 def check_labels(*, sentiment: str | None, category: str | None, where: str = "body") -> None:
-    """At least one label, each from the shared taxonomy: `Invalid` (422) naming the field."""
+    """At least one label, each from the shared taxonomy (a category of the published version, not
+    retired): `Invalid` (422) naming the field."""
     errors: list[FieldError] = []
     if sentiment is None and category is None:
         raise Invalid(
@@ -106,8 +107,10 @@ def check_labels(*, sentiment: str | None, category: str | None, where: str = "b
         )
     if sentiment is not None and sentiment not in taxonomy.SENTIMENTS:
         errors.append(FieldError(f"{where}.sentiment", f"one of {', '.join(taxonomy.SENTIMENTS)}"))
-    if category is not None and category not in taxonomy.CATEGORIES:
-        errors.append(FieldError(f"{where}.category", f"'{category}' is not in the taxonomy"))
+    published = taxonomy.current()  # live: the version actions published last (#20 §3)
+    if category is not None and not published.accepts(category):
+        why = "is retired" if category in published.known else "is not in the taxonomy"
+        errors.append(FieldError(f"{where}.category", f"'{category}' {why}"))
     if errors:
         # The detail names them too: the staff app gets it relayed over gRPC, without `errors`.
         named = "; ".join(f"{e.field.removeprefix(where + '.')}: {e.message}" for e in errors)

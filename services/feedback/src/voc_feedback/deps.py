@@ -159,7 +159,8 @@ FILTER_PARAMS = frozenset({"store_id", "area_id", "channel", "category", "sentim
 IdQuery = Annotated[str | None, Query(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_\-.]+$")]
 Sentiment = Literal["positive", "neutral", "negative"]
 Status = Literal["received", "alerted", "acknowledged", "resolved", "followed_up", "reopened"]
-Category = Literal[taxonomy.CATEGORIES]  # type: ignore[valid-type]
+#: A category of the published taxonomy, retired ones too (history); checked in `filter_params`.
+CategoryQuery = Annotated[str | None, Query(min_length=1, max_length=40, pattern=r"^[a-z][a-z0-9_]*$")]
 FromQuery = Annotated[str | None, Query(alias="from", max_length=40)]
 ToQuery = Annotated[str | None, Query(alias="to", max_length=40)]
 
@@ -181,10 +182,12 @@ async def filter_params(
     store_id: IdQuery = None,
     area_id: IdQuery = None,
     channel: Channel | None = None,
-    category: Category | None = None,
+    category: CategoryQuery = None,
     sentiment: Sentiment | None = None,
     status: Status | None = None,
 ) -> FilterParams:
+    if category is not None and category not in taxonomy.current().known:
+        raise Invalid(f"Unknown category '{category}'.", field="query.category")
     return FilterParams(store_id, area_id, channel, category, sentiment, status)
 
 

@@ -147,6 +147,7 @@ def build(runtime: ServiceRuntime) -> ServiceParts:
             metrics.timers_due_source(runtime.database),
             metrics.webhook_endpoints_source(runtime.database),
         ],
+        follow_taxonomy=True,
     )
 
 

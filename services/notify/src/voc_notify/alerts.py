@@ -29,7 +29,7 @@ from voc_notify.models import (
     Store,
 )
 from voc_notify.publishing import Event, publish_sync
-from voc_notify.routing import STAFF_COLUMNS, Candidate, hold_until, route_sync
+from voc_notify.routing import STAFF_COLUMNS, Candidate, hold_until, route_sync, with_department
 from voc_platform import dbsync
 from voc_platform.db import Database
 from voc_platform.dbsync import Prepared, Reader, insert_ignore
@@ -146,6 +146,7 @@ def new_alert_sync(
     if open_alert_id is not None:
         return merge_feedback_sync(reader, alert_id=open_alert_id, facts=facts, now=now)
     recipients = route_sync(reader, store=store, wanted=list(plan.notify_roles) or ["shift_lead"], now=now)
+    recipients = with_department(reader, recipients, category=feedback.category)
     title, body = _text(facts, customer)
     # A transient object: the rows below are written by prepared statements, and the caller
     # reads the alert from this object.

@@ -20,7 +20,7 @@ from voc_notify import duty, routing
 from voc_notify.auth import hash_password, manages, revoke_sessions, verify_password
 from voc_notify.errors import CsvRejected, RowError
 from voc_notify.models import STORE_COLUMNS, Shift, ShiftOverride, Staff, Store
-from voc_notify.schemas import OverrideIn, Role, ShiftIn, StaffIn, StoreIn
+from voc_notify.schemas import DepartmentId, OverrideIn, Role, ShiftIn, StaffIn, StoreIn
 from voc_platform.audit import Audit
 from voc_platform.db import Database
 from voc_platform.errors import Conflict, FieldError, Forbidden, Invalid, NotFound
@@ -28,7 +28,9 @@ from voc_platform.identity import Actor, Principal, Revocations
 from voc_platform.ids import uuid7
 from voc_platform.records import fields_of
 
-CSV_COLUMNS = ("id", "name", "email", "password", "role", "store_ids", "area_id", "language", "active")
+CSV_COLUMNS = (
+    "id", "name", "email", "password", "role", "store_ids", "area_id", "language", "active", "department_id",
+)  # fmt: skip
 CSV_REQUIRED = frozenset({"id", "name", "email", "role"})
 
 
@@ -54,7 +56,7 @@ async def list_stores(session: AsyncSession, *, scope: tuple[str, ...] | None) -
     return [fields_of(s, STORE_COLUMNS) for s in await session.scalars(query)]
 
 
-STAFF_LISTED = ("id", "name", "email", "role", "store_ids", "area_id", "language", "active")
+STAFF_LISTED = ("id", "name", "email", "role", "store_ids", "area_id", "language", "active", "department_id")
 
 
 def _like_literal(value: str) -> str:
@@ -236,7 +238,7 @@ async def upsert_staff(database: Database, *, staff: Sequence[StaffIn], editor: 
 
 def _audited(fields: dict[str, Any]) -> dict[str, Any]:
     """What the audit log keeps of a staff record: the access it gives, not the person."""
-    return {k: fields[k] for k in ("role", "store_ids", "area_id", "active") if k in fields}
+    return {k: fields[k] for k in ("role", "store_ids", "area_id", "active", "department_id") if k in fields}
 
 
 def _no_repeats(items: Sequence[tuple[str, str, str]]) -> None:
@@ -411,6 +413,7 @@ class StaffCsvRow(BaseModel):
     # true/false (also 1/0, yes/no); blank keeps an existing member's state, a new one is active.
     # false deactivates: their tokens end on every service, as `POST …/deactivate` does.
     active: bool | None = None
+    department_id: DepartmentId | None = None  # as `StaffIn.department_id`
 
 
 def parse_staff_csv(text: str) -> tuple[list[tuple[int, StaffCsvRow]], list[RowError]]:

@@ -73,6 +73,9 @@ class Staff(Base):
     area_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     language: Mapped[str] = mapped_column(String(8), default="ko")
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # The department (of the published taxonomy) this staff member belongs to: they get a copy
+    # of every alert in a category it owns, whichever the store (#20 §3).
+    department_id: Mapped[str | None] = mapped_column(String(40), nullable=True, index=True)
 
 
 class LoginFailure(Base):

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from voc_notify import duty
 from voc_notify.models import Shift, ShiftOverride, Staff, StaffStore, Store
+from voc_platform import taxonomy
 from voc_platform.dbsync import Prepared, Reader
 from voc_platform.taxonomy import roles
 
@@ -130,6 +131,25 @@ def route_sync(reader: Reader, *, store: Store, wanted: list[str], now: float) -
         )
     }
     return _climb(candidates, wanted, present) or _climb(candidates, wanted, None)
+
+
+_DEPARTMENT = Prepared(
+    select(*STAFF_COLUMNS)
+    .where(Staff.active.is_(True), Staff.department_id == bindparam("department_id"))
+    .order_by(Staff.id)
+)
+
+
+def with_department(reader: Reader, recipients: list[Candidate], *, category: str) -> list[Candidate]:
+    """`recipients` plus the active staff of the department that owns `category` in the
+    published taxonomy (#20 §3: HQ food safety gets a copy of every food-safety alert, whichever
+    the store), each once."""
+    department = taxonomy.current().department_of(category)
+    if department is None:
+        return recipients
+    have = {r.id for r in recipients}
+    extra = [Candidate(*row) for row in reader.all(_DEPARTMENT, {"department_id": department})]
+    return recipients + [c for c in extra if c.id not in have]
 
 
 async def staff_for_roles(

@@ -16,6 +16,7 @@ from pydantic import (
 
 from voc_notify.duty import parse_hhmm
 from voc_notify.lifecycle import OUTCOMES
+from voc_platform import taxonomy
 
 Role = Literal["staff", "shift_lead", "store_manager", "area_manager", "cx_admin", "analyst"]
 
@@ -146,6 +147,17 @@ class StoreIn(Strict):
         return self
 
 
+def _published_department(value: str) -> str:
+    known = [d.id for d in taxonomy.current().departments]
+    if value not in known:
+        raise ValueError(f"unknown department {value!r}; known: {', '.join(known) or 'none'}")
+    return value
+
+
+#: A department of the published taxonomy (#20 §3).
+DepartmentId = Annotated[str, Field(max_length=40), AfterValidator(_published_department)]
+
+
 class StaffIn(Strict):
     id: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_\-.]+$")]
     name: Annotated[str, Field(min_length=1, max_length=100)]
@@ -161,6 +173,8 @@ class StaffIn(Strict):
     language: Literal["ko", "en"] | None = None
     # false deactivates: no login, no alerts, the staff member's tokens revoked on every service
     active: bool = True
+    # A department of the published taxonomy: a copy of the alerts of the categories it owns.
+    department_id: DepartmentId | None = None
 
 
 class ShiftIn(Strict):

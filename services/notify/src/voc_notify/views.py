@@ -6,13 +6,14 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, false, or_, select, true
+from sqlalchemy import ColumnElement, Select, false, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from voc_notify import checklists, patterns
 from voc_notify.masking import push_text
-from voc_notify.models import Alert, AlertStepMark, Delivery, Staff, Store
+from voc_notify.models import Alert, AlertRecipient, AlertStepMark, Delivery, Staff, Store
 from voc_notify.routing import ROLE_LEVEL
+from voc_platform import taxonomy
 from voc_platform.dbsync import Reader
 from voc_platform.errors import Forbidden, NotFound
 from voc_platform.identity import Principal
@@ -48,22 +49,33 @@ def visible_to(principal: Principal, *, store_id: str, area_id: str | None) -> b
 
 
 def _scope(principal: Principal) -> ColumnElement[bool]:
-    """`visible_to` as a filter on alerts."""
+    """`visible_to` as a filter on alerts, and the alerts the principal was sent (a department's
+    copy, #20 §3)."""
     if principal.role == "cx_admin":
         return true()
     clauses: list[ColumnElement[bool]] = (
         [Alert.store_id.in_(principal.store_ids)] if principal.store_ids else []
     )
+    clauses.append(Alert.id.in_(_sent_to(principal)))
     if principal.role == "area_manager" and principal.area_id:
         clauses.append(Alert.area_id == principal.area_id)
     return or_(*clauses) if clauses else false()
 
 
+def _sent_to(principal: Principal) -> Select[str]:
+    return select(AlertRecipient.alert_id).where(AlertRecipient.staff_id == principal.staff_id)
+
+
 async def visible_alert(session: AsyncSession, *, alert_id: str, principal: Principal) -> Alert:
-    """The alert, if the principal may see it; another store's is answered like a missing one."""
+    """The alert, if the principal may see it (their scope, or they were sent it); another
+    store's is answered like a missing one."""
     alert = await session.get(Alert, alert_id)
-    if alert is None or not visible_to(principal, store_id=alert.store_id, area_id=alert.area_id):
+    if alert is None:
         raise NotFound(f"No alert '{alert_id}'.")
+    if not visible_to(principal, store_id=alert.store_id, area_id=alert.area_id):
+        sent = await session.scalar(_sent_to(principal).where(AlertRecipient.alert_id == alert.id))
+        if sent is None:
+            raise NotFound(f"No alert '{alert_id}'.")
     return alert
 
 
@@ -163,6 +175,11 @@ def localized(
             for c in customer.get("recent_contacts") or []
         ]
     detail["context"] = detail["customer"]  # DESIGN §5 names it `context`; `customer` stays
+    # The published taxonomy as of now (#20 §3), in the reader's language: the label of the
+    # alert's category (a retired one keeps it) and the categories a correction may pick.
+    published, lang = taxonomy.current(), language if language in LANGUAGES else "ko"
+    detail["category_label"] = published.label(alert.category, lang)
+    detail["categories"] = [{"id": c, "label": published.label(c, lang)} for c in published.active]
     return detail
 
 

@@ -48,6 +48,7 @@ def build(runtime: ServiceRuntime) -> ServiceParts:
         consumers=events.consumers(runtime.database, settings),
         background=[signal_refresher(runtime.database, settings)],
         on_stop=[store_access.close, staff_directory.close],
+        follow_taxonomy=True,
     )
 
 

@@ -38,7 +38,8 @@ from voc_actions.playbooks.sections import (
     parse_when,
     unknown_keys,
 )
-from voc_platform.taxonomy import CATEGORIES, PRIORITIES
+from voc_platform import taxonomy
+from voc_platform.taxonomy import PRIORITIES
 
 TOP_KEYS: tuple[str, ...] = (
     "id", "version", "kind", "title", "description", "when", "priority",
@@ -152,7 +153,8 @@ def _parse_one(file: str, text: str, problems: list[PlaybookProblem]) -> Playboo
         else None
     )
     if when is not None and not when[1]:
-        when = (when[0], CATEGORIES)  # a pattern or heads-up playbook naming none: every category
+        # A pattern or heads-up playbook naming none: every (active) category.
+        when = (when[0], taxonomy.current().active)
     priority = data.get("priority", "normal")
     if priority not in PRIORITIES:
         src.add(("priority",), f"unknown priority {priority!r}; use {', '.join(PRIORITIES)}")
@@ -263,14 +265,16 @@ def _check_header(
         src.add(("version",), f"version must be a positive integer (1, 2, 3, ...), got {version!r}")
 
 
-def missing_defaults(playbooks: Iterable[Playbook]) -> list[PlaybookProblem]:
-    """One problem per taxonomy category without a default playbook."""
+def missing_defaults(
+    playbooks: Iterable[Playbook], categories: Iterable[str] | None = None
+) -> list[PlaybookProblem]:
+    """One problem per category (the published taxonomy's active ones) without a default playbook."""
     covered = {c for p in playbooks if p.is_default and p.kind == "plan" for c in p.categories}
     return [
         PlaybookProblem("(library)", None, "when.category",
                         f"no default playbook for category {cat!r}: add one whose only "
                         "conditions are category (and optionally sentiment)")
-        for cat in CATEGORIES if cat not in covered
+        for cat in (taxonomy.current().active if categories is None else categories) if cat not in covered
     ]  # fmt: skip
 
 

@@ -24,7 +24,8 @@ from voc_actions.playbooks.model import (
     Step,
 )
 from voc_actions.playbooks.template import TemplateError, compile_template
-from voc_platform.taxonomy import CATEGORIES, CHANNELS, ROLES, SENTIMENTS, SEVERITIES
+from voc_platform import taxonomy
+from voc_platform.taxonomy import CHANNELS, ROLES, SENTIMENTS, SEVERITIES
 from voc_platform.taxonomy import roles as role_table
 
 PathT = tuple[str | int, ...]
@@ -47,8 +48,9 @@ _DURATION = re.compile(r"(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?\Z")
 _HOURS = re.compile(r"(\d\d):(\d\d)-(\d\d):(\d\d)\Z")
 _CURRENCY = re.compile(r"[A-Z]{3}\Z")
 
+#: Fixed sets; `category` is the published taxonomy's (`_known`), retired ones included so an
+#: old publication still replays.
 _TAXONOMY_SETS: dict[str, tuple[str, ...]] = {
-    "category": CATEGORIES,
     "severity": SEVERITIES,
     "sentiment": SENTIMENTS,
     "channel": CHANNELS,
@@ -215,7 +217,7 @@ def parse_condition(src: Source, key: str, value: Any) -> Condition | None:
         names = strings(src, value, path, "a value")
         if names is None:
             return None
-        known = _TAXONOMY_SETS.get(key)
+        known = taxonomy.current().known if key == "category" else _TAXONOMY_SETS.get(key)
         for i, name in enumerate(names):
             if known is not None and name not in known:
                 src.add(path, f"unknown {key} {name!r}; known: {', '.join(known)}")

@@ -35,6 +35,7 @@ from voc_feedback.classification.model import (
     stacked_category,
 )
 from voc_feedback.classification.text import detect_language, language_hint
+from voc_platform import taxonomy
 
 __all__ = ["UNCERTAIN_BELOW", "Classification", "classify", "classify_lexicon"]
 
@@ -125,12 +126,18 @@ def _with_severity(
     critical: tuple[str, Critical] | None,
     escalations: list[str],
 ) -> Classification:
-    """`draft` with its severity (the same rules for the model and the lexicon baseline) and its
-    explanation's lines once each, in order."""
-    severity, why = choose_severity(
-        draft.sentiment, draft.score, ratings, draft.category, critical, escalations
+    """`draft` with its category mapped onto the published taxonomy (a retired or unknown one to
+    its nearest active parent, else `other`), its severity (the same rules for the model and the
+    lexicon baseline) and its explanation's lines once each, in order."""
+    category = taxonomy.current().map_category(draft.category)
+    mapped = [] if category == draft.category else [f"category {draft.category} is retired -> {category}"]
+    severity, why = choose_severity(draft.sentiment, draft.score, ratings, category, critical, escalations)
+    return replace(
+        draft,
+        category=category,
+        severity=severity,
+        explanation=list(dict.fromkeys([*draft.explanation, *mapped, *why])),
     )
-    return replace(draft, severity=severity, explanation=list(dict.fromkeys([*draft.explanation, *why])))
 
 
 def _phrases(phrases: list[tuple[str, float]]) -> str:

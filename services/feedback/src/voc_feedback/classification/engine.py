@@ -18,6 +18,7 @@ from voc_feedback.classification.text import (
     is_punct,
     normalize,
 )
+from voc_platform import taxonomy
 
 POSITIVE_AT = 0.2  # final score >= this -> positive; <= -this -> negative
 TEXT_SCALE = 1.2  # text score = tanh(sum / TEXT_SCALE)
@@ -552,8 +553,11 @@ def choose_severity(
     if sentiment == "negative":
         sev = "high" if score <= -0.8 or worst_rating <= -0.9 else "medium"
         why = f"negative (score {score:+.2f}) -> severity {sev}"
-        if category == "food_safety" and sev == "medium":
-            sev, why = "high", "negative food-safety feedback -> severity high"
+        # The category's default severity (taxonomy data, #20 §3) is the floor of a complaint's:
+        # food_safety's `high` in the seed.
+        floor = taxonomy.default_severity(category)
+        if SEVERITY_RANK.get(floor, 0) > SEVERITY_RANK[sev]:
+            sev, why = floor, f"negative {category} feedback -> severity {floor} (the category's default)"
     elif sentiment == "neutral":
         sev = "medium" if worst_rating <= -0.6 else "low"
         why = f"neutral -> severity {sev}"

@@ -1,5 +1,5 @@
 // The console's Admin sections for a cx_admin: directory (notify), API keys (feedback), playbooks
-// (actions) and webhooks (notify). Each is a client of the owning service's REST API with the
+// and taxonomy (actions) and webhooks (notify). Each is a client of the owning service's REST API with the
 // staff member's token (session.js): the service validates, scopes, audits and refuses; this file
 // only shows what it answers (a refusal's `detail` and `errors`, by line or file/line/field).
 // Everything shown is set as text (textContent), never as HTML.
@@ -13,7 +13,7 @@
       active: "활성", inactive: "비활성", save: "저장", saved: "저장했습니다.", edit: "수정", shifts: "근무",
       deactivate: "비활성화", activate: "활성화", shifts_title: "근무 일정", weekday: "요일", starts: "시작", ends: "끝",
       add: "추가", remove: "삭제", always_on: "근무 일정 없음 (항상 근무로 간주)", import_title: "CSV 가져오기",
-      import_hint: "열: id,name,email,password,role,store_ids,area_id,language,active — 한 줄이라도 틀리면 전체를 거부합니다.",
+      import_hint: "열: id,name,email,password,role,store_ids,area_id,language,active,department_id — 한 줄이라도 틀리면 전체를 거부합니다.",
       import: "가져오기", imported: "가져옴", line: "줄", field: "항목", message: "문제", refused: "거부됨 — 아무것도 바뀌지 않았습니다",
       stores_title: "매장", timezone: "시간대", language: "언어", key_new: "새 API 키", create: "만들기",
       secret_once: "비밀 값 (이번 한 번만 표시)", keys_title: "API 키", grace: "교체 유예 (초)", rotate: "교체",
@@ -32,6 +32,9 @@
       ask_rollback: "플레이북 {id}를 이전 버전으로 되돌릴까요?",
       ask_rotate_secret: "웹훅 {id}의 비밀 값을 바꿀까요? 받는 쪽도 새 값으로 바꿔야 합니다.",
       ask_delete_webhook: "웹훅 {id}를 삭제할까요? 더 이상 전송하지 않습니다.",
+      tx_title: "카테고리", tx_parent: "상위", tx_department: "부서", tx_add: "카테고리 추가·수정",
+      tx_apply: "초안에 반영", tx_draft: "초안 (JSON 또는 YAML)", tx_playbooks: "새 카테고리의 기본 플레이북 (YAML, 함께 게시)",
+      retire: "폐지", retired: "폐지됨", tx_version: "게시된 버전",
     },
     en: {
       staff_title: "Staff", staff_edit: "Add or edit staff", col_id: "ID", col_name: "Name", col_role: "Role",
@@ -39,7 +42,7 @@
       active: "Active", inactive: "Inactive", save: "Save", saved: "Saved.", edit: "Edit", shifts: "Shifts",
       deactivate: "Deactivate", activate: "Activate", shifts_title: "Shifts", weekday: "Day", starts: "Starts", ends: "Ends",
       add: "Add", remove: "Remove", always_on: "No shifts (always on duty)", import_title: "CSV import",
-      import_hint: "Columns: id,name,email,password,role,store_ids,area_id,language,active — one bad row refuses the whole file.",
+      import_hint: "Columns: id,name,email,password,role,store_ids,area_id,language,active,department_id — one bad row refuses the whole file.",
       import: "Import", imported: "Imported", line: "Line", field: "Field", message: "Problem",
       refused: "Refused — nothing was changed", stores_title: "Stores", timezone: "Time zone", language: "Language",
       key_new: "New API key", create: "Create", secret_once: "Secret (shown this once)", keys_title: "API keys",
@@ -60,11 +63,15 @@
       ask_rollback: "Roll playbook {id} back to its previous version?",
       ask_rotate_secret: "Rotate the secret of webhook {id}? The receiver must switch to the new one.",
       ask_delete_webhook: "Delete webhook {id}? Nothing more is sent to it.",
+      tx_title: "Categories", tx_parent: "Parent", tx_department: "Department", tx_add: "Add or change a category",
+      tx_apply: "Put in the draft", tx_draft: "Draft (JSON or YAML)",
+      tx_playbooks: "Default playbooks of new categories (YAML, published with it)",
+      retire: "Retire", retired: "Retired", tx_version: "Published version",
     },
   };
   session.addLabels(T);
   const ROLES = ["staff", "shift_lead", "store_manager", "area_manager", "cx_admin", "analyst"];
-  const VIEWS = ["directory", "keys", "playbooks", "webhooks"];
+  const VIEWS = ["directory", "keys", "playbooks", "taxonomy", "webhooks"];
   const $ = (id) => document.getElementById(id);
   let lang = document.documentElement.lang === "en" ? "en" : "ko";
   let view = "board";
@@ -128,7 +135,8 @@
     if (next !== "board") $("board").hidden = true;
     for (const v of VIEWS) $("view-" + v).hidden = v !== next;
     for (const b of document.querySelectorAll("#nav button")) b.classList.toggle("active", b.dataset.view === next);
-    const load = {directory: loadDirectory, keys: loadKeys, playbooks: loadPlaybooks, webhooks: loadWebhooks}[next];
+    const load = {directory: loadDirectory, keys: loadKeys, playbooks: loadPlaybooks, taxonomy: loadTaxonomy,
+      webhooks: loadWebhooks}[next];
     if (load) load();
   }
   for (const b of document.querySelectorAll("#nav button")) b.addEventListener("click", () => show(b.dataset.view));
@@ -151,14 +159,15 @@
         button("shifts", () => loadShifts(s.id), {class: "shifts"}), " ",
         button(s.active ? "deactivate" : "activate", () => setActive(s.id, !s.active), {class: "toggle cx-only"}));
       cells(row, [s.id, s.name, s.email, roleName(s.role), (s.store_ids || []).join(", ") +
-        (s.area_id ? ` (${s.area_id})` : ""), t(s.active ? "active" : "inactive"), actions]);
+        (s.area_id ? ` (${s.area_id})` : "") + (s.department_id ? ` · ${s.department_id}` : ""),
+        t(s.active ? "active" : "inactive"), actions]);
       body.append(row);
     }
   }
 
   function editStaff(s) {
     const form = $("staff-form");
-    for (const name of ["id", "name", "email", "area_id"]) form.elements[name].value = s[name] || "";
+    for (const name of ["id", "name", "email", "area_id", "department_id"]) form.elements[name].value = s[name] || "";
     form.elements.role.value = s.role;
     form.elements.store_ids.value = (s.store_ids || []).join(";");
     form.elements.active.checked = s.active;
@@ -172,7 +181,8 @@
     const f = event.target.elements;
     const member = {id: f.id.value.trim(), name: f.name.value.trim(), email: f.email.value.trim(),
       role: f.role.value, store_ids: list(f.store_ids.value),
-      area_id: f.area_id.value.trim() || null, active: f.active.checked};
+      area_id: f.area_id.value.trim() || null, active: f.active.checked,
+      department_id: f.department_id.value.trim() || null};
     // The password only when typed: someone new needs one (the service says so), an edit without
     // one keeps theirs.
     if (f.password.value) member.password = f.password.value;
@@ -390,6 +400,116 @@
       ? `${t("rolled_back")}: ${answer.body.published.map((p) => `${p.id} v${p.version}`).join(", ")}` : "");
     loadPlaybooks();
   }
+
+  // --- taxonomy (actions, #20 §3) ---------------------------------------------------------------
+  // The draft is the published document in a textarea (JSON; YAML may be pasted: the service reads
+  // both). The form and the Retire buttons edit the draft; the service validates and publishes it.
+  let taxonomyChecked = null;  // the body last validated, published as it is
+
+  function asDocument(published) {
+    const categories = {};
+    for (const c of published.categories) {
+      const entry = {ko: c.ko, en: c.en, severity: c.severity};
+      if (c.parent) entry.parent = c.parent;
+      if (c.department) entry.department = c.department;
+      if (c.retired) entry.retired = true;
+      categories[c.id] = entry;
+    }
+    const departments = {};
+    for (const d of published.departments) departments[d.id] = {ko: d.ko, en: d.en};
+    return {departments, categories};
+  }
+  function draft() { return JSON.parse($("taxonomy-form").elements.document.value); }
+  function setDraft(doc) {
+    $("taxonomy-form").elements.document.value = JSON.stringify(doc, null, 2);
+    taxonomyChecked = null;
+    $("taxonomy-form").querySelector("button.publish").disabled = true;
+  }
+
+  async function loadTaxonomy() {
+    const answer = await session.api("actions", "/v1/taxonomy");
+    const body = $("taxonomy-table").querySelector("tbody");
+    body.replaceChildren();
+    if (!answer.ok) return;
+    $("view-taxonomy").querySelector("[data-testid=taxonomy-version]").textContent =
+      `${t("tx_version")}: ${answer.body.version}`;
+    for (const c of answer.body.categories) {
+      const row = el("tr", {"data-id": c.id, "data-retired": String(c.retired)});
+      cells(row, [c.id, c.ko, c.en, c.parent, c.severity, c.department, t(c.retired ? "retired" : "active"),
+        c.retired ? td() : td(button("retire", () => retire(c.id), {class: "retire"}))]);
+      body.append(row);
+    }
+    setDraft(asDocument(answer.body));
+  }
+
+  function retire(id) {
+    const doc = draft();
+    if (doc.categories[id]) doc.categories[id].retired = true;
+    setDraft(doc);
+  }
+
+  $("category-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const form = event.target;
+    const doc = draft();
+    const entry = {...(doc.categories[form.elements.id.value] || {})};
+    for (const name of ["ko", "en", "parent", "severity", "department"]) {
+      const value = form.elements[name].value.trim();
+      if (value) entry[name] = value; else if (name !== "ko" && name !== "en") delete entry[name];
+    }
+    doc.categories[form.elements.id.value] = entry;
+    setDraft(doc);
+  });
+
+  function showTaxonomyProblems(answer) {
+    const table = $("taxonomy-form").querySelector("table.problems");
+    const body = table.querySelector("tbody");
+    body.replaceChildren();
+    const problems = (answer.body && answer.body.errors) || [];
+    table.hidden = answer.ok || !problems.length;
+    for (const p of problems) {
+      const row = el("tr", {"data-field": p.field || ""});
+      cells(row, [p.field, p.message]);
+      body.append(row);
+    }
+  }
+
+  async function taxonomyBody() {
+    const form = $("taxonomy-form");
+    return {yaml: form.elements.document.value, playbooks: await readFiles(form.elements.playbooks)};
+  }
+
+  $("taxonomy-form").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const form = event.target;
+    const sent = await taxonomyBody();
+    const answer = await session.api("actions", "/v1/taxonomy:validate", {method: "POST", json: sent});
+    showTaxonomyProblems(answer);
+    taxonomyChecked = answer.ok ? sent : null;
+    form.querySelector("button.publish").disabled = !answer.ok;
+    say(result(form), answer, answer.ok ? `${t("valid")}: ${t("tx_version")} ${answer.body.version}` : "");
+  });
+  $("taxonomy-form").elements.document.addEventListener("input", () => {
+    taxonomyChecked = null;
+    $("taxonomy-form").querySelector("button.publish").disabled = true;
+  });
+
+  $("taxonomy-form").querySelector("button.publish").addEventListener("click", async () => {
+    const form = $("taxonomy-form");
+    if (!taxonomyChecked) return;
+    const answer = await session.api("actions", "/v1/taxonomy", {method: "PUT", json: taxonomyChecked});
+    showTaxonomyProblems(answer);
+    if (answer.ok) { form.elements.playbooks.value = ""; await loadTaxonomy(); }
+    say(result(form), answer, answer.ok ? `${t("published")}: ${t("tx_version")} ${answer.body.version}` : "");
+  });
+
+  $("taxonomy-form").querySelector("button.rollback").addEventListener("click", async () => {
+    const form = $("taxonomy-form");
+    const answer = await session.api("actions", "/v1/taxonomy/rollback", {method: "POST"});
+    showTaxonomyProblems(answer);
+    if (answer.ok) await loadTaxonomy();
+    say(result(form), answer, answer.ok ? `${t("rolled_back")}: ${t("tx_version")} ${answer.body.version}` : "");
+  });
 
   // --- webhooks (notify) ------------------------------------------------------------------------
   async function loadWebhooks() {

@@ -351,7 +351,11 @@ function t(key, vars = {}) {
   const text = dict[key] ?? I18N.en[key] ?? key;
   return typeof text === 'string' ? text.replace(/\{(\w+)\}/g, (_, k) => String(vars[k] ?? '')) : text;
 }
-const lookup = (group, key) => (t(group) || {})[key] || String(key || '').replace(/_/g, ' ');
+// Category labels as the server last sent them (the published taxonomy, #20 §3) come first: a
+// category added after this app was loaded has no label of its own here.
+const publishedLabels = {};
+const lookup = (group, key) => (group === 'categories' && publishedLabels[key]) || (t(group) || {})[key]
+  || String(key || '').replace(/_/g, ' ');
 
 function ago(epochSeconds) {
   const s = Math.max(0, Date.now() / 1000 - epochSeconds);
@@ -797,8 +801,9 @@ function correctionCard(alert) {
     chip.addEventListener('click', () => { if (value !== sentiment) send({ sentiment: value }, chip); });
     return chip;
   });
+  const choices = alert.categories ? alert.categories.map((c) => [c.id, c.label]) : Object.entries(t('categories'));
   const picker = h('select', { id: 'correct-category', 'aria-label': t('correct_category') },
-    Object.entries(t('categories')).map(([value, label]) => {
+    choices.map(([value, label]) => {
       const option = h('option', { value }, label);
       if (value === category) option.selected = true;
       return option;
@@ -1077,6 +1082,8 @@ function actionsCard(alert) {
 
 function renderDetail(alert, flash) {
   document.body.dataset.view = 'detail';
+  for (const c of alert.categories || []) publishedLabels[c.id] = c.label;
+  if (alert.category_label) publishedLabels[alert.category] = alert.category_label;
   const degraded = alert.degraded || [];
   const [actionsTop, resolveBottom] = actionsCard(alert);
   const view = h(

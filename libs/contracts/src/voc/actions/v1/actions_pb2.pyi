@@ -20,6 +20,41 @@ else:
 DESCRIPTOR: _descriptor.FileDescriptor
 
 @_typing.final
+class GetTaxonomyRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetTaxonomyRequest: _TypeAlias = GetTaxonomyRequest  # noqa: Y015
+
+@_typing.final
+class GetTaxonomyResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TAXONOMY_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def taxonomy(self) -> _common_pb2.Taxonomy: ...
+    def __init__(
+        self,
+        *,
+        taxonomy: _common_pb2.Taxonomy | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["taxonomy", b"taxonomy"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["taxonomy", b"taxonomy"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetTaxonomyResponse: _TypeAlias = GetTaxonomyResponse  # noqa: Y015
+
+@_typing.final
 class CustomerFacts(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 

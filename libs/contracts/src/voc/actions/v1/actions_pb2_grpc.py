@@ -45,6 +45,11 @@ class ActionsServiceStub:
                 request_serializer=voc_dot_actions_dot_v1_dot_actions__pb2.BatchGetActionPlansRequest.SerializeToString,
                 response_deserializer=voc_dot_actions_dot_v1_dot_actions__pb2.BatchGetActionPlansResponse.FromString,
                 _registered_method=True)
+        self.GetTaxonomy = channel.unary_unary(
+                '/voc.actions.v1.ActionsService/GetTaxonomy',
+                request_serializer=voc_dot_actions_dot_v1_dot_actions__pb2.GetTaxonomyRequest.SerializeToString,
+                response_deserializer=voc_dot_actions_dot_v1_dot_actions__pb2.GetTaxonomyResponse.FromString,
+                _registered_method=True)
 
 
 class ActionsServiceServicer:
@@ -65,6 +70,14 @@ class ActionsServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetTaxonomy(self, request, context):
+        """The published taxonomy: what every service loads at start and polls as a fallback to the
+        voc.actions.taxonomy_published event (#20 §3).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ActionsServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -77,6 +90,11 @@ def add_ActionsServiceServicer_to_server(servicer, server):
                     servicer.BatchGetActionPlans,
                     request_deserializer=voc_dot_actions_dot_v1_dot_actions__pb2.BatchGetActionPlansRequest.FromString,
                     response_serializer=voc_dot_actions_dot_v1_dot_actions__pb2.BatchGetActionPlansResponse.SerializeToString,
+            ),
+            'GetTaxonomy': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetTaxonomy,
+                    request_deserializer=voc_dot_actions_dot_v1_dot_actions__pb2.GetTaxonomyRequest.FromString,
+                    response_serializer=voc_dot_actions_dot_v1_dot_actions__pb2.GetTaxonomyResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -134,6 +152,33 @@ class ActionsService:
             '/voc.actions.v1.ActionsService/BatchGetActionPlans',
             voc_dot_actions_dot_v1_dot_actions__pb2.BatchGetActionPlansRequest.SerializeToString,
             voc_dot_actions_dot_v1_dot_actions__pb2.BatchGetActionPlansResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetTaxonomy(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/voc.actions.v1.ActionsService/GetTaxonomy',
+            voc_dot_actions_dot_v1_dot_actions__pb2.GetTaxonomyRequest.SerializeToString,
+            voc_dot_actions_dot_v1_dot_actions__pb2.GetTaxonomyResponse.FromString,
             options,
             channel_credentials,
             insecure,

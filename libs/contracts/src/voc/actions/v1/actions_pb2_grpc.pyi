@@ -38,6 +38,10 @@ class ActionsServiceStub:
     """Several lookups in one call, answered in the order asked, one result each: what a caller
     sends when it handles several feedback items at once (at most 256 per call).
     """
+    GetTaxonomy: _grpc.UnaryUnaryMultiCallable[_actions_pb2.GetTaxonomyRequest, _actions_pb2.GetTaxonomyResponse]
+    """The published taxonomy: what every service loads at start and polls as a fallback to the
+    voc.actions.taxonomy_published event (#20 §3).
+    """
 
 @_typing.type_check_only
 class ActionsServiceAsyncStub(ActionsServiceStub):
@@ -48,6 +52,10 @@ class ActionsServiceAsyncStub(ActionsServiceStub):
     BatchGetActionPlans: _aio.UnaryUnaryMultiCallable[_actions_pb2.BatchGetActionPlansRequest, _actions_pb2.BatchGetActionPlansResponse]  # type: ignore[assignment]
     """Several lookups in one call, answered in the order asked, one result each: what a caller
     sends when it handles several feedback items at once (at most 256 per call).
+    """
+    GetTaxonomy: _aio.UnaryUnaryMultiCallable[_actions_pb2.GetTaxonomyRequest, _actions_pb2.GetTaxonomyResponse]  # type: ignore[assignment]
+    """The published taxonomy: what every service loads at start and polls as a fallback to the
+    voc.actions.taxonomy_published event (#20 §3).
     """
 
 class ActionsServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -68,6 +76,16 @@ class ActionsServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_actions_pb2.BatchGetActionPlansResponse, _abc.Awaitable[_actions_pb2.BatchGetActionPlansResponse]]:
         """Several lookups in one call, answered in the order asked, one result each: what a caller
         sends when it handles several feedback items at once (at most 256 per call).
+        """
+
+    @_abc_1.abstractmethod
+    def GetTaxonomy(
+        self,
+        request: _actions_pb2.GetTaxonomyRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_actions_pb2.GetTaxonomyResponse, _abc.Awaitable[_actions_pb2.GetTaxonomyResponse]]:
+        """The published taxonomy: what every service loads at start and polls as a fallback to the
+        voc.actions.taxonomy_published event (#20 §3).
         """
 
 def add_ActionsServiceServicer_to_server(servicer: ActionsServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

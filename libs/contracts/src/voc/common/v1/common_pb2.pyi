@@ -3,8 +3,10 @@
 isort:skip_file
 """
 
+from collections import abc as _abc
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
+from google.protobuf.internal import containers as _containers
 import builtins as _builtins
 import sys
 import typing as _typing
@@ -175,3 +177,98 @@ class ItemError(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ItemError: _TypeAlias = ItemError  # noqa: Y015
+
+@_typing.final
+class Taxonomy(_message.Message):
+    """One published taxonomy version (#20 §3): every category ever published, retired ones flagged
+    (they keep their labels for history), and the departments told about categories they own.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    VERSION_FIELD_NUMBER: _builtins.int
+    CATEGORIES_FIELD_NUMBER: _builtins.int
+    DEPARTMENTS_FIELD_NUMBER: _builtins.int
+    version: _builtins.int
+    @_builtins.property
+    def categories(self) -> _containers.RepeatedCompositeFieldContainer[Global___TaxonomyCategory]: ...
+    @_builtins.property
+    def departments(self) -> _containers.RepeatedCompositeFieldContainer[Global___TaxonomyDepartment]: ...
+    def __init__(
+        self,
+        *,
+        version: _builtins.int = ...,
+        categories: _abc.Iterable[Global___TaxonomyCategory] | None = ...,
+        departments: _abc.Iterable[Global___TaxonomyDepartment] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["categories", b"categories", "departments", b"departments", "version", b"version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Taxonomy: _TypeAlias = Taxonomy  # noqa: Y015
+
+@_typing.final
+class TaxonomyCategory(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    LABEL_KO_FIELD_NUMBER: _builtins.int
+    LABEL_EN_FIELD_NUMBER: _builtins.int
+    PARENT_FIELD_NUMBER: _builtins.int
+    DEFAULT_SEVERITY_FIELD_NUMBER: _builtins.int
+    DEPARTMENT_ID_FIELD_NUMBER: _builtins.int
+    RETIRED_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    label_ko: _builtins.str
+    label_en: _builtins.str
+    parent: _builtins.str
+    """empty: none"""
+    default_severity: _builtins.str
+    department_id: _builtins.str
+    """empty: none"""
+    retired: _builtins.bool
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+        label_ko: _builtins.str = ...,
+        label_en: _builtins.str = ...,
+        parent: _builtins.str = ...,
+        default_severity: _builtins.str = ...,
+        department_id: _builtins.str = ...,
+        retired: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["default_severity", b"default_severity", "department_id", b"department_id", "id", b"id", "label_en", b"label_en", "label_ko", b"label_ko", "parent", b"parent", "retired", b"retired"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___TaxonomyCategory: _TypeAlias = TaxonomyCategory  # noqa: Y015
+
+@_typing.final
+class TaxonomyDepartment(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    NAME_KO_FIELD_NUMBER: _builtins.int
+    NAME_EN_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    name_ko: _builtins.str
+    name_en: _builtins.str
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+        name_ko: _builtins.str = ...,
+        name_en: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["id", b"id", "name_en", b"name_en", "name_ko", b"name_ko"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___TaxonomyDepartment: _TypeAlias = TaxonomyDepartment  # noqa: Y015

@@ -553,6 +553,33 @@ class PlaybooksPublished(_message.Message):
 Global___PlaybooksPublished: _TypeAlias = PlaybooksPublished  # noqa: Y015
 
 @_typing.final
+class TaxonomyPublished(_message.Message):
+    """Published on voc.actions.taxonomy_published when a taxonomy version is published (or rolled
+    back to): every service serves it at once (plain subscription, fan-out), no restart.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TAXONOMY_FIELD_NUMBER: _builtins.int
+    PUBLISHED_AT_MS_FIELD_NUMBER: _builtins.int
+    published_at_ms: _builtins.int
+    @_builtins.property
+    def taxonomy(self) -> _common_pb2.Taxonomy: ...
+    def __init__(
+        self,
+        *,
+        taxonomy: _common_pb2.Taxonomy | None = ...,
+        published_at_ms: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["taxonomy", b"taxonomy"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["published_at_ms", b"published_at_ms", "taxonomy", b"taxonomy"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___TaxonomyPublished: _TypeAlias = TaxonomyPublished  # noqa: Y015
+
+@_typing.final
 class ClassifierModelPromoted(_message.Message):
     """Published on voc.feedback.classifier_promoted when a classifier model version becomes the one
     every feedback replica serves (promoted, or rolled back to; version = the built-in model's when
