@@ -45,8 +45,9 @@ class Replica:
     def grpc_target(self) -> str:
         return f"127.0.0.1:{self.runtime.grpc_port}"
 
-    async def get(self, path: str) -> httpx.Response:
-        return await self.client.get(f"{self.url}{path}")
+    async def get(self, path: str, headers: dict[str, str] | None = None) -> httpx.Response:
+        """GET as the admin token unless `headers` says otherwise (`{}`: no token)."""
+        return await self.client.get(f"{self.url}{path}", headers=ADMIN if headers is None else headers)
 
     async def publish(self, files: dict[str, str], headers: dict[str, str] | None = None) -> httpx.Response:
         return await self.client.put(

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from tests.actions.conftest import ADMIN, Replica, Replicas, playbook_yaml, unique_id, wait_until
+from voc_platform.identity import ROLES, Principal, issue_token
 
 PROBLEM_JSON = "application/problem+json"
 
@@ -47,6 +48,35 @@ async def test_get_one_playbook_and_unknown_id(actions_replicas: Replicas) -> No
 
     missing = await actions_replicas.a.get("/v1/playbooks/no-such-playbook")
     assert "no-such-playbook" in assert_problem(missing, 404)["detail"]
+
+
+READ_ROUTES = ("/v1/playbooks", "/v1/playbooks/food-safety-default")
+
+
+@pytest.mark.parametrize("path", READ_ROUTES)
+async def test_reading_the_library_needs_a_valid_token(actions_replicas: Replicas, path: str) -> None:
+    """The ingress routes /v1/playbooks on the public host: no token, a made-up one or a staff
+    token signed with another secret gets 401 problem+json, not the scripts and limits."""
+    a = actions_replicas.a
+    stranger = Principal(staff_id="staff-elsewhere", role="cx_admin", store_ids=(), area_id=None)
+    foreign = issue_token(stranger, secret="another-deployments-secret-0123456789abcdef", ttl=300)
+    for headers in ({}, {"Authorization": "Bearer not-a-token"}, {"Authorization": f"Bearer {foreign}"}):
+        refused = await a.get(path, headers=headers)
+        assert_problem(refused, 401)
+        assert refused.headers["www-authenticate"] == "Bearer"
+        assert "playbooks" not in refused.json() and "steps" not in refused.json()
+
+
+@pytest.mark.parametrize("path", READ_ROUTES)
+async def test_every_role_and_the_admin_token_read_the_library(actions_replicas: Replicas, path: str) -> None:
+    a = actions_replicas.a
+    secret = a.runtime.settings.jwt_secret
+    assert (await a.get(path)).status_code == 200  # the admin token
+    for role in ROLES:
+        member = Principal(staff_id=f"staff-{role}", role=role, store_ids=("store-gangnam",), area_id=None)
+        token = issue_token(member, secret=secret, ttl=300)
+        response = await a.get(path, headers={"Authorization": f"Bearer {token}"})
+        assert response.status_code == 200, (role, response.text)
 
 
 async def test_publishing_needs_the_admin_token(actions_replicas: Replicas) -> None:

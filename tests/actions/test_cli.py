@@ -88,6 +88,7 @@ def _publish(system: RunningSystem, directory: Path, token: str) -> subprocess.C
 def test_publish_a_directory_to_the_running_service(running_system: RunningSystem, tmp_path: Path) -> None:
     actions = running_system.url("actions")
     token = running_system.system.admin_token
+    admin = {"Authorization": f"Bearer {token}"}  # reading the library needs a token too
     pid = unique_id("cli")
     directory = tmp_path / "playbooks"
     directory.mkdir()
@@ -95,12 +96,12 @@ def test_publish_a_directory_to_the_running_service(running_system: RunningSyste
 
     refused = _publish(running_system, directory, "not-the-admin-token")
     assert refused.returncode == 1 and '"status": 401' in refused.stdout
-    assert httpx.get(f"{actions}/v1/playbooks/{pid}").status_code == 404
+    assert httpx.get(f"{actions}/v1/playbooks/{pid}", headers=admin).status_code == 404
 
     done = _publish(running_system, directory, token)
     assert done.returncode == 0, done.stdout + done.stderr
     assert f'"id": "{pid}"' in done.stdout
-    assert httpx.get(f"{actions}/v1/playbooks/{pid}").json()["version"] == 1
+    assert httpx.get(f"{actions}/v1/playbooks/{pid}", headers=admin).json()["version"] == 1
 
     # Publishing the same version again is a regress the service refuses, naming the file.
     again = _publish(running_system, directory, token)
@@ -116,4 +117,4 @@ def test_publish_a_directory_to_the_running_service(running_system: RunningSyste
     broken = _publish(running_system, directory, token)
     assert broken.returncode == 1
     assert f"{pid}.yaml:5: when.category: unknown category 'teleportation'" in broken.stderr
-    assert httpx.get(f"{actions}/v1/playbooks/{pid}").json()["version"] == 1
+    assert httpx.get(f"{actions}/v1/playbooks/{pid}", headers=admin).json()["version"] == 1

@@ -317,7 +317,8 @@ def test_a_cx_admin_runs_the_directory_keys_playbooks_and_webhooks(
         expect(page.locator(f"[data-testid=playbook-table] tr[data-id='{pid}']")).to_have_attribute(
             "data-version", "3"
         )
-        served = httpx.get(f"{actions}/v1/playbooks/{pid}").json()
+        admin = {"Authorization": f"Bearer {running_system.system.admin_token}"}
+        served = httpx.get(f"{actions}/v1/playbooks/{pid}", headers=admin).json()
         assert served["version"] == 3 and served["title"]["en"] == "Console 1 v1"
 
         # Webhooks: created (secret once), a test reaches the loopback receiver signed with it,

@@ -58,8 +58,15 @@ def test_every_role_has_its_permissions_and_notify_knows_every_role() -> None:
     assert ROLE_PERMISSIONS["cx_admin"] == frozenset(Permission)
     # Frontline staff work their alerts, the outreach assignments given to them (#20) and
     # correct their alerts' labels (#17), nothing else.
-    frontline = {Permission.ALERTS, Permission.OUTREACH_CONTACT, Permission.CLASSIFICATION_CORRECT}
+    frontline = {
+        Permission.ALERTS,
+        Permission.OUTREACH_CONTACT,
+        Permission.CLASSIFICATION_CORRECT,
+        Permission.PLAYBOOKS_READ,
+    }
     assert ROLE_PERMISSIONS["staff"] == ROLE_PERMISSIONS["shift_lead"] == frontline
+    # Every role reads the playbook library (a login, not the network, is what lets one in).
+    assert all(Permission.PLAYBOOKS_READ in granted for granted in ROLE_PERMISSIONS.values())
     analyst = ROLE_PERMISSIONS["analyst"]
     assert not analyst & {
         Permission.FEEDBACK_EXPORT,

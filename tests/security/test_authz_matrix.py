@@ -321,10 +321,13 @@ TABLE: dict[str, Row] = {
     "profile GET /v1/outreach/report": row(
         "403 403 403 200 200 200 200", admin=200, build=lambda _: Call(query={"store_id": STORE_A})
     ),
-    # --- actions: the library is read by anyone on the network; publishing is cx_admin's -------
-    "actions GET /v1/playbooks": PUBLIC,
-    "actions GET /v1/playbooks/{playbook_id}": Row(
-        PUBLIC.statuses, lambda _: Call(path={"playbook_id": "app-digital-default"})
+    # --- actions: the library is read by every role and the admin token (the ingress routes it on
+    # the public host, so never without a token); publishing is cx_admin's -----------------------
+    "actions GET /v1/playbooks": row("200 200 200 200 200 200 200", admin=200),
+    "actions GET /v1/playbooks/{playbook_id}": row(
+        "200 200 200 200 200 200 200",
+        admin=200,
+        build=lambda _: Call(path={"playbook_id": "app-digital-default"}),
     ),
     "actions PUT /v1/playbooks": cx_only(200, playbook),
     "actions POST /v1/playbooks:validate": cx_only(200, playbook),  # writes nothing

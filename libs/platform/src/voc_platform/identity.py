@@ -58,6 +58,7 @@ class Permission(StrEnum):
     API_KEYS = "api_keys.manage"  # store-app API keys: create, rotate, revoke
     PLAYBOOKS = "playbooks.publish"
     TAXONOMY = "taxonomy.manage"  # publish, validate and roll back taxonomy versions (#20 §3)
+    PLAYBOOKS_READ = "playbooks.read"  # the playbook library and versions (scripts, compensation limits)
     CLASSIFIER_MODELS = "classifier.models"  # the classifier registry: upload, promote, roll back
     AUDIT = "audit.read"
     OUTREACH_ASSIGN = "outreach.assign"  # assign list customers to staff, see every assignment in scope
@@ -85,20 +86,22 @@ _MANAGER = frozenset(
         P.OUTREACH_ASSIGN,
         P.OUTREACH_CONTACT,
         P.CLASSIFICATION_CORRECT,
+        P.PLAYBOOKS_READ,
     }
 )
 #: The one table of role -> permissions (docs/API.md shows it). The admin token has every one.
 ROLE_PERMISSIONS: Mapping[str, frozenset[Permission]] = {
     # Frontline staff correct the labels of the alerts they work (#17): they read the text.
-    "staff": frozenset({P.ALERTS, P.OUTREACH_CONTACT, P.CLASSIFICATION_CORRECT}),
-    "shift_lead": frozenset({P.ALERTS, P.OUTREACH_CONTACT, P.CLASSIFICATION_CORRECT}),
+    # Every role reads the playbook library (what an alert asks of them); nobody without a login.
+    "staff": frozenset({P.ALERTS, P.OUTREACH_CONTACT, P.CLASSIFICATION_CORRECT, P.PLAYBOOKS_READ}),
+    "shift_lead": frozenset({P.ALERTS, P.OUTREACH_CONTACT, P.CLASSIFICATION_CORRECT, P.PLAYBOOKS_READ}),
     "store_manager": _MANAGER,
     # Targets are set per area and store; a store manager reads them (analytics.read).
     "area_manager": _MANAGER | {P.TARGETS},
     "cx_admin": frozenset(Permission),
     # Read-only across every store, and nothing that carries personal data out: no outreach
     # lists or exports, no customer records, no feedback export, no alerts (their context).
-    "analyst": frozenset({P.FEEDBACK_READ, P.ANALYTICS, P.REPORTS}),
+    "analyst": frozenset({P.FEEDBACK_READ, P.ANALYTICS, P.REPORTS, P.PLAYBOOKS_READ}),
 }
 
 

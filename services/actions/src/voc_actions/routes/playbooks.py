@@ -1,4 +1,5 @@
-"""Playbooks: the live library and each playbook's versions (read by anyone on the network), and
+"""Playbooks: the live library and each playbook's versions (playbooks.read: every role and the
+admin token; 401 without a valid token, since the ingress routes these on the public host), and
 publishing a set of files or rolling one playbook back (playbooks.publish: cx_admin, the admin
 token; audited)."""
 
@@ -18,16 +19,22 @@ from voc_platform.identity import Caller, Permission
 router = APIRouter(prefix="/v1/playbooks", tags=["playbooks"])
 
 
-@router.get("")
-async def list_playbooks(live: LiveDep) -> dict[str, Any]:
+@router.get("", responses={401: {}})
+async def list_playbooks(
+    caller: Annotated[Caller, Depends(require(Permission.PLAYBOOKS_READ))], live: LiveDep
+) -> dict[str, Any]:
     return {
         "publication_id": live.publication_id,
         "playbooks": [p.to_dict() for p in live.library.playbooks],
     }
 
 
-@router.get("/{playbook_id}")
-async def get_playbook(playbook_id: str, live: LiveDep) -> dict[str, Any]:
+@router.get("/{playbook_id}", responses={401: {}, 404: {}})
+async def get_playbook(
+    playbook_id: str,
+    caller: Annotated[Caller, Depends(require(Permission.PLAYBOOKS_READ))],
+    live: LiveDep,
+) -> dict[str, Any]:
     current = live.library.get(playbook_id)
     if current is None:
         raise NotFound(f"No playbook '{playbook_id}'.")
