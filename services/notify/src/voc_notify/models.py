@@ -269,6 +269,9 @@ class PatternItem(Base):
     # The feedback alert the item made (or was folded into), and a masked excerpt for the list.
     alert_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
     excerpt: Mapped[str] = mapped_column(String(120))
+    # When staff last corrected the item's labels (voc.feedback.corrected): the category above
+    # is then the corrected one; an older correction arriving late changes nothing.
+    corrected_at: Mapped[float | None] = mapped_column(Float, nullable=True)
 
     # Covering: the distinct customers of a window are read from the index alone.
     __table_args__ = (Index("ix_pattern_items_window", "store_id", "category", "at", "customer_key"),)
