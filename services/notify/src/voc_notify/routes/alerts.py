@@ -25,6 +25,7 @@ from voc_notify.deps import (
 )
 from voc_notify.schemas import CorrectionIn, ReceiptIn, ResolveIn, StepIn
 from voc_notify.stream import AlertBroker, Listener
+from voc_platform.db import Database
 from voc_platform.errors import Conflict, Unauthenticated
 from voc_platform.http import BearerDep, DatabaseDep, SessionDep, bearer_token
 from voc_platform.identity import Caller, Identity, Permission, Principal
@@ -77,9 +78,19 @@ async def stream(
         )
     Caller(principal).require(Permission.ALERTS)
     listener = _listener(principal)
+    async with database.session() as session:
+        language = views.StreamLanguage(await views.staff_language(session, principal=principal))
     broker.register(listener)
     return StreamingResponse(
-        _events(request, listener, broker, principal=principal, identity=identity),
+        _events(
+            request,
+            listener,
+            broker,
+            principal=principal,
+            identity=identity,
+            language=language,
+            database=database,
+        ),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
     )
@@ -95,10 +106,18 @@ def _listener(principal: Principal) -> Listener:
 
 
 async def _events(
-    request: Request, listener: Listener, broker: AlertBroker, *, principal: Principal, identity: Identity
+    request: Request,
+    listener: Listener,
+    broker: AlertBroker,
+    *,
+    principal: Principal,
+    identity: Identity,
+    language: views.StreamLanguage,
+    database: Database,
 ) -> AsyncIterator[bytes]:
-    """The listener's events as SSE, with a keep-alive comment every 15 s of silence; the
-    stream ends once the staff member's tokens are revoked (checked at least that often)."""
+    """The listener's events as SSE, in the staff member's language, with a keep-alive comment
+    every 15 s of silence; the stream ends once the staff member's tokens are revoked (checked
+    at least that often)."""
     try:
         yield b"retry: 2000\n: connected\n\n"
         while True:
@@ -111,6 +130,7 @@ async def _events(
                 continue
             if identity.revocations.revoked(principal):
                 return
+            event = await language.event(database.session, event)
             yield (f"event: {event['type']}\n".encode() + b"data: " + orjson.dumps(event) + b"\n\n")
     finally:
         broker.unregister(listener)

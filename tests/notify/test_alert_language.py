@@ -1,0 +1,87 @@
+"""Every alert in the staff member's language (#18 §1), not only feedback alerts: a pattern
+alert's and a heads-up's title and body are composed again in the reader's language in the
+detail, the inbox and the live stream (whose events come composed in the store's language, for
+every listener). On a real database (SQLite or PostgreSQL)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from sqlalchemy import select
+
+from tests.notify.test_arrivals import PLAN as HEADS_UP_PLAN
+from tests.notify.test_arrivals import arrival
+from tests.notify.test_erasure import LEAD
+from tests.notify.test_patterns import _raise, _record, _spike
+from voc_notify import arrivals, views
+from voc_notify.models import Alert, Staff, Store
+from voc_platform import dbsync
+from voc_platform.db import Database
+
+
+async def reads(db: Database, language: str) -> None:
+    async with db.transaction() as s:
+        staff = (await s.scalars(select(Staff).where(Staff.id == "lead"))).one()
+        staff.language = language
+
+
+async def seen(db: Database, alert_id: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The alert's detail and its inbox row, as the lead reads them."""
+    async with db.session() as s:
+        detail = await views.read_alert(s, alert_id=alert_id, principal=LEAD)
+        page = await views.inbox(s, principal=LEAD, status=None, before=None, limit=50)
+    row = next(a for a in page["alerts"] if a["id"] == alert_id)
+    return detail, row
+
+
+async def test_a_pattern_alert_reads_in_the_staff_members_language(notify_db: Database) -> None:
+    now = time.time()
+    for i in range(2):
+        assert await _record(notify_db, f"l{i}", f"c{i}", now=now + i) is None
+    opened = await _raise(notify_db, await _spike(notify_db, "l2", "c2", now=now + 2), now=now + 2)
+    assert opened is not None
+    alert = opened.alert
+    assert alert.title.startswith("[URGENT]") and "Wait time" in alert.title  # the store's (en)
+    await reads(notify_db, "ko")
+    detail, row = await seen(notify_db, alert.id)
+    for shown in (detail, row):
+        assert shown["title"].startswith("[긴급]") and "대기 시간" in shown["title"], shown["title"]
+        assert "고객 3명이 같은 불만" in shown["body"]
+    await reads(notify_db, "en")
+    detail, _ = await seen(notify_db, alert.id)
+    assert detail["title"] == alert.title
+
+
+async def test_a_heads_up_reads_in_the_staff_members_language(notify_db: Database) -> None:
+    async with notify_db.session() as s:
+        store = await s.get(Store, "s1")
+    assert store is not None and store.language == "en"
+    outcome = await dbsync.write(
+        notify_db, arrivals.heads_up_sync, arrival=arrival(time.time()), store=store, plan=HEADS_UP_PLAN,
+        language="en", now=time.time(),
+    )  # fmt: skip
+    assert outcome is not None
+    async with notify_db.session() as s:
+        alert = (await s.scalars(select(Alert).where(Alert.kind == "heads_up"))).one()
+    assert "just arrived" in alert.body
+    await reads(notify_db, "ko")
+    detail, row = await seen(notify_db, alert.id)
+    for shown in (detail, row):
+        assert "김** (VIP)" in shown["title"] and "방금 도착했습니다" in shown["body"], shown
+        assert "just arrived" not in shown["body"]
+
+
+async def test_the_live_stream_speaks_each_listeners_language(notify_db: Database) -> None:
+    now = time.time()
+    for i in range(2):
+        assert await _record(notify_db, f"s{i}", f"c{i}", now=now + i) is None
+    opened = await _raise(notify_db, await _spike(notify_db, "s2", "c2", now=now + 2), now=now + 2)
+    assert opened is not None
+    event = {"type": "alert.created", "alert": views.alert_summary(opened.alert)}
+    korean = await views.StreamLanguage("ko").event(notify_db.session, event)
+    assert korean["alert"]["title"].startswith("[긴급]") and korean["alert"]["id"] == opened.alert.id
+    assert korean["alert"]["status"] == "open" and korean["type"] == "alert.created"
+    # The store's own language, or no language known (the admin): the event as it came.
+    assert await views.StreamLanguage("en").event(notify_db.session, event) is event
+    assert await views.StreamLanguage("").event(notify_db.session, event) is event
