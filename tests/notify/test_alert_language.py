@@ -5,17 +5,25 @@ every listener). On a real database (SQLite or PostgreSQL)."""
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any
 
 from sqlalchemy import select
 
+from tests.notify.conftest import raise_alert
 from tests.notify.test_arrivals import PLAN as HEADS_UP_PLAN
 from tests.notify.test_arrivals import arrival
-from tests.notify.test_erasure import LEAD
+from tests.notify.test_erasure import LEAD, customer, scripted
 from tests.notify.test_patterns import _raise, _record, _spike
+from voc.common.v1 import common_pb2
+from voc.events.v1 import events_pb2
 from voc_notify import arrivals, views
+from voc_notify.events import feedback_of
+from voc_notify.facts import HouseholdMember
 from voc_notify.models import Alert, Staff, Store
+from voc_notify.settings import Settings
+from voc_notify.workers import push_payload
 from voc_platform import dbsync
 from voc_platform.db import Database
 
@@ -85,3 +93,50 @@ async def test_the_live_stream_speaks_each_listeners_language(notify_db: Databas
     # The store's own language, or no language known (the admin): the event as it came.
     assert await views.StreamLanguage("en").event(notify_db.session, event) is event
     assert await views.StreamLanguage("").event(notify_db.session, event) is event
+
+
+PUSH_FIELDS = {
+    "alert_id",
+    "feedback_id",
+    "kind",
+    "title",
+    "body",
+    "priority",
+    "url",
+    "status",
+    "updates",
+    "uncertain",
+}
+
+
+async def test_the_push_of_an_alert_with_a_story_stays_masked_and_small(notify_db: Database) -> None:
+    """The story (recent contacts, household, signal reasons, the plan with the customer's name)
+    is for the app: the push carries the fixed masked fields only, well under one record, and
+    the quoted text has the customer's name masked like their numbers (#18 §1)."""
+    text = "김민수입니다 010-1234-5678 또 40분 기다렸어요 " * 5
+    event = events_pb2.FeedbackReceived(
+        facts=common_pb2.FeedbackFacts(feedback_id="f-story", category="wait_time", store_id="s1"),
+        text=text,
+        customer=common_pb2.CustomerIdentifiers(loyalty_id="L-story"),
+    )
+    feedback = feedback_of(event, names=("김민수",))  # the name profile has on file
+    assert feedback.text == text and feedback.lock_text.startswith("김**입니다")
+    created = await raise_alert(
+        notify_db,
+        feedback,
+        now=time.time(),
+        the_plan=scripted(),
+        customer=customer("c-story", household=(HouseholdMember("c-owner", "김**", "owner"),)),
+    )
+    assert created is not None
+    async with notify_db.session() as s:
+        store = await s.get(Store, "s1")
+    for language in ("ko", "en"):
+        raw = push_payload(created.alert, Settings(), store=store, language=language)
+        payload = json.loads(raw)
+        assert set(payload) == PUSH_FIELDS
+        assert len(raw) < 1024, len(raw)
+        text = raw.decode()
+        assert (
+            "김민수" not in text and "1234-5678" not in text and "f-0" not in text and "c-owner" not in text
+        )

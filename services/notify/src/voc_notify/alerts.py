@@ -217,7 +217,7 @@ def _text(facts: AlertInput, customer: CustomerContext) -> tuple[str, str]:
         category=feedback.category,
         priority=facts.plan.priority,
         customer=customer,
-        text=feedback.text,
+        text=feedback.quoted(),
         ratings=feedback.ratings,
         language=facts.language,
     )

@@ -81,6 +81,7 @@ def _redact_alert(alert: Alert, store: Store | None) -> None:
     feedback = dict(alert.feedback or {})
     if feedback:
         feedback["text"] = ""
+        feedback.pop("lock_text", None)
         alert.feedback = feedback
         alert.title, alert.body = compose(
             store_name=store.name if store is not None else alert.store_id,
@@ -92,7 +93,10 @@ def _redact_alert(alert: Alert, store: Store | None) -> None:
             language=store.language if store is not None else "ko",
         )
     alert.context = dict(ERASED_CONTEXT)
-    alert.related_feedback = [{**item, "text": ""} for item in alert.related_feedback or []]
+    alert.related_feedback = [
+        {key: value for key, value in {**item, "text": ""}.items() if key != "lock_text"}
+        for item in alert.related_feedback or []
+    ]
     plan = dict(alert.plan or {})
     if plan:
         plan["script"] = ""
