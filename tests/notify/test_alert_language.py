@@ -19,6 +19,7 @@ from tests.notify.test_patterns import _raise, _record, _spike
 from voc.common.v1 import common_pb2
 from voc.events.v1 import events_pb2
 from voc_notify import arrivals, views
+from voc_notify.erasure import redact_customer
 from voc_notify.events import feedback_of
 from voc_notify.facts import HouseholdMember
 from voc_notify.models import Alert, Staff, Store
@@ -140,3 +141,11 @@ async def test_the_push_of_an_alert_with_a_story_stays_masked_and_small(notify_d
         assert (
             "김민수" not in text and "1234-5678" not in text and "f-0" not in text and "c-owner" not in text
         )
+    # Erasure clears the masked copy with the text: nothing of what they said is left to quote.
+    async with notify_db.transaction() as s:
+        assert await redact_customer(s, customer_id="c-story") == 1
+    async with notify_db.session() as s:
+        erased = await s.get(Alert, created.alert.id)
+        assert erased is not None and erased.feedback["text"] == "" and "lock_text" not in erased.feedback
+        raw = push_payload(erased, Settings(), store=store, language="ko")
+    assert "기다렸어요" not in raw.decode() and "김**" not in json.loads(raw)["body"]
