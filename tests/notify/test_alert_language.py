@@ -5,6 +5,7 @@ every listener). On a real database (SQLite or PostgreSQL)."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from typing import Any
@@ -21,7 +22,7 @@ from voc.events.v1 import events_pb2
 from voc_notify import arrivals, views
 from voc_notify.erasure import redact_customer
 from voc_notify.events import feedback_of
-from voc_notify.facts import HouseholdMember
+from voc_notify.facts import Feedback, HouseholdMember
 from voc_notify.models import Alert, Staff, Store
 from voc_notify.settings import Settings
 from voc_notify.workers import push_payload
@@ -149,3 +150,43 @@ async def test_the_push_of_an_alert_with_a_story_stays_masked_and_small(notify_d
         assert erased is not None and erased.feedback["text"] == "" and "lock_text" not in erased.feedback
         raw = push_payload(erased, Settings(), store=store, language="ko")
     assert "기다렸어요" not in raw.decode() and "김**" not in json.loads(raw)["body"]
+
+
+async def test_erasure_takes_the_name_out_of_the_plans_title_and_steps(notify_db: Database) -> None:
+    """`{customer.name}` may stand in a plan's title (every shipped heads-up plan) or a step, not
+    only in the script: erasure takes the name the plan was rendered with out of them (in every
+    language), and a heads-up loses who arrived and why staff were told (#18 §6)."""
+    named = dataclasses.replace(customer("c-named"), name="김민수")
+    created = await raise_alert(
+        notify_db, Feedback(id="f-named", category="wait_time", text="또 기다렸어요"), now=time.time(),
+        the_plan=scripted(), customer=named,
+    )  # fmt: skip
+    assert created is not None and created.alert.plan["steps"][0]["text"] == "Greet 김민수 by name"
+    async with notify_db.session() as s:
+        store = await s.get(Store, "s1")
+    assert store is not None
+    came = dataclasses.replace(arrival(time.time(), customer="c-named"), name="김민수")
+    await dbsync.write(
+        notify_db, arrivals.heads_up_sync, arrival=came, store=store, plan=HEADS_UP_PLAN, language="en",
+        now=time.time(),
+    )  # fmt: skip
+    async with notify_db.transaction() as s:
+        assert await redact_customer(s, customer_id="c-named") == 2
+    async with notify_db.session() as s:
+        rows = list(
+            await s.scalars(
+                select(Alert).where(Alert.id.in_([created.alert.id]) | (Alert.kind == "heads_up"))
+            )
+        )
+    assert len(rows) == 2
+    for row in rows:
+        assert "김민수" not in json.dumps([row.plan, row.items, row.title, row.body], ensure_ascii=False)
+        assert row.customer_name is None and row.customer_id is None
+    feedback_alert = next(r for r in rows if r.kind == "feedback")
+    assert feedback_alert.plan["steps"][0]["text"] == "Greet 고객 by name"
+    heads_up = next(r for r in rows if r.kind == "heads_up")
+    assert heads_up.plan["title"] == "VIP 고객 just arrived"
+    assert heads_up.items == [
+        {"visit_id": came.visit_id, "channel": "pos", "occurred_at": came.occurred_at, "erased": True}
+    ]
+    assert "김**" not in heads_up.title + heads_up.body and "VIP" not in heads_up.title

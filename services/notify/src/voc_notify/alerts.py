@@ -165,6 +165,7 @@ def new_alert_sync(
         classification=feedback.classification(),
         context=customer.as_stored(),
         plan=plan.as_stored(),
+        customer_name=customer.name[:100] or None,
         degraded=list(facts.degraded),
         escalation_level=0,
         created_at=now,

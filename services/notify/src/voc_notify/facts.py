@@ -173,6 +173,9 @@ class CustomerContext:
     recent_contacts: tuple[RecentContact, ...] = ()
     household_relation: str = ""
     household: tuple[HouseholdMember, ...] = ()
+    # The name on file (the plan is rendered with it): never stored in `context` (as_stored),
+    # only in the alert's `customer_name` for erasure.
+    name: str = ""
 
     def repeat_count(self, category: str) -> int:
         return self.signals.repeat_counts.get(category, 0)

@@ -242,6 +242,10 @@ class Alert(Base):
     # What makes a pattern or heads-up alert one of a kind, decided by the database (#18):
     # `heads_up:<customer>:<store>:<local date>` (at most one a day), `pattern:<store>:<category>:<n>`.
     dedupe_key: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    # The customer's name as the plan was rendered with it (profile's name on file, or the
+    # arriving customer's), kept only so erasure can take it out of the plan's texts; never
+    # served. NULL without a name, and once erased.
+    customer_name: Mapped[str | None] = mapped_column(String(100), nullable=True)
     # When its pushes last went out: a pattern alert re-pushes at most every
     # VOC_NOTIFY_PATTERN_REPUSH_SECONDS however many items fold in.
     pushed_at: Mapped[float | None] = mapped_column(Float, nullable=True)
