@@ -160,12 +160,21 @@ async def mark_step(
     principal: CurrentStaff,
     database: DatabaseDep,
     broker: BrokerDep,
+    audit: AuditDep,
 ) -> dict[str, Any]:
-    """Tick a plan step done (or undone): kept server-side with who and when (#18)."""
+    """Tick a plan step done (or undone): kept server-side with who and when (#18), and in the
+    service's audit log (`alert.step`) with the tick, in the same transaction."""
     async with database.transaction() as session:
         alert = await views.visible_alert(session, alert_id=alert_id, principal=principal)
         states = await checklists.mark_step(
             session, alert=alert, principal=principal, index=index, done=body.done, now=time.time()
+        )
+        await audit.record(
+            session,
+            actor=Caller(principal).actor,
+            action="alert.step",
+            target=f"alert:{alert.id}",
+            detail={"index": index, "done": body.done},
         )
         summary = views.alert_summary(alert)
     checklist = [s.as_json() for s in states]
