@@ -118,3 +118,32 @@ def test_publish_a_directory_to_the_running_service(running_system: RunningSyste
     assert broken.returncode == 1
     assert f"{pid}.yaml:5: when.category: unknown category 'teleportation'" in broken.stderr
     assert httpx.get(f"{actions}/v1/playbooks/{pid}", headers=admin).json()["version"] == 1
+
+
+def test_a_case_with_the_wrong_modifiers_fails_the_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`voc playbooks test` checks the modifiers a case names, in their documented order (#18 §2)."""
+    cases = tmp_path / "cases.yaml"
+    cases.write_text(
+        "cases:\n"
+        "  - name: VIP repeat complainer about the wait, modifiers in the wrong order\n"
+        "    facts: {category: wait_time, severity: medium, sentiment: negative, customer.tier: vip,"
+        " signals.repeat_issue: true}\n"
+        "    expect: wait-time-default\n"
+        "    modifiers: [modifier-repeat-issue, modifier-vip]\n"
+        "  - name: the same, in order\n"
+        "    facts: {category: wait_time, severity: medium, sentiment: negative, customer.tier: vip,"
+        " signals.repeat_issue: true}\n"
+        "    expect: wait-time-default\n"
+        "    modifiers: [modifier-vip, modifier-repeat-issue]\n",
+        encoding="utf-8",
+    )
+    assert voc(["playbooks", "test", str(LIBRARY), str(cases)]) == 1
+    out = capsys.readouterr().out
+    assert (
+        "FAIL  VIP repeat complainer about the wait, modifiers in the wrong order: expected "
+        "wait-time-default + modifier-repeat-issue + modifier-vip, "
+        "got wait-time-default + modifier-vip + modifier-repeat-issue"
+    ) in out
+    assert "1 passed, 1 failed" in out

@@ -259,6 +259,16 @@ def test_the_checklist_is_kept_and_adherence_reaches_the_analytics(
     bad = httpx.put(f"{url}/steps/{total}", json={"done": True}, headers=lead)
     assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "path.index"
     assert httpx.put(f"{url}/steps/0", json={"done": "yes"}, headers=lead).status_code == 422
+    # Every tick is in notify's audit log too (#18 §5: audited), with who ticked which step.
+    logged = httpx.get(
+        f"{running_system.url('notify')}/v1/audit",
+        params={"action": "alert.step", "target": f"alert:{alert['id']}"},
+        headers=running_system.admin_headers,
+    )
+    assert logged.status_code == 200, logged.text
+    steps = [(e["detail"]["index"], e["detail"]["done"]) for e in reversed(logged.json()["entries"])]
+    assert steps == [(0, True), (1, True), (1, False), (1, True)]
+    assert {e["actor"] for e in logged.json()["entries"]} == {f"staff:{store.staff['shift_lead'][0]}"}
 
     seen = detail(running_system, lead, alert["id"])
     lead_id = store.staff["shift_lead"][0]

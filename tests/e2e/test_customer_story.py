@@ -14,6 +14,8 @@ real services as processes (nats-server, feedback, profile, actions, notify):
 
 from __future__ import annotations
 
+import json
+import threading
 from typing import Any
 
 import httpx
@@ -170,3 +172,36 @@ def test_erasure_reaches_every_copy(
     assert gone.status_code == 410
 
     wait_for(lambda: "ST-" not in copied_identifiers(system, story.first))
+
+
+def test_the_live_stream_speaks_the_readers_language(
+    running_system: RunningSystem, english_lead: dict[str, str]
+) -> None:
+    """The English-speaking shift lead's live stream at the Korean store: the new alert's title
+    in English (the event is composed in the store's language for every listener, #18 §1)."""
+    system = running_system
+    events: list[dict[str, Any]] = []
+    connected = threading.Event()
+
+    def listen() -> None:
+        url = f"{system.url('notify')}/v1/alerts/stream"
+        with httpx.stream("GET", url, headers=english_lead, timeout=30) as response:
+            for line in response.iter_lines():
+                if line.startswith(": connected"):
+                    connected.set()
+                if line.startswith("data: "):
+                    event = json.loads(line.removeprefix("data: "))
+                    events.append(event)
+                    if event["type"] == "alert.created" and event["alert"].get("feedback_id") == sent[0]:
+                        return
+
+    sent: list[str] = [""]
+    listener = threading.Thread(target=listen, daemon=True)
+    listener.start()
+    assert connected.wait(10)
+    body = {"store_id": "store-gangnam", "channel": "kiosk", "text": AGAIN_TEXT, "ratings": {"csat": 1}}
+    sent[0] = submit(system, body, "store-gangnam")
+    listener.join(20)
+    created = next(e["alert"] for e in events if e["alert"].get("feedback_id") == sent[0])
+    assert created["title"].startswith("[") and "Wait time" in created["title"], created["title"]
+    assert "대기 시간" not in created["title"]

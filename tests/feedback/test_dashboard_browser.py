@@ -161,3 +161,35 @@ def test_dashboard_draws_seeded_data_and_updates_live(running_system: RunningSys
             assert errors == []
         finally:
             browser.close()
+
+
+def test_the_dashboard_shows_pattern_alerts_by_kind(running_system: RunningSystem, artifacts: Path) -> None:
+    """Alerts have a kind on the dashboard too (#18 §3): three customers complaining about the wait
+    at one store within the hour make a pattern alert, listed with its kind and its title in the
+    reader's language, from notify with the signed-in staff member's own token."""
+    ids = []
+    for i in range(3):
+        r = post_feedback(
+            running_system,
+            {"store_id": "store-busan", "channel": "kiosk", "ratings": {"csat": 1},
+             "text": f"We waited {40 + i} minutes and nobody came to take our order"},
+            "store-busan",
+        )  # fmt: skip
+        assert r.status_code == 202, r.text
+        ids.append(r.json()["id"])
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 1000}, locale="ko-KR")
+            errors = watch_page_errors(page)
+            sign_in_console(page, running_system, CX_ADMIN, lang="ko")
+            row = page.locator("[data-testid=store-alerts] tr[data-kind=pattern]").first
+            expect(row).to_be_attached(timeout=15_000)
+            expect(row.locator("td.kind")).to_have_text("패턴")
+            expect(row.locator("td.text")).to_contain_text("[")
+            page.screenshot(path=str(artifacts / "dashboard-store-alerts-ko.png"), full_page=True)
+            page.click("#lang")
+            expect(row.locator("td.kind")).to_have_text("Pattern")
+            assert errors == []
+        finally:
+            browser.close()

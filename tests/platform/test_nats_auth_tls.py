@@ -215,6 +215,24 @@ async def test_the_happy_path_runs_authenticated_over_tls(
             return bool(item["status"] == "alerted" and item["customer_id"])
 
         await wait_async(case_moved)
+        # A correction in the staff app reaches profile's copy (profile-corrections consumes
+        # voc.feedback.corrected under its own user, #18 with #17).
+        customer_id = (
+            await client.get(f"{urls['feedback']}/v1/feedback/{feedback_id}", headers=admin)
+        ).json()["customer_id"]
+        corrected = await client.post(
+            f"{urls['notify']}/v1/alerts/{push.json['alert_id']}/corrections",
+            json={"category": "cleanliness"},
+            headers=staff,
+        )
+        assert corrected.status_code == 200, corrected.text
+
+        async def profile_corrected() -> bool:
+            url = f"{urls['profile']}/v1/customers/{customer_id}/context"
+            contacts = (await client.get(url, headers=admin)).json()["recent_contacts"]
+            return any(c["feedback_id"] == feedback_id and c["category"] == "cleanliness" for c in contacts)
+
+        await wait_async(profile_corrected)
 
 
 async def wait_async(check: Callable[[], Awaitable[bool]], timeout: float = 15.0) -> None:

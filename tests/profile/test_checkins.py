@@ -131,3 +131,19 @@ async def test_idempotency_and_bad_input_write_nothing_twice(profile: Profile) -
         )
     assert [e.field for e in phone.value.errors] == ["body.customer.phone"]
     assert await profile.count(Visit) == 1 and await profile.count(Checkin) == 1
+
+
+async def test_a_churn_risk_gets_a_heads_up_and_the_visit_then_clears_it(profile: Profile) -> None:
+    """Said they would come back 45 days ago (praise, nothing negative) and never did: the
+    check-in warns staff (the churn risk as it was on arrival); the visit itself then clears it."""
+    customer = await customer_with(profile.database, profile.settings, loyalty_id="L-churn")
+    said = facts("f-said", category="praise", sentiment="positive", days_ago=45, revisit_intent=True)
+    await give_feedback(profile.database, profile.settings, customer, said)
+    before = await profile.client.get(f"/v1/customers/{customer}/context", headers=profile.admin)
+    assert before.json()["signals"]["churn_risk"] is True
+    assert (await check_in(profile, "L-churn")).heads_up
+    (event,) = await arrivals(profile)
+    assert event.churn_risk and not event.vip and not event.HasField("last_contact")
+    assert any(r.startswith("churn_risk:") for r in event.reasons)
+    after = await profile.client.get(f"/v1/customers/{customer}/context", headers=profile.admin)
+    assert after.json()["signals"]["churn_risk"] is False

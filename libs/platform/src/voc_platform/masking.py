@@ -33,3 +33,24 @@ def mask_text(text: str, limit: int = 120) -> str:
     text = _EMAIL.sub("***@***", text)
     text = _NUMBER.sub(_mask_number, text)
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def mask_name(name: str | None) -> str:
+    """'김민수' -> '김**', 'Jane Doe' -> 'J*** D**'."""
+    if not name:
+        return ""
+    parts = name.split()
+    if len(parts) == 1:
+        return name[0] + "*" * max(len(name) - 1, 1)
+    return " ".join(p[0] + "*" * max(len(p) - 1, 1) for p in parts)
+
+
+def mask_names(text: str, *names: str | None, replacement: str | None = None) -> str:
+    """`text` with the customer's names masked as the context masks them: each name whole and
+    each of its parts of two or more characters (the whole name before its parts), so
+    "김민수입니다" becomes "김**입니다" and "Jane here" with "Jane Doe" on file "J*** here".
+    With `replacement`, each becomes that word instead (erasure: nothing of the name stays)."""
+    parts = {p for name in names if name for p in (name.strip(), *name.split()) if len(p) >= 2}
+    for part in sorted(parts, key=len, reverse=True):
+        text = text.replace(part, mask_name(part) if replacement is None else replacement)
+    return text

@@ -166,6 +166,7 @@ def new_alert_sync(
         classification=feedback.classification(),
         context=customer.as_stored(),
         plan=plan.as_stored(),
+        customer_name=customer.name[:100] or None,
         degraded=list(facts.degraded),
         escalation_level=0,
         created_at=now,
@@ -218,7 +219,7 @@ def _text(facts: AlertInput, customer: CustomerContext) -> tuple[str, str]:
         category=feedback.category,
         priority=facts.plan.priority,
         customer=customer,
-        text=feedback.text,
+        text=feedback.quoted(),
         ratings=feedback.ratings,
         language=facts.language,
     )

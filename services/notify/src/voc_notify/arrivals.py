@@ -175,7 +175,8 @@ def heads_up_sync(
                  "tier": arrival.tier, "signals": {"vip": arrival.vip, "churn_risk": arrival.churn_risk,
                                                    "repeat_issue": arrival.repeat_issue,
                                                    "chronic_complainer": arrival.chronic_complainer}},
-        plan=plan.as_stored(), degraded=[], classification=None, escalation_level=0, created_at=now,
+        plan=plan.as_stored(), customer_name=arrival.name[:100] or None, degraded=[], classification=None,
+        escalation_level=0, created_at=now,
         traceparent=None, related_feedback=[], updates=0, items=[item], dedupe_key=key, pushed_at=now,
     )  # fmt: skip
     deliveries = create_alert_sync(

@@ -206,6 +206,7 @@ def customer_from_proto(context: profile_pb2.CustomerContext | None) -> Customer
         known=True,
         customer_id=context.customer_id,
         masked_name=context.masked_name,
+        name=context.name,
         masked_phone=context.masked_phone,
         tier=context.tier,
         lifetime_value=context.lifetime_value,

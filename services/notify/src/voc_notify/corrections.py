@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from voc.events.v1 import events_pb2
 from voc.feedback.v1 import feedback_pb2, feedback_pb2_grpc
 from voc_notify import views
-from voc_notify.models import Alert, processed_table
+from voc_notify.models import Alert, PatternItem, processed_table
 from voc_notify.settings import Settings
 from voc_notify.stream import AlertBroker
 from voc_notify.webhooks.enqueue import enqueue_sync, wake_dispatchers
@@ -128,7 +128,8 @@ def corrected_classification(alert: Alert, event: events_pb2.ClassificationCorre
 
 async def apply(session: AsyncSession, event: events_pb2.ClassificationCorrected) -> list[Alert]:
     """The feedback's alerts take the corrected labels (a correction older than the one shown
-    changes nothing: the latest wins); the alerts changed."""
+    changes nothing: the latest wins), and so does its place in the pattern windows; the alerts
+    changed."""
     changed = []
     for alert in await session.scalars(select(Alert).where(Alert.feedback_id == event.feedback_id)):
         shown = (alert.classification or {}).get("corrected") or {}
@@ -137,7 +138,23 @@ async def apply(session: AsyncSession, event: events_pb2.ClassificationCorrected
         alert.classification = corrected_classification(alert, event)
         alert.category = event.category
         changed.append(alert)
+    await correct_pattern_item(session, event)
     return changed
+
+
+async def correct_pattern_item(session: AsyncSession, event: events_pb2.ClassificationCorrected) -> None:
+    """The item counts for pattern alerts under its corrected category (#18 with #17): a negative
+    item moves to its corrected category's window, an item corrected to neutral or positive
+    leaves the windows (pattern alerts count negative items only). An item that was not negative
+    when it arrived is not added by a correction (see docs/NOTIFY.md)."""
+    item = await session.get(PatternItem, event.feedback_id)
+    at = event.corrected_at_ms / 1000
+    if item is None or (item.corrected_at is not None and item.corrected_at > at):
+        return
+    if event.sentiment != "negative":
+        await session.delete(item)
+    else:
+        item.category, item.corrected_at = event.category, at
 
 
 class CorrectionConsumer:

@@ -4,8 +4,10 @@ An alert keeps what it was made from: the masked customer context (with the rece
 excerpts and the household), the feedback's text and the texts of repeats folded into it, a
 lock-screen body quoting the text, and the plan whose script was rendered with the customer's
 name. For every alert of the customer these become the context of nobody (`{"known": false,
-"erased": true}`), empty texts, a body composed again without the customer or the text, and a
-plan without its scripts; the alert itself (what happened, who handled it, when) stays. A
+"erased": true}`), empty texts, a body composed again without the customer or the text, a plan
+without its scripts and without the name in its title and steps (`alerts.customer_name`), and a
+heads-up without who arrived and why; the alert itself (what happened, who handled it, when)
+stays. A
 household member named in another customer's alert is dropped from that alert's household. The
 customer's pending follow-up messages are not sent, and drop the contact they copied.
 """
@@ -23,10 +25,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from voc.events.v1 import events_pb2
 from voc_notify import follow_ups
 from voc_notify.facts import UNKNOWN_CUSTOMER
-from voc_notify.masking import compose
+from voc_notify.masking import compose, heads_up_text
 from voc_notify.models import Alert, Store, processed_table
 from voc_platform.bus import ConsumerSpec
 from voc_platform.db import Database
+from voc_platform.masking import mask_names
 from voc_platform.outbox import mark_processed
 
 log = logging.getLogger(__name__)
@@ -81,6 +84,7 @@ def _redact_alert(alert: Alert, store: Store | None) -> None:
     feedback = dict(alert.feedback or {})
     if feedback:
         feedback["text"] = ""
+        feedback.pop("lock_text", None)
         alert.feedback = feedback
         alert.title, alert.body = compose(
             store_name=store.name if store is not None else alert.store_id,
@@ -92,10 +96,57 @@ def _redact_alert(alert: Alert, store: Store | None) -> None:
             language=store.language if store is not None else "ko",
         )
     alert.context = dict(ERASED_CONTEXT)
-    alert.related_feedback = [{**item, "text": ""} for item in alert.related_feedback or []]
+    alert.related_feedback = [
+        {key: value for key, value in {**item, "text": ""}.items() if key != "lock_text"}
+        for item in alert.related_feedback or []
+    ]
     plan = dict(alert.plan or {})
     if plan:
         plan["script"] = ""
         plan["translations"] = [{**t, "script": ""} for t in plan.get("translations") or []]
-        alert.plan = plan
+        alert.plan = _without_name(plan, alert.customer_name)
+    if alert.kind == "heads_up":
+        # The arrival: who, their tier and why staff were told go; when and where stay.
+        alert.items = [
+            {"visit_id": i.get("visit_id"), "channel": i.get("channel"), "occurred_at": i.get("occurred_at"),
+             "erased": True}
+            for i in alert.items or []
+        ]  # fmt: skip
+        alert.title, alert.body = heads_up_text(
+            store_name=store.name if store is not None else alert.store_id, masked_name="", tier="",
+            reasons=[], language=store.language if store is not None else "ko",
+        )  # fmt: skip
+    alert.customer_name = None
     alert.customer_id = None
+
+
+# What the customer's name becomes in a plan's texts once they are erased.
+_NOBODY = {"ko": "고객", "en": "the customer"}
+
+
+def _without_name(plan: dict[str, Any], name: str | None) -> dict[str, Any]:
+    """The plan's title and steps (and their translations) with the name it was rendered with
+    replaced by a plain word (`{customer.name}` may stand in a title or a step, not only in the
+    script)."""
+    if not name:
+        return plan
+
+    def scrub(text: str, language: str) -> str:
+        return mask_names(text, name, replacement=_NOBODY.get(language, _NOBODY["en"]))
+
+    language = str(plan.get("language") or "ko")
+    return {
+        **plan,
+        "title": scrub(str(plan.get("title") or ""), language),
+        "steps": [
+            {**step, "text": scrub(str(step.get("text") or ""), language)} for step in plan.get("steps") or []
+        ],
+        "translations": [
+            {
+                **t,
+                "title": scrub(str(t.get("title") or ""), str(t.get("language"))),
+                "steps": [scrub(str(text), str(t.get("language"))) for text in t.get("steps") or []],
+            }
+            for t in plan.get("translations") or []
+        ],
+    }

@@ -27,7 +27,7 @@ from voc_platform import dbsync, telemetry
 from voc_platform.bus import ConsumerSpec
 from voc_platform.db import Database
 from voc_platform.dbsync import Prepared, Reader
-from voc_platform.masking import mask_text
+from voc_platform.masking import mask_names, mask_text
 from voc_platform.outbox import mark_processed, mark_processed_sync, wake_relays
 
 log = logging.getLogger(__name__)
@@ -54,8 +54,12 @@ def _store_of(reader: Reader, store_id: str) -> Store | None:
     return Store(**row._asdict()) if row is not None else None
 
 
-def feedback_of(event: events_pb2.FeedbackReceived) -> Feedback:
+def feedback_of(event: events_pb2.FeedbackReceived, *, names: tuple[str, ...] = ()) -> Feedback:
+    """The event's feedback; `names` (the customer's, as given and as on file) are masked in the
+    text a lock screen may quote."""
     facts = event.facts
+    names = (event.customer.name, *names)
+    masked = mask_names(event.text, *names) if any(names) else event.text
     return Feedback(
         id=facts.feedback_id,
         store_id=facts.store_id,
@@ -73,6 +77,7 @@ def feedback_of(event: events_pb2.FeedbackReceived) -> Feedback:
         category_confidence=event.category_confidence if event.HasField("category_confidence") else None,
         model_version=event.model_version,
         uncertain=event.uncertain,
+        lock_text=masked if masked != event.text else "",
     )
 
 
@@ -132,7 +137,9 @@ class AlertConsumer:
         carrier: dict[str, str] = {}
         telemetry.inject(carrier)
         return AlertInput(
-            feedback=feedback_of(event),
+            feedback=feedback_of(
+                event, names=(context.name,) if context is not None and context.found else ()
+            ),
             # The store read before the gRPC calls (read-only here; stores change rarely).
             store=store
             or Store(id=facts.store_id, name=facts.store_id, area_id=None, timezone="UTC", language=language),
@@ -194,7 +201,7 @@ class AlertConsumer:
             category=feedback.category,
             customer_key=patterns.customer_key(facts.customer.customer_id, feedback.id),
             alert_id=created.alert.id,
-            excerpt=mask_text(feedback.text or "", 80),
+            excerpt=mask_text(feedback.quoted() or "", 80),
             language=facts.language,
             now=now,
         )

@@ -39,6 +39,13 @@ class Feedback:
     category_confidence: float | None = None
     model_version: str = ""
     uncertain: bool = False
+    # The text with the customer's names masked (the name given with the feedback and the one
+    # on file), for the lock screen and the pattern list (#18); "" when no name occurs in it.
+    lock_text: str = ""
+
+    def quoted(self) -> str:
+        """What a lock screen may quote of the text (masked further by `mask_text`)."""
+        return self.lock_text or self.text
 
     def as_stored(self) -> dict[str, Any]:
         """The alert's `feedback` column."""
@@ -47,6 +54,7 @@ class Feedback:
             "store_id": self.store_id,
             "channel": self.channel,
             "text": self.text,
+            **({"lock_text": self.lock_text} if self.lock_text else {}),
             "category": self.category,
             "severity": self.severity,
             "sentiment": self.sentiment,
@@ -73,6 +81,7 @@ class Feedback:
         return {
             "id": self.id,
             "text": self.text,
+            **({"lock_text": self.lock_text} if self.lock_text else {}),
             "channel": self.channel,
             "severity": self.severity,
             "ratings": dict(self.ratings),
@@ -164,6 +173,9 @@ class CustomerContext:
     recent_contacts: tuple[RecentContact, ...] = ()
     household_relation: str = ""
     household: tuple[HouseholdMember, ...] = ()
+    # The name on file (the plan is rendered with it): never stored in `context` (as_stored),
+    # only in the alert's `customer_name` for erasure.
+    name: str = ""
 
     def repeat_count(self, category: str) -> int:
         return self.signals.repeat_counts.get(category, 0)

@@ -123,13 +123,14 @@ def push_text(alert: Alert, *, store: Store | None, language: str) -> tuple[str,
         )  # fmt: skip
     latest = dict(alert.feedback or {})
     if alert.updates and alert.related_feedback:
+        latest.pop("lock_text", None)
         latest.update(alert.related_feedback[-1])  # the body quotes the newest complaint
     title, body = compose(
         store_name=store.name if store is not None else alert.store_id,
         category=latest["category"],
         priority=alert.priority,
         customer=CustomerContext.from_stored(alert.context),
-        text=latest.get("text") or "",
+        text=latest.get("lock_text") or latest.get("text") or "",
         ratings=latest.get("ratings") or {},
         language=lang,
     )

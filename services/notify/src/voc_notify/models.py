@@ -245,6 +245,10 @@ class Alert(Base):
     # What makes a pattern or heads-up alert one of a kind, decided by the database (#18):
     # `heads_up:<customer>:<store>:<local date>` (at most one a day), `pattern:<store>:<category>:<n>`.
     dedupe_key: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    # The customer's name as the plan was rendered with it (profile's name on file, or the
+    # arriving customer's), kept only so erasure can take it out of the plan's texts; never
+    # served. NULL without a name, and once erased.
+    customer_name: Mapped[str | None] = mapped_column(String(100), nullable=True)
     # When its pushes last went out: a pattern alert re-pushes at most every
     # VOC_NOTIFY_PATTERN_REPUSH_SECONDS however many items fold in.
     pushed_at: Mapped[float | None] = mapped_column(Float, nullable=True)
@@ -272,6 +276,9 @@ class PatternItem(Base):
     # The feedback alert the item made (or was folded into), and a masked excerpt for the list.
     alert_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
     excerpt: Mapped[str] = mapped_column(String(120))
+    # When staff last corrected the item's labels (voc.feedback.corrected): the category above
+    # is then the corrected one; an older correction arriving late changes nothing.
+    corrected_at: Mapped[float | None] = mapped_column(Float, nullable=True)
 
     # Covering: the distinct customers of a window are read from the index alone.
     __table_args__ = (Index("ix_pattern_items_window", "store_id", "category", "at", "customer_key"),)

@@ -3,7 +3,8 @@ summary and detail, and its delivery receipts (the JSON the REST API and the liv
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, false, or_, select, true
@@ -186,11 +187,50 @@ def localized(
 def _in_language(
     summary: dict[str, Any], alert: Alert, language: str, stores: Mapping[str, Store]
 ) -> dict[str, Any]:
-    """The summary's title and body in `language` (the row keeps the store's)."""
+    """The summary's title and body in `language` (the row keeps the store's): a feedback
+    alert's, a pattern alert's and a heads-up's alike (#18)."""
     store = stores.get(alert.store_id)
-    if language and alert.feedback and store is not None and store.language != language:
+    composable = bool(alert.feedback) or alert.kind in ("pattern", "heads_up")
+    if language and composable and store is not None and store.language != language:
         summary["title"], summary["body"] = push_text(alert, store=store, language=language)
     return summary
+
+
+class StreamLanguage:
+    """One live stream's events in its staff member's language (#18): an alert event's title and
+    body come composed in the store's language (one event for every listener, through NATS to
+    every replica); for a listener reading another language they are composed again from the
+    alert row. The stores' languages are remembered per stream, so a listener reading the
+    store's language costs no read."""
+
+    def __init__(self, language: str) -> None:
+        self.language = language
+        self._stores: dict[str, Store | None] = {}
+
+    async def event(
+        self, session_factory: Callable[[], AbstractAsyncContextManager[AsyncSession]], event: dict[str, Any]
+    ) -> dict[str, Any]:
+        summary = event.get("alert")
+        if not self.language or not isinstance(summary, dict) or "title" not in summary:
+            return event
+        store_id = str(summary.get("store_id") or "")
+        if store_id not in self._stores:
+            async with session_factory() as session:
+                self._stores[store_id] = await session.get(Store, store_id)
+        store = self._stores[store_id]
+        if store is None or store.language == self.language:
+            return event
+        async with session_factory() as session:
+            alert = await session.get(Alert, str(summary.get("id")))
+            if alert is None:
+                return event
+            localized = _in_language(
+                {"title": summary["title"], "body": summary.get("body")},
+                alert,
+                self.language,
+                {store.id: store},
+            )
+        return {**event, "alert": {**summary, **localized}}
 
 
 async def receipts(session: AsyncSession, *, alert_id: str, principal: Principal) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from voc_platform.db import Database
 from voc_platform.periodic import every
 from voc_platform.runtime import ServiceParts, ServiceRuntime, run_service
 from voc_platform.settings import load_settings
-from voc_profile import api, events, grpc_server, signals
+from voc_profile import api, corrections, events, grpc_server, signals
 from voc_profile.models import audit_table, outbox_table
 from voc_profile.settings import Settings
 from voc_profile.staff_directory import StaffDirectory
@@ -45,7 +45,10 @@ def build(runtime: ServiceRuntime) -> ServiceParts:
         app=api.build_app(settings, runtime.database, trail, store_access, staff_directory),
         grpc_register=grpc_server.register(runtime.database, settings, trail),
         grpc_service_names=[grpc_server.SERVICE_NAME],
-        consumers=events.consumers(runtime.database, settings),
+        consumers=[
+            *events.consumers(runtime.database, settings),
+            corrections.consumer(runtime.database, settings),
+        ],
         background=[signal_refresher(runtime.database, settings)],
         on_stop=[store_access.close, staff_directory.close],
         follow_taxonomy=True,

@@ -16,7 +16,7 @@ from voc_platform import dbsync
 from voc_platform.bus import ConsumerSpec
 from voc_platform.db import Database
 from voc_platform.dbsync import Prepared, Reader
-from voc_platform.masking import mask_text
+from voc_platform.masking import mask_names, mask_text
 from voc_platform.outbox import (
     insert_outbox_rows,
     mark_processed,
@@ -26,7 +26,7 @@ from voc_platform.outbox import (
 )
 from voc_profile import resolution, signals, timeline
 from voc_profile.facts import FeedbackItem, feedback_item
-from voc_profile.identity import mask_name, of_message
+from voc_profile.identity import of_message
 from voc_profile.models import customers_table, outbox_table, processed_table
 from voc_profile.resolution import Identifiers, NeedsSession
 from voc_profile.sessions import in_session
@@ -110,10 +110,7 @@ def excerpt_of(text: str, *names: str | None) -> str | None:
     text = " ".join(text.split())
     if not text:
         return None
-    parts = {p for name in names if name for p in (name.strip(), *name.split()) if len(p) >= 2}
-    for part in sorted(parts, key=len, reverse=True):  # the whole name before its parts
-        text = text.replace(part, mask_name(part))
-    return mask_text(text, EXCERPT_LIMIT)
+    return mask_text(mask_names(text, *names), EXCERPT_LIMIT)
 
 
 async def handle_received(database: Database, settings: Settings, msg: Msg) -> None:

@@ -7,6 +7,7 @@ import re
 import phonenumbers
 
 from voc.common.v1 import common_pb2
+from voc_platform.masking import mask_name as mask_name  # re-exported: profile masks names here
 
 # Korean mobile numbers (010 + 8 digits) are most of what a KR chain sees and all of them are
 # valid in the numbering plan: a fast path that gives phonenumbers' answer without the parse
@@ -97,16 +98,6 @@ def of_message(
         region=region,
         dropped=dropped,
     )
-
-
-def mask_name(name: str | None) -> str:
-    """'김민수' -> '김**', 'Jane Doe' -> 'J*** D**'."""
-    if not name:
-        return ""
-    parts = name.split()
-    if len(parts) == 1:
-        return name[0] + "*" * max(len(name) - 1, 1)
-    return " ".join(p[0] + "*" * max(len(p) - 1, 1) for p in parts)
 
 
 def mask_phone(e164: str | None) -> str:

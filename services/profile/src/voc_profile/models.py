@@ -108,6 +108,10 @@ class FeedbackHistory(Base):
     # The text, masked (the customer's name, e-mails, long numbers) and cut to 80 characters:
     # what staff see of an earlier contact (`context.recent_contacts`). Erasure clears it.
     excerpt: Mapped[str | None] = mapped_column(String(80), nullable=True)
+    # When staff last corrected the item's category or sentiment (voc.feedback.corrected, #17
+    # with #18): the labels above are then the corrected ones; an older correction arriving
+    # late changes nothing. NULL: the classifier's labels.
+    corrected_at: Mapped[float | None] = mapped_column(Float, nullable=True)
 
     __table_args__ = (
         Index("ix_history_customer", "customer_id", "occurred_at"),

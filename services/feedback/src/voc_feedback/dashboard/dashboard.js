@@ -25,9 +25,11 @@
       followups: "후속 설문 응답", messaged: "후속 안내 발송 (메일·문자)", answer_rate: "후속 설문 응답률", reopened: "재오픈", none: "없음",
       uncertain: "분류 불확실", uncertain_badge: "분류 불확실 — 원문 확인",
       uncertain_hint: "분류 신뢰도가 낮습니다 (0.6 미만). 분류만 믿지 말고 원문을 확인하세요.",
-      statuses: {received: "접수", alerted: "알림", acknowledged: "확인", reopened: "재오픈"},
+      statuses: {received: "접수", alerted: "알림", acknowledged: "확인", reopened: "재오픈", open: "미확인"},
       severities: {low: "낮음", medium: "보통", high: "높음", critical: "긴급"}, switch: "English", times: "건",
       adherence: "플랜 이행률 (해결 전 완료한 단계)", by_store: "매장별", by_playbook: "플레이북별", alerts: "알림",
+      store_alerts: "패턴·방문 알림 (진행 중)", kinds: {feedback: "개별", pattern: "패턴", heads_up: "방문 알림"},
+      kind: "종류", alert_title: "제목",
       steps: "완료 단계", rate: "이행률",
       targets: "목표 대비 (최근 8주)", place: "매장·지역", area: "지역", target: "목표", met: "달성", missed: "미달",
       no_target: "목표 없음", outreach: "아웃리치: 연락률과 재방문", list: "리스트", assigned: "배정",
@@ -60,10 +62,12 @@
       followups: "Follow-ups answered", messaged: "Follow-ups sent (e-mail, SMS)", answer_rate: "Follow-up answer rate", reopened: "Reopened", none: "None",
       uncertain: "Uncertain classifications", uncertain_badge: "Uncertain — check the text",
       uncertain_hint: "The classifier is not sure (confidence under 0.6): read the text, not just the category.",
-      statuses: {received: "Received", alerted: "Alerted", acknowledged: "Acknowledged", reopened: "Reopened"},
+      statuses: {received: "Received", alerted: "Alerted", acknowledged: "Acknowledged", reopened: "Reopened", open: "Open"},
       severities: {low: "Low", medium: "Medium", high: "High", critical: "Critical"}, switch: "한국어", times: "",
       adherence: "Plan adherence (steps done before resolve)", by_store: "Per store", by_playbook: "Per playbook",
       alerts: "Alerts", steps: "Steps done", rate: "Adherence",
+      store_alerts: "Pattern and heads-up alerts (active)", kinds: {feedback: "Single", pattern: "Pattern", heads_up: "Heads-up"},
+      kind: "Kind", alert_title: "Title",
       targets: "Against targets (last 8 weeks)", place: "Store / area", area: "area", target: "target", met: "met",
       missed: "missed", no_target: "no target", outreach: "Outreach: contact rate and revisits", list: "List",
       assigned: "Assigned", reached: "Reached", contact_rate: "Contact rate", back_reached: "Came back (reached)",
@@ -87,6 +91,7 @@
   let cases = [];
   let againstTargets = null;  // null: not loaded or refused (the rest of the board still shows)
   let outreachReport = null;
+  let storeAlerts = [];  // pattern and heads-up alerts (notify); null: could not be read
   const seen = new Set();
   let firstLoad = true;
 
@@ -177,6 +182,7 @@
       const [analytics, open, goals, work] = await Promise.all([
         get("/v1/analytics?" + analyticsParams), get("/v1/analytics/open-cases?" + openParams),
         getSoft("/v1/analytics/targets?" + placeParams), getSoft("/v1/analytics/outreach?" + outreachParams),
+        loadStoreAlerts(),
       ]);
       data = analytics;
       cases = open.cases;
@@ -319,7 +325,8 @@
     box.append(el("p", {"data-testid": "adherence-total"},
       `${t("rate")} ${pct(a.rate)} · ${t("steps")} ${a.steps_done}/${a.steps_total} · ${t("alerts")} ${a.alerts}`));
     for (const [key, rows, name] of [["by_store", a.by_store, (r) => r.store_name],
-                                     ["by_playbook", a.by_playbook, (r) => r.playbook_id]]) {
+                                     ["by_playbook", a.by_playbook, (r) => r.kind && r.kind !== "feedback"
+                                       ? `${r.playbook_id} (${T[lang].kinds[r.kind] || r.kind})` : r.playbook_id]]) {
       const table = el("table", {"data-testid": "adherence-" + key});
       const head = el("tr", {});
       for (const h of [key, "alerts", "steps", "rate"]) head.append(el("th", {}, t(h)));
@@ -333,6 +340,41 @@
       }
       box.append(table);
     }
+  }
+
+  // The alert kinds beyond one item (#18 §3 §4): pattern and heads-up alerts still open or
+  // acknowledged, from notify with the signed-in staff member's own token (their scope), each
+  // titled in their language; the store picker narrows them.
+  async function loadStoreAlerts() {
+    const answers = await Promise.all(["pattern", "heads_up"].map((kind) =>
+      session.api("notify", `/v1/alerts?kind=${kind}&limit=50`).catch(() => null)));
+    if (answers.some((a) => !a || !a.ok)) { storeAlerts = null; return; }
+    storeAlerts = answers.flatMap((a) => a.body.alerts).filter((a) => a.status !== "resolved")
+      .sort((x, y) => y.created_at - x.created_at);
+  }
+
+  function renderStoreAlerts() {
+    const box = $("store-alerts");
+    box.replaceChildren();
+    if (storeAlerts === null) { box.append(el("p", {class: "muted"}, t("unavailable"))); return; }
+    const store = $("store").value;
+    const shown = storeAlerts.filter((a) => !store || a.store_id === store);
+    if (!shown.length) { box.append(el("p", {class: "muted", "data-testid": "store-alerts-none"}, t("none"))); return; }
+    const table = el("table", {"data-testid": "store-alerts"});
+    const head = el("tr", {});
+    for (const h of ["kind", "store", "alert_title", "status", "age"]) head.append(el("th", {}, t(h)));
+    table.append(el("thead", {}), el("tbody", {}));
+    table.querySelector("thead").append(head);
+    const now = Date.now() / 1000;
+    for (const a of shown) {
+      const row = el("tr", {"data-id": a.id, "data-kind": a.kind});
+      row.append(el("td", {class: "kind"}, T[lang].kinds[a.kind] || a.kind),
+        el("td", {}, storeNames[a.store_id] || a.store_id), el("td", {class: "text", title: a.body || ""}, a.title),
+        el("td", {}, T[lang].statuses[a.status] || a.status),
+        el("td", {"data-received": a.created_at, class: "age"}, duration(now - a.created_at)));
+      table.querySelector("tbody").append(row);
+    }
+    box.append(table);
   }
 
   function metricValue(metric, value) {
@@ -510,6 +552,7 @@
     renderLoop();
     renderIssues();
     renderAdherence();
+    renderStoreAlerts();
     renderTargets();
     renderOutreach();
     renderCases();

@@ -25,6 +25,7 @@ from voc_notify.deps import (
 )
 from voc_notify.schemas import CorrectionIn, ReceiptIn, ResolveIn, StepIn
 from voc_notify.stream import AlertBroker, Listener
+from voc_platform.db import Database
 from voc_platform.errors import Conflict, Unauthenticated
 from voc_platform.http import BearerDep, DatabaseDep, SessionDep, bearer_token
 from voc_platform.identity import Caller, Identity, Permission, Principal
@@ -77,9 +78,19 @@ async def stream(
         )
     Caller(principal).require(Permission.ALERTS)
     listener = _listener(principal)
+    async with database.session() as session:
+        language = views.StreamLanguage(await views.staff_language(session, principal=principal))
     broker.register(listener)
     return StreamingResponse(
-        _events(request, listener, broker, principal=principal, identity=identity),
+        _events(
+            request,
+            listener,
+            broker,
+            principal=principal,
+            identity=identity,
+            language=language,
+            database=database,
+        ),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
     )
@@ -95,10 +106,18 @@ def _listener(principal: Principal) -> Listener:
 
 
 async def _events(
-    request: Request, listener: Listener, broker: AlertBroker, *, principal: Principal, identity: Identity
+    request: Request,
+    listener: Listener,
+    broker: AlertBroker,
+    *,
+    principal: Principal,
+    identity: Identity,
+    language: views.StreamLanguage,
+    database: Database,
 ) -> AsyncIterator[bytes]:
-    """The listener's events as SSE, with a keep-alive comment every 15 s of silence; the
-    stream ends once the staff member's tokens are revoked (checked at least that often)."""
+    """The listener's events as SSE, in the staff member's language, with a keep-alive comment
+    every 15 s of silence; the stream ends once the staff member's tokens are revoked (checked
+    at least that often)."""
     try:
         yield b"retry: 2000\n: connected\n\n"
         while True:
@@ -111,6 +130,7 @@ async def _events(
                 continue
             if identity.revocations.revoked(principal):
                 return
+            event = await language.event(database.session, event)
             yield (f"event: {event['type']}\n".encode() + b"data: " + orjson.dumps(event) + b"\n\n")
     finally:
         broker.unregister(listener)
@@ -140,12 +160,21 @@ async def mark_step(
     principal: CurrentStaff,
     database: DatabaseDep,
     broker: BrokerDep,
+    audit: AuditDep,
 ) -> dict[str, Any]:
-    """Tick a plan step done (or undone): kept server-side with who and when (#18)."""
+    """Tick a plan step done (or undone): kept server-side with who and when (#18), and in the
+    service's audit log (`alert.step`) with the tick, in the same transaction."""
     async with database.transaction() as session:
         alert = await views.visible_alert(session, alert_id=alert_id, principal=principal)
         states = await checklists.mark_step(
             session, alert=alert, principal=principal, index=index, done=body.done, now=time.time()
+        )
+        await audit.record(
+            session,
+            actor=Caller(principal).actor,
+            action="alert.step",
+            target=f"alert:{alert.id}",
+            detail={"index": index, "done": body.done},
         )
         summary = views.alert_summary(alert)
     checklist = [s.as_json() for s in states]
