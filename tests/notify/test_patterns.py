@@ -6,8 +6,10 @@ category spikes at two stores of an area, and one alert however many replicas de
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 import time
+from dataclasses import replace
 
 import pytest
 from pydantic import ValidationError
@@ -15,11 +17,12 @@ from sqlalchemy import func, select
 
 from tests.notify.conftest import add_device
 from voc_notify import patterns, views
+from voc_notify.__main__ import pattern_rules_checker
 from voc_notify.facts import Plan, PlanStep
 from voc_notify.models import Alert, PatternItem, Staff, Store
 from voc_notify.patterns import PatternOutcome, PatternRule, PatternWatch, Spike, parse_rules
 from voc_notify.settings import Settings
-from voc_platform import dbsync
+from voc_platform import dbsync, taxonomy
 from voc_platform.db import Database
 from voc_platform.settings import describe
 
@@ -46,7 +49,7 @@ def test_rules_parse_and_a_zero_window_is_refused_at_start() -> None:
     assert parse_rules("wait_time=5/2h") == {"wait_time": PatternRule(5, 7200)}
     for bad, said in (
         ("wait_time=3/0m", "the window must be longer than zero"),
-        ("weather=3/60m", "unknown category 'weather'"),
+        ("Weather=3/60m", "write category=count/window"),
         ("wait_time=0/60m", "the count must be at least 1"),
         ("wait_time:3", "write category=count/window"),
     ):
@@ -56,6 +59,37 @@ def test_rules_parse_and_a_zero_window_is_refused_at_start() -> None:
         Settings(VOC_NOTIFY_PATTERN_RULES="*=3/60m,wait_time=3/0m")  # type: ignore[call-arg]
     line = describe(caught.value, Settings)
     assert "VOC_NOTIFY_PATTERN_RULES" in line and "the window must be longer than zero" in line
+
+
+async def test_a_rule_for_a_category_published_later_waits_with_a_warning(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """#20 §3: start-up accepts a well-formed category id the seed does not know; the rule waits
+    (a warning names it) until the category is published, then it is in force."""
+    settings = Settings(VOC_NOTIFY_PATTERN_RULES="*=3/60m,weather2=1/60m")  # type: ignore[call-arg]
+    watch = settings.pattern_watch()
+    assert watch.rule_for("weather2") == PatternRule(1, 3600)
+    assert watch.unpublished(taxonomy.seed()) == ["weather2"]
+    caplog.set_level(logging.INFO, logger="voc_notify")
+    taxonomy.reset()
+    task = asyncio.create_task(pattern_rules_checker(watch, seconds=0.01)())
+    try:
+        await asyncio.sleep(0.05)
+        warned = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+        assert len(warned) == 1 and "weather2" in warned[0] and "version 1" in warned[0]
+        seed = taxonomy.seed()
+        later = replace(
+            seed, version=2, categories=(*seed.categories, taxonomy.Category("weather2", "날씨", "Weather"))
+        )
+        taxonomy.serve(later)
+        assert watch.unpublished(later) == []
+        await asyncio.sleep(0.05)
+        said = [r.getMessage() for r in caplog.records]
+        assert any("weather2 are in force now (taxonomy version 2)" in m for m in said)
+        assert len([r for r in caplog.records if r.levelno == logging.WARNING]) == 1  # said once
+    finally:
+        task.cancel()
+        taxonomy.reset()
 
 
 async def _store(db: Database, store_id: str) -> Store:

@@ -24,7 +24,7 @@ from voc_notify.webhooks.sender import WebhookSender
 from voc_notify.webhooks.targets import WebhookTargets
 from voc_notify.webpush import DEFAULT_PUSH_HOSTS, PushAllowlist, VapidKeys, WebPushSender
 from voc_notify.workers import DeliveryWorker, EscalationWorker
-from voc_platform import dbsync
+from voc_platform import dbsync, taxonomy
 from voc_platform.db import Database
 from voc_platform.periodic import every
 from voc_platform.runtime import ServiceParts, ServiceRuntime, run_service
@@ -45,6 +45,38 @@ def pattern_pruner(database: Database, watch: PatternWatch) -> Callable[[], Coro
         await every(PRUNE_SECONDS, prune, log=log, failed="pruning pattern items failed; retrying in an hour")
 
     return prune_pattern_items
+
+
+def pattern_rules_checker(
+    watch: PatternWatch, *, seconds: float = 60.0
+) -> Callable[[], Coroutine[Any, Any, None]]:
+    """VOC_NOTIFY_PATTERN_RULES may name a category published later (#20 §3): start-up accepts
+    any well-formed id, and this logs a warning whenever the rules naming a category the live
+    taxonomy does not accept change (a typo stays visible), and when such a rule comes into force."""
+    waiting: list[str] = []
+
+    async def check() -> None:
+        nonlocal waiting
+        served = taxonomy.current()
+        now = watch.unpublished(served)
+        if now != waiting:
+            if now:
+                log.warning(
+                    "VOC_NOTIFY_PATTERN_RULES names categories not published in taxonomy version"
+                    " %s: %s; those rules wait until the category is published",
+                    served.version,
+                    ", ".join(now),
+                )
+            if published := sorted(set(waiting) - set(now)):
+                log.info("pattern rules for %s are in force now (taxonomy version %s)",
+                         ", ".join(published), served.version)  # fmt: skip
+            waiting = now
+
+    async def check_pattern_rules() -> None:
+        await check()
+        await every(seconds, check, log=log, failed="checking the pattern rules failed")
+
+    return check_pattern_rules
 
 
 def customer_channels(settings: Settings) -> tuple[MailSender | None, SmsProvider | None]:
@@ -141,6 +173,7 @@ def build(runtime: ServiceRuntime) -> ServiceParts:
             webhooks.run,
             watchdog.run,
             pattern_pruner(runtime.database, settings.pattern_watch()),
+            pattern_rules_checker(settings.pattern_watch()),
         ],
         on_stop=[close],
         metric_sources=[

@@ -25,7 +25,7 @@ from voc_notify.models import Alert, Base, PatternItem, Store
 from voc_notify.routing import Candidate, route_sync
 from voc_platform.dbsync import Prepared, Reader, insert_ignore
 from voc_platform.ids import uuid7
-from voc_platform.taxonomy import CATEGORIES
+from voc_platform.taxonomy import Taxonomy
 
 #: Items listed on a pattern alert (the newest); the count says how many there were.
 MAX_LISTED = 20
@@ -34,7 +34,9 @@ MIN_HISTORY_SECONDS = 86400.0
 #: An open pattern alert's stored list, count and text are refreshed at most this often as items
 #: fold in (its detail reads them live), so a burst costs each item one insert, not a row update.
 TOUCH_SECONDS = 60.0
-_RULE = re.compile(r"^(?P<category>[a-z_*]+)=(?P<count>\d+)/(?P<window>\d+)(?P<unit>[smh]?)$")
+# A category id is any well-formed one (as actions' taxonomy accepts): a rule may name a category
+# that is published later; until then it matches nothing (`PatternWatch.unpublished`).
+_RULE = re.compile(r"^(?P<category>\*|[a-z][a-z0-9_]{0,39})=(?P<count>\d+)/(?P<window>\d+)(?P<unit>[smh]?)$")
 _UNIT = {"": 1, "s": 1, "m": 60, "h": 3600}
 
 
@@ -57,10 +59,6 @@ def parse_rules(text: str) -> dict[str, PatternRule]:
         if match is None:
             raise ValueError(f"{part!r}: write category=count/window, e.g. *=3/60m or food_safety=1/60m")
         category = match["category"]
-        if category != "*" and category not in CATEGORIES:
-            raise ValueError(
-                f"{part!r}: unknown category {category!r}; use * or one of {', '.join(CATEGORIES)}"
-            )
         count, window = int(match["count"]), int(match["window"]) * _UNIT[match["unit"]]
         if window <= 0:
             raise ValueError(f"{part!r}: the window must be longer than zero (e.g. {category}={count}/60m)")
@@ -83,6 +81,11 @@ class PatternWatch:
 
     def rule_for(self, category: str) -> PatternRule | None:
         return self.rules.get(category) or self.rules.get("*")
+
+    def unpublished(self, taxonomy: Taxonomy) -> list[str]:
+        """The rules' categories that `taxonomy` does not accept (not published yet, or retired):
+        those rules wait, matching nothing, until the category is published."""
+        return sorted(c for c in self.rules if c != "*" and not taxonomy.accepts(c))
 
 
 @dataclass(frozen=True, slots=True)
