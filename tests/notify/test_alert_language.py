@@ -26,7 +26,7 @@ from voc_notify.facts import Feedback, HouseholdMember
 from voc_notify.models import Alert, Staff, Store
 from voc_notify.settings import Settings
 from voc_notify.workers import push_payload
-from voc_platform import dbsync
+from voc_platform import dbsync, taxonomy
 from voc_platform.db import Database
 
 
@@ -190,3 +190,30 @@ async def test_erasure_takes_the_name_out_of_the_plans_title_and_steps(notify_db
         {"visit_id": came.visit_id, "channel": "pos", "occurred_at": came.occurred_at, "erased": True}
     ]
     assert "김**" not in heads_up.title + heads_up.body and "VIP" not in heads_up.title
+
+
+async def test_the_inbox_and_the_stream_carry_the_labels_of_a_category_published_later(
+    notify_db: Database,
+) -> None:
+    """#20 §3: a category published after the staff app was loaded: its inbox row and live event
+    carry the published labels (the app shows them, not the raw id), as the detail does."""
+    seed = taxonomy.seed()
+    later = dataclasses.replace(
+        seed, version=2, categories=(*seed.categories, taxonomy.Category("parking", "주차", "Parking")),
+    )  # fmt: skip
+    taxonomy.serve(later)
+    try:
+        feedback = Feedback(id="f-parking", category="parking", store_id="s1", sentiment="negative")
+        created = await raise_alert(notify_db, feedback, now=time.time())
+        assert created is not None
+        event = {"type": "alert.created", "alert": views.alert_summary(created.alert)}
+        assert event["alert"]["category_labels"] == {"ko": "주차", "en": "Parking"}
+        for language in ("ko", "en", ""):
+            said = await views.StreamLanguage(language).event(notify_db.session, event)
+            assert said["alert"]["category_labels"] == {"ko": "주차", "en": "Parking"}
+        await reads(notify_db, "ko")
+        detail, row = await seen(notify_db, created.alert.id)
+        assert row["category"] == "parking" and row["category_labels"]["ko"] == "주차"
+        assert detail["category_label"] == "주차"
+    finally:
+        taxonomy.reset()

@@ -254,6 +254,11 @@ def delivery_receipt(delivery: Delivery, alert: Alert) -> dict[str, Any]:
     }
 
 
+def category_labels(category: str) -> dict[str, str]:
+    published = taxonomy.current()
+    return {lang: published.label(category, lang) for lang in LANGUAGES}
+
+
 def alert_summary(alert: Alert) -> dict[str, Any]:
     """An inbox row and a live-stream event: a literal, as the stream serves one per alert."""
     return {
@@ -262,6 +267,9 @@ def alert_summary(alert: Alert) -> dict[str, Any]:
         "feedback_id": alert.feedback_id,
         "store_id": alert.store_id,
         "category": alert.category,
+        # Its labels as published now (#20 §3): the staff app's inbox labels a category
+        # published after the app was loaded (the live stream's events carry them too).
+        "category_labels": category_labels(alert.category),
         "priority": alert.priority,
         "status": alert.status,
         "title": alert.title,

@@ -354,6 +354,11 @@ function t(key, vars = {}) {
 // Category labels as the server last sent them (the published taxonomy, #20 §3) come first: a
 // category added after this app was loaded has no label of its own here.
 const publishedLabels = {};
+// Rows and live events carry `category_labels` ({ko, en}) too: the inbox learns a new category's label.
+const learnLabel = (a) => {
+  const label = a && a.category && a.category_labels && (a.category_labels[state.lang] || a.category_labels.en);
+  if (label) publishedLabels[a.category] = label;
+};
 const lookup = (group, key) => (group === 'categories' && publishedLabels[key]) || (t(group) || {})[key]
   || String(key || '').replace(/_/g, ' ');
 
@@ -637,6 +642,7 @@ function alertRow(a) {
       h('div', { class: 'row-top' }, prioChip(a.priority), kindChip(a.kind), badge(a.status), pendingBadge(a.id), uncertainBadge(a.classification),
         h('time', { class: 'age', dataset: { created: a.created_at } }, ago(a.created_at))),
       h('div', { class: 'row-title' }, a.title),
+      a.category ? h('div', { class: 'row-category', dataset: { category: a.category } }, lookup('categories', a.category)) : null,
       h('div', { class: 'row-body' }, a.body),
     ),
   );
@@ -670,7 +676,7 @@ async function loadInbox() {
   }
   state.inboxError = null;
   state.alerts.clear();
-  for (const a of body.alerts || []) state.alerts.set(a.id, a);
+  for (const a of body.alerts || []) { learnLabel(a); state.alerts.set(a.id, a); }
   Store.alerts.putSummaries(body.alerts || []).catch(() => {});
 }
 
@@ -678,7 +684,7 @@ async function loadInbox() {
 async function loadSavedInbox() {
   const saved = await Store.alerts.all().catch(() => []);
   state.alerts.clear();
-  for (const r of saved) if (r.summary && r.summary.title) state.alerts.set(r.id, r.summary);
+  for (const r of saved) if (r.summary && r.summary.title) { learnLabel(r.summary); state.alerts.set(r.id, r.summary); }
 }
 
 // ---------------------------------------------------------------- fleet (managers)
@@ -1148,7 +1154,7 @@ async function openDetail(id, { flash = null, receipt = false } = {}) {
 }
 
 function summaryOf(alert) {
-  const keys = ['id', 'feedback_id', 'store_id', 'category', 'priority', 'status', 'title', 'body',
+  const keys = ['id', 'feedback_id', 'store_id', 'category', 'category_labels', 'priority', 'status', 'title', 'body',
     'created_at', 'acknowledged_at', 'resolved_at', 'escalation_level', 'classification'];
   return Object.fromEntries(keys.map((k) => [k, alert[k]]));
 }
@@ -1220,6 +1226,7 @@ function onAlertEvent(type, summary) {
         ticks(state.detail.checklist) !== ticks(checklist)) openDetail(summary.id);
     summary = rest;
   }
+  learnLabel(summary);
   const isNew = !state.alerts.has(summary.id);
   state.alerts.set(summary.id, { ...(state.alerts.get(summary.id) || {}), ...summary });
   document.body.dataset.lastEvent = `${type}:${summary.id}`;
