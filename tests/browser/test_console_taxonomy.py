@@ -76,7 +76,13 @@ def test_a_cx_admin_adds_a_category_and_sees_an_orphaning_retirement_refused(
         assert httpx.get(f"{actions}/v1/taxonomy").json()["version"] == before + 1
 
         # Retiring food_quality would orphan its playbooks: refused, naming them; nothing changes.
-        table.locator("tr[data-id=food_quality] button.retire").click()
+        retiring = table.locator("tr[data-id=food_quality]")
+        expect(retiring).to_contain_text("Active")
+        retiring.locator("button.retire").click()
+        # The table shows the draft's retirement before it is published (and the button is spent).
+        expect(retiring.locator("td.status")).to_have_text("Retired (draft)")
+        expect(retiring).to_have_attribute("data-draft", "retired")
+        expect(retiring.locator("button.retire")).to_be_disabled()
         draft.locator("button[type=submit]").click()
         refused = page.locator("[data-testid=taxonomy-problems] tr[data-field='categories.food_quality']")
         expect(refused).to_contain_text("food-quality-default")

@@ -34,7 +34,7 @@
       ask_delete_webhook: "웹훅 {id}를 삭제할까요? 더 이상 전송하지 않습니다.",
       tx_title: "카테고리", tx_parent: "상위", tx_department: "부서", tx_add: "카테고리 추가·수정",
       tx_apply: "초안에 반영", tx_draft: "초안 (JSON 또는 YAML)", tx_playbooks: "새 카테고리의 기본 플레이북 (YAML, 함께 게시)",
-      retire: "폐지", retired: "폐지됨", tx_version: "게시된 버전",
+      retire: "폐지", retired: "폐지됨", retired_draft: "폐지됨 (초안)", tx_version: "게시된 버전",
     },
     en: {
       staff_title: "Staff", staff_edit: "Add or edit staff", col_id: "ID", col_name: "Name", col_role: "Role",
@@ -66,7 +66,7 @@
       tx_title: "Categories", tx_parent: "Parent", tx_department: "Department", tx_add: "Add or change a category",
       tx_apply: "Put in the draft", tx_draft: "Draft (JSON or YAML)",
       tx_playbooks: "Default playbooks of new categories (YAML, published with it)",
-      retire: "Retire", retired: "Retired", tx_version: "Published version",
+      retire: "Retire", retired: "Retired", retired_draft: "Retired (draft)", tx_version: "Published version",
     },
   };
   session.addLabels(T);
@@ -424,6 +424,19 @@
     $("taxonomy-form").elements.document.value = JSON.stringify(doc, null, 2);
     taxonomyChecked = null;
     $("taxonomy-form").querySelector("button.publish").disabled = true;
+    showDraft(doc);
+  }
+  // A published active category the draft retires reads "Retired (draft)" until it is published
+  // (or the draft is reloaded); its Retire button is spent.
+  function showDraft(doc) {
+    for (const row of $("taxonomy-table").querySelectorAll("tbody tr[data-retired=false]")) {
+      const entry = (doc.categories || {})[row.dataset.id];
+      const retiring = Boolean(entry && entry.retired);
+      row.dataset.draft = retiring ? "retired" : "";
+      row.querySelector("td.status").textContent = t(retiring ? "retired_draft" : "active");
+      const button = row.querySelector("button.retire");
+      if (button) button.disabled = retiring;
+    }
   }
 
   async function loadTaxonomy() {
@@ -437,6 +450,7 @@
       const row = el("tr", {"data-id": c.id, "data-retired": String(c.retired)});
       cells(row, [c.id, c.ko, c.en, c.parent, c.severity, c.department, t(c.retired ? "retired" : "active"),
         c.retired ? td() : td(button("retire", () => retire(c.id), {class: "retire"}))]);
+      row.children[6].classList.add("status");
       body.append(row);
     }
     setDraft(asDocument(answer.body));
@@ -492,6 +506,7 @@
   $("taxonomy-form").elements.document.addEventListener("input", () => {
     taxonomyChecked = null;
     $("taxonomy-form").querySelector("button.publish").disabled = true;
+    try { showDraft(draft()); } catch (_) { /* not JSON (YAML pasted, or mid-edit): rows as they were */ }
   });
 
   $("taxonomy-form").querySelector("button.publish").addEventListener("click", async () => {
