@@ -188,6 +188,7 @@ async def test_bad_documents_are_refused_naming_the_field(actions_replicas: Repl
 async def test_only_taxonomy_managers_write(actions_replicas: Replicas) -> None:
     a = actions_replicas.a
     doc = {"taxonomy": document(await published(a))}
+    before = (await published(a))["version"]
     assert (await a.get("/v1/taxonomy")).status_code == 200  # read by anyone on the network
     assert_problem(await put(a, doc, headers={}), 401)
     secret = a.runtime.settings.jwt_secret
@@ -199,6 +200,17 @@ async def test_only_taxonomy_managers_write(actions_replicas: Replicas) -> None:
         assert versions.status_code == status, role
     audit = await a.client.get(f"{a.url}/v1/audit", params={"action": "taxonomy.publish"}, headers=ADMIN)
     assert "staff:t-cx_admin" in {e["actor"] for e in audit.json()["entries"]}
+    # A roll back (to the same content as before cx_admin's publication) is theirs too, audited (#20 §6).
+    for role, status in (("store_manager", 403), ("cx_admin", 200)):
+        token = issue_token(Principal(f"t-{role}", role, ("s1",), None), secret=secret, ttl=300)
+        back = await a.client.post(
+            f"{a.url}/v1/taxonomy/rollback", json={"to_version": before},
+            headers={"Authorization": f"Bearer {token}", "X-Voc-Actor": "someone-else"},
+        )  # fmt: skip
+        assert back.status_code == status, (role, back.text)
+    audit = await a.client.get(f"{a.url}/v1/audit", params={"action": "taxonomy.rollback"}, headers=ADMIN)
+    mine = [e for e in audit.json()["entries"] if e["actor"] == "staff:t-cx_admin"]
+    assert mine and (mine[0]["actor_role"], mine[0]["on_behalf_of"]) == ("cx_admin", None)
 
 
 async def test_a_playbook_version_that_leaves_a_category_without_its_default_is_refused(

@@ -10,6 +10,8 @@ import httpx
 import pytest
 
 from tests.feedback.conftest import FeedbackService, problem
+from voc_platform.identity import Principal, issue_token
+from voc_platform.settings import DEV_JWT_SECRET
 
 STORE = "admin-store"
 
@@ -137,3 +139,34 @@ def test_store_directory_upserts(feedback_service: FeedbackService) -> None:
     )
     listed = {s["id"]: s for s in httpx.get(url, headers=feedback_service.admin).json()}
     assert listed["dir-1"] == {"id": "dir-1", "name": "강남역점 (리뉴얼)", "area_id": "area-y"}
+
+
+def test_key_and_store_changes_are_audited_as_the_tokens_actor(feedback_service: FeedbackService) -> None:
+    """#20 §6: creating, rotating and revoking a key and changing the store directory with a
+    cx_admin's staff token are audited with that staff member (a self-declared header ignored)."""
+    principal = Principal(staff_id="cx-audit", role="cx_admin", store_ids=(), area_id=None)
+    cx = {
+        "Authorization": f"Bearer {issue_token(principal, secret=DEV_JWT_SECRET, ttl=600)}",
+        "X-Voc-Actor": "someone-else",
+    }
+    url = f"{feedback_service.url}/v1/admin"
+    created = httpx.post(f"{url}/api-keys", json={"name": "audited", "store_ids": [STORE]}, headers=cx)
+    assert created.status_code == 201, created.text
+    key_id = created.json()["id"]
+    rotated = httpx.post(f"{url}/api-keys/{key_id}/rotate", json={"grace_seconds": 0}, headers=cx)
+    assert rotated.status_code == 201, rotated.text
+    new_id = rotated.json()["id"]
+    assert httpx.delete(f"{url}/api-keys/{new_id}", headers=cx).status_code == 204
+    stores = httpx.put(
+        f"{url}/stores", json=[{"id": STORE, "name": "Admin store", "area_id": "area-audit"}], headers=cx
+    )
+    assert stores.status_code == 200, stores.text
+    log = httpx.get(
+        f"{feedback_service.url}/v1/audit", params={"actor": "staff:cx-audit"}, headers=feedback_service.admin
+    )
+    assert log.status_code == 200, log.text
+    entries = log.json()["entries"]
+    assert {(e["actor_role"], e["on_behalf_of"]) for e in entries} == {("cx_admin", None)}
+    actions = {e["action"] for e in entries}
+    assert {"api_key.create", "api_key.rotate", "api_key.revoke"} <= actions, actions
+    assert "stores.put" in actions, actions

@@ -172,3 +172,66 @@ async def test_nobody_keeps_the_shifts_of_a_higher_role(notify: Notify) -> None:
         )
     assert refused.status_code == 403, refused.text
     assert missing.status_code == 404, missing.text
+
+
+async def test_every_directory_and_webhook_change_is_audited_as_the_tokens_actor(notify: Notify) -> None:
+    """#20 §6: each change of the directory (stores, staff, import, deactivation, shifts,
+    overrides) and of the webhooks is in notify's audit log with the token's actor and role, a
+    self-declared header ignored beside a staff token."""
+    cx = {**bearer(notify, "cx_admin"), "X-Voc-Actor": "someone-else"}
+    async with notify.client() as client:
+        done = [
+            await client.put(
+                "/v1/admin/stores", json=[{"id": "s3", "name": "Store 3", "area_id": "a2"}], headers=cx
+            ),
+            await client.put("/v1/admin/staff", json=[edit(name="Lead Audited")], headers=cx),
+            await client.post(
+                "/v1/admin/staff:import",
+                content=b"id,name,email,password,role,store_ids,active\n"
+                b"crew-9,Crew 9,crew9@x.demo,crew-password-9,staff,s3,\n",
+                headers={**cx, "Content-Type": "text/csv"},
+            ),
+            await client.post("/v1/admin/staff/crew-9/deactivate", headers=cx),
+            await client.put(
+                "/v1/admin/staff/lead/shifts",
+                json=SHIFTS,
+                headers=cx,
+            ),
+            await client.post(
+                "/v1/admin/staff/lead/overrides",
+                json={"starts_on": "2026-11-23", "ends_on": "2026-11-23", "on_duty": False},
+                headers=cx,
+            ),
+        ]
+        hook = await client.post(
+            "/v1/admin/webhooks", json={"url": "https://hooks.example.test/voc", "events": ["alert.created"]},
+            headers=cx,
+        )  # fmt: skip
+        assert hook.status_code == 201, hook.text
+        hook_id = hook.json()["id"]
+        done += [
+            await client.post(f"/v1/admin/webhooks/{hook_id}/rotate-secret", headers=cx),
+            await client.delete(f"/v1/admin/webhooks/{hook_id}", headers=cx),
+        ]
+        assert all(r.status_code < 300 for r in done), [(r.status_code, r.text) for r in done]
+        log = await client.get(
+            "/v1/audit", params={"actor": "staff:caller-cx_admin", "limit": 100}, headers=ADMIN
+        )
+    assert log.status_code == 200, log.text
+    entries = log.json()["entries"]
+    assert {e["actor_role"] for e in entries} == {"cx_admin"}
+    assert all(e["on_behalf_of"] is None for e in entries)  # the header was not believed
+    seen = {(e["action"], e["target"]) for e in entries}
+    [stores] = [e for e in entries if e["action"] == "stores.put"]  # one entry for the batch
+    assert stores["detail"] == {"stores": ["s3"], "count": 1}
+    for expected in (
+        ("staff.put", "staff:lead"),
+        ("staff.import", "staff:crew-9"),
+        ("staff.deactivate", "staff:crew-9"),
+        ("shifts.put", "staff:lead"),
+        ("override.add", "staff:lead"),
+        ("webhook.create", f"webhook:{hook_id}"),
+        ("webhook.rotate_secret", f"webhook:{hook_id}"),
+        ("webhook.delete", f"webhook:{hook_id}"),
+    ):
+        assert expected in seen, (expected, sorted(seen))
