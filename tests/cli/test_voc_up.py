@@ -83,6 +83,7 @@ def test_voc_up_runs_seeds_restarts_and_stops(tmp_path: Path) -> None:
         )
         assert login.status_code == 200
         staff = {"Authorization": f"Bearer {login.json()['access_token']}"}
+        check_first_screens(creds)
         check_push_allowlist(creds, staff, env, phone_port)
         # Databases (with -wal/-shm), the JetStream store, the VAPID key, the secrets, the demo
         # credentials and the logs: 0600 files in 0700 directories (#21 finding 12).
@@ -117,6 +118,40 @@ def test_voc_up_runs_seeds_restarts_and_stops(tmp_path: Path) -> None:
     assert "VOC_FEEDBACK_RATE_LIMIT_PER_SECOND=0.01   (feedback)" in out
     _gone, alive = psutil.wait_procs(children, timeout=5)
     assert not alive, f"left running: {alive}"
+
+
+def check_first_screens(creds: dict[str, Any]) -> None:
+    """#20 "the demo data gives each demo manager a useful first screen": the Gangnam store
+    manager, the Seoul area manager and cx_admin, signed in, see feedback, targets set for their
+    places and outreach work on the dashboard's first screen (the calls it makes)."""
+    password = {s["email"]: s["password"] for s in creds["staff"]}
+    feedback, profile = creds["feedback_url"], creds["profile_url"]
+    for email, stores in (
+        ("seoyeon@gangnam.demo", {"store-gangnam"}),
+        ("jimin@area.demo", {"store-gangnam", "store-hongdae"}),
+        ("cx@hq.demo", {"store-gangnam", "store-hongdae", "store-busan"}),
+    ):
+        login = httpx.post(
+            f"{creds['notify_url']}/v1/auth/login", json={"email": email, "password": password[email]}
+        )
+        assert login.status_code == 200, (email, login.text)
+        me = {"Authorization": f"Bearer {login.json()['access_token']}"}
+        deadline = time.monotonic() + 30
+        while True:  # the seeded feedback is classified and counted within moments
+            board = httpx.get(f"{feedback}/v1/analytics", headers=me)
+            assert board.status_code == 200, (email, board.text)
+            if board.json()["volume"] >= 2 * len(stores) or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+        assert board.json()["volume"] >= 2 * len(stores), (email, board.json()["volume"])
+        targets = httpx.get(f"{feedback}/v1/analytics/targets", headers=me).json()
+        shown = {p["id"] for p in targets["places"] if p["kind"] == "store"}
+        assert shown == stores, (email, shown)
+        for place in targets["places"]:
+            assert any(m.get("target") is not None for m in place["metrics"]), (email, place["id"])
+        outreach = httpx.get(f"{feedback}/v1/analytics/outreach", headers=me).json()
+        assert {r["store_id"] for r in outreach["rows"]} == stores, (email, outreach)
+        assert httpx.get(f"{profile}/v1/outreach/assignments", headers=me).status_code == 200
 
 
 def check_status(env: dict[str, str]) -> None:

@@ -1,5 +1,6 @@
-"""Demo data for `make run`: stores, staff with passwords, customers, API keys, targets and
-outreach assignments.
+"""Demo data for `make run`: stores, staff with passwords, customers, API keys, targets,
+outreach assignments and a little feedback (each demo manager's first dashboard screen has
+numbers against targets, outreach work and cases, #20).
 
 Seeded over the services' admin REST APIs (the CLI never touches a service's tables), once:
 the credentials are kept in $VOC_DATA_DIR/demo-credentials.json and reused on the next start.
@@ -190,6 +191,59 @@ ASSIGNMENTS: list[tuple[str, str, str, str, list[dict[str, str]]]] = [
 ]
 
 
+# A little feedback per store (#20 "a useful first screen"): ratings against the targets, one
+# complaint per store (an open case; one customer each, so no pattern alert). Posted with a
+# seeding key per store, revoked after, at most 2 items a key (the intake's burst may be that low).
+FEEDBACK: dict[str, list[dict[str, Any]]] = {
+    "store-gangnam": [
+        {
+            "channel": "kiosk",
+            "ratings": {"csat": 5, "nps": 10},
+            "text": "직원분들이 친절하고 음식이 빨리 나왔어요.",
+        },
+        {"channel": "app", "ratings": {"csat": 4, "nps": 8}},
+        {"channel": "kiosk", "ratings": {"csat": 2, "nps": 3}, "text": "주문하고 30분 넘게 기다렸어요."},
+    ],
+    "store-hongdae": [
+        {"channel": "kiosk", "ratings": {"csat": 5, "nps": 9}, "text": "매장이 깨끗하고 분위기가 좋아요."},
+        {"channel": "app", "ratings": {"csat": 3, "nps": 6}},
+        {
+            "channel": "web",
+            "ratings": {"csat": 1, "nps": 1},
+            "text": "테이블이 끈적거리고 바닥이 더러웠어요.",
+        },
+    ],
+    "store-busan": [
+        {"channel": "kiosk", "ratings": {"csat": 4, "nps": 9}, "text": "Friendly staff, quick service."},
+        {
+            "channel": "app",
+            "ratings": {"csat": 2, "nps": 4},
+            "text": "The staff ignored us for twenty minutes.",
+        },
+    ],
+}
+
+
+def _seed_feedback(client: httpx.Client, urls: dict[str, str]) -> None:
+    for store_id, items in FEEDBACK.items():
+        for start in range(0, len(items), 2):
+            key = _check(
+                client.post(
+                    f"{urls['feedback']}/v1/admin/api-keys",
+                    json={"name": f"demo seeding {store_id}", "store_ids": [store_id]},
+                )
+            )
+            for item in items[start : start + 2]:
+                _check(
+                    client.post(
+                        f"{urls['feedback']}/v1/feedback",
+                        json={"store_id": store_id, **item},
+                        headers={"Authorization": f"Bearer {key['api_key']}"},
+                    )
+                )
+            _check(client.delete(f"{urls['feedback']}/v1/admin/api-keys/{key['id']}"))
+
+
 def _check(response: httpx.Response) -> Any:
     if response.status_code >= 400:
         raise RuntimeError(
@@ -222,8 +276,11 @@ def _seed_work(client: httpx.Client, urls: dict[str, str], customers: dict[str, 
             )
 
 
-def seed(*, urls: dict[str, str], admin_token: str, credentials_path: Path) -> dict[str, Any]:
-    """Seed when the credentials file is absent or stale; return the credentials document."""
+def seed(
+    *, urls: dict[str, str], admin_token: str, credentials_path: Path, feedback: bool = False
+) -> dict[str, Any]:
+    """Seed when the credentials file is absent or stale; return the credentials document.
+    `feedback`: post `FEEDBACK` too (`voc up` does; tests that count what they post do not)."""
     headers = {"Authorization": f"Bearer {admin_token}"}
     with httpx.Client(timeout=30.0, headers=headers, trust_env=False) as client:
         if credentials_path.exists():
@@ -273,6 +330,8 @@ def seed(*, urls: dict[str, str], admin_token: str, credentials_path: Path) -> d
                 )
             )
             stores_out.append({"id": store["id"], "name": store["name"], "api_key": created["api_key"]})
+        if feedback:
+            _seed_feedback(client, urls)
     document = {
         **{f"{name}_url": url for name, url in urls.items()},
         "admin_token": admin_token,

@@ -81,7 +81,9 @@ def run(*, data_dir: Path, seed: bool = True) -> int:
         urls = {name: system.url(name) for name in ("feedback", "profile", "actions", "notify")}
         creds_path = config.data_dir / "demo-credentials.json"
         creds: dict[str, Any] = (
-            demo.seed(urls=urls, admin_token=system.admin_token, credentials_path=creds_path) if seed else {}
+            demo.seed(urls=urls, admin_token=system.admin_token, credentials_path=creds_path, feedback=True)
+            if seed
+            else {}
         )
         print_banner(system, creds, creds_path)
         while not stop.wait(0.5):
