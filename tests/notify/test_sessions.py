@@ -18,10 +18,13 @@ from sqlalchemy import select
 
 from tests.conftest import DatabaseFactory
 from tests.notify.conftest import ADMIN, Notify, make_notify
-from voc_notify import auth
+from voc_notify import api, auth
 from voc_notify.models import RefreshToken, Staff, Store
 from voc_notify.settings import Settings
+from voc_notify.stream import AlertBroker
+from voc_notify.webpush import PushAllowlist, VapidKeys
 from voc_platform import identity
+from voc_platform.db import Database
 from voc_platform.errors import Unauthenticated
 
 PASSWORD = "right-password-1"
@@ -298,3 +301,29 @@ async def test_logout_by_refresh_token_also_ends_the_access_tokens(notify: Notif
             await s.scalars(select(RefreshToken.revoked_reason).where(RefreshToken.revoked_at.is_not(None)))
         )
     assert reasons == ["logout"]  # the phone's family only
+
+
+async def test_a_session_survives_a_restart_of_notify(notify: Notify) -> None:
+    """#20 §1 "a refresh survives a service restart": nothing of a session lives in the process;
+    a new process (a new app and connection pool on the same database) refreshes it, and the
+    access token issued before goes on working there."""
+    async with notify.client() as client:
+        session = await sign_in(client)
+    url = notify.database.url
+    await notify.database.dispose()  # the old process is gone
+    database = Database(url)
+    restarted = Notify(
+        database,
+        api.build_app(
+            Settings(VOC_ENV="test", admin_token=ADMIN["Authorization"][7:]),
+            database, vapid=VapidKeys.generate(), allowlist=PushAllowlist(), broker=AlertBroker(),
+        ),
+    )  # fmt: skip
+    try:
+        async with restarted.client() as client:
+            assert (await client.get("/v1/alerts", headers=bearer(session))).status_code == 200
+            renewed = await refresh(client, session["refresh_token"])
+            assert renewed.status_code == 200, renewed.text
+            assert (await client.get("/v1/alerts", headers=bearer(renewed.json()))).status_code == 200
+    finally:
+        await database.dispose()
