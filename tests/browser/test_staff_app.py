@@ -93,6 +93,8 @@ def test_alert_arrives_live_then_is_acknowledged_and_resolved(
 
     headers = login(running_system, LEAD)
     rest = httpx.get(f"{running_system.url('notify')}/v1/alerts/{alert_id}", headers=headers).json()
+    # The row names its category with the label published now, which the live event carried (#20 §3).
+    expect(row.locator(".row-category")).to_have_text(rest["category_label"])
 
     row.click()
     detail = page.locator(f'#detail[data-feedback-id="{feedback_id}"]')
