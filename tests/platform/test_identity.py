@@ -234,3 +234,14 @@ async def test_the_audit_logs_query_refuses_what_it_cannot_hold(database: Databa
         assert (await client.get("/v1/audit", params={"before_id": 2**31 - 1}, headers=admin)).json() == {
             "entries": []
         }
+
+
+def test_the_audit_retention_is_a_setting_every_service_reads(monkeypatch: pytest.MonkeyPatch) -> None:
+    """#20 §6 "retention configurable": VOC_AUDIT_RETENTION_DAYS (every service's settings, the
+    runtime's hourly pruning uses it); a retention under a day refuses to start."""
+    assert ServiceSettings(VOC_ENV="test").audit_retention_days == 365
+    monkeypatch.setenv("VOC_AUDIT_RETENTION_DAYS", "30")
+    assert ServiceSettings(VOC_ENV="test").audit_retention_days == 30
+    monkeypatch.setenv("VOC_AUDIT_RETENTION_DAYS", "0")
+    with pytest.raises(ValueError, match="audit_retention_days"):
+        ServiceSettings(VOC_ENV="test")
