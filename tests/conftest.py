@@ -21,6 +21,7 @@ from voc_cli.mail_sink import MailSink
 from voc_cli.nats import NatsServer
 from voc_cli.push_emulator import PushEmulator
 from voc_cli.supervisor import SERVICES, System, SystemConfig
+from voc_platform import taxonomy
 
 ARTIFACTS = Path(__file__).parent / "artifacts"
 DATABASE = os.environ.get("VOC_TEST_DATABASE", "sqlite")
@@ -29,6 +30,15 @@ POSTGRES_URL = os.environ.get("VOC_TEST_POSTGRES_URL", "postgresql://postgres@12
 
 def pytest_report_header() -> str:
     return f"frontline-voc: database={DATABASE}"
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _seed_taxonomy_after_each_module() -> Iterator[None]:
+    """A module that publishes taxonomy versions to services running in this process leaves the
+    process-wide holder (`voc_platform.taxonomy.current()`) on its last version; the next module
+    starts from the seed again, as a fresh process would."""
+    yield
+    taxonomy.reset()
 
 
 @pytest.fixture(scope="session")
