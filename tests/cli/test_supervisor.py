@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -82,6 +81,7 @@ def test_the_start_says_once_how_follow_up_links_reach_customers() -> None:
     assert "hunter2" not in "\n".join(reported) and all("warning" not in line for line in reported)
 
 
+@pytest.mark.timeout(400)  # five starts of a service: on a loaded 2-core runner ~20 s each
 def test_a_service_that_keeps_exiting_at_once_is_given_up_on(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -94,17 +94,17 @@ def test_a_service_that_keeps_exiting_at_once_is_given_up_on(
     )
     (tmp_path / "not-a-dir").write_text("a file where the database's directory should be")
     system = System(config, environ={k: v for k, v in os.environ.items() if not k.startswith("VOC_")})
-    started = time.monotonic()
     try:
+        # Given up on (ServiceFailed) rather than waited for until the start's timeout, which is
+        # only a fail-safe here: five starts take what the machine's load makes them take.
         with pytest.raises(ServiceFailed, match=f"actions exited {MAX_QUICK_EXITS} times in a row"):
-            system.start(timeout=90)
+            system.start(timeout=300)
     finally:
         system.stop()
-    assert time.monotonic() - started < 80
-    # MAX_QUICK_EXITS quick exits in a row; one more restart when a start was slow (> 10 s on a
-    # busy machine) and did not count as quick.
+    # MAX_QUICK_EXITS exits in a row before it was ever ready: each counts, however slow the
+    # start on a busy machine (> 10 s of imports is still a crash at start).
     restarts = system.services["actions"].restarts
-    assert MAX_QUICK_EXITS - 1 <= restarts <= MAX_QUICK_EXITS + 1
+    assert restarts == MAX_QUICK_EXITS - 1
     err = capsys.readouterr().err
     assert err.count("[voc] actions exited (code 1); restarting in") == restarts
     assert "restarting in 4.0s" in err and "not restarting actions" in err

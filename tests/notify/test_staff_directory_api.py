@@ -42,7 +42,6 @@ async def test_hashing_passwords_stalls_neither_the_loop_nor_the_write_lock(
     started = time.perf_counter()
     slow.hash(PASSWORD)
     hash_seconds = time.perf_counter() - started
-    bound = min(0.25, hash_seconds / 2)
     monkeypatch.setattr(auth, "_hasher", slow)
     service = await make_notify(databases, slow.hash(PASSWORD))
     probe = StallProbes(service.database)
@@ -52,7 +51,9 @@ async def test_hashing_passwords_stalls_neither_the_loop_nor_the_write_lock(
         async with service.client() as client:
             probes = probe.tasks()
             await asyncio.sleep(0.05)
+            started = time.perf_counter()
             answer = await client.put("/v1/admin/staff", json=staff, headers=ADMIN)
+            put_seconds = time.perf_counter() - started
             probe.done.set()
             await asyncio.gather(*probes)
             login = await client.post(
@@ -63,8 +64,12 @@ async def test_hashing_passwords_stalls_neither_the_loop_nor_the_write_lock(
     assert answer.status_code == 200, answer.text
     assert answer.json() == {"staff": 6}
     assert login.status_code == 200, login.text  # the hashes stored are the passwords'
-    assert max(probe.stalls) < bound, (max(probe.stalls), hash_seconds)
-    assert max(probe.lock_waits) < bound, (max(probe.lock_waits), hash_seconds)
+    # Hashed on the loop or in the transaction, a stall lasts a whole hash at least. Half a hash,
+    # timed on this machine under its load of the moment (the six hashes of the PUT take six
+    # hashes' time, however busy the machine): a fixed bound measured the machine, not the code.
+    bound = max(hash_seconds, put_seconds / len(staff)) / 2
+    assert max(probe.stalls) < bound, (max(probe.stalls), hash_seconds, put_seconds)
+    assert max(probe.lock_waits) < bound, (max(probe.lock_waits), hash_seconds, put_seconds)
     assert len(probe.stalls) >= 20 and len(probe.lock_waits) >= 10
 
 

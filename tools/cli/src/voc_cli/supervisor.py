@@ -50,7 +50,9 @@ DEMO_INBOX_PORT = 8025  # where `voc demo-inbox` listens for SMTP (VOC_DEMO_INBO
 RESTART_FIRST_DELAY = 0.5
 RESTART_MAX_DELAY = 10.0
 QUICK_EXIT_SECONDS = 10.0
-#: A service that exits this many times in a row within QUICK_EXIT_SECONDS of its start is given up on.
+#: A service that exits this many times in a row at start is given up on: before it ever answered
+#: /readyz, or within QUICK_EXIT_SECONDS of its start. (A crash at start on a busy machine can
+#: take longer than that just to import the interpreter's modules; it is still a crash at start.)
 MAX_QUICK_EXITS = 5
 
 
@@ -151,13 +153,15 @@ class ServiceProcess:
         self.process: subprocess.Popen[bytes] | None = None
         self.restarts = 0
         self.started_at = 0.0
-        self.quick_exits = 0  # exits in a row, each within QUICK_EXIT_SECONDS of its start
+        self.quick_exits = 0  # exits in a row, each before it was ready or soon after its start
+        self.ready = False  # this run answered /readyz (seen by wait_ready or the supervisor)
         self.restart_at: float | None = None  # when the supervisor starts it again
         self.delay = RESTART_FIRST_DELAY
         self.gave_up: str | None = None  # why the supervisor stopped restarting it
 
     def start(self) -> None:
         self.started_at = time.monotonic()
+        self.ready = False
         self.restart_at = None
         self.process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
             [sys.executable, "-m", f"voc_{self.name}"],
@@ -326,9 +330,8 @@ class System:
                         raise ServiceFailed(proc.gave_up)
                     if not proc.running and not self.config.restart:
                         raise RuntimeError(f"{name} exited during start; see {self.log_path(name)}")
-                    with contextlib.suppress(httpx.HTTPError):
-                        if client.get(f"{self.url(name)}/readyz").status_code == 200:
-                            pending.discard(name)
+                    if self._probe_ready(client, name, proc):
+                        pending.discard(name)
                 if pending and time.monotonic() > deadline:
                     tails = "\n".join(f"--- {n}\n{self.log_tail(n)}" for n in pending)
                     raise TimeoutError(f"not ready: {sorted(pending)}\n{tails}")
@@ -351,7 +354,19 @@ class System:
         refused = [line for line in tail if "refusing to start" in line] if refusal else []
         return (refused or tail or ["(no output)"])[-1].strip()
 
+    def _probe_ready(self, client: httpx.Client, name: str, proc: ServiceProcess) -> bool:
+        """Whether the service answers /readyz now; remembered for this run of it."""
+        with contextlib.suppress(httpx.HTTPError):
+            if client.get(f"{self.url(name)}/readyz").status_code == 200:
+                proc.ready = True
+                return True
+        return False
+
     def _supervise(self) -> None:
+        with httpx.Client(timeout=1.0, trust_env=False) as client:
+            self._supervise_with(client)
+
+    def _supervise_with(self, client: httpx.Client) -> None:
         while not self._stopping.wait(0.25):
             if self.nats is not None and not self.nats.running:
                 self._restart_nats()
@@ -359,6 +374,10 @@ class System:
             for name, proc in self.services.items():
                 if self._stopping.is_set():
                     return
+                if proc.running and not proc.ready:
+                    # Until a run is ready, an exit is a failure to start, however long the
+                    # start took on a busy machine.
+                    self._probe_ready(client, name, proc)
                 if proc.running or proc.gave_up:
                     continue
                 if proc.restart_at is None:
@@ -371,7 +390,7 @@ class System:
     def _exited(self, name: str, proc: ServiceProcess, now: float) -> None:
         """Decide what to do about a service that just exited: restart it later, or give up."""
         code = proc.process.returncode if proc.process else None
-        quick = now - proc.started_at < QUICK_EXIT_SECONDS
+        quick = not proc.ready or now - proc.started_at < QUICK_EXIT_SECONDS
         proc.quick_exits = proc.quick_exits + 1 if quick else 0
         if not quick:
             proc.delay = RESTART_FIRST_DELAY  # it ran a while: this is a crash, not a loop

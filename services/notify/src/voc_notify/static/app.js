@@ -338,8 +338,12 @@ const state = {
   pending: new Map(), // alert id -> 'ack' | 'resolve' queued offline, not yet sent
   correcting: new Map(), // alert id -> the labels of its corrections queued offline, merged in order
   fleet: null, // managers: the fleet's health headline
+  lastFlash: null, // {id, flash, at}: the last action's message, kept through re-renders
 };
 if (!I18N[state.lang]) state.lang = 'ko';
+
+// How long an action's message stays through re-renders of the same alert.
+const FLASH_KEPT_MS = 5000;
 
 const $ = (sel, root = document) => root.querySelector(sel);
 const app = () => $('#app');
@@ -781,8 +785,11 @@ function correctionCard(alert) {
     control.disabled = true;
     try {
       const done = await api('POST', `/v1/alerts/${encodeURIComponent(alert.id)}/corrections`, labels);
-      showCorrected(alert, done);
-      renderDetail(alert, [t('corrected_ok'), 'ok']);
+      // The screen may be a newer copy than this card's (a refresh that changed nothing visible
+      // keeps the elements, and so this closure): correct the newest.
+      const current = state.detail && state.detail.id === alert.id ? state.detail : alert;
+      showCorrected(current, done);
+      renderDetail(current, [t('corrected_ok'), 'ok']);
     } catch (err) {
       control.disabled = false;
       if (err.status === 0) {
@@ -1088,6 +1095,13 @@ function actionsCard(alert) {
 
 function renderDetail(alert, flash) {
   document.body.dataset.view = 'detail';
+  // An action's message stays on screen for a few seconds through whatever re-renders the
+  // alert meanwhile (its live event, a refresh that was under way).
+  const now = Date.now();
+  if (flash) state.lastFlash = { id: alert.id, flash, at: now };
+  else if (state.lastFlash && state.lastFlash.id === alert.id && now - state.lastFlash.at < FLASH_KEPT_MS) {
+    flash = state.lastFlash.flash;
+  }
   for (const c of alert.categories || []) publishedLabels[c.id] = c.label;
   if (alert.category_label) publishedLabels[alert.category] = alert.category_label;
   const degraded = alert.degraded || [];
@@ -1113,6 +1127,14 @@ function renderDetail(alert, flash) {
     planCard(alert),
     resolveBottom,
   );
+  // Nothing visible changed (a refresh after the push set-up or an empty replay, an event the
+  // screen already shows): keep the elements on screen, so a tap on a button or the category
+  // picker is not lost to a copy that replaced it mid-tap.
+  const shown = document.getElementById('detail');
+  if (shown && shown.isConnected && shown.isEqualNode(view)) {
+    renderChrome();
+    return;
+  }
   app().replaceChildren(view);
   renderChrome();
 }
@@ -1132,13 +1154,17 @@ async function openDetail(id, { flash = null, receipt = false } = {}) {
       alert = { ...saved.detail, ...(saved.summary || {}) }; // offline: the copy kept on the phone
       if (!flash) flash = [t('offline_copy'), 'warn'];
     }
+    const shown = state.detail && state.detail.id === id ? state.detail : null;
+    if (shown && correctedAt(alert.classification) < correctedAt(shown.classification)) {
+      // A correction on screen from feedback's own answer that notify has not heard from the
+      // bus yet (a refresh that raced it): the newer labels stay, the event brings them anyway.
+      alert = { ...alert, classification: shown.classification, category: shown.category };
+    }
     state.detail = alert;
     state.alerts.set(alert.id, summaryOf(alert));
     if (currentRoute().id !== id) return; // the user navigated away meanwhile
-    // Decided at render time: a refresh that started before the action finishes after it.
-    if (!flash && state.lastFlash && state.lastFlash.id === id && Date.now() - state.lastFlash.at < 5000) {
-      flash = state.lastFlash.flash;
-    }
+    // renderDetail keeps a recent action's message: decided at render time, as a refresh that
+    // started before the action may finish after it.
     renderDetail(alert, flash);
     if (flash) window.scrollTo(0, 0);
     if (receipt) {
