@@ -83,7 +83,9 @@ def test_a_published_category_is_served_by_every_service_without_a_restart(
         analytics = httpx.get(f"{system.url('feedback')}/v1/analytics", headers=system.admin_headers)
         return analytics.json()["labels"].get(cat) == {"ko": "주차", "en": "Parking"}
 
-    wait_for(labelled, timeout=10)
+    # The published event normally brings it within a second; on a loaded CI runner the outbox
+    # relay can lag, and the minute's GetTaxonomy poll is the designed fallback: either is live.
+    wait_for(labelled, timeout=75)
     sent = post_feedback(
         system, {"store_id": "store-gangnam", "channel": "kiosk", "text": "주차장이 너무 좁아요"}
     )
@@ -103,7 +105,7 @@ def test_a_published_category_is_served_by_every_service_without_a_restart(
     def joined() -> bool:
         return _staff(system, department_id=dept, suffix=suffix).status_code == 200
 
-    wait_for(joined, timeout=10)
+    wait_for(joined, timeout=75)
 
 
 def test_a_department_gets_a_copy_of_the_alerts_of_its_categories(running_system: RunningSystem) -> None:
@@ -140,7 +142,7 @@ def test_a_department_gets_a_copy_of_the_alerts_of_its_categories(running_system
         inbox = httpx.get(f"{system.url('notify')}/v1/alerts", headers=officer).json()
         return alert_id in [a["id"] for a in inbox["alerts"]]
 
-    wait_for(in_officers_inbox, timeout=10)
+    wait_for(in_officers_inbox, timeout=30)
     detail = httpx.get(f"{system.url('notify')}/v1/alerts/{alert_id}", headers=officer)
     assert detail.status_code == 200, detail.text
     # Another store's alert of another category is not the officer's to read.
