@@ -849,8 +849,15 @@ function showCorrected(alert, done) {
     corrected: { by: c.by, at: c.at, previous_sentiment: c.previous_sentiment, previous_category: c.previous_category },
   };
   alert.category = done.category;
+  // The detail's category_label named the category before this correction; renderDetail learns
+  // labels from it, so it must follow the category (or '청결' would read as the old one).
+  const published = (alert.categories || []).find((c) => c.id === done.category);
+  if (published) alert.category_label = published.label;
+  else delete alert.category_label;
   if (state.detail && state.detail.id === alert.id) state.detail = alert;
-  state.alerts.set(alert.id, { ...(state.alerts.get(alert.id) || {}), category: done.category, classification: alert.classification });
+  const row = { ...(state.alerts.get(alert.id) || {}), category: done.category, classification: alert.classification };
+  delete row.category_labels; // they were the old category's; the alert's next event brings the new ones
+  state.alerts.set(alert.id, row);
 }
 
 function customerCard(c, category) {
@@ -1158,7 +1165,7 @@ async function openDetail(id, { flash = null, receipt = false } = {}) {
     if (shown && correctedAt(alert.classification) < correctedAt(shown.classification)) {
       // A correction on screen from feedback's own answer that notify has not heard from the
       // bus yet (a refresh that raced it): the newer labels stay, the event brings them anyway.
-      alert = { ...alert, classification: shown.classification, category: shown.category };
+      alert = { ...alert, classification: shown.classification, category: shown.category, category_label: shown.category_label };
     }
     state.detail = alert;
     state.alerts.set(alert.id, summaryOf(alert));
