@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -131,8 +131,19 @@ async def _start_replica(settings: Settings) -> ServiceRuntime:
 
 
 @pytest.fixture(scope="session")
+def actions_nats(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsServer]:
+    """The replicas' own nats-server: the taxonomy versions they publish (numbered by their own
+    database) must not reach the session's running system, whose services share `nats_server`
+    and would take a foreign version 5 over their own actions' version 3."""
+    server = NatsServer(store_dir=tmp_path_factory.mktemp("actions-nats"), port=0, name="voc-test-actions")
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
 async def actions_replicas(
-    nats_server: NatsServer, databases: DatabaseFactory, tmp_path_factory: pytest.TempPathFactory
+    actions_nats: NatsServer, databases: DatabaseFactory, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[Replicas]:
     data_dir: Path = tmp_path_factory.mktemp("actions")
     database_url = databases.url("actions_replicas")
@@ -143,7 +154,7 @@ async def actions_replicas(
             grpc_port=0,
             database_url=database_url,
             data_dir=data_dir,
-            nats_url=nats_server.url,
+            nats_url=actions_nats.url,
             admin_token=ADMIN_TOKEN,
             internal_token=INTERNAL_TOKEN,
         )
