@@ -26,6 +26,11 @@ from voc_platform.periodic import every
 
 log = logging.getLogger(__name__)
 PASS_SIZE = 200
+# How far back a pass looks. A pass runs every second and claims what fell due since the last
+# one, so older unshown pushes were either watched already or missed during an outage, when the
+# alert's escalation has carried it on; without a bound each pass would walk every unshown push
+# ever accepted (non-urgent ones are never claimed), a scan that grows for as long as notify runs.
+HORIZON_SECONDS = 3600.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,19 +92,16 @@ class DeliveryWatchdog:
         """Deliveries of open urgent alerts that will not be shown: accepted and not shown for
         the watchdog's time, or for half the time left to the alert's next ack escalation when
         that is sooner (so the person's other phones and the fallback get the page before the
-        alert climbs to the next roles), or failed; each is watched once."""
-        limit = now - self.settings.watchdog_seconds
-        escalates_soon = (
-            select(EscalationTimer.id)
-            .where(
-                EscalationTimer.alert_id == Delivery.alert_id,
-                EscalationTimer.kind == "ack",
-                EscalationTimer.status == "pending",
-                (EscalationTimer.fire_at + Delivery.accepted_at) / 2 <= now,
-            )
-            .exists()
-        )
-        query = (
+        alert climbs to the next roles), or failed; each is watched once.
+
+        Two queries, each led by an index, because this runs every second beside the alert hop:
+        one condition over every unshown delivery (an OR with a correlated timer look-up) made
+        each pass scan all of them, and at 100 feedback/s the growing scan held SQLite's write
+        lock long enough to stall intake (p95 1 s). The sooner case starts from the pending ack
+        timers due within the watchdog's time (`ix_timers_due`): a delivery accepted after
+        `now - watchdog` can only be half-way to a timer due before `now + watchdog`."""
+        watch = self.settings.watchdog_seconds
+        candidates = (
             select(Delivery)
             .join(Alert, Alert.id == Delivery.alert_id)
             .where(
@@ -107,17 +109,35 @@ class DeliveryWatchdog:
                 Alert.status == "open",
                 Delivery.watched_at.is_(None),
                 Delivery.shown_at.is_(None),
-                or_(
-                    and_(Delivery.status == "accepted", or_(Delivery.accepted_at <= limit, escalates_soon)),
-                    Delivery.status.in_(("failed", "gone")),
-                ),
             )
             .order_by(Delivery.accepted_at)
             .limit(PASS_SIZE)
         )
+        overdue_query = candidates.where(
+            or_(
+                and_(
+                    Delivery.status == "accepted",
+                    Delivery.accepted_at <= now - watch,
+                    Delivery.accepted_at > now - watch - HORIZON_SECONDS,
+                ),
+                Delivery.status.in_(("failed", "gone")),
+            )
+        )
+        sooner_query = candidates.join(EscalationTimer, EscalationTimer.alert_id == Delivery.alert_id).where(
+            EscalationTimer.status == "pending",
+            EscalationTimer.fire_at < now + watch,
+            EscalationTimer.kind == "ack",
+            Delivery.status == "accepted",
+            Delivery.accepted_at > now - watch,
+            (EscalationTimer.fire_at + Delivery.accepted_at) / 2 <= now,
+        )
         if not self.database.sqlite:
-            query = query.with_for_update(skip_locked=True, of=Delivery)
-        overdue = list(await session.scalars(query))
+            overdue_query = overdue_query.with_for_update(skip_locked=True, of=Delivery)
+            sooner_query = sooner_query.with_for_update(skip_locked=True, of=Delivery)
+        found = {d.id: d for d in await session.scalars(overdue_query)}
+        if len(found) < PASS_SIZE:
+            found.update((d.id, d) for d in await session.scalars(sooner_query))
+        overdue = sorted(found.values(), key=lambda d: d.accepted_at or 0.0)[:PASS_SIZE]
         for delivery in overdue:
             delivery.watched_at = now
         unshown = sorted({d.device_id for d in overdue if d.status == "accepted"})
