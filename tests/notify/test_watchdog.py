@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 
 from prometheus_client import generate_latest
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from tests.notify.conftest import deliveries, new_alert, plan
 from tests.notify.test_delivery import phone, workers
@@ -232,3 +232,36 @@ async def test_an_escalation_sooner_than_the_watchdog_brings_it_forward(
     assert halfway + 0.5 < fire_at, "before the escalation"
     [mail] = mail_server.received()
     assert mail.rcpt_tos == ("lead@x.demo",)
+
+
+async def test_a_pass_reads_deliveries_through_an_index_not_a_scan(notify_db: Database) -> None:
+    """The watchdog runs every second beside the alert hop: a pass that walks the deliveries table
+    held SQLite's write lock long enough to stall intake at 100 feedback/s (afdb5e9). The plan of
+    every query a pass makes is read from SQLite itself (PostgreSQL's plans depend on its
+    statistics, so this is SQLite's check)."""
+    if not notify_db.sqlite:
+        return
+    statements: list[tuple[str, object]] = []
+
+    def keep(conn: object, cursor: object, statement: str, parameters: object, *_: object) -> None:
+        if statement.lstrip().upper().startswith("SELECT"):
+            statements.append((statement, parameters))
+
+    engine = notify_db.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", keep)
+    try:
+        await watchdog(notify_db, None, []).check(now=time.time() + WATCH + 1)
+    finally:
+        event.remove(engine, "before_cursor_execute", keep)
+    claims = [(sql, params) for sql, params in statements if "FROM deliveries" in sql]
+    assert claims, "a pass reads deliveries"
+    async with notify_db.engine.connect() as conn:
+        for sql, params in claims:
+            rows = (await conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}", params)).all()  # type: ignore[arg-type]
+            steps = [str(row[-1]) for row in rows]
+            assert not [step for step in steps if step.startswith("SCAN")], steps
+            for step in steps:
+                if "escalation_timers" in step:
+                    assert "(alert_id=?" in step, f"an alert's own timers, not every pending one: {steps}"
+                if "deliveries USING" in step and "status=? AND shown_at=? AND accepted_at" not in step:
+                    assert "INDEX 2" in steps, f"only failed deliveries are read without a time range: {steps}"

@@ -351,7 +351,11 @@ class EscalationTimer(Base):
     fire_at: Mapped[float] = mapped_column(Float)
     status: Mapped[str] = mapped_column(String(16))  # pending|fired|cancelled
 
-    __table_args__ = (Index("ix_timers_due", "status", "fire_at"),)
+    __table_args__ = (
+        Index("ix_timers_due", "status", "fire_at"),
+        # An alert's pending timer of a kind, looked up per delivery by the watchdog every second.
+        Index("ix_timers_alert_kind_status", "alert_id", "kind", "status", "fire_at"),
+    )
 
 
 class Shift(Base):

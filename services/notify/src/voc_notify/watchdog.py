@@ -97,8 +97,9 @@ class DeliveryWatchdog:
         Two queries, each led by an index, because this runs every second beside the alert hop:
         one condition over every unshown delivery (an OR with a correlated timer look-up) made
         each pass scan all of them, and at 100 feedback/s the growing scan held SQLite's write
-        lock long enough to stall intake (p95 1 s). The sooner case starts from the pending ack
-        timers due within the watchdog's time (`ix_timers_due`): a delivery accepted after
+        lock long enough to stall intake (p95 1 s). The sooner case reads only the deliveries
+        accepted within the watchdog's time (the others are the first query's), each with its
+        alert's pending ack timer (`ix_timers_alert_kind_status`); a delivery accepted after
         `now - watchdog` can only be half-way to a timer due before `now + watchdog`."""
         watch = self.settings.watchdog_seconds
         candidates = (
@@ -123,13 +124,19 @@ class DeliveryWatchdog:
                 Delivery.status.in_(("failed", "gone")),
             )
         )
-        sooner_query = candidates.join(EscalationTimer, EscalationTimer.alert_id == Delivery.alert_id).where(
-            EscalationTimer.status == "pending",
-            EscalationTimer.fire_at < now + watch,
-            EscalationTimer.kind == "ack",
-            Delivery.status == "accepted",
-            Delivery.accepted_at > now - watch,
-            (EscalationTimer.fire_at + Delivery.accepted_at) / 2 <= now,
+        next_ack_is_near = (
+            select(EscalationTimer.id)
+            .where(
+                EscalationTimer.alert_id == Delivery.alert_id,
+                EscalationTimer.kind == "ack",
+                EscalationTimer.status == "pending",
+                EscalationTimer.fire_at < now + watch,
+                (EscalationTimer.fire_at + Delivery.accepted_at) / 2 <= now,
+            )
+            .exists()
+        )
+        sooner_query = candidates.where(
+            Delivery.status == "accepted", Delivery.accepted_at > now - watch, next_ack_is_near
         )
         if not self.database.sqlite:
             overdue_query = overdue_query.with_for_update(skip_locked=True, of=Delivery)
