@@ -264,4 +264,4 @@ async def test_a_pass_reads_deliveries_through_an_index_not_a_scan(notify_db: Da
                 if "escalation_timers" in step:
                     assert "(alert_id=?" in step, f"an alert's own timers, not every pending one: {steps}"
                 if "deliveries USING" in step and "status=? AND shown_at=? AND accepted_at" not in step:
-                    assert "INDEX 2" in steps, f"only failed deliveries are read without a time range: {steps}"
+                    assert "INDEX 2" in steps, f"only failed ones read without a time range: {steps}"
