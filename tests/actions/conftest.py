@@ -54,8 +54,11 @@ class Replica:
             f"{self.url}/v1/playbooks", json={"files": files}, headers=ADMIN if headers is None else headers
         )
 
-    async def lookup(self, body: Any) -> httpx.Response:
-        return await self.client.post(f"{self.url}/v1/plans:lookup", json=body)
+    async def lookup(self, body: Any, headers: dict[str, str] | None = None) -> httpx.Response:
+        """POST as the admin token unless `headers` says otherwise (`{}`: no token)."""
+        return await self.client.post(
+            f"{self.url}/v1/plans:lookup", json=body, headers=ADMIN if headers is None else headers
+        )
 
     async def live_set(self) -> dict[str, Any]:
         """The replica's served library: publication id and {playbook id: active version}."""

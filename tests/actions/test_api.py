@@ -313,6 +313,13 @@ DESIGN_BODY: dict[str, Any] = {
 }
 
 
+async def test_lookup_needs_a_token_that_may_read_the_library(actions_replicas: Replicas) -> None:
+    """The plan is the library's content (steps, scripts, compensation limits): no more public
+    than `GET /v1/playbooks`."""
+    for headers in ({}, {"Authorization": "Bearer not-a-token"}):
+        assert_problem(await actions_replicas.a.lookup(DESIGN_BODY, headers=headers), 401)
+
+
 async def test_lookup_with_the_design_body(actions_replicas: Replicas) -> None:
     response = await actions_replicas.a.lookup(DESIGN_BODY)
     assert response.status_code == 200, response.text

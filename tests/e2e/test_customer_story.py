@@ -121,6 +121,7 @@ def test_a_vip_repeat_complainer_gets_a_composed_plan(
             "customer": {"tier": "vip", "signals": {"repeat_issue": True}},
             "language": "ko",
         },
+        headers=system.admin_headers,
     ).json()
     assert looked_up["modifiers"] == plan["modifiers"] and looked_up["priority"] == "urgent"
 

@@ -344,8 +344,10 @@ TABLE: dict[str, Row] = {
     ),
     "actions PUT /v1/taxonomy": cx_only(200, lambda _: Call(json={"taxonomy": taxonomy.seed().to_dict()})),
     "actions POST /v1/taxonomy/rollback": cx_only(409, lambda _: Call(json={"to_version": 9999})),
-    "actions POST /v1/plans:lookup": Row(
-        PUBLIC.statuses, lambda _: Call(json={"feedback": {"category": "food_quality", "store_id": STORE_A}})
+    "actions POST /v1/plans:lookup": row(
+        "200 200 200 200 200 200 200",
+        admin=200,
+        build=lambda _: Call(json={"feedback": {"category": "food_quality", "store_id": STORE_A}}),
     ),
     # --- notify: staff tokens (their stores, an area manager's area, the CX admin everything) --
     "notify POST /v1/auth/login": Row(

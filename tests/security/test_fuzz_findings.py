@@ -63,7 +63,9 @@ def test_nul_characters_are_422_in_every_service(secured: SecuredSystem) -> None
             headers={**admin, "Content-Type": "text/csv"},
         ),
         "lookup body": httpx.post(
-            f"{actions}/v1/plans:lookup", json={"feedback": {"category": "other", "touchpoint": "\x00"}}
+            f"{actions}/v1/plans:lookup",
+            json={"feedback": {"category": "other", "touchpoint": "\x00"}},
+            headers=admin,
         ),
     }
     for where, response in refused.items():
