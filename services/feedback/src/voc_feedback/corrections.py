@@ -26,6 +26,7 @@ from voc_platform.errors import FieldError, Invalid, NotFound
 from voc_platform.identity import Caller
 from voc_platform.ids import uuid7
 from voc_platform.outbox import add_event
+from voc_platform.records import copy_fields
 
 TIMELINE_KIND = "classification_corrected"
 
@@ -47,18 +48,7 @@ class Correction:
 
     @classmethod
     def of(cls, row: ClassificationCorrection) -> Correction:
-        return cls(
-            id=row.id,
-            feedback_id=row.feedback_id,
-            store_id=row.store_id,
-            sentiment=row.sentiment,
-            category=row.category,
-            previous_sentiment=row.previous_sentiment,
-            previous_category=row.previous_category,
-            model_version=row.model_version,
-            corrected_by=row.corrected_by,
-            corrected_at=row.corrected_at,
-        )
+        return copy_fields(cls, row)
 
 
 @dataclass(frozen=True, slots=True)
