@@ -26,7 +26,7 @@ from voc_platform.errors import FieldError, Invalid, NotFound
 from voc_platform.identity import Caller
 from voc_platform.ids import uuid7
 from voc_platform.outbox import add_event
-from voc_platform.records import copy_fields
+from voc_platform.records import copy_fields, fields_of
 
 TIMELINE_KIND = "classification_corrected"
 
@@ -216,21 +216,21 @@ def corrector(caller: Caller) -> str:
     return "admin" if caller.principal is None else caller.principal.staff_id[:64]
 
 
+#: The correction's fields the event carries as they are (the rest are renamed or converted).
+_EVENT_FIELDS = ("feedback_id", "store_id", "previous_sentiment", "previous_category", "corrected_by")
+
+
 def corrected_event(
     correction: Correction, *, sentiment: str, category: str
 ) -> events_pb2.ClassificationCorrected:
     return events_pb2.ClassificationCorrected(
+        **fields_of(correction, _EVENT_FIELDS),
         correction_id=correction.id,
-        feedback_id=correction.feedback_id,
-        store_id=correction.store_id,
         sentiment=sentiment,
         category=category,
-        previous_sentiment=correction.previous_sentiment,
-        previous_category=correction.previous_category,
         sentiment_corrected=correction.sentiment is not None,
         category_corrected=correction.category is not None,
         model_version=correction.model_version or "",
-        corrected_by=correction.corrected_by,
         corrected_at_ms=int(correction.corrected_at * 1000),
     )
 

@@ -149,24 +149,12 @@ async def _reopen(session: AsyncSession, *, original: Feedback, follow: FollowUp
         reopens_id=original.id,
     )
     session.add(child)
-    session.add(
-        TimelineEntry(
-            feedback_id=child.id,
-            at=now,
-            kind="received",
-            actor="customer",
-            detail={"channel": "survey", "reopens_id": original.id},
-            event_id=None,
-        )
-    )
-    session.add(
-        TimelineEntry(
-            feedback_id=original.id,
-            at=now,
-            kind="reopened",
-            actor="customer",
-            detail={"feedback_id": child.id, "csat": follow.csat},
-            event_id=None,
+    # The customer's answer is one moment on both cases: the new item received, the original reopened.
+    session.add_all(
+        TimelineEntry(feedback_id=case_id, at=now, kind=kind, actor="customer", detail=detail, event_id=None)
+        for case_id, kind, detail in (
+            (child.id, "received", {"channel": "survey", "reopens_id": original.id}),
+            (original.id, "reopened", {"feedback_id": child.id, "csat": follow.csat}),
         )
     )
     original.status = "reopened"
