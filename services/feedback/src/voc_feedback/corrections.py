@@ -11,7 +11,7 @@ call `correct`."""
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy import func, select
@@ -74,16 +74,7 @@ class LabelledExample:
     model_version: str | None
 
     def as_json(self) -> dict[str, str | None]:
-        return {
-            "feedback_id": self.feedback_id,
-            "text": self.text,
-            "language": self.language,
-            "sentiment": self.sentiment,
-            "category": self.category,
-            "corrected_at": datetime.fromtimestamp(self.corrected_at, tz=UTC).isoformat(),
-            "corrected_by": self.corrected_by,
-            "model_version": self.model_version,
-        }
+        return {**asdict(self), "corrected_at": datetime.fromtimestamp(self.corrected_at, tz=UTC).isoformat()}
 
 
 def check_labels(*, sentiment: str | None, category: str | None, where: str = "body") -> None:
@@ -275,16 +266,15 @@ async def labelled_examples(session: AsyncSession, *, since: float | None) -> li
     for correction, text, language, sentiment, category, customer_id, customer in rows:
         if not (text or "").strip() or (customer_id is not None and not customer):
             continue
+        # The item's text and effective labels; when and by whom from its correction.
         examples.append(
-            LabelledExample(
-                feedback_id=correction.feedback_id,
+            copy_fields(
+                LabelledExample,
+                correction,
                 text=text,
                 language=language,
                 sentiment=sentiment,
                 category=category,
-                corrected_at=correction.corrected_at,
-                corrected_by=correction.corrected_by,
-                model_version=correction.model_version,
             )
         )
     return examples

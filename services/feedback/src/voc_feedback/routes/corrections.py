@@ -18,6 +18,7 @@ from voc_feedback.deps import AuditDep, parse_period
 from voc_feedback.schemas import CorrectedOut, CorrectionIn, CorrectionOut
 from voc_platform.http import DatabaseDep, SessionDep, reject_unknown_params, require
 from voc_platform.identity import Caller, Permission
+from voc_platform.records import copy_fields
 
 router = APIRouter()
 CorrectorDep = Annotated[Caller, Depends(require(Permission.CLASSIFICATION_CORRECT))]
@@ -44,11 +45,8 @@ async def correct(
             category=body.category,
             audit=audit,
         )
-    return CorrectedOut(
-        feedback_id=feedback_id,
-        sentiment=done.sentiment,
-        category=done.category,
-        correction=CorrectionOut.of(done.correction),
+    return copy_fields(
+        CorrectedOut, done, feedback_id=feedback_id, correction=CorrectionOut.of(done.correction)
     )
 
 
