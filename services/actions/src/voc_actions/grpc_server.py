@@ -4,6 +4,7 @@ and GetTaxonomy (the published taxonomy every service loads, #20 §3)."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 from zoneinfo import ZoneInfo
 
@@ -109,9 +110,9 @@ def plan_reply(
     return reply
 
 
+@dataclass(eq=False)
 class ActionsServicer(actions_pb2_grpc.ActionsServiceServicer):
-    def __init__(self, live: LiveLibrary) -> None:
-        self.live = live
+    live: LiveLibrary
 
     async def GetActionPlan(
         self, request: actions_pb2.GetActionPlanRequest, context: aio.ServicerContext

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import KW_ONLY, dataclass
 
 from grpc import aio
 
@@ -24,12 +25,13 @@ from voc_platform.outbox import mark_processed
 SERVICE_NAME = feedback_pb2.DESCRIPTOR.services_by_name["FeedbackService"].full_name
 
 
+@dataclass(eq=False)
 class FeedbackServicer(feedback_pb2_grpc.FeedbackServiceServicer):
-    def __init__(self, database: Database, links: FollowUpLinks, *, identity: Identity, audit: Audit) -> None:
-        self.database = database
-        self.links = links
-        self.identity = identity
-        self.audit = audit
+    database: Database
+    links: FollowUpLinks
+    _: KW_ONLY
+    identity: Identity
+    audit: Audit
 
     async def GetFeedback(
         self, request: feedback_pb2.GetFeedbackRequest, context: aio.ServicerContext
