@@ -73,15 +73,7 @@ def plan_reply(
     st = request.store
     signals: dict[str, bool | int] = dict(cust.signals)
     signals["repeat_count"] = cust.repeat_count
-    facts = facts_of(
-        fb,
-        store_format=st.format,
-        store_region=st.region,
-        tier=cust.tier,
-        signals=signals,
-        local_time=_local_time(request),
-        household_relation=cust.household_relation,
-    )
+    facts = facts_of(fb, cust, st, signals=signals, local_time=_local_time(request))
     match = library.match(facts, request.kind or "plan")
     customer = template_values(cust.name, cust.tier, cust.last_visit, cust.repeat_count)
     store = {"name": st.name} if st.name else None
