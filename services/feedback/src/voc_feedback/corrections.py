@@ -32,6 +32,14 @@ TIMELINE_KIND = "classification_corrected"
 
 
 @dataclass(frozen=True, slots=True)
+class Labels:
+    """The labels a correction sets: None for one it leaves as the model put it."""
+
+    sentiment: str | None
+    category: str | None
+
+
+@dataclass(frozen=True, slots=True)
 class Correction:
     """One correction as stored: `sentiment` / `category` are None when not corrected."""
 
@@ -102,9 +110,8 @@ async def correct(
     session: AsyncSession,
     *,
     feedback_id: str,
+    labels: Labels,
     caller: Caller,
-    sentiment: str | None,
-    category: str | None,
     audit: Audit,
 ) -> Corrected:
     """Record `caller`'s correction (its permission checked at the edge) in the session's
@@ -112,6 +119,7 @@ async def correct(
     every store) and locked: another store's item is `NotFound`, as if it did not exist.
     Labels are checked first, so a refused correction writes nothing. The time is read once the
     row is locked, so of two concurrent corrections the later one is the one in force."""
+    sentiment, category = labels.sentiment, labels.category
     check_labels(sentiment=sentiment, category=category)
     query = select(Feedback).where(Feedback.id == feedback_id).with_for_update()
     scope = caller.scope

@@ -88,14 +88,10 @@ class FeedbackServicer(feedback_pb2_grpc.FeedbackServiceServicer):
         if caller is None:
             raise Unauthenticated("A staff access token is needed to correct a classification.")
         caller.require(Permission.CLASSIFICATION_CORRECT)
+        labels = corrections.Labels(request.sentiment or None, request.category or None)  # '': not given
         async with self.database.transaction() as session:
             done = await corrections.correct(
-                session,
-                feedback_id=request.feedback_id,
-                caller=caller,
-                sentiment=request.sentiment or None,
-                category=request.category or None,
-                audit=self.audit,
+                session, feedback_id=request.feedback_id, labels=labels, caller=caller, audit=self.audit
             )
         c = done.correction
         return feedback_pb2.CorrectClassificationResponse(

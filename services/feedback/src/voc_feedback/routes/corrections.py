@@ -36,14 +36,10 @@ async def correct(
 ) -> CorrectedOut:
     """Correct the item's sentiment and/or category; the item's own store(s) only (another
     store's item is 404, as if it did not exist)."""
+    labels = corrections.Labels(body.sentiment, body.category)
     async with database.transaction() as session:
         done = await corrections.correct(
-            session,
-            feedback_id=feedback_id,
-            caller=caller,
-            sentiment=body.sentiment,
-            category=body.category,
-            audit=audit,
+            session, feedback_id=feedback_id, labels=labels, caller=caller, audit=audit
         )
     return copy_fields(
         CorrectedOut, done, feedback_id=feedback_id, correction=CorrectionOut.of(done.correction)
