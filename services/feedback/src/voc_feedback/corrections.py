@@ -13,6 +13,7 @@ from __future__ import annotations
 import time
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -215,22 +216,31 @@ def corrector(caller: Caller) -> str:
     return "admin" if caller.principal is None else caller.principal.staff_id[:64]
 
 
-#: The correction's fields the event carries as they are (the rest are renamed or converted).
-_EVENT_FIELDS = ("feedback_id", "store_id", "previous_sentiment", "previous_category", "corrected_by")
+#: The correction's fields its messages carry as they are (the rest are renamed or converted).
+_MESSAGE_FIELDS = ("feedback_id", "previous_sentiment", "previous_category", "corrected_by")
+
+
+def message_fields(correction: Correction) -> dict[str, Any]:
+    """What the event and the gRPC answer (`CorrectClassificationResponse`) both carry of the
+    correction, as protobuf has it: milliseconds, '' for no model version."""
+    return {
+        **fields_of(correction, _MESSAGE_FIELDS),
+        "model_version": correction.model_version or "",
+        "corrected_at_ms": int(correction.corrected_at * 1000),
+    }
 
 
 def corrected_event(
     correction: Correction, *, sentiment: str, category: str
 ) -> events_pb2.ClassificationCorrected:
     return events_pb2.ClassificationCorrected(
-        **fields_of(correction, _EVENT_FIELDS),
+        **message_fields(correction),
+        store_id=correction.store_id,
         correction_id=correction.id,
         sentiment=sentiment,
         category=category,
         sentiment_corrected=correction.sentiment is not None,
         category_corrected=correction.category is not None,
-        model_version=correction.model_version or "",
-        corrected_at_ms=int(correction.corrected_at * 1000),
     )
 
 

@@ -93,16 +93,8 @@ class FeedbackServicer(feedback_pb2_grpc.FeedbackServiceServicer):
             done = await corrections.correct(
                 session, feedback_id=request.feedback_id, labels=labels, caller=caller, audit=self.audit
             )
-        c = done.correction
         return feedback_pb2.CorrectClassificationResponse(
-            feedback_id=c.feedback_id,
-            sentiment=done.sentiment,
-            category=done.category,
-            previous_sentiment=c.previous_sentiment,
-            previous_category=c.previous_category,
-            corrected_by=c.corrected_by,
-            corrected_at_ms=int(c.corrected_at * 1000),
-            model_version=c.model_version or "",
+            **corrections.message_fields(done.correction), sentiment=done.sentiment, category=done.category
         )
 
 
