@@ -10,11 +10,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends
 
 from voc_actions import publishing
-from voc_actions.deps import AuditDep, LiveDep
+from voc_actions.deps import LiveDep, PublishPartsDep
 from voc_actions.playbooks import Playbook
 from voc_actions.schemas import PublishIn, RollbackIn
 from voc_platform.errors import NotFound
-from voc_platform.http import DatabaseDep, require
+from voc_platform.http import require
 from voc_platform.identity import Caller, Permission
 
 router = APIRouter(prefix="/v1/playbooks", tags=["playbooks"])
@@ -52,42 +52,26 @@ def _named(playbook: Playbook) -> dict[str, Any]:
 
 
 @router.post(":validate", responses={401: {}, 403: {}, 422: {}})
-async def validate(
-    body: PublishIn, caller: PlaybookPublisher, database: DatabaseDep, live: LiveDep
-) -> dict[str, Any]:
+async def validate(body: PublishIn, caller: PlaybookPublisher, parts: PublishPartsDep) -> dict[str, Any]:
     """Check files as `PUT /v1/playbooks` would, without publishing: 200 with what they would
     publish, or 422 with every problem by file, line and field."""
-    playbooks = await publishing.validate(database=database, live=live, files=body.files)
+    playbooks = await publishing.validate(parts, files=body.files)
     return {"valid": True, "playbooks": [_named(p) for p in playbooks]}
 
 
 @router.post("/{playbook_id}/rollback", responses={401: {}, 403: {}, 404: {}, 409: {}, 422: {}})
 async def roll_back(
-    playbook_id: str,
-    caller: PlaybookPublisher,
-    database: DatabaseDep,
-    live: LiveDep,
-    audit: AuditDep,
-    body: RollbackIn | None = None,
+    playbook_id: str, caller: PlaybookPublisher, parts: PublishPartsDep, body: RollbackIn | None = None
 ) -> dict[str, Any]:
     """Make the version before the active one (or `to_version`) active again, republished as the
     next version; 409 when there is no earlier version."""
     published = await publishing.roll_back(
-        database=database,
-        live=live,
-        playbook_id=playbook_id,
-        to_version=(body or RollbackIn()).to_version,
-        actor=caller.actor,
-        audit=audit,
+        parts, playbook_id=playbook_id, to_version=(body or RollbackIn()).to_version, actor=caller.actor
     )
     return _published_json(published)
 
 
 @router.put("", responses={401: {}, 403: {}, 422: {}})
-async def publish(
-    body: PublishIn, caller: PlaybookPublisher, database: DatabaseDep, live: LiveDep, audit: AuditDep
-) -> dict[str, Any]:
-    published = await publishing.publish(
-        database=database, live=live, files=body.files, actor=caller.actor, audit=audit
-    )
+async def publish(body: PublishIn, caller: PlaybookPublisher, parts: PublishPartsDep) -> dict[str, Any]:
+    published = await publishing.publish(parts, files=body.files, actor=caller.actor)
     return _published_json(published)
