@@ -22,7 +22,7 @@ from voc_feedback import events, keys
 from voc_feedback.__main__ import MIGRATIONS
 from voc_feedback.cases import CaseEvent
 from voc_feedback.follow_up_links import FollowUpLinks
-from voc_feedback.intake import accept_feedback
+from voc_feedback.intake import IntakeParts, accept_feedback
 from voc_feedback.messages import SUBJECT_FOLLOW_UP_REQUESTED
 from voc_feedback.models import Feedback, FollowUp, TimelineEntry, outbox_table
 from voc_feedback.ratelimit import RateLimiter
@@ -73,7 +73,7 @@ async def run_scenario(database: Database, *, orm: bool) -> dict[str, Any]:
             }
         )
         intake = await accept_feedback(
-            database, key=key, body=body, idempotency_key=None, idempotency_ttl=60, limiter=limiter
+            IntakeParts(database, limiter, idempotency_ttl=60), key=key, body=body, idempotency_key=None
         )
         ids[name] = intake.feedback_id
     a, b, c = ids["A"], ids["B"], ids["C"]

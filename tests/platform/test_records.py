@@ -41,6 +41,11 @@ def test_copy_fields_builds_a_pydantic_model() -> None:
     assert copy_fields(PointOut, Point(3, 4)) == PointOut(x=3, y=4)
 
 
+def test_a_source_prefix_names_the_source_attributes() -> None:
+    settings = SimpleNamespace(point_x=1, point_y=2, x=9)
+    assert copy_fields(Point, settings, source_prefix="point_", label="l") == Point(1, 2, "l")
+
+
 def test_a_missing_attribute_is_an_error_not_a_silent_default() -> None:
     with pytest.raises(AttributeError):
         copy_fields(Point, SimpleNamespace(x=1))

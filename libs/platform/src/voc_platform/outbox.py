@@ -14,6 +14,7 @@ import logging
 import time
 import uuid
 from collections.abc import Callable, Sequence
+from dataclasses import KW_ONLY, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -217,6 +218,7 @@ MARK_INTERVAL_SECONDS = 1.0
 MARK_BATCH = 500
 
 
+@dataclass(eq=False)  # a relay is one running task, not a value
 class OutboxRelay:
     """Publishes committed outbox rows in order, in batches, acknowledged by JetStream.
 
@@ -229,30 +231,21 @@ class OutboxRelay:
     two-minute window) and consumers are idempotent besides.
     """
 
-    def __init__(
-        self,
-        database: Database,
-        outbox: Table,
-        bus: Bus,
-        *,
-        batch_size: int = 200,
-        poll_interval: float = 1.0,
-        retention_seconds: float = 3600.0,
-    ) -> None:
-        self.database = database
-        self.outbox = outbox
-        self.bus = bus
-        self.batch_size = batch_size
-        self.poll_interval = poll_interval
-        self.retention_seconds = retention_seconds
-        self._wake = asyncio.Event()
-        self._stopping = False
-        self._task: asyncio.Task[None] | None = None
-        self._last_purge = 0.0
-        self.published = 0
-        self._published_through = 0  # SQLite: rows up to this seq were acknowledged
-        self._unmarked: list[int] = []  # ... and these of them are not yet marked in the table
-        self._marked_at = time.monotonic()
+    database: Database
+    outbox: Table
+    bus: Bus
+    _: KW_ONLY
+    batch_size: int = 200
+    poll_interval: float = 1.0
+    retention_seconds: float = 3600.0
+    published: int = field(default=0, init=False)
+    _wake: asyncio.Event = field(default_factory=asyncio.Event, init=False)
+    _stopping: bool = field(default=False, init=False)
+    _task: asyncio.Task[None] | None = field(default=None, init=False)
+    _last_purge: float = field(default=0.0, init=False)
+    _published_through: int = field(default=0, init=False)  # SQLite: rows up to this seq were acknowledged
+    _unmarked: list[int] = field(default_factory=list, init=False)  # ... of them not yet marked in the table
+    _marked_at: float = field(default_factory=time.monotonic, init=False)
 
     def wake(self) -> None:
         self._wake.set()

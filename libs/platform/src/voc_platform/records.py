@@ -37,12 +37,13 @@ def _field_names(cls: type) -> tuple[str, ...]:
     return names
 
 
-def copy_fields(cls: type[T], source: object, /, **given: Any) -> T:
+def copy_fields(cls: type[T], source: object, /, *, source_prefix: str = "", **given: Any) -> T:
     """A `cls` (a dataclass or pydantic model) whose fields are `source`'s attributes of the
-    same names, except those `given`, which win.
+    same names (after `source_prefix`: settings' `nats_user` for a field `user`), except those
+    `given`, which win.
 
     For the many "a row as its answer / event / value" mappings where every name is the same on
     both sides: the field list is the class's own, so it is written once. Not for hot paths (about
     a microsecond per field); a field `source` lacks must be `given`."""
-    values = {name: getattr(source, name) for name in _field_names(cls) if name not in given}
+    values = {name: getattr(source, source_prefix + name) for name in _field_names(cls) if name not in given}
     return cls(**values, **given)

@@ -23,6 +23,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from voc_platform.bus import NatsSecurity
 from voc_platform.grpc import GrpcTls
+from voc_platform.records import copy_fields
 
 DEV_ADMIN_TOKEN = "dev-admin-token"  # noqa: S105 - the refused-outside-development default
 DEV_INTERNAL_TOKEN = "dev-internal-token"  # noqa: S105
@@ -182,15 +183,7 @@ class ServiceSettings(BaseSettings):
 
     def nats_security(self) -> NatsSecurity:
         """The NATS credentials and TLS of this service (all empty on the embedded default)."""
-        return NatsSecurity(
-            user=self.nats_user,
-            password=self.nats_password,
-            creds=self.nats_creds,
-            nkey_seed=self.nats_nkey_seed,
-            tls_ca=self.nats_tls_ca,
-            tls_cert=self.nats_tls_cert,
-            tls_key=self.nats_tls_key,
-        )
+        return copy_fields(NatsSecurity, self, source_prefix="nats_")
 
     def grpc_tls(self) -> GrpcTls | None:
         """gRPC TLS for this service's server and its clients, or None (plain, the default)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
 from nats.aio.msg import Msg
 
@@ -14,13 +15,13 @@ from voc_platform.periodic import every
 log = logging.getLogger(__name__)
 
 
+@dataclass(eq=False)
 class Reloader:
     """The published event reaches every replica through a plain NATS subscription (fan-out);
     the periodic check covers a replica that was disconnected when it was sent."""
 
-    def __init__(self, database: Database, live: LiveLibrary) -> None:
-        self.database = database
-        self.live = live
+    database: Database
+    live: LiveLibrary
 
     async def reload_if_newer(self) -> bool:
         # The taxonomy first: a newer publication may name a category only it has.

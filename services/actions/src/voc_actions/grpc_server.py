@@ -4,6 +4,7 @@ and GetTaxonomy (the published taxonomy every service loads, #20 §3)."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 from zoneinfo import ZoneInfo
 
@@ -72,15 +73,7 @@ def plan_reply(
     st = request.store
     signals: dict[str, bool | int] = dict(cust.signals)
     signals["repeat_count"] = cust.repeat_count
-    facts = facts_of(
-        fb,
-        store_format=st.format,
-        store_region=st.region,
-        tier=cust.tier,
-        signals=signals,
-        local_time=_local_time(request),
-        household_relation=cust.household_relation,
-    )
+    facts = facts_of(fb, cust, st, signals=signals, local_time=_local_time(request))
     match = library.match(facts, request.kind or "plan")
     customer = template_values(cust.name, cust.tier, cust.last_visit, cust.repeat_count)
     store = {"name": st.name} if st.name else None
@@ -109,9 +102,9 @@ def plan_reply(
     return reply
 
 
+@dataclass(eq=False)
 class ActionsServicer(actions_pb2_grpc.ActionsServiceServicer):
-    def __init__(self, live: LiveLibrary) -> None:
-        self.live = live
+    live: LiveLibrary
 
     async def GetActionPlan(
         self, request: actions_pb2.GetActionPlanRequest, context: aio.ServicerContext

@@ -15,8 +15,9 @@ from typing import TYPE_CHECKING, Any
 from voc_actions.playbooks import Facts, Library, Plan, render_plan
 
 if TYPE_CHECKING:
+    from voc.actions.v1 import actions_pb2
     from voc.common.v1 import common_pb2
-    from voc_actions.schemas import LookupFeedback
+    from voc_actions.schemas import LookupCustomer, LookupFeedback, LookupStore
 
 DEFAULT_LANGUAGE = "ko"
 
@@ -36,15 +37,14 @@ class PlanQuery:
 
 def facts_of(
     feedback: LookupFeedback | common_pb2.FeedbackFacts,
+    customer: LookupCustomer | actions_pb2.CustomerFacts,
+    store: LookupStore | actions_pb2.StoreFacts,
     *,
-    store_format: str | None,
-    store_region: str | None,
-    tier: str | None,
     signals: dict[str, Any],
     local_time: datetime | None,
-    household_relation: str | None = None,
 ) -> Facts:
-    """The facts a lookup matches on: a blank value is unknown, a missing category is other."""
+    """The facts a lookup matches on: a blank value is unknown, a missing category is other.
+    `signals` are the caller's own (gRPC adds the repeat count to the customer's)."""
     return Facts(
         category=feedback.category or "other",
         severity=feedback.severity or None,
@@ -52,13 +52,13 @@ def facts_of(
         channel=feedback.channel or None,
         touchpoint=feedback.touchpoint or None,
         store_id=feedback.store_id or None,
-        store_format=store_format or None,
-        store_region=store_region or None,
+        store_format=store.format or None,
+        store_region=store.region or None,
         language=feedback.language or None,
-        customer_tier=tier or None,
+        customer_tier=customer.tier or None,
         signals=signals,
         local_time=local_time,
-        household_relation=household_relation or None,
+        household_relation=customer.household_relation or None,
     )
 
 

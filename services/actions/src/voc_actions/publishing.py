@@ -34,11 +34,20 @@ class Published:
     playbooks: list[Playbook]  # what this publication added, by id
 
 
-async def publish(
-    *, database: Database, live: LiveLibrary, files: dict[str, str], actor: Actor, audit: Audit
-) -> Published:
+@dataclass(frozen=True, slots=True)
+class PublishParts:
+    """What publishing (playbooks and the taxonomy alike) needs of the app: the database it is
+    recorded in, this replica's live library (checked against, then serving it) and the audit log."""
+
+    database: Database
+    live: LiveLibrary
+    audit: Audit
+
+
+async def publish(parts: PublishParts, *, files: dict[str, str], actor: Actor) -> Published:
     """Record a publication (`record_publication`) and its audit entry and, once committed,
     serve it on this replica."""
+    database, live, audit = parts.database, parts.live, parts.audit
     async with database.transaction() as session:
         published = await record_publication(session, live=live, files=files, actor=actor.name)
         await audit.record(
@@ -59,17 +68,12 @@ _VERSION_LINE = re.compile(r"^version:[ \t]*\d+[ \t]*(#.*)?$", re.MULTILINE)
 
 
 async def roll_back(
-    *,
-    database: Database,
-    live: LiveLibrary,
-    playbook_id: str,
-    to_version: int | None,
-    actor: Actor,
-    audit: Audit,
+    parts: PublishParts, *, playbook_id: str, to_version: int | None, actor: Actor
 ) -> Published:
     """Make an earlier version of a playbook (the one before the active, or `to_version`) the
     active one again: its own file, as published then, republished as the next version (versions
     only grow, so history keeps both), validated and recorded like any publication."""
+    database, live, audit = parts.database, parts.live, parts.audit
     versions = live.library.versions(playbook_id)
     if not versions:
         raise NotFound(f"No playbook '{playbook_id}'.")
@@ -160,11 +164,11 @@ async def _checked(
     return parsed, merged
 
 
-async def validate(*, database: Database, live: LiveLibrary, files: dict[str, str]) -> list[Playbook]:
+async def validate(parts: PublishParts, *, files: dict[str, str]) -> list[Playbook]:
     """What publishing `files` now would add, or PlaybooksRejected with every problem by file,
     line and field; nothing is written (the console's check before it publishes)."""
-    async with database.session() as session:
-        parsed, _ = await _checked(session, live=live, files=files)
+    async with parts.database.session() as session:
+        parsed, _ = await _checked(session, live=parts.live, files=files)
     return list(parsed.playbooks)
 
 

@@ -140,15 +140,7 @@ class LookupIn(BaseModel):
     def query(self) -> PlanQuery:
         """The lookup as the domain takes it: blank values are unknown, a missing category is other."""
         fb, cust, store = self.feedback, self.customer, self.store
-        facts = facts_of(
-            fb,
-            store_format=store.format,
-            store_region=store.region,
-            tier=cust.tier,
-            signals=dict(cust.signals),
-            local_time=self.local_time,
-            household_relation=cust.household_relation,
-        )
+        facts = facts_of(fb, cust, store, signals=dict(cust.signals), local_time=self.local_time)
         return PlanQuery(
             facts=facts,
             language=self.language or fb.language or DEFAULT_LANGUAGE,

@@ -18,8 +18,8 @@ from voc_actions import publishing
 from voc_actions.live import LiveLibrary
 from voc_actions.models import TaxonomyVersion, outbox_table
 from voc_actions.playbooks import Library
+from voc_actions.publishing import PublishParts
 from voc_platform import taxonomy
-from voc_platform.audit import Audit
 from voc_platform.db import Database
 from voc_platform.errors import Conflict, FieldError, Invalid
 from voc_platform.identity import Actor
@@ -117,27 +117,26 @@ async def _record(session: AsyncSession, checked: Checked, *, actor: str) -> Tax
     return row
 
 
-async def validate(*, database: Database, live: LiveLibrary, document: Any, files: dict[str, str]) -> Checked:
+async def validate(parts: PublishParts, *, document: Any, files: dict[str, str]) -> Checked:
     """What publishing would make, or `Invalid` with every problem; nothing is written."""
-    async with database.session() as session:
-        checked, _, _ = await _check(session, live=live, document=document, files=files, actor="")
+    async with parts.database.session() as session:
+        checked, _, _ = await _check(session, live=parts.live, document=document, files=files, actor="")
         await session.rollback()
     return checked
 
 
 async def publish(
+    parts: PublishParts,
     *,
-    database: Database,
-    live: LiveLibrary,
     document: Any,
     files: dict[str, str],
     actor: Actor,
-    audit: Audit,
     action: str = "taxonomy.publish",
     detail: dict[str, Any] | None = None,
 ) -> Checked:
     """Record the next taxonomy version (and `files`' playbooks) with its event and audit entry
     in one transaction, then serve both on this replica (the others reload on the events)."""
+    database, live, audit = parts.database, parts.live, parts.audit
     async with database.transaction() as session:
         await publishing.lock_publications(session)
         checked, published, previous = await _check(
@@ -163,12 +162,10 @@ async def publish(
     return checked
 
 
-async def roll_back(
-    *, database: Database, live: LiveLibrary, to_version: int | None, actor: Actor, audit: Audit
-) -> Checked:
+async def roll_back(parts: PublishParts, *, to_version: int | None, actor: Actor) -> Checked:
     """Republish an earlier version's document (the one before the newest, or `to_version`) as
     the next version, checked like any other: 409 when there is none."""
-    async with database.session() as session:
+    async with parts.database.session() as session:
         newest = await latest(session)
         wanted = to_version if to_version is not None else newest.version - 1
         row = await session.get(TaxonomyVersion, wanted) if 1 <= wanted < newest.version else None
@@ -178,12 +175,10 @@ async def roll_back(
     if document is None:
         raise Conflict(f"There is no earlier taxonomy version {wanted} (newest: {newest.version}).")
     return await publish(
-        database=database,
-        live=live,
+        parts,
         document=document,
         files={},
         actor=actor,
-        audit=audit,
         action="taxonomy.rollback",
         detail={"from_version": newest.version, "to_content_of": wanted},
     )

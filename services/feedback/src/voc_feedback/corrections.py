@@ -11,8 +11,9 @@ call `correct`."""
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -26,8 +27,17 @@ from voc_platform.errors import FieldError, Invalid, NotFound
 from voc_platform.identity import Caller
 from voc_platform.ids import uuid7
 from voc_platform.outbox import add_event
+from voc_platform.records import copy_fields, fields_of
 
 TIMELINE_KIND = "classification_corrected"
+
+
+@dataclass(frozen=True, slots=True)
+class Labels:
+    """The labels a correction sets: None for one it leaves as the model put it."""
+
+    sentiment: str | None
+    category: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,18 +57,7 @@ class Correction:
 
     @classmethod
     def of(cls, row: ClassificationCorrection) -> Correction:
-        return cls(
-            id=row.id,
-            feedback_id=row.feedback_id,
-            store_id=row.store_id,
-            sentiment=row.sentiment,
-            category=row.category,
-            previous_sentiment=row.previous_sentiment,
-            previous_category=row.previous_category,
-            model_version=row.model_version,
-            corrected_by=row.corrected_by,
-            corrected_at=row.corrected_at,
-        )
+        return copy_fields(cls, row)
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,16 +83,7 @@ class LabelledExample:
     model_version: str | None
 
     def as_json(self) -> dict[str, str | None]:
-        return {
-            "feedback_id": self.feedback_id,
-            "text": self.text,
-            "language": self.language,
-            "sentiment": self.sentiment,
-            "category": self.category,
-            "corrected_at": datetime.fromtimestamp(self.corrected_at, tz=UTC).isoformat(),
-            "corrected_by": self.corrected_by,
-            "model_version": self.model_version,
-        }
+        return {**asdict(self), "corrected_at": datetime.fromtimestamp(self.corrected_at, tz=UTC).isoformat()}
 
 
 def check_labels(*, sentiment: str | None, category: str | None, where: str = "body") -> None:
@@ -121,9 +111,8 @@ async def correct(
     session: AsyncSession,
     *,
     feedback_id: str,
+    labels: Labels,
     caller: Caller,
-    sentiment: str | None,
-    category: str | None,
     audit: Audit,
 ) -> Corrected:
     """Record `caller`'s correction (its permission checked at the edge) in the session's
@@ -131,6 +120,7 @@ async def correct(
     every store) and locked: another store's item is `NotFound`, as if it did not exist.
     Labels are checked first, so a refused correction writes nothing. The time is read once the
     row is locked, so of two concurrent corrections the later one is the one in force."""
+    sentiment, category = labels.sentiment, labels.category
     check_labels(sentiment=sentiment, category=category)
     query = select(Feedback).where(Feedback.id == feedback_id).with_for_update()
     scope = caller.scope
@@ -226,22 +216,31 @@ def corrector(caller: Caller) -> str:
     return "admin" if caller.principal is None else caller.principal.staff_id[:64]
 
 
+#: The correction's fields its messages carry as they are (the rest are renamed or converted).
+_MESSAGE_FIELDS = ("feedback_id", "previous_sentiment", "previous_category", "corrected_by")
+
+
+def message_fields(correction: Correction) -> dict[str, Any]:
+    """What the event and the gRPC answer (`CorrectClassificationResponse`) both carry of the
+    correction, as protobuf has it: milliseconds, '' for no model version."""
+    return {
+        **fields_of(correction, _MESSAGE_FIELDS),
+        "model_version": correction.model_version or "",
+        "corrected_at_ms": int(correction.corrected_at * 1000),
+    }
+
+
 def corrected_event(
     correction: Correction, *, sentiment: str, category: str
 ) -> events_pb2.ClassificationCorrected:
     return events_pb2.ClassificationCorrected(
-        correction_id=correction.id,
-        feedback_id=correction.feedback_id,
+        **message_fields(correction),
         store_id=correction.store_id,
+        correction_id=correction.id,
         sentiment=sentiment,
         category=category,
-        previous_sentiment=correction.previous_sentiment,
-        previous_category=correction.previous_category,
         sentiment_corrected=correction.sentiment is not None,
         category_corrected=correction.category is not None,
-        model_version=correction.model_version or "",
-        corrected_by=correction.corrected_by,
-        corrected_at_ms=int(correction.corrected_at * 1000),
     )
 
 
@@ -285,16 +284,15 @@ async def labelled_examples(session: AsyncSession, *, since: float | None) -> li
     for correction, text, language, sentiment, category, customer_id, customer in rows:
         if not (text or "").strip() or (customer_id is not None and not customer):
             continue
+        # The item's text and effective labels; when and by whom from its correction.
         examples.append(
-            LabelledExample(
-                feedback_id=correction.feedback_id,
+            copy_fields(
+                LabelledExample,
+                correction,
                 text=text,
                 language=language,
                 sentiment=sentiment,
                 category=category,
-                corrected_at=correction.corrected_at,
-                corrected_by=correction.corrected_by,
-                model_version=correction.model_version,
             )
         )
     return examples

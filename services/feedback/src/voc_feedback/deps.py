@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Annotated, Literal, NamedTuple
+from typing import Annotated, Literal
 
 from fastapi import Depends, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials
@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from voc_feedback import keys, stores
 from voc_feedback.analytics import Sla
 from voc_feedback.follow_up_links import FollowUpLinks
+from voc_feedback.intake import IntakeParts
 from voc_feedback.listing import FeedbackFilter, Scope
 from voc_feedback.model_registry import LiveClassifier
 from voc_feedback.ratelimit import RateLimiter
@@ -22,7 +23,6 @@ from voc_feedback.schemas import Channel
 from voc_feedback.settings import Settings
 from voc_platform import taxonomy
 from voc_platform.audit import Audit
-from voc_platform.db import Database
 from voc_platform.errors import FieldError, Forbidden, Invalid
 from voc_platform.http import (
     BearerDep,
@@ -37,15 +37,6 @@ from voc_platform.identity import Actor, Caller, Identity, Permission
 # Dependencies are coroutines: a plain function would run in the thread pool on every request.
 SettingsDep = Annotated[Settings, Depends(app_state("settings"))]
 RateLimiterDep = Annotated[RateLimiter, Depends(app_state("rate_limiter"))]  # per-key token buckets
-
-
-class IntakeParts(NamedTuple):
-    """What intake needs of the app, as one dependency: FastAPI spends ~9 us of CPU resolving
-    each dependency, and intake is the busiest route."""
-
-    database: Database
-    limiter: RateLimiter
-    idempotency_ttl: float
 
 
 async def get_intake_parts(request: Request) -> IntakeParts:

@@ -4,6 +4,7 @@ answer, and reopen the case as a new linked item when the answer is unhappy."""
 from __future__ import annotations
 
 import time
+from dataclasses import asdict, replace
 from typing import Any
 
 from sqlalchemy import select, update
@@ -117,24 +118,23 @@ async def _reopen(session: AsyncSession, *, original: Feedback, follow: FollowUp
     result = classify(
         text, csat=follow.csat, nps=None, ces=None, language=None if text else original.language
     )
-    # The complaint is the original one unless the customer names another; an unhappy answer
-    # after a "resolution" is at least high severity.
-    category = result.category if result.category != "other" else original.category
-    severity = max(result.severity, original.severity, "high", key=lambda s: SEVERITY_RANK.get(s, 0))
+    # The answer's classification, but negative; the complaint is the original one unless the
+    # customer names another; an unhappy answer after a "resolution" is at least high severity.
+    labels = replace(
+        result,
+        language=result.language if text else original.language,
+        sentiment="negative",
+        score=min(result.score, -0.5),
+        category=result.category if result.category != "other" else original.category,
+        severity=max(result.severity, original.severity, "high", key=lambda s: SEVERITY_RANK.get(s, 0)),
+        explanation=[*result.explanation, f"reopens {original.id}: follow-up csat {follow.csat}"],
+    )
     child = Feedback(
         id=uuid7(),
         store_id=original.store_id,
         channel="survey",
         text=text,
-        language=result.language if text else original.language,
-        sentiment="negative",
-        score=min(result.score, -0.5),
-        category=category,
-        severity=severity,
-        explanation=[*result.explanation, f"reopens {original.id}: follow-up csat {follow.csat}"],
-        confidence=result.confidence,
-        category_confidence=result.category_confidence,
-        model_version=result.model_version,
+        **asdict(labels),  # a classification's fields are the row's classification columns
         csat=follow.csat,
         nps=None,
         ces=None,
@@ -149,24 +149,12 @@ async def _reopen(session: AsyncSession, *, original: Feedback, follow: FollowUp
         reopens_id=original.id,
     )
     session.add(child)
-    session.add(
-        TimelineEntry(
-            feedback_id=child.id,
-            at=now,
-            kind="received",
-            actor="customer",
-            detail={"channel": "survey", "reopens_id": original.id},
-            event_id=None,
-        )
-    )
-    session.add(
-        TimelineEntry(
-            feedback_id=original.id,
-            at=now,
-            kind="reopened",
-            actor="customer",
-            detail={"feedback_id": child.id, "csat": follow.csat},
-            event_id=None,
+    # The customer's answer is one moment on both cases: the new item received, the original reopened.
+    session.add_all(
+        TimelineEntry(feedback_id=case_id, at=now, kind=kind, actor="customer", detail=detail, event_id=None)
+        for case_id, kind, detail in (
+            (child.id, "received", {"channel": "survey", "reopens_id": original.id}),
+            (original.id, "reopened", {"feedback_id": child.id, "csat": follow.csat}),
         )
     )
     original.status = "reopened"

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import KW_ONLY, dataclass
 
 from grpc import aio
 
@@ -24,12 +25,13 @@ from voc_platform.outbox import mark_processed
 SERVICE_NAME = feedback_pb2.DESCRIPTOR.services_by_name["FeedbackService"].full_name
 
 
+@dataclass(eq=False)
 class FeedbackServicer(feedback_pb2_grpc.FeedbackServiceServicer):
-    def __init__(self, database: Database, links: FollowUpLinks, *, identity: Identity, audit: Audit) -> None:
-        self.database = database
-        self.links = links
-        self.identity = identity
-        self.audit = audit
+    database: Database
+    links: FollowUpLinks
+    _: KW_ONLY
+    identity: Identity
+    audit: Audit
 
     async def GetFeedback(
         self, request: feedback_pb2.GetFeedbackRequest, context: aio.ServicerContext
@@ -86,25 +88,13 @@ class FeedbackServicer(feedback_pb2_grpc.FeedbackServiceServicer):
         if caller is None:
             raise Unauthenticated("A staff access token is needed to correct a classification.")
         caller.require(Permission.CLASSIFICATION_CORRECT)
+        labels = corrections.Labels(request.sentiment or None, request.category or None)  # '': not given
         async with self.database.transaction() as session:
             done = await corrections.correct(
-                session,
-                feedback_id=request.feedback_id,
-                caller=caller,
-                sentiment=request.sentiment or None,
-                category=request.category or None,
-                audit=self.audit,
+                session, feedback_id=request.feedback_id, labels=labels, caller=caller, audit=self.audit
             )
-        c = done.correction
         return feedback_pb2.CorrectClassificationResponse(
-            feedback_id=c.feedback_id,
-            sentiment=done.sentiment,
-            category=done.category,
-            previous_sentiment=c.previous_sentiment,
-            previous_category=c.previous_category,
-            corrected_by=c.corrected_by,
-            corrected_at_ms=int(c.corrected_at * 1000),
-            model_version=c.model_version or "",
+            **corrections.message_fields(done.correction), sentiment=done.sentiment, category=done.category
         )
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 from sqlalchemy import bindparam, delete, insert, select
@@ -24,6 +24,15 @@ from voc_platform.dbsync import Prepared, Reader
 from voc_platform.errors import Conflict, FieldError, Forbidden
 from voc_platform.ids import uuid7
 from voc_platform.outbox import insert_outbox_rows, outbox_rows, wake_relays
+
+
+class IntakeParts(NamedTuple):
+    """What intake needs of the app (the route takes it as one dependency: FastAPI spends ~9 us
+    of CPU resolving each, and intake is the busiest route)."""
+
+    database: Database
+    limiter: RateLimiter
+    idempotency_ttl: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,21 +71,15 @@ _FEEDBACK_INSERT = Prepared(insert(Feedback))
 
 
 async def accept_feedback(
-    database: Database,
-    *,
-    key: str,
-    body: FeedbackIn,
-    idempotency_key: str | None,
-    idempotency_ttl: float,
-    limiter: RateLimiter,
+    parts: IntakeParts, *, key: str, body: FeedbackIn, idempotency_key: str | None
 ) -> Intake:
     """The key is checked by a read outside any transaction and throttled (`RateLimited`), then
     the item and its event are committed together in one `dbsync` write hop (prepared
     statements, no ORM session) before the answer."""
-    api_key: KeyIdentity = await dbsync.read(database, keys.authenticate, key)
-    limiter.admit(api_key.id)
-    write = _prepare(api_key=api_key, body=body, idempotency_key=idempotency_key, ttl=idempotency_ttl)
-    intake = await dbsync.write(database, _store, write)
+    api_key: KeyIdentity = await dbsync.read(parts.database, keys.authenticate, key)
+    parts.limiter.admit(api_key.id)
+    write = _prepare(api_key=api_key, body=body, idempotency_key=idempotency_key, ttl=parts.idempotency_ttl)
+    intake = await dbsync.write(parts.database, _store, write)
     if not intake.replay:
         wake_relays()
     metrics.count_accepted(write.feedback["channel"], replay=intake.replay)

@@ -231,9 +231,17 @@ async def _lock(session: AsyncSession) -> None:
 
 
 async def _activate(
-    session: AsyncSession, *, target: ClassifierModel | None, previous: str | None, now: float
+    session: AsyncSession,
+    target: ClassifierModel | None,
+    previous: str | None,
+    audit: Audit,
+    actor: Actor,
+    action: str,
+    detail: dict[str, Any],
 ) -> Active:
-    """Retire the active row, make `target` active (None: the packaged model), and add the event."""
+    """Retire the active row, make `target` active (None: the packaged model), add the event and
+    audit the change (`action` by `actor`): every change of the active model goes through here."""
+    now = time.time()
     await session.execute(
         update(ClassifierModel).where(ClassifierModel.status == "active").values(status="retired")
     )
@@ -250,6 +258,9 @@ async def _activate(
             version=version, previous_version=previous or builtin_version(), promoted_at_ms=int(now * 1000)
         ),
         event_id=f"classifier:{version}:{int(now * 1000)}",
+    )
+    await audit.record(
+        session, actor=actor, action=action, target=f"classifier_model:{version}", detail=detail
     )
     return Active(target.version, now) if target is not None else Active(None, None)
 
@@ -294,14 +305,8 @@ async def promote(
                 found=found,
                 baseline=baseline,
             )
-        active = await _activate(session, target=row, previous=current.version, now=time.time())
-        await audit.record(
-            session,
-            actor=actor,
-            action="classifier.promote",
-            target=f"classifier_model:{version}",
-            detail={"previous": baseline, "gate": gate},
-        )
+        detail = {"previous": baseline, "gate": gate}
+        active = await _activate(session, row, current.version, audit, actor, "classifier.promote", detail)
     await _serve(live, active, row.bundle)
     return row, baseline
 
@@ -323,13 +328,9 @@ async def rollback(
                 raise Conflict(f"Version '{version}' was never active; promote it (the gate applies).")
         if version == previous:
             raise Conflict(f"Version '{version}' is active already.")
-        active = await _activate(session, target=target, previous=current.version, now=time.time())
-        await audit.record(
-            session,
-            actor=actor,
-            action="classifier.rollback",
-            target=f"classifier_model:{version}",
-            detail={"previous": previous},
+        detail = {"previous": previous}
+        active = await _activate(
+            session, target, current.version, audit, actor, "classifier.rollback", detail
         )
     await _serve(live, active, target.bundle if target is not None else None)
     return version, previous

@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from voc_platform.records import copy_fields
+
 if TYPE_CHECKING:
     from voc_feedback.corrections import Correction
     from voc_feedback.models import ApiKey, Feedback, FollowUp, Store, TimelineEntry
@@ -184,20 +186,13 @@ class FeedbackSummary(BaseModel):
 
     @classmethod
     def of(cls, row: Feedback) -> FeedbackSummary:
-        return cls(
-            id=row.id,
-            store_id=row.store_id,
-            channel=row.channel,
-            text=row.text,
+        return copy_fields(
+            cls,
+            row,
             ratings=Ratings(csat=row.csat, nps=row.nps, ces=row.ces),
-            customer_id=row.customer_id,
-            revisit_intent=row.revisit_intent,
-            touchpoint=row.touchpoint,
             occurred_at=_ts(row.occurred_at),
             received_at=_ts(row.received_at),
-            status=row.status,
             classification=Classification.of(row),
-            reopens_id=row.reopens_id,
         )
 
 
@@ -223,15 +218,7 @@ class CorrectionOut(BaseModel):
 
     @classmethod
     def of(cls, correction: Correction) -> CorrectionOut:
-        return cls(
-            sentiment=correction.sentiment,
-            category=correction.category,
-            previous_sentiment=correction.previous_sentiment,
-            previous_category=correction.previous_category,
-            model_version=correction.model_version,
-            by=correction.corrected_by,
-            at=_ts(correction.corrected_at),
-        )
+        return copy_fields(cls, correction, by=correction.corrected_by, at=_ts(correction.corrected_at))
 
 
 class CorrectedOut(BaseModel):
@@ -295,15 +282,12 @@ class ApiKeyOut(BaseModel):
 
     @classmethod
     def of(cls, row: ApiKey) -> ApiKeyOut:
-        return cls(
-            id=row.id,
-            name=row.name,
-            prefix=row.prefix,
-            store_ids=row.store_ids,
+        return copy_fields(
+            cls,
+            row,
             created_at=_ts(row.created_at),
             revoked_at=_ts(row.revoked_at) if row.revoked_at else None,
             expires_at=_ts(row.expires_at) if row.expires_at else None,
-            replaced_by=row.replaced_by,
         )
 
 

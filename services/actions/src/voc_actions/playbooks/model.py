@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from voc_actions.playbooks.template import Template
+from voc_platform.records import fields_of
 
 #: Lower sorts first: urgent beats normal beats info on a specificity tie.
 PRIORITY_RANK: dict[str, int] = {"urgent": 0, "normal": 1, "info": 2}
@@ -360,6 +361,9 @@ class PlanStep:
     text: str
     role: str
 
+    def to_dict(self) -> dict[str, str]:
+        return {"text": self.text, "role": self.role}
+
 
 @dataclass
 class Plan:
@@ -381,11 +385,8 @@ class Plan:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "playbook_id": self.playbook_id,
-            "version": self.version,
-            "title": self.title,
-            "priority": self.priority,
-            "steps": [{"text": s.text, "role": s.role} for s in self.steps],
+            **fields_of(self, ("playbook_id", "version", "title", "priority")),
+            "steps": [s.to_dict() for s in self.steps],
             "script": self.script,
             "sla": self.sla.to_dict(),
             "notify_roles": list(self.notify_roles),

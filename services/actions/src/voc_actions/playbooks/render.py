@@ -6,7 +6,10 @@ import re
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
+from importlib.resources import files
 from typing import Any
+
+import yaml
 
 from voc_actions.playbooks.model import (
     LANGUAGES,
@@ -21,27 +24,12 @@ from voc_actions.playbooks.model import (
 from voc_actions.playbooks.template import VARIABLES, Template
 from voc_platform.taxonomy import label
 
-TIER_LABELS: dict[str, dict[str, str]] = {
-    "vip": {"ko": "VIP", "en": "VIP"},
-    "vvip": {"ko": "VVIP", "en": "VVIP"},
-    "platinum": {"ko": "플래티넘", "en": "Platinum"},
-    "gold": {"ko": "골드", "en": "Gold"},
-    "silver": {"ko": "실버", "en": "Silver"},
-    "bronze": {"ko": "브론즈", "en": "Bronze"},
-    "basic": {"ko": "일반", "en": "Standard"},
-    "standard": {"ko": "일반", "en": "Standard"},
-}
-CHANNEL_LABELS: dict[str, dict[str, str]] = {
-    "kiosk": {"ko": "키오스크", "en": "kiosk"},
-    "app": {"ko": "앱", "en": "app"},
-    "web": {"ko": "웹사이트", "en": "website"},
-    "survey": {"ko": "설문", "en": "survey"},
-    "sms": {"ko": "문자", "en": "text message"},
-    "email": {"ko": "이메일", "en": "e-mail"},
-    "call_center": {"ko": "고객센터", "en": "call center"},
-    "chatbot": {"ko": "챗봇", "en": "chatbot"},
-    "social": {"ko": "SNS", "en": "social media"},
-}
+#: The words inserted for a tier and a channel, per language: data, so they live in labels.yaml.
+_LABELS: dict[str, dict[str, dict[str, str]]] = yaml.safe_load(
+    files("voc_actions.playbooks").joinpath("labels.yaml").read_text("utf-8")
+)
+TIER_LABELS = _LABELS["tiers"]
+CHANNEL_LABELS = _LABELS["channels"]
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
 _MAX_VALUE = 60
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 import yaml
@@ -84,13 +85,13 @@ def format_duration(seconds: int) -> str:
     return "".join(f"{v}{u}" for v, u in ((h, "h"), (m, "m"), (s, "s")) if v) or "0s"
 
 
+@dataclass(eq=False)
 class Source:
     """One file being validated: its node tree (for line numbers) and the problem list."""
 
-    def __init__(self, file: str, root: yaml.Node, problems: list[PlaybookProblem]) -> None:
-        self.file = file
-        self.root = root
-        self.problems = problems
+    file: str
+    root: yaml.Node
+    problems: list[PlaybookProblem]
 
     def line(self, path: PathT) -> int | None:
         node: yaml.Node = self.root

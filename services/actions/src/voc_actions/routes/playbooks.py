@@ -10,19 +10,20 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends
 
 from voc_actions import publishing
-from voc_actions.deps import AuditDep, LiveDep
+from voc_actions.deps import LiveDep, PublishPartsDep
+from voc_actions.playbooks import Playbook
 from voc_actions.schemas import PublishIn, RollbackIn
 from voc_platform.errors import NotFound
-from voc_platform.http import DatabaseDep, require
+from voc_platform.http import require
 from voc_platform.identity import Caller, Permission
 
 router = APIRouter(prefix="/v1/playbooks", tags=["playbooks"])
+PlaybookReader = Annotated[Caller, Depends(require(Permission.PLAYBOOKS_READ))]
+PlaybookPublisher = Annotated[Caller, Depends(require(Permission.PLAYBOOKS))]
 
 
 @router.get("", responses={401: {}})
-async def list_playbooks(
-    caller: Annotated[Caller, Depends(require(Permission.PLAYBOOKS_READ))], live: LiveDep
-) -> dict[str, Any]:
+async def list_playbooks(caller: PlaybookReader, live: LiveDep) -> dict[str, Any]:
     return {
         "publication_id": live.publication_id,
         "playbooks": [p.to_dict() for p in live.library.playbooks],
@@ -30,11 +31,7 @@ async def list_playbooks(
 
 
 @router.get("/{playbook_id}", responses={401: {}, 404: {}})
-async def get_playbook(
-    playbook_id: str,
-    caller: Annotated[Caller, Depends(require(Permission.PLAYBOOKS_READ))],
-    live: LiveDep,
-) -> dict[str, Any]:
+async def get_playbook(playbook_id: str, caller: PlaybookReader, live: LiveDep) -> dict[str, Any]:
     current = live.library.get(playbook_id)
     if current is None:
         raise NotFound(f"No playbook '{playbook_id}'.")
@@ -44,58 +41,37 @@ async def get_playbook(
 def _published_json(published: publishing.Published) -> dict[str, Any]:
     return {
         "publication_id": published.publication_id,
-        "published": [{"id": p.id, "version": p.version, "file": p.source_file} for p in published.playbooks],
+        "published": [_named(p) for p in published.playbooks],
         "playbooks": len(published.library),
     }
 
 
+def _named(playbook: Playbook) -> dict[str, Any]:
+    """A playbook a publication (or a validation) names: its id, version and file."""
+    return {"id": playbook.id, "version": playbook.version, "file": playbook.source_file}
+
+
 @router.post(":validate", responses={401: {}, 403: {}, 422: {}})
-async def validate(
-    body: PublishIn,
-    caller: Annotated[Caller, Depends(require(Permission.PLAYBOOKS))],
-    database: DatabaseDep,
-    live: LiveDep,
-) -> dict[str, Any]:
+async def validate(body: PublishIn, caller: PlaybookPublisher, parts: PublishPartsDep) -> dict[str, Any]:
     """Check files as `PUT /v1/playbooks` would, without publishing: 200 with what they would
     publish, or 422 with every problem by file, line and field."""
-    playbooks = await publishing.validate(database=database, live=live, files=body.files)
-    return {
-        "valid": True,
-        "playbooks": [{"id": p.id, "version": p.version, "file": p.source_file} for p in playbooks],
-    }
+    playbooks = await publishing.validate(parts, files=body.files)
+    return {"valid": True, "playbooks": [_named(p) for p in playbooks]}
 
 
 @router.post("/{playbook_id}/rollback", responses={401: {}, 403: {}, 404: {}, 409: {}, 422: {}})
 async def roll_back(
-    playbook_id: str,
-    caller: Annotated[Caller, Depends(require(Permission.PLAYBOOKS))],
-    database: DatabaseDep,
-    live: LiveDep,
-    audit: AuditDep,
-    body: RollbackIn | None = None,
+    playbook_id: str, caller: PlaybookPublisher, parts: PublishPartsDep, body: RollbackIn | None = None
 ) -> dict[str, Any]:
     """Make the version before the active one (or `to_version`) active again, republished as the
     next version; 409 when there is no earlier version."""
     published = await publishing.roll_back(
-        database=database,
-        live=live,
-        playbook_id=playbook_id,
-        to_version=(body or RollbackIn()).to_version,
-        actor=caller.actor,
-        audit=audit,
+        parts, playbook_id=playbook_id, to_version=(body or RollbackIn()).to_version, actor=caller.actor
     )
     return _published_json(published)
 
 
 @router.put("", responses={401: {}, 403: {}, 422: {}})
-async def publish(
-    body: PublishIn,
-    caller: Annotated[Caller, Depends(require(Permission.PLAYBOOKS))],
-    database: DatabaseDep,
-    live: LiveDep,
-    audit: AuditDep,
-) -> dict[str, Any]:
-    published = await publishing.publish(
-        database=database, live=live, files=body.files, actor=caller.actor, audit=audit
-    )
+async def publish(body: PublishIn, caller: PlaybookPublisher, parts: PublishPartsDep) -> dict[str, Any]:
+    published = await publishing.publish(parts, files=body.files, actor=caller.actor)
     return _published_json(published)

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends
 
 from voc_actions import taxonomy as versions
-from voc_actions.deps import AuditDep, LiveDep
+from voc_actions.deps import PublishPartsDep
 from voc_actions.schemas import RollbackIn, TaxonomyIn
 from voc_platform import taxonomy
 from voc_platform.http import DatabaseDep, require
@@ -43,43 +43,30 @@ async def list_versions(caller: Manager, database: DatabaseDep) -> dict[str, Any
 
 
 @router.post(":validate", responses={401: {}, 403: {}, 422: {}})
-async def validate(body: TaxonomyIn, caller: Manager, database: DatabaseDep, live: LiveDep) -> dict[str, Any]:
+async def validate(body: TaxonomyIn, caller: Manager, parts: PublishPartsDep) -> dict[str, Any]:
     """Check a version as `PUT /v1/taxonomy` would, writing nothing: 200 with what it would
     publish, or 422 naming every problem (field `categories.<id>...`)."""
-    checked = await versions.validate(
-        database=database, live=live, document=_document(body), files=body.playbooks
-    )
+    checked = await versions.validate(parts, document=_document(body), files=body.playbooks)
     return {"valid": True, "retired": list(checked.retired), **_json(checked.taxonomy)}
 
 
 @router.put("", responses={401: {}, 403: {}, 422: {}})
-async def publish(
-    body: TaxonomyIn, caller: Manager, database: DatabaseDep, live: LiveDep, audit: AuditDep
-) -> dict[str, Any]:
+async def publish(body: TaxonomyIn, caller: Manager, parts: PublishPartsDep) -> dict[str, Any]:
     """Publish the next version (a category left out is retired, not deleted); every service
     serves it at once."""
     checked = await versions.publish(
-        database=database,
-        live=live,
-        document=_document(body),
-        files=body.playbooks,
-        actor=caller.actor,
-        audit=audit,
+        parts, document=_document(body), files=body.playbooks, actor=caller.actor
     )
     return {"retired": list(checked.retired), **_json(checked.taxonomy)}
 
 
 @router.post("/rollback", responses={401: {}, 403: {}, 409: {}, 422: {}})
 async def roll_back(
-    caller: Manager, database: DatabaseDep, live: LiveDep, audit: AuditDep, body: RollbackIn | None = None
+    caller: Manager, parts: PublishPartsDep, body: RollbackIn | None = None
 ) -> dict[str, Any]:
     """Republish the version before the newest (or `to_version`) as the next version; 409 when
     there is none, 422 when it no longer fits the playbooks."""
     checked = await versions.roll_back(
-        database=database,
-        live=live,
-        to_version=(body or RollbackIn()).to_version,
-        actor=caller.actor,
-        audit=audit,
+        parts, to_version=(body or RollbackIn()).to_version, actor=caller.actor
     )
     return {"retired": list(checked.retired), **_json(checked.taxonomy)}

@@ -12,7 +12,7 @@ thread-safe; the weights are loaded once per process; nothing touches the networ
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 
 from voc_feedback.classification.engine import (
     TextScore,
@@ -60,18 +60,7 @@ class Classification:
         return self.confidence < UNCERTAIN_BELOW
 
     def to_dict(self) -> dict[str, object]:
-        return {
-            "language": self.language,
-            "sentiment": self.sentiment,
-            "score": self.score,
-            "category": self.category,
-            "severity": self.severity,
-            "explanation": list(self.explanation),
-            "confidence": self.confidence,
-            "category_confidence": self.category_confidence,
-            "model_version": self.model_version,
-            "uncertain": self.uncertain,
-        }
+        return {**asdict(self), "uncertain": self.uncertain}
 
 
 def classify_lexicon(

@@ -230,6 +230,34 @@ def _weights(rows: Sequence[Row], labels: Sequence[str], langs: Sequence[str]) -
     return out
 
 
+@dataclass(frozen=True, slots=True)
+class _HeadFit:
+    """One training's hashed head: its rows' features, labels and weights and its schedule; each
+    fit (a fold's, the final one) reads a subset of the rows."""
+
+    x: Matrix
+    y: npt.NDArray[np.int64]
+    weight: npt.NDArray[np.float32]
+    n_labels: int
+    dim: int
+    epochs: int
+    lr: float
+    progress: Progress
+
+    def on(self, idx: npt.NDArray[np.int64], stage: str) -> npt.NDArray[np.float32]:
+        return fit(
+            self.x.take(idx),
+            self.y[idx],
+            self.weight[idx],
+            self.n_labels,
+            self.dim,
+            epochs=self.epochs,
+            lr=self.lr,
+            progress=self.progress,
+            stage=stage,
+        )
+
+
 def train_head(
     rows: Sequence[Row],
     labels: Sequence[str],
@@ -248,17 +276,7 @@ def train_head(
     fit_idx = np.flatnonzero(~calib).astype(np.int64)
     cal_idx = np.flatnonzero(calib).astype(np.int64)
     progress = Progress("sentiment:", len(fit_idx) * epochs, "rows", show=show_progress)
-    w = fit(
-        x.take(fit_idx),
-        y[fit_idx],
-        weight[fit_idx],
-        len(label_set),
-        dim,
-        epochs=epochs,
-        lr=lr,
-        progress=progress,
-        stage="sentiment:",
-    )
+    w = _HeadFit(x, y, weight, len(label_set), dim, epochs, lr, progress).on(fit_idx, "sentiment:")
     progress.finish()
     cal_logits = _logits(x.take(cal_idx), w)
     temperature = fit_temperature(cal_logits, y[cal_idx])
@@ -340,32 +358,12 @@ def train_category(
     # One bar for the head: the folds' fits see (STACK_FOLDS - 1) x the fit rows, the last fit once.
     planned = STACK_FOLDS * len(fit_idx) * epochs
     progress = Progress("category:", planned, "rows", show=show_progress)
+    head = _HeadFit(x, y, weight, n_labels, CATEGORY_DIM, epochs, lr, progress)
     for k in range(STACK_FOLDS):
         tr = np.flatnonzero(~calib & (fold != k)).astype(np.int64)
         te = np.flatnonzero(~calib & (fold == k)).astype(np.int64)
-        w_k = fit(
-            x.take(tr),
-            y[tr],
-            weight[tr],
-            n_labels,
-            CATEGORY_DIM,
-            epochs=epochs,
-            lr=lr,
-            progress=progress,
-            stage=f"category fold {k + 1}/{STACK_FOLDS}:",
-        )
-        oof[te] = _logits(x.take(te), w_k)
-    w = fit(
-        x.take(fit_idx),
-        y[fit_idx],
-        weight[fit_idx],
-        n_labels,
-        CATEGORY_DIM,
-        epochs=epochs,
-        lr=lr,
-        progress=progress,
-        stage="category final:",
-    )
+        oof[te] = _logits(x.take(te), head.on(tr, f"category fold {k + 1}/{STACK_FOLDS}:"))
+    w = head.on(fit_idx, "category final:")
     progress.finish()
     cal_logits = _logits(x.take(cal_idx), w)
     base_t = fit_temperature(cal_logits, y[cal_idx])

@@ -346,18 +346,23 @@
     }
   }
 
-  function showProblems(answer) {
-    const table = $("playbook-form").querySelector("table.problems");
+  // A refused answer's problems in the form's problems table, one row each: `columns` are the
+  // problem's fields shown (each also a data- attribute of the row), its message last.
+  function showProblems(formId, answer, columns) {
+    const table = $(formId).querySelector("table.problems");
     const body = table.querySelector("tbody");
     body.replaceChildren();
     const problems = (answer.body && answer.body.errors) || [];
     table.hidden = answer.ok || !problems.length;
     for (const p of problems) {
-      const row = el("tr", {"data-file": p.file || "", "data-line": String(p.line ?? ""), "data-field": p.field || ""});
-      cells(row, [p.file, p.line, p.field, p.message]);
+      const row = el("tr", Object.fromEntries(columns.map((c) => ["data-" + c, String(p[c] ?? "")])));
+      cells(row, [...columns.map((c) => p[c]), p.message]);
       body.append(row);
     }
   }
+
+  const showPlaybookProblems = (answer) => showProblems("playbook-form", answer, ["file", "line", "field"]);
+  const showTaxonomyProblems = (answer) => showProblems("taxonomy-form", answer, ["field"]);
 
   async function readFiles(input) {
     const files = {};
@@ -370,7 +375,7 @@
     const form = event.target;
     const files = await readFiles(form.elements.files);
     const answer = await session.api("actions", "/v1/playbooks:validate", {method: "POST", json: {files}});
-    showProblems(answer);
+    showPlaybookProblems(answer);
     playbookFiles = answer.ok ? files : null;
     form.querySelector("button.publish").disabled = !answer.ok;
     say(result(form), answer, answer.ok
@@ -385,7 +390,7 @@
     const form = $("playbook-form");
     if (!playbookFiles) return;
     const answer = await session.api("actions", "/v1/playbooks", {method: "PUT", json: {files: playbookFiles}});
-    showProblems(answer);
+    showPlaybookProblems(answer);
     say(result(form), answer, answer.ok
       ? `${t("published")}: ${answer.body.published.map((p) => `${p.id} v${p.version}`).join(", ")}` : "");
     form.querySelector("button.publish").disabled = true;
@@ -474,19 +479,6 @@
     doc.categories[form.elements.id.value] = entry;
     setDraft(doc);
   });
-
-  function showTaxonomyProblems(answer) {
-    const table = $("taxonomy-form").querySelector("table.problems");
-    const body = table.querySelector("tbody");
-    body.replaceChildren();
-    const problems = (answer.body && answer.body.errors) || [];
-    table.hidden = answer.ok || !problems.length;
-    for (const p of problems) {
-      const row = el("tr", {"data-field": p.field || ""});
-      cells(row, [p.field, p.message]);
-      body.append(row);
-    }
-  }
 
   async function taxonomyBody() {
     const form = $("taxonomy-form");

@@ -18,6 +18,7 @@ from voc_feedback.deps import AuditDep, parse_period
 from voc_feedback.schemas import CorrectedOut, CorrectionIn, CorrectionOut
 from voc_platform.http import DatabaseDep, SessionDep, reject_unknown_params, require
 from voc_platform.identity import Caller, Permission
+from voc_platform.records import copy_fields
 
 router = APIRouter()
 CorrectorDep = Annotated[Caller, Depends(require(Permission.CLASSIFICATION_CORRECT))]
@@ -35,20 +36,13 @@ async def correct(
 ) -> CorrectedOut:
     """Correct the item's sentiment and/or category; the item's own store(s) only (another
     store's item is 404, as if it did not exist)."""
+    labels = corrections.Labels(body.sentiment, body.category)
     async with database.transaction() as session:
         done = await corrections.correct(
-            session,
-            feedback_id=feedback_id,
-            caller=caller,
-            sentiment=body.sentiment,
-            category=body.category,
-            audit=audit,
+            session, feedback_id=feedback_id, labels=labels, caller=caller, audit=audit
         )
-    return CorrectedOut(
-        feedback_id=feedback_id,
-        sentiment=done.sentiment,
-        category=done.category,
-        correction=CorrectionOut.of(done.correction),
+    return copy_fields(
+        CorrectedOut, done, feedback_id=feedback_id, correction=CorrectionOut.of(done.correction)
     )
 
 

@@ -28,12 +28,7 @@ async def submit(
     idempotency_key: Annotated[str | None, Header(min_length=1, max_length=200)] = None,
 ) -> Response:
     intake = await accept_feedback(
-        parts.database,
-        key=bearer_token(credentials),
-        body=body,
-        idempotency_key=idempotency_key,
-        idempotency_ttl=parts.idempotency_ttl,
-        limiter=parts.limiter,
+        parts, key=bearer_token(credentials), body=body, idempotency_key=idempotency_key
     )
     headers = {"Location": f"/v1/feedback/{intake.feedback_id}"}
     if intake.replay:
