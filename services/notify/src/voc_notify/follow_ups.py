@@ -36,6 +36,7 @@ from voc_notify.publishing import publish
 from voc_notify.settings import Settings
 from voc_notify.webpush import backoff_delay
 from voc_platform.db import Database
+from voc_platform.records import copy_fields
 
 log = logging.getLogger(__name__)
 
@@ -361,18 +362,8 @@ class _Snapshot:
             if store is not None
             else None
         )
-        return cls(
-            feedback_id=row.feedback_id,
-            customer_id=row.customer_id,
-            url=row.url,
-            language=row.language,
-            email=row.email,
-            phone=row.phone,
-            attempts=row.attempts,
-            expires_at=row.expires_at,
-            store=detached,
-            store_name=store.name if store is not None else row.store_id,
-        )
+        store_name = store.name if store is not None else row.store_id
+        return copy_fields(cls, row, store=detached, store_name=store_name)
 
 
 async def _publish(session: AsyncSession, row: FollowUpMessage, outcome: Outcome, *, at: float) -> None:
