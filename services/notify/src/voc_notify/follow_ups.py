@@ -15,7 +15,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass, field
 from typing import Any, Protocol
 
 from grpc import aio
@@ -134,26 +134,19 @@ async def forget_customer(session: AsyncSession, *, customer_id: str, now: float
     return len(rows)
 
 
+@dataclass(eq=False)
 class FollowUpWorker:
     """Sends due follow-up messages; state in the database (leases, attempts), so a restart
     or a second replica loses and duplicates nothing but a send whose outcome was not yet
     recorded (sent again when its lease runs out: at least once, with a stable Message-ID)."""
 
-    def __init__(
-        self,
-        database: Database,
-        settings: Settings,
-        *,
-        contacts: ContactLookup,
-        mail: MailSender | None,
-        sms: SmsProvider | None,
-    ) -> None:
-        self.database = database
-        self.settings = settings
-        self.contacts = contacts
-        self.mail = mail
-        self.sms = sms
-        self._wake = asyncio.Event()
+    database: Database
+    settings: Settings
+    _: KW_ONLY
+    contacts: ContactLookup
+    mail: MailSender | None
+    sms: SmsProvider | None
+    _wake: asyncio.Event = field(default_factory=asyncio.Event, init=False, repr=False)
 
     @property
     def channels(self) -> tuple[str, ...]:

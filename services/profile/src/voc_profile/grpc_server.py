@@ -29,11 +29,11 @@ from voc_profile.signals import SIGNALS
 SERVICE_NAME = profile_pb2.DESCRIPTOR.services_by_name["ProfileService"].full_name
 
 
+@dataclasses.dataclass(eq=False)
 class ProfileServicer(profile_pb2_grpc.ProfileServiceServicer):
-    def __init__(self, database: Database, settings: Settings, trail: Audit) -> None:
-        self.database = database
-        self.settings = settings
-        self.trail = trail
+    database: Database
+    settings: Settings
+    trail: Audit
 
     async def ResolveCustomer(
         self, request: profile_pb2.ResolveCustomerRequest, context: aio.ServicerContext
