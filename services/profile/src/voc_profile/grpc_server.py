@@ -122,15 +122,8 @@ class ProfileServicer(profile_pb2_grpc.ProfileServiceServicer):
         )
         if points.found and not points.erased:
             self.trail.read(actor=SERVICE, action="grpc_contact_points", target=target_of(points.customer_id))
-        return profile_pb2.GetContactPointsResponse(
-            customer_id=points.customer_id,
-            found=points.found,
-            erased=points.erased,
-            contact_consent=points.contact_consent,
-            email=points.email,
-            phone=points.phone,
-            preferred_language=points.preferred_language,
-        )
+        # The reply is the lookup's fields under their own names (a follow-up's, not per feedback).
+        return profile_pb2.GetContactPointsResponse(**dataclasses.asdict(points))
 
     async def GetOutreachReport(
         self, request: profile_pb2.GetOutreachReportRequest, context: aio.ServicerContext
