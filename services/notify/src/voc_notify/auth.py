@@ -303,18 +303,12 @@ class LoginGuard:
     attempt spends a token, a successful one gives it back) and how many argon2 verifications
     run at once, each in a worker thread (tens of ms of CPU and 64 MiB each)."""
 
-    def __init__(self, *, address_rate_per_second: float, address_burst: int, concurrency: int) -> None:
-        self.addresses = TokenBuckets(rate_per_second=address_rate_per_second, burst=address_burst)
-        self.concurrency = concurrency
-        self._slots: asyncio.Semaphore | None = None  # made on the loop that first logs in
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> LoginGuard:
-        return cls(
-            address_rate_per_second=settings.login_address_rate_per_second,
-            address_burst=settings.login_address_burst,
-            concurrency=settings.login_concurrency,
+    def __init__(self, settings: Settings) -> None:
+        self.addresses = TokenBuckets(
+            rate_per_second=settings.login_address_rate_per_second, burst=settings.login_address_burst
         )
+        self.concurrency = settings.login_concurrency
+        self._slots: asyncio.Semaphore | None = None  # made on the loop that first logs in
 
     def admit(self, address: str) -> None:
         """Spend one of the address's tokens, or refuse with `RateLimited` (429, Retry-After)."""
