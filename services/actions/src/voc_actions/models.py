@@ -8,14 +8,14 @@ from typing import Any
 from sqlalchemy import JSON, Float, Integer, String
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from voc_platform.tables import define_service_tables
+from voc_platform.tables import ServiceBase
 
 
-class Base(DeclarativeBase):
-    pass
+class Base(ServiceBase, DeclarativeBase):
+    """The actions service's tables, the platform's among them (`Base.platform_tables`)."""
 
 
-outbox_table, processed_table, revocations_table, audit_table = define_service_tables(Base.metadata)
+outbox_table, processed_table, revocations_table, audit_table = Base.platform_tables
 
 
 class Publication(Base):

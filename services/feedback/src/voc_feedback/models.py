@@ -20,14 +20,14 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from voc_feedback.classification import UNCERTAIN_BELOW
-from voc_platform.tables import define_service_tables
+from voc_platform.tables import ServiceBase
 
 
-class Base(DeclarativeBase):
-    pass
+class Base(ServiceBase, DeclarativeBase):
+    """The feedback service's tables, the platform's among them (`Base.platform_tables`)."""
 
 
-outbox_table, processed_table, revocations_table, audit_table = define_service_tables(Base.metadata)
+outbox_table, processed_table, revocations_table, audit_table = Base.platform_tables
 
 
 class ApiKey(Base):

@@ -38,7 +38,7 @@ def build_app(
     install_health_routes(api)
     api.state.settings, api.state.database = settings, database
     api.state.vapid, api.state.allowlist, api.state.broker = vapid, allowlist, broker
-    api.state.login_guard = LoginGuard.from_settings(settings)
+    api.state.login_guard = LoginGuard(settings)
     api.state.webhook_sender = webhook_sender or WebhookSender(
         WebhookTargets(settings.allowed_webhook_hosts()), timeout=settings.webhook_timeout_seconds
     )

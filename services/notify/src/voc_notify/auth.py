@@ -141,47 +141,30 @@ def _profile_of(staff: Staff) -> dict[str, Any]:
     return fields_of(staff, PROFILE_FIELDS)
 
 
-def _new_refresh_token(
-    session: AsyncSession, *, staff_id: str, family_id: str, install_id: str | None, ttl: int, now: float
-) -> str:
-    token = REFRESH_PREFIX + secrets.token_urlsafe(32)
+async def _issue(
+    session: AsyncSession,
+    staff: Staff,
+    *,
+    family_id: str,
+    install_id: str | None,
+    settings: Settings,
+    now: float,
+) -> Session:
+    """A session of `family_id` in the caller's transaction: a new refresh token (stored) and an
+    access token carrying identity's claims (`iat_ms` for revocation, and an area manager's
+    `area_stores`), as the directory has the staff member now."""
+    refresh_token = REFRESH_PREFIX + secrets.token_urlsafe(32)
     session.add(
         RefreshToken(
-            token_hash=_ticket_hash(token),
+            token_hash=_ticket_hash(refresh_token),
             family_id=family_id,
-            staff_id=staff_id,
+            staff_id=staff.id,
             install_id=install_id,
             created_at=now,
-            expires_at=now + ttl,
+            expires_at=now + settings.refresh_token_ttl_seconds,
         )
     )
-    return token
-
-
-async def _start_session(
-    database: Database, *, staff: Staff, install_id: str | None, settings: Settings, now: float
-) -> Session:
-    """A new family with its first refresh token, and an access token."""
-    async with database.transaction() as session:
-        # Expired tokens are forgotten as new sessions start (no background job for it).
-        await session.execute(delete(RefreshToken).where(RefreshToken.expires_at < now - 86400))
-        refresh_token = _new_refresh_token(
-            session,
-            staff_id=staff.id,
-            family_id=uuid7(),
-            install_id=install_id,
-            ttl=settings.refresh_token_ttl_seconds,
-            now=now,
-        )
-        area_stores = await stores_of_area(session, staff)
-    return _session_of(staff, refresh_token, area_stores=area_stores, settings=settings, now=now)
-
-
-def _session_of(
-    staff: Staff, refresh_token: str, *, area_stores: tuple[str, ...], settings: Settings, now: float
-) -> Session:
-    """The session's access token carries identity's claims (`iat_ms` for revocation, and an
-    area manager's `area_stores`), as the directory has the staff member now."""
+    area_stores = await stores_of_area(session, staff)
     access = issue_token(
         _principal_of(staff, area_stores=area_stores),
         secret=settings.jwt_secret,
@@ -195,6 +178,18 @@ def _session_of(
         refresh_expires_in=settings.refresh_token_ttl_seconds,
         staff=_profile_of(staff),
     )
+
+
+async def _start_session(
+    database: Database, *, staff: Staff, install_id: str | None, settings: Settings, now: float
+) -> Session:
+    """A new family with its first refresh token, and an access token."""
+    async with database.transaction() as session:
+        # Expired tokens are forgotten as new sessions start (no background job for it).
+        await session.execute(delete(RefreshToken).where(RefreshToken.expires_at < now - 86400))
+        return await _issue(
+            session, staff, family_id=uuid7(), install_id=install_id, settings=settings, now=now
+        )
 
 
 async def refresh(
@@ -251,16 +246,9 @@ async def _rotate(
             return "The staff member is deactivated; sign in is not possible."
         return "The refresh token was already used: the session is revoked everywhere; sign in again."
     row.used_at = now
-    new = _new_refresh_token(
-        session,
-        staff_id=staff.id,
-        family_id=row.family_id,
-        install_id=row.install_id,
-        ttl=settings.refresh_token_ttl_seconds,
-        now=now,
+    return await _issue(
+        session, staff, family_id=row.family_id, install_id=row.install_id, settings=settings, now=now
     )
-    area_stores = await stores_of_area(session, staff)
-    return _session_of(staff, new, area_stores=area_stores, settings=settings, now=now)
 
 
 async def _revoke(session: AsyncSession, where: Any, *, reason: str, now: float) -> None:
@@ -315,18 +303,12 @@ class LoginGuard:
     attempt spends a token, a successful one gives it back) and how many argon2 verifications
     run at once, each in a worker thread (tens of ms of CPU and 64 MiB each)."""
 
-    def __init__(self, *, address_rate_per_second: float, address_burst: int, concurrency: int) -> None:
-        self.addresses = TokenBuckets(rate_per_second=address_rate_per_second, burst=address_burst)
-        self.concurrency = concurrency
-        self._slots: asyncio.Semaphore | None = None  # made on the loop that first logs in
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> LoginGuard:
-        return cls(
-            address_rate_per_second=settings.login_address_rate_per_second,
-            address_burst=settings.login_address_burst,
-            concurrency=settings.login_concurrency,
+    def __init__(self, settings: Settings) -> None:
+        self.addresses = TokenBuckets(
+            rate_per_second=settings.login_address_rate_per_second, burst=settings.login_address_burst
         )
+        self.concurrency = settings.login_concurrency
+        self._slots: asyncio.Semaphore | None = None  # made on the loop that first logs in
 
     def admit(self, address: str) -> None:
         """Spend one of the address's tokens, or refuse with `RateLimited` (429, Retry-After)."""
@@ -412,30 +394,25 @@ async def revoke_sessions(
     now: float | None = None,
 ) -> int:
     """End what signs `staff_id` in, in the caller's transaction: every access token issued until
-    now, on every service (`revoke_access_tokens`), and every refresh token (their next refresh
+    now, on every service (`_revoke_access_tokens`), and every refresh token (their next refresh
     is a 401), except for a directory change: its access tokens carry a stale role or stores,
     while the next refresh reads the new ones. The caller notes the revocation in memory once
     committed (`revocations.note`). The cut-off."""
     now = time.time() if now is None else now
     if reason != "directory_changed":
         await _revoke(session, RefreshToken.staff_id == staff_id, reason=reason, now=now)
-    return await revoke_access_tokens(session, revocations, staff_id=staff_id, reason=reason, now=now)
+    return await _revoke_access_tokens(session, revocations, staff_id, reason, now)
 
 
-async def revoke_access_tokens(
-    session: AsyncSession,
-    revocations: Revocations,
-    *,
-    staff_id: str,
-    reason: str,
-    now: float | None = None,
+async def _revoke_access_tokens(
+    session: AsyncSession, revocations: Revocations, staff_id: str, reason: str, now: float
 ) -> int:
     """End every access token issued to `staff_id` until now, on every service: the revocation
     row here and the `StaffSessionsRevoked` event (outbox; not a webhook type) in the caller's
     transaction. Other services store it from their consumer and refuse the tokens within their
     refresh interval. The cut-off, in ms."""
     assert reason in REVOCATION_REASONS, reason
-    before_ms = int((time.time() if now is None else now) * 1000)
+    before_ms = int(now * 1000)
     await revocations.record(session, staff_id=staff_id, revoked_before_ms=before_ms, reason=reason)
     event = events_pb2.StaffSessionsRevoked(staff_id=staff_id, revoked_before_ms=before_ms, reason=reason)
     await add_event(session, outbox_table, subject=SUBJECT_REVOKED, message=event)
@@ -476,9 +453,7 @@ async def logout(
             staff_id = principal.staff_id
             actor = Caller(principal).actor
         if staff_id is not None:
-            before = await revoke_access_tokens(
-                session, revocations, staff_id=staff_id, reason="logout", now=now
-            )
+            before = await _revoke_access_tokens(session, revocations, staff_id, "logout", now)
             revoked = (staff_id, before)
             await audit.record(session, actor=actor, action="logout", target=f"staff:{staff_id}")
     if revoked is not None:

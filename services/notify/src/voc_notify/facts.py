@@ -14,6 +14,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from voc_notify.models import Store
+from voc_platform.records import fields_of
+
+# What the alert's `feedback` column and a `related_feedback` item keep of a feedback, in the
+# order they are stored; `lock_text` only when set.
+_STORED_FEEDBACK = (
+    "id", "store_id", "channel", "text", "lock_text", "category", "severity", "sentiment", "score",
+    "language", "touchpoint", "ratings", "received_at_ms",
+)  # fmt: skip
+_RELATED_FEEDBACK = ("id", "text", "lock_text", "channel", "severity", "ratings", "received_at_ms")
+_CLASSIFICATION = ("sentiment", "category", "confidence", "category_confidence", "model_version", "uncertain")
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,44 +59,22 @@ class Feedback:
 
     def as_stored(self) -> dict[str, Any]:
         """The alert's `feedback` column."""
-        return {
-            "id": self.id,
-            "store_id": self.store_id,
-            "channel": self.channel,
-            "text": self.text,
-            **({"lock_text": self.lock_text} if self.lock_text else {}),
-            "category": self.category,
-            "severity": self.severity,
-            "sentiment": self.sentiment,
-            "score": self.score,
-            "language": self.language,
-            "touchpoint": self.touchpoint,
-            "ratings": dict(self.ratings),
-            "received_at_ms": self.received_at_ms,
-        }
-
-    def classification(self) -> dict[str, Any]:
-        """The alert's `classification` column: what the classifier said and how sure it was."""
-        return {
-            "sentiment": self.sentiment,
-            "category": self.category,
-            "confidence": self.confidence,
-            "category_confidence": self.category_confidence,
-            "model_version": self.model_version or None,
-            "uncertain": self.uncertain,
-        }
+        return self._stored(_STORED_FEEDBACK)
 
     def as_related(self) -> dict[str, Any]:
         """One item of `related_feedback`: a repeat complaint folded into an open alert."""
-        return {
-            "id": self.id,
-            "text": self.text,
-            **({"lock_text": self.lock_text} if self.lock_text else {}),
-            "channel": self.channel,
-            "severity": self.severity,
-            "ratings": dict(self.ratings),
-            "received_at_ms": self.received_at_ms,
-        }
+        return self._stored(_RELATED_FEEDBACK)
+
+    def _stored(self, names: tuple[str, ...]) -> dict[str, Any]:
+        stored = fields_of(self, names)
+        stored["ratings"] = dict(self.ratings)
+        if not self.lock_text:
+            del stored["lock_text"]
+        return stored
+
+    def classification(self) -> dict[str, Any]:
+        """The alert's `classification` column: what the classifier said and how sure it was."""
+        return {**fields_of(self, _CLASSIFICATION), "model_version": self.model_version or None}
 
 
 @dataclass(frozen=True, slots=True)

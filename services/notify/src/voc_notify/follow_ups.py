@@ -15,7 +15,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass, field
 from typing import Any, Protocol
 
 from grpc import aio
@@ -36,6 +36,7 @@ from voc_notify.publishing import publish
 from voc_notify.settings import Settings
 from voc_notify.webpush import backoff_delay
 from voc_platform.db import Database
+from voc_platform.records import copy_fields
 
 log = logging.getLogger(__name__)
 
@@ -133,26 +134,19 @@ async def forget_customer(session: AsyncSession, *, customer_id: str, now: float
     return len(rows)
 
 
+@dataclass(eq=False)
 class FollowUpWorker:
     """Sends due follow-up messages; state in the database (leases, attempts), so a restart
     or a second replica loses and duplicates nothing but a send whose outcome was not yet
     recorded (sent again when its lease runs out: at least once, with a stable Message-ID)."""
 
-    def __init__(
-        self,
-        database: Database,
-        settings: Settings,
-        *,
-        contacts: ContactLookup,
-        mail: MailSender | None,
-        sms: SmsProvider | None,
-    ) -> None:
-        self.database = database
-        self.settings = settings
-        self.contacts = contacts
-        self.mail = mail
-        self.sms = sms
-        self._wake = asyncio.Event()
+    database: Database
+    settings: Settings
+    _: KW_ONLY
+    contacts: ContactLookup
+    mail: MailSender | None
+    sms: SmsProvider | None
+    _wake: asyncio.Event = field(default_factory=asyncio.Event, init=False, repr=False)
 
     @property
     def channels(self) -> tuple[str, ...]:
@@ -361,18 +355,8 @@ class _Snapshot:
             if store is not None
             else None
         )
-        return cls(
-            feedback_id=row.feedback_id,
-            customer_id=row.customer_id,
-            url=row.url,
-            language=row.language,
-            email=row.email,
-            phone=row.phone,
-            attempts=row.attempts,
-            expires_at=row.expires_at,
-            store=detached,
-            store_name=store.name if store is not None else row.store_id,
-        )
+        store_name = store.name if store is not None else row.store_id
+        return copy_fields(cls, row, store=detached, store_name=store_name)
 
 
 async def _publish(session: AsyncSession, row: FollowUpMessage, outcome: Outcome, *, at: float) -> None:

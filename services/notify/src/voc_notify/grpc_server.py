@@ -4,6 +4,7 @@ an outreach assignee against the directory, #20)."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from grpc import aio
 
@@ -20,9 +21,9 @@ def _ms(value: float | None) -> int:
     return int(value * 1000) if value else 0
 
 
+@dataclass(eq=False)
 class NotifyServicer(notify_pb2_grpc.NotifyServiceServicer):
-    def __init__(self, database: Database) -> None:
-        self.database = database
+    database: Database
 
     async def GetAlert(
         self, request: notify_pb2.GetAlertRequest, context: aio.ServicerContext

@@ -22,14 +22,14 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import DeclarativeBase, Mapped, Mapper, mapped_column
 
-from voc_platform.tables import define_service_tables
+from voc_platform.tables import ServiceBase
 
 
-class Base(DeclarativeBase):
-    pass
+class Base(ServiceBase, DeclarativeBase):
+    """The notify service's tables, the platform's among them (`Base.platform_tables`)."""
 
 
-outbox_table, processed_table, revocations_table, audit_table = define_service_tables(Base.metadata)
+outbox_table, processed_table, revocations_table, audit_table = Base.platform_tables
 
 
 class Store(Base):

@@ -44,18 +44,12 @@ class WatchdogPass:
     fallbacks: tuple[tuple[str, str, str], ...] = ()  # (alert id, staff id, status)
 
 
+@dataclass(eq=False, slots=True)
 class DeliveryWatchdog:
-    def __init__(
-        self,
-        database: Database,
-        settings: Settings,
-        channel: FallbackChannel | None,
-        on_new_deliveries: Callable[[], None],
-    ) -> None:
-        self.database = database
-        self.settings = settings
-        self.channel = channel
-        self.on_new_deliveries = on_new_deliveries
+    database: Database
+    settings: Settings
+    channel: FallbackChannel | None
+    on_new_deliveries: Callable[[], None]
 
     async def run(self) -> None:
         if self.settings.watchdog_seconds <= 0:

@@ -10,6 +10,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -332,18 +333,12 @@ class DeliveryWorker(PollingWorker):
             return result.status, result.detail, result.retry_after
 
 
+@dataclass(eq=False, slots=True)
 class EscalationWorker:
-    def __init__(
-        self,
-        database: Database,
-        settings: Settings,
-        broker: AlertBroker,
-        on_new_deliveries: Callable[[], None],
-    ) -> None:
-        self.database = database
-        self.settings = settings
-        self.broker = broker
-        self.on_new_deliveries = on_new_deliveries
+    database: Database
+    settings: Settings
+    broker: AlertBroker
+    on_new_deliveries: Callable[[], None]
 
     async def run(self) -> None:
         await every(

@@ -82,16 +82,23 @@ class Reason:
         return fields_of(self, ("signal", "reason", "feedback_ids", "reason_ko"))
 
 
-class CustomerFacts(Protocol):
-    """What the signals and the context read of a customer (a Core row, an ORM row, or a
-    customer created just now)."""
+class MemberFacts(Protocol):
+    """What the context reads of a household member (and, with more, of the customer)."""
 
     @property
     def id(self) -> str: ...
     @property
     def name(self) -> str | None: ...
     @property
+    def household_relation(self) -> str | None: ...
+    @property
     def tier(self) -> str: ...
+
+
+class CustomerFacts(MemberFacts, Protocol):
+    """What the signals and the context read of a customer (a Core row, an ORM row, or a
+    customer created just now)."""
+
     @property
     def lifetime_value(self) -> float: ...
     @property
@@ -102,8 +109,6 @@ class CustomerFacts(Protocol):
     def contact_consent(self) -> bool: ...
     @property
     def household_id(self) -> str | None: ...
-    @property
-    def household_relation(self) -> str | None: ...
 
 
 class VisitFacts(Protocol):
@@ -113,14 +118,3 @@ class VisitFacts(Protocol):
     def visited_at(self) -> float: ...
     @property
     def amount(self) -> float: ...
-
-
-class MemberFacts(Protocol):
-    @property
-    def id(self) -> str: ...
-    @property
-    def name(self) -> str | None: ...
-    @property
-    def household_relation(self) -> str | None: ...
-    @property
-    def tier(self) -> str: ...

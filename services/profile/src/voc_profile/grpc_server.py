@@ -5,6 +5,7 @@ Messages in, domain calls, messages out; domain errors become a status in the me
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -28,11 +29,11 @@ from voc_profile.signals import SIGNALS
 SERVICE_NAME = profile_pb2.DESCRIPTOR.services_by_name["ProfileService"].full_name
 
 
+@dataclasses.dataclass(eq=False)
 class ProfileServicer(profile_pb2_grpc.ProfileServiceServicer):
-    def __init__(self, database: Database, settings: Settings, trail: Audit) -> None:
-        self.database = database
-        self.settings = settings
-        self.trail = trail
+    database: Database
+    settings: Settings
+    trail: Audit
 
     async def ResolveCustomer(
         self, request: profile_pb2.ResolveCustomerRequest, context: aio.ServicerContext
@@ -121,15 +122,8 @@ class ProfileServicer(profile_pb2_grpc.ProfileServiceServicer):
         )
         if points.found and not points.erased:
             self.trail.read(actor=SERVICE, action="grpc_contact_points", target=target_of(points.customer_id))
-        return profile_pb2.GetContactPointsResponse(
-            customer_id=points.customer_id,
-            found=points.found,
-            erased=points.erased,
-            contact_consent=points.contact_consent,
-            email=points.email,
-            phone=points.phone,
-            preferred_language=points.preferred_language,
-        )
+        # The reply is the lookup's fields under their own names (a follow-up's, not per feedback).
+        return profile_pb2.GetContactPointsResponse(**dataclasses.asdict(points))
 
     async def GetOutreachReport(
         self, request: profile_pb2.GetOutreachReportRequest, context: aio.ServicerContext
@@ -147,27 +141,8 @@ class ProfileServicer(profile_pb2_grpc.ProfileServiceServicer):
                 until=request.to_ms / 1000 if request.to_ms else None,
             )
 
-        def rate(value: float | None) -> float:
-            return -1.0 if value is None else value
-
         return profile_pb2.GetOutreachReportResponse(
-            rows=[
-                profile_pb2.OutreachReportRow(
-                    store_id=r.store_id,
-                    list_kind=r.list_kind,
-                    assigned=r.assigned,
-                    attempted=r.attempted,
-                    reached=r.reached,
-                    contact_rate=rate(r.contact_rate),
-                    came_back_reached=r.came_back_reached,
-                    not_reached=r.not_reached,
-                    came_back_not_reached=r.came_back_not_reached,
-                    revisit_rate_reached=rate(r.revisit_rate_reached),
-                    revisit_rate_not_reached=rate(r.revisit_rate_not_reached),
-                    still_open=r.still_open,
-                )
-                for r in found.rows
-            ],
+            rows=[_report_row(r) for r in found.rows],
             window_days=found.window_days,
             from_ms=int(found.since * 1000),
             to_ms=int(found.until * 1000),
@@ -229,6 +204,13 @@ def decode_page_token(token: str) -> lists.After:
     if not sep or not count.isdigit() or not customer_id:
         raise Invalid("page_token is not one this service issued")
     return int(count), customer_id
+
+
+def _report_row(row: outreach.ReportRow) -> profile_pb2.OutreachReportRow:
+    """A report row as its message, field for field; a rate with nothing to divide by (None,
+    the row's only optional values) is -1."""
+    values: dict[str, Any] = {k: -1.0 if v is None else v for k, v in dataclasses.asdict(row).items()}
+    return profile_pb2.OutreachReportRow(**values)
 
 
 def _reasons(reasons: list[Reason]) -> list[profile_pb2.SignalReason]:

@@ -11,9 +11,9 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import IO, Any, NamedTuple, TypeVar, cast
+from typing import IO, Any, Generic, NamedTuple, TypeVar, cast
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from sqlalchemy import Table, bindparam, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
@@ -30,11 +30,10 @@ from voc_profile.sessions import in_session
 from voc_profile.settings import Settings
 from voc_profile.uploads import Format, Row, batches, checked_rows
 
+S = TypeVar("S", bound=BaseModel)
 T = TypeVar("T")
 
 MAX_REPORTED_ERRORS = 1000
-CUSTOMER_COLUMNS = frozenset(CustomerIn.model_fields)
-VISIT_COLUMNS = frozenset(VisitIn.model_fields)
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,52 +95,54 @@ class _Refused(Exception):
         self.field = field
 
 
-def _checked(row: Row, report: ImportReport, make: Callable[[int, dict[str, Any]], T]) -> T | None:
-    """`make(line, fields)`, or None with the row's problem reported."""
-    line, raw = row
-    report.rows += 1
-    if isinstance(raw, str):
-        report.error(line, raw)
+@dataclass(frozen=True, slots=True)
+class _Importer(Generic[S, T]):
+    """One kind of import: the schema of its rows (whose fields are the file's columns), what a
+    valid row becomes (`make`: it may refuse it) and how a batch of those is written."""
+
+    kind: str
+    schema: type[S]
+    make: Callable[[int, S, Settings], T]
+    write: Callable[[Database, list[T], ImportReport, Settings, Actor], Awaitable[None]]
+
+    async def __call__(
+        self, database: Database, *, spooled: IO[bytes], fmt: Format, settings: Settings, actor: Actor
+    ) -> ImportReport:
+        """Read the file, check each row, write the good ones a batch at a time; then the import
+        in the audit log (its counts, not its rows)."""
+        started = time.perf_counter()
+        report = ImportReport(import_id=uuid7(), kind=self.kind)
+        rows = await checked_rows(spooled, fmt=fmt, columns=frozenset(self.schema.model_fields))
+        for batch in batches(rows, settings.import_batch_size):
+            good = [checked for row in batch if (checked := self._checked(row, report, settings)) is not None]
+            if good:
+                await self.write(database, good, report, settings, actor)
+        async with database.transaction() as session:
+            detail = report.to_dict(with_errors=False)
+            await audit.record(
+                session, actor=actor, action=f"import_{self.kind}", customer_id=None, detail=detail
+            )
+        report.seconds = time.perf_counter() - started
+        return report
+
+    def _checked(self, row: Row, report: ImportReport, settings: Settings) -> T | None:
+        """The row validated and made, or None with its problem reported."""
+        line, raw = row
+        report.rows += 1
+        if isinstance(raw, str):
+            report.error(line, raw)
+            return None
+        try:
+            return self.make(line, self.schema.model_validate(raw), settings)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first.get("loc", ())) or None
+            report.error(line, first.get("msg", "invalid"), where)
+        except InvalidIdentifier as exc:
+            report.error(line, str(exc), exc.field)
+        except _Refused as exc:
+            report.error(line, str(exc), exc.field)
         return None
-    try:
-        return make(line, raw)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first.get("loc", ())) or None
-        report.error(line, first.get("msg", "invalid"), where)
-    except InvalidIdentifier as exc:
-        report.error(line, str(exc), exc.field)
-    except _Refused as exc:
-        report.error(line, str(exc), exc.field)
-    return None
-
-
-async def _run(
-    database: Database,
-    *,
-    spooled: IO[bytes],
-    kind: str,
-    fmt: Format,
-    columns: frozenset[str],
-    settings: Settings,
-    actor: Actor,
-    make: Callable[[int, dict[str, Any]], T],
-    write: Callable[[list[T], ImportReport], Awaitable[None]],
-) -> ImportReport:
-    """Read the file, check each row (`make`), write the good ones a batch at a time (`write`);
-    then the import in the audit log (its counts, not its rows)."""
-    started = time.perf_counter()
-    report = ImportReport(import_id=uuid7(), kind=kind)
-    rows = await checked_rows(spooled, fmt=fmt, columns=columns)
-    for batch in batches(rows, settings.import_batch_size):
-        good = [checked for row in batch if (checked := _checked(row, report, make)) is not None]
-        if good:
-            await write(good, report)
-    async with database.transaction() as session:
-        detail = report.to_dict(with_errors=False)
-        await audit.record(session, actor=actor, action=f"import_{kind}", customer_id=None, detail=detail)
-    report.seconds = time.perf_counter() - started
-    return report
 
 
 # ---------------------------------------------------------------------------------------------
@@ -154,38 +155,27 @@ class _CustomerRow(NamedTuple):
     identifiers: list[tuple[str, str]]
 
 
-async def import_customers(
-    database: Database, *, spooled: IO[bytes], fmt: Format, settings: Settings, actor: Actor
-) -> ImportReport:
-    """Create or update customers by their identifiers, a batch per transaction."""
+def _customer_row(line: int, item: CustomerIn, settings: Settings) -> _CustomerRow:
+    identifiers = crm.identifiers_of(item, region=settings.default_region)
+    if not identifiers:
+        raise _Refused("identifiers", "a customer needs loyalty_id, phone, email or app_user_id")
+    return _CustomerRow(line, item, identifiers)
 
-    def make(line: int, fields: dict[str, Any]) -> _CustomerRow:
-        item = CustomerIn.model_validate(fields)
-        identifiers = crm.identifiers_of(item, region=settings.default_region)
-        if not identifiers:
-            raise _Refused("identifiers", "a customer needs loyalty_id, phone, email or app_user_id")
-        return _CustomerRow(line, item, identifiers)
 
-    async def write(rows: list[_CustomerRow], report: ImportReport) -> None:
-        try:
-            async with database.transaction() as session:
-                await _write_customer_batch(session, rows, report)
-        except IntegrityError:
-            # A concurrent writer (an event) attached one of these identifiers meanwhile:
-            # redo this batch row by row, which resolves against the committed state.
-            await _write_customer_rows(database, rows, report, settings=settings, actor=actor)
+async def _write_customers(
+    database: Database, rows: list[_CustomerRow], report: ImportReport, settings: Settings, actor: Actor
+) -> None:
+    try:
+        async with database.transaction() as session:
+            await _write_customer_batch(session, rows, report)
+    except IntegrityError:
+        # A concurrent writer (an event) attached one of these identifiers meanwhile:
+        # redo this batch row by row, which resolves against the committed state.
+        await _write_customer_rows(database, rows, report, settings=settings, actor=actor)
 
-    return await _run(
-        database,
-        spooled=spooled,
-        kind="customers",
-        fmt=fmt,
-        columns=CUSTOMER_COLUMNS,
-        settings=settings,
-        actor=actor,
-        make=make,
-        write=write,
-    )
+
+#: Create or update customers by their identifiers, a batch per transaction.
+import_customers = _Importer("customers", CustomerIn, _customer_row, _write_customers)
 
 
 async def _known(session: AsyncSession, identifiers: list[tuple[str, str]]) -> dict[tuple[str, str], str]:
@@ -340,42 +330,31 @@ class _VisitRow(NamedTuple):
     identifiers: list[tuple[str, str]]
 
 
-async def import_visits(
-    database: Database, *, spooled: IO[bytes], fmt: Format, settings: Settings, actor: Actor
-) -> ImportReport:
-    """Add POS visits to their customers (by id or identifier), a batch per transaction."""
-
-    def make(line: int, fields: dict[str, Any]) -> _VisitRow:
-        item = VisitIn.model_validate(fields)
-        try:
-            visited_at = parse_time(item.visited_at)
-        except ValueError as exc:
-            raise _Refused("visited_at", str(exc)) from None
-        identifiers = normalize(
-            loyalty_id=item.loyalty_id or "",
-            phone=item.phone or "",
-            email=item.email or "",
-            region=settings.default_region,
-        )
-        if not item.customer_id and not identifiers:
-            raise _Refused("customer", "a visit needs customer_id, loyalty_id, phone or email")
-        return _VisitRow(line, item, visited_at, identifiers)
-
-    async def write(rows: list[_VisitRow], report: ImportReport) -> None:
-        async with database.transaction() as session:
-            await _write_visit_batch(session, rows, report, settings=settings)
-
-    return await _run(
-        database,
-        spooled=spooled,
-        kind="visits",
-        fmt=fmt,
-        columns=VISIT_COLUMNS,
-        settings=settings,
-        actor=actor,
-        make=make,
-        write=write,
+def _visit_row(line: int, item: VisitIn, settings: Settings) -> _VisitRow:
+    try:
+        visited_at = parse_time(item.visited_at)
+    except ValueError as exc:
+        raise _Refused("visited_at", str(exc)) from None
+    identifiers = normalize(
+        loyalty_id=item.loyalty_id or "",
+        phone=item.phone or "",
+        email=item.email or "",
+        region=settings.default_region,
     )
+    if not item.customer_id and not identifiers:
+        raise _Refused("customer", "a visit needs customer_id, loyalty_id, phone or email")
+    return _VisitRow(line, item, visited_at, identifiers)
+
+
+async def _write_visits(
+    database: Database, rows: list[_VisitRow], report: ImportReport, settings: Settings, actor: Actor
+) -> None:
+    async with database.transaction() as session:
+        await _write_visit_batch(session, rows, report, settings=settings)
+
+
+#: Add POS visits to their customers (by id or identifier), a batch per transaction.
+import_visits = _Importer("visits", VisitIn, _visit_row, _write_visits)
 
 
 async def _write_visit_batch(

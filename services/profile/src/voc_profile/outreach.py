@@ -5,6 +5,7 @@ were reached with those who were not. Every query is limited to the reader's sto
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections import defaultdict
 from dataclasses import dataclass
@@ -175,14 +176,7 @@ async def record_contact(
             errors=[FieldError("body.contacted_at", "before the assignment")],
         )
     done = contact.outcome in CLOSING
-    recorded = OutreachContact(
-        assignment_id=row.id,
-        channel=contact.channel,
-        outcome=contact.outcome,
-        note=contact.note,
-        contacted_by=actor.name,
-        contacted_at=contact.contacted_at,
-    )
+    recorded = OutreachContact(assignment_id=row.id, contacted_by=actor.name, **dataclasses.asdict(contact))
     session.add(recorded)
     row.status = "done" if done else "in_progress"
     row.active_key = None if done else row.active_key

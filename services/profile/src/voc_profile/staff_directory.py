@@ -12,6 +12,7 @@ from grpc import aio
 from voc.notify.v1 import notify_pb2, notify_pb2_grpc
 from voc_platform.errors import Unavailable
 from voc_platform.grpc import PeerClient
+from voc_platform.records import copy_fields
 from voc_profile.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -47,11 +48,6 @@ class StaffDirectory(PeerClient[notify_pb2_grpc.NotifyServiceStub]):
             raise Unavailable("The staff directory cannot be reached; try again.") from exc
         if not found.found:
             return None
-        return StaffMember(
-            staff_id=found.staff_id,
-            name=found.name,
-            role=found.role,
-            active=found.active,
-            store_ids=tuple(found.store_ids),
-            area_store_ids=tuple(found.area_store_ids),
+        return copy_fields(
+            StaffMember, found, store_ids=tuple(found.store_ids), area_store_ids=tuple(found.area_store_ids)
         )

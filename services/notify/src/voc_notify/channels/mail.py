@@ -4,6 +4,7 @@ server that is down, busy (4xx) or refuses our login is transient (fixing it los
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import ssl
 from dataclasses import dataclass
@@ -26,6 +27,8 @@ _ADDRESS = re.compile(
 
 @dataclass(frozen=True, slots=True)
 class SmtpTarget:
+    """Where mail goes: its fields are `aiosmtplib.send`'s arguments of the same names."""
+
     hostname: str
     port: int
     use_tls: bool  # smtps://: TLS from the first byte
@@ -118,18 +121,9 @@ class MailSender:
             message = self.build(mail)
         except (ValueError, TypeError) as exc:  # the header registry refuses the address
             return SendResult("failed", f"invalid e-mail address ({type(exc).__name__})")
-        target = self.target
         try:
             await aiosmtplib.send(
-                message,
-                hostname=target.hostname,
-                port=target.port,
-                use_tls=target.use_tls,
-                start_tls=target.start_tls,
-                username=target.username,
-                password=target.password,
-                timeout=self.timeout,
-                tls_context=self._tls,
+                message, **dataclasses.asdict(self.target), timeout=self.timeout, tls_context=self._tls
             )
         except aiosmtplib.SMTPRecipientsRefused as exc:
             codes = [refused.code for refused in exc.recipients]
@@ -153,7 +147,7 @@ class MailSender:
             )
         except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
             return SendResult("retry", f"SMTP server unavailable ({type(exc).__name__})")
-        return SendResult("sent", f"accepted by {target.hostname}")
+        return SendResult("sent", f"accepted by {self.target.hostname}")
 
 
 def _reason(what: str, answer: str) -> str:

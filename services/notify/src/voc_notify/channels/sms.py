@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 import ssl
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 from http import HTTPStatus
 from typing import Protocol
 
@@ -57,34 +57,32 @@ def valid_phone(value: str) -> bool:
     return 8 <= len(re.sub(r"\D", "", value)) <= 15
 
 
+def _verified_tls() -> ssl.SSLContext:
+    return ssl.create_default_context(cafile=certifi.where())
+
+
+@dataclass(eq=False)
 class HttpGateway:
     """POST {url} with a JSON body `{message_id, from, to, template_id, text, variables}`,
     `Authorization: Bearer <token>` and `Idempotency-Key: <message_id>`. 2xx → sent; 408, 409,
     425, 429, 5xx and network errors → retried (`Retry-After` honoured); other 4xx → failed,
     with the gateway's `error`/`message` field (masked) as the reason."""
 
-    name = "http_gateway"
-
-    def __init__(
-        self,
-        url: str,
-        *,
-        token: str,
-        sender: str,
-        allowlist: PushAllowlist,
-        timeout: float = 5.0,
-    ) -> None:
-        self.url = url
-        self.token = token
-        self.sender = sender
-        self.allowlist = allowlist
-        self._timeout = aiohttp.ClientTimeout(total=timeout)
-        self._ssl = ssl.create_default_context(cafile=certifi.where())
-        self._client: aiohttp.ClientSession | None = None
+    url: str
+    _: KW_ONLY
+    token: str = field(repr=False)  # a secret: kept out of the repr
+    sender: str
+    allowlist: PushAllowlist
+    timeout: float = 5.0  # seconds, the whole request
+    name: str = field(default="http_gateway", init=False)
+    _ssl: ssl.SSLContext = field(init=False, repr=False, default_factory=_verified_tls)
+    _client: aiohttp.ClientSession | None = field(init=False, repr=False, default=None)
 
     def _session(self) -> aiohttp.ClientSession:
         if self._client is None:
-            self._client = aiohttp.ClientSession(timeout=self._timeout, trust_env=False)
+            self._client = aiohttp.ClientSession(
+                timeout=aiohttp.ClientTimeout(total=self.timeout), trust_env=False
+            )
         return self._client
 
     async def send(self, message: SmsMessage) -> SendResult:

@@ -51,7 +51,6 @@ from voc_platform import dbsync
 from voc_platform.batching import fail_waiting
 from voc_platform.db import Database
 from voc_platform.dbsync import Prepared, Reader
-from voc_platform.ids import uuid7
 
 log = logging.getLogger(__name__)
 
@@ -196,17 +195,12 @@ def record_sync(
     _ATTEMPTS.execute_many(
         reader,
         [
-            {
-                "id": uuid7(),
-                "endpoint_id": o.row.endpoint_id,
-                "delivery_id": o.row.id,
-                "event_type": o.row.event_type,
-                "attempted_at": o.at,
-                "status_code": o.attempt.status_code,
-                "latency_ms": o.attempt.latency_ms,
-                "error": o.attempt.error,
-                "response": o.attempt.response,
-            }
+            o.attempt.as_row(
+                endpoint_id=o.row.endpoint_id,
+                delivery_id=o.row.id,
+                event_type=o.row.event_type,
+                attempted_at=o.at,
+            )
             for o in kept
         ],
     )

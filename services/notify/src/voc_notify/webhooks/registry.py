@@ -3,6 +3,7 @@ rotate the secret, the recent attempts, and a test message sent at once."""
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -191,24 +192,8 @@ async def send_test(
     )
     async with database.transaction() as session:
         if await session.get(WebhookEndpoint, endpoint_id) is not None:
-            session.add(
-                WebhookAttempt(
-                    id=uuid7(),
-                    endpoint_id=endpoint_id,
-                    delivery_id=msg_id,
-                    event_type=TEST_TYPE,
-                    attempted_at=now,
-                    status_code=attempt.status_code,
-                    latency_ms=attempt.latency_ms,
-                    error=attempt.error,
-                    response=attempt.response,
-                )
+            row = attempt.as_row(
+                endpoint_id=endpoint_id, delivery_id=msg_id, event_type=TEST_TYPE, attempted_at=now
             )
-    return {
-        "delivery_id": msg_id,
-        "ok": attempt.ok,
-        "status_code": attempt.status_code,
-        "latency_ms": attempt.latency_ms,
-        "error": attempt.error,
-        "response": attempt.response,
-    }
+            session.add(WebhookAttempt(**row))
+    return {"delivery_id": msg_id, "ok": attempt.ok, **dataclasses.asdict(attempt)}

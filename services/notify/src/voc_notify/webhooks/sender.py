@@ -9,7 +9,7 @@ import math
 import ssl
 import time
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 
 import aiohttp
 import certifi
@@ -18,6 +18,7 @@ from yarl import URL
 from voc_notify.webhooks import signing
 from voc_notify.webhooks.targets import WebhookTargets, refused_by_resolver, resolver_for
 from voc_notify.webpush.sender import KEEPALIVE_EXPIRY, _PushConnector
+from voc_platform.ids import uuid7
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +40,22 @@ class Attempt:
     @property
     def gone(self) -> bool:
         return self.status_code == 410
+
+    def as_row(
+        self, *, endpoint_id: str, delivery_id: str, event_type: str, attempted_at: float
+    ) -> dict[str, Any]:
+        """The attempt as a new `webhook_attempts` row (statement parameters)."""
+        return {
+            "id": uuid7(),
+            "endpoint_id": endpoint_id,
+            "delivery_id": delivery_id,
+            "event_type": event_type,
+            "attempted_at": attempted_at,
+            "status_code": self.status_code,
+            "latency_ms": self.latency_ms,
+            "error": self.error,
+            "response": self.response,
+        }
 
 
 def signed_headers(secret: str, *, msg_id: str, body: bytes, timestamp: int | None = None) -> dict[str, str]:

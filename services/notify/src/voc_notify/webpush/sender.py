@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from http import HTTPStatus
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, Required, TypedDict, Unpack
 
 import aiohttp
 import certifi
@@ -39,6 +39,15 @@ _TOPIC_RE: Final = re.compile(r"[A-Za-z0-9_-]{1,32}")
 
 
 PushStatus = Literal["accepted", "gone", "retry", "rejected"]
+
+
+class PushOptions(TypedDict, total=False):
+    """How a push is to be delivered (RFC 8030): its TTL in seconds (required), Urgency (one of
+    `URGENCIES`, "normal" when not given) and Topic (none when not given)."""
+
+    ttl: Required[int]
+    urgency: str
+    topic: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -256,16 +265,11 @@ class WebPushSender:
         return token
 
     def build_request(
-        self,
-        subscription: PushSubscription,
-        payload: bytes,
-        *,
-        ttl: int,
-        urgency: str = "normal",
-        topic: str | None = None,
+        self, subscription: PushSubscription, payload: bytes, **options: Unpack[PushOptions]
     ) -> PushRequest:
         """Validate, encrypt and sign; raises EndpointNotAllowed/ValueError, never sends."""
         url = self._allowlist.parse(subscription.endpoint)  # SSRF gate: before anything else
+        ttl, urgency, topic = options["ttl"], options.get("urgency", "normal"), options.get("topic")
         if urgency not in URGENCIES:
             raise ValueError(f"urgency must be one of {sorted(URGENCIES)}")
         if ttl < 0:
@@ -292,18 +296,12 @@ class WebPushSender:
         return PushRequest("POST", url, headers, body)
 
     async def send(
-        self,
-        subscription: PushSubscription,
-        payload: bytes,
-        *,
-        ttl: int,
-        urgency: str = "normal",
-        topic: str | None = None,
+        self, subscription: PushSubscription, payload: bytes, **options: Unpack[PushOptions]
     ) -> PushResult:
         """Send one push. Raises :class:`EndpointNotAllowed` (before any I/O) for an endpoint
         off the allowlist, :class:`PayloadTooLarge`/``ValueError`` for bad arguments;
         every outcome of the HTTP exchange is returned as a :class:`PushResult`."""
-        request = self.build_request(subscription, payload, ttl=ttl, urgency=urgency, topic=topic)
+        request = self.build_request(subscription, payload, **options)
         session = self._session()
         try:
             async with session.request(
