@@ -348,15 +348,28 @@ def _alert_created(
     )
 
 
-# What a merge reads of the open alert: what it changes or guards on, and what the re-push and
-# the event read of the transient alert it returns (as in patterns.py, one packed tuple).
-_MERGE_COLUMNS = (
-    Alert.id, Alert.feedback_id, Alert.store_id, Alert.area_id, Alert.customer_id, Alert.category,
-    Alert.priority, Alert.status, Alert.context, Alert.degraded, Alert.escalation_level, Alert.created_at,
-    Alert.acknowledged_at, Alert.acknowledged_by, Alert.resolved_at, Alert.related_feedback, Alert.updates,
-    Alert.classification,
-)  # fmt: skip
-_MERGE_ALERT = Prepared(select(*_MERGE_COLUMNS).where(Alert.id == bindparam("alert_id")))
+_MERGE_ALERT = Prepared(
+    select(
+        Alert.id,
+        Alert.feedback_id,
+        Alert.store_id,
+        Alert.area_id,
+        Alert.customer_id,
+        Alert.category,
+        Alert.priority,
+        Alert.status,
+        Alert.context,
+        Alert.degraded,
+        Alert.escalation_level,
+        Alert.created_at,
+        Alert.acknowledged_at,
+        Alert.acknowledged_by,
+        Alert.resolved_at,
+        Alert.related_feedback,
+        Alert.updates,
+        Alert.classification,
+    ).where(Alert.id == bindparam("alert_id"))
+)
 # Guarded by the values the merge was computed from: an acknowledgement, escalation or merge
 # committed after the read (PostgreSQL, READ COMMITTED) makes it match no row.
 _MERGE_UPDATE = Prepared(
