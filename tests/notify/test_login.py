@@ -61,7 +61,6 @@ async def test_parallel_bad_logins_stall_neither_the_loop_nor_the_write_lock(
     started = time.perf_counter()
     assert not auth.verify_password(slow_hash, "wrong")
     verify_seconds = time.perf_counter() - started
-    bound = min(0.25, verify_seconds / 2)
     service = await make_notify(databases, slow_hash, login_max_failures=100, login_address_burst=100)
     probe = StallProbes(service.database)
     health: list[float] = []
@@ -77,16 +76,23 @@ async def test_parallel_bad_logins_stall_neither_the_loop_nor_the_write_lock(
         async with service.client() as client:
             probes = [*probe.tasks(), asyncio.create_task(health_probe(client))]
             await asyncio.sleep(0.05)
+            started = time.perf_counter()
             answers = await asyncio.gather(*(attempt(client, "lead@x.demo") for _ in range(6)))
+            logins_seconds = time.perf_counter() - started
             probe.done.set()
             await asyncio.gather(*probes)
     finally:
         await service.database.dispose()
     assert [a.status_code for a in answers] == [401] * 6
-    # The probes kept running through 3 rounds of verifications and never waited long.
-    assert max(probe.stalls) < bound, (max(probe.stalls), verify_seconds)
-    assert max(probe.lock_waits) < bound, (max(probe.lock_waits), verify_seconds)
-    assert max(health) < bound, (max(health), verify_seconds)
+    # The probes kept running through 3 rounds of verifications (six on the service's two
+    # slots) and never waited long. On the loop or in the transaction, a stall lasts a whole
+    # verification at least; the bound is half of one, timed on this machine under its load of
+    # the moment (a verification before the run, or a round's share of the run), as the
+    # directory's hashing test does: a fixed bound measured the machine, not the code.
+    bound = max(verify_seconds, logins_seconds / 3) / 2
+    assert max(probe.stalls) < bound, (max(probe.stalls), verify_seconds, logins_seconds)
+    assert max(probe.lock_waits) < bound, (max(probe.lock_waits), verify_seconds, logins_seconds)
+    assert max(health) < bound, (max(health), verify_seconds, logins_seconds)
     assert len(probe.stalls) >= 20 and len(probe.lock_waits) >= 10 and len(health) >= 10
 
 
