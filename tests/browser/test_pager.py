@@ -172,7 +172,14 @@ def test_after_a_restart_with_an_expired_token_the_worker_reports_and_acknowledg
         blank = context.pages[0] if context.pages else context.new_page()
         deliver_push(blank, origin, payload)
         worker = worker_of(context, blank)
-        shown = wait_for(lambda: worker.evaluate(NOTIFICATIONS, alert_id), timeout=15, page=blank)
+        try:
+            shown = wait_for(lambda: worker.evaluate(NOTIFICATIONS, alert_id), timeout=8, page=blank)
+        except AssertionError:
+            # Right after a restart, CDP's deliverPushMessage can reach the registration before its
+            # worker is ready and the message is dropped (once in eight CI runs); a push service
+            # keeps a message until the browser takes it, so it is handed over once more.
+            deliver_push(blank, origin, payload)
+            shown = wait_for(lambda: worker.evaluate(NOTIFICATIONS, alert_id), timeout=15, page=blank)
         [note] = shown
         assert note["title"] == payload["title"] and note["actions"] == ["ack", "open"]
         assert note["requireInteraction"] is True  # urgent: stays until someone acts
