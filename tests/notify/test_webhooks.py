@@ -15,6 +15,7 @@ from typing import Any
 
 import orjson
 import pytest
+from nats.aio.msg import Msg
 from sqlalchemy import func, select
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
@@ -28,7 +29,7 @@ from voc_notify.settings import Settings
 from voc_notify.stream import AlertBroker
 from voc_notify.webhooks import registry
 from voc_notify.webhooks.catalog import EVENT_TYPES, ROUTES, consumed_subjects
-from voc_notify.webhooks.dispatch import WebhookDispatcher
+from voc_notify.webhooks.dispatch import YIELDING_PASS, WebhookDispatcher
 from voc_notify.webhooks.enqueue import WebhookConsumer
 from voc_notify.webhooks.sender import WebhookSender
 from voc_notify.webhooks.signing import SecretBox
@@ -37,6 +38,7 @@ from voc_notify.workers import EscalationWorker
 from voc_platform import dbsync
 from voc_platform.db import Database
 from voc_platform.identity import Principal
+from voc_platform.loop_lag import LoopLag, YieldGate
 
 LEAD = Principal(staff_id="lead", role="shift_lead", store_ids=("s1",), area_id=None)
 
@@ -431,6 +433,44 @@ async def test_other_services_events_are_heard_once(notify_db: Database, receive
             "data": {"customer_id": "cust-9", "erased_at": "2023-11-14T22:13:20.000Z"},
         }
         assert bodies[1]["data"]["csat"] == 2 and bodies[1]["data"]["satisfied"] is False
+
+
+async def test_webhook_work_yields_to_pages_while_the_loop_runs_late(
+    notify_db: Database, receiver: WebhookReceiver
+) -> None:
+    """Pages first (#19): while notify's loop runs late, a pass waits for it (at most the gate's
+    limit) and then takes a few deliveries, and a bus event waits before it is enqueued; once
+    the loop catches up, the rest goes at full width. Nothing is dropped by waiting."""
+    lag = LoopLag()
+    gate = YieldGate(lag, max_wait=0.1, step=0.02)
+    async with hooks(notify_db) as h:
+        h.dispatcher.gate = gate
+        endpoint = await h.register(receiver.url("/late"))
+        for i in range(YIELDING_PASS + 4):
+            await new_alert(notify_db, f"fb-late-{i}", now=time.time(), customer_id=f"cust-late-{i}")
+        lag.seconds = 0.05  # pages are waiting 50 ms
+        assert await h.dispatcher.process_due() == YIELDING_PASS
+        await h.dispatcher.drain()
+        assert gate.waits == 1
+        lag.seconds = 0.0
+        assert await h.dispatcher.process_due() == 4
+        await h.dispatcher.drain()
+        receiver.wait_for(YIELDING_PASS + 4, "/late")
+        assert {d.status for d in await h.deliveries(endpoint["id"])} == {"delivered"}
+
+        consumer = WebhookConsumer(notify_db, gate)
+        lag.seconds = 0.05
+        erased = events_pb2.CustomerErased(customer_id="cust-late", erased_at_ms=1_700_000_000_000)
+        message = Msg(
+            _client=None,  # type: ignore[arg-type]  # never acked here: the bus's loop does that
+            subject="voc.profile.customer_erased",
+            data=erased.SerializeToString(),
+            headers={"Nats-Msg-Id": "ev-late"},
+        )
+        started = time.monotonic()
+        await consumer.handle(message)
+        assert time.monotonic() - started >= 0.1 and gate.waits == 2
+        assert [d.event_type for d in await h.deliveries(endpoint["id"])][-1] == "customer.erased"
 
 
 def test_the_catalog_covers_every_type_and_masks_what_identifies() -> None:

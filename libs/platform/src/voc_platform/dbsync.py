@@ -153,7 +153,7 @@ class Prepared:
             cursor.close()
 
     def execute_many(self, reader: Reader, rows: Sequence[Mapping[str, Any]]) -> None:
-        """An INSERT of several rows with the same keys (DBAPI executemany)."""
+        """An INSERT or UPDATE of several rows with the same keys (DBAPI executemany)."""
         compiled = self.compiled(reader.dialect, tuple(rows[0]))
         cursor = reader.connection.cursor()
         try:

@@ -26,6 +26,7 @@ from voc_notify.webpush import DEFAULT_PUSH_HOSTS, PushAllowlist, VapidKeys, Web
 from voc_notify.workers import DeliveryWorker, EscalationWorker
 from voc_platform import dbsync, taxonomy
 from voc_platform.db import Database
+from voc_platform.loop_lag import LoopLag, YieldGate
 from voc_platform.periodic import every
 from voc_platform.runtime import ServiceParts, ServiceRuntime, run_service
 from voc_platform.settings import load_settings
@@ -128,7 +129,10 @@ def build(runtime: ServiceRuntime) -> ServiceParts:
     webhook_sender = WebhookSender(
         WebhookTargets(settings.allowed_webhook_hosts()), timeout=settings.webhook_timeout_seconds
     )
-    webhooks = WebhookDispatcher(runtime.database, webhook_sender, settings)
+    # Webhooks yield to pages: while this loop runs late, their passes and events wait a while.
+    lag = LoopLag()
+    webhook_gate = YieldGate(lag)
+    webhooks = WebhookDispatcher(runtime.database, webhook_sender, settings, gate=webhook_gate)
 
     app = api.build_app(
         settings,
@@ -164,9 +168,10 @@ def build(runtime: ServiceRuntime) -> ServiceParts:
         )
         + erasure.consumers(runtime.database)
         + corrections.consumers(runtime.database, broker)
-        + enqueue.consumers(runtime.database),
+        + enqueue.consumers(runtime.database, webhook_gate),
         subscriptions=[(LIVE_SUBJECT, broker.on_live_message)],
         background=[
+            lag.run,
             delivery.run,
             escalation.run,
             follow_up.run,
@@ -179,6 +184,7 @@ def build(runtime: ServiceRuntime) -> ServiceParts:
         metric_sources=[
             metrics.timers_due_source(runtime.database),
             metrics.webhook_endpoints_source(runtime.database),
+            metrics.webhook_gate_source(webhook_gate),
         ],
         follow_taxonomy=True,
     )

@@ -51,6 +51,7 @@ from voc_platform import dbsync
 from voc_platform.batching import fail_waiting
 from voc_platform.db import Database
 from voc_platform.dbsync import Prepared, Reader
+from voc_platform.loop_lag import YieldGate
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +72,8 @@ _DUE_COLUMNS = (
     WebhookEndpoint.format,
     WebhookEndpoint.secret,
 )
+#: What a pass takes when pages still wait after the gate's longest wait (`YieldGate`).
+YIELDING_PASS = 8
 #: Never an endpoint id: fills the busy-endpoint parameters a pass does not need.
 _NO_ENDPOINT = ""
 
@@ -205,6 +208,9 @@ def record_sync(
         ],
     )
     disabled: list[tuple[str, str]] = []
+    # The deliveries' updates, grouped by the columns they set: one executemany a group (most
+    # attempts succeed, so most of a batch is one statement).
+    changes: dict[tuple[str, ...], list[dict[str, Any]]] = {}
     for o in kept:
         row, attempt, now = o.row, o.attempt, o.at
         endpoint = endpoints[row.endpoint_id]
@@ -218,7 +224,8 @@ def record_sync(
             change.update(status="failed", last_error=f"given up after {attempts} attempts: {attempt.error}")
         else:
             change.update(next_attempt_at=now + retry_delay(attempts))
-        _OUTCOME.execute(reader, {**change, "delivery_id": row.id})
+        change["delivery_id"] = row.id
+        changes.setdefault(tuple(change), []).append(change)
         endpoint.changed = True
         if attempt.ok:
             endpoint.failing_since = None
@@ -233,8 +240,10 @@ def record_sync(
             hours = (now - endpoint.failing_since) / 3600
             reason = f"every attempt failed for {hours:.0f} h: {attempt.error}"
         if reason is not None and endpoint.status == "active":
+            _apply(reader, changes)  # what came before the disabling, as it came
             _disable_sync(reader, row.endpoint_id, endpoint, reason=reason, now=now)
             disabled.append((row.endpoint_id, reason))
+    _apply(reader, changes)
     for endpoint_id, endpoint in endpoints.items():
         if endpoint.changed:
             state: dict[str, Any] = {
@@ -249,6 +258,12 @@ def record_sync(
                 )
             _ENDPOINT_STATE.execute(reader, {**state, "endpoint_id": endpoint_id})
     return disabled
+
+
+def _apply(reader: Reader, changes: dict[tuple[str, ...], list[dict[str, Any]]]) -> None:
+    for group in changes.values():
+        _OUTCOME.execute_many(reader, group)
+    changes.clear()
 
 
 def _disable_sync(
@@ -279,9 +294,13 @@ class WebhookDispatcher(PollingWorker):
         settings: Settings,
         *,
         clock: Callable[[], float] = time.time,
+        gate: YieldGate | None = None,
     ) -> None:
         super().__init__()
         self.database = database
+        # Pages first: while notify's loop runs late, a pass waits (at most the gate's
+        # `max_wait`) and then takes at most `YIELDING_PASS` deliveries.
+        self.gate = gate or YieldGate(None)
         self.sender = sender
         self.box = SecretBox.of(settings)
         self.concurrency = settings.webhook_concurrency
@@ -304,13 +323,15 @@ class WebhookDispatcher(PollingWorker):
 
     async def process_due(self, *, now: float | None = None) -> int:
         """Lease what is due and start its attempts (not waiting for them); returns how many."""
-        now = self.clock() if now is None else now
-        if now - self._pruned_at >= PRUNE_EVERY_SECONDS:
-            await self.prune(now=now)
         free = self.concurrency - len(self._tasks)
         if free <= 0:
             self._left_behind = True
             return 0
+        if await self.gate.wait():
+            free = min(free, YIELDING_PASS)
+        now = self.clock() if now is None else now
+        if now - self._pruned_at >= PRUNE_EVERY_SECONDS:
+            await self.prune(now=now)
         taken, self._left_behind = await dbsync.write(
             self.database,
             lease_due_sync,

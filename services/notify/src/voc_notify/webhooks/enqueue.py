@@ -21,6 +21,7 @@ from voc_platform.bus import ConsumerSpec
 from voc_platform.db import Database
 from voc_platform.dbsync import Prepared, Reader
 from voc_platform.ids import uuid7
+from voc_platform.loop_lag import YieldGate
 from voc_platform.outbox import mark_processed_sync
 
 log = logging.getLogger(__name__)
@@ -98,15 +99,18 @@ def enqueue_sync(reader: Reader, events: Sequence[tuple[str, Message]], *, now: 
 
 class WebhookConsumer:
     """Other services' events of a webhook type (`catalog.consumed_subjects`): the deliveries and
-    the processed-event mark in one transaction."""
+    the processed-event mark in one transaction. Pages first: while notify's loop runs late, a
+    message waits at the gate (JetStream keeps the rest; the ack wait is far longer)."""
 
-    def __init__(self, database: Database) -> None:
+    def __init__(self, database: Database, gate: YieldGate | None = None) -> None:
         self.database = database
+        self.gate = gate or YieldGate(None)
 
     async def handle(self, msg: Msg) -> None:
         routes = ROUTES.get(msg.subject, ())
         if not routes:
             return
+        await self.gate.wait()
         message = routes[0].message.FromString(msg.data)
         event_id = (msg.headers or {}).get("Nats-Msg-Id") or f"{msg.subject}:{msg.metadata.sequence.stream}"
         count = await dbsync.write(self.database, self._write, msg.subject, message, event_id)
@@ -120,6 +124,6 @@ class WebhookConsumer:
         return enqueue_sync(reader, [(subject, message)], now=time.time())
 
 
-def consumers(database: Database) -> list[ConsumerSpec]:
-    consumer = WebhookConsumer(database)
+def consumers(database: Database, gate: YieldGate | None = None) -> list[ConsumerSpec]:
+    consumer = WebhookConsumer(database, gate)
     return [ConsumerSpec(durable=CONSUMER, subjects=consumed_subjects(), handler=consumer.handle)]

@@ -20,6 +20,7 @@ from voc_notify.webpush.endpoints import EndpointNotAllowed, PushAllowlist, pars
 
 IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 REGISTRATION_DNS_TIMEOUT = 2.0
+ALLOWED_KEPT = 4096  # URLs whose check is remembered (endpoints are few; a bound all the same)
 
 
 class UrlRefused(ValueError):
@@ -45,6 +46,10 @@ class WebhookTargets:
 
     def __init__(self, hosts: Sequence[str] = ()) -> None:
         self.allowlist = PushAllowlist(hosts, what="webhook") if hosts else None
+        # The policy is fixed for the process, so a URL allowed once stays allowed: each send
+        # checks its endpoint's URL again (it may have been registered under another policy)
+        # without parsing it again. A refusal is not kept (rare, and it says why each time).
+        self._allowed: dict[str, URL] = {}
 
     @property
     def public_only(self) -> bool:
@@ -52,6 +57,15 @@ class WebhookTargets:
 
     def parse(self, url: str) -> URL:
         """The exact URL to request; raises `UrlRefused`."""
+        allowed = self._allowed.get(url)
+        if allowed is None:
+            allowed = self._parse(url)
+            if len(self._allowed) >= ALLOWED_KEPT:
+                self._allowed.clear()
+            self._allowed[url] = allowed
+        return allowed
+
+    def _parse(self, url: str) -> URL:
         try:
             parsed = parse_endpoint(url)
         except EndpointNotAllowed as exc:
