@@ -251,6 +251,13 @@ class RunResult:
     send_lag_ms: dict[str, float | None] = field(default_factory=dict)
     cpu_percent: dict[str, float] = field(default_factory=dict)
     peak_rss_mb: dict[str, float] = field(default_factory=dict)
+    #: --webhook: the step's webhook deliveries (made by its events), how long each waited from
+    #: its event to its successful attempt, and when the last one went, after the last feedback
+    #: was sent (webhooks yield to pages, so under overload they catch up after the step)
+    webhook_deliveries: int = 0
+    webhook_pending: int = 0
+    webhook_delay_ms: dict[str, float | None] = field(default_factory=dict)
+    webhook_caught_up_s: float | None = None
 
     @property
     def clean(self) -> bool:
@@ -340,10 +347,7 @@ class NotifyState:
 
 
 async def notify_state(system: System, since: float) -> NotifyState:
-    url = (
-        system.config.database_urls.get("notify")
-        or f"sqlite:///{(system.config.data_dir / 'notify.db').resolve()}"
-    )
+    url = _notify_url(system)
     # An alert of this step was created in it, or (a repeat folded into an older alert) updated.
     db = Database(url)
     try:
@@ -460,6 +464,38 @@ def account(
     )
 
 
+def _notify_url(system: System) -> str:
+    return (
+        system.config.database_urls.get("notify")
+        or f"sqlite:///{(system.config.data_dir / 'notify.db').resolve()}"
+    )
+
+
+class WebhookTally(NamedTuple):
+    delivered: list[tuple[float, float]]  # (created_at, delivered_at) of each delivered one
+    pending: int
+
+
+async def webhook_tally(system: System, since: float) -> WebhookTally:
+    """The webhook deliveries made since `since`: delivered ones' times, and how many are pending."""
+    db = Database(_notify_url(system))
+    try:
+        async with db.session() as session:
+            rows = (
+                await session.execute(
+                    text(
+                        "SELECT created_at, delivered_at, status FROM webhook_deliveries "
+                        "WHERE created_at >= :since"
+                    ),
+                    {"since": since},
+                )
+            ).all()
+    finally:
+        await db.dispose()
+    delivered = [(c, d) for c, d, status in rows if status == "delivered" and d is not None]
+    return WebhookTally(delivered, sum(1 for _, _, status in rows if status == "pending"))
+
+
 async def wait_idle(system: System, timeout: float = 180.0) -> None:
     """Start each step from an idle system: no event waiting in any durable consumer."""
     nc = await nats.connect(system.nats_url)
@@ -486,6 +522,8 @@ async def run_once(
     seed: int = 7,
     label: str = "",
     show_progress: bool = False,
+    webhooks: bool = False,
+    webhook_timeout: float = 300.0,
 ) -> RunResult:
     """One open-loop step. With `show_progress`, stderr shows the feedback sent against the
     planned count, then, while draining, the accepted feedback that reached a phone."""
@@ -529,6 +567,14 @@ async def run_once(
             break
         await asyncio.sleep(0.5)
     draining.finish("settled" if tally.settled else "drain timeout")
+    hooks = WebhookTally([], 0)
+    if webhooks:  # the step's webhook work counts in its CPU too: wait for it to catch up
+        deadline = time.time() + webhook_timeout
+        while True:
+            hooks = await webhook_tally(system, t0)
+            if hooks.pending == 0 or time.time() > deadline:
+                break
+            await asyncio.sleep(0.5)
     sampler.stop()
     intake = [s.answered_at - s.sent_at for s in sent if s.status == 202]
     measured = max(wall, 1e-9)
@@ -553,6 +599,12 @@ async def run_once(
         send_lag_ms=summary([max(0.0, s.left_at - s.sent_at) for s in sent]),
         cpu_percent={k: round(100 * v / measured, 1) for k, v in sampler.cpu.items()},
         peak_rss_mb={k: round(v / 2**20, 1) for k, v in sampler.peak_rss.items()},
+        webhook_deliveries=len(hooks.delivered) + hooks.pending,
+        webhook_pending=hooks.pending,
+        webhook_delay_ms=summary([d - c for c, d in hooks.delivered]) if hooks.delivered else {},
+        webhook_caught_up_s=(
+            round(max(d for _, d in hooks.delivered) - (t0 + wall), 1) if hooks.delivered else None
+        ),
     )
 
 
@@ -582,6 +634,16 @@ async def closed_loop_max(
 
 
 # ------------------------------------------------------------------ reporting
+
+
+def webhook_line(result: RunResult) -> str:
+    delay = result.webhook_delay_ms
+    ms = " / ".join(f"{(delay.get(k) or 0) / 1000:.2f}" for k in ("p50", "p99", "max"))
+    return (
+        f"[bench] {result.rate:.0f}/s webhooks: {result.webhook_deliveries:,} made, "
+        f"{result.webhook_pending} still pending; delay p50 / p99 / max {ms} s; "
+        f"the last sent {result.webhook_caught_up_s} s after the last feedback"
+    )
 
 
 def table(results: list[RunResult]) -> str:
@@ -724,7 +786,7 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
         if args.webhook:
             sink, sink_url = await start_webhook_sink(urls["notify"], system.admin_token)
         print(f"[bench] {len(creds['staff'])} phones registered; warming up", flush=True)
-        step = functools.partial(run_once, system, phones, creds, show_progress=show)
+        step = functools.partial(run_once, system, phones, creds, show_progress=show, webhooks=args.webhook)
         await step(rate=20, duration=3, drain_timeout=20, seed=1, label="warm-up 20/s")
 
         results: list[RunResult] = []
@@ -735,11 +797,15 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
             target = await step(rate=args.target_rate, duration=args.target_seconds, seed=2, label=label)
             report["target"] = asdict(target)
             print(table([target]), flush=True)
+            if args.webhook:
+                print(webhook_line(target), flush=True)
         for i, rate in enumerate(rates):
             print(f"[bench] sweep {rate:.0f}/s for {args.seconds}s", flush=True)
             result = await step(rate=rate, duration=args.seconds, seed=10 + i, label=f"sweep {rate:.0f}/s")
             results.append(result)
             print(table([result]).splitlines()[-1], flush=True)
+            if args.webhook:
+                print(webhook_line(result), flush=True)
             if result.e2e_ms["p99"] is not None and result.e2e_ms["p99"] > 5000 and not result.clean:
                 print("[bench] far past saturation; stopping the sweep", flush=True)
                 break
@@ -855,6 +921,10 @@ def main(argv: list[str] | None = None) -> int:
         )
     if "webhooks_received" in report:
         print(f"webhooks received by the endpoint subscribed to *: {report['webhooks_received']}")
+        for result in [RunResult(**report["target"])] if "target" in report else []:
+            print(webhook_line(result))
+        for result in sweep:
+            print(webhook_line(result))
     print(f"results: {path}")
     return 0
 
