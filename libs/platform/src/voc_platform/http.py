@@ -1,6 +1,9 @@
 """FastAPI building blocks: RFC 9457 problem+json errors, a body-size limit, a server span per
 request, security headers on every response, and who may call a route: `require(permission)`
-(the admin token, or a staff token whose role has the permission; `voc_platform.identity`)."""
+(the admin token, or a staff token whose role has the permission; `voc_platform.identity`).
+
+One module (~590 lines): each piece is small, and every service's `build_app` installs them
+together in one order (`install`), which a reader checks here in one place."""
 
 from __future__ import annotations
 

@@ -105,6 +105,9 @@ def customer_channels(settings: Settings) -> tuple[MailSender | None, SmsProvide
 
 
 def build(runtime: ServiceRuntime) -> ServiceParts:
+    """The service wired whole (~100 lines on purpose: every sender, worker, consumer and
+    background job of notify is made here, once, so a reader sees what runs and what shares
+    what, e.g. one SMTP sender for follow-ups and the watchdog, one gate for webhook work)."""
     settings = runtime.settings
     assert isinstance(settings, Settings)
     settings.data_dir.mkdir(parents=True, exist_ok=True)

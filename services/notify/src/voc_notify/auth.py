@@ -9,7 +9,10 @@ live stream.
 
 The session API other code uses: `login` and `refresh` (each a `Session`), `logout`,
 `change_password`, `revoke_sessions` (inside the caller's transaction; the caller notes the
-revocation with `revocations.note` once committed)."""
+revocation with `revocations.note` once committed).
+
+One module (~540 lines): login, refresh, logout and revocation share the token and lock rules,
+and a security review reads them together."""
 
 from __future__ import annotations
 

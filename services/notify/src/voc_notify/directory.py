@@ -1,5 +1,8 @@
 """The staff directory, kept by admins: stores, staff, weekly shifts, one-off overrides, who is
-on duty now, and CSV import of staff (all rows or none, with per-row errors)."""
+on duty now, and CSV import of staff (all rows or none, with per-row errors).
+
+One module (~550 lines): the import, the edits and the duty rules share the directory's
+validation and its sessions-revoked rule (a change of role or stores ends the person's sessions)."""
 
 from __future__ import annotations
 
