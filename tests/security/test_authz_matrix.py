@@ -246,7 +246,7 @@ TABLE: dict[str, Row] = {
     "feedback GET /f/assets/follow-up.css": PUBLIC,
     "feedback GET /dashboard": PUBLIC,  # the page; its data comes from the analytics API
     "feedback GET /dashboard/config.json": PUBLIC,  # where notify and actions are: no secret
-    "feedback GET /dashboard/assets/{name}": Row(
+    "feedback GET /dashboard/assets/{name:path}": Row(
         PUBLIC.statuses, lambda _: Call(path={"name": "dashboard.js"})
     ),
     # --- profile: managers read their stores' customers and lists; changes are cx_admin's ------
