@@ -281,6 +281,10 @@ def test_the_app_shell_starts_offline(page: Page, origin: str) -> None:
     ready = page.evaluate("navigator.serviceWorker.ready.then(r => !!r.active)")
     assert ready
     expect(page.locator("body[data-sw-session=ok]")).to_be_attached()
+    # The language files are in the worker's cache of the shell, as app.js and the page are.
+    languages = "['/static/i18n/ko.json', '/static/i18n/en.json']"
+    cached = page.evaluate(f"Promise.all({languages}.map((p) => caches.match(p).then((r) => r && r.json())))")
+    assert [c["logout"] for c in cached] == ["로그아웃", "Sign out"]
     context = page.context
     context.set_offline(True)
     try:
@@ -299,6 +303,11 @@ def test_the_app_shell_starts_offline(page: Page, origin: str) -> None:
         expect(page.locator("#plan-title")).not_to_be_empty()
         expect(page.locator("#customer-name")).to_have_text("김**")
         page.click("a.back")
+        # Both languages' words are in the cached shell (static/i18n/, #16): the switch works offline.
+        page.click("#lang")
+        expect(page.locator("#inbox-error")).to_contain_text("showing the saved alerts")
+        page.click("#lang")
+        expect(page.locator("#inbox-error")).to_contain_text("저장된 알림")
     finally:
         context.set_offline(False)
     page.reload()

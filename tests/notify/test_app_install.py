@@ -136,6 +136,23 @@ async def test_the_worker_offers_the_notification_actions_and_resubscribes(notif
         assert needle in worker, needle
 
 
+async def test_the_offline_shell_holds_everything_the_app_starts_with(notify: Notify) -> None:
+    """The worker caches the app shell for an offline start: each file it lists is served, and
+    among them the language files app.js reads before its first render (#16)."""
+    async with notify.client() as client:
+        worker = (await client.get("/sw.js")).text
+        shell_list = re.search(r"const SHELL = \[(.*?)\];", worker, re.S)
+        assert shell_list is not None
+        shell = re.findall(r"'([^']+)'", shell_list.group(1))
+        languages = {"/static/i18n/ko.json", "/static/i18n/en.json"}
+        assert {"/", "/static/store.js", "/static/app.js", *languages} <= set(shell)
+        for path in shell:
+            assert (await client.get(path)).status_code == 200, path
+    # The cache is named by the app's version: a new shell comes with a new version, and the
+    # activated worker drops the caches of the old one.
+    assert "const CACHE = `voc-shell-${APP_VERSION}`;" in worker
+
+
 def test_the_committed_icons_are_what_the_script_draws() -> None:
     done = subprocess.run(
         [sys.executable, str(ROOT / "scripts/make_icons.py"), "--check"], capture_output=True, text=True

@@ -5,8 +5,10 @@ carries the strict Content-Security-Policy, `nosniff` and `Referrer-Policy`."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from html.parser import HTMLParser
+from pathlib import Path
 
 import httpx
 import pytest
@@ -22,6 +24,9 @@ from voc_notify.webpush import PushAllowlist, VapidKeys
 from voc_platform import migrations
 from voc_platform.db import Database
 
+ROOT = Path(__file__).resolve().parents[2]
+STAFF_LANGUAGES = ROOT / "services" / "notify" / "src" / "voc_notify" / "static" / "i18n"
+CONSOLE_LANGUAGES = ROOT / "services" / "feedback" / "src" / "voc_feedback" / "dashboard" / "i18n"
 EVIL_LANG = '"><script>alert(document.domain)</script><html lang="'
 EVIL_TOKEN = 'x"><img src=x onerror=alert(document.domain)>'
 DIRECTIVES = (
@@ -118,6 +123,9 @@ async def test_feedback_pages_and_assets_carry_the_policy(feedback: httpx.AsyncC
         ("/dashboard", "text/html"),
         ("/dashboard/assets/dashboard.js", "text/javascript"),
         ("/dashboard/assets/dashboard.css", "text/css"),
+        ("/dashboard/assets/i18n/ko.json", "application/json"),
+        # Only the files listed: nothing else of the package, whatever the path says.
+        ("/dashboard/assets/i18n%2F..%2F..%2Froutes%2Fdashboard.py", "application/problem+json"),
         ("/dashboard/assets/nope.js", "application/problem+json"),
         ("/v1/feedback", "application/problem+json"),  # the API's answers too
     ):
@@ -137,6 +145,8 @@ async def test_the_staff_app_carries_the_policy(notify: httpx.AsyncClient) -> No
         ("/manifest.webmanifest", "application/manifest+json"),
         ("/static/app.js", "text/javascript"),
         ("/static/app.css", "text/css"),
+        ("/static/i18n/en.json", "application/json"),
+        ("/static/i18n%2F..%2F..%2Fapi.py", "application/problem+json"),  # the files listed only
         ("/static/icon.svg", "image/svg+xml"),
         ("/static/nope", "application/problem+json"),
         ("/v1/push/vapid-public-key", "application/json"),
@@ -146,6 +156,23 @@ async def test_the_staff_app_carries_the_policy(notify: httpx.AsyncClient) -> No
         assert_security_headers(response)
         if kind == "text/html":
             assert markup(response.text).inline == [], path
+
+
+async def test_the_language_files_are_served_as_they_are(
+    feedback: httpx.AsyncClient, notify: httpx.AsyncClient
+) -> None:
+    """The apps' words, one JSON file a language (#16): what the scripts fetch before they render."""
+    for client, prefix, folder in (
+        (notify, "/static/i18n", STAFF_LANGUAGES),
+        (feedback, "/dashboard/assets/i18n", CONSOLE_LANGUAGES),
+    ):
+        for lang in ("ko", "en"):
+            response = await client.get(f"{prefix}/{lang}.json")
+            assert response.status_code == 200, response.url
+            assert response.headers["content-type"] == "application/json", response.url
+            assert response.json() == json.loads((folder / f"{lang}.json").read_text(encoding="utf-8"))
+            assert_security_headers(response)
+        assert (await client.get(f"{prefix}/fr.json")).status_code == 404
 
 
 async def test_the_api_docs_have_their_own_policy(notify: httpx.AsyncClient) -> None:

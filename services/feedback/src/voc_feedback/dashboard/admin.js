@@ -6,70 +6,6 @@
 "use strict";
 (function () {
   const session = window.VocConsole;
-  const T = {
-    ko: {
-      staff_title: "직원", staff_edit: "직원 추가·수정", col_id: "ID", col_name: "이름", col_role: "역할",
-      col_stores: "매장", col_active: "상태", col_area: "지역", col_prefix: "접두어", store_ids_hint: "매장 ID (; 로 구분)",
-      active: "활성", inactive: "비활성", save: "저장", saved: "저장했습니다.", edit: "수정", shifts: "근무",
-      deactivate: "비활성화", activate: "활성화", shifts_title: "근무 일정", weekday: "요일", starts: "시작", ends: "끝",
-      add: "추가", remove: "삭제", always_on: "근무 일정 없음 (항상 근무로 간주)", import_title: "CSV 가져오기",
-      import_hint: "열: id,name,email,password,role,store_ids,area_id,language,active,department_id — 한 줄이라도 틀리면 전체를 거부합니다.",
-      import: "가져오기", imported: "가져옴", line: "줄", field: "항목", message: "문제", refused: "거부됨 — 아무것도 바뀌지 않았습니다",
-      stores_title: "매장", timezone: "시간대", language: "언어", key_new: "새 API 키", create: "만들기",
-      secret_once: "비밀 값 (이번 한 번만 표시)", keys_title: "API 키", grace: "교체 유예 (초)", rotate: "교체",
-      revoke: "폐기", revoked: "폐기됨", expires: "만료 예정", pb_upload: "플레이북 올리기 (YAML)", validate: "검사",
-      publish: "게시", valid: "문제 없음 — 게시할 수 있습니다", published: "게시했습니다", pb_title: "플레이북",
-      version: "버전", kind: "종류", title_col: "제목", file: "파일", rollback: "이전 버전으로", rolled_back: "되돌렸습니다",
-      wh_new: "새 웹훅", events: "이벤트 (, 로 구분, * = 전체)", event_types: "이벤트", format: "형식", description: "설명", wh_title: "웹훅",
-      test: "테스트", deliveries: "최근 전송", when: "시각", event: "이벤트", status: "상태", latency: "지연",
-      error: "오류", delete: "삭제", test_ok: "테스트 전송 성공", test_failed: "테스트 전송 실패", failed: "실패",
-      weekdays: ["월", "화", "수", "목", "금", "토", "일"],
-      nav_shifts: "직원 근무", password_hint: "새 직원은 필수. 수정할 때 비워 두면 비밀번호가 그대로입니다 (입력하면 재설정).",
-      language_keep: "—", cancel: "취소", confirm: "확인",
-      ask_deactivate: "{id} 직원을 비활성화할까요? 모든 서비스에서 바로 로그아웃됩니다.",
-      ask_revoke: "API 키 {id}를 폐기할까요? 이 키를 쓰는 앱은 바로 거부됩니다.",
-      ask_rotate_key: "API 키 {id}를 교체할까요? 이전 키는 유예 시간이 지나면 거부됩니다.",
-      ask_rollback: "플레이북 {id}를 이전 버전으로 되돌릴까요?",
-      ask_rotate_secret: "웹훅 {id}의 비밀 값을 바꿀까요? 받는 쪽도 새 값으로 바꿔야 합니다.",
-      ask_delete_webhook: "웹훅 {id}를 삭제할까요? 더 이상 전송하지 않습니다.",
-      tx_title: "카테고리", tx_parent: "상위", tx_department: "부서", tx_add: "카테고리 추가·수정",
-      tx_apply: "초안에 반영", tx_draft: "초안 (JSON 또는 YAML)", tx_playbooks: "새 카테고리의 기본 플레이북 (YAML, 함께 게시)",
-      retire: "폐지", retired: "폐지됨", retired_draft: "폐지됨 (초안)", tx_version: "게시된 버전",
-    },
-    en: {
-      staff_title: "Staff", staff_edit: "Add or edit staff", col_id: "ID", col_name: "Name", col_role: "Role",
-      col_stores: "Stores", col_active: "Status", col_area: "Area", col_prefix: "Prefix", store_ids_hint: "Store ids (; between)",
-      active: "Active", inactive: "Inactive", save: "Save", saved: "Saved.", edit: "Edit", shifts: "Shifts",
-      deactivate: "Deactivate", activate: "Activate", shifts_title: "Shifts", weekday: "Day", starts: "Starts", ends: "Ends",
-      add: "Add", remove: "Remove", always_on: "No shifts (always on duty)", import_title: "CSV import",
-      import_hint: "Columns: id,name,email,password,role,store_ids,area_id,language,active,department_id — one bad row refuses the whole file.",
-      import: "Import", imported: "Imported", line: "Line", field: "Field", message: "Problem",
-      refused: "Refused — nothing was changed", stores_title: "Stores", timezone: "Time zone", language: "Language",
-      key_new: "New API key", create: "Create", secret_once: "Secret (shown this once)", keys_title: "API keys",
-      grace: "Rotation grace (s)", rotate: "Rotate", revoke: "Revoke", revoked: "Revoked", expires: "Expires",
-      pb_upload: "Upload playbooks (YAML)", validate: "Validate", publish: "Publish", valid: "No problems — ready to publish",
-      published: "Published", pb_title: "Playbooks", version: "Version", kind: "Kind", title_col: "Title", file: "File",
-      rollback: "Roll back", rolled_back: "Rolled back", wh_new: "New webhook", events: "Events (, between; * = all)",
-      event_types: "Events",
-      format: "Format", description: "Description", wh_title: "Webhooks", test: "Test", deliveries: "Recent deliveries",
-      when: "When", event: "Event", status: "Status", latency: "Latency", error: "Error", delete: "Delete",
-      test_ok: "Test delivered", test_failed: "Test failed", failed: "failed",
-      weekdays: ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"],
-      nav_shifts: "Staff shifts", password_hint: "Required for new staff. Left blank on an edit, the password stays (type one to reset it).",
-      language_keep: "—", cancel: "Cancel", confirm: "Confirm",
-      ask_deactivate: "Deactivate {id}? They are signed out on every service at once.",
-      ask_revoke: "Revoke API key {id}? Apps using it are refused at once.",
-      ask_rotate_key: "Rotate API key {id}? The old key is refused once the grace period ends.",
-      ask_rollback: "Roll playbook {id} back to its previous version?",
-      ask_rotate_secret: "Rotate the secret of webhook {id}? The receiver must switch to the new one.",
-      ask_delete_webhook: "Delete webhook {id}? Nothing more is sent to it.",
-      tx_title: "Categories", tx_parent: "Parent", tx_department: "Department", tx_add: "Add or change a category",
-      tx_apply: "Put in the draft", tx_draft: "Draft (JSON or YAML)",
-      tx_playbooks: "Default playbooks of new categories (YAML, published with it)",
-      retire: "Retire", retired: "Retired", retired_draft: "Retired (draft)", tx_version: "Published version",
-    },
-  };
-  session.addLabels(T);
   const ROLES = ["staff", "shift_lead", "store_manager", "area_manager", "cx_admin", "analyst"];
   const VIEWS = ["directory", "keys", "playbooks", "taxonomy", "webhooks"];
   const $ = (id) => document.getElementById(id);
@@ -80,6 +16,7 @@
   let playbookFiles = null;  // the files last validated, published as they are
 
   function t(key) { return session.label(lang, key); }
+  function labelsOf(key) { return session.labelGroup(lang, key); }
   function el(tag, attrs, text) {
     const node = document.createElement(tag);
     for (const [k, v] of Object.entries(attrs || {})) node.setAttribute(k, v);
@@ -94,7 +31,7 @@
   function cells(row, values) { for (const v of values) row.append(v instanceof Node ? v : el("td", {}, v ?? "—")); }
   function td(...nodes) { const cell = el("td", {}); cell.append(...nodes); return cell; }
   function when(iso) { return iso ? new Date(typeof iso === "number" ? iso * 1000 : iso).toLocaleString(lang) : "—"; }
-  function roleName(role) { return (session.label(lang, "roles") || {})[role] || role; }
+  function roleName(role) { return labelsOf("roles")[role] || role; }
   function list(value) { return String(value || "").split(/[;,]/).map((s) => s.trim()).filter(Boolean); }
 
   // A result line: the answer's own words on a refusal (problem+json `detail`, field errors).
@@ -212,7 +149,7 @@
     result(box).textContent = answer.body.shifts.length ? "" : t("always_on");
     answer.body.shifts.forEach((s, i) => {
       const row = el("tr", {});
-      cells(row, [T[lang].weekdays[s.weekday], s.starts, s.ends,
+      cells(row, [labelsOf("weekdays")[s.weekday], s.starts, s.ends,
         td(button("remove", () => putShifts(answer.body.shifts.filter((_, j) => j !== i))))]);
       body.append(row);
     });
@@ -595,7 +532,7 @@
     if (chosen) role.value = chosen;
     const weekday = $("shift-form").elements.weekday;
     const day = weekday.value;
-    weekday.replaceChildren(...T[lang].weekdays.map((d, i) => el("option", {value: String(i)}, d)));
+    weekday.replaceChildren(...Object.values(labelsOf("weekdays")).map((d, i) => el("option", {value: String(i)}, d)));
     if (day) weekday.value = day;
   }
 
@@ -621,7 +558,7 @@
     if (view !== "board") show(view);
   });
 
-  // Loaded before dashboard.js: its first language pass labels these sections too, and its
-  // restore of a session in this tab reaches `signedIn` through the session's event.
-  fillChoices();
+  // Loaded before dashboard.js: its first language pass (after the labels, as this) labels these
+  // sections too, and its restore of a session in this tab reaches `signedIn` through the session's event.
+  session.labelsReady.then(fillChoices);
 })();

@@ -5,84 +5,8 @@
 (function () {
   const POLL_MS = 2000;
   const SVG = "http://www.w3.org/2000/svg";
-  const T = {
-    ko: {
-      title: "고객의 소리 대시보드", store: "매장", all_stores: "전체 매장", period: "기간", days7: "최근 7일",
-      days30: "최근 30일", days90: "최근 90일", live: "실시간", stale: "연결 끊김",
-      sign_in: "직원 로그인", email: "이메일", password: "비밀번호", sign_in_button: "로그인", logout: "로그아웃",
-      bad_login: "이메일 또는 비밀번호가 맞지 않습니다.", locked: "로그인 시도가 너무 많습니다. 잠시 후 다시 시도하세요.",
-      expired: "세션이 끝났습니다. 다시 로그인하세요.", no_access: "이 계정은 대시보드를 볼 수 없습니다.",
-      store_refused: "{store} 매장은 볼 수 있는 범위 밖입니다.",
-      every_store: "전체 매장", area_of: "지역", nav_board: "대시보드", nav_directory: "직원·매장", nav_keys: "API 키",
-      nav_playbooks: "플레이북", nav_webhooks: "웹훅", nav_taxonomy: "분류 체계",
-      roles: {staff: "직원", shift_lead: "시프트 리더", store_manager: "매장 관리자", area_manager: "지역 관리자",
-        cx_admin: "CX 관리자", analyst: "분석가"},
-      trend: "추이: 건수와 감성 지수", stores: "매장별 NPS / CSAT", categories: "카테고리 구성", loop: "처리 루프 KPI",
-      issues: "반복되는 문제", open_cases: "미처리 알림", age: "경과", category: "카테고리", severity: "심각도",
-      status: "상태", text: "내용", volume: "접수 건수", sentiment_index: "감성 지수", nps: "NPS", csat: "CSAT 평균",
-      ack_p50: "확인까지 (p50)", ack_p90: "확인까지 (p90)", resolve_p50: "해결까지 (p50)", resolve_p90: "해결까지 (p90)",
-      breach: "SLA 위반율", recovery: "회복률 (불만 후 만족)", revisit: "재방문 의향", cases: "알림 건수",
-      followups: "후속 설문 응답", messaged: "후속 안내 발송 (메일·문자)", answer_rate: "후속 설문 응답률", reopened: "재오픈", none: "없음",
-      uncertain: "분류 불확실", uncertain_badge: "분류 불확실 — 원문 확인",
-      uncertain_hint: "분류 신뢰도가 낮습니다 (0.6 미만). 분류만 믿지 말고 원문을 확인하세요.",
-      statuses: {received: "접수", alerted: "알림", acknowledged: "확인", reopened: "재오픈", open: "미확인"},
-      severities: {low: "낮음", medium: "보통", high: "높음", critical: "긴급"}, switch: "English", times: "건",
-      adherence: "플랜 이행률 (해결 전 완료한 단계)", by_store: "매장별", by_playbook: "플레이북별", alerts: "알림",
-      store_alerts: "패턴·방문 알림 (진행 중)", kinds: {feedback: "개별", pattern: "패턴", heads_up: "방문 알림"},
-      kind: "종류", alert_title: "제목",
-      steps: "완료 단계", rate: "이행률",
-      targets: "목표 대비 (최근 8주)", place: "매장·지역", area: "지역", target: "목표", met: "달성", missed: "미달",
-      no_target: "목표 없음", outreach: "아웃리치: 연락률과 재방문", list: "리스트", assigned: "배정",
-      reached: "연락됨", contact_rate: "연락률", back_reached: "재방문 (연락됨)", back_not: "재방문 (연락 안 됨)",
-      unavailable: "불러올 수 없음",
-      metrics: {nps: "NPS", csat: "CSAT", ack_minutes: "확인까지 (분, p50)", resolve_minutes: "해결까지 (분, p50)",
-        recovery_rate: "회복률"},
-      lists: {churn_risk: "이탈 위험", low_satisfaction: "낮은 만족도", score_swing: "점수 급변",
-        chronic_complainer: "상습 불만", repeat_issue: "반복 문제", vip: "VIP"},
-      correct: "분류 수정", corrected: "수정됨", correct_failed: "수정하지 못했습니다",
-      sentiments: {negative: "부정", neutral: "중립", positive: "긍정"},
-    },
-    en: {
-      title: "Voice of the customer", store: "Store", all_stores: "All stores", period: "Period", days7: "Last 7 days",
-      days30: "Last 30 days", days90: "Last 90 days", live: "Live", stale: "Disconnected",
-      sign_in: "Staff sign-in", email: "E-mail", password: "Password", sign_in_button: "Sign in", logout: "Sign out",
-      bad_login: "Wrong e-mail or password.", locked: "Too many attempts; try again in a moment.",
-      expired: "Your session ended; sign in again.", no_access: "This account cannot open the dashboard.",
-      store_refused: "Store {store} is outside what you may see.",
-      every_store: "All stores", area_of: "area", nav_board: "Dashboard", nav_directory: "Staff & stores",
-      nav_keys: "API keys", nav_playbooks: "Playbooks", nav_webhooks: "Webhooks", nav_taxonomy: "Taxonomy",
-      roles: {staff: "Staff", shift_lead: "Shift lead", store_manager: "Store manager", area_manager: "Area manager",
-        cx_admin: "CX admin", analyst: "Analyst"},
-      trend: "Trend: volume and sentiment index", stores: "NPS / CSAT per store",
-      categories: "Category mix", loop: "Loop KPIs", issues: "Recurring issues", open_cases: "Open alerts", age: "Age",
-      category: "Category", severity: "Severity", status: "Status", text: "Text", volume: "Feedback",
-      sentiment_index: "Sentiment index", nps: "NPS", csat: "CSAT avg", ack_p50: "To acknowledge (p50)",
-      ack_p90: "To acknowledge (p90)", resolve_p50: "To resolve (p50)", resolve_p90: "To resolve (p90)",
-      breach: "SLA breach rate", recovery: "Recovery rate", revisit: "Revisit intent", cases: "Alerted cases",
-      followups: "Follow-ups answered", messaged: "Follow-ups sent (e-mail, SMS)", answer_rate: "Follow-up answer rate", reopened: "Reopened", none: "None",
-      uncertain: "Uncertain classifications", uncertain_badge: "Uncertain — check the text",
-      uncertain_hint: "The classifier is not sure (confidence under 0.6): read the text, not just the category.",
-      statuses: {received: "Received", alerted: "Alerted", acknowledged: "Acknowledged", reopened: "Reopened", open: "Open"},
-      severities: {low: "Low", medium: "Medium", high: "High", critical: "Critical"}, switch: "한국어", times: "",
-      adherence: "Plan adherence (steps done before resolve)", by_store: "Per store", by_playbook: "Per playbook",
-      alerts: "Alerts", steps: "Steps done", rate: "Adherence",
-      store_alerts: "Pattern and heads-up alerts (active)", kinds: {feedback: "Single", pattern: "Pattern", heads_up: "Heads-up"},
-      kind: "Kind", alert_title: "Title",
-      targets: "Against targets (last 8 weeks)", place: "Store / area", area: "area", target: "target", met: "met",
-      missed: "missed", no_target: "no target", outreach: "Outreach: contact rate and revisits", list: "List",
-      assigned: "Assigned", reached: "Reached", contact_rate: "Contact rate", back_reached: "Came back (reached)",
-      back_not: "Came back (not reached)", unavailable: "Unavailable",
-      metrics: {nps: "NPS", csat: "CSAT", ack_minutes: "To acknowledge (min, p50)",
-        resolve_minutes: "To resolve (min, p50)", recovery_rate: "Recovery rate"},
-      lists: {churn_risk: "Churn risk", low_satisfaction: "Low satisfaction", score_swing: "Score swing",
-        chronic_complainer: "Top complainers", repeat_issue: "Repeat issue", vip: "VIP"},
-      correct: "Correct", corrected: "corrected", correct_failed: "Could not correct",
-      sentiments: {negative: "negative", neutral: "neutral", positive: "positive"},
-    },
-  };
   const $ = (id) => document.getElementById(id);
   const session = window.VocConsole;
-  session.addLabels(T);
   let lang = localStorage.getItem("voc-dashboard-lang") ||
     ((navigator.language || "ko").toLowerCase().startsWith("ko") ? "ko" : "en");
   let signedIn = false;
@@ -102,6 +26,7 @@
   const linkedStore = hash.get("store");
 
   function t(key) { return session.label(lang, key); }
+  function labelsOf(key) { return session.labelGroup(lang, key); }
   function el(tag, attrs, text) {
     const node = tag.startsWith("svg:") ? document.createElementNS(SVG, tag.slice(4)) : document.createElement(tag);
     for (const [k, v] of Object.entries(attrs || {})) node.setAttribute(k, v);
@@ -147,7 +72,7 @@
     $("who").hidden = !staff;
     if (!staff) return;
     $("who-name").textContent = staff.name;
-    $("who-role").textContent = T[lang].roles[staff.role] || staff.role;
+    $("who-role").textContent = labelsOf("roles")[staff.role] || staff.role;
     $("who-role").dataset.role = staff.role;
     const everyStore = staff.role === "cx_admin" || staff.role === "analyst";
     const stores = (staff.store_ids || []).map((id) => storeNames[id] || id);
@@ -326,7 +251,7 @@
       `${t("rate")} ${pct(a.rate)} · ${t("steps")} ${a.steps_done}/${a.steps_total} · ${t("alerts")} ${a.alerts}`));
     for (const [key, rows, name] of [["by_store", a.by_store, (r) => r.store_name],
                                      ["by_playbook", a.by_playbook, (r) => r.kind && r.kind !== "feedback"
-                                       ? `${r.playbook_id} (${T[lang].kinds[r.kind] || r.kind})` : r.playbook_id]]) {
+                                       ? `${r.playbook_id} (${labelsOf("kinds")[r.kind] || r.kind})` : r.playbook_id]]) {
       const table = el("table", {"data-testid": "adherence-" + key});
       const head = el("tr", {});
       for (const h of [key, "alerts", "steps", "rate"]) head.append(el("th", {}, t(h)));
@@ -368,9 +293,9 @@
     const now = Date.now() / 1000;
     for (const a of shown) {
       const row = el("tr", {"data-id": a.id, "data-kind": a.kind});
-      row.append(el("td", {class: "kind"}, T[lang].kinds[a.kind] || a.kind),
+      row.append(el("td", {class: "kind"}, labelsOf("kinds")[a.kind] || a.kind),
         el("td", {}, storeNames[a.store_id] || a.store_id), el("td", {class: "text", title: a.body || ""}, a.title),
-        el("td", {}, T[lang].statuses[a.status] || a.status),
+        el("td", {}, labelsOf("statuses")[a.status] || a.status),
         el("td", {"data-received": a.created_at, class: "age"}, duration(now - a.created_at)));
       table.querySelector("tbody").append(row);
     }
@@ -407,7 +332,7 @@
     const table = el("table", {class: "targets"});
     const head = el("tr", {});
     head.append(el("th", {}, t("place")));
-    for (const m of metrics) head.append(el("th", {}, T[lang].metrics[m]));
+    for (const m of metrics) head.append(el("th", {}, labelsOf("metrics")[m]));
     table.append(el("thead", {}), el("tbody", {}));
     table.querySelector("thead").append(head);
     for (const place of againstTargets.places) {
@@ -443,7 +368,7 @@
     table.querySelector("thead").append(head);
     for (const r of outreachReport.rows) {
       const row = el("tr", {"data-store": r.store_id, "data-list": r.list_kind});
-      row.append(el("td", {}, r.store_name), el("td", {}, T[lang].lists[r.list_kind] || r.list_kind),
+      row.append(el("td", {}, r.store_name), el("td", {}, labelsOf("lists")[r.list_kind] || r.list_kind),
         el("td", {class: "assigned"}, String(r.assigned)), el("td", {class: "reached"}, String(r.reached)),
         el("td", {class: "contact-rate"}, pct(r.contact_rate)),
         el("td", {class: "back-reached"}, `${pct(r.revisit_rate_reached)} (${r.came_back_reached}/${r.reached})`),
@@ -498,7 +423,7 @@
     for (const value of ["negative", "neutral", "positive"]) {
       const button = el("button", {type: "button", "data-sentiment": value,
         class: value === c.sentiment ? "chosen" : "", "aria-pressed": String(value === c.sentiment)},
-      T[lang].sentiments[value]);
+      labelsOf("sentiments")[value]);
       button.addEventListener("click", () => { if (value !== c.sentiment) sendCorrection(c.id, {sentiment: value}, button); });
       group.append(button);
     }
@@ -526,8 +451,8 @@
       row.append(
         el("td", {"data-received": c.received_at, class: "age"}, duration(now - c.received_at)),
         el("td", {}, c.store_name), categoryCell(c),
-        el("td", {class: "sev-" + c.severity}, T[lang].severities[c.severity] || c.severity),
-        el("td", {}, T[lang].statuses[c.status] || c.status), el("td", {class: "text", title: c.text}, c.text),
+        el("td", {class: "sev-" + c.severity}, labelsOf("severities")[c.severity] || c.severity),
+        el("td", {}, labelsOf("statuses")[c.status] || c.status), el("td", {class: "text", title: c.text}, c.text),
         correctionCell(c),
       );
       body.append(row);
@@ -616,9 +541,13 @@
   $("store").addEventListener("change", refresh);
   $("period").addEventListener("change", refresh);
 
-  applyLanguage();
-  if (!session.restore()) $("login").hidden = false;
-  // Only while the board is the view shown (an admin section does not poll analytics).
-  setInterval(() => { if (signedIn && !document.hidden && document.body.dataset.view !== "admin") refresh(); }, POLL_MS);
-  setInterval(tickAges, 1000);
+  // The first render waits for the labels (session.js reads dashboard/i18n/); a session kept in
+  // this tab is restored after it.
+  session.labelsReady.then(() => {
+    applyLanguage();
+    if (!session.restore()) $("login").hidden = false;
+    // Only while the board is the view shown (an admin section does not poll analytics).
+    setInterval(() => { if (signedIn && !document.hidden && document.body.dataset.view !== "admin") refresh(); }, POLL_MS);
+    setInterval(tickAges, 1000);
+  });
 })();

@@ -127,14 +127,30 @@
     return true;
   }
 
-  // Labels of every part of the page, by language (each script adds its own): one lookup for
-  // the [data-i18n] nodes whichever script owns them.
+  // Labels of every part of the page, by language: one table a language for the whole console
+  // (dashboard/i18n/ko.json, en.json), one lookup for the [data-i18n] nodes whichever script owns
+  // them. `labelsReady` settles once both are read; the scripts render after it. A key without a
+  // label shows as itself, as does every key should a file not load.
   const labels = {ko: {}, en: {}};
-  function addLabels(table) { for (const lang of ["ko", "en"]) Object.assign(labels[lang], table[lang]); }
+  const labelsReady = Promise.all(Object.keys(labels).map(async (lang) => {
+    const path = `/dashboard/assets/i18n/${lang}.json`;
+    try {
+      const response = await fetch(path);
+      if (response.ok) labels[lang] = await response.json();
+      else console.warn(path, response.status);
+    } catch (error) {
+      console.warn(path, error);
+    }
+  }));
   function label(lang, key) { return labels[lang][key] ?? key; }
+  // A table of labels by value (roles, statuses, weekdays…): empty where there is none.
+  function labelGroup(lang, key) {
+    const group = labels[lang][key];
+    return group && typeof group === "object" ? group : {};
+  }
 
   window.VocConsole = {
-    signIn, signOut, api, restore, refresh, addLabels, label,
+    signIn, signOut, api, restore, refresh, labelsReady, label, labelGroup,
     get staff() { return session ? session.staff : null; },
     on(name, cb) { listeners[name].push(cb); },
   };

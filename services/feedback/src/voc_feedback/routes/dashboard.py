@@ -19,6 +19,9 @@ DASHBOARD_ASSETS = {
     "dashboard.js": "text/javascript; charset=utf-8",
     "admin.js": "text/javascript; charset=utf-8",
     "dashboard.css": "text/css; charset=utf-8",
+    # The console's labels, one file a language (session.js reads them before the first render).
+    "i18n/ko.json": "application/json",
+    "i18n/en.json": "application/json",
 }
 
 
@@ -27,7 +30,7 @@ async def dashboard() -> FileResponse:
     return FileResponse(DASHBOARD_DIR / "index.html", media_type="text/html; charset=utf-8")
 
 
-@router.get("/dashboard/assets/{name}")
+@router.get("/dashboard/assets/{name:path}")
 async def dashboard_asset(name: str) -> FileResponse:
     if name not in DASHBOARD_ASSETS:
         raise NotFound(f"No dashboard asset '{name}'.")

@@ -13,6 +13,8 @@ STATIC = files("voc_notify").joinpath("static")
 _FILES = frozenset(
     {
         "app.js",
+        "i18n/ko.json",
+        "i18n/en.json",
         "app.css",
         "store.js",
         "icon.svg",
@@ -47,8 +49,9 @@ async def manifest() -> FileResponse:
     return FileResponse(str(STATIC.joinpath("manifest.webmanifest")), media_type="application/manifest+json")
 
 
-@router.get("/static/{name}")
+@router.get("/static/{name:path}")
 async def static(name: str) -> FileResponse:
+    # Only the files listed (the language files sit in static/i18n/); the type goes by the ending.
     if name not in _FILES:
         raise NotFound("No such file.")
-    return FileResponse(str(STATIC.joinpath(name)))
+    return FileResponse(str(STATIC.joinpath(*name.split("/"))))

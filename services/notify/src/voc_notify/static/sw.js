@@ -11,8 +11,8 @@ importScripts('/static/store.js');
 const { kv, alerts, queue, authFetch, APP_VERSION } = self.VocStore;
 const CACHE = `voc-shell-${APP_VERSION}`;
 const SHELL = [
-  '/', '/static/store.js', '/static/app.js', '/static/app.css', '/static/icon.svg',
-  '/static/icon-192.png', '/static/badge-96.png', '/manifest.webmanifest',
+  '/', '/static/store.js', '/static/app.js', '/static/i18n/ko.json', '/static/i18n/en.json',
+  '/static/app.css', '/static/icon.svg', '/static/icon-192.png', '/static/badge-96.png', '/manifest.webmanifest',
 ];
 
 const TEXT = {
