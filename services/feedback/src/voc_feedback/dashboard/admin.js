@@ -49,6 +49,18 @@
     box.querySelector(".secret").textContent = secret;
   }
 
+  // A section's table as the owning service lists it now: GET `path` at `service` with the staff
+  // token, the table's rows emptied, then (only on a 2xx answer) `fill(answer body, tbody)` adds
+  // its rows; a refusal leaves it empty. Emptying and filling stay in one step after the answer,
+  // so two loads of one table never mix their rows. Resolves to whether the answer was 2xx.
+  async function loadTable(id, service, path, fill) {
+    const answer = await session.api(service, path);
+    const body = $(id).querySelector("tbody");
+    body.replaceChildren();
+    if (answer.ok) fill(answer.body, body);
+    return answer.ok;
+  }
+
   // Asks before a destructive action: an in-page modal dialog (role alertdialog, focus on
   // Cancel, Escape cancels); resolves true only for Confirm.
   function confirmed(key, id) {
@@ -85,21 +97,19 @@
   }
 
   async function loadStaff() {
-    const answer = await session.api("notify", "/v1/admin/staff");
-    const body = $("staff-table").querySelector("tbody");
-    body.replaceChildren();
-    if (!answer.ok) return;
-    staffRows = answer.body.staff;
-    for (const s of staffRows) {
-      const row = el("tr", {"data-id": s.id, "data-active": String(s.active)});
-      const actions = td(button("edit", () => editStaff(s), {class: "edit cx-only"}), " ",
-        button("shifts", () => loadShifts(s.id), {class: "shifts"}), " ",
-        button(s.active ? "deactivate" : "activate", () => setActive(s.id, !s.active), {class: "toggle cx-only"}));
-      cells(row, [s.id, s.name, s.email, roleName(s.role), (s.store_ids || []).join(", ") +
-        (s.area_id ? ` (${s.area_id})` : "") + (s.department_id ? ` · ${s.department_id}` : ""),
-        t(s.active ? "active" : "inactive"), actions]);
-      body.append(row);
-    }
+    await loadTable("staff-table", "notify", "/v1/admin/staff", (data, body) => {
+      staffRows = data.staff;
+      for (const s of staffRows) {
+        const row = el("tr", {"data-id": s.id, "data-active": String(s.active)});
+        const actions = td(button("edit", () => editStaff(s), {class: "edit cx-only"}), " ",
+          button("shifts", () => loadShifts(s.id), {class: "shifts"}), " ",
+          button(s.active ? "deactivate" : "activate", () => setActive(s.id, !s.active), {class: "toggle cx-only"}));
+        cells(row, [s.id, s.name, s.email, roleName(s.role), (s.store_ids || []).join(", ") +
+          (s.area_id ? ` (${s.area_id})` : "") + (s.department_id ? ` · ${s.department_id}` : ""),
+          t(s.active ? "active" : "inactive"), actions]);
+        body.append(row);
+      }
+    });
   }
 
   function editStaff(s) {
@@ -197,15 +207,13 @@
   });
 
   async function loadStores() {
-    const answer = await session.api("notify", "/v1/admin/stores");
-    const body = $("store-table").querySelector("tbody");
-    body.replaceChildren();
-    if (!answer.ok) return;
-    for (const s of answer.body) {
-      const row = el("tr", {"data-id": s.id});
-      cells(row, [s.id, s.name, s.area_id, s.timezone, s.language]);
-      body.append(row);
-    }
+    await loadTable("store-table", "notify", "/v1/admin/stores", (data, body) => {
+      for (const s of data) {
+        const row = el("tr", {"data-id": s.id});
+        cells(row, [s.id, s.name, s.area_id, s.timezone, s.language]);
+        body.append(row);
+      }
+    });
   }
 
   // A store lives in notify's directory (routing, quiet hours) and feedback's store -> area
@@ -225,19 +233,17 @@
 
   // --- API keys (feedback) ----------------------------------------------------------------------
   async function loadKeys() {
-    const answer = await session.api("feedback", "/v1/admin/api-keys");
-    const body = $("key-table").querySelector("tbody");
-    body.replaceChildren();
-    if (!answer.ok) return;
-    for (const k of answer.body) {
-      const state = k.revoked_at ? "revoked" : (k.expires_at ? "expires" : "active");
-      const row = el("tr", {"data-id": k.id, "data-state": state});
-      const actions = k.revoked_at ? td() : td(button("rotate", () => rotateKey(k.id), {class: "rotate"}), " ",
-        button("revoke", () => revokeKey(k.id), {class: "revoke"}));
-      cells(row, [k.id, k.name, k.store_ids.join(", "), k.prefix,
-        state === "expires" ? `${t("expires")} ${when(k.expires_at)}` : t(state), actions]);
-      body.append(row);
-    }
+    await loadTable("key-table", "feedback", "/v1/admin/api-keys", (data, body) => {
+      for (const k of data) {
+        const state = k.revoked_at ? "revoked" : (k.expires_at ? "expires" : "active");
+        const row = el("tr", {"data-id": k.id, "data-state": state});
+        const actions = k.revoked_at ? td() : td(button("rotate", () => rotateKey(k.id), {class: "rotate"}), " ",
+          button("revoke", () => revokeKey(k.id), {class: "revoke"}));
+        cells(row, [k.id, k.name, k.store_ids.join(", "), k.prefix,
+          state === "expires" ? `${t("expires")} ${when(k.expires_at)}` : t(state), actions]);
+        body.append(row);
+      }
+    });
   }
 
   $("key-form").addEventListener("submit", async (event) => {
@@ -269,18 +275,16 @@
 
   // --- playbooks (actions) ----------------------------------------------------------------------
   async function loadPlaybooks() {
-    const answer = await session.api("actions", "/v1/playbooks");
-    const body = $("playbook-table").querySelector("tbody");
-    body.replaceChildren();
-    if (!answer.ok) return;
-    for (const p of answer.body.playbooks) {
-      const row = el("tr", {"data-id": p.id, "data-version": String(p.version)});
-      const title = p.title ? (p.title[lang] || p.title.en || p.title.ko) : "";
-      cells(row, [p.id, p.version, p.kind, title, p.source_file,
-        // Only where an earlier version exists (the service still decides, 409 otherwise).
-        p.version > 1 ? td(button("rollback", () => rollBack(p.id), {class: "rollback"})) : td()]);
-      body.append(row);
-    }
+    await loadTable("playbook-table", "actions", "/v1/playbooks", (data, body) => {
+      for (const p of data.playbooks) {
+        const row = el("tr", {"data-id": p.id, "data-version": String(p.version)});
+        const title = p.title ? (p.title[lang] || p.title.en || p.title.ko) : "";
+        cells(row, [p.id, p.version, p.kind, title, p.source_file,
+          // Only where an earlier version exists (the service still decides, 409 otherwise).
+          p.version > 1 ? td(button("rollback", () => rollBack(p.id), {class: "rollback"})) : td()]);
+        body.append(row);
+      }
+    });
   }
 
   // A refused answer's problems in the form's problems table, one row each: `columns` are the
@@ -382,20 +386,18 @@
   }
 
   async function loadTaxonomy() {
-    const answer = await session.api("actions", "/v1/taxonomy");
-    const body = $("taxonomy-table").querySelector("tbody");
-    body.replaceChildren();
-    if (!answer.ok) return;
-    $("view-taxonomy").querySelector("[data-testid=taxonomy-version]").textContent =
-      `${t("tx_version")}: ${answer.body.version}`;
-    for (const c of answer.body.categories) {
-      const row = el("tr", {"data-id": c.id, "data-retired": String(c.retired)});
-      cells(row, [c.id, c.ko, c.en, c.parent, c.severity, c.department, t(c.retired ? "retired" : "active"),
-        c.retired ? td() : td(button("retire", () => retire(c.id), {class: "retire"}))]);
-      row.children[6].classList.add("status");
-      body.append(row);
-    }
-    setDraft(asDocument(answer.body));
+    await loadTable("taxonomy-table", "actions", "/v1/taxonomy", (data, body) => {
+      $("view-taxonomy").querySelector("[data-testid=taxonomy-version]").textContent =
+        `${t("tx_version")}: ${data.version}`;
+      for (const c of data.categories) {
+        const row = el("tr", {"data-id": c.id, "data-retired": String(c.retired)});
+        cells(row, [c.id, c.ko, c.en, c.parent, c.severity, c.department, t(c.retired ? "retired" : "active"),
+          c.retired ? td() : td(button("retire", () => retire(c.id), {class: "retire"}))]);
+        row.children[6].classList.add("status");
+        body.append(row);
+      }
+      setDraft(asDocument(data));
+    });
   }
 
   function retire(id) {
@@ -457,19 +459,17 @@
 
   // --- webhooks (notify) ------------------------------------------------------------------------
   async function loadWebhooks() {
-    const answer = await session.api("notify", "/v1/admin/webhooks");
-    const body = $("webhook-table").querySelector("tbody");
-    body.replaceChildren();
-    if (!answer.ok) return;
-    for (const w of answer.body.webhooks) {
-      const row = el("tr", {"data-id": w.id, "data-status": w.status});
-      cells(row, [w.url, w.events.join(", "), w.status, td(
-        button("test", () => testWebhook(w.id), {class: "test"}), " ",
-        button("rotate", () => rotateWebhook(w.id), {class: "rotate"}), " ",
-        button("deliveries", () => loadDeliveries(w.id), {class: "history"}), " ",
-        button("delete", () => deleteWebhook(w.id), {class: "delete"}))]);
-      body.append(row);
-    }
+    await loadTable("webhook-table", "notify", "/v1/admin/webhooks", (data, body) => {
+      for (const w of data.webhooks) {
+        const row = el("tr", {"data-id": w.id, "data-status": w.status});
+        cells(row, [w.url, w.events.join(", "), w.status, td(
+          button("test", () => testWebhook(w.id), {class: "test"}), " ",
+          button("rotate", () => rotateWebhook(w.id), {class: "rotate"}), " ",
+          button("deliveries", () => loadDeliveries(w.id), {class: "history"}), " ",
+          button("delete", () => deleteWebhook(w.id), {class: "delete"}))]);
+        body.append(row);
+      }
+    });
   }
 
   $("webhook-form").addEventListener("submit", async (event) => {
