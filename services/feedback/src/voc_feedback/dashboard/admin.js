@@ -509,19 +509,18 @@
     loadWebhooks();
   }
 
+  // A webhook's last attempts; their box shows after a 2xx answer and hides on a refusal.
   async function loadDeliveries(id) {
-    const answer = await session.api("notify", `/v1/admin/webhooks/${encodeURIComponent(id)}/deliveries?limit=20`);
-    const box = $("deliveries");
-    const body = box.querySelector("tbody");
-    body.replaceChildren();
-    box.hidden = !answer.ok;
-    if (!answer.ok) return;
-    for (const a of answer.body.attempts) {
-      const row = el("tr", {"data-event": a.event_type || ""});
-      cells(row, [when(a.attempted_at), a.event_type, a.status_code ?? t("failed"),
-        a.latency_ms === null || a.latency_ms === undefined ? "—" : `${a.latency_ms} ms`, a.error]);
-      body.append(row);
-    }
+    const path = `/v1/admin/webhooks/${encodeURIComponent(id)}/deliveries?limit=20`;
+    const shown = await loadTable("deliveries", "notify", path, (data, body) => {
+      for (const a of data.attempts) {
+        const row = el("tr", {"data-event": a.event_type || ""});
+        cells(row, [when(a.attempted_at), a.event_type, a.status_code ?? t("failed"),
+          a.latency_ms === null || a.latency_ms === undefined ? "—" : `${a.latency_ms} ms`, a.error]);
+        body.append(row);
+      }
+    });
+    $("deliveries").hidden = !shown;
   }
 
   // --- sign-in, sign-out, language --------------------------------------------------------------
