@@ -4,8 +4,6 @@ paged, and why staff are told in both languages."""
 
 from __future__ import annotations
 
-import time
-
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
@@ -53,8 +51,16 @@ async def heads_up(db: Database, came: Arrival) -> object:
     async with db.session() as s:
         store = await s.get(Store, "s1")
     assert store is not None
+    # At the arrival's own time, as in production: the reasons' "3 days ago" is counted from
+    # now, and these arrivals are fixed dates (the real clock made it 4 days on Dec 6).
     return await dbsync.write(
-        db, arrivals.heads_up_sync, arrival=came, store=store, plan=PLAN, language="ko", now=time.time()
+        db,
+        arrivals.heads_up_sync,
+        arrival=came,
+        store=store,
+        plan=PLAN,
+        language="ko",
+        now=came.occurred_at,
     )
 
 
