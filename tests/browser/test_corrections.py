@@ -252,3 +252,32 @@ def test_a_manager_corrects_an_open_case_from_the_dashboard(
     manager = running_system.staff(MANAGER)
     assert item["classification"]["category"] == target and item["classification"]["sentiment"] == "positive"
     assert item["correction"]["by"] == manager["id"]
+
+
+def test_an_inbox_answer_older_than_a_live_alert_does_not_drop_it(
+    phone: Page, origin: str, running_system: RunningSystem
+) -> None:
+    """The race behind a CI flake: the inbox reloads (sign-in, reconnect, back online) while a new
+    alert arrives live; the reload's answer, read before the alert existed, lands after it and
+    must not take the alert's row away."""
+    sign_in(phone, origin, running_system.staff(LEAD))
+    held: list[Any] = []
+
+    def hold(route: Any) -> None:
+        held.append((route, route.fetch()))  # the inbox as it is now, answered later
+
+    phone.route("**/v1/alerts?limit=50", hold)
+    phone.evaluate("window.dispatchEvent(new Event('online'))")  # reloads the inbox
+    wait_for(lambda: bool(held), timeout=10, page=phone)
+    feedback_id = post_feedback(
+        running_system,
+        {"store_id": STORE, "channel": "kiosk", "text": "주문이 누락됐어요", "ratings": {"csat": 1}},
+    )
+    row = phone.locator(f'a.alert-row[data-feedback-id="{feedback_id}"]')
+    expect(row).to_be_visible()  # live
+    route, answer = held[0]
+    assert feedback_id not in answer.text()  # the held answer predates the alert
+    route.fulfill(response=answer)
+    phone.unroute("**/v1/alerts?limit=50")
+    phone.wait_for_timeout(500)  # the answer is applied and the inbox drawn again
+    expect(row).to_be_visible()

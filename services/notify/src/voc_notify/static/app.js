@@ -29,6 +29,7 @@ const state = {
   staff: null,
   lang: localStorage.getItem('voc.lang') || (navigator.language || 'ko').slice(0, 2),
   alerts: new Map(), // id -> summary
+  liveAt: new Map(), // id -> when a live event last brought it (loadInbox keeps what is newer than its answer)
   detail: null, // the alert detail on screen
   // The checklist lives on the server (#18): PUT /v1/alerts/{id}/steps/{index}; the detail
   // answer carries it, so a reload or another phone shows the same ticks.
@@ -195,6 +196,7 @@ async function logout({ ended = false } = {}) {
   state.token = null;
   state.staff = null;
   state.alerts.clear();
+  state.liveAt.clear();
   state.pending.clear();
   state.correcting.clear();
   state.detail = null;
@@ -371,6 +373,7 @@ function renderInbox() {
 }
 
 async function loadInbox() {
+  const asked = Date.now();
   let body;
   try {
     body = await api('GET', '/v1/alerts?limit=50');
@@ -380,8 +383,12 @@ async function loadInbox() {
     throw err;
   }
   state.inboxError = null;
+  // An alert a live event brought while this answer was on its way may be newer than it (the
+  // stream reconnects and reloads the inbox as a new alert arrives): keep it, do not drop it.
+  const arrived = [...state.alerts.values()].filter((a) => (state.liveAt.get(a.id) || 0) >= asked);
   state.alerts.clear();
   for (const a of body.alerts || []) { learnLabel(a); state.alerts.set(a.id, a); }
+  for (const a of arrived) if (!state.alerts.has(a.id)) state.alerts.set(a.id, a);
   Store.alerts.putSummaries(body.alerts || []).catch(() => {});
 }
 
@@ -963,6 +970,7 @@ function onAlertEvent(type, summary) {
   learnLabel(summary);
   const isNew = !state.alerts.has(summary.id);
   state.alerts.set(summary.id, { ...(state.alerts.get(summary.id) || {}), ...summary });
+  state.liveAt.set(summary.id, Date.now());
   document.body.dataset.lastEvent = `${type}:${summary.id}`;
   const r = currentRoute();
   if (r.view === 'inbox') renderInbox();
