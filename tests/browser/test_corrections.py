@@ -262,22 +262,21 @@ def test_an_inbox_answer_older_than_a_live_alert_does_not_drop_it(
     must not take the alert's row away."""
     sign_in(phone, origin, running_system.staff(LEAD))
     held: list[Any] = []
-
-    def hold(route: Any) -> None:
-        held.append((route, route.fetch()))  # the inbox as it is now, answered later
-
-    phone.route("**/v1/alerts?limit=50", hold)
+    phone.route("**/v1/alerts?limit=50", lambda route: held.append(route))  # answered later
     phone.evaluate("window.dispatchEvent(new Event('online'))")  # reloads the inbox
-    wait_for(lambda: bool(held), timeout=10, page=phone)
+    wait_for(lambda: bool(held), timeout=20, page=phone)
+    asked = held[0]
+    answer = asked.fetch()  # the inbox as it is now, before the alert exists
     feedback_id = post_feedback(
         running_system,
         {"store_id": STORE, "channel": "kiosk", "text": "주문이 누락됐어요", "ratings": {"csat": 1}},
     )
     row = phone.locator(f'a.alert-row[data-feedback-id="{feedback_id}"]')
     expect(row).to_be_visible()  # live
-    route, answer = held[0]
     assert feedback_id not in answer.text()  # the held answer predates the alert
-    route.fulfill(response=answer)
+    asked.fulfill(response=answer)
     phone.unroute("**/v1/alerts?limit=50")
+    for later in held[1:]:  # another reload meanwhile (the stream reconnected): let it through
+        later.continue_()
     phone.wait_for_timeout(500)  # the answer is applied and the inbox drawn again
     expect(row).to_be_visible()

@@ -1357,7 +1357,7 @@ async function boot() {
   setInterval(() => { if (state.token && (state.pending.size || state.correcting.size)) replayQueue(); }, 10000);
   window.addEventListener('online', () => {
     if (!state.token) return;
-    replayQueue().then(refreshInbox);
+    replayQueue().catch(() => {}).then(refreshInbox); // the inbox reloads even if the replay failed
     if (!state.stream || state.stream.readyState === EventSource.CLOSED) openStream();
   });
   renderChrome();
