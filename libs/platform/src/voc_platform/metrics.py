@@ -36,7 +36,7 @@ from prometheus_client import (
     disable_created_metrics,
     generate_latest,
 )
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.core import Metric as Metric  # re-exported: what sources yield
 from prometheus_client.gc_collector import GCCollector
 from prometheus_client.platform_collector import PlatformCollector
@@ -365,6 +365,11 @@ class Source:
 
 def gauge_family(name: str, documentation: str, labels: Sequence[str] = ()) -> GaugeMetricFamily:
     return GaugeMetricFamily(name, documentation, labels=list(labels))
+
+
+def counter_family(name: str, documentation: str, labels: Sequence[str] = ()) -> CounterMetricFamily:
+    """A count kept elsewhere since start, exported as `<name>_total` (`rate()` works on it)."""
+    return CounterMetricFamily(name, documentation, labels=list(labels))
 
 
 class _Fixed:

@@ -180,14 +180,14 @@ def webhook_endpoints_source(database: Database) -> metrics.Source:
 
 def webhook_gate_source(gate: YieldGate) -> metrics.Source:
     """`voc_event_loop_lag_seconds`: how late notify's event loop runs what is ready (smoothed;
-    pages wait that long); `voc_webhook_yields`: how often webhook work waited for it (#19)."""
+    pages wait that long); `voc_webhook_yields_total`: how often webhook work waited for it (#19)."""
 
     async def collect() -> list[metrics.Metric]:
         lag = metrics.gauge_family(
             "voc_event_loop_lag_seconds", "Smoothed lateness of the event loop (pages wait this long)."
         )
         lag.add_metric([], gate.lag.seconds if gate.lag is not None else 0.0)
-        yields = metrics.gauge_family(
+        yields = metrics.counter_family(
             "voc_webhook_yields", "Webhook passes and events that waited for the event loop (since start)."
         )
         yields.add_metric([], float(gate.waits))
