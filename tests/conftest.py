@@ -32,6 +32,19 @@ def pytest_report_header() -> str:
     return f"frontline-voc: database={DATABASE}"
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The PostgreSQL pass runs the tests that reach a database through `databases` (every
+    service, the running system, the stores and migrations do); a test without it runs the same
+    code on either pass (parsers, the CLI's own files, the apps' static checks, the charts), so
+    running it twice would only lengthen CI. `VOC_TEST_ALL=1` runs everything anyway."""
+    if DATABASE != "postgres" or os.environ.get("VOC_TEST_ALL") == "1":
+        return
+    kept = [item for item in items if "databases" in getattr(item, "fixturenames", ())]
+    if len(kept) < len(items):
+        config.hook.pytest_deselected(items=[item for item in items if item not in kept])
+        items[:] = kept
+
+
 @pytest.fixture(autouse=True, scope="module")
 def _seed_taxonomy_after_each_module() -> Iterator[None]:
     """A module that publishes taxonomy versions to services running in this process leaves the
