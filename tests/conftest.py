@@ -35,11 +35,17 @@ def pytest_report_header() -> str:
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """The PostgreSQL pass runs the tests that reach a database through `databases` (every
     service, the running system, the stores and migrations do); a test without it runs the same
-    code on either pass (parsers, the CLI's own files, the apps' static checks, the charts), so
-    running it twice would only lengthen CI. `VOC_TEST_ALL=1` runs everything anyway."""
+    code on either pass (parsers, the CLI's own files, the charts), so running it twice would
+    only lengthen CI. The browser tests run once too: they test the apps' scripts, and the API
+    calls those make are tested on PostgreSQL by the API and end-to-end tests. `VOC_TEST_ALL=1`
+    runs everything anyway."""
     if DATABASE != "postgres" or os.environ.get("VOC_TEST_ALL") == "1":
         return
-    kept = [item for item in items if "databases" in getattr(item, "fixturenames", ())]
+    kept = [
+        item
+        for item in items
+        if "databases" in getattr(item, "fixturenames", ()) and item.get_closest_marker("browser") is None
+    ]
     if len(kept) < len(items):
         config.hook.pytest_deselected(items=[item for item in items if item not in kept])
         items[:] = kept
