@@ -120,4 +120,6 @@ def test_one_feedback_is_counted_on_its_whole_way(
     # Measured while notify runs (webhooks yield to pages over 5 ms); a test system idles well under 1 s.
     assert 0 <= after["notify"].value("voc_event_loop_lag_seconds") < 1
     assert after["notify"].has("voc_webhook_yields_total")
+    assert after["notify"].value("voc_webhook_due_lag_seconds") >= 0
+    assert after["notify"].has("voc_webhook_pending_deliveries")
     assert after["feedback"].value("voc_outbox_oldest_pending_age_seconds") < 60

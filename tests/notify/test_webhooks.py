@@ -23,6 +23,7 @@ from tests.notify.conftest import new_alert, plan
 from tests.support.webhook_receiver import WebhookReceiver
 from voc.events.v1 import events_pb2
 from voc_notify import lifecycle
+from voc_notify import metrics as notify_metrics
 from voc_notify.models import Alert, EscalationTimer, WebhookDelivery, WebhookEndpoint
 from voc_notify.schemas import WebhookIn
 from voc_notify.settings import Settings
@@ -35,7 +36,7 @@ from voc_notify.webhooks.sender import WebhookSender
 from voc_notify.webhooks.signing import SecretBox
 from voc_notify.webhooks.targets import PublicResolver, UrlRefused, WebhookTargets
 from voc_notify.workers import EscalationWorker
-from voc_platform import dbsync
+from voc_platform import dbsync, metrics
 from voc_platform.db import Database
 from voc_platform.identity import Principal
 from voc_platform.loop_lag import LoopLag, YieldGate
@@ -300,6 +301,40 @@ async def test_redirects_are_not_followed_and_answers_are_kept_to_300_bytes(
         (answered,) = await registry_attempts(h, chatty["id"])
         assert answered["status_code"] == 200 and len(answered["response"].encode()) <= 300
         assert answered["response"].startswith('{"ok":true,"padding":"xxx')
+
+
+async def scrape(source: metrics.Source) -> dict[str, float]:
+    return {sample.name: sample.value for family in await source.collect() for sample in family.samples}
+
+
+async def test_the_backlog_and_how_long_it_has_waited_are_measured(
+    notify_db: Database, receiver: WebhookReceiver
+) -> None:
+    """`/metrics` shows how many deliveries wait and how long the longest-waiting due one has
+    waited; a delivery waiting out its back-off after a failure is pending but not late."""
+    async with hooks(notify_db) as h:
+        backlog = notify_metrics.webhook_backlog_source(notify_db, clock=h.clock)
+        endpoint = await h.register(receiver.url("/backlog"))
+        idle = {"voc_webhook_pending_deliveries": 0.0, "voc_webhook_due_lag_seconds": 0.0}
+        assert await scrape(backlog) == idle
+        for i in range(3):
+            await new_alert(notify_db, f"fb-backlog-{i}", now=time.time())
+        h.clock.advance(30)  # nothing sent for 30 s: a notify busy with pages
+        waiting = await scrape(backlog)
+        assert waiting["voc_webhook_pending_deliveries"] == 3
+        assert 30 <= waiting["voc_webhook_due_lag_seconds"] < 60
+        receiver.stop()
+        await h.send_due()  # attempted, refused: each waits for its retry
+        assert {(d.status, d.attempts) for d in await h.deliveries(endpoint["id"])} == {("pending", 1)}
+        assert await scrape(backlog) == {
+            "voc_webhook_pending_deliveries": 3.0,
+            "voc_webhook_due_lag_seconds": 0.0,
+        }
+        receiver.start()
+        h.clock.advance(3600)
+        await h.send_due()
+        assert len(receiver.wait_for(3, "/backlog")) == 3
+        assert await scrape(backlog) == idle
 
 
 async def test_a_410_disables_the_endpoint_at_once(

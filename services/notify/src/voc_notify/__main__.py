@@ -187,6 +187,7 @@ def build(runtime: ServiceRuntime) -> ServiceParts:
         metric_sources=[
             metrics.timers_due_source(runtime.database),
             metrics.webhook_endpoints_source(runtime.database),
+            metrics.webhook_backlog_source(runtime.database),
             metrics.webhook_gate_source(webhook_gate),
         ],
         follow_taxonomy=True,

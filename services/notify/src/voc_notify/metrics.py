@@ -9,11 +9,11 @@ Web Push counts in `voc_push_deliveries_total`, webhook attempts in `voc_webhook
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from sqlalchemy import func, select
 
-from voc_notify.models import EscalationTimer, WebhookEndpoint
+from voc_notify.models import EscalationTimer, WebhookDelivery, WebhookEndpoint
 from voc_platform import metrics
 from voc_platform.db import Database
 from voc_platform.loop_lag import YieldGate
@@ -176,6 +176,31 @@ def webhook_endpoints_source(database: Database) -> metrics.Source:
         return [family]
 
     return metrics.Source("webhook_endpoints", collect)
+
+
+def webhook_backlog_source(database: Database, *, clock: Callable[[], float] = time.time) -> metrics.Source:
+    """`voc_webhook_pending_deliveries`: deliveries no receiver has accepted yet (new, in flight or
+    waiting to retry); `voc_webhook_due_lag_seconds`: how long the longest-waiting due delivery has
+    been due, 0 when none waits. Webhooks yield to pages, so under load the lag grows and falls
+    back once the load does; growing for many minutes means notify lacks capacity (#19)."""
+
+    pending = WebhookDelivery.status == "pending"  # both read the (status, next_attempt_at) index
+
+    async def collect() -> list[metrics.Metric]:
+        async with database.session() as session:
+            count = int(await session.scalar(select(func.count()).where(pending)) or 0)
+            earliest = await session.scalar(select(func.min(WebhookDelivery.next_attempt_at)).where(pending))
+        backlog = metrics.gauge_family(
+            "voc_webhook_pending_deliveries", "Webhook deliveries not yet accepted by their receiver."
+        )
+        backlog.add_metric([], float(count))
+        lag = metrics.gauge_family(
+            "voc_webhook_due_lag_seconds", "How long the longest-waiting due webhook delivery has waited."
+        )
+        lag.add_metric([], max(0.0, clock() - earliest) if earliest is not None else 0.0)
+        return [backlog, lag]
+
+    return metrics.Source("webhook_backlog", collect)
 
 
 def webhook_gate_source(gate: YieldGate) -> metrics.Source:
