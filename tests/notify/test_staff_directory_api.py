@@ -64,13 +64,10 @@ async def test_hashing_passwords_stalls_neither_the_loop_nor_the_write_lock(
     assert answer.status_code == 200, answer.text
     assert answer.json() == {"staff": 6}
     assert login.status_code == 200, login.text  # the hashes stored are the passwords'
-    # Hashed on the loop or in the transaction, a stall lasts a whole hash at least. Half a hash,
+    # Hashed on the loop or in the transaction, a stall lasts a whole hash at least. A hash is
     # timed on this machine under its load of the moment (the six hashes of the PUT take six
     # hashes' time, however busy the machine): a fixed bound measured the machine, not the code.
-    bound = max(hash_seconds, put_seconds / len(staff)) / 2
-    assert max(probe.stalls) < bound, (max(probe.stalls), hash_seconds, put_seconds)
-    assert max(probe.lock_waits) < bound, (max(probe.lock_waits), hash_seconds, put_seconds)
-    assert len(probe.stalls) >= 20 and len(probe.lock_waits) >= 10
+    probe.assert_nothing_waited_for(max(hash_seconds, put_seconds / len(staff)))
 
 
 async def test_an_email_of_someone_else_is_409_and_repeats_are_422(databases: DatabaseFactory) -> None:
