@@ -41,13 +41,13 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     runs everything anyway."""
     if DATABASE != "postgres" or os.environ.get("VOC_TEST_ALL") == "1":
         return
-    kept = [
-        item
-        for item in items
-        if "databases" in getattr(item, "fixturenames", ()) and item.get_closest_marker("browser") is None
-    ]
-    if len(kept) < len(items):
-        config.hook.pytest_deselected(items=[item for item in items if item not in kept])
+    kept: list[pytest.Item] = []
+    left: list[pytest.Item] = []
+    for item in items:
+        uses_database = "databases" in getattr(item, "fixturenames", ())
+        (kept if uses_database and item.get_closest_marker("browser") is None else left).append(item)
+    if left:
+        config.hook.pytest_deselected(items=left)
         items[:] = kept
 
 

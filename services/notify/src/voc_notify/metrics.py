@@ -184,12 +184,14 @@ def webhook_backlog_source(database: Database, *, clock: Callable[[], float] = t
     been due, 0 when none waits. Webhooks yield to pages, so under load the lag grows and falls
     back once the load does; growing for many minutes means notify lacks capacity (#19)."""
 
-    pending = WebhookDelivery.status == "pending"  # both read the (status, next_attempt_at) index
+    # One statement on the (status, next_attempt_at) index.
+    query = select(func.count(), func.min(WebhookDelivery.next_attempt_at)).where(
+        WebhookDelivery.status == "pending"
+    )
 
     async def collect() -> list[metrics.Metric]:
         async with database.session() as session:
-            count = int(await session.scalar(select(func.count()).where(pending)) or 0)
-            earliest = await session.scalar(select(func.min(WebhookDelivery.next_attempt_at)).where(pending))
+            count, earliest = (await session.execute(query)).one()
         backlog = metrics.gauge_family(
             "voc_webhook_pending_deliveries", "Webhook deliveries not yet accepted by their receiver."
         )
