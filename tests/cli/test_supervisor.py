@@ -4,6 +4,7 @@ it allocated, and a service that keeps dying at once is given up on (bounded res
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -11,7 +12,14 @@ from pathlib import Path
 import pytest
 
 from voc_cli import settings_report
-from voc_cli.supervisor import MAX_QUICK_EXITS, PUBLIC_PUSH_HOSTS, ServiceFailed, System, SystemConfig
+from voc_cli.supervisor import (
+    MAX_QUICK_EXITS,
+    PUBLIC_PUSH_HOSTS,
+    ServiceFailed,
+    System,
+    SystemConfig,
+    free_port,
+)
 
 
 def test_the_callers_settings_pass_through_and_ports_stay_the_supervisors(tmp_path: Path) -> None:
@@ -126,3 +134,16 @@ def test_voc_up_refuses_an_invalid_port_of_its_own_in_one_line(
         f"voc up: refusing to start: {variable}: a port number from 1 to 65535 (got {value!r})"
     ]
     assert not (tmp_path / "nats").exists()  # nothing was started
+
+
+def test_free_ports_are_distinct_listenable_and_outside_the_ephemeral_range() -> None:
+    """An outgoing connection takes its local port from the ephemeral range: a port handed out
+    from there can be taken before the service binds it (a suite run lost a system start so)."""
+    low, _high = map(int, Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split())
+    ports = [free_port() for _ in range(50)]
+    assert len(set(ports)) == 50
+    assert all(port < low for port in ports), ports
+    for port in ports[:5]:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", port))
+            sock.listen()

@@ -5,7 +5,6 @@ again on the same port). `verified` checks each signature with the `standardwebh
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from dataclasses import dataclass
@@ -14,6 +13,8 @@ from typing import Any
 
 import orjson
 from standardwebhooks.webhooks import Webhook
+
+from voc_cli.supervisor import free_port
 
 
 @dataclass(frozen=True)
@@ -34,9 +35,7 @@ class Received:
 
 class WebhookReceiver:
     def __init__(self) -> None:
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            self.port = int(sock.getsockname()[1])
+        self.port = free_port()
         self.received: list[Received] = []
         self.statuses: dict[str, list[int]] = {}  # path -> statuses to answer, in turn (last repeats)
         self.hanging: set[str] = set()

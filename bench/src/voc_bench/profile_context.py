@@ -15,7 +15,6 @@ import asyncio
 import json
 import os
 import random
-import socket
 import sqlite3
 import statistics
 import subprocess
@@ -32,6 +31,7 @@ import grpc
 import voc_profile
 from voc.common.v1 import common_pb2
 from voc.profile.v1 import profile_pb2, profile_pb2_grpc
+from voc_cli.supervisor import free_port
 from voc_platform import migrations
 from voc_platform.db import Database
 from voc_profile import summary
@@ -169,12 +169,6 @@ def load(path: Path, count: int) -> None:
     conn.execute("ANALYZE")
     conn.commit()
     conn.close()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 async def measure(target: str, count: int, calls: int) -> None:

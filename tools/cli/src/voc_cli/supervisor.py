@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import random
 import secrets
 import signal
 import socket
@@ -74,7 +75,37 @@ def default_push_hosts() -> str:
     return os.environ.get("VOC_PUSH_ALLOWED_HOSTS") or f"{PUBLIC_PUSH_HOSTS},127.0.0.1:{demo_phone_port()}"
 
 
+def _ephemeral_floor() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+#: Ports `free_port` hands out lie below the kernel's ephemeral range (Linux: 32768-60999). A port
+#: picked *from* that range is free when picked, but before the service binds it any outgoing
+#: connection (a test's HTTP client, a gRPC channel) may take it as its local port: the suite saw
+#: a service fail to start with "address already in use" that way.
+_LISTEN_FLOOR = 20_000
+_handed_out: set[int] = set()
+_port_choice = random.Random()
+
+
 def free_port(host: str = "127.0.0.1") -> int:
+    """A port to listen on, free now, not handed out before by this process, and outside the
+    ephemeral range where possible."""
+    ceiling = _ephemeral_floor()
+    for _ in range(200 if ceiling > _LISTEN_FLOOR + 1_000 else 0):
+        port = _port_choice.randrange(_LISTEN_FLOOR, ceiling)
+        if port in _handed_out:
+            continue
+        with socket.socket() as sock:
+            try:
+                sock.bind((host, port))
+            except OSError:
+                continue
+        _handed_out.add(port)
+        return port
     with socket.socket() as sock:
         sock.bind((host, 0))
         return int(sock.getsockname()[1])
