@@ -137,7 +137,7 @@ def featurize(texts: Sequence[str], dim: int, side: list[LexiconSide] | None = N
     return Matrix(np.asarray(indptr, np.int64), np.asarray(indices, np.int64), np.asarray(data, np.float32))
 
 
-def _logits(x: Matrix, w: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+def sparse_logits(x: Matrix, w: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
     contrib = w[x.indices] * x.data[:, None]
     out: npt.NDArray[np.float32] = np.add.reduceat(contrib, x.indptr[:-1], axis=0)
     return out
@@ -182,7 +182,7 @@ def fit(
             stop = min(n, start + batch)
             lo, hi = int(xs.indptr[start]), int(xs.indptr[stop])
             part = Matrix(xs.indptr[start : stop + 1] - lo, xs.indices[lo:hi], xs.data[lo:hi])
-            p = _softmax(_logits(part, w))
+            p = _softmax(sparse_logits(part, w))
             p[np.arange(stop - start), ys[start:stop]] -= 1.0
             p *= ws[start:stop, None] / ws[start:stop].sum()
             rows = np.repeat(np.arange(stop - start), np.diff(part.indptr))
@@ -213,7 +213,9 @@ def fit_temperature(logits: npt.NDArray[np.float32], y: npt.NDArray[np.int64]) -
     return round(best_t, 2)
 
 
-def _weights(rows: Sequence[Row], labels: Sequence[str], langs: Sequence[str]) -> npt.NDArray[np.float32]:
+def example_weights(
+    rows: Sequence[Row], labels: Sequence[str], langs: Sequence[str]
+) -> npt.NDArray[np.float32]:
     """Source weight x inverse-sqrt class frequency per language; each language sums equal."""
     counts = Counter(zip(langs, labels, strict=True))
     w = np.asarray(
@@ -272,13 +274,13 @@ def train_head(
     y = np.asarray([index[label] for label in labels], np.int64)
     calib = np.asarray([zlib.crc32(r.text.encode()) % 10 == 0 for r in rows])
     x = featurize([r.text for r in rows], dim)
-    weight = _weights(rows, labels, langs)
+    weight = example_weights(rows, labels, langs)
     fit_idx = np.flatnonzero(~calib).astype(np.int64)
     cal_idx = np.flatnonzero(calib).astype(np.int64)
     progress = Progress("sentiment:", len(fit_idx) * epochs, "rows", show=show_progress)
     w = _HeadFit(x, y, weight, len(label_set), dim, epochs, lr, progress).on(fit_idx, "sentiment:")
     progress.finish()
-    cal_logits = _logits(x.take(cal_idx), w)
+    cal_logits = sparse_logits(x.take(cal_idx), w)
     temperature = fit_temperature(cal_logits, y[cal_idx])
     hits = cal_logits.argmax(axis=1) == y[cal_idx]
     accuracy = float(hits.mean())
@@ -351,7 +353,7 @@ def train_category(
     fold = crc // 10 % STACK_FOLDS
     side: list[LexiconSide] = []
     x = featurize([r.text for r in rows], CATEGORY_DIM, side)
-    weight = _weights(rows, labels, langs)
+    weight = example_weights(rows, labels, langs)
     oof = np.zeros((len(rows), n_labels), np.float32)
     fit_idx = np.flatnonzero(~calib).astype(np.int64)
     cal_idx = np.flatnonzero(calib).astype(np.int64)
@@ -362,10 +364,10 @@ def train_category(
     for k in range(STACK_FOLDS):
         tr = np.flatnonzero(~calib & (fold != k)).astype(np.int64)
         te = np.flatnonzero(~calib & (fold == k)).astype(np.int64)
-        oof[te] = _logits(x.take(te), head.on(tr, f"category fold {k + 1}/{STACK_FOLDS}:"))
+        oof[te] = sparse_logits(x.take(te), head.on(tr, f"category fold {k + 1}/{STACK_FOLDS}:"))
     w = head.on(fit_idx, "category final:")
     progress.finish()
-    cal_logits = _logits(x.take(cal_idx), w)
+    cal_logits = sparse_logits(x.take(cal_idx), w)
     base_t = fit_temperature(cal_logits, y[cal_idx])
 
     def inputs(i: int, logits: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
