@@ -318,22 +318,31 @@ def fit_dense(
     lr: float = 0.05,
 ) -> npt.NDArray[np.float32]:
     """Weighted multinomial logistic regression on a small dense matrix, full-batch Adam; weights
-    outside ``mask`` stay zero."""
-    w = np.zeros((x.shape[1], n_labels), np.float32)
+    outside ``mask`` stay zero. The arithmetic is float64 and only the result float32: the matrix
+    products go through BLAS, whose kernel (chosen per CPU) changes the last bits of a float32
+    sum, and 600 steps of that changed stacked weights by ~1e-7 between two machines, so
+    `make train` wrote a different version on each."""
+    x64 = x.astype(np.float64)
+    w = np.zeros((x.shape[1], n_labels), np.float64)
     m = np.zeros_like(w)
     v = np.zeros_like(w)
-    share = (weight / weight.sum()).astype(np.float32)
+    share = weight.astype(np.float64) / float(weight.sum(dtype=np.float64))
+    keep = None if mask is None else mask.astype(np.float64)
     rows = np.arange(len(y))
     for t in range(1, iters + 1):
-        p = _softmax(x @ w)
+        z = x64 @ w
+        z -= z.max(axis=1, keepdims=True)
+        p = np.exp(z)
+        p /= p.sum(axis=1, keepdims=True)
         p[rows, y] -= 1.0
-        g = x.T @ (p * share[:, None]) + l2 * w
-        if mask is not None:
-            g *= mask
+        g = x64.T @ (p * share[:, None]) + l2 * w
+        if keep is not None:
+            g *= keep
         m = 0.9 * m + 0.1 * g
         v = 0.999 * v + 0.001 * g * g
         w -= lr * (m / (1 - 0.9**t)) / (np.sqrt(v / (1 - 0.999**t)) + 1e-8)
-    return w
+    out: npt.NDArray[np.float32] = w.astype(np.float32)
+    return out
 
 
 def train_category(
@@ -377,7 +386,7 @@ def train_category(
     stack_x = np.stack([inputs(i, oof[i]) for i in fit_idx.tolist()])
     stack = fit_dense(stack_x, y[fit_idx], weight[fit_idx], n_labels, mask=stack_mask(n_labels))
     cal_x = np.stack([inputs(i, cal_logits[j]) for j, i in enumerate(cal_idx.tolist())])
-    stacked = cal_x @ stack
+    stacked = (cal_x.astype(np.float64) @ stack.astype(np.float64)).astype(np.float32)
     stack_t = fit_temperature(stacked, y[cal_idx])
     base_hits = cal_logits.argmax(axis=1) == y[cal_idx]
     hits = stacked.argmax(axis=1) == y[cal_idx]
