@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import random
 import secrets
 import signal
 import socket
@@ -75,7 +74,8 @@ def default_push_hosts() -> str:
     return os.environ.get("VOC_PUSH_ALLOWED_HOSTS") or f"{PUBLIC_PUSH_HOSTS},127.0.0.1:{demo_phone_port()}"
 
 
-def _ephemeral_floor() -> int:
+def ephemeral_floor() -> int:
+    """The lowest port the kernel gives outgoing connections (0 where it cannot be read)."""
     try:
         return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
     except (OSError, ValueError, IndexError):
@@ -86,29 +86,40 @@ def _ephemeral_floor() -> int:
 #: picked *from* that range is free when picked, but before the service binds it any outgoing
 #: connection (a test's HTTP client, a gRPC channel) may take it as its local port: the suite saw
 #: a service fail to start with "address already in use" that way.
-_LISTEN_FLOOR = 20_000
+LISTEN_FLOOR = 20_000
 _handed_out: set[int] = set()
-_port_choice = random.Random()
+_handed_out_lock = threading.Lock()
 
 
 def free_port(host: str = "127.0.0.1") -> int:
-    """A port to listen on, free now, not handed out before by this process, and outside the
-    ephemeral range where possible."""
-    ceiling = _ephemeral_floor()
-    for _ in range(200 if ceiling > _LISTEN_FLOOR + 1_000 else 0):
-        port = _port_choice.randrange(_LISTEN_FLOOR, ceiling)
-        if port in _handed_out:
-            continue
-        with socket.socket() as sock:
-            try:
-                sock.bind((host, port))
-            except OSError:
-                continue
-        _handed_out.add(port)
-        return port
-    with socket.socket() as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
+    """A port to listen on: free now, never handed out before by this process, and below the
+    ephemeral range where the kernel leaves room for that (else the kernel's choice)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    ceiling = ephemeral_floor()
+    with _handed_out_lock:
+        for _ in range(200 if ceiling > LISTEN_FLOOR + 1_000 else 0):
+            # secrets, not a seeded generator: forked processes must not draw the same ports.
+            port = LISTEN_FLOOR + secrets.randbelow(ceiling - LISTEN_FLOOR)
+            if port not in _handed_out and _bindable(family, host, port):
+                _handed_out.add(port)
+                return port
+        for _ in range(20):
+            with socket.socket(family) as sock:
+                sock.bind((host, 0))
+                port = int(sock.getsockname()[1])
+            if port not in _handed_out:
+                _handed_out.add(port)
+                return port
+    raise OSError(f"no free port on {host}")
+
+
+def _bindable(family: socket.AddressFamily, host: str, port: int) -> bool:
+    with socket.socket(family) as sock:
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
 
 
 #: What `voc up` and its children create is readable by this user only (the services set the same
