@@ -3,8 +3,9 @@
     python scripts/classifier_transfer.py [--extra data.jsonl.gz ...] [--epochs 4] [--l2 1e-7]
 
 Reads only *training* rows (`make train`'s, plus any `--extra` extract of candidate training
-rows). For each target domain below it fits the sentiment head as `make train` does on every
-training row outside that domain and scores the domain's rows: a question about real text of a
+rows). For each target domain below it fits the sentiment head with `make train`'s features,
+weights and schedule on every training row outside that domain (the calibration slice included:
+nothing is calibrated here) and scores the domain's rows: a question about real text of a
 new domain that never touches a held-out set, so candidate data and settings can be chosen on it.
 Retraining noise is about +-0.01 (the Korean figures move that much when only English rows are
 added).
@@ -13,8 +14,6 @@ added).
 from __future__ import annotations
 
 import argparse
-import gzip
-import json
 from pathlib import Path
 
 import numpy as np
@@ -23,12 +22,12 @@ from voc_feedback.classification.model import SENTIMENT_LABELS
 from voc_feedback.classification.text import detect_language
 from voc_feedback.classification.train import (
     SENTIMENT_DIM,
-    Row,
     example_weights,
     featurize,
     fit,
     load_rows,
     sparse_logits,
+    training_rows,
 )
 
 # Each target leaves out the rows the model would otherwise know the domain from.
@@ -49,10 +48,7 @@ def main() -> None:
     args = parser.parse_args()
     rows = load_rows(args.data)
     for path in args.extra:
-        with gzip.open(path, "rt", encoding="utf-8") as handle:
-            for raw in map(json.loads, handle):
-                if raw["split"] == "train":
-                    rows.append(Row(raw["text"], raw["sentiment"], raw["category"], raw["source"]))
+        rows.extend(training_rows(path))
     langs = [detect_language(r.text) for r in rows]
     domain = np.asarray(
         [f"project-{g}" if r.source == "project" else r.source for r, g in zip(rows, langs, strict=True)]

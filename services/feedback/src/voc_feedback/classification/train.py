@@ -32,6 +32,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -48,6 +49,7 @@ from voc_platform.taxonomy import CATEGORIES
 SENTIMENT_DIM = 1 << 18
 CATEGORY_DIM = 1 << 16
 SEED = 17
+Float = TypeVar("Float", np.float32, np.float64)
 STACK_FOLDS = 5  # out-of-fold category predictions that the stacked layer is trained on
 STACK_L2 = 1e-3
 # In-domain rows (store / restaurant / service feedback) count more than movie or social text.
@@ -65,14 +67,20 @@ class Row:
     source: str
 
 
+def training_rows(path: Path) -> list[Row]:
+    """The ``split == "train"`` rows of one extract (``data/classifier/*.jsonl.gz``)."""
+    with gzip.open(path, "rt", encoding="utf-8") as handle:
+        return [
+            Row(raw["text"], raw["sentiment"], raw["category"], raw["source"])
+            for raw in map(json.loads, handle)
+            if raw["split"] == "train"
+        ]
+
+
 def load_rows(data_dir: Path) -> list[Row]:
     rows: list[Row] = []
     for path in sorted(data_dir.glob("*.jsonl.gz")):
-        with gzip.open(path, "rt", encoding="utf-8") as handle:
-            for line in handle:
-                raw = json.loads(line)
-                if raw["split"] == "train":
-                    rows.append(Row(raw["text"], raw["sentiment"], raw["category"], raw["source"]))
+        rows.extend(training_rows(path))
     base = default_eval_dir()
     for lang in ("ko", "en"):
         for item in load_items(base / f"{lang}.jsonl"):
@@ -143,10 +151,10 @@ def sparse_logits(x: Matrix, w: npt.NDArray[np.float32]) -> npt.NDArray[np.float
     return out
 
 
-def _softmax(z: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+def _softmax(z: npt.NDArray[Float]) -> npt.NDArray[Float]:
     z = z - z.max(axis=1, keepdims=True)
     e = np.exp(z)
-    out: npt.NDArray[np.float32] = e / e.sum(axis=1, keepdims=True)
+    out: npt.NDArray[Float] = e / e.sum(axis=1, keepdims=True)
     return out
 
 
@@ -330,10 +338,7 @@ def fit_dense(
     keep = None if mask is None else mask.astype(np.float64)
     rows = np.arange(len(y))
     for t in range(1, iters + 1):
-        z = x64 @ w
-        z -= z.max(axis=1, keepdims=True)
-        p = np.exp(z)
-        p /= p.sum(axis=1, keepdims=True)
+        p = _softmax(x64 @ w)
         p[rows, y] -= 1.0
         g = x64.T @ (p * share[:, None]) + l2 * w
         if keep is not None:
