@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from voc_cli import settings_report
+from voc_cli import settings_report, supervisor
 from voc_cli.supervisor import (
     LISTEN_FLOOR,
     MAX_QUICK_EXITS,
@@ -140,14 +140,23 @@ def test_voc_up_refuses_an_invalid_port_of_its_own_in_one_line(
 
 def test_free_ports_are_distinct_listenable_and_outside_the_ephemeral_range() -> None:
     """An outgoing connection takes its local port from the ephemeral range: a port handed out
-    from there can be taken before the service binds it (a suite run lost a system start so)."""
+    from there can be taken before the service binds it (a suite run lost a system start so).
+    Where the range leaves no room below it, the kernel's ports are the fallback: still distinct."""
     low = ephemeral_floor()
-    if low <= LISTEN_FLOOR + 1_000:
-        pytest.skip(f"the ephemeral range starts at {low}: no room below it, ports come from the kernel")
     ports = [free_port() for _ in range(50)]
     assert len(set(ports)) == 50
-    assert all(LISTEN_FLOOR <= port < low for port in ports), ports
+    if low > LISTEN_FLOOR + 1_000:
+        assert all(LISTEN_FLOOR <= port < low for port in ports), ports
     for port in ports[:5]:
         with socket.socket() as sock:
             sock.bind(("127.0.0.1", port))
             sock.listen()
+
+
+def test_without_room_below_the_ephemeral_range_the_kernels_ports_are_used_still_distinct(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(supervisor, "ephemeral_floor", lambda: 1024)  # e.g. a "1024 65535" range
+    ports = [free_port() for _ in range(20)]
+    assert len(set(ports)) == 20
+    assert all(port >= 1024 for port in ports)

@@ -46,10 +46,11 @@ from voc_feedback.classification.text import detect_language
 from voc_platform.progress import Progress, add_flag, shown
 from voc_platform.taxonomy import CATEGORIES
 
+Float = TypeVar("Float", np.float32, np.float64)  # _softmax serves float32 heads and the float64 stack
+
 SENTIMENT_DIM = 1 << 18
 CATEGORY_DIM = 1 << 16
 SEED = 17
-Float = TypeVar("Float", np.float32, np.float64)
 STACK_FOLDS = 5  # out-of-fold category predictions that the stacked layer is trained on
 STACK_L2 = 1e-3
 # In-domain rows (store / restaurant / service feedback) count more than movie or social text.
