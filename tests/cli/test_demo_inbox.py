@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import os
-import signal
 import subprocess
 import sys
 import threading
 import time
 
+from tests.support.processes import FAULTHANDLER_ENV, interrupt, sigint_default
 from voc_cli.supervisor import free_port
 from voc_notify.channels.mail import Mail, MailSender, parse_smtp_url
 from voc_notify.channels.texts import render
@@ -20,7 +20,8 @@ def test_demo_inbox_prints_the_follow_up_mail_it_receives() -> None:
     port = free_port()
     inbox = subprocess.Popen(
         [sys.executable, "-m", "voc_cli", "demo-inbox"],
-        env={**os.environ, "VOC_DEMO_INBOX_PORT": str(port)},
+        env={**os.environ, **FAULTHANDLER_ENV, "VOC_DEMO_INBOX_PORT": str(port)},
+        preexec_fn=sigint_default,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -48,6 +49,4 @@ def test_demo_inbox_prints_the_follow_up_mail_it_receives() -> None:
         assert "[inbox] mail to jane@example.com from voc@demo.local" in printed
         assert "Subject: [Busan Seomyeon] Thank you for your visit." in printed
     finally:
-        inbox.send_signal(signal.SIGINT)
-        assert inbox.wait(timeout=30) == 0
-        reader.join(timeout=5)
+        assert interrupt(inbox, output=lines, reader=reader) == 0

@@ -20,6 +20,7 @@ import psutil
 import pytest
 
 from tests.support.files import loose_modes
+from tests.support.processes import FAULTHANDLER_ENV, interrupt, sigint_default
 from voc_cli.supervisor import PUBLIC_PUSH_HOSTS, SERVICES, default_push_hosts, free_port
 
 
@@ -246,7 +247,8 @@ def check_push_allowlist(
 
     phone = subprocess.Popen(
         [sys.executable, "-m", "voc_cli", "demo-phone", "--email", "minji@gangnam.demo"],
-        env=env,
+        env={**env, **FAULTHANDLER_ENV},
+        preexec_fn=sigint_default,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -272,9 +274,7 @@ def check_push_allowlist(
             assert phone.poll() is None and time.monotonic() < deadline + 30, "".join(lines)
             time.sleep(0.1)
     finally:
-        phone.send_signal(signal.SIGINT)
-        phone.wait(timeout=30)
-        reader.join(timeout=5)
+        interrupt(phone, output=lines, reader=reader)
 
 
 def test_voc_up_allows_the_demo_phone_port_only(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -1,0 +1,63 @@
+"""Stopping a CLI process the way a person does (Ctrl-C), and saying why when it does not stop.
+
+Start it with `preexec_fn=sigint_default`: a suite started in the background of a
+non-interactive shell (`make test &`, nohup) runs with SIGINT ignored, a child inherits that
+through exec, and Python then leaves it ignored, so the SIGINT would never reach it. Also start
+it with `FAULTHANDLER_ENV` in its environment and its stderr in the output the
+test collects: a process that outlives its SIGINT is sent SIGABRT, so Python's faulthandler
+prints every thread's stack into that output, and the failure shows it with the process's
+signal masks (a SIGINT blocked or ignored by inheritance shows there)."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import threading
+from pathlib import Path
+
+import pytest
+
+FAULTHANDLER_ENV = {"PYTHONFAULTHANDLER": "1"}
+
+
+def sigint_default() -> None:
+    """In the child, before exec: SIGINT back to its default, whatever the suite inherited."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def _signal_state(pid: int) -> str:
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError as exc:
+        return f"(no /proc status: {exc})"
+    wanted = ("State", "SigQ", "SigPnd", "ShdPnd", "SigBlk", "SigIgn", "SigCgt")
+    return "; ".join(line for line in status.splitlines() if line.split(":")[0] in wanted)
+
+
+def interrupt(
+    proc: subprocess.Popen[str],
+    *,
+    output: list[str],
+    reader: threading.Thread | None = None,
+    timeout: float = 30,
+) -> int:
+    """SIGINT, then its exit code; fails the test with the process's state and stacks if it
+    is still running after `timeout` seconds."""
+    proc.send_signal(signal.SIGINT)
+    try:
+        code = proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        state = _signal_state(proc.pid)
+        proc.send_signal(signal.SIGABRT)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+        if reader is not None:
+            reader.join(timeout=5)
+        tail = "".join(output)[-6000:]
+        pytest.fail(f"{proc.args!r} still ran {timeout:.0f} s after SIGINT; {state}\n--- its output:\n{tail}")
+    if reader is not None:
+        reader.join(timeout=5)
+    return code
