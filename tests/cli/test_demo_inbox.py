@@ -49,4 +49,5 @@ def test_demo_inbox_prints_the_follow_up_mail_it_receives() -> None:
         assert "[inbox] mail to jane@example.com from voc@demo.local" in printed
         assert "Subject: [Busan Seomyeon] Thank you for your visit." in printed
     finally:
-        assert interrupt(inbox, output=lines, reader=reader) == 0
+        code = interrupt(inbox, output=lines, reader=reader)
+        assert code == 0, "".join(lines)

@@ -1,8 +1,9 @@
 """Stopping a CLI process the way a person does (Ctrl-C), and saying why when it does not stop.
 
-Start it with `preexec_fn=sigint_default`: a suite started in the background of a
-non-interactive shell (`make test &`, nohup) runs with SIGINT ignored, a child inherits that
-through exec, and Python then leaves it ignored, so the SIGINT would never reach it. Also start
+Start it with `preexec_fn=sigint_default`: a suite started in the background of a shell
+without job control (`make test &` in a script, or a runner that starts it so) runs with SIGINT
+ignored, a child inherits that through exec, and Python then leaves it ignored, so the SIGINT
+would never reach it. Also start
 it with `FAULTHANDLER_ENV` in its environment and its stderr in the output the
 test collects: a process that outlives its SIGINT is sent SIGABRT, so Python's faulthandler
 prints every thread's stack into that output, and the failure shows it with the process's
@@ -21,8 +22,10 @@ FAULTHANDLER_ENV = {"PYTHONFAULTHANDLER": "1"}
 
 
 def sigint_default() -> None:
-    """In the child, before exec: SIGINT back to its default, whatever the suite inherited."""
+    """In the child, before exec: SIGINT handled by default and not blocked, whatever the suite
+    inherited (an ignored disposition and the signal mask both survive exec)."""
     signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
 
 
 def _signal_state(pid: int) -> str:
