@@ -3,11 +3,9 @@
 Start it with `preexec_fn=sigint_default`: a suite started in the background of a shell
 without job control (`make test &` in a script, or a runner that starts it so) runs with SIGINT
 ignored, a child inherits that through exec, and Python then leaves it ignored, so the SIGINT
-would never reach it. Also start
-it with `FAULTHANDLER_ENV` in its environment and its stderr in the output the
-test collects: a process that outlives its SIGINT is sent SIGABRT, so Python's faulthandler
-prints every thread's stack into that output, and the failure shows it with the process's
-signal masks (a SIGINT blocked or ignored by inheritance shows there)."""
+would never reach it. Also give it `FAULTHANDLER_ENV` and collect its stderr with its output:
+a process that outlives its SIGINT is sent SIGABRT, so Python's faulthandler prints every
+thread's stack there, and the failure shows that with the process's signal masks."""
 
 from __future__ import annotations
 
@@ -41,11 +39,12 @@ def interrupt(
     proc: subprocess.Popen[str],
     *,
     output: list[str],
-    reader: threading.Thread | None = None,
+    reader: threading.Thread,
     timeout: float = 30,
 ) -> int:
-    """SIGINT, then its exit code; fails the test with the process's state and stacks if it
-    is still running after `timeout` seconds."""
+    """SIGINT, then its exit code once `reader` (the thread filling `output`) has read the
+    rest; fails the test with the process's state and stacks if it is still running after
+    `timeout` seconds."""
     proc.send_signal(signal.SIGINT)
     try:
         code = proc.wait(timeout=timeout)
@@ -57,10 +56,8 @@ def interrupt(
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(timeout=10)
-        if reader is not None:
-            reader.join(timeout=5)
+        reader.join(timeout=5)
         tail = "".join(output)[-6000:]
         pytest.fail(f"{proc.args!r} still ran {timeout:.0f} s after SIGINT; {state}\n--- its output:\n{tail}")
-    if reader is not None:
-        reader.join(timeout=5)
+    reader.join(timeout=5)
     return code
