@@ -15,6 +15,7 @@ from voc_cli import settings_report, supervisor
 from voc_cli.supervisor import (
     LISTEN_FLOOR,
     MAX_QUICK_EXITS,
+    PORT_RANGE_VARIABLE,
     PUBLIC_PUSH_HOSTS,
     ServiceFailed,
     System,
@@ -153,9 +154,27 @@ def test_free_ports_are_distinct_listenable_and_outside_the_ephemeral_range() ->
             sock.listen()
 
 
+def test_free_ports_stay_in_the_given_range(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Parallel test workers each get a slice (tests/conftest.py): no two hand out one port."""
+    monkeypatch.setenv(PORT_RANGE_VARIABLE, "23000-23049")
+    ports = [free_port() for _ in range(20)]
+    assert len(set(ports)) == 20
+    assert all(23000 <= port <= 23049 for port in ports), ports
+
+
+@pytest.mark.parametrize("given", ["23000", "23000-22000", "x-y", "80-90", "60000-70000"])
+def test_a_wrong_port_range_is_refused_naming_the_variable(
+    monkeypatch: pytest.MonkeyPatch, given: str
+) -> None:
+    monkeypatch.setenv(PORT_RANGE_VARIABLE, given)
+    with pytest.raises(ValueError, match=PORT_RANGE_VARIABLE):
+        free_port()
+
+
 def test_without_room_below_the_ephemeral_range_the_kernels_ports_are_used_still_distinct(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    monkeypatch.delenv(PORT_RANGE_VARIABLE, raising=False)
     monkeypatch.setattr(supervisor, "ephemeral_floor", lambda: 1024)  # e.g. a "1024 65535" range
     ports = [free_port() for _ in range(20)]
     assert len(set(ports)) == 20

@@ -87,19 +87,40 @@ def ephemeral_floor() -> int:
 #: connection (a test's HTTP client, a gRPC channel) may take it as its local port: the suite saw
 #: a service fail to start with "address already in use" that way.
 LISTEN_FLOOR = 20_000
+#: "low-high": the ports `free_port` draws from instead (the test suite gives each of its
+#: parallel workers its own slice, so two workers never hand out the same port).
+PORT_RANGE_VARIABLE = "VOC_FREE_PORT_RANGE"
 _handed_out: set[int] = set()
 _handed_out_lock = threading.Lock()
 
 
+def listen_range() -> tuple[int, int]:
+    """[low, high) of `free_port`: VOC_FREE_PORT_RANGE (inclusive bounds), else from
+    `LISTEN_FLOOR` to the kernel's ephemeral floor (empty when that leaves no room)."""
+    given = os.environ.get(PORT_RANGE_VARIABLE, "").strip()
+    if not given:
+        ceiling = ephemeral_floor()
+        return (LISTEN_FLOOR, ceiling) if ceiling > LISTEN_FLOOR + 1_000 else (LISTEN_FLOOR, LISTEN_FLOOR)
+    low, sep, high = given.partition("-")
+    try:
+        bounds = int(low), int(high) + 1
+    except ValueError:
+        bounds = (0, 0)
+    if not sep or not 1024 <= bounds[0] < bounds[1] <= 65536:
+        raise ValueError(f"{PORT_RANGE_VARIABLE}={given!r}: expected low-high, ports 1024-65535")
+    return bounds
+
+
 def free_port(host: str = "127.0.0.1") -> int:
-    """A port to listen on: free now, never handed out before by this process, and below the
-    ephemeral range where the kernel leaves room for that (else the kernel's choice)."""
+    """A port to listen on: free now, never handed out before by this process, and drawn from
+    `listen_range()`: below the ephemeral range, where the kernel leaves room for that (else
+    the kernel's choice)."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    ceiling = ephemeral_floor()
+    low, high = listen_range()
     with _handed_out_lock:
-        for _ in range(200 if ceiling > LISTEN_FLOOR + 1_000 else 0):
+        for _ in range(200 if high > low else 0):
             # secrets, not a seeded generator: forked processes must not draw the same ports.
-            port = LISTEN_FLOOR + secrets.randbelow(ceiling - LISTEN_FLOOR)
+            port = low + secrets.randbelow(high - low)
             if port not in _handed_out and _bindable(family, host, port):
                 _handed_out.add(port)
                 return port
