@@ -52,10 +52,13 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 @pytest.fixture(autouse=True, scope="module")
-def _seed_taxonomy_after_each_module() -> Iterator[None]:
+def _seed_taxonomy_around_each_module() -> Iterator[None]:
     """A module that publishes taxonomy versions to services running in this process leaves the
     process-wide holder (`voc_platform.taxonomy.current()`) on its last version; the next module
-    starts from the seed again, as a fresh process would."""
+    starts from the seed again, as a fresh process would. Before as well as after: a session's
+    in-process replicas (tests/actions) may serve their version a moment after their module
+    ended, and a worker runs any module next."""
+    taxonomy.reset()
     yield
     taxonomy.reset()
 
