@@ -7,6 +7,10 @@ UV ?= $(if $(UV_SYSTEM),$(UV_SYSTEM),$(CURDIR)/.tools/bin/uv)
 RUN := $(UV) run --frozen
 export VOC_DATA_DIR ?= $(CURDIR)/var
 CHROMIUM := /usr/bin/chromium
+# The suite runs on this many pytest-xdist workers, then its `alone` tests by themselves
+# (scripts/test_suite.sh); 1 runs it all in one process. Most tests wait on service processes,
+# so two workers keep a 2-core box busy where one left a core idle.
+export PYTEST_WORKERS ?= 2
 # The last line of `make test` when the browser tests could not run (they skip themselves).
 BROWSER_NOTE = [ -x $(CHROMIUM) ] || echo "make: browser tests skipped ($(CHROMIUM) not installed); run them with 'make test-browser' (as root it installs Debian's chromium)"
 
@@ -39,10 +43,10 @@ run: bootstrap ## start nats-server + the four services with demo data (Ctrl-C s
 test: test-sqlite ## the whole test suite (embedded default: SQLite files)
 
 test-sqlite: bootstrap
-	@VOC_TEST_DATABASE=sqlite $(RUN) pytest $(PYTEST_ARGS); status=$$?; $(BROWSER_NOTE); exit $$status
+	@VOC_TEST_DATABASE=sqlite scripts/test_suite.sh $(RUN) pytest $(PYTEST_ARGS); status=$$?; $(BROWSER_NOTE); exit $$status
 
 test-postgres: bootstrap ## the whole suite on PostgreSQL (VOC_TEST_POSTGRES_URL, default 127.0.0.1:5432)
-	@VOC_TEST_DATABASE=postgres $(RUN) pytest $(PYTEST_ARGS); status=$$?; $(BROWSER_NOTE); exit $$status
+	@VOC_TEST_DATABASE=postgres scripts/test_suite.sh $(RUN) pytest $(PYTEST_ARGS); status=$$?; $(BROWSER_NOTE); exit $$status
 
 test-browser: bootstrap ## the staff app in headless Chromium (as root: installs Debian's chromium + CJK fonts first)
 	@if [ ! -x $(CHROMIUM) ]; then \

@@ -20,25 +20,71 @@ from voc_cli import demo
 from voc_cli.mail_sink import MailSink
 from voc_cli.nats import NatsServer
 from voc_cli.push_emulator import PushEmulator
-from voc_cli.supervisor import SERVICES, System, SystemConfig
+from voc_cli.supervisor import PORT_RANGE_VARIABLE, SERVICES, System, SystemConfig, listen_range
 from voc_platform import taxonomy
 
 ARTIFACTS = Path(__file__).parent / "artifacts"
 DATABASE = os.environ.get("VOC_TEST_DATABASE", "sqlite")
 POSTGRES_URL = os.environ.get("VOC_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+#: pytest-xdist's name for this process (`gw0`, `gw1`, …; empty without workers).
+WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
+#: What this process's artifact (log) names start with: each worker's own, never overwritten.
+ARTIFACT_PREFIX = f"{DATABASE}-{WORKER}-" if WORKER else f"{DATABASE}-"
+
+
+def keep_log(log: Path, name: str) -> None:
+    """A stopped service's log, kept as `tests/artifacts/<database>[-<worker>]-<name>.log`."""
+    if log.exists():
+        ARTIFACTS.mkdir(exist_ok=True)
+        (ARTIFACTS / f"{ARTIFACT_PREFIX}{name}.log").write_text(log.read_text(errors="replace"))
+
+
+def _own_port_slice() -> None:
+    """`make test` runs the suite on parallel workers; each draws listening ports from its own
+    slice of the range (`free_port`), inherited by the processes it starts, so a port one
+    worker handed out (or a restarted service left for a moment) is never another's."""
+    count = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT") or 1)
+    if not WORKER or count < 2 or os.environ.get(PORT_RANGE_VARIABLE):
+        return
+    low, high = listen_range()
+    size = (high - low) // count
+    if size < 1_000:  # no room to share out: the kernel's ports, as without workers
+        return
+    first = low + int(WORKER.removeprefix("gw")) * size
+    os.environ[PORT_RANGE_VARIABLE] = f"{first}-{first + size - 1}"
+
+
+_own_port_slice()
 
 
 def pytest_report_header() -> str:
     return f"frontline-voc: database={DATABASE}"
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--voc-part",
+        choices=("all", "shared", "alone"),
+        default="all",
+        help="shared: the tests that may run beside others (`make test` gives them parallel "
+        "workers); alone: those marked `alone`, which need the machine to themselves",
+    )
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """The PostgreSQL pass runs the tests that reach a database through `databases` (every
-    service, the running system, the stores and migrations do); a test without it runs the same
-    code on either pass (parsers, the CLI's own files, the charts), so running it twice would
-    only lengthen CI. The browser tests run once too: they test the apps' scripts, and the API
-    calls those make are tested on PostgreSQL by the API and end-to-end tests. `VOC_TEST_ALL=1`
-    runs everything anyway."""
+    """`--voc-part` first (see `pytest_addoption`). Then: the PostgreSQL pass runs the tests that
+    reach a database through `databases` (every service, the running system, the stores and
+    migrations do); a test without it runs the same code on either pass (parsers, the CLI's own
+    files, the charts), so running it twice would only lengthen CI. The browser tests run once
+    too: they test the apps' scripts, and the API calls those make are tested on PostgreSQL by
+    the API and end-to-end tests. `VOC_TEST_ALL=1` runs everything anyway."""
+    part = config.getoption("--voc-part")
+    if part != "all":
+        wanted = part == "alone"
+        left = [item for item in items if (item.get_closest_marker("alone") is not None) != wanted]
+        if left:
+            config.hook.pytest_deselected(items=left)
+            items[:] = [item for item in items if (item.get_closest_marker("alone") is not None) == wanted]
     if DATABASE != "postgres" or os.environ.get("VOC_TEST_ALL") == "1":
         return
     kept: list[pytest.Item] = []
@@ -194,10 +240,7 @@ def system_running(
     finally:
         system.stop()
         for name in SERVICES:
-            log = system.log_path(name)
-            if log.exists():
-                ARTIFACTS.mkdir(exist_ok=True)
-                (ARTIFACTS / f"{DATABASE}-{prefix}{name}.log").write_text(log.read_text(errors="replace"))
+            keep_log(system.log_path(name), f"{prefix}{name}")
 
 
 @pytest.fixture(scope="session")

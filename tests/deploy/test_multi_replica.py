@@ -15,7 +15,7 @@ import asyncpg
 import nats
 import pytest
 
-from tests.conftest import ARTIFACTS, DATABASE, DatabaseFactory
+from tests.conftest import DATABASE, DatabaseFactory, keep_log
 from voc_cli.cluster import Cluster, ClusterConfig
 from voc_cli.cluster_load import post_load, register_phone
 from voc_cli.push_emulator import PushEmulator
@@ -28,6 +28,7 @@ pytestmark = [
         "(runs in make test-postgres)",
     ),
     pytest.mark.timeout(300),
+    pytest.mark.alone,  # 11 processes and about 60 PostgreSQL connections (the server allows 100)
 ]
 
 LEAD = "minji@gangnam.demo"  # shift lead at store-gangnam
@@ -56,12 +57,9 @@ def cluster(tmp_path_factory: pytest.TempPathFactory, databases: DatabaseFactory
         yield cluster
     finally:
         cluster.stop()
-        ARTIFACTS.mkdir(exist_ok=True)
         for name in SERVICES:
             for index in range(config.replicas):
-                log = cluster.log_path(name, index)
-                if log.exists():
-                    (ARTIFACTS / f"cluster-{name}-{index}.log").write_text(log.read_text(errors="replace"))
+                keep_log(cluster.log_path(name, index), f"cluster-{name}-{index}")
 
 
 async def _rows(url: str, sql: str, *args: Any) -> list[asyncpg.Record]:

@@ -46,6 +46,7 @@ def supervised(tmp_path_factory: pytest.TempPathFactory, databases: DatabaseFact
         system.stop()
 
 
+@pytest.mark.alone  # load, a SIGKILL and a bounded wait for the supervisor's restart
 def test_killing_nats_under_load_loses_no_alert(
     supervised: System, push_emulator: PushEmulator, tmp_path: Path
 ) -> None:

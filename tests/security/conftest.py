@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import ARTIFACTS, DATABASE, DatabaseFactory
+from tests.conftest import DatabaseFactory, keep_log
 from tests.support.system import wait_for
 from voc_cli import demo
 from voc_cli.push_emulator import PushEmulator
@@ -317,7 +317,4 @@ def secured(
     finally:
         system.stop()
         for name in SERVICES:
-            log = system.log_path(name)
-            if log.exists():
-                ARTIFACTS.mkdir(exist_ok=True)
-                (ARTIFACTS / f"{DATABASE}-security-{name}.log").write_text(log.read_text(errors="replace"))
+            keep_log(system.log_path(name), f"security-{name}")
