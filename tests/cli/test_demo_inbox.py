@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -51,3 +53,29 @@ def test_demo_inbox_prints_the_follow_up_mail_it_receives() -> None:
     finally:
         code = interrupt(inbox, output=lines, reader=reader)
         assert code == 0, "".join(lines)
+
+
+def test_demo_inbox_stops_on_sigterm_and_frees_its_port() -> None:
+    """`kill` (SIGTERM) stops it as Ctrl-C does: exit 0, the SMTP port free again."""
+    port = free_port()
+    inbox = subprocess.Popen(
+        [sys.executable, "-m", "voc_cli", "demo-inbox"],
+        env={**os.environ, **FAULTHANDLER_ENV, "VOC_DEMO_INBOX_PORT": str(port)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(inbox.stdout or []), daemon=True)
+    reader.start()
+    try:
+        deadline = time.monotonic() + 30
+        while not any("waiting for mail" in line for line in lines):
+            assert inbox.poll() is None and time.monotonic() < deadline, "".join(lines)
+            time.sleep(0.1)
+    finally:
+        code = interrupt(inbox, output=lines, reader=reader, signum=signal.SIGTERM)
+    assert code == 0, "".join(lines)
+    assert "Traceback" not in "".join(lines)
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", port))

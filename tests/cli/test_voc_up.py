@@ -274,7 +274,10 @@ def check_push_allowlist(
             assert phone.poll() is None and time.monotonic() < deadline + 30, "".join(lines)
             time.sleep(0.1)
     finally:
-        interrupt(phone, output=lines, reader=reader)
+        # SIGTERM (`kill`) stops it as Ctrl-C does: the device is unregistered.
+        code = interrupt(phone, output=lines, reader=reader, signum=signal.SIGTERM)
+    printed = "".join(lines)
+    assert code == 0 and "[phone] device " in printed and " unregistered" in printed, printed
 
 
 def test_voc_up_allows_the_demo_phone_port_only(monkeypatch: pytest.MonkeyPatch) -> None:

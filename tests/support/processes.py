@@ -41,11 +41,12 @@ def interrupt(
     output: list[str],
     reader: threading.Thread,
     timeout: float = 30,
+    signum: signal.Signals = signal.SIGINT,
 ) -> int:
-    """SIGINT, then its exit code once `reader` (the thread filling `output`) has read the
-    rest; fails the test with the process's state and stacks if it is still running after
-    `timeout` seconds."""
-    proc.send_signal(signal.SIGINT)
+    """`signum` (Ctrl-C's SIGINT by default), then its exit code once `reader` (the thread
+    filling `output`) has read the rest; fails the test with the process's state and stacks if
+    it is still running after `timeout` seconds."""
+    proc.send_signal(signum)
     try:
         code = proc.wait(timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -58,6 +59,8 @@ def interrupt(
             proc.wait(timeout=10)
         reader.join(timeout=5)
         tail = "".join(output)[-6000:]
-        pytest.fail(f"{proc.args!r} still ran {timeout:.0f} s after SIGINT; {state}\n--- its output:\n{tail}")
+        pytest.fail(
+            f"{proc.args!r} still ran {timeout:.0f} s after {signum.name}; {state}\n--- its output:\n{tail}"
+        )
     reader.join(timeout=5)
     return code

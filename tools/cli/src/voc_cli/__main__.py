@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 
 from voc_cli import classifier_cli, profile_cli, supervisor, up
+from voc_cli.processes import interrupt_on_sigterm
 from voc_cli.supervisor import keep_data_private, load_or_create_secrets
 
 
@@ -160,6 +161,7 @@ def cmd_demo_phone(args: argparse.Namespace) -> int:
     print(f"[phone] {person['name']} ({person['role']}) registered device {device_id}")
     print(f"[phone] waiting for pushes at {subscription['endpoint']} (Ctrl-C to stop)", flush=True)
     seen = 0
+    interrupt_on_sigterm()
     try:
         while True:
             pushes = emulator.received()
@@ -171,11 +173,19 @@ def cmd_demo_phone(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         return 0
     finally:
-        # This phone's push service goes away with it: unregister so notify stops trying.
-        httpx.delete(
-            f"{notify}/v1/devices/{device_id}", headers={"Authorization": f"Bearer {token}"}, timeout=10
-        )
         emulator.stop()
+        # This phone's push service goes away with it: unregister so notify stops trying.
+        try:
+            answer = httpx.delete(
+                f"{notify}/v1/devices/{device_id}", headers={"Authorization": f"Bearer {token}"}, timeout=10
+            )
+            problem = None if answer.status_code == 204 else f"HTTP {answer.status_code}"
+        except httpx.HTTPError as exc:
+            problem = f"notify unreachable: {type(exc).__name__}"
+        if problem is None:
+            print(f"[phone] device {device_id} unregistered", flush=True)
+        else:
+            print(f"[phone] device {device_id} not unregistered ({problem})", file=sys.stderr)
 
 
 def cmd_demo_inbox(args: argparse.Namespace) -> int:
@@ -196,6 +206,7 @@ def cmd_demo_inbox(args: argparse.Namespace) -> int:
     )
     print("[inbox] waiting for mail (Ctrl-C to stop)", flush=True)
     seen = 0
+    interrupt_on_sigterm()
     try:
         while True:
             mails = sink.received()
