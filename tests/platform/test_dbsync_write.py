@@ -237,3 +237,47 @@ async def test_the_linger_timer_coming_due_after_a_full_queue_ended_the_wait_is_
     ended.set_result(None)
     dbsync._resolve(ended)  # no InvalidStateError ("Exception in callback ..." in the log)
     assert ended.done() and ended.result() is None
+
+
+async def test_a_write_behind_commits_after_the_writes_queued_with_it_in_its_own_transaction(
+    database: Database,
+) -> None:
+    """Webhook bookkeeping (`write_behind`) never shares a page's transaction: asked for first on
+    the same turn, it still runs after the `write`s and apart from them."""
+    behind = asyncio.ensure_future(dbsync.write_behind(database, add, "behind"))
+    urgent = [asyncio.ensure_future(dbsync.write(database, add, f"urgent-{i}")) for i in range(3)]
+    seen = await asyncio.gather(*urgent, behind)
+    if not database.sqlite:  # PostgreSQL: each its own transaction, as `write`
+        assert sorted(await names(database)) == ["behind", "urgent-0", "urgent-1", "urgent-2"]
+        return
+    assert seen == [1, 2, 3, 4]
+    assert await names(database) == ["urgent-0", "urgent-1", "urgent-2", "behind"]
+    group = database.group_commit
+    assert group is not None and group.writes == 4 and group.transactions == 2
+
+
+async def test_a_write_behind_is_not_starved_by_a_steady_stream_of_writes(database: Database) -> None:
+    """Writes queued on every turn would always go first; the write behind gets its turn once it
+    has waited `BEHIND_MAX_WAIT`, long before the stream ends."""
+    if not database.sqlite:
+        pytest.skip("SQLite only: the group queue")
+    database.group_linger = 0.0
+    stop = asyncio.Event()
+
+    async def stream(writer: int) -> int:
+        # A new write on every turn of the loop, so one is queued whenever the flush looks.
+        asked: list[asyncio.Future[int]] = []
+        while not stop.is_set():
+            asked.append(asyncio.ensure_future(dbsync.write(database, add, f"w{writer}-{len(asked)}")))
+            await asyncio.sleep(0)
+        await asyncio.gather(*asked)
+        return len(asked)
+
+    writers = [asyncio.ensure_future(stream(w)) for w in range(3)]
+    await asyncio.sleep(0.02)
+    started = asyncio.get_running_loop().time()
+    await asyncio.wait_for(dbsync.write_behind(database, add, "behind"), timeout=5)
+    waited = asyncio.get_running_loop().time() - started
+    stop.set()
+    assert sum(await asyncio.gather(*writers)) > 0
+    assert waited < 2.0, waited  # BEHIND_MAX_WAIT plus a transaction or two, with slack for CI

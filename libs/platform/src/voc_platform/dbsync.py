@@ -234,7 +234,7 @@ async def write(
     Commit hooks are the caller's: call `outbox.wake_relays()` after it returns when `fn` wrote
     outbox rows."""
     if database.write_lock is not None:
-        return await _group(database).submit(fn, *args, **kwargs)
+        return await _group(database).submit(fn, args, kwargs, background=False)
     engine = database.engine.sync_engine
 
     def body() -> T:
@@ -252,18 +252,44 @@ async def write(
     return await greenlet_spawn(body)
 
 
+async def write_behind(
+    database: Database, fn: Callable[Concatenate[Reader, P], T], *args: P.args, **kwargs: P.kwargs
+) -> T:
+    """`write` for work that may lag (webhook bookkeeping): on SQLite its transactions come after
+    the waiting `write`s', never in theirs, so those callers do not wait for it. A queued
+    `write` goes first, unless the oldest write behind has waited `BEHIND_MAX_WAIT` (no
+    starvation under load), and it does not count as load (it makes no flush linger).
+    PostgreSQL: the same as `write`."""
+    if database.write_lock is not None:
+        return await _group(database).submit(fn, args, kwargs, background=True)
+    return await write(database, fn, *args, **kwargs)
+
+
 #: At most this many writes share one transaction; the rest go in the next one at once.
 GROUP_LIMIT = 128
+#: A write behind waits at most about this long for the `write`s queued ahead of it.
+BEHIND_MAX_WAIT = 0.05
 
 
 class _Pending:
-    __slots__ = ("args", "context", "fn", "future", "kwargs")
+    __slots__ = ("args", "background", "context", "fn", "future", "kwargs", "queued_at")
 
-    def __init__(self, fn: Callable[..., Any], args: Any, kwargs: Any, future: asyncio.Future[Any]) -> None:
+    def __init__(
+        self,
+        fn: Callable[..., Any],
+        args: Any,
+        kwargs: Any,
+        future: asyncio.Future[Any],
+        *,
+        queued_at: float,
+        background: bool,
+    ) -> None:
         self.fn = fn
         self.args = args
         self.kwargs = kwargs
         self.future = future
+        self.queued_at = queued_at
+        self.background = background
         # The caller's context: its function runs in it, not in the flush task's (the trace
         # context an outbox row carries, the trace id of a log line).
         self.context = contextvars.copy_context()
@@ -279,6 +305,7 @@ class GroupCommit:
         self.database = database
         self.linger: float = database.group_linger
         self._queue: list[_Pending] = []
+        self._behind: list[_Pending] = []  # `write_behind`'s, in their own transactions
         self._flushing = False
         self._tasks: set[asyncio.Task[None]] = set()
         # Writes lately, and those that found a flush already started (queued behind the first
@@ -293,16 +320,20 @@ class GroupCommit:
         self.writes = 0
         self.lingered = 0
 
-    async def submit(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    async def submit(self, fn: Callable[..., T], args: Any, kwargs: Any, *, background: bool) -> T:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
         now = loop.time()
-        self._arrivals.add(now)
-        if self._flushing:
-            self._overlapping.add(now)
-        self._queue.append(_Pending(fn, args, kwargs, future))
-        if self._full is not None and len(self._queue) >= GROUP_LIMIT and not self._full.done():
-            self._full.set_result(None)  # a full transaction's worth: stop lingering
+        pending = _Pending(fn, args, kwargs, future, queued_at=now, background=background)
+        if background:
+            self._behind.append(pending)
+        else:
+            self._arrivals.add(now)
+            if self._flushing:
+                self._overlapping.add(now)
+            self._queue.append(pending)
+            if self._full is not None and len(self._queue) >= GROUP_LIMIT and not self._full.done():
+                self._full.set_result(None)  # a full transaction's worth: stop lingering
         if not self._flushing:
             # The flush starts on the loop's next turn, so every write asked for on this turn
             # (handlers resumed by the same socket read, answers, commits) joins it.
@@ -339,11 +370,18 @@ class GroupCommit:
         lock = self.database.write_lock
         assert lock is not None
         try:
-            await self._linger()
-            while self._queue:
+            if self._queue:
+                await self._linger()
+            resumed = False  # callers of a committed `write` were resumed, and not yet run
+            while self._queue or self._behind:
+                if resumed and not self._queue:
+                    # A turn of the loop first: those callers go on (their pushes leave) before a
+                    # transaction of writes behind holds the lock and the loop.
+                    resumed = False
+                    await asyncio.sleep(0)
+                    continue
                 async with lock:
-                    batch = [p for p in self._queue[:GROUP_LIMIT] if not p.future.done()]
-                    del self._queue[:GROUP_LIMIT]
+                    batch = self._next_batch(asyncio.get_running_loop().time())
                     if not batch:
                         continue
                     try:
@@ -360,11 +398,21 @@ class GroupCommit:
                         p.future.set_exception(error)
                     else:
                         p.future.set_result(value)
+                resumed = not batch[0].background
         finally:
             self._flushing = False
-            if self._queue:  # arrived while an exception unwound the loop above
+            if self._queue or self._behind:  # arrived while an exception unwound the loop above
                 self._flushing = True
                 self._start(asyncio.get_running_loop())
+
+    def _next_batch(self, now: float) -> list[_Pending]:
+        """The queued writes first (one transaction's worth); the writes behind when none is
+        queued, or when the oldest of them has waited `BEHIND_MAX_WAIT`."""
+        behind_due = bool(self._behind) and now - self._behind[0].queued_at >= BEHIND_MAX_WAIT
+        queue = self._behind if behind_due or not self._queue else self._queue
+        batch = [p for p in queue[:GROUP_LIMIT] if not p.future.done()]
+        del queue[:GROUP_LIMIT]
+        return batch
 
     def _run(self, batch: list[_Pending]) -> list[tuple[Any, BaseException | None]]:
         engine = self.database.engine.sync_engine

@@ -14,8 +14,9 @@ on PostgreSQL) and its back-off (`webpush.backoff_delay`), with what webhooks ne
   the reason.
 
 The bookkeeping shares the alert path's database, so it is batched and made of prepared
-statements (`voc_platform.dbsync`; on SQLite it joins the group commit instead of taking the
-write lock for a transaction of its own): a pass leases in one write; the attempts that finish
+statements, and written behind the alert path's writes (`voc_platform.dbsync.write_behind`: on
+SQLite in transactions of its own after theirs, so a page never waits for a webhook's
+bookkeeping to commit with it): a pass leases in one write; the attempts that finish
 together are recorded in one write (`record_sync`: the attempts, the deliveries' and the
 endpoints' new states); and a finished attempt wakes the next pass only when the last one left
 due deliveries behind for want of slots (#19: one ORM transaction per attempt and a pass per
@@ -332,7 +333,7 @@ class WebhookDispatcher(PollingWorker):
         now = self.clock() if now is None else now
         if now - self._pruned_at >= PRUNE_EVERY_SECONDS:
             await self.prune(now=now)
-        taken, self._left_behind = await dbsync.write(
+        taken, self._left_behind = await dbsync.write_behind(
             self.database,
             lease_due_sync,
             self._due,
@@ -412,7 +413,7 @@ class WebhookDispatcher(PollingWorker):
                 # Those that finished while the last write ran go together in the next one.
                 batch, self._outcomes = self._outcomes, []
                 try:
-                    disabled = await dbsync.write(
+                    disabled = await dbsync.write_behind(
                         self.database, record_sync, [o for o, _ in batch], disable_after=self.disable_after
                     )
                 except Exception as exc:  # nothing of the batch was recorded; the leases run out

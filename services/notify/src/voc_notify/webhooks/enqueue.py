@@ -113,7 +113,7 @@ class WebhookConsumer:
         await self.gate.wait()
         message = routes[0].message.FromString(msg.data)
         event_id = (msg.headers or {}).get("Nats-Msg-Id") or f"{msg.subject}:{msg.metadata.sequence.stream}"
-        count = await dbsync.write(self.database, self._write, msg.subject, message, event_id)
+        count = await dbsync.write_behind(self.database, self._write, msg.subject, message, event_id)
         if count:
             wake_dispatchers()
 
