@@ -255,10 +255,11 @@ async def write(
 async def write_behind(
     database: Database, fn: Callable[Concatenate[Reader, P], T], *args: P.args, **kwargs: P.kwargs
 ) -> T:
-    """`write` for work that may lag (webhook bookkeeping): on SQLite its transactions come after
-    the waiting `write`s', never in theirs, so those callers do not wait for it. A queued
-    `write` goes first, unless the oldest write behind has waited `BEHIND_MAX_WAIT` (no
-    starvation under load), and it does not count as load (it makes no flush linger).
+    """`write` for work that may lag (webhook bookkeeping): on SQLite it runs in transactions of
+    writes behind, never in the `write`s' transactions, so their callers do not wait for it to
+    commit. Queued `write`s go first, and their resumed callers get a turn of the loop before a
+    transaction behind; once the oldest write behind has waited `BEHIND_MAX_WAIT` the two
+    alternate (no starvation under load). Its transactions are not load for the linger.
     PostgreSQL: the same as `write`."""
     if database.write_lock is not None:
         return await _group(database).submit(fn, args, kwargs, background=True)
@@ -315,6 +316,7 @@ class GroupCommit:
         self._arrivals = ArrivalRate()
         self._overlapping = ArrivalRate()
         self._full: asyncio.Future[None] | None = None  # set while a flush lingers
+        self._urgent_running = False  # a transaction of `write`s is under way
         #: Transactions committed, writes they carried, and flushes that waited for more.
         self.transactions = 0
         self.writes = 0
@@ -329,7 +331,9 @@ class GroupCommit:
             self._behind.append(pending)
         else:
             self._arrivals.add(now)
-            if self._flushing:
+            # Overlapping other `write`s (queued, lingering or committing); a transaction of
+            # writes behind is not load.
+            if self._flushing and (self._queue or self._full is not None or self._urgent_running):
                 self._overlapping.add(now)
             self._queue.append(pending)
             if self._full is not None and len(self._queue) >= GROUP_LIMIT and not self._full.done():
@@ -372,18 +376,23 @@ class GroupCommit:
         try:
             if self._queue:
                 await self._linger()
-            resumed = False  # callers of a committed `write` were resumed, and not yet run
+            last_behind = False  # the last transaction carried writes behind
+            resumed = False  # callers of a committed `write` were resumed, and have not run yet
             while self._queue or self._behind:
-                if resumed and not self._queue:
+                behind = self._behind_next(asyncio.get_running_loop().time(), last_behind=last_behind)
+                if behind and resumed:
                     # A turn of the loop first: those callers go on (their pushes leave) before a
-                    # transaction of writes behind holds the lock and the loop.
+                    # transaction of writes behind holds the lock and the loop; then pick again.
                     resumed = False
                     await asyncio.sleep(0)
                     continue
                 async with lock:
-                    batch = self._next_batch(asyncio.get_running_loop().time())
+                    queue = self._behind if behind else self._queue
+                    batch = [p for p in queue[:GROUP_LIMIT] if not p.future.done()]
+                    del queue[:GROUP_LIMIT]
                     if not batch:
                         continue
+                    self._urgent_running = not behind
                     try:
                         outcomes = await greenlet_spawn(self._run, batch)
                     except BaseException as exc:  # the transaction itself failed: nobody committed
@@ -391,6 +400,8 @@ class GroupCommit:
                         if not isinstance(exc, Exception):
                             raise
                         continue
+                    finally:
+                        self._urgent_running = False
                 for p, (value, error) in zip(batch, outcomes, strict=True):
                     if p.future.done():
                         continue
@@ -398,21 +409,22 @@ class GroupCommit:
                         p.future.set_exception(error)
                     else:
                         p.future.set_result(value)
-                resumed = not batch[0].background
+                last_behind, resumed = behind, not behind
         finally:
             self._flushing = False
             if self._queue or self._behind:  # arrived while an exception unwound the loop above
                 self._flushing = True
                 self._start(asyncio.get_running_loop())
 
-    def _next_batch(self, now: float) -> list[_Pending]:
-        """The queued writes first (one transaction's worth); the writes behind when none is
-        queued, or when the oldest of them has waited `BEHIND_MAX_WAIT`."""
-        behind_due = bool(self._behind) and now - self._behind[0].queued_at >= BEHIND_MAX_WAIT
-        queue = self._behind if behind_due or not self._queue else self._queue
-        batch = [p for p in queue[:GROUP_LIMIT] if not p.future.done()]
-        del queue[:GROUP_LIMIT]
-        return batch
+    def _behind_next(self, now: float, *, last_behind: bool) -> bool:
+        """Whether the next transaction takes writes behind: when no `write` is queued, or when
+        the oldest behind has waited `BEHIND_MAX_WAIT` and the last transaction was the queued
+        writes' (so under load the two alternate: neither waits for more than one of the other)."""
+        if not self._behind:
+            return False
+        if not self._queue:
+            return True
+        return not last_behind and now - self._behind[0].queued_at >= BEHIND_MAX_WAIT
 
     def _run(self, batch: list[_Pending]) -> list[tuple[Any, BaseException | None]]:
         engine = self.database.engine.sync_engine
