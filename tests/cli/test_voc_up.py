@@ -10,7 +10,6 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -20,7 +19,7 @@ import psutil
 import pytest
 
 from tests.support.files import loose_modes
-from tests.support.processes import FAULTHANDLER_ENV, interrupt, sigint_default
+from tests.support.processes import CliProcess
 from voc_cli.supervisor import PUBLIC_PUSH_HOSTS, SERVICES, default_push_hosts, free_port
 
 
@@ -245,23 +244,10 @@ def check_push_allowlist(
         )
         assert refused.status_code == 422 and "allowlist" in refused.json()["detail"], refused.text
 
-    phone = subprocess.Popen(
-        [sys.executable, "-m", "voc_cli", "demo-phone", "--email", "minji@gangnam.demo"],
-        env={**env, **FAULTHANDLER_ENV},
-        preexec_fn=sigint_default,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    lines: list[str] = []
-    reader = threading.Thread(target=lambda: lines.extend(phone.stdout or []), daemon=True)
-    reader.start()
+    phone = CliProcess("demo-phone", "--email", "minji@gangnam.demo", env=env)
     try:
-        deadline = time.monotonic() + 30
-        while not any("waiting for pushes" in line for line in lines):
-            assert phone.poll() is None and time.monotonic() < deadline, "".join(lines)
-            time.sleep(0.1)
-        assert f"127.0.0.1:{phone_port}/push/" in "".join(lines)
+        phone.wait_for("waiting for pushes")
+        assert f"127.0.0.1:{phone_port}/push/" in phone.printed
         posted = subprocess.run(
             [sys.executable, "-m", "voc_cli", "demo-feedback"],
             env=env,
@@ -270,14 +256,13 @@ def check_push_allowlist(
             timeout=30,
         )
         assert posted.returncode == 0, posted.stdout + posted.stderr
-        while not any("[phone] push" in line for line in lines):
-            assert phone.poll() is None and time.monotonic() < deadline + 30, "".join(lines)
-            time.sleep(0.1)
+        phone.wait_for("[phone] push", timeout=60)
     finally:
         # SIGTERM (`kill`) stops it as Ctrl-C does: the device is unregistered.
-        code = interrupt(phone, output=lines, reader=reader, signum=signal.SIGTERM)
-    printed = "".join(lines)
-    assert code == 0 and "[phone] device " in printed and " unregistered" in printed, printed
+        code = phone.stop(signal.SIGTERM)
+    assert code == 0 and "[phone] device " in phone.printed and " unregistered" in phone.printed, (
+        phone.printed
+    )
 
 
 def test_voc_up_allows_the_demo_phone_port_only(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -1,9 +1,10 @@
-"""Stopping a CLI process the way a person does (Ctrl-C), and saying why when it does not stop.
+"""Running a CLI command as a person does (`CliProcess`), stopping it the way they do (Ctrl-C,
+or `kill`), and saying why when it does not stop.
 
-Start it with `preexec_fn=sigint_default`: a suite started in the background of a shell
+`CliProcess` starts it with `preexec_fn=sigint_default`: a suite started in the background of a shell
 without job control (`make test &` in a script, or a runner that starts it so) runs with SIGINT
 ignored, a child inherits that through exec, and Python then leaves it ignored, so the SIGINT
-would never reach it. Also give it `FAULTHANDLER_ENV` and collect its stderr with its output:
+would never reach it. It also gives it `FAULTHANDLER_ENV` and collects its stderr with its output:
 a process that outlives its SIGINT is sent SIGABRT, so Python's faulthandler prints every
 thread's stack there, and the failure shows that with the process's signal masks."""
 
@@ -11,7 +12,9 @@ from __future__ import annotations
 
 import signal
 import subprocess
+import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -64,3 +67,41 @@ def interrupt(
         )
     reader.join(timeout=5)
     return code
+
+
+class CliProcess:
+    """`python -m voc_cli <args>` started as a person would run it (see the module notes),
+    its output (stderr included) collected line by line as it comes."""
+
+    def __init__(self, *args: str, env: dict[str, str]) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "voc_cli", *args],
+            env={**env, **FAULTHANDLER_ENV},
+            preexec_fn=sigint_default,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        self.output: list[str] = []
+        self._reader = threading.Thread(
+            target=lambda: self.output.extend(self.proc.stdout or []), daemon=True
+        )
+        self._reader.start()
+
+    def _read(self) -> None:
+        self.output.extend(self.proc.stdout or [])
+
+    @property
+    def printed(self) -> str:
+        return "".join(self.output)
+
+    def wait_for(self, text: str, *, timeout: float = 30) -> None:
+        """Until a line holds `text`; fails with the output if the process exits or time runs out."""
+        deadline = time.monotonic() + timeout
+        while not any(text in line for line in self.output):
+            assert self.proc.poll() is None and time.monotonic() < deadline, self.printed
+            time.sleep(0.1)
+
+    def stop(self, signum: signal.Signals = signal.SIGINT) -> int:
+        """`interrupt` with `signum`: its exit code."""
+        return interrupt(self.proc, output=self.output, reader=self._reader, signum=signum)

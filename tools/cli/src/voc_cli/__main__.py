@@ -140,6 +140,7 @@ def cmd_demo_phone(args: argparse.Namespace) -> int:
     login.raise_for_status()
     token = login.json()["access_token"]
     port = args.port if args.port is not None else supervisor.demo_phone_port()
+    interrupt_on_sigterm()  # from here on a `kill` cleans up as Ctrl-C does
     try:
         emulator = PushEmulator(port=port).start()
     except OSError as exc:
@@ -161,7 +162,6 @@ def cmd_demo_phone(args: argparse.Namespace) -> int:
     print(f"[phone] {person['name']} ({person['role']}) registered device {device_id}")
     print(f"[phone] waiting for pushes at {subscription['endpoint']} (Ctrl-C to stop)", flush=True)
     seen = 0
-    interrupt_on_sigterm()
     try:
         while True:
             pushes = emulator.received()
@@ -173,8 +173,8 @@ def cmd_demo_phone(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         return 0
     finally:
-        emulator.stop()
-        # This phone's push service goes away with it: unregister so notify stops trying.
+        # This phone's push service goes away with it: unregister first, so notify stops trying
+        # before the port closes.
         try:
             answer = httpx.delete(
                 f"{notify}/v1/devices/{device_id}", headers={"Authorization": f"Bearer {token}"}, timeout=10
@@ -182,6 +182,7 @@ def cmd_demo_phone(args: argparse.Namespace) -> int:
             problem = None if answer.status_code == 204 else f"HTTP {answer.status_code}"
         except httpx.HTTPError as exc:
             problem = f"notify unreachable: {type(exc).__name__}"
+        emulator.stop()
         if problem is None:
             print(f"[phone] device {device_id} unregistered", flush=True)
         else:
