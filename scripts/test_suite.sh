@@ -6,10 +6,16 @@
 #    default, largest file first, let a test that changes the session's shared system run
 #    before one that reads it).
 # 2. The tests marked `alone` (tests/conftest.py), in one process.
-# PYTEST_WORKERS=1: everything in one process, in collection order.
+# PYTEST_WORKERS=1: everything in one process, in collection order. PYTEST_ARGS that choose
+# the parallelism or the part (-n, -p no:xdist, --dist, --voc-part) run as given.
 # Exit status: pytest's, the first failing part's; 5 (no tests) only when neither part had one.
 set -u
 workers=${PYTEST_WORKERS:-2}
+case " $* " in
+*" -n"* | *" --numprocesses"* | *"no:xdist"* | *" --voc-part"* | *" --dist"*)
+  exec "$@" # the caller chose the parallelism (or the part) in PYTEST_ARGS: theirs, unchanged
+  ;;
+esac
 if ! [[ $workers =~ ^[0-9]+$ ]] || ((workers < 2)); then
   exec "$@" -p no:xdist
 fi

@@ -48,9 +48,11 @@ def _own_port_slice() -> None:
         return
     low, high = listen_range()
     size = (high - low) // count
-    if size < 1_000:  # no room to share out: the kernel's ports, as without workers
+    if size < 1_000:  # no room to share out: the whole range, as without workers
         return
-    first = low + int(WORKER.removeprefix("gw")) * size
+    # A worker that replaces a crashed one gets the next id (gw2 of two): it takes the slot of
+    # the one it replaces.
+    first = low + (int(WORKER.removeprefix("gw")) % count) * size
     os.environ[PORT_RANGE_VARIABLE] = f"{first}-{first + size - 1}"
 
 
@@ -80,11 +82,14 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     the API and end-to-end tests. `VOC_TEST_ALL=1` runs everything anyway."""
     part = config.getoption("--voc-part")
     if part != "all":
-        wanted = part == "alone"
-        left = [item for item in items if (item.get_closest_marker("alone") is not None) != wanted]
-        if left:
-            config.hook.pytest_deselected(items=left)
-            items[:] = [item for item in items if (item.get_closest_marker("alone") is not None) == wanted]
+        kept_part: list[pytest.Item] = []
+        other_part: list[pytest.Item] = []
+        for item in items:
+            alone = item.get_closest_marker("alone") is not None
+            (kept_part if alone == (part == "alone") else other_part).append(item)
+        if other_part:
+            config.hook.pytest_deselected(items=other_part)
+            items[:] = kept_part
     if DATABASE != "postgres" or os.environ.get("VOC_TEST_ALL") == "1":
         return
     kept: list[pytest.Item] = []
