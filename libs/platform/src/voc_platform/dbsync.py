@@ -273,7 +273,7 @@ BEHIND_MAX_WAIT = 0.05
 
 
 class _Pending:
-    __slots__ = ("args", "background", "context", "fn", "future", "kwargs", "queued_at")
+    __slots__ = ("args", "context", "fn", "future", "kwargs", "queued_at")
 
     def __init__(
         self,
@@ -283,14 +283,12 @@ class _Pending:
         future: asyncio.Future[Any],
         *,
         queued_at: float,
-        background: bool,
     ) -> None:
         self.fn = fn
         self.args = args
         self.kwargs = kwargs
         self.future = future
         self.queued_at = queued_at
-        self.background = background
         # The caller's context: its function runs in it, not in the flush task's (the trace
         # context an outbox row carries, the trace id of a log line).
         self.context = contextvars.copy_context()
@@ -326,14 +324,14 @@ class GroupCommit:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
         now = loop.time()
-        pending = _Pending(fn, args, kwargs, future, queued_at=now, background=background)
+        pending = _Pending(fn, args, kwargs, future, queued_at=now)
         if background:
             self._behind.append(pending)
         else:
             self._arrivals.add(now)
-            # Overlapping other `write`s (queued, lingering or committing); a transaction of
-            # writes behind is not load.
-            if self._flushing and (self._queue or self._full is not None or self._urgent_running):
+            # Overlapping other `write`s (queued, lingering with them, or committing); a
+            # transaction of writes behind is not load.
+            if self._flushing and (self._queue or self._urgent_running):
                 self._overlapping.add(now)
             self._queue.append(pending)
             if self._full is not None and len(self._queue) >= GROUP_LIMIT and not self._full.done():
