@@ -4,7 +4,7 @@ On a migrated notify database (SQLite in process), one endpoint subscribed to ev
 `voc_bench.webhook_sink` (its own process, answering 204), `--events` feedback events enqueued
 (two deliveries each, `feedback.received` and `feedback.classified`); then the real
 `WebhookDispatcher` runs its loop until none is pending. Prints this process's CPU per delivery
-(the leases, the signed sends over aiohttp, the attempts recorded) and the wall time, the best
+(the leases, the signed sends (`webhooks.client`), the attempts recorded) and the wall time, the best
 of `--repeat` rounds, so other work on a shared machine counts less. `make bench --webhook`
 measures the same work next to the alert path.
 

@@ -1,23 +1,24 @@
-"""One webhook attempt over a pooled HTTP client (the push sender's connector): signed headers,
-the endpoint's timeout for the whole exchange, redirects not followed, at most 300 bytes of the
-answer kept. Never raises for what the receiver does: every outcome is an `Attempt`."""
+"""One webhook attempt over pooled keep-alive connections (`client.WebhookClient`): signed
+headers, the endpoint's timeout for the whole exchange (resolving and connecting included),
+redirects not followed, at most 300 bytes of the answer kept. Never raises for what the receiver
+does: every outcome is an `Attempt`."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
-import math
 import ssl
 import time
 from dataclasses import dataclass
 from typing import Any, Final
 
-import aiohttp
 import certifi
 from yarl import URL
 
 from voc_notify.webhooks import signing
+from voc_notify.webhooks.client import WebhookClient
 from voc_notify.webhooks.targets import WebhookTargets, refused_by_resolver, resolver_for
-from voc_notify.webpush.sender import KEEPALIVE_EXPIRY, _PushConnector
+from voc_notify.webpush.sender import KEEPALIVE_EXPIRY
 from voc_platform.ids import uuid7
 
 log = logging.getLogger(__name__)
@@ -71,30 +72,22 @@ def signed_headers(secret: str, *, msg_id: str, body: bytes, timestamp: int | No
 
 
 class WebhookSender:
-    """Sends one attempt per `send` call; one aiohttp session, created on the running loop."""
+    """Sends one attempt per `send` call over pooled keep-alive connections (`client`)."""
 
     def __init__(self, targets: WebhookTargets, *, timeout: float = 5.0, max_connections: int = 100) -> None:
         self.targets = targets
-        self._timeout = aiohttp.ClientTimeout(total=timeout, ceil_threshold=math.inf)
-        self._max_connections = max_connections
-        self._client: aiohttp.ClientSession | None = None
+        self._timeout = timeout
+        self._max_idle = max_connections // 2
         self._ssl = ssl.create_default_context(cafile=certifi.where())
+        self._client: WebhookClient | None = None
 
-    def _session(self) -> aiohttp.ClientSession:
-        if self._client is None:
-            connector = _PushConnector(
-                max_keepalive=self._max_connections // 2,
-                limit=self._max_connections,
-                limit_per_host=0,
-                keepalive_timeout=KEEPALIVE_EXPIRY,
-                ssl=self._ssl,
+    def _http(self) -> WebhookClient:
+        if self._client is None:  # on the running loop: the resolvers need one
+            self._client = WebhookClient(
                 resolver=resolver_for(self.targets),
-                timeout_ceil_threshold=math.inf,
-            )
-            self._client = aiohttp.ClientSession(
-                connector=connector,
-                timeout=self._timeout,
-                trust_env=False,  # no env proxies
+                ssl_context=self._ssl,
+                max_idle=self._max_idle,
+                keepalive=KEEPALIVE_EXPIRY,
             )
         return self._client
 
@@ -109,18 +102,16 @@ class WebhookSender:
         except ValueError as exc:
             return Attempt(None, 0.0, f"URL refused: {exc}"[:300], None)
         try:
-            async with self._session().post(
-                target, data=body, headers=headers, allow_redirects=False
-            ) as answer:
-                kept = await answer.content.read(RESPONSE_KEPT)
-                status = answer.status
+            async with asyncio.timeout(self._timeout):
+                answer = await self._http().post(target, body=body, headers=headers, kept=RESPONSE_KEPT)
         except TimeoutError:
             return Attempt(None, elapsed(), "timeout", None)
-        except aiohttp.ClientError as exc:
+        except OSError as exc:
             log.info("webhook to %s failed: %s: %s", target.host, type(exc).__name__, exc)
             reason = "non-public address refused" if refused_by_resolver(exc) else "network error"
             return Attempt(None, elapsed(), reason, None)
-        text = kept.decode("utf-8", "replace")[:RESPONSE_KEPT] or None
+        status = answer.status
+        text = answer.head.decode("utf-8", "replace")[:RESPONSE_KEPT] or None
         error = None
         if 300 <= status < 400:
             error = f"HTTP {status}: redirect not followed"
@@ -130,5 +121,6 @@ class WebhookSender:
 
     async def aclose(self) -> None:
         if self._client is not None:
-            await self._client.close()
+            self._client.close()
+            await self._client.resolver.close()
             self._client = None

@@ -110,7 +110,7 @@ class NonPublicAddress(OSError):
 
 
 def refused_by_resolver(exc: BaseException) -> bool:
-    """Whether a client error came from `PublicResolver`'s refusal (aiohttp wraps it)."""
+    """Whether a client error came from `PublicResolver`'s refusal (raised as it is, or wrapped)."""
     seen: BaseException | None = exc
     while seen is not None:
         if isinstance(seen, NonPublicAddress) or isinstance(
