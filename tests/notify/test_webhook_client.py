@@ -105,8 +105,8 @@ async def test_a_post_is_sent_as_asked_and_its_connection_is_used_again() -> Non
     async with scripted(lambda n, _: ok(b'{"n":%d}' % n)) as server:
         http = client()
         url = URL(f"http://hooks.test:{server.port}/in/bound?key=a%20b")
-        first = await http.post(url, body=b'{"x":1}', headers={"webhook-id": "msg_1"}, kept=300)
-        second = await http.post(url, body=b'{"x":2}', headers={"webhook-id": "msg_2"}, kept=300)
+        first = await http.post(url, body=b'{"x":1}', headers={"webhook-id": "msg_1"}, kept=300, timeout=5)
+        second = await http.post(url, body=b'{"x":2}', headers={"webhook-id": "msg_2"}, kept=300, timeout=5)
         http.close()
     assert (first.status, first.head, second.head) == (200, b'{"n":1}', b'{"n":2}')
     assert server.connections == 1
@@ -123,7 +123,7 @@ async def test_a_connection_the_server_closed_while_idle_is_replaced_once() -> N
         http = client()
         url = URL(f"http://hooks.test:{server.port}/")
         for _ in range(3):
-            assert (await http.post(url, body=b"{}", headers={}, kept=300)).status == 200
+            assert (await http.post(url, body=b"{}", headers={}, kept=300, timeout=5)).status == 200
         http.close()
     assert server.connections == 3 and len(server.requests) == 3
 
@@ -140,7 +140,7 @@ async def test_answers_of_every_shape_are_read() -> None:
     async with scripted(lambda n, _: answers[n]) as server:
         http = client()
         url = URL(f"http://hooks.test:{server.port}/")
-        got = [await http.post(url, body=b"{}", headers={}, kept=300) for _ in range(4)]
+        got = [await http.post(url, body=b"{}", headers={}, kept=300, timeout=5) for _ in range(4)]
         http.close()
     assert [(a.status, len(a.head)) for a in got] == [(200, 11), (202, 300), (204, 0), (503, 35)]
     assert got[1].head == b"a" * 200 + b"b" * 100
@@ -152,8 +152,8 @@ async def test_a_long_answer_is_not_drained_past_the_limit() -> None:
     async with scripted(lambda n, _: huge if n == 1 else ok(b"short")) as server:
         http = client()
         url = URL(f"http://hooks.test:{server.port}/")
-        first = await http.post(url, body=b"{}", headers={}, kept=300)
-        second = await http.post(url, body=b"{}", headers={}, kept=300)
+        first = await http.post(url, body=b"{}", headers={}, kept=300, timeout=5)
+        second = await http.post(url, body=b"{}", headers={}, kept=300, timeout=5)
         http.close()
     assert (first.status, first.head) == (200, b"x" * 300) and second.head == b"short"
     assert server.connections == 2  # the long one's connection was closed, not read to the end
@@ -163,7 +163,9 @@ async def test_what_is_not_http_fails_as_a_network_error() -> None:
     async with scripted(lambda n, _: b"SSH-2.0-OpenSSH_9.2\r\n" * 4) as server:
         http = client()
         with pytest.raises(ProtocolError):
-            await http.post(URL(f"http://hooks.test:{server.port}/"), body=b"{}", headers={}, kept=300)
+            await http.post(
+                URL(f"http://hooks.test:{server.port}/"), body=b"{}", headers={}, kept=300, timeout=5
+            )
         http.close()
 
 
@@ -182,7 +184,9 @@ async def test_idle_connections_are_capped() -> None:
     async with scripted(lambda n, _: ok()) as one, scripted(lambda n, _: ok()) as two:
         http = client(max_idle=1)
         for server in (one, two, two, one):
-            await http.post(URL(f"http://hooks.test:{server.port}/"), body=b"{}", headers={}, kept=0)
+            await http.post(
+                URL(f"http://hooks.test:{server.port}/"), body=b"{}", headers={}, kept=0, timeout=5
+            )
         http.close()
     # One idle connection at most: two's were closed when given back while one's was idle.
     assert (one.connections, two.connections) == (1, 2)
@@ -190,7 +194,9 @@ async def test_idle_connections_are_capped() -> None:
 
 def test_a_header_cannot_carry_a_line_break() -> None:
     async def post() -> None:
-        await client().post(URL("http://hooks.test:1/"), body=b"", headers={"x": "a\r\nInjected: 1"}, kept=0)
+        await client().post(
+            URL("http://hooks.test:1/"), body=b"", headers={"x": "a\r\nInjected: 1"}, kept=0, timeout=5
+        )
 
     with pytest.raises(ValueError, match="line break"):
         asyncio.run(post())
@@ -229,12 +235,31 @@ async def test_https_verifies_the_receivers_certificate(tmp_path: Path) -> None:
     async with scripted(lambda n, _: ok(b"secure"), tls=server_tls) as server:
         url = URL(f"https://hooks.test:{server.port}/")
         http = WebhookClient(resolver=Loopback(), ssl_context=trusting)
-        assert (await http.post(url, body=b"{}", headers={}, kept=300)).head == b"secure"
+        assert (await http.post(url, body=b"{}", headers={}, kept=300, timeout=5)).head == b"secure"
         http.close()
         public_roots = WebhookClient(
             resolver=Loopback(), ssl_context=ssl.create_default_context(cafile=certifi.where())
         )
         with pytest.raises(ssl.SSLCertVerificationError):
-            await public_roots.post(url, body=b"{}", headers={}, kept=300)
+            await public_roots.post(url, body=b"{}", headers={}, kept=300, timeout=5)
         public_roots.close()
     assert len(server.requests) == 1  # nothing was sent to the server it could not verify
+
+
+async def test_the_deadline_covers_connecting_and_the_answer() -> None:
+    # A TLS handshake nobody answers (a plain server that reads and says nothing), then an
+    # answer that never comes: both end at the deadline.
+    async with scripted(lambda n, _: None) as silent:
+        http = client()
+        started = asyncio.get_running_loop().time()
+        with pytest.raises(TimeoutError):
+            await http.post(
+                URL(f"https://hooks.test:{silent.port}/"), body=b"{}", headers={}, kept=0, timeout=0.3
+            )
+        with pytest.raises(TimeoutError):
+            await http.post(
+                URL(f"http://hooks.test:{silent.port}/"), body=b"{}", headers={}, kept=0, timeout=0.3
+            )
+        elapsed = asyncio.get_running_loop().time() - started
+        http.close()
+    assert 0.6 <= elapsed < 2.0 and silent.connections == 2

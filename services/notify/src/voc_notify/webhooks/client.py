@@ -109,6 +109,9 @@ class _Exchange(asyncio.Protocol):
         self.transport.write(request)
         return self._answer
 
+    def time_out(self) -> None:
+        self._fail(TimeoutError())
+
     @property
     def reusable(self) -> bool:
         return self._reusable and not self.closed and self._answer is None
@@ -149,25 +152,38 @@ class WebhookClient:
     keepalive: float = 5.0
     _idle: dict[Origin, list[_Exchange]] = field(default_factory=dict)
 
-    async def post(self, url: URL, *, body: bytes, headers: Mapping[str, str], kept: int) -> Answer:
-        """The answer to one POST (its status and the first `kept` bytes of its body). Raises
-        OSError (refused address, connection, TLS, a broken answer); the caller bounds the time."""
+    async def post(
+        self, url: URL, *, body: bytes, headers: Mapping[str, str], kept: int, timeout: float
+    ) -> Answer:
+        """The answer to one POST (its status and the first `kept` bytes of its body) within
+        `timeout` seconds, resolving and connecting included. Raises TimeoutError, or OSError
+        (refused address, connection, TLS, a broken answer)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
         origin: Origin = (url.scheme, url.raw_host or "", url.port or (443 if url.scheme == "https" else 80))
         request = _request(url, body, headers)
         conn = self._take(origin)
         if conn is not None:
             try:
-                return await self._exchange(origin, conn, request, kept)
+                return await self._exchange(origin, conn, request, kept, deadline)
             except ProtocolError:
                 pass  # the server closed it while idle: once more, on a new connection
-        return await self._exchange(origin, await self._connect(origin), request, kept)
+        async with asyncio.timeout_at(deadline):
+            conn = await self._connect(origin)
+        return await self._exchange(origin, conn, request, kept, deadline)
 
-    async def _exchange(self, origin: Origin, conn: _Exchange, request: bytes, kept: int) -> Answer:
+    async def _exchange(
+        self, origin: Origin, conn: _Exchange, request: bytes, kept: int, deadline: float
+    ) -> Answer:
+        # One timer on the loop, not asyncio.timeout's task bookkeeping: this runs per attempt.
+        timer = asyncio.get_running_loop().call_at(deadline, conn.time_out)
         try:
             answer = await conn.send(request, kept=kept)
         except BaseException:
-            conn._close()  # cancelled (the caller's timeout) or broken: never reused
+            conn._close()  # timed out, cancelled or broken: never reused
             raise
+        finally:
+            timer.cancel()
         self._give_back(origin, conn)
         return answer
 

@@ -5,7 +5,6 @@ does: every outcome is an `Attempt`."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import ssl
 import time
@@ -102,8 +101,9 @@ class WebhookSender:
         except ValueError as exc:
             return Attempt(None, 0.0, f"URL refused: {exc}"[:300], None)
         try:
-            async with asyncio.timeout(self._timeout):
-                answer = await self._http().post(target, body=body, headers=headers, kept=RESPONSE_KEPT)
+            answer = await self._http().post(
+                target, body=body, headers=headers, kept=RESPONSE_KEPT, timeout=self._timeout
+            )
         except TimeoutError:
             return Attempt(None, elapsed(), "timeout", None)
         except OSError as exc:
