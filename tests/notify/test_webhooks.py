@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -30,8 +31,8 @@ from voc_notify.settings import Settings
 from voc_notify.stream import AlertBroker
 from voc_notify.webhooks import registry
 from voc_notify.webhooks.catalog import EVENT_TYPES, ROUTES, consumed_subjects
-from voc_notify.webhooks.dispatch import YIELDING_PASS, WebhookDispatcher
-from voc_notify.webhooks.enqueue import WebhookConsumer
+from voc_notify.webhooks.dispatch import YIELDING_PASS, WebhookDispatcher, lease_due_sync
+from voc_notify.webhooks.enqueue import WebhookConsumer, enqueue_sync
 from voc_notify.webhooks.sender import WebhookSender
 from voc_notify.webhooks.signing import SecretBox
 from voc_notify.webhooks.targets import PublicResolver, UrlRefused, WebhookTargets
@@ -250,6 +251,55 @@ async def test_a_hanging_receiver_times_out_without_delaying_another_endpoint(
         (waiting,) = await h.deliveries(hanging["id"])
         assert waiting.status == "pending" and waiting.next_attempt_at > h.clock.now  # retried later
         assert [d.status for d in await h.deliveries(healthy["id"])] == ["delivered"]
+
+
+async def test_each_endpoint_gets_its_share_of_a_pass_whatever_waits_ahead_of_it(
+    notify_db: Database, receiver: WebhookReceiver
+) -> None:
+    """A backlog at one endpoint, older than anything due at another, fills only its own share;
+    when the free slots run out first, the endpoint reached first changes from pass to pass."""
+    async with hooks(notify_db) as h:
+        busy = await h.register(receiver.url("/busy"), ["feedback.received"])
+        earlier = time.time() - 600
+        events = [("voc.feedback.received", _received(f"fb-backlog-{i}")) for i in range(30)]
+        await dbsync.write(notify_db, lambda r: enqueue_sync(r, events, now=earlier))
+        quiet = await h.register(receiver.url("/quiet"), ["feedback.received"])
+        await dbsync.write(
+            notify_db,
+            lambda r: enqueue_sync(r, [("voc.feedback.received", _received("fb-new"))], now=time.time()),
+        )
+        now = time.time()
+        taken, left_behind = await dbsync.write(
+            notify_db, lease_due_sync, now=now, free=12, inflight=Counter(), per_endpoint=8
+        )
+        by_endpoint = Counter(d.endpoint_id for d in taken)
+        assert by_endpoint == {busy["id"]: 8, quiet["id"]: 1} and left_behind
+        # Leased: the next pass does not take them again; two slots and both endpoints waiting.
+        firsts = set()
+        for turn in range(2):
+            again, _ = await dbsync.write(
+                notify_db, lease_due_sync, now=now, free=1, inflight=Counter(), per_endpoint=8, turn=turn
+            )
+            assert len(again) == 1 and again[0].id not in {d.id for d in taken}
+            firsts.add(again[0].endpoint_id)
+        assert firsts == {busy["id"]}  # only the busy one has anything left
+        more = await dbsync.write(
+            notify_db, lambda r: enqueue_sync(r, [("voc.feedback.received", _received("fb-later"))], now=now)
+        )
+        assert more == 2
+        firsts = set()
+        for turn in range(2):
+            again, _ = await dbsync.write(
+                notify_db, lease_due_sync, now=now, free=1, inflight=Counter(), per_endpoint=8, turn=turn
+            )
+            firsts.add(again[0].endpoint_id)
+        assert firsts == {busy["id"], quiet["id"]}
+
+
+def _received(feedback_id: str) -> events_pb2.FeedbackReceived:
+    event = events_pb2.FeedbackReceived(text="-", received_at_ms=int(time.time() * 1000))
+    event.facts.feedback_id, event.facts.store_id, event.facts.channel = feedback_id, "s1", "kiosk"
+    return event
 
 
 async def test_attempts_are_recorded_in_batches_and_a_deleted_endpoint_drops_its_own(

@@ -35,7 +35,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import bindparam, delete, insert, select, update
 
@@ -62,42 +62,54 @@ RETRY_CAP_SECONDS = 2 * 3600.0
 RETENTION_SECONDS = 30 * 86400.0
 PRUNE_EVERY_SECONDS = 3600.0
 
-_DUE_COLUMNS = (
-    WebhookDelivery.id,
-    WebhookDelivery.endpoint_id,
-    WebhookDelivery.event_type,
-    WebhookDelivery.body,
-    WebhookDelivery.attempts,
-    WebhookDelivery.created_at,
-    WebhookEndpoint.url,
-    WebhookEndpoint.format,
-    WebhookEndpoint.secret,
-)
 #: What a pass takes when pages still wait after the gate's longest wait (`YieldGate`).
 YIELDING_PASS = 8
-#: Never an endpoint id: fills the busy-endpoint parameters a pass does not need.
-_NO_ENDPOINT = ""
+
+_ACTIVE_ENDPOINTS = Prepared(
+    select(WebhookEndpoint.id, WebhookEndpoint.url, WebhookEndpoint.format, WebhookEndpoint.secret)
+    .where(WebhookEndpoint.status == "active")
+    .order_by(WebhookEndpoint.id)
+)
 
 
-def _due_query(dialect: str, *, busy_slots: int) -> Any:
-    """Due pending deliveries of active endpoints, oldest first, but none of the endpoints
-    named by `busy_0` … (those at their share of the slots; a receiver that hangs must not fill
-    every pass with its own backlog)."""
+def _endpoint_due_query(dialect: str) -> Any:
+    """One endpoint's due pending deliveries, oldest first (`ix_webhook_deliveries_endpoint_due`)."""
     query = (
-        select(*_DUE_COLUMNS)
-        .join(WebhookEndpoint, WebhookEndpoint.id == WebhookDelivery.endpoint_id)
+        select(
+            WebhookDelivery.id,
+            WebhookDelivery.event_type,
+            WebhookDelivery.body,
+            WebhookDelivery.attempts,
+            WebhookDelivery.created_at,
+        )
         .where(
+            WebhookDelivery.endpoint_id == bindparam("endpoint_id"),
             WebhookDelivery.status == "pending",
             WebhookDelivery.next_attempt_at <= bindparam("now"),
-            WebhookEndpoint.status == "active",
-            WebhookDelivery.endpoint_id.not_in([bindparam(f"busy_{i}") for i in range(busy_slots)]),
         )
         .order_by(WebhookDelivery.next_attempt_at)
         .limit(bindparam("limit"))
     )
     if dialect == "postgresql":
-        query = query.with_for_update(skip_locked=True, of=WebhookDelivery)
+        query = query.with_for_update(skip_locked=True)
     return query
+
+
+_ENDPOINT_DUE = Prepared(_endpoint_due_query)
+
+
+class Due(NamedTuple):
+    """A leased delivery with what sending it needs of its endpoint."""
+
+    id: str
+    endpoint_id: str
+    event_type: str
+    body: str
+    attempts: int
+    created_at: float
+    url: str
+    format: str
+    secret: str
 
 
 _LEASE = Prepared(update(WebhookDelivery).where(WebhookDelivery.id == bindparam("delivery_id")))
@@ -133,9 +145,9 @@ def retry_delay(attempts: int) -> float:
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
-    """One finished attempt of a leased delivery (`row`: a row of `_due_query`), at `at`."""
+    """One finished attempt of a leased delivery, at `at`."""
 
-    row: Any
+    row: Due
     attempt: Attempt
     at: float
 
@@ -151,35 +163,47 @@ class _EndpointState:
 
 
 def lease_due_sync(
-    reader: Reader,
-    query: Prepared,
-    *,
-    now: float,
-    free: int,
-    inflight: Counter[str],
-    per_endpoint: int,
-    busy_slots: int,
-) -> tuple[list[Any], bool]:
-    """Lease up to `free` due deliveries of `query`, at most `per_endpoint` in flight per
-    endpoint counting `inflight`; returns them and whether due ones were left behind."""
-    busy = [e for e, n in inflight.items() if n >= per_endpoint]
-    params: dict[str, Any] = {f"busy_{i}": _NO_ENDPOINT for i in range(busy_slots)}
-    params.update({f"busy_{i}": endpoint_id for i, endpoint_id in enumerate(busy)})
-    # Read twice what the slots take: rows of an endpoint near its share are skipped.
-    limit = free * 2
-    rows = reader.all(query, {**params, "now": now, "limit": limit})
-    counts = Counter(inflight)
-    taken: list[Any] = []
-    for row in rows:
-        if len(taken) < free and counts[row.endpoint_id] < per_endpoint:
-            counts[row.endpoint_id] += 1
-            taken.append(row)
+    reader: Reader, *, now: float, free: int, inflight: Counter[str], per_endpoint: int, turn: int = 0
+) -> tuple[list[Due], bool]:
+    """Lease up to `free` due deliveries, at most `per_endpoint` in flight per endpoint counting
+    `inflight`; returns them and whether due ones were left behind.
+
+    Each active endpoint's due deliveries are one indexed read of at most what its share has
+    room for (a receiver that hangs fills only its own share, and another endpoint's deliveries
+    are never behind its backlog). When the free slots run out first, the endpoints reached
+    first take them, starting from a different one each `turn`."""
+    endpoints = reader.all(_ACTIVE_ENDPOINTS, {})
+    taken: list[Due] = []
+    left_behind = False
+    for k in range(len(endpoints)):
+        endpoint = endpoints[(turn + k) % len(endpoints)]
+        room = min(per_endpoint - inflight[endpoint.id], free - len(taken))
+        if room <= 0:
+            # At its share (its due rows unread), or no slot left for it: maybe left behind.
+            left_behind = True
+            continue
+        rows = reader.all(_ENDPOINT_DUE, {"endpoint_id": endpoint.id, "now": now, "limit": room + 1})
+        if len(rows) > room:
+            left_behind = True
+        taken.extend(
+            Due(
+                r.id,
+                endpoint.id,
+                r.event_type,
+                r.body,
+                r.attempts,
+                r.created_at,
+                endpoint.url,
+                endpoint.format,
+                endpoint.secret,
+            )
+            for r in rows[:room]
+        )
     if taken:
         _LEASE.execute_many(
-            reader, [{"next_attempt_at": now + LEASE_SECONDS, "delivery_id": r.id} for r in taken]
+            reader, [{"next_attempt_at": now + LEASE_SECONDS, "delivery_id": d.id} for d in taken]
         )
-    # A busy endpoint's due rows were not read: they count as left behind too.
-    return taken, bool(busy) or len(taken) < len(rows) or len(rows) == limit
+    return taken, left_behind
 
 
 def record_sync(
@@ -309,9 +333,7 @@ class WebhookDispatcher(PollingWorker):
         self.pass_size = self.concurrency
         self.disable_after = settings.webhook_disable_after_seconds
         self.clock = clock
-        # At most this many endpoints can hold their whole share of the slots at once.
-        self._busy_slots = self.concurrency // self.per_endpoint
-        self._due = Prepared(functools.partial(_due_query, busy_slots=self._busy_slots))
+        self._turn = 0  # which endpoint a pass reaches first (`lease_due_sync`)
         self._tasks: set[asyncio.Task[None]] = set()
         self._inflight: Counter[str] = Counter()
         # Whether the last pass left due deliveries behind for want of slots: only then does a
@@ -333,15 +355,15 @@ class WebhookDispatcher(PollingWorker):
         now = self.clock() if now is None else now
         if now - self._pruned_at >= PRUNE_EVERY_SECONDS:
             await self.prune(now=now)
+        self._turn += 1
         taken, self._left_behind = await dbsync.write_behind(
             self.database,
             lease_due_sync,
-            self._due,
             now=now,
             free=free,
             inflight=Counter(self._inflight),
             per_endpoint=self.per_endpoint,
-            busy_slots=self._busy_slots,
+            turn=self._turn,
         )
         for row in taken:
             self._inflight[row.endpoint_id] += 1
@@ -386,7 +408,7 @@ class WebhookDispatcher(PollingWorker):
         if self._recording is not None:  # what finished is recorded before the database closes
             await asyncio.gather(self._recording, return_exceptions=True)
 
-    async def _deliver(self, row: Any) -> None:
+    async def _deliver(self, row: Due) -> None:
         try:
             secret = self.box.open(row.secret)
         except ValueError as exc:
@@ -398,7 +420,7 @@ class WebhookDispatcher(PollingWorker):
         metrics.webhook_attempted(ok=attempt.ok)
         await self.record(row, attempt)
 
-    async def record(self, row: Any, attempt: Attempt) -> None:
+    async def record(self, row: Due, attempt: Attempt) -> None:
         """Record the attempt with the others finishing about now (one write for all of them);
         returns once it is committed."""
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
