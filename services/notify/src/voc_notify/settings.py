@@ -51,7 +51,7 @@ class Settings(ServiceSettings):
     webhook_allowed_hosts: str = Field("", validation_alias="VOC_WEBHOOK_ALLOWED_HOSTS")
     webhook_key: str = Field("", validation_alias="VOC_NOTIFY_WEBHOOK_KEY")
     webhook_timeout_seconds: float = Field(5.0, gt=0, le=30, validation_alias="VOC_WEBHOOK_TIMEOUT_SECONDS")
-    webhook_concurrency: int = Field(32, ge=1, le=1000, validation_alias="VOC_WEBHOOK_CONCURRENCY")
+    webhook_concurrency: int = Field(64, ge=1, le=1000, validation_alias="VOC_WEBHOOK_CONCURRENCY")
     webhook_disable_after_seconds: float = Field(
         86400.0, ge=60, validation_alias="VOC_WEBHOOK_DISABLE_AFTER_SECONDS"
     )
