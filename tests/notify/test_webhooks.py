@@ -296,6 +296,44 @@ async def test_each_endpoint_gets_its_share_of_a_pass_whatever_waits_ahead_of_it
         assert firsts == {busy["id"], quiet["id"]}
 
 
+async def test_between_polls_a_pass_reads_only_the_endpoints_enqueued_for(
+    notify_db: Database, receiver: WebhookReceiver
+) -> None:
+    """A delivery this process did not enqueue (another replica's, a retry come due) waits for
+    the next poll's sweep of every endpoint; one it enqueued goes at the next pass."""
+    async with hooks(notify_db) as h:
+        mine = await h.register(receiver.url("/mine"), ["feedback.received"])
+        now = time.time()
+        assert await h.dispatcher.process_due(now=now) == 0  # the sweep: nothing due yet
+
+        async def elsewhere(delivery_id: str) -> None:
+            async with notify_db.transaction() as s:
+                s.add(
+                    WebhookDelivery(
+                        id=delivery_id,
+                        endpoint_id=mine["id"],
+                        event_type="feedback.received",
+                        body='{"type":"feedback.received","timestamp":"2026-12-06T00:00:00.000Z","data":{}}',
+                        status="pending",
+                        attempts=0,
+                        next_attempt_at=now,
+                        created_at=now,
+                    )
+                )
+
+        await elsewhere("msg_elsewhere_1")
+        assert await h.dispatcher.process_due(now=now + 0.1) == 0  # not marked: no read
+        events = [("voc.feedback.received", _received("fb-mine"))]
+        await dbsync.write(notify_db, lambda r: enqueue_sync(r, events, now=now))
+        assert await h.dispatcher.process_due(now=now + 0.2) == 2  # marked: all its due ones
+        await elsewhere("msg_elsewhere_2")
+        assert await h.dispatcher.process_due(now=now + 0.3) == 0
+        assert await h.dispatcher.process_due(now=now + h.dispatcher.interval + 0.1) == 1  # the sweep
+        await h.dispatcher.drain()
+        receiver.wait_for(3, "/mine")
+        assert {d.status for d in await h.deliveries(mine["id"])} == {"delivered"}
+
+
 def _received(feedback_id: str) -> events_pb2.FeedbackReceived:
     event = events_pb2.FeedbackReceived(text="-", received_at_ms=int(time.time() * 1000))
     event.facts.feedback_id, event.facts.store_id, event.facts.channel = feedback_id, "s1", "kiosk"

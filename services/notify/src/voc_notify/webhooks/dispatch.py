@@ -31,9 +31,10 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import math
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -162,29 +163,44 @@ class _EndpointState:
     changed: bool = False
 
 
-def lease_due_sync(
-    reader: Reader, *, now: float, free: int, inflight: Counter[str], per_endpoint: int, turn: int = 0
-) -> tuple[list[Due], bool]:
-    """Lease up to `free` due deliveries, at most `per_endpoint` in flight per endpoint counting
-    `inflight`; returns them and whether due ones were left behind.
+class Lease(NamedTuple):
+    taken: list[Due]
+    #: Endpoints that may have due deliveries left: more than their room, or not read (at their
+    #: share, or no slot left when their turn came).
+    behind: set[str]
 
-    Each active endpoint's due deliveries are one indexed read of at most what its share has
-    room for (a receiver that hangs fills only its own share, and another endpoint's deliveries
-    are never behind its backlog). When the free slots run out first, the endpoints reached
-    first take them, starting from a different one each `turn`."""
+
+def lease_due_sync(
+    reader: Reader,
+    *,
+    now: float,
+    free: int,
+    inflight: Counter[str],
+    per_endpoint: int,
+    only: Collection[str] | None = None,
+    turn: int = 0,
+) -> Lease:
+    """Lease up to `free` due deliveries of the active endpoints (those in `only`, if given),
+    at most `per_endpoint` in flight per endpoint counting `inflight`.
+
+    Each endpoint's due deliveries are one indexed read of at most what its share has room for
+    (a receiver that hangs fills only its own share, and another endpoint's deliveries are never
+    behind its backlog). When the free slots run out first, the endpoints reached first take
+    them, starting from a different one each `turn`."""
     endpoints = reader.all(_ACTIVE_ENDPOINTS, {})
+    if only is not None:
+        endpoints = [e for e in endpoints if e.id in only]
     taken: list[Due] = []
-    left_behind = False
+    behind: set[str] = set()
     for k in range(len(endpoints)):
         endpoint = endpoints[(turn + k) % len(endpoints)]
         room = min(per_endpoint - inflight[endpoint.id], free - len(taken))
         if room <= 0:
-            # At its share (its due rows unread), or no slot left for it: maybe left behind.
-            left_behind = True
+            behind.add(endpoint.id)
             continue
         rows = reader.all(_ENDPOINT_DUE, {"endpoint_id": endpoint.id, "now": now, "limit": room + 1})
         if len(rows) > room:
-            left_behind = True
+            behind.add(endpoint.id)
         taken.extend(
             Due(
                 r.id,
@@ -203,7 +219,7 @@ def lease_due_sync(
         _LEASE.execute_many(
             reader, [{"next_attempt_at": now + LEASE_SECONDS, "delivery_id": d.id} for d in taken]
         )
-    return taken, left_behind
+    return Lease(taken, behind)
 
 
 def record_sync(
@@ -336,33 +352,46 @@ class WebhookDispatcher(PollingWorker):
         self._turn = 0  # which endpoint a pass reaches first (`lease_due_sync`)
         self._tasks: set[asyncio.Task[None]] = set()
         self._inflight: Counter[str] = Counter()
-        # Whether the last pass left due deliveries behind for want of slots: only then does a
-        # finished attempt wake the next pass (else the poll, or a new enqueue, does).
-        self._left_behind = False
+        # Which endpoints a pass reads. Every `interval` (the poll) all active ones: retries that
+        # came due, other replicas' deliveries. Between, only those this process enqueued for
+        # since (`_marked`) and those the last pass left due deliveries behind at (`_behind`):
+        # with hundreds of endpoints, a read of each on every pass would cost more than the
+        # deliveries. A finished attempt wakes the next pass only while some are behind.
+        self._marked: set[str] = set()
+        self._behind: set[str] = set()
+        self._swept_at = -math.inf
         self._outcomes: list[tuple[Outcome, asyncio.Future[None]]] = []
         self._recording: asyncio.Task[None] | None = None
         self._pruned_at = 0.0
-        enqueue.on_enqueued(self.wake)
+        enqueue.on_enqueued(self.wake, self._marked.update)
 
     async def process_due(self, *, now: float | None = None) -> int:
         """Lease what is due and start its attempts (not waiting for them); returns how many."""
         free = self.concurrency - len(self._tasks)
         if free <= 0:
-            self._left_behind = True
-            return 0
+            return 0  # the marks stay; a finished attempt wakes the next pass
         if await self.gate.wait():
             free = min(free, YIELDING_PASS)
         now = self.clock() if now is None else now
         if now - self._pruned_at >= PRUNE_EVERY_SECONDS:
             await self.prune(now=now)
+        only: set[str] | None = None
+        if not self._swept_at <= now < self._swept_at + self.interval:
+            self._swept_at = now  # every active endpoint (also after the clock went back)
+        else:
+            only = self._marked | self._behind
+            if not only:
+                return 0  # nothing this process knows of: no transaction
+        self._marked.clear()  # marks arriving during the read stay for the next pass
         self._turn += 1
-        taken, self._left_behind = await dbsync.write_behind(
+        taken, self._behind = await dbsync.write_behind(
             self.database,
             lease_due_sync,
             now=now,
             free=free,
             inflight=Counter(self._inflight),
             per_endpoint=self.per_endpoint,
+            only=only,
             turn=self._turn,
         )
         for row in taken:
@@ -391,7 +420,7 @@ class WebhookDispatcher(PollingWorker):
             del self._inflight[endpoint_id]
         if not task.cancelled() and task.exception() is not None:
             log.error("webhook delivery failed to record", exc_info=task.exception())
-        if self._left_behind:
+        if self._behind or self._marked:
             self.wake()  # a slot is free: what waited for it may go
 
     async def drain(self) -> None:
@@ -402,6 +431,7 @@ class WebhookDispatcher(PollingWorker):
                 await asyncio.gather(self._recording, return_exceptions=True)
 
     async def aclose(self) -> None:
+        enqueue.forget(self.wake, self._marked.update)
         for task in list(self._tasks):
             task.cancel()  # its lease runs out; the next pass (here or elsewhere) sends it again
         await asyncio.gather(*list(self._tasks), return_exceptions=True)

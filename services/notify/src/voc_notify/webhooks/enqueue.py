@@ -5,9 +5,10 @@ processed-event mark), so an event is enqueued once, and only if what it says wa
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 import orjson
 from google.protobuf.message import Message
@@ -41,11 +42,23 @@ _ACTIVE = Prepared(
 _INSERT = Prepared(insert(WebhookDelivery))
 
 _wakers: list[Callable[[], None]] = []
+_markers: list[Callable[[Iterable[str]], None]] = []
 
 
-def on_enqueued(wake: Callable[[], None]) -> None:
-    """Call `wake` after an enqueue this process committed (the dispatcher's; it also polls)."""
+def on_enqueued(wake: Callable[[], None], mark: Callable[[Iterable[str]], None]) -> None:
+    """The dispatcher's hooks: `mark(endpoint_ids)` as deliveries are written for those endpoints
+    (in the transaction: a write that then rolls back leaves a mark whose read finds nothing),
+    `wake()` after an enqueue this process committed, where the caller wants it sent soon."""
     _wakers.append(wake)
+    _markers.append(mark)
+
+
+def forget(wake: Callable[[], None], mark: Callable[[Iterable[str]], None]) -> None:
+    """Undo `on_enqueued` (a dispatcher closing); forgetting twice is harmless."""
+    with contextlib.suppress(ValueError):
+        _wakers.remove(wake)
+    with contextlib.suppress(ValueError):
+        _markers.remove(mark)
 
 
 def wake_dispatchers() -> None:
@@ -94,6 +107,9 @@ def enqueue_sync(reader: Reader, events: Sequence[tuple[str, Message]], *, now: 
         )
     if rows:
         _INSERT.execute_many(reader, rows)
+        marked = {str(row["endpoint_id"]) for row in rows}
+        for mark in _markers:
+            mark(marked)
     return len(rows)
 
 
