@@ -27,6 +27,7 @@ from voc_notify.webhooks.sender import WebhookSender
 from voc_notify.webhooks.targets import WebhookTargets
 
 Answerer = Callable[[int, bytes], bytes | None]  # (request number, request) -> answer, None: hang
+DROP = b""  # an answer that closes the connection without a byte
 
 
 @dataclass
@@ -39,6 +40,7 @@ class Scripted:
     connections: int = 0
     requests: list[bytes] = field(default_factory=list)
     port: int = 0
+    arrived: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.connections += 1
@@ -52,9 +54,12 @@ class Scripted:
                 )
                 request = head + await reader.readexactly(length)
                 self.requests.append(request)
+                self.arrived.set()
                 answer = self.answer(len(self.requests), request)
                 if answer is None:
                     await asyncio.sleep(30)
+                    return
+                if answer == DROP:
                     return
                 writer.write(answer)
                 await writer.drain()
@@ -118,14 +123,31 @@ async def test_a_post_is_sent_as_asked_and_its_connection_is_used_again() -> Non
     assert body == b'{"x":1}'
 
 
-async def test_a_connection_the_server_closed_while_idle_is_replaced_once() -> None:
-    async with scripted(lambda n, _: ok(), close_after_answer=True) as server:
+async def test_a_kept_connection_the_server_dropped_unanswered_is_replaced_once() -> None:
+    async with scripted(lambda n, _: DROP if n == 2 else ok(b"%d" % n)) as server:
         http = client()
         url = URL(f"http://hooks.test:{server.port}/")
-        for _ in range(3):
-            assert (await http.post(url, body=b"{}", headers={}, kept=300, timeout=5)).status == 200
+        first = await http.post(url, body=b'{"n":1}', headers={}, kept=300, timeout=5)
+        second = await http.post(url, body=b'{"n":2}', headers={}, kept=300, timeout=5)
         http.close()
-    assert server.connections == 3 and len(server.requests) == 3
+    assert (first.head, second.head) == (b"1", b"3")
+    # The second request went on the kept connection, heard nothing, and went again on a new one.
+    assert server.connections == 2 and server.requests[1] == server.requests[2]
+
+
+async def test_a_broken_answer_on_a_kept_connection_is_not_sent_again() -> None:
+    async with scripted(
+        lambda n, _: (
+            ok() if n == 1 else b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 100\r\n\r\nshort"
+        )
+    ) as server:
+        http = client()
+        url = URL(f"http://hooks.test:{server.port}/")
+        await http.post(url, body=b"{}", headers={}, kept=300, timeout=5)
+        with pytest.raises(ProtocolError, match="inside the answer"):
+            await http.post(url, body=b"{}", headers={}, kept=300, timeout=5)
+        http.close()
+    assert len(server.requests) == 2  # the receiver may have acted on it: no second copy now
 
 
 async def test_answers_of_every_shape_are_read() -> None:
@@ -188,8 +210,8 @@ async def test_idle_connections_are_capped() -> None:
                 URL(f"http://hooks.test:{server.port}/"), body=b"{}", headers={}, kept=0, timeout=5
             )
         http.close()
-    # One idle connection at most: two's were closed when given back while one's was idle.
-    assert (one.connections, two.connections) == (1, 2)
+    # One idle connection at most: the one idle longest is closed to make room.
+    assert (one.connections, two.connections) == (2, 1)
 
 
 def test_a_header_cannot_carry_a_line_break() -> None:
@@ -263,3 +285,35 @@ async def test_the_deadline_covers_connecting_and_the_answer() -> None:
         elapsed = asyncio.get_running_loop().time() - started
         http.close()
     assert 0.6 <= elapsed < 2.0 and silent.connections == 2
+
+
+async def test_a_cancelled_exchange_never_lends_its_connection_again() -> None:
+    async with scripted(lambda n, _: None if n == 1 else ok()) as server:
+        http = client()
+        url = URL(f"http://hooks.test:{server.port}/")
+        hung = asyncio.create_task(http.post(url, body=b"{}", headers={}, kept=0, timeout=30))
+        await asyncio.wait_for(server.arrived.wait(), 5)
+        hung.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await hung
+        assert (await http.post(url, body=b"{}", headers={}, kept=0, timeout=5)).status == 200
+        http.close()
+    assert server.connections == 2
+
+
+async def test_every_new_connection_asks_the_public_resolver(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A name that passed registration and now resolves to loopback (DNS rebinding): no
+    connection, whatever the machine's resolver says."""
+    import voc_notify.webhooks.targets as targets
+
+    class ToLoopback(Loopback):
+        def __init__(self) -> None:
+            pass
+
+    monkeypatch.setattr(targets, "ThreadedResolver", ToLoopback)
+    async with scripted(lambda n, _: ok()) as server:
+        sender = WebhookSender(WebhookTargets(()), timeout=2)
+        attempt = await sender.send(f"https://hooks.example.com:{server.port}/", body=b"{}", headers={})
+        await sender.aclose()
+    assert (attempt.status_code, attempt.error) == (None, "non-public address refused")
+    assert server.connections == 0

@@ -3,9 +3,9 @@ answer, over pooled keep-alive connections (TLS by the given context), every con
 addresses from the given resolver (`targets.PublicResolver` refuses non-public ones).
 
 Why not aiohttp, as Web Push: a webhook attempt is always the same exchange (POST a small JSON
-body, read a status), and at one endpoint on "*" there are about three per feedback. aiohttp's
-general request machinery cost 0.115 ms of CPU per attempt on loopback; this protocol with
-httptools parsing costs 0.02–0.04 ms (`voc_bench.webhook_cost`, #19).
+body, read a status), and at one endpoint on "*" there are about three per feedback. A send
+(`sender.WebhookSender.send`, signing included, on loopback) cost 0.115 ms of CPU over aiohttp
+and 0.061 ms over this protocol with httptools parsing (#19, docs/BENCHMARKS.md).
 
 What it does not do, on purpose: follow redirects (the caller reports them), proxies, cookies,
 compression, `Expect: 100-continue`. An answer's body is read up to `DRAIN_LIMIT` so the
@@ -21,6 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final, cast
 
+import aiohappyeyeballs
 import httptools
 from yarl import URL
 
@@ -29,6 +30,11 @@ DRAIN_LIMIT: Final = 64 * 1024  # bytes of an answer read to keep its connection
 
 class ProtocolError(OSError):
     """The receiver's answer was not HTTP/1.x, or the connection ended before it was whole."""
+
+
+class ClosedBeforeAnswer(ProtocolError):
+    """The connection closed before any byte of the answer: a pooled one the server had
+    dropped while idle, so the request may go once more on a new connection."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,7 +55,9 @@ class _Exchange(asyncio.Protocol):
         self._kept = 0
         self._head = bytearray()
         self._read = 0
+        self._heard = False  # any byte of the answer
         self._headers_done = False
+        self._delimited = False  # a length or chunks, so the connection's end is not the body's
         self._reusable = True
 
     # asyncio.Protocol
@@ -60,28 +68,44 @@ class _Exchange(asyncio.Protocol):
         if self._parser is None:  # nothing asked: the server has no business talking
             self._close()
             return
+        self._heard = True
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserUpgrade:
             self._fail(ProtocolError("the receiver switched protocols"))
         except httptools.HttpParserError as exc:
+            # Also what follows a whole answer in the same read (a callback below refuses it).
             self._fail(ProtocolError(f"not an HTTP answer: {exc}"))
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
-        if self._answer is not None and not self._answer.done():
-            if self._headers_done and self._parser is not None:
-                # An answer without a length ends with its connection.
-                self._reusable = False
-                self._complete()
-            else:
-                self._answer.set_exception(ProtocolError("the connection closed before the answer"))
+        if self._answer is None or self._answer.done():
+            return
+        if self._headers_done and not self._delimited:
+            self._reusable = False
+            self._complete()  # an answer without a length ends with its connection
+        elif not self._heard:
+            self._answer.set_exception(ClosedBeforeAnswer("the connection closed before the answer"))
+        else:
+            self._answer.set_exception(ProtocolError("the connection closed inside the answer"))
 
-    # httptools callbacks
+    # httptools callbacks: only while an answer is awaited (bytes after it end the connection)
+    def _expected(self) -> None:
+        if self._answer is None:
+            raise ProtocolError("bytes after the answer")
+
+    def on_message_begin(self) -> None:
+        self._expected()
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        if name.lower() in (b"content-length", b"transfer-encoding"):
+            self._delimited = True
+
     def on_headers_complete(self) -> None:
         self._headers_done = True
 
     def on_body(self, body: bytes) -> None:
+        self._expected()
         room = self._kept - len(self._head)
         if room > 0:
             self._head += body[:room]
@@ -89,12 +113,12 @@ class _Exchange(asyncio.Protocol):
         if self._read > DRAIN_LIMIT:  # not worth reading on: close instead
             self._reusable = False
             self._complete()
-            self._close()
 
     def on_message_complete(self) -> None:
+        self._expected()
         assert self._parser is not None
         if self._parser.get_status_code() < 200:  # 1xx: the real answer follows
-            self._headers_done = False
+            self._headers_done = self._delimited = False
             return
         self._reusable = self._reusable and self._parser.should_keep_alive()
         self._complete()
@@ -105,12 +129,14 @@ class _Exchange(asyncio.Protocol):
         self._answer = asyncio.get_running_loop().create_future()
         self._parser = httptools.HttpResponseParser(self)
         self._kept, self._head, self._read = kept, bytearray(), 0
-        self._headers_done, self._reusable = False, True
+        self._heard = self._headers_done = self._delimited = False
+        self._reusable = True
         self.transport.write(request)
         return self._answer
 
     def time_out(self) -> None:
-        self._fail(TimeoutError())
+        if self._answer is not None:  # else the answer came first; the timer was late
+            self._fail(TimeoutError())
 
     @property
     def reusable(self) -> bool:
@@ -121,13 +147,14 @@ class _Exchange(asyncio.Protocol):
         if answer is None or parser is None or answer.done():
             return
         answer.set_result(Answer(parser.get_status_code(), bytes(self._head)))
-        self._answer, self._parser = None, None
+        self._answer = None  # the parser stays: bytes after the answer reach `_expected`
         if not self._reusable:
             self._close()
 
     def _fail(self, exc: Exception) -> None:
         if self._answer is not None and not self._answer.done():
             self._answer.set_exception(exc)
+        self._answer = None
         self._close()
 
     def _close(self) -> None:
@@ -142,15 +169,18 @@ Origin = tuple[str, str, int]  # scheme, host, port
 
 @dataclass(slots=True)
 class WebhookClient:
-    """POSTs over pooled connections: at most `max_idle` idle ones kept, each for `keepalive`
-    seconds. `resolver`: an aiohttp-style resolver (`resolve(host, port, family)` → dicts with
-    `host`, `port`, `family`)."""
+    """POSTs over pooled connections: at most `max_idle` idle ones kept (the oldest closed
+    first), each for `keepalive` seconds. `resolver`: an aiohttp-style resolver
+    (`resolve(host, port, family)` → dicts with `host`, `port`); every new connection asks it,
+    and it may refuse (`targets.PublicResolver`)."""
 
     resolver: Any
     ssl_context: ssl.SSLContext
     max_idle: int = 50
     keepalive: float = 5.0
     _idle: dict[Origin, list[_Exchange]] = field(default_factory=dict)
+    _idle_count: int = 0
+    _closed: bool = False
 
     async def post(
         self, url: URL, *, body: bytes, headers: Mapping[str, str], kept: int, timeout: float
@@ -166,8 +196,8 @@ class WebhookClient:
         if conn is not None:
             try:
                 return await self._exchange(origin, conn, request, kept, deadline)
-            except ProtocolError:
-                pass  # the server closed it while idle: once more, on a new connection
+            except ClosedBeforeAnswer:
+                pass  # dropped by the server while idle, nothing heard: once more, on a new one
         async with asyncio.timeout_at(deadline):
             conn = await self._connect(origin)
         return await self._exchange(origin, conn, request, kept, deadline)
@@ -192,46 +222,75 @@ class WebhookClient:
         now = time.monotonic()
         while idle:
             conn = idle.pop()
+            self._idle_count -= 1
             if conn.reusable and now - conn.idle_since < self.keepalive:
+                if not idle:
+                    del self._idle[origin]
                 return conn
             conn._close()
+        self._idle.pop(origin, None)
         return None
 
     def _give_back(self, origin: Origin, conn: _Exchange) -> None:
-        if not conn.reusable:
+        if not conn.reusable or self._closed:
             conn._close()
             return
-        if sum(map(len, self._idle.values())) >= self.max_idle:
-            conn._close()
-            return
-        conn.idle_since = time.monotonic()
+        now = time.monotonic()
+        if self._idle_count >= self.max_idle:
+            self._evict(now)
+        conn.idle_since = now
         self._idle.setdefault(origin, []).append(conn)
+        self._idle_count += 1
+
+    def _evict(self, now: float) -> None:
+        """Room for one: the closed and expired ones go, else the one idle longest."""
+        for origin, idle in list(self._idle.items()):
+            kept = [c for c in idle if c.reusable and now - c.idle_since < self.keepalive]
+            for conn in idle:
+                if conn not in kept:
+                    conn._close()
+            self._idle_count -= len(idle) - len(kept)
+            if kept:
+                self._idle[origin] = kept
+            else:
+                del self._idle[origin]
+        if self._idle_count >= self.max_idle:
+            origin, idle = min(self._idle.items(), key=lambda item: item[1][0].idle_since)
+            idle.pop(0)._close()
+            self._idle_count -= 1
+            if not idle:
+                del self._idle[origin]
 
     async def _connect(self, origin: Origin) -> _Exchange:
         scheme, host, port = origin
-        loop = asyncio.get_running_loop()
         found = await self.resolver.resolve(host, port, socket.AF_UNSPEC)
-        error: OSError | None = None
-        for address in found:
-            try:
-                _, conn = await loop.create_connection(
-                    _Exchange,
-                    address["host"],
-                    address["port"],
-                    family=address["family"],
-                    ssl=self.ssl_context if scheme == "https" else None,
-                    server_hostname=host if scheme == "https" else None,
-                )
-                return conn
-            except OSError as exc:  # the next address (ssl.SSLError is an OSError too)
-                error = exc
-        raise error or OSError(f"{host} has no address")
+        addresses = [
+            (socket.AF_INET6, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", (a["host"], a["port"], 0, 0))
+            if ":" in a["host"]
+            else (socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", (a["host"], a["port"]))
+            for a in found
+        ]
+        if not addresses:
+            raise OSError(f"{host} has no address")
+        # The next address 250 ms after the last (RFC 8305), as aiohttp did: an address family
+        # that drops packets costs a quarter second, not the attempt.
+        sock = await aiohappyeyeballs.start_connection(addresses, happy_eyeballs_delay=0.25, interleave=1)
+        _, conn = await asyncio.get_running_loop().create_connection(
+            _Exchange,
+            sock=sock,
+            ssl=self.ssl_context if scheme == "https" else None,
+            server_hostname=host if scheme == "https" else None,
+        )
+        return conn
 
     def close(self) -> None:
+        """Closes the idle connections; those in use close when given back."""
+        self._closed = True
         for idle in self._idle.values():
             for conn in idle:
                 conn._close()
         self._idle.clear()
+        self._idle_count = 0
 
 
 def _request(url: URL, body: bytes, headers: Mapping[str, str]) -> bytes:

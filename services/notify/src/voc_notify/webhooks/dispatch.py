@@ -19,8 +19,9 @@ SQLite in transactions of its own after theirs, so a page never waits for a webh
 bookkeeping to commit with it): a pass leases in one write; the attempts that finish
 together are recorded in one write (`record_sync`: the attempts, the deliveries' and the
 endpoints' new states); and a finished attempt wakes the next pass only when the last one left
-due deliveries behind for want of slots (#19: one ORM transaction per attempt and a pass per
-finished attempt had doubled notify's CPU at 100 feedback/s and tripled the alerts' p99).
+due deliveries behind for want of slots, or new ones were enqueued meanwhile (#19: one ORM
+transaction per attempt and a pass per finished attempt had doubled notify's CPU at 100
+feedback/s and tripled the alerts' p99).
 
 `clock` is the time every decision uses (tests set it; the signature's timestamp is the wall
 clock of the send).
@@ -34,7 +35,7 @@ import logging
 import math
 import time
 from collections import Counter
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -356,14 +357,14 @@ class WebhookDispatcher(PollingWorker):
         # came due, other replicas' deliveries. Between, only those this process enqueued for
         # since (`_marked`) and those the last pass left due deliveries behind at (`_behind`):
         # with hundreds of endpoints, a read of each on every pass would cost more than the
-        # deliveries. A finished attempt wakes the next pass only while some are behind.
+        # deliveries. A finished attempt wakes the next pass only while some are behind or marked.
         self._marked: set[str] = set()
         self._behind: set[str] = set()
         self._swept_at = -math.inf
         self._outcomes: list[tuple[Outcome, asyncio.Future[None]]] = []
         self._recording: asyncio.Task[None] | None = None
         self._pruned_at = 0.0
-        enqueue.on_enqueued(self.wake, self._marked.update)
+        enqueue.on_enqueued(self.wake, self._mark)
 
     async def process_due(self, *, now: float | None = None) -> int:
         """Lease what is due and start its attempts (not waiting for them); returns how many."""
@@ -375,31 +376,40 @@ class WebhookDispatcher(PollingWorker):
         now = self.clock() if now is None else now
         if now - self._pruned_at >= PRUNE_EVERY_SECONDS:
             await self.prune(now=now)
-        only: set[str] | None = None
-        if not self._swept_at <= now < self._swept_at + self.interval:
-            self._swept_at = now  # every active endpoint (also after the clock went back)
-        else:
-            only = self._marked | self._behind
-            if not only:
-                return 0  # nothing this process knows of: no transaction
-        self._marked.clear()  # marks arriving during the read stay for the next pass
+        sweep = not self._swept_at <= now < self._swept_at + self.interval  # (or the clock went back)
+        only = None if sweep else self._marked | self._behind
+        if only is not None and not only:
+            return 0  # nothing this process knows of: no transaction
+        # Marks arriving during the read stay for the next pass. On PostgreSQL a pass between an
+        # enqueue's insert and its commit uses up the mark without seeing the rows: the next
+        # sweep finds them, at most `interval` later.
+        marked, self._marked = self._marked, set()
         self._turn += 1
-        taken, self._behind = await dbsync.write_behind(
-            self.database,
-            lease_due_sync,
-            now=now,
-            free=free,
-            inflight=Counter(self._inflight),
-            per_endpoint=self.per_endpoint,
-            only=only,
-            turn=self._turn,
-        )
+        try:
+            taken, self._behind = await dbsync.write_behind(
+                self.database,
+                lease_due_sync,
+                now=now,
+                free=free,
+                inflight=Counter(self._inflight),
+                per_endpoint=self.per_endpoint,
+                only=only,
+                turn=self._turn,
+            )
+        except BaseException:
+            self._marked |= marked  # read again next time
+            raise
+        if sweep:
+            self._swept_at = now
         for row in taken:
             self._inflight[row.endpoint_id] += 1
             task = asyncio.create_task(self._deliver(row), name=f"webhook {row.id}")
             self._tasks.add(task)
             task.add_done_callback(functools.partial(self._done, endpoint_id=row.endpoint_id))
         return len(taken)
+
+    def _mark(self, endpoint_ids: Iterable[str]) -> None:
+        self._marked.update(endpoint_ids)
 
     async def prune(self, *, now: float) -> None:
         """Forget attempts, and delivered or failed deliveries, older than the retention."""
@@ -431,7 +441,7 @@ class WebhookDispatcher(PollingWorker):
                 await asyncio.gather(self._recording, return_exceptions=True)
 
     async def aclose(self) -> None:
-        enqueue.forget(self.wake, self._marked.update)
+        enqueue.forget(self.wake, self._mark)
         for task in list(self._tasks):
             task.cancel()  # its lease runs out; the next pass (here or elsewhere) sends it again
         await asyncio.gather(*list(self._tasks), return_exceptions=True)
