@@ -5,7 +5,6 @@ The dispatcher's use of it against a real receiver: test_webhooks.py."""
 from __future__ import annotations
 
 import asyncio
-import datetime
 import socket
 import ssl
 from collections.abc import AsyncIterator, Callable
@@ -16,12 +15,9 @@ from pathlib import Path
 import certifi
 import pytest
 from aiohttp.abc import ResolveResult
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 from yarl import URL
 
+from tests.support.certs import make_certs
 from voc_notify.webhooks.client import DRAIN_LIMIT, ProtocolError, WebhookClient
 from voc_notify.webhooks.sender import WebhookSender
 from voc_notify.webhooks.targets import WebhookTargets
@@ -225,31 +221,13 @@ def test_a_header_cannot_carry_a_line_break() -> None:
 
 
 def _tls(tmp: Path) -> tuple[ssl.SSLContext, ssl.SSLContext]:
-    """A server context for hooks.test (self-signed) and a client context trusting it."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "hooks.test")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(hours=1))
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName("hooks.test")]), critical=False)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    (tmp / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    (tmp / "key.pem").write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        )
-    )
+    """A server context for hooks.test (a private CA's, deploy/tls/make_certs.py) and a client
+    context trusting that CA."""
+    authority = make_certs().Authority()
+    directory = authority.write(tmp / "hooks", authority.issue("hooks", ["hooks.test"]))
     server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    server.load_cert_chain(tmp / "cert.pem", tmp / "key.pem")
-    return server, ssl.create_default_context(cafile=str(tmp / "cert.pem"))
+    server.load_cert_chain(directory / "tls.crt", directory / "tls.key")
+    return server, ssl.create_default_context(cafile=str(directory / "ca.crt"))
 
 
 async def test_https_verifies_the_receivers_certificate(tmp_path: Path) -> None:
