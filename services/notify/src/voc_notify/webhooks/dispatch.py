@@ -39,7 +39,7 @@ from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from sqlalchemy import bindparam, delete, insert, select, update
+from sqlalchemy import bindparam, delete, insert, select, true, update
 
 from voc_notify import metrics
 from voc_notify.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
@@ -98,6 +98,51 @@ def _endpoint_due_query(dialect: str) -> Any:
 
 
 _ENDPOINT_DUE = Prepared(_endpoint_due_query)
+
+
+def _all_due_query() -> Any:
+    """PostgreSQL: every active endpoint's first due deliveries in one statement (a LATERAL
+    read per endpoint on the same index), so a sweep of hundreds of endpoints is not hundreds
+    of round trips."""
+    due = (
+        select(
+            WebhookDelivery.id,
+            WebhookDelivery.event_type,
+            WebhookDelivery.body,
+            WebhookDelivery.attempts,
+            WebhookDelivery.created_at,
+            WebhookDelivery.next_attempt_at,
+        )
+        .where(
+            WebhookDelivery.endpoint_id == WebhookEndpoint.id,
+            WebhookDelivery.status == "pending",
+            WebhookDelivery.next_attempt_at <= bindparam("now"),
+        )
+        .order_by(WebhookDelivery.next_attempt_at)
+        .limit(bindparam("limit"))
+        .with_for_update(skip_locked=True)
+        .lateral("due")
+    )
+    return (
+        select(
+            due.c.id,
+            WebhookEndpoint.id.label("endpoint_id"),
+            due.c.event_type,
+            due.c.body,
+            due.c.attempts,
+            due.c.created_at,
+            WebhookEndpoint.url,
+            WebhookEndpoint.format,
+            WebhookEndpoint.secret,
+        )
+        .select_from(WebhookEndpoint)
+        .join(due, true())
+        .where(WebhookEndpoint.status == "active")
+        .order_by(WebhookEndpoint.id, due.c.next_attempt_at)
+    )
+
+
+_ALL_DUE = Prepared(lambda dialect: _all_due_query())
 
 
 class Due(NamedTuple):
@@ -186,36 +231,44 @@ def lease_due_sync(
 
     Each endpoint's due deliveries are one indexed read of at most what its share has room for
     (a receiver that hangs fills only its own share, and another endpoint's deliveries are never
-    behind its backlog). When the free slots run out first, the endpoints reached first take
-    them, starting from a different one each `turn`."""
-    endpoints = reader.all(_ACTIVE_ENDPOINTS, {})
+    behind its backlog): on SQLite a statement each, on PostgreSQL one LATERAL statement for
+    all of them (only endpoints with due deliveries come back). When the free slots run out
+    first, the endpoints reached first take them, starting from a different one each `turn`."""
+    if reader.dialect.name == "postgresql":
+        found: dict[str, list[Due]] = {}
+        for row in reader.all(_ALL_DUE, {"now": now, "limit": per_endpoint + 1}):
+            found.setdefault(row.endpoint_id, []).append(Due(*row))
+        ids = list(found)
+
+        def read(endpoint_id: str, room: int) -> list[Due]:
+            return found[endpoint_id][: room + 1]
+
+    else:
+        active = {e.id: e for e in reader.all(_ACTIVE_ENDPOINTS, {})}
+        ids = list(active)
+
+        def read(endpoint_id: str, room: int) -> list[Due]:
+            e = active[endpoint_id]
+            rows = reader.all(_ENDPOINT_DUE, {"endpoint_id": e.id, "now": now, "limit": room + 1})
+            return [
+                Due(r.id, e.id, r.event_type, r.body, r.attempts, r.created_at, e.url, e.format, e.secret)
+                for r in rows
+            ]
+
     if only is not None:
-        endpoints = [e for e in endpoints if e.id in only]
+        ids = [i for i in ids if i in only]
     taken: list[Due] = []
     behind: set[str] = set()
-    for k in range(len(endpoints)):
-        endpoint = endpoints[(turn + k) % len(endpoints)]
-        room = min(per_endpoint - inflight[endpoint.id], free - len(taken))
+    for k in range(len(ids)):
+        endpoint_id = ids[(turn + k) % len(ids)]
+        room = min(per_endpoint - inflight[endpoint_id], free - len(taken))
         if room <= 0:
-            behind.add(endpoint.id)
+            behind.add(endpoint_id)
             continue
-        rows = reader.all(_ENDPOINT_DUE, {"endpoint_id": endpoint.id, "now": now, "limit": room + 1})
+        rows = read(endpoint_id, room)
         if len(rows) > room:
-            behind.add(endpoint.id)
-        taken.extend(
-            Due(
-                r.id,
-                endpoint.id,
-                r.event_type,
-                r.body,
-                r.attempts,
-                r.created_at,
-                endpoint.url,
-                endpoint.format,
-                endpoint.secret,
-            )
-            for r in rows[:room]
-        )
+            behind.add(endpoint_id)
+        taken.extend(rows[:room])
     if taken:
         _LEASE.execute_many(
             reader, [{"next_attempt_at": now + LEASE_SECONDS, "delivery_id": d.id} for d in taken]
