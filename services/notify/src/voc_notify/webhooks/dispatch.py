@@ -74,37 +74,10 @@ _ACTIVE_ENDPOINTS = Prepared(
 )
 
 
-def _endpoint_due_query(dialect: str) -> Any:
-    """One endpoint's due pending deliveries, oldest first (`ix_webhook_deliveries_endpoint_due`)."""
-    query = (
-        select(
-            WebhookDelivery.id,
-            WebhookDelivery.event_type,
-            WebhookDelivery.body,
-            WebhookDelivery.attempts,
-            WebhookDelivery.created_at,
-        )
-        .where(
-            WebhookDelivery.endpoint_id == bindparam("endpoint_id"),
-            WebhookDelivery.status == "pending",
-            WebhookDelivery.next_attempt_at <= bindparam("now"),
-        )
-        .order_by(WebhookDelivery.next_attempt_at)
-        .limit(bindparam("limit"))
-    )
-    if dialect == "postgresql":
-        query = query.with_for_update(skip_locked=True)
-    return query
-
-
-_ENDPOINT_DUE = Prepared(_endpoint_due_query)
-
-
-def _all_due_query() -> Any:
-    """PostgreSQL: every active endpoint's first due deliveries in one statement (a LATERAL
-    read per endpoint on the same index), so a sweep of hundreds of endpoints is not hundreds
-    of round trips."""
-    due = (
+def _due_rows(endpoint_id: Any) -> Any:
+    """The due pending deliveries of `endpoint_id` (a parameter, or a column of an outer
+    query), oldest first (`ix_webhook_deliveries_endpoint_due`)."""
+    return (
         select(
             WebhookDelivery.id,
             WebhookDelivery.event_type,
@@ -114,15 +87,24 @@ def _all_due_query() -> Any:
             WebhookDelivery.next_attempt_at,
         )
         .where(
-            WebhookDelivery.endpoint_id == WebhookEndpoint.id,
+            WebhookDelivery.endpoint_id == endpoint_id,
             WebhookDelivery.status == "pending",
             WebhookDelivery.next_attempt_at <= bindparam("now"),
         )
         .order_by(WebhookDelivery.next_attempt_at)
         .limit(bindparam("limit"))
-        .with_for_update(skip_locked=True)
-        .lateral("due")
     )
+
+
+#: SQLite: one endpoint's, a statement per endpoint (the writer is alone: no row locks).
+_ENDPOINT_DUE = Prepared(_due_rows(bindparam("endpoint_id")))
+
+
+def _all_due_query() -> Any:
+    """PostgreSQL: every active endpoint's first due deliveries in one statement (a LATERAL
+    read per endpoint on the same index, rows other replicas hold skipped), so a sweep of
+    hundreds of endpoints is not hundreds of round trips."""
+    due = _due_rows(WebhookEndpoint.id).with_for_update(skip_locked=True).lateral("due")
     return (
         select(
             due.c.id,
