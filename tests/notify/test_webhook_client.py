@@ -5,7 +5,6 @@ The dispatcher's use of it against a real receiver: test_webhooks.py."""
 from __future__ import annotations
 
 import asyncio
-import socket
 import ssl
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -14,10 +13,10 @@ from pathlib import Path
 
 import certifi
 import pytest
-from aiohttp.abc import ResolveResult
 from yarl import URL
 
 from tests.support.certs import make_certs
+from tests.support.resolvers import LoopbackResolver
 from voc_notify.webhooks.client import DRAIN_LIMIT, ProtocolError, WebhookClient
 from voc_notify.webhooks.sender import WebhookSender
 from voc_notify.webhooks.targets import WebhookTargets
@@ -80,22 +79,8 @@ async def scripted(
         listening.close()
 
 
-class Loopback:
-    """A resolver sending every name to 127.0.0.1 (as aiohttp's resolvers answer)."""
-
-    async def resolve(
-        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
-    ) -> list[ResolveResult]:
-        return [
-            ResolveResult(hostname=host, host="127.0.0.1", port=port, family=socket.AF_INET, proto=0, flags=0)
-        ]
-
-    async def close(self) -> None:
-        pass
-
-
 def client(**more: object) -> WebhookClient:
-    return WebhookClient(resolver=Loopback(), ssl_context=ssl.create_default_context(), **more)  # type: ignore[arg-type]
+    return WebhookClient(resolver=LoopbackResolver(), ssl_context=ssl.create_default_context(), **more)  # type: ignore[arg-type]
 
 
 def ok(body: bytes = b"", *, extra: bytes = b"") -> bytes:
@@ -234,11 +219,11 @@ async def test_https_verifies_the_receivers_certificate(tmp_path: Path) -> None:
     server_tls, trusting = _tls(tmp_path)
     async with scripted(lambda n, _: ok(b"secure"), tls=server_tls) as server:
         url = URL(f"https://hooks.test:{server.port}/")
-        http = WebhookClient(resolver=Loopback(), ssl_context=trusting)
+        http = WebhookClient(resolver=LoopbackResolver(), ssl_context=trusting)
         assert (await http.post(url, body=b"{}", headers={}, kept=300, timeout=5)).head == b"secure"
         http.close()
         public_roots = WebhookClient(
-            resolver=Loopback(), ssl_context=ssl.create_default_context(cafile=certifi.where())
+            resolver=LoopbackResolver(), ssl_context=ssl.create_default_context(cafile=certifi.where())
         )
         with pytest.raises(ssl.SSLCertVerificationError):
             await public_roots.post(url, body=b"{}", headers={}, kept=300, timeout=5)
@@ -284,11 +269,7 @@ async def test_every_new_connection_asks_the_public_resolver(monkeypatch: pytest
     connection, whatever the machine's resolver says."""
     import voc_notify.webhooks.targets as targets
 
-    class ToLoopback(Loopback):
-        def __init__(self) -> None:
-            pass
-
-    monkeypatch.setattr(targets, "ThreadedResolver", ToLoopback)
+    monkeypatch.setattr(targets, "ThreadedResolver", LoopbackResolver)
     async with scripted(lambda n, _: ok()) as server:
         sender = WebhookSender(WebhookTargets(()), timeout=2)
         attempt = await sender.send(f"https://hooks.example.com:{server.port}/", body=b"{}", headers={})

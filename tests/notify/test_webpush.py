@@ -24,13 +24,13 @@ import httpx
 import jwt
 import pytest
 from aiohttp import web
-from aiohttp.abc import AbstractResolver, ResolveResult
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from tests.support.push_emulator import PushEmulator
+from tests.support.resolvers import LoopbackResolver
 from voc_notify.webpush import (
     DEFAULT_PUSH_HOSTS,
     MAX_PAYLOAD_BYTES,
@@ -423,23 +423,6 @@ class FakePushServices:
     bodies: list[bytes] = field(default_factory=list)
 
 
-class _LoopbackResolver(AbstractResolver):
-    def __init__(self, port: int) -> None:
-        self.port = port
-
-    async def resolve(
-        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
-    ) -> list[ResolveResult]:
-        return [
-            ResolveResult(
-                hostname=host, host="127.0.0.1", port=self.port, family=socket.AF_INET, proto=0, flags=0
-            )
-        ]
-
-    async def close(self) -> None:
-        pass
-
-
 def _self_signed_tls(tmp: Path) -> ssl.SSLContext:
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "push.test")])
@@ -480,7 +463,7 @@ async def fake_push_services(tmp: Path) -> AsyncIterator[FakePushServices]:
     sock.bind(("127.0.0.1", 0))
     site = web.SockSite(runner, sock, ssl_context=_self_signed_tls(tmp))
     await site.start()
-    connector = aiohttp.TCPConnector(ssl=False, resolver=_LoopbackResolver(sock.getsockname()[1]))
+    connector = aiohttp.TCPConnector(ssl=False, resolver=LoopbackResolver(sock.getsockname()[1]))
     fake = FakePushServices(aiohttp.ClientSession(connector=connector))
     try:
         yield fake
