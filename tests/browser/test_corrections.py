@@ -256,7 +256,20 @@ def test_a_manager_corrects_an_open_case_from_the_dashboard(
         expect(row.locator("[data-corrected]")).to_have_count(0)
         row.locator(f"select[data-correct-category='{feedback_id}']").select_option(target)
         expect(row.locator("[data-corrected]")).to_be_visible()
-        row.locator('[data-sentiment="positive"]').click()
+        # The 2 s poll leaves a row whose case did not change in the document: a row replaced
+        # between a press and its release swallowed the click (the CI of stop 32).
+        row.evaluate("tr => { tr.dataset.drawnOnce = 'yes'; }")
+        with page.expect_response(lambda r: "/v1/analytics/open-cases" in r.url):
+            pass
+        with page.expect_response(lambda r: "/v1/analytics/open-cases" in r.url):
+            pass
+        page.wait_for_timeout(100)  # the answer drawn
+        expect(row).to_have_attribute("data-drawn-once", "yes")
+        with page.expect_response(
+            lambda r: r.url.endswith(f"/v1/feedback/{feedback_id}/corrections") and r.request.method == "POST"
+        ) as sent:
+            row.locator('[data-sentiment="positive"]').click()
+        assert sent.value.status == 200, sent.value.text()
         expect(row.locator('[data-sentiment="positive"]')).to_have_attribute("aria-pressed", "true")
         page.screenshot(path=artifacts / "dashboard-correction.png")
     finally:

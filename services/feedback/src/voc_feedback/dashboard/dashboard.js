@@ -18,6 +18,9 @@
   let storeAlerts = [];  // pattern and heads-up alerts (notify); null: could not be read
   const seen = new Set();
   let firstLoad = true;
+  // Refreshes are numbered: an answer older than one already drawn, or asked before a correction
+  // landed (it may hold the labels as they were), is not drawn; the correction's own refresh is.
+  let refreshes = 0, drawnRefresh = 0, staleUpTo = 0;
 
   // Only the language may come in the URL (#lang=en); a token never does.
   const hash = new URLSearchParams(location.hash.slice(1));
@@ -88,6 +91,7 @@
   }
 
   async function refresh() {
+    const mine = ++refreshes;
     const params = new URLSearchParams();
     const store = $("store").value;
     if (store) params.set("store_id", store);
@@ -109,6 +113,8 @@
         getSoft("/v1/analytics/targets?" + placeParams), getSoft("/v1/analytics/outreach?" + outreachParams),
         loadStoreAlerts(),
       ]);
+      if (mine <= staleUpTo || mine < drawnRefresh) return;
+      drawnRefresh = mine;
       data = analytics;
       cases = open.cases;
       againstTargets = goals;
@@ -407,8 +413,10 @@
       const done = answer.body;
       const c = cases.find((x) => x.id === id);
       if (c) Object.assign(c, {sentiment: done.sentiment, category: done.category, corrected: true});
+      control.disabled = false;
       control.blur();
       renderCases();
+      staleUpTo = refreshes;
       refresh();
     } catch (error) {
       control.disabled = false;
@@ -439,15 +447,27 @@
     return cell;
   }
 
+  // Rows are keyed by case and drawn again only when what they show changed: a row replaced by
+  // the 2 s poll between a press and its release swallowed the click (the CI of stop 32 saw a
+  // sentiment tap after a category correction never sent).
   function renderCases() {
     // A picker open in the table is not redrawn under the manager's finger by the 2 s poll.
     if (document.activeElement && document.activeElement.closest && document.activeElement.closest("#cases select")) return;
     const body = $("cases").querySelector("tbody");
-    body.replaceChildren();
+    const drawn = new Map([...body.children].map((row) => [row.dataset.id, row]));
     $("open-count").textContent = String(cases.length);
     const now = Date.now() / 1000;
-    for (const c of cases) {
+    const categories = Object.keys((data && data.labels) || {}).join();
+    const rows = cases.map((c) => {
+      const {age_seconds, ...shown} = c;  // the age is drawn from received_at each second
+      const shows = JSON.stringify([lang, categories, shown]);
+      const kept = drawn.get(c.id);
+      if (kept && kept.dataset.shows === shows) {
+        kept.classList.remove("fresh");
+        return kept;
+      }
       const row = el("tr", {"data-id": c.id, class: !firstLoad && !seen.has(c.id) ? "fresh" : ""});
+      row.dataset.shows = shows;
       row.append(
         el("td", {"data-received": c.received_at, class: "age"}, duration(now - c.received_at)),
         el("td", {}, c.store_name), categoryCell(c),
@@ -455,9 +475,12 @@
         el("td", {}, labelsOf("statuses")[c.status] || c.status), el("td", {class: "text", title: c.text}, c.text),
         correctionCell(c),
       );
-      body.append(row);
       seen.add(c.id);
-    }
+      return row;
+    });
+    // Only what moved is touched: a row already in its place stays in the document.
+    rows.forEach((row, i) => { if (body.children[i] !== row) body.insertBefore(row, body.children[i] || null); });
+    while (body.children.length > rows.length) body.lastElementChild.remove();
     firstLoad = false;
   }
 
