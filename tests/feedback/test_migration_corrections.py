@@ -5,9 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from alembic import command
 from alembic.autogenerate import compare_metadata
-from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect
 from sqlalchemy.engine import Connection
@@ -19,13 +17,6 @@ from voc_platform import migrations
 from voc_platform.db import Database
 
 MIGRATIONS = Path(voc_feedback.__file__).parent / "migrations"
-
-
-def downgrade(connection: Connection, revision: str) -> None:
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS))
-    config.attributes["connection"] = connection
-    command.downgrade(config, revision)
 
 
 def drift(connection: Connection) -> list[object]:
@@ -47,7 +38,8 @@ async def test_0007_adds_the_corrections_matches_the_models_and_downgrades(
         async with database.engine.begin() as conn:
             assert "classification_corrections" in await conn.run_sync(lambda c: inspect(c).get_table_names())
             assert await conn.run_sync(drift) == []
-            await conn.run_sync(downgrade, "0006")
+        await migrations.downgrade(database, MIGRATIONS, name="feedback", revision="0006")
+        async with database.engine.begin() as conn:
             assert "classification_corrections" not in await conn.run_sync(
                 lambda c: inspect(c).get_table_names()
             )

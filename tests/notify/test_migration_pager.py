@@ -6,9 +6,7 @@ from __future__ import annotations
 
 import time
 
-from alembic import command
 from alembic.autogenerate import compare_metadata
-from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection
@@ -20,13 +18,6 @@ from voc_platform import migrations
 from voc_platform.db import Database
 
 NEW_TABLES = {"refresh_tokens", "app_installs", "fallback_pages"}
-
-
-def downgrade(connection: Connection, revision: str) -> None:
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS))
-    config.attributes["connection"] = connection
-    command.downgrade(config, revision)
 
 
 def drift(connection: Connection) -> list[object]:
@@ -65,7 +56,8 @@ async def test_0011_upgrades_keeps_rows_matches_the_models_and_downgrades(databa
             assert row.endpoint == "https://push.example/1" and row.created_at == now
             assert row.suspect_since is None and row.last_shown_at is None
             assert await conn.run_sync(drift) == []
-            await conn.run_sync(downgrade, "0006")
+        await migrations.downgrade(database, MIGRATIONS, name="notify", revision="0006")
+        async with database.engine.begin() as conn:
             tables = set(await conn.run_sync(lambda c: inspect(c).get_table_names()))
             assert not NEW_TABLES & tables
             columns = {c["name"] for c in await conn.run_sync(lambda c: inspect(c).get_columns("devices"))}

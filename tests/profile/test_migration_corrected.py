@@ -7,9 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from alembic import command
 from alembic.autogenerate import compare_metadata
-from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import MetaData, inspect, text
 from sqlalchemy.engine import Connection
@@ -22,13 +20,6 @@ from voc_platform.db import Database
 
 PROFILE = Path(voc_profile.models.__file__).parent / "migrations"
 NOTIFY = Path(voc_notify.models.__file__).parent / "migrations"
-
-
-def downgrade(connection: Connection, location: Path, revision: str) -> None:
-    config = Config()
-    config.set_main_option("script_location", str(location))
-    config.attributes["connection"] = connection
-    command.downgrade(config, revision)
 
 
 def drift(connection: Connection, metadata: MetaData) -> list[Any]:
@@ -61,7 +52,8 @@ async def check(
             assert await conn.run_sync(drift, metadata) == []
             kept = (await conn.execute(text(f"SELECT category, corrected_at FROM {table}"))).one()
             assert kept.category == "wait_time" and kept.corrected_at is None
-            await conn.run_sync(downgrade, location, before)
+        await migrations.downgrade(database, location, name=name, revision=before)
+        async with database.engine.begin() as conn:
             assert "corrected_at" not in await conn.run_sync(columns, table)
             assert (await conn.execute(text(f"SELECT category FROM {table}"))).scalar_one() == "wait_time"
     finally:

@@ -1,7 +1,10 @@
 """Alembic, run programmatically at service start (and by `voc migrate`).
 
 Each service keeps its own migrations package; its env.py calls `run_env(metadata)`.
-On PostgreSQL an advisory lock makes concurrent replicas migrate one at a time.
+On PostgreSQL an advisory lock makes concurrent replicas migrate one at a time. It is the
+session's lock, not a transaction's, and each migration runs in its own transaction: a migration
+may then build an index `CONCURRENTLY` in an `autocommit_block` (which commits what came before)
+while the lock still keeps the other replicas waiting.
 """
 
 from __future__ import annotations
@@ -26,26 +29,54 @@ def run_env(metadata: MetaData) -> None:
         target_metadata=metadata,
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
+        transaction_per_migration=True,
     )
     with context.begin_transaction():
         context.run_migrations()
 
 
-def _upgrade(connection: Connection, script_location: str, lock_key: int, revision: str) -> None:
-    if connection.dialect.name == "postgresql":
-        connection.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": lock_key})
-    config = Config()
-    config.set_main_option("script_location", script_location)
-    config.attributes["connection"] = connection
-    command.upgrade(config, revision)
+def _migrate(
+    connection: Connection, script_location: str, lock_key: int, direction: str, revision: str
+) -> None:
+    locked = connection.dialect.name == "postgresql"
+    if locked:
+        connection.execute(text("SELECT pg_advisory_lock(:k)"), {"k": lock_key})
+        connection.commit()  # the session keeps the lock; the migrations begin their own transactions
+    try:
+        config = Config()
+        config.set_main_option("script_location", script_location)
+        config.attributes["connection"] = connection
+        (command.upgrade if direction == "up" else command.downgrade)(config, revision)
+        connection.commit()
+    except BaseException:
+        connection.rollback()
+        raise
+    finally:
+        if locked:
+            try:
+                connection.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": lock_key})
+                connection.commit()
+            except Exception:
+                # Closed instead of going back to the pool holding the lock: the server releases a
+                # session's locks when it ends. The first error (if any) is the one raised.
+                connection.invalidate()
+
+
+async def _run(database: Database, migrations_dir: Path, *, name: str, direction: str, revision: str) -> None:
+    lock_key = zlib.crc32(f"voc-migrate-{name}".encode())
+    async with database.engine.connect() as conn:
+        await conn.run_sync(_migrate, str(migrations_dir), lock_key, direction, revision)
 
 
 async def upgrade(database: Database, migrations_dir: Path, *, name: str, revision: str = "head") -> None:
     """Apply every pending migration of one service's database (up to `revision`: tests of a
-    data migration start from the revision before it)."""
-    lock_key = zlib.crc32(f"voc-migrate-{name}".encode())
-    async with database.engine.begin() as conn:
-        await conn.run_sync(_upgrade, str(migrations_dir), lock_key, revision)
+    data migration start from the revision before it), each in its own transaction."""
+    await _run(database, migrations_dir, name=name, direction="up", revision=revision)
+
+
+async def downgrade(database: Database, migrations_dir: Path, *, name: str, revision: str) -> None:
+    """Undo migrations down to `revision` (the tests that check a migration's way back)."""
+    await _run(database, migrations_dir, name=name, direction="down", revision=revision)
 
 
 def current_revision(connection: Connection) -> Any:
