@@ -138,7 +138,8 @@ async def test_the_push_of_an_alert_with_a_story_stays_masked_and_small(notify_d
         payload = json.loads(raw)
         assert set(payload) == PUSH_FIELDS
         assert len(raw) < 1024, len(raw)
-        text = raw.decode()
+        # Without the alert's own id: a random uuid holds "f-0" (the contact's id) 0.4 % of the time.
+        text = raw.decode().replace(created.alert.id, "")
         assert (
             "김민수" not in text and "1234-5678" not in text and "f-0" not in text and "c-owner" not in text
         )
