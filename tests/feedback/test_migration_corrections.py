@@ -5,23 +5,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from alembic.autogenerate import compare_metadata
-from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect
-from sqlalchemy.engine import Connection
 
 import voc_feedback
 from tests.conftest import DatabaseFactory
+from tests.support.schema import drift
 from voc_feedback.models import Base
 from voc_platform import migrations
 from voc_platform.db import Database
 
 MIGRATIONS = Path(voc_feedback.__file__).parent / "migrations"
-
-
-def drift(connection: Connection) -> list[object]:
-    context = MigrationContext.configure(connection, opts={"compare_type": True})
-    return [d for d in compare_metadata(context, Base.metadata) if "alembic_version" not in str(d)]
 
 
 async def test_0007_adds_the_corrections_matches_the_models_and_downgrades(
@@ -37,7 +30,7 @@ async def test_0007_adds_the_corrections_matches_the_models_and_downgrades(
         await migrations.upgrade(database, MIGRATIONS, name="feedback")
         async with database.engine.begin() as conn:
             assert "classification_corrections" in await conn.run_sync(lambda c: inspect(c).get_table_names())
-            assert await conn.run_sync(drift) == []
+            assert await conn.run_sync(drift, Base.metadata) == []
         await migrations.downgrade(database, MIGRATIONS, name="feedback", revision="0006")
         async with database.engine.begin() as conn:
             assert "classification_corrections" not in await conn.run_sync(

@@ -6,23 +6,16 @@ from __future__ import annotations
 
 import time
 
-from alembic.autogenerate import compare_metadata
-from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect, text
-from sqlalchemy.engine import Connection
 
 from tests.conftest import DatabaseFactory
 from tests.notify.conftest import MIGRATIONS
+from tests.support.schema import drift
 from voc_notify.models import Base
 from voc_platform import migrations
 from voc_platform.db import Database
 
 NEW_TABLES = {"refresh_tokens", "app_installs", "fallback_pages"}
-
-
-def drift(connection: Connection) -> list[object]:
-    context = MigrationContext.configure(connection, opts={"compare_type": True})
-    return [d for d in compare_metadata(context, Base.metadata) if "alembic_version" not in str(d)]
 
 
 async def test_0011_upgrades_keeps_rows_matches_the_models_and_downgrades(databases: DatabaseFactory) -> None:
@@ -55,7 +48,7 @@ async def test_0011_upgrades_keeps_rows_matches_the_models_and_downgrades(databa
             ).one()
             assert row.endpoint == "https://push.example/1" and row.created_at == now
             assert row.suspect_since is None and row.last_shown_at is None
-            assert await conn.run_sync(drift) == []
+            assert await conn.run_sync(drift, Base.metadata) == []
         await migrations.downgrade(database, MIGRATIONS, name="notify", revision="0006")
         async with database.engine.begin() as conn:
             tables = set(await conn.run_sync(lambda c: inspect(c).get_table_names()))

@@ -9,13 +9,12 @@ from __future__ import annotations
 import asyncio
 import time
 
-from alembic.autogenerate import compare_metadata
-from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection
 
 from tests.conftest import DATABASE, DatabaseFactory
 from tests.notify.conftest import MIGRATIONS
+from tests.support.schema import drift
 from voc_notify.models import Base
 from voc_platform import migrations
 from voc_platform.db import Database
@@ -30,11 +29,6 @@ DELIVERY = (
     "INSERT INTO webhook_deliveries (id, endpoint_id, event_type, body, status, attempts, "
     "next_attempt_at, created_at) VALUES (:id, 'ep-1', 'alert.created', '{}', 'pending', 0, :now, :now)"
 )
-
-
-def drift(connection: Connection) -> list[object]:
-    context = MigrationContext.configure(connection, opts={"compare_type": True})
-    return [d for d in compare_metadata(context, Base.metadata) if "alembic_version" not in str(d)]
 
 
 def index_names(connection: Connection) -> set[str]:
@@ -89,7 +83,7 @@ async def test_0017_keeps_the_rows_holds_off_no_enqueue_matches_the_models_and_d
         async with database.engine.begin() as conn:
             names = await conn.run_sync(index_names)
             assert NEW in names and OLD not in names
-            assert await conn.run_sync(drift) == []
+            assert await conn.run_sync(drift, Base.metadata) == []
             ids = set((await conn.execute(text("SELECT id FROM webhook_deliveries"))).scalars())
             assert ids == ({"d-0", "d-a", "d-b"} if DATABASE == "postgres" else {"d-0"})
             if DATABASE == "postgres":
@@ -101,6 +95,6 @@ async def test_0017_keeps_the_rows_holds_off_no_enqueue_matches_the_models_and_d
             assert OLD in names and NEW not in names
         await migrations.upgrade(database, MIGRATIONS, name="notify")
         async with database.engine.begin() as conn:
-            assert await conn.run_sync(drift) == []
+            assert await conn.run_sync(drift, Base.metadata) == []
     finally:
         await database.dispose()

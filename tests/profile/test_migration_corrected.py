@@ -5,26 +5,19 @@ each matches its models exactly and downgrades back."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
-from alembic.autogenerate import compare_metadata
-from alembic.runtime.migration import MigrationContext
 from sqlalchemy import MetaData, inspect, text
 from sqlalchemy.engine import Connection
 
 import voc_notify.models
 import voc_profile.models
 from tests.conftest import DatabaseFactory
+from tests.support.schema import drift
 from voc_platform import migrations
 from voc_platform.db import Database
 
 PROFILE = Path(voc_profile.models.__file__).parent / "migrations"
 NOTIFY = Path(voc_notify.models.__file__).parent / "migrations"
-
-
-def drift(connection: Connection, metadata: MetaData) -> list[Any]:
-    context = MigrationContext.configure(connection, opts={"compare_type": True})
-    return [d for d in compare_metadata(context, metadata) if "alembic_version" not in str(d)]
 
 
 def columns(connection: Connection, table: str) -> set[str]:
