@@ -17,7 +17,6 @@ and a security review reads them together."""
 from __future__ import annotations
 
 import asyncio
-import functools
 import hashlib
 import hmac
 import secrets
@@ -49,15 +48,15 @@ from voc_platform.records import fields_of
 # logins at once would starve the event loop that delivers alerts. One lane is also OWASP's
 # argon2id recommendation; hashes made with 4 lanes still verify (their parameters are stored).
 _hasher = PasswordHasher(parallelism=1)
-
-
-@functools.cache
-def _dummy_hash() -> str:
-    """Verifying against this keeps the timing of "unknown e-mail" equal to "wrong password".
-    Made at the first login, not at import: a hash costs ~0.2 s of CPU, at every start of every
-    notify process (dozens per test run) whether or not anyone logs in; the first login after a
-    start pays for it once."""
-    return _hasher.hash("not-a-real-password")
+# Verifying against a hash keeps the timing of "unknown e-mail" equal to "wrong password". This
+# one was made by `_hasher` once: hashing at import cost ~0.2 s of CPU at every start of every
+# notify process (dozens per test run). Should argon2-cffi's defaults change, it no longer
+# matches `_hasher`'s cost and one is made here as before.
+_DUMMY_HASH = (
+    "$argon2id$v=19$m=65536,t=3,p=1$ksY1dLrq3P6JZ2yMeBrQiw$DVqmAmONAZU4L/LFB0yMnGhPrdBg+geyRcgAvf4+azU"
+)
+if _hasher.check_needs_rehash(_DUMMY_HASH):
+    _DUMMY_HASH = _hasher.hash("not-a-real-password")
 
 
 def hash_password(password: str) -> str:
@@ -66,7 +65,7 @@ def hash_password(password: str) -> str:
 
 def verify_password(password_hash: str | None, password: str) -> bool:
     try:
-        return _hasher.verify(password_hash or _dummy_hash(), password) and password_hash is not None
+        return _hasher.verify(password_hash or _DUMMY_HASH, password) and password_hash is not None
     except (VerificationError, InvalidHashError):
         return False
 
