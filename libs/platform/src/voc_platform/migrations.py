@@ -10,6 +10,7 @@ while the lock still keeps the other replicas waiting.
 from __future__ import annotations
 
 import zlib
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -38,28 +39,39 @@ def run_env(metadata: MetaData) -> None:
 def _migrate(
     connection: Connection, script_location: str, lock_key: int, direction: str, revision: str
 ) -> None:
-    locked = connection.dialect.name == "postgresql"
-    if locked:
-        connection.execute(text("SELECT pg_advisory_lock(:k)"), {"k": lock_key})
-        connection.commit()  # the session keeps the lock; the migrations begin their own transactions
+    postgres = connection.dialect.name == "postgresql"
     try:
+        if postgres:
+            connection.execute(text("SELECT pg_advisory_lock(:k)"), {"k": lock_key})
+            connection.commit()  # the session keeps the lock; the migrations begin their own transactions
         config = Config()
         config.set_main_option("script_location", script_location)
         config.attributes["connection"] = connection
         (command.upgrade if direction == "up" else command.downgrade)(config, revision)
         connection.commit()
     except BaseException:
-        connection.rollback()
+        _quietly(connection.rollback, connection)
         raise
     finally:
-        if locked:
-            try:
-                connection.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": lock_key})
-                connection.commit()
-            except Exception:
-                # Closed instead of going back to the pool holding the lock: the server releases a
-                # session's locks when it ends. The first error (if any) is the one raised.
-                connection.invalidate()
+        if postgres:
+            # Also after a failure or a cancellation between the lock and its commit (unlocking a
+            # lock the session does not hold only warns).
+            _quietly(
+                lambda: connection.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": lock_key}), connection
+            )
+            _quietly(connection.commit, connection)
+
+
+def _quietly(step: Callable[[], object], connection: Connection) -> None:
+    """A clean-up step that must not replace the error being raised: if it fails, the connection
+    is closed instead of going back to the pool (the server then ends its transaction and
+    releases its session's locks)."""
+    if connection.invalidated:
+        return
+    try:
+        step()
+    except Exception:
+        connection.invalidate()
 
 
 async def _run(database: Database, migrations_dir: Path, *, name: str, direction: str, revision: str) -> None:
