@@ -20,7 +20,7 @@
   let firstLoad = true;
   // Refreshes are numbered: an answer older than one already drawn, or asked before a correction
   // landed (it may hold the labels as they were), is not drawn; the correction's own refresh is.
-  let refreshes = 0, drawnRefresh = 0, staleUpTo = 0;
+  let refreshes = 0, drawnRefresh = 0, staleUpTo = 0, draws = 0;
 
   // Only the language may come in the URL (#lang=en); a token never does.
   const hash = new URLSearchParams(location.hash.slice(1));
@@ -124,9 +124,11 @@
       $("live").classList.remove("stale");
       $("live").textContent = t("live");
       render();
+      document.body.dataset.drawn = String(++draws);  // answers drawn so far (what tests wait on)
       $("store-refused").hidden = true;
       document.body.dataset.loaded = "true";
     } catch (error) {
+      if (mine < drawnRefresh) return;  // a newer answer is on the board: this failure is stale
       if (error.status === 403 && store) {  // a store outside the reader's scope: said, board kept
         const line = $("store-refused");
         line.textContent = [t("store_refused").replace("{store}", store), error.detail].filter(Boolean).join(" — ");
@@ -478,9 +480,11 @@
       seen.add(c.id);
       return row;
     });
-    // Only what moved is touched: a row already in its place stays in the document.
+    // The rows of cases gone first, then only what moved is touched: a row above another
+    // leaving does not take the rows below it out and back (which also drops a press).
+    const kept = new Set(rows);
+    for (const row of [...body.children]) if (!kept.has(row)) row.remove();
     rows.forEach((row, i) => { if (body.children[i] !== row) body.insertBefore(row, body.children[i] || null); });
-    while (body.children.length > rows.length) body.lastElementChild.remove();
     firstLoad = false;
   }
 
