@@ -22,6 +22,7 @@ from tests.browser.conftest import (
     stored_session,
     wait_for,
 )
+from tests.browser.watch import was_removed, watch_removal
 from tests.conftest import RunningSystem
 from tests.support.system import login
 from voc_cli.push_emulator import PushEmulator
@@ -378,3 +379,33 @@ def test_an_uncertain_classification_is_flagged_not_passed_off(
     expect(page.locator(".detail-head .flag-uncertain")).to_have_count(0)
     expect(page.locator("#uncertain-note")).to_have_count(0)
     page.click("a.back")
+
+
+def test_the_inbox_keeps_a_row_in_place_while_others_arrive_and_reload(
+    page: Page, running_system: RunningSystem
+) -> None:
+    """The inbox is drawn again on every live event and reload; a row whose alert did not change
+    stays the same element. A row replaced between a tap's press and its release lost the tap
+    (the CI of stop 32: after a reload, a tap on a row opened nothing for 15 s)."""
+    if page.locator("a.back").count():
+        page.click("a.back")
+    expect(page.locator("body[data-view=inbox]")).to_be_attached()
+    first = post_feedback(
+        running_system, {"store_id": "store-gangnam", "channel": "kiosk", "text": "손님 테이블이 끈적거려요"}
+    )
+    row = page.locator(f'a.alert-row[data-feedback-id="{first}"]')
+    expect(row).to_be_visible()
+    watch_removal(page.locator(f'li:has(a.alert-row[data-feedback-id="{first}"])'))
+    # Another alert arrives live (drawn above it), then the inbox reloads (coming back online).
+    second = post_feedback(
+        running_system, {"store_id": "store-gangnam", "channel": "kiosk", "text": "화장실이 더러워요"}
+    )
+    expect(page.locator(f'a.alert-row[data-feedback-id="{second}"]')).to_be_visible()
+    with page.expect_response(lambda r: "/v1/alerts?limit=50" in r.url):
+        page.evaluate("window.dispatchEvent(new Event('online'))")
+    page.wait_for_timeout(300)  # the answer is drawn
+    assert not was_removed(page), "the row was taken out of the document (replaced or moved)"
+    row.click()
+    expect(page.locator(f'#detail[data-feedback-id="{first}"]')).to_be_visible()
+    page.click("a.back")
+    expect(page.locator("body[data-view=inbox]")).to_be_attached()

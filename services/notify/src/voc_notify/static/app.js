@@ -330,8 +330,12 @@ function kindChip(kind) {
   return h('span', { class: `kind kind-${kind}`, dataset: { kind } }, t(`kind_${kind}`));
 }
 
+function pendingStep(alertId) {
+  return state.pending.get(alertId) || (state.correcting.has(alertId) ? 'correct' : null);
+}
+
 function pendingBadge(alertId) {
-  const step = state.pending.get(alertId) || (state.correcting.has(alertId) ? 'correct' : null);
+  const step = pendingStep(alertId);
   return step ? h('span', { class: 'badge badge-pending', dataset: { pending: step } }, t('pending_sync')) : null;
 }
 
@@ -355,12 +359,12 @@ function alertRow(a) {
   );
 }
 
+// The inbox is drawn again on every live event and reload. Its list and the rows whose alert did
+// not change stay in the document: a row replaced or moved between a tap's press and its release
+// loses the tap (the CI of stop 32 saw a tap on a row open nothing while the reload was drawn).
 function renderInbox() {
   document.body.dataset.view = 'inbox';
   const list = sortedAlerts();
-  const content = list.length
-    ? h('ul', { class: 'alert-list', id: 'alert-list' }, list.map(alertRow))
-    : h('p', { class: 'empty', id: 'alert-list-empty' }, t('inbox_empty'));
   const hello = state.staff && state.staff.name
     ? h('p', { class: 'muted hello' }, `${state.staff.name} · ${lookup('roles', state.staff.role)}`)
     : null;
@@ -368,8 +372,46 @@ function renderInbox() {
     ? h('p', { class: 'form-error', id: 'inbox-error', role: 'alert' },
       state.inboxError === 'offline' ? `${t('offline')} ${list.length ? t('offline_copy') : ''}`.trim() : state.inboxError)
     : null;
-  app().replaceChildren(h('section', { class: 'inbox' }, h('h1', {}, t('inbox')), hello, fleetCard(), pushCard(), problem, content));
+  const head = [h('h1', {}, t('inbox')), hello, fleetCard(), pushCard(), problem].filter(Boolean);
+  const section = app().querySelector(':scope > section.inbox');
+  const shown = section && section.querySelector(':scope > #alert-list');
+  if (!list.length || !shown) {
+    const content = list.length
+      ? keepRows(h('ul', { class: 'alert-list', id: 'alert-list' }), list)
+      : h('p', { class: 'empty', id: 'alert-list-empty' }, t('inbox_empty'));
+    app().replaceChildren(h('section', { class: 'inbox' }, ...head, content));
+  } else {
+    keepRows(shown, list);
+    for (const node of [...section.childNodes]) if (node !== shown) node.remove();
+    section.prepend(...head);
+  }
   renderChrome();
+}
+
+// What `alertRow` draws (a live event's summary and the inbox answer's carry the same alert in
+// other shapes): a row whose values are the same is kept.
+function rowShows(a) {
+  const c = a.classification || {};
+  return JSON.stringify([state.lang, a.id, a.feedback_id, a.priority, a.status, a.kind, a.created_at, a.title,
+    a.category, lookup('categories', a.category), a.body, Boolean(c.uncertain && !c.corrected), pendingStep(a.id)]);
+}
+
+// `list`'s rows in `ul`: a row kept while what it shows is the same (its age is `tick`'s), the
+// rows of alerts gone removed first, then only what moved is put in place.
+function keepRows(ul, list) {
+  const drawn = new Map([...ul.children].map((li) => [li.dataset.key, li]));
+  const rows = list.map((a) => {
+    const shows = rowShows(a);
+    const kept = drawn.get(a.id);
+    if (kept && kept.dataset.shows === shows) return kept;
+    const li = alertRow(a);
+    Object.assign(li.dataset, { key: a.id, shows });
+    return li;
+  });
+  const keep = new Set(rows);
+  for (const li of [...ul.children]) if (!keep.has(li)) li.remove();
+  rows.forEach((li, i) => { if (ul.children[i] !== li) ul.insertBefore(li, ul.children[i] || null); });
+  return ul;
 }
 
 async function loadInbox() {
