@@ -6,7 +6,6 @@ from __future__ import annotations
 from playwright.sync_api import Locator, Page
 
 _WATCH = """el => {
-  window.__vocWatched = el;
   window.__vocLeft = false;
   new MutationObserver((changes) => {
     for (const change of changes) {

@@ -21,6 +21,8 @@ from sqlalchemy.engine import Connection
 
 from voc_platform.db import Database
 
+Step = Callable[[Config, str], None]  # alembic's command.upgrade or command.downgrade
+
 
 def run_env(metadata: MetaData) -> None:
     """Body of a service's migrations/env.py: online mode on the connection we hand over."""
@@ -36,9 +38,7 @@ def run_env(metadata: MetaData) -> None:
         context.run_migrations()
 
 
-def _migrate(
-    connection: Connection, script_location: str, lock_key: int, direction: str, revision: str
-) -> None:
+def _migrate(connection: Connection, script_location: str, lock_key: int, step: Step, revision: str) -> None:
     postgres = connection.dialect.name == "postgresql"
     try:
         if postgres:
@@ -47,7 +47,7 @@ def _migrate(
         config = Config()
         config.set_main_option("script_location", script_location)
         config.attributes["connection"] = connection
-        (command.upgrade if direction == "up" else command.downgrade)(config, revision)
+        step(config, revision)
         connection.commit()
     except BaseException:
         _quietly(connection.rollback, connection)
@@ -74,21 +74,21 @@ def _quietly(step: Callable[[], object], connection: Connection) -> None:
         connection.invalidate()
 
 
-async def _run(database: Database, migrations_dir: Path, *, name: str, direction: str, revision: str) -> None:
+async def _run(database: Database, migrations_dir: Path, *, name: str, step: Step, revision: str) -> None:
     lock_key = zlib.crc32(f"voc-migrate-{name}".encode())
     async with database.engine.connect() as conn:
-        await conn.run_sync(_migrate, str(migrations_dir), lock_key, direction, revision)
+        await conn.run_sync(_migrate, str(migrations_dir), lock_key, step, revision)
 
 
 async def upgrade(database: Database, migrations_dir: Path, *, name: str, revision: str = "head") -> None:
     """Apply every pending migration of one service's database (up to `revision`: tests of a
     data migration start from the revision before it), each in its own transaction."""
-    await _run(database, migrations_dir, name=name, direction="up", revision=revision)
+    await _run(database, migrations_dir, name=name, step=command.upgrade, revision=revision)
 
 
 async def downgrade(database: Database, migrations_dir: Path, *, name: str, revision: str) -> None:
     """Undo migrations down to `revision` (the tests that check a migration's way back)."""
-    await _run(database, migrations_dir, name=name, direction="down", revision=revision)
+    await _run(database, migrations_dir, name=name, step=command.downgrade, revision=revision)
 
 
 def current_revision(connection: Connection) -> Any:
