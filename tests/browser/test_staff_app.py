@@ -401,9 +401,11 @@ def test_the_inbox_keeps_a_row_in_place_while_others_arrive_and_reload(
         running_system, {"store_id": "store-gangnam", "channel": "kiosk", "text": "화장실이 더러워요"}
     )
     expect(page.locator(f'a.alert-row[data-feedback-id="{second}"]')).to_be_visible()
+    answers = int(page.locator("body").get_attribute("data-answers") or "0")
     with page.expect_response(lambda r: "/v1/alerts?limit=50" in r.url):
         page.evaluate("window.dispatchEvent(new Event('online'))")
-    page.wait_for_timeout(300)  # the answer is drawn
+    # The answer is drawn (a function, not a string: the page's CSP forbids eval).
+    page.wait_for_function("(n) => Number(document.body.dataset.answers) > n", arg=answers)
     assert not was_removed(page), "the row was taken out of the document (replaced or moved)"
     row.click()
     expect(page.locator(f'#detail[data-feedback-id="{first}"]')).to_be_visible()

@@ -30,6 +30,7 @@ const state = {
   lang: localStorage.getItem('voc.lang') || (navigator.language || 'ko').slice(0, 2),
   alerts: new Map(), // id -> summary
   liveAt: new Map(), // id -> when a live event last brought it (loadInbox keeps what is newer than its answer)
+  inboxAnswers: 0, // inbox answers taken in; the drawn inbox marks how many it holds (body[data-answers])
   detail: null, // the alert detail on screen
   // The checklist lives on the server (#18): PUT /v1/alerts/{id}/steps/{index}; the detail
   // answer carries it, so a reload or another phone shows the same ticks.
@@ -364,6 +365,7 @@ function alertRow(a) {
 // loses the tap (the CI of stop 32 saw a tap on a row open nothing while the reload was drawn).
 function renderInbox() {
   document.body.dataset.view = 'inbox';
+  document.body.dataset.answers = String(state.inboxAnswers);
   const list = sortedAlerts();
   const hello = state.staff && state.staff.name
     ? h('p', { class: 'muted hello' }, `${state.staff.name} · ${lookup('roles', state.staff.role)}`)
@@ -425,6 +427,7 @@ async function loadInbox() {
     throw err;
   }
   state.inboxError = null;
+  state.inboxAnswers += 1;
   // An alert a live event brought while this answer was on its way may be newer than it (the
   // stream reconnects and reloads the inbox as a new alert arrives): keep it, do not drop it.
   const arrived = [...state.alerts.values()].filter((a) => (state.liveAt.get(a.id) || 0) >= asked);
