@@ -721,3 +721,15 @@ async def test_emulator_thread_mode_blocking_wait(emu: PushEmulator, vapid: Vapi
         emu.wait_for_count(21, timeout=0.05, subscription_id=sid)
     push = await emu.wait_for(lambda p: p.subscription_id == sid, timeout=1)
     assert push.payload == b"{}"
+
+
+def test_an_allowed_endpoint_is_parsed_once_and_a_refused_one_every_time() -> None:
+    allowlist = PushAllowlist(["push.example.com"])
+    endpoint = "https://push.example.com/send/abc"
+    first = allowlist.parse(endpoint)
+    assert allowlist.parse(endpoint) is first  # remembered
+    assert str(first) == endpoint
+    for _ in range(2):  # a refusal is not remembered as an answer: it raises each time
+        with pytest.raises(EndpointNotAllowed):
+            allowlist.parse("https://evil.example.net/send/abc")
+    assert not PushAllowlist(["other.example.com"]).allows(endpoint)  # each list answers for itself
