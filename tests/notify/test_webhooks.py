@@ -652,6 +652,13 @@ def test_the_catalog_covers_every_type_and_masks_what_identifies() -> None:
         ("https://169.254.169.254/latest/meta-data", "private"),
         ("https://[::1]/x", "private"),
         ("https://[::ffff:192.168.0.1]/x", "private"),
+        # IPv6 forms that reach an IPv4 address: NAT64, 6to4, IPv4-compatible, Teredo, local NAT64.
+        ("https://[64:ff9b::7f00:1]/x", "private"),
+        ("https://[64:ff9b::a9fe:a9fe]/x", "private"),
+        ("https://[2002:7f00:1::]/x", "private"),
+        ("https://[::127.0.0.1]/x", "private"),
+        ("https://[2001:0:4136:e378:8000:63bf:f5ff:fffe]/x", "private"),
+        ("https://[64:ff9b:1::5db8:d822]/x", "private"),
         ("https://localhost/x", "localhost"),
         ("ftp://hooks.example.com/x", "scheme"),
         ("https://hooks.example.com/x#frag", "fragment"),
@@ -665,6 +672,9 @@ def test_with_no_allowlist_only_https_to_public_addresses(url: str, why: str) ->
 async def test_names_are_resolved_and_checked_at_registration_and_at_every_connection() -> None:
     public = WebhookTargets(())
     assert str(public.parse("https://93.184.216.34/hook")) == "https://93.184.216.34/hook"
+    # A public IPv4 address through NAT64 or 6to4 stays reachable (an IPv6-only cluster's way out).
+    assert public.parse("https://[64:ff9b::5db8:d822]/hook")
+    assert public.parse("https://[2002:5db8:d822::1]/hook")
     # "vm" and "runsc" resolve to 127.0.0.1 here (/etc/hosts): a name is no way around the rule.
     host = next((h for h in ("vm", "runsc") if _resolves_to_loopback(h)), None)
     if host is None:

@@ -7,6 +7,7 @@ private address, DNS rebinding, gets no connection). Redirects are never followe
 from __future__ import annotations
 
 import asyncio
+import functools
 import ipaddress
 import socket
 from collections.abc import Sequence
@@ -27,10 +28,38 @@ class UrlRefused(ValueError):
     """The URL may not be a webhook endpoint; the message says why (answered as 422 on `url`)."""
 
 
+# IPv6 forms that carry an IPv4 address and reach it through a translator or a tunnel: NAT64's
+# well-known prefix (RFC 6052) and the deprecated IPv4-compatible ::/96. Python 3.11 counts
+# 64:ff9b::7f00:1 (127.0.0.1 through NAT64) as global; the IPv4 address inside decides instead.
+_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
+_IPV4_COMPATIBLE = ipaddress.IPv6Network("::/96")
+# NAT64's local-use prefix (RFC 8215) embeds the IPv4 address where each network chooses.
+_LOCAL_NAT64 = ipaddress.IPv6Network("64:ff9b:1::/48")
+
+
+def embedded_ipv4(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 address reaches (mapped, 6to4, Teredo's client, NAT64,
+    IPv4-compatible), or None."""
+    if address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    if address.sixtofour is not None:
+        return address.sixtofour
+    if address.teredo is not None:
+        return address.teredo[1]
+    if address in _NAT64 or address in _IPV4_COMPATIBLE:
+        return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+    return None
+
+
 def is_public(address: IpAddress) -> bool:
-    """A global unicast address: not private, loopback, link-local, reserved, multicast, …"""
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
+    """A global unicast address: not private, loopback, link-local, reserved, multicast, …, and
+    for an IPv6 form that carries an IPv4 address, that IPv4 address too."""
+    if isinstance(address, ipaddress.IPv6Address):
+        if address in _LOCAL_NAT64:
+            return False
+        inner = embedded_ipv4(address)
+        if inner is not None and not is_public(inner):
+            return False
     return address.is_global and not address.is_multicast
 
 
@@ -48,8 +77,8 @@ class WebhookTargets:
         self.allowlist = PushAllowlist(hosts, what="webhook") if hosts else None
         # The policy is fixed for the process, so a URL allowed once stays allowed: each send
         # checks its endpoint's URL again (it may have been registered under another policy)
-        # without parsing it again. A refusal is not kept (rare, and it says why each time).
-        self._allowed: dict[str, URL] = {}
+        # without parsing it again. A refusal raises and is not kept (rare, and it says why).
+        self._allowed = functools.lru_cache(maxsize=ALLOWED_KEPT)(self._parse)
 
     @property
     def public_only(self) -> bool:
@@ -57,13 +86,7 @@ class WebhookTargets:
 
     def parse(self, url: str) -> URL:
         """The exact URL to request; raises `UrlRefused`."""
-        allowed = self._allowed.get(url)
-        if allowed is None:
-            allowed = self._parse(url)
-            if len(self._allowed) >= ALLOWED_KEPT:
-                self._allowed.clear()
-            self._allowed[url] = allowed
-        return allowed
+        return self._allowed(url)
 
     def _parse(self, url: str) -> URL:
         try:
