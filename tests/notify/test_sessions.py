@@ -19,7 +19,7 @@ from sqlalchemy import select
 from tests.conftest import DatabaseFactory
 from tests.notify.conftest import ADMIN, Notify, make_notify
 from voc_notify import api, auth
-from voc_notify.models import RefreshToken, Staff, Store
+from voc_notify.models import RefreshToken, Staff, Store, revocations_table
 from voc_notify.settings import Settings
 from voc_notify.stream import AlertBroker
 from voc_notify.webpush import PushAllowlist, VapidKeys
@@ -76,6 +76,10 @@ async def test_refresh_rotates_and_a_reused_token_revokes_the_family(notify: Not
         assert reused.headers["content-type"].startswith("application/problem+json")
         assert "already used" in reused.json()["detail"]
         assert (await refresh(client, third["refresh_token"])).status_code == 401
+        # The access tokens got with the family end too: the thief's would otherwise last an hour.
+        for session in (second, third):
+            assert (await client.get("/v1/alerts", headers=bearer(session))).status_code == 401
+        await asyncio.sleep(0.002)  # the cut-off is in ms: a token of that same ms counts as revoked
         # A new login starts a new family.
         fresh = await sign_in(client)
         assert (await refresh(client, fresh["refresh_token"])).status_code == 200
@@ -126,7 +130,7 @@ async def test_refresh_reads_role_and_stores_from_the_directory(notify: Notify) 
         body = renewed.json()
         claims = jwt.decode(body["access_token"], options={"verify_signature": False})
         # The claims every service verifies (voc_platform.identity), as login issues them.
-        assert set(claims) == {"sub", "role", "stores", "area", "iat", "iat_ms", "exp", "iss"}
+        assert set(claims) == {"sub", "role", "stores", "area", "iat", "iat_ms", "exp", "iss", "sid"}
         assert claims["role"] == "store_manager" and claims["stores"] == ["s1", "s2"]
         assert body["staff"]["role"] == "store_manager"
 
@@ -218,6 +222,7 @@ async def test_an_expired_refresh_token_is_refused(notify: Notify) -> None:
     with pytest.raises(Unauthenticated, match="expired"):
         await auth.refresh(
             notify.database,
+            identity.Revocations(notify.database, revocations_table),
             settings=settings,
             refresh_token=session["refresh_token"],
             install_id=INSTALL,
@@ -292,15 +297,25 @@ async def test_logout_by_refresh_token_also_ends_the_access_tokens(notify: Notif
         renewed = await refresh(client, tablet["refresh_token"], "install-tablet-0002")
         assert renewed.status_code == 200, renewed.text
         assert (await client.get("/v1/alerts", headers=bearer(renewed.json()))).status_code == 200
-        # Without a body, the access token is the credential; without either, nothing is ended.
+        # Without a body, the access token is the credential (and its session ends with it);
+        # without either, nothing is ended.
         assert (await client.post("/v1/auth/logout")).status_code == 401
-        assert (await client.post("/v1/auth/logout", headers=bearer(renewed.json()))).status_code == 204
-        assert (await client.get("/v1/alerts", headers=bearer(renewed.json()))).status_code == 401
+        tablet_now = renewed.json()
+        assert (await client.post("/v1/auth/logout", headers=bearer(tablet_now))).status_code == 204
+        assert (await client.get("/v1/alerts", headers=bearer(tablet_now))).status_code == 401
+        ended = await refresh(client, tablet_now["refresh_token"], "install-tablet-0002")
+        assert ended.status_code == 401 and "ended" in ended.json()["detail"]
     async with notify.database.session() as s:
-        reasons = list(
-            await s.scalars(select(RefreshToken.revoked_reason).where(RefreshToken.revoked_at.is_not(None)))
-        )
-    assert reasons == ["logout"]  # the phone's family only
+        revoked = (
+            await s.execute(
+                select(RefreshToken.family_id, RefreshToken.revoked_reason).where(
+                    RefreshToken.revoked_at.is_not(None)
+                )
+            )
+        ).all()
+    # The phone's family by its refresh token, then the tablet's by its access token.
+    assert {reason for _, reason in revoked} == {"logout"}
+    assert len({family for family, _ in revoked}) == 2
 
 
 async def test_a_session_survives_a_restart_of_notify(notify: Notify) -> None:

@@ -116,6 +116,9 @@ class Principal:
     #: An area manager's area's stores at issue time (the optional `area_stores` claim).
     area_store_ids: tuple[str, ...] = ()
     issued_ms: int = 0
+    #: The login session (refresh-token family) the token was issued in (the `sid` claim), so
+    #: a logout with only the access token ends that session too.
+    session_id: str | None = None
 
     @property
     def permissions(self) -> frozenset[Permission]:
@@ -152,6 +155,8 @@ def issue_token(principal: Principal, *, secret: str, ttl: int, now: float | Non
     }
     if principal.area_store_ids:
         claims["area_stores"] = list(principal.area_store_ids)
+    if principal.session_id:
+        claims["sid"] = principal.session_id
     return jwt.encode(claims, secret, algorithm="HS256")
 
 
@@ -176,6 +181,7 @@ def read_token(token: str, *, secret: str) -> Principal:
         area_id=claims.get("area"),
         area_store_ids=tuple(str(s) for s in claims.get("area_stores") or ()),
         issued_ms=issued_ms,
+        session_id=str(claims["sid"]) if claims.get("sid") else None,
     )
 
 

@@ -23,7 +23,7 @@ import secrets
 import time
 from dataclasses import dataclass
 from math import ceil
-from typing import Any
+from typing import Any, NamedTuple
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -137,9 +137,14 @@ class Session:
 REFRESH_PREFIX = "vocrt_"
 
 
-def _principal_of(staff: Staff, *, area_stores: tuple[str, ...]) -> Principal:
+def _principal_of(staff: Staff, *, area_stores: tuple[str, ...], session_id: str) -> Principal:
     return Principal(
-        staff.id, staff.role, tuple(staff.store_ids or ()), staff.area_id, area_store_ids=area_stores
+        staff.id,
+        staff.role,
+        tuple(staff.store_ids or ()),
+        staff.area_id,
+        area_store_ids=area_stores,
+        session_id=session_id,
     )
 
 
@@ -176,7 +181,7 @@ async def _issue(
     )
     area_stores = await stores_of_area(session, staff)
     access = issue_token(
-        _principal_of(staff, area_stores=area_stores),
+        _principal_of(staff, area_stores=area_stores, session_id=family_id),
         secret=settings.jwt_secret,
         ttl=settings.token_ttl_seconds,
         now=now,
@@ -204,6 +209,7 @@ async def _start_session(
 
 async def refresh(
     database: Database,
+    revocations: Revocations,
     *,
     settings: Settings,
     refresh_token: str,
@@ -215,31 +221,48 @@ async def refresh(
 
     401 for an unknown, expired or revoked token. A token used once already, or shown by another
     app install than the one it was issued to, revokes its whole family first (someone holds a
-    copy: neither the thief nor the owner may continue), as does a deactivated staff member's."""
+    copy: neither the thief nor the owner may continue), as does a deactivated staff member's.
+    A copy also ends the staff member's access tokens issued so far on every service: the one
+    the thief got with it would otherwise work until it expires."""
     now = time.time() if now is None else now
-    outcome: str | Session
+    outcome: _Refused | Session
     async with database.transaction() as session:
         outcome = await _rotate(
-            session, token=refresh_token, install_id=install_id, settings=settings, now=now
+            session, revocations, token=refresh_token, install_id=install_id, settings=settings, now=now
         )
-    if isinstance(outcome, str):
-        raise Unauthenticated(outcome)
+    if isinstance(outcome, _Refused):
+        if outcome.revoked is not None:
+            revocations.note(*outcome.revoked)
+        raise Unauthenticated(outcome.message)
     return outcome
 
 
+class _Refused(NamedTuple):
+    """Why `_rotate` gave no session, and the access tokens it ended (staff id, cut-off ms)."""
+
+    message: str
+    revoked: tuple[str, int] | None = None
+
+
 async def _rotate(
-    session: AsyncSession, *, token: str, install_id: str | None, settings: Settings, now: float
-) -> str | Session:
-    """`refresh` inside its transaction: the new session, or why not (the family revocation, if
-    any, commits with the transaction)."""
+    session: AsyncSession,
+    revocations: Revocations,
+    *,
+    token: str,
+    install_id: str | None,
+    settings: Settings,
+    now: float,
+) -> _Refused | Session:
+    """`refresh` inside its transaction: the new session, or why not (the revocations, if any,
+    commit with the transaction)."""
     query = select(RefreshToken).where(RefreshToken.token_hash == _ticket_hash(token))
     if (await session.connection()).dialect.name == "postgresql":
         query = query.with_for_update()
     row = await session.scalar(query)
     if row is None or row.expires_at < now:
-        return "The refresh token is not valid or has expired; sign in again."
+        return _Refused("The refresh token is not valid or has expired; sign in again.")
     if row.revoked_at is not None:
-        return "This session was ended (logout, password change or a reused token); sign in again."
+        return _Refused("This session was ended (logout, password change or a reused token); sign in again.")
     theft = None
     if row.used_at is not None:
         theft = "reuse"
@@ -253,8 +276,12 @@ async def _rotate(
             session, RefreshToken.family_id == row.family_id, reason=theft or "deactivated", now=now
         )
         if theft == "deactivated":
-            return "The staff member is deactivated; sign in is not possible."
-        return "The refresh token was already used: the session is revoked everywhere; sign in again."
+            return _Refused("The staff member is deactivated; sign in is not possible.")
+        before = await _revoke_access_tokens(session, revocations, row.staff_id, "revoked", now)
+        return _Refused(
+            "The refresh token was already used: the session is revoked everywhere; sign in again.",
+            revoked=(row.staff_id, before),
+        )
     row.used_at = now
     return await _issue(
         session, staff, family_id=row.family_id, install_id=row.install_id, settings=settings, now=now
@@ -440,9 +467,10 @@ async def logout(
 ) -> None:
     """Log a staff member out. With a refresh token (the app's logout: no access token needed, it
     may have expired) its session (family) ends; without one, the `principal` of the access token
-    sent. Either way every access token of that staff member issued so far stops working on every
-    service (the phone that logs out takes the others' access tokens with it; their own sessions
-    refresh). An unknown or already ended refresh token is no error (logging out twice is fine)."""
+    sent, and the session that token was issued in. Either way every access token of that staff
+    member issued so far stops working on every service (the phone that logs out takes the
+    others' access tokens with it; their own sessions refresh). An unknown or already ended
+    refresh token is no error (logging out twice is fine)."""
     now = time.time() if now is None else now
     revoked: tuple[str, int] | None = None
     async with database.transaction() as session:
@@ -462,6 +490,9 @@ async def logout(
             assert principal is not None
             staff_id = principal.staff_id
             actor = Caller(principal).actor
+            if principal.session_id is not None:  # the session the access token came from ends too
+                where = (RefreshToken.family_id == principal.session_id) & (RefreshToken.staff_id == staff_id)
+                await _revoke(session, where, reason="logout", now=now)
         if staff_id is not None:
             before = await _revoke_access_tokens(session, revocations, staff_id, "logout", now)
             revoked = (staff_id, before)

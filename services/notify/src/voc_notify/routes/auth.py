@@ -42,11 +42,18 @@ async def login(
 
 
 @router.post("/refresh", response_model=TokenOut, responses={401: {}})
-async def refresh(body: RefreshIn, database: DatabaseDep, settings: SettingsDep) -> TokenOut:
+async def refresh(
+    body: RefreshIn, database: DatabaseDep, settings: SettingsDep, identity: IdentityDep
+) -> TokenOut:
     """The next access token and a new refresh token (the one sent is used up); role and stores
-    as the directory has them now. A refresh token used twice revokes its session: 401."""
+    as the directory has them now. A refresh token used twice revokes its session and the staff
+    member's access tokens issued so far: 401."""
     session = await auth.refresh(
-        database, settings=settings, refresh_token=body.refresh_token, install_id=body.install_id
+        database,
+        identity.revocations,
+        settings=settings,
+        refresh_token=body.refresh_token,
+        install_id=body.install_id,
     )
     return TokenOut.model_validate(session)
 
@@ -61,7 +68,8 @@ async def logout(
 ) -> Response:
     """End a session. With `refresh_token` (the app's logout) that session ends, and no access
     token is needed (it may have expired): an unknown or ended one is fine (204). Without it, the
-    staff access token sent is the credential (401 without a valid one). Either way every access
+    staff access token sent is the credential (401 without a valid one), and the session it was
+    issued in ends. Either way every access
     token of the staff member issued so far stops working on every service, within the
     revocation bound (their other devices refresh)."""
     if body is not None:
