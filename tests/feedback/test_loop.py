@@ -137,7 +137,7 @@ def test_unhappy_follow_up_reopens_with_a_linked_item(
     token = follow_up_token(feedback_service, feedback_id)
     answer = httpx.post(
         f"{feedback_service.url}/f/{token}",
-        json={"csat": 1, "revisit_intent": False, "comment": "사과만 하고 끝이네요"},
+        json={"csat": 1, "revisit_intent": False, "comment": "Still not fixed."},
     )
     assert answer.status_code == 200, answer.text
     reopened_id = answer.json()["reopened_feedback_id"]
@@ -165,6 +165,11 @@ def test_unhappy_follow_up_reopens_with_a_linked_item(
     # Resolving the new item resolves the reopened case again.
     alert_lifecycle(feedback_service, reopened_id, ack_after=20, resolve_after=200)
     assert wait_until(lambda: feedback_service.get(feedback_id)["status"] == "resolved")
+    # Its own follow-up asks in Korean, as the first did: the comment's English is not the
+    # customer's language.
+    assert child["classification"]["language"] == "en"
+    page = httpx.get(f"{feedback_service.url}/f/{follow_up_token(feedback_service, reopened_id)}")
+    assert page.status_code == 200 and 'lang="ko"' in page.text
 
 
 def test_record_outcome_over_grpc_opens_the_follow_up(
@@ -279,7 +284,8 @@ def test_loop_kpis(feedback_service: FeedbackService) -> None:
     )
     for feedback_id, csat in ((ids[0], 5), (ids[1], 2)):
         token = follow_up_token(feedback_service, feedback_id)
-        assert httpx.post(f"{feedback_service.url}/f/{token}", json={"csat": csat}).status_code == 200
+        answer = {"csat": csat, "revisit_intent": False}
+        assert httpx.post(f"{feedback_service.url}/f/{token}", json=answer).status_code == 200
 
     body = httpx.get(
         f"{feedback_service.url}/v1/analytics", params={"store_id": store}, headers=feedback_service.admin
@@ -294,7 +300,9 @@ def test_loop_kpis(feedback_service: FeedbackService) -> None:
     assert loop["follow_ups_sent"] == 3 and loop["follow_ups_answered"] == 2
     assert loop["follow_ups_messaged"] == 2 and loop["follow_up_answer_rate"] == 1.0
     assert loop["recovery_rate"] == 0.5 and loop["reopened"] == 1
-    assert loop["revisit_intent_rate"] == pytest.approx(3 / 4, abs=0.001)  # the reopened item has none
+    # Intake's three yes of four, the happy answer's no, and the unhappy answer's no counted once
+    # (on the item it reopened with).
+    assert loop["revisit_intent_rate"] == pytest.approx(3 / 6, abs=0.001)
     assert body["nps"]["responses"] == 4 and body["nps"]["score"] == pytest.approx(-50.0)
     assert body["csat"]["responses"] == 5
     assert body["sentiment"]["negative"] == 4 and body["sentiment_index"] == pytest.approx(-60.0)

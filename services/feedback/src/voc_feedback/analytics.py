@@ -135,7 +135,12 @@ def loop_kpis(
         )
 
     answered = [(f, sentiment) for f, sentiment in follow_ups if f.answered_at is not None]
+    # Said at intake or in the follow-up answer. An unhappy answer's is its reopening item's, a
+    # row here already (`follow_ups.answer_follow_up` copies it), so only the others' are added.
     intents = [r.revisit_intent for r in rows if r.revisit_intent is not None]
+    intents += [
+        f.revisit_intent for f, _ in answered if f.revisit_intent is not None and not f.reopened_feedback_id
+    ]
     return {
         "cases": len(alerted),
         "open": sum(1 for r in rows if r.status in OPEN_STATUSES),

@@ -216,14 +216,20 @@ def _case_event_in(session: Session, event: CaseEvent, check_follow_up: bool) ->
 async def open_follow_up(
     session: AsyncSession, *, row: Feedback, links: FollowUpLinks, at: float
 ) -> FollowUp | None:
-    """Once per case: the first resolution opens the survey; reopening items get their own."""
+    """Once per case: the first resolution opens the survey; reopening items get their own (did
+    we put it right this time?), in the language the customer was asked in before: the reopening
+    item's own is its comment's, often a few words in another language."""
     if await session.scalar(select(FollowUp.id).where(FollowUp.feedback_id == row.id)) is not None:
         return None
+    language = row.language
+    if row.reopens_id:
+        asked = select(FollowUp.language).where(FollowUp.feedback_id == row.reopens_id)
+        language = await session.scalar(asked) or language
     now = time.time()
     follow = FollowUp(
         id=uuid7(),
         feedback_id=row.id,
-        language="ko" if row.language == "ko" else "en",
+        language="ko" if language == "ko" else "en",
         created_at=now,
         expires_at=now + links.ttl_seconds,
     )
