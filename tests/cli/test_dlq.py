@@ -163,3 +163,24 @@ async def test_list_show_replay_and_discard_dead_letters(bus: Bus, nats: NatsSer
     assert dropped.returncode == 0 and "discarded 1 dead letter(s)" in dropped.stdout, dropped.stdout
     assert [x for x in await letters(nats, tmp_path) if x["subject"] == subject] == []
     assert len(handled) == 1
+
+
+@pytest.mark.parametrize("command", [["status"], ["dlq", "list"]])
+def test_a_command_says_nats_does_not_answer_and_exits_1(command: list[str], tmp_path: Path) -> None:
+    """Nothing listens on the port: one try, one line, exit 1 (nats-py's own reconnect loop ran
+    for ever and printed a traceback per try)."""
+    from voc_cli.supervisor import free_port
+
+    env = {**os.environ, "VOC_NATS_URL": f"nats://127.0.0.1:{free_port()}"}
+    done = subprocess.run(
+        [sys.executable, "-m", "voc_cli", "--data-dir", str(tmp_path), *command],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "Traceback" not in done.stderr, done.stderr
+    said = done.stdout + done.stderr
+    assert "NOT REACHABLE" in said or "cannot reach NATS" in said, said

@@ -99,13 +99,21 @@ def security(environ: Mapping[str, str]) -> NatsSecurity:
 
 
 async def connect(url: str) -> Client:
+    """One try at each server, then `NoServersError` (the command says NATS does not answer and
+    exits 1). nats-py reads `max_reconnect_attempts=0` as "for ever", and logs each failed try
+    with its traceback unless given an error callback."""
     servers = [s.strip() for s in url.split(",") if s.strip()]
+
+    async def quiet(_: Exception) -> None:
+        pass
+
     return await nats.connect(
         servers=servers,
         name="voc-cli",
         connect_timeout=2,
-        max_reconnect_attempts=0,
+        max_reconnect_attempts=1,
         allow_reconnect=False,
+        error_cb=quiet,
         **security(os.environ).connect_options(servers),
     )
 
