@@ -88,6 +88,12 @@ def test_production_refuses_every_built_in_or_example_secret(field: str, variabl
         ("x" * 40, "has too little entropy"),
         ("ab" * 24, "has too little entropy"),
         ("0123456" * 6, "has too little entropy"),
+        ("abcdefghijklmnopqrstuvwxyz012345", "holds a run of consecutive characters"),
+        pytest.param(
+            "Qz9zyxwvutsrq" + secrets.token_hex(11),
+            "holds a run of consecutive characters",
+            id="descending-run",
+        ),
     ],
 )
 def test_production_refuses_short_or_regular_secrets(value: str, reason: str) -> None:
@@ -95,8 +101,18 @@ def test_production_refuses_short_or_regular_secrets(value: str, reason: str) ->
         NotifySettings(**production(jwt_secret=value))
 
 
+def test_production_refuses_one_value_in_two_roles() -> None:
+    shared = random_secret()
+    with pytest.raises(ValueError) as refused:
+        NotifySettings(**production(admin_token=shared, internal_token=shared, jwt_secret=shared))
+    message = str(refused.value)
+    assert "VOC_INTERNAL_TOKEN is the same value as VOC_ADMIN_TOKEN" in message
+    assert "VOC_JWT_SECRET is the same value as VOC_ADMIN_TOKEN" in message
+    assert shared not in message  # the value itself is never echoed
+
+
 def test_random_secrets_pass_whatever_their_alphabet() -> None:
-    for _ in range(200):
+    for _ in range(2000):
         for value in (secrets.token_urlsafe(32), secrets.token_hex(16), secrets.token_hex(32)):
             assert platform_settings.secret_problem(value) is None, value
     assert FeedbackSettings(**production()).environment == "production"
@@ -202,3 +218,15 @@ def test_transport_settings_name_what_is_wrong(tmp_path: Path) -> None:
     )
     options = secured.nats_security().connect_options(["tls://nats-0:4222"])
     assert options["user"] == "profile" and "tls" not in str(options["password"])
+
+
+def test_a_list_setting_is_comma_separated_and_a_bad_one_refused_in_one_line(tmp_path: Path) -> None:
+    assert ProfileSettings(VOC_PROFILE_VIP_TIERS="vip, gold").vip_tiers == ("vip", "gold")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VOC_")}
+    env.update({"VOC_DATA_DIR": str(tmp_path), "VOC_PROFILE_VIP_TIERS": " , "})
+    done = subprocess.run(
+        [sys.executable, "-m", "voc_profile"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == platform_settings.CONFIG_EXIT_STATUS, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("voc-profile: refusing to start: VOC_PROFILE_VIP_TIERS")

@@ -11,6 +11,7 @@ of that rule). `load_settings` turns a refusal into one line naming the variable
 
 from __future__ import annotations
 
+import itertools
 import math
 import sys
 from collections import Counter
@@ -19,7 +20,7 @@ from typing import ClassVar, Literal, TypeVar
 from urllib.parse import urlsplit
 
 from pydantic import Field, ValidationError, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
 from voc_platform.bus import NatsSecurity
 from voc_platform.grpc import GrpcTls
@@ -68,7 +69,30 @@ def secret_problem(value: str, *, min_chars: int = MIN_SECRET_CHARS) -> str | No
     bits = -sum(n * math.log2(n / len(value)) for n in counts.values())
     if len(counts) < MIN_SECRET_DISTINCT or bits < MIN_SECRET_BITS:
         return "has too little entropy to be random"
+    if _longest_sequence(value) >= MAX_SEQUENCE:
+        return "holds a run of consecutive characters (abcdefg…), so it was not drawn at random"
     return None
+
+
+#: A random secret's characters almost never run in sequence: 7 in a row (6 steps of ±1) come
+#: about once in 10^7 hex secrets; "abcdefghijklmnopqrstuvwxyz012345" has all its entropy in
+#: distinct characters and none in their order.
+MAX_SEQUENCE = 7
+
+
+def _longest_sequence(value: str) -> int:
+    """The longest stretch of characters each one code point above (or each one below) the last."""
+    longest = run = 1
+    step = 0
+    for before, after in itertools.pairwise(value):
+        difference = ord(after) - ord(before)
+        if difference in (1, -1) and difference == step:
+            run += 1
+        else:
+            run = 2 if difference in (1, -1) else 1
+        step = difference
+        longest = max(longest, run)
+    return longest
 
 
 def url_password_problem(url: str) -> str | None:
@@ -211,11 +235,16 @@ class ServiceSettings(BaseSettings):
 
     def production_problems(self) -> list[str]:
         """What production refuses in these settings, one entry per variable."""
+        held = self.production_secrets()
         problems = [
-            f"{name} {problem}"
-            for name, value in self.production_secrets()
-            if (problem := secret_problem(value)) is not None
+            f"{name} {problem}" for name, value in held if (problem := secret_problem(value)) is not None
         ]
+        # One value in two roles makes each as strong as the most exposed holder: a service given
+        # the internal token could then act as the admin or sign staff tokens.
+        for i, (name, value) in enumerate(held):
+            same = next((other for other, v in held[:i] if value and v == value), None)
+            if same is not None:
+                problems.append(f"{name} is the same value as {same}: each secret must be its own")
         if self.database_url and (problem := url_password_problem(self.database_url)) is not None:
             problems.append(f"VOC_{self.service_name.upper()}_DATABASE_URL {problem}")
         return problems
@@ -291,4 +320,7 @@ def load_settings(cls: type[SettingsT]) -> SettingsT:
         return cls()
     except ValidationError as exc:
         print(f"voc-{cls.service_name}: refusing to start: {describe(exc, cls)}", file=sys.stderr, flush=True)
+        raise SystemExit(CONFIG_EXIT_STATUS) from None
+    except SettingsError as exc:  # a value the source could not parse (a complex field's JSON)
+        print(f"voc-{cls.service_name}: refusing to start: {exc}", file=sys.stderr, flush=True)
         raise SystemExit(CONFIG_EXIT_STATUS) from None

@@ -1,8 +1,9 @@
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Annotated, ClassVar
 
-from pydantic import Field
+from pydantic import Field, field_validator
+from pydantic_settings import NoDecode
 
 from voc_platform.settings import ServiceSettings
 
@@ -26,7 +27,10 @@ class Settings(ServiceSettings):
     low_satisfaction_csat: float = Field(2.5, validation_alias="VOC_PROFILE_LOW_SATISFACTION_CSAT")
     low_satisfaction_window: int = Field(5, validation_alias="VOC_PROFILE_LOW_SATISFACTION_WINDOW")
     churn_window_days: int = Field(30, validation_alias="VOC_PROFILE_CHURN_WINDOW_DAYS")
-    vip_tiers: tuple[str, ...] = Field(("vip",), validation_alias="VOC_PROFILE_VIP_TIERS")
+    # Comma-separated, as every list setting here (`vip,gold`); not JSON.
+    vip_tiers: Annotated[tuple[str, ...], NoDecode] = Field(
+        ("vip",), validation_alias="VOC_PROFILE_VIP_TIERS"
+    )
     vip_lifetime_value: float = Field(5_000_000.0, validation_alias="VOC_PROFILE_VIP_LIFETIME_VALUE")
     # How often stored signals whose windows moved are recomputed.
     signal_refresh_seconds: float = Field(30.0, validation_alias="VOC_PROFILE_SIGNAL_REFRESH_SECONDS")
@@ -37,3 +41,13 @@ class Settings(ServiceSettings):
     # within this many days (or one still unresolved), or is a churn risk or a VIP.
     heads_up_recent_days: int = Field(30, ge=0, le=366, validation_alias="VOC_PROFILE_HEADS_UP_RECENT_DAYS")
     audit_flush_seconds: float = Field(1.0, validation_alias="VOC_PROFILE_AUDIT_FLUSH_SECONDS")
+
+    @field_validator("vip_tiers", mode="before")
+    @classmethod
+    def _tiers(cls, value: object) -> object:
+        if isinstance(value, str):
+            tiers = tuple(t.strip() for t in value.split(",") if t.strip())
+            if not tiers:
+                raise ValueError("one tier or more, comma-separated (e.g. vip,gold)")
+            return tiers
+        return value
