@@ -148,6 +148,17 @@ BAD_BODIES: list[tuple[str, dict[str, Any], set[str]]] = [
         {"channel": "kiosk", "text": "x", "occurred_at": "2999-01-01T00:00:00Z"},
         {"body.occurred_at"},
     ),
+    (
+        # Before datetime.min in UTC: accepted once, then every list and export holding it was a 500.
+        "time before year 1 in UTC",
+        {"channel": "kiosk", "text": "x", "occurred_at": "0001-01-01T00:00:00+14:00"},
+        {"body.occurred_at"},
+    ),
+    (
+        "time before 2000",
+        {"channel": "kiosk", "text": "x", "occurred_at": "1999-12-31T23:59:59Z"},
+        {"body.occurred_at"},
+    ),
     ("bad language", {"channel": "kiosk", "text": "x", "language": "korean"}, {"body.language"}),
     (
         "bad phone",

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from tests.profile.conftest import Profile
+from tests.profile.conftest import Profile, assert_problem
 from tests.profile.helpers import DAY, customer_with, facts, give_feedback
 from voc.events.v1 import events_pb2
 from voc_platform import dbsync
@@ -130,6 +130,15 @@ async def test_idempotency_and_bad_input_write_nothing_twice(profile: Profile) -
             settings=profile.settings,
         )
     assert [e.field for e in phone.value.errors] == ["body.customer.phone"]
+    # A time no date can hold: accepted once, it dead-lettered every later alert of the customer.
+    for when in ("0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00", "2026-11-23T09:30:00"):
+        refused = await profile.client.post(
+            "/v1/visits",
+            headers=profile.admin,
+            json={"store_id": "s", "customer": {"loyalty_id": "L-idem"}, "occurred_at": when},
+        )
+        assert_problem(refused, 422)
+        assert [e["field"] for e in refused.json()["errors"]] == ["body.occurred_at"], refused.json()
     assert await profile.count(Visit) == 1 and await profile.count(Checkin) == 1
 
 

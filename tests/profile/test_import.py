@@ -156,11 +156,19 @@ async def test_visits_import_resolves_customers_and_is_idempotent(profile: Profi
         "L-99999,,store-gangnam,2025-03-01T12:30:00+09:00,1\n"  # unknown customer
         "L-00002,,store-gangnam,2025-03-01 12:30,1\n"  # no time zone
         "L-00002,,,2025-03-01T12:30:00Z,1\n"  # no store
+        "L-00002,,store-gangnam,1e20,1\n"  # a time no date can hold: every reader of it failed
+        "L-00002,,store-gangnam,0001-01-01T00:00:00+14:00,1\n"  # before datetime.min in UTC
+        "L-00002,,store-gangnam,nan,1\n"
     )
     headers = {**profile.admin, "Content-Type": "text/csv"}
     report = (await profile.client.post("/v1/visits:import", headers=headers, content=visits)).json()
-    assert report["inserted"] == 2 and report["duplicates"] == 1 and report["failed"] == 3
-    assert {e["line"] for e in report["errors"]} == {4, 5, 6, 7}
+    assert report["inserted"] == 2 and report["duplicates"] == 1 and report["failed"] == 6
+    assert {e["line"] for e in report["errors"]} == {4, 5, 6, 7, 8, 9, 10}
+    assert {e["message"] for e in report["errors"] if e["line"] >= 8} == {
+        "visited_at is in the future",
+        "visited_at is before 2000-01-01",
+        "visited_at is not a time",
+    }
     again = (await profile.client.post("/v1/visits:import", headers=headers, content=visits)).json()
     assert again["inserted"] == 0 and again["unchanged"] == 2
     assert await profile.count(Visit) == 2

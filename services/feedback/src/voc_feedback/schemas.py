@@ -6,12 +6,13 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from voc_platform.moments import event_time_problem
 from voc_platform.records import copy_fields
 
 if TYPE_CHECKING:
@@ -97,13 +98,13 @@ class FeedbackIn(Strict):
 
     @field_validator("occurred_at")
     @classmethod
-    def _not_future(cls, value: datetime | None) -> datetime | None:
+    def _a_real_moment(cls, value: datetime | None) -> datetime | None:
         if value is None:
             return None
         if value.tzinfo is None:
             raise ValueError("occurred_at needs a time zone offset (e.g. 2026-11-23T09:30:00+09:00)")
-        if value > datetime.now(UTC) + timedelta(minutes=5):
-            raise ValueError("occurred_at is in the future")
+        if (problem := event_time_problem(value.timestamp())) is not None:
+            raise ValueError(f"occurred_at {problem}")
         return value
 
     @model_validator(mode="after")

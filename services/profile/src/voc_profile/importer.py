@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from voc_platform.db import Database
 from voc_platform.identity import Actor
 from voc_platform.ids import uuid7
+from voc_platform.moments import event_time_problem
 from voc_profile import audit, crm, signals
 from voc_profile.identity import InvalidIdentifier, normalize
 from voc_profile.models import Customer, CustomerSignals, Identifier, Visit
@@ -309,7 +310,15 @@ async def _write_customer_rows(
 
 
 def parse_time(value: str | float | int) -> float:
-    """Epoch seconds, or ISO 8601 with a time zone (a POS clock without one is ambiguous)."""
+    """Epoch seconds, or ISO 8601 with a time zone (a POS clock without one is ambiguous), of a
+    real moment (`voc_platform.moments`)."""
+    epoch = _epoch(value)
+    if (problem := event_time_problem(epoch)) is not None:
+        raise ValueError(f"visited_at {problem}")
+    return epoch
+
+
+def _epoch(value: str | float | int) -> float:
     if isinstance(value, int | float):
         return float(value)
     text = value.strip()

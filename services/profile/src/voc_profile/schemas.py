@@ -6,7 +6,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from voc_platform.moments import event_time_problem
 
 Tier = Annotated[str, Field(pattern=r"^(basic|silver|gold|vip)$")]
 Relation = Annotated[str, Field(pattern=r"^(owner|driver|family_member)$")]
@@ -85,6 +87,17 @@ class CheckinIn(BaseModel):
     occurred_at: datetime | None = None  # default: now
     amount: Annotated[float, Field(ge=0, le=1e12)] | None = None
     channel: CheckinChannel = "pos"
+
+    @field_validator("occurred_at")
+    @classmethod
+    def _a_real_moment(cls, value: datetime | None) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("occurred_at needs a time zone offset (e.g. 2026-11-23T09:30:00+09:00)")
+        if (problem := event_time_problem(value.timestamp())) is not None:
+            raise ValueError(f"occurred_at {problem}")
+        return value
 
 
 class CheckinAccepted(BaseModel):
