@@ -4,6 +4,7 @@ while writing nothing."""
 
 from __future__ import annotations
 
+import asyncio
 import unicodedata
 import uuid
 from typing import Any
@@ -11,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.feedback.conftest import FeedbackService, problem
+from tests.feedback.conftest import FeedbackService, problem, run_async
 
 STORE = "intake-store"
 
@@ -125,6 +126,29 @@ def test_idempotency_key_replays_and_conflicts(
     # The same key under another API key is another request.
     other = feedback_service.new_key(STORE, name="second app")
     assert feedback_service.post(other, body, **{"Idempotency-Key": idem}).json()["id"] != first.json()["id"]
+
+
+def test_concurrent_requests_with_one_key_make_one_item(
+    feedback_service: FeedbackService, key: dict[str, Any]
+) -> None:
+    """A store app retrying before its first answer came back: on PostgreSQL each request read the
+    key as free, and those that did failed their commit on the key's primary key (a 500)."""
+    body = {"store_id": STORE, "channel": "app", "text": "같은 요청이 여러 번 왔어요"}
+    idem = str(uuid.uuid4())
+    before = count(feedback_service)
+
+    async def burst(bodies: list[dict[str, Any]]) -> list[httpx.Response]:
+        headers = {**key["headers"], "Idempotency-Key": idem}
+        async with httpx.AsyncClient(base_url=feedback_service.url, headers=headers, timeout=30) as client:
+            return list(await asyncio.gather(*(client.post("/v1/feedback", json=b) for b in bodies)))
+
+    same = run_async(lambda: burst([body] * 16))
+    assert [r.status_code for r in same] == [202] * 16, [r.text for r in same if r.status_code != 202]
+    assert len({r.json()["id"] for r in same}) == 1
+    idem = str(uuid.uuid4())
+    mixed = run_async(lambda: burst([{**body, "text": f"다른 내용 {i}"} for i in range(8)]))
+    assert sorted(r.status_code for r in mixed) == [202] + [409] * 7, [r.text for r in mixed]
+    assert count(feedback_service) == before + 2
 
 
 BAD_BODIES: list[tuple[str, dict[str, Any], set[str]]] = [

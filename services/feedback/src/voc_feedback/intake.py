@@ -15,7 +15,7 @@ from voc_feedback import keys, messages, metrics
 from voc_feedback.cases import TIMELINE_INSERT
 from voc_feedback.classification import Classification, classify
 from voc_feedback.keys import KeyIdentity
-from voc_feedback.models import Feedback, IdempotencyKey, outbox_table
+from voc_feedback.models import Base, Feedback, IdempotencyKey, outbox_table
 from voc_feedback.ratelimit import RateLimiter
 from voc_feedback.schemas import FeedbackIn
 from voc_platform import dbsync
@@ -66,7 +66,12 @@ _IDEMPOTENCY_DELETE = Prepared(
         IdempotencyKey.api_key_id == bindparam("api_key_id"), IdempotencyKey.key == bindparam("key")
     )
 )
-_IDEMPOTENCY_INSERT = Prepared(insert(IdempotencyKey))
+# The key is claimed before anything else is written: a concurrent request with the same key
+# waits on PostgreSQL for the first one's commit and then inserts nothing (it used to insert
+# too, and the second one's commit failed on the primary key: a 500).
+_IDEMPOTENCY_CLAIM = Prepared(
+    lambda dialect: dbsync.insert_ignore(dialect, Base.metadata.tables["idempotency_keys"])
+)
 _FEEDBACK_INSERT = Prepared(insert(Feedback))
 
 
@@ -174,23 +179,22 @@ def _store(reader: Reader, write: _Write) -> Intake:
     where = {"api_key_id": write.api_key_id, "key": write.idempotency_key}
     if write.idempotency_key:
         previous = reader.first(_IDEMPOTENCY_GET, where)
-        if previous is not None and previous.created_at >= write.not_before:
+        if previous is not None and previous.created_at < write.not_before:
+            reader.execute(_IDEMPOTENCY_DELETE, where)  # expired: the key is free again
+            previous = None
+        claim = {
+            **where,
+            "request_hash": write.digest,
+            "feedback_id": feedback_id,
+            "created_at": write.timeline["at"],
+        }
+        if previous is None and not reader.execute(_IDEMPOTENCY_CLAIM, claim):
+            previous = reader.first(_IDEMPOTENCY_GET, where)  # a concurrent request's, committed first
+        if previous is not None:
             if previous.request_hash != write.digest:
                 raise Conflict("This Idempotency-Key was used with a different body.")
             return Intake(previous.feedback_id, replay=True)
-        if previous is not None:
-            reader.execute(_IDEMPOTENCY_DELETE, where)
     reader.execute(_FEEDBACK_INSERT, write.feedback)
     reader.execute(TIMELINE_INSERT, write.timeline)
-    if write.idempotency_key:
-        reader.execute(
-            _IDEMPOTENCY_INSERT,
-            {
-                **where,
-                "request_hash": write.digest,
-                "feedback_id": feedback_id,
-                "created_at": write.timeline["at"],
-            },
-        )
     insert_outbox_rows(reader, outbox_table, write.events)
     return Intake(feedback_id, replay=False)
