@@ -5,6 +5,7 @@ The store-key check against feedback runs end to end in tests/e2e/test_anticipat
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import pytest
@@ -156,3 +157,17 @@ async def test_a_churn_risk_gets_a_heads_up_and_the_visit_then_clears_it(profile
     assert any(r.startswith("churn_risk:") for r in event.reasons)
     after = await profile.client.get(f"/v1/customers/{customer}/context", headers=profile.admin)
     assert after.json()["signals"]["churn_risk"] is False
+
+
+async def test_concurrent_check_ins_with_one_key_make_one(profile: Profile) -> None:
+    """A POS retrying before its first answer came back: on PostgreSQL both read the key as free
+    and the second commit hit the unique index (a 500)."""
+    await customer_with(profile.database, profile.settings, loyalty_id="L-race")
+    done = await asyncio.gather(*(check_in(profile, "L-race", key="k-race") for _ in range(8)))
+    assert len({d.id for d in done}) == 1 and sum(not d.replay for d in done) == 1
+    other = await asyncio.gather(
+        *(check_in(profile, "L-race", key="k-race-2", amount=i) for i in range(6)), return_exceptions=True
+    )
+    assert sum(isinstance(o, checkins.CheckinResult) for o in other) == 1
+    assert sum(isinstance(o, Conflict) for o in other) == 5, other
+    assert await profile.count(Checkin) == 2

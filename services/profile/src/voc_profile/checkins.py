@@ -14,6 +14,7 @@ from typing import Any
 import orjson
 from sqlalchemy import and_, bindparam, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from voc.events.v1 import events_pb2
@@ -143,21 +144,59 @@ async def check_in(
     """The visit, the check-in record, the audit entry and (when it is due) the arrival event, in
     one transaction; a replayed Idempotency-Key answers the first check-in, another body under
     the same key is 409. An unknown customer is 422 naming `body.customer`."""
-    identifiers = _identifiers(body, settings)
     digest = request_hash(body)
+    try:
+        return await _check_in(
+            database,
+            body=body,
+            caller=caller,
+            idempotency_key=idempotency_key,
+            digest=digest,
+            settings=settings,
+        )
+    except IntegrityError:
+        # A concurrent request with the same key committed first (PostgreSQL: both read the key
+        # as free, the second commit hit the unique index): answer as its replay, or 409.
+        if not idempotency_key:
+            raise
+        async with database.session() as session:
+            seen = await _replay(session, caller=caller, idempotency_key=idempotency_key, digest=digest)
+        if seen is None:
+            raise
+        return seen
+
+
+async def _replay(
+    session: AsyncSession, *, caller: Caller, idempotency_key: str, digest: str
+) -> CheckinResult | None:
+    """The first check-in under this key (409 when its body differs), or None."""
+    seen = await session.scalar(
+        select(Checkin).where(Checkin.caller == caller.name, Checkin.idempotency_key == idempotency_key)
+    )
+    if seen is None:
+        return None
+    if seen.request_hash != digest:
+        raise Conflict("This Idempotency-Key was used with another body.")
+    return CheckinResult(seen.id, seen.customer_id, seen.heads_up, replay=True)
+
+
+async def _check_in(
+    database: Database,
+    *,
+    body: CheckinIn,
+    caller: Caller,
+    idempotency_key: str | None,
+    digest: str,
+    settings: Settings,
+) -> CheckinResult:
+    identifiers = _identifiers(body, settings)
     now = time.time()
     at = body.occurred_at.timestamp() if body.occurred_at is not None else now
     async with database.transaction() as session:
         if idempotency_key:
-            seen = await session.scalar(
-                select(Checkin).where(
-                    Checkin.caller == caller.name, Checkin.idempotency_key == idempotency_key
-                )
-            )
+            seen = await _replay(session, caller=caller, idempotency_key=idempotency_key, digest=digest)
             if seen is not None:
-                if seen.request_hash != digest:
-                    raise Conflict("This Idempotency-Key was used with another body.")
-                return CheckinResult(seen.id, seen.customer_id, seen.heads_up, replay=True)
+                return seen
         customer_id = await in_session(session, resolution.lookup, identifiers=identifiers)
         if customer_id is None:
             raise Invalid(
