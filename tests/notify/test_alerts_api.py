@@ -3,6 +3,8 @@ the bad-input cases, each answered with problem+json and changing nothing."""
 
 from __future__ import annotations
 
+import asyncio
+import time
 from typing import Any
 
 import httpx
@@ -23,16 +25,15 @@ def problem(response: httpx.Response, status: int) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def alert(running_system: RunningSystem) -> dict[str, Any]:
+    return fresh_alert(running_system, "화장실이 너무 더러워요")
+
+
+def fresh_alert(running_system: RunningSystem, text: str) -> dict[str, Any]:
     """A fresh alert at store-hongdae (its shift lead sees it; Gangnam staff do not)."""
     headers = login(running_system, "yuna@hongdae.demo")
     r = post_feedback(
         running_system,
-        {
-            "store_id": "store-hongdae",
-            "channel": "survey",
-            "text": "화장실이 너무 더러워요",
-            "ratings": {"csat": 2},
-        },
+        {"store_id": "store-hongdae", "channel": "survey", "text": text, "ratings": {"csat": 2}},
         store_id="store-hongdae",
     )
     assert r.status_code == 202
@@ -154,6 +155,42 @@ def test_resolve_needs_outcome_and_replays_are_idempotent(
     problem(httpx.post(f"{url}/resolve", headers=manager, json={"outcome": "resolved"}), 409)
     detail = httpx.get(url, headers=alert["headers"]).json()
     assert detail["outcome"] == "resolved" and detail["resolved_by"] == "staff-hd-lead"
+
+
+def test_concurrent_acks_and_resolves_take_effect_once(running_system: RunningSystem) -> None:
+    """Two staff acknowledging at once: one takes the alert, the other gets 409 (on PostgreSQL both
+    read it open and both got 200). Resolves sent at once by one staff member: one resolution on
+    the case's timeline (each had published its events)."""
+    alert = fresh_alert(running_system, "계산대 앞 바닥이 미끄러워요")
+    url = f"{running_system.url('notify')}/v1/alerts/{alert['id']}"
+    manager = login(running_system, "woosung@hongdae.demo")
+
+    async def at_once(calls: list[tuple[str, dict[str, str], dict[str, Any] | None]]) -> list[int]:
+        async with httpx.AsyncClient(timeout=30) as client:
+            answers = await asyncio.gather(
+                *(client.post(f"{url}/{step}", headers=h, json=b) for step, h, b in calls)
+            )
+        return [a.status_code for a in answers]
+
+    acks = asyncio.run(at_once([("ack", alert["headers"], None), ("ack", manager, None)]))
+    assert sorted(acks) == [200, 409], acks
+    resolved = {"outcome": "resolved"}
+    taker = (
+        alert["headers"]
+        if httpx.get(url, headers=manager).json()["acknowledged_by"] == "staff-hd-lead"
+        else manager
+    )
+    assert asyncio.run(at_once([("resolve", taker, resolved)] * 6)) == [200] * 6
+    feedback = f"{running_system.url('feedback')}/v1/feedback/{alert['feedback_id']}"
+
+    def kinds() -> list[str]:
+        return [
+            t["kind"] for t in httpx.get(feedback, headers=running_system.admin_headers).json()["timeline"]
+        ]
+
+    assert wait_for(lambda: "resolved" in kinds())
+    time.sleep(1.0)  # the other resolves' events, had they been published, arrive as quickly
+    assert kinds().count("resolved") == 1 and kinds().count("acknowledged") == 1, kinds()
 
 
 def test_admin_directory_needs_the_admin_token(running_system: RunningSystem) -> None:

@@ -67,10 +67,14 @@ def _sent_to(principal: Principal) -> Select[str]:
     return select(AlertRecipient.alert_id).where(AlertRecipient.staff_id == principal.staff_id)
 
 
-async def visible_alert(session: AsyncSession, *, alert_id: str, principal: Principal) -> Alert:
+async def visible_alert(
+    session: AsyncSession, *, alert_id: str, principal: Principal, for_update: bool = False
+) -> Alert:
     """The alert, if the principal may see it (their scope, or they were sent it); another
-    store's is answered like a missing one."""
-    alert = await session.get(Alert, alert_id)
+    store's is answered like a missing one. `for_update`: locked until the transaction ends
+    (PostgreSQL), for a change decided on its state: two staff acknowledging at once both read
+    it open and both answered 200, and concurrent resolves each published their events."""
+    alert = await session.get(Alert, alert_id, with_for_update=for_update, populate_existing=for_update)
     if alert is None:
         raise NotFound(f"No alert '{alert_id}'.")
     if not visible_to(principal, store_id=alert.store_id, area_id=alert.area_id):
