@@ -225,3 +225,28 @@ async def test_a_playbook_version_that_leaves_a_category_without_its_default_is_
     assert cat in body["errors"][0]["message"]
     playbook = (await a.get(f"/v1/playbooks/{cat.replace('_', '-')}-default")).json()
     assert playbook["version"] == 1
+
+
+async def test_malformed_and_deeply_nested_documents_are_422_not_500(actions_replicas: Replicas) -> None:
+    """Found by fuzzing: a list as a parent or a mapping as a department made a TypeError, and
+    "[" thousands deep a RecursionError, in the taxonomy and the playbook checks (500s)."""
+    a = actions_replicas.a
+    before = await version_count(a)
+    for bad, field in (({"parent": []}, "parent"), ({"department": {}}, "department")):
+        doc = {"categories": {"x_odd": {"ko": "가", "en": "b", **bad}}}
+        for call in (put(a, {"taxonomy": doc}), a.client.post(
+            f"{a.url}/v1/taxonomy:validate", json={"taxonomy": doc}, headers=ADMIN
+        )):  # fmt: skip
+            body = assert_problem(await call, 422)
+            assert f"categories.x_odd.{field}" in [e["field"] for e in body["errors"]], body
+    deep = "a: " + "[" * 5000 + "]" * 5000
+    body = assert_problem(
+        await a.client.post(f"{a.url}/v1/taxonomy:validate", json={"yaml": deep}, headers=ADMIN), 422
+    )
+    assert "nested too deeply" in body["detail"], body
+    checked = await a.client.post(
+        f"{a.url}/v1/playbooks:validate", json={"files": {"deep.yaml": deep}}, headers=ADMIN
+    )
+    assert checked.status_code in (200, 422), checked.text
+    assert "nested too deeply" in checked.text
+    assert await version_count(a) == before

@@ -189,11 +189,13 @@ def parse_taxonomy(data: Any, *, version: int = 0, previous: Taxonomy | None = N
         if severity not in SEVERITIES:
             errors.append(FieldError(f"{where}.severity", f"one of {', '.join(SEVERITIES)}"))
         department = entry.get("department")
-        if department is not None and department not in dept_ids:
+        if department is not None and (not isinstance(department, str) or department not in dept_ids):
             errors.append(FieldError(f"{where}.department", f"unknown department {department!r}"))
+            department = None
         parent = entry.get("parent")
-        if parent is not None and (parent not in raw or parent == cid):
+        if parent is not None and (not isinstance(parent, str) or parent not in raw or parent == cid):
             errors.append(FieldError(f"{where}.parent", f"unknown parent category {parent!r}"))
+            parent = None
         retired = entry.get("retired", False)
         if not isinstance(retired, bool):
             errors.append(FieldError(f"{where}.retired", "true or false"))
@@ -252,6 +254,8 @@ def parse_document(text: str) -> Any:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""
         raise Invalid(f"The taxonomy is not valid YAML or JSON{where}.", field="document") from exc
+    except RecursionError:  # "[[[[…" hundreds deep: the parser recurses per level
+        raise Invalid("The taxonomy is nested too deeply to be one.", field="document") from None
 
 
 @cache

@@ -73,6 +73,10 @@ def run_cases(library: Library, cases_yaml_text: str, filename: str = "cases.yam
         raise PlaybookValidationError(
             [PlaybookProblem(filename, line, "(yaml)", f"invalid YAML: {exc}")]
         ) from exc
+    except RecursionError:  # "[[[[…" hundreds deep: the parser recurses per level
+        raise PlaybookValidationError(
+            [PlaybookProblem(filename, None, "(yaml)", "nested too deeply to be a list of cases")]
+        ) from None
     cases = data.get("cases") if isinstance(data, dict) else data
     if not isinstance(cases, list):
         raise PlaybookValidationError(

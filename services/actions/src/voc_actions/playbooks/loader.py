@@ -126,9 +126,16 @@ def _parse_one(file: str, text: str, problems: list[PlaybookProblem]) -> Playboo
     except ValueError as exc:
         problems.append(PlaybookProblem(file, None, "(file)", str(exc)))
         return None
+    except RecursionError:  # "[[[[…" hundreds deep: the parser recurses per level
+        problems.append(PlaybookProblem(file, None, "(yaml)", "nested too deeply to be a playbook"))
+        return None
     before = len(problems)
     src = Source(file, root, problems)
-    src.check_duplicate_keys(root)
+    try:
+        src.check_duplicate_keys(root)
+    except RecursionError:
+        problems.append(PlaybookProblem(file, None, "(yaml)", "nested too deeply to be a playbook"))
+        return None
     if not isinstance(data, dict):
         src.add((), "a playbook is a mapping with " + ", ".join(REQUIRED_KEYS))
         return None
