@@ -78,6 +78,7 @@ VOC_{{ upper $name }}_GRPC_TARGET: {{ printf "dns:///%s-grpc:%v" $name (index $p
 {{- end }}
 VOC_GRPC_TIMEOUT_SECONDS: {{ .Values.config.grpcTimeoutSeconds | quote }}
 VOC_CONSOLE_ORIGINS: {{ include "voc.consoleOrigin" . | quote }}
+VOC_TRUSTED_PROXIES: {{ .Values.config.trustedProxies | quote }}
 OTEL_EXPORTER_OTLP_ENDPOINT: {{ .Values.config.otlpEndpoint | quote }}
 {{- range $key, $value := .Values.config.extraEnv }}
 {{ $key }}: {{ $value | quote }}

@@ -166,6 +166,9 @@ class ServiceRuntime:
             loop="none",
             http="httptools",
             timeout_graceful_shutdown=5,
+            # X-Forwarded-For only from the proxies named (uvicorn trusts loopback by default).
+            proxy_headers=bool(self.settings.trusted_proxy_list),
+            forwarded_allow_ips=self.settings.trusted_proxy_list or [],
         )
         self._uvicorn = _Uvicorn(config)
         self._http_task = asyncio.create_task(self._uvicorn.serve(), name="http")

@@ -11,6 +11,7 @@ of that rule). `load_settings` turns a refusal into one line naming the variable
 
 from __future__ import annotations
 
+import ipaddress
 import itertools
 import math
 import sys
@@ -146,6 +147,11 @@ class ServiceSettings(BaseSettings):
     # One structured log line per HTTP request (method, route template, status, duration; no
     # path, query, headers or client address, so no tokens or customer data).
     access_log: bool = False
+    # The reverse proxies in front (comma-separated IPs or CIDR networks, e.g. the ingress pods'
+    # 10.0.0.0/8) whose X-Forwarded-For names the client: the address logins are limited by.
+    # Empty (the default): the header is ignored, from loopback too, so no caller can pick the
+    # address it is counted under; behind a proxy every client then shares the proxy's.
+    trusted_proxies: str = Field("", validation_alias="VOC_TRUSTED_PROXIES")
 
     # gRPC targets of the other services (host:port).
     feedback_grpc_target: str = "127.0.0.1:9010"
@@ -264,6 +270,23 @@ class ServiceSettings(BaseSettings):
     def console_origin_list(self) -> list[str]:
         """VOC_CONSOLE_ORIGINS as a list (blank entries dropped)."""
         return [o.strip() for o in self.console_origins.split(",") if o.strip()]
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks_only(cls, value: str) -> str:
+        for entry in (p.strip() for p in value.split(",")):
+            try:
+                if entry:
+                    ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"VOC_TRUSTED_PROXIES: {entry!r} is not an IP address or network; '*' is never allowed"
+                ) from None
+        return value
+
+    @property
+    def trusted_proxy_list(self) -> list[str]:
+        return [p.strip() for p in self.trusted_proxies.split(",") if p.strip()]
 
     @field_validator("console_origins")
     @classmethod
