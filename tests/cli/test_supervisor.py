@@ -63,11 +63,15 @@ def test_the_start_report_masks_secrets_and_flags_unknown_variables() -> None:
             "VOC_SMTP_URL": "smtp://pager:mail-pass-9@mail.example:587",
             "VOC_FEEDBACK_RATE_LIMT_BURST": "2",
             "VOC_DATA_DIR": "/var/lib/voc",
+            "VOC_TOKEN_TTL_SECONDS": "120",
             "HOME": "/root",
         }
     )
     text = "\n".join(lines)
     assert "    VOC_FEEDBACK_RATE_LIMIT_BURST=2   (feedback)" in lines
+    assert any(line.startswith("    VOC_TOKEN_TTL_SECONDS=120   ") for line in lines), (
+        lines
+    )  # a lifetime, no secret
     assert "    VOC_JWT_SECRET=****   (all services)" in lines
     assert "    VOC_NOTIFY_DATABASE_URL=postgresql://voc:****@db:5432/notify   (notify)" in lines
     assert "    VOC_SMTP_URL=smtp://pager:****@mail.example:587   (notify)" in lines

@@ -55,6 +55,9 @@ def known_variables() -> dict[str, Variable]:
 
 
 def is_secret(name: str) -> bool:
+    # A lifetime or a count of a secret (VOC_TOKEN_TTL_SECONDS) is not one: shown, so it can be checked.
+    if name.endswith(("_SECONDS", "_DAYS", "_TTL", "_MAX_FAILURES")):
+        return False
     return any(marker in name for marker in SECRET_MARKERS)
 
 
