@@ -21,6 +21,8 @@ def test_the_store_manager_sees_targets_and_outreach_work(
 ) -> None:
     page = browser.new_page(viewport={"width": 1280, "height": 1400}, locale="en-US")
     errors = watch_page_errors(page)
+    missing: list[str] = []  # the console's own files, its icon included (it was /favicon.ico's 404)
+    page.on("console", lambda m: missing.append(m.text) if "Failed to load resource" in m.text else None)
     try:
         sign_in_console(page, running_system, MANAGER, lang="en")
 
@@ -45,6 +47,11 @@ def test_the_store_manager_sees_targets_and_outreach_work(
         page.locator("#lang").click()
         expect(page.locator("[data-testid=targets] th").first).to_have_text("매장·지역")
         page.screenshot(path=str(artifacts / "dashboard-targets-outreach.png"), full_page=True)
+        # On a phone the page fits its width: the wide tables scroll inside their cards.
+        page.set_viewport_size({"width": 390, "height": 844})
+        expect(gangnam).to_be_attached()
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390
         assert not errors, errors
+        assert not missing, missing
     finally:
         page.close()

@@ -19,6 +19,7 @@ DASHBOARD_ASSETS = {
     "dashboard.js": "text/javascript; charset=utf-8",
     "admin.js": "text/javascript; charset=utf-8",
     "dashboard.css": "text/css; charset=utf-8",
+    "icon.svg": "image/svg+xml",  # the staff app's mark (a browser asks for an icon on every load)
     # The console's labels, one file a language (session.js reads them before the first render).
     "i18n/ko.json": "application/json",
     "i18n/en.json": "application/json",
