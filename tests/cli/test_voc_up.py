@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -227,6 +228,47 @@ def test_voc_up_gives_up_on_a_service_that_refuses_its_configuration(tmp_path: P
     assert "restarting in" not in out  # never restarted
     log = (tmp_path / "logs" / "feedback.log").read_text()
     assert log.count("refusing to start") == 1, log
+
+
+def _up_env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VOC_")}
+    env.update({"VOC_DATA_DIR": str(tmp_path), "VOC_NATS_PORT": str(free_port())})
+    for name in SERVICES:
+        env[f"VOC_{name.upper()}_HTTP_PORT"] = str(free_port())
+        env[f"VOC_{name.upper()}_GRPC_PORT"] = str(free_port())
+    return {**env, **extra}
+
+
+def test_voc_up_refuses_a_port_in_use_and_a_stream_it_cannot_replicate(tmp_path: Path) -> None:
+    """Said in one line before anything starts: a port in use (it was "actions exited 5 times in
+    a row: SystemExit: 3" after 8 s, or nats-server's log as a traceback) and stream replicas a
+    single nats-server cannot hold (60 s of silence, then a TimeoutError traceback)."""
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen(1)
+        taken = holder.getsockname()[1]
+        for variable in ("VOC_ACTIONS_HTTP_PORT", "VOC_NATS_PORT"):
+            done = subprocess.run(
+                [sys.executable, "-m", "voc_cli", "up", "--no-seed"],
+                env=_up_env(tmp_path, **{variable: str(taken)}),
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
+            assert done.returncode == 1, done.stdout + done.stderr
+            assert f"[voc] cannot start: {variable} {taken} is in use" in done.stderr, done.stderr
+            assert "Traceback" not in done.stderr
+    done = subprocess.run(
+        [sys.executable, "-m", "voc_cli", "up", "--no-seed"],
+        env=_up_env(tmp_path, VOC_NATS_STREAM_REPLICAS="3"),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 1 and "VOC_NATS_STREAM_REPLICAS=3 needs a NATS cluster" in done.stderr, (
+        done.stderr
+    )
+    assert not (tmp_path / "logs").exists()  # nothing was started
 
 
 def check_push_allowlist(

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import sys
 import threading
 from pathlib import Path
@@ -40,6 +41,41 @@ def port_setting(name: str, default: int) -> int:
     return port
 
 
+def port_in_use(port: int, host: str) -> bool:
+    """Whether a server could not listen on `port` (as asyncio's would: SO_REUSEADDR, so a port
+    left in TIME_WAIT is free, one another program listens on or an outgoing connection holds is
+    not)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+            probe.listen(1)
+        except OSError:
+            return True
+    return False
+
+
+def refusal(ports: dict[str, int], *, nats_url: str | None) -> str | None:
+    """Why `voc up` cannot start with these settings, before it starts anything (else each service
+    would fail in its own log and `voc up` would give up on it after its restarts)."""
+    replicas = os.environ.get("VOC_NATS_STREAM_REPLICAS", "1").strip() or "1"
+    if nats_url is None and replicas != "1":
+        return (
+            f"VOC_NATS_STREAM_REPLICAS={replicas} needs a NATS cluster, and the nats-server voc up "
+            "starts is one node: use `voc up --scale 2` or give VOC_NATS_URL of a cluster"
+        )
+    host = os.environ.get("VOC_HOST", "127.0.0.1")
+    busy = [f"{name} {port}" for name, port in ports.items() if port_in_use(port, host)]
+    if busy:
+        return (
+            f"{', '.join(busy)} {'is' if len(busy) == 1 else 'are'} in use (another program listens "
+            "there, or an outgoing connection holds it); pick free ports, below the ephemeral range "
+            "(cat /proc/sys/net/ipv4/ip_local_port_range)"
+        )
+    return None
+
+
 def run(*, data_dir: Path, seed: bool = True) -> int:
     ports = {
         name: (
@@ -64,6 +100,16 @@ def run(*, data_dir: Path, seed: bool = True) -> int:
         push_allowed_hosts=default_push_hosts(),
         state_file=state_file(data_dir.resolve()),
     )
+    wanted = {
+        f"VOC_{n.upper()}_{kind}_PORT": p
+        for n, pair in ports.items()
+        for kind, p in zip(("HTTP", "GRPC"), pair, strict=True)
+    }
+    if config.nats_url is None:
+        wanted["VOC_NATS_PORT"] = config.nats_port
+    if (why := refusal(wanted, nats_url=config.nats_url)) is not None:
+        print(f"[voc] cannot start: {why}", file=sys.stderr, flush=True)
+        return 1
     system = System(config)
     stop = threading.Event()
     signal.signal(signal.SIGINT, lambda *_: stop.set())
@@ -77,6 +123,12 @@ def run(*, data_dir: Path, seed: bool = True) -> int:
             system.start()
         except ServiceFailed as exc:
             print(f"[voc] cannot start: {exc}", file=sys.stderr, flush=True)
+            return 1
+        except (TimeoutError, RuntimeError) as exc:  # nats-server exited, a service never ready
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            print(
+                f"[voc] cannot start: {first} (logs: {config.data_dir / 'logs'})", file=sys.stderr, flush=True
+            )
             return 1
         urls = {name: system.url(name) for name in ("feedback", "profile", "actions", "notify")}
         creds_path = config.data_dir / "demo-credentials.json"
