@@ -662,6 +662,7 @@ def test_the_catalog_covers_every_type_and_masks_what_identifies() -> None:
         ("https://localhost/x", "localhost"),
         ("ftp://hooks.example.com/x", "scheme"),
         ("https://hooks.example.com/x#frag", "fragment"),
+        ("https://hooks.example.com:0/x", "port 0"),
     ],
 )
 def test_with_no_allowlist_only_https_to_public_addresses(url: str, why: str) -> None:

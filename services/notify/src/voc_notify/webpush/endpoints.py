@@ -107,6 +107,8 @@ def _parse_endpoint(endpoint: str) -> _ParsedEndpoint:
         raise EndpointNotAllowed("endpoint has no host")
     if _ip_or_none(host) is None and not _HOST_RE.fullmatch(host):
         raise EndpointNotAllowed(f"invalid host {host!r}")
+    if port == 0:
+        raise EndpointNotAllowed("port 0 is not a port to connect to")
     effective_port = port if port is not None else _DEFAULT_PORTS[scheme]
     # What the previous client's (httpx's) URL parser refused on top of urlsplit's checks:
     # malformed IPv4/IPv6 literals, and IDNA "xn--" hosts (it compared them decoded).
