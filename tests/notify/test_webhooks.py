@@ -499,6 +499,9 @@ async def test_slack_and_teams_endpoints_get_their_shapes_signed(
         assert card["@type"] == "MessageCard" and card["title"] == "New alert (urgent) at s1"
         facts = {f["name"]: f["value"] for f in card["sections"][0]["facts"]}
         assert facts["alert_id"] == created.alert.id and facts["feedback_id"] == "fb-chat-1"
+        # What says nothing is left out of a message people read ("degraded: " on every alert).
+        assert all(value not in ("", "False", "None") for value in facts.values()), facts
+        assert "degraded" not in facts and "*degraded*" not in message["blocks"][1]["text"]["text"]
 
 
 async def test_a_rotated_secret_signs_from_then_on(notify_db: Database, receiver: WebhookReceiver) -> None:

@@ -26,10 +26,13 @@ _COLOURS: Final = {"urgent": "D7263D", "normal": "F4A259", "info": "5B8E7D"}
 
 
 def _facts(data: dict[str, Any], prefix: str = "") -> list[tuple[str, str]]:
-    """The payload flattened to (name, value) lines, in order."""
+    """The payload flattened to (name, value) lines, in order; what says nothing (empty, null,
+    false: "degraded: " on every alert) is left out of a message people read."""
     found: list[tuple[str, str]] = []
     for key, value in data.items():
         name = f"{prefix}{key}"
+        if value is None or value is False or value == "" or value == [] or value == {}:
+            continue
         if isinstance(value, dict):
             found.extend(_facts(value, f"{name}."))
         elif isinstance(value, list):
