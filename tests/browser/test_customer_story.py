@@ -94,7 +94,7 @@ def test_the_same_alert_in_the_staff_members_english(
     expect(page.locator("#plan-title")).to_have_text("Wait-time complaint — update and apologise")
     expect(page.locator("#plan-steps > li").first).to_contain_text("Before you approach")
     expect(page.locator("#plan-script")).to_contain_text("I'm sorry you've been waiting")
-    expect(page.locator("#reasons")).to_contain_text("complaints about wait_time")
+    expect(page.locator("#reasons")).to_contain_text("complaints in 30 days: Wait time")
     call = page.locator("#recent-contacts > li").first
     expect(call.locator(".contact-where")).to_have_text("Call center · 홍대입구점")
     expect(call.locator(".contact-category")).to_have_text("Wait time")

@@ -22,6 +22,7 @@ from voc_notify.facts import (
     PlanTexts,
     RecentContact,
     Signals,
+    Visit,
 )
 from voc_notify.models import Alert, Staff
 from voc_platform.db import Database
@@ -45,6 +46,7 @@ def customer(customer_id: str, *, household: tuple[HouseholdMember, ...] = ()) -
         ),
         household_relation="driver" if household else "",
         household=household,
+        last_visits=(Visit("s1", 900_000, 12_000.0),),
     )
 
 
@@ -129,6 +131,7 @@ async def test_the_detail_is_in_the_staff_members_language(notify_db: Database) 
     assert english["plan"]["steps"] == [{"text": "Greet by name", "role": "staff"}]
     assert english["plan"]["script"] == "Kim Minsu, we are sorry."
     assert english["context"]["recent_contacts"][0]["store_name"] == "Store 1"
+    assert english["context"]["last_visits"][0]["store_name"] == "Store 1"  # not the store's id
     async with notify_db.transaction() as s:
         staff = (await s.scalars(select(Staff).where(Staff.id == "lead"))).one()
         staff.language = "ko"

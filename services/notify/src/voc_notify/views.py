@@ -147,7 +147,7 @@ def localized(
     detail: dict[str, Any], alert: Alert, *, language: str, stores: Mapping[str, Store]
 ) -> dict[str, Any]:
     """`detail` in `language`: the title and body composed again in it, the plan's texts from
-    its translations, each signal reason's `text`, each recent contact's `store_name`."""
+    its translations, each signal reason's `text`, each recent contact's and visit's `store_name`."""
     detail = _in_language(detail, alert, language, stores)
     plan = detail.get("plan") or {}
     translated = next((t for t in plan.get("translations") or () if t.get("language") == language), None)
@@ -175,10 +175,11 @@ def localized(
                     for r in signals.get("reasons") or []
                 ],
             }
-        customer["recent_contacts"] = [
-            {**c, "store_name": stores[c["store_id"]].name if c["store_id"] in stores else c["store_id"]}
-            for c in customer.get("recent_contacts") or []
-        ]
+        for part in ("recent_contacts", "last_visits"):
+            customer[part] = [
+                {**c, "store_name": stores[c["store_id"]].name if c["store_id"] in stores else c["store_id"]}
+                for c in customer.get(part) or []
+            ]
     detail["context"] = detail["customer"]  # DESIGN §5 names it `context`; `customer` stays
     # The published taxonomy as of now (#20 §3), in the reader's language: the label of the
     # alert's category (a retired one keeps it) and the categories a correction may pick.

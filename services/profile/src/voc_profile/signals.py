@@ -122,7 +122,7 @@ def _repeat_issue(
             s.reasons.append(
                 Reason(
                     "repeat_issue",
-                    f"{count} complaints about {category} in {settings.repeat_window_days} days",
+                    f"{count} complaints in {settings.repeat_window_days} days: {label(category, 'en')}",
                     [i.feedback_id for i in recent if i.category == category],
                     f"{settings.repeat_window_days}일 동안 {label(category, 'ko')} 불만 {count}건",
                 )
@@ -211,12 +211,22 @@ def is_vip(customer: CustomerFacts, *, settings: Settings) -> bool:
 
 def vip_reason(customer: CustomerFacts) -> Reason:
     """Why a customer is a VIP."""
+    tier = TIER_LABELS.get(customer.tier, {"en": customer.tier, "ko": customer.tier})
     return Reason(
         "vip",
-        f"tier {customer.tier}, lifetime value {customer.lifetime_value:,.0f}",
+        f"{tier['en']} tier, lifetime value {customer.lifetime_value:,.0f}",
         [],
-        f"등급 {customer.tier}, 누적 구매 {customer.lifetime_value:,.0f}",
+        f"{tier['ko']} 등급, 누적 구매 {customer.lifetime_value:,.0f}",
     )
+
+
+#: The CRM tiers (`schemas.Tier`) as a reason reads them; another tier shows as it is stored.
+TIER_LABELS: dict[str, dict[str, str]] = {
+    "basic": {"en": "Basic", "ko": "일반"},
+    "silver": {"en": "Silver", "ko": "실버"},
+    "gold": {"en": "Gold", "ko": "골드"},
+    "vip": {"en": "VIP", "ko": "VIP"},
+}
 
 
 def chronic_reason(*, rank: int, complaint_count: int, settings: Settings, feedback_ids: list[str]) -> Reason:

@@ -651,7 +651,7 @@ function customerCard(c, category) {
     visits.length
       ? h('ul', { class: 'visits' }, visits.map((v) => h('li', {},
         h('span', {}, clock(v.visited_at_ms / 1000)),
-        h('span', { class: 'muted' }, v.store_id || ''),
+        h('span', { class: 'muted' }, v.store_name || v.store_id || ''),
         v.amount ? h('span', {}, money(v.amount, 'KRW')) : null)))
       : h('p', { class: 'muted' }, t('no_visits')),
     storyTimeline(c.recent_contacts || []),
