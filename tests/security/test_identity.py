@@ -114,6 +114,36 @@ def test_a_store_managers_feedback_reads_hold_only_their_store(
         assert {STORE_A, STORE_B} <= {s["store_id"] for s in everything.json()["by_store"]}
 
 
+def test_the_analyst_reads_feedback_without_the_personal_data_typed_into_it(secured: SecuredSystem) -> None:
+    """The analyst "takes no personal data out" (API.md): the phone number and e-mail a customer
+    typed are masked in the item, the list and the open cases, and no customer id is given; a
+    manager with the customer records reads them whole (security review)."""
+    feedback = secured.url("feedback")
+    typed = f"Call me back on 010-9999-8888 or evil@victim-mail.com ({secured.unique('pii')})"
+    body = {**secured.complaint(), "text": typed, "customer": {"loyalty_id": secured.loyalty_a}}
+    r = secured.http.post(f"{feedback}/v1/feedback", json=body, headers=secured.headers["key_a"])
+    assert r.status_code == 202, r.text
+    item_id = r.json()["id"]
+    analyst, manager = secured.headers["analyst"], secured.headers["manager_a"]
+
+    def linked() -> dict[str, Any] | None:  # profile links the customer a moment later
+        item: dict[str, Any] = secured.http.get(f"{feedback}/v1/feedback/{item_id}", headers=manager).json()
+        return item if item.get("customer_id") else None
+
+    whole = wait_for(linked)
+    assert whole["text"] == typed
+    seen = secured.http.get(f"{feedback}/v1/feedback/{item_id}", headers=analyst).json()
+    listed = secured.http.get(f"{feedback}/v1/feedback", params={"limit": 500}, headers=analyst).json()[
+        "items"
+    ]
+    cases = secured.http.get(f"{feedback}/v1/analytics/open-cases", params={"limit": 200}, headers=analyst)
+    texts = [seen["text"], next(i["text"] for i in listed if i["id"] == item_id)]
+    texts += [c["text"] for c in cases.json()["cases"] if c["id"] == item_id]
+    for text in texts:
+        assert "9999-8888" not in text and "victim-mail" not in text and "***8888" in text, text
+    assert seen["customer_id"] is None and all(i["customer_id"] is None for i in listed)
+
+
 def test_a_store_managers_outreach_lists_and_customers_are_their_stores(
     secured: SecuredSystem, both_stores: dict[str, list[str]]
 ) -> None:

@@ -21,6 +21,7 @@ from voc_feedback.listing import FeedbackFilter, apply_filter
 from voc_feedback.models import ClassificationCorrection, Feedback, FollowUp, TimelineEntry
 from voc_feedback.settings import Settings
 from voc_feedback.stores import store_names
+from voc_platform.masking import mask_text
 
 
 @dataclass(frozen=True, slots=True)
@@ -253,10 +254,16 @@ async def analytics(
 
 
 async def open_cases(
-    session: AsyncSession, *, where: FeedbackFilter, limit: int, now: float | None = None
+    session: AsyncSession,
+    *,
+    where: FeedbackFilter,
+    limit: int,
+    now: float | None = None,
+    personal: bool = True,
 ) -> list[dict[str, Any]]:
     """Cases still waiting for the frontline, oldest first, with their age and whether a person
-    corrected their labels (#17)."""
+    corrected their labels (#17); `personal` False: the phone numbers and e-mails in the texts
+    masked (`Access.personal_data`)."""
     now = time.time() if now is None else now
     names = await store_names(session)
     query = apply_filter(select(Feedback), where).where(Feedback.status.in_(OPEN_STATUSES))
@@ -284,7 +291,7 @@ async def open_cases(
             "confidence": r.confidence,
             "uncertain": r.uncertain,
             "corrected": r.id in corrected,
-            "text": (r.text or "")[:140],
+            "text": (r.text or "")[:140] if personal else mask_text(r.text or "", limit=140),
             "received_at": r.received_at,
             "age_seconds": round(now - r.received_at, 1),
             "escalated": r.escalated,

@@ -76,6 +76,14 @@ class Access:
     def is_admin(self) -> bool:
         return self.caller is not None and self.caller.is_admin
 
+    @property
+    def personal_data(self) -> bool:
+        """Whether the reader sees what identifies a customer in an item: the phone or e-mail a
+        customer typed, and the customer id. A store key reads its own submissions whole; staff
+        only with the customer records' permission (not the analyst, who takes no personal data
+        out, API.md)."""
+        return self.caller is None or self.caller.may(Permission.CUSTOMER_READ)
+
     def check(self, params: FilterParams) -> None:
         """403 for a store (or, for staff, an area) outside the reader's scope: the answer
         would be empty, and an empty answer tells as much as a count."""

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from voc_platform.masking import mask_text
 from voc_platform.moments import event_time_problem
 from voc_platform.records import copy_fields
 
@@ -186,7 +187,10 @@ class FeedbackSummary(BaseModel):
     reopens_id: str | None
 
     @classmethod
-    def of(cls, row: Feedback) -> FeedbackSummary:
+    def of(cls, row: Feedback, *, personal: bool = True) -> FeedbackSummary:
+        """`personal` False (a reader without customer records, `Access.personal_data`): the
+        phone numbers and e-mails in the text masked, no customer id."""
+        hidden: dict[str, Any] = {} if personal else {"text": masked_text(row.text), "customer_id": None}
         return copy_fields(
             cls,
             row,
@@ -194,7 +198,13 @@ class FeedbackSummary(BaseModel):
             occurred_at=_ts(row.occurred_at),
             received_at=_ts(row.received_at),
             classification=Classification.of(row),
+            **hidden,
         )
+
+
+def masked_text(text: str | None) -> str | None:
+    """A feedback text without the phone numbers and e-mails a customer typed into it, whole."""
+    return None if text is None else mask_text(text, limit=MAX_TEXT_CHARS)
 
 
 class CorrectionIn(Strict):
@@ -247,9 +257,10 @@ class FeedbackOut(FeedbackSummary):
         *,
         follow_up: FollowUpOut | None = None,
         correction: Correction | None = None,
+        personal: bool = True,
     ) -> FeedbackOut:
         return cls(
-            **FeedbackSummary.of(row).model_dump(),
+            **FeedbackSummary.of(row, personal=personal).model_dump(),
             timeline=[TimelineOut.of(t) for t in timeline],
             follow_up=follow_up,
             correction=CorrectionOut.of(correction) if correction is not None else None,

@@ -85,6 +85,7 @@ def _timezone(name: str) -> ZoneInfo:
 class OpenCasesQuery(NamedTuple):
     where: FeedbackFilter
     limit: int
+    personal: bool
 
 
 async def open_cases_query(
@@ -95,7 +96,7 @@ async def open_cases_query(
 ) -> OpenCasesQuery:
     access = await reader.query_scope(request, Permission.ANALYTICS, allowed={"store_id", "area_id", "limit"})
     where = feedback_filter(access, place, since=None, until=None)
-    return OpenCasesQuery(where, limit)
+    return OpenCasesQuery(where, limit, access.personal_data)
 
 
 @router.get("/v1/analytics", responses={401: {}, 403: {}, 422: {}, 429: {}})
@@ -112,7 +113,7 @@ async def read_analytics(
 async def read_open_cases(
     query: Annotated[OpenCasesQuery, Depends(open_cases_query)], session: SessionDep
 ) -> Response:
-    cases = await analytics.open_cases(session, where=query.where, limit=query.limit)
+    cases = await analytics.open_cases(session, where=query.where, limit=query.limit, personal=query.personal)
     return Response(orjson.dumps({"cases": cases}), media_type="application/json")
 
 

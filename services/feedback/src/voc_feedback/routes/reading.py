@@ -38,6 +38,7 @@ class ListQuery(NamedTuple):
     where: FeedbackFilter
     limit: int
     cursor: str | None
+    personal: bool
 
 
 async def list_query(
@@ -52,7 +53,9 @@ async def list_query(
     access = await reader.query_scope(
         request, Permission.FEEDBACK_READ, allowed=FILTER_PARAMS | {"limit", "cursor"}
     )
-    return ListQuery(feedback_filter(access, params, since=since, until=until), limit, cursor)
+    return ListQuery(
+        feedback_filter(access, params, since=since, until=until), limit, cursor, access.personal_data
+    )
 
 
 class ExportQuery(NamedTuple):
@@ -93,7 +96,9 @@ async def list_items(query: Annotated[ListQuery, Depends(list_query)], session: 
     rows, next_cursor = await listing.list_feedback(
         session, where=query.where, limit=query.limit, cursor=query.cursor
     )
-    return FeedbackPage(items=[FeedbackSummary.of(r) for r in rows], next_cursor=next_cursor)
+    return FeedbackPage(
+        items=[FeedbackSummary.of(r, personal=query.personal) for r in rows], next_cursor=next_cursor
+    )
 
 
 @router.get(
@@ -141,4 +146,6 @@ async def read(
         shown = access.is_admin and follow_ups.is_open(follow, now=time.time())
         follow_out = FollowUpOut.of(follow, url=links.url(follow.id) if shown else None)
     correction = await corrections.latest(session, feedback_id=feedback_id)
-    return FeedbackOut.of(found.row, found.timeline, follow_up=follow_out, correction=correction)
+    return FeedbackOut.of(
+        found.row, found.timeline, follow_up=follow_out, correction=correction, personal=access.personal_data
+    )
