@@ -83,7 +83,7 @@ async def test_the_corrected_category_is_the_story(profile: Profile) -> None:
     signals = after["signals"]
     assert signals["repeat_issue"] and signals["repeat_counts"] == {"wait_time": 2}
     repeat = next(r for r in signals["reasons"] if r["signal"] == "repeat_issue")
-    assert "wait_time" in repeat["reason"] and "corr-1" in repeat["feedback_ids"]
+    assert repeat["reason"].endswith("Wait time") and "corr-1" in repeat["feedback_ids"]
 
     # An older correction arriving late changes nothing; neither does a redelivery.
     await hear(profile, corrected("corr-1", category="cleanliness", at=now - 60, correction_id="c-0"))

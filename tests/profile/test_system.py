@@ -13,6 +13,7 @@ import pytest
 from tests.conftest import RunningSystem
 from tests.support.system import copied_identifiers, login, post_feedback, wait_for
 from voc.profile.v1 import profile_pb2, profile_pb2_grpc
+from voc_platform.taxonomy import label
 
 # Who is paged depends on the plan (a repeat issue may go to the manager): ask each of them.
 SEOUL_STAFF = (
@@ -63,7 +64,8 @@ def test_repeat_issue_is_in_the_alert_and_alerts_join_the_timeline(running_syste
     signals = alert["customer"]["signals"]
     category = alert["feedback"]["category"]
     assert signals["repeat_issue"] is True and signals["repeat_counts"][category] == 2
-    assert any(r["signal"] == "repeat_issue" and category in r["reason"] for r in signals["reasons"])
+    named = label(category, "en")  # the category's label, not its code
+    assert any(r["signal"] == "repeat_issue" and r["reason"].endswith(named) for r in signals["reasons"])
     assert first_alert["customer"]["signals"]["repeat_issue"] is False
 
     customer_id = alert["customer"]["customer_id"]
