@@ -224,6 +224,15 @@ def test_bad_requests_outside_the_body(feedback_service: FeedbackService, key: d
     problem(
         httpx.post(url, content=b"[1,2", headers={**key["headers"], "Content-Type": "application/json"}), 400
     )
+    # Not JSON at all: 415 saying so (it was 422 "Input should be a valid dictionary").
+    for media, content in (
+        ("text/plain", b'{"store_id": "x"}'),
+        ("application/x-www-form-urlencoded", b"store_id=x&channel=kiosk&text=ok"),
+    ):
+        refused = problem(
+            httpx.post(url, content=content, headers={**key["headers"], "Content-Type": media}), 415
+        )
+        assert "application/json" in refused["detail"]
     problem(
         httpx.post(
             url, content=b"x" * (65 * 1024), headers={**key["headers"], "Content-Type": "application/json"}

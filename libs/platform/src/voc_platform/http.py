@@ -81,6 +81,13 @@ def problem_response(
     return Response(orjson.dumps(body), status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
+def _json_body(request: Request) -> bool:
+    """Whether the body was read as JSON: `application/json`, a `+json` type, or no Content-Type
+    (FastAPI reads that as JSON too)."""
+    media = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    return media in ("", "application/json") or media.endswith("+json")
+
+
 def _field_path(loc: Sequence[Any]) -> str:
     parts = [str(p) for p in loc]
     return ".".join(parts)
@@ -101,6 +108,12 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     async def on_validation(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, RequestValidationError)
+        if not _json_body(request) and any(tuple(e.get("loc", ()))[:1] == ("body",) for e in exc.errors()):
+            # A form, text or no Content-Type where a JSON body is read (routes that take CSV or a
+            # form read the body themselves): say so, rather than "Input should be a valid dictionary".
+            return problem_response(
+                415, "The body must be JSON (Content-Type: application/json).", instance=request.url.path
+            )
         errors = []
         for err in exc.errors():
             loc = list(err.get("loc", ()))
