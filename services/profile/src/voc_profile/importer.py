@@ -68,6 +68,24 @@ class ImportReport:
         if len(self.errors) < MAX_REPORTED_ERRORS:
             self.errors.append(RowError(line, field_name, message))
 
+    def counts(self) -> tuple[int, int, int, int, int, int, int]:
+        """What `restore` puts back: the counters and how many errors were reported."""
+        return (
+            self.created,
+            self.updated,
+            self.inserted,
+            self.unchanged,
+            self.duplicates,
+            self.failed,
+            len(self.errors),
+        )
+
+    def restore(self, counts: tuple[int, int, int, int, int, int, int]) -> None:
+        """Forget what was counted since `counts()` (a batch that rolled back)."""
+        *values, errors = counts
+        self.created, self.updated, self.inserted, self.unchanged, self.duplicates, self.failed = values
+        del self.errors[errors:]
+
     def to_dict(self, *, with_errors: bool = True) -> dict[str, Any]:
         body: dict[str, Any] = {
             "import_id": self.import_id,
@@ -166,12 +184,15 @@ def _customer_row(line: int, item: CustomerIn, settings: Settings) -> _CustomerR
 async def _write_customers(
     database: Database, rows: list[_CustomerRow], report: ImportReport, settings: Settings, actor: Actor
 ) -> None:
+    counted = report.counts()
     try:
         async with database.transaction() as session:
             await _write_customer_batch(session, rows, report)
     except IntegrityError:
-        # A concurrent writer (an event) attached one of these identifiers meanwhile:
-        # redo this batch row by row, which resolves against the committed state.
+        # A concurrent writer (an event, another import) attached one of these identifiers
+        # meanwhile: redo this batch row by row, which resolves against the committed state,
+        # counting only that (the rolled-back batch had counted its rows already).
+        report.restore(counted)
         await _write_customer_rows(database, rows, report, settings=settings, actor=actor)
 
 
