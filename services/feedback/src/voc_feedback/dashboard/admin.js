@@ -279,7 +279,7 @@
       for (const p of data.playbooks) {
         const row = el("tr", {"data-id": p.id, "data-version": String(p.version)});
         const title = p.title ? (p.title[lang] || p.title.en || p.title.ko) : "";
-        cells(row, [p.id, p.version, p.kind, title, p.source_file,
+        cells(row, [p.id, p.version, labelsOf("playbook_kinds")[p.kind] || p.kind, title, p.source_file,
           // Only where an earlier version exists (the service still decides, 409 otherwise).
           p.version > 1 ? td(button("rollback", () => rollBack(p.id), {class: "rollback"})) : td()]);
         body.append(row);
@@ -391,7 +391,8 @@
         `${t("tx_version")}: ${data.version}`;
       for (const c of data.categories) {
         const row = el("tr", {"data-id": c.id, "data-retired": String(c.retired)});
-        cells(row, [c.id, c.ko, c.en, c.parent, c.severity, c.department, t(c.retired ? "retired" : "active"),
+        cells(row, [c.id, c.ko, c.en, c.parent, labelsOf("severities")[c.severity] || c.severity, c.department,
+          t(c.retired ? "retired" : "active"),
           c.retired ? td() : td(button("retire", () => retire(c.id), {class: "retire"}))]);
         row.children[6].classList.add("status");
         body.append(row);
