@@ -42,6 +42,9 @@ def test_a_cx_admin_adds_a_category_and_sees_an_orphaning_retirement_refused(
         page.click("#nav button[data-view=taxonomy]")
         table = page.locator("[data-testid=taxonomy-table]")
         expect(table.locator("tr[data-id=food_safety]")).to_have_count(1)
+        # The severity reads as a label ("High"), not its code.
+        severity = table.locator("tr[data-id=food_safety] td").nth(4)
+        expect(severity).to_have_text("High")
         before = httpx.get(f"{actions}/v1/taxonomy").json()["version"]
 
         form = page.locator("#category-form")
