@@ -68,8 +68,7 @@ async def test_repeat_issue_window_and_count(profile: Profile) -> None:
     assert sig["repeat_issue"] is True and sig["repeat_counts"] == {"wait_time": 3, "cleanliness": 1}
     [why] = reason(sig, "repeat_issue")
     assert (
-        why["feedback_ids"] == ["w40", "w20", "w2"]
-        and why["reason"] == "3 complaints in 45 days: Wait time"
+        why["feedback_ids"] == ["w40", "w20", "w2"] and why["reason"] == "3 complaints in 45 days: Wait time"
     )
 
     # Wider than the summary kept (90 days): the history is read, the 100-day-old complaint counts.
