@@ -3,6 +3,7 @@ acknowledgement stops all further paging. Also the degraded paths of the alert p
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -12,7 +13,7 @@ from sqlalchemy import func, select
 
 from tests.conftest import DatabaseFactory
 from voc.common.v1 import common_pb2
-from voc_notify import alerts, lifecycle
+from voc_notify import alerts, lifecycle, views
 from voc_notify.clients import Upstreams
 from voc_notify.facts import UNKNOWN_CUSTOMER, AlertInput, EscalationStep, Feedback, Plan, Sla
 from voc_notify.models import Alert, Delivery, Device, EscalationTimer, Staff, Store, outbox_table
@@ -193,3 +194,31 @@ async def test_degraded_paths_when_profile_and_actions_are_down() -> None:
         assert "actions service unavailable" in plan.matched_because[0]
     finally:
         await upstreams.close()
+
+
+async def test_a_due_timer_waits_for_an_ack_in_progress_instead_of_deadlocking(db: Database) -> None:
+    """PostgreSQL: an acknowledgement locks the alert and then its timers; the escalation pass
+    locks due timers and then the alert. The pass now skips an alert a staff action holds (the
+    timer stays pending), so neither waits for the other, and the next pass sees the ack."""
+    if db.sqlite:
+        pytest.skip("SQLite runs one writer at a time: the two transactions cannot overlap")
+    now = time.time()
+    alert_id = await new_alert(db, "f-race", now)
+    worker = EscalationWorker(db, Settings(), AlertBroker(), lambda: None)
+    lead = Principal("lead", "shift_lead", ("s1",), None)
+    held, release = asyncio.Event(), asyncio.Event()
+
+    async def acknowledge() -> None:
+        async with db.transaction() as s:
+            alert = await views.visible_alert(s, alert_id=alert_id, principal=lead, for_update=True)
+            held.set()
+            await release.wait()
+            await lifecycle.acknowledge(s, alert=alert, principal=lead, now=now + 61)
+
+    ack = asyncio.create_task(acknowledge())
+    await held.wait()
+    await asyncio.wait_for(worker.fire_due(now + 61), 10)  # does not wait for the ack's lock
+    release.set()
+    await asyncio.wait_for(ack, 10)
+    await worker.fire_due(now + 62)
+    assert await deliveries_for(db, alert_id) == ["lead:cancelled"], "no page after the ack"

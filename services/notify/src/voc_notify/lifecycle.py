@@ -142,8 +142,20 @@ async def _tell_cases(session: AsyncSession, alert: Alert, subject: str, message
 async def escalate(
     session: AsyncSession, *, timer: EscalationTimer, now: float
 ) -> tuple[Alert, list[Candidate]] | None:
-    """Fire one due timer: page the next roles, or tell the manager the resolve SLA passed."""
-    alert = await session.get(Alert, timer.alert_id)
+    """Fire one due timer: page the next roles, or tell the manager the resolve SLA passed.
+
+    On PostgreSQL the alert is locked first, skipping one that an acknowledgement or a resolve
+    holds: the timer stays pending and the next pass decides on the alert as that left it. (A
+    staff action locks the alert and then its timers; waiting here, with the timer locked, would
+    deadlock with it, and not locking would decide on a stale status.)"""
+    alert = await session.get(
+        Alert,
+        timer.alert_id,
+        with_for_update={"key_share": True, "skip_locked": True},
+        populate_existing=True,
+    )
+    if alert is None and await session.scalar(select(Alert.id).where(Alert.id == timer.alert_id)):
+        return None  # held by a staff action now: the next pass
     timer.status = "fired"
     if alert is None:
         return None

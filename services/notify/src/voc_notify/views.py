@@ -73,8 +73,11 @@ async def visible_alert(
     """The alert, if the principal may see it (their scope, or they were sent it); another
     store's is answered like a missing one. `for_update`: locked until the transaction ends
     (PostgreSQL), for a change decided on its state: two staff acknowledging at once both read
-    it open and both answered 200, and concurrent resolves each published their events."""
-    alert = await session.get(Alert, alert_id, with_for_update=for_update, populate_existing=for_update)
+    it open and both answered 200, and concurrent resolves each published their events. FOR NO
+    KEY UPDATE, so rows that reference the alert (recipients, deliveries) can still be added;
+    the escalation worker skips an alert locked so (`lifecycle.escalate`)."""
+    lock = {"key_share": True} if for_update else None
+    alert = await session.get(Alert, alert_id, with_for_update=lock, populate_existing=for_update)
     if alert is None:
         raise NotFound(f"No alert '{alert_id}'.")
     if not visible_to(principal, store_id=alert.store_id, area_id=alert.area_id):
