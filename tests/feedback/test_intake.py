@@ -136,6 +136,7 @@ def test_concurrent_requests_with_one_key_make_one_item(
     body = {"store_id": STORE, "channel": "app", "text": "같은 요청이 여러 번 왔어요"}
     idem = str(uuid.uuid4())
     before = count(feedback_service)
+    key = feedback_service.new_key(STORE, name="retrying app")  # its own rate-limit bucket
 
     async def burst(bodies: list[dict[str, Any]]) -> list[httpx.Response]:
         headers = {**key["headers"], "Idempotency-Key": idem}

@@ -136,9 +136,12 @@ def test_the_analyst_reads_feedback_without_the_personal_data_typed_into_it(secu
     listed = secured.http.get(f"{feedback}/v1/feedback", params={"limit": 500}, headers=analyst).json()[
         "items"
     ]
-    cases = secured.http.get(f"{feedback}/v1/analytics/open-cases", params={"limit": 200}, headers=analyst)
-    texts = [seen["text"], next(i["text"] for i in listed if i["id"] == item_id)]
-    texts += [c["text"] for c in cases.json()["cases"] if c["id"] == item_id]
+    cases = secured.http.get(
+        f"{feedback}/v1/analytics/open-cases", params={"limit": 200, "store_id": STORE_A}, headers=analyst
+    ).json()["cases"]
+    case = [c["text"] for c in cases if c["id"] == item_id]
+    assert case, "the new case is among store A's open cases"
+    texts = [seen["text"], next(i["text"] for i in listed if i["id"] == item_id), *case]
     for text in texts:
         assert "9999-8888" not in text and "victim-mail" not in text and "***8888" in text, text
     assert seen["customer_id"] is None and all(i["customer_id"] is None for i in listed)

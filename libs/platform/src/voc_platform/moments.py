@@ -25,3 +25,15 @@ def event_time_problem(epoch: float, *, now: float | None = None) -> str | None:
     if epoch > (time.time() if now is None else now) + FUTURE_SLACK_SECONDS:
         return "is in the future"
     return None
+
+
+def checked_event_time(value: datetime | None, *, field: str) -> datetime | None:
+    """A request's datetime of an event, as its schema's validator: with an offset, and a real
+    moment (`event_time_problem`); ValueError naming `field` otherwise."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        raise ValueError(f"{field} needs a time zone offset (e.g. 2026-11-23T09:30:00+09:00)")
+    if (problem := event_time_problem(value.timestamp())) is not None:
+        raise ValueError(f"{field} {problem}")
+    return value

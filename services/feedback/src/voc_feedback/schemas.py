@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from voc_platform.masking import mask_text
-from voc_platform.moments import event_time_problem
+from voc_platform.moments import checked_event_time
 from voc_platform.records import copy_fields
 
 if TYPE_CHECKING:
@@ -100,13 +100,7 @@ class FeedbackIn(Strict):
     @field_validator("occurred_at")
     @classmethod
     def _a_real_moment(cls, value: datetime | None) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError("occurred_at needs a time zone offset (e.g. 2026-11-23T09:30:00+09:00)")
-        if (problem := event_time_problem(value.timestamp())) is not None:
-            raise ValueError(f"occurred_at {problem}")
-        return value
+        return checked_event_time(value, field="occurred_at")
 
     @model_validator(mode="after")
     def _needs_content(self) -> FeedbackIn:
@@ -143,8 +137,19 @@ class TimelineOut(BaseModel):
     detail: dict[str, Any]
 
     @classmethod
-    def of(cls, entry: TimelineEntry) -> TimelineOut:
-        return cls(at=_ts(entry.at), kind=entry.kind, actor=entry.actor, detail=entry.detail)
+    def of(cls, entry: TimelineEntry, *, personal: bool = True) -> TimelineOut:
+        """`personal` False: the free text people wrote on it (a resolution's note, an answer's
+        comment) without the phone numbers and e-mails in it (`FeedbackSummary.of`)."""
+        detail = entry.detail
+        if not personal:
+            detail = {
+                k: masked_text(v) if k in _FREE_TEXT and isinstance(v, str) else v for k, v in detail.items()
+            }
+        return cls(at=_ts(entry.at), kind=entry.kind, actor=entry.actor, detail=detail)
+
+
+#: The timeline details people write (the others are ids, outcomes and counts).
+_FREE_TEXT = frozenset({"note", "comment"})
 
 
 class FollowUpOut(BaseModel):
@@ -261,7 +266,7 @@ class FeedbackOut(FeedbackSummary):
     ) -> FeedbackOut:
         return cls(
             **FeedbackSummary.of(row, personal=personal).model_dump(),
-            timeline=[TimelineOut.of(t) for t in timeline],
+            timeline=[TimelineOut.of(t, personal=personal) for t in timeline],
             follow_up=follow_up,
             correction=CorrectionOut.of(correction) if correction is not None else None,
         )

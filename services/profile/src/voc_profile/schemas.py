@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from voc_platform.moments import event_time_problem
+from voc_platform.moments import checked_event_time
 
 Tier = Annotated[str, Field(pattern=r"^(basic|silver|gold|vip)$")]
 Relation = Annotated[str, Field(pattern=r"^(owner|driver|family_member)$")]
@@ -91,13 +91,7 @@ class CheckinIn(BaseModel):
     @field_validator("occurred_at")
     @classmethod
     def _a_real_moment(cls, value: datetime | None) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError("occurred_at needs a time zone offset (e.g. 2026-11-23T09:30:00+09:00)")
-        if (problem := event_time_problem(value.timestamp())) is not None:
-            raise ValueError(f"occurred_at {problem}")
-        return value
+        return checked_event_time(value, field="occurred_at")
 
 
 class CheckinAccepted(BaseModel):

@@ -47,7 +47,10 @@ class Settings(ServiceSettings):
     def _tiers(cls, value: object) -> object:
         if isinstance(value, str):
             tiers = tuple(t.strip() for t in value.split(",") if t.strip())
-            if not tiers:
-                raise ValueError("one tier or more, comma-separated (e.g. vip,gold)")
+            # The CRM's tiers (schemas.Tier); the old JSON form ["vip"] would split into none.
+            if not tiers or any(t not in ("basic", "silver", "gold", "vip") for t in tiers):
+                raise ValueError(
+                    "one tier or more of basic, silver, gold, vip, comma-separated (e.g. vip,gold)"
+                )
             return tiers
         return value

@@ -99,9 +99,9 @@ def security(environ: Mapping[str, str]) -> NatsSecurity:
 
 
 async def connect(url: str) -> Client:
-    """One try at each server, then `NoServersError` (the command says NATS does not answer and
-    exits 1). nats-py reads `max_reconnect_attempts=0` as "for ever", and logs each failed try
-    with its traceback unless given an error callback."""
+    """A few quick tries at each server, then `NoServersError` (the command says NATS does not
+    answer and exits 1). nats-py reads `max_reconnect_attempts=0` as "for ever" (1 gives two
+    tries a server), and logs each failed try with its traceback unless given an error callback."""
     servers = [s.strip() for s in url.split(",") if s.strip()]
 
     async def quiet(_: Exception) -> None:
@@ -112,6 +112,7 @@ async def connect(url: str) -> Client:
         name="voc-cli",
         connect_timeout=2,
         max_reconnect_attempts=1,
+        reconnect_time_wait=0,
         allow_reconnect=False,
         error_cb=quiet,
         **security(os.environ).connect_options(servers),

@@ -52,14 +52,15 @@ def embedded_ipv4(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | Non
 
 
 def is_public(address: IpAddress) -> bool:
-    """A global unicast address: not private, loopback, link-local, reserved, multicast, …, and
-    for an IPv6 form that carries an IPv4 address, that IPv4 address too."""
+    """A global unicast address: not private, loopback, link-local, reserved, multicast, …; an
+    IPv6 form that carries an IPv4 address is decided by that IPv4 address alone (Python's own
+    tables for 6to4 and NAT64 changed between 3.11 patch releases, CVE-2024-4032)."""
     if isinstance(address, ipaddress.IPv6Address):
         if address in _LOCAL_NAT64:
             return False
         inner = embedded_ipv4(address)
-        if inner is not None and not is_public(inner):
-            return False
+        if inner is not None:
+            return is_public(inner)
     return address.is_global and not address.is_multicast
 
 

@@ -1,0 +1,35 @@
+"""What a reader without the customer records (the analyst) reads of an item: the free text
+people wrote, on the item and on its timeline, without the phone numbers and e-mails in it; ids
+and outcomes as they are (security review of 2026-12-06; the item's text is covered end to end
+in tests/security/test_identity.py)."""
+
+from __future__ import annotations
+
+from voc_feedback.models import TimelineEntry
+from voc_feedback.schemas import TimelineOut
+
+ALERT_ID = "01a24d2e-7253-8576-b376-291c7c035f79"  # digits a phone pattern could take for a number
+
+
+def entry(**detail: object) -> TimelineEntry:
+    return TimelineEntry(
+        feedback_id="f-1", at=1_790_000_000.0, kind="resolved", actor="staff:s1", detail=detail
+    )
+
+
+def test_a_resolution_note_is_masked_for_a_reader_without_customer_records() -> None:
+    resolved = entry(alert_id=ALERT_ID, outcome="refunded", note="Called back on 010-1234-5678, mail a@b.co")
+    masked = TimelineOut.of(resolved, personal=False).detail
+    assert masked == {
+        "alert_id": ALERT_ID,
+        "outcome": "refunded",
+        "note": "Called back on ***5678, mail ***@***",
+    }
+    assert TimelineOut.of(resolved).detail["note"] == "Called back on 010-1234-5678, mail a@b.co"
+
+
+def test_an_answers_comment_is_masked_and_its_numbers_kept() -> None:
+    answered = entry(csat=1, comment="+82 10 1234 5678 아무도 연락 안 왔어요", feedback_id=ALERT_ID)
+    masked = TimelineOut.of(answered, personal=False).detail
+    assert masked["comment"] == "***5678 아무도 연락 안 왔어요" and masked["csat"] == 1
+    assert masked["feedback_id"] == ALERT_ID
