@@ -193,3 +193,22 @@ async def test_concurrent_imports_of_one_file_count_each_row_once(profile: Profi
         assert report["created"] + report["updated"] + report["failed"] + report["duplicates"] == 200, report
     assert sum(a.json()["created"] for a in answers) == 200
     assert await profile.count(Customer) >= 200
+
+
+async def test_concurrent_visit_imports_count_each_visit_once(profile: Profile) -> None:
+    """A visit another import committed meanwhile is not one this import inserted (PostgreSQL:
+    the table was counted before and after, and a concurrent commit landed in between)."""
+    headers = {**profile.admin, "Content-Type": "text/csv"}
+    await profile.client.post(
+        "/v1/customers:import", headers=headers, content=customers_csv(40, start=80_000)
+    )
+    visits = "loyalty_id,store_id,visited_at,amount\n" + "".join(
+        f"L-{80_000 + i:05d},store-gangnam,2025-03-01T12:{i:02d}:00+09:00,1000\n" for i in range(40)
+    )
+    answers = await asyncio.gather(
+        *(profile.client.post("/v1/visits:import", headers=headers, content=visits) for _ in range(4))
+    )
+    reports = [a.json() for a in answers]
+    assert all(a.status_code == 200 for a in answers), reports
+    assert all(r["inserted"] + r["unchanged"] == 40 for r in reports), reports
+    assert sum(r["inserted"] for r in reports) == 40, reports

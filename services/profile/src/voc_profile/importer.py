@@ -397,11 +397,9 @@ async def _write_visit_batch(
     builder = postgresql.insert if dialect == "postgresql" else sqlite.insert
     stmt = builder(Visit).on_conflict_do_nothing(index_elements=["customer_id", "store_id", "visited_at"])
     customers = {v["customer_id"] for v in values}
-    counted = select(func.count()).select_from(Visit).where(Visit.customer_id.in_(customers))
-    before = await session.scalar(counted)
-    await session.execute(stmt, values)
-    after = await session.scalar(counted)
-    inserted = int(after or 0) - int(before or 0)
+    # The rows this statement inserted (a row another import committed meanwhile is not one):
+    # counting the table before and after took that commit for ours on PostgreSQL.
+    inserted = len((await session.execute(stmt.returning(Visit.customer_id), values)).all())
     report.inserted += inserted
     report.unchanged += len(values) - inserted
     # A visit after a stated revisit intent clears churn risk: recompute only those customers.
