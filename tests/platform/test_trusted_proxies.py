@@ -8,49 +8,18 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from voc_cli.supervisor import free_port
+from tests.support.processes import service_process
 
 
 def notify(tmp_path: Path, **extra: str) -> Iterator[str]:
-    http = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("VOC_")}
-    env.update(
-        {
-            "VOC_DATA_DIR": str(tmp_path),
-            "VOC_NOTIFY_HTTP_PORT": str(http),
-            "VOC_NOTIFY_GRPC_PORT": str(free_port()),
-            "VOC_NATS_URL": f"nats://127.0.0.1:{free_port()}",  # nobody there: logins answer anyway
-            "VOC_LOG_FORMAT": "text",
-            "VOC_LOGIN_ADDRESS_BURST": "3",
-            **extra,
-        }
-    )
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "voc_notify"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    url = f"http://127.0.0.1:{http}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert proc.poll() is None, "notify exited"
-            try:
-                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, "notify did not start"
-            time.sleep(0.1)
+    with service_process("voc_notify", tmp_path, VOC_LOGIN_ADDRESS_BURST="3", **extra) as url:
         yield url
-    finally:
-        proc.terminate()
-        proc.wait(20)
 
 
 def failed_logins(url: str, forwarded_for: list[str]) -> list[int]:

@@ -10,13 +10,17 @@ thread's stack there, and the failure shows that with the process's signal masks
 
 from __future__ import annotations
 
+import contextlib
+import os
 import signal
 import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 FAULTHANDLER_ENV = {"PYTHONFAULTHANDLER": "1"}
@@ -105,3 +109,44 @@ class CliProcess:
     def stop(self, signum: signal.Signals = signal.SIGINT) -> int:
         """`interrupt` with `signum`: its exit code."""
         return interrupt(self.proc, output=self.output, reader=self._reader, signum=signum)
+
+
+@contextlib.contextmanager
+def service_process(module: str, data_dir: Path, **settings: str) -> Iterator[str]:
+    """One service as its own process (`python -m voc_<name>`) on free ports, with `data_dir`,
+    no NATS to reach (its REST API answers anyway), text logs and `settings` (VOC_* variables),
+    until its `/healthz` answers: its URL, for the block; terminated after it."""
+    from voc_cli.supervisor import free_port  # the CLI's, as the suite's other systems use
+
+    name = module.removeprefix("voc_").upper()
+    http = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VOC_")}
+    env.update(
+        {
+            "VOC_DATA_DIR": str(data_dir),
+            f"VOC_{name}_HTTP_PORT": str(http),
+            f"VOC_{name}_GRPC_PORT": str(free_port()),
+            "VOC_NATS_URL": f"nats://127.0.0.1:{free_port()}",
+            "VOC_LOG_FORMAT": "text",
+            **settings,
+        }
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", module], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    url = f"http://127.0.0.1:{http}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert proc.poll() is None, f"{module} exited"
+            try:
+                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert time.monotonic() < deadline, f"{module} did not start"
+            time.sleep(0.1)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(20)
