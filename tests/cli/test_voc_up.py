@@ -78,6 +78,11 @@ def test_voc_up_runs_seeds_restarts_and_stops(tmp_path: Path) -> None:
         assert all(set(s) == {"id", "name", "role", "store_ids", "email", "password"} for s in creds["staff"])
         check_rate_limit_override(creds)
         check_status(env)
+        # A second `voc up` from the same data dir says that one runs, in one line.
+        again = subprocess.run(
+            [sys.executable, "-m", "voc_cli", "up"], env=env, capture_output=True, text=True, timeout=60
+        )
+        assert again.returncode == 1 and f"voc up already runs from {tmp_path}" in again.stderr, again.stderr
         login = httpx.post(
             f"{creds['notify_url']}/v1/auth/login",
             json={"email": creds["staff"][0]["email"], "password": creds["staff"][0]["password"]},

@@ -325,7 +325,7 @@ async def _dlq(js: JetStreamContext, args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------------------------------- status
 
 
-def _pid_alive(pid: Any) -> bool:
+def pid_alive(pid: Any) -> bool:
     if not isinstance(pid, int) or pid <= 0:
         return False
     try:
@@ -395,7 +395,7 @@ def status(args: argparse.Namespace) -> dict[str, Any]:
     directory = data_dir(args)
     state = read_state(directory)
     report: dict[str, Any] = {
-        "supervisor": {"pid": state.get("pid"), "running": _pid_alive(state.get("pid"))} if state else None,
+        "supervisor": {"pid": state.get("pid"), "running": pid_alive(state.get("pid"))} if state else None,
         "services": {},
     }
     with httpx.Client(timeout=2, trust_env=False) as client:
@@ -414,7 +414,7 @@ def status(args: argparse.Namespace) -> dict[str, Any]:
                 ready = answers = False
             entry: dict[str, Any] = {
                 "pid": known.get("pid"),
-                "process": _pid_alive(known.get("pid")) if known else None,
+                "process": pid_alive(known.get("pid")) if known else None,
                 "http": url,
                 "http_answers": answers,
                 "ready": ready,

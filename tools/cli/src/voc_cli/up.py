@@ -15,7 +15,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from voc_cli import demo, settings_report
+from voc_cli import demo, ops, settings_report
 from voc_cli.supervisor import (
     DEFAULT_PORTS,
     SERVICES,
@@ -107,6 +107,15 @@ def run(*, data_dir: Path, seed: bool = True) -> int:
     }
     if config.nats_url is None:
         wanted["VOC_NATS_PORT"] = config.nats_port
+    running = ops.read_state(config.data_dir).get("pid")
+    if running and running != os.getpid() and ops.pid_alive(running):
+        print(
+            f"[voc] cannot start: voc up already runs from {config.data_dir} (pid {running}); "
+            "`voc status` shows it, Ctrl-C in its terminal stops it",
+            file=sys.stderr,
+            flush=True,
+        )
+        return 1
     if (why := refusal(wanted, nats_url=config.nats_url)) is not None:
         print(f"[voc] cannot start: {why}", file=sys.stderr, flush=True)
         return 1
