@@ -492,11 +492,11 @@ async def test_slack_and_teams_endpoints_get_their_shapes_signed(
         receiver.wait_for(1, "/slack")
         receiver.wait_for(1, "/teams")
         (message,) = receiver.verified(slack["secret"], "/slack")
-        assert "New alert (urgent) at s1" in message["text"]
+        assert "New alert (urgent) at Store 1" in message["text"]  # the store's name, not its id
         assert message["blocks"][0]["type"] == "header"
         assert created.alert.id in message["blocks"][1]["text"]["text"]
         (card,) = receiver.verified(teams["secret"], "/teams")
-        assert card["@type"] == "MessageCard" and card["title"] == "New alert (urgent) at s1"
+        assert card["@type"] == "MessageCard" and card["title"] == "New alert (urgent) at Store 1"
         facts = {f["name"]: f["value"] for f in card["sections"][0]["facts"]}
         assert facts["alert_id"] == created.alert.id and facts["feedback_id"] == "fb-chat-1"
         # What says nothing is left out of a message people read ("degraded: " on every alert).

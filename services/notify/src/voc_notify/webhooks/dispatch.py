@@ -42,7 +42,7 @@ from typing import Any, NamedTuple
 from sqlalchemy import bindparam, delete, insert, select, true, update
 
 from voc_notify import metrics
-from voc_notify.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
+from voc_notify.models import Store, WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from voc_notify.polling import PollingWorker
 from voc_notify.settings import Settings
 from voc_notify.webhooks import enqueue, formats
@@ -63,6 +63,10 @@ RETRY_CAP_SECONDS = 2 * 3600.0
 #: Finished deliveries and attempts are kept this long (what `…/deliveries` can show), pruned hourly.
 RETENTION_SECONDS = 30 * 86400.0
 PRUNE_EVERY_SECONDS = 3600.0
+
+#: How long a chat message's store names are kept before they are read again.
+STORE_NAMES_SECONDS = 60.0
+_STORE_NAMES = Prepared(select(Store.id, Store.name))
 
 #: What a pass takes when pages still wait after the gate's longest wait (`YieldGate`).
 YIELDING_PASS = 8
@@ -399,6 +403,9 @@ class WebhookDispatcher(PollingWorker):
         self._outcomes: list[tuple[Outcome, asyncio.Future[None]]] = []
         self._recording: asyncio.Task[None] | None = None
         self._pruned_at = 0.0
+        # Store names for chat messages (Slack, Teams), read again at most every STORE_NAMES_SECONDS.
+        self._store_names: dict[str, str] = {}
+        self._names_read_at = -math.inf
         enqueue.on_enqueued(self.wake, self._mark)
 
     async def process_due(self, *, now: float | None = None) -> int:
@@ -436,6 +443,12 @@ class WebhookDispatcher(PollingWorker):
             raise
         if sweep:
             self._swept_at = now
+        if (
+            any(row.format != "standard" for row in taken)
+            and now - self._names_read_at >= STORE_NAMES_SECONDS
+        ):
+            self._names_read_at = now
+            self._store_names = dict(await dbsync.read(self.database, Reader.all, _STORE_NAMES, {}))
         for row in taken:
             self._inflight[row.endpoint_id] += 1
             task = asyncio.create_task(self._deliver(row), name=f"webhook {row.id}")
@@ -489,7 +502,7 @@ class WebhookDispatcher(PollingWorker):
         except ValueError as exc:
             attempt = Attempt(None, 0.0, str(exc)[:300], None)
         else:
-            body = formats.render(row.body.encode(), row.format)
+            body = formats.render(row.body.encode(), row.format, self._store_names)
             headers = signed_headers(secret, msg_id=row.id, body=body)
             attempt = await self.sender.send(row.url, body=body, headers=headers)
         metrics.webhook_attempted(ok=attempt.ok)

@@ -5,6 +5,7 @@ headers and signature go with every shape."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, Final
 
 import orjson
@@ -42,11 +43,14 @@ def _facts(data: dict[str, Any], prefix: str = "") -> list[tuple[str, str]]:
     return found
 
 
-def title_of(body: dict[str, Any]) -> str:
+def title_of(body: dict[str, Any], store_names: Mapping[str, str] | None = None) -> str:
+    """ "New alert (urgent) at 강남역점": the store by its name where `store_names` has it."""
     kind = str(body.get("type", ""))
     data = body.get("data") or {}
     title = _TITLES.get(kind, kind)
     where = data.get("store_id")
+    if where and store_names:
+        where = store_names.get(str(where), where)
     priority = data.get("priority")
     parts = [title]
     if priority:
@@ -56,9 +60,9 @@ def title_of(body: dict[str, Any]) -> str:
     return " ".join(parts)
 
 
-def slack(body: dict[str, Any]) -> dict[str, Any]:
+def slack(body: dict[str, Any], store_names: Mapping[str, str] | None = None) -> dict[str, Any]:
     facts = _facts(body.get("data") or {})
-    title = title_of(body)
+    title = title_of(body, store_names)
     lines = "\n".join(f"*{name}*: {value}" for name, value in facts) or "-"
     return {
         "text": f"{title} [{body.get('type')}]",
@@ -73,9 +77,9 @@ def slack(body: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def teams(body: dict[str, Any]) -> dict[str, Any]:
+def teams(body: dict[str, Any], store_names: Mapping[str, str] | None = None) -> dict[str, Any]:
     data = body.get("data") or {}
-    title = title_of(body)
+    title = title_of(body, store_names)
     return {
         "@type": "MessageCard",
         "@context": "https://schema.org/extensions",
@@ -92,9 +96,10 @@ def teams(body: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def render(body: bytes, format: str) -> bytes:
-    """The bytes sent for a stored standard body in the endpoint's format."""
+def render(body: bytes, format: str, store_names: Mapping[str, str] | None = None) -> bytes:
+    """The bytes sent for a stored standard body in the endpoint's format (a chat message names
+    the store; the signed standard body carries its id only)."""
     if format == "standard":
         return body
     parsed = orjson.loads(body)
-    return orjson.dumps(slack(parsed) if format == "slack" else teams(parsed))
+    return orjson.dumps(slack(parsed, store_names) if format == "slack" else teams(parsed, store_names))
