@@ -123,3 +123,28 @@ async def test_grpc_methods_abort_with_the_domain_status() -> None:
         assert err.value.details() == "no customer 'c-1'"
     finally:
         await server.stop(0)
+
+
+async def test_a_405_allows_every_method_of_the_path() -> None:
+    """Starlette's 405 named only the first route whose path matched (`Allow: POST` where GET was
+    there too); a path parameter that also matches a literal route's path counts both."""
+    app = create_app(title="t", service="t")
+
+    @app.get("/keys")
+    async def list_keys() -> None: ...
+
+    @app.post("/keys")
+    async def create_key() -> None: ...
+
+    @app.get("/models/{version}")
+    async def model(version: str) -> None: ...
+
+    @app.post("/models/{version}:promote")
+    async def promote(version: str) -> None: ...
+
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
+        refused = await client.request("OPTIONS", "/keys")
+        assert refused.status_code == 405 and refused.headers["allow"] == "GET, POST"
+        assert refused.headers["content-type"].startswith("application/problem+json")
+        promoted = await client.delete("/models/v1:promote")
+        assert promoted.status_code == 405 and promoted.headers["allow"] == "GET, POST"

@@ -23,6 +23,7 @@ from opentelemetry.trace import SpanKind
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.cors import CORSMiddleware
+from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from voc_platform import metrics, telemetry
@@ -81,6 +82,17 @@ def problem_response(
     return Response(orjson.dumps(body), status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
+def allowed_methods(request: Request) -> str:
+    """Every method some route takes at this path: Starlette's 405 names only the first route
+    whose path matched (`GET /v1/admin/api-keys` exists, and OPTIONS said "Allow: POST")."""
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        match, _ = route.matches(request.scope)
+        if match is not Match.NONE:
+            methods |= getattr(route, "methods", None) or set()
+    return ", ".join(sorted(methods))
+
+
 def _json_body(request: Request) -> bool:
     """Whether the body was read as JSON: `application/json`, a `+json` type, or no Content-Type
     (FastAPI reads that as JSON too)."""
@@ -129,9 +141,10 @@ def install_problem_handlers(app: FastAPI) -> None:
     async def on_http(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, StarletteHTTPException)
         detail = exc.detail if isinstance(exc.detail, str) else _TITLES.get(exc.status_code, "")
-        return problem_response(
-            exc.status_code, detail, headers=dict(exc.headers or {}), instance=request.url.path
-        )
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            headers["Allow"] = allowed_methods(request)
+        return problem_response(exc.status_code, detail, headers=headers, instance=request.url.path)
 
     async def on_unexpected(request: Request, exc: Exception) -> Response:
         return problem_response(
