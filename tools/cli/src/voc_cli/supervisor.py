@@ -121,7 +121,7 @@ def free_port(host: str = "127.0.0.1") -> int:
         for _ in range(200 if high > low else 0):
             # secrets, not a seeded generator: forked processes must not draw the same ports.
             port = low + secrets.randbelow(high - low)
-            if port not in _handed_out and _bindable(family, host, port):
+            if port not in _handed_out and can_listen(host, port):
                 _handed_out.add(port)
                 return port
         for _ in range(20):
@@ -134,10 +134,15 @@ def free_port(host: str = "127.0.0.1") -> int:
     raise OSError(f"no free port on {host}")
 
 
-def _bindable(family: socket.AddressFamily, host: str, port: int) -> bool:
-    with socket.socket(family) as sock:
+def can_listen(host: str, port: int) -> bool:
+    """Whether a server could listen on `port` now, as asyncio's would (SO_REUSEADDR: a port left
+    in TIME_WAIT is free; one another program listens on, or an outgoing connection holds, is not)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((host, port))
+            sock.listen(1)
         except OSError:
             return False
     return True

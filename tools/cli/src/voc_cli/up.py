@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import sys
 import threading
 from pathlib import Path
@@ -22,6 +21,7 @@ from voc_cli.supervisor import (
     ServiceFailed,
     System,
     SystemConfig,
+    can_listen,
     default_push_hosts,
     state_file,
 )
@@ -41,21 +41,6 @@ def port_setting(name: str, default: int) -> int:
     return port
 
 
-def port_in_use(port: int, host: str) -> bool:
-    """Whether a server could not listen on `port` (as asyncio's would: SO_REUSEADDR, so a port
-    left in TIME_WAIT is free, one another program listens on or an outgoing connection holds is
-    not)."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind((host, port))
-            probe.listen(1)
-        except OSError:
-            return True
-    return False
-
-
 def refusal(ports: dict[str, int], *, nats_url: str | None) -> str | None:
     """Why `voc up` cannot start with these settings, before it starts anything (else each service
     would fail in its own log and `voc up` would give up on it after its restarts)."""
@@ -66,7 +51,7 @@ def refusal(ports: dict[str, int], *, nats_url: str | None) -> str | None:
             "starts is one node: use `voc up --scale 2` or give VOC_NATS_URL of a cluster"
         )
     host = os.environ.get("VOC_HOST", "127.0.0.1")
-    busy = [f"{name} {port}" for name, port in ports.items() if port_in_use(port, host)]
+    busy = [f"{name} {port}" for name, port in ports.items() if not can_listen(host, port)]
     if busy:
         return (
             f"{', '.join(busy)} {'is' if len(busy) == 1 else 'are'} in use (another program listens "
