@@ -54,6 +54,11 @@ MIN_SECRET_DISTINCT = 8
 HOW_TO_GENERATE = 'e.g. python3 -c "import secrets; print(secrets.token_urlsafe(32))"'
 
 
+def comma_list(value: str) -> list[str]:
+    """A comma-separated setting's entries, blanks dropped (hosts, origins, networks, tiers)."""
+    return [entry.strip() for entry in value.split(",") if entry.strip()]
+
+
 def secret_problem(value: str, *, min_chars: int = MIN_SECRET_CHARS) -> str | None:
     """Why `value` cannot be a production secret, or None when it can."""
     if not value:
@@ -269,15 +274,14 @@ class ServiceSettings(BaseSettings):
     @property
     def console_origin_list(self) -> list[str]:
         """VOC_CONSOLE_ORIGINS as a list (blank entries dropped)."""
-        return [o.strip() for o in self.console_origins.split(",") if o.strip()]
+        return comma_list(self.console_origins)
 
     @field_validator("trusted_proxies")
     @classmethod
     def _networks_only(cls, value: str) -> str:
-        for entry in (p.strip() for p in value.split(",")):
+        for entry in comma_list(value):
             try:
-                if entry:
-                    ipaddress.ip_network(entry, strict=False)
+                ipaddress.ip_network(entry, strict=False)
             except ValueError:
                 raise ValueError(
                     f"VOC_TRUSTED_PROXIES: {entry!r} is not an IP address or network; '*' is never allowed"
@@ -287,11 +291,7 @@ class ServiceSettings(BaseSettings):
     @property
     def trusted_proxy_list(self) -> list[str]:
         """The networks as uvicorn reads them (it parses strictly: 10.0.0.1/8 would never match)."""
-        return [
-            str(ipaddress.ip_network(p.strip(), strict=False))
-            for p in self.trusted_proxies.split(",")
-            if p.strip()
-        ]
+        return [str(ipaddress.ip_network(p, strict=False)) for p in comma_list(self.trusted_proxies)]
 
     @field_validator("console_origins")
     @classmethod

@@ -6,7 +6,7 @@ from urllib.parse import urlsplit
 from pydantic import Field, field_validator, model_validator
 
 from voc_notify.patterns import PatternWatch, parse_rules
-from voc_platform.settings import ServiceSettings
+from voc_platform.settings import ServiceSettings, comma_list
 
 if TYPE_CHECKING:
     from voc_notify.webpush.endpoints import PushAllowlist
@@ -167,11 +167,11 @@ class Settings(ServiceSettings):
         on the https port (push allowlist rules: plain http only to a listed loopback host)."""
         from voc_notify.webpush.endpoints import PushAllowlist
 
-        hosts = [h.strip() for h in self.sms_allowed_hosts.split(",") if h.strip()]
+        hosts = comma_list(self.sms_allowed_hosts)
         return PushAllowlist(hosts or [urlsplit(self.sms_gateway_url).hostname or ""])
 
     def allowed_push_hosts(self) -> list[str]:
-        return [h.strip() for h in self.push_allowed_hosts.split(",") if h.strip()]
+        return comma_list(self.push_allowed_hosts)
 
     def allowed_webhook_hosts(self) -> list[str]:
-        return [h.strip() for h in self.webhook_allowed_hosts.split(",") if h.strip()]
+        return comma_list(self.webhook_allowed_hosts)

@@ -5,7 +5,7 @@ from typing import Annotated, ClassVar
 from pydantic import Field, field_validator
 from pydantic_settings import NoDecode
 
-from voc_platform.settings import ServiceSettings
+from voc_platform.settings import ServiceSettings, comma_list
 
 
 class Settings(ServiceSettings):
@@ -46,7 +46,7 @@ class Settings(ServiceSettings):
     @classmethod
     def _tiers(cls, value: object) -> object:
         if isinstance(value, str):
-            tiers = tuple(t.strip() for t in value.split(",") if t.strip())
+            tiers = tuple(comma_list(value))
             # The CRM's tiers (schemas.Tier); the old JSON form ["vip"] would split into none.
             if not tiers or any(t not in ("basic", "silver", "gold", "vip") for t in tiers):
                 raise ValueError(

@@ -46,6 +46,7 @@ from nats.js.errors import NotFoundError
 
 from voc_cli.supervisor import DEFAULT_PORTS, SERVICES, state_file
 from voc_platform.bus import DLQ_STREAM, EVENTS_STREAM, NatsSecurity
+from voc_platform.settings import comma_list
 
 T = TypeVar("T")
 DEAD_LETTER_HEADERS = ("Voc-Dead-Letter-Reason", "Voc-Dead-Letter-Consumer", "Voc-Original-Subject")
@@ -102,7 +103,7 @@ async def connect(url: str) -> Client:
     """A few quick tries at each server, then `NoServersError` (the command says NATS does not
     answer and exits 1). nats-py reads `max_reconnect_attempts=0` as "for ever" (1 gives two
     tries a server), and logs each failed try with its traceback unless given an error callback."""
-    servers = [s.strip() for s in url.split(",") if s.strip()]
+    servers = comma_list(url)
 
     async def quiet(_: Exception) -> None:
         pass
