@@ -8,8 +8,12 @@ from collections.abc import AsyncIterator
 
 import orjson
 
-from tests.profile.conftest import Profile, assert_problem
+from tests.profile.conftest import TEST_SETTINGS, Profile, assert_problem
+from voc_platform.ids import uuid7
+from voc_profile import importer
 from voc_profile.models import AuditEntry, Customer, Identifier, Visit
+from voc_profile.schemas import CustomerIn
+from voc_profile.settings import Settings as ProfileSettings
 
 CSV_HEADER = "loyalty_id,phone,email,name,tier,lifetime_value,preferred_language,contact_consent\n"
 
@@ -212,3 +216,23 @@ async def test_concurrent_visit_imports_count_each_visit_once(profile: Profile) 
     assert all(a.status_code == 200 for a in answers), reports
     assert all(r["inserted"] + r["unchanged"] == 40 for r in reports), reports
     assert sum(r["inserted"] for r in reports) == 40, reports
+
+
+async def test_the_row_by_row_redo_counts_a_repeated_row_as_a_duplicate(profile: Profile) -> None:
+    """A batch that lost a race is redone row by row; that redo counted a row repeating an
+    earlier row of the file as "updated". It now applies the batch's rules to each row."""
+    settings = ProfileSettings(**TEST_SETTINGS)
+    report = importer.ImportReport(import_id=uuid7(), kind="customers")
+    rows = [
+        importer._customer_row(2, CustomerIn(loyalty_id="L-90001", name="first"), settings),
+        importer._customer_row(3, CustomerIn(loyalty_id="L-90001", name="again"), settings),
+        importer._customer_row(4, CustomerIn(loyalty_id="L-90002", email="b@example.com"), settings),
+        importer._customer_row(5, CustomerIn(email="b@example.com", tier="vip"), settings),
+    ]
+    await importer._write_customer_rows(profile.database, rows, report)
+    assert (report.created, report.updated, report.duplicates, report.failed) == (2, 0, 2, 0)
+    assert [(e.line, e.message) for e in report.errors] == [
+        (3, "duplicate of an earlier row of this file (same customer)"),
+        (5, "duplicate of an earlier row of this file (same customer)"),
+    ]
+    assert await profile.count(Customer) == 2

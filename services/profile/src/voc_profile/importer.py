@@ -193,7 +193,7 @@ async def _write_customers(
         # meanwhile: redo this batch row by row, which resolves against the committed state,
         # counting only that (the rolled-back batch had counted its rows already).
         report.restore(counted)
-        await _write_customer_rows(database, rows, report, settings=settings, actor=actor)
+        await _write_customer_rows(database, rows, report)
 
 
 #: Create or update customers by their identifiers, a batch per transaction.
@@ -311,19 +311,19 @@ def _new_customer(customer_id: str, item: CustomerIn, *, import_id: str, now: fl
     }
 
 
-async def _write_customer_rows(
-    database: Database, rows: list[_CustomerRow], report: ImportReport, *, settings: Settings, actor: Actor
-) -> None:
+async def _write_customer_rows(database: Database, rows: list[_CustomerRow], report: ImportReport) -> None:
+    """Each row as a batch of its own, by the batch's rules: a row that repeats an earlier row of
+    the file is a duplicate here too (its customer carries this import's id once committed)."""
     for row in rows:
+        counted = report.counts()
         try:
             async with database.transaction() as session:
-                _, created = await crm.upsert_customer(
-                    session, customer=row.item, region=settings.default_region, actor=actor
-                )
-                report.created += int(created)
-                report.updated += int(not created)
-        except (ValueError, IntegrityError) as exc:
-            report.error(row.line, str(exc).splitlines()[0])
+                await _write_customer_batch(session, [row], report)
+        except IntegrityError:
+            report.restore(counted)
+            report.error(
+                row.line, "another writer changed this customer's identifiers meanwhile; import it again"
+            )
 
 
 # ---------------------------------------------------------------------------------------------
