@@ -24,6 +24,7 @@ from voc_feedback.settings import Settings
 from voc_platform import taxonomy
 from voc_platform.audit import Audit
 from voc_platform.errors import FieldError, Forbidden, Invalid
+from voc_platform.fields import DirectoryIdQuery
 from voc_platform.http import (
     BearerDep,
     SessionDep,
@@ -155,7 +156,7 @@ ClassifierDep = Annotated[LiveClassifier, Depends(app_state("classifier"))]  # w
 
 # The filter's query parameters, as the reading routes declare them.
 FILTER_PARAMS = frozenset({"store_id", "area_id", "channel", "category", "sentiment", "status", "from", "to"})
-IdQuery = Annotated[str | None, Query(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_\-.]+$")]
+IdQuery = DirectoryIdQuery
 Sentiment = Literal["positive", "neutral", "negative"]
 Status = Literal["received", "alerted", "acknowledged", "resolved", "followed_up", "reopened"]
 #: A category of the published taxonomy, retired ones too (history); checked in `filter_params`.

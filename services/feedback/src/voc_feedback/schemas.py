@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from voc_platform.fields import DirectoryId
 from voc_platform.masking import mask_text
 from voc_platform.moments import checked_event_time
 from voc_platform.records import copy_fields
@@ -82,7 +83,7 @@ class CustomerIn(Strict):
 
 
 class FeedbackIn(Strict):
-    store_id: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_\-.]+$")]
+    store_id: DirectoryId
     channel: Channel
     text: str | None = None
     ratings: Ratings | None = None
@@ -284,7 +285,7 @@ class Accepted(BaseModel):
 
 class ApiKeyIn(Strict):
     name: Annotated[str, Field(min_length=1, max_length=200)]
-    store_ids: Annotated[list[Annotated[str, Field(min_length=1, max_length=64)]], Field(min_length=1)]
+    store_ids: Annotated[list[DirectoryId], Field(min_length=1)]
 
 
 class ApiKeyOut(BaseModel):
@@ -314,9 +315,9 @@ class ApiKeyRotate(Strict):
 
 
 class StoreIn(Strict):
-    id: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_\-.]+$")]
+    id: DirectoryId
     name: Annotated[str, Field(min_length=1, max_length=200)]
-    area_id: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_\-.]+$")] | None = None
+    area_id: DirectoryId | None = None
 
     @field_validator("name")
     @classmethod
@@ -366,7 +367,7 @@ class TargetIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    store_id: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_\-.]+$")] | None = None
-    area_id: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_\-.]+$")] | None = None
+    store_id: DirectoryId | None = None
+    area_id: DirectoryId | None = None
     metric: TargetMetric
     value: Annotated[float, Field(allow_inf_nan=False)]

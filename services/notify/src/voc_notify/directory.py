@@ -27,6 +27,7 @@ from voc_notify.schemas import DepartmentId, OverrideIn, Role, ShiftIn, StaffIn,
 from voc_platform.audit import Audit
 from voc_platform.db import Database
 from voc_platform.errors import Conflict, FieldError, Forbidden, Invalid, NotFound
+from voc_platform.fields import DirectoryId
 from voc_platform.identity import Actor, Principal, Revocations
 from voc_platform.ids import uuid7
 from voc_platform.records import fields_of
@@ -405,13 +406,13 @@ class StaffCsvRow(BaseModel):
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    id: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_\-.]+$")]
+    id: DirectoryId
     name: Annotated[str, Field(min_length=1, max_length=100)]
     email: Annotated[str, Field(max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
     password: Annotated[str, Field(min_length=8, max_length=200)] | None = None
     role: Role
-    store_ids: list[Annotated[str, Field(min_length=1, max_length=64)]] = []
-    area_id: Annotated[str, Field(max_length=64)] | None = None
+    store_ids: list[DirectoryId] = []
+    area_id: DirectoryId | None = None
     language: Annotated[str, Field(pattern="^(ko|en)$")] | None = None  # as `StaffIn.language`
     # true/false (also 1/0, yes/no); blank keeps an existing member's state, a new one is active.
     # false deactivates: their tokens end on every service, as `POST …/deactivate` does.

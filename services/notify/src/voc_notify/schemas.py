@@ -17,6 +17,7 @@ from pydantic import (
 from voc_notify.duty import parse_hhmm
 from voc_notify.lifecycle import OUTCOMES
 from voc_platform import taxonomy
+from voc_platform.fields import DirectoryId
 
 Role = Literal["staff", "shift_lead", "store_manager", "area_manager", "cx_admin", "analyst"]
 
@@ -118,9 +119,9 @@ class ReceiptIn(Strict):
 
 
 class StoreIn(Strict):
-    id: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_\-.]+$")]
+    id: DirectoryId
     name: Annotated[str, Field(min_length=1, max_length=200)]
-    area_id: Annotated[str, Field(max_length=64)] | None = None
+    area_id: DirectoryId | None = None
     format: Annotated[str, Field(max_length=32)] | None = None
     region: Annotated[str, Field(max_length=64)] | None = None
     timezone: Annotated[str, Field(max_length=64)] = "Asia/Seoul"
@@ -159,15 +160,15 @@ DepartmentId = Annotated[str, Field(max_length=40), AfterValidator(_published_de
 
 
 class StaffIn(Strict):
-    id: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_\-.]+$")]
+    id: DirectoryId
     name: Annotated[str, Field(min_length=1, max_length=100)]
     email: Annotated[str, Field(max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
     # Required for someone new; for an existing member, left out (or null) keeps their password
     # (an edit of name, role, stores, language or active), given sets it anew (a reset).
     password: Annotated[str, Field(min_length=8, max_length=200)] | None = None
     role: Role
-    store_ids: list[Annotated[str, Field(max_length=64)]] = []
-    area_id: Annotated[str, Field(max_length=64)] | None = None
+    store_ids: list[DirectoryId] = []
+    area_id: DirectoryId | None = None
     # The language the staff member reads alerts and plans in; not given: theirs so far, or
     # for someone new their first store's language (ko without a store).
     language: Literal["ko", "en"] | None = None

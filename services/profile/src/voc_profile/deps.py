@@ -14,6 +14,7 @@ from fastapi import Depends, Query
 
 from voc_platform.audit import Audit
 from voc_platform.errors import BadRequest, FieldError
+from voc_platform.fields import DirectoryIdQuery
 from voc_platform.http import app_state, require
 from voc_platform.identity import Caller, Permission
 from voc_profile import lists
@@ -54,7 +55,7 @@ class ListQuery:
     store_id: str | None = None
 
 
-StoreQuery = Annotated[str | None, Query(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_\-.]+$")]
+StoreQuery = DirectoryIdQuery
 
 
 def list_query(

@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from voc_platform.fields import DirectoryId
 from voc_platform.moments import checked_event_time
 
 Tier = Annotated[str, Field(pattern=r"^(basic|silver|gold|vip)$")]
@@ -31,7 +32,7 @@ class CustomerIn(BaseModel):
     tier: Tier | None = None
     lifetime_value: Annotated[float, Field(ge=0, le=1e13)] | None = None
     preferred_language: Annotated[str, Field(pattern=r"^(ko|en)$")] | None = None
-    home_store_id: Annotated[str, Field(max_length=64)] | None = None
+    home_store_id: DirectoryId | None = None
     contact_consent: bool | None = None
     household_id: Annotated[str, Field(max_length=64)] | None = None
     household_relation: Relation | None = None
@@ -59,7 +60,7 @@ class VisitIn(BaseModel):
     loyalty_id: LoyaltyId | None = None
     phone: Phone | None = None
     email: Email | None = None
-    store_id: Annotated[str, Field(min_length=1, max_length=64)]
+    store_id: DirectoryId
     visited_at: str | float
     amount: Annotated[float, Field(ge=0, le=1e12)] = 0.0
 
@@ -82,7 +83,7 @@ class CheckinIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    store_id: Annotated[str, Field(min_length=1, max_length=64)]
+    store_id: DirectoryId
     customer: CheckinCustomer
     occurred_at: datetime | None = None  # default: now
     amount: Annotated[float, Field(ge=0, le=1e12)] | None = None
@@ -107,7 +108,7 @@ class AssignmentIn(BaseModel):
 
     customer_id: Annotated[str, Field(min_length=1, max_length=36)]
     list_kind: Annotated[str, Field(min_length=1, max_length=32)]  # the list's signal
-    store_id: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_\-.]+$")]
+    store_id: DirectoryId
     assignee_id: Annotated[str, Field(min_length=1, max_length=64)]
     due_at: datetime | None = None
 

@@ -1,0 +1,16 @@
+"""Field types the services' request schemas share, so each rule has one home."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Query
+from pydantic import Field
+
+#: Store, area and staff ids: what URLs, CSV cells and log lines carry without escaping.
+DIRECTORY_ID_PATTERN = r"^[A-Za-z0-9_\-.]+$"
+
+#: A store, area or staff id in a body.
+DirectoryId = Annotated[str, Field(min_length=1, max_length=64, pattern=DIRECTORY_ID_PATTERN)]
+#: An optional store or area id in a query (`?store_id=`).
+DirectoryIdQuery = Annotated[str | None, Query(min_length=1, max_length=64, pattern=DIRECTORY_ID_PATTERN)]
