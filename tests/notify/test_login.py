@@ -15,7 +15,7 @@ from argon2 import PasswordHasher
 
 from tests.conftest import DatabaseFactory
 from tests.notify.conftest import ADMIN, Notify, StallProbes, make_notify
-from voc_notify import auth
+from voc_notify import auth, directory
 from voc_notify.models import Staff, Store
 from voc_platform import identity
 
@@ -240,3 +240,42 @@ async def test_a_manager_unlocks_the_staff_they_manage_and_no_one_else(notify: N
         assert (await client.post("/v1/staff/area-boss/unlock", headers=store_manager)).status_code == 404
         # None of the refused calls lifted the lock.
         assert (await attempt(client, "lead@x.demo", PASSWORD)).status_code == 429
+
+
+async def test_a_password_is_taken_exactly_as_typed(databases: DatabaseFactory) -> None:
+    """Text fields are stripped of surrounding whitespace; passwords were too, so "  pw  " was
+    stored and checked as "pw" (schemathesis). A password's spaces are now part of it, in a
+    login, a change and a new staff member's password alike."""
+    spaced = "  spaced password  "
+    service = await make_notify(databases, auth.hash_password(spaced), login_address_burst=100)
+    try:
+        async with service.client() as client:
+            assert (await attempt(client, "lead@x.demo", spaced.strip())).status_code == 401
+            login = await attempt(client, "lead@x.demo", spaced)
+            assert login.status_code == 200, login.text
+            bearer = {"Authorization": f"Bearer {login.json()['access_token']}"}
+            changed = await client.post(
+                "/v1/auth/password",
+                headers=bearer,
+                json={"current_password": spaced, "new_password": " trailing-space "},
+            )
+            assert changed.status_code == 204, changed.text
+            async with service.database.session() as session:
+                stored = (await session.get(Staff, "lead")).password_hash  # type: ignore[union-attr]
+            assert auth.verify_password(stored, " trailing-space ")
+            assert not auth.verify_password(stored, "trailing-space")
+    finally:
+        await service.database.dispose()
+
+
+def test_a_csv_password_cell_is_taken_as_written() -> None:
+    """The staff CSV trims its cells, except the password's."""
+    rows, errors = directory.parse_staff_csv(
+        "id,name,email,password,role,store_ids\n"
+        " new-lead , New Lead , new@x.demo , pass word  ,shift_lead, s1 \n"
+    )
+    assert errors == []
+    [(_, row)] = rows
+    assert (row.id, row.name, row.email, row.password, row.store_ids) == (
+        "new-lead", "New Lead", "new@x.demo", " pass word  ", ["s1"]
+    )  # fmt: skip

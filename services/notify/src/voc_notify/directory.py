@@ -23,7 +23,7 @@ from voc_notify import duty, routing
 from voc_notify.auth import hash_password, manages, revoke_sessions, verify_password
 from voc_notify.errors import CsvRejected, RowError
 from voc_notify.models import STORE_COLUMNS, Shift, ShiftOverride, Staff, Store
-from voc_notify.schemas import DepartmentId, OverrideIn, Role, ShiftIn, StaffIn, StoreIn
+from voc_notify.schemas import DepartmentId, NewPassword, OverrideIn, Role, ShiftIn, StaffIn, StoreIn
 from voc_platform.audit import Audit
 from voc_platform.db import Database
 from voc_platform.errors import Conflict, FieldError, Forbidden, Invalid, NotFound
@@ -409,7 +409,7 @@ class StaffCsvRow(BaseModel):
     id: DirectoryId
     name: Annotated[str, Field(min_length=1, max_length=100)]
     email: Annotated[str, Field(max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
-    password: Annotated[str, Field(min_length=8, max_length=200)] | None = None
+    password: NewPassword | None = None
     role: Role
     store_ids: list[DirectoryId] = []
     area_id: DirectoryId | None = None
@@ -439,7 +439,8 @@ def parse_staff_csv(text: str) -> tuple[list[tuple[int, StaffCsvRow]], list[RowE
         if None in record:
             errors.append(RowError(line, None, "more values than columns"))
             continue
-        values = {k: (v or "").strip() for k, v in record.items()}
+        # Cells are trimmed, except a password: it is taken exactly as written.
+        values = {k: (v or "") if k == "password" else (v or "").strip() for k, v in record.items()}
         if not any(values.values()):
             continue  # a blank line
         data: dict[str, Any] = {k: v for k, v in values.items() if v != ""}

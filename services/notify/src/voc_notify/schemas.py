@@ -10,6 +10,7 @@ from pydantic import (
     ConfigDict,
     Field,
     StrictBool,
+    StringConstraints,
     field_validator,
     model_validator,
 )
@@ -37,11 +38,15 @@ class Strict(BaseModel):
 # An app install's own id (random, kept in the browser's IndexedDB): sessions are bound to it.
 InstallId = Annotated[str, Field(min_length=8, max_length=64, pattern=r"^[A-Za-z0-9_\-]+$")]
 RefreshTokenText = Annotated[str, Field(min_length=1, max_length=200)]
+# A password is taken exactly as typed: the models strip whitespace from text, and a password's
+# leading or trailing spaces are part of it (a login with "  pw  " matched "pw").
+GivenPassword = Annotated[str, StringConstraints(strip_whitespace=False, min_length=1, max_length=200)]
+NewPassword = Annotated[str, StringConstraints(strip_whitespace=False, min_length=8, max_length=200)]
 
 
 class LoginIn(Strict):
     email: Annotated[str, Field(min_length=3, max_length=254)]
-    password: Annotated[str, Field(min_length=1, max_length=200)]
+    password: GivenPassword
     install_id: InstallId | None = None
 
 
@@ -55,8 +60,8 @@ class LogoutIn(Strict):
 
 
 class PasswordIn(Strict):
-    current_password: Annotated[str, Field(min_length=1, max_length=200)]
-    new_password: Annotated[str, Field(min_length=8, max_length=200)]
+    current_password: GivenPassword
+    new_password: NewPassword
 
 
 class TokenOut(BaseModel):
@@ -165,7 +170,7 @@ class StaffIn(Strict):
     email: Annotated[str, Field(max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
     # Required for someone new; for an existing member, left out (or null) keeps their password
     # (an edit of name, role, stores, language or active), given sets it anew (a reset).
-    password: Annotated[str, Field(min_length=8, max_length=200)] | None = None
+    password: NewPassword | None = None
     role: Role
     store_ids: list[DirectoryId] = []
     area_id: DirectoryId | None = None
