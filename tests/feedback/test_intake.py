@@ -200,6 +200,7 @@ BAD_BODIES: list[tuple[str, dict[str, Any], set[str]]] = [
         {"channel": "kiosk", "text": "x", "revisit_intent": "maybe"},
         {"body.revisit_intent"},
     ),
+    ("revisit as a number", {"channel": "kiosk", "text": "x", "revisit_intent": 1}, {"body.revisit_intent"}),
     ("touchpoint too long", {"channel": "kiosk", "text": "x", "touchpoint": "t" * 65}, {"body.touchpoint"}),
 ]
 

@@ -218,6 +218,16 @@ def test_shifts_and_overrides_decide_who_is_on_duty(running_system: RunningSyste
         ),
         422,
     )
+    # A JSON boolean is true or false: 0 and "yes" were read as booleans (schemathesis).
+    for on_duty in (0, "yes"):
+        problem(
+            httpx.post(
+                f"{directory}/v1/admin/staff/dir-lead/overrides",
+                headers=headers,
+                json={"starts_on": "2026-11-23", "ends_on": "2026-11-24", "on_duty": on_duty},
+            ),
+            422,
+        )
     problem(
         httpx.delete(f"{directory}/v1/admin/staff/dir-staff/overrides/{override_id}", headers=headers), 404
     )

@@ -92,6 +92,10 @@ async def test_a_store_manager_sees_who_cannot_receive_pages(notify: Notify) -> 
         bad = await client.post("/v1/installs", headers=lead, json=report | {"permission": "maybe"})
         assert bad.status_code == 422
         assert [e["field"] for e in bad.json()["errors"]] == ["body.permission"]
+        # A JSON boolean is true or false: "yes" and 0 were read as booleans (schemathesis).
+        for standalone in ("yes", 0):
+            bad = await client.post("/v1/installs", headers=lead, json=report | {"standalone": standalone})
+            assert [e["field"] for e in bad.json()["errors"]] == ["body.standalone"]
         assert (await client.post("/v1/installs", json=report)).status_code == 401
 
         assert (await client.get("/v1/fleet", headers=lead)).status_code == 403

@@ -123,6 +123,10 @@ async def test_a_staff_members_language_defaults_from_their_store(databases: Dat
             bad = await client.put(
                 "/v1/admin/staff", json=[person("x", "x@x.demo", language="ja")], headers=ADMIN
             )
+            # A JSON boolean is true or false: 0 was read as false (schemathesis).
+            numeric = await client.put(
+                "/v1/admin/staff", json=[person("y", "y@x.demo", active=0)], headers=ADMIN
+            )
         async with service.database.session() as session:
             languages = dict((await session.execute(select(Staff.id, Staff.language))).all())
     finally:
@@ -130,3 +134,4 @@ async def test_a_staff_members_language_defaults_from_their_store(databases: Dat
     assert created.status_code == kept.status_code == 200, (created.text, kept.text)
     assert languages == {"lead": "en", "from-store": "en", "storeless": "ko", "chosen": "ko"}
     assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "body.0.language"
+    assert numeric.status_code == 422 and numeric.json()["errors"][0]["field"] == "body.0.active"

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator, model_validator
 
 from voc_platform.fields import DirectoryId
 from voc_platform.masking import mask_text
@@ -88,7 +88,7 @@ class FeedbackIn(Strict):
     text: str | None = None
     ratings: Ratings | None = None
     customer: CustomerIn | None = None
-    revisit_intent: bool | None = None
+    revisit_intent: StrictBool | None = None
     touchpoint: Annotated[str, Field(min_length=1, max_length=64)] | None = None
     occurred_at: datetime | None = None
     language: Annotated[str, Field(pattern=r"^[a-z]{2}(-[A-Za-z]{2})?$")] | None = None

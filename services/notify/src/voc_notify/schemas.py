@@ -82,7 +82,7 @@ class InstallReportIn(Strict):
     permission: Literal["granted", "denied", "default", "unsupported"]
     push: Literal["subscribed", "none", "expired", "error", "unsupported"]
     app_version: Annotated[str, Field(min_length=1, max_length=32)]
-    standalone: bool = False
+    standalone: StrictBool = False
     device_id: Annotated[str, Field(max_length=36)] | None = None
 
 
@@ -178,7 +178,7 @@ class StaffIn(Strict):
     # for someone new their first store's language (ko without a store).
     language: Literal["ko", "en"] | None = None
     # false deactivates: no login, no alerts, the staff member's tokens revoked on every service
-    active: bool = True
+    active: StrictBool = True
     # A department of the published taxonomy: a copy of the alerts of the categories it owns.
     department_id: DepartmentId | None = None
 
@@ -198,7 +198,7 @@ class ShiftIn(Strict):
 class OverrideIn(Strict):
     starts_on: dt.date
     ends_on: dt.date
-    on_duty: bool
+    on_duty: StrictBool
     note: Annotated[str, Field(max_length=200)] = ""
 
     @model_validator(mode="after")
