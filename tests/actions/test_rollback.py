@@ -6,10 +6,12 @@ version (history keeps every version), reaches the other replica, is audited, an
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from tests.actions.conftest import ADMIN, Replica, Replicas, playbook_yaml, unique_id, wait_until
 from tests.actions.test_api import assert_problem
+from voc_actions.playbooks.loader import library_path
 
 
 async def validate(replica: Replica, files: dict[str, str]) -> Any:
@@ -91,3 +93,20 @@ async def test_roll_back_without_an_earlier_version_is_refused(actions_replicas:
     assert_problem(await roll_back(a, pid, {"to_version": "1"}), 422)
     assert_problem(await roll_back(a, pid, headers={}), 401)
     assert await a.live_set() == before
+
+
+async def test_the_whole_bundled_library_is_checked_in_one_call(actions_replicas: Replicas) -> None:
+    """The bundled library (54 playbooks, about 100 KiB) with every version bumped, as an admin
+    would check a new release of it before publishing: the 64 KiB limit of every other call
+    refused it with 413. The playbook and taxonomy calls take bulk bodies."""
+    files = {
+        path.name: re.sub(
+            r"^version: (\d+)$", lambda m: f"version: {int(m[1]) + 1000}", path.read_text(), flags=re.M
+        )
+        for path in sorted(library_path().glob("*.yaml"))
+        if path.name != "cases.yaml"  # the library's test cases (`voc playbooks test`), not a playbook
+    }
+    answer = await validate(actions_replicas.a, files)
+    assert len(answer.request.content) > 64 * 1024
+    assert answer.status_code == 200, answer.text[:300]
+    assert answer.json()["valid"] is True and len(answer.json()["playbooks"]) == len(files)

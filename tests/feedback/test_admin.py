@@ -173,3 +173,19 @@ def test_key_and_store_changes_are_audited_as_the_tokens_actor(feedback_service:
     actions = {e["action"] for e in entries}
     assert {"api_key.create", "api_key.rotate", "api_key.revoke"} <= actions, actions
     assert "stores.put" in actions, actions
+
+
+def test_a_chains_whole_store_directory_goes_in_one_call(feedback_service: FeedbackService) -> None:
+    """1,000 stores are about 72 KiB of JSON: the 64 KiB limit of every other call refused them
+    with 413. The directory takes a bulk body (up to 5,000 stores)."""
+    stores = [
+        {"id": f"bulk-{n:04d}", "name": f"프론트라인 {n}호점", "area_id": f"area-{n % 9}"} for n in range(1000)
+    ]
+    url = f"{feedback_service.url}/v1/admin/stores"
+    answer = httpx.put(url, json=stores, headers=feedback_service.admin, timeout=30)
+    assert len(answer.request.content) > 64 * 1024
+    assert answer.status_code == 200, answer.text[:300]
+    listed = {s["id"] for s in httpx.get(url, headers=feedback_service.admin).json()}
+    assert listed >= {s["id"] for s in stores}
+    too_many = [{"id": f"many-{n}", "name": "x"} for n in range(5001)]
+    problem(httpx.put(url, json=too_many, headers=feedback_service.admin, timeout=30), 422)

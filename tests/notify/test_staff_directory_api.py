@@ -135,3 +135,31 @@ async def test_a_staff_members_language_defaults_from_their_store(databases: Dat
     assert languages == {"lead": "en", "from-store": "en", "storeless": "ko", "chosen": "ko"}
     assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "body.0.language"
     assert numeric.status_code == 422 and numeric.json()["errors"][0]["field"] == "body.0.active"
+
+
+async def test_a_chains_whole_store_list_goes_in_one_call(databases: DatabaseFactory) -> None:
+    """1,000 stores (the list takes 5,000) are about 190 KiB of JSON: the 64 KiB limit of every
+    other call refused them with 413. The directory's calls take bulk bodies."""
+    stores = [
+        {
+            "id": f"store-{n:04d}",
+            "name": f"프론트라인 {n}호점 (서울특별시 강남구)",
+            "area_id": f"area-{n % 12:02d}",
+            "region": "KR-11",
+            "timezone": "Asia/Seoul",
+            "language": "ko",
+            "quiet_start": "22:00",
+            "quiet_end": "08:00",
+        }
+        for n in range(1000)
+    ]
+    service = await make_notify(databases, auth.hash_password(PASSWORD))
+    try:
+        async with service.client() as client:
+            answer = await client.put("/v1/admin/stores", json=stores, headers=ADMIN)
+            listed = await client.get("/v1/admin/stores", headers=ADMIN)
+    finally:
+        await service.database.dispose()
+    assert len(answer.request.content) > 3 * 64 * 1024
+    assert answer.status_code == 200, answer.text[:300]
+    assert {s["id"] for s in listed.json()} >= {s["id"] for s in stores}

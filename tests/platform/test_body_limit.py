@@ -14,7 +14,7 @@ from fastapi import FastAPI, Request
 from pydantic import BaseModel
 
 from voc_cli.supervisor import free_port
-from voc_platform.http import MAX_BODY_BYTES, create_app
+from voc_platform.http import BULK_BODY_BYTES, MAX_BODY_BYTES, create_app
 
 
 class Body(BaseModel):
@@ -22,7 +22,7 @@ class Body(BaseModel):
 
 
 def build() -> FastAPI:
-    app = create_app(title="limit", service="limit-test", binary_bodies=["/binary"])
+    app = create_app(title="limit", service="limit-test", binary_bodies=["/binary"], bulk_bodies=["/bulk"])
 
     @app.post("/json")
     async def json_body(body: Body) -> dict[str, int]:
@@ -31,6 +31,10 @@ def build() -> FastAPI:
     @app.post("/raw")
     async def raw_body(request: Request) -> dict[str, int]:
         return {"bytes": len(await request.body())}
+
+    @app.post("/bulk")
+    async def bulk_body(body: Body) -> dict[str, int]:
+        return {"chars": len(body.text)}
 
     @app.post("/binary")
     async def binary_body(request: Request) -> dict[str, int]:
@@ -155,3 +159,24 @@ async def test_a_nul_escape_split_between_two_body_messages_is_found() -> None:
     }
     await app(scope, receive, send)  # type: ignore[arg-type]
     assert sent[0]["type"] == "http.response.start" and sent[0]["status"] == 422, sent
+
+
+async def test_a_bulk_path_takes_bodies_up_to_its_own_limit(server: str) -> None:
+    """A bulk call (a chain's store list, a CRM batch, a playbook library) takes a body over the
+    64 KiB limit, up to `BULK_BODY_BYTES`, chunked or announced; beyond it, 413 naming that limit."""
+    async with httpx.AsyncClient(timeout=30) as client:
+        json_type = {"content-type": "application/json"}
+        taken = await client.post(server + "/bulk", content=achunks(MAX_BODY_BYTES * 8), headers=json_type)
+        assert taken.status_code == 200 and taken.json() == {"chars": MAX_BODY_BYTES * 8 - 12}
+        announced = await client.post(
+            server + "/bulk", content=b"".join(chunks(BULK_BODY_BYTES)), headers=json_type
+        )
+        assert announced.status_code == 200, announced.text
+        over = await client.post(server + "/bulk", content=achunks(BULK_BODY_BYTES + 1), headers=json_type)
+        assert (
+            over.status_code == 413 and over.json()["detail"] == f"The body exceeds {BULK_BODY_BYTES} bytes."
+        )
+        other = await client.post(server + "/json", content=achunks(MAX_BODY_BYTES * 8), headers=json_type)
+        assert (
+            other.status_code == 413 and other.json()["detail"] == f"The body exceeds {MAX_BODY_BYTES} bytes."
+        )

@@ -149,3 +149,26 @@ async def test_read_problems(profile: Profile) -> None:
         await profile.client.get(f"/v1/customers/{customer_id}", headers=profile.admin), 410
     )
     assert gone["title"] == "Gone"
+
+
+async def test_a_crm_batch_of_1000_customers_goes_in_one_call(profile: Profile) -> None:
+    """The upsert takes 1,000 customers a call; that many are about 200 KiB of JSON, and the
+    64 KiB limit of every other call refused more than about 300 of them with 413."""
+    customers = [
+        {
+            "loyalty_id": f"B-{n:05d}",
+            "phone": f"010-7{n // 10000:03d}-{n % 10000:04d}",
+            "email": f"customer.{n}@example.com",
+            "name": f"고객 {n}",
+            "tier": "silver",
+            "lifetime_value": n * 1000,
+            "preferred_language": "ko",
+            "home_store_id": "store-gangnam",
+            "contact_consent": True,
+        }
+        for n in range(1000)
+    ]
+    answer = await profile.client.post("/v1/customers", headers=profile.admin, json={"customers": customers})
+    assert len(answer.request.content) > 3 * 64 * 1024
+    assert answer.status_code == 200, answer.text[:300]
+    assert [r["created"] for r in answer.json()] == [True] * 1000

@@ -35,6 +35,9 @@ from voc_platform.identity import Caller, Identity, Permission
 PROBLEM_JSON = "application/problem+json"
 VERSION = _installed_version("voc-platform")  # the release, in every service's OpenAPI document
 MAX_BODY_BYTES = 64 * 1024
+# The bulk calls' bodies (a chain's store directory, a CRM batch of 1,000 customers, a playbook
+# library): their documented item counts run to several hundred KiB.
+BULK_BODY_BYTES = 4 * 1024 * 1024
 
 _TITLES = {
     400: "Bad request",
@@ -163,7 +166,8 @@ class BodyLimitMiddleware:
     character (U+0000) in the path, the query or the body (422: PostgreSQL cannot store one,
     SQLite would; refused here, every service, either database, before any work). Exempt paths
     stream their bodies and enforce their own (larger) size limit; NULs are refused there too,
-    except in the body of a `binary` path (an opaque upload stored as bytes, never as text)."""
+    except in the body of a `binary` path (an opaque upload stored as bytes, never as text).
+    `bulk` paths take bodies up to `BULK_BODY_BYTES`."""
 
     def __init__(
         self,
@@ -171,11 +175,13 @@ class BodyLimitMiddleware:
         max_bytes: int = MAX_BODY_BYTES,
         exempt: Iterable[str] = (),
         binary: Iterable[str] = (),
+        bulk: Iterable[str] = (),
     ) -> None:
         self.app = app
         self.max_bytes = max_bytes
         self.exempt = frozenset(exempt)
         self.binary = frozenset(binary)
+        self.bulk = frozenset(bulk)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -188,12 +194,13 @@ class BodyLimitMiddleware:
         if b"%00" in query or b"\x00" in query:
             await nul_problem("query", scope)(scope, receive, send)
             return
-        limit = None if scope.get("path") in self.exempt else self.max_bytes
+        path = scope.get("path")
+        limit = None if path in self.exempt else BULK_BODY_BYTES if path in self.bulk else self.max_bytes
         scan = scope.get("path") not in self.binary
         if limit is not None:
             for name, value in scope.get("headers", []):
                 if name == b"content-length" and value.isdigit() and int(value) > limit:
-                    await self._too_large(scope)(scope, receive, send)
+                    await self._too_large(scope, limit)(scope, receive, send)
                     return
         received = 0
         tail = b""  # the end of the body so far: an escape may straddle two chunks
@@ -207,7 +214,7 @@ class BodyLimitMiddleware:
                 body = message.get("body", b"")
                 received += len(body)
                 if limit is not None and received > limit:
-                    refusal = self._too_large(scope)
+                    refusal = self._too_large(scope, limit)
                     raise _BodyRefused
                 if body and scan:
                     seen = tail + body
@@ -234,8 +241,8 @@ class BodyLimitMiddleware:
         if refusal is not None and not started:
             await refusal(scope, receive, send)
 
-    def _too_large(self, scope: Scope) -> Response:
-        return problem_response(413, f"The body exceeds {self.max_bytes} bytes.", instance=scope.get("path"))
+    def _too_large(self, scope: Scope, limit: int) -> Response:
+        return problem_response(413, f"The body exceeds {limit} bytes.", instance=scope.get("path"))
 
 
 class _BodyRefused(Exception):
@@ -464,6 +471,7 @@ def create_app(
     version: str = VERSION,
     body_limit_exempt: Iterable[str] = (),
     binary_bodies: Iterable[str] = (),
+    bulk_bodies: Iterable[str] = (),
     console_origins: Iterable[str] = (),
     connect_sources: Iterable[str] = (),
 ) -> FastAPI:
@@ -479,7 +487,7 @@ def create_app(
     )
     install_problem_handlers(app)
     document_problems(app)
-    app.add_middleware(BodyLimitMiddleware, exempt=body_limit_exempt, binary=binary_bodies)
+    app.add_middleware(BodyLimitMiddleware, exempt=body_limit_exempt, binary=binary_bodies, bulk=bulk_bodies)
     app.add_middleware(SecurityHeadersMiddleware, connect_sources=tuple(connect_sources))
     # Outside the security headers: a preflight is answered here, before any route.
     install_cors(app, console_origins)

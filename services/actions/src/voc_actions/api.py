@@ -16,7 +16,10 @@ from voc_platform.http import create_app, install_health_routes
 def build_app(settings: Settings, database: Database, live: LiveLibrary) -> FastAPI:
     """The app; ready once the live library has playbooks."""
     app = create_app(
-        title="Frontline VoC — actions", service="voc-actions", console_origins=settings.console_origin_list
+        title="Frontline VoC — actions",
+        service="voc-actions",
+        console_origins=settings.console_origin_list,
+        bulk_bodies=playbooks.BULK_PATHS | taxonomy.BULK_PATHS,
     )
     install_health_routes(app, extra_ready=lambda: len(live.library) > 0)
     app.state.settings, app.state.database, app.state.live = settings, database, live

@@ -40,6 +40,7 @@ def build_app(
         service="voc-feedback",
         body_limit_exempt=classifier_models.PATHS,
         binary_bodies=classifier_models.PATHS,  # a model bundle is a zip: NUL bytes are data
+        bulk_bodies=admin.BULK_PATHS,
         console_origins=settings.console_origin_list,
         connect_sources=settings.console_connect_sources,
     )

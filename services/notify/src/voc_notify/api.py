@@ -33,7 +33,10 @@ def build_app(
 ) -> FastAPI:
     """The notify app: the routers below, reading these parts from `app.state` (`deps.py`)."""
     api = create_app(
-        title="Frontline VoC — notify", service="voc-notify", console_origins=settings.console_origin_list
+        title="Frontline VoC — notify",
+        service="voc-notify",
+        console_origins=settings.console_origin_list,
+        bulk_bodies=directory.BULK_PATHS,
     )
     install_health_routes(api)
     api.state.settings, api.state.database = settings, database

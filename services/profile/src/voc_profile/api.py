@@ -33,6 +33,7 @@ def build_app(
         service="voc-profile",
         console_origins=settings.console_origin_list,
         body_limit_exempt=imports.PATHS,
+        bulk_bodies=customers.BULK_PATHS,
     )
     install_health_routes(app)
     app.state.settings = settings

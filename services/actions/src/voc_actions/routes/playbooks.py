@@ -18,6 +18,8 @@ from voc_platform.http import require
 from voc_platform.identity import Caller, Permission
 
 router = APIRouter(prefix="/v1/playbooks", tags=["playbooks"])
+#: A whole library may go in one call (`voc_platform.http.BULK_BODY_BYTES`).
+BULK_PATHS = frozenset({"/v1/playbooks", "/v1/playbooks:validate"})
 PlaybookReader = Annotated[Caller, Depends(require(Permission.PLAYBOOKS_READ))]
 PlaybookPublisher = Annotated[Caller, Depends(require(Permission.PLAYBOOKS))]
 

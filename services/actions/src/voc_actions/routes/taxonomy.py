@@ -16,6 +16,8 @@ from voc_platform.http import DatabaseDep, require
 from voc_platform.identity import Caller, Permission
 
 router = APIRouter(prefix="/v1/taxonomy", tags=["taxonomy"])
+#: A version with its new categories' playbooks (`voc_platform.http.BULK_BODY_BYTES`).
+BULK_PATHS = frozenset({"/v1/taxonomy", "/v1/taxonomy:validate"})
 Manager = Annotated[Caller, Depends(require(Permission.TAXONOMY))]
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Response
+from pydantic import Field
 
 from voc_feedback import keys
 from voc_feedback import stores as directory
@@ -17,6 +18,8 @@ from voc_platform.identity import Caller, Permission
 router = APIRouter(responses={401: {}, 403: {}})
 KeyAdmin = Annotated[Caller, Depends(require(Permission.API_KEYS))]
 StoreAdmin = Annotated[Caller, Depends(require(Permission.STORES))]
+#: A chain's whole store directory in one call (`voc_platform.http.BULK_BODY_BYTES`).
+BULK_PATHS = frozenset({"/v1/admin/stores"})
 
 
 @router.post("/v1/admin/api-keys", status_code=201, response_model=ApiKeyCreated)
@@ -72,7 +75,10 @@ async def revoke_key(key_id: str, caller: KeyAdmin, database: DatabaseDep, audit
 
 @router.put("/v1/admin/stores", response_model=list[StoreOut], responses={422: {}})
 async def put_store_directory(
-    stores: list[StoreIn], caller: StoreAdmin, database: DatabaseDep, audit: AuditDep
+    stores: Annotated[list[StoreIn], Field(max_length=5000)],
+    caller: StoreAdmin,
+    database: DatabaseDep,
+    audit: AuditDep,
 ) -> list[StoreOut]:
     async with database.transaction() as session:
         rows = await directory.put_stores(session, stores=stores)

@@ -18,6 +18,8 @@ from voc_profile.deps import AuditDep, CustomerAdmin, CustomerReader, SettingsDe
 from voc_profile.schemas import CustomersIn, UpsertResult
 
 router = APIRouter(responses={401: {}, 403: {}})
+#: A CRM batch of up to 1,000 customers (`voc_platform.http.BULK_BODY_BYTES`).
+BULK_PATHS = frozenset({"/v1/customers"})
 
 
 async def check_visible(session: AsyncSession, *, customer_id: str, caller: Caller) -> None:
