@@ -179,7 +179,8 @@ def test_a_chains_whole_store_directory_goes_in_one_call(feedback_service: Feedb
     """1,000 stores are about 72 KiB of JSON: the 64 KiB limit of every other call refused them
     with 413. The directory takes a bulk body (up to 5,000 stores)."""
     stores = [
-        {"id": f"bulk-{n:04d}", "name": f"프론트라인 {n}호점", "area_id": f"area-{n % 9}"} for n in range(1000)
+        {"id": f"bulk-{n:04d}", "name": f"프론트라인 {n}호점", "area_id": f"area-{n % 9}"}
+        for n in range(1000)
     ]
     url = f"{feedback_service.url}/v1/admin/stores"
     answer = httpx.put(url, json=stores, headers=feedback_service.admin, timeout=30)

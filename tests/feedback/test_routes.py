@@ -1,6 +1,7 @@
 """The routers on their own, in process: a router mounts on a bare app with only what `deps`
-reads from `app.state`; a reading route refuses a malformed query before it checks (or
-throttles) the caller, and checks the caller before the period; the limiter refuses with the
+reads from `app.state`; a reading route answers a caller without credentials 401 first, refuses a
+malformed query before it checks (or throttles) the credentials sent, and checks the caller
+before the period; the limiter refuses with the
 429 intake and reading answer."""
 
 from __future__ import annotations
@@ -69,7 +70,10 @@ async def test_a_router_serves_on_a_bare_app(reading_app: Reading) -> None:
 
 async def test_a_malformed_query_is_refused_before_the_caller_is_checked(reading_app: Reading) -> None:
     client, store = reading_app
-    for headers in ({}, {"Authorization": "Bearer nope"}, store):
+    # No credentials at all: 401, whatever the query (an anonymous caller learns nothing).
+    anonymous = await client.get("/v1/feedback", params={"channel": "fax", "limit": 0})
+    assert anonymous.status_code == 401
+    for headers in ({"Authorization": "Bearer nope"}, store):
         invalid = await client.get("/v1/feedback", params={"channel": "fax", "limit": 0}, headers=headers)
         assert invalid.status_code == 422 and fields(invalid) == ["query.channel", "query.limit"]
         unknown = await client.get(

@@ -11,7 +11,7 @@ import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from importlib.metadata import version as _installed_version
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 from urllib.parse import urlsplit
 
 import orjson
@@ -506,6 +506,17 @@ def create_app(
 _bearer = HTTPBearer(auto_error=False)
 _ACTOR_NAME = re.compile(r"^[\w.@+-]{1,64}$")
 BearerDep = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+
+
+async def _required_bearer(credentials: BearerDep) -> HTTPAuthorizationCredentials:
+    bearer_token(credentials)  # 401 without one
+    return cast(HTTPAuthorizationCredentials, credentials)
+
+
+# A route that always needs a bearer token takes it as this dependency, so a request without one
+# is 401 before its body or query are read: an anonymous caller learns nothing of the route's
+# validation. Whether the token is valid is checked later, where the route checks it.
+RequiredBearerDep = Annotated[HTTPAuthorizationCredentials, Depends(_required_bearer)]
 
 
 def bearer_token(credentials: HTTPAuthorizationCredentials | None) -> str:

@@ -26,7 +26,7 @@ from voc_platform.audit import Audit
 from voc_platform.errors import FieldError, Forbidden, Invalid
 from voc_platform.fields import DirectoryIdQuery
 from voc_platform.http import (
-    BearerDep,
+    RequiredBearerDep,
     SessionDep,
     app_state,
     bearer_token,
@@ -107,6 +107,7 @@ class Reader:
     """A caller of the reading routes, not yet checked. A route's query dependency takes all
     its query parameters and calls `query_scope` in its body, which FastAPI runs only once they
     validated: a malformed query is answered 422 before the key is checked or spends a token.
+    A request with no credentials at all is 401 before that (`RequiredBearerDep`).
     (A scope dependency of its own would run first: dependencies resolve before parameters.)"""
 
     credentials: HTTPAuthorizationCredentials | None
@@ -140,7 +141,7 @@ class Reader:
 
 
 async def get_reader(
-    credentials: BearerDep,
+    credentials: RequiredBearerDep,
     session: SessionDep,
     settings: SettingsDep,
     limiter: RateLimiterDep,

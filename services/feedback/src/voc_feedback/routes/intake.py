@@ -10,7 +10,7 @@ from fastapi import APIRouter, Header, Response
 from voc_feedback.deps import IntakePartsDep
 from voc_feedback.intake import accept_feedback
 from voc_feedback.schemas import Accepted, FeedbackIn
-from voc_platform.http import BearerDep, bearer_token
+from voc_platform.http import RequiredBearerDep, bearer_token
 
 router = APIRouter()
 
@@ -23,7 +23,7 @@ router = APIRouter()
 )
 async def submit(
     body: FeedbackIn,
-    credentials: BearerDep,
+    credentials: RequiredBearerDep,
     parts: IntakePartsDep,
     idempotency_key: Annotated[str | None, Header(min_length=1, max_length=200)] = None,
 ) -> Response:

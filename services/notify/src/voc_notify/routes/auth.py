@@ -58,7 +58,9 @@ async def refresh(
     return TokenOut.model_validate(session)
 
 
-@router.post("/logout", status_code=204, responses={401: {}})
+# The bearer token is optional here (a refresh token alone ends its session): FastAPI adds `{}`
+# to its own requirement, so the document reads "HTTPBearer or nothing".
+@router.post("/logout", status_code=204, responses={401: {}}, openapi_extra={"security": [{}]})
 async def logout(
     database: DatabaseDep,
     identity: IdentityDep,

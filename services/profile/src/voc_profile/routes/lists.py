@@ -75,8 +75,9 @@ def stores_of(caller: Caller, query: ListQuery) -> lists.Stores:
     return (query.store_id,) if query.store_id else caller.scope
 
 
-async def list_scope(query: ListQueryDep, caller: CallerDep) -> lists.Stores:
-    """After the query validated (a malformed one is 422 whoever asks)."""
+async def list_scope(caller: CallerDep, query: ListQueryDep) -> lists.Stores:
+    """The caller first (401 for none, before the query is read), then the query (422), then
+    the caller's permission and stores (403)."""
     return stores_of(caller, query)
 
 
@@ -86,9 +87,9 @@ async def list_scope(query: ListQueryDep, caller: CallerDep) -> lists.Stores:
     responses={200: {"content": {"text/csv": {}}}, 401: {}, 403: {}, 422: {}},
 )
 async def list_customers(
+    caller: CallerDep,
     query: ListQueryDep,
     stores: Annotated[lists.Stores, Depends(list_scope)],
-    caller: CallerDep,
     session: SessionDep,
     database: DatabaseDep,
     settings: SettingsDep,

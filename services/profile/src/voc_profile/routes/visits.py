@@ -8,7 +8,7 @@ from typing import Annotated
 import orjson
 from fastapi import APIRouter, Depends, Header, Response
 
-from voc_platform.http import BearerDep, DatabaseDep, app_state, bearer_token
+from voc_platform.http import DatabaseDep, RequiredBearerDep, app_state, bearer_token
 from voc_profile import checkins
 from voc_profile.deps import SettingsDep
 from voc_profile.schemas import CheckinAccepted, CheckinIn
@@ -26,7 +26,7 @@ StoreAccessDep = Annotated[StoreAccess, Depends(app_state("store_access"))]
 )
 async def check_in(
     body: CheckinIn,
-    credentials: BearerDep,
+    credentials: RequiredBearerDep,
     database: DatabaseDep,
     settings: SettingsDep,
     access: StoreAccessDep,
