@@ -211,6 +211,30 @@ def test_resolved_case_mails_the_link_and_an_unhappy_answer_pages_again(
     assert analytics["follow_up_answer_rate"] > 0 and analytics["recovery_rate"] is not None
 
 
+def test_one_resolution_of_merged_repeats_mails_the_customer_once(
+    system: RunningSystem, mailbox: MailSink
+) -> None:
+    """Three complaints of one customer fold into one alert; resolving it closed three cases and
+    each sent the customer the survey (three identical messages). The latest item asks; the
+    earlier cases close without a survey of their own."""
+    address = f"lee.{uuid.uuid4().hex[:6]}@example.com"
+    loyalty_id = customer(system, email=address, name="이서준", contact_consent=True, preferred_language="ko")
+    first = complain(system, loyalty_id)
+    wait_for(lambda: case(system, first)["status"] == "alerted")
+    repeats = [complain(system, loyalty_id) for _ in range(2)]
+    for feedback_id in repeats:
+        wait_for(lambda f=feedback_id: case(system, f)["status"] == "alerted")  # folded into the alert
+    resolve(system, first)
+    steps = follow_up_steps(system, repeats[-1], until="follow_up_sent")
+    assert [t["kind"] for t in steps].count("follow_up_sent") == 1
+    for feedback_id in (first, repeats[0], repeats[-1]):
+        wait_for(lambda f=feedback_id: case(system, f)["status"] == "resolved")
+    time.sleep(2)  # the other cases' surveys, were any opened, go out at once (no delay here)
+    assert len(mail_for(mailbox, address)) == 1
+    for feedback_id in (first, repeats[0]):
+        assert not [t for t in case(system, feedback_id)["timeline"] if t["kind"].startswith("follow_up")]
+
+
 def test_only_a_phone_known_goes_by_sms_through_the_gateway(
     system: RunningSystem, gateway: SmsGateway
 ) -> None:

@@ -54,10 +54,14 @@ def consumers(database: Database, links: FollowUpLinks) -> list[ConsumerSpec]:
             # A resolution may open the follow-up survey (ORM rows and an event): a session.
             async with database.transaction() as session:
                 if await mark_processed(session, processed_table, consumer=CONSUMER, event_id=processed_id):
+                    surveys = True
                     if subject == "voc.alert.resolved":  # how the plan was carried out (#18)
-                        await adherence.record(session, events_pb2.AlertResolved.FromString(msg.data))
+                        resolved = events_pb2.AlertResolved.FromString(msg.data)
+                        await adherence.record(session, resolved)
+                        # Another item of the same alert asks the customer (one survey).
+                        surveys = not resolved.follow_up_elsewhere
                     if step.feedback_id:  # a pattern or heads-up alert answers no feedback item
-                        await cases.record_case_event(session, step, follow_up=links)
+                        await cases.record_case_event(session, step, follow_up=links if surveys else None)
 
     return [ConsumerSpec(durable=CONSUMER, subjects=SUBJECTS, handler=handle)]
 

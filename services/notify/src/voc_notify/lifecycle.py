@@ -4,7 +4,7 @@ answers, and its pushes reported shown or opened."""
 from __future__ import annotations
 
 import time
-from typing import TypeVar
+from typing import TypeVar, cast
 
 from google.protobuf.message import Message
 from sqlalchemy import select, update
@@ -123,11 +123,16 @@ async def resolve(
         steps_done=done,
         steps_total=total,
     )
-    await _tell_cases(session, alert, "voc.alert.resolved", resolved)
+    events = _case_events(alert, "voc.alert.resolved", resolved)
+    # One resolution asks the customer once: a merged alert's latest item carries the survey
+    # (three merged repeats sent the customer three follow-up messages).
+    for _, event, _ in events[:-1]:
+        cast(events_pb2.AlertResolved, event).follow_up_elsewhere = True
+    await publish(session, events)
     return alert
 
 
-async def _tell_cases(session: AsyncSession, alert: Alert, subject: str, message: _CaseStep) -> None:
+def _case_events(alert: Alert, subject: str, message: _CaseStep) -> list[tuple[str, Message, str | None]]:
     """`message` once for each feedback item the alert answers (each has a case), with its id;
     once without one for a pattern or heads-up alert."""
     events: list[tuple[str, Message, str | None]] = []
@@ -136,7 +141,11 @@ async def _tell_cases(session: AsyncSession, alert: Alert, subject: str, message
         event.CopyFrom(message)
         event.feedback_id = feedback_id
         events.append((subject, event, None))
-    await publish(session, events)
+    return events
+
+
+async def _tell_cases(session: AsyncSession, alert: Alert, subject: str, message: _CaseStep) -> None:
+    await publish(session, _case_events(alert, subject, message))
 
 
 async def escalate(

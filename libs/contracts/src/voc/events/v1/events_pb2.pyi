@@ -449,6 +449,7 @@ class AlertResolved(_message.Message):
     PLAYBOOK_ID_FIELD_NUMBER: _builtins.int
     STEPS_DONE_FIELD_NUMBER: _builtins.int
     STEPS_TOTAL_FIELD_NUMBER: _builtins.int
+    FOLLOW_UP_ELSEWHERE_FIELD_NUMBER: _builtins.int
     alert_id: _builtins.str
     feedback_id: _builtins.str
     staff_id: _builtins.str
@@ -463,6 +464,11 @@ class AlertResolved(_message.Message):
     playbook_id: _builtins.str
     steps_done: _builtins.int
     steps_total: _builtins.int
+    follow_up_elsewhere: _builtins.bool
+    """One resolution asks the customer once (#19): when the alert answers several feedback items
+    (merged repeats), only its latest item's case opens the follow-up survey; this is true on
+    the others' events, whose cases close without one.
+    """
     def __init__(
         self,
         *,
@@ -477,10 +483,11 @@ class AlertResolved(_message.Message):
         playbook_id: _builtins.str = ...,
         steps_done: _builtins.int = ...,
         steps_total: _builtins.int = ...,
+        follow_up_elsewhere: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["alert_id", b"alert_id", "feedback_id", b"feedback_id", "kind", b"kind", "note", b"note", "outcome", b"outcome", "playbook_id", b"playbook_id", "resolved_at_ms", b"resolved_at_ms", "staff_id", b"staff_id", "steps_done", b"steps_done", "steps_total", b"steps_total", "store_id", b"store_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["alert_id", b"alert_id", "feedback_id", b"feedback_id", "follow_up_elsewhere", b"follow_up_elsewhere", "kind", b"kind", "note", b"note", "outcome", b"outcome", "playbook_id", b"playbook_id", "resolved_at_ms", b"resolved_at_ms", "staff_id", b"staff_id", "steps_done", b"steps_done", "steps_total", b"steps_total", "store_id", b"store_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
