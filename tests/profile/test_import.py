@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 import orjson
 
 from tests.profile.conftest import TEST_SETTINGS, Profile, assert_problem
+from voc_platform.http import BULK_BODY_BYTES
 from voc_platform.ids import uuid7
 from voc_profile import importer
 from voc_profile.models import AuditEntry, Customer, Identifier, Visit
@@ -141,9 +142,15 @@ async def test_whole_file_refusals_write_nothing(profile: Profile) -> None:
     )
     assert_problem(await profile.client.post("/v1/customers:import", content=b"x"), 401)
     assert await profile.count(Customer) == 0 and await profile.count(Identifier) == 0
-    # Other calls keep the 64 KiB limit.
+    # Other calls keep the 64 KiB limit; the CRM batch its 4 MiB.
     assert_problem(
-        await profile.client.post("/v1/customers", headers=profile.admin, content=b"x" * (65 * 1024)), 413
+        await profile.client.post("/v1/visits", headers=profile.admin, content=b"x" * (65 * 1024)), 413
+    )
+    assert_problem(
+        await profile.client.post(
+            "/v1/customers", headers=profile.admin, content=b"x" * (BULK_BODY_BYTES + 1)
+        ),
+        413,
     )
 
 
