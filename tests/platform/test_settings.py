@@ -238,3 +238,46 @@ def test_a_list_setting_is_comma_separated_and_a_bad_one_refused_in_one_line(tmp
     assert done.returncode == platform_settings.CONFIG_EXIT_STATUS, done.stderr
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("voc-profile: refusing to start: VOC_PROFILE_VIP_TIERS")
+
+
+@pytest.mark.parametrize(
+    ("cls", "variable", "value", "says"),
+    [
+        (ProfileSettings, "VOC_PROFILE_SIGNAL_REFRESH_SECONDS", "0", "greater than 0"),  # profile spun a core
+        (FeedbackSettings, "VOC_GRPC_TIMEOUT_SECONDS", "-1", "greater than 0"),  # every call failed
+        (NotifySettings, "VOC_TOKEN_TTL_SECONDS", "-5", "greater than 0"),  # no one could log in
+        (FeedbackSettings, "VOC_FEEDBACK_FOLLOW_UP_TTL_SECONDS", "-1", "greater than 0"),
+        (FeedbackSettings, "VOC_FEEDBACK_SLA_ACK_SECONDS", "-1", "greater than 0"),
+        (ProfileSettings, "VOC_PROFILE_IMPORT_BATCH_SIZE", "0", "greater than or equal to 1"),
+        (ProfileSettings, "VOC_PROFILE_DEFAULT_REGION", "XX", "not a region"),
+        (FeedbackSettings, "VOC_LOG_LEVEL", "LOUD", "one of DEBUG, INFO"),
+        (FeedbackSettings, "VOC_FEEDBACK_DATABASE_URL", "mysql://x/y", "sqlite:///path or postgresql://"),
+        (FeedbackSettings, "VOC_FEEDBACK_DATABASE_URL", "garbage", "sqlite:///path or postgresql://"),
+        (NotifySettings, "VOC_WEBHOOK_ALLOWED_HOSTS", "*", "bad allowlist entry '*'"),
+        (NotifySettings, "VOC_WEBHOOK_ALLOWED_HOSTS", "https://hooks.example.com/voc", "no scheme or path"),
+        (NotifySettings, "VOC_PUSH_ALLOWED_HOSTS", "*", "bad allowlist entry"),
+        (NotifySettings, "VOC_SMTP_CA_FILE", "/nonexistent/ca.pem", "no file"),
+    ],
+)
+def test_values_that_would_break_the_system_are_refused_naming_the_variable(
+    monkeypatch: pytest.MonkeyPatch,
+    cls: type[platform_settings.ServiceSettings],
+    variable: str,
+    value: str,
+    says: str,
+) -> None:
+    """Each was accepted and then broke the system (a spinning loop, every gRPC call or login
+    failing) or crashed a service with a traceback and restarts (settings review)."""
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(platform_settings.ValidationError) as refused:
+        cls()
+    line = platform_settings.describe(refused.value, cls)
+    assert line.startswith(f"{variable}: ") and says in line, line
+    assert line.count(variable) == 1  # named once, not "VOC_X: VOC_X: …"
+
+
+def test_values_read_loosely_are_taken(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VOC_LOG_LEVEL", "debug")
+    monkeypatch.setenv("VOC_PROFILE_DEFAULT_REGION", "us")
+    settings = ProfileSettings()
+    assert (settings.log_level, settings.default_region) == ("DEBUG", "US")

@@ -22,6 +22,8 @@ from urllib.parse import urlsplit
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 from voc_platform.bus import NatsSecurity
 from voc_platform.grpc import GrpcTls
@@ -163,7 +165,7 @@ class ServiceSettings(BaseSettings):
     profile_grpc_target: str = "127.0.0.1:9020"
     actions_grpc_target: str = "127.0.0.1:9030"
     notify_grpc_target: str = "127.0.0.1:9040"
-    grpc_timeout_seconds: float = 2.0
+    grpc_timeout_seconds: float = Field(2.0, gt=0)
 
     # NATS credentials (one user per service, deploy/nats/accounts.conf) and TLS; gRPC TLS and
     # mTLS. All optional: `make run`'s embedded nats-server and loopback gRPC need none.
@@ -184,6 +186,26 @@ class ServiceSettings(BaseSettings):
     database_url: str | None = None
     # SQLite group commit: under load a flush waits this long for more writes (0: never wait).
     sqlite_group_linger_ms: float = Field(3.0, ge=0, le=50)
+
+    @field_validator("log_level")
+    @classmethod
+    def _log_level(cls, value: str) -> str:
+        level = value.strip().upper()
+        if level not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+            raise ValueError("one of DEBUG, INFO, WARNING, ERROR, CRITICAL")
+        return level
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: str | None) -> str | None:
+        if value:
+            try:
+                backend = make_url(value).get_backend_name()
+            except ArgumentError:
+                backend = ""
+            if backend not in ("sqlite", "postgresql"):
+                raise ValueError("a sqlite:///path or postgresql://user:password@host:port/database URL")
+        return value
 
     @field_validator("nats_url")
     @classmethod
@@ -332,7 +354,9 @@ def describe(exc: ValidationError, cls: type[ServiceSettings]) -> str:
     for error in exc.errors():
         message = str(error.get("msg", "invalid")).removeprefix("Value error, ")
         loc = error.get("loc") or ()
-        parts.append(f"{variable_of(cls, str(loc[0]))}: {message}" if loc else message)
+        variable = variable_of(cls, str(loc[0])) if loc else ""
+        # A message that names its variable itself is not prefixed with it again.
+        parts.append(f"{variable}: {message}" if variable and not message.startswith(variable) else message)
     return "; ".join(parts)
 
 

@@ -14,8 +14,8 @@ class Settings(ServiceSettings):
     http_port: int = Field(8010, validation_alias="VOC_FEEDBACK_HTTP_PORT")
     grpc_port: int = Field(9010, validation_alias="VOC_FEEDBACK_GRPC_PORT")
     database_url: str | None = Field(None, validation_alias="VOC_FEEDBACK_DATABASE_URL")
-    idempotency_ttl_seconds: int = 24 * 3600
-    max_text_chars: int = 4000
+    idempotency_ttl_seconds: int = Field(24 * 3600, gt=0)
+    max_text_chars: int = Field(4000, gt=0)
 
     # Token bucket per API key: a sustained rate and a burst (429 + Retry-After beyond them).
     rate_limit_per_second: float = Field(20.0, gt=0, validation_alias="VOC_FEEDBACK_RATE_LIMIT_PER_SECOND")
@@ -24,7 +24,9 @@ class Settings(ServiceSettings):
     # Follow-up links: HMAC-signed, one-time, served at {public_url}/f/{token}.
     public_url: str | None = Field(None, validation_alias="VOC_FEEDBACK_PUBLIC_URL")
     follow_up_secret: str = Field("", validation_alias="VOC_FEEDBACK_FOLLOW_UP_SECRET")
-    follow_up_ttl_seconds: int = Field(14 * 24 * 3600, validation_alias="VOC_FEEDBACK_FOLLOW_UP_TTL_SECONDS")
+    follow_up_ttl_seconds: int = Field(
+        14 * 24 * 3600, validation_alias="VOC_FEEDBACK_FOLLOW_UP_TTL_SECONDS", gt=0
+    )
     # The customer's follow-up message goes this long after the resolution (0 = at once); notify
     # sends it (and moves it out of the store's quiet hours).
     follow_up_delay_seconds: int = Field(
@@ -32,8 +34,8 @@ class Settings(ServiceSettings):
     )
 
     # Loop SLA used by the KPIs (the playbook's own SLA drives notify's escalation timers).
-    sla_ack_seconds: int = Field(300, validation_alias="VOC_FEEDBACK_SLA_ACK_SECONDS")
-    sla_resolve_seconds: int = Field(1800, validation_alias="VOC_FEEDBACK_SLA_RESOLVE_SECONDS")
+    sla_ack_seconds: int = Field(300, validation_alias="VOC_FEEDBACK_SLA_ACK_SECONDS", gt=0)
+    sla_resolve_seconds: int = Field(1800, validation_alias="VOC_FEEDBACK_SLA_RESOLVE_SECONDS", gt=0)
 
     # Every replica checks the classifier registry this often for a promotion it missed (the
     # promotion event makes the switch at once; this bounds it when the event is lost).

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 from urllib.parse import urlsplit
 
@@ -18,7 +19,7 @@ class Settings(ServiceSettings):
     http_port: int = Field(8040, validation_alias="VOC_NOTIFY_HTTP_PORT")
     grpc_port: int = Field(9040, validation_alias="VOC_NOTIFY_GRPC_PORT")
     database_url: str | None = Field(None, validation_alias="VOC_NOTIFY_DATABASE_URL")
-    token_ttl_seconds: int = Field(3600, validation_alias="VOC_TOKEN_TTL_SECONDS")
+    token_ttl_seconds: int = Field(3600, validation_alias="VOC_TOKEN_TTL_SECONDS", gt=0)
     # A refresh token (#23) lives this long unused; each refresh rotates it and starts anew.
     refresh_token_ttl_seconds: int = Field(
         14 * 86400, ge=60, validation_alias="VOC_REFRESH_TOKEN_TTL_SECONDS"
@@ -28,21 +29,21 @@ class Settings(ServiceSettings):
     vapid_subject: str = Field("mailto:ops@frontline-voc.dev", validation_alias="VOC_VAPID_SUBJECT")
     public_url: str = Field("", validation_alias="VOC_NOTIFY_PUBLIC_URL")
     # A push lives at least this long at the push service, longer when escalation runs longer.
-    push_min_ttl_seconds: int = 900
-    delivery_max_attempts: int = 6
+    push_min_ttl_seconds: int = Field(900, ge=0)
+    delivery_max_attempts: int = Field(6, ge=1)
     # Failed logins: an account (known e-mail or not) locks from the 5th failure on, for 30 s
     # doubling per further failure, never longer than lockout_max_seconds; its failures are
     # forgotten an hour after the last. A client address gets login_address_burst failures,
     # then one per 1/rate seconds (per replica).
-    login_max_failures: int = 5
-    lockout_base_seconds: int = 30
+    login_max_failures: int = Field(5, ge=1)
+    lockout_base_seconds: int = Field(30, gt=0)
     lockout_max_seconds: int = Field(900, ge=1)
     login_failures_kept_seconds: int = Field(3600, ge=1)
     login_address_rate_per_second: float = Field(0.2, gt=0)
     login_address_burst: int = Field(20, ge=1)
     # argon2 verifications running at once (each in a worker thread, 64 MiB).
     login_concurrency: int = Field(2, ge=1)
-    escalation_poll_seconds: float = 1.0
+    escalation_poll_seconds: float = Field(1.0, gt=0)
     # Outbound webhooks (#19): hosts they may reach (the push allowlist's syntax; empty = https to
     # public addresses only, checked again after DNS resolution at every send), the key their
     # signing secrets are encrypted with (empty = derived from VOC_JWT_SECRET), how long one
@@ -61,7 +62,7 @@ class Settings(ServiceSettings):
     # seconds: the device is suspect, the staff member's other devices and then the fallback
     # channel are tried (#23). 0 turns the watchdog off.
     watchdog_seconds: float = Field(60.0, ge=0, validation_alias="VOC_NOTIFY_WATCHDOG_SECONDS")
-    watchdog_poll_seconds: float = 1.0
+    watchdog_poll_seconds: float = Field(1.0, gt=0)
     # Pattern alerts (#18): `category=count/window` rules, `*` for every category without its own
     # (e.g. "*=3/60m,food_safety=1/60m"); empty turns them off. docs/NOTIFY.md#pattern-alerts
     pattern_rules: str = Field("*=3/60m", validation_alias="VOC_NOTIFY_PATTERN_RULES")
@@ -126,6 +127,23 @@ class Settings(ServiceSettings):
             from voc_notify.channels.mail import parse_smtp_url
 
             parse_smtp_url(value)
+        return value
+
+    @field_validator("push_allowed_hosts", "webhook_allowed_hosts", "sms_allowed_hosts")
+    @classmethod
+    def _allowlist(cls, value: str) -> str:
+        from voc_notify.webpush.endpoints import PushAllowlist
+
+        PushAllowlist(comma_list(value))  # refuses a bad entry (e.g. '*' or a URL), naming it
+        return value
+
+    @field_validator("smtp_ca_file")
+    @classmethod
+    def _ca_file(cls, value: str) -> str:
+        if value and not Path(value).is_file():
+            raise ValueError(
+                f"no file '{value}' (the CA certificates, PEM, the SMTP server is checked against)"
+            )
         return value
 
     @field_validator("sms_gateway_url")

@@ -207,8 +207,12 @@ class PushAllowlist:
                 port_spec = rest[1:] if rest.startswith(":") else ""
             elif entry.count(":") == 1:
                 host, _, port_spec = entry.partition(":")
-            if _ip_or_none(host) is None and not _HOST_RE.fullmatch(host):
-                raise ValueError(f"bad allowlist host {raw!r}")
+            if (_ip_or_none(host) is None and not _HOST_RE.fullmatch(host)) or not (
+                port_spec in ("", "*") or port_spec.isdigit()
+            ):
+                raise ValueError(
+                    f"bad allowlist entry {raw!r}: host, host:port, host:* or *.domain (no scheme or path)"
+                )
             if port_spec == "*":
                 self._exact[host] = None
             else:
