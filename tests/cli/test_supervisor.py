@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from voc_cli import settings_report, supervisor
+from voc_cli import demo, settings_report, supervisor
 from voc_cli.supervisor import (
     LISTEN_FLOOR,
     MAX_QUICK_EXITS,
@@ -23,6 +23,7 @@ from voc_cli.supervisor import (
     ephemeral_floor,
     free_port,
 )
+from voc_profile.identity import normalize_phone
 
 
 def test_the_callers_settings_pass_through_and_ports_stay_the_supervisors(tmp_path: Path) -> None:
@@ -183,3 +184,43 @@ def test_without_room_below_the_ephemeral_range_the_kernels_ports_are_used_still
     ports = [free_port() for _ in range(20)]
     assert len(set(ports)) == 20
     assert all(port >= 1024 for port in ports)
+
+
+@pytest.mark.parametrize(
+    ("host", "reached_at"),
+    [("0.0.0.0", "127.0.0.1"), ("127.0.0.2", "127.0.0.2"), ("::1", "[::1]"), ("", "127.0.0.1")],
+)
+def test_the_services_are_reached_where_they_listen(tmp_path: Path, host: str, reached_at: str) -> None:
+    """With VOC_HOST=0.0.0.0 customers' follow-up links read http://0.0.0.0:…; with 127.0.0.2
+    `voc up` waited for the services on 127.0.0.1 and gave up after 60 s (settings review)."""
+    system = System(
+        SystemConfig.free_ports(tmp_path, nats_url="nats://127.0.0.1:4999"), environ={"VOC_HOST": host}
+    )
+    http, grpc = system.config.ports["feedback"]
+    assert system.url("feedback") == f"http://{reached_at}:{http}"
+    env = system.env_for("notify")
+    assert env["VOC_FEEDBACK_GRPC_TARGET"] == f"{reached_at}:{grpc}"
+    assert env["VOC_FEEDBACK_PUBLIC_URL"] == f"http://{reached_at}:{http}"  # the links customers get
+
+
+def test_the_demo_customers_phones_read_in_any_region() -> None:
+    """VOC_PROFILE_DEFAULT_REGION=US made the demo's Korean national numbers invalid and
+    `make run` died seeding: the demo gives them in international form."""
+    for region in ("KR", "US", "GB", "JP"):
+        read = [normalize_phone(c["phone"], region=region) for c in demo.CUSTOMERS if "phone" in c]
+        assert read == ["+821012345678", "+821022223333", "+821098765432"], region
+
+
+def test_the_start_report_says_what_voc_up_ignores_and_knows_the_tools_variables() -> None:
+    lines = settings_report.report(
+        {
+            "VOC_PROFILE_GRPC_TARGET": "10.0.0.9:9020",
+            "VOC_FREE_PORT_RANGE": "20000-30000",
+            "VOC_TEST_ALL": "1",
+        }
+    )
+    assert (
+        "    VOC_PROFILE_GRPC_TARGET=10.0.0.9:9020   (ignored: voc up points each service at its own)"
+        in lines
+    )
+    assert not [line for line in lines if "typo" in line], lines

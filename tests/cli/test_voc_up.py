@@ -332,3 +332,26 @@ def test_playbook_cli_on_the_shipped_library(argv: list[str]) -> None:
     result = subprocess.run(args, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr + result.stdout
     assert "ok:" in result.stdout or " 0 failed" in result.stdout
+
+
+def test_voc_up_refuses_shared_ports_odd_replicas_and_an_unusable_data_dir(tmp_path: Path) -> None:
+    """Two services on one port (profile failed to bind while its readiness check reached
+    feedback; once "running" was printed), a replica count that is no number, and a data dir
+    that cannot be one (a traceback): one line each, nothing started (settings review)."""
+    shared = str(free_port())
+    cases = [
+        ({"VOC_PROFILE_HTTP_PORT": shared, "VOC_FEEDBACK_HTTP_PORT": shared}, "one port for two listeners"),
+        ({"VOC_NATS_STREAM_REPLICAS": "abc"}, "VOC_NATS_STREAM_REPLICAS='abc': a whole number"),
+        ({"VOC_DATA_DIR": "/proc/voc-data"}, "[voc] cannot start: VOC_DATA_DIR /proc/voc-data"),
+    ]
+    for extra, says in cases:
+        done = subprocess.run(
+            [sys.executable, "-m", "voc_cli", "up", "--no-seed"],
+            env=_up_env(tmp_path, **extra),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert done.returncode == 1 and says in done.stderr, done.stderr
+        assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1, done.stderr
+    assert not (tmp_path / "logs").exists()

@@ -39,7 +39,11 @@ def _url(service: str, default_port: int) -> str:
 
 
 def cmd_up(args: argparse.Namespace) -> int:
-    keep_data_private(_data_dir(args))  # before anything is written there
+    try:
+        keep_data_private(_data_dir(args))  # before anything is written there
+    except OSError as exc:
+        print(f"[voc] cannot start: VOC_DATA_DIR {_data_dir(args)}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
     if args.scale > 1:
         # N processes per service on a 3-node JetStream cluster and PostgreSQL (docs/SCALING.md).
         from voc_cli.cluster import run_up as run_cluster  # lazy: nats-py (see the docstring)

@@ -119,7 +119,7 @@ STAFF = [
 CUSTOMERS = [
     {
         "loyalty_id": "L-1001",
-        "phone": "010-1234-5678",
+        "phone": "+82 10-1234-5678",  # international form: any VOC_PROFILE_DEFAULT_REGION reads it
         "email": "minsu.kim@example.com",  # the follow-up mail of the README's try reaches `voc demo-inbox`
         "name": "김민수",
         "tier": "vip",
@@ -130,7 +130,7 @@ CUSTOMERS = [
     },
     {
         "loyalty_id": "L-1002",
-        "phone": "010-2222-3333",
+        "phone": "+82 10-2222-3333",
         "name": "이영희",
         "tier": "gold",
         "lifetime_value": 1_900_000,
@@ -150,7 +150,7 @@ CUSTOMERS = [
     },
     {
         "loyalty_id": "L-1004",
-        "phone": "010-9876-5432",
+        "phone": "+82 10-9876-5432",
         "name": "박준호",
         "tier": "basic",
         "lifetime_value": 120_000,

@@ -30,8 +30,13 @@ TOOL_VARIABLES = frozenset(
         "VOC_TEST_POSTGRES_URL",
         "VOC_SERVICE",  # the image's entrypoint
         "VOC_VAPID_KEY_FILE",
+        "VOC_FREE_PORT_RANGE",  # the suite's and the bench's port picker
+        "VOC_TEST_ALL",
+        "VOC_EVAL_CORRECTIONS",  # `make eval`
+        "VOC_FUZZ_EXAMPLES",
     }
 )
+
 SECRET_MARKERS = ("TOKEN", "SECRET", "PASSWORD", "SEED", "CREDS")
 
 
@@ -101,6 +106,12 @@ def report(environ: Mapping[str, str]) -> list[str]:
         variable = known.get(name)
         if variable is None:
             unknown.append(name)
+            continue
+        if name.endswith("_GRPC_TARGET"):
+            # Ports are voc up's own settings (used as given); the targets follow from them.
+            changed.append(
+                f"    {name}={shown(name, value)}   (ignored: voc up points each service at its own)"
+            )
             continue
         if _is_default(value, variable.default):
             continue

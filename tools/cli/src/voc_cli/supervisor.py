@@ -281,11 +281,20 @@ class System:
         assert self.nats is not None
         return self.nats.url
 
+    @property
+    def client_host(self) -> str:
+        """Where this machine reaches the services: VOC_HOST, or loopback when they listen on
+        every address (a link to http://0.0.0.0:… reaches no one)."""
+        host = self.environ.get("VOC_HOST", "").strip() or "127.0.0.1"
+        if host in ("0.0.0.0", "::", "[::]"):
+            return "127.0.0.1"
+        return f"[{host}]" if ":" in host and not host.startswith("[") else host
+
     def url(self, service: str) -> str:
-        return f"http://127.0.0.1:{self.config.ports[service][0]}"
+        return f"http://{self.client_host}:{self.config.ports[service][0]}"
 
     def grpc_target(self, service: str) -> str:
-        return f"127.0.0.1:{self.config.ports[service][1]}"
+        return f"{self.client_host}:{self.config.ports[service][1]}"
 
     @property
     def admin_token(self) -> str:
@@ -302,6 +311,8 @@ class System:
             "VOC_LOG_FORMAT": "text",
             "VOC_PUSH_ALLOWED_HOSTS": PUBLIC_PUSH_HOSTS,
             "VOC_NOTIFY_PUBLIC_URL": self.url("notify"),
+            # The follow-up links customers get (feedback's own default is its bind address).
+            "VOC_FEEDBACK_PUBLIC_URL": self.url("feedback"),
             # The manager console (feedback's /dashboard) calls notify and actions directly.
             "VOC_ACTIONS_PUBLIC_URL": self.url("actions"),
             "VOC_CONSOLE_ORIGINS": self.url("feedback"),

@@ -45,11 +45,17 @@ def refusal(ports: dict[str, int], *, nats_url: str | None) -> str | None:
     """Why `voc up` cannot start with these settings, before it starts anything (else each service
     would fail in its own log and `voc up` would give up on it after its restarts)."""
     replicas = os.environ.get("VOC_NATS_STREAM_REPLICAS", "1").strip() or "1"
+    if not (replicas.isdigit() and int(replicas) > 0):
+        return f"VOC_NATS_STREAM_REPLICAS={replicas!r}: a whole number of copies (1, or 3 on a cluster)"
     if nats_url is None and replicas != "1":
         return (
             f"VOC_NATS_STREAM_REPLICAS={replicas} needs a NATS cluster, and the nats-server voc up "
             "starts is one node: use `voc up --scale 2` or give VOC_NATS_URL of a cluster"
         )
+    twice = sorted({port for port in ports.values() if list(ports.values()).count(port) > 1})
+    if twice:
+        names = [f"{name}={port}" for name, port in ports.items() if port in twice]
+        return f"one port for two listeners: {', '.join(names)}; give each its own"
     host = os.environ.get("VOC_HOST", "127.0.0.1")
     busy = [f"{name} {port}" for name, port in ports.items() if not can_listen(host, port)]
     if busy:
@@ -108,7 +114,8 @@ def run(*, data_dir: Path, seed: bool = True) -> int:
     stop = threading.Event()
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    print(f"[voc] starting nats-server and {', '.join(SERVICES)} (data in {config.data_dir})", flush=True)
+    what = ", ".join(SERVICES) if config.nats_url else f"nats-server and {', '.join(SERVICES)}"
+    print(f"[voc] starting {what} (data in {config.data_dir})", flush=True)
     print("\n".join(settings_report.report(os.environ)), flush=True)
     print(settings_report.follow_up_line(os.environ), flush=True)
     status = 0
