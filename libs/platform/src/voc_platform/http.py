@@ -503,6 +503,14 @@ def create_app(
     return app
 
 
+def upload_body(*media_types: str, description: str) -> dict[str, Any]:
+    """`openapi_extra` for a route that reads its body itself (a streamed file): the document
+    names the media types it takes, which FastAPI cannot see, so clients and fuzzers can reach it."""
+    binary = {"type": "string", "format": "binary"}
+    content = {media: {"schema": binary} for media in media_types}
+    return {"requestBody": {"required": True, "description": description, "content": content}}
+
+
 _bearer = HTTPBearer(auto_error=False)
 _ACTOR_NAME = re.compile(r"^[\w.@+-]{1,64}$")
 BearerDep = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]

@@ -14,7 +14,7 @@ from voc_feedback.classification.gate import TOLERANCE
 from voc_feedback.deps import AuditDep, ClassifierDep
 from voc_feedback.models import ClassifierModel
 from voc_platform.errors import Unsupported
-from voc_platform.http import DatabaseDep, SessionDep, require
+from voc_platform.http import DatabaseDep, SessionDep, require, upload_body
 from voc_platform.identity import Caller, Permission
 from voc_platform.records import fields_of
 
@@ -50,7 +50,14 @@ async def list_models(caller: ModelAdmin, session: SessionDep, live: ClassifierD
     }
 
 
-@router.post(BASE, status_code=201, responses={409: {}, 413: {}, 415: {}, 422: {}})
+@router.post(
+    BASE,
+    status_code=201,
+    responses={409: {}, 413: {}, 415: {}, 422: {}},
+    openapi_extra=upload_body(
+        "application/zip", description="a model bundle (`voc classifier train` writes one)"
+    ),
+)
 async def upload_model(
     request: Request, caller: ModelAdmin, database: DatabaseDep, audit: AuditDep
 ) -> dict[str, Any]:

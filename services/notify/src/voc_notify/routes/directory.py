@@ -17,7 +17,7 @@ from voc_notify.deps import AuditDep, IdentityDep, SettingsDep
 from voc_notify.directory import Editor
 from voc_notify.schemas import OverrideIn, ShiftIn, StaffIn, StoreIn
 from voc_platform.errors import BadRequest, Unsupported
-from voc_platform.http import DatabaseDep, SessionDep, require
+from voc_platform.http import DatabaseDep, SessionDep, require, upload_body
 from voc_platform.identity import Caller, Permission
 
 router = APIRouter(prefix="/v1/admin", tags=["directory"])
@@ -146,7 +146,11 @@ async def on_duty_now(
     )
 
 
-@router.post("/staff:import", responses={401: {}, 403: {}, 415: {}, 422: {}})
+@router.post(
+    "/staff:import",
+    responses={401: {}, 403: {}, 415: {}, 422: {}},
+    openapi_extra=upload_body("text/csv", description="UTF-8 CSV with a header row (see the route)"),
+)
 async def import_staff(request: Request, database: DatabaseDep, editor: EditorDep) -> dict[str, Any]:
     """CSV (UTF-8) with a header row; store_ids separated by ";". All rows or none."""
     media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()

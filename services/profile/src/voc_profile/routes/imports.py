@@ -10,7 +10,7 @@ from fastapi.responses import Response
 
 from voc_platform.db import Database
 from voc_platform.errors import FieldError, Invalid, Unsupported
-from voc_platform.http import DatabaseDep, problem_response
+from voc_platform.http import DatabaseDep, problem_response, upload_body
 from voc_platform.identity import Actor
 from voc_profile import importer, uploads
 from voc_profile.deps import CustomerAdmin, SettingsDep
@@ -65,13 +65,21 @@ async def get_upload(
 UploadDep = Annotated[Upload, Depends(get_upload)]
 
 
-@router.post("/v1/customers:import")
+UPLOAD = upload_body(
+    "text/csv",
+    "application/x-ndjson",
+    "application/jsonl",
+    description="CSV with a header row, or JSON Lines (`?format=csv|jsonl` when the type says neither)",
+)
+
+
+@router.post("/v1/customers:import", openapi_extra=UPLOAD, responses={413: {}, 415: {}, 422: {}})
 async def import_customers(upload: UploadDep) -> dict[str, Any]:
     """CSV (header row) or JSON Lines of customers; per-row errors with line numbers."""
     return await upload.run(importer.import_customers)
 
 
-@router.post("/v1/visits:import")
+@router.post("/v1/visits:import", openapi_extra=UPLOAD, responses={413: {}, 415: {}, 422: {}})
 async def import_visits(upload: UploadDep) -> dict[str, Any]:
     """CSV or JSON Lines of POS visits (customer, store_id, visited_at, amount)."""
     return await upload.run(importer.import_visits)

@@ -26,7 +26,7 @@ async def export(customer_id: str, database: DatabaseDep, caller: CustomerAdmin)
     )
 
 
-@router.delete("/v1/customers/{customer_id}", status_code=200)
+@router.delete("/v1/customers/{customer_id}", status_code=200, responses={410: {}})
 async def erase(customer_id: str, database: DatabaseDep, caller: CustomerAdmin) -> dict[str, Any]:
     """Erasure: personal data removed here; `customer.erased` redacts the copies elsewhere."""
     async with database.transaction() as session:
