@@ -210,6 +210,16 @@ def test_a_port_or_env_name_that_disagrees_with_the_settings_fails() -> None:
     assert any("healthcheck" in p for p in compose_disagreements(document))
 
 
+def secret_value(name: str) -> str:
+    """A random value of the shape the secret holds: a database URL is a URL (the settings check
+    its scheme), everything else a random token."""
+    token = secrets.token_urlsafe(32)
+    if name.endswith("_DATABASE_URL"):
+        service = name.removeprefix("VOC_").removesuffix("_DATABASE_URL").lower()
+        return f"postgresql://voc_{service}:{token}@postgres:5432/voc_{service}"
+    return token
+
+
 def manifest_settings(
     objects: list[Object],
     service: str,
@@ -235,7 +245,7 @@ def manifest_settings(
                 if entry["name"] in (optional_secrets or {}):
                     patch.setenv(entry["name"], (optional_secrets or {})[entry["name"]])
                 continue
-            patch.setenv(entry["name"], entry.get("value") or secrets.token_urlsafe(32))
+            patch.setenv(entry["name"], entry.get("value") or secret_value(entry["name"]))
         mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
         volumes = {v["name"]: v for v in deployment["spec"]["template"]["spec"]["volumes"]}
         assert mounts["tls"] == "/etc/voc/tls"
