@@ -36,12 +36,17 @@ Channel = Literal[CHANNELS]  # type: ignore[valid-type]
 Language = Annotated[str, StringConstraints(pattern=r"^[A-Za-z]{2}([-_][A-Za-z0-9]{2,8})?$")]
 
 
+# Files by name: a name the pattern refuses is refused (422), as the document now says.
+PlaybookFiles = Annotated[
+    dict[FileName, Annotated[str, Field(max_length=60_000)]],
+    Field(max_length=200, json_schema_extra={"additionalProperties": False}),
+]
+
+
 class PublishIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    files: Annotated[
-        dict[FileName, Annotated[str, Field(max_length=60_000)]], Field(min_length=1, max_length=200)
-    ]
+    files: Annotated[PlaybookFiles, Field(min_length=1)]
 
 
 class TaxonomyIn(BaseModel):
@@ -52,9 +57,7 @@ class TaxonomyIn(BaseModel):
 
     taxonomy: dict[str, Any] | None = None
     yaml: Annotated[str, Field(max_length=200_000)] | None = None
-    playbooks: Annotated[dict[FileName, Annotated[str, Field(max_length=60_000)]], Field(max_length=200)] = (
-        Field(default_factory=dict)
-    )
+    playbooks: PlaybookFiles = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _one_document(self) -> TaxonomyIn:
