@@ -8,7 +8,7 @@ import pytest
 from fastapi.routing import APIRoute
 
 from tests.profile.conftest import Profile, assert_problem
-from voc_platform.errors import BadRequest
+from voc_platform.errors import Invalid
 from voc_profile.api import ROUTERS, build_app
 from voc_profile.deps import decode_cursor, encode_cursor
 
@@ -36,5 +36,5 @@ def test_a_cursor_names_the_position_it_was_made_from() -> None:
     for after in ((0, "0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b"), (17, "x")):
         assert decode_cursor(encode_cursor(after)) == after
     for bad in ("%%%", encode_cursor((1, "x"))[:-2] + "!!", "WzEsMl0"):  # the last: [1,2]
-        with pytest.raises(BadRequest):
+        with pytest.raises(Invalid):
             decode_cursor(bad)

@@ -13,7 +13,7 @@ import orjson
 from fastapi import Depends, Query
 
 from voc_platform.audit import Audit
-from voc_platform.errors import BadRequest, FieldError
+from voc_platform.errors import FieldError, Invalid
 from voc_platform.fields import DirectoryIdQuery
 from voc_platform.http import app_state, require
 from voc_platform.identity import Caller, Permission
@@ -33,7 +33,8 @@ def encode_cursor(after: lists.After) -> str:
 
 
 def decode_cursor(cursor: str) -> lists.After:
-    """The keyset position a cursor names; BadRequest for one this API did not issue."""
+    """The keyset position a cursor names; 422 naming `query.cursor` for one this API did not
+    issue (as feedback's lists answer it; it was 400)."""
     try:
         value = orjson.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
         count, customer_id = value
@@ -41,8 +42,8 @@ def decode_cursor(cursor: str) -> lists.After:
             raise ValueError
         return count, customer_id
     except (ValueError, TypeError, binascii.Error, orjson.JSONDecodeError):
-        raise BadRequest(
-            "The cursor is not one this API issued.", errors=[FieldError("cursor", "invalid")]
+        raise Invalid(
+            "The cursor is not one this API issued.", errors=[FieldError("query.cursor", "invalid")]
         ) from None
 
 
