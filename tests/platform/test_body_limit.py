@@ -162,10 +162,19 @@ async def test_a_nul_escape_split_between_two_body_messages_is_found() -> None:
 
 
 async def test_a_bulk_path_takes_bodies_up_to_its_own_limit(server: str) -> None:
-    """A bulk call (a chain's store list, a CRM batch, a playbook library) takes a body over the
-    64 KiB limit, up to `BULK_BODY_BYTES`, chunked or announced; beyond it, 413 naming that limit."""
+    """A bulk call (a chain's store list, a CRM batch, a playbook library) with credentials takes
+    a body over the 64 KiB limit, up to `BULK_BODY_BYTES`, chunked or announced; beyond it, 413
+    naming that limit."""
     async with httpx.AsyncClient(timeout=30) as client:
-        json_type = {"content-type": "application/json"}
+        json_type = {"content-type": "application/json", "authorization": "Bearer any"}
+        # Without credentials the bulk path keeps the 64 KiB limit (an anonymous caller could
+        # otherwise make the service parse 4 MiB before its 401).
+        anonymous = await client.post(
+            server + "/bulk",
+            content=achunks(MAX_BODY_BYTES * 2),
+            headers={"content-type": "application/json"},
+        )
+        assert anonymous.status_code == 413
         taken = await client.post(server + "/bulk", content=achunks(MAX_BODY_BYTES * 8), headers=json_type)
         assert taken.status_code == 200 and taken.json() == {"chars": MAX_BODY_BYTES * 8 - 12}
         announced = await client.post(

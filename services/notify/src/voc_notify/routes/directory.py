@@ -22,7 +22,7 @@ from voc_platform.identity import Caller, Permission
 
 router = APIRouter(prefix="/v1/admin", tags=["directory"])
 #: A chain's whole store list or staff list in one call (`voc_platform.http.BULK_BODY_BYTES`).
-BULK_PATHS = frozenset({"/v1/admin/stores", "/v1/admin/staff"})
+BULK_PATHS = frozenset({"/v1/admin/stores", "/v1/admin/staff", "/v1/admin/staff:import"})
 Reader = Annotated[Caller, Depends(require(Permission.DIRECTORY_READ))]
 Writer = Annotated[Caller, Depends(require(Permission.DIRECTORY_WRITE))]
 ShiftKeeper = Annotated[Caller, Depends(require(Permission.SHIFTS))]
