@@ -12,11 +12,13 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 from argon2 import PasswordHasher
+from pydantic import ValidationError
 
 from tests.conftest import DatabaseFactory
 from tests.notify.conftest import ADMIN, Notify, StallProbes, make_notify
 from voc_notify import auth, directory
 from voc_notify.models import Staff, Store
+from voc_notify.schemas import PasswordIn
 from voc_platform import identity
 
 PASSWORD = "right-password-1"
@@ -268,14 +270,25 @@ async def test_a_password_is_taken_exactly_as_typed(databases: DatabaseFactory) 
         await service.database.dispose()
 
 
-def test_a_csv_password_cell_is_taken_as_written() -> None:
-    """The staff CSV trims its cells, except the password's."""
+def test_a_csv_password_cell_is_trimmed_like_every_cell() -> None:
+    """The staff CSV trims its cells, the password's too (a spreadsheet's space after a comma is
+    not part of it; a blank cell keeps the member's password)."""
     rows, errors = directory.parse_staff_csv(
         "id,name,email,password,role,store_ids\n"
         " new-lead , New Lead , new@x.demo , pass word  ,shift_lead, s1 \n"
+        "kept,Kept,kept@x.demo, ,staff,s1\n"
     )
     assert errors == []
-    [(_, row)] = rows
+    [(_, row), (_, kept)] = rows
     assert (row.id, row.name, row.email, row.password, row.store_ids) == (
-        "new-lead", "New Lead", "new@x.demo", " pass word  ", ["s1"]
+        "new-lead", "New Lead", "new@x.demo", "pass word", ["s1"]
     )  # fmt: skip
+    assert kept.password is None
+
+
+def test_a_new_password_of_spaces_is_refused() -> None:
+    with pytest.raises(ValidationError):
+        PasswordIn(current_password="x", new_password=" " * 12)
+    with pytest.raises(ValidationError):
+        PasswordIn(current_password="x", new_password="  short1  ")
+    assert PasswordIn(current_password="x", new_password=" long enough ").new_password == " long enough "

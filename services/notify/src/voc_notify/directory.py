@@ -27,7 +27,7 @@ from voc_notify.schemas import DepartmentId, NewPassword, OverrideIn, Role, Shif
 from voc_platform.audit import Audit
 from voc_platform.db import Database
 from voc_platform.errors import Conflict, FieldError, Forbidden, Invalid, NotFound
-from voc_platform.fields import DirectoryId
+from voc_platform.fields import DirectoryId, OptionalDirectoryId
 from voc_platform.identity import Actor, Principal, Revocations
 from voc_platform.ids import uuid7
 from voc_platform.records import fields_of
@@ -412,7 +412,7 @@ class StaffCsvRow(BaseModel):
     password: NewPassword | None = None
     role: Role
     store_ids: list[DirectoryId] = []
-    area_id: DirectoryId | None = None
+    area_id: OptionalDirectoryId = None
     language: Annotated[str, Field(pattern="^(ko|en)$")] | None = None  # as `StaffIn.language`
     # true/false (also 1/0, yes/no); blank keeps an existing member's state, a new one is active.
     # false deactivates: their tokens end on every service, as `POST …/deactivate` does.
@@ -439,8 +439,9 @@ def parse_staff_csv(text: str) -> tuple[list[tuple[int, StaffCsvRow]], list[RowE
         if None in record:
             errors.append(RowError(line, None, "more values than columns"))
             continue
-        # Cells are trimmed, except a password: it is taken exactly as written.
-        values = {k: (v or "") if k == "password" else (v or "").strip() for k, v in record.items()}
+        # Cells are trimmed, the password's too: spreadsheets put a space after commas, and a
+        # blank one keeps the member's password (the API takes a password exactly as typed).
+        values = {k: (v or "").strip() for k, v in record.items()}
         if not any(values.values()):
             continue  # a blank line
         data: dict[str, Any] = {k: v for k, v in values.items() if v != ""}

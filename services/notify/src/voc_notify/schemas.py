@@ -18,7 +18,7 @@ from pydantic import (
 from voc_notify.duty import parse_hhmm
 from voc_notify.lifecycle import OUTCOMES
 from voc_platform import taxonomy
-from voc_platform.fields import DirectoryId
+from voc_platform.fields import DirectoryId, OptionalDirectoryId
 
 Role = Literal["staff", "shift_lead", "store_manager", "area_manager", "cx_admin", "analyst"]
 
@@ -38,10 +38,22 @@ class Strict(BaseModel):
 # An app install's own id (random, kept in the browser's IndexedDB): sessions are bound to it.
 InstallId = Annotated[str, Field(min_length=8, max_length=64, pattern=r"^[A-Za-z0-9_\-]+$")]
 RefreshTokenText = Annotated[str, Field(min_length=1, max_length=200)]
+
+
+def _long_enough(password: str) -> str:
+    if len(password.strip()) < 8:
+        raise ValueError("a password needs at least 8 characters besides leading and trailing spaces")
+    return password
+
+
 # A password is taken exactly as typed: the models strip whitespace from text, and a password's
 # leading or trailing spaces are part of it (a login with "  pw  " matched "pw").
 GivenPassword = Annotated[str, StringConstraints(strip_whitespace=False, min_length=1, max_length=200)]
-NewPassword = Annotated[str, StringConstraints(strip_whitespace=False, min_length=8, max_length=200)]
+NewPassword = Annotated[
+    str,
+    StringConstraints(strip_whitespace=False, min_length=8, max_length=200),
+    AfterValidator(_long_enough),
+]
 
 
 class LoginIn(Strict):
@@ -126,7 +138,7 @@ class ReceiptIn(Strict):
 class StoreIn(Strict):
     id: DirectoryId
     name: Annotated[str, Field(min_length=1, max_length=200)]
-    area_id: DirectoryId | None = None
+    area_id: OptionalDirectoryId = None
     format: Annotated[str, Field(max_length=32)] | None = None
     region: Annotated[str, Field(max_length=64)] | None = None
     timezone: Annotated[str, Field(max_length=64)] = "Asia/Seoul"
@@ -173,7 +185,7 @@ class StaffIn(Strict):
     password: NewPassword | None = None
     role: Role
     store_ids: list[DirectoryId] = []
-    area_id: DirectoryId | None = None
+    area_id: OptionalDirectoryId = None
     # The language the staff member reads alerts and plans in; not given: theirs so far, or
     # for someone new their first store's language (ko without a store).
     language: Literal["ko", "en"] | None = None
