@@ -399,3 +399,20 @@ async def test_a_merge_raced_by_an_acknowledgement_is_run_again_afresh(
         )
     assert merged_events == 1 and row is not None and row.updates == 1, "the first attempt wrote nothing"
     assert pending == ["dev-mgr"]
+
+
+@pytest.mark.parametrize(
+    ("feedback_id", "related", "told"),
+    [
+        ("f-1", [{"id": "f-2"}, {"id": "f-3"}], [("f-1", True), ("f-2", True), ("f-3", False)]),
+        ("f-1", [], [("f-1", False)]),
+        (None, [], [("", False)]),  # a pattern or heads-up alert: no item, no survey to place
+    ],
+)
+def test_one_resolution_asks_the_customer_once_on_the_latest_item(
+    feedback_id: str | None, related: list[dict[str, str]], told: list[tuple[str, bool]]
+) -> None:
+    alert = Alert(id="a-1", feedback_id=feedback_id, related_feedback=related, store_id="s1")
+    events = lifecycle.resolved_events(alert, events_pb2.AlertResolved(alert_id="a-1", outcome="resolved"))
+    assert [(e.feedback_id, e.follow_up_elsewhere) for _, e, _ in events] == told  # type: ignore[attr-defined]
+    assert {subject for subject, _, _ in events} == {"voc.alert.resolved"}

@@ -153,6 +153,7 @@ async def test_an_alert_and_its_steps_reach_a_subscribed_endpoint_signed(
         resolved = by_type["alert.resolved"]["data"]
         assert resolved["outcome"] == "resolved" and resolved["staff_id"] == "lead"
         assert "note" not in resolved and "5678" not in str(bodies)  # free text never leaves
+        assert "follow_up_elsewhere" not in resolved  # our services' bookkeeping, not the payload
         # The other endpoint heard only what it subscribed to.
         assert [b["type"] for b in receiver.verified(only_resolved["secret"], "/resolved")] == [
             "alert.resolved"

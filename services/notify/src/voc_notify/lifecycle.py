@@ -123,13 +123,20 @@ async def resolve(
         steps_done=done,
         steps_total=total,
     )
+    await publish(session, resolved_events(alert, resolved))
+    return alert
+
+
+def resolved_events(
+    alert: Alert, resolved: events_pb2.AlertResolved
+) -> list[tuple[str, Message, str | None]]:
+    """`voc.alert.resolved` for each item the alert answers. One resolution asks the customer
+    once: a merged alert's latest item carries the survey, the others say it is asked elsewhere
+    (three merged repeats sent the customer three follow-up messages)."""
     events = _case_events(alert, "voc.alert.resolved", resolved)
-    # One resolution asks the customer once: a merged alert's latest item carries the survey
-    # (three merged repeats sent the customer three follow-up messages).
     for _, event, _ in events[:-1]:
         cast(events_pb2.AlertResolved, event).follow_up_elsewhere = True
-    await publish(session, events)
-    return alert
+    return events
 
 
 def _case_events(alert: Alert, subject: str, message: _CaseStep) -> list[tuple[str, Message, str | None]]:

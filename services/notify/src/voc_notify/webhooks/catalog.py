@@ -37,6 +37,8 @@ TEST_TYPE: Final = "webhook.test"
 
 # Free text and one-time links never leave; identifiers leave masked.
 _DROPPED: Final = frozenset({"text", "note", "url", "token", "body", "explanation", "message"})
+# Bookkeeping between our own services, not part of an event's public payload.
+_INTERNAL: Final = frozenset({"follow_up_elsewhere"})
 
 
 def _mask_phone(value: str) -> str:
@@ -77,7 +79,7 @@ def data_of(message: Message, *, drop: frozenset[str] = frozenset()) -> dict[str
     out: dict[str, Any] = {}
     for fd in message.DESCRIPTOR.fields:
         name = fd.name
-        if name in _DROPPED or name in drop:
+        if name in _DROPPED or name in _INTERNAL or name in drop:
             continue
         if fd.has_presence and not message.HasField(name):
             continue
