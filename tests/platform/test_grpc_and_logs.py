@@ -7,6 +7,7 @@ import json
 
 import grpc
 import pytest
+from grpc import aio
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
@@ -14,7 +15,7 @@ from tests.conftest import RunningSystem
 from tests.support.system import post_feedback, wait_for
 from voc.profile.v1 import profile_pb2, profile_pb2_grpc
 from voc_cli.supervisor import SERVICES
-from voc_platform.grpc import client_channel
+from voc_platform.grpc import client_channel, create_server
 
 
 @pytest.mark.parametrize("service", SERVICES)
@@ -79,3 +80,20 @@ def test_logs_are_json_with_the_trace_id(running_system: RunningSystem) -> None:
     entry = wait_for(alert_line)
     assert entry["service"] == "notify" and entry["level"] == "INFO"
     assert isinstance(entry["trace_id"], str) and len(entry["trace_id"]) == 32
+
+
+@pytest.mark.parametrize("host", ["::1", "127.0.0.1"])
+async def test_a_server_binds_an_ipv6_host_too(host: str) -> None:
+    """VOC_HOST=::1 made every gRPC server fail to start ("::1:9010" is no address)."""
+    server, _, port = create_server(port=0, host=host, token="t", register=[], service_names=[])
+    await server.start()
+    try:
+        assert port > 0
+        target = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        async with aio.insecure_channel(target) as channel:
+            answer = await health_pb2_grpc.HealthStub(channel).Check(
+                health_pb2.HealthCheckRequest(), timeout=5
+            )
+        assert answer.status == health_pb2.HealthCheckResponse.SERVING
+    finally:
+        await server.stop(None)

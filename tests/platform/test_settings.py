@@ -281,3 +281,6 @@ def test_values_read_loosely_are_taken(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("VOC_PROFILE_DEFAULT_REGION", "us")
     settings = ProfileSettings()
     assert (settings.log_level, settings.default_region) == ("DEBUG", "US")
+    for given, level in (("warn", "WARNING"), ("FATAL", "CRITICAL"), ("NOTSET", "NOTSET")):
+        monkeypatch.setenv("VOC_LOG_LEVEL", given)
+        assert ProfileSettings().log_level == level

@@ -172,3 +172,21 @@ async def test_a_crm_batch_of_1000_customers_goes_in_one_call(profile: Profile) 
     assert len(answer.request.content) > 3 * 64 * 1024
     assert answer.status_code == 200, answer.text[:300]
     assert [r["created"] for r in answer.json()] == [True] * 1000
+
+
+async def test_a_blank_home_store_is_none_and_a_malformed_one_is_refused(profile: Profile) -> None:
+    """Store ids follow one rule everywhere; a blank optional one (a CRM export's empty cell) is
+    none rather than a refusal of the whole batch."""
+    answer = await profile.client.post(
+        "/v1/customers",
+        headers=profile.admin,
+        json={"customers": [{"loyalty_id": "BLANK-1", "home_store_id": ""}]},
+    )
+    assert answer.status_code == 200 and answer.json()[0]["created"] is True, answer.text
+    assert (await read(profile, answer.json()[0]["customer_id"]))["home_store_id"] is None
+    refused = await profile.client.post(
+        "/v1/customers",
+        headers=profile.admin,
+        json={"customers": [{"loyalty_id": "BAD-1", "home_store_id": "a b"}]},
+    )
+    assert refused.status_code == 422 and "home_store_id" in refused.text

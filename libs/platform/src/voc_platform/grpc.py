@@ -190,7 +190,7 @@ def create_server(
     reflection.enable_server_reflection(
         [*service_names, health.SERVICE_NAME, reflection.SERVICE_NAME], server
     )
-    address = f"{host}:{port}"
+    address = f"[{host}]:{port}" if ":" in host and not host.startswith("[") else f"{host}:{port}"  # IPv6
     if tls is not None and tls.cert_file is not None:
         bound = server.add_secure_port(address, tls.server_credentials())
     else:

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator, model_validator
 
-from voc_platform.fields import DirectoryId
+from voc_platform.fields import DirectoryId, OptionalDirectoryId
 from voc_platform.masking import mask_text
 from voc_platform.moments import checked_event_time
 from voc_platform.records import copy_fields
@@ -317,7 +317,7 @@ class ApiKeyRotate(Strict):
 class StoreIn(Strict):
     id: DirectoryId
     name: Annotated[str, Field(min_length=1, max_length=200)]
-    area_id: DirectoryId | None = None
+    area_id: OptionalDirectoryId = None
 
     @field_validator("name")
     @classmethod
@@ -367,7 +367,7 @@ class TargetIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    store_id: DirectoryId | None = None
-    area_id: DirectoryId | None = None
+    store_id: OptionalDirectoryId = None
+    area_id: OptionalDirectoryId = None
     metric: TargetMetric
     value: Annotated[float, Field(allow_inf_nan=False)]

@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from voc_platform.fields import DirectoryId
+from voc_platform.fields import DirectoryId, OptionalDirectoryId
 from voc_platform.moments import checked_event_time
 
 Tier = Annotated[str, Field(pattern=r"^(basic|silver|gold|vip)$")]
@@ -32,7 +32,7 @@ class CustomerIn(BaseModel):
     tier: Tier | None = None
     lifetime_value: Annotated[float, Field(ge=0, le=1e13)] | None = None
     preferred_language: Annotated[str, Field(pattern=r"^(ko|en)$")] | None = None
-    home_store_id: DirectoryId | None = None
+    home_store_id: OptionalDirectoryId = None
     contact_consent: bool | None = None
     household_id: Annotated[str, Field(max_length=64)] | None = None
     household_relation: Relation | None = None
