@@ -1,7 +1,8 @@
 """A request without credentials is 401 on every secured operation, whatever else is wrong with
-it (schemathesis' missing-header and anonymous runs): an anonymous caller learns nothing about
-the route's validation, cursor format or limits. With credentials, a malformed request is still
-refused before a rate-limit token is spent (`deps.Reader`)."""
+its fields (schemathesis' missing-header and anonymous runs): an anonymous caller learns nothing
+about the route's validation or cursor format. (A body that is not JSON at all is 400 first, and
+one over the size limit 413: those are read before any route runs.) With credentials, a
+malformed request is still refused before a rate-limit token is spent (`deps.Reader`)."""
 
 from __future__ import annotations
 
@@ -61,3 +62,13 @@ def test_the_reported_anonymous_calls_are_401(
     answer = secured.http.request(method, secured.url(service) + path, params=params, json=body)
     assert answer.status_code == 401, answer.text
     assert answer.headers["content-type"].startswith("application/problem+json")
+
+
+def test_a_body_that_is_not_json_is_400_whoever_sends_it(secured: SecuredSystem) -> None:
+    """The one thing said before the credentials are checked, and all it says is "not JSON"."""
+    answer = secured.http.post(
+        secured.url("feedback") + "/v1/feedback",
+        content=b"{not json",
+        headers={"Content-Type": "application/json"},
+    )
+    assert answer.status_code == 400 and answer.json()["detail"] == "The body is not valid JSON.", answer.text
