@@ -7,6 +7,8 @@ from typing import Annotated
 from fastapi import Query
 from pydantic import BeforeValidator, Field
 
+from voc_platform.taxonomy import SENTIMENTS
+
 #: Store, area and staff ids: what URLs, CSV cells and log lines carry without escaping.
 DIRECTORY_ID_PATTERN = r"^[A-Za-z0-9_\-.]+$"
 
@@ -22,3 +24,5 @@ def _blank_is_none(value: object) -> object:
 OptionalDirectoryId = Annotated[DirectoryId | None, BeforeValidator(_blank_is_none)]
 #: An optional store or area id in a query (`?store_id=`).
 DirectoryIdQuery = Annotated[str | None, Query(min_length=1, max_length=64, pattern=DIRECTORY_ID_PATTERN)]
+#: A sentiment a correction sets: the enum documents the values, the taxonomy's check refuses others.
+Sentiment = Annotated[str, Field(min_length=1, max_length=32, json_schema_extra={"enum": list(SENTIMENTS)})]

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator, model_validator
 
-from voc_platform.fields import DirectoryId, OptionalDirectoryId
+from voc_platform.fields import DirectoryId, OptionalDirectoryId, Sentiment
 from voc_platform.masking import mask_text
 from voc_platform.moments import checked_event_time
 from voc_platform.records import copy_fields
@@ -217,7 +217,7 @@ class CorrectionIn(Strict):
     """`POST /v1/feedback/{id}/corrections`: the corrected labels (at least one; checked against
     the taxonomy by `corrections.check_labels`, the one home of the rule)."""
 
-    sentiment: Annotated[str, Field(min_length=1, max_length=32)] | None = None
+    sentiment: Sentiment | None = None
     category: Annotated[str, Field(min_length=1, max_length=64)] | None = None
 
 

@@ -17,8 +17,9 @@ from pydantic import (
 
 from voc_notify.duty import parse_hhmm
 from voc_notify.lifecycle import OUTCOMES
+from voc_notify.webhooks.catalog import EVENT_TYPES
 from voc_platform import taxonomy
-from voc_platform.fields import DirectoryId, OptionalDirectoryId
+from voc_platform.fields import DirectoryId, OptionalDirectoryId, Sentiment
 
 Role = Literal["staff", "shift_lead", "store_manager", "area_manager", "cx_admin", "analyst"]
 
@@ -122,7 +123,7 @@ class CorrectionIn(Strict):
     """The staff app's correction of an alert's labels (#17): at least one; feedback checks them
     against the taxonomy (the one home of that rule) and answers 422 for an unknown one."""
 
-    sentiment: Annotated[str, Field(min_length=1, max_length=32)] | None = None
+    sentiment: Sentiment | None = None
     category: Annotated[str, Field(min_length=1, max_length=64)] | None = None
 
 
@@ -235,7 +236,11 @@ def _event_types(value: list[str]) -> list[str]:
 
 class WebhookIn(Strict):
     url: Annotated[str, Field(min_length=1, max_length=2048)]
-    events: Annotated[list[Annotated[str, Field(max_length=64)]], Field(min_length=1, max_length=20)]
+    # The enum documents the types; `_event_types` checks them (and that "*" stands alone).
+    events: Annotated[
+        list[Annotated[str, Field(max_length=64, json_schema_extra={"enum": ["*", *EVENT_TYPES]})]],
+        Field(min_length=1, max_length=20),
+    ]
     description: Annotated[str, Field(max_length=500)] = ""
     format: Literal["standard", "slack", "teams"] = "standard"
 

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from voc_platform.fields import DirectoryId, OptionalDirectoryId
 from voc_platform.moments import checked_event_time
+from voc_profile.signals import SIGNALS
 
 Tier = Annotated[str, Field(pattern=r"^(basic|silver|gold|vip)$")]
 Relation = Annotated[str, Field(pattern=r"^(owner|driver|family_member)$")]
@@ -107,7 +108,8 @@ class AssignmentIn(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
     customer_id: Annotated[str, Field(min_length=1, max_length=36)]
-    list_kind: Annotated[str, Field(min_length=1, max_length=32)]  # the list's signal
+    # The list's signal; the enum documents them, `lists.check_signal` checks.
+    list_kind: Annotated[str, Field(min_length=1, max_length=32, json_schema_extra={"enum": list(SIGNALS)})]
     store_id: DirectoryId
     assignee_id: Annotated[str, Field(min_length=1, max_length=64)]
     due_at: datetime | None = None
