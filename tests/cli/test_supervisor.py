@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from voc_cli import demo, settings_report, supervisor
+from voc_cli import demo, settings_report, supervisor, up
 from voc_cli.supervisor import (
     LISTEN_FLOOR,
     MAX_QUICK_EXITS,
@@ -224,3 +224,18 @@ def test_the_start_report_says_what_voc_up_ignores_and_knows_the_tools_variables
         in lines
     )
     assert not [line for line in lines if "typo" in line], lines
+
+
+def test_services_that_never_get_ready_say_why_on_the_terminal(tmp_path: Path) -> None:
+    """An unreachable VOC_NATS_URL or a bad NKey seed ended in "not ready: [...]" after the wait,
+    the cause only in each service's log: `voc up` now prints what each said last."""
+    system = System(SystemConfig.free_ports(tmp_path, nats_url="nats://127.0.0.1:4999"), environ={})
+    (tmp_path / "logs").mkdir()
+    system.log_path("profile").write_text("starting\nnats: no servers available for connection\n\n")
+    system.services["profile"] = supervisor.ServiceProcess("profile", {}, None)  # never started
+    with pytest.raises(supervisor.NotReady) as waited:
+        system.wait_ready(timeout=0, names=("profile",))
+    assert waited.value.names == ("profile",) and str(waited.value).startswith("not ready: ['profile']")
+    assert up.last_words(system, waited.value) == [
+        "[voc]   profile said last: nats: no servers available for connection"
+    ]

@@ -213,6 +213,14 @@ class ServiceFailed(RuntimeError):
     """The supervisor gave up on a service (invalid setting, or exiting at once again and again)."""
 
 
+class NotReady(TimeoutError):
+    """Services that did not answer /readyz in time (their log tails in the message)."""
+
+    def __init__(self, names: set[str], tails: str) -> None:
+        super().__init__(f"not ready: {sorted(names)}\n{tails}")
+        self.names = tuple(sorted(names))
+
+
 class ServiceProcess:
     def __init__(self, name: str, env: dict[str, str], log: IO[str] | None) -> None:
         self.name = name
@@ -413,7 +421,7 @@ class System:
                         pending.discard(name)
                 if pending and time.monotonic() > deadline:
                     tails = "\n".join(f"--- {n}\n{self.log_tail(n)}" for n in pending)
-                    raise TimeoutError(f"not ready: {sorted(pending)}\n{tails}")
+                    raise NotReady(pending, tails)
                 if pending:
                     time.sleep(0.1)
 

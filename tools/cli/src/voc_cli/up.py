@@ -18,6 +18,7 @@ from voc_cli import demo, ops, settings_report
 from voc_cli.supervisor import (
     DEFAULT_PORTS,
     SERVICES,
+    NotReady,
     ServiceFailed,
     System,
     SystemConfig,
@@ -65,6 +66,12 @@ def refusal(ports: dict[str, int], *, nats_url: str | None) -> str | None:
             "(cat /proc/sys/net/ipv4/ip_local_port_range)"
         )
     return None
+
+
+def last_words(system: System, exc: NotReady) -> list[str]:
+    """What each service that never got ready said last (an unreachable NATS, a seed file that
+    is not one), so the cause is on the terminal and not only in its log."""
+    return [f"[voc]   {name} said last: {system.last_words(name)[:300]}" for name in exc.names]
 
 
 def run(*, data_dir: Path, seed: bool = True) -> int:
@@ -130,6 +137,8 @@ def run(*, data_dir: Path, seed: bool = True) -> int:
             print(
                 f"[voc] cannot start: {first} (logs: {config.data_dir / 'logs'})", file=sys.stderr, flush=True
             )
+            if isinstance(exc, NotReady):
+                print("\n".join(last_words(system, exc)), file=sys.stderr, flush=True)
             return 1
         urls = {name: system.url(name) for name in ("feedback", "profile", "actions", "notify")}
         creds_path = config.data_dir / "demo-credentials.json"
