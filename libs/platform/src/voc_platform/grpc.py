@@ -168,6 +168,11 @@ class GrpcTls:
         )
 
 
+def address_host(host: str) -> str:
+    """`host` as it goes before `:port` (VOC_HOST): an IPv6 address in brackets."""
+    return f"[{host}]" if ":" in host and not host.startswith("[") else host
+
+
 def create_server(
     *,
     port: int,
@@ -190,7 +195,7 @@ def create_server(
     reflection.enable_server_reflection(
         [*service_names, health.SERVICE_NAME, reflection.SERVICE_NAME], server
     )
-    address = f"[{host}]:{port}" if ":" in host and not host.startswith("[") else f"{host}:{port}"  # IPv6
+    address = f"{address_host(host)}:{port}"
     if tls is not None and tls.cert_file is not None:
         bound = server.add_secure_port(address, tls.server_credentials())
     else:

@@ -29,6 +29,7 @@ import httpx
 
 from voc_cli.nats import NatsServer
 from voc_cli.processes import kill, wait_or_kill
+from voc_platform.grpc import address_host
 from voc_platform.settings import CONFIG_EXIT_STATUS
 
 SERVICES = ("profile", "actions", "feedback", "notify")
@@ -296,7 +297,7 @@ class System:
         host = self.environ.get("VOC_HOST", "").strip() or "127.0.0.1"
         if host in ("0.0.0.0", "::", "[::]"):
             return "127.0.0.1"
-        return f"[{host}]" if ":" in host and not host.startswith("[") else host
+        return address_host(host)
 
     def url(self, service: str) -> str:
         return f"http://{self.client_host}:{self.config.ports[service][0]}"

@@ -11,6 +11,7 @@ import os
 import signal
 import sys
 import threading
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -53,7 +54,7 @@ def refusal(ports: dict[str, int], *, nats_url: str | None) -> str | None:
             f"VOC_NATS_STREAM_REPLICAS={replicas} needs a NATS cluster, and the nats-server voc up "
             "starts is one node: use `voc up --scale 2` or give VOC_NATS_URL of a cluster"
         )
-    twice = sorted({port for port in ports.values() if list(ports.values()).count(port) > 1})
+    twice = {port for port, uses in Counter(ports.values()).items() if uses > 1}
     if twice:
         names = [f"{name}={port}" for name, port in ports.items() if port in twice]
         return f"one port for two listeners: {', '.join(names)}; give each its own"
