@@ -334,15 +334,21 @@ def test_playbook_cli_on_the_shipped_library(argv: list[str]) -> None:
     assert "ok:" in result.stdout or " 0 failed" in result.stdout
 
 
-def test_voc_up_refuses_shared_ports_odd_replicas_and_an_unusable_data_dir(tmp_path: Path) -> None:
+def test_voc_up_refuses_shared_ports_odd_replicas_an_unusable_data_dir_and_no_nats(tmp_path: Path) -> None:
     """Two services on one port (profile failed to bind while its readiness check reached
-    feedback; once "running" was printed), a replica count that is no number, and a data dir
-    that cannot be one (a traceback): one line each, nothing started (settings review)."""
+    feedback; once "running" was printed), a replica count that is no number, a data dir that
+    cannot be one (a traceback), and a VOC_NATS_URL where nothing listens (a minute's wait):
+    one line each, nothing started (settings review)."""
     shared = str(free_port())
     cases = [
         ({"VOC_PROFILE_HTTP_PORT": shared, "VOC_FEEDBACK_HTTP_PORT": shared}, "one port for two listeners"),
         ({"VOC_NATS_STREAM_REPLICAS": "abc"}, "VOC_NATS_STREAM_REPLICAS='abc': a whole number"),
         ({"VOC_DATA_DIR": "/proc/voc-data"}, "[voc] cannot start: VOC_DATA_DIR /proc/voc-data"),
+        # A NATS nobody runs: each service retried for the whole minute's wait.
+        (
+            {"VOC_NATS_URL": f"nats://127.0.0.1:{free_port()}"},
+            "VOC_NATS_URL: no NATS server takes a connection (nats://127.0.0.1:",
+        ),
     ]
     for extra, says in cases:
         done = subprocess.run(

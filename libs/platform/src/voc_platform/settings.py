@@ -14,12 +14,15 @@ from __future__ import annotations
 import ipaddress
 import itertools
 import math
+import re
+import ssl
 import sys
 from collections import Counter
 from pathlib import Path
 from typing import ClassVar, Literal, TypeVar
 from urllib.parse import urlsplit
 
+import nkeys
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 from sqlalchemy.engine import make_url
@@ -116,6 +119,88 @@ def url_password_problem(url: str) -> str | None:
     if password in DEV_SECRETS or any(m in lowered for m in PLACEHOLDER_MARKERS):
         return "carries an example password"
     return None
+
+
+def _unreadable(path: Path) -> bool:
+    try:
+        path.read_bytes()
+    except OSError:
+        return True
+    return False
+
+
+def _nkey_seed_problem(seed: bytes) -> str | None:
+    try:
+        nkeys.from_seed(bytearray(seed.strip()))
+    except Exception:  # nkeys raises its own error types, and binascii's for a seed of junk
+        return "not an nkey seed (SU…)"
+    return None
+
+
+def _creds_problem(text: bytes) -> str | None:
+    # nats-py's reader looks for these markers, and loops forever without the JWT's.
+    found = re.search(
+        rb"BEGIN NATS USER JWT-+\s*\n\s*(\S+).*?BEGIN USER NKEY SEED-+\s*\n\s*(\S+)", text, re.S
+    )
+    if found is None:
+        return "not a NATS .creds file (a user JWT and its nkey seed)"
+    return _nkey_seed_problem(found.group(2))
+
+
+def _key_pair_problem(cert: Path, key: Path) -> str | None:
+    """Why `cert` and `key` are not a PEM certificate and its unencrypted private key, starting
+    with the variable's last word (CERT or KEY), or None."""
+    if b"-----BEGIN CERTIFICATE-----" not in cert.read_bytes():
+        return f"CERT: no PEM certificate in {cert}"
+    key_text = key.read_bytes()
+    if b"PRIVATE KEY-----" not in key_text:
+        return f"KEY: no PEM private key in {key}"
+    if b"ENCRYPTED" in key_text:
+        return f"KEY: {key} is encrypted; give the key unencrypted (a mounted Secret's file)"
+    try:
+        # An empty password: a key encrypted some other way is refused, never prompted for.
+        ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT).load_cert_chain(cert, key, password="")
+    except ssl.SSLError as error:
+        if error.reason == "KEY_VALUES_MISMATCH":
+            return f"KEY: {key} is not the private key of {cert}"
+        return f"CERT / _KEY: {cert} and {key} are not a certificate and its key ({error.reason or error})"
+    return None
+
+
+def credential_file_problems(settings: ServiceSettings) -> list[str]:
+    """Why the NATS and gRPC credential files cannot serve, a line each naming the variable:
+    missing or unreadable, or not what the variable holds (PEM certificates, a certificate and
+    its private key, an nkey seed, a .creds file). Caught at start, these are one line; found
+    at the first connection, a key that is not a key read "Failed to bind" (gRPC), and a .creds
+    file without its JWT hung the NATS connect."""
+    problems: list[str] = []
+    missing = set()
+    for name in ("nats_creds", "nats_nkey_seed", "nats_tls_ca", "nats_tls_cert", "nats_tls_key",
+                 "grpc_tls_cert", "grpc_tls_key", "grpc_tls_ca"):  # fmt: skip
+        path = getattr(settings, name)
+        if path is not None and (not path.is_file() or _unreadable(path)):
+            problems.append(f"VOC_{name.upper()}: no readable file at {path}")
+            missing.add(name)
+    for prefix in ("nats", "grpc"):
+        ca, cert, key = (getattr(settings, f"{prefix}_tls_{part}") for part in ("ca", "cert", "key"))
+        if ca is not None and f"{prefix}_tls_ca" not in missing:
+            try:
+                ssl.create_default_context(cafile=str(ca))
+            except (ssl.SSLError, ValueError):
+                problems.append(f"VOC_{prefix.upper()}_TLS_CA: no PEM certificate in {ca}")
+        if cert is not None and key is not None and not {f"{prefix}_tls_cert", f"{prefix}_tls_key"} & missing:
+            problem = _key_pair_problem(cert, key)
+            if problem:
+                problems.append(f"VOC_{prefix.upper()}_TLS_{problem}")
+    if settings.nats_nkey_seed is not None and "nats_nkey_seed" not in missing:
+        problem = _nkey_seed_problem(settings.nats_nkey_seed.read_bytes())
+        if problem:
+            problems.append(f"VOC_NATS_NKEY_SEED: {problem} in {settings.nats_nkey_seed}")
+    if settings.nats_creds is not None and "nats_creds" not in missing:
+        problem = _creds_problem(settings.nats_creds.read_bytes())
+        if problem:
+            problems.append(f"VOC_NATS_CREDS: {problem} in {settings.nats_creds}")
+    return problems
 
 
 class ServiceSettings(BaseSettings):
@@ -230,11 +315,7 @@ class ServiceSettings(BaseSettings):
             self.grpc_tls_ca is None or self.grpc_tls_cert is None
         ):
             problems.append("VOC_GRPC_TLS_CLIENT_AUTH=require needs VOC_GRPC_TLS_CA and a certificate")
-        for name in ("nats_creds", "nats_nkey_seed", "nats_tls_ca", "nats_tls_cert", "nats_tls_key",
-                     "grpc_tls_cert", "grpc_tls_key", "grpc_tls_ca"):  # fmt: skip
-            path = getattr(self, name)
-            if path is not None and not path.is_file():
-                problems.append(f"VOC_{name.upper()}: no readable file at {path}")
+        problems += credential_file_problems(self)
         if problems:
             raise ValueError("; ".join(problems))
         return self

@@ -9,11 +9,13 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import sys
 import threading
 from collections import Counter
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from voc_cli import demo, ops, settings_report
 from voc_cli.supervisor import (
@@ -43,6 +45,26 @@ def port_setting(name: str, default: int) -> int:
     return port
 
 
+def nats_unreachable(nats_url: str, *, timeout: float = 3.0) -> str | None:
+    """Why no server of `nats_url` (VOC_NATS_URL, comma-separated) takes a TCP connection, or
+    None when one does. Only the socket: credentials and TLS are the services' to try. Without
+    this, every service waits out the readiness wait retrying (they must, in a cluster where
+    NATS may come up after them) and `voc up` gives up after a minute."""
+    causes = []
+    for server in (s.strip() for s in nats_url.split(",") if s.strip()):
+        parts = urlsplit(server)
+        try:
+            port = parts.port or 4222
+            with socket.create_connection((parts.hostname or "127.0.0.1", port), timeout=timeout):
+                return None
+        except (OSError, ValueError) as error:
+            causes.append(f"{server}: {getattr(error, 'strerror', None) or error}")
+    return (
+        f"VOC_NATS_URL: no NATS server takes a connection ({'; '.join(causes)}); start it, or unset "
+        "VOC_NATS_URL for the nats-server voc up starts"
+    )
+
+
 def refusal(ports: dict[str, int], *, nats_url: str | None) -> str | None:
     """Why `voc up` cannot start with these settings, before it starts anything (else each service
     would fail in its own log and `voc up` would give up on it after its restarts)."""
@@ -54,6 +76,8 @@ def refusal(ports: dict[str, int], *, nats_url: str | None) -> str | None:
             f"VOC_NATS_STREAM_REPLICAS={replicas} needs a NATS cluster, and the nats-server voc up "
             "starts is one node: use `voc up --scale 2` or give VOC_NATS_URL of a cluster"
         )
+    if nats_url is not None and (why := nats_unreachable(nats_url)) is not None:
+        return why
     twice = {port for port, uses in Counter(ports.values()).items() if uses > 1}
     if twice:
         names = [f"{name}={port}" for name, port in ports.items() if port in twice]
