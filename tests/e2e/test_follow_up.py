@@ -232,7 +232,14 @@ def test_one_resolution_of_merged_repeats_mails_the_customer_once(
     time.sleep(2)  # the other cases' surveys, were any opened, go out at once (no delay here)
     assert len(mail_for(mailbox, address)) == 1
     for feedback_id in (first, repeats[0]):
-        assert not [t for t in case(system, feedback_id)["timeline"] if t["kind"].startswith("follow_up")]
+        timeline = case(system, feedback_id)["timeline"]
+        assert not [t for t in timeline if t["kind"].startswith("follow_up")]
+        # The resolution says where the survey went, so a manager does not read a gap.
+        (resolved,) = [t for t in timeline if t["kind"] == "resolved"]
+        assert resolved["detail"]["follow_up"] == "asked once for the alert, with its latest feedback"
+        assert resolved["detail"]["note"] == "e2e"  # the staff member's own note stays
+    (latest,) = [t for t in case(system, repeats[-1])["timeline"] if t["kind"] == "resolved"]
+    assert "follow_up" not in latest["detail"]
 
 
 def test_only_a_phone_known_goes_by_sms_through_the_gateway(

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from nats.aio.msg import Msg
 
 from voc.events.v1 import events_pb2
@@ -60,6 +62,8 @@ def consumers(database: Database, links: FollowUpLinks) -> list[ConsumerSpec]:
                         await adherence.record(session, resolved)
                         # Another item of the same alert asks the customer (one survey).
                         surveys = not resolved.follow_up_elsewhere
+                    if not surveys:  # said on the timeline, so the case's missing survey is not a gap
+                        step = replace(step, detail={**step.detail, "follow_up": FOLLOW_UP_ON_LATEST})
                     if step.feedback_id:  # a pattern or heads-up alert answers no feedback item
                         await cases.record_case_event(session, step, follow_up=links if surveys else None)
 
@@ -77,6 +81,7 @@ def alerted(created: events_pb2.AlertCreated, event_id: str) -> CaseEvent:
     return CaseEvent(created.feedback_id, "alerted", created.created_at_ms / 1000, "notify", detail, event_id)
 
 
+FOLLOW_UP_ON_LATEST = "asked once for the alert, with its latest feedback"
 FOLLOW_UP_NOTES = {
     "sent": "follow-up sent by {channel}",
     "retrying": "follow-up by {channel} not delivered yet: {reason}; trying again",
