@@ -68,12 +68,18 @@ def test_stores_take_quiet_hours_and_reject_bad_zones_and_times(
         {**STORE, "id": "bad-2", "quiet_start": "25:00"},
         {**STORE, "id": "bad-3", "quiet_end": None},
         {**STORE, "id": "bad-4", "quiet_start": "07:00", "quiet_end": "07:00"},
+        # An Arabic-Indic digit after an ASCII one: Python's \d took "0\u0669:3\u0660" for 09:30.
+        {**STORE, "id": "bad-5", "quiet_start": "0\u0669:3\u0660"},
     ]
     body = problem(httpx.put(f"{directory}/v1/admin/stores", headers=admin(running_system), json=bad), 422)
     fields = {e["field"] for e in body["errors"]}
-    assert {"body.0.timezone", "body.1.quiet_start", "body.2", "body.3"} <= fields
+    assert {"body.0.timezone", "body.1.quiet_start", "body.2", "body.3", "body.4.quiet_start"} <= fields
     ids = {s["id"] for s in httpx.get(f"{directory}/v1/admin/stores", headers=admin(running_system)).json()}
-    assert not ids & {"bad-1", "bad-2", "bad-3", "bad-4"}, "nothing written"
+    assert not ids & {"bad-1", "bad-2", "bad-3", "bad-4", "bad-5"}, "nothing written"
+    # The documents declare the pattern the check uses, for clients and fuzzers.
+    document = httpx.get(f"{directory}/openapi.json").json()
+    quiet = document["components"]["schemas"]["StoreIn"]["properties"]["quiet_start"]["anyOf"][0]
+    assert quiet["pattern"] == "^([01][0-9]|2[0-3]):([0-5][0-9])$"
 
 
 def test_csv_import_hashes_passwords_and_keeps_them_on_update(

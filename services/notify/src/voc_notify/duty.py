@@ -15,7 +15,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from voc_notify.models import Shift, ShiftOverride
 
-_HHMM = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
+#: "HH:MM", 00:00-23:59 (ASCII digits: `\d` would take any script's); the API documents declare it.
+HHMM_PATTERN = r"^([01][0-9]|2[0-3]):([0-5][0-9])$"
+_HHMM = re.compile(HHMM_PATTERN)
 MINUTES_PER_DAY = 24 * 60
 
 

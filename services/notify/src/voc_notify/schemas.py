@@ -15,7 +15,7 @@ from pydantic import (
     model_validator,
 )
 
-from voc_notify.duty import parse_hhmm
+from voc_notify.duty import HHMM_PATTERN, parse_hhmm
 from voc_notify.lifecycle import OUTCOMES
 from voc_notify.webhooks.catalog import EVENT_TYPES
 from voc_platform import taxonomy
@@ -29,7 +29,12 @@ def _time_of_day(value: str) -> str:
     return value
 
 
-TimeOfDay = Annotated[str, Field(max_length=5), AfterValidator(_time_of_day)]
+# The pattern is declared for clients and fuzzers; the check with its own message is parse_hhmm's.
+TimeOfDay = Annotated[
+    str,
+    Field(max_length=5, json_schema_extra={"pattern": HHMM_PATTERN, "examples": ["22:00"]}),
+    AfterValidator(_time_of_day),
+]
 
 
 class Strict(BaseModel):
