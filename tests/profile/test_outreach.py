@@ -435,3 +435,22 @@ ASSIGNMENT_COLUMNS = (
     "last_contact_outcome",
     "last_contact_at",
 )
+
+
+async def test_the_report_reads_its_period_as_the_feedback_service_does(work: Outreach) -> None:
+    """`from`/`to` are an ISO date (midnight UTC) or a date-time with an offset, as on feedback's
+    lists and analytics (`voc_platform.http.query_instant`); a number was taken for epoch
+    seconds (`?to=0.5` was 1970) and a bare date was refused for want of an offset."""
+    client = work.profile.client
+    bad = await client.get("/v1/outreach/report?to=0.5", headers=work.as_("mgr-gn"))
+    assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "query.to", bad.text
+    naive = await client.get("/v1/outreach/report?from=2026-12-01T09:00:00", headers=work.as_("mgr-gn"))
+    assert naive.status_code == 422 and naive.json()["errors"][0]["field"] == "query.from", naive.text
+    dated = await client.get("/v1/outreach/report?from=2026-12-01&to=2026-12-08", headers=work.as_("mgr-gn"))
+    assert dated.status_code == 200, dated.text
+    midnight = [dt.datetime(2026, 12, day, tzinfo=dt.UTC).timestamp() for day in (1, 8)]
+    assert [dated.json()["from"], dated.json()["to"]] == midnight
+    backwards = await client.get(
+        "/v1/outreach/report?from=2026-12-08&to=2026-12-01T00:00:00%2B09:00", headers=work.as_("mgr-gn")
+    )
+    assert backwards.status_code == 422 and backwards.json()["errors"][0]["field"] == "query.to"

@@ -15,7 +15,7 @@ from typing import Annotated, Any, cast
 from urllib.parse import urlsplit
 
 import orjson
-from fastapi import Depends, FastAPI, Request
+from fastapi import Depends, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -610,6 +610,12 @@ def reject_unknown_params(request: Request, allowed: Iterable[str]) -> None:
             f"Unknown query parameter(s): {', '.join(unknown)}.",
             errors=[FieldError(f"query.{name}", "unknown parameter") for name in unknown],
         )
+
+
+#: A period's bounds as query parameters, read by `query_instant` (feedback's lists and analytics,
+#: profile's outreach report): an ISO 8601 date or a date-time with an offset, never a number.
+FromQuery = Annotated[str | None, Query(alias="from", max_length=40)]
+ToQuery = Annotated[str | None, Query(alias="to", max_length=40)]
 
 
 def query_instant(

@@ -162,8 +162,6 @@ Sentiment = Literal["positive", "neutral", "negative"]
 Status = Literal["received", "alerted", "acknowledged", "resolved", "followed_up", "reopened"]
 #: A category of the published taxonomy, retired ones too (history); checked in `filter_params`.
 CategoryQuery = Annotated[str | None, Query(min_length=1, max_length=40, pattern=r"^[a-z][a-z0-9_]*$")]
-FromQuery = Annotated[str | None, Query(alias="from", max_length=40)]
-ToQuery = Annotated[str | None, Query(alias="to", max_length=40)]
 
 
 @dataclass(frozen=True, slots=True)

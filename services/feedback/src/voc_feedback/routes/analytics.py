@@ -14,13 +14,13 @@ import orjson
 from fastapi import APIRouter, Depends, Query, Request, Response
 
 from voc_feedback import adherence, analytics, targets
-from voc_feedback.deps import FilterParams, FromQuery, IdQuery, ReaderDep, SlaDep, ToQuery, feedback_filter
+from voc_feedback.deps import FilterParams, IdQuery, ReaderDep, SlaDep, feedback_filter
 from voc_feedback.listing import FeedbackFilter
 from voc_feedback.outreach_reports import OutreachReports
 from voc_feedback.stores import store_names
 from voc_platform import taxonomy
 from voc_platform.errors import FieldError, Invalid
-from voc_platform.http import SessionDep, app_state
+from voc_platform.http import FromQuery, SessionDep, ToQuery, app_state
 from voc_platform.identity import Permission
 
 router = APIRouter()

@@ -18,15 +18,13 @@ from voc_feedback.deps import (
     AuditDep,
     FilterParamsDep,
     FollowUpLinksDep,
-    FromQuery,
     ReaderDep,
-    ToQuery,
     feedback_filter,
 )
 from voc_feedback.listing import FeedbackFilter
 from voc_feedback.schemas import FeedbackOut, FeedbackPage, FeedbackSummary, FollowUpOut
 from voc_platform.errors import FieldError, Invalid, NotFound
-from voc_platform.http import DatabaseDep, SessionDep
+from voc_platform.http import DatabaseDep, FromQuery, SessionDep, ToQuery
 from voc_platform.identity import Permission
 
 router = APIRouter()

@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Query, Request, Response
 
 from voc_platform.errors import FieldError, Forbidden, Invalid
-from voc_platform.http import DatabaseDep, SessionDep, require
+from voc_platform.http import DatabaseDep, FromQuery, SessionDep, ToQuery, query_instant, require
 from voc_platform.identity import Caller, Permission
 from voc_profile import lists, outreach
 from voc_profile.deps import AuditDep, SettingsDep, StoreQuery
@@ -143,13 +143,15 @@ async def outreach_report(
     session: SessionDep,
     settings: SettingsDep,
     store_id: StoreQuery = None,
-    since: Annotated[datetime | None, Query(alias="from")] = None,
-    until: Annotated[datetime | None, Query(alias="to")] = None,
+    since: FromQuery = None,
+    until: ToQuery = None,
 ) -> dict[str, Any]:
     """Per store and list: contact rate, and revisits of reached vs not reached customers
     (docs/PROFILE.md defines each number)."""
     caller.check_store(store_id)
-    start, end = _epoch(since, "query.from"), _epoch(until, "query.to")
+    # Read as feedback reads a period (a number was taken for epoch seconds: `?to=0.5` was 1970).
+    start = query_instant(since, "from") if since else None
+    end = query_instant(until, "to") if until else None
     if start is not None and end is not None and end <= start:
         raise Invalid("'to' must be after 'from'.", errors=[FieldError("query.to", "before 'from'")])
     found = await outreach.report(
