@@ -157,3 +157,27 @@ def test_a_department_gets_a_copy_of_the_alerts_of_its_categories(running_system
     )
     other_alert = alert_of(system, lead, other.json()["id"])
     assert httpx.get(f"{system.url('notify')}/v1/alerts/{other_alert}", headers=officer).status_code == 404
+    # A copy is for reading: acting on it is the store's (it was 200 and resolved the case).
+    for action, body in (("ack", None), ("resolve", {"outcome": "resolved", "note": "x"})):
+        acted = httpx.post(
+            f"{system.url('notify')}/v1/alerts/{alert_id}/{action}", json=body, headers=officer
+        )
+        assert acted.status_code == 403, acted.text
+    ticked = httpx.put(
+        f"{system.url('notify')}/v1/alerts/{alert_id}/steps/0", json={"done": True}, headers=officer
+    )
+    assert ticked.status_code == 403, ticked.text
+    # Out of the department, the copy is no longer theirs (a copy once sent was a key for good).
+    assert _staff(system, department_id=None, suffix=suffix).status_code == 200
+    officer["Authorization"] = (
+        "Bearer "
+        + (
+            httpx.post(
+                f"{system.url('notify')}/v1/auth/login",
+                json={"email": f"dept-{suffix}@hq.demo", "password": "hq-food-safety-1"},
+            ).json()["access_token"]
+        )
+    )
+    assert httpx.get(f"{system.url('notify')}/v1/alerts/{alert_id}", headers=officer).status_code == 404
+    inbox = httpx.get(f"{system.url('notify')}/v1/alerts", headers=officer).json()
+    assert alert_id not in [a["id"] for a in inbox["alerts"]]

@@ -115,6 +115,10 @@ class Taxonomy:
             entry = self.get(entry.parent) if entry.parent else None
         return FALLBACK
 
+    def owned_by(self, department: str) -> tuple[str, ...]:
+        """The categories `department` owns, retired ones too (their alerts are history)."""
+        return tuple(c.id for c in self.categories if c.department == department)
+
     def department_of(self, category: str) -> str | None:
         entry = self.get(category)
         return entry.department if entry is not None and not entry.retired else None

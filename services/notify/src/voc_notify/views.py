@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, false, or_, select, true
+from sqlalchemy import ColumnElement, and_, false, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from voc_notify import checklists, patterns
@@ -49,41 +49,59 @@ def visible_to(principal: Principal, *, store_id: str, area_id: str | None) -> b
     return store_id in principal.store_ids
 
 
-def _scope(principal: Principal) -> ColumnElement[bool]:
-    """`visible_to` as a filter on alerts, and the alerts the principal was sent (a department's
-    copy, #20 §3)."""
+def _scope(principal: Principal, department_copies: ColumnElement[bool]) -> ColumnElement[bool]:
+    """`visible_to` as a filter on alerts, or `department_copies`."""
     if principal.role == "cx_admin":
         return true()
     clauses: list[ColumnElement[bool]] = (
         [Alert.store_id.in_(principal.store_ids)] if principal.store_ids else []
     )
-    clauses.append(Alert.id.in_(_sent_to(principal)))
+    clauses.append(department_copies)
     if principal.role == "area_manager" and principal.area_id:
         clauses.append(Alert.area_id == principal.area_id)
-    return or_(*clauses) if clauses else false()
+    return or_(*clauses)
 
 
-def _sent_to(principal: Principal) -> Select[str]:
-    return select(AlertRecipient.alert_id).where(AlertRecipient.staff_id == principal.staff_id)
+def _department_copies(principal: Principal, staff: Staff | None) -> ColumnElement[bool]:
+    """The alerts the principal was sent as a copy for their department (#20 §3) in a category
+    that department owns, while they are in it: a copy once sent is no key for good (a member
+    who moved to another store, or left the department, kept reading and acting on the old
+    store's alerts)."""
+    if staff is None or not staff.active or not staff.department_id:
+        return false()
+    categories = taxonomy.current().owned_by(staff.department_id)
+    if not categories:
+        return false()
+    sent = select(AlertRecipient.alert_id).where(AlertRecipient.staff_id == principal.staff_id)
+    return and_(Alert.id.in_(sent), Alert.category.in_(categories))
 
 
 async def visible_alert(
-    session: AsyncSession, *, alert_id: str, principal: Principal, for_update: bool = False
+    session: AsyncSession,
+    *,
+    alert_id: str,
+    principal: Principal,
+    for_update: bool = False,
+    acting: bool = False,
 ) -> Alert:
-    """The alert, if the principal may see it (their scope, or they were sent it); another
-    store's is answered like a missing one. `for_update`: locked until the transaction ends
-    (PostgreSQL), for a change decided on its state: two staff acknowledging at once both read
-    it open and both answered 200, and concurrent resolves each published their events. FOR NO
-    KEY UPDATE, so rows that reference the alert (recipients, deliveries) can still be added;
-    the escalation worker skips an alert locked so (`lifecycle.escalate`)."""
+    """The alert, if the principal may see it (their scope, or their department's copy); another
+    store's is answered like a missing one. `acting` (acknowledge, resolve, tick a step): their
+    scope only, as a department's copy is for reading (403). `for_update`: locked until the
+    transaction ends (PostgreSQL), for a change decided on its state: two staff acknowledging at
+    once both read it open and both answered 200, and concurrent resolves each published their
+    events. FOR NO KEY UPDATE, so rows that reference the alert (recipients, deliveries) can
+    still be added; the escalation worker skips an alert locked so (`lifecycle.escalate`)."""
     lock = {"key_share": True} if for_update else None
     alert = await session.get(Alert, alert_id, with_for_update=lock, populate_existing=for_update)
     if alert is None:
         raise NotFound(f"No alert '{alert_id}'.")
     if not visible_to(principal, store_id=alert.store_id, area_id=alert.area_id):
-        sent = await session.scalar(_sent_to(principal).where(AlertRecipient.alert_id == alert.id))
-        if sent is None:
+        staff = await session.get(Staff, principal.staff_id)
+        copy = _department_copies(principal, staff)
+        if await session.scalar(select(Alert.id).where(Alert.id == alert.id, copy)) is None:
             raise NotFound(f"No alert '{alert_id}'.")
+        if acting:
+            raise Forbidden("A department's copy is for reading; the store's staff act on the alert.")
     return alert
 
 
@@ -97,7 +115,8 @@ async def inbox(
     kind: str | None = None,
 ) -> dict[str, Any]:
     """A page of the alerts the principal may see, newest first; `next_before` continues it."""
-    query = select(Alert).where(_scope(principal))
+    staff = await session.get(Staff, principal.staff_id)
+    query = select(Alert).where(_scope(principal, _department_copies(principal, staff)))
     if status:
         query = query.where(Alert.status == status)
     if kind:
@@ -106,7 +125,7 @@ async def inbox(
         query = query.where(Alert.id < before)  # uuid7 ids sort by time
     rows = list(await session.scalars(query.order_by(Alert.id.desc()).limit(limit + 1)))
     page = rows[:limit]
-    language = await staff_language(session, principal=principal)
+    language = staff.language if staff is not None and staff.language in LANGUAGES else ""
     stores = await stores_by_id(session, (a.store_id for a in page))
     return {
         "alerts": [_in_language(alert_summary(a), a, language, stores) for a in page],
@@ -126,6 +145,8 @@ async def read_alert(session: AsyncSession, *, alert_id: str, principal: Princip
     contacts = (alert.context or {}).get("recent_contacts") or []
     stores = await stores_by_id(session, [alert.store_id, *(c["store_id"] for c in contacts)])
     detail = alert_detail(alert, marks=marks, principal=principal, window=window)
+    # A department's copy: the app shows it without the actions it would be refused (403).
+    detail["read_only"] = not visible_to(principal, store_id=alert.store_id, area_id=alert.area_id)
     return localized(detail, alert, language=language, stores=stores)
 
 

@@ -165,7 +165,9 @@ async def mark_step(
     """Tick a plan step done (or undone): kept server-side with who and when (#18), and in the
     service's audit log (`alert.step`) with the tick, in the same transaction."""
     async with database.transaction() as session:
-        alert = await views.visible_alert(session, alert_id=alert_id, principal=principal, for_update=True)
+        alert = await views.visible_alert(
+            session, alert_id=alert_id, principal=principal, for_update=True, acting=True
+        )
         states = await checklists.mark_step(
             session, alert=alert, principal=principal, index=index, done=body.done, now=time.time()
         )
@@ -197,7 +199,9 @@ async def ack(
     `device_id`) records the "acknowledged from the notification" receipt."""
     now = time.time()
     async with database.transaction() as session:
-        alert = await views.visible_alert(session, alert_id=alert_id, principal=principal, for_update=True)
+        alert = await views.visible_alert(
+            session, alert_id=alert_id, principal=principal, for_update=True, acting=True
+        )
         replay = lifecycle.done_by(alert, principal, step="ack")
         if not replay:
             await lifecycle.acknowledge(session, alert=alert, principal=principal, now=now)
@@ -222,7 +226,9 @@ async def resolve(
     alert_id: str, body: ResolveIn, principal: CurrentStaff, database: DatabaseDep, broker: BrokerDep
 ) -> dict[str, Any]:
     async with database.transaction() as session:
-        alert = await views.visible_alert(session, alert_id=alert_id, principal=principal, for_update=True)
+        alert = await views.visible_alert(
+            session, alert_id=alert_id, principal=principal, for_update=True, acting=True
+        )
         if lifecycle.done_by(alert, principal, step="resolve"):
             return views.alert_summary(alert)  # a replay: as resolved then, nothing changes
         was_open = alert.status == "open"

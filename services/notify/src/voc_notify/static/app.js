@@ -733,7 +733,7 @@ async function tickStep(alert, index, box) {
 function planCard(alert) {
   const plan = alert.plan || {};
   const states = new Map((alert.checklist || []).map((s) => [s.index, s]));
-  const closed = alert.status === 'resolved';
+  const closed = alert.status === 'resolved' || !!alert.read_only;
   const steps = (plan.steps || []).map((step, i) => {
     const text = typeof step === 'string' ? step : step.text;
     const role = typeof step === 'string' ? null : step.role;
@@ -817,6 +817,11 @@ function actionsCard(alert) {
     parts.push(h('p', { class: 'muted' }, t('resolved_by', { who: who(alert.resolved_by), when: clock(alert.resolved_at) })));
     parts.push(h('p', { id: 'resolved-outcome', class: 'outcome' }, t('resolved_info', { outcome: t(`out_${alert.outcome}`) })));
     if (alert.note) parts.push(h('blockquote', { class: 'note', id: 'resolved-note' }, alert.note));
+    return [h('section', { class: 'card actions' }, topMsg, ...parts), null];
+  }
+  if (alert.read_only) {
+    // A copy for the staff member's department: the store's staff act on it (the API says 403).
+    parts.push(h('p', { class: 'muted', id: 'read-only' }, t('read_only_copy')));
     return [h('section', { class: 'card actions' }, topMsg, ...parts), null];
   }
   if (state.pending.has(alert.id)) {
