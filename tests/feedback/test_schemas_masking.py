@@ -33,3 +33,25 @@ def test_an_answers_comment_is_masked_and_its_numbers_kept() -> None:
     masked = TimelineOut.of(answered, personal=False).detail
     assert masked["comment"] == "***5678 아무도 연락 안 왔어요" and masked["csat"] == 1
     assert masked["feedback_id"] == ALERT_ID
+
+
+def test_the_explanation_quotes_only_words_the_masked_text_shows() -> None:
+    """The explanation quoted the model's weighty words as typed: an e-mail's local part, half a
+    resident number. A reader without customer records sees only words their text shows."""
+    from voc_feedback.models import Feedback
+    from voc_feedback.schemas import FeedbackSummary
+
+    row = Feedback(
+        id="f-2", store_id="s1", channel="kiosk", language="en", sentiment="negative", score=-0.8,
+        category="staff_attitude", severity="medium", status="received", customer_id="c-1",
+        occurred_at=1_790_000_000.0, received_at=1_790_000_000.0, reopens_id=None,
+        text="contact kimchulsoo1987@naver.com rude, 900101-1234567",
+        explanation=["from 'rude' (+0.8), 'kimchulsoo1987' (+0.1), '1234567' (+0.1)", "sentiment negative"],
+    )  # fmt: skip
+    masked = FeedbackSummary.of(row, personal=False)
+    assert masked.text is not None and "kimchulsoo1987" not in masked.text
+    assert masked.classification.explanation == [
+        "from 'rude' (+0.8), '***' (+0.1), '***' (+0.1)",
+        "sentiment negative",
+    ]
+    assert FeedbackSummary.of(row).classification.explanation == row.explanation

@@ -127,8 +127,27 @@ class Classification(BaseModel):
     uncertain: bool = False
 
     @classmethod
-    def of(cls, row: Feedback) -> Classification:
-        return cls.model_validate(row)
+    def of(cls, row: Feedback, *, shown_text: str | None = None) -> Classification:
+        """`shown_text`: the masked text a reader without personal data sees; the explanation
+        then quotes only words that text shows (it quoted the model's weighty words as typed:
+        an e-mail's local part, half a resident number)."""
+        found = cls.model_validate(row)
+        if shown_text is None:
+            return found
+        return found.model_copy(update={"explanation": masked_explanation(found.explanation, shown_text)})
+
+
+_QUOTED = re.compile(r"'([^']*)'")
+
+
+def masked_explanation(lines: list[str], shown_text: str) -> list[str]:
+    """`lines` with each quoted word the shown (masked) text does not contain as `'***'`."""
+    shown = shown_text.casefold()
+
+    def keep(word: re.Match[str]) -> str:
+        return word.group(0) if word.group(1).casefold() in shown else "'***'"
+
+    return [_QUOTED.sub(keep, line) for line in lines]
 
 
 class TimelineOut(BaseModel):
@@ -196,14 +215,19 @@ class FeedbackSummary(BaseModel):
     def of(cls, row: Feedback, *, personal: bool = True) -> FeedbackSummary:
         """`personal` False (a reader without customer records, `Access.personal_data`): the
         phone numbers and e-mails in the text masked, no customer id."""
-        hidden: dict[str, Any] = {} if personal else {"text": masked_text(row.text), "customer_id": None}
+        hidden: dict[str, Any] = {}
+        classification = Classification.of(row)
+        if not personal:
+            shown = masked_text(row.text)
+            hidden = {"text": shown, "customer_id": None}
+            classification = Classification.of(row, shown_text=shown or "")
         return copy_fields(
             cls,
             row,
             ratings=Ratings(csat=row.csat, nps=row.nps, ces=row.ces),
             occurred_at=_ts(row.occurred_at),
             received_at=_ts(row.received_at),
-            classification=Classification.of(row),
+            classification=classification,
             **hidden,
         )
 
