@@ -88,13 +88,27 @@ def test_erasure_redacts_the_feedback_copies(running_system: RunningSystem) -> N
     body = {
         "store_id": "store-hongdae",
         "channel": "kiosk",
-        "text": "Please delete my data after this. The soup was cold.",
+        "text": "Erin Lee here, 010-8642-9753. Please delete my data after this. The soup was cold.",
         "ratings": {"csat": 2},
         "customer": {"phone": "010-8642-9753", "email": "erase.me@example.com", "name": "Erin Lee"},
     }
     feedback_id = post_feedback(running_system, body, store_id="store-hongdae").json()["id"]
     customer_id = wait_for(
         lambda: httpx.get(f"{feedback_url}/v1/feedback/{feedback_id}", headers=admin).json()["customer_id"]
+    )
+    # Staff resolve it with a note that names her: what staff wrote goes with the rest.
+    staff = [login(running_system, email) for email in SEOUL_STAFF]
+    alert = wait_for(lambda: alert_for(running_system, staff, feedback_id))
+    resolver = next(h for h in staff if alert_for(running_system, [h], feedback_id))
+    notify_alert = f"{running_system.url('notify')}/v1/alerts/{alert['id']}"
+    note = {"outcome": "resolved", "note": "Called Erin Lee back on 010-8642-9753"}
+    assert httpx.post(f"{notify_alert}/resolve", json=note, headers=resolver).status_code == 200
+    wait_for(
+        lambda: [
+            t
+            for t in httpx.get(f"{feedback_url}/v1/feedback/{feedback_id}", headers=admin).json()["timeline"]
+            if t["kind"] == "resolved"
+        ]
     )
     assert "erase.me@example.com" in copied_identifiers(running_system, feedback_id)
     erased = httpx.delete(f"{profile_url}/v1/customers/{customer_id}", headers=admin)
@@ -111,6 +125,15 @@ def test_erasure_redacts_the_feedback_copies(running_system: RunningSystem) -> N
     )
     assert "8642" not in after and "Erin" not in after, after
     assert httpx.get(f"{profile_url}/v1/customers/{customer_id}", headers=admin).status_code == 410
+    # The text, the explanation's quoted words and the resolution note go too (they stayed, and
+    # store managers and the CSV export served them); what happened and the numbers stay.
+    item = httpx.get(f"{feedback_url}/v1/feedback/{feedback_id}", headers=admin).json()
+    assert item["text"] is None and item["ratings"]["csat"] == 2 and item["status"] == "resolved"
+    assert "Erin" not in str(item) and "8642" not in str(item), item
+    (resolved,) = [t for t in item["timeline"] if t["kind"] == "resolved"]
+    assert resolved["detail"]["note"] == "" and resolved["detail"]["outcome"] == "resolved"
+    redacted = wait_for(lambda: (a := httpx.get(notify_alert, headers=resolver).json())["note"] == "" and a)
+    assert "Erin" not in str(redacted) and "8642" not in str(redacted), redacted
 
 
 def test_list_customers_over_grpc(running_system: RunningSystem) -> None:

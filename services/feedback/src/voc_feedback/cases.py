@@ -17,6 +17,7 @@ from voc.events.v1 import events_pb2
 from voc_feedback import messages
 from voc_feedback.follow_up_links import FollowUpLinks
 from voc_feedback.models import Feedback, FollowUp, TimelineEntry, outbox_table
+from voc_feedback.personal import FREE_TEXT_KEYS, shown_explanation
 from voc_platform.dbsync import Prepared, Reader
 from voc_platform.ids import uuid7
 from voc_platform.outbox import add_event
@@ -77,7 +78,16 @@ _TIMELINE_SEEN = Prepared(
 _FOLLOW_UP_OF = Prepared(select(FollowUp.id).where(FollowUp.feedback_id == bindparam("feedback_id")))
 # The columns set are the other keys of the parameters (compiled once per set of keys).
 _FEEDBACK_SET = Prepared(update(Feedback).where(Feedback.id == bindparam("where_id")))
-_FEEDBACK_REDACT = Prepared(update(Feedback).where(Feedback.customer_id == bindparam("where_customer_id")))
+_CUSTOMER_ITEMS = Prepared(
+    select(Feedback.id, Feedback.explanation).where(Feedback.customer_id == bindparam("customer_id"))
+)
+_TIMELINE_OF = Prepared(
+    select(TimelineEntry.id, TimelineEntry.detail).where(
+        TimelineEntry.feedback_id == bindparam("feedback_id")
+    )
+)
+_TIMELINE_SET = Prepared(update(TimelineEntry).where(TimelineEntry.id == bindparam("where_id")))
+_FOLLOW_UP_COMMENT = Prepared(update(FollowUp).where(FollowUp.feedback_id == bindparam("where_feedback_id")))
 
 
 class _CaseStep(NamedTuple):
@@ -174,8 +184,28 @@ def link_customer(reader: Reader, *, feedback_id: str, customer_id: str) -> bool
 
 
 def redact_customer(reader: Reader, *, customer_id: str) -> int:
-    """Erasure: drop the identifiers we copied from submissions of this customer."""
-    return reader.execute(_FEEDBACK_REDACT, {"customer": {}, "where_customer_id": customer_id})
+    """Erasure: the customer's items keep what happened and the numbers (store, channel, ratings,
+    labels, times, the case's steps) and lose what the customer and staff wrote or typed: the
+    identifiers copied from the submission, the text, the explanation's quoted words, the
+    notes and comments on the timeline, the survey's comment. Returns how many items."""
+    items = reader.all(_CUSTOMER_ITEMS, {"customer_id": customer_id})
+    for item in items:
+        reader.execute(
+            _FEEDBACK_SET,
+            {
+                "customer": {},
+                "text": None,
+                "explanation": shown_explanation(list(item.explanation or []), ""),
+                "where_id": item.id,
+            },
+        )
+        for entry in reader.all(_TIMELINE_OF, {"feedback_id": item.id}):
+            detail = dict(entry.detail or {})
+            if FREE_TEXT_KEYS & detail.keys():
+                detail.update({key: "" for key in FREE_TEXT_KEYS & detail.keys()})
+                reader.execute(_TIMELINE_SET, {"detail": detail, "where_id": entry.id})
+        reader.execute(_FOLLOW_UP_COMMENT, {"comment": None, "where_feedback_id": item.id})
+    return len(items)
 
 
 async def record_case_event(

@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator, model_validator
 
+from voc_feedback.personal import FREE_TEXT_KEYS, MAX_TEXT_CHARS, masked_text, shown_explanation
 from voc_platform.fields import DirectoryId, OptionalDirectoryId, Sentiment
-from voc_platform.masking import mask_text
 from voc_platform.moments import checked_event_time
 from voc_platform.records import copy_fields
 
@@ -21,7 +21,6 @@ if TYPE_CHECKING:
     from voc_feedback.corrections import Correction
     from voc_feedback.models import ApiKey, Feedback, FollowUp, Store, TimelineEntry
 
-MAX_TEXT_CHARS = 4000
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
 
 
@@ -134,20 +133,7 @@ class Classification(BaseModel):
         found = cls.model_validate(row)
         if shown_text is None:
             return found
-        return found.model_copy(update={"explanation": masked_explanation(found.explanation, shown_text)})
-
-
-_QUOTED = re.compile(r"'([^']*)'")
-
-
-def masked_explanation(lines: list[str], shown_text: str) -> list[str]:
-    """`lines` with each quoted word the shown (masked) text does not contain as `'***'`."""
-    shown = shown_text.casefold()
-
-    def keep(word: re.Match[str]) -> str:
-        return word.group(0) if word.group(1).casefold() in shown else "'***'"
-
-    return [_QUOTED.sub(keep, line) for line in lines]
+        return found.model_copy(update={"explanation": shown_explanation(found.explanation, shown_text)})
 
 
 class TimelineOut(BaseModel):
@@ -163,13 +149,13 @@ class TimelineOut(BaseModel):
         detail = entry.detail
         if not personal:
             detail = {
-                k: masked_text(v) if k in _FREE_TEXT and isinstance(v, str) else v for k, v in detail.items()
+                k: masked_text(v) if k in FREE_TEXT_KEYS and isinstance(v, str) else v
+                for k, v in detail.items()
             }
         return cls(at=_ts(entry.at), kind=entry.kind, actor=entry.actor, detail=detail)
 
 
 #: The timeline details people write (the others are ids, outcomes and counts).
-_FREE_TEXT = frozenset({"note", "comment"})
 
 
 class FollowUpOut(BaseModel):
@@ -230,11 +216,6 @@ class FeedbackSummary(BaseModel):
             classification=classification,
             **hidden,
         )
-
-
-def masked_text(text: str | None) -> str | None:
-    """A feedback text without the phone numbers and e-mails a customer typed into it, whole."""
-    return None if text is None else mask_text(text, limit=MAX_TEXT_CHARS)
 
 
 class CorrectionIn(Strict):

@@ -6,8 +6,8 @@ lock-screen body quoting the text, and the plan whose script was rendered with t
 name. For every alert of the customer these become the context of nobody (`{"known": false,
 "erased": true}`), empty texts, a body composed again without the customer or the text, a plan
 without its scripts and without the name in its title and steps (`alerts.customer_name`), and a
-heads-up without who arrived and why; the alert itself (what happened, who handled it, when)
-stays. A
+heads-up without who arrived and why, and an empty resolution note; the alert itself (what
+happened, who handled it, when) stays. A
 household member named in another customer's alert is dropped from that alert's household. The
 customer's pending follow-up messages are not sent, and drop the contact they copied.
 """
@@ -116,6 +116,8 @@ def _redact_alert(alert: Alert, store: Store | None) -> None:
             store_name=store.name if store is not None else alert.store_id, masked_name="", tier="",
             reasons=[], language=store.language if store is not None else "ko",
         )  # fmt: skip
+    if alert.note:  # what staff wrote on resolving: about this customer, often naming them
+        alert.note = ""
     alert.customer_name = None
     alert.customer_id = None
 
