@@ -36,6 +36,17 @@ PERSONAL = [
     ("3782 822463 10005", "822463", "***0005"),  # 15 digits (Amex)
     ("6011000990139424", "60110009", "***9424"),
     ("4222 2222 2222 2222 222", "4222", "***2222"),  # 19 digits
+    # What Korean keyboards offer for a dash, and what people type instead (security review).
+    ("010ㅡ1234ㅡ5678", "1234", "***5678"),  # the vowel ㅡ
+    ("010~1234~5678", "1234", "***5678"),
+    ("010～1234～5678", "1234", "***5678"),
+    ("010·1234·5678", "1234", "***5678"),
+    ("010*1234*5678", "1234", "***5678"),
+    ("010_1234_5678", "1234", "***5678"),
+    ("abc＠naver.com", "abc", "***@***"),  # a full-width @
+    ("john @ gmail.com", "john", "***@***"),
+    ("john(at)gmail(dot)com", "john", "***@***"),
+    ("john [at] gmail [dot] com", "john", "***@***"),
 ]
 SENTENCES = {
     "ko": "연락처는 {} 입니다. 환불 부탁드려요.",
@@ -73,6 +84,8 @@ def test_personal_data_is_masked_in_the_push_body(
         "국밥 9,000원인데 12,000원 결제됨",
         "Charged 12,000 won for a 9,000 won meal; table 12, order A-1234.",
         "2024년 5월 3일 방문",
+        "3~4일 걸린다고 했는데 10:30~11:00 사이에 온대요. 2명·3명 자리",
+        "5*3 portions, snake_case menu, I'll be there (at) noon. Meet @ 5. Then go.",
     ],
 )
 def test_ordinary_numbers_stay_as_written(text: str) -> None:

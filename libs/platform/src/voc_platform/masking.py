@@ -5,12 +5,19 @@ from __future__ import annotations
 
 import re
 
-# An address: a local part, @, and a domain of labels that may carry hyphens (`mail.my-shop.co.kr`).
-_EMAIL = re.compile(r"[\w.+%-]+@[\w-]+(?:\.[\w-]+)+")
+# An address: a local part, @, and a domain of labels that may carry hyphens (`mail.my-shop.co.kr`),
+# as people also write it: a full-width ＠ or ．, a space either side of the @, "(at)" and "(dot)".
+_AT = r"(?:\s?[@\uff20]\s?|\s?[(\[]\s?at\s?[)\]]\s?)"
+_DOT = r"(?:[.\uff0e]|\s?[(\[]\s?dot\s?[)\]]\s?)"
+_EMAIL = re.compile(rf"[\w.+%-]+{_AT}[\w-]+(?:{_DOT}[\w-]+)+", re.IGNORECASE)
 # A number as people write phone, card, account and resident registration numbers: digits (ASCII
 # or full-width) with up to three separators between them (spaces, dots, dashes, slashes,
-# brackets, ASCII or full-width), and an optional leading + or bracket.
-_SEPARATOR = r"[\s.\-\u2010-\u2015\u2212/()\uff0e\uff0d\uff08\uff09\uff0f]"
+# brackets, ASCII or full-width; and what Korean keyboards offer for a dash: the vowel ㅡ, the
+# middle dots · and ・, tildes, stars, underscores), and an optional leading + or bracket.
+_SEPARATOR = (
+    r"[\s.\-\u2010-\u2015\u2212/()\uff0e\uff0d\uff08\uff09\uff0f"
+    r"\u3161\u00b7\u2022\u2027\u30fb\uff65~\u301c\uff5e*\uff0a_\uff3f]"
+)
 _NUMBER = re.compile(rf"[+\uff0b]?[(\uff08]?\d(?:{_SEPARATOR}{{0,3}}\d)+")
 _MIN_DIGITS = 7  # shorter runs are quantities, times, prices
 _RESIDENT_NUMBER = re.compile(r"\d{6}[1-8]\d{6}")  # Korean RRN / foreigner number: YYMMDD + 7
