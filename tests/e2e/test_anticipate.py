@@ -294,3 +294,35 @@ def test_the_checklist_is_kept_and_adherence_reaches_the_analytics(
 
     row = wait_for(adherence, timeout=15)
     assert row["steps_done"] >= 2 and row["steps_total"] >= total
+
+
+def test_a_store_key_cannot_sweep_the_chain_with_check_ins(
+    running_system: RunningSystem, store: FreshStore
+) -> None:
+    """A check-in answers whether an identifier is a customer (and a VIP): a store key is held to
+    `VOC_PROFILE_CHECKIN_RATE_LIMIT_*` (5/s, burst 30), so a key cannot try the chain's phone
+    numbers one after another (security review); the admin token is not limited."""
+    made = httpx.post(
+        f"{running_system.url('feedback')}/v1/admin/api-keys",
+        json={"name": "sweeper", "store_ids": [store.id]},
+        headers=running_system.admin_headers,
+    )
+    assert made.status_code == 201, made.text
+    key = made.json()["api_key"]
+    body = {"store_id": store.id, "customer": {"phone": "010-0000-0000"}}
+    with httpx.Client(timeout=10) as client:
+        codes = [
+            client.post(
+                f"{running_system.url('profile')}/v1/visits",
+                json={**body, "customer": {"phone": f"010-5555-{i:04d}"}},
+                headers={"Authorization": f"Bearer {key}"},
+            )
+            for i in range(40)
+        ]
+    statuses = [r.status_code for r in codes]
+    assert statuses[:25] == [422] * 25, statuses  # unknown numbers, answered
+    refused = next(r for r in codes if r.status_code == 429)
+    assert int(refused.headers["retry-after"]) >= 1
+    assert refused.headers["content-type"].startswith("application/problem+json")
+    admin = running_system.system.admin_token
+    assert all(check_in(running_system, admin, body).status_code == 422 for _ in range(35))

@@ -25,10 +25,10 @@ from voc_feedback.follow_up_links import FollowUpLinks
 from voc_feedback.intake import IntakeParts, accept_feedback
 from voc_feedback.messages import SUBJECT_FOLLOW_UP_REQUESTED
 from voc_feedback.models import Feedback, FollowUp, TimelineEntry, outbox_table
-from voc_feedback.ratelimit import RateLimiter
 from voc_feedback.schemas import FeedbackIn
 from voc_platform import dbsync, migrations
 from voc_platform.db import Database
+from voc_platform.ratelimit import RateLimiter
 
 BASE = 1_800_000_000.0
 LINKS = FollowUpLinks(secret="case-events-secret", public_url="http://feedback.test", ttl_seconds=3600)

@@ -16,13 +16,13 @@ from tests.conftest import DatabaseFactory
 from voc_feedback import keys
 from voc_feedback.__main__ import MIGRATIONS
 from voc_feedback.models import audit_table, revocations_table
-from voc_feedback.ratelimit import RateLimiter
 from voc_feedback.routes import reading
 from voc_feedback.settings import Settings
 from voc_platform import audit, migrations
 from voc_platform.db import Database
 from voc_platform.errors import RateLimited
 from voc_platform.http import create_app
+from voc_platform.ratelimit import RateLimiter
 
 ADMIN = {"Authorization": "Bearer routes-admin-token"}
 

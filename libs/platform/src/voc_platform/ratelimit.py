@@ -1,10 +1,13 @@
 """Token buckets per key, in process: each replica limits on its own, which keeps the hot paths
-free of a shared store (feedback's intake per API key, notify's login per client address)."""
+free of a shared store (feedback's intake and profile's check-ins per API key, notify's login per
+client address)."""
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+
+from voc_platform.errors import RateLimited
 
 
 @dataclass
@@ -44,3 +47,16 @@ class TokenBuckets:
         """Return a token taken for something that turned out not to count."""
         bucket = self._bucket(key, time.monotonic() if now is None else now)
         bucket.tokens = min(self.burst, bucket.tokens + 1.0)
+
+
+class RateLimiter(TokenBuckets):
+    """Token buckets per API key, refusing with 429 (the documented limit is per replica)."""
+
+    def admit(self, key: str) -> None:
+        """Take one token for `key`, or refuse with `RateLimited` (429 and its Retry-After)."""
+        wait = self.take(key)
+        if wait > 0:
+            raise RateLimited(
+                f"Rate limit of {self.rate:g}/s (burst {self.burst}) exceeded for this API key.",
+                retry_after=wait,
+            )

@@ -8,7 +8,6 @@ from voc_feedback import metrics
 from voc_feedback.model_registry import LiveClassifier
 from voc_feedback.models import audit_table, revocations_table
 from voc_feedback.outreach_reports import OutreachReports
-from voc_feedback.ratelimit import RateLimiter
 from voc_feedback.routes import (
     admin,
     analytics,
@@ -24,6 +23,7 @@ from voc_feedback.settings import Settings
 from voc_platform import audit
 from voc_platform.db import Database
 from voc_platform.http import create_app, install_health_routes
+from voc_platform.ratelimit import RateLimiter
 
 
 def build_app(

@@ -18,7 +18,6 @@ from voc_feedback.follow_up_links import FollowUpLinks
 from voc_feedback.intake import IntakeParts
 from voc_feedback.listing import FeedbackFilter, Scope
 from voc_feedback.model_registry import LiveClassifier
-from voc_feedback.ratelimit import RateLimiter
 from voc_feedback.schemas import Channel
 from voc_feedback.settings import Settings
 from voc_platform import taxonomy
@@ -34,6 +33,7 @@ from voc_platform.http import (
     reject_unknown_params,
 )
 from voc_platform.identity import Actor, Caller, Identity, Permission
+from voc_platform.ratelimit import RateLimiter
 
 # Dependencies are coroutines: a plain function would run in the thread pool on every request.
 SettingsDep = Annotated[Settings, Depends(app_state("settings"))]

@@ -16,7 +16,6 @@ from voc_feedback.cases import TIMELINE_INSERT
 from voc_feedback.classification import Classification, classify
 from voc_feedback.keys import KeyIdentity
 from voc_feedback.models import Base, Feedback, IdempotencyKey, outbox_table
-from voc_feedback.ratelimit import RateLimiter
 from voc_feedback.schemas import FeedbackIn
 from voc_platform import dbsync
 from voc_platform.db import Database
@@ -24,6 +23,7 @@ from voc_platform.dbsync import Prepared, Reader
 from voc_platform.errors import Conflict, FieldError, Forbidden
 from voc_platform.ids import uuid7
 from voc_platform.outbox import insert_outbox_rows, outbox_rows, wake_relays
+from voc_platform.ratelimit import RateLimiter
 
 
 class IntakeParts(NamedTuple):

@@ -10,6 +10,7 @@ from voc_platform import audit
 from voc_platform.audit import Audit
 from voc_platform.db import Database
 from voc_platform.http import create_app, install_health_routes
+from voc_platform.ratelimit import RateLimiter
 from voc_profile.models import audit_table, revocations_table
 from voc_profile.routes import customers, imports, lists, merges, outreach, privacy, reports, timeline, visits
 from voc_profile.settings import Settings
@@ -39,6 +40,9 @@ def build_app(
     app.state.settings = settings
     app.state.database = database
     app.state.store_access = store_access or StoreAccess(settings)  # feedback's keys and stores
+    app.state.checkin_limiter = RateLimiter(
+        rate_per_second=settings.checkin_rate_limit_per_second, burst=settings.checkin_rate_limit_burst
+    )
     app.state.staff_directory = staff_directory or StaffDirectory(settings)  # notify's staff (outreach)
     audit.install(
         app,

@@ -35,6 +35,12 @@ class Settings(ServiceSettings):
     vip_lifetime_value: float = Field(5_000_000.0, validation_alias="VOC_PROFILE_VIP_LIFETIME_VALUE", ge=0)
     # How often stored signals whose windows moved are recomputed.
     signal_refresh_seconds: float = Field(30.0, validation_alias="VOC_PROFILE_SIGNAL_REFRESH_SECONDS", gt=0)
+    # Check-ins per store API key (POST /v1/visits; per replica, as feedback's intake limit): a
+    # check-in answers whether an identifier is a customer, so a key must not sweep the chain.
+    checkin_rate_limit_per_second: float = Field(
+        5.0, gt=0, validation_alias="VOC_PROFILE_CHECKIN_RATE_LIMIT_PER_SECOND"
+    )
+    checkin_rate_limit_burst: int = Field(30, ge=1, validation_alias="VOC_PROFILE_CHECKIN_RATE_LIMIT_BURST")
     # Bulk import: upload limit and rows per transaction.
     max_import_bytes: int = Field(256 * 1024 * 1024, validation_alias="VOC_PROFILE_MAX_IMPORT_BYTES", gt=0)
     import_batch_size: int = Field(1000, validation_alias="VOC_PROFILE_IMPORT_BATCH_SIZE", ge=1)
