@@ -199,6 +199,8 @@ def test_resolved_case_mails_the_link_and_an_unhappy_answer_pages_again(
         lambda: next((p for p in push_emulator.received() if p.json.get("feedback_id") == reopened_id), None)
     )
     assert repage.json["alert_id"]
+    # Staff read it as the case reopened, not a new complaint (apps review).
+    assert "재오픈 · " in repage.json["title"], repage.json
     assert wait_for(lambda: case(system, feedback_id)["status"] == "reopened")
     assert len(mail_for(mailbox, address)) == 1  # one message per case
     # The dashboard's loop KPIs count the message and the answer.

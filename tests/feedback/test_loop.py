@@ -172,6 +172,35 @@ def test_unhappy_follow_up_reopens_with_a_linked_item(
     assert page.status_code == 200 and 'lang="ko"' in page.text
 
 
+def test_a_reopened_case_keeps_its_category_unless_the_answer_plainly_names_another(
+    feedback_service: FeedbackService, key: dict[str, Any]
+) -> None:
+    """The answer is about the case: a comment on the remedy ("refund received but still
+    uneasy", billing at 0.51) paged the billing plan on a food-safety case (apps review). Only
+    a comment the classifier is sure names another issue (0.8 or more) moves it; the event says
+    which case it reopens, so the staff app and the push say "reopened"."""
+    answers = [
+        ("환불은 받았지만 아직도 찝찝합니다.", None),  # stays with the case
+        ("이번엔 카드 결제가 두 번 됐어요. 이중 결제 취소해 주세요", "billing_payment"),
+    ]
+    for comment, category in answers:
+        feedback_id = submit(
+            feedback_service, key, "국에서 머리카락이 나왔어요. 위생 문제예요", ratings={"csat": 1}
+        )
+        alert_lifecycle(feedback_service, feedback_id, ack_after=60, resolve_after=600)
+        token = follow_up_token(feedback_service, feedback_id)
+        answer = httpx.post(f"{feedback_service.url}/f/{token}", json={"csat": 1, "comment": comment})
+        assert answer.status_code == 200, answer.text
+        child_id = answer.json()["reopened_feedback_id"]
+        original, child = feedback_service.get(feedback_id), feedback_service.get(child_id)
+        expected = category or original["classification"]["category"]
+        assert child["classification"]["category"] == expected, (comment, child["classification"])
+        payload = feedback_service.scalar(
+            "SELECT payload FROM outbox WHERE event_id = :e AND subject = 'voc.feedback.received'", e=child_id
+        )
+        assert events_pb2.FeedbackReceived.FromString(bytes(payload)).reopens_id == feedback_id
+
+
 def test_record_outcome_over_grpc_opens_the_follow_up(
     feedback_service: FeedbackService, key: dict[str, Any]
 ) -> None:

@@ -96,3 +96,19 @@ def test_the_excerpt_is_masked_before_it_is_cut() -> None:
     text = "x" * 110 + " 010-1234-5678"
     masked = mask_text(text)
     assert "1234" not in masked and len(masked) <= 120
+
+
+@pytest.mark.parametrize(("language", "says"), [("ko", "[긴급] 재오픈 · "), ("en", "[URGENT] Reopened · ")])
+def test_a_reopened_case_says_so_first_in_the_push_title(language: str, says: str) -> None:
+    """An unhappy follow-up answer reopens a case: read as a new complaint before (apps review)."""
+    title, _ = compose(
+        store_name="강남역점",
+        category="food_safety",
+        priority="urgent",
+        customer=UNKNOWN_CUSTOMER,
+        text="환불은 받았지만 아직도 찝찝합니다.",
+        ratings={"csat": 1},
+        language=language,
+        reopened=True,
+    )
+    assert title.startswith(says), title

@@ -22,6 +22,8 @@ from voc_platform.ids import uuid7
 from voc_platform.outbox import add_event
 
 SEVERITY_RANK = {"low": 0, "medium": 1, "high": 2, "critical": 3}
+#: How sure the classifier must be of another category for a reopened case to take it.
+NEW_CATEGORY_CONFIDENCE = 0.8
 # Follow-up answers: csat 1-2 is unhappy (reopens), 4-5 happy (recovered), 3 neither.
 UNHAPPY_CSAT_MAX = 2
 HAPPY_CSAT_MIN = 4
@@ -119,13 +121,16 @@ async def _reopen(session: AsyncSession, *, original: Feedback, follow: FollowUp
         text, csat=follow.csat, nps=None, ces=None, language=None if text else original.language
     )
     # The answer's classification, but negative; the complaint is the original one unless the
-    # customer names another; an unhappy answer after a "resolution" is at least high severity.
+    # customer plainly names another (a comment about the remedy, "refund received but still
+    # uneasy", read as billing at 0.51 and paged the billing plan on a food-safety case); an
+    # unhappy answer after a "resolution" is at least high severity.
+    names_another = result.category != "other" and result.category_confidence >= NEW_CATEGORY_CONFIDENCE
     labels = replace(
         result,
         language=result.language if text else original.language,
         sentiment="negative",
         score=min(result.score, -0.5),
-        category=result.category if result.category != "other" else original.category,
+        category=result.category if names_another else original.category,
         severity=max(result.severity, original.severity, "high", key=lambda s: SEVERITY_RANK.get(s, 0)),
         explanation=[*result.explanation, f"reopens {original.id}: follow-up csat {follow.csat}"],
     )

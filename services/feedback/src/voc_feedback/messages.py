@@ -53,4 +53,5 @@ def feedback_received(row: Feedback) -> events_pb2.FeedbackReceived:
         category_confidence=row.category_confidence,
         model_version=row.model_version or "",
         uncertain=row.uncertain,
+        reopens_id=row.reopens_id or "",
     )

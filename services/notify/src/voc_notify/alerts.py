@@ -222,6 +222,7 @@ def _text(facts: AlertInput, customer: CustomerContext) -> tuple[str, str]:
         text=feedback.quoted(),
         ratings=feedback.ratings,
         language=facts.language,
+        reopened=bool(feedback.reopens_id),
     )
 
 

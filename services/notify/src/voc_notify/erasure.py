@@ -94,6 +94,7 @@ def _redact_alert(alert: Alert, store: Store | None) -> None:
             text="",
             ratings=feedback.get("ratings") or {},
             language=store.language if store is not None else "ko",
+            reopened=bool(feedback.get("reopens_id")),
         )
     alert.context = dict(ERASED_CONTEXT)
     alert.related_feedback = [

@@ -75,6 +75,7 @@ def feedback_of(event: events_pb2.FeedbackReceived, *, names: tuple[str, ...] = 
         model_version=event.model_version,
         uncertain=event.uncertain,
         lock_text=masked if masked != event.text else "",
+        reopens_id=event.reopens_id,
     )
 
 

@@ -20,7 +20,7 @@ from voc_platform.records import fields_of
 # order they are stored; `lock_text` only when set.
 _STORED_FEEDBACK = (
     "id", "store_id", "channel", "text", "lock_text", "category", "severity", "sentiment", "score",
-    "language", "touchpoint", "ratings", "received_at_ms",
+    "language", "touchpoint", "ratings", "received_at_ms", "reopens_id",
 )  # fmt: skip
 _RELATED_FEEDBACK = ("id", "text", "lock_text", "channel", "severity", "ratings", "received_at_ms")
 _CLASSIFICATION = ("sentiment", "category", "confidence", "category_confidence", "model_version", "uncertain")
@@ -52,6 +52,8 @@ class Feedback:
     # The text with the customer's names masked (the name given with the feedback and the one
     # on file), for the lock screen and the pattern list (#18); "" when no name occurs in it.
     lock_text: str = ""
+    # The case an unhappy follow-up answer reopens with this item ("" for a new complaint).
+    reopens_id: str = ""
 
     def quoted(self) -> str:
         """What a lock screen may quote of the text (masked further by `mask_text`)."""
@@ -70,6 +72,8 @@ class Feedback:
         stored["ratings"] = dict(self.ratings)
         if not self.lock_text:
             del stored["lock_text"]
+        if not self.reopens_id:
+            stored.pop("reopens_id", None)
         return stored
 
     def classification(self) -> dict[str, Any]:

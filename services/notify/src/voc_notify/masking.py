@@ -26,11 +26,14 @@ def compose(
     text: str,
     ratings: Mapping[str, Any],
     language: str,
+    reopened: bool = False,
 ) -> tuple[str, str]:
-    """(title, body) for the push: masked PII only."""
+    """(title, body) for the push: masked PII only. `reopened`: an unhappy follow-up answer
+    reopened a case, said first so it is not read as a new complaint."""
     lang = language if language in ("ko", "en") else "en"
     tag = PRIORITY_LABEL[lang].get(priority, "")
-    title = f"[{tag}] {label(category, lang)} · {store_name}"
+    again = f"{REOPENED[lang]} · " if reopened else ""
+    title = f"[{tag}] {again}{label(category, lang)} · {store_name}"
     who = []
     if customer.known:
         who.append(customer.masked_name or ("고객" if lang == "ko" else "Customer"))
@@ -45,6 +48,9 @@ def compose(
     score = f" CSAT {ratings['csat']}" if ratings.get("csat") is not None else ""
     body = f"{' · '.join(who)}{score} — {excerpt}" if excerpt else f"{' · '.join(who)}{score}"
     return title, body
+
+
+REOPENED = {"ko": "재오픈", "en": "Reopened"}
 
 
 def more(updates: int, language: str) -> str:
@@ -133,6 +139,7 @@ def push_text(alert: Alert, *, store: Store | None, language: str) -> tuple[str,
         text=latest.get("lock_text") or latest.get("text") or "",
         ratings=latest.get("ratings") or {},
         language=lang,
+        reopened=bool((alert.feedback or {}).get("reopens_id")),
     )
     if alert.updates:
         title = f"{title} ({more(alert.updates, lang)})"

@@ -509,6 +509,8 @@ function feedbackCard(fb, classification) {
   if (ratings.ces !== undefined) chips.push(`CES ${ratings.ces}/7`);
   return section(
     t('feedback'),
+    // An unhappy follow-up answer: the customer's case is open again, not a new complaint.
+    fb.reopens_id ? h('p', { class: 'uncertain-note', id: 'reopened-note', role: 'note' }, t('reopened_hint')) : null,
     cls.uncertain && !cls.corrected ? h('p', { class: 'uncertain-note', id: 'uncertain-note', role: 'note' }, t('uncertain_hint')) : null,
     h('blockquote', { class: 'fb-text', id: 'feedback-text' }, fb.text || t('no_text')),
     chips.length ? h('div', { class: 'chips', id: 'ratings' }, chips.map((c) => h('span', { class: 'chip chip-rating' }, c))) : null,

@@ -34,6 +34,7 @@ class FeedbackReceived(_message.Message):
     CATEGORY_CONFIDENCE_FIELD_NUMBER: _builtins.int
     MODEL_VERSION_FIELD_NUMBER: _builtins.int
     UNCERTAIN_FIELD_NUMBER: _builtins.int
+    REOPENS_ID_FIELD_NUMBER: _builtins.int
     text: _builtins.str
     received_at_ms: _builtins.int
     confidence: _builtins.float
@@ -45,6 +46,10 @@ class FeedbackReceived(_message.Message):
     uncertain: _builtins.bool
     """The confidence is below the feedback service's threshold (0.6): staff are shown "uncertain -
     check the text" instead of a silent guess.
+    """
+    reopens_id: _builtins.str
+    """Set on the item an unhappy follow-up answer made: the case it reopens (the staff app says
+    "reopened", the push title too).
     """
     @_builtins.property
     def facts(self) -> _common_pb2.FeedbackFacts: ...
@@ -64,10 +69,11 @@ class FeedbackReceived(_message.Message):
         category_confidence: _builtins.float | None = ...,
         model_version: _builtins.str = ...,
         uncertain: _builtins.bool = ...,
+        reopens_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_category_confidence", b"_category_confidence", "_confidence", b"_confidence", "category_confidence", b"category_confidence", "confidence", b"confidence", "customer", b"customer", "facts", b"facts"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_category_confidence", b"_category_confidence", "_confidence", b"_confidence", "category_confidence", b"category_confidence", "confidence", b"confidence", "customer", b"customer", "explanation", b"explanation", "facts", b"facts", "model_version", b"model_version", "received_at_ms", b"received_at_ms", "text", b"text", "uncertain", b"uncertain"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_category_confidence", b"_category_confidence", "_confidence", b"_confidence", "category_confidence", b"category_confidence", "confidence", b"confidence", "customer", b"customer", "explanation", b"explanation", "facts", b"facts", "model_version", b"model_version", "received_at_ms", b"received_at_ms", "reopens_id", b"reopens_id", "text", b"text", "uncertain", b"uncertain"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__category_confidence: _TypeAlias = _typing.Literal["category_confidence"]  # noqa: Y015
     _WhichOneofArgType__category_confidence: _TypeAlias = _typing.Literal["_category_confidence", b"_category_confidence"]  # noqa: Y015
