@@ -179,6 +179,12 @@ def test_a_heads_up_reaches_the_staff_on_duty_within_a_second_once_a_day(
     assert arrival["last_contact"]["outcome"] == "compensated"
     assert any("음식" in r and "보상함" in r for r in arrival["reasons_ko"]), arrival["reasons_ko"]
     assert "김민수" in alert["plan"]["script"]  # greet by name: in the app, never on the lock screen
+    # The customer's story, as a complaint's alert shows it: the app read an empty one as "first
+    # contact, no visits" on a customer who complained an hour ago (apps review).
+    story = alert["customer"]
+    assert story["known"] and story["signals"]["vip"] is True
+    assert feedback_id in [c["feedback_id"] for c in story["recent_contacts"]], story
+    assert "김민수" not in str(story)
 
     # A second check-in the same day: profile accepts the visit, notify pages nobody again.
     again = check_in(

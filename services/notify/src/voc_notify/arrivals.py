@@ -18,7 +18,7 @@ from sqlalchemy import bindparam, select
 from voc.events.v1 import events_pb2
 from voc_notify import masking
 from voc_notify.alerts import NewAlert, create_alert_sync
-from voc_notify.facts import Plan
+from voc_notify.facts import CustomerContext, Plan
 from voc_notify.models import Alert, Store
 from voc_notify.routing import route_sync
 from voc_platform.dbsync import Prepared, Reader
@@ -132,11 +132,21 @@ _BY_KEY = Prepared(select(Alert.id).where(Alert.dedupe_key == bindparam("key")))
 
 
 def heads_up_sync(
-    reader: Reader, *, arrival: Arrival, store: Store, plan: Plan, language: str, now: float
+    reader: Reader,
+    *,
+    arrival: Arrival,
+    store: Store,
+    plan: Plan,
+    language: str,
+    now: float,
+    customer: CustomerContext | None = None,
+    degraded: tuple[str, ...] = (),
 ) -> NewAlert | None:
     """The heads-up alert, its recipients (the plan's roles on duty at the store), pushes and
     `voc.alert.created`, in the caller's transaction; None when the customer already had one at
-    this store today (a concurrent one fails on the unique key and its event is redelivered)."""
+    this store today (a concurrent one fails on the unique key and its event is redelivered).
+    `customer`: profile's context (visits, contacts, signals), the story a complaint's alert
+    shows; without it (profile down), what the check-in's event says."""
     key = day_key(arrival, store)
     if reader.scalar(_BY_KEY, {"key": key}) is not None:
         return None
@@ -171,11 +181,13 @@ def heads_up_sync(
         id=uuid7(), kind="heads_up", feedback_id=None, store_id=store.id, area_id=store.area_id,
         customer_id=arrival.customer_id, category=arrival.category, priority=plan.priority, status="open",
         title=title, body=body, feedback={},
-        context={"known": True, "customer_id": arrival.customer_id, "masked_name": arrival.masked_name,
+        context=customer.as_stored() if customer is not None else
+                {"known": True, "customer_id": arrival.customer_id, "masked_name": arrival.masked_name,
                  "tier": arrival.tier, "signals": {"vip": arrival.vip, "churn_risk": arrival.churn_risk,
                                                    "repeat_issue": arrival.repeat_issue,
                                                    "chronic_complainer": arrival.chronic_complainer}},
-        plan=plan.as_stored(), customer_name=arrival.name[:100] or None, degraded=[], classification=None,
+        plan=plan.as_stored(), customer_name=arrival.name[:100] or None, degraded=list(degraded),
+        classification=None,
         escalation_level=0, created_at=now,
         traceparent=None, related_feedback=[], updates=0, items=[item], dedupe_key=key, pushed_at=now,
     )  # fmt: skip

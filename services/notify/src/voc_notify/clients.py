@@ -91,6 +91,15 @@ class Upstreams:
             return None, True
         return response.context, False
 
+    async def context_of(self, customer_id: str) -> tuple[profile_pb2.CustomerContext | None, bool]:
+        """(context, degraded) of a customer profile already knows by id (a check-in's)."""
+        try:
+            response = await self.get_context(profile_pb2.GetCustomerContextRequest(customer_id=customer_id))
+        except (aio.AioRpcError, ItemFailed) as exc:
+            log.warning("profile unavailable (%s): heads-up without the customer's story", _code(exc))
+            return None, True
+        return response.context, False
+
     async def contact_points(self, customer_id: str) -> profile_pb2.GetContactPointsResponse:
         """Consent and contact points of a customer, right before a follow-up message is sent.
         Raises `aio.AioRpcError` when profile cannot answer (the caller tries again later)."""

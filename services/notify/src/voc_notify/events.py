@@ -17,7 +17,7 @@ from voc.events.v1 import events_pb2
 from voc_notify import alerts, arrivals, follow_ups, metrics, patterns, views
 from voc_notify.alerts import NewAlert
 from voc_notify.clients import Upstreams, customer_from_proto
-from voc_notify.facts import AlertInput, Feedback, Plan
+from voc_notify.facts import AlertInput, CustomerContext, Feedback, Plan
 from voc_notify.models import STORE_COLUMNS, Alert, Store, processed_table
 from voc_notify.patterns import PatternOutcome, PatternWatch, Spike
 from voc_notify.stream import AlertBroker
@@ -319,6 +319,9 @@ class ArrivalConsumer:
         )
         language = store.language or "ko"
         last = arrival.last_contact
+        # The customer's story, as a complaint's alert has it: without it the app read empty
+        # visits and contacts as "first contact" on a repeat complainer (apps review).
+        context, profile_down = await self.upstreams.context_of(arrival.customer_id)
         plan, _ = await self.upstreams.kind_plan(
             "heads_up",
             facts=common_pb2.FeedbackFacts(
@@ -345,6 +348,8 @@ class ArrivalConsumer:
             plan=plan,
             language=language,
             event_id=event_id,
+            customer=customer_from_proto(context) if context is not None and context.found else None,
+            degraded=("profile_unavailable",) if profile_down else (),
         )
         if created is None:
             return
@@ -373,13 +378,16 @@ class ArrivalConsumer:
         plan: Plan,
         language: str,
         event_id: str,
+        customer: CustomerContext | None,
+        degraded: tuple[str, ...],
     ) -> tuple[NewAlert | None, list[Any]]:
         if not mark_processed_sync(reader, processed_table, consumer=ARRIVALS_CONSUMER, event_id=event_id):
             return None, []
         now = time.time()
         created = arrivals.heads_up_sync(
-            reader, arrival=arrival, store=store, plan=plan, language=language, now=now
-        )
+            reader, arrival=arrival, store=store, plan=plan, language=language, now=now,
+            customer=customer, degraded=degraded,
+        )  # fmt: skip
         if created is None or not created.deliveries:
             return created, []
         return created, lease_alert_deliveries(reader, alert_id=created.alert.id, now=now)
