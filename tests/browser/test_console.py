@@ -149,6 +149,8 @@ def test_a_store_manager_sees_only_their_store_and_signing_out_revokes(
                 page=page,
             )
         # A shift lead has no dashboard: told so, not shown an empty or broken board.
+        refusals: list[str] = []
+        page.on("response", lambda r: refusals.append(r.url) if r.status == 403 else None)
         page.fill("#email", "minji@gangnam.demo")
         page.fill("#password", running_system.staff("minji@gangnam.demo")["password"])
         page.click("#login button[type=submit]")
@@ -156,6 +158,15 @@ def test_a_store_manager_sees_only_their_store_and_signing_out_revokes(
         expect(page.locator("[data-testid=who-role]")).to_have_text("Shift lead")
         expect(page.locator("[data-testid=manager-nav]")).to_be_hidden()
         expect(page.locator("#board")).to_be_hidden()
+        # ... with the way to their own app, and without pickers or a live badge for nothing; the
+        # 2 s poll does not ask again what was refused (it did, 20 refusals every 10 s).
+        expect(page.locator("#staff-app-link")).to_have_attribute("href", f"{running_system.url('notify')}/")
+        expect(page.locator("#store")).to_be_hidden()
+        expect(page.locator("#live")).to_be_hidden()
+        asked = len(refusals)
+        page.clock.run_for(10_000)
+        page.wait_for_timeout(500)
+        assert len(refusals) == asked, refusals[asked:]
         assert not errors, errors
     finally:
         page.close()
@@ -469,6 +480,30 @@ def test_an_area_manager_sees_their_area_and_keeps_its_staffs_shifts(
         assert any(
             e["actor"] == "staff:staff-area-seoul" for e in audited(running_system, "notify", "shifts.put")
         )
+        assert not errors, errors
+    finally:
+        page.close()
+
+
+def test_an_analyst_reads_the_board_without_the_alerts_section_it_is_refused(
+    running_system: RunningSystem, browser: Browser
+) -> None:
+    """The analyst gets no alerts (notify answers 403): the pattern and heads-up section said
+    "could not load" as if down, and the 2 s poll asked notify again each time (apps review)."""
+    page = browser.new_page(viewport=WIDE, locale="ko-KR")
+    page.clock.install()
+    errors = watch_page_errors(page)
+    refusals: list[str] = []
+    page.on("response", lambda r: refusals.append(r.url) if r.status == 403 else None)
+    try:
+        sign_in_console(page, running_system, "analyst@hq.demo")
+        expect(page.locator("#board")).to_be_visible()
+        expect(page.locator("#store-alerts")).to_be_hidden()
+        asked = len(refusals)
+        assert asked <= 3, refusals  # the two alert kinds and the store names, once each
+        page.clock.run_for(10_000)
+        page.wait_for_timeout(500)
+        assert len(refusals) == asked, refusals[asked:]
         assert not errors, errors
     finally:
         page.close()

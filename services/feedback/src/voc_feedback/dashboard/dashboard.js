@@ -16,6 +16,10 @@
   let againstTargets = null;  // null: not loaded or refused (the rest of the board still shows)
   let outreachReport = null;
   let storeAlerts = [];  // pattern and heads-up alerts (notify); null: could not be read
+  // What this reader was refused, so the 2 s poll does not ask again: "board" (a role without
+  // the dashboard), or the store picked outside their scope; and the alert kinds (the analyst).
+  let refused = null;
+  let storeAlertsRefused = false;
   const seen = new Set();
   let firstLoad = true;
   // Refreshes are numbered: an answer older than one already drawn, or asked before a correction
@@ -91,9 +95,10 @@
   }
 
   async function refresh() {
+    const store = $("store").value;
+    if (refused === "board" || (refused !== null && refused === store)) return;
     const mine = ++refreshes;
     const params = new URLSearchParams();
-    const store = $("store").value;
     if (store) params.set("store_id", store);
     const since = new Date(Date.now() - Number($("period").value) * 86400000).toISOString();
     // The oldest first, as many as the API gives (200): with its default 50 a busy store's newest
@@ -126,19 +131,24 @@
       render();
       document.body.dataset.drawn = String(++draws);  // answers drawn so far (what tests wait on)
       $("store-refused").hidden = true;
+      refused = null;
       document.body.dataset.loaded = "true";
     } catch (error) {
       if (mine < drawnRefresh) return;  // a newer answer is on the board: this failure is stale
       if (error.status === 403 && store) {  // a store outside the reader's scope: said, board kept
+        refused = store;
         const line = $("store-refused");
-        line.textContent = [t("store_refused").replace("{store}", store), error.detail].filter(Boolean).join(" — ");
+        line.textContent = t("store_refused").replace("{store}", storeNames[store] || store);
         line.hidden = false;
         document.body.dataset.loaded = "true";
         return;
       }
       if (error.status === 403) {  // a role without the dashboard (a shift lead): say so, keep sign-out
+        refused = "board";
         $("board").hidden = true;
         $("no-access").hidden = false;
+        showControls(false);
+        session.staffAppUrl().then((url) => { $("staff-app-link").href = url; });
         return;
       }
       if (error.auth || error.status === 401) return;  // signed out: the session's event shows the form
@@ -279,8 +289,11 @@
   // acknowledged, from notify with the signed-in staff member's own token (their scope), each
   // titled in their language; the store picker narrows them.
   async function loadStoreAlerts() {
+    if (storeAlertsRefused) return;
     const answers = await Promise.all(["pattern", "heads_up"].map((kind) =>
       session.api("notify", `/v1/alerts?kind=${kind}&limit=50`).catch(() => null)));
+    // A role that gets no alerts (the analyst): the section is not theirs, not an outage.
+    if (answers.some((a) => a && a.status === 403)) { storeAlertsRefused = true; return; }
     if (answers.some((a) => !a || !a.ok)) { storeAlerts = null; return; }
     storeAlerts = answers.flatMap((a) => a.body.alerts).filter((a) => a.status !== "resolved")
       .sort((x, y) => y.created_at - x.created_at);
@@ -288,6 +301,7 @@
 
   function renderStoreAlerts() {
     const box = $("store-alerts");
+    box.closest("section").hidden = storeAlertsRefused;
     box.replaceChildren();
     if (storeAlerts === null) { box.append(el("p", {class: "muted"}, t("unavailable"))); return; }
     const store = $("store").value;
@@ -531,8 +545,17 @@
     renderWho();
   }
 
+  // The store and period pickers and the live badge: nothing to pick or watch without a board.
+  function showControls(shown) {
+    for (const id of ["store", "period"]) $(id).closest("label").hidden = !shown;
+    $("live").hidden = !shown;
+  }
+
   function showSignedIn() {
     signedIn = true;
+    refused = null;
+    storeAlertsRefused = false;
+    showControls(true);
     if (linkedStore && ![...$("store").options].some((o) => o.value === linkedStore)) {
       $("store").append(el("option", {value: linkedStore}, linkedStore));
     }
@@ -548,6 +571,8 @@
   session.on("signed-in", showSignedIn);
   session.on("signed-out", (detail) => {
     signedIn = false;
+    refused = null;
+    showControls(true);
     data = null;
     storeNames = {};
     $("board").hidden = true;

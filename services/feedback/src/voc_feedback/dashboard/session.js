@@ -149,8 +149,11 @@
     return group && typeof group === "object" ? group : {};
   }
 
+  // Where the staff app is (notify's origin, "" when it is this one).
+  async function staffAppUrl() { return (await config()).notify + "/"; }
+
   window.VocConsole = {
-    signIn, signOut, api, restore, refresh, labelsReady, label, labelGroup,
+    signIn, signOut, api, restore, refresh, labelsReady, label, labelGroup, staffAppUrl,
     get staff() { return session ? session.staff : null; },
     on(name, cb) { listeners[name].push(cb); },
   };
