@@ -260,7 +260,9 @@ def test_a_push_reaches_the_service_worker(
     cdp.detach()
 
 
-def test_bad_credentials_show_the_problem_detail(browser: Browser, origin: str, artifacts: Path) -> None:
+def test_bad_credentials_are_said_in_the_users_language(
+    browser: Browser, origin: str, artifacts: Path
+) -> None:
     context = new_phone_context(browser, origin)
     try:
         page = context.new_page()
@@ -270,10 +272,17 @@ def test_bad_credentials_show_the_problem_detail(browser: Browser, origin: str, 
         page.click("#login-form button[type=submit]")
         error = page.locator("#login-error")
         expect(error).to_be_visible()
-        expect(error).to_have_text("E-mail or password is wrong.")
+        # The phone's Korean: said in Korean (the server's English detail was shown to everyone).
+        expect(error).to_have_text("이메일 또는 비밀번호가 맞지 않습니다.")
         assert stored_session(page) is None
         expect(page.locator("#login-form button[type=submit]")).to_be_enabled()
         page.screenshot(path=artifacts / "staff-app-6-bad-login.png")
+        page.evaluate("localStorage.setItem('voc.lang', 'en')")
+        page.reload()
+        page.fill("#email", "nobody@gangnam.demo")
+        page.fill("#password", "not-the-password")
+        page.click("#login-form button[type=submit]")
+        expect(page.locator("#login-error")).to_have_text("E-mail or password is wrong.")
     finally:
         context.close()
 

@@ -289,10 +289,12 @@ function renderLogin(message) {
       await Store.kv.set('lang', state.lang);
       await startSession();
     } catch (err) {
+      // In the user's language: the server's detail is English (a network failure keeps its own).
       let text = err.message;
+      if (err.status === 401) text = t('login_wrong');
       if (err.status === 429) {
         const wait = err.retryAfter || Number((/(\d+)\s*s/.exec(err.message) || [])[1]) || 0;
-        text = wait ? `${t('locked', { s: wait })} (${err.message})` : err.message;
+        text = wait ? t('locked', { s: wait }) : t('locked_now');
       }
       error.textContent = text;
       error.hidden = false;
