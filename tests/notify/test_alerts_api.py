@@ -155,6 +155,8 @@ def test_resolve_needs_outcome_and_replays_are_idempotent(
     problem(httpx.post(f"{url}/resolve", headers=manager, json={"outcome": "resolved"}), 409)
     detail = httpx.get(url, headers=alert["headers"]).json()
     assert detail["outcome"] == "resolved" and detail["resolved_by"] == "staff-hd-lead"
+    # Others read who did it by name (the app showed "staff-hd-lead").
+    assert httpx.get(url, headers=manager).json()["staff_names"] == {"staff-hd-lead": "최유나"}
 
 
 def test_concurrent_acks_and_resolves_take_effect_once(running_system: RunningSystem) -> None:

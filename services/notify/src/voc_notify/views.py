@@ -147,7 +147,20 @@ async def read_alert(session: AsyncSession, *, alert_id: str, principal: Princip
     detail = alert_detail(alert, marks=marks, principal=principal, window=window)
     # A department's copy: the app shows it without the actions it would be refused (403).
     detail["read_only"] = not visible_to(principal, store_id=alert.store_id, area_id=alert.area_id)
+    # Who acknowledged, resolved, ticked or corrected, by name (the app showed "staff-gn-lead").
+    corrected = ((alert.classification or {}).get("corrected") or {}).get("by")
+    acted = {alert.acknowledged_by, alert.resolved_by, corrected, *(m.staff_id for m in marks)}
+    detail["staff_names"] = await staff_names(session, (i for i in acted if i))
     return localized(detail, alert, language=language, stores=stores)
+
+
+async def staff_names(session: AsyncSession, staff_ids: Iterable[str]) -> dict[str, str]:
+    """The directory's names of these staff members (ids not in it, the admin's, are left out)."""
+    wanted = set(staff_ids)
+    if not wanted:
+        return {}
+    rows = await session.execute(select(Staff.id, Staff.name).where(Staff.id.in_(wanted)))
+    return {staff_id: name for staff_id, name in rows.tuples()}
 
 
 async def staff_language(session: AsyncSession, *, principal: Principal) -> str:

@@ -784,9 +784,11 @@ function messageBox(id) {
   return el;
 }
 
+// A staff member by name: the open alert's `staff_names` (the directory's), else their id.
 function who(staffId) {
   if (!staffId) return '—';
-  return state.staff && staffId === state.staff.id ? `${state.staff.name || staffId} (${t('you')})` : staffId;
+  if (state.staff && staffId === state.staff.id) return `${state.staff.name || staffId} (${t('you')})`;
+  return ((state.detail || {}).staff_names || {})[staffId] || staffId;
 }
 
 // [top card: acknowledge / who did what, bottom card: the resolve form or null]
