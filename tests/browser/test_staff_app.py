@@ -143,13 +143,22 @@ def test_alert_arrives_live_then_is_acknowledged_and_resolved(
     expect(page.locator("#resolve-form")).to_have_count(0)
     page.screenshot(path=artifacts / "staff-app-4-resolved.png")
 
-    # The language toggle re-renders the same screen in English.
+    # The language toggle re-renders the same screen in English, and what the server writes
+    # follows it: the staff member's language in the directory (the plan stayed Korean before).
+    korean_plan = page.locator("#plan-title").inner_text()
     page.click("#lang")
     expect(badge).to_have_text("Resolved")
     expect(page.locator("#resolved-outcome")).to_have_text("Outcome: Compensated")
+    url = f"{running_system.url('notify')}/v1/alerts/{alert_id}"
+    english = wait_for(
+        lambda: (d := httpx.get(url, headers=headers).json())["plan"]["language"] == "en" and d, page=page
+    )
+    expect(page.locator("#plan-title")).to_have_text(english["plan"]["title"])
+    assert english["plan"]["title"] != korean_plan
     page.screenshot(path=artifacts / "staff-app-4-resolved-en.png", full_page=True)
     page.click("#lang")
     expect(badge).to_have_text("해결됨")
+    expect(page.locator("#plan-title")).to_have_text(korean_plan)
 
     # The same staff member's acknowledgement again (a replay) is 200 with the original time.
     again = httpx.post(f"{running_system.url('notify')}/v1/alerts/{alert_id}/ack", headers=headers)

@@ -292,3 +292,20 @@ def test_a_new_password_of_spaces_is_refused() -> None:
     with pytest.raises(ValidationError):
         PasswordIn(current_password="x", new_password="  short1  ")
     assert PasswordIn(current_password="x", new_password=" long enough ").new_password == " long enough "
+
+
+async def test_a_staff_member_sets_their_own_reading_language(notify: Notify) -> None:
+    """The staff app's language switch (apps review: the screen said English, the server's
+    titles, plans and pushes stayed in the directory's language)."""
+    async with notify.client() as client:
+        token = (await attempt(client, "lead@x.demo", PASSWORD)).json()["access_token"]
+        own = {"Authorization": f"Bearer {token}"}
+        assert (await client.put("/v1/auth/language", json={"language": "ko"})).status_code == 401
+        refused = await client.put("/v1/auth/language", json={"language": "fr"}, headers=own)
+        assert refused.status_code == 422 and refused.json()["errors"][0]["field"] == "body.language"
+        assert (
+            await client.put("/v1/auth/language", json={"language": "ko"}, headers=own)
+        ).status_code == 204
+    async with notify.database.session() as session:
+        staff = await session.get(Staff, "lead")
+    assert staff is not None and staff.language == "ko"

@@ -296,6 +296,16 @@ async def _revoke(session: AsyncSession, where: Any, *, reason: str, now: float)
     )
 
 
+async def set_language(database: Database, *, principal: Principal, language: str) -> None:
+    """The staff member's own reading language (alerts, plans and pushes are in it); the app's
+    language switch sets it, so what the server writes follows the screen."""
+    async with database.transaction() as session:
+        staff = await session.get(Staff, principal.staff_id)
+        if staff is None or not staff.active:
+            raise Unauthenticated("The staff member is not known or deactivated.")
+        staff.language = language
+
+
 async def change_password(
     database: Database,
     revocations: Revocations,

@@ -77,6 +77,10 @@ class LogoutIn(Strict):
     refresh_token: RefreshTokenText
 
 
+class LanguageIn(Strict):
+    language: Literal["ko", "en"]
+
+
 class PasswordIn(Strict):
     current_password: GivenPassword
     new_password: NewPassword

@@ -17,7 +17,7 @@ from voc_notify.deps import (
     UnlockingStaff,
     principal_from,
 )
-from voc_notify.schemas import LoginIn, LogoutIn, PasswordIn, RefreshIn, TokenOut
+from voc_notify.schemas import LanguageIn, LoginIn, LogoutIn, PasswordIn, RefreshIn, TokenOut
 from voc_platform.http import BearerDep, DatabaseDep, bearer_token
 
 router = APIRouter(prefix="/v1/auth", tags=["auth"])
@@ -96,6 +96,14 @@ async def change_password(
         current=body.current_password,
         new=body.new_password,
     )
+    return Response(status_code=204)
+
+
+@router.put("/language", status_code=204, responses={401: {}, 422: {}})
+async def set_language(body: LanguageIn, principal: AnyStaff, database: DatabaseDep) -> Response:
+    """One's own reading language: alerts, plans and pushes come in it from now on (the staff
+    app's language switch; an admin sets anyone's in the directory)."""
+    await auth.set_language(database, principal=principal, language=body.language)
     return Response(status_code=204)
 
 

@@ -230,6 +230,16 @@ function setLang(lang) {
   document.documentElement.lang = lang;
   renderChrome();
   route();
+  // Signed in: the staff member's language in the directory too, so what the server writes
+  // (titles, categories, plans, pushes) follows the screen; then the screen is read again.
+  if (state.token) {
+    api('PUT', '/v1/auth/language', { language: lang })
+      .then(() => {
+        openStream(); // its events are in the language read when it opened
+        return currentRoute().view === 'detail' ? openDetail(currentRoute().id) : refreshInbox();
+      })
+      .catch(() => {}); // offline: the screen's language now, the directory's at the next switch
+  }
 }
 
 // ---------------------------------------------------------------- chrome (top bar)
