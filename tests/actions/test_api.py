@@ -342,6 +342,9 @@ async def test_lookup_with_the_design_body(actions_replicas: Replicas) -> None:
         "modifier modifier-vip",
         "modifier modifier-repeat-issue",
     ]
+    matched = [(m["key"], m["modifier"]) for m in plan["matched"]]
+    assert matched[0] == ("category", "") and ("signals.repeat_issue", "modifier-repeat-issue") in matched
+    assert {m["modifier"] for m in plan["matched"]} == {"", "modifier-vip", "modifier-repeat-issue"}
     # No name was given: the script speaks to "고객", never a blank or a raw placeholder.
     assert "{" not in plan["script"] and "고객님" in plan["script"]
 
@@ -357,6 +360,16 @@ async def test_lookup_uses_store_facts_customer_variables_and_local_time(actions
     assert plan["playbook_id"] == "restaurant-wait-time-lunch-peak"
     assert "time.hours 11:30-13:30 (12:10)" in plan["matched_because"]
     assert "time.weekdays in [mon, tue, wed, thu, fri] (wed)" in plan["matched_because"]
+    # The same as data, for an app to word in its reader's language.
+    assert {"key": "time.hours", "values": ["11:30-13:30"], "actual": "12:10", "modifier": ""} in plan[
+        "matched"
+    ]
+    assert {
+        "key": "customer.tier",
+        "values": ["vip", "vvip"],
+        "actual": "gold",
+        "modifier": "modifier-vip",
+    } not in (plan["matched"])  # a gold customer: the VIP modifier did not apply
     assert ("wait-time-default", 1) in [(r["playbook_id"], r["specificity"]) for r in plan["runners_up"]]
     saturday = (await actions_replicas.a.lookup({**body, "local_time": "2026-11-21T12:10:00"})).json()
     assert saturday["playbook_id"] == "wait-time-default"

@@ -6,6 +6,7 @@ credentials. Screenshots go to tests/artifacts/."""
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -146,6 +147,11 @@ def test_alert_arrives_live_then_is_acknowledged_and_resolved(
     # The language toggle re-renders the same screen in English, and what the server writes
     # follows it: the staff member's language in the directory (the plan stayed Korean before).
     korean_plan = page.locator("#plan-title").inner_text()
+    # Why this plan, in the reader's words (it read "category=food_safety", "severity in [...]").
+    why = page.locator("#plan-why li")
+    expect(why.first).to_have_text(re.compile(r"^유형: \S"))
+    lines = why.all_text_contents()
+    assert len(lines) >= 2 and not any("=" in line for line in lines), lines
     page.click("#lang")
     expect(badge).to_have_text("Resolved")
     expect(page.locator("#resolved-outcome")).to_have_text("Outcome: Compensated")
@@ -155,6 +161,7 @@ def test_alert_arrives_live_then_is_acknowledged_and_resolved(
     )
     expect(page.locator("#plan-title")).to_have_text(english["plan"]["title"])
     assert english["plan"]["title"] != korean_plan
+    expect(why.first).to_have_text(re.compile(r"^Category: \S"))
     page.screenshot(path=artifacts / "staff-app-4-resolved-en.png", full_page=True)
     page.click("#lang")
     expect(badge).to_have_text("해결됨")

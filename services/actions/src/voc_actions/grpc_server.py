@@ -93,6 +93,9 @@ def plan_reply(
     for playbook_id, specificity in match.runners_up:
         add_runner_up(playbook_id=playbook_id, specificity=specificity)
     plan.modifiers.extend(match.modifiers)
+    add_matched = plan.matched.add
+    for m in match.matched():
+        add_matched(key=m.key, values=m.values, actual=m.actual, modifier=m.modifier)
     for other in dict.fromkeys(normalize_language(o) for o in request.other_languages):
         if other != lang:
             _, other_title, other_steps, other_script = render_texts(match, other, customer, store)

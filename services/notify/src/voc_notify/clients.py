@@ -22,6 +22,7 @@ from voc_notify.facts import (
     CustomerContext,
     EscalationStep,
     HouseholdMember,
+    MatchedCondition,
     Plan,
     PlanStep,
     PlanTexts,
@@ -275,6 +276,7 @@ def plan_from_proto(plan: actions_pb2.Plan) -> Plan:
         translations=tuple(
             PlanTexts(t.language, t.title, tuple(t.steps), t.script) for t in plan.translations
         ),
+        matched=tuple(MatchedCondition(m.key, tuple(m.values), m.actual, m.modifier) for m in plan.matched),
     )
 
 

@@ -278,6 +278,25 @@ class PlanTexts:
 
 
 @dataclass(frozen=True, slots=True)
+class MatchedCondition:
+    """One condition the plan (or a modifier of it) matched on, and the fact it was checked
+    against: the staff app words it in its reader's language."""
+
+    key: str
+    values: tuple[str, ...]
+    actual: str = ""
+    modifier: str = ""
+
+    def as_stored(self) -> dict[str, Any]:
+        return {
+            "key": self.key,
+            "values": list(self.values),
+            "actual": self.actual,
+            "modifier": self.modifier,
+        }
+
+
+@dataclass(frozen=True, slots=True)
 class Plan:
     """The action plan (actions' `Plan`, or the built-in one): what staff do, whom to page first,
     the SLA and the escalation ladder."""
@@ -297,6 +316,7 @@ class Plan:
     language: str = ""
     modifiers: tuple[str, ...] = ()
     translations: tuple[PlanTexts, ...] = ()
+    matched: tuple[MatchedCondition, ...] = ()
 
     def as_stored(self) -> dict[str, Any]:
         """The alert's `plan` column: the proto's JSON form (field names as in the proto, every
@@ -328,6 +348,7 @@ class Plan:
                 {"language": t.language, "title": t.title, "steps": list(t.steps), "script": t.script}
                 for t in self.translations
             ],
+            matched=[m.as_stored() for m in self.matched],
         )
         return stored
 

@@ -125,6 +125,7 @@ class Library:
                 found.playbook = compose.composed(found.playbook, applied)
                 found.matched_because.extend(compose.because(m, fm) for m in applied)
                 found.modifiers = tuple(m.id for m in applied)
+                found.applied = applied
         return found
 
     def _match(self, facts: Facts, fm: dict[str, Any]) -> Match:

@@ -354,6 +354,33 @@ class Match:
     fallback: bool = False
     #: The ids of the modifiers applied on top of the plan, in the order they applied.
     modifiers: tuple[str, ...] = ()
+    #: The plan's own conditions (a composed plan keeps them) and the modifiers applied.
+    applied: tuple[Playbook, ...] = ()
+
+    def matched(self) -> list[MatchedCondition]:
+        """`matched_because` as data: each condition of the plan (a fallback's besides its
+        category), then each of every applied modifier's, with the fact it was checked against."""
+        fm = self.facts.as_map()
+        own = [c for c in self.playbook.conditions if not (self.fallback and c.key == "category")]
+        return [MatchedCondition.of(c, fm, "") for c in own] + [
+            MatchedCondition.of(c, fm, m.id) for m in self.applied for c in m.conditions
+        ]
+
+
+@dataclass(frozen=True, slots=True)
+class MatchedCondition:
+    """One condition and the fact it was checked against (the reader's app words it)."""
+
+    key: str
+    values: tuple[str, ...]
+    actual: str
+    modifier: str
+
+    @classmethod
+    def of(cls, condition: Condition, facts: dict[str, Any], modifier: str) -> MatchedCondition:
+        value = facts.get(condition.key)
+        values = (("true" if condition.flag else "false"),) if condition.kind == "bool" else condition.values
+        return cls(condition.key, values, "" if value is None else _show(condition.key, value), modifier)
 
 
 @dataclass
@@ -382,6 +409,7 @@ class Plan:
     language: str
     fallback: bool = False
     modifiers: tuple[str, ...] = ()
+    matched: tuple[MatchedCondition, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -396,4 +424,8 @@ class Plan:
             "runners_up": [{"playbook_id": i, "specificity": s} for i, s in self.runners_up],
             "language": self.language,
             "modifiers": list(self.modifiers),
+            "matched": [
+                {"key": m.key, "values": list(m.values), "actual": m.actual, "modifier": m.modifier}
+                for m in self.matched
+            ],
         }

@@ -214,4 +214,5 @@ def render_plan(
         language=lang,
         fallback=match.fallback,
         modifiers=match.modifiers,
+        matched=tuple(match.matched()),
     )

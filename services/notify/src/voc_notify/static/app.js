@@ -763,7 +763,7 @@ function planCard(alert) {
   const log = alert.checklist_log || [];
   const comp = plan.compensation;
   const sla = plan.sla || {};
-  const why = plan.matched_because || [];
+  const why = (plan.matched || []).length ? plan.matched.map(reasonLine) : (plan.matched_because || []);
   return section(
     t('plan'),
     h('div', { class: 'plan-head' }, prioChip(plan.priority || alert.priority),
@@ -778,7 +778,7 @@ function planCard(alert) {
         ? `${t('sla_ack', { t: duration(sla.ack_seconds) })} · ${t('sla_resolve', { t: duration(sla.resolve_seconds) })}`
         : null)),
     why.length ? h('details', { class: 'why' }, h('summary', {}, t('why')),
-      h('ul', {}, why.map((w) => h('li', {}, typeof w === 'string' ? w : JSON.stringify(w))))) : null,
+      h('ul', { id: 'plan-why' }, why.map((w) => h('li', {}, typeof w === 'string' ? w : JSON.stringify(w))))) : null,
     log.length ? h('details', { class: 'why', id: 'checklist-log' }, h('summary', {}, t('checklist_log')),
       h('ul', {}, log.map((m) => h('li', {}, `${clock(m.at)} · ${who(m.staff_id)} · #${m.index + 1} ${m.done ? '✓' : '✗'}`)))) : null,
   );
@@ -792,6 +792,28 @@ function messageBox(id) {
     el.hidden = false;
   };
   return el;
+}
+
+// One condition the plan matched on, in the reader's words ("심각도: 높음 또는 심각 (높음)"): the
+// playbook's `when:` as data (plan.matched), its keys and values through the language file.
+const VALUE_GROUPS = { category: 'categories', severity: 'severities', sentiment: 'sentiments', channel: 'channels',
+  'customer.household_relation': 'relations' };
+function reasonValue(key, value) {
+  if (VALUE_GROUPS[key]) return lookup(VALUE_GROUPS[key], value);
+  if (key === 'customer.tier') return String(value).toUpperCase();
+  if (key === 'time.weekdays') return (t('weekdays') || {})[value] || value;
+  return value;
+}
+function reasonLine(m) {
+  const modifier = m.modifier ? `${t('why_modifier')} · ` : '';
+  if (m.key.startsWith('signals.')) {
+    const name = (t('signal_names') || {})[m.key.slice(8)] || m.key.slice(8).replace(/_/g, ' ');
+    return modifier + (m.values[0] === 'false' ? t('why_not', { what: name }) : name);
+  }
+  const label = (t('condition_keys') || {})[m.key] || m.key;
+  const values = m.values.map((v) => reasonValue(m.key, v)).join(t('or'));
+  const actual = m.actual && (m.values.length > 1 || m.key.startsWith('time.')) ? ` (${reasonValue(m.key, m.actual)})` : '';
+  return `${modifier}${label}: ${values}${actual}`;
 }
 
 // A staff member by name: the open alert's `staff_names` (the directory's), else their id.

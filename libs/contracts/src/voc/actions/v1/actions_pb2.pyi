@@ -323,6 +323,7 @@ class Plan(_message.Message):
     LANGUAGE_FIELD_NUMBER: _builtins.int
     MODIFIERS_FIELD_NUMBER: _builtins.int
     TRANSLATIONS_FIELD_NUMBER: _builtins.int
+    MATCHED_FIELD_NUMBER: _builtins.int
     playbook_id: _builtins.str
     version: _builtins.int
     title: _builtins.str
@@ -351,6 +352,12 @@ class Plan(_message.Message):
     def translations(self) -> _containers.RepeatedCompositeFieldContainer[Global___PlanTexts]:
         """The texts in the other languages asked for (GetActionPlanRequest.other_languages)."""
 
+    @_builtins.property
+    def matched(self) -> _containers.RepeatedCompositeFieldContainer[Global___MatchedCondition]:
+        """matched_because as data, for an app to say in its reader's language: each condition of the
+        plan that matched, then each of every applied modifier's.
+        """
+
     def __init__(
         self,
         *,
@@ -369,14 +376,51 @@ class Plan(_message.Message):
         language: _builtins.str = ...,
         modifiers: _abc.Iterable[_builtins.str] | None = ...,
         translations: _abc.Iterable[Global___PlanTexts] | None = ...,
+        matched: _abc.Iterable[Global___MatchedCondition] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["compensation", b"compensation", "sla", b"sla"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["compensation", b"compensation", "escalation", b"escalation", "language", b"language", "matched_because", b"matched_because", "modifiers", b"modifiers", "notify_roles", b"notify_roles", "playbook_id", b"playbook_id", "priority", b"priority", "runners_up", b"runners_up", "script", b"script", "sla", b"sla", "steps", b"steps", "title", b"title", "translations", b"translations", "version", b"version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["compensation", b"compensation", "escalation", b"escalation", "language", b"language", "matched", b"matched", "matched_because", b"matched_because", "modifiers", b"modifiers", "notify_roles", b"notify_roles", "playbook_id", b"playbook_id", "priority", b"priority", "runners_up", b"runners_up", "script", b"script", "sla", b"sla", "steps", b"steps", "title", b"title", "translations", b"translations", "version", b"version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___Plan: _TypeAlias = Plan  # noqa: Y015
+
+@_typing.final
+class MatchedCondition(_message.Message):
+    """One `when:` condition and the fact it was checked against."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    KEY_FIELD_NUMBER: _builtins.int
+    VALUES_FIELD_NUMBER: _builtins.int
+    ACTUAL_FIELD_NUMBER: _builtins.int
+    MODIFIER_FIELD_NUMBER: _builtins.int
+    key: _builtins.str
+    """category, severity, customer.tier, signals.vip, time.hours, ..."""
+    actual: _builtins.str
+    """the fact ("" when unknown)"""
+    modifier: _builtins.str
+    """the modifier it belongs to ("" for the plan's own)"""
+    @_builtins.property
+    def values(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """as the playbook gives them; a flag's "true" or "false" """
+
+    def __init__(
+        self,
+        *,
+        key: _builtins.str = ...,
+        values: _abc.Iterable[_builtins.str] | None = ...,
+        actual: _builtins.str = ...,
+        modifier: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actual", b"actual", "key", b"key", "modifier", b"modifier", "values", b"values"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___MatchedCondition: _TypeAlias = MatchedCondition  # noqa: Y015
 
 @_typing.final
 class PlanTexts(_message.Message):
