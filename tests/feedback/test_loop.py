@@ -116,6 +116,15 @@ def test_case_lifecycle_and_happy_follow_up(feedback_service: FeedbackService, k
     english = httpx.get(f"{feedback_service.url}/f/{token}", params={"lang": "en"})
     assert 'lang="en"' in english.text and "How did we do?" in english.text
 
+    # Sent without a score: the page again, about this case at this store, with what was typed
+    # (it came back as a case of "기타" at "매장", the comment gone).
+    unscored = httpx.post(
+        f"{feedback_service.url}/f/{token}",
+        data={"revisit_intent": "yes", "comment": "직원분이 <친절>했어요", "lang": "ko"},
+    )
+    assert unscored.status_code == 422 and 'role="alert"' in unscored.text
+    assert "루프점" in unscored.text and "직원분이 &lt;친절&gt;했어요</textarea>" in unscored.text
+    assert 'value="yes" checked' in unscored.text and 'aria-labelledby="comment-label"' in unscored.text
     answer = httpx.post(
         f"{feedback_service.url}/f/{token}",
         data={"csat": "5", "revisit_intent": "yes", "comment": "빠르게 해결해 주셔서 감사해요", "lang": "ko"},

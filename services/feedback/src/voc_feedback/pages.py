@@ -72,12 +72,24 @@ def _page(language: str, title: str, body: str) -> str:
         f'<!doctype html><html lang="{language_of(language)}"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width,initial-scale=1">'
         '<meta name="robots" content="noindex"><meta name="referrer" content="no-referrer">'
-        f'<title>{title}</title><link rel="stylesheet" href="{STYLESHEET}"></head>'
+        f'<title>{title}</title><link rel="stylesheet" href="{STYLESHEET}">'
+        '<link rel="icon" href="data:,"></head>'
         f"<body><main>{body}</main></body></html>"
     )
 
 
-def follow_up_form(*, token: str, language: str, store_name: str, category: str, error: str = "") -> str:
+def follow_up_form(
+    *,
+    token: str,
+    language: str,
+    store_name: str,
+    category: str,
+    error: str = "",
+    comment: str = "",
+    revisit: bool | None = None,
+) -> str:
+    """The survey; `error` with what the customer had given (`comment`, `revisit`) when their
+    answer was refused, so nothing they typed is lost."""
     language = language_of(language)
     t = _texts(language)
     other = "en" if language == "ko" else "ko"
@@ -96,19 +108,18 @@ def follow_up_form(*, token: str, language: str, store_name: str, category: str,
         + f'<form method="post" action="{action}"><input type="hidden" name="lang" value="{language}">'
         f'<fieldset><legend>{t["csat"]}</legend><div class="scale">{scale}</div></fieldset>'
         f'<fieldset><legend>{t["revisit"]}</legend><div class="yn">'
-        f'<label><input type="radio" name="revisit_intent" value="yes">{t["yes"]}</label>'
-        f'<label><input type="radio" name="revisit_intent" value="no">{t["no"]}</label></div></fieldset>'
-        f"<fieldset><legend>{t['comment']}</legend>"
-        '<textarea name="comment" maxlength="4000"></textarea></fieldset>'
+        f'<label><input type="radio" name="revisit_intent" value="yes"{checked(revisit is True)}>'
+        f'{t["yes"]}</label><label><input type="radio" name="revisit_intent" value="no"'
+        f"{checked(revisit is False)}>{t['no']}</label>"
+        f'</div></fieldset><fieldset><legend id="comment-label">{t["comment"]}</legend>'
+        '<textarea name="comment" maxlength="4000" aria-labelledby="comment-label">'
+        f"{escape(comment)}</textarea></fieldset>"
         f'<button type="submit">{t["submit"]}</button></form>',
     )
 
 
-def follow_up_invalid(token: str, language: str) -> str:
-    language = language_of(language)
-    return follow_up_form(
-        token=token, language=language, store_name="", category="other", error=TEXT[language]["invalid"]
-    )
+def checked(on: bool) -> str:
+    return " checked" if on else ""
 
 
 def follow_up_thanks(language: str, *, satisfied: bool) -> str:

@@ -15,9 +15,11 @@ from pydantic import ValidationError
 
 from voc_feedback import pages
 from voc_feedback.deps import FollowUpLinksDep
+from voc_feedback.follow_up_links import FollowUpLinks
 from voc_feedback.follow_ups import answer_follow_up, get_follow_up
 from voc_feedback.schemas import FollowUpAnswer
 from voc_feedback.stores import store_names
+from voc_platform.db import Database
 from voc_platform.errors import DomainError, FieldError, Invalid, Unsupported
 from voc_platform.http import DatabaseDep, SessionDep
 
@@ -54,6 +56,9 @@ class _Submitted(NamedTuple):
     language: str
     answer: FollowUpAnswer | None  # None: invalid
     errors: list[FieldError]
+    # What a form gave, to show it again with the error (a comment must not be lost).
+    comment: str = ""
+    revisit: bool | None = None
 
 
 async def _read_answer(request: Request) -> _Submitted:
@@ -62,22 +67,31 @@ async def _read_answer(request: Request) -> _Submitted:
     as_form = content_type.startswith("application/x-www-form-urlencoded")
     raw = await request.body()
     language = "ko"
+    given: dict[str, Any] = {}
     try:
         if as_form:
             fields = {k: v[-1] for k, v in parse_qs(raw.decode("utf-8", "replace")).items()}
             language = pages.language_of(fields.pop("lang", None))
-            data: Any = {
+            given = {
                 "csat": int(fields["csat"]) if fields.get("csat", "").isdigit() else fields.get("csat"),
                 "comment": fields.get("comment") or None,
                 "revisit_intent": {"yes": True, "no": False}.get(fields.get("revisit_intent", "")),
             }
-            return _Submitted(as_form, language, FollowUpAnswer.model_validate(data), [])
+            return _Submitted(as_form, language, FollowUpAnswer.model_validate(given), [])
         if content_type.startswith("application/json"):
             return _Submitted(as_form, language, FollowUpAnswer.model_validate_json(raw), [])
         raise Unsupported("Send the answer as a form or as JSON.")
     except ValidationError as exc:
         errors = [FieldError(".".join(["body", *(str(p) for p in e["loc"])]), e["msg"]) for e in exc.errors()]
-        return _Submitted(as_form, language, None, errors)
+        comment = given.get("comment")
+        return _Submitted(
+            as_form,
+            language,
+            None,
+            errors,
+            comment if isinstance(comment, str) else "",
+            given.get("revisit_intent"),
+        )
 
 
 @router.post("/f/{token}", responses={404: {}, 410: {}, 422: {}})
@@ -87,7 +101,7 @@ async def follow_up_answer(
     submitted = await _read_answer(request)
     if submitted.answer is None:
         if submitted.as_form:
-            return HTMLResponse(pages.follow_up_invalid(token, submitted.language), status_code=422)
+            return await _form_again(token, submitted, database=database, links=links)
         raise Invalid(f"{len(submitted.errors)} field(s) are invalid.", errors=submitted.errors)
     try:
         async with database.transaction() as session:
@@ -106,3 +120,28 @@ async def follow_up_answer(
         "reopened_feedback_id": follow.reopened_feedback_id,
     }
     return Response(orjson.dumps(body), media_type="application/json")
+
+
+async def _form_again(
+    token: str, submitted: _Submitted, *, database: Database, links: FollowUpLinks
+) -> HTMLResponse:
+    """The refused form drawn again as the customer left it, about their case (it came back as a
+    case of "기타" at "매장", the comment gone)."""
+    async with database.session() as session:
+        try:
+            _, row = await get_follow_up(session, token=token, secret=links.secret)
+        except DomainError as closed:
+            return HTMLResponse(
+                pages.follow_up_closed(closed.status, submitted.language), status_code=closed.status
+            )
+        names = await store_names(session)
+    page = pages.follow_up_form(
+        token=token,
+        language=submitted.language,
+        store_name=names.get(row.store_id, ""),
+        category=row.category,
+        error=pages.TEXT[submitted.language]["invalid"],
+        comment=submitted.comment,
+        revisit=submitted.revisit,
+    )
+    return HTMLResponse(page, status_code=422)
