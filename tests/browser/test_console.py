@@ -8,6 +8,7 @@ member."""
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -261,6 +262,13 @@ def test_a_cx_admin_runs_the_directory_keys_playbooks_and_webhooks(
         page.locator("#shift-form button[type=submit]").click()
         expect(page.locator("[data-testid=shifts] tbody tr")).to_have_count(1)
 
+        # Controls without a visible label are named for screen readers (apps review).
+        for control in (
+            "#import-form [name=file]",
+            "#store-form [name=timezone]",
+            "#shift-form [name=starts]",
+        ):
+            expect(page.locator(control)).to_have_attribute("aria-label", re.compile(r"\S"))
         # CSV import with one bad row (line 3): refused whole, the line shown, nothing imported.
         csv_text = (
             "id,name,email,password,role,store_ids\n"

@@ -555,6 +555,8 @@
     lang = event.detail;
     fillChoices();
     for (const node of document.querySelectorAll("[data-i18n-placeholder]")) node.placeholder = t(node.dataset.i18nPlaceholder);
+    // Controls without a visible label of their own are named for screen readers.
+    for (const node of document.querySelectorAll("[data-i18n-label]")) node.setAttribute("aria-label", t(node.dataset.i18nLabel));
     if (view !== "board") show(view);
   });
 
