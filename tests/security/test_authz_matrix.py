@@ -373,6 +373,10 @@ TABLE: dict[str, Row] = {
         "422 422 422 422 422 422 422",
         lambda _: Call(json={"current_password": "matrix-password-1", "new_password": "matrix-password-1"}),
     ),
+    # An invalid language: who gets past the token check, without changing anyone's language.
+    "notify PUT /v1/auth/language": staff_only(
+        "422 422 422 422 422 422 422", lambda _: Call(json={"language": "xx"})
+    ),
     "notify GET /v1/push/vapid-public-key": PUBLIC,
     #                          staff staff_a staff_b mgr_a area_a cx  analyst
     "notify POST /v1/installs": staff_only(
