@@ -507,11 +507,57 @@ def test_an_analyst_reads_the_board_without_the_alerts_section_it_is_refused(
         sign_in_console(page, running_system, "analyst@hq.demo")
         expect(page.locator("#board")).to_be_visible()
         expect(page.locator("#store-alerts")).to_be_hidden()
+        # The cases too, every store's, without the export the analyst may not take.
+        page.click("[data-testid=nav-cases]")
+        expect(page.locator("[data-testid=case-list] tbody tr").first).to_be_visible(timeout=15_000)
+        expect(page.locator("#case-export")).to_be_hidden()
+        page.click("#nav button[data-view=board]")
         asked = len(refusals)
         assert asked <= 3, refusals  # the two alert kinds and the store names, once each
         page.clock.run_for(10_000)
         page.wait_for_timeout(500)
         assert len(refusals) == asked, refusals[asked:]
+        assert not errors, errors
+    finally:
+        page.close()
+
+
+def test_a_manager_reads_cases_and_their_timelines_and_exports_the_csv(
+    running_system: RunningSystem, browser: Browser, artifacts: Path
+) -> None:
+    """The Cases view (apps review: the console had no list, no case, no timeline and no export;
+    the open cases on the board did nothing when clicked)."""
+    text = f"국이 식어서 나왔어요 {uuid.uuid4().hex[:6]}"
+    feedback_id = post_feedback(
+        running_system, {"store_id": "store-gangnam", "channel": "app", "text": text, "ratings": {"csat": 1}}
+    )
+    page = browser.new_page(viewport=WIDE, locale="ko-KR")
+    errors = watch_page_errors(page)
+    try:
+        sign_in_console(page, running_system, MANAGER)
+        page.click("[data-testid=nav-cases]")
+        row = page.locator(f"[data-testid=case-list] tr[data-id='{feedback_id}']")
+        expect(row).to_be_visible(timeout=15_000)
+        expect(page.locator("#store")).to_be_visible()  # the header's store and period filter the list
+        stores = set(page.locator("[data-testid=case-list] tbody tr td:nth-child(2)").all_text_contents())
+        assert stores == {"강남역점"}, stores  # the manager's store only
+        row.click()
+        detail = page.locator("[data-testid=case-detail]")
+        expect(detail).to_have_attribute("data-id", feedback_id)
+        expect(detail.locator(".case-text")).to_have_text(text)
+        expect(detail.locator(".case-timeline li[data-kind=received]")).to_contain_text("접수")
+        page.screenshot(path=str(artifacts / "console-cases.png"), full_page=True)
+        # The period's CSV, through the manager's own token.
+        with page.expect_download() as download:
+            page.click("#case-export")
+        csv_text = Path(download.value.path()).read_text(encoding="utf-8-sig")
+        assert feedback_id in csv_text and csv_text.startswith("id,received_at")
+        # From the board: an open case opens its timeline.
+        page.click("#nav button[data-view=board]")
+        open_row = page.locator(f"#cases tr[data-id='{feedback_id}']")
+        expect(open_row).to_be_visible(timeout=15_000)
+        open_row.locator("td.text").click()
+        expect(page.locator("[data-testid=case-detail]")).to_have_attribute("data-id", feedback_id)
         assert not errors, errors
     finally:
         page.close()

@@ -7,7 +7,7 @@
 (function () {
   const session = window.VocConsole;
   const ROLES = ["staff", "shift_lead", "store_manager", "area_manager", "cx_admin", "analyst"];
-  const VIEWS = ["directory", "keys", "playbooks", "taxonomy", "webhooks"];
+  const VIEWS = ["cases", "directory", "keys", "playbooks", "taxonomy", "webhooks"];
   const $ = (id) => document.getElementById(id);
   let lang = document.documentElement.lang === "en" ? "en" : "ko";
   let view = "board";
@@ -76,18 +76,20 @@
   $("confirm").querySelector("button.cancel").addEventListener("click", () => $("confirm").close("no"));
 
   // --- navigation -------------------------------------------------------------------------------
-  function show(next) {
+  function show(next, options) {
     view = next;
-    document.body.dataset.view = next === "board" ? "board" : "admin";
+    // "cases" keeps the header's store and period pickers (its filters); the admin sections hide them.
+    document.body.dataset.view = next === "board" || next === "cases" ? next : "admin";
     $("admin").hidden = next === "board";
     if (next === "board" && document.body.dataset.loaded === "true") $("board").hidden = false;
     if (next !== "board") $("board").hidden = true;
     for (const v of VIEWS) $("view-" + v).hidden = v !== next;
     for (const b of document.querySelectorAll("#nav button")) b.classList.toggle("active", b.dataset.view === next);
-    const load = {directory: loadDirectory, keys: loadKeys, playbooks: loadPlaybooks, taxonomy: loadTaxonomy,
-      webhooks: loadWebhooks}[next];
-    if (load) load();
+    const load = {cases: () => window.VocCases.load(), directory: loadDirectory, keys: loadKeys,
+      playbooks: loadPlaybooks, taxonomy: loadTaxonomy, webhooks: loadWebhooks}[next];
+    if (load && (!options || options.load !== false)) load();
   }
+  window.VocViews = {show};
   for (const b of document.querySelectorAll("#nav button")) b.addEventListener("click", () => show(b.dataset.view));
 
   // --- directory (notify) ----------------------------------------------------------------------

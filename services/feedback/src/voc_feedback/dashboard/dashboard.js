@@ -125,7 +125,7 @@
       againstTargets = goals;
       outreachReport = work;
       $("login").hidden = true;
-      $("board").hidden = document.body.dataset.view === "admin";
+      $("board").hidden = (document.body.dataset.view || "board") !== "board";
       $("live").classList.remove("stale");
       $("live").textContent = t("live");
       render();
@@ -491,6 +491,12 @@
         el("td", {}, labelsOf("statuses")[c.status] || c.status), el("td", {class: "text", title: c.text}, c.text),
         correctionCell(c),
       );
+      // The case behind the row, its timeline included (the Cases view): the row did nothing.
+      row.classList.add("clickable");
+      row.tabIndex = 0;
+      const open = (event) => { if (!event.target.closest("select, button")) window.VocCases.show(c.id); };
+      row.addEventListener("click", open);
+      row.addEventListener("keydown", (event) => { if (event.key === "Enter") open(event); });
       seen.add(c.id);
       return row;
     });
@@ -549,6 +555,7 @@
   function showControls(shown) {
     for (const id of ["store", "period"]) $(id).closest("label").hidden = !shown;
     $("live").hidden = !shown;
+    $("nav-cases").hidden = !shown;
   }
 
   function showSignedIn() {
@@ -567,6 +574,12 @@
     loadStoreNames();
     refresh();
   }
+
+  // What the Cases view (cases.js) names stores and categories by: the board's own tables.
+  window.VocBoard = {
+    storeName: (id) => storeNames[id] || id,
+    categoryLabel: (category) => (category ? label(category) : "—"),
+  };
 
   session.on("signed-in", showSignedIn);
   session.on("signed-out", (detail) => {
@@ -599,7 +612,9 @@
     applyLanguage();
     if (!session.restore()) $("login").hidden = false;
     // Only while the board is the view shown (an admin section does not poll analytics).
-    setInterval(() => { if (signedIn && !document.hidden && document.body.dataset.view !== "admin") refresh(); }, POLL_MS);
+    setInterval(() => {
+      if (signedIn && !document.hidden && (document.body.dataset.view || "board") === "board") refresh();
+    }, POLL_MS);
     setInterval(tickAges, 1000);
   });
 })();

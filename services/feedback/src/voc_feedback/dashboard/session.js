@@ -95,7 +95,8 @@
 
   // A call to `service`'s REST API as the signed-in staff member: {status, ok, body} (body parsed
   // when JSON: a problem+json refusal carries `detail` and `errors`). A 401 is retried once after
-  // a refresh. `options.text` sends a raw body with `options.type`.
+  // a refresh. `options.text` sends a raw body with `options.type`; `options.blob` answers a 2xx
+  // body as `blob` (a CSV export).
   async function api(service, path, options) {
     const opts = options || {};
     if (!session) throw Object.assign(new Error("signed out"), {auth: true});
@@ -113,6 +114,7 @@
       response = await send();
     }
     const type = response.headers.get("content-type") || "";
+    if (opts.blob && response.ok) return {status: response.status, ok: true, body: null, blob: await response.blob()};
     const body = type.includes("json") ? await response.json() : null;
     return {status: response.status, ok: response.ok, body};
   }

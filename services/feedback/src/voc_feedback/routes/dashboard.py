@@ -18,6 +18,7 @@ DASHBOARD_ASSETS = {
     "session.js": "text/javascript; charset=utf-8",
     "dashboard.js": "text/javascript; charset=utf-8",
     "admin.js": "text/javascript; charset=utf-8",
+    "cases.js": "text/javascript; charset=utf-8",
     "dashboard.css": "text/css; charset=utf-8",
     "icon.svg": "image/svg+xml",  # the staff app's mark (a browser asks for an icon on every load)
     # The console's labels, one file a language (session.js reads them before the first render).
