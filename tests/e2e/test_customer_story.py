@@ -101,9 +101,13 @@ def test_a_vip_repeat_complainer_gets_a_composed_plan(
     assert plan["modifiers"] == ["modifier-vip", "modifier-repeat-issue"] and plain["modifiers"] == []
     assert (vip["priority"], plan["priority"], plain["priority"]) == ("urgent", "urgent", "normal")
     assert len(plan["steps"]) == len(plain["steps"]) + 4
-    assert (
-        "store_manager" in plan["notify_roles"] and plan["sla"]["ack_seconds"] < plain["sla"]["ack_seconds"]
-    )
+    # The VIP modifier's 3-minute acknowledgement tightens the default wait-time plan's 5; on
+    # weekdays 11:30-13:30 Seoul time the restaurant lunch-peak plan's 2 is already tighter (the
+    # suite failed when CI ran at a Seoul lunchtime).
+    tighter = plan["sla"]["ack_seconds"] < plain["sla"]["ack_seconds"]
+    if plain["playbook_id"] == "restaurant-wait-time-lunch-peak":
+        tighter = plan["sla"]["ack_seconds"] == plain["sla"]["ack_seconds"] == 120
+    assert "store_manager" in plan["notify_roles"] and tighter, (plan["sla"], plain["sla"])
     assert [line.split(":")[0] for line in plan["matched_because"] if line.startswith("modifier ")] == [
         "modifier modifier-vip",
         "modifier modifier-repeat-issue",

@@ -229,17 +229,17 @@ function setLang(lang) {
   Store.kv.set('lang', lang).catch(() => {});
   document.documentElement.lang = lang;
   renderChrome();
-  route();
-  // Signed in: the staff member's language in the directory too, so what the server writes
-  // (titles, categories, plans, pushes) follows the screen; then the screen is read again.
-  if (state.token) {
-    api('PUT', '/v1/auth/language', { language: lang })
-      .then(() => {
-        openStream(); // its events are in the language read when it opened
-        return currentRoute().view === 'detail' ? openDetail(currentRoute().id) : refreshInbox();
-      })
-      .catch(() => {}); // offline: the screen's language now, the directory's at the next switch
-  }
+  if (!state.token) { route(); return; }
+  // Signed in: the staff member's language in the directory first, so the screen read next
+  // (titles, categories, plans) and the live stream come in it; then the screen, once. Offline,
+  // the screen's language now and the directory's at the next switch.
+  api('PUT', '/v1/auth/language', { language: lang })
+    .then(() => { openStream(); }, () => {})
+    .then(() => {
+      if (state.lang !== lang) return; // a later switch draws its own
+      route();
+      if (currentRoute().view === 'inbox') refreshInbox();
+    });
 }
 
 // ---------------------------------------------------------------- chrome (top bar)
