@@ -17,12 +17,7 @@
 
   function t(key) { return session.label(lang, key); }
   function labelsOf(key) { return session.labelGroup(lang, key); }
-  function el(tag, attrs, text) {
-    const node = document.createElement(tag);
-    for (const [k, v] of Object.entries(attrs || {})) node.setAttribute(k, v);
-    if (text !== undefined && text !== null) node.textContent = String(text);
-    return node;
-  }
+  const el = session.el;
   function button(key, onClick, attrs) {
     const node = el("button", {type: "button", ...(attrs || {})}, t(key));
     node.addEventListener("click", onClick);

@@ -13,12 +13,7 @@
 
   function t(key) { return session.label(lang, key); }
   function labelsOf(key) { return session.labelGroup(lang, key); }
-  function el(tag, attrs, text) {
-    const node = document.createElement(tag);
-    for (const [k, v] of Object.entries(attrs || {})) node.setAttribute(k, v);
-    if (text !== undefined && text !== null) node.textContent = String(text);
-    return node;
-  }
+  const el = session.el;
   function when(iso) { return iso ? new Date(iso).toLocaleString(lang === "ko" ? "ko-KR" : "en-US") : "—"; }
   function label(group, value) { return labelsOf(group)[value] || value || "—"; }
   function say(text, error) {

@@ -151,11 +151,20 @@
     return group && typeof group === "object" ? group : {};
   }
 
+  // An element with attributes and text (set as text, never as HTML): the admin sections' and
+  // the Cases view's one helper (the board draws SVG with its own).
+  function el(tag, attrs, text) {
+    const node = document.createElement(tag);
+    for (const [k, v] of Object.entries(attrs || {})) node.setAttribute(k, v);
+    if (text !== undefined && text !== null) node.textContent = String(text);
+    return node;
+  }
+
   // Where the staff app is (notify's origin, "" when it is this one).
   async function staffAppUrl() { return (await config()).notify + "/"; }
 
   window.VocConsole = {
-    signIn, signOut, api, restore, refresh, labelsReady, label, labelGroup, staffAppUrl,
+    signIn, signOut, api, restore, refresh, labelsReady, label, labelGroup, staffAppUrl, el,
     get staff() { return session ? session.staff : null; },
     on(name, cb) { listeners[name].push(cb); },
   };
