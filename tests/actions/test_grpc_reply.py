@@ -46,6 +46,10 @@ def plan_message(plan: Plan) -> actions_pb2.Plan:
         ],
         language=plan.language,
         modifiers=plan.modifiers,
+        matched=[
+            actions_pb2.MatchedCondition(key=m.key, values=m.values, actual=m.actual, modifier=m.modifier)
+            for m in plan.matched
+        ],
     )
 
 

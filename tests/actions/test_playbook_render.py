@@ -17,7 +17,7 @@ from voc_actions.playbooks.template import VARIABLES, compile_template
 
 PLAN_KEYS = {
     "playbook_id", "version", "title", "priority", "steps", "script", "sla", "notify_roles",
-    "escalation", "compensation", "matched_because", "runners_up", "language", "modifiers",
+    "escalation", "compensation", "matched_because", "runners_up", "language", "modifiers", "matched",
 }  # fmt: skip
 
 
@@ -42,6 +42,9 @@ def test_plan_has_exactly_the_contract_keys() -> None:
     assert plan["steps"] == [{"text": "사과한다", "role": "staff"}]
     assert plan["language"] == "ko" and plan["compensation"] is None
     assert plan["runners_up"] == [] and plan["matched_because"] == ["category=food_quality"]
+    assert plan["matched"] == [
+        {"key": "category", "values": ["food_quality"], "actual": "food_quality", "modifier": ""}
+    ]
 
 
 def test_english_and_language_fallback_both_ways() -> None:
