@@ -201,12 +201,9 @@ class FeedbackSummary(BaseModel):
     def of(cls, row: Feedback, *, personal: bool = True) -> FeedbackSummary:
         """`personal` False (a reader without customer records, `Access.personal_data`): the
         phone numbers and e-mails in the text masked, no customer id."""
-        hidden: dict[str, Any] = {}
-        classification = Classification.of(row)
-        if not personal:
-            shown = masked_text(row.text)
-            hidden = {"text": shown, "customer_id": None}
-            classification = Classification.of(row, shown_text=shown or "")
+        shown = None if personal else masked_text(row.text) or ""
+        hidden: dict[str, Any] = {} if shown is None else {"text": shown or None, "customer_id": None}
+        classification = Classification.of(row, shown_text=shown)
         return copy_fields(
             cls,
             row,
