@@ -1,12 +1,17 @@
 """Running a CLI command as a person does (`CliProcess`), stopping it the way they do (Ctrl-C,
 or `kill`), and saying why when it does not stop.
 
-`CliProcess` starts it with `preexec_fn=sigint_default`: a suite started in the background of a shell
-without job control (`make test &` in a script, or a runner that starts it so) runs with SIGINT
-ignored, a child inherits that through exec, and Python then leaves it ignored, so the SIGINT
-would never reach it. It also gives it `FAULTHANDLER_ENV` and collects its stderr with its output:
-a process that outlives its SIGINT is sent SIGABRT, so Python's faulthandler prints every
-thread's stack there, and the failure shows that with the process's signal masks."""
+`CliProcess` starts it through `SIGINT_DEFAULT_LAUNCHER`: a suite started in the background of a
+shell without job control (`make test &` in a script, or a runner that starts it so) runs with
+SIGINT ignored, a child inherits that through exec, and Python then leaves it ignored, so the
+SIGINT would never reach it. The launcher is a Python of its own that sets SIGINT back and execs
+`python -m voc_cli`; a `preexec_fn` did the same in the forked child, but running Python there
+while the suite's gRPC threads run can hang the child before its exec (seen in CI: the child
+printed gRPC's "epoll_wait error: Bad file descriptor" and nothing more).
+
+It also gives it `FAULTHANDLER_ENV` and collects its stderr with its output: a process that
+outlives its SIGINT is sent SIGABRT, so Python's faulthandler prints every thread's stack there,
+and the failure shows that with the process's signal masks."""
 
 from __future__ import annotations
 
@@ -26,11 +31,14 @@ import pytest
 FAULTHANDLER_ENV = {"PYTHONFAULTHANDLER": "1"}
 
 
-def sigint_default() -> None:
-    """In the child, before exec: SIGINT handled by default and not blocked, whatever the suite
-    inherited (an ignored disposition and the signal mask both survive exec)."""
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+# SIGINT handled by default and not blocked, whatever the suite inherited (an ignored
+# disposition and the signal mask both survive exec), then `python -m voc_cli <args>`.
+SIGINT_DEFAULT_LAUNCHER = (
+    "import os, signal, sys\n"
+    "signal.signal(signal.SIGINT, signal.SIG_DFL)\n"
+    "signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})\n"
+    "os.execv(sys.executable, [sys.executable, '-m', 'voc_cli', *sys.argv[1:]])\n"
+)
 
 
 def _signal_state(pid: int) -> str:
@@ -79,9 +87,8 @@ class CliProcess:
 
     def __init__(self, *args: str, env: dict[str, str]) -> None:
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "voc_cli", *args],
+            [sys.executable, "-c", SIGINT_DEFAULT_LAUNCHER, *args],
             env={**env, **FAULTHANDLER_ENV},
-            preexec_fn=sigint_default,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
