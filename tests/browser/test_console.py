@@ -179,6 +179,13 @@ def assert_not_asked_again(page: Page, refusals: list[str]) -> None:
     assert len(refusals) == asked, refusals[asked:]
 
 
+def staff_language(system: RunningSystem, staff_id: str) -> str | None:
+    """The language the directory keeps for `staff_id` (what their pushes and alerts use)."""
+    listed = httpx.get(f"{system.url('notify')}/v1/admin/staff", headers=system.admin_headers)
+    language: str | None = next(m for m in listed.json()["staff"] if m["id"] == staff_id)["language"]
+    return language
+
+
 def confirm(page: Page) -> None:
     """Confirm the destructive action the console asks about (its in-page dialog)."""
     dialog = page.locator("[data-testid=confirm]")
@@ -383,9 +390,15 @@ def test_a_cx_admin_runs_the_directory_keys_playbooks_and_webhooks(
             ("notify", "webhook.delete"),
         ):
             assert any(e["actor"] == me for e in audited(running_system, service, action)), (service, action)
-        # The sections speak Korean too.
+        # The sections speak Korean too, and the switch is the staff member's language (their
+        # pushes and notify's alert titles), as in the staff app.
+        # The demo's staff-cx reads Korean (no store: ko); a switch to English and back writes both.
         page.click("#lang")
         expect(page.locator(".admin-nav button[data-view=directory]")).to_have_text("직원·매장")
+        page.click("#lang")
+        page_wait_for(lambda: staff_language(running_system, "staff-cx") == "en", timeout=10, page=page)
+        page.click("#lang")
+        page_wait_for(lambda: staff_language(running_system, "staff-cx") == "ko", timeout=10, page=page)
         expect(page.locator("[data-testid=webhook-table] th").nth(1)).to_have_text("이벤트")
         expect(page.locator("#webhook-form button[type=submit]")).to_have_text("만들기")
         assert not errors, errors
@@ -470,6 +483,8 @@ def test_an_area_manager_sees_their_area_and_keeps_its_staffs_shifts(
             expect(page.locator(hidden)).to_be_hidden()
         expect(table.locator("button.edit:visible")).to_have_count(0)
         expect(table.locator("button.toggle:visible")).to_have_count(0)
+        # Before a choice the empty shifts card says how to fill it.
+        expect(page.locator("[data-testid=shifts] .for")).to_contain_text("Shifts")
         table.locator("tr[data-id=staff-hd-lead] button.shifts").click()
         expect(page.locator("[data-testid=shifts] .for")).to_have_text("staff-hd-lead")
         page.locator("#shift-form [name=weekday]").select_option("2")

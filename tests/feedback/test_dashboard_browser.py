@@ -71,6 +71,9 @@ def test_dashboard_draws_seeded_data_and_updates_live(running_system: RunningSys
 
             trend_bars = page.locator("[data-testid=trend-chart] rect.bar")
             assert trend_bars.count() >= 1
+            # Each scale says what it measures (the review: "11" and "+100" alone).
+            expect(page.locator("[data-testid=trend-axis-volume]")).to_have_text("일별 건수 (막대)")
+            expect(page.locator("[data-testid=trend-axis-index]")).to_have_text("감성 지수 (선)")
             assert sum(
                 int(v or 0) for v in trend_bars.evaluate_all("els => els.map(e => e.dataset.volume)")
             ) >= len(SEED)

@@ -25,7 +25,7 @@
   }
   function cells(row, values) { for (const v of values) row.append(v instanceof Node ? v : el("td", {}, v ?? "—")); }
   function td(...nodes) { const cell = el("td", {}); cell.append(...nodes); return cell; }
-  function when(iso) { return iso ? new Date(typeof iso === "number" ? iso * 1000 : iso).toLocaleString(lang) : "—"; }
+  function when(iso) { return iso ? new Date(typeof iso === "number" ? iso * 1000 : iso).toLocaleString(session.dateLocale(lang)) : "—"; }
   function roleName(role) { return labelsOf("roles")[role] || role; }
   function list(value) { return String(value || "").split(/[;,]/).map((s) => s.trim()).filter(Boolean); }
 
@@ -150,7 +150,10 @@
     const answer = await session.api("notify", `/v1/admin/staff/${encodeURIComponent(id)}/shifts`);
     const body = box.querySelector("tbody");
     body.replaceChildren();
-    box.querySelector(".for").textContent = id;
+    const whose = box.querySelector(".for");
+    delete whose.dataset.i18n;  // from here it names the staff member, in no language
+    whose.classList.remove("hint");
+    whose.textContent = id;
     $("shift-form").hidden = !answer.ok;
     if (!answer.ok) { say(result(box), answer, ""); return; }
     result(box).textContent = answer.body.shifts.length ? "" : t("always_on");

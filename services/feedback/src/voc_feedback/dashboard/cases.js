@@ -14,7 +14,7 @@
   function t(key) { return session.label(lang, key); }
   function labelsOf(key) { return session.labelGroup(lang, key); }
   const el = session.el;
-  function when(iso) { return iso ? new Date(iso).toLocaleString(lang === "ko" ? "ko-KR" : "en-US") : "—"; }
+  function when(iso) { return iso ? new Date(iso).toLocaleString(session.dateLocale(lang)) : "—"; }
   function label(group, value) { return labelsOf(group)[value] || value || "—"; }
   function say(text, error) {
     const line = $("cases-result");

@@ -10,6 +10,7 @@
   let lang = localStorage.getItem("voc-dashboard-lang") ||
     ((navigator.language || "ko").toLowerCase().startsWith("ko") ? "ko" : "en");
   let signedIn = false;
+  let languageWritten = Promise.resolve();  // the language switch's last write to the directory
   let storeNames = {};  // the reader's stores as notify's directory names them
   let data = null;
   let cases = [];
@@ -177,7 +178,7 @@
   }
 
   function renderTrend() {
-    const W = 720, H = 200, L = 34, R = 34, B = 22, top = 10;
+    const W = 720, H = 212, L = 34, R = 34, B = 22, top = 22;
     const svg = el("svg:svg", {viewBox: `0 0 ${W} ${H}`, role: "img", "data-testid": "trend-chart"});
     const days = data.trend;
     const maxVolume = Math.max(1, ...days.map((d) => d.volume));
@@ -187,6 +188,10 @@
     svg.append(el("svg:line", {class: "axis", x1: L, x2: W - R, y1: H - B, y2: H - B}));
     svg.append(el("svg:text", {x: 2, y: top + 8}, String(maxVolume)));
     svg.append(el("svg:text", {x: W - R + 4, y: top + 8}, "+100"), el("svg:text", {x: W - R + 4, y: H - B}, "−100"));
+    // The two scales say what they measure: bars are the day's feedback, the line its index.
+    svg.append(el("svg:text", {class: "axis-title", x: 2, y: 10, "data-testid": "trend-axis-volume"}, t("trend_axis_volume")),
+      el("svg:text", {class: "axis-title", x: W - 2, y: 10, "text-anchor": "end", "data-testid": "trend-axis-index"},
+        t("trend_axis_index")));
     const points = [];
     days.forEach((d, i) => {
       const x = L + i * slot;
@@ -230,7 +235,12 @@
 
   function renderCategories() {
     const entries = Object.entries(data.category_mix);
-    const W = 360, rowH = 20, H = Math.max(1, entries.length) * rowH + 4, L = 100;
+    // The label column fits the longest label (a chain's own English names ran into the bars),
+    // by an 11 px font's widths: a Hangul syllable about 11 units, a Latin letter about 6.3.
+    const textWidth = (text) => [...text].reduce((w, c) => w + (c.codePointAt(0) >= 0x1100 ? 11 : 6.3), 0);
+    const longest = Math.max(0, ...entries.map(([category]) => textWidth(label(category))));
+    const W = 360, rowH = 20, H = Math.max(1, entries.length) * rowH + 4;
+    const L = Math.min(200, Math.max(60, Math.ceil(longest) + 8));
     const max = Math.max(1, ...entries.map(([, n]) => n));
     const svg = el("svg:svg", {viewBox: `0 0 ${W} ${H}`, role: "img", "data-testid": "category-chart"});
     entries.forEach(([category, n], i) => {
@@ -602,6 +612,14 @@
     lang = lang === "ko" ? "en" : "ko";
     localStorage.setItem("voc-dashboard-lang", lang);
     applyLanguage();
+    // As in the staff app, the switch is the staff member's language: their pushes and the
+    // alert titles notify words (the board's pattern alerts) follow it. The board is read again
+    // once that is written; a refused write (an expired session) leaves the labels switched.
+    // Writes go one after another, so quick taps end on the language shown.
+    if (signedIn) {
+      languageWritten = languageWritten.then(() => session.api("notify", "/v1/auth/language", {method: "PUT", json: {language: lang}}))
+        .then((answer) => { if (answer.ok) refresh(); }, () => {});
+    }
   });
   $("store").addEventListener("change", refresh);
   $("period").addEventListener("change", refresh);

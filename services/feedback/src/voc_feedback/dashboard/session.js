@@ -160,11 +160,18 @@
     return node;
   }
 
+  // Dates and times in the reader's own variant of the chosen language (en-GB, en-US, ko-KR as
+  // the browser says), the language's usual one when the browser names another language.
+  function dateLocale(lang) {
+    const own = (navigator.languages || [navigator.language]).find((l) => l && l.split("-")[0] === lang);
+    return own || (lang === "ko" ? "ko-KR" : "en-US");
+  }
+
   // Where the staff app is (notify's origin, "" when it is this one).
   async function staffAppUrl() { return (await config()).notify + "/"; }
 
   window.VocConsole = {
-    signIn, signOut, api, restore, refresh, labelsReady, label, labelGroup, staffAppUrl, el,
+    signIn, signOut, api, restore, refresh, labelsReady, label, labelGroup, staffAppUrl, el, dateLocale,
     get staff() { return session ? session.staff : null; },
     on(name, cb) { listeners[name].push(cb); },
   };

@@ -102,7 +102,7 @@ async def change_password(
 @router.put("/language", status_code=204, responses={401: {}, 422: {}})
 async def set_language(body: LanguageIn, principal: AnyStaff, database: DatabaseDep) -> Response:
     """One's own reading language: alerts, plans and pushes come in it from now on (the staff
-    app's language switch; an admin sets anyone's in the directory)."""
+    app's and the console's language switch; an admin sets anyone's in the directory)."""
     await auth.set_language(database, principal=principal, language=body.language)
     return Response(status_code=204)
 
