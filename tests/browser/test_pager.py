@@ -364,6 +364,7 @@ def test_blocked_notifications_are_explained(
         page = context.new_page()
         sign_in(page, origin, running_system.staff(LEAD))
         expect(page.locator("#push-denied")).to_contain_text("설정")
+        expect(page.locator("#push-note")).to_be_hidden()  # said once on the inbox, by the card
         expect(page.locator("#enable-push")).to_have_count(0)
         expect(page.locator("body[data-push=denied]")).to_be_attached()
         expect(page.locator("body[data-reported='denied/none']")).to_be_attached()

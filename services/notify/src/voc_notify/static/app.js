@@ -84,8 +84,14 @@ function duration(seconds) {
   return t('hours', { n: +(seconds / 3600).toFixed(1) });
 }
 
+// The reader's own variant of the app's language (en-GB, en-US… as the browser says).
+function dateLocale() {
+  const own = (navigator.languages || [navigator.language]).find((l) => l && l.split('-')[0] === state.lang);
+  return own || (state.lang === 'ko' ? 'ko-KR' : 'en-US');
+}
+
 function clock(epochSeconds) {
-  return new Date(epochSeconds * 1000).toLocaleString(state.lang === 'ko' ? 'ko-KR' : 'en-GB', {
+  return new Date(epochSeconds * 1000).toLocaleString(dateLocale(), {
     month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit',
   });
 }
@@ -258,7 +264,9 @@ function renderChrome() {
   live.title = live.textContent;
   live.classList.toggle('on', Boolean(open));
   const note = $('#push-note');
-  note.hidden = !state.token || !state.pushNote || state.pushNoteDismissed;
+  // On the inbox the blocked-notifications card says it with the steps; the bar says it elsewhere.
+  const saidByCard = state.pushNote === 'push_denied' && currentRoute().view === 'inbox';
+  note.hidden = !state.token || !state.pushNote || state.pushNoteDismissed || saidByCard;
   if (state.pushNote) $('#push-note-text').textContent = t(state.pushNote);
 }
 
