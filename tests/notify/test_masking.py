@@ -47,6 +47,12 @@ PERSONAL = [
     ("john @ gmail.com", "john", "***@***"),
     ("john(at)gmail(dot)com", "john", "***@***"),
     ("john [at] gmail [dot] com", "john", "***@***"),
+    # The API review: what a phone's keyboard also offers.
+    ("010:1234:5678", "1234", "***5678"),
+    ("010,1234,5678", "1234", "***5678"),
+    ("010, 1234, 5678", "1234", "***5678"),
+    ("⁰¹⁰¹²³⁴⁵⁶⁷⁸", "¹²³⁴", "***⁵⁶⁷⁸"),  # superscript digits
+    ("kim.minsu @ example . com", "minsu", "***@***"),
 ]
 SENTENCES = {
     "ko": "연락처는 {} 입니다. 환불 부탁드려요.",
@@ -86,6 +92,7 @@ def test_personal_data_is_masked_in_the_push_body(
         "2024년 5월 3일 방문",
         "3~4일 걸린다고 했는데 10:30~11:00 사이에 온대요. 2명·3명 자리",
         "5*3 portions, snake_case menu, I'll be there (at) noon. Meet @ 5. Then go.",
+        "10:30, 11:30, 12:30 세 번 갔어요. 1,200,000원짜리 코스? email me @ home. Thanks",
     ],
 )
 def test_ordinary_numbers_stay_as_written(text: str) -> None:

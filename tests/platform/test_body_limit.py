@@ -5,6 +5,7 @@ the framework's body parsing). Against a real uvicorn server, as the services ru
 from __future__ import annotations
 
 import asyncio
+import gzip
 from collections.abc import AsyncIterator, Iterator
 
 import httpx
@@ -189,3 +190,31 @@ async def test_a_bulk_path_takes_bodies_up_to_its_own_limit(server: str) -> None
         assert (
             other.status_code == 413 and other.json()["detail"] == f"The body exceeds {MAX_BODY_BYTES} bytes."
         )
+
+
+async def test_a_compressed_body_is_415_and_bytes_that_are_not_json_say_so(server: str) -> None:
+    """The API review: a valid gzip body was refused as "Text must not contain NUL characters"
+    (the scan read the compressed bytes), and bytes that are not UTF-8 got FastAPI's "There was
+    an error parsing the body"."""
+    async with httpx.AsyncClient(timeout=10) as client:
+        zipped = await client.post(
+            server + "/json",
+            content=gzip.compress(b'{"text": "hi"}'),
+            headers={"content-type": "application/json", "content-encoding": "gzip"},
+        )
+        assert zipped.status_code == 415, zipped.text
+        assert zipped.headers["content-type"].startswith("application/problem+json")
+        assert "Content-Encoding 'gzip'" in zipped.json()["detail"]
+        plain = await client.post(
+            server + "/json",
+            content=b'{"text": "hi"}',
+            headers={"content-type": "application/json", "content-encoding": "identity"},
+        )
+        assert plain.status_code == 200, plain.text
+        latin = await client.post(
+            server + "/json",
+            content='{"text": "caf\u00e9"}'.encode("latin-1"),
+            headers={"content-type": "application/json"},
+        )
+        assert latin.status_code == 400, latin.text
+        assert latin.json()["detail"] == "The body is not valid JSON (UTF-8 text)."

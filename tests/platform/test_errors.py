@@ -3,16 +3,28 @@ one table on each class."""
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import grpc
 import httpx
 import pytest
-from fastapi import Request
+from fastapi import Depends, Request
 from grpc import aio
 
 from voc.common.v1 import common_pb2
 from voc_platform.errors import Conflict, FieldError, Gone, Invalid, NotFound, RateLimited, Unauthenticated
 from voc_platform.grpc import create_server, item_error
-from voc_platform.http import create_app, reject_unknown_params
+from voc_platform.http import RequiredBearerDep, create_app, reject_unknown_params
+
+
+class Page:
+    """A dependency that declares a query parameter of its own."""
+
+    def __init__(self, limit: int = 50) -> None:
+        self.limit = limit
+
+
+PAGE = Page()
 
 
 def _app() -> httpx.AsyncClient:
@@ -39,8 +51,18 @@ def _app() -> httpx.AsyncClient:
         raise Unauthenticated()
 
     @app.get("/only-a")
-    async def only_a(request: Request) -> dict[str, str]:
+    async def only_a(request: Request, a: str | None = None) -> dict[str, str]:
         reject_unknown_params(request, {"a"})
+        return {"ok": "yes"}
+
+    @app.get("/filtered")
+    async def filtered(
+        store_id: str | None = None, page: Annotated[Page, Depends()] = PAGE
+    ) -> dict[str, str]:
+        return {"store_id": store_id or "every store"}
+
+    @app.get("/private")
+    async def private(_: RequiredBearerDep, store_id: str | None = None) -> dict[str, str]:
         return {"ok": "yes"}
 
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t")
@@ -72,6 +94,22 @@ async def test_domain_errors_answer_problem_json() -> None:
         r = await client.get("/only-a?a=1&b=2&c=3")
         assert r.status_code == 422
         assert [e["field"] for e in r.json()["errors"]] == ["query.b", "query.c"]
+
+
+async def test_every_route_refuses_query_parameters_it_does_not_declare() -> None:
+    """`create_app` installs `reject_undeclared_query`: a typo (`stoer_id`) is a 422 naming it,
+    not a filter silently dropped (an export of the caller's whole scope); what the route and
+    its dependencies declare passes; a call without credentials is left to the route (401)."""
+    token = {"Authorization": "Bearer t"}
+    async with _app() as client:
+        answer = await client.get("/filtered?store_id=s1&limit=5", headers=token)
+        assert answer.json() == {"store_id": "s1"}
+        r = await client.get("/filtered?stoer_id=s1", headers=token)
+        assert r.status_code == 422 and r.headers["content-type"] == "application/problem+json"
+        assert [e["field"] for e in r.json()["errors"]] == ["query.stoer_id"]
+        assert (await client.get("/private?stoer_id=s1")).status_code == 401
+        assert (await client.get("/private?stoer_id=s1", headers=token)).status_code == 422
+        assert (await client.get("/private?store_id=s1", headers=token)).status_code == 200
 
 
 @pytest.mark.parametrize(

@@ -26,3 +26,9 @@ OptionalDirectoryId = Annotated[DirectoryId | None, BeforeValidator(_blank_is_no
 DirectoryIdQuery = Annotated[str | None, Query(min_length=1, max_length=64, pattern=DIRECTORY_ID_PATTERN)]
 #: A sentiment a correction sets: the enum documents the values, the taxonomy's check refuses others.
 Sentiment = Annotated[str, Field(min_length=1, max_length=32, json_schema_extra={"enum": list(SENTIMENTS)})]
+
+#: How staff may resolve a case: notify's REST resolve takes one, and feedback's gRPC
+#: `RecordOutcome` (the case's timeline) refuses any other.
+RESOLUTION_OUTCOMES = ("resolved", "compensated", "referred", "no_action_needed", "customer_unreachable")
+#: The longest note a resolution carries, on either path.
+MAX_RESOLUTION_NOTE_CHARS = 2000

@@ -16,8 +16,10 @@ from urllib.parse import urlsplit
 
 import orjson
 from fastapi import Depends, FastAPI, Query, Request
+from fastapi.dependencies.models import Dependant
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
+from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from opentelemetry.trace import SpanKind
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -144,6 +146,10 @@ def install_problem_handlers(app: FastAPI) -> None:
     async def on_http(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, StarletteHTTPException)
         detail = exc.detail if isinstance(exc.detail, str) else _TITLES.get(exc.status_code, "")
+        if exc.status_code == 400 and detail == _FASTAPI_BODY_ERROR:
+            # FastAPI's words for a body its JSON parser raised on (bytes that are not UTF-8,
+            # nesting too deep for it): ours for any body that is not JSON.
+            detail = "The body is not valid JSON (UTF-8 text)."
         headers = dict(exc.headers or {})
         if exc.status_code == 405:
             headers["Allow"] = allowed_methods(request)
@@ -158,6 +164,9 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(StarletteHTTPException, on_http)
     app.add_exception_handler(Exception, on_unexpected)
+
+
+_FASTAPI_BODY_ERROR = "There was an error parsing the body"
 
 
 class BodyLimitMiddleware:
@@ -194,6 +203,12 @@ class BodyLimitMiddleware:
         if b"%00" in query or b"\x00" in query:
             await nul_problem("query", scope)(scope, receive, send)
             return
+        for name, value in scope.get("headers", []):
+            if name == b"content-encoding" and value.strip().lower() not in (b"", b"identity"):
+                # Nothing here decompresses a request: a compressed body would be read as text
+                # (and its bytes scanned for NULs); say what is wrong instead.
+                await encoding_problem(value.decode("latin-1"), scope)(scope, receive, send)
+                return
         path = scope.get("path")
         limit = None if path in self.exempt else self.max_bytes
         if path in self.bulk and any(name == b"authorization" for name, _ in scope.get("headers", [])):
@@ -269,6 +284,16 @@ def has_nul_escape(data: bytes) -> bool:
             return True
         at = data.find(_NUL_ESCAPE, at + 1)
     return False
+
+
+def encoding_problem(encoding: str, scope: Scope) -> Response:
+    """415 for a request body sent compressed (`Content-Encoding`)."""
+    return problem_response(
+        415,
+        f"Content-Encoding '{encoding[:40]}' is not accepted: send the body uncompressed.",
+        errors=[{"field": "header.content-encoding", "message": "not accepted"}],
+        instance=scope.get("path"),
+    )
 
 
 def nul_problem(part: str, scope: Scope) -> Response:
@@ -488,6 +513,7 @@ def create_app(
         title=title,
         version=version,
         telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False},
+        dependencies=[Depends(reject_undeclared_query)],
     )
     install_problem_handlers(app)
     document_problems(app)
@@ -600,6 +626,35 @@ def install_health_routes(app: FastAPI, *, extra_ready: Callable[[], bool] | Non
         return Response(
             orjson.dumps({"ready": ok}), status_code=200 if ok else 503, media_type="application/json"
         )
+
+
+def _declared_query(dependant: Dependant) -> frozenset[str]:
+    """The query parameters a route declares, its dependencies' included (by alias)."""
+    names = {param.alias for param in dependant.query_params}
+    for dependency in dependant.dependencies:
+        names |= _declared_query(dependency)
+    return frozenset(names)
+
+
+async def reject_undeclared_query(request: Request) -> None:
+    """Every route of every service: 422 naming each query parameter the route does not take,
+    so a typo (`stoer_id=`) never widens a filter or an export to the caller's whole scope.
+    A call without credentials is left to the route: it answers its 401 first, and what it
+    shows anyone (a page, a stream by ticket) has no filter to widen."""
+    if not request.query_params or "authorization" not in request.headers:
+        return
+    route = request.scope.get("route")
+    if not isinstance(route, APIRoute):
+        return
+    allowed = _QUERY_OF_ROUTE.get(id(route))
+    if allowed is None:
+        allowed = _QUERY_OF_ROUTE[id(route)] = _declared_query(route.dependant)
+    reject_unknown_params(request, allowed)
+
+
+#: Per route (by identity: routes compare by path and live as long as the app), what
+#: `reject_undeclared_query` reads of it.
+_QUERY_OF_ROUTE: dict[int, frozenset[str]] = {}
 
 
 def reject_unknown_params(request: Request, allowed: Iterable[str]) -> None:

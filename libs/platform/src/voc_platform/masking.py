@@ -8,7 +8,8 @@ import re
 # An address: a local part, @, and a domain of labels that may carry hyphens (`mail.my-shop.co.kr`),
 # as people also write it: a full-width ＠ or ．, a space either side of the @, "(at)" and "(dot)".
 _AT = r"(?:\s?[@\uff20]\s?|\s?[(\[]\s?at\s?[)\]]\s?)"
-_DOT = r"(?:[.\uff0e]|\s?[(\[]\s?dot\s?[)\]]\s?)"
+# A dot with a space on both sides ("example . com") is an address's too; "home. Then" is prose.
+_DOT = r"(?:[.\uff0e]|\s[.\uff0e]\s|\s?[(\[]\s?dot\s?[)\]]\s?)"
 _EMAIL = re.compile(rf"[\w.+%-]+{_AT}[\w-]+(?:{_DOT}[\w-]+)+", re.IGNORECASE)
 # A number as people write phone, card, account and resident registration numbers: digits (ASCII
 # or full-width) with up to three separators between them (spaces, dots, dashes, slashes,
@@ -18,7 +19,14 @@ _SEPARATOR = (
     r"[\s.\-\u2010-\u2015\u2212/()\uff0e\uff0d\uff08\uff09\uff0f"
     r"\u3161\u00b7\u2022\u2027\u30fb\uff65~\u301c\uff5e*\uff0a_\uff3f]"
 )
-_NUMBER = re.compile(rf"[+\uff0b]?[(\uff08]?\d(?:{_SEPARATOR}{{0,3}}\d)+")
+# Digits as typed: ASCII, full-width (both \d) and the super- and subscript ones a phone's
+# symbol keyboard offers (⁰¹²…, ₀₁₂…).
+_DIGIT = r"[\d\u00b2\u00b3\u00b9\u2070\u2074-\u2079\u2080-\u2089]"
+_NUMBER = re.compile(rf"[+\uff0b]?[(\uff08]?{_DIGIT}(?:{_SEPARATOR}{{0,3}}{_DIGIT})+")
+# A Korean mobile number (01x, 3-4 digits, 4 digits) keeps its shape whatever is typed between
+# the groups ("010:1234:5678", "010,1234,5678"): separators too common in prose (colons in
+# times, commas in prices) for `_SEPARATOR` are taken here, in this one shape only.
+_MOBILE = re.compile(rf"(?<!{_DIGIT})01[016789][^\w\n]{{1,3}}\d{{3,4}}[^\w\n]{{1,3}}\d{{4}}(?!{_DIGIT})")
 _MIN_DIGITS = 7  # shorter runs are quantities, times, prices
 _RESIDENT_NUMBER = re.compile(r"\d{6}[1-8]\d{6}")  # Korean RRN / foreigner number: YYMMDD + 7
 
@@ -38,6 +46,7 @@ def mask_text(text: str, limit: int = 120) -> str:
     numbers with dots or +82, cards with spaces or dashes) reduced to their last four digits,
     resident registration numbers masked whole."""
     text = _EMAIL.sub("***@***", text)
+    text = _MOBILE.sub(_mask_number, text)
     text = _NUMBER.sub(_mask_number, text)
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
