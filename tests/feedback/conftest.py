@@ -138,6 +138,7 @@ def feedback_service(
             "VOC_FEEDBACK_FOLLOW_UP_SECRET": "feedback-tests-follow-up-secret",
             "VOC_FEEDBACK_RATE_LIMIT_PER_SECOND": "2",
             "VOC_FEEDBACK_RATE_LIMIT_BURST": "40",
+            "VOC_MAX_TEXT_CHARS": "3000",
             "VOC_LOG_FORMAT": "text",
             "PYTHONUNBUFFERED": "1",
         }

@@ -292,3 +292,12 @@ async def test_case_events_alike_whether_the_session_holds_the_cases_or_not(
         "reopens_id": None,
     }
     assert fast["follow_up_events"] == [("A", "cust-1", "en"), ("B", "cust-1", "en")]
+
+
+def test_a_long_staff_id_is_cut_to_the_timelines_actor_column() -> None:
+    """`feedback_timeline.actor` holds 64 and a staff id may have 64: "staff:" and such an id
+    made PostgreSQL refuse the step (the API review), on the event path and over gRPC alike."""
+    step = case_lifecycle.CaseEvent(
+        feedback_id="f", status="acknowledged", at=0.0, actor="staff:" + "s" * 64, detail={}, event_id=None
+    )
+    assert step.actor == ("staff:" + "s" * 64)[: case_lifecycle.ACTOR_CHARS] and len(step.actor) == 64

@@ -9,13 +9,16 @@ One full training (~45-100 s) runs in this module (`promoted`); the small model 
 from __future__ import annotations
 
 import io
+import json
 import os
+import struct
 import subprocess
 import sys
 import time
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
+from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +30,8 @@ from tests.conftest import DatabaseFactory
 from tests.feedback.conftest import problem
 from voc_cli.nats import NatsServer
 from voc_cli.supervisor import free_port
-from voc_feedback.classification.model import packaged_model
+from voc_feedback.classification.gate import GATE_METRICS
+from voc_feedback.classification.model import MODEL_DIR, packaged_model
 from voc_platform.identity import Principal, issue_token
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -236,6 +240,72 @@ def test_bad_input_is_refused_and_nothing_is_stored(cluster: Cluster) -> None:
     assert registry_rows(cluster) == before
     for replica in (cluster.a, cluster.b):
         assert replica.state()["served_version"] == BUILTIN
+
+
+def packaged_bundle(**replace: bytes) -> bytes:
+    """The packaged model's files as an upload, some entries replaced or added."""
+    base = files("voc_feedback.classification") / MODEL_DIR
+    entries = {name: (base / name).read_bytes() for name in ("model.npz", "model.json")}
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name, data in {**entries, **{k.replace("_", "."): v for k, v in replace.items()}}.items():
+            archive.writestr(name, data)
+    return buffer.getvalue()
+
+
+def patched(blob: bytes, name: str, *, method: int | None = None, flags: int | None = None) -> bytes:
+    """`blob` with entry `name`'s compression method or flag bits rewritten in both of its headers
+    (zipfile will not write a method it lacks, nor encrypt)."""
+    data = bytearray(blob)
+    at = data.find(b"PK\x01\x02")
+    while at >= 0:
+        name_length = struct.unpack_from("<H", data, at + 28)[0]
+        if data[at + 46 : at + 46 + name_length] == name.encode():
+            local = struct.unpack_from("<I", data, at + 42)[0]
+            if method is not None:
+                struct.pack_into("<H", data, at + 10, method)
+                struct.pack_into("<H", data, local + 8, method)
+            if flags is not None:
+                struct.pack_into("<H", data, at + 8, flags)
+                struct.pack_into("<H", data, local + 6, flags)
+            return bytes(data)
+        at = data.find(b"PK\x01\x02", at + 46)
+    raise AssertionError(f"no entry {name}")
+
+
+def test_unreadable_bundle_entries_are_refused_naming_the_file(cluster: Cluster) -> None:
+    """Entries zipfile or json cannot read (each was a 500) are a 422 that names the entry."""
+    a = cluster.a
+    before = registry_rows(cluster)
+    figures = {m: 0.9 for m in GATE_METRICS}
+    huge = {**figures, next(iter(GATE_METRICS)): 10**400}
+    deep = b"[" * 200_000 + b"]" * 200_000
+    cases = [
+        (packaged_bundle(gate_json=deep), "gate.json"),
+        (
+            packaged_bundle(
+                gate_json=json.dumps(
+                    {"baseline_version": BUILTIN, "candidate": huge, "baseline": figures}
+                ).encode()
+            ),
+            "gate.json",
+        ),
+        (packaged_bundle(model_json=deep), "model.json"),
+        (patched(packaged_bundle(), "model.json", method=99), "model.json"),
+        (patched(packaged_bundle(), "model.npz", flags=0x1), "model.npz"),
+    ]
+    for body, entry in cases:
+        answer = problem(
+            httpx.post(
+                f"{a.url}{MODELS}",
+                content=body,
+                headers={**a.admin, "Content-Type": "application/zip"},
+                timeout=30,
+            ),
+            422,
+        )
+        assert entry in answer["detail"] and answer["errors"][0]["field"] == "body", answer
+    assert registry_rows(cluster) == before
 
 
 @pytest.fixture(scope="module")

@@ -166,6 +166,11 @@ def test_an_export_names_its_file_in_latin_1_whatever_the_separator(
         ("/v1/feedback/export.csv", {"from": "2026-01-01", "to": ""}, "query.to"),
         ("/v1/feedback/export.csv", {"from": "2024-01-01", "to": "2026-01-01"}, "query.to"),
         ("/v1/analytics", {"tz": "Mars/Olympus"}, "query.tz"),
+        # An area is a directory of the tz database (IsADirectoryError, a 500); a long name OSError.
+        ("/v1/analytics", {"tz": "America"}, "query.tz"),
+        ("/v1/analytics/targets", {"tz": "Pacific"}, "query.tz"),
+        ("/v1/analytics/targets", {"tz": "Europe/" + "x" * 50}, "query.tz"),
+        ("/v1/analytics", {"tz": "x" * 300}, "query.tz"),
         ("/v1/analytics", {"period": "week"}, "query.period"),
         ("/v1/analytics/open-cases", {"limit": 1000}, "query.limit"),
     ],

@@ -4,10 +4,13 @@ unhappy one reopens the case as a new linked item, and the loop KPIs come out of
 
 from __future__ import annotations
 
+import time
 import uuid
 from datetime import datetime
+from functools import partial
 from typing import Any
 
+import grpc
 import httpx
 import pytest
 from grpc import aio
@@ -225,7 +228,7 @@ def test_record_outcome_over_grpc_opens_the_follow_up(
                     feedback_pb2.RecordOutcomeRequest(
                         feedback_id=feedback_id,
                         status=status,
-                        outcome="refunded",
+                        outcome="compensated",
                         staff_id="s-9",
                         event_id=f"grpc-{status}-{feedback_id}",
                     ),
@@ -235,6 +238,84 @@ def test_record_outcome_over_grpc_opens_the_follow_up(
 
     assert run_async(call) == "resolved"
     assert follow_up_token(feedback_service, feedback_id)
+
+
+def outcome_codes(
+    service: FeedbackService, *requests: feedback_pb2.RecordOutcomeRequest
+) -> list[tuple[grpc.StatusCode, str]]:
+    """Each RecordOutcome request's status code and details (OK and "" when it was recorded)."""
+
+    async def call() -> list[tuple[grpc.StatusCode, str]]:
+        codes = []
+        metadata = (("authorization", f"Bearer {INTERNAL_TOKEN}"),)
+        async with aio.insecure_channel(service.grpc_target) as channel:
+            stub = feedback_pb2_grpc.FeedbackServiceStub(channel)
+            for request in requests:
+                try:
+                    await stub.RecordOutcome(request, metadata=metadata)
+                    codes.append((grpc.StatusCode.OK, ""))
+                except aio.AioRpcError as exc:
+                    codes.append((exc.code(), exc.details() or ""))
+        return codes
+
+    return run_async(call)
+
+
+def test_record_outcome_refuses_what_rest_would_refuse(
+    feedback_service: FeedbackService, key: dict[str, Any]
+) -> None:
+    """A time no date holds (stored, it made GET /v1/feedback/{id} a 500 for good), an outcome
+    outside the REST list, a note, staff id or ids past their limits: INVALID_ARGUMENT, nothing
+    stored."""
+    feedback_id = submit(feedback_service, key, "Coffee machine broken again")
+
+    def resolve(**fields: Any) -> feedback_pb2.RecordOutcomeRequest:
+        given = {"feedback_id": feedback_id, "status": "resolved", "outcome": "compensated", **fields}
+        return feedback_pb2.RecordOutcomeRequest(**given)
+
+    bad = [
+        resolve(at_ms=-(2**62)),
+        resolve(at_ms=2**62),
+        resolve(at_ms=900_000_000_000),  # 1998
+        resolve(outcome="refunded; DROP TABLE"),
+        resolve(note="n" * 2001),
+        resolve(note="n" * 1_000_000),
+        resolve(staff_id="s" * 100_000),
+        resolve(staff_id="staff one"),
+        resolve(alert_id="a" * 1000),
+        resolve(event_id="e" * 1000),
+        feedback_pb2.RecordOutcomeRequest(feedback_id=feedback_id, status="acknowledged", outcome="whatever"),
+    ]
+    answers = outcome_codes(feedback_service, *bad)
+    assert [code for code, _ in answers] == [grpc.StatusCode.INVALID_ARGUMENT] * len(bad), answers
+    assert all(len(details) < 200 for _, details in answers), answers
+    item = feedback_service.get(feedback_id)
+    assert item["status"] != "resolved" and [t["kind"] for t in item["timeline"]] == ["received"]
+    # What REST allows still goes through: a note at the limit, a staff id, a time just now.
+    ok = resolve(note="n" * 2000, staff_id="s-1.a_B", at_ms=int(time.time() * 1000))
+    assert outcome_codes(feedback_service, ok) == [(grpc.StatusCode.OK, "")]
+    assert feedback_service.get(feedback_id)["status"] == "resolved"
+
+
+def test_get_feedback_refuses_an_id_no_item_can_have(feedback_service: FeedbackService) -> None:
+    """A 3 MB id was echoed into NOT_FOUND's message, past the message limit (RESOURCE_EXHAUSTED)."""
+
+    async def call(feedback_id: str) -> tuple[grpc.StatusCode, str]:
+        async with aio.insecure_channel(feedback_service.grpc_target) as channel:
+            stub = feedback_pb2_grpc.FeedbackServiceStub(channel)
+            try:
+                await stub.GetFeedback(
+                    feedback_pb2.GetFeedbackRequest(feedback_id=feedback_id),
+                    metadata=(("authorization", f"Bearer {INTERNAL_TOKEN}"),),
+                )
+            except aio.AioRpcError as exc:
+                return exc.code(), exc.details() or ""
+            return grpc.StatusCode.OK, ""
+
+    for feedback_id in ("x" * 3_000_000, "x" * 37, ""):
+        code, details = run_async(partial(call, feedback_id))
+        assert code == grpc.StatusCode.INVALID_ARGUMENT and len(details) < 200, (code, details[:200])
+    assert run_async(partial(call, "0" * 36)) == (grpc.StatusCode.NOT_FOUND, f"no feedback {'0' * 36}")
 
 
 BAD_ANSWERS = [
@@ -255,11 +336,19 @@ def test_bad_follow_up_answers(feedback_service: FeedbackService, key: dict[str,
     for body, field in BAD_ANSWERS:
         answer = problem(httpx.post(url, json=body), 422)
         assert field in {e["field"] for e in answer["errors"]}, answer
-    problem(httpx.post(url, content=b"{", headers={"Content-Type": "application/json"}), 422)
+    # An unreadable JSON body is 400 with the project's words, as on every other route.
+    unreadable = problem(httpx.post(url, content=b"{", headers={"Content-Type": "application/json"}), 400)
+    assert unreadable["detail"] == "The body is not valid JSON."
     problem(httpx.post(url, content=b"csat=5", headers={"Content-Type": "text/plain"}), 415)
     # A form with no rating re-renders the page with the error (a person is reading it).
     form = httpx.post(url, data={"comment": "hi", "lang": "en"})
     assert form.status_code == 422 and "choose a satisfaction level" in form.text
+    # A rating that is a digit only to str.isdigit ("²"), or too long for int(), is drawn again
+    # the same way, the comment kept, never a 500.
+    for csat in ("\u00b2", "5" * 5000, "\u0665", "-1", "5.0"):
+        form = httpx.post(url, data={"csat": csat, "comment": "still here", "lang": "en"})
+        assert form.status_code == 422, (csat[:10], form.status_code, form.text[:200])
+        assert form.headers["content-type"].startswith("text/html") and "still here" in form.text
     # Forged and tampered tokens are not found.
     problem(httpx.post(f"{feedback_service.url}/f/{token[:-2]}xx", json={"csat": 5}), 404)
     assert httpx.get(f"{feedback_service.url}/f/not-a-token").status_code == 404

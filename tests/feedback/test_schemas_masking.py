@@ -55,3 +55,11 @@ def test_the_explanation_quotes_only_words_the_masked_text_shows() -> None:
         "sentiment negative",
     ]
     assert FeedbackSummary.of(row).classification.explanation == row.explanation
+
+
+def test_a_stored_time_no_date_can_hold_is_shown_clamped_not_a_500() -> None:
+    """gRPC RecordOutcome once stored at_ms = ±2^62; every read of the item then failed with
+    "year out of range". Such a step reads as the nearest date there is."""
+    for at, year in ((-(2**62) / 1000, 1970), (2**62 / 1000, 9999)):
+        bad = TimelineEntry(feedback_id="f-1", at=at, kind="resolved", actor="grpc", detail={})
+        assert TimelineOut.of(bad).at.year == year

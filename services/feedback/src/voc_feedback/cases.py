@@ -34,6 +34,7 @@ STATUS_RANK = {
     "followed_up": 4,
 }
 OPEN_STATUSES = ("received", "alerted", "acknowledged", "reopened")
+ACTOR_CHARS = 64  # `feedback_timeline.actor`
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +47,12 @@ class CaseEvent:
     actor: str | None
     detail: dict[str, Any]  # the timeline entry's JSON
     event_id: str | None  # recorded once per case (None: always recorded)
+
+    def __post_init__(self) -> None:
+        # `feedback_timeline.actor` holds 64: "staff:" and a staff id of up to 64 is cut to fit
+        # (PostgreSQL refuses longer; every path to the timeline builds a CaseEvent).
+        if self.actor is not None and len(self.actor) > ACTOR_CHARS:
+            object.__setattr__(self, "actor", self.actor[:ACTOR_CHARS])
 
     def on_reopened_case(self, reopened_id: str) -> CaseEvent:
         """The same step mirrored on the case this (reopening) item reopened."""

@@ -42,7 +42,10 @@ RateLimiterDep = Annotated[RateLimiter, Depends(app_state("rate_limiter"))]  # p
 
 async def get_intake_parts(request: Request) -> IntakeParts:
     state = request.app.state
-    return IntakeParts(state.database, state.rate_limiter, state.settings.idempotency_ttl_seconds)
+    settings = state.settings
+    return IntakeParts(
+        state.database, state.rate_limiter, settings.idempotency_ttl_seconds, settings.max_text_chars
+    )
 
 
 IntakePartsDep = Annotated[IntakeParts, Depends(get_intake_parts)]

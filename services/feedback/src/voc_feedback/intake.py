@@ -16,11 +16,12 @@ from voc_feedback.cases import TIMELINE_INSERT
 from voc_feedback.classification import Classification, classify
 from voc_feedback.keys import KeyIdentity
 from voc_feedback.models import Base, Feedback, IdempotencyKey, outbox_table
+from voc_feedback.personal import MAX_TEXT_CHARS
 from voc_feedback.schemas import FeedbackIn
 from voc_platform import dbsync
 from voc_platform.db import Database
 from voc_platform.dbsync import Prepared, Reader
-from voc_platform.errors import Conflict, FieldError, Forbidden
+from voc_platform.errors import Conflict, FieldError, Forbidden, Invalid
 from voc_platform.ids import uuid7
 from voc_platform.outbox import insert_outbox_rows, outbox_rows, wake_relays
 from voc_platform.ratelimit import RateLimiter
@@ -33,6 +34,7 @@ class IntakeParts(NamedTuple):
     database: Database
     limiter: RateLimiter
     idempotency_ttl: float
+    max_text_chars: int = MAX_TEXT_CHARS
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +85,11 @@ async def accept_feedback(
     statements, no ORM session) before the answer."""
     api_key: KeyIdentity = await dbsync.read(parts.database, keys.authenticate, key)
     parts.limiter.admit(api_key.id)
+    if body.text is not None and len(body.text) > parts.max_text_chars:  # VOC_MAX_TEXT_CHARS
+        raise Invalid(
+            f"text is longer than {parts.max_text_chars} characters",
+            errors=[FieldError("body.text", f"at most {parts.max_text_chars} characters")],
+        )
     write = _prepare(api_key=api_key, body=body, idempotency_key=idempotency_key, ttl=parts.idempotency_ttl)
     intake = await dbsync.write(parts.database, _store, write)
     if not intake.replay:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import io
-import json
 import logging
 import math
 import time
@@ -30,6 +29,8 @@ from voc_feedback.classification.gate import GATE_METRICS, regressions
 from voc_feedback.classification.model import (
     BundleInvalid,
     Model,
+    bundle_entry,
+    bundle_json,
     load_model,
     packaged_model,
     read_bundle,
@@ -145,7 +146,7 @@ def _gate_figures(blob: bytes) -> dict[str, Any]:
     with zipfile.ZipFile(io.BytesIO(blob)) as archive:
         if GATE_ENTRY not in archive.namelist():
             return {}
-        raw = json.loads(archive.read(GATE_ENTRY))
+        raw = bundle_json(GATE_ENTRY, bundle_entry(archive, GATE_ENTRY))
     if not isinstance(raw, dict) or not isinstance(raw.get("baseline_version"), str):
         raise BundleInvalid("gate.json needs 'baseline_version', 'candidate' and 'baseline'")
     figures: dict[str, Any] = {"baseline_version": raw["baseline_version"][:64]}
@@ -154,7 +155,8 @@ def _gate_figures(blob: bytes) -> dict[str, Any]:
         if not isinstance(values, dict) or set(values) != set(GATE_METRICS):
             raise BundleInvalid(f"gate.json '{side}' must give exactly {sorted(GATE_METRICS)}")
         for metric, value in values.items():
-            if not isinstance(value, int | float) or not math.isfinite(value) or not 0 <= value <= 1:
+            # The range first: math.isfinite of an integer too large for a float (10**400) raises.
+            if not isinstance(value, int | float) or not 0 <= value <= 1 or not math.isfinite(value):
                 raise BundleInvalid(f"gate.json {side}.{metric} must be a number in [0, 1]")
         figures[side] = {m: float(values[m]) for m in GATE_METRICS}
     return figures
@@ -168,7 +170,7 @@ async def upload(*, database: Database, blob: bytes, actor: Actor, audit: Audit)
     try:
         model, meta = await asyncio.to_thread(read_bundle, blob)
         figures = _gate_figures(blob)
-    except (BundleInvalid, ValueError) as exc:  # ValueError: gate.json not JSON
+    except ValueError as exc:  # BundleInvalid is one
         raise BundleRejected(f"Not a usable model bundle: {exc}"[:500], field="body") from exc
     if model.version == builtin_version():
         raise Conflict(f"Version '{model.version}' is the built-in model; roll back to it instead.")

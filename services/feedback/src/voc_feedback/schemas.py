@@ -24,6 +24,9 @@ if TYPE_CHECKING:
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
 
 
+_LAST_TS = 253402300799.0  # 9999-12-31T23:59:59Z, the last second a datetime holds
+
+
 def _ts(value: float) -> datetime:
     return datetime.fromtimestamp(value, UTC)
 
@@ -152,7 +155,9 @@ class TimelineOut(BaseModel):
                 k: masked_text(v) if k in FREE_TEXT_KEYS and isinstance(v, str) else v
                 for k, v in detail.items()
             }
-        return cls(at=_ts(entry.at), kind=entry.kind, actor=entry.actor, detail=detail)
+        # Clamped: a time stored before steps were checked (year 10^11) must not break the item.
+        at = _ts(min(max(entry.at, 0.0), _LAST_TS))
+        return cls(at=at, kind=entry.kind, actor=entry.actor, detail=detail)
 
 
 #: The timeline details people write (the others are ids, outcomes and counts).

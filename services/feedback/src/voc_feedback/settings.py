@@ -5,6 +5,7 @@ from typing import ClassVar
 
 from pydantic import Field, model_validator
 
+from voc_feedback.personal import MAX_TEXT_CHARS
 from voc_platform.settings import ServiceSettings
 
 
@@ -15,7 +16,9 @@ class Settings(ServiceSettings):
     grpc_port: int = Field(9010, validation_alias="VOC_FEEDBACK_GRPC_PORT")
     database_url: str | None = Field(None, validation_alias="VOC_FEEDBACK_DATABASE_URL")
     idempotency_ttl_seconds: int = Field(24 * 3600, gt=0)
-    max_text_chars: int = Field(4000, gt=0)
+    # The longest feedback text intake takes; at most MAX_TEXT_CHARS (4000), what every reader,
+    # the masking and the follow-up page are built for.
+    max_text_chars: int = Field(MAX_TEXT_CHARS, gt=0, le=MAX_TEXT_CHARS)
 
     # Token bucket per API key: a sustained rate and a burst (429 + Retry-After beyond them).
     rate_limit_per_second: float = Field(20.0, gt=0, validation_alias="VOC_FEEDBACK_RATE_LIMIT_PER_SECOND")

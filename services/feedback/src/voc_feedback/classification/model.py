@@ -20,6 +20,7 @@ import io
 import json
 import threading
 import zipfile
+import zlib
 from dataclasses import dataclass
 from importlib.resources import files
 from typing import Any
@@ -75,6 +76,26 @@ BUNDLE_MAX_BYTES = 32 * 1024 * 1024  # a bundle's uncompressed entries (the pack
 
 class BundleInvalid(ValueError):
     """A model bundle that cannot be served: what is wrong with it, in words."""
+
+
+def bundle_entry(archive: zipfile.ZipFile, name: str) -> bytes:
+    """One entry's bytes, or BundleInvalid naming it: zipfile raises NotImplementedError for a
+    compression method it lacks, RuntimeError for an encrypted entry, BadZipFile or zlib.error
+    for damaged data; none of them is the uploader's server error."""
+    try:
+        return archive.read(name)
+    except (NotImplementedError, RuntimeError, zipfile.BadZipFile, zlib.error, OSError, EOFError) as exc:
+        reason = f"{name} in the bundle cannot be read: {type(exc).__name__}: {exc}"
+        raise BundleInvalid(reason[:300]) from exc
+
+
+def bundle_json(name: str, raw: bytes) -> Any:
+    """An entry's JSON, or BundleInvalid naming it (RecursionError: nested too deep to parse)."""
+    try:
+        return json.loads(raw)
+    except (ValueError, RecursionError) as exc:
+        reason = f"{name} in the bundle is not readable JSON: {type(exc).__name__}: {exc}"
+        raise BundleInvalid(reason[:300]) from exc
 
 
 def _head(arrays: Any, meta: dict[str, Any], name: str) -> Head:
@@ -156,8 +177,8 @@ def read_bundle(blob: bytes) -> tuple[Model, dict[str, Any]]:
                 raise BundleInvalid("the bundle needs model.npz and model.json")
             if sum(sizes.values()) > BUNDLE_MAX_BYTES:
                 raise BundleInvalid(f"the bundle unpacks to more than {BUNDLE_MAX_BYTES} bytes")
-            npz, meta_raw = archive.read("model.npz"), archive.read("model.json")
-        meta = json.loads(meta_raw)
+            npz, meta_raw = bundle_entry(archive, "model.npz"), bundle_entry(archive, "model.json")
+        meta = bundle_json("model.json", meta_raw)
         if not isinstance(meta, dict):
             raise BundleInvalid("model.json is not an object")
         with np.load(io.BytesIO(npz), allow_pickle=False) as arrays:
@@ -165,7 +186,8 @@ def read_bundle(blob: bytes) -> tuple[Model, dict[str, Any]]:
         model = _from_parts(npz, meta)
     except BundleInvalid:
         raise
-    except (zipfile.BadZipFile, KeyError, ValueError, TypeError, OSError, EOFError) as exc:
+    # OverflowError: float() of a huge integer in model.json (a temperature of 10**400).
+    except (zipfile.BadZipFile, KeyError, ValueError, TypeError, OverflowError, OSError, EOFError) as exc:
         raise BundleInvalid(f"not a readable model bundle: {type(exc).__name__}: {exc}"[:300]) from exc
     _check(model, meta, stored)
     return model, meta

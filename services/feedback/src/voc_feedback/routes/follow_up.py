@@ -20,10 +20,13 @@ from voc_feedback.follow_ups import answer_follow_up, get_follow_up
 from voc_feedback.schemas import FollowUpAnswer
 from voc_feedback.stores import store_names
 from voc_platform.db import Database
-from voc_platform.errors import DomainError, FieldError, Invalid, Unsupported
+from voc_platform.errors import BadRequest, DomainError, FieldError, Invalid, Unsupported
 from voc_platform.http import DatabaseDep, SessionDep
 
 router = APIRouter(include_in_schema=False)
+# More digits than any rating has; a longer run is left a string for validation to refuse
+# (int() of thousands of digits raises, and is work for nothing).
+_MAX_RATING_DIGITS = 3
 STYLESHEET = Path(__file__).resolve().parents[1] / "static" / "follow-up.css"
 
 
@@ -73,7 +76,7 @@ async def _read_answer(request: Request) -> _Submitted:
             fields = {k: v[-1] for k, v in parse_qs(raw.decode("utf-8", "replace")).items()}
             language = pages.language_of(fields.pop("lang", None))
             given = {
-                "csat": int(fields["csat"]) if fields.get("csat", "").isdigit() else fields.get("csat"),
+                "csat": _rating(fields.get("csat")),
                 "comment": fields.get("comment") or None,
                 "revisit_intent": {"yes": True, "no": False}.get(fields.get("revisit_intent", "")),
             }
@@ -82,6 +85,9 @@ async def _read_answer(request: Request) -> _Submitted:
             return _Submitted(as_form, language, FollowUpAnswer.model_validate_json(raw), [])
         raise Unsupported("Send the answer as a form or as JSON.")
     except ValidationError as exc:
+        if any(e["type"] == "json_invalid" for e in exc.errors()):
+            # The same answer as every other route gives an unreadable JSON body.
+            raise BadRequest("The body is not valid JSON.") from None
         errors = [FieldError(".".join(["body", *(str(p) for p in e["loc"])]), e["msg"]) for e in exc.errors()]
         comment = given.get("comment")
         return _Submitted(
@@ -94,7 +100,15 @@ async def _read_answer(request: Request) -> _Submitted:
         )
 
 
-@router.post("/f/{token}", responses={404: {}, 410: {}, 422: {}})
+def _rating(given: str | None) -> int | str | None:
+    """A form's rating as a number when it is one in ASCII digits ("²" is a digit to
+    `str.isdigit` but not to `int`); anything else as sent, for validation to refuse."""
+    if given and len(given) <= _MAX_RATING_DIGITS and given.isascii() and given.isdigit():
+        return int(given)
+    return given
+
+
+@router.post("/f/{token}", responses={400: {}, 404: {}, 410: {}, 422: {}})
 async def follow_up_answer(
     token: str, request: Request, database: DatabaseDep, links: FollowUpLinksDep
 ) -> Response:
