@@ -171,3 +171,16 @@ async def test_concurrent_check_ins_with_one_key_make_one(profile: Profile) -> N
     assert sum(isinstance(o, checkins.CheckinResult) for o in other) == 1
     assert sum(isinstance(o, Conflict) for o in other) == 5, other
     assert await profile.count(Checkin) == 2
+
+
+@pytest.mark.parametrize("value", ["NaN", "Infinity"])
+async def test_an_amount_must_be_a_finite_number(profile: Profile, value: str) -> None:
+    """NaN and Infinity were refused as "less than or equal to 1000000000000"."""
+    await customer_with(profile.database, profile.settings, loyalty_id="L-nan")
+    body = '{"store_id": "s", "customer": {"loyalty_id": "L-nan"}, "amount": ' + value + "}"
+    response = await profile.client.post(
+        "/v1/visits", headers={**profile.admin, "Content-Type": "application/json"}, content=body
+    )
+    (error,) = assert_problem(response, 422)["errors"]
+    assert error["field"] == "body.amount" and "finite number" in error["message"], error
+    assert await profile.count(Visit) == 0

@@ -6,7 +6,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from tests.profile.conftest import Profile, assert_problem
+from voc_profile.models import Customer
 
 BODY_KEYS = {
     "id",
@@ -190,3 +193,16 @@ async def test_a_blank_home_store_is_none_and_a_malformed_one_is_refused(profile
         json={"customers": [{"loyalty_id": "BAD-1", "home_store_id": "a b"}]},
     )
     assert refused.status_code == 422 and "home_store_id" in refused.text
+
+
+@pytest.mark.parametrize("value", ["NaN", "Infinity", "-Infinity"])
+async def test_a_lifetime_value_must_be_a_finite_number(profile: Profile, value: str) -> None:
+    """The JSON parser takes NaN and Infinity; they were refused as "less than or equal to
+    10000000000000", which no NaN is or is not."""
+    body = '{"customers": [{"loyalty_id": "NAN-1", "lifetime_value": ' + value + "}]}"
+    response = await profile.client.post(
+        "/v1/customers", headers={**profile.admin, "Content-Type": "application/json"}, content=body
+    )
+    (error,) = assert_problem(response, 422)["errors"]
+    assert error["field"].endswith("lifetime_value") and "finite number" in error["message"], error
+    assert await profile.count(Customer) == 0

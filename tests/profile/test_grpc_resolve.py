@@ -118,3 +118,50 @@ async def test_the_call_needs_the_service_credential(rpc: Grpc) -> None:
             )
     assert err.value.code() == grpc.StatusCode.UNAUTHENTICATED
     assert await rpc.profile.count(Customer) == 0
+
+
+@pytest.mark.parametrize(
+    ("identifiers", "field"),
+    [
+        ({"email": "a\x00@b.co"}, "email"),  # PostgreSQL cannot store a NUL; REST refuses it
+        ({"loyalty_id": "L" * 100_000}, "loyalty_id"),
+        ({"loyalty_id": "L" * 65}, "loyalty_id"),
+        ({"loyalty_id": "L-\x00"}, "loyalty_id"),
+        ({"phone": "0" * 33}, "phone"),
+        ({"email": "a" * 250 + "@b.co"}, "email"),
+        ({"channel_user_id": "u" * 129, "channel": "app"}, "channel_user_id"),
+        ({"channel_user_id": "u-1", "channel": "c" * 33}, "channel"),
+        ({"loyalty_id": "L-1", "name": "n" * 1_000_000}, "name"),
+        ({"loyalty_id": "L-1", "name": "n" * 101}, "name"),
+        ({"loyalty_id": "L-1", "name": "Kim\x00"}, "name"),
+    ],
+)
+async def test_what_rest_refuses_is_not_stored_over_grpc_either(
+    rpc: Grpc, identifiers: dict[str, str], field: str
+) -> None:
+    """The REST schemas' limits (the same constants) and REST's refusal of NUL: a 1,000,000
+    character name was stored (and served as a 1 MB body), a NUL e-mail too."""
+    error = await rpc.refused(**identifiers)
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+    details = error.details() or ""
+    assert details.startswith(f"{field}: ") and len(details) < 200, details[:200]
+    assert await rpc.profile.count(Customer) == 0 and await rpc.profile.count(Identifier) == 0
+
+
+async def test_identifiers_and_a_name_at_the_rest_limits_are_stored(rpc: Grpc) -> None:
+    at_limit = await rpc.resolve(
+        loyalty_id="L" * 64, email="a" * 248 + "@b.co", channel_user_id="u" * 128, name="n" * 100
+    )
+    assert at_limit.created
+    assert (await read(rpc.profile, at_limit.customer_id))["name"] == "n" * 100
+    # A lookup never fails for them: the over-long name is left out, the customer still found.
+    request = profile_pb2.GetCustomerContextRequest(
+        identifiers=common_pb2.CustomerIdentifiers(loyalty_id="L" * 64, name="x" * 101)
+    )
+    found = (await rpc.stub.GetCustomerContext(request)).context
+    assert found.found and found.customer_id == at_limit.customer_id and found.name == "n" * 100
+    first = profile_pb2.GetCustomerContextRequest(
+        identifiers=common_pb2.CustomerIdentifiers(loyalty_id="NEW-1", name="y" * 101)
+    )
+    created = (await rpc.stub.GetCustomerContext(first)).context
+    assert created.found and created.name == ""  # a first contact: created, without the name

@@ -243,3 +243,36 @@ async def test_the_row_by_row_redo_counts_a_repeated_row_as_a_duplicate(profile:
         (5, "duplicate of an earlier row of this file (same customer)"),
     ]
     assert await profile.count(Customer) == 2
+
+
+async def test_a_visit_row_says_what_is_wrong_with_its_time_and_amount(profile: Profile) -> None:
+    """Python's own "offset must be a timedelta strictly between ..." was the message of an
+    offset of +25:00; a JSON `true` was read as 1.0 and refused as "before 2000-01-01"; a NaN or
+    infinite amount as "less than or equal to 1000000000000"."""
+    await profile.client.post(
+        "/v1/customers:import",
+        headers={**profile.admin, "Content-Type": "text/csv"},
+        content=customers_csv(1),
+    )
+    lines = [
+        {"loyalty_id": "L-00000", "store_id": "store-gangnam", "visited_at": "2025-03-01T12:30:00+25:00"},
+        {"loyalty_id": "L-00000", "store_id": "store-gangnam", "visited_at": "yesterday"},
+        {"loyalty_id": "L-00000", "store_id": "store-gangnam", "visited_at": True},
+        {"loyalty_id": "L-00000", "store_id": "store-gangnam", "visited_at": 1740800000, "amount": "NaN"},
+        {"loyalty_id": "L-00000", "store_id": "store-gangnam", "visited_at": 1740800000, "amount": "inf"},
+    ]
+    report = (
+        await profile.client.post(
+            "/v1/visits:import",
+            headers={**profile.admin, "Content-Type": "application/x-ndjson"},
+            content=b"\n".join(orjson.dumps(line) for line in lines) + b"\n",
+        )
+    ).json()
+    assert report["failed"] == 5 and report["inserted"] == 0, report
+    messages = {e["line"]: e["message"] for e in report["errors"]}
+    for line in (1, 2):
+        assert "not an ISO 8601 date-time with a valid offset" in messages[line], messages
+    assert "timedelta" not in messages[1]
+    assert "must be a string or a number, not a boolean" in messages[3], messages
+    assert "finite number" in messages[4] and "finite number" in messages[5], messages
+    assert await profile.count(Visit) == 0

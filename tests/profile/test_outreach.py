@@ -13,12 +13,15 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
+import grpc
 import pytest
+from grpc import aio
 from sqlalchemy import insert
 
 from tests.conftest import DatabaseFactory
-from tests.profile.conftest import Profile, assert_problem, open_profile
+from tests.profile.conftest import Grpc, Profile, assert_problem, open_profile
 from tests.profile.helpers import DAY, customer_with, facts, give_feedback
+from voc.profile.v1 import profile_pb2
 from voc_cli.supervisor import free_port
 from voc_notify import grpc_server as notify_grpc
 from voc_notify.__main__ import MIGRATIONS as NOTIFY_MIGRATIONS
@@ -454,3 +457,39 @@ async def test_the_report_reads_its_period_as_the_feedback_service_does(work: Ou
         "/v1/outreach/report?from=2026-12-08&to=2026-12-01T00:00:00%2B09:00", headers=work.as_("mgr-gn")
     )
     assert backwards.status_code == 422 and backwards.json()["errors"][0]["field"] == "query.to"
+
+
+async def test_the_grpc_report_takes_the_period_rest_takes(rpc: Grpc) -> None:
+    """Bounds outside the years 0001-9999 (what REST's `from`/`to` can name) are INVALID_ARGUMENT:
+    int64's extremes were UNKNOWN, the reply echoing 2**63-1 ms rounded past int64. Those within
+    are echoed to the millisecond (1234.567 s * 1000 was truncated to ...566)."""
+
+    async def report(**kw: Any) -> profile_pb2.GetOutreachReportResponse:
+        request = profile_pb2.GetOutreachReportRequest(every_store=True, **kw)
+        response: profile_pb2.GetOutreachReportResponse = await rpc.stub.GetOutreachReport(request)
+        return response
+
+    earliest, latest = -62_135_596_800_000, 253_402_300_799_999  # 0001-01-01, 9999-12-31 (UTC)
+    for bounds in (
+        {"from_ms": -(2**63), "to_ms": 2**63 - 1},
+        {"from_ms": earliest - 1},
+        {"to_ms": latest + 2},
+        {"from_ms": 2_000, "to_ms": 1_000},
+    ):
+        with pytest.raises(aio.AioRpcError) as err:
+            await report(**bounds)
+        assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT, bounds
+    whole = await report(from_ms=earliest, to_ms=latest)
+    assert (whole.from_ms, whole.to_ms, list(whole.rows)) == (earliest, latest, [])
+    exact = await report(from_ms=1_234_567, to_ms=1_700_000_000_123)
+    assert (exact.from_ms, exact.to_ms) == (1_234_567, 1_700_000_000_123)
+    # REST refuses the same instants, naming the parameter (an offset reached past year 0001).
+    client, admin = rpc.profile.client, rpc.profile.admin
+    past = await client.get(
+        "/v1/outreach/report", params={"from": "0001-01-01T00:00:00+05:00"}, headers=admin
+    )
+    assert assert_problem(past, 422)["errors"][0]["field"] == "query.from"
+    ok = await client.get(
+        "/v1/outreach/report", params={"from": "0001-01-01", "to": "9999-12-31T23:59:59Z"}, headers=admin
+    )
+    assert ok.status_code == 200, ok.text

@@ -3,6 +3,8 @@ token, whichever router it is on; a list cursor decodes to the position it was m
 
 from __future__ import annotations
 
+import base64
+
 import httpx
 import pytest
 from fastapi.routing import APIRoute
@@ -38,3 +40,37 @@ def test_a_cursor_names_the_position_it_was_made_from() -> None:
     for bad in ("%%%", encode_cursor((1, "x"))[:-2] + "!!", "WzEsMl0"):  # the last: [1,2]
         with pytest.raises(Invalid):
             decode_cursor(bad)
+
+
+def test_a_cursor_holds_an_sql_integer_and_a_customer_id() -> None:
+    """A count past int64 reached SQLite's driver (OverflowError, 500), past int32 PostgreSQL's
+    (the column is an INTEGER); a boolean, a NUL or an id longer than a customer id is none this
+    API issued either."""
+    for edge in ((2**31 - 1, "x"), (-(2**31), "x")):
+        assert decode_cursor(encode_cursor(edge)) == edge
+    tampered = [f'[{n}, "x"]' for n in (2**63, 2**31, -(2**31) - 1, -(2**63) - 1, int("9" * 4000))]
+    tampered += ['[true, "x"]', '[1.0, "x"]', '[1, ""]', '[1, "a\\u0000"]', f'[1, "{"x" * 37}"]']
+    for text in tampered:
+        cursor = base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+        with pytest.raises(Invalid):
+            decode_cursor(cursor)
+
+
+@pytest.mark.parametrize("fmt", ["json", "csv"])
+async def test_a_tampered_cursor_is_422_before_anything_is_streamed(profile: Profile, fmt: str) -> None:
+    # base64 of [9223372036854775808, "x"]: the CSV export answered 200 and then broke off; past
+    # int32 did so on PostgreSQL.
+    for cursor in ("WzkyMjMzNzIwMzY4NTQ3NzU4MDgsICJ4Il0", encode_cursor((2**31, "x"))):
+        response = await profile.client.get(
+            "/v1/customers",
+            params={"signal": "chronic_complainer", "cursor": cursor, "format": fmt},
+            headers=profile.admin,
+        )
+        assert assert_problem(response, 422)["errors"][0]["field"] == "query.cursor"
+    largest = encode_cursor((2**31 - 1, "x"))
+    fine = await profile.client.get(
+        "/v1/customers",
+        params={"signal": "chronic_complainer", "cursor": largest, "format": fmt},
+        headers=profile.admin,
+    )
+    assert fine.status_code == 200, fine.text

@@ -9,10 +9,14 @@ import io
 import random
 import time
 
+import grpc
+import pytest
+from grpc import aio
 from sqlalchemy import select, update
 
-from tests.profile.conftest import Profile, assert_problem
+from tests.profile.conftest import Grpc, Profile, assert_problem
 from tests.profile.helpers import DAY, customer_with, facts, give_feedback
+from voc.profile.v1 import profile_pb2
 from voc_platform import dbsync
 from voc_profile import context, crm, merges, signals, summary
 from voc_profile.models import CustomerSignals, Visit
@@ -380,3 +384,20 @@ async def test_concurrent_events_of_one_customer_all_count(profile: Profile) -> 
             )
         ).one()
     assert row.summary is not None and row.summary["n"] == 12 and row.complaint_count_90d == 12
+
+
+async def test_grpc_page_tokens_are_checked_as_rest_cursors_are(rpc: Grpc) -> None:
+    """A token past int64 was UNKNOWN (OverflowError; past int32 on PostgreSQL); 5,000 digits and
+    '²' (`str.isdigit` is true for it) were UNKNOWN (ValueError)."""
+
+    async def list_from(token: str) -> profile_pb2.ListCustomersResponse:
+        request = profile_pb2.ListCustomersRequest(signal="chronic_complainer", page_token=token)
+        response: profile_pb2.ListCustomersResponse = await rpc.stub.ListCustomers(request)
+        return response
+
+    for token in (f"{2**63}:x", f"{2**31}:x", "9" * 5000 + ":x", "²:x", "-1:x", "1:", "1", "1:a\x00"):
+        with pytest.raises(aio.AioRpcError) as err:
+            await list_from(token)
+        assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT, token[:40]
+        assert "page_token" in (err.value.details() or "")
+    assert not (await list_from(f"{2**31 - 1}:x")).customers  # the INTEGER column's largest

@@ -34,17 +34,19 @@ def encode_cursor(after: lists.After) -> str:
 
 def decode_cursor(cursor: str) -> lists.After:
     """The keyset position a cursor names; 422 naming `query.cursor` for one this API did not
-    issue (as feedback's lists answer it; it was 400)."""
+    issue (as feedback's lists answer it; it was 400), before any row is read or streamed."""
+    after = None
     try:
         value = orjson.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        count, customer_id = value
-        if not isinstance(count, int) or not isinstance(customer_id, str):
-            raise ValueError
-        return count, customer_id
-    except (ValueError, TypeError, binascii.Error, orjson.JSONDecodeError):
+        if isinstance(value, list) and len(value) == 2:
+            after = lists.keyset_after(value[0], value[1])
+    except (ValueError, binascii.Error):  # orjson.JSONDecodeError is a ValueError
+        pass
+    if after is None:
         raise Invalid(
             "The cursor is not one this API issued.", errors=[FieldError("query.cursor", "invalid")]
-        ) from None
+        )
+    return after
 
 
 @dataclass(frozen=True, slots=True)

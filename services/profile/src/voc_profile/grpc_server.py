@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -22,7 +23,7 @@ from voc_profile import contact_points, context, lists, outreach, resolution
 from voc_profile.audit import SERVICE, target_of
 from voc_profile.context import Context
 from voc_profile.facts import Reason, feedback_item
-from voc_profile.identity import InvalidIdentifier, mask_name, mask_phone, of_message
+from voc_profile.identity import InvalidIdentifier, given_name, mask_name, mask_phone, of_message
 from voc_profile.settings import Settings
 from voc_profile.signals import SIGNALS
 
@@ -39,8 +40,9 @@ class ProfileServicer(profile_pb2_grpc.ProfileServiceServicer):
         self, request: profile_pb2.ResolveCustomerRequest, context: aio.ServicerContext
     ) -> profile_pb2.ResolveCustomerResponse:
         ids = request.identifiers
-        try:
+        try:  # held to the REST schemas' rules: what REST refuses is not stored this way either
             identifiers = of_message(ids, region=self.settings.default_region)
+            name = given_name(ids.name, strict=True)
         except InvalidIdentifier as exc:
             raise Invalid(f"{exc.field}: {exc}") from None
         if not identifiers:
@@ -49,7 +51,7 @@ class ProfileServicer(profile_pb2_grpc.ProfileServiceServicer):
             res = await resolution.resolve(
                 session,
                 identifiers=identifiers,
-                name=ids.name or None,
+                name=name,
                 create_if_missing=request.create_if_missing,
             )
         return profile_pb2.ResolveCustomerResponse(customer_id=res.customer_id or "", created=res.created)
@@ -103,7 +105,7 @@ class ProfileServicer(profile_pb2_grpc.ProfileServiceServicer):
             ctx = await context.context_for(
                 self.database,
                 identifiers=ids,
-                name=i.name or None,
+                name=given_name(i.name, strict=False),
                 settings=self.settings,
                 current=current,
                 trigger=f"feedback {request.current_feedback.feedback_id}".strip(),
@@ -129,7 +131,13 @@ class ProfileServicer(profile_pb2_grpc.ProfileServiceServicer):
         self, request: profile_pb2.GetOutreachReportRequest, context: aio.ServicerContext
     ) -> profile_pb2.GetOutreachReportResponse:
         """The outreach report for the stores the caller (feedback's dashboard) checked."""
-        if request.from_ms and request.to_ms and request.to_ms <= request.from_ms:
+        # 0 is unset; the others within the period REST's `from`/`to` accept.
+        since = request.from_ms / 1000 if request.from_ms else None
+        until = request.to_ms / 1000 if request.to_ms else None
+        for bound, name in ((since, "from_ms"), (until, "to_ms")):
+            if bound is not None:
+                outreach.check_period_bound(bound, field=name)
+        if since is not None and until is not None and until <= since:
             raise Invalid("to_ms must be after from_ms")
         stores = None if request.every_store else tuple(request.store_ids)
         async with self.database.session() as session:
@@ -137,15 +145,16 @@ class ProfileServicer(profile_pb2_grpc.ProfileServiceServicer):
                 session,
                 stores=stores,
                 window_days=self.settings.churn_window_days,
-                since=request.from_ms / 1000 if request.from_ms else None,
-                until=request.to_ms / 1000 if request.to_ms else None,
+                since=since,
+                until=until,
             )
 
         return profile_pb2.GetOutreachReportResponse(
             rows=[_report_row(r) for r in found.rows],
             window_days=found.window_days,
-            from_ms=int(found.since * 1000),
-            to_ms=int(found.until * 1000),
+            # Rounded, not truncated: 1234.567 * 1000 is 1234566.99...
+            from_ms=round(found.since * 1000),
+            to_ms=round(found.until * 1000),
         )
 
     async def ListCustomers(
@@ -199,11 +208,17 @@ async def _until_deadline(items: Sequence[asyncio.Future[Any]], remaining: float
 
 
 def decode_page_token(token: str) -> lists.After:
-    """The keyset position a ListCustomers page token names ("<count>:<customer id>")."""
+    """The keyset position a ListCustomers page token names ("<count>:<customer id>"); its
+    values are checked as a REST cursor's are (`lists.keyset_after`)."""
     count, sep, customer_id = token.partition(":")
-    if not sep or not count.isdigit() or not customer_id:
+    # ASCII digits only ('²'.isdigit() is true), and few enough for int() to take.
+    after = lists.keyset_after(int(count), customer_id) if sep and _COUNT.fullmatch(count) else None
+    if after is None:
         raise Invalid("page_token is not one this service issued")
-    return int(count), customer_id
+    return after
+
+
+_COUNT = re.compile(r"[0-9]{1,10}")
 
 
 def _report_row(row: outreach.ReportRow) -> profile_pb2.OutreachReportRow:

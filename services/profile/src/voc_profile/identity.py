@@ -15,6 +15,16 @@ from voc_platform.masking import mask_name as mask_name  # re-exported: profile 
 _KR_MOBILE = re.compile(r"(?:\+82[- ]?|0)10[- .]?(\d{4})[- .]?(\d{4})")
 
 
+# The longest each identifier (stripped, as REST strips it) and a name may be: the REST schemas'
+# limits (`voc_profile.schemas`), which `normalize` holds gRPC and events to as well.
+LOYALTY_ID_MAX = 64
+PHONE_MAX = 32
+EMAIL_MAX = 254
+CHANNEL_USER_ID_MAX = 128  # REST's app_user_id
+CHANNEL_MAX = 32
+NAME_MAX = 100
+
+
 class InvalidIdentifier(ValueError):
     def __init__(self, field: str, message: str) -> None:
         super().__init__(message)
@@ -56,25 +66,65 @@ def normalize(
 ) -> list[tuple[str, str]]:
     """(kind, value) pairs, strongest first: loyalty id, phone, e-mail, channel id.
 
-    A malformed phone or e-mail raises `InvalidIdentifier`; given `dropped`, it is left out
-    instead (its field name appended there) and the others still count: a typo in the phone
-    must not make a known e-mail anonymous."""
+    A malformed phone or e-mail, or any identifier REST would refuse (too long, a NUL), raises
+    `InvalidIdentifier`; given `dropped`, it is left out instead (its field name appended there)
+    and the others still count: a typo in the phone must not make a known e-mail anonymous."""
     found: list[tuple[str, str]] = []
-    if loyalty_id.strip():
-        found.append(("loyalty", loyalty_id.strip()))
-    if phone.strip():
+    if value := _usable(loyalty_id, "loyalty_id", LOYALTY_ID_MAX, dropped):
+        found.append(("loyalty", value))
+    if value := _usable(phone, "phone", PHONE_MAX, dropped):
         try:
-            found.append(("phone", normalize_phone(phone, region=region)))
+            found.append(("phone", normalize_phone(value, region=region)))
         except InvalidIdentifier as exc:
             _drop(exc, dropped)
-    if email.strip():
+    if value := _usable(email, "email", EMAIL_MAX, dropped):
         try:
-            found.append(("email", normalize_email(email)))
+            found.append(("email", normalize_email(value)))
         except InvalidIdentifier as exc:
             _drop(exc, dropped)
-    if channel_user_id.strip():
-        found.append(("channel", f"{channel or 'any'}:{channel_user_id.strip()}"))
+    if value := _usable(channel_user_id, "channel_user_id", CHANNEL_USER_ID_MAX, dropped):
+        try:
+            kind = checked_text(channel, field="channel", limit=CHANNEL_MAX) or "any"
+            found.append(("channel", f"{kind}:{value}"))
+        except InvalidIdentifier as exc:
+            _drop(exc, dropped)
     return found
+
+
+def _usable(raw: str, field: str, limit: int, dropped: list[str] | None) -> str:
+    """`raw` stripped when REST would take it (`checked_text`); "" for none, or (given
+    `dropped`) for one it would refuse."""
+    value = raw.strip()
+    if value:
+        try:
+            checked_text(value, field=field, limit=limit)
+        except InvalidIdentifier as exc:
+            _drop(exc, dropped)
+            return ""
+    return value
+
+
+def checked_text(value: str, *, field: str, limit: int) -> str:
+    """`value` when REST would take it for `field` (at most `limit` characters, no NUL, which
+    PostgreSQL cannot store and REST refuses); InvalidIdentifier naming `field` otherwise."""
+    if len(value) > limit:
+        raise InvalidIdentifier(field, f"at most {limit} characters")
+    if "\x00" in value:
+        raise InvalidIdentifier(field, "must not contain NUL characters (U+0000)")
+    return value
+
+
+def given_name(name: str, *, strict: bool) -> str | None:
+    """The name a message gives (None for none), held to REST's rules (`checked_text`): refused
+    (InvalidIdentifier) when `strict`, else left out, as a malformed identifier is on a lookup."""
+    if not name:
+        return None
+    try:
+        return checked_text(name, field="name", limit=NAME_MAX)
+    except InvalidIdentifier:
+        if strict:
+            raise
+        return None
 
 
 def _drop(exc: InvalidIdentifier, dropped: list[str] | None) -> None:

@@ -347,7 +347,12 @@ def _epoch(value: str | float | int) -> float:
         return float(text)
     except ValueError:
         pass
-    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:  # its own message is Python's ("offset must be a timedelta strictly ...")
+        raise ValueError(
+            "visited_at is not an ISO 8601 date-time with a valid offset (e.g. 2025-03-01T12:30:00+09:00)"
+        ) from None
     if moment.tzinfo is None:
         raise ValueError("visited_at needs a time zone (e.g. 2025-03-01T12:30:00+09:00)")
     return moment.timestamp()

@@ -22,6 +22,23 @@ from voc_profile.signals import SIGNALS
 # Where a page ends: (complaint count, customer id) of its last customer.
 After = tuple[int, str]
 EXPORT_PAGE = 500
+# What a keyset position may hold: the count is compared with an INTEGER column, signed 32-bit
+# on PostgreSQL (a count past int64 overflowed SQLite's driver, past int32 asyncpg's: 500, or a
+# CSV export cut off mid-body); the id is a customer id (NUL cannot go to PostgreSQL).
+_COUNT_RANGE = range(-(2**31), 2**31)
+_CUSTOMER_ID_MAX = 36
+
+
+def keyset_after(count: object, customer_id: object) -> After | None:
+    """The keyset position a decoded REST cursor or gRPC page token names, or None when its
+    values are none this service issues (each caller refuses it naming its own field)."""
+    if isinstance(count, bool) or not isinstance(count, int) or count not in _COUNT_RANGE:
+        return None
+    if not isinstance(customer_id, str) or not 0 < len(customer_id) <= _CUSTOMER_ID_MAX:
+        return None
+    if "\x00" in customer_id:
+        return None
+    return count, customer_id
 
 
 @dataclass(frozen=True, slots=True)

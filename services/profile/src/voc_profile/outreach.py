@@ -9,6 +9,7 @@ import dataclasses
 import time
 from collections import defaultdict
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from sqlalchemy import exists, func, or_, select, true
@@ -357,6 +358,22 @@ class Report:
     window_days: int
     since: float
     until: float
+
+
+#: The instants a report's period may start or end at (epoch seconds): those a date-time names,
+#: years 0001 to 9999 in UTC. REST's `from`/`to` and gRPC's `from_ms`/`to_ms` alike; a gRPC
+#: bound of 2**63-1 ms was echoed back rounded past int64 and failed the call.
+PERIOD_EARLIEST = datetime.min.replace(tzinfo=UTC).timestamp()
+PERIOD_LATEST = datetime.max.replace(tzinfo=UTC).timestamp()
+
+
+def check_period_bound(epoch: float, *, field: str) -> None:
+    """Invalid, naming `field`, for a report period bound outside the years 0001 to 9999 (UTC)."""
+    if not PERIOD_EARLIEST <= epoch <= PERIOD_LATEST:
+        raise Invalid(
+            f"{field} must fall within the years 0001 to 9999 (UTC).",
+            errors=[FieldError(field, "between 0001-01-01 and 9999-12-31 (UTC)")],
+        )
 
 
 def _ratio(part: int, whole: int) -> float | None:

@@ -10,14 +10,16 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from voc_platform.fields import DirectoryId, OptionalDirectoryId
 from voc_platform.moments import checked_event_time
+from voc_profile.identity import CHANNEL_USER_ID_MAX, EMAIL_MAX, LOYALTY_ID_MAX, NAME_MAX, PHONE_MAX
 from voc_profile.signals import SIGNALS
 
 Tier = Annotated[str, Field(pattern=r"^(basic|silver|gold|vip)$")]
 Relation = Annotated[str, Field(pattern=r"^(owner|driver|family_member)$")]
 # The identifiers a customer record and a visit row may carry, as raw input (normalised later).
-LoyaltyId = Annotated[str, Field(max_length=64)]
-Phone = Annotated[str, Field(max_length=32)]
-Email = Annotated[str, Field(max_length=254)]
+# Their limits are identity's, which gRPC and events are held to too.
+LoyaltyId = Annotated[str, Field(max_length=LOYALTY_ID_MAX)]
+Phone = Annotated[str, Field(max_length=PHONE_MAX)]
+Email = Annotated[str, Field(max_length=EMAIL_MAX)]
 
 
 class CustomerIn(BaseModel):
@@ -28,10 +30,10 @@ class CustomerIn(BaseModel):
     loyalty_id: LoyaltyId | None = None
     phone: Phone | None = None
     email: Email | None = None
-    app_user_id: Annotated[str, Field(max_length=128)] | None = None
-    name: Annotated[str, Field(max_length=100)] | None = None
+    app_user_id: Annotated[str, Field(max_length=CHANNEL_USER_ID_MAX)] | None = None
+    name: Annotated[str, Field(max_length=NAME_MAX)] | None = None
     tier: Tier | None = None
-    lifetime_value: Annotated[float, Field(ge=0, le=1e13)] | None = None
+    lifetime_value: Annotated[float, Field(ge=0, le=1e13, allow_inf_nan=False)] | None = None
     preferred_language: Annotated[str, Field(pattern=r"^(ko|en)$")] | None = None
     home_store_id: OptionalDirectoryId = None
     contact_consent: bool | None = None
@@ -62,8 +64,16 @@ class VisitIn(BaseModel):
     phone: Phone | None = None
     email: Email | None = None
     store_id: DirectoryId
-    visited_at: str | float
-    amount: Annotated[float, Field(ge=0, le=1e12)] = 0.0
+    visited_at: str | float  # ISO 8601 with an offset, or epoch seconds (`importer.parse_time`)
+    amount: Annotated[float, Field(ge=0, le=1e12, allow_inf_nan=False)] = 0.0
+
+    @field_validator("visited_at", mode="before")
+    @classmethod
+    def _not_a_boolean(cls, value: object) -> object:
+        # A JSON Lines `true` would be read as 1.0 (epoch 1970) and refused for its date.
+        if isinstance(value, bool):
+            raise ValueError("visited_at must be a string or a number, not a boolean")
+        return value
 
 
 class CheckinCustomer(BaseModel):
@@ -87,7 +97,7 @@ class CheckinIn(BaseModel):
     store_id: DirectoryId
     customer: CheckinCustomer
     occurred_at: datetime | None = None  # default: now
-    amount: Annotated[float, Field(ge=0, le=1e12)] | None = None
+    amount: Annotated[float, Field(ge=0, le=1e12, allow_inf_nan=False)] | None = None
     channel: CheckinChannel = "pos"
 
     @field_validator("occurred_at")

@@ -152,6 +152,9 @@ async def outreach_report(
     # Read as feedback reads a period (a number was taken for epoch seconds: `?to=0.5` was 1970).
     start = query_instant(since, "from") if since else None
     end = query_instant(until, "to") if until else None
+    for bound, name in ((start, "query.from"), (end, "query.to")):
+        if bound is not None:
+            outreach.check_period_bound(bound, field=name)
     if start is not None and end is not None and end <= start:
         raise Invalid("'to' must be after 'from'.", errors=[FieldError("query.to", "before 'from'")])
     found = await outreach.report(
