@@ -123,6 +123,21 @@ def test_another_stores_alert_is_invisible(running_system: RunningSystem, alert:
         assert r.status_code == 200
 
 
+def test_before_takes_only_an_alert_id(running_system: RunningSystem, alert: dict[str, Any]) -> None:
+    """`before` is the `next_before` of a page: an alert id. Any text was compared with the ids,
+    so "zzzz" answered every alert and "0" none, both 200; now 422 naming query.before."""
+    url, headers = f"{running_system.url('notify')}/v1/alerts", alert["headers"]
+    for before in ("zzzz", "0", "", alert["id"].upper(), alert["id"] + "0", alert["id"][:-1] + "g"):
+        body = problem(httpx.get(url, params={"before": before}, headers=headers), 422)
+        assert [e["field"] for e in body["errors"]] == ["query.before"], before
+    # An alert id pages as before: older alerts only.
+    older = httpx.get(url, params={"before": alert["id"]}, headers=headers)
+    assert older.status_code == 200, older.text
+    assert all(a["id"] < alert["id"] for a in older.json()["alerts"])
+    newest = httpx.get(url, params={"before": "ffffffff-ffff-7fff-bfff-ffffffffffff"}, headers=headers)
+    assert alert["id"] in [a["id"] for a in newest.json()["alerts"]]
+
+
 def test_resolve_needs_outcome_and_replays_are_idempotent(
     running_system: RunningSystem, alert: dict[str, Any]
 ) -> None:

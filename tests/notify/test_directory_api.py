@@ -82,6 +82,27 @@ def test_stores_take_quiet_hours_and_reject_bad_zones_and_times(
     assert quiet["pattern"] == "^([01][0-9]|2[0-3]):([0-5][0-9])$"
 
 
+def test_stores_refuse_a_zone_area_or_a_name_no_zone_file_has(
+    running_system: RunningSystem, directory: str
+) -> None:
+    """ "America" is a directory of the tz database (ZoneInfo raised IsADirectoryError: a 500);
+    every such name is a 422 naming the field, and nothing is written."""
+    bad = [
+        {**STORE, "id": "zone-1", "timezone": "America"},
+        {**STORE, "id": "zone-2", "timezone": "Asia/../America"},
+        {**STORE, "id": "zone-3", "timezone": "Asia/"},
+        {**STORE, "id": "zone-4", "timezone": "a/" * 31},
+    ]
+    url = f"{directory}/v1/admin/stores"
+    body = problem(httpx.put(url, headers=admin(running_system), json=bad), 422)
+    assert {e["field"] for e in body["errors"]} == {f"body.{i}.timezone" for i in range(4)}
+    too_long = [{**STORE, "id": "zone-5", "timezone": "x" * 300}]
+    body = problem(httpx.put(url, headers=admin(running_system), json=too_long), 422)
+    assert {e["field"] for e in body["errors"]} == {"body.0.timezone"}
+    ids = {s["id"] for s in httpx.get(url, headers=admin(running_system)).json()}
+    assert not ids & {f"zone-{i}" for i in range(1, 6)}, "nothing written"
+
+
 def test_csv_import_hashes_passwords_and_keeps_them_on_update(
     running_system: RunningSystem, directory: str
 ) -> None:
@@ -164,6 +185,46 @@ def test_csv_import_reports_every_bad_row_and_imports_nothing(
     problem(httpx.post(url, headers=csv_headers, content="id,name\n\xff".encode("latin-1")), 400)
     problem(httpx.post(url, headers=admin(running_system), json=[{"id": "x"}]), 415)
     problem(httpx.post(url, headers={"Content-Type": "text/csv"}, content=STAFF_CSV.encode()), 401)
+
+
+def test_csv_import_refuses_a_repeated_column_an_oversized_cell_and_an_unclosed_quote(
+    running_system: RunningSystem, directory: str
+) -> None:
+    """A repeated column let its last cell win ("role,role" made a row that reads "staff" a
+    cx_admin); a cell over the csv limit was a 500; an unclosed quote swallowed the rest of the
+    file and was reported as missing fields. Each is refused, naming the line, nothing imported."""
+    url = f"{directory}/v1/admin/staff:import"
+    csv_headers = {**admin(running_system), "Content-Type": "text/csv"}
+    twice = "id,name,email,role,role,password\ndir-probe-2,N,p2@dir.demo,staff,cx_admin,probe-password-1\n"
+    body = problem(httpx.post(url, headers=csv_headers, content=twice.encode()), 422)
+    assert {(e["row"], e["field"], e["message"]) for e in body["errors"]} == {(1, "role", "repeated column")}
+    problem(log_in(directory, "p2@dir.demo", "probe-password-1"), 401)  # nobody was created
+
+    huge = (
+        "id,name,email,role,password\n"
+        "dir-probe-3,Fine,p3@dir.demo,staff,probe-password-1\n"
+        f'dir-probe-4,"{"x" * 140_000}",p4@dir.demo,staff,probe-password-1\n'
+    )
+    body = problem(httpx.post(url, headers=csv_headers, content=huge.encode()), 400)
+    assert body["detail"] == "Line 3: a field is longer than 131072 characters; nothing was imported."
+    assert [(e["row"], e["message"]) for e in body["errors"]] == [
+        (3, "a field is longer than 131072 characters")
+    ]
+    assert "x" * 200 not in str(body)
+
+    unclosed = (
+        "id,name,email,role,password\n"
+        "dir-probe-5,Fine,p5@dir.demo,staff,probe-password-1\n"
+        'dir-probe-6,"Open quote,p6@dir.demo,staff,probe-password-1\n'
+        "dir-probe-7,Swallowed,p7@dir.demo,staff,probe-password-1\n"
+    )
+    body = problem(httpx.post(url, headers=csv_headers, content=unclosed.encode()), 400)
+    assert [(e["row"], e["message"]) for e in body["errors"]] == [
+        (3, "a quoted field starts on this line and is never closed")
+    ]
+    assert body["detail"].startswith("Line 3: a quoted field starts on this line and is never closed")
+    for email in ("p3@dir.demo", "p5@dir.demo"):
+        problem(log_in(directory, email, "probe-password-1"), 401)  # the valid rows were not written
 
 
 def test_shifts_and_overrides_decide_who_is_on_duty(running_system: RunningSystem, directory: str) -> None:

@@ -81,6 +81,15 @@ def test_quiet_hours_end_at_the_local_end_time() -> None:
     assert duty.quiet_until(quiet_start=None, quiet_end=None, timezone="Asia/Seoul", now=MONDAY_10) is None
 
 
+def test_a_stored_zone_that_names_no_zone_falls_back_to_utc() -> None:
+    """Old rows may hold an area ("America") or garbage: ZoneInfo raised IsADirectoryError or
+    OSError for those, which stopped routing, heads-ups and plan requests alike."""
+    for name in ("America", "x" * 300, "Asia/Seoul\x00", "../etc", "", None):
+        assert duty.zone(name).key == "UTC", name
+        assert duty.on_duty(shifts=[], overrides=[], timezone=name, now=MONDAY_10)
+    assert duty.zone("Asia/Seoul").key == "Asia/Seoul"
+
+
 async def set_shifts(db: Database, staff_id: str, *slots: tuple[int, str, str]) -> None:
     async with db.transaction() as s:
         for weekday, starts, ends in slots:

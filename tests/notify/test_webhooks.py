@@ -14,13 +14,16 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
+import httpx
 import orjson
 import pytest
 from nats.aio.msg import Msg
 from sqlalchemy import func, select
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
+from tests.conftest import RunningSystem
 from tests.notify.conftest import new_alert, plan
+from tests.notify.test_alerts_api import problem
 from tests.support.webhook_receiver import WebhookReceiver
 from voc.events.v1 import events_pb2
 from voc_notify import lifecycle
@@ -531,6 +534,47 @@ async def test_a_rotated_secret_signs_from_then_on(notify_db: Database, receiver
         assert await registry_attempts(h, endpoint["id"]) == [] and await h.deliveries(endpoint["id"]) == []
 
 
+async def test_parallel_rotations_answer_only_secrets_that_sign(
+    running_system: RunningSystem, receiver: WebhookReceiver
+) -> None:
+    """20 rotations of one endpoint at once, over HTTP to the running service: each used to be a
+    200 with its own secret while only the last one stored signed anything. Rotation is a
+    compare-and-set on the secret it read: the losers are 409 problem+json and every secret
+    answered was in force when it was answered; the one in force signs."""
+    notify, admin = running_system.url("notify"), running_system.admin_headers
+    hooks = f"{notify}/v1/admin/webhooks"
+    async with httpx.AsyncClient(headers=admin, timeout=60) as client:
+        created = await client.post(hooks, json={"url": receiver.url("/race"), "events": ["*"]})
+        assert created.status_code == 201, created.text
+        endpoint_id = created.json()["id"]
+        try:
+            answers = await asyncio.gather(
+                *(client.post(f"{hooks}/{endpoint_id}/rotate-secret") for _ in range(20))
+            )
+            statuses = Counter(r.status_code for r in answers)
+            assert set(statuses) <= {200, 409} and statuses[200] >= 1, statuses
+            assert statuses[409] >= 1, f"every parallel rotation won: {statuses}"
+            for lost in (r for r in answers if r.status_code == 409):
+                assert problem(lost, 409)["detail"].startswith("The secret of webhook endpoint")
+            won = [r.json()["secret"] for r in answers if r.status_code == 200]
+            assert len(set(won)) == len(won)
+            tested = await client.post(f"{hooks}/{endpoint_id}/test")
+            assert tested.status_code == 200 and tested.json()["ok"] is True, tested.text
+            (message,) = [
+                m for m in receiver.wait_for(1, "/race") if m.webhook_id == tested.json()["delivery_id"]
+            ]
+            signing = []
+            for secret in won:
+                try:
+                    Webhook(secret).verify(message.body, message.headers)
+                    signing.append(secret)
+                except WebhookVerificationError:
+                    pass
+            assert len(signing) == 1, "the secret in force is one a rotation answered"
+        finally:
+            await client.delete(f"{hooks}/{endpoint_id}")
+
+
 async def test_other_services_events_are_heard_once(notify_db: Database, receiver: WebhookReceiver) -> None:
     """The consumer's write (deliveries and the processed mark in one transaction): a redelivery
     enqueues nothing more. (Through NATS end to end: tests/e2e/test_webhooks.py.)"""
@@ -672,6 +716,18 @@ def test_the_catalog_covers_every_type_and_masks_what_identifies() -> None:
 def test_with_no_allowlist_only_https_to_public_addresses(url: str, why: str) -> None:
     with pytest.raises(UrlRefused, match=why):
         WebhookTargets(()).parse(url)
+
+
+def test_a_refusal_reads_in_a_urls_words() -> None:
+    """The push endpoint checks say "endpoint"; a webhook's refusal says "URL", once: a plain
+    replace answered "url: ambiguous URL URL" for https://xn--zz.com/."""
+    targets = WebhookTargets(())
+    with pytest.raises(UrlRefused) as refused:
+        targets.parse("https://xn--zz.com/")
+    assert str(refused.value) == "ambiguous URL"
+    with pytest.raises(UrlRefused) as refused:
+        targets.parse("https://user:pw@hooks.example.com/x")
+    assert str(refused.value) == "userinfo in URL not allowed"
 
 
 async def test_names_are_resolved_and_checked_at_registration_and_at_every_connection() -> None:

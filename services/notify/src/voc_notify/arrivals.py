@@ -11,12 +11,11 @@ import time
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import bindparam, select
 
 from voc.events.v1 import events_pb2
-from voc_notify import masking
+from voc_notify import duty, masking
 from voc_notify.alerts import NewAlert, create_alert_sync
 from voc_notify.facts import CustomerContext, Plan
 from voc_notify.models import Alert, Store
@@ -120,10 +119,7 @@ def reasons(arrival: Arrival, language: str, *, now: float | None = None) -> lis
 
 def day_key(arrival: Arrival, store: Store) -> str:
     """`heads_up:<customer>:<store>:<local date of the check-in>`: one heads-up a day."""
-    try:
-        zone = ZoneInfo(store.timezone or "UTC")
-    except (KeyError, ValueError):
-        zone = ZoneInfo("UTC")
+    zone = duty.zone(store.timezone)
     day = datetime.fromtimestamp(arrival.occurred_at or time.time(), zone).date().isoformat()
     return f"heads_up:{arrival.customer_id}:{store.id}:{day}"
 

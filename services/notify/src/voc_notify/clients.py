@@ -7,7 +7,6 @@ import logging
 import time
 from dataclasses import replace
 from datetime import datetime
-from zoneinfo import ZoneInfo
 
 import grpc
 from grpc import aio
@@ -36,6 +35,7 @@ from voc_notify.facts import (
 from voc_notify.models import Store
 from voc_notify.settings import Settings
 from voc_platform.grpc import Coalescing, ItemFailed, client_channel
+from voc_platform.timezones import known_zone
 
 log = logging.getLogger(__name__)
 #: The languages staff may read (the directory's `language`).
@@ -182,9 +182,7 @@ def _plan_request(
             household_relation=context.household_relation,
         )
     tz = (store.timezone if store is not None else None) or "Asia/Seoul"
-    try:
-        ZoneInfo(tz)
-    except (KeyError, ValueError):
+    if known_zone(tz) is None:  # an old row's unknown zone must not stop the plan
         tz = "UTC"
     return actions_pb2.GetActionPlanRequest(
         feedback=facts,

@@ -10,7 +10,8 @@ import asyncio
 import csv
 import io
 import time
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any, NoReturn
 
@@ -21,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from voc_notify import duty, routing
 from voc_notify.auth import hash_password, manages, revoke_sessions, verify_password
-from voc_notify.errors import CsvRejected, RowError
+from voc_notify.errors import CsvRejected, CsvUnreadable, RowError
 from voc_notify.models import STORE_COLUMNS, Shift, ShiftOverride, Staff, Store
 from voc_notify.schemas import DepartmentId, NewPassword, OverrideIn, Role, ShiftIn, StaffIn, StoreIn
 from voc_platform.audit import Audit
@@ -420,28 +421,58 @@ class StaffCsvRow(BaseModel):
     department_id: DepartmentId | None = None  # as `StaffIn.department_id`
 
 
+def _csv_records(text: str) -> Iterator[tuple[int, list[str]]]:
+    """(the line a record starts on, its cells); CsvUnreadable where the csv reader cannot go on.
+    Strict, as profile's importer: an unclosed quote is an error, not the rest of the file read
+    as one cell, and a cell over the csv module's limit is a refusal naming its line, not a 500."""
+    reader = csv.reader(io.StringIO(text.removeprefix("\ufeff")), strict=True)
+    while True:
+        start = reader.line_num + 1
+        try:
+            values = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            message = str(exc)
+            if message == "unexpected end of data":
+                message = "a quoted field starts on this line and is never closed"
+            elif message.startswith("field larger than field limit"):
+                message = f"a field is longer than {csv.field_size_limit()} characters"
+            else:
+                message = f"not readable as CSV ({message})"
+            raise CsvUnreadable(line=start, message=message) from None
+        yield start, values
+
+
 def parse_staff_csv(text: str) -> tuple[list[tuple[int, StaffCsvRow]], list[RowError]]:
-    """Rows and per-row errors (`row` is the line number in the file, the header being 1)."""
-    reader = csv.DictReader(io.StringIO(text.removeprefix("\ufeff")))
-    header = [h.strip() for h in reader.fieldnames or []]
+    """Rows and per-row errors (`row` is the line a record starts on, the header being 1);
+    CsvUnreadable when the file cannot be read as CSV at all."""
+    records = _csv_records(text)
+    first = next(records, None)
+    header = [h.strip() for h in (first[1] if first is not None else [])]
     missing = sorted(CSV_REQUIRED - set(header))
     unknown = sorted(set(header) - set(CSV_COLUMNS))
-    if missing or unknown:
+    # A repeated column is refused, never resolved: with "role,role" the last cell won, so a row
+    # reading "staff" to a reviewer made the member a cx_admin.
+    repeated = sorted(h for h, n in Counter(header).items() if n > 1)  # linear: a header may be long
+    if missing or unknown or repeated:
         return [], [
             *(RowError(1, c, "required column is missing") for c in missing),
             *(RowError(1, c, "unknown column") for c in unknown),
+            *(RowError(1, c, "repeated column") for c in repeated),
         ]
-    reader.fieldnames = header
     rows: list[tuple[int, StaffCsvRow]] = []
     errors: list[RowError] = []
-    for record in reader:
-        line = reader.line_num
-        if None in record:
+    for line, cells in records:
+        if len(cells) > len(header):
             errors.append(RowError(line, None, "more values than columns"))
             continue
         # Cells are trimmed, the password's too: spreadsheets put a space after commas, and a
         # blank one keeps the member's password (the API takes a password exactly as typed).
-        values = {k: (v or "").strip() for k, v in record.items()}
+        # A short row's missing cells are blank.
+        values = dict(
+            zip(header, [c.strip() for c in cells] + [""] * (len(header) - len(cells)), strict=True)
+        )
         if not any(values.values()):
             continue  # a blank line
         data: dict[str, Any] = {k: v for k, v in values.items() if v != ""}

@@ -11,9 +11,10 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from datetime import datetime, time, timedelta
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from voc_notify.models import Shift, ShiftOverride
+from voc_platform.timezones import known_zone
 
 #: "HH:MM", 00:00-23:59 (ASCII digits: `\d` would take any script's); the API documents declare it.
 HHMM_PATTERN = r"^([01][0-9]|2[0-3]):([0-5][0-9])$"
@@ -30,11 +31,8 @@ def parse_hhmm(value: str) -> int:
 
 
 def zone(name: str | None) -> ZoneInfo:
-    try:
-        return ZoneInfo(name or "UTC")
-    except (ZoneInfoNotFoundError, ValueError):
-        # Stores are validated on the way in; an unknown zone in old rows must not stop routing.
-        return ZoneInfo("UTC")
+    # Stores are validated on the way in; an unknown zone in old rows must not stop routing.
+    return known_zone(name or "UTC") or ZoneInfo("UTC")
 
 
 def local_time(timezone: str | None, now: float) -> datetime:

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from voc_platform.errors import Conflict, Invalid
+from voc_platform.errors import BadRequest, Conflict, Invalid
 
 
 class AlreadyAcknowledged(Conflict):
@@ -37,6 +37,18 @@ class CsvRejected(Invalid):
     def __init__(self, detail: str, *, rows: Sequence[RowError]) -> None:
         super().__init__(detail)
         self.rows = tuple(rows)
+
+    def problem_errors(self) -> list[dict[str, Any]]:
+        return [{"row": e.row, "field": e.field, "message": e.message} for e in self.rows]
+
+
+class CsvUnreadable(BadRequest):
+    """400: the CSV cannot be read on from a line (an unclosed quote, a cell over the csv limit);
+    nothing was imported. Worded as profile's importer words the same refusal."""
+
+    def __init__(self, *, line: int, message: str) -> None:
+        super().__init__(f"Line {line}: {message}; nothing was imported.")
+        self.rows = (RowError(line, None, message),)
 
     def problem_errors(self) -> list[dict[str, Any]]:
         return [{"row": e.row, "field": e.field, "message": e.message} for e in self.rows]

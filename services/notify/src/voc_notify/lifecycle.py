@@ -19,9 +19,10 @@ from voc_notify.publishing import publish
 from voc_notify.routing import Candidate, staff_for_roles
 from voc_platform.dbsync import Reader
 from voc_platform.errors import Conflict
+from voc_platform.fields import RESOLUTION_OUTCOMES
 from voc_platform.identity import Principal
 
-OUTCOMES = ("resolved", "compensated", "referred", "no_action_needed", "customer_unreachable")
+OUTCOMES = RESOLUTION_OUTCOMES
 # The alert events each case hears (one per feedback item the alert answers).
 _CaseStep = TypeVar("_CaseStep", events_pb2.AlertAcknowledged, events_pb2.AlertResolved)
 

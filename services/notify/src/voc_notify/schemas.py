@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import datetime as dt
 from typing import Annotated, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
     AfterValidator,
@@ -19,7 +18,8 @@ from voc_notify.duty import HHMM_PATTERN, parse_hhmm
 from voc_notify.lifecycle import OUTCOMES
 from voc_notify.webhooks.catalog import EVENT_TYPES
 from voc_platform import taxonomy
-from voc_platform.fields import DirectoryId, OptionalDirectoryId, Sentiment
+from voc_platform.fields import MAX_RESOLUTION_NOTE_CHARS, DirectoryId, OptionalDirectoryId, Sentiment
+from voc_platform.timezones import known_zone
 
 Role = Literal["staff", "shift_lead", "store_manager", "area_manager", "cx_admin", "analyst"]
 
@@ -125,7 +125,7 @@ class SubscriptionIn(BaseModel):
 
 class ResolveIn(Strict):
     outcome: Literal[OUTCOMES]  # type: ignore[valid-type]
-    note: Annotated[str, Field(max_length=2000)] = ""
+    note: Annotated[str, Field(max_length=MAX_RESOLUTION_NOTE_CHARS)] = ""
 
 
 class CorrectionIn(Strict):
@@ -160,10 +160,9 @@ class StoreIn(Strict):
     @field_validator("timezone")
     @classmethod
     def _known_zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(f"'{value}' is not an IANA time zone (e.g. Asia/Seoul)") from exc
+        # known_zone also refuses an area ("America") and names ZoneInfo cannot open at all.
+        if known_zone(value) is None:
+            raise ValueError(f"{value[:100]!r} is not an IANA time zone (e.g. Asia/Seoul)")
         return value
 
     @model_validator(mode="after")

@@ -31,6 +31,9 @@ from voc_platform.http import BearerDep, DatabaseDep, SessionDep, bearer_token
 from voc_platform.identity import Caller, Identity, Permission, Principal
 
 router = APIRouter(prefix="/v1/alerts", tags=["alerts"])
+#: An alert id (a lowercase UUIDv7, as `next_before` gives it). Checked, not merely compared:
+#: ids compare as text, so "zzzz" listed every alert and "0" none, both with a 200.
+ALERT_ID_PATTERN = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
 
 
 @router.get("")
@@ -39,7 +42,14 @@ async def list_alerts(
     session: SessionDep,
     status: Annotated[str | None, Query(pattern="^(open|acknowledged|resolved)$")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    before: Annotated[str | None, Query(max_length=36)] = None,
+    before: Annotated[
+        str | None,
+        Query(
+            max_length=36,
+            pattern=ALERT_ID_PATTERN,
+            description="The `next_before` of the page before (an alert id): the alerts older than it.",
+        ),
+    ] = None,
     kind: Annotated[str | None, Query(pattern="^(feedback|pattern|heads_up)$")] = None,
 ) -> dict[str, Any]:
     return await views.inbox(

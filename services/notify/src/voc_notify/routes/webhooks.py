@@ -51,11 +51,12 @@ async def delete_webhook(endpoint_id: str, database: DatabaseDep, recorder: Reco
     return Response(status_code=204)
 
 
-@router.post("/{endpoint_id}/rotate-secret", responses={404: {}})
+@router.post("/{endpoint_id}/rotate-secret", responses={404: {}, 409: {}})
 async def rotate_webhook_secret(
     endpoint_id: str, database: DatabaseDep, box: SecretBoxDep, recorder: RecorderDep
 ) -> dict[str, Any]:
-    """A new secret, in force at once and shown this once."""
+    """A new secret, in force at once and shown this once. 409 when another rotation of the
+    endpoint won the race: the secret in force is the one that call was answered."""
     return await registry.rotate_secret(database, endpoint_id=endpoint_id, box=box, recorder=recorder)
 
 

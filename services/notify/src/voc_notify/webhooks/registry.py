@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from voc_notify.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
@@ -143,12 +143,27 @@ async def delete_endpoint(database: Database, *, endpoint_id: str, recorder: Rec
 async def rotate_secret(
     database: Database, *, endpoint_id: str, box: SecretBox, recorder: Recorder | None = None
 ) -> dict[str, Any]:
-    """A new secret at once (the old one signs nothing more); answered this once."""
+    """A new secret at once (the old one signs nothing more); answered this once.
+
+    Conditional on the sealed secret read before the write: of rotations racing on one endpoint
+    one wins and the others are Conflict (409), so no caller holds a secret that was replaced
+    before it was answered (20 parallel calls gave 20 secrets, of which only one signed)."""
+    async with database.session() as session:
+        read = (await _endpoint(session, endpoint_id)).secret
     secret = new_secret()
     async with database.transaction() as session:
-        endpoint = await _endpoint(session, endpoint_id)
-        endpoint.secret = box.seal(secret)
-        endpoint.secret_rotated_at = time.time()
+        changed = await session.execute(
+            update(WebhookEndpoint)
+            .where(WebhookEndpoint.id == endpoint_id, WebhookEndpoint.secret == read)
+            .values(secret=box.seal(secret), secret_rotated_at=time.time())
+            .execution_options(synchronize_session=False)
+        )
+        if not getattr(changed, "rowcount", 0):
+            await _endpoint(session, endpoint_id)  # deleted meanwhile: 404
+            raise Conflict(
+                f"The secret of webhook endpoint {endpoint_id!r} was rotated by another request meanwhile; "
+                "the secret in force is the one that request was answered. Rotate again to replace it."
+            )
         if recorder is not None:
             await recorder.record(session, "webhook.rotate_secret", endpoint_id)
     return {"id": endpoint_id, "secret": secret}

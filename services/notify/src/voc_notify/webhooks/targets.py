@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import ipaddress
+import re
 import socket
 from collections.abc import Sequence
 from typing import Any
@@ -71,6 +72,12 @@ def _ip(host: str) -> IpAddress | None:
         return None
 
 
+def _in_url_words(message: str) -> str:
+    """A push-endpoint refusal in a webhook's words: "endpoint" is "URL", and "ambiguous endpoint
+    URL" is "ambiguous URL" (a plain replace made it "ambiguous URL URL")."""
+    return re.sub(r"\bendpoint(?: URL)?\b", "URL", message)
+
+
 class WebhookTargets:
     """The URL policy of webhook endpoints (see the module notes)."""
 
@@ -93,7 +100,7 @@ class WebhookTargets:
         try:
             parsed = parse_endpoint(url)
         except EndpointNotAllowed as exc:
-            raise UrlRefused(exc.msg.replace("endpoint", "URL")) from exc
+            raise UrlRefused(_in_url_words(exc.msg)) from exc
         address = _ip(parsed.host)
         listed = self.allowlist is not None and self.allowlist.allows(url)
         if address is not None and not is_public(address) and not listed:
@@ -104,7 +111,7 @@ class WebhookTargets:
             try:
                 return self.allowlist.parse(url)  # also: plain http only for listed loopback hosts
             except EndpointNotAllowed as exc:
-                raise UrlRefused(exc.msg.replace("endpoint", "URL")) from exc
+                raise UrlRefused(_in_url_words(exc.msg)) from exc
         if parsed.scheme != "https":
             raise UrlRefused("the URL must be https")
         return parsed.url
