@@ -15,10 +15,13 @@ from typing import Any
 import httpx
 import pytest
 from grpc import aio
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from tests.conftest import DatabaseFactory
 from voc.actions.v1 import actions_pb2_grpc
 from voc_actions import __main__ as actions_main
+from voc_actions import publishing
+from voc_actions.live import LiveLibrary
 from voc_actions.models import outbox_table
 from voc_actions.settings import Settings
 from voc_cli.nats import NatsServer
@@ -185,3 +188,55 @@ async def actions_replicas(
         for runtime in reversed(runtimes):
             with contextlib.suppress(Exception):
                 await runtime.stop()
+
+
+class PublishRace:
+    """Requests that publish at the same moment: each reads the library it works from, then waits
+    until every one has read it before any takes the publish lock. The replicas share this
+    process's event loop, so without it "parallel" requests reach the handler tens of
+    milliseconds apart, often after the first one committed: a race that did not happen."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.read = 0
+        self._racing = False  # only the calls of `run` wait for each other
+        self._go = asyncio.Event()
+        real = publishing.latest_library
+
+        async def gated(session: AsyncSession, live: LiveLibrary) -> LiveLibrary:
+            # The caller's own read comes in a fresh session; the one under the publish lock in
+            # the transaction that took it.
+            own_read = self._racing and not session.in_transaction()
+            found = await real(session, live)
+            if own_read:
+                self.read += 1
+                await self._go.wait()
+            return found
+
+        monkeypatch.setattr(publishing, "latest_library", gated)
+
+    async def run(self, calls: list[Awaitable[httpx.Response]]) -> list[httpx.Response]:
+        async def start_together() -> None:
+            await wait_until(self._all_read(len(calls)), timeout=20)
+            self._go.set()
+
+        async def together() -> list[httpx.Response]:
+            replies, _ = await asyncio.gather(asyncio.gather(*calls), start_together())
+            return replies
+
+        self.read, self._racing, self._go = 0, True, asyncio.Event()
+        try:
+            return await together()
+        finally:
+            self._racing = False
+            self._go.set()
+
+    def _all_read(self, n: int) -> Callable[[], Awaitable[bool]]:
+        async def check() -> bool:
+            return self.read >= n
+
+        return check
+
+
+@pytest.fixture
+def publish_race(monkeypatch: pytest.MonkeyPatch) -> PublishRace:
+    return PublishRace(monkeypatch)

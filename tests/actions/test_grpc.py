@@ -166,7 +166,6 @@ async def test_a_text_written_in_one_language_falls_back_to_it(actions_replicas:
     [
         ("Asia/Seoul", "restaurant-wait-time-lunch-peak", "time.hours 11:30-13:30 (12:10)"),
         ("UTC", "wait-time-default", "category=wait_time"),
-        ("Mars/Olympus_Mons", "wait-time-default", "category=wait_time"),  # unknown zone: UTC
     ],
 )
 async def test_local_time_conditions_use_the_store_time_zone(
@@ -221,3 +220,39 @@ async def test_a_batch_over_the_limit_is_refused_naming_it(actions_replicas: Rep
         await actions_replicas.a.stub.BatchGetActionPlans(too_many)
     assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert err.value.details() == "requests: at most 256 per call, got 257"
+
+
+BROKEN: list[tuple[str, dict[str, str | int]]] = [
+    ("time_zone", {"time_zone": "Mars/Olympus_Mons", "local_time_ms": SEOUL_LUNCH_MS}),
+    ("time_zone", {"time_zone": "America", "local_time_ms": SEOUL_LUNCH_MS}),  # an area, not a zone
+    ("time_zone", {"time_zone": "a" * 300, "local_time_ms": SEOUL_LUNCH_MS}),
+    ("local_time_ms", {"local_time_ms": 2**62}),
+    ("local_time_ms", {"local_time_ms": -(2**62)}),
+    ("kind", {"kind": "zzz"}),
+]
+
+
+async def test_a_request_breaking_a_rule_is_invalid_argument_naming_the_field(
+    actions_replicas: Replicas,
+) -> None:
+    asks = []
+    for field, change in BROKEN:
+        ask = request()
+        for name, value in change.items():
+            setattr(ask, name, value)
+        asks.append(ask)
+        with pytest.raises(aio.AioRpcError) as err:
+            await actions_replicas.a.stub.GetActionPlan(ask)
+        assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT, field
+        details = err.value.details() or ""
+        assert details.startswith(f"{field}: ") and len(details) < 200
+        assert "zoneinfo" not in details and ".venv" not in details  # no server paths
+    # The batch answers the same refusal for each such item, and the good item still gets its plan.
+    reply = await actions_replicas.a.stub.BatchGetActionPlans(
+        actions_pb2.BatchGetActionPlansRequest(requests=[*asks, request()])
+    )
+    assert [r.WhichOneof("result") for r in reply.results] == ["error"] * len(BROKEN) + ["response"]
+    for (field, _), result in zip(BROKEN, reply.results, strict=False):
+        assert result.error.code == grpc.StatusCode.INVALID_ARGUMENT.value[0]
+        assert result.error.message.startswith(f"{field}: ")
+        assert len(result.error.message) < 200

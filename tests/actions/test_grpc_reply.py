@@ -5,6 +5,7 @@ dataclasses, per-playbook parts cached): it must be exactly what the REST path's
 from __future__ import annotations
 
 import random
+import zoneinfo
 from collections.abc import Callable
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
@@ -15,6 +16,9 @@ from voc.actions.v1 import actions_pb2
 from voc_actions import grpc_server, plans
 from voc_actions.playbooks import Facts, Library, Plan, default_library, parse_playbooks
 from voc_bench.playbook_workload import random_request, synthesize
+from voc_platform.errors import Invalid
+
+ZONES = zoneinfo.available_timezones()
 
 
 def plan_message(plan: Plan) -> actions_pb2.Plan:
@@ -59,13 +63,11 @@ def reference_reply(
     """The request mapped onto ``plans.lookup`` the plain way, then converted to protobuf."""
     fb, cust, st = request.feedback, request.customer, request.store
     local_time = None
+    if request.time_zone and request.time_zone not in ZONES:
+        raise Invalid("unknown time zone", field="time_zone")
     if request.local_time_ms:
-        tz: ZoneInfo | type[UTC] | None = None
-        try:
-            tz = ZoneInfo(request.time_zone) if request.time_zone else None
-        except (KeyError, ValueError):
-            tz = None
-        local_time = datetime.fromtimestamp(request.local_time_ms / 1000, tz or UTC)  # type: ignore[arg-type]
+        tz = ZoneInfo(request.time_zone) if request.time_zone else None
+        local_time = datetime.fromtimestamp(request.local_time_ms / 1000, tz or UTC)
     known = (
         ("name", cust.name),
         ("tier", cust.tier),
@@ -127,8 +129,14 @@ def test_the_reply_is_the_lookup_plan(library: Callable[[], Library]) -> None:
     rng = random.Random(9)
     for _ in range(1000):
         req = odd_request(rng)
+        try:
+            expected = reference_reply(lib, req)
+        except Invalid as refused:
+            with pytest.raises(Invalid) as err:
+                grpc_server.plan_reply(lib, req)
+            assert err.value.errors[0].field == refused.errors[0].field
+            continue
         reply = grpc_server.plan_reply(lib, req)
-        expected = reference_reply(lib, req)
         assert reply == expected
         assert reply.SerializeToString(deterministic=True) == expected.SerializeToString(deterministic=True)
 
@@ -143,3 +151,40 @@ def test_cached_parts_are_not_shared_between_replies() -> None:
     second = grpc_server.plan_reply(lib, req)
     assert "intruder" not in second.plan.notify_roles
     assert second == reference_reply(lib, req)
+
+
+@pytest.mark.parametrize(
+    ("field", "change", "shown"),
+    [
+        ("time_zone", {"time_zone": "America"}, "'America'"),  # an area: a directory of the tz database
+        ("time_zone", {"time_zone": "a" * 300}, "'" + "a" * 100 + "…'"),  # too long for a file name
+        ("time_zone", {"time_zone": "../etc"}, "'../etc'"),
+        ("time_zone", {"time_zone": "Asia/Seoul\x00"}, "'Asia/Seoul\\x00'"),
+        ("local_time_ms", {"local_time_ms": 2**62}, str(2**62)),
+        ("local_time_ms", {"local_time_ms": -(2**62)}, str(-(2**62))),
+        ("local_time_ms", {"local_time_ms": grpc_server.MAX_LOCAL_TIME_MS + 1}, "outside"),
+        ("kind", {"kind": "zzz"}, "'zzz'"),
+        ("kind", {"kind": "modifier"}, "'modifier'"),  # a file kind, never matched on its own
+    ],
+)
+def test_a_request_breaking_a_rule_is_invalid_naming_the_field(
+    field: str, change: dict[str, object], shown: str
+) -> None:
+    req = random_request(random.Random(3))
+    for name, value in change.items():
+        setattr(req, name, value)
+    with pytest.raises(Invalid) as err:
+        grpc_server.plan_reply(default_library(), req)
+    assert [e.field for e in err.value.errors] == [field]
+    assert err.value.detail.startswith(f"{field}: ")
+    assert shown in err.value.detail
+    assert len(err.value.detail) < 200 and "zoneinfo" not in err.value.detail
+
+
+@pytest.mark.parametrize("zone", ["Pacific/Kiritimati", "Etc/GMT+12", "Asia/Seoul", ""])
+def test_the_first_and_last_store_clock_are_answered_in_every_zone(zone: str) -> None:
+    lib = default_library()
+    for ms in (grpc_server.MIN_LOCAL_TIME_MS, grpc_server.MAX_LOCAL_TIME_MS):
+        req = random_request(random.Random(4))
+        req.local_time_ms, req.time_zone = ms, zone
+        assert grpc_server.plan_reply(lib, req) == reference_reply(lib, req)

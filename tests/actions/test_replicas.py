@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.actions.conftest import Replica, Replicas, playbook_yaml, unique_id, wait_until
+from tests.actions.conftest import PublishRace, Replica, Replicas, playbook_yaml, unique_id, wait_until
 from tests.conftest import DatabaseFactory
 from voc.actions.v1 import actions_pb2
 from voc.common.v1 import common_pb2
@@ -164,3 +164,36 @@ async def test_replay_skips_a_publication_that_lost_a_publish_race(databases: Da
         assert len(served.library) == len(default_library()) + 1
     finally:
         await database.dispose()
+
+
+async def test_parallel_publishes_of_one_version_one_wins_and_the_others_conflict(
+    actions_replicas: Replicas, publish_race: PublishRace
+) -> None:
+    """Five admins publish version 2 of one playbook at once, through both replicas: one is
+    recorded, the others were valid on the library they started from and lost the race (409,
+    nothing written); parallel publishes of different playbooks all pass. The same stale file
+    sent later, against a library that did not change meanwhile, is the caller's own mistake (422)."""
+    a, b = actions_replicas.a, actions_replicas.b
+    pid = unique_id("race")
+    assert (await a.publish({f"{pid}.yaml": playbook_yaml(pid)})).status_code == 200
+    await wait_until(lambda: _serves(b, pid, 1))
+    files = [{f"{pid}.yaml": playbook_yaml(pid, version=2, title_en=f"Admin {n}")} for n in range(5)]
+    replies = await publish_race.run([r.publish(f) for r, f in zip((a, b, a, b, a), files, strict=True)])
+    statuses = sorted(r.status_code for r in replies)
+    assert statuses == [200, 409, 409, 409, 409], [r.text for r in replies]
+    for reply in replies:
+        if reply.status_code == 409:
+            assert reply.headers["content-type"].startswith("application/problem+json")
+            assert reply.json()["detail"] == "The library changed while this was published; read it again."
+    body = (await a.get(f"/v1/playbooks/{pid}")).json()
+    assert [v["version"] for v in body["versions"]] == [1, 2]
+
+    stale = await a.publish(files[0])
+    assert stale.status_code == 422, stale.text
+    assert "not greater than the published version 2" in stale.json()["errors"][0]["message"]
+
+    others = [unique_id("apart") for _ in range(4)]
+    replies = await publish_race.run(
+        [r.publish({f"{p}.yaml": playbook_yaml(p)}) for r, p in zip((a, b, a, b), others, strict=True)]
+    )
+    assert [r.status_code for r in replies] == [200] * 4, [r.text for r in replies]

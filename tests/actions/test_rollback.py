@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from tests.actions.conftest import ADMIN, Replica, Replicas, playbook_yaml, unique_id, wait_until
+from tests.actions.conftest import ADMIN, PublishRace, Replica, Replicas, playbook_yaml, unique_id, wait_until
 from tests.actions.test_api import assert_problem
 from voc_actions.playbooks.loader import library_path
 
@@ -110,3 +110,34 @@ async def test_the_whole_bundled_library_is_checked_in_one_call(actions_replicas
     assert len(answer.request.content) > 64 * 1024
     assert answer.status_code == 200, answer.text[:300]
     assert answer.json()["valid"] is True and len(answer.json()["playbooks"]) == len(files)
+
+
+async def test_parallel_roll_backs_one_wins_and_the_others_conflict(
+    actions_replicas: Replicas, publish_race: PublishRace
+) -> None:
+    """Five admins roll the same playbook back at once, through both replicas: one republishes,
+    each other one finds the library changed under it (409, nothing written), never a 422 about a
+    file version it did not send."""
+    a, b = actions_replicas.a, actions_replicas.b
+    pid = unique_id("race")
+    for version in (1, 2, 3):
+        assert (await a.publish({f"{pid}.yaml": playbook_yaml(pid, version=version)})).status_code == 200
+
+    async def on_b() -> bool:
+        return bool((await b.get(f"/v1/playbooks/{pid}")).json().get("version") == 3)
+
+    await wait_until(on_b)
+    replies = await publish_race.run([roll_back(r, pid, {"to_version": 2}) for r in (a, b, a, b, a)])
+    statuses = sorted(r.status_code for r in replies)
+    assert statuses == [200, 409, 409, 409, 409], [r.text for r in replies]
+    for reply in replies:
+        if reply.status_code == 409:
+            body = assert_problem(reply, 409)
+            assert body["detail"] == "The library changed while this was published; read it again."
+            assert "errors" not in body or not body["errors"]
+    body = (await a.get(f"/v1/playbooks/{pid}")).json()
+    assert [v["version"] for v in body["versions"]] == [1, 2, 3, 4]
+    assert body["title"]["en"] == "Test playbook v2"  # the second version's content
+    # Read again, the library rolls back as usual.
+    again = await roll_back(a, pid, {"to_version": 1})
+    assert again.status_code == 200, again.text

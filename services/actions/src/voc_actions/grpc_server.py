@@ -6,7 +6,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
-from zoneinfo import ZoneInfo
 
 from grpc import aio
 
@@ -14,10 +13,13 @@ from voc.actions.v1 import actions_pb2, actions_pb2_grpc
 from voc_actions.live import LiveLibrary
 from voc_actions.plans import DEFAULT_LANGUAGE, facts_of, template_values
 from voc_actions.playbooks import Library, Playbook
+from voc_actions.playbooks.model import PLAYBOOK_KINDS
 from voc_actions.playbooks.render import normalize_language, render_texts
 from voc_platform import taxonomy
+from voc_platform.errors import Invalid
 from voc_platform.grpc import check_batch_size, item_error
 from voc_platform.taxonomy_live import to_proto
+from voc_platform.timezones import known_zone
 
 SERVICE_NAME = actions_pb2.DESCRIPTOR.services_by_name["ActionsService"].full_name
 
@@ -51,30 +53,59 @@ def _fixed_part(pb: Playbook, lang: str) -> actions_pb2.Plan:
     return fixed
 
 
-def _local_time(request: actions_pb2.GetActionPlanRequest) -> datetime | None:
-    if not request.local_time_ms:
-        return None
+#: The store clocks a request may give: a day inside the years a datetime holds, so that the
+#: wall-clock time exists in every zone.
+MIN_LOCAL_TIME_MS = int(datetime(1, 1, 2, tzinfo=UTC).timestamp() * 1000)
+MAX_LOCAL_TIME_MS = int(datetime(9999, 12, 30, tzinfo=UTC).timestamp() * 1000)
+_SHOWN = 100  # a refusal quotes at most this much of what the caller sent
+
+
+def _shown(value: str) -> str:
+    return repr(value if len(value) <= _SHOWN else value[:_SHOWN] + "…")
+
+
+def checked_request(request: actions_pb2.GetActionPlanRequest) -> tuple[datetime | None, str]:
+    """The request's store clock and playbook kind, or `Invalid` naming the field (the one check
+    the unary and the batch call share: INVALID_ARGUMENT, or an item error of that code)."""
+    kind = request.kind or "plan"
+    if kind not in PLAYBOOK_KINDS:
+        raise Invalid(
+            f"kind: unknown playbook kind {_shown(kind)}; use {', '.join(PLAYBOOK_KINDS)}", field="kind"
+        )
     tz: tzinfo = UTC
     if request.time_zone:
-        try:
-            tz = ZoneInfo(request.time_zone)
-        except (KeyError, ValueError):
-            tz = UTC
-    return datetime.fromtimestamp(request.local_time_ms / 1000, tz)
+        zone = known_zone(request.time_zone)
+        if zone is None:
+            raise Invalid(
+                f"time_zone: unknown time zone {_shown(request.time_zone)}; use an IANA name (Asia/Seoul)",
+                field="time_zone",
+            )
+        tz = zone
+    ms = request.local_time_ms
+    if not ms:
+        return None, kind
+    if not MIN_LOCAL_TIME_MS <= ms <= MAX_LOCAL_TIME_MS:
+        raise Invalid(
+            f"local_time_ms: {ms} is outside {MIN_LOCAL_TIME_MS}..{MAX_LOCAL_TIME_MS} (years 1 to 9999)",
+            field="local_time_ms",
+        )
+    return datetime.fromtimestamp(ms / 1000, tz), kind
 
 
 def plan_reply(
     library: Library, request: actions_pb2.GetActionPlanRequest
 ) -> actions_pb2.GetActionPlanResponse:
     """The reply to ``request``: what ``plans.lookup`` gives, as protobuf, built without
-    the intermediate query and plan dataclasses (this is the service's hot path)."""
+    the intermediate query and plan dataclasses (this is the service's hot path); `Invalid` for a
+    request whose fields break a rule (`checked_request`)."""
+    local_time, kind = checked_request(request)
     fb = request.feedback
     cust = request.customer
     st = request.store
     signals: dict[str, bool | int] = dict(cust.signals)
     signals["repeat_count"] = cust.repeat_count
-    facts = facts_of(fb, cust, st, signals=signals, local_time=_local_time(request))
-    match = library.match(facts, request.kind or "plan")
+    facts = facts_of(fb, cust, st, signals=signals, local_time=local_time)
+    match = library.match(facts, kind)
     customer = template_values(cust.name, cust.tier, cust.last_visit, cust.repeat_count)
     store = {"name": st.name} if st.name else None
     lang, title, steps, script = render_texts(

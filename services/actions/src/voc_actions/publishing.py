@@ -48,8 +48,10 @@ async def publish(parts: PublishParts, *, files: dict[str, str], actor: Actor) -
     """Record a publication (`record_publication`) and its audit entry and, once committed,
     serve it on this replica."""
     database, live, audit = parts.database, parts.live, parts.audit
+    async with database.session() as session:
+        seen = await latest_library(session, live)
     async with database.transaction() as session:
-        published = await record_publication(session, live=live, files=files, actor=actor.name)
+        published = await record_publication(session, live=live, files=files, actor=actor.name, seen=seen)
         await audit.record(
             session,
             actor=actor,
@@ -72,9 +74,12 @@ async def roll_back(
 ) -> Published:
     """Make an earlier version of a playbook (the one before the active, or `to_version`) the
     active one again: its own file, as published then, republished as the next version (versions
-    only grow, so history keeps both), validated and recorded like any publication."""
+    only grow, so history keeps both), validated and recorded like any publication. Worked out
+    from the database's latest library; `Conflict` when another publication overtook it."""
     database, live, audit = parts.database, parts.live, parts.audit
-    versions = live.library.versions(playbook_id)
+    async with database.session() as session:
+        seen = await latest_library(session, live)
+    versions = seen.library.versions(playbook_id)
     if not versions:
         raise NotFound(f"No playbook '{playbook_id}'.")
     active = versions[-1]
@@ -90,7 +95,7 @@ async def roll_back(
         raise Conflict(f"{playbook_id} version {wanted} has no file to republish.")
     async with database.transaction() as session:
         published = await record_publication(
-            session, live=live, files={earlier.source_file: text}, actor=actor.name
+            session, live=live, files={earlier.source_file: text}, actor=actor.name, seen=seen
         )
         await audit.record(
             session,
@@ -109,15 +114,29 @@ async def roll_back(
 
 
 async def record_publication(
-    session: AsyncSession, *, live: LiveLibrary, files: dict[str, str], actor: str
+    session: AsyncSession,
+    *,
+    live: LiveLibrary,
+    files: dict[str, str],
+    actor: str,
+    seen: LiveLibrary | None = None,
 ) -> Published:
     """Validate, then record a publication and its event; raises PlaybooksRejected, nothing written.
 
     Validation runs against the database's latest publication, not this replica's copy, which
-    may lag by one event: a version check against a stale set could accept a regress.
+    may lag by one event: a version check against a stale set could accept a regress. `seen` is
+    the library the caller's files were made against (read before the lock): files that were
+    valid on it but not on a newer publication lost a race, a `Conflict` rather than the caller's
+    own mistake.
     """
     await lock_publications(session)
-    parsed, merged = await _checked(session, live=live, files=files)
+    latest = await latest_library(session, live)
+    try:
+        parsed, merged = checked_on(latest.library, files)
+    except PlaybooksRejected:
+        if _overtaken(seen, latest, files):
+            raise Conflict(OVERTAKEN) from None
+        raise
     pub = Publication(
         published_at=time.time(),
         published_by=actor,
@@ -138,16 +157,24 @@ async def record_publication(
     return Published(merged, pub.id, parsed.playbooks)
 
 
-async def _checked(
-    session: AsyncSession, *, live: LiveLibrary, files: dict[str, str]
-) -> tuple[Library, Library]:
-    """The files' playbooks and the library they would make: parsing and the version check
-    against the latest publication are what can reject them (PlaybooksRejected)."""
+#: The refusal of a publication that another one overtook between reading the library and the lock.
+OVERTAKEN = "The library changed while this was published; read it again."
+
+
+async def latest_library(session: AsyncSession, live: LiveLibrary) -> LiveLibrary:
+    """The database's latest publication: this replica's copy when it serves that one (the usual
+    case, one query), else every publication replayed."""
+    latest = await latest_publication_id(session)
+    if latest == live.publication_id:
+        return LiveLibrary(library=live.library, publication_id=latest)
+    return await rebuild(session)
+
+
+def checked_on(base: Library, files: dict[str, str]) -> tuple[Library, Library]:
+    """The files' playbooks and the library they would make on `base`: parsing and the version
+    check are what can reject them (PlaybooksRejected)."""
     try:
         parsed = parse_playbooks(sorted(files.items()))
-        base = live.library
-        if await latest_publication_id(session) != live.publication_id:
-            base = (await rebuild(session)).library
         merged = base.with_published(parsed)
     except PlaybookValidationError as exc:
         raise PlaybooksRejected(exc.problems) from exc
@@ -164,11 +191,23 @@ async def _checked(
     return parsed, merged
 
 
+def _overtaken(seen: LiveLibrary | None, latest: LiveLibrary, files: dict[str, str]) -> bool:
+    """Whether files refused on `latest` were valid on the `seen` library a newer one replaced."""
+    if seen is None or seen.publication_id == latest.publication_id:
+        return False
+    try:
+        checked_on(seen.library, files)
+    except PlaybooksRejected:
+        return False
+    return True
+
+
 async def validate(parts: PublishParts, *, files: dict[str, str]) -> list[Playbook]:
     """What publishing `files` now would add, or PlaybooksRejected with every problem by file,
     line and field; nothing is written (the console's check before it publishes)."""
     async with parts.database.session() as session:
-        parsed, _ = await _checked(session, live=parts.live, files=files)
+        latest = await latest_library(session, parts.live)
+    parsed, _ = checked_on(latest.library, files)
     return list(parsed.playbooks)
 
 

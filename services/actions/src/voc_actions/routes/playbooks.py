@@ -66,14 +66,16 @@ async def roll_back(
     playbook_id: str, caller: PlaybookPublisher, parts: PublishPartsDep, body: RollbackIn | None = None
 ) -> dict[str, Any]:
     """Make the version before the active one (or `to_version`) active again, republished as the
-    next version; 409 when there is no earlier version."""
+    next version; 409 when there is no earlier version, or another publication overtook it."""
     published = await publishing.roll_back(
         parts, playbook_id=playbook_id, to_version=(body or RollbackIn()).to_version, actor=caller.actor
     )
     return _published_json(published)
 
 
-@router.put("", responses={401: {}, 403: {}, 422: {}})
+@router.put("", responses={401: {}, 403: {}, 409: {}, 422: {}})
 async def publish(body: PublishIn, caller: PlaybookPublisher, parts: PublishPartsDep) -> dict[str, Any]:
+    """Publish `files` as the next publication: 422 with every problem by file, line and field;
+    409 when another publication overtook this one (the files were valid before it)."""
     published = await publishing.publish(parts, files=body.files, actor=caller.actor)
     return _published_json(published)
