@@ -82,6 +82,30 @@ def test_the_start_report_masks_secrets_and_flags_unknown_variables() -> None:
     assert settings_report.report({"HOME": "/root"})[0].startswith("[voc] settings: the defaults")
 
 
+def test_the_start_report_compares_with_what_voc_up_would_set(tmp_path: Path) -> None:
+    """The settings review: `voc up` has defaults of its own (text logs, the console's origin,
+    the data dir's secrets), so JSON logs, an emptied console origin and the built-in admin
+    token change a `make run` system and are listed; `voc up`'s own values are not."""
+    system = System(SystemConfig.free_ports(tmp_path, nats_url="nats://127.0.0.1:4999"), environ={})
+    own = system.defaults()
+    lines = settings_report.report(
+        {
+            "VOC_LOG_FORMAT": "json",
+            "VOC_CONSOLE_ORIGINS": "",
+            "VOC_ADMIN_TOKEN": "dev-admin-token",
+            "VOC_NOTIFY_PUBLIC_URL": own["VOC_NOTIFY_PUBLIC_URL"],
+        },
+        defaults=own,
+    )
+    assert "    VOC_LOG_FORMAT=json   (all services)" in lines, lines
+    assert any(line.startswith("    VOC_CONSOLE_ORIGINS=(empty)   ") for line in lines), lines
+    assert any(line.startswith("    VOC_ADMIN_TOKEN=****   ") for line in lines), lines
+    assert not any("VOC_NOTIFY_PUBLIC_URL" in line for line in lines), lines
+    assert settings_report.report({"VOC_LOG_FORMAT": "text"}, defaults=own)[0].startswith(
+        "[voc] settings: the defaults"
+    )
+
+
 def test_the_start_says_once_how_follow_up_links_reach_customers() -> None:
     """#19: no SMTP or gateway → the line the case timelines echo; an SMTP URL is shown
     without its password."""

@@ -138,10 +138,24 @@ def cmd_demo_phone(args: argparse.Namespace) -> int:
         print(f"no demo staff with e-mail {args.email}", file=sys.stderr)
         return 1
     notify = creds["notify_url"]
-    login = httpx.post(
-        f"{notify}/v1/auth/login", json={"email": person["email"], "password": person["password"]}, timeout=10
-    )
-    login.raise_for_status()
+    try:
+        login = httpx.post(
+            f"{notify}/v1/auth/login",
+            json={"email": person["email"], "password": person["password"]},
+            timeout=10,
+        )
+    except httpx.HTTPError as exc:
+        print(
+            f"[phone] notify at {notify} does not answer ({type(exc).__name__}): is `voc up` running?",
+            file=sys.stderr,
+        )
+        return 1
+    if login.status_code != 200:
+        print(
+            f"[phone] notify refused the login of {person['email']}: HTTP {login.status_code}",
+            file=sys.stderr,
+        )
+        return 1
     token = login.json()["access_token"]
     port = args.port if args.port is not None else supervisor.demo_phone_port()
     interrupt_on_sigterm()  # from here on a `kill` cleans up as Ctrl-C does

@@ -44,7 +44,7 @@ from nats.aio.client import Client
 from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
 
-from voc_cli.supervisor import DEFAULT_PORTS, SERVICES, state_file
+from voc_cli.supervisor import DEFAULT_PORTS, SERVICES, port_setting, state_file
 from voc_platform.bus import DLQ_STREAM, EVENTS_STREAM, NatsSecurity
 from voc_platform.settings import comma_list
 
@@ -404,8 +404,8 @@ def status(args: argparse.Namespace) -> dict[str, Any]:
             known = state.get("services", {}).get(name, {})
             http_port, grpc_port = DEFAULT_PORTS[name]
             upper = name.upper()
-            http_port = int(os.environ.get(f"VOC_{upper}_HTTP_PORT", http_port))
-            grpc_port = int(os.environ.get(f"VOC_{upper}_GRPC_PORT", grpc_port))
+            http_port = port_setting(f"VOC_{upper}_HTTP_PORT", http_port, command="voc status")
+            grpc_port = port_setting(f"VOC_{upper}_GRPC_PORT", grpc_port, command="voc status")
             url = known.get("url") or f"http://127.0.0.1:{http_port}"
             grpc = known.get("grpc") or f"127.0.0.1:{grpc_port}"
             try:

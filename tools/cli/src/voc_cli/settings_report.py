@@ -68,6 +68,8 @@ def is_secret(name: str) -> bool:
 
 def shown(name: str, value: str) -> str:
     """The value as printed: secrets masked, a URL (database, SMTP, gateway) without its password."""
+    if value == "":
+        return "(empty)"
     if is_secret(name):
         return "****"
     if name.endswith("_URL"):
@@ -92,8 +94,11 @@ def _is_default(value: str, default: Any) -> bool:
         return False
 
 
-def report(environ: Mapping[str, str]) -> list[str]:
-    """The lines `voc up` prints: one per VOC_* variable set to something other than its default."""
+def report(environ: Mapping[str, str], *, defaults: Mapping[str, str] | None = None) -> list[str]:
+    """The lines `voc up` prints: one per VOC_* variable set to something other than its default,
+    which is `defaults`' value where `voc up` has its own (text logs, the console's origin, the
+    data dir's generated secrets), the services' elsewhere."""
+    own = defaults or {}
     known = known_variables()
     changed: list[str] = []
     unknown: list[str] = []
@@ -113,7 +118,7 @@ def report(environ: Mapping[str, str]) -> list[str]:
                 f"    {name}={shown(name, value)}   (ignored: voc up points each service at its own)"
             )
             continue
-        if _is_default(value, variable.default):
+        if value == own[name] if name in own else _is_default(value, variable.default):
             continue
         who = "all services" if len(variable.services) == len(SERVICES) else ", ".join(variable.services)
         changed.append(f"    {name}={shown(name, value)}   ({who})")

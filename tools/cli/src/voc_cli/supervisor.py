@@ -57,14 +57,29 @@ QUICK_EXIT_SECONDS = 10.0
 MAX_QUICK_EXITS = 5
 
 
+def port_setting(name: str, default: int, *, command: str = "voc") -> int:
+    """A port from the environment (`default` when unset or empty); an invalid one stops the
+    command with one line naming it, never a traceback."""
+    value = os.environ.get(name)
+    if value is None or value == "":
+        return default
+    try:
+        port = int(value)
+    except ValueError:
+        port = -1
+    if not 0 < port < 65536:
+        raise SystemExit(f"{command}: {name}: a port number from 1 to 65535 (got {value!r})")
+    return port
+
+
 def demo_phone_port() -> int:
     """The port of `voc demo-phone`'s local push service: VOC_DEMO_PHONE_PORT or 8049."""
-    return int(os.environ.get("VOC_DEMO_PHONE_PORT") or DEMO_PHONE_PORT)
+    return port_setting("VOC_DEMO_PHONE_PORT", DEMO_PHONE_PORT)
 
 
 def demo_inbox_port() -> int:
     """The port of `voc demo-inbox`'s local SMTP server: VOC_DEMO_INBOX_PORT or 8025."""
-    return int(os.environ.get("VOC_DEMO_INBOX_PORT") or DEMO_INBOX_PORT)
+    return port_setting("VOC_DEMO_INBOX_PORT", DEMO_INBOX_PORT)
 
 
 def default_push_hosts() -> str:

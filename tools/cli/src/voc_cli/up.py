@@ -29,20 +29,12 @@ from voc_cli.supervisor import (
     default_push_hosts,
     state_file,
 )
+from voc_cli.supervisor import port_setting as _port_setting
 
 
 def port_setting(name: str, default: int) -> int:
     """A port from the environment; an invalid one stops `voc up` with one line naming it."""
-    value = os.environ.get(name)
-    if value is None or value == "":
-        return default
-    try:
-        port = int(value)
-    except ValueError:
-        port = -1
-    if not 0 < port < 65536:
-        raise SystemExit(f"voc up: refusing to start: {name}: a port number from 1 to 65535 (got {value!r})")
-    return port
+    return _port_setting(name, default, command="voc up: refusing to start")
 
 
 def nats_unreachable(nats_url: str, *, timeout: float = 3.0) -> str | None:
@@ -65,6 +57,22 @@ def nats_unreachable(nats_url: str, *, timeout: float = 3.0) -> str | None:
     )
 
 
+def unusable_host(host: str) -> str | None:
+    """Why the servers cannot listen on VOC_HOST at all (not an address of this machine, not an
+    address), or None; a busy port is `can_listen`'s to say."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind((host.strip("[]"), 0))
+        except (OSError, ValueError) as error:
+            cause = getattr(error, "strerror", None) or error
+            return (
+                f"VOC_HOST={host!r}: the services cannot listen there ({cause}); give an address "
+                "of this machine, 127.0.0.1 or 0.0.0.0"
+            )
+    return None
+
+
 def refusal(ports: dict[str, int], *, nats_url: str | None) -> str | None:
     """Why `voc up` cannot start with these settings, before it starts anything (else each service
     would fail in its own log and `voc up` would give up on it after its restarts)."""
@@ -82,8 +90,15 @@ def refusal(ports: dict[str, int], *, nats_url: str | None) -> str | None:
     if twice:
         names = [f"{name}={port}" for name, port in ports.items() if port in twice]
         return f"one port for two listeners: {', '.join(names)}; give each its own"
-    host = os.environ.get("VOC_HOST", "127.0.0.1")
-    busy = [f"{name} {port}" for name, port in ports.items() if not can_listen(host, port)]
+    host = os.environ.get("VOC_HOST", "").strip() or "127.0.0.1"
+    if (why := unusable_host(host)) is not None:
+        return why
+    # The services listen on VOC_HOST; the nats-server voc up starts on loopback only.
+    busy = [
+        f"{name} {port}"
+        for name, port in ports.items()
+        if not can_listen("127.0.0.1" if name == "VOC_NATS_PORT" else host, port)
+    ]
     if busy:
         return (
             f"{', '.join(busy)} {'is' if len(busy) == 1 else 'are'} in use (another program listens "
@@ -148,7 +163,7 @@ def run(*, data_dir: Path, seed: bool = True) -> int:
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     what = ", ".join(SERVICES) if config.nats_url else f"nats-server and {', '.join(SERVICES)}"
     print(f"[voc] starting {what} (data in {config.data_dir})", flush=True)
-    print("\n".join(settings_report.report(os.environ)), flush=True)
+    print("\n".join(settings_report.report(os.environ, defaults=system.defaults())), flush=True)
     print(settings_report.follow_up_line(os.environ), flush=True)
     status = 0
     try:
