@@ -7,7 +7,6 @@ validation and its sessions-revoked rule (a change of role or stores ends the pe
 from __future__ import annotations
 
 import asyncio
-import csv
 import io
 import time
 from collections import Counter
@@ -26,6 +25,7 @@ from voc_notify.errors import CsvRejected, CsvUnreadable, RowError
 from voc_notify.models import STORE_COLUMNS, Shift, ShiftOverride, Staff, Store
 from voc_notify.schemas import DepartmentId, NewPassword, OverrideIn, Role, ShiftIn, StaffIn, StoreIn
 from voc_platform.audit import Audit
+from voc_platform.csvfile import CsvProblem, csv_records
 from voc_platform.db import Database
 from voc_platform.errors import Conflict, FieldError, Forbidden, Invalid, NotFound
 from voc_platform.fields import DirectoryId, OptionalDirectoryId
@@ -422,26 +422,12 @@ class StaffCsvRow(BaseModel):
 
 
 def _csv_records(text: str) -> Iterator[tuple[int, list[str]]]:
-    """(the line a record starts on, its cells); CsvUnreadable where the csv reader cannot go on.
-    Strict, as profile's importer: an unclosed quote is an error, not the rest of the file read
-    as one cell, and a cell over the csv module's limit is a refusal naming its line, not a 500."""
-    reader = csv.reader(io.StringIO(text.removeprefix("\ufeff")), strict=True)
-    while True:
-        start = reader.line_num + 1
-        try:
-            values = next(reader)
-        except StopIteration:
-            return
-        except csv.Error as exc:
-            message = str(exc)
-            if message == "unexpected end of data":
-                message = "a quoted field starts on this line and is never closed"
-            elif message.startswith("field larger than field limit"):
-                message = f"a field is longer than {csv.field_size_limit()} characters"
-            else:
-                message = f"not readable as CSV ({message})"
-            raise CsvUnreadable(line=start, message=message) from None
-        yield start, values
+    """(the line a record starts on, its cells); CsvUnreadable where the csv reader cannot go on
+    (`voc_platform.csvfile`, as profile's importer reads)."""
+    try:
+        yield from csv_records(io.StringIO(text.removeprefix("\ufeff")))
+    except CsvProblem as problem:
+        raise CsvUnreadable(line=problem.line, message=problem.message) from None
 
 
 def parse_staff_csv(text: str) -> tuple[list[tuple[int, StaffCsvRow]], list[RowError]]:

@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import asyncio
 import codecs
-import csv
 import io
 import tempfile
 from collections.abc import AsyncIterator, Iterator
 from typing import IO, Any, Literal, cast
 
 import orjson
+
+from voc_platform.csvfile import CsvProblem, csv_records
 
 Format = Literal["csv", "jsonl"]
 # The longest JSON line read (a customer is well under 2,000 characters); a CSV field is bounded
@@ -120,26 +121,12 @@ def check_structure(spooled: IO[bytes], *, fmt: Format, columns: frozenset[str])
 
 
 def _csv_records(text: IO[str]) -> Iterator[tuple[int, list[str]]]:
-    """(the line a record starts on, its fields); ImportRejected where the csv reader cannot go on.
-    Strict: an unclosed quote at the end of the file is an error, not the rest of the file read
-    as one field."""
-    reader = csv.reader(text, strict=True)
-    while True:
-        start = reader.line_num + 1
-        try:
-            values = next(reader)
-        except StopIteration:
-            return
-        except csv.Error as exc:
-            message = str(exc)
-            if message == "unexpected end of data":
-                message = "a quoted field starts on this line and is never closed"
-            elif message.startswith("field larger than field limit"):
-                message = f"a field is longer than {csv.field_size_limit()} characters"
-            else:
-                message = f"not readable as CSV ({message})"
-            raise _unreadable(start, message) from None
-        yield start, values
+    """(the line a record starts on, its fields); ImportRejected where the csv reader cannot go on
+    (`voc_platform.csvfile`: strict, an unclosed quote or an oversized field names its line)."""
+    try:
+        yield from csv_records(text)
+    except CsvProblem as problem:
+        raise _unreadable(problem.line, problem.message) from None
 
 
 def _csv_header(first: tuple[int, list[str]] | None, columns: frozenset[str]) -> list[str]:
