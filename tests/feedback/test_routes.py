@@ -79,7 +79,11 @@ async def test_a_malformed_query_is_refused_before_the_caller_is_checked(reading
         unknown = await client.get(
             "/v1/feedback/export.csv", params={"from": "2026-01-01", "x": 1}, headers=headers
         )
-        assert unknown.status_code == 422 and fields(unknown) == ["query.to"]
+        assert unknown.status_code == 422 and fields(unknown) == ["query.x"]
+        malformed = await client.get(
+            "/v1/feedback/export.csv", params={"from": "2026-01-01"}, headers=headers
+        )
+        assert malformed.status_code == 422 and fields(malformed) == ["query.to"]
         unknown = await client.get("/v1/feedback", params={"store": "s1", "from": "bad"}, headers=headers)
         assert unknown.status_code == 422 and fields(unknown) == ["query.store"]
     # The period is read once the caller is known.

@@ -38,7 +38,7 @@ def build() -> tuple[FastAPI, list[int]]:
     metrics.watch_status(app, "POST", "/things/{thing_id}", seen.append)
 
     @app.get("/things/{thing_id}")
-    async def read(thing_id: str) -> dict[str, str]:
+    async def read(thing_id: str, phone: str | None = None) -> dict[str, str]:
         return {"id": thing_id}
 
     @app.post("/things/{thing_id}")

@@ -145,16 +145,22 @@ async def rotate_secret(
 ) -> dict[str, Any]:
     """A new secret at once (the old one signs nothing more); answered this once.
 
-    Conditional on the sealed secret read before the write: of rotations racing on one endpoint
-    one wins and the others are Conflict (409), so no caller holds a secret that was replaced
-    before it was answered (20 parallel calls gave 20 secrets, of which only one signed)."""
+    Conditional on the last rotation's time read before the write (the secret's own version;
+    the secret itself is never compared in the open): of rotations racing on one endpoint one
+    wins and the others are Conflict (409), so no caller holds a secret that was replaced before
+    it was answered (20 parallel calls gave 20 secrets, of which only one signed)."""
     async with database.session() as session:
-        read = (await _endpoint(session, endpoint_id)).secret
+        rotated_at = (await _endpoint(session, endpoint_id)).secret_rotated_at
     secret = new_secret()
+    unchanged = (
+        WebhookEndpoint.secret_rotated_at.is_(None)
+        if rotated_at is None
+        else WebhookEndpoint.secret_rotated_at == rotated_at
+    )
     async with database.transaction() as session:
         changed = await session.execute(
             update(WebhookEndpoint)
-            .where(WebhookEndpoint.id == endpoint_id, WebhookEndpoint.secret == read)
+            .where(WebhookEndpoint.id == endpoint_id, unchanged)
             .values(secret=box.seal(secret), secret_rotated_at=time.time())
             .execution_options(synchronize_session=False)
         )
