@@ -214,6 +214,12 @@ Global___GetFeedbackResponse: _TypeAlias = GetFeedbackResponse  # noqa: Y015
 
 @_typing.final
 class RecordOutcomeRequest(_message.Message):
+    """Checked as notify's REST resolve is (INVALID_ARGUMENT otherwise): the ids as stored (feedback
+    and alert ids up to 36 characters, a staff id as the directory's), an outcome of
+    voc_platform.fields.RESOLUTION_OUTCOMES, a note of up to 2,000 characters, a time from
+    2000-01-01 to a few minutes ahead.
+    """
+
     DESCRIPTOR: _descriptor.Descriptor
 
     FEEDBACK_ID_FIELD_NUMBER: _builtins.int
@@ -230,10 +236,11 @@ class RecordOutcomeRequest(_message.Message):
     status: _builtins.str
     """acknowledged | resolved"""
     outcome: _builtins.str
+    """resolved | compensated | referred | no_action_needed | customer_unreachable"""
     note: _builtins.str
     at_ms: _builtins.int
     event_id: _builtins.str
-    """idempotency: the same event recorded twice changes nothing"""
+    """idempotency: the same event recorded twice changes nothing (up to 57 characters)"""
     def __init__(
         self,
         *,
