@@ -257,6 +257,11 @@ def test_a_list_setting_is_comma_separated_and_a_bad_one_refused_in_one_line(tmp
         (NotifySettings, "VOC_WEBHOOK_ALLOWED_HOSTS", "https://hooks.example.com/voc", "no scheme or path"),
         (NotifySettings, "VOC_PUSH_ALLOWED_HOSTS", "*", "bad allowlist entry"),
         (NotifySettings, "VOC_SMTP_CA_FILE", "/nonexistent/ca.pem", "no file"),
+        # Where every follow-up and push link starts (the settings review: "not a url" started).
+        (FeedbackSettings, "VOC_FEEDBACK_PUBLIC_URL", "not a url", "not a base URL"),
+        (FeedbackSettings, "VOC_NOTIFY_PUBLIC_URL", "ftp://voc.example.com", "not a base URL"),
+        (NotifySettings, "VOC_NOTIFY_PUBLIC_URL", "https://voc.example.com/?x=1", "not a base URL"),
+        (NotifySettings, "VOC_NOTIFY_PUBLIC_URL", "https://u:p@voc.example.com", "no user or password"),
     ],
 )
 def test_values_that_would_break_the_system_are_refused_naming_the_variable(

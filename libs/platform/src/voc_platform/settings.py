@@ -19,11 +19,11 @@ import ssl
 import sys
 from collections import Counter
 from pathlib import Path
-from typing import ClassVar, Literal, TypeVar
+from typing import Annotated, ClassVar, Literal, TypeVar
 from urllib.parse import urlsplit
 
 import nkeys
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
@@ -57,6 +57,27 @@ MIN_SECRET_CHARS = 32
 MIN_SECRET_BITS = 80
 MIN_SECRET_DISTINCT = 8
 HOW_TO_GENERATE = 'e.g. python3 -c "import secrets; print(secrets.token_urlsafe(32))"'
+
+
+def _base_url(value: str | None) -> str | None:
+    """A base URL that links people follow start with (`VOC_*_PUBLIC_URL`): http(s)://host[:port]
+    and a path, or empty (unset). "not a url" would start every follow-up link and push link."""
+    if not value:
+        return value
+    parts = urlsplit(value)
+    try:
+        parts.port  # noqa: B018 - raises for a port that is no number
+    except ValueError:
+        parts = parts._replace(scheme="")
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
+        raise ValueError(f"{value!r} is not a base URL (http(s)://host[:port][/path])")
+    if parts.username is not None:
+        raise ValueError("a base URL that links start with carries no user or password")
+    return value
+
+
+#: A `VOC_*_PUBLIC_URL`: where people's links point (follow-up pages, the staff app, the console).
+BaseUrl = Annotated[str, AfterValidator(_base_url)]
 
 
 def comma_list(value: str) -> list[str]:

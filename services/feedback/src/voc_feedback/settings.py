@@ -6,7 +6,7 @@ from typing import ClassVar
 from pydantic import Field, model_validator
 
 from voc_feedback.personal import MAX_TEXT_CHARS
-from voc_platform.settings import ServiceSettings
+from voc_platform.settings import BaseUrl, ServiceSettings
 
 
 class Settings(ServiceSettings):
@@ -25,7 +25,7 @@ class Settings(ServiceSettings):
     rate_limit_burst: int = Field(60, ge=1, validation_alias="VOC_FEEDBACK_RATE_LIMIT_BURST")
 
     # Follow-up links: HMAC-signed, one-time, served at {public_url}/f/{token}.
-    public_url: str | None = Field(None, validation_alias="VOC_FEEDBACK_PUBLIC_URL")
+    public_url: BaseUrl | None = Field(None, validation_alias="VOC_FEEDBACK_PUBLIC_URL")
     follow_up_secret: str = Field("", validation_alias="VOC_FEEDBACK_FOLLOW_UP_SECRET")
     follow_up_ttl_seconds: int = Field(
         14 * 24 * 3600, validation_alias="VOC_FEEDBACK_FOLLOW_UP_TTL_SECONDS", gt=0
@@ -50,8 +50,8 @@ class Settings(ServiceSettings):
     # actions (playbooks) from the browser; its CSP connect-src allows exactly these origins, and
     # those services must list the dashboard's origin in VOC_CONSOLE_ORIGINS. Empty: the same
     # origin as the dashboard (one ingress routing /v1/auth, /v1/admin, /v1/playbooks).
-    notify_public_url: str = Field("", validation_alias="VOC_NOTIFY_PUBLIC_URL")
-    actions_public_url: str = Field("", validation_alias="VOC_ACTIONS_PUBLIC_URL")
+    notify_public_url: BaseUrl = Field("", validation_alias="VOC_NOTIFY_PUBLIC_URL")
+    actions_public_url: BaseUrl = Field("", validation_alias="VOC_ACTIONS_PUBLIC_URL")
 
     @property
     def console_connect_sources(self) -> list[str]:

@@ -7,7 +7,7 @@ from urllib.parse import urlsplit
 from pydantic import Field, field_validator, model_validator
 
 from voc_notify.patterns import PatternWatch, parse_rules
-from voc_platform.settings import ServiceSettings, comma_list
+from voc_platform.settings import BaseUrl, ServiceSettings, comma_list
 
 if TYPE_CHECKING:
     from voc_notify.webpush.endpoints import PushAllowlist
@@ -27,7 +27,7 @@ class Settings(ServiceSettings):
     # Comma-separated hosts the push sender may reach; empty = the public push services.
     push_allowed_hosts: str = Field("", validation_alias="VOC_PUSH_ALLOWED_HOSTS")
     vapid_subject: str = Field("mailto:ops@frontline-voc.dev", validation_alias="VOC_VAPID_SUBJECT")
-    public_url: str = Field("", validation_alias="VOC_NOTIFY_PUBLIC_URL")
+    public_url: BaseUrl = Field("", validation_alias="VOC_NOTIFY_PUBLIC_URL")
     # A push lives at least this long at the push service, longer when escalation runs longer.
     push_min_ttl_seconds: int = Field(900, ge=0)
     delivery_max_attempts: int = Field(6, ge=1)
