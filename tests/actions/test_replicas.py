@@ -185,6 +185,9 @@ async def test_parallel_publishes_of_one_version_one_wins_and_the_others_conflic
         if reply.status_code == 409:
             assert reply.headers["content-type"].startswith("application/problem+json")
             assert reply.json()["detail"] == "The library changed while this was published; read it again."
+    # The winner may have been b: each replica serves it once its publication event arrives.
+    for replica in (a, b):
+        await wait_until(lambda r=replica: _serves(r, pid, 2))
     body = (await a.get(f"/v1/playbooks/{pid}")).json()
     assert [v["version"] for v in body["versions"]] == [1, 2]
 
@@ -197,3 +200,7 @@ async def test_parallel_publishes_of_one_version_one_wins_and_the_others_conflic
         [r.publish({f"{p}.yaml": playbook_yaml(p)}) for r, p in zip((a, b, a, b), others, strict=True)]
     )
     assert [r.status_code for r in replies] == [200] * 4, [r.text for r in replies]
+    # Both replicas caught up before the next test reads a replica's served set.
+    for replica in (a, b):
+        for other in others:
+            await wait_until(lambda r=replica, p=other: _serves(r, p, 1))

@@ -31,8 +31,14 @@ async def roll_back(replica: Replica, playbook_id: str, body: Any = None, header
 async def test_validation_answers_what_would_be_published_and_writes_nothing(
     actions_replicas: Replicas,
 ) -> None:
-    a = actions_replicas.a
+    a, b = actions_replicas.a, actions_replicas.b
     pid = unique_id("check")
+
+    # An earlier test's publication may still be on its way to a replica: start from both equal.
+    async def caught_up() -> bool:
+        return await a.live_set() == await b.live_set()
+
+    await wait_until(caught_up)
     before = await a.live_set()
     ok = await validate(a, {f"{pid}.yaml": playbook_yaml(pid)})
     assert ok.status_code == 200, ok.text
@@ -135,6 +141,13 @@ async def test_parallel_roll_backs_one_wins_and_the_others_conflict(
             body = assert_problem(reply, 409)
             assert body["detail"] == "The library changed while this was published; read it again."
             assert "errors" not in body or not body["errors"]
+
+    # The winner may have been b: a serves it once its publication event arrives.
+    async def both_serve_4() -> bool:
+        served = [(await r.get(f"/v1/playbooks/{pid}")).json().get("version") for r in (a, b)]
+        return served == [4, 4]
+
+    await wait_until(both_serve_4)
     body = (await a.get(f"/v1/playbooks/{pid}")).json()
     assert [v["version"] for v in body["versions"]] == [1, 2, 3, 4]
     assert body["title"]["en"] == "Test playbook v2"  # the second version's content
