@@ -228,7 +228,7 @@ def manifest_settings(
     optional_secrets: dict[str, str] | None = None,
 ) -> tuple[ServiceSettings, Object]:
     """The service's settings built from its Deployment's environment alone (its ConfigMaps, its
-    env; required secrets filled in with random values, optional ones left out unless
+    env, ConfigMap keys it names; required secrets filled in with random values, optional ones left out unless
     `optional_secrets` (env name → value) gives them, the mounted certificates taken from
     `certs`), and its container."""
     configs = {o["metadata"]["name"]: o.get("data", {}) for o in objects if o["kind"] == "ConfigMap"}
@@ -245,7 +245,11 @@ def manifest_settings(
                 if entry["name"] in (optional_secrets or {}):
                     patch.setenv(entry["name"], (optional_secrets or {})[entry["name"]])
                 continue
-            patch.setenv(entry["name"], entry.get("value") or secret_value(entry["name"]))
+            # A ConfigMap key is read from its ConfigMap (a public URL must be one); the rest are
+            # the Secret's, filled in with random values.
+            ref = entry.get("valueFrom", {}).get("configMapKeyRef")
+            given = configs[ref["name"]][ref["key"]] if ref else None
+            patch.setenv(entry["name"], entry.get("value") or given or secret_value(entry["name"]))
         mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
         volumes = {v["name"]: v for v in deployment["spec"]["template"]["spec"]["volumes"]}
         assert mounts["tls"] == "/etc/voc/tls"
