@@ -93,6 +93,28 @@ class ServiceParts:
     follow_taxonomy: bool = False
 
 
+async def cancel_and_wait(tasks: Sequence[asyncio.Task[Any]], *, timeout: float = 10.0) -> None:
+    """Cancel `tasks` and wait until they end, cancelling again while any runs. On Python 3.11
+    `asyncio.wait_for` can swallow a cancellation that lands as its inner call completes (nats-py's
+    connect loop, retrying a NATS that is down, then just goes on), so one cancel and an unbounded
+    gather could hang a stop for good; this gives up after `timeout`, saying which tasks still run."""
+    pending = {t for t in tasks if not t.done()}
+    deadline = time.monotonic() + timeout
+    while pending and time.monotonic() < deadline:
+        for task in pending:
+            task.cancel()
+        _, pending = await asyncio.wait(pending, timeout=0.5)
+    if pending:
+        log.warning(
+            "tasks still running after %.0f s of cancelling: %s",
+            timeout,
+            sorted(t.get_name() for t in pending),
+        )
+    for task in tasks:  # what they raised was theirs to log; read, so asyncio does not warn
+        if task.done() and not task.cancelled():
+            task.exception()
+
+
 class ServiceRuntime:
     def __init__(
         self,
@@ -313,9 +335,7 @@ class ServiceRuntime:
         log.info("%s: gRPC stopped", self.name)
         await self.bus.stop_consumers()
         log.info("%s: consumers stopped", self.name)
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await cancel_and_wait(self._tasks)
         if self.parts is not None:
             for hook in self.parts.on_stop:
                 with contextlib.suppress(Exception):
