@@ -349,6 +349,11 @@ def test_voc_up_refuses_shared_ports_odd_replicas_an_unusable_data_dir_and_no_na
             {"VOC_NATS_URL": f"nats://127.0.0.1:{free_port()}"},
             "VOC_NATS_URL: no NATS server takes a connection (nats://127.0.0.1:",
         ),
+        # Not a NATS URL: it read as "no NATS server takes a connection".
+        (
+            {"VOC_NATS_URL": f"nats://127.0.0.1:{free_port()},http://127.0.0.1:{free_port()}"},
+            "VOC_NATS_URL must start with nats://, tls://, ws:// or wss:// (each server; got 'http://",
+        ),
         # An address of no machine here: it said every port was "in use".
         ({"VOC_HOST": "10.9.9.9"}, "VOC_HOST='10.9.9.9': the services cannot listen there"),
     ]

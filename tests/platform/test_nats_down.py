@@ -79,7 +79,7 @@ async def test_intake_accepts_while_nats_is_down_and_publishes_later(
     assert not runtime.bus.connected
 
 
-@pytest.mark.parametrize("bad", ["http://x", "redis://x"])
+@pytest.mark.parametrize("bad", ["http://x", "redis://x", "nats://a:4222,http://b:4222"])
 def test_settings_refuse_a_non_nats_url(bad: str) -> None:
     with pytest.raises(ValueError, match="VOC_NATS_URL"):
         Settings(nats_url=bad)

@@ -224,6 +224,20 @@ def credential_file_problems(settings: ServiceSettings) -> list[str]:
     return problems
 
 
+NATS_URL_SCHEMES = ("nats://", "tls://", "ws://", "wss://")
+
+
+def nats_url_problem(value: str) -> str | None:
+    """Why VOC_NATS_URL (one server or a comma-separated list) is not a NATS URL, or None."""
+    for server in (s.strip() for s in value.split(",")):
+        if not server.startswith(NATS_URL_SCHEMES):
+            return (
+                "VOC_NATS_URL must start with nats://, tls://, ws:// or wss:// "
+                f"(each server; got {server[:40]!r})"
+            )
+    return None
+
+
 class ServiceSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="VOC_", extra="ignore", populate_by_name=True)
 
@@ -317,8 +331,8 @@ class ServiceSettings(BaseSettings):
     @field_validator("nats_url")
     @classmethod
     def _nats_scheme(cls, value: str) -> str:
-        if not value.startswith(("nats://", "tls://", "ws://", "wss://")):
-            raise ValueError("VOC_NATS_URL must start with nats://, tls://, ws:// or wss://")
+        if (problem := nats_url_problem(value)) is not None:
+            raise ValueError(problem)
         return value
 
     @model_validator(mode="after")

@@ -30,6 +30,7 @@ from voc_cli.supervisor import (
     state_file,
 )
 from voc_cli.supervisor import port_setting as _port_setting
+from voc_platform.settings import nats_url_problem
 
 
 def port_setting(name: str, default: int) -> int:
@@ -42,6 +43,8 @@ def nats_unreachable(nats_url: str, *, timeout: float = 3.0) -> str | None:
     None when one does. Only the socket: credentials and TLS are the services' to try. Without
     this, every service waits out the readiness wait retrying (they must, in a cluster where
     NATS may come up after them) and `voc up` gives up after a minute."""
+    if (problem := nats_url_problem(nats_url)) is not None:
+        return problem  # an http:// URL would otherwise read as "nothing listens"
     causes = []
     for server in (s.strip() for s in nats_url.split(",") if s.strip()):
         parts = urlsplit(server)
