@@ -103,7 +103,9 @@ def follow_up_form(
     return _page(
         language,
         t["title"],
-        f'<a class="lang" href="{action}?lang={other}">{t["switch"]}</a><h1>{t["title"]}</h1><p>{intro}</p>'
+        # The switch is written in the other language, and marked so (WCAG 3.1.2).
+        f'<a class="lang" href="{action}?lang={other}" lang="{other}" hreflang="{other}">{t["switch"]}</a>'
+        f"<h1>{t['title']}</h1><p>{intro}</p>"
         + (f'<p class="error" role="alert">{escape(error)}</p>' if error else "")
         + f'<form method="post" action="{action}"><input type="hidden" name="lang" value="{language}">'
         f'<fieldset><legend>{t["csat"]}</legend><div class="scale">{scale}</div></fieldset>'

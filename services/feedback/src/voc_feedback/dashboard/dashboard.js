@@ -177,10 +177,18 @@
     );
   }
 
+  // What a chart shows, as one line: its title, then each item ("—" when there is none).
+  function spokenChart(titleKey, items) {
+    return `${t(titleKey)}: ${items.length ? items.join("; ") : "—"}`;
+  }
+
   function renderTrend() {
     const W = 720, H = 212, L = 34, R = 34, B = 22, top = 22;
-    const svg = el("svg:svg", {viewBox: `0 0 ${W} ${H}`, role: "img", "data-testid": "trend-chart"});
     const days = data.trend;
+    // A chart's name carries its data, for a screen reader (role=img hides the bars' titles).
+    const svg = el("svg:svg", {viewBox: `0 0 ${W} ${H}`, role: "img", "data-testid": "trend-chart",
+      "aria-label": spokenChart("trend", days.map((d) =>
+        `${d.date}: ${d.volume}, ${t("sentiment_index")} ${num(d.sentiment_index)}`))});
     const maxVolume = Math.max(1, ...days.map((d) => d.volume));
     const slot = (W - L - R) / Math.max(1, days.length);
     const y = (v) => top + (H - top - B) * (1 - v / maxVolume);
@@ -214,7 +222,8 @@
   function renderStores() {
     const rows = data.by_store;
     const W = 400, rowH = 38, H = Math.max(1, rows.length) * rowH + 10, L = 110, span = W - L - 70;
-    const svg = el("svg:svg", {viewBox: `0 0 ${W} ${H}`, role: "img", "data-testid": "stores-chart"});
+    const svg = el("svg:svg", {viewBox: `0 0 ${W} ${H}`, role: "img", "data-testid": "stores-chart",
+      "aria-label": spokenChart("stores", rows.map((s) => `${s.store_name}: NPS ${num(s.nps)}, CSAT ${num(s.csat)}`))});
     const mid = L + span / 2;
     rows.forEach((s, i) => {
       const y = 6 + i * rowH;
@@ -242,7 +251,8 @@
     const W = 360, rowH = 20, H = Math.max(1, entries.length) * rowH + 4;
     const L = Math.min(200, Math.max(60, Math.ceil(longest) + 8));
     const max = Math.max(1, ...entries.map(([, n]) => n));
-    const svg = el("svg:svg", {viewBox: `0 0 ${W} ${H}`, role: "img", "data-testid": "category-chart"});
+    const svg = el("svg:svg", {viewBox: `0 0 ${W} ${H}`, role: "img", "data-testid": "category-chart",
+      "aria-label": spokenChart("categories", entries.map(([category, n]) => `${label(category)}: ${n}`))});
     entries.forEach(([category, n], i) => {
       const y = 2 + i * rowH;
       svg.append(el("svg:text", {x: 0, y: y + 13}, label(category)));
@@ -340,11 +350,14 @@
   }
 
   // A small line of the weekly values (gaps where a week had no data), the target as a dashed line.
-  function sparkline(values, target) {
+  // Its name reads the weeks' values out, for a screen reader (a gap is "—").
+  function sparkline(metric, values, target) {
     const W = 90, H = 24;
     const present = values.filter((v) => v !== null);
     const all = target === null ? present : [...present, target];
-    const svg = el("svg:svg", {viewBox: `0 0 ${W} ${H}`, class: "spark", role: "img"});
+    const spoken = values.map((v) => metricValue(metric, v)).join(", ");
+    const svg = el("svg:svg", {viewBox: `0 0 ${W} ${H}`, class: "spark", role: "img",
+      "aria-label": `${labelsOf("metrics")[metric]} · ${t("weekly_trend")}: ${spoken || "—"}`});
     if (!all.length) return svg;
     const lo = Math.min(...all), hi = Math.max(...all), span = hi - lo || 1;
     const x = (i) => 2 + i * (W - 4) / Math.max(1, values.length - 1);
@@ -378,7 +391,7 @@
         cell.append(el("div", {class: "goal-text"}, m.target === null ? t("no_target")
           : `${t("target")} ${m.direction === "at_most" ? "≤" : "≥"} ${metricValue(m.metric, m.target)}` +
             (m.met === null ? "" : ` · ${t(m.met ? "met" : "missed")}`)));
-        cell.append(sparkline(m.trend, m.target));
+        cell.append(sparkline(m.metric, m.trend, m.target));
         row.append(cell);
       }
       table.querySelector("tbody").append(row);
