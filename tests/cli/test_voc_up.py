@@ -229,6 +229,8 @@ def test_voc_up_gives_up_on_a_service_that_refuses_its_configuration(tmp_path: P
     assert time.monotonic() - started < 60
     refusal = "VOC_FEEDBACK_RATE_LIMIT_BURST: Input should be greater than or equal to 1"
     assert f"feedback refuses its configuration: voc-feedback: refusing to start: {refusal}" in out, out
+    assert out.count(refusal) == 1, out  # said once, not again in the "cannot start" line
+    assert "[voc] cannot start: a service was given up on (above)" in out, out
     assert "not restarting feedback" in out and "[voc] stopped" in out
     assert "restarting in" not in out  # never restarted
     log = (tmp_path / "logs" / "feedback.log").read_text()

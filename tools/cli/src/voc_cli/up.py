@@ -172,8 +172,8 @@ def run(*, data_dir: Path, seed: bool = True) -> int:
     try:
         try:
             system.start()
-        except ServiceFailed as exc:
-            print(f"[voc] cannot start: {exc}", file=sys.stderr, flush=True)
+        except ServiceFailed:  # the supervisor has said which service and why, once
+            print("[voc] cannot start: a service was given up on (above)", file=sys.stderr, flush=True)
             return 1
         except (TimeoutError, RuntimeError) as exc:  # nats-server exited, a service never ready
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
