@@ -43,7 +43,23 @@ class FeedbackService:
         self.nats_url = nats_url
         self.admin = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 
+    def ensure_stores(self, *store_ids: str) -> None:
+        """Adds the stores the directory lacks (named by their ids, no area); a key may name only
+        stores in the directory. Those already there keep their names and areas."""
+        listed = httpx.get(f"{self.url}/v1/admin/stores", headers=self.admin)
+        assert listed.status_code == 200, listed.text
+        known = {store["id"] for store in listed.json()}
+        missing = [
+            {"id": store_id, "name": store_id}
+            for store_id in dict.fromkeys(store_ids)
+            if store_id not in known
+        ]
+        if missing:
+            added = httpx.put(f"{self.url}/v1/admin/stores", json=missing, headers=self.admin)
+            assert added.status_code == 200, added.text
+
     def new_key(self, *store_ids: str, name: str = "test app") -> dict[str, Any]:
+        self.ensure_stores(*store_ids)
         response = httpx.post(
             f"{self.url}/v1/admin/api-keys",
             json={"name": name, "store_ids": list(store_ids)},

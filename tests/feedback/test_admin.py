@@ -36,6 +36,23 @@ def test_keys_are_hashed_and_shown_once(feedback_service: FeedbackService) -> No
     )
 
 
+def test_a_key_names_only_stores_in_the_directory(feedback_service: FeedbackService) -> None:
+    """A misspelt store id made a key whose feedback no store's staff saw (API review): 422 naming
+    each unknown id's place, and nothing created."""
+    feedback_service.ensure_stores(STORE)
+    before = feedback_service.scalar("SELECT count(*) FROM api_keys")
+    answer = httpx.post(
+        f"{feedback_service.url}/v1/admin/api-keys",
+        json={"name": "typo", "store_ids": [STORE, "admin-stroe", "nowhere"]},
+        headers=feedback_service.admin,
+    )
+    body = problem(answer, 422)
+    assert [e["field"] for e in body["errors"]] == ["body.store_ids.1", "body.store_ids.2"]
+    assert "unknown store 'admin-stroe'" in body["errors"][0]["message"]
+    assert "PUT /v1/admin/stores" in body["detail"]
+    assert feedback_service.scalar("SELECT count(*) FROM api_keys") == before
+
+
 def test_rotation_keeps_the_old_key_for_the_grace_period(feedback_service: FeedbackService) -> None:
     old = feedback_service.new_key(STORE, name="rotating app")
     url = f"{feedback_service.url}/v1/admin/api-keys/{old['id']}/rotate"

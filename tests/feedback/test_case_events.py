@@ -18,14 +18,14 @@ from sqlalchemy import select, update
 from tests.conftest import DatabaseFactory
 from voc.events.v1 import events_pb2
 from voc_feedback import cases as case_lifecycle
-from voc_feedback import events, keys
+from voc_feedback import events, keys, stores
 from voc_feedback.__main__ import MIGRATIONS
 from voc_feedback.cases import CaseEvent
 from voc_feedback.follow_up_links import FollowUpLinks
 from voc_feedback.intake import IntakeParts, accept_feedback
 from voc_feedback.messages import SUBJECT_FOLLOW_UP_REQUESTED
 from voc_feedback.models import Feedback, FollowUp, TimelineEntry, outbox_table
-from voc_feedback.schemas import FeedbackIn
+from voc_feedback.schemas import FeedbackIn, StoreIn
 from voc_platform import dbsync, migrations
 from voc_platform.db import Database
 from voc_platform.ratelimit import RateLimiter
@@ -60,6 +60,7 @@ class HoldingCases:
 async def run_scenario(database: Database, *, orm: bool) -> dict[str, Any]:
     await migrations.upgrade(database, MIGRATIONS, name="feedback")
     async with database.transaction() as session:
+        await stores.put_stores(session, stores=[StoreIn(id="s1", name="s1")])  # a key's stores are in it
         _, key = await keys.create_api_key(session, name="case events", store_ids=["s1"])
     ids: dict[str, str] = {}
     limiter = RateLimiter(rate_per_second=1, burst=10)

@@ -154,6 +154,8 @@ def cluster(
         procs.append(proc_a)
         proc_b, b = _start("B", env, artifacts / f"{tag}-feedback-registry-b.log")
         procs.append(proc_b)
+        stores = httpx.put(f"{a.url}/v1/admin/stores", json=[{"id": STORE, "name": STORE}], headers=a.admin)
+        assert stores.status_code == 200, stores.text  # a key names only stores in the directory
         made = httpx.post(
             f"{a.url}/v1/admin/api-keys", json={"name": "registry", "store_ids": [STORE]}, headers=a.admin
         )

@@ -13,10 +13,11 @@ import httpx
 import pytest
 
 from tests.conftest import DatabaseFactory
-from voc_feedback import keys
+from voc_feedback import keys, stores
 from voc_feedback.__main__ import MIGRATIONS
 from voc_feedback.models import audit_table, revocations_table
 from voc_feedback.routes import reading
+from voc_feedback.schemas import StoreIn
 from voc_feedback.settings import Settings
 from voc_platform import audit, migrations
 from voc_platform.db import Database
@@ -49,6 +50,7 @@ async def reading_app(databases: DatabaseFactory) -> AsyncIterator[Reading]:
         audit=audit_table,
     )
     async with database.transaction() as session:
+        await stores.put_stores(session, stores=[StoreIn(id="s1", name="s1")])  # a key's stores are in it
         _, key = await keys.create_api_key(session, name="routes", store_ids=["s1"])
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://feedback.test") as client:

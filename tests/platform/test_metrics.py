@@ -172,6 +172,12 @@ async def test_metrics_answer_while_nats_is_down_and_show_the_outbox_waiting(
     await runtime.start(feedback_main.build(runtime))
     try:
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{runtime.http_port}", timeout=10) as client:
+            stores = await client.put(  # a key names only stores in the directory
+                "/v1/admin/stores",
+                json=[{"id": "s1", "name": "s1"}],
+                headers={"Authorization": "Bearer admin-metrics-nats-down"},
+            )
+            assert stores.status_code == 200, stores.text
             key = (
                 await client.post(
                     "/v1/admin/api-keys",

@@ -40,6 +40,12 @@ async def test_intake_accepts_while_nats_is_down_and_publishes_later(
         async with httpx.AsyncClient(base_url=base, timeout=10) as client:
             ready = await client.get("/readyz")
             assert ready.status_code == 503, "not ready without the bus"
+            stores = await client.put(  # a key names only stores in the directory
+                "/v1/admin/stores",
+                json=[{"id": "s1", "name": "s1"}],
+                headers={"Authorization": "Bearer admin-nats-down"},
+            )
+            assert stores.status_code == 200, stores.text
             key = (
                 await client.post(
                     "/v1/admin/api-keys",

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from voc_feedback.models import ApiKey, Store
 from voc_platform.dbsync import Prepared, Reader
-from voc_platform.errors import Conflict, NotFound, Unauthenticated
+from voc_platform.errors import Conflict, FieldError, Invalid, NotFound, Unauthenticated
 from voc_platform.ids import uuid7
 
 
@@ -88,7 +88,20 @@ async def authenticate_in(session: AsyncSession, *, key: str) -> KeyIdentity:
 
 
 async def create_api_key(session: AsyncSession, *, name: str, store_ids: Sequence[str]) -> tuple[ApiKey, str]:
-    """A new key for these stores: its row and the key itself (shown once, never stored)."""
+    """A new key for these stores, each of which must be in the store directory (a misspelt id
+    made a key whose feedback no store's staff would see): its row and the key itself (shown
+    once, never stored)."""
+    known = set(await session.scalars(select(Store.id).where(Store.id.in_(set(store_ids)))))
+    if unknown := [(i, store_id) for i, store_id in enumerate(store_ids) if store_id not in known]:
+        raise Invalid(
+            "The key names stores that are not in the store directory; add them first "
+            "(PUT /v1/admin/stores).",
+            errors=[FieldError(f"body.store_ids.{i}", f"unknown store '{sid}'") for i, sid in unknown],
+        )
+    return await _issue(session, name=name, store_ids=store_ids)
+
+
+async def _issue(session: AsyncSession, *, name: str, store_ids: Sequence[str]) -> tuple[ApiKey, str]:
     key = new_api_key()
     row = ApiKey(
         id=uuid7(),
@@ -117,7 +130,7 @@ async def rotate_api_key(session: AsyncSession, *, key_id: str, grace_seconds: i
     now = time.time()
     if old.revoked_at is not None or old.replaced_by is not None:
         raise Conflict(f"API key '{key_id}' is revoked or was already rotated; rotate its successor.")
-    new, key = await create_api_key(session, name=old.name, store_ids=old.store_ids)
+    new, key = await _issue(session, name=old.name, store_ids=old.store_ids)  # its stores as they were
     old.replaced_by = new.id
     old.expires_at = now + grace_seconds
     await session.flush()
