@@ -134,6 +134,47 @@ function toast(text, kind = 'info') {
   toast.timer = setTimeout(() => { el.hidden = true; }, 4000);
 }
 
+// Said to screen readers, not shown (WCAG 4.1.3): #announcer is a live region present from the
+// start, which they watch; text put into a newly drawn screen is not read out. It is emptied
+// first so the same words twice are said twice; words a moment apart are said together.
+function announce(text) {
+  const el = $('#announcer');
+  announce.queue = [...(announce.queue || []), text];
+  el.textContent = '';
+  clearTimeout(announce.timer);
+  announce.timer = setTimeout(() => {
+    el.textContent = announce.queue.join(' ');
+    announce.queue = [];
+  }, 150);
+}
+
+// ---------------------------------------------------------------- focus and the tab's title
+
+let focusPending = false; // a changed route: the next drawing of its screen takes the focus
+
+// A screen drawn anew in #app: the focus, if it was on the old one, goes to the same control (by
+// id) on the new one, else to the heading. Removed with its element, it would fall to <body>,
+// and the next Tab would start again from the top bar.
+function keepingFocus(redraw) {
+  const active = document.activeElement;
+  const onScreen = active && active !== app() && app().contains(active);
+  redraw();
+  if (!onScreen || document.activeElement === active) return;
+  const again = (active.id && document.getElementById(active.id)) || (active.isConnected && active) || $('#view-title') || app();
+  again.focus({ preventScroll: true });
+}
+
+// A screen is drawn: the tab's title names it (WCAG 2.4.2). After a change of route, and only
+// then (never on a live redraw), the focus moves to its heading (or `target`), at the top, so a
+// keyboard or screen reader user goes on from there, not from <body> (2.4.3).
+function arrived(title, target) {
+  document.title = t('page_title', { view: title });
+  if (!focusPending) return;
+  focusPending = false;
+  window.scrollTo(0, 0);
+  (target || $('#view-title') || app()).focus({ preventScroll: true });
+}
+
 // ---------------------------------------------------------------- API
 
 class ApiError extends Error {
@@ -211,6 +252,7 @@ async function logout({ ended = false } = {}) {
   closeStream();
   document.body.dataset.view = 'login';
   lastRoute = 'login:';
+  focusPending = true; // to the e-mail field: the screen signed out of is gone
   renderLogin(ended ? t('session_ended') : undefined);
   if (!ended) await Store.endSession();
   else await Promise.all([Store.alerts.clear(), Store.queue.clear()]);
@@ -254,6 +296,7 @@ function renderChrome() {
   const langBtn = $('#lang');
   langBtn.textContent = state.lang === 'ko' ? 'EN' : '한글';
   langBtn.setAttribute('aria-label', state.lang === 'ko' ? 'Switch to English' : '한국어로 보기');
+  langBtn.lang = state.lang === 'ko' ? 'en' : 'ko'; // its words are the other language's (WCAG 3.1.2)
   const out = $('#logout');
   out.hidden = !state.token;
   out.textContent = t('logout');
@@ -295,6 +338,7 @@ function renderLogin(message) {
     button.disabled = true;
     button.textContent = t('logging_in');
     error.hidden = true;
+    markInvalid(form, []);
     try {
       const installId = await Store.installId();
       const body = await api('POST', '/v1/auth/login', { email, password, install_id: installId });
@@ -305,11 +349,22 @@ function renderLogin(message) {
         document.documentElement.lang = state.lang;
       }
       await Store.kv.set('lang', state.lang);
-      await startSession();
+      await startSession({ signedIn: true });
     } catch (err) {
       // In the user's language: the server's detail is English (a network failure keeps its own).
       let text = err.message;
-      if (err.status === 401) text = t('login_wrong');
+      let invalid = [];
+      if (err.status === 401) {
+        text = t('login_wrong');
+        invalid = [form.email, form.password];
+      }
+      if (err.status === 422) {
+        // An empty field ("2 field(s) are invalid."), else one the server refused (a password
+        // too short to be anyone's): that is a wrong password.
+        invalid = [form.email, form.password].filter((input) => !input.value.trim());
+        text = invalid.length ? t('login_invalid') : t('login_wrong');
+        if (!invalid.length) invalid = refusedFields(form, err.problem.errors);
+      }
       if (err.status === 429) {
         const wait = err.retryAfter || Number((/(\d+)\s*s/.exec(err.message) || [])[1]) || 0;
         text = wait ? t('locked', { s: wait }) : t('locked_now');
@@ -318,10 +373,34 @@ function renderLogin(message) {
       error.hidden = false;
       button.disabled = false;
       button.textContent = t('login');
+      markInvalid(form, invalid);
+      if (invalid.length) invalid[0].focus();
     }
   });
-  app().replaceChildren(form);
+  keepingFocus(() => app().replaceChildren(form));
   renderChrome();
+  arrived(t('login_title'), form.email);
+}
+
+// The fields a sign-in error is about (WCAG 3.3.1): marked invalid and described by the message;
+// lockouts and network failures are about no field. The next attempt clears them.
+function markInvalid(form, fields) {
+  for (const input of [form.email, form.password]) {
+    if (fields.includes(input)) {
+      input.setAttribute('aria-invalid', 'true');
+      input.setAttribute('aria-describedby', 'login-error');
+    } else {
+      input.removeAttribute('aria-invalid');
+      input.removeAttribute('aria-describedby');
+    }
+  }
+}
+
+// The fields a 422 names (`body.email`, `body.password`); both when it names neither.
+function refusedFields(form, errors) {
+  const named = (errors || []).map((e) => String(e.field || '').split('.').pop());
+  const fields = [form.email, form.password].filter((input) => named.includes(input.name));
+  return fields.length ? fields : [form.email, form.password];
 }
 
 // ---------------------------------------------------------------- inbox
@@ -394,20 +473,28 @@ function renderInbox() {
     ? h('p', { class: 'form-error', id: 'inbox-error', role: 'alert' },
       state.inboxError === 'offline' ? `${t('offline')} ${list.length ? t('offline_copy') : ''}`.trim() : state.inboxError)
     : null;
-  const head = [h('h1', {}, t('inbox')), hello, fleetCard(), pushCard(), problem].filter(Boolean);
   const section = app().querySelector(':scope > section.inbox');
   const shown = section && section.querySelector(':scope > #alert-list');
-  if (!list.length || !shown) {
-    const content = list.length
-      ? keepRows(h('ul', { class: 'alert-list', id: 'alert-list' }), list)
-      : h('p', { class: 'empty', id: 'alert-list-empty' }, t('inbox_empty'));
-    app().replaceChildren(h('section', { class: 'inbox' }, ...head, content));
-  } else {
-    keepRows(shown, list);
-    for (const node of [...section.childNodes]) if (node !== shown) node.remove();
-    section.prepend(...head);
-  }
+  // The heading stays too: focused (after a change of route), a new one would be read out again
+  // on every live event.
+  const drawn = section && section.querySelector(':scope > #view-title');
+  const heading = drawn && drawn.textContent === t('inbox') ? drawn : h('h1', { id: 'view-title', tabindex: '-1' }, t('inbox'));
+  const head = [heading, hello, fleetCard(), pushCard(), problem].filter(Boolean);
+  keepingFocus(() => {
+    if (!list.length || !shown) {
+      const content = list.length
+        ? keepRows(h('ul', { class: 'alert-list', id: 'alert-list' }), list)
+        : h('p', { class: 'empty', id: 'alert-list-empty' }, t('inbox_empty'));
+      app().replaceChildren(h('section', { class: 'inbox' }, ...head, content));
+    } else {
+      keepRows(shown, list);
+      for (const node of [...section.childNodes]) if (node !== shown && node !== heading) node.remove();
+      shown.before(...head.filter((node) => node !== heading));
+      if (!heading.isConnected) section.prepend(heading);
+    }
+  });
   renderChrome();
+  arrived(t('inbox'));
 }
 
 // What `alertRow` draws (a live event's summary and the inbox answer's carry the same alert in
@@ -498,10 +585,12 @@ function renderFleet() {
     h('div', { class: 'muted' }, p.last_shown_at ? t('fleet_last_shown', { when: ago(p.last_shown_at) }) : t('fleet_never'),
       ...(p.installs || []).slice(0, 1).map((i) => ` · ${t('fleet_version', { v: i.app_version })}`)),
     p.problems.length ? h('ul', { class: 'fleet-problems' }, p.problems.map((k) => h('li', {}, problems[k] || k))) : null));
-  app().replaceChildren(h('section', { class: 'fleet' },
-    h('a', { class: 'back', href: '#/' }, `← ${t('back')}`),
-    h('h1', {}, t('fleet_title')), fleetCard(), h('ul', { class: 'fleet-list', id: 'fleet-list' }, rows)));
+  keepingFocus(() => app().replaceChildren(h('section', { class: 'fleet' },
+    h('a', { class: 'back', id: 'back', href: '#/' }, `← ${t('back')}`),
+    h('h1', { id: 'view-title', tabindex: '-1' }, t('fleet_title')), fleetCard(),
+    h('ul', { class: 'fleet-list', id: 'fleet-list' }, rows))));
   renderChrome();
+  arrived(t('fleet_title'));
 }
 
 // ---------------------------------------------------------------- detail
@@ -564,7 +653,9 @@ function correctionCard(alert) {
       // keeps the elements, and so this closure): correct the newest.
       const current = state.detail && state.detail.id === alert.id ? state.detail : alert;
       showCorrected(current, done);
-      renderDetail(current, [t('corrected_ok'), 'ok']);
+      const flash = [t('corrected_ok'), 'ok'];
+      renderDetail(current, flash);
+      settled(alert.id, flash, control.id);
     } catch (err) {
       control.disabled = false;
       if (err.status === 0) {
@@ -573,7 +664,9 @@ function correctionCard(alert) {
         await Store.queue.add({ kind: 'correct', alert_id: alert.id, body: labels });
         state.correcting.set(alert.id, { ...(state.correcting.get(alert.id) || {}), ...labels });
         registerSync();
-        renderDetail(state.detail || alert, [t('queued_correct'), 'warn']);
+        const flash = [t('queued_correct'), 'warn'];
+        renderDetail(state.detail || alert, flash);
+        settled(alert.id, flash, control.id);
       } else {
         msg.show(t('correct_failed', { detail: err.message }), 'error');
       }
@@ -582,6 +675,7 @@ function correctionCard(alert) {
   const chips = SENTIMENTS.map((value) => {
     const chip = h('button', {
       type: 'button',
+      id: `sentiment-${value}`,
       class: `chip chip-choice${value === sentiment ? ' chip-selected' : ''}`,
       dataset: { sentiment: value },
       'aria-pressed': value === sentiment ? 'true' : 'false',
@@ -837,19 +931,25 @@ function actionsCard(alert) {
   const parts = [];
   const act = async (button, msgBox, request, okText, queued) => {
     button.disabled = true;
+    let flash = [okText, 'ok'];
     try {
       await request();
-      await openDetail(alert.id, { flash: [okText, 'ok'] });
+      await openDetail(alert.id, { flash });
+      settled(alert.id, flash, button.id);
     } catch (err) {
       if (err.status === 0 && queued) {
         // Offline: kept on the phone and sent when the connection is back.
         await Store.queue.add({ ...queued, alert_id: alert.id });
         state.pending.set(alert.id, queued.kind);
         registerSync();
-        renderDetail(state.detail || alert, [t(`queued_${queued.kind}`), 'warn']);
+        flash = [t(`queued_${queued.kind}`), 'warn'];
+        renderDetail(state.detail || alert, flash);
+        settled(alert.id, flash, button.id);
       } else if (err.status === 409) {
         // Someone else was quicker: not an error, just show the current state.
-        await openDetail(alert.id, { flash: [t('already', { detail: err.message }), 'warn'] });
+        flash = [t('already', { detail: err.message }), 'warn'];
+        await openDetail(alert.id, { flash });
+        settled(alert.id, flash, button.id);
       } else {
         msgBox.show(err.message, 'error');
         button.disabled = false;
@@ -920,16 +1020,16 @@ function renderDetail(alert, flash) {
   const view = h(
     'article',
     { class: 'detail', id: 'detail', dataset: { alertId: alert.id, feedbackId: alert.feedback_id || '', status: alert.status, kind: alert.kind || 'feedback' } },
-    h('a', { class: 'back', href: '#/' }, `← ${t('back')}`),
+    h('a', { class: 'back', id: 'back', href: '#/' }, `← ${t('back')}`),
     h('header', { class: `detail-head prio-edge-${alert.priority}` },
       h('div', { class: 'row-top' }, prioChip(alert.priority), kindChip(alert.kind), badge(alert.status), pendingBadge(alert.id), uncertainBadge(alert.classification),
         h('time', { class: 'age', dataset: { created: alert.created_at } }, ago(alert.created_at))),
-      h('h1', { class: 'detail-title' }, alert.title)),
+      h('h1', { class: 'detail-title', id: 'view-title', tabindex: '-1' }, alert.title)),
     degraded.length
       ? h('div', { class: 'warning', id: 'degraded', role: 'alert' }, h('strong', {}, t('degraded')),
         h('ul', {}, degraded.map((d) => h('li', {}, t(`degraded_${d}`)))))
       : null,
-    flash ? h('p', { class: `flash msg-${flash[1]}`, id: 'flash', role: 'status' }, flash[0]) : null,
+    flash ? h('p', { class: `flash msg-${flash[1]}`, id: 'flash', role: 'status', tabindex: '-1' }, flash[0]) : null,
     actionsTop,
     itemsCard(alert),
     alert.kind === 'pattern' || alert.kind === 'heads_up' ? null : feedbackCard(alert.feedback || {}, alert.classification),
@@ -944,10 +1044,28 @@ function renderDetail(alert, flash) {
   const shown = document.getElementById('detail');
   if (shown && shown.isConnected && shown.isEqualNode(view)) {
     renderChrome();
+    arrived(alert.title);
     return;
   }
-  app().replaceChildren(view);
+  keepingFocus(() => app().replaceChildren(view));
   renderChrome();
+  arrived(alert.title);
+}
+
+// An action's outcome (acknowledged, resolved, corrected, kept offline, someone was quicker),
+// once it is drawn: said through the live region (the flash came with a new screen, which screen
+// readers do not read out), and the focus stays on the control acted on, or, gone with the
+// redraw (the acknowledge button), goes to the message rather than to <body>.
+function settled(alertId, flash, controlId) {
+  announce(flash[0]);
+  const r = currentRoute();
+  if (r.view !== 'detail' || r.id !== alertId) return; // the user went on meanwhile
+  const active = document.activeElement;
+  if (active && active !== document.body && !app().contains(active)) return; // in the top bar, say
+  if (active && controlId && active.id === controlId) return; // kept by the redraw
+  const control = controlId && document.getElementById(controlId);
+  const target = control && !control.disabled ? control : $('#flash');
+  if (target) target.focus();
 }
 
 async function openDetail(id, { flash = null, receipt = false } = {}) {
@@ -984,9 +1102,10 @@ async function openDetail(id, { flash = null, receipt = false } = {}) {
   } catch (err) {
     if (!state.token) return;
     document.body.dataset.view = 'detail-error';
-    app().replaceChildren(h('section', { class: 'card' },
-      h('a', { class: 'back', href: '#/' }, `← ${t('back')}`),
-      h('p', { class: 'form-error' }, t('load_failed', { detail: err.message }))));
+    keepingFocus(() => app().replaceChildren(h('section', { class: 'card' },
+      h('a', { class: 'back', id: 'back', href: '#/' }, `← ${t('back')}`),
+      h('p', { class: 'form-error' }, t('load_failed', { detail: err.message })))));
+    arrived(t('load_failed_title'));
   }
 }
 
@@ -1075,7 +1194,13 @@ function onAlertEvent(type, summary) {
     correctedAt(summary.classification) > correctedAt(state.detail.classification))) {
     openDetail(summary.id);
   }
-  if (type === 'alert.created' && isNew && r.view !== 'inbox') toast(`${t('new_alert')}: ${summary.title}`);
+  if (type === 'alert.created' && isNew) {
+    // On the inbox the new row shows it (a toast would say it twice), but only to the eye: said
+    // to screen readers through the live region.
+    const text = `${t('new_alert')}: ${summary.title}`;
+    if (r.view === 'inbox') announce(text);
+    else toast(text);
+  }
 }
 
 function correctedAt(classification) {
@@ -1396,6 +1521,8 @@ function route() {
   const r = currentRoute();
   const key = `${r.view}:${r.id || ''}`;
   const changed = key !== lastRoute;
+  // Not on the first drawing after the page loaded: a screen reader starts at its top anyway.
+  if (changed && lastRoute) focusPending = true;
   lastRoute = key;
   if (r.view === 'login') { renderLogin(); return; }
   if (r.view === 'fleet') {
@@ -1413,11 +1540,12 @@ function route() {
   if (changed) refreshInbox();
 }
 
-async function startSession() {
+// `signedIn`: from the sign-in form, which the inbox replaces (the focus moves on to it).
+async function startSession({ signedIn = false } = {}) {
   document.body.dataset.session = 'ok';
   await loadPending();
   renderChrome();
-  lastRoute = '';
+  lastRoute = signedIn ? 'login:' : '';
   route(); // the inbox route loads the alerts
   if (currentRoute().view === 'detail') refreshInbox();
   openStream();
@@ -1467,6 +1595,7 @@ async function boot() {
     Store.kv.set('lang', state.lang).catch(() => {});
     startSession();
   } else {
+    lastRoute = 'login:'; // a switch of language redraws it, and leaves the focus on the switch
     renderLogin();
   }
   document.body.dataset.ready = '1';
