@@ -83,6 +83,10 @@ def test_the_staff_app_screens_pass_axe(browser: Browser, origin: str, running_s
 def test_the_console_screens_pass_axe_in_both_languages(
     browser: Browser, running_system: RunningSystem
 ) -> None:
+    post_feedback(  # an open case for the board, the Cases view and its detail, whatever ran before
+        running_system,
+        {"store_id": "store-gangnam", "channel": "app", "text": "계산이 두 번 됐어요. 환불해 주세요."},
+    )
     for lang in ("ko", "en"):
         context = browser.new_context(viewport={"width": 1280, "height": 1000}, locale=f"{lang}-KR")
         page = context.new_page()

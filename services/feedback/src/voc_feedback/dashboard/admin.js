@@ -79,7 +79,12 @@
     if (next === "board" && document.body.dataset.loaded === "true") $("board").hidden = false;
     if (next !== "board") $("board").hidden = true;
     for (const v of VIEWS) $("view-" + v).hidden = v !== next;
-    for (const b of document.querySelectorAll("#nav button")) b.classList.toggle("active", b.dataset.view === next);
+    // The view shown is said, not only coloured; focus stays on the nav button pressed.
+    for (const b of document.querySelectorAll("#nav button")) {
+      b.classList.toggle("active", b.dataset.view === next);
+      if (b.dataset.view === next) b.setAttribute("aria-current", "page");
+      else b.removeAttribute("aria-current");
+    }
     const load = {cases: () => window.VocCases.load(), directory: loadDirectory, keys: loadKeys,
       playbooks: loadPlaybooks, taxonomy: loadTaxonomy, webhooks: loadWebhooks}[next];
     if (load && (!options || options.load !== false)) load();

@@ -59,7 +59,7 @@
 
   function row(item) {
     const cls = item.classification || {};
-    const tr = el("tr", {"data-id": item.id, "data-status": item.status, tabindex: "0", class: "clickable"});
+    const tr = el("tr", {"data-id": item.id, "data-status": item.status, class: "clickable"});
     const ratings = item.ratings || {};
     tr.append(
       el("td", {}, when(item.received_at)),
@@ -68,10 +68,8 @@
       el("td", {}, label("sentiments", cls.sentiment)),
       el("td", {}, ratings.csat === null || ratings.csat === undefined ? "—" : `CSAT ${ratings.csat}`),
       el("td", {"data-status": item.status}, label("statuses", item.status)),
-      el("td", {class: "text", title: item.text || ""}, item.text || "—"));
-    const go = () => open(item.id);
-    tr.addEventListener("click", go);
-    tr.addEventListener("keydown", (event) => { if (event.key === "Enter") go(); });
+      session.openerCell(item.text || t("no_text"), () => open(item.id)));
+    tr.addEventListener("click", (event) => { if (!event.target.closest("button")) open(item.id); });
     return tr;
   }
 
@@ -106,6 +104,8 @@
     }
     box.hidden = false;
     box.scrollIntoView({block: "nearest"});
+    // Focus follows to the case (it was left on a row no longer shown, or on <body>).
+    box.querySelector("h2").focus({preventScroll: true});
   }
 
   // The CSV of the period (feedback's export: both ends, the store picked), saved by the browser.

@@ -60,6 +60,7 @@
     document.title = "Frontline VoC — " + t("title");
     for (const node of document.querySelectorAll("[data-i18n]")) node.textContent = t(node.dataset.i18n);
     $("lang").textContent = t("switch");
+    $("lang").lang = lang === "ko" ? "en" : "ko";  // the switch names the other language in it
     renderWho();
     if (data) render();
     document.dispatchEvent(new CustomEvent("voc-language", {detail: lang}));
@@ -444,6 +445,7 @@
   // One-tap correction (#17): a sentiment button or a category from the picker is sent at once;
   // feedback keeps it and every number on this page reads the corrected label on the next poll.
   async function sendCorrection(id, labels, control) {
+    const focused = document.activeElement === control;  // a keyboard's place, kept through the redraw
     control.disabled = true;
     try {
       const answer = await session.api("feedback", "/v1/feedback/" + encodeURIComponent(id) + "/corrections",
@@ -453,15 +455,23 @@
       const c = cases.find((x) => x.id === id);
       if (c) Object.assign(c, {sentiment: done.sentiment, category: done.category, corrected: true});
       control.disabled = false;
-      control.blur();
-      renderCases();
+      renderCases(true);
+      if (focused) refocus(id, labels);
       staleUpTo = refreshes;
       refresh();
     } catch (error) {
       control.disabled = false;
       control.title = t("correct_failed") + ": " + error.message;
       control.classList.add("failed");
+      if (focused) control.focus();
     }
+  }
+
+  // The same control in the case's redrawn row: the sentiment pressed, or the category picker.
+  function refocus(id, labels) {
+    const row = [...$("cases").querySelectorAll("tbody tr")].find((r) => r.dataset.id === id);
+    const control = row && row.querySelector(labels.sentiment ? `[data-sentiment="${labels.sentiment}"]` : "select");
+    if (control) control.focus();
   }
 
   function correctionCell(c) {
@@ -489,9 +499,10 @@
   // Rows are keyed by case and drawn again only when what they show changed: a row replaced by
   // the 2 s poll between a press and its release swallowed the click (the CI of stop 32 saw a
   // sentiment tap after a category correction never sent).
-  function renderCases() {
-    // A picker open in the table is not redrawn under the manager's finger by the 2 s poll.
-    if (document.activeElement && document.activeElement.closest && document.activeElement.closest("#cases select")) return;
+  function renderCases(force) {
+    // A picker open in the table is not redrawn under the manager's finger by the 2 s poll
+    // (a correction's own redraw is: it puts the focus back on the picker).
+    if (!force && document.activeElement && document.activeElement.closest && document.activeElement.closest("#cases select")) return;
     const body = $("cases").querySelector("tbody");
     const drawn = new Map([...body.children].map((row) => [row.dataset.id, row]));
     $("open-count").textContent = String(cases.length);
@@ -511,15 +522,16 @@
         el("td", {"data-received": c.received_at, class: "age"}, duration(now - c.received_at)),
         el("td", {}, c.store_name), categoryCell(c),
         el("td", {class: "sev-" + c.severity}, labelsOf("severities")[c.severity] || c.severity),
-        el("td", {}, labelsOf("statuses")[c.status] || c.status), el("td", {class: "text", title: c.text}, c.text),
+        el("td", {}, labelsOf("statuses")[c.status] || c.status),
+        session.openerCell(c.text || t("no_text"), () => window.VocCases.show(c.id)),
         correctionCell(c),
       );
       // The case behind the row, its timeline included (the Cases view): the row did nothing.
+      // The text's button opens it; a click elsewhere on the row (not a correction) does too.
       row.classList.add("clickable");
-      row.tabIndex = 0;
-      const open = (event) => { if (!event.target.closest("select, button")) window.VocCases.show(c.id); };
-      row.addEventListener("click", open);
-      row.addEventListener("keydown", (event) => { if (event.key === "Enter") open(event); });
+      row.addEventListener("click", (event) => {
+        if (!event.target.closest("select, button")) window.VocCases.show(c.id);
+      });
       seen.add(c.id);
       return row;
     });
@@ -562,10 +574,27 @@
   $("login").addEventListener("submit", async (event) => {
     event.preventDefault();
     $("login-error").textContent = "";
+    markLoginFields(false);
     const answer = await session.signIn($("email").value.trim(), $("password").value);
     $("password").value = "";
-    if (!answer.ok) $("login-error").textContent = t(answer.status === 429 ? "locked" : "bad_login");
+    if (!answer.ok) {
+      $("login-error").textContent = t(answer.status === 429 ? "locked" : "bad_login");
+      markLoginFields(true);
+    }
   });
+  // A refused sign-in marks both fields and points them at the error (neither is singled out:
+  // the service does not say which was wrong); the next attempt clears them.
+  function markLoginFields(failed) {
+    for (const id of ["email", "password"]) {
+      if (failed) {
+        $(id).setAttribute("aria-invalid", "true");
+        $(id).setAttribute("aria-describedby", "login-error");
+      } else {
+        $(id).removeAttribute("aria-invalid");
+        $(id).removeAttribute("aria-describedby");
+      }
+    }
+  }
   $("logout").addEventListener("click", () => session.signOut());
 
   async function loadStoreNames() {
