@@ -251,6 +251,18 @@ def test_metrics_overhead_benchmark_runs() -> None:
     assert all(value == value and value < 1e6 for value in stats.values())  # numbers, not NaN
 
 
+def test_masking_benchmark_reads_the_corpora_and_masks_its_contact_details() -> None:
+    from voc_bench import masking
+
+    texts = masking.review_texts(50)
+    assert len(texts) == 50 and len(set(texts)) > 40  # taken in turn from several corpora
+    heavy = masking.with_contact_details(texts[:3])
+    assert all("5678" in text and "@example.com" in text for text in heavy)
+    masked = [masking.mask_text(text, limit=10_000) for text in heavy]
+    assert all("***5678" in text and "***@***" in text and "@example.com" not in text for text in masked)
+    assert 0 < masking.microseconds_per_text(texts, repeat=1) < 1e6
+
+
 def test_webhook_cost_benchmark_delivers_everything_it_enqueued() -> None:
     from voc_bench import webhook_cost
 
