@@ -210,7 +210,7 @@ def test_a_correction_made_offline_is_queued_and_replayed_once(
     item = wait_for(corrected, timeout=30, page=phone)
     assert item["correction"]["by"] == lead["id"]
     expect(phone.locator("#correct-pending")).to_have_count(0, timeout=20_000)
-    expect(phone.locator("#sync-note")).to_contain_text("오프라인에서 한 처리를 보냈습니다")
+    expect(phone.locator("#sync-note")).to_contain_text("오프라인에서 처리한 내용을 보냈습니다")
     expect(phone.locator("#corrected-note")).to_contain_text("(나)")
     assert phone.evaluate("VocStore.queue.all()") == []
 

@@ -282,8 +282,8 @@ def test_an_offline_ack_is_queued_then_replayed(
     )
     assert acked["acknowledged_by"] == "staff-gn-lead"
     expect(row.locator(".badge-pending")).to_have_count(0, timeout=20_000)
-    expect(row.locator(".badge")).to_have_text("확인함")
-    expect(page.locator("#sync-note")).to_contain_text("오프라인에서 한 처리를 보냈습니다")
+    expect(row.locator(".badge")).to_have_text("확인됨")
+    expect(page.locator("#sync-note")).to_contain_text("오프라인에서 처리한 내용을 보냈습니다")
 
     # A resolve made offline waits the same way, with its outcome and note.
     row.click()

@@ -126,7 +126,7 @@ def test_alert_arrives_live_then_is_acknowledged_and_resolved(
 
     page.click("#ack-btn")
     expect(detail.and_(page.locator("[data-status=acknowledged]"))).to_be_visible()
-    expect(page.locator(".detail-head .badge")).to_have_text("확인함")
+    expect(page.locator(".detail-head .badge")).to_have_text("확인됨")
     expect(page.locator("#flash")).to_have_text("확인 처리했습니다.")
     expect(page.locator("#acked-by")).to_contain_text("(나)")
 
@@ -149,7 +149,7 @@ def test_alert_arrives_live_then_is_acknowledged_and_resolved(
     korean_plan = page.locator("#plan-title").inner_text()
     # Why this plan, in the reader's words (it read "category=food_safety", "severity in [...]").
     why = page.locator("#plan-why li")
-    expect(why.first).to_have_text(re.compile(r"^유형: \S"))
+    expect(why.first).to_have_text(re.compile(r"^카테고리: \S"))
     lines = why.all_text_contents()
     assert len(lines) >= 2 and not any("=" in line for line in lines), lines
     page.click("#lang")

@@ -12,7 +12,7 @@ from voc_platform.masking import mask_text
 from voc_platform.taxonomy import label
 
 PRIORITY_LABEL = {
-    "ko": {"urgent": "긴급", "normal": "일반", "info": "공유"},
+    "ko": {"urgent": "긴급", "normal": "일반", "info": "참고"},
     "en": {"urgent": "URGENT", "normal": "Alert", "info": "FYI"},
 }
 

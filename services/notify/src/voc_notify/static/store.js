@@ -14,7 +14,7 @@
 (function (global) {
   'use strict';
 
-  const APP_VERSION = '2026.12.1'; // names the service worker's cache: a new shell, a new version
+  const APP_VERSION = '2026.12.2'; // names the service worker's cache: a new shell, a new version
   const DB_NAME = 'voc-app';
   const INBOX_KEEP = 100;
   let opening = null;
