@@ -158,6 +158,14 @@ def check_first_screens(creds: dict[str, Any]) -> None:
         outreach = httpx.get(f"{feedback}/v1/analytics/outreach", headers=me).json()
         assert {r["store_id"] for r in outreach["rows"]} == stores, (email, outreach)
         assert httpx.get(f"{profile}/v1/outreach/assignments", headers=me).status_code == 200
+    # The VIP of the README's try has a history when the first complaint arrives: earlier visits
+    # at two stores (imported as history, so nobody was paged for them).
+    admin = {"Authorization": f"Bearer {creds['admin_token']}"}
+    vips = httpx.get(f"{profile}/v1/customers", params={"signal": "vip"}, headers=admin).json()["customers"]
+    vip = next(c for c in vips if c["name"] == "김민수")  # L-1001
+    timeline = httpx.get(f"{profile}/v1/customers/{vip['id']}/timeline", headers=admin).json()["entries"]
+    visits = [e for e in timeline if e["kind"] == "visit"]
+    assert len(visits) == 6 and {v["store_id"] for v in visits} == {"store-gangnam", "store-hongdae"}, visits
 
 
 def check_status(env: dict[str, str]) -> None:

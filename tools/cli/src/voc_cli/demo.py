@@ -1,5 +1,5 @@
 """Demo data for `make run`: stores, staff with passwords, customers, API keys, targets,
-outreach assignments and a little feedback (each demo manager's first dashboard screen has
+outreach assignments, the loyalty customers' earlier visits and a little feedback (each demo manager's first dashboard screen has
 numbers against targets, outreach work and cases, #20).
 
 Seeded over the services' admin REST APIs (the CLI never touches a service's tables), once:
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import time
 from pathlib import Path
 from typing import Any
 
@@ -252,6 +253,40 @@ def _check(response: httpx.Response) -> Any:
     return response.json() if response.content else None
 
 
+# Earlier visits from the POS (#18 "history across channels"), days before now: the VIP a
+# regular at Gangnam who also tried Hongdae, the gold member at Hongdae, and the basic member's
+# visits stopping two months ago (the churn-risk list he is on). Imported as history
+# (`/v1/visits:import`), so they page nobody.
+VISITS: list[tuple[str, str, int, int]] = [  # (loyalty id, store, days ago, amount in won)
+    ("L-1001", "store-gangnam", 118, 86_000),
+    ("L-1001", "store-gangnam", 95, 124_000),
+    ("L-1001", "store-hongdae", 71, 58_000),
+    ("L-1001", "store-gangnam", 44, 97_000),
+    ("L-1001", "store-gangnam", 23, 142_000),
+    ("L-1001", "store-gangnam", 9, 76_000),
+    ("L-1002", "store-hongdae", 52, 41_000),
+    ("L-1002", "store-hongdae", 30, 39_000),
+    ("L-1002", "store-hongdae", 12, 45_000),
+    ("L-1004", "store-gangnam", 96, 18_000),
+    ("L-1004", "store-gangnam", 63, 22_000),
+]
+
+
+def _seed_visits(client: httpx.Client, urls: dict[str, str]) -> None:
+    now = time.time()
+    lines = [
+        json.dumps({"loyalty_id": who, "store_id": store, "visited_at": now - days * 86400, "amount": amount})
+        for who, store, days, amount in VISITS
+    ]
+    _check(
+        client.post(
+            f"{urls['profile']}/v1/visits:import",
+            content="\n".join(lines).encode(),
+            headers={"Content-Type": "application/x-ndjson"},
+        )
+    )
+
+
 def _seed_work(client: httpx.Client, urls: dict[str, str], customers: dict[str, str]) -> None:
     """Targets at feedback, outreach assignments and their contacts at profile."""
     for target in TARGETS:
@@ -280,7 +315,8 @@ def seed(
     *, urls: dict[str, str], admin_token: str, credentials_path: Path, feedback: bool = False
 ) -> dict[str, Any]:
     """Seed when the credentials file is absent or stale; return the credentials document.
-    `feedback`: post `FEEDBACK` too (`voc up` does; tests that count what they post do not)."""
+    `feedback`: import `VISITS` and post `FEEDBACK` too (`voc up` does; tests that count what
+    they post do not)."""
     headers = {"Authorization": f"Bearer {admin_token}"}
     with httpx.Client(timeout=30.0, headers=headers, trust_env=False) as client:
         if credentials_path.exists():
@@ -331,6 +367,7 @@ def seed(
             )
             stores_out.append({"id": store["id"], "name": store["name"], "api_key": created["api_key"]})
         if feedback:
+            _seed_visits(client, urls)
             _seed_feedback(client, urls)
     document = {
         **{f"{name}_url": url for name, url in urls.items()},
