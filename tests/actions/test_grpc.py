@@ -63,13 +63,13 @@ async def plan_for(replicas: Replicas, req: actions_pb2.GetActionPlanRequest) ->
 
 async def test_a_critical_food_safety_plan_has_every_field(actions_replicas: Replicas) -> None:
     plan = await plan_for(actions_replicas, request("food_safety", severity="critical", customer=GOLD))
-    assert (plan.playbook_id, plan.version) == ("restaurant-food-safety-critical", 1)
+    assert (plan.playbook_id, plan.version) == ("restaurant-food-safety-critical", 2)
     assert not plan.modifiers
     assert plan.title == "식당 식품 안전 사고 — 이물·식중독 의심" and plan.language == "ko"
     assert plan.priority == "urgent"
-    assert len(plan.steps) == 6 and plan.steps[0].text.startswith("고객에게 몸 상태를 묻는다")
+    assert len(plan.steps) == 7 and plan.steps[0].text.startswith("고객에게 몸 상태를 묻는다")
     assert [s.role for s in plan.steps] == [
-        "staff", "shift_lead", "shift_lead", "shift_lead", "store_manager", "store_manager",
+        "staff", "shift_lead", "shift_lead", "shift_lead", "shift_lead", "store_manager", "store_manager",
     ]  # fmt: skip
     assert plan.script.startswith("김민수님, 정말 죄송합니다.")
     assert (plan.sla.ack_seconds, plan.sla.resolve_seconds) == (60, 1800)

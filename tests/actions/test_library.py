@@ -106,3 +106,34 @@ def test_run_cases_reports_failures_and_bad_cases(library: Library) -> None:
 
     with pytest.raises(PlaybookValidationError):
         run_cases(library, "cases:\n  - {name: x, facts: {colour: red}, expect: a}\n")
+
+
+def test_a_dirty_restroom_is_not_a_pest_sighting(library: Library) -> None:
+    """ "화장실이 너무 더러워요. 휴지도 없었어요." is classified cleanliness, high; store apps
+    rarely send the restroom touchpoint. That is a cleaning job, not pest control."""
+    dirty = Facts(category="cleanliness", severity="high", sentiment="negative", store_format="restaurant")
+    match = library.match(dirty)
+    assert match.playbook.id == "cleanliness-default"
+    assert "restaurant-pest-sighting" not in {pid for pid, _ in match.runners_up}
+    steps = " ".join(s.text for s in render_plan(match, "en").steps).lower()
+    assert "restroom" in steps and "pest" not in steps
+    # With the touchpoint it is the restroom plan, whatever the severity.
+    dirty.touchpoint = "restroom"
+    assert library.match(dirty).playbook.id == "restaurant-restroom"
+
+
+def test_a_pest_sighting_gets_pest_control(library: Library) -> None:
+    """ "바퀴벌레가 나왔어요" / "I saw a cockroach" are classified food_safety, critical (a critical
+    term); playbooks cannot see the text, so the restaurant food-safety plan carries the pest
+    step, and the pest plan answers a cleanliness item only when it is critical."""
+    pest = Facts(category="food_safety", severity="critical", sentiment="negative", store_format="restaurant")
+    for lang, words in (("ko", "방역 업체"), ("en", "pest-control")):
+        plan = render_plan(library.match(pest), lang)
+        assert plan.playbook_id == "restaurant-food-safety-critical"
+        assert any(words in s.text for s in plan.steps), plan.steps
+    critical = Facts(
+        category="cleanliness", severity="critical", sentiment="negative", store_format="restaurant"
+    )
+    plan = render_plan(library.match(critical), "en")
+    assert plan.playbook_id == "restaurant-pest-sighting"
+    assert any("pest-control" in s.text for s in plan.steps)

@@ -283,6 +283,95 @@ def test_cases_name_the_modifiers() -> None:
     ]
 
 
+def test_a_step_the_plan_already_has_is_not_added_again() -> None:
+    """The same step from the plan and a modifier (or two modifiers) is listed once, where it
+    first stood and with its first role; the same text in ko is enough, case and spacing aside."""
+    again = modifier(
+        "same",
+        """\
+        order: 10
+        when: {customer.tier: [vip]}
+        steps:
+          - {ko: "사과한다 ", en: "  apologise.", role: shift_lead, at: first}
+          - {ko: 안내한다, en: Tell them how long the wait is, at: 2}
+          - {ko: 점장이 연락한다, en: The manager calls, role: store_manager}
+        """,
+    )
+    twice = modifier(
+        "twice",
+        """\
+        order: 20
+        when: {customer.tier: [vip]}
+        steps:
+          - {en: THE   MANAGER CALLS, role: store_manager, at: first}
+          - {en: Write it down}
+        """,
+    )
+    library = parse_playbooks(files(again, twice))
+    plan = render_plan(library.match(Facts(category="wait_time", customer_tier="vip")), "en")
+    assert plan.modifiers == ("same", "twice")
+    assert [(s.text, s.role) for s in plan.steps] == [
+        ("Apologise", "staff"),
+        ("Give the wait time", "staff"),
+        ("The manager calls", "store_manager"),
+        ("Write it down", "staff"),
+    ]
+    # A step the modifier removed first is added back at the modifier's own place.
+    redo = modifier(
+        "redo",
+        """\
+        when: {customer.tier: [vip]}
+        remove_steps: {roles: [staff]}
+        steps:
+          - {ko: 안내한다, en: Give the wait time, role: shift_lead}
+        """,
+    )
+    plan = render_plan(
+        parse_playbooks(files(redo)).match(Facts(category="wait_time", customer_tier="vip")), "en"
+    )
+    assert [(s.text, s.role) for s in plan.steps] == [("Give the wait time", "shift_lead")]
+
+
+def test_the_shipped_vip_staff_attitude_plan_says_each_step_once() -> None:
+    """The reviewer's VIP staff-attitude plan: "greet them by name" and the store manager's
+    apology once each, and a script any reader (a shift lead too) can say."""
+    library = default_library()
+    facts = Facts(category="staff_attitude", severity="medium", sentiment="negative", customer_tier="vip")
+    match = library.match(facts)
+    assert (match.playbook.id, match.modifiers) == ("staff-attitude-vip", ("modifier-vip",))
+    for lang, name, apology, manager in (
+        ("en", "by name", "apologis", ("i'm the store manager", "as store manager")),
+        ("ko", "이름으로", "사과", ("점장인 제가", "점장으로서")),
+    ):
+        plan = render_plan(match, lang, {"name": "Kim"})
+        texts = [" ".join(s.text.split()).casefold() for s in plan.steps]
+        assert len(texts) == len(set(texts)), texts
+        assert sum(name in t for t in texts) == 1, texts
+        assert sum(apology in t for t in texts) == 1, texts
+        assert not any(m in plan.script.casefold() for m in manager), plan.script
+
+
+def test_no_shipped_script_speaks_as_the_manager() -> None:
+    """Scripts are not rendered per reader role, so none may say "I'm the store manager"."""
+    first_person = (
+        "i'm the store manager",
+        "i'm the manager",
+        "as store manager",
+        "this is the branch manager",
+        "점장인 제가",
+        "점장으로서",
+        "지점장입니다",
+    )
+    for pb in default_library().playbooks:
+        for text in (pb.script, pb.script_line):
+            for template in (text.ko, text.en) if text is not None else ():
+                assert template is not None
+                assert not any(p in template.source.casefold() for p in first_person), (
+                    pb.id,
+                    template.source,
+                )
+
+
 WAIT = {"category": "wait_time", "severity": "medium", "sentiment": "negative", "channel": "kiosk"}
 
 

@@ -6,7 +6,9 @@ id), each to the result of the one before:
 
 - `priority`: raised to it (info < normal < urgent), never lowered;
 - `remove_steps: {roles: [...]}`: the plan's steps for those roles go (before its own come);
-- `steps`: added, each `at: first`, `last` (the default) or a 1-based place;
+- `steps`: added, each `at: first`, `last` (the default) or a 1-based place; a step the plan
+  already has (the same text in ko or en, ignoring case and spacing) is not added again: the
+  plan's keeps its place and role (steps carry no ids or deadlines to reconcile);
 - `notify: {roles}`: added to the plan's roles (widened, never narrowed);
 - `sla`: the tighter (earlier) of the plan's and the modifier's, each of ack and resolve;
 - `escalate`: each role is paged at the earlier of the two times, a role the plan did not
@@ -95,7 +97,12 @@ def apply(plan: Playbook, m: Playbook) -> Playbook:
 
 def _steps(steps: tuple[Step, ...], m: Playbook) -> tuple[Step, ...]:
     kept = [s for s in steps if s.role not in m.remove_roles]
+    seen = {key for s in kept for key in _step_keys(s)}
     for step in m.steps:
+        keys = _step_keys(step)
+        if not seen.isdisjoint(keys):
+            continue  # already in the plan (the base's or an earlier modifier's): kept where it is
+        seen.update(keys)
         added = Step(step.text, step.role)
         if step.at == "first":
             kept.insert(0, added)
@@ -104,6 +111,21 @@ def _steps(steps: tuple[Step, ...], m: Playbook) -> tuple[Step, ...]:
         else:
             kept.insert(int(step.at) - 1, added)  # past the end: appended
     return tuple(kept) or steps  # never a plan without steps (publishing refuses one alone)
+
+
+def _step_keys(step: Step) -> set[tuple[str, str]]:
+    """What makes two steps the same: their text in a language, normalised (case, spacing,
+    a closing full stop); a step is a duplicate when it matches in ko or in en."""
+    keys: set[tuple[str, str]] = set()
+    for lang in LANGUAGES:
+        template = getattr(step.text, lang)
+        if template is not None:
+            keys.add((lang, _normalised(template.source)))
+    return keys
+
+
+def _normalised(text: str) -> str:
+    return " ".join(text.split()).casefold().rstrip(".。 ")
 
 
 def _sla(plan: Sla, m: Sla) -> Sla:
