@@ -114,6 +114,6 @@ def test_the_same_alert_in_the_staff_members_english(
     call = page.locator("#recent-contacts > li").first
     expect(call.locator(".contact-where")).to_have_text("Call center · 홍대입구점")
     expect(call.locator(".contact-category")).to_have_text("Wait time")
-    expect(call.locator(".contact-status")).to_contain_text("resolved · ")
+    expect(call.locator(".contact-status")).to_contain_text("Resolved · ")  # a label, not the code
     expect(page.locator("#household")).to_have_text("Household driver · 김** (account owner)")
     page.screenshot(path=artifacts / "staff-app-story-en.png", full_page=True)

@@ -10,12 +10,57 @@
   let lang = document.documentElement.lang === "en" ? "en" : "ko";
   let cursor = null;  // the list's next page, null at its end
   let asked = 0;  // the latest load: an older answer arriving late is dropped
+  let listed = [];  // the items shown in the list, drawn again in the other language
+  let shown = null;  // the case open below it, likewise
 
   function t(key) { return session.label(lang, key); }
   function labelsOf(key) { return session.labelGroup(lang, key); }
   const el = session.el;
   function when(iso) { return iso ? new Date(iso).toLocaleString(session.dateLocale(lang)) : "—"; }
   function label(group, value) { return labelsOf(group)[value] || value || "—"; }
+  function fill(text, vars) { return text.replace(/\{(\w+)\}/g, (_, k) => String(vars[k] ?? "")); }
+
+  // The fixed English sentences the services write on a follow-up step (feedback's events.py
+  // FOLLOW_UP_NOTES, notify's follow_ups.py reasons) are said in the reader's words; a note
+  // that is not one of them (what a person wrote, a mail server's answer) is shown as written.
+  const FOLLOW_UP_NOTES = {
+    sent: "follow-up sent by {channel}",
+    retrying: "follow-up by {channel} not delivered yet: {reason}; trying again",
+    failed: "follow-up by {channel} failed: {reason}",
+    not_sent: "follow-up not sent: {reason}",
+    held: "follow-up held: {reason}",
+  };
+  // notify's reasons, whole or as the start of a longer one: [its English, the label's key].
+  const FOLLOW_UP_REASONS = [
+    ["store quiet hours", "quiet_hours"],
+    ["the link expired before it could be sent", "link_expired"],
+    ["no channel configured", "no_channel"],
+    ["no configured channel reaches the customer", "no_reachable_channel"],
+    ["no customer on record to ask for consent (anonymous feedback)", "anonymous"],
+    ["the customer is not on record", "not_on_record"],
+    ["the customer was erased", "erased"],
+    ["the customer has not consented to contact (contact_consent false)", "no_consent"],
+    ["gave up, the link expires before another attempt", "gave_up"],
+  ];
+  const FOLLOW_UP_ON_LATEST = "asked once for the alert, with its latest feedback";
+  function reasonText(reason) {
+    const known = FOLLOW_UP_REASONS.find(([english]) => reason === english || reason.startsWith(english + " ")
+      || reason.startsWith(english + ":"));
+    const said = known && labelsOf("follow_up_reasons")[known[1]];
+    return said ? said + reason.slice(known[0].length) : reason;
+  }
+  function stepNote(step, detail) {
+    const note = detail.note;
+    if (typeof note !== "string" || lang === "en" || !step.kind.startsWith("follow_up_")) return note;
+    const english = FOLLOW_UP_NOTES[detail.outcome];
+    const channel = detail.channel || "", reason = detail.reason || "";
+    const template = labelsOf("follow_up_notes")[detail.outcome];
+    if (!english || !template || note !== fill(english, {channel, reason})) return note;
+    return fill(template, {channel: channel ? label("channels", channel) : "", reason: reasonText(reason)});
+  }
+  function followUpNote(text) {
+    return text === FOLLOW_UP_ON_LATEST && lang !== "en" ? t("follow_up_on_latest") : text;
+  }
   function say(text, error) {
     const line = $("cases-result");
     line.textContent = text || "";
@@ -43,7 +88,7 @@
     const answer = await session.api("feedback", "/v1/feedback?" + params);
     if (mine !== asked) return;
     const body = $("case-list").querySelector("tbody");
-    if (!more) { body.replaceChildren(); $("case-detail").hidden = true; }
+    if (!more) { body.replaceChildren(); $("case-detail").hidden = true; listed = []; shown = null; }
     if (!answer.ok) {
       cursor = null;
       $("case-more").hidden = true;
@@ -51,6 +96,7 @@
       return;
     }
     say("");
+    listed.push(...answer.body.items);
     for (const item of answer.body.items) body.append(row(item));
     cursor = answer.body.next_cursor;
     $("case-more").hidden = !cursor;
@@ -78,7 +124,16 @@
     const answer = await session.api("feedback", `/v1/feedback/${encodeURIComponent(id)}`);
     const box = $("case-detail");
     if (!answer.ok) { say((answer.body && answer.body.detail) || `HTTP ${answer.status}`, true); return; }
-    const item = answer.body;
+    shown = answer.body;
+    draw(shown);
+    box.hidden = false;
+    box.scrollIntoView({block: "nearest"});
+    // Focus follows to the case (it was left on a row no longer shown, or on <body>).
+    box.querySelector("h2").focus({preventScroll: true});
+  }
+
+  function draw(item) {
+    const box = $("case-detail");
     const cls = item.classification || {};
     box.dataset.id = item.id;
     box.querySelector(".case-text").textContent = item.text || t("no_text");
@@ -97,15 +152,14 @@
     steps.replaceChildren();
     for (const step of item.timeline || []) {
       const detail = step.detail || {};
-      const said = [detail.outcome ? label("outcomes", detail.outcome) : null, detail.note, detail.comment,
-        detail.follow_up, detail.csat !== undefined ? `CSAT ${detail.csat}` : null].filter(Boolean);
+      // A follow-up step's outcome (sent, failed…) is its kind already; a resolution's is the staff app's words.
+      const outcome = detail.outcome && !step.kind.startsWith("follow_up_") ? label("outcomes", detail.outcome) : null;
+      const said = [outcome, stepNote(step, detail), detail.comment,
+        detail.follow_up ? followUpNote(detail.follow_up) : null,
+        detail.csat !== undefined ? `CSAT ${detail.csat}` : null].filter(Boolean);
       steps.append(el("li", {"data-kind": step.kind},
         [when(step.at), label("timeline_kinds", step.kind), step.actor, ...said].filter(Boolean).join(" · ")));
     }
-    box.hidden = false;
-    box.scrollIntoView({block: "nearest"});
-    // Focus follows to the case (it was left on a row no longer shown, or on <body>).
-    box.querySelector("h2").focus({preventScroll: true});
   }
 
   // The CSV of the period (feedback's export: both ends, the store picked), saved by the browser.
@@ -127,7 +181,13 @@
   $("case-status").addEventListener("change", () => load(false));
   $("case-more").addEventListener("click", () => load(true));
   $("case-export").addEventListener("click", exportCsv);
-  document.addEventListener("voc-language", (event) => { lang = event.detail; });
+  // The other language: the list and the open case drawn again from what was read (no request).
+  document.addEventListener("voc-language", (event) => {
+    lang = event.detail;
+    const body = $("case-list").querySelector("tbody");
+    if (listed.length) body.replaceChildren(...listed.map(row));
+    if (shown && !$("case-detail").hidden) draw(shown);
+  });
 
   // From the board's open cases: the Cases view with that case open.
   async function show(id) {

@@ -774,6 +774,13 @@ function customerCard(c, category) {
   );
 }
 
+// A contact's case status in the reader's words (an unknown one as a word, not a label key).
+function contactStatus(status) {
+  const key = `contact_${status}`;
+  const text = t(key);
+  return text === key ? String(status || '').replace(/_/g, ' ') : text;
+}
+
 // The customer's earlier contacts, newest first: when, where, about what, how it ended, and
 // what they said (masked by profile).
 function storyTimeline(contacts) {
@@ -788,7 +795,7 @@ function storyTimeline(contacts) {
     h('div', { class: 'contact-what' },
       h('span', { class: 'contact-category' }, lookup('categories', c.category)),
       h('span', { class: `contact-status status-${c.status}` },
-        t(`contact_${c.status}`) + (c.outcome ? ` · ${OUTCOMES.includes(c.outcome) ? t(`out_${c.outcome}`) : c.outcome}` : ''))),
+        contactStatus(c.status) + (c.outcome ? ` · ${OUTCOMES.includes(c.outcome) ? t(`out_${c.outcome}`) : c.outcome}` : ''))),
     c.excerpt ? h('q', { class: 'contact-excerpt' }, c.excerpt) : null,
   ))));
 }
@@ -899,7 +906,7 @@ function messageBox(id) {
 // One condition the plan matched on, in the reader's words ("심각도: 높음 또는 심각 (높음)"): the
 // playbook's `when:` as data (plan.matched), its keys and values through the language file.
 const VALUE_GROUPS = { category: 'categories', severity: 'severities', sentiment: 'sentiments', channel: 'channels',
-  'customer.household_relation': 'relations' };
+  'customer.household_relation': 'relations', 'store.format': 'store_formats' };
 function reasonValue(key, value) {
   if (VALUE_GROUPS[key]) return lookup(VALUE_GROUPS[key], value);
   if (key === 'customer.tier') return String(value).toUpperCase();
@@ -985,11 +992,19 @@ function actionsCard(alert) {
     h('option', { value: '', selected: true }, t('choose_outcome')),
     OUTCOMES.map((o) => h('option', { value: o }, t(`out_${o}`))));
   const note = h('textarea', { id: 'note', name: 'note', rows: 3, maxlength: 2000, placeholder: t('note_ph') });
-  const resolveBtn = h('button', { type: 'submit', class: 'btn btn-success btn-block', id: 'resolve-btn', disabled: true }, t('resolve'));
-  select.addEventListener('change', () => { resolveBtn.disabled = !select.value; });
+  // Why the button is off: said next to it, and tied to it, until an outcome is picked.
+  const hint = h('p', { class: 'hint', id: 'resolve-hint' }, t('resolve_pick_outcome'));
+  const resolveBtn = h('button', { type: 'submit', class: 'btn btn-success btn-block', id: 'resolve-btn', disabled: true,
+    'aria-describedby': 'resolve-hint' }, t('resolve'));
+  select.addEventListener('change', () => {
+    resolveBtn.disabled = !select.value;
+    hint.hidden = !!select.value;
+    if (select.value) resolveBtn.removeAttribute('aria-describedby');
+    else resolveBtn.setAttribute('aria-describedby', 'resolve-hint');
+  });
   const form = h('form', { class: 'resolve-form', id: 'resolve-form' },
     h('label', { for: 'outcome' }, t('outcome')), select,
-    h('label', { for: 'note' }, t('note')), note, bottomMsg, resolveBtn);
+    h('label', { for: 'note' }, t('note')), note, bottomMsg, hint, resolveBtn);
   form.addEventListener('submit', (event) => {
     event.preventDefault();
     if (!select.value) return;
