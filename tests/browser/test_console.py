@@ -269,11 +269,18 @@ def test_a_cx_admin_runs_the_directory_keys_playbooks_and_webhooks(
         page.locator(
             "[data-testid=staff-table] tr[data-id=staff-console-1] button", has_text="Shifts"
         ).click()
-        expect(page.locator("[data-testid=shifts] .for")).to_have_text("staff-console-1")
-        page.locator("#shift-form [name=starts]").fill("09:00")
-        page.locator("#shift-form [name=ends]").fill("18:00")
+        # The card names the member and the clock their shifts keep (the store's time zone).
+        expect(page.locator("[data-testid=shifts] .for")).to_contain_text("(staff-console-1) · times in ")
+        page.locator("#shift-form [name=starts]").fill("18:00")
+        page.locator("#shift-form [name=ends]").fill("09:00")
         page.locator("#shift-form button[type=submit]").click()
+        # The first shift ends "paged at any hour": asked first (UX review), then saved and said.
+        expect(dialog).to_be_visible()
+        expect(dialog).to_contain_text("paged only during their shifts")
+        dialog.locator("button.ok").click()
         expect(page.locator("[data-testid=shifts] tbody tr")).to_have_count(1)
+        expect(page.locator("[data-testid=shifts] tbody tr")).to_contain_text("09:00 (next day)")
+        expect(page.locator("[data-testid=shifts] .result")).to_have_text("Saved.")
 
         # Controls without a visible label are named for screen readers (apps review).
         for control in (
@@ -486,11 +493,12 @@ def test_an_area_manager_sees_their_area_and_keeps_its_staffs_shifts(
         # Before a choice the empty shifts card says how to fill it.
         expect(page.locator("[data-testid=shifts] .for")).to_contain_text("Shifts")
         table.locator("tr[data-id=staff-hd-lead] button.shifts").click()
-        expect(page.locator("[data-testid=shifts] .for")).to_have_text("staff-hd-lead")
+        expect(page.locator("[data-testid=shifts] .for")).to_contain_text("(staff-hd-lead)")
         page.locator("#shift-form [name=weekday]").select_option("2")
         page.locator("#shift-form [name=starts]").fill("10:00")
         page.locator("#shift-form [name=ends]").fill("19:00")
         page.locator("#shift-form button[type=submit]").click()
+        page.locator("[data-testid=confirm] button.ok").click()  # the first shift is asked first
         expect(page.locator("[data-testid=shifts] tbody tr")).to_have_count(1)
         kept = httpx.get(
             f"{running_system.url('notify')}/v1/admin/staff/staff-hd-lead/shifts",

@@ -12,6 +12,7 @@
   let lang = document.documentElement.lang === "en" ? "en" : "ko";
   let view = "board";
   let shiftsOf = null;  // the staff member whose shifts are shown
+  let storeRows = [];  // notify's stores as last listed (the shifts' time zone)
   let staffRows = [];
   let playbookFiles = null;  // the files last validated, published as they are
 
@@ -158,13 +159,18 @@
     const whose = box.querySelector(".for");
     delete whose.dataset.i18n;  // from here it names the staff member, in no language
     whose.classList.remove("hint");
-    whose.textContent = id;
+    const member = staffRows.find((s) => s.id === id);
+    // Their name and the clock the shifts keep: the times are the store's local time.
+    const zone = member && (storeRows.find((s) => (member.store_ids || []).includes(s.id)) || {}).timezone;
+    whose.textContent = (member ? `${member.name} (${id})` : id) + (zone ? ` · ${t("shift_zone").replace("{zone}", zone)}` : "");
     $("shift-form").hidden = !answer.ok;
     if (!answer.ok) { say(result(box), answer, ""); return; }
     result(box).textContent = answer.body.shifts.length ? "" : t("always_on");
     answer.body.shifts.forEach((s, i) => {
       const row = el("tr", {});
-      cells(row, [labelsOf("weekdays")[s.weekday], s.starts, s.ends,
+      // A shift that ends at or before its start runs into the next day (18:00–09:00).
+      const ends = s.ends <= s.starts ? `${s.ends} (${t("next_day")})` : s.ends;
+      cells(row, [labelsOf("weekdays")[s.weekday], s.starts, ends,
         td(button("remove", () => putShifts(answer.body.shifts.filter((_, j) => j !== i))))]);
       body.append(row);
     });
@@ -176,13 +182,17 @@
     const answer = await session.api("notify", `/v1/admin/staff/${encodeURIComponent(shiftsOf)}/shifts`,
       {method: "PUT", json: shifts.map(({weekday, starts, ends}) => ({weekday, starts, ends}))});
     if (!answer.ok) { say(result(box), answer, ""); return; }
-    loadShifts(shiftsOf);
+    await loadShifts(shiftsOf);
+    say(result(box), answer, t("saved"));
   }
 
-  $("shift-form").addEventListener("submit", (event) => {
+  $("shift-form").addEventListener("submit", async (event) => {
     event.preventDefault();
     const f = event.target.elements;
     const current = JSON.parse($("shifts").dataset.shifts || "[]");
+    // No shifts means paged at any hour; the first one limits the pages to the shifts entered,
+    // which a manager adding "tonight's" shift did not expect: asked first.
+    if (!current.length && !(await confirmed("ask_first_shift", shiftsOf))) return;
     putShifts([...current, {weekday: Number(f.weekday.value), starts: f.starts.value, ends: f.ends.value}]);
   });
 
@@ -213,6 +223,7 @@
 
   async function loadStores() {
     await loadTable("store-table", "notify", "/v1/admin/stores", (data, body) => {
+      storeRows = data;
       for (const s of data) {
         const row = el("tr", {"data-id": s.id});
         cells(row, [s.id, s.name, s.area_id, s.timezone, s.language]);
