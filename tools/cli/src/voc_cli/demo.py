@@ -1,6 +1,6 @@
 """Demo data for `make run`: stores, staff with passwords, customers, API keys, targets,
-outreach assignments, the loyalty customers' earlier visits and a little feedback (each demo manager's first dashboard screen has
-numbers against targets, outreach work and cases, #20).
+outreach assignments, the loyalty customers' earlier visits and a little feedback (each demo
+manager's first dashboard screen has numbers against targets, outreach work and cases, #20).
 
 Seeded over the services' admin REST APIs (the CLI never touches a service's tables), once:
 the credentials are kept in $VOC_DATA_DIR/demo-credentials.json and reused on the next start.
