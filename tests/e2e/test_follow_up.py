@@ -201,6 +201,12 @@ def test_resolved_case_mails_the_link_and_an_unhappy_answer_pages_again(
     assert repage.json["alert_id"]
     # Staff read it as the case reopened, not a new complaint (apps review).
     assert "재오픈 · " in repage.json["title"], repage.json
+    # One incident is one complaint: the answer's alert reads no repeat issue (UX review: it said
+    # "반복 불만 2회" and the repeat modifier's steps).
+    detail = httpx.get(f"{system.url('notify')}/v1/alerts/{repage.json['alert_id']}", headers=headers).json()
+    signals = detail["context"]["signals"]
+    assert signals["repeat_issue"] is False and signals["complaint_count_90d"] == 1, signals
+    assert "modifier-repeat-issue" not in detail["plan"]["modifiers"]
     assert wait_for(lambda: case(system, feedback_id)["status"] == "reopened")
     assert len(mail_for(mailbox, address)) == 1  # one message per case
     # The dashboard's loop KPIs count the message and the answer.

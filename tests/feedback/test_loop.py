@@ -450,6 +450,50 @@ def body_reopened(service: FeedbackService, feedback_id: str) -> str:
     return str(service.get(feedback_id)["follow_up"]["reopened_feedback_id"])
 
 
+def test_an_answer_that_reopens_a_case_is_not_another_recurring_issue(
+    feedback_service: FeedbackService,
+) -> None:
+    """The unhappy answer is the customer's verdict on the case it reopens, not a second
+    complaint: the repeat issues count the incident once; its score still counts (CSAT)."""
+    store = "reopen-issues-store"
+    key = feedback_service.new_key(store, name="reopen app")
+    text = "국에서 머리카락이 나왔어요. 위생 문제예요"
+
+    def post(csat: int) -> str:
+        r = feedback_service.post(
+            key, {"store_id": store, "channel": "kiosk", "text": text, "ratings": {"csat": csat}}
+        )
+        assert r.status_code == 202, r.text
+        return str(r.json()["id"])
+
+    def analytics() -> dict[str, Any]:
+        response = httpx.get(
+            f"{feedback_service.url}/v1/analytics", params={"store_id": store}, headers=feedback_service.admin
+        )
+        assert response.status_code == 200, response.text
+        body: dict[str, Any] = response.json()
+        return body
+
+    case_id = post(1)
+    alert_lifecycle(feedback_service, case_id, ack_after=60, resolve_after=600, store=store)
+    token = follow_up_token(feedback_service, case_id)
+    answer = httpx.post(f"{feedback_service.url}/f/{token}", json={"csat": 1})
+    assert answer.status_code == 200, answer.text
+    child = feedback_service.get(answer.json()["reopened_feedback_id"])
+    category = feedback_service.get(case_id)["classification"]["category"]
+    assert child["reopens_id"] == case_id and child["classification"]["category"] == category
+
+    body = analytics()
+    assert body["volume"] == 2 and body["csat"]["responses"] == 2  # the answer's score counts
+    assert body["top_issues"] == []  # one incident: no recurring issue
+
+    # Another complaint of the same kind is one: two complaints, not three.
+    again = post(2)
+    assert feedback_service.get(again)["classification"]["category"] == category
+    [issue] = analytics()["top_issues"]
+    assert (issue["store_id"], issue["category"], issue["count"]) == (store, category, 2)
+
+
 def test_a_store_key_never_sees_the_follow_up_link(
     feedback_service: FeedbackService, key: dict[str, Any]
 ) -> None:

@@ -6,11 +6,12 @@ from __future__ import annotations
 from google.protobuf.json_format import MessageToDict
 
 from voc.actions.v1 import actions_pb2
+from voc.common.v1 import common_pb2
 from voc.events.v1 import events_pb2
 from voc.profile.v1 import profile_pb2
 from voc_notify.clients import customer_from_proto, plan_from_proto
 from voc_notify.defaults import default_plan
-from voc_notify.events import feedback_of
+from voc_notify.events import feedback_of, upstream_facts
 
 
 def proto_json(plan: actions_pb2.Plan) -> dict[str, object]:
@@ -139,3 +140,18 @@ def test_the_feedback_keeps_only_the_ratings_given() -> None:
         "id", "store_id", "channel", "text", "category", "severity", "sentiment", "score", "language",
         "touchpoint", "ratings", "received_at_ms",
     }  # fmt: skip
+
+
+def test_profile_and_actions_are_asked_with_the_case_an_answer_reopens() -> None:
+    """An unhappy follow-up answer's event carries `reopens_id` beside its facts; the facts notify
+    sends upstream carry it too, so profile counts the answer as the reopened incident even
+    before it has consumed the answer's event (UX review: "반복 불만 2회" on the answer's alert)."""
+    event = events_pb2.FeedbackReceived(
+        facts=common_pb2.FeedbackFacts(feedback_id="answer", category="food_safety", sentiment="negative"),
+        reopens_id="case",
+    )
+    facts = upstream_facts(event)
+    assert (facts.feedback_id, facts.category, facts.reopens_id) == ("answer", "food_safety", "case")
+    assert event.facts.reopens_id == ""  # the event itself is left as it came
+    plain = events_pb2.FeedbackReceived(facts=common_pb2.FeedbackFacts(feedback_id="new"))
+    assert upstream_facts(plain) is plain.facts and upstream_facts(plain).reopens_id == ""

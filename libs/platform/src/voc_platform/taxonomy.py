@@ -36,6 +36,16 @@ CATEGORIES: tuple[str, ...] = tuple(_data()["categories"])
 ROLES: tuple[str, ...] = tuple(roles())
 SEVERITIES: tuple[str, ...] = tuple(_data()["severities"])
 SENTIMENTS: tuple[str, ...] = tuple(_data()["sentiments"])
+
+
+def is_complaint(sentiment: str, reopens_id: str | None) -> bool:
+    """What counts as a complaint of its own (profile's repeat issue, complaint count and chronic
+    rank; feedback's recurring issues): a negative item, except a follow-up survey's unhappy
+    answer, which reopens an earlier case (`reopens_id`): one incident is one complaint. The
+    answer still counts by its scores, and it is one of the customer's contacts."""
+    return sentiment == "negative" and not reopens_id
+
+
 CHANNELS: tuple[str, ...] = tuple(_data()["channels"])
 PRIORITIES: tuple[str, ...] = tuple(_data()["priorities"])
 

@@ -22,6 +22,7 @@ from voc_feedback.models import ClassificationCorrection, Feedback, FollowUp, Ti
 from voc_feedback.settings import Settings
 from voc_feedback.stores import store_names
 from voc_platform.masking import mask_text
+from voc_platform.taxonomy import is_complaint
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,10 +171,11 @@ def loop_kpis(
 def top_recurring_issues(
     rows: Sequence[Feedback], names: dict[str, str], limit: int = 10
 ) -> list[dict[str, Any]]:
-    """Complaints of one category at one store that keep coming (two or more in the period)."""
+    """Complaints of one category at one store that keep coming (two or more in the period). A
+    follow-up answer that reopened a case is not another complaint (`taxonomy.is_complaint`)."""
     groups: dict[tuple[str, str], list[Feedback]] = defaultdict(list)
     for r in rows:
-        if r.sentiment == "negative":
+        if is_complaint(r.sentiment, r.reopens_id):
             groups[(r.store_id, r.category)].append(r)
     issues: list[dict[str, Any]] = []
     for (store_id, category), items in groups.items():

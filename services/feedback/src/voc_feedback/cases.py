@@ -34,6 +34,8 @@ STATUS_RANK = {
     "followed_up": 4,
 }
 OPEN_STATUSES = ("received", "alerted", "acknowledged", "reopened")
+
+
 ACTOR_CHARS = 64  # `feedback_timeline.actor`
 
 

@@ -79,6 +79,18 @@ def feedback_of(event: events_pb2.FeedbackReceived, *, names: tuple[str, ...] = 
     )
 
 
+def upstream_facts(event: events_pb2.FeedbackReceived) -> common_pb2.FeedbackFacts:
+    """The facts profile and actions are asked with: the event's, with the case an unhappy
+    follow-up answer reopens, so profile counts the answer as that incident, not another
+    complaint, even before it has consumed the answer's event."""
+    if not event.reopens_id or event.facts.reopens_id:
+        return event.facts
+    facts = common_pb2.FeedbackFacts()
+    facts.CopyFrom(event.facts)
+    facts.reopens_id = event.reopens_id
+    return facts
+
+
 class AlertConsumer:
     """`voc.feedback.received` → customer context and plan from upstream → the alert (or the
     repeat folded into its open alert) in one write hop → live event and first pushes."""
@@ -126,7 +138,7 @@ class AlertConsumer:
     async def _gather(self, event: events_pb2.FeedbackReceived, store: Store | None) -> AlertInput:
         """The alert's input: the customer (profile first: the plan depends on who it is), the
         plan, and what was degraded on the way."""
-        facts = event.facts
+        facts = upstream_facts(event)
         language = store.language if store else (facts.language or "ko")
         context, profile_down = await self.upstreams.customer_context(identifiers=event.customer, facts=facts)
         plan, actions_down = await self.upstreams.action_plan(

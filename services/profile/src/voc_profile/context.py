@@ -188,6 +188,7 @@ _RECENT_CONTACTS = Prepared(
         alerts_table.c.status,
         alerts_table.c.outcome,
         history_table.c.excerpt,
+        history_table.c.reopens_id,
     )
     .select_from(
         history_table.outerjoin(alerts_table, alerts_table.c.feedback_id == history_table.c.feedback_id)
@@ -216,6 +217,7 @@ def recent_contacts(reader: Reader, *, customer_id: str, current_id: str) -> lis
             _CASE_STATUS.get(r.status, r.status),
             r.outcome,
             r.excerpt or "",
+            r.reopens_id,
         )
         for r in rows
     ]

@@ -84,7 +84,7 @@ def received_of(msg: Msg, *, region: str) -> Received | None:
         log.info("feedback %s: malformed identifier ignored (%s)", facts.feedback_id, ",".join(bad))
     if not ids:
         return None
-    item = feedback_item(facts, store_id=facts.store_id, channel=facts.channel)
+    item = feedback_item(facts, store_id=facts.store_id, channel=facts.channel, reopens_id=event.reopens_id)
     assert item is not None
     event_id = (msg.headers or {}).get("Nats-Msg-Id", facts.feedback_id)
     return Received(event_id, ids, c.name or None, item, facts.severity, event.text)

@@ -8,6 +8,7 @@ from typing import Any, NamedTuple, Protocol
 
 from voc.common.v1 import common_pb2
 from voc_platform.records import fields_of
+from voc_platform.taxonomy import is_complaint
 
 
 class FeedbackItem(NamedTuple):
@@ -23,13 +24,22 @@ class FeedbackItem(NamedTuple):
     nps: int | None
     revisit_intent: bool | None
     occurred_at: float
+    # Set on a follow-up survey's unhappy answer: the feedback id of the case it reopened. The
+    # answer is the customer's verdict on that case, not a new complaint (`taxonomy.is_complaint`).
+    reopens_id: str | None = None
+
+    @property
+    def complaint(self) -> bool:
+        """Whether the item counts as a complaint of its own (`voc_platform.taxonomy.is_complaint`)."""
+        return is_complaint(self.sentiment, self.reopens_id)
 
 
 def feedback_item(
-    facts: common_pb2.FeedbackFacts, *, store_id: str = "", channel: str = ""
+    facts: common_pb2.FeedbackFacts, *, store_id: str = "", channel: str = "", reopens_id: str | None = None
 ) -> FeedbackItem | None:
     """The item of a feedback message; None when it names no feedback. The place (store,
-    channel) only when given: the context of a feedback being handled shows it without one."""
+    channel) only when given: the context of a feedback being handled shows it without one;
+    `reopens_id` the case a follow-up answer reopened (`FeedbackReceived.reopens_id`)."""
     if not facts.feedback_id:
         return None
     ratings = facts.ratings
@@ -44,13 +54,14 @@ def feedback_item(
         ratings.nps if ratings.HasField("nps") else None,
         facts.revisit_intent if facts.HasField("revisit_intent") else None,
         facts.occurred_at_ms / 1000,
+        reopens_id or None,
     )
 
 
 class RecentContact(NamedTuple):
     """One of the customer's earlier contacts as staff see it: where and when, what about, how
-    its case went (`status`: received | alerted | acknowledged | resolved, with the outcome)
-    and a masked excerpt of what they said."""
+    its case went (`status`: received | alerted | acknowledged | resolved, with the outcome),
+    a masked excerpt of what they said, and for a follow-up answer the case it reopened."""
 
     feedback_id: str
     channel: str
@@ -61,6 +72,8 @@ class RecentContact(NamedTuple):
     status: str
     outcome: str | None
     excerpt: str
+    # A follow-up answer: the case it reopened (shown as such, not counted as a complaint).
+    reopens_id: str | None = None
 
 
 @dataclass(slots=True)  # not frozen: a frozen __init__ costs 3x, and every context builds some

@@ -85,7 +85,7 @@ class ProfileServicer(profile_pb2_grpc.ProfileServiceServicer):
     async def _context(
         self, request: profile_pb2.GetCustomerContextRequest
     ) -> profile_pb2.GetCustomerContextResponse:
-        current = feedback_item(request.current_feedback)
+        current = feedback_item(request.current_feedback, reopens_id=request.current_feedback.reopens_id)
         if request.customer_id:
             ctx = await dbsync.read(
                 self.database,

@@ -112,6 +112,10 @@ class FeedbackHistory(Base):
     # with #18): the labels above are then the corrected ones; an older correction arriving
     # late changes nothing. NULL: the classifier's labels.
     corrected_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    # A follow-up survey's unhappy answer: the feedback id of the case it reopened
+    # (`FeedbackReceived.reopens_id`). Shown among the customer's contacts, never counted as a
+    # complaint of its own (`voc_platform.taxonomy.is_complaint`). NULL: any other feedback.
+    reopens_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
 
     __table_args__ = (
         Index("ix_history_customer", "customer_id", "occurred_at"),

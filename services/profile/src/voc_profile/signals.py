@@ -92,7 +92,8 @@ def compute_signals(
     """
     s = Signals()
     upcoming: list[float] = []  # when a window next moves: the stored signals need a refresh then
-    complaints = [i for i in items if i.sentiment == "negative"]
+    # A follow-up answer is not a complaint of its own (`voc_platform.taxonomy.is_complaint`).
+    complaints = [i for i in items if i.complaint]
     # The steps take their values by position: this runs on every context call and event.
     _repeat_issue(s, complaints, settings, now, upcoming)
     _score_swing(s, items, settings)
@@ -271,7 +272,7 @@ def apply_chronic(signals: Signals, *, rank: int, settings: Settings, feedback_i
 def window_complaints(items: list[FeedbackItem], *, settings: Settings, now: float) -> list[str]:
     """The complaints the chronic count is made of."""
     since = now - settings.chronic_window_days * DAY
-    return [i.feedback_id for i in items if i.sentiment == "negative" and i.occurred_at >= since]
+    return [i.feedback_id for i in items if i.complaint and i.occurred_at >= since]
 
 
 # ---------------------------------------------------------------------------------------------

@@ -9,7 +9,8 @@ time. They need much less than the whole history:
 - the last 5 items (recent feedback), the last `swing_window + 1` CSAT and NPS scores (score
   swing; at least `low_satisfaction_window` CSAT scores), the last 2 stated revisit intents
   (churn: the latest one that is not the feedback being handled);
-- every complaint inside the longest complaint window (repeat issue, chronic count, reasons).
+- every complaint inside the longest complaint window (repeat issue, chronic count, reasons;
+  `taxonomy.is_complaint`: a follow-up answer that reopened a case is not one).
 
 The summary holds exactly that: the aggregates plus `items`, the subset of the history the
 signals read, in history order. Because every signal reads only those items (the last k of a
@@ -31,14 +32,17 @@ from bisect import bisect_right
 from dataclasses import dataclass
 from typing import Any, Protocol, TypedDict
 
+from voc_platform.taxonomy import is_complaint
 from voc_profile.facts import FeedbackItem
 
 DAY = 86400.0
 HISTORY_SECONDS = 365 * DAY
-VERSION = 1
+# 2: items carry `reopens_id` (a follow-up answer is no complaint); a version 1 summary is not
+# usable, so it is rebuilt from the history on the customer's next event or refresh.
+VERSION = 2
 # A stored item: a list in this order (compact JSON), the fields of a FeedbackItem.
 FIELDS = FeedbackItem._fields
-_CSAT, _NPS, _INTENT, _SENTIMENT, _AT = 5, 6, 7, 4, 8
+_CSAT, _NPS, _INTENT, _SENTIMENT, _AT, _REOPENS = 5, 6, 7, 4, 8, 9
 
 
 class Summary(TypedDict):
@@ -103,7 +107,7 @@ def _prune(rows: list[list[Any]], shape: Shape, as_of: float) -> list[list[Any]]
         if row[_INTENT] and intents < shape.intents:
             intents += 1
             keep = True
-        if row[_SENTIMENT] == "negative" and row[_AT] >= complaints_from:
+        if is_complaint(row[_SENTIMENT], row[_REOPENS]) and row[_AT] >= complaints_from:
             keep = True
         if keep:
             kept.append(row)

@@ -108,6 +108,7 @@ HISTORY_OUT_FIELDS = (
     "revisit_intent",
     "severity",
     "excerpt",
+    "reopens_id",
 )
 
 

@@ -114,6 +114,7 @@ class FeedbackFacts(_message.Message):
     RATINGS_FIELD_NUMBER: _builtins.int
     REVISIT_INTENT_FIELD_NUMBER: _builtins.int
     OCCURRED_AT_MS_FIELD_NUMBER: _builtins.int
+    REOPENS_ID_FIELD_NUMBER: _builtins.int
     feedback_id: _builtins.str
     store_id: _builtins.str
     channel: _builtins.str
@@ -125,6 +126,10 @@ class FeedbackFacts(_message.Message):
     score: _builtins.float
     revisit_intent: _builtins.bool
     occurred_at_ms: _builtins.int
+    reopens_id: _builtins.str
+    """The case this item reopens when it is an unhappy follow-up answer (as
+    FeedbackReceived.reopens_id), else empty: one incident, not another complaint.
+    """
     @_builtins.property
     def ratings(self) -> Global___Ratings: ...
     def __init__(
@@ -142,10 +147,11 @@ class FeedbackFacts(_message.Message):
         ratings: Global___Ratings | None = ...,
         revisit_intent: _builtins.bool | None = ...,
         occurred_at_ms: _builtins.int = ...,
+        reopens_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_revisit_intent", b"_revisit_intent", "ratings", b"ratings", "revisit_intent", b"revisit_intent"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_revisit_intent", b"_revisit_intent", "category", b"category", "channel", b"channel", "feedback_id", b"feedback_id", "language", b"language", "occurred_at_ms", b"occurred_at_ms", "ratings", b"ratings", "revisit_intent", b"revisit_intent", "score", b"score", "sentiment", b"sentiment", "severity", b"severity", "store_id", b"store_id", "touchpoint", b"touchpoint"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_revisit_intent", b"_revisit_intent", "category", b"category", "channel", b"channel", "feedback_id", b"feedback_id", "language", b"language", "occurred_at_ms", b"occurred_at_ms", "ratings", b"ratings", "reopens_id", b"reopens_id", "revisit_intent", b"revisit_intent", "score", b"score", "sentiment", b"sentiment", "severity", b"severity", "store_id", b"store_id", "touchpoint", b"touchpoint"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__revisit_intent: _TypeAlias = _typing.Literal["revisit_intent"]  # noqa: Y015
     _WhichOneofArgType__revisit_intent: _TypeAlias = _typing.Literal["_revisit_intent", b"_revisit_intent"]  # noqa: Y015
