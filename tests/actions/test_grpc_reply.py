@@ -88,6 +88,7 @@ def reference_reply(
             customer_tier=cust.tier or None,
             signals={**dict(cust.signals), "repeat_count": cust.repeat_count},
             local_time=local_time,
+            reopened=bool(fb.reopens_id),
         ),
         language=request.language or fb.language or "ko",
         customer={name: value for name, value in known if value},
@@ -112,6 +113,8 @@ def odd_request(rng: random.Random) -> actions_pb2.GetActionPlanRequest:
         req.time_zone = rng.choice(["Nope/Zone", "../etc", "America/New_York", "UTC"])
     if rng.random() < 0.1:
         req.feedback.touchpoint = "counter"
+    if rng.random() < 0.2:
+        req.feedback.reopens_id = "fb-reopened"
     if rng.random() < 0.1:
         req.language = rng.choice(["ja", "en-US", "KO"])
     if rng.random() < 0.05:

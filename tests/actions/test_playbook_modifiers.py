@@ -235,6 +235,7 @@ def test_publishing_checks_a_modifier_against_the_published_plans() -> None:
 def test_the_shipped_modifiers() -> None:
     library = default_library()
     assert [m.id for m in library.modifiers] == [
+        "modifier-reopened",
         "modifier-vip",
         "modifier-repeat-issue",
         "modifier-churn-risk",
@@ -248,6 +249,7 @@ def test_the_shipped_modifiers() -> None:
         sentiment="negative",
         customer_tier="vip",
         signals={"repeat_issue": True, "churn_risk": True, "chronic_complainer": True},
+        reopened=True,
     )
     match = library.match(everyone)
     assert match.modifiers == tuple(m.id for m in library.modifiers)

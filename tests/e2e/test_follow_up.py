@@ -207,6 +207,7 @@ def test_resolved_case_mails_the_link_and_an_unhappy_answer_pages_again(
     signals = detail["context"]["signals"]
     assert signals["repeat_issue"] is False and signals["complaint_count_90d"] == 1, signals
     assert "modifier-repeat-issue" not in detail["plan"]["modifiers"]
+    assert "modifier-reopened" in detail["plan"]["modifiers"]
     assert wait_for(lambda: case(system, feedback_id)["status"] == "reopened")
     assert len(mail_for(mailbox, address)) == 1  # one message per case
     # The dashboard's loop KPIs count the message and the answer.

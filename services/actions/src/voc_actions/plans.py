@@ -43,7 +43,8 @@ def facts_of(
     signals: dict[str, Any],
     local_time: datetime | None,
 ) -> Facts:
-    """The facts a lookup matches on: a blank value is unknown, a missing category is other.
+    """The facts a lookup matches on: a blank value is unknown, a missing category is other; a
+    feedback item that names the case it reopens (`reopens_id`) is `feedback.reopened`.
     `signals` are the caller's own (gRPC adds the repeat count to the customer's)."""
     return Facts(
         category=feedback.category or "other",
@@ -59,6 +60,7 @@ def facts_of(
         signals=signals,
         local_time=local_time,
         household_relation=customer.household_relation or None,
+        reopened=bool(feedback.reopens_id),
     )
 
 

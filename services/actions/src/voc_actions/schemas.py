@@ -83,6 +83,8 @@ class LookupFeedback(BaseModel):
     touchpoint: Word | None = None
     store_id: Word | None = None
     language: Language | None = None
+    # A follow-up answer: the feedback id of the case it reopened (`feedback.reopened`).
+    reopens_id: Word | None = None
 
     @field_validator("category")
     @classmethod

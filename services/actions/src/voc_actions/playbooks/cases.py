@@ -40,7 +40,8 @@ class CaseResult(NamedTuple):
 
 
 def facts_from_case(raw: dict[str, Any]) -> Facts:
-    """Facts from a case's ``facts:`` mapping (keys as in ``when:``, plus ``time``)."""
+    """Facts from a case's ``facts:`` mapping (keys as in ``when:``, plus ``time``;
+    ``feedback.reopened: true`` for a follow-up answer that reopened its case)."""
     kwargs: dict[str, Any] = {}
     signals: dict[str, Any] = {}
     for key, value in raw.items():
@@ -50,6 +51,10 @@ def facts_from_case(raw: dict[str, Any]) -> Facts:
             signals[key[8:]] = value
         elif key == "signals" and isinstance(value, dict):
             signals.update(value)
+        elif key == "feedback.reopened":
+            if not isinstance(value, bool):
+                raise ValueError("feedback.reopened: expected true or false")
+            kwargs["reopened"] = value
         elif key == "time":
             kwargs["local_time"] = (
                 value if isinstance(value, datetime) else datetime.fromisoformat(str(value))

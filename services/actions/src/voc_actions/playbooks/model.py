@@ -37,6 +37,9 @@ CONDITION_KINDS: dict[str, Literal["set", "bool", "hours", "weekdays"]] = {
     "signals.low_satisfaction": "bool",
     "signals.chronic_complainer": "bool",
     "customer.household_relation": "set",
+    #: The item is a follow-up answer that reopened its case (`FeedbackFacts.reopens_id` set):
+    #: the first response was given already (modifier-reopened).
+    "feedback.reopened": "bool",
     "time.hours": "hours",
     "time.weekdays": "weekdays",
 }
@@ -318,6 +321,8 @@ class Facts:
     local_time: datetime | None = None
     #: owner | driver | family_member: the customer's place in a household, when in one.
     household_relation: str | None = None
+    #: A follow-up answer that reopened its case (the request's `reopens_id` is set).
+    reopened: bool = False
 
     def as_map(self) -> dict[str, Any]:
         """The facts keyed like ``when:`` conditions."""
@@ -331,6 +336,7 @@ class Facts:
             "store.region": _norm(self.store_region),
             "customer.tier": _norm(self.customer_tier),
             "customer.household_relation": _norm(self.household_relation),
+            "feedback.reopened": self.reopened,
         }
         for name, value in self.signals.items():
             m["signals." + name] = value

@@ -920,6 +920,8 @@ function reasonLine(m) {
     return modifier + (m.values[0] === 'false' ? t('why_not', { what: name }) : name);
   }
   const label = (t('condition_keys') || {})[m.key] || m.key;
+  // A true/false condition of its own (not a signal) reads as its label: "재오픈된 사례".
+  if (m.key === 'feedback.reopened') return modifier + (m.values[0] === 'false' ? t('why_not', { what: label }) : label);
   const values = m.values.map((v) => reasonValue(m.key, v)).join(t('or'));
   const actual = m.actual && (m.values.length > 1 || m.key.startsWith('time.')) ? ` (${reasonValue(m.key, m.actual)})` : '';
   return `${modifier}${label}: ${values}${actual}`;
