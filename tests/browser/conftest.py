@@ -128,6 +128,20 @@ def sign_in(page: Page, origin: str, person: dict[str, Any]) -> None:
     expect(page.locator("body[data-stream=open]")).to_be_attached(timeout=15_000)
 
 
+def signed_in_phone(
+    browser: Browser, origin: str, system: RunningSystem, email: str = LEAD
+) -> Iterator[Page]:
+    """A module's phone (the shift lead's, Korean) signed in through the form, for a fixture to
+    `yield from`; closed after, failing the module's last test on an uncaught page error."""
+    context = new_phone_context(browser, origin)
+    page = context.new_page()
+    errors = watch_page_errors(page)
+    sign_in(page, origin, system.staff(email))
+    yield page
+    assert errors == [], f"uncaught errors in the page: {errors}"
+    context.close()
+
+
 CONSOLE_SESSION_KEY = "voc-console-session"  # session.js keeps the tokens here, in this tab only
 
 

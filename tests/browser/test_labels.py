@@ -17,10 +17,9 @@ from playwright.sync_api import Browser, Page, Route, expect
 from tests.browser.conftest import (
     LEAD,
     NEEDS_CHROMIUM,
-    new_phone_context,
     post_feedback,
-    sign_in,
     sign_in_console,
+    signed_in_phone,
     wait_for,
     watch_page_errors,
 )
@@ -61,13 +60,7 @@ def alert_of(system: RunningSystem, headers: dict[str, str], feedback_id: str) -
 @pytest.fixture(scope="module")
 def phone(browser: Browser, origin: str, running_system: RunningSystem) -> Iterator[Page]:
     """The shift lead's phone (Korean), signed in."""
-    context = new_phone_context(browser, origin)
-    page = context.new_page()
-    errors = watch_page_errors(page)
-    sign_in(page, origin, running_system.staff(LEAD))
-    yield page
-    assert errors == [], f"uncaught errors in the page: {errors}"
-    context.close()
+    yield from signed_in_phone(browser, origin, running_system)
 
 
 def test_why_this_plan_names_the_store_format_and_resolve_says_what_it_waits_for(

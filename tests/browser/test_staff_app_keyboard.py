@@ -17,12 +17,10 @@ import pytest
 from playwright.sync_api import Browser, Locator, Page, expect
 
 from tests.browser.conftest import (
-    LEAD,
     NEEDS_CHROMIUM,
     new_phone_context,
     post_feedback,
-    sign_in,
-    watch_page_errors,
+    signed_in_phone,
 )
 from tests.conftest import RunningSystem
 
@@ -35,13 +33,7 @@ BACKGROUND = "(s) => getComputedStyle(document.querySelector(s)).backgroundColor
 @pytest.fixture(scope="module")
 def page(browser: Browser, origin: str, running_system: RunningSystem) -> Iterator[Page]:
     """The shift lead's phone (Korean), signed in through the form."""
-    context = new_phone_context(browser, origin)
-    page = context.new_page()
-    errors = watch_page_errors(page)
-    sign_in(page, origin, running_system.staff(LEAD))
-    yield page
-    assert errors == [], f"uncaught errors in the page: {errors}"
-    context.close()
+    yield from signed_in_phone(browser, origin, running_system)
 
 
 def to_inbox(page: Page) -> None:
