@@ -152,6 +152,34 @@ def test_a_modifier_never_lowers_and_keeps_the_tighter_values() -> None:
     assert plan.compensation is not None and plan.compensation.max_amount == 10000
 
 
+def test_a_modifier_may_replace_the_plan_s_script_and_a_later_line_still_follows() -> None:
+    instead = modifier(
+        "instead",
+        """\
+        order: 5
+        when: {signals.repeat_issue: true}
+        replace_script: true
+        script: {ko: "{customer.name}님, 다시 연락드립니다.", en: "{customer.name}, we are calling back."}
+        """,
+    )
+    library = parse_playbooks(files(instead, VIP))
+    facts = Facts(category="wait_time", customer_tier="vip", signals={"repeat_issue": True})
+    match = library.match(facts)
+    assert match.modifiers == ("instead", "vip")
+    en = render_plan(match, "en", customer={"name": "Kim"})
+    ko = render_plan(match, "ko", customer={"name": "김"})
+    assert en.script == "Kim, we are calling back. You matter to us."
+    assert ko.script == "김님, 다시 연락드립니다. You matter to us."
+    alone = render_plan(library.match(Facts(category="wait_time", signals={"repeat_issue": True})), "en")
+    assert alone.script == "Valued customer, we are calling back."
+    # without it the plan's script stays and the line follows, as before
+    assert render_plan(library.match(Facts(category="wait_time", customer_tier="vip")), "en").script == (
+        "Valued customer, we are sorry. You matter to us."
+    )
+    assert library.get("instead").to_dict()["replace_script"] is True
+    assert library.get("vip").to_dict()["replace_script"] is False
+
+
 def test_composition_is_cached_per_set_of_modifiers() -> None:
     library = parse_playbooks(files(VIP, REPEAT))
     facts = Facts(category="wait_time", customer_tier="vip")
@@ -183,6 +211,18 @@ def test_composition_is_cached_per_set_of_modifiers() -> None:
             6,
             "remove_steps.roles",
             "unknown role",
+        ),
+        (
+            "when: {signals.vip: true}\npriority: urgent\nreplace_script: true\n",
+            7,
+            "replace_script",
+            "needs a script",
+        ),
+        (
+            "when: {signals.vip: true}\nreplace_script: yes please\nscript: {en: Hi.}\n",
+            6,
+            "replace_script",
+            "true or false",
         ),
     ],
 )

@@ -48,8 +48,8 @@ def test_a_reopened_food_safety_case_gets_a_follow_up_not_the_first_response_aga
         # none of the first-response steps (stop selling, other tables, refund, ...) is repeated
         assert not {s.text for s in plain.steps} & {s.text for s in plan.steps}
         assert [s.role for s in plan.steps] == ["shift_lead", "store_manager", "store_manager"]
-        assert plan.script.startswith(plain.script) and len(plan.script) > len(plain.script)
-        assert "{" not in plan.script
+        # the script is the follow-up's, not the first response's with a line after it
+        assert plain.script not in plan.script and "{" not in plan.script
         # the plan's urgency, escalation and compensation stay; the store manager is alerted
         assert plan.priority == plain.priority == "urgent"
         assert plan.compensation == plain.compensation
@@ -57,6 +57,7 @@ def test_a_reopened_food_safety_case_gets_a_follow_up_not_the_first_response_aga
         assert "store_manager" in plan.notify_roles
     en = render_plan(again, "en")
     assert en.steps[0].text.startswith("Read the customer's follow-up answer and the case's timeline")
+    assert en.script.startswith("Valued customer, thank you for answering our follow-up.")
     assert "again" not in en.script.lower()  # one incident: not "the same problem again"
     assert en.matched_because[-1] == "modifier modifier-reopened: feedback.reopened=true"
     assert [(m.key, m.values, m.actual, m.modifier) for m in en.matched][-1] == (

@@ -208,6 +208,9 @@ def test_resolved_case_mails_the_link_and_an_unhappy_answer_pages_again(
     assert signals["repeat_issue"] is False and signals["complaint_count_90d"] == 1, signals
     assert "modifier-repeat-issue" not in detail["plan"]["modifiers"]
     assert "modifier-reopened" in detail["plan"]["modifiers"]
+    # the follow-up's script opens the plan, not the first response's apology and offer again
+    opening = detail["plan"]["script"].split(".")[0]
+    assert "후속 설문에 답해" in opening or "answering our follow-up" in opening, detail["plan"]["script"]
     assert wait_for(lambda: case(system, feedback_id)["status"] == "reopened")
     assert len(mail_for(mailbox, address)) == 1  # one message per case
     # The dashboard's loop KPIs count the message and the answer.

@@ -15,7 +15,8 @@ id), each to the result of the one before:
   page is added; steps with the same time are one step;
 - `compensation`: the modifier's when the plan has none, or its limit is higher in the same
   currency (its authority with it);
-- `script`: a line added after the plan's script.
+- `script`: a line added after the plan's script; with `replace_script: true` it takes the
+  plan's script's place (a later modifier's line still follows it).
 
 The composed playbook keeps the plan's id and version and is kept on the plan (a playbook
 is immutable), per set of modifiers, so a lookup composes once per combination seen.
@@ -91,7 +92,7 @@ def apply(plan: Playbook, m: Playbook) -> Playbook:
         sla=_sla(plan.sla, m.sla),
         escalation=_escalation(plan.escalation, m.escalation),
         compensation=_compensation(plan.compensation, m.compensation),
-        script=_script(plan.script, m.script_line),
+        script=_script(plan.script, m),
     )
 
 
@@ -158,9 +159,12 @@ def _compensation(plan: Compensation | None, m: Compensation | None) -> Compensa
     return plan
 
 
-def _script(script: LocalText, line: LocalText | None) -> LocalText:
+def _script(script: LocalText, m: Playbook) -> LocalText:
+    line = m.script_line
     if line is None:
         return script
+    if m.replaces_script:
+        return line
     joined: dict[str, Template] = {}
     for lang in LANGUAGES:
         first, second = script.pick(lang), line.pick(lang)

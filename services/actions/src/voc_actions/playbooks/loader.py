@@ -49,7 +49,7 @@ REQUIRED_KEYS: tuple[str, ...] = ("id", "version", "title", "when", "steps", "sc
 #: A modifier's keys: no `steps`/`script` required, `order` and `remove_steps` allowed.
 MODIFIER_KEYS: tuple[str, ...] = (
     "id", "version", "kind", "order", "title", "description", "when", "priority", "notify",
-    "escalate", "sla", "remove_steps", "steps", "script", "compensation",
+    "escalate", "sla", "remove_steps", "steps", "script", "replace_script", "compensation",
 )  # fmt: skip
 MODIFIER_REQUIRED: tuple[str, ...] = ("id", "version", "title", "when")
 #: What a modifier changes: it must change at least one of them.
@@ -223,6 +223,11 @@ def _parse_modifier(src: Source, data: dict[Any, Any], text: str) -> Playbook | 
         compensation = parse_compensation(src, data["compensation"])
     steps = parse_steps(src, data["steps"], modifier=True) if "steps" in data else ()
     script = parse_text(src, data["script"], ("script",)) if "script" in data else None
+    replace_script = data.get("replace_script", False)
+    if not isinstance(replace_script, bool):
+        src.add(("replace_script",), f"expected true or false, got {replace_script!r}")
+    elif replace_script and "script" not in data:
+        src.add(("replace_script",), "replace_script needs a script: the text that takes the plan's place")
     remove: tuple[str, ...] | None = ()
     if "remove_steps" in data:
         remove = _remove_roles(src, data["remove_steps"])
@@ -239,7 +244,7 @@ def _parse_modifier(src: Source, data: dict[Any, Any], text: str) -> Playbook | 
         priority=priority, notify_roles=notify, escalation=escalation, sla=sla, steps=steps,
         script=title, compensation=compensation, description=description, source_file=src.file,
         raw=data, source_text=text, kind="modifier", order=order, script_line=script,
-        remove_roles=remove,
+        replaces_script=replace_script is True, remove_roles=remove,
     )  # fmt: skip
 
 

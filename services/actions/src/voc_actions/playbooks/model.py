@@ -231,6 +231,8 @@ class Playbook:
     order: int = DEFAULT_ORDER
     #: A modifier's change to the script: a line added after the plan's (None: no change).
     script_line: LocalText | None = None
+    #: The modifier's script takes the place of the plan's instead of following it.
+    replaces_script: bool = False
     #: A modifier's removal of the plan's steps given to these roles (before its own are added).
     remove_roles: tuple[str, ...] = ()
     #: Values derived from this (immutable) playbook on first use, e.g. its texts prepared per
@@ -298,6 +300,7 @@ class Playbook:
             "remove_steps": {"roles": list(self.remove_roles)} if self.remove_roles else None,
             "steps": [{**s.text.to_dict(), "role": s.role, "at": s.at} for s in self.steps],
             "script": self.script_line.to_dict() if self.script_line else None,
+            "replace_script": self.replaces_script,
             "compensation": self.compensation.to_dict() if self.compensation else None,
             "source_file": self.source_file,
         }
