@@ -32,7 +32,7 @@ MANAGER = "seoyeon@gangnam.demo"  # store_manager of store-gangnam (ko)
 WIDE = {"width": 1280, "height": 1400}
 SEVERITIES_EN = {"low": "Low", "medium": "Medium", "high": "High", "critical": "Critical"}
 SENTIMENTS_EN = {"negative": "Negative", "neutral": "Neutral", "positive": "Positive"}
-NO_CONSENT = "the customer has not consented to contact (contact_consent false)"
+NO_CONSENT = "the customer opted out of contact (contact_consent false)"
 
 
 def complaint(system: RunningSystem) -> str:
@@ -200,8 +200,8 @@ def test_the_console_labels_a_resolved_case_and_its_follow_up_steps(
         expect(sent).to_contain_text("후속 메시지 발송 · notify · 이메일로 보냈습니다")
         expect(sent).not_to_contain_text("follow-up")
         expect(sent).not_to_contain_text("sent ·")
-        refused = timeline.locator("li[data-kind=follow_up_not_sent]").filter(has_text="동의")
-        expect(refused).to_contain_text("보내지 않았습니다: 고객이 연락에 동의하지 않음")
+        refused = timeline.locator("li[data-kind=follow_up_not_sent]").filter(has_text="거부")
+        expect(refused).to_contain_text("보내지 않았습니다: 고객이 연락 수신을 거부함")
         expect(refused).not_to_contain_text("consent")
         expect(timeline.locator("li[data-kind=follow_up_failed]")).to_contain_text(
             "mailbox full (written by hand)"

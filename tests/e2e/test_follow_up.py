@@ -1,8 +1,9 @@
 """The follow-up loop end to end (#19), against the system running as processes with its own
 nats-server, a real SMTP server on loopback (aiosmtpd) and an SMS gateway emulator: a resolved
 case's customer gets the link by e-mail (or SMS when only a phone is known), in their language;
-answering it unhappy reopens the case and pages again. Quiet hours move the send; no consent,
-an erased customer, a refused address are recorded with their reason; an SMTP server that is
+answering it unhappy reopens the case and pages again; a customer who never stated consent gets
+it, one who opted out does not. Quiet hours move the send; an opt-out, an erased customer, a
+refused address are recorded with their reason; an SMTP server that is
 down gets the mail once it is back. Every step is on the case timeline."""
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from voc_cli import demo
 from voc_cli.mail_sink import MailSink, ReceivedMail
 from voc_cli.push_emulator import PushEmulator
 from voc_cli.supervisor import SERVICES, System, SystemConfig, free_port
+from voc_notify import follow_ups
 
 TOKEN, SENDER, TEMPLATE = "gw-e2e-token", "0215880000", "VOC_FOLLOWUP_01"
 ADMIN = "cx@hq.demo"  # cx_admin: acknowledges and resolves at every store
@@ -266,15 +268,13 @@ def test_only_a_phone_known_goes_by_sms_through_the_gateway(
     assert LINK.search(request.text) and request.body["variables"]["store"] == "강남역점"
 
 
-def test_no_consent_and_erasure_send_nothing_and_the_case_says_why(
+def test_an_opt_out_and_erasure_send_nothing_and_the_case_says_why(
     system: RunningSystem, mailbox: MailSink
 ) -> None:
     declined = f"no.{uuid.uuid4().hex[:6]}@example.com"
     feedback_id = resolve(system, complain(system, customer(system, email=declined, contact_consent=False)))
     (step,) = follow_up_steps(system, feedback_id, until="follow_up_not_sent")
-    assert step["detail"]["note"] == (
-        "follow-up not sent: the customer has not consented to contact (contact_consent false)"
-    )
+    assert step["detail"]["note"] == f"follow-up not sent: {follow_ups.OPTED_OUT}"
 
     # Erased between the complaint and the follow-up: profile says so at send time.
     erased_address = f"gone.{uuid.uuid4().hex[:6]}@example.com"
@@ -286,6 +286,34 @@ def test_no_consent_and_erasure_send_nothing_and_the_case_says_why(
     (step,) = follow_up_steps(system, feedback_id, until="follow_up_not_sent")
     assert step["detail"]["note"] == "follow-up not sent: the customer was erased"
     assert mail_for(mailbox, declined) == [] and mail_for(mailbox, erased_address) == []
+
+
+def test_a_customer_who_never_said_gets_the_link_at_the_address_given_with_the_feedback(
+    system: RunningSystem, mailbox: MailSink
+) -> None:
+    """Not in the CRM: profile creates the customer from the feedback's e-mail, consent never
+    stated. The reply to their own complaint goes (only an opt-out holds it back)."""
+    address = f"walk.in.{uuid.uuid4().hex[:6]}@example.com"
+    posted = post_feedback(
+        system,
+        {
+            "store_id": "store-gangnam",
+            "channel": "web",
+            "text": "주문한 메뉴가 30분 넘게 안 나왔어요.",
+            "ratings": {"csat": 1},
+            "customer": {"email": address},
+        },
+        store_id="store-gangnam",
+    )
+    assert posted.status_code == 202, posted.text
+    feedback_id = resolve(system, posted.json()["id"])
+    steps = follow_up_steps(system, feedback_id, until="follow_up_sent")
+    assert steps[-1]["detail"]["channel"] == "email", steps
+    customer_id = case(system, feedback_id)["customer_id"]
+    record = httpx.get(f"{system.url('profile')}/v1/customers/{customer_id}", headers=system.admin_headers)
+    assert record.status_code == 200 and record.json()["contact_consent"] is None, record.text
+    (mail,) = wait_for(lambda: mail_for(mailbox, address) or None, timeout=20)
+    assert LINK.search(mail.part("plain"))
 
 
 def test_quiet_hours_hold_the_message_until_they_end(system: RunningSystem, mailbox: MailSink) -> None:

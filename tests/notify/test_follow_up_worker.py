@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator
+from datetime import datetime, timedelta
 
 import pytest
 from sqlalchemy import select
@@ -100,6 +101,31 @@ async def test_quiet_hours_move_the_send_to_their_end_and_the_case_hears_of_it(q
     assert afternoon.next_attempt_at == seoul(2026, 12, 5, 16, 0) and afternoon.held_until is None
     assert await published(quiet_store, "f-afternoon") == []
     assert SEOUL.key == "Asia/Seoul"
+
+
+async def test_quiet_hours_set_after_scheduling_hold_the_send_when_it_is_due(notify_db: Database) -> None:
+    """Quiet hours are checked again right before sending: a manager who sets them during
+    the delay (or a pass that runs late into them) holds the message until they end, without
+    counting an attempt and without asking profile or a channel."""
+    settings = Settings(profile_grpc_target=f"127.0.0.1:{free_port()}", grpc_timeout_seconds=0.5)
+    mail = MailSender(parse_smtp_url(f"smtp://127.0.0.1:{free_port()}"), mail_from="voc@demo.local")
+    worker = FollowUpWorker(notify_db, settings, contacts=Upstreams(settings), mail=mail, sms=None)
+    now = time.time()
+    await schedule(notify_db, request("f-late-quiet"), now=now)
+    local = datetime.fromtimestamp(now, SEOUL)
+    async with notify_db.transaction() as session:
+        store = await session.get(Store, "s1")
+        assert store is not None
+        store.quiet_start = (local - timedelta(hours=1)).strftime("%H:%M")
+        store.quiet_end = (local + timedelta(hours=2)).strftime("%H:%M")
+    assert await worker.process_due() == 1
+    held = await row(notify_db, "f-late-quiet")
+    assert (held.status, held.attempts, held.last_error) == ("pending", 0, "store quiet hours")
+    assert now + 3600 < held.next_attempt_at <= now + 2 * 3600 + 60
+    (event,) = await published(notify_db, "f-late-quiet")
+    assert (event.outcome, event.reason) == ("held", "store quiet hours")
+    assert event.next_attempt_at_ms == int(held.next_attempt_at * 1000)
+    assert await worker.process_due() == 0  # not due again before they end
 
 
 async def test_no_channel_configured_is_said_once_and_nothing_is_kept(notify_db: Database) -> None:

@@ -99,7 +99,7 @@ async def test_read_answers_the_stored_attributes_and_household_link(profile: Pr
         "en",
     )
     assert (driver["household_id"], driver["household_relation"]) == ("HH-42", "driver")
-    assert driver["contact_consent"] is False and driver["lifetime_value"] == 0.0
+    assert driver["contact_consent"] is None and driver["lifetime_value"] == 0.0  # never stated
 
     # An update by another identifier changes only what it names; the read shows it.
     updated = await profile.client.post(

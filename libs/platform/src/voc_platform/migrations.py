@@ -9,6 +9,7 @@ while the lock still keeps the other replicas waiting.
 
 from __future__ import annotations
 
+import logging
 import zlib
 from collections.abc import Callable
 from pathlib import Path
@@ -20,6 +21,8 @@ from sqlalchemy import MetaData, text
 from sqlalchemy.engine import Connection
 
 from voc_platform.db import Database
+
+log = logging.getLogger(__name__)
 
 Step = Callable[[Config, str], None]  # alembic's command.upgrade or command.downgrade
 
@@ -40,7 +43,13 @@ def run_env(metadata: MetaData) -> None:
 
 def _migrate(connection: Connection, script_location: str, lock_key: int, step: Step, revision: str) -> None:
     postgres = connection.dialect.name == "postgresql"
+    sqlite = connection.dialect.name == "sqlite"
     try:
+        if sqlite:
+            # A batch migration rebuilds a table (copy, DROP, rename); with foreign keys on, the
+            # DROP would cascade-delete every row that references it. SQLite's own procedure for
+            # schema changes: keys off, outside any transaction (a no-op inside one), then checked.
+            _sqlite_foreign_keys(connection, on=False)
         if postgres:
             connection.execute(text("SELECT pg_advisory_lock(:k)"), {"k": lock_key})
             connection.commit()  # the session keeps the lock; the migrations begin their own transactions
@@ -49,10 +58,19 @@ def _migrate(connection: Connection, script_location: str, lock_key: int, step: 
         config.attributes["connection"] = connection
         step(config, revision)
         connection.commit()
+        if sqlite:
+            broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+            connection.commit()
+            if broken:
+                log.warning(
+                    "after migrating, %d rows reference a missing row (first: %s)", len(broken), broken[0]
+                )
     except BaseException:
         _quietly(connection.rollback, connection)
         raise
     finally:
+        if sqlite:
+            _quietly(lambda: _sqlite_foreign_keys(connection, on=True), connection)
         if postgres:
             # Also after a failure or a cancellation between the lock and its commit (unlocking a
             # lock the session does not hold only warns).
@@ -60,6 +78,15 @@ def _migrate(connection: Connection, script_location: str, lock_key: int, step: 
                 lambda: connection.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": lock_key}), connection
             )
             _quietly(connection.commit, connection)
+
+
+def _sqlite_foreign_keys(connection: Connection, *, on: bool) -> None:
+    """On the DBAPI connection, so that SQLAlchemy does not begin a transaction first."""
+    cursor = connection.connection.cursor()
+    try:
+        cursor.execute(f"PRAGMA foreign_keys={'ON' if on else 'OFF'}")
+    finally:
+        cursor.close()
 
 
 def _quietly(step: Callable[[], object], connection: Connection) -> None:

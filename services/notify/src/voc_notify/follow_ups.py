@@ -1,13 +1,14 @@
 """Follow-up messages to customers: a resolved case's survey link, sent once by e-mail or
 SMS/Alimtalk after the delay feedback asked for, never in the store's quiet hours, never to a
-customer who did not consent or was erased. Every attempt and decision is published as
+customer who opted out or was erased. Every attempt and decision is published as
 `voc.notify.follow_up_sent`, which feedback writes on the case timeline (docs/NOTIFY.md).
 
 `schedule` records the request (one row per case); `FollowUpWorker` leases due rows, asks
-profile for consent and contact points, sends through a channel (`channels.mail`,
-`channels.sms`) and records the outcome with its event in one transaction. A transient failure
-is tried again with the push deliveries' back-off (`webpush.backoff_delay`, its own base and
-cap) until the link expires; a permanent one fails once with its reason."""
+profile for consent (true, false = opted out, or never stated) and contact points, sends
+through a channel (`channels.mail`, `channels.sms`) and records the outcome with its event in
+one transaction. A transient failure is tried again with the push deliveries' back-off
+(`webpush.backoff_delay`, its own base and cap) until the link expires; a permanent one fails
+once with its reason."""
 
 from __future__ import annotations
 
@@ -44,6 +45,7 @@ SUBJECT_SENT = "voc.notify.follow_up_sent"
 LEASE_SECONDS = 60.0  # longer than one send's timeout: a crashed worker's rows come back after it
 PASS_SIZE = 50
 NO_CHANNEL = "no channel configured"
+OPTED_OUT = "the customer opted out of contact (contact_consent false)"
 ATTEMPTED = ("sent", "retrying", "failed")
 
 
@@ -202,26 +204,32 @@ class FollowUpWorker:
         return outcome
 
     async def _decide_and_send(self, m: _Snapshot) -> Outcome:
+        """The case's reply to the customer's own feedback goes unless they opted out (the CRM's
+        `contact_consent: false`) or were erased; a consent never stated does not hold it back.
+        Checked right before sending, as are the store's quiet hours (changed since scheduling,
+        or a pass that ran late)."""
         now = time.time()
         if m.expires_at <= now:
             return Outcome("not_sent", "the link expired before it could be sent")
         if not self.channels:
             return Outcome("not_sent", NO_CHANNEL)
-        if not m.customer_id:
-            return Outcome("not_sent", "no customer on record to ask for consent (anonymous feedback)")
-        try:
-            points = await self.contacts.contact_points(m.customer_id)
-        except aio.AioRpcError as exc:
-            return self._retry(m, f"profile unavailable ({exc.code().name})", None)
-        if not points.found:
-            return Outcome("not_sent", "the customer is not on record")
-        if points.erased:
-            return Outcome("not_sent", "the customer was erased")
-        if not points.contact_consent:
-            return Outcome("not_sent", "the customer has not consented to contact (contact_consent false)")
+        if (quiet_until := outside_quiet_hours(m.store, now)) > now:
+            return Outcome("held", "store quiet hours", next_at=quiet_until)
+        points = profile_pb2.GetContactPointsResponse()
+        if m.customer_id:
+            try:
+                points = await self.contacts.contact_points(m.customer_id)
+            except aio.AioRpcError as exc:
+                return self._retry(m, f"profile unavailable ({exc.code().name})", None)
+            if points.erased:
+                return Outcome("not_sent", "the customer was erased")
+            if points.HasField("contact_consent") and not points.contact_consent:
+                return Outcome("not_sent", OPTED_OUT)
         return await self._send(m, points)
 
     async def _send(self, m: _Snapshot, points: profile_pb2.GetContactPointsResponse) -> Outcome:
+        """By the contact given with the feedback, else the one on record (none when the
+        customer is anonymous or not on record)."""
         email = m.email or points.email
         phone = m.phone or points.phone
         text = render(language=m.language, store_name=m.store_name, url=m.url)

@@ -34,7 +34,8 @@ class ContactPoints:
     customer_id: str
     found: bool
     erased: bool = False
-    contact_consent: bool = False
+    #: None: never stated (neither agreed nor opted out).
+    contact_consent: bool | None = None
     email: str = ""
     phone: str = ""
     preferred_language: str = ""
@@ -58,7 +59,7 @@ def contact_points(reader: Reader, *, customer_id: str) -> ContactPoints:
     return ContactPoints(
         customer_id=row.id,
         found=True,
-        contact_consent=bool(row.contact_consent),
+        contact_consent=row.contact_consent,
         email=found.get("email", ""),
         phone=found.get("phone", ""),
         preferred_language=row.preferred_language or "",

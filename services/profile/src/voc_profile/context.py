@@ -47,7 +47,7 @@ class NewCustomer:
     lifetime_value: float = 0.0
     preferred_language: str | None = None
     home_store_id: str | None = None
-    contact_consent: bool = False
+    contact_consent: bool | None = None
     household_id: str | None = None
     household_relation: str | None = None
 
@@ -79,7 +79,7 @@ class Context:
             "lifetime_value": c.lifetime_value if c else 0.0,
             "preferred_language": c.preferred_language if c else None,
             "home_store_id": c.home_store_id if c else None,
-            "contact_consent": c.contact_consent if c else False,
+            "contact_consent": c.contact_consent if c else None,
             "household_relation": c.household_relation if c else None,
             "household": [
                 {

@@ -271,7 +271,7 @@ def context_message(ctx: Context) -> profile_pb2.CustomerContext:
         ],
         feedback_count=ctx.feedback_count,
         mean_csat=ctx.mean_csat or 0.0,
-        contact_consent=c.contact_consent,
+        contact_consent=bool(c.contact_consent),  # the context's is "agreed" (None: not stated)
         household_relation=c.household_relation or "",
         household=[
             profile_pb2.HouseholdMember(

@@ -301,7 +301,7 @@ def _new_customer(customer_id: str, item: CustomerIn, *, import_id: str, now: fl
         "lifetime_value": item.lifetime_value if item.lifetime_value is not None else 0.0,
         "preferred_language": item.preferred_language,
         "home_store_id": item.home_store_id,
-        "contact_consent": item.contact_consent or False,
+        "contact_consent": item.contact_consent,
         "household_id": item.household_id,
         "household_relation": item.household_relation,
         "attributes": {},

@@ -27,7 +27,8 @@ class Customer(Base):
     lifetime_value: Mapped[float] = mapped_column(Float, default=0.0)
     preferred_language: Mapped[str | None] = mapped_column(String(8), nullable=True)
     home_store_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
-    contact_consent: Mapped[bool] = mapped_column(Boolean, default=False)
+    # True: agreed; False: opted out (the CRM says so); None: never said (created from feedback).
+    contact_consent: Mapped[bool | None] = mapped_column(Boolean, nullable=True, default=None)
     attributes: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     created_at: Mapped[float] = mapped_column(Float)
     updated_at: Mapped[float] = mapped_column(Float)

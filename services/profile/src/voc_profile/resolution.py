@@ -105,7 +105,7 @@ def _create(reader: Reader, name: str | None) -> str:
             "name": name,
             "tier": "basic",
             "lifetime_value": 0.0,
-            "contact_consent": False,
+            "contact_consent": None,  # not stated: the customer neither agreed nor opted out
             "attributes": {},
             "created_at": now,
             "updated_at": now,

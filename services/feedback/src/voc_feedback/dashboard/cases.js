@@ -39,7 +39,8 @@
     ["no customer on record to ask for consent (anonymous feedback)", "anonymous"],
     ["the customer is not on record", "not_on_record"],
     ["the customer was erased", "erased"],
-    ["the customer has not consented to contact (contact_consent false)", "no_consent"],
+    ["the customer opted out of contact (contact_consent false)", "opted_out"],
+    ["the customer has not consented to contact (contact_consent false)", "no_consent"],  // before 2026-12-07
     ["gave up, the link expires before another attempt", "gave_up"],
   ];
   const FOLLOW_UP_ON_LATEST = "asked once for the alert, with its latest feedback";

@@ -153,7 +153,7 @@ async def _csv(
                     _csv_safe(contact.email),
                     c.tier,
                     c.preferred_language or "",
-                    "yes" if c.contact_consent else "no",
+                    "" if c.contact_consent is None else "yes" if c.contact_consent else "no",
                     item.complaint_count_90d,
                     item.chronic_rank,
                     "; ".join(r.reason for r in item.reasons),

@@ -333,6 +333,7 @@ class CustomerContext(_message.Message):
     household_relation: _builtins.str
     """owner | driver | family_member"""
     contact_consent: _builtins.bool
+    """the customer agreed to be contacted (false: opted out or never said)"""
     @_builtins.property
     def last_visits(self) -> _containers.RepeatedCompositeFieldContainer[Global___Visit]: ...
     @_builtins.property
@@ -629,6 +630,9 @@ class GetContactPointsResponse(_message.Message):
     found: _builtins.bool
     erased: _builtins.bool
     contact_consent: _builtins.bool
+    """Set: the customer agreed (true) or opted out (false); unset: they never said (e.g. a
+    customer profile created from feedback). A follow-up is withheld only when false.
+    """
     email: _builtins.str
     """lower-case; empty when none is on file"""
     phone: _builtins.str
@@ -640,16 +644,18 @@ class GetContactPointsResponse(_message.Message):
         customer_id: _builtins.str = ...,
         found: _builtins.bool = ...,
         erased: _builtins.bool = ...,
-        contact_consent: _builtins.bool = ...,
+        contact_consent: _builtins.bool | None = ...,
         email: _builtins.str = ...,
         phone: _builtins.str = ...,
         preferred_language: _builtins.str = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_contact_consent", b"_contact_consent", "contact_consent", b"contact_consent"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["contact_consent", b"contact_consent", "customer_id", b"customer_id", "email", b"email", "erased", b"erased", "found", b"found", "phone", b"phone", "preferred_language", b"preferred_language"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_contact_consent", b"_contact_consent", "contact_consent", b"contact_consent", "customer_id", b"customer_id", "email", b"email", "erased", b"erased", "found", b"found", "phone", b"phone", "preferred_language", b"preferred_language"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
+    _WhichOneofReturnType__contact_consent: _TypeAlias = _typing.Literal["contact_consent"]  # noqa: Y015
+    _WhichOneofArgType__contact_consent: _TypeAlias = _typing.Literal["_contact_consent", b"_contact_consent"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__contact_consent) -> _WhichOneofReturnType__contact_consent | None: ...
 
 Global___GetContactPointsResponse: _TypeAlias = GetContactPointsResponse  # noqa: Y015
 
