@@ -16,6 +16,7 @@ from typing import Any
 import asyncpg
 import pytest
 
+from tests.support.webhook_receiver import WebhookReceiver
 from voc_cli import demo
 from voc_cli.mail_sink import MailSink
 from voc_cli.nats import NatsServer
@@ -257,6 +258,18 @@ def running_system(
     """The whole system with the default settings, shared by the session."""
     with system_running(tmp_path_factory.mktemp("system"), nats_server, databases) as running:
         yield running
+
+
+@pytest.fixture
+def webhook_receiver() -> Iterator[WebhookReceiver]:
+    """A receiver on loopback for this test's webhook endpoints (`tests.support.webhook_receiver`);
+    one held back (`hold`) is released before it stops."""
+    server = WebhookReceiver().start()
+    try:
+        yield server
+    finally:
+        server.release()
+        server.stop()
 
 
 @pytest.fixture

@@ -22,6 +22,7 @@ import pytest
 from tests.conftest import DatabaseFactory, RunningSystem
 from tests.support.sms_gateway import SmsGateway
 from tests.support.system import login, post_feedback, wait_for
+from tests.support.webhook_receiver import WebhookReceiver
 from voc_cli import demo
 from voc_cli.mail_sink import MailSink, ReceivedMail
 from voc_cli.push_emulator import PushEmulator
@@ -80,6 +81,7 @@ def system(
             "VOC_FOLLOW_UP_RETRY_BASE_SECONDS": "0.5",
             "VOC_FOLLOW_UP_RETRY_CAP_SECONDS": "1",
             "VOC_FOLLOW_UP_POLL_SECONDS": "0.2",
+            "VOC_WEBHOOK_ALLOWED_HOSTS": "127.0.0.1:*",
         },
     )
     running = System(config)
@@ -169,8 +171,15 @@ def mail_for(mailbox: MailSink, to: str) -> list[ReceivedMail]:
 
 
 def test_resolved_case_mails_the_link_and_an_unhappy_answer_pages_again(
-    system: RunningSystem, mailbox: MailSink, push_emulator: PushEmulator
+    system: RunningSystem, mailbox: MailSink, push_emulator: PushEmulator, webhook_receiver: WebhookReceiver
 ) -> None:
+    hooks = f"{system.url('notify')}/v1/admin/webhooks"
+    endpoint = httpx.post(
+        hooks,
+        headers=system.admin_headers,
+        json={"url": webhook_receiver.url("/loop"), "events": ["follow_up.sent", "follow_up.answered"]},
+    )
+    assert endpoint.status_code == 201, endpoint.text
     headers = login(system, LEAD)
     subscription = push_emulator.new_subscription(label="follow-up lead")
     device = httpx.post(f"{system.url('notify')}/v1/devices", json=subscription, headers=headers)
@@ -189,6 +198,15 @@ def test_resolved_case_mails_the_link_and_an_unhappy_answer_pages_again(
     assert sent["detail"]["note"] == "follow-up sent by email" and sent["detail"]["channel"] == "email"
     assert sent["detail"]["recipient"] == "k***@example.com" and address not in str(case(system, feedback_id))
     assert [t["kind"] for t in steps].count("follow_up_sent") == 1
+    # An outside system hears it, signed (checked by `standardwebhooks`), the address masked.
+    webhook_receiver.wait_for(1, "/loop")
+    (heard,) = [
+        b
+        for b in webhook_receiver.verified(endpoint.json()["secret"], "/loop")
+        if b["data"]["feedback_id"] == feedback_id
+    ]
+    assert heard["type"] == "follow_up.sent" and heard["data"]["channel"] == "email"
+    assert heard["data"]["recipient"] == "k***@example.com" and address not in str(heard)
 
     # The link works: the page opens, and an unhappy answer reopens the case and pages again.
     page = httpx.get(link.group(0))
@@ -215,6 +233,10 @@ def test_resolved_case_mails_the_link_and_an_unhappy_answer_pages_again(
     assert "후속 설문에 답해" in opening or "answering our follow-up" in opening, detail["plan"]["script"]
     assert wait_for(lambda: case(system, feedback_id)["status"] == "reopened")
     assert len(mail_for(mailbox, address)) == 1  # one message per case
+    answered = webhook_receiver.wait_for(2, "/loop")
+    kinds = [b["type"] for b in webhook_receiver.verified(endpoint.json()["secret"], "/loop")]
+    assert kinds == ["follow_up.sent", "follow_up.answered"], (kinds, answered)
+    httpx.delete(f"{hooks}/{endpoint.json()['id']}", headers=system.admin_headers)
     # The dashboard's loop KPIs count the message and the answer.
     analytics = httpx.get(
         f"{system.url('feedback')}/v1/analytics",

@@ -1,5 +1,5 @@
 """Outbound webhooks in process (#19): the real dispatcher, a real database (SQLite or
-PostgreSQL), a real receiver on loopback checking every signature with the `standardwebhooks`
+PostgreSQL), a real webhook_receiver on loopback checking every signature with the `standardwebhooks`
 library, and a clock the test sets (24 h of failures without sleeping). Over the API, end to
 end through the running system: tests/e2e/test_webhooks.py."""
 
@@ -9,7 +9,7 @@ import asyncio
 import logging
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -114,20 +114,12 @@ async def hooks(db: Database, **settings: Any) -> AsyncIterator[Hooks]:
         await sender.aclose()
 
 
-@pytest.fixture
-def receiver() -> Iterator[WebhookReceiver]:
-    server = WebhookReceiver().start()
-    yield server
-    server.release()
-    server.stop()
-
-
 async def test_an_alert_and_its_steps_reach_a_subscribed_endpoint_signed(
-    notify_db: Database, receiver: WebhookReceiver
+    notify_db: Database, webhook_receiver: WebhookReceiver
 ) -> None:
     async with hooks(notify_db) as h:
-        every = await h.register(receiver.url("/all"))
-        only_resolved = await h.register(receiver.url("/resolved"), ["alert.resolved"])
+        every = await h.register(webhook_receiver.url("/all"))
+        only_resolved = await h.register(webhook_receiver.url("/resolved"), ["alert.resolved"])
         assert every["secret"].startswith("whsec_") and len(every["secret"]) == 6 + 44
         created = await new_alert(notify_db, "fb-hook-1", now=time.time(), customer_id="cust-1")
         assert created is not None
@@ -145,8 +137,8 @@ async def test_an_alert_and_its_steps_reach_a_subscribed_endpoint_signed(
                 s, alert=alert, principal=LEAD, outcome="resolved", note="called 010-1234-5678"
             )
         await h.send_due()
-        receiver.wait_for(3, "/all")
-        bodies = receiver.verified(every["secret"], "/all")
+        webhook_receiver.wait_for(3, "/all")
+        bodies = webhook_receiver.verified(every["secret"], "/all")
         # Sent concurrently (several at once per endpoint): Standard Webhooks promise no order.
         assert sorted(b["type"] for b in bodies) == ["alert.acknowledged", "alert.created", "alert.resolved"]
         by_type = {b["type"]: b for b in bodies}
@@ -158,12 +150,12 @@ async def test_an_alert_and_its_steps_reach_a_subscribed_endpoint_signed(
         assert "note" not in resolved and "5678" not in str(bodies)  # free text never leaves
         assert "follow_up_elsewhere" not in resolved  # our services' bookkeeping, not the payload
         # The other endpoint heard only what it subscribed to.
-        assert [b["type"] for b in receiver.verified(only_resolved["secret"], "/resolved")] == [
+        assert [b["type"] for b in webhook_receiver.verified(only_resolved["secret"], "/resolved")] == [
             "alert.resolved"
         ]
         # A signature does not verify with another secret (a request to /all, whichever arrived
         # first: the two endpoints are sent to concurrently).
-        to_all = next(r for r in receiver.received if r.path == "/all")
+        to_all = next(r for r in webhook_receiver.received if r.path == "/all")
         with pytest.raises(WebhookVerificationError):
             Webhook(only_resolved["secret"]).verify(to_all.body, to_all.headers)
         deliveries = await h.deliveries(every["id"])
@@ -178,17 +170,19 @@ async def registry_attempts(h: Hooks, endpoint_id: str) -> list[dict[str, Any]]:
         return (await registry.recent_attempts(s, endpoint_id=endpoint_id, limit=50))["attempts"]
 
 
-async def test_an_escalation_reaches_the_endpoint(notify_db: Database, receiver: WebhookReceiver) -> None:
+async def test_an_escalation_reaches_the_endpoint(
+    notify_db: Database, webhook_receiver: WebhookReceiver
+) -> None:
     async with hooks(notify_db) as h:
-        endpoint = await h.register(receiver.url("/esc"), ["alert.escalated"])
+        endpoint = await h.register(webhook_receiver.url("/esc"), ["alert.escalated"])
         now = time.time()
         created = await new_alert(notify_db, "fb-esc-1", now=now, the_plan=plan(after=60))
         assert created is not None
         escalation = EscalationWorker(notify_db, h.settings, AlertBroker(), lambda: None)
         assert await escalation.fire_due(now=now + 61) >= 1
         await h.send_due()
-        receiver.wait_for(1, "/esc")
-        (body,) = receiver.verified(endpoint["secret"], "/esc")
+        webhook_receiver.wait_for(1, "/esc")
+        (body,) = webhook_receiver.verified(endpoint["secret"], "/esc")
         assert body["type"] == "alert.escalated"
         assert body["data"]["alert_id"] == created.alert.id and body["data"]["level"] == 1
         assert body["data"]["roles"] == ["store_manager"]
@@ -202,11 +196,11 @@ async def test_an_escalation_reaches_the_endpoint(notify_db: Database, receiver:
 
 
 async def test_a_receiver_down_for_a_while_gets_everything_with_the_same_ids(
-    notify_db: Database, receiver: WebhookReceiver
+    notify_db: Database, webhook_receiver: WebhookReceiver
 ) -> None:
     async with hooks(notify_db) as h:
-        endpoint = await h.register(receiver.url("/down"))
-        receiver.stop()
+        endpoint = await h.register(webhook_receiver.url("/down"))
+        webhook_receiver.stop()
         for i in range(3):
             await new_alert(notify_db, f"fb-down-{i}", now=time.time())
         await h.send_due()
@@ -218,35 +212,35 @@ async def test_a_receiver_down_for_a_while_gets_everything_with_the_same_ids(
         for _ in range(3):
             h.clock.advance(3600)
             await h.send_due()
-        receiver.answer("/down", 500, 200)
-        receiver.start()
+        webhook_receiver.answer("/down", 500, 200)
+        webhook_receiver.start()
         h.clock.advance(3 * 3600)
         await h.send_due()
         h.clock.advance(3 * 3600)
         await h.send_due()
-        arrived = receiver.wait_for(4, "/down")
+        arrived = webhook_receiver.wait_for(4, "/down")
         assert arrived[0].status == 500
         delivered = [r for r in arrived if r.status == 200]
         assert {r.webhook_id for r in delivered} == ids  # everything, each once accepted
         assert arrived[0].webhook_id in ids  # the refused attempt's id came again, accepted
         assert arrived[0].body == next(r.body for r in delivered if r.webhook_id == arrived[0].webhook_id)
-        receiver.verified(endpoint["secret"], "/down")  # every attempt signed
+        webhook_receiver.verified(endpoint["secret"], "/down")  # every attempt signed
         assert {d.status for d in await h.deliveries(endpoint["id"])} == {"delivered"}
         state = await h.endpoint(endpoint["id"])
         assert state.status == "active" and state.failing_since is None and state.last_success_at
 
 
 async def test_a_hanging_receiver_times_out_without_delaying_another_endpoint(
-    notify_db: Database, receiver: WebhookReceiver
+    notify_db: Database, webhook_receiver: WebhookReceiver
 ) -> None:
     async with hooks(notify_db, webhook_timeout_seconds=1.5) as h:
-        hanging = await h.register(receiver.url("/hang"))
-        healthy = await h.register(receiver.url("/fine"))
-        receiver.hanging.add("/hang")
+        hanging = await h.register(webhook_receiver.url("/hang"))
+        healthy = await h.register(webhook_receiver.url("/fine"))
+        webhook_receiver.hanging.add("/hang")
         await new_alert(notify_db, "fb-hang-1", now=time.time())
         started = time.monotonic()
         await h.dispatcher.process_due()
-        await asyncio.to_thread(receiver.wait_for, 1, "/fine", timeout=5)
+        await asyncio.to_thread(webhook_receiver.wait_for, 1, "/fine", timeout=5)
         assert time.monotonic() - started < 1.0  # not behind the hanging one
         await h.dispatcher.drain()
         assert time.monotonic() - started >= 1.4  # the hanging one waited for its timeout
@@ -258,16 +252,16 @@ async def test_a_hanging_receiver_times_out_without_delaying_another_endpoint(
 
 
 async def test_each_endpoint_gets_its_share_of_a_pass_whatever_waits_ahead_of_it(
-    notify_db: Database, receiver: WebhookReceiver
+    notify_db: Database, webhook_receiver: WebhookReceiver
 ) -> None:
     """A backlog at one endpoint, older than anything due at another, fills only its own share;
     when the free slots run out first, the endpoint reached first changes from pass to pass."""
     async with hooks(notify_db) as h:
-        busy = await h.register(receiver.url("/busy"), ["feedback.received"])
+        busy = await h.register(webhook_receiver.url("/busy"), ["feedback.received"])
         earlier = time.time() - 600
         events = [("voc.feedback.received", _received(f"fb-backlog-{i}")) for i in range(30)]
         await dbsync.write(notify_db, lambda r: enqueue_sync(r, events, now=earlier))
-        quiet = await h.register(receiver.url("/quiet"), ["feedback.received"])
+        quiet = await h.register(webhook_receiver.url("/quiet"), ["feedback.received"])
         await dbsync.write(
             notify_db,
             lambda r: enqueue_sync(r, [("voc.feedback.received", _received("fb-new"))], now=time.time()),
@@ -301,12 +295,12 @@ async def test_each_endpoint_gets_its_share_of_a_pass_whatever_waits_ahead_of_it
 
 
 async def test_between_polls_a_pass_reads_only_the_endpoints_enqueued_for(
-    notify_db: Database, receiver: WebhookReceiver
+    notify_db: Database, webhook_receiver: WebhookReceiver
 ) -> None:
     """A delivery this process did not enqueue (another replica's, a retry come due) waits for
     the next poll's sweep of every endpoint; one it enqueued goes at the next pass."""
     async with hooks(notify_db) as h:
-        mine = await h.register(receiver.url("/mine"), ["feedback.received"])
+        mine = await h.register(webhook_receiver.url("/mine"), ["feedback.received"])
         now = time.time()
         assert await h.dispatcher.process_due(now=now) == 0  # the sweep: nothing due yet
 
@@ -334,7 +328,7 @@ async def test_between_polls_a_pass_reads_only_the_endpoints_enqueued_for(
         assert await h.dispatcher.process_due(now=now + 0.3) == 0
         assert await h.dispatcher.process_due(now=now + h.dispatcher.interval + 0.1) == 1  # the sweep
         await h.dispatcher.drain()
-        receiver.wait_for(3, "/mine")
+        webhook_receiver.wait_for(3, "/mine")
         assert {d.status for d in await h.deliveries(mine["id"])} == {"delivered"}
 
 
@@ -345,19 +339,19 @@ def _received(feedback_id: str) -> events_pb2.FeedbackReceived:
 
 
 async def test_attempts_are_recorded_in_batches_and_a_deleted_endpoint_drops_its_own(
-    notify_db: Database, receiver: WebhookReceiver, caplog: pytest.LogCaptureFixture
+    notify_db: Database, webhook_receiver: WebhookReceiver, caplog: pytest.LogCaptureFixture
 ) -> None:
-    # 3 s: the receiver's listen backlog is 5, and a connection beyond it under load is
+    # 3 s: the webhook_receiver's listen backlog is 5, and a connection beyond it under load is
     # retried by the kernel after 1 s.
     async with hooks(notify_db, webhook_timeout_seconds=3.0) as h:
-        kept = await h.register(receiver.url("/kept"))
-        deleted = await h.register(receiver.url("/deleted"))
-        receiver.hanging.add("/deleted")
+        kept = await h.register(webhook_receiver.url("/kept"))
+        deleted = await h.register(webhook_receiver.url("/deleted"))
+        webhook_receiver.hanging.add("/deleted")
         for i in range(6):
             await new_alert(notify_db, f"fb-batch-{i}", now=time.time(), customer_id=f"cust-batch-{i}")
         with caplog.at_level(logging.ERROR, logger="voc_notify.webhooks.dispatch"):
             await h.dispatcher.process_due()
-            await asyncio.to_thread(receiver.wait_for, 6, "/kept", timeout=10)
+            await asyncio.to_thread(webhook_receiver.wait_for, 6, "/kept", timeout=10)
             # Deleted while its attempts hang: their outcomes find no endpoint and are dropped,
             # the batch around them is recorded.
             await registry.delete_endpoint(notify_db, endpoint_id=deleted["id"])
@@ -378,13 +372,13 @@ async def test_attempts_are_recorded_in_batches_and_a_deleted_endpoint_drops_its
 
 
 async def test_redirects_are_not_followed_and_answers_are_kept_to_300_bytes(
-    notify_db: Database, receiver: WebhookReceiver
+    notify_db: Database, webhook_receiver: WebhookReceiver
 ) -> None:
     async with hooks(notify_db) as h:
-        moved = await h.register(receiver.url("/moved"))
-        chatty = await h.register(receiver.url("/chatty"))
-        receiver.answer("/moved", 302)
-        receiver.reply = b'{"ok":true,"padding":"' + b"x" * 2000 + b'"}'
+        moved = await h.register(webhook_receiver.url("/moved"))
+        chatty = await h.register(webhook_receiver.url("/chatty"))
+        webhook_receiver.answer("/moved", 302)
+        webhook_receiver.reply = b'{"ok":true,"padding":"' + b"x" * 2000 + b'"}'
         await new_alert(notify_db, "fb-redirect-1", now=time.time())
         await h.send_due()
         (redirected,) = await registry_attempts(h, moved["id"])
@@ -395,18 +389,31 @@ async def test_redirects_are_not_followed_and_answers_are_kept_to_300_bytes(
         assert answered["response"].startswith('{"ok":true,"padding":"xxx')
 
 
+async def test_an_answer_that_is_not_utf8_is_kept_to_300_bytes_too(
+    notify_db: Database, webhook_receiver: WebhookReceiver
+) -> None:
+    """Decoding with replacement turned 300 bytes of junk into 300 U+FFFD, 900 bytes stored."""
+    async with hooks(notify_db) as h:
+        binary = await h.register(webhook_receiver.url("/binary"))
+        webhook_receiver.reply = "한".encode() * 99 + b"\xff" * 2000  # 297 bytes of text, then junk
+        await new_alert(notify_db, "fb-binary-1", now=time.time())
+        await h.send_due()
+        (answered,) = await registry_attempts(h, binary["id"])
+        assert answered["status_code"] == 200 and answered["response"] == "한" * 99
+
+
 async def scrape(source: metrics.Source) -> dict[str, float]:
     return {sample.name: sample.value for family in await source.collect() for sample in family.samples}
 
 
 async def test_the_backlog_and_how_long_it_has_waited_are_measured(
-    notify_db: Database, receiver: WebhookReceiver
+    notify_db: Database, webhook_receiver: WebhookReceiver
 ) -> None:
     """`/metrics` shows how many deliveries wait and how long the longest-waiting due one has
     waited; a delivery waiting out its back-off after a failure is pending but not late."""
     async with hooks(notify_db) as h:
         backlog = notify_metrics.webhook_backlog_source(notify_db, clock=h.clock)
-        endpoint = await h.register(receiver.url("/backlog"))
+        endpoint = await h.register(webhook_receiver.url("/backlog"))
         idle = {"voc_webhook_pending_deliveries": 0.0, "voc_webhook_due_lag_seconds": 0.0}
         assert await scrape(backlog) == idle
         for i in range(3):
@@ -415,26 +422,26 @@ async def test_the_backlog_and_how_long_it_has_waited_are_measured(
         waiting = await scrape(backlog)
         assert waiting["voc_webhook_pending_deliveries"] == 3
         assert 30 <= waiting["voc_webhook_due_lag_seconds"] < 60
-        receiver.stop()
+        webhook_receiver.stop()
         await h.send_due()  # attempted, refused: each waits for its retry
         assert {(d.status, d.attempts) for d in await h.deliveries(endpoint["id"])} == {("pending", 1)}
         assert await scrape(backlog) == {
             "voc_webhook_pending_deliveries": 3.0,
             "voc_webhook_due_lag_seconds": 0.0,
         }
-        receiver.start()
+        webhook_receiver.start()
         h.clock.advance(3600)
         await h.send_due()
-        assert len(receiver.wait_for(3, "/backlog")) == 3
+        assert len(webhook_receiver.wait_for(3, "/backlog")) == 3
         assert await scrape(backlog) == idle
 
 
 async def test_a_410_disables_the_endpoint_at_once(
-    notify_db: Database, receiver: WebhookReceiver, caplog: pytest.LogCaptureFixture
+    notify_db: Database, webhook_receiver: WebhookReceiver, caplog: pytest.LogCaptureFixture
 ) -> None:
     async with hooks(notify_db) as h:
-        endpoint = await h.register(receiver.url("/gone"))
-        receiver.answer("/gone", 410)
+        endpoint = await h.register(webhook_receiver.url("/gone"))
+        webhook_receiver.answer("/gone", 410)
         await new_alert(notify_db, "fb-gone-1", now=time.time())
         await new_alert(notify_db, "fb-gone-2", now=time.time())
         with caplog.at_level(logging.WARNING, logger="voc_notify.webhooks.dispatch"):
@@ -449,11 +456,11 @@ async def test_a_410_disables_the_endpoint_at_once(
 
 
 async def test_an_endpoint_failing_for_24_hours_is_disabled(
-    notify_db: Database, receiver: WebhookReceiver, caplog: pytest.LogCaptureFixture
+    notify_db: Database, webhook_receiver: WebhookReceiver, caplog: pytest.LogCaptureFixture
 ) -> None:
     async with hooks(notify_db) as h:
-        endpoint = await h.register(receiver.url("/broken"))
-        receiver.answer("/broken", 503)
+        endpoint = await h.register(webhook_receiver.url("/broken"))
+        webhook_receiver.answer("/broken", 503)
         await new_alert(notify_db, "fb-broken-1", now=time.time())
         await h.send_due()
         started = (await h.endpoint(endpoint["id"])).failing_since
@@ -461,11 +468,11 @@ async def test_an_endpoint_failing_for_24_hours_is_disabled(
         # A success in between resets the count: 20 h of failures, one success, 20 h again.
         h.clock.advance(20 * 3600)
         await h.send_due()
-        receiver.answer("/broken", 200)
+        webhook_receiver.answer("/broken", 200)
         await new_alert(notify_db, "fb-broken-2", now=h.clock.now - 1)
         await h.send_due()
         assert (await h.endpoint(endpoint["id"])).failing_since is None
-        receiver.answer("/broken", 503)
+        webhook_receiver.answer("/broken", 503)
         await new_alert(notify_db, "fb-broken-3", now=h.clock.now - 1)
         await h.send_due()
         with caplog.at_level(logging.WARNING, logger="voc_notify.webhooks.dispatch"):
@@ -485,37 +492,47 @@ async def test_an_endpoint_failing_for_24_hours_is_disabled(
 
 
 async def test_slack_and_teams_endpoints_get_their_shapes_signed(
-    notify_db: Database, receiver: WebhookReceiver
+    notify_db: Database, webhook_receiver: WebhookReceiver
 ) -> None:
     async with hooks(notify_db) as h:
-        slack = await h.register(receiver.url("/slack"), ["alert.created"], format="slack")
-        teams = await h.register(receiver.url("/teams"), ["alert.created"], format="teams")
+        slack = await h.register(webhook_receiver.url("/slack"), ["alert.created"], format="slack")
+        teams = await h.register(webhook_receiver.url("/teams"), ["alert.created"], format="teams")
         created = await new_alert(notify_db, "fb-chat-1", now=time.time(), the_plan=plan(priority="urgent"))
         assert created is not None
         await h.send_due()
-        receiver.wait_for(1, "/slack")
-        receiver.wait_for(1, "/teams")
-        (message,) = receiver.verified(slack["secret"], "/slack")
+        webhook_receiver.wait_for(1, "/slack")
+        webhook_receiver.wait_for(1, "/teams")
+        (message,) = webhook_receiver.verified(slack["secret"], "/slack")
         assert "New alert (urgent) at Store 1" in message["text"]  # the store's name, not its id
         assert message["blocks"][0]["type"] == "header"
         assert created.alert.id in message["blocks"][1]["text"]["text"]
-        (card,) = receiver.verified(teams["secret"], "/teams")
-        assert card["@type"] == "MessageCard" and card["title"] == "New alert (urgent) at Store 1"
-        facts = {f["name"]: f["value"] for f in card["sections"][0]["facts"]}
+        (posted,) = webhook_receiver.verified(teams["secret"], "/teams")
+        # A Teams Workflows webhook's message: one Adaptive Card attachment
+        assert posted["type"] == "message"
+        (attachment,) = posted["attachments"]
+        assert attachment["contentType"] == "application/vnd.microsoft.card.adaptive"
+        card = attachment["content"]
+        assert (card["type"], card["version"]) == ("AdaptiveCard", "1.4")
+        heading, fact_set, footer = card["body"]
+        assert heading["text"] == "New alert (urgent) at Store 1" and heading["color"] == "Attention"
+        assert footer["text"].startswith("alert.created · ")
+        facts = {f["title"]: f["value"] for f in fact_set["facts"]}
         assert facts["alert_id"] == created.alert.id and facts["feedback_id"] == "fb-chat-1"
         # What says nothing is left out of a message people read ("degraded: " on every alert).
         assert all(value not in ("", "False", "None") for value in facts.values()), facts
         assert "degraded" not in facts and "*degraded*" not in message["blocks"][1]["text"]["text"]
 
 
-async def test_a_rotated_secret_signs_from_then_on(notify_db: Database, receiver: WebhookReceiver) -> None:
+async def test_a_rotated_secret_signs_from_then_on(
+    notify_db: Database, webhook_receiver: WebhookReceiver
+) -> None:
     async with hooks(notify_db) as h:
-        endpoint = await h.register(receiver.url("/rot"))
+        endpoint = await h.register(webhook_receiver.url("/rot"))
         rotated = await registry.rotate_secret(notify_db, endpoint_id=endpoint["id"], box=h.box)
         assert rotated["secret"] != endpoint["secret"] and rotated["secret"].startswith("whsec_")
         await new_alert(notify_db, "fb-rot-1", now=time.time())
         await h.send_due()
-        (arrived,) = receiver.wait_for(1, "/rot")
+        (arrived,) = webhook_receiver.wait_for(1, "/rot")
         assert Webhook(rotated["secret"]).verify(arrived.body, arrived.headers)["type"] == "alert.created"
         with pytest.raises(WebhookVerificationError):
             Webhook(endpoint["secret"]).verify(arrived.body, arrived.headers)
@@ -525,7 +542,7 @@ async def test_a_rotated_secret_signs_from_then_on(notify_db: Database, receiver
         # The test message: sent now, recorded, signed with the new secret.
         result = await registry.send_test(notify_db, endpoint_id=endpoint["id"], sender=h.sender, box=h.box)
         assert result["ok"] and result["status_code"] == 200
-        test = receiver.wait_for(2, "/rot")[1]
+        test = webhook_receiver.wait_for(2, "/rot")[1]
         assert Webhook(rotated["secret"]).verify(test.body, test.headers)["type"] == "webhook.test"
         assert (await registry_attempts(h, endpoint["id"]))[0]["event_type"] == "webhook.test"
         # A month on, what finished is forgotten.
@@ -535,7 +552,7 @@ async def test_a_rotated_secret_signs_from_then_on(notify_db: Database, receiver
 
 
 async def test_parallel_rotations_answer_only_secrets_that_sign(
-    running_system: RunningSystem, receiver: WebhookReceiver
+    running_system: RunningSystem, webhook_receiver: WebhookReceiver
 ) -> None:
     """20 rotations of one endpoint at once, over HTTP to the running service: each used to be a
     200 with its own secret while only the last one stored signed anything. Rotation is a
@@ -544,7 +561,7 @@ async def test_parallel_rotations_answer_only_secrets_that_sign(
     notify, admin = running_system.url("notify"), running_system.admin_headers
     hooks = f"{notify}/v1/admin/webhooks"
     async with httpx.AsyncClient(headers=admin, timeout=60) as client:
-        created = await client.post(hooks, json={"url": receiver.url("/race"), "events": ["*"]})
+        created = await client.post(hooks, json={"url": webhook_receiver.url("/race"), "events": ["*"]})
         assert created.status_code == 201, created.text
         endpoint_id = created.json()["id"]
         try:
@@ -561,7 +578,9 @@ async def test_parallel_rotations_answer_only_secrets_that_sign(
             tested = await client.post(f"{hooks}/{endpoint_id}/test")
             assert tested.status_code == 200 and tested.json()["ok"] is True, tested.text
             (message,) = [
-                m for m in receiver.wait_for(1, "/race") if m.webhook_id == tested.json()["delivery_id"]
+                m
+                for m in webhook_receiver.wait_for(1, "/race")
+                if m.webhook_id == tested.json()["delivery_id"]
             ]
             signing = []
             for secret in won:
@@ -575,11 +594,13 @@ async def test_parallel_rotations_answer_only_secrets_that_sign(
             await client.delete(f"{hooks}/{endpoint_id}")
 
 
-async def test_other_services_events_are_heard_once(notify_db: Database, receiver: WebhookReceiver) -> None:
+async def test_other_services_events_are_heard_once(
+    notify_db: Database, webhook_receiver: WebhookReceiver
+) -> None:
     """The consumer's write (deliveries and the processed mark in one transaction): a redelivery
     enqueues nothing more. (Through NATS end to end: tests/e2e/test_webhooks.py.)"""
     async with hooks(notify_db) as h:
-        endpoint = await h.register(receiver.url("/bus"))
+        endpoint = await h.register(webhook_receiver.url("/bus"))
         erased = events_pb2.CustomerErased(customer_id="cust-9", erased_at_ms=1_700_000_000_000)
         for _ in range(2):
             await dbsync.write(
@@ -596,8 +617,8 @@ async def test_other_services_events_are_heard_once(notify_db: Database, receive
             "follow_up.answered",
         ]
         await h.send_due()
-        receiver.wait_for(2, "/bus")
-        bodies = sorted(receiver.verified(endpoint["secret"], "/bus"), key=lambda b: str(b["type"]))
+        webhook_receiver.wait_for(2, "/bus")
+        bodies = sorted(webhook_receiver.verified(endpoint["secret"], "/bus"), key=lambda b: str(b["type"]))
         assert bodies[0] == {
             "type": "customer.erased",
             "timestamp": "2023-11-14T22:13:20.000Z",
@@ -607,7 +628,7 @@ async def test_other_services_events_are_heard_once(notify_db: Database, receive
 
 
 async def test_webhook_work_yields_to_pages_while_the_loop_runs_late(
-    notify_db: Database, receiver: WebhookReceiver
+    notify_db: Database, webhook_receiver: WebhookReceiver
 ) -> None:
     """Pages first (#19): while notify's loop runs late, a pass waits for it (at most the gate's
     limit) and then takes a few deliveries, and a bus event waits before it is enqueued; once
@@ -616,7 +637,7 @@ async def test_webhook_work_yields_to_pages_while_the_loop_runs_late(
     gate = YieldGate(lag, max_wait=0.1, step=0.02)
     async with hooks(notify_db) as h:
         h.dispatcher.gate = gate
-        endpoint = await h.register(receiver.url("/late"))
+        endpoint = await h.register(webhook_receiver.url("/late"))
         for i in range(YIELDING_PASS + 4):
             await new_alert(notify_db, f"fb-late-{i}", now=time.time(), customer_id=f"cust-late-{i}")
         lag.seconds = 0.05  # pages are waiting 50 ms
@@ -626,7 +647,7 @@ async def test_webhook_work_yields_to_pages_while_the_loop_runs_late(
         lag.seconds = 0.0
         assert await h.dispatcher.process_due() == 4
         await h.dispatcher.drain()
-        receiver.wait_for(YIELDING_PASS + 4, "/late")
+        webhook_receiver.wait_for(YIELDING_PASS + 4, "/late")
         assert {d.status for d in await h.deliveries(endpoint["id"])} == {"delivered"}
 
         consumer = WebhookConsumer(notify_db, gate)
@@ -646,7 +667,7 @@ async def test_webhook_work_yields_to_pages_while_the_loop_runs_late(
 
 def test_the_catalog_covers_every_type_and_masks_what_identifies() -> None:
     mapped = {route.type for routes in ROUTES.values() for route in routes}
-    assert mapped | {"follow_up.sent"} == set(EVENT_TYPES)  # follow_up.sent: the #19 §1 event
+    assert mapped == set(EVENT_TYPES)  # follow_up.sent too: from notify's own voc.notify.follow_up_sent
     assert consumed_subjects() == ["voc.feedback.follow_up_answered", "voc.profile.customer_erased"]
     event = events_pb2.FeedbackReceived(
         text="김민수 010-1234-5678 국이 식었어요", received_at_ms=1_700_000_000_000

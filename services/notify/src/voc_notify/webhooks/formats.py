@@ -1,6 +1,6 @@
 """The shape a delivery takes per endpoint: `standard` (the signed Standard Webhooks body),
-`slack` (an incoming-webhook message: `text` plus Block Kit blocks) or `teams` (an incoming-
-webhook MessageCard), so a store manager's channel gets alerts without a relay. The same
+`slack` (an incoming-webhook message: `text` plus Block Kit blocks) or `teams` (an Adaptive
+Card for a Teams Workflows webhook), so a store manager's channel gets alerts without a relay. The same
 headers and signature go with every shape."""
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ _TITLES: Final = {
     "customer.erased": "Customer erased",
     "webhook.test": "Test message",
 }
-_COLOURS: Final = {"urgent": "D7263D", "normal": "F4A259", "info": "5B8E7D"}
+_CARD_COLOURS: Final = {"urgent": "Attention", "normal": "Warning", "info": "Good"}
 
 
 def _facts(data: dict[str, Any], prefix: str = "") -> list[tuple[str, str]]:
@@ -78,20 +78,39 @@ def slack(body: dict[str, Any], store_names: Mapping[str, str] | None = None) ->
 
 
 def teams(body: dict[str, Any], store_names: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """A message with one Adaptive Card, the shape a Teams Workflows webhook ("Send webhook
+    alerts to a channel") posts; Office 365 connectors and their MessageCard were retired by
+    Microsoft on 2026-03-31."""
     data = body.get("data") or {}
     title = title_of(body, store_names)
-    return {
-        "@type": "MessageCard",
-        "@context": "https://schema.org/extensions",
-        "summary": title,
-        "themeColor": _COLOURS.get(str(data.get("priority", "")), "0078D7"),
-        "title": title,
-        "sections": [
+    priority = str(data.get("priority", ""))
+    card: dict[str, Any] = {
+        "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
+        "type": "AdaptiveCard",
+        "version": "1.4",
+        "body": [
             {
-                "activityTitle": str(body.get("type")),
-                "activitySubtitle": str(body.get("timestamp")),
-                "facts": [{"name": name, "value": value} for name, value in _facts(data)],
-            }
+                "type": "TextBlock",
+                "text": title,
+                "weight": "Bolder",
+                "size": "Medium",
+                "wrap": True,
+                "color": _CARD_COLOURS.get(priority, "Default"),
+            },
+            {"type": "FactSet", "facts": [{"title": name, "value": value} for name, value in _facts(data)]},
+            {
+                "type": "TextBlock",
+                "text": f"{body.get('type')} · {body.get('timestamp')}",
+                "isSubtle": True,
+                "size": "Small",
+                "wrap": True,
+            },
+        ],
+    }
+    return {
+        "type": "message",
+        "attachments": [
+            {"contentType": "application/vnd.microsoft.card.adaptive", "contentUrl": None, "content": card}
         ],
     }
 

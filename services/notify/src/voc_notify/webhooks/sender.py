@@ -111,7 +111,8 @@ class WebhookSender:
             reason = "non-public address refused" if refused_by_resolver(exc) else "network error"
             return Attempt(None, elapsed(), reason, None)
         status = answer.status
-        text = answer.head.decode("utf-8", "replace")[:RESPONSE_KEPT] or None
+        # At most RESPONSE_KEPT bytes kept, also once decoded (a replaced byte is three in UTF-8).
+        text = answer.head[:RESPONSE_KEPT].decode("utf-8", "ignore") or None
         error = None
         if 300 <= status < 400:
             error = f"HTTP {status}: redirect not followed"
