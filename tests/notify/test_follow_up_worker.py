@@ -6,6 +6,8 @@ the gateway, with profile's consent and erasure, is end to end in tests/e2e/test
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
@@ -14,14 +16,17 @@ import pytest
 from sqlalchemy import select
 
 from tests.notify.conftest import SEOUL, events, seoul
+from tests.support.sms_gateway import SmsGateway
 from voc.events.v1 import events_pb2
 from voc_cli.supervisor import free_port
 from voc_notify import follow_ups
 from voc_notify.channels.mail import MailSender, parse_smtp_url
+from voc_notify.channels.sms import HttpGateway
 from voc_notify.clients import Upstreams
 from voc_notify.follow_ups import FollowUpWorker
 from voc_notify.models import FollowUpMessage, Store
 from voc_notify.settings import Settings
+from voc_notify.webpush.endpoints import PushAllowlist
 from voc_platform.db import Database
 
 
@@ -184,6 +189,101 @@ async def test_profile_unreachable_is_retried_with_back_off_and_an_expired_link_
         assert await worker.process_due() == 0  # the retry is not due yet
     finally:
         await upstreams.close()
+
+
+class Silent:
+    """A TCP server on loopback that takes connections and never answers: a send to it hangs
+    until the worker stops (here: its task is cancelled)."""
+
+    def __init__(self) -> None:
+        self.connections = 0
+
+    async def __aenter__(self) -> Silent:
+        async def hang(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            self.connections += 1
+            await reader.read()  # until the peer goes
+
+        self._server = await asyncio.start_server(hang, "127.0.0.1", 0)
+        self.port = self._server.sockets[0].getsockname()[1]
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self._server.close()
+
+
+async def stopped_while_sending(worker: FollowUpWorker, db: Database, feedback_id: str) -> FollowUpMessage:
+    """Run a pass and stop it (as a crash would) once the message is `sending`."""
+    task = asyncio.create_task(worker.process_due())
+    deadline = time.monotonic() + 10
+    while (await row(db, feedback_id)).status != "sending":
+        assert time.monotonic() < deadline and not task.done(), "never began sending"
+        await asyncio.sleep(0.02)
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    return await row(db, feedback_id)
+
+
+async def test_a_mail_whose_send_was_cut_off_is_not_sent_again(notify_db: Database) -> None:
+    """At most one message per case: a worker that stops between the send and its record left
+    the row `sending`; after the lease it is failed with the reason, not sent a second time
+    (SMTP has no idempotency key). No profile to ask: the feedback's own address."""
+    settings = Settings()
+    message = request("f-cut-mail")
+    message.customer_id = ""
+    await schedule(notify_db, message, now=time.time())
+    async with Silent() as smtp:
+        mail = MailSender(parse_smtp_url(f"smtp://127.0.0.1:{smtp.port}"), mail_from="voc@demo.local")
+        worker = FollowUpWorker(notify_db, settings, contacts=Upstreams(settings), mail=mail, sms=None)
+        cut = await stopped_while_sending(worker, notify_db, "f-cut-mail")
+        assert (cut.channel, cut.recipient) == ("email", "m***@example.com")
+        assert await worker.process_due() == 0  # its lease has not run out: left alone
+        assert (await row(notify_db, "f-cut-mail")).status == "sending"
+        assert await worker.process_due(now=cut.next_attempt_at + 1) == 0
+        assert smtp.connections == 1
+    settled = await row(notify_db, "f-cut-mail")
+    assert (settled.status, settled.last_error, settled.email) == ("failed", follow_ups.UNKNOWN, None)
+    (event,) = await published(notify_db, "f-cut-mail")
+    assert (event.outcome, event.reason, event.channel, event.recipient) == (
+        "failed",
+        follow_ups.UNKNOWN,
+        "email",
+        "m***@example.com",
+    )
+
+
+async def test_an_sms_whose_send_was_cut_off_is_sent_again_with_the_same_key(notify_db: Database) -> None:
+    """A gateway deduplicates on the Idempotency-Key, so an interrupted SMS is tried again."""
+    message = request("f-cut-sms")
+    message.customer_id, message.email, message.phone = "", "", "01012345678"
+    await schedule(notify_db, message, now=time.time())
+    settings = Settings()
+    async with Silent() as silent:
+        hanging = HttpGateway(
+            f"http://127.0.0.1:{silent.port}/send",
+            token="t",
+            sender="0215880000",
+            allowlist=PushAllowlist([f"127.0.0.1:{silent.port}"]),
+        )
+        worker = FollowUpWorker(notify_db, settings, contacts=Upstreams(settings), mail=None, sms=hanging)
+        cut = await stopped_while_sending(worker, notify_db, "f-cut-sms")
+        await hanging.aclose()
+    assert cut.channel == "sms"
+    with SmsGateway(token="t", sender="0215880000", template_id="") as gateway:
+        working = HttpGateway(
+            gateway.url,
+            token="t",
+            sender="0215880000",
+            allowlist=PushAllowlist([f"127.0.0.1:{gateway.port}"]),
+        )
+        worker = FollowUpWorker(notify_db, settings, contacts=Upstreams(settings), mail=None, sms=working)
+        try:
+            assert await worker.process_due(now=cut.next_attempt_at + 1) == 1
+        finally:
+            await working.aclose()
+        (accepted,) = gateway.accepted()
+    assert accepted.idempotency_key == "follow-up.f-cut-sms"
+    assert (await row(notify_db, "f-cut-sms")).status == "sent"
 
 
 async def test_erasure_drops_the_pending_message_and_its_contact(notify_db: Database) -> None:

@@ -45,6 +45,9 @@ SUBJECT_SENT = "voc.notify.follow_up_sent"
 LEASE_SECONDS = 60.0  # longer than one send's timeout: a crashed worker's rows come back after it
 PASS_SIZE = 50
 NO_CHANNEL = "no channel configured"
+#: A send a worker began and never recorded (it stopped mid-send): by e-mail it may have gone, and
+#: SMTP has no idempotency key, so it is not sent again; a gateway dedupes on its key: retried.
+UNKNOWN = "the worker stopped while sending; not sent again (at most one message per case)"
 OPTED_OUT = "the customer opted out of contact (contact_consent false)"
 ATTEMPTED = ("sent", "retrying", "failed")
 
@@ -172,6 +175,7 @@ class FollowUpWorker:
     async def process_due(self, *, now: float | None = None) -> int:
         """Lease the due messages (one transaction), then attempt each and record it."""
         now = now or time.time()
+        await self._settle_interrupted(now)
         async with self.database.transaction() as session:
             query = (
                 select(FollowUpMessage)
@@ -192,18 +196,58 @@ class FollowUpWorker:
                 log.exception("follow-up of feedback %s failed; tried again after its lease", feedback_id)
         return len(leased)
 
+    async def _settle_interrupted(self, now: float) -> None:
+        """Messages left `sending` past their lease: a worker stopped between the send and its
+        record. E-mail: failed (`UNKNOWN`), never sent twice; SMS: pending again (the gateway's
+        idempotency key makes a second request the same message)."""
+        async with self.database.transaction() as session:
+            rows = list(
+                await session.scalars(
+                    select(FollowUpMessage).where(
+                        FollowUpMessage.status == "sending", FollowUpMessage.next_attempt_at <= now
+                    )
+                )
+            )
+            for row in rows:
+                if row.channel == "sms":
+                    row.status, row.next_attempt_at = "pending", now
+                    continue
+                row.status, row.email, row.phone, row.last_error = "failed", None, None, UNKNOWN
+                await _publish(
+                    session, row, Outcome("failed", UNKNOWN, row.channel or "", row.recipient or ""), at=now
+                )
+                log.warning("follow-up of feedback %s: %s", row.feedback_id, UNKNOWN)
+
     async def attempt(self, feedback_id: str, *, lease: float) -> Outcome | None:
         async with self.database.session() as session:
             row = await session.get(FollowUpMessage, feedback_id)
             if row is None or row.status != "pending" or row.next_attempt_at != lease:
                 return None  # settled meanwhile, or leased again by another worker
             store = await session.get(Store, row.store_id)
-            message = _Snapshot.of(row, store)
+            message = _Snapshot.of(row, store, lease=lease)
         outcome = await self._decide_and_send(message)
-        await self._record(feedback_id, lease=lease, outcome=outcome)
+        if outcome is not None:
+            await self._record(feedback_id, lease=lease, outcome=outcome)
         return outcome
 
-    async def _decide_and_send(self, m: _Snapshot) -> Outcome:
+    async def _claim(self, m: _Snapshot, *, channel: str, recipient: str) -> bool:
+        """Right before the network call: the leased row becomes `sending` (so a worker that
+        stops now is not taken for one that never began). False when it was settled meanwhile
+        (an erasure, another worker): then nothing is sent."""
+        async with self.database.transaction() as session:
+            claimed = await session.execute(
+                update(FollowUpMessage)
+                .where(
+                    FollowUpMessage.feedback_id == m.feedback_id,
+                    FollowUpMessage.status == "pending",
+                    FollowUpMessage.next_attempt_at == m.lease,
+                )
+                .values(status="sending", channel=channel, recipient=recipient)
+                .execution_options(synchronize_session=False)
+            )
+        return bool(getattr(claimed, "rowcount", 0))
+
+    async def _decide_and_send(self, m: _Snapshot) -> Outcome | None:
         """The case's reply to the customer's own feedback goes unless they opted out (the CRM's
         `contact_consent: false`) or were erased; a consent never stated does not hold it back.
         Checked right before sending, as are the store's quiet hours (changed since scheduling,
@@ -227,7 +271,7 @@ class FollowUpWorker:
                 return Outcome("not_sent", OPTED_OUT)
         return await self._send(m, points)
 
-    async def _send(self, m: _Snapshot, points: profile_pb2.GetContactPointsResponse) -> Outcome:
+    async def _send(self, m: _Snapshot, points: profile_pb2.GetContactPointsResponse) -> Outcome | None:
         """By the contact given with the feedback, else the one on record (none when the
         customer is anonymous or not on record)."""
         email = m.email or points.email
@@ -235,6 +279,8 @@ class FollowUpWorker:
         text = render(language=m.language, store_name=m.store_name, url=m.url)
         if email and self.mail is not None:
             channel, recipient = "email", mask_address(email)
+            if not await self._claim(m, channel=channel, recipient=recipient):
+                return None
             result = await self.mail.send(
                 Mail(
                     to=email,
@@ -247,6 +293,8 @@ class FollowUpWorker:
         elif phone and self.sms is not None:
             number = normalize_phone(phone)
             channel, recipient = "sms", mask_phone(number)
+            if not await self._claim(m, channel=channel, recipient=recipient):
+                return None
             result = await self.sms.send(
                 SmsMessage(
                     to=number,
@@ -309,12 +357,12 @@ class FollowUpWorker:
                     change["sent_at"] = now
             else:
                 assert outcome.next_at is not None
-                change["next_attempt_at"] = outcome.next_at
+                change.update(status="pending", next_attempt_at=outcome.next_at)
             done = await session.execute(
                 update(FollowUpMessage)
                 .where(
                     FollowUpMessage.feedback_id == feedback_id,
-                    FollowUpMessage.status == "pending",
+                    FollowUpMessage.status.in_(("pending", "sending")),
                     FollowUpMessage.next_attempt_at == lease,
                 )
                 .values(**change)
@@ -349,9 +397,10 @@ class _Snapshot:
     expires_at: float
     store: Store | None
     store_name: str
+    lease: float
 
     @classmethod
-    def of(cls, row: FollowUpMessage, store: Store | None) -> _Snapshot:
+    def of(cls, row: FollowUpMessage, store: Store | None, *, lease: float) -> _Snapshot:
         detached = (
             Store(
                 id=store.id,
@@ -364,7 +413,7 @@ class _Snapshot:
             else None
         )
         store_name = store.name if store is not None else row.store_id
-        return copy_fields(cls, row, store=detached, store_name=store_name)
+        return copy_fields(cls, row, store=detached, store_name=store_name, lease=lease)
 
 
 async def _publish(session: AsyncSession, row: FollowUpMessage, outcome: Outcome, *, at: float) -> None:
