@@ -32,7 +32,7 @@ from voc_notify.models import Alert, EscalationTimer, WebhookDelivery, WebhookEn
 from voc_notify.schemas import WebhookIn
 from voc_notify.settings import Settings
 from voc_notify.stream import AlertBroker
-from voc_notify.webhooks import registry
+from voc_notify.webhooks import formats, registry
 from voc_notify.webhooks.catalog import EVENT_TYPES, ROUTES, consumed_subjects
 from voc_notify.webhooks.dispatch import YIELDING_PASS, WebhookDispatcher, lease_due_sync
 from voc_notify.webhooks.enqueue import WebhookConsumer, enqueue_sync
@@ -667,6 +667,8 @@ async def test_webhook_work_yields_to_pages_while_the_loop_runs_late(
 
 def test_the_catalog_covers_every_type_and_masks_what_identifies() -> None:
     mapped = {route.type for routes in ROUTES.values() for route in routes}
+    # a chat message (slack, teams) is titled in words for every type, not with the raw type
+    assert all(formats.title_of({"type": kind}) != kind for kind in EVENT_TYPES)
     assert mapped == set(EVENT_TYPES)  # follow_up.sent too: from notify's own voc.notify.follow_up_sent
     assert consumed_subjects() == ["voc.feedback.follow_up_answered", "voc.profile.customer_erased"]
     event = events_pb2.FeedbackReceived(

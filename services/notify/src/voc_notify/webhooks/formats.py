@@ -14,6 +14,7 @@ FORMATS: Final = ("standard", "slack", "teams")
 _TITLES: Final = {
     "feedback.received": "New feedback",
     "feedback.classified": "Feedback classified",
+    "feedback.corrected": "Classification corrected",
     "alert.created": "New alert",
     "alert.acknowledged": "Alert acknowledged",
     "alert.resolved": "Alert resolved",
