@@ -306,7 +306,7 @@ def test_a_cx_admin_runs_the_directory_keys_playbooks_and_webhooks(
         # API keys: created (secret shown once, and it works), rotated with grace, revoked.
         page.click("#nav button[data-view=keys]")
         page.fill("#key-form [name=name]", "console kiosk")
-        page.fill("#key-form [name=store_ids]", "store-gangnam")
+        page.check("#key-form [name=store_ids][value=store-gangnam]")
         page.click("#key-form button[type=submit]")
         secret_box = page.locator("[data-testid=key-secret] .secret")
         expect(secret_box).not_to_be_empty()
@@ -355,6 +355,8 @@ def test_a_cx_admin_runs_the_directory_keys_playbooks_and_webhooks(
                 "data-version", str(version)
             )
         page.locator(f"[data-testid=playbook-table] tr[data-id='{pid}'] button.rollback").click()
+        # The question names the playbook by its title, its id beside it.
+        expect(page.locator("[data-testid=confirm] .question")).to_contain_text(f"Console 2 v2 ({pid})")
         confirm(page)
         expect(page.locator(f"[data-testid=playbook-table] tr[data-id='{pid}']")).to_have_attribute(
             "data-version", "3"
@@ -367,7 +369,8 @@ def test_a_cx_admin_runs_the_directory_keys_playbooks_and_webhooks(
         # the delivery is listed, the secret rotated, the endpoint deleted.
         page.click("#nav button[data-view=webhooks]")
         page.fill("#webhook-form [name=url]", receiver.url("/console"))
-        page.fill("#webhook-form [name=events]", "alert.created")
+        page.uncheck("#webhook-form [name=events][value='*']")
+        page.check("#webhook-form [name=events][value='alert.created']")
         page.click("#webhook-form button[type=submit]")
         hook_secret = page.locator("[data-testid=webhook-secret] .secret")
         expect(hook_secret).not_to_be_empty()

@@ -20,6 +20,7 @@ from tests.conftest import RunningSystem
 from tests.notify.test_alerts_api import problem
 from tests.support.system import login, post_feedback, wait_for
 from tests.support.webhook_receiver import WebhookReceiver
+from voc_notify.webhooks.catalog import EVENT_TYPES
 
 LEAD = "minji@gangnam.demo"  # shift lead at store-gangnam
 
@@ -220,6 +221,17 @@ def test_a_receiver_down_for_a_while_gets_everything_once_back(
     bodies = receiver.verified(endpoint["secret"], "/later")
     assert sorted(b["data"]["feedback_id"] for b in bodies) == sorted(ids)
     assert {r.webhook_id for r in arrived} == {a["delivery_id"] for a in refused}  # the same ids
+
+
+def test_the_types_to_subscribe_to_are_listed_and_each_is_accepted(
+    running_system: RunningSystem, receiver: WebhookReceiver, register: Any
+) -> None:
+    """What the console's Webhooks form offers: notify's own catalogue, every type registrable."""
+    listed = httpx.get(hooks_url(running_system, "/event-types"), headers=running_system.admin_headers)
+    assert listed.status_code == 200, listed.text
+    assert listed.json() == {"event_types": list(EVENT_TYPES)}
+    endpoint = register(receiver.url("/every-type"), listed.json()["event_types"])
+    assert endpoint["events"] == list(EVENT_TYPES)
 
 
 @pytest.mark.parametrize(

@@ -477,6 +477,7 @@ TABLE: dict[str, Row] = {
         lambda s: Call(json={"url": f"https://93.184.216.34/{s.unique('m')}", "events": ["customer.erased"]}),
     ),
     "notify GET /v1/admin/webhooks": cx_only(200),
+    "notify GET /v1/admin/webhooks/event-types": cx_only(200),
     "notify GET /v1/admin/webhooks/{endpoint_id}": cx_only(200, webhook),
     "notify DELETE /v1/admin/webhooks/{endpoint_id}": cx_only(204, webhook),
     "notify POST /v1/admin/webhooks/{endpoint_id}/rotate-secret": cx_only(200, webhook),

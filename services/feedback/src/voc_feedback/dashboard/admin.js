@@ -1,7 +1,8 @@
 // The console's Admin sections for a cx_admin: directory (notify), API keys (feedback), playbooks
 // and taxonomy (actions) and webhooks (notify). Each is a client of the owning service's REST API with the
 // staff member's token (session.js): the service validates, scopes, audits and refuses; this file
-// only shows what it answers (a refusal's `detail` and `errors`, by line or file/line/field).
+// only shows what it answers (a refusal in the reader's language, its fields marked, the
+// service's own words kept as a detail; a file's problems by line or file/line/field).
 // Everything shown is set as text (textContent), never as HTML.
 "use strict";
 (function () {
@@ -12,9 +13,12 @@
   let lang = document.documentElement.lang === "en" ? "en" : "ko";
   let view = "board";
   let shiftsOf = null;  // the staff member whose shifts are shown
-  let storeRows = [];  // notify's stores as last listed (the shifts' time zone)
+  let storeRows = [];  // notify's stores as last listed (the shifts' time zone, store names, the keys' picker)
   let staffRows = [];
+  let departments = {};  // actions' taxonomy departments by id, as last read (their names)
   let playbookFiles = null;  // the files last validated, published as they are
+  let eventTypes = null;  // notify's webhook event types, once read
+  const ALL_EVENTS = "*";  // the API's "every type, types added later included"
 
   function t(key) { return session.label(lang, key); }
   function labelsOf(key) { return session.labelGroup(lang, key); }
@@ -30,14 +34,144 @@
   function roleName(role) { return labelsOf("roles")[role] || role; }
   function list(value) { return String(value || "").split(/[;,]/).map((s) => s.trim()).filter(Boolean); }
 
-  // A result line: the answer's own words on a refusal (problem+json `detail`, field errors).
-  function say(node, answer, okText) {
+  // A thing by its name, its id beside it in small type (what the APIs and CSVs use); the id
+  // alone where no name is known.
+  function named(name, id) {
+    const node = el("span", {class: "named"});
+    if (name && name !== id) node.append(name, " ", el("small", {class: "id"}, `(${id})`));
+    else node.append(id ?? "—");
+    return node;
+  }
+  function namedText(name, id) { return name && name !== id ? `${name} (${id})` : id; }
+  function storeName(id) { return (storeRows.find((s) => s.id === id) || {}).name; }
+  function departmentName(id) { const d = departments[id]; return d && (d[lang] || d.en || d.ko); }
+  function storesCell(ids) {
+    const cell = td();
+    (ids || []).forEach((id, i) => cell.append(...(i ? [", "] : []), named(storeName(id), id)));
+    return cell;
+  }
+
+  // --- answers ----------------------------------------------------------------------------------
+  // Every admin call: session.api's answer, or a refusal that the network failed (status 0) or
+  // the session ended (401), so every form says each the same way instead of throwing.
+  async function request(service, path, options) {
+    try {
+      return await session.api(service, path, options);
+    } catch (error) {
+      return {status: error && error.auth ? 401 : 0, ok: false, body: null};
+    }
+  }
+
+  // A problem's control: problem+json `errors[].field` "body.0.email" / "body.store_ids.2" (or a
+  // `loc` ["body", "url"]) names the form control `email` / `store_ids` / `url`: the first name
+  // after where it was sent and past list indexes.
+  function fieldName(problem) {
+    const path = Array.isArray(problem.loc) ? problem.loc.map(String) : String(problem.field || "").split(".");
+    if (["body", "query", "path"].includes(path[0])) path.shift();
+    return path.find((part) => part && !/^\d+$/.test(part)) || "";
+  }
+  function controlsOf(form, name) {
+    return form && name ? [...form.querySelectorAll(`[name="${CSS.escape(name)}"]`)] : [];
+  }
+  // What the form calls a control: its group's legend, its aria-label or its label's own words.
+  function fieldLabel(control) {
+    const group = control.closest("fieldset");
+    const legend = group && control.type === "checkbox" && group.querySelector("legend");
+    if (legend) return legend.textContent.trim();
+    if (control.getAttribute("aria-label")) return control.getAttribute("aria-label");
+    const label = control.labels && control.labels[0];
+    if (!label) return control.name;
+    const words = label.cloneNode(true);
+    for (const inner of words.querySelectorAll("input, select, textarea")) inner.remove();
+    return words.textContent.trim();
+  }
+  // A field's reason in the reader's words: by the validator's `type` where the service sends
+  // one (pydantic's), else by the answer's status; the service's own words stay as the detail.
+  const REASONS = {
+    missing: "missing", choose_one: "choose_one", string_too_short: "too_short", too_short: "too_short",
+    string_too_long: "too_long", too_long: "too_long", url_parsing: "url", url_scheme: "url", url_type: "url",
+    enum: "choice", literal_error: "choice", string_pattern_mismatch: "pattern", int_parsing: "number",
+    int_type: "number", float_parsing: "number", time_parsing: "time", time_type: "time", extra_forbidden: "unexpected",
+  };
+  function reason(problem, status) {
+    return labelsOf("field_reasons")[REASONS[problem.type] || (status === 409 ? "conflict" : "invalid")];
+  }
+  function statusText(status) {
+    const texts = labelsOf("problem_status");
+    const key = status === 0 ? "network" : status >= 500 ? "5xx" : String(status);
+    return (texts[key] || texts.other || "").replace("{status}", String(status));
+  }
+
+  // Marked controls name the result line that says why (aria-describedby); typing in one, or
+  // the form's next answer, clears the mark.
+  let resultIds = 0;
+  function markInvalid(controls, node) {
+    if (!node.id) node.id = `admin-result-${++resultIds}`;
+    for (const control of controls) {
+      control.setAttribute("aria-invalid", "true");
+      const described = (control.getAttribute("aria-describedby") || "").split(" ").filter(Boolean);
+      if (!described.includes(node.id)) control.setAttribute("aria-describedby", [...described, node.id].join(" "));
+      control.dataset.problemOf = node.id;
+    }
+  }
+  function unmark(controls) {
+    for (const control of controls) {
+      if (!control.dataset.problemOf) continue;
+      const described = (control.getAttribute("aria-describedby") || "").split(" ")
+        .filter((id) => id && id !== control.dataset.problemOf);
+      if (described.length) control.setAttribute("aria-describedby", described.join(" "));
+      else control.removeAttribute("aria-describedby");
+      control.removeAttribute("aria-invalid");
+      delete control.dataset.problemOf;
+    }
+  }
+  for (const type of ["input", "change"]) {
+    $("admin").addEventListener(type, (event) => {
+      const control = event.target;
+      if (!control.dataset || !control.dataset.problemOf) return;
+      unmark([...document.querySelectorAll(`[data-problem-of="${control.dataset.problemOf}"][name="${CSS.escape(control.name)}"]`)]);
+    });
+  }
+
+  // A result line. A refusal says what its status means in the reader's language; each field it
+  // blames is marked in `form` (the element holding the controls; by default the form holding
+  // the line) and named by the form's
+  // own label with its reason ("URL: not a valid URL"); the service's own words (English) follow
+  // as a secondary detail. A file's problems (row, file/line) have their own table.
+  function say(node, answer, okText, form) {
+    const owner = form || node.closest("form");
+    if (owner) unmark([...owner.querySelectorAll("[data-problem-of]")]);
     node.classList.toggle("error", !answer.ok);
+    node.dataset.status = String(answer.status);
     if (answer.ok) { node.textContent = okText; return; }
     const body = answer.body || {};
-    const fields = (body.errors || []).filter((e) => e.field && e.row === undefined && e.file === undefined)
-      .map((e) => `${e.field}: ${e.message}`);
-    node.textContent = [body.detail || `HTTP ${answer.status}`, ...fields].join(" · ");
+    const problems = (body.errors || []).filter((e) => e.row === undefined && e.file === undefined);
+    const lines = [el("span", {class: "summary"}, statusText(answer.status))];
+    const said = new Set();
+    let first = null;
+    for (const problem of problems) {
+      const controls = controlsOf(owner, fieldName(problem));
+      if (!controls.length) continue;  // no control of this form: the detail names it
+      markInvalid(controls, node);
+      first = first || controls[0];
+      const line = `${fieldLabel(controls[0])}: ${reason(problem, answer.status)}`;
+      if (!said.has(line)) lines.push(el("span", {class: "field-problem", "data-field": controls[0].name}, line));
+      said.add(line);
+    }
+    const detail = [body.detail, ...problems.filter((e) => e.message).map((e) => `${e.field ?? (e.loc || []).join(".")}: ${e.message}`)]
+      .filter(Boolean).join(" · ");
+    if (detail) {
+      const secondary = el("span", {class: "server-detail"}, `${t("server_said")}: `);
+      secondary.append(el("span", {lang: "en"}, detail));  // the services answer in English
+      lines.push(secondary);
+    }
+    node.replaceChildren(...lines);
+    if (first && !first.disabled) first.focus();
+  }
+  // What the service would refuse, refused before sending and said as the service's answer is:
+  // a group of choices (`name`) with none chosen.
+  function refuseNoChoice(form, name) {
+    say(result(form), {ok: false, status: 422, body: {errors: [{field: `body.${name}`, type: "choose_one"}]}}, "", form);
   }
   function result(container) { return container.querySelector(".result"); }
   function showSecret(box, secret) {
@@ -50,7 +184,9 @@
   // its rows; a refusal leaves it empty. Emptying and filling stay in one step after the answer,
   // so two loads of one table never mix their rows. Resolves to whether the answer was 2xx.
   async function loadTable(id, service, path, fill) {
-    const answer = await session.api(service, path);
+    return drawTable(id, await request(service, path), fill);
+  }
+  function drawTable(id, answer, fill) {
     const body = $(id).querySelector("tbody");
     body.replaceChildren();
     if (answer.ok) fill(answer.body, body);
@@ -94,25 +230,38 @@
   for (const b of document.querySelectorAll("#nav button")) b.addEventListener("click", () => show(b.dataset.view));
 
   // --- directory (notify) ----------------------------------------------------------------------
+  // The staff table names their stores and department: the three lists are read at once, the
+  // table drawn once the names are in.
   async function loadDirectory() {
-    await Promise.all([loadStaff(), loadStores()]);
+    const [staff, stores] = await Promise.all([request("notify", "/v1/admin/staff"), readStores(), readDepartments()]);
+    drawStaff(staff);
+    drawStores(stores);
     if (shiftsOf) loadShifts(shiftsOf);
   }
 
-  async function loadStaff() {
-    await loadTable("staff-table", "notify", "/v1/admin/staff", (data, body) => {
+  async function loadStaff() { drawStaff(await request("notify", "/v1/admin/staff")); }
+  function drawStaff(answer) {
+    drawTable("staff-table", answer, (data, body) => {
       staffRows = data.staff;
       for (const s of staffRows) {
         const row = el("tr", {"data-id": s.id, "data-active": String(s.active)});
         const actions = td(button("edit", () => editStaff(s), {class: "edit cx-only"}), " ",
           button("shifts", () => loadShifts(s.id), {class: "shifts"}), " ",
-          button(s.active ? "deactivate" : "activate", () => setActive(s.id, !s.active), {class: "toggle cx-only"}));
-        cells(row, [s.id, s.name, s.email, roleName(s.role), (s.store_ids || []).join(", ") +
-          (s.area_id ? ` (${s.area_id})` : "") + (s.department_id ? ` · ${s.department_id}` : ""),
-          t(s.active ? "active" : "inactive"), actions]);
+          button(s.active ? "deactivate" : "activate", () => setActive(s, !s.active), {class: "toggle cx-only"}));
+        // Areas have no names in any API: their id.
+        const place = storesCell(s.store_ids);
+        if (s.area_id) place.append(` (${s.area_id})`);
+        if (s.department_id) place.append(" · ", named(departmentName(s.department_id), s.department_id));
+        cells(row, [s.id, s.name, s.email, roleName(s.role), place, t(s.active ? "active" : "inactive"), actions]);
         body.append(row);
       }
     });
+  }
+
+  // actions' taxonomy departments (public): their names in the staff table. Unread, ids show.
+  async function readDepartments() {
+    const answer = await request("actions", "/v1/taxonomy");
+    if (answer.ok) departments = Object.fromEntries(answer.body.departments.map((d) => [d.id, d]));
   }
 
   function editStaff(s) {
@@ -137,14 +286,14 @@
     // one keeps theirs.
     if (f.password.value) member.password = f.password.value;
     if (f.language.value) member.language = f.language.value;
-    const answer = await session.api("notify", "/v1/admin/staff", {method: "PUT", json: [member]});
+    const answer = await request("notify", "/v1/admin/staff", {method: "PUT", json: [member]});
     say(result(event.target), answer, t("saved"));
     if (answer.ok) { event.target.reset(); loadStaff(); }
   });
 
-  async function setActive(id, active) {
-    if (!active && !(await confirmed("ask_deactivate", id))) return;
-    const answer = await session.api("notify", `/v1/admin/staff/${encodeURIComponent(id)}/${active ? "activate" : "deactivate"}`,
+  async function setActive(member, active) {
+    if (!active && !(await confirmed("ask_deactivate", namedText(member.name, member.id)))) return;
+    const answer = await request("notify", `/v1/admin/staff/${encodeURIComponent(member.id)}/${active ? "activate" : "deactivate"}`,
       {method: "POST"});
     say(result($("staff-form")), answer, t("saved"));
     loadStaff();
@@ -153,7 +302,7 @@
   async function loadShifts(id) {
     shiftsOf = id;
     const box = $("shifts");
-    const answer = await session.api("notify", `/v1/admin/staff/${encodeURIComponent(id)}/shifts`);
+    const answer = await request("notify", `/v1/admin/staff/${encodeURIComponent(id)}/shifts`);
     const body = box.querySelector("tbody");
     body.replaceChildren();
     const whose = box.querySelector(".for");
@@ -179,9 +328,9 @@
 
   async function putShifts(shifts) {
     const box = $("shifts");
-    const answer = await session.api("notify", `/v1/admin/staff/${encodeURIComponent(shiftsOf)}/shifts`,
+    const answer = await request("notify", `/v1/admin/staff/${encodeURIComponent(shiftsOf)}/shifts`,
       {method: "PUT", json: shifts.map(({weekday, starts, ends}) => ({weekday, starts, ends}))});
-    if (!answer.ok) { say(result(box), answer, ""); return; }
+    if (!answer.ok) { say(result(box), answer, "", $("shift-form")); return; }
     await loadShifts(shiftsOf);
     say(result(box), answer, t("saved"));
   }
@@ -192,7 +341,8 @@
     const current = JSON.parse($("shifts").dataset.shifts || "[]");
     // No shifts means paged at any hour; the first one limits the pages to the shifts entered,
     // which a manager adding "tonight's" shift did not expect: asked first.
-    if (!current.length && !(await confirmed("ask_first_shift", shiftsOf))) return;
+    const member = staffRows.find((s) => s.id === shiftsOf);
+    if (!current.length && !(await confirmed("ask_first_shift", namedText(member && member.name, shiftsOf)))) return;
     putShifts([...current, {weekday: Number(f.weekday.value), starts: f.starts.value, ends: f.ends.value}]);
   });
 
@@ -201,7 +351,7 @@
     const form = event.target;
     const file = form.elements.file.files[0];
     if (!file) return;
-    const answer = await session.api("notify", "/v1/admin/staff:import", {method: "POST", text: await file.text(), type: "text/csv"});
+    const answer = await request("notify", "/v1/admin/staff:import", {method: "POST", text: await file.text(), type: "text/csv"});
     const table = form.querySelector("table.refused");
     const body = table.querySelector("tbody");
     body.replaceChildren();
@@ -213,7 +363,7 @@
       return;
     }
     say(result(form), answer, "");
-    result(form).textContent = `${t("refused")}: ${result(form).textContent}`;
+    result(form).querySelector(".summary").prepend(`${t("refused")}: `);
     for (const e of (answer.body && answer.body.errors) || []) {
       const row = el("tr", {"data-line": String(e.row)});
       cells(row, [e.row, e.field, e.message]);
@@ -221,9 +371,16 @@
     }
   });
 
-  async function loadStores() {
-    await loadTable("store-table", "notify", "/v1/admin/stores", (data, body) => {
-      storeRows = data;
+  // notify's store directory, read once for all that needs it (the stores' table, the shifts'
+  // time zone, store names, the API keys' store picker): kept in `storeRows` on a 2xx answer.
+  async function readStores() {
+    const answer = await request("notify", "/v1/admin/stores");
+    if (answer.ok) storeRows = answer.body;
+    return answer;
+  }
+  async function loadStores() { drawStores(await readStores()); }
+  function drawStores(answer) {
+    drawTable("store-table", answer, (data, body) => {
       for (const s of data) {
         const row = el("tr", {"data-id": s.id});
         cells(row, [s.id, s.name, s.area_id, s.timezone, s.language]);
@@ -240,50 +397,73 @@
     const store = {id: f.id.value.trim(), name: f.name.value.trim(), area_id: f.area_id.value.trim() || null,
       timezone: f.timezone.value.trim(), language: f.language.value};
     const box = $("store-form").parentElement;
-    let answer = await session.api("notify", "/v1/admin/stores", {method: "PUT", json: [store]});
-    if (answer.ok) answer = await session.api("feedback", "/v1/admin/stores",
+    let answer = await request("notify", "/v1/admin/stores", {method: "PUT", json: [store]});
+    if (answer.ok) answer = await request("feedback", "/v1/admin/stores",
       {method: "PUT", json: [{id: store.id, name: store.name, area_id: store.area_id}]});
-    say(result(box), answer, t("saved"));
+    say(result(box), answer, t("saved"), event.target);
     if (answer.ok) { event.target.reset(); loadStores(); }
   });
 
   // --- API keys (feedback) ----------------------------------------------------------------------
+  // The keys' stores by name, and the new key's store picker: the directory's store list.
   async function loadKeys() {
+    const stores = await readStores();
+    drawKeyStores(stores);
     await loadTable("key-table", "feedback", "/v1/admin/api-keys", (data, body) => {
       for (const k of data) {
         const state = k.revoked_at ? "revoked" : (k.expires_at ? "expires" : "active");
         const row = el("tr", {"data-id": k.id, "data-state": state});
-        const actions = k.revoked_at ? td() : td(button("rotate", () => rotateKey(k.id), {class: "rotate"}), " ",
-          button("revoke", () => revokeKey(k.id), {class: "revoke"}));
-        cells(row, [k.id, k.name, k.store_ids.join(", "), k.prefix,
+        const actions = k.revoked_at ? td() : td(button("rotate", () => rotateKey(k), {class: "rotate"}), " ",
+          button("revoke", () => revokeKey(k), {class: "revoke"}));
+        cells(row, [k.id, k.name, storesCell(k.store_ids), k.prefix,
           state === "expires" ? `${t("expires")} ${when(k.expires_at)}` : t(state), actions]);
         body.append(row);
       }
     });
   }
 
+  // One checkbox a store, "name (id)"; what was ticked stays ticked across a redraw.
+  function drawKeyStores(answer) {
+    const group = $("key-stores");
+    const options = group.querySelector(".options");
+    const ticked = new Set(checkedValues(options));
+    options.replaceChildren(...storeRows.map((s) => choice("store_ids", s.id, named(s.name, s.id), ticked.has(s.id))));
+    group.querySelector(".empty").hidden = !answer.ok || storeRows.length > 0;
+    if (!answer.ok) say(result($("key-form")), answer, "");
+  }
+  function choice(name, value, text, checked) {
+    const input = el("input", {type: "checkbox", name, value});
+    input.checked = checked;
+    const label = el("label", {class: "choice"});
+    label.append(input, " ", text);
+    return label;
+  }
+  function checkedValues(container) { return [...container.querySelectorAll("input:checked")].map((i) => i.value); }
+
   $("key-form").addEventListener("submit", async (event) => {
     event.preventDefault();
-    const f = event.target.elements;
-    const answer = await session.api("feedback", "/v1/admin/api-keys",
-      {method: "POST", json: {name: f.name.value.trim(), store_ids: list(f.store_ids.value)}});
-    say(result($("key-table").parentElement), answer, "");
-    if (answer.ok) { showSecret($("key-secret"), answer.body.api_key); event.target.reset(); loadKeys(); }
+    const form = event.target;
+    const stores = checkedValues($("key-stores"));
+    if (!stores.length) { refuseNoChoice(form, "store_ids"); return; }
+    const answer = await request("feedback", "/v1/admin/api-keys",
+      {method: "POST", json: {name: form.elements.name.value.trim(), store_ids: stores}});
+    say(result(form), answer, "");
+    if (answer.ok) { showSecret($("key-secret"), answer.body.api_key); form.reset(); loadKeys(); }
   });
 
-  async function rotateKey(id) {
-    if (!(await confirmed("ask_rotate_key", id))) return;
+  async function rotateKey(key) {
+    if (!(await confirmed("ask_rotate_key", namedText(key.name, key.id)))) return;
     const grace = Number($("key-grace").value || 0);
-    const answer = await session.api("feedback", `/v1/admin/api-keys/${encodeURIComponent(id)}/rotate`,
+    const answer = await request("feedback", `/v1/admin/api-keys/${encodeURIComponent(key.id)}/rotate`,
       {method: "POST", json: {grace_seconds: grace}});
-    say(result($("key-table").parentElement), answer, "");
+    say(result($("key-table").parentElement), answer, "", $("key-table").parentElement);  // the grace field's card
     if (answer.ok) showSecret($("key-secret"), answer.body.api_key);
     loadKeys();
   }
 
-  async function revokeKey(id) {
-    if (!(await confirmed("ask_revoke", id))) return;
-    const answer = await session.api("feedback", `/v1/admin/api-keys/${encodeURIComponent(id)}`, {method: "DELETE"});
+  async function revokeKey(key) {
+    if (!(await confirmed("ask_revoke", namedText(key.name, key.id)))) return;
+    const answer = await request("feedback", `/v1/admin/api-keys/${encodeURIComponent(key.id)}`, {method: "DELETE"});
     say(result($("key-table").parentElement), answer, t("revoked"));
     $("key-secret").hidden = true;
     loadKeys();
@@ -297,7 +477,7 @@
         const title = p.title ? (p.title[lang] || p.title.en || p.title.ko) : "";
         cells(row, [p.id, p.version, labelsOf("playbook_kinds")[p.kind] || p.kind, title, p.source_file,
           // Only where an earlier version exists (the service still decides, 409 otherwise).
-          p.version > 1 ? td(button("rollback", () => rollBack(p.id), {class: "rollback"})) : td()]);
+          p.version > 1 ? td(button("rollback", () => rollBack(p.id, title), {class: "rollback"})) : td()]);
         body.append(row);
       }
     });
@@ -331,7 +511,7 @@
     event.preventDefault();
     const form = event.target;
     const files = await readFiles(form.elements.files);
-    const answer = await session.api("actions", "/v1/playbooks:validate", {method: "POST", json: {files}});
+    const answer = await request("actions", "/v1/playbooks:validate", {method: "POST", json: {files}});
     showPlaybookProblems(answer);
     playbookFiles = answer.ok ? files : null;
     form.querySelector("button.publish").disabled = !answer.ok;
@@ -346,7 +526,7 @@
   $("playbook-form").querySelector("button.publish").addEventListener("click", async () => {
     const form = $("playbook-form");
     if (!playbookFiles) return;
-    const answer = await session.api("actions", "/v1/playbooks", {method: "PUT", json: {files: playbookFiles}});
+    const answer = await request("actions", "/v1/playbooks", {method: "PUT", json: {files: playbookFiles}});
     showPlaybookProblems(answer);
     say(result(form), answer, answer.ok
       ? `${t("published")}: ${answer.body.published.map((p) => `${p.id} v${p.version}`).join(", ")}` : "");
@@ -355,9 +535,9 @@
     loadPlaybooks();
   });
 
-  async function rollBack(id) {
-    if (!(await confirmed("ask_rollback", id))) return;
-    const answer = await session.api("actions", `/v1/playbooks/${encodeURIComponent(id)}/rollback`, {method: "POST"});
+  async function rollBack(id, title) {
+    if (!(await confirmed("ask_rollback", namedText(title, id)))) return;
+    const answer = await request("actions", `/v1/playbooks/${encodeURIComponent(id)}/rollback`, {method: "POST"});
     say(result($("playbook-table").parentElement), answer, answer.ok
       ? `${t("rolled_back")}: ${answer.body.published.map((p) => `${p.id} v${p.version}`).join(", ")}` : "");
     loadPlaybooks();
@@ -405,9 +585,14 @@
     await loadTable("taxonomy-table", "actions", "/v1/taxonomy", (data, body) => {
       $("view-taxonomy").querySelector("[data-testid=taxonomy-version]").textContent =
         `${t("tx_version")}: ${data.version}`;
+      departments = Object.fromEntries(data.departments.map((d) => [d.id, d]));
+      const categories = Object.fromEntries(data.categories.map((c) => [c.id, c]));
+      const categoryName = (id) => categories[id] && (categories[id][lang] || categories[id].en);
       for (const c of data.categories) {
         const row = el("tr", {"data-id": c.id, "data-retired": String(c.retired)});
-        cells(row, [c.id, c.ko, c.en, c.parent, labelsOf("severities")[c.severity] || c.severity, c.department,
+        cells(row, [c.id, c.ko, c.en, c.parent ? td(named(categoryName(c.parent), c.parent)) : null,
+          labelsOf("severities")[c.severity] || c.severity,
+          c.department ? td(named(departmentName(c.department), c.department)) : null,
           t(c.retired ? "retired" : "active"),
           c.retired ? td() : td(button("retire", () => retire(c.id), {class: "retire"}))]);
         row.children[6].classList.add("status");
@@ -445,7 +630,7 @@
     event.preventDefault();
     const form = event.target;
     const sent = await taxonomyBody();
-    const answer = await session.api("actions", "/v1/taxonomy:validate", {method: "POST", json: sent});
+    const answer = await request("actions", "/v1/taxonomy:validate", {method: "POST", json: sent});
     showTaxonomyProblems(answer);
     taxonomyChecked = answer.ok ? sent : null;
     form.querySelector("button.publish").disabled = !answer.ok;
@@ -460,7 +645,7 @@
   $("taxonomy-form").querySelector("button.publish").addEventListener("click", async () => {
     const form = $("taxonomy-form");
     if (!taxonomyChecked) return;
-    const answer = await session.api("actions", "/v1/taxonomy", {method: "PUT", json: taxonomyChecked});
+    const answer = await request("actions", "/v1/taxonomy", {method: "PUT", json: taxonomyChecked});
     showTaxonomyProblems(answer);
     if (answer.ok) { form.elements.playbooks.value = ""; await loadTaxonomy(); }
     say(result(form), answer, answer.ok ? `${t("published")}: ${t("tx_version")} ${answer.body.version}` : "");
@@ -468,7 +653,7 @@
 
   $("taxonomy-form").querySelector("button.rollback").addEventListener("click", async () => {
     const form = $("taxonomy-form");
-    const answer = await session.api("actions", "/v1/taxonomy/rollback", {method: "POST"});
+    const answer = await request("actions", "/v1/taxonomy/rollback", {method: "POST"});
     showTaxonomyProblems(answer);
     if (answer.ok) await loadTaxonomy();
     say(result(form), answer, answer.ok ? `${t("rolled_back")}: ${t("tx_version")} ${answer.body.version}` : "");
@@ -476,30 +661,63 @@
 
   // --- webhooks (notify) ------------------------------------------------------------------------
   async function loadWebhooks() {
-    await loadTable("webhook-table", "notify", "/v1/admin/webhooks", (data, body) => {
+    await Promise.all([loadEventTypes(), loadTable("webhook-table", "notify", "/v1/admin/webhooks", (data, body) => {
       for (const w of data.webhooks) {
         const row = el("tr", {"data-id": w.id, "data-status": w.status});
+        // A webhook has no name: its description, else its URL, says which it is.
+        const which = namedText(w.description || w.url, w.id);
         cells(row, [w.url, w.events.join(", "), w.status, td(
           button("test", () => testWebhook(w.id), {class: "test"}), " ",
-          button("rotate", () => rotateWebhook(w.id), {class: "rotate"}), " ",
+          button("rotate", () => rotateWebhook(w.id, which), {class: "rotate"}), " ",
           button("deliveries", () => loadDeliveries(w.id), {class: "history"}), " ",
-          button("delete", () => deleteWebhook(w.id), {class: "delete"}))]);
+          button("delete", () => deleteWebhook(w.id, which), {class: "delete"}))]);
         body.append(row);
       }
-    });
+    })]);
   }
+
+  // The types to subscribe to are notify's (its catalogue, read once), each by its label in the
+  // reader's language and its raw type; "all events" (*) stands alone: while it is ticked, the
+  // single types are disabled (the API refuses "*" with others).
+  async function loadEventTypes() {
+    if (!eventTypes) {
+      const answer = await request("notify", "/v1/admin/webhooks/event-types");
+      if (!answer.ok) { say(result($("webhook-form")), answer, ""); return; }
+      eventTypes = answer.body.event_types;
+    }
+    const options = $("webhook-events").querySelector(".options");
+    const ticked = new Set(options.children.length ? checkedValues(options) : [ALL_EVENTS]);
+    const names = labelsOf("webhook_events");
+    options.replaceChildren(...[ALL_EVENTS, ...eventTypes].map((type) => {
+      const name = type === ALL_EVENTS ? t("all_events") : names[type];
+      const text = el("span", {});
+      text.append(...(name ? [name, " "] : []), el("code", {}, type));
+      return choice("events", type, text, ticked.has(type));
+    }));
+    options.querySelector(`input[value="${ALL_EVENTS}"]`).defaultChecked = true;  // what a reset goes back to
+    allEventsRule();
+  }
+  function allEventsRule() {
+    const all = $("webhook-events").querySelector(`input[value="${ALL_EVENTS}"]`);
+    for (const input of $("webhook-events").querySelectorAll("input")) if (input !== all) input.disabled = all.checked;
+  }
+  $("webhook-events").addEventListener("change", allEventsRule);
 
   $("webhook-form").addEventListener("submit", async (event) => {
     event.preventDefault();
-    const f = event.target.elements;
-    const answer = await session.api("notify", "/v1/admin/webhooks", {method: "POST", json: {
-      url: f.url.value.trim(), events: list(f.events.value), format: f.format.value, description: f.description.value}});
-    say(result(event.target), answer, "");
-    if (answer.ok) { showSecret($("webhook-secret"), answer.body.secret); event.target.reset(); loadWebhooks(); }
+    const form = event.target;
+    const f = form.elements;
+    const ticked = checkedValues($("webhook-events"));
+    const events = ticked.includes(ALL_EVENTS) ? [ALL_EVENTS] : ticked;
+    if (!events.length) { refuseNoChoice(form, "events"); return; }
+    const answer = await request("notify", "/v1/admin/webhooks", {method: "POST", json: {
+      url: f.url.value.trim(), events, format: f.format.value, description: f.description.value}});
+    say(result(form), answer, "");
+    if (answer.ok) { showSecret($("webhook-secret"), answer.body.secret); form.reset(); allEventsRule(); loadWebhooks(); }
   });
 
   async function testWebhook(id) {
-    const answer = await session.api("notify", `/v1/admin/webhooks/${encodeURIComponent(id)}/test`, {method: "POST"});
+    const answer = await request("notify", `/v1/admin/webhooks/${encodeURIComponent(id)}/test`, {method: "POST"});
     const line = result($("webhook-table").parentElement);
     if (answer.ok) {
       const r = answer.body;
@@ -511,16 +729,16 @@
     loadDeliveries(id);
   }
 
-  async function rotateWebhook(id) {
-    if (!(await confirmed("ask_rotate_secret", id))) return;
-    const answer = await session.api("notify", `/v1/admin/webhooks/${encodeURIComponent(id)}/rotate-secret`, {method: "POST"});
+  async function rotateWebhook(id, which) {
+    if (!(await confirmed("ask_rotate_secret", which))) return;
+    const answer = await request("notify", `/v1/admin/webhooks/${encodeURIComponent(id)}/rotate-secret`, {method: "POST"});
     say(result($("webhook-table").parentElement), answer, "");
     if (answer.ok) showSecret($("webhook-secret"), answer.body.secret);
   }
 
-  async function deleteWebhook(id) {
-    if (!(await confirmed("ask_delete_webhook", id))) return;
-    const answer = await session.api("notify", `/v1/admin/webhooks/${encodeURIComponent(id)}`, {method: "DELETE"});
+  async function deleteWebhook(id, which) {
+    if (!(await confirmed("ask_delete_webhook", which))) return;
+    const answer = await request("notify", `/v1/admin/webhooks/${encodeURIComponent(id)}`, {method: "DELETE"});
     say(result($("webhook-table").parentElement), answer, "");
     $("deliveries").hidden = true;
     loadWebhooks();

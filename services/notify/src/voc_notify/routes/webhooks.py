@@ -1,6 +1,6 @@
-"""Outbound webhooks (cx_admin or the admin token): register an endpoint, list, read, delete,
-rotate its secret, its recent delivery attempts, and a test message. Changes are audited with
-the caller as actor."""
+"""Outbound webhooks (cx_admin or the admin token): the event types to subscribe to, register an
+endpoint, list, read, delete, rotate its secret, its recent delivery attempts, and a test
+message. Changes are audited with the caller as actor."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Query, Response
 
 from voc_notify.deps import AuditDep, SecretBoxDep, WebhookSenderDep
 from voc_notify.schemas import WebhookIn
-from voc_notify.webhooks import registry
+from voc_notify.webhooks import catalog, registry
 from voc_platform.http import CallerDep, DatabaseDep, SessionDep, require_admin
 
 router = APIRouter(prefix="/v1/admin/webhooks", tags=["webhooks"], dependencies=[Depends(require_admin)])
@@ -37,6 +37,14 @@ async def create_webhook(
 @router.get("")
 async def list_webhooks(session: SessionDep) -> dict[str, Any]:
     return {"webhooks": await registry.list_endpoints(session)}
+
+
+# Before `/{endpoint_id}`: the first matching route answers.
+@router.get("/event-types")
+async def webhook_event_types() -> dict[str, list[str]]:
+    """The types an endpoint may subscribe to (`events`; `["*"]` is every one of them, types
+    added later included): what the console offers to choose from."""
+    return {"event_types": list(catalog.EVENT_TYPES)}
 
 
 @router.get("/{endpoint_id}", responses={404: {}})

@@ -1,0 +1,278 @@
+"""The console's Admin forms as a product walk-through found them, in headless Chromium against
+the running system: a webhook's events are chosen from notify's own catalogue (labelled in the
+reader's language, the raw type beside; "all events" stands alone; none chosen is refused on the
+page); a refusal reads in the reader's language, naming the form's field and marking it, the
+service's English kept as a detail (a 409, a 422, a network failure and a 5xx); an API key's stores
+are picked from the store directory by name; tables name stores and departments, ids beside."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from playwright.sync_api import Browser, Page, Route, expect
+
+from tests.browser.conftest import NEEDS_CHROMIUM, sign_in_console, watch_page_errors
+from tests.conftest import RunningSystem
+from voc_cli import demo
+from voc_notify.webhooks.catalog import EVENT_TYPES
+
+pytestmark = NEEDS_CHROMIUM
+CX_ADMIN = "cx@hq.demo"
+WIDE = {"width": 1280, "height": 1400}
+
+
+@pytest.fixture
+def console(browser: Browser) -> Iterator[Page]:
+    """A wide page for the CX admin's console, failing the test on an uncaught page error."""
+    page = browser.new_page(viewport=WIDE, locale="ko-KR")
+    errors = watch_page_errors(page)
+    yield page
+    page.close()
+    assert errors == [], errors
+
+
+def posts_to(page: Page, path: str) -> list[str]:
+    """The page's POST requests to `path` from now on (to show that a refusal sent nothing)."""
+    sent: list[str] = []
+    page.on("request", lambda r: sent.append(r.url) if r.method == "POST" and r.url.endswith(path) else None)
+    return sent
+
+
+def webhooks_of(system: RunningSystem, url: str) -> list[dict[str, object]]:
+    listed = httpx.get(f"{system.url('notify')}/v1/admin/webhooks", headers=system.admin_headers)
+    assert listed.status_code == 200, listed.text
+    return [w for w in listed.json()["webhooks"] if w["url"] == url]
+
+
+def test_a_webhooks_events_are_chosen_from_notifys_catalogue(
+    running_system: RunningSystem, console: Page, artifacts: Path
+) -> None:
+    page = console
+    url = f"http://127.0.0.1:9/console-{uuid.uuid4().hex[:8]}"
+    try:
+        sign_in_console(page, running_system, CX_ADMIN)
+        page.click("#nav button[data-view=webhooks]")
+        group = page.locator("[data-testid=webhook-events]")
+        choices = group.locator("input[type=checkbox][name=events]")
+        expect(choices).to_have_count(1 + len(EVENT_TYPES))
+        assert choices.evaluate_all("cs => cs.map(c => c.value)") == ["*", *EVENT_TYPES]
+        # A Korean label and the raw type, in a named group.
+        expect(group.locator("legend")).to_have_text("이벤트")
+        resolved = group.locator("label", has=page.locator("input[value='alert.resolved']"))
+        expect(resolved).to_contain_text("알림 해결")
+        expect(resolved.locator("code")).to_have_text("alert.resolved")
+        # "All events" is the default and stands alone: the single types are disabled under it.
+        every = group.locator("input[value='*']")
+        expect(every).to_be_checked()
+        expect(group.locator("input[value='alert.created']")).to_be_disabled()
+        every.uncheck()
+        expect(group.locator("input[value='alert.created']")).to_be_enabled()
+
+        # None chosen: refused on the page, in Korean, naming the group; nothing is sent.
+        sent = posts_to(page, "/v1/admin/webhooks")
+        page.fill("#webhook-form [name=url]", url)
+        page.click("#webhook-form button[type=submit]")
+        line = page.locator("#webhook-form .result")
+        blamed = line.locator(".field-problem[data-field=events]")
+        expect(blamed).to_have_text("이벤트: 하나 이상 골라 주세요")
+        expect(line.locator(".summary")).to_have_text("입력한 내용을 확인해 주세요.")
+        expect(group.locator("input[value='alert.created']")).to_have_attribute("aria-invalid", "true")
+        expect(group.locator("input[value='*']")).to_be_focused()
+        assert sent == [] and webhooks_of(running_system, url) == []
+        page.screenshot(path=str(artifacts / "console-webhook-events.png"), full_page=True)
+
+        # Two types chosen: registered with exactly those; the marks are gone.
+        group.locator("input[value='alert.created']").check()
+        expect(group.locator("input[value='alert.created']")).not_to_have_attribute("aria-invalid", "true")
+        group.locator("input[value='follow_up.answered']").check()
+        page.click("#webhook-form button[type=submit]")
+        expect(page.locator("[data-testid=webhook-secret] .secret")).not_to_be_empty()
+        [hook] = webhooks_of(running_system, url)
+        assert hook["events"] == ["alert.created", "follow_up.answered"]
+        # The form is back to "all events", which registers ["*"] whatever was ticked under it.
+        expect(every).to_be_checked()
+        expect(group.locator("input[value='alert.created']")).to_be_disabled()
+        single = group.locator("input[value='alert.created']")
+        single.evaluate("c => { c.disabled = false; c.checked = true; }")
+        page.fill("#webhook-form [name=url]", url + "/all")
+        page.click("#webhook-form button[type=submit]")
+        expect(page.locator("[data-testid=webhook-table] tr", has_text=url + "/all")).to_have_count(1)
+        assert [h["events"] for h in webhooks_of(running_system, url + "/all")] == [["*"]]
+    finally:
+        for address in (url, url + "/all"):
+            for hook in webhooks_of(running_system, address):
+                httpx.delete(
+                    f"{running_system.url('notify')}/v1/admin/webhooks/{hook['id']}",
+                    headers=running_system.admin_headers,
+                )
+
+
+def test_refusals_read_in_the_readers_language_naming_the_field(
+    running_system: RunningSystem, console: Page, artifacts: Path
+) -> None:
+    page = console
+    sign_in_console(page, running_system, CX_ADMIN)
+
+    # 409 from notify: an e-mail another staff member has. The field is named by the form's own
+    # label, marked and described by the line; the service's English is a secondary detail.
+    page.click(".admin-nav button[data-view=directory]")
+    form = page.locator("#staff-form")
+    form.locator("[name=id]").fill(f"staff-dup-{uuid.uuid4().hex[:6]}")
+    form.locator("[name=name]").fill("중복 이메일")
+    form.locator("[name=email]").fill("minji@gangnam.demo")
+    form.locator("[name=password]").fill("duplicate-pass-1")
+    form.locator("button[type=submit]").click()
+    line = form.locator(".result")
+    expect(line).to_have_attribute("data-status", "409")
+    expect(line.locator(".summary")).to_have_text("다른 변경과 충돌했습니다. 목록을 다시 보고 시도해 주세요.")
+    expect(line.locator(".field-problem")).to_have_text(["이메일: 이미 사용 중입니다"])
+    email = form.locator("[name=email]")
+    expect(email).to_have_attribute("aria-invalid", "true")
+    expect(email).to_have_attribute("aria-describedby", str(line.get_attribute("id")))
+    detail = line.locator(".server-detail [lang=en]")
+    expect(detail).to_contain_text("used by another staff member")
+    page.screenshot(path=str(artifacts / "console-refusal-409.png"), full_page=True)
+    # Typing in the field clears its mark; the password's own hint stays described.
+    email.fill("someone-else@console.demo")
+    expect(email).not_to_have_attribute("aria-invalid", "true")
+    expect(email).not_to_have_attribute("aria-describedby", str(line.get_attribute("id")))
+    expect(form.locator("[name=password]")).to_have_attribute("aria-describedby", "password-hint")
+
+    # 422 from notify's validation (pydantic): a time zone that is none, named by its aria-label.
+    stores = page.locator("#store-form")
+    stores.locator("[name=id]").fill("store-nowhere")
+    stores.locator("[name=name]").fill("어디에도 없는 매장")
+    stores.locator("[name=timezone]").fill("Mars/Olympus")
+    stores.locator("button[type=submit]").click()
+    store_line = page.locator("#store-form ~ .result")
+    expect(store_line.locator(".field-problem")).to_have_text(["시간대: 값을 확인해 주세요"])
+    expect(stores.locator("[name=timezone]")).to_have_attribute("aria-invalid", "true")
+    expect(store_line.locator(".server-detail")).to_contain_text("not an IANA time zone")
+
+    # 422 from notify's own rule (a private address).
+    page.click("#nav button[data-view=webhooks]")
+    hooks = page.locator("#webhook-form")
+    expect(hooks.locator("[data-testid=webhook-events] input")).not_to_have_count(0)
+    hooks.locator("[name=url]").fill("https://10.0.0.8/hook")
+    hooks.locator("button[type=submit]").click()
+    hook_line = hooks.locator(".result")
+    expect(hook_line.locator(".field-problem")).to_have_text(["URL: 값을 확인해 주세요"])
+    expect(hooks.locator("[name=url]")).to_have_attribute("aria-invalid", "true")
+    expect(hook_line.locator(".server-detail")).to_contain_text("private")
+
+    # The network down, then a server error: each said as what it is, nothing thrown.
+    page.route("**/v1/admin/webhooks", lambda route: route.abort())
+    hooks.locator("[name=url]").fill("http://127.0.0.1:9/never")
+    hooks.locator("button[type=submit]").click()
+    expect(hook_line).to_have_attribute("data-status", "0")
+    summary = hook_line.locator(".summary")
+    expect(summary).to_have_text("서버에 연결하지 못했습니다. 네트워크를 확인해 주세요.")
+    expect(hooks.locator("[name=url]")).not_to_have_attribute("aria-invalid", "true")
+    page.unroute("**/v1/admin/webhooks")
+
+    def unavailable(route: Route) -> None:
+        # notify is another origin: the made-up answer (and its preflight) carry CORS headers.
+        cors = {
+            "Access-Control-Allow-Origin": "*",
+            "Access-Control-Allow-Headers": "Authorization, Content-Type",
+            "Access-Control-Allow-Methods": "POST",
+        }
+        if route.request.method == "OPTIONS":
+            route.fulfill(status=204, headers=cors)
+            return
+        route.fulfill(
+            status=503,
+            headers=cors,
+            content_type="application/problem+json",
+            body=json.dumps({"title": "Service unavailable", "status": 503, "detail": "The bus is down."}),
+        )
+
+    page.route("**/v1/admin/webhooks", unavailable)
+    hooks.locator("button[type=submit]").click()
+    expect(hook_line).to_have_attribute("data-status", "503")
+    expect(summary).to_have_text("서버에 문제가 생겼습니다. 잠시 후 다시 시도해 주세요.")
+    expect(hook_line.locator(".server-detail")).to_have_text("서버 응답: The bus is down.")
+    page.unroute("**/v1/admin/webhooks")
+
+
+def test_an_api_keys_stores_are_picked_from_the_directory_by_name(
+    running_system: RunningSystem, console: Page, artifacts: Path
+) -> None:
+    page = console
+    name = f"picked {uuid.uuid4().hex[:6]}"
+    sign_in_console(page, running_system, CX_ADMIN, lang="en")
+    page.click("#nav button[data-view=keys]")
+    picker = page.locator("[data-testid=key-stores]")
+    expect(picker.locator("legend")).to_have_text("Stores")
+    offered = picker.locator("input[name=store_ids]")
+    expect(offered.first).to_be_attached()
+    values = set(offered.evaluate_all("cs => cs.map(c => c.value)"))
+    assert {s["id"] for s in demo.STORES} <= values, values
+    gangnam = picker.locator("label", has=page.locator("input[value=store-gangnam]"))
+    expect(gangnam).to_have_text("강남역점 (store-gangnam)")
+
+    # None picked: refused on the page, nothing sent.
+    sent = posts_to(page, "/v1/admin/api-keys")
+    page.fill("#key-form [name=name]", name)
+    page.click("#key-form button[type=submit]")
+    line = page.locator("#key-form .result")
+    expect(line.locator(".field-problem")).to_have_text(["Stores: choose at least one"])
+    expect(picker.locator("input[value=store-gangnam]")).to_have_attribute("aria-invalid", "true")
+    assert sent == []
+    page.screenshot(path=str(artifacts / "console-key-stores.png"), full_page=True)
+
+    picker.locator("input[value=store-gangnam]").check()
+    picker.locator("input[value=store-hongdae]").check()
+    page.click("#key-form button[type=submit]")
+    expect(page.locator("[data-testid=key-secret] .secret")).not_to_be_empty()
+    row = page.locator("[data-testid=key-table] tr", has_text=name)
+    expect(row).to_have_count(1)
+    # The table names the key's stores, their ids beside.
+    stores_cell = row.locator("td").nth(2)
+    expect(stores_cell).to_have_text("강남역점 (store-gangnam), 홍대입구점 (store-hongdae)")
+    expect(stores_cell.locator("small.id")).to_have_text(["(store-gangnam)", "(store-hongdae)"])
+    # Revoking asks by the key's name.
+    row.locator("button.revoke").click()
+    expect(page.locator("[data-testid=confirm] .question")).to_contain_text(name)
+    page.locator("[data-testid=confirm] button.ok").click()
+    expect(row).to_have_attribute("data-state", "revoked")
+    feedback = running_system.url("feedback")
+    keys = httpx.get(f"{feedback}/v1/admin/api-keys", headers=running_system.admin_headers)
+    [key] = [k for k in keys.json() if k["name"] == name]
+    assert key["store_ids"] == ["store-gangnam", "store-hongdae"]
+
+
+def test_tables_name_stores_and_departments_with_their_ids(
+    running_system: RunningSystem, console: Page
+) -> None:
+    officer = f"officer-{uuid.uuid4().hex[:6]}"
+    put = httpx.put(
+        f"{running_system.url('notify')}/v1/admin/staff",
+        headers=running_system.admin_headers,
+        json=[
+            {
+                "id": officer,
+                "name": "식품안전 담당",
+                "email": f"{officer}@hq.demo",
+                "password": "officer-password-1",
+                "role": "staff",
+                "store_ids": ["store-gangnam"],
+                "department_id": "hq_food_safety",
+            }
+        ],
+    )
+    assert put.status_code == 200, put.text
+    page = console
+    sign_in_console(page, running_system, CX_ADMIN)
+    page.click(".admin-nav button[data-view=directory]")
+    place = page.locator(f"[data-testid=staff-table] tr[data-id={officer}] td").nth(4)
+    expect(place).to_have_text("강남역점 (store-gangnam) · 본사 식품안전팀 (hq_food_safety)")
+
+    page.click("#nav button[data-view=taxonomy]")
+    department = page.locator("[data-testid=taxonomy-table] tr[data-id=food_safety] td").nth(5)
+    expect(department).to_have_text("본사 식품안전팀 (hq_food_safety)")
