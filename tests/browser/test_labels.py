@@ -192,12 +192,14 @@ def test_the_console_labels_a_resolved_case_and_its_follow_up_steps(
         expect(detail).to_have_attribute("data-id", feedback_id)
         expect(detail.locator("dd[data-key=status]")).to_have_text("해결")
         timeline = detail.locator(".case-timeline")
+        # Who, by name and role (it read "staff:staff-gn-lead"), and the system as the system.
+        lead = running_system.staff(LEAD)["name"]
+        expect(timeline.locator("li[data-kind=resolved]")).to_contain_text(f"해결 · {lead} (시프트 리더)")
         # The outcome in the staff app's words ("보상 제공", not "보상").
-        expect(timeline.locator("li[data-kind=resolved]")).to_contain_text("해결 · staff:")
         expect(timeline.locator("li[data-kind=resolved]")).to_contain_text(" · 보상 제공 · 국 교체")
         # The services' fixed sentences in Korean; what is not one of them, as written.
         sent = timeline.locator("li[data-kind=follow_up_sent]")
-        expect(sent).to_contain_text("후속 메시지 발송 · notify · 이메일로 보냈습니다")
+        expect(sent).to_contain_text("후속 메시지 발송 · 시스템 · 이메일로 보냈습니다")
         expect(sent).not_to_contain_text("follow-up")
         expect(sent).not_to_contain_text("sent ·")
         refused = timeline.locator("li[data-kind=follow_up_not_sent]").filter(has_text="거부")

@@ -450,6 +450,79 @@ def body_reopened(service: FeedbackService, feedback_id: str) -> str:
     return str(service.get(feedback_id)["follow_up"]["reopened_feedback_id"])
 
 
+def test_praise_on_an_info_plan_is_listed_but_is_no_open_case(feedback_service: FeedbackService) -> None:
+    """An item whose alert carries an info plan (praise: "참고 / FYI" in the staff app) is told to
+    the team with nothing to close: it stays in the feedback list, and is out of the open cases,
+    the open count, the times and the SLA (notify's resolve timer escalates it after a day: no
+    breach). A complaint's normal alert stays open, and a later, lower priority of one of its
+    alerts (events out of order) does not lower it."""
+    store = "fyi-store"
+    key = feedback_service.new_key(store, name="fyi app")
+    ids: dict[str, str] = {}
+    for name, text in (("praise", "Lovely staff, great coffee"), ("complaint", "Food was cold")):
+        r = feedback_service.post(key, {"store_id": store, "channel": "app", "text": text})
+        assert r.status_code == 202, r.text
+        ids[name] = str(r.json()["id"])
+    received = {
+        n: datetime.fromisoformat(feedback_service.get(i)["received_at"]).timestamp() for n, i in ids.items()
+    }
+    ms = lambda name, seconds: int((received[name] + seconds) * 1000)  # noqa: E731
+    for name, n, priority in (("praise", 0, "info"), ("complaint", 0, "normal"), ("complaint", 1, "info")):
+        feedback_service.publish(
+            "voc.alert.created",
+            events_pb2.AlertCreated(
+                alert_id=f"fyi-{name}-{n}",
+                feedback_id=ids[name],
+                store_id=store,
+                priority=priority,
+                created_at_ms=ms(name, 0.2),
+            ),
+            f"fyi-{name}-{n}-created",
+        )
+    praise_alert = "fyi-praise-0"
+    feedback_service.publish(
+        "voc.alert.escalated",
+        events_pb2.AlertEscalated(
+            alert_id=praise_alert, feedback_id=ids["praise"], level=-1, escalated_at_ms=ms("praise", 86400)
+        ),
+        f"{praise_alert}-escalated",
+    )
+    feedback_service.publish(
+        "voc.alert.acknowledged",
+        events_pb2.AlertAcknowledged(
+            alert_id=praise_alert,
+            feedback_id=ids["praise"],
+            staff_id="staff-1",
+            acknowledged_at_ms=ms("praise", 4 * 3600),
+        ),
+        f"{praise_alert}-ack",
+    )
+    praise = wait_until(lambda: (p := feedback_service.get(ids["praise"]))["status"] == "acknowledged" and p)
+    wait_until(
+        lambda: [t["kind"] for t in feedback_service.get(ids["complaint"])["timeline"]].count("alerted") == 2
+    )
+    wait_until(lambda: any(t["kind"] == "escalated" for t in feedback_service.get(ids["praise"])["timeline"]))
+    assert praise["priority"] == "info"
+    assert feedback_service.get(ids["complaint"])["priority"] == "normal"
+
+    listed = httpx.get(
+        f"{feedback_service.url}/v1/feedback", params={"store_id": store}, headers=feedback_service.admin
+    ).json()["items"]
+    assert {i["id"]: i["priority"] for i in listed} == {ids["praise"]: "info", ids["complaint"]: "normal"}
+    open_cases = httpx.get(
+        f"{feedback_service.url}/v1/analytics/open-cases",
+        params={"store_id": store},
+        headers=feedback_service.admin,
+    ).json()["cases"]
+    assert [c["id"] for c in open_cases] == [ids["complaint"]]
+    loop = httpx.get(
+        f"{feedback_service.url}/v1/analytics", params={"store_id": store}, headers=feedback_service.admin
+    ).json()["loop"]
+    assert (loop["cases"], loop["open"], loop["fyi"]) == (1, 1, 1)
+    assert loop["time_to_acknowledge_seconds"]["n"] == 0  # the praise's 4 h is no case's time
+    assert loop["sla_breach_rate"] == 0.0  # the complaint is minutes old; the praise escalated, no case
+
+
 def test_an_answer_that_reopens_a_case_is_not_another_recurring_issue(
     feedback_service: FeedbackService,
 ) -> None:

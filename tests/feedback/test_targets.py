@@ -8,6 +8,7 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -320,3 +321,43 @@ async def test_the_dashboard_reads_profiles_outreach_report_for_the_readers_stor
         await board.client.get(f"/v1/analytics/outreach?store_id={BUSAN}", headers=board.as_("manager")), 403
     )
     problem(await board.client.get("/v1/analytics/outreach", headers=board.as_("lead")), 403)
+
+
+async def test_against_targets_over_the_dashboards_period_are_the_boards_own_numbers(board: Board) -> None:
+    """The dashboard asks for its own period (`from`, as `GET /v1/analytics`): each value is the
+    board's number for the same items, the trend runs by the weeks the period touches, the first
+    from `from`; `weeks` keeps its meaning (8 by default), and not both. A praise on an info plan
+    (FYI) is no case: its acknowledgement after five hours is not in the minutes to acknowledge."""
+    now = time.time()
+    praise = feedback_row(7, GANGNAM, weeks_ago=0, sentiment="positive", category="praise", priority="info")
+    praise.update(status="acknowledged", received_at=now - 6 * 3600, occurred_at=now - 6 * 3600)
+    praise.update(alerted_at=now - 6 * 3600 + 1, acknowledged_at=now - 3600)
+    async with board.database.transaction() as session:
+        await session.execute(insert(Feedback), [praise])
+    since = datetime.fromtimestamp(now - 14 * 86400, UTC).isoformat()
+    c, manager = board.client, board.as_("manager")
+    period = {"from": since, "tz": "Asia/Seoul"}
+    tiles = (await c.get("/v1/analytics", params={**period, "store_id": GANGNAM}, headers=manager)).json()
+    answer = (await c.get("/v1/analytics/targets", params=period, headers=manager)).json()
+    assert answer["from"] == pytest.approx(now - 14 * 86400, abs=1)
+    assert len(answer["weeks"]) == 3  # two weeks back touch this week and the two before
+    (gangnam,) = answer["places"]
+    metrics = {m["metric"]: m for m in gangnam["metrics"]}
+    # Three weeks ago (a detractor) is outside the period: two promoters, one detractor.
+    assert metrics["nps"]["value"] == tiles["nps"]["score"] == pytest.approx(33.3)
+    assert metrics["csat"]["value"] == tiles["csat"]["average"] == 2.0
+    ack_p50 = tiles["loop"]["time_to_acknowledge_seconds"]["p50"]
+    assert metrics["ack_minutes"]["value"] == round(ack_p50 / 60, 1) == 5.0  # not the praise's 300
+    assert (tiles["loop"]["cases"], tiles["loop"]["fyi"]) == (2, 1)
+    assert len(metrics["nps"]["trend"]) == 3 and metrics["nps"]["trend"][-1] == pytest.approx(33.3)
+
+    assert len((await c.get("/v1/analytics/targets", headers=manager)).json()["weeks"]) == 8
+    both = await c.get("/v1/analytics/targets", params={**period, "weeks": 4}, headers=manager)
+    assert problem(both, 422)["errors"][0]["field"] == "query.from"
+    for start, why in (
+        (datetime.fromtimestamp(now + 3600, UTC).isoformat(), "in the future"),
+        (datetime.fromtimestamp(now - 200 * 86400, UTC).isoformat(), "more than 26 weeks back"),
+        ("yesterday", "not a date"),
+    ):
+        refused = problem(await c.get("/v1/analytics/targets", params={"from": start}, headers=manager), 422)
+        assert refused["errors"][0]["field"] == "query.from", (why, refused)

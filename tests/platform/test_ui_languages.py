@@ -1,5 +1,5 @@
 """The browser apps' words (#16): the staff app's (notify `static/i18n/`) and the manager
-console's (feedback `dashboard/i18n/`, shared by dashboard.js and admin.js) each live in one JSON
+console's (feedback `dashboard/i18n/`, shared by dashboard.js, cases.js and admin.js) each live in one JSON
 file a language. Korean and English have exactly the same keys, nested, the same kind of value
 under each (a text, a list as long, a table) and the same `{placeholders}` in each text; and every
 key the scripts and the page name literally is there. That the files are served, and kept for
@@ -76,7 +76,9 @@ def test_every_key_the_staff_app_names_is_there() -> None:
 
 
 def test_every_key_the_console_names_is_there() -> None:
-    scripts = "".join((CONSOLE / name).read_text(encoding="utf-8") for name in ("dashboard.js", "admin.js"))
+    scripts = "".join(
+        (CONSOLE / name).read_text(encoding="utf-8") for name in ("dashboard.js", "admin.js", "cases.js")
+    )
     page = (CONSOLE / "index.html").read_text(encoding="utf-8")
     in_scripts = re.findall(r'\b(?:t|button|labelsOf)\("(\w+)"', scripts)
     named = set(in_scripts) | set(re.findall(r'data-i18n(?:-placeholder)?="(\w+)"', page))

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from voc_feedback.cases import OPEN_STATUSES
+from voc_feedback.cases import OPEN_CASE, is_fyi, is_open_case
 from voc_feedback.listing import FeedbackFilter, apply_filter
 from voc_feedback.models import ClassificationCorrection, Feedback, FollowUp, TimelineEntry
 from voc_feedback.settings import Settings
@@ -82,6 +82,8 @@ class CaseTimes(Protocol):
     """What the loop's times read of a feedback item (a `Feedback` row, or a slim row of it)."""
 
     @property
+    def priority(self) -> str | None: ...
+    @property
     def received_at(self) -> float: ...
     @property
     def alerted_at(self) -> float | None: ...
@@ -91,20 +93,19 @@ class CaseTimes(Protocol):
     def resolved_at(self) -> float | None: ...
 
 
+def is_case(row: CaseTimes) -> bool:
+    """An item the loop measures: alerted, and not FYI (`cases.is_fyi`: praise is no case)."""
+    return row.alerted_at is not None and not is_fyi(row.priority)
+
+
 def times_to_acknowledge(rows: Iterable[CaseTimes]) -> list[float]:
-    """Seconds from receipt to acknowledgement of the alerted, acknowledged items."""
-    return [
-        r.acknowledged_at - r.received_at
-        for r in rows
-        if r.alerted_at is not None and r.acknowledged_at is not None
-    ]
+    """Seconds from receipt to acknowledgement of the cases acknowledged."""
+    return [r.acknowledged_at - r.received_at for r in rows if is_case(r) and r.acknowledged_at is not None]
 
 
 def times_to_resolve(rows: Iterable[CaseTimes]) -> list[float]:
-    """Seconds from receipt to resolution of the alerted, resolved items."""
-    return [
-        r.resolved_at - r.received_at for r in rows if r.alerted_at is not None and r.resolved_at is not None
-    ]
+    """Seconds from receipt to resolution of the cases resolved."""
+    return [r.resolved_at - r.received_at for r in rows if is_case(r) and r.resolved_at is not None]
 
 
 def recovery_rate(follow_ups: Iterable[tuple[FollowUp, str]]) -> float | None:
@@ -122,10 +123,11 @@ def loop_kpis(
     messaged: int = 0,
 ) -> dict[str, Any]:
     """The loop's KPIs; `messaged` is how many of these cases' customers got the follow-up link
-    by e-mail or SMS (notify's `follow_up_sent` on their timelines, #19)."""
-    alerted = [r for r in rows if r.alerted_at is not None]
-    to_ack = times_to_acknowledge(alerted)
-    to_resolve = times_to_resolve(alerted)
+    by e-mail or SMS (notify's `follow_up_sent` on their timelines, #19). FYI items (praise) are
+    no cases: counted apart as `fyi`, outside `cases`, `open`, the times and the SLA."""
+    cases = [r for r in rows if is_case(r)]
+    to_ack = times_to_acknowledge(cases)
+    to_resolve = times_to_resolve(cases)
 
     def breached(r: Feedback) -> bool:
         acked = r.acknowledged_at if r.acknowledged_at is not None else now
@@ -144,8 +146,9 @@ def loop_kpis(
         f.revisit_intent for f, _ in answered if f.revisit_intent is not None and not f.reopened_feedback_id
     ]
     return {
-        "cases": len(alerted),
-        "open": sum(1 for r in rows if r.status in OPEN_STATUSES),
+        "cases": len(cases),
+        "open": sum(1 for r in rows if is_open_case(r.status, r.priority)),
+        "fyi": sum(1 for r in rows if r.alerted_at is not None and is_fyi(r.priority)),
         "time_to_acknowledge_seconds": {
             "p50": percentile(to_ack, 50),
             "p90": percentile(to_ack, 90),
@@ -157,7 +160,7 @@ def loop_kpis(
             "n": len(to_resolve),
         },
         "sla": {"ack_seconds": sla.ack_seconds, "resolve_seconds": sla.resolve_seconds},
-        "sla_breach_rate": _ratio(sum(1 for r in alerted if breached(r)), len(alerted)),
+        "sla_breach_rate": _ratio(sum(1 for r in cases if breached(r)), len(cases)),
         "follow_ups_sent": len(follow_ups),
         "follow_ups_messaged": messaged,
         "follow_ups_answered": len(answered),
@@ -263,12 +266,12 @@ async def open_cases(
     now: float | None = None,
     personal: bool = True,
 ) -> list[dict[str, Any]]:
-    """Cases still waiting for the frontline, oldest first, with their age and whether a person
-    corrected their labels (#17); `personal` False: the phone numbers and e-mails in the texts
-    masked (`Access.personal_data`)."""
+    """Cases still waiting for the frontline (`cases.OPEN_CASE`: not FYI items), oldest first,
+    with their age and whether a person corrected their labels (#17); `personal` False: the
+    phone numbers and e-mails in the texts masked (`Access.personal_data`)."""
     now = time.time() if now is None else now
     names = await store_names(session)
-    query = apply_filter(select(Feedback), where).where(Feedback.status.in_(OPEN_STATUSES))
+    query = apply_filter(select(Feedback), where).where(OPEN_CASE)
     rows = list(await session.scalars(query.order_by(Feedback.received_at).limit(limit)))
     corrected = (
         set(

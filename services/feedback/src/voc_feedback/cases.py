@@ -21,6 +21,7 @@ from voc_feedback.personal import FREE_TEXT_KEYS, shown_explanation
 from voc_platform.dbsync import Prepared, Reader
 from voc_platform.ids import uuid7
 from voc_platform.outbox import add_event
+from voc_platform.taxonomy import PRIORITIES
 
 # Forward-only case lifecycle; events may arrive out of order, the status never goes back
 # except through an explicit reopen. "reopened" ranks with "alerted": the linked new item's
@@ -34,6 +35,23 @@ STATUS_RANK = {
     "followed_up": 4,
 }
 OPEN_STATUSES = ("received", "alerted", "acknowledged", "reopened")
+# An item whose alert carries an info plan (the praise playbooks) is FYI: told to the team, with
+# nothing to put right. It is listed with all feedback, but it is no open case, no SLA breach
+# (even when notify's resolve timer escalates it) and no time to acknowledge. The staff app shows
+# the same alert as "참고 / FYI"; praise plans have no escalation steps. Until its alert comes an
+# item counts as open (its plan is not known yet).
+FYI_PRIORITY = "info"
+OPEN_CASE = Feedback.status.in_(OPEN_STATUSES) & Feedback.priority.is_distinct_from(FYI_PRIORITY)
+
+
+def is_fyi(priority: str | None) -> bool:
+    """Whether an item is FYI (no case) by its alert's plan priority."""
+    return priority == FYI_PRIORITY
+
+
+def is_open_case(status: str, priority: str | None) -> bool:
+    """A case still waiting for the frontline (the row form of `OPEN_CASE`)."""
+    return status in OPEN_STATUSES and not is_fyi(priority)
 
 
 ACTOR_CHARS = 64  # `feedback_timeline.actor`
@@ -75,6 +93,7 @@ _CASE_ROW = Prepared(
         Feedback.resolved_at,
         Feedback.escalated,
         Feedback.reopens_id,
+        Feedback.priority,
     )
     .where(Feedback.id == bindparam("feedback_id"))
     .with_for_update()  # PostgreSQL row lock; SQLite writers are serialized by Database.write_lock
@@ -110,6 +129,16 @@ def _earliest(current: float | None, at: float) -> float:
     return at if current is None else min(current, at)
 
 
+def _higher(current: str | None, given: object) -> str | None:
+    """The higher of two plan priorities (an item merged into an alert whose priority rose, or
+    its events out of order); a priority the taxonomy does not name changes nothing."""
+    if not isinstance(given, str) or given not in PRIORITIES:
+        return current
+    if current in PRIORITIES and PRIORITIES.index(current) >= PRIORITIES.index(given):
+        return current
+    return given
+
+
 def _changes(row: Any, event: CaseEvent) -> dict[str, Any]:
     """The columns the step changes (only those, as an ORM flush would)."""
     status, at = event.status, event.at
@@ -118,6 +147,8 @@ def _changes(row: Any, event: CaseEvent) -> dict[str, Any]:
     if status == "alerted":
         if row.alerted_at != (alerted_at := _earliest(row.alerted_at, at)):
             changes["alerted_at"] = alerted_at
+        if (priority := _higher(row.priority, event.detail.get("priority"))) != row.priority:
+            changes["priority"] = priority
     elif status in ("acknowledged", "resolved"):  # resolving implies acknowledging
         if row.acknowledged_at != (acknowledged_at := _earliest(row.acknowledged_at, at)):
             changes["acknowledged_at"] = acknowledged_at

@@ -177,6 +177,7 @@ def _feedback_row(body: FeedbackIn, result: Classification, *, api_key_id: str, 
         "resolved_at": None,
         "escalated": False,
         "reopens_id": None,
+        "priority": None,
     }
 
 

@@ -95,6 +95,9 @@ class Feedback(Base):
     acknowledged_at: Mapped[float | None] = mapped_column(Float, nullable=True)
     resolved_at: Mapped[float | None] = mapped_column(Float, nullable=True)
     escalated: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # The priority of the plan its alert carries (urgent, normal, info), from `voc.alert.created`;
+    # None until alerted. An info plan (praise) is FYI, not an open case (`cases.OPEN_CASE`).
+    priority: Mapped[str | None] = mapped_column(String(16), nullable=True, default=None)
     # A follow-up answered unhappy opens a new item linked to the case it reopens.
     reopens_id: Mapped[str | None] = mapped_column(String(36), nullable=True, index=True)
 

@@ -201,6 +201,9 @@ class FeedbackSummary(BaseModel):
     status: str
     classification: Classification
     reopens_id: str | None
+    # The priority of the plan its alert carries (urgent, normal, info: FYI, no open case, as
+    # the staff app's chip says); null until alerted.
+    priority: str | None = None
 
     @classmethod
     def of(cls, row: Feedback, *, personal: bool = True) -> FeedbackSummary:

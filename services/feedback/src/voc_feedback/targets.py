@@ -147,6 +147,7 @@ class CaseFacts:
     resolved_at: float | None
     nps: int | None
     csat: int | None
+    priority: str | None  # FYI items (praise) are no cases: not in the times (`analytics.is_case`)
 
 
 _FACTS = (
@@ -157,6 +158,7 @@ _FACTS = (
     Feedback.resolved_at,
     Feedback.nps,
     Feedback.csat,
+    Feedback.priority,
 )
 
 
@@ -183,11 +185,24 @@ def met(metric: str, value: float | None, target: float | None) -> bool | None:
     return value >= target if METRICS[metric].direction == "at_least" else value <= target
 
 
+MAX_WEEKS = 26  # the longest trend asked for (`weeks`, or a period `from`)
+
+
+def _monday(at: float, timezone: ZoneInfo) -> datetime:
+    day = datetime.fromtimestamp(at, timezone).replace(hour=0, minute=0, second=0, microsecond=0)
+    return day - timedelta(days=day.weekday())
+
+
 def week_starts(*, weeks: int, timezone: ZoneInfo, now: float) -> list[datetime]:
     """The Mondays (00:00 local) of the last `weeks` weeks, this one last."""
-    today = datetime.fromtimestamp(now, timezone).replace(hour=0, minute=0, second=0, microsecond=0)
-    monday = today - timedelta(days=today.weekday())
+    monday = _monday(now, timezone)
     return [monday - timedelta(weeks=weeks - 1 - i) for i in range(weeks)]
+
+
+def weeks_since(since: float, *, timezone: ZoneInfo, now: float) -> int:
+    """How many weeks (Monday to Sunday, local) a period from `since` to now touches, this one
+    included: the trend of a period the dashboard picked (30 days touch 5 or 6 weeks)."""
+    return (_monday(now, timezone) - _monday(since, timezone)).days // 7 + 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -245,12 +260,15 @@ async def against_targets(
     area_readable: bool,
     weeks: int,
     timezone: ZoneInfo,
+    since: float | None = None,
     now: float | None = None,
 ) -> dict[str, Any]:
-    """Each place's metrics over the last `weeks` weeks against its targets, and the weekly trend."""
+    """Each place's metrics against its targets and the weekly trend: over the last `weeks`
+    weeks, or, with `since`, over the period from then (the dashboard's period: its values are
+    the board's own numbers) by the `weeks` it touches, the first one counted from `since`."""
     now = time.time() if now is None else now
     starts = week_starts(weeks=weeks, timezone=timezone, now=now)
-    since = starts[0].timestamp()
+    since = starts[0].timestamp() if since is None else since
     places = await places_of(session, where=where, area_readable=area_readable)
     every_store = sorted({s for p in places for s in p.store_ids})
     period = FeedbackFilter(scope_store_ids=tuple(every_store), since=since)

@@ -12,11 +12,15 @@
   let asked = 0;  // the latest load: an older answer arriving late is dropped
   let listed = [];  // the items shown in the list, drawn again in the other language
   let shown = null;  // the case open below it, likewise
+  let staffById = {};  // notify's directory as this reader may read it: who took a case's steps
+  let staffRead = null;  // its reading, once a sign-in (null: not read, or to be read again)
 
   function t(key) { return session.label(lang, key); }
   function labelsOf(key) { return session.labelGroup(lang, key); }
   const el = session.el;
-  function when(iso) { return iso ? new Date(iso).toLocaleString(session.dateLocale(lang)) : "—"; }
+  // A case's times in its store's time zone (notify's directory, as the board reads it), else
+  // the reader's; the zone is always said (session.formatTime).
+  function when(at, storeId) { return session.formatTime(at, lang, window.VocBoard.storeZone(storeId)); }
   function label(group, value) { return labelsOf(group)[value] || value || "—"; }
   function fill(text, vars) { return text.replace(/\{(\w+)\}/g, (_, k) => String(vars[k] ?? "")); }
 
@@ -62,6 +66,37 @@
   function followUpNote(text) {
     return text === FOLLOW_UP_ON_LATEST && lang !== "en" ? t("follow_up_on_latest") : text;
   }
+  // Who took a step, in words: the one table of every actor the services write on a timeline
+  // (feedback's intake "api_key:<prefix>", cases and follow_ups "feedback" and "customer",
+  // events "notify" and "staff:<id>", corrections "staff:<id>" or "admin", grpc_server
+  // "staff:<id>" or "grpc"). A staff member by name and role where this reader's directory has
+  // them (their stores' staff; all for cx_admin), else as "staff member" (the analyst reads no
+  // directory). An actor not in the table is shown as written.
+  const ACTOR_WORDS = {customer: "customer", notify: "system", feedback: "system", grpc: "system",
+    api_key: "store_app", admin: "admin"};
+  function actorText(actor) {
+    if (!actor) return null;
+    const [kind, ...rest] = actor.split(":");
+    if (kind === "staff") {
+      const member = staffById[rest.join(":")];
+      return member ? fill(t("staff_with_role"), {name: member.name, role: label("roles", member.role)})
+        : labelsOf("actors").staff;
+    }
+    return ACTOR_WORDS[kind] ? labelsOf("actors")[ACTOR_WORDS[kind]] : actor;
+  }
+  // Read once a sign-in; a refusal (403: a role without the directory) is final, a failure is
+  // asked again with the next case.
+  function readStaff() {
+    if (!staffRead) {
+      staffRead = session.api("notify", "/v1/admin/staff").then((answer) => {
+        if (answer.ok) staffById = Object.fromEntries(answer.body.staff.map((s) => [s.id, s]));
+        else if (answer.status !== 403) staffRead = null;
+      }, () => { staffRead = null; });
+    }
+    return staffRead;
+  }
+  for (const event of ["signed-in", "signed-out"]) session.on(event, () => { staffById = {}; staffRead = null; });
+
   function say(text, error) {
     const line = $("cases-result");
     line.textContent = text || "";
@@ -109,20 +144,30 @@
     const tr = el("tr", {"data-id": item.id, "data-status": item.status, class: "clickable"});
     const ratings = item.ratings || {};
     tr.append(
-      el("td", {}, when(item.received_at)),
+      el("td", {}, when(item.received_at, item.store_id)),
       el("td", {}, window.VocBoard.storeName(item.store_id)),
       el("td", {}, window.VocBoard.categoryLabel(cls.category)),
       el("td", {}, label("sentiments", cls.sentiment)),
       el("td", {}, ratings.csat === null || ratings.csat === undefined ? "—" : `CSAT ${ratings.csat}`),
-      el("td", {"data-status": item.status}, label("statuses", item.status)),
+      statusCell(item),
       session.openerCell(item.text || t("no_text"), () => open(item.id)));
     tr.addEventListener("click", (event) => { if (!event.target.closest("button")) open(item.id); });
     return tr;
   }
 
+  // The status, and "FYI" for an item on an info plan (praise: the staff app's chip): listed
+  // here with all feedback, and not among the board's open cases (feedback's cases.OPEN_CASE).
+  function statusCell(item) {
+    const cell = el("td", {"data-status": item.status}, label("statuses", item.status));
+    if (item.priority === "info") {
+      cell.append(" ", el("span", {class: "fyi", "data-priority": "info"}, label("priorities", "info")));
+    }
+    return cell;
+  }
+
   // One case: what was said, how it was classified, the survey, and every step with who and when.
   async function open(id) {
-    const answer = await session.api("feedback", `/v1/feedback/${encodeURIComponent(id)}`);
+    const [answer] = await Promise.all([session.api("feedback", `/v1/feedback/${encodeURIComponent(id)}`), readStaff()]);
     const box = $("case-detail");
     if (!answer.ok) { say((answer.body && answer.body.detail) || `HTTP ${answer.status}`, true); return; }
     shown = answer.body;
@@ -141,13 +186,16 @@
     const facts = box.querySelector(".case-facts");
     facts.replaceChildren();
     const survey = item.follow_up;
+    const zone = window.VocBoard.storeZone(item.store_id);
     for (const [key, value] of [
       ["store", window.VocBoard.storeName(item.store_id)],
       ["category", window.VocBoard.categoryLabel(cls.category)],
       ["severity", label("severities", cls.severity)],
       ["status", label("statuses", item.status)],
+      ["priority", item.priority ? label("priorities", item.priority) : "—"],
       ["channel", label("channels", item.channel)],
       ["follow_up", survey ? (survey.answered_at ? `CSAT ${survey.csat}` : t("follow_up_waiting")) : "—"],
+      ["time_zone", zone ? fill(t("zone_of_store"), {zone}) : fill(t("zone_of_viewer"), {zone: session.viewerZone()})],
     ]) facts.append(el("dt", {}, t(key)), el("dd", {"data-key": key}, value));
     const steps = box.querySelector(".case-timeline");
     steps.replaceChildren();
@@ -159,7 +207,8 @@
         detail.follow_up ? followUpNote(detail.follow_up) : null,
         detail.csat !== undefined ? `CSAT ${detail.csat}` : null].filter(Boolean);
       steps.append(el("li", {"data-kind": step.kind},
-        [when(step.at), label("timeline_kinds", step.kind), step.actor, ...said].filter(Boolean).join(" · ")));
+        [when(step.at, item.store_id), label("timeline_kinds", step.kind), actorText(step.actor), ...said]
+          .filter(Boolean).join(" · ")));
     }
   }
 

@@ -12,6 +12,7 @@
   let signedIn = false;
   let languageWritten = Promise.resolve();  // the language switch's last write to the directory
   let storeNames = {};  // the reader's stores as notify's directory names them
+  let storeZones = {};  // and the time zone each keeps (times of its cases are shown in it)
   let data = null;
   let cases = [];
   let againstTargets = null;  // null: not loaded or refused (the rest of the board still shows)
@@ -48,6 +49,8 @@
     if (seconds < 86400) return (seconds / 3600).toFixed(1) + (lang === "ko" ? "시간" : "h");
     return (seconds / 86400).toFixed(1) + (lang === "ko" ? "일" : "d");
   }
+  // A moment in the time zone of the store it happened at (notify's directory), else the reader's.
+  function storeTime(at, storeId) { return session.formatTime(at, lang, storeZones[storeId]); }
   function pct(v) { return v === null || v === undefined ? "—" : Math.round(v * 100) + "%"; }
   function num(v) { return v === null || v === undefined ? "—" : String(v); }
   function label(category) {
@@ -109,15 +112,16 @@
     openParams.set("limit", "200");
     const analyticsParams = new URLSearchParams(params);
     analyticsParams.set("from", since);
-    analyticsParams.set("tz", Intl.DateTimeFormat().resolvedOptions().timeZone || "Asia/Seoul");
+    analyticsParams.set("tz", session.viewerZone());
     try {
-      const placeParams = new URLSearchParams(params);
-      placeParams.set("tz", analyticsParams.get("tz"));
+      // The targets over the period picked, as the rest of the board (they were the last 8 weeks
+      // under "last 30 days"): the same items, so the same NPS as the tile; by week for the trend.
+      const targetsParams = new URLSearchParams(analyticsParams);
       const outreachParams = new URLSearchParams(params);
       outreachParams.set("from", new Date(Date.now() - 90 * 86400000).toISOString());
       const [analytics, open, goals, work] = await Promise.all([
         get("/v1/analytics?" + analyticsParams), get("/v1/analytics/open-cases?" + openParams),
-        getSoft("/v1/analytics/targets?" + placeParams), getSoft("/v1/analytics/outreach?" + outreachParams),
+        getSoft("/v1/analytics/targets?" + targetsParams), getSoft("/v1/analytics/outreach?" + outreachParams),
         loadStoreAlerts(),
       ]);
       if (mine <= staleUpTo || mine < drawnRefresh) return;
@@ -275,6 +279,7 @@
       ["messaged", num(loop.follow_ups_messaged)], ["followups", num(loop.follow_ups_answered)],
       ["answer_rate", pct(loop.follow_up_answer_rate)], ["recovery", pct(loop.recovery_rate)],
       ["reopened", num(loop.reopened)], ["revisit", pct(loop.revisit_intent_rate)],
+      ["fyi_alerts", num(loop.fyi)],  // praise on an info plan: told, not a case (not in "open")
     ];
     for (const [key, value] of rows) dl.append(el("dt", {}, t(key)), el("dd", {}, value));
     $("loop").replaceChildren(dl);
@@ -339,7 +344,8 @@
       row.append(el("td", {class: "kind"}, labelsOf("kinds")[a.kind] || a.kind),
         el("td", {}, storeNames[a.store_id] || a.store_id), el("td", {class: "text", title: a.body || ""}, a.title),
         el("td", {}, labelsOf("statuses")[a.status] || a.status),
-        el("td", {"data-received": a.created_at, class: "age"}, duration(now - a.created_at)));
+        el("td", {"data-received": a.created_at, class: "age", title: storeTime(a.created_at, a.store_id)},
+          duration(now - a.created_at)));
       table.querySelector("tbody").append(row);
     }
     box.append(table);
@@ -373,6 +379,7 @@
   function renderTargets() {
     const box = $("targets");
     box.replaceChildren();
+    $("targets-period").textContent = t("targets_period").replace("{period}", $("period").selectedOptions[0].textContent);
     if (!againstTargets) { box.append(el("p", {}, t("unavailable"))); return; }
     const metrics = ["nps", "csat", "ack_minutes", "resolve_minutes", "recovery_rate"];
     const table = el("table", {class: "targets"});
@@ -510,7 +517,7 @@
     const categories = Object.keys((data && data.labels) || {}).join();
     const rows = cases.map((c) => {
       const {age_seconds, ...shown} = c;  // the age is drawn from received_at each second
-      const shows = JSON.stringify([lang, categories, shown]);
+      const shows = JSON.stringify([lang, categories, storeZones[c.store_id] || "", shown]);
       const kept = drawn.get(c.id);
       if (kept && kept.dataset.shows === shows) {
         kept.classList.remove("fresh");
@@ -519,7 +526,8 @@
       const row = el("tr", {"data-id": c.id, class: !firstLoad && !seen.has(c.id) ? "fresh" : ""});
       row.dataset.shows = shows;
       row.append(
-        el("td", {"data-received": c.received_at, class: "age"}, duration(now - c.received_at)),
+        el("td", {"data-received": c.received_at, class: "age", title: storeTime(c.received_at, c.store_id)},
+          duration(now - c.received_at)),
         el("td", {}, c.store_name), categoryCell(c),
         el("td", {class: "sev-" + c.severity}, labelsOf("severities")[c.severity] || c.severity),
         el("td", {}, labelsOf("statuses")[c.status] || c.status),
@@ -599,7 +607,10 @@
 
   async function loadStoreNames() {
     const answer = await session.api("notify", "/v1/admin/stores").catch(() => null);
-    if (answer && answer.ok) storeNames = Object.fromEntries(answer.body.map((s) => [s.id, s.name]));
+    if (answer && answer.ok) {
+      storeNames = Object.fromEntries(answer.body.map((s) => [s.id, s.name]));
+      storeZones = Object.fromEntries(answer.body.map((s) => [s.id, s.timezone]));
+    }
     renderWho();
   }
 
@@ -630,6 +641,7 @@
   // What the Cases view (cases.js) names stores and categories by: the board's own tables.
   window.VocBoard = {
     storeName: (id) => storeNames[id] || id,
+    storeZone: (id) => storeZones[id] || null,
     categoryLabel: (category) => (category ? label(category) : "—"),
   };
 
@@ -640,6 +652,7 @@
     showControls(true);
     data = null;
     storeNames = {};
+    storeZones = {};
     $("board").hidden = true;
     $("no-access").hidden = true;
     $("store-refused").hidden = true;

@@ -178,11 +178,34 @@
     return own || (lang === "ko" ? "ko-KR" : "en-US");
   }
 
+  // The console's one way to show a moment (an ISO string, or epoch seconds): date and time
+  // with their time zone said (GMT+9, EST…), in `zone` (an IANA name: the store's, where the
+  // caller knows it) or else the reader's own. A time without a zone was read as the reader's
+  // clock when the store keeps another (UX review).
+  const timeFormats = new Map();
+  function viewerZone() { return Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC"; }
+  function formatTime(at, lang, zone) {
+    if (at === null || at === undefined || at === "") return "—";
+    const moment = new Date(typeof at === "number" ? at * 1000 : at);
+    if (Number.isNaN(moment.getTime())) return "—";
+    const key = `${dateLocale(lang)} ${zone || ""}`;
+    if (!timeFormats.has(key)) {
+      const options = {year: "numeric", month: "short", day: "numeric", hour: "numeric", minute: "2-digit",
+        timeZoneName: "short"};
+      let format;
+      try { format = new Intl.DateTimeFormat(dateLocale(lang), {...options, timeZone: zone || viewerZone()}); }
+      catch (error) { format = new Intl.DateTimeFormat(dateLocale(lang), options); }  // a zone this browser lacks
+      timeFormats.set(key, format);
+    }
+    return timeFormats.get(key).format(moment);
+  }
+
   // Where the staff app is (notify's origin, "" when it is this one).
   async function staffAppUrl() { return (await config()).notify + "/"; }
 
   window.VocConsole = {
     signIn, signOut, api, restore, refresh, labelsReady, label, labelGroup, staffAppUrl, el, openerCell, dateLocale,
+    formatTime, viewerZone,
     get staff() { return session ? session.staff : null; },
     on(name, cb) { listeners[name].push(cb); },
   };

@@ -123,6 +123,7 @@ class TargetsQuery(NamedTuple):
     where: FeedbackFilter
     area_readable: bool
     weeks: int
+    since: float | None  # the period's start when asked `from`; None: the whole `weeks`
     timezone: ZoneInfo
 
 
@@ -130,21 +131,38 @@ async def targets_query(
     request: Request,
     reader: ReaderDep,
     place: PlaceDep,
-    weeks: Annotated[int, Query(ge=1, le=26)] = 8,
+    weeks: Annotated[int, Query(ge=1, le=targets.MAX_WEEKS)] = 8,
+    since: FromQuery = None,
     tz: Annotated[str, Query(max_length=64)] = "Asia/Seoul",
 ) -> TargetsQuery:
-    """A place (the reader's stores by default) and how many weeks back."""
+    """A place (the reader's stores by default) and how far back: `weeks`, or the period from
+    `from` (the dashboard's), by the weeks it touches; not both."""
     access = await reader.query_scope(
-        request, Permission.ANALYTICS, allowed={"store_id", "area_id", "weeks", "tz"}
+        request, Permission.ANALYTICS, allowed={"store_id", "area_id", "weeks", "from", "tz"}
     )
     zone = _timezone(tz)
-    where = feedback_filter(access, place, since=None, until=None)
+    if "weeks" in request.query_params and since:
+        raise Invalid(
+            "Give either 'weeks' or 'from', not both.", errors=[FieldError("query.from", "with 'weeks'")]
+        )
+    where = feedback_filter(access, place, since=since, until=None)
+    start = where.since
+    if start is not None:
+        now = time.time()
+        if start >= now:
+            raise Invalid("'from' must be in the past.", errors=[FieldError("query.from", "in the future")])
+        weeks = targets.weeks_since(start, timezone=zone, now=now)
+        if weeks > targets.MAX_WEEKS:
+            raise Invalid(
+                f"'from' reaches back more than {targets.MAX_WEEKS} weeks.",
+                errors=[FieldError("query.from", f"more than {targets.MAX_WEEKS} weeks back")],
+            )
     principal = access.caller.principal if access.caller else None
     # Whole areas are shown to those who read every store, and to an area manager (theirs).
     area_readable = access.caller is not None and (
         access.scope is None or (principal is not None and principal.role == "area_manager")
     )
-    return TargetsQuery(where, area_readable, weeks, zone)
+    return TargetsQuery(where, area_readable, weeks, start, zone)
 
 
 @router.get("/v1/analytics/targets", responses={401: {}, 403: {}, 422: {}, 429: {}})
@@ -152,13 +170,14 @@ async def read_against_targets(
     query: Annotated[TargetsQuery, Depends(targets_query)], session: SessionDep
 ) -> Response:
     """Each store (and area) of the reader: NPS, CSAT, minutes to acknowledge and to resolve
-    (p50), recovery rate over the last `weeks` weeks, the target each is held to (the store's
-    own, else its area's), whether it is met, and the value of each week."""
+    (p50), recovery rate over the last `weeks` weeks or the period `from`, the target each is
+    held to (the store's own, else its area's), whether it is met, and the value of each week."""
     body = await targets.against_targets(
         session,
         where=query.where,
         area_readable=query.area_readable,
         weeks=query.weeks,
+        since=query.since,
         timezone=query.timezone,
     )
     return Response(orjson.dumps(body), media_type="application/json")
