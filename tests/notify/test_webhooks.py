@@ -42,6 +42,7 @@ from voc_notify.webhooks.targets import PublicResolver, UrlRefused, WebhookTarge
 from voc_notify.workers import EscalationWorker
 from voc_platform import dbsync, metrics
 from voc_platform.db import Database
+from voc_platform.errors import NotFound
 from voc_platform.identity import Principal
 from voc_platform.loop_lag import LoopLag, YieldGate
 
@@ -453,6 +454,32 @@ async def test_a_410_disables_the_endpoint_at_once(
         # Nothing more is enqueued for it.
         await new_alert(notify_db, "fb-gone-3", now=time.time())
         assert len(await h.deliveries(endpoint["id"])) == 2
+        # Fixed, it is enabled again with its secret: what happens from then on reaches it, signed
+        # with the secret the receiver already has; what failed when it was disabled stays failed.
+        webhook_receiver.answer("/gone")
+        enabled = await registry.enable_endpoint(notify_db, endpoint_id=endpoint["id"])
+        assert (enabled["status"], enabled["disabled_reason"], enabled["disabled_at"]) == (
+            "active",
+            None,
+            None,
+        )
+        assert (await h.endpoint(endpoint["id"])).failing_since is None
+        assert await registry.enable_endpoint(notify_db, endpoint_id=endpoint["id"]) == enabled  # idempotent
+        await new_alert(notify_db, "fb-gone-4", now=time.time())
+        await h.send_due()
+        (body,) = [
+            b
+            for b in webhook_receiver.verified(endpoint["secret"], "/gone")
+            if b["data"].get("feedback_id") == "fb-gone-4"
+        ]
+        assert body["type"] == "alert.created"
+        assert sorted(d.status for d in await h.deliveries(endpoint["id"])) == [
+            "delivered",
+            "failed",
+            "failed",
+        ]
+        with pytest.raises(NotFound):
+            await registry.enable_endpoint(notify_db, endpoint_id="no-such-endpoint")
 
 
 async def test_an_endpoint_failing_for_24_hours_is_disabled(

@@ -481,6 +481,7 @@ TABLE: dict[str, Row] = {
     "notify GET /v1/admin/webhooks/{endpoint_id}": cx_only(200, webhook),
     "notify DELETE /v1/admin/webhooks/{endpoint_id}": cx_only(204, webhook),
     "notify POST /v1/admin/webhooks/{endpoint_id}/rotate-secret": cx_only(200, webhook),
+    "notify POST /v1/admin/webhooks/{endpoint_id}/enable": cx_only(200, webhook),
     "notify GET /v1/admin/webhooks/{endpoint_id}/deliveries": cx_only(200, webhook),
     # The test message goes out (to an address nothing answers here): the answer says how it went.
     "notify POST /v1/admin/webhooks/{endpoint_id}/test": cx_only(200, webhook),

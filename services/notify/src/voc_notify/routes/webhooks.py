@@ -1,6 +1,6 @@
 """Outbound webhooks (cx_admin or the admin token): the event types to subscribe to, register an
-endpoint, list, read, delete, rotate its secret, its recent delivery attempts, and a test
-message. Changes are audited with the caller as actor."""
+endpoint, list, read, delete, rotate its secret, enable it again once disabled, its recent
+delivery attempts, and a test message. Changes are audited with the caller as actor."""
 
 from __future__ import annotations
 
@@ -66,6 +66,13 @@ async def rotate_webhook_secret(
     """A new secret, in force at once and shown this once. 409 when another rotation of the
     endpoint won the race: the secret in force is the one that call was answered."""
     return await registry.rotate_secret(database, endpoint_id=endpoint_id, box=box, recorder=recorder)
+
+
+@router.post("/{endpoint_id}/enable", responses={404: {}})
+async def enable_webhook(endpoint_id: str, database: DatabaseDep, recorder: RecorderDep) -> dict[str, Any]:
+    """A disabled endpoint (410, or failing for `VOC_WEBHOOK_DISABLE_AFTER_SECONDS`) active again
+    with its secret and events; check the fixed receiver with `/test` first. Idempotent."""
+    return await registry.enable_endpoint(database, endpoint_id=endpoint_id, recorder=recorder)
 
 
 @router.get("/{endpoint_id}/deliveries", responses={404: {}})

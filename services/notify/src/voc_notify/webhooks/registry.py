@@ -140,6 +140,23 @@ async def delete_endpoint(database: Database, *, endpoint_id: str, recorder: Rec
         await session.execute(delete(WebhookEndpoint).where(WebhookEndpoint.id == endpoint_id))
 
 
+async def enable_endpoint(
+    database: Database, *, endpoint_id: str, recorder: Recorder | None = None
+) -> dict[str, Any]:
+    """A disabled endpoint active again, its secret and subscriptions kept (a receiver that was
+    fixed need not be given a new secret); its count of failing time starts afresh. Deliveries
+    failed when it was disabled stay failed; what happens from now on reaches it. Enabling an
+    active endpoint changes nothing."""
+    async with database.transaction() as session:
+        endpoint = await _endpoint(session, endpoint_id)
+        if endpoint.status == "disabled":
+            endpoint.status, endpoint.disabled_reason, endpoint.disabled_at = "active", None, None
+            endpoint.failing_since = None
+            if recorder is not None:
+                await recorder.record(session, "webhook.enable", endpoint_id)
+        return fields_of(endpoint, ENDPOINT_FIELDS)
+
+
 async def rotate_secret(
     database: Database, *, endpoint_id: str, box: SecretBox, recorder: Recorder | None = None
 ) -> dict[str, Any]:
