@@ -77,7 +77,7 @@ async def db(databases: DatabaseFactory) -> AsyncIterator[Database]:
     await database.dispose()
 
 
-async def new_alert(db: Database, feedback_id: str, now: float) -> str:
+async def new_alert(db: Database, feedback_id: str, now: float, plan: Plan = PLAN) -> str:
     async with db.session() as s:
         store = await s.get(Store, "s1")
     assert store is not None
@@ -85,7 +85,7 @@ async def new_alert(db: Database, feedback_id: str, now: float) -> str:
         feedback=Feedback(id=feedback_id, category="cleanliness", text="dirty"),
         store=store,
         customer=UNKNOWN_CUSTOMER,
-        plan=PLAN,
+        plan=plan,
         language="en",
     )
     created = await alerts.write_alert(db, alerts.new_alert_sync, facts=facts, now=now)
@@ -154,6 +154,26 @@ async def test_missed_resolve_sla_tells_the_manager(db: Database) -> None:
     worker = EscalationWorker(db, Settings(), AlertBroker(), lambda: None)
     await worker.fire_due(now + 601)
     assert "mgr:pending" in await deliveries_for(db, alert_id)
+
+
+async def test_praise_left_unresolved_pages_nobody(db: Database) -> None:
+    """An FYI plan (praise, priority info) keeps its SLA for the record, but nothing is put right
+    when it is not resolved: no resolve timer, so no manager is paged a day later."""
+    praise = Plan(
+        playbook_id="praise-default",
+        version=1,
+        priority="info",
+        title="Praise",
+        notify_roles=("shift_lead",),
+        sla=Sla(ack_seconds=4 * 3600, resolve_seconds=24 * 3600),
+    )
+    now = time.time()
+    alert_id = await new_alert(db, "f-praise", now, plan=praise)
+    async with db.session() as s:
+        timers = (await s.scalars(select(EscalationTimer).where(EscalationTimer.alert_id == alert_id))).all()
+    assert timers == []
+    await EscalationWorker(db, Settings(), AlertBroker(), lambda: None).fire_due(now + 25 * 3600)
+    assert await deliveries_for(db, alert_id) == ["lead:pending"]
 
 
 async def test_timers_survive_a_restart(db: Database, databases: DatabaseFactory) -> None:

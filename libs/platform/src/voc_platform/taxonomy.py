@@ -48,6 +48,9 @@ def is_complaint(sentiment: str, reopens_id: str | None) -> bool:
 
 CHANNELS: tuple[str, ...] = tuple(_data()["channels"])
 PRIORITIES: tuple[str, ...] = tuple(_data()["priorities"])
+#: A plan of this priority (praise) is FYI: told to the team, nothing to put right. Its alert is
+#: no open case (feedback's `cases.OPEN_CASE`) and its resolve SLA pages nobody (notify).
+FYI_PRIORITY = "info"
 
 FALLBACK = "other"  # the category every other one falls back to; it can never be retired
 _ID = re.compile(r"[a-z][a-z0-9_]{0,39}\Z")

@@ -21,7 +21,7 @@ from voc_feedback.personal import FREE_TEXT_KEYS, shown_explanation
 from voc_platform.dbsync import Prepared, Reader
 from voc_platform.ids import uuid7
 from voc_platform.outbox import add_event
-from voc_platform.taxonomy import PRIORITIES
+from voc_platform.taxonomy import FYI_PRIORITY, PRIORITIES
 
 # Forward-only case lifecycle; events may arrive out of order, the status never goes back
 # except through an explicit reopen. "reopened" ranks with "alerted": the linked new item's
@@ -36,11 +36,10 @@ STATUS_RANK = {
 }
 OPEN_STATUSES = ("received", "alerted", "acknowledged", "reopened")
 # An item whose alert carries an info plan (the praise playbooks) is FYI: told to the team, with
-# nothing to put right. It is listed with all feedback, but it is no open case, no SLA breach
-# (even when notify's resolve timer escalates it) and no time to acknowledge. The staff app shows
-# the same alert as "참고 / FYI"; praise plans have no escalation steps. Until its alert comes an
-# item counts as open (its plan is not known yet).
-FYI_PRIORITY = "info"
+# nothing to put right (`taxonomy.FYI_PRIORITY`). It is listed with all feedback, but it is no
+# open case, no SLA breach and no time to acknowledge; notify pages nobody to resolve it. The staff
+# app shows the same alert as "참고 / FYI". Until its alert comes an item counts as open (its plan
+# is not known yet).
 OPEN_CASE = Feedback.status.in_(OPEN_STATUSES) & Feedback.priority.is_distinct_from(FYI_PRIORITY)
 
 

@@ -34,6 +34,7 @@ from voc_platform import dbsync
 from voc_platform.db import Database
 from voc_platform.dbsync import Prepared, Reader, insert_ignore
 from voc_platform.ids import uuid7
+from voc_platform.taxonomy import FYI_PRIORITY
 
 log = logging.getLogger(__name__)
 P = ParamSpec("P")
@@ -240,12 +241,13 @@ _RECIPIENT_DEVICES = Prepared(
 
 
 def timer_rows(alert_id: str, plan: Plan, *, start: float) -> list[dict[str, Any]]:
-    """An ack timer per escalation step, and the resolve SLA's timer (the store manager)."""
+    """An ack timer per escalation step, and the resolve SLA's timer (the store manager), except
+    for an FYI plan (praise): nothing to put right, so no manager is paged to resolve it."""
     rows = [
         _timer_row(alert_id, "ack", level, list(step.roles), start + float(step.after_seconds or 0))
         for level, step in enumerate(plan.escalation, start=1)
     ]
-    if plan.sla is not None and plan.sla.resolve_seconds:
+    if plan.sla is not None and plan.sla.resolve_seconds and plan.priority != FYI_PRIORITY:
         rows.append(
             _timer_row(alert_id, "resolve", 0, ["store_manager"], start + float(plan.sla.resolve_seconds))
         )
