@@ -10,11 +10,9 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from tests.actions.conftest import playbook_yaml
@@ -36,15 +34,6 @@ MANAGER = "seoyeon@gangnam.demo"  # store_manager of store-gangnam
 CX_ADMIN = "cx@hq.demo"
 WIDE = {"width": 1280, "height": 1400}
 ACCESS_TOKEN_TTL = int(NotifySettings.model_fields["token_ttl_seconds"].default)  # the test system's
-
-
-@pytest.fixture
-def receiver() -> Iterator[WebhookReceiver]:
-    server = WebhookReceiver().start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 def bearer(token: str) -> dict[str, str]:
@@ -199,7 +188,7 @@ def upload(page: Page, selector: str, name: str, text: str, mime: str) -> None:
 
 
 def test_a_cx_admin_runs_the_directory_keys_playbooks_and_webhooks(
-    running_system: RunningSystem, browser: Browser, receiver: WebhookReceiver, artifacts: Path
+    running_system: RunningSystem, browser: Browser, webhook_receiver: WebhookReceiver, artifacts: Path
 ) -> None:
     page = browser.new_page(viewport=WIDE, locale="en-US")
     errors = watch_page_errors(page)
@@ -219,16 +208,26 @@ def test_a_cx_admin_runs_the_directory_keys_playbooks_and_webhooks(
         form.locator("[name=email]").fill("newbie@console.demo")
         form.locator("[name=password]").fill("console-pass-1")
         form.locator("[name=role]").select_option("shift_lead")
-        form.locator("[name=store_ids]").fill("store-gangnam")
+        # Their stores from the directory by name, in the API keys' picker (one component).
+        stores = page.locator("[data-testid=staff-stores]")
+        expect(stores).to_have_class(re.compile(r"\bstore-picker\b"))
+        expect(page.locator("[data-testid=key-stores]")).to_have_class(re.compile(r"\bstore-picker\b"))
+        expect(stores.locator("legend")).to_have_text("Stores")
+        gangnam = stores.locator("label", has=page.locator("input[value=store-gangnam]"))
+        expect(gangnam).to_have_text("강남역점 (store-gangnam)")
+        gangnam.locator("input").check()
         form.locator("button[type=submit]").click()
         expect(form.locator(".result")).to_have_text("Saved.")
+        expect(stores.locator("input:checked")).to_have_count(0)  # the form is reset for the next one
         expect(page.locator("[data-testid=staff-table] tr[data-id=staff-console-1]")).to_have_count(1)
         # Edited without a password (#20): name, role, stores, language; theirs still signs in.
         page.locator("[data-testid=staff-table] tr[data-id=staff-console-1] button.edit").click()
         expect(form.locator("[name=password]")).to_have_value("")
+        expect(stores.locator("input:checked")).to_have_count(1)  # theirs, ticked
+        expect(stores.locator("input[value=store-gangnam]")).to_be_checked()
         form.locator("[name=name]").fill("콘솔 신입 (수정)")
         form.locator("[name=role]").select_option("staff")
-        form.locator("[name=store_ids]").fill("store-gangnam;store-hongdae")
+        stores.locator("input[value=store-hongdae]").check()
         form.locator("[name=language]").select_option("en")
         form.locator("button[type=submit]").click()
         expect(form.locator(".result")).to_have_text("Saved.")
@@ -317,7 +316,13 @@ def test_a_cx_admin_runs_the_directory_keys_playbooks_and_webhooks(
         confirm(page)
         expect(secret_box).not_to_have_text(first_secret)
         second_secret = secret_box.inner_text()
-        expect(rows.and_(page.locator("[data-state=expires]"))).to_have_count(1)  # the old one, in grace
+        in_grace = rows.and_(page.locator("[data-state=expires]"))
+        expect(in_grace).to_have_count(1)  # the old one, in grace
+        # Until when, with its zone (session.formatTime, as everywhere in the console).
+        listed_keys = httpx.get(f"{feedback}/v1/admin/api-keys", headers=running_system.admin_headers).json()
+        [expiring] = [k for k in listed_keys if k["name"] == "console kiosk" and k["expires_at"]]
+        until = page.evaluate("at => VocConsole.formatTime(at, 'en')", expiring["expires_at"])
+        expect(in_grace.locator("td").nth(4)).to_have_text(f"Expires {until}")
         active = rows.and_(page.locator("[data-state=active]"))
         expect(active).to_have_count(1)
         active.locator("button.revoke").click()
@@ -368,20 +373,26 @@ def test_a_cx_admin_runs_the_directory_keys_playbooks_and_webhooks(
         # Webhooks: created (secret once), a test reaches the loopback receiver signed with it,
         # the delivery is listed, the secret rotated, the endpoint deleted.
         page.click("#nav button[data-view=webhooks]")
-        page.fill("#webhook-form [name=url]", receiver.url("/console"))
+        page.fill("#webhook-form [name=url]", webhook_receiver.url("/console"))
         page.uncheck("#webhook-form [name=events][value='*']")
         page.check("#webhook-form [name=events][value='alert.created']")
         page.click("#webhook-form button[type=submit]")
         hook_secret = page.locator("[data-testid=webhook-secret] .secret")
         expect(hook_secret).not_to_be_empty()
         secret = hook_secret.inner_text()
-        hook = page.locator("[data-testid=webhook-table] tr", has_text=receiver.url("/console"))
+        hook = page.locator("[data-testid=webhook-table] tr", has_text=webhook_receiver.url("/console"))
         expect(hook).to_have_count(1)
+        # Its events and state in words, the raw type beside.
+        expect(hook.locator("td").nth(1)).to_have_text("Alert created alert.created")
+        expect(hook.locator("td").nth(1).locator("code")).to_have_text("alert.created")
+        expect(hook.locator("td.status")).to_have_text("Active")
         hook.locator("button.test").click()
         expect(page.locator("[data-testid=webhook-table] ~ .result")).to_have_attribute("data-ok", "true")
-        receiver.wait_for(1, path="/console")
-        assert [m["type"] for m in receiver.verified(secret, path="/console")] == ["webhook.test"]
-        expect(page.locator("[data-testid=deliveries] tbody tr[data-event='webhook.test']")).to_have_count(1)
+        webhook_receiver.wait_for(1, path="/console")
+        assert [m["type"] for m in webhook_receiver.verified(secret, path="/console")] == ["webhook.test"]
+        tested = page.locator("[data-testid=deliveries] tbody tr[data-event='webhook.test']")
+        expect(tested).to_have_count(1)
+        expect(tested.locator("td").nth(1)).to_have_text("Test message webhook.test")
         hook.locator("button.rotate").click()
         confirm(page)
         expect(hook_secret).not_to_have_text(secret)

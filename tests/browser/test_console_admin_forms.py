@@ -3,11 +3,13 @@ the running system: a webhook's events are chosen from notify's own catalogue (l
 reader's language, the raw type beside; "all events" stands alone; none chosen is refused on the
 page); a refusal reads in the reader's language, naming the form's field and marking it, the
 service's English kept as a detail (a 409, a 422, a network failure and a 5xx); an API key's stores
-are picked from the store directory by name; tables name stores and departments, ids beside."""
+are picked from the store directory by name; tables name stores and departments, ids beside; an
+endpoint notify disabled (#19) is told on the cx_admin's board and enabled again from its row."""
 
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,13 +18,22 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Page, Route, expect
 
-from tests.browser.conftest import NEEDS_CHROMIUM, sign_in_console, watch_page_errors
+from tests.browser.conftest import (
+    NEEDS_CHROMIUM,
+    post_feedback,
+    sign_in_console,
+    wait_for,
+    watch_page_errors,
+)
+from tests.browser.test_accessibility import violations
 from tests.conftest import RunningSystem
+from tests.support.webhook_receiver import WebhookReceiver
 from voc_cli import demo
 from voc_notify.webhooks.catalog import EVENT_TYPES
 
 pytestmark = NEEDS_CHROMIUM
 CX_ADMIN = "cx@hq.demo"
+MANAGER = "seoyeon@gangnam.demo"  # store_manager of store-gangnam
 WIDE = {"width": 1280, "height": 1400}
 
 
@@ -276,3 +287,125 @@ def test_tables_name_stores_and_departments_with_their_ids(
     page.click("#nav button[data-view=taxonomy]")
     department = page.locator("[data-testid=taxonomy-table] tr[data-id=food_safety] td").nth(5)
     expect(department).to_have_text("본사 식품안전팀 (hq_food_safety)")
+
+
+def test_a_disabled_webhook_is_told_on_the_board_and_enabled_again(
+    running_system: RunningSystem, console: Page, webhook_receiver: WebhookReceiver, artifacts: Path
+) -> None:
+    """A receiver answering 410 Gone to a real event delivery disables its endpoint (notify); the
+    cx_admin's board says so, naming it with the reason, and opens the Webhooks view, whose row
+    says it in words with the reason and the time; "Enable again" makes it active. A store
+    manager's board never asks notify's webhook list."""
+    page = console
+    notify = running_system.url("notify")
+    admin = running_system.admin_headers
+    path = f"/gone-{uuid.uuid4().hex[:8]}"
+    description = f"CRM {uuid.uuid4().hex[:6]}"
+    webhook_receiver.answer(path, 410)
+    created = httpx.post(
+        f"{notify}/v1/admin/webhooks",
+        headers=admin,
+        json={"url": webhook_receiver.url(path), "events": ["feedback.received"], "description": description},
+    )
+    assert created.status_code == 201, created.text
+    hook_id = created.json()["id"]
+    try:
+        # A real event's delivery (a test message never disables: docs/NOTIFY.md "Disabling").
+        post_feedback(
+            running_system, {"store_id": "store-gangnam", "channel": "app", "text": "직원이 불친절해요"}
+        )
+
+        def disabled() -> dict[str, object] | None:
+            shown = httpx.get(f"{notify}/v1/admin/webhooks/{hook_id}", headers=admin).json()
+            return shown if shown["status"] == "disabled" else None
+
+        endpoint = wait_for(disabled, timeout=30)
+        reason = "the receiver answered 410 Gone"
+        assert endpoint["disabled_reason"] == reason, endpoint
+        listed = httpx.get(f"{notify}/v1/admin/webhooks", headers=admin).json()["webhooks"]
+        count = sum(w["status"] == "disabled" for w in listed)
+
+        # The board: how many, each by its description with notify's reason (in English).
+        sign_in_console(page, running_system, CX_ADMIN)
+        notice = page.locator("[data-testid=webhook-notice]")
+        expect(notice).to_be_visible()
+        expect(notice.locator("h2")).to_have_text(f"웹훅 엔드포인트 {count}개가 사용 중지되었습니다")
+        mine = notice.locator(f"li[data-id='{hook_id}']")
+        expect(mine).to_have_text(f"{description}: {reason}")
+        expect(mine.locator(".why")).to_have_attribute("lang", "en")
+        opener = notice.locator("button.open-webhooks")
+        box = opener.bounding_box()
+        assert box and box["height"] >= 24 and box["width"] >= 24, box
+        assert violations(page) == [], "the board with its notice"
+        page.screenshot(path=str(artifacts / "console-webhook-disabled-notice.png"), full_page=True)
+
+        # Its button opens the Webhooks view, the focus on the table's heading.
+        opener.click()
+        expect(page.locator("#view-webhooks")).to_be_visible()
+        expect(notice).to_be_hidden()
+        expect(page.locator("#webhooks-title")).to_be_focused()
+        row = page.locator(f"[data-testid=webhook-table] tr[data-id='{hook_id}']")
+        expect(row).to_have_attribute("data-status", "disabled")
+        status = row.locator("td.status")
+        expect(status.locator(".state")).to_have_text("사용 중지됨")
+        expect(status.locator(".why")).to_have_text(reason)
+        expect(status.locator(".why")).to_have_attribute("lang", "en")
+        # When, with its zone (session.formatTime, as everywhere in the console).
+        since = page.evaluate("at => VocConsole.formatTime(at, 'ko')", endpoint["disabled_at"])
+        assert re.search(r"UTC|GMT", since), since
+        expect(status.locator(".since")).to_have_text(f"{since}부터")
+        # The events by their labels, the raw type beside; the deliveries alike, with the 410.
+        expect(row.locator("td").nth(1)).to_have_text("피드백 접수 feedback.received")
+        expect(row.locator("td").nth(1).locator("code")).to_have_text(["feedback.received"])
+        row.locator("button.history").click()
+        attempt = page.locator("[data-testid=deliveries] tbody tr[data-event='feedback.received']").first
+        expect(attempt.locator("td").nth(1)).to_have_text("피드백 접수 feedback.received")
+        expect(attempt.locator("td").nth(2)).to_have_text("410")
+        expect(attempt.locator("td").first).to_have_text(re.compile(r"UTC|GMT"))
+        assert violations(page) == [], "the Webhooks view with a disabled endpoint"
+        page.screenshot(path=str(artifacts / "console-webhook-disabled-row.png"), full_page=True)
+
+        # In English: the notice counts in words that agree with the number, the row says Disabled.
+        page.goto(f"{running_system.url('feedback')}/dashboard#lang=en")
+        page.reload()
+        expect(notice.locator("h2")).to_have_text(
+            "1 webhook endpoint is disabled" if count == 1 else f"{count} webhook endpoints are disabled"
+        )
+        page.click("#nav button[data-view=webhooks]")
+        expect(status.locator(".state")).to_have_text("Disabled")
+        enable = row.locator("button.enable")
+        expect(enable).to_have_text("Enable again")
+        box = enable.bounding_box()
+        assert box and box["height"] >= 24 and box["width"] >= 24, box
+
+        # Enabled again: active in words, no button, its Test focused, the board's notice gone.
+        enable.click()
+        expect(row).to_have_attribute("data-status", "active")
+        expect(status).to_have_text("Active")
+        expect(row.locator("button.enable")).to_have_count(0)
+        expect(row.locator("button.test")).to_be_focused()
+        expect(page.locator("[data-testid=webhook-table] ~ .result")).to_have_text(
+            f"Webhook {description} ({hook_id}) is enabled again."
+        )
+        shown = httpx.get(f"{notify}/v1/admin/webhooks/{hook_id}", headers=admin).json()
+        assert (shown["status"], shown["disabled_reason"], shown["disabled_at"]) == ("active", None, None)
+        enabled = httpx.get(f"{notify}/v1/audit", params={"action": "webhook.enable"}, headers=admin).json()
+        assert any(e["actor"] == "staff:staff-cx" for e in enabled["entries"]), enabled
+        page.click("#nav button[data-view=board]")
+        expect(page.locator("#board")).to_be_visible()
+        expect(notice.locator(f"li[data-id='{hook_id}']")).to_have_count(0)
+
+        # Another role does not ask notify's webhook list (it would be refused): no notice either.
+        asked: list[str] = []
+        page.on("request", lambda r: asked.append(r.url) if "/v1/admin/webhooks" in r.url else None)
+        page.click("#logout")
+        expect(page.locator("#login")).to_be_visible()
+        page.fill("#email", MANAGER)
+        page.fill("#password", running_system.staff(MANAGER)["password"])
+        page.click("#login button[type=submit]")
+        expect(page.locator("body[data-loaded=true]")).to_have_count(1)
+        expect(notice).to_be_hidden()
+        page.wait_for_load_state("networkidle")
+        assert asked == [], asked
+    finally:
+        httpx.delete(f"{notify}/v1/admin/webhooks/{hook_id}", headers=admin)

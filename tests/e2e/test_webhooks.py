@@ -25,14 +25,6 @@ from voc_notify.webhooks.catalog import EVENT_TYPES
 LEAD = "minji@gangnam.demo"  # shift lead at store-gangnam
 
 
-@pytest.fixture
-def receiver() -> Iterator[WebhookReceiver]:
-    server = WebhookReceiver().start()
-    yield server
-    server.release()
-    server.stop()
-
-
 def hooks_url(system: RunningSystem, suffix: str = "") -> str:
     return f"{system.url('notify')}/v1/admin/webhooks{suffix}"
 
@@ -79,9 +71,9 @@ def alert_of(system: RunningSystem, staff: dict[str, str], feedback_id: str) -> 
 
 
 def test_a_receiver_hears_every_event_type_of_a_case_signed(
-    running_system: RunningSystem, receiver: WebhookReceiver, register: Any
+    running_system: RunningSystem, webhook_receiver: WebhookReceiver, register: Any
 ) -> None:
-    endpoint = register(receiver.url("/all"), ["*"], description="the CRM")
+    endpoint = register(webhook_receiver.url("/all"), ["*"], description="the CRM")
     assert endpoint["secret"].startswith("whsec_") and endpoint["status"] == "active"
     assert endpoint["events"] == ["*"] and endpoint["format"] == "standard"
     admin = running_system.admin_headers
@@ -138,7 +130,7 @@ def test_a_receiver_hears_every_event_type_of_a_case_signed(
     }
 
     def all_types() -> list[dict[str, Any]] | None:
-        bodies = receiver.verified(endpoint["secret"], "/all")  # every signature checked
+        bodies = webhook_receiver.verified(endpoint["secret"], "/all")  # every signature checked
         mine = [b for b in bodies if _about(b, feedback_id, alert_id, customer_id)]
         return mine if {b["type"] for b in mine} >= expected else None
 
@@ -178,7 +170,7 @@ def test_a_receiver_hears_every_event_type_of_a_case_signed(
     tested = httpx.post(hooks_url(running_system, f"/{endpoint['id']}/test"), headers=admin)
     assert tested.json()["ok"] is True
     test_message = next(
-        r for r in reversed(receiver.received) if r.webhook_id == tested.json()["delivery_id"]
+        r for r in reversed(webhook_receiver.received) if r.webhook_id == tested.json()["delivery_id"]
     )
     assert (
         Webhook(rotated.json()["secret"]).verify(test_message.body, test_message.headers)["type"]
@@ -196,11 +188,11 @@ def _about(body: dict[str, Any], feedback_id: str, alert_id: str, customer_id: s
 
 
 def test_a_receiver_down_for_a_while_gets_everything_once_back(
-    running_system: RunningSystem, receiver: WebhookReceiver, register: Any
+    running_system: RunningSystem, webhook_receiver: WebhookReceiver, register: Any
 ) -> None:
-    endpoint = register(receiver.url("/later"), ["feedback.received"])
+    endpoint = register(webhook_receiver.url("/later"), ["feedback.received"])
     admin = running_system.admin_headers
-    receiver.stop()
+    webhook_receiver.stop()
     ids = []
     for i in range(3):
         r = post_feedback(
@@ -216,21 +208,21 @@ def test_a_receiver_down_for_a_while_gets_everything_once_back(
         return found if len({a["delivery_id"] for a in found}) >= 3 else None
 
     refused = wait_for(failed_attempts, timeout=30)
-    receiver.start()
-    arrived = receiver.wait_for(3, "/later", timeout=60)
-    bodies = receiver.verified(endpoint["secret"], "/later")
+    webhook_receiver.start()
+    arrived = webhook_receiver.wait_for(3, "/later", timeout=60)
+    bodies = webhook_receiver.verified(endpoint["secret"], "/later")
     assert sorted(b["data"]["feedback_id"] for b in bodies) == sorted(ids)
     assert {r.webhook_id for r in arrived} == {a["delivery_id"] for a in refused}  # the same ids
 
 
 def test_the_types_to_subscribe_to_are_listed_and_each_is_accepted(
-    running_system: RunningSystem, receiver: WebhookReceiver, register: Any
+    running_system: RunningSystem, webhook_receiver: WebhookReceiver, register: Any
 ) -> None:
     """What the console's Webhooks form offers: notify's own catalogue, every type registrable."""
     listed = httpx.get(hooks_url(running_system, "/event-types"), headers=running_system.admin_headers)
     assert listed.status_code == 200, listed.text
     assert listed.json() == {"event_types": list(EVENT_TYPES)}
-    endpoint = register(receiver.url("/every-type"), listed.json()["event_types"])
+    endpoint = register(webhook_receiver.url("/every-type"), listed.json()["event_types"])
     assert endpoint["events"] == list(EVENT_TYPES)
 
 

@@ -13,7 +13,8 @@
   let lang = document.documentElement.lang === "en" ? "en" : "ko";
   let view = "board";
   let shiftsOf = null;  // the staff member whose shifts are shown
-  let storeRows = [];  // notify's stores as last listed (the shifts' time zone, store names, the keys' picker)
+  let storeRows = [];  // notify's stores as last listed (the shifts' time zone, store names, the store pickers)
+  let storesListed = false;  // whether notify answered that list (an empty one says "no stores yet")
   let staffRows = [];
   let departments = {};  // actions' taxonomy departments by id, as last read (their names)
   let playbookFiles = null;  // the files last validated, published as they are
@@ -30,9 +31,13 @@
   }
   function cells(row, values) { for (const v of values) row.append(v instanceof Node ? v : el("td", {}, v ?? "—")); }
   function td(...nodes) { const cell = el("td", {}); cell.append(...nodes); return cell; }
-  function when(iso) { return iso ? new Date(typeof iso === "number" ? iso * 1000 : iso).toLocaleString(session.dateLocale(lang)) : "—"; }
+  // A cell of several things, a comma between them.
+  function listCell(nodes) {
+    const cell = td();
+    nodes.forEach((node, i) => cell.append(...(i ? [", "] : []), node));
+    return cell;
+  }
   function roleName(role) { return labelsOf("roles")[role] || role; }
-  function list(value) { return String(value || "").split(/[;,]/).map((s) => s.trim()).filter(Boolean); }
 
   // A thing by its name, its id beside it in small type (what the APIs and CSVs use); the id
   // alone where no name is known.
@@ -45,10 +50,14 @@
   function namedText(name, id) { return name && name !== id ? `${name} (${id})` : id; }
   function storeName(id) { return (storeRows.find((s) => s.id === id) || {}).name; }
   function departmentName(id) { const d = departments[id]; return d && (d[lang] || d.en || d.ko); }
-  function storesCell(ids) {
-    const cell = td();
-    (ids || []).forEach((id, i) => cell.append(...(i ? [", "] : []), named(storeName(id), id)));
-    return cell;
+  function storesCell(ids) { return listCell((ids || []).map((id) => named(storeName(id), id))); }
+  // A webhook event type by its label in the reader's language, the raw type beside (what the
+  // API and the receiver see); "*" is "all events", a type without a label its raw type alone.
+  function eventType(type) {
+    const name = type === ALL_EVENTS ? t("all_events") : labelsOf("webhook_events")[type];
+    const node = el("span", {class: "event-type"});
+    node.append(...(name ? [name, " "] : []), el("code", {}, type));
+    return node;
   }
 
   // --- answers ----------------------------------------------------------------------------------
@@ -236,6 +245,8 @@
     const [staff, stores] = await Promise.all([request("notify", "/v1/admin/staff"), readStores(), readDepartments()]);
     drawStaff(staff);
     drawStores(stores);
+    drawStorePicker($("staff-stores"));
+    if (!stores.ok) say(result($("staff-form")), stores, "");
     if (shiftsOf) loadShifts(shiftsOf);
   }
 
@@ -268,7 +279,7 @@
     const form = $("staff-form");
     for (const name of ["id", "name", "email", "area_id", "department_id"]) form.elements[name].value = s[name] || "";
     form.elements.role.value = s.role;
-    form.elements.store_ids.value = (s.store_ids || []).join(";");
+    drawStorePicker($("staff-stores"), s.store_ids || []);
     form.elements.active.checked = s.active;
     form.elements.language.value = s.language || "";
     form.elements.password.value = "";  // blank keeps it; typing one resets it
@@ -279,7 +290,7 @@
     event.preventDefault();
     const f = event.target.elements;
     const member = {id: f.id.value.trim(), name: f.name.value.trim(), email: f.email.value.trim(),
-      role: f.role.value, store_ids: list(f.store_ids.value),
+      role: f.role.value, store_ids: checkedValues($("staff-stores")),
       area_id: f.area_id.value.trim() || null, active: f.active.checked,
       department_id: f.department_id.value.trim() || null};
     // The password only when typed: someone new needs one (the service says so), an edit without
@@ -372,13 +383,16 @@
   });
 
   // notify's store directory, read once for all that needs it (the stores' table, the shifts'
-  // time zone, store names, the API keys' store picker): kept in `storeRows` on a 2xx answer.
+  // time zone, store names, the store pickers): kept in `storeRows` on a 2xx answer.
   async function readStores() {
     const answer = await request("notify", "/v1/admin/stores");
-    if (answer.ok) storeRows = answer.body;
+    if (answer.ok) { storeRows = answer.body; storesListed = true; }
     return answer;
   }
-  async function loadStores() { drawStores(await readStores()); }
+  async function loadStores() {
+    drawStores(await readStores());
+    drawStorePicker($("staff-stores"));
+  }
   function drawStores(answer) {
     drawTable("store-table", answer, (data, body) => {
       for (const s of data) {
@@ -408,7 +422,8 @@
   // The keys' stores by name, and the new key's store picker: the directory's store list.
   async function loadKeys() {
     const stores = await readStores();
-    drawKeyStores(stores);
+    drawStorePicker($("key-stores"));
+    if (!stores.ok) say(result($("key-form")), stores, "");
     await loadTable("key-table", "feedback", "/v1/admin/api-keys", (data, body) => {
       for (const k of data) {
         const state = k.revoked_at ? "revoked" : (k.expires_at ? "expires" : "active");
@@ -416,20 +431,23 @@
         const actions = k.revoked_at ? td() : td(button("rotate", () => rotateKey(k), {class: "rotate"}), " ",
           button("revoke", () => revokeKey(k), {class: "revoke"}));
         cells(row, [k.id, k.name, storesCell(k.store_ids), k.prefix,
-          state === "expires" ? `${t("expires")} ${when(k.expires_at)}` : t(state), actions]);
+          state === "expires" ? `${t("expires")} ${session.formatTime(k.expires_at, lang)}` : t(state), actions]);
         body.append(row);
       }
     });
   }
 
-  // One checkbox a store, "name (id)"; what was ticked stays ticked across a redraw.
-  function drawKeyStores(answer) {
-    const group = $("key-stores");
+  // The store picker (an API key's stores, a staff member's: a fieldset.store-picker of
+  // `store_ids`): one checkbox a store of the directory, "name (id)". What was ticked stays ticked
+  // across a redraw, unless `ticked` (ids) says what is. A ticked id the directory does not list
+  // stays, by its id: saving the form must not drop it unseen.
+  function drawStorePicker(group, ticked) {
     const options = group.querySelector(".options");
-    const ticked = new Set(checkedValues(options));
-    options.replaceChildren(...storeRows.map((s) => choice("store_ids", s.id, named(s.name, s.id), ticked.has(s.id))));
-    group.querySelector(".empty").hidden = !answer.ok || storeRows.length > 0;
-    if (!answer.ok) say(result($("key-form")), answer, "");
+    const chosen = new Set(ticked || checkedValues(options));
+    const unlisted = [...chosen].filter((id) => !storeRows.some((s) => s.id === id));
+    options.replaceChildren(...[...storeRows.map((s) => s.id), ...unlisted]
+      .map((id) => choice("store_ids", id, named(storeName(id), id), chosen.has(id))));
+    group.querySelector(".empty").hidden = !storesListed || storeRows.length > 0;
   }
   function choice(name, value, text, checked) {
     const input = el("input", {type: "checkbox", name, value});
@@ -660,20 +678,36 @@
   });
 
   // --- webhooks (notify) ------------------------------------------------------------------------
+  // The list as read is also told to the board (dashboard.js: its notice of disabled endpoints
+  // follows an enable or a delete here at once).
   async function loadWebhooks() {
     await Promise.all([loadEventTypes(), loadTable("webhook-table", "notify", "/v1/admin/webhooks", (data, body) => {
       for (const w of data.webhooks) {
         const row = el("tr", {"data-id": w.id, "data-status": w.status});
         // A webhook has no name: its description, else its URL, says which it is.
         const which = namedText(w.description || w.url, w.id);
-        cells(row, [w.url, w.events.join(", "), w.status, td(
+        const enable = w.status === "disabled"
+          ? [button("wh_enable", () => enableWebhook(w.id, which), {class: "enable"}), " "] : [];
+        cells(row, [w.url, listCell(w.events.map(eventType)), webhookStatusCell(w), td(...enable,
           button("test", () => testWebhook(w.id), {class: "test"}), " ",
           button("rotate", () => rotateWebhook(w.id, which), {class: "rotate"}), " ",
           button("deliveries", () => loadDeliveries(w.id), {class: "history"}), " ",
           button("delete", () => deleteWebhook(w.id, which), {class: "delete"}))]);
         body.append(row);
       }
+      document.dispatchEvent(new CustomEvent("voc-webhooks", {detail: data.webhooks}));
     })]);
+  }
+
+  // Its state in words; a disabled one also says why (notify's words, in English) and since when.
+  function webhookStatusCell(w) {
+    const cell = el("td", {class: "status"});
+    cell.append(el("span", {class: "state"}, labelsOf("webhook_statuses")[w.status] || w.status));
+    if (w.status === "disabled") {
+      cell.append(el("span", {class: "why", lang: "en"}, w.disabled_reason || "—"),
+        el("span", {class: "since"}, t("wh_disabled_since").replace("{time}", session.formatTime(w.disabled_at, lang))));
+    }
+    return cell;
   }
 
   // The types to subscribe to are notify's (its catalogue, read once), each by its label in the
@@ -687,13 +721,8 @@
     }
     const options = $("webhook-events").querySelector(".options");
     const ticked = new Set(options.children.length ? checkedValues(options) : [ALL_EVENTS]);
-    const names = labelsOf("webhook_events");
-    options.replaceChildren(...[ALL_EVENTS, ...eventTypes].map((type) => {
-      const name = type === ALL_EVENTS ? t("all_events") : names[type];
-      const text = el("span", {});
-      text.append(...(name ? [name, " "] : []), el("code", {}, type));
-      return choice("events", type, text, ticked.has(type));
-    }));
+    options.replaceChildren(...[ALL_EVENTS, ...eventTypes]
+      .map((type) => choice("events", type, eventType(type), ticked.has(type))));
     options.querySelector(`input[value="${ALL_EVENTS}"]`).defaultChecked = true;  // what a reset goes back to
     allEventsRule();
   }
@@ -736,6 +765,16 @@
     if (answer.ok) showSecret($("webhook-secret"), answer.body.secret);
   }
 
+  // Active again with its secret and events (notify: POST …/enable, audited). The pressed button
+  // goes with the redraw: the focus moves to the row's Test, the way to check the receiver.
+  async function enableWebhook(id, which) {
+    const answer = await request("notify", `/v1/admin/webhooks/${encodeURIComponent(id)}/enable`, {method: "POST"});
+    say(result($("webhook-table").parentElement), answer, t("wh_enabled").replace("{id}", which));
+    await loadWebhooks();
+    const test = $("webhook-table").querySelector(`tr[data-id="${CSS.escape(id)}"] button.test`);
+    if (test) test.focus();
+  }
+
   async function deleteWebhook(id, which) {
     if (!(await confirmed("ask_delete_webhook", which))) return;
     const answer = await request("notify", `/v1/admin/webhooks/${encodeURIComponent(id)}`, {method: "DELETE"});
@@ -750,8 +789,9 @@
     const shown = await loadTable("deliveries", "notify", path, (data, body) => {
       for (const a of data.attempts) {
         const row = el("tr", {"data-event": a.event_type || ""});
-        cells(row, [when(a.attempted_at), a.event_type, a.status_code ?? t("failed"),
-          a.latency_ms === null || a.latency_ms === undefined ? "—" : `${a.latency_ms} ms`, a.error]);
+        cells(row, [session.formatTime(a.attempted_at, lang), a.event_type ? td(eventType(a.event_type)) : null,
+          a.status_code ?? t("failed"), a.latency_ms === null || a.latency_ms === undefined ? "—" : `${a.latency_ms} ms`,
+          a.error]);
         body.append(row);
       }
     });
@@ -771,7 +811,7 @@
   }
 
   function signedIn(staff) {
-    document.querySelector(".admin-nav").hidden = staff.role !== "cx_admin";
+    document.querySelector(".admin-nav").hidden = !session.isAdmin(staff);
     // Store and area managers keep their own staff's shifts (the directory view, its cx-only
     // parts hidden: `body[data-role]`); the service scopes the list and refuses other staff.
     document.querySelector(".manager-nav").hidden = !["store_manager", "area_manager"].includes(staff.role);

@@ -4,6 +4,7 @@
 "use strict";
 (function () {
   const POLL_MS = 2000;
+  const WEBHOOK_CHECK_MS = 60000;  // the disabled webhooks' notice: a change of hours, not seconds
   const SVG = "http://www.w3.org/2000/svg";
   const $ = (id) => document.getElementById(id);
   const session = window.VocConsole;
@@ -18,6 +19,7 @@
   let againstTargets = null;  // null: not loaded or refused (the rest of the board still shows)
   let outreachReport = null;
   let storeAlerts = [];  // pattern and heads-up alerts (notify); null: could not be read
+  let disabledWebhooks = [];  // webhook endpoints notify disabled (the cx_admin's notice)
   // What this reader was refused, so the 2 s poll does not ask again: "board" (a role without
   // the dashboard), or the store picked outside their scope; and the alert kinds (the analyst).
   let refused = null;
@@ -65,6 +67,7 @@
     $("lang").textContent = t("switch");
     $("lang").lang = lang === "ko" ? "en" : "ko";  // the switch names the other language in it
     renderWho();
+    renderWebhookNotice();
     if (data) render();
     document.dispatchEvent(new CustomEvent("voc-language", {detail: lang}));
   }
@@ -351,6 +354,39 @@
     box.append(table);
   }
 
+  // Webhook endpoints notify disabled (a receiver answering 410, or failing for 24 h: #19), told
+  // on the board to whoever may enable them again: the cx_admin only asks (notify refuses every
+  // other role). Read at sign-in and each minute on the board; the Webhooks view's own reading
+  // (admin.js, "voc-webhooks") redraws it at once, so an enable there is not shown a minute late.
+  async function checkWebhooks() {
+    if (!session.isAdmin(session.staff)) return;
+    const answer = await session.api("notify", "/v1/admin/webhooks").catch(() => null);
+    if (answer && answer.ok) showWebhooks(answer.body.webhooks);
+  }
+  function showWebhooks(webhooks) {
+    disabledWebhooks = webhooks.filter((w) => w.status === "disabled");
+    renderWebhookNotice();
+  }
+  function renderWebhookNotice() {
+    const box = $("webhook-notice");
+    const shown = signedIn ? disabledWebhooks : [];
+    box.hidden = !shown.length;
+    const texts = labelsOf("webhooks_disabled");
+    const text = texts[new Intl.PluralRules(session.dateLocale(lang)).select(shown.length)] || texts.other || "";
+    $("webhook-notice-title").textContent = text.replace("{count}", String(shown.length));
+    // Each by its description, else its URL; the reason is notify's words, in English.
+    box.querySelector("ul").replaceChildren(...shown.map((w) => {
+      const item = el("li", {"data-id": w.id});
+      item.append(`${w.description || w.url}: `, el("span", {class: "why", lang: "en"}, w.disabled_reason || "—"));
+      return item;
+    }));
+  }
+  document.addEventListener("voc-webhooks", (event) => showWebhooks(event.detail));
+  $("webhook-notice").querySelector("button.open-webhooks").addEventListener("click", () => {
+    window.VocViews.show("webhooks");
+    $("webhooks-title").focus();  // where the disabled rows are (the pressed button is gone)
+  });
+
   function metricValue(metric, value) {
     if (value === null || value === undefined) return "—";
     return metric === "recovery_rate" ? pct(value) : String(value);
@@ -636,6 +672,7 @@
     renderWho();
     loadStoreNames();
     refresh();
+    checkWebhooks();
   }
 
   // What the Cases view (cases.js) names stores and categories by: the board's own tables.
@@ -649,6 +686,8 @@
   session.on("signed-out", (detail) => {
     signedIn = false;
     refused = null;
+    disabledWebhooks = [];
+    renderWebhookNotice();
     showControls(true);
     data = null;
     storeNames = {};
@@ -685,9 +724,9 @@
     applyLanguage();
     if (!session.restore()) $("login").hidden = false;
     // Only while the board is the view shown (an admin section does not poll analytics).
-    setInterval(() => {
-      if (signedIn && !document.hidden && (document.body.dataset.view || "board") === "board") refresh();
-    }, POLL_MS);
+    const boardShown = () => signedIn && !document.hidden && (document.body.dataset.view || "board") === "board";
+    setInterval(() => { if (boardShown()) refresh(); }, POLL_MS);
+    setInterval(() => { if (boardShown()) checkWebhooks(); }, WEBHOOK_CHECK_MS);
     setInterval(tickAges, 1000);
   });
 })();

@@ -203,9 +203,13 @@
   // Where the staff app is (notify's origin, "" when it is this one).
   async function staffAppUrl() { return (await config()).notify + "/"; }
 
+  // Whether `staff` may use the services' admin APIs (`require_admin`: the cx_admin). The console
+  // shows their parts, and asks those APIs, for them only: another role would only be refused.
+  function isAdmin(staff) { return Boolean(staff) && staff.role === "cx_admin"; }
+
   window.VocConsole = {
     signIn, signOut, api, restore, refresh, labelsReady, label, labelGroup, staffAppUrl, el, openerCell, dateLocale,
-    formatTime, viewerZone,
+    formatTime, viewerZone, isAdmin,
     get staff() { return session ? session.staff : null; },
     on(name, cb) { listeners[name].push(cb); },
   };
