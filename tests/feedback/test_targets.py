@@ -358,6 +358,8 @@ async def test_against_targets_over_the_dashboards_period_are_the_boards_own_num
         (datetime.fromtimestamp(now + 3600, UTC).isoformat(), "in the future"),
         (datetime.fromtimestamp(now - 200 * 86400, UTC).isoformat(), "more than 26 weeks back"),
         ("yesterday", "not a date"),
+        ("0001-01-01", "year 1: overflowed west of UTC (a 500 before)"),
     ):
-        refused = problem(await c.get("/v1/analytics/targets", params={"from": start}, headers=manager), 422)
+        params = {"from": start, "tz": "America/New_York"}
+        refused = problem(await c.get("/v1/analytics/targets", params=params, headers=manager), 422)
         assert refused["errors"][0]["field"] == "query.from", (why, refused)

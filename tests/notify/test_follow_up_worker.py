@@ -239,7 +239,10 @@ async def test_a_mail_whose_send_was_cut_off_is_not_sent_again(notify_db: Databa
         assert (cut.channel, cut.recipient) == ("email", "m***@example.com")
         assert await worker.process_due() == 0  # its lease has not run out: left alone
         assert (await row(notify_db, "f-cut-mail")).status == "sending"
-        assert await worker.process_due(now=cut.next_attempt_at + 1) == 0
+        # Two replicas find it past its lease at once: one settles it, one event is published.
+        other = FollowUpWorker(notify_db, settings, contacts=Upstreams(settings), mail=mail, sms=None)
+        after = cut.next_attempt_at + 1
+        assert await asyncio.gather(worker.process_due(now=after), other.process_due(now=after)) == [0, 0]
         assert smtp.connections == 1
     settled = await row(notify_db, "f-cut-mail")
     assert (settled.status, settled.last_error, settled.email) == ("failed", follow_ups.UNKNOWN, None)
@@ -284,6 +287,21 @@ async def test_an_sms_whose_send_was_cut_off_is_sent_again_with_the_same_key(not
         (accepted,) = gateway.accepted()
     assert accepted.idempotency_key == "follow-up.f-cut-sms"
     assert (await row(notify_db, "f-cut-sms")).status == "sent"
+
+
+async def test_erasure_while_a_message_is_being_sent_drops_the_contact_it_keeps(notify_db: Database) -> None:
+    """The send under way keeps its status (its outcome is recorded when it comes), but the
+    address copied from the feedback goes at once: a retry asks profile, which says erased."""
+    now = time.time()
+    await schedule(notify_db, request("f-erased-sending"), now=now)
+    async with notify_db.transaction() as session:
+        claimed = await session.get(FollowUpMessage, "f-erased-sending")
+        assert claimed is not None
+        claimed.status = "sending"
+    async with notify_db.transaction() as session:
+        assert await follow_ups.forget_customer(session, customer_id="c-1", now=now) == 0
+    sending = await row(notify_db, "f-erased-sending")
+    assert (sending.status, sending.email, sending.phone) == ("sending", None, None)
 
 
 async def test_erasure_drops_the_pending_message_and_its_contact(notify_db: Database) -> None:

@@ -10,6 +10,7 @@ from voc.events.v1 import events_pb2
 from voc_platform import dbsync
 from voc_profile import resolution
 from voc_profile.identity import InvalidIdentifier, normalize, normalize_email, normalize_phone
+from voc_profile.merges import merged_consent
 from voc_profile.models import CustomerMerge
 
 
@@ -92,6 +93,46 @@ async def test_two_known_customers_merge_and_an_admin_can_undo(profile: Profile)
     assert_problem(await profile.client.post(f"/v1/merges/{merge['id']}:undo", headers=profile.admin), 409)
     assert_problem(await profile.client.post("/v1/merges/no-such-merge:undo", headers=profile.admin), 404)
     assert_problem(await profile.client.post(f"/v1/merges/{merge['id']}:undo"), 401)
+
+
+def test_merged_consent_keeps_an_opt_out() -> None:
+    assert [
+        merged_consent(a, b) for a, b in ((None, False), (True, False), (False, None), (False, True))
+    ] == [False] * 4
+    assert [merged_consent(a, b) for a, b in ((None, True), (True, None), (True, True))] == [True] * 3
+    assert merged_consent(None, None) is None
+
+
+async def test_a_merge_keeps_an_opt_out_and_an_undo_gives_the_survivor_its_own_back(profile: Profile) -> None:
+    """A customer created from feedback (consent never said) merged with the CRM's record of the
+    same person, who opted out: the survivor has opted out (a follow-up must not reach them)."""
+    db, settings = profile.database, profile.settings
+    walk_in = await customer_with(db, settings, loyalty_id="L-88")
+    crm = await profile.client.post(
+        "/v1/customers",
+        headers=profile.admin,
+        json={"customers": [{"email": "lee@example.com", "contact_consent": False}]},
+    )
+    assert crm.status_code == 200, crm.text
+    opted_out = crm.json()[0]["customer_id"]
+
+    async def consent(customer_id: str) -> object:
+        read = await profile.client.get(f"/v1/customers/{customer_id}", headers=profile.admin)
+        return read.json()["contact_consent"]
+
+    assert (await consent(walk_in), await consent(opted_out)) == (None, False)
+    async with db.transaction() as session:
+        res = await resolution.resolve(
+            session, identifiers=normalize(loyalty_id="L-88", email="lee@example.com"), create_if_missing=True
+        )
+    assert res.customer_id == walk_in and res.merged_ids == (opted_out,)
+    assert await consent(walk_in) is False
+    (merge,) = (await profile.client.get(f"/v1/customers/{walk_in}/merges", headers=profile.admin)).json()[
+        "merges"
+    ]
+    undone = await profile.client.post(f"/v1/merges/{merge['id']}:undo", headers=profile.admin)
+    assert undone.status_code == 200, undone.text
+    assert (await consent(walk_in), await consent(opted_out)) == (None, False)
 
 
 async def test_crm_upsert_reports_bad_identifiers_per_item(profile: Profile) -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import time
 from dataclasses import KW_ONLY, dataclass, field
@@ -67,6 +68,8 @@ class Outcome:
     channel: str = ""
     recipient: str = ""
     next_at: float | None = None
+    #: The lease the row is held under when recorded (a claimed send's own; None: the pass's).
+    lease: float | None = None
 
     @property
     def settled(self) -> bool:
@@ -135,7 +138,15 @@ async def forget_customer(session: AsyncSession, *, customer_id: str, now: float
     for row in rows:
         row.status, row.email, row.phone, row.last_error = "not_sent", None, None, "the customer was erased"
         await _publish(session, row, Outcome("not_sent", "the customer was erased"), at=now)
-    # Settled ones keep no contact already; masked recipients stay (they name nobody).
+    # One being sent right now keeps its status (its record lands as it comes) but not the
+    # contact: a retry asks profile again, which answers erased. Settled ones keep no contact
+    # already; masked recipients stay (they name nobody).
+    await session.execute(
+        update(FollowUpMessage)
+        .where(FollowUpMessage.customer_id == customer_id, FollowUpMessage.status == "sending")
+        .values(email=None, phone=None)
+        .execution_options(synchronize_session=False)
+    )
     return len(rows)
 
 
@@ -208,15 +219,34 @@ class FollowUpWorker:
                     )
                 )
             )
-            for row in rows:
-                if row.channel == "sms":
-                    row.status, row.next_attempt_at = "pending", now
-                    continue
-                row.status, row.email, row.phone, row.last_error = "failed", None, None, UNKNOWN
-                await _publish(
-                    session, row, Outcome("failed", UNKNOWN, row.channel or "", row.recipient or ""), at=now
+            seen = [
+                (row.feedback_id, row.next_attempt_at, row.channel or "", row.recipient or "") for row in rows
+            ]
+        for feedback_id, lease, channel, recipient in seen:
+            # Conditional on the lease read: of two replicas settling one row, one does (and
+            # publishes once); a send still recording under that lease settles it first.
+            if channel == "sms":
+                change: dict[str, Any] = {"status": "pending", "next_attempt_at": now}
+            else:
+                change = {"status": "failed", "email": None, "phone": None, "last_error": UNKNOWN}
+            async with self.database.transaction() as session:
+                done = await session.execute(
+                    update(FollowUpMessage)
+                    .where(
+                        FollowUpMessage.feedback_id == feedback_id,
+                        FollowUpMessage.status == "sending",
+                        FollowUpMessage.next_attempt_at == lease,
+                    )
+                    .values(**change)
+                    .execution_options(synchronize_session=False)
                 )
-                log.warning("follow-up of feedback %s: %s", row.feedback_id, UNKNOWN)
+                if not getattr(done, "rowcount", 0) or channel == "sms":
+                    continue
+                row = await session.get(FollowUpMessage, feedback_id)
+                assert row is not None
+                await _publish(session, row, Outcome("failed", UNKNOWN, channel, recipient), at=now)
+            metrics.follow_up(channel=channel, outcome="failed")
+            log.warning("follow-up of feedback %s: %s", feedback_id, UNKNOWN)
 
     async def attempt(self, feedback_id: str, *, lease: float) -> Outcome | None:
         async with self.database.session() as session:
@@ -227,13 +257,15 @@ class FollowUpWorker:
             message = _Snapshot.of(row, store, lease=lease)
         outcome = await self._decide_and_send(message)
         if outcome is not None:
-            await self._record(feedback_id, lease=lease, outcome=outcome)
+            await self._record(feedback_id, lease=outcome.lease or lease, outcome=outcome)
         return outcome
 
-    async def _claim(self, m: _Snapshot, *, channel: str, recipient: str) -> bool:
-        """Right before the network call: the leased row becomes `sending` (so a worker that
-        stops now is not taken for one that never began). False when it was settled meanwhile
-        (an erasure, another worker): then nothing is sent."""
+    async def _claim(self, m: _Snapshot, *, channel: str, recipient: str) -> _Snapshot | None:
+        """Right before the network call: the leased row becomes `sending` under a lease of its
+        own (a pass sends one message after another, so the pass's lease may be nearly gone), so
+        a worker that stops now is not taken for one that never began. None when it was settled
+        meanwhile (an erasure, another worker): then nothing is sent."""
+        lease = time.time() + LEASE_SECONDS
         async with self.database.transaction() as session:
             claimed = await session.execute(
                 update(FollowUpMessage)
@@ -242,10 +274,10 @@ class FollowUpWorker:
                     FollowUpMessage.status == "pending",
                     FollowUpMessage.next_attempt_at == m.lease,
                 )
-                .values(status="sending", channel=channel, recipient=recipient)
+                .values(status="sending", channel=channel, recipient=recipient, next_attempt_at=lease)
                 .execution_options(synchronize_session=False)
             )
-        return bool(getattr(claimed, "rowcount", 0))
+        return dataclasses.replace(m, lease=lease) if getattr(claimed, "rowcount", 0) else None
 
     async def _decide_and_send(self, m: _Snapshot) -> Outcome | None:
         """The case's reply to the customer's own feedback goes unless they opted out (the CRM's
@@ -279,8 +311,9 @@ class FollowUpWorker:
         text = render(language=m.language, store_name=m.store_name, url=m.url)
         if email and self.mail is not None:
             channel, recipient = "email", mask_address(email)
-            if not await self._claim(m, channel=channel, recipient=recipient):
+            if (claimed := await self._claim(m, channel=channel, recipient=recipient)) is None:
                 return None
+            m = claimed
             result = await self.mail.send(
                 Mail(
                     to=email,
@@ -293,8 +326,9 @@ class FollowUpWorker:
         elif phone and self.sms is not None:
             number = normalize_phone(phone)
             channel, recipient = "sms", mask_phone(number)
-            if not await self._claim(m, channel=channel, recipient=recipient):
+            if (claimed := await self._claim(m, channel=channel, recipient=recipient)) is None:
                 return None
+            m = claimed
             result = await self.sms.send(
                 SmsMessage(
                     to=number,
@@ -317,9 +351,9 @@ class FollowUpWorker:
 
     def _of(self, m: _Snapshot, result: SendResult, *, channel: str, recipient: str) -> Outcome:
         if result.status == "sent":
-            return Outcome("sent", "", channel, recipient)
+            return Outcome("sent", "", channel, recipient, lease=m.lease)
         if result.status == "failed":
-            return Outcome("failed", result.detail, channel, recipient)
+            return Outcome("failed", result.detail, channel, recipient, lease=m.lease)
         return self._retry(m, result.detail, result.retry_after, channel=channel, recipient=recipient)
 
     def _retry(
@@ -336,9 +370,13 @@ class FollowUpWorker:
         next_at = outside_quiet_hours(m.store, time.time() + delay)
         if next_at >= m.expires_at:
             return Outcome(
-                "failed", f"gave up, the link expires before another attempt: {reason}", channel, recipient
+                "failed",
+                f"gave up, the link expires before another attempt: {reason}",
+                channel,
+                recipient,
+                lease=m.lease,
             )
-        return Outcome("retrying", reason, channel, recipient, next_at)
+        return Outcome("retrying", reason, channel, recipient, next_at, lease=m.lease)
 
     async def _record(self, feedback_id: str, *, lease: float, outcome: Outcome) -> None:
         now = time.time()

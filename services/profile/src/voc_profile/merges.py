@@ -30,6 +30,19 @@ from voc_profile.settings import Settings
 
 # Attributes an empty survivor takes from the merged customer (an undo empties them again).
 MERGE_FILLABLE = ("name", "preferred_language", "home_store_id", "household_id", "household_relation")
+# Consent is not filled but combined (`merged_consent`); the merge keeps the survivor's value
+# before it here, for an undo: {"before": ..., "after": ...}.
+CONSENT = "contact_consent"
+
+
+def merged_consent(survivor: bool | None, merged: bool | None) -> bool | None:
+    """One person's consent from two records of them: an opt-out on either holds (a follow-up
+    must not reach someone who said no), else an agreement on either, else never said."""
+    if survivor is False or merged is False:
+        return False
+    if survivor or merged:
+        return True
+    return None
 
 
 class _Moved(NamedTuple):
@@ -52,6 +65,11 @@ async def merge_customers(
         if getattr(survivor, key) is None and getattr(merged, key) is not None:
             filled[key] = getattr(merged, key)
             setattr(survivor, key, filled[key])
+    if (
+        consent := merged_consent(survivor.contact_consent, merged.contact_consent)
+    ) != survivor.contact_consent:
+        filled[CONSENT] = {"before": survivor.contact_consent, "after": consent}
+        survivor.contact_consent = consent
     merged.merged_into = survivor_id
     merged.updated_at = survivor.updated_at = time.time()
     await session.execute(delete(CustomerSignals).where(CustomerSignals.customer_id == merged_id))
@@ -121,7 +139,10 @@ async def undo_merge(
         raise Conflict("A customer of this merge was erased; it cannot be undone.")
     await _move_back(session, record)
     for key, value in record.filled.items():
-        if getattr(survivor, key) == value:
+        if key == CONSENT:
+            if survivor.contact_consent == value["after"]:  # not changed since: back as it was
+                survivor.contact_consent = value["before"]
+        elif getattr(survivor, key) == value:
             setattr(survivor, key, None)
     merged.merged_into = None
     merged.updated_at = survivor.updated_at = time.time()

@@ -44,6 +44,7 @@
     ["the customer is not on record", "not_on_record"],
     ["the customer was erased", "erased"],
     ["the customer opted out of contact (contact_consent false)", "opted_out"],
+    ["the worker stopped while sending; not sent again (at most one message per case)", "cut_off"],
     ["the customer has not consented to contact (contact_consent false)", "no_consent"],  // before 2026-12-07
     ["gave up, the link expires before another attempt", "gave_up"],
   ];

@@ -151,7 +151,9 @@ async def targets_query(
         now = time.time()
         if start >= now:
             raise Invalid("'from' must be in the past.", errors=[FieldError("query.from", "in the future")])
-        weeks = targets.weeks_since(start, timezone=zone, now=now)
+        # Far past dates are refused before any calendar arithmetic (year 1 overflows west of UTC).
+        too_far = start < now - (targets.MAX_WEEKS + 1) * 7 * 86400
+        weeks = targets.MAX_WEEKS + 1 if too_far else targets.weeks_since(start, timezone=zone, now=now)
         if weeks > targets.MAX_WEEKS:
             raise Invalid(
                 f"'from' reaches back more than {targets.MAX_WEEKS} weeks.",
