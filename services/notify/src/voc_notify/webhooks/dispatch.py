@@ -163,7 +163,13 @@ _ENDPOINT = Prepared(
         _ENDPOINT_COLUMNS.with_for_update(key_share=True) if dialect == "postgresql" else _ENDPOINT_COLUMNS
     )
 )
-_ENDPOINT_STATE = Prepared(update(WebhookEndpoint).where(WebhookEndpoint.id == bindparam("endpoint_id")))
+# Conditional on the status read: an admin who enabled (or a pass that disabled) the endpoint
+# meanwhile wins over this pass's older view of it (KEY SHARE does not hold that UPDATE back).
+_ENDPOINT_STATE = Prepared(
+    update(WebhookEndpoint).where(
+        WebhookEndpoint.id == bindparam("endpoint_id"), WebhookEndpoint.status == bindparam("read_status")
+    )
+)
 _FAIL_PENDING = Prepared(
     update(WebhookDelivery).where(
         WebhookDelivery.endpoint_id == bindparam("disabled_endpoint_id"), WebhookDelivery.status == "pending"
@@ -190,6 +196,7 @@ class _EndpointState:
     status: str
     failing_since: float | None
     last_success_at: float | None
+    read_status: str = ""  # as read, for the conditional write
     disabled_reason: str | None = None
     disabled_at: float | None = None
     changed: bool = False
@@ -272,7 +279,9 @@ def record_sync(
     for endpoint_id in sorted({o.row.endpoint_id for o in outcomes}):  # one lock order (PostgreSQL)
         found = reader.first(_ENDPOINT, {"endpoint_id": endpoint_id})
         if found is not None:
-            endpoints[endpoint_id] = _EndpointState(found.status, found.failing_since, found.last_success_at)
+            endpoints[endpoint_id] = _EndpointState(
+                found.status, found.failing_since, found.last_success_at, read_status=found.status
+            )
     kept = sorted((o for o in outcomes if o.row.endpoint_id in endpoints), key=lambda o: o.at)
     if not kept:
         return []
@@ -337,7 +346,9 @@ def record_sync(
                     disabled_reason=endpoint.disabled_reason,
                     disabled_at=endpoint.disabled_at,
                 )
-            _ENDPOINT_STATE.execute(reader, {**state, "endpoint_id": endpoint_id})
+            _ENDPOINT_STATE.execute(
+                reader, {**state, "endpoint_id": endpoint_id, "read_status": endpoint.read_status}
+            )
     return disabled
 
 
