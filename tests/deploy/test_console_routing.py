@@ -22,7 +22,8 @@ from voc_platform.http import content_security_policy, origin_of
 
 Object = dict[str, Any]
 CONSOLE = manifests.ROOT / "services" / "feedback" / "src" / "voc_feedback" / "dashboard"
-CALL = re.compile(r"""(?:session\.api|post)\("(feedback|notify|actions)",\s*(`[^`]*`|"[^"]*")""")
+# session.api, and the wrappers around it: admin.js's request() and its post() helper.
+CALL = re.compile(r"""(?:session\.api|request|post)\("(feedback|notify|actions)",\s*(`[^`]*`|"[^"]*")""")
 
 
 def console_calls() -> set[tuple[str, str]]:

@@ -12,7 +12,7 @@ from typing import Any
 from standardwebhooks.webhooks import Webhook
 
 from tests.notify.conftest import new_alert
-from tests.notify.test_webhooks import hooks, receiver  # noqa: F401 (the fixture)
+from tests.notify.test_webhooks import hooks
 from tests.support.webhook_receiver import WebhookReceiver
 from voc.events.v1 import events_pb2
 from voc_notify import views
@@ -50,7 +50,7 @@ async def shown(db: Database, alert_id: str) -> dict[str, Any]:
 
 async def test_a_correction_updates_the_alert_tells_the_app_and_goes_out_as_a_webhook(
     notify_db: Database,
-    receiver: WebhookReceiver,  # noqa: F811
+    webhook_receiver: WebhookReceiver,
 ) -> None:
     created = await new_alert(notify_db, "fb-corr-1", now=time.time())
     assert created is not None
@@ -60,7 +60,7 @@ async def test_a_correction_updates_the_alert_tells_the_app_and_goes_out_as_a_we
     broker.register(listener)
     consumer = CorrectionConsumer(notify_db, broker)
     async with hooks(notify_db) as h:
-        endpoint = await h.register(receiver.url("/corr"), events=["feedback.corrected"])
+        endpoint = await h.register(webhook_receiver.url("/corr"), events=["feedback.corrected"])
         now = time.time()
         event = corrected("fb-corr-1", at=now, category="wait_time")
         for _ in range(2):  # a redelivery: nothing more
@@ -85,7 +85,7 @@ async def test_a_correction_updates_the_alert_tells_the_app_and_goes_out_as_a_we
 
         assert [d.event_type for d in await h.deliveries(endpoint["id"])] == ["feedback.corrected"] * 2
         await h.send_due()
-        arrived = receiver.wait_for(2, "/corr")
+        arrived = webhook_receiver.wait_for(2, "/corr")
         bodies = [Webhook(endpoint["secret"]).verify(a.body, a.headers) for a in arrived]
         first = next(b for b in bodies if b["data"]["category"] == "wait_time")
         assert first["type"] == "feedback.corrected"
