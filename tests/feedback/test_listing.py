@@ -124,6 +124,7 @@ def test_csv_export(feedback_service: FeedbackService, seeded: dict[str, Any]) -
     by_id = {r["id"]: r for r in rows}
     assert by_id[seeded["ids"][0]]["text"] == "직원이 너무 불친절했어요"
     assert by_id[seeded["ids"][0]]["category"] == "staff_attitude"
+    assert by_id[seeded["ids"][0]]["priority"] == ""  # not alerted yet (info once alerted: FYI)
     # A cell a spreadsheet would run as a formula is defused.
     assert by_id[seeded["ids"][3]]["text"].startswith("'=HYPERLINK")
 

@@ -130,6 +130,7 @@ CSV_COLUMNS = (
     "revisit_intent",
     "touchpoint",
     "status",
+    "priority",  # the alert's plan priority: info is FYI (praise), no case
     "customer_id",
     "reopens_id",
     "text",
@@ -173,6 +174,7 @@ def _csv_values(r: Feedback) -> tuple[Any, ...]:
         r.revisit_intent,
         r.touchpoint,
         r.status,
+        r.priority,
         r.customer_id,
         r.reopens_id,
         r.text,
