@@ -87,12 +87,16 @@
   }
   // Read once a sign-in; a refusal (403: a role without the directory) is final, a failure is
   // asked again with the next case.
+  // An answer that comes after a sign-out (or another sign-in) is dropped: it is the last
+  // reader's directory.
   function readStaff() {
     if (!staffRead) {
-      staffRead = session.api("notify", "/v1/admin/staff").then((answer) => {
+      const reading = session.api("notify", "/v1/admin/staff").then((answer) => {
+        if (staffRead !== reading) return;
         if (answer.ok) staffById = Object.fromEntries(answer.body.staff.map((s) => [s.id, s]));
         else if (answer.status !== 403) staffRead = null;
-      }, () => { staffRead = null; });
+      }, () => { if (staffRead === reading) staffRead = null; });
+      staffRead = reading;
     }
     return staffRead;
   }
