@@ -142,7 +142,6 @@ def test_the_follow_up_pages_pass_axe(browser: Browser, running_system: RunningS
                 token="made-up",
                 language=language,
                 store_name="강남역점",
-                category="wait_time",
                 error="별점을 골라 주세요." if language == "ko" else "",
             )
         )

@@ -18,6 +18,7 @@ from grpc import aio
 from tests.feedback.conftest import INTERNAL_TOKEN, FeedbackService, problem, run_async, wait_until
 from voc.events.v1 import events_pb2
 from voc.feedback.v1 import feedback_pb2, feedback_pb2_grpc
+from voc_feedback import cases
 
 STORE = "loop-store"
 
@@ -46,6 +47,8 @@ def alert_lifecycle(
     resolve_after: float,
     escalate: bool = False,
     store: str = STORE,
+    priority: str = "",
+    outcome: str = "compensated",
 ) -> None:
     """Notify's events for one alert, timed relative to the item's receipt."""
     base = datetime.fromisoformat(service.get(feedback_id)["received_at"]).timestamp()
@@ -54,7 +57,11 @@ def alert_lifecycle(
     service.publish(
         "voc.alert.created",
         events_pb2.AlertCreated(
-            alert_id=alert_id, feedback_id=feedback_id, store_id=store, created_at_ms=ms(0.2)
+            alert_id=alert_id,
+            feedback_id=feedback_id,
+            store_id=store,
+            created_at_ms=ms(0.2),
+            priority=priority,
         ),
         f"{alert_id}-created",
     )
@@ -79,7 +86,7 @@ def alert_lifecycle(
             alert_id=alert_id,
             feedback_id=feedback_id,
             staff_id="staff-1",
-            outcome="compensated",
+            outcome=outcome,
             note="음료 제공",
             resolved_at_ms=ms(resolve_after),
         ),
@@ -136,9 +143,60 @@ def test_case_lifecycle_and_happy_follow_up(feedback_service: FeedbackService, k
     item = feedback_service.get(feedback_id)
     assert item["status"] == "followed_up" and item["follow_up"]["satisfied"] is True
     assert item["follow_up"]["url"] is None  # one-time
+    # A happy answer's words and visit intent are on the case too (they were kept only when unhappy).
+    answered = next(t for t in item["timeline"] if t["kind"] == "followed_up")["detail"]
+    assert (answered["comment"], answered["revisit_intent"], answered["csat"]) == (
+        "빠르게 해결해 주셔서 감사해요",
+        True,
+        5,
+    )
     # Used once: the page and a second answer are gone.
     assert httpx.get(f"{feedback_service.url}/f/{token}").status_code == 410
     problem(httpx.post(f"{feedback_service.url}/f/{token}", json={"csat": 1}), 410)
+
+
+def test_an_english_customer_reads_the_page_in_english_and_never_our_category(
+    feedback_service: FeedbackService, key: dict[str, Any]
+) -> None:
+    """The survey speaks of what the customer told the store, not of how we filed it ("about
+    'Staff attitude'" for a wait); once answered, the closed page speaks the customer's language
+    (it fell back to Korean)."""
+    feedback_id = submit(
+        feedback_service, key, "We waited forty minutes and nobody came.", ratings={"csat": 1}
+    )
+    alert_lifecycle(feedback_service, feedback_id, ack_after=30, resolve_after=600)
+    token = follow_up_token(feedback_service, feedback_id)
+    page = httpx.get(f"{feedback_service.url}/f/{token}")
+    assert 'lang="en"' in page.text and "We acted on what you told 루프점. Please tell us" in page.text
+    label = feedback_service.get(feedback_id)["classification"]["category"]
+    assert "about" not in page.text and label not in page.text.lower()
+    assert httpx.post(f"{feedback_service.url}/f/{token}", json={"csat": 4}).status_code == 200
+    closed = httpx.get(f"{feedback_service.url}/f/{token}")
+    assert closed.status_code == 410 and 'lang="en"' in closed.text
+    assert "This survey was already answered or has expired." in closed.text
+
+
+def test_praise_and_a_case_needing_no_action_ask_the_customer_nothing(
+    feedback_service: FeedbackService, key: dict[str, Any]
+) -> None:
+    """A follow-up asks "was it put right?": praise (an info plan) had nothing to put right, and a
+    case resolved as no action needed (a test entry, a duplicate) asks nothing either; the case
+    says so. (The walk-through's customer got "was your praise matter dealt with?".)"""
+    praise = submit(feedback_service, key, "직원분들이 너무 친절했어요!", ratings={"csat": 5})
+    alert_lifecycle(
+        feedback_service, praise, ack_after=30, resolve_after=60, priority="info", outcome="resolved"
+    )
+    test_entry = submit(feedback_service, key, "asdf 테스트", ratings={"csat": 3})
+    alert_lifecycle(feedback_service, test_entry, ack_after=30, resolve_after=60, outcome="no_action_needed")
+    for feedback_id, reason in ((praise, cases.NO_FOLLOW_UP_FYI), (test_entry, cases.NO_FOLLOW_UP_NO_ACTION)):
+        item = feedback_service.get(feedback_id)
+        (step,) = [t for t in item["timeline"] if t["kind"].startswith("follow_up_")]
+        assert step["kind"] == "follow_up_not_requested" and step["detail"]["reason"] == reason
+        assert step["detail"]["note"] == f"follow-up not asked: {reason}"
+        assert item["follow_up"] is None
+        assert not feedback_service.scalar(
+            "SELECT count(*) FROM follow_ups WHERE feedback_id = :f", f=feedback_id
+        )
 
 
 def test_unhappy_follow_up_reopens_with_a_linked_item(

@@ -263,7 +263,23 @@ async def record_case_event(
     if step.recorded and step.open_follow_up and follow_up is not None:
         row = await session.get(Feedback, event.feedback_id)
         assert row is not None  # locked above
-        await open_follow_up(session, row=row, links=follow_up, at=event.at)
+        if (unasked := no_follow_up_reason(row, event)) is not None:
+            session.add(
+                TimelineEntry(
+                    feedback_id=row.id,
+                    at=event.at,
+                    kind="follow_up_not_requested",
+                    actor="feedback",
+                    detail={
+                        "outcome": "not_requested",
+                        "reason": unasked,
+                        "note": f"follow-up not asked: {unasked}",
+                    },
+                    event_id=None,
+                )
+            )
+        else:
+            await open_follow_up(session, row=row, links=follow_up, at=event.at)
     if step.recorded and event.status in ("resolved", "followed_up") and step.reopens_id:
         await record_case_event(session, event.on_reopened_case(step.reopens_id))
     return step.status
@@ -280,6 +296,21 @@ def _case_event_in(session: Session, event: CaseEvent, check_follow_up: bool) ->
     for held in [o for o in session.identity_map.values() if isinstance(o, Feedback)]:
         session.refresh(held)
     return step
+
+
+#: Why a resolved case asks its customer nothing (the timeline says it in these words).
+NO_FOLLOW_UP_FYI = "praise is shared with the team, there was nothing to put right"
+NO_FOLLOW_UP_NO_ACTION = "resolved as no action needed"
+
+
+def no_follow_up_reason(row: Feedback, resolution: CaseEvent) -> str | None:
+    """A follow-up asks "was it put right?": not of praise (an FYI plan) nor of a case resolved
+    as needing no action (a test entry, a duplicate). None: ask."""
+    if is_fyi(row.priority):
+        return NO_FOLLOW_UP_FYI
+    if resolution.detail.get("outcome") == "no_action_needed":
+        return NO_FOLLOW_UP_NO_ACTION
+    return None
 
 
 async def open_follow_up(

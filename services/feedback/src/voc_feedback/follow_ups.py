@@ -43,6 +43,14 @@ async def follow_up_of(session: AsyncSession, *, feedback_id: str) -> FollowUp |
     return follow
 
 
+async def asked_language(session: AsyncSession, *, token: str, secret: str) -> str:
+    """The language a link's customer was asked in, also once it is used or expired (its
+    closed page speaks it); "ko" for a link that is not ours."""
+    follow_up_id = verify_follow_up_token(token, secret=secret)
+    follow = await session.get(FollowUp, follow_up_id) if follow_up_id else None
+    return follow.language if follow is not None else "ko"
+
+
 async def get_follow_up(session: AsyncSession, *, token: str, secret: str) -> tuple[FollowUp, Feedback]:
     """The follow-up behind a token and its case: `NotFound` for a bad signature, `Gone` once
     used or expired."""
@@ -74,6 +82,8 @@ async def answer_follow_up(
     detail: dict[str, Any] = {"follow_up_id": follow.id, "csat": answer.csat, "satisfied": follow.satisfied}
     if answer.revisit_intent is not None:
         detail["revisit_intent"] = answer.revisit_intent
+    if answer.comment:  # on the case whatever the score (masked for readers without customer records)
+        detail["comment"] = answer.comment
     event_id = f"follow-up-answered:{follow.id}"
     await record_case_event(session, CaseEvent(row.id, "followed_up", now, "customer", detail, event_id))
     if answer.csat <= UNHAPPY_CSAT_MAX:

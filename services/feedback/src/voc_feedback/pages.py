@@ -6,8 +6,6 @@ from __future__ import annotations
 from html import escape
 from urllib.parse import quote
 
-from voc_platform import taxonomy
-
 SCALE = {
     "ko": ("매우 불만족", "불만족", "보통", "만족", "매우 만족"),
     "en": ("Very unhappy", "Unhappy", "Neutral", "Happy", "Very happy"),
@@ -15,7 +13,8 @@ SCALE = {
 TEXT: dict[str, dict[str, str]] = {
     "ko": {
         "title": "방문은 어떠셨나요?",
-        "intro": "{store}에서 말씀해 주신 '{category}' 건을 처리했습니다. 해결이 잘 되었는지 알려 주세요.",
+        # Never how we filed it: a customer reads "'칭찬' 건을 처리했습니다" as a form letter.
+        "intro": "{store}에 남겨 주신 말씀을 살펴 조치했습니다. 잘 해결되었는지 알려 주세요.",
         "csat": "처리 결과에 얼마나 만족하시나요?",
         "revisit": "다시 방문하실 의향이 있으신가요?",
         "yes": "예",
@@ -32,9 +31,7 @@ TEXT: dict[str, dict[str, str]] = {
     },
     "en": {
         "title": "How did we do?",
-        "intro": (
-            "We acted on what you told {store} about '{category}'. Please tell us whether it was put right."
-        ),
+        "intro": "We acted on what you told {store}. Please tell us whether it was put right.",
         "csat": "How satisfied are you with how it was handled?",
         "revisit": "Would you visit us again?",
         "yes": "Yes",
@@ -83,7 +80,6 @@ def follow_up_form(
     token: str,
     language: str,
     store_name: str,
-    category: str,
     error: str = "",
     comment: str = "",
     revisit: bool | None = None,
@@ -94,7 +90,7 @@ def follow_up_form(
     t = _texts(language)
     other = "en" if language == "ko" else "ko"
     store = store_name or ("매장" if language == "ko" else "our store")
-    intro = t["intro"].format(store=escape(store), category=escape(taxonomy.label(category, language)))
+    intro = t["intro"].format(store=escape(store))
     scale = "".join(
         f'<label><input type="radio" name="csat" value="{i}" required>{i}<br>{escape(word)}</label>'
         for i, word in enumerate(SCALE[language], start=1)

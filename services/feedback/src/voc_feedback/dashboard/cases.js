@@ -33,6 +33,7 @@
     failed: "follow-up by {channel} failed: {reason}",
     not_sent: "follow-up not sent: {reason}",
     held: "follow-up held: {reason}",
+    not_requested: "follow-up not asked: {reason}",  // feedback's own (cases.no_follow_up_reason)
   };
   // notify's reasons, whole or as the start of a longer one: [its English, the label's key].
   const FOLLOW_UP_REASONS = [
@@ -47,6 +48,8 @@
     ["the worker stopped while sending; not sent again (at most one message per case)", "cut_off"],
     ["the customer has not consented to contact (contact_consent false)", "no_consent"],  // before 2026-12-07
     ["gave up, the link expires before another attempt", "gave_up"],
+    ["praise is shared with the team, there was nothing to put right", "fyi"],
+    ["resolved as no action needed", "no_action"],
   ];
   const FOLLOW_UP_ON_LATEST = "asked once for the alert, with its latest feedback";
   function reasonText(reason) {
@@ -210,7 +213,9 @@
       const outcome = detail.outcome && !step.kind.startsWith("follow_up_") ? label("outcomes", detail.outcome) : null;
       const said = [outcome, stepNote(step, detail), detail.comment,
         detail.follow_up ? followUpNote(detail.follow_up) : null,
-        detail.csat !== undefined ? `CSAT ${detail.csat}` : null].filter(Boolean);
+        detail.csat !== undefined ? `CSAT ${detail.csat}` : null,
+        typeof detail.revisit_intent === "boolean" ? t(detail.revisit_intent ? "revisit_yes" : "revisit_no") : null,
+      ].filter(Boolean);
       steps.append(el("li", {"data-kind": step.kind},
         [when(step.at, item.store_id), label("timeline_kinds", step.kind), actorText(step.actor), ...said]
           .filter(Boolean).join(" · ")));

@@ -16,7 +16,7 @@ from pydantic import ValidationError
 from voc_feedback import pages
 from voc_feedback.deps import FollowUpLinksDep
 from voc_feedback.follow_up_links import FollowUpLinks
-from voc_feedback.follow_ups import answer_follow_up, get_follow_up
+from voc_feedback.follow_ups import answer_follow_up, asked_language, get_follow_up
 from voc_feedback.schemas import FollowUpAnswer
 from voc_feedback.stores import store_names
 from voc_platform.db import Database
@@ -42,15 +42,15 @@ async def follow_up_page(
     try:
         follow, row = await get_follow_up(session, token=token, secret=links.secret)
     except DomainError as closed:
+        asked = await asked_language(session, token=token, secret=links.secret)
         return HTMLResponse(
-            pages.follow_up_closed(closed.status, pages.language_of(lang)), status_code=closed.status
+            pages.follow_up_closed(closed.status, pages.language_of(lang, default=asked)),
+            status_code=closed.status,
         )
     language = pages.language_of(lang, default=follow.language)
     names = await store_names(session)
     return HTMLResponse(
-        pages.follow_up_form(
-            token=token, language=language, store_name=names.get(row.store_id, ""), category=row.category
-        )
+        pages.follow_up_form(token=token, language=language, store_name=names.get(row.store_id, ""))
     )
 
 
@@ -153,7 +153,6 @@ async def _form_again(
         token=token,
         language=submitted.language,
         store_name=names.get(row.store_id, ""),
-        category=row.category,
         error=pages.TEXT[submitted.language]["invalid"],
         comment=submitted.comment,
         revisit=submitted.revisit,
