@@ -692,6 +692,20 @@ async def test_webhook_work_yields_to_pages_while_the_loop_runs_late(
         assert [d.event_type for d in await h.deliveries(endpoint["id"])][-1] == "customer.erased"
 
 
+def test_a_chat_message_says_the_customer_s_no_but_not_a_flag_that_is_false() -> None:
+    """follow_up.answered lost `satisfied: false`, the most important fact in it (the walk-through)."""
+    body = {
+        "type": "follow_up.answered",
+        "timestamp": "2026-12-07T11:00:00Z",
+        "data": {"feedback_id": "fb-1", "csat": 1, "satisfied": False, "revisit_intent": False, "vip": False},
+    }
+    lines = formats.slack(body)["blocks"][1]["text"]["text"]
+    assert "*satisfied*: no" in lines and "*revisit_intent*: no" in lines and "vip" not in lines
+    (card,) = [a["content"] for a in formats.teams(body)["attachments"]]
+    facts = {f["title"]: f["value"] for f in card["body"][1]["facts"]}
+    assert (facts["satisfied"], facts["revisit_intent"], "vip" in facts) == ("no", "no", False)
+
+
 def test_the_catalog_covers_every_type_and_masks_what_identifies() -> None:
     mapped = {route.type for routes in ROUTES.values() for route in routes}
     # a chat message (slack, teams) is titled in words for every type, not with the raw type
@@ -764,8 +778,10 @@ def test_the_catalog_covers_every_type_and_masks_what_identifies() -> None:
     ],
 )
 def test_with_no_allowlist_only_https_to_public_addresses(url: str, why: str) -> None:
-    with pytest.raises(UrlRefused, match=why):
+    with pytest.raises(UrlRefused, match=why) as refused:
         WebhookTargets(()).parse(url)
+    if why in ("private", "localhost"):  # says how to allow one for a local test
+        assert "VOC_WEBHOOK_ALLOWED_HOSTS" in str(refused.value)
 
 
 def test_a_refusal_reads_in_a_urls_words() -> None:

@@ -27,12 +27,20 @@ _TITLES: Final = {
 _CARD_COLOURS: Final = {"urgent": "Attention", "normal": "Warning", "info": "Good"}
 
 
+#: The customer's answers (`follow_up.answered`): a "no" is news, said like a "yes".
+_ANSWERS: Final = frozenset({"satisfied", "revisit_intent"})
+
+
 def _facts(data: dict[str, Any], prefix: str = "") -> list[tuple[str, str]]:
     """The payload flattened to (name, value) lines, in order; what says nothing (empty, null,
-    false: "degraded: " on every alert) is left out of a message people read."""
+    a flag that is false: "vip: False" on every alert) is left out of a message people read,
+    but not a customer's "no"."""
     found: list[tuple[str, str]] = []
     for key, value in data.items():
         name = f"{prefix}{key}"
+        if value is False and key in _ANSWERS:
+            found.append((name, "no"))
+            continue
         if value is None or value is False or value == "" or value == [] or value == {}:
             continue
         if isinstance(value, dict):

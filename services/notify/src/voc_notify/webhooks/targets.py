@@ -104,9 +104,14 @@ class WebhookTargets:
         address = _ip(parsed.host)
         listed = self.allowlist is not None and self.allowlist.allows(url)
         if address is not None and not is_public(address) and not listed:
-            raise UrlRefused(f"{parsed.host} is a private, loopback or link-local address")
+            raise UrlRefused(
+                f"{parsed.host} is a private, loopback or link-local address "
+                f"(list host:port in VOC_WEBHOOK_ALLOWED_HOSTS to allow it)"
+            )
         if parsed.host == "localhost" and not listed:
-            raise UrlRefused("localhost is not a public host")
+            raise UrlRefused(
+                "localhost is not a public host (list it in VOC_WEBHOOK_ALLOWED_HOSTS to allow it)"
+            )
         if self.allowlist is not None:
             try:
                 return self.allowlist.parse(url)  # also: plain http only for listed loopback hosts
