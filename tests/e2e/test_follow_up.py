@@ -207,6 +207,7 @@ def test_resolved_case_mails_the_link_and_an_unhappy_answer_pages_again(
     ]
     assert heard["type"] == "follow_up.sent" and heard["data"]["channel"] == "email"
     assert heard["data"]["recipient"] == "k***@example.com" and address not in str(heard)
+    assert "at_ms" not in heard["data"] and heard["data"]["at"].endswith("Z")  # ISO, as every *_at
 
     # The link works: the page opens, and an unhappy answer reopens the case and pages again.
     page = httpx.get(link.group(0))

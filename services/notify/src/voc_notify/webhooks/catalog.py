@@ -74,7 +74,7 @@ def iso(ms: int) -> str:
 
 
 def data_of(message: Message, *, drop: frozenset[str] = frozenset()) -> dict[str, Any]:
-    """A message's fields as JSON: `*_at_ms` as ISO 8601 `*_at`, nested messages as objects,
+    """A message's fields as JSON: `*_at_ms` (and `at_ms`) as ISO 8601 `*_at`, nested messages as objects,
     unset optional fields, empty strings and zero times left out, free text dropped, identifiers masked."""
     out: dict[str, Any] = {}
     for fd in message.DESCRIPTOR.fields:
@@ -95,7 +95,7 @@ def data_of(message: Message, *, drop: frozenset[str] = frozenset()) -> dict[str
                 continue
             if name in _MASKED:
                 value = _MASKED[name](value)
-        if name.endswith("_at_ms") and isinstance(value, int):
+        if (name == "at_ms" or name.endswith("_at_ms")) and isinstance(value, int):
             if value:  # 0: not given
                 out[name[: -len("_ms")]] = iso(value)
             continue
