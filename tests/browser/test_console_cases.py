@@ -137,3 +137,56 @@ def test_a_case_says_who_and_when_with_the_zone_and_praise_is_no_open_case(
         assert not errors, errors
     finally:
         page.close()
+
+
+def test_a_reopened_case_and_the_answer_that_reopened_it_open_each_other(
+    running_system: RunningSystem, browser: Browser
+) -> None:
+    """The walk-through found the customer's unhappy answer only on a separate case with no way
+    there: the original's "reopened" step opens it, and it opens the original."""
+    original = post_feedback(
+        running_system,
+        {
+            "store_id": "store-gangnam",
+            "channel": "app",
+            "text": f"국이 식어서 나왔어요 {uuid.uuid4().hex[:6]}",
+            "ratings": {"csat": 1},
+        },
+    )
+    headers = login(running_system, LEAD)
+    alert = wait_for(lambda: alert_of(running_system, headers, original), timeout=30)
+    notify = running_system.url("notify")
+    resolved = httpx.post(
+        f"{notify}/v1/alerts/{alert['id']}/resolve",
+        json={"outcome": "resolved", "note": "국 교체"},
+        headers=headers,
+    )
+    assert resolved.status_code == 200, resolved.text
+    url = wait_for(
+        lambda: (feedback_item(running_system, original).get("follow_up") or {}).get("url"), timeout=30
+    )
+    answer = httpx.post(str(url), json={"csat": 1, "comment": "전화 한 통도 없었어요"})
+    assert answer.status_code == 200, answer.text
+    reopening = answer.json()["reopened_feedback_id"]
+
+    page = browser.new_page(viewport=WIDE, locale="ko-KR")
+    errors = watch_page_errors(page)
+    try:
+        sign_in_console(page, running_system, MANAGER)
+        page.click("[data-testid=nav-cases]")
+        row = page.locator(f"[data-testid=case-list] tr[data-id='{original}']")
+        expect(row).to_be_visible(timeout=15_000)
+        row.click()
+        detail = page.locator("[data-testid=case-detail]")
+        expect(detail).to_have_attribute("data-id", original)
+        step = detail.locator(".case-timeline li[data-kind=reopened]")
+        step.get_by_role("button", name="답변 사례 열기").click()
+        expect(detail).to_have_attribute("data-id", reopening)
+        expect(detail.locator(".case-timeline li[data-kind=received]")).to_be_visible()
+        back = detail.locator(".case-timeline li[data-kind=reopens]")
+        expect(back).to_contain_text("후속 설문의 불만족 답변")
+        back.get_by_role("button", name="원래 사례 열기").click()
+        expect(detail).to_have_attribute("data-id", original)
+        assert errors == []
+    finally:
+        page.close()

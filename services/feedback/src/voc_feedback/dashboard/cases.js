@@ -173,6 +173,12 @@
     return cell;
   }
 
+  function caseButton(key, id) {
+    const button = el("button", {type: "button", class: "case-link", "data-opens": id}, t(key));
+    button.addEventListener("click", () => open(id));
+    return button;
+  }
+
   // One case: what was said, how it was classified, the survey, and every step with who and when.
   async function open(id) {
     const [answer] = await Promise.all([session.api("feedback", `/v1/feedback/${encodeURIComponent(id)}`), readStaff()]);
@@ -216,9 +222,17 @@
         detail.csat !== undefined ? `CSAT ${detail.csat}` : null,
         typeof detail.revisit_intent === "boolean" ? t(detail.revisit_intent ? "revisit_yes" : "revisit_no") : null,
       ].filter(Boolean);
-      steps.append(el("li", {"data-kind": step.kind},
+      const line = el("li", {"data-kind": step.kind},
         [when(step.at, item.store_id), label("timeline_kinds", step.kind), actorText(step.actor), ...said]
-          .filter(Boolean).join(" · ")));
+          .filter(Boolean).join(" · "));
+      // A reopening answer is a case of its own (its words, its alert): one press away.
+      if (step.kind === "reopened" && detail.feedback_id) line.append(" ", caseButton("open_reopening", detail.feedback_id));
+      steps.append(line);
+    }
+    if (item.reopens_id) {
+      const reopens = el("li", {"data-kind": "reopens"}, t("reopens"));
+      reopens.append(" ", caseButton("open_original", item.reopens_id));
+      steps.prepend(reopens);
     }
   }
 
