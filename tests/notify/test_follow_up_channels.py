@@ -30,6 +30,17 @@ def mail_to(to: str, *, store: str = "강남역점", language: str = "ko") -> Ma
     return Mail(to=to, subject=text.subject, text=text.text, html=text.html, message_id="follow-up.f1")
 
 
+def test_the_chain_s_name_goes_before_the_store_s() -> None:
+    branded = render(language="ko", store_name="강남역점", url=URL, brand="프론트라인 식당")
+    assert branded.subject.startswith("[프론트라인 식당 강남역점] ")
+    assert "프론트라인 식당 강남역점에 방문해 주셔서" in branded.text and branded.sms.startswith(
+        "[프론트라인 식당 강남역점]"
+    )
+    plain = render(language="en", store_name="강남역점", url=URL)
+    assert plain.subject.startswith("[강남역점] ") and "Thank you for visiting 강남역점." in plain.text
+    assert Settings(VOC_BRAND_NAME="Frontline Kitchen").brand_name == "Frontline Kitchen"  # type: ignore[call-arg]
+
+
 @pytest.fixture(scope="module")
 def tls_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A CA and a certificate for 127.0.0.1 (deploy/tls/make_certs.py)."""

@@ -308,7 +308,7 @@ class FollowUpWorker:
         customer is anonymous or not on record)."""
         email = m.email or points.email
         phone = m.phone or points.phone
-        text = render(language=m.language, store_name=m.store_name, url=m.url)
+        text = render(language=m.language, store_name=m.store_name, url=m.url, brand=self.settings.brand_name)
         if email and self.mail is not None:
             channel, recipient = "email", mask_address(email)
             if (claimed := await self._claim(m, channel=channel, recipient=recipient)) is None:
@@ -334,7 +334,12 @@ class FollowUpWorker:
                     to=number,
                     text=text.sms,
                     template_id=self.settings.sms_template_id,
-                    variables={"store": m.store_name, "question": text.question, "url": m.url},
+                    variables={
+                        "store": m.store_name,
+                        "brand": self.settings.brand_name,
+                        "question": text.question,
+                        "url": m.url,
+                    },
                     message_id=f"follow-up.{m.feedback_id}",
                 )
             )

@@ -97,6 +97,9 @@ class Settings(ServiceSettings):
     smtp_url: str = Field("", validation_alias="VOC_SMTP_URL")
     smtp_password: str = Field("", validation_alias="VOC_SMTP_PASSWORD")
     mail_from: str = Field("", validation_alias="VOC_MAIL_FROM")
+    # The chain's name, before the store's in a follow-up's subject, text and SMS ("[Frontline
+    # 식당 강남역점]"); empty: the store's name alone.
+    brand_name: str = Field("", validation_alias="VOC_BRAND_NAME", max_length=40)
     # A CA bundle for a relay with a private certificate (default: the system's CAs).
     smtp_ca_file: str = Field("", validation_alias="VOC_SMTP_CA_FILE")
     # SMS / KakaoTalk Alimtalk through an HTTP gateway (sms.HttpGateway). Unset URL = no SMS.

@@ -37,9 +37,11 @@ class FollowUpText:
     question: str
 
 
-def render(*, language: str, store_name: str, url: str) -> FollowUpText:
+def render(*, language: str, store_name: str, url: str, brand: str = "") -> FollowUpText:
+    """`brand` (VOC_BRAND_NAME) goes before the store's name: a branch name alone ("강남역점")
+    does not say whose mail it is, and a customer wary of phishing does not answer it."""
     t = _TEXTS["ko" if language == "ko" else "en"]
-    store = " ".join(store_name.split())[:80] or "-"
+    store = " ".join(f"{brand} {store_name}".split())[:80] or "-"
     greeting, question, ask = t["greeting"].format(store=store), t["question"], t["ask"]
     text = f"{greeting}\n\n{question}\n{ask}\n\n{url}\n\n-- \n{t['footer']}\n"
     lang = "ko" if language == "ko" else "en"
