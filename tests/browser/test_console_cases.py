@@ -173,6 +173,10 @@ def test_a_reopened_case_and_the_answer_that_reopened_it_open_each_other(
     errors = watch_page_errors(page)
     try:
         sign_in_console(page, running_system, MANAGER)
+        # The board's recovery rate says how many answers it is of (this one at least).
+        expect(page.locator("[data-testid=tile-recovery] .sub")).to_contain_text(
+            re.compile(r"응답 \d+건 기준")
+        )
         page.click("[data-testid=nav-cases]")
         row = page.locator(f"[data-testid=case-list] tr[data-id='{original}']")
         expect(row).to_be_visible(timeout=15_000)

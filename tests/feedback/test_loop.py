@@ -484,7 +484,7 @@ def test_loop_kpis(feedback_service: FeedbackService) -> None:
     assert loop["sla_breach_rate"] == pytest.approx(1 / 3, abs=0.001)  # only the escalated 900/4000 s case
     assert loop["follow_ups_sent"] == 3 and loop["follow_ups_answered"] == 2
     assert loop["follow_ups_messaged"] == 2 and loop["follow_up_answer_rate"] == 1.0
-    assert loop["recovery_rate"] == 0.5 and loop["reopened"] == 1
+    assert loop["recovery_rate"] == 0.5 and loop["recovery_answers"] == 2 and loop["reopened"] == 1
     # Intake's three yes of four, the happy answer's no, and the unhappy answer's no counted once
     # (on the item it reopened with).
     assert loop["revisit_intent_rate"] == pytest.approx(3 / 6, abs=0.001)

@@ -108,9 +108,14 @@ def times_to_resolve(rows: Iterable[CaseTimes]) -> list[float]:
     return [r.resolved_at - r.received_at for r in rows if is_case(r) and r.resolved_at is not None]
 
 
+def answered_complaints(follow_ups: Iterable[tuple[FollowUp, str]]) -> list[FollowUp]:
+    """The answered follow-ups of complaints (negative feedback): what the recovery rate is of."""
+    return [f for f, sentiment in follow_ups if f.answered_at is not None and sentiment == "negative"]
+
+
 def recovery_rate(follow_ups: Iterable[tuple[FollowUp, str]]) -> float | None:
-    """Of the answered follow-ups of complaints (negative feedback), the share answered satisfied."""
-    complaints = [f for f, sentiment in follow_ups if f.answered_at is not None and sentiment == "negative"]
+    """Of the answered follow-ups of complaints, the share answered satisfied."""
+    complaints = answered_complaints(follow_ups)
     return _ratio(sum(1 for f in complaints if f.satisfied), len(complaints))
 
 
@@ -166,6 +171,7 @@ def loop_kpis(
         "follow_ups_answered": len(answered),
         "follow_up_answer_rate": _ratio(len(answered), messaged),
         "recovery_rate": recovery_rate(answered),
+        "recovery_answers": len(answered_complaints(answered)),  # how many answers the rate is of
         "reopened": sum(1 for f, _ in answered if f.reopened_feedback_id),
         "revisit_intent_rate": _ratio(sum(1 for v in intents if v), len(intents)),
     }

@@ -166,9 +166,10 @@
     }
   }
 
-  function tile(key, value, testid, hint) {
+  function tile(key, value, testid, hint, sub) {
     const node = el("div", hint ? {class: "tile", "data-testid": testid, title: hint} : {class: "tile", "data-testid": testid});
     node.append(el("div", {class: "label"}, t(key)), el("div", {class: "value"}, value));
+    if (sub) node.append(el("div", {class: "sub"}, sub));
     return node;
   }
 
@@ -180,7 +181,9 @@
       tile("nps", num(data.nps.score), "tile-nps"),
       tile("csat", num(data.csat.average), "tile-csat"),
       tile("ack_p50", duration(data.loop.time_to_acknowledge_seconds.p50), "tile-ack"),
-      tile("recovery", pct(data.loop.recovery_rate), "tile-recovery"),
+      // A rate of two answers is not one of two hundred: the tile says how many it is of.
+      tile("recovery", pct(data.loop.recovery_rate), "tile-recovery", undefined,
+        data.loop.recovery_answers ? t("of_answers").replace("{n}", String(data.loop.recovery_answers)) : ""),
       tile("uncertain", num(data.uncertain), "tile-uncertain", t("uncertain_hint")),
     );
   }
