@@ -152,9 +152,10 @@ async def forget_customer(session: AsyncSession, *, customer_id: str, now: float
 
 @dataclass(eq=False)
 class FollowUpWorker:
-    """Sends due follow-up messages; state in the database (leases, attempts), so a restart
-    or a second replica loses and duplicates nothing but a send whose outcome was not yet
-    recorded (sent again when its lease runs out: at least once, with a stable Message-ID)."""
+    """Sends due follow-up messages; state in the database (leases, attempts, the `sending`
+    claim), so a restart or a second replica loses and duplicates nothing. A send cut off before
+    its outcome was recorded is not sent again by e-mail (at most one per case) and is by SMS
+    (the gateway deduplicates): `_settle_interrupted`."""
 
     database: Database
     settings: Settings
