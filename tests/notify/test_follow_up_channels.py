@@ -4,18 +4,21 @@ its absence; SMS/Alimtalk to a gateway emulator that checks requests like a prov
 
 from __future__ import annotations
 
+import asyncio
 import ssl
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import Envelope
 from pydantic import ValidationError
 
 from tests.support.certs import make_certs
 from tests.support.sms_gateway import SmsGateway
 from voc_cli.mail_sink import MailSink
 from voc_cli.supervisor import free_port
-from voc_notify.channels.mail import Mail, MailSender, parse_smtp_url
+from voc_notify.channels.mail import UNCONFIRMED, Mail, MailSender, parse_smtp_url
 from voc_notify.channels.sms import HttpGateway, SmsMessage
 from voc_notify.channels.texts import render
 from voc_notify.settings import Settings
@@ -115,6 +118,49 @@ async def test_no_smtp_server_is_a_transient_failure() -> None:
     )
     result = await sender.send(mail_to("minsu.kim@example.com"))
     assert result.status == "retry" and result.detail.startswith("SMTP server unavailable")
+
+
+class _SlowServer:
+    """An aiosmtpd handler that takes the message and answers its DATA (or its RCPT) only after
+    `delay` seconds: a server that did the work but whose answer never reached us in time."""
+
+    def __init__(self, *, delay: float, slow_rcpt: bool = False) -> None:
+        self.delay, self.slow_rcpt, self.taken = delay, slow_rcpt, 0
+
+    async def handle_RCPT(
+        self, server: object, session: object, envelope: Envelope, address: str, options: object
+    ) -> str:
+        if self.slow_rcpt:
+            await asyncio.sleep(self.delay)
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: object, session: object, envelope: Envelope) -> str:
+        self.taken += 1
+        await asyncio.sleep(self.delay)
+        return "250 OK queued"
+
+
+@pytest.mark.parametrize("slow_rcpt", [False, True], ids=["after-data", "before-data"])
+async def test_an_unconfirmed_message_is_not_sent_again(slow_rcpt: bool) -> None:
+    """A timeout once the body is on its way may leave the message delivered: failed, not retried
+    (a follow-up at most once). A timeout before DATA left nothing there: retried."""
+    handler = _SlowServer(delay=1.5, slow_rcpt=slow_rcpt)
+    controller = Controller(handler, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    try:
+        sender = MailSender(
+            parse_smtp_url(f"smtp://127.0.0.1:{controller.port}"), mail_from="voc@demo.local", timeout=0.5
+        )
+        result = await sender.send(mail_to("minsu.kim@example.com"))
+    finally:
+        controller.stop()
+    if slow_rcpt:
+        assert result.status == "retry" and result.detail.startswith("SMTP server unavailable")
+        assert handler.taken == 0
+    else:
+        assert result.status == "failed" and result.detail.startswith(UNCONFIRMED)
+        assert handler.taken == 1
 
 
 def test_smtp_urls() -> None:

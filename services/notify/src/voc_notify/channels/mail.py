@@ -1,6 +1,9 @@
 """E-mail over real SMTP (aiosmtplib): `VOC_SMTP_URL` parsed once, one message per send,
 the server's answer classified. Recipient-level 5xx and invalid addresses are permanent; a
-server that is down, busy (4xx) or refuses our login is transient (fixing it loses nothing)."""
+server that is down, busy (4xx) or refuses our login is transient (fixing it loses nothing).
+A connection lost or timed out once the message body is on its way is neither: the server may
+have taken it (RFC 5321 §6.1's duplicate problem), and SMTP has no idempotency key, so it is a
+failure that is not retried: a follow-up goes at most once."""
 
 from __future__ import annotations
 
@@ -11,9 +14,12 @@ from dataclasses import dataclass
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import formatdate
+from typing import Final, Literal
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import aiosmtplib
+from aiosmtplib.response import SMTPResponse
+from aiosmtplib.typing import Default
 
 from voc_notify.channels import SendResult
 from voc_platform.masking import mask_text
@@ -82,6 +88,23 @@ def mask_address(address: str) -> str:
     return f"{local[:1]}***@{domain}" if domain else "***"
 
 
+class _Client(aiosmtplib.SMTP):
+    """aiosmtplib's client, noting whether the DATA command began: a lost connection before it
+    left nothing on the server; after it, the message may have been taken."""
+
+    data_began = False
+
+    async def data(
+        self, message: str | bytes, /, *, timeout: float | Literal[Default.token] | None = Default.token
+    ) -> SMTPResponse:
+        self.data_began = True
+        return await super().data(message, timeout=timeout)
+
+
+#: The timeline's reason when the server may have taken a message it never confirmed.
+UNCONFIRMED: Final = "the mail server did not confirm the message; not sent again, so it cannot arrive twice"
+
+
 @dataclass(frozen=True, slots=True)
 class Mail:
     to: str
@@ -121,10 +144,10 @@ class MailSender:
             message = self.build(mail)
         except (ValueError, TypeError) as exc:  # the header registry refuses the address
             return SendResult("failed", f"invalid e-mail address ({type(exc).__name__})")
+        client = _Client(**dataclasses.asdict(self.target), timeout=self.timeout, tls_context=self._tls)
         try:
-            await aiosmtplib.send(
-                message, **dataclasses.asdict(self.target), timeout=self.timeout, tls_context=self._tls
-            )
+            async with client:
+                await client.send_message(message)
         except aiosmtplib.SMTPRecipientsRefused as exc:
             codes = [refused.code for refused in exc.recipients]
             reason = "; ".join(f"{r.code} {r.message}" for r in exc.recipients)
@@ -146,6 +169,8 @@ class MailSender:
                 "failed" if permanent else "retry", _reason("SMTP error", f"{exc.code} {exc.message}")
             )
         except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
+            if client.data_began:
+                return SendResult("failed", f"{UNCONFIRMED} ({type(exc).__name__})")
             return SendResult("retry", f"SMTP server unavailable ({type(exc).__name__})")
         return SendResult("sent", f"accepted by {self.target.hostname}")
 
