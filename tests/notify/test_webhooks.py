@@ -521,7 +521,7 @@ async def test_an_endpoint_failing_for_24_hours_is_disabled(
 async def test_slack_and_teams_endpoints_get_their_shapes_signed(
     notify_db: Database, webhook_receiver: WebhookReceiver
 ) -> None:
-    async with hooks(notify_db) as h:
+    async with hooks(notify_db, public_url="https://voc.example.com") as h:
         slack = await h.register(webhook_receiver.url("/slack"), ["alert.created"], format="slack")
         teams = await h.register(webhook_receiver.url("/teams"), ["alert.created"], format="teams")
         created = await new_alert(notify_db, "fb-chat-1", now=time.time(), the_plan=plan(priority="urgent"))
@@ -530,24 +530,125 @@ async def test_slack_and_teams_endpoints_get_their_shapes_signed(
         webhook_receiver.wait_for(1, "/slack")
         webhook_receiver.wait_for(1, "/teams")
         (message,) = webhook_receiver.verified(slack["secret"], "/slack")
-        assert "New alert (urgent) at Store 1" in message["text"]  # the store's name, not its id
-        assert message["blocks"][0]["type"] == "header"
-        assert created.alert.id in message["blocks"][1]["text"]["text"]
+        # The store (language en, Asia/Seoul) by its name, the category in words, not their ids
+        assert message["text"] == "New alert (urgent): Cleanliness at Store 1"
+        header, section, actions, context = message["blocks"]
+        assert header["type"] == "header" and actions["type"] == "actions"
+        assert actions["elements"][0]["url"] == f"https://voc.example.com/#/alerts/{created.alert.id}"
+        lines = section["text"]["text"]
+        assert lines.startswith("*Category*: Cleanliness\n*Priority*: urgent") and " KST" in lines
+        assert created.alert.id not in lines and f"alert {created.alert.id}" in context["elements"][0]["text"]
         (posted,) = webhook_receiver.verified(teams["secret"], "/teams")
         # A Teams Workflows webhook's message: one Adaptive Card attachment
         assert posted["type"] == "message"
         (attachment,) = posted["attachments"]
         assert attachment["contentType"] == "application/vnd.microsoft.card.adaptive"
         card = attachment["content"]
-        assert (card["type"], card["version"]) == ("AdaptiveCard", "1.4")
+        assert (card["type"], card["version"], card["lang"]) == ("AdaptiveCard", "1.4", "en")
         heading, fact_set, footer = card["body"]
-        assert heading["text"] == "New alert (urgent) at Store 1" and heading["color"] == "Attention"
-        assert footer["text"].startswith("alert.created · ")
+        assert (
+            heading["text"] == "New alert (urgent): Cleanliness at Store 1"
+            and heading["color"] == "Attention"
+        )
+        assert footer["text"].startswith("alert.created · ") and "fb-chat-1" in footer["text"]
+        assert card["actions"] == [
+            {"type": "Action.OpenUrl", "title": "Open in the app", "url": actions["elements"][0]["url"]}
+        ]
         facts = {f["title"]: f["value"] for f in fact_set["facts"]}
-        assert facts["alert_id"] == created.alert.id and facts["feedback_id"] == "fb-chat-1"
+        assert facts["Category"] == "Cleanliness" and facts["Playbook"].endswith(" v1"), facts
         # What says nothing is left out of a message people read ("degraded: " on every alert).
-        assert all(value not in ("", "False", "None") for value in facts.values()), facts
-        assert "degraded" not in facts and "*degraded*" not in message["blocks"][1]["text"]["text"]
+        assert all(value not in ("", "False", "None", "no") for value in facts.values()), facts
+        assert "Missing context" not in facts and "degraded" not in lines
+
+
+async def test_a_chat_channel_hears_a_step_of_a_merged_alert_once(
+    notify_db: Database, webhook_receiver: WebhookReceiver
+) -> None:
+    """An acknowledgement of an alert answering two feedback items is one event per case: a
+    receiver of the standard body gets both, a Slack channel one message."""
+    async with hooks(notify_db) as h:
+        standard = await h.register(webhook_receiver.url("/std"), ["alert.acknowledged"])
+        chat = await h.register(webhook_receiver.url("/chat"), ["alert.acknowledged"], format="slack")
+        first = await new_alert(notify_db, "fb-merge-1", now=time.time(), customer_id="cust-merge")
+        again = await new_alert(notify_db, "fb-merge-2", now=time.time(), customer_id="cust-merge")
+        assert first is not None and again is not None and again.alert.id == first.alert.id
+        async with notify_db.transaction() as s:
+            alert = await s.get(Alert, first.alert.id)
+            assert alert is not None
+            await lifecycle.acknowledge(s, alert=alert, principal=LEAD)
+        await h.send_due()
+        acks = webhook_receiver.wait_for(2, "/std")
+        assert sorted(orjson.loads(r.body)["data"]["feedback_id"] for r in acks) == [
+            "fb-merge-1",
+            "fb-merge-2",
+        ]
+        assert {orjson.loads(r.body)["data"]["store_id"] for r in acks} == {"s1"}  # since the field was added
+        webhook_receiver.wait_for(1, "/chat")
+        assert len(await h.deliveries(chat["id"])) == 1
+        (message,) = webhook_receiver.verified(chat["secret"], "/chat")
+        assert (
+            message["text"] == "Alert acknowledged at Store 1"
+            and "*By*: lead" in message["blocks"][1]["text"]["text"]
+        )
+        assert len(await h.deliveries(standard["id"])) == 2
+
+
+def test_a_chat_message_speaks_the_store_s_language_and_time() -> None:
+    """A Korean store's channel reads Korean: labels, values in words, staff by name, the time in
+    the store's zone, the customer's "no"; Slack's markup characters in a name are escaped."""
+    directory = formats.ChatDirectory(
+        stores={
+            "s1": formats.StoreFacts("강남역점 <!channel>", "Asia/Seoul", "ko"),
+            "s2": formats.StoreFacts("Downtown", "America/New_York", "en"),
+            "s3": formats.StoreFacts("홍대점", "Asia/Seoul", "ko"),
+        },
+        staff={"st-1": "김민수", "st-2": "Jane Doe"},
+        app_url="https://voc.example.com/",
+    )
+    escalated = {
+        "type": "alert.escalated",
+        "timestamp": "2026-12-07T05:03:00.000Z",
+        "data": {"alert_id": "a1", "feedback_id": "fb-1", "store_id": "s1", "level": -1,
+                 "roles": ["store_manager"], "recipient_staff_ids": ["st-1", "st-2"],
+                 "escalated_at": "2026-12-07T05:03:00.000Z"},
+    }  # fmt: skip
+    message = formats.slack(escalated, directory)
+    assert message["text"] == "알림 상향 전달 · 강남역점 <!channel>"  # plain text: shown as is
+    lines = message["blocks"][1]["text"]["text"]
+    assert lines.splitlines() == [
+        "*단계*: 해결 기한 초과",
+        "*역할*: 점장",
+        "*받는 사람*: 김민수, Jane Doe",
+        "*전달*: 2026-12-07 14:03 KST",
+    ]
+    assert message["blocks"][2]["elements"][0] == {
+        "type": "button", "text": {"type": "plain_text", "text": "앱에서 열기"},
+        "url": "https://voc.example.com/#/alerts/a1",
+    }  # fmt: skip
+    answered = {
+        "type": "follow_up.answered",
+        "timestamp": "2026-12-07T11:00:00Z",
+        "data": {"feedback_id": "fb-1", "store_id": "s2", "csat": 1, "satisfied": False,
+                 "revisit_intent": False, "reopened_feedback_id": "fb-2", "vip": False},
+    }  # fmt: skip
+    (card,) = [a["content"] for a in formats.teams(answered, directory)["attachments"]]
+    facts = {f["title"]: f["value"] for f in card["body"][1]["facts"]}
+    assert facts == {"CSAT": "1", "Satisfied": "no", "Would return": "no", "Case reopened": "yes"}
+    assert card["body"][2]["text"] == "follow_up.answered · 2026-12-07 06:00 EST · feedback fb-1"
+    assert "actions" not in card  # no alert to open
+    # An event about no store: the language and zone most stores have.
+    erased = {"type": "customer.erased", "timestamp": "2026-12-07T05:03:00Z",
+              "data": {"customer_id": "c1", "erased_at": "2026-12-07T05:03:00Z"}}  # fmt: skip
+    assert formats.slack(erased, directory)["blocks"][1]["text"]["text"] == "*삭제*: 2026-12-07 14:03 KST"
+    named = dict(escalated, data={**escalated["data"], "level": 1})
+    assert "*매장*" not in formats.slack(named, directory)["blocks"][1]["text"]["text"]
+    assert (
+        "&lt;!channel&gt;"
+        in formats.slack(
+            {"type": "feedback.corrected", "data": {"store_id": "s1", "corrected_by": "<!channel>"}},
+            directory,
+        )["blocks"][1]["text"]["text"]
+    )
 
 
 async def test_a_rotated_secret_signs_from_then_on(
@@ -700,10 +801,10 @@ def test_a_chat_message_says_the_customer_s_no_but_not_a_flag_that_is_false() ->
         "data": {"feedback_id": "fb-1", "csat": 1, "satisfied": False, "revisit_intent": False, "vip": False},
     }
     lines = formats.slack(body)["blocks"][1]["text"]["text"]
-    assert "*satisfied*: no" in lines and "*revisit_intent*: no" in lines and "vip" not in lines
+    assert "*Satisfied*: no" in lines and "*Would return*: no" in lines and "vip" not in lines
     (card,) = [a["content"] for a in formats.teams(body)["attachments"]]
     facts = {f["title"]: f["value"] for f in card["body"][1]["facts"]}
-    assert (facts["satisfied"], facts["revisit_intent"], "vip" in facts) == ("no", "no", False)
+    assert (facts["Satisfied"], facts["Would return"], "vip" in facts) == ("no", "no", False)
 
 
 def test_the_catalog_covers_every_type_and_masks_what_identifies() -> None:

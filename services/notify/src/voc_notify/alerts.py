@@ -346,6 +346,7 @@ def _alert_created(
             created_at_ms=int(now * 1000),
             degraded=list(alert.degraded or []),
             kind=kind,
+            category=alert.category,
         ),
         event_id,
     )

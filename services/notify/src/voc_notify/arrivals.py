@@ -20,16 +20,10 @@ from voc_notify.alerts import NewAlert, create_alert_sync
 from voc_notify.facts import CustomerContext, Plan
 from voc_notify.models import Alert, Store
 from voc_notify.routing import route_sync
+from voc_notify.words import OUTCOME
 from voc_platform.dbsync import Prepared, Reader
 from voc_platform.ids import uuid7
 from voc_platform.taxonomy import label
-
-_OUTCOME = {
-    "ko": {"resolved": "해결됨", "compensated": "보상함", "referred": "이관됨",
-           "no_action_needed": "조치 불필요", "customer_unreachable": "연락 안 됨"},
-    "en": {"resolved": "resolved", "compensated": "compensated", "referred": "referred",
-           "no_action_needed": "no action needed", "customer_unreachable": "unreachable"},
-}  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,7 +97,7 @@ def reasons(arrival: Arrival, language: str, *, now: float | None = None) -> lis
         ended = (
             ("미해결" if ko else "unresolved")
             if arrival.unresolved
-            else _OUTCOME["ko" if ko else "en"].get(last.outcome, last.status or "")
+            else OUTCOME["ko" if ko else "en"].get(last.outcome, last.status or "")
         )
         what = label(last.category, "ko" if ko else "en")
         head = "지난 불만" if ko else "last visit"

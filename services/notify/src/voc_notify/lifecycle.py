@@ -78,7 +78,10 @@ async def acknowledge(
         .values(status="cancelled")
     )
     acknowledged = events_pb2.AlertAcknowledged(
-        alert_id=alert.id, staff_id=principal.staff_id, acknowledged_at_ms=int(now * 1000)
+        alert_id=alert.id,
+        staff_id=principal.staff_id,
+        acknowledged_at_ms=int(now * 1000),
+        store_id=alert.store_id,
     )
     if tells_progress(alert):
         await _tell_cases(session, alert, "voc.alert.acknowledged", acknowledged)
@@ -208,6 +211,7 @@ async def escalate(
         roles=list(timer.roles),
         recipient_staff_ids=[s.id for s in staff],
         escalated_at_ms=int(now * 1000),
+        store_id=alert.store_id,
     )
     await publish(session, [("voc.alert.escalated", escalated, f"escalated:{timer.id}")])
     return alert, staff

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Response
 
-from voc_notify.deps import AuditDep, SecretBoxDep, WebhookSenderDep
+from voc_notify.deps import AuditDep, SecretBoxDep, SettingsDep, WebhookSenderDep
 from voc_notify.schemas import WebhookIn
 from voc_notify.webhooks import catalog, registry
 from voc_platform.http import CallerDep, DatabaseDep, SessionDep, require_admin
@@ -85,7 +85,13 @@ async def webhook_deliveries(
 
 @router.post("/{endpoint_id}/test", responses={404: {}, 409: {}})
 async def test_webhook(
-    endpoint_id: str, database: DatabaseDep, sender: WebhookSenderDep, box: SecretBoxDep
+    endpoint_id: str,
+    database: DatabaseDep,
+    sender: WebhookSenderDep,
+    box: SecretBoxDep,
+    settings: SettingsDep,
 ) -> dict[str, Any]:
     """Send a signed `webhook.test` message now and answer how the receiver took it."""
-    return await registry.send_test(database, endpoint_id=endpoint_id, sender=sender, box=box)
+    return await registry.send_test(
+        database, endpoint_id=endpoint_id, sender=sender, box=box, app_url=str(settings.public_url)
+    )

@@ -42,10 +42,10 @@ from typing import Any, NamedTuple
 from sqlalchemy import bindparam, delete, insert, select, true, update
 
 from voc_notify import metrics
-from voc_notify.models import Store, WebhookAttempt, WebhookDelivery, WebhookEndpoint
+from voc_notify.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from voc_notify.polling import PollingWorker
 from voc_notify.settings import Settings
-from voc_notify.webhooks import enqueue, formats
+from voc_notify.webhooks import enqueue, formats, registry
 from voc_notify.webhooks.sender import Attempt, WebhookSender, signed_headers
 from voc_notify.webhooks.signing import SecretBox
 from voc_notify.webpush import backoff_delay
@@ -66,7 +66,6 @@ PRUNE_EVERY_SECONDS = 3600.0
 
 #: How long a chat message's store names are kept before they are read again.
 STORE_NAMES_SECONDS = 60.0
-_STORE_NAMES = Prepared(select(Store.id, Store.name))
 
 #: What a pass takes when pages still wait after the gate's longest wait (`YieldGate`).
 YIELDING_PASS = 8
@@ -414,9 +413,10 @@ class WebhookDispatcher(PollingWorker):
         self._outcomes: list[tuple[Outcome, asyncio.Future[None]]] = []
         self._recording: asyncio.Task[None] | None = None
         self._pruned_at = 0.0
-        # Store names for chat messages (Slack, Teams), read again at most every STORE_NAMES_SECONDS.
-        self._store_names: dict[str, str] = {}
+        # What chat messages (Slack, Teams) name in words, read again at most every STORE_NAMES_SECONDS.
+        self._directory = formats.ChatDirectory()
         self._names_read_at = -math.inf
+        self._app_url = str(settings.public_url)
         enqueue.on_enqueued(self.wake, self._mark)
 
     async def process_due(self, *, now: float | None = None) -> int:
@@ -459,7 +459,7 @@ class WebhookDispatcher(PollingWorker):
             and now - self._names_read_at >= STORE_NAMES_SECONDS
         ):
             self._names_read_at = now
-            self._store_names = dict(await dbsync.read(self.database, Reader.all, _STORE_NAMES, {}))
+            self._directory = await registry.chat_directory(self.database, app_url=self._app_url)
         for row in taken:
             self._inflight[row.endpoint_id] += 1
             task = asyncio.create_task(self._deliver(row), name=f"webhook {row.id}")
@@ -513,7 +513,7 @@ class WebhookDispatcher(PollingWorker):
         except ValueError as exc:
             attempt = Attempt(None, 0.0, str(exc)[:300], None)
         else:
-            body = formats.render(row.body.encode(), row.format, self._store_names)
+            body = formats.render(row.body.encode(), row.format, self._directory)
             headers = signed_headers(secret, msg_id=row.id, body=body)
             attempt = await self.sender.send(row.url, body=body, headers=headers)
         metrics.webhook_attempted(ok=attempt.ok)

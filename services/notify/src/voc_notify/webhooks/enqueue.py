@@ -28,7 +28,7 @@ from voc_platform.outbox import mark_processed_sync
 log = logging.getLogger(__name__)
 CONSUMER = "notify-webhooks"
 
-_ACTIVE_ENDPOINTS = select(WebhookEndpoint.id, WebhookEndpoint.events).where(
+_ACTIVE_ENDPOINTS = select(WebhookEndpoint.id, WebhookEndpoint.events, WebhookEndpoint.format).where(
     WebhookEndpoint.status == bindparam("status")
 )
 # On PostgreSQL the endpoints read are KEY SHARE locked until the caller commits: an endpoint
@@ -87,8 +87,16 @@ def enqueue_sync(reader: Reader, events: Sequence[tuple[str, Message]], *, now: 
     if not endpoints:
         return 0
     rows: list[dict[str, object]] = []
+    # A step of an alert that answers several feedback items is one event per item (each case
+    # hears it); a chat channel hears it once.
+    told: set[tuple[str, str, str]] = set()
     for route, message in routed:
         wanted = [e.id for e in endpoints if "*" in e.events or route.type in e.events]
+        alert_id = getattr(message, "alert_id", "")
+        if alert_id and route.type != "alert.created":
+            chat = {e.id for e in endpoints if e.format != "standard"}
+            wanted = [e for e in wanted if e not in chat or (e, route.type, alert_id) not in told]
+            told.update((e, route.type, alert_id) for e in wanted if e in chat)
         if not wanted:
             continue
         body = orjson.dumps(route.body(message, now=now)).decode()

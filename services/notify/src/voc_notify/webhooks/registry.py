@@ -12,11 +12,11 @@ import orjson
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from voc_notify.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
+from voc_notify.models import Staff, Store, WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from voc_notify.schemas import WebhookIn
 from voc_notify.webhooks.catalog import TEST_TYPE, iso
 from voc_notify.webhooks.enqueue import message_id
-from voc_notify.webhooks.formats import render
+from voc_notify.webhooks.formats import ChatDirectory, StoreFacts, render
 from voc_notify.webhooks.sender import WebhookSender, signed_headers
 from voc_notify.webhooks.signing import SecretBox, new_secret
 from voc_notify.webhooks.targets import UrlRefused, WebhookTargets
@@ -204,8 +204,20 @@ async def recent_attempts(session: AsyncSession, *, endpoint_id: str, limit: int
     return {"attempts": [fields_of(a, ATTEMPT_FIELDS) for a in rows]}
 
 
+async def chat_directory(database: Database, *, app_url: str) -> ChatDirectory:
+    """What chat messages name in words: every store (name, zone, language) and staff member."""
+    async with database.session() as session:
+        stores = (await session.execute(select(Store.id, Store.name, Store.timezone, Store.language))).all()
+        staff = (await session.execute(select(Staff.id, Staff.name))).all()
+    return ChatDirectory(
+        stores={row.id: StoreFacts(row.name, row.timezone, row.language) for row in stores},
+        staff={row.id: row.name for row in staff},
+        app_url=app_url,
+    )
+
+
 async def send_test(
-    database: Database, *, endpoint_id: str, sender: WebhookSender, box: SecretBox
+    database: Database, *, endpoint_id: str, sender: WebhookSender, box: SecretBox, app_url: str = ""
 ) -> dict[str, Any]:
     """A signed `webhook.test` message sent now, once (whatever the endpoint subscribes to, and
     even when it is disabled: the way to see a fixed receiver answer); the attempt is recorded."""
@@ -220,7 +232,8 @@ async def send_test(
             "data": {"endpoint_id": endpoint_id, "message": "A test message from Frontline VoC."},
         }
     )
-    sent = render(body, endpoint.format)
+    directory = await chat_directory(database, app_url=app_url) if endpoint.format != "standard" else None
+    sent = render(body, endpoint.format, directory)
     try:
         secret = box.open(endpoint.secret)
     except ValueError as exc:

@@ -330,6 +330,7 @@ class AlertCreated(_message.Message):
     CREATED_AT_MS_FIELD_NUMBER: _builtins.int
     DEGRADED_FIELD_NUMBER: _builtins.int
     KIND_FIELD_NUMBER: _builtins.int
+    CATEGORY_FIELD_NUMBER: _builtins.int
     alert_id: _builtins.str
     feedback_id: _builtins.str
     store_id: _builtins.str
@@ -342,6 +343,8 @@ class AlertCreated(_message.Message):
     """feedback (one item; feedback_id set) | pattern (several customers, one category, one store)
     | heads_up (a customer with recent trouble arrived); "" from producers before kinds = feedback.
     """
+    category: _builtins.str
+    """the alert's category (its plan's); "" from producers before it"""
     @_builtins.property
     def recipient_staff_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
     @_builtins.property
@@ -362,10 +365,11 @@ class AlertCreated(_message.Message):
         created_at_ms: _builtins.int = ...,
         degraded: _abc.Iterable[_builtins.str] | None = ...,
         kind: _builtins.str = ...,
+        category: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["alert_id", b"alert_id", "created_at_ms", b"created_at_ms", "customer_id", b"customer_id", "degraded", b"degraded", "feedback_id", b"feedback_id", "kind", b"kind", "playbook_id", b"playbook_id", "playbook_version", b"playbook_version", "priority", b"priority", "recipient_staff_ids", b"recipient_staff_ids", "store_id", b"store_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["alert_id", b"alert_id", "category", b"category", "created_at_ms", b"created_at_ms", "customer_id", b"customer_id", "degraded", b"degraded", "feedback_id", b"feedback_id", "kind", b"kind", "playbook_id", b"playbook_id", "playbook_version", b"playbook_version", "priority", b"priority", "recipient_staff_ids", b"recipient_staff_ids", "store_id", b"store_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -418,10 +422,13 @@ class AlertAcknowledged(_message.Message):
     FEEDBACK_ID_FIELD_NUMBER: _builtins.int
     STAFF_ID_FIELD_NUMBER: _builtins.int
     ACKNOWLEDGED_AT_MS_FIELD_NUMBER: _builtins.int
+    STORE_ID_FIELD_NUMBER: _builtins.int
     alert_id: _builtins.str
     feedback_id: _builtins.str
     staff_id: _builtins.str
     acknowledged_at_ms: _builtins.int
+    store_id: _builtins.str
+    """"" from producers before it"""
     def __init__(
         self,
         *,
@@ -429,10 +436,11 @@ class AlertAcknowledged(_message.Message):
         feedback_id: _builtins.str = ...,
         staff_id: _builtins.str = ...,
         acknowledged_at_ms: _builtins.int = ...,
+        store_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["acknowledged_at_ms", b"acknowledged_at_ms", "alert_id", b"alert_id", "feedback_id", b"feedback_id", "staff_id", b"staff_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["acknowledged_at_ms", b"acknowledged_at_ms", "alert_id", b"alert_id", "feedback_id", b"feedback_id", "staff_id", b"staff_id", "store_id", b"store_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -511,10 +519,13 @@ class AlertEscalated(_message.Message):
     ROLES_FIELD_NUMBER: _builtins.int
     RECIPIENT_STAFF_IDS_FIELD_NUMBER: _builtins.int
     ESCALATED_AT_MS_FIELD_NUMBER: _builtins.int
+    STORE_ID_FIELD_NUMBER: _builtins.int
     alert_id: _builtins.str
     feedback_id: _builtins.str
     level: _builtins.int
     escalated_at_ms: _builtins.int
+    store_id: _builtins.str
+    """"" from producers before it"""
     @_builtins.property
     def roles(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
     @_builtins.property
@@ -528,10 +539,11 @@ class AlertEscalated(_message.Message):
         roles: _abc.Iterable[_builtins.str] | None = ...,
         recipient_staff_ids: _abc.Iterable[_builtins.str] | None = ...,
         escalated_at_ms: _builtins.int = ...,
+        store_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["alert_id", b"alert_id", "escalated_at_ms", b"escalated_at_ms", "feedback_id", b"feedback_id", "level", b"level", "recipient_staff_ids", b"recipient_staff_ids", "roles", b"roles"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["alert_id", b"alert_id", "escalated_at_ms", b"escalated_at_ms", "feedback_id", b"feedback_id", "level", b"level", "recipient_staff_ids", b"recipient_staff_ids", "roles", b"roles", "store_id", b"store_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
