@@ -324,6 +324,20 @@ def test_a_disabled_webhook_is_told_on_the_board_and_enabled_again(
         assert endpoint["disabled_reason"] == reason, endpoint
         listed = httpx.get(f"{notify}/v1/admin/webhooks", headers=admin).json()["webhooks"]
         count = sum(w["status"] == "disabled" for w in listed)
+        # What it misses while disabled is kept, to send once it is fixed.
+        post_feedback(
+            running_system, {"store_id": "store-gangnam", "channel": "app", "text": "대기 시간이 길어요"}
+        )
+
+        def kept() -> dict[str, object] | None:
+            shown = httpx.get(f"{notify}/v1/admin/webhooks/{hook_id}", headers=admin).json()
+            return shown if shown["failed_deliveries"] >= 2 else None
+
+        missed = wait_for(kept, timeout=30)
+        assert (
+            webhook_receiver.wait_for(1, path)
+            and len([r for r in webhook_receiver.received if r.path == path]) == 1
+        )
 
         # The board: how many, each by its description with notify's reason (in English).
         sign_in_console(page, running_system, CX_ADMIN)
@@ -379,9 +393,14 @@ def test_a_disabled_webhook_is_told_on_the_board_and_enabled_again(
         assert box and box["height"] >= 24 and box["width"] >= 24, box
 
         # Enabled again: active in words, no button, its Test focused, the board's notice gone.
+        webhook_receiver.answer(path)  # the receiver is fixed
         enable.click()
         expect(row).to_have_attribute("data-status", "active")
-        expect(status).to_have_text("Active")
+        expect(status.locator(".state")).to_have_text("Active")
+        failed_since = page.evaluate("at => VocConsole.formatTime(at, 'en')", missed["oldest_failed_at"])
+        expect(status.locator(".failed")).to_have_text(
+            f"{missed['failed_deliveries']} failed since {failed_since}"
+        )
         expect(row.locator("button.enable")).to_have_count(0)
         expect(row.locator("button.test")).to_be_focused()
         expect(page.locator("[data-testid=webhook-table] ~ .result")).to_have_text(
@@ -391,6 +410,23 @@ def test_a_disabled_webhook_is_told_on_the_board_and_enabled_again(
         assert (shown["status"], shown["disabled_reason"], shown["disabled_at"]) == ("active", None, None)
         enabled = httpx.get(f"{notify}/v1/audit", params={"action": "webhook.enable"}, headers=admin).json()
         assert any(e["actor"] == "staff:staff-cx" for e in enabled["entries"]), enabled
+        # What failed goes again, once each, under its own webhook-id, when asked (and confirmed).
+        recover = row.locator("button.recover")
+        expect(recover).to_have_text(f"Resend {missed['failed_deliveries']} failed")
+        recover.click()
+        expect(page.locator("[data-testid=confirm] .question")).to_contain_text(description)
+        page.locator("[data-testid=confirm] button.ok").click()
+        expect(page.locator("[data-testid=webhook-table] ~ .result")).to_have_text(
+            f"{missed['failed_deliveries']} events of webhook {description} ({hook_id}) are sent again."
+        )
+        again = webhook_receiver.wait_for(missed["failed_deliveries"], path, ok=True)
+        first = next(r for r in webhook_receiver.received if r.path == path)
+        assert first.webhook_id in {r.webhook_id for r in again}  # the one refused with 410, same id
+        expect(row.locator("button.recover")).to_have_count(0)
+        recovered = httpx.get(
+            f"{notify}/v1/audit", params={"action": "webhook.recover"}, headers=admin
+        ).json()
+        assert any(e["actor"] == "staff:staff-cx" for e in recovered["entries"]), recovered
         page.click("#nav button[data-view=board]")
         expect(page.locator("#board")).to_be_visible()
         expect(notice.locator(f"li[data-id='{hook_id}']")).to_have_count(0)

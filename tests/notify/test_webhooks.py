@@ -18,7 +18,7 @@ import httpx
 import orjson
 import pytest
 from nats.aio.msg import Msg
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from tests.conftest import RunningSystem
@@ -35,14 +35,19 @@ from voc_notify.stream import AlertBroker
 from voc_notify.webhooks import formats, registry
 from voc_notify.webhooks.catalog import EVENT_TYPES, ROUTES, consumed_subjects
 from voc_notify.webhooks.dispatch import YIELDING_PASS, WebhookDispatcher, lease_due_sync
-from voc_notify.webhooks.enqueue import WebhookConsumer, enqueue_sync
+from voc_notify.webhooks.enqueue import (
+    KEEP_WHILE_DISABLED_SECONDS,
+    NOT_SENT_DISABLED,
+    WebhookConsumer,
+    enqueue_sync,
+)
 from voc_notify.webhooks.sender import WebhookSender
 from voc_notify.webhooks.signing import SecretBox
 from voc_notify.webhooks.targets import PublicResolver, UrlRefused, WebhookTargets
 from voc_notify.workers import EscalationWorker
 from voc_platform import dbsync, metrics
 from voc_platform.db import Database
-from voc_platform.errors import NotFound
+from voc_platform.errors import Conflict, NotFound
 from voc_platform.identity import Principal
 from voc_platform.loop_lag import LoopLag, YieldGate
 
@@ -451,11 +456,16 @@ async def test_a_410_disables_the_endpoint_at_once(
         assert state.status == "disabled" and "410" in (state.disabled_reason or "")
         assert {d.status for d in await h.deliveries(endpoint["id"])} == {"failed"}
         assert any("disabled" in r.getMessage() and r.levelno == logging.WARNING for r in caplog.records)
-        # Nothing more is enqueued for it.
+        # Nothing more is sent to it; what it misses is kept, failed, to recover once it is fixed.
         await new_alert(notify_db, "fb-gone-3", now=time.time())
-        assert len(await h.deliveries(endpoint["id"])) == 2
+        await h.send_due()
+        missed = (await h.deliveries(endpoint["id"]))[-1]
+        assert (missed.status, missed.attempts, missed.last_error) == ("failed", 0, NOT_SENT_DISABLED)
+        assert len(webhook_receiver.received) == 2  # the two 410s
+        with pytest.raises(Conflict, match="enable it first"):
+            await registry.recover_endpoint(notify_db, endpoint_id=endpoint["id"], since=0)
         # Fixed, it is enabled again with its secret: what happens from then on reaches it, signed
-        # with the secret the receiver already has; what failed when it was disabled stays failed.
+        # with the secret the receiver already has; what failed stays failed until recovered.
         webhook_receiver.answer("/gone")
         enabled = await registry.enable_endpoint(notify_db, endpoint_id=endpoint["id"])
         assert (enabled["status"], enabled["disabled_reason"], enabled["disabled_at"]) == (
@@ -463,6 +473,8 @@ async def test_a_410_disables_the_endpoint_at_once(
             None,
             None,
         )
+        failed = await h.deliveries(endpoint["id"])
+        assert enabled["failed_deliveries"] == 3 and enabled["oldest_failed_at"] == failed[0].created_at
         assert (await h.endpoint(endpoint["id"])).failing_since is None
         assert await registry.enable_endpoint(notify_db, endpoint_id=endpoint["id"]) == enabled  # idempotent
         await new_alert(notify_db, "fb-gone-4", now=time.time())
@@ -477,9 +489,55 @@ async def test_a_410_disables_the_endpoint_at_once(
             "delivered",
             "failed",
             "failed",
+            "failed",
         ]
+        # Recovered: each failed delivery once more, under its own webhook-id (a receiver that
+        # took one before knows it); the later ones only when `since` leaves out the first.
+        later = await registry.recover_endpoint(
+            notify_db, endpoint_id=endpoint["id"], since=failed[1].created_at
+        )
+        assert later["requeued"] == 2
+        await h.send_due()
+        recovered = await registry.recover_endpoint(notify_db, endpoint_id=endpoint["id"], since=0)
+        assert recovered["requeued"] == 1 and recovered["since"] == "1970-01-01T00:00:00.000Z"
+        await h.send_due()
+        arrived = webhook_receiver.wait_for(4, "/gone", ok=True)
+        assert sorted(
+            r.webhook_id for r in arrived if r.json()["data"]["feedback_id"] != "fb-gone-4"
+        ) == sorted(d.id for d in failed)
+        assert {d.status for d in await h.deliveries(endpoint["id"])} == {"delivered"}
+        assert (await registry.recover_endpoint(notify_db, endpoint_id=endpoint["id"], since=0))[
+            "requeued"
+        ] == 0
         with pytest.raises(NotFound):
             await registry.enable_endpoint(notify_db, endpoint_id="no-such-endpoint")
+
+
+async def test_an_endpoint_left_disabled_stops_keeping_what_it_misses(notify_db: Database) -> None:
+    """What a disabled endpoint misses is kept for a week, not for ever: one abandoned endpoint
+    would otherwise grow by every event of the chain."""
+    async with hooks(notify_db) as h:
+        endpoint = await h.register("http://127.0.0.1:9/abandoned")
+        async with notify_db.transaction() as s:
+            await s.execute(
+                update(WebhookEndpoint)
+                .where(WebhookEndpoint.id == endpoint["id"])
+                .values(
+                    status="disabled",
+                    disabled_reason="test",
+                    disabled_at=time.time() - KEEP_WHILE_DISABLED_SECONDS + 60,
+                )
+            )
+        await new_alert(notify_db, "fb-kept-1", now=time.time())
+        assert [d.status for d in await h.deliveries(endpoint["id"])] == ["failed"]
+        async with notify_db.transaction() as s:
+            await s.execute(
+                update(WebhookEndpoint)
+                .where(WebhookEndpoint.id == endpoint["id"])
+                .values(disabled_at=time.time() - KEEP_WHILE_DISABLED_SECONDS - 60)
+            )
+        await new_alert(notify_db, "fb-kept-2", now=time.time())
+        assert len(await h.deliveries(endpoint["id"])) == 1
 
 
 async def test_an_endpoint_failing_for_24_hours_is_disabled(
@@ -718,6 +776,41 @@ async def test_parallel_rotations_answer_only_secrets_that_sign(
                 except WebhookVerificationError:
                     pass
             assert len(signing) == 1, "the secret in force is one a rotation answered"
+        finally:
+            await client.delete(f"{hooks}/{endpoint_id}")
+
+
+@pytest.mark.parametrize(
+    ("since", "blamed"),
+    [
+        ("2026-12-01T00:00:00", "needs a time zone offset"),
+        ("2999-01-01T00:00:00Z", "is in the future"),
+        ("yesterday", "datetime"),
+    ],
+)
+async def test_recover_refuses_a_time_it_cannot_use(
+    running_system: RunningSystem, webhook_receiver: WebhookReceiver, since: str, blamed: str
+) -> None:
+    """Over HTTP: a `since` without an offset, in the future or not a time is 422 naming
+    `body.since`; an unknown endpoint 404; a good one answers how many were queued."""
+    hooks = f"{running_system.url('notify')}/v1/admin/webhooks"
+    async with httpx.AsyncClient(headers=running_system.admin_headers, timeout=30) as client:
+        created = await client.post(hooks, json={"url": webhook_receiver.url("/recover"), "events": ["*"]})
+        endpoint_id = created.json()["id"]
+        try:
+            refused = await client.post(f"{hooks}/{endpoint_id}/recover", json={"since": since})
+            body = problem(refused, 422)
+            assert body["errors"][0]["field"] == "body.since" and blamed in str(body), body
+            unknown = await client.post(f"{hooks}/no-such/recover", json={"since": "2026-12-01T00:00:00Z"})
+            assert problem(unknown, 404)
+            fine = await client.post(
+                f"{hooks}/{endpoint_id}/recover", json={"since": "2026-12-01T00:00:00+09:00"}
+            )
+            assert fine.status_code == 200 and fine.json() == {
+                "id": endpoint_id,
+                "since": "2026-11-30T15:00:00.000Z",
+                "requeued": 0,
+            }
         finally:
             await client.delete(f"{hooks}/{endpoint_id}")
 

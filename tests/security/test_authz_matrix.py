@@ -482,6 +482,9 @@ TABLE: dict[str, Row] = {
     "notify DELETE /v1/admin/webhooks/{endpoint_id}": cx_only(204, webhook),
     "notify POST /v1/admin/webhooks/{endpoint_id}/rotate-secret": cx_only(200, webhook),
     "notify POST /v1/admin/webhooks/{endpoint_id}/enable": cx_only(200, webhook),
+    "notify POST /v1/admin/webhooks/{endpoint_id}/recover": cx_only(
+        200, lambda s: Call(path=webhook(s).path, json={"since": "2026-01-01T00:00:00Z"})
+    ),
     "notify GET /v1/admin/webhooks/{endpoint_id}/deliveries": cx_only(200, webhook),
     # The test message goes out (to an address nothing answers here): the answer says how it went.
     "notify POST /v1/admin/webhooks/{endpoint_id}/test": cx_only(200, webhook),

@@ -19,6 +19,7 @@ from voc_notify.lifecycle import OUTCOMES
 from voc_notify.webhooks.catalog import EVENT_TYPES
 from voc_platform import taxonomy
 from voc_platform.fields import MAX_RESOLUTION_NOTE_CHARS, DirectoryId, OptionalDirectoryId, Sentiment
+from voc_platform.moments import checked_event_time
 from voc_platform.timezones import known_zone
 
 Role = Literal["staff", "shift_lead", "store_manager", "area_manager", "cx_admin", "analyst"]
@@ -240,6 +241,19 @@ def _event_types(value: list[str]) -> list[str]:
     if unknown:
         raise ValueError(f'unknown event type {unknown[0]!r}; known: {", ".join(EVENT_TYPES)} or "*"')
     return list(dict.fromkeys(value))
+
+
+class WebhookRecoverIn(Strict):
+    """`POST /v1/admin/webhooks/{id}/recover`: send once more what failed since `since`."""
+
+    since: dt.datetime
+
+    @field_validator("since")
+    @classmethod
+    def _since(cls, value: dt.datetime) -> dt.datetime:
+        checked = checked_event_time(value, field="since")
+        assert checked is not None
+        return checked
 
 
 class WebhookIn(Strict):

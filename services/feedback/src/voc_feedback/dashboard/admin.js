@@ -688,7 +688,11 @@
         const which = namedText(w.description || w.url, w.id);
         const enable = w.status === "disabled"
           ? [button("wh_enable", () => enableWebhook(w.id, which), {class: "enable"}), " "] : [];
-        cells(row, [w.url, listCell(w.events.map(eventType)), webhookStatusCell(w), td(...enable,
+        // What failed (and what it missed while disabled) goes again once it is active.
+        const recover = w.status === "active" && w.failed_deliveries > 0
+          ? [button("wh_recover", () => recoverWebhook(w.id, which, w.oldest_failed_at), {class: "recover"}), " "] : [];
+        if (recover.length) recover[0].textContent = t("wh_recover").replace("{count}", w.failed_deliveries);
+        cells(row, [w.url, listCell(w.events.map(eventType)), webhookStatusCell(w), td(...enable, ...recover,
           button("test", () => testWebhook(w.id), {class: "test"}), " ",
           button("rotate", () => rotateWebhook(w.id, which), {class: "rotate"}), " ",
           button("deliveries", () => loadDeliveries(w.id), {class: "history"}), " ",
@@ -706,6 +710,10 @@
     if (w.status === "disabled") {
       cell.append(el("span", {class: "why", lang: "en"}, w.disabled_reason || "—"),
         el("span", {class: "since"}, t("wh_disabled_since").replace("{time}", session.formatTime(w.disabled_at, lang))));
+    }
+    if (w.failed_deliveries > 0) {
+      cell.append(el("span", {class: "failed"}, t("wh_failed").replace("{count}", w.failed_deliveries)
+        .replace("{time}", session.formatTime(w.oldest_failed_at, lang))));
     }
     return cell;
   }
@@ -773,6 +781,17 @@
     await loadWebhooks();
     const test = $("webhook-table").querySelector(`tr[data-id="${CSS.escape(id)}"] button.test`);
     if (test) test.focus();
+  }
+
+  // Every delivery that failed since the oldest one, once more each (notify: POST …/recover,
+  // audited), under its own webhook-id so a receiver that took one before can tell.
+  async function recoverWebhook(id, which, since) {
+    if (!(await confirmed("ask_recover_webhook", which))) return;
+    const answer = await request("notify", `/v1/admin/webhooks/${encodeURIComponent(id)}/recover`,
+      {method: "POST", json: {since: new Date(since * 1000).toISOString()}});
+    say(result($("webhook-table").parentElement), answer,
+      answer.ok ? t("wh_recovered").replace("{count}", answer.body.requeued).replace("{id}", which) : "");
+    await loadWebhooks();
   }
 
   async function deleteWebhook(id, which) {

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Response
 
 from voc_notify.deps import AuditDep, SecretBoxDep, SettingsDep, WebhookSenderDep
-from voc_notify.schemas import WebhookIn
+from voc_notify.schemas import WebhookIn, WebhookRecoverIn
 from voc_notify.webhooks import catalog, registry
 from voc_platform.http import CallerDep, DatabaseDep, SessionDep, require_admin
 
@@ -81,6 +81,17 @@ async def webhook_deliveries(
 ) -> dict[str, Any]:
     """Recent attempts, newest first: status code, latency, error, when."""
     return await registry.recent_attempts(session, endpoint_id=endpoint_id, limit=limit)
+
+
+@router.post("/{endpoint_id}/recover", responses={404: {}, 409: {}})
+async def recover_webhook(
+    endpoint_id: str, body: WebhookRecoverIn, database: DatabaseDep, recorder: RecorderDep
+) -> dict[str, Any]:
+    """Send once more every delivery that failed, of events since `since` (those it missed while
+    disabled too): {id, since, requeued}. 409 while the endpoint is disabled: enable it first."""
+    return await registry.recover_endpoint(
+        database, endpoint_id=endpoint_id, since=body.since.timestamp(), recorder=recorder
+    )
 
 
 @router.post("/{endpoint_id}/test", responses={404: {}, 409: {}})

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Sequence
 import orjson
 from google.protobuf.message import Message
 from nats.aio.msg import Msg
-from sqlalchemy import bindparam, insert, select
+from sqlalchemy import and_, bindparam, insert, or_, select
 
 from voc_notify.models import WebhookDelivery, WebhookEndpoint, processed_table
 from voc_notify.webhooks.catalog import ROUTES, consumed_subjects
@@ -28,8 +28,19 @@ from voc_platform.outbox import mark_processed_sync
 log = logging.getLogger(__name__)
 CONSUMER = "notify-webhooks"
 
-_ACTIVE_ENDPOINTS = select(WebhookEndpoint.id, WebhookEndpoint.events, WebhookEndpoint.format).where(
-    WebhookEndpoint.status == bindparam("status")
+#: How long an endpoint's events are still recorded after it was disabled (as `failed`, "not
+#: sent: the endpoint is disabled"), so that `POST /v1/admin/webhooks/{id}/recover` can send
+#: them once a fixed receiver is enabled again. An endpoint left disabled longer stops growing.
+KEEP_WHILE_DISABLED_SECONDS = 7 * 86400.0
+NOT_SENT_DISABLED = "not sent: the endpoint is disabled (enable it, then recover from this time)"
+
+_ACTIVE_ENDPOINTS = select(
+    WebhookEndpoint.id, WebhookEndpoint.events, WebhookEndpoint.format, WebhookEndpoint.status
+).where(
+    or_(
+        WebhookEndpoint.status == "active",
+        and_(WebhookEndpoint.status == "disabled", WebhookEndpoint.disabled_at >= bindparam("kept_since")),
+    )
 )
 # On PostgreSQL the endpoints read are KEY SHARE locked until the caller commits: an endpoint
 # deleted meanwhile waits for this transaction instead of failing its delivery rows' foreign key
@@ -66,6 +77,14 @@ def wake_dispatchers() -> None:
         wake()
 
 
+def requeued(endpoint_id: str) -> None:
+    """Deliveries of this endpoint were made due again (committed): this process's dispatchers
+    read it on their next pass (others on their next sweep)."""
+    for mark in _markers:
+        mark([endpoint_id])
+    wake_dispatchers()
+
+
 def message_id() -> str:
     """A `webhook-id`: `msg_` and a time-ordered id."""
     return "msg_" + uuid7().replace("-", "")
@@ -73,8 +92,9 @@ def message_id() -> str:
 
 def enqueue_sync(reader: Reader, events: Sequence[tuple[str, Message]], *, now: float) -> int:
     """A pending delivery of each webhook type these (subject, message) events make, for each
-    active endpoint subscribed to it; returns how many. Events of no webhook type cost nothing,
-    and with no endpoint, one indexed read."""
+    active endpoint subscribed to it (a failed one, kept to recover, for an endpoint disabled
+    within `KEEP_WHILE_DISABLED_SECONDS`); returns how many are to be sent. Events of no webhook
+    type cost nothing, and with no endpoint, one indexed read."""
     routed = [
         (route, message)
         for subject, message in events
@@ -83,9 +103,10 @@ def enqueue_sync(reader: Reader, events: Sequence[tuple[str, Message]], *, now: 
     ]
     if not routed:
         return 0
-    endpoints = reader.all(_ACTIVE, {"status": "active"})
+    endpoints = reader.all(_ACTIVE, {"kept_since": now - KEEP_WHILE_DISABLED_SECONDS})
     if not endpoints:
         return 0
+    disabled = {e.id for e in endpoints if e.status != "active"}
     rows: list[dict[str, object]] = []
     # A step of an alert that answers several feedback items is one event per item (each case
     # hears it); a chat channel hears it once.
@@ -106,19 +127,21 @@ def enqueue_sync(reader: Reader, events: Sequence[tuple[str, Message]], *, now: 
                 "endpoint_id": endpoint_id,
                 "event_type": route.type,
                 "body": body,
-                "status": "pending",
+                "status": "failed" if endpoint_id in disabled else "pending",
                 "attempts": 0,
                 "next_attempt_at": now,
                 "created_at": now,
+                "last_error": NOT_SENT_DISABLED if endpoint_id in disabled else None,
             }
             for endpoint_id in wanted
         )
     if rows:
         _INSERT.execute_many(reader, rows)
-        marked = {str(row["endpoint_id"]) for row in rows}
-        for mark in _markers:
-            mark(marked)
-    return len(rows)
+        marked = {str(row["endpoint_id"]) for row in rows} - disabled
+        if marked:
+            for mark in _markers:
+                mark(marked)
+    return sum(1 for row in rows if row["status"] == "pending")
 
 
 class WebhookConsumer:

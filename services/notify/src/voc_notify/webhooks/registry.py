@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from voc_notify.models import Staff, Store, WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from voc_notify.schemas import WebhookIn
 from voc_notify.webhooks.catalog import TEST_TYPE, iso
-from voc_notify.webhooks.enqueue import message_id
+from voc_notify.webhooks.enqueue import message_id, requeued
 from voc_notify.webhooks.formats import ChatDirectory, StoreFacts, render
 from voc_notify.webhooks.sender import WebhookSender, signed_headers
 from voc_notify.webhooks.signing import SecretBox, new_secret
@@ -102,7 +102,7 @@ async def create_endpoint(
                 events=list(spec.events),
                 format=spec.format,
             )
-    return {**fields_of(endpoint, ENDPOINT_FIELDS), "secret": secret}
+    return {**_shown(endpoint, {}), "secret": secret}
 
 
 async def _endpoint(session: AsyncSession, endpoint_id: str) -> WebhookEndpoint:
@@ -112,9 +112,29 @@ async def _endpoint(session: AsyncSession, endpoint_id: str) -> WebhookEndpoint:
     return endpoint
 
 
+async def _failed(session: AsyncSession, endpoint_id: str | None = None) -> dict[str, tuple[int, float]]:
+    """Per endpoint: how many deliveries failed and when the oldest of them was made (what
+    `recover` would send again since then)."""
+    query = (
+        select(WebhookDelivery.endpoint_id, func.count(), func.min(WebhookDelivery.created_at))
+        .where(WebhookDelivery.status == "failed")
+        .group_by(WebhookDelivery.endpoint_id)
+    )
+    if endpoint_id is not None:
+        query = query.where(WebhookDelivery.endpoint_id == endpoint_id)
+    return {row[0]: (int(row[1]), float(row[2])) for row in (await session.execute(query)).all()}
+
+
+def _shown(endpoint: WebhookEndpoint, failed: dict[str, tuple[int, float]]) -> dict[str, Any]:
+    count, oldest = failed.get(endpoint.id, (0, None))
+    return {**fields_of(endpoint, ENDPOINT_FIELDS), "failed_deliveries": count, "oldest_failed_at": oldest}
+
+
 async def list_endpoints(session: AsyncSession) -> list[dict[str, Any]]:
+    """Every endpoint, with how many of its deliveries failed since when (to recover)."""
     rows = await session.scalars(select(WebhookEndpoint).order_by(WebhookEndpoint.created_at))
-    return [fields_of(e, ENDPOINT_FIELDS) for e in rows]
+    failed = await _failed(session)
+    return [_shown(e, failed) for e in rows]
 
 
 async def get_endpoint(session: AsyncSession, *, endpoint_id: str) -> dict[str, Any]:
@@ -126,7 +146,7 @@ async def get_endpoint(session: AsyncSession, *, endpoint_id: str) -> dict[str, 
         .group_by(WebhookDelivery.status)
     )
     by_status = {"pending": 0, "delivered": 0, "failed": 0} | {s: int(n) for s, n in counts.all()}
-    return {**fields_of(endpoint, ENDPOINT_FIELDS), "deliveries": by_status}
+    return {**_shown(endpoint, await _failed(session, endpoint_id)), "deliveries": by_status}
 
 
 async def delete_endpoint(database: Database, *, endpoint_id: str, recorder: Recorder | None = None) -> None:
@@ -144,9 +164,9 @@ async def enable_endpoint(
     database: Database, *, endpoint_id: str, recorder: Recorder | None = None
 ) -> dict[str, Any]:
     """A disabled endpoint active again, its secret and subscriptions kept (a receiver that was
-    fixed need not be given a new secret); its count of failing time starts afresh. Deliveries
-    failed when it was disabled stay failed; what happens from now on reaches it. Enabling an
-    active endpoint changes nothing."""
+    fixed need not be given a new secret); its count of failing time starts afresh. What happens
+    from now on reaches it; what failed, and what it missed while disabled, stays failed until
+    `recover_endpoint` sends it. Enabling an active endpoint changes nothing."""
     async with database.transaction() as session:
         endpoint = await _endpoint(session, endpoint_id)
         if endpoint.status == "disabled":
@@ -154,7 +174,49 @@ async def enable_endpoint(
             endpoint.failing_since = None
             if recorder is not None:
                 await recorder.record(session, "webhook.enable", endpoint_id)
-        return fields_of(endpoint, ENDPOINT_FIELDS)
+        return _shown(endpoint, await _failed(session, endpoint_id))
+
+
+async def recover_endpoint(
+    database: Database,
+    *,
+    endpoint_id: str,
+    since: float,
+    recorder: Recorder | None = None,
+    now: float | None = None,
+) -> dict[str, Any]:
+    """Every delivery of the endpoint that failed, of events since `since`, queued for one more
+    attempt each (with the same `webhook-id`, so a receiver that took one before knows it), as
+    after a receiver was down or the endpoint disabled: what it missed while disabled was kept
+    for this (`enqueue.KEEP_WHILE_DISABLED_SECONDS`). An attempt that fails again is retried
+    only while its event is younger than `VOC_WEBHOOK_DISABLE_AFTER_SECONDS`. The endpoint must
+    be active: Conflict (409) while it is disabled."""
+    now = time.time() if now is None else now
+    async with database.transaction() as session:
+        endpoint = await _endpoint(session, endpoint_id)
+        if endpoint.status != "active":
+            raise Conflict(
+                f"Webhook endpoint {endpoint_id!r} is disabled: enable it first "
+                f"(POST /v1/admin/webhooks/{endpoint_id}/enable), then recover."
+            )
+        changed = await session.execute(
+            update(WebhookDelivery)
+            .where(
+                WebhookDelivery.endpoint_id == endpoint_id,
+                WebhookDelivery.status == "failed",
+                WebhookDelivery.created_at >= since,
+            )
+            .values(status="pending", attempts=0, next_attempt_at=now, last_error=None)
+            .execution_options(synchronize_session=False)
+        )
+        count = int(getattr(changed, "rowcount", 0) or 0)
+        if recorder is not None:
+            await recorder.record(
+                session, "webhook.recover", endpoint_id, since=iso(int(since * 1000)), requeued=count
+            )
+    if count:
+        requeued(endpoint_id)
+    return {"id": endpoint_id, "since": iso(int(since * 1000)), "requeued": count}
 
 
 async def rotate_secret(
