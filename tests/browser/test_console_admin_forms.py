@@ -397,10 +397,7 @@ def test_a_disabled_webhook_is_told_on_the_board_and_enabled_again(
         enable.click()
         expect(row).to_have_attribute("data-status", "active")
         expect(status.locator(".state")).to_have_text("Active")
-        failed_since = page.evaluate("at => VocConsole.formatTime(at, 'en')", missed["oldest_failed_at"])
-        expect(status.locator(".failed")).to_have_text(
-            f"{missed['failed_deliveries']} failed since {failed_since}"
-        )
+        expect(status.locator(".failed")).to_have_text(f"{missed['failed_deliveries']} failed")
         expect(row.locator("button.enable")).to_have_count(0)
         expect(row.locator("button.test")).to_be_focused()
         expect(page.locator("[data-testid=webhook-table] ~ .result")).to_have_text(

@@ -144,13 +144,17 @@ class _SlowServer:
 @pytest.mark.parametrize("slow_rcpt", [False, True], ids=["after-data", "before-data"])
 async def test_an_unconfirmed_message_is_not_sent_again(slow_rcpt: bool) -> None:
     """A timeout once the body is on its way may leave the message delivered: failed, not retried
-    (a follow-up at most once). A timeout before DATA left nothing there: retried."""
+    (a follow-up at most once). A timeout before DATA left nothing there: retried. (The final
+    reply's own timeout is 30 s by default: a server scanning the message answers slowly.)"""
     handler = _SlowServer(delay=1.5, slow_rcpt=slow_rcpt)
     controller = Controller(handler, hostname="127.0.0.1", port=free_port())
     controller.start()
     try:
         sender = MailSender(
-            parse_smtp_url(f"smtp://127.0.0.1:{controller.port}"), mail_from="voc@demo.local", timeout=0.5
+            parse_smtp_url(f"smtp://127.0.0.1:{controller.port}"),
+            mail_from="voc@demo.local",
+            timeout=0.5,
+            data_timeout=0.5,
         )
         result = await sender.send(mail_to("minsu.kim@example.com"))
     finally:
@@ -161,6 +165,16 @@ async def test_an_unconfirmed_message_is_not_sent_again(slow_rcpt: bool) -> None
     else:
         assert result.status == "failed" and result.detail.startswith(UNCONFIRMED)
         assert handler.taken == 1
+    slow_scanner = _SlowServer(delay=1.0)
+    controller = Controller(slow_scanner, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    try:
+        patient = MailSender(
+            parse_smtp_url(f"smtp://127.0.0.1:{controller.port}"), mail_from="voc@demo.local", timeout=0.5
+        )
+        assert (await patient.send(mail_to("minsu.kim@example.com"))).status == "sent"
+    finally:
+        controller.stop()
 
 
 def test_smtp_urls() -> None:

@@ -34,7 +34,13 @@ from voc_notify.settings import Settings
 from voc_notify.stream import AlertBroker
 from voc_notify.webhooks import formats, registry
 from voc_notify.webhooks.catalog import EVENT_TYPES, ROUTES, consumed_subjects
-from voc_notify.webhooks.dispatch import YIELDING_PASS, WebhookDispatcher, lease_due_sync
+from voc_notify.webhooks.dispatch import (
+    MIN_ATTEMPTS,
+    RETRY_CAP_SECONDS,
+    YIELDING_PASS,
+    WebhookDispatcher,
+    lease_due_sync,
+)
 from voc_notify.webhooks.enqueue import (
     KEEP_WHILE_DISABLED_SECONDS,
     NOT_SENT_DISABLED,
@@ -474,7 +480,7 @@ async def test_a_410_disables_the_endpoint_at_once(
             None,
         )
         failed = await h.deliveries(endpoint["id"])
-        assert enabled["failed_deliveries"] == 3 and enabled["oldest_failed_at"] == failed[0].created_at
+        assert enabled["failed_deliveries"] == 3
         assert (await h.endpoint(endpoint["id"])).failing_since is None
         assert await registry.enable_endpoint(notify_db, endpoint_id=endpoint["id"]) == enabled  # idempotent
         await new_alert(notify_db, "fb-gone-4", now=time.time())
@@ -492,7 +498,9 @@ async def test_a_410_disables_the_endpoint_at_once(
             "failed",
         ]
         # Recovered: each failed delivery once more, under its own webhook-id (a receiver that
-        # took one before knows it); the later ones only when `since` leaves out the first.
+        # took one before knows it); the later ones only when `since` leaves out the first. No
+        # sweep from here on: the recovery itself tells this process's dispatcher.
+        h.dispatcher.interval = 3600.0
         later = await registry.recover_endpoint(
             notify_db, endpoint_id=endpoint["id"], since=failed[1].created_at
         )
@@ -538,6 +546,34 @@ async def test_an_endpoint_left_disabled_stops_keeping_what_it_misses(notify_db:
             )
         await new_alert(notify_db, "fb-kept-2", now=time.time())
         assert len(await h.deliveries(endpoint["id"])) == 1
+
+
+async def test_a_recovered_old_delivery_is_retried_not_given_up_at_once(
+    notify_db: Database, webhook_receiver: WebhookReceiver
+) -> None:
+    """A delivery recovered days after its event gets `MIN_ATTEMPTS` before it fails again: a
+    receiver still busy (503, a chat service's 429) does not end a whole recovery at once."""
+    async with hooks(notify_db) as h:
+        endpoint = await h.register(webhook_receiver.url("/busy"))
+        webhook_receiver.answer("/busy", 503)
+        await new_alert(notify_db, "fb-old-1", now=time.time() - 2 * 86400)
+        async with notify_db.transaction() as s:
+            await s.execute(
+                update(WebhookDelivery)
+                .where(WebhookDelivery.endpoint_id == endpoint["id"])
+                .values(status="failed", last_error="given up")
+            )
+        assert (await registry.recover_endpoint(notify_db, endpoint_id=endpoint["id"], since=0))[
+            "requeued"
+        ] == 1
+        for attempt in range(1, MIN_ATTEMPTS + 1):
+            await h.send_due()
+            (row,) = await h.deliveries(endpoint["id"])
+            assert row.attempts == attempt
+            if attempt < MIN_ATTEMPTS:
+                assert row.status == "pending", attempt
+                h.clock.advance(RETRY_CAP_SECONDS + 1)
+        assert row.status == "failed" and row.last_error.startswith(f"given up after {MIN_ATTEMPTS} attempts")
 
 
 async def test_an_endpoint_failing_for_24_hours_is_disabled(
@@ -671,7 +707,8 @@ def test_a_chat_message_speaks_the_store_s_language_and_time() -> None:
                  "escalated_at": "2026-12-07T05:03:00.000Z"},
     }  # fmt: skip
     message = formats.slack(escalated, directory)
-    assert message["text"] == "알림 상향 전달 · 강남역점 <!channel>"  # plain text: shown as is
+    assert message["text"] == "알림 상향 전달 · 강남역점 &lt;!channel&gt;"  # mrkdwn: pings nobody
+    assert message["blocks"][0]["text"]["text"] == "알림 상향 전달 · 강남역점 <!channel>"  # plain_text
     lines = message["blocks"][1]["text"]["text"]
     assert lines.splitlines() == [
         "*단계*: 해결 기한 초과",

@@ -20,6 +20,8 @@
   let playbookFiles = null;  // the files last validated, published as they are
   let eventTypes = null;  // notify's webhook event types, once read
   const ALL_EVENTS = "*";  // the API's "every type, types added later included"
+  const FAILED_COUNTED = 10000;  // notify's cap on a webhook's failed deliveries counted
+  const KEPT_DAYS = 30;  // how long notify keeps finished deliveries: what "resend failed" reaches
 
   function t(key) { return session.label(lang, key); }
   function labelsOf(key) { return session.labelGroup(lang, key); }
@@ -690,8 +692,8 @@
           ? [button("wh_enable", () => enableWebhook(w.id, which), {class: "enable"}), " "] : [];
         // What failed (and what it missed while disabled) goes again once it is active.
         const recover = w.status === "active" && w.failed_deliveries > 0
-          ? [button("wh_recover", () => recoverWebhook(w.id, which, w.oldest_failed_at), {class: "recover"}), " "] : [];
-        if (recover.length) recover[0].textContent = t("wh_recover").replace("{count}", w.failed_deliveries);
+          ? [button("wh_recover", () => recoverWebhook(w.id, which), {class: "recover"}), " "] : [];
+        if (recover.length) recover[0].textContent = t("wh_recover").replace("{count}", failedCount(w));
         cells(row, [w.url, listCell(w.events.map(eventType)), webhookStatusCell(w), td(...enable, ...recover,
           button("test", () => testWebhook(w.id), {class: "test"}), " ",
           button("rotate", () => rotateWebhook(w.id, which), {class: "rotate"}), " ",
@@ -711,11 +713,12 @@
       cell.append(el("span", {class: "why", lang: "en"}, w.disabled_reason || "—"),
         el("span", {class: "since"}, t("wh_disabled_since").replace("{time}", session.formatTime(w.disabled_at, lang))));
     }
-    if (w.failed_deliveries > 0) {
-      cell.append(el("span", {class: "failed"}, t("wh_failed").replace("{count}", w.failed_deliveries)
-        .replace("{time}", session.formatTime(w.oldest_failed_at, lang))));
-    }
+    if (w.failed_deliveries > 0) cell.append(el("span", {class: "failed"}, t("wh_failed").replace("{count}", failedCount(w))));
     return cell;
+  }
+  // notify counts a webhook's failed deliveries to 10,000.
+  function failedCount(w) {
+    return w.failed_deliveries >= FAILED_COUNTED ? `${FAILED_COUNTED.toLocaleString(lang)}+` : String(w.failed_deliveries);
   }
 
   // The types to subscribe to are notify's (its catalogue, read once), each by its label in the
@@ -783,12 +786,13 @@
     if (test) test.focus();
   }
 
-  // Every delivery that failed since the oldest one, once more each (notify: POST …/recover,
-  // audited), under its own webhook-id so a receiver that took one before can tell.
-  async function recoverWebhook(id, which, since) {
+  // Every delivery that failed and is still kept (30 days), once more each (notify: POST
+  // …/recover, audited), under its own webhook-id so a receiver that took one before can tell.
+  async function recoverWebhook(id, which) {
     if (!(await confirmed("ask_recover_webhook", which))) return;
+    const since = new Date(Date.now() - KEPT_DAYS * 86400 * 1000).toISOString();
     const answer = await request("notify", `/v1/admin/webhooks/${encodeURIComponent(id)}/recover`,
-      {method: "POST", json: {since: new Date(since * 1000).toISOString()}});
+      {method: "POST", json: {since}});
     say(result($("webhook-table").parentElement), answer,
       answer.ok ? t("wh_recovered").replace("{count}", answer.body.requeued).replace("{id}", which) : "");
     await loadWebhooks();

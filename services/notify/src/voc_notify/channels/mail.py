@@ -1,9 +1,9 @@
 """E-mail over real SMTP (aiosmtplib): `VOC_SMTP_URL` parsed once, one message per send,
 the server's answer classified. Recipient-level 5xx and invalid addresses are permanent; a
 server that is down, busy (4xx) or refuses our login is transient (fixing it loses nothing).
-A connection lost or timed out once the message body is on its way is neither: the server may
-have taken it (RFC 5321 §6.1's duplicate problem), and SMTP has no idempotency key, so it is a
-failure that is not retried: a follow-up goes at most once."""
+A connection lost or timed out once the message body is on its way (after the DATA command's
+354) is neither: the server may have taken it (RFC 5321 §6.1's duplicate problem), and SMTP has
+no idempotency key, so it is a failure that is not retried: a follow-up goes at most once."""
 
 from __future__ import annotations
 
@@ -89,17 +89,36 @@ def mask_address(address: str) -> str:
 
 
 class _Client(aiosmtplib.SMTP):
-    """aiosmtplib's client, noting whether the DATA command began: a lost connection before it
-    left nothing on the server; after it, the message may have been taken."""
+    """aiosmtplib's client, noting whether the message body went out after the DATA command's
+    354: a connection lost before that left nothing on the server; after it, the server may have
+    taken the message. Its reply gets `data_timeout` (`FINAL_REPLY_SECONDS`): servers that scan a
+    message while taking it answer slowly (RFC 5321 §4.5.3.2.6 asks clients to wait minutes; the
+    follow-up worker's 60 s lease bounds us)."""
 
-    data_began = False
+    body_sent = False
+    data_timeout = 0.0
 
     async def data(
         self, message: str | bytes, /, *, timeout: float | Literal[Default.token] | None = Default.token
     ) -> SMTPResponse:
-        self.data_began = True
-        return await super().data(message, timeout=timeout)
+        protocol = self.protocol
+        if protocol is None:
+            return await super().data(message, timeout=timeout)
+        write = protocol.write
 
+        def noting(data: bytes) -> None:
+            if data != b"DATA\r\n":
+                self.body_sent = True
+            write(data)
+
+        protocol.write = noting  # type: ignore[method-assign]
+        try:
+            return await super().data(message, timeout=max(self.timeout or 0.0, self.data_timeout))
+        finally:
+            protocol.write = write  # type: ignore[method-assign]
+
+
+FINAL_REPLY_SECONDS: Final = 30.0
 
 #: The timeline's reason when the server may have taken a message it never confirmed.
 UNCONFIRMED: Final = "the mail server did not confirm the message; not sent again, so it cannot arrive twice"
@@ -116,11 +135,18 @@ class Mail:
 
 class MailSender:
     def __init__(
-        self, target: SmtpTarget, *, mail_from: str, timeout: float = 10.0, ca_file: str | None = None
+        self,
+        target: SmtpTarget,
+        *,
+        mail_from: str,
+        timeout: float = 10.0,
+        ca_file: str | None = None,
+        data_timeout: float = FINAL_REPLY_SECONDS,
     ) -> None:
         self.target = target
         self.mail_from = mail_from
         self.timeout = timeout
+        self.data_timeout = data_timeout
         self._tls = ssl.create_default_context(cafile=ca_file) if ca_file else None
 
     def build(self, mail: Mail) -> EmailMessage:
@@ -145,6 +171,7 @@ class MailSender:
         except (ValueError, TypeError) as exc:  # the header registry refuses the address
             return SendResult("failed", f"invalid e-mail address ({type(exc).__name__})")
         client = _Client(**dataclasses.asdict(self.target), timeout=self.timeout, tls_context=self._tls)
+        client.data_timeout = self.data_timeout
         try:
             async with client:
                 await client.send_message(message)
@@ -169,7 +196,7 @@ class MailSender:
                 "failed" if permanent else "retry", _reason("SMTP error", f"{exc.code} {exc.message}")
             )
         except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
-            if client.data_began:
+            if client.body_sent:
                 return SendResult("failed", f"{UNCONFIRMED} ({type(exc).__name__})")
             return SendResult("retry", f"SMTP server unavailable ({type(exc).__name__})")
         return SendResult("sent", f"accepted by {self.target.hostname}")

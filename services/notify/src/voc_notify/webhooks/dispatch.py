@@ -9,9 +9,9 @@ on PostgreSQL) and its back-off (`webpush.backoff_delay`), with what webhooks ne
   with its finished delivery for 30 days;
 - a failure is retried with exponential back-off (5 s doubling, at most 2 h apart), with the
   same `webhook-id` and body, until the delivery is `VOC_WEBHOOK_DISABLE_AFTER_SECONDS` (24 h)
-  old; an endpoint failing that long without a success, or answering 410 Gone, is disabled:
-  its pending deliveries fail, a WARNING is logged and the API shows `status: disabled` with
-  the reason.
+  old and has had `MIN_ATTEMPTS`; an endpoint failing that long without a success, or answering
+  410 Gone, is disabled: its pending deliveries fail, a WARNING is logged and the API shows
+  `status: disabled` with the reason.
 
 The bookkeeping shares the alert path's database, so it is batched and made of prepared
 statements, and written behind the alert path's writes (`voc_platform.dbsync.write_behind`: on
@@ -62,6 +62,11 @@ RETRY_BASE_SECONDS = 5.0
 RETRY_CAP_SECONDS = 2 * 3600.0
 #: Finished deliveries and attempts are kept this long (what `…/deliveries` can show), pruned hourly.
 RETENTION_SECONDS = 30 * 86400.0
+#: Attempts a delivery gets even when its event is older than the retry window: one recovered
+#: after a receiver was fixed (`registry.recover_endpoint`) is retried about 3 h (5 s doubling,
+#: at most 2 h apart) before it fails again, so a busy receiver's 429s do not end it at once.
+#: A delivery made when it happened reaches this long before 24 h.
+MIN_ATTEMPTS = 12
 PRUNE_EVERY_SECONDS = 3600.0
 
 #: How long a chat message's store names are kept before they are read again.
@@ -308,9 +313,13 @@ def record_sync(
         if attempt.ok:
             change.update(status="delivered", delivered_at=now)
         elif attempt.gone:
-            change.update(status="failed")
-        elif now - row.created_at >= disable_after:
-            change.update(status="failed", last_error=f"given up after {attempts} attempts: {attempt.error}")
+            change.update(status="failed", next_attempt_at=now)  # its lease ends
+        elif now - row.created_at >= disable_after and attempts >= MIN_ATTEMPTS:
+            change.update(
+                status="failed",
+                next_attempt_at=now,
+                last_error=f"given up after {attempts} attempts: {attempt.error}",
+            )
         else:
             change.update(next_attempt_at=now + retry_delay(attempts))
         change["delivery_id"] = row.id

@@ -73,7 +73,8 @@ _LABELS: Final = {
         "reopened_feedback_id": "다시 열림", "degraded": "일부 정보 없음",
         "message": "내용", "kind": "종류", "score": "점수", "phone": "전화", "email": "이메일",
         "name": "이름", "loyalty_id": "멤버십 번호", "channel_user_id": "채널 사용자",
-        "next_attempt_at": "다음 시도",
+        "next_attempt_at": "다음 시도", "sentiment_corrected": "감정 수정",
+        "category_corrected": "분류 수정", "nps": "추천 의향 (NPS)", "ces": "이용 편의 (CES)",
     },
     "en": {
         "store_id": "Store", "category": "Category", "priority": "Priority", "staff_id": "By",
@@ -93,6 +94,8 @@ _LABELS: Final = {
         "message": "Message", "kind": "Kind", "score": "Score", "phone": "Phone",
         "email": "E-mail", "name": "Name", "loyalty_id": "Loyalty id",
         "channel_user_id": "Channel user", "next_attempt_at": "Next attempt",
+        "sentiment_corrected": "Sentiment corrected", "category_corrected": "Category corrected",
+        "nps": "NPS", "ces": "CES",
     },
 }  # fmt: skip
 #: Values said in words, per field.
@@ -122,7 +125,7 @@ _TEST_MESSAGE: Final = {
 #: Said first, whatever their place in the payload: what the message is about.
 _FIRST: Final = ("category",)
 #: Said elsewhere: the store in the title; an alert of a single feedback item is the usual kind.
-_UNSAID: Final = {"store_id": None, "playbook_version": None, "kind": "feedback"}
+_UNSAID: Final = {"store_id": None, "playbook_version": None, "steps_total": None, "kind": "feedback"}
 #: Identifiers: in the footer, for whoever needs to look the case up, not among the facts.
 _FOOTER_IDS: Final = ("alert_id", "feedback_id", "customer_id", "correction_id", "endpoint_id")
 #: A boolean that is news when false (a customer's "no"); other false flags say nothing.
@@ -238,7 +241,7 @@ def _facts(
         if key in _FOOTER_IDS or (key in _UNSAID and _UNSAID[key] in (None, value)):
             continue
         if value is False and key in _ANSWERS:
-            found.append((labels.get(key, key), _YES_NO[language][1]))
+            found.append((f"{prefix}{labels.get(key, key)}", _YES_NO[language][1]))
             continue
         if value is None or value is False or value == "" or value == [] or value == {}:
             continue
@@ -251,6 +254,8 @@ def _facts(
         said = _value(key, value, language=language, zone=zone, directory=directory)
         if key == "playbook_id" and data.get("playbook_version"):
             said = f"{said} v{data['playbook_version']}"
+        if key == "steps_done" and data.get("steps_total"):
+            said = f"{said}/{data['steps_total']}"
         found.append((name, said))
     return found
 
@@ -318,7 +323,8 @@ def slack(body: Mapping[str, Any], directory: ChatDirectory | None = None) -> di
         blocks.append({"type": "actions", "elements": [button]})
     footer = {"type": "mrkdwn", "text": _escaped(chat.footer)[:2900]}
     blocks.append({"type": "context", "elements": [footer]})
-    return {"text": chat.title, "blocks": blocks}
+    # `text` is mrkdwn too (and what a notification shows): escaped like the facts.
+    return {"text": _escaped(chat.title), "blocks": blocks}
 
 
 def teams(body: Mapping[str, Any], directory: ChatDirectory | None = None) -> dict[str, Any]:

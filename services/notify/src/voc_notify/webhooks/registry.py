@@ -112,28 +112,37 @@ async def _endpoint(session: AsyncSession, endpoint_id: str) -> WebhookEndpoint:
     return endpoint
 
 
-async def _failed(session: AsyncSession, endpoint_id: str | None = None) -> dict[str, tuple[int, float]]:
-    """Per endpoint: how many deliveries failed and when the oldest of them was made (what
-    `recover` would send again since then)."""
-    query = (
-        select(WebhookDelivery.endpoint_id, func.count(), func.min(WebhookDelivery.created_at))
-        .where(WebhookDelivery.status == "failed")
-        .group_by(WebhookDelivery.endpoint_id)
-    )
-    if endpoint_id is not None:
-        query = query.where(WebhookDelivery.endpoint_id == endpoint_id)
-    return {row[0]: (int(row[1]), float(row[2])) for row in (await session.execute(query)).all()}
+#: Deliveries made pending again per transaction of a recovery.
+RECOVER_CHUNK = 2_000
+
+#: Failed deliveries counted per endpoint, at most: a list the board reads every minute stays
+#: cheap when a disabled endpoint has kept a week of events.
+FAILED_COUNTED = 10_000
 
 
-def _shown(endpoint: WebhookEndpoint, failed: dict[str, tuple[int, float]]) -> dict[str, Any]:
-    count, oldest = failed.get(endpoint.id, (0, None))
-    return {**fields_of(endpoint, ENDPOINT_FIELDS), "failed_deliveries": count, "oldest_failed_at": oldest}
+async def _failed(session: AsyncSession, endpoint_ids: list[str]) -> dict[str, int]:
+    """Per endpoint: how many deliveries failed (what `recover` would send again), counted to
+    `FAILED_COUNTED` (an index range each)."""
+    counts: dict[str, int] = {}
+    for endpoint_id in endpoint_ids:
+        failed = (
+            select(WebhookDelivery.id)
+            .where(WebhookDelivery.endpoint_id == endpoint_id, WebhookDelivery.status == "failed")
+            .limit(FAILED_COUNTED)
+            .subquery()
+        )
+        counts[endpoint_id] = int(await session.scalar(select(func.count()).select_from(failed)) or 0)
+    return counts
+
+
+def _shown(endpoint: WebhookEndpoint, failed: dict[str, int]) -> dict[str, Any]:
+    return {**fields_of(endpoint, ENDPOINT_FIELDS), "failed_deliveries": failed.get(endpoint.id, 0)}
 
 
 async def list_endpoints(session: AsyncSession) -> list[dict[str, Any]]:
-    """Every endpoint, with how many of its deliveries failed since when (to recover)."""
-    rows = await session.scalars(select(WebhookEndpoint).order_by(WebhookEndpoint.created_at))
-    failed = await _failed(session)
+    """Every endpoint, with how many of its deliveries failed (to recover; counted to 10,000)."""
+    rows = list(await session.scalars(select(WebhookEndpoint).order_by(WebhookEndpoint.created_at)))
+    failed = await _failed(session, [e.id for e in rows])
     return [_shown(e, failed) for e in rows]
 
 
@@ -146,7 +155,7 @@ async def get_endpoint(session: AsyncSession, *, endpoint_id: str) -> dict[str, 
         .group_by(WebhookDelivery.status)
     )
     by_status = {"pending": 0, "delivered": 0, "failed": 0} | {s: int(n) for s, n in counts.all()}
-    return {**_shown(endpoint, await _failed(session, endpoint_id)), "deliveries": by_status}
+    return {**_shown(endpoint, await _failed(session, [endpoint_id])), "deliveries": by_status}
 
 
 async def delete_endpoint(database: Database, *, endpoint_id: str, recorder: Recorder | None = None) -> None:
@@ -174,7 +183,7 @@ async def enable_endpoint(
             endpoint.failing_since = None
             if recorder is not None:
                 await recorder.record(session, "webhook.enable", endpoint_id)
-        return _shown(endpoint, await _failed(session, endpoint_id))
+        return _shown(endpoint, await _failed(session, [endpoint_id]))
 
 
 async def recover_endpoint(
@@ -192,30 +201,60 @@ async def recover_endpoint(
     only while its event is younger than `VOC_WEBHOOK_DISABLE_AFTER_SECONDS`. The endpoint must
     be active: Conflict (409) while it is disabled."""
     now = time.time() if now is None else now
-    async with database.transaction() as session:
-        endpoint = await _endpoint(session, endpoint_id)
-        if endpoint.status != "active":
-            raise Conflict(
-                f"Webhook endpoint {endpoint_id!r} is disabled: enable it first "
-                f"(POST /v1/admin/webhooks/{endpoint_id}/enable), then recover."
+    count, first, after = 0, True, ""
+    while True:
+        async with database.transaction() as session:
+            # Locked (PostgreSQL; SQLite writers are serialized), a chunk at a time: a pass that
+            # disables the endpoint waits for the chunk, then fails what it made pending
+            # (`dispatch._disable_sync`), and the next chunk stops; the alert path's enqueue
+            # (KEY SHARE on the endpoint) never waits longer than one chunk.
+            endpoint = await session.get(
+                WebhookEndpoint, endpoint_id, with_for_update=True, populate_existing=True
             )
-        changed = await session.execute(
-            update(WebhookDelivery)
-            .where(
-                WebhookDelivery.endpoint_id == endpoint_id,
-                WebhookDelivery.status == "failed",
-                WebhookDelivery.created_at >= since,
+            if endpoint is None:
+                raise NotFound(f"No webhook endpoint {endpoint_id!r}.")
+            if endpoint.status != "active":
+                if first:
+                    raise Conflict(
+                        f"Webhook endpoint {endpoint_id!r} is disabled: enable it first "
+                        f"(POST /v1/admin/webhooks/{endpoint_id}/enable), then recover."
+                    )
+                break
+            if first and recorder is not None:
+                await recorder.record(session, "webhook.recover", endpoint_id, since=iso(int(since * 1000)))
+            first = False
+            # In id order (ids are time-ordered) past the last chunk's: each row once, even one
+            # that fails again meanwhile.
+            ids = list(
+                await session.scalars(
+                    select(WebhookDelivery.id)
+                    .where(
+                        WebhookDelivery.endpoint_id == endpoint_id,
+                        WebhookDelivery.status == "failed",
+                        WebhookDelivery.created_at >= since,
+                        WebhookDelivery.id > after,
+                    )
+                    .order_by(WebhookDelivery.id)
+                    .limit(RECOVER_CHUNK)
+                )
             )
-            .values(status="pending", attempts=0, next_attempt_at=now, last_error=None)
-            .execution_options(synchronize_session=False)
-        )
-        count = int(getattr(changed, "rowcount", 0) or 0)
-        if recorder is not None:
-            await recorder.record(
-                session, "webhook.recover", endpoint_id, since=iso(int(since * 1000)), requeued=count
+            if not ids:
+                break
+            after = ids[-1]
+            changed = await session.execute(
+                update(WebhookDelivery)
+                .where(WebhookDelivery.id.in_(ids), WebhookDelivery.status == "failed")
+                # Due now. (An attempt still in flight when a disabling failed its row ends within
+                # the webhook timeout, 5 s, long before a person has enabled and recovered.)
+                .values(status="pending", attempts=0, next_attempt_at=now, last_error=None)
+                .execution_options(synchronize_session=False)
             )
-    if count:
-        requeued(endpoint_id)
+            done = int(getattr(changed, "rowcount", 0) or 0)
+        count += done
+        if done:
+            requeued(endpoint_id)
+        if len(ids) < RECOVER_CHUNK:
+            break
     return {"id": endpoint_id, "since": iso(int(since * 1000)), "requeued": count}
 
 
