@@ -18,7 +18,7 @@ import httpx
 import orjson
 import pytest
 from nats.aio.msg import Msg
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from tests.conftest import RunningSystem
@@ -35,6 +35,7 @@ from voc_notify.stream import AlertBroker
 from voc_notify.webhooks import formats, registry
 from voc_notify.webhooks.catalog import EVENT_TYPES, ROUTES, consumed_subjects
 from voc_notify.webhooks.dispatch import (
+    CHAT_IN_FLIGHT,
     MIN_ATTEMPTS,
     RETRY_CAP_SECONDS,
     YIELDING_PASS,
@@ -574,6 +575,38 @@ async def test_a_recovered_old_delivery_is_retried_not_given_up_at_once(
                 assert row.status == "pending", attempt
                 h.clock.advance(RETRY_CAP_SECONDS + 1)
         assert row.status == "failed" and row.last_error.startswith(f"given up after {MIN_ATTEMPTS} attempts")
+
+
+async def test_a_busy_receiver_s_retry_after_is_honoured_and_a_chat_channel_gets_two_at_a_time(
+    notify_db: Database, webhook_receiver: WebhookReceiver
+) -> None:
+    """A 429 (or 503) with `Retry-After: 600` is tried again no sooner than that (5 s otherwise);
+    a Slack or Teams endpoint has at most `CHAT_IN_FLIGHT` attempts at once, a standard one its
+    whole share: chat services take about a message a second."""
+    async with hooks(notify_db) as h:
+        busy = await h.register(webhook_receiver.url("/busy"), ["alert.created"])
+        webhook_receiver.answer("/busy", 429)
+        webhook_receiver.extra_headers["/busy"] = {"Retry-After": "600"}
+        await new_alert(notify_db, "fb-busy-1", now=h.clock.now)
+        await h.send_due()
+        (row,) = await h.deliveries(busy["id"])
+        assert row.status == "pending" and row.next_attempt_at - h.clock.now > 590
+        async with notify_db.transaction() as s:
+            await s.execute(delete(WebhookEndpoint).where(WebhookEndpoint.id == busy["id"]))
+        chat = await h.register(webhook_receiver.url("/chat-slow"), ["alert.created"], format="slack")
+        standard = await h.register(webhook_receiver.url("/std-slow"), ["alert.created"])
+        webhook_receiver.hanging.update({"/chat-slow", "/std-slow"})
+        try:
+            for n in range(6):
+                await new_alert(notify_db, f"fb-many-{n}", now=h.clock.now)
+            assert await h.dispatcher.process_due() == CHAT_IN_FLIGHT + 6
+            leased = {
+                e["id"]: sum(d.next_attempt_at > h.clock.now for d in await h.deliveries(e["id"]))
+                for e in (chat, standard)
+            }
+            assert leased == {chat["id"]: CHAT_IN_FLIGHT, standard["id"]: 6}
+        finally:
+            webhook_receiver.release()
 
 
 async def test_an_endpoint_failing_for_24_hours_is_disabled(

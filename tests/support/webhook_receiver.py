@@ -39,6 +39,7 @@ class WebhookReceiver:
         self.received: list[Received] = []
         self.statuses: dict[str, list[int]] = {}  # path -> statuses to answer, in turn (last repeats)
         self.hanging: set[str] = set()
+        self.extra_headers: dict[str, dict[str, str]] = {}  # path -> headers sent with every answer
         self.reply = b'{"ok":true}'
         self._release = threading.Event()
         self._cond = threading.Condition()
@@ -81,6 +82,8 @@ class WebhookReceiver:
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(receiver.reply)))
+                for name, value in receiver.extra_headers.get(self.path, {}).items():
+                    self.send_header(name, value)
                 self.end_headers()
                 self.wfile.write(receiver.reply)
 

@@ -41,6 +41,7 @@ class ClosedBeforeAnswer(ProtocolError):
 class Answer:
     status: int
     head: bytes  # the first `kept` bytes of the body
+    retry_after: float | None = None  # a 429's or 503's `Retry-After` in seconds (a date: None)
 
 
 class _Exchange(asyncio.Protocol):
@@ -59,6 +60,7 @@ class _Exchange(asyncio.Protocol):
         self._headers_done = False
         self._delimited = False  # a length or chunks, so the connection's end is not the body's
         self._reusable = True
+        self._retry_after: float | None = None
 
     # asyncio.Protocol
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -98,8 +100,11 @@ class _Exchange(asyncio.Protocol):
         self._expected()
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        if name.lower() in (b"content-length", b"transfer-encoding"):
+        lowered = name.lower()
+        if lowered in (b"content-length", b"transfer-encoding"):
             self._delimited = True
+        elif lowered == b"retry-after" and value.strip().isdigit():
+            self._retry_after = float(value.strip())
 
     def on_headers_complete(self) -> None:
         self._headers_done = True
@@ -131,6 +136,7 @@ class _Exchange(asyncio.Protocol):
         self._kept, self._head, self._read = kept, bytearray(), 0
         self._heard = self._headers_done = self._delimited = False
         self._reusable = True
+        self._retry_after = None
         self.transport.write(request)
         return self._answer
 
@@ -146,7 +152,7 @@ class _Exchange(asyncio.Protocol):
         answer, parser = self._answer, self._parser
         if answer is None or parser is None or answer.done():
             return
-        answer.set_result(Answer(parser.get_status_code(), bytes(self._head)))
+        answer.set_result(Answer(parser.get_status_code(), bytes(self._head), self._retry_after))
         self._answer = None  # the parser stays: bytes after the answer reach `_expected`
         if not self._reusable:
             self._close()

@@ -72,6 +72,10 @@ PRUNE_EVERY_SECONDS = 3600.0
 #: How long a chat message's store names are kept before they are read again.
 STORE_NAMES_SECONDS = 60.0
 
+#: Attempts in flight at once for a chat endpoint (Slack, Teams): their incoming webhooks take
+#: about one message a second and answer more with 429 (whose `Retry-After` is honoured).
+CHAT_IN_FLIGHT = 2
+
 #: What a pass takes when pages still wait after the gate's longest wait (`YieldGate`).
 YIELDING_PASS = 8
 
@@ -224,7 +228,8 @@ def lease_due_sync(
     turn: int = 0,
 ) -> Lease:
     """Lease up to `free` due deliveries of the active endpoints (those in `only`, if given),
-    at most `per_endpoint` in flight per endpoint counting `inflight`.
+    at most `per_endpoint` in flight per endpoint counting `inflight` (a chat endpoint's:
+    `CHAT_IN_FLIGHT`).
 
     Each endpoint's due deliveries are one indexed read of at most what its share has room for
     (a receiver that hangs fills only its own share, and another endpoint's deliveries are never
@@ -236,6 +241,7 @@ def lease_due_sync(
         for row in reader.all(_ALL_DUE, {"now": now, "limit": per_endpoint + 1}):
             found.setdefault(row.endpoint_id, []).append(Due(*row))
         ids = list(found)
+        formats = {endpoint_id: rows[0].format for endpoint_id, rows in found.items()}
 
         def read(endpoint_id: str, room: int) -> list[Due]:
             return found[endpoint_id][: room + 1]
@@ -243,6 +249,7 @@ def lease_due_sync(
     else:
         active = {e.id: e for e in reader.all(_ACTIVE_ENDPOINTS, {})}
         ids = list(active)
+        formats = {e.id: e.format for e in active.values()}
 
         def read(endpoint_id: str, room: int) -> list[Due]:
             e = active[endpoint_id]
@@ -258,7 +265,8 @@ def lease_due_sync(
     behind: set[str] = set()
     for k in range(len(ids)):
         endpoint_id = ids[(turn + k) % len(ids)]
-        room = min(per_endpoint - inflight[endpoint_id], free - len(taken))
+        share = per_endpoint if formats[endpoint_id] == "standard" else min(per_endpoint, CHAT_IN_FLIGHT)
+        room = min(share - inflight[endpoint_id], free - len(taken))
         if room <= 0:
             behind.add(endpoint_id)
             continue
@@ -321,7 +329,10 @@ def record_sync(
                 last_error=f"given up after {attempts} attempts: {attempt.error}",
             )
         else:
-            change.update(next_attempt_at=now + retry_delay(attempts))
+            wait = retry_delay(attempts)
+            if attempt.retry_after is not None:  # the receiver's own (429, 503), within the cap
+                wait = max(wait, min(attempt.retry_after, RETRY_CAP_SECONDS))
+            change.update(next_attempt_at=now + wait)
         change["delivery_id"] = row.id
         changes.setdefault(tuple(change), []).append(change)
         endpoint.changed = True

@@ -32,6 +32,8 @@ class Attempt:
     latency_ms: float
     error: str | None
     response: str | None
+    #: The receiver's `Retry-After` (seconds) with a 429 or 503: the next try waits at least that.
+    retry_after: float | None = None
 
     @property
     def ok(self) -> bool:
@@ -43,7 +45,7 @@ class Attempt:
 
     def as_row(
         self, *, endpoint_id: str, delivery_id: str, event_type: str, attempted_at: float
-    ) -> dict[str, Any]:
+    ) -> dict[str, Any]:  # (`retry_after` decides the next try; it is not kept)
         """The attempt as a new `webhook_attempts` row (statement parameters)."""
         return {
             "id": uuid7(),
@@ -118,7 +120,8 @@ class WebhookSender:
             error = f"HTTP {status}: redirect not followed"
         elif not 200 <= status < 300:
             error = f"HTTP {status}"
-        return Attempt(status, elapsed(), error, text)
+        wait = answer.retry_after if status in (429, 503) else None
+        return Attempt(status, elapsed(), error, text, wait)
 
     async def aclose(self) -> None:
         if self._client is not None:
