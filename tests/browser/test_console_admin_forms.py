@@ -410,6 +410,8 @@ def test_a_disabled_webhook_is_told_on_the_board_and_enabled_again(
         # What failed goes again, once each, under its own webhook-id, when asked (and confirmed).
         recover = row.locator("button.recover")
         expect(recover).to_have_text(f"Resend {missed['failed_deliveries']} failed")
+        assert violations(page) == [], "the Webhooks view with failed deliveries to resend"
+        page.screenshot(path=str(artifacts / "console-webhook-resend.png"), full_page=True)
         recover.click()
         expect(page.locator("[data-testid=confirm] .question")).to_contain_text(description)
         page.locator("[data-testid=confirm] button.ok").click()
