@@ -407,7 +407,7 @@ def test_a_disabled_webhook_is_told_on_the_board_and_enabled_again(
         assert (shown["status"], shown["disabled_reason"], shown["disabled_at"]) == ("active", None, None)
         enabled = httpx.get(f"{notify}/v1/audit", params={"action": "webhook.enable"}, headers=admin).json()
         assert any(e["actor"] == "staff:staff-cx" for e in enabled["entries"]), enabled
-        # What failed goes again, once each, under its own webhook-id, when asked (and confirmed).
+        # What failed goes again, once each, under the webhook-id it had, when asked (and confirmed).
         recover = row.locator("button.recover")
         expect(recover).to_have_text(f"Resend {missed['failed_deliveries']} failed")
         assert violations(page) == [], "the Webhooks view with failed deliveries to resend"

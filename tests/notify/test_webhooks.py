@@ -498,7 +498,7 @@ async def test_a_410_disables_the_endpoint_at_once(
             "failed",
             "failed",
         ]
-        # Recovered: each failed delivery once more, under its own webhook-id (a receiver that
+        # Recovered: each failed delivery once more, under the webhook-id it had (a receiver that
         # took one before knows it); the later ones only when `since` leaves out the first. No
         # sweep from here on: the recovery itself tells this process's dispatcher.
         h.dispatcher.interval = 3600.0
@@ -549,6 +549,29 @@ async def test_an_endpoint_left_disabled_stops_keeping_what_it_misses(notify_db:
         assert len(await h.deliveries(endpoint["id"])) == 1
 
 
+async def test_a_recovery_goes_a_chunk_at_a_time_and_takes_each_row_once(
+    notify_db: Database, webhook_receiver: WebhookReceiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Chunks of `RECOVER_CHUNK` in the order the rows failed, each read from the endpoint's due
+    index: all of them, once each."""
+    monkeypatch.setattr(registry, "RECOVER_CHUNK", 2)
+    async with hooks(notify_db) as h:
+        endpoint = await h.register(webhook_receiver.url("/chunks"))
+        for n in range(5):
+            await new_alert(notify_db, f"fb-chunk-{n}", now=h.clock.now - 100 + n)
+        async with notify_db.transaction() as s:
+            await s.execute(
+                update(WebhookDelivery)
+                .where(WebhookDelivery.endpoint_id == endpoint["id"])
+                .values(status="failed", next_attempt_at=WebhookDelivery.created_at)
+            )
+        recovered = await registry.recover_endpoint(notify_db, endpoint_id=endpoint["id"], since=0)
+        assert (recovered["requeued"], recovered["complete"]) == (5, True)
+        assert {d.status for d in await h.deliveries(endpoint["id"])} == {"pending"}
+        await h.send_due()
+        assert len(webhook_receiver.wait_for(5, "/chunks")) == 5
+
+
 async def test_a_recovered_old_delivery_is_retried_not_given_up_at_once(
     notify_db: Database, webhook_receiver: WebhookReceiver
 ) -> None:
@@ -591,6 +614,15 @@ async def test_a_busy_receiver_s_retry_after_is_honoured_and_a_chat_channel_gets
         await h.send_due()
         (row,) = await h.deliveries(busy["id"])
         assert row.status == "pending" and row.next_attempt_at - h.clock.now > 590
+        # The endpoint as a whole waits: a new event is not sent into the 429 either.
+        webhook_receiver.answer("/busy")
+        await new_alert(notify_db, "fb-busy-2", now=h.clock.now)
+        await h.send_due()
+        assert len(webhook_receiver.received) == 1
+        h.clock.advance(601)
+        await h.send_due()
+        assert {d.status for d in await h.deliveries(busy["id"])} == {"delivered"}
+        assert len(webhook_receiver.received) == 3
         async with notify_db.transaction() as s:
             await s.execute(delete(WebhookEndpoint).where(WebhookEndpoint.id == busy["id"]))
         chat = await h.register(webhook_receiver.url("/chat-slow"), ["alert.created"], format="slack")
@@ -880,6 +912,7 @@ async def test_recover_refuses_a_time_it_cannot_use(
                 "id": endpoint_id,
                 "since": "2026-11-30T15:00:00.000Z",
                 "requeued": 0,
+                "complete": True,
             }
         finally:
             await client.delete(f"{hooks}/{endpoint_id}")

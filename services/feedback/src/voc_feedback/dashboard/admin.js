@@ -787,7 +787,7 @@
   }
 
   // Every delivery that failed and is still kept (30 days), once more each (notify: POST
-  // …/recover, audited), under its own webhook-id so a receiver that took one before can tell.
+  // …/recover, audited), under the webhook-id it had before, so a receiver that took one can tell.
   async function recoverWebhook(id, which) {
     if (!(await confirmed("ask_recover_webhook", which))) return;
     const since = new Date(Date.now() - KEPT_DAYS * 86400 * 1000).toISOString();

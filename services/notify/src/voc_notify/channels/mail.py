@@ -7,6 +7,7 @@ no idempotency key, so it is a failure that is not retried: a follow-up goes at 
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import re
 import ssl
@@ -91,9 +92,9 @@ def mask_address(address: str) -> str:
 class _Client(aiosmtplib.SMTP):
     """aiosmtplib's client, noting whether the message body went out after the DATA command's
     354: a connection lost before that left nothing on the server; after it, the server may have
-    taken the message. Its reply gets `data_timeout` (`FINAL_REPLY_SECONDS`): servers that scan a
-    message while taking it answer slowly (RFC 5321 §4.5.3.2.6 asks clients to wait minutes; the
-    follow-up worker's 60 s lease bounds us)."""
+    taken the message. The DATA exchange's replies get `data_timeout` (`FINAL_REPLY_SECONDS`):
+    servers that scan a message while taking it answer slowly (RFC 5321 §4.5.3.2.6 asks clients
+    to wait minutes; `SEND_SECONDS` and the follow-up worker's 60 s claim bound us)."""
 
     body_sent = False
     data_timeout = 0.0
@@ -105,10 +106,13 @@ class _Client(aiosmtplib.SMTP):
         if protocol is None:
             return await super().data(message, timeout=timeout)
         write = protocol.write
+        command_sent = False
 
-        def noting(data: bytes) -> None:
-            if data != b"DATA\r\n":
+        def noting(data: bytes) -> None:  # the first write after DATA's is the body
+            nonlocal command_sent
+            if command_sent:
                 self.body_sent = True
+            command_sent = command_sent or data == b"DATA\r\n"
             write(data)
 
         protocol.write = noting  # type: ignore[method-assign]
@@ -119,6 +123,9 @@ class _Client(aiosmtplib.SMTP):
 
 
 FINAL_REPLY_SECONDS: Final = 30.0
+#: The whole send at most (each reply has its own timeout): within the follow-up worker's 60 s
+#: claim on the message (`follow_ups.LEASE_SECONDS`), so no other pass takes it for cut off.
+SEND_SECONDS: Final = 45.0
 
 #: The timeline's reason when the server may have taken a message it never confirmed.
 UNCONFIRMED: Final = "the mail server did not confirm the message; not sent again, so it cannot arrive twice"
@@ -173,7 +180,7 @@ class MailSender:
         client = _Client(**dataclasses.asdict(self.target), timeout=self.timeout, tls_context=self._tls)
         client.data_timeout = self.data_timeout
         try:
-            async with client:
+            async with asyncio.timeout(SEND_SECONDS), client:
                 await client.send_message(message)
         except aiosmtplib.SMTPRecipientsRefused as exc:
             codes = [refused.code for refused in exc.recipients]

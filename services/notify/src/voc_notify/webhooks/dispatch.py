@@ -226,6 +226,7 @@ def lease_due_sync(
     per_endpoint: int,
     only: Collection[str] | None = None,
     turn: int = 0,
+    skip: Collection[str] = (),
 ) -> Lease:
     """Lease up to `free` due deliveries of the active endpoints (those in `only`, if given),
     at most `per_endpoint` in flight per endpoint counting `inflight` (a chat endpoint's:
@@ -261,6 +262,8 @@ def lease_due_sync(
 
     if only is not None:
         ids = [i for i in ids if i in only]
+    if skip:  # endpoints that asked for a pause (`Retry-After`)
+        ids = [i for i in ids if i not in skip]
     taken: list[Due] = []
     behind: set[str] = set()
     for k in range(len(ids)):
@@ -388,6 +391,7 @@ def _disable_sync(
         reader,
         {
             "status": "failed",
+            "next_attempt_at": now,  # a failed row's is when it failed (`registry.recover_endpoint`)
             "last_error": f"endpoint disabled: {reason}"[:300],
             "disabled_endpoint_id": endpoint_id,
         },
@@ -429,6 +433,9 @@ class WebhookDispatcher(PollingWorker):
         # deliveries. A finished attempt wakes the next pass only while some are behind or marked.
         self._marked: set[str] = set()
         self._behind: set[str] = set()
+        # Endpoints that answered 429/503 with `Retry-After`, until when: none of their
+        # deliveries is leased before (this process's view; each replica learns its own).
+        self._paused: dict[str, float] = {}
         self._swept_at = -math.inf
         self._outcomes: list[tuple[Outcome, asyncio.Future[None]]] = []
         self._recording: asyncio.Task[None] | None = None
@@ -458,6 +465,7 @@ class WebhookDispatcher(PollingWorker):
         # sweep finds them, at most `interval` later.
         marked, self._marked = self._marked, set()
         self._turn += 1
+        self._paused = {e: until for e, until in self._paused.items() if until > now}
         try:
             taken, self._behind = await dbsync.write_behind(
                 self.database,
@@ -468,6 +476,7 @@ class WebhookDispatcher(PollingWorker):
                 per_endpoint=self.per_endpoint,
                 only=only,
                 turn=self._turn,
+                skip=set(self._paused),
             )
         except BaseException:
             self._marked |= marked  # read again next time
@@ -536,6 +545,9 @@ class WebhookDispatcher(PollingWorker):
             body = formats.render(row.body.encode(), row.format, self._directory)
             headers = signed_headers(secret, msg_id=row.id, body=body)
             attempt = await self.sender.send(row.url, body=body, headers=headers)
+        if attempt.retry_after is not None:
+            until = self.clock() + min(attempt.retry_after, RETRY_CAP_SECONDS)
+            self._paused[row.endpoint_id] = max(self._paused.get(row.endpoint_id, 0.0), until)
         metrics.webhook_attempted(ok=attempt.ok)
         await self.record(row, attempt)
 

@@ -4,6 +4,7 @@ rotate the secret, the recent attempts, and a test message sent at once."""
 from __future__ import annotations
 
 import dataclasses
+import math
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -126,7 +127,7 @@ async def _failed(session: AsyncSession, endpoint_ids: list[str]) -> dict[str, i
     counts: dict[str, int] = {}
     for endpoint_id in endpoint_ids:
         failed = (
-            select(WebhookDelivery.id)
+            select(WebhookDelivery.next_attempt_at)  # a column of the index: counted from it alone
             .where(WebhookDelivery.endpoint_id == endpoint_id, WebhookDelivery.status == "failed")
             .limit(FAILED_COUNTED)
             .subquery()
@@ -201,7 +202,7 @@ async def recover_endpoint(
     only while its event is younger than `VOC_WEBHOOK_DISABLE_AFTER_SECONDS`. The endpoint must
     be active: Conflict (409) while it is disabled."""
     now = time.time() if now is None else now
-    count, first, after = 0, True, ""
+    count, first, cursor, complete = 0, True, -math.inf, True
     while True:
         async with database.transaction() as session:
             # Locked (PostgreSQL; SQLite writers are serialized), a chunk at a time: a pass that
@@ -219,31 +220,35 @@ async def recover_endpoint(
                         f"Webhook endpoint {endpoint_id!r} is disabled: enable it first "
                         f"(POST /v1/admin/webhooks/{endpoint_id}/enable), then recover."
                     )
+                complete = False
                 break
             if first and recorder is not None:
                 await recorder.record(session, "webhook.recover", endpoint_id, since=iso(int(since * 1000)))
             first = False
-            # In id order (ids are time-ordered) past the last chunk's: each row once, even one
-            # that fails again meanwhile.
-            ids = list(
-                await session.scalars(
-                    select(WebhookDelivery.id)
+            # A failed row's `next_attempt_at` is when it failed: read in that order on the
+            # endpoint's due index (a chunk reads a chunk, not every failed row), from the last
+            # chunk's on, and only what had failed when this began (one that fails again
+            # meanwhile is not taken twice).
+            rows = (
+                await session.execute(
+                    select(WebhookDelivery.id, WebhookDelivery.next_attempt_at)
                     .where(
                         WebhookDelivery.endpoint_id == endpoint_id,
                         WebhookDelivery.status == "failed",
+                        WebhookDelivery.next_attempt_at >= cursor,
+                        WebhookDelivery.next_attempt_at <= now,
                         WebhookDelivery.created_at >= since,
-                        WebhookDelivery.id > after,
                     )
-                    .order_by(WebhookDelivery.id)
+                    .order_by(WebhookDelivery.next_attempt_at)
                     .limit(RECOVER_CHUNK)
                 )
-            )
-            if not ids:
+            ).all()
+            if not rows:
                 break
-            after = ids[-1]
+            cursor = rows[-1].next_attempt_at
             changed = await session.execute(
                 update(WebhookDelivery)
-                .where(WebhookDelivery.id.in_(ids), WebhookDelivery.status == "failed")
+                .where(WebhookDelivery.id.in_([row.id for row in rows]), WebhookDelivery.status == "failed")
                 # Due now. (An attempt still in flight when a disabling failed its row ends within
                 # the webhook timeout, 5 s, long before a person has enabled and recovered.)
                 .values(status="pending", attempts=0, next_attempt_at=now, last_error=None)
@@ -253,9 +258,10 @@ async def recover_endpoint(
         count += done
         if done:
             requeued(endpoint_id)
-        if len(ids) < RECOVER_CHUNK:
+        if len(rows) < RECOVER_CHUNK:
             break
-    return {"id": endpoint_id, "since": iso(int(since * 1000)), "requeued": count}
+    # `complete` false: the endpoint was disabled meanwhile (what was made pending failed again).
+    return {"id": endpoint_id, "since": iso(int(since * 1000)), "requeued": count, "complete": complete}
 
 
 async def rotate_secret(
