@@ -107,6 +107,7 @@ def enqueue_sync(reader: Reader, events: Sequence[tuple[str, Message]], *, now: 
     if not endpoints:
         return 0
     disabled = {e.id for e in endpoints if e.status != "active"}
+    chat = {e.id for e in endpoints if e.format != "standard"}
     rows: list[dict[str, object]] = []
     # A step of an alert that answers several feedback items is one event per item (each case
     # hears it); a chat channel hears it once.
@@ -114,8 +115,7 @@ def enqueue_sync(reader: Reader, events: Sequence[tuple[str, Message]], *, now: 
     for route, message in routed:
         wanted = [e.id for e in endpoints if "*" in e.events or route.type in e.events]
         alert_id = getattr(message, "alert_id", "")
-        if alert_id and route.type != "alert.created":
-            chat = {e.id for e in endpoints if e.format != "standard"}
+        if chat and alert_id and route.type != "alert.created":
             wanted = [e for e in wanted if e not in chat or (e, route.type, alert_id) not in told]
             told.update((e, route.type, alert_id) for e in wanted if e in chat)
         if not wanted:

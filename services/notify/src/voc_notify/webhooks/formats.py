@@ -194,7 +194,7 @@ def _value(key: str, value: Any, *, language: str, zone: str | None, directory: 
     yes, no = _YES_NO[language]
     if isinstance(value, bool):
         return yes if value else no
-    if key in ("store_id",):
+    if key == "store_id":
         known = directory.stores.get(str(value))
         return known.name if known else str(value)
     if key in ("staff_id", "corrected_by"):
