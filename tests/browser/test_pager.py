@@ -520,6 +520,8 @@ def test_open_from_the_notification_and_a_replay_for_an_alert_no_longer_mine(
     alert_id = row.get_attribute("data-alert-id")
     assert alert_id
     worker = worker_of(page.context, page)
+    # The registration may be between workers just after the previous test's subscription change.
+    assert wait_for(lambda: worker.evaluate("() => !!self.registration.active"), page=page)
     worker.evaluate(
         "id => self.registration.showNotification('Frontline VoC', {tag: id, data: {alert_id: id}})",
         alert_id,
