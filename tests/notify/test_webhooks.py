@@ -11,7 +11,7 @@ import time
 from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import httpx
@@ -22,12 +22,13 @@ from sqlalchemy import delete, func, select, update
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from tests.conftest import RunningSystem
-from tests.notify.conftest import new_alert, plan
+from tests.notify.conftest import new_alert, plan, raise_alert
 from tests.notify.test_alerts_api import problem
 from tests.support.webhook_receiver import WebhookReceiver
 from voc.events.v1 import events_pb2
 from voc_notify import lifecycle
 from voc_notify import metrics as notify_metrics
+from voc_notify.facts import CustomerContext, Feedback
 from voc_notify.models import Alert, EscalationTimer, WebhookDelivery, WebhookEndpoint
 from voc_notify.schemas import WebhookIn
 from voc_notify.settings import Settings
@@ -134,7 +135,15 @@ async def test_an_alert_and_its_steps_reach_a_subscribed_endpoint_signed(
         every = await h.register(webhook_receiver.url("/all"))
         only_resolved = await h.register(webhook_receiver.url("/resolved"), ["alert.resolved"])
         assert every["secret"].startswith("whsec_") and len(every["secret"]) == 6 + 44
-        created = await new_alert(notify_db, "fb-hook-1", now=time.time(), customer_id="cust-1")
+        # A playbook's title may name the customer (`{customer.name}`): the events carry it masked.
+        jane = CustomerContext(known=True, customer_id="cust-1", masked_name="J*** D**", name="Jane Doe")
+        created = await raise_alert(
+            notify_db,
+            Feedback(id="fb-hook-1", category="cleanliness", text="text of fb-hook-1"),
+            now=time.time(),
+            the_plan=replace(plan(), title="Call Jane Doe back today"),
+            customer=jane,
+        )
         assert created is not None
         # Enqueued in the alert's own transaction: there before any send.
         assert [d.event_type for d in await h.deliveries(every["id"])] == ["alert.created"]
@@ -160,6 +169,8 @@ async def test_an_alert_and_its_steps_reach_a_subscribed_endpoint_signed(
         assert first["data"]["customer_id"] == "cust-1" and first["timestamp"].endswith("Z")
         resolved = by_type["alert.resolved"]["data"]
         assert resolved["outcome"] == "resolved" and resolved["staff_id"] == "lead"
+        assert first["data"]["playbook_title"] == resolved["playbook_title"] == "Call J*** D** back today"
+        assert "Jane" not in str(bodies) and "Doe" not in str(bodies)
         assert "note" not in resolved and "5678" not in str(bodies)  # free text never leaves
         assert "follow_up_elsewhere" not in resolved  # our services' bookkeeping, not the payload
         # The other endpoint heard only what it subscribed to.
@@ -683,7 +694,8 @@ async def test_slack_and_teams_endpoints_get_their_shapes_signed(
     async with hooks(notify_db, public_url="https://voc.example.com") as h:
         slack = await h.register(webhook_receiver.url("/slack"), ["alert.created"], format="slack")
         teams = await h.register(webhook_receiver.url("/teams"), ["alert.created"], format="teams")
-        created = await new_alert(notify_db, "fb-chat-1", now=time.time(), the_plan=plan(priority="urgent"))
+        the_plan = replace(plan(priority="urgent"), title="Deep clean before the next service")
+        created = await new_alert(notify_db, "fb-chat-1", now=time.time(), the_plan=the_plan)
         assert created is not None
         await h.send_due()
         webhook_receiver.wait_for(1, "/slack")
@@ -710,11 +722,15 @@ async def test_slack_and_teams_endpoints_get_their_shapes_signed(
             and heading["color"] == "Attention"
         )
         assert footer["text"].startswith("alert.created · ") and "fb-chat-1" in footer["text"]
+        # People read the plan by its title; its id and version are in the footer with the ids.
+        assert footer["text"].endswith(" · playbook test v1")
         assert card["actions"] == [
             {"type": "Action.OpenUrl", "title": "Open in the app", "url": actions["elements"][0]["url"]}
         ]
         facts = {f["title"]: f["value"] for f in fact_set["facts"]}
-        assert facts["Category"] == "Cleanliness" and facts["Playbook"].endswith(" v1"), facts
+        assert facts["Category"] == "Cleanliness", facts
+        assert facts["Playbook"] == "Deep clean before the next service", facts
+        assert "*Playbook*: Deep clean before the next service" in lines
         # What says nothing is left out of a message people read ("degraded: " on every alert).
         assert all(value not in ("", "False", "None", "no") for value in facts.values()), facts
         assert "Missing context" not in facts and "degraded" not in lines
@@ -800,6 +816,19 @@ def test_a_chat_message_speaks_the_store_s_language_and_time() -> None:
     erased = {"type": "customer.erased", "timestamp": "2026-12-07T05:03:00Z",
               "data": {"customer_id": "c1", "erased_at": "2026-12-07T05:03:00Z"}}  # fmt: skip
     assert formats.slack(erased, directory)["blocks"][1]["text"]["text"] == "*삭제*: 2026-12-07 14:03 KST"
+    # The plan by its title in the store's language, its id in the footer; by its id from a
+    # producer before the title was carried.
+    resolved = {"type": "alert.resolved", "timestamp": "2026-12-07T05:03:00Z",
+                "data": {"alert_id": "a1", "store_id": "s1", "outcome": "resolved", "steps_done": 2,
+                         "steps_total": 3, "playbook_id": "food-critical",
+                         "playbook_title": "식품 안전 — 즉시 대응"}}  # fmt: skip
+    said = formats.slack(resolved, directory)["blocks"]
+    assert "*대응 매뉴얼*: 식품 안전 — 즉시 대응" in said[1]["text"]["text"].splitlines()
+    assert said[3]["elements"][0]["text"].endswith(" · alert a1 · playbook food-critical")
+    untitled = dict(resolved, data={k: v for k, v in resolved["data"].items() if k != "playbook_title"})
+    said = formats.slack(untitled, directory)["blocks"]
+    assert "*대응 매뉴얼*: food-critical" in said[1]["text"]["text"].splitlines()
+    assert "playbook" not in said[3]["elements"][0]["text"]
     named = dict(escalated, data={**escalated["data"], "level": 1})
     assert "*매장*" not in formats.slack(named, directory)["blocks"][1]["text"]["text"]
     assert (

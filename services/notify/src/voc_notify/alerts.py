@@ -34,6 +34,7 @@ from voc_platform import dbsync
 from voc_platform.db import Database
 from voc_platform.dbsync import Prepared, Reader, insert_ignore
 from voc_platform.ids import uuid7
+from voc_platform.masking import mask_names
 from voc_platform.taxonomy import FYI_PRIORITY
 
 log = logging.getLogger(__name__)
@@ -207,7 +208,13 @@ def create_alert_sync(
         held=held,
         now=now,
         event=_alert_created(
-            alert, plan, kind=alert.kind, feedback_id=alert.feedback_id or "", recipients=recipients, now=now
+            alert,
+            plan,
+            kind=alert.kind,
+            feedback_id=alert.feedback_id or "",
+            recipients=recipients,
+            customer_name=alert.customer_name,
+            now=now,
         ),
     )
 
@@ -329,9 +336,12 @@ def _alert_created(
     kind: str,
     feedback_id: str,
     recipients: list[Candidate],
+    customer_name: str | None,
     now: float,
     event_id: str | None = None,
 ) -> tuple[str, events_pb2.AlertCreated, str | None]:
+    """`voc.alert.created`; `customer_name` is the name the plan was rendered with, masked in
+    the title the event carries (a playbook's title may say `{customer.name}`)."""
     return (
         "voc.alert.created",
         events_pb2.AlertCreated(
@@ -347,6 +357,7 @@ def _alert_created(
             degraded=list(alert.degraded or []),
             kind=kind,
             category=alert.category,
+            playbook_title=mask_names(plan.title, customer_name),
         ),
         event_id,
     )
@@ -455,6 +466,7 @@ def merge_feedback_sync(reader: Reader, *, alert_id: str, facts: AlertInput, now
         kind="feedback",  # only a feedback alert takes repeats
         feedback_id=feedback.id,
         recipients=staff,
+        customer_name=facts.customer.name,  # the name this plan was rendered with
         now=now,
         event_id=f"merged:{feedback.id}",  # ≤ 64 chars: processed_events.event_id
     )

@@ -125,7 +125,10 @@ _TEST_MESSAGE: Final = {
 #: Said first, whatever their place in the payload: what the message is about.
 _FIRST: Final = ("category",)
 #: Said elsewhere: the store in the title; an alert of a single feedback item is the usual kind.
-_UNSAID: Final = {"store_id": None, "playbook_version": None, "steps_total": None, "kind": "feedback"}
+_UNSAID: Final = {
+    "store_id": None, "playbook_version": None, "playbook_title": None, "steps_total": None,
+    "kind": "feedback",
+}  # fmt: skip
 #: Identifiers: in the footer, for whoever needs to look the case up, not among the facts.
 _FOOTER_IDS: Final = ("alert_id", "feedback_id", "customer_id", "correction_id", "endpoint_id")
 #: A boolean that is news when false (a customer's "no"); other false flags say nothing.
@@ -252,12 +255,19 @@ def _facts(
             found.extend(_facts(value, language=language, zone=zone, directory=directory, prefix=inner))
             continue
         said = _value(key, value, language=language, zone=zone, directory=directory)
-        if key == "playbook_id" and data.get("playbook_version"):
-            said = f"{said} v{data['playbook_version']}"
+        if key == "playbook_id":
+            # People read the plan's title; its id and version go to the footer with the ids.
+            said = str(data.get("playbook_title") or _playbook(data))
         if key == "steps_done" and data.get("steps_total"):
             said = f"{said}/{data['steps_total']}"
         found.append((name, said))
     return found
+
+
+def _playbook(data: Mapping[str, Any]) -> str:
+    """ "restaurant-food-safety-critical v2": a plan by its id and version."""
+    version = data.get("playbook_version")
+    return f"{data['playbook_id']} v{version}" if version else str(data["playbook_id"])
 
 
 def _chat(body: Mapping[str, Any], directory: ChatDirectory) -> _Chat:
@@ -275,6 +285,8 @@ def _chat(body: Mapping[str, Any], directory: ChatDirectory) -> _Chat:
     if isinstance(when, str):
         footer_parts.append(_local_time(when, zone))
     footer_parts.extend(f"{key.removesuffix('_id')} {data[key]}" for key in _FOOTER_IDS if data.get(key))
+    if data.get("playbook_id") and data.get("playbook_title"):
+        footer_parts.append(f"playbook {_playbook(data)}")
     alert_id = data.get("alert_id")
     link = f"{directory.app_url.rstrip('/')}/#/alerts/{alert_id}" if alert_id and directory.app_url else None
     return _Chat(title, facts, " · ".join(footer_parts), link, language, str(data.get("priority", "")))

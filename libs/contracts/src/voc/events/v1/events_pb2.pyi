@@ -331,6 +331,7 @@ class AlertCreated(_message.Message):
     DEGRADED_FIELD_NUMBER: _builtins.int
     KIND_FIELD_NUMBER: _builtins.int
     CATEGORY_FIELD_NUMBER: _builtins.int
+    PLAYBOOK_TITLE_FIELD_NUMBER: _builtins.int
     alert_id: _builtins.str
     feedback_id: _builtins.str
     store_id: _builtins.str
@@ -345,6 +346,10 @@ class AlertCreated(_message.Message):
     """
     category: _builtins.str
     """the alert's category (its plan's); "" from producers before it"""
+    playbook_title: _builtins.str
+    """The plan's title as the store reads it (the store's language), the customer's name in it
+    masked; "" from producers before it.
+    """
     @_builtins.property
     def recipient_staff_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
     @_builtins.property
@@ -366,10 +371,11 @@ class AlertCreated(_message.Message):
         degraded: _abc.Iterable[_builtins.str] | None = ...,
         kind: _builtins.str = ...,
         category: _builtins.str = ...,
+        playbook_title: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["alert_id", b"alert_id", "category", b"category", "created_at_ms", b"created_at_ms", "customer_id", b"customer_id", "degraded", b"degraded", "feedback_id", b"feedback_id", "kind", b"kind", "playbook_id", b"playbook_id", "playbook_version", b"playbook_version", "priority", b"priority", "recipient_staff_ids", b"recipient_staff_ids", "store_id", b"store_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["alert_id", b"alert_id", "category", b"category", "created_at_ms", b"created_at_ms", "customer_id", b"customer_id", "degraded", b"degraded", "feedback_id", b"feedback_id", "kind", b"kind", "playbook_id", b"playbook_id", "playbook_title", b"playbook_title", "playbook_version", b"playbook_version", "priority", b"priority", "recipient_staff_ids", b"recipient_staff_ids", "store_id", b"store_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -464,6 +470,7 @@ class AlertResolved(_message.Message):
     STEPS_DONE_FIELD_NUMBER: _builtins.int
     STEPS_TOTAL_FIELD_NUMBER: _builtins.int
     FOLLOW_UP_ELSEWHERE_FIELD_NUMBER: _builtins.int
+    PLAYBOOK_TITLE_FIELD_NUMBER: _builtins.int
     alert_id: _builtins.str
     feedback_id: _builtins.str
     staff_id: _builtins.str
@@ -483,6 +490,10 @@ class AlertResolved(_message.Message):
     (merged repeats), only its latest item's case opens the follow-up survey; this is true on
     the others' events, whose cases close without one.
     """
+    playbook_title: _builtins.str
+    """The plan's title as the store reads it, the customer's name in it masked (as
+    AlertCreated.playbook_title); "" from producers before it.
+    """
     def __init__(
         self,
         *,
@@ -498,10 +509,11 @@ class AlertResolved(_message.Message):
         steps_done: _builtins.int = ...,
         steps_total: _builtins.int = ...,
         follow_up_elsewhere: _builtins.bool = ...,
+        playbook_title: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["alert_id", b"alert_id", "feedback_id", b"feedback_id", "follow_up_elsewhere", b"follow_up_elsewhere", "kind", b"kind", "note", b"note", "outcome", b"outcome", "playbook_id", b"playbook_id", "resolved_at_ms", b"resolved_at_ms", "staff_id", b"staff_id", "steps_done", b"steps_done", "steps_total", b"steps_total", "store_id", b"store_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["alert_id", b"alert_id", "feedback_id", b"feedback_id", "follow_up_elsewhere", b"follow_up_elsewhere", "kind", b"kind", "note", b"note", "outcome", b"outcome", "playbook_id", b"playbook_id", "playbook_title", b"playbook_title", "resolved_at_ms", b"resolved_at_ms", "staff_id", b"staff_id", "steps_done", b"steps_done", "steps_total", b"steps_total", "store_id", b"store_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
