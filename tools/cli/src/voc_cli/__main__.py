@@ -13,13 +13,16 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
 from voc_cli import classifier_cli, profile_cli, supervisor, up
 from voc_cli.processes import interrupt_on_sigterm
 from voc_cli.supervisor import keep_data_private, load_or_create_secrets
+
+if TYPE_CHECKING:
+    from voc_cli.mail_sink import ReceivedMail
 
 
 def _data_dir(args: argparse.Namespace) -> Path:
@@ -208,8 +211,12 @@ def cmd_demo_phone(args: argparse.Namespace) -> int:
 
 
 def cmd_demo_inbox(args: argparse.Namespace) -> int:
-    """A local mailbox: an SMTP server on loopback that prints the follow-up mail it receives."""
+    """A local mailbox: an SMTP server on loopback that prints the follow-up mail it receives and
+    keeps each in `<data dir>/inbox/` as it came (`.eml`) and its HTML part (`.html`, for a
+    browser: the mail a customer's client shows)."""
     from voc_cli.mail_sink import MailSink  # lazy: aiosmtpd
+
+    kept = _data_dir(args) / "inbox"
 
     port = args.port if args.port is not None else supervisor.demo_inbox_port()
     try:
@@ -232,13 +239,26 @@ def cmd_demo_inbox(args: argparse.Namespace) -> int:
             for mail in mails[seen:]:
                 print(f"[inbox] mail to {', '.join(mail.rcpt_tos)} from {mail.mail_from}")
                 print(f"  Subject: {mail.subject}")
-                print("  " + mail.part("plain").rstrip().replace("\n", "\n  "), flush=True)
-            seen = len(mails)
+                print("  " + mail.part("plain").rstrip().replace("\n", "\n  "))
+                print(f"  kept: {_keep_mail(kept, mail, seen + 1)}", flush=True)
+                seen += 1
             time.sleep(0.2)
     except KeyboardInterrupt:
         return 0
     finally:
         sink.stop()
+
+
+def _keep_mail(folder: Path, mail: ReceivedMail, number: int) -> str:
+    """The mail as `<time>-<n>.eml` and its HTML part beside it; what to print about them."""
+    folder.mkdir(parents=True, exist_ok=True)
+    stem = folder / f"{time.strftime('%Y%m%d-%H%M%S')}-{number:03d}"
+    stem.with_suffix(".eml").write_bytes(mail.message.as_bytes())
+    html = mail.part("html")
+    if not html:
+        return str(stem.with_suffix(".eml"))
+    stem.with_suffix(".html").write_text(html, encoding="utf-8")
+    return f"{stem.with_suffix('.eml')} (HTML: {stem.with_suffix('.html')})"
 
 
 def cmd_demo_feedback(args: argparse.Namespace) -> int:
