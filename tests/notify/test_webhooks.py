@@ -744,6 +744,7 @@ async def test_a_chat_channel_hears_a_step_of_a_merged_alert_once(
     async with hooks(notify_db) as h:
         standard = await h.register(webhook_receiver.url("/std"), ["alert.acknowledged"])
         chat = await h.register(webhook_receiver.url("/chat"), ["alert.acknowledged"], format="slack")
+        created = await h.register(webhook_receiver.url("/created"), ["alert.created"], format="slack")
         first = await new_alert(notify_db, "fb-merge-1", now=time.time(), customer_id="cust-merge")
         again = await new_alert(notify_db, "fb-merge-2", now=time.time(), customer_id="cust-merge")
         assert first is not None and again is not None and again.alert.id == first.alert.id
@@ -766,6 +767,14 @@ async def test_a_chat_channel_hears_a_step_of_a_merged_alert_once(
             and "*By*: lead" in message["blocks"][1]["text"]["text"]
         )
         assert len(await h.deliveries(standard["id"])) == 2
+        # The repeat is said as one, not as a new alert.
+        webhook_receiver.wait_for(2, "/created")
+        messages = webhook_receiver.verified(created["secret"], "/created")
+        new, repeat = sorted(messages, key=lambda m: str(m["text"]))
+        assert new["text"] == "New alert (urgent): Cleanliness at Store 1"
+        assert repeat["text"] == "Repeat complaint (urgent): Cleanliness at Store 1"
+        assert "*Repeat complaints*: 1" in repeat["blocks"][1]["text"]["text"].splitlines()
+        assert "Repeat" not in new["blocks"][1]["text"]["text"]
 
 
 def test_a_chat_message_speaks_the_store_s_language_and_time() -> None:
@@ -829,6 +838,12 @@ def test_a_chat_message_speaks_the_store_s_language_and_time() -> None:
     said = formats.slack(untitled, directory)["blocks"]
     assert "*대응 매뉴얼*: food-critical" in said[1]["text"]["text"].splitlines()
     assert "playbook" not in said[3]["elements"][0]["text"]
+    repeated = {"type": "alert.created", "timestamp": "2026-12-07T05:03:00Z",
+                "data": {"alert_id": "a1", "store_id": "s1", "priority": "urgent",
+                         "category": "food_safety", "updates": 2}}  # fmt: skip
+    said = formats.slack(repeated, directory)
+    assert said["blocks"][0]["text"]["text"].startswith("반복 불만 (긴급) · 식품 안전 · ")
+    assert "*같은 고객의 반복 불만*: 2건" in said["blocks"][1]["text"]["text"].splitlines()
     named = dict(escalated, data={**escalated["data"], "level": 1})
     assert "*매장*" not in formats.slack(named, directory)["blocks"][1]["text"]["text"]
     assert (

@@ -358,6 +358,7 @@ def _alert_created(
             kind=kind,
             category=alert.category,
             playbook_title=mask_names(plan.title, customer_name),
+            updates=alert.updates or 0,
         ),
         event_id,
     )

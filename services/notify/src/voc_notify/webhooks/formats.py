@@ -30,6 +30,7 @@ _TITLES: Final = {
         "feedback.classified": "Feedback classified",
         "feedback.corrected": "Classification corrected",
         "alert.created": "New alert",
+        "alert.repeated": "Repeat complaint",
         "alert.acknowledged": "Alert acknowledged",
         "alert.resolved": "Alert resolved",
         "alert.escalated": "Alert escalated",
@@ -43,6 +44,7 @@ _TITLES: Final = {
         "feedback.classified": "피드백 분류",
         "feedback.corrected": "분류 수정",
         "alert.created": "새 알림",
+        "alert.repeated": "반복 불만",
         "alert.acknowledged": "알림 확인",
         "alert.resolved": "알림 해결",
         "alert.escalated": "알림 상향 전달",
@@ -75,6 +77,7 @@ _LABELS: Final = {
         "name": "이름", "loyalty_id": "멤버십 번호", "channel_user_id": "채널 사용자",
         "next_attempt_at": "다음 시도", "sentiment_corrected": "감정 수정",
         "category_corrected": "분류 수정", "nps": "추천 의향 (NPS)", "ces": "이용 편의 (CES)",
+        "updates": "같은 고객의 반복 불만",
     },
     "en": {
         "store_id": "Store", "category": "Category", "priority": "Priority", "staff_id": "By",
@@ -95,7 +98,7 @@ _LABELS: Final = {
         "email": "E-mail", "name": "Name", "loyalty_id": "Loyalty id",
         "channel_user_id": "Channel user", "next_attempt_at": "Next attempt",
         "sentiment_corrected": "Sentiment corrected", "category_corrected": "Category corrected",
-        "nps": "NPS", "ces": "CES",
+        "nps": "NPS", "ces": "CES", "updates": "Repeat complaints",
     },
 }  # fmt: skip
 #: Values said in words, per field.
@@ -127,7 +130,7 @@ _FIRST: Final = ("category",)
 #: Said elsewhere: the store in the title; an alert of a single feedback item is the usual kind.
 _UNSAID: Final = {
     "store_id": None, "playbook_version": None, "playbook_title": None, "steps_total": None,
-    "kind": "feedback",
+    "kind": "feedback", "updates": 0,
 }  # fmt: skip
 #: Identifiers: in the footer, for whoever needs to look the case up, not among the facts.
 _FOOTER_IDS: Final = ("alert_id", "feedback_id", "customer_id", "correction_id", "endpoint_id")
@@ -221,6 +224,8 @@ def _value(key: str, value: Any, *, language: str, zone: str | None, directory: 
         return _local_time(value, zone)
     if key == "reopened_feedback_id":
         return yes
+    if key == "updates" and language == "ko":
+        return f"{value}건"
     if isinstance(value, list):
         return ", ".join(str(v) for v in value)
     return _VALUES[language].get(key, {}).get(str(value), str(value))
@@ -294,6 +299,8 @@ def _chat(body: Mapping[str, Any], directory: ChatDirectory) -> _Chat:
 
 def _title(kind: str, data: Mapping[str, Any], *, language: str, store: StoreFacts | None) -> str:
     """ "New alert (urgent): Hygiene at 강남역점" / "새 알림 (긴급) · 위생 · 강남역점"."""
+    if kind == "alert.created" and data.get("updates"):
+        kind = "alert.repeated"  # a repeat complaint folded into the open alert, not a new one
     title = _TITLES[language].get(kind) or _TITLES["en"].get(kind, kind)
     priority = data.get("priority")
     if priority:

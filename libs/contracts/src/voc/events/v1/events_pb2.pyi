@@ -332,6 +332,7 @@ class AlertCreated(_message.Message):
     KIND_FIELD_NUMBER: _builtins.int
     CATEGORY_FIELD_NUMBER: _builtins.int
     PLAYBOOK_TITLE_FIELD_NUMBER: _builtins.int
+    UPDATES_FIELD_NUMBER: _builtins.int
     alert_id: _builtins.str
     feedback_id: _builtins.str
     store_id: _builtins.str
@@ -349,6 +350,10 @@ class AlertCreated(_message.Message):
     playbook_title: _builtins.str
     """The plan's title as the store reads it (the store's language), the customer's name in it
     masked; "" from producers before it.
+    """
+    updates: _builtins.int
+    """0 for a new alert; k when this is the k-th repeat complaint folded into the open alert
+    (the same alert_id, the new feedback_id), as a push's `updates`.
     """
     @_builtins.property
     def recipient_staff_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
@@ -372,10 +377,11 @@ class AlertCreated(_message.Message):
         kind: _builtins.str = ...,
         category: _builtins.str = ...,
         playbook_title: _builtins.str = ...,
+        updates: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["alert_id", b"alert_id", "category", b"category", "created_at_ms", b"created_at_ms", "customer_id", b"customer_id", "degraded", b"degraded", "feedback_id", b"feedback_id", "kind", b"kind", "playbook_id", b"playbook_id", "playbook_title", b"playbook_title", "playbook_version", b"playbook_version", "priority", b"priority", "recipient_staff_ids", b"recipient_staff_ids", "store_id", b"store_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["alert_id", b"alert_id", "category", b"category", "created_at_ms", b"created_at_ms", "customer_id", b"customer_id", "degraded", b"degraded", "feedback_id", b"feedback_id", "kind", b"kind", "playbook_id", b"playbook_id", "playbook_title", b"playbook_title", "playbook_version", b"playbook_version", "priority", b"priority", "recipient_staff_ids", b"recipient_staff_ids", "store_id", b"store_id", "updates", b"updates"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
