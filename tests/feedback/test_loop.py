@@ -176,6 +176,21 @@ def test_an_english_customer_reads_the_page_in_english_and_never_our_category(
     assert "This survey was already answered or has expired." in closed.text
 
 
+def test_a_rating_without_words_is_asked_in_the_store_s_language(
+    feedback_service: FeedbackService, key: dict[str, Any]
+) -> None:
+    """A CSAT 1 with no text has no language of ours: the survey is opened in "" (unknown), notify
+    speaks the store's and says it in the link; without `lang` the page speaks Korean."""
+    feedback_id = submit(feedback_service, key, "", ratings={"csat": 1})
+    alert_lifecycle(feedback_service, feedback_id, ack_after=30, resolve_after=600)
+    assert feedback_service.scalar(
+        "SELECT language FROM follow_ups WHERE feedback_id = :f", f=feedback_id
+    ) == ""
+    token = follow_up_token(feedback_service, feedback_id)
+    assert 'lang="ko"' in httpx.get(f"{feedback_service.url}/f/{token}").text
+    assert 'lang="en"' in httpx.get(f"{feedback_service.url}/f/{token}?lang=en").text
+
+
 def test_praise_and_a_case_needing_no_action_ask_the_customer_nothing(
     feedback_service: FeedbackService, key: dict[str, Any]
 ) -> None:

@@ -31,14 +31,14 @@ from voc_platform.db import Database
 
 
 def request(
-    feedback_id: str, *, send_after: float = 0.0, expires_in: float = 3600.0
+    feedback_id: str, *, send_after: float = 0.0, expires_in: float = 3600.0, language: str = "ko"
 ) -> events_pb2.FollowUpRequested:
     return events_pb2.FollowUpRequested(
         feedback_id=feedback_id,
         store_id="s1",
         customer_id="c-1",
         url=f"http://feedback.test/f/{feedback_id}.sig",
-        language="ko",
+        language=language,
         expires_at_ms=int((time.time() + expires_in) * 1000),
         send_after_ms=int(send_after * 1000),
         email="minsu.kim@example.com",
@@ -150,6 +150,28 @@ async def test_no_channel_configured_is_said_once_and_nothing_is_kept(notify_db:
     assert await worker.process_due() == 0  # settled: never again
     # Event ids fit the consumers' processed-events key (64 characters).
     assert all(len(e["event_id"]) <= 64 for e in await events(notify_db, follow_ups.SUBJECT_SENT))
+
+
+async def test_a_case_in_no_language_of_ours_is_asked_in_the_store_s(notify_db: Database) -> None:
+    """A rating without words has no language ("" from feedback): the store's, in the text and
+    in the link, so the survey page speaks it too."""
+    unknown = request("f-rating-only")
+    unknown.language = ""
+    await schedule(notify_db, unknown, now=time.time())
+    scheduled = await row(notify_db, "f-rating-only")
+    assert (scheduled.language, scheduled.url) == ("en", "http://feedback.test/f/f-rating-only.sig?lang=en")
+    async with notify_db.transaction() as session:
+        store = await session.get(Store, "s1")
+        assert store is not None
+        store.language = "ko"
+    korean = request("f-rating-only-ko")
+    korean.language, korean.url = "", "http://feedback.test/f/x.sig?src=mail"
+    await schedule(notify_db, korean, now=time.time())
+    scheduled = await row(notify_db, "f-rating-only-ko")
+    assert (scheduled.language, scheduled.url) == ("ko", "http://feedback.test/f/x.sig?src=mail&lang=ko")
+    # A case in a language of ours keeps it, whatever the store speaks.
+    await schedule(notify_db, request("f-english", language="en"), now=time.time())
+    assert (await row(notify_db, "f-english")).language == "en"
 
 
 async def test_profile_unreachable_is_retried_with_back_off_and_an_expired_link_is_not_sent(

@@ -298,6 +298,9 @@ def _case_event_in(session: Session, event: CaseEvent, check_follow_up: bool) ->
     return step
 
 
+#: The languages a follow-up speaks; a case in another ("other": a rating without words) is
+#: asked in the store's (notify knows it).
+FOLLOW_UP_LANGUAGES = ("ko", "en")
 #: Why a resolved case asks its customer nothing (the timeline says it in these words).
 NO_FOLLOW_UP_FYI = "praise is shared with the team, there was nothing to put right"
 NO_FOLLOW_UP_NO_ACTION = "resolved as no action needed"
@@ -318,7 +321,9 @@ async def open_follow_up(
 ) -> FollowUp | None:
     """Once per case: the first resolution opens the survey; reopening items get their own (did
     we put it right this time?), in the language the customer was asked in before: the reopening
-    item's own is its comment's, often a few words in another language."""
+    item's own is its comment's, often a few words in another language. A feedback item in no
+    language of ours (a rating without words) is asked in "" (unknown): notify speaks the
+    store's language and puts it in the link (`?lang=`)."""
     if await session.scalar(select(FollowUp.id).where(FollowUp.feedback_id == row.id)) is not None:
         return None
     language = row.language
@@ -329,7 +334,7 @@ async def open_follow_up(
     follow = FollowUp(
         id=uuid7(),
         feedback_id=row.id,
-        language="ko" if language == "ko" else "en",
+        language=language if language in FOLLOW_UP_LANGUAGES else "",
         created_at=now,
         expires_at=now + links.ttl_seconds,
     )

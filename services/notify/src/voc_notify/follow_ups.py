@@ -51,6 +51,7 @@ NO_CHANNEL = "no channel configured"
 UNKNOWN = "the worker stopped while sending; not sent again (at most one message per case)"
 OPTED_OUT = "the customer opted out of contact (contact_consent false)"
 ATTEMPTED = ("sent", "retrying", "failed")
+LANGUAGES = ("ko", "en")  # the languages of `channels.texts`
 
 
 class ContactLookup(Protocol):
@@ -94,12 +95,18 @@ async def schedule(
     store = await session.get(Store, request.store_id)
     due = max(now, request.send_after_ms / 1000)
     send_at = outside_quiet_hours(store, due)
+    language, url = request.language, request.url
+    if language not in LANGUAGES:
+        # Feedback in no language of ours (a rating without words): the store's, and the survey
+        # page is told so through its link.
+        language = store.language if store is not None and store.language in LANGUAGES else "ko"
+        url = f"{url}{'&' if '?' in url else '?'}lang={language}"
     values: dict[str, Any] = {
         "feedback_id": request.feedback_id,
         "store_id": request.store_id,
         "customer_id": request.customer_id or None,
-        "url": request.url,
-        "language": "ko" if request.language == "ko" else "en",
+        "url": url,
+        "language": language,
         # What cannot be an address or a number is not kept (profile's are asked at send time).
         "email": request.email if 0 < len(request.email) <= 254 else None,
         "phone": request.phone if 0 < len(request.phone) <= 32 else None,

@@ -674,6 +674,7 @@ class FollowUpRequested(_message.Message):
     customer_id: _builtins.str
     url: _builtins.str
     language: _builtins.str
+    """ko or en: the feedback's; "" when it is in neither (a rating without words): the store's."""
     expires_at_ms: _builtins.int
     send_after_ms: _builtins.int
     """Not before this time (resolution + VOC_FEEDBACK_FOLLOW_UP_DELAY_SECONDS); 0 = at once."""
