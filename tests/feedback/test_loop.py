@@ -183,9 +183,9 @@ def test_a_rating_without_words_is_asked_in_the_store_s_language(
     speaks the store's and says it in the link; without `lang` the page speaks Korean."""
     feedback_id = submit(feedback_service, key, "", ratings={"csat": 1})
     alert_lifecycle(feedback_service, feedback_id, ack_after=30, resolve_after=600)
-    assert feedback_service.scalar(
-        "SELECT language FROM follow_ups WHERE feedback_id = :f", f=feedback_id
-    ) == ""
+    assert (
+        feedback_service.scalar("SELECT language FROM follow_ups WHERE feedback_id = :f", f=feedback_id) == ""
+    )
     token = follow_up_token(feedback_service, feedback_id)
     assert 'lang="ko"' in httpx.get(f"{feedback_service.url}/f/{token}").text
     assert 'lang="en"' in httpx.get(f"{feedback_service.url}/f/{token}?lang=en").text
