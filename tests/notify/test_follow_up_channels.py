@@ -102,6 +102,18 @@ async def test_tls_to_a_relay_with_a_private_ca(tls_dir: Path, starttls: bool) -
         assert result.status == "retry" and len(server.received()) == 1
 
 
+async def test_plain_smtp_upgrades_when_the_server_offers_starttls(tls_dir: Path) -> None:
+    """smtp:// without ?starttls=1 still encrypts when the server offers STARTTLS (aiosmtplib's
+    default, which passing start_tls=False had turned off): this server requires it."""
+    with MailSink(tls=server_tls(tls_dir), starttls=True) as server:
+        target = parse_smtp_url(f"smtp://127.0.0.1:{server.port}")
+        assert target.start_tls is None
+        sender = MailSender(target, mail_from="voc@demo.local", ca_file=str(tls_dir / "ca.crt"))
+        assert (await sender.send(mail_to("minsu.kim@example.com"))).status == "sent"
+        (mail,) = server.wait(1)
+        assert mail.tls
+
+
 async def test_a_refused_recipient_fails_once_with_the_reason_masked(sink: MailSink) -> None:
     sender = MailSender(parse_smtp_url(f"smtp://127.0.0.1:{sink.port}"), mail_from="voc@demo.local")
     result = await sender.send(mail_to("nobody@example.com"))
@@ -179,11 +191,11 @@ async def test_an_unconfirmed_message_is_not_sent_again(slow_rcpt: bool) -> None
 
 def test_smtp_urls() -> None:
     plain = parse_smtp_url("smtp://mail.example.com")
-    assert (plain.port, plain.use_tls, plain.start_tls, plain.username) == (25, False, False, None)
+    assert (plain.port, plain.use_tls, plain.start_tls, plain.username) == (25, False, None, None)
     sub = parse_smtp_url("smtp://voc%40example.com:p%40ss@mail.example.com:587?starttls=1")
     assert (sub.port, sub.start_tls, sub.username, sub.password) == (587, True, "voc@example.com", "p@ss")
     tls = parse_smtp_url("smtps://voc@mail.example.com", password="from-env")
-    assert (tls.port, tls.use_tls, tls.password) == (465, True, "from-env")
+    assert (tls.port, tls.use_tls, tls.start_tls, tls.password) == (465, True, False, "from-env")
     for bad, says in (
         ("http://mail.example.com", "smtp://host:port"),
         ("smtp://", "no host"),
@@ -192,6 +204,25 @@ def test_smtp_urls() -> None:
     ):
         with pytest.raises(ValueError, match=says):
             parse_smtp_url(bad)
+
+
+def test_settings_refuse_a_password_that_could_go_in_clear(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VOC_MAIL_FROM", "voc@example.com")
+    monkeypatch.setenv("VOC_SMTP_URL", "smtp://voc:secret@mail.example.com:587")
+    with pytest.raises(ValidationError, match="smtps:// or \\?starttls=1"):
+        Settings()
+    monkeypatch.setenv("VOC_SMTP_URL", "smtp://voc@mail.example.com:587")
+    monkeypatch.setenv("VOC_SMTP_PASSWORD", "secret")
+    with pytest.raises(ValidationError, match="VOC_SMTP_PASSWORD over plain smtp://"):
+        Settings()
+    for fine in (
+        "smtp://voc@mail.example.com:587?starttls=1",
+        "smtps://voc@mail.example.com",
+        "smtp://voc@127.0.0.1:2525",  # a relay on this host
+        "smtp://mail.example.com:25",  # no login: nothing secret to lose
+    ):
+        monkeypatch.setenv("VOC_SMTP_URL", fine)
+        assert Settings().smtp_url == fine
 
 
 def test_settings_refuse_half_a_channel(monkeypatch: pytest.MonkeyPatch) -> None:

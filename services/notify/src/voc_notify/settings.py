@@ -92,8 +92,9 @@ class Settings(ServiceSettings):
         )
 
     # Follow-up messages to customers (docs/NOTIFY.md "Follow-up to the customer"). E-mail over
-    # SMTP: smtp://host:port (plain, or STARTTLS with ?starttls=1), smtps://host:port (TLS);
-    # user:password in the URL or the password in VOC_SMTP_PASSWORD. Unset = no e-mail.
+    # SMTP: smtp://host:port (STARTTLS when the server offers it; required with ?starttls=1),
+    # smtps://host:port (TLS); user:password in the URL or the password in VOC_SMTP_PASSWORD,
+    # refused over plain smtp:// to a host that is not loopback. Unset = no e-mail.
     smtp_url: str = Field("", validation_alias="VOC_SMTP_URL")
     smtp_password: str = Field("", validation_alias="VOC_SMTP_PASSWORD")
     mail_from: str = Field("", validation_alias="VOC_MAIL_FROM")
@@ -127,9 +128,13 @@ class Settings(ServiceSettings):
         if value:
             # Imported here: `voc up` reads every service's settings class, and the SMTP client
             # is not needed for that.
-            from voc_notify.channels.mail import parse_smtp_url
+            from voc_notify.channels.mail import clear_text_login, parse_smtp_url
 
-            parse_smtp_url(value)
+            if clear_text_login(parse_smtp_url(value)):
+                raise ValueError(
+                    "a password over plain smtp:// to a host that is not loopback: use smtps:// "
+                    "or ?starttls=1 (a server that offers no STARTTLS would get it in clear)"
+                )
         return value
 
     @field_validator("push_allowed_hosts", "webhook_allowed_hosts", "sms_allowed_hosts")
@@ -158,6 +163,14 @@ class Settings(ServiceSettings):
 
     @model_validator(mode="after")
     def _follow_up_channels(self) -> Settings:
+        if self.smtp_url and self.smtp_password:
+            from voc_notify.channels.mail import clear_text_login, parse_smtp_url
+
+            if clear_text_login(parse_smtp_url(self.smtp_url, password=self.smtp_password)):
+                raise ValueError(
+                    "VOC_SMTP_PASSWORD over plain smtp:// to a host that is not loopback: use "
+                    "smtps:// or ?starttls=1 in VOC_SMTP_URL"
+                )
         if self.smtp_url and not self.mail_from:
             raise ValueError("VOC_MAIL_FROM: needed with VOC_SMTP_URL (the From: address)")
         if self.sms_gateway_url and not self.sms_sender:

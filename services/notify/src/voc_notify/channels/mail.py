@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import ipaddress
 import re
 import ssl
 from dataclasses import dataclass
@@ -39,7 +40,9 @@ class SmtpTarget:
     hostname: str
     port: int
     use_tls: bool  # smtps://: TLS from the first byte
-    start_tls: bool  # smtp://...?starttls=1: upgrade after EHLO
+    # True (smtp://…?starttls=1): upgrade after EHLO or fail; None (smtp://): upgrade when the
+    # server offers it; False: smtps://, TLS already.
+    start_tls: bool | None
     username: str | None
     password: str | None
 
@@ -73,10 +76,23 @@ def parse_smtp_url(url: str, *, password: str = "") -> SmtpTarget:
         hostname=parts.hostname,
         port=port or (465 if parts.scheme == "smtps" else 25),
         use_tls=parts.scheme == "smtps",
-        start_tls=start_tls,
+        start_tls=True if start_tls else (False if parts.scheme == "smtps" else None),
         username=username,
         password=secret if username else None,
     )
+
+
+def clear_text_login(target: SmtpTarget) -> bool:
+    """Whether a password could go unencrypted: smtp:// without ?starttls=1 to a host that is
+    not loopback (a server, or someone between, that offers no STARTTLS gets it in clear)."""
+    if target.password is None or target.use_tls or target.start_tls:
+        return False
+    if target.hostname == "localhost":
+        return False
+    try:
+        return not ipaddress.ip_address(target.hostname).is_loopback
+    except ValueError:
+        return True
 
 
 def valid_address(address: str) -> bool:
