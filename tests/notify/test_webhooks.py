@@ -1112,6 +1112,11 @@ def test_the_catalog_covers_every_type_and_masks_what_identifies() -> None:
         ("https://[::127.0.0.1]/x", "private"),
         ("https://[2001:0:4136:e378:8000:63bf:f5ff:fffe]/x", "private"),
         ("https://[64:ff9b:1::5db8:d822]/x", "private"),
+        # SIIT's IPv4-translated form, and IPv6 outside global unicast that Python 3.11 calls global.
+        ("https://[::ffff:0:7f00:1]/x", "private"),
+        ("https://[fec0::1]/x", "private"),
+        ("https://[5f00::1]/x", "private"),
+        ("https://[3fff::1]/x", "private"),
         ("https://localhost/x", "localhost"),
         ("ftp://hooks.example.com/x", "scheme"),
         ("https://hooks.example.com/x#frag", "fragment"),

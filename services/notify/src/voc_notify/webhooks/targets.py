@@ -34,6 +34,12 @@ class UrlRefused(ValueError):
 # 64:ff9b::7f00:1 (127.0.0.1 through NAT64) as global; the IPv4 address inside decides instead.
 _NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
 _IPV4_COMPATIBLE = ipaddress.IPv6Network("::/96")
+# SIIT's IPv4-translated form (RFC 2765), ::ffff:0:a.b.c.d, which Python does not unwrap.
+_IPV4_TRANSLATED = ipaddress.IPv6Network("::ffff:0:0:0/96")
+# Global unicast space (RFC 4291 §2.4): Python 3.11's tables count site-local fec0::/10 and
+# newer reserved blocks (5f00::/16, 3fff::/20) as global; outside 2000::/3 nothing is public.
+_GLOBAL_UNICAST = ipaddress.IPv6Network("2000::/3")
+_DOCUMENTATION = ipaddress.IPv6Network("3fff::/20")  # RFC 9637
 # NAT64's local-use prefix (RFC 8215) embeds the IPv4 address where each network chooses.
 _LOCAL_NAT64 = ipaddress.IPv6Network("64:ff9b:1::/48")
 
@@ -47,7 +53,7 @@ def embedded_ipv4(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | Non
         return address.sixtofour
     if address.teredo is not None:
         return address.teredo[1]
-    if address in _NAT64 or address in _IPV4_COMPATIBLE:
+    if address in _NAT64 or address in _IPV4_COMPATIBLE or address in _IPV4_TRANSLATED:
         return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
     return None
 
@@ -62,6 +68,8 @@ def is_public(address: IpAddress) -> bool:
         inner = embedded_ipv4(address)
         if inner is not None:
             return is_public(inner)
+        if address not in _GLOBAL_UNICAST or address in _DOCUMENTATION:
+            return False
     return address.is_global and not address.is_multicast
 
 
