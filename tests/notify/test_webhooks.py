@@ -844,6 +844,15 @@ def test_a_chat_message_speaks_the_store_s_language_and_time() -> None:
     said = formats.slack(repeated, directory)
     assert said["blocks"][0]["text"]["text"].startswith("반복 불만 (긴급) · 식품 안전 · ")
     assert "*같은 고객의 반복 불만*: 2건" in said["blocks"][1]["text"]["text"].splitlines()
+    # What a store app wrote is not said to people; a name cannot become a link in Teams.
+    received = {"type": "feedback.received", "timestamp": "2026-12-07T05:03:00Z",
+                "data": {"feedback_id": "fb-9", "store_id": "s2", "channel": "kiosk",
+                         "touchpoint": "[Claim your refund](https://evil.example/r)"}}  # fmt: skip
+    assert "evil" not in str(formats.slack(received, directory))
+    assert "evil" not in str(formats.teams(received, directory))
+    linked = formats.ChatDirectory(stores={"s2": formats.StoreFacts("[Win](https://x.example)", "UTC", "en")})
+    card = formats.teams(received, linked)["attachments"][0]["content"]
+    assert "](" not in str(card) and "[Win]\u200b(https://x.example)" in card["body"][0]["text"]
     named = dict(escalated, data={**escalated["data"], "level": 1})
     assert "*매장*" not in formats.slack(named, directory)["blocks"][1]["text"]["text"]
     assert (

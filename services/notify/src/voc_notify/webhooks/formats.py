@@ -132,6 +132,9 @@ _UNSAID: Final = {
     "store_id": None, "playbook_version": None, "playbook_title": None, "steps_total": None,
     "kind": "feedback", "updates": 0,
 }  # fmt: skip
+#: What a store app wrote (`touchpoint`, any 64 characters from a kiosk's key): in the signed
+#: body for systems, not in a message people read, where a link in it would look like ours.
+_UNREAD: Final = frozenset({"touchpoint"})
 #: Identifiers: in the footer, for whoever needs to look the case up, not among the facts.
 _FOOTER_IDS: Final = ("alert_id", "feedback_id", "customer_id", "correction_id", "endpoint_id")
 #: A boolean that is news when false (a customer's "no"); other false flags say nothing.
@@ -246,7 +249,7 @@ def _facts(
     found: list[tuple[str, str]] = []
     ordered = sorted(data.items(), key=lambda item: item[0] not in _FIRST)
     for key, value in ordered:
-        if key in _FOOTER_IDS or (key in _UNSAID and _UNSAID[key] in (None, value)):
+        if key in _FOOTER_IDS or key in _UNREAD or (key in _UNSAID and _UNSAID[key] in (None, value)):
             continue
         if value is False and key in _ANSWERS:
             found.append((f"{prefix}{labels.get(key, key)}", _YES_NO[language][1]))
@@ -346,6 +349,12 @@ def slack(body: Mapping[str, Any], directory: ChatDirectory | None = None) -> di
     return {"text": _escaped(chat.title), "blocks": blocks}
 
 
+def _unlinked(text: str) -> str:
+    """Adaptive Cards read Markdown: "[text](url)" in a name would become a link; a zero-width
+    space between the brackets and the parenthesis keeps it text."""
+    return text.replace("](", "]\u200b(")
+
+
 def teams(body: Mapping[str, Any], directory: ChatDirectory | None = None) -> dict[str, Any]:
     """A message with one Adaptive Card, the shape a Teams Workflows webhook ("Send webhook
     alerts to a channel") posts; Office 365 connectors and their MessageCard were retired by
@@ -359,14 +368,23 @@ def teams(body: Mapping[str, Any], directory: ChatDirectory | None = None) -> di
         "body": [
             {
                 "type": "TextBlock",
-                "text": chat.title,
+                "text": _unlinked(chat.title),
                 "weight": "Bolder",
                 "size": "Medium",
                 "wrap": True,
                 "color": _CARD_COLOURS.get(chat.priority, "Default"),
             },
-            {"type": "FactSet", "facts": [{"title": label, "value": value} for label, value in chat.facts]},
-            {"type": "TextBlock", "text": chat.footer, "isSubtle": True, "size": "Small", "wrap": True},
+            {
+                "type": "FactSet",
+                "facts": [{"title": label, "value": _unlinked(value)} for label, value in chat.facts],
+            },
+            {
+                "type": "TextBlock",
+                "text": _unlinked(chat.footer),
+                "isSubtle": True,
+                "size": "Small",
+                "wrap": True,
+            },
         ],
     }
     if chat.link:
