@@ -8,6 +8,7 @@ import pytest
 
 from voc_notify.facts import UNKNOWN_CUSTOMER
 from voc_notify.masking import compose, mask_text
+from voc_platform.masking import INSERTED_VALUE_LIMIT, mask_inserted_names
 
 # (what the customer wrote, what must not reach the lock screen, what it shows instead)
 PERSONAL = [
@@ -119,3 +120,14 @@ def test_a_reopened_case_says_so_first_in_the_push_title(language: str, says: st
         reopened=True,
     )
     assert title.startswith(says), title
+
+
+def test_a_long_name_cut_by_the_playbook_render_is_masked_whole() -> None:
+    """actions' render cuts an inserted value at 60 characters: the cut last word is a word the
+    name does not have, and is masked too (the events' playbook_title, erasure's scrub)."""
+    name = "Adolph Blaine Charles David Earl Frederick Wolfeschlegelsteinhausenbergerdorff"
+    title = f"Call back {name[:INSERTED_VALUE_LIMIT]} today"
+    masked = mask_inserted_names(title, name)
+    assert masked.startswith("Call back A***** B***** ") and masked.endswith(" today")
+    assert "Wolfe" not in masked and "olfe" not in masked
+    assert mask_inserted_names(title, name, replacement="the customer") == "Call back the customer today"

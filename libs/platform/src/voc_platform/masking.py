@@ -77,3 +77,16 @@ def mask_names(text: str, *names: str | None, replacement: str | None = None) ->
     for part in sorted(parts, key=len, reverse=True):
         text = text.replace(part, mask_name(part) if replacement is None else replacement)
     return text
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]+")  # as actions' render replaces them: one space
+#: The most of a customer's value a playbook's text takes (actions' render cuts each inserted
+#: value there), so a long name stands in a plan cut short.
+INSERTED_VALUE_LIMIT = 60
+
+
+def mask_inserted_names(text: str, *names: str | None, replacement: str | None = None) -> str:
+    """`mask_names` for a text a playbook was rendered into: each name also as the render cut it
+    (its last word cut short is masked too)."""
+    cut = [_CONTROL.sub(" ", name).strip()[:INSERTED_VALUE_LIMIT] for name in names if name]
+    return mask_names(text, *names, *cut, replacement=replacement)

@@ -34,7 +34,7 @@ from voc_platform import dbsync
 from voc_platform.db import Database
 from voc_platform.dbsync import Prepared, Reader, insert_ignore
 from voc_platform.ids import uuid7
-from voc_platform.masking import mask_names
+from voc_platform.masking import mask_inserted_names
 from voc_platform.taxonomy import FYI_PRIORITY
 
 log = logging.getLogger(__name__)
@@ -357,7 +357,7 @@ def _alert_created(
             degraded=list(alert.degraded or []),
             kind=kind,
             category=alert.category,
-            playbook_title=mask_names(plan.title, customer_name),
+            playbook_title=mask_inserted_names(plan.title, customer_name),
             updates=alert.updates or 0,
         ),
         event_id,

@@ -29,7 +29,7 @@ from voc_notify.masking import compose, heads_up_text
 from voc_notify.models import Alert, Store, processed_table
 from voc_platform.bus import ConsumerSpec
 from voc_platform.db import Database
-from voc_platform.masking import mask_names
+from voc_platform.masking import mask_inserted_names
 from voc_platform.outbox import mark_processed
 
 log = logging.getLogger(__name__)
@@ -135,7 +135,7 @@ def _without_name(plan: dict[str, Any], name: str | None) -> dict[str, Any]:
         return plan
 
     def scrub(text: str, language: str) -> str:
-        return mask_names(text, name, replacement=_NOBODY.get(language, _NOBODY["en"]))
+        return mask_inserted_names(text, name, replacement=_NOBODY.get(language, _NOBODY["en"]))
 
     language = str(plan.get("language") or "ko")
     return {

@@ -21,7 +21,7 @@ from voc_platform.dbsync import Reader
 from voc_platform.errors import Conflict
 from voc_platform.fields import RESOLUTION_OUTCOMES
 from voc_platform.identity import Principal
-from voc_platform.masking import mask_names
+from voc_platform.masking import mask_inserted_names
 
 OUTCOMES = RESOLUTION_OUTCOMES
 # The alert events each case hears (one per feedback item the alert answers).
@@ -125,7 +125,7 @@ async def resolve(
         kind=alert.kind or "feedback",
         store_id=alert.store_id,
         playbook_id=str((alert.plan or {}).get("playbook_id") or ""),
-        playbook_title=mask_names(str((alert.plan or {}).get("title") or ""), alert.customer_name),
+        playbook_title=mask_inserted_names(str((alert.plan or {}).get("title") or ""), alert.customer_name),
         steps_done=done,
         steps_total=total,
     )

@@ -22,6 +22,7 @@ from voc_actions.playbooks.model import (
     Sla,
 )
 from voc_actions.playbooks.template import VARIABLES, Template
+from voc_platform.masking import INSERTED_VALUE_LIMIT
 from voc_platform.taxonomy import label
 
 #: The words inserted for a tier and a channel, per language: data, so they live in labels.yaml.
@@ -31,7 +32,7 @@ _LABELS: dict[str, dict[str, dict[str, str]]] = yaml.safe_load(
 TIER_LABELS = _LABELS["tiers"]
 CHANNEL_LABELS = _LABELS["channels"]
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
-_MAX_VALUE = 60
+_MAX_VALUE = INSERTED_VALUE_LIMIT  # notify masks a name as cut here
 
 
 def normalize_language(language: str | None) -> str:
