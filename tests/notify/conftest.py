@@ -17,6 +17,9 @@ import pytest
 from sqlalchemy import select
 
 from tests.conftest import DatabaseFactory
+
+# The real profile service (its gRPC server on loopback) for the follow-up worker's checks.
+from tests.profile.conftest import profile, rpc  # noqa: F401
 from voc_notify import alerts, api
 from voc_notify.devices import endpoint_hash
 from voc_notify.facts import (

@@ -16,8 +16,11 @@ import pytest
 from sqlalchemy import select
 
 from tests.notify.conftest import SEOUL, events, seoul
+from tests.profile.conftest import INTERNAL_TOKEN as PROFILE_TOKEN
+from tests.profile.conftest import Grpc
 from tests.support.sms_gateway import SmsGateway
 from voc.events.v1 import events_pb2
+from voc_cli.mail_sink import MailSink
 from voc_cli.supervisor import free_port
 from voc_notify import follow_ups
 from voc_notify.channels.mail import MailSender, parse_smtp_url
@@ -174,6 +177,43 @@ async def test_a_case_in_no_language_of_ours_is_asked_in_the_store_s(notify_db: 
     assert (await row(notify_db, "f-english")).language == "en"
 
 
+async def test_without_a_customer_the_contact_given_is_checked_with_profile(
+    notify_db: Database, rpc: Grpc, mail_server: MailSink
+) -> None:
+    """A feedback item whose profile link came after its case was resolved is asked for with no
+    customer: the real profile service is asked who is on file with the contact given, and an
+    opt-out there holds; a contact nobody owns gets its message."""
+    upsert = await rpc.profile.client.post(
+        "/v1/customers",
+        headers=rpc.profile.admin,
+        json={"customers": [{"loyalty_id": "L-LATE", "email": "late@example.com", "contact_consent": False}]},
+    )
+    assert upsert.status_code == 200, upsert.text
+    settings = Settings(profile_grpc_target=rpc.target, internal_token=PROFILE_TOKEN)
+    upstreams = Upstreams(settings)
+    mail = MailSender(parse_smtp_url(mail_server.url), mail_from="voc@demo.local")
+    worker = FollowUpWorker(notify_db, settings, contacts=upstreams, mail=mail, sms=None)
+    try:
+        for feedback_id, address in (
+            ("f-late-opted-out", "Late@Example.com"),
+            ("f-late-new", "new@example.com"),
+        ):
+            late = request(feedback_id)
+            late.customer_id, late.email = "", address
+            await schedule(notify_db, late, now=time.time())
+        assert await worker.process_due() == 2
+        declined = await row(notify_db, "f-late-opted-out")
+        assert (declined.status, declined.last_error, declined.email) == (
+            "not_sent",
+            follow_ups.OPTED_OUT,
+            None,
+        )
+        assert (await row(notify_db, "f-late-new")).status == "sent"
+        assert [m.rcpt_tos for m in mail_server.wait(1)] == [("new@example.com",)]
+    finally:
+        await upstreams.close()
+
+
 async def test_profile_unreachable_is_retried_with_back_off_and_an_expired_link_is_not_sent(
     notify_db: Database,
 ) -> None:
@@ -250,11 +290,11 @@ async def stopped_while_sending(
     return await row(db, feedback_id)
 
 
-async def test_a_mail_whose_send_was_cut_off_is_not_sent_again(notify_db: Database) -> None:
+async def test_a_mail_whose_send_was_cut_off_is_not_sent_again(notify_db: Database, rpc: Grpc) -> None:
     """At most one message per case: a worker that stops between the send and its record left
     the row `sending`; after the lease it is failed with the reason, not sent a second time
-    (SMTP has no idempotency key). No profile to ask: the feedback's own address."""
-    settings = Settings()
+    (SMTP has no idempotency key). No customer: profile knows nobody with the address given."""
+    settings = Settings(profile_grpc_target=rpc.target, internal_token=PROFILE_TOKEN)
     message = request("f-cut-mail")
     message.customer_id = ""
     await schedule(notify_db, message, now=time.time())
@@ -281,12 +321,14 @@ async def test_a_mail_whose_send_was_cut_off_is_not_sent_again(notify_db: Databa
     )
 
 
-async def test_an_sms_whose_send_was_cut_off_is_sent_again_with_the_same_key(notify_db: Database) -> None:
+async def test_an_sms_whose_send_was_cut_off_is_sent_again_with_the_same_key(
+    notify_db: Database, rpc: Grpc
+) -> None:
     """A gateway deduplicates on the Idempotency-Key, so an interrupted SMS is tried again."""
     message = request("f-cut-sms")
     message.customer_id, message.email, message.phone = "", "", "01012345678"
     await schedule(notify_db, message, now=time.time())
-    settings = Settings()
+    settings = Settings(profile_grpc_target=rpc.target, internal_token=PROFILE_TOKEN)
     async with Silent() as silent:
         hanging = HttpGateway(
             f"http://127.0.0.1:{silent.port}/send",

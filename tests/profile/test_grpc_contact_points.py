@@ -1,6 +1,7 @@
 """gRPC GetContactPoints on the platform's server on loopback: what notify asks right before a
 follow-up message (#19): consent, the normalised e-mail and phone, an unknown customer, an
-erased one (nothing but the fact), and INVALID_ARGUMENT without a customer id."""
+erased one (nothing but the fact), and INVALID_ARGUMENT without a customer id; asked by the
+contact given with a feedback whose profile link came late, whoever is on file with it."""
 
 from __future__ import annotations
 
@@ -66,3 +67,35 @@ async def test_consent_and_contact_points_until_erasure(rpc: Grpc) -> None:
     assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "customer_id" in (
         err.value.details() or ""
     )
+
+
+async def by_contact(rpc: Grpc, *, email: str = "", phone: str = "") -> profile_pb2.GetContactPointsResponse:
+    response: profile_pb2.GetContactPointsResponse = await rpc.stub.GetContactPoints(
+        profile_pb2.GetContactPointsRequest(email=email, phone=phone)
+    )
+    return response
+
+
+async def test_by_the_contact_given_whoever_is_on_file_answers_the_most_restrictive(rpc: Grpc) -> None:
+    upsert = await rpc.profile.client.post(
+        "/v1/customers",
+        headers=rpc.profile.admin,
+        json={
+            "customers": [
+                {"loyalty_id": "L-BC-1", "email": "ana@example.com", "contact_consent": True},
+                {"loyalty_id": "L-BC-2", "phone": "010-5555-0101", "contact_consent": False},
+            ]
+        },
+    )
+    assert upsert.status_code == 200, upsert.text
+    agreeing, declining = (r["customer_id"] for r in upsert.json())
+    # Normalised as at intake: any case of the address, any way of writing the number.
+    got = await by_contact(rpc, email="Ana@Example.COM")
+    assert (got.found, got.customer_id, got.contact_consent) == (True, agreeing, True)
+    got = await by_contact(rpc, phone="01055550101")
+    assert (got.found, got.customer_id, got.contact_consent) == (True, declining, False)
+    # The e-mail of one and the phone of another: a message would reach the one who opted out.
+    both = await by_contact(rpc, email="ana@example.com", phone="010-5555-0101")
+    assert (both.customer_id, both.contact_consent) == (declining, False)
+    assert not (await by_contact(rpc, email="nobody@example.com")).found
+    assert not (await by_contact(rpc, email="not an address")).found  # identifies nobody

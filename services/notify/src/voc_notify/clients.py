@@ -101,11 +101,14 @@ class Upstreams:
             return None, True
         return response.context, False
 
-    async def contact_points(self, customer_id: str) -> profile_pb2.GetContactPointsResponse:
-        """Consent and contact points of a customer, right before a follow-up message is sent.
-        Raises `aio.AioRpcError` when profile cannot answer (the caller tries again later)."""
+    async def contact_points(
+        self, customer_id: str, *, email: str = "", phone: str = ""
+    ) -> profile_pb2.GetContactPointsResponse:
+        """Consent and contact points of a customer (by id, else of whoever is on file with this
+        e-mail or phone), right before a follow-up message is sent. Raises `aio.AioRpcError`
+        when profile cannot answer (the caller tries again later)."""
         response: profile_pb2.GetContactPointsResponse = await self.profile.GetContactPoints(
-            profile_pb2.GetContactPointsRequest(customer_id=customer_id)
+            profile_pb2.GetContactPointsRequest(customer_id=customer_id, email=email, phone=phone)
         )
         return response
 

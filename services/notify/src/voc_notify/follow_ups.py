@@ -57,7 +57,9 @@ LANGUAGES = ("ko", "en")  # the languages of `channels.texts`
 class ContactLookup(Protocol):
     """Profile's answer on consent and contact points (`clients.Upstreams.contact_points`)."""
 
-    async def contact_points(self, customer_id: str) -> profile_pb2.GetContactPointsResponse: ...
+    async def contact_points(
+        self, customer_id: str, *, email: str = "", phone: str = ""
+    ) -> profile_pb2.GetContactPointsResponse: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -300,9 +302,15 @@ class FollowUpWorker:
         if (quiet_until := outside_quiet_hours(m.store, now)) > now:
             return Outcome("held", "store quiet hours", next_at=quiet_until)
         points = profile_pb2.GetContactPointsResponse()
-        if m.customer_id:
+        if m.customer_id or m.email or m.phone:
             try:
-                points = await self.contacts.contact_points(m.customer_id)
+                # Without a customer (feedback's link to the profile came after the case was
+                # resolved), whoever is on file with the contact given: their opt-out holds too.
+                points = await self.contacts.contact_points(
+                    m.customer_id or "",
+                    email="" if m.customer_id else m.email or "",
+                    phone="" if m.customer_id else m.phone or "",
+                )
             except aio.AioRpcError as exc:
                 return self._retry(m, f"profile unavailable ({exc.code().name})", None)
             if points.erased:

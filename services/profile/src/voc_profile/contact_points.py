@@ -1,5 +1,6 @@
 """How to reach a customer: consent, e-mail and phone as stored (notify asks right before it
-sends a follow-up message). An erased customer answers `erased`, a merged one its survivor's."""
+sends a follow-up message). An erased customer answers `erased`, a merged one its survivor's.
+Asked by contact instead (`by_contact`), the customers owning it answer: the most restrictive."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from sqlalchemy import bindparam, select
 
 from voc_platform.dbsync import Prepared, Reader
 from voc_profile.models import Customer, Identifier
+from voc_profile.resolution import Identifiers, owners
 
 MAX_MERGE_HOPS = 5
 
@@ -64,3 +66,20 @@ def contact_points(reader: Reader, *, customer_id: str) -> ContactPoints:
         phone=found.get("phone", ""),
         preferred_language=row.preferred_language or "",
     )
+
+
+def by_contact(reader: Reader, *, identifiers: Identifiers) -> ContactPoints:
+    """The customers on file with any of these (normalized) identifiers: an erased one answers
+    first, then one who opted out (a message to this contact would reach them), else the owner
+    of the first identifier. Not found when nobody owns any."""
+    owned = owners(reader, identifiers=identifiers)
+    if not owned:
+        return ContactPoints(customer_id="", found=False)
+    answers = [contact_points(reader, customer_id=owner) for owner in dict.fromkeys(owned.values())]
+    for answer in answers:
+        if answer.erased:
+            return answer
+    for answer in answers:
+        if answer.contact_consent is False:
+            return answer
+    return answers[0]

@@ -23,7 +23,7 @@ from voc_profile import contact_points, context, lists, outreach, resolution
 from voc_profile.audit import SERVICE, target_of
 from voc_profile.context import Context
 from voc_profile.facts import Reason, feedback_item
-from voc_profile.identity import InvalidIdentifier, given_name, mask_name, mask_phone, of_message
+from voc_profile.identity import InvalidIdentifier, given_name, mask_name, mask_phone, normalize, of_message
 from voc_profile.settings import Settings
 from voc_profile.signals import SIGNALS
 
@@ -117,11 +117,22 @@ class ProfileServicer(profile_pb2_grpc.ProfileServiceServicer):
     async def GetContactPoints(
         self, request: profile_pb2.GetContactPointsRequest, context: aio.ServicerContext
     ) -> profile_pb2.GetContactPointsResponse:
-        if not request.customer_id:
-            raise Invalid("customer_id: required")
-        points = await dbsync.read(
-            self.database, contact_points.contact_points, customer_id=request.customer_id
-        )
+        if request.customer_id:
+            points = await dbsync.read(
+                self.database, contact_points.contact_points, customer_id=request.customer_id
+            )
+        elif request.email or request.phone:
+            # What cannot be read as an address or a number identifies nobody.
+            ids = normalize(
+                email=request.email, phone=request.phone, region=self.settings.default_region, dropped=[]
+            )
+            points = (
+                await dbsync.read(self.database, contact_points.by_contact, identifiers=ids)
+                if ids
+                else contact_points.ContactPoints(customer_id="", found=False)
+            )
+        else:
+            raise Invalid("customer_id, email or phone: required")
         if points.found and not points.erased:
             self.trail.read(actor=SERVICE, action="grpc_contact_points", target=target_of(points.customer_id))
         # The reply is the lookup's fields under their own names (a follow-up's, not per feedback).

@@ -600,15 +600,25 @@ class GetContactPointsRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     CUSTOMER_ID_FIELD_NUMBER: _builtins.int
+    EMAIL_FIELD_NUMBER: _builtins.int
+    PHONE_FIELD_NUMBER: _builtins.int
     customer_id: _builtins.str
+    email: _builtins.str
+    """Without a customer_id: the customers on file with this e-mail or phone (the contact given
+    with an anonymous-looking feedback, whose profile link came later); none is created. An
+    erasure or an opt-out of any of them answers for all.
+    """
+    phone: _builtins.str
     def __init__(
         self,
         *,
         customer_id: _builtins.str = ...,
+        email: _builtins.str = ...,
+        phone: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["customer_id", b"customer_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["customer_id", b"customer_id", "email", b"email", "phone", b"phone"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
