@@ -149,7 +149,7 @@ def test_the_follow_up_pages_pass_axe(browser: Browser, running_system: RunningS
         # The link to the other language is marked as that language (WCAG 3.1.2).
         assert page.locator("a.lang").get_attribute("lang") == ("en" if language == "ko" else "ko")
         assert violations(page) == [], language
-        show(pages.follow_up_thanks(language, satisfied=False))
+        show(pages.follow_up_thanks(language, satisfied=False, reopened=True))
         assert violations(page) == [], f"thanks ({language})"
         page.goto(f"{link}?lang={language}")  # the service's own answer: not a valid link
         expect(page.locator("h1")).to_be_visible()

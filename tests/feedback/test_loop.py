@@ -176,6 +176,23 @@ def test_an_english_customer_reads_the_page_in_english_and_never_our_category(
     assert "This survey was already answered or has expired." in closed.text
 
 
+def test_the_thanks_promise_a_call_back_only_when_the_case_reopened(
+    feedback_service: FeedbackService, key: dict[str, Any]
+) -> None:
+    """A 3 is neither satisfied nor reopens the case: its thanks promise nothing; a 1 reopens it
+    (the store is paged again) and says the manager will get back."""
+    said = {}
+    for csat in ("3", "1"):
+        feedback_id = submit(feedback_service, key, f"Cold food again, case {csat}.", ratings={"csat": 1})
+        alert_lifecycle(feedback_service, feedback_id, ack_after=30, resolve_after=600)
+        token = follow_up_token(feedback_service, feedback_id)
+        answer = httpx.post(f"{feedback_service.url}/f/{token}", data={"csat": csat, "lang": "en"})
+        assert answer.status_code == 200, answer.text
+        said[csat] = answer.text
+    assert "Thank you for telling us" in said["3"] and "get back" not in said["3"]
+    assert "The store manager will get back to you shortly." in said["1"]
+
+
 def test_a_rating_without_words_is_asked_in_the_store_s_language(
     feedback_service: FeedbackService, key: dict[str, Any]
 ) -> None:

@@ -24,6 +24,7 @@ TEXT: dict[str, dict[str, str]] = {
         "thanks": "소중한 의견 감사합니다.",
         "thanks_happy": "잘 해결되었다니 다행입니다. 다음에 또 뵙겠습니다.",
         "thanks_unhappy": "불편을 드려 죄송합니다. 매장 책임자가 곧 다시 연락드리겠습니다.",
+        "thanks_neutral": "말씀해 주셔서 감사합니다. 더 나아지는 데 쓰겠습니다.",
         "gone": "이 설문은 이미 답변되었거나 기간이 지났습니다.",
         "invalid_link": "유효하지 않은 링크입니다.",
         "invalid": "만족도를 1~5 중에서 골라 주세요.",
@@ -41,6 +42,7 @@ TEXT: dict[str, dict[str, str]] = {
         "thanks": "Thank you for your answer.",
         "thanks_happy": "We are glad it was put right. See you next time.",
         "thanks_unhappy": "We are sorry. The store manager will get back to you shortly.",
+        "thanks_neutral": "Thank you for telling us. We will use it to do better.",
         "gone": "This survey was already answered or has expired.",
         "invalid_link": "This link is not valid.",
         "invalid": "Please choose a satisfaction level from 1 to 5.",
@@ -120,10 +122,12 @@ def checked(on: bool) -> str:
     return " checked" if on else ""
 
 
-def follow_up_thanks(language: str, *, satisfied: bool) -> str:
+def follow_up_thanks(language: str, *, satisfied: bool, reopened: bool) -> str:
+    """Glad when satisfied; a promise to get back only when the answer reopened the case (the
+    store is paged again); a neutral thanks otherwise (a 3 is not satisfied, nor reopened)."""
     language = language_of(language)
     t = _texts(language)
-    message = t["thanks_happy"] if satisfied else t["thanks_unhappy"]
+    message = t["thanks_happy"] if satisfied else t["thanks_unhappy"] if reopened else t["thanks_neutral"]
     return _page(language, t["thanks"], f'<h1>{t["thanks"]}</h1><p class="note">{message}</p>')
 
 

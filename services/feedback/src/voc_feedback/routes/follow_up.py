@@ -127,7 +127,13 @@ async def follow_up_answer(
             )
         raise
     if submitted.as_form:
-        return HTMLResponse(pages.follow_up_thanks(submitted.language, satisfied=bool(follow.satisfied)))
+        return HTMLResponse(
+            pages.follow_up_thanks(
+                submitted.language,
+                satisfied=bool(follow.satisfied),
+                reopened=follow.reopened_feedback_id is not None,
+            )
+        )
     body = {
         "feedback_id": follow.feedback_id,
         "satisfied": follow.satisfied,
