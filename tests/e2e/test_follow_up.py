@@ -362,7 +362,7 @@ def test_quiet_hours_hold_the_message_until_they_end(system: RunningSystem, mail
         if ends <= local:
             ends += timedelta(days=1)
         assert held["detail"]["next_attempt_at"] == pytest.approx(ends.timestamp(), abs=1)
-        assert held["detail"]["note"] == "follow-up held: store quiet hours"
+        assert held["detail"]["note"] == "follow-up held: store quiet hours; sent when they end"
         time.sleep(1.5)  # several passes of the worker: nothing goes out in quiet hours
         assert mail_for(mailbox, address) == []
     finally:

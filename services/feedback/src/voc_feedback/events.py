@@ -87,15 +87,23 @@ FOLLOW_UP_NOTES = {
     "retrying": "follow-up by {channel} not delivered yet: {reason}; trying again",
     "failed": "follow-up by {channel} failed: {reason}",
     "not_sent": "follow-up not sent: {reason}",
+    "held": "follow-up held: {reason}; sent when they end",
+}
+# Before any channel was chosen (profile unreachable, say): no "by none".
+FOLLOW_UP_NOTES_NO_CHANNEL = {
+    "retrying": "follow-up not sent yet: {reason}; trying again",
+    "failed": "follow-up failed: {reason}",
 }
 
 
 def follow_up_message(sent: events_pb2.FollowUpSent, event_id: str) -> CaseEvent:
     """Notify's attempt to send the follow-up link (or its decision not to) as a case step:
     kind `follow_up_<outcome>`, with a one-line `note` a person reads on the timeline."""
-    note = FOLLOW_UP_NOTES.get(sent.outcome, "follow-up {outcome}: {reason}").format(
-        channel=sent.channel, reason=sent.reason, outcome=sent.outcome
+    chosen = sent.channel not in ("", "none")
+    template = (None if chosen else FOLLOW_UP_NOTES_NO_CHANNEL.get(sent.outcome)) or FOLLOW_UP_NOTES.get(
+        sent.outcome, "follow-up {outcome}: {reason}"
     )
+    note = template.format(channel=sent.channel, reason=sent.reason, outcome=sent.outcome)
     detail: dict[str, object] = {
         "note": note,
         "channel": sent.channel,
