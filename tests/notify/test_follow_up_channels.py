@@ -8,6 +8,7 @@ import asyncio
 import ssl
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
@@ -122,6 +123,27 @@ async def test_a_refused_recipient_fails_once_with_the_reason_masked(sink: MailS
     invalid = await sender.send(mail_to("not an address"))
     assert (invalid.status, invalid.detail) == ("failed", "invalid e-mail address")
     assert sink.received() == []
+
+
+class _NoRelay:
+    """A relay set up to refuse relaying for us: every recipient gets 554 5.7.1."""
+
+    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, options: Any) -> str:
+        return f"554 5.7.1 <{address}>: Relay access denied"
+
+
+async def test_a_relay_refusing_to_relay_is_our_setup_and_retried() -> None:
+    """5.7.x at RCPT is the relay's policy about us (not the customer's mailbox): the mail is
+    kept and tried again once the relay is fixed, not failed for good."""
+    controller = Controller(_NoRelay(), hostname="127.0.0.1", port=free_port())
+    controller.start()
+    try:
+        sender = MailSender(parse_smtp_url(f"smtp://127.0.0.1:{controller.port}"), mail_from="voc@demo.local")
+        result = await sender.send(mail_to("minsu.kim@example.com"))
+        assert result.status == "retry" and result.detail.startswith("recipient refused: 554 5.7.1")
+        assert "minsu" not in result.detail
+    finally:
+        controller.stop()
 
 
 async def test_no_smtp_server_is_a_transient_failure() -> None:

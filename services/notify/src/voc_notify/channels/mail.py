@@ -199,9 +199,10 @@ class MailSender:
             async with asyncio.timeout(SEND_SECONDS), client:
                 await client.send_message(message)
         except aiosmtplib.SMTPRecipientsRefused as exc:
-            codes = [refused.code for refused in exc.recipients]
             reason = "; ".join(f"{r.code} {r.message}" for r in exc.recipients)
-            permanent = all(code >= 500 for code in codes)
+            # A mailbox that does not exist fails for good; a refusal by policy (5.7.x, "relay
+            # access denied") is our relay's setup or our login, fixed without losing the mail.
+            permanent = all(r.code >= 500 and not _policy(r.message) for r in exc.recipients)
             return SendResult("failed" if permanent else "retry", _reason("recipient refused", reason))
         except aiosmtplib.SMTPSenderRefused as exc:
             # Our From: address or our account: a configuration problem, fixed without loss.
@@ -223,6 +224,11 @@ class MailSender:
                 return SendResult("failed", f"{UNCONFIRMED} ({type(exc).__name__})")
             return SendResult("retry", f"SMTP server unavailable ({type(exc).__name__})")
         return SendResult("sent", f"accepted by {self.target.hostname}")
+
+
+def _policy(message: str) -> bool:
+    """An enhanced status code of class 5.7 (security or policy, RFC 3463) leads the reply."""
+    return message.lstrip().startswith(("5.7.", "4.7."))
 
 
 def _reason(what: str, answer: str) -> str:
