@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import ssl
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -17,7 +18,7 @@ from yarl import URL
 
 from tests.support.certs import make_certs
 from tests.support.resolvers import LoopbackResolver
-from voc_notify.webhooks.client import DRAIN_LIMIT, ProtocolError, WebhookClient
+from voc_notify.webhooks.client import DRAIN_LIMIT, HEAD_LIMIT, ProtocolError, WebhookClient
 from voc_notify.webhooks.sender import WebhookSender
 from voc_notify.webhooks.targets import WebhookTargets
 
@@ -170,6 +171,23 @@ async def test_what_is_not_http_fails_as_a_network_error() -> None:
                 URL(f"http://hooks.test:{server.port}/"), body=b"{}", headers={}, kept=300, timeout=5
             )
         http.close()
+
+
+async def test_endless_headers_are_refused_at_the_limit_not_read_until_the_timeout() -> None:
+    """A receiver that streams one header forever: refused once the head passes 16 KiB (it was
+    parsed on until the 5 s timeout, its value copied again with every read)."""
+    endless = b"HTTP/1.1 200 OK\r\nX-Padding: " + b"a" * (HEAD_LIMIT * 8)
+    within = ok(b"fine", extra=b"X-Padding: " + b"a" * (HEAD_LIMIT // 2) + b"\r\n")
+    async with scripted(lambda n, _: endless if n == 1 else within) as server:
+        http = client()
+        url = URL(f"http://hooks.test:{server.port}/")
+        started = time.monotonic()
+        with pytest.raises(ProtocolError, match="headers exceed 16 KiB"):
+            await http.post(url, body=b"{}", headers={}, kept=300, timeout=5)
+        assert time.monotonic() - started < 2
+        answer = await http.post(url, body=b"{}", headers={}, kept=300, timeout=5)
+        http.close()
+    assert (answer.status, answer.head) == (200, b"fine")
 
 
 async def test_a_timed_out_exchange_never_lends_its_connection_again() -> None:

@@ -26,6 +26,9 @@ import httptools
 from yarl import URL
 
 DRAIN_LIMIT: Final = 64 * 1024  # bytes of an answer read to keep its connection
+#: Bytes of an answer's status line and headers: past this (a receiver streaming one endless
+#: header) the answer is refused at once, not parsed on until the attempt's timeout.
+HEAD_LIMIT: Final = 16 * 1024
 
 
 class ProtocolError(OSError):
@@ -56,6 +59,7 @@ class _Exchange(asyncio.Protocol):
         self._kept = 0
         self._head = bytearray()
         self._read = 0
+        self._head_bytes = 0  # bytes read while the headers were not complete
         self._heard = False  # any byte of the answer
         self._headers_done = False
         self._delimited = False  # a length or chunks, so the connection's end is not the body's
@@ -78,6 +82,11 @@ class _Exchange(asyncio.Protocol):
         except httptools.HttpParserError as exc:
             # Also what follows a whole answer in the same read (a callback below refuses it).
             self._fail(ProtocolError(f"not an HTTP answer: {exc}"))
+            return
+        if not self._headers_done and self._answer is not None:
+            self._head_bytes += len(data)
+            if self._head_bytes > HEAD_LIMIT:
+                self._fail(ProtocolError(f"the answer's headers exceed {HEAD_LIMIT // 1024} KiB"))
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
@@ -133,7 +142,7 @@ class _Exchange(asyncio.Protocol):
         assert self.transport is not None
         self._answer = asyncio.get_running_loop().create_future()
         self._parser = httptools.HttpResponseParser(self)
-        self._kept, self._head, self._read = kept, bytearray(), 0
+        self._kept, self._head, self._read, self._head_bytes = kept, bytearray(), 0, 0
         self._heard = self._headers_done = self._delimited = False
         self._reusable = True
         self._retry_after = None
