@@ -222,6 +222,8 @@ async def test_every_directory_and_webhook_change_is_audited_as_the_tokens_actor
     assert {e["actor_role"] for e in entries} == {"cx_admin"}
     assert all(e["on_behalf_of"] is None for e in entries)  # the header was not believed
     seen = {(e["action"], e["target"]) for e in entries}
+    [created] = [e for e in entries if e["action"] == "webhook.create"]
+    assert created["detail"]["url"] == "https://hooks.example.test/…"  # a chat URL's path posts
     [stores] = [e for e in entries if e["action"] == "stores.put"]  # one entry for the batch
     assert stores["detail"] == {"stores": ["s3"], "count": 1}
     for expected in (

@@ -8,6 +8,7 @@ import math
 import time
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import orjson
 from sqlalchemy import delete, func, select, update
@@ -99,11 +100,18 @@ async def create_endpoint(
                 session,
                 "webhook.create",
                 endpoint.id,
-                url=spec.url,
+                url=_audited(spec.url),
                 events=list(spec.events),
                 format=spec.format,
             )
     return {**_shown(endpoint, {}), "secret": secret}
+
+
+def _audited(url: str) -> str:
+    """The URL as the audit log keeps it: where, not the path, which for a Slack or Teams
+    webhook is the credential that posts to the channel."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}/…" if parts.path.strip("/") or parts.query else url
 
 
 async def _endpoint(session: AsyncSession, endpoint_id: str) -> WebhookEndpoint:
