@@ -289,3 +289,13 @@ def test_values_read_loosely_are_taken(monkeypatch: pytest.MonkeyPatch) -> None:
     for given, level in (("warn", "WARNING"), ("FATAL", "CRITICAL"), ("NOTSET", "NOTSET")):
         monkeypatch.setenv("VOC_LOG_LEVEL", given)
         assert ProfileSettings().log_level == level
+
+
+def test_a_follow_up_delay_the_link_would_not_outlive_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every message of such a setting would be 'not sent: the link expired'."""
+    monkeypatch.setenv("VOC_FEEDBACK_FOLLOW_UP_TTL_SECONDS", str(3 * 86400))
+    monkeypatch.setenv("VOC_FEEDBACK_FOLLOW_UP_DELAY_SECONDS", str(3 * 86400))
+    with pytest.raises(ValueError, match="shorter than VOC_FEEDBACK_FOLLOW_UP_TTL_SECONDS"):
+        FeedbackSettings()
+    monkeypatch.setenv("VOC_FEEDBACK_FOLLOW_UP_DELAY_SECONDS", str(2 * 86400))
+    assert FeedbackSettings().follow_up_delay_seconds == 2 * 86400

@@ -62,6 +62,16 @@ class Settings(ServiceSettings):
         return [*super().production_secrets(), ("VOC_FEEDBACK_FOLLOW_UP_SECRET", self.follow_up_secret)]
 
     @model_validator(mode="after")
+    def _follow_up_timing(self) -> Settings:
+        # A link that expires before its message is due is never sent ("the link expired").
+        if self.follow_up_delay_seconds >= self.follow_up_ttl_seconds:
+            raise ValueError(
+                "VOC_FEEDBACK_FOLLOW_UP_DELAY_SECONDS must be shorter than "
+                "VOC_FEEDBACK_FOLLOW_UP_TTL_SECONDS (the link would expire before it is sent)"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _follow_up_secret(self) -> Settings:
         if not self.follow_up_secret and self.environment != "production":
             # Development: derived from the internal token, so every replica signs alike.
