@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from tests.notify.conftest import SEOUL, events, seoul
 from tests.profile.conftest import INTERNAL_TOKEN as PROFILE_TOKEN
@@ -249,6 +249,17 @@ async def test_profile_unreachable_is_retried_with_back_off_and_an_expired_link_
             "the link expired before it could be sent",
         )
         assert await worker.process_due() == 0  # the retry is not due yet
+        # An outage of days retries hourly: every attempt counts, the case hears 1, 2, 4, 8, ….
+        for _ in range(9):
+            async with notify_db.transaction() as session:
+                await session.execute(
+                    update(FollowUpMessage)
+                    .where(FollowUpMessage.feedback_id == "f-profile")
+                    .values(next_attempt_at=time.time() - 1)
+                )
+            assert await worker.process_due() == 1
+        assert (await row(notify_db, "f-profile")).attempts == 10
+        assert [e.attempt for e in await published(notify_db, "f-profile")] == [1, 2, 4, 8]
     finally:
         await upstreams.close()
 

@@ -431,7 +431,8 @@ class FollowUpWorker:
                 return  # someone else settled it meanwhile
             row = await session.get(FollowUpMessage, feedback_id)
             assert row is not None
-            await _publish(session, row, outcome, at=now)
+            if outcome.outcome != "retrying" or _on_the_timeline(row.attempts):
+                await _publish(session, row, outcome, at=now)
         metrics.follow_up(channel=outcome.channel, outcome=outcome.outcome)
         log.info(
             "follow-up of feedback %s: %s%s%s",
@@ -440,6 +441,12 @@ class FollowUpWorker:
             f" by {outcome.channel}" if outcome.channel else "",
             f" ({outcome.reason})" if outcome.reason else "",
         )
+
+
+def _on_the_timeline(attempt: int) -> bool:
+    """Retries told to the case: the 1st, 2nd, 4th, 8th, … (an outage of days retries hourly
+    until the link expires; every attempt is still counted, logged and measured)."""
+    return attempt > 0 and attempt & (attempt - 1) == 0
 
 
 @dataclass(frozen=True, slots=True)
