@@ -5,6 +5,8 @@ and a repeat complaint updating the open alert instead of paging again."""
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select, text
 
@@ -68,6 +70,16 @@ def test_overrides_win_and_the_newest_one_counts() -> None:
         shifts=day, overrides=[sick, extra], timezone="Asia/Seoul", now=seoul(2026, 11, 23, 20)
     )
     assert duty.on_duty(shifts=[], overrides=[extra], timezone="Asia/Seoul", now=MONDAY_10)
+
+
+def test_quiet_hours_ending_in_a_repeated_hour_end_after_now() -> None:
+    """New York falls back at 02:00 on 2025-11-02: 01:10 happens twice. In the second one, quiet
+    hours to 01:30 end at the second 01:30 (the first was already past: it sent inside them)."""
+    new_york = ZoneInfo("America/New_York")
+    for fold in (0, 1):
+        now = datetime(2025, 11, 2, 1, 10, fold=fold, tzinfo=new_york).timestamp()
+        ends = duty.quiet_until(quiet_start="00:00", quiet_end="01:30", timezone="America/New_York", now=now)
+        assert ends == now + 20 * 60
 
 
 def test_quiet_hours_end_at_the_local_end_time() -> None:

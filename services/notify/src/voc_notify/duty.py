@@ -85,4 +85,8 @@ def quiet_until(
     if not inside:
         return None
     ends = datetime.combine(end_day, time(end // 60, end % 60), tzinfo=local.tzinfo)
-    return ends.timestamp()
+    if ends.timestamp() <= now:
+        # The end's wall time happens twice (a DST fall-back) and its first time is past: the
+        # second one (fold=1).
+        ends = ends.replace(fold=1)
+    return max(ends.timestamp(), now)
