@@ -272,6 +272,17 @@ def test_unhappy_follow_up_reopens_with_a_linked_item(
     assert child["classification"]["language"] == "en"
     page = httpx.get(f"{feedback_service.url}/f/{follow_up_token(feedback_service, reopened_id)}")
     assert page.status_code == 200 and 'lang="ko"' in page.text
+    # Unhappy again: the case at the top of the chain reads reopened too, not "followed up".
+    again = httpx.post(
+        f"{feedback_service.url}/f/{follow_up_token(feedback_service, reopened_id)}", json={"csat": 1}
+    )
+    assert again.status_code == 200, again.text
+    third_id = again.json()["reopened_feedback_id"]
+    assert feedback_service.get(reopened_id)["status"] == "reopened"
+    root = feedback_service.get(feedback_id)
+    assert root["status"] == "reopened"
+    reopenings = [t["detail"] for t in root["timeline"] if t["kind"] == "reopened"]
+    assert reopenings[-1] == {"feedback_id": third_id, "via_feedback_id": reopened_id}
 
 
 def test_a_reopened_case_keeps_its_category_unless_the_answer_plainly_names_another(

@@ -124,6 +124,30 @@ async def _claim(session: AsyncSession, follow: FollowUp, *, now: float) -> None
     await session.refresh(follow)
 
 
+#: How far up a chain of reopenings a new one is told (a customer unhappy again and again).
+MAX_REOPEN_DEPTH = 10
+
+
+async def _reopen_ancestors(
+    session: AsyncSession, *, original: Feedback, child: Feedback, now: float
+) -> None:
+    """An answer to a reopening item's survey reopens the cases above it too: their status was
+    the mirrored "followed up" and would read closed while the new item is open."""
+    above, depth = original.reopens_id, 0
+    while above and depth < MAX_REOPEN_DEPTH:
+        case = await session.get(Feedback, above, with_for_update=True)
+        if case is None:
+            return
+        case.status = "reopened"
+        detail = {"feedback_id": child.id, "via_feedback_id": original.id}
+        session.add(
+            TimelineEntry(
+                feedback_id=case.id, at=now, kind="reopened", actor="customer", detail=detail, event_id=None
+            )
+        )
+        above, depth = case.reopens_id, depth + 1
+
+
 async def _reopen(session: AsyncSession, *, original: Feedback, follow: FollowUp, now: float) -> Feedback:
     """The unhappy answer as a new item linked to the case it reopens, published as received."""
     text = follow.comment
@@ -173,6 +197,7 @@ async def _reopen(session: AsyncSession, *, original: Feedback, follow: FollowUp
         )
     )
     original.status = "reopened"
+    await _reopen_ancestors(session, original=original, child=child, now=now)
     await session.flush()
     await add_event(
         session,
