@@ -871,21 +871,39 @@ async def test_a_rotated_secret_signs_from_then_on(
         endpoint = await h.register(webhook_receiver.url("/rot"))
         rotated = await registry.rotate_secret(notify_db, endpoint_id=endpoint["id"], box=h.box)
         assert rotated["secret"] != endpoint["secret"] and rotated["secret"].startswith("whsec_")
+        assert rotated["previous_secret_until"] == pytest.approx(time.time() + 86400, abs=60)
         await new_alert(notify_db, "fb-rot-1", now=time.time())
         await h.send_due()
         (arrived,) = webhook_receiver.wait_for(1, "/rot")
         assert Webhook(rotated["secret"]).verify(arrived.body, arrived.headers)["type"] == "alert.created"
+        # For a day the replaced secret signs too (a second signature): a receiver switches
+        # without a delivery failing verification.
+        assert len(arrived.headers["webhook-signature"].split(" ")) == 2
+        assert Webhook(endpoint["secret"]).verify(arrived.body, arrived.headers)["type"] == "alert.created"
+        h.clock.advance(86400 + 1)
+        await new_alert(notify_db, "fb-rot-2", now=h.clock.now)
+        await h.send_due()
+        later = webhook_receiver.wait_for(2, "/rot")[1]
+        assert Webhook(rotated["secret"]).verify(later.body, later.headers)["type"] == "alert.created"
         with pytest.raises(WebhookVerificationError):
-            Webhook(endpoint["secret"]).verify(arrived.body, arrived.headers)
+            Webhook(endpoint["secret"]).verify(later.body, later.headers)
+        # A secret that leaked: rotated with no overlap, it signs nothing more at once.
+        leaked = rotated["secret"]
+        rotated = await registry.rotate_secret(
+            notify_db, endpoint_id=endpoint["id"], box=h.box, keep_previous_seconds=0
+        )
+        assert rotated["previous_secret_until"] is None
         # Stored encrypted: the database alone cannot sign.
         stored = (await h.endpoint(endpoint["id"])).secret
         assert rotated["secret"] not in stored and rotated["secret"][6:] not in stored
-        # The test message: sent now, recorded, signed with the new secret.
+        # The test message: sent now, recorded, signed with the new secret alone.
         result = await registry.send_test(notify_db, endpoint_id=endpoint["id"], sender=h.sender, box=h.box)
         assert result["ok"] and result["status_code"] == 200
-        test = webhook_receiver.wait_for(2, "/rot")[1]
+        test = webhook_receiver.wait_for(3, "/rot")[2]
         assert Webhook(rotated["secret"]).verify(test.body, test.headers)["type"] == "webhook.test"
-        assert (await registry_attempts(h, endpoint["id"]))[0]["event_type"] == "webhook.test"
+        with pytest.raises(WebhookVerificationError):
+            Webhook(leaked).verify(test.body, test.headers)
+        assert "webhook.test" in {a["event_type"] for a in await registry_attempts(h, endpoint["id"])}
         # A month on, what finished is forgotten.
         h.clock.advance(31 * 86400)
         await h.send_due()
@@ -906,8 +924,16 @@ async def test_parallel_rotations_answer_only_secrets_that_sign(
         assert created.status_code == 201, created.text
         endpoint_id = created.json()["id"]
         try:
+            # An overlap longer than a week is refused, naming the field.
+            too_long = await client.post(
+                f"{hooks}/{endpoint_id}/rotate-secret", json={"keep_previous_seconds": 8 * 86400}
+            )
+            assert [e["field"] for e in problem(too_long, 422)["errors"]] == ["body.keep_previous_seconds"]
             answers = await asyncio.gather(
-                *(client.post(f"{hooks}/{endpoint_id}/rotate-secret") for _ in range(20))
+                *(
+                    client.post(f"{hooks}/{endpoint_id}/rotate-secret", json={"keep_previous_seconds": 0})
+                    for _ in range(20)
+                )
             )
             statuses = Counter(r.status_code for r in answers)
             assert set(statuses) <= {200, 409} and statuses[200] >= 1, statuses

@@ -434,6 +434,10 @@ class WebhookEndpoint(Base):
     last_success_at: Mapped[float | None] = mapped_column(Float, nullable=True)
     created_at: Mapped[float] = mapped_column(Float)
     secret_rotated_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    # After a rotation the replaced secret still signs (a second signature in the same header)
+    # until `previous_secret_until`, so a receiver can switch without losing a delivery.
+    previous_secret: Mapped[str | None] = mapped_column(String(200), nullable=True)  # encrypted
+    previous_secret_until: Mapped[float | None] = mapped_column(Float, nullable=True)
 
 
 class WebhookDelivery(Base):

@@ -17,6 +17,7 @@ from pydantic import (
 from voc_notify.duty import HHMM_PATTERN, parse_hhmm
 from voc_notify.lifecycle import OUTCOMES
 from voc_notify.webhooks.catalog import EVENT_TYPES
+from voc_notify.webhooks.signing import KEEP_PREVIOUS_MAX_SECONDS, KEEP_PREVIOUS_SECONDS
 from voc_platform import taxonomy
 from voc_platform.fields import MAX_RESOLUTION_NOTE_CHARS, DirectoryId, OptionalDirectoryId, Sentiment
 from voc_platform.moments import checked_event_time
@@ -254,6 +255,13 @@ class WebhookRecoverIn(Strict):
         checked = checked_event_time(value, field="since")
         assert checked is not None
         return checked
+
+
+class WebhookRotateIn(Strict):
+    """`POST /v1/admin/webhooks/{id}/rotate-secret`: how long the replaced secret still signs
+    beside the new one (0: no longer at all, for a secret that leaked)."""
+
+    keep_previous_seconds: Annotated[int, Field(ge=0, le=KEEP_PREVIOUS_MAX_SECONDS)] = KEEP_PREVIOUS_SECONDS
 
 
 class WebhookIn(Strict):

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Response
 
 from voc_notify.deps import AuditDep, SecretBoxDep, SettingsDep, WebhookSenderDep
-from voc_notify.schemas import WebhookIn, WebhookRecoverIn
+from voc_notify.schemas import WebhookIn, WebhookRecoverIn, WebhookRotateIn
 from voc_notify.webhooks import catalog, registry
 from voc_platform.http import CallerDep, DatabaseDep, SessionDep, require_admin
 
@@ -61,11 +61,20 @@ async def delete_webhook(endpoint_id: str, database: DatabaseDep, recorder: Reco
 
 @router.post("/{endpoint_id}/rotate-secret", responses={404: {}, 409: {}})
 async def rotate_webhook_secret(
-    endpoint_id: str, database: DatabaseDep, box: SecretBoxDep, recorder: RecorderDep
+    endpoint_id: str,
+    database: DatabaseDep,
+    box: SecretBoxDep,
+    recorder: RecorderDep,
+    body: WebhookRotateIn | None = None,
 ) -> dict[str, Any]:
-    """A new secret, in force at once and shown this once. 409 when another rotation of the
-    endpoint won the race: the secret in force is the one that call was answered."""
-    return await registry.rotate_secret(database, endpoint_id=endpoint_id, box=box, recorder=recorder)
+    """A new secret, in force at once and shown this once; the replaced one still signs beside it
+    (a second signature) until `previous_secret_until`, 24 h by default (`keep_previous_seconds`,
+    0 for a secret that leaked). 409 when another rotation of the endpoint won the race: the
+    secret in force is the one that call was answered."""
+    keep = (body or WebhookRotateIn()).keep_previous_seconds
+    return await registry.rotate_secret(
+        database, endpoint_id=endpoint_id, box=box, recorder=recorder, keep_previous_seconds=keep
+    )
 
 
 @router.post("/{endpoint_id}/enable", responses={404: {}})

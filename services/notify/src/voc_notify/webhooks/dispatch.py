@@ -80,7 +80,14 @@ CHAT_IN_FLIGHT = 2
 YIELDING_PASS = 8
 
 _ACTIVE_ENDPOINTS = Prepared(
-    select(WebhookEndpoint.id, WebhookEndpoint.url, WebhookEndpoint.format, WebhookEndpoint.secret)
+    select(
+        WebhookEndpoint.id,
+        WebhookEndpoint.url,
+        WebhookEndpoint.format,
+        WebhookEndpoint.secret,
+        WebhookEndpoint.previous_secret,
+        WebhookEndpoint.previous_secret_until,
+    )
     .where(WebhookEndpoint.status == "active")
     .order_by(WebhookEndpoint.id)
 )
@@ -128,6 +135,8 @@ def _all_due_query() -> Any:
             WebhookEndpoint.url,
             WebhookEndpoint.format,
             WebhookEndpoint.secret,
+            WebhookEndpoint.previous_secret,
+            WebhookEndpoint.previous_secret_until,
         )
         .select_from(WebhookEndpoint)
         .join(due, true())
@@ -151,6 +160,8 @@ class Due(NamedTuple):
     url: str
     format: str
     secret: str
+    previous_secret: str | None = None  # a rotated secret, signing beside `secret` until
+    previous_until: float | None = None
 
 
 _LEASE = Prepared(update(WebhookDelivery).where(WebhookDelivery.id == bindparam("delivery_id")))
@@ -256,7 +267,19 @@ def lease_due_sync(
             e = active[endpoint_id]
             rows = reader.all(_ENDPOINT_DUE, {"endpoint_id": e.id, "now": now, "limit": room + 1})
             return [
-                Due(r.id, e.id, r.event_type, r.body, r.attempts, r.created_at, e.url, e.format, e.secret)
+                Due(
+                    r.id,
+                    e.id,
+                    r.event_type,
+                    r.body,
+                    r.attempts,
+                    r.created_at,
+                    e.url,
+                    e.format,
+                    e.secret,
+                    e.previous_secret,
+                    e.previous_secret_until,
+                )
                 for r in rows
             ]
 
@@ -538,12 +561,14 @@ class WebhookDispatcher(PollingWorker):
 
     async def _deliver(self, row: Due) -> None:
         try:
-            secret = self.box.open(row.secret)
+            secret, previous = self.box.open_signing(
+                row.secret, row.previous_secret, row.previous_until, now=self.clock()
+            )
         except ValueError as exc:
             attempt = Attempt(None, 0.0, str(exc)[:300], None)
         else:
             body = formats.render(row.body.encode(), row.format, self._directory)
-            headers = signed_headers(secret, msg_id=row.id, body=body)
+            headers = signed_headers(secret, msg_id=row.id, body=body, previous=previous)
             attempt = await self.sender.send(row.url, body=body, headers=headers)
         if attempt.retry_after is not None:
             until = self.clock() + min(attempt.retry_after, RETRY_CAP_SECONDS)

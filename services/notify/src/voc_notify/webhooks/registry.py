@@ -20,7 +20,7 @@ from voc_notify.webhooks.catalog import TEST_TYPE, iso
 from voc_notify.webhooks.enqueue import message_id, requeued
 from voc_notify.webhooks.formats import ChatDirectory, StoreFacts, render
 from voc_notify.webhooks.sender import WebhookSender, signed_headers
-from voc_notify.webhooks.signing import SecretBox, new_secret
+from voc_notify.webhooks.signing import KEEP_PREVIOUS_SECONDS, SecretBox, new_secret
 from voc_notify.webhooks.targets import UrlRefused, WebhookTargets
 from voc_platform.audit import Audit
 from voc_platform.db import Database
@@ -273,17 +273,29 @@ async def recover_endpoint(
 
 
 async def rotate_secret(
-    database: Database, *, endpoint_id: str, box: SecretBox, recorder: Recorder | None = None
+    database: Database,
+    *,
+    endpoint_id: str,
+    box: SecretBox,
+    recorder: Recorder | None = None,
+    keep_previous_seconds: int = KEEP_PREVIOUS_SECONDS,
 ) -> dict[str, Any]:
-    """A new secret at once (the old one signs nothing more); answered this once.
+    """A new secret at once, answered this once; the replaced one still signs beside it for
+    `keep_previous_seconds` (0: never again, for a secret that leaked). A rotation within the
+    overlap replaces the older secret: at most two sign.
 
     Conditional on the last rotation's time read before the write (the secret's own version;
     the secret itself is never compared in the open): of rotations racing on one endpoint one
     wins and the others are Conflict (409), so no caller holds a secret that was replaced before
     it was answered (20 parallel calls gave 20 secrets, of which only one signed)."""
     async with database.session() as session:
-        rotated_at = (await _endpoint(session, endpoint_id)).secret_rotated_at
+        current = await _endpoint(session, endpoint_id)
+        rotated_at, replaced = current.secret_rotated_at, current.secret
     secret = new_secret()
+    now = time.time()
+    keep = {"previous_secret": replaced, "previous_secret_until": now + keep_previous_seconds}
+    if keep_previous_seconds <= 0:
+        keep = {"previous_secret": None, "previous_secret_until": None}
     unchanged = (
         WebhookEndpoint.secret_rotated_at.is_(None)
         if rotated_at is None
@@ -293,7 +305,7 @@ async def rotate_secret(
         changed = await session.execute(
             update(WebhookEndpoint)
             .where(WebhookEndpoint.id == endpoint_id, unchanged)
-            .values(secret=box.seal(secret), secret_rotated_at=time.time())
+            .values(secret=box.seal(secret), secret_rotated_at=now, **keep)
             .execution_options(synchronize_session=False)
         )
         if not getattr(changed, "rowcount", 0):
@@ -303,8 +315,14 @@ async def rotate_secret(
                 "the secret in force is the one that request was answered. Rotate again to replace it."
             )
         if recorder is not None:
-            await recorder.record(session, "webhook.rotate_secret", endpoint_id)
-    return {"id": endpoint_id, "secret": secret}
+            await recorder.record(
+                session,
+                "webhook.rotate_secret",
+                endpoint_id,
+                keep_previous_seconds=max(keep_previous_seconds, 0),
+            )
+    until = keep["previous_secret_until"]
+    return {"id": endpoint_id, "secret": secret, "previous_secret_until": until}
 
 
 async def recent_attempts(session: AsyncSession, *, endpoint_id: str, limit: int) -> dict[str, Any]:
@@ -350,12 +368,13 @@ async def send_test(
     directory = await chat_directory(database, app_url=app_url) if endpoint.format != "standard" else None
     sent = render(body, endpoint.format, directory)
     try:
-        secret = box.open(endpoint.secret)
+        secret, previous = box.open_signing(
+            endpoint.secret, endpoint.previous_secret, endpoint.previous_secret_until, now=now
+        )
     except ValueError as exc:
         raise Conflict(f"{exc}: rotate the endpoint's secret.") from exc
-    attempt = await sender.send(
-        endpoint.url, body=sent, headers=signed_headers(secret, msg_id=msg_id, body=sent)
-    )
+    headers = signed_headers(secret, msg_id=msg_id, body=sent, previous=previous)
+    attempt = await sender.send(endpoint.url, body=sent, headers=headers)
     async with database.transaction() as session:
         if await session.get(WebhookEndpoint, endpoint_id) is not None:
             row = attempt.as_row(

@@ -60,13 +60,20 @@ class Attempt:
         }
 
 
-def signed_headers(secret: str, *, msg_id: str, body: bytes, timestamp: int | None = None) -> dict[str, str]:
-    """The Standard Webhooks headers of one attempt (the timestamp is the attempt's own)."""
+def signed_headers(
+    secret: str, *, msg_id: str, body: bytes, timestamp: int | None = None, previous: str | None = None
+) -> dict[str, str]:
+    """The Standard Webhooks headers of one attempt (the timestamp is the attempt's own); with
+    `previous` (a rotated secret still in its overlap) a second signature, space-separated, which
+    a receiver still on the old secret verifies."""
     timestamp = int(time.time()) if timestamp is None else timestamp
+    signatures = [
+        signing.signature(s, msg_id=msg_id, timestamp=timestamp, body=body) for s in (secret, previous) if s
+    ]
     return {
         "webhook-id": msg_id,
         "webhook-timestamp": str(timestamp),
-        "webhook-signature": signing.signature(secret, msg_id=msg_id, timestamp=timestamp, body=body),
+        "webhook-signature": " ".join(signatures),
         "Content-Type": "application/json",
         "User-Agent": USER_AGENT,
     }

@@ -19,6 +19,10 @@ from voc_notify.settings import Settings
 PREFIX: Final = "whsec_"
 _VERSION: Final = "v1."
 _INFO: Final = b"frontline-voc notify webhook secrets v1"
+#: How long a replaced secret still signs after a rotation by default: a day for the receiver to
+#: switch; at most a week. A secret that leaked is rotated with 0.
+KEEP_PREVIOUS_SECONDS: Final = 86400
+KEEP_PREVIOUS_MAX_SECONDS: Final = 7 * 86400
 
 
 def new_secret() -> str:
@@ -51,6 +55,14 @@ class SecretBox:
         nonce = os.urandom(12)
         sealed = self._aead.encrypt(nonce, secret.encode(), _INFO)
         return _VERSION + base64.urlsafe_b64encode(nonce + sealed).decode()
+
+    def open_signing(
+        self, stored: str, previous: str | None, previous_until: float | None, *, now: float
+    ) -> tuple[str, str | None]:
+        """(the secret, the rotated one while it still signs, else None); raises `ValueError` as
+        `open` does."""
+        still = previous is not None and previous_until is not None and previous_until > now
+        return self.open(stored), self.open(previous) if still and previous else None
 
     def open(self, stored: str) -> str:
         """The secret; raises `ValueError` when it was sealed with another key."""
