@@ -206,6 +206,14 @@ def test_a_rating_without_words_is_asked_in_the_store_s_language(
     token = follow_up_token(feedback_service, feedback_id)
     assert 'lang="ko"' in httpx.get(f"{feedback_service.url}/f/{token}").text
     assert 'lang="en"' in httpx.get(f"{feedback_service.url}/f/{token}?lang=en").text
+    # Unhappy, in a few English words: the reopening item is asked as this case was (the store's
+    # language again), not in its comment's.
+    answer = httpx.post(f"{feedback_service.url}/f/{token}", json={"csat": 1, "comment": "still bad"})
+    reopened_id = answer.json()["reopened_feedback_id"]
+    alert_lifecycle(feedback_service, reopened_id, ack_after=20, resolve_after=200)
+    assert (
+        feedback_service.scalar("SELECT language FROM follow_ups WHERE feedback_id = :f", f=reopened_id) == ""
+    )
 
 
 def test_praise_and_a_case_needing_no_action_ask_the_customer_nothing(

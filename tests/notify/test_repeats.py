@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -15,7 +16,17 @@ from google.protobuf.json_format import MessageToDict
 from sqlalchemy import func, select, text
 
 from tests.conftest import DATABASE, DatabaseFactory
-from tests.notify.conftest import MIGRATIONS, PEOPLE, add_device, known, new_alert, plan, raise_alert, seoul
+from tests.notify.conftest import (
+    MIGRATIONS,
+    PEOPLE,
+    add_device,
+    events,
+    known,
+    new_alert,
+    plan,
+    raise_alert,
+    seoul,
+)
 from voc.events.v1 import events_pb2
 from voc_notify import alerts, lifecycle, views
 from voc_notify.facts import AlertInput, CustomerContext, Feedback, Plan
@@ -329,6 +340,34 @@ async def test_repeat_complaints_fold_into_their_open_alert(databases: DatabaseF
         ("merged:f-c2", "f-c1", ["lead"]),
     ]
     assert merged[0][3]["priority"] == "urgent" and merged[2][3]["feedback_id"] == "f-a4"
+
+
+async def test_a_merge_keeps_the_name_its_new_plan_was_rendered_with(notify_db: Database) -> None:
+    """A repeat replaces the plan with one rendered under the customer's name as profile has it
+    now: the alert keeps that name, so the resolved event's plan title and erasure mask it."""
+    first = replace(known("c-named"), name="Jane Doe")
+    titled = replace(plan(), title="Call {name} back")
+    created = await raise_alert(
+        notify_db, complaint("f-named-1"), now=time.time(), customer=first,
+        the_plan=replace(titled, title="Call Jane Doe back"),
+    )  # fmt: skip
+    assert created is not None
+    renamed = replace(known("c-named"), name="Janet Roe")
+    merged = await raise_alert(
+        notify_db, complaint("f-named-2"), now=time.time(), customer=renamed,
+        the_plan=replace(titled, title="Call Janet Roe back"),
+    )  # fmt: skip
+    assert merged is not None and merged.alert.id == created.alert.id
+    async with notify_db.transaction() as s:
+        alert = await s.get(Alert, created.alert.id)
+        assert alert is not None and alert.customer_name == "Janet Roe"
+        lead = Principal("lead", "shift_lead", ("s1",), None)
+        await lifecycle.resolve(s, alert=alert, principal=lead, outcome="resolved", note="")
+    titles = {
+        events_pb2.AlertResolved.FromString(e["payload"]).playbook_title
+        for e in await events(notify_db, "voc.alert.resolved")
+    }
+    assert titles == {"Call J**** R** back"}  # one event per item the alert answers
 
 
 async def test_a_merge_into_a_vanished_alert_writes_nothing(notify_db: Database) -> None:

@@ -1241,3 +1241,18 @@ def test_production_refuses_a_development_webhook_key() -> None:
             jwt_secret="c" * 10 + "Zq8xK2mP9vR4tW7yB3nF6hJ",
             webhook_key="change-me",
         )
+
+
+def test_a_rotated_secret_sealed_with_a_changed_key_is_left_out_not_fatal() -> None:
+    """After VOC_NOTIFY_WEBHOOK_KEY changed, rotating is how an endpoint recovers: the replaced
+    secret (sealed with the old key) no longer opens, and the new one signs alone at once."""
+    old_box, new_box = SecretBox("the key before"), SecretBox("the key after")
+    current = new_box.seal("whsec_" + "A" * 43 + "=")
+    replaced = old_box.seal("whsec_" + "B" * 43 + "=")
+    now = time.time()
+    assert new_box.open_signing(current, replaced, now + 3600, now=now) == ("whsec_" + "A" * 43 + "=", None)
+    with pytest.raises(ValueError, match="another key"):
+        new_box.open_signing(replaced, None, None, now=now)  # the secret itself: still an error
+    both = new_box.open_signing(current, new_box.seal("whsec_" + "C" * 43 + "="), now + 1, now=now)
+    assert both[1] == "whsec_" + "C" * 43 + "="
+    assert new_box.open_signing(current, replaced, now - 1, now=now)[1] is None  # the overlap ended

@@ -329,7 +329,8 @@ async def open_follow_up(
     language = row.language
     if row.reopens_id:
         asked = select(FollowUp.language).where(FollowUp.feedback_id == row.reopens_id)
-        language = await session.scalar(asked) or language
+        if (before := await session.scalar(asked)) is not None:
+            language = before  # "" too: asked in the store's language, so again
     now = time.time()
     follow = FollowUp(
         id=uuid7(),

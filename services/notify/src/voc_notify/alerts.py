@@ -445,6 +445,9 @@ def merge_feedback_sync(reader: Reader, *, alert_id: str, facts: AlertInput, now
         "plan": plan.as_stored(),
     }
     customer = facts.customer
+    if customer.name:
+        # The new plan was rendered with this name: erasure and the resolved event mask it.
+        change["customer_name"] = customer.name[:100]
     if customer.known:
         change["context"] = customer.as_stored()  # fresher signals: the repeat now counts
     else:

@@ -171,6 +171,14 @@ class MailSender:
         self.timeout = timeout
         self.data_timeout = data_timeout
         self._tls = ssl.create_default_context(cafile=ca_file) if ca_file else None
+        if target.start_tls is None and not target.use_tls:
+            # Opportunistic STARTTLS (RFC 7435, Postfix's "may"): encrypted when offered, the
+            # certificate not checked, since plain was the alternative (a relay with a
+            # self-signed certificate or addressed by IP sent before and must still). No
+            # password goes this way (`clear_text_login`); ?starttls=1 or smtps:// verify.
+            self._tls = ssl.create_default_context()
+            self._tls.check_hostname = False
+            self._tls.verify_mode = ssl.CERT_NONE
 
     def build(self, mail: Mail) -> EmailMessage:
         """multipart/alternative: plain text first, then the HTML."""

@@ -60,9 +60,15 @@ class SecretBox:
         self, stored: str, previous: str | None, previous_until: float | None, *, now: float
     ) -> tuple[str, str | None]:
         """(the secret, the rotated one while it still signs, else None); raises `ValueError` as
-        `open` does."""
-        still = previous is not None and previous_until is not None and previous_until > now
-        return self.open(stored), self.open(previous) if still and previous else None
+        `open` does for the secret. A rotated one sealed with a key since changed is left out: a
+        rotation is how an endpoint recovers from a key change."""
+        secret = self.open(stored)
+        if previous is None or previous_until is None or previous_until <= now:
+            return secret, None
+        try:
+            return secret, self.open(previous)
+        except ValueError:
+            return secret, None
 
     def open(self, stored: str) -> str:
         """The secret; raises `ValueError` when it was sealed with another key."""
