@@ -17,6 +17,7 @@ from voc.events.v1 import events_pb2
 from voc_feedback import messages
 from voc_feedback.follow_up_links import FollowUpLinks
 from voc_feedback.models import Feedback, FollowUp, TimelineEntry, outbox_table
+from voc_feedback.pages import LANGUAGES  # the languages a survey speaks
 from voc_feedback.personal import FREE_TEXT_KEYS, shown_explanation
 from voc_platform.dbsync import Prepared, Reader
 from voc_platform.ids import uuid7
@@ -298,9 +299,6 @@ def _case_event_in(session: Session, event: CaseEvent, check_follow_up: bool) ->
     return step
 
 
-#: The languages a follow-up speaks; a case in another ("other": a rating without words) is
-#: asked in the store's (notify knows it).
-FOLLOW_UP_LANGUAGES = ("ko", "en")
 #: Why a resolved case asks its customer nothing (the timeline says it in these words).
 NO_FOLLOW_UP_FYI = "praise is shared with the team, there was nothing to put right"
 NO_FOLLOW_UP_NO_ACTION = "resolved as no action needed"
@@ -335,7 +333,7 @@ async def open_follow_up(
     follow = FollowUp(
         id=uuid7(),
         feedback_id=row.id,
-        language=language if language in FOLLOW_UP_LANGUAGES else "",
+        language=language if language in LANGUAGES else "",
         created_at=now,
         expires_at=now + links.ttl_seconds,
     )

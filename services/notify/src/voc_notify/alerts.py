@@ -470,7 +470,7 @@ def merge_feedback_sync(reader: Reader, *, alert_id: str, facts: AlertInput, now
         kind="feedback",  # only a feedback alert takes repeats
         feedback_id=feedback.id,
         recipients=staff,
-        customer_name=facts.customer.name,  # the name this plan was rendered with
+        customer_name=alert.customer_name,
         now=now,
         event_id=f"merged:{feedback.id}",  # ≤ 64 chars: processed_events.event_id
     )

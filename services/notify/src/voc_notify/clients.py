@@ -34,12 +34,12 @@ from voc_notify.facts import (
 )
 from voc_notify.models import Store
 from voc_notify.settings import Settings
+from voc_notify.words import LANGUAGES
 from voc_platform.grpc import Coalescing, ItemFailed, client_channel
 from voc_platform.timezones import known_zone
 
 log = logging.getLogger(__name__)
 #: The languages staff may read (the directory's `language`).
-LANGUAGES = ("ko", "en")
 
 
 class Upstreams:

@@ -37,6 +37,7 @@ from voc_notify.models import FollowUpMessage, Store
 from voc_notify.publishing import publish
 from voc_notify.settings import Settings
 from voc_notify.webpush import backoff_delay
+from voc_notify.words import LANGUAGES
 from voc_platform.db import Database
 from voc_platform.records import copy_fields
 
@@ -51,7 +52,6 @@ NO_CHANNEL = "no channel configured"
 UNKNOWN = "the worker stopped while sending; not sent again (at most one message per case)"
 OPTED_OUT = "the customer opted out of contact (contact_consent false)"
 ATTEMPTED = ("sent", "retrying", "failed")
-LANGUAGES = ("ko", "en")  # the languages of `channels.texts`
 
 
 class ContactLookup(Protocol):
@@ -306,10 +306,10 @@ class FollowUpWorker:
             try:
                 # Without a customer (feedback's link to the profile came after the case was
                 # resolved), whoever is on file with the contact given: their opt-out holds too.
-                points = await self.contacts.contact_points(
-                    m.customer_id or "",
-                    email="" if m.customer_id else m.email or "",
-                    phone="" if m.customer_id else m.phone or "",
+                points = await (
+                    self.contacts.contact_points(m.customer_id)
+                    if m.customer_id
+                    else self.contacts.contact_points("", email=m.email or "", phone=m.phone or "")
                 )
             except aio.AioRpcError as exc:
                 return self._retry(m, f"profile unavailable ({exc.code().name})", None)

@@ -128,13 +128,9 @@ class Settings(ServiceSettings):
         if value:
             # Imported here: `voc up` reads every service's settings class, and the SMTP client
             # is not needed for that.
-            from voc_notify.channels.mail import clear_text_login, parse_smtp_url
+            from voc_notify.channels.mail import parse_smtp_url
 
-            if clear_text_login(parse_smtp_url(value)):
-                raise ValueError(
-                    "a password over plain smtp:// to a host that is not loopback: use smtps:// "
-                    "or ?starttls=1 (a server that offers no STARTTLS would get it in clear)"
-                )
+            parse_smtp_url(value)
         return value
 
     @field_validator("push_allowed_hosts", "webhook_allowed_hosts", "sms_allowed_hosts")
@@ -163,13 +159,17 @@ class Settings(ServiceSettings):
 
     @model_validator(mode="after")
     def _follow_up_channels(self) -> Settings:
-        if self.smtp_url and self.smtp_password:
+        if self.smtp_url:
             from voc_notify.channels.mail import clear_text_login, parse_smtp_url
 
-            if clear_text_login(parse_smtp_url(self.smtp_url, password=self.smtp_password)):
+            # The password in the URL or in VOC_SMTP_PASSWORD: one check for both.
+            target = parse_smtp_url(self.smtp_url, password=self.smtp_password)
+            if clear_text_login(target):
+                in_url = parse_smtp_url(self.smtp_url).password is not None
+                given = "a password in VOC_SMTP_URL" if in_url else "VOC_SMTP_PASSWORD"
                 raise ValueError(
-                    "VOC_SMTP_PASSWORD over plain smtp:// to a host that is not loopback: use "
-                    "smtps:// or ?starttls=1 in VOC_SMTP_URL"
+                    f"{given} over plain smtp:// to a host that is not loopback: use smtps:// or "
+                    "?starttls=1 in VOC_SMTP_URL (a server that offers no STARTTLS would get it in clear)"
                 )
         if self.smtp_url and not self.mail_from:
             raise ValueError("VOC_MAIL_FROM: needed with VOC_SMTP_URL (the From: address)")

@@ -14,6 +14,7 @@ from voc_notify import checklists, patterns
 from voc_notify.masking import push_text
 from voc_notify.models import Alert, AlertRecipient, AlertStepMark, Delivery, Staff, Store
 from voc_notify.routing import ROLE_LEVEL
+from voc_notify.words import LANGUAGES
 from voc_platform import taxonomy
 from voc_platform.dbsync import Reader
 from voc_platform.errors import Forbidden, NotFound
@@ -177,7 +178,6 @@ async def stores_by_id(session: AsyncSession, store_ids: Iterable[str]) -> dict[
 
 
 #: The languages an alert can be read in.
-LANGUAGES = ("ko", "en")
 
 
 def localized(

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 from typing import Final
 
+#: The languages notify writes in (staff, stores, customers).
+LANGUAGES: Final = ("ko", "en")
+
 #: A resolution's outcome (`voc_platform.fields.RESOLUTION_OUTCOMES`) in words.
 OUTCOME: Final = {
     "ko": {"resolved": "해결됨", "compensated": "보상함", "referred": "이관됨",

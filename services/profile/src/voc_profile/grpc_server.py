@@ -126,11 +126,7 @@ class ProfileServicer(profile_pb2_grpc.ProfileServiceServicer):
             ids = normalize(
                 email=request.email, phone=request.phone, region=self.settings.default_region, dropped=[]
             )
-            points = (
-                await dbsync.read(self.database, contact_points.by_contact, identifiers=ids)
-                if ids
-                else contact_points.ContactPoints(customer_id="", found=False)
-            )
+            points = await dbsync.read(self.database, contact_points.by_contact, identifiers=ids)
         else:
             raise Invalid("customer_id, email or phone: required")
         if points.found and not points.erased:

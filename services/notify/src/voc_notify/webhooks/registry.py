@@ -293,9 +293,11 @@ async def rotate_secret(
         rotated_at, replaced = current.secret_rotated_at, current.secret
     secret = new_secret()
     now = time.time()
-    keep = {"previous_secret": replaced, "previous_secret_until": now + keep_previous_seconds}
-    if keep_previous_seconds <= 0:
-        keep = {"previous_secret": None, "previous_secret_until": None}
+    overlap = keep_previous_seconds > 0
+    keep = {
+        "previous_secret": replaced if overlap else None,
+        "previous_secret_until": now + keep_previous_seconds if overlap else None,
+    }
     unchanged = (
         WebhookEndpoint.secret_rotated_at.is_(None)
         if rotated_at is None
