@@ -58,6 +58,13 @@ def stored_session(page: Page) -> Any:
     return page.evaluate("window.VocStore.kv.get('session')")
 
 
+def staff_language(system: RunningSystem, staff_id: str) -> str | None:
+    """The language the directory keeps for `staff_id` (what their pushes and alerts use)."""
+    listed = httpx.get(f"{system.url('notify')}/v1/admin/staff", headers=system.admin_headers)
+    language: str | None = next(m for m in listed.json()["staff"] if m["id"] == staff_id)["language"]
+    return language
+
+
 def post_feedback(system: RunningSystem, body: dict[str, Any]) -> str:
     key = system.store("store-gangnam")["api_key"]
     response = httpx.post(

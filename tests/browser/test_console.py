@@ -21,6 +21,7 @@ from tests.browser.conftest import (
     console_token,
     post_feedback,
     sign_in_console,
+    staff_language,
     watch_page_errors,
 )
 from tests.browser.conftest import wait_for as page_wait_for
@@ -166,13 +167,6 @@ def assert_not_asked_again(page: Page, refusals: list[str]) -> None:
     page.clock.run_for(10_000)
     page.wait_for_timeout(500)
     assert len(refusals) == asked, refusals[asked:]
-
-
-def staff_language(system: RunningSystem, staff_id: str) -> str | None:
-    """The language the directory keeps for `staff_id` (what their pushes and alerts use)."""
-    listed = httpx.get(f"{system.url('notify')}/v1/admin/staff", headers=system.admin_headers)
-    language: str | None = next(m for m in listed.json()["staff"] if m["id"] == staff_id)["language"]
-    return language
 
 
 def confirm(page: Page) -> None:

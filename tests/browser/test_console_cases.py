@@ -17,6 +17,7 @@ from tests.browser.conftest import (
     NEEDS_CHROMIUM,
     post_feedback,
     sign_in_console,
+    staff_language,
     wait_for,
     watch_page_errors,
 )
@@ -114,6 +115,11 @@ def test_a_case_says_who_and_when_with_the_zone_and_praise_is_no_open_case(
         expect(taken_step).to_contain_text(f"Acknowledged · {lead_name} (Shift lead)")
         expect(timeline.locator("li[data-kind=alerted]")).to_contain_text(" · System")
         expect(detail.locator("dd[data-key=time_zone]")).to_have_text("Asia/Seoul (the store's time zone)")
+        # The switch was the manager's language in the directory: back to Korean, as the other
+        # tests of this running system (the staff app's) read them.
+        page.click("#lang")
+        manager_id = running_system.staff(MANAGER)["id"]
+        wait_for(lambda: staff_language(running_system, manager_id) == "ko", timeout=10, page=page)
         assert not errors, errors
     finally:
         page.close()
