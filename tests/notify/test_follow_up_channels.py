@@ -45,6 +45,19 @@ def test_the_chain_s_name_goes_before_the_store_s() -> None:
     assert Settings(VOC_BRAND_NAME="Frontline Kitchen").brand_name == "Frontline Kitchen"  # type: ignore[call-arg]
 
 
+@pytest.mark.parametrize("language", ["ko", "en"])
+def test_a_store_without_a_name_is_not_named_by_its_id(language: str) -> None:
+    """A store missing from notify's directory has no name; without a brand the message names
+    no one rather than "[] …" or the store's id."""
+    text = render(language=language, store_name="", url=URL)
+    thanks = "방문해 주셔서 감사합니다." if language == "ko" else "Thank you for your visit."
+    assert text.subject.startswith(thanks) and text.text.startswith(thanks)
+    assert f"<p>{thanks}</p>" in text.html and "<title>[" not in text.html
+    assert not text.sms.startswith("[") and text.sms.endswith(URL)
+    branded = render(language=language, store_name="", url=URL, brand="Frontline Kitchen")
+    assert branded.subject.startswith("[Frontline Kitchen] ") and "Frontline Kitchen" in branded.text
+
+
 @pytest.fixture(scope="module")
 def tls_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A CA and a certificate for 127.0.0.1 (deploy/tls/make_certs.py)."""

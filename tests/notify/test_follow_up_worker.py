@@ -214,6 +214,29 @@ async def test_without_a_customer_the_contact_given_is_checked_with_profile(
         await upstreams.close()
 
 
+async def test_a_store_missing_from_the_directory_is_not_named_by_its_id(
+    notify_db: Database, rpc: Grpc, mail_server: MailSink
+) -> None:
+    """Feedback can name a store notify's directory does not list: the customer's mail then
+    names no store rather than "[s-unlisted]"."""
+    settings = Settings(profile_grpc_target=rpc.target, internal_token=PROFILE_TOKEN)
+    upstreams = Upstreams(settings)
+    mail = MailSender(parse_smtp_url(mail_server.url), mail_from="voc@demo.local")
+    worker = FollowUpWorker(notify_db, settings, contacts=upstreams, mail=mail, sms=None)
+    try:
+        unlisted = request("f-unlisted")
+        unlisted.store_id, unlisted.customer_id, unlisted.email = "s-unlisted", "", "walk-in@example.com"
+        await schedule(notify_db, unlisted, now=time.time())
+        assert await worker.process_due() == 1
+        (received,) = mail_server.wait(1)
+    finally:
+        await upstreams.close()
+    assert received.subject == "방문해 주셔서 감사합니다. 문제는 잘 해결되었나요?"
+    body = received.part("plain")
+    assert body.startswith("방문해 주셔서 감사합니다.") and "http://feedback.test/f/f-unlisted.sig" in body
+    assert "s-unlisted" not in body + received.part("html")
+
+
 async def test_profile_unreachable_is_retried_with_back_off_and_an_expired_link_is_not_sent(
     notify_db: Database,
 ) -> None:

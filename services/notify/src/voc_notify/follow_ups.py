@@ -478,7 +478,8 @@ class _Snapshot:
             if store is not None
             else None
         )
-        store_name = store.name if store is not None else row.store_id
+        # A store missing from the directory goes unnamed: its id means nothing to a customer.
+        store_name = store.name if store is not None else ""
         return copy_fields(cls, row, store=detached, store_name=store_name, lease=lease)
 
 
