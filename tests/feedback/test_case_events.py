@@ -7,8 +7,10 @@ exactly the state a fresh session (the consumer's) leaves."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -22,7 +24,7 @@ from voc_feedback import events, keys, stores
 from voc_feedback.__main__ import MIGRATIONS
 from voc_feedback.cases import CaseEvent
 from voc_feedback.follow_up_links import FollowUpLinks
-from voc_feedback.intake import IntakeParts, accept_feedback
+from voc_feedback.intake import IntakeParts, accept_feedback, authenticate_store_key
 from voc_feedback.messages import SUBJECT_FOLLOW_UP_REQUESTED
 from voc_feedback.models import Feedback, FollowUp, TimelineEntry, outbox_table
 from voc_feedback.schemas import FeedbackIn, StoreIn
@@ -73,9 +75,9 @@ async def run_scenario(database: Database, *, orm: bool) -> dict[str, Any]:
                 "customer": {"phone": "010-1234-5678"},
             }
         )
-        intake = await accept_feedback(
-            IntakeParts(database, limiter, idempotency_ttl=60), key=key, body=body, idempotency_key=None
-        )
+        parts = IntakeParts(database, limiter, idempotency_ttl=60)
+        api_key = await authenticate_store_key(parts, key)
+        intake = await accept_feedback(parts, api_key=api_key, body=body, idempotency_key=None)
         ids[name] = intake.feedback_id
     a, b, c = ids["A"], ids["B"], ids["C"]
     async with database.transaction() as session:  # B is the item that reopened A
@@ -302,3 +304,24 @@ def test_a_long_staff_id_is_cut_to_the_timelines_actor_column() -> None:
         feedback_id="f", status="acknowledged", at=0.0, actor="staff:" + "s" * 64, detail={}, event_id=None
     )
     assert step.actor == ("staff:" + "s" * 64)[: case_lifecycle.ACTOR_CHARS] and len(step.actor) == 64
+
+
+def _js_table(script: str, name: str) -> dict[str, str]:
+    body = script.split(f"const {name} = {{", 1)[1].split("\n  };", 1)[0]
+    return dict(re.findall(r'^\s*(\w+): "([^"]*)",', body, flags=re.MULTILINE))
+
+
+def test_the_console_reads_the_follow_up_notes_this_service_writes() -> None:
+    """The console says a follow-up step's note in the reader's words only when the note is one
+    of these sentences, so its copies must match them word for word: a held note said in
+    English on a Korean console is what a mismatch looked like."""
+    script = (Path(events.__file__).parent / "dashboard" / "cases.js").read_text(encoding="utf-8")
+    assert _js_table(script, "FOLLOW_UP_NOTES") == {
+        **events.FOLLOW_UP_NOTES,
+        "not_requested": "follow-up not asked: {reason}",
+    }
+    assert _js_table(script, "FOLLOW_UP_NOTES_NO_CHANNEL") == events.FOLLOW_UP_NOTES_NO_CHANNEL
+    held = events.follow_up_message(
+        events_pb2.FollowUpSent(feedback_id="f", outcome="held", reason="store quiet hours", channel=""), "e"
+    )
+    assert held.detail["note"] == "follow-up held: store quiet hours; sent when they end"

@@ -230,6 +230,12 @@ def test_bad_requests_outside_the_body(feedback_service: FeedbackService, key: d
     before = count(feedback_service)
     problem(httpx.post(url, json=good), 401)
     problem(httpx.post(url, json=good, headers={"Authorization": "Bearer vocsk_unknown"}), 401)
+    # An unknown key is told so before the body is read for its rules (it was a 422 listing
+    # the missing fields, then a 401 once they were fixed).
+    unknown = problem(httpx.post(url, json={}, headers={"Authorization": "Bearer vocsk_unknown"}), 401)
+    assert "errors" not in unknown
+    stranger = {"Authorization": "Bearer vocsk_unknown", "Content-Type": "application/json"}
+    problem(httpx.post(url, content=b"[1,2", headers=stranger), 400)  # not JSON: whoever sends it
     problem(httpx.post(url, json={**good, "store_id": "someone-else"}, headers=key["headers"]), 403)
     problem(feedback_service.post(key, good, **{"Idempotency-Key": "k" * 201}), 422)
     problem(
@@ -268,3 +274,11 @@ def test_rate_limit_per_api_key(feedback_service: FeedbackService) -> None:
     accepted = feedback_service.scalar("SELECT count(*) FROM feedback WHERE api_key_id = :k", k=hasty["id"])
     assert accepted == sum(a.status_code == 202 for a in answers)  # a 429 wrote nothing
     assert feedback_service.post(calm, body).status_code == 202
+    # Malformed bodies do not spend a key's rate: 60 of them, then the key still submits.
+    careless = feedback_service.new_key(STORE, name="careless kiosk")
+    with httpx.Client(headers=careless["headers"]) as client:
+        refused = [
+            client.post(f"{feedback_service.url}/v1/feedback", json={"store_id": STORE}) for _ in range(60)
+        ]
+    assert {a.status_code for a in refused} == {422}
+    assert feedback_service.post(careless, body).status_code == 202

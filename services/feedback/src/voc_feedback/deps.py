@@ -15,7 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from voc_feedback import keys, stores
 from voc_feedback.analytics import Sla
 from voc_feedback.follow_up_links import FollowUpLinks
-from voc_feedback.intake import IntakeParts
+from voc_feedback.intake import IntakeParts, authenticate_store_key
+from voc_feedback.keys import KeyIdentity
 from voc_feedback.listing import FeedbackFilter, Scope
 from voc_feedback.model_registry import LiveClassifier
 from voc_feedback.schemas import Channel
@@ -49,6 +50,15 @@ async def get_intake_parts(request: Request) -> IntakeParts:
 
 
 IntakePartsDep = Annotated[IntakeParts, Depends(get_intake_parts)]
+
+
+async def get_store_key(parts: IntakePartsDep, credentials: RequiredBearerDep) -> KeyIdentity:
+    """The submitting store key, authenticated as a dependency, so before FastAPI validates the
+    body: an unknown key gets 401, not the body's field errors."""
+    return await authenticate_store_key(parts, bearer_token(credentials))
+
+
+StoreKeyDep = Annotated[KeyIdentity, Depends(get_store_key)]
 
 
 async def get_follow_up_links(settings: SettingsDep) -> FollowUpLinks:

@@ -77,13 +77,20 @@ _IDEMPOTENCY_CLAIM = Prepared(
 _FEEDBACK_INSERT = Prepared(insert(Feedback))
 
 
+async def authenticate_store_key(parts: IntakeParts, key: str) -> KeyIdentity:
+    """The store key, checked by a read outside any transaction. The route runs this before the
+    body is validated, so an unknown, revoked or expired key is told 401, not the body's rules."""
+    identity: KeyIdentity = await dbsync.read(parts.database, keys.authenticate, key)
+    return identity
+
+
 async def accept_feedback(
-    parts: IntakeParts, *, key: str, body: FeedbackIn, idempotency_key: str | None
+    parts: IntakeParts, *, api_key: KeyIdentity, body: FeedbackIn, idempotency_key: str | None
 ) -> Intake:
-    """The key is checked by a read outside any transaction and throttled (`RateLimited`), then
-    the item and its event are committed together in one `dbsync` write hop (prepared
-    statements, no ORM session) before the answer."""
-    api_key: KeyIdentity = await dbsync.read(parts.database, keys.authenticate, key)
+    """For an authenticated key, throttled here (`RateLimited`), after the body was validated: a
+    malformed request does not spend the key's rate, as on the reading routes. The item and its
+    event are committed together in one `dbsync` write hop (prepared statements, no ORM
+    session) before the answer."""
     parts.limiter.admit(api_key.id)
     if body.text is not None and len(body.text) > parts.max_text_chars:  # VOC_MAX_TEXT_CHARS
         raise Invalid(

@@ -7,10 +7,9 @@ from typing import Annotated
 import orjson
 from fastapi import APIRouter, Header, Response
 
-from voc_feedback.deps import IntakePartsDep
+from voc_feedback.deps import IntakePartsDep, StoreKeyDep
 from voc_feedback.intake import accept_feedback
 from voc_feedback.schemas import Accepted, FeedbackIn
-from voc_platform.http import RequiredBearerDep, bearer_token
 
 router = APIRouter()
 
@@ -23,13 +22,11 @@ router = APIRouter()
 )
 async def submit(
     body: FeedbackIn,
-    credentials: RequiredBearerDep,
+    api_key: StoreKeyDep,
     parts: IntakePartsDep,
     idempotency_key: Annotated[str | None, Header(min_length=1, max_length=200)] = None,
 ) -> Response:
-    intake = await accept_feedback(
-        parts, key=bearer_token(credentials), body=body, idempotency_key=idempotency_key
-    )
+    intake = await accept_feedback(parts, api_key=api_key, body=body, idempotency_key=idempotency_key)
     headers = {"Location": f"/v1/feedback/{intake.feedback_id}"}
     if intake.replay:
         headers["Idempotent-Replayed"] = "true"
