@@ -25,6 +25,8 @@ from tests.browser.conftest import (
 )
 from tests.conftest import RunningSystem
 from tests.support.system import login
+from voc.events.v1.events_pb2 import FollowUpSent
+from voc_feedback.events import follow_up_message
 
 pytestmark = NEEDS_CHROMIUM
 
@@ -177,6 +179,12 @@ def test_the_console_labels_a_resolved_case_and_its_follow_up_steps(
         {"at": at, "kind": "follow_up_failed", "actor": "notify",
          "detail": {"note": "mailbox full (written by hand)", "channel": "sms", "outcome": "failed",
                     "reason": "mailbox full", "attempt": 3}},
+        # The notes feedback writes, as it writes them (a held one, one before any channel).
+        {"at": at, "kind": "follow_up_held", "actor": "notify",
+         "detail": follow_up_message(FollowUpSent(outcome="held", reason="store quiet hours"), "e1").detail},
+        {"at": at, "kind": "follow_up_retrying", "actor": "notify",
+         "detail": follow_up_message(FollowUpSent(outcome="retrying", reason="profile unreachable",
+                                                  attempt=2), "e2").detail},
     ]  # fmt: skip
     page = browser.new_page(viewport=WIDE, locale="ko-KR")
     errors = watch_page_errors(page)
@@ -208,6 +216,12 @@ def test_the_console_labels_a_resolved_case_and_its_follow_up_steps(
         expect(timeline.locator("li[data-kind=follow_up_failed]")).to_contain_text(
             "mailbox full (written by hand)"
         )
+        held = timeline.locator("li[data-kind=follow_up_held]")
+        expect(held).to_contain_text("보류: 매장의 알림 금지 시간. 끝나면 보냅니다")
+        expect(held).not_to_contain_text("held")
+        retrying = timeline.locator("li[data-kind=follow_up_retrying]")
+        expect(retrying).to_contain_text("아직 보내지 못해 다시 시도합니다: profile unreachable")
+        expect(retrying).not_to_contain_text("by none")
 
         # In English: the labels, capitalized, drawn again without reopening the case.
         page.click("#lang")

@@ -63,7 +63,7 @@ def test_the_javascript_snippet_sends_once(running_system: RunningSystem, tmp_pa
     key = running_system.store("store-gangnam")["api_key"]
     script = tmp_path / "send.mjs"
     script.write_text(
-        snippet("javascript")
+        snippet("javascript").split("\nsendFeedback(", 1)[0]  # the function, not the demo call
         + f"""
 const base = {running_system.url("feedback")!r};
 const feedback = {{store_id: "store-gangnam", channel: "app", ratings: {{csat: 4}}, text: "Quick and kind."}};
@@ -163,7 +163,7 @@ def test_the_python_snippet_rides_out_429_and_503_and_does_not_wait_after_its_la
 def test_the_javascript_snippet_rides_out_429_and_503(flaky: str, tmp_path: Path) -> None:
     script = tmp_path / "retry.mjs"
     script.write_text(
-        snippet("javascript")
+        snippet("javascript").split("\nsendFeedback(", 1)[0]  # the function, not the demo call
         + f"""
 const started = Date.now();
 const id = await sendFeedback({flaky!r}, "vocsk_x", {{store_id: "s"}});

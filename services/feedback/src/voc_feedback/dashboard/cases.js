@@ -32,8 +32,13 @@
     retrying: "follow-up by {channel} not delivered yet: {reason}; trying again",
     failed: "follow-up by {channel} failed: {reason}",
     not_sent: "follow-up not sent: {reason}",
-    held: "follow-up held: {reason}",
+    held: "follow-up held: {reason}; sent when they end",
     not_requested: "follow-up not asked: {reason}",  // feedback's own (cases.no_follow_up_reason)
+  };
+  // Before any channel was chosen (events.py FOLLOW_UP_NOTES_NO_CHANNEL): no "by none".
+  const FOLLOW_UP_NOTES_NO_CHANNEL = {
+    retrying: "follow-up not sent yet: {reason}; trying again",
+    failed: "follow-up failed: {reason}",
   };
   // notify's reasons, whole or as the start of a longer one: [its English, the label's key].
   const FOLLOW_UP_REASONS = [
@@ -61,9 +66,10 @@
   function stepNote(step, detail) {
     const note = detail.note;
     if (typeof note !== "string" || lang === "en" || !step.kind.startsWith("follow_up_")) return note;
-    const english = FOLLOW_UP_NOTES[detail.outcome];
     const channel = detail.channel || "", reason = detail.reason || "";
-    const template = labelsOf("follow_up_notes")[detail.outcome];
+    const unchosen = (channel === "" || channel === "none") && detail.outcome in FOLLOW_UP_NOTES_NO_CHANNEL;
+    const english = (unchosen ? FOLLOW_UP_NOTES_NO_CHANNEL : FOLLOW_UP_NOTES)[detail.outcome];
+    const template = labelsOf(unchosen ? "follow_up_notes_no_channel" : "follow_up_notes")[detail.outcome];
     if (!english || !template || note !== fill(english, {channel, reason})) return note;
     return fill(template, {channel: channel ? label("channels", channel) : "", reason: reasonText(reason)});
   }
