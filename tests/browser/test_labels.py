@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Iterator
+from datetime import datetime
 from typing import Any
 
 import httpx
@@ -169,6 +170,7 @@ def test_the_console_labels_a_resolved_case_and_its_follow_up_steps(
         timeout=30,
     )
     at = item["timeline"][-1]["at"]
+    in_an_hour = int(datetime.fromisoformat(at).timestamp() + 3600) * 1000
     steps = [
         {"at": at, "kind": "follow_up_sent", "actor": "notify",
          "detail": {"note": "follow-up sent by email", "channel": "email", "outcome": "sent", "reason": "",
@@ -181,7 +183,8 @@ def test_the_console_labels_a_resolved_case_and_its_follow_up_steps(
                     "reason": "mailbox full", "attempt": 3}},
         # The notes feedback writes, as it writes them (a held one, one before any channel).
         {"at": at, "kind": "follow_up_held", "actor": "notify",
-         "detail": follow_up_message(FollowUpSent(outcome="held", reason="store quiet hours"), "e1").detail},
+         "detail": follow_up_message(FollowUpSent(outcome="held", reason="store quiet hours",
+                                                  next_attempt_at_ms=in_an_hour), "e1").detail},
         {"at": at, "kind": "follow_up_retrying", "actor": "notify",
          "detail": follow_up_message(FollowUpSent(outcome="retrying", reason="profile unreachable",
                                                   attempt=2), "e2").detail},
@@ -219,6 +222,7 @@ def test_the_console_labels_a_resolved_case_and_its_follow_up_steps(
         held = timeline.locator("li[data-kind=follow_up_held]")
         expect(held).to_contain_text("보류: 매장의 알림 금지 시간. 끝나면 보냅니다")
         expect(held).not_to_contain_text("held")
+        expect(held).to_contain_text(" · 다음 시도: ")  # when it goes out, in the store's zone
         retrying = timeline.locator("li[data-kind=follow_up_retrying]")
         expect(retrying).to_contain_text("아직 보내지 못해 다시 시도합니다: profile unreachable")
         expect(retrying).not_to_contain_text("by none")

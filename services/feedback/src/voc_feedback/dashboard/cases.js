@@ -227,6 +227,9 @@
         detail.follow_up ? followUpNote(detail.follow_up) : null,
         detail.csat !== undefined ? `CSAT ${detail.csat}` : null,
         typeof detail.revisit_intent === "boolean" ? t(detail.revisit_intent ? "revisit_yes" : "revisit_no") : null,
+        // A held or retried follow-up says when it goes out (notify's next attempt), not only that it will.
+        step.kind.startsWith("follow_up_") && typeof detail.next_attempt_at === "number"
+          ? fill(t("next_attempt"), {when: when(detail.next_attempt_at, item.store_id)}) : null,
       ].filter(Boolean);
       const line = el("li", {"data-kind": step.kind},
         [when(step.at, item.store_id), label("timeline_kinds", step.kind), actorText(step.actor), ...said]
