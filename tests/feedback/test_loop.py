@@ -239,6 +239,32 @@ def test_praise_and_a_case_needing_no_action_ask_the_customer_nothing(
         )
 
 
+def test_praise_resolved_before_its_alert_is_read_asks_nothing(
+    feedback_service: FeedbackService, key: dict[str, Any]
+) -> None:
+    """The resolution carries the alert's priority: a praise case whose `alert.resolved` is read
+    before its `alert.created` (a redelivery, a consumer catching up) still asks the customer
+    nothing. Without it the case had no priority yet and opened a survey."""
+    praise = submit(feedback_service, key, "사장님이 너무 친절하세요", ratings={"csat": 5})
+    alert_id = f"alert-{uuid.uuid4().hex[:8]}"
+    now_ms = int(time.time() * 1000)
+    resolved = events_pb2.AlertResolved(
+        alert_id=alert_id, feedback_id=praise, staff_id="staff-1", outcome="resolved",
+        resolved_at_ms=now_ms + 60_000, priority="info",
+    )  # fmt: skip
+    feedback_service.publish("voc.alert.resolved", resolved, f"{alert_id}-resolved")
+    wait_until(lambda: feedback_service.get(praise)["status"] == "resolved")
+    created = events_pb2.AlertCreated(
+        alert_id=alert_id, feedback_id=praise, store_id=STORE, created_at_ms=now_ms, priority="info"
+    )
+    feedback_service.publish("voc.alert.created", created, f"{alert_id}-created")
+    wait_until(lambda: any(t["kind"] == "alerted" for t in feedback_service.get(praise)["timeline"]))
+    item = feedback_service.get(praise)
+    (step,) = [t for t in item["timeline"] if t["kind"].startswith("follow_up_")]
+    assert (step["kind"], step["detail"]["reason"]) == ("follow_up_not_requested", cases.NO_FOLLOW_UP_FYI)
+    assert item["follow_up"] is None
+
+
 def test_unhappy_follow_up_reopens_with_a_linked_item(
     feedback_service: FeedbackService, key: dict[str, Any]
 ) -> None:

@@ -279,6 +279,8 @@ async def test_a_repeat_complaint_updates_the_open_alert(notify_db: Database) ->
         for e in await events(notify_db, "voc.alert.resolved")
     ]
     assert sorted(r.feedback_id for r in resolved) == ["f-5", "f-6"]
+    # Each carries the alert's priority: the case decides on it whether to ask the customer.
+    assert {r.priority for r in resolved} == {later.alert.priority} and later.alert.priority
     # A resolved alert is closed: the next complaint is a new alert.
     fresh = await new_alert(notify_db, "f-7", now=MONDAY_10 + 2800, customer_id="c1")
     assert fresh is not None and not fresh.merged

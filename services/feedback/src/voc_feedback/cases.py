@@ -306,8 +306,9 @@ NO_FOLLOW_UP_NO_ACTION = "resolved as no action needed"
 
 def no_follow_up_reason(row: Feedback, resolution: CaseEvent) -> str | None:
     """A follow-up asks "was it put right?": not of praise (an FYI plan) nor of a case resolved
-    as needing no action (a test entry, a duplicate). None: ask."""
-    if is_fyi(row.priority):
+    as needing no action (a test entry, a duplicate). None: ask. The resolution's own priority
+    first: the alert's creation, which sets the case's, may be read after it."""
+    if is_fyi(str(resolution.detail.get("priority") or row.priority or "")):
         return NO_FOLLOW_UP_FYI
     if resolution.detail.get("outcome") == "no_action_needed":
         return NO_FOLLOW_UP_NO_ACTION

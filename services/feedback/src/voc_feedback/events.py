@@ -131,6 +131,8 @@ def case_step(subject: str, data: bytes, event_id: str) -> CaseEvent | None:
         res = events_pb2.AlertResolved.FromString(data)
         feedback_id, at_ms, actor = res.feedback_id, res.resolved_at_ms, f"staff:{res.staff_id}"
         detail = {"alert_id": res.alert_id, "outcome": res.outcome, "note": res.note}
+        if res.priority:
+            detail["priority"] = res.priority
     elif subject == "voc.alert.escalated":
         esc = events_pb2.AlertEscalated.FromString(data)
         feedback_id, at_ms, actor = esc.feedback_id, esc.escalated_at_ms, "notify"

@@ -126,6 +126,7 @@ async def resolve(
         store_id=alert.store_id,
         playbook_id=str((alert.plan or {}).get("playbook_id") or ""),
         playbook_title=mask_inserted_names(str((alert.plan or {}).get("title") or ""), alert.customer_name),
+        priority=alert.priority,
         steps_done=done,
         steps_total=total,
     )

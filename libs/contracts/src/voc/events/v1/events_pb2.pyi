@@ -477,6 +477,7 @@ class AlertResolved(_message.Message):
     STEPS_TOTAL_FIELD_NUMBER: _builtins.int
     FOLLOW_UP_ELSEWHERE_FIELD_NUMBER: _builtins.int
     PLAYBOOK_TITLE_FIELD_NUMBER: _builtins.int
+    PRIORITY_FIELD_NUMBER: _builtins.int
     alert_id: _builtins.str
     feedback_id: _builtins.str
     staff_id: _builtins.str
@@ -500,6 +501,11 @@ class AlertResolved(_message.Message):
     """The plan's title as the store reads it, the customer's name in it masked (as
     AlertCreated.playbook_title); "" from producers before it.
     """
+    priority: _builtins.str
+    """The alert's priority when it was resolved (as AlertCreated.priority): the case decides on it
+    whether to ask the customer (not after praise, an FYI plan) even when this event is read
+    before the alert's creation. "" from producers before it.
+    """
     def __init__(
         self,
         *,
@@ -516,10 +522,11 @@ class AlertResolved(_message.Message):
         steps_total: _builtins.int = ...,
         follow_up_elsewhere: _builtins.bool = ...,
         playbook_title: _builtins.str = ...,
+        priority: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["alert_id", b"alert_id", "feedback_id", b"feedback_id", "follow_up_elsewhere", b"follow_up_elsewhere", "kind", b"kind", "note", b"note", "outcome", b"outcome", "playbook_id", b"playbook_id", "playbook_title", b"playbook_title", "resolved_at_ms", b"resolved_at_ms", "staff_id", b"staff_id", "steps_done", b"steps_done", "steps_total", b"steps_total", "store_id", b"store_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["alert_id", b"alert_id", "feedback_id", b"feedback_id", "follow_up_elsewhere", b"follow_up_elsewhere", "kind", b"kind", "note", b"note", "outcome", b"outcome", "playbook_id", b"playbook_id", "playbook_title", b"playbook_title", "priority", b"priority", "resolved_at_ms", b"resolved_at_ms", "staff_id", b"staff_id", "steps_done", b"steps_done", "steps_total", b"steps_total", "store_id", b"store_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
