@@ -89,6 +89,7 @@ def alert_lifecycle(
             outcome=outcome,
             note="음료 제공",
             resolved_at_ms=ms(resolve_after),
+            priority=priority,  # as notify sends it: the case may read this before the creation
         ),
         f"{alert_id}-resolved",
     )
