@@ -226,6 +226,8 @@ def test_the_console_labels_a_resolved_case_and_its_follow_up_steps(
         retrying = timeline.locator("li[data-kind=follow_up_retrying]")
         expect(retrying).to_contain_text("아직 보내지 못해 다시 시도합니다: profile unreachable")
         expect(retrying).not_to_contain_text("by none")
+        # The case's follow-up fact follows notify's last word on the message, not "awaiting an answer".
+        expect(detail.locator("dd[data-key=follow_up]")).to_have_text("후속 메시지 재시도")
 
         # In English: the labels, capitalized, drawn again without reopening the case.
         page.click("#lang")
@@ -237,7 +239,12 @@ def test_the_console_labels_a_resolved_case_and_its_follow_up_steps(
         expect(row.locator("td[data-status]")).to_have_text("Resolved")
         expect(row.locator("td").nth(3)).to_have_text(SENTIMENTS_EN[sentiment])
         expect(timeline.locator("li[data-kind=resolved]")).to_contain_text(" · Compensated · 국 교체")
-        expect(timeline.locator("li[data-kind=follow_up_sent]")).to_contain_text("follow-up sent by email")
+        expect(timeline.locator("li[data-kind=follow_up_sent]")).to_contain_text("follow-up sent by E-mail")
+        # The services' sentences in plainer English too: no "(contact_consent false)".
+        refused_en = timeline.locator("li[data-kind=follow_up_not_sent]").filter(has_text="opted out")
+        expect(refused_en).to_contain_text("follow-up not sent: the customer opted out of contact")
+        expect(refused_en).not_to_contain_text("contact_consent")
+        expect(detail.locator("dd[data-key=follow_up]")).to_have_text("Follow-up retrying")
         assert not errors, errors
     finally:
         page.close()

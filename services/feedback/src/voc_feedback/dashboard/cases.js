@@ -65,13 +65,25 @@
   }
   function stepNote(step, detail) {
     const note = detail.note;
-    if (typeof note !== "string" || lang === "en" || !step.kind.startsWith("follow_up_")) return note;
+    if (typeof note !== "string" || !step.kind.startsWith("follow_up_")) return note;
     const channel = detail.channel || "", reason = detail.reason || "";
     const unchosen = (channel === "" || channel === "none") && detail.outcome in FOLLOW_UP_NOTES_NO_CHANNEL;
     const english = (unchosen ? FOLLOW_UP_NOTES_NO_CHANNEL : FOLLOW_UP_NOTES)[detail.outcome];
     const template = labelsOf(unchosen ? "follow_up_notes_no_channel" : "follow_up_notes")[detail.outcome];
     if (!english || !template || note !== fill(english, {channel, reason})) return note;
     return fill(template, {channel: channel ? label("channels", channel) : "", reason: reasonText(reason)});
+  }
+  // Where the customer's follow-up stands: answered, else notify's last word on the message
+  // (held, not sent, failed, retrying), else sent and awaiting an answer, else not sent yet.
+  function followUpState(item, survey) {
+    if (survey.answered_at) return `CSAT ${survey.csat}`;
+    const SENDING = ["follow_up_sent", "follow_up_held", "follow_up_not_sent", "follow_up_failed", "follow_up_retrying"];
+    const last = (item.timeline || []).filter((step) => SENDING.includes(step.kind)).at(-1);
+    if (!last) return t("follow_up_scheduled");
+    if (last.kind === "follow_up_sent") return t("follow_up_waiting");
+    const next = (last.detail || {}).next_attempt_at;
+    const said = label("timeline_kinds", last.kind);
+    return typeof next === "number" ? `${said} · ${fill(t("next_attempt"), {when: when(next, item.store_id)})}` : said;
   }
   function followUpNote(text) {
     return text === FOLLOW_UP_ON_LATEST && lang !== "en" ? t("follow_up_on_latest") : text;
@@ -214,7 +226,7 @@
       ["status", label("statuses", item.status)],
       ["priority", item.priority ? label("priorities", item.priority) : "—"],
       ["channel", label("channels", item.channel)],
-      ["follow_up", survey ? (survey.answered_at ? `CSAT ${survey.csat}` : t("follow_up_waiting")) : "—"],
+      ["follow_up", survey ? followUpState(item, survey) : "—"],
       ["time_zone", zone ? fill(t("zone_of_store"), {zone}) : fill(t("zone_of_viewer"), {zone: session.viewerZone()})],
     ]) facts.append(el("dt", {}, t(key)), el("dd", {"data-key": key}, value));
     const steps = box.querySelector(".case-timeline");
