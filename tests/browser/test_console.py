@@ -376,6 +376,21 @@ def test_a_cx_admin_runs_the_directory_keys_playbooks_and_webhooks(
         secret = hook_secret.inner_text()
         hook = page.locator("[data-testid=webhook-table] tr", has_text=webhook_receiver.url("/console"))
         expect(hook).to_have_count(1)
+        hook_id = hook.get_attribute("data-id")
+        # The secret says whose it is, and the form said it was made.
+        owner = f"{webhook_receiver.url('/console')} ({hook_id})"
+        expect(page.locator("[data-testid=webhook-secret] .for")).to_have_text(f"For: {owner}")
+        expect(page.locator("#webhook-form .result")).to_contain_text(f"Webhook {owner} is created.")
+        # On a phone an endpoint is a block: its status and buttons are on screen, not 1,600 px right.
+        size = page.viewport_size
+        page.set_viewport_size({"width": 390, "height": 844})
+        for button in ("test", "rotate", "history", "delete"):
+            box = hook.locator(f"button.{button}").bounding_box()
+            assert box and box["x"] >= 0 and box["x"] + box["width"] <= 390, (button, box)
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390
+        page.screenshot(path=str(artifacts / "console-webhooks-phone.png"), full_page=True)
+        assert size is not None
+        page.set_viewport_size(size)
         # Its events and state in words, the raw type beside.
         expect(hook.locator("td").nth(1)).to_have_text("Alert created alert.created")
         expect(hook.locator("td").nth(1).locator("code")).to_have_text("alert.created")
@@ -390,10 +405,18 @@ def test_a_cx_admin_runs_the_directory_keys_playbooks_and_webhooks(
         hook.locator("button.rotate").click()
         confirm(page)
         expect(hook_secret).not_to_have_text(secret)
+        done = page.locator("[data-testid=webhook-table] ~ .result")
+        expect(done).to_contain_text(
+            f"The secret of webhook {owner} is replaced. The old one also signs until "
+        )
         page.screenshot(path=str(artifacts / "console-webhooks.png"), full_page=True)
         hook.locator("button.delete").click()
         confirm(page)
         expect(hook).to_have_count(0)
+        # Its secret goes with it; the line says so and the focus is not left on <body>.
+        expect(page.locator("[data-testid=webhook-secret]")).to_be_hidden()
+        expect(done).to_have_text(f"Webhook {owner} is deleted.")
+        expect(page.locator("#webhooks-title")).to_be_focused()
 
         # Every change above is audited with the staff member as actor, service by service.
         me = "staff:staff-cx"

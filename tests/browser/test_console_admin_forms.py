@@ -345,8 +345,9 @@ def test_a_disabled_webhook_is_told_on_the_board_and_enabled_again(
         expect(notice).to_be_visible()
         expect(notice.locator("h2")).to_have_text(f"웹훅 엔드포인트 {count}개가 사용 중지되었습니다")
         mine = notice.locator(f"li[data-id='{hook_id}']")
-        expect(mine).to_have_text(f"{description}: {reason}")
-        expect(mine.locator(".why")).to_have_attribute("lang", "en")
+        # notify's reason in the reader's words (it was its English, marked lang=en).
+        expect(mine).to_have_text(f"{description}: 수신 측이 410 Gone(더 이상 받지 않음)으로 답함")
+        expect(mine.locator(".why")).not_to_have_attribute("lang", "en")
         opener = notice.locator("button.open-webhooks")
         box = opener.bounding_box()
         assert box and box["height"] >= 24 and box["width"] >= 24, box
@@ -362,8 +363,14 @@ def test_a_disabled_webhook_is_told_on_the_board_and_enabled_again(
         expect(row).to_have_attribute("data-status", "disabled")
         status = row.locator("td.status")
         expect(status.locator(".state")).to_have_text("사용 중지됨")
-        expect(status.locator(".why")).to_have_text(reason)
-        expect(status.locator(".why")).to_have_attribute("lang", "en")
+        expect(status.locator(".why")).to_have_text("수신 측이 410 Gone(더 이상 받지 않음)으로 답함")
+        # notify's other reason keeps the receiver's own error as it came.
+        failing = page.evaluate(
+            "r => VocBoard.webhookReason(r).textContent", "every attempt failed for 24 h: timed out after 5 s"
+        )
+        assert failing == "24시간 동안 모든 전송이 실패함: timed out after 5 s", failing
+        # Which endpoint it is: its description above its URL.
+        expect(row.locator("td.endpoint .description")).to_have_text(description)
         # When, with its zone (session.formatTime, as everywhere in the console).
         since = page.evaluate("at => VocConsole.formatTime(at, 'ko')", endpoint["disabled_at"])
         assert re.search(r"UTC|GMT", since), since
@@ -387,6 +394,7 @@ def test_a_disabled_webhook_is_told_on_the_board_and_enabled_again(
         )
         page.click("#nav button[data-view=webhooks]")
         expect(status.locator(".state")).to_have_text("Disabled")
+        expect(status.locator(".why")).to_have_text("the receiver answered 410 Gone (it takes no more)")
         enable = row.locator("button.enable")
         expect(enable).to_have_text("Enable again")
         box = enable.bounding_box()

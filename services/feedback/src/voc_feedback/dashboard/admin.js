@@ -24,6 +24,7 @@
   const KEPT_DAYS = 30;  // how long notify keeps finished deliveries: what "resend failed" reaches
 
   function t(key) { return session.label(lang, key); }
+  function said(key, vars) { return session.fill(t(key), vars); }
   function labelsOf(key) { return session.labelGroup(lang, key); }
   const el = session.el;
   function button(key, onClick, attrs) {
@@ -185,9 +186,22 @@
     say(result(form), {ok: false, status: 422, body: {errors: [{field: `body.${name}`, type: "choose_one"}]}}, "", form);
   }
   function result(container) { return container.querySelector(".result"); }
-  function showSecret(box, secret) {
+  // A secret shown once, with what it is for (a box left open said nothing of whose it was);
+  // it goes when the view changes, at sign-out, and when its webhook is deleted.
+  function showSecret(box, secret, owner) {
     box.hidden = false;
+    box.dataset.owner = owner.id;
     box.querySelector(".secret").textContent = secret;
+    let line = box.querySelector(".for");
+    if (!line) { line = el("p", {class: "for"}); box.querySelector(".secret").before(line); }
+    line.textContent = said("secret_for", {name: owner.name});
+  }
+  function hideSecrets(ownerId) {
+    for (const box of [$("key-secret"), $("webhook-secret")]) {
+      if (ownerId && box.dataset.owner !== ownerId) continue;
+      box.hidden = true;
+      box.querySelector(".secret").textContent = "";
+    }
   }
 
   // A section's table as the owning service lists it now: GET `path` at `service` with the staff
@@ -227,6 +241,8 @@
     if (next === "board" && document.body.dataset.loaded === "true") $("board").hidden = false;
     if (next !== "board") $("board").hidden = true;
     for (const v of VIEWS) $("view-" + v).hidden = v !== next;
+    if (next !== document.body.dataset.shownView) hideSecrets();
+    document.body.dataset.shownView = next;
     // The view shown is said, not only coloured; focus stays on the nav button pressed.
     for (const b of document.querySelectorAll("#nav button")) {
       b.classList.toggle("active", b.dataset.view === next);
@@ -468,7 +484,11 @@
     const answer = await request("feedback", "/v1/admin/api-keys",
       {method: "POST", json: {name: form.elements.name.value.trim(), store_ids: stores}});
     say(result(form), answer, "");
-    if (answer.ok) { showSecret($("key-secret"), answer.body.api_key); form.reset(); loadKeys(); }
+    if (answer.ok) {
+      const name = form.elements.name.value.trim();
+      showSecret($("key-secret"), answer.body.api_key, {id: answer.body.id, name: namedText(name, answer.body.id)});
+      form.reset(); loadKeys();
+    }
   });
 
   async function rotateKey(key) {
@@ -477,7 +497,7 @@
     const answer = await request("feedback", `/v1/admin/api-keys/${encodeURIComponent(key.id)}/rotate`,
       {method: "POST", json: {grace_seconds: grace}});
     say(result($("key-table").parentElement), answer, "", $("key-table").parentElement);  // the grace field's card
-    if (answer.ok) showSecret($("key-secret"), answer.body.api_key);
+    if (answer.ok) showSecret($("key-secret"), answer.body.api_key, {id: answer.body.id, name: namedText(key.name, answer.body.id)});
     loadKeys();
   }
 
@@ -694,7 +714,7 @@
         const recover = w.status === "active" && w.failed_deliveries > 0
           ? [button("wh_recover", () => recoverWebhook(w.id, which), {class: "recover"}), " "] : [];
         if (recover.length) recover[0].textContent = t("wh_recover").replace("{count}", failedCount(w));
-        cells(row, [w.url, listCell(w.events.map(eventType)), webhookStatusCell(w), td(...enable, ...recover,
+        cells(row, [webhookCell(w), listCell(w.events.map(eventType)), webhookStatusCell(w), td(...enable, ...recover,
           button("test", () => testWebhook(w.id), {class: "test"}), " ",
           button("rotate", () => rotateWebhook(w.id, which), {class: "rotate"}), " ",
           button("deliveries", () => loadDeliveries(w.id), {class: "history"}), " ",
@@ -705,12 +725,21 @@
     })]);
   }
 
-  // Its state in words; a disabled one also says why (notify's words, in English) and since when.
+  // Which it is: its description, its URL, and its format when not the standard body.
+  function webhookCell(w) {
+    const cell = el("td", {class: "endpoint"});
+    if (w.description) cell.append(el("strong", {class: "description"}, w.description));
+    cell.append(el("span", {class: "url"}, w.url));
+    if (w.format && w.format !== "standard") cell.append(el("span", {class: "format"}, labelsOf("webhook_formats")[w.format] || w.format));
+    return cell;
+  }
+
+  // Its state in words; a disabled one also says why (in the reader's words where notify's are known) and since when.
   function webhookStatusCell(w) {
     const cell = el("td", {class: "status"});
     cell.append(el("span", {class: "state"}, labelsOf("webhook_statuses")[w.status] || w.status));
     if (w.status === "disabled") {
-      cell.append(el("span", {class: "why", lang: "en"}, w.disabled_reason || "—"),
+      cell.append(window.VocBoard.webhookReason(w.disabled_reason),
         el("span", {class: "since"}, t("wh_disabled_since").replace("{time}", session.formatTime(w.disabled_at, lang))));
     }
     if (w.failed_deliveries > 0) cell.append(el("span", {class: "failed"}, t("wh_failed").replace("{count}", failedCount(w))));
@@ -752,8 +781,12 @@
     if (!events.length) { refuseNoChoice(form, "events"); return; }
     const answer = await request("notify", "/v1/admin/webhooks", {method: "POST", json: {
       url: f.url.value.trim(), events, format: f.format.value, description: f.description.value}});
-    say(result(form), answer, "");
-    if (answer.ok) { showSecret($("webhook-secret"), answer.body.secret); form.reset(); allEventsRule(); loadWebhooks(); }
+    const which = namedText(f.description.value.trim() || f.url.value.trim(), answer.ok ? answer.body.id : "");
+    say(result(form), answer, answer.ok ? said("wh_created", {id: which}) : "");
+    if (answer.ok) {
+      showSecret($("webhook-secret"), answer.body.secret, {id: answer.body.id, name: which});
+      form.reset(); allEventsRule(); loadWebhooks();
+    }
   });
 
   async function testWebhook(id) {
@@ -772,8 +805,11 @@
   async function rotateWebhook(id, which) {
     if (!(await confirmed("ask_rotate_secret", which))) return;
     const answer = await request("notify", `/v1/admin/webhooks/${encodeURIComponent(id)}/rotate-secret`, {method: "POST"});
-    say(result($("webhook-table").parentElement), answer, "");
-    if (answer.ok) showSecret($("webhook-secret"), answer.body.secret);
+    // The replaced secret keeps signing beside the new one until then (notify's overlap, 24 h).
+    const until = answer.ok && answer.body.previous_secret_until;
+    say(result($("webhook-table").parentElement), answer, !answer.ok ? "" : until
+      ? said("wh_rotated", {id: which, time: session.formatTime(until, lang)}) : said("wh_rotated_now", {id: which}));
+    if (answer.ok) showSecret($("webhook-secret"), answer.body.secret, {id, name: which});
   }
 
   // Active again with its secret and events (notify: POST …/enable, audited). The pressed button
@@ -801,9 +837,11 @@
   async function deleteWebhook(id, which) {
     if (!(await confirmed("ask_delete_webhook", which))) return;
     const answer = await request("notify", `/v1/admin/webhooks/${encodeURIComponent(id)}`, {method: "DELETE"});
-    say(result($("webhook-table").parentElement), answer, "");
+    say(result($("webhook-table").parentElement), answer, answer.ok ? said("wh_deleted", {id: which}) : "");
     $("deliveries").hidden = true;
-    loadWebhooks();
+    if (answer.ok) hideSecrets(id);
+    await loadWebhooks();
+    $("webhooks-title").focus();  // its row, and the button pressed, are gone
   }
 
   // A webhook's last attempts; their box shows after a 2xx answer and hides on a refusal.
@@ -844,7 +882,7 @@
   session.on("signed-out", () => {
     document.querySelector(".admin-nav").hidden = true;
     document.querySelector(".manager-nav").hidden = true;
-    for (const box of [$("key-secret"), $("webhook-secret")]) { box.hidden = true; box.querySelector(".secret").textContent = ""; }
+    hideSecrets();
     show("board");
     $("admin").hidden = true;
   });

@@ -22,7 +22,7 @@
   // the reader's; the zone is always said (session.formatTime).
   function when(at, storeId) { return session.formatTime(at, lang, window.VocBoard.storeZone(storeId)); }
   function label(group, value) { return labelsOf(group)[value] || value || "—"; }
-  function fill(text, vars) { return text.replace(/\{(\w+)\}/g, (_, k) => String(vars[k] ?? "")); }
+  const fill = session.fill;
 
   // The fixed English sentences the services write on a follow-up step (feedback's events.py
   // FOLLOW_UP_NOTES, notify's follow_ups.py reasons) are said in the reader's words; a note

@@ -37,6 +37,7 @@
   const linkedStore = hash.get("store");
 
   function t(key) { return session.label(lang, key); }
+  function said(key, vars) { return session.fill(t(key), vars); }
   function labelsOf(key) { return session.labelGroup(lang, key); }
   function el(tag, attrs, text) {
     const node = tag.startsWith("svg:") ? document.createElementNS(SVG, tag.slice(4)) : document.createElement(tag);
@@ -380,7 +381,7 @@
     // Each by its description, else its URL; the reason is notify's words, in English.
     box.querySelector("ul").replaceChildren(...shown.map((w) => {
       const item = el("li", {"data-id": w.id});
-      item.append(`${w.description || w.url}: `, el("span", {class: "why", lang: "en"}, w.disabled_reason || "—"));
+      item.append(`${w.description || w.url}: `, webhookReason(w.disabled_reason));
       return item;
     }));
   }
@@ -679,7 +680,18 @@
   }
 
   // What the Cases view (cases.js) names stores and categories by: the board's own tables.
+  // Why notify disabled a webhook, in the reader's words: its two reasons (webhooks/dispatch.py),
+  // a receiver's own error kept as it came; another text as written, marked English.
+  function webhookReason(reason) {
+    const text = reason || "—";
+    const failing = /^every attempt failed for (\d+) h: (.*)$/s.exec(text);
+    const words = text === "the receiver answered 410 Gone" ? t("wh_reason_gone")
+      : failing ? said("wh_reason_failing", {hours: failing[1], error: failing[2]}) : null;
+    return words ? el("span", {class: "why"}, words) : el("span", {class: "why", lang: "en"}, text);
+  }
+
   window.VocBoard = {
+    webhookReason,
     storeName: (id) => storeNames[id] || id,
     storeZone: (id) => storeZones[id] || null,
     categoryLabel: (category) => (category ? label(category) : "—"),

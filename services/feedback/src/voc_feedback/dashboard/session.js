@@ -145,6 +145,8 @@
     }
   }));
   function label(lang, key) { return labels[lang][key] ?? key; }
+  // A text with its {placeholders} filled from `vars` (the one filler of the console's scripts).
+  function fill(text, vars) { return text.replace(/\{(\w+)\}/g, (_, k) => String(vars[k] ?? "")); }
   // A table of labels by value (roles, statuses, weekdays…): empty where there is none.
   function labelGroup(lang, key) {
     const group = labels[lang][key];
@@ -208,7 +210,7 @@
   function isAdmin(staff) { return Boolean(staff) && staff.role === "cx_admin"; }
 
   window.VocConsole = {
-    signIn, signOut, api, restore, refresh, labelsReady, label, labelGroup, staffAppUrl, el, openerCell, dateLocale,
+    signIn, signOut, api, restore, refresh, labelsReady, label, labelGroup, fill, staffAppUrl, el, openerCell, dateLocale,
     formatTime, viewerZone, isAdmin,
     get staff() { return session ? session.staff : null; },
     on(name, cb) { listeners[name].push(cb); },

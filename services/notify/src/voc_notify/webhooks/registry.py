@@ -24,7 +24,7 @@ from voc_notify.webhooks.signing import KEEP_PREVIOUS_SECONDS, SecretBox, new_se
 from voc_notify.webhooks.targets import UrlRefused, WebhookTargets
 from voc_platform.audit import Audit
 from voc_platform.db import Database
-from voc_platform.errors import Conflict, Invalid, NotFound
+from voc_platform.errors import Conflict, FieldError, Invalid, NotFound
 from voc_platform.identity import Actor
 from voc_platform.ids import uuid7
 from voc_platform.records import fields_of
@@ -81,7 +81,8 @@ async def create_endpoint(
     try:
         await targets.check(spec.url)
     except UrlRefused as exc:
-        raise Invalid(f"url: {exc}", field="body.url") from exc
+        # The field names itself: its message is the reason alone (it read "body.url: url: …").
+        raise Invalid(f"url: {exc}", errors=[FieldError("body.url", str(exc))]) from exc
     secret = new_secret()
     endpoint = WebhookEndpoint(
         id=uuid7(),
