@@ -96,6 +96,15 @@ def test_a_case_says_who_and_when_with_the_zone_and_praise_is_no_open_case(
         expect(listed).to_be_visible(timeout=15_000)
         expect(listed.locator("[data-priority=info]")).to_have_text("참고")
         expect(listed.locator("td").first).to_have_text(SEOUL)
+        # On a phone a case is a block: its status, and its text's open button, are on screen
+        # (as table columns they sat to the right of a screen-wide date).
+        page.set_viewport_size({"width": 390, "height": 844})
+        for part in ("td[data-status]", "button.open-case"):
+            box = listed.locator(part).bounding_box()
+            assert box and box["x"] >= 0 and box["x"] + box["width"] <= 390, (part, box)
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390
+        page.screenshot(path=str(artifacts / "console-cases-phone.png"), full_page=False)
+        page.set_viewport_size(WIDE)
 
         # The complaint's case: each step's time in the store's zone, and who took it in words.
         page.locator(f"[data-testid=case-list] tr[data-id='{complaint}'] button.open-case").click()
