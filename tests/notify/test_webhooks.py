@@ -169,6 +169,7 @@ async def test_an_alert_and_its_steps_reach_a_subscribed_endpoint_signed(
         assert first["data"]["customer_id"] == "cust-1" and first["timestamp"].endswith("Z")
         resolved = by_type["alert.resolved"]["data"]
         assert resolved["outcome"] == "resolved" and resolved["staff_id"] == "lead"
+        assert resolved["priority"] == first["data"]["priority"] != ""  # for a receiver's own rules
         assert first["data"]["playbook_title"] == resolved["playbook_title"] == "Call J*** D** back today"
         assert "Jane" not in str(bodies) and "Doe" not in str(bodies)
         assert "note" not in resolved and "5678" not in str(bodies)  # free text never leaves
@@ -834,6 +835,12 @@ def test_a_chat_message_speaks_the_store_s_language_and_time() -> None:
     said = formats.slack(resolved, directory)["blocks"]
     assert "*대응 매뉴얼*: 식품 안전 — 즉시 대응" in said[1]["text"]["text"].splitlines()
     assert said[3]["elements"][0]["text"].endswith(" · alert a1 · playbook food-critical")
+    # The resolution's priority (carried for the case) does not make it read as an alarm.
+    urgent = dict(resolved, data={**resolved["data"], "priority": "urgent"})
+    said = formats.slack(urgent, directory)["blocks"]
+    assert "긴급" not in str(said) and said == formats.slack(resolved, directory)["blocks"]
+    card = formats.teams(urgent, directory)["attachments"][0]["content"]
+    assert card["body"][0]["color"] == "Default"
     untitled = dict(resolved, data={k: v for k, v in resolved["data"].items() if k != "playbook_title"})
     said = formats.slack(untitled, directory)["blocks"]
     assert "*대응 매뉴얼*: food-critical" in said[1]["text"]["text"].splitlines()

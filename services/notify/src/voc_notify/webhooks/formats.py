@@ -278,9 +278,17 @@ def _playbook(data: Mapping[str, Any]) -> str:
     return f"{data['playbook_id']} v{version}" if version else str(data["playbook_id"])
 
 
+# The events whose chat message says the alert's priority (title, colour, facts): the alarm.
+_PRIORITY_SHOWN: Final = frozenset({"alert.created"})
+
+
 def _chat(body: Mapping[str, Any], directory: ChatDirectory) -> _Chat:
     kind = str(body.get("type", ""))
     data: dict[str, Any] = dict(body.get("data") or {})
+    if kind not in _PRIORITY_SHOWN:
+        # A resolution carries the priority for the case's sake; in a channel it would read as
+        # an alarm ("Alert resolved (urgent)", a red card).
+        data.pop("priority", None)
     store = directory.stores.get(str(data.get("store_id", "")))
     language = words.language(store.language) if store else directory.usual_language
     if kind == "webhook.test":
