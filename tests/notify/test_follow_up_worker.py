@@ -237,6 +237,35 @@ async def test_a_store_missing_from_the_directory_is_not_named_by_its_id(
     assert "s-unlisted" not in body + received.part("html")
 
 
+async def test_an_alimtalk_for_a_store_missing_from_the_directory_still_fills_its_template(
+    notify_db: Database, rpc: Grpc
+) -> None:
+    """An approved template's `#{store}` cannot be left empty (the gateway, as a provider does,
+    refuses a message missing a variable): a store the directory does not list reads "매장"."""
+    message = request("f-unlisted-sms")
+    message.store_id, message.customer_id, message.email, message.phone = "s-unlisted", "", "", "01012345678"
+    await schedule(notify_db, message, now=time.time())
+    settings = Settings(profile_grpc_target=rpc.target, internal_token=PROFILE_TOKEN)
+    upstreams = Upstreams(settings)
+    with SmsGateway(token="t", sender="0215880000", template_id="") as gateway:
+        sms = HttpGateway(
+            gateway.url,
+            token="t",
+            sender="0215880000",
+            allowlist=PushAllowlist([f"127.0.0.1:{gateway.port}"]),
+        )
+        worker = FollowUpWorker(notify_db, settings, contacts=upstreams, mail=None, sms=sms)
+        try:
+            assert await worker.process_due() == 1
+        finally:
+            await sms.aclose()
+            await upstreams.close()
+        (accepted,) = gateway.accepted()
+    assert accepted.body["variables"]["store"] == "매장" and gateway.refused == []
+    assert not accepted.text.startswith("[") and "s-unlisted" not in accepted.text
+    assert (await row(notify_db, "f-unlisted-sms")).status == "sent"
+
+
 async def test_profile_unreachable_is_retried_with_back_off_and_an_expired_link_is_not_sent(
     notify_db: Database,
 ) -> None:

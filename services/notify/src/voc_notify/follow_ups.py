@@ -32,7 +32,7 @@ from voc_notify import duty, metrics
 from voc_notify.channels import SendResult
 from voc_notify.channels.mail import Mail, MailSender, mask_address
 from voc_notify.channels.sms import SmsMessage, SmsProvider, mask_phone, normalize_phone
-from voc_notify.channels.texts import render
+from voc_notify.channels.texts import UNNAMED_STORE, render
 from voc_notify.models import FollowUpMessage, Store
 from voc_notify.publishing import publish
 from voc_notify.settings import Settings
@@ -351,7 +351,7 @@ class FollowUpWorker:
                     text=text.sms,
                     template_id=self.settings.sms_template_id,
                     variables={
-                        "store": m.store_name,
+                        "store": m.store_name or UNNAMED_STORE["ko" if m.language == "ko" else "en"],
                         "brand": self.settings.brand_name,
                         "question": text.question,
                         "url": m.url,

@@ -30,6 +30,11 @@ _TEXTS = {
 }
 
 
+# An Alimtalk template's `#{store}` for a store missing from the directory: an approved template
+# ("#{store}에 방문해 주셔서 …") must still read, and a provider may refuse an empty variable.
+UNNAMED_STORE = {"ko": "매장", "en": "our store"}
+
+
 @dataclass(frozen=True, slots=True)
 class FollowUpText:
     subject: str
