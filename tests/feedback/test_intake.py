@@ -274,11 +274,16 @@ def test_rate_limit_per_api_key(feedback_service: FeedbackService) -> None:
     accepted = feedback_service.scalar("SELECT count(*) FROM feedback WHERE api_key_id = :k", k=hasty["id"])
     assert accepted == sum(a.status_code == 202 for a in answers)  # a 429 wrote nothing
     assert feedback_service.post(calm, body).status_code == 202
-    # Malformed bodies do not spend a key's rate: 60 of them, then the key still submits.
+    # Invalid bodies do not spend a key's rate (a missing field, a text over the limit): 60 of
+    # them, then the key still submits.
     careless = feedback_service.new_key(STORE, name="careless kiosk")
+    too_long = {"store_id": STORE, "channel": "kiosk", "text": "가" * 3001}  # VOC_MAX_TEXT_CHARS 3000
     with httpx.Client(headers=careless["headers"]) as client:
         refused = [
-            client.post(f"{feedback_service.url}/v1/feedback", json={"store_id": STORE}) for _ in range(60)
+            client.post(
+                f"{feedback_service.url}/v1/feedback", json=too_long if i % 4 else {"store_id": STORE}
+            )
+            for i in range(60)
         ]
     assert {a.status_code for a in refused} == {422}
     assert feedback_service.post(careless, body).status_code == 202

@@ -87,16 +87,16 @@ async def authenticate_store_key(parts: IntakeParts, key: str) -> KeyIdentity:
 async def accept_feedback(
     parts: IntakeParts, *, api_key: KeyIdentity, body: FeedbackIn, idempotency_key: str | None
 ) -> Intake:
-    """For an authenticated key, throttled here (`RateLimited`), after the body was validated: a
-    malformed request does not spend the key's rate, as on the reading routes. The item and its
-    event are committed together in one `dbsync` write hop (prepared statements, no ORM
-    session) before the answer."""
-    parts.limiter.admit(api_key.id)
+    """For an authenticated key, throttled here (`RateLimited`) once the body is valid: an
+    invalid request (422) does not spend the key's rate, as on the reading routes; one for a
+    store outside its scope (403, in `_prepare`) does. The item and its event are committed
+    together in one `dbsync` write hop (prepared statements, no ORM session) before the answer."""
     if body.text is not None and len(body.text) > parts.max_text_chars:  # VOC_MAX_TEXT_CHARS
         raise Invalid(
             f"text is longer than {parts.max_text_chars} characters",
             errors=[FieldError("body.text", f"at most {parts.max_text_chars} characters")],
         )
+    parts.limiter.admit(api_key.id)
     write = _prepare(api_key=api_key, body=body, idempotency_key=idempotency_key, ttl=parts.idempotency_ttl)
     intake = await dbsync.write(parts.database, _store, write)
     if not intake.replay:
