@@ -105,6 +105,11 @@ def test_a_webhooks_events_are_chosen_from_notifys_catalogue(
         expect(page.locator("[data-testid=webhook-secret] .secret")).not_to_be_empty()
         [hook] = webhooks_of(running_system, url)
         assert hook["events"] == ["alert.created", "follow_up.answered"]
+        # Leaving the view closes the secret (a box left open said nothing of whose it was).
+        page.click(".admin-nav button[data-view=directory]")
+        page.click("#nav button[data-view=webhooks]")
+        expect(page.locator("[data-testid=webhook-secret]")).to_be_hidden()
+        expect(page.locator("[data-testid=webhook-secret] .secret")).to_be_empty()
         # The form is back to "all events", which registers ["*"] whatever was ticked under it.
         expect(every).to_be_checked()
         expect(group.locator("input[value='alert.created']")).to_be_disabled()
@@ -175,6 +180,8 @@ def test_refusals_read_in_the_readers_language_naming_the_field(
     expect(hook_line.locator(".field-problem")).to_have_text(["URL: 값을 확인해 주세요"])
     expect(hooks.locator("[name=url]")).to_have_attribute("aria-invalid", "true")
     expect(hook_line.locator(".server-detail")).to_contain_text("private")
+    # notify's reason once (it read "url: … · body.url: url: …").
+    expect(hook_line.locator(".server-detail")).not_to_contain_text("body.url")
 
     # The network down, then a server error: each said as what it is, nothing thrown.
     page.route("**/v1/admin/webhooks", lambda route: route.abort())

@@ -170,7 +170,10 @@
       if (!said.has(line)) lines.push(el("span", {class: "field-problem", "data-field": controls[0].name}, line));
       said.add(line);
     }
-    const detail = [body.detail, ...problems.filter((e) => e.message).map((e) => `${e.field ?? (e.loc || []).join(".")}: ${e.message}`)]
+    // A field's message the detail already says (notify's "url: <reason>") is not said twice.
+    const repeats = (e) => body.detail && String(body.detail).includes(e.message);
+    const detail = [body.detail, ...problems.filter((e) => e.message && !repeats(e))
+      .map((e) => `${e.field ?? (e.loc || []).join(".")}: ${e.message}`)]
       .filter(Boolean).join(" · ");
     if (detail) {
       const secondary = el("span", {class: "server-detail"}, `${t("server_said")}: `);
@@ -187,7 +190,8 @@
   }
   function result(container) { return container.querySelector(".result"); }
   // A secret shown once, with what it is for (a box left open said nothing of whose it was);
-  // it goes when the view changes, at sign-out, and when its webhook is deleted.
+  // it goes when its view is left, at sign-out, and when its webhook is deleted. (Leaving, not
+  // arriving: a secret answered after its view was left waits there to be seen.)
   function showSecret(box, secret, owner) {
     box.hidden = false;
     box.dataset.owner = owner.id;
@@ -196,9 +200,11 @@
     if (!line) { line = el("p", {class: "for"}); box.querySelector(".secret").before(line); }
     line.textContent = said("secret_for", {name: owner.name});
   }
-  function hideSecrets(ownerId) {
-    for (const box of [$("key-secret"), $("webhook-secret")]) {
-      if (ownerId && box.dataset.owner !== ownerId) continue;
+  const SECRET_BOXES = {keys: "key-secret", webhooks: "webhook-secret"};
+  function hideSecrets({owner, view} = {}) {
+    for (const [boxView, id] of Object.entries(SECRET_BOXES)) {
+      const box = $(id);
+      if ((owner && box.dataset.owner !== owner) || (view && boxView !== view)) continue;
       box.hidden = true;
       box.querySelector(".secret").textContent = "";
     }
@@ -241,7 +247,8 @@
     if (next === "board" && document.body.dataset.loaded === "true") $("board").hidden = false;
     if (next !== "board") $("board").hidden = true;
     for (const v of VIEWS) $("view-" + v).hidden = v !== next;
-    if (next !== document.body.dataset.shownView) hideSecrets();
+    const leaving = document.body.dataset.shownView;
+    if (leaving && leaving !== next) hideSecrets({view: leaving});
     document.body.dataset.shownView = next;
     // The view shown is said, not only coloured; focus stays on the nav button pressed.
     for (const b of document.querySelectorAll("#nav button")) {
@@ -839,7 +846,7 @@
     const answer = await request("notify", `/v1/admin/webhooks/${encodeURIComponent(id)}`, {method: "DELETE"});
     say(result($("webhook-table").parentElement), answer, answer.ok ? said("wh_deleted", {id: which}) : "");
     $("deliveries").hidden = true;
-    if (answer.ok) hideSecrets(id);
+    if (answer.ok) hideSecrets({owner: id});
     await loadWebhooks();
     $("webhooks-title").focus();  // its row, and the button pressed, are gone
   }
