@@ -264,6 +264,25 @@ def test_praise_resolved_before_its_alert_is_read_asks_nothing(
     (step,) = [t for t in item["timeline"] if t["kind"].startswith("follow_up_")]
     assert (step["kind"], step["detail"]["reason"]) == ("follow_up_not_requested", cases.NO_FOLLOW_UP_FYI)
     assert item["follow_up"] is None
+    # A notify from before the field sends no priority: the case's own, set by the creation
+    # read first, decides.
+    older = submit(feedback_service, key, "음식이 맛있었어요", ratings={"csat": 5})
+    created = events_pb2.AlertCreated(
+        alert_id=f"{alert_id}-old", feedback_id=older, store_id=STORE, created_at_ms=now_ms, priority="info"
+    )
+    feedback_service.publish("voc.alert.created", created, f"{alert_id}-old-created")
+    wait_until(lambda: feedback_service.get(older)["priority"] == "info")
+    resolved = events_pb2.AlertResolved(
+        alert_id=f"{alert_id}-old", feedback_id=older, staff_id="staff-1", outcome="resolved",
+        resolved_at_ms=now_ms + 60_000,
+    )  # fmt: skip
+    feedback_service.publish("voc.alert.resolved", resolved, f"{alert_id}-old-resolved")
+    wait_until(lambda: feedback_service.get(older)["status"] == "resolved")
+    item = feedback_service.get(older)
+    assert [t["kind"] for t in item["timeline"] if t["kind"].startswith("follow_up_")] == [
+        "follow_up_not_requested"
+    ]
+    assert item["follow_up"] is None
 
 
 def test_unhappy_follow_up_reopens_with_a_linked_item(
