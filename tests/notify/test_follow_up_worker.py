@@ -48,6 +48,13 @@ def request(
     )
 
 
+def gateway_client(gateway: SmsGateway) -> HttpGateway:
+    """notify's generic gateway adapter, pointed at the emulator (its token and sender)."""
+    return HttpGateway(
+        gateway.url, token="t", sender="0215880000", allowlist=PushAllowlist([f"127.0.0.1:{gateway.port}"])
+    )
+
+
 async def schedule(
     db: Database, message: events_pb2.FollowUpRequested, *, now: float
 ) -> FollowUpMessage | None:
@@ -248,12 +255,7 @@ async def test_an_alimtalk_for_a_store_missing_from_the_directory_still_fills_it
     settings = Settings(profile_grpc_target=rpc.target, internal_token=PROFILE_TOKEN)
     upstreams = Upstreams(settings)
     with SmsGateway(token="t", sender="0215880000", template_id="") as gateway:
-        sms = HttpGateway(
-            gateway.url,
-            token="t",
-            sender="0215880000",
-            allowlist=PushAllowlist([f"127.0.0.1:{gateway.port}"]),
-        )
+        sms = gateway_client(gateway)
         worker = FollowUpWorker(notify_db, settings, contacts=upstreams, mail=None, sms=sms)
         try:
             assert await worker.process_due() == 1
@@ -404,12 +406,7 @@ async def test_an_sms_whose_send_was_cut_off_is_sent_again_with_the_same_key(
         await hanging.aclose()
     assert cut.channel == "sms"
     with SmsGateway(token="t", sender="0215880000", template_id="") as gateway:
-        working = HttpGateway(
-            gateway.url,
-            token="t",
-            sender="0215880000",
-            allowlist=PushAllowlist([f"127.0.0.1:{gateway.port}"]),
-        )
+        working = gateway_client(gateway)
         worker = FollowUpWorker(notify_db, settings, contacts=Upstreams(settings), mail=None, sms=working)
         try:
             assert await worker.process_due(now=cut.next_attempt_at + 1) == 1
