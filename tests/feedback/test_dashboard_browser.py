@@ -160,7 +160,7 @@ def test_dashboard_draws_seeded_data_and_updates_live(running_system: RunningSys
                 "console", lambda m: errors.append(m.text) if "Content Security Policy" in m.text else None
             )
             survey.goto(f"{feedback}/f/made-up?lang=en")
-            expect(survey.locator("h1")).to_have_text("How did we do?")
+            expect(survey.locator("h1")).to_have_text("This link cannot be opened")
             expect(survey.locator("main")).to_have_css("max-width", "480px")
             assert errors == []
         finally:

@@ -18,7 +18,7 @@ from grpc import aio
 from tests.feedback.conftest import INTERNAL_TOKEN, FeedbackService, problem, run_async, wait_until
 from voc.events.v1 import events_pb2
 from voc.feedback.v1 import feedback_pb2, feedback_pb2_grpc
-from voc_feedback import cases
+from voc_feedback import cases, pages
 
 STORE = "loop-store"
 
@@ -174,24 +174,58 @@ def test_an_english_customer_reads_the_page_in_english_and_never_our_category(
     assert httpx.post(f"{feedback_service.url}/f/{token}", json={"csat": 4}).status_code == 200
     closed = httpx.get(f"{feedback_service.url}/f/{token}")
     assert closed.status_code == 410 and 'lang="en"' in closed.text
-    assert "This survey was already answered or has expired." in closed.text
+    assert "<h1>Already answered</h1>" in closed.text and "You already answered. Thank you!" in closed.text
 
 
-def test_the_thanks_promise_a_call_back_only_when_the_case_reopened(
+def test_the_thanks_promise_nothing_staff_cannot_keep(
     feedback_service: FeedbackService, key: dict[str, Any]
 ) -> None:
     """A 3 is neither satisfied nor reopens the case: its thanks promise nothing; a 1 reopens it
-    (the store is paged again) and says the manager will get back."""
+    (the store is paged again) and says so, not that someone will call (a manager sees the
+    contact masked); a 5 from someone who will not come back is not told "see you next time"."""
     said = {}
-    for csat in ("3", "1"):
-        feedback_id = submit(feedback_service, key, f"Cold food again, case {csat}.", ratings={"csat": 1})
+    for csat, revisit in (("3", ""), ("1", ""), ("5", "no"), ("5", "yes")):
+        feedback_id = submit(
+            feedback_service, key, f"Cold food again, case {csat}{revisit}.", ratings={"csat": 1}
+        )
         alert_lifecycle(feedback_service, feedback_id, ack_after=30, resolve_after=600)
         token = follow_up_token(feedback_service, feedback_id)
-        answer = httpx.post(f"{feedback_service.url}/f/{token}", data={"csat": csat, "lang": "en"})
+        form = {"csat": csat, "lang": "en", "revisit_intent": revisit}
+        answer = httpx.post(f"{feedback_service.url}/f/{token}", data=form)
         assert answer.status_code == 200, answer.text
-        said[csat] = answer.text
-    assert "Thank you for telling us" in said["3"] and "get back" not in said["3"]
-    assert "The store manager will get back to you shortly." in said["1"]
+        said[csat + revisit] = answer.text
+    assert "Thank you for telling us" in said["3"] and "told the store" not in said["3"]
+    assert "We have told the store again so that they put it right." in said["1"]
+    assert "get back" not in said["1"] and "call" not in said["1"]
+    assert "We are glad it was put right.</p>" in said["5no"] and "See you next time" in said["5yes"]
+
+
+def test_the_survey_form_keeps_what_was_given_and_says_what_was_wrong(
+    feedback_service: FeedbackService, key: dict[str, Any]
+) -> None:
+    """A browser sends a textarea's line breaks as CRLF, which its maxlength counted as one: a
+    comment at the limit over several lines is taken. A comment over it is refused in its own
+    words, the rating kept; "maybe" for revisit is refused, not dropped; an expired link gives
+    back what was written; a link that is not ours speaks the browser's language."""
+    feedback_id = submit(feedback_service, key, "국이 식었어요", ratings={"csat": 1})
+    alert_lifecycle(feedback_service, feedback_id, ack_after=30, resolve_after=600)
+    token = follow_up_token(feedback_service, feedback_id)
+    url = f"{feedback_service.url}/f/{token}"
+    too_long = httpx.post(url, data={"csat": "2", "comment": "가" * 4001, "lang": "ko"})
+    assert too_long.status_code == 422
+    assert "남기실 말씀은 4,000자까지" in too_long.text and "1~5 중에서" not in too_long.text
+    assert 'value="2" required checked' in too_long.text  # the rating is kept
+    maybe = httpx.post(url, data={"csat": "4", "revisit_intent": "maybe", "lang": "en"})
+    assert maybe.status_code == 422 and "Please answer Yes or No" in maybe.text
+    lines = "\r\n".join(["가" * 999] * 4)  # 3,999 characters as the browser counts, 4,002 as sent
+    taken = httpx.post(url, data={"csat": "2", "comment": lines, "lang": "ko"})
+    assert taken.status_code == 200, taken.text
+    stored = feedback_service.scalar("SELECT comment FROM follow_ups WHERE feedback_id = :f", f=feedback_id)
+    assert stored == "\n".join(["가" * 999] * 4)
+    # Not ours: in the browser's language, saying what to do, without "How was your visit?".
+    stranger = httpx.get(f"{url[:-3]}xyz", headers={"Accept-Language": "en-US,en;q=0.9"})
+    assert stranger.status_code == 404 and 'lang="en"' in stranger.text
+    assert "This link cannot be opened" in stranger.text and "How did we do" not in stranger.text
 
 
 def test_a_rating_without_words_is_asked_in_the_store_s_language(
@@ -736,3 +770,13 @@ def test_a_store_key_never_sees_the_follow_up_link(
     assert follow_up is not None and follow_up["answered_at"] is None and follow_up["expires_at"]
     assert follow_up["url"] is None
     assert "/f/" not in as_store.text
+
+
+def test_an_expired_link_gives_back_what_was_written() -> None:
+    """The answer cannot be taken once the link expired; what the customer wrote is shown back
+    (escaped), so it is not lost with the page. An answered link says only that."""
+    page = pages.follow_up_closed(pages.CLOSED_EXPIRED, "ko", comment="<b>아직도 식어요</b>\n두 번째 줄")
+    assert "<h1>답변 기간이 지났습니다</h1>" in page and "전달되지 않았습니다" in page
+    assert '<blockquote class="kept">&lt;b&gt;아직도 식어요&lt;/b&gt;\n두 번째 줄</blockquote>' in page
+    answered = pages.follow_up_closed(pages.CLOSED_ANSWERED, "en", comment="again")
+    assert "Already answered" in answered and "again" not in answered

@@ -43,12 +43,12 @@ async def follow_up_of(session: AsyncSession, *, feedback_id: str) -> FollowUp |
     return follow
 
 
-async def asked_language(session: AsyncSession, *, token: str, secret: str) -> str:
+async def asked_language(session: AsyncSession, *, token: str, secret: str) -> str | None:
     """The language a link's customer was asked in, also once it is used or expired (its
-    closed page speaks it); "ko" for a link that is not ours."""
+    closed page speaks it); None for a link that is not ours."""
     follow_up_id = verify_follow_up_token(token, secret=secret)
     follow = await session.get(FollowUp, follow_up_id) if follow_up_id else None
-    return follow.language if follow is not None else "ko"
+    return follow.language if follow is not None else None
 
 
 async def get_follow_up(session: AsyncSession, *, token: str, secret: str) -> tuple[FollowUp, Feedback]:

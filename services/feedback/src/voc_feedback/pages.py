@@ -23,11 +23,20 @@ TEXT: dict[str, dict[str, str]] = {
         "submit": "보내기",
         "thanks": "소중한 의견 감사합니다.",
         "thanks_happy": "잘 해결되었다니 다행입니다. 다음에 또 뵙겠습니다.",
-        "thanks_unhappy": "불편을 드려 죄송합니다. 매장 책임자가 곧 다시 연락드리겠습니다.",
+        "thanks_happy_only": "잘 해결되었다니 다행입니다.",
+        # Never a promise staff cannot keep: a manager sees the customer's contact masked.
+        "thanks_unhappy": "불편을 드려 죄송합니다. 매장에 다시 알려 바로잡도록 하겠습니다.",
         "thanks_neutral": "말씀해 주셔서 감사합니다. 더 나아지는 데 쓰겠습니다.",
-        "gone": "이 설문은 이미 답변되었거나 기간이 지났습니다.",
-        "invalid_link": "유효하지 않은 링크입니다.",
+        "answered": "이미 답변해 주셨습니다. 감사합니다.",
+        "answered_title": "이미 답변하셨습니다",
+        "expired": "답변 기간이 지나 이 링크로는 더 이상 답변할 수 없습니다.",
+        "expired_title": "답변 기간이 지났습니다",
+        "kept": "적어 주신 내용은 전달되지 않았습니다. 아래에 그대로 남겨 둡니다.",
+        "invalid_link": "유효하지 않은 링크입니다. 받으신 메시지의 링크를 그대로 열어 주세요.",
+        "invalid_link_title": "링크를 열 수 없습니다",
         "invalid": "만족도를 1~5 중에서 골라 주세요.",
+        "invalid_comment": "남기실 말씀은 4,000자까지 적을 수 있습니다.",
+        "invalid_revisit": "재방문 의향은 예 또는 아니요로 골라 주세요.",
         "switch": "English",
     },
     "en": {
@@ -41,11 +50,19 @@ TEXT: dict[str, dict[str, str]] = {
         "submit": "Send",
         "thanks": "Thank you for your answer.",
         "thanks_happy": "We are glad it was put right. See you next time.",
-        "thanks_unhappy": "We are sorry. The store manager will get back to you shortly.",
+        "thanks_happy_only": "We are glad it was put right.",
+        "thanks_unhappy": "We are sorry. We have told the store again so that they put it right.",
         "thanks_neutral": "Thank you for telling us. We will use it to do better.",
-        "gone": "This survey was already answered or has expired.",
-        "invalid_link": "This link is not valid.",
+        "answered": "You already answered. Thank you!",
+        "answered_title": "Already answered",
+        "expired": "The time to answer has passed; this link no longer takes answers.",
+        "expired_title": "The time to answer has passed",
+        "kept": "What you wrote was not sent. It is kept below as you wrote it.",
+        "invalid_link": "This link is not valid. Please open the link in the message you received as it is.",
+        "invalid_link_title": "This link cannot be opened",
         "invalid": "Please choose a satisfaction level from 1 to 5.",
+        "invalid_comment": "A comment can be up to 4,000 characters.",
+        "invalid_revisit": "Please answer Yes or No about visiting again.",
         "switch": "한국어",
     },
 }
@@ -85,16 +102,18 @@ def follow_up_form(
     error: str = "",
     comment: str = "",
     revisit: bool | None = None,
+    csat: int | None = None,
 ) -> str:
-    """The survey; `error` with what the customer had given (`comment`, `revisit`) when their
-    answer was refused, so nothing they typed is lost."""
+    """The survey; `error` with what the customer had given (`csat`, `comment`, `revisit`) when
+    their answer was refused, so nothing they chose or typed is lost."""
     language = language_of(language)
     t = _texts(language)
     other = "en" if language == "ko" else "ko"
     store = store_name or ("매장" if language == "ko" else "our store")
     intro = t["intro"].format(store=escape(store))
     scale = "".join(
-        f'<label><input type="radio" name="csat" value="{i}" required>{i}<br>{escape(word)}</label>'
+        f'<label><input type="radio" name="csat" value="{i}" required{checked(csat == i)}>{i}<br>'
+        f"{escape(word)}</label>"
         for i, word in enumerate(SCALE[language], start=1)
     )
     action = escape(f"/f/{quote(token, safe='')}")
@@ -122,17 +141,31 @@ def checked(on: bool) -> str:
     return " checked" if on else ""
 
 
-def follow_up_thanks(language: str, *, satisfied: bool, reopened: bool) -> str:
-    """Glad when satisfied; a promise to get back only when the answer reopened the case (the
-    store is paged again); a neutral thanks otherwise (a 3 is not satisfied, nor reopened)."""
+def follow_up_thanks(language: str, *, satisfied: bool, reopened: bool, revisit: bool | None = None) -> str:
+    """Glad when satisfied ("see you next time" unless they said they would not come back); that
+    the store was told again when the answer reopened the case (it is paged again); a neutral
+    thanks otherwise (a 3 is not satisfied, nor reopened)."""
     language = language_of(language)
     t = _texts(language)
-    message = t["thanks_happy"] if satisfied else t["thanks_unhappy"] if reopened else t["thanks_neutral"]
+    if satisfied:
+        message = t["thanks_happy_only"] if revisit is False else t["thanks_happy"]
+    else:
+        message = t["thanks_unhappy"] if reopened else t["thanks_neutral"]
     return _page(language, t["thanks"], f'<h1>{t["thanks"]}</h1><p class="note">{message}</p>')
 
 
-def follow_up_closed(status: int, language: str) -> str:
+CLOSED_ANSWERED, CLOSED_EXPIRED, CLOSED_INVALID = "answered", "expired", "invalid_link"
+
+
+def follow_up_closed(reason: str, language: str, *, comment: str = "") -> str:
+    """A link that takes no answer, saying which it is (answered, expired, not valid); a comment
+    the customer had written is shown back to them, since it was not sent."""
     language = language_of(language)
     t = _texts(language)
-    message = t["gone"] if status == 410 else t["invalid_link"]
-    return _page(language, t["title"], f'<h1>{t["title"]}</h1><p class="note">{message}</p>')
+    title = t[f"{reason}_title"]
+    kept = (
+        f'<p class="note">{t["kept"]}</p><blockquote class="kept">{escape(comment)}</blockquote>'
+        if comment and reason != CLOSED_ANSWERED
+        else ""
+    )
+    return _page(language, title, f'<h1>{title}</h1><p class="note">{t[reason]}</p>{kept}')

@@ -32,8 +32,11 @@ def _ts(value: float) -> datetime:
 
 
 def clean_text(value: str) -> str:
-    """NFC-normalise and strip control characters (keeping newlines and tabs)."""
-    return _CONTROL.sub("", unicodedata.normalize("NFC", value)).strip()
+    """NFC-normalise, one newline for each line break (a browser's form sends a textarea's as
+    CRLF, two characters its `maxlength` counted as one), and strip control characters
+    (keeping newlines and tabs)."""
+    text = unicodedata.normalize("NFC", value).replace("\r\n", "\n").replace("\r", "\n")
+    return _CONTROL.sub("", text).strip()
 
 
 def clean_long_text(value: str | None, field: str) -> str | None:

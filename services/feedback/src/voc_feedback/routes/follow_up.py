@@ -16,7 +16,7 @@ from pydantic import ValidationError
 from voc_feedback import pages
 from voc_feedback.deps import FollowUpLinksDep
 from voc_feedback.follow_up_links import FollowUpLinks
-from voc_feedback.follow_ups import answer_follow_up, asked_language, get_follow_up
+from voc_feedback.follow_ups import ALREADY_ANSWERED, answer_follow_up, asked_language, get_follow_up
 from voc_feedback.schemas import FollowUpAnswer
 from voc_feedback.stores import store_names
 from voc_platform.db import Database
@@ -35,17 +35,34 @@ async def follow_up_stylesheet() -> FileResponse:
     return FileResponse(STYLESHEET, media_type="text/css; charset=utf-8")
 
 
+def _closed_reason(closed: DomainError) -> str:
+    """Which page a link that takes no answer gets: not ours (404), answered, or expired."""
+    if closed.status == 404:
+        return pages.CLOSED_INVALID
+    return pages.CLOSED_ANSWERED if closed.detail == ALREADY_ANSWERED else pages.CLOSED_EXPIRED
+
+
+def _browser_language(request: Request) -> str:
+    """The first of the page languages the browser asks for (Accept-Language), else "ko": a link
+    that is not ours has no language of its own."""
+    for part in request.headers.get("accept-language", "").split(","):
+        tag = part.split(";", 1)[0].strip().lower().split("-", 1)[0]
+        if tag in pages.LANGUAGES:
+            return tag
+    return "ko"
+
+
 @router.get("/f/{token}", response_class=HTMLResponse)
 async def follow_up_page(
-    token: str, session: SessionDep, links: FollowUpLinksDep, lang: str | None = None
+    token: str, request: Request, session: SessionDep, links: FollowUpLinksDep, lang: str | None = None
 ) -> HTMLResponse:
     try:
         follow, row = await get_follow_up(session, token=token, secret=links.secret)
     except DomainError as closed:
         asked = await asked_language(session, token=token, secret=links.secret)
+        language = pages.language_of(lang, default=asked or _browser_language(request))
         return HTMLResponse(
-            pages.follow_up_closed(closed.status, pages.language_of(lang, default=asked)),
-            status_code=closed.status,
+            pages.follow_up_closed(_closed_reason(closed), language), status_code=closed.status
         )
     language = pages.language_of(lang, default=follow.language)
     names = await store_names(session)
@@ -62,6 +79,7 @@ class _Submitted(NamedTuple):
     # What a form gave, to show it again with the error (a comment must not be lost).
     comment: str = ""
     revisit: bool | None = None
+    csat: int | None = None
 
 
 async def _read_answer(request: Request) -> _Submitted:
@@ -78,7 +96,10 @@ async def _read_answer(request: Request) -> _Submitted:
             given = {
                 "csat": _rating(fields.get("csat")),
                 "comment": fields.get("comment") or None,
-                "revisit_intent": {"yes": True, "no": False}.get(fields.get("revisit_intent", "")),
+                # Anything but yes, no or nothing is left as sent, for validation to refuse.
+                "revisit_intent": _REVISIT.get(
+                    fields.get("revisit_intent", ""), fields.get("revisit_intent")
+                ),
             }
             return _Submitted(as_form, language, FollowUpAnswer.model_validate(given), [])
         if content_type.startswith("application/json"):
@@ -89,15 +110,19 @@ async def _read_answer(request: Request) -> _Submitted:
             # The same answer as every other route gives an unreadable JSON body.
             raise BadRequest("The body is not valid JSON.") from None
         errors = [FieldError(".".join(["body", *(str(p) for p in e["loc"])]), e["msg"]) for e in exc.errors()]
-        comment = given.get("comment")
+        comment, revisit, csat = given.get("comment"), given.get("revisit_intent"), given.get("csat")
         return _Submitted(
             as_form,
             language,
             None,
             errors,
             comment if isinstance(comment, str) else "",
-            given.get("revisit_intent"),
+            revisit if isinstance(revisit, bool) else None,
+            csat if isinstance(csat, int) and 1 <= csat <= len(pages.SCALE["ko"]) else None,
         )
+
+
+_REVISIT = {"yes": True, "no": False, "": None}
 
 
 def _rating(given: str | None) -> int | str | None:
@@ -122,9 +147,10 @@ async def follow_up_answer(
             follow = await answer_follow_up(session, token=token, answer=submitted.answer, links=links)
     except DomainError as closed:
         if submitted.as_form:
-            return HTMLResponse(
-                pages.follow_up_closed(closed.status, submitted.language), status_code=closed.status
+            page = pages.follow_up_closed(
+                _closed_reason(closed), submitted.language, comment=submitted.answer.comment or ""
             )
+            return HTMLResponse(page, status_code=closed.status)
         raise
     if submitted.as_form:
         return HTMLResponse(
@@ -132,6 +158,7 @@ async def follow_up_answer(
                 submitted.language,
                 satisfied=bool(follow.satisfied),
                 reopened=follow.reopened_feedback_id is not None,
+                revisit=submitted.answer.revisit_intent,
             )
         )
     body = {
@@ -140,6 +167,13 @@ async def follow_up_answer(
         "reopened_feedback_id": follow.reopened_feedback_id,
     }
     return Response(orjson.dumps(body), media_type="application/json")
+
+
+_FORM_ERRORS = (
+    ("body.csat", "invalid"),
+    ("body.comment", "invalid_comment"),
+    ("body.revisit_intent", "invalid_revisit"),
+)
 
 
 async def _form_again(
@@ -151,16 +185,21 @@ async def _form_again(
         try:
             _, row = await get_follow_up(session, token=token, secret=links.secret)
         except DomainError as closed:
-            return HTMLResponse(
-                pages.follow_up_closed(closed.status, submitted.language), status_code=closed.status
+            page = pages.follow_up_closed(
+                _closed_reason(closed), submitted.language, comment=submitted.comment
             )
+            return HTMLResponse(page, status_code=closed.status)
         names = await store_names(session)
+    # The first refused field's own words: a too-long comment was told "choose 1 to 5".
+    fields = [e.field for e in submitted.errors]
+    wrong = next((key for field, key in _FORM_ERRORS if field in fields), "invalid")
     page = pages.follow_up_form(
         token=token,
         language=submitted.language,
         store_name=names.get(row.store_id, ""),
-        error=pages.TEXT[submitted.language]["invalid"],
+        error=pages.TEXT[submitted.language][wrong],
         comment=submitted.comment,
         revisit=submitted.revisit,
+        csat=submitted.csat,
     )
     return HTMLResponse(page, status_code=422)
