@@ -238,6 +238,16 @@ def test_resolved_case_mails_the_link_and_an_unhappy_answer_pages_again(
     kinds = [b["type"] for b in webhook_receiver.verified(endpoint.json()["secret"], "/loop")]
     assert kinds == ["follow_up.sent", "follow_up.answered"], (kinds, answered)
     httpx.delete(f"{hooks}/{endpoint.json()['id']}", headers=system.admin_headers)
+    # Put right a second time: the customer is asked about the second try, not sent the first
+    # message word for word; the mail says until when the link takes an answer.
+    resolve(system, reopened_id)
+    first, again = wait_for(lambda: (m := mail_for(mailbox, address)) and len(m) == 2 and m, timeout=30)
+    assert again.subject == "[강남역점] 다시 알려 주셔서 감사합니다. 이번에는 잘 해결되었나요?"
+    assert "이번에는 잘 해결되었나요?" in again.part("plain") and "1회성" not in again.part("plain")
+    assert re.search(r"답변 링크는 \d{1,2}월 \d{1,2}일까지 열립니다\.", first.part("plain")), first.part(
+        "plain"
+    )
+    assert 'name="viewport"' in again.part("html")
     # The dashboard's loop KPIs count the message and the answer.
     analytics = httpx.get(
         f"{system.url('feedback')}/v1/analytics",

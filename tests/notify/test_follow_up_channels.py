@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import ssl
 from collections.abc import Iterator
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -339,3 +340,19 @@ async def test_gateway_refusals_and_outages(gateway: SmsGateway) -> None:
         assert len(gateway.accepted()) == 1
     finally:
         await client.aclose()
+
+
+def test_a_second_ask_says_so_and_every_message_says_until_when_the_link_works() -> None:
+    """After an unhappy answer and a second fix, the customer is asked about the second try (the
+    same message again read as a form letter that ignored them); the mail gives the link's last
+    day, in words, and none claims to be "one-time"."""
+    again = render(language="en", store_name="Gangnam", url=URL, again=True, until=date(2026, 12, 21))
+    assert again.subject == "[Gangnam] Thank you for telling us again. Did we put it right this time?"
+    assert again.text.startswith("Thank you for telling Gangnam again.")
+    assert "The link works until December 21." in again.text and "one-time" not in again.text
+    assert again.sms.startswith("[Gangnam] Did we put it right this time?") and again.question.endswith(
+        "this time?"
+    )
+    first = render(language="ko", store_name="강남역점", url=URL, until=date(2026, 12, 21))
+    assert "답변 링크는 12월 21일까지 열립니다." in first.text and "1회성" not in first.text
+    assert 'name="viewport"' in first.html and "답변 링크는 12월 21일까지" in first.html

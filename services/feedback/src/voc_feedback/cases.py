@@ -366,6 +366,7 @@ async def open_follow_up(
             send_after_ms=int((at + links.send_delay_seconds) * 1000),
             email=str(given.get("email") or ""),
             phone=str(given.get("phone") or ""),
+            again=row.reopens_id is not None,
         ),
         event_id=f"follow-up-requested:{follow.id}",
     )

@@ -109,6 +109,7 @@ async def schedule(
         "customer_id": request.customer_id or None,
         "url": url,
         "language": language,
+        "again": request.again,
         # What cannot be an address or a number is not kept (profile's are asked at send time).
         "email": request.email if 0 < len(request.email) <= 254 else None,
         "phone": request.phone if 0 < len(request.phone) <= 32 else None,
@@ -324,7 +325,15 @@ class FollowUpWorker:
         customer is anonymous or not on record)."""
         email = m.email or points.email
         phone = m.phone or points.phone
-        text = render(language=m.language, store_name=m.store_name, url=m.url, brand=self.settings.brand_name)
+        until = duty.local_time(m.store.timezone if m.store else None, m.expires_at).date()
+        text = render(
+            language=m.language,
+            store_name=m.store_name,
+            url=m.url,
+            brand=self.settings.brand_name,
+            again=m.again,
+            until=until,
+        )
         if email and self.mail is not None:
             channel, recipient = "email", mask_address(email)
             if (claimed := await self._claim(m, channel=channel, recipient=recipient)) is None:
@@ -457,6 +466,7 @@ class _Snapshot:
     customer_id: str | None
     url: str
     language: str
+    again: bool
     email: str | None
     phone: str | None
     attempts: int

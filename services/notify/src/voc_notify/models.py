@@ -16,6 +16,7 @@ from sqlalchemy import (
     UniqueConstraint,
     delete,
     event,
+    false,
     insert,
     inspect,
 )
@@ -396,6 +397,8 @@ class FollowUpMessage(Base):
     customer_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
     url: Mapped[str] = mapped_column(String(500))
     language: Mapped[str] = mapped_column(String(8))
+    # Asked again: the case reopened one the customer answered unhappy (FollowUpRequested.again).
+    again: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     # What the customer gave with the feedback (the profile's contact points are asked at send time).
     email: Mapped[str | None] = mapped_column(String(254), nullable=True)
     phone: Mapped[str | None] = mapped_column(String(32), nullable=True)

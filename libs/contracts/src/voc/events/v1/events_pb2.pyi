@@ -676,6 +676,7 @@ class FollowUpRequested(_message.Message):
     SEND_AFTER_MS_FIELD_NUMBER: _builtins.int
     EMAIL_FIELD_NUMBER: _builtins.int
     PHONE_FIELD_NUMBER: _builtins.int
+    AGAIN_FIELD_NUMBER: _builtins.int
     feedback_id: _builtins.str
     store_id: _builtins.str
     customer_id: _builtins.str
@@ -690,6 +691,10 @@ class FollowUpRequested(_message.Message):
     points are asked for at send time as well.
     """
     phone: _builtins.str
+    again: _builtins.bool
+    """The case reopened one whose follow-up the customer answered unhappy: they are asked again,
+    in words that say so (not the first message word for word). false from producers before it.
+    """
     def __init__(
         self,
         *,
@@ -702,10 +707,11 @@ class FollowUpRequested(_message.Message):
         send_after_ms: _builtins.int = ...,
         email: _builtins.str = ...,
         phone: _builtins.str = ...,
+        again: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["customer_id", b"customer_id", "email", b"email", "expires_at_ms", b"expires_at_ms", "feedback_id", b"feedback_id", "language", b"language", "phone", b"phone", "send_after_ms", b"send_after_ms", "store_id", b"store_id", "url", b"url"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["again", b"again", "customer_id", b"customer_id", "email", b"email", "expires_at_ms", b"expires_at_ms", "feedback_id", b"feedback_id", "language", b"language", "phone", b"phone", "send_after_ms", b"send_after_ms", "store_id", b"store_id", "url", b"url"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
