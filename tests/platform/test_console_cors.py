@@ -131,6 +131,10 @@ async def test_the_dashboard_may_connect_to_notify_and_actions_only(databases: D
         csp = page.headers["content-security-policy"]
         assert "connect-src 'self' http://127.0.0.1:8040 https://actions.example.com;" in csp
         assert "script-src 'self';" in csp  # nothing else widened
+        # The customer's survey page calls no other service: it is not told their addresses.
+        survey = await client.get("/f/made-up")
+        assert "connect-src 'self';" in survey.headers["content-security-policy"]
+        assert "8040" not in survey.headers["content-security-policy"]
         config = await client.get("/dashboard/config.json")
         assert config.json() == {
             "notify_url": "http://127.0.0.1:8040",

@@ -384,15 +384,27 @@ class SecurityHeadersMiddleware:
 
     _DOCS = _header_list(API_DOCS_CONTENT_SECURITY_POLICY)
 
-    def __init__(self, app: ASGIApp, connect_sources: Iterable[str] = ()) -> None:
+    def __init__(
+        self, app: ASGIApp, connect_sources: Iterable[str] = (), connect_paths: Iterable[str] = ()
+    ) -> None:
         self.app = app
-        self._app_headers = _header_list(content_security_policy(connect_sources))
+        self._strict = _header_list(CONTENT_SECURITY_POLICY)
+        self._widened = _header_list(content_security_policy(connect_sources))
+        # Where the widened connect-src applies (path prefixes; none given: everywhere). A page
+        # that calls no other service (the customer's survey) is not told their addresses.
+        self._connect_paths = tuple(connect_paths)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        extra = self._DOCS if scope.get("path") in API_DOCS_PATHS else self._app_headers
+        path = str(scope.get("path", ""))
+        if path in API_DOCS_PATHS:
+            extra = self._DOCS
+        elif not self._connect_paths or path.startswith(self._connect_paths):
+            extra = self._widened
+        else:
+            extra = self._strict
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -503,9 +515,11 @@ def create_app(
     bulk_bodies: Iterable[str] = (),
     console_origins: Iterable[str] = (),
     connect_sources: Iterable[str] = (),
+    connect_paths: Iterable[str] = (),
 ) -> FastAPI:
     """A service's app with the shared handlers and middleware: `console_origins` may call it
-    from a browser (`install_cors`), `connect_sources` widen its pages' connect-src."""
+    from a browser (`install_cors`), `connect_sources` widen the connect-src of its pages under
+    `connect_paths` (every page when none)."""
     # FastAPI's native telemetry would add a second server span, operation spans for dependency
     # resolution and serialization, and metrics to every request: a third of intake's framework
     # CPU under load. TracingMiddleware below is our one span per request.
@@ -518,7 +532,9 @@ def create_app(
     install_problem_handlers(app)
     document_problems(app)
     app.add_middleware(BodyLimitMiddleware, exempt=body_limit_exempt, binary=binary_bodies, bulk=bulk_bodies)
-    app.add_middleware(SecurityHeadersMiddleware, connect_sources=tuple(connect_sources))
+    app.add_middleware(
+        SecurityHeadersMiddleware, connect_sources=tuple(connect_sources), connect_paths=tuple(connect_paths)
+    )
     # Outside the security headers: a preflight is answered here, before any route.
     install_cors(app, console_origins)
     # Inside the span (an access-log line carries its trace id), outside the body limit (its

@@ -43,6 +43,7 @@ def build_app(
         bulk_bodies=admin.BULK_PATHS,
         console_origins=settings.console_origin_list,
         connect_sources=settings.console_connect_sources,
+        connect_paths=("/dashboard",),  # the console calls notify and actions; the survey calls nothing
     )
     install_health_routes(app)
     app.state.settings = settings
