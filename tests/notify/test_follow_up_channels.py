@@ -94,11 +94,19 @@ async def test_a_follow_up_mail_arrives_as_plain_text_and_escaped_html(sink: Mai
 
 
 async def test_english_for_an_english_feedback(sink: MailSink) -> None:
-    sender = MailSender(parse_smtp_url(f"smtp://127.0.0.1:{sink.port}"), mail_from="voc@demo.local")
+    # A bare sender address is shown by the brand's name (VOC_BRAND_NAME), not as a bare address.
+    sender = MailSender(
+        parse_smtp_url(f"smtp://127.0.0.1:{sink.port}"),
+        mail_from="voc@demo.local",
+        display_name="프론트라인 식당",
+    )
     assert (
         await sender.send(mail_to("jane@example.com", store="Busan Station", language="en"))
     ).status == "sent"
     (mail,) = sink.wait(1)
+    assert (
+        str(mail.message["From"]) == "프론트라인 식당 <voc@demo.local>" and mail.mail_from == "voc@demo.local"
+    )
     assert mail.subject == "[Busan Station] Thank you for your visit. Did we put it right?"
     assert "Please answer once at the link below" in mail.part("plain")
 

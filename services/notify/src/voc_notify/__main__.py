@@ -86,6 +86,7 @@ def customer_channels(settings: Settings) -> tuple[MailSender | None, SmsProvide
         MailSender(
             parse_smtp_url(settings.smtp_url, password=settings.smtp_password),
             mail_from=settings.mail_from,
+            display_name=settings.brand_name,
             timeout=settings.follow_up_send_timeout_seconds,
             ca_file=settings.smtp_ca_file or None,
         )

@@ -15,7 +15,7 @@ import ssl
 from dataclasses import dataclass
 from email.headerregistry import Address
 from email.message import EmailMessage
-from email.utils import formatdate
+from email.utils import formatdate, parseaddr
 from typing import Final, Literal
 from urllib.parse import parse_qs, unquote, urlsplit
 
@@ -165,9 +165,13 @@ class MailSender:
         timeout: float = 10.0,
         ca_file: str | None = None,
         data_timeout: float = FINAL_REPLY_SECONDS,
+        display_name: str = "",
     ) -> None:
         self.target = target
         self.mail_from = mail_from
+        # The name a bare VOC_MAIL_FROM is shown by (VOC_BRAND_NAME): "voc@chain.example" alone
+        # does not say whose mail it is, and a wary customer does not open it.
+        self.display_name = display_name
         self.timeout = timeout
         self.data_timeout = data_timeout
         self._tls = ssl.create_default_context(cafile=ca_file) if ca_file else None
@@ -183,7 +187,11 @@ class MailSender:
     def build(self, mail: Mail) -> EmailMessage:
         """multipart/alternative: plain text first, then the HTML."""
         message = EmailMessage()
-        message["From"] = self.mail_from
+        name, address = parseaddr(self.mail_from)
+        if address and "@" in address:
+            message["From"] = Address(display_name=name or self.display_name, addr_spec=address)
+        else:
+            message["From"] = self.mail_from
         message["To"] = Address(addr_spec=mail.to)
         message["Subject"] = mail.subject
         message["Date"] = formatdate(localtime=False, usegmt=True)
