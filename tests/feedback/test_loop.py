@@ -215,6 +215,9 @@ def test_the_survey_form_keeps_what_was_given_and_says_what_was_wrong(
     assert too_long.status_code == 422
     assert "남기실 말씀은 4,000자까지" in too_long.text and "1~5 중에서" not in too_long.text
     assert 'value="2" required checked' in too_long.text  # the rating is kept
+    assert (
+        'id="form-error" role="alert"' in too_long.text and 'aria-describedby="form-error"' in too_long.text
+    )
     maybe = httpx.post(url, data={"csat": "4", "revisit_intent": "maybe", "lang": "en"})
     assert maybe.status_code == 422 and "Please answer Yes or No" in maybe.text
     lines = "\r\n".join(["가" * 999] * 4)  # 3,999 characters as the browser counts, 4,002 as sent

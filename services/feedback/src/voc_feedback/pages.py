@@ -117,15 +117,17 @@ def follow_up_form(
         for i, word in enumerate(SCALE[language], start=1)
     )
     action = escape(f"/f/{quote(token, safe='')}")
+    described = ' aria-describedby="form-error"' if error else ""
     return _page(
         language,
         t["title"],
         # The switch is written in the other language, and marked so (WCAG 3.1.2).
         f'<a class="lang" href="{action}?lang={other}" lang="{other}" hreflang="{other}">{t["switch"]}</a>'
         f"<h1>{t['title']}</h1><p>{intro}</p>"
-        + (f'<p class="error" role="alert">{escape(error)}</p>' if error else "")
+        + (f'<p class="error" id="form-error" role="alert">{escape(error)}</p>' if error else "")
         + f'<form method="post" action="{action}"><input type="hidden" name="lang" value="{language}">'
-        f'<fieldset><legend>{t["csat"]}</legend><div class="scale">{scale}</div></fieldset>'
+        # A refused answer's message is read with the form's first group (no script moves focus).
+        f'<fieldset{described}><legend>{t["csat"]}</legend><div class="scale">{scale}</div></fieldset>'
         f'<fieldset><legend>{t["revisit"]}</legend><div class="yn">'
         f'<label><input type="radio" name="revisit_intent" value="yes"{checked(revisit is True)}>'
         f'{t["yes"]}</label><label><input type="radio" name="revisit_intent" value="no"'
