@@ -194,6 +194,16 @@ def test_the_console_labels_a_resolved_case_and_its_follow_up_steps(
     page.route(f"**/v1/feedback/{feedback_id}", with_steps(steps))
     try:
         sign_in_console(page, running_system, MANAGER)
+        # Plan adherence names the resolved alert's plan by its title, its id beside (it said
+        # "cleanliness-default" alone); actions' library is read with the manager's own token.
+        detail = httpx.get(f"{notify}/v1/alerts/{alert['id']}", headers=headers).json()
+        playbook_id = detail["plan"]["playbook_id"]
+        served = httpx.get(
+            f"{running_system.url('actions')}/v1/playbooks/{playbook_id}", headers=headers
+        ).json()
+        adherence = page.locator(f"[data-testid=adherence-by_playbook] tr[data-key='{playbook_id}'] td").first
+        expect(adherence).to_contain_text(f" ({playbook_id})")
+        expect(adherence).to_contain_text(served["title"]["ko"].split("{")[0].strip()[:10])
         page.click("[data-testid=nav-cases]")
         row = page.locator(f"[data-testid=case-list] tr[data-id='{feedback_id}']")
         expect(row).to_be_visible(timeout=15_000)

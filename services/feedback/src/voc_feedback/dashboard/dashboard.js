@@ -20,6 +20,7 @@
   let outreachReport = null;
   let storeAlerts = [];  // pattern and heads-up alerts (notify); null: could not be read
   let disabledWebhooks = [];  // webhook endpoints notify disabled (the cx_admin's notice)
+  let playbookTitles = {};  // playbook id → its title {ko, en}: actions' library, which every role reads
   // What this reader was refused, so the 2 s poll does not ask again: "board" (a role without
   // the dashboard), or the store picked outside their scope; and the alert kinds (the analyst).
   let refused = null;
@@ -292,6 +293,23 @@
     $("loop").replaceChildren(dl);
   }
 
+  // A plan by its title in the reader's language, its id beside (what the API and CSV say); by
+  // its id alone until actions' library is read, or for a plan no longer in it.
+  function playbookName(id) {
+    const title = playbookTitles[id] || {};
+    const text = title[lang] || title.en || title.ko;
+    // A heads-up's title names its customer ({customer.name}): in a table of plans, "…".
+    return text ? `${text.replace(/\{[^}]*\}/g, "…")} (${id})` : id;
+  }
+  async function loadPlaybookTitles() {
+    try {
+      const answer = await session.api("actions", "/v1/playbooks");
+      if (!answer.ok || !signedIn) return;
+      playbookTitles = Object.fromEntries(answer.body.playbooks.map((p) => [p.id, p.title || {}]));
+      if (data) renderAdherence();
+    } catch (error) { /* unreachable: the table names plans by id */ }
+  }
+
   // Plan adherence (#18): of the resolved alerts' plan steps, how many were ticked done first.
   function renderAdherence() {
     const a = data.plan_adherence;
@@ -302,7 +320,8 @@
       `${t("rate")} ${pct(a.rate)} · ${t("steps")} ${a.steps_done}/${a.steps_total} · ${t("alerts")} ${a.alerts}`));
     for (const [key, rows, name] of [["by_store", a.by_store, (r) => r.store_name],
                                      ["by_playbook", a.by_playbook, (r) => r.kind && r.kind !== "feedback"
-                                       ? `${r.playbook_id} (${labelsOf("kinds")[r.kind] || r.kind})` : r.playbook_id]]) {
+                                       ? `${playbookName(r.playbook_id)} · ${labelsOf("kinds")[r.kind] || r.kind}`
+                                       : playbookName(r.playbook_id)]]) {
       const table = el("table", {"data-testid": "adherence-" + key});
       const head = el("tr", {});
       for (const h of [key, "alerts", "steps", "rate"]) head.append(el("th", {}, t(h)));
@@ -675,6 +694,7 @@
     document.body.dataset.role = session.staff.role;
     renderWho();
     loadStoreNames();
+    loadPlaybookTitles();
     refresh();
     checkWebhooks();
   }
@@ -702,6 +722,7 @@
     signedIn = false;
     refused = null;
     disabledWebhooks = [];
+    playbookTitles = {};
     renderWebhookNotice();
     showControls(true);
     data = null;
