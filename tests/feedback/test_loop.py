@@ -254,6 +254,26 @@ def test_a_rating_without_words_is_asked_in_the_store_s_language(
     )
 
 
+def test_a_customer_who_switched_the_page_is_asked_again_in_its_language(
+    feedback_service: FeedbackService, key: dict[str, Any]
+) -> None:
+    """Asked in Korean, answered unhappy on the page switched to English: the second ask (after
+    the second fix) is in English, the language they chose, and the answered link's page too.
+    An answer sent as JSON (an app, no page) leaves the language as it was."""
+    feedback_id = submit(feedback_service, key, "국이 식어서 나왔어요", ratings={"csat": 1})
+    alert_lifecycle(feedback_service, feedback_id, ack_after=30, resolve_after=600)
+    token = follow_up_token(feedback_service, feedback_id)
+    answer = httpx.post(f"{feedback_service.url}/f/{token}", data={"csat": "1", "lang": "en"})
+    assert answer.status_code == 200 and 'lang="en"' in answer.text
+    language = "SELECT language FROM follow_ups WHERE feedback_id = :f"
+    assert feedback_service.scalar(language, f=feedback_id) == "en"
+    reopened_id = feedback_service.scalar("SELECT id FROM feedback WHERE reopens_id = :f", f=feedback_id)
+    alert_lifecycle(feedback_service, reopened_id, ack_after=20, resolve_after=200)
+    wait_until(lambda: feedback_service.scalar(language, f=reopened_id) is not None)
+    assert feedback_service.scalar(language, f=reopened_id) == "en"
+    assert 'lang="en"' in httpx.get(f"{feedback_service.url}/f/{token}").text  # answered, in English
+
+
 def test_praise_and_a_case_needing_no_action_ask_the_customer_nothing(
     feedback_service: FeedbackService, key: dict[str, Any]
 ) -> None:

@@ -11,7 +11,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from voc.events.v1 import events_pb2
-from voc_feedback import messages
+from voc_feedback import messages, pages
 from voc_feedback.cases import CaseEvent, record_case_event
 from voc_feedback.classification import classify
 from voc_feedback.follow_up_links import FollowUpLinks, verify_follow_up_token
@@ -68,13 +68,22 @@ async def get_follow_up(session: AsyncSession, *, token: str, secret: str) -> tu
 
 
 async def answer_follow_up(
-    session: AsyncSession, *, token: str, answer: FollowUpAnswer, links: FollowUpLinks
+    session: AsyncSession,
+    *,
+    token: str,
+    answer: FollowUpAnswer,
+    links: FollowUpLinks,
+    page_language: str | None = None,
 ) -> FollowUp:
     """Record the answer once; an unhappy one reopens the case as a new, linked feedback item
-    (notify keeps one alert per feedback id, so the new item is what alerts again)."""
+    (notify keeps one alert per feedback id, so the new item is what alerts again).
+    `page_language`: the page's the customer answered on (a form's); it becomes the case's, so
+    a second ask speaks the language they switched to."""
     follow, row = await get_follow_up(session, token=token, secret=links.secret)
     now = time.time()
     await _claim(session, follow, now=now)
+    if page_language in pages.LANGUAGES:
+        follow.language = str(page_language)
     follow.csat = answer.csat
     follow.satisfied = answer.csat >= HAPPY_CSAT_MIN
     follow.revisit_intent = answer.revisit_intent

@@ -144,7 +144,13 @@ async def follow_up_answer(
         raise Invalid(f"{len(submitted.errors)} field(s) are invalid.", errors=submitted.errors)
     try:
         async with database.transaction() as session:
-            follow = await answer_follow_up(session, token=token, answer=submitted.answer, links=links)
+            follow = await answer_follow_up(
+                session,
+                token=token,
+                answer=submitted.answer,
+                links=links,
+                page_language=submitted.language if submitted.as_form else None,
+            )
     except DomainError as closed:
         if submitted.as_form:
             page = pages.follow_up_closed(
