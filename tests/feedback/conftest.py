@@ -79,6 +79,19 @@ class FeedbackService:
         body: dict[str, Any] = response.json()
         return body
 
+    def execute(self, sql: str, **params: Any) -> None:
+        """A change straight to the service's database (time moved on: a link expired)."""
+
+        async def change() -> None:
+            database = Database(self.database_url)
+            try:
+                async with database.transaction() as session:
+                    await session.execute(text(sql), params)
+            finally:
+                await database.dispose()
+
+        run_async(change)
+
     def scalar(self, sql: str, **params: Any) -> Any:
         """One value straight from the service's database (to prove what was or was not written)."""
 

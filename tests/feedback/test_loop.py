@@ -220,6 +220,9 @@ def test_the_survey_form_keeps_what_was_given_and_says_what_was_wrong(
     )
     maybe = httpx.post(url, data={"csat": "4", "revisit_intent": "maybe", "lang": "en"})
     assert maybe.status_code == 422 and "Please answer Yes or No" in maybe.text
+    # A revisit answer is yes or no (true or false), not "on" or 1.
+    assert httpx.post(url, data={"csat": "4", "revisit_intent": "on"}).status_code == 422
+    assert httpx.post(url, json={"csat": 4, "revisit_intent": 1}).status_code == 422
     lines = "\r\n".join(["가" * 999] * 4)  # 3,999 characters as the browser counts, 4,002 as sent
     taken = httpx.post(url, data={"csat": "2", "comment": lines, "lang": "ko"})
     assert taken.status_code == 200, taken.text
@@ -229,6 +232,14 @@ def test_the_survey_form_keeps_what_was_given_and_says_what_was_wrong(
     stranger = httpx.get(f"{url[:-3]}xyz", headers={"Accept-Language": "en-US,en;q=0.9"})
     assert stranger.status_code == 404 and 'lang="en"' in stranger.text
     assert "This link cannot be opened" in stranger.text and "How did we do" not in stranger.text
+    for header, language in (
+        ("en;q=0, ko", "ko"),
+        ("fr, en;q=0.1, ko;q=0.9", "ko"),
+        ("*", "ko"),
+        ("ja, en", "en"),
+    ):
+        page = httpx.get(f"{url[:-3]}xyz", headers={"Accept-Language": header})
+        assert f'lang="{language}"' in page.text, header
 
 
 def test_a_rating_without_words_is_asked_in_the_store_s_language(
@@ -793,6 +804,28 @@ def test_a_store_key_never_sees_the_follow_up_link(
     assert follow_up is not None and follow_up["answered_at"] is None and follow_up["expires_at"]
     assert follow_up["url"] is None
     assert "/f/" not in as_store.text
+
+
+def test_an_answer_on_an_expired_link_is_given_back(
+    feedback_service: FeedbackService, key: dict[str, Any]
+) -> None:
+    """The route's two ways to a closed link with a comment in hand: a valid answer, and one
+    refused for its fields; both show the comment back, escaped."""
+    feedback_id = submit(feedback_service, key, "국이 식어서 나왔어요", ratings={"csat": 1})
+    alert_lifecycle(feedback_service, feedback_id, ack_after=30, resolve_after=600)
+    token = follow_up_token(feedback_service, feedback_id)
+    feedback_service.execute("UPDATE follow_ups SET expires_at = 0 WHERE feedback_id = :f", f=feedback_id)
+    url = f"{feedback_service.url}/f/{token}"
+    for form in (
+        {"csat": "1", "comment": "<i>아직</i> 식어요"},
+        {"csat": "9", "comment": "<i>아직</i> 식어요"},
+    ):
+        closed = httpx.post(url, data={**form, "lang": "ko"})
+        assert closed.status_code == 410 and "<h1>답변 기간이 지났습니다</h1>" in closed.text, closed.text
+        assert '<blockquote class="kept">&lt;i&gt;아직&lt;/i&gt; 식어요</blockquote>' in closed.text
+    assert (
+        feedback_service.scalar("SELECT csat FROM follow_ups WHERE feedback_id = :f", f=feedback_id) is None
+    )
 
 
 def test_an_expired_link_gives_back_what_was_written() -> None:

@@ -7,9 +7,10 @@ from __future__ import annotations
 import asyncio
 import ssl
 from collections.abc import Iterator
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from aiosmtpd.controller import Controller
@@ -23,6 +24,7 @@ from voc_cli.supervisor import free_port
 from voc_notify.channels.mail import UNCONFIRMED, Mail, MailSender, parse_smtp_url
 from voc_notify.channels.sms import HttpGateway, SmsMessage
 from voc_notify.channels.texts import render
+from voc_notify.follow_ups import last_whole_day
 from voc_notify.settings import Settings
 from voc_notify.webpush import PushAllowlist
 
@@ -364,3 +366,19 @@ def test_a_second_ask_says_so_and_every_message_says_until_when_the_link_works()
     first = render(language="ko", store_name="강남역점", url=URL, until=date(2026, 12, 21))
     assert "답변 링크는 12월 21일까지 열립니다." in first.text and "1회성" not in first.text
     assert 'name="viewport"' in first.html and "답변 링크는 12월 21일까지" in first.html
+
+
+def test_the_mail_promises_the_last_whole_day_and_a_brand_with_a_newline_still_sends() -> None:
+    """A link made at 09:00 dies at 09:00 fourteen days on: the mail promises the day before,
+    in the store's zone, whatever the hour there. A brand name read from a file
+    with its newline would have failed every mail ("address parts cannot contain CR or LF")."""
+    seoul_9am = datetime(2026, 12, 21, 9, 0, tzinfo=ZoneInfo("Asia/Seoul")).timestamp()
+    assert last_whole_day(seoul_9am, "Asia/Seoul") == date(2026, 12, 20)
+    utc_0030 = datetime(2026, 12, 21, 0, 30, tzinfo=UTC).timestamp()
+    assert last_whole_day(utc_0030, "UTC") == date(2026, 12, 20)
+    assert last_whole_day(utc_0030, "Asia/Seoul") == date(2026, 12, 20)  # 09:30 on the 21st there
+    sender = MailSender(
+        parse_smtp_url("smtp://127.0.0.1:25"), mail_from="voc@demo.local", display_name="Frontline\n"
+    )
+    built = sender.build(Mail(to="a@example.com", subject="s", text="t", html="<p>h</p>", message_id="m"))
+    assert str(built["From"]) == "Frontline <voc@demo.local>"

@@ -135,6 +135,10 @@ async def test_the_dashboard_may_connect_to_notify_and_actions_only(databases: D
         survey = await client.get("/f/made-up")
         assert "connect-src 'self';" in survey.headers["content-security-policy"]
         assert "8040" not in survey.headers["content-security-policy"]
+        # The console's own paths are widened, a path that only begins like them is not.
+        widened = (await client.get("/dashboard/config.json")).headers["content-security-policy"]
+        assert "http://127.0.0.1:8040" in widened
+        assert "8040" not in (await client.get("/dashboardx")).headers["content-security-policy"]
         config = await client.get("/dashboard/config.json")
         assert config.json() == {
             "notify_url": "http://127.0.0.1:8040",

@@ -401,7 +401,9 @@ class SecurityHeadersMiddleware:
         path = str(scope.get("path", ""))
         if path in API_DOCS_PATHS:
             extra = self._DOCS
-        elif not self._connect_paths or path.startswith(self._connect_paths):
+        elif not self._connect_paths or any(
+            path == p or path.startswith(p + "/") for p in self._connect_paths
+        ):
             extra = self._widened
         else:
             extra = self._strict

@@ -355,7 +355,7 @@ class FollowUpAnswer(Strict):
     """The customer's answer to the follow-up survey (HTML form or JSON)."""
 
     csat: Annotated[int, Field(ge=1, le=5, strict=True)]
-    revisit_intent: bool | None = None
+    revisit_intent: Annotated[bool | None, Field(strict=True)] = None  # true/false, not "on" or 1
     comment: str | None = None
 
     @field_validator("comment")

@@ -18,6 +18,7 @@ import dataclasses
 import logging
 import time
 from dataclasses import KW_ONLY, dataclass, field
+from datetime import date
 from typing import Any, Protocol
 
 from grpc import aio
@@ -133,6 +134,12 @@ async def schedule(
         held = Outcome("held", "store quiet hours", next_at=row.held_until)
         await _publish(session, row, held, at=now)
     return row
+
+
+def last_whole_day(expires_at: float, timezone: str | None) -> date:
+    """The last whole day a link works, in the store's zone (the mail's "until"): it dies at the
+    resolution's time of day, so the day it dies is not one to promise."""
+    return duty.local_time(timezone, expires_at - 86400).date()
 
 
 async def forget_customer(session: AsyncSession, *, customer_id: str, now: float) -> int:
@@ -325,7 +332,7 @@ class FollowUpWorker:
         customer is anonymous or not on record)."""
         email = m.email or points.email
         phone = m.phone or points.phone
-        until = duty.local_time(m.store.timezone if m.store else None, m.expires_at).date()
+        until = last_whole_day(m.expires_at, m.store.timezone if m.store else None)
         text = render(
             language=m.language,
             store_name=m.store_name,

@@ -43,13 +43,21 @@ def _closed_reason(closed: DomainError) -> str:
 
 
 def _browser_language(request: Request) -> str:
-    """The first of the page languages the browser asks for (Accept-Language), else "ko": a link
-    that is not ours has no language of its own."""
-    for part in request.headers.get("accept-language", "").split(","):
-        tag = part.split(";", 1)[0].strip().lower().split("-", 1)[0]
-        if tag in pages.LANGUAGES:
-            return tag
-    return "ko"
+    """The page language the browser prefers most (Accept-Language, by q; q=0 is "not this"),
+    else "ko": a link that is not ours has no language of its own."""
+    ranked: list[tuple[float, int, str]] = []
+    for order, part in enumerate(request.headers.get("accept-language", "").split(",")[:32]):
+        tag, _, params = part.partition(";")
+        language = tag.strip().lower().split("-", 1)[0]
+        quality = 1.0
+        if params.strip().startswith("q="):
+            try:
+                quality = float(params.strip()[2:])
+            except ValueError:
+                continue
+        if language in pages.LANGUAGES and quality > 0:
+            ranked.append((-quality, order, language))
+    return min(ranked)[2] if ranked else "ko"
 
 
 @router.get("/f/{token}", response_class=HTMLResponse)
