@@ -30,6 +30,10 @@ HAPPY_CSAT_MIN = 4
 ALREADY_ANSWERED = "This follow-up was already answered. Thank you!"
 
 
+class AlreadyAnswered(Gone):
+    """410 for a link already used (not one that expired): its page says which."""
+
+
 def is_open(follow: FollowUp, *, now: float) -> bool:
     """Not answered yet and not expired: the link still works."""
     return follow.answered_at is None and follow.expires_at > now
@@ -59,7 +63,7 @@ async def get_follow_up(session: AsyncSession, *, token: str, secret: str) -> tu
     if follow is None:
         raise NotFound("This follow-up link is not valid.")
     if follow.answered_at is not None:
-        raise Gone(ALREADY_ANSWERED)
+        raise AlreadyAnswered(ALREADY_ANSWERED)
     if follow.expires_at <= time.time():
         raise Gone("This follow-up link has expired.")
     row = await session.get(Feedback, follow.feedback_id)
@@ -129,7 +133,7 @@ async def _claim(session: AsyncSession, follow: FollowUp, *, now: float) -> None
         .execution_options(synchronize_session=False)
     )
     if not getattr(claimed, "rowcount", 0):
-        raise Gone(ALREADY_ANSWERED)
+        raise AlreadyAnswered(ALREADY_ANSWERED)
     await session.refresh(follow)
 
 

@@ -28,8 +28,8 @@ from voc_platform.ratelimit import RateLimiter
 
 
 class IntakeParts(NamedTuple):
-    """What intake needs of the app (the route takes it as one dependency: FastAPI spends ~9 us
-    of CPU resolving each, and intake is the busiest route)."""
+    """What intake needs of the app (the route takes it with the store key as one dependency,
+    `deps.StoreIntake`)."""
 
     database: Database
     limiter: RateLimiter

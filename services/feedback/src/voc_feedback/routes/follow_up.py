@@ -16,7 +16,7 @@ from pydantic import ValidationError
 from voc_feedback import pages
 from voc_feedback.deps import FollowUpLinksDep
 from voc_feedback.follow_up_links import FollowUpLinks
-from voc_feedback.follow_ups import ALREADY_ANSWERED, answer_follow_up, asked_language, get_follow_up
+from voc_feedback.follow_ups import AlreadyAnswered, answer_follow_up, asked_language, get_follow_up
 from voc_feedback.schemas import FollowUpAnswer
 from voc_feedback.stores import store_names
 from voc_platform.db import Database
@@ -39,7 +39,7 @@ def _closed_reason(closed: DomainError) -> str:
     """Which page a link that takes no answer gets: not ours (404), answered, or expired."""
     if closed.status == 404:
         return pages.CLOSED_INVALID
-    return pages.CLOSED_ANSWERED if closed.detail == ALREADY_ANSWERED else pages.CLOSED_EXPIRED
+    return pages.CLOSED_ANSWERED if isinstance(closed, AlreadyAnswered) else pages.CLOSED_EXPIRED
 
 
 def _browser_language(request: Request) -> str:

@@ -7,7 +7,7 @@ from typing import Annotated
 import orjson
 from fastapi import APIRouter, Header, Response
 
-from voc_feedback.deps import IntakePartsDep, StoreKeyDep
+from voc_feedback.deps import StoreIntakeDep
 from voc_feedback.intake import accept_feedback
 from voc_feedback.schemas import Accepted, FeedbackIn
 
@@ -22,11 +22,12 @@ router = APIRouter()
 )
 async def submit(
     body: FeedbackIn,
-    api_key: StoreKeyDep,
-    parts: IntakePartsDep,
+    store: StoreIntakeDep,
     idempotency_key: Annotated[str | None, Header(min_length=1, max_length=200)] = None,
 ) -> Response:
-    intake = await accept_feedback(parts, api_key=api_key, body=body, idempotency_key=idempotency_key)
+    intake = await accept_feedback(
+        store.parts, api_key=store.api_key, body=body, idempotency_key=idempotency_key
+    )
     headers = {"Location": f"/v1/feedback/{intake.feedback_id}"}
     if intake.replay:
         headers["Idempotent-Replayed"] = "true"

@@ -170,10 +170,9 @@ class MailSender:
         self.target = target
         self.mail_from = mail_from
         # The name a bare VOC_MAIL_FROM is shown by (VOC_BRAND_NAME): "voc@chain.example" alone
-        # does not say whose mail it is, and a wary customer does not open it.
-        self.display_name = " ".join(
-            display_name.split()
-        )  # a newline from a secret file would fail every mail
+        # does not say whose mail it is, and a wary customer does not open it. Whitespace
+        # collapsed: a newline from a secret file would fail every mail.
+        self.display_name = " ".join(display_name.split())
         self.timeout = timeout
         self.data_timeout = data_timeout
         self._tls = ssl.create_default_context(cafile=ca_file) if ca_file else None
