@@ -410,3 +410,50 @@ def test_smtp_down_is_retried_and_delivered_once_it_is_back(system: RunningSyste
     assert kinds.count("follow_up_sent") == 1 and "follow_up_failed" not in kinds
     time.sleep(1.0)
     assert len(mail_for(mailbox, address)) == 1  # nothing lost, nothing twice
+
+
+def test_erasure_reaches_the_copies_made_while_profile_was_down(system: RunningSystem) -> None:
+    """Profile stopped: notify makes the alert without the customer, and feedback's case is tied
+    to them only once profile is back and reads the feedback. Erasing them then redacts that
+    alert too (found by the feedback ids the erasure event names), and the case."""
+    address = f"down.{uuid.uuid4().hex[:6]}@example.com"
+    headers = login(system, ADMIN)
+    notify, profile = system.url("notify"), system.system.services["profile"]
+
+    def alert() -> dict[str, Any] | None:
+        alerts = httpx.get(f"{notify}/v1/alerts", headers=headers, params={"limit": 200}).json()["alerts"]
+        found = next((a["id"] for a in alerts if a["feedback_id"] == feedback_id), None)
+        if found is None:
+            return None
+        detail: dict[str, Any] = httpx.get(f"{notify}/v1/alerts/{found}", headers=headers).json()
+        return detail
+
+    profile.terminate()
+    profile.wait(20)
+    try:
+        posted = post_feedback(
+            system,
+            {
+                "store_id": "store-gangnam",
+                "channel": "kiosk",
+                "text": "정수민입니다. 국이 식어서 나왔어요, 010-9876-5432로 연락 주세요.",
+                "ratings": {"csat": 1},
+                "customer": {"email": address},
+            },
+            store_id="store-gangnam",
+        )
+        assert posted.status_code == 202, posted.text
+        feedback_id = posted.json()["id"]
+        made = wait_for(alert, timeout=30)
+        assert made["context"]["known"] is False and made["feedback"]["text"].startswith("정수민")
+    finally:
+        system.system.start_service("profile")
+        system.system.wait_ready(names=("profile",))
+    customer_id = wait_for(lambda: case(system, feedback_id)["customer_id"], timeout=30)
+    erased = httpx.delete(f"{system.url('profile')}/v1/customers/{customer_id}", headers=system.admin_headers)
+    assert erased.status_code == 200, erased.text
+
+    redacted = wait_for(lambda: (a := alert()) and a["context"].get("erased") and a, timeout=30)
+    assert redacted["context"] == {"known": False, "erased": True} and redacted["feedback"]["text"] == ""
+    assert "정수민" not in redacted["body"] and "9876" not in str(redacted)
+    assert wait_for(lambda: case(system, feedback_id)["text"] is None, timeout=30)

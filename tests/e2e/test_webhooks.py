@@ -151,6 +151,7 @@ def test_a_receiver_hears_every_event_type_of_a_case_signed(
     assert bodies["alert.resolved"]["data"]["outcome"] == "compensated"
     assert bodies["follow_up.answered"]["data"]["csat"] == 5
     assert bodies["customer.erased"]["data"]["customer_id"] == customer_id
+    assert bodies["customer.erased"]["data"]["feedback_ids"] == [feedback_id]
     everything = orjson.dumps(list(bodies.values())).decode()
     # The phone in any spelling ("010-2468-1357", "+821024681357"), never a
     # four-digit piece: ids are hex and may hold "2468" by chance.

@@ -325,3 +325,42 @@ def test_the_console_reads_the_follow_up_notes_this_service_writes() -> None:
         events_pb2.FollowUpSent(feedback_id="f", outcome="held", reason="store quiet hours", channel=""), "e"
     )
     assert held.detail["note"] == "follow-up held: store quiet hours; sent when they end"
+
+
+async def test_erasure_finds_an_item_not_yet_linked_by_the_ids_profile_names(
+    databases: DatabaseFactory,
+) -> None:
+    """Profile tied the item to the customer, but its `feedback_linked` has not been read here
+    (no customer on the case) when the erasure comes: the event's feedback ids find it. An item
+    it does not name keeps its text."""
+    database = Database(databases.url("case_events_erasure"))
+    await migrations.upgrade(database, MIGRATIONS, name="feedback")
+    async with database.transaction() as session:
+        await stores.put_stores(session, stores=[StoreIn(id="s1", name="s1")])
+        _, key = await keys.create_api_key(session, name="erasure", store_ids=["s1"])
+    parts = IntakeParts(database, RateLimiter(rate_per_second=1, burst=10), idempotency_ttl=60)
+    api_key = await authenticate_store_key(parts, key)
+    ids = []
+    for text in ("김민수입니다, 010-1234-5678로 연락 주세요", "someone else's words"):
+        body = FeedbackIn.model_validate(
+            {"store_id": "s1", "channel": "kiosk", "text": text, "customer": {"phone": "010-1234-5678"}}
+        )
+        ids.append(
+            (await accept_feedback(parts, api_key=api_key, body=body, idempotency_key=None)).feedback_id
+        )
+    handle = events.consumers(database, LINKS)[0].handler
+    erased = events_pb2.CustomerErased(customer_id="cust-9", feedback_ids=[ids[0], "not-here"])
+    await handle(
+        SimpleNamespace(
+            subject="voc.profile.customer_erased",
+            data=erased.SerializeToString(),
+            headers={"Nats-Msg-Id": "erased:cust-9"},
+            reply="",
+        )
+    )
+    async with database.session() as session:
+        named, other = [await session.get(Feedback, feedback_id) for feedback_id in ids]
+        assert named is not None and other is not None
+        assert (named.text, named.customer, named.customer_id) == (None, {}, None)
+        assert other.text == "someone else's words" and other.customer
+    await database.dispose()

@@ -2,7 +2,9 @@
 its recent contacts and household), the feedback's text and the folded repeats' texts, the
 body quoting them and the plan's scripts in every language; a household member named in another
 customer's alert leaves that alert; what happened to the alert stays; a second pass changes
-nothing; a language staff member reads an alert in their own language."""
+nothing; a language staff member reads an alert in their own language. Copies without the
+customer id (an alert made while profile could not be asked, pattern items and the pattern
+alerts listing them) are found by the feedback ids the erasure event names."""
 
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ import dataclasses
 from sqlalchemy import select
 
 from tests.notify.conftest import plan, raise_alert
-from voc_notify import views
+from voc_notify import patterns, views
 from voc_notify.erasure import ERASED_CONTEXT, redact_customer
 from voc_notify.facts import (
     CustomerContext,
@@ -24,7 +26,8 @@ from voc_notify.facts import (
     Signals,
     Visit,
 )
-from voc_notify.models import Alert, Staff
+from voc_notify.models import Alert, PatternItem, Staff, Store
+from voc_platform import dbsync
 from voc_platform.db import Database
 from voc_platform.identity import Principal
 
@@ -141,3 +144,65 @@ async def test_the_detail_is_in_the_staff_members_language(notify_db: Database) 
     assert (
         korean["title"] == "[긴급] 대기 시간 · Store 1" and english["title"] == "[URGENT] Wait time · Store 1"
     )
+
+
+async def _pattern_item(db: Database, feedback_id: str, customer_key: str, *, now: float) -> object:
+    async with db.session() as s:
+        store = await s.get(Store, "s1")
+    return await dbsync.write(
+        db,
+        patterns.record_item_sync,
+        watch=patterns.PatternWatch(rules={"*": patterns.PatternRule(3, 3600)}, repush_seconds=300),
+        feedback_id=feedback_id,
+        store=store,
+        category="wait_time",
+        customer_key=customer_key,
+        alert_id=None,
+        excerpt=f"waited ({feedback_id})",
+        language="en",
+        now=now,
+    )
+
+
+async def test_copies_without_the_customer_are_found_by_the_feedback_ids(notify_db: Database) -> None:
+    """Profile could not be asked when the alert was made (no customer on it), and the pattern
+    window counts that item as anonymous: the erasure event's feedback ids find both. The
+    customer's own item in the window (by customer id) loses its excerpt too; the pattern alert
+    listing them quotes another customer's instead. Another customer's items stay."""
+    unlinked = await raise_alert(
+        notify_db,
+        Feedback(id="f-late", category="wait_time", text="김민수, 010-1234-5678, 30분 기다림"),
+        now=NOW,
+    )
+    assert unlinked is not None and unlinked.alert.customer_id is None
+    assert await _pattern_item(notify_db, "f-other", "c-other", now=NOW) is None
+    assert await _pattern_item(notify_db, "f-mine", "c-erased", now=NOW + 1) is None
+    spike = await _pattern_item(notify_db, "f-late", patterns.customer_key(None, "f-late"), now=NOW + 2)
+    assert isinstance(spike, patterns.Spike)
+    async with notify_db.session() as s:
+        store = await s.get(Store, "s1")
+    opened = await dbsync.write(
+        notify_db, patterns.raise_pattern_sync, spike=spike, store=store, plan=plan(), language="en",
+        repush_seconds=300, now=NOW + 2,
+    )  # fmt: skip
+    assert opened is not None and "waited (f-late)" in opened.alert.body
+
+    async with notify_db.transaction() as s:
+        assert await redact_customer(s, customer_id="c-erased", feedback_ids=["f-late", "f-gone"]) == 2
+    async with notify_db.session() as s:
+        alert = await s.get(Alert, unlinked.alert.id)
+        pattern = await s.get(Alert, opened.alert.id)
+        rows = await s.execute(select(PatternItem.feedback_id, PatternItem.excerpt))
+        excerpts = {row.feedback_id: row.excerpt for row in rows}
+        assert pattern is not None
+        live = await views.pattern_window(s, alert=pattern)
+    assert alert is not None and alert.context == ERASED_CONTEXT and alert.feedback["text"] == ""
+    assert "김민수" not in alert.body and "기다림" not in alert.body
+    assert excerpts == {"f-late": "", "f-mine": "", "f-other": "waited (f-other)"}
+    assert pattern is not None and {i["feedback_id"]: i["excerpt"] for i in pattern.items or []} == excerpts
+    assert "waited (f-other)" in pattern.body and "f-late" not in pattern.body
+    assert pattern.context["pattern"]["customers"] == 3  # the count stays: what happened
+    assert live is not None and {i["feedback_id"]: i["excerpt"] for i in live[0]} == excerpts
+
+    async with notify_db.transaction() as s:  # a redelivered event: the alert again, nothing new
+        assert await redact_customer(s, customer_id="c-erased", feedback_ids=["f-late"]) == 1

@@ -450,3 +450,34 @@ async def test_erasure_drops_the_pending_message_and_its_contact(notify_db: Data
     assert (event.outcome, event.reason) == ("not_sent", "the customer was erased")
     async with notify_db.transaction() as session:
         assert await follow_ups.forget_customer(session, customer_id="c-1", now=now) == 0
+
+
+async def test_erasure_finds_a_message_asked_for_before_the_customer_was_known(notify_db: Database) -> None:
+    """Feedback asked for the follow-up before profile tied the item to the customer (no customer
+    id on it): the erasure event names the customer's feedback items, and the message is theirs.
+    Its customer id is filled in, so a send already under way asks profile about them on retry."""
+    now = time.time()
+    late = request("f-late", send_after=now + 7200)
+    late.customer_id = ""
+    sending = request("f-late-sending")
+    sending.customer_id = ""
+    await schedule(notify_db, late, now=now)
+    await schedule(notify_db, sending, now=now)
+    await schedule(notify_db, request("f-someone-else", send_after=now + 7200), now=now)
+    async with notify_db.transaction() as session:
+        claimed = await session.get(FollowUpMessage, "f-late-sending")
+        assert claimed is not None and claimed.customer_id is None
+        claimed.status = "sending"
+    async with notify_db.transaction() as session:
+        forgotten = await follow_ups.forget_customer(
+            session, customer_id="c-erased", feedback_ids=["f-late", "f-late-sending", "f-unknown"], now=now
+        )
+    assert forgotten == 1
+    dropped = await row(notify_db, "f-late")
+    assert (dropped.status, dropped.email, dropped.customer_id) == ("not_sent", None, "c-erased")
+    under_way = await row(notify_db, "f-late-sending")
+    assert (under_way.status, under_way.email, under_way.customer_id) == ("sending", None, "c-erased")
+    kept = await row(notify_db, "f-someone-else")  # c-1's message, not named
+    assert (kept.status, kept.email) == ("pending", "minsu.kim@example.com")
+    (event,) = await published(notify_db, "f-late")
+    assert (event.outcome, event.reason) == ("not_sent", "the customer was erased")

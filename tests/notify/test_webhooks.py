@@ -823,9 +823,12 @@ def test_a_chat_message_speaks_the_store_s_language_and_time() -> None:
     assert card["body"][2]["text"] == "follow_up.answered · 2026-12-07 06:00 EST · feedback fb-1"
     assert "actions" not in card  # no alert to open
     # An event about no store: the language and zone most stores have.
+    # The erased customer's feedback ids are for systems, not a list people read.
     erased = {"type": "customer.erased", "timestamp": "2026-12-07T05:03:00Z",
-              "data": {"customer_id": "c1", "erased_at": "2026-12-07T05:03:00Z"}}  # fmt: skip
+              "data": {"customer_id": "c1", "erased_at": "2026-12-07T05:03:00Z",
+                       "feedback_ids": [f"fb-{i}" for i in range(1000)]}}  # fmt: skip
     assert formats.slack(erased, directory)["blocks"][1]["text"]["text"] == "*삭제*: 2026-12-07 14:03 KST"
+    assert "fb-1" not in str(formats.slack(erased, directory)) + str(formats.teams(erased, directory))
     # The plan by its title in the store's language, its id in the footer; by its id from a
     # producer before the title was carried.
     resolved = {"type": "alert.resolved", "timestamp": "2026-12-07T05:03:00Z",
@@ -1011,7 +1014,9 @@ async def test_other_services_events_are_heard_once(
     enqueues nothing more. (Through NATS end to end: tests/e2e/test_webhooks.py.)"""
     async with hooks(notify_db) as h:
         endpoint = await h.register(webhook_receiver.url("/bus"))
-        erased = events_pb2.CustomerErased(customer_id="cust-9", erased_at_ms=1_700_000_000_000)
+        erased = events_pb2.CustomerErased(
+            customer_id="cust-9", erased_at_ms=1_700_000_000_000, feedback_ids=["fb-9", "fb-8"]
+        )
         for _ in range(2):
             await dbsync.write(
                 notify_db, WebhookConsumer._write, "voc.profile.customer_erased", erased, "ev-1"
@@ -1032,7 +1037,11 @@ async def test_other_services_events_are_heard_once(
         assert bodies[0] == {
             "type": "customer.erased",
             "timestamp": "2023-11-14T22:13:20.000Z",
-            "data": {"customer_id": "cust-9", "erased_at": "2023-11-14T22:13:20.000Z"},
+            "data": {
+                "customer_id": "cust-9",
+                "erased_at": "2023-11-14T22:13:20.000Z",
+                "feedback_ids": ["fb-9", "fb-8"],  # receivers find their copies by these too
+            },
         }
         assert bodies[1]["data"]["csat"] == 2 and bodies[1]["data"]["satisfied"] is False
 

@@ -67,6 +67,10 @@ async def test_export_then_erase_removes_personal_data_and_tells_the_others(prof
         events_pb2.CustomerErased.FromString(p) for p in await profile.events("voc.profile.customer_erased")
     ]
     assert sorted(e.customer_id for e in events) == sorted([customer_id, other])
+    # Each names its feedback, newest first, for copies made before the item was tied to them.
+    # The merge moved the old record's history to the survivor.
+    named = {e.customer_id: list(e.feedback_ids) for e in events}
+    assert named == {customer_id: ["e-new", "e-old"], other: []}
 
     for path in ("", "/context", "/export", "/timeline"):
         assert_problem(await client.get(f"/v1/customers/{customer_id}{path}", headers=admin), 410)

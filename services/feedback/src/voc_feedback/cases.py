@@ -6,6 +6,7 @@ erasure. `_case_event` is the one writer of a step, as prepared statements."""
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any, NamedTuple
 
@@ -109,6 +110,7 @@ _FEEDBACK_SET = Prepared(update(Feedback).where(Feedback.id == bindparam("where_
 _CUSTOMER_ITEMS = Prepared(
     select(Feedback.id, Feedback.explanation).where(Feedback.customer_id == bindparam("customer_id"))
 )
+_ITEM = Prepared(select(Feedback.id, Feedback.explanation).where(Feedback.id == bindparam("feedback_id")))
 _TIMELINE_OF = Prepared(
     select(TimelineEntry.id, TimelineEntry.detail).where(
         TimelineEntry.feedback_id == bindparam("feedback_id")
@@ -223,12 +225,18 @@ def link_customer(reader: Reader, *, feedback_id: str, customer_id: str) -> bool
     return bool(reader.execute(_FEEDBACK_SET, {"customer_id": customer_id, "where_id": feedback_id}))
 
 
-def redact_customer(reader: Reader, *, customer_id: str) -> int:
+def redact_customer(reader: Reader, *, customer_id: str, feedback_ids: Sequence[str] = ()) -> int:
     """Erasure: the customer's items keep what happened and the numbers (store, channel, ratings,
     labels, times, the case's steps) and lose what the customer and staff wrote or typed: the
     identifiers copied from the submission, the text, the explanation's quoted words, the
-    notes and comments on the timeline, the survey's comment. Returns how many items."""
-    items = reader.all(_CUSTOMER_ITEMS, {"customer_id": customer_id})
+    notes and comments on the timeline, the survey's comment. The items are those linked to the
+    customer and those profile names (`feedback_ids`: a link not yet read here). Returns how
+    many items."""
+    items = reader.all(_CUSTOMER_ITEMS, {"customer_id": customer_id}) if customer_id else []
+    linked = {item.id for item in items}
+    for feedback_id in dict.fromkeys(feedback_ids):  # erasure is rare: one primary-key read each
+        if feedback_id not in linked and (item := reader.first(_ITEM, {"feedback_id": feedback_id})):
+            items.append(item)
     for item in items:
         reader.execute(
             _FEEDBACK_SET,

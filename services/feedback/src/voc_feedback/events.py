@@ -48,7 +48,7 @@ def consumers(database: Database, links: FollowUpLinks) -> list[ConsumerSpec]:
             await dbsync.write(database, _linked, processed_id, linked.feedback_id, linked.customer_id)
         elif subject == "voc.profile.customer_erased":
             erased = events_pb2.CustomerErased.FromString(msg.data)
-            await dbsync.write(database, _erased, processed_id, erased.customer_id)
+            await dbsync.write(database, _erased, processed_id, erased.customer_id, list(erased.feedback_ids))
         elif subject == "voc.notify.follow_up_sent":
             sent = events_pb2.FollowUpSent.FromString(msg.data)
             await dbsync.write(database, _step, processed_id, follow_up_message(sent, event_id))
@@ -158,6 +158,6 @@ def _linked(reader: Reader, processed_id: str, feedback_id: str, customer_id: st
         cases.link_customer(reader, feedback_id=feedback_id, customer_id=customer_id)
 
 
-def _erased(reader: Reader, processed_id: str, customer_id: str) -> None:
+def _erased(reader: Reader, processed_id: str, customer_id: str, feedback_ids: list[str]) -> None:
     if mark_processed_sync(reader, processed_table, consumer=CONSUMER, event_id=processed_id):
-        cases.redact_customer(reader, customer_id=customer_id)
+        cases.redact_customer(reader, customer_id=customer_id, feedback_ids=feedback_ids)

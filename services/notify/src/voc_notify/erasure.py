@@ -9,26 +9,32 @@ without its scripts and without the name in its title and steps (`alerts.custome
 heads-up without who arrived and why, and an empty resolution note; the alert itself (what
 happened, who handled it, when) stays. A
 household member named in another customer's alert is dropped from that alert's household. The
-customer's pending follow-up messages are not sent, and drop the contact they copied.
+customer's pending follow-up messages are not sent, and drop the contact they copied. The
+customer's items in the pattern windows and in pattern alerts' lists lose their excerpts.
+
+The customer's copies are found by the customer id they carry and by the feedback ids the event
+names: an alert made while profile could not be asked, or a follow-up asked for before profile
+tied the item to the customer, carries no customer id.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from nats.aio.msg import Msg
-from sqlalchemy import String, cast, select
+from sqlalchemy import String, cast, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from voc.events.v1 import events_pb2
 from voc_notify import follow_ups
 from voc_notify.facts import UNKNOWN_CUSTOMER
-from voc_notify.masking import compose, heads_up_text
-from voc_notify.models import Alert, Store, processed_table
+from voc_notify.masking import compose, heads_up_text, pattern_text
+from voc_notify.models import Alert, PatternItem, Store, processed_table
 from voc_platform.bus import ConsumerSpec
-from voc_platform.db import Database
+from voc_platform.db import Database, in_chunks
 from voc_platform.masking import mask_inserted_names
 from voc_platform.outbox import mark_processed
 
@@ -44,25 +50,37 @@ def consumers(database: Database) -> list[ConsumerSpec]:
         event_id = (msg.headers or {}).get("Nats-Msg-Id", "") or f"erased:{erased.customer_id}"
         async with database.transaction() as session:
             if await mark_processed(session, processed_table, consumer=CONSUMER, event_id=event_id):
-                count = await redact_customer(session, customer_id=erased.customer_id)
+                feedback_ids = list(erased.feedback_ids)
+                count = await redact_customer(
+                    session, customer_id=erased.customer_id, feedback_ids=feedback_ids
+                )
                 dropped = await follow_ups.forget_customer(
-                    session, customer_id=erased.customer_id, now=time.time()
+                    session, customer_id=erased.customer_id, feedback_ids=feedback_ids, now=time.time()
                 )
                 log.info("erasure: %d alerts redacted, %d follow-up messages dropped", count, dropped)
 
     return [ConsumerSpec(durable=CONSUMER, subjects=[SUBJECT], handler=handle)]
 
 
-async def redact_customer(session: AsyncSession, *, customer_id: str) -> int:
-    """Redact every copy of the customer's data in the alerts; how many alerts changed."""
-    if not customer_id:
+async def redact_customer(
+    session: AsyncSession, *, customer_id: str, feedback_ids: Sequence[str] = ()
+) -> int:
+    """Redact every copy of the customer's data in the alerts (theirs by customer id, and those
+    of their feedback items by id); how many alerts changed."""
+    if not customer_id and not feedback_ids:
         return 0
-    own = list(await session.scalars(select(Alert).where(Alert.customer_id == customer_id)))
+    mine = [Alert.customer_id == customer_id] if customer_id else []
+    own = list(
+        await session.scalars(select(Alert).where(or_(*mine, *in_chunks(Alert.feedback_id, feedback_ids))))
+    )
     stores = {
         s.id: s for s in await session.scalars(select(Store).where(Store.id.in_({a.store_id for a in own})))
     }
     for alert in own:
         _redact_alert(alert, stores.get(alert.store_id))
+    patterns = await _redact_patterns(session, customer_id=customer_id, feedback_ids=feedback_ids, own=own)
+    if not customer_id:
+        return len(own) + patterns
     # Another customer's alert may name this one as a household member.
     named = await session.scalars(
         select(Alert).where(
@@ -77,7 +95,69 @@ async def redact_customer(session: AsyncSession, *, customer_id: str) -> int:
         if len(kept) != len(members):
             alert.context = {**alert.context, "household": {**household, "members": kept}}
             others += 1
-    return len(own) + others
+    return len(own) + patterns + others
+
+
+async def _redact_patterns(
+    session: AsyncSession, *, customer_id: str, feedback_ids: Sequence[str], own: list[Alert]
+) -> int:
+    """The customer's items in the pattern windows lose their excerpts, and so do the pattern
+    alerts listing them (their body, quoting the newest excerpt, is composed again); how many
+    pattern alerts changed. Those alerts are found among their stores' pattern alerts touched
+    since the customer's first item: an item's own row may be gone (pruned after the baseline
+    period) while the alert listing it stays."""
+    ids = set(feedback_ids) | {a.feedback_id for a in own if a.feedback_id}
+    ids |= {str(item.get("id")) for a in own for item in a.related_feedback or [] if item.get("id")}
+    mine = [PatternItem.customer_key == customer_id] if customer_id else []
+    if not mine and not ids:
+        return 0
+    items = (
+        await session.execute(
+            select(PatternItem.feedback_id, PatternItem.store_id, PatternItem.at).where(
+                or_(*mine, *in_chunks(PatternItem.feedback_id, sorted(ids)))
+            )
+        )
+    ).all()
+    ids |= {item.feedback_id for item in items}
+    await session.execute(
+        update(PatternItem)
+        .where(or_(*mine, *in_chunks(PatternItem.feedback_id, sorted(ids))))
+        .values(excerpt="")
+        .execution_options(synchronize_session=False)
+    )
+    # When and where the customer's items were: their rows, else their alerts.
+    times = [(item.store_id, item.at) for item in items] + [(a.store_id, a.created_at) for a in own]
+    if not times:
+        return 0
+    places = {store_id for store_id, _ in times}
+    since = min(at for _, at in times)
+    listing = await session.scalars(
+        select(Alert).where(
+            Alert.kind == "pattern",
+            Alert.store_id.in_(places),
+            func.coalesce(Alert.updated_at, Alert.created_at) >= since,
+        )
+    )
+    stores = {s.id: s for s in await session.scalars(select(Store).where(Store.id.in_(places)))}
+    changed = 0
+    for alert in listing:
+        listed = alert.items or []
+        if not any(item.get("feedback_id") in ids and item.get("excerpt") for item in listed):
+            continue
+        alert.items = [{**item, "excerpt": ""} if item.get("feedback_id") in ids else item for item in listed]
+        store = stores.get(alert.store_id)
+        pattern = (alert.context or {}).get("pattern") or {}
+        alert.title, alert.body = pattern_text(
+            store_name=store.name if store is not None else alert.store_id,
+            category=alert.category,
+            priority=alert.priority,
+            customers=int(pattern.get("customers") or 0),
+            window_minutes=int(pattern.get("window_minutes") or 60),
+            items=alert.items,
+            language=store.language if store is not None else "ko",
+        )
+        changed += 1
+    return changed
 
 
 def _redact_alert(alert: Alert, store: Store | None) -> None:

@@ -17,12 +17,13 @@ import contextlib
 import dataclasses
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import KW_ONLY, dataclass, field
 from datetime import date
 from typing import Any, Protocol
 
 from grpc import aio
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -39,7 +40,7 @@ from voc_notify.publishing import publish
 from voc_notify.settings import Settings
 from voc_notify.webpush import backoff_delay
 from voc_notify.words import LANGUAGES
-from voc_platform.db import Database
+from voc_platform.db import Database, in_chunks
 from voc_platform.records import copy_fields
 
 log = logging.getLogger(__name__)
@@ -142,29 +143,34 @@ def last_whole_day(expires_at: float, timezone: str | None) -> date:
     return duty.local_time(timezone, expires_at - 86400).date()
 
 
-async def forget_customer(session: AsyncSession, *, customer_id: str, now: float) -> int:
+async def forget_customer(
+    session: AsyncSession, *, customer_id: str, feedback_ids: Sequence[str] = (), now: float
+) -> int:
     """Erasure (`voc.profile.customer_erased`): the customer's pending messages are not sent
-    and the contact copied from their feedback is dropped at once. How many were pending."""
+    and the contact copied from their feedback is dropped at once. Theirs are those with their
+    customer id and those of their feedback items (asked for before profile tied the item to
+    them). How many were pending."""
+    whose = [FollowUpMessage.customer_id == customer_id] if customer_id else []
+    whose += in_chunks(FollowUpMessage.feedback_id, feedback_ids)
+    if not whose:
+        return 0
     rows = list(
         await session.scalars(
-            select(FollowUpMessage).where(
-                FollowUpMessage.customer_id == customer_id, FollowUpMessage.status == "pending"
-            )
+            select(FollowUpMessage).where(or_(*whose), FollowUpMessage.status.in_(("pending", "sending")))
         )
     )
+    pending = 0
     for row in rows:
-        row.status, row.email, row.phone, row.last_error = "not_sent", None, None, "the customer was erased"
-        await _publish(session, row, Outcome("not_sent", "the customer was erased"), at=now)
-    # One being sent right now keeps its status (its record lands as it comes) but not the
-    # contact: a retry asks profile again, which answers erased. Settled ones keep no contact
-    # already; masked recipients stay (they name nobody).
-    await session.execute(
-        update(FollowUpMessage)
-        .where(FollowUpMessage.customer_id == customer_id, FollowUpMessage.status == "sending")
-        .values(email=None, phone=None)
-        .execution_options(synchronize_session=False)
-    )
-    return len(rows)
+        row.email, row.phone = None, None
+        if customer_id and not row.customer_id:  # a retry asks profile by the erased customer
+            row.customer_id = customer_id
+        if row.status == "pending":
+            row.status, row.last_error = "not_sent", "the customer was erased"
+            await _publish(session, row, Outcome("not_sent", "the customer was erased"), at=now)
+            pending += 1
+        # One being sent right now keeps its status (its record lands as it comes) but not the
+        # contact. Settled ones keep no contact already; masked recipients stay (they name nobody).
+    return pending
 
 
 @dataclass(eq=False)

@@ -30,6 +30,10 @@ from voc_profile.models import (
     outbox_table,
 )
 
+# The feedback ids one `CustomerErased` names (newest first): ~0.4 MB of the event's 1 MB limit.
+# Copies of older items are found by the customer id they carry.
+MAX_ERASED_FEEDBACK_IDS = 10_000
+
 # What erasure leaves of a customer row: no attribute that could lead to the person.
 _ERASED: dict[str, object] = {
     "name": None,
@@ -50,7 +54,9 @@ async def erase_customer(session: AsyncSession, *, customer_id: str, actor: Acto
 
     Identifiers are deleted, attributes and feedback excerpts cleared; the feedback facts and visits stay as
     anonymous statistics under an id that no longer leads to anyone. One `CustomerErased` event
-    per id tells the holders of copies to redact theirs. The ids erased, the person's first.
+    per id tells the holders of copies to redact theirs, with the ids of its feedback (copies
+    made before profile tied an item to the customer carry no customer id). The ids erased,
+    the person's first.
     """
     if await session.get(Customer, customer_id) is None:
         raise NotFound(f"No customer '{customer_id}'.")
@@ -91,11 +97,19 @@ async def erase_customer(session: AsyncSession, *, customer_id: str, actor: Acto
         .values(identifiers=[], filled={})
     )
     for target in targets:
+        feedback_ids = await session.scalars(
+            select(FeedbackHistory.feedback_id)
+            .where(FeedbackHistory.customer_id == target)
+            .order_by(FeedbackHistory.occurred_at.desc())
+            .limit(MAX_ERASED_FEEDBACK_IDS)
+        )
         await add_event(
             session,
             outbox_table,
             subject="voc.profile.customer_erased",
-            message=events_pb2.CustomerErased(customer_id=target, erased_at_ms=int(now * 1000)),
+            message=events_pb2.CustomerErased(
+                customer_id=target, erased_at_ms=int(now * 1000), feedback_ids=list(feedback_ids)
+            ),
             event_id=f"erased:{target}",
         )
     await audit.record(

@@ -132,9 +132,10 @@ _UNSAID: Final = {
     "store_id": None, "playbook_version": None, "playbook_title": None, "steps_total": None,
     "kind": "feedback", "updates": 0,
 }  # fmt: skip
-#: What a store app wrote (`touchpoint`, any 64 characters from a kiosk's key): in the signed
-#: body for systems, not in a message people read, where a link in it would look like ours.
-_UNREAD: Final = frozenset({"touchpoint"})
+#: In the signed body for systems, not in a message people read: what a store app wrote
+#: (`touchpoint`, any 64 characters from a kiosk's key, where a link would look like ours), and
+#: an erased customer's feedback ids (up to 10,000, for systems to find their copies).
+_UNREAD: Final = frozenset({"touchpoint", "feedback_ids"})
 #: Identifiers: in the footer, for whoever needs to look the case up, not among the facts.
 _FOOTER_IDS: Final = ("alert_id", "feedback_id", "customer_id", "correction_id", "endpoint_id")
 #: A boolean that is news when false (a customer's "no"); other false flags say nothing.

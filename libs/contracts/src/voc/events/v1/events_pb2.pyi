@@ -179,17 +179,26 @@ class CustomerErased(_message.Message):
 
     CUSTOMER_ID_FIELD_NUMBER: _builtins.int
     ERASED_AT_MS_FIELD_NUMBER: _builtins.int
+    FEEDBACK_IDS_FIELD_NUMBER: _builtins.int
     customer_id: _builtins.str
     erased_at_ms: _builtins.int
+    @_builtins.property
+    def feedback_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The feedback items profile holds for this customer (newest first, at most 10,000): copies
+        made before the item was tied to the customer (profile unreachable at the time, a link that
+        came late) carry no customer id, so holders find them by these.
+        """
+
     def __init__(
         self,
         *,
         customer_id: _builtins.str = ...,
         erased_at_ms: _builtins.int = ...,
+        feedback_ids: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["customer_id", b"customer_id", "erased_at_ms", b"erased_at_ms"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["customer_id", b"customer_id", "erased_at_ms", b"erased_at_ms", "feedback_ids", b"feedback_ids"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
