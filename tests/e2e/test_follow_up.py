@@ -455,5 +455,6 @@ def test_erasure_reaches_the_copies_made_while_profile_was_down(system: RunningS
 
     redacted = wait_for(lambda: (a := alert()) and a["context"].get("erased") and a, timeout=30)
     assert redacted["context"] == {"known": False, "erased": True} and redacted["feedback"]["text"] == ""
-    assert "정수민" not in redacted["body"] and "9876" not in str(redacted)
+    assert "정수민" not in redacted["body"]
+    assert "9876-5432" not in str(redacted) and "010-9876" not in str(redacted)
     assert wait_for(lambda: case(system, feedback_id)["text"] is None, timeout=30)

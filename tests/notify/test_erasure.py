@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import dataclasses
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from tests.notify.conftest import plan, raise_alert
+from voc_notify import alerts as alerts_module
 from voc_notify import patterns, views
 from voc_notify.erasure import ERASED_CONTEXT, redact_customer
 from voc_notify.facts import (
@@ -164,45 +165,76 @@ async def _pattern_item(db: Database, feedback_id: str, customer_key: str, *, no
     )
 
 
-async def test_copies_without_the_customer_are_found_by_the_feedback_ids(notify_db: Database) -> None:
-    """Profile could not be asked when the alert was made (no customer on it), and the pattern
-    window counts that item as anonymous: the erasure event's feedback ids find both. The
-    customer's own item in the window (by customer id) loses its excerpt too; the pattern alert
-    listing them quotes another customer's instead. Another customer's items stay."""
+async def _pattern_alert(db: Database) -> tuple[alerts_module.NewAlert, Alert]:
+    """An alert made while profile could not be asked (no customer on it), and a pattern alert
+    quoting its text, listing it beside the erased customer's item and another customer's."""
     unlinked = await raise_alert(
-        notify_db,
-        Feedback(id="f-late", category="wait_time", text="김민수, 010-1234-5678, 30분 기다림"),
-        now=NOW,
+        db, Feedback(id="f-late", category="wait_time", text="김민수, 010-1234-5678, 30분 기다림"), now=NOW
     )
     assert unlinked is not None and unlinked.alert.customer_id is None
-    assert await _pattern_item(notify_db, "f-other", "c-other", now=NOW) is None
-    assert await _pattern_item(notify_db, "f-mine", "c-erased", now=NOW + 1) is None
-    spike = await _pattern_item(notify_db, "f-late", patterns.customer_key(None, "f-late"), now=NOW + 2)
+    assert await _pattern_item(db, "f-other", "c-other", now=NOW) is None
+    assert await _pattern_item(db, "f-mine", "c-erased", now=NOW + 1) is None
+    spike = await _pattern_item(db, "f-late", patterns.customer_key(None, "f-late"), now=NOW + 2)
     assert isinstance(spike, patterns.Spike)
-    async with notify_db.session() as s:
+    async with db.session() as s:
         store = await s.get(Store, "s1")
     opened = await dbsync.write(
-        notify_db, patterns.raise_pattern_sync, spike=spike, store=store, plan=plan(), language="en",
+        db, patterns.raise_pattern_sync, spike=spike, store=store, plan=plan(), language="en",
         repush_seconds=300, now=NOW + 2,
     )  # fmt: skip
     assert opened is not None and "waited (f-late)" in opened.alert.body
+    return unlinked, opened.alert
+
+
+async def _excerpts(db: Database, pattern_id: str) -> tuple[dict[str, str], dict[str, str], Alert]:
+    """(excerpts of the window's rows, of the alert's stored list, the alert) after erasure; the
+    live list the detail shows is the rows'."""
+    async with db.session() as s:
+        pattern = await s.get(Alert, pattern_id)
+        assert pattern is not None
+        rows = {
+            row.feedback_id: row.excerpt
+            for row in await s.execute(select(PatternItem.feedback_id, PatternItem.excerpt))
+        }
+        live = await views.pattern_window(s, alert=pattern)
+    assert live is not None and {i["feedback_id"]: i["excerpt"] for i in live[0]} == rows
+    return rows, {i["feedback_id"]: i["excerpt"] for i in pattern.items or []}, pattern
+
+
+async def test_copies_without_the_customer_are_found_by_the_feedback_ids(notify_db: Database) -> None:
+    """The erasure event names the customer's feedback items: the alert without a customer and
+    the pattern window's items (the anonymous-looking one, and the customer's own whose row was
+    pruned while the pattern alert listing it stays) lose the text; the pattern alert quotes
+    another customer's excerpt instead. Another customer's items stay."""
+    unlinked, pattern = await _pattern_alert(notify_db)
+    async with notify_db.transaction() as s:  # pruned: only the alert's list has it now
+        await s.execute(delete(PatternItem).where(PatternItem.feedback_id == "f-mine"))
 
     async with notify_db.transaction() as s:
-        assert await redact_customer(s, customer_id="c-erased", feedback_ids=["f-late", "f-gone"]) == 2
+        named = ["f-late", "f-mine", "f-gone"]
+        assert await redact_customer(s, customer_id="c-erased", feedback_ids=named) == 2
     async with notify_db.session() as s:
         alert = await s.get(Alert, unlinked.alert.id)
-        pattern = await s.get(Alert, opened.alert.id)
-        rows = await s.execute(select(PatternItem.feedback_id, PatternItem.excerpt))
-        excerpts = {row.feedback_id: row.excerpt for row in rows}
-        assert pattern is not None
-        live = await views.pattern_window(s, alert=pattern)
     assert alert is not None and alert.context == ERASED_CONTEXT and alert.feedback["text"] == ""
     assert "김민수" not in alert.body and "기다림" not in alert.body
-    assert excerpts == {"f-late": "", "f-mine": "", "f-other": "waited (f-other)"}
-    assert pattern is not None and {i["feedback_id"]: i["excerpt"] for i in pattern.items or []} == excerpts
-    assert "waited (f-other)" in pattern.body and "f-late" not in pattern.body
-    assert pattern.context["pattern"]["customers"] == 3  # the count stays: what happened
-    assert live is not None and {i["feedback_id"]: i["excerpt"] for i in live[0]} == excerpts
+    rows, listed, stored = await _excerpts(notify_db, pattern.id)
+    assert rows == {"f-late": "", "f-other": "waited (f-other)"}
+    assert listed == {"f-late": "", "f-mine": "", "f-other": "waited (f-other)"}
+    assert "waited (f-other)" in stored.body and "f-late" not in stored.body
+    assert stored.context["pattern"]["customers"] == 3  # the count stays: what happened
 
     async with notify_db.transaction() as s:  # a redelivered event: the alert again, nothing new
         assert await redact_customer(s, customer_id="c-erased", feedback_ids=["f-late"]) == 1
+
+
+async def test_an_event_naming_no_items_finds_the_window_items_by_the_customer(notify_db: Database) -> None:
+    """An older profile's event carries the customer id alone: their items in the windows are
+    found by it. The unlinked alert and its item cannot be (nothing names them)."""
+    unlinked, pattern = await _pattern_alert(notify_db)
+    async with notify_db.transaction() as s:
+        assert await redact_customer(s, customer_id="c-erased") == 1  # the pattern alert
+    rows, listed, _ = await _excerpts(notify_db, pattern.id)
+    assert rows == listed == {"f-late": "waited (f-late)", "f-mine": "", "f-other": "waited (f-other)"}
+    async with notify_db.session() as s:
+        alert = await s.get(Alert, unlinked.alert.id)
+    assert alert is not None and alert.feedback["text"].startswith("김민수")

@@ -464,19 +464,25 @@ async def test_erasure_finds_a_message_asked_for_before_the_customer_was_known(n
     await schedule(notify_db, late, now=now)
     await schedule(notify_db, sending, now=now)
     await schedule(notify_db, request("f-someone-else", send_after=now + 7200), now=now)
+    await schedule(notify_db, request("f-merged", send_after=now + 7200), now=now)  # c-1's, named
     async with notify_db.transaction() as session:
         claimed = await session.get(FollowUpMessage, "f-late-sending")
         assert claimed is not None and claimed.customer_id is None
         claimed.status = "sending"
     async with notify_db.transaction() as session:
         forgotten = await follow_ups.forget_customer(
-            session, customer_id="c-erased", feedback_ids=["f-late", "f-late-sending", "f-unknown"], now=now
+            session,
+            customer_id="c-erased",
+            feedback_ids=["f-late", "f-late-sending", "f-merged", "f-unknown"],
+            now=now,
         )
-    assert forgotten == 1
+    assert forgotten == 2
     dropped = await row(notify_db, "f-late")
     assert (dropped.status, dropped.email, dropped.customer_id) == ("not_sent", None, "c-erased")
     under_way = await row(notify_db, "f-late-sending")
     assert (under_way.status, under_way.email, under_way.customer_id) == ("sending", None, "c-erased")
+    merged = await row(notify_db, "f-merged")  # named by profile: not sent, its customer kept
+    assert (merged.status, merged.email, merged.customer_id) == ("not_sent", None, "c-1")
     kept = await row(notify_db, "f-someone-else")  # c-1's message, not named
     assert (kept.status, kept.email) == ("pending", "minsu.kim@example.com")
     (event,) = await published(notify_db, "f-late")

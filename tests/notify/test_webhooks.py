@@ -829,6 +829,13 @@ def test_a_chat_message_speaks_the_store_s_language_and_time() -> None:
                        "feedback_ids": [f"fb-{i}" for i in range(1000)]}}  # fmt: skip
     assert formats.slack(erased, directory)["blocks"][1]["text"]["text"] == "*삭제*: 2026-12-07 14:03 KST"
     assert "fb-1" not in str(formats.slack(erased, directory)) + str(formats.teams(erased, directory))
+    # A body any receiver takes: the newest 1,000 of a long history, and a flag that there are more.
+    (route,) = ROUTES["voc.profile.customer_erased"]
+    many = events_pb2.CustomerErased(customer_id="c1", feedback_ids=[f"fb-{i}" for i in range(2500)])
+    data = route.body(many, now=0)["data"]
+    assert data["feedback_ids"] == [f"fb-{i}" for i in range(1000)] and data["feedback_ids_truncated"] is True
+    few = route.body(events_pb2.CustomerErased(customer_id="c1", feedback_ids=["fb-1"]), now=0)["data"]
+    assert few == {"customer_id": "c1", "feedback_ids": ["fb-1"]}
     # The plan by its title in the store's language, its id in the footer; by its id from a
     # producer before the title was carried.
     resolved = {"type": "alert.resolved", "timestamp": "2026-12-07T05:03:00Z",

@@ -7,12 +7,12 @@ milliseconds instead of a polling interval; polling remains as the safety net.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import ColumnElement, event
+from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -45,17 +45,6 @@ def async_url(url: str) -> str:
     else:
         raise ValueError(f"unsupported database URL scheme: {parsed.drivername}")
     return parsed.render_as_string(hide_password=False)
-
-
-#: Values per `IN (…)` in `in_chunks`, well under what either database binds in one statement
-#: (SQLite 32,766, PostgreSQL 65,535).
-IN_CHUNK = 1000
-
-
-def in_chunks(column: Any, values: Sequence[Any]) -> list[ColumnElement[bool]]:
-    """`column IN values` as one condition per `IN_CHUNK` values, to be joined with `or_` (none
-    when `values` is empty): for lists as long as a customer's whole history."""
-    return [column.in_(values[i : i + IN_CHUNK]) for i in range(0, len(values), IN_CHUNK)]
 
 
 def is_sqlite(url: str) -> bool:

@@ -25,16 +25,18 @@ from collections.abc import Sequence
 from typing import Any
 
 from nats.aio.msg import Msg
-from sqlalchemy import String, cast, func, or_, select, update
+from sqlalchemy import String, and_, cast, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from voc.events.v1 import events_pb2
-from voc_notify import follow_ups
+from voc_notify import follow_ups, patterns
 from voc_notify.facts import UNKNOWN_CUSTOMER
 from voc_notify.masking import compose, heads_up_text, pattern_text
 from voc_notify.models import Alert, PatternItem, Store, processed_table
 from voc_platform.bus import ConsumerSpec
-from voc_platform.db import Database, in_chunks
+from voc_platform.db import Database
+from voc_platform.dbsync import Reader
 from voc_platform.masking import mask_inserted_names
 from voc_platform.outbox import mark_processed
 
@@ -69,10 +71,10 @@ async def redact_customer(
     of their feedback items by id); how many alerts changed."""
     if not customer_id and not feedback_ids:
         return 0
-    mine = [Alert.customer_id == customer_id] if customer_id else []
-    own = list(
-        await session.scalars(select(Alert).where(or_(*mine, *in_chunks(Alert.feedback_id, feedback_ids))))
-    )
+    # At most 10,000 ids (profile's cap): within what SQLite and asyncpg bind in one statement.
+    whose = [Alert.customer_id == customer_id] if customer_id else []
+    whose += [Alert.feedback_id.in_(list(feedback_ids))] if feedback_ids else []
+    own = list(await session.scalars(select(Alert).where(or_(*whose))))
     stores = {
         s.id: s for s in await session.scalars(select(Store).where(Store.id.in_({a.store_id for a in own})))
     }
@@ -103,42 +105,54 @@ async def _redact_patterns(
 ) -> int:
     """The customer's items in the pattern windows lose their excerpts, and so do the pattern
     alerts listing them (their body, quoting the newest excerpt, is composed again); how many
-    pattern alerts changed. Those alerts are found among their stores' pattern alerts touched
-    since the customer's first item: an item's own row may be gone (pruned after the baseline
-    period) while the alert listing it stays."""
+    pattern alerts changed. The items are found by feedback id (by the customer id only when the
+    event names none: an older profile), the alerts among their stores' pattern alerts touched
+    since the customer's first item there: an item's own row may be gone (pruned after the
+    baseline period) while the alert listing it stays. Each window is locked as counting and
+    folding lock it, so a fold under way does not write the excerpts back."""
     ids = set(feedback_ids) | {a.feedback_id for a in own if a.feedback_id}
     ids |= {str(item.get("id")) for a in own for item in a.related_feedback or [] if item.get("id")}
-    mine = [PatternItem.customer_key == customer_id] if customer_id else []
-    if not mine and not ids:
+    if not ids and not customer_id:
         return 0
+    whose = PatternItem.feedback_id.in_(sorted(ids)) if ids else PatternItem.customer_key == customer_id
     items = (
         await session.execute(
-            select(PatternItem.feedback_id, PatternItem.store_id, PatternItem.at).where(
-                or_(*mine, *in_chunks(PatternItem.feedback_id, sorted(ids)))
+            select(PatternItem.feedback_id, PatternItem.store_id, PatternItem.category, PatternItem.at).where(
+                whose
             )
         )
     ).all()
-    ids |= {item.feedback_id for item in items}
-    await session.execute(
-        update(PatternItem)
-        .where(or_(*mine, *in_chunks(PatternItem.feedback_id, sorted(ids))))
-        .values(excerpt="")
-        .execution_options(synchronize_session=False)
-    )
-    # When and where the customer's items were: their rows, else their alerts.
-    times = [(item.store_id, item.at) for item in items] + [(a.store_id, a.created_at) for a in own]
-    if not times:
+    ids |= {i.feedback_id for i in items}  # found by the customer id
+    # When the customer was first seen at each store: their items' rows, else their alerts.
+    since: dict[str, float] = {}
+    for store_id, at in [(i.store_id, i.at) for i in items] + [(a.store_id, a.created_at) for a in own]:
+        since[store_id] = min(since.get(store_id, at), at)
+    if not since:
         return 0
-    places = {store_id for store_id, _ in times}
-    since = min(at for _, at in times)
-    listing = await session.scalars(
-        select(Alert).where(
-            Alert.kind == "pattern",
-            Alert.store_id.in_(places),
-            func.coalesce(Alert.updated_at, Alert.created_at) >= since,
+    touched = func.coalesce(Alert.updated_at, Alert.created_at)
+    candidates = (
+        await session.execute(
+            select(Alert.id, Alert.store_id, Alert.category).where(
+                Alert.kind == "pattern",
+                or_(*(and_(Alert.store_id == store_id, touched >= at) for store_id, at in since.items())),
+            )
         )
+    ).all()
+    windows = sorted(
+        {(i.store_id, i.category) for i in items} | {(c.store_id, c.category) for c in candidates}
     )
-    stores = {s.id: s for s in await session.scalars(select(Store).where(Store.id.in_(places)))}
+
+    def lock(sync: Session) -> None:
+        reader = Reader.of(sync.connection())
+        for store_id, category in windows:
+            patterns.lock_window(reader, store_id, category)
+
+    await session.run_sync(lock)
+    await session.execute(
+        update(PatternItem).where(whose).values(excerpt="").execution_options(synchronize_session=False)
+    )
+    listing = await session.scalars(select(Alert).where(Alert.id.in_([c.id for c in candidates])))
+    stores = {s.id: s for s in await session.scalars(select(Store).where(Store.id.in_(since)))}
     changed = 0
     for alert in listing:
         listed = alert.items or []

@@ -40,7 +40,7 @@ from voc_notify.publishing import publish
 from voc_notify.settings import Settings
 from voc_notify.webpush import backoff_delay
 from voc_notify.words import LANGUAGES
-from voc_platform.db import Database, in_chunks
+from voc_platform.db import Database
 from voc_platform.records import copy_fields
 
 log = logging.getLogger(__name__)
@@ -151,14 +151,14 @@ async def forget_customer(
     customer id and those of their feedback items (asked for before profile tied the item to
     them). How many were pending."""
     whose = [FollowUpMessage.customer_id == customer_id] if customer_id else []
-    whose += in_chunks(FollowUpMessage.feedback_id, feedback_ids)
+    whose += [FollowUpMessage.feedback_id.in_(list(feedback_ids))] if feedback_ids else []
     if not whose:
         return 0
-    rows = list(
-        await session.scalars(
-            select(FollowUpMessage).where(or_(*whose), FollowUpMessage.status.in_(("pending", "sending")))
-        )
-    )
+    query = select(FollowUpMessage).where(or_(*whose), FollowUpMessage.status.in_(("pending", "sending")))
+    if (await session.connection()).dialect.name == "postgresql":
+        # A worker claiming or recording one of them waits, then finds it settled.
+        query = query.with_for_update()
+    rows = list(await session.scalars(query))
     pending = 0
     for row in rows:
         row.email, row.phone = None, None

@@ -153,7 +153,9 @@ _RESOLVED_PATTERN = Prepared(
 )
 
 
-def _lock(reader: Reader, store_id: str, category: str) -> None:
+def lock_window(reader: Reader, store_id: str, category: str) -> None:
+    """The store's window of a category, for the transaction (PostgreSQL; SQLite has one writer):
+    counting, folding and erasure change its items and its alert one at a time."""
     if reader.dialect.name == "postgresql":
         reader.all(_LOCK, {"key": f"pattern:{store_id}:{category}"})
 
@@ -179,7 +181,7 @@ def record_item_sync(
     rule = watch.rule_for(category)
     if rule is None:
         return None
-    _lock(reader, store.id, category)
+    lock_window(reader, store.id, category)
     since = now - rule.window_seconds
     where = {"store_id": store.id, "category": category}
     key = customer_key[:64]
@@ -251,7 +253,7 @@ def raise_pattern_sync(
     """Open the store's pattern alert for the spike (its plan asked of actions before the hop),
     listing the window's items. Under the same lock as the counting: when another replica opened
     it meanwhile, the tipping item is folded into that one instead."""
-    _lock(reader, spike.store_id, spike.category)
+    lock_window(reader, spike.store_id, spike.category)
     where = {"store_id": spike.store_id, "category": spike.category}
     open_alert = reader.first(_OPEN_PATTERN, {**where, "since": spike.since})
     if open_alert is not None:

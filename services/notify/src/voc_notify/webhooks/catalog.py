@@ -142,6 +142,19 @@ def _classified(message: Message) -> dict[str, Any]:
     return {"feedback_id": facts.feedback_id, "store_id": facts.store_id, "classification": classification}
 
 
+#: The erased customer's feedback ids a `customer.erased` body names (the newest): ~40 KB, a body
+#: any receiver takes; `feedback_ids_truncated` says there were more (find those by `customer_id`).
+ERASED_IDS_SENT: Final = 1000
+
+
+def _erased(message: Message) -> dict[str, Any]:
+    data = data_of(message)
+    ids = data.get("feedback_ids") or []
+    if len(ids) > ERASED_IDS_SENT:
+        data["feedback_ids"], data["feedback_ids_truncated"] = ids[:ERASED_IDS_SENT], True
+    return data
+
+
 def _outcome(message: Message) -> str:
     assert isinstance(message, events_pb2.FollowUpSent)
     return message.outcome
@@ -180,7 +193,7 @@ ROUTES: Final[dict[str, tuple[Route, ...]]] = {
         Route("follow_up.sent", events_pb2.FollowUpSent, applies=lambda m: _outcome(m) == "sent"),
     ),
     "voc.feedback.follow_up_answered": (Route("follow_up.answered", events_pb2.FollowUpAnswered),),
-    "voc.profile.customer_erased": (Route("customer.erased", events_pb2.CustomerErased),),
+    "voc.profile.customer_erased": (Route("customer.erased", events_pb2.CustomerErased, _erased),),
 }
 
 #: Subjects whose deliveries are enqueued in the transaction that writes the event (notify's own

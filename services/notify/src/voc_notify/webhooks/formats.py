@@ -134,8 +134,8 @@ _UNSAID: Final = {
 }  # fmt: skip
 #: In the signed body for systems, not in a message people read: what a store app wrote
 #: (`touchpoint`, any 64 characters from a kiosk's key, where a link would look like ours), and
-#: an erased customer's feedback ids (up to 10,000, for systems to find their copies).
-_UNREAD: Final = frozenset({"touchpoint", "feedback_ids"})
+#: an erased customer's feedback ids (up to 1,000, for systems to find their copies).
+_UNREAD: Final = frozenset({"touchpoint", "feedback_ids", "feedback_ids_truncated"})
 #: Identifiers: in the footer, for whoever needs to look the case up, not among the facts.
 _FOOTER_IDS: Final = ("alert_id", "feedback_id", "customer_id", "correction_id", "endpoint_id")
 #: A boolean that is news when false (a customer's "no"); other false flags say nothing.
