@@ -2,15 +2,21 @@
 reading only, a copy sent to them for the department they are in now. Recipient rows are kept
 for the record; before, having been sent an alert was read and act access for good (a lead moved
 to another store kept acknowledging the old store's alerts, a department's member resolved a
-store's case and kept reading after leaving the department)."""
+store's case and kept reading after leaving the department). A read is audited with the
+customer whose story it shows."""
 
 from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
 
 import pytest
 from sqlalchemy import update
 
-from tests.notify.conftest import raise_alert
-from voc_notify import views
+from tests.conftest import DatabaseFactory
+from tests.notify.conftest import ADMIN, Notify, known, make_notify, raise_alert
+from tests.notify.test_login import PASSWORD, bearer
+from voc_notify import auth, views
 from voc_notify.facts import Feedback
 from voc_notify.models import AlertRecipient, Staff
 from voc_platform.db import Database
@@ -99,3 +105,29 @@ async def test_a_departments_copy_is_read_only_and_ends_with_the_membership(
     async with notify_db.transaction() as s:
         await s.execute(update(Staff).where(Staff.id == "officer").values(active=False))
     assert await visible(notify_db, alerts_sent["food"], OFFICER) == "404"
+
+
+@pytest.fixture
+async def notify(databases: DatabaseFactory) -> AsyncIterator[Notify]:
+    service = await make_notify(databases, auth.hash_password(PASSWORD))
+    try:
+        yield service
+    finally:
+        await service.database.dispose()
+
+
+async def test_reading_an_alert_is_audited_with_its_customer(notify: Notify) -> None:
+    """A read of an alert is a read of its customer's story: the entry names them, so who read a
+    customer's data can be listed for them (it named nobody: `customer_id` null on every read)."""
+    created = await raise_alert(
+        notify.database, Feedback(id="f-read", category="wait_time", text="waited"), now=time.time(),
+        customer=known("c-read"),
+    )  # fmt: skip
+    assert created is not None
+    headers = bearer(notify, "shift_lead", stores=("s1",))
+    async with notify.client() as client:
+        assert (await client.get(f"/v1/alerts/{created.alert.id}", headers=headers)).status_code == 200
+        audit = await client.get("/v1/audit", params={"action": "alert.read"}, headers=ADMIN)
+    (entry,) = audit.json()["entries"]
+    assert entry["target"] == f"alert:{created.alert.id}"
+    assert entry["detail"] == {"customer_id": "c-read", "store_id": "s1"}

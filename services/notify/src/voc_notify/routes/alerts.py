@@ -157,7 +157,11 @@ async def get_alert(
         actor=Caller(principal).actor,
         action="alert.read",
         target=f"alert:{detail['id']}",
-        detail={"customer_id": detail.get("customer_id"), "store_id": detail.get("store_id")},
+        # Whose story was read: the customer the alert was made for (a DPO's access log by them).
+        detail={
+            "customer_id": (detail.get("customer") or {}).get("customer_id"),
+            "store_id": detail.get("store_id"),
+        },
     )
     return detail
 
