@@ -107,6 +107,27 @@ def test_text_is_nfc_normalised_and_control_characters_stripped(
     ]
 
 
+def test_card_and_resident_numbers_are_never_kept(
+    feedback_service: FeedbackService, key: dict[str, Any]
+) -> None:
+    """A customer pastes their card or resident registration number into the complaint: what is
+    stored, published (`voc.feedback.received`, on the bus for 7 days) and shown has the card's
+    last four digits and nothing of the resident number; the phone number to call back stays."""
+    text = "결제 카드 4111-1111-1111-1111, 주민번호 900101-2345678, 연락처 010-2222-3333"
+    response = feedback_service.post(key, {"store_id": STORE, "channel": "kiosk", "text": text})
+    assert response.status_code == 202, response.text
+    feedback_id = response.json()["id"]
+    said = "결제 카드 ***1111, 주민번호 ******-*******, 연락처 010-2222-3333"
+    assert feedback_service.get(feedback_id)["text"] == said
+    stored = feedback_service.scalar("SELECT text FROM feedback WHERE id = :i", i=feedback_id)
+    published = feedback_service.scalar(
+        "SELECT payload FROM outbox WHERE subject = 'voc.feedback.received' AND event_id LIKE :i",
+        i=f"%{feedback_id}%",
+    )
+    assert stored == said
+    assert published is not None and b"4111" not in bytes(published) and b"2345678" not in bytes(published)
+
+
 def test_idempotency_key_replays_and_conflicts(
     feedback_service: FeedbackService, key: dict[str, Any]
 ) -> None:

@@ -257,8 +257,17 @@ def test_a_rating_without_words_is_asked_in_the_store_s_language(
     assert 'lang="en"' in httpx.get(f"{feedback_service.url}/f/{token}?lang=en").text
     # Unhappy, in a few English words: the reopening item is asked as this case was (the store's
     # language again), not in its comment's.
-    answer = httpx.post(f"{feedback_service.url}/f/{token}", json={"csat": 1, "comment": "still bad"})
+    answer = httpx.post(
+        f"{feedback_service.url}/f/{token}",
+        json={"csat": 1, "comment": "still bad, charged 4111 1111 1111 1111"},
+    )
     reopened_id = answer.json()["reopened_feedback_id"]
+    # The card number in the comment is not kept, on the survey nor on the case it reopened.
+    comment = "SELECT comment FROM follow_ups WHERE feedback_id = :f"
+    assert feedback_service.scalar(comment, f=feedback_id) == "still bad, charged ***1111"
+    assert feedback_service.scalar("SELECT text FROM feedback WHERE id = :f", f=reopened_id).endswith(
+        "***1111"
+    )
     alert_lifecycle(feedback_service, reopened_id, ack_after=20, resolve_after=200)
     assert (
         feedback_service.scalar("SELECT language FROM follow_ups WHERE feedback_id = :f", f=reopened_id) == ""

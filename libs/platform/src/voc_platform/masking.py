@@ -58,6 +58,57 @@ def mask_text(text: str, limit: int = 120) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+_THIRTEEN_DIGITS = re.compile(rf"{_DIGIT}(?:.*?{_DIGIT}){{12}}", re.DOTALL)
+_CARD_DIGITS = range(13, 20)
+_CARD_LENGTHS = (16, 15, 19, 14, 13)  # the usual first: Visa and Mastercard 16, Amex 15
+
+
+def _luhn(digits: str) -> bool:
+    total = 0
+    for i, ch in enumerate(reversed(digits)):
+        d = int(ch)
+        total += d if i % 2 == 0 else (d * 2 - 9 if d > 4 else d * 2)
+    return total % 10 == 0
+
+
+def _resident_number(digits: str) -> bool:
+    """YYMMDD, then the holder's digit (1-8) and six more: a real month and day."""
+    return (
+        bool(_RESIDENT_NUMBER.fullmatch(digits))
+        and 1 <= int(digits[2:4]) <= 12
+        and 1 <= int(digits[4:6]) <= 31
+    )
+
+
+def _redact_number(match: re.Match[str]) -> str:
+    raw = match.group(0)
+    try:
+        digits = "".join(str(int(ch)) for ch in raw if ch.isdigit())
+    except ValueError:  # a super- or subscript digit: not how a card or resident number is typed
+        return raw
+    international = raw.lstrip("(\uff08").startswith(("+", "\uff0b"))
+    if not international and _resident_number(digits):
+        return "******-*******"
+    if len(digits) in _CARD_DIGITS and _luhn(digits):
+        return "***" + digits[-4:]
+    # Run into a number next to it ("4111 1111 1111 1111 12/27"): a card at either end.
+    for size in _CARD_LENGTHS if len(digits) > _CARD_DIGITS.stop - 1 else ():
+        if _luhn(digits[:size]) or _luhn(digits[-size:]):
+            return "***" + digits[-4:]
+    return raw
+
+
+def redact_card_and_resident_numbers(text: str) -> str:
+    """A customer's text as it may be kept: payment card numbers (13-19 digits that pass the Luhn
+    check, however separated) cut to their last four digits and Korean resident registration
+    numbers (a real birth date, then the holder's digit) removed whole, as no one handling
+    feedback needs them and a store may not keep them (PCI DSS 3.3, PIPA art. 24-2). Phone
+    numbers, e-mails and account numbers stay: staff use them to call back or refund."""
+    if not _THIRTEEN_DIGITS.search(text):
+        return text
+    return _NUMBER.sub(_redact_number, text)
+
+
 def mask_name(name: str | None) -> str:
     """'김민수' -> '김**', 'Jane Doe' -> 'J*** D**'."""
     if not name:

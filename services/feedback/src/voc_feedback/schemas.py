@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator, 
 
 from voc_feedback.personal import FREE_TEXT_KEYS, MAX_TEXT_CHARS, masked_text, shown_explanation
 from voc_platform.fields import DirectoryId, OptionalDirectoryId, Sentiment
+from voc_platform.masking import redact_card_and_resident_numbers
 from voc_platform.moments import checked_event_time
 from voc_platform.records import copy_fields
 
@@ -40,13 +41,14 @@ def clean_text(value: str) -> str:
 
 
 def clean_long_text(value: str | None, field: str) -> str | None:
-    """A customer's free text (`clean_text`): at most MAX_TEXT_CHARS, None when empty."""
+    """A customer's free text (`clean_text`): at most MAX_TEXT_CHARS as sent, None when empty,
+    and without card or resident registration numbers: never stored, published or shown."""
     if value is None:
         return None
     cleaned = clean_text(value)
     if len(cleaned) > MAX_TEXT_CHARS:
         raise ValueError(f"{field} is longer than {MAX_TEXT_CHARS} characters")
-    return cleaned or None
+    return redact_card_and_resident_numbers(cleaned) or None
 
 
 class Channel(StrEnum):

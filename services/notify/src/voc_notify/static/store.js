@@ -3,7 +3,7 @@
  *
  * IndexedDB "voc-app": `kv` (the session, the install id, the language, the push device id),
  * `alerts` (the offline inbox: each alert's summary and, once opened, its detail as the server
- * serves it, customer context masked) and `queue` (acknowledgements and resolves made offline,
+ * serves it: the customer's text as written, their context masked) and `queue` (acknowledgements and resolves made offline,
  * replayed in order when the connection returns).
  *
  * The session lives here, not in the page's memory: the worker acknowledges from a notification
