@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from tests.feedback.conftest import FeedbackService, problem
+from tests.feedback.test_corrections import token
 
 ITEMS = [
     ("list-a1", "kiosk", "직원이 너무 불친절했어요", 1),
@@ -189,3 +190,31 @@ def test_reading_needs_a_key(feedback_service: FeedbackService) -> None:
     for path in ("/v1/feedback", "/v1/analytics", "/v1/analytics/open-cases", "/v1/feedback/x"):
         problem(httpx.get(f"{feedback_service.url}{path}"), 401)
         problem(httpx.get(f"{feedback_service.url}{path}", headers={"Authorization": "Bearer nope"}), 401)
+
+
+def test_one_customers_items_for_a_subject_access_request(
+    feedback_service: FeedbackService, seeded: dict[str, Any]
+) -> None:
+    """`customer_id` lists one person's items with their texts whole (the rest of a subject
+    access export: profile keeps masked excerpts), within the reader's stores; the read is in the
+    audit log under the customer. A reader without customer records may not single anyone out."""
+    ids = seeded["ids"]
+    for feedback_id in (ids[0], ids[2]):
+        feedback_service.execute("UPDATE feedback SET customer_id = 'c-sar' WHERE id = :i", i=feedback_id)
+    everything = listing(feedback_service, feedback_service.admin, customer_id="c-sar")["items"]
+    assert {i["id"]: i["text"] for i in everything} == {ids[0]: ITEMS[0][2], ids[2]: ITEMS[2][2]}
+    scoped = listing(feedback_service, seeded["scoped"]["headers"], customer_id="c-sar")["items"]
+    assert [i["id"] for i in scoped] == [ids[0]]  # the a1 key: its own store's
+    assert listing(feedback_service, feedback_service.admin, customer_id="nobody")["items"] == []
+    refused = httpx.get(
+        f"{feedback_service.url}/v1/feedback", params={"customer_id": "c-sar"}, headers=token("analyst")
+    )
+    assert problem(refused, 403)["errors"] == [
+        {"field": "query.customer_id", "message": "needs customer records"}
+    ]
+    audit = httpx.get(
+        f"{feedback_service.url}/v1/audit",
+        params={"action": "feedback.list_customer"},
+        headers=feedback_service.admin,
+    ).json()["entries"]
+    assert {e["target"] for e in audit} == {"customer:c-sar", "customer:nobody"}

@@ -35,6 +35,7 @@ class FeedbackFilter:
     status: str | None = None
     since: float | None = None
     until: float | None = None
+    customer_id: str | None = None  # one customer's items (a subject access request)
 
 
 def apply_filter(query: QueryT, where: FeedbackFilter) -> QueryT:
@@ -50,6 +51,7 @@ def apply_filter(query: QueryT, where: FeedbackFilter) -> QueryT:
         (Feedback.category, where.category),
         (Feedback.sentiment, where.sentiment),
         (Feedback.status, where.status),
+        (Feedback.customer_id, where.customer_id),
     ):
         if value:
             query = query.where(column == value)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 import time
+from dataclasses import replace
 from typing import Annotated, NamedTuple
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -23,7 +24,7 @@ from voc_feedback.deps import (
 )
 from voc_feedback.listing import FeedbackFilter
 from voc_feedback.schemas import FeedbackOut, FeedbackPage, FeedbackSummary, FollowUpOut
-from voc_platform.errors import FieldError, Invalid, NotFound
+from voc_platform.errors import FieldError, Forbidden, Invalid, NotFound
 from voc_platform.http import DatabaseDep, FromQuery, SessionDep, ToQuery
 from voc_platform.identity import Permission
 
@@ -36,7 +37,7 @@ class ListQuery(NamedTuple):
     where: FeedbackFilter
     limit: int
     cursor: str | None
-    personal: bool
+    access: Access
 
 
 async def list_query(
@@ -47,13 +48,22 @@ async def list_query(
     until: ToQuery = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     cursor: Annotated[str | None, Query(max_length=100)] = None,
+    customer_id: Annotated[str | None, Query(min_length=1, max_length=36)] = None,
 ) -> ListQuery:
     access = await reader.query_scope(
-        request, Permission.FEEDBACK_READ, allowed=FILTER_PARAMS | {"limit", "cursor"}
+        request, Permission.FEEDBACK_READ, allowed=FILTER_PARAMS | {"limit", "cursor", "customer_id"}
     )
-    return ListQuery(
-        feedback_filter(access, params, since=since, until=until), limit, cursor, access.personal_data
-    )
+    where = feedback_filter(access, params, since=since, until=until)
+    if customer_id is not None:
+        # One person's items, texts whole (a subject access request): a reader who sees no
+        # customer records may not single anyone out.
+        if not access.personal_data:
+            raise Forbidden(
+                "Listing one customer's feedback needs access to customer records.",
+                errors=[FieldError("query.customer_id", "needs customer records")],
+            )
+        where = replace(where, customer_id=customer_id)
+    return ListQuery(where, limit, cursor, access)
 
 
 class ExportQuery(NamedTuple):
@@ -90,12 +100,26 @@ def _day(value: str) -> str:
 
 
 @router.get("/v1/feedback", response_model=FeedbackPage, responses={401: {}, 403: {}, 422: {}, 429: {}})
-async def list_items(query: Annotated[ListQuery, Depends(list_query)], session: SessionDep) -> FeedbackPage:
+async def list_items(
+    query: Annotated[ListQuery, Depends(list_query)], session: SessionDep, audit: AuditDep
+) -> FeedbackPage:
+    if query.where.customer_id is not None:  # a read of one person's data: in their access log
+        audit.read(
+            actor=query.access.actor,
+            action="feedback.list_customer",
+            target=f"customer:{query.where.customer_id}",
+            detail={
+                "scope": list(query.where.scope_store_ids)
+                if query.where.scope_store_ids is not None
+                else "all"
+            },
+        )
     rows, next_cursor = await listing.list_feedback(
         session, where=query.where, limit=query.limit, cursor=query.cursor
     )
+    personal = query.access.personal_data
     return FeedbackPage(
-        items=[FeedbackSummary.of(r, personal=query.personal) for r in rows], next_cursor=next_cursor
+        items=[FeedbackSummary.of(r, personal=personal) for r in rows], next_cursor=next_cursor
     )
 
 
