@@ -232,7 +232,7 @@ def test_the_demo_customers_phones_read_in_any_region() -> None:
     `make run` died seeding: the demo gives them in international form."""
     for region in ("KR", "US", "GB", "JP"):
         read = [normalize_phone(c["phone"], region=region) for c in demo.CUSTOMERS if "phone" in c]
-        assert read == ["+821012345678", "+821022223333", "+821098765432"], region
+        assert read == ["+821012345678", "+821022223333", "+821098765432", "+821044556677"], region
 
 
 def test_the_start_report_says_what_voc_up_ignores_and_knows_the_tools_variables() -> None:

@@ -274,6 +274,36 @@ async def test_bad_contacts_and_repeats_write_nothing(work: Outreach) -> None:
     assert (await work.assign("mgr-gn")).status_code == 201
 
 
+async def test_a_customer_who_opted_out_is_not_assigned_nor_called(work: Outreach) -> None:
+    """Outreach calls a customer: one who opted out of contact (`contact_consent: false`) is not
+    assigned (422 naming `body.customer_id`), and one who opts out after the assignment is not
+    called, texted or mailed any more (422 naming `body.channel`); a conversation when they come
+    into the store may still be recorded."""
+    client, admin = work.profile.client, work.profile.admin
+    created = (await work.assign("mgr-gn")).json()
+    opt_out = await client.post(
+        "/v1/customers", json={"customers": [{"loyalty_id": "L-gn", "contact_consent": False}]}, headers=admin
+    )
+    assert opt_out.status_code == 200 and opt_out.json()[0]["customer_id"] == work.gangnam_customer
+    url = f"/v1/outreach/assignments/{created['id']}/contacts"
+    lead = work.as_("lead-gn")
+    for channel in ("phone", "sms", "email", "kakao"):
+        refused = assert_problem(
+            await client.post(url, json={"channel": channel, "outcome": "reached"}, headers=lead), 422
+        )
+        assert refused["errors"] == [
+            {"field": "body.channel", "message": "the customer opted out of contact; in_store only"}
+        ]
+    assert await work.profile.count(OutreachContact) == 0
+    spoken = await client.post(url, json={"channel": "in_store", "outcome": "resolved"}, headers=lead)
+    assert spoken.status_code == 201, spoken.text
+    refused = assert_problem(await work.assign("mgr-gn"), 422)
+    assert refused["errors"] == [
+        {"field": "body.customer_id", "message": "the customer opted out of contact"}
+    ]
+    assert await work.profile.count(OutreachAssignment) == 1
+
+
 async def test_the_report_compares_revisits_of_reached_and_not_reached(work: Outreach) -> None:
     db, settings, client = work.profile.database, work.profile.settings, work.profile.client
     now = time.time()

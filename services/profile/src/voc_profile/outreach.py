@@ -58,6 +58,9 @@ class NewContact:
     contacted_at: float
 
 
+OPTED_OUT = "the customer opted out of contact"
+
+
 def _active_key(customer_id: str, store_id: str) -> str:
     return f"{customer_id}:{store_id}"
 
@@ -67,7 +70,8 @@ async def check_assignable(
 ) -> Customer:
     """The live customer, when the customer and the assignee can be assigned (the list kind is
     checked first, `lists.check_signal`); `Invalid` naming each field that cannot (an unknown
-    customer and one of no concern to the store are answered alike)."""
+    customer and one of no concern to the store are answered alike; one who opted out of
+    contact is not to be called, so not assigned)."""
     errors = []
     customer = await crm.live_customer(session, customer_id=new.customer_id)
     if (
@@ -76,6 +80,8 @@ async def check_assignable(
         or not await lists.is_of_stores(session, customer_id=customer.id, stores=(new.store_id,))
     ):
         errors.append(FieldError("body.customer_id", f"no customer of store '{new.store_id}' with this id"))
+    elif customer.contact_consent is False:
+        errors.append(FieldError("body.customer_id", OPTED_OUT))
     if assignee is None or not assignee.active:
         errors.append(FieldError("body.assignee_id", f"no active staff member '{assignee_id}'"))
     elif not assignee.works_at(new.store_id):
@@ -171,6 +177,14 @@ async def record_contact(
         raise Invalid(
             "A contact cannot be in the future.", errors=[FieldError("body.contacted_at", "in the future")]
         )
+    if contact.channel != "in_store":
+        # Opted out after the assignment: spoken to when they come in, not called.
+        customer = await crm.live_customer(session, customer_id=row.customer_id)
+        if customer is not None and customer.contact_consent is False:
+            raise Invalid(
+                "The customer opted out of contact: record only a conversation in the store.",
+                errors=[FieldError("body.channel", f"{OPTED_OUT}; in_store only")],
+            )
     if contact.contacted_at < row.assigned_at - 300:
         raise Invalid(
             "A contact cannot be before the assignment.",

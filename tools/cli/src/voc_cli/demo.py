@@ -158,6 +158,16 @@ CUSTOMERS = [
         "preferred_language": "ko",
         "home_store_id": "store-gangnam",
     },
+    {
+        "loyalty_id": "L-1005",
+        "phone": "+82 10-4455-6677",
+        "name": "최서연",
+        "tier": "silver",
+        "lifetime_value": 610_000,
+        "preferred_language": "ko",
+        "home_store_id": "store-busan",
+        "contact_consent": True,
+    },
 ]
 
 
@@ -188,7 +198,8 @@ ASSIGNMENTS: list[tuple[str, str, str, str, list[dict[str, str]]]] = [
     ),
     ("L-1004", "churn_risk", "store-gangnam", "staff-gn-1", []),
     ("L-1002", "score_swing", "store-hongdae", "staff-hd-lead", [{"channel": "sms", "outcome": "callback"}]),
-    ("L-1003", "chronic_complainer", "store-busan", "staff-bs-lead", []),
+    # Not L-1003 at Busan: she opted out of contact, and profile refuses to assign her.
+    ("L-1005", "chronic_complainer", "store-busan", "staff-bs-lead", []),
 ]
 
 
