@@ -34,6 +34,8 @@ from voc_platform.settings import ServiceSettings
 log = logging.getLogger(__name__)
 CHUNK = 100
 PRUNE_EVERY_SECONDS = 3600.0
+#: Entries kept past the retention: the proof an erasure was done (profile's `erase`).
+KEPT_ACTIONS: tuple[str, ...] = ("erase",)
 MAX_EPOCH_SECONDS = 4102444800.0  # 2100-01-01
 
 
@@ -163,10 +165,13 @@ class Audit:
         await every(self.flush_seconds, self.flush, log=log, failed="audit flush failed; retrying")
 
     async def prune(self, *, retention_days: int, now: float | None = None) -> int:
-        """Delete the entries older than `retention_days`; how many went."""
+        """Delete the entries older than `retention_days`, but the record of an erasure (proof
+        that it was done, naming no one but an id that leads nowhere); how many went."""
         cutoff = (time.time() if now is None else now) - retention_days * 86400.0
         async with self.database.transaction() as session:
-            result = await session.execute(delete(self.table).where(self.table.c.at < cutoff))
+            result = await session.execute(
+                delete(self.table).where(self.table.c.at < cutoff, self.table.c.action.not_in(KEPT_ACTIONS))
+            )
         return int(getattr(result, "rowcount", 0) or 0)
 
     async def run_pruning(self, *, retention_days: int, every_seconds: float = PRUNE_EVERY_SECONDS) -> None:
