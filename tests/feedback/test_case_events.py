@@ -8,6 +8,7 @@ exactly the state a fresh session (the consumer's) leaves."""
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -362,5 +363,61 @@ async def test_erasure_finds_an_item_not_yet_linked_by_the_ids_profile_names(
         named, other = [await session.get(Feedback, feedback_id) for feedback_id in ids]
         assert named is not None and other is not None
         assert (named.text, named.customer, named.customer_id) == (None, {}, None)
+        assert named.redacted_at is not None and other.redacted_at is None  # retention passes it by
         assert other.text == "someone else's words" and other.customer
+    await database.dispose()
+
+
+async def test_retention_redacts_what_was_written_on_old_items(databases: DatabaseFactory) -> None:
+    """`VOC_RETENTION_DAYS`: an item that arrived before the cut-off loses its text, the
+    identifiers copied at intake, the notes on its timeline and the survey's comment, as an
+    erased customer's do; a newer item keeps them; each is redacted once."""
+    database = Database(databases.url("case_events_retention"))
+    await migrations.upgrade(database, MIGRATIONS, name="feedback")
+    async with database.transaction() as session:
+        await stores.put_stores(session, stores=[StoreIn(id="s1", name="s1")])
+        _, key = await keys.create_api_key(session, name="retention", store_ids=["s1"])
+    parts = IntakeParts(database, RateLimiter(rate_per_second=1, burst=10), idempotency_ttl=60)
+    api_key = await authenticate_store_key(parts, key)
+    ids = []
+    for text in ("김민수입니다, 국이 식었어요", "still fresh"):
+        body = FeedbackIn.model_validate(
+            {"store_id": "s1", "channel": "kiosk", "text": text, "customer": {"phone": "010-1234-5678"}}
+        )
+        ids.append(
+            (await accept_feedback(parts, api_key=api_key, body=body, idempotency_key=None)).feedback_id
+        )
+    old = ids[0]
+    long_ago = time.time() - 10 * 86400
+    async with database.transaction() as session:
+        await session.execute(update(Feedback).where(Feedback.id == old).values(received_at=long_ago))
+        session.add(
+            TimelineEntry(
+                feedback_id=old, at=BASE, kind="resolved", actor="staff:s", detail={"note": "called 김민수"}
+            )
+        )
+        session.add(
+            FollowUp(
+                id="fu-old", feedback_id=old, language="ko", created_at=BASE, expires_at=BASE, comment="짜요"
+            )
+        )
+    before = time.time() - 86400
+    assert (
+        await dbsync.write(database, case_lifecycle.redact_past_retention, before=before, now=BASE + 2) == 1
+    )
+    assert (
+        await dbsync.write(database, case_lifecycle.redact_past_retention, before=before, now=BASE + 3) == 0
+    )
+    async with database.session() as session:
+        expired, kept = [await session.get(Feedback, feedback_id) for feedback_id in ids]
+        notes = [
+            t.detail
+            for t in await session.scalars(select(TimelineEntry).where(TimelineEntry.feedback_id == old))
+        ]
+        comment = await session.scalar(select(FollowUp.comment).where(FollowUp.feedback_id == old))
+    assert expired is not None and kept is not None
+    assert (expired.text, expired.customer, expired.redacted_at) == (None, {}, BASE + 2)
+    assert expired.csat is None and expired.sentiment and expired.category  # the numbers stay
+    assert {"note": ""} in notes and comment is None
+    assert kept.text == "still fresh" and kept.customer and kept.redacted_at is None
     await database.dispose()

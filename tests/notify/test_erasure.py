@@ -8,14 +8,22 @@ alerts listing them) are found by the feedback ids the erasure event names."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
+import time
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 
 from tests.notify.conftest import plan, raise_alert
 from voc_notify import alerts as alerts_module
 from voc_notify import patterns, views
-from voc_notify.erasure import ERASED_CONTEXT, redact_customer
+from voc_notify.erasure import (
+    ERASED_CONTEXT,
+    EXPIRED_CONTEXT,
+    RETENTION_BATCH,
+    redact_customer,
+    redact_past_retention,
+)
 from voc_notify.facts import (
     CustomerContext,
     Feedback,
@@ -31,6 +39,7 @@ from voc_notify.models import Alert, PatternItem, Staff, Store
 from voc_platform import dbsync
 from voc_platform.db import Database
 from voc_platform.identity import Principal
+from voc_platform.retention import retention_job
 
 NOW = 1_790_000_000.0
 LEAD = Principal("lead", "shift_lead", ("s1",), None)
@@ -238,3 +247,59 @@ async def test_an_event_naming_no_items_finds_the_window_items_by_the_customer(n
     async with notify_db.session() as s:
         alert = await s.get(Alert, unlinked.alert.id)
     assert alert is not None and alert.feedback["text"].startswith("김민수")
+
+
+async def test_retention_redacts_what_was_written_on_old_alerts(notify_db: Database) -> None:
+    """`VOC_RETENTION_DAYS`: an alert made before the cut-off loses the text, the customer's
+    context (`EXPIRED_CONTEXT`) and the script, a pattern alert its items' excerpts; a newer one
+    keeps them. What happened stays; each alert is redacted once; the hourly job drains every
+    batch of a backlog."""
+    old = await raise_alert(
+        notify_db, Feedback(id="f-old", category="wait_time", text="김민수, 30분 기다림"), now=NOW,
+        the_plan=scripted(), customer=customer("c-old"),
+    )  # fmt: skip
+    _, pattern = await _pattern_alert(notify_db)  # made at NOW too
+    new = await raise_alert(
+        notify_db, Feedback(id="f-new", category="wait_time", text="still fresh"), now=NOW + 86400 * 30,
+        customer=customer("c-new"),
+    )  # fmt: skip
+    assert old is not None and new is not None
+    before = NOW + 86400  # the three made at NOW are past it
+    async with notify_db.transaction() as s:
+        assert await redact_past_retention(s, before=before, now=NOW + 86400 * 31) == 3
+    async with notify_db.session() as s:
+        expired = await s.get(Alert, old.alert.id)
+        kept = await s.get(Alert, new.alert.id)
+        listed = await s.get(Alert, pattern.id)
+    assert expired is not None and kept is not None and listed is not None
+    assert expired.context == EXPIRED_CONTEXT and expired.customer_id is None
+    assert expired.feedback["text"] == "" and expired.plan["script"] == "" and "김민수" not in expired.body
+    assert expired.status == "open" and expired.plan["steps"]  # what happened stays
+    assert {i["excerpt"] for i in listed.items or []} == {""} and "waited" not in listed.body
+    assert kept.feedback["text"] == "still fresh" and kept.context["known"] and kept.redacted_at is None
+    async with notify_db.transaction() as s:
+        assert await redact_past_retention(s, before=before, now=NOW + 86400 * 31) == 0
+
+    # A backlog longer than a batch: the job's pass takes every batch, then waits for the next hour.
+    for i in range(RETENTION_BATCH + 5):
+        await raise_alert(
+            notify_db, Feedback(id=f"f-bulk-{i}", category="cleanliness", text="dirty"), now=NOW
+        )
+
+    async def redact(cut: float) -> int:
+        async with notify_db.transaction() as s:
+            return await redact_past_retention(s, before=cut, now=time.time())
+
+    job = asyncio.create_task(retention_job(days=1, redact=redact, what="alerts", every_seconds=0.05)())
+    try:
+        async with asyncio.timeout(30):
+            while True:
+                await asyncio.sleep(0.05)
+                async with notify_db.session() as s:
+                    left = await s.scalar(
+                        select(func.count()).select_from(Alert).where(Alert.redacted_at.is_(None))
+                    )
+                if left == 0:  # every alert here is older than a day of the real clock
+                    break
+    finally:
+        job.cancel()

@@ -259,3 +259,14 @@ def test_the_audit_retention_is_a_setting_every_service_reads(monkeypatch: pytes
     monkeypatch.setenv("VOC_AUDIT_RETENTION_DAYS", "0")
     with pytest.raises(ValueError, match="audit_retention_days"):
         ServiceSettings(VOC_ENV="test")
+
+
+def test_the_retention_of_what_was_written_is_a_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    """VOC_RETENTION_DAYS: three years unless set; 0 keeps what was written until an erasure; a
+    negative one refuses to start."""
+    assert ServiceSettings(VOC_ENV="test").retention_days == 1095
+    monkeypatch.setenv("VOC_RETENTION_DAYS", "0")
+    assert ServiceSettings(VOC_ENV="test").retention_days == 0
+    monkeypatch.setenv("VOC_RETENTION_DAYS", "-1")
+    with pytest.raises(ValueError, match="retention_days"):
+        ServiceSettings(VOC_ENV="test")

@@ -262,6 +262,10 @@ class ServiceSettings(BaseSettings):
     revocation_poll_seconds: float = Field(5.0, gt=0, le=30)
     # Audit entries older than this are deleted (hourly, voc_platform.audit.Audit.run_pruning).
     audit_retention_days: int = Field(365, ge=1, le=36500)
+    # What customers and staff wrote is removed this long after it arrived (hourly,
+    # voc_platform.retention): feedback items (feedback) and alerts (notify) keep their numbers
+    # and steps. 0: kept until the customer is erased.
+    retention_days: int = Field(1095, ge=0, le=36500)
     # Browser origins (comma-separated, e.g. the dashboard's `http://127.0.0.1:8010`) whose pages
     # may call this service's REST API with a staff token (CORS, voc_platform.http.install_cors):
     # the manager console served by feedback calls notify and actions directly. Empty: same

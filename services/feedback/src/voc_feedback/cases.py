@@ -237,22 +237,50 @@ def redact_customer(reader: Reader, *, customer_id: str, feedback_ids: Sequence[
     for feedback_id in dict.fromkeys(feedback_ids):  # erasure is rare: one primary-key read each
         if feedback_id not in linked and (item := reader.first(_ITEM, {"feedback_id": feedback_id})):
             items.append(item)
+    now = time.time()
     for item in items:
-        reader.execute(
-            _FEEDBACK_SET,
-            {
-                "customer": {},
-                "text": None,
-                "explanation": shown_explanation(list(item.explanation or []), ""),
-                "where_id": item.id,
-            },
-        )
-        for entry in reader.all(_TIMELINE_OF, {"feedback_id": item.id}):
-            detail = dict(entry.detail or {})
-            if FREE_TEXT_KEYS & detail.keys():
-                detail.update({key: "" for key in FREE_TEXT_KEYS & detail.keys()})
-                reader.execute(_TIMELINE_SET, {"detail": detail, "where_id": entry.id})
-        reader.execute(_FOLLOW_UP_COMMENT, {"comment": None, "where_feedback_id": item.id})
+        _redact_item(reader, item, now=now)
+    return len(items)
+
+
+def _redact_item(reader: Reader, item: Any, *, now: float) -> None:
+    """What the customer and staff wrote or typed on one item goes (`redact_customer`); the
+    numbers and steps stay."""
+    reader.execute(
+        _FEEDBACK_SET,
+        {
+            "customer": {},
+            "text": None,
+            "explanation": shown_explanation(list(item.explanation or []), ""),
+            "redacted_at": now,
+            "where_id": item.id,
+        },
+    )
+    for entry in reader.all(_TIMELINE_OF, {"feedback_id": item.id}):
+        detail = dict(entry.detail or {})
+        if FREE_TEXT_KEYS & detail.keys():
+            detail.update({key: "" for key in FREE_TEXT_KEYS & detail.keys()})
+            reader.execute(_TIMELINE_SET, {"detail": detail, "where_id": entry.id})
+    reader.execute(_FOLLOW_UP_COMMENT, {"comment": None, "where_feedback_id": item.id})
+
+
+#: Items a retention pass redacts per transaction (a hop holds SQLite's one writer).
+RETENTION_BATCH = 200
+_PAST_RETENTION = Prepared(
+    select(Feedback.id, Feedback.explanation)
+    .where(Feedback.redacted_at.is_(None), Feedback.received_at < bindparam("before"))
+    .order_by(Feedback.received_at)
+    .limit(RETENTION_BATCH)
+)
+
+
+def redact_past_retention(reader: Reader, *, before: float, now: float) -> int:
+    """Retention (`VOC_RETENTION_DAYS`): items that arrived before `before` lose what was written
+    on them, as an erased customer's do, the oldest first, at most `RETENTION_BATCH` a call;
+    returns how many (fewer: none is left)."""
+    items = reader.all(_PAST_RETENTION, {"before": before})
+    for item in items:
+        _redact_item(reader, item, now=now)
     return len(items)
 
 

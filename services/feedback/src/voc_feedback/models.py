@@ -100,6 +100,12 @@ class Feedback(Base):
     priority: Mapped[str | None] = mapped_column(String(16), nullable=True, default=None)
     # A follow-up answered unhappy opens a new item linked to the case it reopens.
     reopens_id: Mapped[str | None] = mapped_column(String(36), nullable=True, index=True)
+    # When what the customer and staff wrote was removed (erasure, or `VOC_RETENTION_DAYS` after
+    # it arrived): the numbers and steps stay. None: kept.
+    redacted_at: Mapped[float | None] = mapped_column(Float, nullable=True, default=None)
+
+    # The retention pass reads the oldest items not yet redacted, by this index alone.
+    __table_args__ = (Index("ix_feedback_retention", "redacted_at", "received_at"),)
 
     @property
     def uncertain(self) -> bool:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +28,7 @@ from voc_platform import dbsync, taxonomy
 from voc_platform.db import Database
 from voc_platform.loop_lag import LoopLag, YieldGate
 from voc_platform.periodic import every
+from voc_platform.retention import retention_job
 from voc_platform.runtime import ServiceParts, ServiceRuntime, run_service
 from voc_platform.settings import load_settings
 
@@ -183,6 +184,9 @@ def build(runtime: ServiceRuntime) -> ServiceParts:
             watchdog.run,
             pattern_pruner(runtime.database, settings.pattern_watch()),
             pattern_rules_checker(settings.pattern_watch()),
+            retention_job(
+                days=settings.retention_days, redact=alerts_past_retention(runtime.database), what="alerts"
+            ),
         ],
         on_stop=[close],
         metric_sources=[
@@ -193,6 +197,14 @@ def build(runtime: ServiceRuntime) -> ServiceParts:
         ],
         follow_taxonomy=True,
     )
+
+
+def alerts_past_retention(database: Database) -> Callable[[float], Awaitable[int]]:
+    async def redact(before: float) -> int:
+        async with database.transaction() as session:
+            return await erasure.redact_past_retention(session, before=before, now=time.time())
+
+    return redact
 
 
 def main() -> None:

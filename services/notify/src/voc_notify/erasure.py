@@ -78,8 +78,9 @@ async def redact_customer(
     stores = {
         s.id: s for s in await session.scalars(select(Store).where(Store.id.in_({a.store_id for a in own})))
     }
+    now = time.time()
     for alert in own:
-        _redact_alert(alert, stores.get(alert.store_id))
+        _redact_alert(alert, stores.get(alert.store_id), context=ERASED_CONTEXT, now=now)
     patterns = await _redact_patterns(session, customer_id=customer_id, feedback_ids=feedback_ids, own=own)
     if not customer_id:
         return len(own) + patterns
@@ -153,28 +154,65 @@ async def _redact_patterns(
     )
     listing = await session.scalars(select(Alert).where(Alert.id.in_([c.id for c in candidates])))
     stores = {s.id: s for s in await session.scalars(select(Store).where(Store.id.in_(since)))}
-    changed = 0
-    for alert in listing:
-        listed = alert.items or []
-        if not any(item.get("feedback_id") in ids and item.get("excerpt") for item in listed):
-            continue
-        alert.items = [{**item, "excerpt": ""} if item.get("feedback_id") in ids else item for item in listed]
-        store = stores.get(alert.store_id)
-        pattern = (alert.context or {}).get("pattern") or {}
-        alert.title, alert.body = pattern_text(
-            store_name=store.name if store is not None else alert.store_id,
-            category=alert.category,
-            priority=alert.priority,
-            customers=int(pattern.get("customers") or 0),
-            window_minutes=int(pattern.get("window_minutes") or 60),
-            items=alert.items,
-            language=store.language if store is not None else "ko",
+    return sum(_blank_pattern_items(alert, stores.get(alert.store_id), ids=ids) for alert in listing)
+
+
+#: What a retention pass leaves of the customer an alert was made for (`VOC_RETENTION_DAYS`).
+EXPIRED_CONTEXT: dict[str, Any] = {"known": False, "expired": True}
+#: Alerts a retention pass redacts per transaction (a hop holds SQLite's one writer).
+RETENTION_BATCH = 200
+
+
+async def redact_past_retention(session: AsyncSession, *, before: float, now: float) -> int:
+    """Retention: alerts made before `before` lose what customers and staff wrote, as an erased
+    customer's do (their context becomes `EXPIRED_CONTEXT`), and a pattern alert its items'
+    excerpts; the oldest first, at most `RETENTION_BATCH` a call; returns how many (fewer: none
+    is left)."""
+    alerts = list(
+        await session.scalars(
+            select(Alert)
+            .where(Alert.redacted_at.is_(None), Alert.created_at < before)
+            .order_by(Alert.created_at)
+            .limit(RETENTION_BATCH)
         )
-        changed += 1
-    return changed
+    )
+    stores = {
+        s.id: s
+        for s in await session.scalars(select(Store).where(Store.id.in_({a.store_id for a in alerts})))
+    }
+    for alert in alerts:
+        store = stores.get(alert.store_id)
+        if alert.kind == "pattern":
+            _blank_pattern_items(alert, store, ids=None)
+            alert.redacted_at = now
+        else:
+            _redact_alert(alert, store, context=EXPIRED_CONTEXT, now=now)
+    return len(alerts)
 
 
-def _redact_alert(alert: Alert, store: Store | None) -> None:
+def _blank_pattern_items(alert: Alert, store: Store | None, *, ids: set[str] | None) -> bool:
+    """A pattern alert's listed items lose their excerpts (those of `ids`, or all), and its body,
+    which quotes the newest, is composed again; whether anything changed."""
+    listed = alert.items or []
+    if not any((ids is None or item.get("feedback_id") in ids) and item.get("excerpt") for item in listed):
+        return False
+    alert.items = [
+        {**item, "excerpt": ""} if ids is None or item.get("feedback_id") in ids else item for item in listed
+    ]
+    pattern = (alert.context or {}).get("pattern") or {}
+    alert.title, alert.body = pattern_text(
+        store_name=store.name if store is not None else alert.store_id,
+        category=alert.category,
+        priority=alert.priority,
+        customers=int(pattern.get("customers") or 0),
+        window_minutes=int(pattern.get("window_minutes") or 60),
+        items=alert.items,
+        language=store.language if store is not None else "ko",
+    )
+    return True
+
+
+def _redact_alert(alert: Alert, store: Store | None, *, context: dict[str, Any], now: float) -> None:
     feedback = dict(alert.feedback or {})
     if feedback:
         feedback["text"] = ""
@@ -190,7 +228,8 @@ def _redact_alert(alert: Alert, store: Store | None) -> None:
             language=store.language if store is not None else "ko",
             reopened=bool(feedback.get("reopens_id")),
         )
-    alert.context = dict(ERASED_CONTEXT)
+    alert.context = dict(context)
+    alert.redacted_at = now
     alert.related_feedback = [
         {key: value for key, value in {**item, "text": ""}.items() if key != "lock_text"}
         for item in alert.related_feedback or []

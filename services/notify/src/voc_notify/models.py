@@ -253,9 +253,14 @@ class Alert(Base):
     # When its pushes last went out: a pattern alert re-pushes at most every
     # VOC_NOTIFY_PATTERN_REPUSH_SECONDS however many items fold in.
     pushed_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    # When what the customer and staff wrote was removed (erasure, or `VOC_RETENTION_DAYS` after
+    # it was made); what happened stays. None: kept.
+    redacted_at: Mapped[float | None] = mapped_column(Float, nullable=True)
 
     __table_args__ = (
         Index("ix_alerts_dedupe", "customer_id", "store_id", "category", "created_at"),
+        # The retention pass reads the oldest alerts not yet redacted, by this index alone.
+        Index("ix_alerts_retention", "redacted_at", "created_at"),
         Index("ix_alerts_kind_store", "store_id", "kind", "category", "status"),
         UniqueConstraint("dedupe_key", name="uq_alerts_dedupe_key"),
     )

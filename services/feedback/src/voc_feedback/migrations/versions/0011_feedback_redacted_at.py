@@ -1,0 +1,49 @@
+"""feedback.redacted_at: when what the customer and staff wrote was removed (erasure, or the
+retention of VOC_RETENTION_DAYS), and the index the retention pass reads the oldest items kept
+by. The column is nullable (ALTER TABLE ADD COLUMN, no rewrite); rows before it count as kept,
+and one an erasure redacted before is redacted again by the retention, to the same result.
+
+On PostgreSQL the index is built `CONCURRENTLY`, outside a transaction: a plain CREATE INDEX
+holds off every write to the table while it builds (every feedback item ever received; the intake writes to it many times a second). A build that failed half way
+leaves an invalid index, dropped before building again.
+
+Revision ID: 0011
+Revises: 0010
+"""
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = '0011'
+down_revision = '0010'
+branch_labels = None
+depends_on = None
+
+TABLE = 'feedback'
+INDEX = 'ix_feedback_retention'
+COLUMNS = ['redacted_at', 'received_at']
+
+
+def upgrade() -> None:
+    op.add_column(TABLE, sa.Column('redacted_at', sa.Float(), nullable=True))
+    if op.get_bind().dialect.name != 'postgresql':
+        op.create_index(INDEX, TABLE, COLUMNS)
+        return
+    with op.get_context().autocommit_block():
+        invalid = op.get_bind().execute(
+            sa.text(
+                "SELECT 1 FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+                "WHERE c.relname = :name AND NOT i.indisvalid"
+            ),
+            {"name": INDEX},
+        ).first()
+        if invalid is not None:
+            op.drop_index(INDEX, table_name=TABLE, postgresql_concurrently=True, if_exists=True)
+        op.create_index(INDEX, TABLE, COLUMNS, postgresql_concurrently=True, if_not_exists=True)
+
+
+def downgrade() -> None:
+    op.drop_index(INDEX, table_name=TABLE)
+    with op.batch_alter_table(TABLE, schema=None) as batch_op:
+        batch_op.drop_column('redacted_at')
