@@ -12,7 +12,7 @@ import asyncio
 import dataclasses
 import time
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, update
 
 from tests.notify.conftest import plan, raise_alert
 from voc_notify import alerts as alerts_module
@@ -264,6 +264,8 @@ async def test_retention_redacts_what_was_written_on_old_alerts(notify_db: Datab
         customer=customer("c-new"),
     )  # fmt: skip
     assert old is not None and new is not None
+    async with notify_db.transaction() as s:  # what staff wrote on resolving the pattern alert
+        await s.execute(update(Alert).where(Alert.id == pattern.id).values(note="김민수 고객 통화함"))
     before = NOW + 86400  # the three made at NOW are past it
     async with notify_db.transaction() as s:
         assert await redact_past_retention(s, before=before, now=NOW + 86400 * 31) == 3
@@ -276,6 +278,7 @@ async def test_retention_redacts_what_was_written_on_old_alerts(notify_db: Datab
     assert expired.feedback["text"] == "" and expired.plan["script"] == "" and "김민수" not in expired.body
     assert expired.status == "open" and expired.plan["steps"]  # what happened stays
     assert {i["excerpt"] for i in listed.items or []} == {""} and "waited" not in listed.body
+    assert listed.note == ""
     assert kept.feedback["text"] == "still fresh" and kept.context["known"] and kept.redacted_at is None
     async with notify_db.transaction() as s:
         assert await redact_past_retention(s, before=before, now=NOW + 86400 * 31) == 0

@@ -182,8 +182,9 @@ async def redact_past_retention(session: AsyncSession, *, before: float, now: fl
     }
     for alert in alerts:
         store = stores.get(alert.store_id)
-        if alert.kind == "pattern":
+        if alert.kind == "pattern":  # no one customer's: its items' excerpts, and what staff wrote
             _blank_pattern_items(alert, store, ids=None)
+            alert.note = "" if alert.note else alert.note
             alert.redacted_at = now
         else:
             _redact_alert(alert, store, context=EXPIRED_CONTEXT, now=now)
