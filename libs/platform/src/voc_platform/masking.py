@@ -58,9 +58,17 @@ def mask_text(text: str, limit: int = 120) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-_THIRTEEN_DIGITS = re.compile(rf"{_DIGIT}(?:.*?{_DIGIT}){{12}}", re.DOTALL)
-_CARD_DIGITS = range(13, 20)
-_CARD_LENGTHS = (16, 15, 19, 14, 13)  # the usual first: Visa and Mastercard 16, Amex 15
+# Thirteen digits with at most three separators between each two: the least a card or resident
+# number is. Bounded, so a text without one costs one linear scan (`.*?` between the digits
+# backtracked through every way of choosing 12 of a text's digits).
+_THIRTEEN_DIGITS = re.compile(rf"{_DIGIT}(?:{_SEPARATOR}{{0,3}}{_DIGIT}){{12}}")
+_DIGIT_GROUP = re.compile(r"\d+")
+# How card numbers are written: one unbroken run of 13-19 digits, or these groups (Visa,
+# Mastercard, the Korean domestic cards 4-4-4-4; 19 digits 4-4-4-4-3; Amex 4-6-5; Diners 4-6-4).
+_CARD_GROUPS = frozenset({(4, 4, 4, 4), (4, 4, 4, 4, 3), (4, 6, 5), (4, 6, 4)})
+_CARD_FIRST_DIGITS = frozenset("2345689")  # the networks' ranges; 9: Korean domestic (BC) cards
+_RESIDENT_GROUPS = frozenset({(6, 7), (13,)})
+_LONGEST_SPAN = 5  # groups
 
 
 def _luhn(digits: str) -> bool:
@@ -73,37 +81,75 @@ def _luhn(digits: str) -> bool:
 
 def _resident_number(digits: str) -> bool:
     """YYMMDD, then the holder's digit (1-8) and six more: a real month and day."""
-    return (
-        bool(_RESIDENT_NUMBER.fullmatch(digits))
-        and 1 <= int(digits[2:4]) <= 12
-        and 1 <= int(digits[4:6]) <= 31
-    )
+    if not _RESIDENT_NUMBER.fullmatch(digits):
+        return False
+    return 1 <= int(digits[2:4]) <= 12 and 1 <= int(digits[4:6]) <= 31
+
+
+def _sensitive(shape: tuple[int, ...], digits: str, *, international: bool) -> str | None:
+    """What a span of digit groups is cut to when it is a card or resident number, else None."""
+    if shape in _RESIDENT_GROUPS and not international and _resident_number(digits):
+        return "******-*******"
+    card_shape = shape in _CARD_GROUPS or (len(shape) == 1 and 13 <= shape[0] <= 19)
+    if card_shape and digits[0] in _CARD_FIRST_DIGITS and _luhn(digits):
+        return "***" + digits[-4:]
+    return None
+
+
+_Group = tuple[int, int, str]  # start, end in the match, its digits (ASCII)
+
+
+def _sensitive_span(groups: list[_Group], i: int, *, international: bool) -> tuple[int, str] | None:
+    """(groups taken, what they are cut to) for the longest card or resident number starting at
+    group `i`; None when none does. Only spans of 13-19 digits are looked at."""
+    longest = min(_LONGEST_SPAN, len(groups) - i)
+    total = sum(len(g[2]) for g in groups[i : i + longest])
+    for size in range(longest, 0, -1):
+        if size < longest:
+            total -= len(groups[i + size][2])
+        if total < 13:
+            return None  # shorter spans hold fewer digits still
+        if total > 19:
+            continue
+        span = groups[i : i + size]
+        cut = _sensitive(
+            tuple(len(g[2]) for g in span), "".join(g[2] for g in span), international=international
+        )
+        if cut is not None:
+            return size, cut
+    return None
 
 
 def _redact_number(match: re.Match[str]) -> str:
+    """A run of digit groups with the card and resident numbers in it cut out, the rest as
+    written: a phone number beside a card stays."""
     raw = match.group(0)
-    try:
-        digits = "".join(str(int(ch)) for ch in raw if ch.isdigit())
-    except ValueError:  # a super- or subscript digit: not how a card or resident number is typed
-        return raw
+    groups = [
+        (g.start(), g.end(), "".join(str(int(ch)) for ch in g.group())) for g in _DIGIT_GROUP.finditer(raw)
+    ]
+    # A number written with a country code is a phone number, never a resident number.
     international = raw.lstrip("(\uff08").startswith(("+", "\uff0b"))
-    if not international and _resident_number(digits):
-        return "******-*******"
-    if len(digits) in _CARD_DIGITS and _luhn(digits):
-        return "***" + digits[-4:]
-    # Run into a number next to it ("4111 1111 1111 1111 12/27"): a card at either end.
-    for size in _CARD_LENGTHS if len(digits) > _CARD_DIGITS.stop - 1 else ():
-        if _luhn(digits[:size]) or _luhn(digits[-size:]):
-            return "***" + digits[-4:]
-    return raw
+    out: list[str] = []
+    cursor = i = 0
+    while i < len(groups):
+        found = _sensitive_span(groups, i, international=international)
+        if found is None:
+            i += 1
+            continue
+        size, cut = found
+        out += [raw[cursor : groups[i][0]], cut]
+        cursor, i = groups[i + size - 1][1], i + size
+    return "".join(out) + raw[cursor:] if out else raw
 
 
 def redact_card_and_resident_numbers(text: str) -> str:
-    """A customer's text as it may be kept: payment card numbers (13-19 digits that pass the Luhn
-    check, however separated) cut to their last four digits and Korean resident registration
-    numbers (a real birth date, then the holder's digit) removed whole, as no one handling
-    feedback needs them and a store may not keep them (PCI DSS 3.3, PIPA art. 24-2). Phone
-    numbers, e-mails and account numbers stay: staff use them to call back or refund."""
+    """A customer's text as it may be kept: payment card numbers (written as cards are, 13-19
+    digits that pass the Luhn check) cut to their last four digits and Korean resident
+    registration numbers (6-7 digits, a real birth date, then the holder's digit) removed whole,
+    as no one handling feedback needs them and a store may not keep them (PCI DSS 3.3, PIPA art.
+    24-2). Phone numbers, e-mails and account numbers stay: staff use them to call back or
+    refund. An unbroken run of 13-19 digits that passes the Luhn check is taken for a card (one
+    order number in ten would be)."""
     if not _THIRTEEN_DIGITS.search(text):
         return text
     return _NUMBER.sub(_redact_number, text)
