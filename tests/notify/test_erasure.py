@@ -283,17 +283,24 @@ async def test_retention_redacts_what_was_written_on_old_alerts(notify_db: Datab
     async with notify_db.transaction() as s:
         assert await redact_past_retention(s, before=before, now=NOW + 86400 * 31) == 0
 
-    # A backlog longer than a batch: the job's pass takes every batch, then waits for the next hour.
+    # A backlog longer than a batch: the job's pass takes every batch, then waits for the next hour;
+    # a row whose JSON cannot be read is redacted whole, not left to stop every later pass.
     for i in range(RETENTION_BATCH + 5):
         await raise_alert(
             notify_db, Feedback(id=f"f-bulk-{i}", category="cleanliness", text="dirty"), now=NOW
+        )
+    async with notify_db.transaction() as s:
+        await s.execute(
+            update(Alert).where(Alert.feedback_id == "f-bulk-0").values(plan=["not", "a", "plan"])
         )
 
     async def redact(cut: float) -> int:
         async with notify_db.transaction() as s:
             return await redact_past_retention(s, before=cut, now=time.time())
 
-    job = asyncio.create_task(retention_job(days=1, redact=redact, what="alerts", every_seconds=0.05)())
+    job = asyncio.create_task(
+        retention_job(days=1, redact=redact, what="alerts", every_seconds=0.05, pause_seconds=0.01)()
+    )
     try:
         async with asyncio.timeout(30):
             while True:
@@ -306,3 +313,6 @@ async def test_retention_redacts_what_was_written_on_old_alerts(notify_db: Datab
                     break
     finally:
         job.cancel()
+    async with notify_db.session() as s:
+        broken = (await s.scalars(select(Alert).where(Alert.feedback_id == "f-bulk-0"))).one()
+    assert (broken.feedback, broken.context, broken.body) == ({}, EXPIRED_CONTEXT, "")

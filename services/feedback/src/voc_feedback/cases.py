@@ -5,6 +5,7 @@ erasure. `_case_event` is the one writer of a step, as prepared statements."""
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -24,6 +25,8 @@ from voc_platform.dbsync import Prepared, Reader
 from voc_platform.ids import uuid7
 from voc_platform.outbox import add_event
 from voc_platform.taxonomy import FYI_PRIORITY, PRIORITIES
+
+log = logging.getLogger(__name__)
 
 # Forward-only case lifecycle; events may arrive out of order, the status never goes back
 # except through an explicit reopen. "reopened" ranks with "alerted": the linked new item's
@@ -280,7 +283,16 @@ def redact_past_retention(reader: Reader, *, before: float, now: float) -> int:
     returns how many (fewer: none is left)."""
     items = reader.all(_PAST_RETENTION, {"before": before})
     for item in items:
-        _redact_item(reader, item, now=now)
+        try:
+            _redact_item(reader, item, now=now)
+        except (TypeError, ValueError, AttributeError):  # a row whose JSON our code cannot read
+            log.exception(
+                "retention: feedback %s redacted whole (its stored JSON could not be read)", item.id
+            )
+            reader.execute(
+                _FEEDBACK_SET,
+                {"customer": {}, "text": None, "explanation": [], "redacted_at": now, "where_id": item.id},
+            )
     return len(items)
 
 

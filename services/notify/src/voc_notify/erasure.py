@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from nats.aio.msg import Msg
-from sqlalchemy import String, and_, cast, func, or_, select, update
+from sqlalchemy import ColumnElement, String, and_, cast, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
@@ -106,16 +106,19 @@ async def _redact_patterns(
 ) -> int:
     """The customer's items in the pattern windows lose their excerpts, and so do the pattern
     alerts listing them (their body, quoting the newest excerpt, is composed again); how many
-    pattern alerts changed. The items are found by feedback id (by the customer id only when the
+    pattern alerts changed. The items are found by feedback id (and by the customer id when the
     event names none: an older profile), the alerts among their stores' pattern alerts touched
     since the customer's first item there: an item's own row may be gone (pruned after the
     baseline period) while the alert listing it stays. Each window is locked as counting and
     folding lock it, so a fold under way does not write the excerpts back."""
     ids = set(feedback_ids) | {a.feedback_id for a in own if a.feedback_id}
     ids |= {str(item.get("id")) for a in own for item in a.related_feedback or [] if item.get("id")}
-    if not ids and not customer_id:
+    found_by: list[ColumnElement[bool]] = [PatternItem.feedback_id.in_(sorted(ids))] if ids else []
+    if customer_id and not feedback_ids:  # an older profile names no items: theirs by the customer
+        found_by.append(PatternItem.customer_key == customer_id)
+    if not found_by:
         return 0
-    whose = PatternItem.feedback_id.in_(sorted(ids)) if ids else PatternItem.customer_key == customer_id
+    whose = or_(*found_by)
     items = (
         await session.execute(
             select(PatternItem.feedback_id, PatternItem.store_id, PatternItem.category, PatternItem.at).where(
@@ -182,13 +185,25 @@ async def redact_past_retention(session: AsyncSession, *, before: float, now: fl
     }
     for alert in alerts:
         store = stores.get(alert.store_id)
-        if alert.kind == "pattern":  # no one customer's: its items' excerpts, and what staff wrote
-            _blank_pattern_items(alert, store, ids=None)
-            alert.note = "" if alert.note else alert.note
-            alert.redacted_at = now
-        else:
-            _redact_alert(alert, store, context=EXPIRED_CONTEXT, now=now)
+        try:
+            if alert.kind == "pattern":  # no one customer's: its items' excerpts, and what staff wrote
+                _blank_pattern_items(alert, store, ids=None)
+                alert.note = "" if alert.note else alert.note
+                alert.redacted_at = now
+            else:
+                _redact_alert(alert, store, context=EXPIRED_CONTEXT, now=now)
+        except Exception:  # a row our code cannot read must not hold the retention up for good
+            log.exception("retention: alert %s redacted whole (its stored JSON could not be read)", alert.id)
+            _redact_whole(alert, now=now)
     return len(alerts)
+
+
+def _redact_whole(alert: Alert, *, now: float) -> None:
+    """Everything written on an alert gone, without reading it: the title (store, category,
+    priority) stays as what happened."""
+    alert.feedback, alert.context, alert.plan, alert.note = {}, dict(EXPIRED_CONTEXT), {}, ""
+    alert.related_feedback, alert.items, alert.body = [], [], ""
+    alert.customer_id, alert.customer_name, alert.redacted_at = None, None, now
 
 
 def _blank_pattern_items(alert: Alert, store: Store | None, *, ids: set[str] | None) -> bool:
@@ -244,7 +259,7 @@ def _redact_alert(alert: Alert, store: Store | None, *, context: dict[str, Any],
         # The arrival: who, their tier and why staff were told go; when and where stay.
         alert.items = [
             {"visit_id": i.get("visit_id"), "channel": i.get("channel"), "occurred_at": i.get("occurred_at"),
-             "erased": True}
+             "expired" if context.get("expired") else "erased": True}
             for i in alert.items or []
         ]  # fmt: skip
         alert.title, alert.body = heads_up_text(

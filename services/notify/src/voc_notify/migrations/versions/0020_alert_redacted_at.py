@@ -5,7 +5,7 @@ and one an erasure redacted before is redacted again by the retention, to the sa
 
 On PostgreSQL the index is built `CONCURRENTLY`, outside a transaction: a plain CREATE INDEX
 holds off every write to the table while it builds (every alert ever made; new ones are written many times a second). A build that failed half way
-leaves an invalid index, dropped before building again.
+leaves an invalid index, dropped before building again, and the column already added.
 
 Revision ID: 0020
 Revises: 0019
@@ -26,7 +26,10 @@ COLUMNS = ['redacted_at', 'created_at']
 
 
 def upgrade() -> None:
-    op.add_column(TABLE, sa.Column('redacted_at', sa.Float(), nullable=True))
+    # The column is committed before a PostgreSQL index build that may fail half way (the
+    # revision is stamped after it): the next start finds it there.
+    if 'redacted_at' not in {c['name'] for c in sa.inspect(op.get_bind()).get_columns(TABLE)}:
+        op.add_column(TABLE, sa.Column('redacted_at', sa.Float(), nullable=True))
     if op.get_bind().dialect.name != 'postgresql':
         op.create_index(INDEX, TABLE, COLUMNS)
         return
@@ -44,6 +47,10 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    op.drop_index(INDEX, table_name=TABLE)
+    if op.get_bind().dialect.name == 'postgresql':
+        with op.get_context().autocommit_block():
+            op.drop_index(INDEX, table_name=TABLE, postgresql_concurrently=True, if_exists=True)
+    else:
+        op.drop_index(INDEX, table_name=TABLE)
     with op.batch_alter_table(TABLE, schema=None) as batch_op:
         batch_op.drop_column('redacted_at')
