@@ -81,9 +81,9 @@ async def redact_customer(
     now = time.time()
     for alert in own:
         _redact_alert(alert, stores.get(alert.store_id), context=ERASED_CONTEXT, now=now)
-    patterns = await _redact_patterns(session, customer_id=customer_id, feedback_ids=feedback_ids, own=own)
+    listing = await _redact_patterns(session, customer_id=customer_id, feedback_ids=feedback_ids, own=own)
     if not customer_id:
-        return len(own) + patterns
+        return len(own) + listing
     # Another customer's alert may name this one as a household member.
     named = await session.scalars(
         select(Alert).where(
@@ -98,7 +98,7 @@ async def redact_customer(
         if len(kept) != len(members):
             alert.context = {**alert.context, "household": {**household, "members": kept}}
             others += 1
-    return len(own) + patterns + others
+    return len(own) + listing + others
 
 
 async def _redact_patterns(
