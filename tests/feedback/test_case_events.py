@@ -328,27 +328,36 @@ def test_the_console_reads_the_follow_up_notes_this_service_writes() -> None:
     assert held.detail["note"] == "follow-up held: store quiet hours; sent when they end"
 
 
-async def test_erasure_finds_an_item_not_yet_linked_by_the_ids_profile_names(
-    databases: DatabaseFactory,
-) -> None:
-    """Profile tied the item to the customer, but its `feedback_linked` has not been read here
-    (no customer on the case) when the erasure comes: the event's feedback ids find it. An item
-    it does not name keeps its text."""
-    database = Database(databases.url("case_events_erasure"))
+async def items_taken(databases: DatabaseFactory, name: str, *texts: str) -> tuple[Database, list[str]]:
+    """A migrated database of its own, and one item per text taken at store s1's intake, each with
+    the customer's phone copied from the submission."""
+    database = Database(databases.url(name))
     await migrations.upgrade(database, MIGRATIONS, name="feedback")
     async with database.transaction() as session:
         await stores.put_stores(session, stores=[StoreIn(id="s1", name="s1")])
-        _, key = await keys.create_api_key(session, name="erasure", store_ids=["s1"])
+        _, key = await keys.create_api_key(session, name=name, store_ids=["s1"])
     parts = IntakeParts(database, RateLimiter(rate_per_second=1, burst=10), idempotency_ttl=60)
     api_key = await authenticate_store_key(parts, key)
     ids = []
-    for text in ("김민수입니다, 010-1234-5678로 연락 주세요", "someone else's words"):
+    for text in texts:
         body = FeedbackIn.model_validate(
             {"store_id": "s1", "channel": "kiosk", "text": text, "customer": {"phone": "010-1234-5678"}}
         )
         ids.append(
             (await accept_feedback(parts, api_key=api_key, body=body, idempotency_key=None)).feedback_id
         )
+    return database, ids
+
+
+async def test_erasure_finds_an_item_not_yet_linked_by_the_ids_profile_names(
+    databases: DatabaseFactory,
+) -> None:
+    """Profile tied the item to the customer, but its `feedback_linked` has not been read here
+    (no customer on the case) when the erasure comes: the event's feedback ids find it. An item
+    it does not name keeps its text."""
+    database, ids = await items_taken(
+        databases, "case_events_erasure", "김민수입니다, 010-1234-5678로 연락 주세요", "someone else's words"
+    )
     handle = events.consumers(database, LINKS)[0].handler
     erased = events_pb2.CustomerErased(customer_id="cust-9", feedback_ids=[ids[0], "not-here"])
     await handle(
@@ -372,21 +381,9 @@ async def test_retention_redacts_what_was_written_on_old_items(databases: Databa
     """`VOC_RETENTION_DAYS`: an item that arrived before the cut-off loses its text, the
     identifiers copied at intake, the notes on its timeline and the survey's comment, as an
     erased customer's do; a newer item keeps them; each is redacted once."""
-    database = Database(databases.url("case_events_retention"))
-    await migrations.upgrade(database, MIGRATIONS, name="feedback")
-    async with database.transaction() as session:
-        await stores.put_stores(session, stores=[StoreIn(id="s1", name="s1")])
-        _, key = await keys.create_api_key(session, name="retention", store_ids=["s1"])
-    parts = IntakeParts(database, RateLimiter(rate_per_second=1, burst=10), idempotency_ttl=60)
-    api_key = await authenticate_store_key(parts, key)
-    ids = []
-    for text in ("김민수입니다, 국이 식었어요", "still fresh"):
-        body = FeedbackIn.model_validate(
-            {"store_id": "s1", "channel": "kiosk", "text": text, "customer": {"phone": "010-1234-5678"}}
-        )
-        ids.append(
-            (await accept_feedback(parts, api_key=api_key, body=body, idempotency_key=None)).feedback_id
-        )
+    database, ids = await items_taken(
+        databases, "case_events_retention", "김민수입니다, 국이 식었어요", "still fresh"
+    )
     old = ids[0]
     long_ago = time.time() - 10 * 86400
     async with database.transaction() as session:
