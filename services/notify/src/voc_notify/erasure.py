@@ -75,9 +75,7 @@ async def redact_customer(
     whose = [Alert.customer_id == customer_id] if customer_id else []
     whose += [Alert.feedback_id.in_(list(feedback_ids))] if feedback_ids else []
     own = list(await session.scalars(select(Alert).where(or_(*whose))))
-    stores = {
-        s.id: s for s in await session.scalars(select(Store).where(Store.id.in_({a.store_id for a in own})))
-    }
+    stores = await _stores(session, {a.store_id for a in own})
     now = time.time()
     for alert in own:
         _redact_alert(alert, stores.get(alert.store_id), context=ERASED_CONTEXT, now=now)
@@ -156,7 +154,7 @@ async def _redact_patterns(
         update(PatternItem).where(whose).values(excerpt="").execution_options(synchronize_session=False)
     )
     listing = await session.scalars(select(Alert).where(Alert.id.in_([c.id for c in candidates])))
-    stores = {s.id: s for s in await session.scalars(select(Store).where(Store.id.in_(since)))}
+    stores = await _stores(session, set(since))
     return sum(_blank_pattern_items(alert, stores.get(alert.store_id), ids=ids) for alert in listing)
 
 
@@ -179,10 +177,7 @@ async def redact_past_retention(session: AsyncSession, *, before: float, now: fl
             .limit(RETENTION_BATCH)
         )
     )
-    stores = {
-        s.id: s
-        for s in await session.scalars(select(Store).where(Store.id.in_({a.store_id for a in alerts})))
-    }
+    stores = await _stores(session, {a.store_id for a in alerts})
     for alert in alerts:
         store = stores.get(alert.store_id)
         try:
@@ -204,6 +199,11 @@ def _redact_whole(alert: Alert, *, now: float) -> None:
     alert.feedback, alert.context, alert.plan, alert.note = {}, dict(EXPIRED_CONTEXT), {}, ""
     alert.related_feedback, alert.items, alert.body = [], [], ""
     alert.customer_id, alert.customer_name, alert.redacted_at = None, None, now
+
+
+async def _stores(session: AsyncSession, store_ids: set[str]) -> dict[str, Store]:
+    """The stores whose names and languages redacted texts are composed in, by id."""
+    return {s.id: s for s in await session.scalars(select(Store).where(Store.id.in_(store_ids)))}
 
 
 def _blank_pattern_items(alert: Alert, store: Store | None, *, ids: set[str] | None) -> bool:

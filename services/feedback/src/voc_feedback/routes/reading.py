@@ -99,6 +99,11 @@ def _day(value: str) -> str:
     return found[0] if found else ""
 
 
+def _scope(where: FeedbackFilter) -> list[str] | str:
+    """The stores a read covered, as the audit log says it: their ids, or "all"."""
+    return list(where.scope_store_ids) if where.scope_store_ids is not None else "all"
+
+
 @router.get("/v1/feedback", response_model=FeedbackPage, responses={401: {}, 403: {}, 422: {}, 429: {}})
 async def list_items(
     query: Annotated[ListQuery, Depends(list_query)], session: SessionDep, audit: AuditDep
@@ -108,11 +113,7 @@ async def list_items(
             actor=query.access.actor,
             action="feedback.list_customer",
             target=f"customer:{query.where.customer_id}",
-            detail={
-                "scope": list(query.where.scope_store_ids)
-                if query.where.scope_store_ids is not None
-                else "all"
-            },
+            detail={"scope": _scope(query.where)},
         )
     rows, next_cursor = await listing.list_feedback(
         session, where=query.where, limit=query.limit, cursor=query.cursor
@@ -137,7 +138,7 @@ async def export_csv(
         action="feedback.export",
         target=f"store:{where.store_id}" if where.store_id else None,
         detail={
-            "scope": list(where.scope_store_ids) if where.scope_store_ids is not None else "all",
+            "scope": _scope(where),
             "area_id": where.area_id,
             "from": where.since,
             "to": where.until,
