@@ -472,6 +472,12 @@ TABLE: dict[str, Row] = {
     "notify GET /v1/admin/stores/{store_id}/on-duty": row(
         "403 403 403 200 200 200 403", admin=200, build=lambda _: Call(path={"store_id": STORE_A})
     ),
+    # Only the delivery-report token opens it (a bounce pipe, an SMS gateway: not a caller here;
+    # tests/notify/test_delivery_reports.py): every key, role and the admin token get 401.
+    "notify POST /v1/follow-ups/delivery-reports": Row(
+        " ".join(["401"] * len(CALLERS)),
+        lambda _: Call(json={"message_id": "follow-up.x", "status": "delivered"}),
+    ),
     "notify POST /v1/admin/webhooks": cx_only(
         201,
         lambda s: Call(json={"url": f"https://93.184.216.34/{s.unique('m')}", "events": ["customer.erased"]}),

@@ -7,13 +7,21 @@ mobile number, the template's variables, an idempotency key), and records what i
 
 Answers: 401 without the token; 400 with `{"error": ...}` for a wrong sender, template, number
 or a missing variable; the queued failure of `fail_next`; 200 `{"message_id": ...}` otherwise.
-A repeat of an idempotency key answers 200 again without a second message."""
+A repeat of an idempotency key answers 200 again without a second message.
+
+`report_to(url, token)` makes it report deliveries as a provider's callback does: after each
+message it takes, a POST of `{"message_id", "status": "delivered" | "failed", "error"}` with the
+bearer token, `failed` for a number in `unreachable` (a handset off for the message's lifetime);
+a 409 or 5xx answer is retried after its Retry-After, as providers retry callbacks."""
 
 from __future__ import annotations
 
 import json
 import re
 import threading
+import time
+import urllib.error
+import urllib.request
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -39,6 +47,9 @@ class SmsGateway:
         self._accepted: list[SmsRequest] = []
         self._failures: list[int] = []
         self.refused: list[str] = []  # the errors answered, in order
+        self.reports: list[tuple[str, int, dict[str, Any]]] = []  # (message id, status, answer)
+        self._report_to: tuple[str, str] | None = None
+        self.unreachable: set[str] = set()
         self._lock = threading.Lock()
         gateway = self
 
@@ -85,7 +96,47 @@ class SmsGateway:
             if any(r.idempotency_key == key for r in self._accepted):
                 return 200, {"message_id": key, "duplicate": True}
             self._accepted.append(SmsRequest(key, body))
+            report_to = self._report_to
+        if report_to is not None:
+            threading.Thread(target=self._report, args=(report_to, body), daemon=True).start()
         return 200, {"message_id": key}
+
+    def report_to(self, url: str, token: str) -> None:
+        """Report each message taken from now on to `url` (the delivery-report endpoint)."""
+        with self._lock:
+            self._report_to = (url, token)
+
+    def _report(self, target: tuple[str, str], body: dict[str, Any]) -> None:
+        """The provider's callback, a moment after the handset answered (or did not): tried up to
+        ten times, a 409 or 5xx after its Retry-After (capped at 1 s here)."""
+        url, token = target
+        failed = body["to"] in self.unreachable
+        report = {"message_id": body["message_id"], "status": "failed" if failed else "delivered"}
+        if failed:
+            report["error"] = "E-3001 handset unreachable until the message expired"
+        data = json.dumps({**report, "provider_ref": f"emu-{time.monotonic_ns()}"}).encode()
+        for _ in range(10):
+            time.sleep(0.2)
+            request = urllib.request.Request(
+                url,
+                data=data,
+                method="POST",
+                headers={"Content-Type": "application/json", "Authorization": f"Bearer {token}"},
+            )
+            retry_after = "1"
+            try:
+                with urllib.request.urlopen(request, timeout=5) as response:
+                    status, answer = response.status, json.loads(response.read() or b"{}")
+            except urllib.error.HTTPError as exc:
+                status, answer = exc.code, json.loads(exc.read() or b"{}")
+                retry_after = exc.headers.get("Retry-After") or "1"
+            except OSError:
+                continue
+            with self._lock:
+                self.reports.append((report["message_id"], status, answer))
+            if status != 409 and status < 500:
+                return
+            time.sleep(min(float(retry_after), 1.0))
 
     def _invalid(self, body: Any, key: str) -> str:
         if not isinstance(body, dict):

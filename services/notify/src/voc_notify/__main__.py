@@ -87,6 +87,7 @@ def customer_channels(settings: Settings) -> tuple[MailSender | None, SmsProvide
         MailSender(
             parse_smtp_url(settings.smtp_url, password=settings.smtp_password),
             mail_from=settings.mail_from,
+            bounce_address=settings.mail_bounce_address,
             display_name=settings.brand_name,
             timeout=settings.follow_up_send_timeout_seconds,
             ca_file=settings.smtp_ca_file or None,

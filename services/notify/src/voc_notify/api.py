@@ -9,7 +9,7 @@ from fastapi import FastAPI
 from voc_notify.auth import LoginGuard
 from voc_notify.corrections import FeedbackCorrections
 from voc_notify.models import audit_table, revocations_table
-from voc_notify.routes import alerts, app, auth, devices, directory, webhooks
+from voc_notify.routes import alerts, app, auth, delivery_reports, devices, directory, webhooks
 from voc_notify.settings import Settings
 from voc_notify.stream import AlertBroker
 from voc_notify.webhooks.sender import WebhookSender
@@ -56,7 +56,15 @@ def build_app(
         audit=audit_table,
         consume_revocations=False,
     )
-    routers = (auth.router, auth.managers, devices.router, alerts.router, directory.router, webhooks.router)
+    routers = (
+        auth.router,
+        auth.managers,
+        devices.router,
+        alerts.router,
+        directory.router,
+        webhooks.router,
+        delivery_reports.router,
+    )
     for router in (*routers, app.router):
         api.include_router(router)
     return api

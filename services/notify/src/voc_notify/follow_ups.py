@@ -68,7 +68,9 @@ class ContactLookup(Protocol):
 class Outcome:
     """What one attempt (or decision) came to; `next_at` for a retry or a hold."""
 
-    outcome: str  # sent | retrying | failed | not_sent | held
+    outcome: (
+        str  # sent | retrying | failed | not_sent | held; later delivered | undelivered (delivery_reports)
+    )
     reason: str = ""
     channel: str = ""
     recipient: str = ""
@@ -78,7 +80,7 @@ class Outcome:
 
     @property
     def settled(self) -> bool:
-        return self.outcome in ("sent", "failed", "not_sent")
+        return self.outcome in ("sent", "failed", "not_sent", "delivered", "undelivered")
 
 
 def outside_quiet_hours(store: Store | None, at: float) -> float:
@@ -133,7 +135,7 @@ async def schedule(
     assert row is not None
     if row.held_until is not None:
         held = Outcome("held", "store quiet hours", next_at=row.held_until)
-        await _publish(session, row, held, at=now)
+        await publish_outcome(session, row, held, at=now)
     return row
 
 
@@ -166,7 +168,7 @@ async def forget_customer(
             row.customer_id = customer_id
         if row.status == "pending":
             row.status, row.last_error = "not_sent", "the customer was erased"
-            await _publish(session, row, Outcome("not_sent", "the customer was erased"), at=now)
+            await publish_outcome(session, row, Outcome("not_sent", "the customer was erased"), at=now)
             pending += 1
         # One being sent right now keeps its status (its record lands as it comes) but not the
         # contact. Settled ones keep no contact already; masked recipients stay (they name nobody).
@@ -268,7 +270,7 @@ class FollowUpWorker:
                     continue
                 row = await session.get(FollowUpMessage, feedback_id)
                 assert row is not None
-                await _publish(session, row, Outcome("failed", UNKNOWN, channel, recipient), at=now)
+                await publish_outcome(session, row, Outcome("failed", UNKNOWN, channel, recipient), at=now)
             metrics.follow_up(channel=channel, outcome="failed")
             log.warning("follow-up of feedback %s: %s", feedback_id, UNKNOWN)
 
@@ -454,7 +456,7 @@ class FollowUpWorker:
             row = await session.get(FollowUpMessage, feedback_id)
             assert row is not None
             if outcome.outcome != "retrying" or _on_the_timeline(row.attempts):
-                await _publish(session, row, outcome, at=now)
+                await publish_outcome(session, row, outcome, at=now)
         metrics.follow_up(channel=outcome.channel, outcome=outcome.outcome)
         log.info(
             "follow-up of feedback %s: %s%s%s",
@@ -506,7 +508,11 @@ class _Snapshot:
         return copy_fields(cls, row, store=detached, store_name=store_name, lease=lease)
 
 
-async def _publish(session: AsyncSession, row: FollowUpMessage, outcome: Outcome, *, at: float) -> None:
+async def publish_outcome(
+    session: AsyncSession, row: FollowUpMessage, outcome: Outcome, *, at: float
+) -> None:
+    """The attempt, decision or delivery report as `voc.notify.follow_up_sent`, in the session's
+    transaction (feedback writes it on the case timeline)."""
     attempt = row.attempts
     sent = events_pb2.FollowUpSent(
         feedback_id=row.feedback_id,

@@ -409,7 +409,9 @@ class FollowUpMessage(Base):
     phone: Mapped[str | None] = mapped_column(String(32), nullable=True)
     channel: Mapped[str | None] = mapped_column(String(8), nullable=True)  # email | sms
     recipient: Mapped[str | None] = mapped_column(String(300), nullable=True)  # masked
-    status: Mapped[str] = mapped_column(String(16))  # pending | sending | sent | failed | not_sent
+    status: Mapped[str] = mapped_column(
+        String(16)
+    )  # pending | sending | sent | failed | not_sent; delivered | undelivered (a delivery report)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[float] = mapped_column(Float)
     # Set when the send waits for the store's quiet hours to end (next_attempt_at = this).

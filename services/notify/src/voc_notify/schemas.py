@@ -275,3 +275,23 @@ class WebhookIn(Strict):
     format: Literal["standard", "slack", "teams"] = "standard"
 
     _events = field_validator("events")(classmethod(lambda cls, v: _event_types(v)))
+
+
+class DeliveryReportIn(BaseModel):
+    """What a gateway says became of one message (docs/NOTIFY.md, "Delivery reports"). Fields
+    beyond these are passed over: a provider's report carries more than we read."""
+
+    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
+
+    # The id we gave the message: "follow-up.<feedback id>" (the SMS request's message_id).
+    message_id: Annotated[str, Field(min_length=1, max_length=300)]
+    status: Literal["delivered", "failed"]
+    # The gateway's reason or code when it failed ("unreachable handset", "E-5001").
+    error: Annotated[str, Field(max_length=300)] | None = None
+
+
+MAX_DELIVERY_REPORTS = 100
+# One report, or a batch of them (a gateway that reports in batches).
+DeliveryReportsIn = (
+    DeliveryReportIn | Annotated[list[DeliveryReportIn], Field(min_length=1, max_length=MAX_DELIVERY_REPORTS)]
+)

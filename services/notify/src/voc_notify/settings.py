@@ -101,6 +101,12 @@ class Settings(ServiceSettings):
     # The chain's name, before the store's in a follow-up's subject, text and SMS ("[Frontline
     # 식당 강남역점]"); empty: the store's name alone.
     brand_name: str = Field("", validation_alias="VOC_BRAND_NAME", max_length=40)
+    # The envelope sender (Return-Path) of follow-up mail: where servers send bounces, a mailbox
+    # piped to POST /v1/follow-ups/delivery-reports. Empty: the From: address.
+    mail_bounce_address: str = Field("", validation_alias="VOC_MAIL_BOUNCE_ADDRESS", max_length=254)
+    # What a bounce pipe or an SMS gateway sends as its bearer token to report deliveries
+    # (POST /v1/follow-ups/delivery-reports). Empty: no reports are taken.
+    delivery_report_token: str = Field("", validation_alias="VOC_DELIVERY_REPORT_TOKEN")
     # A CA bundle for a relay with a private certificate (default: the system's CAs).
     smtp_ca_file: str = Field("", validation_alias="VOC_SMTP_CA_FILE")
     # SMS / KakaoTalk Alimtalk through an HTTP gateway (sms.HttpGateway). Unset URL = no SMS.
@@ -139,6 +145,15 @@ class Settings(ServiceSettings):
         from voc_notify.webpush.endpoints import PushAllowlist
 
         PushAllowlist(comma_list(value))  # refuses a bad entry (e.g. '*' or a URL), naming it
+        return value
+
+    @field_validator("mail_bounce_address")
+    @classmethod
+    def _bounce_address(cls, value: str) -> str:
+        from voc_notify.channels.mail import valid_address
+
+        if value and not valid_address(value):
+            raise ValueError("an e-mail address alone, e.g. bounces@example.com")
         return value
 
     @field_validator("smtp_ca_file")
@@ -190,10 +205,13 @@ class Settings(ServiceSettings):
         return value
 
     def production_secrets(self) -> list[tuple[str, str]]:
-        """Production also needs the webhook key when one is set (else derived from the JWT secret)."""
+        """Production also needs the webhook key when one is set (else derived from the JWT secret),
+        and the delivery-report token when one is set."""
         found = super().production_secrets()  # the JWT secret among them (every service verifies)
         if self.webhook_key:  # else derived from the JWT secret, held to the same rule
             found.append(("VOC_NOTIFY_WEBHOOK_KEY", self.webhook_key))
+        if self.delivery_report_token:  # unset: the route takes nothing
+            found.append(("VOC_DELIVERY_REPORT_TOKEN", self.delivery_report_token))
         return found
 
     def sms_allowlist(self) -> PushAllowlist:

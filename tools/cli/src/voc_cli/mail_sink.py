@@ -7,8 +7,12 @@ follow-up mail notify sends, and the tests send to it over loopback.
     sink.stop()
 
 `refuse` lists recipients answered `550 5.1.1` (a mailbox that does not exist: a permanent
-failure); `tls` (an `ssl.SSLContext`) serves STARTTLS (`starttls=True`, required before MAIL)
-or TLS from the first byte (`starttls=False`, smtps)."""
+failure). `bounce` lists recipients taken and bounced afterwards, as a relay does when the
+recipient's own server refuses the mail later: the sink writes the delivery status notification
+(RFC 3464, as Postfix words it) to the envelope sender and hands it to `on_bounce` (the raw mail,
+as a bounce mailbox's pipe gets it) and keeps it (`bounces()`). `tls` (an `ssl.SSLContext`)
+serves STARTTLS (`starttls=True`, required before MAIL) or TLS from the first byte
+(`starttls=False`, smtps)."""
 
 from __future__ import annotations
 
@@ -17,8 +21,10 @@ import email.policy
 import ssl
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from email.message import EmailMessage
+from email.utils import formatdate, make_msgid
 from typing import Any
 
 from aiosmtpd.controller import Controller
@@ -70,7 +76,79 @@ class _Handler:
         with self.sink._lock:
             self.sink._received.append(mail)
         self.sink._arrived.set()
+        for recipient in mail.rcpt_tos:
+            if recipient.lower() in self.sink.bounce and mail.mail_from:
+                self.sink._bounced(
+                    delivery_status_notification(mail, recipient, reporting_mta=self.sink.host)
+                )
         return "250 Message accepted for delivery"
+
+
+def delivery_status_notification(
+    mail: ReceivedMail,
+    recipient: str,
+    *,
+    reporting_mta: str,
+    status: str = "5.1.1",
+    diagnostic: str = "550 5.1.1 <{rcpt}>: Recipient address rejected: User unknown in virtual mailbox table",
+) -> bytes:
+    """The bounce a relay sends the envelope sender when `recipient`'s server refused `mail`:
+    multipart/report with a human part, the machine-readable message/delivery-status (RFC 3464)
+    and the original's headers (text/rfc822-headers), as Postfix writes it."""
+    said = diagnostic.format(rcpt=recipient)
+    domain = recipient.rpartition("@")[2]
+    boundary = f"dsn.{time.monotonic_ns()}/{reporting_mta}"
+    # The original's header section as it travelled (encoded words stay encoded).
+    original = (
+        mail.message.as_bytes(policy=email.policy.SMTP).decode("ascii", "replace").partition("\r\n\r\n")[0]
+    )
+    lines = [
+        f"From: MAILER-DAEMON@{reporting_mta} (Mail Delivery System)",
+        f"To: {mail.mail_from}",
+        "Subject: Undelivered Mail Returned to Sender",
+        f"Date: {formatdate(usegmt=True)}",
+        f"Message-ID: {make_msgid(domain=reporting_mta)}",
+        "Auto-Submitted: auto-replied",
+        "MIME-Version: 1.0",
+        f'Content-Type: multipart/report; report-type=delivery-status; boundary="{boundary}"',
+        "",
+        "This is a MIME-encapsulated message.",
+        "",
+        f"--{boundary}",
+        "Content-Description: Notification",
+        "Content-Type: text/plain; charset=us-ascii",
+        "",
+        f"This is the mail system at host {reporting_mta}.",
+        "",
+        "I'm sorry to have to inform you that your message could not",
+        "be delivered to one or more recipients.",
+        "",
+        f"<{recipient}>: host mx.{domain} said: {said}",
+        "",
+        f"--{boundary}",
+        "Content-Description: Delivery report",
+        "Content-Type: message/delivery-status",
+        "",
+        f"Reporting-MTA: dns; {reporting_mta}",
+        f"Arrival-Date: {formatdate(usegmt=True)}",
+        "",
+        f"Final-Recipient: rfc822; {recipient}",
+        f"Original-Recipient: rfc822;{recipient}",
+        "Action: failed",
+        f"Status: {status}",
+        f"Remote-MTA: dns; mx.{domain}",
+        f"Diagnostic-Code: smtp; {said}",
+        "",
+        f"--{boundary}",
+        "Content-Description: Undelivered Message Headers",
+        "Content-Type: text/rfc822-headers",
+        "",
+        original,
+        "",
+        f"--{boundary}--",
+        "",
+    ]
+    return "\r\n".join(lines).encode()
 
 
 def _encrypted(server: SMTP) -> bool:
@@ -88,9 +166,14 @@ class MailSink:
         tls: ssl.SSLContext | None = None,
         starttls: bool = True,
         refuse: tuple[str, ...] = (),
+        bounce: tuple[str, ...] = (),
+        on_bounce: Callable[[bytes], None] | None = None,
     ) -> None:
         self.host = host
         self.refuse = {r.lower() for r in refuse}
+        self.bounce = {b.lower() for b in bounce}
+        self.on_bounce = on_bounce
+        self._bounces: list[bytes] = []
         self._received: list[ReceivedMail] = []
         self._lock = threading.Lock()
         self._arrived = threading.Event()
@@ -131,6 +214,17 @@ class MailSink:
     def received(self) -> list[ReceivedMail]:
         with self._lock:
             return list(self._received)
+
+    def bounces(self) -> list[bytes]:
+        """The delivery status notifications written for `bounce` recipients, as sent."""
+        with self._lock:
+            return list(self._bounces)
+
+    def _bounced(self, report: bytes) -> None:
+        with self._lock:
+            self._bounces.append(report)
+        if self.on_bounce is not None:
+            self.on_bounce(report)
 
     def wait(self, count: int = 1, timeout: float = 10.0) -> list[ReceivedMail]:
         """The messages once at least `count` arrived (AssertionError after `timeout`)."""

@@ -166,9 +166,12 @@ class MailSender:
         ca_file: str | None = None,
         data_timeout: float = FINAL_REPLY_SECONDS,
         display_name: str = "",
+        bounce_address: str = "",
     ) -> None:
         self.target = target
         self.mail_from = mail_from
+        # The envelope sender, where bounces go (VOC_MAIL_BOUNCE_ADDRESS); None: the From: address.
+        self.bounce_address = bounce_address or None
         # The name a bare VOC_MAIL_FROM is shown by (VOC_BRAND_NAME): "voc@chain.example" alone
         # does not say whose mail it is, and a wary customer does not open it. Whitespace
         # collapsed: a newline from a secret file would fail every mail.
@@ -214,7 +217,7 @@ class MailSender:
         client.data_timeout = self.data_timeout
         try:
             async with asyncio.timeout(SEND_SECONDS), client:
-                await client.send_message(message)
+                await client.send_message(message, sender=self.bounce_address)
         except aiosmtplib.SMTPRecipientsRefused as exc:
             reason = "; ".join(f"{r.code} {r.message}" for r in exc.recipients)
             # A mailbox that does not exist fails for good; a refusal by policy (5.7.x, "relay

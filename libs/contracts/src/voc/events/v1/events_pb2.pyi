@@ -774,7 +774,8 @@ Global___FollowUpAnswered: _TypeAlias = FollowUpAnswered  # noqa: Y015
 @_typing.final
 class FollowUpSent(_message.Message):
     """Published on voc.notify.follow_up_sent for every attempt to send a follow-up link to the
-    customer and for a follow-up that is not sent; feedback puts each on the case timeline.
+    customer, for a follow-up that is not sent, and for what a delivery report (a bounce, a
+    gateway's report) later says of a sent one; feedback puts each on the case timeline.
     """
 
     DESCRIPTOR: _descriptor.Descriptor
@@ -795,9 +796,9 @@ class FollowUpSent(_message.Message):
     channel: _builtins.str
     """email | sms | none"""
     outcome: _builtins.str
-    """sent | retrying | failed | not_sent"""
+    """sent | retrying | failed | not_sent | held; delivered | undelivered (reports)"""
     reason: _builtins.str
-    """why it failed, is retried or was not sent (empty when sent)"""
+    """why it failed, is retried, was not sent or not delivered (empty when sent)"""
     attempt: _builtins.int
     at_ms: _builtins.int
     next_attempt_at_ms: _builtins.int

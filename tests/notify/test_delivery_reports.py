@@ -1,0 +1,274 @@
+"""Delivery reports of follow-up messages (#19), through notify's REST route on the real notify
+database: a bounce (the DSN mail a relay wrote, as the sink writes it like Postfix) and an SMS
+gateway's JSON report move a sent message to `delivered` or `undelivered` once, each with its
+event for the case timeline; what is not ours, not sent or still being recorded is said so."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from email.message import EmailMessage
+
+import pytest
+from sqlalchemy import update
+
+from tests.conftest import DatabaseFactory
+from tests.notify.conftest import Notify, events, make_notify
+from voc.events.v1 import events_pb2
+from voc_cli.mail_sink import ReceivedMail, delivery_status_notification
+from voc_notify import auth, follow_ups
+from voc_notify.channels.bounces import read_dsn
+from voc_notify.delivery_reports import feedback_id_of
+from voc_notify.models import FollowUpMessage
+from voc_notify.settings import Settings
+
+TOKEN = "delivery-report-token-for-tests-0123456789"
+BEARER = {"Authorization": f"Bearer {TOKEN}"}
+ROUTE = "/v1/follow-ups/delivery-reports"
+
+
+def mailed(
+    feedback_id: str, *, to: str = "gone@example.com", subject: str = "=?utf-8?b?7ZuE7IaN?="
+) -> ReceivedMail:
+    """The follow-up mail as the relay took it (the headers notify's MailSender writes)."""
+    message = EmailMessage()
+    message["From"] = "Frontline VoC <voc@demo.local>"
+    message["To"] = to
+    message["Subject"] = subject
+    message["Message-ID"] = f"<follow-up.{feedback_id}@demo.local>"
+    message["Auto-Submitted"] = "auto-generated"
+    message.set_content("말씀해 주신 문제는 잘 해결되었나요?")
+    return ReceivedMail("bounces@demo.local", (to,), message, tls=False)
+
+
+def bounce(feedback_id: str, **kwargs: str) -> bytes:
+    return delivery_status_notification(
+        mailed(feedback_id), "gone@example.com", reporting_mta="relay.demo", **kwargs
+    )
+
+
+@pytest.fixture
+async def notify(databases: DatabaseFactory) -> Notify:
+    return await make_notify(databases, auth.hash_password("unused-password-1"), delivery_report_token=TOKEN)
+
+
+async def sent_message(notify: Notify, *, channel: str = "email", status: str = "sent") -> str:
+    feedback_id = str(uuid.uuid4())
+    now = time.time()
+    async with notify.database.transaction() as session:
+        session.add(
+            FollowUpMessage(
+                feedback_id=feedback_id,
+                store_id="s1",
+                customer_id="c-1",
+                url="http://feedback.test/f/x",
+                language="ko",
+                channel=channel,
+                recipient="g***@example.com" if channel == "email" else "***5678",
+                status=status,
+                attempts=1,
+                next_attempt_at=now,
+                expires_at=now + 86400,
+                created_at=now,
+                sent_at=now if status == "sent" else None,
+            )
+        )
+    return feedback_id
+
+
+async def reported(notify: Notify, feedback_id: str) -> list[events_pb2.FollowUpSent]:
+    found = [
+        events_pb2.FollowUpSent.FromString(e["payload"])
+        for e in await events(notify.database, follow_ups.SUBJECT_SENT)
+    ]
+    return [m for m in found if m.feedback_id == feedback_id]
+
+
+async def status_of(notify: Notify, feedback_id: str) -> str:
+    async with notify.database.session() as session:
+        row = await session.get(FollowUpMessage, feedback_id)
+    assert row is not None
+    return row.status
+
+
+def test_a_postfix_bounce_names_its_message_and_why() -> None:
+    feedback_id = str(uuid.uuid4())
+    read = read_dsn(bounce(feedback_id))
+    assert read is not None
+    assert feedback_id_of(read.message_id) == feedback_id and read.outcome == "undelivered"
+    assert read.reason.startswith("5.1.1; smtp; 550 5.1.1") and "User unknown" in read.reason
+    assert "gone@" not in read.reason  # the address is masked
+
+
+def test_only_a_final_word_on_delivery_counts() -> None:
+    feedback_id = str(uuid.uuid4())
+    delayed = bounce(feedback_id).replace(b"Action: failed", b"Action: delayed")
+    assert read_dsn(delayed) is None  # "still trying": no final word
+    vacation = b"From: kim@example.com\r\nSubject: Out of office\r\n\r\nBack on Monday.\r\n"
+    assert read_dsn(vacation) is None
+    assert read_dsn(b"") is None
+    # A DSN quoting the whole message (message/rfc822), as Exim and Exchange do.
+    whole = bounce(feedback_id).replace(b"text/rfc822-headers", b"message/rfc822")
+    read = read_dsn(whole)
+    assert read is not None and feedback_id_of(read.message_id) == feedback_id
+
+
+def test_message_ids_of_ours_and_of_others() -> None:
+    assert feedback_id_of("follow-up.abc") == "abc"
+    assert feedback_id_of("<follow-up.abc@demo.local>") == "abc"
+    assert feedback_id_of("<20261208.1234@mail.example.com>") is None
+    assert feedback_id_of("follow-up.") is None
+    assert feedback_id_of("follow-up." + "x" * 37) is None
+
+
+async def test_a_bounce_mail_makes_a_sent_message_undelivered_once(notify: Notify) -> None:
+    feedback_id = await sent_message(notify)
+    headers = {**BEARER, "Content-Type": "message/rfc822"}
+    async with notify.client() as client:
+        first = await client.post(ROUTE, content=bounce(feedback_id), headers=headers)
+        again = await client.post(ROUTE, content=bounce(feedback_id), headers=headers)
+    assert first.status_code == 200, first.text
+    assert first.json() == {"recorded": 1, "duplicates": 0, "unknown": 0, "not_sent": 0, "ignored": 0}
+    assert again.json()["duplicates"] == 1 and again.json()["recorded"] == 0
+    assert await status_of(notify, feedback_id) == "undelivered"
+    (event,) = await reported(notify, feedback_id)
+    assert (event.outcome, event.channel, event.recipient) == ("undelivered", "email", "g***@example.com")
+    assert event.reason.startswith("5.1.1; smtp; 550") and "gone@" not in event.reason
+
+
+async def test_a_gateway_reports_delivered_then_a_later_failure_still_counts(notify: Notify) -> None:
+    delivered, failed = await sent_message(notify, channel="sms"), await sent_message(notify, channel="sms")
+    async with notify.client() as client:
+        batch = await client.post(
+            ROUTE,
+            headers=BEARER,
+            json=[
+                {"message_id": f"follow-up.{delivered}", "status": "delivered", "provider_ref": "r-1"},
+                {
+                    "message_id": f"follow-up.{failed}",
+                    "status": "failed",
+                    "error": "E-3001 handset off 010-1234-5678",
+                },
+                {"message_id": "follow-up.not-one-of-ours", "status": "delivered"},
+                {"message_id": "their-own-id-42", "status": "delivered"},
+            ],
+        )
+        # Reports come at least once and in any order: delivered twice, then a late failure.
+        late = await client.post(
+            ROUTE, headers=BEARER, json={"message_id": f"follow-up.{delivered}", "status": "failed"}
+        )
+        early = await client.post(
+            ROUTE, headers=BEARER, json={"message_id": f"follow-up.{failed}", "status": "delivered"}
+        )
+    assert batch.status_code == 200, batch.text
+    assert batch.json() == {"recorded": 2, "duplicates": 0, "unknown": 2, "not_sent": 0, "ignored": 0}
+    assert late.json()["recorded"] == 1 and early.json()["duplicates"] == 1
+    assert (
+        await status_of(notify, delivered) == "undelivered"
+        and await status_of(notify, failed) == "undelivered"
+    )
+    assert [e.outcome for e in await reported(notify, delivered)] == ["delivered", "undelivered"]
+    (event,) = await reported(notify, failed)
+    assert event.reason == "E-3001 handset off ***5678"  # the number masked
+
+
+async def test_a_message_never_sent_or_still_being_recorded(notify: Notify) -> None:
+    not_sent = await sent_message(notify, status="not_sent")
+    sending = await sent_message(notify, channel="sms", status="sending")
+    sent = await sent_message(notify, channel="sms")
+    async with notify.client() as client:
+        answer = await client.post(
+            ROUTE,
+            headers=BEARER,
+            json=[
+                {"message_id": f"follow-up.{not_sent}", "status": "delivered"},
+                {"message_id": f"follow-up.{sending}", "status": "delivered"},
+                {"message_id": f"follow-up.{sent}", "status": "delivered"},
+            ],
+        )
+        assert answer.status_code == 409, answer.text
+        assert answer.headers["retry-after"] == "5" and "1 of 3" in answer.json()["detail"]
+        assert await status_of(notify, sent) == "delivered"  # the others are recorded
+        async with notify.database.transaction() as session:
+            await session.execute(
+                update(FollowUpMessage).where(FollowUpMessage.feedback_id == sending).values(status="sent")
+            )
+        retried = await client.post(
+            ROUTE, headers=BEARER, json={"message_id": f"follow-up.{sending}", "status": "delivered"}
+        )
+    assert retried.json()["recorded"] == 1
+    assert await status_of(notify, not_sent) == "not_sent" and await reported(notify, not_sent) == []
+
+
+async def test_only_the_delivery_report_token_opens_the_route(databases: DatabaseFactory) -> None:
+    unset = await make_notify(databases, auth.hash_password("unused-password-1"))
+    body = {"message_id": "follow-up.x", "status": "delivered"}
+    async with unset.client() as client:
+        assert (await client.post(ROUTE, json=body)).status_code == 401
+        assert (await client.post(ROUTE, json=body, headers=BEARER)).status_code == 401  # unset: none taken
+        admin = await client.post(
+            ROUTE, json=body, headers={"Authorization": f"Bearer {unset.app.state.settings.admin_token}"}
+        )
+        assert admin.status_code == 401
+
+
+async def test_bad_reports_are_refused_with_their_field(notify: Notify) -> None:
+    async with notify.client() as client:
+        wrong_status = await client.post(
+            ROUTE, headers=BEARER, json={"message_id": "follow-up.x", "status": "read"}
+        )
+        too_many = await client.post(
+            ROUTE, headers=BEARER, json=[{"message_id": "follow-up.x", "status": "delivered"}] * 101
+        )
+        not_json = await client.post(
+            ROUTE, headers={**BEARER, "Content-Type": "application/json"}, content=b"{"
+        )
+        form = await client.post(
+            ROUTE, headers={**BEARER, "Content-Type": "text/plain"}, content=b"delivered"
+        )
+        empty_mail = await client.post(
+            ROUTE, headers={**BEARER, "Content-Type": "message/rfc822"}, content=b" "
+        )
+        vacation = await client.post(
+            ROUTE,
+            headers={**BEARER, "Content-Type": "message/rfc822"},
+            content=b"From: kim@example.com\r\nSubject: Out of office\r\n\r\nBack on Monday.\r\n",
+        )
+    assert wrong_status.status_code == 422
+    assert wrong_status.headers["content-type"] == "application/problem+json"
+    assert any(
+        e["field"].startswith("body") and e["field"].endswith("status") for e in wrong_status.json()["errors"]
+    )
+    assert too_many.status_code == 422
+    assert not_json.status_code == 400
+    assert form.status_code == 415
+    assert empty_mail.status_code == 422 and empty_mail.json()["errors"][0]["field"] == "body"
+    assert vacation.status_code == 200 and vacation.json()["ignored"] == 1
+
+
+@pytest.mark.parametrize(
+    "level",
+    [b"Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n", b"Content-Type: message/rfc822\r\n\r\n"],
+)
+async def test_a_mail_nested_past_reading_is_refused_not_a_server_error(notify: Notify, level: bytes) -> None:
+    """The parser recurses once per level of parts: thousands of them (within the 64 KB body) are
+    refused by count or by depth, 422 naming the body."""
+    deep = level * (60_000 // len(level))
+    async with notify.client() as client:
+        answer = await client.post(ROUTE, headers={**BEARER, "Content-Type": "message/rfc822"}, content=deep)
+    assert answer.status_code == 422 and answer.json()["errors"][0]["field"] == "body", answer.text
+
+
+def test_production_refuses_a_weak_or_shared_delivery_report_token() -> None:
+    secrets = {
+        "admin_token": "a" * 10 + "Zq8xK2mP9vR4tW7yB3nF6hJ",
+        "internal_token": "b" * 10 + "Zq8xK2mP9vR4tW7yB3nF6hJ",
+        "jwt_secret": "c" * 10 + "Zq8xK2mP9vR4tW7yB3nF6hJ",
+    }
+    with pytest.raises(ValueError, match="VOC_DELIVERY_REPORT_TOKEN"):
+        Settings(VOC_ENV="production", **secrets, VOC_DELIVERY_REPORT_TOKEN="change-me")
+    with pytest.raises(ValueError, match="VOC_DELIVERY_REPORT_TOKEN is the same value as VOC_ADMIN_TOKEN"):
+        Settings(VOC_ENV="production", **secrets, VOC_DELIVERY_REPORT_TOKEN=secrets["admin_token"])
+    assert Settings(VOC_ENV="production", **secrets).delivery_report_token == ""  # unset: the route is shut
+    with pytest.raises(ValueError, match="an e-mail address alone"):
+        Settings(VOC_ENV="test", VOC_MAIL_BOUNCE_ADDRESS="Bounces <bounces@example.com>")
