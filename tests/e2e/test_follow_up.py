@@ -4,11 +4,14 @@ case's customer gets the link by e-mail (or SMS when only a phone is known), in 
 answering it unhappy reopens the case and pages again; a customer who never stated consent gets
 it, one who opted out does not. Quiet hours move the send; an opt-out, an erased customer, a
 refused address are recorded with their reason; an SMTP server that is
-down gets the mail once it is back. Every step is on the case timeline."""
+down gets the mail once it is back; a mail that bounces later (the relay's report, piped from
+the bounce mailbox) and the gateway's delivery reports say whether the message reached the
+customer. Every step is on the case timeline."""
 
 from __future__ import annotations
 
 import re
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -33,6 +36,35 @@ TOKEN, SENDER, TEMPLATE = "gw-e2e-token", "0215880000", "VOC_FOLLOWUP_01"
 ADMIN = "cx@hq.demo"  # cx_admin: acknowledges and resolves at every store
 LEAD = "minji@gangnam.demo"
 LINK = re.compile(r"http://127\.0\.0\.1:\d+/f/[A-Za-z0-9_.\-]+")
+REPORT_TOKEN = "delivery-report-token-e2e-0123456789abcdef"
+BOUNCES = "bounces@demo.local"  # the envelope sender: where relays send their reports
+GONE = "gone.later@example.com"  # taken by the relay, refused afterwards by the recipient's server
+
+
+class BouncePipe:
+    """What the bounce mailbox is piped to in production (`curl --data-binary @- …`, docs/NOTIFY.md):
+    each report the relay writes is posted to notify's delivery-report route as it arrives."""
+
+    def __init__(self) -> None:
+        self.url = ""
+        self.answers: list[httpx.Response] = []
+
+    def __call__(self, report: bytes) -> None:
+        threading.Thread(target=self._post, args=(report,), daemon=True).start()
+
+    def _post(self, report: bytes) -> None:
+        headers = {"Authorization": f"Bearer {REPORT_TOKEN}", "Content-Type": "message/rfc822"}
+        for _ in range(20):  # a 409 (the send still being recorded) is tried again, as curl --retry
+            answer = httpx.post(self.url, content=report, headers=headers)
+            self.answers.append(answer)
+            if answer.status_code != 409:
+                return
+            time.sleep(0.25)
+
+
+@pytest.fixture(scope="module")
+def bounce_pipe() -> BouncePipe:
+    return BouncePipe()
 
 
 @pytest.fixture(scope="module")
@@ -41,8 +73,10 @@ def smtp_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def mailbox(smtp_port: int) -> Iterator[MailSink]:
-    sink = MailSink(port=smtp_port, refuse=("bounce@example.com",)).start()
+def mailbox(smtp_port: int, bounce_pipe: BouncePipe) -> Iterator[MailSink]:
+    sink = MailSink(
+        port=smtp_port, refuse=("bounce@example.com",), bounce=(GONE,), on_bounce=bounce_pipe
+    ).start()
     yield sink
     sink.stop()
 
@@ -59,6 +93,7 @@ def system(
     databases: DatabaseFactory,
     mailbox: MailSink,
     gateway: SmsGateway,
+    bounce_pipe: BouncePipe,
 ) -> Iterator[RunningSystem]:
     """The four services with both customer channels, no delay and a short back-off; a
     nats-server of their own (the session's system has the same durable consumers)."""
@@ -72,6 +107,8 @@ def system(
         extra_env={
             "VOC_SMTP_URL": f"smtp://127.0.0.1:{mailbox.port}",
             "VOC_MAIL_FROM": "Frontline VoC <voc@demo.local>",
+            "VOC_MAIL_BOUNCE_ADDRESS": BOUNCES,
+            "VOC_DELIVERY_REPORT_TOKEN": REPORT_TOKEN,
             "VOC_SMS_GATEWAY_URL": gateway.url,
             "VOC_SMS_GATEWAY_TOKEN": TOKEN,
             "VOC_SMS_TEMPLATE_ID": TEMPLATE,
@@ -88,6 +125,8 @@ def system(
     try:
         running.start(timeout=90)
         urls = {name: running.url(name) for name in ("feedback", "profile", "actions", "notify")}
+        bounce_pipe.url = f"{urls['notify']}/v1/follow-ups/delivery-reports"
+        gateway.report_to(bounce_pipe.url, REPORT_TOKEN)  # the provider's delivery-report callback
         credentials = demo.seed(
             urls=urls, admin_token=running.admin_token, credentials_path=data_dir / "demo-credentials.json"
         )
@@ -388,6 +427,48 @@ def test_a_refused_address_fails_once_with_its_reason(system: RunningSystem) -> 
     assert failed["detail"]["attempt"] == 1
     time.sleep(1.0)  # several passes of the worker, a back-off's worth: never tried again
     assert len(follow_up_steps(system, feedback_id, until="follow_up_failed")) == 1
+
+
+def test_a_later_bounce_and_the_gateway_s_reports_say_whether_the_customer_was_reached(
+    system: RunningSystem, mailbox: MailSink, gateway: SmsGateway, bounce_pipe: BouncePipe
+) -> None:
+    # By e-mail: the relay takes the mail, the recipient's server refuses it afterwards, and the
+    # relay's report reaches notify through the bounce mailbox's pipe.
+    bounced = resolve(system, complain(system, customer(system, email=GONE, contact_consent=True)))
+    steps = follow_up_steps(system, bounced, until="follow_up_undelivered")
+    assert [t["kind"] for t in steps] == ["follow_up_sent", "follow_up_undelivered"]
+    (mail,) = mail_for(mailbox, GONE)
+    assert mail.mail_from == BOUNCES and mail.message["From"] == "Frontline VoC <voc@demo.local>"
+    assert steps[-1]["detail"]["note"].startswith("follow-up by email not delivered: 5.1.1; smtp; 550 5.1.1")
+    assert steps[-1]["detail"]["recipient"] == "g***@example.com" and "gone.later" not in str(steps)
+    # By SMS: the gateway reports each message it took, delivered or not.
+    reached, off = (f"010{uuid.uuid4().int % 10**8:08d}" for _ in range(2))
+    gateway.unreachable.update({off, "+82" + off[1:]})
+    delivered = resolve(system, complain(system, customer(system, phone=reached, contact_consent=True)))
+    lost = resolve(system, complain(system, customer(system, phone=off, contact_consent=True)))
+    assert [t["kind"] for t in follow_up_steps(system, delivered, until="follow_up_delivered")] == [
+        "follow_up_sent",
+        "follow_up_delivered",
+    ]
+    (failed,) = [
+        t
+        for t in follow_up_steps(system, lost, until="follow_up_undelivered")
+        if t["kind"] != "follow_up_sent"
+    ]
+    assert failed["detail"]["note"] == (
+        "follow-up by sms not delivered: E-3001 handset unreachable until the message expired"
+    )
+    assert all(answer.status_code == 200 for answer in bounce_pipe.answers if answer.status_code != 409)
+    # The dashboard counts the two messages that never reached their customers apart.
+    loop = httpx.get(
+        f"{system.url('feedback')}/v1/analytics",
+        params={"store_id": "store-gangnam"},
+        headers=system.admin_headers,
+    ).json()["loop"]
+    assert (
+        loop["follow_ups_undelivered"] >= 2
+        and loop["follow_ups_messaged"] >= loop["follow_ups_undelivered"] + 1
+    )
 
 
 def test_smtp_down_is_retried_and_delivered_once_it_is_back(system: RunningSystem, mailbox: MailSink) -> None:

@@ -620,9 +620,9 @@ def test_loop_kpis(feedback_service: FeedbackService) -> None:
     alert_lifecycle(feedback_service, ids[1], ack_after=120, resolve_after=1200, store=store)
     alert_lifecycle(feedback_service, ids[2], ack_after=900, resolve_after=4000, escalate=True, store=store)
     # Notify's follow-up messages (#19): two customers got the link, the first after a retry;
-    # the third case's customer did not consent.
+    # the third case's mail was sent and bounced (a delivery report): not counted as reached.
     for n, (feedback_id, outcome) in enumerate(
-        ((ids[0], "retrying"), (ids[0], "sent"), (ids[1], "sent"), (ids[2], "not_sent"))
+        ((ids[0], "retrying"), (ids[0], "sent"), (ids[1], "sent"), (ids[2], "sent"), (ids[2], "undelivered"))
     ):
         feedback_service.publish(
             "voc.notify.follow_up_sent",
@@ -638,7 +638,7 @@ def test_loop_kpis(feedback_service: FeedbackService) -> None:
                 for i in ids[:3]
                 for t in feedback_service.get(i)["timeline"]
             )
-            == 4
+            == 5
         )
     )
     for feedback_id, csat in ((ids[0], 5), (ids[1], 2)):
@@ -657,7 +657,8 @@ def test_loop_kpis(feedback_service: FeedbackService) -> None:
     assert loop["time_to_resolve_seconds"]["p50"] == pytest.approx(1200, abs=1.5)
     assert loop["sla_breach_rate"] == pytest.approx(1 / 3, abs=0.001)  # only the escalated 900/4000 s case
     assert loop["follow_ups_sent"] == 3 and loop["follow_ups_answered"] == 2
-    assert loop["follow_ups_messaged"] == 2 and loop["follow_up_answer_rate"] == 1.0
+    assert loop["follow_ups_messaged"] == 3 and loop["follow_ups_undelivered"] == 1
+    assert loop["follow_up_answer_rate"] == 1.0  # of the two messages that reached their customers
     assert loop["recovery_rate"] == 0.5 and loop["recovery_answers"] == 2 and loop["reopened"] == 1
     # Intake's three yes of four, the happy answer's no, and the unhappy answer's no counted once
     # (on the item it reopened with).

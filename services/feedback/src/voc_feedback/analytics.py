@@ -126,9 +126,12 @@ def loop_kpis(
     sla: Sla,
     now: float,
     messaged: int = 0,
+    undelivered: int = 0,
 ) -> dict[str, Any]:
     """The loop's KPIs; `messaged` is how many of these cases' customers got the follow-up link
-    by e-mail or SMS (notify's `follow_up_sent` on their timelines, #19). FYI items (praise) are
+    by e-mail or SMS (notify's `follow_up_sent` on their timelines, #19), `undelivered` how many
+    of those messages a bounce or a gateway's report says never reached them: the answer rate
+    is of the others. FYI items (praise) are
     no cases: counted apart as `fyi`, outside `cases`, `open`, the times and the SLA."""
     cases = [r for r in rows if is_case(r)]
     to_ack = times_to_acknowledge(cases)
@@ -168,8 +171,9 @@ def loop_kpis(
         "sla_breach_rate": _ratio(sum(1 for r in cases if breached(r)), len(cases)),
         "follow_ups_sent": len(follow_ups),
         "follow_ups_messaged": messaged,
+        "follow_ups_undelivered": undelivered,
         "follow_ups_answered": len(answered),
-        "follow_up_answer_rate": _ratio(len(answered), messaged),
+        "follow_up_answer_rate": _ratio(len(answered), messaged - undelivered),
         "recovery_rate": recovery_rate(answered),
         "recovery_answers": len(answered_complaints(answered)),  # how many answers the rate is of
         "reopened": sum(1 for f, _ in answered if f.reopened_feedback_id),
@@ -221,6 +225,9 @@ async def analytics(
     messaged_count = await session.scalar(
         apply_filter(messaged.where(TimelineEntry.kind == "follow_up_sent"), where)
     )
+    undelivered_count = await session.scalar(
+        apply_filter(messaged.where(TimelineEntry.kind == "follow_up_undelivered"), where)
+    )
     names = await store_names(session)
 
     trend: dict[str, list[Feedback]] = defaultdict(list)
@@ -259,7 +266,14 @@ async def analytics(
             }
             for store_id, items in sorted(by_store.items(), key=lambda kv: -len(kv[1]))
         ],
-        "loop": loop_kpis(rows, follow_ups, sla=sla, now=now, messaged=int(messaged_count or 0)),
+        "loop": loop_kpis(
+            rows,
+            follow_ups,
+            sla=sla,
+            now=now,
+            messaged=int(messaged_count or 0),
+            undelivered=int(undelivered_count or 0),
+        ),
         "top_issues": top_recurring_issues(rows, names),
     }
 

@@ -88,6 +88,9 @@ FOLLOW_UP_NOTES = {
     "failed": "follow-up by {channel} failed: {reason}",
     "not_sent": "follow-up not sent: {reason}",
     "held": "follow-up held: {reason}; sent when they end",
+    # What a delivery report (a bounce, an SMS gateway's report) later said of a sent one.
+    "delivered": "follow-up by {channel} delivered",
+    "undelivered": "follow-up by {channel} not delivered: {reason}",
 }
 # Before any channel was chosen (profile unreachable, say): no "by none".
 FOLLOW_UP_NOTES_NO_CHANNEL = {

@@ -33,6 +33,8 @@
     failed: "follow-up by {channel} failed: {reason}",
     not_sent: "follow-up not sent: {reason}",
     held: "follow-up held: {reason}; sent when they end",
+    delivered: "follow-up by {channel} delivered",
+    undelivered: "follow-up by {channel} not delivered: {reason}",
     not_requested: "follow-up not asked: {reason}",  // feedback's own (cases.no_follow_up_reason)
   };
   // Before any channel was chosen (events.py FOLLOW_UP_NOTES_NO_CHANNEL): no "by none".
@@ -77,10 +79,11 @@
   // (held, not sent, failed, retrying), else sent and awaiting an answer, else not sent yet.
   function followUpState(item, survey) {
     if (survey.answered_at) return `CSAT ${survey.csat}`;
-    const SENDING = ["follow_up_sent", "follow_up_held", "follow_up_not_sent", "follow_up_failed", "follow_up_retrying"];
+    const SENDING = ["follow_up_sent", "follow_up_held", "follow_up_not_sent", "follow_up_failed", "follow_up_retrying",
+      "follow_up_delivered", "follow_up_undelivered"];
     const last = (item.timeline || []).filter((step) => SENDING.includes(step.kind)).at(-1);
     if (!last) return t("follow_up_scheduled");
-    if (last.kind === "follow_up_sent") return t("follow_up_waiting");
+    if (last.kind === "follow_up_sent" || last.kind === "follow_up_delivered") return t("follow_up_waiting");
     const next = (last.detail || {}).next_attempt_at;
     const said = label("timeline_kinds", last.kind);
     return typeof next === "number" ? `${said} · ${fill(t("next_attempt"), {when: when(next, item.store_id)})}` : said;

@@ -284,7 +284,8 @@
       ["ack_p90", duration(loop.time_to_acknowledge_seconds.p90)],
       ["resolve_p50", duration(loop.time_to_resolve_seconds.p50)],
       ["resolve_p90", duration(loop.time_to_resolve_seconds.p90)], ["breach", pct(loop.sla_breach_rate)],
-      ["messaged", num(loop.follow_ups_messaged)], ["followups", num(loop.follow_ups_answered)],
+      ["messaged", num(loop.follow_ups_messaged)], ["undelivered", num(loop.follow_ups_undelivered)],
+      ["followups", num(loop.follow_ups_answered)],
       ["answer_rate", pct(loop.follow_up_answer_rate)], ["recovery", pct(loop.recovery_rate)],
       ["reopened", num(loop.reopened)], ["revisit", pct(loop.revisit_intent_rate)],
       ["fyi_alerts", num(loop.fyi)],  // praise on an info plan: told, not a case (not in "open")
