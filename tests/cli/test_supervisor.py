@@ -119,6 +119,16 @@ def test_the_start_says_once_how_follow_up_links_reach_customers() -> None:
     )
     reported = settings_report.report({"VOC_SMTP_URL": smtp, "VOC_MAIL_FROM": "voc@example.com"})
     assert "hunter2" not in "\n".join(reported) and all("warning" not in line for line in reported)
+    environ = {
+        "VOC_SMTP_URL": smtp,
+        "VOC_MAIL_FROM": "voc@example.com",
+        "VOC_DELIVERY_REPORT_TOKEN": "t0ken-x",
+    }
+    assert settings_report.follow_up_line(environ).endswith(
+        "; delivery reports (bounces, the gateway's) taken at notify's /v1/follow-ups/delivery-reports"
+    )
+    reported = "\n".join(settings_report.report(environ))
+    assert "VOC_DELIVERY_REPORT_TOKEN=****" in reported and "t0ken-x" not in reported
 
 
 @pytest.mark.timeout(400)  # five starts of a service: on a loaded 2-core runner ~20 s each

@@ -144,4 +144,9 @@ def follow_up_line(environ: Mapping[str, str]) -> str:
             "[voc] follow-up not sent: no channel configured "
             "(VOC_SMTP_URL or VOC_SMS_GATEWAY_URL; `voc demo-inbox` is a local mailbox, README)"
         )
-    return "[voc] follow-up links go to customers by " + " and ".join(channels)
+    reports = (
+        "; delivery reports (bounces, the gateway's) taken at notify's /v1/follow-ups/delivery-reports"
+        if environ.get("VOC_DELIVERY_REPORT_TOKEN")
+        else ""
+    )
+    return "[voc] follow-up links go to customers by " + " and ".join(channels) + reports
