@@ -38,7 +38,8 @@ LEAD = "minji@gangnam.demo"
 LINK = re.compile(r"http://127\.0\.0\.1:\d+/f/[A-Za-z0-9_.\-]+")
 REPORT_TOKEN = "delivery-report-token-e2e-0123456789abcdef"
 BOUNCES = "bounces@demo.local"  # the envelope sender: where relays send their reports
-GONE = "gone.later@example.com"  # taken by the relay, refused afterwards by the recipient's server
+# Taken by the relay, refused afterwards by the recipient's server.
+GONE, GONE_TOO = "gone.later@example.com", "gone.too@example.com"
 
 
 class BouncePipe:
@@ -75,7 +76,7 @@ def smtp_port() -> int:
 @pytest.fixture(scope="module")
 def mailbox(smtp_port: int, bounce_pipe: BouncePipe) -> Iterator[MailSink]:
     sink = MailSink(
-        port=smtp_port, refuse=("bounce@example.com",), bounce=(GONE,), on_bounce=bounce_pipe
+        port=smtp_port, refuse=("bounce@example.com",), bounce=(GONE, GONE_TOO), on_bounce=bounce_pipe
     ).start()
     yield sink
     sink.stop()
@@ -433,14 +434,30 @@ def test_a_later_bounce_and_the_gateway_s_reports_say_whether_the_customer_was_r
     system: RunningSystem, mailbox: MailSink, gateway: SmsGateway, bounce_pipe: BouncePipe
 ) -> None:
     # By e-mail: the relay takes the mail, the recipient's server refuses it afterwards, and the
-    # relay's report reaches notify through the bounce mailbox's pipe.
+    # relay's report reaches notify through the bounce mailbox's pipe. With no phone known the
+    # case's reply ends there; with one, it goes by SMS, which the gateway reports delivered.
     bounced = resolve(system, complain(system, customer(system, email=GONE, contact_consent=True)))
-    steps = follow_up_steps(system, bounced, until="follow_up_undelivered")
-    assert [t["kind"] for t in steps] == ["follow_up_sent", "follow_up_undelivered"]
+    steps = follow_up_steps(system, bounced, until="follow_up_not_sent")
+    assert [t["kind"] for t in steps] == ["follow_up_sent", "follow_up_undelivered", "follow_up_not_sent"]
     (mail,) = mail_for(mailbox, GONE)
     assert mail.mail_from == BOUNCES and mail.message["From"] == "Frontline VoC <voc@demo.local>"
-    assert steps[-1]["detail"]["note"].startswith("follow-up by email not delivered: 5.1.1; smtp; 550 5.1.1")
-    assert steps[-1]["detail"]["recipient"] == "g***@example.com" and "gone.later" not in str(steps)
+    assert steps[1]["detail"]["note"].startswith("follow-up by email not delivered: 5.1.1; smtp; 550 5.1.1")
+    assert steps[1]["detail"]["recipient"] == "g***@example.com" and "gone.later" not in str(steps)
+    assert "the e-mail bounced; no phone" in steps[2]["detail"]["note"]
+    phone = f"010{uuid.uuid4().int % 10**8:08d}"
+    moved_on = resolve(
+        system, complain(system, customer(system, email=GONE_TOO, phone=phone, contact_consent=True))
+    )
+    steps = follow_up_steps(system, moved_on, until="follow_up_delivered")
+    assert [(t["kind"], t["detail"]["channel"]) for t in steps] == [
+        ("follow_up_sent", "email"),
+        ("follow_up_undelivered", "email"),
+        ("follow_up_sent", "sms"),
+        ("follow_up_delivered", "sms"),
+    ]
+    assert len(mail_for(mailbox, GONE_TOO)) == 1
+    (sms,) = [r for r in gateway.accepted() if r.idempotency_key == f"follow-up.{moved_on}"]
+    assert LINK.search(sms.text)
     # By SMS: the gateway reports each message it took, delivered or not.
     reached, off = (f"010{uuid.uuid4().int % 10**8:08d}" for _ in range(2))
     gateway.unreachable.update({off, "+82" + off[1:]})
@@ -459,7 +476,8 @@ def test_a_later_bounce_and_the_gateway_s_reports_say_whether_the_customer_was_r
         "follow-up by sms not delivered: E-3001 handset unreachable until the message expired"
     )
     assert all(answer.status_code == 200 for answer in bounce_pipe.answers if answer.status_code != 409)
-    # The dashboard counts the two messages that never reached their customers apart.
+    # The dashboard counts the two cases whose link never reached the customer apart (not the one
+    # whose bounced e-mail went on by SMS).
     loop = httpx.get(
         f"{system.url('feedback')}/v1/analytics",
         params={"store_id": "store-gangnam"},

@@ -619,15 +619,30 @@ def test_loop_kpis(feedback_service: FeedbackService) -> None:
     alert_lifecycle(feedback_service, ids[0], ack_after=60, resolve_after=600, store=store)
     alert_lifecycle(feedback_service, ids[1], ack_after=120, resolve_after=1200, store=store)
     alert_lifecycle(feedback_service, ids[2], ack_after=900, resolve_after=4000, escalate=True, store=store)
-    # Notify's follow-up messages (#19): two customers got the link, the first after a retry;
-    # the third case's mail was sent and bounced (a delivery report): not counted as reached.
-    for n, (feedback_id, outcome) in enumerate(
-        ((ids[0], "retrying"), (ids[0], "sent"), (ids[1], "sent"), (ids[2], "sent"), (ids[2], "undelivered"))
+    # Notify's follow-up messages (#19): two customers got the link, the first after a retry and
+    # the second by SMS once its e-mail bounced; the third case's mail bounced and nothing went
+    # after it (a delivery report): not counted as reached.
+    sent_at = time.time() - 60
+    for n, (feedback_id, outcome, channel) in enumerate(
+        (
+            (ids[0], "retrying", "email"),
+            (ids[0], "sent", "email"),
+            (ids[1], "sent", "email"),
+            (ids[1], "undelivered", "email"),
+            (ids[1], "sent", "sms"),
+            (ids[2], "sent", "email"),
+            (ids[2], "undelivered", "email"),
+        )
     ):
         feedback_service.publish(
             "voc.notify.follow_up_sent",
             events_pb2.FollowUpSent(
-                feedback_id=feedback_id, store_id=store, channel="email", outcome=outcome, attempt=n
+                feedback_id=feedback_id,
+                store_id=store,
+                channel=channel,
+                outcome=outcome,
+                attempt=n,
+                at_ms=int((sent_at + n) * 1000),
             ),
             f"follow-up-sent-{feedback_id}-{n}",
         )
@@ -638,7 +653,7 @@ def test_loop_kpis(feedback_service: FeedbackService) -> None:
                 for i in ids[:3]
                 for t in feedback_service.get(i)["timeline"]
             )
-            == 5
+            == 7
         )
     )
     for feedback_id, csat in ((ids[0], 5), (ids[1], 2)):

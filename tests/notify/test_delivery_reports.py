@@ -272,3 +272,67 @@ def test_production_refuses_a_weak_or_shared_delivery_report_token() -> None:
     assert Settings(VOC_ENV="production", **secrets).delivery_report_token == ""  # unset: the route is shut
     with pytest.raises(ValueError, match="an e-mail address alone"):
         Settings(VOC_ENV="test", VOC_MAIL_BOUNCE_ADDRESS="Bounces <bounces@example.com>")
+
+
+async def test_with_sms_configured_a_bounced_mail_is_due_again_off_e_mail(databases: DatabaseFactory) -> None:
+    """The case's reply still goes: due at once for the worker, which now passes over e-mail (the
+    SMS itself, with profile's phone and the gateway, is end to end in tests/e2e/test_follow_up.py).
+    A retry of the same bounce by the pipe is a duplicate, not news of the SMS."""
+    notify = await make_notify(
+        databases,
+        auth.hash_password("unused-password-1"),
+        delivery_report_token=TOKEN,
+        sms_gateway_url="https://sms.example.com/v1/messages",
+        sms_sender="0215880000",
+    )
+    feedback_id = await sent_message(notify)
+    headers = {**BEARER, "Content-Type": "message/rfc822"}
+    before = time.time()
+    async with notify.client() as client:
+        first = await client.post(ROUTE, content=bounce(feedback_id), headers=headers)
+        again = await client.post(ROUTE, content=bounce(feedback_id), headers=headers)
+        unsaid = await client.post(
+            ROUTE, headers=BEARER, json={"message_id": f"follow-up.{feedback_id}", "status": "failed"}
+        )
+    assert (
+        first.json()["recorded"] == 1 and again.json()["duplicates"] == 1 and unsaid.json()["duplicates"] == 1
+    )
+    async with notify.database.session() as session:
+        row = await session.get(FollowUpMessage, feedback_id)
+    assert row is not None
+    assert (row.status, row.undelivered_channel, row.channel) == ("pending", "email", "email")
+    assert before <= row.next_attempt_at <= time.time()
+    assert [e.outcome for e in await reported(notify, feedback_id)] == ["undelivered"]
+    # Once it went by SMS, a report without a channel is of the SMS; one of e-mail is the old one.
+    async with notify.database.transaction() as session:
+        await session.execute(
+            update(FollowUpMessage)
+            .where(FollowUpMessage.feedback_id == feedback_id)
+            .values(status="sent", channel="sms")
+        )
+    async with notify.client() as client:
+        old = await client.post(
+            ROUTE,
+            headers=BEARER,
+            json={"message_id": f"follow-up.{feedback_id}", "status": "failed", "channel": "email"},
+        )
+        sms = await client.post(
+            ROUTE, headers=BEARER, json={"message_id": f"follow-up.{feedback_id}", "status": "delivered"}
+        )
+    assert old.json()["duplicates"] == 1 and sms.json()["recorded"] == 1
+    assert await status_of(notify, feedback_id) == "delivered"
+
+
+async def test_without_sms_or_once_the_link_expired_a_bounce_is_the_last_word(notify: Notify) -> None:
+    feedback_id = await sent_message(notify)
+    async with notify.client() as client:
+        answer = await client.post(
+            ROUTE, content=bounce(feedback_id), headers={**BEARER, "Content-Type": "message/rfc822"}
+        )
+        other = await client.post(
+            ROUTE,
+            headers=BEARER,
+            json={"message_id": f"follow-up.{feedback_id}", "status": "failed", "channel": "sms"},
+        )
+    assert answer.json()["recorded"] == 1 and other.json()["unknown"] == 1  # never went by SMS
+    assert await status_of(notify, feedback_id) == "undelivered"

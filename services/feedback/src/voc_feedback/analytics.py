@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from voc_feedback.cases import OPEN_CASE, is_fyi, is_open_case
 from voc_feedback.listing import FeedbackFilter, apply_filter
@@ -130,8 +131,8 @@ def loop_kpis(
 ) -> dict[str, Any]:
     """The loop's KPIs; `messaged` is how many of these cases' customers got the follow-up link
     by e-mail or SMS (notify's `follow_up_sent` on their timelines, #19), `undelivered` how many
-    of those messages a bounce or a gateway's report says never reached them: the answer rate
-    is of the others. FYI items (praise) are
+    of them a bounce or a gateway's report says the link never reached (no message sent after
+    the report): the answer rate is of the others. FYI items (praise) are
     no cases: counted apart as `fyi`, outside `cases`, `open`, the times and the SLA."""
     cases = [r for r in rows if is_case(r)]
     to_ack = times_to_acknowledge(cases)
@@ -225,8 +226,19 @@ async def analytics(
     messaged_count = await session.scalar(
         apply_filter(messaged.where(TimelineEntry.kind == "follow_up_sent"), where)
     )
+    # Not delivered, and not sent again after (a bounced e-mail followed by an SMS reached them).
+    later = aliased(TimelineEntry)
+    resent = (
+        select(later.id)
+        .where(
+            later.feedback_id == TimelineEntry.feedback_id,
+            later.kind == "follow_up_sent",
+            later.at > TimelineEntry.at,
+        )
+        .exists()
+    )
     undelivered_count = await session.scalar(
-        apply_filter(messaged.where(TimelineEntry.kind == "follow_up_undelivered"), where)
+        apply_filter(messaged.where(TimelineEntry.kind == "follow_up_undelivered", ~resent), where)
     )
     names = await store_names(session)
 

@@ -6,7 +6,12 @@ message; a report says whether it reached the customer, and lands on the case ti
 A report names its message by the id we gave it (`follow-up.<feedback id>`: the e-mail's
 Message-ID, the gateway's `message_id`). Reports come at least once and in any order, so each
 is recorded once: sent → delivered → undelivered (a mail accepted by the recipient's server may
-still bounce later), never back."""
+still bounce later), never back.
+
+A bounced e-mail is not the end of the case's reply: when SMS is configured and the link still
+works, the message is due again at once and the worker sends it by SMS if profile or the
+feedback has a phone (`FollowUpMessage.undelivered_channel` keeps it off e-mail); a report of
+the e-mail that comes after that (a pipe's retry) is a duplicate, not news of the SMS."""
 
 from __future__ import annotations
 
@@ -14,6 +19,7 @@ import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import update
 
@@ -34,6 +40,7 @@ class DeliveryReport:
     message_id: str  # "follow-up.<feedback id>", or the e-mail's whole "<…@domain>" Message-ID
     outcome: str  # delivered | undelivered
     reason: str = ""  # the server's or gateway's word, masked, one line
+    channel: str = ""  # what it reports on (a bounce: email); "" when the report does not say
 
 
 @dataclass(slots=True)
@@ -57,17 +64,23 @@ def feedback_id_of(message_id: str) -> str | None:
     return feedback_id if 0 < len(feedback_id) <= 36 else None
 
 
-async def record(database: Database, reports: Sequence[DeliveryReport], *, now: float | None = None) -> Tally:
+async def record(
+    database: Database, reports: Sequence[DeliveryReport], *, sms_fallback: bool, now: float | None = None
+) -> Tally:
     """Each report in its own transaction, so one that cannot be taken yet (its send still
     being recorded: the gateway reported before we wrote "sent") leaves the others recorded
-    and the caller can send the batch again."""
+    and the caller can send the batch again. `sms_fallback`: SMS is configured, so a bounced
+    e-mail is tried again by SMS."""
     tally = Tally()
     for report in reports:
-        await _record_one(database, report, tally, now=time.time() if now is None else now)
+        at = time.time() if now is None else now
+        await _record_one(database, report, tally, sms_fallback=sms_fallback, now=at)
     return tally
 
 
-async def _record_one(database: Database, report: DeliveryReport, tally: Tally, *, now: float) -> None:
+async def _record_one(
+    database: Database, report: DeliveryReport, tally: Tally, *, sms_fallback: bool, now: float
+) -> None:
     feedback_id = feedback_id_of(report.message_id)
     if feedback_id is None:
         tally.unknown += 1
@@ -76,6 +89,13 @@ async def _record_one(database: Database, report: DeliveryReport, tally: Tally, 
         row = await session.get(FollowUpMessage, feedback_id)
         if row is None:
             tally.unknown += 1
+            return
+        if row.undelivered_channel and (report.channel or row.channel) == row.undelivered_channel:
+            # Of the e-mail a bounce already moved on to SMS (a pipe's retry): taken before.
+            tally.duplicates += 1
+            return
+        if report.channel and report.channel != row.channel:
+            tally.unknown += 1  # of a channel this message never went by
             return
         if row.status == "sending":
             tally.sending.append(report.message_id)
@@ -87,10 +107,21 @@ async def _record_one(database: Database, report: DeliveryReport, tally: Tally, 
                 tally.not_sent += 1
             return
         # Conditional on the status read: of two reports taken at once, one moves it.
+        change: dict[str, Any] = {"status": report.outcome, "last_error": report.reason[:300] or None}
+        again = (
+            sms_fallback
+            and report.outcome == "undelivered"
+            and row.channel == "email"
+            and row.undelivered_channel is None
+            and row.expires_at > now
+        )
+        if again:
+            # Due again at once, off e-mail; quiet hours and consent are checked when it is sent.
+            change.update(status="pending", undelivered_channel="email", next_attempt_at=now)
         moved = await session.execute(
             update(FollowUpMessage)
             .where(FollowUpMessage.feedback_id == feedback_id, FollowUpMessage.status == row.status)
-            .values(status=report.outcome, last_error=report.reason[:300] or None)
+            .values(**change)
             .execution_options(synchronize_session=False)
         )
         if not getattr(moved, "rowcount", 0):

@@ -338,7 +338,8 @@ class FollowUpWorker:
     async def _send(self, m: _Snapshot, points: profile_pb2.GetContactPointsResponse) -> Outcome | None:
         """By the contact given with the feedback, else the one on record (none when the
         customer is anonymous or not on record)."""
-        email = m.email or points.email
+        # An e-mail that bounced is not tried again: the message goes by SMS or not at all.
+        email = "" if m.undelivered_channel == "email" else m.email or points.email
         phone = m.phone or points.phone
         until = last_whole_day(m.expires_at, m.store.timezone if m.store else None)
         text = render(
@@ -387,6 +388,8 @@ class FollowUpWorker:
             known = (
                 ", ".join(k for k, v in (("e-mail", email), ("phone", phone)) if v) or "no e-mail or phone"
             )
+            if m.undelivered_channel == "email":
+                known = "the e-mail bounced; " + (known if phone else "no phone")
             configured = ", ".join(self.channels)
             reason = (
                 f"no configured channel reaches the customer ({known} on record; {configured} configured)"
@@ -486,6 +489,7 @@ class _Snapshot:
     phone: str | None
     attempts: int
     expires_at: float
+    undelivered_channel: str | None
     store: Store | None
     store_name: str
     lease: float

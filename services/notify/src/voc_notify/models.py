@@ -409,6 +409,8 @@ class FollowUpMessage(Base):
     phone: Mapped[str | None] = mapped_column(String(32), nullable=True)
     channel: Mapped[str | None] = mapped_column(String(8), nullable=True)  # email | sms
     recipient: Mapped[str | None] = mapped_column(String(300), nullable=True)  # masked
+    # The channel a delivery report said it never arrived by (a bounced e-mail): not chosen again.
+    undelivered_channel: Mapped[str | None] = mapped_column(String(8), nullable=True)
     status: Mapped[str] = mapped_column(
         String(16)
     )  # pending | sending | sent | failed | not_sent; delivered | undelivered (a delivery report)

@@ -288,6 +288,9 @@ class DeliveryReportIn(BaseModel):
     status: Literal["delivered", "failed"]
     # The gateway's reason or code when it failed ("unreachable handset", "E-5001").
     error: Annotated[str, Field(max_length=300)] | None = None
+    # What the report is of, when the sender knows: a mail provider's relay says "email". Unsaid,
+    # it is of the channel the message last went by.
+    channel: Literal["email", "sms"] | None = None
 
 
 MAX_DELIVERY_REPORTS = 100

@@ -66,7 +66,11 @@ async def delivery_report(
         except UnreadableMail as exc:
             raise Invalid(f"The mail cannot be read as a delivery report: {exc}.", field="body") from exc
         reports = (
-            [delivery_reports.DeliveryReport(bounce.message_id, bounce.outcome, bounce.reason)]
+            [
+                delivery_reports.DeliveryReport(
+                    bounce.message_id, bounce.outcome, bounce.reason, channel="email"
+                )
+            ]
             if bounce
             else []
         )
@@ -75,7 +79,7 @@ async def delivery_report(
         reports = [_of(report) for report in _parsed(raw)]
     else:
         raise Unsupported("Send a gateway's report as application/json or a bounce mail as message/rfc822.")
-    tally = await delivery_reports.record(database, reports)
+    tally = await delivery_reports.record(database, reports, sms_fallback=bool(settings.sms_gateway_url))
     if tally.sending:
         raise Conflict(
             f"{len(tally.sending)} of {len(reports)} report(s) name a message whose send is still being "
@@ -108,4 +112,4 @@ def _parsed(raw: bytes) -> list[DeliveryReportIn]:
 def _of(report: DeliveryReportIn) -> delivery_reports.DeliveryReport:
     outcome = "delivered" if report.status == "delivered" else "undelivered"
     reason = mask_text(" ".join((report.error or "").split()), limit=200)
-    return delivery_reports.DeliveryReport(report.message_id, outcome, reason)
+    return delivery_reports.DeliveryReport(report.message_id, outcome, reason, channel=report.channel or "")
