@@ -374,6 +374,25 @@ async def test_erasure_finds_an_item_not_yet_linked_by_the_ids_profile_names(
         assert (named.text, named.customer, named.customer_id) == (None, {}, None)
         assert named.redacted_at is not None and other.redacted_at is None  # retention passes it by
         assert other.text == "someone else's words" and other.customer
+    # A delivery report that comes after (a bounce naming the mailbox) keeps no words on the case.
+    late = events_pb2.FollowUpSent(
+        feedback_id=ids[0], store_id="s1", channel="email", outcome="undelivered",
+        reason="5.2.2; smtp; 552 5.2.2 kim.minsu mailbox full", attempt=1, at_ms=int(time.time() * 1000),
+    )  # fmt: skip
+    await handle(
+        SimpleNamespace(
+            subject="voc.notify.follow_up_sent", data=late.SerializeToString(), headers={}, reply=""
+        )
+    )
+    async with database.session() as session:
+        (step,) = await session.scalars(
+            select(TimelineEntry).where(
+                TimelineEntry.feedback_id == ids[0], TimelineEntry.kind == "follow_up_undelivered"
+            )
+        )
+    assert (
+        step.detail["note"] == "" and step.detail["reason"] == "" and step.detail["outcome"] == "undelivered"
+    )
     await database.dispose()
 
 

@@ -20,7 +20,7 @@ from voc_feedback import messages
 from voc_feedback.follow_up_links import FollowUpLinks
 from voc_feedback.models import Feedback, FollowUp, TimelineEntry, outbox_table
 from voc_feedback.pages import LANGUAGES  # the languages a survey speaks
-from voc_feedback.personal import FREE_TEXT_KEYS, shown_explanation
+from voc_feedback.personal import FREE_TEXT_KEYS, OWN_WORDS_KINDS, shown_explanation
 from voc_platform.dbsync import Prepared, Reader
 from voc_platform.ids import uuid7
 from voc_platform.outbox import add_event
@@ -98,6 +98,7 @@ _CASE_ROW = Prepared(
         Feedback.escalated,
         Feedback.reopens_id,
         Feedback.priority,
+        Feedback.redacted_at,
     )
     .where(Feedback.id == bindparam("feedback_id"))
     .with_for_update()  # PostgreSQL row lock; SQLite writers are serialized by Database.write_lock
@@ -184,6 +185,11 @@ def _case_event(
         if customer_id is not None:
             link_customer(reader, feedback_id=feedback_id, customer_id=customer_id)
         return _CaseStep(row.status, row.reopens_id, recorded=False, open_follow_up=False)
+    detail = event.detail
+    if row.redacted_at is not None and FREE_TEXT_KEYS & detail.keys() and event.status not in OWN_WORDS_KINDS:
+        # A step that comes after an erasure or the retention (a late delivery report, say)
+        # keeps no free text either.
+        detail = {**detail, **{key: "" for key in FREE_TEXT_KEYS & detail.keys()}}
     reader.execute(
         TIMELINE_INSERT,
         {
@@ -191,7 +197,7 @@ def _case_event(
             "at": event.at,
             "kind": event.status,
             "actor": event.actor,
-            "detail": event.detail,
+            "detail": detail,
             "event_id": event.event_id,
         },
     )

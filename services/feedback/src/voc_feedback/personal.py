@@ -1,5 +1,6 @@
 """What of a feedback item is a person's own words, in one place: the item's text, the free
-text people wrote on its timeline (`FREE_TEXT_KEYS`: a resolution's note, an answer's comment)
+text people wrote on its timeline (`FREE_TEXT_KEYS`: a resolution's note, an answer's comment,
+a mail server's answer about the customer's address)
 and the words the classifier's explanation quotes. A reader without customer records sees
 them masked (`schemas`); an erased customer's items lose them (`cases.redact_customer`)."""
 
@@ -10,8 +11,12 @@ import re
 from voc_platform.masking import mask_text
 
 MAX_TEXT_CHARS = 4000
-#: The timeline detail keys that hold what someone wrote.
-FREE_TEXT_KEYS = frozenset({"note", "comment"})
+#: The timeline detail keys that hold what someone wrote (a follow-up's `reason`: what a mail
+#: server said of the customer's mailbox, which may name them).
+FREE_TEXT_KEYS = frozenset({"note", "comment", "reason"})
+#: Steps whose note and reason are notify's own words (why a follow-up was held or not sent), never
+#: what someone wrote or a server said: kept on a redacted item ("not sent: the customer was erased").
+OWN_WORDS_KINDS = frozenset({"follow_up_not_sent", "follow_up_held"})
 _QUOTED = re.compile(r"'([^']*)'")
 
 

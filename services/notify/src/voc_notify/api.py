@@ -36,7 +36,8 @@ def build_app(
         title="Frontline VoC — notify",
         service="voc-notify",
         console_origins=settings.console_origin_list,
-        bulk_bodies=directory.BULK_PATHS,
+        # A bounce may quote the whole message it reports on, HTML and all.
+        bulk_bodies=directory.BULK_PATHS | {delivery_reports.PATH},
     )
     install_health_routes(api)
     api.state.settings, api.state.database = settings, database

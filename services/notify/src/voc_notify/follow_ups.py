@@ -54,6 +54,8 @@ NO_CHANNEL = "no channel configured"
 UNKNOWN = "the worker stopped while sending; not sent again (at most one message per case)"
 OPTED_OUT = "the customer opted out of contact (contact_consent false)"
 ATTEMPTED = ("sent", "retrying", "failed")
+REPORTED = ("delivered", "undelivered")  # what delivery reports say (`delivery_reports`)
+MESSAGE_ID_PREFIX = "follow-up."
 
 
 class ContactLookup(Protocol):
@@ -68,9 +70,8 @@ class ContactLookup(Protocol):
 class Outcome:
     """What one attempt (or decision) came to; `next_at` for a retry or a hold."""
 
-    outcome: (
-        str  # sent | retrying | failed | not_sent | held; later delivered | undelivered (delivery_reports)
-    )
+    # sent | retrying | failed | not_sent | held; later delivered | undelivered (`delivery_reports`)
+    outcome: str
     reason: str = ""
     channel: str = ""
     recipient: str = ""
@@ -80,7 +81,26 @@ class Outcome:
 
     @property
     def settled(self) -> bool:
-        return self.outcome in ("sent", "failed", "not_sent", "delivered", "undelivered")
+        return self.outcome in ("sent", "failed", "not_sent", *REPORTED)
+
+
+def message_id(feedback_id: str) -> str:
+    """The id a follow-up is sent under: the e-mail's Message-ID (before "@domain"), the SMS
+    gateway's `message_id` and idempotency key; reports name the message by it."""
+    return f"{MESSAGE_ID_PREFIX}{feedback_id}"
+
+
+def feedback_id_of(reported: str, *, mail_domain: str) -> str | None:
+    """The feedback id of a message id a report names: `follow-up.<id>` (as the gateway got it)
+    or `<follow-up.<id>@domain>` (the Message-ID a bounce quotes, whose domain must be ours:
+    anyone can mail the bounce address). None for any other message."""
+    local, at, domain = reported.strip().strip("<>").partition("@")
+    if at and domain.lower() != mail_domain.lower():
+        return None
+    if not local.startswith(MESSAGE_ID_PREFIX):
+        return None
+    feedback_id = local.removeprefix(MESSAGE_ID_PREFIX)
+    return feedback_id if 0 < len(feedback_id) <= 36 else None
 
 
 def outside_quiet_hours(store: Store | None, at: float) -> float:
@@ -156,6 +176,17 @@ async def forget_customer(
     whose += [FollowUpMessage.feedback_id.in_(list(feedback_ids))] if feedback_ids else []
     if not whose:
         return 0
+    # What a mail server said of a settled message's address (a bounce's diagnostic may name them).
+    await session.execute(
+        update(FollowUpMessage)
+        .where(
+            or_(*whose),
+            FollowUpMessage.status.not_in(("pending", "sending")),
+            FollowUpMessage.last_error.is_not(None),
+        )
+        .values(last_error=None)
+        .execution_options(synchronize_session=False)
+    )
     query = select(FollowUpMessage).where(or_(*whose), FollowUpMessage.status.in_(("pending", "sending")))
     if (await session.connection()).dialect.name == "postgresql":
         # A worker claiming or recording one of them waits, then finds it settled.
@@ -361,7 +392,7 @@ class FollowUpWorker:
                     subject=text.subject,
                     text=text.text,
                     html=text.html,
-                    message_id=f"follow-up.{m.feedback_id}",
+                    message_id=message_id(m.feedback_id),
                 )
             )
         elif phone and self.sms is not None:
@@ -381,7 +412,7 @@ class FollowUpWorker:
                         "question": text.question,
                         "url": m.url,
                     },
-                    message_id=f"follow-up.{m.feedback_id}",
+                    message_id=message_id(m.feedback_id),
                 )
             )
         else:
@@ -530,6 +561,11 @@ async def publish_outcome(
         next_attempt_at_ms=int(outcome.next_at * 1000) if outcome.next_at else 0,
         recipient=outcome.recipient,
     )
-    # One per attempt or decision; within the 64 characters of an event id. Through `publishing`:
-    # a message actually sent is also the `follow_up.sent` webhook, in the same transaction.
-    await publish(session, [(SUBJECT_SENT, sent, f"fu:{row.feedback_id}:{attempt}:{int(at * 1000)}")], now=at)
+    # One per attempt or decision, and one per report of an attempt (two reports may come in one
+    # millisecond); within the 64 characters of an event id. Through `publishing`: a message
+    # actually sent is also the `follow_up.sent` webhook, in the same transaction.
+    if outcome.outcome in REPORTED:
+        event_id = f"fu:{row.feedback_id}:{outcome.outcome}:{attempt}"
+    else:
+        event_id = f"fu:{row.feedback_id}:{attempt}:{int(at * 1000)}"
+    await publish(session, [(SUBJECT_SENT, sent, event_id)], now=at)

@@ -54,6 +54,12 @@ FOLLOW_UPS = metrics.counter(
     "outcome (sent, retrying, failed, not_sent, held).",
     ["channel", "outcome"],
 )
+FOLLOW_UP_REPORTS = metrics.counter(
+    "voc_follow_up_reports_total",
+    "Delivery reports of follow-up messages recorded (bounces, gateways' reports), by channel and "
+    "outcome (delivered, undelivered); duplicates and reports of unknown messages are not counted.",
+    ["channel", "outcome"],
+)
 WEBHOOKS = metrics.counter(
     "voc_webhook_attempts_total",
     "Webhook attempts, by result: ok (2xx) or failed (anything else).",
@@ -87,6 +93,10 @@ _degraded = {r: ALERTS_DEGRADED.labels(r) for r in ("profile_unavailable", "acti
 
 def follow_up(*, channel: str, outcome: str) -> None:
     FOLLOW_UPS.labels(channel or "none", outcome).inc()
+
+
+def follow_up_report(*, channel: str, outcome: str) -> None:
+    FOLLOW_UP_REPORTS.labels(channel or "none", outcome).inc()
 
 
 def alert_written(*, priority: str, merged: bool, degraded: Iterable[str] = ()) -> None:

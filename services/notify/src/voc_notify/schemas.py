@@ -294,7 +294,15 @@ class DeliveryReportIn(BaseModel):
 
 
 MAX_DELIVERY_REPORTS = 100
-# One report, or a batch of them (a gateway that reports in batches).
-DeliveryReportsIn = (
-    DeliveryReportIn | Annotated[list[DeliveryReportIn], Field(min_length=1, max_length=MAX_DELIVERY_REPORTS)]
-)
+# A batch of them (a gateway that reports in batches); one report alone is a `DeliveryReportIn`.
+DeliveryReportBatch = Annotated[list[DeliveryReportIn], Field(min_length=1, max_length=MAX_DELIVERY_REPORTS)]
+
+
+class DeliveryReportsOut(BaseModel):
+    """What became of the reports sent, each counted once."""
+
+    recorded: int  # taken: the case timeline has them
+    duplicates: int  # taken before (reports come at least once)
+    unknown: int  # name no follow-up of ours (another system's message, a Message-ID of another domain)
+    not_sent: int  # of a message never sent: nothing to report on
+    ignored: int  # a mail that is no delivery report, or one naming no message (an auto-reply)

@@ -5,10 +5,29 @@ retries and the record."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Literal
 
+from voc_platform.masking import mask_text
+
 SendStatus = Literal["sent", "retry", "failed"]
+ReportOutcome = Literal["delivered", "undelivered"]
+Channel = Literal["email", "sms"]
+#: What leads a mail server's answer: "smtp;" (a DSN's diagnostic type), the reply code and the
+#: enhanced status code (RFC 3463). Kept as written: masking reads "550 5.1.10" as a phone number.
+_REPLY_CODES = re.compile(
+    r"^(?:[A-Za-z][\w-]*\s*;\s*)?(?:[245]\d\d(?:[ -]+(?=[245]\.)|\s+(?=\D)))?(?:[245]\.\d{1,3}\.\d{1,3}\b)?"
+)
+
+
+def server_said(answer: str, *, limit: int = 200) -> str:
+    """A mail server's or gateway's answer as one line for a timeline: whitespace collapsed, its
+    leading codes kept, the rest masked (addresses, numbers), at most `limit` characters."""
+    line = " ".join(answer.split())
+    codes = _REPLY_CODES.match(line)
+    lead = codes.group(0) if codes else ""
+    return (lead + mask_text(line[len(lead) :], limit=max(limit - len(lead), 0)))[:limit]
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,3 +38,14 @@ class SendResult:
     status: SendStatus
     detail: str = ""
     retry_after: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryReport:
+    """What a bounce or a gateway's report says became of a message after it was taken
+    (`voc_notify.delivery_reports` records it)."""
+
+    message_id: str  # as we gave it: "follow-up.<feedback id>", or the mail's "<…@domain>"
+    outcome: ReportOutcome
+    reason: str = ""  # `server_said`: one line, masked
+    channel: Channel | None = None  # what it reports on (a bounce: email); None when unsaid

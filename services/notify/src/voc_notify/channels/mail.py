@@ -23,8 +23,7 @@ import aiosmtplib
 from aiosmtplib.response import SMTPResponse
 from aiosmtplib.typing import Default
 
-from voc_notify.channels import SendResult
-from voc_platform.masking import mask_text
+from voc_notify.channels import SendResult, server_said
 
 _TRUE = ("1", "true", "yes", "on")
 # Deliberately strict: one @, no spaces or angle brackets, a dotted domain (or localhost).
@@ -199,8 +198,7 @@ class MailSender:
         message["To"] = Address(addr_spec=mail.to)
         message["Subject"] = mail.subject
         message["Date"] = formatdate(localtime=False, usegmt=True)
-        domain = self.mail_from.rpartition("@")[2].strip(" >") or "localhost"
-        message["Message-ID"] = f"<{mail.message_id}@{domain}>"
+        message["Message-ID"] = f"<{mail.message_id}@{message_domain(self.mail_from)}>"
         message["Auto-Submitted"] = "auto-generated"
         message.set_content(mail.text)
         message.add_alternative(mail.html, subtype="html")
@@ -253,4 +251,9 @@ def _policy(message: str) -> bool:
 
 def _reason(what: str, answer: str) -> str:
     """A server's answer as a timeline reason: one line, short, addresses and numbers masked."""
-    return f"{what}: {mask_text(' '.join(answer.split()), limit=160)}"
+    return f"{what}: {server_said(answer, limit=160)}"
+
+
+def message_domain(mail_from: str) -> str:
+    """The domain of our Message-IDs: the From: address's (`VOC_MAIL_FROM`)."""
+    return mail_from.rpartition("@")[2].strip(" >") or "localhost"
