@@ -90,7 +90,9 @@ def test_dashboard_draws_seeded_data_and_updates_live(running_system: RunningSys
             # them (#19), and the FYI alerts (praise), which are no open cases, are counted apart.
             expect(page.locator("[data-testid=loop-kpis] dt")).to_have_count(14)
             expect(page.locator("[data-testid=loop-kpis] dt", has_text="후속 메시지 발송")).to_have_count(1)
-            expect(page.locator("[data-testid=loop-kpis] dt", has_text="후속 메시지 전달 실패")).to_have_count(1)
+            expect(
+                page.locator("[data-testid=loop-kpis] dt", has_text="후속 메시지 전달 실패")
+            ).to_have_count(1)
             # Plan adherence (#18): the section is drawn, per store and per playbook.
             expect(page.locator("[data-testid=adherence-total]")).to_contain_text("이행률")
             expect(page.locator("[data-testid=adherence-by_store] th").first).to_have_text("매장별")
