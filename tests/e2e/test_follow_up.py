@@ -557,3 +557,49 @@ def test_erasure_reaches_the_copies_made_while_profile_was_down(system: RunningS
     assert "정수민" not in redacted["body"]
     assert "9876-5432" not in str(redacted) and "010-9876" not in str(redacted)
     assert wait_for(lambda: case(system, feedback_id)["text"] is None, timeout=30)
+
+
+def test_an_erasure_read_before_the_item_s_own_event_leaves_no_copy(system: RunningSystem) -> None:
+    """notify stopped while a customer complains and is erased: once it is back it reads both,
+    in whatever order its consumers take them. The alert ends as the erasure leaves one (made
+    so at once when the erasure came first: notify remembers the items it named)."""
+    address = f"lagged.{uuid.uuid4().hex[:6]}@example.com"
+    notify_process = system.system.services["notify"]
+    notify_process.terminate()
+    notify_process.wait(20)
+    try:
+        posted = post_feedback(
+            system,
+            {
+                "store_id": "store-gangnam",
+                "channel": "kiosk",
+                "text": "한지우입니다. 테이블이 끈적거려요, 010-2468-1357로 연락 주세요.",
+                "ratings": {"csat": 1},
+                "customer": {"email": address},
+            },
+            store_id="store-gangnam",
+        )
+        assert posted.status_code == 202, posted.text
+        feedback_id = posted.json()["id"]
+        customer_id = wait_for(lambda: case(system, feedback_id)["customer_id"], timeout=30)
+        erased = httpx.delete(
+            f"{system.url('profile')}/v1/customers/{customer_id}", headers=system.admin_headers
+        )
+        assert erased.status_code == 200, erased.text
+    finally:
+        system.system.start_service("notify")
+        system.system.wait_ready(names=("notify",))
+    headers = login(system, ADMIN)
+    notify = system.url("notify")
+
+    def redacted() -> dict[str, Any] | None:
+        alerts = httpx.get(f"{notify}/v1/alerts", headers=headers, params={"limit": 200}).json()["alerts"]
+        found = next((a["id"] for a in alerts if a["feedback_id"] == feedback_id), None)
+        if found is None:
+            return None
+        detail: dict[str, Any] = httpx.get(f"{notify}/v1/alerts/{found}", headers=headers).json()
+        return detail if detail["context"].get("erased") else None
+
+    alert = wait_for(redacted, timeout=45)
+    assert alert["context"] == {"known": False, "erased": True} and alert["feedback"]["text"] == ""
+    assert "한지우" not in str(alert) and "2468" not in str(alert)

@@ -11,12 +11,16 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import time
+from typing import cast
 
 from sqlalchemy import delete, func, select, update
 
 from tests.notify.conftest import plan, raise_alert
+from voc.common.v1 import common_pb2
+from voc.events.v1 import events_pb2
 from voc_notify import alerts as alerts_module
-from voc_notify import patterns, views
+from voc_notify import erasure, events, follow_ups, patterns, views
+from voc_notify.clients import Upstreams
 from voc_notify.erasure import (
     ERASED_CONTEXT,
     EXPIRED_CONTEXT,
@@ -25,6 +29,7 @@ from voc_notify.erasure import (
     redact_past_retention,
 )
 from voc_notify.facts import (
+    AlertInput,
     CustomerContext,
     Feedback,
     HouseholdMember,
@@ -36,6 +41,8 @@ from voc_notify.facts import (
     Visit,
 )
 from voc_notify.models import Alert, PatternItem, Staff, Store
+from voc_notify.stream import AlertBroker
+from voc_notify.workers import DeliveryWorker
 from voc_platform import dbsync
 from voc_platform.db import Database
 from voc_platform.identity import Principal
@@ -316,3 +323,82 @@ async def test_retention_redacts_what_was_written_on_old_alerts(notify_db: Datab
     async with notify_db.session() as s:
         broken = (await s.scalars(select(Alert).where(Alert.feedback_id == "f-bulk-0"))).one()
     assert (broken.feedback, broken.context, broken.body) == ({}, EXPIRED_CONTEXT, "")
+
+
+async def test_an_event_read_after_the_erasure_copies_nothing_of_the_customer(notify_db: Database) -> None:
+    """A consumer that lagged reads the erasure before the item's own event: the alert consumer's
+    hop makes the alert as the erasure leaves one (no text, no customer, no script, redacted) and
+    counts the item in its pattern window without an excerpt; a follow-up asked for it is never
+    sent. Another customer's item is made as ever. The names are forgotten once no event can
+    name the item any more."""
+    async with notify_db.transaction() as s:
+        await erasure.remember_erased(s, feedback_ids=["f-gone", "f-gone"], now=NOW)
+    watch = patterns.PatternWatch(rules={"*": patterns.PatternRule(3, 3600)})
+    consumer = events.AlertConsumer(
+        notify_db,
+        cast(Upstreams, None),  # the hop asks no upstream: its input is gathered before it
+        AlertBroker(),
+        cast(DeliveryWorker, None),
+        dedupe_window=alerts_module.DEFAULT_DEDUPE_WINDOW_SECONDS,
+        watch=watch,
+    )
+    async with notify_db.session() as s:
+        store = await s.get(Store, "s1")
+    assert store is not None
+    made = {}
+    for feedback_id, text in (
+        ("f-gone", "김민수입니다, 010-1234-5678, 또 기다려요"),
+        ("f-kept", "someone else waited"),
+    ):
+        facts = AlertInput(
+            feedback=Feedback(
+                id=feedback_id, category="wait_time", sentiment="negative", text=text, ratings={"csat": 1}
+            ),
+            store=store,
+            customer=dataclasses.replace(customer("c-" + feedback_id), name="김민수"),
+            plan=scripted(),
+            language="en",
+        )
+        event = events_pb2.FeedbackReceived(
+            facts=common_pb2.FeedbackFacts(feedback_id=feedback_id, store_id="s1"), text=text
+        )
+        created, _, _ = await alerts_module.write_alert(
+            notify_db, consumer._write, facts=facts, event=event, event_id=f"e-{feedback_id}", now=NOW + 10
+        )
+        assert created is not None
+        made[feedback_id] = created.alert.id
+    async with notify_db.session() as s:
+        gone, kept = await s.get(Alert, made["f-gone"]), await s.get(Alert, made["f-kept"])
+        excerpts = {
+            row.feedback_id: row.excerpt
+            for row in await s.execute(select(PatternItem.feedback_id, PatternItem.excerpt))
+        }
+    assert gone is not None and kept is not None
+    assert gone.context == ERASED_CONTEXT and gone.customer_id is None and gone.redacted_at == NOW + 10
+    assert gone.feedback["text"] == "" and "김민수" not in gone.body and "기다려요" not in gone.body
+    assert gone.plan["script"] == "" and "김민수" not in str(gone.plan)
+    assert gone.status == "open" and gone.category == "wait_time"  # what happened stays
+    assert kept.feedback["text"] == "someone else waited" and kept.context["known"]
+    assert excerpts["f-gone"] == "" and excerpts["f-kept"]
+
+    # Asked for a follow-up of the erased item: recorded as not sent, no contact kept.
+    request = events_pb2.FollowUpRequested(
+        feedback_id="f-gone", store_id="s1", url="http://feedback.test/f/x", language="ko",
+        email="minsu.kim@example.com", expires_at_ms=int((NOW + 86400) * 1000),
+    )  # fmt: skip
+    async with notify_db.transaction() as s:
+        row = await follow_ups.schedule(s, request=request, now=NOW + 20)
+    assert row is not None and (row.status, row.email, row.last_error) == (
+        "not_sent",
+        None,
+        follow_ups.ERASED,
+    )
+
+    async with notify_db.transaction() as s:
+        await erasure.remember_erased(s, feedback_ids=["f-later"], now=NOW + erasure.TOMBSTONE_SECONDS)
+    forgotten = await dbsync.write(
+        notify_db, erasure.prune_tombstones_sync, now=NOW + erasure.TOMBSTONE_SECONDS + 1
+    )
+    assert forgotten == 1
+    assert await dbsync.read(notify_db, erasure.was_erased_sync, "f-gone") is False
+    assert await dbsync.read(notify_db, erasure.was_erased_sync, "f-later") is True

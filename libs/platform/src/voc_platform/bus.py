@@ -38,6 +38,10 @@ log = logging.getLogger(__name__)
 
 EVENTS_STREAM = "VOC"
 DLQ_STREAM = "VOC_DLQ"
+#: How long the bus keeps an event, and a dead letter (which a replay may deliver after that):
+#: an event may reach a consumer up to their sum after it was published.
+EVENTS_MAX_AGE_SECONDS = 7 * 24 * 3600
+DEAD_LETTERS_MAX_AGE_SECONDS = 30 * 24 * 3600
 STATUS_HEADER = "Status"  # JetStream status messages (408 request expired, 409, 100 heartbeat)
 PULL_EXPIRES_SECONDS = 2.0  # an idle consumer asks again this often
 PULL_GRACE_SECONDS = 0.5
@@ -193,7 +197,7 @@ class Bus:
                 subjects=["voc.>"],
                 storage=StorageType.FILE,
                 retention=RetentionPolicy.LIMITS,
-                max_age=7 * 24 * 3600,
+                max_age=EVENTS_MAX_AGE_SECONDS,
                 duplicate_window=120,
                 num_replicas=self.replicas,
             ),
@@ -201,7 +205,7 @@ class Bus:
                 name=DLQ_STREAM,
                 subjects=["dlq.>"],
                 storage=StorageType.FILE,
-                max_age=30 * 24 * 3600,
+                max_age=DEAD_LETTERS_MAX_AGE_SECONDS,
                 num_replicas=self.replicas,
             ),
         ):

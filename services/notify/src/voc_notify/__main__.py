@@ -49,6 +49,18 @@ def pattern_pruner(database: Database, watch: PatternWatch) -> Callable[[], Coro
     return prune_pattern_items
 
 
+def tombstone_pruner(database: Database) -> Callable[[], Coroutine[Any, Any, None]]:
+    """Hourly: forget the erased items no event can name any more (`erasure.TOMBSTONE_SECONDS`)."""
+
+    async def prune() -> None:
+        await dbsync.write(database, erasure.prune_tombstones_sync, now=time.time())
+
+    async def prune_erased_items() -> None:
+        await every(PRUNE_SECONDS, prune, log=log, failed="pruning erased items failed; retrying in an hour")
+
+    return prune_erased_items
+
+
 def pattern_rules_checker(
     watch: PatternWatch, *, seconds: float = 60.0
 ) -> Callable[[], Coroutine[Any, Any, None]]:
@@ -184,6 +196,7 @@ def build(runtime: ServiceRuntime) -> ServiceParts:
             webhooks.run,
             watchdog.run,
             pattern_pruner(runtime.database, settings.pattern_watch()),
+            tombstone_pruner(runtime.database),
             pattern_rules_checker(settings.pattern_watch()),
             retention_job(
                 days=settings.retention_days, redact=alerts_past_retention(runtime.database), what="alerts"

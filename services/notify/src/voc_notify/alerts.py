@@ -29,6 +29,7 @@ from voc_notify.models import (
     Store,
 )
 from voc_notify.publishing import Event, publish_sync
+from voc_notify.redaction import ERASED_CONTEXT, redact_alert
 from voc_notify.routing import STAFF_COLUMNS, Candidate, hold_until, route_sync, with_department
 from voc_platform import dbsync
 from voc_platform.db import Database
@@ -128,19 +129,25 @@ def _existing_and_open(
 
 
 def new_alert_sync(
-    reader: Reader, *, facts: AlertInput, now: float, dedupe_window: float = DEFAULT_DEDUPE_WINDOW_SECONDS
+    reader: Reader,
+    *,
+    facts: AlertInput,
+    now: float,
+    dedupe_window: float = DEFAULT_DEDUPE_WINDOW_SECONDS,
+    erased: bool = False,
 ) -> NewAlert | None:
     """A new alert, its recipients, deliveries, escalation timers and `voc.alert.created`, in the
     caller's transaction. A second complaint from the same customer about the same category at
     the same store within `dedupe_window` seconds is folded into that open alert instead
     (`merge_feedback_sync`, under the repeat lock on PostgreSQL). None when this feedback already
-    has its alert (a redelivered event)."""
+    has its alert (a redelivered event). `erased`: the customer was erased before this event
+    arrived; the alert is made as their erasure leaves one (`redaction`), and folds into none."""
     store, customer, plan, feedback = facts.store, facts.customer, facts.plan, facts.feedback
     existing, open_alert_id = _existing_and_open(
         reader,
         feedback_id=feedback.id,
         dedupe_key=(customer.customer_id, store.id, feedback.category, now - dedupe_window)
-        if customer.customer_id and dedupe_window > 0
+        if customer.customer_id and dedupe_window > 0 and not erased
         else None,
     )
     if existing:
@@ -179,6 +186,8 @@ def new_alert_sync(
         dedupe_key=None,
         pushed_at=now,
     )
+    if erased:
+        redact_alert(alert, store, context=ERASED_CONTEXT, now=now)
     deliveries = create_alert_sync(
         reader, alert=alert, plan=plan, store=store, recipients=recipients, now=now
     )

@@ -22,28 +22,27 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
-from typing import Any
 
 from nats.aio.msg import Msg
-from sqlalchemy import ColumnElement, String, and_, cast, func, or_, select, update
+from sqlalchemy import ColumnElement, String, and_, bindparam, cast, delete, func, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
 from voc.events.v1 import events_pb2
 from voc_notify import follow_ups, patterns
-from voc_notify.facts import UNKNOWN_CUSTOMER
-from voc_notify.masking import compose, heads_up_text, pattern_text
-from voc_notify.models import Alert, PatternItem, Store, processed_table
-from voc_platform.bus import ConsumerSpec
+from voc_notify.masking import pattern_text
+from voc_notify.models import Alert, ErasedFeedback, PatternItem, Store, processed_table
+from voc_notify.redaction import ERASED_CONTEXT, EXPIRED_CONTEXT, redact_alert
+from voc_platform.bus import DEAD_LETTERS_MAX_AGE_SECONDS, EVENTS_MAX_AGE_SECONDS, ConsumerSpec
 from voc_platform.db import Database
-from voc_platform.dbsync import Reader
-from voc_platform.masking import mask_inserted_names
+from voc_platform.dbsync import Prepared, Reader
 from voc_platform.outbox import mark_processed
 
 log = logging.getLogger(__name__)
 CONSUMER = "notify-erasure"
 SUBJECT = "voc.profile.customer_erased"
-ERASED_CONTEXT: dict[str, Any] = {"known": False, "erased": True}
 
 
 def consumers(database: Database) -> list[ConsumerSpec]:
@@ -53,6 +52,12 @@ def consumers(database: Database) -> list[ConsumerSpec]:
         async with database.transaction() as session:
             if await mark_processed(session, processed_table, consumer=CONSUMER, event_id=event_id):
                 feedback_ids = list(erased.feedback_ids)
+                if (await session.connection()).dialect.name == "postgresql":
+                    # Alone: alert hops under way finish first, later ones wait (`was_erased_sync`).
+                    await session.execute(
+                        select(func.pg_advisory_xact_lock(func.hashtextextended(_ERASURE_KEY, 0)))
+                    )
+                await remember_erased(session, feedback_ids=feedback_ids, now=time.time())
                 count = await redact_customer(
                     session, customer_id=erased.customer_id, feedback_ids=feedback_ids
                 )
@@ -62,6 +67,46 @@ def consumers(database: Database) -> list[ConsumerSpec]:
                 log.info("erasure: %d alerts redacted, %d follow-up messages dropped", count, dropped)
 
     return [ConsumerSpec(durable=CONSUMER, subjects=[SUBJECT], handler=handle)]
+
+
+#: How long an erased item is remembered: as long as an event about it may still reach notify
+#: (the bus's age, then a dead letter's, which a replay may deliver), and a day.
+TOMBSTONE_SECONDS = EVENTS_MAX_AGE_SECONDS + DEAD_LETTERS_MAX_AGE_SECONDS + 86400
+_ERASED_ITEM = Prepared(
+    select(ErasedFeedback.feedback_id).where(ErasedFeedback.feedback_id == bindparam("feedback_id"))
+)
+_ERASURE_KEY = "notify:erasure"  # one lock: alert hops share it, an erasure holds it alone
+_ERASURE_SHARED = Prepared(
+    lambda dialect: select(func.pg_advisory_xact_lock_shared(func.hashtextextended(_ERASURE_KEY, 0)))
+)
+_PRUNE_TOMBSTONES = Prepared(delete(ErasedFeedback).where(ErasedFeedback.erased_at < bindparam("before")))
+
+
+async def remember_erased(session: AsyncSession, *, feedback_ids: Sequence[str], now: float) -> None:
+    """The erased customer's items, so that an event about one of them that a lagging consumer
+    reads later makes no copy of their words (`was_erased_sync`)."""
+    if not feedback_ids:
+        return
+    dialect = (await session.connection()).dialect.name
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    rows = [{"feedback_id": item[:36], "erased_at": now} for item in dict.fromkeys(feedback_ids)]
+    await session.execute(insert(ErasedFeedback).on_conflict_do_nothing(index_elements=["feedback_id"]), rows)
+
+
+def was_erased_sync(reader: Reader, feedback_id: str) -> bool:
+    """Whether an erasure named this item (one indexed read, in the alert's own write hop). On
+    PostgreSQL the hop first holds the erasure lock shared: an erasure under way (which holds it
+    alone) has committed its names before this reads them, or waits for this alert and then
+    finds it. Without it, an alert written beside an erasure saw neither its names nor was seen
+    by it, and kept the text."""
+    if reader.dialect.name == "postgresql":
+        reader.all(_ERASURE_SHARED, {})
+    return reader.scalar(_ERASED_ITEM, {"feedback_id": feedback_id}) is not None
+
+
+def prune_tombstones_sync(reader: Reader, *, now: float) -> int:
+    """Forget erased items no event can name any more; how many."""
+    return reader.execute(_PRUNE_TOMBSTONES, {"before": now - TOMBSTONE_SECONDS})
 
 
 async def redact_customer(
@@ -78,7 +123,7 @@ async def redact_customer(
     stores = await _stores(session, {a.store_id for a in own})
     now = time.time()
     for alert in own:
-        _redact_alert(alert, stores.get(alert.store_id), context=ERASED_CONTEXT, now=now)
+        redact_alert(alert, stores.get(alert.store_id), context=ERASED_CONTEXT, now=now)
     listing = await _redact_patterns(session, customer_id=customer_id, feedback_ids=feedback_ids, own=own)
     if not customer_id:
         return len(own) + listing
@@ -159,7 +204,6 @@ async def _redact_patterns(
 
 
 #: What a retention pass leaves of the customer an alert was made for (`VOC_RETENTION_DAYS`).
-EXPIRED_CONTEXT: dict[str, Any] = {"known": False, "expired": True}
 #: Alerts a retention pass redacts per transaction (a hop holds SQLite's one writer).
 RETENTION_BATCH = 200
 
@@ -186,7 +230,7 @@ async def redact_past_retention(session: AsyncSession, *, before: float, now: fl
                 alert.note = "" if alert.note else alert.note
                 alert.redacted_at = now
             else:
-                _redact_alert(alert, store, context=EXPIRED_CONTEXT, now=now)
+                redact_alert(alert, store, context=EXPIRED_CONTEXT, now=now)
         except Exception:  # a row our code cannot read must not hold the retention up for good
             log.exception("retention: alert %s redacted whole (its stored JSON could not be read)", alert.id)
             _redact_whole(alert, now=now)
@@ -226,79 +270,3 @@ def _blank_pattern_items(alert: Alert, store: Store | None, *, ids: set[str] | N
         language=store.language if store is not None else "ko",
     )
     return True
-
-
-def _redact_alert(alert: Alert, store: Store | None, *, context: dict[str, Any], now: float) -> None:
-    feedback = dict(alert.feedback or {})
-    if feedback:
-        feedback["text"] = ""
-        feedback.pop("lock_text", None)
-        alert.feedback = feedback
-        alert.title, alert.body = compose(
-            store_name=store.name if store is not None else alert.store_id,
-            category=feedback.get("category") or alert.category,
-            priority=alert.priority,
-            customer=UNKNOWN_CUSTOMER,
-            text="",
-            ratings=feedback.get("ratings") or {},
-            language=store.language if store is not None else "ko",
-            reopened=bool(feedback.get("reopens_id")),
-        )
-    alert.context = dict(context)
-    alert.redacted_at = now
-    alert.related_feedback = [
-        {key: value for key, value in {**item, "text": ""}.items() if key != "lock_text"}
-        for item in alert.related_feedback or []
-    ]
-    plan = dict(alert.plan or {})
-    if plan:
-        plan["script"] = ""
-        plan["translations"] = [{**t, "script": ""} for t in plan.get("translations") or []]
-        alert.plan = _without_name(plan, alert.customer_name)
-    if alert.kind == "heads_up":
-        # The arrival: who, their tier and why staff were told go; when and where stay.
-        alert.items = [
-            {"visit_id": i.get("visit_id"), "channel": i.get("channel"), "occurred_at": i.get("occurred_at"),
-             "expired" if context.get("expired") else "erased": True}
-            for i in alert.items or []
-        ]  # fmt: skip
-        alert.title, alert.body = heads_up_text(
-            store_name=store.name if store is not None else alert.store_id, masked_name="", tier="",
-            reasons=[], language=store.language if store is not None else "ko",
-        )  # fmt: skip
-    if alert.note:  # what staff wrote on resolving: about this customer, often naming them
-        alert.note = ""
-    alert.customer_name = None
-    alert.customer_id = None
-
-
-# What the customer's name becomes in a plan's texts once they are erased.
-_NOBODY = {"ko": "고객", "en": "the customer"}
-
-
-def _without_name(plan: dict[str, Any], name: str | None) -> dict[str, Any]:
-    """The plan's title and steps (and their translations) with the name it was rendered with
-    replaced by a plain word (`{customer.name}` may stand in a title or a step, not only in the
-    script)."""
-    if not name:
-        return plan
-
-    def scrub(text: str, language: str) -> str:
-        return mask_inserted_names(text, name, replacement=_NOBODY.get(language, _NOBODY["en"]))
-
-    language = str(plan.get("language") or "ko")
-    return {
-        **plan,
-        "title": scrub(str(plan.get("title") or ""), language),
-        "steps": [
-            {**step, "text": scrub(str(step.get("text") or ""), language)} for step in plan.get("steps") or []
-        ],
-        "translations": [
-            {
-                **t,
-                "title": scrub(str(t.get("title") or ""), str(t.get("language"))),
-                "steps": [scrub(str(text), str(t.get("language"))) for text in t.get("steps") or []],
-            }
-            for t in plan.get("translations") or []
-        ],
-    }

@@ -14,7 +14,7 @@ from sqlalchemy import bindparam, select
 from voc.actions.v1 import actions_pb2
 from voc.common.v1 import common_pb2
 from voc.events.v1 import events_pb2
-from voc_notify import alerts, arrivals, follow_ups, metrics, patterns, views
+from voc_notify import alerts, arrivals, erasure, follow_ups, metrics, patterns, views
 from voc_notify.alerts import NewAlert
 from voc_notify.clients import Upstreams, customer_from_proto
 from voc_notify.facts import AlertInput, CustomerContext, Feedback, Plan
@@ -77,6 +77,15 @@ def feedback_of(event: events_pb2.FeedbackReceived, *, names: tuple[str, ...] = 
         lock_text=masked if masked != event.text else "",
         reopens_id=event.reopens_id,
     )
+
+
+def _without_customer(event: events_pb2.FeedbackReceived) -> events_pb2.FeedbackReceived:
+    """The event without who sent it or their words (an erased customer's item)."""
+    bare = events_pb2.FeedbackReceived()
+    bare.CopyFrom(event)
+    bare.ClearField("customer")
+    bare.text = ""
+    return bare
 
 
 def upstream_facts(event: events_pb2.FeedbackReceived) -> common_pb2.FeedbackFacts:
@@ -181,11 +190,18 @@ class AlertConsumer:
         folded into the open one), the first pushes leased."""
         if not mark_processed_sync(reader, processed_table, consumer=CONSUMER, event_id=event_id):
             return None, [], None
-        enqueue_sync(reader, [("voc.feedback.received", event)], now=now)
-        created = alerts.new_alert_sync(reader, facts=facts, now=now, dedupe_window=self.dedupe_window)
+        # Its customer erased before this event reached us (a consumer that lagged): no copy of
+        # their words in the alert, the pattern list or the webhooks.
+        erased = erasure.was_erased_sync(reader, facts.feedback.id)
+        enqueue_sync(
+            reader, [("voc.feedback.received", _without_customer(event) if erased else event)], now=now
+        )
+        created = alerts.new_alert_sync(
+            reader, facts=facts, now=now, dedupe_window=self.dedupe_window, erased=erased
+        )
         if created is None:
             return None, [], None
-        pattern = self._count(reader, created, facts, now) if self.watch is not None else None
+        pattern = self._count(reader, created, facts, now, erased=erased) if self.watch is not None else None
         # The first pushes are leased here and sent right after the commit, by this handler:
         # no worker wake and no separate lease transaction on the critical path.
         leased = (
@@ -196,7 +212,7 @@ class AlertConsumer:
         return created, leased, pattern
 
     def _count(
-        self, reader: Reader, created: NewAlert, facts: AlertInput, now: float
+        self, reader: Reader, created: NewAlert, facts: AlertInput, now: float, *, erased: bool = False
     ) -> Spike | PatternOutcome | None:
         """A negative item joins its store's pattern window: an insert and an indexed count, or
         a few indexed statements folding it into the open pattern alert."""
@@ -211,7 +227,7 @@ class AlertConsumer:
             category=feedback.category,
             customer_key=patterns.customer_key(facts.customer.customer_id, feedback.id),
             alert_id=created.alert.id,
-            excerpt=mask_text(feedback.quoted() or "", 80),
+            excerpt="" if erased else mask_text(feedback.quoted() or "", 80),
             language=facts.language,
             now=now,
         )

@@ -35,7 +35,7 @@ from voc_notify.channels import SendResult
 from voc_notify.channels.mail import Mail, MailSender, mask_address
 from voc_notify.channels.sms import SmsMessage, SmsProvider, mask_phone, normalize_phone
 from voc_notify.channels.texts import UNNAMED_STORE, render
-from voc_notify.models import FollowUpMessage, Store
+from voc_notify.models import ErasedFeedback, FollowUpMessage, Store
 from voc_notify.publishing import publish
 from voc_notify.settings import Settings
 from voc_notify.webpush import backoff_delay
@@ -53,6 +53,7 @@ NO_CHANNEL = "no channel configured"
 #: SMTP has no idempotency key, so it is not sent again; a gateway dedupes on its key: retried.
 UNKNOWN = "the worker stopped while sending; not sent again (at most one message per case)"
 OPTED_OUT = "the customer opted out of contact (contact_consent false)"
+ERASED = "the customer was erased"
 ATTEMPTED = ("sent", "retrying", "failed")
 REPORTED = ("delivered", "undelivered")  # what delivery reports say (`delivery_reports`)
 MESSAGE_ID_PREFIX = "follow-up."
@@ -119,6 +120,7 @@ async def schedule(
     """Record the request once per case (a second one for the same case changes nothing): due
     at `send_after`, moved to the end of the store's quiet hours. None when already recorded."""
     store = await session.get(Store, request.store_id)
+    erased = await session.get(ErasedFeedback, request.feedback_id) is not None
     due = max(now, request.send_after_ms / 1000)
     send_at = outside_quiet_hours(store, due)
     language, url = request.language, request.url
@@ -135,9 +137,11 @@ async def schedule(
         "language": language,
         "again": request.again,
         # What cannot be an address or a number is not kept (profile's are asked at send time).
-        "email": request.email if 0 < len(request.email) <= 254 else None,
-        "phone": request.phone if 0 < len(request.phone) <= 32 else None,
-        "status": "pending",
+        "email": request.email if 0 < len(request.email) <= 254 and not erased else None,
+        "phone": request.phone if 0 < len(request.phone) <= 32 and not erased else None,
+        # Asked for after the customer's erasure (a request that waited on the bus): never sent.
+        "status": "not_sent" if erased else "pending",
+        "last_error": ERASED if erased else None,
         "attempts": 0,
         "next_attempt_at": send_at,
         "held_until": send_at if send_at > due else None,
@@ -153,6 +157,9 @@ async def schedule(
         return None
     row = await session.get(FollowUpMessage, request.feedback_id)
     assert row is not None
+    if erased:
+        await publish_outcome(session, row, Outcome("not_sent", ERASED), at=now)
+        return row
     if row.held_until is not None:
         held = Outcome("held", "store quiet hours", next_at=row.held_until)
         await publish_outcome(session, row, held, at=now)
@@ -198,8 +205,8 @@ async def forget_customer(
         if customer_id and not row.customer_id:  # a retry asks profile by the erased customer
             row.customer_id = customer_id
         if row.status == "pending":
-            row.status, row.last_error = "not_sent", "the customer was erased"
-            await publish_outcome(session, row, Outcome("not_sent", "the customer was erased"), at=now)
+            row.status, row.last_error = "not_sent", ERASED
+            await publish_outcome(session, row, Outcome("not_sent", ERASED), at=now)
             pending += 1
         # One being sent right now keeps its status (its record lands as it comes) but not the
         # contact. Settled ones keep no contact already; masked recipients stay (they name nobody).
@@ -361,7 +368,7 @@ class FollowUpWorker:
             except aio.AioRpcError as exc:
                 return self._retry(m, f"profile unavailable ({exc.code().name})", None)
             if points.erased:
-                return Outcome("not_sent", "the customer was erased")
+                return Outcome("not_sent", ERASED)
             if points.HasField("contact_consent") and not points.contact_consent:
                 return Outcome("not_sent", OPTED_OUT)
         return await self._send(m, points)

@@ -266,6 +266,17 @@ class Alert(Base):
     )
 
 
+class ErasedFeedback(Base):
+    """A feedback item of an erased customer, as their erasure named it: an event about it that
+    reaches notify after the erasure (a consumer that lagged behind) makes an alert without their
+    words and no follow-up. Kept while the bus may still hold such an event (`TOMBSTONE_DAYS`)."""
+
+    __tablename__ = "erased_feedback"
+
+    feedback_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    erased_at: Mapped[float] = mapped_column(Float, index=True)
+
+
 class PatternItem(Base):
     """One negative feedback item, kept for pattern detection (#18): how many different customers
     raised a category at a store within the window, and the store's usual rate (its baseline).
