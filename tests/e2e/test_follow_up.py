@@ -511,38 +511,52 @@ def test_smtp_down_is_retried_and_delivered_once_it_is_back(system: RunningSyste
     assert len(mail_for(mailbox, address)) == 1  # nothing lost, nothing twice
 
 
+def alert_detail(system: RunningSystem, headers: dict[str, str], feedback_id: str) -> dict[str, Any] | None:
+    """The alert of a feedback item as staff read it; None before notify made it."""
+    notify = system.url("notify")
+    alerts = httpx.get(f"{notify}/v1/alerts", headers=headers, params={"limit": 200}).json()["alerts"]
+    found = next((a["id"] for a in alerts if a["feedback_id"] == feedback_id), None)
+    if found is None:
+        return None
+    detail: dict[str, Any] = httpx.get(f"{notify}/v1/alerts/{found}", headers=headers).json()
+    return detail
+
+
+def complain_with_contact(system: RunningSystem, text: str, address: str) -> str:
+    """A complaint at Gangnam from someone who leaves only an e-mail address; its feedback id."""
+    posted = post_feedback(
+        system,
+        {
+            "store_id": "store-gangnam",
+            "channel": "kiosk",
+            "text": text,
+            "ratings": {"csat": 1},
+            "customer": {"email": address},
+        },
+        store_id="store-gangnam",
+    )
+    assert posted.status_code == 202, posted.text
+    feedback_id: str = posted.json()["id"]
+    return feedback_id
+
+
 def test_erasure_reaches_the_copies_made_while_profile_was_down(system: RunningSystem) -> None:
     """Profile stopped: notify makes the alert without the customer, and feedback's case is tied
     to them only once profile is back and reads the feedback. Erasing them then redacts that
     alert too (found by the feedback ids the erasure event names), and the case."""
     address = f"down.{uuid.uuid4().hex[:6]}@example.com"
     headers = login(system, ADMIN)
-    notify, profile = system.url("notify"), system.system.services["profile"]
+    profile = system.system.services["profile"]
 
     def alert() -> dict[str, Any] | None:
-        alerts = httpx.get(f"{notify}/v1/alerts", headers=headers, params={"limit": 200}).json()["alerts"]
-        found = next((a["id"] for a in alerts if a["feedback_id"] == feedback_id), None)
-        if found is None:
-            return None
-        detail: dict[str, Any] = httpx.get(f"{notify}/v1/alerts/{found}", headers=headers).json()
-        return detail
+        return alert_detail(system, headers, feedback_id)
 
     profile.terminate()
     profile.wait(20)
     try:
-        posted = post_feedback(
-            system,
-            {
-                "store_id": "store-gangnam",
-                "channel": "kiosk",
-                "text": "정수민입니다. 국이 식어서 나왔어요, 010-9876-5432로 연락 주세요.",
-                "ratings": {"csat": 1},
-                "customer": {"email": address},
-            },
-            store_id="store-gangnam",
+        feedback_id = complain_with_contact(
+            system, "정수민입니다. 국이 식어서 나왔어요, 010-9876-5432로 연락 주세요.", address
         )
-        assert posted.status_code == 202, posted.text
-        feedback_id = posted.json()["id"]
         made = wait_for(alert, timeout=30)
         assert made["context"]["known"] is False and made["feedback"]["text"].startswith("정수민")
     finally:
@@ -568,19 +582,9 @@ def test_an_erasure_read_before_the_item_s_own_event_leaves_no_copy(system: Runn
     notify_process.terminate()
     notify_process.wait(20)
     try:
-        posted = post_feedback(
-            system,
-            {
-                "store_id": "store-gangnam",
-                "channel": "kiosk",
-                "text": "한지우입니다. 테이블이 끈적거려요, 010-2468-1357로 연락 주세요.",
-                "ratings": {"csat": 1},
-                "customer": {"email": address},
-            },
-            store_id="store-gangnam",
+        feedback_id = complain_with_contact(
+            system, "한지우입니다. 테이블이 끈적거려요, 010-2468-1357로 연락 주세요.", address
         )
-        assert posted.status_code == 202, posted.text
-        feedback_id = posted.json()["id"]
         customer_id = wait_for(lambda: case(system, feedback_id)["customer_id"], timeout=30)
         erased = httpx.delete(
             f"{system.url('profile')}/v1/customers/{customer_id}", headers=system.admin_headers
@@ -590,15 +594,10 @@ def test_an_erasure_read_before_the_item_s_own_event_leaves_no_copy(system: Runn
         system.system.start_service("notify")
         system.system.wait_ready(names=("notify",))
     headers = login(system, ADMIN)
-    notify = system.url("notify")
 
     def redacted() -> dict[str, Any] | None:
-        alerts = httpx.get(f"{notify}/v1/alerts", headers=headers, params={"limit": 200}).json()["alerts"]
-        found = next((a["id"] for a in alerts if a["feedback_id"] == feedback_id), None)
-        if found is None:
-            return None
-        detail: dict[str, Any] = httpx.get(f"{notify}/v1/alerts/{found}", headers=headers).json()
-        return detail if detail["context"].get("erased") else None
+        detail = alert_detail(system, headers, feedback_id)
+        return detail if detail is not None and detail["context"].get("erased") else None
 
     alert = wait_for(redacted, timeout=45)
     assert alert["context"] == {"known": False, "erased": True} and alert["feedback"]["text"] == ""
