@@ -412,6 +412,13 @@ async def test_retention_redacts_what_was_written_on_old_items(databases: Databa
                 feedback_id=old, at=BASE, kind="resolved", actor="staff:s", detail={"note": "called 김민수"}
             )
         )
+        session.add(  # the services' own words: kept
+            TimelineEntry(
+                feedback_id=old, at=BASE, kind="follow_up_not_requested", actor="feedback",
+                detail={"note": "follow-up not asked: resolved as no action needed",
+                        "reason": "resolved as no action needed"},
+            )
+        )  # fmt: skip
         session.add(
             FollowUp(
                 id="fu-old", feedback_id=old, language="ko", created_at=BASE, expires_at=BASE, comment="짜요"
@@ -435,5 +442,9 @@ async def test_retention_redacts_what_was_written_on_old_items(databases: Databa
     assert (expired.text, expired.customer, expired.redacted_at) == (None, {}, BASE + 2)
     assert expired.csat is None and expired.sentiment and expired.category  # the numbers stay
     assert {"note": ""} in notes and comment is None
+    assert {
+        "note": "follow-up not asked: resolved as no action needed",
+        "reason": "resolved as no action needed",
+    } in notes
     assert kept.text == "still fresh" and kept.customer and kept.redacted_at is None
     await database.dispose()

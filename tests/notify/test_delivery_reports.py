@@ -17,8 +17,8 @@ from tests.conftest import DatabaseFactory
 from tests.notify.conftest import Notify, events, make_notify
 from voc.events.v1 import events_pb2
 from voc_cli.mail_sink import ReceivedMail, delivery_status_notification
-from voc_notify import auth, delivery_reports, follow_ups
-from voc_notify.channels import DeliveryReport
+from voc_notify import auth, delivery_reports, follow_ups, tombstones
+from voc_notify.channels import DeliveryReport, server_said
 from voc_notify.channels.bounces import read_dsn
 from voc_notify.channels.mail import UNCONFIRMED
 from voc_notify.follow_ups import feedback_id_of
@@ -488,3 +488,46 @@ async def test_erasure_drops_what_a_mail_server_said_of_the_customer_s_mailbox(n
     async with notify.database.session() as session:
         row = await session.get(FollowUpMessage, feedback_id)
         assert row is not None and (row.status, row.last_error) == ("undelivered", None)
+
+
+def test_only_codes_stand_unmasked_in_front_of_a_server_s_words() -> None:
+    assert server_said("tel-010-1234-5678; unreachable") == "tel-***5678; unreachable"
+    assert server_said("X홍길동01012345678; not delivered") == "X홍길동***5678; not delivered"
+    assert server_said("X-Postfix; host said 550 5.1.1 <kim@example.com>") == (
+        "X-Postfix; host said 550 5.1.1 <***@***>"
+    )
+    assert server_said("smtp; 550 5.1.10 RESOLVER.ADR.RecipientNotFound") == (
+        "smtp; 550 5.1.10 RESOLVER.ADR.RecipientNotFound"
+    )
+
+
+async def test_no_sms_after_a_delivered_mail_or_an_erasure(databases: DatabaseFactory) -> None:
+    """A mail reported delivered that bounces further on (a forwarding chain) may have been read:
+    it does not go on by SMS. Nor does one whose customer was erased, and the report of it keeps
+    no words of the server."""
+    notify = await make_notify(
+        databases,
+        auth.hash_password("unused-password-1"),
+        delivery_report_token=TOKEN,
+        mail_from=MAIL_FROM,
+        sms_gateway_url="https://sms.example.com/v1/messages",
+        sms_sender="0215880000",
+    )
+    forwarded, erased = await sent_message(notify), await sent_message(notify)
+    async with notify.database.transaction() as session:
+        await tombstones.remember(session, customer_id="", feedback_ids=[erased], now=time.time())
+    mail = {**BEARER, "Content-Type": "message/rfc822"}
+    async with notify.client() as client:
+        await client.post(
+            ROUTE, headers=BEARER, json={"message_id": f"follow-up.{forwarded}", "status": "delivered"}
+        )
+        await client.post(ROUTE, content=bounce(forwarded), headers=mail)
+        await client.post(
+            ROUTE, content=bounce(erased, diagnostic="552 5.2.2 kim.minsu mailbox full"), headers=mail
+        )
+    assert (
+        await status_of(notify, forwarded) == "undelivered"
+        and await status_of(notify, erased) == "undelivered"
+    )
+    (event,) = await reported(notify, erased)
+    assert event.outcome == "undelivered" and event.reason == ""

@@ -15,11 +15,12 @@ from typing import cast
 
 from sqlalchemy import delete, func, select, update
 
+from tests.notify.conftest import events as outbox_events
 from tests.notify.conftest import plan, raise_alert
 from voc.common.v1 import common_pb2
 from voc.events.v1 import events_pb2
 from voc_notify import alerts as alerts_module
-from voc_notify import erasure, events, follow_ups, patterns, views
+from voc_notify import arrivals, events, follow_ups, patterns, tombstones, views
 from voc_notify.clients import Upstreams
 from voc_notify.erasure import (
     ERASED_CONTEXT,
@@ -332,7 +333,7 @@ async def test_an_event_read_after_the_erasure_copies_nothing_of_the_customer(no
     sent. Another customer's item is made as ever. The names are forgotten once no event can
     name the item any more."""
     async with notify_db.transaction() as s:
-        await erasure.remember_erased(s, feedback_ids=["f-gone", "f-gone"], now=NOW)
+        await tombstones.remember(s, customer_id="c-gone", feedback_ids=["f-gone", "f-gone"], now=NOW)
     watch = patterns.PatternWatch(rules={"*": patterns.PatternRule(3, 3600)})
     consumer = events.AlertConsumer(
         notify_db,
@@ -356,7 +357,7 @@ async def test_an_event_read_after_the_erasure_copies_nothing_of_the_customer(no
             ),
             store=store,
             customer=dataclasses.replace(customer("c-" + feedback_id), name="김민수"),
-            plan=scripted(),
+            plan=dataclasses.replace(scripted(), title="김민수 고객 대기 응대"),
             language="en",
         )
         event = events_pb2.FeedbackReceived(
@@ -380,6 +381,28 @@ async def test_an_event_read_after_the_erasure_copies_nothing_of_the_customer(no
     assert gone.status == "open" and gone.category == "wait_time"  # what happened stays
     assert kept.feedback["text"] == "someone else waited" and kept.context["known"]
     assert excerpts["f-gone"] == "" and excerpts["f-kept"]
+    created_events = [
+        events_pb2.AlertCreated.FromString(e["payload"])
+        for e in await outbox_events(notify_db, "voc.alert.created")
+    ]
+    titles = {e.feedback_id: e.playbook_title for e in created_events}
+    assert "김민수" not in titles["f-gone"] and titles["f-gone"]  # the plan's title, without the name
+
+    # A visit of the erased customer read after the erasure: no heads-up (nobody to announce);
+    # another customer's arrival is announced as ever.
+    greeter = events.ArrivalConsumer(
+        notify_db, cast(Upstreams, None), AlertBroker(), cast(DeliveryWorker, None)
+    )
+    for customer_id in ("c-gone", "c-other"):
+        arrived = events_pb2.CustomerArrived(
+            visit_id=f"v-{customer_id}", customer_id=customer_id, store_id="s1", name="김민수",
+            masked_name="김**", tier="vip", vip=True, occurred_at_ms=int(NOW * 1000),
+        )  # fmt: skip
+        heads_up, _ = await dbsync.write(
+            notify_db, greeter._write, arrival=arrivals.arrival_of(arrived), store=store, plan=plan(),
+            language="en", event_id=f"arrived:{customer_id}", customer=None, degraded=(),
+        )  # fmt: skip
+        assert (heads_up is None) == (customer_id == "c-gone"), customer_id
 
     # Asked for a follow-up of the erased item: recorded as not sent, no contact kept.
     request = events_pb2.FollowUpRequested(
@@ -395,10 +418,12 @@ async def test_an_event_read_after_the_erasure_copies_nothing_of_the_customer(no
     )
 
     async with notify_db.transaction() as s:
-        await erasure.remember_erased(s, feedback_ids=["f-later"], now=NOW + erasure.TOMBSTONE_SECONDS)
+        await tombstones.remember(
+            s, customer_id="", feedback_ids=["f-later"], now=NOW + tombstones.TOMBSTONE_SECONDS
+        )
     forgotten = await dbsync.write(
-        notify_db, erasure.prune_tombstones_sync, now=NOW + erasure.TOMBSTONE_SECONDS + 1
+        notify_db, tombstones.prune_sync, now=NOW + tombstones.TOMBSTONE_SECONDS + 1
     )
-    assert forgotten == 1
-    assert await dbsync.read(notify_db, erasure.was_erased_sync, "f-gone") is False
-    assert await dbsync.read(notify_db, erasure.was_erased_sync, "f-later") is True
+    assert forgotten == 2  # the customer's name and their item's
+    assert await dbsync.write(notify_db, tombstones.erased_sync, tombstones.feedback_key("f-gone")) is False
+    assert await dbsync.write(notify_db, tombstones.erased_sync, tombstones.feedback_key("f-later")) is True

@@ -116,7 +116,7 @@ _CUSTOMER_ITEMS = Prepared(
 )
 _ITEM = Prepared(select(Feedback.id, Feedback.explanation).where(Feedback.id == bindparam("feedback_id")))
 _TIMELINE_OF = Prepared(
-    select(TimelineEntry.id, TimelineEntry.detail).where(
+    select(TimelineEntry.id, TimelineEntry.kind, TimelineEntry.detail).where(
         TimelineEntry.feedback_id == bindparam("feedback_id")
     )
 )
@@ -267,7 +267,7 @@ def _redact_item(reader: Reader, item: Any, *, now: float) -> None:
     )
     for entry in reader.all(_TIMELINE_OF, {"feedback_id": item.id}):
         detail = dict(entry.detail or {})
-        if FREE_TEXT_KEYS & detail.keys():
+        if FREE_TEXT_KEYS & detail.keys() and entry.kind not in OWN_WORDS_KINDS:
             detail.update({key: "" for key in FREE_TEXT_KEYS & detail.keys()})
             reader.execute(_TIMELINE_SET, {"detail": detail, "where_id": entry.id})
     reader.execute(_FOLLOW_UP_COMMENT, {"comment": None, "where_feedback_id": item.id})

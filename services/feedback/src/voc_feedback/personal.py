@@ -14,9 +14,10 @@ MAX_TEXT_CHARS = 4000
 #: The timeline detail keys that hold what someone wrote (a follow-up's `reason`: what a mail
 #: server said of the customer's mailbox, which may name them).
 FREE_TEXT_KEYS = frozenset({"note", "comment", "reason"})
-#: Steps whose note and reason are notify's own words (why a follow-up was held or not sent), never
-#: what someone wrote or a server said: kept on a redacted item ("not sent: the customer was erased").
-OWN_WORDS_KINDS = frozenset({"follow_up_not_sent", "follow_up_held"})
+#: Steps whose note and reason are the services' own words (why a follow-up was not asked, held
+#: or not sent), never what someone wrote or a server said: an erasure or the retention keeps
+#: them, as does a step that reaches an item already redacted ("not sent: the customer was erased").
+OWN_WORDS_KINDS = frozenset({"follow_up_not_sent", "follow_up_held", "follow_up_not_requested"})
 _QUOTED = re.compile(r"'([^']*)'")
 
 

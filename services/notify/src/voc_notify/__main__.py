@@ -8,7 +8,17 @@ from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
-from voc_notify import api, corrections, erasure, events, follow_ups, grpc_server, metrics, patterns
+from voc_notify import (
+    api,
+    corrections,
+    erasure,
+    events,
+    follow_ups,
+    grpc_server,
+    metrics,
+    patterns,
+    tombstones,
+)
 from voc_notify.channels.mail import MailSender, parse_smtp_url
 from voc_notify.channels.sms import HttpGateway, SmsProvider
 from voc_notify.clients import Upstreams
@@ -50,15 +60,17 @@ def pattern_pruner(database: Database, watch: PatternWatch) -> Callable[[], Coro
 
 
 def tombstone_pruner(database: Database) -> Callable[[], Coroutine[Any, Any, None]]:
-    """Hourly: forget the erased items no event can name any more (`erasure.TOMBSTONE_SECONDS`)."""
+    """Hourly: forget the erasures' names no event can carry any more (`tombstones.TOMBSTONE_SECONDS`)."""
 
     async def prune() -> None:
-        await dbsync.write(database, erasure.prune_tombstones_sync, now=time.time())
+        await dbsync.write(database, tombstones.prune_sync, now=time.time())
 
-    async def prune_erased_items() -> None:
-        await every(PRUNE_SECONDS, prune, log=log, failed="pruning erased items failed; retrying in an hour")
+    async def prune_tombstones() -> None:
+        await every(
+            PRUNE_SECONDS, prune, log=log, failed="pruning erasure tombstones failed; retrying in an hour"
+        )
 
-    return prune_erased_items
+    return prune_tombstones
 
 
 def pattern_rules_checker(

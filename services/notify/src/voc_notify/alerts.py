@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from sqlalchemy import ColumnElement, Select, bindparam, func, insert, or_, select, update
@@ -187,6 +187,8 @@ def new_alert_sync(
         pushed_at=now,
     )
     if erased:
+        # The plan was rendered before: its title in `voc.alert.created` loses the name too.
+        plan = replace(plan, title=mask_inserted_names(plan.title, alert.customer_name))
         redact_alert(alert, store, context=ERASED_CONTEXT, now=now)
     deliveries = create_alert_sync(
         reader, alert=alert, plan=plan, store=store, recipients=recipients, now=now

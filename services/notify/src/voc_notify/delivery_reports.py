@@ -10,10 +10,11 @@ the relay took the message, so it settles a send whose outcome we did not know: 
 to be tried again after its request timed out (the gateway took it after all), an e-mail failed
 as unconfirmed (the connection dropped after its body went).
 
-A bounced e-mail is not the end of the case's reply: when SMS is configured and the link still
-works, the message is due again at once and the worker sends it by SMS if profile or the
-feedback has a phone (`FollowUpMessage.undelivered_channel` keeps it off e-mail); a report of
-the e-mail that comes after that (a pipe's retry) is a duplicate, not news of the SMS."""
+A bounced e-mail is not the end of the case's reply: when SMS is configured, the link still
+works and no report said the mail was delivered, the message is due again at once and the
+worker sends it by SMS if profile has a phone (`FollowUpMessage.undelivered_channel` keeps it
+off e-mail); a bounce of the e-mail that comes after that (a pipe's retry) is a duplicate, not
+news of the SMS."""
 
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ from typing import Any
 
 from sqlalchemy import update
 
-from voc_notify import metrics
+from voc_notify import metrics, tombstones
 from voc_notify.channels import DeliveryReport
 from voc_notify.channels.mail import UNCONFIRMED
 from voc_notify.follow_ups import UNKNOWN, Outcome, feedback_id_of, publish_outcome
@@ -106,12 +107,22 @@ async def _record_one(
                 tally.not_sent += 1
             return
         channel, recipient = row.channel or "", row.recipient or ""
-        change: dict[str, Any] = {"status": report.outcome, "last_error": report.reason or None}
+        # A report that comes after the customer's erasure keeps no words of a server about them.
+        erased = await tombstones.erased(session, tombstones.feedback_key(feedback_id))
+        reason = "" if erased else report.reason
+        change: dict[str, Any] = {"status": report.outcome, "last_error": reason or None}
         if taken:
             # The relay had it after all: no more tries, the contact is not kept (as when sent).
             change.update(email=None, phone=None, sent_at=now)
+        # Only a mail never reported delivered: one that reached a mailbox and bounced further on
+        # (a forwarding chain) may have been read, even answered.
         again = (
-            sms_fallback and report.outcome == "undelivered" and channel == "email" and row.expires_at > now
+            sms_fallback
+            and report.outcome == "undelivered"
+            and channel == "email"
+            and row.status in ("sent", "failed")
+            and row.expires_at > now
+            and not erased
         )
         if again:
             # Due again at once, off e-mail; quiet hours and consent are checked when it is sent.
@@ -131,16 +142,14 @@ async def _record_one(
                 f"{'the mail server' if channel == 'email' else 'the gateway'} reported on it, so it took it"
             )
             await publish_outcome(session, row, Outcome("sent", took, channel, recipient), at=now)
-        await publish_outcome(
-            session, row, Outcome(report.outcome, report.reason, channel, recipient), at=now
-        )
+        await publish_outcome(session, row, Outcome(report.outcome, reason, channel, recipient), at=now)
     tally.recorded += 1
     metrics.follow_up_report(channel=channel, outcome=report.outcome)
     log.info(
         "follow-up of feedback %s: %s%s",
         feedback_id,
         report.outcome,
-        f" ({report.reason})" if report.reason else "",
+        f" ({reason})" if reason else "",
     )
 
 

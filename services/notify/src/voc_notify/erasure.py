@@ -24,20 +24,18 @@ import time
 from collections.abc import Sequence
 
 from nats.aio.msg import Msg
-from sqlalchemy import ColumnElement, String, and_, bindparam, cast, delete, func, or_, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import ColumnElement, String, and_, cast, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
 from voc.events.v1 import events_pb2
-from voc_notify import follow_ups, patterns
+from voc_notify import follow_ups, patterns, tombstones
 from voc_notify.masking import pattern_text
-from voc_notify.models import Alert, ErasedFeedback, PatternItem, Store, processed_table
+from voc_notify.models import Alert, PatternItem, Store, processed_table
 from voc_notify.redaction import ERASED_CONTEXT, EXPIRED_CONTEXT, redact_alert
-from voc_platform.bus import DEAD_LETTERS_MAX_AGE_SECONDS, EVENTS_MAX_AGE_SECONDS, ConsumerSpec
+from voc_platform.bus import ConsumerSpec
 from voc_platform.db import Database
-from voc_platform.dbsync import Prepared, Reader
+from voc_platform.dbsync import Reader
 from voc_platform.outbox import mark_processed
 
 log = logging.getLogger(__name__)
@@ -49,15 +47,17 @@ def consumers(database: Database) -> list[ConsumerSpec]:
     async def handle(msg: Msg) -> None:
         erased = events_pb2.CustomerErased.FromString(msg.data)
         event_id = (msg.headers or {}).get("Nats-Msg-Id", "") or f"erased:{erased.customer_id}"
+        feedback_ids = list(erased.feedback_ids)
+        # First the names, committed on their own (holding the erasure lock alone: writers of
+        # copies under way finish first), then the copies: each written before the names were
+        # is found now, each written after finds the names (`tombstones`). Remembering is
+        # idempotent, so a redelivery after a crash between the two does both again.
+        async with database.transaction() as session:
+            await tombstones.remember(
+                session, customer_id=erased.customer_id, feedback_ids=feedback_ids, now=time.time()
+            )
         async with database.transaction() as session:
             if await mark_processed(session, processed_table, consumer=CONSUMER, event_id=event_id):
-                feedback_ids = list(erased.feedback_ids)
-                if (await session.connection()).dialect.name == "postgresql":
-                    # Alone: alert hops under way finish first, later ones wait (`was_erased_sync`).
-                    await session.execute(
-                        select(func.pg_advisory_xact_lock(func.hashtextextended(_ERASURE_KEY, 0)))
-                    )
-                await remember_erased(session, feedback_ids=feedback_ids, now=time.time())
                 count = await redact_customer(
                     session, customer_id=erased.customer_id, feedback_ids=feedback_ids
                 )
@@ -67,46 +67,6 @@ def consumers(database: Database) -> list[ConsumerSpec]:
                 log.info("erasure: %d alerts redacted, %d follow-up messages dropped", count, dropped)
 
     return [ConsumerSpec(durable=CONSUMER, subjects=[SUBJECT], handler=handle)]
-
-
-#: How long an erased item is remembered: as long as an event about it may still reach notify
-#: (the bus's age, then a dead letter's, which a replay may deliver), and a day.
-TOMBSTONE_SECONDS = EVENTS_MAX_AGE_SECONDS + DEAD_LETTERS_MAX_AGE_SECONDS + 86400
-_ERASED_ITEM = Prepared(
-    select(ErasedFeedback.feedback_id).where(ErasedFeedback.feedback_id == bindparam("feedback_id"))
-)
-_ERASURE_KEY = "notify:erasure"  # one lock: alert hops share it, an erasure holds it alone
-_ERASURE_SHARED = Prepared(
-    lambda dialect: select(func.pg_advisory_xact_lock_shared(func.hashtextextended(_ERASURE_KEY, 0)))
-)
-_PRUNE_TOMBSTONES = Prepared(delete(ErasedFeedback).where(ErasedFeedback.erased_at < bindparam("before")))
-
-
-async def remember_erased(session: AsyncSession, *, feedback_ids: Sequence[str], now: float) -> None:
-    """The erased customer's items, so that an event about one of them that a lagging consumer
-    reads later makes no copy of their words (`was_erased_sync`)."""
-    if not feedback_ids:
-        return
-    dialect = (await session.connection()).dialect.name
-    insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    rows = [{"feedback_id": item[:36], "erased_at": now} for item in dict.fromkeys(feedback_ids)]
-    await session.execute(insert(ErasedFeedback).on_conflict_do_nothing(index_elements=["feedback_id"]), rows)
-
-
-def was_erased_sync(reader: Reader, feedback_id: str) -> bool:
-    """Whether an erasure named this item (one indexed read, in the alert's own write hop). On
-    PostgreSQL the hop first holds the erasure lock shared: an erasure under way (which holds it
-    alone) has committed its names before this reads them, or waits for this alert and then
-    finds it. Without it, an alert written beside an erasure saw neither its names nor was seen
-    by it, and kept the text."""
-    if reader.dialect.name == "postgresql":
-        reader.all(_ERASURE_SHARED, {})
-    return reader.scalar(_ERASED_ITEM, {"feedback_id": feedback_id}) is not None
-
-
-def prune_tombstones_sync(reader: Reader, *, now: float) -> int:
-    """Forget erased items no event can name any more; how many."""
-    return reader.execute(_PRUNE_TOMBSTONES, {"before": now - TOMBSTONE_SECONDS})
 
 
 async def redact_customer(

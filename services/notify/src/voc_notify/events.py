@@ -14,7 +14,7 @@ from sqlalchemy import bindparam, select
 from voc.actions.v1 import actions_pb2
 from voc.common.v1 import common_pb2
 from voc.events.v1 import events_pb2
-from voc_notify import alerts, arrivals, erasure, follow_ups, metrics, patterns, views
+from voc_notify import alerts, arrivals, follow_ups, metrics, patterns, tombstones, views
 from voc_notify.alerts import NewAlert
 from voc_notify.clients import Upstreams, customer_from_proto
 from voc_notify.facts import AlertInput, CustomerContext, Feedback, Plan
@@ -192,7 +192,7 @@ class AlertConsumer:
             return None, [], None
         # Its customer erased before this event reached us (a consumer that lagged): no copy of
         # their words in the alert, the pattern list or the webhooks.
-        erased = erasure.was_erased_sync(reader, facts.feedback.id)
+        erased = tombstones.erased_sync(reader, tombstones.feedback_key(facts.feedback.id))
         enqueue_sync(
             reader, [("voc.feedback.received", _without_customer(event) if erased else event)], now=now
         )
@@ -410,6 +410,10 @@ class ArrivalConsumer:
         degraded: tuple[str, ...],
     ) -> tuple[NewAlert | None, list[Any]]:
         if not mark_processed_sync(reader, processed_table, consumer=ARRIVALS_CONSUMER, event_id=event_id):
+            return None, []
+        if tombstones.erased_sync(reader, tombstones.customer_key(arrival.customer_id)):
+            # Erased before this arrival reached us (a consumer that lagged): nobody to announce.
+            log.info("heads-up of an erased customer's visit %s not made", arrival.visit_id)
             return None, []
         now = time.time()
         created = arrivals.heads_up_sync(

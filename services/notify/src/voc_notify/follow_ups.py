@@ -30,12 +30,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from voc.events.v1 import events_pb2
 from voc.profile.v1 import profile_pb2
-from voc_notify import duty, metrics
+from voc_notify import duty, metrics, tombstones
 from voc_notify.channels import SendResult
 from voc_notify.channels.mail import Mail, MailSender, mask_address
 from voc_notify.channels.sms import SmsMessage, SmsProvider, mask_phone, normalize_phone
 from voc_notify.channels.texts import UNNAMED_STORE, render
-from voc_notify.models import ErasedFeedback, FollowUpMessage, Store
+from voc_notify.models import FollowUpMessage, Store
 from voc_notify.publishing import publish
 from voc_notify.settings import Settings
 from voc_notify.webpush import backoff_delay
@@ -120,7 +120,7 @@ async def schedule(
     """Record the request once per case (a second one for the same case changes nothing): due
     at `send_after`, moved to the end of the store's quiet hours. None when already recorded."""
     store = await session.get(Store, request.store_id)
-    erased = await session.get(ErasedFeedback, request.feedback_id) is not None
+    erased = await tombstones.erased(session, tombstones.feedback_key(request.feedback_id))
     due = max(now, request.send_after_ms / 1000)
     send_at = outside_quiet_hours(store, due)
     language, url = request.language, request.url

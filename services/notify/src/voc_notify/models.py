@@ -266,14 +266,14 @@ class Alert(Base):
     )
 
 
-class ErasedFeedback(Base):
-    """A feedback item of an erased customer, as their erasure named it: an event about it that
-    reaches notify after the erasure (a consumer that lagged behind) makes an alert without their
-    words and no follow-up. Kept while the bus may still hold such an event (`TOMBSTONE_DAYS`)."""
+class ErasureTombstone(Base):
+    """A name an erasure gave (`customer:<id>`, `feedback:<id>`): an event about it that reaches
+    notify after the erasure (a consumer that lagged behind) makes no copy of the customer
+    (`tombstones`). Kept while the bus may still hold such an event (`TOMBSTONE_SECONDS`)."""
 
-    __tablename__ = "erased_feedback"
+    __tablename__ = "erasure_tombstones"
 
-    feedback_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
     erased_at: Mapped[float] = mapped_column(Float, index=True)
 
 

@@ -14,10 +14,14 @@ from voc_platform.masking import mask_text
 SendStatus = Literal["sent", "retry", "failed"]
 ReportOutcome = Literal["delivered", "undelivered"]
 Channel = Literal["email", "sms"]
-#: What leads a mail server's answer: "smtp;" (a DSN's diagnostic type), the reply code and the
-#: enhanced status code (RFC 3463). Kept as written: masking reads "550 5.1.10" as a phone number.
+#: What leads a mail server's answer, kept as written (masking reads "550 5.1.10" as a phone
+#: number): a DSN's diagnostic type (RFC 3464: "smtp", or an "X-" name), the reply code, the
+#: enhanced status code (RFC 3463). Nothing else, so no number or name of the customer's stands
+#: in front of the masked rest.
 _REPLY_CODES = re.compile(
-    r"^(?:[A-Za-z][\w-]*\s*;\s*)?(?:[245]\d\d(?:[ -]+(?=[245]\.)|\s+(?=\D)))?(?:[245]\.\d{1,3}\.\d{1,3}\b)?"
+    r"^(?:(?:smtp|x-[a-z][a-z-]{0,30})\s*;\s*)?(?:[245]\d\d(?:[ -]+(?=[245]\.)|\s+(?=\D)))?"
+    r"(?:[245]\.\d{1,3}\.\d{1,3}\b)?",
+    re.IGNORECASE | re.ASCII,
 )
 
 
