@@ -22,6 +22,7 @@ from voc_cli.push_emulator import PushEmulator
 from voc_cli.supervisor import SERVICES, System, SystemConfig
 from voc_platform import identity
 
+DELIVERY_REPORT_TOKEN = "delivery-report-token-security-" + secrets.token_urlsafe(16)
 STORE_A = "store-gangnam"
 STORE_B = "store-busan"
 # Who calls, in the order of the matrix's columns.
@@ -287,6 +288,9 @@ def secured(
             "VOC_FEEDBACK_RATE_LIMIT_PER_SECOND": "10000",
             "VOC_FEEDBACK_RATE_LIMIT_BURST": "10000",
             "VOC_LOGIN_ADDRESS_BURST": "10000",
+            # The bounce pipe's and SMS gateway's credential: the fuzzer reaches that route's work.
+            "VOC_DELIVERY_REPORT_TOKEN": DELIVERY_REPORT_TOKEN,
+            "VOC_MAIL_FROM": "voc@demo.local",
         },
     )
     system = System(config)

@@ -32,7 +32,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from tests.security.conftest import STORE_A, SecuredSystem
+from tests.security.conftest import DELIVERY_REPORT_TOKEN, STORE_A, SecuredSystem
 from tests.security.test_authz_matrix import STAFF_A_ID
 
 
@@ -50,6 +50,21 @@ schemathesis.openapi.media_type(
     "application/zip",
     st.binary(max_size=2048)
     | st.dictionaries(st.text(min_size=1, max_size=20), st.binary(max_size=200), max_size=4).map(zipped),
+)
+# A bounce is a mail: random bytes, mail-like texts, and real reports cut and shuffled, which the
+# route must read or refuse with a 4xx, never a 500.
+_DSN = (
+    b"Content-Type: multipart/report; report-type=delivery-status; boundary=b\r\n\r\n--b\r\n"
+    b"Content-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx\r\n\r\n"
+    b"Final-Recipient: rfc822; kim@example.com\r\nAction: failed\r\nStatus: 5.1.1\r\n\r\n--b\r\n"
+    b"Content-Type: text/rfc822-headers\r\n\r\nMessage-ID: <follow-up.x@demo.local>\r\n\r\n--b--\r\n"
+)
+schemathesis.openapi.media_type(
+    "message/rfc822",
+    st.binary(max_size=2048)
+    | st.text(max_size=500).map(lambda t: f"Subject: {t}\r\n\r\n{t}".encode("utf-8", "surrogatepass"))
+    | st.tuples(st.integers(0, len(_DSN)), st.binary(max_size=64)).map(lambda c: _DSN[: c[0]] + c[1])
+    | st.just(_DSN),
 )
 FUZZ_EXAMPLES = int(os.environ.get("VOC_FUZZ_EXAMPLES", "60"))
 CALLERS = ("admin", "key_a", "staff_a")
@@ -114,6 +129,8 @@ AUTHORISED = {
     ("notify", "admin"),
     ("notify", "staff_a"),
 }
+# The delivery-report route takes its own token and nothing else: fuzzed as that caller too.
+REPORTS_ROUTE = "/v1/follow-ups/delivery-reports"
 # The live stream never ends for a staff token, and a logout ends the caller's own token (every
 # later call of the suite as staff_a would be 401); their access is the matrix's business.
 SKIPPED = {("notify", "staff_a", "GET /v1/alerts/stream"), ("notify", "staff_a", "POST /v1/auth/logout")}
@@ -167,3 +184,26 @@ def test_no_server_errors_and_answers_match_the_schema(
     assert operations > 0 and statuses, "nothing was fuzzed"
     if (service, caller) in AUTHORISED:
         assert sum(n for status, n in statuses.items() if 200 <= status < 300), "no call got past the checks"
+
+
+@pytest.mark.timeout(360)
+def test_delivery_reports_with_their_own_token(secured: SecuredSystem) -> None:
+    """The one route a bounce pipe or an SMS gateway calls, with the token only it takes (every
+    other caller gets 401 at its door, above): reports and mails of every shape get an answer
+    the document declares, never a server error, and some are taken (200)."""
+    base_url = secured.url("notify")
+    schema = schemathesis.openapi.from_dict(secured.http.get(f"{base_url}/openapi.json").json())
+    (operation,) = [
+        result.ok() for result in schema.get_all_operations() if result.ok().path == REPORTS_ROUTE
+    ]
+    statuses: Counter[int] = Counter()
+    fuzz_operation(
+        operation,
+        base_url=base_url,
+        headers={"Authorization": f"Bearer {DELIVERY_REPORT_TOKEN}"},
+        caller="reports",
+        examples=max(FUZZ_EXAMPLES, 100),
+        statuses=statuses,
+    )
+    print(f"delivery reports: {sum(statuses.values())} calls, statuses {dict(sorted(statuses.items()))}")
+    assert statuses[200], statuses
