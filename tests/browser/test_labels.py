@@ -258,3 +258,10 @@ def test_the_console_labels_a_resolved_case_and_its_follow_up_steps(
         assert not errors, errors
     finally:
         page.close()
+        # The switch wrote English as the manager's language in the directory, which the staff
+        # app then speaks to them in the session's later tests: Korean again, as seeded.
+        httpx.put(
+            f"{running_system.url('notify')}/v1/auth/language",
+            json={"language": "ko"},
+            headers=login(running_system, MANAGER),
+        )

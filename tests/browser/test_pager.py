@@ -393,9 +393,14 @@ def test_ios_safari_outside_the_home_screen_gets_the_install_guide(
 def test_a_store_manager_sees_who_cannot_receive_pages(
     browser: Browser, origin: str, running_system: RunningSystem, artifacts: Path
 ) -> None:
-    fleet = httpx.get(
-        f"{running_system.url('notify')}/v1/fleet", headers=login(running_system, MANAGER)
-    ).json()
+    headers = login(running_system, MANAGER)
+    notify = running_system.url("notify")
+    # The app speaks the directory's language of whoever signs in, which the console's language
+    # switch also writes: another test of the session may have left this manager's in English.
+    assert (
+        httpx.put(f"{notify}/v1/auth/language", json={"language": "ko"}, headers=headers).status_code == 204
+    )
+    fleet = httpx.get(f"{notify}/v1/fleet", headers=headers).json()
     assert fleet["staff_count"] >= 2
     context = new_phone_context(browser, origin)
     try:
