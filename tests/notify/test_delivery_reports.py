@@ -58,6 +58,19 @@ async def notify(databases: DatabaseFactory) -> Notify:
     )
 
 
+@pytest.fixture
+async def notify_with_sms(databases: DatabaseFactory) -> Notify:
+    """notify with an SMS gateway configured: a bounced mail may go on by SMS."""
+    return await make_notify(
+        databases,
+        auth.hash_password("unused-password-1"),
+        delivery_report_token=TOKEN,
+        mail_from=MAIL_FROM,
+        sms_gateway_url="https://sms.example.com/v1/messages",
+        sms_sender="0215880000",
+    )
+
+
 async def sent_message(notify: Notify, *, channel: str = "email", status: str = "sent") -> str:
     feedback_id = str(uuid.uuid4())
     now = time.time()
@@ -339,18 +352,11 @@ def test_production_refuses_a_weak_or_shared_delivery_report_token() -> None:
         Settings(VOC_ENV="test", VOC_MAIL_BOUNCE_ADDRESS="Bounces <bounces@example.com>")
 
 
-async def test_with_sms_configured_a_bounced_mail_is_due_again_off_e_mail(databases: DatabaseFactory) -> None:
+async def test_with_sms_configured_a_bounced_mail_is_due_again_off_e_mail(notify_with_sms: Notify) -> None:
     """The case's reply still goes: due at once for the worker, which now passes over e-mail (the
     SMS itself, with profile's phone and the gateway, is end to end in tests/e2e/test_follow_up.py).
     A retry of the same bounce by the pipe is a duplicate, not news of the SMS."""
-    notify = await make_notify(
-        databases,
-        auth.hash_password("unused-password-1"),
-        delivery_report_token=TOKEN,
-        mail_from=MAIL_FROM,
-        sms_gateway_url="https://sms.example.com/v1/messages",
-        sms_sender="0215880000",
-    )
+    notify = notify_with_sms
     feedback_id = await sent_message(notify)
     headers = {**BEARER, "Content-Type": "message/rfc822"}
     before = time.time()
@@ -501,18 +507,11 @@ def test_only_codes_stand_unmasked_in_front_of_a_server_s_words() -> None:
     )
 
 
-async def test_no_sms_after_a_delivered_mail_or_an_erasure(databases: DatabaseFactory) -> None:
+async def test_no_sms_after_a_delivered_mail_or_an_erasure(notify_with_sms: Notify) -> None:
     """A mail reported delivered that bounces further on (a forwarding chain) may have been read:
     it does not go on by SMS. Nor does one whose customer was erased, and the report of it keeps
     no words of the server."""
-    notify = await make_notify(
-        databases,
-        auth.hash_password("unused-password-1"),
-        delivery_report_token=TOKEN,
-        mail_from=MAIL_FROM,
-        sms_gateway_url="https://sms.example.com/v1/messages",
-        sms_sender="0215880000",
-    )
+    notify = notify_with_sms
     forwarded, erased = await sent_message(notify), await sent_message(notify)
     async with notify.database.transaction() as session:
         await tombstones.remember(session, customer_id="", feedback_ids=[erased], now=time.time())
