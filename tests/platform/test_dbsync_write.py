@@ -6,10 +6,14 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import sqlite3
+import threading
 from collections.abc import AsyncIterator
+from contextlib import closing
 
 import pytest
 from sqlalchemy import Column, ForeignKey, Integer, MetaData, String, Table, insert, select
+from sqlalchemy.engine import make_url
 
 from tests.conftest import DatabaseFactory
 from voc_platform import batching, dbsync, telemetry
@@ -127,6 +131,63 @@ async def test_writes_wait_for_an_orm_transaction_holding_the_write_lock(databas
         assert not pending.done()  # one writer at a time, as before
     assert await pending == 2
     assert await names(database) == ["orm", "grouped"]
+
+
+class OtherProcess:
+    """A writer on the same SQLite file from outside this process's write lock (a second replica,
+    a `voc` command): a plain sqlite3 connection in a thread that inserts one row and commits."""
+
+    def __init__(self, database: Database) -> None:
+        self.path = make_url(database.url).database
+        self.thread = threading.Thread(target=self._write)
+        self.failure: BaseException | None = None
+
+    def _write(self) -> None:
+        try:
+            with closing(sqlite3.connect(self.path, timeout=10, isolation_level=None)) as connection:
+                connection.execute("INSERT INTO rows (name) VALUES ('other')")
+        except BaseException as exc:  # reported by `finished`
+            self.failure = exc
+
+    def start_and_see_it_wait(self) -> None:
+        """Start it; it must still be waiting for this transaction's write lock a moment later."""
+        self.thread.start()
+        self.thread.join(0.3)
+        assert self.thread.is_alive(), "the other writer committed inside this transaction"
+
+    def finished(self) -> None:
+        self.thread.join(10)
+        assert not self.thread.is_alive() and self.failure is None, self.failure
+
+
+async def test_a_transaction_that_reads_then_writes_waits_out_another_process(database: Database) -> None:
+    """A deferred transaction that read, then wrote after another process committed, failed at once
+    with "database is locked" (SQLITE_BUSY_SNAPSHOT: no busy timeout waits it out); CI met it as a
+    500 with two feedback replicas on one file. Transactions now take the write lock at BEGIN."""
+    if not database.sqlite:
+        pytest.skip("SQLite only: PostgreSQL locks rows")
+    other = OtherProcess(database)
+    async with database.transaction() as session:
+        assert (await session.scalars(select(rows.c.name))).all() == []
+        other.start_and_see_it_wait()
+        await session.execute(insert(rows).values(name="orm"))
+    other.finished()
+    assert await names(database) == ["orm", "other"]
+
+
+async def test_a_grouped_write_that_reads_then_writes_waits_out_another_process(database: Database) -> None:
+    if not database.sqlite:
+        pytest.skip("SQLite only: PostgreSQL locks rows")
+    other = OtherProcess(database)
+
+    def read_then_add(reader: dbsync.Reader) -> int:
+        seen = len(reader.all(_NAMES, {}))
+        other.start_and_see_it_wait()
+        return seen + add(reader, "grouped")
+
+    assert await dbsync.write(database, read_then_add) == 1
+    other.finished()
+    assert await names(database) == ["grouped", "other"]
 
 
 CALLER: contextvars.ContextVar[str] = contextvars.ContextVar("caller", default="none")

@@ -25,6 +25,8 @@ from sqlalchemy.orm import Session
 from voc_platform import sqlite_onloop
 
 COMMIT_HOOKS_KEY = "voc_after_commit"
+#: The connection execution option that makes `_sqlite_begin` issue BEGIN IMMEDIATE.
+SQLITE_IMMEDIATE = "voc_sqlite_immediate"
 #: SQLite group commit: how long a flush waits for more writes under load (`dbsync.write`).
 GROUP_LINGER_SECONDS = 0.003
 
@@ -119,11 +121,15 @@ class Database:
         """A session inside one transaction: commits on success, rolls back on error.
 
         On SQLite, writers in one process are serialized with an asyncio lock: SQLite allows one
-        writer at a time anyway, each service owns its file, and queueing here avoids the
-        deferred-transaction upgrade deadlock (SQLITE_BUSY without waiting).
+        writer at a time anyway, and queueing here avoids the deferred-transaction upgrade
+        deadlock within the process. The transaction also begins IMMEDIATE, taking the file's
+        write lock first: a deferred one that had read and then wrote after another process (a
+        second replica on the same file, a `voc` command) committed failed at once with "database
+        is locked" (SQLITE_BUSY_SNAPSHOT, which no busy timeout waits out); now it waits its turn.
         """
         if self.write_lock is not None:
             async with self.write_lock, self.sessions() as session, session.begin():
+                await session.connection(execution_options={SQLITE_IMMEDIATE: True})
                 yield session
         else:
             async with self.sessions() as session, session.begin():
@@ -146,9 +152,9 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 def _sqlite_begin(conn: Any) -> None:
     # On the DBAPI cursor: SQLAlchemy's own execute path costs more than BEGIN itself, and this
-    # runs for every transaction.
+    # runs for every transaction. Reads begin deferred (they never block a writer in WAL mode).
     cursor = conn.connection.cursor()
     try:
-        cursor.execute("BEGIN")
+        cursor.execute("BEGIN IMMEDIATE" if conn.get_execution_options().get(SQLITE_IMMEDIATE) else "BEGIN")
     finally:
         cursor.close()

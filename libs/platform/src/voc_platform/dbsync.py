@@ -432,7 +432,8 @@ class GroupCommit:
         try:
             cursor = connection.cursor()  # the driver runs in autocommit mode (db._sqlite_pragmas)
             try:
-                cursor.execute("BEGIN")
+                # IMMEDIATE: take the file's write lock before the first read (`Database.transaction`).
+                cursor.execute("BEGIN IMMEDIATE")
                 if len(batch) == 1:  # alone: its failure rolls back the transaction below
                     outcomes.append((batch[0].run(reader), None))
                 else:
