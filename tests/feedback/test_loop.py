@@ -18,7 +18,7 @@ from grpc import aio
 from tests.feedback.conftest import INTERNAL_TOKEN, FeedbackService, problem, run_async, wait_until
 from voc.events.v1 import events_pb2
 from voc.feedback.v1 import feedback_pb2, feedback_pb2_grpc
-from voc_feedback import cases, pages
+from voc_feedback import analytics, cases, pages
 
 STORE = "loop-store"
 
@@ -696,6 +696,21 @@ def test_loop_kpis(feedback_service: FeedbackService) -> None:
 
 def body_reopened(service: FeedbackService, feedback_id: str) -> str:
     return str(service.get(feedback_id)["follow_up"]["reopened_feedback_id"])
+
+
+def test_the_answer_rate_is_of_the_messages_that_reached_and_never_passes_one() -> None:
+    """Five items messaged; c's and d's mail bounced with nothing after, yet d's customer answered
+    (the link arrived after all: a forwarded mail); x was answered at the counter, never messaged.
+    answered / (messaged - undelivered) said 3 / 4; it is 2 of the 4 that reached."""
+    answered = frozenset({"a", "d", "x"})
+    messaged = frozenset({"a", "b", "c", "d", "e"})
+    assert analytics.answer_rate(answered, messaged=messaged, undelivered=frozenset({"c", "d"})) == 0.5
+    # Every message bounced and one was answered anyway: 1 of 1, not 1 of 0.
+    assert (
+        analytics.answer_rate(frozenset({"a"}), messaged=frozenset({"a"}), undelivered=frozenset({"a"}))
+        == 1.0
+    )
+    assert analytics.answer_rate(answered, messaged=frozenset(), undelivered=frozenset()) is None
 
 
 def test_praise_on_an_info_plan_is_listed_but_is_no_open_case(feedback_service: FeedbackService) -> None:

@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -126,13 +126,13 @@ def loop_kpis(
     *,
     sla: Sla,
     now: float,
-    messaged: int = 0,
-    undelivered: int = 0,
+    messaged: frozenset[str] = frozenset(),
+    undelivered: frozenset[str] = frozenset(),
 ) -> dict[str, Any]:
-    """The loop's KPIs; `messaged` is how many of these cases' customers got the follow-up link
-    by e-mail or SMS (notify's `follow_up_sent` on their timelines, #19), `undelivered` how many
-    of them a bounce or a gateway's report says the link never reached (no message sent after
-    the report): the answer rate is of the others. FYI items (praise) are
+    """The loop's KPIs; `messaged` is the items whose customers got the follow-up link by e-mail
+    or SMS (notify's `follow_up_sent` on their timelines, #19), `undelivered` those of them a
+    bounce or a gateway's report says the link never reached (no message sent after the report):
+    the answer rate is of the others (`answer_rate`). FYI items (praise) are
     no cases: counted apart as `fyi`, outside `cases`, `open`, the times and the SLA."""
     cases = [r for r in rows if is_case(r)]
     to_ack = times_to_acknowledge(cases)
@@ -171,15 +171,28 @@ def loop_kpis(
         "sla": {"ack_seconds": sla.ack_seconds, "resolve_seconds": sla.resolve_seconds},
         "sla_breach_rate": _ratio(sum(1 for r in cases if breached(r)), len(cases)),
         "follow_ups_sent": len(follow_ups),
-        "follow_ups_messaged": messaged,
-        "follow_ups_undelivered": undelivered,
+        "follow_ups_messaged": len(messaged),
+        "follow_ups_undelivered": len(undelivered),
         "follow_ups_answered": len(answered),
-        "follow_up_answer_rate": _ratio(len(answered), messaged - undelivered),
+        "follow_up_answer_rate": answer_rate(
+            frozenset(f.feedback_id for f, _ in answered), messaged=messaged, undelivered=undelivered
+        ),
         "recovery_rate": recovery_rate(answered),
         "recovery_answers": len(answered_complaints(answered)),  # how many answers the rate is of
         "reopened": sum(1 for f, _ in answered if f.reopened_feedback_id),
         "revisit_intent_rate": _ratio(sum(1 for v in intents if v), len(intents)),
     }
+
+
+def answer_rate(
+    answered: frozenset[str], *, messaged: frozenset[str], undelivered: frozenset[str]
+) -> float | None:
+    """The share of the follow-up messages that reached their customers which were answered (item
+    ids). An answer proves its link arrived, whatever a report said; an answer to a link never
+    messaged (shown at the counter, in the store's app) is no answer to a message. So it never
+    passes 1, as answered / (messaged - undelivered) did."""
+    reached = messaged - (undelivered - answered)
+    return _ratio(len(answered & reached), len(reached))
 
 
 def top_recurring_issues(
@@ -220,11 +233,11 @@ async def analytics(
     follow_ups: list[tuple[FollowUp, str]] = [
         (f, sentiment) for f, sentiment in (await session.execute(apply_filter(joined, where))).tuples()
     ]
-    messaged = select(func.count(func.distinct(TimelineEntry.feedback_id))).join(
-        Feedback, TimelineEntry.feedback_id == Feedback.id
+    steps = (
+        select(TimelineEntry.feedback_id).distinct().join(Feedback, TimelineEntry.feedback_id == Feedback.id)
     )
-    messaged_count = await session.scalar(
-        apply_filter(messaged.where(TimelineEntry.kind == "follow_up_sent"), where)
+    messaged = frozenset(
+        await session.scalars(apply_filter(steps.where(TimelineEntry.kind == "follow_up_sent"), where))
     )
     # Not delivered, and not sent again after (a bounced e-mail followed by an SMS reached them).
     later = aliased(TimelineEntry)
@@ -237,8 +250,10 @@ async def analytics(
         )
         .exists()
     )
-    undelivered_count = await session.scalar(
-        apply_filter(messaged.where(TimelineEntry.kind == "follow_up_undelivered", ~resent), where)
+    undelivered = frozenset(
+        await session.scalars(
+            apply_filter(steps.where(TimelineEntry.kind == "follow_up_undelivered", ~resent), where)
+        )
     )
     names = await store_names(session)
 
@@ -283,8 +298,8 @@ async def analytics(
             follow_ups,
             sla=sla,
             now=now,
-            messaged=int(messaged_count or 0),
-            undelivered=int(undelivered_count or 0),
+            messaged=messaged,
+            undelivered=undelivered,
         ),
         "top_issues": top_recurring_issues(rows, names),
     }
