@@ -27,9 +27,9 @@ from voc_platform.dbsync import Prepared, Reader
 #: again (a replayed dead letter is published anew), and a day.
 TOMBSTONE_SECONDS = 2 * EVENTS_MAX_AGE_SECONDS + DEAD_LETTERS_MAX_AGE_SECONDS + 86400
 _LOCK_KEY = "notify:erasure"
-_SHARED = Prepared(
-    lambda dialect: select(func.pg_advisory_xact_lock_shared(func.hashtextextended(_LOCK_KEY, 0)))
-)
+_LOCK_ID = func.hashtextextended(_LOCK_KEY, 0)
+_SHARED_LOCK = select(func.pg_advisory_xact_lock_shared(_LOCK_ID))
+_SHARED = Prepared(lambda dialect: _SHARED_LOCK)
 _ERASED = Prepared(select(ErasureTombstone.key).where(ErasureTombstone.key == bindparam("key")))
 _PRUNE = Prepared(delete(ErasureTombstone).where(ErasureTombstone.erased_at < bindparam("before")))
 
@@ -53,7 +53,7 @@ async def remember(
         return
     dialect = (await session.connection()).dialect.name
     if dialect == "postgresql":
-        await session.execute(select(func.pg_advisory_xact_lock(func.hashtextextended(_LOCK_KEY, 0))))
+        await session.execute(select(func.pg_advisory_xact_lock(_LOCK_ID)))
     insert = pg_insert if dialect == "postgresql" else sqlite_insert
     rows = [{"key": key[:64], "erased_at": now} for key in dict.fromkeys(keys)]
     await session.execute(insert(ErasureTombstone).on_conflict_do_nothing(index_elements=["key"]), rows)
@@ -70,7 +70,7 @@ def erased_sync(reader: Reader, key: str) -> bool:
 async def erased(session: AsyncSession, key: str) -> bool:
     """`erased_sync` in a session's transaction."""
     if (await session.connection()).dialect.name == "postgresql":
-        await session.execute(select(func.pg_advisory_xact_lock_shared(func.hashtextextended(_LOCK_KEY, 0))))
+        await session.execute(_SHARED_LOCK)
     return await session.get(ErasureTombstone, key) is not None
 
 
