@@ -3,7 +3,7 @@ nats-server, a real SMTP server on loopback (aiosmtpd) and an SMS gateway emulat
 case's customer gets the link by e-mail (or SMS when only a phone is known), in their language;
 answering it unhappy reopens the case and pages again; a customer who never stated consent gets
 it, one who opted out does not. Quiet hours move the send; an opt-out, an erased customer, a
-refused address are recorded with their reason; an SMTP server that is
+refused address are recorded with their reason (and the address is not mailed again); an SMTP server that is
 down gets the mail once it is back; a mail that bounces later (the relay's report, piped from
 the bounce mailbox) and the gateway's delivery reports say whether the message reached the
 customer. Every step is on the case timeline."""
@@ -419,15 +419,32 @@ def test_quiet_hours_hold_the_message_until_they_end(system: RunningSystem, mail
         httpx.put(f"{system.url('notify')}/v1/admin/stores", headers=system.admin_headers, json=[store])
 
 
-def test_a_refused_address_fails_once_with_its_reason(system: RunningSystem) -> None:
-    feedback_id = resolve(
-        system, complain(system, customer(system, email="bounce@example.com", contact_consent=True))
-    )
-    (failed,) = follow_up_steps(system, feedback_id, until="follow_up_failed")
+def test_a_refused_address_fails_once_with_its_reason_and_is_not_mailed_again(
+    system: RunningSystem, mailbox: MailSink
+) -> None:
+    loyalty_id = customer(system, email="bounce@example.com", contact_consent=True)
+    feedback_id = resolve(system, complain(system, loyalty_id))
+    (failed, nowhere) = follow_up_steps(system, feedback_id, until="follow_up_not_sent")
     assert failed["detail"]["note"].startswith("follow-up by email failed: recipient refused: 550 5.1.1")
     assert failed["detail"]["attempt"] == 1
+    # SMS is configured: the case's reply would go on by SMS, but profile knows no phone.
+    assert "the e-mail bounced; no phone" in nowhere["detail"]["note"]
     time.sleep(1.0)  # several passes of the worker, a back-off's worth: never tried again
-    assert len(follow_up_steps(system, feedback_id, until="follow_up_failed")) == 1
+    assert [t["kind"] for t in follow_up_steps(system, feedback_id, until="follow_up_failed")] == [
+        "follow_up_failed",
+        "follow_up_not_sent",
+    ]
+    # The address is suppressed (a hard bounce, 5.1.1): the customer's next case does not mail it.
+    second = resolve(system, complain(system, loyalty_id))
+    (skipped,) = follow_up_steps(system, second, until="follow_up_not_sent")
+    assert "the e-mail address bounced before (5.1.1 on " in skipped["detail"]["note"]
+    suppressed = httpx.get(
+        f"{system.url('notify')}/v1/admin/mail-suppressions",
+        params={"email": "bounce@example.com"},
+        headers=system.admin_headers,
+    ).json()["suppressions"]
+    assert [s["feedback_id"] for s in suppressed] == [feedback_id]
+    assert mail_for(mailbox, "bounce@example.com") == []  # refused at RCPT: never taken
 
 
 def test_a_later_bounce_and_the_gateway_s_reports_say_whether_the_customer_was_reached(

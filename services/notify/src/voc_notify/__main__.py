@@ -17,6 +17,7 @@ from voc_notify import (
     grpc_server,
     metrics,
     patterns,
+    suppressions,
     tombstones,
 )
 from voc_notify.channels.mail import MailSender, parse_smtp_url
@@ -60,10 +61,12 @@ def pattern_pruner(database: Database, watch: PatternWatch) -> Callable[[], Coro
 
 
 def tombstone_pruner(database: Database) -> Callable[[], Coroutine[Any, Any, None]]:
-    """Hourly: forget the erasures' names no event can carry any more (`tombstones.TOMBSTONE_SECONDS`)."""
+    """Hourly: forget the erasures' names no event can carry any more (`tombstones.TOMBSTONE_SECONDS`)
+    and the mail suppressions past their year (`suppressions.SUPPRESSION_SECONDS`)."""
 
     async def prune() -> None:
         await dbsync.write(database, tombstones.prune_sync, now=time.time())
+        await dbsync.write(database, suppressions.prune_sync, now=time.time())
 
     async def prune_tombstones() -> None:
         await every(

@@ -9,7 +9,7 @@ from fastapi import FastAPI
 from voc_notify.auth import LoginGuard
 from voc_notify.corrections import FeedbackCorrections
 from voc_notify.models import audit_table, revocations_table
-from voc_notify.routes import alerts, app, auth, delivery_reports, devices, directory, webhooks
+from voc_notify.routes import alerts, app, auth, delivery_reports, devices, directory, suppressions, webhooks
 from voc_notify.settings import Settings
 from voc_notify.stream import AlertBroker
 from voc_notify.webhooks.sender import WebhookSender
@@ -65,6 +65,7 @@ def build_app(
         directory.router,
         webhooks.router,
         delivery_reports.router,
+        suppressions.router,
     )
     for router in (*routers, app.router):
         api.include_router(router)

@@ -14,7 +14,8 @@ A bounced e-mail is not the end of the case's reply: when SMS is configured, the
 works and no report said the mail was delivered, the message is due again at once and the
 worker sends it by SMS if profile has a phone (`FollowUpMessage.undelivered_channel` keeps it
 off e-mail); a bounce of the e-mail that comes after that (a pipe's retry) is a duplicate, not
-news of the SMS."""
+news of the SMS. A hard bounce (the address cannot receive: `channels.hard_bounce`) also
+suppresses the address for every later follow-up (`suppressions`)."""
 
 from __future__ import annotations
 
@@ -27,9 +28,9 @@ from typing import Any
 from sqlalchemy import update
 
 from voc_notify import metrics, tombstones
-from voc_notify.channels import DeliveryReport
+from voc_notify.channels import DeliveryReport, hard_bounce
 from voc_notify.channels.mail import UNCONFIRMED
-from voc_notify.follow_ups import UNKNOWN, Outcome, feedback_id_of, publish_outcome
+from voc_notify.follow_ups import UNKNOWN, Outcome, feedback_id_of, publish_outcome, suppress_bounced
 from voc_notify.models import FollowUpMessage
 from voc_platform.db import Database
 
@@ -137,6 +138,8 @@ async def _record_one(
             tally.duplicates += 1  # another report moved it first
             return
         await session.refresh(row)
+        if report.outcome == "undelivered" and channel == "email" and hard_bounce(reason):
+            await suppress_bounced(session, row, reason=reason, now=now)  # not mailed again
         if taken:
             took = (
                 f"{'the mail server' if channel == 'email' else 'the gateway'} reported on it, so it took it"

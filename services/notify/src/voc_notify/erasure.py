@@ -29,7 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
 from voc.events.v1 import events_pb2
-from voc_notify import follow_ups, patterns, tombstones
+from voc_notify import follow_ups, patterns, suppressions, tombstones
 from voc_notify.masking import pattern_text
 from voc_notify.models import Alert, PatternItem, Store, processed_table
 from voc_notify.redaction import ERASED_CONTEXT, EXPIRED_CONTEXT, redact_alert
@@ -64,7 +64,15 @@ def consumers(database: Database) -> list[ConsumerSpec]:
                 dropped = await follow_ups.forget_customer(
                     session, customer_id=erased.customer_id, feedback_ids=feedback_ids, now=time.time()
                 )
-                log.info("erasure: %d alerts redacted, %d follow-up messages dropped", count, dropped)
+                lifted = await suppressions.forget_customer(
+                    session, customer_id=erased.customer_id, feedback_ids=feedback_ids
+                )
+                log.info(
+                    "erasure: %d alerts redacted, %d follow-up messages dropped, %d mail suppressions gone",
+                    count,
+                    dropped,
+                    lifted,
+                )
 
     return [ConsumerSpec(durable=CONSUMER, subjects=[SUBJECT], handler=handle)]
 

@@ -30,7 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from voc.events.v1 import events_pb2
 from voc.profile.v1 import profile_pb2
-from voc_notify import duty, metrics, tombstones
+from voc_notify import duty, metrics, suppressions, tombstones
 from voc_notify.channels import SendResult
 from voc_notify.channels.mail import Mail, MailSender, mask_address
 from voc_notify.channels.sms import SmsMessage, SmsProvider, mask_phone, normalize_phone
@@ -79,6 +79,8 @@ class Outcome:
     next_at: float | None = None
     #: The lease the row is held under when recorded (a claimed send's own; None: the pass's).
     lease: float | None = None
+    #: A failed e-mail whose address the recipient's server refused for good (`hard_bounce`).
+    undeliverable: bool = False
 
     @property
     def settled(self) -> bool:
@@ -192,6 +194,13 @@ async def forget_customer(
             FollowUpMessage.last_error.is_not(None),
         )
         .values(last_error=None)
+        .execution_options(synchronize_session=False)
+    )
+    # The address's key: a bounce after the erasure suppresses nothing of theirs.
+    await session.execute(
+        update(FollowUpMessage)
+        .where(or_(*whose), FollowUpMessage.recipient_key.is_not(None))
+        .values(recipient_key=None)
         .execution_options(synchronize_session=False)
     )
     query = select(FollowUpMessage).where(or_(*whose), FollowUpMessage.status.in_(("pending", "sending")))
@@ -321,10 +330,14 @@ class FollowUpWorker:
             message = _Snapshot.of(row, store, lease=lease)
         outcome = await self._decide_and_send(message)
         if outcome is not None:
-            await self._record(feedback_id, lease=outcome.lease or lease, outcome=outcome)
+            await self._record(
+                feedback_id, lease=outcome.lease or lease, outcome=outcome, expires_at=message.expires_at
+            )
         return outcome
 
-    async def _claim(self, m: _Snapshot, *, channel: str, recipient: str) -> _Snapshot | None:
+    async def _claim(
+        self, m: _Snapshot, *, channel: str, recipient: str, recipient_key: str = ""
+    ) -> _Snapshot | None:
         """Right before the network call: the leased row becomes `sending` under a lease of its
         own (a pass sends one message after another, so the pass's lease may be nearly gone), so
         a worker that stops now is not taken for one that never began. None when it was settled
@@ -338,7 +351,13 @@ class FollowUpWorker:
                     FollowUpMessage.status == "pending",
                     FollowUpMessage.next_attempt_at == m.lease,
                 )
-                .values(status="sending", channel=channel, recipient=recipient, next_attempt_at=lease)
+                .values(
+                    status="sending",
+                    channel=channel,
+                    recipient=recipient,
+                    recipient_key=recipient_key or None,
+                    next_attempt_at=lease,
+                )
                 .execution_options(synchronize_session=False)
             )
         return dataclasses.replace(m, lease=lease) if getattr(claimed, "rowcount", 0) else None
@@ -376,8 +395,16 @@ class FollowUpWorker:
     async def _send(self, m: _Snapshot, points: profile_pb2.GetContactPointsResponse) -> Outcome | None:
         """By the contact given with the feedback, else the one on record (none when the
         customer is anonymous or not on record)."""
-        # An e-mail that bounced is not tried again: the message goes by SMS or not at all.
+        # An e-mail that bounced is not tried again: the message goes by SMS or not at all. Nor
+        # is an address that bounced for another message (`suppressions`).
         email = "" if m.undelivered_channel == "email" else m.email or points.email
+        email_key, suppressed = "", None
+        if email and self.mail is not None:
+            email_key = suppressions.address_key(email, secret=self.settings.jwt_secret)
+            async with self.database.session() as session:
+                suppressed = await suppressions.suppressed(session, email_key, now=time.time())
+            if suppressed is not None:
+                email = ""
         phone = m.phone or points.phone
         until = last_whole_day(m.expires_at, m.store.timezone if m.store else None)
         text = render(
@@ -390,7 +417,8 @@ class FollowUpWorker:
         )
         if email and self.mail is not None:
             channel, recipient = "email", mask_address(email)
-            if (claimed := await self._claim(m, channel=channel, recipient=recipient)) is None:
+            claimed = await self._claim(m, channel=channel, recipient=recipient, recipient_key=email_key)
+            if claimed is None:
                 return None
             m = claimed
             result = await self.mail.send(
@@ -428,6 +456,10 @@ class FollowUpWorker:
             )
             if m.undelivered_channel == "email":
                 known = "the e-mail bounced; " + (known if phone else "no phone")
+            elif suppressed is not None:
+                day = time.strftime("%Y-%m-%d", time.gmtime(suppressed.suppressed_at))
+                bounced = f"{suppressions.BOUNCED_BEFORE} ({suppressed.code or 'refused'} on {day})"
+                known = f"{bounced}; " + (known if phone else "no phone")
             configured = ", ".join(self.channels)
             reason = (
                 f"no configured channel reaches the customer ({known} on record; {configured} configured)"
@@ -439,7 +471,9 @@ class FollowUpWorker:
         if result.status == "sent":
             return Outcome("sent", "", channel, recipient, lease=m.lease)
         if result.status == "failed":
-            return Outcome("failed", result.detail, channel, recipient, lease=m.lease)
+            return Outcome(
+                "failed", result.detail, channel, recipient, lease=m.lease, undeliverable=result.undeliverable
+            )
         return self._retry(m, result.detail, result.retry_after, channel=channel, recipient=recipient)
 
     def _retry(
@@ -464,8 +498,11 @@ class FollowUpWorker:
             )
         return Outcome("retrying", reason, channel, recipient, next_at, lease=m.lease)
 
-    async def _record(self, feedback_id: str, *, lease: float, outcome: Outcome) -> None:
+    async def _record(self, feedback_id: str, *, lease: float, outcome: Outcome, expires_at: float) -> None:
         now = time.time()
+        # An address refused for good: suppressed, and the message goes on by SMS as after a
+        # bounce (`delivery_reports`) when SMS is configured and the link still works.
+        by_sms = outcome.undeliverable and self.sms is not None and expires_at > now
         async with self.database.transaction() as session:
             change: dict[str, Any] = {
                 # An attempt is a send or a try at one (profile unavailable counts: it backs off).
@@ -474,7 +511,9 @@ class FollowUpWorker:
             }
             if outcome.channel:
                 change.update(channel=outcome.channel, recipient=outcome.recipient)
-            if outcome.settled:
+            if by_sms:
+                change.update(status="pending", next_attempt_at=now, undelivered_channel="email", email=None)
+            elif outcome.settled:
                 # Settled: the contact is not kept beyond what the timeline shows (masked).
                 change.update(status=outcome.outcome, email=None, phone=None)
                 if outcome.outcome == "sent":
@@ -496,8 +535,12 @@ class FollowUpWorker:
                 return  # someone else settled it meanwhile
             row = await session.get(FollowUpMessage, feedback_id)
             assert row is not None
+            if outcome.undeliverable and row.recipient_key:
+                await suppress_bounced(session, row, reason=outcome.reason, now=now)
             if outcome.outcome != "retrying" or _on_the_timeline(row.attempts):
                 await publish_outcome(session, row, outcome, at=now)
+        if by_sms:
+            self.wake()
         metrics.follow_up(channel=outcome.channel, outcome=outcome.outcome)
         log.info(
             "follow-up of feedback %s: %s%s%s",
@@ -506,6 +549,24 @@ class FollowUpWorker:
             f" by {outcome.channel}" if outcome.channel else "",
             f" ({outcome.reason})" if outcome.reason else "",
         )
+
+
+async def suppress_bounced(session: AsyncSession, row: FollowUpMessage, *, reason: str, now: float) -> None:
+    """Suppress the address `row`'s mail went to (`suppressions`), unless the customer was erased
+    meanwhile (nothing of theirs is kept)."""
+    if row.recipient_key is None or await tombstones.erased(
+        session, tombstones.feedback_key(row.feedback_id)
+    ):
+        return
+    await suppressions.suppress(
+        session,
+        key=row.recipient_key,
+        recipient=row.recipient or "",
+        customer_id=row.customer_id,
+        feedback_id=row.feedback_id,
+        reason=reason,
+        now=now,
+    )
 
 
 def _on_the_timeline(attempt: int) -> bool:

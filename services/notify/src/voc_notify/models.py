@@ -277,6 +277,21 @@ class ErasureTombstone(Base):
     erased_at: Mapped[float] = mapped_column(Float, index=True)
 
 
+class MailSuppression(Base):
+    """An e-mail address a mail server said can never receive (a hard bounce, `suppressions`):
+    no follow-up is mailed to it again until it is lifted or a year has passed. Kept as its HMAC
+    (`address_key`) with the masked address, and whose it was, so an erasure removes it."""
+
+    __tablename__ = "mail_suppressions"
+
+    address_key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    recipient: Mapped[str] = mapped_column(String(300))  # masked, for the admin list
+    customer_id: Mapped[str | None] = mapped_column(String(36), nullable=True, index=True)
+    feedback_id: Mapped[str] = mapped_column(String(36), index=True)  # the follow-up that bounced
+    reason: Mapped[str] = mapped_column(String(300), default="")  # the server's codes, the rest masked
+    suppressed_at: Mapped[float] = mapped_column(Float, index=True)
+
+
 class PatternItem(Base):
     """One negative feedback item, kept for pattern detection (#18): how many different customers
     raised a category at a store within the window, and the store's usual rate (its baseline).
@@ -420,6 +435,9 @@ class FollowUpMessage(Base):
     phone: Mapped[str | None] = mapped_column(String(32), nullable=True)
     channel: Mapped[str | None] = mapped_column(String(8), nullable=True)  # email | sms
     recipient: Mapped[str | None] = mapped_column(String(300), nullable=True)  # masked
+    # The e-mail address it went to as `suppressions.address_key` (an HMAC, no address): a bounce
+    # that comes after the contact was dropped still suppresses that address.
+    recipient_key: Mapped[str | None] = mapped_column(String(64), nullable=True)
     # The channel a delivery report said it never arrived by (a bounced e-mail): not chosen again.
     undelivered_channel: Mapped[str | None] = mapped_column(String(8), nullable=True)
     status: Mapped[str] = mapped_column(

@@ -306,3 +306,19 @@ class DeliveryReportsOut(BaseModel):
     unknown: int  # name no follow-up of ours (another system's message, a Message-ID of another domain)
     not_sent: int  # of a message never sent: nothing to report on
     ignored: int  # a mail that is no delivery report, or one naming no message (an auto-reply)
+
+
+class MailSuppressionOut(BaseModel):
+    """An address no follow-up is mailed to: its server refused it for good (a hard bounce)."""
+
+    address_key: str  # HMAC of the address: what `DELETE` takes
+    recipient: str  # masked
+    customer_id: str | None
+    feedback_id: str  # the follow-up whose mail bounced
+    reason: str  # the server's codes, the rest masked
+    suppressed_at: float  # epoch seconds
+    expires_at: float  # mailed again after this (a year), unless it bounces again
+
+
+class MailSuppressionsOut(BaseModel):
+    suppressions: list[MailSuppressionOut]

@@ -34,14 +34,33 @@ def server_said(answer: str, *, limit: int = 200) -> str:
     return (lead + mask_text(line[len(lead) :], limit=max(limit - len(lead), 0)))[:limit]
 
 
+#: An enhanced status code (RFC 3463) that says the address itself cannot receive, after the
+#: leading diagnostic type and reply code `server_said` keeps: a bad mailbox or domain (5.1.x),
+#: a disabled mailbox (5.2.1), no route to its domain (5.4.4). Policy refusals (5.7.x: spam,
+#: relaying), a full mailbox (5.2.2) or a message too big say nothing against the address.
+_HARD_BOUNCE = re.compile(
+    r"^(?:(?:smtp|x-[a-z][a-z-]{0,30})\s*;\s*)?(?:[245]\d\d[ -]+)?5\.(?:1\.\d{1,3}|2\.1|4\.4)(?![.\d])",
+    re.IGNORECASE | re.ASCII,
+)
+
+
+def hard_bounce(answer: str) -> bool:
+    """Whether a mail server's answer (a refusal at RCPT, a bounce's status and diagnostic, as
+    `server_said` leaves them: "5.1.1; smtp; 550 …", "550 5.1.1 …") says the address can never
+    receive mail. Only an enhanced code counts: a bare "550" is used for spam refusals too."""
+    return bool(_HARD_BOUNCE.match(answer.strip()))
+
+
 @dataclass(frozen=True, slots=True)
 class SendResult:
     """`sent`: the server or gateway took the message; `retry`: a transient failure (down,
-    busy, 4xx); `failed`: permanent (the recipient was refused, the address is invalid)."""
+    busy, 4xx); `failed`: permanent (the recipient was refused, the address is invalid).
+    `undeliverable`: the recipient's server refused the address itself (`hard_bounce`)."""
 
     status: SendStatus
     detail: str = ""
     retry_after: float | None = None
+    undeliverable: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,7 +23,7 @@ import aiosmtplib
 from aiosmtplib.response import SMTPResponse
 from aiosmtplib.typing import Default
 
-from voc_notify.channels import SendResult, server_said
+from voc_notify.channels import SendResult, hard_bounce, server_said
 
 _TRUE = ("1", "true", "yes", "on")
 # Deliberately strict: one @, no spaces or angle brackets, a dotted domain (or localhost).
@@ -221,7 +221,12 @@ class MailSender:
             # A mailbox that does not exist fails for good; a refusal by policy (5.7.x, "relay
             # access denied") is our relay's setup or our login, fixed without losing the mail.
             permanent = all(r.code >= 500 and not _policy(r.message) for r in exc.recipients)
-            return SendResult("failed" if permanent else "retry", _reason("recipient refused", reason))
+            undeliverable = all(hard_bounce(f"{r.code} {r.message}") for r in exc.recipients)
+            return SendResult(
+                "failed" if permanent else "retry",
+                _reason("recipient refused", reason),
+                undeliverable=permanent and undeliverable,
+            )
         except aiosmtplib.SMTPSenderRefused as exc:
             # Our From: address or our account: a configuration problem, fixed without loss.
             return SendResult("retry", _reason("sender refused", f"{exc.code} {exc.message}"))
