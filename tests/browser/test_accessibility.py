@@ -108,7 +108,9 @@ def test_the_console_screens_pass_axe_in_both_languages(
         assert violations(page) == [], "the CX admin's board"
         views = page.locator("#nav button[data-view]:visible")
         names = [str(views.nth(i).get_attribute("data-view")) for i in range(views.count())]
-        assert {"cases", "directory", "keys", "playbooks", "taxonomy", "webhooks"} <= set(names), names
+        assert {"cases", "directory", "keys", "playbooks", "taxonomy", "webhooks", "suppressions"} <= set(
+            names
+        ), names
         for name in names:
             page.locator(f"#nav button[data-view='{name}']:visible").click()
             if name != "board":

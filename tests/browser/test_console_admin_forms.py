@@ -4,12 +4,14 @@ reader's language, the raw type beside; "all events" stands alone; none chosen i
 page); a refusal reads in the reader's language, naming the form's field and marking it, the
 service's English kept as a detail (a 409, a 422, a network failure and a 5xx); an API key's stores
 are picked from the store directory by name; tables name stores and departments, ids beside; an
-endpoint notify disabled (#19) is told on the cx_admin's board and enabled again from its row."""
+endpoint notify disabled (#19) is told on the cx_admin's board and enabled again from its row; an
+address notify no longer mails (a hard bounce) is found by its e-mail and lifted."""
 
 from __future__ import annotations
 
 import json
 import re
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,9 +29,13 @@ from tests.browser.conftest import (
 )
 from tests.browser.test_accessibility import violations
 from tests.conftest import RunningSystem
+from tests.feedback.conftest import run_async
 from tests.support.webhook_receiver import WebhookReceiver
 from voc_cli import demo
+from voc_notify import suppressions
+from voc_notify.channels.mail import mask_address
 from voc_notify.webhooks.catalog import EVENT_TYPES
+from voc_platform.db import Database
 
 pytestmark = NEEDS_CHROMIUM
 CX_ADMIN = "cx@hq.demo"
@@ -459,3 +465,70 @@ def test_a_disabled_webhook_is_told_on_the_board_and_enabled_again(
         assert asked == [], asked
     finally:
         httpx.delete(f"{notify}/v1/admin/webhooks/{hook_id}", headers=admin)
+
+
+def suppressed(system: RunningSystem, address: str) -> str:
+    """`address` suppressed in the running notify's database as a hard bounce leaves it (the
+    bounce itself is tests/notify/test_mail_suppressions.py's); its key."""
+    key = suppressions.address_key(address, secret=system.system.secrets["jwt_secret"])
+
+    async def write() -> None:
+        database = Database(system.database_url("notify"))
+        try:
+            async with database.transaction() as session:
+                await suppressions.suppress(
+                    session,
+                    key=key,
+                    recipient=mask_address(address),
+                    customer_id=None,
+                    feedback_id=str(uuid.uuid4()),
+                    reason="5.1.1; smtp; 550 5.1.1 <***@***>: Recipient address rejected: User unknown",
+                    now=time.time(),
+                )
+        finally:
+            await database.dispose()
+
+    run_async(write)  # off Playwright's own loop
+    return key
+
+
+def test_a_bounced_address_is_found_and_lifted(running_system: RunningSystem, console: Page) -> None:
+    """The cx_admin finds an address notify no longer mails by the e-mail a customer gives on the
+    phone (notify keeps only its hash), reads the server's answer and until when, and lifts it."""
+    page = console
+    address = f"gone.{uuid.uuid4().hex[:8]}@example.com"
+    key = suppressed(running_system, address)
+    sign_in_console(page, running_system, CX_ADMIN)
+    page.click("#nav button[data-view=suppressions]")
+    table = page.locator("[data-testid=suppression-table]")
+    mine = table.locator(f"tr[data-key='{key}']")
+    expect(mine).to_have_count(1)  # the latest, listed on arrival
+    expect(mine.locator("td").first).to_have_text(mask_address(address))
+    expect(mine.locator("td.reason")).to_have_attribute("lang", "en")
+    form = page.locator("#suppression-form")
+    form.locator("input[name=email]").fill(f" {address.upper()} ")
+    form.locator("button[type=submit]").click()
+    expect(form.locator(".result")).to_have_text(f"{address.upper()}: 메일을 보내지 않는 주소입니다.")
+    expect(table.locator("tbody tr")).to_have_count(1)
+    other = f"fine.{uuid.uuid4().hex[:8]}@example.com"
+    form.locator("input[name=email]").fill(other)
+    form.locator("button[type=submit]").click()
+    expect(form.locator(".result")).to_have_text(f"{other}: 차단되지 않은 주소입니다. 후속 메일을 보냅니다.")
+    expect(table.locator("tbody tr")).to_have_count(0)
+    # Lifted, after the dialog asks: notify mails it again.
+    form.locator("input[name=email]").fill(address)
+    form.locator("button[type=submit]").click()
+    mine.locator("button.lift").click()
+    dialog = page.locator("[data-testid=confirm]")
+    expect(dialog).to_contain_text(mask_address(address))
+    dialog.locator("button.ok").click()
+    expect(table.locator("xpath=..").locator(".result")).to_have_text(
+        f"{mask_address(address)} 주소의 차단을 풀었습니다."
+    )
+    expect(mine).to_have_count(0)
+    listed = httpx.post(
+        f"{running_system.url('notify')}/v1/admin/mail-suppressions/search",
+        json={"email": address},
+        headers=running_system.admin_headers,
+    )
+    assert listed.status_code == 200 and listed.json()["suppressions"] == [], listed.text

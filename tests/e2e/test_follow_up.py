@@ -438,9 +438,9 @@ def test_a_refused_address_fails_once_with_its_reason_and_is_not_mailed_again(
     second = resolve(system, complain(system, loyalty_id))
     (skipped,) = follow_up_steps(system, second, until="follow_up_not_sent")
     assert "the e-mail address bounced before (5.1.1 on " in skipped["detail"]["note"]
-    suppressed = httpx.get(
-        f"{system.url('notify')}/v1/admin/mail-suppressions",
-        params={"email": "bounce@example.com"},
+    suppressed = httpx.post(
+        f"{system.url('notify')}/v1/admin/mail-suppressions/search",
+        json={"email": "bounce@example.com"},
         headers=system.admin_headers,
     ).json()["suppressions"]
     assert [s["feedback_id"] for s in suppressed] == [feedback_id]

@@ -5,12 +5,13 @@ lift a suppression through notify's API; an erasure removes the customer's."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from tests.conftest import DatabaseFactory
 from tests.notify.conftest import ADMIN, Notify, make_notify
@@ -19,14 +20,15 @@ from tests.profile.conftest import INTERNAL_TOKEN as PROFILE_TOKEN
 from tests.profile.conftest import Grpc
 from tests.support.sms_gateway import SmsGateway
 from voc_cli.mail_sink import MailSink, delivery_status_notification
-from voc_notify import auth, follow_ups, suppressions
+from voc_notify import auth, follow_ups, suppressions, tombstones
 from voc_notify.channels import hard_bounce
 from voc_notify.channels.mail import MailSender, parse_smtp_url
 from voc_notify.channels.sms import HttpGateway
 from voc_notify.clients import Upstreams
 from voc_notify.follow_ups import FollowUpWorker
-from voc_notify.models import MailSuppression, audit_table
+from voc_notify.models import FollowUpMessage, MailSuppression, audit_table
 from voc_notify.settings import Settings
+from voc_platform import dbsync
 
 GONE = "gone@example.com"
 TOKEN = "delivery-report-token-for-suppression-tests"
@@ -49,6 +51,12 @@ def test_only_codes_that_condemn_the_address_are_hard_bounces() -> None:
         "4.1.1; smtp; 450 4.1.1 try later",
         "550 No such user here",  # no enhanced code: a bare 550 is used for spam too
         "5.2.10 something",
+        # Our sender's address, not the customer's: a refusal of our own setup must not condemn
+        # every address it touches (RFC 3463 X.1.7, X.1.8; X.1.0 is the catch-all).
+        "550 5.1.8 <voc@demo.local>: Sender address rejected: Domain not found",
+        "5.1.7; smtp; 553 5.1.7 bad sender mailbox syntax",
+        "5.1.0; smtp; 550 5.1.0 address rejected",
+        "550 5.1.1 Sender address rejected: not owned by user",
         "",
     ):
         assert not hard_bounce(answer), answer
@@ -106,9 +114,13 @@ async def ask(notify: Notify, feedback_id: str, *, email: str, phone: str = "") 
     await schedule(notify.database, message, now=time.time())
 
 
-async def listed(notify: Notify, **params: str) -> list[dict[str, object]]:
+async def listed(notify: Notify, email: str | None = None) -> list[dict[str, object]]:
+    """The latest suppressions, or the one of `email` (searched: the address in a body)."""
     async with notify.client() as client:
-        answer = await client.get(ROUTE, params=params, headers=ADMIN)
+        if email is None:
+            answer = await client.get(ROUTE, headers=ADMIN)
+        else:
+            answer = await client.post(f"{ROUTE}/search", json={"email": email}, headers=ADMIN)
     assert answer.status_code == 200, answer.text
     found: list[dict[str, object]] = answer.json()["suppressions"]
     return found
@@ -158,7 +170,7 @@ async def test_without_sms_a_refused_address_fails_once_and_is_suppressed(
     assert await worker.process_due() == 1
     failed = await row(notify.database, "f-gone-nosms")
     assert (failed.status, failed.email, failed.phone) == ("failed", None, None)
-    assert [s["feedback_id"] for s in await listed(notify, email=GONE)] == ["f-gone-nosms"]
+    assert [s["feedback_id"] for s in await listed(notify, GONE)] == ["f-gone-nosms"]
 
 
 async def test_a_hard_bounce_suppresses_the_address_and_a_policy_bounce_does_not(
@@ -195,7 +207,7 @@ async def test_a_hard_bounce_suppresses_the_address_and_a_policy_bounce_does_not
     assert suppressed["feedback_id"] == "f-bounced" and str(suppressed["reason"]).startswith(
         "5.1.1; smtp; 550"
     )
-    assert await listed(notify, email="strict@example.com") == []
+    assert await listed(notify, "strict@example.com") == []
     # The next follow-up to the bounced address is not mailed.
     await ask(notify, "f-bounced-again", email="left@example.com")
     assert await worker.process_due() == 1
@@ -209,19 +221,21 @@ async def test_an_admin_finds_and_lifts_a_suppression_and_the_address_is_mailed_
     worker = channels.worker(notify, sms=False)
     await ask(notify, "f-fixed-1", email=GONE)
     assert await worker.process_due() == 1
-    (found,) = await listed(notify, email=" GONE@example.com")
-    assert await listed(notify, email="someone.else@example.com") == []
+    (found,) = await listed(notify, " GONE@example.com")
+    assert await listed(notify, "someone.else@example.com") == []
     key = str(found["address_key"])
     async with notify.client() as client:
         lifted = await client.delete(f"{ROUTE}/{key}", headers=ADMIN)
         again = await client.delete(f"{ROUTE}/{key}", headers=ADMIN)
         malformed = await client.delete(f"{ROUTE}/not-a-key", headers=ADMIN)
-        too_long = await client.get(ROUTE, params={"email": "x" * 255}, headers=ADMIN)
+        too_long = await client.post(f"{ROUTE}/search", json={"email": "x" * 255}, headers=ADMIN)
+        blank = await client.post(f"{ROUTE}/search", json={"email": "  "}, headers=ADMIN)
         anonymous = await client.get(ROUTE)
     assert lifted.status_code == 204, lifted.text
     assert again.status_code == 404 and again.headers["content-type"] == "application/problem+json"
     assert malformed.status_code == 422 and malformed.json()["errors"][0]["field"] == "path.address_key"
-    assert too_long.status_code == 422 and anonymous.status_code == 401
+    assert too_long.status_code == 422 and too_long.json()["errors"][0]["field"] == "body.email"
+    assert blank.status_code == 422 and anonymous.status_code == 401
     async with notify.database.session() as session:
         actions = [
             (r.action, r.target, r.detail)
@@ -241,19 +255,138 @@ async def test_an_admin_finds_and_lifts_a_suppression_and_the_address_is_mailed_
 async def test_an_erasure_removes_the_customers_suppressions_and_keys(
     notify: Notify, channels: Channels
 ) -> None:
+    """In erasure's order (`erasure.consumers`): the suppressions of the addresses their follow-ups
+    went to (even one a later bounce of another customer's took over), then the keys on their
+    messages. A bounce of their mail that comes after suppresses nothing."""
     worker = channels.worker(notify, sms=False)
     await ask(notify, "f-erased-gone", email=GONE)
-    assert await worker.process_due() == 1
+    await ask(notify, "f-erased-sent", email="left@example.com")
+    assert await worker.process_due() == 2
     assert (await row(notify.database, "f-erased-gone")).recipient_key is not None
+    async with notify.database.transaction() as session:
+        # Another customer's bounce at the same address took the row over.
+        await suppressions.suppress(
+            session,
+            key=suppressions.address_key(GONE, secret=channels.settings.jwt_secret),
+            recipient="g***@example.com",
+            customer_id="c-other",
+            feedback_id="f-other-customer",
+            reason="5.1.1",
+            now=time.time(),
+        )
+    async with notify.database.transaction() as session:
+        await tombstones.remember(
+            session, customer_id="c-1", feedback_ids=["f-erased-gone", "f-erased-sent"], now=time.time()
+        )
     async with notify.database.transaction() as session:
         assert await suppressions.forget_customer(session, customer_id="c-1", feedback_ids=[]) == 1
         await follow_ups.forget_customer(session, customer_id="c-1", now=time.time())
     assert (await row(notify.database, "f-erased-gone")).recipient_key is None
     async with notify.database.session() as session:
         assert list(await session.scalars(select(MailSuppression))) == []
+    (mail,) = [m for m in channels.sink.wait(1) if m.rcpt_tos == ("left@example.com",)]
+    async with notify.client() as client:
+        late = await client.post(
+            "/v1/follow-ups/delivery-reports",
+            content=delivery_status_notification(mail, "left@example.com", reporting_mta="relay.demo"),
+            headers={"Authorization": f"Bearer {TOKEN}", "Content-Type": "message/rfc822"},
+        )
+    assert late.status_code == 200 and late.json()["recorded"] == 1, late.text
+    assert await listed(notify) == []
     # By the erased items too (a suppression made before profile knew whose the address was).
     async with notify.database.transaction() as session:
         await suppressions.suppress(
             session, key="k" * 64, recipient="***", customer_id=None, feedback_id="f-x", reason="", now=1.0
         )
+        # The other customer's row went with the erased customer's address above.
         assert await suppressions.forget_customer(session, customer_id="c-other", feedback_ids=["f-x"]) == 1
+
+
+async def test_a_bounce_after_the_mail_was_delivered_suppresses_nothing(
+    notify: Notify, channels: Channels
+) -> None:
+    """A mail the recipient's server reported delivered that bounces afterwards came back from
+    further down a forwarding chain: the customer's own mailbox works."""
+    worker = channels.worker(notify, sms=False)
+    await ask(notify, "f-forwarded", email="forwards@example.com")
+    assert await worker.process_due() == 1
+    (mail,) = channels.sink.wait(1)
+    async with notify.client() as client:
+        delivered = await client.post(
+            "/v1/follow-ups/delivery-reports",
+            json={"message_id": "follow-up.f-forwarded", "status": "delivered", "channel": "email"},
+            headers={"Authorization": f"Bearer {TOKEN}"},
+        )
+        bounced = await client.post(
+            "/v1/follow-ups/delivery-reports",
+            content=delivery_status_notification(mail, "forwards@example.com", reporting_mta="relay.demo"),
+            headers={"Authorization": f"Bearer {TOKEN}", "Content-Type": "message/rfc822"},
+        )
+    assert delivered.json()["recorded"] == 1 and bounced.json()["recorded"] == 1, bounced.text
+    assert (await row(notify.database, "f-forwarded")).status == "undelivered"
+    assert await listed(notify) == []
+
+
+async def test_a_suppressed_address_given_with_the_feedback_gives_way_to_the_one_on_record(
+    notify: Notify, channels: Channels, rpc: Grpc
+) -> None:
+    """The customer left the old address on the kiosk, but the CRM has their new one: mailed there."""
+    upsert = await rpc.profile.client.post(
+        "/v1/customers",
+        headers=rpc.profile.admin,
+        json={
+            "customers": [{"loyalty_id": "L-MOVED", "email": "new.box@example.com", "phone": "01055556666"}]
+        },
+    )
+    assert upsert.status_code == 200, upsert.text
+    worker = channels.worker(notify, sms=False)
+    await ask(notify, "f-old-box", email=GONE)
+    assert await worker.process_due() == 1  # refused: suppressed
+    message = request("f-moved")
+    message.customer_id, message.email, message.phone = "", GONE, "01055556666"
+    await schedule(notify.database, message, now=time.time())
+    assert await worker.process_due() == 1
+    assert [(e.outcome, e.channel, e.recipient) for e in await published(notify.database, "f-moved")] == [
+        ("sent", "email", "n***@example.com")
+    ]
+    assert [m.rcpt_tos for m in channels.sink.received()] == [("new.box@example.com",)]
+
+
+async def test_a_refusal_goes_on_by_sms_only_while_the_link_works(notify: Notify, channels: Channels) -> None:
+    worker = channels.worker(notify)
+    message = request("f-short-link")
+    message.email, message.phone = GONE, "01012345678"
+    await schedule(notify.database, message, now=time.time())
+    async with notify.database.transaction() as session:  # the link dies while it is being mailed
+        stored = await session.get(FollowUpMessage, "f-short-link")
+        assert stored is not None
+        stored.expires_at = time.time() + 0.3
+    assert await worker.process_due() == 1
+    await asyncio.sleep(0.4)
+    await worker.process_due()
+    done = await row(notify.database, "f-short-link")
+    assert done.status in ("failed", "not_sent") and channels.gateway.accepted() == []
+    assert [e.outcome for e in await published(notify.database, "f-short-link")][-1] in ("failed", "not_sent")
+
+
+async def test_suppressions_and_message_keys_are_forgotten_in_time(
+    notify: Notify, channels: Channels
+) -> None:
+    worker = channels.worker(notify, sms=False)
+    await ask(notify, "f-old", email=GONE)
+    assert await worker.process_due() == 1
+    now = time.time()
+    async with notify.database.transaction() as session:
+        await session.execute(
+            update(FollowUpMessage)
+            .where(FollowUpMessage.feedback_id == "f-old")
+            .values(created_at=now - suppressions.KEY_SECONDS - 60)
+        )
+        await session.execute(
+            update(MailSuppression).values(suppressed_at=now - suppressions.SUPPRESSION_SECONDS + 60)
+        )
+    assert await dbsync.write(notify.database, suppressions.prune_sync, now=now) == 0  # a minute left
+    assert (await row(notify.database, "f-old")).recipient_key is None  # past the bounces' month
+    assert len(await listed(notify)) == 1
+    assert await dbsync.write(notify.database, suppressions.prune_sync, now=now + 120) == 1
+    assert await listed(notify) == []

@@ -478,7 +478,10 @@ TABLE: dict[str, Row] = {
         " ".join(["401"] * len(CALLERS)),
         lambda _: Call(json={"message_id": "follow-up.x", "status": "delivered"}),
     ),
-    "notify GET /v1/admin/mail-suppressions": cx_only(200, lambda _: Call(query={"email": "x@example.com"})),
+    "notify GET /v1/admin/mail-suppressions": cx_only(200),
+    "notify POST /v1/admin/mail-suppressions/search": cx_only(
+        200, lambda _: Call(json={"email": "x@example.com"})
+    ),
     # No address is suppressed here (tests/notify/test_mail_suppressions.py lifts real ones).
     "notify DELETE /v1/admin/mail-suppressions/{address_key}": cx_only(
         404, lambda _: Call(path={"address_key": "0" * 64})

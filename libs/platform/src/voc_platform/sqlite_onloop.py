@@ -12,7 +12,8 @@ and they complete without ever suspending. Why that is safe here:
 
 - each service process owns its database file (replicas run on PostgreSQL), and writers in one
   process are already serialized by `Database.write_lock`, so a statement never waits on
-  `busy_timeout` in practice;
+  `busy_timeout` in practice (a second process on the file, as the classifier registry's test
+  runs two replicas, makes a write transaction wait at its `BEGIN IMMEDIATE`, loop and all);
 - WAL readers never block on the writer, and `synchronous=NORMAL` means commit does not fsync;
 - service transactions are short and indexed; bulk imports commit in batches and await the
   request stream between them, so the loop keeps serving.

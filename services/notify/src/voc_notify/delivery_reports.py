@@ -107,7 +107,7 @@ async def _record_one(
             else:
                 tally.not_sent += 1
             return
-        channel, recipient = row.channel or "", row.recipient or ""
+        channel, recipient, was = row.channel or "", row.recipient or "", row.status
         # A report that comes after the customer's erasure keeps no words of a server about them.
         erased = await tombstones.erased(session, tombstones.feedback_key(feedback_id))
         reason = "" if erased else report.reason
@@ -138,8 +138,15 @@ async def _record_one(
             tally.duplicates += 1  # another report moved it first
             return
         await session.refresh(row)
-        if report.outcome == "undelivered" and channel == "email" and hard_bounce(reason):
-            await suppress_bounced(session, row, reason=reason, now=now)  # not mailed again
+        if (
+            report.outcome == "undelivered"
+            and channel == "email"
+            and was != "delivered"
+            and hard_bounce(reason)
+        ):
+            # Not mailed again; unless it was delivered first: then the bounce came from further down
+            # a forwarding chain, and the customer's own mailbox works.
+            await suppress_bounced(session, row, reason=reason, now=now)
         if taken:
             took = (
                 f"{'the mail server' if channel == 'email' else 'the gateway'} reported on it, so it took it"

@@ -61,11 +61,12 @@ def consumers(database: Database) -> list[ConsumerSpec]:
                 count = await redact_customer(
                     session, customer_id=erased.customer_id, feedback_ids=feedback_ids
                 )
-                dropped = await follow_ups.forget_customer(
-                    session, customer_id=erased.customer_id, feedback_ids=feedback_ids, now=time.time()
-                )
+                # The suppressions first: they are found by the address keys on the messages too.
                 lifted = await suppressions.forget_customer(
                     session, customer_id=erased.customer_id, feedback_ids=feedback_ids
+                )
+                dropped = await follow_ups.forget_customer(
+                    session, customer_id=erased.customer_id, feedback_ids=feedback_ids, now=time.time()
                 )
                 log.info(
                     "erasure: %d alerts redacted, %d follow-up messages dropped, %d mail suppressions gone",

@@ -396,15 +396,14 @@ class FollowUpWorker:
         """By the contact given with the feedback, else the one on record (none when the
         customer is anonymous or not on record)."""
         # An e-mail that bounced is not tried again: the message goes by SMS or not at all. Nor
-        # is an address that bounced for another message (`suppressions`).
-        email = "" if m.undelivered_channel == "email" else m.email or points.email
-        email_key, suppressed = "", None
-        if email and self.mail is not None:
-            email_key = suppressions.address_key(email, secret=self.settings.jwt_secret)
-            async with self.database.session() as session:
-                suppressed = await suppressions.suppressed(session, email_key, now=time.time())
-            if suppressed is not None:
-                email = ""
+        # is an address that bounced for another message (`suppressions`): the one on record with
+        # profile is, when the one given with the feedback is suppressed.
+        email, email_key, suppressed = "", "", None
+        if m.undelivered_channel != "email":
+            if self.mail is not None:
+                email, email_key, suppressed = await self._first_mailable(m.email or "", points.email)
+            else:
+                email = m.email or points.email
         phone = m.phone or points.phone
         until = last_whole_day(m.expires_at, m.store.timezone if m.store else None)
         text = render(
@@ -467,6 +466,20 @@ class FollowUpWorker:
             return Outcome("not_sent", reason)
         return self._of(m, result, channel=channel, recipient=recipient)
 
+    async def _first_mailable(self, *addresses: str) -> tuple[str, str, suppressions.Suppression | None]:
+        """The first of `addresses` not suppressed and its key, with the suppression met before
+        it; ("", "", that suppression) when none may be mailed."""
+        met: suppressions.Suppression | None = None
+        now = time.time()
+        async with self.database.session() as session:
+            for address in dict.fromkeys(a for a in addresses if a):
+                key = suppressions.address_key(address, secret=self.settings.jwt_secret)
+                found = await suppressions.suppressed(session, key, now=now)
+                if found is None:
+                    return address, key, met
+                met = met or found
+        return "", "", met
+
     def _of(self, m: _Snapshot, result: SendResult, *, channel: str, recipient: str) -> Outcome:
         if result.status == "sent":
             return Outcome("sent", "", channel, recipient, lease=m.lease)
@@ -504,6 +517,8 @@ class FollowUpWorker:
         # bounce (`delivery_reports`) when SMS is configured and the link still works.
         by_sms = outcome.undeliverable and self.sms is not None and expires_at > now
         async with self.database.transaction() as session:
+            if by_sms and await tombstones.erased(session, tombstones.feedback_key(feedback_id)):
+                by_sms = False  # erased while it was being sent: settled as it came
             change: dict[str, Any] = {
                 # An attempt is a send or a try at one (profile unavailable counts: it backs off).
                 "attempts": FollowUpMessage.attempts + (1 if outcome.outcome in ATTEMPTED else 0),

@@ -322,3 +322,10 @@ class MailSuppressionOut(BaseModel):
 
 class MailSuppressionsOut(BaseModel):
     suppressions: list[MailSuppressionOut]
+
+
+class MailSuppressionSearchIn(Strict):
+    """An address to look for, as the customer gives it (case and blanks around it aside): in
+    the body, so it stays out of URLs and the logs of proxies on the way."""
+
+    email: str = Field(min_length=1, max_length=254)

@@ -19,12 +19,13 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import bindparam, delete, or_, select
+from sqlalchemy import bindparam, delete, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.elements import ColumnElement
 
-from voc_notify.models import MailSuppression
+from voc_notify.models import FollowUpMessage, MailSuppression
 from voc_platform.dbsync import Prepared, Reader
 from voc_platform.errors import NotFound
 from voc_platform.records import copy_fields
@@ -34,6 +35,19 @@ SUPPRESSION_SECONDS = 365 * 86400
 BOUNCED_BEFORE = "the e-mail address bounced before"
 _ENHANCED_CODE = re.compile(r"\b5\.\d{1,3}\.\d{1,3}\b", re.ASCII)
 _PRUNE = Prepared(delete(MailSuppression).where(MailSuppression.suppressed_at < bindparam("before")))
+#: How long a message keeps the key of the address it was mailed to: relays give up on a mail
+#: after five days and bounce it; a month covers a slow report pipe's retries too.
+KEY_SECONDS = 30 * 86400
+_FORGET_KEYS = Prepared(
+    update(FollowUpMessage)
+    .where(
+        FollowUpMessage.recipient_key.is_not(None),
+        FollowUpMessage.status != "pending",  # two comparisons: a prepared statement has no IN list
+        FollowUpMessage.status != "sending",
+        FollowUpMessage.created_at < bindparam("before"),
+    )
+    .values(recipient_key=None)
+)
 
 
 def address_key(email: str, *, secret: str) -> str:
@@ -115,22 +129,37 @@ async def listing(session: AsyncSession, *, key: str | None, limit: int, now: fl
 
 
 async def lift(session: AsyncSession, *, key: str) -> Suppression:
-    """Mail the address again; `NotFound` when it is not suppressed."""
+    """Mail the address again; `NotFound` when it is not suppressed (or another call lifted it
+    first: one of two at once deletes the row, the other finds none)."""
     row = await session.get(MailSuppression, key)
     if row is None:
         raise NotFound(f"No suppressed address '{key[:64]}'.")
     lifted = Suppression.of(row)
-    await session.delete(row)
+    done = await session.execute(
+        delete(MailSuppression)
+        .where(MailSuppression.address_key == key)
+        .execution_options(synchronize_session=False)
+    )
+    if not getattr(done, "rowcount", 0):
+        raise NotFound(f"No suppressed address '{key[:64]}'.")
     return lifted
 
 
 async def forget_customer(session: AsyncSession, *, customer_id: str, feedback_ids: Sequence[str]) -> int:
-    """Erasure: the customer's suppressions (by customer, or by the follow-ups of their items)
-    go; how many."""
-    whose = [MailSuppression.customer_id == customer_id] if customer_id else []
-    whose += [MailSuppression.feedback_id.in_(list(feedback_ids))] if feedback_ids else []
-    if not whose:
+    """Erasure, before `follow_ups.forget_customer` drops the keys on their messages: the
+    suppressions of the addresses their follow-ups went to, and those made by their follow-ups
+    or under their customer id, go (a later bounce of another customer's at the same address
+    may have taken the row over); how many."""
+    messages = [FollowUpMessage.customer_id == customer_id] if customer_id else []
+    messages += [FollowUpMessage.feedback_id.in_(list(feedback_ids))] if feedback_ids else []
+    if not messages:
         return 0
+    keys = select(FollowUpMessage.recipient_key).where(
+        or_(*messages), FollowUpMessage.recipient_key.is_not(None)
+    )
+    whose: list[ColumnElement[bool]] = [MailSuppression.address_key.in_(keys)]
+    whose += [MailSuppression.customer_id == customer_id] if customer_id else []
+    whose += [MailSuppression.feedback_id.in_(list(feedback_ids))] if feedback_ids else []
     done = await session.execute(
         delete(MailSuppression).where(or_(*whose)).execution_options(synchronize_session=False)
     )
@@ -138,5 +167,7 @@ async def forget_customer(session: AsyncSession, *, customer_id: str, feedback_i
 
 
 def prune_sync(reader: Reader, *, now: float) -> int:
-    """Forget the suppressions past their year; how many."""
+    """Forget the suppressions past their year, and the address keys of messages settled past
+    the time a bounce may still come (`KEY_SECONDS`); how many suppressions."""
+    reader.execute(_FORGET_KEYS, {"before": now - KEY_SECONDS})
     return reader.execute(_PRUNE, {"before": now - SUPPRESSION_SECONDS})

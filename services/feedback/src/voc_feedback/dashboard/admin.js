@@ -8,7 +8,7 @@
 (function () {
   const session = window.VocConsole;
   const ROLES = ["staff", "shift_lead", "store_manager", "area_manager", "cx_admin", "analyst"];
-  const VIEWS = ["cases", "directory", "keys", "playbooks", "taxonomy", "webhooks"];
+  const VIEWS = ["cases", "directory", "keys", "playbooks", "taxonomy", "webhooks", "suppressions"];
   const $ = (id) => document.getElementById(id);
   let lang = document.documentElement.lang === "en" ? "en" : "ko";
   let view = "board";
@@ -257,7 +257,7 @@
       else b.removeAttribute("aria-current");
     }
     const load = {cases: () => window.VocCases.load(), directory: loadDirectory, keys: loadKeys,
-      playbooks: loadPlaybooks, taxonomy: loadTaxonomy, webhooks: loadWebhooks}[next];
+      playbooks: loadPlaybooks, taxonomy: loadTaxonomy, webhooks: loadWebhooks, suppressions: () => loadSuppressions("")}[next];
     if (load && (!options || options.load !== false)) load();
   }
   window.VocViews = {show};
@@ -864,6 +864,50 @@
       }
     });
     $("deliveries").hidden = !shown;
+  }
+
+  // --- mail suppressions (notify) ---------------------------------------------------------------
+  // The addresses no follow-up is mailed to (their server refused them for good): the latest, or
+  // one found by its e-mail (notify keeps only a keyed hash of it, so it is found, not listed in
+  // full), lifted once the customer has fixed their mailbox. Resolves to notify's answer.
+  async function loadSuppressions(email) {
+    // An address goes in a body, never a URL (proxies log those).
+    const answer = email
+      ? await request("notify", "/v1/admin/mail-suppressions/search", {method: "POST", json: {email}})
+      : await request("notify", "/v1/admin/mail-suppressions?limit=100");
+    drawTable("suppression-table", answer, (data, body) => {
+      for (const s of data.suppressions) {
+        const row = el("tr", {"data-key": s.address_key});
+        // The server's codes and words as it wrote them (English), masked by notify.
+        cells(row, [s.recipient, el("td", {class: "reason", lang: "en"}, s.reason || "—"),
+          session.formatTime(s.suppressed_at, lang), session.formatTime(s.expires_at, lang),
+          td(button("sp_lift", () => liftSuppression(s), {class: "lift"}))]);
+        body.append(row);
+      }
+    });
+    return answer;
+  }
+  $("suppression-form").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const form = event.target;
+    const email = form.elements.email.value.trim();
+    const answer = await loadSuppressions(email);
+    const found = answer.ok && answer.body.suppressions.length > 0;
+    say(result(form), answer, said(found ? "sp_found" : "sp_not_suppressed", {email}));
+  });
+  $("suppression-form").querySelector("button.latest").addEventListener("click", async () => {
+    const form = $("suppression-form");
+    form.reset();
+    const answer = await loadSuppressions("");
+    say(result(form), answer, answer.ok && answer.body.suppressions.length === 0 ? t("sp_none") : "");
+  });
+  async function liftSuppression(s) {
+    if (!(await confirmed("ask_lift_suppression", s.recipient))) return;
+    const path = `/v1/admin/mail-suppressions/${encodeURIComponent(s.address_key)}`;
+    const answer = await request("notify", path, {method: "DELETE"});
+    say(result($("suppression-table").parentElement), answer, answer.ok ? said("sp_lifted", {id: s.recipient}) : "");
+    await loadSuppressions("");
+    $("suppressions-title").focus();  // its row, and the button pressed, are gone
   }
 
   // --- sign-in, sign-out, language --------------------------------------------------------------

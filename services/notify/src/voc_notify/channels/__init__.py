@@ -34,21 +34,26 @@ def server_said(answer: str, *, limit: int = 200) -> str:
     return (lead + mask_text(line[len(lead) :], limit=max(limit - len(lead), 0)))[:limit]
 
 
-#: An enhanced status code (RFC 3463) that says the address itself cannot receive, after the
-#: leading diagnostic type and reply code `server_said` keeps: a bad mailbox or domain (5.1.x),
-#: a disabled mailbox (5.2.1), no route to its domain (5.4.4). Policy refusals (5.7.x: spam,
-#: relaying), a full mailbox (5.2.2) or a message too big say nothing against the address.
+#: An enhanced status code (RFC 3463) that says the recipient's address itself cannot receive,
+#: after the leading diagnostic type and reply code `server_said` keeps: no such mailbox (5.1.1),
+#: no such domain (5.1.2), a bad address (5.1.3), a mailbox moved away (5.1.6), no mail at the
+#: domain (5.1.10, null MX), a disabled mailbox (5.2.1), no route to the domain (5.4.4). Not
+#: 5.1.7/5.1.8 (our *sender* address: a refusal of our own setup would condemn every customer's
+#: address), not the catch-all 5.1.0, nor policy (5.7.x), a full mailbox (5.2.2), 4.x.x.
 _HARD_BOUNCE = re.compile(
-    r"^(?:(?:smtp|x-[a-z][a-z-]{0,30})\s*;\s*)?(?:[245]\d\d[ -]+)?5\.(?:1\.\d{1,3}|2\.1|4\.4)(?![.\d])",
+    r"^(?:(?:smtp|x-[a-z][a-z-]{0,30})\s*;\s*)?(?:[245]\d\d[ -]+)?5\.(?:1\.(?:[1236]|10)|2\.1|4\.4)(?![.\d])",
     re.IGNORECASE | re.ASCII,
 )
+_SENDER = re.compile(r"\bsender\b", re.IGNORECASE)
 
 
 def hard_bounce(answer: str) -> bool:
     """Whether a mail server's answer (a refusal at RCPT, a bounce's status and diagnostic, as
     `server_said` leaves them: "5.1.1; smtp; 550 …", "550 5.1.1 …") says the address can never
-    receive mail. Only an enhanced code counts: a bare "550" is used for spam refusals too."""
-    return bool(_HARD_BOUNCE.match(answer.strip()))
+    receive mail. Only an enhanced code counts (a bare "550" is used for spam refusals too), and
+    never one that speaks of the sender (a server that files a sender problem under 5.1.1)."""
+    text = answer.strip()
+    return bool(_HARD_BOUNCE.match(text)) and not _SENDER.search(text)
 
 
 @dataclass(frozen=True, slots=True)

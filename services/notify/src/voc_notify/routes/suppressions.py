@@ -1,5 +1,6 @@
 """Mail suppressions (cx_admin or the admin token): the addresses no follow-up is mailed to
-because their server refused them for good, found by address, and lifted once the customer has
+because their server refused them for good, the latest listed or one found by its address (in
+a POST body: an address stays out of URLs), and lifted once the customer has
 fixed their mailbox (audited). The rule lives in `suppressions`."""
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from fastapi import APIRouter, Depends, Path, Query, Response
 
 from voc_notify import suppressions
 from voc_notify.deps import AuditDep, SettingsDep
-from voc_notify.schemas import MailSuppressionOut, MailSuppressionsOut
+from voc_notify.schemas import MailSuppressionOut, MailSuppressionSearchIn, MailSuppressionsOut
 from voc_platform.http import CallerDep, DatabaseDep, SessionDep, require_admin
 from voc_platform.records import copy_fields
 
@@ -27,15 +28,21 @@ def _out(found: suppressions.Suppression) -> MailSuppressionOut:
 
 @router.get("")
 async def list_mail_suppressions(
-    session: SessionDep,
-    settings: SettingsDep,
-    email: Annotated[str | None, Query(min_length=1, max_length=254, description="only this address")] = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    session: SessionDep, limit: Annotated[int, Query(ge=1, le=500)] = 100
 ) -> MailSuppressionsOut:
-    """The suppressions in force, the latest first; `email` finds one address's (none when it
-    is not suppressed)."""
-    key = suppressions.address_key(email, secret=settings.jwt_secret) if email is not None else None
-    found = await suppressions.listing(session, key=key, limit=limit, now=time.time())
+    """The suppressions in force, the latest first."""
+    found = await suppressions.listing(session, key=None, limit=limit, now=time.time())
+    return MailSuppressionsOut(suppressions=[_out(s) for s in found])
+
+
+@router.post("/search", responses={422: {}})
+async def search_mail_suppressions(
+    body: MailSuppressionSearchIn, session: SessionDep, settings: SettingsDep
+) -> MailSuppressionsOut:
+    """The suppression of one address, if it is suppressed (none: an empty list). notify keeps
+    only a keyed hash of each address, so an address is found, never listed in full."""
+    key = suppressions.address_key(body.email, secret=settings.jwt_secret)
+    found = await suppressions.listing(session, key=key, limit=1, now=time.time())
     return MailSuppressionsOut(suppressions=[_out(s) for s in found])
 
 
