@@ -45,11 +45,14 @@ def zipped(members: dict[str, bytes]) -> bytes:
 
 
 # The model upload takes a zip, which schemathesis cannot make by itself: random bytes, and zips
-# of random members (bundles the registry must refuse with a 4xx, never a 500).
+# of random members (bundles the registry must refuse with a 4xx, never a 500). Member names
+# without NUL: zipfile cuts a name at its first NUL, and one that starts with it (now empty)
+# raised IndexError in the test's own `writestr`, failing a fuzz run now and then.
+_MEMBER_NAMES = st.text(st.characters(blacklist_characters="\x00"), min_size=1, max_size=20)
 schemathesis.openapi.media_type(
     "application/zip",
     st.binary(max_size=2048)
-    | st.dictionaries(st.text(min_size=1, max_size=20), st.binary(max_size=200), max_size=4).map(zipped),
+    | st.dictionaries(_MEMBER_NAMES, st.binary(max_size=200), max_size=4).map(zipped),
 )
 # A bounce is a mail: random bytes, mail-like texts, and real reports cut and shuffled, which the
 # route must read or refuse with a 4xx, never a 500.
