@@ -448,8 +448,22 @@ def test_a_refused_address_fails_once_with_its_reason_and_is_not_mailed_again(
 
 
 def test_a_later_bounce_and_the_gateway_s_reports_say_whether_the_customer_was_reached(
-    system: RunningSystem, mailbox: MailSink, gateway: SmsGateway, bounce_pipe: BouncePipe
+    system: RunningSystem,
+    mailbox: MailSink,
+    gateway: SmsGateway,
+    bounce_pipe: BouncePipe,
+    webhook_receiver: WebhookReceiver,
 ) -> None:
+    # A CRM hears what the reports say (signed webhooks).
+    endpoint = httpx.post(
+        f"{system.url('notify')}/v1/admin/webhooks",
+        headers=system.admin_headers,
+        json={
+            "url": webhook_receiver.url("/reports"),
+            "events": ["follow_up.delivered", "follow_up.undelivered"],
+        },
+    )
+    assert endpoint.status_code == 201, endpoint.text
     # By e-mail: the relay takes the mail, the recipient's server refuses it afterwards, and the
     # relay's report reaches notify through the bounce mailbox's pipe. With no phone known the
     # case's reply ends there; with one, it goes by SMS, which the gateway reports delivered.
@@ -493,6 +507,24 @@ def test_a_later_bounce_and_the_gateway_s_reports_say_whether_the_customer_was_r
         "follow-up by sms not delivered: E-3001 handset unreachable until the message expired"
     )
     assert all(answer.status_code == 200 for answer in bounce_pipe.answers if answer.status_code != 409)
+    webhook_receiver.wait_for(5, "/reports")
+    heard = {
+        (b["data"]["feedback_id"], b["type"], b["data"]["channel"]): b
+        for b in webhook_receiver.verified(endpoint.json()["secret"], "/reports")
+    }
+    assert set(heard) >= {
+        (bounced, "follow_up.undelivered", "email"),
+        (moved_on, "follow_up.undelivered", "email"),
+        (moved_on, "follow_up.delivered", "sms"),
+        (delivered, "follow_up.delivered", "sms"),
+        (lost, "follow_up.undelivered", "sms"),
+    }, sorted(heard)
+    undelivered = heard[(bounced, "follow_up.undelivered", "email")]["data"]
+    assert (
+        undelivered["reason"].startswith("5.1.1; smtp; 550")
+        and undelivered["recipient"] == "g***@example.com"
+    )
+    assert GONE not in str(heard)
     # The dashboard counts the two cases whose link never reached the customer apart (not the one
     # whose bounced e-mail went on by SMS).
     loop = httpx.get(

@@ -29,6 +29,8 @@ EVENT_TYPES: Final = (
     "alert.resolved",
     "alert.escalated",
     "follow_up.sent",
+    "follow_up.delivered",
+    "follow_up.undelivered",
     "follow_up.answered",
     "customer.erased",
 )
@@ -188,9 +190,15 @@ ROUTES: Final[dict[str, tuple[Route, ...]]] = {
     "voc.alert.acknowledged": (Route("alert.acknowledged", events_pb2.AlertAcknowledged),),
     "voc.alert.resolved": (Route("alert.resolved", events_pb2.AlertResolved),),
     "voc.alert.escalated": (Route("alert.escalated", events_pb2.AlertEscalated),),
-    # Each attempt or decision is an event; only a message actually sent is `follow_up.sent`.
+    # Each attempt or decision is an event; only a message actually sent is `follow_up.sent`, and
+    # what a bounce or a gateway reported of one `follow_up.delivered` / `.undelivered` (a CRM
+    # hears that the link never reached the customer, and the server's codes, masked).
     "voc.notify.follow_up_sent": (
         Route("follow_up.sent", events_pb2.FollowUpSent, applies=lambda m: _outcome(m) == "sent"),
+        Route("follow_up.delivered", events_pb2.FollowUpSent, applies=lambda m: _outcome(m) == "delivered"),
+        Route(
+            "follow_up.undelivered", events_pb2.FollowUpSent, applies=lambda m: _outcome(m) == "undelivered"
+        ),
     ),
     "voc.feedback.follow_up_answered": (Route("follow_up.answered", events_pb2.FollowUpAnswered),),
     "voc.profile.customer_erased": (Route("customer.erased", events_pb2.CustomerErased, _erased),),
