@@ -27,10 +27,10 @@ from typing import Any
 
 from sqlalchemy import update
 
-from voc_notify import metrics, tombstones
+from voc_notify import metrics, suppressions, tombstones
 from voc_notify.channels import DeliveryReport, hard_bounce
 from voc_notify.channels.mail import UNCONFIRMED
-from voc_notify.follow_ups import UNKNOWN, Outcome, feedback_id_of, publish_outcome, suppress_bounced
+from voc_notify.follow_ups import UNKNOWN, Outcome, feedback_id_of, publish_outcome
 from voc_notify.models import FollowUpMessage
 from voc_platform.db import Database
 
@@ -146,7 +146,7 @@ async def _record_one(
         ):
             # Not mailed again; unless it was delivered first: then the bounce came from further down
             # a forwarding chain, and the customer's own mailbox works.
-            await suppress_bounced(session, row, reason=reason, now=now)
+            await suppressions.suppress_bounced(session, row, reason=reason, now=now)
         if taken:
             took = (
                 f"{'the mail server' if channel == 'email' else 'the gateway'} reported on it, so it took it"

@@ -550,8 +550,8 @@ class FollowUpWorker:
                 return  # someone else settled it meanwhile
             row = await session.get(FollowUpMessage, feedback_id)
             assert row is not None
-            if outcome.undeliverable and row.recipient_key:
-                await suppress_bounced(session, row, reason=outcome.reason, now=now)
+            if outcome.undeliverable:
+                await suppressions.suppress_bounced(session, row, reason=outcome.reason, now=now)
             if outcome.outcome != "retrying" or _on_the_timeline(row.attempts):
                 await publish_outcome(session, row, outcome, at=now)
         if by_sms:
@@ -564,24 +564,6 @@ class FollowUpWorker:
             f" by {outcome.channel}" if outcome.channel else "",
             f" ({outcome.reason})" if outcome.reason else "",
         )
-
-
-async def suppress_bounced(session: AsyncSession, row: FollowUpMessage, *, reason: str, now: float) -> None:
-    """Suppress the address `row`'s mail went to (`suppressions`), unless the customer was erased
-    meanwhile (nothing of theirs is kept)."""
-    if row.recipient_key is None or await tombstones.erased(
-        session, tombstones.feedback_key(row.feedback_id)
-    ):
-        return
-    await suppressions.suppress(
-        session,
-        key=row.recipient_key,
-        recipient=row.recipient or "",
-        customer_id=row.customer_id,
-        feedback_id=row.feedback_id,
-        reason=reason,
-        now=now,
-    )
 
 
 def _on_the_timeline(attempt: int) -> bool:

@@ -25,13 +25,14 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
+from voc_notify import tombstones
 from voc_notify.models import FollowUpMessage, MailSuppression
 from voc_platform.dbsync import Prepared, Reader
 from voc_platform.errors import NotFound
 from voc_platform.records import copy_fields
 
 SUPPRESSION_SECONDS = 365 * 86400
-#: Why a follow-up was not mailed (its timeline reason starts with it).
+#: Why a follow-up was not mailed to an address (said in its timeline reason).
 BOUNCED_BEFORE = "the e-mail address bounced before"
 _ENHANCED_CODE = re.compile(r"\b5\.\d{1,3}\.\d{1,3}\b", re.ASCII)
 _PRUNE = Prepared(delete(MailSuppression).where(MailSuppression.suppressed_at < bindparam("before")))
@@ -164,6 +165,24 @@ async def forget_customer(session: AsyncSession, *, customer_id: str, feedback_i
         delete(MailSuppression).where(or_(*whose)).execution_options(synchronize_session=False)
     )
     return int(getattr(done, "rowcount", 0) or 0)
+
+
+async def suppress_bounced(session: AsyncSession, row: FollowUpMessage, *, reason: str, now: float) -> None:
+    """Suppress the address `row`'s mail went to, unless the customer was erased
+    meanwhile (nothing of theirs is kept)."""
+    if row.recipient_key is None or await tombstones.erased(
+        session, tombstones.feedback_key(row.feedback_id)
+    ):
+        return
+    await suppress(
+        session,
+        key=row.recipient_key,
+        recipient=row.recipient or "",
+        customer_id=row.customer_id,
+        feedback_id=row.feedback_id,
+        reason=reason,
+        now=now,
+    )
 
 
 def prune_sync(reader: Reader, *, now: float) -> int:
